@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+// Typed sluice configuration: what the user wrote, validated, in user units.
+//
+// Every field has a named default, its unit in its name and a note saying
+// whether it can change live (through a retune) or needs a restart. The
+// loader (config_loader.hpp) is the only way to obtain a Config, so a Config
+// always satisfies every rule in config.md; compile.hpp turns it into the
+// compiled profile the dataplanes consume.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+enum class DataplaneMode { automatic, dpdk, xdp };
+enum class XdpAttach { native, generic };
+enum class ShedAction { drop, reset, mark };
+enum class ShedOrder { sticky, random };
+enum class MalformedAction { drop, pass };
+
+inline constexpr int kPriorities = 8;
+inline constexpr std::size_t kMaxClasses = 32;  // including the implied default
+inline constexpr const char* kDefaultClassName = "default";
+
+// An address prefix in network order; IPv4 uses addr[0..3].
+struct Prefix {
+  uint8_t family = 4;  // 4 or 6
+  std::array<uint8_t, 16> addr{};
+  uint8_t len = 0;
+  std::string text;  // as written, for messages and status
+};
+
+struct PortRange {
+  uint16_t lo = 0;
+  uint16_t hi = 0;
+};
+
+struct DataplaneConfig {
+  DataplaneMode mode = DataplaneMode::automatic;  // restart
+  std::string outside;                            // restart; interface (xdp) or port/vdev (dpdk)
+  std::string inside;                             // restart; empty = host mode (xdp only)
+  XdpAttach xdp_attach = XdpAttach::native;       // restart
+  std::vector<std::string> dpdk_args = {"--no-huge", "--no-pci", "-m", "512"};  // restart
+};
+
+inline constexpr std::array<uint32_t, kPriorities> kDefaultLookupsReservePct = {0,  6,  12, 18,
+                                                                                25, 31, 37, 43};
+inline constexpr std::array<uint32_t, kPriorities> kDefaultPacketsReservePct = {6,  12, 18, 25,
+                                                                                31, 37, 43, 50};
+
+struct BoundaryConfig {
+  std::optional<uint64_t> lookups_per_sec;  // live; absent = no boundary lookup budget
+  uint64_t lookups_burst = 0;               // live; default lookups_per_sec / 10 (at least 1)
+  std::optional<uint64_t> packets_per_sec;  // live; absent = no packet budget
+  uint64_t packets_burst = 0;               // live; default packets_per_sec / 10 (at least 1)
+  uint64_t max_queue_delay_us = 5000;       // live; DPDK queues
+  // live; share of the burst that priority p may not take (non-decreasing in p, < 100)
+  std::array<uint32_t, kPriorities> lookups_reserve_pct = kDefaultLookupsReservePct;
+  std::array<uint32_t, kPriorities> packets_reserve_pct = kDefaultPacketsReservePct;
+};
+
+struct AdmissionConfig {
+  bool shadow = false;                                 // live
+  MalformedAction malformed = MalformedAction::drop;   // live
+  uint64_t sticky_epoch_sec = 60;                      // live
+  uint64_t sticky_window_ms = 100;                     // live
+  uint64_t source_table_size = 65536;                  // restart; per-source LRU entries
+  uint64_t seed = 0x5a17ce5eedULL;                     // live; salt of sticky ranks
+};
+
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9109";  // restart
+};
+
+struct ControlConfig {
+  std::string socket = "/run/sluice/control.sock";  // restart
+};
+
+struct MatchConfig {
+  std::vector<Prefix> src;           // any of these (LPM)
+  std::vector<Prefix> dst;           // any of these (LPM)
+  std::vector<uint8_t> protocols;    // IP protocol numbers; "icmp" means 1 and 58
+  std::vector<PortRange> dst_ports;  // TCP/UDP destination ports
+  std::vector<uint8_t> dscp;         // 0..63
+};
+
+struct PerSourceConfig {
+  uint64_t rate_per_sec = 0;  // live
+  uint64_t burst = 0;         // live; default rate_per_sec (at least 1)
+  uint8_t prefix_v4 = 32;     // live; sources are keyed by this prefix
+  uint8_t prefix_v6 = 64;     // live
+};
+
+struct ClassConfig {
+  std::string name;
+  uint8_t priority = 4;                   // live; 0 highest .. 7 lowest
+  MatchConfig match;                      // live
+  std::optional<uint64_t> rate_per_sec;   // live; absent = the class has no own budget
+  uint64_t burst = 0;                     // live; default rate_per_sec / 10 (at least 1)
+  ShedAction on_shed = ShedAction::drop;  // live
+  ShedOrder shed_order = ShedOrder::sticky;  // live
+  uint8_t mark_dscp = 0;                  // live; used by on_shed = "mark"
+  std::optional<PerSourceConfig> per_source;  // live
+};
+
+// A named overlay: dotted keys ("class.citizen.rate_per_sec") to TOML values,
+// kept as the TOML text of the value so that applying a profile goes through
+// the same loader as a file.
+struct ProfileOverlay {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> settings;  // key, TOML value text
+};
+
+struct Config {
+  std::string source;  // file name (or "<string>") it was loaded from
+  DataplaneConfig dataplane;
+  BoundaryConfig boundary;
+  AdmissionConfig admission;
+  MetricsConfig metrics;
+  ControlConfig control;
+  std::vector<ClassConfig> classes;  // in match order; the last is always "default"
+  std::map<std::string, ProfileOverlay> profiles;
+};
+
+}  // namespace sluice

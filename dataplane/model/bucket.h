@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Token buckets in integer nanotokens with time passed in (monotonic ns).
+ *
+ * Exactness: a bucket refilled at rate r from a burst b never admits more than
+ * b + r * t tokens over t seconds; nothing is lost to rounding because refill is
+ * elapsed_ns * r nanotokens and one token is SL_TOKEN nanotokens.
+ */
+#pragma once
+
+#include "abi.h"
+
+/* Compiles user units into bucket parameters. rate <= SL_MAX_RATE_PER_SEC and
+ * burst <= SL_MAX_BURST are the caller's (the validator's) contract. */
+static inline struct sl_bucket_params sl_bucket_params_make(__u64 rate_per_sec, __u64 burst)
+{
+	struct sl_bucket_params p;
+	__builtin_memset(&p, 0, sizeof(p));
+	p.enabled = 1;
+	p.rate_per_sec = rate_per_sec;
+	p.cap_nt = burst * SL_TOKEN;
+	p.full_after_ns = rate_per_sec ? (p.cap_nt + rate_per_sec - 1) / rate_per_sec : ~0ULL;
+	return p;
+}
+
+/* A bucket starts full. */
+static inline void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_params *p,
+				  __u64 now_ns)
+{
+	b->tokens_nt = p->cap_nt;
+	b->last_ns = now_ns;
+}
+
+/* Adds the tokens earned since the last refill. Time going backwards (clock
+ * skew between CPUs, reordered captures) earns nothing and is not recorded. */
+static inline void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_params *p,
+				    __u64 now_ns)
+{
+	if (now_ns <= b->last_ns)
+		return;
+	__u64 elapsed = now_ns - b->last_ns;
+	b->last_ns = now_ns;
+	if (elapsed >= p->full_after_ns) {
+		b->tokens_nt = p->cap_nt;
+		return;
+	}
+	/* elapsed < ceil(cap/rate) so elapsed * rate < cap + rate: no overflow. */
+	__u64 tokens = b->tokens_nt + elapsed * p->rate_per_sec;
+	b->tokens_nt = tokens > p->cap_nt ? p->cap_nt : tokens;
+}
+
+/* True when the bucket holds a whole token above reserve_nt. */
+static inline int sl_bucket_has(const struct sl_bucket *b, __u64 reserve_nt)
+{
+	return b->tokens_nt >= reserve_nt + SL_TOKEN;
+}
+
+static inline void sl_bucket_take(struct sl_bucket *b)
+{
+	b->tokens_nt -= SL_TOKEN;
+}
+
+/* A bucket whose parameters changed keeps its level, clamped to the new burst. */
+static inline void sl_bucket_clamp(struct sl_bucket *b, const struct sl_bucket_params *p)
+{
+	if (b->tokens_nt > p->cap_nt)
+		b->tokens_nt = p->cap_nt;
+}

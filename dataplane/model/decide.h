@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The admission decision: parse -> classify -> budgets -> decision.
+ *
+ * The dataplane parses (parse.h), looks the addresses up in its LPM tables and
+ * classifies (classify.h), resolves the state of the class, the boundary and,
+ * for classes with per-source budgets, the source (a new source starts with a
+ * full bucket), then calls sl_decide(). sl_decide() never reads a clock,
+ * allocates or loops unboundedly; it updates the buckets and the sticky
+ * controller it was handed and fills in the decision.
+ *
+ * Budgets are all-or-nothing: a lookup takes one token from every budget that
+ * applies, or from none, so a refusal by one never burns another's token.
+ */
+#pragma once
+
+#include "abi.h"
+#include "bucket.h"
+#include "parse.h"
+#include "sticky.h"
+
+/* Fresh state: full buckets, everyone admitted by the sticky filter. */
+static inline void sl_class_state_init(struct sl_class_state *cs, const struct sl_class_params *cp,
+				       __u64 now_ns)
+{
+	__builtin_memset(cs, 0, sizeof(*cs));
+	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
+	cs->threshold = SL_RANK_ONE;
+	cs->window_start_ns = now_ns;
+}
+
+static inline void sl_boundary_state_init(struct sl_boundary_state *bs,
+					  const struct sl_profile *prof, __u64 now_ns)
+{
+	sl_bucket_init(&bs->lookups, &prof->boundary_lookups, now_ns);
+	sl_bucket_init(&bs->packets, &prof->boundary_packets, now_ns);
+}
+
+static inline void sl_decision_shed(const struct sl_profile *prof, const struct sl_class_params *cp,
+				    const struct sl_meta *m, __u32 reason, struct sl_decision *d)
+{
+	d->verdict = SL_VERDICT_SHED;
+	d->reason = (__u8)reason;
+	__u8 action = cp->on_shed;
+	if (!m->is_start)
+		action = SL_ACTION_DROP; /* continuations over the packet budget are dropped */
+	else if (action == SL_ACTION_RESET &&
+		 !(m->l4_proto == SL_IPPROTO_TCP && m->frag == SL_FRAG_NONE))
+		action = SL_ACTION_DROP; /* only a SYN can be answered with a RST */
+	d->action = action;
+	if (action == SL_ACTION_MARK)
+		d->mark_dscp = cp->mark_dscp;
+	if (prof->flags & SL_PROFILE_SHADOW) {
+		d->verdict = SL_VERDICT_ADMITTED;
+		d->action = SL_ACTION_PASS;
+		d->shadow = 1;
+	}
+}
+
+/*
+ * parse_result: what sl_parse() returned. class_id: sl_classify()'s answer for
+ * SL_PARSE_OK, the default class (n_classes - 1) otherwise. cs: that class's
+ * state. ss: the source's state when the class has a per-source budget and the
+ * packet starts a lookup, else NULL.
+ */
+static inline void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
+			     int parse_result, __u32 class_id, struct sl_class_state *cs,
+			     struct sl_boundary_state *bs, struct sl_source_state *ss,
+			     __u64 now_ns, struct sl_decision *d)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	if (class_id >= SL_MAX_CLASSES)
+		class_id = prof->n_classes - 1;
+	d->class_id = (__u8)class_id;
+	const struct sl_class_params *cp = &prof->classes[class_id];
+
+	if (parse_result == SL_PARSE_NON_IP) {
+		d->verdict = SL_VERDICT_ADMITTED;
+		d->reason = SL_REASON_NON_IP;
+		d->action = SL_ACTION_PASS;
+		return;
+	}
+	if (parse_result != SL_PARSE_OK) {
+		d->reason = SL_REASON_MALFORMED;
+		if (prof->flags & (SL_PROFILE_MALFORMED_PASS | SL_PROFILE_SHADOW)) {
+			d->verdict = SL_VERDICT_ADMITTED;
+			d->action = SL_ACTION_PASS;
+			d->shadow = !(prof->flags & SL_PROFILE_MALFORMED_PASS);
+		} else {
+			d->verdict = SL_VERDICT_SHED;
+			d->action = SL_ACTION_DROP;
+		}
+		return;
+	}
+
+	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);
+
+	if (!m->is_start) {
+		/* Finish work already started: no lookup token, and the whole packet
+		 * budget down to zero (above every new lookup's reserve). */
+		if (!prof->boundary_packets.enabled || sl_bucket_has(&bs->packets, 0)) {
+			if (prof->boundary_packets.enabled)
+				sl_bucket_take(&bs->packets);
+			d->verdict = SL_VERDICT_ADMITTED;
+			d->reason = SL_REASON_CONTINUATION;
+			d->action = SL_ACTION_PASS;
+		} else {
+			sl_decision_shed(prof, cp, m, SL_REASON_BOUNDARY_PACKETS, d);
+		}
+		return;
+	}
+
+	d->is_start = 1;
+	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	sl_bucket_refill(&cs->bucket, &cp->bucket, now_ns);
+	sl_bucket_refill(&bs->lookups, &prof->boundary_lookups, now_ns);
+
+	if (cp->shed_order == SL_SHED_STICKY) {
+		sl_sticky_tick(prof, cp, cs, now_ns);
+		if (cs->threshold < SL_RANK_ONE) {
+			struct sl_source_key k;
+			sl_source_key_make(&k, m, cp, class_id);
+			if (sl_rank(prof, &k, now_ns) >= cs->threshold) {
+				sl_decision_shed(prof, cp, m, SL_REASON_STICKY, d);
+				return;
+			}
+		}
+	}
+
+	if (ss && cp->src_bucket.enabled) {
+		sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
+		if (!sl_bucket_has(&ss->bucket, 0)) {
+			sl_decision_shed(prof, cp, m, SL_REASON_PER_SOURCE, d);
+			return;
+		}
+	}
+
+	cs->window_passed++;
+	__u32 reason = SL_REASON_LOOKUP;
+	if (cp->bucket.enabled && !sl_bucket_has(&cs->bucket, 0))
+		reason = SL_REASON_CLASS_RATE;
+	else if (prof->boundary_lookups.enabled &&
+		 !sl_bucket_has(&bs->lookups, prof->lookups_reserve_nt[prio]))
+		reason = SL_REASON_BOUNDARY_LOOKUPS;
+	else if (prof->boundary_packets.enabled &&
+		 !sl_bucket_has(&bs->packets, prof->packets_reserve_nt[prio]))
+		reason = SL_REASON_BOUNDARY_PACKETS;
+	if (reason != SL_REASON_LOOKUP) {
+		cs->window_rejected++;
+		sl_decision_shed(prof, cp, m, reason, d);
+		return;
+	}
+
+	if (ss && cp->src_bucket.enabled)
+		sl_bucket_take(&ss->bucket);
+	if (cp->bucket.enabled)
+		sl_bucket_take(&cs->bucket);
+	if (prof->boundary_lookups.enabled)
+		sl_bucket_take(&bs->lookups);
+	if (prof->boundary_packets.enabled)
+		sl_bucket_take(&bs->packets);
+	d->verdict = SL_VERDICT_ADMITTED;
+	d->reason = SL_REASON_LOOKUP;
+	d->action = SL_ACTION_PASS;
+}

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Frame parser: Ethernet, up to SL_MAX_VLANS tags, IPv4 (options), IPv6 (up to
+ * SL_MAX_IPV6_EXT extension headers), TCP, UDP, ICMP, ICMPv6, fragments.
+ *
+ * Contract: reads only inside [data, end); every read is preceded by a bounds
+ * check the BPF verifier can follow. Returns SL_PARSE_NON_IP for frames that are
+ * not IP (they pass untouched), SL_PARSE_MALFORMED for truncated or inconsistent
+ * headers, SL_PARSE_OK otherwise with *m filled in.
+ */
+#pragma once
+
+#include "abi.h"
+
+#define SL_ETH_HLEN 14
+#define SL_ETH_P_IPV4 0x0800
+#define SL_ETH_P_IPV6 0x86DD
+#define SL_ETH_P_8021Q 0x8100
+#define SL_ETH_P_8021AD 0x88A8
+#define SL_IPPROTO_ICMP 1
+#define SL_IPPROTO_TCP 6
+#define SL_IPPROTO_UDP 17
+#define SL_IPPROTO_ICMPV6 58
+#define SL_TCP_FIN 0x01
+#define SL_TCP_SYN 0x02
+#define SL_TCP_RST 0x04
+#define SL_TCP_ACK 0x10
+#define SL_ICMP_ECHO_REQUEST 8
+#define SL_ICMPV6_ECHO_REQUEST 128
+
+static inline __u16 sl_rd16(const __u8 *p)
+{
+	return (__u16)((__u16)p[0] << 8 | p[1]);
+}
+
+static inline __u32 sl_rd32(const __u8 *p)
+{
+	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+}
+
+static inline void sl_meta_clear(struct sl_meta *m)
+{
+	__builtin_memset(m, 0, sizeof(*m));
+}
+
+/* Parses the L4 header at l4 (offset l4_off from data). Called only for the
+ * first (or only) fragment. */
+static inline int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *end,
+			      struct sl_meta *m)
+{
+	m->l4_off = (__u16)(l4 - data);
+	switch (m->l4_proto) {
+	case SL_IPPROTO_TCP: {
+		if (l4 + 20 > end)
+			return SL_PARSE_MALFORMED;
+		__u8 doff = (__u8)((l4[12] >> 4) * 4);
+		if (doff < 20 || l4 + doff > end)
+			return SL_PARSE_MALFORMED;
+		m->sport = sl_rd16(l4);
+		m->dport = sl_rd16(l4 + 2);
+		m->tcp_seq = sl_rd32(l4 + 4);
+		m->tcp_flags = l4[13];
+		m->has_ports = 1;
+		m->is_start = (m->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN;
+		return SL_PARSE_OK;
+	}
+	case SL_IPPROTO_UDP: {
+		if (l4 + 8 > end)
+			return SL_PARSE_MALFORMED;
+		__u16 ulen = sl_rd16(l4 + 4);
+		/* 0 is legal for IPv6 jumbograms only; treat anything shorter than the
+		 * header as inconsistent. Fragments carry only part of the datagram. */
+		if (ulen < 8 || (m->frag == SL_FRAG_NONE && l4 + ulen > end))
+			return SL_PARSE_MALFORMED;
+		m->sport = sl_rd16(l4);
+		m->dport = sl_rd16(l4 + 2);
+		m->has_ports = 1;
+		m->is_start = 1;
+		return SL_PARSE_OK;
+	}
+	case SL_IPPROTO_ICMP:
+	case SL_IPPROTO_ICMPV6: {
+		if (l4 + 4 > end)
+			return SL_PARSE_MALFORMED;
+		m->icmp_type = l4[0];
+		m->is_start = m->l4_proto == SL_IPPROTO_ICMP
+				      ? m->icmp_type == SL_ICMP_ECHO_REQUEST
+				      : m->icmp_type == SL_ICMPV6_ECHO_REQUEST;
+		return SL_PARSE_OK;
+	}
+	default:
+		/* Other protocols (GRE, ESP, SCTP...) continue lookups. */
+		m->is_start = 0;
+		return SL_PARSE_OK;
+	}
+}
+
+static inline int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end,
+				struct sl_meta *m)
+{
+	if (ip + 20 > end)
+		return SL_PARSE_MALFORMED;
+	if ((ip[0] >> 4) != 4)
+		return SL_PARSE_MALFORMED;
+	__u32 ihl = (__u32)(ip[0] & 0x0f) * 4;
+	__u16 total = sl_rd16(ip + 2);
+	if (ihl < 20 || total < ihl || ip + ihl > end || ip + total > end)
+		return SL_PARSE_MALFORMED;
+	m->family = SL_FAMILY_V4;
+	m->l3_len = total;
+	m->dscp = ip[1] >> 2;
+	m->l4_proto = ip[9];
+	__builtin_memcpy(m->src_be, ip + 12, 4);
+	__builtin_memcpy(m->dst_be, ip + 16, 4);
+	__u16 frag = sl_rd16(ip + 6);
+	__u16 offset = frag & 0x1fff;
+	int more = (frag & 0x2000) != 0;
+	if (offset != 0)
+		m->frag = SL_FRAG_LATER;
+	else if (more)
+		m->frag = SL_FRAG_FIRST;
+	if (m->frag == SL_FRAG_LATER)
+		return SL_PARSE_OK; /* no L4 header: continues a lookup */
+	/* L4 may only use the bytes the IP header claims (not Ethernet padding). */
+	return sl_parse_l4(data, ip + ihl, ip + total, m);
+}
+
+static inline int sl_ipv6_is_ext(__u8 nh)
+{
+	/* hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6 */
+	return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51 || nh == 135 ||
+	       nh == 139 || nh == 140;
+}
+
+static inline int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end,
+				struct sl_meta *m)
+{
+	if (ip + 40 > end)
+		return SL_PARSE_MALFORMED;
+	if ((ip[0] >> 4) != 6)
+		return SL_PARSE_MALFORMED;
+	__u16 payload = sl_rd16(ip + 4);
+	const __u8 *pend = ip + 40 + payload;
+	if (pend > end)
+		return SL_PARSE_MALFORMED;
+	m->family = SL_FAMILY_V6;
+	m->l3_len = (__u16)(40 + payload);
+	m->dscp = (__u8)(((ip[0] & 0x0f) << 2) | (ip[1] >> 6));
+	__builtin_memcpy(m->src_be, ip + 8, 16);
+	__builtin_memcpy(m->dst_be, ip + 24, 16);
+
+	__u8 nh = ip[6];
+	const __u8 *p = ip + 40;
+	for (int i = 0; i < SL_MAX_IPV6_EXT; i++) {
+		if (!sl_ipv6_is_ext(nh))
+			break;
+		if (p + 8 > pend)
+			return SL_PARSE_MALFORMED;
+		__u32 len;
+		if (nh == 44) {
+			/* Fragment header: fixed 8 bytes. */
+			__u16 fo = sl_rd16(p + 2);
+			if ((fo & 0xfff8) != 0)
+				m->frag = SL_FRAG_LATER;
+			else if (fo & 1)
+				m->frag = SL_FRAG_FIRST;
+			len = 8;
+		} else if (nh == 51) {
+			len = ((__u32)p[1] + 2) * 4; /* AH counts 4-byte words */
+		} else {
+			len = ((__u32)p[1] + 1) * 8;
+		}
+		nh = p[0];
+		p += len;
+		m->v6_ext++;
+		if (p > pend)
+			return SL_PARSE_MALFORMED;
+		if (m->frag == SL_FRAG_LATER)
+			break;
+	}
+	if (m->frag != SL_FRAG_LATER && sl_ipv6_is_ext(nh))
+		return SL_PARSE_MALFORMED; /* more extension headers than we walk */
+	m->l4_proto = nh;
+	if (m->frag == SL_FRAG_LATER)
+		return SL_PARSE_OK;
+	if (nh == 59) /* no next header */
+		return SL_PARSE_OK;
+	return sl_parse_l4(data, p, pend, m);
+}
+
+static inline int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)
+{
+	sl_meta_clear(m);
+	if (data + SL_ETH_HLEN > end)
+		return SL_PARSE_MALFORMED;
+	__u16 type = sl_rd16(data + 12);
+	const __u8 *p = data + SL_ETH_HLEN;
+	for (int i = 0; i < SL_MAX_VLANS; i++) {
+		if (type != SL_ETH_P_8021Q && type != SL_ETH_P_8021AD)
+			break;
+		if (p + 4 > end)
+			return SL_PARSE_MALFORMED;
+		type = sl_rd16(p + 2);
+		p += 4;
+		m->vlans++;
+	}
+	m->ethertype = type;
+	if (type == SL_ETH_P_8021Q || type == SL_ETH_P_8021AD)
+		return SL_PARSE_MALFORMED; /* deeper tag stacks than we walk */
+	m->l3_off = (__u16)(p - data);
+	if (type == SL_ETH_P_IPV4)
+		return sl_parse_ipv4(data, p, end, m);
+	if (type == SL_ETH_P_IPV6)
+		return sl_parse_ipv6(data, p, end, m);
+	return SL_PARSE_NON_IP;
+}

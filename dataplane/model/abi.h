@@ -81,7 +81,7 @@ struct sl_meta {
 	__u8 has_ports;     /* sport/dport are valid */
 	__u8 is_start;      /* starts a lookup (TCP SYN w/o ACK, UDP, ICMP echo request) */
 	__u8 v6_ext;        /* IPv6 extension headers walked */
-	__u8 pad[2];
+	__u8 pad[6];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_meta) == 64, "sl_meta layout");
 

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// Builds Ethernet frames for tests: VLAN tags, IPv4 (options, fragments),
+// IPv6 (extension headers, fragments), TCP, UDP, ICMP/ICMPv6, with correct
+// lengths and checksums unless a test corrupts them on purpose afterwards.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice::test {
+
+inline constexpr uint8_t kSyn = 0x02;
+inline constexpr uint8_t kAck = 0x10;
+inline constexpr uint8_t kRst = 0x04;
+inline constexpr uint8_t kFin = 0x01;
+
+class PacketBuilder {
+ public:
+  PacketBuilder& vlan(uint16_t vid, uint16_t tpid = 0x8100);
+  PacketBuilder& non_ip(uint16_t ethertype, std::size_t payload = 28);
+  PacketBuilder& ipv4(const std::string& src, const std::string& dst, uint8_t dscp = 0);
+  PacketBuilder& ipv4_options(std::size_t bytes);            // multiple of 4, <= 40
+  PacketBuilder& fragment(uint16_t offset_8b, bool more);     // IPv4 flags or IPv6 fragment header
+  PacketBuilder& ipv6(const std::string& src, const std::string& dst, uint8_t dscp = 0);
+  PacketBuilder& ipv6_ext(uint8_t type, std::size_t bytes = 8);  // 0, 43, 60 (multiple of 8)
+  PacketBuilder& tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1000,
+                     std::size_t option_bytes = 0);
+  PacketBuilder& udp(uint16_t sport, uint16_t dport);
+  PacketBuilder& icmp(uint8_t type);  // ICMPv6 under IPv6
+  PacketBuilder& l4_raw(uint8_t proto, std::size_t bytes);
+  PacketBuilder& payload(std::size_t bytes);
+
+  std::vector<uint8_t> build() const;
+
+ private:
+  struct Ext {
+    uint8_t type;
+    std::size_t bytes;
+  };
+  std::vector<uint16_t> vlans_;
+  std::vector<uint16_t> tpids_;
+  uint16_t ethertype_ = 0x0800;
+  int family_ = 0;
+  uint8_t src_[16] = {};
+  uint8_t dst_[16] = {};
+  uint8_t dscp_ = 0;
+  std::size_t ip_options_ = 0;
+  bool fragmented_ = false;
+  uint16_t frag_offset_ = 0;
+  bool frag_more_ = false;
+  std::vector<Ext> exts_;
+  uint8_t proto_ = 59;
+  uint16_t sport_ = 0;
+  uint16_t dport_ = 0;
+  uint8_t flags_ = 0;
+  uint32_t seq_ = 0;
+  std::size_t tcp_options_ = 0;
+  uint8_t icmp_type_ = 0;
+  std::size_t raw_l4_ = 0;
+  bool raw_ = false;
+  std::size_t payload_ = 0;
+  std::size_t non_ip_payload_ = 0;
+};
+
+// Internet checksum helpers for verifying rewritten frames.
+uint16_t ones_complement_sum(const uint8_t* p, std::size_t len, uint32_t initial = 0);
+
+}  // namespace sluice::test

@@ -148,11 +148,13 @@ struct sl_class_state {
 	struct sl_bucket bucket;
 	__u64 window_start_ns;  /* sticky controller window */
 	__u32 threshold;        /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
-	__u32 window_passed;    /* lookups that passed the rank filter in this window */
+	__u32 window_offered;   /* lookups that reached the rank filter in this window */
+	__u32 window_admitted;  /* of those, admitted */
 	__u32 window_rejected;  /* of those, refused by the class or boundary budgets */
+	__u32 idle_windows;     /* consecutive windows that ended with the budgets full */
 	__u32 pad;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 40, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 48, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

@@ -115,8 +115,19 @@ static inline void sl_decide(const struct sl_profile *prof, const struct sl_meta
 	sl_bucket_refill(&cs->bucket, &cp->bucket, now_ns);
 	sl_bucket_refill(&bs->lookups, &prof->boundary_lookups, now_ns);
 
+	/* A source over its own budget is refused first: that is its own doing,
+	 * not the class's load, so the sticky controller does not count it. */
+	if (ss && cp->src_bucket.enabled) {
+		sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
+		if (!sl_bucket_has(&ss->bucket, 0)) {
+			sl_decision_shed(prof, cp, m, SL_REASON_PER_SOURCE, d);
+			return;
+		}
+	}
+
 	if (cp->shed_order == SL_SHED_STICKY) {
-		sl_sticky_tick(prof, cp, cs, now_ns);
+		sl_sticky_tick(prof, cp, cs, bs, now_ns);
+		cs->window_offered++;
 		if (cs->threshold < SL_RANK_ONE) {
 			struct sl_source_key k;
 			sl_source_key_make(&k, m, cp, class_id);
@@ -127,15 +138,6 @@ static inline void sl_decide(const struct sl_profile *prof, const struct sl_meta
 		}
 	}
 
-	if (ss && cp->src_bucket.enabled) {
-		sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
-		if (!sl_bucket_has(&ss->bucket, 0)) {
-			sl_decision_shed(prof, cp, m, SL_REASON_PER_SOURCE, d);
-			return;
-		}
-	}
-
-	cs->window_passed++;
 	__u32 reason = SL_REASON_LOOKUP;
 	if (cp->bucket.enabled && !sl_bucket_has(&cs->bucket, 0))
 		reason = SL_REASON_CLASS_RATE;
@@ -145,12 +147,14 @@ static inline void sl_decide(const struct sl_profile *prof, const struct sl_meta
 	else if (prof->boundary_packets.enabled &&
 		 !sl_bucket_has(&bs->packets, prof->packets_reserve_nt[prio]))
 		reason = SL_REASON_BOUNDARY_PACKETS;
+	const int sticky = cp->shed_order == SL_SHED_STICKY;
 	if (reason != SL_REASON_LOOKUP) {
-		cs->window_rejected++;
+		cs->window_rejected += sticky;
 		sl_decision_shed(prof, cp, m, reason, d);
 		return;
 	}
 
+	cs->window_admitted += sticky;
 	if (ss && cp->src_bucket.enabled)
 		sl_bucket_take(&ss->bucket);
 	if (cp->bucket.enabled)

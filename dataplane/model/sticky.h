@@ -5,9 +5,8 @@
  * When a class must shed part of its demand, it sheds the same sources for a
  * whole epoch: every source gets rank = hash(source, epoch salt) in [0, 65536)
  * and only ranks below the class's threshold reach the budgets. The threshold
- * adapts once per window: cut to the fraction the budgets accepted when they
- * refused some lookups, probed upwards when they refused none. Epochs rotate
- * the salt so nobody is shut out for long.
+ * adapts once per window (see sl_sticky_tick). Epochs rotate the salt so
+ * nobody is shut out for long.
  */
 #pragma once
 
@@ -70,28 +69,82 @@ static inline __u32 sl_rank(const struct sl_profile *prof, const struct sl_sourc
 	return (__u32)(sl_key_hash(k, salt) >> 48);
 }
 
-/* Closes the controller window when it has run its length. Call before using
- * the threshold for a lookup. */
-static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
-				  struct sl_class_state *cs, __u64 now_ns)
+#define SL_STICKY_MIN_EVENTS 32 /* budget outcomes a window needs before it closes early */
+#define SL_LEVEL_ONE 1024U      /* fixed-point 1.0 for bucket headroom */
+
+/* Headroom of a bucket for a class: tokens above the class's reserve as a
+ * share of what it could hold above it, in [0, SL_LEVEL_ONE]. */
+static inline __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucket_params *p,
+				__u64 reserve_nt)
 {
-	if (now_ns < cs->window_start_ns + prof->sticky_window_ns)
+	if (!p->enabled)
+		return SL_LEVEL_ONE;
+	if (b->tokens_nt <= reserve_nt || p->cap_nt <= reserve_nt)
+		return 0;
+	/* Scale down first: nanotoken counts times 1024 could overflow 64 bits. */
+	__u64 above = (b->tokens_nt - reserve_nt) >> 20;
+	__u64 room = (p->cap_nt - reserve_nt) >> 20;
+	if (room == 0)
+		return SL_LEVEL_ONE;
+	__u64 level = above * SL_LEVEL_ONE / room;
+	return level > SL_LEVEL_ONE ? SL_LEVEL_ONE : level;
+}
+
+/*
+ * Closes the controller window when it has run its length (and, at low rates,
+ * seen SL_STICKY_MIN_EVENTS budget outcomes or 4 lengths). Call before using
+ * the threshold for a lookup, after refilling the class and boundary buckets.
+ *
+ * The threshold must hold still for sources to be treated consistently, so it
+ * steers by the level of the budget that limits the class (the class bucket,
+ * or the boundary above this priority's reserve) rather than by the noisy
+ * count of one window: it aims at half full and moves at most 1/16 a window.
+ * Two events move it fast:
+ *  - a surge: the budgets refused lookups and admitted less than half of
+ *    what the threshold let through, so the threshold drops at once to the
+ *    admitted share of everything offered (less 1/32). Both counts include
+ *    lookups the rank filter shed, so this does not depend on the old value;
+ *  - the end of one: two windows in a row ended with the budgets full and
+ *    nothing refused, so the threshold doubles.
+ * After eight idle windows everyone is admitted again.
+ */
+static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
+				  struct sl_class_state *cs, const struct sl_boundary_state *bs,
+				  __u64 now_ns)
+{
+	__u64 window = prof->sticky_window_ns;
+	if (now_ns < cs->window_start_ns + window)
 		return;
+	__u32 events = cs->window_admitted + cs->window_rejected;
+	if (events < SL_STICKY_MIN_EVENTS && now_ns < cs->window_start_ns + 4 * window &&
+	    cs->window_offered > 0)
+		return;
+
+	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	__u64 level = sl_headroom(&cs->bucket, &cp->bucket, 0);
+	__u64 boundary = sl_headroom(&bs->lookups, &prof->boundary_lookups,
+				     prof->lookups_reserve_nt[prio]);
+	if (boundary < level)
+		level = boundary;
+	int full = cs->window_rejected == 0 && level >= SL_LEVEL_ONE;
+	cs->idle_windows = full ? cs->idle_windows + 1 : 0;
+
 	__u64 thr = cs->threshold;
-	if (now_ns >= cs->window_start_ns + 8 * prof->sticky_window_ns &&
-	    cs->window_rejected == 0) {
-		thr = SL_RANK_ONE; /* idle for a while: start over admitting everyone */
-	} else if (cs->window_rejected > 0 && cs->window_passed > 0) {
-		/* Keep the fraction of ranks the budgets accepted, less a 1/32 margin so
-		 * that the boundary sources are not refused half of the time. */
-		__u64 ok = cs->window_passed - cs->window_rejected;
-		thr = thr * ok / cs->window_passed;
-		thr -= thr / 32;
-	} else if (cs->window_rejected == 0 &&
-		   (!cp->bucket.enabled || cs->bucket.tokens_nt >= cp->bucket.cap_nt)) {
-		/* Nothing refused and the class bucket is full: there is room, probe. */
-		__u64 step = thr / 64;
-		thr += step > SL_RANK_ONE / 1024 ? step : SL_RANK_ONE / 1024;
+	__u64 share = cs->window_offered
+			      ? (__u64)SL_RANK_ONE * cs->window_admitted / cs->window_offered
+			      : SL_RANK_ONE;
+	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
+		thr = SL_RANK_ONE;
+	} else if (cs->window_rejected > 0 && 2 * share < thr) {
+		thr = share - share / 32;
+	} else if (cs->idle_windows >= 2) {
+		thr *= 2;
+	} else if (thr < SL_RANK_ONE || cs->window_rejected > 0) {
+		/* level - 1/2, scaled to at most 1/16 of the threshold either way */
+		__u64 up = level > SL_LEVEL_ONE / 2 ? level - SL_LEVEL_ONE / 2 : 0;
+		__u64 down = level < SL_LEVEL_ONE / 2 ? SL_LEVEL_ONE / 2 - level : 0;
+		thr = thr + thr * up / (8 * SL_LEVEL_ONE) + SL_RANK_ONE * up / (64 * SL_LEVEL_ONE);
+		thr -= thr * down / (8 * SL_LEVEL_ONE);
 	}
 	if (thr > SL_RANK_ONE)
 		thr = SL_RANK_ONE;
@@ -99,6 +152,7 @@ static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl
 		thr = SL_RANK_MIN;
 	cs->threshold = (__u32)thr;
 	cs->window_start_ns = now_ns;
-	cs->window_passed = 0;
+	cs->window_offered = 0;
+	cs->window_admitted = 0;
 	cs->window_rejected = 0;
 }

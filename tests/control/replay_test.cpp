@@ -65,7 +65,7 @@ class Replay : public ::testing::Test {
       frames.push_back({t0 + static_cast<uint64_t>(i) * kSecond / 50 + 2, ack});
     }
     for (int i = 0; i < 1000; i++) {
-      auto f = test::syn_v4(test::kNet198_18 | 0x20000 | static_cast<uint32_t>(rng() % 60000 + 0x100));
+      auto f = test::syn_v4(test::kNet198_18 + 0x10000 + static_cast<uint32_t>(rng() % 60000 + 0x100));
       frames.push_back({t0 + static_cast<uint64_t>(i) * kSecond / 500 + 3, f});
     }
     frames.push_back({t0 + 5, PacketBuilder().non_ip(0x0806).build()});

@@ -69,7 +69,7 @@ TEST(Classify, FirstMatchWinsAcrossFields) {
       {"ping_v4", PacketBuilder().ipv4("198.19.1.1", "198.19.0.1").icmp(8).build(), "ping"},
       {"ping_v6", PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(128).build(), "ping"},
       {"citizen_v4", PacketBuilder().ipv4("198.19.200.1", "198.19.0.1").tcp(1, 443, kSyn).build(), "citizen"},
-      {"citizen_v6", PacketBuilder().ipv6("2001:2:ffff::1", "2001:2::2").tcp(1, 443, kSyn).build(), "citizen"},
+      {"citizen_v6", PacketBuilder().ipv6("2001:2:0:ffff::1", "2001:2::2").tcp(1, 443, kSyn).build(), "citizen"},
       {"default_v6_outside", PacketBuilder().ipv6("2001:3::1", "2001:2::2").tcp(1, 443, kSyn).build(), "default"},
       {"vlan_tagged_checkpoint", PacketBuilder().vlan(10).ipv4("198.18.10.7", "198.19.0.1").tcp(1, 443, kSyn).build(), "checkpoint"},
   };

@@ -146,21 +146,28 @@ SL_STATIC_ASSERT(sizeof(struct sl_profile) % 8 == 0, "sl_profile layout");
 /* Per-class mutable state. */
 struct sl_class_state {
 	struct sl_bucket bucket;
-	__u64 window_start_ns;  /* sticky controller window */
-	__u32 threshold;        /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
-	__u32 window_offered;   /* lookups that reached the rank filter in this window */
-	__u32 window_admitted;  /* of those, admitted */
-	__u32 window_rejected;  /* of those, refused by the class or boundary budgets */
-	__u32 idle_windows;     /* consecutive windows that ended with the budgets full */
+	/* Sticky controller (sticky.h): one window of observations. */
+	__u64 window_start_ns;
+	__u64 window_class_nt;    /* class bucket level when the window opened */
+	__u64 window_boundary_nt; /* boundary lookup bucket level when the window opened */
+	__u32 threshold;          /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
+	__u32 window_offered;     /* lookups that reached the rank filter in this window */
+	__u32 window_admitted;    /* of those, admitted */
+	__u32 window_rejected;    /* of those, refused by the class or boundary budgets */
+	__u32 full_windows;       /* consecutive windows that ended with the budgets full */
 	__u32 pad;
+	__u64 window_lower_taken; /* lookups admitted at lower priorities when the window opened */
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 48, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 72, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;
 	struct sl_bucket packets;
+	/* Lookups admitted per priority since start (all classes): tells a class
+	 * how much of the shared budget went to priorities it outranks. */
+	__u64 lookups_by_prio[SL_PRIORITIES];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 32, "sl_boundary_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 96, "sl_boundary_state layout");
 
 /* Key of the per-source table: the source masked to the class's prefix length. */
 struct sl_source_key {

@@ -27,11 +27,14 @@ static inline void sl_class_state_init(struct sl_class_state *cs, const struct s
 	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
 	cs->threshold = SL_RANK_ONE;
 	cs->window_start_ns = now_ns;
+	cs->window_class_nt = cs->bucket.tokens_nt;
+	cs->window_lower_taken = 0; /* set when the first window closes */
 }
 
 static inline void sl_boundary_state_init(struct sl_boundary_state *bs,
 					  const struct sl_profile *prof, __u64 now_ns)
 {
+	__builtin_memset(bs, 0, sizeof(*bs));
 	sl_bucket_init(&bs->lookups, &prof->boundary_lookups, now_ns);
 	sl_bucket_init(&bs->packets, &prof->boundary_packets, now_ns);
 }
@@ -163,6 +166,7 @@ static inline void sl_decide(const struct sl_profile *prof, const struct sl_meta
 		sl_bucket_take(&bs->lookups);
 	if (prof->boundary_packets.enabled)
 		sl_bucket_take(&bs->packets);
+	bs->lookups_by_prio[prio]++;
 	d->verdict = SL_VERDICT_ADMITTED;
 	d->reason = SL_REASON_LOOKUP;
 	d->action = SL_ACTION_PASS;

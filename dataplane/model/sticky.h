@@ -90,22 +90,50 @@ static inline __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucke
 	return level > SL_LEVEL_ONE ? SL_LEVEL_ONE : level;
 }
 
+/* Tokens (in nanotokens) a budget could have given the class during the
+ * window: what it admitted plus what the bucket gained. ~0 when it does not
+ * limit the class: unlimited, or full (refill beyond the burst was lost, so
+ * the gain says nothing about what the class could have had). */
+static inline __u64 sl_window_capacity(const struct sl_bucket *b, const struct sl_bucket_params *p,
+				       __u64 start_nt, __u64 admitted)
+{
+	if (!p->enabled || b->tokens_nt >= p->cap_nt)
+		return ~0ULL;
+	__u64 used = admitted * SL_TOKEN + b->tokens_nt;
+	return used > start_nt ? used - start_nt : 0;
+}
+
+/* Lookups admitted so far at priorities below (numerically above) prio. */
+static inline __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
+{
+	__u64 sum = 0;
+	for (__u32 q = 0; q < SL_PRIORITIES; q++)
+		if (q > prio)
+			sum += bs->lookups_by_prio[q];
+	return sum;
+}
+
 /*
  * Closes the controller window when it has run its length (and, at low rates,
  * seen SL_STICKY_MIN_EVENTS budget outcomes or 4 lengths). Call before using
  * the threshold for a lookup, after refilling the class and boundary buckets.
  *
  * The threshold must hold still for sources to be treated consistently, so it
- * steers by the level of the budget that limits the class (the class bucket,
- * or the boundary above this priority's reserve) rather than by the noisy
- * count of one window: it aims at half full and moves at most 1/16 a window.
- * Two events move it fast:
- *  - a surge: the budgets refused lookups and admitted less than half of
- *    what the threshold let through, so the threshold drops at once to the
- *    admitted share of everything offered (less 1/32). Both counts include
- *    lookups the rank filter shed, so this does not depend on the old value;
+ * follows a smoothed estimate rather than one window's luck:
+ *   target = capacity of the window / lookups offered in it,
+ * where the capacity of a budget is what the class took from it plus what the
+ * bucket gained (exactly the refill for the class bucket; for the shared
+ * boundary the refill less what classes of the same or higher priority took,
+ * since whatever lower priorities took this class could have had), and the
+ * offered count includes lookups the rank filter shed, so the estimate does
+ * not depend on the threshold it corrects. The target is nudged by up to 1/8
+ * to hold the limiting bucket half full (the boundary: above this priority's
+ * reserve), which keeps a margin for the noise of arrivals without wasting
+ * capacity; the threshold moves a quarter of the way to it each window. Two events move it at once:
+ *  - a surge: the budgets refused lookups and the target is below 3/4 of
+ *    the threshold: it drops to the target;
  *  - the end of one: two windows in a row ended with the budgets full and
- *    nothing refused, so the threshold doubles.
+ *    nothing refused: it doubles.
  * After eight idle windows everyone is admitted again.
  */
 static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
@@ -124,27 +152,41 @@ static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl
 	__u64 level = sl_headroom(&cs->bucket, &cp->bucket, 0);
 	__u64 boundary = sl_headroom(&bs->lookups, &prof->boundary_lookups,
 				     prof->lookups_reserve_nt[prio]);
-	if (boundary < level)
-		level = boundary;
-	int full = cs->window_rejected == 0 && level >= SL_LEVEL_ONE;
-	cs->idle_windows = full ? cs->idle_windows + 1 : 0;
+	int full = cs->window_rejected == 0 && level >= SL_LEVEL_ONE && boundary >= SL_LEVEL_ONE;
+	cs->full_windows = full ? cs->full_windows + 1 : 0;
 
 	__u64 thr = cs->threshold;
-	__u64 share = cs->window_offered
-			      ? (__u64)SL_RANK_ONE * cs->window_admitted / cs->window_offered
-			      : SL_RANK_ONE;
 	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
 		thr = SL_RANK_ONE;
-	} else if (cs->window_rejected > 0 && 2 * share < thr) {
-		thr = share - share / 32;
-	} else if (cs->idle_windows >= 2) {
+	} else if (cs->full_windows >= 2) {
 		thr *= 2;
-	} else if (thr < SL_RANK_ONE || cs->window_rejected > 0) {
-		/* level - 1/2, scaled to at most 1/16 of the threshold either way */
-		__u64 up = level > SL_LEVEL_ONE / 2 ? level - SL_LEVEL_ONE / 2 : 0;
-		__u64 down = level < SL_LEVEL_ONE / 2 ? SL_LEVEL_ONE / 2 - level : 0;
-		thr = thr + thr * up / (8 * SL_LEVEL_ONE) + SL_RANK_ONE * up / (64 * SL_LEVEL_ONE);
-		thr -= thr * down / (8 * SL_LEVEL_ONE);
+	} else if (cs->window_offered > 0) {
+		__u64 cap = sl_window_capacity(&cs->bucket, &cp->bucket, cs->window_class_nt,
+					       cs->window_admitted);
+		/* The class outranks lower priorities: what they took was its for the taking. */
+		__u64 lower = sl_lower_taken(bs, prio) - cs->window_lower_taken;
+		__u64 cap_b = sl_window_capacity(&bs->lookups, &prof->boundary_lookups,
+						 cs->window_boundary_nt,
+						 cs->window_admitted + lower);
+		__u64 nudge = level;
+		if (cap_b < cap) {
+			cap = cap_b;
+			nudge = boundary; /* above this priority's reserve */
+		}
+		__u64 target = SL_RANK_ONE;
+		if (cap != ~0ULL) {
+			/* capacity in 2^-10 tokens: enough precision, no overflow */
+			target = (cap / (SL_TOKEN >> 10)) * SL_RANK_ONE /
+				 ((__u64)cs->window_offered << 10);
+			/* -1/8 .. +1/8 to hold the limiting bucket half full */
+			target = target + target * nudge / (4 * SL_LEVEL_ONE) - target / 8;
+		}
+		if (target > SL_RANK_ONE)
+			target = SL_RANK_ONE;
+		if (cs->window_rejected > 0 && 4 * target < 3 * thr)
+			thr = target; /* a surge: refusals and far too open */
+		else
+			thr = target > thr ? thr + (target - thr) / 4 : thr - (thr - target) / 4;
 	}
 	if (thr > SL_RANK_ONE)
 		thr = SL_RANK_ONE;
@@ -152,6 +194,9 @@ static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl
 		thr = SL_RANK_MIN;
 	cs->threshold = (__u32)thr;
 	cs->window_start_ns = now_ns;
+	cs->window_class_nt = cs->bucket.tokens_nt;
+	cs->window_boundary_nt = bs->lookups.tokens_nt;
+	cs->window_lower_taken = sl_lower_taken(bs, prio);
 	cs->window_offered = 0;
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;

@@ -2,6 +2,7 @@
 // Offline replay on captures made by the test: the JSON shape and numbers,
 // determinism, pcapng, and clear errors for files it cannot read.
 #include <gtest/gtest.h>
+#include <pcap/dlt.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -159,7 +160,7 @@ TEST_F(Replay, ClearErrors) {
   EXPECT_NE(error.find("notes.txt: cannot read capture"), std::string::npos) << error;
 
   const std::string raw = dir_ / "raw.pcap";
-  test::write_pcap(raw, {{1, {0x45, 0, 0, 20}}}, 101 /* LINKTYPE_RAW */);
+  test::write_pcap(raw, {{1, {0x45, 0, 0, 20}}}, DLT_RAW);
   EXPECT_FALSE(replay_pcap(profile, raw, &error));
   EXPECT_NE(error.find("expected Ethernet"), std::string::npos) << error;
 

@@ -48,8 +48,10 @@ TEST_P(BucketBound, NeverAboveRateTimesTPlusBurstAndWithinOnePercent) {
           << "at t=" << (now - t0) << "ns";
     }
   }
+  // The token earned exactly at the end of the interval cannot be spent in
+  // it: allow that one token of quantisation on top of the 1%.
   const double ideal = static_cast<double>(rate) * 10 + static_cast<double>(burst);
-  EXPECT_GE(static_cast<double>(admitted), 0.99 * ideal);
+  EXPECT_GE(static_cast<double>(admitted + 1), 0.99 * ideal);
 }
 
 INSTANTIATE_TEST_SUITE_P(Model, BucketBound,

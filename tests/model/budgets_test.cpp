@@ -3,6 +3,7 @@
 // shed actions, shadow mode and malformed handling, through the reference model.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <random>
 
 #include "dataplane/model/reference.hpp"
@@ -316,6 +317,7 @@ burst = 10
 on_shed = "reset"
 shed_order = "random"
 )";
+  using Counts = std::array<std::array<uint64_t, SL_REASON_COUNT>, SL_VERDICT_COUNT>;
   auto run = [&](bool shadow) {
     std::string toml = base;
     toml.replace(toml.find("SHADOW"), 6, shadow ? "true" : "false");
@@ -329,7 +331,10 @@ shed_order = "random"
         EXPECT_EQ(d.action, SL_ACTION_PASS);
       }
     }
-    return model.counters().lookups[0];
+    Counts out{};
+    for (int v = 0; v < SL_VERDICT_COUNT; v++)
+      for (int r = 0; r < SL_REASON_COUNT; r++) out[v][r] = model.counters().lookups[0][v][r];
+    return out;
   };
   auto real = run(false);
   auto shadow = run(true);

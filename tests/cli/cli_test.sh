@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Command-line contract of sluiced --check-config and sluicectl replay:
+# exit codes, the FILE:LINE:COL: key: message format, JSON output, and clear
+# errors for bad arguments. Usage: cli_test.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1
+src=$2
+sluiced=$build/control/sluiced
+sluicectl=$build/control/sluicectl
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+check() {  # name, expected exit code, command...; output in $tmp/out
+  local name=$1 want=$2
+  shift 2
+  "$@" >"$tmp/out" 2>&1
+  local got=$?
+  if [[ $got -ne $want ]]; then
+    echo "FAIL $name: exit $got, expected $want"; cat "$tmp/out"; failed=$((failed + 1)); return 1
+  fi
+  passed=$((passed + 1))
+}
+expect_line() {  # name, fixed string that must appear in $tmp/out
+  if ! grep -qF -- "$2" "$tmp/out"; then
+    echo "FAIL $1: missing: $2"; cat "$tmp/out"; failed=$((failed + 1)); return 1
+  fi
+  passed=$((passed + 1))
+}
+
+check shipped_config_valid 0 "$sluiced" --check-config "$src/config/sluice.toml"
+expect_line shipped_config_summary "classes (4, tried in order)"
+check minimal_config_valid 0 "$sluiced" --check-config "$src/config/minimal.toml"
+
+bad=$src/tests/cli/bad.toml
+check bad_config_rejected 1 "$sluiced" --check-config "$bad"
+expect_line wrong_type "$bad:2:19: boundary.lookups_per_sec: expected an integer"
+expect_line duplicate_class "$bad:9:8: class.citizen.name: duplicate class name \"citizen\", also defined at line 5"
+expect_line host_bits "$bad:10:17: class.citizen.match.src: host bits are set beyond /16"
+expect_line bad_port_range "$bad:10:46: class.citizen.match.dst_ports: port range is reversed"
+expect_line unknown_key "$bad:11:1: class.citizen.colour: unknown key"
+expect_line error_count "5 error(s), config not valid"
+check missing_config 1 "$sluiced" --check-config "$tmp/nope.toml"
+expect_line missing_config_named "nope.toml"
+
+cap=$src/tests/data/morning-surge.pcap
+check replay_table 0 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$cap"
+expect_line replay_checkpoint_row "checkpoint"
+check replay_json 0 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$cap" --json
+python3 - "$tmp/out" <<'PY' || failed=$((failed + 1))
+import json, sys
+j = json.load(open(sys.argv[1]))
+t = j["totals"]
+assert set(j["classes"]) == {"checkpoint", "citizen", "default"}, j["classes"].keys()
+for c in list(j["classes"].values()) + [t]:
+    assert c["packets"] == c["packets_admitted"] + c["packets_shed"]
+    assert c["lookups"] == c["admitted"] + c["shed"]
+    assert sum(c["shed_by_reason"].values()) == c["packets_shed"]
+assert j["classes"]["checkpoint"]["shed"] == 0, "checkpoint lost lookups"
+assert t["packets"] == 12754, t["packets"]
+PY
+check replay_same_twice 0 sh -c "'$sluicectl' replay --config '$src/config/demo-surge.toml' --pcap '$cap' --json > '$tmp/a' && '$sluicectl' replay --config '$src/config/demo-surge.toml' --pcap '$cap' --json > '$tmp/b' && cmp '$tmp/a' '$tmp/b'"
+printf 'not a capture' >"$tmp/junk.pcap"
+check replay_junk 1 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$tmp/junk.pcap"
+expect_line replay_junk_msg "junk.pcap: cannot read capture"
+check replay_bad_config 1 "$sluicectl" replay --config "$bad" --pcap "$cap"
+expect_line replay_bad_config_msg "$bad:2:19:"
+check replay_missing_arg 1 "$sluicectl" replay --config "$src/config/demo-surge.toml"
+expect_line replay_missing_arg_msg "--pcap is required"
+check no_subcommand 1 "$sluicectl"
+check help 0 "$sluicectl" replay --help
+expect_line help_text "what would this config have done"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

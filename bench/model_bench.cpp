@@ -23,14 +23,14 @@ std::string prefixes(int n) {
     if (i) list += ",";
     // n /64s in 2001:2::/48 plus one IPv4 /24 per 1000
     list += "\"2001:2:" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000) + "::/64\"";
-    if (i % 1000 == 0)
-      list += ",\"198.18." + std::to_string(i / 1000 % 256) + ".0/24\"";
+    if (i % 1000 == 0) list += ",\"198.18." + std::to_string(i / 1000 % 256) + ".0/24\"";
   }
   return list;
 }
 
 sluice::CompiledProfile profile(int n_prefixes, bool per_source) {
-  std::string toml = R"(
+  std::string toml =
+      R"(
 [boundary]
 lookups_per_sec = 1000000000
 packets_per_sec = 1000000000
@@ -38,16 +38,20 @@ packets_per_sec = 1000000000
 [[class]]
 name = "checkpoint"
 priority = 0
-match = { src = [)" + prefixes(n_prefixes) +
-                     R"(], proto = "tcp", dst_ports = ["443", "8000-8100"] }
+match = { src = [)" +
+      prefixes(n_prefixes) +
+      R"(], proto = "tcp", dst_ports = ["443", "8000-8100"] }
 rate_per_sec = 1000000000
-)" + (per_source ? "per_source = { rate_per_sec = 1000000, burst = 1000000 }\n" : "") + R"(
+)" + (per_source ? "per_source = { rate_per_sec = 1000000, burst = 1000000 }\n" : "") +
+      R"(
 [[class]]
 name = "citizen"
 priority = 5
 match = { src = ["198.18.0.0/15", "2001:2::/48"] }
 rate_per_sec = 1000000000
-)" + (per_source ? "per_source = { rate_per_sec = 1000000, burst = 1000000, prefix_v4 = 32 }\n" : "");
+)" +
+      (per_source ? "per_source = { rate_per_sec = 1000000, burst = 1000000, prefix_v4 = 32 }\n"
+                  : "");
   sluice::LoadResult r = sluice::load_config_string(toml, "<bench>");
   if (!r.ok()) {
     for (const auto& e : r.errors) fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -64,10 +68,20 @@ std::vector<std::vector<uint8_t>> frames() {
     std::string v6 = "2001:2:" + std::to_string(rng() % 10) + ":" + std::to_string(rng() % 10000) +
                      "::" + std::to_string(rng() % 9999 + 1);
     switch (i % 4) {
-      case 0: out.push_back(PacketBuilder().ipv4(v4, "198.19.0.1").tcp(40000, 443, sluice::test::kSyn).build()); break;
-      case 1: out.push_back(PacketBuilder().ipv4(v4, "198.19.0.1").udp(40000, 53).build()); break;
-      case 2: out.push_back(PacketBuilder().ipv6(v6, "2001:2::1").tcp(40000, 8080, sluice::test::kSyn).build()); break;
-      default: out.push_back(PacketBuilder().ipv6(v6, "2001:2::1").udp(40000, 53).build()); break;
+      case 0:
+        out.push_back(
+            PacketBuilder().ipv4(v4, "198.19.0.1").tcp(40000, 443, sluice::test::kSyn).build());
+        break;
+      case 1:
+        out.push_back(PacketBuilder().ipv4(v4, "198.19.0.1").udp(40000, 53).build());
+        break;
+      case 2:
+        out.push_back(
+            PacketBuilder().ipv6(v6, "2001:2::1").tcp(40000, 8080, sluice::test::kSyn).build());
+        break;
+      default:
+        out.push_back(PacketBuilder().ipv6(v6, "2001:2::1").udp(40000, 53).build());
+        break;
     }
   }
   return out;
@@ -84,8 +98,9 @@ void BM_Decision(benchmark::State& state) {
     benchmark::DoNotOptimize(model.decide(f.data(), static_cast<uint32_t>(f.size()), now));
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["ns_per_decision"] = benchmark::Counter(
-      static_cast<double>(state.iterations()), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_decision"] =
+      benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 BENCHMARK(BM_Decision)

@@ -25,7 +25,6 @@ std::array<uint8_t, 16> masked(const Prefix& p) {
   return a;
 }
 
-
 // One LPM table for a field: a prefix's value is the OR of the class masks of
 // every configured prefix covering it, so that the longest match alone tells
 // every class that accepts the address.

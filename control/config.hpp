@@ -65,12 +65,12 @@ struct BoundaryConfig {
 };
 
 struct AdmissionConfig {
-  bool shadow = false;                                 // live
-  MalformedAction malformed = MalformedAction::drop;   // live
-  uint64_t sticky_epoch_sec = 60;                      // live
-  uint64_t sticky_window_ms = 100;                     // live
-  uint64_t source_table_size = 65536;                  // restart; per-source LRU entries
-  uint64_t seed = 0x5a17ce5eedULL;                     // live; salt of sticky ranks
+  bool shadow = false;                                // live
+  MalformedAction malformed = MalformedAction::drop;  // live
+  uint64_t sticky_epoch_sec = 60;                     // live
+  uint64_t sticky_window_ms = 100;                    // live
+  uint64_t source_table_size = 65536;                 // restart; per-source LRU entries
+  uint64_t seed = 0x5a17ce5eedULL;                    // live; salt of sticky ranks
 };
 
 struct MetricsConfig {
@@ -98,13 +98,13 @@ struct PerSourceConfig {
 
 struct ClassConfig {
   std::string name;
-  uint8_t priority = 4;                   // live; 0 highest .. 7 lowest
-  MatchConfig match;                      // live
-  std::optional<uint64_t> rate_per_sec;   // live; absent = the class has no own budget
-  uint64_t burst = 0;                     // live; default rate_per_sec / 10 (at least 1)
-  ShedAction on_shed = ShedAction::drop;  // live
-  ShedOrder shed_order = ShedOrder::sticky;  // live
-  uint8_t mark_dscp = 0;                  // live; used by on_shed = "mark"
+  uint8_t priority = 4;                       // live; 0 highest .. 7 lowest
+  MatchConfig match;                          // live
+  std::optional<uint64_t> rate_per_sec;       // live; absent = the class has no own budget
+  uint64_t burst = 0;                         // live; default rate_per_sec / 10 (at least 1)
+  ShedAction on_shed = ShedAction::drop;      // live
+  ShedOrder shed_order = ShedOrder::sticky;   // live
+  uint8_t mark_dscp = 0;                      // live; used by on_shed = "mark"
   std::optional<PerSourceConfig> per_source;  // live
 };
 

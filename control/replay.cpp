@@ -140,12 +140,11 @@ std::string to_table(const ReplayResult& result) {
                 "pkt_shed", "lookups", "admitted", "shed", "shed by reason (packets)");
   out << line;
   auto row = [&](const std::string& name, const ReplayStats& s) {
-    std::snprintf(line, sizeof(line), "%-16s %10llu %10llu %10llu %10llu %10llu  ", name.c_str(),
-                  static_cast<unsigned long long>(s.packets),
-                  static_cast<unsigned long long>(s.packets_shed),
-                  static_cast<unsigned long long>(s.lookups),
-                  static_cast<unsigned long long>(s.admitted),
-                  static_cast<unsigned long long>(s.shed));
+    std::snprintf(
+        line, sizeof(line), "%-16s %10llu %10llu %10llu %10llu %10llu  ", name.c_str(),
+        static_cast<unsigned long long>(s.packets), static_cast<unsigned long long>(s.packets_shed),
+        static_cast<unsigned long long>(s.lookups), static_cast<unsigned long long>(s.admitted),
+        static_cast<unsigned long long>(s.shed));
     out << line << reasons_text(s.shed_by_reason) << '\n';
   };
   for (const auto& [name, s] : result.classes) row(name, s);

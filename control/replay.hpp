@@ -22,8 +22,8 @@ struct ReplayStats {
   uint64_t packets_admitted = 0;
   uint64_t packets_shed = 0;
   uint64_t lookups = 0;
-  uint64_t admitted = 0;  // lookups
-  uint64_t shed = 0;      // lookups
+  uint64_t admitted = 0;                                   // lookups
+  uint64_t shed = 0;                                       // lookups
   std::map<std::string, uint64_t> shed_by_reason;          // packets
   std::map<std::string, uint64_t> lookups_shed_by_reason;  // lookups
   std::map<std::string, uint64_t> admitted_by_reason;      // packets

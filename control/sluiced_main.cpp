@@ -42,8 +42,7 @@ int check_config(const std::string& path) {
             << "  dataplane: mode " << mode_name(cfg.dataplane.mode) << ", outside '"
             << cfg.dataplane.outside << "', inside '" << cfg.dataplane.inside << "'\n"
             << "  boundary: lookups "
-            << rate_text(cfg.boundary.lookups_per_sec, cfg.boundary.lookups_burst)
-            << ", packets "
+            << rate_text(cfg.boundary.lookups_per_sec, cfg.boundary.lookups_burst) << ", packets "
             << rate_text(cfg.boundary.packets_per_sec, cfg.boundary.packets_burst) << '\n'
             << "  classes (" << cfg.classes.size() << ", tried in order):\n";
   for (const sluice::ClassConfig& c : cfg.classes) {

@@ -19,14 +19,15 @@
 
 #include "reasons.h"
 
-#define SL_MAX_CLASSES 32        /* class masks are __u32; the implied default is one of them */
-#define SL_PRIORITIES 8          /* 0 = highest .. 7 = lowest */
-#define SL_MAX_VLANS 2           /* 802.1Q / 802.1ad tags the parser walks */
-#define SL_MAX_IPV6_EXT 8        /* IPv6 extension headers walked before giving up (malformed) */
-#define SL_NS_PER_SEC 1000000000ULL
-#define SL_TOKEN 1000000000ULL   /* one token in nanotokens: refill is exact integer arithmetic */
-#define SL_RANK_ONE 65536U       /* sticky threshold that admits every rank */
-#define SL_MAX_RATE_PER_SEC 1000000000ULL /* validation bound: keeps elapsed*rate inside 64 bits */
+#define SL_MAX_CLASSES	    32 /* class masks are __u32; the implied default is one of them */
+#define SL_PRIORITIES	    8  /* 0 = highest .. 7 = lowest */
+#define SL_MAX_VLANS	    2  /* 802.1Q / 802.1ad tags the parser walks */
+#define SL_MAX_IPV6_EXT	    8  /* IPv6 extension headers walked before giving up (malformed) */
+#define SL_NS_PER_SEC	    1000000000ULL
+#define SL_TOKEN	    1000000000ULL /* one token in nanotokens: refill is exact integer arithmetic */
+#define SL_RANK_ONE	    65536U	  /* sticky threshold that admits every rank */
+#define SL_MAX_RATE_PER_SEC 1000000000ULL /* validation bound: keeps elapsed*rate inside 64 bits   \
+					   */
 #define SL_MAX_BURST 1000000000ULL
 
 enum sl_action {
@@ -64,23 +65,23 @@ enum sl_frag {
 struct sl_meta {
 	__u8 src_be[16];
 	__u8 dst_be[16];
-	__u16 l3_off;       /* bytes from the frame start to the IP header */
-	__u16 l4_off;       /* bytes from the frame start to the L4 header (0 if none) */
-	__u16 l3_len;       /* IP total length claimed by the header (v6: 40 + payload) */
-	__u16 sport;        /* host order; 0 when the protocol has no ports */
-	__u16 dport;        /* host order */
-	__u16 ethertype;    /* innermost, host order */
-	__u32 tcp_seq;      /* host order, for building a RST */
-	__u8 family;        /* enum sl_family */
-	__u8 l4_proto;      /* IP protocol number of the upper layer (after v6 extensions) */
-	__u8 dscp;          /* 0..63 */
+	__u16 l3_off;	 /* bytes from the frame start to the IP header */
+	__u16 l4_off;	 /* bytes from the frame start to the L4 header (0 if none) */
+	__u16 l3_len;	 /* IP total length claimed by the header (v6: 40 + payload) */
+	__u16 sport;	 /* host order; 0 when the protocol has no ports */
+	__u16 dport;	 /* host order */
+	__u16 ethertype; /* innermost, host order */
+	__u32 tcp_seq;	 /* host order, for building a RST */
+	__u8 family;	 /* enum sl_family */
+	__u8 l4_proto;	 /* IP protocol number of the upper layer (after v6 extensions) */
+	__u8 dscp;	 /* 0..63 */
 	__u8 tcp_flags;
 	__u8 icmp_type;
-	__u8 frag;          /* enum sl_frag */
-	__u8 vlans;         /* tags walked, 0..SL_MAX_VLANS */
-	__u8 has_ports;     /* sport/dport are valid */
-	__u8 is_start;      /* starts a lookup (TCP SYN w/o ACK, UDP, ICMP echo request) */
-	__u8 v6_ext;        /* IPv6 extension headers walked */
+	__u8 frag;	/* enum sl_frag */
+	__u8 vlans;	/* tags walked, 0..SL_MAX_VLANS */
+	__u8 has_ports; /* sport/dport are valid */
+	__u8 is_start;	/* starts a lookup (TCP SYN w/o ACK, UDP, ICMP echo request) */
+	__u8 v6_ext;	/* IPv6 extension headers walked */
 	__u8 pad[6];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_meta) == 64, "sl_meta layout");
@@ -89,9 +90,9 @@ SL_STATIC_ASSERT(sizeof(struct sl_meta) == 64, "sl_meta layout");
  * (SL_TOKEN per token) so that refill = elapsed_ns * rate_per_sec is exact. */
 struct sl_bucket_params {
 	__u64 rate_per_sec;  /* tokens added per second */
-	__u64 cap_nt;        /* burst * SL_TOKEN */
+	__u64 cap_nt;	     /* burst * SL_TOKEN */
 	__u64 full_after_ns; /* elapsed time that refills an empty bucket: ceil(cap_nt / rate) */
-	__u32 enabled;       /* 0 = unlimited (the bucket is not consulted) */
+	__u32 enabled;	     /* 0 = unlimited (the bucket is not consulted) */
 	__u32 pad;
 };
 SL_STATIC_ASSERT(sizeof(struct sl_bucket_params) == 32, "sl_bucket_params layout");
@@ -103,33 +104,35 @@ struct sl_bucket {
 SL_STATIC_ASSERT(sizeof(struct sl_bucket) == 16, "sl_bucket layout");
 
 struct sl_class_params {
-	struct sl_bucket_params bucket;     /* lookups of the whole class */
+	struct sl_bucket_params bucket;	    /* lookups of the whole class */
 	struct sl_bucket_params src_bucket; /* lookups of one source within the class */
-	__u8 priority;                      /* 0..7 */
-	__u8 on_shed;                       /* enum sl_action */
-	__u8 shed_order;                    /* enum sl_shed_order */
-	__u8 mark_dscp;                     /* DSCP written by SL_ACTION_MARK */
-	__u8 src_prefix_v4;                 /* source key: mask IPv4 sources to this length */
-	__u8 src_prefix_v6;                 /* source key: mask IPv6 sources to this length */
+	__u8 priority;			    /* 0..7 */
+	__u8 on_shed;			    /* enum sl_action */
+	__u8 shed_order;		    /* enum sl_shed_order */
+	__u8 mark_dscp;			    /* DSCP written by SL_ACTION_MARK */
+	__u8 src_prefix_v4;		    /* source key: mask IPv4 sources to this length */
+	__u8 src_prefix_v6;		    /* source key: mask IPv6 sources to this length */
 	__u8 pad[2];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 72, "sl_class_params layout");
 
-#define SL_PROFILE_SHADOW (1U << 0)         /* admit everything, count what would be shed */
+#define SL_PROFILE_SHADOW	  (1U << 0) /* admit everything, count what would be shed */
 #define SL_PROFILE_MALFORMED_PASS (1U << 1) /* forward malformed packets instead of dropping */
 
 /* The compiled profile: every user unit validated and converted once by the
  * control plane. Both dataplanes and the reference model consume exactly this. */
 struct sl_profile {
 	__u32 n_classes; /* including the default class, which is always the last one */
-	__u32 flags;     /* SL_PROFILE_* */
-	__u64 seed;      /* salt for sticky ranks */
+	__u32 flags;	 /* SL_PROFILE_* */
+	__u64 seed;	 /* salt for sticky ranks */
 	__u64 sticky_epoch_ns;
 	__u64 sticky_window_ns;
 	struct sl_bucket_params boundary_lookups;
 	struct sl_bucket_params boundary_packets;
-	__u64 lookups_reserve_nt[SL_PRIORITIES]; /* a lookup of priority p needs more than this left */
-	__u64 packets_reserve_nt[SL_PRIORITIES]; /* same for the packet budget; continuations need 0 */
+	__u64 lookups_reserve_nt[SL_PRIORITIES]; /* a lookup of priority p needs more than this left
+						  */
+	__u64 packets_reserve_nt[SL_PRIORITIES]; /* same for the packet budget; continuations need 0
+						  */
 	/* Classification. A class whose match lacks a field is in that field's any_ mask. */
 	__u32 any_src_mask;
 	__u32 any_dst_mask;
@@ -148,13 +151,13 @@ struct sl_class_state {
 	struct sl_bucket bucket;
 	/* Sticky controller (sticky.h): one window of observations. */
 	__u64 window_start_ns;
-	__u64 window_class_nt;    /* class bucket level when the window opened */
+	__u64 window_class_nt;	  /* class bucket level when the window opened */
 	__u64 window_boundary_nt; /* boundary lookup bucket level when the window opened */
-	__u32 threshold;          /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
-	__u32 window_offered;     /* lookups that reached the rank filter in this window */
-	__u32 window_admitted;    /* of those, admitted */
-	__u32 window_rejected;    /* of those, refused by the class or boundary budgets */
-	__u32 full_windows;       /* consecutive windows that ended with the budgets full */
+	__u32 threshold;       /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
+	__u32 window_offered;  /* lookups that reached the rank filter in this window */
+	__u32 window_admitted; /* of those, admitted */
+	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
+	__u32 full_windows;    /* consecutive windows that ended with the budgets full */
 	__u32 pad;
 	__u64 window_lower_taken; /* lookups admitted at lower priorities when the window opened */
 };
@@ -185,11 +188,11 @@ struct sl_source_state {
 
 struct sl_decision {
 	__u8 class_id;
-	__u8 verdict;   /* enum sl_verdict */
-	__u8 reason;    /* enum sl_reason */
-	__u8 action;    /* enum sl_action */
-	__u8 is_start;  /* counts as a lookup */
-	__u8 shadow;    /* shadow mode turned a shed into an admit */
+	__u8 verdict;	/* enum sl_verdict */
+	__u8 reason;	/* enum sl_reason */
+	__u8 action;	/* enum sl_action */
+	__u8 is_start;	/* counts as a lookup */
+	__u8 shadow;	/* shadow mode turned a shed into an admit */
 	__u8 mark_dscp; /* for SL_ACTION_MARK */
 	__u8 pad;
 };

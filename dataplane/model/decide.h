@@ -68,8 +68,8 @@ static inline void sl_decision_shed(const struct sl_profile *prof, const struct 
  */
 static inline void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 			     int parse_result, __u32 class_id, struct sl_class_state *cs,
-			     struct sl_boundary_state *bs, struct sl_source_state *ss,
-			     __u64 now_ns, struct sl_decision *d)
+			     struct sl_boundary_state *bs, struct sl_source_state *ss, __u64 now_ns,
+			     struct sl_decision *d)
 {
 	__builtin_memset(d, 0, sizeof(*d));
 	if (class_id >= SL_MAX_CLASSES)

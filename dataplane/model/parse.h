@@ -12,20 +12,20 @@
 
 #include "abi.h"
 
-#define SL_ETH_HLEN 14
-#define SL_ETH_P_IPV4 0x0800
-#define SL_ETH_P_IPV6 0x86DD
-#define SL_ETH_P_8021Q 0x8100
-#define SL_ETH_P_8021AD 0x88A8
-#define SL_IPPROTO_ICMP 1
-#define SL_IPPROTO_TCP 6
-#define SL_IPPROTO_UDP 17
-#define SL_IPPROTO_ICMPV6 58
-#define SL_TCP_FIN 0x01
-#define SL_TCP_SYN 0x02
-#define SL_TCP_RST 0x04
-#define SL_TCP_ACK 0x10
-#define SL_ICMP_ECHO_REQUEST 8
+#define SL_ETH_HLEN	       14
+#define SL_ETH_P_IPV4	       0x0800
+#define SL_ETH_P_IPV6	       0x86DD
+#define SL_ETH_P_8021Q	       0x8100
+#define SL_ETH_P_8021AD	       0x88A8
+#define SL_IPPROTO_ICMP	       1
+#define SL_IPPROTO_TCP	       6
+#define SL_IPPROTO_UDP	       17
+#define SL_IPPROTO_ICMPV6      58
+#define SL_TCP_FIN	       0x01
+#define SL_TCP_SYN	       0x02
+#define SL_TCP_RST	       0x04
+#define SL_TCP_ACK	       0x10
+#define SL_ICMP_ECHO_REQUEST   8
 #define SL_ICMPV6_ECHO_REQUEST 128
 
 static inline __u16 sl_rd16(const __u8 *p)
@@ -45,8 +45,7 @@ static inline void sl_meta_clear(struct sl_meta *m)
 
 /* Parses the L4 header at l4 (offset l4_off from data). Called only for the
  * first (or only) fragment. */
-static inline int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *end,
-			      struct sl_meta *m)
+static inline int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *end, struct sl_meta *m)
 {
 	m->l4_off = (__u16)(l4 - data);
 	switch (m->l4_proto) {
@@ -128,8 +127,8 @@ static inline int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *en
 static inline int sl_ipv6_is_ext(__u8 nh)
 {
 	/* hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6 */
-	return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51 || nh == 135 ||
-	       nh == 139 || nh == 140;
+	return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51 || nh == 135 || nh == 139 ||
+	       nh == 140;
 }
 
 static inline int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end,

@@ -13,49 +13,61 @@
 
 #include "dataplane/model/abi.h"
 
-namespace sluice {
+namespace sluice
+{
 
-class SourceTable {
- public:
-  explicit SourceTable(std::size_t capacity);
+class SourceTable
+{
+      public:
+	explicit SourceTable(std::size_t capacity);
 
-  // The state of key, created with a full bucket (per params, at now_ns) when
-  // missing; marks it most recently used. Never fails.
-  sl_source_state* find_or_insert(const sl_source_key& key, const sl_bucket_params& params,
-                                  uint64_t now_ns);
+	// The state of key, created with a full bucket (per params, at now_ns) when
+	// missing; marks it most recently used. Never fails.
+	sl_source_state *find_or_insert(const sl_source_key &key, const sl_bucket_params &params,
+					uint64_t now_ns);
 
-  std::size_t size() const { return index_.size(); }
-  std::size_t capacity() const { return nodes_.size(); }
-  uint64_t evictions() const { return evictions_; }
-  // Bytes held by the table's own storage (entries and index buckets).
-  std::size_t memory_bytes() const;
+	std::size_t size() const
+	{
+		return index_.size();
+	}
+	std::size_t capacity() const
+	{
+		return nodes_.size();
+	}
+	uint64_t evictions() const
+	{
+		return evictions_;
+	}
+	// Bytes held by the table's own storage (entries and index buckets).
+	std::size_t memory_bytes() const;
 
- private:
-  struct KeyHash {
-    std::size_t operator()(const sl_source_key& k) const noexcept;
-  };
-  struct KeyEq {
-    bool operator()(const sl_source_key& a, const sl_source_key& b) const noexcept {
-      return std::memcmp(&a, &b, sizeof(a)) == 0;
-    }
-  };
-  struct Node {
-    sl_source_key key;
-    sl_source_state state;
-    uint32_t prev;
-    uint32_t next;
-  };
-  static constexpr uint32_t kNone = UINT32_MAX;
+      private:
+	struct KeyHash {
+		std::size_t operator()(const sl_source_key &k) const noexcept;
+	};
+	struct KeyEq {
+		bool operator()(const sl_source_key &a, const sl_source_key &b) const noexcept
+		{
+			return std::memcmp(&a, &b, sizeof(a)) == 0;
+		}
+	};
+	struct Node {
+		sl_source_key key;
+		sl_source_state state;
+		uint32_t prev;
+		uint32_t next;
+	};
+	static constexpr uint32_t kNone = UINT32_MAX;
 
-  void unlink(uint32_t i);
-  void push_front(uint32_t i);
+	void unlink(uint32_t i);
+	void push_front(uint32_t i);
 
-  std::vector<Node> nodes_;
-  std::unordered_map<sl_source_key, uint32_t, KeyHash, KeyEq> index_;
-  uint32_t head_ = kNone;  // most recently used
-  uint32_t tail_ = kNone;  // least recently used
-  uint32_t used_ = 0;      // nodes handed out so far
-  uint64_t evictions_ = 0;
+	std::vector<Node> nodes_;
+	std::unordered_map<sl_source_key, uint32_t, KeyHash, KeyEq> index_;
+	uint32_t head_ = kNone; // most recently used
+	uint32_t tail_ = kNone; // least recently used
+	uint32_t used_ = 0;	// nodes handed out so far
+	uint64_t evictions_ = 0;
 };
 
-}  // namespace sluice
+} // namespace sluice

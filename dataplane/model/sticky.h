@@ -69,8 +69,8 @@ static inline __u32 sl_rank(const struct sl_profile *prof, const struct sl_sourc
 	return (__u32)(sl_key_hash(k, salt) >> 48);
 }
 
-#define SL_STICKY_MIN_EVENTS 32 /* budget outcomes a window needs before it closes early */
-#define SL_LEVEL_ONE 1024U      /* fixed-point 1.0 for bucket headroom */
+#define SL_STICKY_MIN_EVENTS 32	   /* budget outcomes a window needs before it closes early */
+#define SL_LEVEL_ONE	     1024U /* fixed-point 1.0 for bucket headroom */
 
 /* Headroom of a bucket for a class: tokens above the class's reserve as a
  * share of what it could hold above it, in [0, SL_LEVEL_ONE]. */
@@ -150,8 +150,8 @@ static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl
 
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	__u64 level = sl_headroom(&cs->bucket, &cp->bucket, 0);
-	__u64 boundary = sl_headroom(&bs->lookups, &prof->boundary_lookups,
-				     prof->lookups_reserve_nt[prio]);
+	__u64 boundary =
+		sl_headroom(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]);
 	int full = cs->window_rejected == 0 && level >= SL_LEVEL_ONE && boundary >= SL_LEVEL_ONE;
 	cs->full_windows = full ? cs->full_windows + 1 : 0;
 
@@ -165,9 +165,9 @@ static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl
 					       cs->window_admitted);
 		/* The class outranks lower priorities: what they took was its for the taking. */
 		__u64 lower = sl_lower_taken(bs, prio) - cs->window_lower_taken;
-		__u64 cap_b = sl_window_capacity(&bs->lookups, &prof->boundary_lookups,
-						 cs->window_boundary_nt,
-						 cs->window_admitted + lower);
+		__u64 cap_b =
+			sl_window_capacity(&bs->lookups, &prof->boundary_lookups,
+					   cs->window_boundary_nt, cs->window_admitted + lower);
 		__u64 nudge = level;
 		if (cap_b < cap) {
 			cap = cap_b;

@@ -347,6 +347,9 @@ struct ErrorCase {
   const char* expected;
 };
 
+// Test listings show the case name, not the struct's bytes.
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+
 const ErrorCase kErrorCases[] = {
     {"syntax error", R"(
 [boundary]

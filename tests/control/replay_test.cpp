@@ -62,11 +62,16 @@ class Replay : public ::testing::Test {
     for (int i = 0; i < 100; i++) {
       auto f = test::syn_v4(test::kNet198_18 | 10 << 8 | static_cast<uint32_t>(i % 50 + 1));
       frames.push_back({t0 + static_cast<uint64_t>(i) * kSecond / 50 + 1, f});
-      auto ack = PacketBuilder().ipv4("198.18.10.9", "198.19.0.1").tcp(40000, 443, test::kAck).payload(100).build();
+      auto ack = PacketBuilder()
+                     .ipv4("198.18.10.9", "198.19.0.1")
+                     .tcp(40000, 443, test::kAck)
+                     .payload(100)
+                     .build();
       frames.push_back({t0 + static_cast<uint64_t>(i) * kSecond / 50 + 2, ack});
     }
     for (int i = 0; i < 1000; i++) {
-      auto f = test::syn_v4(test::kNet198_18 + 0x10000 + static_cast<uint32_t>(rng() % 60000 + 0x100));
+      auto f =
+          test::syn_v4(test::kNet198_18 + 0x10000 + static_cast<uint32_t>(rng() % 60000 + 0x100));
       frames.push_back({t0 + static_cast<uint64_t>(i) * kSecond / 500 + 3, f});
     }
     frames.push_back({t0 + 5, PacketBuilder().non_ip(0x0806).build()});

@@ -10,23 +10,20 @@
 #include "sticky.h"
 
 struct sl_check_args {
-	struct sl_profile *prof;
-	struct sl_class_state *cs;
-	struct sl_boundary_state *bs;
-	struct sl_source_state *ss;
-	struct sl_decision *d;
-	__u64 now;
+  struct sl_profile* prof;
+  struct sl_class_state* cs;
+  struct sl_boundary_state* bs;
+  struct sl_source_state* ss;
+  struct sl_decision* d;
+  __u64 now;
 };
 
-__attribute__((section("xdp"), used)) int sl_check(__u8 *data, __u8 *end, struct sl_check_args *a)
-{
-	struct sl_meta m;
-	int r = sl_parse(data, end, &m);
-	__u32 cls = sl_classify(a->prof, &m, 0, 0, 0);
-	sl_decide(a->prof, &m, r, cls, a->cs, a->bs, a->ss, a->now, a->d);
-	if (a->d->action == SL_ACTION_RESET)
-		return (int)sl_build_reset(data, end, &m);
-	if (a->d->action == SL_ACTION_MARK)
-		sl_mark_dscp(data, end, &m, a->d->mark_dscp);
-	return 0;
+__attribute__((section("xdp"), used)) int sl_check(__u8* data, __u8* end, struct sl_check_args* a) {
+  struct sl_meta m;
+  int r = sl_parse(data, end, &m);
+  __u32 cls = sl_classify(a->prof, &m, 0, 0, 0);
+  sl_decide(a->prof, &m, r, cls, a->cs, a->bs, a->ss, a->now, a->d);
+  if (a->d->action == SL_ACTION_RESET) return (int)sl_build_reset(data, end, &m);
+  if (a->d->action == SL_ACTION_MARK) sl_mark_dscp(data, end, &m, a->d->mark_dscp);
+  return 0;
 }

@@ -18,8 +18,7 @@ namespace {
 using test::kSecond;
 
 // rate, burst, offered load as a multiple of the rate
-class BucketBound
-    : public ::testing::TestWithParam<std::tuple<uint64_t, uint64_t, uint64_t>> {};
+class BucketBound : public ::testing::TestWithParam<std::tuple<uint64_t, uint64_t, uint64_t>> {};
 
 // Offers a multiple of the rate at random instants; checks the bound after
 // every take. A burst of 1 wastes the time between a token coming back and the
@@ -41,9 +40,8 @@ TEST_P(BucketBound, NeverAboveRateTimesTPlusBurstAndWithinOnePercent) {
       sl_bucket_take(&b);
       admitted++;
       // admitted <= burst + rate * elapsed, in exact integer nanotokens
-      const unsigned __int128 bound =
-          static_cast<unsigned __int128>(burst) * SL_TOKEN +
-          static_cast<unsigned __int128>(rate) * (now - t0);
+      const unsigned __int128 bound = static_cast<unsigned __int128>(burst) * SL_TOKEN +
+                                      static_cast<unsigned __int128>(rate) * (now - t0);
       ASSERT_LE(static_cast<unsigned __int128>(admitted) * SL_TOKEN, bound)
           << "at t=" << (now - t0) << "ns";
     }
@@ -54,12 +52,11 @@ TEST_P(BucketBound, NeverAboveRateTimesTPlusBurstAndWithinOnePercent) {
   EXPECT_GE(static_cast<double>(admitted + 1), 0.99 * ideal);
 }
 
-INSTANTIATE_TEST_SUITE_P(Model, BucketBound,
-                         ::testing::Values(std::make_tuple(7, 1, 1000), std::make_tuple(333, 33, 10),
-                                           std::make_tuple(1000, 100, 10),
-                                           std::make_tuple(1000, 1, 1000),
-                                           std::make_tuple(123457, 5000, 10),
-                                           std::make_tuple(40000, 4000, 10)));
+INSTANTIATE_TEST_SUITE_P(
+    Model, BucketBound,
+    ::testing::Values(std::make_tuple(7, 1, 1000), std::make_tuple(333, 33, 10),
+                      std::make_tuple(1000, 100, 10), std::make_tuple(1000, 1, 1000),
+                      std::make_tuple(123457, 5000, 10), std::make_tuple(40000, 4000, 10)));
 
 TEST(Bucket, TimeGoingBackwardsEarnsNothing) {
   const sl_bucket_params p = sl_bucket_params_make(1000, 10);

@@ -58,7 +58,8 @@ match = { src = "198.18.0.0/16" }
       admitted_a += d.verdict == SL_VERDICT_ADMITTED;
       next_a += test::poisson_gap_ns(rng, 300);
     } else {
-      test::set_src_v4(fb, ip(0, static_cast<uint8_t>(20 + rng() % 200), static_cast<uint8_t>(rng())));
+      test::set_src_v4(fb,
+                       ip(0, static_cast<uint8_t>(20 + rng() % 200), static_cast<uint8_t>(rng())));
       sl_decision d = feed(model, fb, next_b);
       EXPECT_EQ(d.class_id, 1);
       admitted_b += d.verdict == SL_VERDICT_ADMITTED;
@@ -107,7 +108,9 @@ match = { dst_ports = "1007" }
     now += test::poisson_gap_ns(rng, 6000);
     int k = static_cast<int>(rng() % 3);
     auto f = test::syn_v4(ip(1, static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng())),
-                          static_cast<uint16_t>(k == 0 ? 1001 : k == 1 ? 1004 : 1007));
+                          static_cast<uint16_t>(k == 0   ? 1001
+                                                : k == 1 ? 1004
+                                                         : 1007));
     sl_decision d = feed(model, f, now);
     ASSERT_EQ(d.class_id, k);
     admitted[k] += d.verdict == SL_VERDICT_ADMITTED;
@@ -231,7 +234,11 @@ priority = 0
 )"));
   uint64_t now = 1000 * kSecond;
   auto syn = test::syn_v4(ip(0, 0, 1));
-  auto ack = PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, test::kAck).payload(200).build();
+  auto ack = PacketBuilder()
+                 .ipv4("198.18.0.1", "198.19.0.1")
+                 .tcp(40000, 443, test::kAck)
+                 .payload(200)
+                 .build();
   EXPECT_EQ(feed(model, syn, now).reason, SL_REASON_LOOKUP);
   EXPECT_EQ(feed(model, syn, now).reason, SL_REASON_BOUNDARY_LOOKUPS);
   for (int i = 0; i < 50; i++) {
@@ -283,7 +290,8 @@ TEST(Actions, ShedActionsByProtocol) {
       {"drop", test::syn_v4(ip(0, 0, 1)), SL_ACTION_DROP},
       {"reset", test::syn_v4(ip(0, 0, 1)), SL_ACTION_RESET},
       {"reset", test::udp_v4(ip(0, 0, 1)), SL_ACTION_DROP},  // only a SYN can be reset
-      {"reset", PacketBuilder().ipv6("2001:2::1", "2001:2::2").tcp(1, 443, test::kSyn).build(), SL_ACTION_RESET},
+      {"reset", PacketBuilder().ipv6("2001:2::1", "2001:2::2").tcp(1, 443, test::kSyn).build(),
+       SL_ACTION_RESET},
       {"mark", test::udp_v4(ip(0, 0, 1)), SL_ACTION_MARK},
   };
   for (const ActionCase& c : cases) {
@@ -293,7 +301,8 @@ name = "c"
 rate_per_sec = 1
 burst = 1
 shed_order = "random"
-on_shed = ")") + c.on_shed + "\"\n" + (std::string(c.on_shed) == "mark" ? "mark_dscp = 8\n" : "");
+on_shed = ")") + c.on_shed +
+                       "\"\n" + (std::string(c.on_shed) == "mark" ? "mark_dscp = 8\n" : "");
     ReferenceModel model(test::profile_from_toml(toml));
     const uint64_t now = 1000 * kSecond;
     EXPECT_EQ(feed(model, c.frame, now).verdict, SL_VERDICT_ADMITTED);
@@ -351,8 +360,8 @@ TEST(Malformed, DropByDefaultPassWhenConfigured) {
   auto bad = test::syn_v4(ip(0, 0, 1));
   bad[14] = 0x44;  // IHL 4
   for (const char* action : {"drop", "pass"}) {
-    ReferenceModel model(test::profile_from_toml(std::string("[admission]\nmalformed = \"") +
-                                                 action + "\"\n"));
+    ReferenceModel model(
+        test::profile_from_toml(std::string("[admission]\nmalformed = \"") + action + "\"\n"));
     sl_decision d = feed(model, bad, 1000 * kSecond);
     EXPECT_EQ(d.reason, SL_REASON_MALFORMED);
     const bool pass = std::string(action) == "pass";

@@ -53,25 +53,44 @@ struct ClassCase {
 TEST(Classify, FirstMatchWinsAcrossFields) {
   ReferenceModel model(test::profile_from_toml(kConfig));
   const std::vector<ClassCase> cases = {
-      {"checkpoint_v4_443", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 443, kSyn).build(), "checkpoint"},
-      {"checkpoint_v4_port_range", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 8050, kSyn).build(), "checkpoint"},
-      {"checkpoint_v6", PacketBuilder().ipv6("2001:2:0:10::99", "2001:2:0:1::1").tcp(1, 8100, kSyn).build(), "checkpoint"},
-      {"checkpoint_continuation_same_class", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 443, kAck).build(), "checkpoint"},
-      {"checkpoint_src_wrong_port_falls_through", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 80, kSyn).build(), "citizen"},
-      {"checkpoint_src_udp_falls_through", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").udp(1, 443).build(), "citizen"},
-      {"port_range_end_exclusive", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 8101, kSyn).build(), "citizen"},
-      {"dscp_ef", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1", 46).tcp(1, 80, kSyn).build(), "voice"},
-      {"dscp_v6_af41", PacketBuilder().ipv6("2001:2::1", "2001:2::2", 34).udp(1, 9).build(), "voice"},
-      {"dscp_earlier_class_wins", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1", 46).tcp(1, 443, kSyn).build(), "checkpoint"},
+      {"checkpoint_v4_443",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 443, kSyn).build(), "checkpoint"},
+      {"checkpoint_v4_port_range",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 8050, kSyn).build(), "checkpoint"},
+      {"checkpoint_v6",
+       PacketBuilder().ipv6("2001:2:0:10::99", "2001:2:0:1::1").tcp(1, 8100, kSyn).build(),
+       "checkpoint"},
+      {"checkpoint_continuation_same_class",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 443, kAck).build(), "checkpoint"},
+      {"checkpoint_src_wrong_port_falls_through",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 80, kSyn).build(), "citizen"},
+      {"checkpoint_src_udp_falls_through",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").udp(1, 443).build(), "citizen"},
+      {"port_range_end_exclusive",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(1, 8101, kSyn).build(), "citizen"},
+      {"dscp_ef", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1", 46).tcp(1, 80, kSyn).build(),
+       "voice"},
+      {"dscp_v6_af41", PacketBuilder().ipv6("2001:2::1", "2001:2::2", 34).udp(1, 9).build(),
+       "voice"},
+      {"dscp_earlier_class_wins",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1", 46).tcp(1, 443, kSyn).build(),
+       "checkpoint"},
       {"dns", PacketBuilder().ipv4("198.19.200.1", "198.19.0.1").udp(1, 53).build(), "dns"},
-      {"staff_nested_in_citizen_src", PacketBuilder().ipv4("198.18.10.7", "198.19.5.9").tcp(1, 80, kSyn).build(), "staff"},
-      {"staff_v6_dst_any_src", PacketBuilder().ipv6("2001:2:0:77::1", "2001:2:0:5::9").tcp(1, 80, kSyn).build(), "citizen"},
+      {"staff_nested_in_citizen_src",
+       PacketBuilder().ipv4("198.18.10.7", "198.19.5.9").tcp(1, 80, kSyn).build(), "staff"},
+      {"staff_v6_dst_any_src",
+       PacketBuilder().ipv6("2001:2:0:77::1", "2001:2:0:5::9").tcp(1, 80, kSyn).build(), "citizen"},
       {"ping_v4", PacketBuilder().ipv4("198.19.1.1", "198.19.0.1").icmp(8).build(), "ping"},
       {"ping_v6", PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(128).build(), "ping"},
-      {"citizen_v4", PacketBuilder().ipv4("198.19.200.1", "198.19.0.1").tcp(1, 443, kSyn).build(), "citizen"},
-      {"citizen_v6", PacketBuilder().ipv6("2001:2:0:ffff::1", "2001:2::2").tcp(1, 443, kSyn).build(), "citizen"},
-      {"default_v6_outside", PacketBuilder().ipv6("2001:3::1", "2001:2::2").tcp(1, 443, kSyn).build(), "default"},
-      {"vlan_tagged_checkpoint", PacketBuilder().vlan(10).ipv4("198.18.10.7", "198.19.0.1").tcp(1, 443, kSyn).build(), "checkpoint"},
+      {"citizen_v4", PacketBuilder().ipv4("198.19.200.1", "198.19.0.1").tcp(1, 443, kSyn).build(),
+       "citizen"},
+      {"citizen_v6",
+       PacketBuilder().ipv6("2001:2:0:ffff::1", "2001:2::2").tcp(1, 443, kSyn).build(), "citizen"},
+      {"default_v6_outside",
+       PacketBuilder().ipv6("2001:3::1", "2001:2::2").tcp(1, 443, kSyn).build(), "default"},
+      {"vlan_tagged_checkpoint",
+       PacketBuilder().vlan(10).ipv4("198.18.10.7", "198.19.0.1").tcp(1, 443, kSyn).build(),
+       "checkpoint"},
   };
   for (const ClassCase& c : cases) {
     sl_decision d = model.decide(c.frame.data(), static_cast<uint32_t>(c.frame.size()), 1);
@@ -93,7 +112,8 @@ match = { src = "198.18.10.0/24" }
 )"));
   auto at = [&](const char* src, uint16_t port) {
     auto f = PacketBuilder().ipv4(src, "198.19.0.1").tcp(1, port, kSyn).build();
-    return model.profile().class_names[model.decide(f.data(), static_cast<uint32_t>(f.size()), 1).class_id];
+    return model.profile()
+        .class_names[model.decide(f.data(), static_cast<uint32_t>(f.size()), 1).class_id];
   };
   EXPECT_EQ(at("198.18.10.5", 80), "wide");
   EXPECT_EQ(at("198.18.10.5", 81), "narrow");
@@ -108,11 +128,12 @@ TEST(Classify, HundredThousandPrefixes) {
     if (i) list += ",";
     list += "\"2001:2:" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000) + "::/64\"";
   }
-  ReferenceModel model(test::profile_from_toml("[[class]]\nname = \"many\"\nmatch = { src = [" +
-                                               list + "] }\n"));
+  ReferenceModel model(
+      test::profile_from_toml("[[class]]\nname = \"many\"\nmatch = { src = [" + list + "] }\n"));
   EXPECT_EQ(model.profile().src_prefixes.size(), 100000u);
   for (int i = 0; i < 100000; i += 997) {
-    std::string a = "2001:2:" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000) + "::42";
+    std::string a =
+        "2001:2:" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000) + "::42";
     auto f = PacketBuilder().ipv6(a, "2001:2::1").udp(1, 53).build();
     EXPECT_EQ(model.decide(f.data(), static_cast<uint32_t>(f.size()), 1).class_id, 0) << a;
   }

@@ -35,74 +35,199 @@ struct ParseCase {
 
 std::vector<ParseCase> cases() {
   return {
-      {"ipv4_tcp_syn", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kSyn).build(); },
+      {"ipv4_tcp_syn",
+       [] {
+         return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kSyn).build();
+       },
        SL_PARSE_OK, 4, 6, 1, 443, SL_FRAG_NONE, 0, 0},
-      {"ipv4_tcp_syn_ack_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(443, 40000, kSyn | kAck).build(); },
+      {"ipv4_tcp_syn_ack_continues",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(443, 40000, kSyn | kAck)
+             .build();
+       },
        SL_PARSE_OK, 4, 6, 0, 40000, SL_FRAG_NONE, 0, 0},
-      {"ipv4_tcp_ack_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kAck).payload(100).build(); },
+      {"ipv4_tcp_ack_continues",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(40000, 443, kAck)
+             .payload(100)
+             .build();
+       },
        SL_PARSE_OK, 4, 6, 0, 443, SL_FRAG_NONE, 0, 0},
-      {"ipv4_tcp_fin_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kFin | kAck).build(); },
+      {"ipv4_tcp_fin_continues",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(40000, 443, kFin | kAck)
+             .build();
+       },
        SL_PARSE_OK, 4, 6, 0, 443, SL_FRAG_NONE, 0, 0},
-      {"ipv4_tcp_rst_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kRst).build(); },
+      {"ipv4_tcp_rst_continues",
+       [] {
+         return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kRst).build();
+       },
        SL_PARSE_OK, 4, 6, 0, 443, SL_FRAG_NONE, 0, 0},
-      {"ipv4_tcp_syn_with_options", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 8080, kSyn, 7, 20).build(); },
+      {"ipv4_tcp_syn_with_options",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(40000, 8080, kSyn, 7, 20)
+             .build();
+       },
        SL_PARSE_OK, 4, 6, 1, 8080, SL_FRAG_NONE, 0, 0},
-      {"ipv4_options_then_udp", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").ipv4_options(12).udp(5000, 53).build(); },
+      {"ipv4_options_then_udp",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .ipv4_options(12)
+             .udp(5000, 53)
+             .build();
+       },
        SL_PARSE_OK, 4, 17, 1, 53, SL_FRAG_NONE, 0, 0},
-      {"ipv4_max_options", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").ipv4_options(40).tcp(1, 2, kSyn).build(); },
+      {"ipv4_max_options",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .ipv4_options(40)
+             .tcp(1, 2, kSyn)
+             .build();
+       },
        SL_PARSE_OK, 4, 6, 1, 2, SL_FRAG_NONE, 0, 0},
-      {"ipv4_dscp", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1", 46).udp(5000, 5004).build(); },
+      {"ipv4_dscp",
+       [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1", 46).udp(5000, 5004).build(); },
        SL_PARSE_OK, 4, 17, 1, 5004, SL_FRAG_NONE, 0, 46},
-      {"ipv4_icmp_echo_request_starts", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").icmp(8).build(); },
-       SL_PARSE_OK, 4, 1, 1, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv4_icmp_echo_reply_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").icmp(0).build(); },
-       SL_PARSE_OK, 4, 1, 0, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv4_icmp_unreachable_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").icmp(3).build(); },
-       SL_PARSE_OK, 4, 1, 0, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv4_gre_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").l4_raw(47, 24).build(); },
+      {"ipv4_icmp_echo_request_starts",
+       [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").icmp(8).build(); }, SL_PARSE_OK,
+       4, 1, 1, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_icmp_echo_reply_continues",
+       [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").icmp(0).build(); }, SL_PARSE_OK,
+       4, 1, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_icmp_unreachable_continues",
+       [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").icmp(3).build(); }, SL_PARSE_OK,
+       4, 1, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_gre_continues",
+       [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").l4_raw(47, 24).build(); },
        SL_PARSE_OK, 4, 47, 0, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv4_first_fragment_udp_starts", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").fragment(0, true).udp(5000, 53).build(); },
+      {"ipv4_first_fragment_udp_starts",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .fragment(0, true)
+             .udp(5000, 53)
+             .build();
+       },
        SL_PARSE_OK, 4, 17, 1, 53, SL_FRAG_FIRST, 0, 0},
-      {"ipv4_later_fragment_continues", [] { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").fragment(185, false).udp(5000, 53).payload(40).build(); },
+      {"ipv4_later_fragment_continues",
+       [] {
+         return PacketBuilder()
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .fragment(185, false)
+             .udp(5000, 53)
+             .payload(40)
+             .build();
+       },
        SL_PARSE_OK, 4, 17, 0, 0, SL_FRAG_LATER, 0, 0},
-      {"vlan_one_tag", [] { return PacketBuilder().vlan(10).ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kSyn).build(); },
+      {"vlan_one_tag",
+       [] {
+         return PacketBuilder()
+             .vlan(10)
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(40000, 443, kSyn)
+             .build();
+       },
        SL_PARSE_OK, 4, 6, 1, 443, SL_FRAG_NONE, 1, 0},
-      {"vlan_qinq", [] { return PacketBuilder().vlan(100, 0x88A8).vlan(10).ipv6("2001:2::1", "2001:2:0:1::1").udp(5000, 53).build(); },
+      {"vlan_qinq",
+       [] {
+         return PacketBuilder()
+             .vlan(100, 0x88A8)
+             .vlan(10)
+             .ipv6("2001:2::1", "2001:2:0:1::1")
+             .udp(5000, 53)
+             .build();
+       },
        SL_PARSE_OK, 6, 17, 1, 53, SL_FRAG_NONE, 2, 0},
-      {"vlan_three_tags_malformed", [] { return PacketBuilder().vlan(1).vlan(2).vlan(3).ipv4("198.18.0.1", "198.19.0.1").tcp(1, 2, kSyn).build(); },
+      {"vlan_three_tags_malformed",
+       [] {
+         return PacketBuilder()
+             .vlan(1)
+             .vlan(2)
+             .vlan(3)
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(1, 2, kSyn)
+             .build();
+       },
        SL_PARSE_MALFORMED, 0, 0, 0, 0, SL_FRAG_NONE, 2, 0},
-      {"ipv6_tcp_syn", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2:0:1::1").tcp(40000, 443, kSyn).build(); },
+      {"ipv6_tcp_syn",
+       [] {
+         return PacketBuilder().ipv6("2001:2::1", "2001:2:0:1::1").tcp(40000, 443, kSyn).build();
+       },
        SL_PARSE_OK, 6, 6, 1, 443, SL_FRAG_NONE, 0, 0},
-      {"ipv6_dscp", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2:0:1::1", 34).udp(1, 2).build(); },
+      {"ipv6_dscp",
+       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2:0:1::1", 34).udp(1, 2).build(); },
        SL_PARSE_OK, 6, 17, 1, 2, SL_FRAG_NONE, 0, 34},
-      {"ipv6_hop_by_hop_dest_opts_then_tcp", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(0, 8).ipv6_ext(60, 16).tcp(40000, 443, kSyn).build(); },
+      {"ipv6_hop_by_hop_dest_opts_then_tcp",
+       [] {
+         return PacketBuilder()
+             .ipv6("2001:2::1", "2001:2::2")
+             .ipv6_ext(0, 8)
+             .ipv6_ext(60, 16)
+             .tcp(40000, 443, kSyn)
+             .build();
+       },
        SL_PARSE_OK, 6, 6, 1, 443, SL_FRAG_NONE, 0, 0},
-      {"ipv6_routing_then_udp", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(43, 24).udp(1, 53).build(); },
+      {"ipv6_routing_then_udp",
+       [] {
+         return PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(43, 24).udp(1, 53).build();
+       },
        SL_PARSE_OK, 6, 17, 1, 53, SL_FRAG_NONE, 0, 0},
-      {"ipv6_icmpv6_echo_request_starts", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(128).build(); },
-       SL_PARSE_OK, 6, 58, 1, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv6_icmpv6_neighbor_solicitation_continues", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(135).build(); },
-       SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv6_first_fragment_tcp_syn", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").fragment(0, true).tcp(40000, 443, kSyn).build(); },
+      {"ipv6_icmpv6_echo_request_starts",
+       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(128).build(); }, SL_PARSE_OK,
+       6, 58, 1, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_icmpv6_neighbor_solicitation_continues",
+       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(135).build(); }, SL_PARSE_OK,
+       6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_first_fragment_tcp_syn",
+       [] {
+         return PacketBuilder()
+             .ipv6("2001:2::1", "2001:2::2")
+             .fragment(0, true)
+             .tcp(40000, 443, kSyn)
+             .build();
+       },
        SL_PARSE_OK, 6, 6, 1, 443, SL_FRAG_FIRST, 0, 0},
-      {"ipv6_later_fragment_continues", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").fragment(100, false).udp(1, 53).payload(32).build(); },
+      {"ipv6_later_fragment_continues",
+       [] {
+         return PacketBuilder()
+             .ipv6("2001:2::1", "2001:2::2")
+             .fragment(100, false)
+             .udp(1, 53)
+             .payload(32)
+             .build();
+       },
        SL_PARSE_OK, 6, 17, 0, 0, SL_FRAG_LATER, 0, 0},
       {"ipv6_no_next_header", [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").build(); },
        SL_PARSE_OK, 6, 59, 0, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv6_too_many_ext_headers_malformed", [] {
+      {"ipv6_too_many_ext_headers_malformed",
+       [] {
          PacketBuilder b;
          b.ipv6("2001:2::1", "2001:2::2");
          for (int i = 0; i < SL_MAX_IPV6_EXT + 1; i++) b.ipv6_ext(60, 8);
          return b.tcp(1, 2, kSyn).build();
-       }, SL_PARSE_MALFORMED, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
-      {"arp_non_ip", [] { return PacketBuilder().non_ip(0x0806).build(); },
-       SL_PARSE_NON_IP, 0, 0, 0, 0, SL_FRAG_NONE, 0, 0},
-      {"lldp_non_ip", [] { return PacketBuilder().non_ip(0x88CC, 40).build(); },
-       SL_PARSE_NON_IP, 0, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+       },
+       SL_PARSE_MALFORMED, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"arp_non_ip", [] { return PacketBuilder().non_ip(0x0806).build(); }, SL_PARSE_NON_IP, 0, 0,
+       0, 0, SL_FRAG_NONE, 0, 0},
+      {"lldp_non_ip", [] { return PacketBuilder().non_ip(0x88CC, 40).build(); }, SL_PARSE_NON_IP, 0,
+       0, 0, 0, SL_FRAG_NONE, 0, 0},
       {"vlan_arp_non_ip", [] { return PacketBuilder().vlan(7).non_ip(0x0806).build(); },
        SL_PARSE_NON_IP, 0, 0, 0, 0, SL_FRAG_NONE, 1, 0},
   };
 }
+
+void PrintTo(const ParseCase& c, std::ostream* os) { *os << c.name; }
 
 class ParseTable : public ::testing::TestWithParam<ParseCase> {};
 
@@ -125,7 +250,12 @@ INSTANTIATE_TEST_SUITE_P(Model, ParseTable, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
 
 TEST(Parse, AddressesAndOffsets) {
-  auto f = PacketBuilder().vlan(5).ipv4("198.18.1.2", "198.19.3.4").ipv4_options(8).tcp(1234, 443, kSyn, 99).build();
+  auto f = PacketBuilder()
+               .vlan(5)
+               .ipv4("198.18.1.2", "198.19.3.4")
+               .ipv4_options(8)
+               .tcp(1234, 443, kSyn, 99)
+               .build();
   sl_meta m;
   ASSERT_EQ(sl_parse(f.data(), f.data() + f.size(), &m), SL_PARSE_OK);
   EXPECT_EQ(m.l3_off, 18);
@@ -141,9 +271,18 @@ TEST(Parse, AddressesAndOffsets) {
 // never OK with garbage and never a read past the end.
 TEST(Parse, EveryTruncationIsMalformed) {
   std::vector<std::vector<uint8_t>> frames = {
-      PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").ipv4_options(8).tcp(1, 443, kSyn, 1, 12).build(),
+      PacketBuilder()
+          .ipv4("198.18.0.1", "198.19.0.1")
+          .ipv4_options(8)
+          .tcp(1, 443, kSyn, 1, 12)
+          .build(),
       PacketBuilder().vlan(3).vlan(4).ipv4("198.18.0.1", "198.19.0.1").udp(1, 53).build(),
-      PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(0, 8).ipv6_ext(43, 16).tcp(1, 443, kSyn).build(),
+      PacketBuilder()
+          .ipv6("2001:2::1", "2001:2::2")
+          .ipv6_ext(0, 8)
+          .ipv6_ext(43, 16)
+          .tcp(1, 443, kSyn)
+          .build(),
       PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(128).build(),
   };
   for (const auto& full : frames) {
@@ -161,6 +300,8 @@ struct Corruption {
   std::function<std::vector<uint8_t>()> frame;
 };
 
+void PrintTo(const Corruption& c, std::ostream* os) { *os << c.name; }
+
 class MalformedTable : public ::testing::TestWithParam<Corruption> {};
 
 TEST_P(MalformedTable, IsMalformed) {
@@ -169,37 +310,113 @@ TEST_P(MalformedTable, IsMalformed) {
   EXPECT_EQ(sl_parse(f.data(), f.data() + f.size(), &m), SL_PARSE_MALFORMED);
 }
 
-std::vector<uint8_t> v4_syn() { return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(1, 443, kSyn).build(); }
-std::vector<uint8_t> v6_udp() { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").udp(1, 53).build(); }
+std::vector<uint8_t> v4_syn() {
+  return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(1, 443, kSyn).build();
+}
+std::vector<uint8_t> v6_udp() {
+  return PacketBuilder().ipv6("2001:2::1", "2001:2::2").udp(1, 53).build();
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Model, MalformedTable,
     ::testing::Values(
-        Corruption{"ipv4_version_6_in_v4_ethertype", [] { auto f = v4_syn(); f[14] = 0x65; return f; }},
-        Corruption{"ipv4_ihl_below_5", [] { auto f = v4_syn(); f[14] = 0x44; return f; }},
-        Corruption{"ipv4_ihl_beyond_frame", [] { auto f = v4_syn(); f[14] = 0x4f; f.resize(40); return f; }},
-        Corruption{"ipv4_total_length_beyond_frame", [] { auto f = v4_syn(); f[16] = 0x05; return f; }},
-        Corruption{"ipv4_total_length_below_header", [] { auto f = v4_syn(); f[16] = 0; f[17] = 10; return f; }},
-        Corruption{"ipv4_total_length_cuts_tcp", [] { auto f = v4_syn(); f[16] = 0; f[17] = 30; return f; }},
-        Corruption{"tcp_data_offset_below_5", [] { auto f = v4_syn(); f[14 + 20 + 12] = 0x40; return f; }},
-        Corruption{"tcp_data_offset_beyond_frame", [] { auto f = v4_syn(); f[14 + 20 + 12] = 0xf0; return f; }},
-        Corruption{"udp_length_below_header", [] { auto f = v6_udp(); f[14 + 40 + 5] = 4; return f; }},
-        Corruption{"udp_length_beyond_payload", [] { auto f = v6_udp(); f[14 + 40 + 4] = 0x10; return f; }},
-        Corruption{"ipv6_version_4_in_v6_ethertype", [] { auto f = v6_udp(); f[14] = 0x40; return f; }},
-        Corruption{"ipv6_payload_beyond_frame", [] { auto f = v6_udp(); f[14 + 4] = 0x10; return f; }},
-        Corruption{"ipv6_ext_length_beyond_payload", [] {
-          auto f = PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(60, 8).udp(1, 53).build();
-          f[14 + 40 + 1] = 20;
-          return f;
-        }},
-        Corruption{"icmp_shorter_than_4_bytes", [] {
-          auto f = PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").l4_raw(1, 2).build();
-          return f;
-        }},
-        Corruption{"first_fragment_without_full_tcp_header", [] {
-          auto f = PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").fragment(0, true).l4_raw(6, 8).build();
-          return f;
-        }},
+        Corruption{"ipv4_version_6_in_v4_ethertype",
+                   [] {
+                     auto f = v4_syn();
+                     f[14] = 0x65;
+                     return f;
+                   }},
+        Corruption{"ipv4_ihl_below_5",
+                   [] {
+                     auto f = v4_syn();
+                     f[14] = 0x44;
+                     return f;
+                   }},
+        Corruption{"ipv4_ihl_beyond_frame",
+                   [] {
+                     auto f = v4_syn();
+                     f[14] = 0x4f;
+                     f.resize(40);
+                     return f;
+                   }},
+        Corruption{"ipv4_total_length_beyond_frame",
+                   [] {
+                     auto f = v4_syn();
+                     f[16] = 0x05;
+                     return f;
+                   }},
+        Corruption{"ipv4_total_length_below_header",
+                   [] {
+                     auto f = v4_syn();
+                     f[16] = 0;
+                     f[17] = 10;
+                     return f;
+                   }},
+        Corruption{"ipv4_total_length_cuts_tcp",
+                   [] {
+                     auto f = v4_syn();
+                     f[16] = 0;
+                     f[17] = 30;
+                     return f;
+                   }},
+        Corruption{"tcp_data_offset_below_5",
+                   [] {
+                     auto f = v4_syn();
+                     f[14 + 20 + 12] = 0x40;
+                     return f;
+                   }},
+        Corruption{"tcp_data_offset_beyond_frame",
+                   [] {
+                     auto f = v4_syn();
+                     f[14 + 20 + 12] = 0xf0;
+                     return f;
+                   }},
+        Corruption{"udp_length_below_header",
+                   [] {
+                     auto f = v6_udp();
+                     f[14 + 40 + 5] = 4;
+                     return f;
+                   }},
+        Corruption{"udp_length_beyond_payload",
+                   [] {
+                     auto f = v6_udp();
+                     f[14 + 40 + 4] = 0x10;
+                     return f;
+                   }},
+        Corruption{"ipv6_version_4_in_v6_ethertype",
+                   [] {
+                     auto f = v6_udp();
+                     f[14] = 0x40;
+                     return f;
+                   }},
+        Corruption{"ipv6_payload_beyond_frame",
+                   [] {
+                     auto f = v6_udp();
+                     f[14 + 4] = 0x10;
+                     return f;
+                   }},
+        Corruption{
+            "ipv6_ext_length_beyond_payload",
+            [] {
+              auto f =
+                  PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(60, 8).udp(1, 53).build();
+              f[14 + 40 + 1] = 20;
+              return f;
+            }},
+        Corruption{"icmp_shorter_than_4_bytes",
+                   [] {
+                     auto f = PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").l4_raw(1, 2).build();
+                     return f;
+                   }},
+        Corruption{"first_fragment_without_full_tcp_header",
+                   [] {
+                     auto f = PacketBuilder()
+                                  .ipv4("198.18.0.1", "198.19.0.1")
+                                  .fragment(0, true)
+                                  .l4_raw(6, 8)
+                                  .build();
+                     return f;
+                   }},
         Corruption{"runt_ethernet", [] { return std::vector<uint8_t>(13, 0); }}),
     [](const auto& info) { return info.param.name; });
 

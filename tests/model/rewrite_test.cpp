@@ -46,9 +46,9 @@ void expect_reset_answers(const std::vector<uint8_t>& syn, std::vector<uint8_t> 
   EXPECT_TRUE(std::equal(out.dst_be, out.dst_be + 16, in.src_be));
   const std::size_t ip = out.l3_off;
   const std::size_t tcp = out.l4_off;
-  EXPECT_EQ(rd32(f, tcp + 4), 0u);               // seq
-  EXPECT_EQ(rd32(f, tcp + 8), in.tcp_seq + 1);   // ack = SYN seq + 1
-  EXPECT_EQ(f.size() - tcp, 20u);                // no options, no payload
+  EXPECT_EQ(rd32(f, tcp + 4), 0u);              // seq
+  EXPECT_EQ(rd32(f, tcp + 8), in.tcp_seq + 1);  // ack = SYN seq + 1
+  EXPECT_EQ(f.size() - tcp, 20u);               // no options, no payload
   uint32_t pseudo;
   if (out.family == SL_FAMILY_V4) {
     EXPECT_EQ(f.size() - ip, 40u);
@@ -64,24 +64,42 @@ void expect_reset_answers(const std::vector<uint8_t>& syn, std::vector<uint8_t> 
 }
 
 TEST(Reset, Ipv4Syn) {
-  auto syn = PacketBuilder().ipv4("198.18.10.1", "198.19.0.1").tcp(40001, 443, kSyn, 0xfffffffe).build();
+  auto syn =
+      PacketBuilder().ipv4("198.18.10.1", "198.19.0.1").tcp(40001, 443, kSyn, 0xfffffffe).build();
   expect_reset_answers(syn, syn);
 }
 
 TEST(Reset, Ipv4SynWithIpAndTcpOptionsAndPayload) {
-  auto syn = PacketBuilder().vlan(10).ipv4("198.18.10.1", "198.19.0.1").ipv4_options(12).tcp(40001, 8080, kSyn, 77, 20).payload(30).build();
+  auto syn = PacketBuilder()
+                 .vlan(10)
+                 .ipv4("198.18.10.1", "198.19.0.1")
+                 .ipv4_options(12)
+                 .tcp(40001, 8080, kSyn, 77, 20)
+                 .payload(30)
+                 .build();
   expect_reset_answers(syn, syn);
 }
 
 TEST(Reset, Ipv6SynWithExtensionHeadersQinQ) {
-  auto syn = PacketBuilder().vlan(100, 0x88A8).vlan(10).ipv6("2001:2:0:10::5", "2001:2:0:1::1").ipv6_ext(0, 8).ipv6_ext(60, 16).tcp(50000, 443, kSyn, 123456, 12).build();
+  auto syn = PacketBuilder()
+                 .vlan(100, 0x88A8)
+                 .vlan(10)
+                 .ipv6("2001:2:0:10::5", "2001:2:0:1::1")
+                 .ipv6_ext(0, 8)
+                 .ipv6_ext(60, 16)
+                 .tcp(50000, 443, kSyn, 123456, 12)
+                 .build();
   expect_reset_answers(syn, syn);
 }
 
 TEST(Reset, RefusesNonSyn) {
   for (auto f : {PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").udp(1, 53).build(),
                  PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(1, 2, test::kAck).build(),
-                 PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").fragment(0, true).tcp(1, 2, kSyn).build()}) {
+                 PacketBuilder()
+                     .ipv4("198.18.0.1", "198.19.0.1")
+                     .fragment(0, true)
+                     .tcp(1, 2, kSyn)
+                     .build()}) {
     sl_meta m;
     ASSERT_EQ(sl_parse(f.data(), f.data() + f.size(), &m), SL_PARSE_OK);
     auto copy = f;

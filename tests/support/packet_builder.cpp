@@ -184,8 +184,8 @@ std::vector<uint8_t> PacketBuilder::build() const {
     b[l3 + 1] = static_cast<uint8_t>(dscp_ << 2);
     put16(b, l3 + 2, static_cast<uint16_t>(ihl + l4.size()));
     put16(b, l3 + 4, 0x1234);
-    uint16_t frag = fragmented_ ? static_cast<uint16_t>(frag_offset_ | (frag_more_ ? 0x2000 : 0))
-                                : 0x4000;
+    uint16_t frag =
+        fragmented_ ? static_cast<uint16_t>(frag_offset_ | (frag_more_ ? 0x2000 : 0)) : 0x4000;
     put16(b, l3 + 6, frag);
     b[l3 + 8] = 64;
     b[l3 + 9] = proto_;

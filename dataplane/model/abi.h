@@ -19,6 +19,14 @@
 
 #include "reasons.h"
 
+/* Model functions are inlined into the BPF program: the verifier forbids
+ * calls while the state lock is held, and inlining keeps the entry flat. */
+#ifdef __bpf__
+#define SL_INLINE static inline __attribute__((always_inline))
+#else
+#define SL_INLINE static inline
+#endif
+
 #define SL_MAX_CLASSES	    32 /* class masks are __u32; the implied default is one of them */
 #define SL_PRIORITIES	    8  /* 0 = highest .. 7 = lowest */
 #define SL_MAX_VLANS	    2  /* 802.1Q / 802.1ad tags the parser walks */

@@ -12,7 +12,7 @@
 
 /* Compiles user units into bucket parameters. rate <= SL_MAX_RATE_PER_SEC and
  * burst <= SL_MAX_BURST are the caller's (the validator's) contract. */
-static inline struct sl_bucket_params sl_bucket_params_make(__u64 rate_per_sec, __u64 burst)
+SL_INLINE struct sl_bucket_params sl_bucket_params_make(__u64 rate_per_sec, __u64 burst)
 {
 	struct sl_bucket_params p;
 	__builtin_memset(&p, 0, sizeof(p));
@@ -24,7 +24,7 @@ static inline struct sl_bucket_params sl_bucket_params_make(__u64 rate_per_sec, 
 }
 
 /* A bucket starts full. */
-static inline void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_params *p,
+SL_INLINE void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_params *p,
 				  __u64 now_ns)
 {
 	b->tokens_nt = p->cap_nt;
@@ -33,7 +33,7 @@ static inline void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_pa
 
 /* Adds the tokens earned since the last refill. Time going backwards (clock
  * skew between CPUs, reordered captures) earns nothing and is not recorded. */
-static inline void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_params *p,
+SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_params *p,
 				    __u64 now_ns)
 {
 	if (now_ns <= b->last_ns)
@@ -50,18 +50,18 @@ static inline void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_
 }
 
 /* True when the bucket holds a whole token above reserve_nt. */
-static inline int sl_bucket_has(const struct sl_bucket *b, __u64 reserve_nt)
+SL_INLINE int sl_bucket_has(const struct sl_bucket *b, __u64 reserve_nt)
 {
 	return b->tokens_nt >= reserve_nt + SL_TOKEN;
 }
 
-static inline void sl_bucket_take(struct sl_bucket *b)
+SL_INLINE void sl_bucket_take(struct sl_bucket *b)
 {
 	b->tokens_nt -= SL_TOKEN;
 }
 
 /* A bucket whose parameters changed keeps its level, clamped to the new burst. */
-static inline void sl_bucket_clamp(struct sl_bucket *b, const struct sl_bucket_params *p)
+SL_INLINE void sl_bucket_clamp(struct sl_bucket *b, const struct sl_bucket_params *p)
 {
 	if (b->tokens_nt > p->cap_nt)
 		b->tokens_nt = p->cap_nt;

@@ -18,7 +18,7 @@
 #include "abi.h"
 
 /* Index of the lowest set bit of a non-zero mask, loop-free (BPF has no ctz). */
-static inline __u32 sl_lowest_bit(__u32 x)
+SL_INLINE __u32 sl_lowest_bit(__u32 x)
 {
 	__u32 n = 0;
 	if ((x & 0xffff) == 0) {
@@ -47,7 +47,7 @@ static inline __u32 sl_lowest_bit(__u32 x)
  * (0 when no prefix covers it). port_hits: port_mask[dport] from the profile's
  * port table when the packet has ports, else 0.
  */
-static inline __u32 sl_classify(const struct sl_profile *prof, const struct sl_meta *m,
+SL_INLINE __u32 sl_classify(const struct sl_profile *prof, const struct sl_meta *m,
 				__u32 src_hits, __u32 dst_hits, __u32 port_hits)
 {
 	__u32 c = (src_hits | prof->any_src_mask) & (dst_hits | prof->any_dst_mask) &

@@ -20,7 +20,7 @@
 #include "sticky.h"
 
 /* Fresh state: full buckets, everyone admitted by the sticky filter. */
-static inline void sl_class_state_init(struct sl_class_state *cs, const struct sl_class_params *cp,
+SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_class_params *cp,
 				       __u64 now_ns)
 {
 	__builtin_memset(cs, 0, sizeof(*cs));
@@ -31,7 +31,7 @@ static inline void sl_class_state_init(struct sl_class_state *cs, const struct s
 	cs->window_lower_taken = 0; /* set when the first window closes */
 }
 
-static inline void sl_boundary_state_init(struct sl_boundary_state *bs,
+SL_INLINE void sl_boundary_state_init(struct sl_boundary_state *bs,
 					  const struct sl_profile *prof, __u64 now_ns)
 {
 	__builtin_memset(bs, 0, sizeof(*bs));
@@ -39,7 +39,7 @@ static inline void sl_boundary_state_init(struct sl_boundary_state *bs,
 	sl_bucket_init(&bs->packets, &prof->boundary_packets, now_ns);
 }
 
-static inline void sl_decision_shed(const struct sl_profile *prof, const struct sl_class_params *cp,
+SL_INLINE void sl_decision_shed(const struct sl_profile *prof, const struct sl_class_params *cp,
 				    const struct sl_meta *m, __u32 reason, struct sl_decision *d)
 {
 	d->verdict = SL_VERDICT_SHED;
@@ -66,7 +66,7 @@ static inline void sl_decision_shed(const struct sl_profile *prof, const struct 
  * state. ss: the source's state when the class has a per-source budget and the
  * packet starts a lookup, else NULL.
  */
-static inline void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
+SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 			     int parse_result, __u32 class_id, struct sl_class_state *cs,
 			     struct sl_boundary_state *bs, struct sl_source_state *ss, __u64 now_ns,
 			     struct sl_decision *d)

@@ -28,32 +28,38 @@
 #define SL_ICMP_ECHO_REQUEST   8
 #define SL_ICMPV6_ECHO_REQUEST 128
 
-static inline __u16 sl_rd16(const __u8 *p)
+/* True when n bytes at p run past the IP payload (lim) or the frame (end).
+ * lim <= end always holds; the second test is for the BPF verifier, which only
+ * trusts comparisons with the frame end. */
+#define SL_SHORT(p, n, lim, end) ((p) + (n) > (lim) || (p) + (n) > (end))
+
+SL_INLINE __u16 sl_rd16(const __u8 *p)
 {
 	return (__u16)((__u16)p[0] << 8 | p[1]);
 }
 
-static inline __u32 sl_rd32(const __u8 *p)
+SL_INLINE __u32 sl_rd32(const __u8 *p)
 {
 	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
 }
 
-static inline void sl_meta_clear(struct sl_meta *m)
+SL_INLINE void sl_meta_clear(struct sl_meta *m)
 {
 	__builtin_memset(m, 0, sizeof(*m));
 }
 
-/* Parses the L4 header at l4 (offset l4_off from data). Called only for the
- * first (or only) fragment. */
-static inline int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *end, struct sl_meta *m)
+/* Parses the L4 header at l4 (offset l4_off from data), which must fit in the
+ * IP payload ending at lim. Called only for the first (or only) fragment. */
+SL_INLINE int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *lim, const __u8 *end,
+			  struct sl_meta *m)
 {
 	m->l4_off = (__u16)(l4 - data);
 	switch (m->l4_proto) {
 	case SL_IPPROTO_TCP: {
-		if (l4 + 20 > end)
+		if (SL_SHORT(l4, 20, lim, end))
 			return SL_PARSE_MALFORMED;
 		__u8 doff = (__u8)((l4[12] >> 4) * 4);
-		if (doff < 20 || l4 + doff > end)
+		if (doff < 20 || SL_SHORT(l4, doff, lim, end))
 			return SL_PARSE_MALFORMED;
 		m->sport = sl_rd16(l4);
 		m->dport = sl_rd16(l4 + 2);
@@ -64,12 +70,12 @@ static inline int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *end,
 		return SL_PARSE_OK;
 	}
 	case SL_IPPROTO_UDP: {
-		if (l4 + 8 > end)
+		if (SL_SHORT(l4, 8, lim, end))
 			return SL_PARSE_MALFORMED;
 		__u16 ulen = sl_rd16(l4 + 4);
 		/* 0 is legal for IPv6 jumbograms only; treat anything shorter than the
 		 * header as inconsistent. Fragments carry only part of the datagram. */
-		if (ulen < 8 || (m->frag == SL_FRAG_NONE && l4 + ulen > end))
+		if (ulen < 8 || (m->frag == SL_FRAG_NONE && l4 + ulen > lim))
 			return SL_PARSE_MALFORMED;
 		m->sport = sl_rd16(l4);
 		m->dport = sl_rd16(l4 + 2);
@@ -79,7 +85,7 @@ static inline int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *end,
 	}
 	case SL_IPPROTO_ICMP:
 	case SL_IPPROTO_ICMPV6: {
-		if (l4 + 4 > end)
+		if (SL_SHORT(l4, 4, lim, end))
 			return SL_PARSE_MALFORMED;
 		m->icmp_type = l4[0];
 		m->is_start = m->l4_proto == SL_IPPROTO_ICMP
@@ -94,7 +100,7 @@ static inline int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *end,
 	}
 }
 
-static inline int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end,
+SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end,
 				struct sl_meta *m)
 {
 	if (ip + 20 > end)
@@ -121,17 +127,17 @@ static inline int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *en
 	if (m->frag == SL_FRAG_LATER)
 		return SL_PARSE_OK; /* no L4 header: continues a lookup */
 	/* L4 may only use the bytes the IP header claims (not Ethernet padding). */
-	return sl_parse_l4(data, ip + ihl, ip + total, m);
+	return sl_parse_l4(data, ip + ihl, ip + total, end, m);
 }
 
-static inline int sl_ipv6_is_ext(__u8 nh)
+SL_INLINE int sl_ipv6_is_ext(__u8 nh)
 {
 	/* hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6 */
 	return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51 || nh == 135 || nh == 139 ||
 	       nh == 140;
 }
 
-static inline int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end,
+SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end,
 				struct sl_meta *m)
 {
 	if (ip + 40 > end)
@@ -153,7 +159,7 @@ static inline int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *en
 	for (int i = 0; i < SL_MAX_IPV6_EXT; i++) {
 		if (!sl_ipv6_is_ext(nh))
 			break;
-		if (p + 8 > pend)
+		if (SL_SHORT(p, 8, pend, end))
 			return SL_PARSE_MALFORMED;
 		__u32 len;
 		if (nh == 44) {
@@ -184,10 +190,10 @@ static inline int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *en
 		return SL_PARSE_OK;
 	if (nh == 59) /* no next header */
 		return SL_PARSE_OK;
-	return sl_parse_l4(data, p, pend, m);
+	return sl_parse_l4(data, p, pend, end, m);
 }
 
-static inline int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)
+SL_INLINE int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)
 {
 	sl_meta_clear(m);
 	if (data + SL_ETH_HLEN > end)

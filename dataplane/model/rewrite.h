@@ -13,13 +13,13 @@
 #include "abi.h"
 #include "parse.h"
 
-static inline void sl_wr16(__u8 *p, __u16 v)
+SL_INLINE void sl_wr16(__u8 *p, __u16 v)
 {
 	p[0] = (__u8)(v >> 8);
 	p[1] = (__u8)v;
 }
 
-static inline void sl_wr32(__u8 *p, __u32 v)
+SL_INLINE void sl_wr32(__u8 *p, __u32 v)
 {
 	p[0] = (__u8)(v >> 24);
 	p[1] = (__u8)(v >> 16);
@@ -27,18 +27,19 @@ static inline void sl_wr32(__u8 *p, __u32 v)
 	p[3] = (__u8)v;
 }
 
-/* One's-complement sum of len bytes (len even, <= 64) added to sum. */
-static inline __u32 sl_csum_add(__u32 sum, const __u8 *p, __u32 len)
+/* One's-complement sum of len bytes (len even, <= 64) added to sum; stops at
+ * end (the per-word test keeps the BPF verifier convinced). */
+SL_INLINE __u32 sl_csum_add(__u32 sum, const __u8 *p, __u32 len, const __u8 *end)
 {
 	for (__u32 i = 0; i < 64; i += 2) {
-		if (i >= len)
+		if (i >= len || p + i + 2 > end)
 			break;
 		sum += sl_rd16(p + i);
 	}
 	return sum;
 }
 
-static inline __u16 sl_csum_fold(__u32 sum)
+SL_INLINE __u16 sl_csum_fold(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
@@ -53,7 +54,7 @@ static inline __u16 sl_csum_fold(__u32 sum)
  * extension headers, TCP options or payload. Returns the new frame length, or
  * 0 when the frame is not a SYN this can answer (then it is left unchanged).
  */
-static inline __u32 sl_build_reset(__u8 *data, const __u8 *end, const struct sl_meta *m)
+SL_INLINE __u32 sl_build_reset(__u8 *data, const __u8 *end, const struct sl_meta *m)
 {
 	if (m->l4_proto != SL_IPPROTO_TCP || !m->is_start || m->frag != SL_FRAG_NONE)
 		return 0;
@@ -82,8 +83,8 @@ static inline __u32 sl_build_reset(__u8 *data, const __u8 *end, const struct sl_
 		sl_wr16(ip + 10, 0);
 		__builtin_memcpy(ip + 12, m->dst_be, 4);
 		__builtin_memcpy(ip + 16, m->src_be, 4);
-		sl_wr16(ip + 10, sl_csum_fold(sl_csum_add(0, ip, 20)));
-		pseudo = sl_csum_add(0, ip + 12, 8);
+		sl_wr16(ip + 10, sl_csum_fold(sl_csum_add(0, ip, 20, end)));
+		pseudo = sl_csum_add(0, ip + 12, 8, end);
 	} else {
 		sl_wr32(ip, 0x60000000);
 		sl_wr16(ip + 4, SL_RST_TCP_LEN);
@@ -91,7 +92,7 @@ static inline __u32 sl_build_reset(__u8 *data, const __u8 *end, const struct sl_
 		ip[7] = 64;
 		__builtin_memcpy(ip + 8, m->dst_be, 16);
 		__builtin_memcpy(ip + 24, m->src_be, 16);
-		pseudo = sl_csum_add(0, ip + 8, 32);
+		pseudo = sl_csum_add(0, ip + 8, 32, end);
 	}
 	pseudo += SL_IPPROTO_TCP + SL_RST_TCP_LEN;
 
@@ -104,12 +105,12 @@ static inline __u32 sl_build_reset(__u8 *data, const __u8 *end, const struct sl_
 	sl_wr16(tcp + 14, 0); /* window */
 	sl_wr16(tcp + 16, 0); /* checksum */
 	sl_wr16(tcp + 18, 0); /* urgent */
-	sl_wr16(tcp + 16, sl_csum_fold(sl_csum_add(pseudo, tcp, SL_RST_TCP_LEN)));
+	sl_wr16(tcp + 16, sl_csum_fold(sl_csum_add(pseudo, tcp, SL_RST_TCP_LEN, end)));
 	return (__u32)(tcp + SL_RST_TCP_LEN - data);
 }
 
 /* Rewrites the DSCP (keeping ECN) and, for IPv4, the header checksum. */
-static inline void sl_mark_dscp(__u8 *data, const __u8 *end, const struct sl_meta *m, __u8 dscp)
+SL_INLINE void sl_mark_dscp(__u8 *data, const __u8 *end, const struct sl_meta *m, __u8 dscp)
 {
 	__u8 *ip = data + m->l3_off;
 	if (m->family == SL_FAMILY_V4) {
@@ -120,7 +121,7 @@ static inline void sl_mark_dscp(__u8 *data, const __u8 *end, const struct sl_met
 			return;
 		ip[1] = (__u8)((dscp << 2) | (ip[1] & 0x03));
 		sl_wr16(ip + 10, 0);
-		sl_wr16(ip + 10, sl_csum_fold(sl_csum_add(0, ip, ihl)));
+		sl_wr16(ip + 10, sl_csum_fold(sl_csum_add(0, ip, ihl, end)));
 	} else if (m->family == SL_FAMILY_V6) {
 		if (ip + 40 > end)
 			return;

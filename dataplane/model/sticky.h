@@ -15,7 +15,7 @@
 
 #define SL_RANK_MIN 64U /* the threshold never falls below this: nobody is locked out */
 
-static inline __u64 sl_mix64(__u64 x)
+SL_INLINE __u64 sl_mix64(__u64 x)
 {
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
@@ -26,7 +26,7 @@ static inline __u64 sl_mix64(__u64 x)
 }
 
 /* Masks addr (network order) to prefix_len bits in place. len is 4 or 16. */
-static inline void sl_mask_addr(__u8 *addr, __u32 len, __u32 prefix_len)
+SL_INLINE void sl_mask_addr(__u8 *addr, __u32 len, __u32 prefix_len)
 {
 	for (__u32 i = 0; i < 16; i++) {
 		if (i >= len)
@@ -39,7 +39,7 @@ static inline void sl_mask_addr(__u8 *addr, __u32 len, __u32 prefix_len)
 	}
 }
 
-static inline void sl_source_key_make(struct sl_source_key *k, const struct sl_meta *m,
+SL_INLINE void sl_source_key_make(struct sl_source_key *k, const struct sl_meta *m,
 				      const struct sl_class_params *cp, __u32 class_id)
 {
 	__builtin_memset(k, 0, sizeof(*k));
@@ -50,7 +50,7 @@ static inline void sl_source_key_make(struct sl_source_key *k, const struct sl_m
 	sl_mask_addr(k->addr_be, m->family == SL_FAMILY_V4 ? 4 : 16, k->prefix_len);
 }
 
-static inline __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
+SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 {
 	__u64 w0 = 0, w1 = 0;
 	__builtin_memcpy(&w0, k->addr_be, 8);
@@ -61,7 +61,7 @@ static inline __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 }
 
 /* Rank of a source in the epoch that contains now_ns, in [0, SL_RANK_ONE). */
-static inline __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k,
+SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k,
 			    __u64 now_ns)
 {
 	__u64 epoch = prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
@@ -74,7 +74,7 @@ static inline __u32 sl_rank(const struct sl_profile *prof, const struct sl_sourc
 
 /* Headroom of a bucket for a class: tokens above the class's reserve as a
  * share of what it could hold above it, in [0, SL_LEVEL_ONE]. */
-static inline __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucket_params *p,
+SL_INLINE __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucket_params *p,
 				__u64 reserve_nt)
 {
 	if (!p->enabled)
@@ -94,7 +94,7 @@ static inline __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucke
  * window: what it admitted plus what the bucket gained. ~0 when it does not
  * limit the class: unlimited, or full (refill beyond the burst was lost, so
  * the gain says nothing about what the class could have had). */
-static inline __u64 sl_window_capacity(const struct sl_bucket *b, const struct sl_bucket_params *p,
+SL_INLINE __u64 sl_window_capacity(const struct sl_bucket *b, const struct sl_bucket_params *p,
 				       __u64 start_nt, __u64 admitted)
 {
 	if (!p->enabled || b->tokens_nt >= p->cap_nt)
@@ -104,7 +104,7 @@ static inline __u64 sl_window_capacity(const struct sl_bucket *b, const struct s
 }
 
 /* Lookups admitted so far at priorities below (numerically above) prio. */
-static inline __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
+SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
 {
 	__u64 sum = 0;
 	for (__u32 q = 0; q < SL_PRIORITIES; q++)
@@ -136,7 +136,7 @@ static inline __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 pri
  *    nothing refused: it doubles.
  * After eight idle windows everyone is admitted again.
  */
-static inline void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
+SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 				  struct sl_class_state *cs, const struct sl_boundary_state *bs,
 				  __u64 now_ns)
 {

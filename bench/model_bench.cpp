@@ -10,7 +10,7 @@
 
 #include "control/compile.hpp"
 #include "control/config_loader.hpp"
-#include "dataplane/model/reference.hpp"
+#include "dataplane/reference/reference.hpp"
 #include "tests/support/packet_builder.hpp"
 
 namespace {

@@ -103,6 +103,7 @@ CompiledProfile compile_profile(const Config& cfg) {
                                                  : SL_ACTION_DROP;
     cp.shed_order = c.shed_order == ShedOrder::random ? SL_SHED_RANDOM : SL_SHED_STICKY;
     cp.mark_dscp = c.mark_dscp;
+    cp.state_index = static_cast<uint8_t>(id);  // dataplanes may remap to keep state by name
     if (c.rate_per_sec) cp.bucket = sl_bucket_params_make(*c.rate_per_sec, c.burst);
     cp.src_prefix_v4 = 32;
     cp.src_prefix_v6 = 64;

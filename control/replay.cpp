@@ -8,7 +8,7 @@
 #include <sstream>
 #include <vector>
 
-#include "dataplane/model/reference.hpp"
+#include "dataplane/reference/reference.hpp"
 
 namespace sluice {
 

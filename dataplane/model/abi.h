@@ -27,15 +27,16 @@
 #define SL_INLINE static inline
 #endif
 
-#define SL_MAX_CLASSES	    32 /* class masks are __u32; the implied default is one of them */
-#define SL_PRIORITIES	    8  /* 0 = highest .. 7 = lowest */
-#define SL_MAX_VLANS	    2  /* 802.1Q / 802.1ad tags the parser walks */
-#define SL_MAX_IPV6_EXT	    8  /* IPv6 extension headers walked before giving up (malformed) */
-#define SL_NS_PER_SEC	    1000000000ULL
-#define SL_TOKEN	    1000000000ULL /* one token in nanotokens: refill is exact integer arithmetic */
-#define SL_RANK_ONE	    65536U	  /* sticky threshold that admits every rank */
-#define SL_MAX_RATE_PER_SEC 1000000000ULL /* validation bound: keeps elapsed*rate inside 64 bits   \
-					   */
+#define SL_MAX_CLASSES	32 /* class masks are __u32; the implied default is one of them */
+#define SL_PRIORITIES	8  /* 0 = highest .. 7 = lowest */
+#define SL_MAX_VLANS	2  /* 802.1Q / 802.1ad tags the parser walks */
+#define SL_MAX_IPV6_EXT 8  /* IPv6 extension headers walked before giving up (malformed) */
+#define SL_NS_PER_SEC	1000000000ULL
+#define SL_TOKEN	1000000000ULL /* one token in nanotokens: refill is exact integer arithmetic */
+#define SL_RANK_ONE	65536U	      /* sticky threshold that admits every rank */
+#define SL_MAX_RATE_PER_SEC                                                                        \
+	1000000000ULL /* validation bound: keeps elapsed*rate inside 64 bits                       \
+		       */
 #define SL_MAX_BURST 1000000000ULL
 
 enum sl_action {
@@ -120,7 +121,9 @@ struct sl_class_params {
 	__u8 mark_dscp;			    /* DSCP written by SL_ACTION_MARK */
 	__u8 src_prefix_v4;		    /* source key: mask IPv4 sources to this length */
 	__u8 src_prefix_v6;		    /* source key: mask IPv6 sources to this length */
-	__u8 pad[2];
+	__u8 state_index;		    /* slot of the class's state and counters: stable
+					     * across profile swaps for a class keeping its name */
+	__u8 pad;
 };
 SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 72, "sl_class_params layout");
 
@@ -184,7 +187,7 @@ SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 96, "sl_boundary_state layo
 struct sl_source_key {
 	__u8 addr_be[16];
 	__u8 family;
-	__u8 class_id;
+	__u8 state_index; /* the class's state slot */
 	__u8 prefix_len;
 	__u8 pad;
 };
@@ -195,18 +198,46 @@ struct sl_source_state {
 };
 
 struct sl_decision {
-	__u8 class_id;
-	__u8 verdict;	/* enum sl_verdict */
-	__u8 reason;	/* enum sl_reason */
-	__u8 action;	/* enum sl_action */
-	__u8 is_start;	/* counts as a lookup */
-	__u8 shadow;	/* shadow mode turned a shed into an admit */
-	__u8 mark_dscp; /* for SL_ACTION_MARK */
-	__u8 pad;
+	__u8 class_id;	  /* index in the profile */
+	__u8 state_index; /* the class's state and counter slot */
+	__u8 verdict;	  /* enum sl_verdict */
+	__u8 reason;	  /* enum sl_reason */
+	__u8 action;	  /* enum sl_action */
+	__u8 is_start;	  /* counts as a lookup */
+	__u8 shadow;	  /* shadow mode turned a shed into an admit */
+	__u8 mark_dscp;	  /* for SL_ACTION_MARK */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_decision) == 8, "sl_decision layout");
 
-/* Counters by class, verdict and reason (per CPU / per lcore, summed on read). */
+/* Key of the LPM tries holding source / destination prefixes of both profile
+ * slots: prefixlen counts slot (8) + family (8) + address bits. */
+struct sl_lpm_key {
+	__u32 prefixlen;
+	__u8 slot;
+	__u8 family;
+	__u8 addr_be[16];
+	__u8 pad[2];
+};
+SL_STATIC_ASSERT(sizeof(struct sl_lpm_key) == 24, "sl_lpm_key layout");
+#define SL_LPM_KEY_BITS(addr_bits) (16 + (addr_bits))
+
+/* Which profile slot the dataplane reads; the control plane fills the other
+ * slot, then flips this (one aligned 32-bit store). */
+struct sl_active {
+	__u32 slot;
+	__u32 pad;
+	__u64 generation;
+};
+SL_STATIC_ASSERT(sizeof(struct sl_active) == 16, "sl_active layout");
+
+/* Name of the class that owns a state slot, for counters, metrics and for a
+ * restarted daemon to find the state of its classes again. */
+struct sl_class_name {
+	char name[32];
+};
+
+/* Counters by class state slot (sl_class_params.state_index), verdict and
+ * reason (per CPU / per lcore, summed on read). */
 struct sl_counters {
 	__u64 packets[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
 	__u64 lookups[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];

@@ -24,8 +24,7 @@ SL_INLINE struct sl_bucket_params sl_bucket_params_make(__u64 rate_per_sec, __u6
 }
 
 /* A bucket starts full. */
-SL_INLINE void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_params *p,
-				  __u64 now_ns)
+SL_INLINE void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_params *p, __u64 now_ns)
 {
 	b->tokens_nt = p->cap_nt;
 	b->last_ns = now_ns;
@@ -33,8 +32,7 @@ SL_INLINE void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_params
 
 /* Adds the tokens earned since the last refill. Time going backwards (clock
  * skew between CPUs, reordered captures) earns nothing and is not recorded. */
-SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_params *p,
-				    __u64 now_ns)
+SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_params *p, __u64 now_ns)
 {
 	if (now_ns <= b->last_ns)
 		return;

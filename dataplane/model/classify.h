@@ -47,8 +47,8 @@ SL_INLINE __u32 sl_lowest_bit(__u32 x)
  * (0 when no prefix covers it). port_hits: port_mask[dport] from the profile's
  * port table when the packet has ports, else 0.
  */
-SL_INLINE __u32 sl_classify(const struct sl_profile *prof, const struct sl_meta *m,
-				__u32 src_hits, __u32 dst_hits, __u32 port_hits)
+SL_INLINE __u32 sl_classify(const struct sl_profile *prof, const struct sl_meta *m, __u32 src_hits,
+			    __u32 dst_hits, __u32 port_hits)
 {
 	__u32 c = (src_hits | prof->any_src_mask) & (dst_hits | prof->any_dst_mask) &
 		  (port_hits | prof->any_port_mask) &

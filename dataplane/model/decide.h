@@ -21,7 +21,7 @@
 
 /* Fresh state: full buckets, everyone admitted by the sticky filter. */
 SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_class_params *cp,
-				       __u64 now_ns)
+				   __u64 now_ns)
 {
 	__builtin_memset(cs, 0, sizeof(*cs));
 	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
@@ -31,8 +31,8 @@ SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_cl
 	cs->window_lower_taken = 0; /* set when the first window closes */
 }
 
-SL_INLINE void sl_boundary_state_init(struct sl_boundary_state *bs,
-					  const struct sl_profile *prof, __u64 now_ns)
+SL_INLINE void sl_boundary_state_init(struct sl_boundary_state *bs, const struct sl_profile *prof,
+				      __u64 now_ns)
 {
 	__builtin_memset(bs, 0, sizeof(*bs));
 	sl_bucket_init(&bs->lookups, &prof->boundary_lookups, now_ns);
@@ -40,7 +40,7 @@ SL_INLINE void sl_boundary_state_init(struct sl_boundary_state *bs,
 }
 
 SL_INLINE void sl_decision_shed(const struct sl_profile *prof, const struct sl_class_params *cp,
-				    const struct sl_meta *m, __u32 reason, struct sl_decision *d)
+				const struct sl_meta *m, __u32 reason, struct sl_decision *d)
 {
 	d->verdict = SL_VERDICT_SHED;
 	d->reason = (__u8)reason;
@@ -66,16 +66,16 @@ SL_INLINE void sl_decision_shed(const struct sl_profile *prof, const struct sl_c
  * state. ss: the source's state when the class has a per-source budget and the
  * packet starts a lookup, else NULL.
  */
-SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
-			     int parse_result, __u32 class_id, struct sl_class_state *cs,
-			     struct sl_boundary_state *bs, struct sl_source_state *ss, __u64 now_ns,
-			     struct sl_decision *d)
+SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m, int parse_result,
+			 __u32 class_id, struct sl_class_state *cs, struct sl_boundary_state *bs,
+			 struct sl_source_state *ss, __u64 now_ns, struct sl_decision *d)
 {
 	__builtin_memset(d, 0, sizeof(*d));
 	if (class_id >= SL_MAX_CLASSES)
 		class_id = prof->n_classes - 1;
 	d->class_id = (__u8)class_id;
 	const struct sl_class_params *cp = &prof->classes[class_id];
+	d->state_index = cp->state_index;
 
 	if (parse_result == SL_PARSE_NON_IP) {
 		d->verdict = SL_VERDICT_ADMITTED;
@@ -133,7 +133,7 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 		cs->window_offered++;
 		if (cs->threshold < SL_RANK_ONE) {
 			struct sl_source_key k;
-			sl_source_key_make(&k, m, cp, class_id);
+			sl_source_key_make(&k, m, cp);
 			if (sl_rank(prof, &k, now_ns) >= cs->threshold) {
 				sl_decision_shed(prof, cp, m, SL_REASON_STICKY, d);
 				return;

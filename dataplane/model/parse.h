@@ -100,8 +100,7 @@ SL_INLINE int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *lim, con
 	}
 }
 
-SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end,
-				struct sl_meta *m)
+SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, struct sl_meta *m)
 {
 	if (ip + 20 > end)
 		return SL_PARSE_MALFORMED;
@@ -137,8 +136,7 @@ SL_INLINE int sl_ipv6_is_ext(__u8 nh)
 	       nh == 140;
 }
 
-SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end,
-				struct sl_meta *m)
+SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, struct sl_meta *m)
 {
 	if (ip + 40 > end)
 		return SL_PARSE_MALFORMED;

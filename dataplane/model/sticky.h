@@ -40,12 +40,12 @@ SL_INLINE void sl_mask_addr(__u8 *addr, __u32 len, __u32 prefix_len)
 }
 
 SL_INLINE void sl_source_key_make(struct sl_source_key *k, const struct sl_meta *m,
-				      const struct sl_class_params *cp, __u32 class_id)
+				  const struct sl_class_params *cp)
 {
 	__builtin_memset(k, 0, sizeof(*k));
 	__builtin_memcpy(k->addr_be, m->src_be, 16);
 	k->family = m->family;
-	k->class_id = (__u8)class_id;
+	k->state_index = cp->state_index;
 	k->prefix_len = m->family == SL_FAMILY_V4 ? cp->src_prefix_v4 : cp->src_prefix_v6;
 	sl_mask_addr(k->addr_be, m->family == SL_FAMILY_V4 ? 4 : 16, k->prefix_len);
 }
@@ -57,12 +57,11 @@ SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 	__builtin_memcpy(&w1, k->addr_be + 8, 8);
 	__u64 h = sl_mix64(salt ^ w0);
 	h = sl_mix64(h ^ w1);
-	return sl_mix64(h ^ ((__u64)k->family << 16 | (__u64)k->class_id << 8 | k->prefix_len));
+	return sl_mix64(h ^ ((__u64)k->family << 16 | (__u64)k->state_index << 8 | k->prefix_len));
 }
 
 /* Rank of a source in the epoch that contains now_ns, in [0, SL_RANK_ONE). */
-SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k,
-			    __u64 now_ns)
+SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k, __u64 now_ns)
 {
 	__u64 epoch = prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
 	__u64 salt = sl_mix64(prof->seed ^ (epoch * 0x9e3779b97f4a7c15ULL));
@@ -75,7 +74,7 @@ SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_ke
 /* Headroom of a bucket for a class: tokens above the class's reserve as a
  * share of what it could hold above it, in [0, SL_LEVEL_ONE]. */
 SL_INLINE __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucket_params *p,
-				__u64 reserve_nt)
+			    __u64 reserve_nt)
 {
 	if (!p->enabled)
 		return SL_LEVEL_ONE;
@@ -95,7 +94,7 @@ SL_INLINE __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucket_pa
  * limit the class: unlimited, or full (refill beyond the burst was lost, so
  * the gain says nothing about what the class could have had). */
 SL_INLINE __u64 sl_window_capacity(const struct sl_bucket *b, const struct sl_bucket_params *p,
-				       __u64 start_nt, __u64 admitted)
+				   __u64 start_nt, __u64 admitted)
 {
 	if (!p->enabled || b->tokens_nt >= p->cap_nt)
 		return ~0ULL;
@@ -137,8 +136,8 @@ SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
  * After eight idle windows everyone is admitted again.
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
-				  struct sl_class_state *cs, const struct sl_boundary_state *bs,
-				  __u64 now_ns)
+			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
+			      __u64 now_ns)
 {
 	__u64 window = prof->sticky_window_ns;
 	if (now_ns < cs->window_start_ns + window)

@@ -8,7 +8,7 @@
 #include <tuple>
 
 #include "dataplane/model/bucket.h"
-#include "dataplane/model/reference.hpp"
+#include "dataplane/reference/reference.hpp"
 #include "tests/support/profile_from_toml.hpp"
 #include "tests/support/traffic.hpp"
 

@@ -6,7 +6,7 @@
 #include <array>
 #include <random>
 
-#include "dataplane/model/reference.hpp"
+#include "dataplane/reference/reference.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/profile_from_toml.hpp"
 #include "tests/support/traffic.hpp"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/model/reference.hpp"
+#include "dataplane/reference/reference.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/profile_from_toml.hpp"
 

@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-#include "dataplane/model/reference.hpp"
+#include "dataplane/reference/reference.hpp"
 #include "tests/support/profile_from_toml.hpp"
 #include "tests/support/traffic.hpp"
 

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/reference/reference.hpp"
+
+#include <string>
+#include <utility>
+
+#include "dataplane/model/classify.h"
+#include "dataplane/model/decide.h"
+#include "dataplane/model/parse.h"
+#include "dataplane/model/rewrite.h"
+
+namespace sluice {
+
+ReferenceModel::ReferenceModel(CompiledProfile profile)
+    : profile_(std::move(profile)),
+      src_lpm_(profile_.src_prefixes),
+      dst_lpm_(profile_.dst_prefixes),
+      sources_(profile_.source_table_size),
+      classes_(SL_MAX_CLASSES),
+      counters_(std::make_unique<sl_counters>()) {}
+
+void ReferenceModel::start(uint64_t now_ns) {
+  for (uint32_t c = 0; c < profile_.prof.n_classes; c++)
+    sl_class_state_init(&classes_[c], &profile_.prof.classes[c], now_ns);
+  sl_boundary_state_init(&boundary_, &profile_.prof, now_ns);
+  started_ = true;
+}
+
+sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t now_ns,
+                                   sl_meta* meta) {
+  if (!started_) start(now_ns);
+  const sl_profile& prof = profile_.prof;
+  sl_meta m;
+  int parsed = sl_parse(frame, frame + len, &m);
+  uint32_t class_id = prof.n_classes - 1;
+  if (parsed == SL_PARSE_OK) {
+    uint32_t src = src_lpm_.lookup(m.family, m.src_be);
+    uint32_t dst = dst_lpm_.lookup(m.family, m.dst_be);
+    uint32_t port = m.has_ports ? profile_.port_mask[m.dport] : 0;
+    class_id = sl_classify(&prof, &m, src, dst, port);
+  }
+  sl_source_state* ss = nullptr;
+  const sl_class_params& cp = prof.classes[class_id];
+  if (parsed == SL_PARSE_OK && m.is_start && cp.src_bucket.enabled) {
+    sl_source_key key;
+    sl_source_key_make(&key, &m, &cp);
+    ss = sources_.find_or_insert(key, cp.src_bucket, now_ns);
+  }
+  sl_decision d;
+  sl_decide(&prof, &m, parsed, class_id, &classes_[class_id], &boundary_, ss, now_ns, &d);
+  count(d);
+  if (meta) *meta = m;
+  return d;
+}
+
+sl_decision ReferenceModel::process(uint8_t* frame, uint32_t& len, uint64_t now_ns) {
+  sl_meta m;
+  sl_decision d = decide(frame, len, now_ns, &m);
+  if (d.action == SL_ACTION_RESET) {
+    uint32_t n = sl_build_reset(frame, frame + len, &m);
+    if (n != 0) {
+      len = n;
+    } else {
+      d.action = SL_ACTION_DROP;
+    }
+  } else if (d.action == SL_ACTION_MARK) {
+    sl_mark_dscp(frame, frame + len, &m, d.mark_dscp);
+  }
+  return d;
+}
+
+void ReferenceModel::count(const sl_decision& d) {
+  counters_->packets[d.class_id][d.verdict][d.reason]++;
+  if (d.is_start) counters_->lookups[d.class_id][d.verdict][d.reason]++;
+}
+
+void ReferenceModel::apply(CompiledProfile next) {
+  std::vector<sl_class_state> classes(SL_MAX_CLASSES);
+  auto counters = std::make_unique<sl_counters>();
+  for (uint32_t c = 0; c < next.prof.n_classes; c++) {
+    const sl_class_params& cp = next.prof.classes[c];
+    uint32_t old = UINT32_MAX;
+    for (uint32_t o = 0; o < profile_.class_names.size(); o++)
+      if (profile_.class_names[o] == next.class_names[c]) old = o;
+    if (old != UINT32_MAX && started_) {
+      classes[c] = classes_[old];
+      sl_bucket_clamp(&classes[c].bucket, &cp.bucket);
+      std::copy(&counters_->packets[old][0][0],
+                &counters_->packets[old][0][0] + sizeof(counters_->packets[old]) / sizeof(uint64_t),
+                &counters->packets[c][0][0]);
+      std::copy(&counters_->lookups[old][0][0],
+                &counters_->lookups[old][0][0] + sizeof(counters_->lookups[old]) / sizeof(uint64_t),
+                &counters->lookups[c][0][0]);
+    } else if (started_) {
+      sl_class_state_init(&classes[c], &cp, boundary_.lookups.last_ns);
+    }
+  }
+  bool resize = next.source_table_size != profile_.source_table_size;
+  profile_ = std::move(next);
+  classes_ = std::move(classes);
+  counters_ = std::move(counters);
+  src_lpm_ = LpmTable(profile_.src_prefixes);
+  dst_lpm_ = LpmTable(profile_.dst_prefixes);
+  if (resize) sources_ = SourceTable(profile_.source_table_size);
+  sl_bucket_clamp(&boundary_.lookups, &profile_.prof.boundary_lookups);
+  sl_bucket_clamp(&boundary_.packets, &profile_.prof.boundary_packets);
+}
+
+}  // namespace sluice

@@ -131,10 +131,15 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 
 SL_INLINE int sl_ipv6_is_ext(__u8 nh)
 {
-	/* hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6 */
-	return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51 || nh == 135 || nh == 139 ||
-	       nh == 140;
+	/* hop-by-hop 0, routing 43, fragment 44, AH 51, destination options 60;
+	 * mobility 135, HIP 139, shim6 140. A bit test keeps the verifier's
+	 * branch count (and so its state count) low. */
+	if (nh < 64)
+		return (int)((0x1008180000000001ULL >> nh) & 1);
+	return nh == 135 || nh == 139 || nh == 140;
 }
+
+#define SL_IPV6_EXT_MAX_OFF 0x3fff /* extension headers must end within 16 KiB */
 
 SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, struct sl_meta *m)
 {
@@ -142,7 +147,7 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 		return SL_PARSE_MALFORMED;
 	if ((ip[0] >> 4) != 6)
 		return SL_PARSE_MALFORMED;
-	__u16 payload = sl_rd16(ip + 4);
+	__u32 payload = sl_rd16(ip + 4);
 	const __u8 *pend = ip + 40 + payload;
 	if (pend > end)
 		return SL_PARSE_MALFORMED;
@@ -152,43 +157,47 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	__builtin_memcpy(m->src_be, ip + 8, 16);
 	__builtin_memcpy(m->dst_be, ip + 24, 16);
 
+	/* Walk by offset from ip, a scalar the verifier can bound, so that the
+	 * states of successive iterations look alike and are pruned. */
 	__u8 nh = ip[6];
-	const __u8 *p = ip + 40;
+	__u32 off = 40;
+	__u8 frag = SL_FRAG_NONE;
+	__u8 walked = 0;
 	for (int i = 0; i < SL_MAX_IPV6_EXT; i++) {
-		if (!sl_ipv6_is_ext(nh))
+		if (!sl_ipv6_is_ext(nh) || frag == SL_FRAG_LATER)
 			break;
+		if (off > SL_IPV6_EXT_MAX_OFF)
+			return SL_PARSE_MALFORMED;
+		off &= SL_IPV6_EXT_MAX_OFF;
+		const __u8 *p = ip + off;
 		if (SL_SHORT(p, 8, pend, end))
 			return SL_PARSE_MALFORMED;
-		__u32 len;
+		__u32 len = ((__u32)p[1] + 1) * 8;
 		if (nh == 44) {
 			/* Fragment header: fixed 8 bytes. */
 			__u16 fo = sl_rd16(p + 2);
-			if ((fo & 0xfff8) != 0)
-				m->frag = SL_FRAG_LATER;
-			else if (fo & 1)
-				m->frag = SL_FRAG_FIRST;
+			frag = (fo & 0xfff8) ? SL_FRAG_LATER : (fo & 1) ? SL_FRAG_FIRST : frag;
 			len = 8;
 		} else if (nh == 51) {
 			len = ((__u32)p[1] + 2) * 4; /* AH counts 4-byte words */
-		} else {
-			len = ((__u32)p[1] + 1) * 8;
 		}
 		nh = p[0];
-		p += len;
-		m->v6_ext++;
-		if (p > pend)
+		off += len;
+		walked++;
+		if (off > 40 + payload)
 			return SL_PARSE_MALFORMED;
-		if (m->frag == SL_FRAG_LATER)
-			break;
 	}
-	if (m->frag != SL_FRAG_LATER && sl_ipv6_is_ext(nh))
+	m->frag = frag;
+	m->v6_ext = walked;
+	if (frag != SL_FRAG_LATER && sl_ipv6_is_ext(nh))
 		return SL_PARSE_MALFORMED; /* more extension headers than we walk */
 	m->l4_proto = nh;
-	if (m->frag == SL_FRAG_LATER)
+	if (frag == SL_FRAG_LATER || nh == 59) /* no L4 header here / no next header */
 		return SL_PARSE_OK;
-	if (nh == 59) /* no next header */
-		return SL_PARSE_OK;
-	return sl_parse_l4(data, p, pend, end, m);
+	if (off > SL_IPV6_EXT_MAX_OFF)
+		return SL_PARSE_MALFORMED;
+	off &= SL_IPV6_EXT_MAX_OFF;
+	return sl_parse_l4(data, ip + off, pend, end, m);
 }
 
 SL_INLINE int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)

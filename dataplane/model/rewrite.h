@@ -58,11 +58,16 @@ SL_INLINE __u32 sl_build_reset(__u8 *data, const __u8 *end, const struct sl_meta
 {
 	if (m->l4_proto != SL_IPPROTO_TCP || !m->is_start || m->frag != SL_FRAG_NONE)
 		return 0;
+	if (data + SL_ETH_HLEN > end)
+		return 0;
 	__u32 ip_len = m->family == SL_FAMILY_V4 ? 20 : 40;
-	__u8 *ip = data + m->l3_off;
+	/* l3_off <= 22 (Ethernet + 2 tags); the mask bounds it for the verifier,
+	 * which a comparison would not (the compiler may reuse the unbounded copy). */
+	__u32 l3 = m->l3_off & 0x3f;
+	__u8 *ip = data + l3;
 	__u8 *tcp = ip + ip_len;
 	/* The SYN had at least these bytes: IP header + 20-byte TCP header. */
-	if (tcp + SL_RST_TCP_LEN > end || m->l3_off > 64)
+	if (tcp + SL_RST_TCP_LEN > end)
 		return 0;
 
 	/* Ethernet: answer goes back to whoever sent the SYN. */
@@ -112,7 +117,8 @@ SL_INLINE __u32 sl_build_reset(__u8 *data, const __u8 *end, const struct sl_meta
 /* Rewrites the DSCP (keeping ECN) and, for IPv4, the header checksum. */
 SL_INLINE void sl_mark_dscp(__u8 *data, const __u8 *end, const struct sl_meta *m, __u8 dscp)
 {
-	__u8 *ip = data + m->l3_off;
+	__u32 l3 = m->l3_off & 0x3f; /* <= 22; bounded for the verifier */
+	__u8 *ip = data + l3;
 	if (m->family == SL_FAMILY_V4) {
 		if (ip + 20 > end)
 			return;

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The XDP program's maps: one definition each, names as macros so userspace
+ * (dataplane/xdp/) and the program agree. Every map is pinned by name under
+ * the configured bpffs directory, so the program keeps enforcing the last
+ * good profile if sluiced dies, and a restarted sluiced adopts the state.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi.h"
+
+#define SL_PROFILE_SLOTS 2
+#define SL_LPM_MAX_ENTRIES 524288   /* prefixes of both slots, per trie (allocated on demand) */
+#define SL_SOURCES_DEFAULT 65536    /* replaced by the config's source_table_size before load */
+
+/* Which profile slot is live, and its generation. Written last by a retune. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_active);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_active SEC(".maps");
+
+/* Compiled profiles, double-buffered: the slot named by sl_active is live. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_PROFILE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sl_profile);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_profiles SEC(".maps");
+
+/* Classes accepting each destination port: slot * 65536 + port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_PROFILE_SLOTS * 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_ports SEC(".maps");
+
+/* Source prefixes of both slots -> classes accepting them (covering masks included). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SL_LPM_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sl_lpm_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_lpm_src SEC(".maps");
+
+/* Destination prefixes, as sl_lpm_src. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SL_LPM_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sl_lpm_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_lpm_dst SEC(".maps");
+
+/* Boundary and class buckets and sticky controllers, behind one lock: a
+ * decision updates several of them at once, all or nothing. */
+struct sl_shared_state {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	struct sl_boundary_state boundary;
+	struct sl_class_state classes[SL_MAX_CLASSES]; /* by state_index */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_shared_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_state SEC(".maps");
+
+/* Owner of each class state slot (written by the control plane). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_CLASSES);
+	__type(key, __u32);
+	__type(value, struct sl_class_name);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_class_names SEC(".maps");
+
+/* Per-source buckets: bounded LRU, so spoofed floods recycle entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SL_SOURCES_DEFAULT);
+	__type(key, struct sl_source_key);
+	__type(value, struct sl_source_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_sources SEC(".maps");
+
+/* Counters by class state slot, verdict and reason; per CPU, summed on read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_counters SEC(".maps");
+
+/* Inline mode egress: [0] = inside interface (outside program's admitted
+ * traffic), [1] = outside interface (the inside program's return path). */
+#define SL_TX_INSIDE 0
+#define SL_TX_OUTSIDE 1
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_tx SEC(".maps");
+
+/* Test clock (ns), read instead of bpf_ktime_get_ns() when sl_fake_clock is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sl_clock SEC(".maps");
+
+/* Last decision, written when sl_record_decision is set (tests). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_decision);
+} sl_last SEC(".maps");

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sluice's XDP dataplane: a thin entry around the shared admission model
+ * (dataplane/model/). Parse, look the addresses up in the LPM tries of the
+ * live profile slot, classify, resolve the per-source bucket, decide under
+ * the state lock, count per CPU, then act: pass (host mode) or redirect to
+ * the inside interface (inline mode), drop, answer a SYN with a RST+ACK
+ * (XDP_TX), or mark the DSCP. XDP cannot queue, so the budgets and reserves
+ * are enforced per packet; the DPDK dataplane adds the priority queues.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+#include "classify.h"
+#include "decide.h"
+#include "parse.h"
+#include "rewrite.h"
+
+/* Knobs, set by the loader before load. */
+const volatile __u8 sl_inline = 0;          /* admitted -> sl_tx[SL_TX_INSIDE], else XDP_PASS */
+const volatile __u8 sl_fake_clock = 0;      /* tests: time from sl_clock */
+const volatile __u8 sl_record_decision = 0; /* tests: last decision to sl_last */
+
+static __always_inline __u64 sl_now(void)
+{
+	if (sl_fake_clock) {
+		__u32 zero = 0;
+		__u64 *t = bpf_map_lookup_elem(&sl_clock, &zero);
+		return t ? *t : 0;
+	}
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta *m,
+				    const __u8 *addr)
+{
+	struct sl_lpm_key k = {
+		.prefixlen = SL_LPM_KEY_BITS(m->family == SL_FAMILY_V4 ? 32 : 128),
+		.slot = (__u8)slot,
+		.family = m->family,
+	};
+	__builtin_memcpy(k.addr_be, addr, 16);
+	__u32 *hit = bpf_map_lookup_elem(trie, &k);
+	return hit ? *hit : 0;
+}
+
+/* Global (separately verified) functions keep the verifier's state count in
+ * check: the parser's branches are not multiplied by the decision's. They
+ * take the context, never packet pointers, and are checked for any meta. */
+__attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m)
+{
+	if (!m)
+		return SL_PARSE_MALFORMED;
+	return sl_parse((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
+}
+
+/* Rewrites a SYN into its RST+ACK; returns the new frame length or 0. */
+__attribute__((noinline)) int sl_reset_xdp(struct xdp_md *ctx, const struct sl_meta *m)
+{
+	if (!m)
+		return 0;
+	return (int)sl_build_reset((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
+}
+
+__attribute__((noinline)) int sl_mark_xdp(struct xdp_md *ctx, const struct sl_meta *m, __u32 dscp)
+{
+	if (!m)
+		return 0;
+	sl_mark_dscp((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m, (__u8)dscp);
+	return 0;
+}
+
+SEC("xdp")
+int sl_xdp_outside(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+
+	struct sl_active *act = bpf_map_lookup_elem(&sl_active, &zero);
+	if (!act)
+		return XDP_PASS;
+	__u32 slot = act->slot & 1;
+	const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
+	struct sl_shared_state *st = bpf_map_lookup_elem(&sl_state, &zero);
+	struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
+	if (!prof || !st || !cnt || prof->n_classes == 0 || prof->n_classes > SL_MAX_CLASSES)
+		return XDP_PASS; /* no profile yet: fail open */
+
+	struct sl_meta m;
+	int parsed = sl_parse_xdp(ctx, &m);
+	__u32 cls = prof->n_classes - 1;
+	if (parsed == SL_PARSE_OK) {
+		__u32 src = sl_lpm(&sl_lpm_src, slot, &m, m.src_be);
+		__u32 dst = sl_lpm(&sl_lpm_dst, slot, &m, m.dst_be);
+		__u32 port = 0;
+		if (m.has_ports) {
+			__u32 idx = slot * 65536 + m.dport;
+			__u32 *pm = bpf_map_lookup_elem(&sl_ports, &idx);
+			port = pm ? *pm : 0;
+		}
+		cls = sl_classify(prof, &m, src, dst, port);
+	}
+	cls &= SL_MAX_CLASSES - 1;
+	const struct sl_class_params *cp = &prof->classes[cls];
+	__u64 now = sl_now();
+
+	struct sl_source_state *ss = 0;
+	if (parsed == SL_PARSE_OK && m.is_start && cp->src_bucket.enabled) {
+		struct sl_source_key key;
+		sl_source_key_make(&key, &m, cp);
+		ss = bpf_map_lookup_elem(&sl_sources, &key);
+		if (!ss) {
+			struct sl_source_state fresh;
+			sl_bucket_init(&fresh.bucket, &cp->src_bucket, now);
+			bpf_map_update_elem(&sl_sources, &key, &fresh, BPF_NOEXIST);
+			ss = bpf_map_lookup_elem(&sl_sources, &key);
+		}
+	}
+
+	struct sl_decision d;
+	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
+	bpf_spin_lock(&st->lock);
+	sl_decide(prof, &m, parsed, cls, &st->classes[si], &st->boundary, ss, now, &d);
+	bpf_spin_unlock(&st->lock);
+
+	__u32 verdict = d.verdict & 1;
+	__u32 reason = d.reason < SL_REASON_COUNT ? d.reason : SL_REASON_MALFORMED;
+	cnt->packets[si][verdict][reason]++;
+	if (d.is_start)
+		cnt->lookups[si][verdict][reason]++;
+	if (sl_record_decision)
+		bpf_map_update_elem(&sl_last, &zero, &d, BPF_ANY);
+
+	switch (d.action) {
+	case SL_ACTION_DROP:
+		return XDP_DROP;
+	case SL_ACTION_RESET: {
+		int old_len = (int)(ctx->data_end - ctx->data);
+		int len = sl_reset_xdp(ctx, &m);
+		if (len <= 0 || bpf_xdp_adjust_tail(ctx, len - old_len))
+			return XDP_DROP;
+		return XDP_TX;
+	}
+	case SL_ACTION_MARK:
+		sl_mark_xdp(ctx, &m, d.mark_dscp);
+		break;
+	default:
+		break;
+	}
+	if (sl_inline)
+		return bpf_redirect_map(&sl_tx, SL_TX_INSIDE, XDP_DROP);
+	return XDP_PASS;
+}
+
+/* Inline mode return path: whatever comes back from the inside goes straight
+ * back out, untouched and uncounted. */
+SEC("xdp")
+int sl_xdp_inside(struct xdp_md *ctx)
+{
+	return bpf_redirect_map(&sl_tx, SL_TX_OUTSIDE, XDP_DROP);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -12,9 +12,7 @@
 
 #include "abi.h"
 
-#define SL_PROFILE_SLOTS 2
-#define SL_LPM_MAX_ENTRIES 524288   /* prefixes of both slots, per trie (allocated on demand) */
-#define SL_SOURCES_DEFAULT 65536    /* replaced by the config's source_table_size before load */
+#define SL_SOURCES_DEFAULT 65536 /* replaced by the config's source_table_size before load */
 
 /* Which profile slot is live, and its generation. Written last by a retune. */
 struct {
@@ -63,15 +61,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_lpm_dst SEC(".maps");
 
-/* Boundary and class buckets and sticky controllers, behind one lock: a
- * decision updates several of them at once, all or nothing. */
-struct sl_shared_state {
-	struct bpf_spin_lock lock;
-	__u32 pad;
-	struct sl_boundary_state boundary;
-	struct sl_class_state classes[SL_MAX_CLASSES]; /* by state_index */
-};
-
+/* Boundary and class buckets and sticky controllers (struct sl_shared_state),
+ * behind one lock: a decision updates several of them at once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -134,3 +125,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sl_decision);
 } sl_last SEC(".maps");
+
+/* Counter values a state slot had when it was given to its current class
+ * (struct sl_counter_base; written and read by userspace only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_CLASSES);
+	__type(key, __u32);
+	__type(value, struct sl_counter_base);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_counter_base SEC(".maps");

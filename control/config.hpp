@@ -46,6 +46,9 @@ struct DataplaneConfig {
   std::string inside;                             // restart; empty = host mode (xdp only)
   XdpAttach xdp_attach = XdpAttach::native;       // restart
   std::vector<std::string> dpdk_args = {"--no-huge", "--no-pci", "-m", "512"};  // restart
+  // restart; bpffs directory where the XDP program's maps and links are pinned
+  // (they outlive sluiced, and a restarted sluiced adopts them)
+  std::string pin_path = "/sys/fs/bpf/sluice";
 };
 
 inline constexpr std::array<uint32_t, kPriorities> kDefaultLookupsReservePct = {0,  6,  12, 18,

@@ -496,7 +496,7 @@ class Validator {
     const std::string key = "dataplane";
     const toml::table* t = table(n, key);
     if (t == nullptr) return;
-    reject_unknown(*t, key, {"mode", "outside", "inside", "xdp_attach", "dpdk_args"});
+    reject_unknown(*t, key, {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path"});
     if (const toml::node* m = t->get("mode")) {
       if (auto v = keyword<DataplaneMode>(*m, key + ".mode",
                                           {{"auto", DataplaneMode::automatic},
@@ -519,6 +519,15 @@ class Validator {
       }
     }
     if (const toml::node* a = t->get("dpdk_args")) dpdk_args(*a, key + ".dpdk_args", out);
+    if (const toml::node* p = t->get("pin_path")) {
+      const auto* s = p->as_string();
+      if (s != nullptr && s->get().size() > 1 && s->get().front() == '/' &&
+          s->get().find('\0') == std::string::npos) {
+        out.pin_path = s->get();
+      } else {
+        fail(*p, key + ".pin_path", "an absolute directory path on a bpffs (e.g. /sys/fs/bpf/sluice)");
+      }
+    }
   }
 
   void dpdk_args(const toml::node& n, const std::string& key, DataplaneConfig& out) {

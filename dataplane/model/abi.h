@@ -10,6 +10,7 @@
 #pragma once
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 #ifdef __cplusplus
 #define SL_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
@@ -124,8 +125,11 @@ struct sl_class_params {
 	__u8 state_index;		    /* slot of the class's state and counters: stable
 					     * across profile swaps for a class keeping its name */
 	__u8 pad;
+	__u32 state_epoch; /* the slot's state is (re)initialised by the first packet that
+			    * finds a different epoch in it: a slot given to a new class */
+	__u32 pad2;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 72, "sl_class_params layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 80, "sl_class_params layout");
 
 #define SL_PROFILE_SHADOW	  (1U << 0) /* admit everything, count what would be shed */
 #define SL_PROFILE_MALFORMED_PASS (1U << 1) /* forward malformed packets instead of dropping */
@@ -150,7 +154,7 @@ struct sl_profile {
 	__u32 any_port_mask;
 	__u32 any_dscp_mask;
 	__u32 any_proto_mask;
-	__u32 pad;
+	__u32 boundary_epoch; /* as state_epoch, for the boundary state */
 	__u32 proto_mask[256];
 	__u32 dscp_mask[64];
 	struct sl_class_params classes[SL_MAX_CLASSES];
@@ -169,7 +173,7 @@ struct sl_class_state {
 	__u32 window_admitted; /* of those, admitted */
 	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
 	__u32 full_windows;    /* consecutive windows that ended with the budgets full */
-	__u32 pad;
+	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
 	__u64 window_lower_taken; /* lookups admitted at lower priorities when the window opened */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 72, "sl_class_state layout");
@@ -180,8 +184,10 @@ struct sl_boundary_state {
 	/* Lookups admitted per priority since start (all classes): tells a class
 	 * how much of the shared budget went to priorities it outranks. */
 	__u64 lookups_by_prio[SL_PRIORITIES];
+	__u32 epoch; /* sl_profile.boundary_epoch this state was made for */
+	__u32 pad;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 96, "sl_boundary_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 104, "sl_boundary_state layout");
 
 /* Key of the per-source table: the source masked to the class's prefix length. */
 struct sl_source_key {
@@ -220,6 +226,8 @@ struct sl_lpm_key {
 };
 SL_STATIC_ASSERT(sizeof(struct sl_lpm_key) == 24, "sl_lpm_key layout");
 #define SL_LPM_KEY_BITS(addr_bits) (16 + (addr_bits))
+#define SL_PROFILE_SLOTS 2
+#define SL_LPM_MAX_ENTRIES 524288 /* prefixes of both slots, per trie (allocated on demand) */
 
 /* Which profile slot the dataplane reads; the control plane fills the other
  * slot, then flips this (one aligned 32-bit store). */
@@ -241,4 +249,21 @@ struct sl_class_name {
 struct sl_counters {
 	__u64 packets[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
 	__u64 lookups[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
+};
+
+/* The XDP dataplane's shared state (one map value behind one lock): a
+ * decision updates the boundary and a class at once. */
+struct sl_shared_state {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	struct sl_boundary_state boundary;
+	struct sl_class_state classes[SL_MAX_CLASSES]; /* by state_index */
+};
+
+/* Counter values a state slot had when it was given to its current class, so
+ * that a recycled slot's class starts from zero without rewriting per-CPU
+ * counters. */
+struct sl_counter_base {
+	__u64 packets[SL_VERDICT_COUNT][SL_REASON_COUNT];
+	__u64 lookups[SL_VERDICT_COUNT][SL_REASON_COUNT];
 };

@@ -96,6 +96,17 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 		return;
 	}
 
+	/* State made for another epoch (fresh maps, a slot handed to a new
+	 * class) starts over here, with the packet's clock. */
+	if (bs->epoch != prof->boundary_epoch) {
+		sl_boundary_state_init(bs, prof, now_ns);
+		bs->epoch = prof->boundary_epoch;
+	}
+	if (cs->epoch != cp->state_epoch) {
+		sl_class_state_init(cs, cp, now_ns);
+		cs->epoch = cp->state_epoch;
+	}
+
 	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);
 
 	if (!m->is_start) {

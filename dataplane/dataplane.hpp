@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one small interface the control plane sees of a dataplane: start,
+// apply a compiled profile, read stats, stop. No DPDK or libbpf type crosses
+// it. make_dataplane() picks DPDK or XDP.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/model/abi.h"
+#include "dataplane/profile.hpp"
+
+namespace sluice {
+
+enum class DataplaneKind { automatic, dpdk, xdp };
+
+// What a dataplane needs from the config (restart-only settings).
+struct DataplaneSettings {
+  DataplaneKind kind = DataplaneKind::automatic;
+  std::string outside;            // interface (xdp) or port/vdev spec (dpdk)
+  std::string inside;             // empty: host mode (xdp only)
+  bool xdp_generic = false;       // attach in skb (generic) mode instead of native
+  std::string pin_path;           // bpffs directory for pinned XDP state
+  uint64_t source_table_size = 65536;
+  std::vector<std::string> dpdk_args;
+};
+
+struct ClassStats {
+  std::string name;
+  uint64_t packets[SL_VERDICT_COUNT][SL_REASON_COUNT] = {};
+  uint64_t lookups[SL_VERDICT_COUNT][SL_REASON_COUNT] = {};
+  uint64_t bucket_tokens = 0;  // whole tokens in the class bucket
+  uint32_t sticky_threshold = SL_RANK_ONE;
+};
+
+struct DataplaneStats {
+  std::string mode;    // "xdp" | "dpdk"
+  std::string attach;  // "native" | "generic" (xdp)
+  uint64_t generation = 0;
+  std::vector<ClassStats> classes;  // in profile order
+  uint64_t boundary_lookup_tokens = 0;
+  uint64_t boundary_packet_tokens = 0;
+};
+
+class Dataplane {
+ public:
+  virtual ~Dataplane() = default;
+
+  // Takes over the interfaces and enforces `profile` as `generation`. When
+  // state survives from an earlier run (pinned XDP maps), it is adopted, not
+  // reset: the generation continues from it if higher. False + *error when
+  // the interfaces cannot be taken.
+  virtual bool start(const CompiledProfile& profile, uint64_t generation, std::string* error) = 0;
+
+  // Swaps in a new profile atomically; state and counters of classes that
+  // keep their name survive. All or nothing: false leaves the old one live.
+  virtual bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) = 0;
+
+  virtual DataplaneStats stats() const = 0;
+
+  // Graceful stop: releases the interfaces (and, for XDP, removes the pins).
+  virtual void stop() = 0;
+
+  virtual const char* kind() const = 0;
+};
+
+// Builds the dataplane the settings ask for. With DataplaneKind::automatic it
+// tries DPDK, falls back to XDP and says why in *log. Null + *error when none
+// can be built.
+std::unique_ptr<Dataplane> make_dataplane(const DataplaneSettings& settings, std::string* log,
+                                          std::string* error);
+
+// Removes everything a previous sluiced left attached and pinned for these
+// settings (sluiced --detach). True when nothing is left.
+bool detach_dataplane(const DataplaneSettings& settings, std::string* report);
+
+}  // namespace sluice

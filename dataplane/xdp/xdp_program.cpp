@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/xdp/xdp_program.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "sluice_xdp.skel.h"
+
+namespace sluice {
+namespace {
+
+constexpr uint32_t kZero = 0;
+
+// libbpf reports through a global callback; keep the last lines of a load so
+// that a verifier rejection can be quoted in the error.
+std::mutex g_log_mutex;
+std::string* g_log = nullptr;
+
+int capture_libbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  vsnprintf(line, sizeof(line), fmt, args);
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  if (g_log != nullptr) {
+    *g_log += line;
+    if (g_log->size() > 8192) g_log->erase(0, g_log->size() - 8192);
+  }
+  return 0;
+}
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+bool is_bpffs(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+// Makes sure `dir` exists on a bpffs, mounting /sys/fs/bpf when it is the
+// usual place and nothing is mounted there yet.
+bool prepare_pin_dir(const std::string& dir, std::string* error) {
+  const std::filesystem::path p(dir);
+  std::filesystem::path base = p.parent_path();
+  if (!is_bpffs(base.string()) && base == "/sys/fs/bpf") {
+    std::filesystem::create_directories(base);
+    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0 && !is_bpffs(base.string())) {
+      *error = "cannot mount bpffs on /sys/fs/bpf: " + errno_text(errno);
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(p, ec);
+  if (ec) {
+    *error = "cannot create pin directory " + dir + ": " + ec.message();
+    return false;
+  }
+  if (!is_bpffs(dir)) {
+    *error = "pin_path " + dir + " is not on a bpffs (mount -t bpf bpf /sys/fs/bpf)";
+    return false;
+  }
+  return true;
+}
+
+void lpm_key(sl_lpm_key* k, uint32_t slot, const LpmEntry& e) {
+  std::memset(k, 0, sizeof(*k));
+  k->prefixlen = SL_LPM_KEY_BITS(e.len);
+  k->slot = static_cast<__u8>(slot);
+  k->family = e.family == 4 ? SL_FAMILY_V4 : SL_FAMILY_V6;
+  std::memcpy(k->addr_be, e.addr_be.data(), 16);
+}
+
+}  // namespace
+
+struct XdpProgram::Impl {
+  sluice_xdp* skel = nullptr;
+  XdpProgramOptions options;
+  int ncpus = 1;
+
+  ~Impl() {
+    if (skel != nullptr) sluice_xdp__destroy(skel);
+  }
+  int fd(bpf_map* m) const { return bpf_map__fd(m); }
+
+  bool read_active(sl_active* a) const {
+    std::memset(a, 0, sizeof(*a));
+    return bpf_map_lookup_elem(fd(skel->maps.sl_active), &kZero, a) == 0;
+  }
+
+  sl_counters sum_counters() const {
+    const std::size_t size = (sizeof(sl_counters) + 7) & ~std::size_t{7};
+    std::vector<uint8_t> buf(size * static_cast<std::size_t>(ncpus));
+    sl_counters total{};
+    if (bpf_map_lookup_elem(fd(skel->maps.sl_counters), &kZero, buf.data()) != 0) return total;
+    auto* out = reinterpret_cast<uint64_t*>(&total);
+    const std::size_t words = sizeof(sl_counters) / sizeof(uint64_t);
+    for (int cpu = 0; cpu < ncpus; cpu++) {
+      const auto* in = reinterpret_cast<const uint64_t*>(buf.data() + size * cpu);
+      for (std::size_t w = 0; w < words; w++) out[w] += in[w];
+    }
+    return total;
+  }
+
+  // Removes every LPM entry of one slot from a trie.
+  bool clear_slot(bpf_map* trie, uint32_t slot, std::string* error) {
+    std::vector<sl_lpm_key> doomed;
+    sl_lpm_key key{};
+    sl_lpm_key next{};
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd(trie), prev, &next) == 0) {
+      if (next.slot == slot) doomed.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    for (const sl_lpm_key& k : doomed) {
+      if (bpf_map_delete_elem(fd(trie), &k) != 0 && errno != ENOENT) {
+        *error = std::string("cannot clear prefixes of the inactive slot: ") + errno_text(errno);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool write_lpm(bpf_map* trie, uint32_t slot, const std::vector<LpmEntry>& entries,
+                 std::string* error) {
+    for (const LpmEntry& e : entries) {
+      sl_lpm_key k;
+      lpm_key(&k, slot, e);
+      if (bpf_map_update_elem(fd(trie), &k, &e.class_mask, BPF_ANY) != 0) {
+        *error = std::string("cannot write prefix table: ") + errno_text(errno) +
+                 (errno == ENOSPC ? " (more than " + std::to_string(SL_LPM_MAX_ENTRIES / 2) +
+                                        " prefixes)"
+                                  : "");
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options,
+                                             std::string* error) {
+  std::unique_ptr<XdpProgram> p(new XdpProgram());
+  p->impl_ = std::make_unique<Impl>();
+  Impl& impl = *p->impl_;
+  impl.options = options;
+  impl.ncpus = libbpf_num_possible_cpus();
+  if (impl.ncpus <= 0) {
+    *error = "cannot count possible CPUs";
+    return nullptr;
+  }
+
+  std::string log;
+  {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    g_log = &log;
+  }
+  libbpf_set_print(capture_libbpf);
+  auto done = [&]() {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    g_log = nullptr;
+  };
+
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+  if (!options.pin_path.empty()) {
+    if (!prepare_pin_dir(options.pin_path, error)) {
+      done();
+      return nullptr;
+    }
+    open_opts.pin_root_path = options.pin_path.c_str();
+    p->adopted_ = std::filesystem::exists(options.pin_path + "/sl_state");
+  }
+  impl.skel = sluice_xdp__open_opts(&open_opts);
+  if (impl.skel == nullptr) {
+    *error = "cannot open the XDP object: " + errno_text(errno) + "\n" + log;
+    done();
+    return nullptr;
+  }
+  impl.skel->rodata->sl_inline = options.inline_mode ? 1 : 0;
+  impl.skel->rodata->sl_fake_clock = options.fake_clock ? 1 : 0;
+  impl.skel->rodata->sl_record_decision = options.record_decision ? 1 : 0;
+  bpf_map__set_max_entries(impl.skel->maps.sl_sources,
+                           static_cast<__u32>(options.source_table_size));
+  if (options.pin_path.empty()) {
+    bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, impl.skel->obj) bpf_map__set_pin_path(m, nullptr);
+  }
+  int err = sluice_xdp__load(impl.skel);
+  done();
+  if (err != 0) {
+    *error = "cannot load the XDP program: " + errno_text(err);
+    if (p->adopted_)
+      *error += " (maps pinned under " + options.pin_path +
+                " by an earlier sluiced do not match this build or config, e.g. a changed "
+                "source_table_size: run sluiced --detach first)";
+    *error += "\n" + log;
+    return nullptr;
+  }
+  return p;
+}
+
+XdpProgram::~XdpProgram() = default;
+
+uint64_t XdpProgram::generation() const {
+  sl_active a;
+  return impl_->read_active(&a) ? a.generation : 0;
+}
+
+bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generation,
+                               std::string* error) {
+  Impl& impl = *impl_;
+  const auto& maps = impl.skel->maps;
+  sl_active active;
+  if (!impl.read_active(&active)) {
+    *error = "cannot read the active slot: " + errno_text(errno);
+    return false;
+  }
+  const uint32_t live_slot = active.slot & 1;
+  const uint32_t target = 1 - live_slot;
+
+  sl_profile live{};
+  if (active.generation != 0)
+    bpf_map_lookup_elem(impl.fd(maps.sl_profiles), &live_slot, &live);
+  std::array<sl_class_name, SL_MAX_CLASSES> names{};
+  for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
+    bpf_map_lookup_elem(impl.fd(maps.sl_class_names), &i, &names[i]);
+
+  // Classes keep their state slot (and epoch) by name.
+  std::map<std::string, std::pair<uint8_t, uint32_t>> live_by_name;
+  std::array<bool, SL_MAX_CLASSES> live_used{};
+  for (uint32_t c = 0; c < live.n_classes && c < SL_MAX_CLASSES; c++) {
+    const uint8_t idx = live.classes[c].state_index & (SL_MAX_CLASSES - 1);
+    live_by_name[std::string(names[idx].name, strnlen(names[idx].name, 32))] = {
+        idx, live.classes[c].state_epoch};
+    live_used[idx] = true;
+  }
+  sl_profile next = profile.prof;
+  next.boundary_epoch = 1;
+  const uint32_t epoch = static_cast<uint32_t>(generation) == 0 ? 1 : static_cast<uint32_t>(generation);
+  std::array<bool, SL_MAX_CLASSES> used{};
+  std::vector<uint32_t> fresh;  // classes needing a new slot
+  for (uint32_t c = 0; c < next.n_classes; c++) {
+    auto it = live_by_name.find(profile.class_names[c]);
+    if (it != live_by_name.end()) {
+      next.classes[c].state_index = it->second.first;
+      next.classes[c].state_epoch = it->second.second;
+      used[it->second.first] = true;
+    } else {
+      fresh.push_back(c);
+    }
+  }
+  // New classes take never-used slots first, then slots no live class uses,
+  // then any slot the new profile leaves free.
+  for (uint32_t c : fresh) {
+    int pick = -1;
+    for (int pass = 0; pass < 3 && pick < 0; pass++) {
+      for (uint32_t i = 0; i < SL_MAX_CLASSES && pick < 0; i++) {
+        if (used[i]) continue;
+        if (pass == 0 && (names[i].name[0] != 0 || live_used[i])) continue;
+        if (pass == 1 && live_used[i]) continue;
+        pick = static_cast<int>(i);
+      }
+    }
+    if (pick < 0) {
+      *error = "no free class state slot";
+      return false;
+    }
+    used[pick] = true;
+    next.classes[c].state_index = static_cast<__u8>(pick);
+    next.classes[c].state_epoch = epoch;
+  }
+
+  // Fill the inactive slot: prefixes, ports, names and counter bases of new
+  // slots, then the profile; the flip below makes it live at once.
+  if (!impl.clear_slot(maps.sl_lpm_src, target, error) ||
+      !impl.clear_slot(maps.sl_lpm_dst, target, error) ||
+      !impl.write_lpm(maps.sl_lpm_src, target, profile.src_prefixes, error) ||
+      !impl.write_lpm(maps.sl_lpm_dst, target, profile.dst_prefixes, error))
+    return false;
+  {
+    std::vector<__u32> keys(65536);
+    for (uint32_t port = 0; port < 65536; port++) keys[port] = target * 65536 + port;
+    __u32 count = 65536;
+    LIBBPF_OPTS(bpf_map_batch_opts, batch);
+    if (bpf_map_update_batch(impl.fd(maps.sl_ports), keys.data(), profile.port_mask.data(),
+                             &count, &batch) != 0) {
+      *error = "cannot write the port table: " + errno_text(errno);
+      return false;
+    }
+  }
+  const sl_counters now_counts = impl.sum_counters();
+  for (uint32_t c : fresh) {
+    const uint32_t idx = next.classes[c].state_index;
+    sl_class_name n{};
+    std::strncpy(n.name, profile.class_names[c].c_str(), sizeof(n.name) - 1);
+    sl_counter_base base{};
+    std::memcpy(base.packets, now_counts.packets[idx], sizeof(base.packets));
+    std::memcpy(base.lookups, now_counts.lookups[idx], sizeof(base.lookups));
+    if (bpf_map_update_elem(impl.fd(maps.sl_counter_base), &idx, &base, BPF_ANY) != 0 ||
+        bpf_map_update_elem(impl.fd(maps.sl_class_names), &idx, &n, BPF_ANY) != 0) {
+      *error = "cannot write class names: " + errno_text(errno);
+      return false;
+    }
+  }
+  if (bpf_map_update_elem(impl.fd(maps.sl_profiles), &target, &next, BPF_ANY) != 0) {
+    *error = "cannot write the profile: " + errno_text(errno);
+    return false;
+  }
+  sl_active flip{};
+  flip.slot = target;
+  flip.generation = generation;
+  if (bpf_map_update_elem(impl.fd(maps.sl_active), &kZero, &flip, BPF_ANY) != 0) {
+    *error = "cannot switch to the new profile: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
+
+bool XdpProgram::set_tx_ports(int inside_ifindex, int outside_ifindex, std::string* error) {
+  const int fd = impl_->fd(impl_->skel->maps.sl_tx);
+  const __u32 keys[2] = {0, 1};
+  const __u32 values[2] = {static_cast<__u32>(inside_ifindex),
+                           static_cast<__u32>(outside_ifindex)};
+  for (int i = 0; i < 2; i++) {
+    if (bpf_map_update_elem(fd, &keys[i], &values[i], BPF_ANY) != 0) {
+      *error = "cannot set the inline egress ports: " + errno_text(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+DataplaneStats XdpProgram::stats() const {
+  const Impl& impl = *impl_;
+  const auto& maps = impl.skel->maps;
+  DataplaneStats s;
+  s.mode = "xdp";
+  sl_active active;
+  if (!impl.read_active(&active) || active.generation == 0) return s;
+  s.generation = active.generation;
+  const uint32_t slot = active.slot & 1;
+  sl_profile prof{};
+  if (bpf_map_lookup_elem(impl.fd(maps.sl_profiles), &slot, &prof) != 0) return s;
+  sl_shared_state state{};
+  bpf_map_lookup_elem_flags(impl.fd(maps.sl_state), &kZero, &state, BPF_F_LOCK);
+  const sl_counters counts = impl.sum_counters();
+  s.boundary_lookup_tokens = state.boundary.lookups.tokens_nt / SL_TOKEN;
+  s.boundary_packet_tokens = state.boundary.packets.tokens_nt / SL_TOKEN;
+  for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
+    const uint32_t idx = prof.classes[c].state_index & (SL_MAX_CLASSES - 1);
+    sl_class_name n{};
+    sl_counter_base base{};
+    bpf_map_lookup_elem(impl.fd(maps.sl_class_names), &idx, &n);
+    bpf_map_lookup_elem(impl.fd(maps.sl_counter_base), &idx, &base);
+    ClassStats cs;
+    cs.name = std::string(n.name, strnlen(n.name, sizeof(n.name)));
+    for (int v = 0; v < SL_VERDICT_COUNT; v++) {
+      for (int r = 0; r < SL_REASON_COUNT; r++) {
+        cs.packets[v][r] = counts.packets[idx][v][r] - base.packets[v][r];
+        cs.lookups[v][r] = counts.lookups[idx][v][r] - base.lookups[v][r];
+      }
+    }
+    cs.bucket_tokens = state.classes[idx].bucket.tokens_nt / SL_TOKEN;
+    cs.sticky_threshold = state.classes[idx].threshold;
+    s.classes.push_back(std::move(cs));
+  }
+  return s;
+}
+
+void XdpProgram::set_clock(uint64_t now_ns) {
+  bpf_map_update_elem(impl_->fd(impl_->skel->maps.sl_clock), &kZero, &now_ns, BPF_ANY);
+}
+
+bool XdpProgram::test_run(const std::vector<uint8_t>& frame, XdpTestResult* out,
+                          std::string* error, uint32_t repeat, uint64_t* duration_ns) {
+  std::vector<uint8_t> in = frame;
+  std::vector<uint8_t> buf(frame.size() + 512);
+  LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = in.data(),
+              .data_out = buf.data(), .data_size_in = static_cast<__u32>(in.size()),
+              .data_size_out = static_cast<__u32>(buf.size()), .repeat = static_cast<int>(repeat));
+  if (bpf_prog_test_run_opts(outside_prog_fd(), &run) != 0) {
+    *error = "BPF_PROG_TEST_RUN failed: " + errno_text(errno);
+    return false;
+  }
+  out->action = static_cast<int>(run.retval);
+  out->frame.assign(buf.begin(), buf.begin() + run.data_size_out);
+  if (duration_ns != nullptr) *duration_ns = run.duration;
+  if (impl_->options.record_decision)
+    bpf_map_lookup_elem(impl_->fd(impl_->skel->maps.sl_last), &kZero, &out->decision);
+  return true;
+}
+
+int XdpProgram::outside_prog_fd() const {
+  return bpf_program__fd(impl_->skel->progs.sl_xdp_outside);
+}
+
+int XdpProgram::inside_prog_fd() const {
+  return bpf_program__fd(impl_->skel->progs.sl_xdp_inside);
+}
+
+uint32_t XdpProgram::verified_insns() const {
+  bpf_prog_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(outside_prog_fd(), &info, &len) != 0) return 0;
+  return info.verified_insns;
+}
+
+}  // namespace sluice

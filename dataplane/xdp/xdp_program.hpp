@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// The XDP program and its maps (bpf/sluice.bpf.c) as one RAII object: load
+// (adopting pinned maps when they exist), write compiled profiles into the
+// inactive slot and flip, read counters and state, and run frames through the
+// program with BPF_PROG_TEST_RUN. Attaching to interfaces is XdpDataplane's
+// job. No libbpf type appears in this header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/dataplane.hpp"
+#include "dataplane/model/abi.h"
+#include "dataplane/profile.hpp"
+
+namespace sluice {
+
+struct XdpProgramOptions {
+  bool inline_mode = false;      // admitted -> redirect to the inside interface
+  bool fake_clock = false;       // tests: time comes from set_clock()
+  bool record_decision = false;  // tests: test_run() reports the decision
+  std::string pin_path;          // empty: nothing pinned (tests)
+  uint64_t source_table_size = 65536;
+};
+
+struct XdpTestResult {
+  int action = 0;               // XDP_PASS, XDP_DROP, XDP_TX, XDP_REDIRECT
+  std::vector<uint8_t> frame;   // the frame as the program left it
+  sl_decision decision{};       // with record_decision
+};
+
+class XdpProgram {
+ public:
+  // Opens and loads the program. *error names what failed (verifier log
+  // excerpt, incompatible pinned maps, missing bpffs).
+  static std::unique_ptr<XdpProgram> load(const XdpProgramOptions& options, std::string* error);
+  ~XdpProgram();
+  XdpProgram(const XdpProgram&) = delete;
+  XdpProgram& operator=(const XdpProgram&) = delete;
+
+  // True when the maps came from pins left by an earlier sluiced.
+  bool adopted() const { return adopted_; }
+  // Generation of the live profile (0: none written yet).
+  uint64_t generation() const;
+
+  // Writes `profile` into the inactive slot, keeping the state slot of every
+  // class whose name was already live, then flips to it. All or nothing.
+  bool write_profile(const CompiledProfile& profile, uint64_t generation, std::string* error);
+
+  // Inline mode egress: ifindexes of the inside and outside interfaces.
+  bool set_tx_ports(int inside_ifindex, int outside_ifindex, std::string* error);
+
+  DataplaneStats stats() const;
+
+  // Tests.
+  void set_clock(uint64_t now_ns);
+  bool test_run(const std::vector<uint8_t>& frame, XdpTestResult* out, std::string* error,
+                uint32_t repeat = 1, uint64_t* duration_ns = nullptr);
+
+  int outside_prog_fd() const;
+  int inside_prog_fd() const;
+  uint32_t verified_insns() const;
+
+ private:
+  XdpProgram() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  bool adopted_ = false;
+};
+
+}  // namespace sluice

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs the same frames, at the same simulated times, through the real XDP
+// program (BPF_PROG_TEST_RUN, fake clock) and through the reference model.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/reference/reference.hpp"
+#include "dataplane/xdp/xdp_program.hpp"
+#include "tests/support/profile_from_toml.hpp"
+
+namespace sluice::test {
+
+struct BothResult {
+  XdpTestResult xdp;
+  sl_decision model{};
+  std::vector<uint8_t> model_frame;  // after the model's rewrite (reset / mark)
+};
+
+class XdpHarness {
+ public:
+  // Loads the program (no pins) and writes the profile compiled from toml.
+  bool load(const std::string& toml, uint64_t source_table_size = 65536) {
+    CompiledProfile profile = profile_from_toml(toml);
+    if (profile.prof.n_classes == 0) return false;
+    XdpProgramOptions o;
+    o.fake_clock = true;
+    o.record_decision = true;
+    o.source_table_size = source_table_size;
+    profile.source_table_size = source_table_size;
+    std::string error;
+    program_ = XdpProgram::load(o, &error);
+    EXPECT_TRUE(program_) << error;
+    if (!program_) return false;
+    EXPECT_TRUE(program_->write_profile(profile, 1, &error)) << error;
+    model_ = std::make_unique<ReferenceModel>(profile);
+    return true;
+  }
+
+  BothResult run(const std::vector<uint8_t>& frame, uint64_t now_ns) {
+    BothResult r;
+    program_->set_clock(now_ns);
+    std::string error;
+    EXPECT_TRUE(program_->test_run(frame, &r.xdp, &error)) << error;
+    r.model_frame = frame;
+    uint32_t len = static_cast<uint32_t>(frame.size());
+    r.model = model_->process(r.model_frame.data(), len, now_ns);
+    r.model_frame.resize(len);
+    return r;
+  }
+
+  XdpProgram& program() { return *program_; }
+  ReferenceModel& model() { return *model_; }
+
+ private:
+  std::unique_ptr<XdpProgram> program_;
+  std::unique_ptr<ReferenceModel> model_;
+};
+
+}  // namespace sluice::test

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: Apache-2.0
+// The XDP program on this kernel: it loads with every knob combination, and
+// BPF_PROG_TEST_RUN fixtures show every semantic of the brief, each checked
+// against the reference model on the same frames at the same times; then a
+// randomized differential trace of 100,000 packets.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dataplane/model/parse.h"
+#include "tests/support/packet_builder.hpp"
+#include "tests/support/privileges.hpp"
+#include "tests/support/traffic.hpp"
+#include "tests/support/xdp_harness.hpp"
+
+namespace sluice {
+namespace {
+
+using test::kAck;
+using test::kSecond;
+using test::kSyn;
+using test::PacketBuilder;
+
+constexpr uint64_t kT0 = 1000 * kSecond;
+
+TEST(XdpVerifier, LoadsWithEveryKnobCombination) {
+  SLUICE_REQUIRE_ROOT();
+  for (int mask = 0; mask < 8; mask++) {
+    XdpProgramOptions o;
+    o.inline_mode = mask & 1;
+    o.fake_clock = mask & 2;
+    o.record_decision = mask & 4;
+    std::string error;
+    auto p = XdpProgram::load(o, &error);
+    ASSERT_TRUE(p) << "knobs " << mask << ": " << error;
+    EXPECT_GT(p->verified_insns(), 0u);
+    if (mask == 0 || mask == 1)
+      std::printf("verified instructions (inline=%d): %u\n", mask & 1, p->verified_insns());
+  }
+  // The per-source table size is the one map size the config sets.
+  for (uint64_t size : {1024ULL, 1ULL << 20}) {
+    XdpProgramOptions o;
+    o.source_table_size = size;
+    std::string error;
+    EXPECT_TRUE(XdpProgram::load(o, &error)) << error;
+  }
+}
+
+// One step of a fixture: a frame at a time, and what must come out.
+struct Step {
+  std::vector<uint8_t> frame;
+  uint64_t at_ns;
+  const char* cls;
+  int verdict;
+  int reason;
+  int xdp_action;
+};
+
+struct Fixture {
+  std::string name;
+  std::string toml;
+  std::vector<Step> steps;
+};
+
+void PrintTo(const Fixture& f, std::ostream* os) { *os << f.name; }
+
+
+std::vector<uint8_t> syn_from(const char* src, uint16_t port = 443) {
+  return PacketBuilder().ipv4(src, "198.19.0.1").tcp(40000, port, kSyn, 1234).build();
+}
+
+std::vector<Fixture> fixtures() {
+  const std::string classes = R"(
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"], proto = "tcp", dst_ports = ["443", "8000-8100"] }
+
+[[class]]
+name = "voice"
+match = { dscp = 46 }
+
+[[class]]
+name = "citizen"
+match = { src = ["198.18.0.0/15", "2001:2::/48"] }
+)";
+  const std::string limited = R"(
+[[class]]
+name = "web"
+rate_per_sec = 10
+burst = 2
+shed_order = "random"
+on_shed = "ON_SHED"
+MARK
+)";
+  auto with = [&](std::string t, const char* action) {
+    t.replace(t.find("ON_SHED"), 7, action);
+    t.replace(t.find("MARK"), 4, std::string(action) == "mark" ? "mark_dscp = 10" : "");
+    return t;
+  };
+  const auto ack = PacketBuilder().ipv4("198.18.10.5", "198.19.0.1").tcp(40000, 443, kAck).payload(60).build();
+  const auto udp = PacketBuilder().ipv4("198.18.1.1", "198.19.0.1").udp(5000, 53).build();
+  auto bad = syn_from("198.18.1.1");
+  bad[14] = 0x44;  // IHL 4
+  return {
+      {"classes",
+       classes,
+       {{syn_from("198.18.10.5"), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.10.5", 8080), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.10.5", 80), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().ipv4("198.19.9.9", "198.19.0.1", 46).udp(1, 9).build(), kT0, "voice", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().ipv6("2001:2:0:10::7", "2001:2::1").tcp(1, 8100, kSyn).build(), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().ipv6("2001:2:0:99::7", "2001:2::1").tcp(1, 443, kSyn).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().ipv6("2001:3::7", "2001:2::1").tcp(1, 443, kSyn).build(), kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().vlan(10).ipv4("198.18.10.5", "198.19.0.1").tcp(1, 443, kSyn).build(), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().vlan(100, 0x88A8).vlan(10).ipv6("2001:2::5", "2001:2::1").ipv6_ext(0, 8).ipv6_ext(60, 16).udp(1, 53).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS}}},
+      {"bucket_refills_with_time",
+       with(limited, "drop"),
+       {{syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.2"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.3"), kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP},
+        {syn_from("198.18.1.4"), kT0 + kSecond / 10 - 1, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP},
+        {syn_from("198.18.1.5"), kT0 + kSecond / 10, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.6"), kT0 + kSecond / 10, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP}}},
+      {"continuations_are_not_charged",
+       with(limited, "drop"),
+       {{syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {ack, kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_CONTINUATION, XDP_PASS},
+        {ack, kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_CONTINUATION, XDP_PASS},
+        {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP}}},
+      {"reset_answers_a_syn_drops_the_rest",
+       with(limited, "reset"),
+       {{syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_TX},
+        {PacketBuilder().vlan(5).ipv6("2001:2::9", "2001:2::1").ipv6_ext(0, 8).tcp(7, 443, kSyn, 99, 12).build(), kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_TX},
+        {udp, kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP}}},
+      {"mark_passes_with_dscp",
+       with(limited, "mark"),
+       {{udp, kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {udp, kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {udp, kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_PASS}}},
+      {"shadow_admits_and_counts",
+       "[admission]\nshadow = true\n" + with(limited, "reset"),
+       {{syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_CLASS_RATE, XDP_PASS},
+        {bad, kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_MALFORMED, XDP_PASS}}},
+      {"reserves_keep_the_boundary_for_higher_priorities",
+       R"(
+[boundary]
+lookups_per_sec = 1
+lookups_burst = 10
+lookups_reserve_pct = [0, 10, 20, 30, 40, 50, 60, 70]
+
+[[class]]
+name = "high"
+priority = 0
+match = { dst_ports = "443" }
+
+[[class]]
+name = "low"
+priority = 7
+shed_order = "random"
+)",
+       {{syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_SHED, SL_REASON_BOUNDARY_LOOKUPS, XDP_DROP},
+        {syn_from("198.18.1.1", 443), kT0, "high", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS}}},
+      {"per_source_budget",
+       R"(
+[[class]]
+name = "c"
+shed_order = "random"
+per_source = { rate_per_sec = 1, burst = 2, prefix_v4 = 24 }
+)",
+       {{syn_from("198.18.1.1"), kT0, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.2"), kT0, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.3"), kT0, "c", SL_VERDICT_SHED, SL_REASON_PER_SOURCE, XDP_DROP},
+        {syn_from("198.18.2.1"), kT0, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {syn_from("198.18.1.3"), kT0 + kSecond, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS}}},
+      {"malformed_and_non_ip",
+       classes,
+       {{bad, kT0, "default", SL_VERDICT_SHED, SL_REASON_MALFORMED, XDP_DROP},
+        {PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(60, 8).udp(1, 53).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().non_ip(0x0806).build(), kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_NON_IP, XDP_PASS},
+        {PacketBuilder().ipv4("198.18.1.1", "198.19.0.1").fragment(100, false).payload(40).udp(1, 53).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_CONTINUATION, XDP_PASS}}},
+      {"malformed_pass",
+       "[admission]\nmalformed = \"pass\"\n",
+       {{bad, kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_MALFORMED, XDP_PASS}}},
+  };
+}
+
+class XdpFixtures : public ::testing::TestWithParam<Fixture> {};
+
+TEST_P(XdpFixtures, MatchTheModel) {
+  SLUICE_REQUIRE_ROOT();
+  const Fixture& f = GetParam();
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(f.toml));
+  for (std::size_t i = 0; i < f.steps.size(); i++) {
+    const Step& s = f.steps[i];
+    SCOPED_TRACE("step " + std::to_string(i));
+    test::BothResult r = h.run(s.frame, s.at_ns);
+    const auto& names = h.model().profile().class_names;
+    EXPECT_EQ(names[r.xdp.decision.class_id], s.cls);
+    EXPECT_EQ(r.xdp.decision.verdict, s.verdict);
+    EXPECT_EQ(r.xdp.decision.reason, s.reason);
+    EXPECT_EQ(r.xdp.action, s.xdp_action);
+    // The same decision and bytes as the reference model.
+    EXPECT_EQ(r.xdp.decision.class_id, r.model.class_id);
+    EXPECT_EQ(r.xdp.decision.verdict, r.model.verdict);
+    EXPECT_EQ(r.xdp.decision.reason, r.model.reason);
+    EXPECT_EQ(r.xdp.decision.action, r.model.action);
+    if (r.xdp.action != XDP_DROP) EXPECT_EQ(r.xdp.frame, r.model_frame);
+    if (r.xdp.action == XDP_TX) {  // a RST+ACK answering the SYN
+      sl_meta m;
+      ASSERT_EQ(sl_parse(r.xdp.frame.data(), r.xdp.frame.data() + r.xdp.frame.size(), &m),
+                SL_PARSE_OK);
+      EXPECT_EQ(m.tcp_flags, SL_TCP_RST | SL_TCP_ACK);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Xdp, XdpFixtures, ::testing::ValuesIn(fixtures()),
+                         [](const auto& info) { return info.param.name; });
+
+// Counters in the maps agree with the model's.
+TEST(XdpCounters, SumAcrossCpusMatchesTheModel) {
+  SLUICE_REQUIRE_ROOT();
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(R"(
+[[class]]
+name = "web"
+rate_per_sec = 100
+burst = 10
+)"));
+  uint64_t now = kT0;
+  for (int i = 0; i < 500; i++) {
+    now += kSecond / 1000;
+    h.run(test::syn_v4(test::kNet198_18 + static_cast<uint32_t>(i % 300)), now);
+  }
+  DataplaneStats s = h.program().stats();
+  ASSERT_EQ(s.classes.size(), 2u);
+  EXPECT_EQ(s.classes[0].name, "web");
+  EXPECT_EQ(s.generation, 1u);
+  const auto& mc = h.model().counters();
+  for (int v = 0; v < SL_VERDICT_COUNT; v++)
+    for (int r = 0; r < SL_REASON_COUNT; r++)
+      EXPECT_EQ(s.classes[0].lookups[v][r], mc.lookups[0][v][r]) << v << "/" << r;
+  EXPECT_GT(s.classes[0].lookups[SL_VERDICT_SHED][SL_REASON_STICKY] +
+                s.classes[0].lookups[SL_VERDICT_SHED][SL_REASON_CLASS_RATE],
+            300u);
+}
+
+// Randomised differential trace: 100,000 packets of mixed classes, sources,
+// protocols, continuations and malformed frames through the program and the
+// model at the same simulated times.
+TEST(XdpDifferential, HundredThousandPacketsMatchTheModel) {
+  SLUICE_REQUIRE_ROOT();
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(R"(
+[boundary]
+lookups_per_sec = 3000
+lookups_burst = 300
+packets_per_sec = 8000
+packets_burst = 800
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"], proto = "tcp", dst_ports = ["443", "8000-8100"] }
+on_shed = "reset"
+per_source = { rate_per_sec = 20, burst = 5 }
+
+[[class]]
+name = "dns"
+priority = 2
+match = { proto = "udp", dst_ports = 53 }
+rate_per_sec = 500
+on_shed = "mark"
+mark_dscp = 8
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.0.0/15", "2001:2::/48"] }
+rate_per_sec = 2000
+on_shed = "reset"
+
+[[class]]
+name = "spoofed"
+priority = 6
+match = { src = "2001:2:0:ff00::/56" }
+rate_per_sec = 300
+shed_order = "random"
+per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
+)",
+                     1 << 20));
+  std::mt19937_64 rng(77);
+  uint64_t now = kT0;
+  int mismatches = 0;
+  uint64_t admitted_xdp = 0, admitted_model = 0;
+  auto v4src = [&](bool checkpoint) {
+    return checkpoint ? "198.18.10." + std::to_string(rng() % 50 + 1)
+                      : "198.19." + std::to_string(rng() % 200) + "." + std::to_string(rng() % 250 + 1);
+  };
+  for (int i = 0; i < 100000; i++) {
+    now += test::poisson_gap_ns(rng, 20000);  // 5 s at 20k packets/s
+    std::vector<uint8_t> f;
+    const int kind = static_cast<int>(rng() % 100);
+    const bool cp = rng() % 4 == 0;
+    if (kind < 35) {
+      f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1").tcp(static_cast<uint16_t>(rng()), cp ? 443 : 80, kSyn, static_cast<uint32_t>(rng())).build();
+    } else if (kind < 50) {
+      f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1").tcp(static_cast<uint16_t>(rng()), 443, kAck).payload(rng() % 200).build();
+    } else if (kind < 62) {
+      f = PacketBuilder().ipv4(v4src(false), "198.19.0.1").udp(static_cast<uint16_t>(rng()), 53).build();
+    } else if (kind < 75) {
+      std::string a = "2001:2:0:" + std::string(cp ? "10" : std::to_string(rng() % 50 + 20)) + "::" + std::to_string(rng() % 60 + 1);
+      f = PacketBuilder().ipv6(a, "2001:2::1").tcp(static_cast<uint16_t>(rng()), 8080, kSyn).build();
+    } else if (kind < 85) {
+      char a[64];
+      std::snprintf(a, sizeof(a), "2001:2:0:ff%02x::%x:%x", static_cast<unsigned>(rng() % 256), static_cast<unsigned>(rng() % 65536), static_cast<unsigned>(rng() % 65536));
+      f = PacketBuilder().ipv6(a, "2001:2::1").udp(1, 9999).build();
+    } else if (kind < 90) {
+      f = PacketBuilder().vlan(static_cast<uint16_t>(rng() % 4000)).ipv4(v4src(cp), "198.19.0.1").icmp(rng() % 2 ? 8 : 0).build();
+    } else if (kind < 95) {
+      f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1").tcp(1, 443, kSyn).build();
+      f.resize(14 + rng() % 30);  // truncated
+      if (f.size() < 14) f.resize(14);
+    } else {
+      f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1", static_cast<uint8_t>(rng() % 64)).udp(2, static_cast<uint16_t>(rng())).build();
+      if (rng() % 2) f[14 + 2] ^= 0x40;  // inconsistent total length
+    }
+    test::BothResult r = h.run(f, now);
+    const sl_decision& x = r.xdp.decision;
+    const sl_decision& m = r.model;
+    admitted_xdp += x.is_start && x.verdict == SL_VERDICT_ADMITTED;
+    admitted_model += m.is_start && m.verdict == SL_VERDICT_ADMITTED;
+    const bool same = x.class_id == m.class_id && x.verdict == m.verdict && x.reason == m.reason &&
+                      x.action == m.action && x.is_start == m.is_start;
+    if (!same && ++mismatches <= 5) {
+      ADD_FAILURE() << "packet " << i << ": xdp class " << int{x.class_id} << " verdict "
+                    << int{x.verdict} << " reason " << int{x.reason} << " action "
+                    << int{x.action} << ", model class " << int{m.class_id} << " verdict "
+                    << int{m.verdict} << " reason " << int{m.reason} << " action "
+                    << int{m.action};
+    }
+    if (same && r.xdp.action != XDP_DROP && r.xdp.frame != r.model_frame && ++mismatches <= 5)
+      ADD_FAILURE() << "packet " << i << ": output frames differ";
+  }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(admitted_xdp, admitted_model);
+  std::printf("differential: 100000 packets, %llu lookups admitted by both, %d mismatches\n",
+              static_cast<unsigned long long>(admitted_xdp), mismatches);
+}
+
+}  // namespace
+}  // namespace sluice

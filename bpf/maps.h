@@ -10,7 +10,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-#include "abi.h"
+#include "shared_state.h"
 
 #define SL_SOURCES_DEFAULT 65536 /* replaced by the config's source_table_size before load */
 

@@ -75,6 +75,7 @@ CompiledProfile compile_profile(const Config& cfg) {
   p.flags = (cfg.admission.shadow ? SL_PROFILE_SHADOW : 0) |
             (cfg.admission.malformed == MalformedAction::pass ? SL_PROFILE_MALFORMED_PASS : 0);
   p.seed = cfg.admission.seed;
+  p.boundary_epoch = 1;
   p.sticky_epoch_ns = cfg.admission.sticky_epoch_sec * SL_NS_PER_SEC;
   p.sticky_window_ns = cfg.admission.sticky_window_ms * 1000000ULL;
 
@@ -104,6 +105,7 @@ CompiledProfile compile_profile(const Config& cfg) {
     cp.shed_order = c.shed_order == ShedOrder::random ? SL_SHED_RANDOM : SL_SHED_STICKY;
     cp.mark_dscp = c.mark_dscp;
     cp.state_index = static_cast<uint8_t>(id);  // dataplanes may remap to keep state by name
+    cp.state_epoch = 1;  // zeroed state (epoch 0) is initialised by the class's first packet
     if (c.rate_per_sec) cp.bucket = sl_bucket_params_make(*c.rate_per_sec, c.burst);
     cp.src_prefix_v4 = 32;
     cp.src_prefix_v6 = 64;

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <linux/types.h>
-#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 #ifdef __cplusplus
 #define SL_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
@@ -249,21 +248,4 @@ struct sl_class_name {
 struct sl_counters {
 	__u64 packets[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
 	__u64 lookups[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
-};
-
-/* The XDP dataplane's shared state (one map value behind one lock): a
- * decision updates the boundary and a class at once. */
-struct sl_shared_state {
-	struct bpf_spin_lock lock;
-	__u32 pad;
-	struct sl_boundary_state boundary;
-	struct sl_class_state classes[SL_MAX_CLASSES]; /* by state_index */
-};
-
-/* Counter values a state slot had when it was given to its current class, so
- * that a recycled slot's class starts from zero without rewriting per-CPU
- * counters. */
-struct sl_counter_base {
-	__u64 packets[SL_VERDICT_COUNT][SL_REASON_COUNT];
-	__u64 lookups[SL_VERDICT_COUNT][SL_REASON_COUNT];
 };

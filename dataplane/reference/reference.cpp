@@ -19,16 +19,8 @@ ReferenceModel::ReferenceModel(CompiledProfile profile)
       classes_(SL_MAX_CLASSES),
       counters_(std::make_unique<sl_counters>()) {}
 
-void ReferenceModel::start(uint64_t now_ns) {
-  for (uint32_t c = 0; c < profile_.prof.n_classes; c++)
-    sl_class_state_init(&classes_[c], &profile_.prof.classes[c], now_ns);
-  sl_boundary_state_init(&boundary_, &profile_.prof, now_ns);
-  started_ = true;
-}
-
 sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t now_ns,
                                    sl_meta* meta) {
-  if (!started_) start(now_ns);
   const sl_profile& prof = profile_.prof;
   sl_meta m;
   int parsed = sl_parse(frame, frame + len, &m);
@@ -82,7 +74,7 @@ void ReferenceModel::apply(CompiledProfile next) {
     uint32_t old = UINT32_MAX;
     for (uint32_t o = 0; o < profile_.class_names.size(); o++)
       if (profile_.class_names[o] == next.class_names[c]) old = o;
-    if (old != UINT32_MAX && started_) {
+    if (old != UINT32_MAX) {
       classes[c] = classes_[old];
       sl_bucket_clamp(&classes[c].bucket, &cp.bucket);
       std::copy(&counters_->packets[old][0][0],
@@ -91,9 +83,7 @@ void ReferenceModel::apply(CompiledProfile next) {
       std::copy(&counters_->lookups[old][0][0],
                 &counters_->lookups[old][0][0] + sizeof(counters_->lookups[old]) / sizeof(uint64_t),
                 &counters->lookups[c][0][0]);
-    } else if (started_) {
-      sl_class_state_init(&classes[c], &cp, boundary_.lookups.last_ns);
-    }
+    }  // a new class keeps the zeroed state: its first packet initialises it
   }
   bool resize = next.source_table_size != profile_.source_table_size;
   profile_ = std::move(next);

@@ -2,7 +2,8 @@
 // The reference admission model: the C model (decide.h) driven by C++ tables.
 // It is the oracle both dataplanes are tested against (same packets in, same
 // decisions out) and the engine of `sluicectl replay`. Single-threaded; time
-// is an argument, never read here.
+// is an argument, never read here. Like the dataplanes, it starts with zeroed
+// state that each class's first packet initialises (sl_class_params.state_epoch).
 #pragma once
 
 #include <cstdint>
@@ -40,7 +41,6 @@ class ReferenceModel {
   const SourceTable& sources() const { return sources_; }
 
  private:
-  void start(uint64_t now_ns);
   void count(const sl_decision& d);
 
   CompiledProfile profile_;
@@ -50,7 +50,6 @@ class ReferenceModel {
   std::vector<sl_class_state> classes_;
   sl_boundary_state boundary_{};
   std::unique_ptr<sl_counters> counters_;
-  bool started_ = false;
 };
 
 }  // namespace sluice

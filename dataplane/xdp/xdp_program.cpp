@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 
+#include "bpf/shared_state.h"
 #include "sluice_xdp.skel.h"
 
 namespace sluice {

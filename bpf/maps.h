@@ -99,15 +99,16 @@ struct {
 } sl_counters SEC(".maps");
 
 /* Inline mode egress: [0] = inside interface (outside program's admitted
- * traffic), [1] = outside interface (the inside program's return path). */
-#define SL_TX_INSIDE 0
+ * traffic), [1] = outside interface (the inside program's return path).
+ * Not pinned: each sluiced fills its own, and a program left running after a
+ * crash keeps the one it was loaded with. */
+#define SL_TX_INSIDE  0
 #define SL_TX_OUTSIDE 1
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_tx SEC(".maps");
 
 /* Test clock (ns), read instead of bpf_ktime_get_ns() when sl_fake_clock is set. */

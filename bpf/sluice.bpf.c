@@ -18,8 +18,8 @@
 #include "rewrite.h"
 
 /* Knobs, set by the loader before load. */
-const volatile __u8 sl_inline = 0;          /* admitted -> sl_tx[SL_TX_INSIDE], else XDP_PASS */
-const volatile __u8 sl_fake_clock = 0;      /* tests: time from sl_clock */
+const volatile __u8 sl_inline = 0;	    /* admitted -> sl_tx[SL_TX_INSIDE], else XDP_PASS */
+const volatile __u8 sl_fake_clock = 0;	    /* tests: time from sl_clock */
 const volatile __u8 sl_record_decision = 0; /* tests: last decision to sl_last */
 
 static __always_inline __u64 sl_now(void)

@@ -525,7 +525,8 @@ class Validator {
           s->get().find('\0') == std::string::npos) {
         out.pin_path = s->get();
       } else {
-        fail(*p, key + ".pin_path", "an absolute directory path on a bpffs (e.g. /sys/fs/bpf/sluice)");
+        fail(*p, key + ".pin_path",
+             "an absolute directory path on a bpffs (e.g. /sys/fs/bpf/sluice)");
       }
     }
   }

@@ -7,6 +7,7 @@
 
 #include "control/compile.hpp"
 #include "control/config_loader.hpp"
+#include "control/daemon.hpp"
 
 namespace {
 
@@ -62,11 +63,26 @@ int check_config(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"sluiced - admission-control daemon for the network edge"};
+  CLI::App app{
+      "sluiced - admission-control daemon for the network edge.\n\n"
+      "Runs in the foreground: SIGHUP reloads the config file (a bad file is rejected and the "
+      "running config stays), SIGTERM or SIGINT detach and exit. Logs are logfmt lines on "
+      "stderr. Exit codes: 0 ok, 1 bad config or dataplane failure."};
   std::string check_path;
-  app.add_option("--check-config", check_path,
-                 "validate FILE, print a summary and exit (0 valid, 1 invalid)")
-      ->option_text("FILE");
+  std::string config_path;
+  bool detach = false;
+  unsigned log_interval = 5;
+  auto* check = app.add_option("--check-config", check_path,
+                               "validate FILE, print a summary and exit (0 valid, 1 invalid)")
+                    ->option_text("FILE");
+  auto* run =
+      app.add_option("--config", config_path, "run with the config FILE")->option_text("FILE");
+  app.add_flag("--detach", detach,
+               "with --config: remove the XDP program, links and pinned maps an earlier sluiced "
+               "left behind (after a crash, or to stop enforcement for good), then exit");
+  app.add_option("--log-interval", log_interval, "seconds between per-class counter logs")
+      ->check(CLI::Range(1u, 3600u));
+  check->excludes(run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -74,6 +90,13 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 1;
   }
   if (!check_path.empty()) return check_config(check_path);
-  std::cerr << "sluiced: nothing to do: give --check-config FILE (see --help)\n";
-  return 1;
+  if (config_path.empty()) {
+    std::cerr << "sluiced: give --config FILE to run, or --check-config FILE (see --help)\n";
+    return 1;
+  }
+  if (detach) return sluice::detach(config_path);
+  sluice::DaemonOptions options;
+  options.config_path = config_path;
+  options.log_interval_sec = log_interval;
+  return sluice::run_daemon(options);
 }

@@ -19,10 +19,10 @@ enum class DataplaneKind { automatic, dpdk, xdp };
 // What a dataplane needs from the config (restart-only settings).
 struct DataplaneSettings {
   DataplaneKind kind = DataplaneKind::automatic;
-  std::string outside;            // interface (xdp) or port/vdev spec (dpdk)
-  std::string inside;             // empty: host mode (xdp only)
-  bool xdp_generic = false;       // attach in skb (generic) mode instead of native
-  std::string pin_path;           // bpffs directory for pinned XDP state
+  std::string outside;       // interface (xdp) or port/vdev spec (dpdk)
+  std::string inside;        // empty: host mode (xdp only)
+  bool xdp_generic = false;  // attach in skb (generic) mode instead of native
+  std::string pin_path;      // bpffs directory for pinned XDP state
   uint64_t source_table_size = 65536;
   std::vector<std::string> dpdk_args;
 };
@@ -64,6 +64,10 @@ class Dataplane {
   virtual void stop() = 0;
 
   virtual const char* kind() const = 0;
+
+  // True when start() took over state an earlier sluiced left (pinned maps
+  // and links) instead of starting fresh.
+  virtual bool adopted_state() const = 0;
 };
 
 // Builds the dataplane the settings ask for. With DataplaneKind::automatic it

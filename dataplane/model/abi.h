@@ -225,8 +225,8 @@ struct sl_lpm_key {
 };
 SL_STATIC_ASSERT(sizeof(struct sl_lpm_key) == 24, "sl_lpm_key layout");
 #define SL_LPM_KEY_BITS(addr_bits) (16 + (addr_bits))
-#define SL_PROFILE_SLOTS 2
-#define SL_LPM_MAX_ENTRIES 524288 /* prefixes of both slots, per trie (allocated on demand) */
+#define SL_PROFILE_SLOTS	   2
+#define SL_LPM_MAX_ENTRIES	   524288 /* prefixes of both slots, per trie (allocated on demand) */
 
 /* Which profile slot the dataplane reads; the control plane fills the other
  * slot, then flips this (one aligned 32-bit store). */

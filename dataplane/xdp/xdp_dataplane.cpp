@@ -25,8 +25,7 @@ XdpDataplane::XdpDataplane(DataplaneSettings settings) : settings_(std::move(set
 
 XdpDataplane::~XdpDataplane() = default;
 
-bool XdpDataplane::attach(const std::string& which, int ifindex, int prog_fd,
-                          std::string* error) {
+bool XdpDataplane::attach(const std::string& which, int ifindex, int prog_fd, std::string* error) {
   const std::string path = link_path(settings_, which);
   int fd = bpf_obj_get(path.c_str());
   if (fd >= 0) {
@@ -53,7 +52,7 @@ bool XdpDataplane::attach(const std::string& which, int ifindex, int prog_fd,
     if_indextoname(static_cast<unsigned>(ifindex), name);
     *error = std::string("cannot attach XDP (") + (settings_.xdp_generic ? "generic" : "native") +
              ") to " + name + ": " + errno_text() +
-             (errno == EBUSY ? " (another XDP program is attached)"
+             (errno == EBUSY          ? " (another XDP program is attached)"
               : settings_.xdp_generic ? ""
                                       : " (try xdp_attach = \"generic\")");
     return false;
@@ -68,8 +67,7 @@ bool XdpDataplane::attach(const std::string& which, int ifindex, int prog_fd,
   return true;
 }
 
-bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation,
-                         std::string* error) {
+bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, std::string* error) {
   const int outside = static_cast<int>(if_nametoindex(settings_.outside.c_str()));
   if (outside == 0) {
     *error = "dataplane.outside: no interface named \"" + settings_.outside + "\"";
@@ -98,8 +96,7 @@ bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation,
   return true;
 }
 
-bool XdpDataplane::apply(const CompiledProfile& profile, uint64_t generation,
-                         std::string* error) {
+bool XdpDataplane::apply(const CompiledProfile& profile, uint64_t generation, std::string* error) {
   if (!program_) {
     *error = "the XDP dataplane is not started";
     return false;

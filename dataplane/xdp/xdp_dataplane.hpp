@@ -24,7 +24,7 @@ class XdpDataplane final : public Dataplane {
   void stop() override;
   const char* kind() const override { return "xdp"; }
 
-  bool adopted() const { return program_ && program_->adopted(); }
+  bool adopted_state() const override { return program_ && program_->adopted(); }
   uint64_t live_generation() const { return program_ ? program_->generation() : 0; }
 
   // Detaches the links and removes the pins under settings.pin_path.

@@ -139,9 +139,9 @@ struct XdpProgram::Impl {
       lpm_key(&k, slot, e);
       if (bpf_map_update_elem(fd(trie), &k, &e.class_mask, BPF_ANY) != 0) {
         *error = std::string("cannot write prefix table: ") + errno_text(errno) +
-                 (errno == ENOSPC ? " (more than " + std::to_string(SL_LPM_MAX_ENTRIES / 2) +
-                                        " prefixes)"
-                                  : "");
+                 (errno == ENOSPC
+                      ? " (more than " + std::to_string(SL_LPM_MAX_ENTRIES / 2) + " prefixes)"
+                      : "");
         return false;
       }
     }
@@ -149,8 +149,7 @@ struct XdpProgram::Impl {
   }
 };
 
-std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options,
-                                             std::string* error) {
+std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, std::string* error) {
   std::unique_ptr<XdpProgram> p(new XdpProgram());
   p->impl_ = std::make_unique<Impl>();
   Impl& impl = *p->impl_;
@@ -230,8 +229,7 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   const uint32_t target = 1 - live_slot;
 
   sl_profile live{};
-  if (active.generation != 0)
-    bpf_map_lookup_elem(impl.fd(maps.sl_profiles), &live_slot, &live);
+  if (active.generation != 0) bpf_map_lookup_elem(impl.fd(maps.sl_profiles), &live_slot, &live);
   std::array<sl_class_name, SL_MAX_CLASSES> names{};
   for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
     bpf_map_lookup_elem(impl.fd(maps.sl_class_names), &i, &names[i]);
@@ -247,7 +245,8 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   }
   sl_profile next = profile.prof;
   next.boundary_epoch = 1;
-  const uint32_t epoch = static_cast<uint32_t>(generation) == 0 ? 1 : static_cast<uint32_t>(generation);
+  const uint32_t epoch =
+      static_cast<uint32_t>(generation) == 0 ? 1 : static_cast<uint32_t>(generation);
   std::array<bool, SL_MAX_CLASSES> used{};
   std::vector<uint32_t> fresh;  // classes needing a new slot
   for (uint32_t c = 0; c < next.n_classes; c++) {
@@ -293,8 +292,8 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
     for (uint32_t port = 0; port < 65536; port++) keys[port] = target * 65536 + port;
     __u32 count = 65536;
     LIBBPF_OPTS(bpf_map_batch_opts, batch);
-    if (bpf_map_update_batch(impl.fd(maps.sl_ports), keys.data(), profile.port_mask.data(),
-                             &count, &batch) != 0) {
+    if (bpf_map_update_batch(impl.fd(maps.sl_ports), keys.data(), profile.port_mask.data(), &count,
+                             &batch) != 0) {
       *error = "cannot write the port table: " + errno_text(errno);
       return false;
     }
@@ -330,8 +329,7 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
 bool XdpProgram::set_tx_ports(int inside_ifindex, int outside_ifindex, std::string* error) {
   const int fd = impl_->fd(impl_->skel->maps.sl_tx);
   const __u32 keys[2] = {0, 1};
-  const __u32 values[2] = {static_cast<__u32>(inside_ifindex),
-                           static_cast<__u32>(outside_ifindex)};
+  const __u32 values[2] = {static_cast<__u32>(inside_ifindex), static_cast<__u32>(outside_ifindex)};
   for (int i = 0; i < 2; i++) {
     if (bpf_map_update_elem(fd, &keys[i], &values[i], BPF_ANY) != 0) {
       *error = "cannot set the inline egress ports: " + errno_text(errno);
@@ -382,12 +380,12 @@ void XdpProgram::set_clock(uint64_t now_ns) {
   bpf_map_update_elem(impl_->fd(impl_->skel->maps.sl_clock), &kZero, &now_ns, BPF_ANY);
 }
 
-bool XdpProgram::test_run(const std::vector<uint8_t>& frame, XdpTestResult* out,
-                          std::string* error, uint32_t repeat, uint64_t* duration_ns) {
+bool XdpProgram::test_run(const std::vector<uint8_t>& frame, XdpTestResult* out, std::string* error,
+                          uint32_t repeat, uint64_t* duration_ns) {
   std::vector<uint8_t> in = frame;
   std::vector<uint8_t> buf(frame.size() + 512);
-  LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = in.data(),
-              .data_out = buf.data(), .data_size_in = static_cast<__u32>(in.size()),
+  LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = in.data(), .data_out = buf.data(),
+              .data_size_in = static_cast<__u32>(in.size()),
               .data_size_out = static_cast<__u32>(buf.size()), .repeat = static_cast<int>(repeat));
   if (bpf_prog_test_run_opts(outside_prog_fd(), &run) != 0) {
     *error = "BPF_PROG_TEST_RUN failed: " + errno_text(errno);
@@ -405,9 +403,7 @@ int XdpProgram::outside_prog_fd() const {
   return bpf_program__fd(impl_->skel->progs.sl_xdp_outside);
 }
 
-int XdpProgram::inside_prog_fd() const {
-  return bpf_program__fd(impl_->skel->progs.sl_xdp_inside);
-}
+int XdpProgram::inside_prog_fd() const { return bpf_program__fd(impl_->skel->progs.sl_xdp_inside); }
 
 uint32_t XdpProgram::verified_insns() const {
   bpf_prog_info info{};

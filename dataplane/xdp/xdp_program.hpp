@@ -26,9 +26,9 @@ struct XdpProgramOptions {
 };
 
 struct XdpTestResult {
-  int action = 0;               // XDP_PASS, XDP_DROP, XDP_TX, XDP_REDIRECT
-  std::vector<uint8_t> frame;   // the frame as the program left it
-  sl_decision decision{};       // with record_decision
+  int action = 0;              // XDP_PASS, XDP_DROP, XDP_TX, XDP_REDIRECT
+  std::vector<uint8_t> frame;  // the frame as the program left it
+  sl_decision decision{};      // with record_decision
 };
 
 class XdpProgram {

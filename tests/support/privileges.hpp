@@ -8,12 +8,12 @@
 
 #include <cstdlib>
 
-#define SLUICE_REQUIRE_ROOT()                                                               \
-  do {                                                                                      \
-    if (::geteuid() != 0) {                                                                 \
-      if (std::getenv("CI") != nullptr) {                                                   \
-        FAIL() << "this test needs root (BPF, network namespaces); CI runs as root";        \
-      }                                                                                     \
-      GTEST_SKIP() << "needs root for BPF and network namespaces; skipped outside CI";      \
-    }                                                                                       \
+#define SLUICE_REQUIRE_ROOT()                                                          \
+  do {                                                                                 \
+    if (::geteuid() != 0) {                                                            \
+      if (std::getenv("CI") != nullptr) {                                              \
+        FAIL() << "this test needs root (BPF, network namespaces); CI runs as root";   \
+      }                                                                                \
+      GTEST_SKIP() << "needs root for BPF and network namespaces; skipped outside CI"; \
+    }                                                                                  \
   } while (0)

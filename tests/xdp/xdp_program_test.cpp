@@ -68,7 +68,6 @@ struct Fixture {
 
 void PrintTo(const Fixture& f, std::ostream* os) { *os << f.name; }
 
-
 std::vector<uint8_t> syn_from(const char* src, uint16_t port = 443) {
   return PacketBuilder().ipv4(src, "198.19.0.1").tcp(40000, port, kSyn, 1234).build();
 }
@@ -102,30 +101,50 @@ MARK
     t.replace(t.find("MARK"), 4, std::string(action) == "mark" ? "mark_dscp = 10" : "");
     return t;
   };
-  const auto ack = PacketBuilder().ipv4("198.18.10.5", "198.19.0.1").tcp(40000, 443, kAck).payload(60).build();
+  const auto ack =
+      PacketBuilder().ipv4("198.18.10.5", "198.19.0.1").tcp(40000, 443, kAck).payload(60).build();
   const auto udp = PacketBuilder().ipv4("198.18.1.1", "198.19.0.1").udp(5000, 53).build();
   auto bad = syn_from("198.18.1.1");
   bad[14] = 0x44;  // IHL 4
   return {
       {"classes",
        classes,
-       {{syn_from("198.18.10.5"), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {syn_from("198.18.10.5", 8080), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {syn_from("198.18.10.5", 80), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {PacketBuilder().ipv4("198.19.9.9", "198.19.0.1", 46).udp(1, 9).build(), kT0, "voice", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {PacketBuilder().ipv6("2001:2:0:10::7", "2001:2::1").tcp(1, 8100, kSyn).build(), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {PacketBuilder().ipv6("2001:2:0:99::7", "2001:2::1").tcp(1, 443, kSyn).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {PacketBuilder().ipv6("2001:3::7", "2001:2::1").tcp(1, 443, kSyn).build(), kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {PacketBuilder().vlan(10).ipv4("198.18.10.5", "198.19.0.1").tcp(1, 443, kSyn).build(), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {PacketBuilder().vlan(100, 0x88A8).vlan(10).ipv6("2001:2::5", "2001:2::1").ipv6_ext(0, 8).ipv6_ext(60, 16).udp(1, 53).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS}}},
+       {{syn_from("198.18.10.5"), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP,
+         XDP_PASS},
+        {syn_from("198.18.10.5", 8080), kT0, "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP,
+         XDP_PASS},
+        {syn_from("198.18.10.5", 80), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP,
+         XDP_PASS},
+        {PacketBuilder().ipv4("198.19.9.9", "198.19.0.1", 46).udp(1, 9).build(), kT0, "voice",
+         SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().ipv6("2001:2:0:10::7", "2001:2::1").tcp(1, 8100, kSyn).build(), kT0,
+         "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().ipv6("2001:2:0:99::7", "2001:2::1").tcp(1, 443, kSyn).build(), kT0,
+         "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().ipv6("2001:3::7", "2001:2::1").tcp(1, 443, kSyn).build(), kT0, "default",
+         SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().vlan(10).ipv4("198.18.10.5", "198.19.0.1").tcp(1, 443, kSyn).build(), kT0,
+         "checkpoint", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder()
+             .vlan(100, 0x88A8)
+             .vlan(10)
+             .ipv6("2001:2::5", "2001:2::1")
+             .ipv6_ext(0, 8)
+             .ipv6_ext(60, 16)
+             .udp(1, 53)
+             .build(),
+         kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS}}},
       {"bucket_refills_with_time",
        with(limited, "drop"),
        {{syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {syn_from("198.18.1.2"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {syn_from("198.18.1.3"), kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP},
-        {syn_from("198.18.1.4"), kT0 + kSecond / 10 - 1, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP},
-        {syn_from("198.18.1.5"), kT0 + kSecond / 10, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {syn_from("198.18.1.6"), kT0 + kSecond / 10, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP}}},
+        {syn_from("198.18.1.4"), kT0 + kSecond / 10 - 1, "web", SL_VERDICT_SHED,
+         SL_REASON_CLASS_RATE, XDP_DROP},
+        {syn_from("198.18.1.5"), kT0 + kSecond / 10, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP,
+         XDP_PASS},
+        {syn_from("198.18.1.6"), kT0 + kSecond / 10, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE,
+         XDP_DROP}}},
       {"continuations_are_not_charged",
        with(limited, "drop"),
        {{syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
@@ -138,7 +157,13 @@ MARK
        {{syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {syn_from("198.18.1.1"), kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_TX},
-        {PacketBuilder().vlan(5).ipv6("2001:2::9", "2001:2::1").ipv6_ext(0, 8).tcp(7, 443, kSyn, 99, 12).build(), kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_TX},
+        {PacketBuilder()
+             .vlan(5)
+             .ipv6("2001:2::9", "2001:2::1")
+             .ipv6_ext(0, 8)
+             .tcp(7, 443, kSyn, 99, 12)
+             .build(),
+         kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_TX},
         {udp, kT0, "web", SL_VERDICT_SHED, SL_REASON_CLASS_RATE, XDP_DROP}}},
       {"mark_passes_with_dscp",
        with(limited, "mark"),
@@ -171,8 +196,10 @@ shed_order = "random"
        {{syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_SHED, SL_REASON_BOUNDARY_LOOKUPS, XDP_DROP},
-        {syn_from("198.18.1.1", 443), kT0, "high", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS}}},
+        {syn_from("198.18.1.1", 80), kT0, "low", SL_VERDICT_SHED, SL_REASON_BOUNDARY_LOOKUPS,
+         XDP_DROP},
+        {syn_from("198.18.1.1", 443), kT0, "high", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP,
+         XDP_PASS}}},
       {"per_source_budget",
        R"(
 [[class]]
@@ -184,13 +211,22 @@ per_source = { rate_per_sec = 1, burst = 2, prefix_v4 = 24 }
         {syn_from("198.18.1.2"), kT0, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {syn_from("198.18.1.3"), kT0, "c", SL_VERDICT_SHED, SL_REASON_PER_SOURCE, XDP_DROP},
         {syn_from("198.18.2.1"), kT0, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {syn_from("198.18.1.3"), kT0 + kSecond, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS}}},
+        {syn_from("198.18.1.3"), kT0 + kSecond, "c", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP,
+         XDP_PASS}}},
       {"malformed_and_non_ip",
        classes,
        {{bad, kT0, "default", SL_VERDICT_SHED, SL_REASON_MALFORMED, XDP_DROP},
-        {PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(60, 8).udp(1, 53).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
-        {PacketBuilder().non_ip(0x0806).build(), kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_NON_IP, XDP_PASS},
-        {PacketBuilder().ipv4("198.18.1.1", "198.19.0.1").fragment(100, false).payload(40).udp(1, 53).build(), kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_CONTINUATION, XDP_PASS}}},
+        {PacketBuilder().ipv6("2001:2::1", "2001:2::2").ipv6_ext(60, 8).udp(1, 53).build(), kT0,
+         "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
+        {PacketBuilder().non_ip(0x0806).build(), kT0, "default", SL_VERDICT_ADMITTED,
+         SL_REASON_NON_IP, XDP_PASS},
+        {PacketBuilder()
+             .ipv4("198.18.1.1", "198.19.0.1")
+             .fragment(100, false)
+             .payload(40)
+             .udp(1, 53)
+             .build(),
+         kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_CONTINUATION, XDP_PASS}}},
       {"malformed_pass",
        "[admission]\nmalformed = \"pass\"\n",
        {{bad, kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_MALFORMED, XDP_PASS}}},
@@ -308,8 +344,9 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
   int mismatches = 0;
   uint64_t admitted_xdp = 0, admitted_model = 0;
   auto v4src = [&](bool checkpoint) {
-    return checkpoint ? "198.18.10." + std::to_string(rng() % 50 + 1)
-                      : "198.19." + std::to_string(rng() % 200) + "." + std::to_string(rng() % 250 + 1);
+    return checkpoint
+               ? "198.18.10." + std::to_string(rng() % 50 + 1)
+               : "198.19." + std::to_string(rng() % 200) + "." + std::to_string(rng() % 250 + 1);
   };
   for (int i = 0; i < 100000; i++) {
     now += test::poisson_gap_ns(rng, 20000);  // 5 s at 20k packets/s
@@ -317,26 +354,48 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
     const int kind = static_cast<int>(rng() % 100);
     const bool cp = rng() % 4 == 0;
     if (kind < 35) {
-      f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1").tcp(static_cast<uint16_t>(rng()), cp ? 443 : 80, kSyn, static_cast<uint32_t>(rng())).build();
+      f = PacketBuilder()
+              .ipv4(v4src(cp), "198.19.0.1")
+              .tcp(static_cast<uint16_t>(rng()), cp ? 443 : 80, kSyn, static_cast<uint32_t>(rng()))
+              .build();
     } else if (kind < 50) {
-      f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1").tcp(static_cast<uint16_t>(rng()), 443, kAck).payload(rng() % 200).build();
+      f = PacketBuilder()
+              .ipv4(v4src(cp), "198.19.0.1")
+              .tcp(static_cast<uint16_t>(rng()), 443, kAck)
+              .payload(rng() % 200)
+              .build();
     } else if (kind < 62) {
-      f = PacketBuilder().ipv4(v4src(false), "198.19.0.1").udp(static_cast<uint16_t>(rng()), 53).build();
+      f = PacketBuilder()
+              .ipv4(v4src(false), "198.19.0.1")
+              .udp(static_cast<uint16_t>(rng()), 53)
+              .build();
     } else if (kind < 75) {
-      std::string a = "2001:2:0:" + std::string(cp ? "10" : std::to_string(rng() % 50 + 20)) + "::" + std::to_string(rng() % 60 + 1);
-      f = PacketBuilder().ipv6(a, "2001:2::1").tcp(static_cast<uint16_t>(rng()), 8080, kSyn).build();
+      std::string a = "2001:2:0:" + std::string(cp ? "10" : std::to_string(rng() % 50 + 20)) +
+                      "::" + std::to_string(rng() % 60 + 1);
+      f = PacketBuilder()
+              .ipv6(a, "2001:2::1")
+              .tcp(static_cast<uint16_t>(rng()), 8080, kSyn)
+              .build();
     } else if (kind < 85) {
       char a[64];
-      std::snprintf(a, sizeof(a), "2001:2:0:ff%02x::%x:%x", static_cast<unsigned>(rng() % 256), static_cast<unsigned>(rng() % 65536), static_cast<unsigned>(rng() % 65536));
+      std::snprintf(a, sizeof(a), "2001:2:0:ff%02x::%x:%x", static_cast<unsigned>(rng() % 256),
+                    static_cast<unsigned>(rng() % 65536), static_cast<unsigned>(rng() % 65536));
       f = PacketBuilder().ipv6(a, "2001:2::1").udp(1, 9999).build();
     } else if (kind < 90) {
-      f = PacketBuilder().vlan(static_cast<uint16_t>(rng() % 4000)).ipv4(v4src(cp), "198.19.0.1").icmp(rng() % 2 ? 8 : 0).build();
+      f = PacketBuilder()
+              .vlan(static_cast<uint16_t>(rng() % 4000))
+              .ipv4(v4src(cp), "198.19.0.1")
+              .icmp(rng() % 2 ? 8 : 0)
+              .build();
     } else if (kind < 95) {
       f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1").tcp(1, 443, kSyn).build();
       f.resize(14 + rng() % 30);  // truncated
       if (f.size() < 14) f.resize(14);
     } else {
-      f = PacketBuilder().ipv4(v4src(cp), "198.19.0.1", static_cast<uint8_t>(rng() % 64)).udp(2, static_cast<uint16_t>(rng())).build();
+      f = PacketBuilder()
+              .ipv4(v4src(cp), "198.19.0.1", static_cast<uint8_t>(rng() % 64))
+              .udp(2, static_cast<uint16_t>(rng()))
+              .build();
       if (rng() % 2) f[14 + 2] ^= 0x40;  // inconsistent total length
     }
     test::BothResult r = h.run(f, now);
@@ -348,10 +407,9 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
                       x.action == m.action && x.is_start == m.is_start;
     if (!same && ++mismatches <= 5) {
       ADD_FAILURE() << "packet " << i << ": xdp class " << int{x.class_id} << " verdict "
-                    << int{x.verdict} << " reason " << int{x.reason} << " action "
-                    << int{x.action} << ", model class " << int{m.class_id} << " verdict "
-                    << int{m.verdict} << " reason " << int{m.reason} << " action "
-                    << int{m.action};
+                    << int{x.verdict} << " reason " << int{x.reason} << " action " << int{x.action}
+                    << ", model class " << int{m.class_id} << " verdict " << int{m.verdict}
+                    << " reason " << int{m.reason} << " action " << int{m.action};
     }
     if (same && r.xdp.action != XDP_DROP && r.xdp.frame != r.model_frame && ++mismatches <= 5)
       ADD_FAILURE() << "packet " << i << ": output frames differ";

@@ -1,0 +1,84 @@
+# shellcheck shell=bash
+# Lab helpers for integration tests: client / edge / backend network
+# namespaces joined by veth pairs, addresses only from 198.18.0.0/15 and
+# 2001:2::/48. The edge bridges (XDP inline) so client and backend share
+# 198.18.0.0/16 and 2001:2::/48. Everything is torn down by lab_down, which
+# callers register with trap so it also runs on failure.
+#
+#   client (c0) ---- (e_out) edge (e_in) ---- (b0) backend
+#
+# Source this file; it defines LAB_* names unique to this process.
+
+LAB_ID=${LAB_ID:-$$}
+LAB_CLIENT=sl-client-$LAB_ID
+LAB_EDGE=sl-edge-$LAB_ID
+LAB_BACKEND=sl-backend-$LAB_ID
+LAB_E_OUT=e-out
+LAB_E_IN=e-in
+LAB_BACKEND_V4=198.18.0.1
+LAB_BACKEND_V6=2001:2::1
+LAB_XDP_PASS=${LAB_XDP_PASS:?set LAB_XDP_PASS to the built xdp_pass.bpf.o}
+
+lab_up() {
+  ip netns add "$LAB_CLIENT"
+  ip netns add "$LAB_EDGE"
+  ip netns add "$LAB_BACKEND"
+  ip link add c0 netns "$LAB_CLIENT" type veth peer name "$LAB_E_OUT" netns "$LAB_EDGE"
+  ip link add b0 netns "$LAB_BACKEND" type veth peer name "$LAB_E_IN" netns "$LAB_EDGE"
+  for ns in "$LAB_CLIENT" "$LAB_EDGE" "$LAB_BACKEND"; do
+    ip -n "$ns" link set lo up
+  done
+  # Client addresses: a checkpoint scanner and a citizen, IPv4 and IPv6.
+  ip -n "$LAB_CLIENT" addr add 198.18.10.2/16 dev c0
+  ip -n "$LAB_CLIENT" addr add 198.18.20.2/16 dev c0
+  ip -n "$LAB_CLIENT" addr add 2001:2:0:10::2/48 dev c0 nodad
+  ip -n "$LAB_CLIENT" addr add 2001:2:0:20::2/48 dev c0 nodad
+  ip -n "$LAB_BACKEND" addr add "$LAB_BACKEND_V4/16" dev b0
+  ip -n "$LAB_BACKEND" addr add "$LAB_BACKEND_V6/48" dev b0 nodad
+  ip -n "$LAB_EDGE" link set "$LAB_E_OUT" up
+  ip -n "$LAB_EDGE" link set "$LAB_E_IN" up
+  ip -n "$LAB_CLIENT" link set c0 up
+  ip -n "$LAB_BACKEND" link set b0 up
+  # Frames XDP redirects or transmits into a veth are delivered promptly only
+  # when the peer runs XDP too (tests/integration/xdp_pass.bpf.c, built as
+  # $LAB_XDP_PASS). Senders fill in their own checksums: a frame XDP bridges
+  # has lost the skb's "checksum left to the NIC" state, so a partial
+  # checksum would be dropped as corrupt at the far end.
+  for pair in "$LAB_CLIENT c0" "$LAB_BACKEND b0"; do
+    set -- $pair
+    ip netns exec "$1" ethtool -K "$2" tx off >/dev/null
+    ip -n "$1" link set dev "$2" xdpdrv obj "$LAB_XDP_PASS" sec xdp
+  done
+}
+
+lab_down() {
+  for ns in "$LAB_CLIENT" "$LAB_EDGE" "$LAB_BACKEND"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
+  return 0
+}
+
+# Privileged tests may skip only outside CI, and say why.
+lab_require_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    if [[ -n "${CI:-}" ]]; then
+      echo "FAIL: needs root (network namespaces, XDP); CI runs as root" >&2
+      exit 1
+    fi
+    echo "SKIP: needs root for network namespaces and XDP (outside CI)"
+    exit 77
+  fi
+}
+
+# wait_for FILE PATTERN SECONDS: waits until PATTERN appears in FILE.
+wait_for() {
+  local file=$1 pattern=$2 deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "timed out waiting for '$pattern' in $file" >&2
+  cat "$file" >&2
+  return 1
+}

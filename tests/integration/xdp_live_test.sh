@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Live traffic through sluiced in inline XDP mode: client / edge / backend
+# namespaces, real TCP connections (IPv4 and IPv6) from a checkpoint scanner
+# and a citizen to a server behind the edge. Shows the class limits holding
+# (admitted and reset counts in sluiced, and what the clients saw), then
+# kill -9 of sluiced mid-traffic: enforcement continues, and a restarted
+# sluiced adopts the pinned state (generation and counters continue).
+#
+# Usage: xdp_live_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1
+src=$2
+LAB_XDP_PASS=$build/tests/bpf/xdp_pass.bpf.o
+source "$src/tests/integration/lab.sh"
+lab_require_root
+
+sluiced=$build/control/sluiced
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+pin=/sys/fs/bpf/sluice-test-$LAB_ID
+cfg=$tmp/sluice.toml
+daemon_pid=
+failures=0
+cleanup() {
+  [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
+  if ((failures > 0)); then
+    mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
+    echo "logs kept in /tmp/sluice-test-logs"
+  fi
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach >/dev/null 2>&1 || true
+  lab_down
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+lab_up
+
+cat >"$cfg" <<TOML
+[dataplane]
+mode = "xdp"
+outside = "$LAB_E_OUT"
+inside = "$LAB_E_IN"
+xdp_attach = "native"
+pin_path = "$pin"
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"], proto = "tcp", dst_ports = "443" }
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.0.0/15", "2001:2::/48"], proto = "tcp" }
+rate_per_sec = 5
+burst = 5
+on_shed = "reset"
+shed_order = "random"
+TOML
+
+# sluiced joins only the edge's network namespace (nsenter, not ip netns
+# exec) so that its pins land on the host's bpffs and outlive it.
+start_daemon() {  # log file
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --log-interval 1 2>"$1" &
+  daemon_pid=$!
+  wait_for "$1" 'msg=started' 20
+}
+stop_daemon() {  # log file
+  kill -TERM "$daemon_pid"
+  wait "$daemon_pid"
+  daemon_pid=
+  wait_for "$1" 'msg="detached and stopped"' 10
+}
+client() { ip netns exec "$LAB_CLIENT" "$py" "$src/tests/integration/tcp_client.py" --deadline 20 "$@"; }
+field() { "$py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+# counter LOG CLASS KEY: the last value sluiced logged for a class.
+counter() { grep "msg=\"class counters\" class=$2 " "$1" | tail -1 | sed -E "s/.* $3=([0-9]+).*/\1/"; }
+passes=0
+check() {  # description, condition (arithmetic)
+  if (($2)); then
+    echo "ok: $1"
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $1"
+    failures=$((failures + 1))
+  fi
+}
+
+ip netns exec "$LAB_BACKEND" "$py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 300 >"$tmp/server.log" 2>&1 &
+disown
+wait_for "$tmp/server.log" listening 10
+
+# --- phase 1: limits hold for IPv4 and IPv6 ---------------------------------
+start_daemon "$tmp/d1.log"
+grep -q 'mode=xdp attach=native' "$tmp/d1.log"
+ok_total=0
+reset_total=0
+for fam in 4 6; do
+  if [[ $fam == 4 ]]; then cp_src=198.18.10.2; ci_src=198.18.20.2; dst=$LAB_BACKEND_V4
+  else cp_src=2001:2:0:10::2; ci_src=2001:2:0:20::2; dst=$LAB_BACKEND_V6; fi
+  cp=$(client --src "$cp_src" --dst "$dst" --count 50)
+  ci=$(client --src "$ci_src" --dst "$dst" --count 200)
+  echo "IPv$fam checkpoint: $cp"
+  echo "IPv$fam citizen:    $ci"
+  ci_ok=$(field "$ci" ok)
+  ci_reset=$(field "$ci" reset)
+  elapsed_ms=$("$py" -c "print(int(float('$(field "$ci" elapsed_s)') * 1000))")
+  bound=$((5 + 5 * elapsed_ms / 1000 + 1))
+  check "IPv$fam checkpoint: every connection served" "$(field "$cp" ok) == 50"
+  check "IPv$fam citizen: admitted $ci_ok <= burst + rate*t = $bound" "ci_ok <= bound"
+  check "IPv$fam citizen: some admitted ($ci_ok)" "ci_ok >= 5"
+  check "IPv$fam citizen: the rest reset, none timed out ($ci_reset resets)" \
+    "ci_reset == 200 - ci_ok && $(field "$ci" timeout) == 0 && $(field "$ci" error) == 0"
+  check "IPv$fam citizen: resets answered within 100 ms" \
+    "$(field "$ci" reset_latency_max_ms | cut -d. -f1) < 100"
+  ok_total=$((ok_total + ci_ok))
+  reset_total=$((reset_total + ci_reset))
+  sleep 1.1  # let the citizen bucket (5/s, burst 5) refill before the next family
+done
+sleep 1.2  # one counter log interval
+check "sluiced counted 400 citizen lookups" "$(counter "$tmp/d1.log" citizen lookups) == 400"
+check "sluiced admitted what the clients saw served ($ok_total)" \
+  "$(counter "$tmp/d1.log" citizen admitted) == ok_total"
+check "sluiced shed what the clients saw reset ($reset_total)" \
+  "$(counter "$tmp/d1.log" citizen packets_shed) == reset_total"
+check "checkpoint: 100 lookups, all admitted" \
+  "$(counter "$tmp/d1.log" checkpoint lookups) == 100 && $(counter "$tmp/d1.log" checkpoint admitted) == 100"
+stop_daemon "$tmp/d1.log"
+check "SIGTERM detached the program" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp')  == 0"
+check "SIGTERM removed the pins" "$([[ -e $pin ]] && echo 1 || echo 0) == 0"
+
+# --- phase 2: kill -9 mid-traffic, enforcement continues, restart adopts ----
+start_daemon "$tmp/d2.log"
+# 300 attempts paced over ~3 s; sluiced is killed once a third have gone.
+client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 300 --interval 0.01 >"$tmp/during.json" &
+client_pid=$!
+wait_for "$tmp/d2.log" 'class=citizen generation=1 lookups=[1-9][0-9][0-9]' 10
+kill -9 "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+daemon_pid=
+wait "$client_pid"
+during=$(cat "$tmp/during.json")
+echo "citizen while sluiced was killed: $during"
+d_ok=$(field "$during" ok)
+d_elapsed_ms=$("$py" -c "print(int(float('$(field "$during" elapsed_s)') * 1000))")
+check "program still attached after kill -9" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
+check "limit held across the kill: $d_ok <= $((5 + 5 * d_elapsed_ms / 1000 + 1))" \
+  "d_ok <= 5 + 5 * d_elapsed_ms / 1000 + 1 && $(field "$during" reset) >= 250"
+after_kill=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 60)
+check "still resetting with no sluiced running" "$(field "$after_kill" reset) >= 40"
+
+start_daemon "$tmp/d3.log"
+check "restart adopted the pinned state" "$(grep -c 'msg=started.*generation=2 adopted=true' "$tmp/d3.log") == 1"
+wait_for "$tmp/d3.log" 'msg="class counters" class=citizen' 5
+check "restart kept the counters (360 citizen lookups so far)" \
+  "$(counter "$tmp/d3.log" citizen lookups) == 360"
+
+# --- phase 3: SIGHUP reloads; a broken file changes nothing -----------------
+sed -i 's/^rate_per_sec = 5$/rate_per_sec = 40/; s/^burst = 5$/burst = 40/' "$cfg"
+kill -HUP "$daemon_pid"
+wait_for "$tmp/d3.log" 'msg=reloaded generation=3' 5
+sleep 1.1  # let the bigger bucket fill
+reloaded=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
+check "after SIGHUP the citizen limit is 40/s burst 40: $(field "$reloaded" ok) served" \
+  "$(field "$reloaded" ok) >= 40 && $(field "$reloaded" ok) <= 42"
+echo 'rate_per_sec = "lots"' >>"$cfg"
+kill -HUP "$daemon_pid"
+wait_for "$tmp/d3.log" 'reload rejected' 5
+check "a broken file is rejected with its position" "$(grep -c 'sluice.toml:[0-9]*:[0-9]*: ' "$tmp/d3.log") >= 1"
+sleep 1.1
+kept=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
+check "the running config stayed: $(field "$kept" ok) served" \
+  "$(field "$kept" ok) >= 40 && $(field "$kept" ok) <= 42"
+stop_daemon "$tmp/d3.log"
+check "detached at the end" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
+
+echo "$passes passed, $failures failed"
+exit $((failures > 0))

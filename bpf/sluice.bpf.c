@@ -90,10 +90,12 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	int parsed = sl_parse_xdp(ctx, &m);
 	__u32 cls = prof->n_classes - 1;
 	if (parsed == SL_PARSE_OK) {
-		__u32 src = sl_lpm(&sl_lpm_src, slot, &m, m.src_be);
-		__u32 dst = sl_lpm(&sl_lpm_dst, slot, &m, m.dst_be);
-		__u32 port = 0;
-		if (m.has_ports) {
+		__u32 src = 0, dst = 0, port = 0;
+		if (prof->flags & SL_PROFILE_USES_SRC)
+			src = sl_lpm(&sl_lpm_src, slot, &m, m.src_be);
+		if (prof->flags & SL_PROFILE_USES_DST)
+			dst = sl_lpm(&sl_lpm_dst, slot, &m, m.dst_be);
+		if (m.has_ports && (prof->flags & SL_PROFILE_USES_PORTS)) {
 			__u32 idx = slot * 65536 + m.dport;
 			__u32 *pm = bpf_map_lookup_elem(&sl_ports, &idx);
 			port = pm ? *pm : 0;

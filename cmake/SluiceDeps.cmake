@@ -21,3 +21,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
 endif()
 
 find_program(SLUICE_CLANG NAMES clang clang-14)
+
+if(SLUICE_WITH_XDP)
+  pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET GLOBAL libbpf)
+endif()

@@ -128,6 +128,10 @@ CompiledProfile compile_profile(const Config& cfg) {
     if (m.dscp.empty()) p.any_dscp_mask |= bit;
     for (uint8_t d : m.dscp) p.dscp_mask[d & 63] |= bit;
   }
+  if (!src_items.empty()) p.flags |= SL_PROFILE_USES_SRC;
+  if (!dst_items.empty()) p.flags |= SL_PROFILE_USES_DST;
+  if (p.any_port_mask != (p.n_classes >= 32 ? 0xffffffffU : (1U << p.n_classes) - 1))
+    p.flags |= SL_PROFILE_USES_PORTS;
   out.src_prefixes = build_lpm(src_items);
   out.dst_prefixes = build_lpm(dst_items);
   out.source_table_size = cfg.admission.source_table_size;

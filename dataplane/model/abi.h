@@ -132,6 +132,11 @@ SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 80, "sl_class_params layout")
 
 #define SL_PROFILE_SHADOW	  (1U << 0) /* admit everything, count what would be shed */
 #define SL_PROFILE_MALFORMED_PASS (1U << 1) /* forward malformed packets instead of dropping */
+/* Which tables classification needs: a dataplane skips the lookups of a
+ * field no class constrains (the answer could not change the class). */
+#define SL_PROFILE_USES_SRC (1U << 2)
+#define SL_PROFILE_USES_DST (1U << 3)
+#define SL_PROFILE_USES_PORTS (1U << 4)
 
 /* The compiled profile: every user unit validated and converted once by the
  * control plane. Both dataplanes and the reference model consume exactly this. */

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// XDP cost per packet by BPF_PROG_TEST_RUN (repeat >= 1e6), side by side in
+// one run on the same SYN and UDP frames: an empty XDP_PASS program,
+// xdp-filter's allow-all object from Debian's xdp-tools, and sluice with
+// (a) 10 prefixes, (b) 100k prefixes, (c) per-source buckets on. Rounds are
+// interleaved and the median kept, so a noisy neighbour hits all alike.
+//
+//   sudo build/bench/xdp_bench [--repeat N] [--rounds R]
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/compile.hpp"
+#include "control/config_loader.hpp"
+#include "dataplane/xdp/xdp_program.hpp"
+#include "tests/support/packet_builder.hpp"
+
+namespace {
+
+using sluice::test::PacketBuilder;
+
+// A plain BPF object (not sluice): opened, pins cleared, loaded; the first
+// XDP program is measured.
+struct ForeignXdp {
+  bpf_object* obj = nullptr;
+  int fd = -1;
+  explicit ForeignXdp(const std::string& path) {
+    obj = bpf_object__open_file(path.c_str(), nullptr);
+    if (obj == nullptr) return;
+    bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, obj) bpf_map__set_pin_path(m, nullptr);
+    if (bpf_object__load(obj) != 0) return;
+    bpf_program* p = nullptr;
+    bpf_object__for_each_program(p, obj) {
+      fd = bpf_program__fd(p);
+      break;
+    }
+  }
+  ~ForeignXdp() {
+    if (obj != nullptr) bpf_object__close(obj);
+  }
+};
+
+double run_ns(int fd, const std::vector<uint8_t>& frame, int repeat) {
+  std::vector<uint8_t> in = frame;
+  std::vector<uint8_t> out(frame.size() + 256);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
+              .data_size_in = static_cast<__u32>(in.size()),
+              .data_size_out = static_cast<__u32>(out.size()), .repeat = repeat);
+  if (bpf_prog_test_run_opts(fd, &opts) != 0) return -1;
+  return static_cast<double>(opts.duration);  // kernel reports ns per repetition
+}
+
+std::string prefixes(int n) {
+  std::string list = "\"198.18.10.0/24\"";
+  for (int i = 1; i < n; i++)
+    list += ",\"2001:2:" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000) + "::/64\"";
+  return list;
+}
+
+std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_source) {
+  std::string toml = R"(
+[boundary]
+lookups_per_sec = 1000000000
+packets_per_sec = 1000000000
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = [)" + prefixes(n_prefixes) + R"(], proto = "tcp", dst_ports = ["443", "8000-8100"] }
+rate_per_sec = 1000000000
+)" + (per_source ? "per_source = { rate_per_sec = 1000000000, burst = 1000000000 }\n" : "") +
+                     R"(
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.0.0/15", "2001:2::/48"] }
+rate_per_sec = 1000000000
+)" + (per_source ? "per_source = { rate_per_sec = 1000000000, burst = 1000000000 }\n" : "");
+  sluice::LoadResult r = sluice::load_config_string(toml, "<bench>");
+  if (!r.ok()) {
+    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    return nullptr;
+  }
+  std::string error;
+  auto p = sluice::XdpProgram::load({}, &error);
+  if (!p || !p->write_profile(sluice::compile_profile(*r.config), 1, &error)) {
+    std::fprintf(stderr, "sluice: %s\n", error.c_str());
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"XDP cost per packet: empty program vs xdp-filter allow-all vs sluice"};
+  int repeat = 1000000;
+  int rounds = 5;
+  std::string pass_obj = "build/tests/bpf/xdp_pass.bpf.o";
+  std::string filter_obj = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o";
+  app.add_option("--repeat", repeat, "BPF_PROG_TEST_RUN repetitions per measurement")
+      ->check(CLI::Range(1000, 100000000));
+  app.add_option("--rounds", rounds, "interleaved rounds; the median is reported")
+      ->check(CLI::Range(1, 50));
+  app.add_option("--pass-object", pass_obj, "empty XDP_PASS object (tests/integration/xdp_pass.bpf.c)");
+  app.add_option("--filter-object", filter_obj, "xdp-filter's allow-all object");
+  CLI11_PARSE(app, argc, argv);
+
+  libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
+  ForeignXdp pass(pass_obj);
+  ForeignXdp filter(filter_obj);
+  if (pass.fd < 0 || filter.fd < 0) {
+    std::fprintf(stderr, "cannot load %s\n", pass.fd < 0 ? pass_obj.c_str() : filter_obj.c_str());
+    return 1;
+  }
+  auto s10 = sluice_program(10, false);
+  auto s100k = sluice_program(100000, false);
+  auto s_src = sluice_program(10, true);
+  if (!s10 || !s100k || !s_src) return 1;
+
+  const std::vector<std::pair<std::string, std::vector<uint8_t>>> frames = {
+      {"TCP SYN (checkpoint)", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(40000, 443, sluice::test::kSyn).build()},
+      {"UDP lookup (citizen)", PacketBuilder().ipv4("198.18.77.7", "198.19.0.1").udp(40000, 53).build()},
+      {"IPv6 TCP SYN (citizen)", PacketBuilder().ipv6("2001:2:9:9999::7", "2001:2::1").tcp(40000, 443, sluice::test::kSyn).build()},
+  };
+  const std::vector<std::pair<std::string, int>> progs = {
+      {"xdp_pass (empty)", pass.fd},
+      {"xdp-filter allow-all", filter.fd},
+      {"sluice (a) 10 prefixes", s10->outside_prog_fd()},
+      {"sluice (b) 100k prefixes", s100k->outside_prog_fd()},
+      {"sluice (c) per-source on", s_src->outside_prog_fd()},
+  };
+  std::printf("BPF_PROG_TEST_RUN, repeat %d, median of %d interleaved rounds, ns per packet\n\n",
+              repeat, rounds);
+  for (const auto& [fname, frame] : frames) {
+    std::vector<std::vector<double>> samples(progs.size());
+    for (int r = 0; r < rounds; r++)
+      for (std::size_t i = 0; i < progs.size(); i++)
+        samples[i].push_back(run_ns(progs[i].second, frame, repeat));
+    std::printf("%s\n", fname.c_str());
+    std::vector<double> med;
+    for (auto& s : samples) {
+      std::sort(s.begin(), s.end());
+      med.push_back(s[s.size() / 2]);
+    }
+    for (std::size_t i = 0; i < progs.size(); i++)
+      std::printf("  %-26s %7.1f ns   %5.2fx xdp-filter\n", progs[i].first.c_str(), med[i],
+                  med[i] / med[1]);
+    std::printf("\n");
+  }
+  return 0;
+}

@@ -28,6 +28,7 @@ cleanup() {
     echo "logs kept in /tmp/sluice-test-logs"
   fi
   nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach >/dev/null 2>&1 || true
+  [[ -e $pin-host ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/host.toml" --detach >/dev/null 2>&1
   lab_down
   rm -rf "$tmp"
 }
@@ -88,6 +89,45 @@ check() {  # description, condition (arithmetic)
 ip netns exec "$LAB_BACKEND" "$py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 300 >"$tmp/server.log" 2>&1 &
 disown
 wait_for "$tmp/server.log" listening 10
+
+# --- phase 0: host mode, generic attach ---------------------------------------
+# No inside interface: sluiced protects the edge's own stack, where a server
+# listens on 198.18.0.254; admitted SYNs reach it, shed ones are answered.
+host_cfg=$tmp/host.toml
+cat >"$host_cfg" <<TOML
+[dataplane]
+mode = "xdp"
+outside = "$LAB_E_OUT"
+xdp_attach = "generic"
+pin_path = "$pin-host"
+
+[[class]]
+name = "all"
+rate_per_sec = 1
+burst = 1
+on_shed = "reset"
+shed_order = "random"
+TOML
+nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$host_cfg" --log-interval 1 2>"$tmp/d0.log" &
+daemon_pid=$!
+wait_for "$tmp/d0.log" 'msg=started mode=xdp attach=generic' 20
+ip -n "$LAB_EDGE" addr add 198.18.0.254/16 dev "$LAB_E_OUT"
+ip netns exec "$LAB_EDGE" "$py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 60 >"$tmp/edge-server.log" 2>&1 &
+edge_server=$!
+disown
+wait_for "$tmp/edge-server.log" listening 10
+check "host mode attaches in generic (skb) mode" \
+  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdpgeneric') == 1"
+host=$(client --src 198.18.20.2 --dst 198.18.0.254 --count 20)
+echo "host mode: $host"
+check "host mode: the burst served by the edge's stack, the rest reset" \
+  "$(field "$host" ok) == 1 && $(field "$host" reset) == 19"
+kill "$edge_server"
+ip -n "$LAB_EDGE" addr flush dev "$LAB_E_OUT"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=
+check "host mode detached" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 
 # --- phase 1: limits hold for IPv4 and IPv6 ---------------------------------
 start_daemon "$tmp/d1.log"

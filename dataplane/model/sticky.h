@@ -185,7 +185,7 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		if (cs->window_rejected > 0 && 4 * target < 3 * thr)
 			thr = target; /* a surge: refusals and far too open */
 		else
-			thr = target > thr ? thr + (target - thr) / 4 : thr - (thr - target) / 4;
+			thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
 	}
 	if (thr > SL_RANK_ONE)
 		thr = SL_RANK_ONE;

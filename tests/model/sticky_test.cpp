@@ -4,6 +4,7 @@
 // changes across epochs, and the class still uses its budget.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -80,6 +81,9 @@ TEST(Sticky, SameSourcesAllOrNoneWithinAnEpoch) {
   for (std::size_t i = 0; i < epochs.size(); i++) {
     const EpochStats& e = epochs[i];
     SCOPED_TRACE("epoch " + std::to_string(i));
+    std::printf("epoch %zu: admitted %llu of %llu, all-or-none %.3f of sources\n", i,
+                static_cast<unsigned long long>(e.admitted),
+                static_cast<unsigned long long>(e.offered), e.all_or_none_share());
     // About half shed, and the budget is used, not wasted.
     EXPECT_NEAR(static_cast<double>(e.admitted) / static_cast<double>(e.offered), 0.5, 0.06);
     EXPECT_GE(static_cast<double>(e.admitted), 0.93 * 1000 * 60);

@@ -25,3 +25,8 @@ find_program(SLUICE_CLANG NAMES clang clang-14)
 if(SLUICE_WITH_XDP)
   pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET GLOBAL libbpf)
 endif()
+
+# Prometheus exporter: prometheus-cpp's pull side serves /metrics with
+# civetweb, which control/metrics.cpp also asks about its features.
+find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(civetweb CONFIG REQUIRED)

@@ -674,7 +674,60 @@ class Validator {
     const std::string key = "control";
     const toml::table* t = table(n, key);
     if (t == nullptr) return;
-    reject_unknown(*t, key, {"socket"});
+    reject_unknown(*t, key,
+                   {"socket", "socket_mode", "socket_group", "http_listen", "http_token_file",
+                    "audit_log", "history"});
+    auto absolute_path = [&](const char* name, std::string& dst) {
+      const toml::node* p = t->get(name);
+      if (p == nullptr) return;
+      const auto* s = p->as_string();
+      if (s != nullptr && s->get().size() > 1 && s->get().front() == '/' &&
+          s->get().find('\0') == std::string::npos) {
+        dst = s->get();
+      } else {
+        fail(*p, key + "." + name, "an absolute file path (starting with /)");
+      }
+    };
+    absolute_path("http_token_file", out.http_token_file);
+    absolute_path("audit_log", out.audit_log);
+    if (const toml::node* m = t->get("socket_mode")) {
+      const auto* s = m->as_string();
+      const std::string v = s != nullptr ? s->get() : "";
+      char* end = nullptr;
+      const long mode = v.empty() ? -1 : std::strtol(v.c_str(), &end, 8);
+      if (s != nullptr && end != nullptr && *end == '\0' && mode >= 0 && mode <= 0777 &&
+          (mode & 0600) == 0600 && (mode & 0007) == 0) {
+        out.socket_mode = static_cast<uint32_t>(mode);
+      } else {
+        fail(*m, key + ".socket_mode",
+             "an octal mode string such as \"0660\" that gives the owner rw and others nothing");
+      }
+    }
+    if (const toml::node* g = t->get("socket_group")) {
+      const auto* s = g->as_string();
+      if (s != nullptr && !s->get().empty() && s->get().size() <= 32 &&
+          s->get().find_first_of(": /\0") == std::string::npos) {
+        out.socket_group = s->get();
+      } else {
+        fail(*g, key + ".socket_group", "a group name");
+      }
+    }
+    if (const toml::node* h = t->get("http_listen")) {
+      const auto* s = h->as_string();
+      const std::string v = s != nullptr ? s->get() : "";
+      const bool loopback = v.rfind("127.", 0) == 0 || v.rfind("[::1]:", 0) == 0;
+      if (s != nullptr && is_listen_address(v) && loopback) {
+        out.http_listen = v;
+      } else {
+        fail(*h, key + ".http_listen",
+             "a loopback \"127.0.0.1:PORT\" or \"[::1]:PORT\" (the control API is local only)");
+      }
+      if (t->get("http_token_file") == nullptr)
+        fail(*h, key + ".http_token_file", "a token file: http_listen requires one");
+    }
+    if (const toml::node* h = t->get("history")) {
+      if (auto v = integer(*h, key + ".history", 1, 1000)) out.history = static_cast<uint32_t>(*v);
+    }
     if (const toml::node* p = t->get("socket")) {
       const auto* s = p->as_string();
       const bool ok = s != nullptr && !s->get().empty() && s->get().front() == '/' &&
@@ -1214,7 +1267,13 @@ LoadResult apply_settings(std::string_view base_text, const std::string& source,
   // still validated so that one pass reports everything wrong with the list.
   DocumentEditor editor(*doc, attribution, diag);
   for (std::size_t i = 0; i < settings.size(); ++i) editor.apply(i, settings[i]);
-  return finish(validate_document(*doc, source, diag), diag);
+  LoadResult r = finish(validate_document(*doc, source, diag), diag);
+  if (r.ok()) {
+    std::ostringstream os;
+    os << toml::toml_formatter{*doc};
+    r.text = os.str() + "\n";
+  }
+  return r;
 }
 
 std::vector<Setting> profile_settings(const std::string& name, const toml::table& profile,
@@ -1269,7 +1328,9 @@ LoadResult load_config_string(std::string_view text, std::string source_name) {
     if (!doc) return finish(std::nullopt, diag);
     std::optional<Config> config = validate_document(*doc, source_name, diag);
     if (config) validate_profiles(text, source_name, *doc, diag);
-    return finish(std::move(config), diag);
+    LoadResult r = finish(std::move(config), diag);
+    if (r.ok()) r.text = std::string(text);
+    return r;
   } catch (const std::exception& e) {
     return internal_error(source_name, e.what());
   } catch (...) {

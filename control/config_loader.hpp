@@ -39,6 +39,8 @@ struct ConfigError {
 struct LoadResult {
   std::optional<Config> config;     // set exactly when errors is empty
   std::vector<ConfigError> errors;  // sorted by file, line, column
+  std::string text;                 // with config: the document as TOML text (after any
+                                    // overrides or profile; comments are not kept by those)
 
   bool ok() const { return config.has_value() && errors.empty(); }
 };

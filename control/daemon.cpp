@@ -7,9 +7,13 @@
 #include <ctime>
 #include <string>
 
+#include "control/api_server.hpp"
+#include "control/audit.hpp"
 #include "control/compile.hpp"
 #include "control/config_loader.hpp"
+#include "control/control_state.hpp"
 #include "control/log.hpp"
+#include "control/metrics.hpp"
 #include "control/replay.hpp"
 
 namespace sluice {
@@ -96,7 +100,7 @@ int run_daemon(const DaemonOptions& options) {
     log_event(LogLevel::error, "dataplane did not start", {{"mode", dp->kind()}, {"error", error}});
     return 1;
   }
-  uint64_t generation = dp->stats().generation;
+  const uint64_t generation = dp->stats().generation;
   log_event(LogLevel::info, "started",
             {{"mode", dp->kind()},
              {"attach", dp->stats().attach},
@@ -106,6 +110,41 @@ int run_daemon(const DaemonOptions& options) {
              {"adopted", dp->adopted_state() ? "true" : "false"},
              {"config", options.config_path}});
 
+  // The control plane: state and generations, audit log, API, metrics. A
+  // failure here stops sluiced (and detaches): running without the means to
+  // retune or observe it is not a state to leave an operator in.
+  AuditLog audit;
+  std::unique_ptr<ControlState> control;
+  std::unique_ptr<ApiServer> api;
+  std::unique_ptr<MetricsExporter> metrics;
+  if (audit.open(cfg.control.audit_log, &error)) {
+    control = std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
+    ApiOptions api_options{cfg.control.socket, cfg.control.socket_mode, cfg.control.socket_group,
+                           cfg.control.http_listen, cfg.control.http_token_file};
+    api = ApiServer::start(
+        api_options,
+        [&control](const nlohmann::json& request, const Origin& origin) {
+          return control->handle(request, origin);
+        },
+        &error);
+    if (api) {
+      metrics = MetricsExporter::start(
+          cfg.metrics.listen, [&control] { return control->stats(); },
+          [&control] { return control->figures(); }, &error);
+    }
+  }
+  if (!metrics) {
+    log_event(LogLevel::error, "control plane did not start", {{"error", error}});
+    api.reset();
+    dp->stop();
+    return 1;
+  }
+  log_event(LogLevel::info, "control plane ready",
+            {{"socket", cfg.control.socket},
+             {"http", cfg.control.http_listen.empty() ? "off" : cfg.control.http_listen},
+             {"metrics", cfg.metrics.listen},
+             {"audit_log", cfg.control.audit_log}});
+
   for (;;) {
     timespec timeout{static_cast<time_t>(options.log_interval_sec), 0};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
@@ -114,35 +153,26 @@ int run_daemon(const DaemonOptions& options) {
       continue;
     }
     if (sig == SIGHUP) {
-      LoadResult next = load_config_file(options.config_path);
-      if (!next.ok()) {
-        log_errors(next);
+      const nlohmann::json r = control->reload_file(Origin{"signal"});
+      if (!r.value("ok", false)) {
+        if (r.contains("errors")) {
+          for (const auto& e : r["errors"])
+            log_event(LogLevel::error, "config error", {{"error", e.value("text", "")}});
+        }
         log_event(LogLevel::warn, "reload rejected, keeping the running config",
-                  {{"generation", std::to_string(generation)}});
-        continue;
+                  {{"generation", std::to_string(control->generation())},
+                   {"error", r.value("error", "")}});
+      } else {
+        log_event(LogLevel::info, "reloaded",
+                  {{"generation", std::to_string(control->generation())},
+                   {"changes", std::to_string(r["diff"].size())}});
       }
-      const DataplaneSettings before = dataplane_settings(cfg);
-      const DataplaneSettings after = dataplane_settings(*next.config);
-      if (before.outside != after.outside || before.inside != after.inside ||
-          before.kind != after.kind || before.xdp_generic != after.xdp_generic ||
-          before.pin_path != after.pin_path ||
-          before.source_table_size != after.source_table_size) {
-        log_event(
-            LogLevel::warn,
-            "reload changes restart-only settings (dataplane.*, admission.source_table_size); "
-            "they apply at the next restart");
-      }
-      if (!dp->apply(compile_profile(*next.config), generation + 1, &error)) {
-        log_event(LogLevel::error, "reload failed, keeping the running config", {{"error", error}});
-        continue;
-      }
-      generation++;
-      cfg = *next.config;
-      log_event(LogLevel::info, "reloaded", {{"generation", std::to_string(generation)}});
       continue;
     }
     log_event(LogLevel::info, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
     log_counters(dp->stats());
+    metrics.reset();
+    api.reset();
     dp->stop();
     log_event(LogLevel::info, "detached and stopped");
     return 0;

@@ -1,73 +1,401 @@
 // SPDX-License-Identifier: Apache-2.0
-// sluicectl: the engineer's tool. This build offers offline replay; the live
-// retune commands talk to sluiced's control API.
+// sluicectl: the engineer's tool for a running sluiced (status, top, get,
+// set, apply, profile, shadow, rollback, history) and for offline replay.
 //
-// Exit codes: 0 ok, 1 rejected (bad input, bad config, unreadable capture),
-// 2 cannot reach the daemon.
+// Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or
+// capture), 2 cannot reach the daemon.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
-
+#include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 
+#include "control/api_client.hpp"
 #include "control/compile.hpp"
+#include "control/config.hpp"
 #include "control/config_loader.hpp"
 #include "control/replay.hpp"
 
 namespace {
 
-int run_replay(const std::string& config_path, const std::string& pcap_path, bool json) {
+using json = nlohmann::json;
+
+constexpr int kOk = 0;
+constexpr int kRejected = 1;
+constexpr int kUnreachable = 2;
+
+struct Globals {
+  std::string socket = sluice::ControlConfig{}.socket;
+  bool json_out = false;
+};
+
+// Sends one request; prints errors; returns the exit code and the response.
+int call(const Globals& g, const json& request, json* response) {
+  std::string error;
+  auto client = sluice::ApiClient::connect(g.socket, &error);
+  if (!client) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  auto r = client->call(request, &error);
+  if (!r) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  *response = *r;
+  if (!r->value("ok", false)) {
+    if (g.json_out) {
+      std::cout << r->dump(2) << "\n";
+    } else {
+      if (r->contains("errors") && (*r)["errors"].is_array() && !(*r)["errors"].empty()) {
+        for (const json& e : (*r)["errors"]) std::cerr << e.value("text", e.dump()) << "\n";
+      } else {
+        std::cerr << "sluicectl: " << r->value("error", "refused") << "\n";
+      }
+    }
+    return kRejected;
+  }
+  return kOk;
+}
+
+std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::string>(); }
+
+void print_change(const json& r) {
+  const json& diff = r["diff"];
+  const bool dry = r.value("dry_run", false);
+  if (diff.empty()) {
+    std::cout << "no change (generation " << r["generation"] << ")\n";
+  } else {
+    for (const json& d : diff)
+      std::cout << "  " << d["key"].get<std::string>() << ": " << text_or_dash(d["old"]) << " -> "
+                << text_or_dash(d["new"]) << "\n";
+    if (dry) {
+      std::cout << "dry run: valid, " << diff.size() << " change(s), nothing applied\n";
+    } else {
+      std::cout << "applied as generation " << r["generation"] << "\n";
+    }
+  }
+  if (r.contains("notes"))
+    for (const json& n : r["notes"]) std::cout << "note: " << n.get<std::string>() << "\n";
+}
+
+int change(const Globals& g, const json& request) {
+  json r;
+  const int rc = call(g, request, &r);
+  if (rc != kOk) return rc;
+  if (g.json_out) {
+    std::cout << r.dump(2) << "\n";
+  } else {
+    print_change(r);
+  }
+  return kOk;
+}
+
+std::string fmt_rate(const json& v) {
+  return v.is_null() ? "unlimited" : std::to_string(v.get<uint64_t>()) + "/s";
+}
+
+int status(const Globals& g) {
+  json r;
+  const int rc = call(g, {{"op", "status"}}, &r);
+  if (rc != kOk) return rc;
+  if (g.json_out) {
+    std::cout << r.dump(2) << "\n";
+    return kOk;
+  }
+  std::cout << "sluiced: " << r["mode"].get<std::string>() << " (" << r["attach"].get<std::string>()
+            << ") outside " << r["outside"].get<std::string>() << ", inside "
+            << (r["inside"].get<std::string>().empty() ? "(host mode)" : r["inside"].get<std::string>())
+            << "\ngeneration " << r["generation"] << ", up " << r["uptime_sec"] << " s, profile "
+            << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>())
+            << (r["shadow"].get<bool>() ? ", SHADOW MODE (nothing is shed)" : "") << "\n"
+            << "boundary: lookups " << fmt_rate(r["boundary"]["lookups_per_sec"]) << " ("
+            << r["boundary"]["lookup_tokens"] << " tokens), packets "
+            << fmt_rate(r["boundary"]["packets_per_sec"]) << " (" << r["boundary"]["packet_tokens"]
+            << " tokens)\n\n";
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-16s %3s %12s %10s %12s %12s %12s  %s\n", "class", "pri",
+                "rate", "tokens", "lookups", "admitted", "shed", "shed by reason (packets)");
+  std::cout << line;
+  for (const json& c : r["classes"]) {
+    std::string reasons;
+    for (auto& [k, v] : c["shed_by_reason"].items())
+      reasons += (reasons.empty() ? "" : " ") + k + "=" + std::to_string(v.get<uint64_t>());
+    std::snprintf(line, sizeof(line), "%-16s %3d %12s %10llu %12llu %12llu %12llu  %s\n",
+                  c["name"].get<std::string>().c_str(), c["priority"].get<int>(),
+                  fmt_rate(c["rate_per_sec"]).c_str(),
+                  static_cast<unsigned long long>(c["bucket_tokens"].get<uint64_t>()),
+                  static_cast<unsigned long long>(c["lookups"].get<uint64_t>()),
+                  static_cast<unsigned long long>(c["admitted"].get<uint64_t>()),
+                  static_cast<unsigned long long>(c["shed"].get<uint64_t>()),
+                  reasons.empty() ? "-" : reasons.c_str());
+    std::cout << line;
+  }
+  return kOk;
+}
+
+// One screen of `top`: per-class rates from the difference of two statuses.
+std::string top_frame(const json& now, const json& before, double seconds) {
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof(line),
+                "sluice top - %s (%s), generation %llu, profile %s%s, boundary tokens: lookups "
+                "%llu packets %llu\n\n",
+                now["mode"].get<std::string>().c_str(), now["attach"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(now["generation"].get<uint64_t>()),
+                now["profile"].is_null() ? "none" : now["profile"].get<std::string>().c_str(),
+                now["shadow"].get<bool>() ? ", SHADOW" : "",
+                static_cast<unsigned long long>(now["boundary"]["lookup_tokens"].get<uint64_t>()),
+                static_cast<unsigned long long>(now["boundary"]["packet_tokens"].get<uint64_t>()));
+  out << line;
+  std::snprintf(line, sizeof(line), "%-16s %11s %11s %11s %8s %9s %7s  %s\n", "CLASS", "OFFERED/s",
+                "ADMITTED/s", "SHED/s", "ADMIT%", "TOKENS", "STICKY", "SHED BY REASON /s");
+  out << line;
+  std::map<std::string, json> prev;
+  for (const json& c : before["classes"]) prev[c["name"]] = c;
+  for (const json& c : now["classes"]) {
+    const json& p = prev.count(c["name"]) ? prev[c["name"]] : c;
+    auto rate = [&](const char* key) {
+      const double d = static_cast<double>(c[key].get<uint64_t>()) -
+                       static_cast<double>(p[key].get<uint64_t>());
+      return d < 0 || seconds <= 0 ? 0.0 : d / seconds;
+    };
+    const double offered = rate("lookups");
+    const double admitted = rate("admitted");
+    std::string reasons;
+    for (auto& [k, v] : c["shed_by_reason"].items()) {
+      const double was = p["shed_by_reason"].contains(k) ? p["shed_by_reason"][k].get<double>() : 0;
+      const double r = seconds > 0 ? (v.get<double>() - was) / seconds : 0;
+      if (r > 0) {
+        char part[64];
+        std::snprintf(part, sizeof(part), "%s%s=%.0f", reasons.empty() ? "" : " ", k.c_str(), r);
+        reasons += part;
+      }
+    }
+    std::snprintf(line, sizeof(line), "%-16s %11.0f %11.0f %11.0f %7.1f%% %9llu %6.0f%%  %s\n",
+                  c["name"].get<std::string>().c_str(), offered, admitted, offered - admitted,
+                  offered > 0 ? 100.0 * admitted / offered : 100.0,
+                  static_cast<unsigned long long>(c["bucket_tokens"].get<uint64_t>()),
+                  100.0 * c.value("sticky_admitted_ratio", 1.0), reasons.empty() ? "-" : reasons.c_str());
+    out << line;
+  }
+  out << "\nqueues: " << (now["mode"] == "dpdk" ? "see sluice_queue_depth" : "none (XDP cannot queue)")
+      << "    q: ctrl-c to quit\n";
+  return out.str();
+}
+
+int top(const Globals& g, double interval, int count) {
+  std::string error;
+  auto client = sluice::ApiClient::connect(g.socket, &error);
+  if (!client) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  auto before = client->call({{"op", "status"}}, &error);
+  auto t_before = std::chrono::steady_clock::now();
+  for (int i = 0; before && (count <= 0 || i < count); i++) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    auto now = client->call({{"op", "status"}}, &error);
+    if (!now) break;
+    const auto t_now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(t_now - t_before).count();
+    if (g.json_out) {
+      std::cout << now->dump() << "\n" << std::flush;
+    } else {
+      if (tty) std::cout << "\x1b[H\x1b[2J";  // home + clear: redraw in place
+      std::cout << top_frame(*now, *before, secs) << std::flush;
+      if (!tty) std::cout << "\n";
+    }
+    before = now;
+    t_before = t_now;
+  }
+  if (!before) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  return kOk;
+}
+
+// "class.citizen.on_shed=reset" -> key, TOML value text. A bare word that is
+// not TOML (reset, drop, sticky) is taken as a string, as an engineer means it.
+bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* out) {
+  const std::size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0) return false;
+  std::string value = arg.substr(eq + 1);
+  const bool bare = !value.empty() && value.find_first_not_of(
+                                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") ==
+                                          std::string::npos;
+  if (bare && value != "true" && value != "false" && value != "inf" && value != "nan")
+    value = "\"" + value + "\"";
+  *out = {arg.substr(0, eq), value};
+  return true;
+}
+
+int replay(const std::string& config_path, const std::string& pcap_path, bool json_out) {
   sluice::LoadResult loaded = sluice::load_config_file(config_path);
   if (!loaded.ok()) {
     for (const sluice::ConfigError& e : loaded.errors) std::cerr << e.to_string() << '\n';
-    return 1;
+    return kRejected;
   }
   sluice::CompiledProfile profile = sluice::compile_profile(*loaded.config);
   std::string error;
   auto result = sluice::replay_pcap(profile, pcap_path, &error);
   if (!result) {
     std::cerr << "sluicectl replay: " << error << '\n';
-    return 1;
+    return kRejected;
   }
-  if (json) {
+  if (json_out) {
     std::cout << sluice::to_json(*result).dump(2) << '\n';
   } else {
     std::cout << sluice::to_table(*result);
   }
-  return 0;
+  return kOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "sluicectl - inspect and retune the sluice admission-control daemon.\n\n"
-      "Exit codes: 0 ok, 1 rejected (bad arguments, config or input), 2 daemon unreachable."};
+      "sluicectl - see and retune a running sluiced, or replay a capture offline.\n\n"
+      "Changes are validated in full before anything is applied; a refused change alters "
+      "nothing and names the key. Every applied change gets a new generation (rollback "
+      "returns to any kept one) and a line in the audit log.\n\n"
+      "Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or capture), "
+      "2 cannot reach sluiced."};
   app.require_subcommand(1);
+  app.fallthrough();  // --json and --socket also after the subcommand
+  Globals g;
+  app.add_option("--socket", g.socket, "sluiced's control socket (control.socket)")
+      ->capture_default_str();
+  app.add_flag("--json", g.json_out, "print the daemon's JSON response instead of text");
+
+  app.add_subcommand("status", "mode, interfaces, generation, uptime and per-class figures");
+
+  double interval = 1.0;
+  int count = 0;
+  auto* top_cmd = app.add_subcommand(
+      "top", "live per-class table, refreshed every second: offered, admitted and shed lookups "
+             "per second, shed by reason, bucket levels (works over ssh; without a terminal it "
+             "prints one table per refresh)");
+  top_cmd->add_option("--interval", interval, "seconds between refreshes")
+      ->check(CLI::Range(0.1, 60.0));
+  top_cmd->add_option("--count", count, "stop after this many refreshes (0 = until ctrl-c)")
+      ->check(CLI::NonNegativeNumber);
+
+  app.add_subcommand("get", "print the effective config (TOML) and its generation");
+  app.add_subcommand("history", "list the kept generations: when, who, what operation");
+
+  std::vector<std::string> settings;
+  bool dry_run = false;
+  auto* set_cmd = app.add_subcommand(
+      "set", "change one or more keys at once, e.g. class.citizen.rate_per_sec=20000 "
+             "boundary.lookups_per_sec=30000 class.citizen.on_shed=reset (values are TOML; a "
+             "bare word is a string)");
+  set_cmd->add_option("KEY=VALUE", settings, "settings")->required();
+  set_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
+
+  std::string file;
+  auto* apply_cmd = app.add_subcommand(
+      "apply", "replace the config with FILE: validate, show the diff, swap atomically");
+  apply_cmd->add_option("FILE", file, "config file")->required()->check(CLI::ExistingFile);
+  apply_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
+
+  std::string profile;
+  auto* profile_cmd = app.add_subcommand(
+      "profile", "switch to a [profiles.NAME] overlay of the config (e.g. surge-1), or 'none'");
+  profile_cmd->add_option("NAME", profile, "profile name")->required();
+  profile_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
+
+  std::string on_off;
+  auto* shadow_cmd = app.add_subcommand(
+      "shadow", "shadow mode on: admit everything but count what would be shed; off: enforce");
+  shadow_cmd->add_option("on|off", on_off, "on or off")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+
+  uint64_t generation = 0;
+  auto* rollback_cmd = app.add_subcommand(
+      "rollback", "return to generation GEN (default: the one before the current), as a new "
+                  "generation");
+  rollback_cmd->add_option("GEN", generation, "generation number (see history)");
+  rollback_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
 
   std::string config_path;
   std::string pcap_path;
-  bool json = false;
-  CLI::App* replay = app.add_subcommand(
+  auto* replay_cmd = app.add_subcommand(
       "replay",
       "Run every packet of a capture through the admission model, using the capture's "
       "timestamps as the clock, and print per class: packets, lookups, admitted, shed by "
       "reason. Nothing is sent anywhere; use it to ask 'what would this config have done?'");
-  replay->add_option("--config", config_path, "sluice TOML config to evaluate")
+  replay_cmd->add_option("--config", config_path, "sluice TOML config to evaluate")
       ->required()
       ->check(CLI::ExistingFile);
-  replay->add_option("--pcap", pcap_path, "capture to replay (pcap or pcapng, Ethernet)")
+  replay_cmd->add_option("--pcap", pcap_path, "capture to replay (pcap or pcapng, Ethernet)")
       ->required()
       ->check(CLI::ExistingFile);
-  replay->add_flag("--json", json,
-                   "print one JSON object {\"classes\": {...}, \"totals\": {...}} instead of a "
-                   "table");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 1;
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kRejected;
   }
-  if (replay->parsed()) return run_replay(config_path, pcap_path, json);
-  return 1;
+
+  json r;
+  if (app.got_subcommand("replay")) return replay(config_path, pcap_path, g.json_out);
+  if (app.got_subcommand("status")) return status(g);
+  if (app.got_subcommand("top")) return top(g, interval, count);
+  if (app.got_subcommand("get") || app.got_subcommand("history")) {
+    const bool get = app.got_subcommand("get");
+    const int rc = call(g, {{"op", get ? "get" : "history"}}, &r);
+    if (rc != kOk) return rc;
+    if (g.json_out) {
+      std::cout << r.dump(2) << "\n";
+    } else if (get) {
+      std::cout << "# generation " << r["generation"] << ", profile "
+                << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>()) << "\n"
+                << r["config"].get<std::string>();
+    } else {
+      for (const json& h : r["generations"])
+        std::cout << h["generation"] << "  " << h["time"].get<std::string>() << "  "
+                  << h["op"].get<std::string>() << "  " << h["origin"].dump()
+                  << (h["profile"].is_null() ? "" : "  profile " + h["profile"].get<std::string>())
+                  << "\n";
+    }
+    return kOk;
+  }
+  if (app.got_subcommand("set")) {
+    json list = json::array();
+    for (const std::string& s : settings) {
+      std::pair<std::string, std::string> kv;
+      if (!parse_setting(s, &kv)) {
+        std::cerr << "sluicectl set: expected KEY=VALUE, found \"" << s << "\"\n";
+        return kRejected;
+      }
+      list.push_back({kv.first, kv.second});
+    }
+    return change(g, {{"op", "set"}, {"settings", list}, {"dry_run", dry_run}});
+  }
+  if (app.got_subcommand("apply")) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    return change(g, {{"op", "apply"}, {"config", text.str()}, {"dry_run", dry_run}});
+  }
+  if (app.got_subcommand("profile"))
+    return change(g, {{"op", "profile"}, {"name", profile}, {"dry_run", dry_run}});
+  if (app.got_subcommand("shadow")) return change(g, {{"op", "shadow"}, {"on", on_off == "on"}});
+  if (app.got_subcommand("rollback")) {
+    json req = {{"op", "rollback"}, {"dry_run", dry_run}};
+    if (generation != 0) req["generation"] = generation;
+    return change(g, req);
+  }
+  return kRejected;
 }

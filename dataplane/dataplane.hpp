@@ -35,6 +35,19 @@ struct ClassStats {
   uint32_t sticky_threshold = SL_RANK_ONE;
 };
 
+// One priority queue of a dataplane that queues (DPDK; XDP has none).
+struct QueueStats {
+  uint32_t priority = 0;  // 0 = highest .. 7 = lowest
+  uint64_t depth = 0;     // packets waiting when stats() was read
+  // Time packets spent in the queue before they left it, as a histogram:
+  // delay_bucket_count[i] counts packets whose delay was above bound i-1 and
+  // at most delay_bucket_bound_ns[i] (not cumulative); the one extra last
+  // entry counts the packets above every bound. Bounds ascend.
+  std::vector<uint64_t> delay_bucket_bound_ns;
+  std::vector<uint64_t> delay_bucket_count;  // delay_bucket_bound_ns.size() + 1 entries
+  uint64_t delay_sum_ns = 0;                 // sum of every counted delay
+};
+
 struct DataplaneStats {
   std::string mode;    // "xdp" | "dpdk"
   std::string attach;  // "native" | "generic" (xdp)
@@ -42,6 +55,8 @@ struct DataplaneStats {
   std::vector<ClassStats> classes;  // in profile order
   uint64_t boundary_lookup_tokens = 0;
   uint64_t boundary_packet_tokens = 0;
+  uint64_t source_table_capacity = 0;  // per-source table entries (0: not reported)
+  std::vector<QueueStats> queues;      // empty when the dataplane does not queue (XDP)
 };
 
 class Dataplane {

@@ -108,6 +108,9 @@ DataplaneStats XdpDataplane::stats() const {
   DataplaneStats s = program_ ? program_->stats() : DataplaneStats{};
   s.mode = "xdp";
   s.attach = settings_.xdp_generic ? "generic" : "native";
+  // The pinned LRU map an adopted run reuses has this size too: libbpf
+  // refuses to reuse a pin whose max_entries differ.
+  s.source_table_capacity = settings_.source_table_size;
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -87,6 +88,16 @@ struct XdpProgram::Impl {
   sluice_xdp* skel = nullptr;
   XdpProgramOptions options;
   int ncpus = 1;
+  // What each profile slot's tables hold, when this process wrote them: a
+  // retune that changes only rates or actions then skips rewriting 64K port
+  // masks and every prefix (the common case, and the one that must be fast).
+  struct SlotTables {
+    bool known = false;
+    std::vector<uint32_t> ports;
+    std::vector<LpmEntry> src;
+    std::vector<LpmEntry> dst;
+  };
+  SlotTables slots[SL_PROFILE_SLOTS];
 
   ~Impl() {
     if (skel != nullptr) sluice_xdp__destroy(skel);
@@ -282,12 +293,24 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
 
   // Fill the inactive slot: prefixes, ports, names and counter bases of new
   // slots, then the profile; the flip below makes it live at once.
-  if (!impl.clear_slot(maps.sl_lpm_src, target, error) ||
-      !impl.clear_slot(maps.sl_lpm_dst, target, error) ||
-      !impl.write_lpm(maps.sl_lpm_src, target, profile.src_prefixes, error) ||
-      !impl.write_lpm(maps.sl_lpm_dst, target, profile.dst_prefixes, error))
+  Impl::SlotTables& tables = impl.slots[target];
+  auto same_lpm = [](const std::vector<LpmEntry>& a, const std::vector<LpmEntry>& b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](const LpmEntry& x, const LpmEntry& y) {
+             return x.family == y.family && x.len == y.len && x.addr_be == y.addr_be &&
+                    x.class_mask == y.class_mask;
+           });
+  };
+  const bool lpm_same = tables.known && same_lpm(tables.src, profile.src_prefixes) &&
+                        same_lpm(tables.dst, profile.dst_prefixes);
+  const bool ports_same = tables.known && tables.ports == profile.port_mask;
+  tables.known = false;  // until every write below has succeeded
+  if (!lpm_same && (!impl.clear_slot(maps.sl_lpm_src, target, error) ||
+                    !impl.clear_slot(maps.sl_lpm_dst, target, error) ||
+                    !impl.write_lpm(maps.sl_lpm_src, target, profile.src_prefixes, error) ||
+                    !impl.write_lpm(maps.sl_lpm_dst, target, profile.dst_prefixes, error)))
     return false;
-  {
+  if (!ports_same) {
     std::vector<__u32> keys(65536);
     for (uint32_t port = 0; port < 65536; port++) keys[port] = target * 65536 + port;
     __u32 count = 65536;
@@ -316,6 +339,10 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
     *error = "cannot write the profile: " + errno_text(errno);
     return false;
   }
+  tables.known = true;
+  tables.ports = profile.port_mask;
+  tables.src = profile.src_prefixes;
+  tables.dst = profile.dst_prefixes;
   sl_active flip{};
   flip.slot = target;
   flip.generation = generation;

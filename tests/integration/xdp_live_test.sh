@@ -43,6 +43,13 @@ inside = "$LAB_E_IN"
 xdp_attach = "native"
 pin_path = "$pin"
 
+[metrics]
+listen = "127.0.0.1:19109"
+
+[control]
+socket = "$tmp/control.sock"
+audit_log = "$tmp/audit.jsonl"
+
 [[class]]
 name = "checkpoint"
 priority = 0
@@ -100,6 +107,10 @@ mode = "xdp"
 outside = "$LAB_E_OUT"
 xdp_attach = "generic"
 pin_path = "$pin-host"
+
+[control]
+socket = "$tmp/host.sock"
+audit_log = "$tmp/host-audit.jsonl"
 
 [[class]]
 name = "all"

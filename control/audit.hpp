@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
+// Audit log: one JSON line per applied change (time, origin, operation, diff,
+// old and new generation), appended and flushed before the change is
+// acknowledged. Refused changes are not written.
+#pragma once
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+class AuditLog {
+ public:
+  // Opens (creating the directory) for appending; *error when it cannot.
+  bool open(const std::string& path, std::string* error);
+  ~AuditLog();
+  bool append(const nlohmann::json& entry);
+
+ private:
+  std::mutex mutex_;
+  std::FILE* file_ = nullptr;
+};
+
+// "2026-11-26T09:30:00.123Z"
+std::string utc_timestamp();
+
+}  // namespace sluice

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// Key-by-key difference of two config documents, for retune responses, the
+// audit log and the restart-only check. Classes are keyed by name
+// ("class.citizen.rate_per_sec"), so reordering is a change of order only
+// where it matters (the "class.order" key).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+struct DiffEntry {
+  std::string key;
+  std::optional<std::string> old_value;  // TOML value text; nullopt: not written before
+  std::optional<std::string> new_value;  // nullopt: no longer written
+};
+
+// Both texts must be valid TOML (they come from the loader). Sorted by key.
+std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view new_text);
+
+// True for keys that only take effect at restart.
+bool is_restart_only(const std::string& key);
+
+}  // namespace sluice

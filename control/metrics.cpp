@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Prometheus exporter: a prometheus::Collectable that asks the two
+// callbacks for figures when a scrape arrives and turns them into metric
+// families, served by prometheus-cpp's Exposer (civetweb). Nothing is kept
+// between scrapes, so a counter reads exactly what the dataplane has counted.
+#include "control/metrics.hpp"
+
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <netinet/in.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <utility>
+
+#include "dataplane/model/reasons.h"
+
+namespace sluice {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+constexpr double kNsPerSec = 1e9;
+
+// Label text of a verdict or reason: the X-macro lists in reasons.h are the
+// only source, so a new reason gets its label without touching this file.
+const char* verdict_label(int verdict) {
+  switch (verdict) {
+#define SL_VERDICT_CASE(name, num, label) \
+  case num:                               \
+    return label;
+    SL_VERDICTS(SL_VERDICT_CASE)
+#undef SL_VERDICT_CASE
+  }
+  return "unknown";
+}
+
+const char* reason_label(int reason) {
+  switch (reason) {
+#define SL_REASON_CASE(name, num, label, doc) \
+  case num:                                   \
+    return label;
+    SL_REASONS(SL_REASON_CASE)
+#undef SL_REASON_CASE
+  }
+  return "unknown";
+}
+
+// Reasons the dataplane can shed a packet or lookup for. Their counters are
+// exported from zero, before the first shed, so that rate() over them has a
+// series to work on from the first scrape. No default: a reason appended to
+// reasons.h must be placed here (-Wswitch says so).
+bool can_shed_for(sl_reason reason, bool has_queues) {
+  switch (reason) {
+    case SL_REASON_LOOKUP:
+    case SL_REASON_CONTINUATION:
+    case SL_REASON_NON_IP:
+    case SL_REASON_COUNT:
+      return false;
+    case SL_REASON_MALFORMED:
+    case SL_REASON_CLASS_RATE:
+    case SL_REASON_PER_SOURCE:
+    case SL_REASON_STICKY:
+    case SL_REASON_BOUNDARY_LOOKUPS:
+    case SL_REASON_BOUNDARY_PACKETS:
+      return true;
+    case SL_REASON_QUEUE_FULL:
+    case SL_REASON_QUEUE_DELAY:
+      return has_queues;  // XDP cannot queue, so cannot shed for these
+  }
+  return false;
+}
+
+MetricFamily family(const char* name, const char* help, MetricType type) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+void add(MetricFamily& f, double value, Labels labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+// Non-zero combinations of one class, plus admitted lookups and every reason
+// the dataplane can shed for at zero.
+void add_decisions(MetricFamily& f, const std::string& class_name,
+                   const uint64_t (&counts)[SL_VERDICT_COUNT][SL_REASON_COUNT], bool has_queues) {
+  for (int v = 0; v < SL_VERDICT_COUNT; v++) {
+    for (int r = 0; r < SL_REASON_COUNT; r++) {
+      const bool always =
+          (v == SL_VERDICT_ADMITTED && r == SL_REASON_LOOKUP) ||
+          (v == SL_VERDICT_SHED && can_shed_for(static_cast<sl_reason>(r), has_queues));
+      if (counts[v][r] == 0 && !always) continue;
+      add(f, static_cast<double>(counts[v][r]),
+          {{"class", class_name}, {"verdict", verdict_label(v)}, {"reason", reason_label(r)}});
+    }
+  }
+}
+
+// Cumulative buckets in seconds from the dataplane's per-bucket counts in ns.
+ClientMetric queue_delay_histogram(const QueueStats& q) {
+  ClientMetric m;
+  m.label = {{"priority", std::to_string(q.priority)}};
+  uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < q.delay_bucket_bound_ns.size(); i++) {
+    if (i < q.delay_bucket_count.size()) cumulative += q.delay_bucket_count[i];
+    m.histogram.bucket.push_back(
+        {cumulative, static_cast<double>(q.delay_bucket_bound_ns[i]) / kNsPerSec});
+  }
+  for (std::size_t i = q.delay_bucket_bound_ns.size(); i < q.delay_bucket_count.size(); i++) {
+    cumulative += q.delay_bucket_count[i];
+  }
+  m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = static_cast<double>(q.delay_sum_ns) / kNsPerSec;
+  return m;
+}
+
+// `ok` is false when the dataplane callback failed: its families are left out
+// and the dataplane reads as down.
+void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
+                        std::vector<MetricFamily>* out) {
+  MetricFamily up =
+      family("sluice_dataplane_up", "1 when the dataplane is running and its figures could be read",
+             MetricType::Gauge);
+  add(up, ok && healthy ? 1 : 0);
+  out->push_back(std::move(up));
+  if (!ok) return;
+
+  const bool has_queues = !s.queues.empty();
+  MetricFamily info =
+      family("sluice_dataplane_info", "The running dataplane; always 1", MetricType::Gauge);
+  Labels info_labels = {{"mode", s.mode}};
+  if (!s.attach.empty()) info_labels.push_back({"attach", s.attach});  // DPDK attaches nothing
+  add(info, 1, std::move(info_labels));
+  out->push_back(std::move(info));
+
+  MetricFamily generation = family(
+      "sluice_dataplane_generation",
+      "Config generation the dataplane enforces (lags sluice_config_generation only mid-swap)",
+      MetricType::Gauge);
+  add(generation, static_cast<double>(s.generation));
+  out->push_back(std::move(generation));
+
+  MetricFamily packets =
+      family("sluice_packets_total", "Packets by class, verdict and the reason for it",
+             MetricType::Counter);
+  MetricFamily lookups =
+      family("sluice_lookups_total",
+             "Lookups (TCP SYN, UDP datagram, ICMP echo request) by class, verdict and reason",
+             MetricType::Counter);
+  MetricFamily tokens = family(
+      "sluice_bucket_tokens", "Whole tokens (lookups) left in the class bucket", MetricType::Gauge);
+  MetricFamily sticky =
+      family("sluice_sticky_admitted_ratio",
+             "Fraction of source ranks the sticky controller lets reach the budgets (1 = everyone)",
+             MetricType::Gauge);
+  for (const ClassStats& c : s.classes) {
+    add_decisions(packets, c.name, c.packets, has_queues);
+    add_decisions(lookups, c.name, c.lookups, has_queues);
+    add(tokens, static_cast<double>(c.bucket_tokens), {{"class", c.name}});
+    add(sticky, static_cast<double>(c.sticky_threshold) / SL_RANK_ONE, {{"class", c.name}});
+  }
+  out->push_back(std::move(packets));
+  out->push_back(std::move(lookups));
+  out->push_back(std::move(tokens));
+  out->push_back(std::move(sticky));
+
+  MetricFamily boundary = family("sluice_boundary_tokens",
+                                 "Whole tokens left in the boundary budgets", MetricType::Gauge);
+  add(boundary, static_cast<double>(s.boundary_lookup_tokens), {{"budget", "lookups"}});
+  add(boundary, static_cast<double>(s.boundary_packet_tokens), {{"budget", "packets"}});
+  out->push_back(std::move(boundary));
+
+  if (s.source_table_capacity > 0) {
+    MetricFamily capacity =
+        family("sluice_source_table_capacity",
+               "Entries of the per-source table (least recently used recycled when full)",
+               MetricType::Gauge);
+    add(capacity, static_cast<double>(s.source_table_capacity));
+    out->push_back(std::move(capacity));
+  }
+
+  if (!has_queues) return;
+  MetricFamily depth =
+      family("sluice_queue_depth", "Packets waiting in each priority queue", MetricType::Gauge);
+  MetricFamily delay = family("sluice_queue_delay_seconds",
+                              "Time packets waited in each priority queue", MetricType::Histogram);
+  for (const QueueStats& q : s.queues) {
+    add(depth, static_cast<double>(q.depth), {{"priority", std::to_string(q.priority)}});
+    delay.metric.push_back(queue_delay_histogram(q));
+  }
+  out->push_back(std::move(depth));
+  out->push_back(std::move(delay));
+}
+
+void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
+  MetricFamily generation =
+      family("sluice_config_generation",
+             "Generation of the config in force; every applied change adds one", MetricType::Gauge);
+  add(generation, static_cast<double>(c.generation));
+  out->push_back(std::move(generation));
+
+  MetricFamily changes = family("sluice_config_changes_total",
+                                "Config changes (retune, apply, profile, rollback, "
+                                "reload) by result",
+                                MetricType::Counter);
+  add(changes, static_cast<double>(c.changes_applied), {{"result", "applied"}});
+  add(changes, static_cast<double>(c.changes_rejected), {{"result", "rejected"}});
+  out->push_back(std::move(changes));
+
+  MetricFamily reloads =
+      family("sluice_config_reloads_total", "Reloads of the config file (SIGHUP) by result",
+             MetricType::Counter);
+  add(reloads, static_cast<double>(c.reloads_applied), {{"result", "applied"}});
+  add(reloads, static_cast<double>(c.reloads_rejected), {{"result", "rejected"}});
+  out->push_back(std::move(reloads));
+
+  MetricFamily last =
+      family("sluice_config_last_change_timestamp_seconds",
+             "Unix time of the last applied config change (0: none yet)", MetricType::Gauge);
+  add(last, c.last_change_unix_sec);
+  out->push_back(std::move(last));
+
+  MetricFamily boundary_rate =
+      family("sluice_boundary_rate_per_sec",
+             "Configured boundary budget per second (0 = unlimited)", MetricType::Gauge);
+  add(boundary_rate, static_cast<double>(c.boundary_lookups_per_sec), {{"budget", "lookups"}});
+  add(boundary_rate, static_cast<double>(c.boundary_packets_per_sec), {{"budget", "packets"}});
+  out->push_back(std::move(boundary_rate));
+
+  MetricFamily class_rate =
+      family("sluice_class_rate_per_sec",
+             "Configured lookups per second of each class (0 = unlimited)", MetricType::Gauge);
+  for (const auto& [name, rate] : c.class_rate_per_sec) {
+    add(class_rate, static_cast<double>(rate), {{"class", name}});
+  }
+  out->push_back(std::move(class_rate));
+}
+
+class Collector final : public prometheus::Collectable {
+ public:
+  Collector(std::function<DataplaneStats()> dataplane, std::function<ControlFigures()> control)
+      : dataplane_(std::move(dataplane)), control_(std::move(control)) {}
+
+  // Runs on an exporter thread, once per scrape.
+  std::vector<MetricFamily> Collect() const override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    DataplaneStats stats;
+    ControlFigures figures;
+    const bool stats_ok = call(dataplane_, &stats);
+    const bool figures_ok = call(control_, &figures);
+    std::vector<MetricFamily> out;
+    dataplane_families(stats, stats_ok, figures.dataplane_healthy, &out);
+    if (figures_ok) control_families(figures, &out);
+    MetricFamily errors = family("sluice_exporter_callback_errors_total",
+                                 "Scrapes on which reading the dataplane or the control plane "
+                                 "threw (those figures were left out)",
+                                 MetricType::Counter);
+    add(errors, static_cast<double>(callback_errors_));
+    out.push_back(std::move(errors));
+    return out;
+  }
+
+ private:
+  // An exception must not unwind into civetweb's C code: the scrape goes on
+  // without that callback's figures and the failure is counted.
+  template <typename T>
+  bool call(const std::function<T()>& read, T* out) const {
+    try {
+      *out = read();
+      return true;
+    } catch (...) {
+      callback_errors_++;
+      return false;
+    }
+  }
+
+  std::function<DataplaneStats()> dataplane_;
+  std::function<ControlFigures()> control_;
+  // Scrapes are served by several civetweb threads; one at a time reads, so
+  // the callbacks never run concurrently with each other.
+  mutable std::mutex mutex_;
+  mutable uint64_t callback_errors_ = 0;  // guarded by mutex_
+};
+
+struct ListenAddress {
+  int family = AF_INET;
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+
+// "IPv4:PORT" or "[IPv6]:PORT", port 1..65535, nothing else. civetweb's own
+// syntax accepts more (a bare port binds every interface, a comma opens
+// several sockets, an 's' suffix asks for TLS), and the exporter must listen
+// exactly where the operator said.
+bool parse_listen(const std::string& s, ListenAddress* out) {
+  std::string host;
+  std::string port;
+  if (!s.empty() && s.front() == '[') {
+    const std::size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    out->family = AF_INET6;
+  } else {
+    const std::size_t colon = s.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    out->family = AF_INET;
+  }
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value < 1 ||
+      value > 65535) {
+    return false;
+  }
+  if (host.find('\0') != std::string::npos) return false;
+  if (out->family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&out->addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(value));
+    if (inet_pton(AF_INET, host.c_str(), &a->sin_addr) != 1) return false;
+    out->len = sizeof(sockaddr_in);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&out->addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(value));
+    if (inet_pton(AF_INET6, host.c_str(), &a->sin6_addr) != 1) return false;
+    out->len = sizeof(sockaddr_in6);
+  }
+  return true;
+}
+
+// civetweb only says "possible problem binding to port"; a bind of our own
+// finds the kernel's reason (in use, not a local address, no permission).
+std::string why_not_listening(const ListenAddress& a, const char* server_error) {
+  const int fd = ::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("cannot open a socket: ") + std::strerror(errno);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as civetweb does
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return std::string("cannot bind: ") + std::strerror(err);
+  return std::string("the HTTP server did not start: ") + server_error;
+}
+
+}  // namespace
+
+struct MetricsExporter::Impl {
+  std::shared_ptr<Collector> collector;
+  // Declared last so it is destroyed first: it stops serving (joining its
+  // threads) before the collector, which it only holds weakly, goes away.
+  std::unique_ptr<prometheus::Exposer> exposer;
+};
+
+std::unique_ptr<MetricsExporter> MetricsExporter::start(const std::string& listen,
+                                                        std::function<DataplaneStats()> dataplane,
+                                                        std::function<ControlFigures()> control,
+                                                        std::string* error) {
+  auto fail = [&](const std::string& why) {
+    if (error != nullptr) *error = "metrics on \"" + listen + "\": " + why;
+    return std::unique_ptr<MetricsExporter>();
+  };
+  if (!dataplane || !control) return fail("the exporter needs both figure callbacks");
+  ListenAddress address;
+  if (!parse_listen(listen, &address)) {
+    return fail("expected \"IPV4:PORT\" or \"[IPV6]:PORT\" with a port in 1..65535");
+  }
+  // Feature 8 of mg_check_feature is IPv6: Debian 12's civetweb is built
+  // without it, and would only fail with a bind error.
+  if (address.family == AF_INET6 && mg_check_feature(8) == 0) {
+    return fail(
+        "IPv6 listen addresses need a civetweb built with IPv6 (the one prometheus-cpp uses here "
+        "is not); use an IPv4 address such as 127.0.0.1:9109");
+  }
+
+  std::unique_ptr<MetricsExporter> exporter(new MetricsExporter());
+  exporter->impl_ = std::make_unique<Impl>();
+  Impl& impl = *exporter->impl_;
+  impl.collector = std::make_shared<Collector>(std::move(dataplane), std::move(control));
+  try {
+    // Two threads: a scrape and a curl by hand can be served side by side.
+    impl.exposer = std::make_unique<prometheus::Exposer>(listen, 2);
+    impl.exposer->RegisterCollectable(impl.collector);
+  } catch (const std::exception& e) {
+    return fail(why_not_listening(address, e.what()));
+  } catch (...) {
+    return fail(why_not_listening(address, "unknown error"));
+  }
+  return exporter;
+}
+
+MetricsExporter::~MetricsExporter() = default;
+
+}  // namespace sluice

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// Prometheus exporter (prometheus-cpp pull, civetweb) on metrics.listen.
+// Figures are read at scrape time from the dataplane and the control plane
+// through the callbacks, so nothing runs between scrapes and the fast path
+// is never touched by the exporter.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/dataplane.hpp"
+
+namespace sluice {
+
+// Control-plane figures the exporter reports next to the dataplane's.
+struct ControlFigures {
+  uint64_t generation = 0;
+  uint64_t changes_applied = 0;   // sluice_config_changes_total{result="applied"}
+  uint64_t changes_rejected = 0;  // sluice_config_changes_total{result="rejected"}
+  uint64_t reloads_applied = 0;   // SIGHUP reloads, sluice_config_reloads_total{result}
+  uint64_t reloads_rejected = 0;
+  double last_change_unix_sec = 0;  // sluice_config_last_change_timestamp_seconds
+  bool dataplane_healthy = true;    // sluice_dataplane_up
+  // Configured budgets, for "use" panels (0 = unlimited).
+  uint64_t boundary_lookups_per_sec = 0;
+  uint64_t boundary_packets_per_sec = 0;
+  std::vector<std::pair<std::string, uint64_t>> class_rate_per_sec;  // class -> rate (0 = none)
+};
+
+class MetricsExporter {
+ public:
+  // Starts serving /metrics on `listen` ("127.0.0.1:9109" or "[::1]:9109").
+  // Null + *error when the address cannot be bound.
+  static std::unique_ptr<MetricsExporter> start(const std::string& listen,
+                                                std::function<DataplaneStats()> dataplane,
+                                                std::function<ControlFigures()> control,
+                                                std::string* error);
+  ~MetricsExporter();
+
+ private:
+  MetricsExporter() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Prometheus exporter over real HTTP on loopback: exact exposition lines
+// (names, labels, values) for fake dataplane and control figures, figures
+// read at scrape time only, queue metrics only when the dataplane queues, and
+// listen addresses that cannot work giving an error instead of a crash.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "control/metrics.hpp"
+
+namespace sluice {
+namespace {
+
+// A plain HTTP/1.0 GET of /metrics on 127.0.0.1:port: the body, or "" when
+// the connection fails.
+std::string scrape(int port, const std::string& path = "/metrics") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval timeout{5, 0};  // a hung exporter fails the test instead of hanging it
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, n);
+    }
+  }
+  ::close(fd);
+  const std::size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+std::set<std::string> lines_of(const std::string& body) {
+  std::set<std::string> lines;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) lines.insert(line);
+  return lines;
+}
+
+::testing::AssertionResult has_line(const std::string& body, const std::string& line) {
+  if (lines_of(body).count(line) != 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no line\n  " << line << "\nin\n" << body;
+}
+
+::testing::AssertionResult lacks(const std::string& body, const std::string& text) {
+  if (body.find(text) == std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "unexpected '" << text << "' in\n" << body;
+}
+
+// An XDP dataplane mid-surge: the citizen class sheds, checkpoint does not.
+DataplaneStats xdp_stats() {
+  DataplaneStats s;
+  s.mode = "xdp";
+  s.attach = "native";
+  s.generation = 3;
+  ClassStats checkpoint;
+  checkpoint.name = "checkpoint";
+  checkpoint.lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 100;
+  checkpoint.packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 100;
+  checkpoint.packets[SL_VERDICT_ADMITTED][SL_REASON_CONTINUATION] = 700;
+  checkpoint.bucket_tokens = 2000;
+  ClassStats citizen;
+  citizen.name = "citizen";
+  citizen.lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 25;
+  citizen.lookups[SL_VERDICT_SHED][SL_REASON_CLASS_RATE] = 375;
+  citizen.packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 25;
+  citizen.packets[SL_VERDICT_SHED][SL_REASON_CLASS_RATE] = 375;
+  citizen.packets[SL_VERDICT_SHED][SL_REASON_MALFORMED] = 2;
+  citizen.bucket_tokens = 0;
+  citizen.sticky_threshold = SL_RANK_ONE / 4;
+  ClassStats fallback;
+  fallback.name = "default";
+  fallback.packets[SL_VERDICT_ADMITTED][SL_REASON_NON_IP] = 4;
+  s.classes = {checkpoint, citizen, fallback};
+  s.boundary_lookup_tokens = 3990;
+  s.boundary_packet_tokens = 199000;
+  s.source_table_capacity = 65536;
+  return s;
+}
+
+ControlFigures control_figures() {
+  ControlFigures c;
+  c.generation = 3;
+  c.changes_applied = 2;
+  c.changes_rejected = 1;
+  c.reloads_applied = 1;
+  c.reloads_rejected = 0;
+  c.last_change_unix_sec = 1795680000.5;
+  c.boundary_lookups_per_sec = 40000;
+  c.boundary_packets_per_sec = 0;
+  c.class_rate_per_sec = {{"checkpoint", 20000}, {"citizen", 5}, {"default", 0}};
+  return c;
+}
+
+// Starts an exporter on a free high port of 127.0.0.1 (a few tries: another
+// process may hold one). *port receives the port.
+std::unique_ptr<MetricsExporter> start_on_free_port(std::function<DataplaneStats()> dataplane,
+                                                    std::function<ControlFigures()> control,
+                                                    int* port) {
+  for (int attempt = 0; attempt < 20; attempt++) {
+    *port = 20000 + static_cast<int>((::getpid() * 131 + attempt * 977) % 40000);
+    std::string error;
+    auto exporter =
+        MetricsExporter::start("127.0.0.1:" + std::to_string(*port), dataplane, control, &error);
+    if (exporter) return exporter;
+  }
+  ADD_FAILURE() << "no free port for the exporter";
+  return nullptr;
+}
+
+// One exporter serves the whole suite (civetweb takes about 2 s to stop);
+// each test sets the figures its callbacks return. Scrapes are synchronous,
+// so the callbacks are never swapped while a scrape reads them.
+class MetricsExporterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    exporter_ = start_on_free_port([] { return dataplane_(); }, [] { return control_(); }, &port_);
+  }
+  static void TearDownTestSuite() { exporter_.reset(); }
+  void SetUp() override {
+    ASSERT_NE(exporter_, nullptr);
+    dataplane_ = xdp_stats;
+    control_ = control_figures;
+  }
+
+  static inline std::unique_ptr<MetricsExporter> exporter_;
+  static inline int port_ = 0;
+  static inline std::function<DataplaneStats()> dataplane_;
+  static inline std::function<ControlFigures()> control_;
+};
+
+TEST_F(MetricsExporterTest, ServesDecisionCountersPerClassVerdictAndReason) {
+  const std::string body = scrape(port_);
+  ASSERT_FALSE(body.empty());
+
+  EXPECT_TRUE(has_line(body, "# TYPE sluice_lookups_total counter"));
+  EXPECT_TRUE(has_line(body, "# TYPE sluice_packets_total counter"));
+  // Non-zero combinations, labels in the order class, verdict, reason.
+  EXPECT_TRUE(has_line(
+      body, R"(sluice_lookups_total{class="checkpoint",verdict="admitted",reason="lookup"} 100)"));
+  EXPECT_TRUE(has_line(
+      body, R"(sluice_lookups_total{class="citizen",verdict="shed",reason="class_rate"} 375)"));
+  EXPECT_TRUE(has_line(
+      body,
+      R"(sluice_packets_total{class="checkpoint",verdict="admitted",reason="continuation"} 700)"));
+  EXPECT_TRUE(has_line(
+      body, R"(sluice_packets_total{class="citizen",verdict="shed",reason="malformed"} 2)"));
+  EXPECT_TRUE(has_line(
+      body, R"(sluice_packets_total{class="default",verdict="admitted",reason="non_ip"} 4)"));
+  // Admitted lookups and every reason XDP can shed for exist from zero.
+  EXPECT_TRUE(has_line(
+      body, R"(sluice_lookups_total{class="default",verdict="admitted",reason="lookup"} 0)"));
+  for (const char* reason : {"malformed", "class_rate", "per_source", "sticky", "boundary_lookups",
+                             "boundary_packets"}) {
+    EXPECT_TRUE(has_line(body, std::string(R"(sluice_lookups_total{class="checkpoint",)") +
+                                   R"(verdict="shed",reason=")" + reason + "\"} 0"));
+    EXPECT_TRUE(has_line(body, std::string(R"(sluice_packets_total{class="default",)") +
+                                   R"(verdict="shed",reason=")" + reason + "\"} 0"));
+  }
+  // Nothing else at zero: no continuation lookups, no queue reasons on XDP.
+  EXPECT_TRUE(lacks(
+      body,
+      R"(sluice_lookups_total{class="checkpoint",verdict="admitted",reason="continuation"})"));
+  EXPECT_TRUE(lacks(body, R"(verdict="admitted",reason="class_rate")"));
+  EXPECT_TRUE(lacks(body, "queue_full"));
+  EXPECT_TRUE(lacks(body, "queue_delay"));
+}
+
+TEST_F(MetricsExporterTest, ServesBudgetsConfigAndDataplaneGauges) {
+  const std::string body = scrape(port_);
+  ASSERT_FALSE(body.empty());
+
+  for (const char* line : {
+           R"(# TYPE sluice_bucket_tokens gauge)",
+           R"(sluice_bucket_tokens{class="checkpoint"} 2000)",
+           R"(sluice_bucket_tokens{class="citizen"} 0)",
+           R"(sluice_sticky_admitted_ratio{class="checkpoint"} 1)",
+           R"(sluice_sticky_admitted_ratio{class="citizen"} 0.25)",
+           R"(sluice_class_rate_per_sec{class="citizen"} 5)",
+           R"(sluice_class_rate_per_sec{class="default"} 0)",
+           R"(sluice_boundary_tokens{budget="lookups"} 3990)",
+           R"(sluice_boundary_tokens{budget="packets"} 199000)",
+           R"(sluice_boundary_rate_per_sec{budget="lookups"} 40000)",
+           R"(sluice_boundary_rate_per_sec{budget="packets"} 0)",
+           R"(# TYPE sluice_config_generation gauge)",
+           R"(sluice_config_generation 3)",
+           R"(sluice_dataplane_generation 3)",
+           R"(# TYPE sluice_config_changes_total counter)",
+           R"(sluice_config_changes_total{result="applied"} 2)",
+           R"(sluice_config_changes_total{result="rejected"} 1)",
+           R"(sluice_config_reloads_total{result="applied"} 1)",
+           R"(sluice_config_reloads_total{result="rejected"} 0)",
+           R"(sluice_config_last_change_timestamp_seconds 1795680000.5)",
+           R"(sluice_dataplane_info{mode="xdp",attach="native"} 1)",
+           R"(sluice_dataplane_up 1)",
+           R"(sluice_source_table_capacity 65536)",
+           R"(sluice_exporter_callback_errors_total 0)",
+       }) {
+    EXPECT_TRUE(has_line(body, line));
+  }
+  // XDP does not queue: no queue families at all, not even their TYPE lines.
+  EXPECT_TRUE(lacks(body, "sluice_queue_"));
+}
+
+TEST_F(MetricsExporterTest, QueueDepthAndDelayHistogramWhenTheDataplaneQueues) {
+  dataplane_ = [] {
+    DataplaneStats s = xdp_stats();
+    s.mode = "dpdk";
+    s.attach = "";
+    QueueStats q0;
+    q0.priority = 0;
+    q0.depth = 7;
+    q0.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};  // 0.1, 1, 5 ms
+    q0.delay_bucket_count = {10, 5, 2, 1};
+    q0.delay_sum_ns = 20'000'000;
+    QueueStats q5;
+    q5.priority = 5;
+    q5.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};
+    q5.delay_bucket_count = {0, 0, 0, 0};
+    s.queues = {q0, q5};
+    return s;
+  };
+  const std::string body = scrape(port_);
+  ASSERT_FALSE(body.empty());
+  for (const char* line : {
+           R"(# TYPE sluice_queue_depth gauge)",
+           R"(sluice_queue_depth{priority="0"} 7)",
+           R"(sluice_queue_depth{priority="5"} 0)",
+           R"(# TYPE sluice_queue_delay_seconds histogram)",
+           R"(sluice_queue_delay_seconds_bucket{priority="0",le="0.0001"} 10)",
+           R"(sluice_queue_delay_seconds_bucket{priority="0",le="0.001"} 15)",
+           R"(sluice_queue_delay_seconds_bucket{priority="0",le="0.005"} 17)",
+           R"(sluice_queue_delay_seconds_bucket{priority="0",le="+Inf"} 18)",
+           R"(sluice_queue_delay_seconds_count{priority="0"} 18)",
+           R"(sluice_queue_delay_seconds_sum{priority="0"} 0.02)",
+           R"(sluice_queue_delay_seconds_bucket{priority="5",le="+Inf"} 0)",
+           R"(sluice_dataplane_info{mode="dpdk"} 1)",
+           // Queues exist, so queue reasons are exported from zero.
+           R"(sluice_lookups_total{class="citizen",verdict="shed",reason="queue_full"} 0)",
+           R"(sluice_lookups_total{class="citizen",verdict="shed",reason="queue_delay"} 0)",
+       }) {
+    EXPECT_TRUE(has_line(body, line));
+  }
+}
+
+TEST_F(MetricsExporterTest, ReadsFiguresAtScrapeTimeOnly) {
+  std::atomic<uint64_t> calls{0};
+  dataplane_ = [&calls] {
+    DataplaneStats s = xdp_stats();
+    s.classes[0].lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 1000 + calls.fetch_add(1);
+    return s;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(calls.load(), 0u) << "figures were read with no scrape";
+  const char* series =
+      R"(sluice_lookups_total{class="checkpoint",verdict="admitted",reason="lookup"})";
+  EXPECT_TRUE(has_line(scrape(port_), std::string(series) + " 1000"));
+  EXPECT_TRUE(has_line(scrape(port_), std::string(series) + " 1001"));
+  EXPECT_EQ(calls.load(), 2u);
+  // Only /metrics is served.
+  EXPECT_TRUE(lacks(scrape(port_, "/"), "sluice_"));
+  EXPECT_EQ(calls.load(), 2u);
+  dataplane_ = xdp_stats;  // `calls` goes out of scope
+}
+
+TEST_F(MetricsExporterTest, ACallbackThatThrowsCostsItsFiguresNotTheScrape) {
+  dataplane_ = []() -> DataplaneStats { throw std::runtime_error("map read failed"); };
+  const std::string body = scrape(port_);
+  EXPECT_TRUE(has_line(body, "sluice_dataplane_up 0"));
+  EXPECT_TRUE(has_line(body, "sluice_config_generation 3"));
+  EXPECT_TRUE(has_line(body, "sluice_exporter_callback_errors_total 1"));
+  EXPECT_TRUE(lacks(body, "sluice_lookups_total"));
+}
+
+TEST_F(MetricsExporterTest, UnhealthyDataplaneReadsAsDown) {
+  control_ = [] {
+    ControlFigures c = control_figures();
+    c.dataplane_healthy = false;
+    return c;
+  };
+  EXPECT_TRUE(has_line(scrape(port_), "sluice_dataplane_up 0"));
+}
+
+TEST_F(MetricsExporterTest, AddressesThatCannotWorkAreErrorsNotCrashes) {
+  for (const char* listen : {
+           "", "nonsense",
+           "9109",                           // civetweb would bind every interface
+           "127.0.0.1",                      // no port
+           "127.0.0.1:0",                    // port out of range
+           "127.0.0.1:65536",                //
+           "127.0.0.1:9109s",                // civetweb's TLS suffix
+           "127.0.0.1:9109,127.0.0.1:9110",  // civetweb's list of sockets
+           "localhost:9109",                 // a name, not an address
+           "[::1:9109",                      //
+           "::1:9109",                       // IPv6 without brackets
+       }) {
+    std::string error;
+    EXPECT_EQ(MetricsExporter::start(listen, xdp_stats, control_figures, &error), nullptr)
+        << listen;
+    EXPECT_NE(error.find("expected \"IPV4:PORT\" or \"[IPV6]:PORT\""), std::string::npos)
+        << listen << ": " << error;
+  }
+
+  // Not an address of this host (198.18.0.0/15 is the benchmarking range).
+  std::string error;
+  EXPECT_EQ(MetricsExporter::start("198.18.255.254:9109", xdp_stats, control_figures, &error),
+            nullptr);
+  EXPECT_NE(error.find("cannot bind: Cannot assign requested address"), std::string::npos) << error;
+
+  // A port already taken, by the suite's exporter.
+  const std::string taken = "127.0.0.1:" + std::to_string(port_);
+  error.clear();
+  EXPECT_EQ(MetricsExporter::start(taken, xdp_stats, control_figures, &error), nullptr);
+  EXPECT_NE(error.find("cannot bind: Address already in use"), std::string::npos) << error;
+  EXPECT_NE(error.find(taken), std::string::npos) << error;
+  EXPECT_FALSE(scrape(port_).empty()) << "the running exporter stopped serving";
+
+  error.clear();
+  EXPECT_EQ(MetricsExporter::start(taken, nullptr, control_figures, &error), nullptr);
+  EXPECT_NE(error.find("callbacks"), std::string::npos) << error;
+}
+
+// IPv6 works only with a civetweb built for it (Debian 12's is not): either
+// the exporter serves or it says why.
+TEST(MetricsExporter, IPv6ServesOrSaysWhy) {
+  std::string error;
+  auto v6 = MetricsExporter::start("[::1]:" + std::to_string(20000 + ::getpid() % 40000), xdp_stats,
+                                   control_figures, &error);
+  if (!v6) EXPECT_NE(error.find("IPv6"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// A dataplane for control-plane tests without privileges: it runs the
+// reference model on frames the test feeds it, keeps what was applied, and
+// can be told to refuse the next apply.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dataplane/dataplane.hpp"
+#include "dataplane/reference/reference.hpp"
+
+namespace sluice::test {
+
+class FakeDataplane final : public Dataplane {
+ public:
+  bool start(const CompiledProfile& profile, uint64_t generation, std::string*) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    model_ = std::make_unique<ReferenceModel>(profile);
+    generation_ = generation;
+    applied_.push_back(generation);
+    return true;
+  }
+  bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (refuse_next_) {
+      refuse_next_ = false;
+      *error = "refused by the fake dataplane";
+      return false;
+    }
+    model_->apply(profile);
+    generation_ = generation;
+    applied_.push_back(generation);
+    return true;
+  }
+  DataplaneStats stats() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    DataplaneStats s;
+    s.mode = "fake";
+    s.attach = "none";
+    s.generation = generation_;
+    if (!model_) return s;
+    const CompiledProfile& p = model_->profile();
+    for (uint32_t c = 0; c < p.prof.n_classes; c++) {
+      ClassStats cs;
+      cs.name = p.class_names[c];
+      for (int v = 0; v < SL_VERDICT_COUNT; v++)
+        for (int r = 0; r < SL_REASON_COUNT; r++) {
+          cs.packets[v][r] = model_->counters().packets[c][v][r];
+          cs.lookups[v][r] = model_->counters().lookups[c][v][r];
+        }
+      cs.bucket_tokens = model_->class_state(c).bucket.tokens_nt / SL_TOKEN;
+      cs.sticky_threshold = model_->class_state(c).threshold;
+      s.classes.push_back(cs);
+    }
+    return s;
+  }
+  void stop() override {}
+  const char* kind() const override { return "fake"; }
+  bool adopted_state() const override { return false; }
+
+  sl_decision feed(const std::vector<uint8_t>& frame, uint64_t now_ns) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return model_->decide(frame.data(), static_cast<uint32_t>(frame.size()), now_ns);
+  }
+  void refuse_next_apply() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    refuse_next_ = true;
+  }
+  std::vector<uint64_t> applied() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return applied_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unique_ptr<ReferenceModel> model_;
+  uint64_t generation_ = 0;
+  std::vector<uint64_t> applied_;
+  bool refuse_next_ = false;
+};
+
+}  // namespace sluice::test

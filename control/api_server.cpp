@@ -77,6 +77,7 @@ struct ApiServer::Impl {
   std::atomic<bool> stopping{false};
   std::unique_ptr<httplib::Server> http;
   std::thread http_thread;
+  std::atomic<bool> http_done{false};  // listen_after_bind() has returned
   std::string token;
 
   void serve(int fd) {
@@ -92,6 +93,12 @@ struct ApiServer::Impl {
     for (;;) {
       std::size_t nl;
       while ((nl = buffer.find('\n')) != std::string::npos) {
+        // The limit holds for a line whose newline came in the same read
+        // that took it past 1 MiB, not only for one still incomplete.
+        if (nl > kMaxLineBytes) {
+          write_all(fd, error_line("request longer than 1 MiB"));
+          return;
+        }
         const std::string line = buffer.substr(0, nl);
         buffer.erase(0, nl + 1);
         json response;
@@ -252,7 +259,10 @@ struct ApiServer::Impl {
       *error = "control.http_listen: cannot listen on " + l;
       return false;
     }
-    http_thread = std::thread([this] { http->listen_after_bind(); });
+    http_thread = std::thread([this] {
+      http->listen_after_bind();
+      http_done = true;
+    });
     return true;
   }
 
@@ -268,7 +278,13 @@ struct ApiServer::Impl {
       for (int fd : connections) ::shutdown(fd, SHUT_RDWR);
       idle.wait(lock, [this] { return connections.empty(); });
     }
-    if (http) http->stop();
+    // httplib's stop() does nothing until listen_after_bind() has marked the
+    // server running; a stop() that raced ahead of the thread would leave it
+    // listening and the join waiting forever. So stop until it has returned.
+    while (http && http_thread.joinable() && !http_done) {
+      http->stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     if (http_thread.joinable()) http_thread.join();
     if (listen_fd >= 0) {
       ::close(listen_fd);

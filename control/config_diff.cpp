@@ -33,15 +33,13 @@ void flatten(const toml::table& t, const std::string& prefix, Flat& out) {
       std::string order;
       for (const toml::node& entry : *arr) {
         const toml::table* c = entry.as_table();
-        const std::string* name = c != nullptr ? c->get_as<std::string>("name") != nullptr
-                                                     ? &c->get_as<std::string>("name")->get()
-                                                     : nullptr
-                                               : nullptr;
+        const toml::value<std::string>* name =
+            c != nullptr ? c->get_as<std::string>("name") : nullptr;
         if (name == nullptr) continue;
-        order += (order.empty() ? "" : ", ") + *name;
+        order += (order.empty() ? "" : ", ") + name->get();
         for (auto&& [ck, cv] : *c) {
           if (ck.str() == "name") continue;
-          out["class." + *name + "." + std::string(ck.str())] = value_text(cv);
+          out["class." + name->get() + "." + std::string(ck.str())] = value_text(cv);
         }
       }
       out["class.order"] = "[" + order + "]";

@@ -660,12 +660,14 @@ class Validator {
     reject_unknown(*t, key, {"listen"});
     if (const toml::node* l = t->get("listen")) {
       const auto* s = l->as_string();
-      if (s != nullptr && is_listen_address(s->get())) {
+      // Debian's civetweb (under prometheus-cpp) is built without IPv6, so an
+      // IPv6 address would be accepted here and then fail at startup.
+      if (s != nullptr && is_listen_address(s->get()) && s->get().front() != '[') {
         out.listen = s->get();
       } else {
         fail(*l, key + ".listen",
-             "\"HOST:PORT\" with an IPv4 address or a bracketed IPv6 address and a port in "
-             "1..65535");
+             "\"HOST:PORT\" with an IPv4 address and a port in 1..65535 (the exporter's web "
+             "server has no IPv6 here)");
       }
     }
   }

@@ -112,7 +112,15 @@ json ControlState::change(const std::string& op, const std::string& base,
                   restart_only);
   }
   json ok = {{"ok", true}, {"diff", diff_json(diff)}, {"notes", notes}};
-  if (dry_run || diff.empty()) {
+  // A change the effective config does not show (a key the active profile
+  // overrides) still changes the base: it gets a generation and an audit
+  // line, with the base's own diff, so that nothing changes unrecorded.
+  std::vector<DiffEntry> base_diff;
+  if (diff.empty()) {
+    base_diff = config_diff(base_text_, base);
+    if (profile != profile_) base_diff.push_back({"profile", profile_, profile});
+  }
+  if (dry_run || (diff.empty() && base_diff.empty())) {
     ok["generation"] = generation_;
     ok["dry_run"] = dry_run;
     if (!dry_run) {  // same settings, other text (comments, order): keep the new text
@@ -122,7 +130,8 @@ json ControlState::change(const std::string& op, const std::string& base,
     return ok;
   }
   std::string error;
-  if (!dataplane_.apply(compile_profile(*next.config), generation_ + 1, &error)) {
+  if (!diff.empty() &&
+      !dataplane_.apply(compile_profile(*next.config), generation_ + 1, &error)) {
     return refuse("the dataplane refused the change: " + error);
   }
   const uint64_t old_generation = generation_;
@@ -141,9 +150,11 @@ json ControlState::change(const std::string& op, const std::string& base,
                     {"old_generation", old_generation},
                     {"new_generation", generation_},
                     {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
-                    {"diff", diff_json(diff)}});
+                    {"diff", diff_json(diff)},
+                    {"base_diff", diff_json(base_diff)}});
   }
   ok["generation"] = generation_;
+  if (!base_diff.empty()) ok["base_diff"] = diff_json(base_diff);
   return ok;
 }
 
@@ -153,9 +164,11 @@ json ControlState::handle(const json& request, const Origin& origin) {
     if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
       return refuse("a request is a JSON object with an \"op\" string");
     const std::string op = request["op"];
-    const bool dry_run = request.value("dry_run", false);
+    // Checked before reading it: json::value() throws on a non-bool, which
+    // would refuse the request without naming dry_run.
     if (request.contains("dry_run") && !request["dry_run"].is_boolean())
       return refuse("dry_run: expected true or false");
+    const bool dry_run = request.value("dry_run", false);
 
     if (op == "status") return status();
     if (op == "get") {
@@ -240,9 +253,12 @@ json ControlState::handle(const json& request, const Origin& origin) {
     if (op == "rollback") {
       uint64_t target = 0;
       if (request.contains("generation")) {
-        if (!request["generation"].is_number_unsigned())
+        // Any non-negative integer: JSON built in C++ from an int is
+        // number_integer, not number_unsigned, and is just as valid a number.
+        const json& g = request["generation"];
+        if (!g.is_number_integer() || (!g.is_number_unsigned() && g.get<int64_t>() < 0))
           return refuse("generation: expected a generation number");
-        target = request["generation"];
+        target = g.get<uint64_t>();
       } else if (history_.size() >= 2) {
         target = history_[history_.size() - 2].number;
       } else {

@@ -223,8 +223,8 @@ void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
   out->push_back(std::move(generation));
 
   MetricFamily changes = family("sluice_config_changes_total",
-                                "Config changes (retune, apply, profile, rollback, "
-                                "reload) by result",
+                                "Config change requests (set, apply, profile, shadow, "
+                                "rollback, SIGHUP reload) by result",
                                 MetricType::Counter);
   add(changes, static_cast<double>(c.changes_applied), {{"result", "applied"}});
   add(changes, static_cast<double>(c.changes_rejected), {{"result", "rejected"}});

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -224,14 +225,18 @@ int top(const Globals& g, double interval, int count) {
 }
 
 // "class.citizen.on_shed=reset" -> key, TOML value text. A bare word that is
-// not TOML (reset, drop, sticky) is taken as a string, as an engineer means it.
+// not TOML (reset, drop, sticky, eth1, surge-2) is taken as a string, as an
+// engineer means it. Digits are allowed after the first letter: a TOML value
+// that starts with a letter is only true, false, inf or nan, so "eth1" can
+// only have meant a string.
 bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* out) {
   const std::size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) return false;
   std::string value = arg.substr(eq + 1);
-  const bool bare = !value.empty() && value.find_first_not_of(
-                                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") ==
-                                          std::string::npos;
+  const bool bare = !value.empty() && std::isalpha(static_cast<unsigned char>(value[0])) != 0 &&
+                    value.find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                        std::string::npos;
   if (bare && value != "true" && value != "false" && value != "inf" && value != "nan")
     value = "\"" + value + "\"";
   *out = {arg.substr(0, eq), value};

@@ -126,7 +126,7 @@ source_table_size = 1024
 seed = 0
 
 [metrics]
-listen = "[2001:2::9]:9109"
+listen = "198.18.0.9:9109"
 
 [control]
 socket = "/tmp/sluice.sock"
@@ -161,7 +161,7 @@ per_source = { rate_per_sec = 5, burst = 10, prefix_v4 = 32, prefix_v6 = 64 }
   EXPECT_EQ(c.admission.sticky_window_ms, 250u);
   EXPECT_EQ(c.admission.source_table_size, 1024u);
   EXPECT_EQ(c.admission.seed, 0u);
-  EXPECT_EQ(c.metrics.listen, "[2001:2::9]:9109");
+  EXPECT_EQ(c.metrics.listen, "198.18.0.9:9109");
   EXPECT_EQ(c.control.socket, "/tmp/sluice.sock");
 
   ASSERT_EQ(c.classes.size(), 2u);

@@ -106,7 +106,7 @@ field() { "$py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])
 prom() { edge "$py" "$src/tests/integration/prom_check.py" "$prom_url" "$@"; }
 # prom_wait DESCRIPTION EXPR: counts a check on Prometheus returning EXPR non-empty.
 prom_wait() {
-  if prom wait "$2" --timeout 20 >/dev/null; then check "$1" 1; else check "$1" 0; fi
+  if prom wait "$2" --timeout 10 >/dev/null; then check "$1" 1; else check "$1" 0; fi
 }
 
 ip netns exec "$LAB_BACKEND" "$py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 120 >"$tmp/server.log" 2>&1 &
@@ -172,6 +172,8 @@ wait_for "$tmp/sluiced.log" 'msg=reloaded' 5
 prom_wait "Prometheus: citizen rate 10/s after the reload" \
   'sluice_class_rate_per_sec{class="citizen"} == 10'
 prom_wait "Prometheus: the generation changed" 'changes(sluice_config_generation[1m]) > 0'
+prom_wait "Prometheus: the dataplane enforces that generation" \
+  'sluice_dataplane_generation == on() sluice_config_generation'
 prom_wait "Prometheus: one reload applied" 'sluice_config_reloads_total{result="applied"} == 1'
 cp "$cfg" "$tmp/reloaded.toml"
 echo 'rate_per_sec = "lots"' >>"$cfg"
@@ -180,6 +182,9 @@ wait_for "$tmp/sluiced.log" 'reload rejected' 5
 cp "$tmp/reloaded.toml" "$cfg"  # --detach in cleanup needs a valid file
 prom_wait "Prometheus: one reload rejected" 'sluice_config_reloads_total{result="rejected"} == 1'
 prom_wait "Prometheus: a rejected change" 'sluice_config_changes_total{result="rejected"} >= 1'
+
+prom_wait "Prometheus: no scrape lost figures to a failing callback" \
+  'sluice_exporter_callback_errors_total == 0'
 
 # --- the dashboard: every expression against what Prometheus holds -----------
 if prom dashboard "$dashboard"; then

@@ -114,7 +114,8 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		if (!ss) {
 			struct sl_source_state fresh;
 			sl_bucket_init(&fresh.bucket, &cp->src_bucket, now);
-			bpf_map_update_elem(&sl_sources, &key, &fresh, BPF_NOEXIST);
+			if (bpf_map_update_elem(&sl_sources, &key, &fresh, BPF_NOEXIST) == 0)
+				cnt->source_inserts++;
 			ss = bpf_map_lookup_elem(&sl_sources, &key);
 		}
 	}

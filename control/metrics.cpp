@@ -200,6 +200,16 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
                MetricType::Gauge);
     add(capacity, static_cast<double>(s.source_table_capacity));
     out->push_back(std::move(capacity));
+    MetricFamily entries = family("sluice_source_table_entries",
+                                  "Sources tracked in the per-source table", MetricType::Gauge);
+    add(entries, static_cast<double>(s.source_table_entries));
+    out->push_back(std::move(entries));
+    MetricFamily evictions =
+        family("sluice_source_table_evictions_total",
+               "Per-source entries recycled for new sources because the table was full",
+               MetricType::Counter);
+    add(evictions, static_cast<double>(s.source_table_evictions));
+    out->push_back(std::move(evictions));
   }
 
   if (!has_queues) return;

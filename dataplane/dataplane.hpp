@@ -56,6 +56,8 @@ struct DataplaneStats {
   uint64_t boundary_lookup_tokens = 0;
   uint64_t boundary_packet_tokens = 0;
   uint64_t source_table_capacity = 0;  // per-source table entries (0: not reported)
+  uint64_t source_table_entries = 0;   // sources tracked now
+  uint64_t source_table_evictions = 0; // entries recycled for new sources since start
   std::vector<QueueStats> queues;      // empty when the dataplane does not queue (XDP)
 };
 

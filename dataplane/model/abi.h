@@ -253,4 +253,8 @@ struct sl_class_name {
 struct sl_counters {
 	__u64 packets[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
 	__u64 lookups[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
+	/* Entries created in the per-source table. Entries are never deleted,
+	 * only recycled when the table is full, so occupancy is
+	 * min(inserts, capacity) and evictions are inserts - occupancy. */
+	__u64 source_inserts;
 };

@@ -380,6 +380,10 @@ DataplaneStats XdpProgram::stats() const {
   sl_shared_state state{};
   bpf_map_lookup_elem_flags(impl.fd(maps.sl_state), &kZero, &state, BPF_F_LOCK);
   const sl_counters counts = impl.sum_counters();
+  const uint64_t capacity = impl.options.source_table_size;
+  s.source_table_capacity = capacity;
+  s.source_table_entries = std::min<uint64_t>(counts.source_inserts, capacity);
+  s.source_table_evictions = counts.source_inserts - s.source_table_entries;
   s.boundary_lookup_tokens = state.boundary.lookups.tokens_nt / SL_TOKEN;
   s.boundary_packet_tokens = state.boundary.packets.tokens_nt / SL_TOKEN;
   for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {

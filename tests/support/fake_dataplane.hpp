@@ -42,6 +42,9 @@ class FakeDataplane final : public Dataplane {
     s.attach = "none";
     s.generation = generation_;
     if (!model_) return s;
+    s.source_table_capacity = model_->sources().capacity();
+    s.source_table_entries = model_->sources().size();
+    s.source_table_evictions = model_->sources().evictions();
     const CompiledProfile& p = model_->profile();
     for (uint32_t c = 0; c < p.prof.n_classes; c++) {
       ClassStats cs;

@@ -271,6 +271,30 @@ INSTANTIATE_TEST_SUITE_P(Xdp, XdpFixtures, ::testing::ValuesIn(fixtures()),
                          [](const auto& info) { return info.param.name; });
 
 // Counters in the maps agree with the model's.
+// A flood of distinct sources recycles table entries instead of growing.
+TEST(XdpSources, FloodRecyclesEntriesAndCountsEvictions) {
+  SLUICE_REQUIRE_ROOT();
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(R"(
+[[class]]
+name = "flood"
+match = { src = "2001:2::/48" }
+shed_order = "random"
+per_source = { rate_per_sec = 1, burst = 1, prefix_v6 = 128 }
+)",
+                     1024));
+  auto f = PacketBuilder().ipv6("2001:2::1", "2001:2::2").udp(1, 53).build();
+  for (uint32_t i = 0; i < 5000; i++) {
+    for (int b = 0; b < 4; b++) f[14 + 8 + 12 + b] = static_cast<uint8_t>(i >> (24 - 8 * b));
+    test::BothResult r = h.run(f, kT0 + i * 1000);
+    ASSERT_EQ(r.xdp.decision.verdict, SL_VERDICT_ADMITTED) << i;  // each a new source
+  }
+  const DataplaneStats s = h.program().stats();
+  EXPECT_EQ(s.source_table_capacity, 1024u);
+  EXPECT_EQ(s.source_table_entries, 1024u);
+  EXPECT_EQ(s.source_table_evictions, 5000u - 1024u);
+}
+
 TEST(XdpCounters, SumAcrossCpusMatchesTheModel) {
   SLUICE_REQUIRE_ROOT();
   test::XdpHarness h;
@@ -419,6 +443,11 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
   }
   EXPECT_EQ(mismatches, 0);
   EXPECT_EQ(admitted_xdp, admitted_model);
+  // No recycling below capacity: the table tracked exactly the model's sources.
+  const DataplaneStats st = h.program().stats();
+  EXPECT_EQ(st.source_table_capacity, 1u << 20);
+  EXPECT_EQ(st.source_table_entries, h.model().sources().size());
+  EXPECT_EQ(st.source_table_evictions, 0u);
   std::printf("differential: 100000 packets, %llu lookups admitted by both, %d mismatches\n",
               static_cast<unsigned long long>(admitted_xdp), mismatches);
 }

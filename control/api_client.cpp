@@ -29,7 +29,8 @@ std::optional<ApiClient> ApiClient::connect(const std::string& socket_path, std:
   return ApiClient(fd);
 }
 
-ApiClient::ApiClient(ApiClient&& other) noexcept : fd_(other.fd_), pending_(std::move(other.pending_)) {
+ApiClient::ApiClient(ApiClient&& other) noexcept
+    : fd_(other.fd_), pending_(std::move(other.pending_)) {
   other.fd_ = -1;
 }
 
@@ -39,7 +40,8 @@ ApiClient::~ApiClient() {
 
 std::optional<nlohmann::json> ApiClient::call(const nlohmann::json& request, std::string* error,
                                               int timeout_ms) {
-  const std::string line = request.dump() + "\n";
+  const std::string line =
+      request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::size_t off = 0;
   while (off < line.size()) {
     const ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);

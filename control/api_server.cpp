@@ -43,8 +43,12 @@ bool write_all(int fd, const std::string& s) {
   return true;
 }
 
+// Serialises without throwing: bytes that are not UTF-8 (a path, a value
+// echoed from a request) are replaced rather than ending the connection.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 std::string error_line(const std::string& message) {
-  return json({{"ok", false}, {"error", message}}).dump() + "\n";
+  return dump(json({{"ok", false}, {"error", message}})) + "\n";
 }
 
 std::string token_id(const std::string& token) {
@@ -108,7 +112,7 @@ struct ApiServer::Impl {
         } else {
           response = handler(request, origin);
         }
-        if (!write_all(fd, response.dump() + "\n")) return;
+        if (!write_all(fd, dump(response) + "\n")) return;
         line_started = std::chrono::steady_clock::now();
       }
       if (buffer.size() > kMaxLineBytes) {
@@ -144,7 +148,15 @@ struct ApiServer::Impl {
       }
       if (p[1].revents != 0 || stopping) return;
       const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0) {
+        // Out of descriptors or memory: back off instead of spinning.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      // A client that never reads must not hold its thread forever in send().
+      const timeval send_timeout{5, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
       std::unique_lock<std::mutex> lock(mutex);
       if (connections.size() >= kMaxConnections) {
         lock.unlock();
@@ -154,13 +166,20 @@ struct ApiServer::Impl {
       }
       connections.insert(fd);
       lock.unlock();
-      std::thread([this, fd] {
-        serve(fd);
+      try {
+        std::thread([this, fd] {
+          serve(fd);
+          std::lock_guard<std::mutex> guard(mutex);
+          ::close(fd);
+          connections.erase(fd);
+          idle.notify_all();
+        }).detach();
+      } catch (const std::system_error&) {
+        write_all(fd, error_line("sluiced is busy; try again"));
         std::lock_guard<std::mutex> guard(mutex);
         ::close(fd);
         connections.erase(fd);
-        idle.notify_all();
-      }).detach();
+      }
     }
   }
 
@@ -221,7 +240,8 @@ struct ApiServer::Impl {
   bool listen_http(std::string* error) {
     std::ifstream f(options.http_token_file);
     std::getline(f, token);
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
     if (!f.good() && token.empty()) {
       *error = "control.http_token_file: cannot read " + options.http_token_file;
       return false;
@@ -248,7 +268,7 @@ struct ApiServer::Impl {
                           ? json({{"ok", false}, {"error", "the body must be one JSON object"}})
                           : handler(request, Origin{"http", -1, -1, id});
       res.status = response.value("ok", false) ? 200 : 400;
-      res.set_content(response.dump(), "application/json");
+      res.set_content(dump(response), "application/json");
     });
     const std::string& l = options.http_listen;
     const std::size_t colon = l.rfind(':');

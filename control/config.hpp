@@ -82,12 +82,12 @@ struct MetricsConfig {
 
 struct ControlConfig {
   std::string socket = "/run/sluice/control.sock";  // restart; JSON-lines control API
-  uint32_t socket_mode = 0660;                       // restart; permission bits of the socket
-  std::string socket_group;                          // restart; group owning the socket ("" = root's)
-  std::string http_listen;                           // restart; optional "127.0.0.1:PORT" / "[::1]:PORT"
-  std::string http_token_file;                       // restart; bearer token file (required with http_listen)
+  uint32_t socket_mode = 0660;                      // restart; permission bits of the socket
+  std::string socket_group;     // restart; group owning the socket ("" = root's)
+  std::string http_listen;      // restart; optional "127.0.0.1:PORT" / "[::1]:PORT"
+  std::string http_token_file;  // restart; bearer token file (required with http_listen)
   std::string audit_log = "/var/log/sluice/audit.jsonl";  // restart; JSON lines, applied changes
-  uint32_t history = 32;                             // restart; generations kept for rollback
+  uint32_t history = 32;                                  // restart; generations kept for rollback
 };
 
 struct MatchConfig {

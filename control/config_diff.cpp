@@ -25,7 +25,8 @@ std::string value_text(const toml::node& n) {
 
 void flatten(const toml::table& t, const std::string& prefix, Flat& out) {
   for (auto&& [k, v] : t) {
-    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const std::string key =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (const toml::table* sub = v.as_table(); sub != nullptr && !sub->is_inline()) {
       flatten(*sub, key, out);
     } else if (const toml::array* arr = v.as_array();

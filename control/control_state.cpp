@@ -30,8 +30,7 @@ json diff_json(const std::vector<DiffEntry>& diff) {
 }
 
 double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // Keys a profile sets, as "class.NAME.KEY" / "section.key".
@@ -53,8 +52,8 @@ json Origin::to_json() const {
   return o;
 }
 
-ControlState::ControlState(Dataplane& dataplane, std::string config_path,
-                           const LoadResult& initial, uint64_t generation, AuditLog* audit)
+ControlState::ControlState(Dataplane& dataplane, std::string config_path, const LoadResult& initial,
+                           uint64_t generation, AuditLog* audit)
     : dataplane_(dataplane),
       config_path_(std::move(config_path)),
       audit_(audit),
@@ -62,8 +61,8 @@ ControlState::ControlState(Dataplane& dataplane, std::string config_path,
       base_text_(initial.text),
       effective_(initial),
       generation_(generation) {
-  history_.push_back({generation, base_text_, "", utc_timestamp(),
-                      Origin{"startup"}.to_json(), "start"});
+  history_.push_back(
+      {generation, base_text_, "", utc_timestamp(), Origin{"startup"}.to_json(), "start"});
   last_change_unix_ = unix_now();
 }
 
@@ -84,7 +83,8 @@ bool ControlState::evaluate(const std::string& base, const std::string& profile,
   *effective = profile.empty() ? load_config_string(base, config_path_)
                                : apply_profile(base, config_path_, profile);
   if (effective->ok()) return true;
-  const std::string first = effective->errors.empty() ? "invalid" : effective->errors[0].to_string();
+  const std::string first =
+      effective->errors.empty() ? "invalid" : effective->errors[0].to_string();
   *refusal = {{"error", "rejected: " + first}, {"errors", errors_json(effective->errors)}};
   return false;
 }
@@ -107,11 +107,11 @@ json ControlState::change(const std::string& op, const std::string& base,
     }
   }
   if (!restart_only.empty()) {
-    return refuse("rejected: " + restart_only[0]["key"].get<std::string>() +
-                      " changes only at restart",
-                  restart_only);
+    return refuse(
+        "rejected: " + restart_only[0]["key"].get<std::string>() + " changes only at restart",
+        restart_only);
   }
-  json ok = {{"ok", true}, {"diff", diff_json(diff)}, {"notes", notes}};
+  json ok = {{"ok", true}, {"diff", diff_json(diff)}};
   // A change the effective config does not show (a key the active profile
   // overrides) still changes the base: it gets a generation and an audit
   // line, with the base's own diff, so that nothing changes unrecorded.
@@ -121,6 +121,7 @@ json ControlState::change(const std::string& op, const std::string& base,
     if (profile != profile_) base_diff.push_back({"profile", profile_, profile});
   }
   if (dry_run || (diff.empty() && base_diff.empty())) {
+    ok["notes"] = notes;
     ok["generation"] = generation_;
     ok["dry_run"] = dry_run;
     if (!dry_run) {  // same settings, other text (comments, order): keep the new text
@@ -130,8 +131,7 @@ json ControlState::change(const std::string& op, const std::string& base,
     return ok;
   }
   std::string error;
-  if (!diff.empty() &&
-      !dataplane_.apply(compile_profile(*next.config), generation_ + 1, &error)) {
+  if (!diff.empty() && !dataplane_.apply(compile_profile(*next.config), generation_ + 1, &error)) {
     return refuse("the dataplane refused the change: " + error);
   }
   const uint64_t old_generation = generation_;
@@ -143,17 +143,22 @@ json ControlState::change(const std::string& op, const std::string& base,
   while (history_.size() > history_limit_) history_.pop_front();
   applied_++;
   last_change_unix_ = unix_now();
-  if (audit_ != nullptr) {
-    audit_->append({{"time", utc_timestamp()},
-                    {"origin", origin.to_json()},
-                    {"op", op},
-                    {"old_generation", old_generation},
-                    {"new_generation", generation_},
-                    {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
-                    {"diff", diff_json(diff)},
-                    {"base_diff", diff_json(base_diff)}});
+  if (audit_ != nullptr &&
+      !audit_->append({{"time", utc_timestamp()},
+                       {"origin", origin.to_json()},
+                       {"op", op},
+                       {"old_generation", old_generation},
+                       {"new_generation", generation_},
+                       {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
+                       {"diff", diff_json(diff)},
+                       {"base_diff", diff_json(base_diff)}})) {
+    // Applied, but unrecorded: say so loudly rather than fail a change that
+    // is already live.
+    notes.push_back("WARNING: the audit log could not be written (disk full?)");
+    audit_failures_++;
   }
   ok["generation"] = generation_;
+  ok["notes"] = notes;
   if (!base_diff.empty()) ok["base_diff"] = diff_json(base_diff);
   return ok;
 }
@@ -205,8 +210,9 @@ json ControlState::handle(const json& request, const Origin& origin) {
         return refuse("settings: expected a non-empty list of [key, value] string pairs");
       LoadResult r = apply_overrides(base_text_, config_path_, settings);
       if (!r.ok()) {
-        return refuse("rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
-                      errors_json(r.errors));
+        return refuse(
+            "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+            errors_json(r.errors));
       }
       std::vector<std::string> notes;
       if (!profile_.empty() && effective_.config) {
@@ -225,8 +231,9 @@ json ControlState::handle(const json& request, const Origin& origin) {
       const std::string text = request["config"];
       LoadResult r = load_config_string(text, "<apply>");
       if (!r.ok()) {
-        return refuse("rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
-                      errors_json(r.errors));
+        return refuse(
+            "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+            errors_json(r.errors));
       }
       std::vector<std::string> notes;
       std::string profile = profile_;
@@ -245,8 +252,9 @@ json ControlState::handle(const json& request, const Origin& origin) {
     if (op == "shadow") {
       if (!request.contains("on") || !request["on"].is_boolean())
         return refuse("on: expected true or false");
-      LoadResult r = apply_overrides(base_text_, config_path_,
-                                     {{"admission.shadow", request["on"].get<bool>() ? "true" : "false"}});
+      LoadResult r =
+          apply_overrides(base_text_, config_path_,
+                          {{"admission.shadow", request["on"].get<bool>() ? "true" : "false"}});
       if (!r.ok()) return refuse("rejected", errors_json(r.errors));
       return change("shadow", r.text, profile_, dry_run, origin);
     }
@@ -268,7 +276,8 @@ json ControlState::handle(const json& request, const Origin& origin) {
         if (g.number == target) return change("rollback", g.base_text, g.profile, dry_run, origin);
       }
       std::string kept;
-      for (const Generation& g : history_) kept += (kept.empty() ? "" : ", ") + std::to_string(g.number);
+      for (const Generation& g : history_)
+        kept += (kept.empty() ? "" : ", ") + std::to_string(g.number);
       return refuse("generation " + std::to_string(target) + " is not kept; kept: " + kept);
     }
     return refuse("unknown op \"" + op +
@@ -283,8 +292,9 @@ json ControlState::reload_file(const Origin& origin) {
   LoadResult r = load_config_file(config_path_);
   if (!r.ok()) {
     reloads_rejected_++;
-    return refuse("reload rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
-                  errors_json(r.errors));
+    return refuse(
+        "reload rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+        errors_json(r.errors));
   }
   std::string profile = profile_;
   if (!profile.empty() && r.config->profiles.count(profile) == 0) profile.clear();
@@ -317,22 +327,23 @@ json ControlState::status() const {
       if (c.packets[SL_VERDICT_SHED][r] != 0)
         shed_by_reason[reason_label(static_cast<uint32_t>(r))] = c.packets[SL_VERDICT_SHED][r];
     }
-    classes.push_back({{"name", c.name},
-                       {"priority", cc ? cc->priority : 0},
-                       {"rate_per_sec", cc && cc->rate_per_sec ? json(*cc->rate_per_sec) : json(nullptr)},
-                       {"burst", cc ? cc->burst : 0},
-                       {"bucket_tokens", c.bucket_tokens},
-                       {"sticky_admitted_ratio", static_cast<double>(c.sticky_threshold) / SL_RANK_ONE},
-                       {"lookups", lookups},
-                       {"admitted", admitted},
-                       {"shed", lookups - admitted},
-                       {"packets", packets},
-                       {"packets_shed", packets_shed},
-                       {"shed_by_reason", shed_by_reason}});
+    classes.push_back(
+        {{"name", c.name},
+         {"priority", cc ? cc->priority : 0},
+         {"rate_per_sec", cc && cc->rate_per_sec ? json(*cc->rate_per_sec) : json(nullptr)},
+         {"burst", cc ? cc->burst : 0},
+         {"bucket_tokens", c.bucket_tokens},
+         {"sticky_admitted_ratio", static_cast<double>(c.sticky_threshold) / SL_RANK_ONE},
+         {"lookups", lookups},
+         {"admitted", admitted},
+         {"shed", lookups - admitted},
+         {"packets", packets},
+         {"packets_shed", packets_shed},
+         {"shed_by_reason", shed_by_reason}});
   }
-  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::steady_clock::now() - started_)
-                          .count();
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
   return {{"ok", true},
           {"mode", s.mode},
           {"attach", s.attach},
@@ -344,9 +355,11 @@ json ControlState::status() const {
           {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
           {"shadow", cfg.admission.shadow},
           {"boundary",
-           {{"lookups_per_sec", cfg.boundary.lookups_per_sec ? json(*cfg.boundary.lookups_per_sec) : json(nullptr)},
+           {{"lookups_per_sec",
+             cfg.boundary.lookups_per_sec ? json(*cfg.boundary.lookups_per_sec) : json(nullptr)},
             {"lookup_tokens", s.boundary_lookup_tokens},
-            {"packets_per_sec", cfg.boundary.packets_per_sec ? json(*cfg.boundary.packets_per_sec) : json(nullptr)},
+            {"packets_per_sec",
+             cfg.boundary.packets_per_sec ? json(*cfg.boundary.packets_per_sec) : json(nullptr)},
             {"packet_tokens", s.boundary_packet_tokens}}},
           {"classes", classes}};
 }
@@ -360,11 +373,14 @@ ControlFigures ControlState::figures() const {
   f.reloads_applied = reloads_applied_;
   f.reloads_rejected = reloads_rejected_;
   f.last_change_unix_sec = last_change_unix_;
+  f.audit_write_failures = audit_failures_;
+  f.dataplane_healthy = dataplane_.stats().healthy;
   if (effective_.config) {
     const Config& cfg = *effective_.config;
     f.boundary_lookups_per_sec = cfg.boundary.lookups_per_sec.value_or(0);
     f.boundary_packets_per_sec = cfg.boundary.packets_per_sec.value_or(0);
-    for (const ClassConfig& c : cfg.classes) f.class_rate_per_sec.emplace_back(c.name, c.rate_per_sec.value_or(0));
+    for (const ClassConfig& c : cfg.classes)
+      f.class_rate_per_sec.emplace_back(c.name, c.rate_per_sec.value_or(0));
   }
   return f;
 }

@@ -66,9 +66,8 @@ class ControlState {
   bool evaluate(const std::string& base, const std::string& profile, LoadResult* effective,
                 nlohmann::json* refusal) const;
   // The common path of every change. Caller holds mutex_.
-  nlohmann::json change(const std::string& op, const std::string& base,
-                        const std::string& profile, bool dry_run, const Origin& origin,
-                        std::vector<std::string> notes = {});
+  nlohmann::json change(const std::string& op, const std::string& base, const std::string& profile,
+                        bool dry_run, const Origin& origin, std::vector<std::string> notes = {});
   nlohmann::json status() const;
   nlohmann::json refuse(const std::string& error, nlohmann::json errors = nullptr);
 
@@ -89,6 +88,7 @@ class ControlState {
   uint64_t reloads_applied_ = 0;
   uint64_t reloads_rejected_ = 0;
   double last_change_unix_ = 0;
+  uint64_t audit_failures_ = 0;
 };
 
 }  // namespace sluice

@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/daemon.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
 
 #include <cerrno>
 #include <ctime>
@@ -51,6 +58,29 @@ void log_counters(const DataplaneStats& s) {
   }
 }
 
+// Takes an exclusive lock named after the pin path (held until exit).
+// Returns the lock's fd, or -1 with *error.
+int lock_instance(const std::string& pin_path, std::string* error) {
+  std::string name = pin_path;
+  for (char& c : name)
+    if (c == '/') c = '-';
+  const std::string dir = "/run/sluice";
+  ::mkdir(dir.c_str(), 0755);
+  const std::string path = dir + "/instance" + name + ".lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = "cannot open " + path + ": " + std::strerror(errno);
+    return -1;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    *error = "another sluiced is running with dataplane.pin_path " + pin_path + " (" + path +
+             " is locked)";
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 DataplaneSettings dataplane_settings(const Config& cfg) {
@@ -90,6 +120,54 @@ int run_daemon(const DaemonOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::string log, error;
+  // One sluiced per pinned state: a second one (a mistake, or a restart
+  // racing the old process) must not adopt and then tear down the first's.
+  const int lock_fd = lock_instance(cfg.dataplane.pin_path, &error);
+  if (lock_fd < 0) {
+    log_event(LogLevel::error, "not starting", {{"error", error}});
+    return 1;
+  }
+
+  // The control plane comes up before the dataplane is touched, so that a
+  // bad socket, audit log or metrics address stops sluiced without changing
+  // what is enforcing traffic. Requests that arrive before the dataplane
+  // runs are answered "starting".
+  AuditLog audit;
+  std::atomic<ControlState*> control{nullptr};
+  std::unique_ptr<ControlState> control_owner;
+  std::unique_ptr<ApiServer> api;
+  std::unique_ptr<MetricsExporter> metrics;
+  if (audit.open(cfg.control.audit_log, &error)) {
+    ApiOptions api_options{cfg.control.socket, cfg.control.socket_mode, cfg.control.socket_group,
+                           cfg.control.http_listen, cfg.control.http_token_file};
+    api = ApiServer::start(
+        api_options,
+        [&control](const nlohmann::json& request, const Origin& origin) -> nlohmann::json {
+          ControlState* c = control.load();
+          if (c == nullptr) return {{"ok", false}, {"error", "sluiced is starting; try again"}};
+          return c->handle(request, origin);
+        },
+        &error);
+    if (api) {
+      metrics = MetricsExporter::start(
+          cfg.metrics.listen,
+          [&control] {
+            ControlState* c = control.load();
+            return c != nullptr ? c->stats() : DataplaneStats{};
+          },
+          [&control] {
+            ControlState* c = control.load();
+            return c != nullptr ? c->figures() : ControlFigures{};
+          },
+          &error);
+    }
+  }
+  if (!metrics) {
+    log_event(LogLevel::error, "control plane did not start; the dataplane was not touched",
+              {{"error", error}});
+    return 1;
+  }
+
   std::unique_ptr<Dataplane> dp = make_dataplane(dataplane_settings(cfg), &log, &error);
   if (!log.empty()) log_event(LogLevel::info, "dataplane selection", {{"detail", log}});
   if (!dp) {
@@ -101,6 +179,9 @@ int run_daemon(const DaemonOptions& options) {
     return 1;
   }
   const uint64_t generation = dp->stats().generation;
+  control_owner =
+      std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
+  control = control_owner.get();
   log_event(LogLevel::info, "started",
             {{"mode", dp->kind()},
              {"attach", dp->stats().attach},
@@ -109,36 +190,6 @@ int run_daemon(const DaemonOptions& options) {
              {"generation", std::to_string(generation)},
              {"adopted", dp->adopted_state() ? "true" : "false"},
              {"config", options.config_path}});
-
-  // The control plane: state and generations, audit log, API, metrics. A
-  // failure here stops sluiced (and detaches): running without the means to
-  // retune or observe it is not a state to leave an operator in.
-  AuditLog audit;
-  std::unique_ptr<ControlState> control;
-  std::unique_ptr<ApiServer> api;
-  std::unique_ptr<MetricsExporter> metrics;
-  if (audit.open(cfg.control.audit_log, &error)) {
-    control = std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
-    ApiOptions api_options{cfg.control.socket, cfg.control.socket_mode, cfg.control.socket_group,
-                           cfg.control.http_listen, cfg.control.http_token_file};
-    api = ApiServer::start(
-        api_options,
-        [&control](const nlohmann::json& request, const Origin& origin) {
-          return control->handle(request, origin);
-        },
-        &error);
-    if (api) {
-      metrics = MetricsExporter::start(
-          cfg.metrics.listen, [&control] { return control->stats(); },
-          [&control] { return control->figures(); }, &error);
-    }
-  }
-  if (!metrics) {
-    log_event(LogLevel::error, "control plane did not start", {{"error", error}});
-    api.reset();
-    dp->stop();
-    return 1;
-  }
   log_event(LogLevel::info, "control plane ready",
             {{"socket", cfg.control.socket},
              {"http", cfg.control.http_listen.empty() ? "off" : cfg.control.http_listen},
@@ -153,18 +204,18 @@ int run_daemon(const DaemonOptions& options) {
       continue;
     }
     if (sig == SIGHUP) {
-      const nlohmann::json r = control->reload_file(Origin{"signal"});
+      const nlohmann::json r = control_owner->reload_file(Origin{"signal"});
       if (!r.value("ok", false)) {
         if (r.contains("errors")) {
           for (const auto& e : r["errors"])
             log_event(LogLevel::error, "config error", {{"error", e.value("text", "")}});
         }
         log_event(LogLevel::warn, "reload rejected, keeping the running config",
-                  {{"generation", std::to_string(control->generation())},
+                  {{"generation", std::to_string(control_owner->generation())},
                    {"error", r.value("error", "")}});
       } else {
         log_event(LogLevel::info, "reloaded",
-                  {{"generation", std::to_string(control->generation())},
+                  {{"generation", std::to_string(control_owner->generation())},
                    {"changes", std::to_string(r["diff"].size())}});
       }
       continue;
@@ -173,6 +224,7 @@ int run_daemon(const DaemonOptions& options) {
     log_counters(dp->stats());
     metrics.reset();
     api.reset();
+    control = nullptr;
     dp->stop();
     log_event(LogLevel::info, "detached and stopped");
     return 0;

@@ -158,7 +158,8 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
 
   MetricFamily generation = family(
       "sluice_dataplane_generation",
-      "Config generation the dataplane enforces (lags sluice_config_generation only mid-swap)",
+      "Config generation the dataplane enforces (lags sluice_config_generation mid-swap, and "
+      "after a change the active profile hides, which leaves the dataplane as it was)",
       MetricType::Gauge);
   add(generation, static_cast<double>(s.generation));
   out->push_back(std::move(generation));
@@ -246,6 +247,12 @@ void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
   add(reloads, static_cast<double>(c.reloads_applied), {{"result", "applied"}});
   add(reloads, static_cast<double>(c.reloads_rejected), {{"result", "rejected"}});
   out->push_back(std::move(reloads));
+
+  MetricFamily audit =
+      family("sluice_audit_write_failures_total", "Applied changes the audit log could not record",
+             MetricType::Counter);
+  add(audit, static_cast<double>(c.audit_write_failures));
+  out->push_back(std::move(audit));
 
   MetricFamily last =
       family("sluice_config_last_change_timestamp_seconds",

@@ -22,8 +22,10 @@ struct ControlFigures {
   uint64_t changes_rejected = 0;  // sluice_config_changes_total{result="rejected"}
   uint64_t reloads_applied = 0;   // SIGHUP reloads, sluice_config_reloads_total{result}
   uint64_t reloads_rejected = 0;
-  double last_change_unix_sec = 0;  // sluice_config_last_change_timestamp_seconds
-  bool dataplane_healthy = true;    // sluice_dataplane_up
+  double last_change_unix_sec = 0;
+  uint64_t audit_write_failures =
+      0;  // sluice_audit_write_failures_total  // sluice_config_last_change_timestamp_seconds
+  bool dataplane_healthy = true;  // sluice_dataplane_up
   // Configured budgets, for "use" panels (0 = unlimited).
   uint64_t boundary_lookups_per_sec = 0;
   uint64_t boundary_packets_per_sec = 0;

@@ -112,7 +112,8 @@ int status(const Globals& g) {
   }
   std::cout << "sluiced: " << r["mode"].get<std::string>() << " (" << r["attach"].get<std::string>()
             << ") outside " << r["outside"].get<std::string>() << ", inside "
-            << (r["inside"].get<std::string>().empty() ? "(host mode)" : r["inside"].get<std::string>())
+            << (r["inside"].get<std::string>().empty() ? "(host mode)"
+                                                       : r["inside"].get<std::string>())
             << "\ngeneration " << r["generation"] << ", up " << r["uptime_sec"] << " s, profile "
             << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>())
             << (r["shadow"].get<bool>() ? ", SHADOW MODE (nothing is shed)" : "") << "\n"
@@ -163,8 +164,8 @@ std::string top_frame(const json& now, const json& before, double seconds) {
   for (const json& c : now["classes"]) {
     const json& p = prev.count(c["name"]) ? prev[c["name"]] : c;
     auto rate = [&](const char* key) {
-      const double d = static_cast<double>(c[key].get<uint64_t>()) -
-                       static_cast<double>(p[key].get<uint64_t>());
+      const double d =
+          static_cast<double>(c[key].get<uint64_t>()) - static_cast<double>(p[key].get<uint64_t>());
       return d < 0 || seconds <= 0 ? 0.0 : d / seconds;
     };
     const double offered = rate("lookups");
@@ -183,10 +184,12 @@ std::string top_frame(const json& now, const json& before, double seconds) {
                   c["name"].get<std::string>().c_str(), offered, admitted, offered - admitted,
                   offered > 0 ? 100.0 * admitted / offered : 100.0,
                   static_cast<unsigned long long>(c["bucket_tokens"].get<uint64_t>()),
-                  100.0 * c.value("sticky_admitted_ratio", 1.0), reasons.empty() ? "-" : reasons.c_str());
+                  100.0 * c.value("sticky_admitted_ratio", 1.0),
+                  reasons.empty() ? "-" : reasons.c_str());
     out << line;
   }
-  out << "\nqueues: " << (now["mode"] == "dpdk" ? "see sluice_queue_depth" : "none (XDP cannot queue)")
+  out << "\nqueues: "
+      << (now["mode"] == "dpdk" ? "see sluice_queue_depth" : "none (XDP cannot queue)")
       << "    q: ctrl-c to quit\n";
   return out.str();
 }
@@ -200,11 +203,19 @@ int top(const Globals& g, double interval, int count) {
   }
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   auto before = client->call({{"op", "status"}}, &error);
+  if (before && !before->value("ok", false)) {
+    error = before->value("error", "status refused");
+    before.reset();
+  }
   auto t_before = std::chrono::steady_clock::now();
   for (int i = 0; before && (count <= 0 || i < count); i++) {
     std::this_thread::sleep_for(std::chrono::duration<double>(interval));
     auto now = client->call({{"op", "status"}}, &error);
-    if (!now) break;
+    if (!now || !now->value("ok", false)) {
+      if (now) error = now->value("error", "status refused");
+      before.reset();
+      break;
+    }
     const auto t_now = std::chrono::steady_clock::now();
     const double secs = std::chrono::duration<double>(t_now - t_before).count();
     if (g.json_out) {
@@ -233,10 +244,10 @@ bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* 
   const std::size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) return false;
   std::string value = arg.substr(eq + 1);
-  const bool bare = !value.empty() && std::isalpha(static_cast<unsigned char>(value[0])) != 0 &&
-                    value.find_first_not_of(
-                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-                        std::string::npos;
+  const bool bare =
+      !value.empty() && std::isalpha(static_cast<unsigned char>(value[0])) != 0 &&
+      value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+          std::string::npos;
   if (bare && value != "true" && value != "false" && value != "inf" && value != "nan")
     value = "\"" + value + "\"";
   *out = {arg.substr(0, eq), value};
@@ -286,9 +297,10 @@ int main(int argc, char** argv) {
   double interval = 1.0;
   int count = 0;
   auto* top_cmd = app.add_subcommand(
-      "top", "live per-class table, refreshed every second: offered, admitted and shed lookups "
-             "per second, shed by reason, bucket levels (works over ssh; without a terminal it "
-             "prints one table per refresh)");
+      "top",
+      "live per-class table, refreshed every second: offered, admitted and shed lookups "
+      "per second, shed by reason, bucket levels (works over ssh; without a terminal it "
+      "prints one table per refresh)");
   top_cmd->add_option("--interval", interval, "seconds between refreshes")
       ->check(CLI::Range(0.1, 60.0));
   top_cmd->add_option("--count", count, "stop after this many refreshes (0 = until ctrl-c)")
@@ -300,9 +312,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> settings;
   bool dry_run = false;
   auto* set_cmd = app.add_subcommand(
-      "set", "change one or more keys at once, e.g. class.citizen.rate_per_sec=20000 "
-             "boundary.lookups_per_sec=30000 class.citizen.on_shed=reset (values are TOML; a "
-             "bare word is a string)");
+      "set",
+      "change one or more keys at once, e.g. class.citizen.rate_per_sec=20000 "
+      "boundary.lookups_per_sec=30000 class.citizen.on_shed=reset (values are TOML; a "
+      "bare word is a string)");
   set_cmd->add_option("KEY=VALUE", settings, "settings")->required();
   set_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
 
@@ -326,9 +339,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
 
   uint64_t generation = 0;
-  auto* rollback_cmd = app.add_subcommand(
-      "rollback", "return to generation GEN (default: the one before the current), as a new "
-                  "generation");
+  auto* rollback_cmd =
+      app.add_subcommand("rollback",
+                         "return to generation GEN (default: the one before the current), as a new "
+                         "generation");
   rollback_cmd->add_option("GEN", generation, "generation number (see history)");
   rollback_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
 
@@ -392,6 +406,10 @@ int main(int argc, char** argv) {
     std::ifstream in(file);
     std::stringstream text;
     text << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      std::cerr << "sluicectl apply: cannot read " << file << "\n";
+      return kRejected;
+    }
     return change(g, {{"op", "apply"}, {"config", text.str()}, {"dry_run", dry_run}});
   }
   if (app.got_subcommand("profile"))

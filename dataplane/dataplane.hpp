@@ -49,16 +49,17 @@ struct QueueStats {
 };
 
 struct DataplaneStats {
-  std::string mode;    // "xdp" | "dpdk"
-  std::string attach;  // "native" | "generic" (xdp)
+  bool healthy = true;  // running and enforcing (e.g. XDP: program loaded, link in place)
+  std::string mode;     // "xdp" | "dpdk"
+  std::string attach;   // "native" | "generic" (xdp)
   uint64_t generation = 0;
   std::vector<ClassStats> classes;  // in profile order
   uint64_t boundary_lookup_tokens = 0;
   uint64_t boundary_packet_tokens = 0;
-  uint64_t source_table_capacity = 0;  // per-source table entries (0: not reported)
-  uint64_t source_table_entries = 0;   // sources tracked now
-  uint64_t source_table_evictions = 0; // entries recycled for new sources since start
-  std::vector<QueueStats> queues;      // empty when the dataplane does not queue (XDP)
+  uint64_t source_table_capacity = 0;   // per-source table entries (0: not reported)
+  uint64_t source_table_entries = 0;    // sources tracked now
+  uint64_t source_table_evictions = 0;  // entries recycled for new sources since start
+  std::vector<QueueStats> queues;       // empty when the dataplane does not queue (XDP)
 };
 
 class Dataplane {

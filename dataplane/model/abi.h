@@ -134,8 +134,8 @@ SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 80, "sl_class_params layout")
 #define SL_PROFILE_MALFORMED_PASS (1U << 1) /* forward malformed packets instead of dropping */
 /* Which tables classification needs: a dataplane skips the lookups of a
  * field no class constrains (the answer could not change the class). */
-#define SL_PROFILE_USES_SRC (1U << 2)
-#define SL_PROFILE_USES_DST (1U << 3)
+#define SL_PROFILE_USES_SRC   (1U << 2)
+#define SL_PROFILE_USES_DST   (1U << 3)
 #define SL_PROFILE_USES_PORTS (1U << 4)
 
 /* The compiled profile: every user unit validated and converted once by the
@@ -199,7 +199,7 @@ struct sl_source_key {
 	__u8 family;
 	__u8 state_index; /* the class's state slot */
 	__u8 prefix_len;
-	__u8 pad;
+	__u8 epoch_lo; /* low byte of the slot's state_epoch */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_source_key) == 20, "sl_source_key layout");
 

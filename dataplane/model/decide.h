@@ -105,6 +105,10 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 	if (cs->epoch != cp->state_epoch) {
 		sl_class_state_init(cs, cp, now_ns);
 		cs->epoch = cp->state_epoch;
+		/* The first sticky window measures from here, not from the
+		 * boundary's whole history. */
+		cs->window_boundary_nt = bs->lookups.tokens_nt;
+		cs->window_lower_taken = sl_lower_taken(bs, cp->priority & (SL_PRIORITIES - 1));
 	}
 
 	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);

@@ -46,6 +46,7 @@ SL_INLINE void sl_source_key_make(struct sl_source_key *k, const struct sl_meta 
 	__builtin_memcpy(k->addr_be, m->src_be, 16);
 	k->family = m->family;
 	k->state_index = cp->state_index;
+	k->epoch_lo = (__u8)cp->state_epoch; /* a recycled slot does not inherit sources */
 	k->prefix_len = m->family == SL_FAMILY_V4 ? cp->src_prefix_v4 : cp->src_prefix_v6;
 	sl_mask_addr(k->addr_be, m->family == SL_FAMILY_V4 ? 4 : 16, k->prefix_len);
 }
@@ -98,6 +99,8 @@ SL_INLINE __u64 sl_window_capacity(const struct sl_bucket *b, const struct sl_bu
 {
 	if (!p->enabled || b->tokens_nt >= p->cap_nt)
 		return ~0ULL;
+	if (admitted > (~0ULL - b->tokens_nt) / SL_TOKEN)
+		return ~0ULL; /* more than any bucket holds: not a limit */
 	__u64 used = admitted * SL_TOKEN + b->tokens_nt;
 	return used > start_nt ? used - start_nt : 0;
 }

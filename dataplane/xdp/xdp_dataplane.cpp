@@ -36,10 +36,17 @@ bool XdpDataplane::attach(const std::string& which, int ifindex, int prog_fd, st
     const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
                       info.type == BPF_LINK_TYPE_XDP &&
                       static_cast<int>(info.xdp.ifindex) == ifindex;
-    if (same && bpf_link_update(fd, prog_fd, nullptr) == 0) {
+    if (same) {
+      // Never take a working link down: if the swap fails, keep it and say so.
+      const bool swapped = bpf_link_update(fd, prog_fd, nullptr) == 0;
+      const int err = errno;
       close(fd);
-      return true;
+      if (!swapped)
+        *error = "cannot swap the new program into the pinned " + which +
+                 " link (the running one stays): " + std::strerror(err);
+      return swapped;
     }
+    // Pinned on another interface: the config moved it.
     bpf_link_detach(fd);
     close(fd);
     unlink(path.c_str());
@@ -48,11 +55,12 @@ bool XdpDataplane::attach(const std::string& which, int ifindex, int prog_fd, st
   opts.flags = settings_.xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
   fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
   if (fd < 0) {
+    const int err = errno;
     char name[IF_NAMESIZE] = {};
     if_indextoname(static_cast<unsigned>(ifindex), name);
     *error = std::string("cannot attach XDP (") + (settings_.xdp_generic ? "generic" : "native") +
-             ") to " + name + ": " + errno_text() +
-             (errno == EBUSY          ? " (another XDP program is attached)"
+             ") to " + name + ": " + std::strerror(err) +
+             (err == EBUSY            ? " (another XDP program is attached)"
               : settings_.xdp_generic ? ""
                                       : " (try xdp_attach = \"generic\")");
     return false;
@@ -87,13 +95,26 @@ bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, st
   options.source_table_size = settings_.source_table_size;
   program_ = XdpProgram::load(options, error);
   if (!program_) return false;
-  // An adopted state continues its generation numbering.
-  const uint64_t gen = std::max(generation, program_->generation() + 1);
-  if (!program_->write_profile(profile, gen, error)) return false;
+  // Attach (or swap into adopted links) first: until the new profile is
+  // written, an adopted program keeps enforcing the profile it had, and a
+  // fresh one passes everything. Only then write the profile.
   if (inside != 0 && !program_->set_tx_ports(inside, outside, error)) return false;
   if (!attach("outside", outside, program_->outside_prog_fd(), error)) return false;
-  if (inside != 0 && !attach("inside", inside, program_->inside_prog_fd(), error)) return false;
-  return true;
+  if (inside != 0) {
+    if (!attach("inside", inside, program_->inside_prog_fd(), error)) return false;
+  } else {
+    // Host mode now: a return-path link left by an inline config must go.
+    const std::string path = link_path(settings_, "inside");
+    const int fd = bpf_obj_get(path.c_str());
+    if (fd >= 0) {
+      bpf_link_detach(fd);
+      close(fd);
+      unlink(path.c_str());
+    }
+  }
+  // An adopted state continues its generation numbering.
+  const uint64_t gen = std::max(generation, program_->generation() + 1);
+  return program_->write_profile(profile, gen, error);
 }
 
 bool XdpDataplane::apply(const CompiledProfile& profile, uint64_t generation, std::string* error) {
@@ -106,6 +127,10 @@ bool XdpDataplane::apply(const CompiledProfile& profile, uint64_t generation, st
 
 DataplaneStats XdpDataplane::stats() const {
   DataplaneStats s = program_ ? program_->stats() : DataplaneStats{};
+  // Healthy while our program is loaded and its outside link is still pinned
+  // (an operator's `sluiced --detach` or a removed pin shows up here).
+  std::error_code ec;
+  s.healthy = program_ && std::filesystem::exists(link_path(settings_, "outside"), ec);
   s.mode = "xdp";
   s.attach = settings_.xdp_generic ? "generic" : "native";
   // The pinned LRU map an adopted run reuses has this size too: libbpf
@@ -140,13 +165,17 @@ bool XdpDataplane::remove_pins(const DataplaneSettings& settings, std::string* r
     }
     close(fd);
   }
-  for (const auto& entry : fs::directory_iterator(settings.pin_path, ec)) {
-    if (!fs::remove(entry.path(), ec)) {
-      *report += "cannot remove " + entry.path().string() + ": " + ec.message() + "\n";
+  // Only sluice's own pins: pin_path may be shared with other tools' pins.
+  for (const char* name : {"sl_active", "sl_profiles", "sl_ports", "sl_lpm_src", "sl_lpm_dst",
+                           "sl_state", "sl_class_names", "sl_sources", "sl_counters",
+                           "sl_counter_base", "link_outside", "link_inside"}) {
+    const fs::path pin = fs::path(settings.pin_path) / name;
+    if (fs::exists(pin, ec) && !fs::remove(pin, ec)) {
+      *report += "cannot remove " + pin.string() + ": " + ec.message() + "\n";
       ok = false;
     }
   }
-  fs::remove(settings.pin_path, ec);
+  fs::remove(settings.pin_path, ec);  // only if now empty
   if (ok) *report += "removed " + settings.pin_path + "\n";
   return ok;
 }

@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "bpf/shared_state.h"
 #include "sluice_xdp.skel.h"
@@ -24,6 +26,7 @@ namespace sluice {
 namespace {
 
 constexpr uint32_t kZero = 0;
+constexpr std::chrono::microseconds kSlotGrace{1000};
 
 // libbpf reports through a global callback; keep the last lines of a load so
 // that a verifier rejection can be quoted in the error.
@@ -55,7 +58,8 @@ bool prepare_pin_dir(const std::string& dir, std::string* error) {
   const std::filesystem::path p(dir);
   std::filesystem::path base = p.parent_path();
   if (!is_bpffs(base.string()) && base == "/sys/fs/bpf") {
-    std::filesystem::create_directories(base);
+    std::error_code mk;
+    std::filesystem::create_directories(base, mk);
     if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0 && !is_bpffs(base.string())) {
       *error = "cannot mount bpffs on /sys/fs/bpf: " + errno_text(errno);
       return false;
@@ -98,6 +102,11 @@ struct XdpProgram::Impl {
     std::vector<LpmEntry> dst;
   };
   SlotTables slots[SL_PROFILE_SLOTS];
+  // When the live slot last changed. A program that read sl_active just
+  // before a flip may still be reading the old slot for a few microseconds
+  // (it runs to completion under RCU); the next write to that slot waits
+  // out kSlotGrace so that no packet ever sees a half-written profile.
+  std::chrono::steady_clock::time_point last_flip{};
 
   ~Impl() {
     if (skel != nullptr) sluice_xdp__destroy(skel);
@@ -189,7 +198,8 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
       return nullptr;
     }
     open_opts.pin_root_path = options.pin_path.c_str();
-    p->adopted_ = std::filesystem::exists(options.pin_path + "/sl_state");
+    std::error_code ec;
+    p->adopted_ = std::filesystem::exists(options.pin_path + "/sl_state", ec);
   }
   impl.skel = sluice_xdp__open_opts(&open_opts);
   if (impl.skel == nullptr) {
@@ -238,6 +248,8 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   }
   const uint32_t live_slot = active.slot & 1;
   const uint32_t target = 1 - live_slot;
+  const auto since_flip = std::chrono::steady_clock::now() - impl.last_flip;
+  if (since_flip < kSlotGrace) std::this_thread::sleep_for(kSlotGrace - since_flip);
 
   sl_profile live{};
   if (active.generation != 0) bpf_map_lookup_elem(impl.fd(maps.sl_profiles), &live_slot, &live);
@@ -321,20 +333,6 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
       return false;
     }
   }
-  const sl_counters now_counts = impl.sum_counters();
-  for (uint32_t c : fresh) {
-    const uint32_t idx = next.classes[c].state_index;
-    sl_class_name n{};
-    std::strncpy(n.name, profile.class_names[c].c_str(), sizeof(n.name) - 1);
-    sl_counter_base base{};
-    std::memcpy(base.packets, now_counts.packets[idx], sizeof(base.packets));
-    std::memcpy(base.lookups, now_counts.lookups[idx], sizeof(base.lookups));
-    if (bpf_map_update_elem(impl.fd(maps.sl_counter_base), &idx, &base, BPF_ANY) != 0 ||
-        bpf_map_update_elem(impl.fd(maps.sl_class_names), &idx, &n, BPF_ANY) != 0) {
-      *error = "cannot write class names: " + errno_text(errno);
-      return false;
-    }
-  }
   if (bpf_map_update_elem(impl.fd(maps.sl_profiles), &target, &next, BPF_ANY) != 0) {
     *error = "cannot write the profile: " + errno_text(errno);
     return false;
@@ -346,8 +344,28 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   sl_active flip{};
   flip.slot = target;
   flip.generation = generation;
+  // Counter bases of slots given to new classes are taken just before the
+  // flip; their names follow it (names label stats, never decisions), so a
+  // failure above leaves every live slot labelled as it was.
+  const sl_counters now_counts = impl.sum_counters();
   if (bpf_map_update_elem(impl.fd(maps.sl_active), &kZero, &flip, BPF_ANY) != 0) {
     *error = "cannot switch to the new profile: " + errno_text(errno);
+    return false;
+  }
+  impl.last_flip = std::chrono::steady_clock::now();
+  bool named = true;
+  for (uint32_t c : fresh) {
+    const uint32_t idx = next.classes[c].state_index;
+    sl_class_name n{};
+    std::strncpy(n.name, profile.class_names[c].c_str(), sizeof(n.name) - 1);
+    sl_counter_base base{};
+    std::memcpy(base.packets, now_counts.packets[idx], sizeof(base.packets));
+    std::memcpy(base.lookups, now_counts.lookups[idx], sizeof(base.lookups));
+    named = bpf_map_update_elem(impl.fd(maps.sl_counter_base), &idx, &base, BPF_ANY) == 0 &&
+            bpf_map_update_elem(impl.fd(maps.sl_class_names), &idx, &n, BPF_ANY) == 0 && named;
+  }
+  if (!named) {
+    *error = "profile applied, but class names could not be recorded: " + errno_text(errno);
     return false;
   }
   return true;

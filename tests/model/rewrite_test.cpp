@@ -126,12 +126,22 @@ TEST(Mark, Ipv4KeepsEcnAndChecksum) {
 
 TEST(Mark, Ipv6TrafficClass) {
   auto f = PacketBuilder().vlan(3).ipv6("2001:2::1", "2001:2::2", 46).udp(1, 53).build();
+  // ECN CE (traffic class low bits) and a flow label that must survive.
+  f[18 + 1] |= 0x30;  // ECN = 0b11 sits in bits 5-4 of byte 1
+  f[18 + 1] = static_cast<uint8_t>((f[18 + 1] & 0xf0) | 0x0a);
+  f[18 + 2] = 0xbc;
+  f[18 + 3] = 0xde;
+  const std::vector<uint8_t> before = f;
   sl_meta m;
   ASSERT_EQ(sl_parse(f.data(), f.data() + f.size(), &m), SL_PARSE_OK);
   sl_mark_dscp(f.data(), f.data() + f.size(), &m, 9);
   ASSERT_EQ(sl_parse(f.data(), f.data() + f.size(), &m), SL_PARSE_OK);
   EXPECT_EQ(m.dscp, 9);
-  EXPECT_EQ(f[18] >> 4, 6);  // version untouched
+  EXPECT_EQ(f[18] >> 4, 6);                            // version untouched
+  EXPECT_EQ(f[18 + 1] & 0x3f, before[18 + 1] & 0x3f);  // ECN + flow label high nibble
+  EXPECT_EQ(f[18 + 2], 0xbc);
+  EXPECT_EQ(f[18 + 3], 0xde);
+  for (std::size_t i = 22; i < f.size(); i++) ASSERT_EQ(f[i], before[i]) << i;
 }
 
 }  // namespace

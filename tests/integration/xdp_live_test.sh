@@ -143,6 +143,16 @@ check "host mode detached" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c
 # --- phase 1: limits hold for IPv4 and IPv6 ---------------------------------
 start_daemon "$tmp/d1.log"
 grep -q 'mode=xdp attach=native' "$tmp/d1.log"
+# A second sluiced on the same pinned state is refused and changes nothing.
+if nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" 2>"$tmp/second.log"; then
+  second_rc=0
+else
+  second_rc=$?
+fi
+check "a second sluiced on the same pins is refused" \
+  "second_rc == 1 && $(grep -c 'another sluiced is running' "$tmp/second.log") == 1"
+check "the first one still runs and enforces" "$(kill -0 "$daemon_pid" && echo 1 || echo 0) == 1 && \
+  $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
 ok_total=0
 reset_total=0
 for fam in 4 6; do

@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# Surge-lab topology (scripts/surge-lab, the surge_lab_short test): four
+# network namespaces joined by veth pairs, addresses only from 198.18.0.0/15.
+#
+#   clients (c0) --- (e-out) edge (e-in) --- (f-out) firewall (f-in) --- (b0) backend
+#   198.18.x.y/16                            198.18.0.254/16   198.19.0.254/24  198.19.0.1/24
+#
+# The edge is a layer-2 hop: a Linux bridge (configurations "none" and "nft")
+# or sluiced's XDP inline bridge ("xdp"). The firewall routes between the two
+# subnets and models the boundary that failed: conntrack plus a new-connection
+# limit it cannot exceed (drops beyond it, indiscriminately).
+#
+# Source this file; it defines SL_* names unique to this process. Callers
+# register sl_down with trap so it also runs on failure; it is bounded in time.
+
+SL_ID=${SL_ID:-$$}
+SL_CLIENTS=sl-cli-$SL_ID
+SL_EDGE=sl-edge-$SL_ID
+SL_FW=sl-fw-$SL_ID
+SL_BACKEND=sl-be-$SL_ID
+SL_BACKEND_V4=198.19.0.1
+SL_FW_OUT_V4=198.18.0.254
+SL_FW_IN_V4=198.19.0.254
+SL_XDP_PASS=${SL_XDP_PASS:?set SL_XDP_PASS to the built xdp_pass.bpf.o}
+# Client source addresses: checkpoint scanners in 198.18.10.0/24, citizens
+# spread over 198.18.20.0/22 (so per-address port ranges never run out).
+SL_CHECKPOINT_SRCS=(198.18.10.2 198.18.10.3 198.18.10.4 198.18.10.5)
+SL_CITIZEN_SRCS=()
+for _i in $(seq 2 33); do SL_CITIZEN_SRCS+=("198.18.20.$_i" "198.18.21.$_i"); done
+unset _i
+
+sl_ns() { ip netns exec "$@"; }
+
+# sl_up EDGE_MODE: EDGE_MODE is "bridge" (Linux bridge at the edge) or "xdp"
+# (no bridge: sluiced attaches to e-out/e-in itself).
+sl_up() {
+  local edge_mode=$1 ns a
+  for ns in "$SL_CLIENTS" "$SL_EDGE" "$SL_FW" "$SL_BACKEND"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+  done
+  ip link add c0 netns "$SL_CLIENTS" type veth peer name e-out netns "$SL_EDGE"
+  ip link add e-in netns "$SL_EDGE" type veth peer name f-out netns "$SL_FW"
+  ip link add f-in netns "$SL_FW" type veth peer name b0 netns "$SL_BACKEND"
+
+  for a in "${SL_CHECKPOINT_SRCS[@]}" "${SL_CITIZEN_SRCS[@]}"; do
+    echo "address add $a/16 dev c0"
+  done | ip -n "$SL_CLIENTS" -batch -
+  ip -n "$SL_FW" addr add "$SL_FW_OUT_V4/16" dev f-out
+  ip -n "$SL_FW" addr add "$SL_FW_IN_V4/24" dev f-in
+  ip -n "$SL_BACKEND" addr add "$SL_BACKEND_V4/24" dev b0
+
+  ip -n "$SL_CLIENTS" link set c0 up
+  ip -n "$SL_EDGE" link set e-out up
+  ip -n "$SL_EDGE" link set e-in up
+  ip -n "$SL_FW" link set f-out up
+  ip -n "$SL_FW" link set f-in up
+  ip -n "$SL_BACKEND" link set b0 up
+  ip -n "$SL_CLIENTS" route add 198.19.0.0/16 via "$SL_FW_OUT_V4"
+  ip -n "$SL_BACKEND" route add 198.18.0.0/16 via "$SL_FW_IN_V4"
+  sl_ns "$SL_FW" sysctl -qw net.ipv4.ip_forward=1
+  sl_ns "$SL_CLIENTS" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+  sl_ns "$SL_BACKEND" sysctl -qw net.core.somaxconn=4096
+  sl_ns "$SL_BACKEND" sysctl -qw net.ipv4.tcp_max_syn_backlog=4096
+
+  # Senders fill in their own checksums (a frame XDP bridges has lost the
+  # skb's "checksum left to the NIC" state), and the peers of the edge's
+  # interfaces run xdp_pass so that frames XDP redirects into them arrive.
+  for a in "$SL_CLIENTS c0" "$SL_FW f-out" "$SL_FW f-in" "$SL_BACKEND b0"; do
+    # shellcheck disable=SC2086  # "namespace interface"
+    set -- $a
+    sl_ns "$1" ethtool -K "$2" tx off >/dev/null
+  done
+  ip -n "$SL_CLIENTS" link set dev c0 xdpdrv obj "$SL_XDP_PASS" sec xdp
+  ip -n "$SL_FW" link set dev f-out xdpdrv obj "$SL_XDP_PASS" sec xdp
+
+  if [[ $edge_mode == bridge ]]; then
+    ip -n "$SL_EDGE" link add br0 type bridge
+    ip -n "$SL_EDGE" link set e-out master br0
+    ip -n "$SL_EDGE" link set e-in master br0
+    ip -n "$SL_EDGE" link set br0 up
+  fi
+}
+
+# sl_firewall LIMIT BURST: the boundary: conntrack, new connections beyond
+# LIMIT/s (burst BURST) dropped.
+sl_firewall() {
+  sl_ns "$SL_FW" nft -f - <<NFT
+table inet boundary {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ct state new limit rate over $1/second burst $2 packets counter drop
+  }
+}
+NFT
+}
+
+# sl_edge_nft RATE BURST: the plain answer at the edge: new connections (SYN
+# without ACK) from the outside beyond RATE/s dropped, on the bridge.
+sl_edge_nft() {
+  sl_ns "$SL_EDGE" nft -f - <<NFT
+table bridge edge {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    iifname "e-out" ether type ip tcp flags & (syn | ack) == syn limit rate over $1/second burst $2 packets counter drop
+  }
+}
+NFT
+}
+
+sl_down() {
+  local ns
+  for ns in "$SL_CLIENTS" "$SL_EDGE" "$SL_FW" "$SL_BACKEND"; do
+    timeout 5 ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  done
+  sleep 0.2
+  for ns in "$SL_CLIENTS" "$SL_EDGE" "$SL_FW" "$SL_BACKEND"; do
+    timeout 5 ip netns del "$ns" 2>/dev/null
+  done
+  return 0
+}

@@ -50,8 +50,8 @@ TEST_F(ControlStateTest, StatusReportsTheRunningConfigAndPerClassCounters) {
   // One checkpoint SYN and one citizen datagram, so the counters are not all
   // zero and each lands in its own class.
   const auto syn =
-      test::PacketBuilder().ipv4("198.18.10.5", "10.0.0.1").tcp(40000, 443, test::kSyn).build();
-  const auto udp = test::PacketBuilder().ipv4("198.18.50.7", "10.0.0.1").udp(5353, 53).build();
+      test::PacketBuilder().ipv4("198.18.10.5", "198.19.0.1").tcp(40000, 443, test::kSyn).build();
+  const auto udp = test::PacketBuilder().ipv4("198.18.50.7", "198.19.0.1").udp(5353, 53).build();
   h.dataplane().feed(syn, 1'000'000'000);
   h.dataplane().feed(udp, 1'000'000'000);
 

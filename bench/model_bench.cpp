@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_config.hpp"
 #include "control/compile.hpp"
 #include "control/config_loader.hpp"
 #include "dataplane/reference/reference.hpp"
@@ -17,41 +18,8 @@ namespace {
 
 using sluice::test::PacketBuilder;
 
-std::string prefixes(int n) {
-  std::string list;
-  for (int i = 0; i < n; i++) {
-    if (i) list += ",";
-    // n /64s in 2001:2::/48 plus one IPv4 /24 per 1000
-    list += "\"2001:2:" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000) + "::/64\"";
-    if (i % 1000 == 0) list += ",\"198.18." + std::to_string(i / 1000 % 256) + ".0/24\"";
-  }
-  return list;
-}
-
 sluice::CompiledProfile profile(int n_prefixes, bool per_source) {
-  std::string toml =
-      R"(
-[boundary]
-lookups_per_sec = 1000000000
-packets_per_sec = 1000000000
-
-[[class]]
-name = "checkpoint"
-priority = 0
-match = { src = [)" +
-      prefixes(n_prefixes) +
-      R"(], proto = "tcp", dst_ports = ["443", "8000-8100"] }
-rate_per_sec = 1000000000
-)" + (per_source ? "per_source = { rate_per_sec = 1000000, burst = 1000000 }\n" : "") +
-      R"(
-[[class]]
-name = "citizen"
-priority = 5
-match = { src = ["198.18.0.0/15", "2001:2::/48"] }
-rate_per_sec = 1000000000
-)" +
-      (per_source ? "per_source = { rate_per_sec = 1000000, burst = 1000000, prefix_v4 = 32 }\n"
-                  : "");
+  const std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
   sluice::LoadResult r = sluice::load_config_string(toml, "<bench>");
   if (!r.ok()) {
     for (const auto& e : r.errors) fprintf(stderr, "%s\n", e.to_string().c_str());

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_config.hpp"
 #include "control/compile.hpp"
 #include "control/config_loader.hpp"
 #include "dataplane/xdp/xdp_program.hpp"
@@ -57,32 +58,8 @@ double run_ns(int fd, const std::vector<uint8_t>& frame, int repeat) {
   return static_cast<double>(opts.duration);  // kernel reports ns per repetition
 }
 
-std::string prefixes(int n) {
-  std::string list = "\"198.18.10.0/24\"";
-  for (int i = 1; i < n; i++)
-    list += ",\"2001:2:" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000) + "::/64\"";
-  return list;
-}
-
 std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_source) {
-  std::string toml = R"(
-[boundary]
-lookups_per_sec = 1000000000
-packets_per_sec = 1000000000
-
-[[class]]
-name = "checkpoint"
-priority = 0
-match = { src = [)" + prefixes(n_prefixes) + R"(], proto = "tcp", dst_ports = ["443", "8000-8100"] }
-rate_per_sec = 1000000000
-)" + (per_source ? "per_source = { rate_per_sec = 1000000000, burst = 1000000000 }\n" : "") +
-                     R"(
-[[class]]
-name = "citizen"
-priority = 5
-match = { src = ["198.18.0.0/15", "2001:2::/48"] }
-rate_per_sec = 1000000000
-)" + (per_source ? "per_source = { rate_per_sec = 1000000000, burst = 1000000000 }\n" : "");
+  const std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
   sluice::LoadResult r = sluice::load_config_string(toml, "<bench>");
   if (!r.ok()) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -109,7 +86,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1000, 100000000));
   app.add_option("--rounds", rounds, "interleaved rounds; the median is reported")
       ->check(CLI::Range(1, 50));
-  app.add_option("--pass-object", pass_obj, "empty XDP_PASS object (tests/integration/xdp_pass.bpf.c)");
+  app.add_option("--pass-object", pass_obj,
+                 "empty XDP_PASS object (tests/integration/xdp_pass.bpf.c)");
   app.add_option("--filter-object", filter_obj, "xdp-filter's allow-all object");
   CLI11_PARSE(app, argc, argv);
 
@@ -126,9 +104,16 @@ int main(int argc, char** argv) {
   if (!s10 || !s100k || !s_src) return 1;
 
   const std::vector<std::pair<std::string, std::vector<uint8_t>>> frames = {
-      {"TCP SYN (checkpoint)", PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(40000, 443, sluice::test::kSyn).build()},
-      {"UDP lookup (citizen)", PacketBuilder().ipv4("198.18.77.7", "198.19.0.1").udp(40000, 53).build()},
-      {"IPv6 TCP SYN (citizen)", PacketBuilder().ipv6("2001:2:9:9999::7", "2001:2::1").tcp(40000, 443, sluice::test::kSyn).build()},
+      {"TCP SYN (checkpoint)", PacketBuilder()
+                                   .ipv4("198.18.10.7", "198.19.0.1")
+                                   .tcp(40000, 443, sluice::test::kSyn)
+                                   .build()},
+      {"UDP lookup (citizen)",
+       PacketBuilder().ipv4("198.18.77.7", "198.19.0.1").udp(40000, 53).build()},
+      {"IPv6 TCP SYN (citizen)", PacketBuilder()
+                                     .ipv6("2001:2:9:9999::7", "2001:2::1")
+                                     .tcp(40000, 443, sluice::test::kSyn)
+                                     .build()},
   };
   const std::vector<std::pair<std::string, int>> progs = {
       {"xdp_pass (empty)", pass.fd},

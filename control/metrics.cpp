@@ -5,6 +5,8 @@
 // between scrapes, so a counter reads exactly what the dataplane has counted.
 #include "control/metrics.hpp"
 
+#include "dataplane/labels.hpp"
+
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <netinet/in.h>
@@ -33,30 +35,6 @@ using prometheus::MetricType;
 using Labels = std::vector<ClientMetric::Label>;
 
 constexpr double kNsPerSec = 1e9;
-
-// Label text of a verdict or reason: the X-macro lists in reasons.h are the
-// only source, so a new reason gets its label without touching this file.
-const char* verdict_label(int verdict) {
-  switch (verdict) {
-#define SL_VERDICT_CASE(name, num, label) \
-  case num:                               \
-    return label;
-    SL_VERDICTS(SL_VERDICT_CASE)
-#undef SL_VERDICT_CASE
-  }
-  return "unknown";
-}
-
-const char* reason_label(int reason) {
-  switch (reason) {
-#define SL_REASON_CASE(name, num, label, doc) \
-  case num:                                   \
-    return label;
-    SL_REASONS(SL_REASON_CASE)
-#undef SL_REASON_CASE
-  }
-  return "unknown";
-}
 
 // Reasons the dataplane can shed a packet or lookup for. Their counters are
 // exported from zero, before the first shed, so that rate() over them has a

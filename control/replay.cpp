@@ -12,17 +12,6 @@
 
 namespace sluice {
 
-const char* reason_label(uint32_t reason) {
-  switch (reason) {
-#define SL_REASON_LABEL(name, num, label, doc) \
-  case num:                                    \
-    return label;
-    SL_REASONS(SL_REASON_LABEL)
-#undef SL_REASON_LABEL
-  }
-  return "unknown";
-}
-
 void ReplayStats::add(const ReplayStats& o) {
   packets += o.packets;
   packets_admitted += o.packets_admitted;

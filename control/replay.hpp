@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/labels.hpp"
 #include "dataplane/model/abi.h"
 #include "dataplane/profile.hpp"
 
@@ -46,7 +47,5 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
 
 nlohmann::json to_json(const ReplayResult& result);
 std::string to_table(const ReplayResult& result);
-
-const char* reason_label(uint32_t reason);
 
 }  // namespace sluice

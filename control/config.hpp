@@ -19,6 +19,7 @@ namespace sluice {
 
 enum class DataplaneMode { automatic, dpdk, xdp };
 enum class XdpAttach { native, generic };
+enum class DpdkClock { tsc, capture };
 enum class ShedAction { drop, reset, mark };
 enum class ShedOrder { sticky, random };
 enum class MalformedAction { drop, pass };
@@ -49,6 +50,14 @@ struct DataplaneConfig {
   // restart; bpffs directory where the XDP program's maps and links are pinned
   // (they outlive sluiced, and a restarted sluiced adopts them)
   std::string pin_path = "/sys/fs/bpf/sluice";
+  // DPDK only, all restart:
+  uint32_t dpdk_workers = 1;        // worker lcores polling the ports (RSS across them), 1..64
+  uint32_t dpdk_mbufs = 16383;      // mbufs in the packet pool, 1023..16777215
+  uint32_t dpdk_queue_size = 1024;  // slots of each priority ring per worker, power of two
+  uint32_t dpdk_idle_sleep_us = 0;  // sleep after an idle poll, µs (0: busy poll)
+  // Where the model's clock comes from: the TSC, or the rx timestamp of the
+  // packet when the port gives one (net_pcap replaying a capture), else the TSC.
+  DpdkClock dpdk_clock = DpdkClock::tsc;
 };
 
 inline constexpr std::array<uint32_t, kPriorities> kDefaultLookupsReservePct = {0,  6,  12, 18,

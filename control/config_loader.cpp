@@ -47,6 +47,12 @@ constexpr int64_t kMaxStickyWindowMs = 60'000;
 constexpr int64_t kMinSourceTableSize = 1024;
 constexpr int64_t kMaxSourceTableSize = 16'777'216;
 constexpr int64_t kMaxReservePct = 99;
+constexpr int64_t kMaxDpdkWorkers = 64;
+constexpr int64_t kMinDpdkMbufs = 1023;
+constexpr int64_t kMaxDpdkMbufs = 16'777'215;
+constexpr int64_t kMinDpdkQueueSize = 64;  // ring slots; rte_ring wants a power of two
+constexpr int64_t kMaxDpdkQueueSize = 65'536;
+constexpr int64_t kMaxDpdkIdleSleepUs = 10'000;
 constexpr std::size_t kMaxClassNameLen = 32;
 constexpr std::size_t kMaxUserClasses = kMaxClasses - 1;  // the default class takes one slot
 constexpr std::size_t kMaxSocketPathLen = 107;            // sun_path minus its terminating NUL
@@ -496,7 +502,10 @@ class Validator {
     const std::string key = "dataplane";
     const toml::table* t = table(n, key);
     if (t == nullptr) return;
-    reject_unknown(*t, key, {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path"});
+    reject_unknown(
+        *t, key,
+        {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path", "dpdk_workers",
+         "dpdk_mbufs", "dpdk_queue_size", "dpdk_idle_sleep_us", "dpdk_clock"});
     if (const toml::node* m = t->get("mode")) {
       if (auto v = keyword<DataplaneMode>(*m, key + ".mode",
                                           {{"auto", DataplaneMode::automatic},
@@ -527,6 +536,37 @@ class Validator {
       } else {
         fail(*p, key + ".pin_path",
              "an absolute directory path on a bpffs (e.g. /sys/fs/bpf/sluice)");
+      }
+    }
+    if (const toml::node* w = t->get("dpdk_workers")) {
+      if (auto v = integer(*w, key + ".dpdk_workers", 1, kMaxDpdkWorkers)) {
+        out.dpdk_workers = static_cast<uint32_t>(*v);
+      }
+    }
+    if (const toml::node* m = t->get("dpdk_mbufs")) {
+      if (auto v = integer(*m, key + ".dpdk_mbufs", kMinDpdkMbufs, kMaxDpdkMbufs)) {
+        out.dpdk_mbufs = static_cast<uint32_t>(*v);
+      }
+    }
+    if (const toml::node* q = t->get("dpdk_queue_size")) {
+      if (auto v = integer(*q, key + ".dpdk_queue_size", kMinDpdkQueueSize, kMaxDpdkQueueSize)) {
+        if ((*v & (*v - 1)) == 0) {
+          out.dpdk_queue_size = static_cast<uint32_t>(*v);
+        } else {
+          diag_.report(q->source(), key + ".dpdk_queue_size",
+                       "must be a power of two (64, 128, ..., 65536), found " + std::to_string(*v));
+        }
+      }
+    }
+    if (const toml::node* i = t->get("dpdk_idle_sleep_us")) {
+      if (auto v = integer(*i, key + ".dpdk_idle_sleep_us", 0, kMaxDpdkIdleSleepUs)) {
+        out.dpdk_idle_sleep_us = static_cast<uint32_t>(*v);
+      }
+    }
+    if (const toml::node* c = t->get("dpdk_clock")) {
+      if (auto v = keyword<DpdkClock>(*c, key + ".dpdk_clock",
+                                      {{"tsc", DpdkClock::tsc}, {"capture", DpdkClock::capture}})) {
+        out.dpdk_clock = *v;
       }
     }
   }

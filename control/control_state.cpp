@@ -341,6 +341,25 @@ json ControlState::status() const {
          {"packets_shed", packets_shed},
          {"shed_by_reason", shed_by_reason}});
   }
+  // Empty lists when the dataplane neither queues nor owns its ports (XDP).
+  json queues = json::array();
+  for (const QueueStats& q : s.queues) {
+    queues.push_back({{"priority", q.priority},
+                      {"depth", q.depth},
+                      {"dropped_full", q.dropped_full},
+                      {"dropped_delay", q.dropped_delay}});
+  }
+  json ports = json::array();
+  for (const PortStats& p : s.ports) {
+    ports.push_back({{"name", p.name},
+                     {"device", p.device},
+                     {"rx_packets", p.rx_packets},
+                     {"tx_packets", p.tx_packets},
+                     {"rx_missed", p.rx_missed},
+                     {"rx_nombuf", p.rx_nombuf},
+                     {"tx_errors", p.tx_errors},
+                     {"tx_dropped", p.tx_dropped}});
+  }
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count();
@@ -361,7 +380,9 @@ json ControlState::status() const {
             {"packets_per_sec",
              cfg.boundary.packets_per_sec ? json(*cfg.boundary.packets_per_sec) : json(nullptr)},
             {"packet_tokens", s.boundary_packet_tokens}}},
-          {"classes", classes}};
+          {"classes", classes},
+          {"queues", queues},
+          {"ports", ports}};
 }
 
 ControlFigures ControlState::figures() const {

@@ -94,6 +94,11 @@ DataplaneSettings dataplane_settings(const Config& cfg) {
   s.pin_path = cfg.dataplane.pin_path;
   s.source_table_size = cfg.admission.source_table_size;
   s.dpdk_args = cfg.dataplane.dpdk_args;
+  s.dpdk_workers = cfg.dataplane.dpdk_workers;
+  s.dpdk_mbufs = cfg.dataplane.dpdk_mbufs;
+  s.dpdk_queue_size = cfg.dataplane.dpdk_queue_size;
+  s.dpdk_idle_sleep_us = cfg.dataplane.dpdk_idle_sleep_us;
+  s.dpdk_capture_clock = cfg.dataplane.dpdk_clock == DpdkClock::capture;
   return s;
 }
 
@@ -168,14 +173,11 @@ int run_daemon(const DaemonOptions& options) {
     return 1;
   }
 
-  std::unique_ptr<Dataplane> dp = make_dataplane(dataplane_settings(cfg), &log, &error);
+  std::unique_ptr<Dataplane> dp =
+      start_dataplane(dataplane_settings(cfg), compile_profile(cfg), 1, &log, &error);
   if (!log.empty()) log_event(LogLevel::info, "dataplane selection", {{"detail", log}});
   if (!dp) {
-    log_event(LogLevel::error, "no dataplane", {{"error", error}});
-    return 1;
-  }
-  if (!dp->start(compile_profile(cfg), 1, &error)) {
-    log_event(LogLevel::error, "dataplane did not start", {{"mode", dp->kind()}, {"error", error}});
+    log_event(LogLevel::error, "dataplane did not start", {{"error", error}});
     return 1;
   }
   const uint64_t generation = dp->stats().generation;

@@ -115,6 +115,52 @@ ClientMetric queue_delay_histogram(const QueueStats& q) {
   return m;
 }
 
+// Only for a dataplane that queues (DPDK): XDP exports none of these.
+void queue_families(const std::vector<QueueStats>& queues, std::vector<MetricFamily>* out) {
+  MetricFamily depth =
+      family("sluice_queue_depth", "Packets waiting in each priority queue", MetricType::Gauge);
+  MetricFamily delay = family("sluice_queue_delay_seconds",
+                              "Time packets waited in each priority queue", MetricType::Histogram);
+  MetricFamily dropped =
+      family("sluice_queue_dropped_total",
+             "Packets a priority queue shed: full (refused, max_queue_delay of work waiting) or "
+             "delay (waited longer than max_queue_delay)",
+             MetricType::Counter);
+  for (const QueueStats& q : queues) {
+    const std::string priority = std::to_string(q.priority);
+    add(depth, static_cast<double>(q.depth), {{"priority", priority}});
+    delay.metric.push_back(queue_delay_histogram(q));
+    add(dropped, static_cast<double>(q.dropped_full), {{"priority", priority}, {"cause", "full"}});
+    add(dropped, static_cast<double>(q.dropped_delay),
+        {{"priority", priority}, {"cause", "delay"}});
+  }
+  out->push_back(std::move(depth));
+  out->push_back(std::move(delay));
+  out->push_back(std::move(dropped));
+}
+
+// Only for a dataplane that owns its ports (DPDK); XDP's are the kernel's.
+void port_families(const std::vector<PortStats>& ports, std::vector<MetricFamily>* out) {
+  MetricFamily packets =
+      family("sluice_port_packets_total",
+             "Packets the port received and sent, as its driver counts them", MetricType::Counter);
+  MetricFamily dropped = family(
+      "sluice_port_dropped_total",
+      "Packets lost at the port: rx_missed (rx queues full), rx_nombuf (no free mbuf), tx_errors "
+      "(the device failed to send), tx_dropped (sluice gave up on a full tx queue)",
+      MetricType::Counter);
+  for (const PortStats& p : ports) {
+    add(packets, static_cast<double>(p.rx_packets), {{"port", p.name}, {"direction", "rx"}});
+    add(packets, static_cast<double>(p.tx_packets), {{"port", p.name}, {"direction", "tx"}});
+    add(dropped, static_cast<double>(p.rx_missed), {{"port", p.name}, {"cause", "rx_missed"}});
+    add(dropped, static_cast<double>(p.rx_nombuf), {{"port", p.name}, {"cause", "rx_nombuf"}});
+    add(dropped, static_cast<double>(p.tx_errors), {{"port", p.name}, {"cause", "tx_errors"}});
+    add(dropped, static_cast<double>(p.tx_dropped), {{"port", p.name}, {"cause", "tx_dropped"}});
+  }
+  out->push_back(std::move(packets));
+  out->push_back(std::move(dropped));
+}
+
 // `ok` is false when the dataplane callback failed: its families are left out
 // and the dataplane reads as down.
 void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
@@ -191,17 +237,8 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
     out->push_back(std::move(evictions));
   }
 
-  if (!has_queues) return;
-  MetricFamily depth =
-      family("sluice_queue_depth", "Packets waiting in each priority queue", MetricType::Gauge);
-  MetricFamily delay = family("sluice_queue_delay_seconds",
-                              "Time packets waited in each priority queue", MetricType::Histogram);
-  for (const QueueStats& q : s.queues) {
-    add(depth, static_cast<double>(q.depth), {{"priority", std::to_string(q.priority)}});
-    delay.metric.push_back(queue_delay_histogram(q));
-  }
-  out->push_back(std::move(depth));
-  out->push_back(std::move(delay));
+  if (has_queues) queue_families(s.queues, out);
+  if (!s.ports.empty()) port_families(s.ports, out);
 }
 
 void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {

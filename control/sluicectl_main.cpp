@@ -102,6 +102,17 @@ std::string fmt_rate(const json& v) {
   return v.is_null() ? "unlimited" : std::to_string(v.get<uint64_t>()) + "/s";
 }
 
+unsigned long long count_of(const json& o, const char* key) {
+  return static_cast<unsigned long long>(o.value(key, uint64_t{0}));
+}
+
+// A list only a dataplane that queues and owns its ports (DPDK) fills: empty
+// for XDP, absent from an older sluiced.
+const json& list_of(const json& status, const char* key) {
+  static const json empty = json::array();
+  return status.contains(key) && status[key].is_array() ? status[key] : empty;
+}
+
 int status(const Globals& g) {
   json r;
   const int rc = call(g, {{"op", "status"}}, &r);
@@ -139,7 +150,91 @@ int status(const Globals& g) {
                   reasons.empty() ? "-" : reasons.c_str());
     std::cout << line;
   }
+  const json& queues = list_of(r, "queues");
+  if (!queues.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %10s %14s %14s\n", "priority", "depth",
+                  "dropped full", "dropped delay");
+    std::cout << line;
+    for (const json& q : queues) {
+      std::snprintf(line, sizeof(line), "%-8llu %10llu %14llu %14llu\n", count_of(q, "priority"),
+                    count_of(q, "depth"), count_of(q, "dropped_full"),
+                    count_of(q, "dropped_delay"));
+      std::cout << line;
+    }
+  }
+  const json& ports = list_of(r, "ports");
+  if (!ports.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %-16s %14s %14s %11s %11s %11s %11s\n", "port",
+                  "device", "rx", "tx", "rx missed", "rx nombuf", "tx errors", "tx dropped");
+    std::cout << line;
+    for (const json& p : ports) {
+      std::snprintf(line, sizeof(line), "%-8s %-16s %14llu %14llu %11llu %11llu %11llu %11llu\n",
+                    p.value("name", "-").c_str(), p.value("device", "-").c_str(),
+                    count_of(p, "rx_packets"), count_of(p, "tx_packets"), count_of(p, "rx_missed"),
+                    count_of(p, "rx_nombuf"), count_of(p, "tx_errors"), count_of(p, "tx_dropped"));
+      std::cout << line;
+    }
+  }
   return kOk;
+}
+
+// Per second between two readings of a counter; 0 when it went back (a
+// restarted sluiced) or no time passed.
+double per_sec(unsigned long long now, unsigned long long before, double seconds) {
+  return now < before || seconds <= 0 ? 0.0 : static_cast<double>(now - before) / seconds;
+}
+
+// The element of `list` whose `key` equals `value`, or `fallback`.
+const json& find_by(const json& list, const char* key, const json& value, const json& fallback) {
+  for (const json& e : list)
+    if (e.contains(key) && e[key] == value) return e;
+  return fallback;
+}
+
+// The queue and port part of a `top` screen, rates from two statuses.
+void top_queues_and_ports(const json& now, const json& before, double seconds,
+                          std::ostringstream& out) {
+  char line[256];
+  const json& queues = list_of(now, "queues");
+  if (!queues.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %9s %14s %15s\n", "PRIORITY", "DEPTH", "DROP FULL/s",
+                  "DROP DELAY/s");
+    out << line;
+    for (const json& q : queues) {
+      const json& p = find_by(list_of(before, "queues"), "priority", q["priority"], q);
+      std::snprintf(line, sizeof(line), "%-8llu %9llu %14.0f %15.0f\n", count_of(q, "priority"),
+                    count_of(q, "depth"),
+                    per_sec(count_of(q, "dropped_full"), count_of(p, "dropped_full"), seconds),
+                    per_sec(count_of(q, "dropped_delay"), count_of(p, "dropped_delay"), seconds));
+      out << line;
+    }
+  }
+  const json& ports = list_of(now, "ports");
+  if (!ports.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %11s %11s %11s  %s\n", "PORT", "RX/s", "TX/s",
+                  "DROPS/s", "DROPS BY CAUSE /s");
+    out << line;
+    for (const json& n : ports) {
+      const json& p = find_by(list_of(before, "ports"), "name", n["name"], n);
+      double drops = 0;
+      std::string causes;
+      for (const char* cause : {"rx_missed", "rx_nombuf", "tx_errors", "tx_dropped"}) {
+        const double r = per_sec(count_of(n, cause), count_of(p, cause), seconds);
+        drops += r;
+        if (r > 0) {
+          char part[64];
+          std::snprintf(part, sizeof(part), "%s%s=%.0f", causes.empty() ? "" : " ", cause, r);
+          causes += part;
+        }
+      }
+      std::snprintf(line, sizeof(line), "%-8s %11.0f %11.0f %11.0f  %s\n",
+                    n.value("name", "-").c_str(),
+                    per_sec(count_of(n, "rx_packets"), count_of(p, "rx_packets"), seconds),
+                    per_sec(count_of(n, "tx_packets"), count_of(p, "tx_packets"), seconds), drops,
+                    causes.empty() ? "-" : causes.c_str());
+      out << line;
+    }
+  }
 }
 
 // One screen of `top`: per-class rates from the difference of two statuses.
@@ -188,9 +283,13 @@ std::string top_frame(const json& now, const json& before, double seconds) {
                   reasons.empty() ? "-" : reasons.c_str());
     out << line;
   }
-  out << "\nqueues: "
-      << (now["mode"] == "dpdk" ? "see sluice_queue_depth" : "none (XDP cannot queue)")
-      << "    q: ctrl-c to quit\n";
+  if (list_of(now, "queues").empty() && list_of(now, "ports").empty()) {
+    out << "\nqueues: " << (now["mode"] == "dpdk" ? "none reported" : "none (XDP cannot queue)")
+        << "    q: ctrl-c to quit\n";
+    return out.str();
+  }
+  top_queues_and_ports(now, before, seconds, out);
+  out << "\nq: ctrl-c to quit\n";
   return out.str();
 }
 

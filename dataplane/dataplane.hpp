@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The one small interface the control plane sees of a dataplane: start,
 // apply a compiled profile, read stats, stop. No DPDK or libbpf type crosses
-// it. make_dataplane() picks DPDK or XDP.
+// it. start_dataplane() picks DPDK or XDP.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,12 @@ struct DataplaneSettings {
   std::string pin_path;      // bpffs directory for pinned XDP state
   uint64_t source_table_size = 65536;
   std::vector<std::string> dpdk_args;
+  // DPDK only (restart):
+  uint32_t dpdk_workers = 1;        // worker lcores polling the ports (RSS across them)
+  uint32_t dpdk_mbufs = 16383;      // mbufs in the packet pool (all ports, rings and queues)
+  uint32_t dpdk_queue_size = 1024;  // slots of each priority ring per worker (power of two)
+  uint32_t dpdk_idle_sleep_us = 0;  // sleep after an idle poll (0: busy poll, lowest latency)
+  bool dpdk_capture_clock = false;  // model clock from the rx timestamp (pcap replay) if present
 };
 
 struct ClassStats {
@@ -46,6 +52,21 @@ struct QueueStats {
   std::vector<uint64_t> delay_bucket_bound_ns;
   std::vector<uint64_t> delay_bucket_count;  // delay_bucket_bound_ns.size() + 1 entries
   uint64_t delay_sum_ns = 0;                 // sum of every counted delay
+  uint64_t dropped_full = 0;                 // refused: the queues held max_queue_delay of work
+  uint64_t dropped_delay = 0;                // waited longer than max_queue_delay
+};
+
+// One port of a dataplane that owns ports (DPDK), as the driver counts it
+// plus what sluice itself could not hand to it.
+struct PortStats {
+  std::string name;         // "outside" | "inside"
+  std::string device;       // DPDK device name (e.g. net_af_packet0)
+  uint64_t rx_packets = 0;
+  uint64_t tx_packets = 0;
+  uint64_t rx_missed = 0;   // dropped by the device: rx queues full (imissed)
+  uint64_t rx_nombuf = 0;   // dropped by the device: no mbuf free
+  uint64_t tx_errors = 0;   // the device failed to send (oerrors)
+  uint64_t tx_dropped = 0;  // sluice gave up: the tx queue stayed full
 };
 
 struct DataplaneStats {
@@ -60,6 +81,7 @@ struct DataplaneStats {
   uint64_t source_table_entries = 0;    // sources tracked now
   uint64_t source_table_evictions = 0;  // entries recycled for new sources since start
   std::vector<QueueStats> queues;       // empty when the dataplane does not queue (XDP)
+  std::vector<PortStats> ports;         // empty when the dataplane owns no ports (XDP)
 };
 
 class Dataplane {
@@ -88,11 +110,18 @@ class Dataplane {
   virtual bool adopted_state() const = 0;
 };
 
-// Builds the dataplane the settings ask for. With DataplaneKind::automatic it
-// tries DPDK, falls back to XDP and says why in *log. Null + *error when none
-// can be built.
-std::unique_ptr<Dataplane> make_dataplane(const DataplaneSettings& settings, std::string* log,
-                                          std::string* error);
+// Builds and starts the dataplane the settings ask for, enforcing `profile`
+// as `generation`. With DataplaneKind::automatic it tries DPDK and, when DPDK
+// is not built or cannot start (EAL, ports), falls back to XDP on the same
+// interfaces (a vdev spec's iface= names the interface) and says why in
+// *log. Null + *error when none starts.
+std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
+                                           const CompiledProfile& profile, uint64_t generation,
+                                           std::string* log, std::string* error);
+
+// The kernel interface behind a dataplane endpoint: the iface= of a DPDK vdev
+// spec ("net_af_packet0,iface=eth1" -> "eth1"), else the endpoint itself.
+std::string endpoint_interface(const std::string& endpoint);
 
 // Removes everything a previous sluiced left attached and pinned for these
 // settings (sluiced --detach). True when nothing is left.

@@ -6,27 +6,72 @@
 
 #include "dataplane/dataplane.hpp"
 #include "dataplane/xdp/xdp_dataplane.hpp"
+#ifdef SLUICE_WITH_DPDK
+#include "dataplane/dpdk/dpdk_dataplane.hpp"
+#endif
 
 namespace sluice {
+namespace {
 
-std::unique_ptr<Dataplane> make_dataplane(const DataplaneSettings& settings, std::string* log,
-                                          std::string* error) {
+std::unique_ptr<Dataplane> start_xdp(DataplaneSettings settings, const CompiledProfile& profile,
+                                     uint64_t generation, std::string* error) {
+  settings.outside = endpoint_interface(settings.outside);
+  if (!settings.inside.empty()) settings.inside = endpoint_interface(settings.inside);
+  auto dp = std::make_unique<XdpDataplane>(settings);
+  if (!dp->start(profile, generation, error)) return nullptr;
+  return dp;
+}
+
+}  // namespace
+
+std::string endpoint_interface(const std::string& endpoint) {
+  const std::string key = ",iface=";
+  const size_t at = endpoint.find(key);
+  if (at == std::string::npos) return endpoint;
+  const size_t from = at + key.size();
+  return endpoint.substr(from, endpoint.find(',', from) - from);
+}
+
+std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
+                                           const CompiledProfile& profile, uint64_t generation,
+                                           std::string* log, std::string* error) {
   switch (settings.kind) {
-    case DataplaneKind::dpdk:
+    case DataplaneKind::dpdk: {
+#ifdef SLUICE_WITH_DPDK
+      auto dp = std::make_unique<DpdkDataplane>(settings);
+      if (!dp->start(profile, generation, error)) return nullptr;
+      return dp;
+#else
       *error = "dataplane.mode: \"dpdk\" is not built into this sluiced (SLUICE_WITH_DPDK=OFF)";
       return nullptr;
-    case DataplaneKind::automatic:
-      *log += "mode auto: dpdk is not built into this sluiced; using xdp\n";
-      [[fallthrough]];
+#endif
+    }
+    case DataplaneKind::automatic: {
+#ifdef SLUICE_WITH_DPDK
+      std::string why;
+      auto dp = std::make_unique<DpdkDataplane>(settings);
+      if (dp->start(profile, generation, &why)) {
+        *log += "mode auto: dpdk started";
+        return dp;
+      }
+      *log += "mode auto: dpdk could not start (" + why + "); using xdp";
+#else
+      *log += "mode auto: dpdk is not built into this sluiced; using xdp";
+#endif
+      return start_xdp(settings, profile, generation, error);
+    }
     case DataplaneKind::xdp:
-      return std::make_unique<XdpDataplane>(settings);
+      return start_xdp(settings, profile, generation, error);
   }
   *error = "unknown dataplane mode";
   return nullptr;
 }
 
 bool detach_dataplane(const DataplaneSettings& settings, std::string* report) {
-  return XdpDataplane::remove_pins(settings, report);
+  DataplaneSettings xdp = settings;
+  xdp.outside = endpoint_interface(settings.outside);
+  if (!xdp.inside.empty()) xdp.inside = endpoint_interface(settings.inside);
+  return XdpDataplane::remove_pins(xdp, report);
 }
 
 }  // namespace sluice

@@ -27,13 +27,19 @@ SL_INLINE struct sl_bucket_params sl_bucket_params_make(__u64 rate_per_sec, __u6
 SL_INLINE void sl_bucket_init(struct sl_bucket *b, const struct sl_bucket_params *p, __u64 now_ns)
 {
 	b->tokens_nt = p->cap_nt;
-	b->last_ns = now_ns;
+	b->last_ns = p->enabled ? now_ns : 0; /* see sl_bucket_refill */
 }
 
 /* Adds the tokens earned since the last refill. Time going backwards (clock
  * skew between CPUs, reordered captures) earns nothing and is not recorded. */
 SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_params *p, __u64 now_ns)
 {
+	/* A budget that is switched off is not counted; switched on again (a
+	 * retune), it starts full, as a new budget does. */
+	if (!p->enabled) {
+		b->last_ns = 0;
+		return;
+	}
 	if (now_ns <= b->last_ns)
 		return;
 	__u64 elapsed = now_ns - b->last_ns;

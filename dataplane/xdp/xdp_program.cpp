@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "bpf/shared_state.h"
+#include "dataplane/state_slots.hpp"
 #include "sluice_xdp.skel.h"
 
 namespace sluice {
@@ -257,51 +258,13 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
     bpf_map_lookup_elem(impl.fd(maps.sl_class_names), &i, &names[i]);
 
-  // Classes keep their state slot (and epoch) by name.
-  std::map<std::string, std::pair<uint8_t, uint32_t>> live_by_name;
-  std::array<bool, SL_MAX_CLASSES> live_used{};
-  for (uint32_t c = 0; c < live.n_classes && c < SL_MAX_CLASSES; c++) {
-    const uint8_t idx = live.classes[c].state_index & (SL_MAX_CLASSES - 1);
-    live_by_name[std::string(names[idx].name, strnlen(names[idx].name, 32))] = {
-        idx, live.classes[c].state_epoch};
-    live_used[idx] = true;
-  }
-  sl_profile next = profile.prof;
-  next.boundary_epoch = 1;
-  const uint32_t epoch =
-      static_cast<uint32_t>(generation) == 0 ? 1 : static_cast<uint32_t>(generation);
-  std::array<bool, SL_MAX_CLASSES> used{};
-  std::vector<uint32_t> fresh;  // classes needing a new slot
-  for (uint32_t c = 0; c < next.n_classes; c++) {
-    auto it = live_by_name.find(profile.class_names[c]);
-    if (it != live_by_name.end()) {
-      next.classes[c].state_index = it->second.first;
-      next.classes[c].state_epoch = it->second.second;
-      used[it->second.first] = true;
-    } else {
-      fresh.push_back(c);
-    }
-  }
-  // New classes take never-used slots first, then slots no live class uses,
-  // then any slot the new profile leaves free.
-  for (uint32_t c : fresh) {
-    int pick = -1;
-    for (int pass = 0; pass < 3 && pick < 0; pass++) {
-      for (uint32_t i = 0; i < SL_MAX_CLASSES && pick < 0; i++) {
-        if (used[i]) continue;
-        if (pass == 0 && (names[i].name[0] != 0 || live_used[i])) continue;
-        if (pass == 1 && live_used[i]) continue;
-        pick = static_cast<int>(i);
-      }
-    }
-    if (pick < 0) {
-      *error = "no free class state slot";
-      return false;
-    }
-    used[pick] = true;
-    next.classes[c].state_index = static_cast<__u8>(pick);
-    next.classes[c].state_epoch = epoch;
-  }
+  std::array<std::string, SL_MAX_CLASSES> slot_names;
+  for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
+    slot_names[i] = std::string(names[i].name, strnlen(names[i].name, sizeof(names[i].name)));
+  SlotAssignment slots;
+  if (!assign_state_slots(profile, live, slot_names, generation, &slots, error)) return false;
+  const sl_profile& next = slots.prof;
+  const std::vector<uint32_t>& fresh = slots.fresh;
 
   // Fill the inactive slot: prefixes, ports, names and counter bases of new
   // slots, then the profile; the flip below makes it live at once.

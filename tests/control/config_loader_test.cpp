@@ -73,6 +73,11 @@ TEST(ConfigLoader, EmptyDocumentIsAllDefaults) {
   EXPECT_EQ(c.dataplane.xdp_attach, XdpAttach::native);
   EXPECT_EQ(c.dataplane.dpdk_args,
             (std::vector<std::string>{"--no-huge", "--no-pci", "-m", "512"}));
+  EXPECT_EQ(c.dataplane.dpdk_workers, 1u);
+  EXPECT_EQ(c.dataplane.dpdk_mbufs, 16383u);
+  EXPECT_EQ(c.dataplane.dpdk_queue_size, 1024u);
+  EXPECT_EQ(c.dataplane.dpdk_idle_sleep_us, 0u);
+  EXPECT_EQ(c.dataplane.dpdk_clock, DpdkClock::tsc);
   EXPECT_FALSE(c.boundary.lookups_per_sec.has_value());
   EXPECT_FALSE(c.boundary.packets_per_sec.has_value());
   EXPECT_EQ(c.boundary.max_queue_delay_us, 5000u);
@@ -304,6 +309,39 @@ TEST(ConfigLoader, ThirtyOneClassesPlusDefaultAreAllowed) {
       << all_errors(r);
 }
 
+// The DPDK sizing keys at their bounds and in between: each row sets one key
+// and reads it back.
+struct DpdkSizeCase {
+  const char* toml;
+  uint32_t DataplaneConfig::*field;
+  uint32_t expected;
+};
+
+TEST(ConfigLoader, DpdkSettingsAcceptTheirRange) {
+  const DpdkSizeCase cases[] = {
+      {"dpdk_workers = 1", &DataplaneConfig::dpdk_workers, 1},
+      {"dpdk_workers = 64", &DataplaneConfig::dpdk_workers, 64},
+      {"dpdk_mbufs = 1023", &DataplaneConfig::dpdk_mbufs, 1023},
+      {"dpdk_mbufs = 65535", &DataplaneConfig::dpdk_mbufs, 65535},
+      {"dpdk_mbufs = 16777215", &DataplaneConfig::dpdk_mbufs, 16777215},
+      {"dpdk_queue_size = 64", &DataplaneConfig::dpdk_queue_size, 64},
+      {"dpdk_queue_size = 4096", &DataplaneConfig::dpdk_queue_size, 4096},
+      {"dpdk_queue_size = 65536", &DataplaneConfig::dpdk_queue_size, 65536},
+      {"dpdk_idle_sleep_us = 0", &DataplaneConfig::dpdk_idle_sleep_us, 0},
+      {"dpdk_idle_sleep_us = 50", &DataplaneConfig::dpdk_idle_sleep_us, 50},
+      {"dpdk_idle_sleep_us = 10000", &DataplaneConfig::dpdk_idle_sleep_us, 10000},
+  };
+  for (const DpdkSizeCase& row : cases) {
+    SCOPED_TRACE(row.toml);
+    const Config c = load_ok(std::string("[dataplane]\n") + row.toml + "\n");
+    EXPECT_EQ(c.dataplane.*row.field, row.expected);
+  }
+
+  EXPECT_EQ(load_ok("[dataplane]\ndpdk_clock = \"capture\"\n").dataplane.dpdk_clock,
+            DpdkClock::capture);
+  EXPECT_EQ(load_ok("[dataplane]\ndpdk_clock = \"tsc\"\n").dataplane.dpdk_clock, DpdkClock::tsc);
+}
+
 TEST(ConfigLoader, ShippedConfigsLoad) {
   for (const char* name : {"config/sluice.toml", "config/minimal.toml"}) {
     LoadResult r = load_config_file(std::string(SLUICE_SOURCE_DIR) + "/" + name);
@@ -423,6 +461,74 @@ mode = "ebpf"
 dpdk_args = ["-m", 512]
 )",
      "<test>:2:20: dataplane.dpdk_args[1]: expected a string, found integer 512"},
+    {"dpdk_workers zero", R"(
+[dataplane]
+dpdk_workers = 0
+)",
+     "<test>:2:16: dataplane.dpdk_workers: expected an integer in 1..64, found integer 0"},
+    {"dpdk_workers above 64", R"(
+[dataplane]
+dpdk_workers = 65
+)",
+     "<test>:2:16: dataplane.dpdk_workers: expected an integer in 1..64, found integer 65"},
+    {"dpdk_workers as a string", R"(
+[dataplane]
+dpdk_workers = "4"
+)",
+     "<test>:2:16: dataplane.dpdk_workers: expected an integer in 1..64, found string \"4\""},
+    {"dpdk_mbufs too few", R"(
+[dataplane]
+dpdk_mbufs = 1022
+)",
+     "<test>:2:14: dataplane.dpdk_mbufs: expected an integer in 1023..16777215, found integer "
+     "1022"},
+    {"dpdk_mbufs too many", R"(
+[dataplane]
+dpdk_mbufs = 16777216
+)",
+     "<test>:2:14: dataplane.dpdk_mbufs: expected an integer in 1023..16777215, found integer "
+     "16777216"},
+    {"dpdk_queue_size not a power of two", R"(
+[dataplane]
+dpdk_queue_size = 1000
+)",
+     "<test>:2:19: dataplane.dpdk_queue_size: must be a power of two (64, 128, ..., 65536), found "
+     "1000"},
+    {"dpdk_queue_size below 64", R"(
+[dataplane]
+dpdk_queue_size = 32
+)",
+     "<test>:2:19: dataplane.dpdk_queue_size: expected an integer in 64..65536, found integer 32"},
+    {"dpdk_queue_size above 65536", R"(
+[dataplane]
+dpdk_queue_size = 131072
+)",
+     "<test>:2:19: dataplane.dpdk_queue_size: expected an integer in 64..65536, found integer "
+     "131072"},
+    {"dpdk_idle_sleep_us negative", R"(
+[dataplane]
+dpdk_idle_sleep_us = -1
+)",
+     "<test>:2:22: dataplane.dpdk_idle_sleep_us: expected an integer in 0..10000, found integer "
+     "-1"},
+    {"dpdk_idle_sleep_us above 10 ms", R"(
+[dataplane]
+dpdk_idle_sleep_us = 10001
+)",
+     "<test>:2:22: dataplane.dpdk_idle_sleep_us: expected an integer in 0..10000, found integer "
+     "10001"},
+    {"dpdk_clock unknown", R"(
+[dataplane]
+dpdk_clock = "wall"
+)",
+     "<test>:2:14: dataplane.dpdk_clock: expected \"tsc\" or \"capture\", found string \"wall\""},
+    {"unknown dataplane key lists the dpdk keys", R"(
+[dataplane]
+dpdk_lcores = 2
+)",
+     "<test>:2:1: dataplane.dpdk_lcores: unknown key; expected one of: mode, outside, inside, "
+     "xdp_attach, dpdk_args, pin_path, dpdk_workers, dpdk_mbufs, dpdk_queue_size, "
+     "dpdk_idle_sleep_us, dpdk_clock"},
     {"source table too small", R"(
 [admission]
 source_table_size = 1000

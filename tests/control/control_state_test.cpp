@@ -96,6 +96,44 @@ TEST_F(ControlStateTest, StatusReportsTheRunningConfigAndPerClassCounters) {
   EXPECT_EQ(fallback["priority"], 7);
   EXPECT_TRUE(fallback["rate_per_sec"].is_null());
   EXPECT_EQ(fallback["lookups"], 0);
+
+  // A dataplane without queues or ports of its own (XDP): empty lists.
+  EXPECT_EQ(s["queues"], json::array());
+  EXPECT_EQ(s["ports"], json::array());
+}
+
+TEST_F(ControlStateTest, StatusCarriesTheQueuesAndPortsOfADataplaneThatHasThem) {
+  QueueStats q0;
+  q0.priority = 0;
+  q0.depth = 7;
+  q0.dropped_full = 3;
+  q0.dropped_delay = 11;
+  QueueStats q7;
+  q7.priority = 7;
+  PortStats outside;
+  outside.name = "outside";
+  outside.device = "net_af_packet0";
+  outside.rx_packets = 123456;
+  outside.tx_packets = 1000;
+  outside.rx_missed = 17;
+  outside.rx_nombuf = 2;
+  outside.tx_errors = 5;
+  outside.tx_dropped = 8;
+  PortStats inside;
+  inside.name = "inside";
+  inside.device = "net_af_packet1";
+  h.dataplane().set_queues_and_ports({q0, q7}, {outside, inside});
+
+  const json s = h.call({{"op", "status"}});
+  ASSERT_TRUE(s["ok"].get<bool>()) << s.dump();
+  EXPECT_EQ(s["queues"], json::parse(R"([
+    {"priority": 0, "depth": 7, "dropped_full": 3, "dropped_delay": 11},
+    {"priority": 7, "depth": 0, "dropped_full": 0, "dropped_delay": 0}])"));
+  EXPECT_EQ(s["ports"], json::parse(R"([
+    {"name": "outside", "device": "net_af_packet0", "rx_packets": 123456, "tx_packets": 1000,
+     "rx_missed": 17, "rx_nombuf": 2, "tx_errors": 5, "tx_dropped": 8},
+    {"name": "inside", "device": "net_af_packet1", "rx_packets": 0, "tx_packets": 0,
+     "rx_missed": 0, "rx_nombuf": 0, "tx_errors": 0, "tx_dropped": 0}])"));
 }
 
 TEST_F(ControlStateTest, GetReturnsTheEffectiveConfigText) {
@@ -360,6 +398,10 @@ TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) 
        "class.citizen.colour"},
       {"restart-only dataplane.outside", set_request({{"dataplane.outside", "\"eth9\""}}),
        "dataplane.outside"},
+      {"restart-only dataplane.dpdk_workers", set_request({{"dataplane.dpdk_workers", "4"}}),
+       "dataplane.dpdk_workers"},
+      {"restart-only dataplane.dpdk_clock", set_request({{"dataplane.dpdk_clock", "\"capture\""}}),
+       "dataplane.dpdk_clock"},
       {"restart-only admission.source_table_size",
        set_request({{"admission.source_table_size", "131072"}}), "admission.source_table_size"},
       {"restart-only metrics.listen", set_request({{"metrics.listen", "\"127.0.0.1:9110\""}}),

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Prometheus exporter over real HTTP on loopback: exact exposition lines
 // (names, labels, values) for fake dataplane and control figures, figures
-// read at scrape time only, queue metrics only when the dataplane queues, and
-// listen addresses that cannot work giving an error instead of a crash.
+// read at scrape time only, queue and port metrics only when the dataplane
+// queues and owns its ports (DPDK), and listen addresses that cannot work
+// giving an error instead of a crash.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -217,28 +218,50 @@ TEST_F(MetricsExporterTest, ServesBudgetsConfigAndDataplaneGauges) {
        }) {
     EXPECT_TRUE(has_line(body, line));
   }
-  // XDP does not queue: no queue families at all, not even their TYPE lines.
+  // XDP neither queues nor owns its ports: no queue or port families at all,
+  // not even their TYPE lines.
   EXPECT_TRUE(lacks(body, "sluice_queue_"));
+  EXPECT_TRUE(lacks(body, "sluice_port_"));
+}
+
+// A DPDK dataplane with two priority queues and both ports.
+DataplaneStats dpdk_stats() {
+  DataplaneStats s = xdp_stats();
+  s.mode = "dpdk";
+  s.attach = "";
+  QueueStats q0;
+  q0.priority = 0;
+  q0.depth = 7;
+  q0.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};  // 0.1, 1, 5 ms
+  q0.delay_bucket_count = {10, 5, 2, 1};
+  q0.delay_sum_ns = 20'000'000;
+  q0.dropped_full = 3;
+  q0.dropped_delay = 11;
+  QueueStats q5;
+  q5.priority = 5;
+  q5.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};
+  q5.delay_bucket_count = {0, 0, 0, 0};
+  s.queues = {q0, q5};
+  PortStats outside;
+  outside.name = "outside";
+  outside.device = "net_af_packet0";
+  outside.rx_packets = 123456;
+  outside.tx_packets = 1000;
+  outside.rx_missed = 17;
+  outside.rx_nombuf = 2;
+  PortStats inside;
+  inside.name = "inside";
+  inside.device = "net_af_packet1";
+  inside.rx_packets = 999;
+  inside.tx_packets = 120000;
+  inside.tx_errors = 5;
+  inside.tx_dropped = 8;
+  s.ports = {outside, inside};
+  return s;
 }
 
 TEST_F(MetricsExporterTest, QueueDepthAndDelayHistogramWhenTheDataplaneQueues) {
-  dataplane_ = [] {
-    DataplaneStats s = xdp_stats();
-    s.mode = "dpdk";
-    s.attach = "";
-    QueueStats q0;
-    q0.priority = 0;
-    q0.depth = 7;
-    q0.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};  // 0.1, 1, 5 ms
-    q0.delay_bucket_count = {10, 5, 2, 1};
-    q0.delay_sum_ns = 20'000'000;
-    QueueStats q5;
-    q5.priority = 5;
-    q5.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};
-    q5.delay_bucket_count = {0, 0, 0, 0};
-    s.queues = {q0, q5};
-    return s;
-  };
+  dataplane_ = dpdk_stats;
   const std::string body = scrape(port_);
   ASSERT_FALSE(body.empty());
   for (const char* line : {
@@ -257,9 +280,66 @@ TEST_F(MetricsExporterTest, QueueDepthAndDelayHistogramWhenTheDataplaneQueues) {
            // Queues exist, so queue reasons are exported from zero.
            R"(sluice_lookups_total{class="citizen",verdict="shed",reason="queue_full"} 0)",
            R"(sluice_lookups_total{class="citizen",verdict="shed",reason="queue_delay"} 0)",
+           // Drops of every queue by cause, from zero.
+           R"(# TYPE sluice_queue_dropped_total counter)",
+           R"(sluice_queue_dropped_total{priority="0",cause="full"} 3)",
+           R"(sluice_queue_dropped_total{priority="0",cause="delay"} 11)",
+           R"(sluice_queue_dropped_total{priority="5",cause="full"} 0)",
+           R"(sluice_queue_dropped_total{priority="5",cause="delay"} 0)",
        }) {
     EXPECT_TRUE(has_line(body, line));
   }
+}
+
+TEST_F(MetricsExporterTest, PortPacketsAndDropsWhenTheDataplaneOwnsPorts) {
+  dataplane_ = dpdk_stats;
+  const std::string body = scrape(port_);
+  ASSERT_FALSE(body.empty());
+  for (const char* line : {
+           R"(# TYPE sluice_port_packets_total counter)",
+           R"(sluice_port_packets_total{port="outside",direction="rx"} 123456)",
+           R"(sluice_port_packets_total{port="outside",direction="tx"} 1000)",
+           R"(sluice_port_packets_total{port="inside",direction="rx"} 999)",
+           R"(sluice_port_packets_total{port="inside",direction="tx"} 120000)",
+           R"(# TYPE sluice_port_dropped_total counter)",
+           R"(sluice_port_dropped_total{port="outside",cause="rx_missed"} 17)",
+           R"(sluice_port_dropped_total{port="outside",cause="rx_nombuf"} 2)",
+           R"(sluice_port_dropped_total{port="outside",cause="tx_errors"} 0)",
+           R"(sluice_port_dropped_total{port="outside",cause="tx_dropped"} 0)",
+           R"(sluice_port_dropped_total{port="inside",cause="rx_missed"} 0)",
+           R"(sluice_port_dropped_total{port="inside",cause="rx_nombuf"} 0)",
+           R"(sluice_port_dropped_total{port="inside",cause="tx_errors"} 5)",
+           R"(sluice_port_dropped_total{port="inside",cause="tx_dropped"} 8)",
+       }) {
+    EXPECT_TRUE(has_line(body, line));
+  }
+  // Exactly one series per port and direction, four causes per port.
+  std::size_t packet_series = 0, drop_series = 0;
+  for (const std::string& l : lines_of(body)) {
+    if (l.rfind("sluice_port_packets_total{", 0) == 0) packet_series++;
+    if (l.rfind("sluice_port_dropped_total{", 0) == 0) drop_series++;
+  }
+  EXPECT_EQ(packet_series, 4u);
+  EXPECT_EQ(drop_series, 8u);
+
+  // Queues without ports (and the other way round) export only their own.
+  dataplane_ = [] {
+    DataplaneStats s = dpdk_stats();
+    s.ports.clear();
+    return s;
+  };
+  const std::string queues_only = scrape(port_);
+  EXPECT_TRUE(has_line(queues_only, R"(sluice_queue_dropped_total{priority="0",cause="full"} 3)"));
+  EXPECT_TRUE(lacks(queues_only, "sluice_port_"));
+  dataplane_ = [] {
+    DataplaneStats s = dpdk_stats();
+    s.queues.clear();
+    return s;
+  };
+  const std::string ports_only = scrape(port_);
+  EXPECT_TRUE(
+      has_line(ports_only, R"(sluice_port_dropped_total{port="inside",cause="tx_dropped"} 8)"));
+  EXPECT_TRUE(lacks(ports_only, "sluice_queue_"));
 }
 
 TEST_F(MetricsExporterTest, ReadsFiguresAtScrapeTimeOnly) {

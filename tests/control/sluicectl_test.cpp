@@ -159,6 +159,74 @@ TEST_F(SluicectlTest, StatusPrintsTheClassTable) {
       << describe(r);
 }
 
+// A DPDK-like dataplane: two priority queues and both ports.
+void give_queues_and_ports(test::FakeDataplane& dataplane) {
+  QueueStats q0;
+  q0.priority = 0;
+  q0.depth = 7;
+  q0.dropped_full = 3;
+  q0.dropped_delay = 11;
+  QueueStats q5;
+  q5.priority = 5;
+  PortStats outside;
+  outside.name = "outside";
+  outside.device = "net_af_packet0";
+  outside.rx_packets = 123456;
+  outside.tx_packets = 1000;
+  outside.rx_missed = 17;
+  outside.rx_nombuf = 2;
+  PortStats inside;
+  inside.name = "inside";
+  inside.device = "net_af_packet1";
+  inside.rx_packets = 999;
+  inside.tx_packets = 120000;
+  inside.tx_errors = 5;
+  inside.tx_dropped = 8;
+  dataplane.set_queues_and_ports({q0, q5}, {outside, inside});
+}
+
+TEST_F(SluicectlTest, StatusPrintsNoQueuesOrPortsForADataplaneWithout) {
+  const Ran r = ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^priority\s+depth)")), 0) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^port\s+device)")), 0) << describe(r);
+}
+
+TEST_F(SluicectlTest, StatusPrintsQueuesAndPortsWithTheirDrops) {
+  give_queues_and_ports(h_.dataplane());
+  const Ran r = ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out, std::regex(R"(^priority\s+depth\s+dropped full\s+dropped delay$)")), 1)
+      << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^0\s+7\s+3\s+11$)")), 1) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^5\s+0\s+0\s+0$)")), 1) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^port\s+device\s+rx\s+tx\s+rx missed\s+rx nombuf)"
+                                             R"(\s+tx errors\s+tx dropped$)")),
+            1)
+      << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out,
+                     std::regex(R"(^outside\s+net_af_packet0\s+123456\s+1000\s+17\s+2\s+0\s+0$)")),
+      1)
+      << describe(r);
+  EXPECT_EQ(count_matching(
+                r.out, std::regex(R"(^inside\s+net_af_packet1\s+999\s+120000\s+0\s+0\s+5\s+8$)")),
+            1)
+      << describe(r);
+
+  const Ran j = ctl({"status", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << describe(j);
+  const json parsed = json::parse(j.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << describe(j);
+  ASSERT_EQ(parsed["queues"].size(), 2u) << describe(j);
+  EXPECT_EQ(parsed["queues"][0]["dropped_full"], 3);
+  EXPECT_EQ(parsed["queues"][0]["dropped_delay"], 11);
+  ASSERT_EQ(parsed["ports"].size(), 2u) << describe(j);
+  EXPECT_EQ(parsed["ports"][1]["name"], "inside");
+  EXPECT_EQ(parsed["ports"][1]["tx_dropped"], 8);
+}
+
 TEST_F(SluicectlTest, SetPrintsTheDiffAndTheNewGeneration) {
   const Ran r = ctl({"set", "class.citizen.rate_per_sec=20000", "boundary.lookups_per_sec=50000"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
@@ -261,6 +329,25 @@ TEST_F(SluicectlTest, TopWithoutATerminalPrintsOneTablePerRefresh) {
       << describe(r);
   for (const char* cls : {"checkpoint", "citizen", "default"})
     EXPECT_EQ(count_matching(r.out, top_row(cls)), 2) << cls << "\n" << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^queues: none \(XDP cannot queue\))")), 2)
+      << describe(r);
+}
+
+TEST_F(SluicectlTest, TopShowsQueueAndPortRatesWhenTheDataplaneHasThem) {
+  give_queues_and_ports(h_.dataplane());
+  const Ran r = ctl({"top", "--count", "1", "--interval", "0.2"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^PRIORITY\s+DEPTH\s+DROP FULL/s\s+DROP DELAY/s$)")),
+            1)
+      << describe(r);
+  // The counters stand still, so every rate is 0; depth is a level.
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^0\s+7\s+0\s+0$)")), 1) << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out, std::regex(R"(^PORT\s+RX/s\s+TX/s\s+DROPS/s\s+DROPS BY CAUSE /s$)")), 1)
+      << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^outside\s+0\s+0\s+0\s+-$)")), 1) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^inside\s+0\s+0\s+0\s+-$)")), 1) << describe(r);
+  EXPECT_EQ(r.out.find("XDP cannot queue"), std::string::npos) << describe(r);
 }
 
 // tmux gives `top` a real terminal of a known size, whose screen we can read.

@@ -6,7 +6,7 @@
 # scrapes it every second. Real TCP traffic moves the counters (checkpoint
 # admitted, citizen admitted and shed), a SIGHUP reload changes the config
 # and a broken one is rejected, so that every panel and annotation has data;
-# panels marked "DPDK only" (queues) need only be valid PromQL on XDP.
+# panels marked "DPDK only" (queues, ports) need only be valid PromQL on XDP.
 #
 # Usage: prometheus_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // A dataplane for control-plane tests without privileges: it runs the
-// reference model on frames the test feeds it, keeps what was applied, and
-// can be told to refuse the next apply.
+// reference model on frames the test feeds it, keeps what was applied, can
+// be told to refuse the next apply and to report queues and ports.
 #pragma once
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/dataplane.hpp"
@@ -41,6 +42,8 @@ class FakeDataplane final : public Dataplane {
     s.mode = "fake";
     s.attach = "none";
     s.generation = generation_;
+    s.queues = queues_;
+    s.ports = ports_;
     if (!model_) return s;
     s.source_table_capacity = model_->sources().capacity();
     s.source_table_entries = model_->sources().size();
@@ -72,6 +75,13 @@ class FakeDataplane final : public Dataplane {
     std::lock_guard<std::mutex> lock(mutex_);
     refuse_next_ = true;
   }
+  // What stats() reports as the queues and ports of a dataplane that has
+  // them (DPDK); none by default, as on XDP.
+  void set_queues_and_ports(std::vector<QueueStats> queues, std::vector<PortStats> ports) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queues_ = std::move(queues);
+    ports_ = std::move(ports);
+  }
   std::vector<uint64_t> applied() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return applied_;
@@ -83,6 +93,8 @@ class FakeDataplane final : public Dataplane {
   uint64_t generation_ = 0;
   std::vector<uint64_t> applied_;
   bool refuse_next_ = false;
+  std::vector<QueueStats> queues_;
+  std::vector<PortStats> ports_;
 };
 
 }  // namespace sluice::test

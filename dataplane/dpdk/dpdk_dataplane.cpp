@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/dpdk/dpdk_dataplane.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "dataplane/dpdk/eal.hpp"
+#include "dataplane/dpdk/engine.hpp"
+#include "dataplane/dpdk/port.hpp"
+#include "dataplane/state_slots.hpp"
+
+namespace sluice {
+
+using dpdk::Engine;
+using dpdk::kPortInside;
+using dpdk::kPortOutside;
+using dpdk::Snapshot;
+
+struct DpdkDataplane::Impl {
+  explicit Impl(DataplaneSettings s) : settings(std::move(s)), engine(settings.source_table_size) {}
+
+  DataplaneSettings settings;
+  Engine engine;
+  mutable std::mutex mutex;  // apply / stats / stop
+  rte_mempool* pool = nullptr;
+  dpdk::Port ports[2];
+  std::vector<unsigned> lcores;
+  std::vector<dpdk::WorkerArg> args;
+  bool launched = false;
+  std::array<std::string, SL_MAX_CLASSES> slot_names;
+  std::array<std::array<std::array<uint64_t, SL_REASON_COUNT>, SL_VERDICT_COUNT>, SL_MAX_CLASSES>
+      base_packets{}, base_lookups{};
+
+  sl_counters sum_counters() const;
+  std::unique_ptr<Snapshot> make_snapshot(const CompiledProfile& profile, uint64_t generation,
+                                          std::vector<uint32_t>* fresh, std::string* error) const;
+  void publish(std::unique_ptr<Snapshot> next, const std::vector<uint32_t>& fresh);
+  void release();
+};
+
+namespace {
+
+// How many packets may wait in all queues together: max_queue_delay of work
+// at the paced rate, and no more than the rings hold.
+uint64_t depth_limit(uint64_t rate, uint64_t delay_ns, uint64_t ring_capacity) {
+  const unsigned __int128 d = static_cast<unsigned __int128>(rate) * delay_ns / SL_NS_PER_SEC;
+  return std::clamp<uint64_t>(static_cast<uint64_t>(std::min<unsigned __int128>(d, UINT64_MAX)), 1,
+                              ring_capacity);
+}
+
+}  // namespace
+
+sl_counters DpdkDataplane::Impl::sum_counters() const {
+  sl_counters sum{};
+  for (const dpdk::LcoreCounters& c : engine.counters) {
+    for (int i = 0; i < SL_MAX_CLASSES; i++)
+      for (int v = 0; v < SL_VERDICT_COUNT; v++)
+        for (int r = 0; r < SL_REASON_COUNT; r++) {
+          sum.packets[i][v][r] += dpdk::load(c.model.packets[i][v][r]);
+          sum.lookups[i][v][r] += dpdk::load(c.model.lookups[i][v][r]);
+        }
+  }
+  return sum;
+}
+
+std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfile& profile,
+                                                             uint64_t generation,
+                                                             std::vector<uint32_t>* fresh,
+                                                             std::string* error) const {
+  const Snapshot* live = engine.snapshot.load(std::memory_order_acquire);
+  sl_profile none{};
+  SlotAssignment slots;
+  if (!assign_state_slots(profile, live ? live->profile.prof : none, slot_names, generation, &slots,
+                          error))
+    return nullptr;
+  auto s = std::make_unique<Snapshot>();
+  s->profile = profile;
+  s->profile.prof = slots.prof;
+  s->src_lpm = LpmTable(profile.src_prefixes);
+  s->dst_lpm = LpmTable(profile.dst_prefixes);
+  s->generation = generation;
+  const sl_bucket_params& packets = slots.prof.boundary_packets;
+  s->paced = packets.enabled != 0;
+  if (s->paced) {
+    s->pace_rate = packets.rate_per_sec;
+    s->pace_cap = std::clamp<uint64_t>(packets.rate_per_sec / 1000, 1, dpdk::kBurst);
+    s->max_delay_tsc = static_cast<uint64_t>(
+        static_cast<unsigned __int128>(profile.max_queue_delay_ns) * engine.tsc_hz / SL_NS_PER_SEC);
+    s->depth_limit = depth_limit(
+        packets.rate_per_sec, profile.max_queue_delay_ns,
+        static_cast<uint64_t>(settings.dpdk_queue_size) * engine.workers * SL_PRIORITIES);
+  }
+  *fresh = std::move(slots.fresh);
+  return s;
+}
+
+// Publishes `next`, waits until no lcore can still hold the old snapshot,
+// frees it. Counter bases of slots given to new classes are taken just
+// before the switch and their names follow it (names label stats only).
+void DpdkDataplane::Impl::publish(std::unique_ptr<Snapshot> next,
+                                  const std::vector<uint32_t>& fresh) {
+  const sl_counters now = sum_counters();
+  std::vector<std::pair<uint32_t, std::string>> names;
+  for (uint32_t c : fresh) {
+    const uint32_t idx = next->profile.prof.classes[c].state_index;
+    names.emplace_back(idx, next->profile.class_names[c]);
+    for (int v = 0; v < SL_VERDICT_COUNT; v++)
+      for (int r = 0; r < SL_REASON_COUNT; r++) {
+        base_packets[idx][v][r] = now.packets[idx][v][r];
+        base_lookups[idx][v][r] = now.lookups[idx][v][r];
+      }
+  }
+  const Snapshot* old = engine.snapshot.exchange(next.release(), std::memory_order_acq_rel);
+  if (old != nullptr) {
+    if (launched) rte_rcu_qsbr_synchronize(engine.qsv, RTE_QSBR_THRID_INVALID);
+    delete old;
+  }
+  for (auto& [idx, name] : names) slot_names[idx] = name;
+}
+
+DpdkDataplane::DpdkDataplane(DataplaneSettings settings)
+    : impl_(std::make_unique<Impl>(std::move(settings))) {}
+
+DpdkDataplane::~DpdkDataplane() { stop(); }
+
+bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, std::string* error) {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  const DataplaneSettings& s = im.settings;
+  Engine& e = im.engine;
+  auto fail = [&](const std::string& why) {
+    *error = "dpdk: " + why;
+    im.release();
+    dpdk::eal_stop();
+    return false;
+  };
+  if (s.outside.empty() || s.inside.empty())
+    return fail(
+        "dataplane.outside and dataplane.inside are both required (the fast path is inline)");
+  if (s.dpdk_workers == 0 || (s.dpdk_queue_size & (s.dpdk_queue_size - 1)) != 0)
+    return fail("dpdk_workers must be >= 1 and dpdk_queue_size a power of two");
+  std::string why;
+  if (!dpdk::eal_start(s.dpdk_args, s.dpdk_workers, &why)) return fail(why);
+  unsigned lc;
+  RTE_LCORE_FOREACH_WORKER(lc) {
+    if (im.lcores.size() < s.dpdk_workers) im.lcores.push_back(lc);
+  }
+  if (im.lcores.size() < s.dpdk_workers)
+    return fail("dpdk_workers = " + std::to_string(s.dpdk_workers) + " but the EAL has " +
+                std::to_string(im.lcores.size()) +
+                " worker lcores (check -l/--lcores in dpdk_args)");
+  e.workers = s.dpdk_workers;
+  e.tsc_hz = rte_get_tsc_hz();
+  e.ns_mult =
+      static_cast<uint64_t>((static_cast<unsigned __int128>(SL_NS_PER_SEC) << 32) / e.tsc_hz);
+  e.idle_sleep_us = s.dpdk_idle_sleep_us;
+  e.tag_offset = dpdk::queue_tag_offset();
+
+  im.pool = rte_pktmbuf_pool_create("sluice_pkts", s.dpdk_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    static_cast<int>(rte_socket_id()));
+  if (im.pool == nullptr)
+    return fail(
+        "cannot allocate " + std::to_string(s.dpdk_mbufs) +
+        " mbufs (dpdk_mbufs; raise -m in dpdk_args or use hugepages): " + rte_strerror(rte_errno));
+  const std::string specs[2] = {s.outside, s.inside};
+  const char* roles[2] = {"outside", "inside"};
+  for (int p = 0; p < 2; p++) {
+    dpdk::PortOptions o;
+    o.role = roles[p];
+    o.spec = specs[p];
+    o.queues = static_cast<uint16_t>(s.dpdk_workers);
+    o.rx_timestamp = p == kPortOutside && s.dpdk_capture_clock;
+    o.pool = im.pool;
+    if (!im.ports[p].open(o, &why)) return fail(why);
+    e.port[p] = im.ports[p].id();
+  }
+  if (e.port[kPortOutside] == e.port[kPortInside])
+    return fail("dataplane.outside and dataplane.inside name the same port");
+  e.capture_clock = s.dpdk_capture_clock;
+  e.timestamp_offset = im.ports[kPortOutside].rx_timestamp_offset();
+  e.timestamp_flag = im.ports[kPortOutside].rx_timestamp_flag();
+  e.timestamp_unit_ns = im.ports[kPortOutside].rx_timestamp_unit_ns();
+
+  e.rings.resize(e.workers);
+  e.counters = std::vector<dpdk::LcoreCounters>(e.workers);
+  for (uint32_t w = 0; w < e.workers; w++) {
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      const std::string name = "sluice_q" + std::to_string(w) + "_" + std::to_string(p);
+      e.rings[w][p] = rte_ring_create(name.c_str(), s.dpdk_queue_size, SOCKET_ID_ANY,
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+      if (e.rings[w][p] == nullptr)
+        return fail("cannot create priority ring " + name + ": " + rte_strerror(rte_errno));
+    }
+  }
+  const size_t qsv_size = rte_rcu_qsbr_get_memsize(e.workers);
+  e.qsv = static_cast<rte_rcu_qsbr*>(rte_zmalloc("sluice_qsbr", qsv_size, RTE_CACHE_LINE_SIZE));
+  if (e.qsv == nullptr || rte_rcu_qsbr_init(e.qsv, e.workers) != 0)
+    return fail("cannot set up RCU for config swaps");
+
+  std::vector<uint32_t> fresh;
+  std::unique_ptr<Snapshot> first = im.make_snapshot(profile, generation, &fresh, &why);
+  if (!first) return fail(why);
+  im.publish(std::move(first), fresh);
+
+  e.running.store(true);
+  im.args.resize(e.workers);
+  for (uint32_t w = 0; w < e.workers; w++) {
+    im.args[w] = {&e, w};
+    if (rte_eal_remote_launch(dpdk::worker_main, &im.args[w], im.lcores[w]) != 0) {
+      return fail("cannot launch worker on lcore " + std::to_string(im.lcores[w]));
+    }
+  }
+  im.launched = true;
+  return true;
+}
+
+bool DpdkDataplane::apply(const CompiledProfile& profile, uint64_t generation, std::string* error) {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  if (im.engine.snapshot.load() == nullptr) {
+    *error = "dpdk: not started";
+    return false;
+  }
+  std::vector<uint32_t> fresh;
+  std::unique_ptr<Snapshot> next = im.make_snapshot(profile, generation, &fresh, error);
+  if (!next) return false;
+  im.publish(std::move(next), fresh);
+  return true;
+}
+
+DataplaneStats DpdkDataplane::stats() const {
+  const Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  const Engine& e = im.engine;
+  DataplaneStats st;
+  st.mode = "dpdk";
+  const Snapshot* s = e.snapshot.load(std::memory_order_acquire);
+  if (s == nullptr) {
+    st.healthy = false;
+    return st;
+  }
+  st.healthy = im.launched && e.running.load();
+  for (unsigned lc : im.lcores) st.healthy = st.healthy && rte_eal_get_lcore_state(lc) == RUNNING;
+  st.generation = s->generation;
+  const sl_counters counts = im.sum_counters();
+  const sl_profile& prof = s->profile.prof;
+  for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
+    const uint32_t idx = prof.classes[c].state_index & (SL_MAX_CLASSES - 1);
+    ClassStats cs;
+    cs.name = im.slot_names[idx];
+    for (int v = 0; v < SL_VERDICT_COUNT; v++)
+      for (int r = 0; r < SL_REASON_COUNT; r++) {
+        cs.packets[v][r] = counts.packets[idx][v][r] - im.base_packets[idx][v][r];
+        cs.lookups[v][r] = counts.lookups[idx][v][r] - im.base_lookups[idx][v][r];
+      }
+    st.classes.push_back(std::move(cs));
+  }
+  {
+    rte_spinlock_t* l = const_cast<rte_spinlock_t*>(&e.shared.lock);
+    rte_spinlock_lock(l);
+    for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
+      const sl_class_state& cls =
+          e.shared.classes[prof.classes[c].state_index & (SL_MAX_CLASSES - 1)];
+      st.classes[c].bucket_tokens = cls.bucket.tokens_nt / SL_TOKEN;
+      st.classes[c].sticky_threshold =
+          cls.epoch == prof.classes[c].state_epoch ? cls.threshold : SL_RANK_ONE;
+    }
+    st.boundary_lookup_tokens = e.shared.boundary.lookups.tokens_nt / SL_TOKEN;
+    st.boundary_packet_tokens = e.shared.boundary.packets.tokens_nt / SL_TOKEN;
+    st.source_table_capacity = e.shared.sources.capacity();
+    st.source_table_entries = e.shared.sources.size();
+    st.source_table_evictions = e.shared.sources.evictions();
+    rte_spinlock_unlock(l);
+  }
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    QueueStats q;
+    q.priority = p;
+    for (uint32_t w = 0; w < e.workers; w++) {
+      q.depth += rte_ring_count(e.rings[w][p]);
+      q.dropped_full += dpdk::load(e.counters[w].queue_full[p]);
+    }
+    q.delay_bucket_bound_ns.assign(dpdk::kDelayBoundsNs.begin(), dpdk::kDelayBoundsNs.end());
+    for (uint64_t c : e.queues.delay_count[p]) q.delay_bucket_count.push_back(dpdk::load(c));
+    q.delay_sum_ns = dpdk::load(e.queues.delay_sum_ns[p]);
+    q.dropped_full += dpdk::load(e.queues.dropped_full[p]);
+    q.dropped_delay = dpdk::load(e.queues.dropped_delay[p]);
+    st.queues.push_back(std::move(q));
+  }
+  const char* roles[2] = {"outside", "inside"};
+  for (int p = 0; p < 2; p++) {
+    PortStats ps;
+    ps.name = roles[p];
+    ps.device = im.ports[p].device();
+    rte_eth_stats es{};
+    if (rte_eth_stats_get(e.port[p], &es) == 0) {
+      ps.rx_packets = es.ipackets;
+      ps.tx_packets = es.opackets;
+      ps.rx_missed = es.imissed;
+      ps.rx_nombuf = es.rx_nombuf;
+      ps.tx_errors = es.oerrors;
+    }
+    for (const dpdk::LcoreCounters& c : e.counters) ps.tx_dropped += dpdk::load(c.tx_dropped[p]);
+    st.ports.push_back(std::move(ps));
+  }
+  return st;
+}
+
+// Stops the workers and gives everything back, in reverse order of start.
+void DpdkDataplane::Impl::release() {
+  if (launched) {
+    engine.running.store(false);
+    rte_eal_mp_wait_lcore();
+    launched = false;
+  }
+  for (auto& per_worker : engine.rings) {
+    for (rte_ring*& r : per_worker) {
+      if (r == nullptr) continue;
+      void* m;
+      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(r);
+      r = nullptr;
+    }
+  }
+  for (dpdk::Port& p : ports) p.close();
+  if (engine.qsv != nullptr) {
+    rte_free(engine.qsv);
+    engine.qsv = nullptr;
+  }
+  delete engine.snapshot.exchange(nullptr);
+  if (pool != nullptr) {
+    rte_mempool_free(pool);
+    pool = nullptr;
+  }
+}
+
+void DpdkDataplane::stop() {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  const bool was_up = dpdk::eal_running();
+  im.release();
+  if (was_up) dpdk::eal_stop();
+}
+
+}  // namespace sluice

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DPDK fast path behind the dataplane interface: EAL, ports, worker
+// lcores running the shared model, priority queues paced to the boundary,
+// RCU-swapped profiles. No DPDK type appears in this header.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "dataplane/dataplane.hpp"
+
+namespace sluice {
+
+class DpdkDataplane : public Dataplane {
+ public:
+  explicit DpdkDataplane(DataplaneSettings settings);
+  ~DpdkDataplane() override;
+
+  bool start(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
+  bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
+  DataplaneStats stats() const override;
+  void stop() override;
+  const char* kind() const override { return "dpdk"; }
+  bool adopted_state() const override { return false; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice

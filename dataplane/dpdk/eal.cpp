@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/dpdk/eal.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_mbuf_dyn.h>
+#include <sched.h>
+
+#include <cstring>
+#include <mutex>
+
+namespace sluice::dpdk {
+namespace {
+
+std::mutex g_mutex;
+bool g_running = false;
+bool g_used = false;
+int g_tag_offset = -1;
+
+bool has_arg(const std::vector<std::string>& args, std::initializer_list<const char*> names) {
+  for (const std::string& a : args)
+    for (const char* n : names)
+      if (a == n || a.rfind(std::string(n) + "=", 0) == 0) return true;
+  return false;
+}
+
+// "--lcores=0@(0,1),1@1": the main lcore floats, each worker owns a CPU.
+bool lcore_map(uint32_t workers, std::string* out, std::string* error) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+    *error = std::string("cannot read the CPU affinity: ") + std::strerror(errno);
+    return false;
+  }
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; c++)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  if (cpus.empty()) {
+    *error = "no CPU allowed";
+    return false;
+  }
+  std::string all;
+  for (int c : cpus) all += (all.empty() ? "" : ",") + std::to_string(c);
+  std::string map = "--lcores=0@(" + all + ")";
+  for (uint32_t w = 0; w < workers; w++) {
+    const int cpu = cpus[cpus.size() - 1 - (w % cpus.size())];
+    map += "," + std::to_string(w + 1) + "@" + std::to_string(cpu);
+  }
+  *out = map;
+  return true;
+}
+
+}  // namespace
+
+bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::string* error) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_running) return true;
+  if (g_used) {
+    *error = "the DPDK EAL was already started and stopped in this process";
+    return false;
+  }
+  std::vector<std::string> argv_s = {"sluiced"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  if (!has_arg(args, {"-l", "-c", "--lcores"})) {
+    std::string map;
+    if (!lcore_map(workers, &map, error)) return false;
+    argv_s.push_back(map);
+  }
+  if (!has_arg(args, {"--file-prefix", "--in-memory", "--no-shconf"}))
+    argv_s.push_back("--no-shconf");
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  g_used = true;
+  if (rte_eal_init(static_cast<int>(argv_s.size()), argv.data()) < 0) {
+    *error = std::string("DPDK EAL did not start: ") + rte_strerror(rte_errno);
+    std::string joined;
+    for (size_t i = 1; i < argv_s.size(); i++) joined += " " + argv_s[i];
+    *error += " (EAL arguments:" + joined + ")";
+    return false;
+  }
+  static const rte_mbuf_dynfield tag_field = {"sluice_queue_tag", sizeof(QueueTag),
+                                              alignof(QueueTag), 0};
+  g_tag_offset = rte_mbuf_dynfield_register(&tag_field);
+  if (g_tag_offset < 0) {
+    *error = std::string("cannot register the mbuf queue field: ") + rte_strerror(rte_errno);
+    rte_eal_cleanup();
+    return false;
+  }
+  g_running = true;
+  return true;
+}
+
+bool eal_running() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_running;
+}
+
+void eal_stop() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!g_running) return;
+  rte_eal_cleanup();
+  g_running = false;
+}
+
+int queue_tag_offset() { return g_tag_offset; }
+
+}  // namespace sluice::dpdk

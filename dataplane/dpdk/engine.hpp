@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the DPDK lcores share (internal to dataplane/dpdk/).
+//
+// Per worker: rx burst on the outside port -> parse and classify against the
+// live Snapshot (immutable, no lock) -> one spinlock section for the whole
+// burst that runs sl_decide() on the shared class, boundary and per-source
+// state -> admitted packets into that worker's eight priority rings (the
+// model's verdicts only; when the profile has no packet budget there is
+// nothing to pace to and they go straight out) -> resets back out of the
+// outside port. The inside -> outside direction is forwarded untouched.
+//
+// Worker 0 also runs the Scheduler: it drains every worker's rings strictly
+// by priority, paced to boundary.packets_per_sec, drops what waited longer
+// than max_queue_delay (and, when the queues hold more than that much work,
+// the lowest priority first), and sends on the inside port.
+//
+// Live config: the control thread publishes a new Snapshot with one atomic
+// store, waits for every worker to pass a quiescent point (rte_rcu_qsbr), and
+// only then frees the old one. Class state lives outside the Snapshot, in
+// slots that keep their class across swaps (dataplane/state_slots.hpp).
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_spinlock.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/model/abi.h"
+#include "dataplane/profile.hpp"
+#include "dataplane/reference/lpm.hpp"
+#include "dataplane/reference/source_table.hpp"
+
+struct rte_rcu_qsbr;
+
+namespace sluice::dpdk {
+
+inline constexpr uint16_t kBurst = 32;
+inline constexpr int kPortOutside = 0;
+inline constexpr int kPortInside = 1;
+
+// Upper bounds of the queueing delay histogram, ns.
+inline constexpr std::array<uint64_t, 13> kDelayBoundsNs = {
+    10'000,    50'000,     100'000,    250'000,    500'000,     1'000'000,    2'500'000,
+    5'000'000, 10'000'000, 25'000'000, 50'000'000, 100'000'000, 1'000'000'000};
+
+// A compiled profile as the lcores read it. Never changed once published.
+struct Snapshot {
+  CompiledProfile profile;  // prof carries the assigned state slots
+  LpmTable src_lpm;
+  LpmTable dst_lpm;
+  uint64_t generation = 0;
+  bool paced = false;          // a packet budget: admitted packets wait in the priority queues
+  uint64_t pace_rate = 0;      // packets/s the scheduler sends at
+  uint64_t pace_cap = 1;       // packets it may send back to back after a pause
+  uint64_t max_delay_tsc = 0;  // max_queue_delay in TSC cycles
+  uint64_t depth_limit = 0;    // packets all queues may hold: max_queue_delay of paced work
+};
+
+// Written by one lcore only, summed on read.
+struct alignas(64) LcoreCounters {
+  sl_counters model{};          // by class state slot, as in the XDP maps
+  uint64_t tx_dropped[2] = {};  // by port (kPortOutside, kPortInside)
+  uint64_t queue_full[SL_PRIORITIES] = {};
+};
+
+// Written by the scheduler (worker 0) only.
+struct alignas(64) QueueCounters {
+  uint64_t delay_count[SL_PRIORITIES][kDelayBoundsNs.size() + 1] = {};
+  uint64_t delay_sum_ns[SL_PRIORITIES] = {};
+  uint64_t dropped_full[SL_PRIORITIES] = {};
+  uint64_t dropped_delay[SL_PRIORITIES] = {};
+};
+
+// The model's mutable state, shared by every worker under `lock`.
+struct SharedState {
+  explicit SharedState(std::size_t source_capacity) : sources(source_capacity) {
+    rte_spinlock_init(&lock);
+  }
+  rte_spinlock_t lock;
+  std::array<sl_class_state, SL_MAX_CLASSES> classes{};
+  sl_boundary_state boundary{};
+  SourceTable sources;
+};
+
+struct Engine {
+  explicit Engine(std::size_t source_capacity) : shared(source_capacity) {}
+
+  std::atomic<const Snapshot*> snapshot{nullptr};
+  std::atomic<bool> running{false};
+  SharedState shared;
+  rte_rcu_qsbr* qsv = nullptr;
+  uint16_t port[2] = {};  // kPortOutside, kPortInside
+  uint32_t workers = 1;
+  std::vector<std::array<rte_ring*, SL_PRIORITIES>> rings;  // [worker][priority]
+  std::vector<LcoreCounters> counters;                      // [worker]
+  QueueCounters queues;
+  uint64_t tsc_hz = 1;
+  uint64_t ns_mult = 0;  // ns = tsc * ns_mult >> 32
+  bool capture_clock = false;
+  int timestamp_offset = -1;  // outside port rx timestamps (capture clock)
+  uint64_t timestamp_flag = 0;
+  uint64_t timestamp_unit_ns = 1;
+  uint32_t idle_sleep_us = 0;
+  int tag_offset = -1;
+
+  uint64_t tsc_ns(uint64_t tsc) const {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(tsc) * ns_mult) >> 32);
+  }
+};
+
+struct WorkerArg {
+  Engine* engine = nullptr;
+  uint32_t id = 0;
+};
+
+// The lcore entry point (rte_eal_remote_launch); returns when running drops.
+int worker_main(void* arg);
+
+// Relaxed single-writer counter updates that a reader on another thread may
+// load at any time.
+template <typename T>
+inline void bump(T& c, uint64_t n = 1) {
+  __atomic_store_n(&c, static_cast<T>(c + n), __ATOMIC_RELAXED);
+}
+template <typename T>
+inline uint64_t load(const T& c) {
+  return __atomic_load_n(&c, __ATOMIC_RELAXED);
+}
+
+}  // namespace sluice::dpdk

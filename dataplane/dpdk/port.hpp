@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// One DPDK port sluice owns: found by name or probed from a vdev spec,
+// configured with one rx and one tx queue per worker (RSS spreads the rx
+// queues when there are several), started promiscuous.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+struct rte_mempool;
+
+namespace sluice::dpdk {
+
+struct PortOptions {
+  std::string role;  // "outside" | "inside", for messages
+  std::string spec;  // device name (PCI address, vdev name) or vdev spec "net_x0,key=value"
+  uint16_t queues = 1;
+  bool rx_timestamp = false;  // use rx timestamps as the model clock (net_pcap)
+  rte_mempool* pool = nullptr;
+};
+
+class Port {
+ public:
+  // Finds (or, for a vdev spec not yet probed, creates) the device and starts
+  // it. False + *error naming the port, the device and what failed.
+  bool open(const PortOptions& options, std::string* error);
+  // Stops and closes the device (flushes what a pcap vdev writes).
+  void close();
+  ~Port() { close(); }
+
+  uint16_t id() const { return id_; }
+  const std::string& device() const { return device_; }
+  bool open() const { return open_; }
+  // The device stamps received mbufs with wall time (a pcap vdev: the
+  // capture's timestamp); rx_timestamp_flag marks stamped ones, and a stamp
+  // times rx_timestamp_unit_ns is ns. Offset -1: no usable stamps.
+  int rx_timestamp_offset() const { return timestamp_offset_; }
+  uint64_t rx_timestamp_flag() const { return timestamp_flag_; }
+  uint64_t rx_timestamp_unit_ns() const { return timestamp_unit_ns_; }
+
+ private:
+  uint16_t id_ = 0;
+  std::string device_;
+  bool open_ = false;
+  bool probed_ = false;  // we created the vdev: remove it on close
+  int timestamp_offset_ = -1;
+  uint64_t timestamp_flag_ = 0;
+  uint64_t timestamp_unit_ns_ = 1;
+};
+
+}  // namespace sluice::dpdk

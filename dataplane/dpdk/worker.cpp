@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: Apache-2.0
+// The lcore loop: admission on the outside rx queues, pass-through of the
+// inside rx queues, and (worker 0) the priority scheduler. See engine.hpp.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_pause.h>
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+
+#include "dataplane/dpdk/eal.hpp"
+#include "dataplane/dpdk/engine.hpp"
+#include "dataplane/model/classify.h"
+#include "dataplane/model/decide.h"
+#include "dataplane/model/parse.h"
+#include "dataplane/model/rewrite.h"
+
+namespace sluice::dpdk {
+namespace {
+
+// Tries to hand every packet to the device; what a full tx queue still
+// refuses after a few tries is freed and counted (a stalled link must not
+// stall admission).
+void tx_all(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, uint64_t& dropped) {
+  uint16_t sent = 0;
+  for (int tries = 0; sent < n && tries < 16; tries++) {
+    sent += rte_eth_tx_burst(port, queue, pkts + sent, n - sent);
+    if (sent < n) rte_pause();
+  }
+  if (sent < n) {
+    bump(dropped, n - sent);
+    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+  }
+}
+
+QueueTag* tag_of(const Engine& e, rte_mbuf* m) {
+  return RTE_MBUF_DYNFIELD(m, e.tag_offset, QueueTag*);
+}
+
+// A packet the model admitted and a queue then dropped is recounted as shed.
+void recount_shed(sl_counters& c, const QueueTag& t, uint32_t reason) {
+  bump(c.packets[t.state_index][SL_VERDICT_ADMITTED][t.reason], static_cast<uint64_t>(-1));
+  bump(c.packets[t.state_index][SL_VERDICT_SHED][reason]);
+  if (t.is_start) {
+    bump(c.lookups[t.state_index][SL_VERDICT_ADMITTED][t.reason], static_cast<uint64_t>(-1));
+    bump(c.lookups[t.state_index][SL_VERDICT_SHED][reason]);
+  }
+}
+
+// Drains the priority rings of every worker onto the inside port.
+class Scheduler {
+ public:
+  explicit Scheduler(Engine& e) : e_(e), last_tsc_(rte_rdtsc()) {}
+  ~Scheduler() {
+    if (pending_n_) rte_pktmbuf_free_bulk(pending_, pending_n_);
+  }
+
+  // One round; true when it moved or dropped a packet.
+  bool poll(const Snapshot& s) {
+    const uint64_t now = rte_rdtsc();
+    refill(s, now);
+    bool work = false;
+    if (pending_n_) {
+      work = true;
+      drop_late(s, now, pending_, &pending_n_);
+      send(s);
+      if (pending_n_) return true;  // the device is still full
+    }
+    if (s.paced) work |= trim(s);
+    uint64_t budget = s.paced ? tokens_ / e_.tsc_hz : kBurst;
+    budget = std::min<uint64_t>(budget, kBurst);
+    for (uint32_t p = 0; p < SL_PRIORITIES && pending_n_ < budget; p++) {
+      for (uint32_t k = 0; k < e_.workers && pending_n_ < budget; k++) {
+        rte_ring* r = e_.rings[(rr_ + k) % e_.workers][p];
+        const unsigned got = rte_ring_sc_dequeue_burst(
+            r, reinterpret_cast<void**>(pending_ + pending_n_), budget - pending_n_, nullptr);
+        if (got == 0) continue;
+        work = true;
+        uint16_t n = static_cast<uint16_t>(got);
+        drop_late(s, now, pending_ + pending_n_, &n);
+        pending_n_ += n;
+      }
+    }
+    rr_ = (rr_ + 1) % e_.workers;
+    if (pending_n_) send(s);
+    return work;
+  }
+
+ private:
+  void refill(const Snapshot& s, uint64_t now) {
+    const uint64_t elapsed = now - last_tsc_;
+    last_tsc_ = now;
+    if (!s.paced) {
+      tokens_ = 0;
+      return;
+    }
+    const unsigned __int128 cap = static_cast<unsigned __int128>(s.pace_cap) * e_.tsc_hz;
+    const unsigned __int128 t = tokens_ + static_cast<unsigned __int128>(elapsed) * s.pace_rate;
+    tokens_ = static_cast<uint64_t>(std::min(t, cap));
+  }
+
+  // Drops (in place) the packets that waited longer than max_queue_delay,
+  // and records how long the others waited.
+  void drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint16_t* n) {
+    uint16_t keep = 0;
+    sl_counters& c = e_.counters[0].model;
+    for (uint16_t i = 0; i < *n; i++) {
+      const QueueTag& t = *tag_of(e_, pkts[i]);
+      const uint64_t waited = now - t.arrival_tsc;
+      if (s.max_delay_tsc && waited > s.max_delay_tsc) {
+        recount_shed(c, t, SL_REASON_QUEUE_DELAY);
+        bump(e_.queues.dropped_delay[t.priority]);
+        rte_pktmbuf_free(pkts[i]);
+        continue;
+      }
+      pkts[keep++] = pkts[i];
+    }
+    *n = keep;
+  }
+
+  void record(rte_mbuf* const* pkts, uint16_t n, uint64_t now) {
+    for (uint16_t i = 0; i < n; i++) {
+      const QueueTag& t = *tag_of(e_, pkts[i]);
+      const uint64_t ns = e_.tsc_ns(now - t.arrival_tsc);
+      std::size_t b = 0;
+      while (b < kDelayBoundsNs.size() && ns > kDelayBoundsNs[b]) b++;
+      bump(e_.queues.delay_count[t.priority][b]);
+      bump(e_.queues.delay_sum_ns[t.priority], ns);
+    }
+  }
+
+  void send(const Snapshot& s) {
+    const uint16_t sent = rte_eth_tx_burst(e_.port[kPortInside], 0, pending_, pending_n_);
+    record(pending_, sent, rte_rdtsc());
+    if (s.paced) tokens_ -= std::min<uint64_t>(tokens_, sent * e_.tsc_hz);
+    std::copy(pending_ + sent, pending_ + pending_n_, pending_);
+    pending_n_ -= sent;
+  }
+
+  // Keeps the queues within what max_queue_delay can drain at the paced
+  // rate: past that, the lowest priority's oldest packets go first.
+  bool trim(const Snapshot& s) {
+    uint64_t depth[SL_PRIORITIES] = {};
+    uint64_t total = 0;
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      for (uint32_t w = 0; w < e_.workers; w++) depth[p] += rte_ring_count(e_.rings[w][p]);
+      total += depth[p];
+    }
+    if (total <= s.depth_limit) return false;
+    uint64_t excess = total - s.depth_limit;
+    sl_counters& c = e_.counters[0].model;
+    for (int p = SL_PRIORITIES - 1; p >= 0 && excess; p--) {
+      for (uint32_t w = 0; w < e_.workers && excess; w++) {
+        rte_mbuf* drop[kBurst];
+        while (excess) {
+          const unsigned want = static_cast<unsigned>(std::min<uint64_t>(excess, kBurst));
+          const unsigned got = rte_ring_sc_dequeue_burst(
+              e_.rings[w][p], reinterpret_cast<void**>(drop), want, nullptr);
+          if (got == 0) break;
+          for (unsigned i = 0; i < got; i++)
+            recount_shed(c, *tag_of(e_, drop[i]), SL_REASON_QUEUE_FULL);
+          bump(e_.queues.dropped_full[p], got);
+          rte_pktmbuf_free_bulk(drop, got);
+          excess -= got;
+        }
+      }
+    }
+    return true;
+  }
+
+  Engine& e_;
+  uint64_t last_tsc_;
+  uint64_t tokens_ = 0;  // packets * tsc_hz
+  uint32_t rr_ = 0;      // worker whose ring goes first, rotating
+  rte_mbuf* pending_[kBurst];
+  uint16_t pending_n_ = 0;
+};
+
+// Outside rx queue `w`: the admission decision for one burst.
+bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
+  rte_mbuf* pkts[kBurst];
+  const uint16_t n = rte_eth_rx_burst(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, kBurst);
+  if (n == 0) return false;
+  const uint64_t tsc = rte_rdtsc();
+  const uint64_t burst_ns = e.tsc_ns(tsc);
+  const sl_profile& prof = s.profile.prof;
+  const uint32_t default_class = prof.n_classes - 1;
+
+  sl_meta meta[kBurst];
+  int parsed[kBurst];
+  uint32_t cls[kBurst];
+  uint64_t now[kBurst];
+  for (uint16_t i = 0; i < n; i++) {
+    const uint8_t* data = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+    parsed[i] = sl_parse(data, data + rte_pktmbuf_data_len(pkts[i]), &meta[i]);
+    cls[i] = default_class;
+    if (parsed[i] == SL_PARSE_OK) {
+      const sl_meta& m = meta[i];
+      const uint32_t src =
+          (prof.flags & SL_PROFILE_USES_SRC) ? s.src_lpm.lookup(m.family, m.src_be) : 0;
+      const uint32_t dst =
+          (prof.flags & SL_PROFILE_USES_DST) ? s.dst_lpm.lookup(m.family, m.dst_be) : 0;
+      const uint32_t port =
+          (prof.flags & SL_PROFILE_USES_PORTS) && m.has_ports ? s.profile.port_mask[m.dport] : 0;
+      cls[i] = sl_classify(&prof, &m, src, dst, port);
+    }
+    now[i] = burst_ns;
+    if (e.capture_clock && e.timestamp_offset >= 0 && (pkts[i]->ol_flags & e.timestamp_flag))
+      now[i] =
+          *RTE_MBUF_DYNFIELD(pkts[i], e.timestamp_offset, const uint64_t*) * e.timestamp_unit_ns;
+  }
+
+  sl_decision d[kBurst];
+  SharedState& st = e.shared;
+  rte_spinlock_lock(&st.lock);
+  for (uint16_t i = 0; i < n; i++) {
+    const sl_class_params& cp = prof.classes[cls[i]];
+    sl_source_state* ss = nullptr;
+    if (parsed[i] == SL_PARSE_OK && meta[i].is_start && cp.src_bucket.enabled) {
+      sl_source_key key;
+      sl_source_key_make(&key, &meta[i], &cp);
+      ss = st.sources.find_or_insert(key, cp.src_bucket, now[i]);
+    }
+    sl_decide(&prof, &meta[i], parsed[i], cls[i],
+              &st.classes[cp.state_index & (SL_MAX_CLASSES - 1)], &st.boundary, ss, now[i], &d[i]);
+  }
+  rte_spinlock_unlock(&st.lock);
+
+  // Without a packet budget there is nothing to pace to: admitted packets go
+  // straight out, unless this worker's rings still hold packets from a
+  // paced profile (they would be overtaken).
+  bool queue = s.paced;
+  for (uint32_t p = 0; p < SL_PRIORITIES && !queue; p++) queue = rte_ring_count(e.rings[w][p]) != 0;
+
+  LcoreCounters& c = e.counters[w];
+  rte_mbuf* in[kBurst];
+  uint16_t n_in = 0;
+  rte_mbuf* out[kBurst];
+  uint16_t n_out = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    const sl_decision& di = d[i];
+    const uint32_t slot = di.state_index & (SL_MAX_CLASSES - 1);
+    bump(c.model.packets[slot][di.verdict][di.reason]);
+    if (di.is_start) bump(c.model.lookups[slot][di.verdict][di.reason]);
+    rte_mbuf* m = pkts[i];
+    uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+    uint8_t* end = data + rte_pktmbuf_data_len(m);
+    switch (di.action) {
+      case SL_ACTION_MARK:
+        sl_mark_dscp(data, end, &meta[i], di.mark_dscp);
+        [[fallthrough]];
+      case SL_ACTION_PASS:
+        if (queue) {
+          QueueTag& t = *tag_of(e, m);
+          t.arrival_tsc = tsc;
+          t.state_index = static_cast<uint8_t>(slot);
+          t.is_start = di.is_start;
+          t.reason = di.reason;
+          t.priority = di.is_start ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1)) : 0;
+          if (rte_ring_sp_enqueue(e.rings[w][t.priority], m) != 0) {
+            recount_shed(c.model, t, SL_REASON_QUEUE_FULL);
+            bump(c.queue_full[t.priority]);
+            rte_pktmbuf_free(m);
+          }
+        } else {
+          in[n_in++] = m;
+        }
+        break;
+      case SL_ACTION_RESET: {
+        const uint32_t len = sl_build_reset(data, end, &meta[i]);
+        if (len != 0) {
+          rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len));
+          out[n_out++] = m;
+        } else {
+          rte_pktmbuf_free(m);
+        }
+        break;
+      }
+      default:
+        rte_pktmbuf_free(m);
+    }
+  }
+  if (n_in)
+    tx_all(e.port[kPortInside], static_cast<uint16_t>(w), in, n_in, c.tx_dropped[kPortInside]);
+  if (n_out)
+    tx_all(e.port[kPortOutside], static_cast<uint16_t>(w), out, n_out, c.tx_dropped[kPortOutside]);
+  return true;
+}
+
+// Inside rx queue `w`: replies from the boundary go back out untouched.
+bool pass_back(Engine& e, uint32_t w) {
+  rte_mbuf* pkts[kBurst];
+  const uint16_t n = rte_eth_rx_burst(e.port[kPortInside], static_cast<uint16_t>(w), pkts, kBurst);
+  if (n == 0) return false;
+  tx_all(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, n,
+         e.counters[w].tx_dropped[kPortOutside]);
+  return true;
+}
+
+}  // namespace
+
+int worker_main(void* arg) {
+  const WorkerArg& wa = *static_cast<const WorkerArg*>(arg);
+  Engine& e = *wa.engine;
+  const uint32_t w = wa.id;
+  rte_rcu_qsbr_thread_register(e.qsv, w);
+  rte_rcu_qsbr_thread_online(e.qsv, w);
+  {
+    Scheduler scheduler(e);
+    uint32_t idle = 0;
+    while (e.running.load(std::memory_order_relaxed)) {
+      const Snapshot* s = e.snapshot.load(std::memory_order_acquire);
+      bool work = admit_burst(e, w, *s);
+      work |= pass_back(e, w);
+      if (w == 0) work |= scheduler.poll(*s);
+      rte_rcu_qsbr_quiescent(e.qsv, w);
+      if (work) {
+        idle = 0;
+      } else if (e.idle_sleep_us != 0 && ++idle > 64) {
+        rte_rcu_qsbr_thread_offline(e.qsv, w);  // a swap need not wait for the nap
+        rte_delay_us_sleep(e.idle_sleep_us);
+        rte_rcu_qsbr_thread_online(e.qsv, w);
+      }
+    }
+  }
+  rte_rcu_qsbr_thread_offline(e.qsv, w);
+  rte_rcu_qsbr_thread_unregister(e.qsv, w);
+  return 0;
+}
+
+}  // namespace sluice::dpdk

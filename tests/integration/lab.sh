@@ -82,3 +82,21 @@ wait_for() {
   cat "$file" >&2
   return 1
 }
+
+# Helpers of the live tests (they set $src, the source tree).
+lab_py=/usr/bin/python3
+client() { ip netns exec "$LAB_CLIENT" "$lab_py" "$src/tests/integration/tcp_client.py" --deadline 20 "$@"; }
+field() { "$lab_py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+# counter LOG CLASS KEY: the last value sluiced logged for a class.
+counter() { grep "msg=\"class counters\" class=$2 " "$1" | tail -1 | sed -E "s/.* $3=([0-9]+).*/\1/"; }
+passes=0
+failures=0
+check() {  # description, condition (arithmetic)
+  if (($2)); then
+    echo "ok: $1"
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $1"
+    failures=$((failures + 1))
+  fi
+}

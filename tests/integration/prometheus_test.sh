@@ -94,19 +94,7 @@ on_shed = "reset"
 shed_order = "random"
 TOML
 
-passes=0
-check() {  # description, condition (arithmetic)
-  if (($2)); then
-    echo "ok: $1"
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $1"
-    failures=$((failures + 1))
-  fi
-}
 edge() { ip netns exec "$LAB_EDGE" "$@"; }
-client() { ip netns exec "$LAB_CLIENT" "$py" "$src/tests/integration/tcp_client.py" --deadline 20 "$@"; }
-field() { "$py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 prom() { edge "$py" "$src/tests/integration/prom_check.py" "$prom_url" "$@"; }
 # prom_wait DESCRIPTION EXPR: counts a check on Prometheus returning EXPR non-empty.
 prom_wait() {

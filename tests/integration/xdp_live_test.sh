@@ -78,20 +78,6 @@ stop_daemon() {  # log file
   daemon_pid=
   wait_for "$1" 'msg="detached and stopped"' 10
 }
-client() { ip netns exec "$LAB_CLIENT" "$py" "$src/tests/integration/tcp_client.py" --deadline 20 "$@"; }
-field() { "$py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
-# counter LOG CLASS KEY: the last value sluiced logged for a class.
-counter() { grep "msg=\"class counters\" class=$2 " "$1" | tail -1 | sed -E "s/.* $3=([0-9]+).*/\1/"; }
-passes=0
-check() {  # description, condition (arithmetic)
-  if (($2)); then
-    echo "ok: $1"
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $1"
-    failures=$((failures + 1))
-  fi
-}
 
 ip netns exec "$LAB_BACKEND" "$py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 300 >"$tmp/server.log" 2>&1 &
 disown

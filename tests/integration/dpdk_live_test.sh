@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Live traffic through sluiced's DPDK fast path: client / edge / backend
+# namespaces, sluiced on the edge owning the edge's two veths through
+# net_af_packet vdevs, real TCP connections (IPv4 and IPv6) from a checkpoint
+# scanner and a citizen. Admitted packets go through the priority queues
+# (the config has a packet budget). Then mode "auto" on a machine where the
+# EAL cannot start (no hugepages): sluiced says why and enforces with XDP.
+#
+# Usage: dpdk_live_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1
+src=$2
+LAB_XDP_PASS=$build/tests/bpf/xdp_pass.bpf.o
+source "$src/tests/integration/lab.sh"
+lab_require_root
+
+sluiced=$build/control/sluiced
+sluicectl=$build/control/sluicectl
+tmp=$(mktemp -d)
+pin=/sys/fs/bpf/sluice-test-$LAB_ID
+cfg=$tmp/sluice.toml
+daemon_pid=
+cleanup() {
+  [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
+  if ((failures > 0)); then
+    mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
+    echo "logs kept in /tmp/sluice-test-logs"
+  fi
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/auto.toml" --detach >/dev/null 2>&1 || true
+  lab_down
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+lab_up
+# af_packet sees frames after the veth's offloads: keep them whole.
+for dev in "$LAB_E_OUT" "$LAB_E_IN"; do
+  ip netns exec "$LAB_EDGE" ethtool -K "$dev" gro off tso off gso off tx off >/dev/null 2>&1 || true
+done
+
+write_config() {  # file mode dpdk_args
+  cat >"$1" <<TOML
+[dataplane]
+mode = "$2"
+outside = "net_af_packet0,iface=$LAB_E_OUT"
+inside = "net_af_packet1,iface=$LAB_E_IN"
+dpdk_args = $3
+dpdk_idle_sleep_us = 20
+pin_path = "$pin"
+
+[boundary]
+packets_per_sec = 20000
+packets_burst = 2000
+max_queue_delay_us = 20000
+
+[metrics]
+listen = "127.0.0.1:19119"
+
+[control]
+socket = "$tmp/control.sock"
+audit_log = "$tmp/audit.jsonl"
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"], proto = "tcp", dst_ports = "443" }
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.0.0/15", "2001:2::/48"], proto = "tcp" }
+rate_per_sec = 5
+burst = 5
+on_shed = "reset"
+shed_order = "random"
+TOML
+}
+write_config "$cfg" dpdk '["--no-huge", "--no-pci", "-m", "512"]'
+
+start_daemon() {  # config log
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$1" --log-interval 1 2>"$2" &
+  daemon_pid=$!
+  wait_for "$2" 'msg=started' 30
+}
+stop_daemon() {
+  kill -TERM "$daemon_pid"
+  wait "$daemon_pid"
+  daemon_pid=
+}
+
+ip netns exec "$LAB_BACKEND" "$lab_py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 300 >"$tmp/server.log" 2>&1 &
+disown
+wait_for "$tmp/server.log" listening 10
+
+# --- phase 1: DPDK on af_packet vdevs, limits hold for IPv4 and IPv6 ---------
+start_daemon "$cfg" "$tmp/d1.log"
+check "sluiced runs the DPDK dataplane" "$(grep -c 'msg=started mode=dpdk' "$tmp/d1.log") == 1"
+ok_total=0
+reset_total=0
+for fam in 4 6; do
+  if [[ $fam == 4 ]]; then cp_src=198.18.10.2; ci_src=198.18.20.2; dst=$LAB_BACKEND_V4
+  else cp_src=2001:2:0:10::2; ci_src=2001:2:0:20::2; dst=$LAB_BACKEND_V6; fi
+  cp=$(client --src "$cp_src" --dst "$dst" --count 50)
+  ci=$(client --src "$ci_src" --dst "$dst" --count 200)
+  echo "IPv$fam checkpoint: $cp"
+  echo "IPv$fam citizen:    $ci"
+  ci_ok=$(field "$ci" ok)
+  ci_reset=$(field "$ci" reset)
+  elapsed_ms=$("$lab_py" -c "print(int(float('$(field "$ci" elapsed_s)') * 1000))")
+  bound=$((5 + 5 * elapsed_ms / 1000 + 1))
+  check "IPv$fam checkpoint: every connection served" "$(field "$cp" ok) == 50"
+  check "IPv$fam citizen: admitted $ci_ok <= burst + rate*t = $bound" "ci_ok <= bound"
+  check "IPv$fam citizen: some admitted ($ci_ok)" "ci_ok >= 5"
+  check "IPv$fam citizen: the rest reset, none timed out ($ci_reset resets)" \
+    "ci_reset == 200 - ci_ok && $(field "$ci" timeout) == 0 && $(field "$ci" error) == 0"
+  check "IPv$fam citizen: resets answered within 100 ms" \
+    "$(field "$ci" reset_latency_max_ms | cut -d. -f1) < 100"
+  ok_total=$((ok_total + ci_ok))
+  reset_total=$((reset_total + ci_reset))
+  sleep 1.1  # let the citizen bucket (5/s, burst 5) refill before the next family
+done
+sleep 1.2  # one counter log interval
+check "sluiced counted 400 citizen lookups" "$(counter "$tmp/d1.log" citizen lookups) == 400"
+check "sluiced admitted what the clients saw served ($ok_total)" \
+  "$(counter "$tmp/d1.log" citizen admitted) == ok_total"
+check "checkpoint: 100 lookups, all admitted" \
+  "$(counter "$tmp/d1.log" checkpoint lookups) == 100 && $(counter "$tmp/d1.log" checkpoint admitted) == 100"
+status=$(nsenter --net="/run/netns/$LAB_EDGE" "$sluicectl" --socket "$tmp/control.sock" status --json)
+queued=$("$lab_py" -c "import json,sys; print(len(json.loads(sys.argv[1])['queues']))" "$status")
+check "status reports the eight priority queues" "$queued == 8"
+ports_rx=$("$lab_py" -c "import json,sys; s=json.loads(sys.argv[1]); print(min(p['rx_packets'] for p in s['ports']))" "$status")
+check "both ports received traffic ($ports_rx packets at least)" "ports_rx > 100"
+metrics=$(ip netns exec "$LAB_EDGE" curl -s http://127.0.0.1:19119/metrics)
+check "queue delay histogram exported with samples" \
+  "$(grep -E '^sluice_queue_delay_seconds_count\{priority="0"\} [1-9]' <<<"$metrics" | wc -l) == 1"
+stop_daemon
+check "SIGTERM stopped it and released the veths (no XDP left)" \
+  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
+
+# --- phase 2: mode auto without hugepages falls back to XDP, and says why ---
+write_config "$tmp/auto.toml" auto '["--no-pci", "-m", "512"]'
+start_daemon "$tmp/auto.toml" "$tmp/d2.log"
+check "auto: says why DPDK did not start" \
+  "$(grep -c 'mode auto: dpdk could not start (dpdk: DPDK EAL did not start' "$tmp/d2.log") == 1"
+check "auto: runs XDP on the vdevs' interfaces" \
+  "$(grep -c 'msg=started mode=xdp' "$tmp/d2.log") == 1 && \
+   $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
+ci=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
+echo "auto/XDP citizen: $ci"
+check "auto/XDP: the citizen limit holds ($(field "$ci" ok) served)" \
+  "$(field "$ci" ok) >= 5 && $(field "$ci" ok) <= 8 && $(field "$ci" reset) == 100 - $(field "$ci" ok)"
+stop_daemon
+
+echo "$passes passed, $failures failed"
+exit $((failures > 0))

@@ -31,8 +31,8 @@ unset _i
 
 sl_ns() { ip netns exec "$@"; }
 
-# sl_up EDGE_MODE: EDGE_MODE is "bridge" (Linux bridge at the edge) or "xdp"
-# (no bridge: sluiced attaches to e-out/e-in itself).
+# sl_up EDGE_MODE: EDGE_MODE is "bridge" (Linux bridge at the edge), "xdp"
+# or "dpdk" (no bridge: sluiced takes e-out/e-in itself).
 sl_up() {
   local edge_mode=$1 ns a
   for ns in "$SL_CLIENTS" "$SL_EDGE" "$SL_FW" "$SL_BACKEND"; do
@@ -74,6 +74,12 @@ sl_up() {
   ip -n "$SL_CLIENTS" link set dev c0 xdpdrv obj "$SL_XDP_PASS" sec xdp
   ip -n "$SL_FW" link set dev f-out xdpdrv obj "$SL_XDP_PASS" sec xdp
 
+  if [[ $edge_mode == dpdk ]]; then
+    # af_packet sees frames after the veth's offloads: keep them whole.
+    for a in e-out e-in; do
+      sl_ns "$SL_EDGE" ethtool -K "$a" gro off tso off gso off tx off >/dev/null 2>&1 || true
+    done
+  fi
   if [[ $edge_mode == bridge ]]; then
     ip -n "$SL_EDGE" link add br0 type bridge
     ip -n "$SL_EDGE" link set e-out master br0

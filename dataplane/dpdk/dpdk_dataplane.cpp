@@ -94,7 +94,10 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   s->paced = packets.enabled != 0;
   if (s->paced) {
     s->pace_rate = packets.rate_per_sec;
-    s->pace_cap = std::clamp<uint64_t>(packets.rate_per_sec / 1000, 1, dpdk::kBurst);
+    // About 1 ms of packets back to back, and enough for every worker's
+    // bursts in one scheduler round.
+    s->pace_cap = std::clamp<uint64_t>(packets.rate_per_sec / 1000, 1,
+                                       2ULL * dpdk::kBurst * engine.workers);
     s->max_delay_tsc = static_cast<uint64_t>(
         static_cast<unsigned __int128>(profile.max_queue_delay_ns) * engine.tsc_hz / SL_NS_PER_SEC);
     s->depth_limit = depth_limit(

@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
@@ -68,22 +69,30 @@ class Scheduler {
       if (pending_n_) return true;  // the device is still full
     }
     if (s.paced) work |= trim(s);
-    uint64_t budget = s.paced ? tokens_ / e_.tsc_hz : kBurst;
-    budget = std::min<uint64_t>(budget, kBurst);
-    for (uint32_t p = 0; p < SL_PRIORITIES && pending_n_ < budget; p++) {
-      for (uint32_t k = 0; k < e_.workers && pending_n_ < budget; k++) {
-        rte_ring* r = e_.rings[(rr_ + k) % e_.workers][p];
-        const unsigned got = rte_ring_sc_dequeue_burst(
-            r, reinterpret_cast<void**>(pending_ + pending_n_), budget - pending_n_, nullptr);
-        if (got == 0) continue;
-        work = true;
-        uint16_t n = static_cast<uint16_t>(got);
-        drop_late(s, now, pending_ + pending_n_, &n);
-        pending_n_ += n;
+    // Up to two tx bursts per worker per round: every worker's rx bursts
+    // end up here, so one burst per round would cap the whole dataplane at
+    // one worker's rate.
+    for (uint32_t round = 0; round < 2 * e_.workers && pending_n_ == 0; round++) {
+      const uint64_t budget = std::min<uint64_t>(s.paced ? tokens_ / e_.tsc_hz : kBurst, kBurst);
+      if (budget == 0) break;
+      for (uint32_t p = 0; p < SL_PRIORITIES && pending_n_ < budget; p++) {
+        for (uint32_t k = 0; k < e_.workers && pending_n_ < budget; k++) {
+          rte_ring* r = e_.rings[(rr_ + k) % e_.workers][p];
+          const unsigned got = rte_ring_sc_dequeue_burst(
+              r, reinterpret_cast<void**>(pending_ + pending_n_), budget - pending_n_, nullptr);
+          if (got == 0) continue;
+          work = true;
+          // Another worker's mbufs are cold here: fetch their tags together.
+          for (unsigned i = 0; i < got; i++) rte_prefetch0(tag_of(e_, pending_[pending_n_ + i]));
+          uint16_t n = static_cast<uint16_t>(got);
+          drop_late(s, now, pending_ + pending_n_, &n);
+          pending_n_ += n;
+        }
       }
+      rr_ = (rr_ + 1) % e_.workers;
+      if (pending_n_ == 0) break;  // nothing waiting (or all of it late)
+      send(s);
     }
-    rr_ = (rr_ + 1) % e_.workers;
-    if (pending_n_) send(s);
     return work;
   }
 

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# DPDK packets/s on one worker core, side by side in one run: dpdk-testpmd's
+# io and 5tswap forwarding and sluice's fast path, on the same capture (SYNs
+# and UDP lookups from 4096 sources, IPv4 and IPv6) and the same vdevs:
+# net_pcap infinite_rx=1 in, net_null (no-rx) out. Rounds are interleaved
+# and the median kept, so a noisy neighbour hits every configuration alike.
+#
+# Configurations: testpmd io, 5tswap (1 core, and 2 cores for the machine's
+# own scaling); sluice (a) 10 prefixes, (b) 100k prefixes, (c) 100k +
+# per-source buckets, on 1 worker; (d) 10 prefixes on 2 workers; and the
+# same without a packet budget (no priority queues) on 1 and 2 workers.
+#
+# Usage: bench/dpdk_bench.sh [--rounds 3] [--seconds 2]     (as root)
+# Needs build/bench/dpdk_bench (cmake --build build --target dpdk_bench) and
+# dpdk-testpmd. Every process is bounded in time.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${SLUICE_BUILD_DIR:-$root/build}
+bench=$build/bench/dpdk_bench
+rounds=3
+seconds=2
+while (($#)); do
+  case $1 in
+    --rounds) rounds=$2; shift ;;
+    --seconds) seconds=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--rounds N] [--seconds S]" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ $(id -u) -ne 0 ]]; then
+  echo "dpdk_bench.sh: needs root (DPDK)" >&2
+  exit 77
+fi
+for tool in "$bench" "$(command -v dpdk-testpmd || true)"; do
+  if [[ ! -x $tool ]]; then
+    echo "dpdk_bench.sh: missing ${tool:-dpdk-testpmd}" >&2
+    exit 1
+  fi
+done
+
+work=$(mktemp -d /tmp/sluice-dpdk-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+capture=$work/bench.pcap
+"$bench" capture --out "$capture" --frames 4096 --sources 4096
+
+# The same EAL resources for everyone: no hugepages, 1 GB, the main lcore
+# floating over both CPUs and forwarding core k on the k-th CPU from the
+# end (sluice's default lcore map, dataplane/dpdk/eal.cpp).
+ncpu=$(nproc)
+lcore_map() {  # workers -> --lcores=...
+  local map="0@(0-$((ncpu - 1)))" w
+  for ((w = 0; w < $1; w++)); do map+=",$((w + 1))@$((ncpu - 1 - w % ncpu))"; done
+  echo "--lcores=$map"
+}
+
+# testpmd MODE CORES: mean Rx pps of the outside port over $seconds stats
+# periods after the first second. Without --stats-period, testpmd (not
+# interactive) waits for Enter on stdin and stops forwarding at EOF, after a
+# few bursts: run from a script with no terminal it "stalls" after ~100
+# packets. With --stats-period it forwards until SIGINT.
+testpmd() {
+  local mode=$1 cores=$2 log=$work/testpmd-$1-$2.log pcap="" q
+  for ((q = 0; q < cores; q++)); do pcap+=",rx_pcap=$capture"; done
+  timeout -s INT -k 5 $((seconds + 20)) dpdk-testpmd "$(lcore_map "$cores")" \
+    --no-huge --no-pci -m 1024 --no-shconf --log-level=lib.eal:warning \
+    --vdev "net_pcap_bench_out$pcap,infinite_rx=1" --vdev net_null_bench_in,no-rx=1 -- \
+    --forward-mode="$mode" --nb-cores="$cores" --rxq="$cores" --txq="$cores" \
+    --total-num-mbufs=65536 --stats-period 1 </dev/null >"$log" 2>&1 &
+  local pid=$! need=$((seconds + 2))
+  # Print 1 comes right after start (no rate yet), print 2 covers the
+  # first second (skipped, as sluice's warm-up); then $seconds samples.
+  while kill -0 "$pid" 2>/dev/null &&
+    (($(grep -c 'NIC statistics for port 0' "$log" || true) < need)); do
+    sleep 0.2
+  done
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" || true
+  awk -v skip=2 -v n="$seconds" '
+    /NIC statistics for port/ { match($0, /port [0-9]+/); port = substr($0, RSTART + 5, RLENGTH - 5) + 0 }
+    /Rx-pps:/ && port == 0 { if (++seen > skip && seen <= skip + n) { sum += $2; k++ } }
+    END { if (k == n) printf "%.0f 1\n", sum / k; else print "nan 0" }' "$log"
+}
+
+# sluice NAME ARGS...: "pps out_pps all_admitted"
+sluice() {
+  local name=$1 log=$work/sluice-$1.log rc=0
+  shift
+  timeout -s INT -k 5 $((seconds + 30)) "$bench" run --capture "$capture" --seconds "$seconds" \
+    "$@" >"$log" 2>&1 || rc=$?
+  if ((rc != 0 && rc != 2)); then
+    echo "nan nan 0"
+    echo "sluice $name failed (exit $rc):" >&2
+    cat "$log" >&2
+    return
+  fi
+  grep '^sluice dpdk' -A2 "$log" | sed 's/^/    /' >&2
+  sed -n 's/^RESULT pps=\([0-9]*\) out_pps=\([0-9]*\) all_admitted=\([01]\).*/\1 \2 \3/p' "$log"
+}
+
+names=(io 5tswap 5tswap-2 a b c d e f)
+declare -A label=(
+  [io]="testpmd io, 1 core"
+  [5tswap]="testpmd 5tswap, 1 core"
+  [5tswap-2]="testpmd 5tswap, 2 cores"
+  [a]="sluice (a) 10 prefixes, 1 worker"
+  [b]="sluice (b) 100k prefixes, 1 worker"
+  [c]="sluice (c) 100k + per-source, 1 worker"
+  [d]="sluice (d) 10 prefixes, 2 workers"
+  [e]="sluice (e) = (a), no packet budget"
+  [f]="sluice (f) = (d), no packet budget"
+)
+declare -A samples out_samples full
+measure() {  # name -> "pps out_pps full"
+  case $1 in
+    io) testpmd io 1 | awk '{print $1, $1, $2}' ;;
+    5tswap) testpmd 5tswap 1 | awk '{print $1, $1, $2}' ;;
+    5tswap-2) testpmd 5tswap 2 | awk '{print $1, $1, $2}' ;;
+    a) sluice a --prefixes 10 --per-source off --workers 1 ;;
+    b) sluice b --prefixes 100000 --per-source off --workers 1 ;;
+    c) sluice c --prefixes 100000 --per-source on --workers 1 ;;
+    d) sluice d --prefixes 10 --per-source off --workers 2 ;;
+    e) sluice e --prefixes 10 --per-source off --workers 1 --packet-budget off ;;
+    f) sluice f --prefixes 10 --per-source off --workers 2 --packet-budget off ;;
+  esac
+}
+start=$SECONDS
+for ((r = 1; r <= rounds; r++)); do
+  echo "round $r/$rounds" >&2
+  for n in "${names[@]}"; do
+    read -r pps out ok < <(measure "$n")
+    printf '  %-40s %8.2f Mpps\n' "${label[$n]}" "$(awk -v p="$pps" 'BEGIN{print p/1e6}')" >&2
+    samples[$n]+="$pps "
+    out_samples[$n]+="$out "
+    full[$n]=$(( ${full[$n]:-1} && ok ))
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+base=$(median <<<"${samples[5tswap]}")
+one=$(median <<<"${samples[a]}")
+one_e=$(median <<<"${samples[e]}")
+echo
+echo "Packets/s, net_pcap infinite_rx -> net_null, $(nproc) CPUs, median of $rounds interleaved rounds"
+echo "of ${seconds} s windows (after 1 s warm-up); capture: 4096 frames, 4096 sources."
+echo
+echo "| configuration | rx Mpps (median) | rounds | out Mpps | vs testpmd 5tswap | every packet admitted |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for n in "${names[@]}"; do
+  m=$(median <<<"${samples[$n]}")
+  o=$(median <<<"${out_samples[$n]}")
+  each=$(awk '{for (i = 1; i <= NF; i++) printf "%s%.2f", (i > 1 ? " / " : ""), $i / 1e6}' \
+    <<<"${samples[$n]}")
+  case $n in io|5tswap*) adm="(forwards all)" ;; *) adm=$([[ ${full[$n]} == 1 ]] && echo yes || echo "NO (shed)") ;; esac
+  awk -v l="${label[$n]}" -v m="$m" -v o="$o" -v b="$base" -v e="$each" -v a="$adm" \
+    'BEGIN { printf "| %s | %.2f | %s | %.2f | %.2fx | %s |\n", l, m / 1e6, e, o / 1e6, m / b, a }'
+done
+echo
+awk -v a="$one" -v b="$base" 'BEGIN { printf "target sluice (a) >= 0.80x testpmd 5tswap: %.2fx, %s\n", a / b, (a / b >= 0.8 ? "met" : "MISSED") }'
+awk -v d="$(median <<<"${samples[d]}")" -v od="$(median <<<"${out_samples[d]}")" -v a="$one" \
+  -v f="$(median <<<"${samples[f]}")" -v e="$one_e" \
+  -v t1="$base" -v t2="$(median <<<"${samples[5tswap-2]}")" 'BEGIN {
+    printf "1 -> 2 workers: sluice rx %.2fx (out %.2fx of 1 worker), without packet budget %.2fx; testpmd 5tswap %.2fx\n",
+      d / a, od / a, f / e, t2 / t1 }'
+echo "total run time: $((SECONDS - start)) s"

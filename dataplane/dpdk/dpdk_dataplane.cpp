@@ -153,6 +153,8 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
         "dataplane.outside and dataplane.inside are both required (the fast path is inline)");
   if (s.dpdk_workers == 0 || (s.dpdk_queue_size & (s.dpdk_queue_size - 1)) != 0)
     return fail("dpdk_workers must be >= 1 and dpdk_queue_size a power of two");
+  if (s.outside.substr(0, s.outside.find(',')) == s.inside.substr(0, s.inside.find(',')))
+    return fail("dataplane.outside and dataplane.inside name the same port");
   std::string why;
   if (!dpdk::eal_start(s.dpdk_args, s.dpdk_workers, &why)) return fail(why);
   unsigned lc;
@@ -188,8 +190,6 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
     if (!im.ports[p].open(o, &why)) return fail(why);
     e.port[p] = im.ports[p].id();
   }
-  if (e.port[kPortOutside] == e.port[kPortInside])
-    return fail("dataplane.outside and dataplane.inside name the same port");
   e.capture_clock = s.dpdk_capture_clock;
   e.timestamp_offset = im.ports[kPortOutside].rx_timestamp_offset();
   e.timestamp_flag = im.ports[kPortOutside].rx_timestamp_flag();

@@ -109,8 +109,7 @@ class Scheduler {
     tokens_ = static_cast<uint64_t>(std::min(t, cap));
   }
 
-  // Drops (in place) the packets that waited longer than max_queue_delay,
-  // and records how long the others waited.
+  // Drops (in place) the packets that waited longer than max_queue_delay.
   void drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint16_t* n) {
     uint16_t keep = 0;
     sl_counters& c = e_.counters[0].model;
@@ -128,6 +127,7 @@ class Scheduler {
     *n = keep;
   }
 
+  // How long the packets that leave waited, into the delay histogram.
   void record(rte_mbuf* const* pkts, uint16_t n, uint64_t now) {
     for (uint16_t i = 0; i < n; i++) {
       const QueueTag& t = *tag_of(e_, pkts[i]);

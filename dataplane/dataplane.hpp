@@ -72,7 +72,7 @@ struct PortStats {
 struct DataplaneStats {
   bool healthy = true;  // running and enforcing (e.g. XDP: program loaded, link in place)
   std::string mode;     // "xdp" | "dpdk"
-  std::string attach;   // "native" | "generic" (xdp)
+  std::string attach;   // xdp: "native" | "generic"; dpdk: "N workers"
   uint64_t generation = 0;
   std::vector<ClassStats> classes;  // in profile order
   uint64_t boundary_lookup_tokens = 0;

@@ -256,6 +256,7 @@ DataplaneStats DpdkDataplane::stats() const {
   st.healthy = im.launched && e.running.load();
   for (unsigned lc : im.lcores) st.healthy = st.healthy && rte_eal_get_lcore_state(lc) == RUNNING;
   st.generation = s->generation;
+  st.attach = std::to_string(e.workers) + (e.workers == 1 ? " worker" : " workers");
   const sl_counters counts = im.sum_counters();
   const sl_profile& prof = s->profile.prof;
   for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {

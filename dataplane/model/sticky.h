@@ -99,6 +99,10 @@ SL_INLINE __u64 sl_window_capacity(const struct sl_bucket *b, const struct sl_bu
 {
 	if (!p->enabled || b->tokens_nt >= p->cap_nt)
 		return ~0ULL;
+	/* A retune that lowered the burst cut the tokens above it off: they were
+	 * never the class's to use, so the window starts at most full. */
+	if (start_nt > p->cap_nt)
+		start_nt = p->cap_nt;
 	if (admitted > (~0ULL - b->tokens_nt) / SL_TOKEN)
 		return ~0ULL; /* more than any bucket holds: not a limit */
 	__u64 used = admitted * SL_TOKEN + b->tokens_nt;

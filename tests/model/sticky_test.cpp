@@ -133,5 +133,41 @@ burst = 100
   EXPECT_GT(drive(500, 5), 0.999);
 }
 
+// A retune that lowers a class's burst must not read as lost capacity: the
+// tokens the new burst cut off were never the class's to use. A window opens
+// with the old, bigger bucket full; after the retune, rx bursts of lookups
+// (one timestamp each, as DPDK gives them) keep the bucket just under its new
+// burst when the window closes. No budget ever refused anything, so nobody
+// may be shed.
+TEST(Sticky, LoweringTheBurstIsNotASurge) {
+  auto profile = [](uint64_t burst) {
+    return test::profile_from_toml(
+        "[[class]]\nname = \"steady\"\nmatch = { src = [\"198.18.0.0/15\"] }\n"
+        "rate_per_sec = 10000000\nburst = " +
+        std::to_string(burst) + "\n");
+  };
+  ReferenceModel m(profile(2000000));
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint32_t h = 0; h < 256; h++) frames.push_back(test::udp_v4(test::kNet198_18 | h));
+  uint64_t shed = 0;
+  auto lookups = [&](uint32_t n, uint64_t now) {
+    for (uint32_t i = 0; i < n; i++) {
+      const auto& f = frames[i % frames.size()];
+      shed += m.decide(f.data(), static_cast<uint32_t>(f.size()), now).verdict == SL_VERDICT_SHED;
+    }
+  };
+  const uint64_t t0 = 100 * kSecond, ms = 1'000'000;  // sticky_window_ms = 100
+  lookups(1, t0);                                     // the window opens with 2,000,000 tokens
+  m.apply(profile(1000000));                          // the retune halves the burst
+  // Every ms, ten rx bursts of 32 lookups 1 us apart (refill: 10 tokens per
+  // us): the bucket is a few tokens under its burst when the window closes,
+  // in the middle of one such train (at 100 ms).
+  for (uint64_t t = 1; t <= 101; t++)
+    for (uint64_t j = 0; j < 10; j++) lookups(32, t0 + t * ms + j * 1000 - 5000);
+  for (uint64_t t = 102; t <= 110; t++) lookups(256, t0 + t * ms);
+  EXPECT_EQ(shed, 0u);
+  EXPECT_EQ(m.class_state(0).threshold, SL_RANK_ONE);
+}
+
 }  // namespace
 }  // namespace sluice

@@ -59,8 +59,8 @@ struct QueueStats {
 // One port of a dataplane that owns ports (DPDK), as the driver counts it
 // plus what sluice itself could not hand to it.
 struct PortStats {
-  std::string name;         // "outside" | "inside"
-  std::string device;       // DPDK device name (e.g. net_af_packet0)
+  std::string name;    // "outside" | "inside"
+  std::string device;  // DPDK device name (e.g. net_af_packet0)
   uint64_t rx_packets = 0;
   uint64_t tx_packets = 0;
   uint64_t rx_missed = 0;   // dropped by the device: rx queues full (imissed)
@@ -121,7 +121,19 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
 
 // The kernel interface behind a dataplane endpoint: the iface= of a DPDK vdev
 // spec ("net_af_packet0,iface=eth1" -> "eth1"), else the endpoint itself.
-std::string endpoint_interface(const std::string& endpoint);
+inline std::string endpoint_interface(const std::string& endpoint) {
+  const std::string key = ",iface=";
+  const size_t at = endpoint.find(key);
+  if (at == std::string::npos) return endpoint;
+  const size_t from = at + key.size();
+  return endpoint.substr(from, endpoint.find(',', from) - from);
+}
+
+// True when an endpoint names a DPDK device (a vdev "net_..." or a PCI
+// address) rather than a kernel interface.
+inline bool is_dpdk_endpoint(const std::string& endpoint) {
+  return endpoint.rfind("net_", 0) == 0 || endpoint.find(':') != std::string::npos;
+}
 
 // Removes everything a previous sluiced left attached and pinned for these
 // settings (sluiced --detach). True when nothing is left.

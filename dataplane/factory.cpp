@@ -24,14 +24,6 @@ std::unique_ptr<Dataplane> start_xdp(DataplaneSettings settings, const CompiledP
 
 }  // namespace
 
-std::string endpoint_interface(const std::string& endpoint) {
-  const std::string key = ",iface=";
-  const size_t at = endpoint.find(key);
-  if (at == std::string::npos) return endpoint;
-  const size_t from = at + key.size();
-  return endpoint.substr(from, endpoint.find(',', from) - from);
-}
-
 std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
                                            const CompiledProfile& profile, uint64_t generation,
                                            std::string* log, std::string* error) {
@@ -48,6 +40,10 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
     }
     case DataplaneKind::automatic: {
 #ifdef SLUICE_WITH_DPDK
+      if (!is_dpdk_endpoint(settings.outside) && !is_dpdk_endpoint(settings.inside)) {
+        *log += "mode auto: outside and inside are kernel interfaces, not DPDK ports; using xdp";
+        return start_xdp(settings, profile, generation, error);
+      }
       std::string why;
       auto dp = std::make_unique<DpdkDataplane>(settings);
       if (dp->start(profile, generation, &why)) {

@@ -96,8 +96,8 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
     s->pace_rate = packets.rate_per_sec;
     // About 1 ms of packets back to back, and enough for every worker's
     // bursts in one scheduler round.
-    s->pace_cap = std::clamp<uint64_t>(packets.rate_per_sec / 1000, 1,
-                                       2ULL * dpdk::kBurst * engine.workers);
+    s->pace_cap =
+        std::clamp<uint64_t>(packets.rate_per_sec / 1000, 1, 2ULL * dpdk::kBurst * engine.workers);
     s->max_delay_tsc = static_cast<uint64_t>(
         static_cast<unsigned __int128>(profile.max_queue_delay_ns) * engine.tsc_hz / SL_NS_PER_SEC);
     s->depth_limit = depth_limit(
@@ -153,8 +153,18 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
         "dataplane.outside and dataplane.inside are both required (the fast path is inline)");
   if (s.dpdk_workers == 0 || (s.dpdk_queue_size & (s.dpdk_queue_size - 1)) != 0)
     return fail("dpdk_workers must be >= 1 and dpdk_queue_size a power of two");
-  if (s.outside.substr(0, s.outside.find(',')) == s.inside.substr(0, s.inside.find(',')))
+  if (s.outside.substr(0, s.outside.find(',')) == s.inside.substr(0, s.inside.find(',')) ||
+      endpoint_interface(s.outside) == endpoint_interface(s.inside))
     return fail("dataplane.outside and dataplane.inside name the same port");
+  // Every rx and tx descriptor of both ports can hold an mbuf, plus the
+  // per-lcore mempool caches and a burst in flight per worker.
+  const uint64_t need = 2ULL * s.dpdk_workers * (2 * dpdk::kDescriptors) +
+                        (s.dpdk_workers + 1ULL) * dpdk::kMempoolCache + 2ULL * dpdk::kBurst;
+  if (s.dpdk_mbufs < need)
+    return fail("dpdk_mbufs = " + std::to_string(s.dpdk_mbufs) + " is too few for " +
+                std::to_string(s.dpdk_workers) +
+                " worker(s): the ports' descriptors and caches alone take " + std::to_string(need) +
+                ", and queued packets need more");
   std::string why;
   if (!dpdk::eal_start(s.dpdk_args, s.dpdk_workers, &why)) return fail(why);
   unsigned lc;
@@ -172,8 +182,8 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
   e.idle_sleep_us = s.dpdk_idle_sleep_us;
   e.tag_offset = dpdk::queue_tag_offset();
 
-  im.pool = rte_pktmbuf_pool_create("sluice_pkts", s.dpdk_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                    static_cast<int>(rte_socket_id()));
+  im.pool = rte_pktmbuf_pool_create("sluice_pkts", s.dpdk_mbufs, dpdk::kMempoolCache, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
   if (im.pool == nullptr)
     return fail(
         "cannot allocate " + std::to_string(s.dpdk_mbufs) +
@@ -218,13 +228,13 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
 
   e.running.store(true);
   im.args.resize(e.workers);
+  im.launched = true;  // from here on, stopping means waiting for the lcores
   for (uint32_t w = 0; w < e.workers; w++) {
     im.args[w] = {&e, w};
     if (rte_eal_remote_launch(dpdk::worker_main, &im.args[w], im.lcores[w]) != 0) {
       return fail("cannot launch worker on lcore " + std::to_string(im.lcores[w]));
     }
   }
-  im.launched = true;
   return true;
 }
 
@@ -270,22 +280,23 @@ DataplaneStats DpdkDataplane::stats() const {
       }
     st.classes.push_back(std::move(cs));
   }
-  {
-    rte_spinlock_t* l = const_cast<rte_spinlock_t*>(&e.shared.lock);
-    rte_spinlock_lock(l);
-    for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
-      const sl_class_state& cls =
-          e.shared.classes[prof.classes[c].state_index & (SL_MAX_CLASSES - 1)];
-      st.classes[c].bucket_tokens = cls.bucket.tokens_nt / SL_TOKEN;
-      st.classes[c].sticky_threshold =
-          cls.epoch == prof.classes[c].state_epoch ? cls.threshold : SL_RANK_ONE;
-    }
-    st.boundary_lookup_tokens = e.shared.boundary.lookups.tokens_nt / SL_TOKEN;
-    st.boundary_packet_tokens = e.shared.boundary.packets.tokens_nt / SL_TOKEN;
-    st.source_table_capacity = e.shared.sources.capacity();
-    st.source_table_entries = e.shared.sources.size();
-    st.source_table_evictions = e.shared.sources.evictions();
-    rte_spinlock_unlock(l);
+  // Read without the fast path's lock (a reader preempted while holding it
+  // would stall every worker): each field is one aligned word, and figures
+  // a moment apart are good enough for stats.
+  for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
+    const sl_class_state& cls =
+        e.shared.classes[prof.classes[c].state_index & (SL_MAX_CLASSES - 1)];
+    st.classes[c].bucket_tokens = dpdk::load(cls.bucket.tokens_nt) / SL_TOKEN;
+    st.classes[c].sticky_threshold = dpdk::load(cls.epoch) == prof.classes[c].state_epoch
+                                         ? dpdk::load(cls.threshold)
+                                         : SL_RANK_ONE;
+  }
+  st.boundary_lookup_tokens = dpdk::load(e.shared.boundary.lookups.tokens_nt) / SL_TOKEN;
+  st.boundary_packet_tokens = dpdk::load(e.shared.boundary.packets.tokens_nt) / SL_TOKEN;
+  st.source_table_capacity = e.shared.sources.capacity();
+  for (const dpdk::LcoreCounters& c : e.counters) {
+    st.source_table_entries = std::max(st.source_table_entries, dpdk::load(c.source_entries));
+    st.source_table_evictions = std::max(st.source_table_evictions, dpdk::load(c.source_evictions));
   }
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
     QueueStats q;

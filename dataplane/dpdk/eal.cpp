@@ -18,9 +18,12 @@ bool g_used = false;
 int g_tag_offset = -1;
 
 bool has_arg(const std::vector<std::string>& args, std::initializer_list<const char*> names) {
-  for (const std::string& a : args)
-    for (const char* n : names)
-      if (a == n || a.rfind(std::string(n) + "=", 0) == 0) return true;
+  for (const std::string& a : args) {
+    for (const std::string n : names) {
+      if (a == n || a.rfind(n + "=", 0) == 0) return true;
+      if (n.size() == 2 && a.rfind(n, 0) == 0) return true;  // attached: -l0-3, -c0x3
+    }
+  }
   return false;
 }
 

@@ -39,6 +39,8 @@ struct rte_rcu_qsbr;
 namespace sluice::dpdk {
 
 inline constexpr uint16_t kBurst = 32;
+inline constexpr uint16_t kDescriptors = 1024;  // per rx and per tx queue
+inline constexpr unsigned kMempoolCache = 256;  // mbufs cached per lcore
 inline constexpr int kPortOutside = 0;
 inline constexpr int kPortInside = 1;
 
@@ -65,6 +67,10 @@ struct alignas(64) LcoreCounters {
   sl_counters model{};          // by class state slot, as in the XDP maps
   uint64_t tx_dropped[2] = {};  // by port (kPortOutside, kPortInside)
   uint64_t queue_full[SL_PRIORITIES] = {};
+  // The shared per-source table as this worker last saw it (under the lock):
+  // stats read these instead of taking the fast path's lock.
+  uint64_t source_entries = 0;
+  uint64_t source_evictions = 0;
 };
 
 // Written by the scheduler (worker 0) only.

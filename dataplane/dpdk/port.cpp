@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/dpdk/port.hpp"
 
+#include "dataplane/dpdk/engine.hpp"
+
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
@@ -11,9 +13,6 @@
 
 namespace sluice::dpdk {
 namespace {
-
-constexpr uint16_t kRxDesc = 1024;
-constexpr uint16_t kTxDesc = 1024;
 
 std::string err_text(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
 
@@ -70,7 +69,7 @@ bool Port::open(const PortOptions& o, std::string* error) {
     *error = what + "cannot configure " + std::to_string(o.queues) + " queues: " + err_text(rc);
     return false;
   }
-  uint16_t rx_desc = kRxDesc, tx_desc = kTxDesc;
+  uint16_t rx_desc = kDescriptors, tx_desc = kDescriptors;
   rte_eth_dev_adjust_nb_rx_tx_desc(id_, &rx_desc, &tx_desc);
   const int socket = rte_eth_dev_socket_id(id_);
   const unsigned sock = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);

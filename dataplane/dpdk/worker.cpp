@@ -39,14 +39,12 @@ QueueTag* tag_of(const Engine& e, rte_mbuf* m) {
   return RTE_MBUF_DYNFIELD(m, e.tag_offset, QueueTag*);
 }
 
-// A packet the model admitted and a queue then dropped is recounted as shed.
-void recount_shed(sl_counters& c, const QueueTag& t, uint32_t reason) {
-  bump(c.packets[t.state_index][SL_VERDICT_ADMITTED][t.reason], static_cast<uint64_t>(-1));
-  bump(c.packets[t.state_index][SL_VERDICT_SHED][reason]);
-  if (t.is_start) {
-    bump(c.lookups[t.state_index][SL_VERDICT_ADMITTED][t.reason], static_cast<uint64_t>(-1));
-    bump(c.lookups[t.state_index][SL_VERDICT_SHED][reason]);
-  }
+// A queued packet is counted once, when its fate is known: admitted (for
+// the reason the model gave) when it leaves, shed when a queue drops it.
+// Counters only ever grow.
+void count_queued(sl_counters& c, const QueueTag& t, uint32_t verdict, uint32_t reason) {
+  bump(c.packets[t.state_index][verdict][reason]);
+  if (t.is_start) bump(c.lookups[t.state_index][verdict][reason]);
 }
 
 // Drains the priority rings of every worker onto the inside port.
@@ -93,6 +91,11 @@ class Scheduler {
       if (pending_n_ == 0) break;  // nothing waiting (or all of it late)
       send(s);
     }
+    // Packets waiting for tokens keep the worker awake: a nap would break
+    // the pace and the delay bound.
+    for (uint32_t w = 0; w < e_.workers && !work; w++)
+      for (uint32_t p = 0; p < SL_PRIORITIES && !work; p++)
+        work = rte_ring_count(e_.rings[w][p]) != 0;
     return work;
   }
 
@@ -115,9 +118,10 @@ class Scheduler {
     sl_counters& c = e_.counters[0].model;
     for (uint16_t i = 0; i < *n; i++) {
       const QueueTag& t = *tag_of(e_, pkts[i]);
-      const uint64_t waited = now - t.arrival_tsc;
+      // Another worker may have stamped it after `now` was read.
+      const uint64_t waited = now > t.arrival_tsc ? now - t.arrival_tsc : 0;
       if (s.max_delay_tsc && waited > s.max_delay_tsc) {
-        recount_shed(c, t, SL_REASON_QUEUE_DELAY);
+        count_queued(c, t, SL_VERDICT_SHED, SL_REASON_QUEUE_DELAY);
         bump(e_.queues.dropped_delay[t.priority]);
         rte_pktmbuf_free(pkts[i]);
         continue;
@@ -127,11 +131,13 @@ class Scheduler {
     *n = keep;
   }
 
-  // How long the packets that leave waited, into the delay histogram.
+  // Counts the packets that leave, and how long they waited.
   void record(rte_mbuf* const* pkts, uint16_t n, uint64_t now) {
+    sl_counters& c = e_.counters[0].model;
     for (uint16_t i = 0; i < n; i++) {
       const QueueTag& t = *tag_of(e_, pkts[i]);
-      const uint64_t ns = e_.tsc_ns(now - t.arrival_tsc);
+      count_queued(c, t, SL_VERDICT_ADMITTED, t.reason);
+      const uint64_t ns = e_.tsc_ns(now > t.arrival_tsc ? now - t.arrival_tsc : 0);
       std::size_t b = 0;
       while (b < kDelayBoundsNs.size() && ns > kDelayBoundsNs[b]) b++;
       bump(e_.queues.delay_count[t.priority][b]);
@@ -168,7 +174,7 @@ class Scheduler {
               e_.rings[w][p], reinterpret_cast<void**>(drop), want, nullptr);
           if (got == 0) break;
           for (unsigned i = 0; i < got; i++)
-            recount_shed(c, *tag_of(e_, drop[i]), SL_REASON_QUEUE_FULL);
+            count_queued(c, *tag_of(e_, drop[i]), SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
           bump(e_.queues.dropped_full[p], got);
           rte_pktmbuf_free_bulk(drop, got);
           excess -= got;
@@ -234,6 +240,8 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
     sl_decide(&prof, &meta[i], parsed[i], cls[i],
               &st.classes[cp.state_index & (SL_MAX_CLASSES - 1)], &st.boundary, ss, now[i], &d[i]);
   }
+  bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
+  bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
   rte_spinlock_unlock(&st.lock);
 
   // Without a packet budget there is nothing to pace to: admitted packets go
@@ -250,8 +258,14 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
   for (uint16_t i = 0; i < n; i++) {
     const sl_decision& di = d[i];
     const uint32_t slot = di.state_index & (SL_MAX_CLASSES - 1);
-    bump(c.model.packets[slot][di.verdict][di.reason]);
-    if (di.is_start) bump(c.model.lookups[slot][di.verdict][di.reason]);
+    // Non-IP frames and malformed ones passed by config were not charged to
+    // any budget: they are not paced either.
+    const bool queued = queue && (di.action == SL_ACTION_PASS || di.action == SL_ACTION_MARK) &&
+                        di.reason != SL_REASON_NON_IP && di.reason != SL_REASON_MALFORMED;
+    if (!queued) {
+      bump(c.model.packets[slot][di.verdict][di.reason]);
+      if (di.is_start) bump(c.model.lookups[slot][di.verdict][di.reason]);
+    }
     rte_mbuf* m = pkts[i];
     uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
     uint8_t* end = data + rte_pktmbuf_data_len(m);
@@ -260,7 +274,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
         sl_mark_dscp(data, end, &meta[i], di.mark_dscp);
         [[fallthrough]];
       case SL_ACTION_PASS:
-        if (queue) {
+        if (queued) {
           QueueTag& t = *tag_of(e, m);
           t.arrival_tsc = tsc;
           t.state_index = static_cast<uint8_t>(slot);
@@ -268,7 +282,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
           t.reason = di.reason;
           t.priority = di.is_start ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1)) : 0;
           if (rte_ring_sp_enqueue(e.rings[w][t.priority], m) != 0) {
-            recount_shed(c.model, t, SL_REASON_QUEUE_FULL);
+            count_queued(c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
             bump(c.queue_full[t.priority]);
             rte_pktmbuf_free(m);
           }
@@ -278,10 +292,10 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
         break;
       case SL_ACTION_RESET: {
         const uint32_t len = sl_build_reset(data, end, &meta[i]);
-        if (len != 0) {
-          rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len));
+        if (len != 0 &&
+            rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len)) == 0) {
           out[n_out++] = m;
-        } else {
+        } else {  // no room for a reset, or a segmented frame: shed silently
           rte_pktmbuf_free(m);
         }
         break;

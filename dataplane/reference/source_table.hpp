@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <unordered_map>
 #include <vector>
 
 #include "dataplane/model/abi.h"
@@ -24,34 +23,32 @@ class SourceTable {
   sl_source_state* find_or_insert(const sl_source_key& key, const sl_bucket_params& params,
                                   uint64_t now_ns);
 
-  std::size_t size() const { return index_.size(); }
+  std::size_t size() const { return size_; }
   std::size_t capacity() const { return nodes_.size(); }
   uint64_t evictions() const { return evictions_; }
   // Bytes held by the table's own storage (entries and index buckets).
   std::size_t memory_bytes() const;
 
  private:
-  struct KeyHash {
-    std::size_t operator()(const sl_source_key& k) const noexcept;
-  };
-  struct KeyEq {
-    bool operator()(const sl_source_key& a, const sl_source_key& b) const noexcept {
-      return std::memcmp(&a, &b, sizeof(a)) == 0;
-    }
-  };
   struct Node {
     sl_source_key key;
     sl_source_state state;
     uint32_t prev;
     uint32_t next;
+    uint32_t hash;
   };
   static constexpr uint32_t kNone = UINT32_MAX;
 
   void unlink(uint32_t i);
   void push_front(uint32_t i);
+  // Open-addressing index (linear probing, at most half full): slot -> node.
+  uint32_t find_slot(const sl_source_key& key, uint32_t hash) const;
+  void erase_slot(uint32_t slot);
 
   std::vector<Node> nodes_;
-  std::unordered_map<sl_source_key, uint32_t, KeyHash, KeyEq> index_;
+  std::vector<uint32_t> slots_;  // kNone = empty; power-of-two size
+  uint32_t mask_ = 0;
+  std::size_t size_ = 0;
   uint32_t head_ = kNone;  // most recently used
   uint32_t tail_ = kNone;  // least recently used
   uint32_t used_ = 0;      // nodes handed out so far

@@ -42,11 +42,18 @@ bool lcore_map(uint32_t workers, std::string* out, std::string* error) {
     *error = "no CPU allowed";
     return false;
   }
+  if (workers > cpus.size()) {
+    *error = "dpdk_workers = " + std::to_string(workers) + " but only " +
+             std::to_string(cpus.size()) +
+             " CPUs are allowed: polling workers would share CPUs (pin them yourself with "
+             "--lcores in dpdk_args to force it)";
+    return false;
+  }
   std::string all;
   for (int c : cpus) all += (all.empty() ? "" : ",") + std::to_string(c);
   std::string map = "--lcores=0@(" + all + ")";
   for (uint32_t w = 0; w < workers; w++) {
-    const int cpu = cpus[cpus.size() - 1 - (w % cpus.size())];
+    const int cpu = cpus[cpus.size() - 1 - w];
     map += "," + std::to_string(w + 1) + "@" + std::to_string(cpu);
   }
   *out = map;

@@ -55,6 +55,22 @@ class Scheduler {
     if (pending_n_) rte_pktmbuf_free_bulk(pending_, pending_n_);
   }
 
+  // Worker 0's admitted burst, when nothing waits anywhere and the pacer has
+  // tokens for all of it: out at once instead of through the rings (no
+  // packet is overtaken, the pace is charged the same). False: queue them.
+  bool send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n) {
+    if (pending_n_ != 0) return false;
+    for (uint32_t w = 0; w < e_.workers; w++)
+      for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+        if (rte_ring_count(e_.rings[w][p]) != 0) return false;
+    refill(s, rte_rdtsc());
+    if (tokens_ / e_.tsc_hz < n) return false;
+    std::copy(pkts, pkts + n, pending_);
+    pending_n_ = n;
+    send(s);  // what the device refuses now waits in pending_
+    return true;
+  }
+
   // One round; true when it moved or dropped a packet.
   bool poll(const Snapshot& s) {
     const uint64_t now = rte_rdtsc();
@@ -193,7 +209,8 @@ class Scheduler {
 };
 
 // Outside rx queue `w`: the admission decision for one burst.
-bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
+// `scheduler`: worker 0's, which may send a burst straight out (send_now).
+bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n = rte_eth_rx_burst(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, kBurst);
   if (n == 0) return false;
@@ -253,6 +270,8 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
   LcoreCounters& c = e.counters[w];
   rte_mbuf* in[kBurst];
   uint16_t n_in = 0;
+  rte_mbuf* waiting[kBurst];  // admitted, paced
+  uint16_t n_waiting = 0;
   rte_mbuf* out[kBurst];
   uint16_t n_out = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -281,11 +300,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
           t.is_start = di.is_start;
           t.reason = di.reason;
           t.priority = di.is_start ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1)) : 0;
-          if (rte_ring_sp_enqueue(e.rings[w][t.priority], m) != 0) {
-            count_queued(c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
-            bump(c.queue_full[t.priority]);
-            rte_pktmbuf_free(m);
-          }
+          waiting[n_waiting++] = m;
         } else {
           in[n_in++] = m;
         }
@@ -302,6 +317,16 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s) {
       }
       default:
         rte_pktmbuf_free(m);
+    }
+  }
+  if (n_waiting && !(scheduler && scheduler->send_now(s, waiting, n_waiting))) {
+    for (uint16_t i = 0; i < n_waiting; i++) {
+      const QueueTag& t = *tag_of(e, waiting[i]);
+      if (rte_ring_sp_enqueue(e.rings[w][t.priority], waiting[i]) != 0) {
+        count_queued(c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
+        bump(c.queue_full[t.priority]);
+        rte_pktmbuf_free(waiting[i]);
+      }
     }
   }
   if (n_in)
@@ -334,7 +359,7 @@ int worker_main(void* arg) {
     uint32_t idle = 0;
     while (e.running.load(std::memory_order_relaxed)) {
       const Snapshot* s = e.snapshot.load(std::memory_order_acquire);
-      bool work = admit_burst(e, w, *s);
+      bool work = admit_burst(e, w, *s, w == 0 ? &scheduler : nullptr);
       work |= pass_back(e, w);
       if (w == 0) work |= scheduler.poll(*s);
       rte_rcu_qsbr_quiescent(e.qsv, w);

@@ -100,3 +100,62 @@ check() {  # description, condition (arithmetic)
     failures=$((failures + 1))
   fi
 }
+
+# The classes the live tests share: checkpoint scanners (priority 0, no
+# limit of their own) and citizens (5/s, burst 5, sheds answered with a
+# reset). Printed for a config's heredoc.
+lab_classes_toml() {
+  cat <<'TOML'
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"], proto = "tcp", dst_ports = "443" }
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.0.0/15", "2001:2::/48"], proto = "tcp" }
+rate_per_sec = 5
+burst = 5
+on_shed = "reset"
+shed_order = "random"
+TOML
+}
+
+# lab_limits_hold LOG: real TCP through sluiced (classes of lab_classes_toml,
+# LOG its --log-interval 1 output), IPv4 then IPv6: 50 checkpoint
+# connections all served, 200 citizen ones held to burst + rate*t with the
+# rest reset fast; then sluiced's own counters equal what the clients saw.
+lab_limits_hold() {
+  local log=$1 ok_total=0 reset_total=0 fam cp_src ci_src dst cp ci ci_ok ci_reset elapsed_ms bound
+  for fam in 4 6; do
+    if [[ $fam == 4 ]]; then cp_src=198.18.10.2; ci_src=198.18.20.2; dst=$LAB_BACKEND_V4
+    else cp_src=2001:2:0:10::2; ci_src=2001:2:0:20::2; dst=$LAB_BACKEND_V6; fi
+    cp=$(client --src "$cp_src" --dst "$dst" --count 50)
+    ci=$(client --src "$ci_src" --dst "$dst" --count 200)
+    echo "IPv$fam checkpoint: $cp"
+    echo "IPv$fam citizen:    $ci"
+    ci_ok=$(field "$ci" ok)
+    ci_reset=$(field "$ci" reset)
+    elapsed_ms=$("$lab_py" -c "print(int(float('$(field "$ci" elapsed_s)') * 1000))")
+    bound=$((5 + 5 * elapsed_ms / 1000 + 1))
+    check "IPv$fam checkpoint: every connection served" "$(field "$cp" ok) == 50"
+    check "IPv$fam citizen: admitted $ci_ok <= burst + rate*t = $bound" "ci_ok <= bound"
+    check "IPv$fam citizen: some admitted ($ci_ok)" "ci_ok >= 5"
+    check "IPv$fam citizen: the rest reset, none timed out ($ci_reset resets)" \
+      "ci_reset == 200 - ci_ok && $(field "$ci" timeout) == 0 && $(field "$ci" error) == 0"
+    check "IPv$fam citizen: resets answered within 100 ms" \
+      "$(field "$ci" reset_latency_max_ms | cut -d. -f1) < 100"
+    ok_total=$((ok_total + ci_ok))
+    reset_total=$((reset_total + ci_reset))
+    sleep 1.1  # let the citizen bucket (5/s, burst 5) refill before the next family
+  done
+  sleep 1.2  # one counter log interval
+  check "sluiced counted 400 citizen lookups" "$(counter "$log" citizen lookups) == 400"
+  check "sluiced admitted what the clients saw served ($ok_total)" \
+    "$(counter "$log" citizen admitted) == ok_total"
+  check "sluiced shed what the clients saw reset ($reset_total)" \
+    "$(counter "$log" citizen packets_shed) == reset_total"
+  check "checkpoint: 100 lookups, all admitted" \
+    "$(counter "$log" checkpoint lookups) == 100 && $(counter "$log" checkpoint admitted) == 100"
+}

@@ -97,19 +97,7 @@ listen = "$metrics_addr"
 socket = "$tmp/control.sock"
 audit_log = "$tmp/audit.jsonl"
 
-[[class]]
-name = "checkpoint"
-priority = 0
-match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"], proto = "tcp", dst_ports = "443" }
-
-[[class]]
-name = "citizen"
-priority = 5
-match = { src = ["198.18.0.0/15", "2001:2::/48"], proto = "tcp" }
-rate_per_sec = 5
-burst = 5
-on_shed = "reset"
-shed_order = "random"
+$(lab_classes_toml)
 TOML
 
 edge() { ip netns exec "$LAB_EDGE" "$@"; }

@@ -50,19 +50,7 @@ listen = "127.0.0.1:19109"
 socket = "$tmp/control.sock"
 audit_log = "$tmp/audit.jsonl"
 
-[[class]]
-name = "checkpoint"
-priority = 0
-match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"], proto = "tcp", dst_ports = "443" }
-
-[[class]]
-name = "citizen"
-priority = 5
-match = { src = ["198.18.0.0/15", "2001:2::/48"], proto = "tcp" }
-rate_per_sec = 5
-burst = 5
-on_shed = "reset"
-shed_order = "random"
+$(lab_classes_toml)
 TOML
 
 # sluiced joins only the edge's network namespace (nsenter, not ip netns
@@ -139,38 +127,7 @@ check "a second sluiced on the same pins is refused" \
   "second_rc == 1 && $(grep -c 'another sluiced is running' "$tmp/second.log") == 1"
 check "the first one still runs and enforces" "$(kill -0 "$daemon_pid" && echo 1 || echo 0) == 1 && \
   $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
-ok_total=0
-reset_total=0
-for fam in 4 6; do
-  if [[ $fam == 4 ]]; then cp_src=198.18.10.2; ci_src=198.18.20.2; dst=$LAB_BACKEND_V4
-  else cp_src=2001:2:0:10::2; ci_src=2001:2:0:20::2; dst=$LAB_BACKEND_V6; fi
-  cp=$(client --src "$cp_src" --dst "$dst" --count 50)
-  ci=$(client --src "$ci_src" --dst "$dst" --count 200)
-  echo "IPv$fam checkpoint: $cp"
-  echo "IPv$fam citizen:    $ci"
-  ci_ok=$(field "$ci" ok)
-  ci_reset=$(field "$ci" reset)
-  elapsed_ms=$("$py" -c "print(int(float('$(field "$ci" elapsed_s)') * 1000))")
-  bound=$((5 + 5 * elapsed_ms / 1000 + 1))
-  check "IPv$fam checkpoint: every connection served" "$(field "$cp" ok) == 50"
-  check "IPv$fam citizen: admitted $ci_ok <= burst + rate*t = $bound" "ci_ok <= bound"
-  check "IPv$fam citizen: some admitted ($ci_ok)" "ci_ok >= 5"
-  check "IPv$fam citizen: the rest reset, none timed out ($ci_reset resets)" \
-    "ci_reset == 200 - ci_ok && $(field "$ci" timeout) == 0 && $(field "$ci" error) == 0"
-  check "IPv$fam citizen: resets answered within 100 ms" \
-    "$(field "$ci" reset_latency_max_ms | cut -d. -f1) < 100"
-  ok_total=$((ok_total + ci_ok))
-  reset_total=$((reset_total + ci_reset))
-  sleep 1.1  # let the citizen bucket (5/s, burst 5) refill before the next family
-done
-sleep 1.2  # one counter log interval
-check "sluiced counted 400 citizen lookups" "$(counter "$tmp/d1.log" citizen lookups) == 400"
-check "sluiced admitted what the clients saw served ($ok_total)" \
-  "$(counter "$tmp/d1.log" citizen admitted) == ok_total"
-check "sluiced shed what the clients saw reset ($reset_total)" \
-  "$(counter "$tmp/d1.log" citizen packets_shed) == reset_total"
-check "checkpoint: 100 lookups, all admitted" \
-  "$(counter "$tmp/d1.log" checkpoint lookups) == 100 && $(counter "$tmp/d1.log" checkpoint admitted) == 100"
+lab_limits_hold "$tmp/d1.log"
 stop_daemon "$tmp/d1.log"
 check "SIGTERM detached the program" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp')  == 0"
 check "SIGTERM removed the pins" "$([[ -e $pin ]] && echo 1 || echo 0) == 0"

@@ -66,7 +66,8 @@ TEST(Lpm, EqualsALongestPrefixScan) {
         const LpmEntry& e = entries[rng() % entries.size()];
         a = e.addr_be;  // the first address of a prefix...
         if (rng() % 2)  // ...or its last, or one past it
-          for (int bit = e.len; bit < 128; bit++) a[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+          for (int bit = e.len; bit < 128; bit++)
+            a[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
         if (rng() % 3 == 0)
           for (int k = 15; k >= 0 && ++a[k] == 0; k--) {
           }

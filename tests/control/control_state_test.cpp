@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/control/control_test_env.hpp"
+#include "tests/support/dpdk_stats.hpp"
 #include "tests/support/packet_builder.hpp"
 
 namespace sluice {
@@ -103,37 +104,18 @@ TEST_F(ControlStateTest, StatusReportsTheRunningConfigAndPerClassCounters) {
 }
 
 TEST_F(ControlStateTest, StatusCarriesTheQueuesAndPortsOfADataplaneThatHasThem) {
-  QueueStats q0;
-  q0.priority = 0;
-  q0.depth = 7;
-  q0.dropped_full = 3;
-  q0.dropped_delay = 11;
-  QueueStats q7;
-  q7.priority = 7;
-  PortStats outside;
-  outside.name = "outside";
-  outside.device = "net_af_packet0";
-  outside.rx_packets = 123456;
-  outside.tx_packets = 1000;
-  outside.rx_missed = 17;
-  outside.rx_nombuf = 2;
-  outside.tx_errors = 5;
-  outside.tx_dropped = 8;
-  PortStats inside;
-  inside.name = "inside";
-  inside.device = "net_af_packet1";
-  h.dataplane().set_queues_and_ports({q0, q7}, {outside, inside});
+  h.dataplane().set_queues_and_ports(test::sample_dpdk_queues(), test::sample_dpdk_ports());
 
   const json s = h.call({{"op", "status"}});
   ASSERT_TRUE(s["ok"].get<bool>()) << s.dump();
   EXPECT_EQ(s["queues"], json::parse(R"([
     {"priority": 0, "depth": 7, "dropped_full": 3, "dropped_delay": 11},
-    {"priority": 7, "depth": 0, "dropped_full": 0, "dropped_delay": 0}])"));
+    {"priority": 5, "depth": 0, "dropped_full": 0, "dropped_delay": 0}])"));
   EXPECT_EQ(s["ports"], json::parse(R"([
     {"name": "outside", "device": "net_af_packet0", "rx_packets": 123456, "tx_packets": 1000,
-     "rx_missed": 17, "rx_nombuf": 2, "tx_errors": 5, "tx_dropped": 8},
-    {"name": "inside", "device": "net_af_packet1", "rx_packets": 0, "tx_packets": 0,
-     "rx_missed": 0, "rx_nombuf": 0, "tx_errors": 0, "tx_dropped": 0}])"));
+     "rx_missed": 17, "rx_nombuf": 2, "tx_errors": 0, "tx_dropped": 0},
+    {"name": "inside", "device": "net_af_packet1", "rx_packets": 999, "tx_packets": 120000,
+     "rx_missed": 0, "rx_nombuf": 0, "tx_errors": 5, "tx_dropped": 8}])"));
 }
 
 TEST_F(ControlStateTest, GetReturnsTheEffectiveConfigText) {

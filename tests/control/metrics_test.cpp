@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "control/metrics.hpp"
+#include "tests/support/dpdk_stats.hpp"
 
 namespace sluice {
 namespace {
@@ -229,34 +230,8 @@ DataplaneStats dpdk_stats() {
   DataplaneStats s = xdp_stats();
   s.mode = "dpdk";
   s.attach = "";
-  QueueStats q0;
-  q0.priority = 0;
-  q0.depth = 7;
-  q0.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};  // 0.1, 1, 5 ms
-  q0.delay_bucket_count = {10, 5, 2, 1};
-  q0.delay_sum_ns = 20'000'000;
-  q0.dropped_full = 3;
-  q0.dropped_delay = 11;
-  QueueStats q5;
-  q5.priority = 5;
-  q5.delay_bucket_bound_ns = {100'000, 1'000'000, 5'000'000};
-  q5.delay_bucket_count = {0, 0, 0, 0};
-  s.queues = {q0, q5};
-  PortStats outside;
-  outside.name = "outside";
-  outside.device = "net_af_packet0";
-  outside.rx_packets = 123456;
-  outside.tx_packets = 1000;
-  outside.rx_missed = 17;
-  outside.rx_nombuf = 2;
-  PortStats inside;
-  inside.name = "inside";
-  inside.device = "net_af_packet1";
-  inside.rx_packets = 999;
-  inside.tx_packets = 120000;
-  inside.tx_errors = 5;
-  inside.tx_dropped = 8;
-  s.ports = {outside, inside};
+  s.queues = test::sample_dpdk_queues();
+  s.ports = test::sample_dpdk_ports();
   return s;
 }
 

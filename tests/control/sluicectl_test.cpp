@@ -23,6 +23,7 @@
 
 #include "control/api_server.hpp"
 #include "tests/control/control_test_env.hpp"
+#include "tests/support/dpdk_stats.hpp"
 
 #ifndef SLUICE_BINARY_DIR
 #error "tests/CMakeLists.txt must define SLUICE_BINARY_DIR"
@@ -161,28 +162,7 @@ TEST_F(SluicectlTest, StatusPrintsTheClassTable) {
 
 // A DPDK-like dataplane: two priority queues and both ports.
 void give_queues_and_ports(test::FakeDataplane& dataplane) {
-  QueueStats q0;
-  q0.priority = 0;
-  q0.depth = 7;
-  q0.dropped_full = 3;
-  q0.dropped_delay = 11;
-  QueueStats q5;
-  q5.priority = 5;
-  PortStats outside;
-  outside.name = "outside";
-  outside.device = "net_af_packet0";
-  outside.rx_packets = 123456;
-  outside.tx_packets = 1000;
-  outside.rx_missed = 17;
-  outside.rx_nombuf = 2;
-  PortStats inside;
-  inside.name = "inside";
-  inside.device = "net_af_packet1";
-  inside.rx_packets = 999;
-  inside.tx_packets = 120000;
-  inside.tx_errors = 5;
-  inside.tx_dropped = 8;
-  dataplane.set_queues_and_ports({q0, q5}, {outside, inside});
+  dataplane.set_queues_and_ports(test::sample_dpdk_queues(), test::sample_dpdk_ports());
 }
 
 TEST_F(SluicectlTest, StatusPrintsNoQueuesOrPortsForADataplaneWithout) {

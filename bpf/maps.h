@@ -89,6 +89,39 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_sources SEC(".maps");
 
+/* Flow table partitions (dataplane/model/flow.h), one per priority: an
+ * array of LRU hash maps that the loader creates with flow_table_size / 8
+ * entries each (this template only types them), so a flood of one priority
+ * recycles only its own flows. Pinned with the rest: a restart keeps flows. */
+struct sl_flow_part {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct sl_flow_key));
+	__uint(value_size, sizeof(struct sl_flow));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, SL_PRIORITIES);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct sl_flow_part);
+} sl_flows SEC(".maps");
+
+/* Per-CPU scratch space of the flow functions: the BPF stack (512 bytes for
+ * a whole call chain) cannot hold a second meta and a key on top of the
+ * entry's. Not pinned: nothing in it outlives a packet. */
+struct sl_flow_scratch {
+	struct sl_meta meta;
+	struct sl_flow_key key;
+	struct sl_flow flow;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_flow_scratch);
+} sl_scratch SEC(".maps");
+
 /* Counters by class state slot, verdict and reason; per CPU, summed on read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

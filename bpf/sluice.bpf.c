@@ -2,8 +2,9 @@
 /*
  * sluice's XDP dataplane: a thin entry around the shared admission model
  * (dataplane/model/). Parse, look the addresses up in the LPM tries of the
- * live profile slot, classify, resolve the per-source bucket, decide under
- * the state lock, count per CPU, then act: pass (host mode) or redirect to
+ * live profile slot, classify, verify a continuation against the flow table
+ * (flows.h), resolve the per-source bucket, decide under the state lock,
+ * record the flow the decision opened, count per CPU, then act: pass (host mode) or redirect to
  * the inside interface (inline mode), drop, answer a SYN with a RST+ACK
  * (XDP_TX), or mark the DSCP. XDP cannot queue, so the budgets and reserves
  * are enforced per packet; the DPDK dataplane adds the priority queues.
@@ -14,6 +15,7 @@
 #include "maps.h"
 #include "classify.h"
 #include "decide.h"
+#include "flows.h"
 #include "parse.h"
 #include "rewrite.h"
 
@@ -32,27 +34,33 @@ static __always_inline __u64 sl_now(void)
 	return bpf_ktime_get_ns();
 }
 
-static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta *m,
-				    const __u8 *addr)
-{
-	struct sl_lpm_key k = {
-		.prefixlen = SL_LPM_KEY_BITS(m->family == SL_FAMILY_V4 ? 32 : 128),
-		.slot = (__u8)slot,
-		.family = m->family,
-	};
-	__builtin_memcpy(k.addr_be, addr, 16);
-	__u32 *hit = bpf_map_lookup_elem(trie, &k);
-	return hit ? *hit : 0;
-}
-
 /* Global (separately verified) functions keep the verifier's state count in
  * check: the parser's branches are not multiplied by the decision's. They
  * take the context, never packet pointers, and are checked for any meta. */
+__attribute__((noinline)) int sl_parse_l4_xdp(struct xdp_md *ctx, struct sl_meta *m)
+{
+	if (!m)
+		return SL_PARSE_MALFORMED;
+	return sl_parse_l4_at((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
+}
+
+__attribute__((noinline)) int sl_parse_ip_xdp(struct xdp_md *ctx, struct sl_meta *m)
+{
+	if (!m)
+		return SL_PARSE_MALFORMED;
+	int r = sl_parse_ip_at((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
+	return r == SL_PARSE_L4_PENDING ? sl_parse_l4_xdp(ctx, m) : r;
+}
+
+/* sl_parse() in three separately verified parts: the branches of each layer
+ * are not multiplied by every path through the layers before it (VLAN tags,
+ * IPv6 extension headers). */
 __attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m)
 {
 	if (!m)
 		return SL_PARSE_MALFORMED;
-	return sl_parse((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
+	int r = sl_parse_l2((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
+	return r == SL_PARSE_L3_PENDING ? sl_parse_ip_xdp(ctx, m) : r;
 }
 
 /* Rewrites a SYN into its RST+ACK; returns the new frame length or 0. */
@@ -89,25 +97,18 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	struct sl_meta m;
 	int parsed = sl_parse_xdp(ctx, &m);
 	__u32 cls = prof->n_classes - 1;
-	if (parsed == SL_PARSE_OK) {
-		__u32 src = 0, dst = 0, port = 0;
-		if (prof->flags & SL_PROFILE_USES_SRC)
-			src = sl_lpm(&sl_lpm_src, slot, &m, m.src_be);
-		if (prof->flags & SL_PROFILE_USES_DST)
-			dst = sl_lpm(&sl_lpm_dst, slot, &m, m.dst_be);
-		if (m.has_ports && (prof->flags & SL_PROFILE_USES_PORTS)) {
-			__u32 idx = slot * 65536 + m.dport;
-			__u32 *pm = bpf_map_lookup_elem(&sl_ports, &idx);
-			port = pm ? *pm : 0;
-		}
-		cls = sl_classify(prof, &m, src, dst, port);
-	}
+	if (parsed == SL_PARSE_OK)
+		cls = sl_classify_xdp(prof, slot, &m);
 	cls &= SL_MAX_CLASSES - 1;
 	const struct sl_class_params *cp = &prof->classes[cls];
 	__u64 now = sl_now();
 
+	int flow_hit = 0;
+	if (parsed == SL_PARSE_OK && !m.is_start)
+		flow_hit = sl_flow_verify_xdp(ctx, prof, SL_SLOT_CLASS(slot, cls), &m, now);
+
 	struct sl_source_state *ss = 0;
-	if (parsed == SL_PARSE_OK && m.is_start && cp->src_bucket.enabled) {
+	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
 		struct sl_source_key key;
 		sl_source_key_make(&key, &m, cp);
 		ss = bpf_map_lookup_elem(&sl_sources, &key);
@@ -123,8 +124,10 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	struct sl_decision d;
 	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
 	bpf_spin_lock(&st->lock);
-	sl_decide(prof, &m, parsed, cls, &st->classes[si], &st->boundary, ss, now, &d);
+	sl_decide(prof, &m, parsed, cls, &st->classes[si], &st->boundary, ss, flow_hit, now, &d);
 	bpf_spin_unlock(&st->lock);
+	if (d.flow_ops)
+		sl_flow_apply_xdp(prof, SL_SLOT_CLASS(slot, cls), &m, d.flow_ops, now);
 
 	__u32 verdict = d.verdict & 1;
 	__u32 reason = d.reason < SL_REASON_COUNT ? d.reason : SL_REASON_MALFORMED;
@@ -156,10 +159,20 @@ int sl_xdp_outside(struct xdp_md *ctx)
 }
 
 /* Inline mode return path: whatever comes back from the inside goes straight
- * back out, untouched and uncounted. */
+ * back out, untouched and uncounted; on the way it may open, close or
+ * confirm a flow (flows.h). */
 SEC("xdp")
 int sl_xdp_inside(struct xdp_md *ctx)
 {
+	__u32 zero = 0;
+	struct sl_active *act = bpf_map_lookup_elem(&sl_active, &zero);
+	if (act) {
+		__u32 slot = act->slot & 1;
+		const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
+		struct sl_shared_state *st = bpf_map_lookup_elem(&sl_state, &zero);
+		if (prof && st && prof->n_classes > 0 && prof->n_classes <= SL_MAX_CLASSES)
+			sl_flow_inside_xdp(ctx, prof, slot, &st->boundary, sl_now());
+	}
 	return bpf_redirect_map(&sl_tx, SL_TX_OUTSIDE, XDP_DROP);
 }
 

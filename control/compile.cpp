@@ -85,6 +85,15 @@ CompiledProfile compile_profile(const Config& cfg) {
   p.boundary_epoch = 1;
   p.sticky_epoch_ns = cfg.admission.sticky_epoch_sec * SL_NS_PER_SEC;
   p.sticky_window_ns = cfg.admission.sticky_window_ms * 1000000ULL;
+  const AdmissionConfig& a = cfg.admission;
+  p.unverified = a.unverified == UnverifiedAction::drop   ? SL_UNVERIFIED_DROP
+                 : a.unverified == UnverifiedAction::pass ? SL_UNVERIFIED_PASS
+                                                          : SL_UNVERIFIED_CHARGE;
+  p.flow_idle_ns = a.flow_idle_tcp_sec * SL_NS_PER_SEC;
+  p.flow_learn_ns = a.flow_learn_sec * SL_NS_PER_SEC;
+  // Half of a partition may be learned flows: a flood during the window
+  // cannot recycle every flow of its priority.
+  p.flow_learn_max = static_cast<uint32_t>(a.flow_table_size / SL_PRIORITIES / 2);
 
   const BoundaryConfig& b = cfg.boundary;
   if (b.lookups_per_sec)
@@ -112,6 +121,7 @@ CompiledProfile compile_profile(const Config& cfg) {
     cp.shed_order = c.shed_order == ShedOrder::random ? SL_SHED_RANDOM : SL_SHED_STICKY;
     cp.mark_dscp = c.mark_dscp;
     cp.state_index = static_cast<uint8_t>(id);  // dataplanes may remap to keep state by name
+    cp.flow_parts = static_cast<uint8_t>(1U << (c.priority & (SL_PRIORITIES - 1)));
     cp.state_epoch = 1;  // zeroed state (epoch 0) is initialised by the class's first packet
     if (c.rate_per_sec) cp.bucket = sl_bucket_params_make(*c.rate_per_sec, c.burst);
     cp.src_prefix_v4 = 32;
@@ -142,6 +152,7 @@ CompiledProfile compile_profile(const Config& cfg) {
   out.src_prefixes = build_lpm(src_items);
   out.dst_prefixes = build_lpm(dst_items);
   out.source_table_size = cfg.admission.source_table_size;
+  out.flow_table_size = cfg.admission.flow_table_size;
   out.max_queue_delay_ns = b.max_queue_delay_us * 1000ULL;
   return out;
 }

@@ -23,6 +23,7 @@ enum class DpdkClock { tsc, capture };
 enum class ShedAction { drop, reset, mark };
 enum class ShedOrder { sticky, random };
 enum class MalformedAction { drop, pass };
+enum class UnverifiedAction { charge, drop, pass };
 
 inline constexpr int kPriorities = 8;
 inline constexpr std::size_t kMaxClasses = 32;  // including the implied default
@@ -83,6 +84,12 @@ struct AdmissionConfig {
   uint64_t sticky_window_ms = 100;                    // live
   uint64_t source_table_size = 65536;                 // restart; per-source LRU entries
   uint64_t seed = 0x5a17ce5eedULL;                    // live; salt of sticky ranks
+  // live; packets that continue no flow the edge saw begin: charged as a
+  // lookup of their class, dropped, or trusted as continuations
+  UnverifiedAction unverified = UnverifiedAction::charge;
+  uint64_t flow_table_size = 262144;  // restart; TCP flow entries, split evenly by priority
+  uint64_t flow_idle_tcp_sec = 300;  // live; an open TCP flow lives this long after its last packet
+  uint64_t flow_learn_sec = 10;      // live; learning window after a start with an empty table
 };
 
 struct MetricsConfig {

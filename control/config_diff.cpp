@@ -86,7 +86,7 @@ std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view n
 bool is_restart_only(const std::string& key) {
   for (const char* p : {"dataplane.", "metrics.", "control."})
     if (key.rfind(p, 0) == 0) return true;
-  return key == "admission.source_table_size";
+  return key == "admission.source_table_size" || key == "admission.flow_table_size";
 }
 
 }  // namespace sluice

@@ -46,6 +46,10 @@ constexpr int64_t kMaxStickyEpochSec = 86'400;
 constexpr int64_t kMaxStickyWindowMs = 60'000;
 constexpr int64_t kMinSourceTableSize = 1024;
 constexpr int64_t kMaxSourceTableSize = 16'777'216;
+constexpr int64_t kMinFlowTableSize = 8 * 1024;  // 1024 per priority partition
+constexpr int64_t kMaxFlowTableSize = 134'217'728;
+constexpr int64_t kMaxFlowIdleTcpSec = 7 * 86'400;
+constexpr int64_t kMaxFlowLearnSec = 3'600;
 constexpr int64_t kMaxReservePct = 99;
 constexpr int64_t kMaxDpdkWorkers = 64;
 constexpr int64_t kMinDpdkMbufs = 1023;
@@ -645,9 +649,10 @@ class Validator {
     const std::string key = "admission";
     const toml::table* t = table(n, key);
     if (t == nullptr) return;
-    reject_unknown(*t, key,
-                   {"shadow", "malformed", "sticky_epoch_sec", "sticky_window_ms",
-                    "source_table_size", "seed"});
+    reject_unknown(
+        *t, key,
+        {"shadow", "malformed", "sticky_epoch_sec", "sticky_window_ms", "source_table_size", "seed",
+         "unverified", "flow_table_size", "flow_idle_tcp_sec", "flow_learn_sec"});
     if (const toml::node* s = t->get("shadow")) {
       if (auto v = boolean(*s, key + ".shadow")) out.shadow = *v;
     }
@@ -680,6 +685,26 @@ class Validator {
     }
     if (const toml::node* s = t->get("seed")) {
       if (auto v = integer(*s, key + ".seed", 0, INT64_MAX)) out.seed = static_cast<uint64_t>(*v);
+    }
+    if (const toml::node* u = t->get("unverified")) {
+      if (auto v = keyword<UnverifiedAction>(*u, key + ".unverified",
+                                             {{"charge", UnverifiedAction::charge},
+                                              {"drop", UnverifiedAction::drop},
+                                              {"pass", UnverifiedAction::pass}})) {
+        out.unverified = *v;
+      }
+    }
+    if (const toml::node* s = t->get("flow_table_size")) {
+      if (auto v = integer(*s, key + ".flow_table_size", kMinFlowTableSize, kMaxFlowTableSize))
+        out.flow_table_size = static_cast<uint64_t>(*v);
+    }
+    if (const toml::node* s = t->get("flow_idle_tcp_sec")) {
+      if (auto v = integer(*s, key + ".flow_idle_tcp_sec", 10, kMaxFlowIdleTcpSec))
+        out.flow_idle_tcp_sec = static_cast<uint64_t>(*v);
+    }
+    if (const toml::node* s = t->get("flow_learn_sec")) {
+      if (auto v = integer(*s, key + ".flow_learn_sec", 0, kMaxFlowLearnSec))
+        out.flow_learn_sec = static_cast<uint64_t>(*v);
     }
   }
 

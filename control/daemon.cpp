@@ -93,6 +93,7 @@ DataplaneSettings dataplane_settings(const Config& cfg) {
   s.xdp_generic = cfg.dataplane.xdp_attach == XdpAttach::generic;
   s.pin_path = cfg.dataplane.pin_path;
   s.source_table_size = cfg.admission.source_table_size;
+  s.flow_table_size = cfg.admission.flow_table_size;
   s.dpdk_args = cfg.dataplane.dpdk_args;
   s.dpdk_workers = cfg.dataplane.dpdk_workers;
   s.dpdk_mbufs = cfg.dataplane.dpdk_mbufs;

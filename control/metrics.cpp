@@ -163,6 +163,35 @@ void port_families(const std::vector<PortStats>& ports, std::vector<MetricFamily
 
 // `ok` is false when the dataplane callback failed: its families are left out
 // and the dataplane reads as down.
+
+// The flow table: entries and events by priority partition.
+void flow_families(const DataplaneStats& s, std::vector<MetricFamily>* out) {
+  static const char* const kEvents[] = {
+#define SL_FLOW_EVENT_LABEL(name, num, label, doc) label,
+      SL_FLOW_EVENTS(SL_FLOW_EVENT_LABEL)
+#undef SL_FLOW_EVENT_LABEL
+  };
+  MetricFamily capacity = family(
+      "sluice_flow_table_capacity",
+      "Entries of the flow table, all priority partitions (flow_table_size)", MetricType::Gauge);
+  add(capacity, static_cast<double>(s.flow_table_capacity));
+  out->push_back(std::move(capacity));
+  MetricFamily flows =
+      family("sluice_flows", "TCP flows (and fragment entries) tracked now", MetricType::Gauge);
+  MetricFamily events = family("sluice_flow_events_total",
+                               "Flow table events: created, expired, evicted, learned, confirmed",
+                               MetricType::Counter);
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    const std::string prio = std::to_string(p);
+    add(flows, static_cast<double>(s.flow_entries[p]), {{"priority", prio}});
+    for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++)
+      add(events, static_cast<double>(s.flow_events[p][e]),
+          {{"priority", prio}, {"event", kEvents[e]}});
+  }
+  out->push_back(std::move(flows));
+  out->push_back(std::move(events));
+}
+
 void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
                         std::vector<MetricFamily>* out) {
   MetricFamily up =
@@ -237,6 +266,7 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
     out->push_back(std::move(evictions));
   }
 
+  if (s.flow_table_capacity > 0) flow_families(s, out);
   if (has_queues) queue_families(s.queues, out);
   if (!s.ports.empty()) port_families(s.ports, out);
 }

@@ -24,6 +24,7 @@ struct DataplaneSettings {
   bool xdp_generic = false;  // attach in skb (generic) mode instead of native
   std::string pin_path;      // bpffs directory for pinned XDP state
   uint64_t source_table_size = 65536;
+  uint64_t flow_table_size = 262144;  // flow entries, all priority partitions together
   std::vector<std::string> dpdk_args;
   // DPDK only (restart):
   uint32_t dpdk_workers = 1;        // worker lcores polling the ports (RSS across them)
@@ -77,11 +78,15 @@ struct DataplaneStats {
   std::vector<ClassStats> classes;  // in profile order
   uint64_t boundary_lookup_tokens = 0;
   uint64_t boundary_packet_tokens = 0;
-  uint64_t source_table_capacity = 0;   // per-source table entries (0: not reported)
-  uint64_t source_table_entries = 0;    // sources tracked now
-  uint64_t source_table_evictions = 0;  // entries recycled for new sources since start
-  std::vector<QueueStats> queues;       // empty when the dataplane does not queue (XDP)
-  std::vector<PortStats> ports;         // empty when the dataplane owns no ports (XDP)
+  uint64_t source_table_capacity = 0;         // per-source table entries (0: not reported)
+  uint64_t source_table_entries = 0;          // sources tracked now
+  uint64_t source_table_evictions = 0;        // entries recycled for new sources since start
+  uint64_t flow_table_capacity = 0;           // flow entries, all partitions (0: not reported)
+  uint64_t flow_entries[SL_PRIORITIES] = {};  // flows held now, by priority partition
+  // Flow table events since start, by priority partition (enum sl_flow_event).
+  uint64_t flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT] = {};
+  std::vector<QueueStats> queues;  // empty when the dataplane does not queue (XDP)
+  std::vector<PortStats> ports;    // empty when the dataplane owns no ports (XDP)
 };
 
 class Dataplane {

@@ -30,6 +30,7 @@ struct CompiledProfile {
   std::vector<LpmEntry> dst_prefixes;
   std::vector<std::string> class_names;  // index = class id; last = "default"
   uint64_t source_table_size = 65536;    // per-source LRU capacity (restart)
+  uint64_t flow_table_size = 262144;     // flow entries, all priority partitions (restart)
   uint64_t max_queue_delay_ns = 0;       // DPDK queues
 };
 

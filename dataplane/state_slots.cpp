@@ -11,10 +11,12 @@ bool assign_state_slots(const CompiledProfile& next, const sl_profile& live,
                         uint64_t generation, SlotAssignment* out, std::string* error) {
   // Classes keep their state slot (and epoch) by name.
   std::map<std::string, std::pair<uint8_t, uint32_t>> live_by_name;
+  std::map<std::string, uint8_t> live_parts;  // flow partitions each live class may use
   std::array<bool, SL_MAX_CLASSES> live_used{};
   for (uint32_t c = 0; c < live.n_classes && c < SL_MAX_CLASSES; c++) {
     const uint8_t idx = live.classes[c].state_index & (SL_MAX_CLASSES - 1);
     live_by_name[slot_names[idx]] = {idx, live.classes[c].state_epoch};
+    live_parts[slot_names[idx]] = live.classes[c].flow_parts;
     live_used[idx] = true;
   }
   SlotAssignment a;
@@ -28,6 +30,9 @@ bool assign_state_slots(const CompiledProfile& next, const sl_profile& live,
     if (it != live_by_name.end()) {
       a.prof.classes[c].state_index = it->second.first;
       a.prof.classes[c].state_epoch = it->second.second;
+      // A retune that moved the class leaves its flows in the partitions of
+      // its earlier priorities: it keeps looking there.
+      a.prof.classes[c].flow_parts |= live_parts[next.class_names[c]];
       used[it->second.first] = true;
     } else {
       a.fresh.push_back(c);

@@ -28,7 +28,8 @@ using dpdk::kPortOutside;
 using dpdk::Snapshot;
 
 struct DpdkDataplane::Impl {
-  explicit Impl(DataplaneSettings s) : settings(std::move(s)), engine(settings.source_table_size) {}
+  explicit Impl(DataplaneSettings s)
+      : settings(std::move(s)), engine(settings.source_table_size, settings.flow_table_size) {}
 
   DataplaneSettings settings;
   Engine engine;
@@ -297,6 +298,12 @@ DataplaneStats DpdkDataplane::stats() const {
   for (const dpdk::LcoreCounters& c : e.counters) {
     st.source_table_entries = std::max(st.source_table_entries, dpdk::load(c.source_entries));
     st.source_table_evictions = std::max(st.source_table_evictions, dpdk::load(c.source_evictions));
+  }
+  st.flow_table_capacity = e.shared.flows.capacity();
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    st.flow_entries[p] = dpdk::load(e.shared.flow_entries[p]);
+    for (uint32_t ev = 0; ev < SL_FLOW_EV_COUNT; ev++)
+      st.flow_events[p][ev] = counts.flow_events[p][ev];
   }
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
     QueueStats q;

@@ -3,11 +3,12 @@
 //
 // Per worker: rx burst on the outside port -> parse and classify against the
 // live Snapshot (immutable, no lock) -> one spinlock section for the whole
-// burst that runs sl_decide() on the shared class, boundary and per-source
-// state -> admitted packets into that worker's eight priority rings (the
-// model's verdicts only; when the profile has no packet budget there is
-// nothing to pace to and they go straight out) -> resets back out of the
-// outside port. The inside -> outside direction is forwarded untouched.
+// burst that verifies continuations against the flow table and runs
+// sl_decide() on the shared class, boundary and per-source state -> admitted packets into that
+// worker's eight priority rings (the model's verdicts only; when the profile has no packet budget
+// there is nothing to pace to and they go straight out) -> resets back out of the outside port. The
+// inside -> outside direction is forwarded untouched; a frame there that opens, closes or confirms
+// a flow takes the lock for that.
 //
 // Worker 0 also runs the Scheduler: it drains every worker's rings strictly
 // by priority, paced to boundary.packets_per_sec, drops what waited longer
@@ -31,6 +32,7 @@
 
 #include "dataplane/model/abi.h"
 #include "dataplane/profile.hpp"
+#include "dataplane/reference/flow_table.hpp"
 #include "dataplane/reference/lpm.hpp"
 #include "dataplane/reference/source_table.hpp"
 
@@ -83,17 +85,24 @@ struct alignas(64) QueueCounters {
 
 // The model's mutable state, shared by every worker under `lock`.
 struct SharedState {
-  explicit SharedState(std::size_t source_capacity) : sources(source_capacity) {
+  SharedState(std::size_t source_capacity, std::size_t flow_capacity)
+      : sources(source_capacity), flows(flow_capacity) {
     rte_spinlock_init(&lock);
   }
   rte_spinlock_t lock;
   std::array<sl_class_state, SL_MAX_CLASSES> classes{};
   sl_boundary_state boundary{};
   SourceTable sources;
+  // Kept across profile swaps (a retune loses no flow); only a restart of
+  // the dataplane starts it empty, with a learning window.
+  FlowTable flows;
+  // Partition sizes as the last lock holder left them (stats read these).
+  uint64_t flow_entries[SL_PRIORITIES] = {};
 };
 
 struct Engine {
-  explicit Engine(std::size_t source_capacity) : shared(source_capacity) {}
+  Engine(std::size_t source_capacity, std::size_t flow_capacity)
+      : shared(source_capacity, flow_capacity) {}
 
   std::atomic<const Snapshot*> snapshot{nullptr};
   std::atomic<bool> running{false};

@@ -14,6 +14,7 @@
 #include "dataplane/dpdk/engine.hpp"
 #include "dataplane/model/classify.h"
 #include "dataplane/model/decide.h"
+#include "dataplane/model/flow.h"
 #include "dataplane/model/parse.h"
 #include "dataplane/model/rewrite.h"
 
@@ -33,6 +34,17 @@ void tx_all(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, uint64_t
     bump(dropped, n - sent);
     rte_pktmbuf_free_bulk(pkts + sent, n - sent);
   }
+}
+
+uint32_t classify(const Snapshot& s, const sl_meta& m) {
+  const sl_profile& prof = s.profile.prof;
+  const uint32_t src =
+      (prof.flags & SL_PROFILE_USES_SRC) ? s.src_lpm.lookup(m.family, m.src_be) : 0;
+  const uint32_t dst =
+      (prof.flags & SL_PROFILE_USES_DST) ? s.dst_lpm.lookup(m.family, m.dst_be) : 0;
+  const uint32_t port =
+      (prof.flags & SL_PROFILE_USES_PORTS) && m.has_ports ? s.profile.port_mask[m.dport] : 0;
+  return sl_classify(&prof, &m, src, dst, port);
 }
 
 QueueTag* tag_of(const Engine& e, rte_mbuf* m) {
@@ -226,17 +238,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
   for (uint16_t i = 0; i < n; i++) {
     const uint8_t* data = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
     parsed[i] = sl_parse(data, data + rte_pktmbuf_data_len(pkts[i]), &meta[i]);
-    cls[i] = default_class;
-    if (parsed[i] == SL_PARSE_OK) {
-      const sl_meta& m = meta[i];
-      const uint32_t src =
-          (prof.flags & SL_PROFILE_USES_SRC) ? s.src_lpm.lookup(m.family, m.src_be) : 0;
-      const uint32_t dst =
-          (prof.flags & SL_PROFILE_USES_DST) ? s.dst_lpm.lookup(m.family, m.dst_be) : 0;
-      const uint32_t port =
-          (prof.flags & SL_PROFILE_USES_PORTS) && m.has_ports ? s.profile.port_mask[m.dport] : 0;
-      cls[i] = sl_classify(&prof, &m, src, dst, port);
-    }
+    cls[i] = parsed[i] == SL_PARSE_OK ? classify(s, meta[i]) : default_class;
     now[i] = burst_ns;
     if (e.capture_clock && e.timestamp_offset >= 0 && (pkts[i]->ol_flags & e.timestamp_flag))
       now[i] =
@@ -245,18 +247,29 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
 
   sl_decision d[kBurst];
   SharedState& st = e.shared;
+  auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
+  FlowEvents& events = e.counters[w].model.flow_events;
   rte_spinlock_lock(&st.lock);
   for (uint16_t i = 0; i < n; i++) {
     const sl_class_params& cp = prof.classes[cls[i]];
+    int flow_hit = 0;
+    if (parsed[i] == SL_PARSE_OK && !meta[i].is_start)
+      flow_hit = flow_verify(st.flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
+                             rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], events);
     sl_source_state* ss = nullptr;
-    if (parsed[i] == SL_PARSE_OK && meta[i].is_start && cp.src_bucket.enabled) {
+    if (parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) &&
+        cp.src_bucket.enabled) {
       sl_source_key key;
       sl_source_key_make(&key, &meta[i], &cp);
       ss = st.sources.find_or_insert(key, cp.src_bucket, now[i]);
     }
     sl_decide(&prof, &meta[i], parsed[i], cls[i],
-              &st.classes[cp.state_index & (SL_MAX_CLASSES - 1)], &st.boundary, ss, now[i], &d[i]);
+              &st.classes[cp.state_index & (SL_MAX_CLASSES - 1)], &st.boundary, ss, flow_hit,
+              now[i], &d[i]);
+    flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], events);
   }
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+    bump(st.flow_entries[p], st.flows.size(p) - st.flow_entries[p]);
   bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
   bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
   rte_spinlock_unlock(&st.lock);
@@ -336,11 +349,38 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
   return true;
 }
 
-// Inside rx queue `w`: replies from the boundary go back out untouched.
-bool pass_back(Engine& e, uint32_t w) {
+// Inside rx queue `w`: replies from the boundary go back out untouched; a
+// frame that opens, closes or confirms a flow updates the table on the way.
+bool pass_back(Engine& e, uint32_t w, const Snapshot& s) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n = rte_eth_rx_burst(e.port[kPortInside], static_cast<uint16_t>(w), pkts, kBurst);
   if (n == 0) return false;
+  const sl_profile& prof = s.profile.prof;
+  const uint64_t now = e.tsc_ns(rte_rdtsc());
+  auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
+  FlowEvents& events = e.counters[w].model.flow_events;
+  SharedState& st = e.shared;
+  bool locked = false;
+  for (uint16_t i = 0; i < n; i++) {
+    const uint8_t* data = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+    const uint32_t len = rte_pktmbuf_data_len(pkts[i]);
+    sl_meta m;
+    // Most of the return path needs no table: only SYN/FIN/RST, or any TCP
+    // frame while learned flows may wait for confirmation.
+    if (sl_parse(data, data + len, &m) != SL_PARSE_OK ||
+        !sl_flow_inside_wants(&m, &prof, &st.boundary, now))
+      continue;
+    if (!locked) {
+      rte_spinlock_lock(&st.lock);
+      locked = true;
+    }
+    flow_inside(st.flows, prof, st.boundary, data, len, by_class, now, events);
+  }
+  if (locked) {
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+      bump(st.flow_entries[p], st.flows.size(p) - st.flow_entries[p]);
+    rte_spinlock_unlock(&st.lock);
+  }
   tx_all(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, n,
          e.counters[w].tx_dropped[kPortOutside]);
   return true;
@@ -360,7 +400,7 @@ int worker_main(void* arg) {
     while (e.running.load(std::memory_order_relaxed)) {
       const Snapshot* s = e.snapshot.load(std::memory_order_acquire);
       bool work = admit_burst(e, w, *s, w == 0 ? &scheduler : nullptr);
-      work |= pass_back(e, w);
+      work |= pass_back(e, w, *s);
       if (w == 0) work |= scheduler.poll(*s);
       rte_rcu_qsbr_quiescent(e.qsv, w);
       if (work) {

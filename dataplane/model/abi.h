@@ -23,8 +23,12 @@
  * calls while the state lock is held, and inlining keeps the entry flat. */
 #ifdef __bpf__
 #define SL_INLINE static inline __attribute__((always_inline))
+/* Keeps the compiler from folding a bound check into another register than
+ * the one the verifier then sees used (so the mask after it stays). */
+#define SL_VERIFIER_BARRIER(x) asm volatile("" : "+r"(x))
 #else
-#define SL_INLINE static inline
+#define SL_INLINE	       static inline
+#define SL_VERIFIER_BARRIER(x) ((void)0)
 #endif
 
 #define SL_MAX_CLASSES	32 /* class masks are __u32; the implied default is one of them */
@@ -38,6 +42,11 @@
 	1000000000ULL /* validation bound: keeps elapsed*rate inside 64 bits                       \
 		       */
 #define SL_MAX_BURST 1000000000ULL
+/* Flow table (flow.h): one partition per priority. Lives fixed here, keys in config. */
+#define SL_FLOW_SYN_NS	   (10ULL * SL_NS_PER_SEC) /* an admitted SYN until its flow's next packet */
+#define SL_FLOW_CLOSING_NS (10ULL * SL_NS_PER_SEC) /* after a FIN or RST */
+#define SL_FLOW_FRAG_NS	   (5ULL * SL_NS_PER_SEC) /* the later fragments of an admitted first one */
+#define SL_FLOW_REFRESH_NS (1ULL * SL_NS_PER_SEC) /* an entry is rewritten at most this often */
 
 enum sl_action {
 	SL_ACTION_PASS = 0,  /* forward unchanged */
@@ -61,6 +70,13 @@ enum sl_parse_result {
 	SL_PARSE_OK = 0,
 	SL_PARSE_NON_IP = 1,
 	SL_PARSE_MALFORMED = 2,
+};
+
+/* What sluice does with a packet that continues no flow it saw begin. */
+enum sl_unverified {
+	SL_UNVERIFIED_CHARGE = 0, /* a lookup of its class: every budget applies (default) */
+	SL_UNVERIFIED_DROP = 1,	  /* dropped */
+	SL_UNVERIFIED_PASS = 2,	  /* trusted as a continuation (partial views of the traffic) */
 };
 
 enum sl_frag {
@@ -91,9 +107,12 @@ struct sl_meta {
 	__u8 has_ports; /* sport/dport are valid */
 	__u8 is_start;	/* starts a lookup (TCP SYN w/o ACK, UDP, ICMP echo request) */
 	__u8 v6_ext;	/* IPv6 extension headers walked */
-	__u8 pad[6];
+	__u8 pad[2];
+	__u16 vlan_id[SL_MAX_VLANS]; /* VIDs of the tags walked, outer first, host order */
+	__u32 frag_id;		     /* IP identification of a fragment (v4: 16 bits), host order */
+	__u32 pad2;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_meta) == 64, "sl_meta layout");
+SL_STATIC_ASSERT(sizeof(struct sl_meta) == 72, "sl_meta layout");
 
 /* A token bucket's compiled parameters. Tokens are counted in nanotokens
  * (SL_TOKEN per token) so that refill = elapsed_ns * rate_per_sec is exact. */
@@ -123,7 +142,8 @@ struct sl_class_params {
 	__u8 src_prefix_v6;		    /* source key: mask IPv6 sources to this length */
 	__u8 state_index;		    /* slot of the class's state and counters: stable
 					     * across profile swaps for a class keeping its name */
-	__u8 pad;
+	__u8 flow_parts;   /* flow table partitions (bit = priority) that may hold this class's
+			    * flows: its priority, plus the ones it had before a retune moved it */
 	__u32 state_epoch; /* the slot's state is (re)initialised by the first packet that
 			    * finds a different epoch in it: a slot given to a new class */
 	__u32 pad2;
@@ -159,6 +179,12 @@ struct sl_profile {
 	__u32 any_dscp_mask;
 	__u32 any_proto_mask;
 	__u32 boundary_epoch; /* as state_epoch, for the boundary state */
+	/* Flow state (flow.h). */
+	__u64 flow_idle_ns;   /* life of an open TCP flow after its last packet */
+	__u64 flow_learn_ns;  /* learning window after a start with an empty flow table */
+	__u32 flow_learn_max; /* learned flows per partition and window */
+	__u8 unverified;      /* enum sl_unverified */
+	__u8 pad[3];
 	__u32 proto_mask[256];
 	__u32 dscp_mask[64];
 	struct sl_class_params classes[SL_MAX_CLASSES];
@@ -190,8 +216,12 @@ struct sl_boundary_state {
 	__u64 lookups_by_prio[SL_PRIORITIES];
 	__u32 epoch; /* sl_profile.boundary_epoch this state was made for */
 	__u32 pad;
+	/* Learning window (flow.h): continuations of unknown flows are admitted
+	 * and learned until this time, at most flow_learn_max per partition. */
+	__u64 learn_until_ns;
+	__u32 learned[SL_PRIORITIES];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 104, "sl_boundary_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 144, "sl_boundary_state layout");
 
 /* Key of the per-source table: the source masked to the class's prefix length. */
 struct sl_source_key {
@@ -207,17 +237,76 @@ struct sl_source_state {
 	struct sl_bucket bucket;
 };
 
+/* What the dataplane must write to its flow table after a decision. */
+#define SL_FLOW_OP_CREATE_TCP  (1U << 0) /* an admitted SYN: a new flow */
+#define SL_FLOW_OP_CREATE_FRAG (1U << 1) /* an admitted first fragment: its later fragments */
+#define SL_FLOW_OP_LEARN       (1U << 2) /* learning window: record an unknown flow */
+
 struct sl_decision {
 	__u8 class_id;	  /* index in the profile */
 	__u8 state_index; /* the class's state and counter slot */
 	__u8 verdict;	  /* enum sl_verdict */
 	__u8 reason;	  /* enum sl_reason */
 	__u8 action;	  /* enum sl_action */
-	__u8 is_start;	  /* counts as a lookup */
+	__u8 is_start;	  /* counts as a lookup (a start, or an unverified packet charged as one) */
 	__u8 shadow;	  /* shadow mode turned a shed into an admit */
 	__u8 mark_dscp;	  /* for SL_ACTION_MARK */
+	__u8 flow_ops;	  /* SL_FLOW_OP_* */
+	__u8 verified;	  /* a continuation of a flow the edge saw begin (or is learning) */
+	__u8 pad[6];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_decision) == 8, "sl_decision layout");
+SL_STATIC_ASSERT(sizeof(struct sl_decision) == 16, "sl_decision layout");
+
+/* Flow table key, oriented: `outer` is the host outside the edge (the
+ * client), `inner` the host behind it, whichever of them sent the packet.
+ * TCP flows use the ports; fragment entries use proto and frag_id instead. */
+#define SL_FLOW_KIND_TCP  1
+#define SL_FLOW_KIND_FRAG 2
+struct sl_flow_key {
+	__u8 outer_be[16];
+	__u8 inner_be[16];
+	__u16 outer_port; /* host order; 0 for fragments */
+	__u16 inner_port;
+	__u16 vlan_id[SL_MAX_VLANS];
+	__u32 frag_id;
+	__u8 family;
+	__u8 kind; /* SL_FLOW_KIND_* */
+	__u8 proto;
+	__u8 pad;
+};
+SL_STATIC_ASSERT(sizeof(struct sl_flow_key) == 48, "sl_flow_key layout");
+
+enum sl_flow_state {
+	SL_FLOW_SYN = 1,     /* an admitted SYN (or one the inside sent), no later packet yet */
+	SL_FLOW_OPEN = 2,    /* packets after the SYN seen */
+	SL_FLOW_CLOSING = 3, /* FIN or RST seen */
+	SL_FLOW_LEARNED = 4, /* learning window, not confirmed by the other direction yet */
+	SL_FLOW_FRAG = 5,    /* later fragments of an admitted first fragment */
+};
+
+struct sl_flow {
+	__u64 expires_ns;
+	__u8 state;	  /* enum sl_flow_state */
+	__u8 state_index; /* class slot that created it (diagnostics) */
+	__u8 pad[6];
+};
+SL_STATIC_ASSERT(sizeof(struct sl_flow) == 16, "sl_flow layout");
+
+/* Flow table events, counted per CPU / lcore (sluice_flow_events_total). */
+#define SL_FLOW_EVENTS(X)                                                                          \
+	X(CREATED, 0, "created",                                                                   \
+	  "a flow entry made by an admitted SYN, first fragment or inside SYN")                    \
+	X(EXPIRED, 1, "expired", "an entry found past its life and removed")                       \
+	X(EVICTED, 2, "evicted", "an entry recycled by the table's LRU before it expired")         \
+	X(LEARNED, 3, "learned", "an unknown flow recorded during the learning window")            \
+	X(CONFIRMED, 4, "confirmed", "a learned flow confirmed by the other direction")
+
+enum sl_flow_event {
+#define SL_FLOW_EVENT_ENUM(name, num, label, doc) SL_FLOW_EV_##name = (num),
+	SL_FLOW_EVENTS(SL_FLOW_EVENT_ENUM)
+#undef SL_FLOW_EVENT_ENUM
+		SL_FLOW_EV_COUNT
+};
 
 /* Key of the LPM tries holding source / destination prefixes of both profile
  * slots: prefixlen counts slot (8) + family (8) + address bits. */
@@ -257,4 +346,6 @@ struct sl_counters {
 	 * only recycled when the table is full, so occupancy is
 	 * min(inserts, capacity) and evictions are inserts - occupancy. */
 	__u64 source_inserts;
+	/* Flow table events by priority partition (enum sl_flow_event). */
+	__u64 flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT];
 };

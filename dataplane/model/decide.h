@@ -11,11 +11,17 @@
  *
  * Budgets are all-or-nothing: a lookup takes one token from every budget that
  * applies, or from none, so a refusal by one never burns another's token.
+ *
+ * A packet that starts no lookup ranks as a continuation only when it is
+ * verified: the dataplane found a live entry of its flow (flow.h), or the
+ * learning window is open. Otherwise it follows profile.unverified: charged
+ * as a lookup of its class (reason `unverified`), dropped, or passed.
  */
 #pragma once
 
 #include "abi.h"
 #include "bucket.h"
+#include "flow.h"
 #include "parse.h"
 #include "sticky.h"
 
@@ -37,18 +43,21 @@ SL_INLINE void sl_boundary_state_init(struct sl_boundary_state *bs, const struct
 	__builtin_memset(bs, 0, sizeof(*bs));
 	sl_bucket_init(&bs->lookups, &prof->boundary_lookups, now_ns);
 	sl_bucket_init(&bs->packets, &prof->boundary_packets, now_ns);
+	bs->learn_until_ns = now_ns + prof->flow_learn_ns; /* fresh state: an empty flow table */
 }
 
+/* charged: an unverified packet charged as a lookup (is_start is 0). */
 SL_INLINE void sl_decision_shed(const struct sl_profile *prof, const struct sl_class_params *cp,
-				const struct sl_meta *m, __u32 reason, struct sl_decision *d)
+				const struct sl_meta *m, __u32 reason, int charged,
+				struct sl_decision *d)
 {
 	d->verdict = SL_VERDICT_SHED;
 	d->reason = (__u8)reason;
 	__u8 action = cp->on_shed;
-	if (!m->is_start)
+	if (!m->is_start && !charged)
 		action = SL_ACTION_DROP; /* continuations over the packet budget are dropped */
 	else if (action == SL_ACTION_RESET &&
-		 !(m->l4_proto == SL_IPPROTO_TCP && m->frag == SL_FRAG_NONE))
+		 !(m->is_start && m->l4_proto == SL_IPPROTO_TCP && m->frag == SL_FRAG_NONE))
 		action = SL_ACTION_DROP; /* only a SYN can be answered with a RST */
 	d->action = action;
 	if (action == SL_ACTION_MARK)
@@ -60,15 +69,37 @@ SL_INLINE void sl_decision_shed(const struct sl_profile *prof, const struct sl_c
 	}
 }
 
+/* Whether a packet is charged as a lookup (and so needs its source's state):
+ * starts, and unverified packets under unverified = "charge". flow_hit: the
+ * dataplane found a live entry of the packet's flow. The learning window may
+ * still verify a packet this calls charged; the source state is then unused. */
+SL_INLINE int sl_charged(const struct sl_profile *prof, const struct sl_meta *m, int flow_hit)
+{
+	return m->is_start || (!flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE);
+}
+
+/* What a packet that passes leaves in the flow table. */
+SL_INLINE void sl_flow_ops(const struct sl_meta *m, struct sl_decision *d)
+{
+	if (d->action != SL_ACTION_PASS && d->action != SL_ACTION_MARK)
+		return;
+	if (m->is_start && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER)
+		d->flow_ops |= SL_FLOW_OP_CREATE_TCP;
+	if (m->frag == SL_FRAG_FIRST)
+		d->flow_ops |= SL_FLOW_OP_CREATE_FRAG;
+}
+
 /*
  * parse_result: what sl_parse() returned. class_id: sl_classify()'s answer for
  * SL_PARSE_OK, the default class (n_classes - 1) otherwise. cs: that class's
  * state. ss: the source's state when the class has a per-source budget and the
- * packet starts a lookup, else NULL.
+ * packet is charged as a lookup (sl_charged), else NULL. flow_hit: a live
+ * entry of the packet's flow was found (ignored for starts).
  */
 SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m, int parse_result,
 			 __u32 class_id, struct sl_class_state *cs, struct sl_boundary_state *bs,
-			 struct sl_source_state *ss, __u64 now_ns, struct sl_decision *d)
+			 struct sl_source_state *ss, int flow_hit, __u64 now_ns,
+			 struct sl_decision *d)
 {
 	__builtin_memset(d, 0, sizeof(*d));
 	if (class_id >= SL_MAX_CLASSES)
@@ -112,24 +143,46 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 	}
 
 	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);
+	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
 
-	if (!m->is_start) {
-		/* Finish work already started: no lookup token, and the whole packet
-		 * budget down to zero (above every new lookup's reserve). */
-		if (!prof->boundary_packets.enabled || sl_bucket_has(&bs->packets, 0)) {
-			if (prof->boundary_packets.enabled)
-				sl_bucket_take(&bs->packets);
-			d->verdict = SL_VERDICT_ADMITTED;
-			d->reason = SL_REASON_CONTINUATION;
-			d->action = SL_ACTION_PASS;
-		} else {
-			sl_decision_shed(prof, cp, m, SL_REASON_BOUNDARY_PACKETS, d);
+	const int charged = !m->is_start;
+	if (charged) {
+		int verified = flow_hit;
+		/* Learning window: an unknown TCP flow may be one that was running
+		 * before the start; admit it and record it, up to the cap. */
+		if (!verified && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER &&
+		    now_ns < bs->learn_until_ns && bs->learned[prio] < prof->flow_learn_max) {
+			verified = 1;
+			d->flow_ops = SL_FLOW_OP_LEARN;
 		}
-		return;
+		d->verified = (__u8)verified;
+		if (verified || prof->unverified == SL_UNVERIFIED_PASS) {
+			/* Finish work already started: no lookup token, and the whole
+			 * packet budget down to zero (above every new lookup's reserve). */
+			if (!prof->boundary_packets.enabled || sl_bucket_has(&bs->packets, 0)) {
+				if (prof->boundary_packets.enabled)
+					sl_bucket_take(&bs->packets);
+				d->verdict = SL_VERDICT_ADMITTED;
+				d->reason = SL_REASON_CONTINUATION;
+				d->action = SL_ACTION_PASS;
+				if (d->flow_ops & SL_FLOW_OP_LEARN)
+					bs->learned[prio]++;
+			} else {
+				d->flow_ops = 0;
+				sl_decision_shed(prof, cp, m, SL_REASON_BOUNDARY_PACKETS, 0, d);
+			}
+			sl_flow_ops(m, d);
+			return;
+		}
+		if (prof->unverified == SL_UNVERIFIED_DROP) {
+			sl_decision_shed(prof, cp, m, SL_REASON_UNVERIFIED, 0, d);
+			sl_flow_ops(m, d);
+			return;
+		}
+		/* Charged: the packet has earned nothing, it is a lookup of its class. */
 	}
 
 	d->is_start = 1;
-	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	sl_bucket_refill(&cs->bucket, &cp->bucket, now_ns);
 	sl_bucket_refill(&bs->lookups, &prof->boundary_lookups, now_ns);
 
@@ -138,7 +191,10 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 	if (ss && cp->src_bucket.enabled) {
 		sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
 		if (!sl_bucket_has(&ss->bucket, 0)) {
-			sl_decision_shed(prof, cp, m, SL_REASON_PER_SOURCE, d);
+			sl_decision_shed(prof, cp, m,
+					 charged ? SL_REASON_UNVERIFIED : SL_REASON_PER_SOURCE,
+					 charged, d);
+			sl_flow_ops(m, d);
 			return;
 		}
 	}
@@ -150,7 +206,10 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 			struct sl_source_key k;
 			sl_source_key_make(&k, m, cp);
 			if (sl_rank(prof, &k, now_ns) >= cs->threshold) {
-				sl_decision_shed(prof, cp, m, SL_REASON_STICKY, d);
+				sl_decision_shed(prof, cp, m,
+						 charged ? SL_REASON_UNVERIFIED : SL_REASON_STICKY,
+						 charged, d);
+				sl_flow_ops(m, d);
 				return;
 			}
 		}
@@ -168,7 +227,8 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 	const int sticky = cp->shed_order == SL_SHED_STICKY;
 	if (reason != SL_REASON_LOOKUP) {
 		cs->window_rejected += sticky;
-		sl_decision_shed(prof, cp, m, reason, d);
+		sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : reason, charged, d);
+		sl_flow_ops(m, d);
 		return;
 	}
 
@@ -183,6 +243,7 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 		sl_bucket_take(&bs->packets);
 	bs->lookups_by_prio[prio]++;
 	d->verdict = SL_VERDICT_ADMITTED;
-	d->reason = SL_REASON_LOOKUP;
+	d->reason = charged ? SL_REASON_UNVERIFIED : SL_REASON_LOOKUP;
 	d->action = SL_ACTION_PASS;
+	sl_flow_ops(m, d);
 }

@@ -48,18 +48,31 @@ SL_INLINE void sl_meta_clear(struct sl_meta *m)
 	__builtin_memset(m, 0, sizeof(*m));
 }
 
-/* Parses the L4 header at l4 (offset l4_off from data), which must fit in the
- * IP payload ending at lim. Called only for the first (or only) fragment. */
-SL_INLINE int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *lim, const __u8 *end,
-			  struct sl_meta *m)
+#define SL_L4_MAX_OFF 0x7fff /* L4 headers start within 32 KiB of the frame start */
+
+/*
+ * Parses the L4 header at m->l4_off, which must fit in the IP payload ending
+ * at offset m->l3_off + m->l3_len. Called only for the first (or only)
+ * fragment. Offsets, not pointers, carry the position: the XDP program
+ * verifies this as its own function, once, whatever the VLAN tags and IPv6
+ * extension headers in front of it (their paths would multiply otherwise).
+ */
+SL_INLINE int sl_parse_l4_at(const __u8 *data, const __u8 *end, struct sl_meta *m)
 {
-	m->l4_off = (__u16)(l4 - data);
+	__u32 off = m->l4_off;
+	__u32 lim = (__u32)m->l3_off + m->l3_len;
+	if (off > SL_L4_MAX_OFF)
+		return SL_PARSE_MALFORMED;
+	SL_VERIFIER_BARRIER(off);
+	off &= SL_L4_MAX_OFF;
+	const __u8 *l4 = data + off;
+#define SL_L4_SHORT(n) (off + (n) > lim || l4 + (n) > end)
 	switch (m->l4_proto) {
 	case SL_IPPROTO_TCP: {
-		if (SL_SHORT(l4, 20, lim, end))
+		if (SL_L4_SHORT(20))
 			return SL_PARSE_MALFORMED;
 		__u8 doff = (__u8)((l4[12] >> 4) * 4);
-		if (doff < 20 || SL_SHORT(l4, doff, lim, end))
+		if (doff < 20 || SL_L4_SHORT(doff))
 			return SL_PARSE_MALFORMED;
 		m->sport = sl_rd16(l4);
 		m->dport = sl_rd16(l4 + 2);
@@ -70,12 +83,12 @@ SL_INLINE int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *lim, con
 		return SL_PARSE_OK;
 	}
 	case SL_IPPROTO_UDP: {
-		if (SL_SHORT(l4, 8, lim, end))
+		if (SL_L4_SHORT(8))
 			return SL_PARSE_MALFORMED;
 		__u16 ulen = sl_rd16(l4 + 4);
 		/* 0 is legal for IPv6 jumbograms only; treat anything shorter than the
 		 * header as inconsistent. Fragments carry only part of the datagram. */
-		if (ulen < 8 || (m->frag == SL_FRAG_NONE && l4 + ulen > lim))
+		if (ulen < 8 || (m->frag == SL_FRAG_NONE && off + ulen > lim))
 			return SL_PARSE_MALFORMED;
 		m->sport = sl_rd16(l4);
 		m->dport = sl_rd16(l4 + 2);
@@ -85,7 +98,7 @@ SL_INLINE int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *lim, con
 	}
 	case SL_IPPROTO_ICMP:
 	case SL_IPPROTO_ICMPV6: {
-		if (SL_SHORT(l4, 4, lim, end))
+		if (SL_L4_SHORT(4))
 			return SL_PARSE_MALFORMED;
 		m->icmp_type = l4[0];
 		m->is_start = m->l4_proto == SL_IPPROTO_ICMP
@@ -94,11 +107,15 @@ SL_INLINE int sl_parse_l4(const __u8 *data, const __u8 *l4, const __u8 *lim, con
 		return SL_PARSE_OK;
 	}
 	default:
-		/* Other protocols (GRE, ESP, SCTP...) continue lookups. */
+		/* Other protocols (GRE, ESP, SCTP...): no start the edge understands. */
 		m->is_start = 0;
 		return SL_PARSE_OK;
 	}
+#undef SL_L4_SHORT
 }
+
+/* sl_parse_l3()'s answer when the L4 header at m->l4_off remains to parse. */
+#define SL_PARSE_L4_PENDING 3
 
 SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, struct sl_meta *m)
 {
@@ -118,6 +135,7 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	__builtin_memcpy(m->dst_be, ip + 16, 4);
 	__u16 frag = sl_rd16(ip + 6);
 	__u16 offset = frag & 0x1fff;
+	m->frag_id = sl_rd16(ip + 4);
 	int more = (frag & 0x2000) != 0;
 	if (offset != 0)
 		m->frag = SL_FRAG_LATER;
@@ -126,7 +144,8 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	if (m->frag == SL_FRAG_LATER)
 		return SL_PARSE_OK; /* no L4 header: continues a lookup */
 	/* L4 may only use the bytes the IP header claims (not Ethernet padding). */
-	return sl_parse_l4(data, ip + ihl, ip + total, end, m);
+	m->l4_off = (__u16)(ip + ihl - data);
+	return SL_PARSE_L4_PENDING;
 }
 
 SL_INLINE int sl_ipv6_is_ext(__u8 nh)
@@ -177,6 +196,7 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 			/* Fragment header: fixed 8 bytes. */
 			__u16 fo = sl_rd16(p + 2);
 			frag = (fo & 0xfff8) ? SL_FRAG_LATER : (fo & 1) ? SL_FRAG_FIRST : frag;
+			__builtin_memcpy(&m->frag_id, p + 4, 4); /* network order */
 			len = 8;
 		} else if (nh == 51) {
 			len = ((__u32)p[1] + 2) * 4; /* AH counts 4-byte words */
@@ -196,11 +216,17 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 		return SL_PARSE_OK;
 	if (off > SL_IPV6_EXT_MAX_OFF)
 		return SL_PARSE_MALFORMED;
-	off &= SL_IPV6_EXT_MAX_OFF;
-	return sl_parse_l4(data, ip + off, pend, end, m);
+	m->l4_off = (__u16)(ip - data) + (__u16)off;
+	return SL_PARSE_L4_PENDING;
 }
 
-SL_INLINE int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)
+/* sl_parse_l2()'s answer when the IP header at m->l3_off remains to parse. */
+#define SL_PARSE_L3_PENDING 4
+#define SL_L3_MAX_OFF	    0x1f /* Ethernet + SL_MAX_VLANS tags */
+
+/* Ethernet and VLAN tags: SL_PARSE_L3_PENDING when sl_parse_ip_at() must
+ * follow, else the final answer. */
+SL_INLINE int sl_parse_l2(const __u8 *data, const __u8 *end, struct sl_meta *m)
 {
 	sl_meta_clear(m);
 	if (data + SL_ETH_HLEN > end)
@@ -212,6 +238,7 @@ SL_INLINE int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)
 			break;
 		if (p + 4 > end)
 			return SL_PARSE_MALFORMED;
+		m->vlan_id[i & (SL_MAX_VLANS - 1)] = sl_rd16(p) & 0x0fff;
 		type = sl_rd16(p + 2);
 		p += 4;
 		m->vlans++;
@@ -220,9 +247,30 @@ SL_INLINE int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)
 	if (type == SL_ETH_P_8021Q || type == SL_ETH_P_8021AD)
 		return SL_PARSE_MALFORMED; /* deeper tag stacks than we walk */
 	m->l3_off = (__u16)(p - data);
-	if (type == SL_ETH_P_IPV4)
-		return sl_parse_ipv4(data, p, end, m);
-	if (type == SL_ETH_P_IPV6)
-		return sl_parse_ipv6(data, p, end, m);
+	if (type == SL_ETH_P_IPV4 || type == SL_ETH_P_IPV6)
+		return SL_PARSE_L3_PENDING;
 	return SL_PARSE_NON_IP;
+}
+
+/* The IP header at m->l3_off (of m->ethertype): SL_PARSE_L4_PENDING when
+ * sl_parse_l4_at() must follow. Offsets again, so that the XDP program
+ * verifies the IP walk once for every number of VLAN tags. */
+SL_INLINE int sl_parse_ip_at(const __u8 *data, const __u8 *end, struct sl_meta *m)
+{
+	__u32 off = m->l3_off;
+	if (off > SL_L3_MAX_OFF)
+		return SL_PARSE_MALFORMED;
+	SL_VERIFIER_BARRIER(off);
+	off &= SL_L3_MAX_OFF;
+	if (m->ethertype == SL_ETH_P_IPV4)
+		return sl_parse_ipv4(data, data + off, end, m);
+	return sl_parse_ipv6(data, data + off, end, m);
+}
+
+SL_INLINE int sl_parse(const __u8 *data, const __u8 *end, struct sl_meta *m)
+{
+	int r = sl_parse_l2(data, end, m);
+	if (r == SL_PARSE_L3_PENDING)
+		r = sl_parse_ip_at(data, end, m);
+	return r == SL_PARSE_L4_PENDING ? sl_parse_l4_at(data, end, m) : r;
 }

@@ -23,7 +23,9 @@
 	X(BOUNDARY_PACKETS, 8, "boundary_packets",                                                 \
 	  "the boundary packet budget was at this priority's reserve")                             \
 	X(QUEUE_FULL, 9, "queue_full", "a priority queue was full (DPDK)")                         \
-	X(QUEUE_DELAY, 10, "queue_delay", "waited longer than max_queue_delay (DPDK)")
+	X(QUEUE_DELAY, 10, "queue_delay", "waited longer than max_queue_delay (DPDK)")             \
+	X(UNVERIFIED, 11, "unverified",                                                            \
+	  "continues no flow the edge saw begin: charged as a lookup of its class, or dropped")
 
 enum sl_reason {
 #define SL_REASON_ENUM(name, num, label, doc) SL_REASON_##name = (num),

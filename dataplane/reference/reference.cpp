@@ -16,8 +16,16 @@ ReferenceModel::ReferenceModel(CompiledProfile profile)
       src_lpm_(profile_.src_prefixes),
       dst_lpm_(profile_.dst_prefixes),
       sources_(profile_.source_table_size),
+      flows_(profile_.flow_table_size),
       classes_(SL_MAX_CLASSES),
       counters_(std::make_unique<sl_counters>()) {}
+
+uint32_t ReferenceModel::classify(const sl_meta& m) const {
+  const uint32_t src = src_lpm_.lookup(m.family, m.src_be);
+  const uint32_t dst = dst_lpm_.lookup(m.family, m.dst_be);
+  const uint32_t port = m.has_ports ? profile_.port_mask[m.dport] : 0;
+  return sl_classify(&profile_.prof, &m, src, dst, port);
+}
 
 sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t now_ns,
                                    sl_meta* meta) {
@@ -25,21 +33,22 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
   sl_meta m;
   int parsed = sl_parse(frame, frame + len, &m);
   uint32_t class_id = prof.n_classes - 1;
-  if (parsed == SL_PARSE_OK) {
-    uint32_t src = src_lpm_.lookup(m.family, m.src_be);
-    uint32_t dst = dst_lpm_.lookup(m.family, m.dst_be);
-    uint32_t port = m.has_ports ? profile_.port_mask[m.dport] : 0;
-    class_id = sl_classify(&prof, &m, src, dst, port);
-  }
+  if (parsed == SL_PARSE_OK) class_id = classify(m);
+  auto by_class = [this](const sl_meta& x) { return classify(x); };
+  int flow_hit = 0;
+  if (parsed == SL_PARSE_OK && !m.is_start)
+    flow_hit = flow_verify(flows_, prof, m, frame, len, class_id, by_class, now_ns,
+                           counters_->flow_events);
   sl_source_state* ss = nullptr;
   const sl_class_params& cp = prof.classes[class_id];
-  if (parsed == SL_PARSE_OK && m.is_start && cp.src_bucket.enabled) {
+  if (parsed == SL_PARSE_OK && sl_charged(&prof, &m, flow_hit) && cp.src_bucket.enabled) {
     sl_source_key key;
     sl_source_key_make(&key, &m, &cp);
     ss = sources_.find_or_insert(key, cp.src_bucket, now_ns);
   }
   sl_decision d;
-  sl_decide(&prof, &m, parsed, class_id, &classes_[class_id], &boundary_, ss, now_ns, &d);
+  sl_decide(&prof, &m, parsed, class_id, &classes_[class_id], &boundary_, ss, flow_hit, now_ns, &d);
+  flow_apply_ops(flows_, prof, m, d, by_class, now_ns, counters_->flow_events);
   count(d);
   if (meta) *meta = m;
   return d;
@@ -61,6 +70,12 @@ sl_decision ReferenceModel::process(uint8_t* frame, uint32_t& len, uint64_t now_
   return d;
 }
 
+void ReferenceModel::observe_inside(const uint8_t* frame, uint32_t len, uint64_t now_ns) {
+  auto by_class = [this](const sl_meta& x) { return classify(x); };
+  flow_inside(flows_, profile_.prof, boundary_, frame, len, by_class, now_ns,
+              counters_->flow_events);
+}
+
 void ReferenceModel::count(const sl_decision& d) {
   counters_->packets[d.class_id][d.verdict][d.reason]++;
   if (d.is_start) counters_->lookups[d.class_id][d.verdict][d.reason]++;
@@ -75,6 +90,8 @@ void ReferenceModel::apply(CompiledProfile next) {
     for (uint32_t o = 0; o < profile_.class_names.size(); o++)
       if (profile_.class_names[o] == next.class_names[c]) old = o;
     if (old != UINT32_MAX) {
+      // Its flows may still sit in the partitions of its earlier priorities.
+      next.prof.classes[c].flow_parts |= profile_.prof.classes[old].flow_parts;
       classes[c] = classes_[old];
       sl_bucket_clamp(&classes[c].bucket, &cp.bucket);
       std::copy(&counters_->packets[old][0][0],
@@ -85,13 +102,18 @@ void ReferenceModel::apply(CompiledProfile next) {
                 &counters->lookups[c][0][0]);
     }  // a new class keeps the zeroed state: its first packet initialises it
   }
+  std::copy(&counters_->flow_events[0][0],
+            &counters_->flow_events[0][0] + SL_PRIORITIES * SL_FLOW_EV_COUNT,
+            &counters->flow_events[0][0]);
   bool resize = next.source_table_size != profile_.source_table_size;
+  const bool resize_flows = next.flow_table_size != profile_.flow_table_size;
   profile_ = std::move(next);
   classes_ = std::move(classes);
   counters_ = std::move(counters);
   src_lpm_ = LpmTable(profile_.src_prefixes);
   dst_lpm_ = LpmTable(profile_.dst_prefixes);
   if (resize) sources_ = SourceTable(profile_.source_table_size);
+  if (resize_flows) flows_ = FlowTable(profile_.flow_table_size);
   sl_bucket_clamp(&boundary_.lookups, &profile_.prof.boundary_lookups);
   sl_bucket_clamp(&boundary_.packets, &profile_.prof.boundary_packets);
 }

@@ -12,6 +12,7 @@
 
 #include "dataplane/model/abi.h"
 #include "dataplane/profile.hpp"
+#include "dataplane/reference/flow_table.hpp"
 #include "dataplane/reference/lpm.hpp"
 #include "dataplane/reference/source_table.hpp"
 
@@ -30,6 +31,10 @@ class ReferenceModel {
   // the DSCP. The frame buffer must be writable for len bytes.
   sl_decision process(uint8_t* frame, uint32_t& len, uint64_t now_ns);
 
+  // A frame leaving through the inside interface (inline mode's return
+  // path): it is forwarded untouched, but may open, close or confirm a flow.
+  void observe_inside(const uint8_t* frame, uint32_t len, uint64_t now_ns);
+
   // Swaps in a new profile. State and counters of classes that keep their
   // name survive (buckets clamped to the new burst); new classes start fresh.
   void apply(CompiledProfile next);
@@ -39,14 +44,17 @@ class ReferenceModel {
   const sl_class_state& class_state(uint32_t id) const { return classes_[id]; }
   const sl_boundary_state& boundary_state() const { return boundary_; }
   const SourceTable& sources() const { return sources_; }
+  const FlowTable& flows() const { return flows_; }
 
  private:
   void count(const sl_decision& d);
+  uint32_t classify(const sl_meta& m) const;
 
   CompiledProfile profile_;
   LpmTable src_lpm_;
   LpmTable dst_lpm_;
   SourceTable sources_;
+  FlowTable flows_;
   std::vector<sl_class_state> classes_;
   sl_boundary_state boundary_{};
   std::unique_ptr<sl_counters> counters_;

@@ -93,6 +93,7 @@ bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, st
   options.inline_mode = inside != 0;
   options.pin_path = settings_.pin_path;
   options.source_table_size = settings_.source_table_size;
+  options.flow_table_size = settings_.flow_table_size;
   program_ = XdpProgram::load(options, error);
   if (!program_) return false;
   // Attach (or swap into adopted links) first: until the new profile is
@@ -167,7 +168,7 @@ bool XdpDataplane::remove_pins(const DataplaneSettings& settings, std::string* r
   }
   // Only sluice's own pins: pin_path may be shared with other tools' pins.
   for (const char* name : {"sl_active", "sl_profiles", "sl_ports", "sl_lpm_src", "sl_lpm_dst",
-                           "sl_state", "sl_class_names", "sl_sources", "sl_counters",
+                           "sl_state", "sl_class_names", "sl_sources", "sl_flows", "sl_counters",
                            "sl_counter_base", "link_outside", "link_inside"}) {
     const fs::path pin = fs::path(settings.pin_path) / name;
     if (fs::exists(pin, ec) && !fs::remove(pin, ec)) {

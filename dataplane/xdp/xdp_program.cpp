@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "bpf/shared_state.h"
+#include "dataplane/reference/flow_table.hpp"
 #include "dataplane/state_slots.hpp"
 #include "sluice_xdp.skel.h"
 
@@ -109,8 +110,92 @@ struct XdpProgram::Impl {
   // out kSlotGrace so that no packet ever sees a half-written profile.
   std::chrono::steady_clock::time_point last_flip{};
 
+  // The flow table's partitions (inner maps of sl_flows), by priority.
+  std::array<int, SL_PRIORITIES> flow_fds{};
+  uint64_t flow_partition_entries = 0;
+
   ~Impl() {
+    for (int f : flow_fds)
+      if (f > 0) close(f);
     if (skel != nullptr) sluice_xdp__destroy(skel);
+  }
+
+  // Fresh maps: creates the partitions. Adopted maps: opens them, and refuses
+  // partitions of another size than flow_table_size asks for (the entries
+  // would not fit, and a silent resize would drop every flow).
+  bool open_flow_partitions(bool adopted, std::string* error) {
+    const int outer = fd(skel->maps.sl_flows);
+    const uint64_t want = flow_partition_size(options.flow_table_size);
+    flow_partition_entries = want;
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      __u32 id = 0;
+      if (bpf_map_lookup_elem(outer, &p, &id) == 0 && id != 0) {
+        const int inner = bpf_map_get_fd_by_id(id);
+        bpf_map_info info{};
+        __u32 len = sizeof(info);
+        if (inner < 0 || bpf_obj_get_info_by_fd(inner, &info, &len) != 0) {
+          *error =
+              "cannot open flow table partition " + std::to_string(p) + ": " + errno_text(errno);
+          if (inner >= 0) close(inner);
+          return false;
+        }
+        flow_fds[p] = inner;
+        if (info.max_entries != want) {
+          *error = "the flow table pinned under " + options.pin_path + " holds " +
+                   std::to_string(uint64_t{info.max_entries} * SL_PRIORITIES) +
+                   " entries but admission.flow_table_size asks for " +
+                   std::to_string(want * SL_PRIORITIES) +
+                   ": set flow_table_size back to keep the flows, or run sluiced --detach "
+                   "(forgets every flow; a learning window then keeps established ones)";
+          return false;
+        }
+        continue;
+      }
+      const std::string name = "sl_flows_p" + std::to_string(p);
+      const int inner = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name.c_str(), sizeof(sl_flow_key),
+                                       sizeof(sl_flow), static_cast<__u32>(want), nullptr);
+      if (inner < 0) {
+        *error = "cannot create flow table partition " + std::to_string(p) + " (" +
+                 std::to_string(want) + " entries): " + errno_text(errno);
+        return false;
+      }
+      flow_fds[p] = inner;
+      const __u32 value = static_cast<__u32>(inner);
+      if (bpf_map_update_elem(outer, &p, &value, BPF_ANY) != 0) {
+        *error =
+            "cannot install flow table partition " + std::to_string(p) + ": " + errno_text(errno);
+        return false;
+      }
+    }
+    (void)adopted;
+    return true;
+  }
+
+  // Entries in a partition now (a walk of its keys, in batches).
+  uint64_t flow_entries(uint32_t p) const {
+    const int f = flow_fds[p];
+    if (f <= 0) return 0;
+    uint64_t total = 0;
+    std::vector<sl_flow_key> keys(4096);
+    std::vector<sl_flow> values(4096);
+    sl_flow_key out_batch{};
+    void* in = nullptr;
+    bool first = true;
+    for (;;) {
+      __u32 count = static_cast<__u32>(keys.size());
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      const int rc = bpf_map_lookup_batch(f, first ? nullptr : in, &out_batch, keys.data(),
+                                          values.data(), &count, &opts);
+      const int err = rc == 0 ? 0 : errno;
+      total += count;
+      if (rc != 0) {
+        (void)err;
+        break;  // ENOENT: the walk is done
+      }
+      in = &out_batch;
+      first = false;
+    }
+    return total;
   }
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
 
@@ -228,6 +313,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
     *error += "\n" + log;
     return nullptr;
   }
+  if (!impl.open_flow_partitions(p->adopted_, error)) return nullptr;
   return p;
 }
 
@@ -365,6 +451,17 @@ DataplaneStats XdpProgram::stats() const {
   s.source_table_capacity = capacity;
   s.source_table_entries = std::min<uint64_t>(counts.source_inserts, capacity);
   s.source_table_evictions = counts.source_inserts - s.source_table_entries;
+  s.flow_table_capacity = impl.flow_partition_entries * SL_PRIORITIES;
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    s.flow_entries[p] = impl.flow_entries(p);
+    for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
+    // The kernel's LRU recycles without telling: entries made and not found
+    // expired that are no longer there were evicted.
+    const uint64_t made =
+        counts.flow_events[p][SL_FLOW_EV_CREATED] + counts.flow_events[p][SL_FLOW_EV_LEARNED];
+    const uint64_t gone = counts.flow_events[p][SL_FLOW_EV_EXPIRED] + s.flow_entries[p];
+    s.flow_events[p][SL_FLOW_EV_EVICTED] = made > gone ? made - gone : 0;
+  }
   s.boundary_lookup_tokens = state.boundary.lookups.tokens_nt / SL_TOKEN;
   s.boundary_packet_tokens = state.boundary.packets.tokens_nt / SL_TOKEN;
   for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
@@ -408,6 +505,22 @@ bool XdpProgram::test_run(const std::vector<uint8_t>& frame, XdpTestResult* out,
   if (duration_ns != nullptr) *duration_ns = run.duration;
   if (impl_->options.record_decision)
     bpf_map_lookup_elem(impl_->fd(impl_->skel->maps.sl_last), &kZero, &out->decision);
+  return true;
+}
+
+bool XdpProgram::test_run_inside(const std::vector<uint8_t>& frame, XdpTestResult* out,
+                                 std::string* error) {
+  std::vector<uint8_t> in = frame;
+  std::vector<uint8_t> buf(frame.size() + 512);
+  LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = in.data(), .data_out = buf.data(),
+              .data_size_in = static_cast<__u32>(in.size()),
+              .data_size_out = static_cast<__u32>(buf.size()), .repeat = 1);
+  if (bpf_prog_test_run_opts(inside_prog_fd(), &run) != 0) {
+    *error = "BPF_PROG_TEST_RUN (inside) failed: " + errno_text(errno);
+    return false;
+  }
+  out->action = static_cast<int>(run.retval);
+  out->frame.assign(buf.begin(), buf.begin() + run.data_size_out);
   return true;
 }
 

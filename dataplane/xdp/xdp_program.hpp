@@ -23,6 +23,7 @@ struct XdpProgramOptions {
   bool record_decision = false;  // tests: test_run() reports the decision
   std::string pin_path;          // empty: nothing pinned (tests)
   uint64_t source_table_size = 65536;
+  uint64_t flow_table_size = 262144;  // all priority partitions together
 };
 
 struct XdpTestResult {
@@ -58,6 +59,8 @@ class XdpProgram {
   void set_clock(uint64_t now_ns);
   bool test_run(const std::vector<uint8_t>& frame, XdpTestResult* out, std::string* error,
                 uint32_t repeat = 1, uint64_t* duration_ns = nullptr);
+  // A frame through the inside (return path) program; inline mode only.
+  bool test_run_inside(const std::vector<uint8_t>& frame, XdpTestResult* out, std::string* error);
 
   int outside_prog_fd() const;
   int inside_prog_fd() const;

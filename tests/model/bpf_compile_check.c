@@ -5,6 +5,7 @@
 #include "bucket.h"
 #include "classify.h"
 #include "decide.h"
+#include "flow.h"
 #include "parse.h"
 #include "rewrite.h"
 #include "sticky.h"
@@ -22,7 +23,17 @@ __attribute__((section("xdp"), used)) int sl_check(__u8* data, __u8* end, struct
   struct sl_meta m;
   int r = sl_parse(data, end, &m);
   __u32 cls = sl_classify(a->prof, &m, 0, 0, 0);
-  sl_decide(a->prof, &m, r, cls, a->cs, a->bs, a->ss, a->now, a->d);
+  struct sl_meta inner;
+  struct sl_flow_key k;
+  struct sl_flow f;
+  int hit = 0;
+  if (sl_flow_lookup_kind(&m) == SL_FLOW_LOOKUP_ICMP &&
+      sl_parse_icmp_inner(data, end, &m, &inner)) {
+    sl_flow_key_tcp(&k, &inner);
+    sl_flow_make(&f, SL_FLOW_OP_CREATE_TCP, a->prof, 0, a->now);
+    hit = sl_flow_live(&f, a->now) && sl_flow_touch(&f, &m, a->prof, a->now);
+  }
+  sl_decide(a->prof, &m, r, cls, a->cs, a->bs, a->ss, hit, a->now, a->d);
   if (a->d->action == SL_ACTION_RESET) return (int)sl_build_reset(data, end, &m);
   if (a->d->action == SL_ACTION_MARK) sl_mark_dscp(data, end, &m, a->d->mark_dscp);
   return 0;

@@ -229,7 +229,9 @@ per_source = { rate_per_sec = 1, burst = 2, prefix_v4 = 24 }
              .payload(40)
              .udp(1, 53)
              .build(),
-         kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_CONTINUATION, XDP_PASS}}},
+         // A later fragment whose first one the edge never saw has earned
+         // nothing: charged as a lookup of its class.
+         kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_UNVERIFIED, XDP_PASS}}},
       {"malformed_pass",
        "[admission]\nmalformed = \"pass\"\n",
        {{bad, kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_MALFORMED, XDP_PASS}}},

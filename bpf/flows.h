@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The XDP program's flow table driver: the BPF twin of the C++ helpers in
+ * dataplane/reference/flow_table.hpp (same model calls, same events), on the
+ * per-priority LRU maps of sl_flows. The kernel's LRU is approximate: below
+ * capacity it behaves exactly like the reference's; near it, it may recycle
+ * a little earlier.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+#include "classify.h"
+#include "flow.h"
+
+__attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m);
+
+static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta *m,
+				    const __u8 *addr)
+{
+	struct sl_lpm_key k = {
+		.prefixlen = SL_LPM_KEY_BITS(m->family == SL_FAMILY_V4 ? 32 : 128),
+		.slot = (__u8)slot,
+		.family = m->family,
+	};
+	__builtin_memcpy(k.addr_be, addr, 16);
+	__u32 *hit = bpf_map_lookup_elem(trie, &k);
+	return hit ? *hit : 0;
+}
+
+/* The class of a parsed packet in profile slot `slot`, masked to a valid index. */
+static __always_inline __u32 sl_classify_xdp(const struct sl_profile *prof, __u32 slot,
+					     const struct sl_meta *m)
+{
+	__u32 src = 0, dst = 0, port = 0;
+	if (prof->flags & SL_PROFILE_USES_SRC)
+		src = sl_lpm(&sl_lpm_src, slot, m, m->src_be);
+	if (prof->flags & SL_PROFILE_USES_DST)
+		dst = sl_lpm(&sl_lpm_dst, slot, m, m->dst_be);
+	if (m->has_ports && (prof->flags & SL_PROFILE_USES_PORTS)) {
+		__u32 idx = slot * 65536 + m->dport;
+		__u32 *pm = bpf_map_lookup_elem(&sl_ports, &idx);
+		port = pm ? *pm : 0;
+	}
+	return sl_classify(prof, m, src, dst, port) & (SL_MAX_CLASSES - 1);
+}
+
+static __always_inline __u8 sl_flow_parts_of(const struct sl_profile *prof, __u32 cls)
+{
+	return prof->classes[cls & (SL_MAX_CLASSES - 1)].flow_parts;
+}
+
+static __always_inline __u32 sl_prio_of(const struct sl_profile *prof, __u32 cls)
+{
+	return prof->classes[cls & (SL_MAX_CLASSES - 1)].priority & (SL_PRIORITIES - 1);
+}
+
+static __always_inline void sl_flow_event(__u32 prio, __u32 ev)
+{
+	__u32 zero = 0;
+	struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
+	if (cnt)
+		cnt->flow_events[prio & (SL_PRIORITIES - 1)][ev % SL_FLOW_EV_COUNT]++;
+}
+
+/* The live entry of k in one of the partitions of parts; expired entries met
+ * on the way are removed. *part_of receives the partition. */
+static __always_inline struct sl_flow *sl_flow_find(__u32 parts, const struct sl_flow_key *k,
+						    __u64 now, __u32 *part_of)
+{
+	for (__u32 p = 0; p < SL_PRIORITIES; p++) {
+		if (!(parts & (1U << p)))
+			continue;
+		__u32 idx = p;
+		void *part = bpf_map_lookup_elem(&sl_flows, &idx);
+		if (!part)
+			continue;
+		struct sl_flow *f = bpf_map_lookup_elem(part, k);
+		if (!f)
+			continue;
+		if (sl_flow_live(f, now)) {
+			*part_of = p;
+			return f;
+		}
+		bpf_map_delete_elem(part, k);
+		sl_flow_event(p, SL_FLOW_EV_EXPIRED);
+	}
+	return 0;
+}
+
+static __always_inline void sl_flow_put(__u32 prio, const struct sl_flow_key *k,
+					const struct sl_flow *f, __u32 ev)
+{
+	__u32 idx = prio & (SL_PRIORITIES - 1);
+	void *part = bpf_map_lookup_elem(&sl_flows, &idx);
+	if (part && bpf_map_update_elem(part, k, f, BPF_ANY) == 0)
+		sl_flow_event(idx, ev);
+}
+
+/* BPF functions take five arguments: the profile slot and the class travel
+ * in one. */
+#define SL_SLOT_CLASS(slot, cls) ((slot) << 16 | (cls))
+
+/* Whether a packet from the outside that starts no lookup is verified by a
+ * live flow (refreshing it). Global: verified on its own. */
+__attribute__((noinline)) int sl_flow_verify_xdp(struct xdp_md *ctx, const struct sl_profile *prof,
+						 __u32 slot_cls, const struct sl_meta *m, __u64 now)
+{
+	__u32 zero = 0;
+	struct sl_flow_scratch *sc = bpf_map_lookup_elem(&sl_scratch, &zero);
+	if (!prof || !m || !sc)
+		return 0;
+	__u32 slot = (slot_cls >> 16) & 1, cls = slot_cls & (SL_MAX_CLASSES - 1);
+	struct sl_flow_key *key = &sc->key;
+	__u32 parts = sl_flow_parts_of(prof, cls);
+	__u32 part = 0;
+	int kind = sl_flow_lookup_kind(m);
+	if (kind == SL_FLOW_LOOKUP_TCP) {
+		sl_flow_key_tcp(key, m);
+	} else if (kind == SL_FLOW_LOOKUP_FRAG) {
+		sl_flow_key_frag(key, m);
+	} else if (kind == SL_FLOW_LOOKUP_ICMP) {
+		struct sl_meta *inner = &sc->meta;
+		if (!sl_parse_icmp_inner((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m,
+					 inner))
+			return 0;
+		sl_flow_key_tcp(key, inner);
+		parts = sl_flow_parts_of(prof, sl_classify_xdp(prof, slot & 1, inner));
+		return sl_flow_find(parts, key, now, &part) != 0;
+	} else {
+		return 0;
+	}
+	struct sl_flow *f = sl_flow_find(parts, key, now, &part);
+	if (!f)
+		return 0;
+	sl_flow_touch(f, m, prof, now);
+	return 1;
+}
+
+/* What a decision asks of the flow table (sl_decision.flow_ops). */
+__attribute__((noinline)) int sl_flow_apply_xdp(const struct sl_profile *prof, __u32 slot_cls,
+						const struct sl_meta *m, __u32 flow_ops, __u64 now)
+{
+	__u32 zero = 0;
+	struct sl_flow_scratch *sc = bpf_map_lookup_elem(&sl_scratch, &zero);
+	if (!prof || !m || !sc)
+		return 0;
+	struct sl_flow_key *key = &sc->key;
+	struct sl_flow *f = &sc->flow;
+	__u32 slot = (slot_cls >> 16) & 1, cls = slot_cls & (SL_MAX_CLASSES - 1);
+	__u8 si = prof->classes[cls].state_index;
+	if (flow_ops & (SL_FLOW_OP_CREATE_TCP | SL_FLOW_OP_LEARN)) {
+		__u32 op = (flow_ops & SL_FLOW_OP_LEARN) ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
+		sl_flow_key_tcp(key, m);
+		sl_flow_make(f, op, prof, si, now);
+		sl_flow_put(sl_prio_of(prof, cls), key, f,
+			    op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED);
+	}
+	if (flow_ops & SL_FLOW_OP_CREATE_FRAG) {
+		struct sl_meta *later = &sc->meta;
+		sl_meta_portless(m, later);
+		__u32 lc = sl_classify_xdp(prof, slot & 1, later);
+		sl_flow_key_frag(key, m);
+		sl_flow_make(f, SL_FLOW_OP_CREATE_FRAG, prof, prof->classes[lc].state_index, now);
+		sl_flow_put(sl_prio_of(prof, lc), key, f, SL_FLOW_EV_CREATED);
+	}
+	return 0;
+}
+
+/* A frame from the inside (inline mode): a SYN it opens creates its flow,
+ * FIN/RST close one, and it confirms learned flows. Never changes the frame. */
+__attribute__((noinline)) int sl_flow_inside_xdp(struct xdp_md *ctx, const struct sl_profile *prof,
+						 __u32 slot, const struct sl_boundary_state *bs,
+						 __u64 now)
+{
+	if (!prof || !bs)
+		return 0;
+	struct sl_meta m;
+	if (sl_parse_xdp(ctx, &m) != SL_PARSE_OK)
+		return 0;
+	if (!sl_flow_inside_wants(&m, prof, bs, now))
+		return 0;
+	__u32 zero = 0;
+	struct sl_flow_scratch *sc = bpf_map_lookup_elem(&sl_scratch, &zero);
+	if (!sc)
+		return 0;
+	struct sl_meta *r = &sc->meta;
+	sl_meta_reverse(&m, r);
+	__u32 cls = sl_classify_xdp(prof, slot & 1, r);
+	struct sl_flow_key *key = &sc->key;
+	sl_flow_key_tcp(key, r);
+	if (sl_flow_inside_opens(&m)) {
+		sl_flow_make(&sc->flow, SL_FLOW_OP_CREATE_TCP, prof, prof->classes[cls].state_index,
+			     now);
+		sl_flow_put(sl_prio_of(prof, cls), key, &sc->flow, SL_FLOW_EV_CREATED);
+		return 0;
+	}
+	__u32 part = 0;
+	struct sl_flow *f = sl_flow_find(sl_flow_parts_of(prof, cls), key, now, &part);
+	if (!f)
+		return 0;
+	int ev = sl_flow_touch_inside(f, &m, prof, now);
+	if (ev >= 0)
+		sl_flow_event(part, (__u32)ev);
+	return 0;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Flow state: which continuations were earned by a flow the edge saw begin.
+ *
+ * The dataplane owns the table (a bounded LRU per priority partition, memory
+ * fixed at start: BPF LRU hash maps in XDP, preallocated tables in DPDK and
+ * the reference model); this header says what goes in and what comes out,
+ * so that every dataplane makes the same decision:
+ *
+ *  - an admitted TCP SYN creates an entry (SL_FLOW_SYN, SL_FLOW_SYN_NS); in
+ *    inline mode so does a SYN the inside sends, so that its replies verify;
+ *  - a packet from the outside that matches a live entry is *verified*: it
+ *    keeps continuation priority and refreshes the entry (SL_FLOW_OPEN,
+ *    flow_idle_ns); FIN and RST shorten the life to SL_FLOW_CLOSING_NS;
+ *  - an ICMP error is verified by the flow of the TCP header it carries;
+ *  - an admitted first fragment creates a short entry (src, dst, proto, IP
+ *    ID) that verifies its later fragments;
+ *  - after a start with an empty table, a learning window admits
+ *    continuations of unknown TCP flows and records them (SL_FLOW_LEARNED,
+ *    at most flow_learn_max per partition, never refreshed by the outside)
+ *    until a packet from the inside confirms them.
+ *
+ * A flow lives in the partition of its class's priority, so a flood in one
+ * class can only recycle entries of its own priority. A class that a retune
+ * moved keeps looking in its earlier partitions (sl_class_params.flow_parts).
+ *
+ * Keys are oriented (outer = the host outside the edge), so a packet from
+ * either side finds the same entry: outside packets key as they are, inside
+ * packets through sl_meta_reverse().
+ */
+#pragma once
+
+#include "abi.h"
+#include "parse.h"
+
+/* What a packet from the outside that starts no lookup is looked up by. */
+enum sl_flow_lookup {
+	SL_FLOW_LOOKUP_NONE = 0, /* nothing: a start, or a protocol without a start we know */
+	SL_FLOW_LOOKUP_TCP = 1,	 /* its own TCP flow */
+	SL_FLOW_LOOKUP_FRAG = 2, /* the entry of its first fragment */
+	SL_FLOW_LOOKUP_ICMP = 3, /* the TCP flow of the header the ICMP error carries */
+};
+
+SL_INLINE int sl_icmp_is_error(const struct sl_meta *m)
+{
+	__u8 t = m->icmp_type;
+	if (m->l4_proto == SL_IPPROTO_ICMP) /* unreachable, quench, redirect, time, parameter */
+		return t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
+	if (m->l4_proto == SL_IPPROTO_ICMPV6) /* unreachable, too big, time, parameter */
+		return t >= 1 && t <= 4;
+	return 0;
+}
+
+SL_INLINE int sl_flow_lookup_kind(const struct sl_meta *m)
+{
+	if (m->is_start)
+		return SL_FLOW_LOOKUP_NONE;
+	if (m->frag == SL_FRAG_LATER)
+		return SL_FLOW_LOOKUP_FRAG;
+	if (m->l4_proto == SL_IPPROTO_TCP)
+		return SL_FLOW_LOOKUP_TCP;
+	if (sl_icmp_is_error(m))
+		return SL_FLOW_LOOKUP_ICMP;
+	return SL_FLOW_LOOKUP_NONE;
+}
+
+/* The same packet seen from the other side: addresses and ports swapped. */
+SL_INLINE void sl_meta_reverse(const struct sl_meta *m, struct sl_meta *r)
+{
+	*r = *m;
+	__builtin_memcpy(r->src_be, m->dst_be, 16);
+	__builtin_memcpy(r->dst_be, m->src_be, 16);
+	r->sport = m->dport;
+	r->dport = m->sport;
+}
+
+/* A fragment as classification sees its later fragments (no ports), so that
+ * the entry a first fragment creates lands in the partition they search. */
+SL_INLINE void sl_meta_portless(const struct sl_meta *m, struct sl_meta *r)
+{
+	*r = *m;
+	r->has_ports = 0;
+	r->sport = 0;
+	r->dport = 0;
+}
+
+/*
+ * The packet an ICMP error carries, turned into the meta of a packet of the
+ * same flow from the outside: the carried header was sent by the inside
+ * host, so its destination is the outer host. Only TCP headers (flows we
+ * track) are taken. Returns 1 when *r is filled, 0 otherwise.
+ */
+SL_INLINE int sl_parse_icmp_inner(const __u8 *data, const __u8 *end, const struct sl_meta *m,
+				  struct sl_meta *r)
+{
+	/* Offsets, as in sl_parse_l4_at(): the carried header starts 8 bytes
+	 * into the ICMP message and must lie inside the IP payload. */
+	__u32 off = (__u32)m->l4_off + 8;
+	__u32 lim = (__u32)m->l3_off + m->l3_len;
+	if (m->l4_off == 0 || off > SL_L4_MAX_OFF)
+		return 0;
+	SL_VERIFIER_BARRIER(off);
+	off &= SL_L4_MAX_OFF;
+	const __u8 *ip = data + off;
+	*r = *m;
+	r->l4_proto = SL_IPPROTO_TCP;
+	r->has_ports = 1;
+	r->frag = SL_FRAG_NONE;
+	r->is_start = 0;
+	if (m->family == SL_FAMILY_V4) {
+		if (off + 20 > lim || ip + 20 > end || (ip[0] >> 4) != 4 || ip[9] != SL_IPPROTO_TCP)
+			return 0;
+		__u32 ihl = (__u32)(ip[0] & 0x0f) * 4;
+		if (ihl < 20 || off + ihl + 4 > lim || ip + ihl + 4 > end)
+			return 0;
+		const __u8 *l4 = ip + ihl;
+		__builtin_memset(r->src_be, 0, 16);
+		__builtin_memset(r->dst_be, 0, 16);
+		__builtin_memcpy(r->src_be, ip + 16, 4); /* the carried packet's destination */
+		__builtin_memcpy(r->dst_be, ip + 12, 4);
+		r->sport = sl_rd16(l4 + 2);
+		r->dport = sl_rd16(l4);
+		return 1;
+	}
+	if (off + 44 > lim || ip + 44 > end || (ip[0] >> 4) != 6 || ip[6] != SL_IPPROTO_TCP)
+		return 0;
+	__builtin_memcpy(r->src_be, ip + 24, 16);
+	__builtin_memcpy(r->dst_be, ip + 8, 16);
+	r->sport = sl_rd16(ip + 42);
+	r->dport = sl_rd16(ip + 40);
+	return 1;
+}
+
+/* Key of the TCP flow of a packet from the outside (m: as it arrived, or
+ * reversed from the inside, or the carried header of an ICMP error). */
+SL_INLINE void sl_flow_key_tcp(struct sl_flow_key *k, const struct sl_meta *m)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(k->outer_be, m->src_be, 16);
+	__builtin_memcpy(k->inner_be, m->dst_be, 16);
+	k->outer_port = m->sport;
+	k->inner_port = m->dport;
+	k->vlan_id[0] = m->vlan_id[0];
+	k->vlan_id[1] = m->vlan_id[1];
+	k->family = m->family;
+	k->kind = SL_FLOW_KIND_TCP;
+	k->proto = SL_IPPROTO_TCP;
+}
+
+/* Key shared by the fragments of one datagram from the outside. */
+SL_INLINE void sl_flow_key_frag(struct sl_flow_key *k, const struct sl_meta *m)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(k->outer_be, m->src_be, 16);
+	__builtin_memcpy(k->inner_be, m->dst_be, 16);
+	k->vlan_id[0] = m->vlan_id[0];
+	k->vlan_id[1] = m->vlan_id[1];
+	k->frag_id = m->frag_id;
+	k->family = m->family;
+	k->kind = SL_FLOW_KIND_FRAG;
+	k->proto = m->l4_proto;
+}
+
+SL_INLINE int sl_flow_live(const struct sl_flow *f, __u64 now_ns)
+{
+	return now_ns < f->expires_ns;
+}
+
+/* The entry an operation of sl_decision.flow_ops writes (one op bit). */
+SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile *prof,
+			    __u8 state_index, __u64 now_ns)
+{
+	__builtin_memset(f, 0, sizeof(*f));
+	f->state_index = state_index;
+	if (op == SL_FLOW_OP_CREATE_FRAG) {
+		f->state = SL_FLOW_FRAG;
+		f->expires_ns = now_ns + SL_FLOW_FRAG_NS;
+	} else if (op == SL_FLOW_OP_LEARN) {
+		f->state = SL_FLOW_LEARNED;
+		f->expires_ns = now_ns + prof->flow_learn_ns;
+	} else {
+		f->state = SL_FLOW_SYN;
+		f->expires_ns = now_ns + SL_FLOW_SYN_NS;
+	}
+}
+
+SL_INLINE void sl_flow_close(struct sl_flow *f, __u64 now_ns)
+{
+	if (f->state != SL_FLOW_CLOSING && f->expires_ns > now_ns + SL_FLOW_CLOSING_NS)
+		f->expires_ns = now_ns + SL_FLOW_CLOSING_NS;
+	if (f->state != SL_FLOW_FRAG)
+		f->state = SL_FLOW_CLOSING;
+}
+
+/*
+ * A verified packet from the outside (m) on live entry f. Returns 1 when f
+ * changed. Refreshes are written at most every SL_FLOW_REFRESH_NS (an entry
+ * is shared by every CPU). Learned entries are not refreshed from the
+ * outside: only the inside confirms them, so a flood cannot keep itself
+ * verified.
+ */
+SL_INLINE int sl_flow_touch(struct sl_flow *f, const struct sl_meta *m,
+			    const struct sl_profile *prof, __u64 now_ns)
+{
+	if (f->state == SL_FLOW_FRAG || m->l4_proto != SL_IPPROTO_TCP || m->frag == SL_FRAG_LATER)
+		return 0;
+	if (m->tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) {
+		if (f->state == SL_FLOW_CLOSING)
+			return 0;
+		sl_flow_close(f, now_ns);
+		return 1;
+	}
+	if (f->state == SL_FLOW_CLOSING || f->state == SL_FLOW_LEARNED)
+		return 0;
+	__u64 until = now_ns + prof->flow_idle_ns;
+	if (f->state == SL_FLOW_OPEN && until < f->expires_ns + SL_FLOW_REFRESH_NS)
+		return 0;
+	f->state = SL_FLOW_OPEN;
+	f->expires_ns = until;
+	return 1;
+}
+
+/* Whether an inside packet needs the flow table at all: a SYN it opens, a
+ * FIN or RST, or (while learned entries can live) a confirmation. Everything
+ * else on the return path passes without a lookup. */
+SL_INLINE int sl_flow_inside_wants(const struct sl_meta *m, const struct sl_profile *prof,
+				   const struct sl_boundary_state *bs, __u64 now_ns)
+{
+	if (m->l4_proto != SL_IPPROTO_TCP || m->frag == SL_FRAG_LATER)
+		return 0;
+	if (m->tcp_flags & (SL_TCP_SYN | SL_TCP_FIN | SL_TCP_RST))
+		return 1;
+	return bs->learn_until_ns != 0 && now_ns < bs->learn_until_ns + prof->flow_learn_ns;
+}
+
+/* A packet from the inside (m as sent) on live entry f. Returns the event
+ * it caused (SL_FLOW_EV_CONFIRMED) or -1. */
+SL_INLINE int sl_flow_touch_inside(struct sl_flow *f, const struct sl_meta *m,
+				   const struct sl_profile *prof, __u64 now_ns)
+{
+	if (m->tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) {
+		sl_flow_close(f, now_ns);
+		return -1;
+	}
+	if (f->state == SL_FLOW_LEARNED) {
+		f->state = SL_FLOW_OPEN;
+		f->expires_ns = now_ns + prof->flow_idle_ns;
+		return SL_FLOW_EV_CONFIRMED;
+	}
+	return -1;
+}
+
+/* An inside packet that opens a connection (SYN without ACK): its flow is
+ * created as if an admitted SYN had come from the outside. */
+SL_INLINE int sl_flow_inside_opens(const struct sl_meta *m)
+{
+	return m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER &&
+	       (m->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK | SL_TCP_RST)) == SL_TCP_SYN;
+}

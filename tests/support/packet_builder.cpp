@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tests/support/packet_builder.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <stdexcept>
@@ -112,6 +114,21 @@ PacketBuilder& PacketBuilder::payload(std::size_t bytes) {
   return *this;
 }
 
+PacketBuilder& PacketBuilder::ip_id(uint32_t id) {
+  ip_id_ = id;
+  ip_id_set_ = true;
+  return *this;
+}
+
+PacketBuilder& PacketBuilder::icmp_quote(const std::vector<uint8_t>& frame) {
+  const std::size_t l3 = 14;
+  std::size_t ip_len = 40;
+  if (frame.size() > l3 && (frame[l3] >> 4) == 4) ip_len = (frame[l3] & 0x0f) * 4u;
+  const std::size_t n = std::min(frame.size() - l3, ip_len + 8);
+  quote_.assign(frame.begin() + l3, frame.begin() + static_cast<std::ptrdiff_t>(l3 + n));
+  return *this;
+}
+
 std::vector<uint8_t> PacketBuilder::build() const {
   std::vector<uint8_t> b(12, 0);
   // Locally administered MACs: 02:00:00:00:00:02 <- 02:00:00:00:00:01
@@ -158,6 +175,7 @@ std::vector<uint8_t> PacketBuilder::build() const {
   } else if (proto_ == 1 || proto_ == 58) {
     l4.assign(8 + payload_, 0);
     l4[0] = icmp_type_;
+    l4.insert(l4.begin() + 8, quote_.begin(), quote_.end());
   }
 
   // Upper-layer checksums with the pseudo header.
@@ -183,7 +201,7 @@ std::vector<uint8_t> PacketBuilder::build() const {
     b[l3] = static_cast<uint8_t>(0x40 | (ihl / 4));
     b[l3 + 1] = static_cast<uint8_t>(dscp_ << 2);
     put16(b, l3 + 2, static_cast<uint16_t>(ihl + l4.size()));
-    put16(b, l3 + 4, 0x1234);
+    put16(b, l3 + 4, ip_id_set_ ? static_cast<uint16_t>(ip_id_) : 0x1234);
     uint16_t frag =
         fragmented_ ? static_cast<uint16_t>(frag_offset_ | (frag_more_ ? 0x2000 : 0)) : 0x4000;
     put16(b, l3 + 6, frag);
@@ -215,7 +233,7 @@ std::vector<uint8_t> PacketBuilder::build() const {
       b[at] = i + 1 < exts.size() ? exts[i + 1].type : proto_;
       if (exts[i].type == 44) {
         put16(b, at + 2, static_cast<uint16_t>(frag_offset_ << 3 | (frag_more_ ? 1 : 0)));
-        put32(b, at + 4, 0xabcd);
+        put32(b, at + 4, ip_id_set_ ? ip_id_ : 0xabcd);
       } else {
         b[at + 1] = static_cast<uint8_t>(exts[i].bytes / 8 - 1);
         if (exts[i].bytes >= 8) {

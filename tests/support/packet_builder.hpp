@@ -30,6 +30,11 @@ class PacketBuilder {
   PacketBuilder& icmp(uint8_t type);  // ICMPv6 under IPv6
   PacketBuilder& l4_raw(uint8_t proto, std::size_t bytes);
   PacketBuilder& payload(std::size_t bytes);
+  // IP identification (IPv4: low 16 bits; IPv6: the fragment header's).
+  PacketBuilder& ip_id(uint32_t id);
+  // ICMP error body: the IP header and first 8 L4 bytes of `frame` (an
+  // Ethernet frame without VLAN tags), as a router quotes what it drops.
+  PacketBuilder& icmp_quote(const std::vector<uint8_t>& frame);
 
   std::vector<uint8_t> build() const;
 
@@ -61,6 +66,9 @@ class PacketBuilder {
   bool raw_ = false;
   std::size_t payload_ = 0;
   std::size_t non_ip_payload_ = 0;
+  uint32_t ip_id_ = 0;
+  bool ip_id_set_ = false;
+  std::vector<uint8_t> quote_;
 };
 
 // Internet checksum helpers for verifying rewritten frames.

@@ -41,6 +41,16 @@ class XdpHarness {
     return true;
   }
 
+  // A frame from the inside (inline mode's return path) through the inside
+  // program and the model; neither decides, both may change flow state.
+  void run_inside(const std::vector<uint8_t>& frame, uint64_t now_ns) {
+    program_->set_clock(now_ns);
+    std::string error;
+    XdpTestResult r;
+    EXPECT_TRUE(program_->test_run_inside(frame, &r, &error)) << error;
+    model_->observe_inside(frame.data(), static_cast<uint32_t>(frame.size()), now_ns);
+  }
+
   BothResult run(const std::vector<uint8_t>& frame, uint64_t now_ns) {
     BothResult r;
     program_->set_clock(now_ns);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dataplane/model/parse.h"
+#include "tests/support/flow_fixtures.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/privileges.hpp"
 #include "tests/support/traffic.hpp"
@@ -271,6 +272,64 @@ TEST_P(XdpFixtures, MatchTheModel) {
 
 INSTANTIATE_TEST_SUITE_P(Xdp, XdpFixtures, ::testing::ValuesIn(fixtures()),
                          [](const auto& info) { return info.param.name; });
+
+// The flow-state tables (tests/support/flow_fixtures.hpp): the program's
+// decisions match the table and the model, inside frames included.
+class XdpFlowFixtures : public ::testing::TestWithParam<test::FlowFixture> {};
+
+TEST_P(XdpFlowFixtures, MatchTheModel) {
+  SLUICE_REQUIRE_ROOT();
+  const test::FlowFixture& f = GetParam();
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(f.toml));
+  for (const test::FlowStep& s : f.steps) {
+    SCOPED_TRACE(s.what);
+    if (s.inside) {
+      h.run_inside(s.frame, s.at_ns);
+      continue;
+    }
+    test::BothResult r = h.run(s.frame, s.at_ns);
+    const auto& names = h.model().profile().class_names;
+    EXPECT_EQ(names[r.xdp.decision.class_id], s.cls);
+    EXPECT_EQ(r.xdp.decision.verdict, s.verdict);
+    EXPECT_EQ(r.xdp.decision.reason, s.reason);
+    EXPECT_EQ(r.xdp.action, s.verdict == SL_VERDICT_ADMITTED ? XDP_PASS : XDP_DROP);
+    EXPECT_EQ(r.xdp.decision.reason, r.model.reason);
+    EXPECT_EQ(r.xdp.decision.verdict, r.model.verdict);
+    EXPECT_EQ(r.xdp.decision.flow_ops, r.model.flow_ops);
+  }
+  // The same events, counted per CPU in the maps.
+  const DataplaneStats st = h.program().stats();
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+    for (uint32_t e : {SL_FLOW_EV_CREATED, SL_FLOW_EV_EXPIRED, SL_FLOW_EV_LEARNED,
+                       SL_FLOW_EV_CONFIRMED})
+      EXPECT_EQ(st.flow_events[p][e], h.model().counters().flow_events[p][e])
+          << "priority " << p << " event " << e;
+}
+
+INSTANTIATE_TEST_SUITE_P(Xdp, XdpFlowFixtures, ::testing::ValuesIn(test::flow_fixtures()),
+                         [](const auto& info) { return info.param.name; });
+
+// A retune that moves a class to another priority keeps its flows verified
+// in the program too (the slot assignment carries the partitions it used).
+TEST(XdpFlows, RetuneMovingAClassKeepsItsFlows) {
+  SLUICE_REQUIRE_ROOT();
+  auto config = [](int prio) {
+    return "[admission]\nflow_learn_sec = 0\n[[class]]\nname = \"web\"\npriority = " +
+           std::to_string(prio) + "\nmatch = { src = \"198.18.0.0/15\" }\n";
+  };
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(config(5)));
+  h.run(test::seg4("198.18.1.1", 40000, "198.19.0.1", 443, kSyn), kT0);
+  std::string error;
+  ASSERT_TRUE(h.program().write_profile(test::profile_from_toml(config(0)), 2, &error)) << error;
+  const test::BothResult r =
+      h.run(test::seg4("198.18.1.1", 40000, "198.19.0.1", 443, kAck), kT0 + 1000);
+  EXPECT_EQ(r.xdp.decision.reason, SL_REASON_CONTINUATION);
+  const DataplaneStats st = h.program().stats();
+  EXPECT_EQ(st.flow_entries[5], 1u);
+  EXPECT_EQ(st.flow_table_capacity, 262144u);
+}
 
 // Counters in the maps agree with the model's.
 // A flood of distinct sources recycles table entries instead of growing.

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+// Flow state through the reference model: the fixture tables of
+// tests/support/flow_fixtures.hpp (every case of the brief: SYN, SYN-ACK,
+// ACK, FIN, RST, inside-initiated, ICMP error, fragments, IPv6, VLANs, other
+// protocols, expiry, the learning window), then the bounds: learning cap,
+// retunes that move a class, and a flood of 1M spoofed 5-tuples.
+#include <gtest/gtest.h>
+
+#include "dataplane/reference/reference.hpp"
+#include "tests/support/flow_fixtures.hpp"
+#include "tests/support/profile_from_toml.hpp"
+
+namespace sluice {
+namespace {
+
+using test::kAck;
+using test::kFlowT0;
+using test::kSecond;
+using test::kSyn;
+using test::seg4;
+
+sl_decision out(ReferenceModel& m, const std::vector<uint8_t>& f, uint64_t now) {
+  return m.decide(f.data(), static_cast<uint32_t>(f.size()), now);
+}
+
+class FlowFixtures : public ::testing::TestWithParam<test::FlowFixture> {};
+
+TEST_P(FlowFixtures, ReferenceModel) {
+  const test::FlowFixture& fx = GetParam();
+  ReferenceModel model(test::profile_from_toml(fx.toml));
+  for (const test::FlowStep& s : fx.steps) {
+    SCOPED_TRACE(s.what);
+    if (s.inside) {
+      model.observe_inside(s.frame.data(), static_cast<uint32_t>(s.frame.size()), s.at_ns);
+      continue;
+    }
+    const sl_decision d = out(model, s.frame, s.at_ns);
+    EXPECT_EQ(model.profile().class_names[d.class_id], s.cls);
+    EXPECT_EQ(d.verdict, s.verdict);
+    EXPECT_EQ(d.reason, s.reason);
+    // Verified packets never count as lookups; charged ones always do.
+    if (s.reason == SL_REASON_CONTINUATION) EXPECT_EQ(d.is_start, 0);
+    if (s.reason == SL_REASON_UNVERIFIED && fx.name != "unverified_drop") EXPECT_EQ(d.is_start, 1);
+    if (d.verdict == SL_VERDICT_SHED && s.reason == SL_REASON_UNVERIFIED)
+      EXPECT_EQ(d.action, SL_ACTION_DROP);  // never answered with a reset
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Model, FlowFixtures, ::testing::ValuesIn(test::flow_fixtures()),
+                         [](const auto& info) { return info.param.name; });
+
+uint64_t events(const ReferenceModel& m, uint32_t prio, sl_flow_event e) {
+  return m.counters().flow_events[prio][e];
+}
+
+// The learning window records at most half a partition: an ACK flood in the
+// window does not become a table of verified flows.
+TEST(FlowLearning, CappedPerPartition) {
+  ReferenceModel model(test::profile_from_toml(std::string(R"(
+[admission]
+flow_table_size = 8192
+flow_learn_sec = 10
+)") + test::kFlowClasses));
+  const uint64_t t = kFlowT0;
+  const uint32_t cap = 8192 / SL_PRIORITIES / 2;
+  ASSERT_EQ(model.profile().prof.flow_learn_max, cap);
+  uint32_t learned = 0, charged = 0;
+  for (uint32_t i = 0; i < 3 * cap; i++) {
+    const auto f = seg4("198.18.10.9", static_cast<uint16_t>(1000 + i), "198.19.0.1", 443, kAck);
+    const sl_decision d = out(model, f, t + i * 1000);
+    learned += d.reason == SL_REASON_CONTINUATION;
+    charged += d.reason == SL_REASON_UNVERIFIED;
+  }
+  EXPECT_EQ(learned, cap);
+  EXPECT_EQ(charged, 2 * cap);
+  EXPECT_EQ(events(model, 0, SL_FLOW_EV_LEARNED), cap);
+}
+
+// A retune that moves a class to another priority keeps its flows verified:
+// the class keeps looking in the partition its flows were made in.
+TEST(FlowRetune, MovingAClassKeepsItsFlows) {
+  auto config = [](int prio) {
+    return "[admission]\nflow_learn_sec = 0\n[[class]]\nname = \"web\"\npriority = " +
+           std::to_string(prio) + "\nmatch = { src = \"198.18.0.0/15\" }\n";
+  };
+  ReferenceModel model(test::profile_from_toml(config(5)));
+  const uint64_t t = kFlowT0;
+  out(model, seg4("198.18.1.1", 40000, "198.19.0.1", 443, kSyn), t);
+  model.apply(test::profile_from_toml(config(0)));
+  EXPECT_EQ(model.profile().prof.classes[0].flow_parts, (1u << 0) | (1u << 5));
+  const sl_decision d = out(model, seg4("198.18.1.1", 40000, "198.19.0.1", 443, kAck), t + 1000);
+  EXPECT_EQ(d.reason, SL_REASON_CONTINUATION);
+  // New flows land in the new partition.
+  out(model, seg4("198.18.1.1", 40001, "198.19.0.1", 443, kSyn), t + 2000);
+  EXPECT_EQ(model.flows().size(0), 1u);
+  EXPECT_EQ(model.flows().size(5), 1u);
+}
+
+// 1M distinct spoofed 5-tuples of a low-priority class (admitted SYNs that
+// create flows, and ACKs that try to match them) keep the table's memory
+// where it was at start and evict no flow of the higher-priority class.
+TEST(FlowFlood, MillionSpoofedTuplesEvictNoHigherPriorityFlow) {
+  ReferenceModel model(test::profile_from_toml(std::string(R"(
+[admission]
+flow_table_size = 65536
+flow_learn_sec = 0
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = "198.18.10.0/24" }
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = "198.18.0.0/15" }
+)")));
+  const uint64_t t0 = kFlowT0;
+  const std::size_t memory = model.flows().memory_bytes();
+  // 500 checkpoint flows, handshakes completed.
+  for (uint16_t i = 0; i < 500; i++) {
+    out(model, seg4("198.18.10.7", static_cast<uint16_t>(20000 + i), "198.19.0.1", 443, kSyn),
+        t0 + i);
+    out(model, seg4("198.18.10.7", static_cast<uint16_t>(20000 + i), "198.19.0.1", 443, kAck),
+        t0 + 1000 + i);
+  }
+  ASSERT_EQ(model.flows().size(0), 500u);
+  // The flood: 500k SYNs and 500k ACKs, every one a new 5-tuple, over 10 s.
+  auto syn = seg4("198.18.20.1", 1, "198.19.0.1", 443, kSyn);
+  auto ack = seg4("198.18.20.1", 1, "198.19.0.1", 443, kAck);
+  uint64_t now = t0 + kSecond;
+  for (uint32_t i = 0; i < 1'000'000; i++) {
+    auto& f = i % 2 ? ack : syn;
+    const uint32_t src = test::kNet198_18 | 0x10000u | (i >> 4 & 0xffff);  // 198.19.x.y
+    test::set_src_v4(f, src);
+    f[14 + 20] = static_cast<uint8_t>(i & 0xf);  // source port
+    f[14 + 21] = static_cast<uint8_t>(i >> 20);
+    now += 10'000;
+    out(model, f, now);
+  }
+  EXPECT_EQ(model.flows().memory_bytes(), memory);
+  EXPECT_EQ(model.flows().size(0), 500u);
+  EXPECT_EQ(model.flows().size(5), model.flows().partition_capacity());
+  EXPECT_GT(events(model, 5, SL_FLOW_EV_EVICTED), 400'000u);
+  EXPECT_EQ(events(model, 0, SL_FLOW_EV_EVICTED), 0u);
+  // Every checkpoint flow is still verified.
+  for (uint16_t i = 0; i < 500; i++) {
+    const sl_decision d = out(
+        model, seg4("198.18.10.7", static_cast<uint16_t>(20000 + i), "198.19.0.1", 443, kAck),
+        now + 1000 + i);
+    ASSERT_EQ(d.reason, SL_REASON_CONTINUATION) << "flow " << i;
+  }
+}
+
+// With per_source on the protected class, spoofed continuations from inside
+// its own prefix are charged to the sources they claim: one address can take
+// no more than its per-source budget from the class.
+TEST(FlowFlood, PerSourceBoundsAnUnverifiedFloodFromInsideThePrefix) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_learn_sec = 0
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = "198.18.10.0/24" }
+rate_per_sec = 1000
+per_source = { rate_per_sec = 5, burst = 10 }
+)"));
+  auto ack = seg4("198.18.10.66", 1, "198.19.0.1", 443, kAck);
+  uint64_t admitted = 0;
+  const uint64_t t0 = kFlowT0;
+  for (uint32_t i = 0; i < 100'000; i++) {  // 10 s at 10k packets/s, one address
+    ack[14 + 21] = static_cast<uint8_t>(i);
+    admitted += out(model, ack, t0 + i * 100'000ULL).verdict == SL_VERDICT_ADMITTED;
+  }
+  EXPECT_LE(admitted, 10u + 5u * 10u + 1u);  // burst + rate * 10 s
+  EXPECT_GE(admitted, 10u + 5u * 10u - 1u);
+}
+
+}  // namespace
+}  // namespace sluice

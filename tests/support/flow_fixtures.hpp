@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0
+// The flow-state semantics of the brief as tables: frames from the outside
+// (decided) and from the inside (they only feed the flow table), at given
+// times, and the decision each outside frame must get. The reference model
+// runs them in tests/model/flow_test.cpp, the XDP program against the model
+// in tests/xdp/xdp_program_test.cpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/model/abi.h"
+#include "tests/support/packet_builder.hpp"
+#include "tests/support/traffic.hpp"
+
+namespace sluice::test {
+
+struct FlowStep {
+  std::string what;  // the case, for failure messages
+  bool inside = false;
+  std::vector<uint8_t> frame;
+  uint64_t at_ns = 0;
+  const char* cls = nullptr;  // outside frames: the expected decision
+  int verdict = 0;
+  int reason = 0;
+};
+
+struct FlowFixture {
+  std::string name;
+  std::string toml;
+  std::vector<FlowStep> steps;
+};
+
+inline constexpr uint64_t kFlowT0 = 1000 * kSecond;
+
+inline const char* kFlowClasses = R"(
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24", "2001:2:0:10::/64"] }
+rate_per_sec = 1000
+on_shed = "reset"
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.0.0/15", "2001:2::/48"] }
+rate_per_sec = 1
+burst = 1
+on_shed = "reset"
+shed_order = "random"
+)";
+
+// A TCP segment from the outside host (src) to the inside one (dst).
+inline std::vector<uint8_t> seg4(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                                 uint8_t flags, std::size_t payload = 0) {
+  return PacketBuilder().ipv4(src, dst).tcp(sport, dport, flags).payload(payload).build();
+}
+inline std::vector<uint8_t> seg6(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                                 uint8_t flags) {
+  return PacketBuilder().ipv6(src, dst).tcp(sport, dport, flags).build();
+}
+
+inline std::vector<FlowFixture> flow_fixtures() {
+  const std::string base = std::string("[admission]\nflow_learn_sec = 0\nflow_idle_tcp_sec = 60\n") +
+                           kFlowClasses;
+  const uint64_t t = kFlowT0;
+  const uint64_t s = kSecond;
+  const uint8_t kSynAck = kSyn | kAck;
+  const char* cp = "198.18.10.5";
+  const char* srv = "198.19.0.1";
+  const auto client_ack = seg4(cp, 40000, srv, 443, kAck, 100);
+  // What the server sent, as an ICMP error from a router quotes it.
+  const auto server_seg = seg4(srv, 443, cp, 40000, kAck, 1400);
+  const auto unknown_seg = seg4(srv, 443, cp, 40001, kAck, 1400);
+  auto icmp_err = [](const std::vector<uint8_t>& quoted) {
+    return PacketBuilder().ipv4("198.18.20.1", "198.19.0.1").icmp(3).icmp_quote(quoted).build();
+  };
+  auto frag4 = [](uint16_t id, uint16_t off, bool more) {
+    // Later fragments carry the protocol number but no UDP header.
+    return PacketBuilder()
+        .ipv4("198.18.10.8", "198.19.0.1")
+        .fragment(off, more)
+        .ip_id(id)
+        .udp(5000, 53)
+        .payload(64)
+        .build();
+  };
+  auto frag6 = [](uint32_t id, uint16_t off, bool more) {
+    return PacketBuilder()
+        .ipv6("2001:2:0:10::8", "2001:2::1")
+        .fragment(off, more)
+        .ip_id(id)
+        .udp(5000, 53)
+        .payload(64)
+        .build();
+  };
+  const int A = SL_VERDICT_ADMITTED;
+  const int S = SL_VERDICT_SHED;
+  const int LOOKUP = SL_REASON_LOOKUP;
+  const int CONT = SL_REASON_CONTINUATION;
+  const int UNV = SL_REASON_UNVERIFIED;
+  return {
+      {"tcp_lifecycle",
+       base,
+       {{"ACK before any SYN: unverified, charged (admitted: budget left)", false, client_ack, t,
+         "checkpoint", A, UNV},
+        {"SYN: a lookup, creates the flow", false, seg4(cp, 40000, srv, 443, kSyn), t,
+         "checkpoint", A, LOOKUP},
+        {"SYN-ACK from the server", true, seg4(srv, 443, cp, 40000, kSynAck), t, nullptr},
+        {"ACK of the handshake: verified", false, seg4(cp, 40000, srv, 443, kAck), t + 1000,
+         "checkpoint", A, CONT},
+        {"data: verified", false, client_ack, t + 2000, "checkpoint", A, CONT},
+        {"another source port: unverified", false, seg4(cp, 40002, srv, 443, kAck), t + 3000,
+         "checkpoint", A, UNV},
+        {"ACK 59 s later: still open (idle 60 s)", false, client_ack, t + 59 * s, "checkpoint", A,
+         CONT},
+        {"FIN: verified, shortens the life", false, seg4(cp, 40000, srv, 443, kFin | kAck),
+         t + 60 * s, "checkpoint", A, CONT},
+        {"ACK 9 s after the FIN: still verified", false, client_ack, t + 69 * s, "checkpoint", A,
+         CONT},
+        {"ACK 11 s after the FIN: the flow is gone", false, client_ack, t + 71 * s, "checkpoint", A,
+         UNV}}},
+      {"idle_expiry_and_rst",
+       base,
+       {{"SYN", false, seg4(cp, 41000, srv, 443, kSyn), t, "checkpoint", A, LOOKUP},
+        {"no packet after the SYN for 11 s: the half-open flow expired", false,
+         seg4(cp, 41000, srv, 443, kAck), t + 11 * s, "checkpoint", A, UNV},
+        {"SYN again", false, seg4(cp, 41000, srv, 443, kSyn), t + 12 * s, "checkpoint", A, LOOKUP},
+        {"ACK: open", false, seg4(cp, 41000, srv, 443, kAck), t + 13 * s, "checkpoint", A, CONT},
+        {"idle 61 s: expired", false, seg4(cp, 41000, srv, 443, kAck), t + 74 * s, "checkpoint",
+         A, UNV},
+        {"SYN", false, seg4(cp, 41001, srv, 443, kSyn), t + 80 * s, "checkpoint", A, LOOKUP},
+        {"RST: verified", false, seg4(cp, 41001, srv, 443, kRst), t + 81 * s, "checkpoint", A,
+         CONT},
+        {"ACK 11 s after the RST: gone", false, seg4(cp, 41001, srv, 443, kAck), t + 92 * s,
+         "checkpoint", A, UNV}}},
+      {"unverified_is_charged_to_its_class",
+       base,
+       {{"citizen SYN takes the class's only token", false,
+         seg4("198.18.20.7", 40000, srv, 80, kSyn), t, "citizen", A, LOOKUP},
+        {"its ACK needs no token", false, seg4("198.18.20.7", 40000, srv, 80, kAck), t + 1000,
+         "citizen", A, CONT},
+        {"a spoofed ACK is shed like a lookup (dropped, never reset)", false,
+         seg4("198.18.20.7", 40009, srv, 80, kAck), t + 2000, "citizen", S, UNV},
+        {"a spoofed ACK from elsewhere: the same", false, seg4("198.18.77.1", 1, srv, 80, kAck),
+         t + 3000, "citizen", S, UNV}}},
+      {"inside_opens_a_flow",
+       base,
+       {{"the server opens a connection", true, seg4(srv, 5555, "198.18.20.9", 80, kSyn), t,
+         nullptr},
+        {"the SYN-ACK coming back is verified", false, seg4("198.18.20.9", 80, srv, 5555, kSynAck),
+         t + 1000, "citizen", A, CONT},
+        {"a SYN-ACK nobody asked for is not (shed: the citizen bucket is small)", false,
+         seg4("198.18.20.9", 80, srv, 5556, kSynAck), t + 2000, "citizen", A, UNV},
+        {"and the next one finds the bucket empty", false,
+         seg4("198.18.20.9", 80, srv, 5557, kSynAck), t + 3000, "citizen", S, UNV}}},
+      {"icmp_errors",
+       base,
+       {{"SYN", false, seg4(cp, 40000, srv, 443, kSyn), t, "checkpoint", A, LOOKUP},
+        {"path MTU error about the server's segment: verified by its flow", false,
+         icmp_err(server_seg), t + 1000, "citizen", A, CONT},
+        {"an error quoting a flow that does not exist: unverified", false, icmp_err(unknown_seg),
+         t + 2000, "citizen", A, UNV},
+        {"echo reply: no start we know, unverified", false,
+         PacketBuilder().ipv4("198.18.20.1", srv).icmp(0).build(), t + 3000, "citizen", S, UNV}}},
+      {"fragments",
+       base,
+       {{"first fragment of a UDP datagram: a lookup", false, frag4(77, 0, true), t, "checkpoint",
+         A, LOOKUP},
+        {"its later fragment: verified", false, frag4(77, 8, true), t + 1000, "checkpoint", A,
+         CONT},
+        {"a later fragment of another datagram: unverified", false, frag4(78, 8, false),
+         t + 2000, "checkpoint", A, UNV},
+        {"6 s later the entry expired", false, frag4(77, 16, false), t + 6 * s, "checkpoint", A,
+         UNV},
+        {"IPv6 first fragment", false, frag6(99, 0, true), t + 7 * s, "checkpoint", A, LOOKUP},
+        {"IPv6 later fragment", false, frag6(99, 8, false), t + 7 * s + 1000, "checkpoint", A,
+         CONT},
+        {"IPv6 later fragment, other id", false, frag6(98, 8, false), t + 7 * s + 2000,
+         "checkpoint", A, UNV}}},
+      {"ipv6_vlans_and_other_protocols",
+       base,
+       {{"IPv6 SYN", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kSyn), t,
+         "checkpoint", A, LOOKUP},
+        {"IPv6 ACK: verified", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kAck),
+         t + 1000, "checkpoint", A, CONT},
+        {"IPv6 ACK of another flow", false,
+         seg6("2001:2:0:10::5", 40001, "2001:2::1", 443, kAck), t + 2000, "checkpoint", A, UNV},
+        {"SYN on VLAN 100", false,
+         PacketBuilder().vlan(100).ipv4(cp, srv).tcp(42000, 443, kSyn).build(), t + 3000,
+         "checkpoint", A, LOOKUP},
+        {"the same 5-tuple on VLAN 200 is another flow", false,
+         PacketBuilder().vlan(200).ipv4(cp, srv).tcp(42000, 443, kAck).build(), t + 4000,
+         "checkpoint", A, UNV},
+        {"on VLAN 100: verified", false,
+         PacketBuilder().vlan(100).ipv4(cp, srv).tcp(42000, 443, kAck).build(), t + 5000,
+         "checkpoint", A, CONT},
+        {"GRE has no start the edge understands", false,
+         PacketBuilder().ipv4(cp, srv).l4_raw(47, 24).build(), t + 6000, "checkpoint", A, UNV},
+        {"ESP neither", false, PacketBuilder().ipv6("2001:2:0:10::5", "2001:2::1").l4_raw(50, 24).build(),
+         t + 7000, "checkpoint", A, UNV}}},
+      {"unverified_drop",
+       std::string("[admission]\nunverified = \"drop\"\nflow_learn_sec = 0\n") + kFlowClasses,
+       {{"unknown ACK: dropped", false, client_ack, t, "checkpoint", S, UNV},
+        {"SYN", false, seg4(cp, 40000, srv, 443, kSyn), t + 1000, "checkpoint", A, LOOKUP},
+        {"its ACK passes", false, client_ack, t + 2000, "checkpoint", A, CONT}}},
+      {"unverified_pass",
+       std::string("[admission]\nunverified = \"pass\"\nflow_learn_sec = 0\n") + kFlowClasses,
+       {{"unknown ACK: trusted, as before flow state", false, client_ack, t, "checkpoint", A,
+         CONT}}},
+      {"learning_window",
+       std::string("[admission]\nflow_learn_sec = 10\nflow_idle_tcp_sec = 60\n") + kFlowClasses,
+       {{"the first packet opens the window", false, seg4(cp, 1, srv, 443, kSyn), t, "checkpoint",
+         A, LOOKUP},
+        {"an established flow's ACK: admitted and learned", false, client_ack, t + 1 * s,
+         "checkpoint", A, CONT},
+        {"again: it matches the learned entry", false, client_ack, t + 2 * s, "checkpoint", A,
+         CONT},
+        {"the server answers: confirmed", true, server_seg, t + 3 * s, nullptr},
+        {"another unknown flow, never answered", false, seg4(cp, 50000, srv, 443, kAck),
+         t + 3 * s, "checkpoint", A, CONT},
+        {"after the window: the confirmed flow is verified", false, client_ack, t + 15 * s,
+         "checkpoint", A, CONT},
+        {"the unconfirmed one is not", false, seg4(cp, 50000, srv, 443, kAck), t + 15 * s + 1000,
+         "checkpoint", A, UNV},
+        {"nor a new unknown flow", false, seg4(cp, 50001, srv, 443, kAck), t + 15 * s + 2000,
+         "checkpoint", A, UNV}}},
+  };
+}
+
+}  // namespace sluice::test

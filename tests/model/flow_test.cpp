@@ -145,9 +145,9 @@ match = { src = "198.18.0.0/15" }
   EXPECT_EQ(events(model, 0, SL_FLOW_EV_EVICTED), 0u);
   // Every checkpoint flow is still verified.
   for (uint16_t i = 0; i < 500; i++) {
-    const sl_decision d = out(
-        model, seg4("198.18.10.7", static_cast<uint16_t>(20000 + i), "198.19.0.1", 443, kAck),
-        now + 1000 + i);
+    const sl_decision d =
+        out(model, seg4("198.18.10.7", static_cast<uint16_t>(20000 + i), "198.19.0.1", 443, kAck),
+            now + 1000 + i);
     ASSERT_EQ(d.reason, SL_REASON_CONTINUATION) << "flow " << i;
   }
 }

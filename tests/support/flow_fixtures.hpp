@@ -63,8 +63,8 @@ inline std::vector<uint8_t> seg6(const char* src, uint16_t sport, const char* ds
 }
 
 inline std::vector<FlowFixture> flow_fixtures() {
-  const std::string base = std::string("[admission]\nflow_learn_sec = 0\nflow_idle_tcp_sec = 60\n") +
-                           kFlowClasses;
+  const std::string base =
+      std::string("[admission]\nflow_learn_sec = 0\nflow_idle_tcp_sec = 60\n") + kFlowClasses;
   const uint64_t t = kFlowT0;
   const uint64_t s = kSecond;
   const uint8_t kSynAck = kSyn | kAck;
@@ -106,8 +106,8 @@ inline std::vector<FlowFixture> flow_fixtures() {
        base,
        {{"ACK before any SYN: unverified, charged (admitted: budget left)", false, client_ack, t,
          "checkpoint", A, UNV},
-        {"SYN: a lookup, creates the flow", false, seg4(cp, 40000, srv, 443, kSyn), t,
-         "checkpoint", A, LOOKUP},
+        {"SYN: a lookup, creates the flow", false, seg4(cp, 40000, srv, 443, kSyn), t, "checkpoint",
+         A, LOOKUP},
         {"SYN-ACK from the server", true, seg4(srv, 443, cp, 40000, kSynAck), t, nullptr},
         {"ACK of the handshake: verified", false, seg4(cp, 40000, srv, 443, kAck), t + 1000,
          "checkpoint", A, CONT},
@@ -129,8 +129,8 @@ inline std::vector<FlowFixture> flow_fixtures() {
          seg4(cp, 41000, srv, 443, kAck), t + 11 * s, "checkpoint", A, UNV},
         {"SYN again", false, seg4(cp, 41000, srv, 443, kSyn), t + 12 * s, "checkpoint", A, LOOKUP},
         {"ACK: open", false, seg4(cp, 41000, srv, 443, kAck), t + 13 * s, "checkpoint", A, CONT},
-        {"idle 61 s: expired", false, seg4(cp, 41000, srv, 443, kAck), t + 74 * s, "checkpoint",
-         A, UNV},
+        {"idle 61 s: expired", false, seg4(cp, 41000, srv, 443, kAck), t + 74 * s, "checkpoint", A,
+         UNV},
         {"SYN", false, seg4(cp, 41001, srv, 443, kSyn), t + 80 * s, "checkpoint", A, LOOKUP},
         {"RST: verified", false, seg4(cp, 41001, srv, 443, kRst), t + 81 * s, "checkpoint", A,
          CONT},
@@ -171,8 +171,8 @@ inline std::vector<FlowFixture> flow_fixtures() {
          A, LOOKUP},
         {"its later fragment: verified", false, frag4(77, 8, true), t + 1000, "checkpoint", A,
          CONT},
-        {"a later fragment of another datagram: unverified", false, frag4(78, 8, false),
-         t + 2000, "checkpoint", A, UNV},
+        {"a later fragment of another datagram: unverified", false, frag4(78, 8, false), t + 2000,
+         "checkpoint", A, UNV},
         {"6 s later the entry expired", false, frag4(77, 16, false), t + 6 * s, "checkpoint", A,
          UNV},
         {"IPv6 first fragment", false, frag6(99, 0, true), t + 7 * s, "checkpoint", A, LOOKUP},
@@ -182,12 +182,12 @@ inline std::vector<FlowFixture> flow_fixtures() {
          "checkpoint", A, UNV}}},
       {"ipv6_vlans_and_other_protocols",
        base,
-       {{"IPv6 SYN", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kSyn), t,
-         "checkpoint", A, LOOKUP},
+       {{"IPv6 SYN", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kSyn), t, "checkpoint",
+         A, LOOKUP},
         {"IPv6 ACK: verified", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kAck),
          t + 1000, "checkpoint", A, CONT},
-        {"IPv6 ACK of another flow", false,
-         seg6("2001:2:0:10::5", 40001, "2001:2::1", 443, kAck), t + 2000, "checkpoint", A, UNV},
+        {"IPv6 ACK of another flow", false, seg6("2001:2:0:10::5", 40001, "2001:2::1", 443, kAck),
+         t + 2000, "checkpoint", A, UNV},
         {"SYN on VLAN 100", false,
          PacketBuilder().vlan(100).ipv4(cp, srv).tcp(42000, 443, kSyn).build(), t + 3000,
          "checkpoint", A, LOOKUP},
@@ -199,8 +199,9 @@ inline std::vector<FlowFixture> flow_fixtures() {
          "checkpoint", A, CONT},
         {"GRE has no start the edge understands", false,
          PacketBuilder().ipv4(cp, srv).l4_raw(47, 24).build(), t + 6000, "checkpoint", A, UNV},
-        {"ESP neither", false, PacketBuilder().ipv6("2001:2:0:10::5", "2001:2::1").l4_raw(50, 24).build(),
-         t + 7000, "checkpoint", A, UNV}}},
+        {"ESP neither", false,
+         PacketBuilder().ipv6("2001:2:0:10::5", "2001:2::1").l4_raw(50, 24).build(), t + 7000,
+         "checkpoint", A, UNV}}},
       {"unverified_drop",
        std::string("[admission]\nunverified = \"drop\"\nflow_learn_sec = 0\n") + kFlowClasses,
        {{"unknown ACK: dropped", false, client_ack, t, "checkpoint", S, UNV},
@@ -219,8 +220,8 @@ inline std::vector<FlowFixture> flow_fixtures() {
         {"again: it matches the learned entry", false, client_ack, t + 2 * s, "checkpoint", A,
          CONT},
         {"the server answers: confirmed", true, server_seg, t + 3 * s, nullptr},
-        {"another unknown flow, never answered", false, seg4(cp, 50000, srv, 443, kAck),
-         t + 3 * s, "checkpoint", A, CONT},
+        {"another unknown flow, never answered", false, seg4(cp, 50000, srv, 443, kAck), t + 3 * s,
+         "checkpoint", A, CONT},
         {"after the window: the confirmed flow is verified", false, client_ack, t + 15 * s,
          "checkpoint", A, CONT},
         {"the unconfirmed one is not", false, seg4(cp, 50000, srv, 443, kAck), t + 15 * s + 1000,

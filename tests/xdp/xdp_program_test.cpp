@@ -301,8 +301,8 @@ TEST_P(XdpFlowFixtures, MatchTheModel) {
   // The same events, counted per CPU in the maps.
   const DataplaneStats st = h.program().stats();
   for (uint32_t p = 0; p < SL_PRIORITIES; p++)
-    for (uint32_t e : {SL_FLOW_EV_CREATED, SL_FLOW_EV_EXPIRED, SL_FLOW_EV_LEARNED,
-                       SL_FLOW_EV_CONFIRMED})
+    for (uint32_t e :
+         {SL_FLOW_EV_CREATED, SL_FLOW_EV_EXPIRED, SL_FLOW_EV_LEARNED, SL_FLOW_EV_CONFIRMED})
       EXPECT_EQ(st.flow_events[p][e], h.model().counters().flow_events[p][e])
           << "priority " << p << " event " << e;
 }
@@ -384,12 +384,17 @@ burst = 10
 }
 
 // Randomised differential trace: 100,000 packets of mixed classes, sources,
-// protocols, continuations and malformed frames through the program and the
-// model at the same simulated times.
+// protocols, continuations (of admitted SYNs, and spoofed), inside replies
+// and malformed frames through the program and the model at the same
+// simulated times; the flow tables stay below capacity (the kernel LRU is
+// approximate there).
 TEST(XdpDifferential, HundredThousandPacketsMatchTheModel) {
   SLUICE_REQUIRE_ROOT();
   test::XdpHarness h;
   ASSERT_TRUE(h.load(R"(
+[admission]
+flow_learn_sec = 1  # learning in the first second, verification after
+
 [boundary]
 lookups_per_sec = 3000
 lookups_burst = 300
@@ -431,6 +436,8 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
   uint64_t now = kT0;
   int mismatches = 0;
   uint64_t admitted_xdp = 0, admitted_model = 0;
+  uint64_t verified = 0, unverified = 0, inside = 0;
+  std::vector<std::pair<std::string, uint16_t>> flows;  // checkpoint SYNs sent
   auto v4src = [&](bool checkpoint) {
     return checkpoint
                ? "198.18.10." + std::to_string(rng() % 50 + 1)
@@ -442,16 +449,39 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
     const int kind = static_cast<int>(rng() % 100);
     const bool cp = rng() % 4 == 0;
     if (kind < 35) {
+      const std::string src = v4src(cp);
+      const uint16_t sport = static_cast<uint16_t>(rng());
       f = PacketBuilder()
-              .ipv4(v4src(cp), "198.19.0.1")
-              .tcp(static_cast<uint16_t>(rng()), cp ? 443 : 80, kSyn, static_cast<uint32_t>(rng()))
+              .ipv4(src, "198.19.0.1")
+              .tcp(sport, cp ? 443 : 80, kSyn, static_cast<uint32_t>(rng()))
               .build();
+      if (cp) flows.emplace_back(src, sport);
     } else if (kind < 50) {
-      f = PacketBuilder()
-              .ipv4(v4src(cp), "198.19.0.1")
-              .tcp(static_cast<uint16_t>(rng()), 443, kAck)
-              .payload(rng() % 200)
-              .build();
+      // Half continue a SYN sent earlier (verified if it was admitted), half
+      // are spoofed; some of the earlier flows also get inside replies.
+      if (!flows.empty() && rng() % 2) {
+        const auto& [src, sport] = flows[rng() % flows.size()];
+        if (rng() % 4 == 0) {
+          h.run_inside(PacketBuilder()
+                           .ipv4("198.19.0.1", src)
+                           .tcp(443, sport, rng() % 8 ? kAck : test::kFin | kAck)
+                           .build(),
+                       now);
+          inside++;
+          continue;
+        }
+        f = PacketBuilder()
+                .ipv4(src, "198.19.0.1")
+                .tcp(sport, 443, kAck)
+                .payload(rng() % 200)
+                .build();
+      } else {
+        f = PacketBuilder()
+                .ipv4(v4src(cp), "198.19.0.1")
+                .tcp(static_cast<uint16_t>(rng()), 443, kAck)
+                .payload(rng() % 200)
+                .build();
+      }
     } else if (kind < 62) {
       f = PacketBuilder()
               .ipv4(v4src(false), "198.19.0.1")
@@ -491,6 +521,8 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
     const sl_decision& m = r.model;
     admitted_xdp += x.is_start && x.verdict == SL_VERDICT_ADMITTED;
     admitted_model += m.is_start && m.verdict == SL_VERDICT_ADMITTED;
+    verified += m.reason == SL_REASON_CONTINUATION;
+    unverified += m.reason == SL_REASON_UNVERIFIED;
     const bool same = x.class_id == m.class_id && x.verdict == m.verdict && x.reason == m.reason &&
                       x.action == m.action && x.is_start == m.is_start;
     if (!same && ++mismatches <= 5) {
@@ -509,8 +541,20 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
   EXPECT_EQ(st.source_table_capacity, 1u << 20);
   EXPECT_EQ(st.source_table_entries, h.model().sources().size());
   EXPECT_EQ(st.source_table_evictions, 0u);
-  std::printf("differential: 100000 packets, %llu lookups admitted by both, %d mismatches\n",
-              static_cast<unsigned long long>(admitted_xdp), mismatches);
+  // The trace exercises both sides of flow state, and the flow tables agree.
+  EXPECT_GT(verified, 2000u);
+  EXPECT_GT(unverified, 2000u);
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    EXPECT_EQ(st.flow_entries[p], h.model().flows().size(p)) << "priority " << p;
+    EXPECT_EQ(st.flow_events[p][SL_FLOW_EV_CREATED],
+              h.model().counters().flow_events[p][SL_FLOW_EV_CREATED]);
+  }
+  std::printf(
+      "differential: 100000 packets, %llu lookups admitted by both, %llu verified and %llu "
+      "unverified continuations, %llu inside frames, %d mismatches\n",
+      static_cast<unsigned long long>(admitted_xdp), static_cast<unsigned long long>(verified),
+      static_cast<unsigned long long>(unverified), static_cast<unsigned long long>(inside),
+      mismatches);
 }
 
 }  // namespace

@@ -23,6 +23,9 @@ namespace sluice::test {
 namespace {
 
 constexpr const char* kConfig = R"(
+[admission]
+flow_learn_sec = 1  # learning in the first second, verified or charged after
+
 [boundary]
 lookups_per_sec = 300
 lookups_burst = 30
@@ -55,34 +58,42 @@ on_shed = "mark"
 mark_dscp = 8
 )";
 
-// Three seconds of a surge: SYNs and UDP lookups from many sources (IPv4 and
-// IPv6), continuations, ARP, and a few malformed frames.
-std::vector<CapturedFrame> surge_capture() {
+// A surge: SYNs and UDP lookups from many sources (IPv4 and IPv6),
+// continuations of earlier SYNs and spoofed ones, ARP, and a few malformed
+// frames, `seconds` long at about `rate` frames/s.
+std::vector<CapturedFrame> surge_capture(uint64_t seconds = 3, double rate = 1500) {
   std::mt19937_64 rng(7);
   std::vector<CapturedFrame> frames;
+  std::vector<uint32_t> syn_sources;  // IPv4 SYNs sent (sport 40000, dport 443)
   uint64_t t = 1'700'000'000ULL * kSecond;
-  const uint64_t end = t + 3 * kSecond;
+  const uint64_t end = t + seconds * kSecond;
   for (uint32_t i = 0; t < end; i++) {
-    t += poisson_gap_ns(rng, 1500) / 1000 * 1000 + 1000;  // net_pcap stamps in microseconds
+    t += poisson_gap_ns(rng, rate) / 1000 * 1000 + 1000;  // net_pcap stamps in microseconds
     std::vector<uint8_t> f;
     const uint32_t pick = static_cast<uint32_t>(rng() % 100);
     const uint32_t host = static_cast<uint32_t>(rng() % 250) + 1;
     if (pick < 10) {
-      f = syn_v4(kNet198_18 | (10u << 8) | host);  // checkpoint
+      syn_sources.push_back(kNet198_18 | (10u << 8) | host);
+      f = syn_v4(syn_sources.back());  // checkpoint
     } else if (pick < 55) {
-      f = syn_v4(kNet198_18 | ((20u + host % 40) << 8) | host);  // citizens
+      syn_sources.push_back(kNet198_18 | ((20u + host % 40) << 8) | host);
+      f = syn_v4(syn_sources.back());  // citizens
     } else if (pick < 65) {
       const std::string src =
           "2001:2:0:" + std::to_string(pick < 58 ? 10 : 20) + "::" + std::to_string(host);
       f = PacketBuilder().ipv6(src, "2001:2:ff::1").tcp(40000, 443, kSyn).build();
     } else if (pick < 80) {
       f = udp_v4(kNet198_18 | (30u << 8) | host);
+    } else if (pick < 88 && !syn_sources.empty()) {
+      // A continuation of an earlier SYN: verified when that SYN was admitted.
+      f = syn_v4(syn_sources[rng() % syn_sources.size()]);
+      f[14 + 20 + 13] = kAck;
     } else if (pick < 95) {
       f = PacketBuilder()
               .ipv4("198.18.20." + std::to_string(host), "198.19.0.1")
-              .tcp(40000, 443, kAck)
+              .tcp(static_cast<uint16_t>(rng()), 443, kAck)
               .payload(100)
-              .build();  // continuation
+              .build();  // spoofed continuation
     } else if (pick < 98) {
       f = PacketBuilder().non_ip(0x0806).build();  // ARP
     } else {
@@ -94,14 +105,14 @@ std::vector<CapturedFrame> surge_capture() {
   return frames;
 }
 
-TEST(DpdkPcap, InsideCarriesExactlyWhatTheModelAdmits) {
-  SLUICE_REQUIRE_ROOT();
+// Runs `frames` through DPDK on net_pcap with the capture clock and checks
+// the inside and outside captures against the reference model's decisions.
+void expect_dpdk_matches_model(const std::vector<CapturedFrame>& frames) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("sluice-dpdk-pcap-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string in = dir / "in.pcap", empty = dir / "empty.pcap";
   const std::string inside = dir / "inside.pcap", outside = dir / "outside.pcap";
-  const std::vector<CapturedFrame> frames = surge_capture();
   write_pcap(in, frames);
   write_pcap(empty, {});
   const CompiledProfile profile = profile_from_toml(kConfig);
@@ -109,10 +120,13 @@ TEST(DpdkPcap, InsideCarriesExactlyWhatTheModelAdmits) {
   // The oracle: the reference model over the same frames and timestamps.
   ReferenceModel model(profile);
   std::vector<std::vector<uint8_t>> want_inside, want_outside;
+  uint64_t verified = 0, unverified = 0;
   for (const CapturedFrame& f : frames) {
     std::vector<uint8_t> bytes = f.bytes;
     uint32_t len = static_cast<uint32_t>(bytes.size());
     const sl_decision d = model.process(bytes.data(), len, f.ts_ns);
+    verified += d.reason == SL_REASON_CONTINUATION;
+    unverified += d.reason == SL_REASON_UNVERIFIED;
     bytes.resize(len);
     if (d.action == SL_ACTION_PASS || d.action == SL_ACTION_MARK) want_inside.push_back(bytes);
     if (d.action == SL_ACTION_RESET) want_outside.push_back(bytes);
@@ -122,6 +136,8 @@ TEST(DpdkPcap, InsideCarriesExactlyWhatTheModelAdmits) {
   ASSERT_TRUE(replayed) << error;
   ASSERT_GT(replayed->totals.packets_shed, 100u) << "the capture must make the model shed";
   ASSERT_GT(want_outside.size(), 50u) << "and answer some sheds with resets";
+  ASSERT_GT(verified, frames.size() / 50) << "and verify continuations";
+  ASSERT_GT(unverified, frames.size() / 50) << "and charge spoofed ones";
 
   DataplaneSettings s = dpdk_settings("net_pcap_out,rx_pcap=" + in + ",tx_pcap=" + outside,
                                       "net_pcap_in,rx_pcap=" + empty + ",tx_pcap=" + inside);
@@ -159,7 +175,24 @@ TEST(DpdkPcap, InsideCarriesExactlyWhatTheModelAdmits) {
   EXPECT_TRUE(got_inside == want_inside) << "inside frames differ from the model's admits";
   EXPECT_EQ(got_outside.size(), want_outside.size());
   EXPECT_TRUE(got_outside == want_outside) << "outside frames differ from the model's resets";
+  std::printf("dpdk vs model: %zu frames, %llu verified, %llu unverified, %zu admitted\n",
+              frames.size(), static_cast<unsigned long long>(verified),
+              static_cast<unsigned long long>(unverified), got_inside.size());
   std::filesystem::remove_all(dir);
+}
+
+TEST(DpdkPcap, InsideCarriesExactlyWhatTheModelAdmits) {
+  SLUICE_REQUIRE_ROOT();
+  expect_dpdk_matches_model(surge_capture());
+}
+
+// The randomized differential trace at 100k frames: spoofed continuations
+// and continuations of admitted SYNs, frame for frame as the model decides.
+TEST(DpdkPcap, HundredThousandFramesMatchTheModel) {
+  SLUICE_REQUIRE_ROOT();
+  const auto frames = surge_capture(5, 20000);
+  ASSERT_GT(frames.size(), 95'000u);
+  expect_dpdk_matches_model(frames);
 }
 
 }  // namespace

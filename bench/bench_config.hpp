@@ -17,6 +17,9 @@ inline std::string bench_config_toml(int n_prefixes, bool per_source) {
   const std::string source =
       per_source ? "per_source = { rate_per_sec = 1000000000, burst = 1000000000 }\n" : "";
   return R"(
+[admission]
+flow_learn_sec = 0  # continuations are verified by a flow, or charged
+
 [boundary]
 lookups_per_sec = 1000000000
 packets_per_sec = 1000000000

@@ -78,6 +78,28 @@ std::vector<sluice::test::CapturedFrame> bench_frames(uint32_t n_frames, uint32_
   return frames;
 }
 
+// Continuations, for the flow table's cost: `verified` puts each source's
+// SYN (443, sport 40000) first, then cycles ACKs of those flows (one SYN per
+// 8 frames as the capture loops, so the flows stay alive); `spoofed` sends
+// only ACKs of flows nobody opened (each a table miss, charged as a lookup).
+std::vector<sluice::test::CapturedFrame> ack_frames(uint32_t n_frames, uint32_t n_sources,
+                                                    bool verified) {
+  std::vector<sluice::test::CapturedFrame> frames;
+  uint64_t t = 1'700'000'000ULL * sluice::test::kSecond;
+  for (uint32_t i = 0; i < n_frames; i++) {
+    const uint32_t k = i % n_sources;
+    std::vector<uint8_t> f = sluice::test::syn_v4(source_v4(k), 443);
+    const bool syn = verified && (i < n_sources ? true : i % 8 == 0);
+    if (!syn) {
+      f[14 + 20 + 13] = sluice::test::kAck;
+      if (!verified) f[14 + 20] ^= 0x80;  // another source port: no such flow
+    }
+    t += 1000;
+    frames.push_back({t, std::move(f)});
+  }
+  return frames;
+}
+
 // What the counters say at one instant.
 struct Sample {
   std::chrono::steady_clock::time_point at;
@@ -115,8 +137,10 @@ double seconds_between(const Sample& a, const Sample& b) {
   return std::chrono::duration<double>(b.at - a.at).count();
 }
 
-int run_capture(const std::string& out, uint32_t n_frames, uint32_t n_sources) {
-  const auto frames = bench_frames(n_frames, n_sources);
+int run_capture(const std::string& out, uint32_t n_frames, uint32_t n_sources,
+                const std::string& kind) {
+  const auto frames = kind == "lookups" ? bench_frames(n_frames, n_sources)
+                                        : ack_frames(n_frames, n_sources, kind == "verified");
   sluice::test::write_pcap(out, frames);
   std::printf("%s: %u frames, %u sources (IPv4 198.18.0.0/15, IPv6 2001:2::/48)\n", out.c_str(),
               n_frames, std::min(n_sources, n_frames));
@@ -261,6 +285,11 @@ int main(int argc, char** argv) {
   cap->add_option("--frames", n_frames, "frames in the capture")->check(CLI::Range(8, 1 << 20));
   cap->add_option("--sources", n_sources, "distinct sources, cycled over the frames")
       ->check(CLI::Range(1, 1 << 17));
+  std::string kind = "lookups";
+  cap->add_option("--kind", kind,
+                  "lookups (SYNs and UDP), verified (ACKs of flows the capture opens) or "
+                  "spoofed (ACKs of no flow)")
+      ->check(CLI::IsMember({"lookups", "verified", "spoofed"}));
 
   RunOptions ro;
   CLI::App* run = app.add_subcommand("run", "measure sluice's DPDK dataplane (root)");
@@ -286,6 +315,6 @@ int main(int argc, char** argv) {
   run->add_option("--mem", ro.mem_mb, "EAL -m, MB");
 
   CLI11_PARSE(app, argc, argv);
-  if (cap->parsed()) return run_capture(out, n_frames, n_sources);
+  if (cap->parsed()) return run_capture(out, n_frames, n_sources, kind);
   return run_sluice(ro);
 }

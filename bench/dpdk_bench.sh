@@ -8,7 +8,9 @@
 # Configurations: testpmd io, 5tswap (1 core, and 2 cores for the machine's
 # own scaling); sluice (a) 10 prefixes, (b) 100k prefixes, (c) 100k +
 # per-source buckets, on 1 worker; (d) 10 prefixes on 2 workers; and the
-# same without a packet budget (no priority queues) on 1 and 2 workers.
+# same without a packet budget (no priority queues) on 1 and 2 workers;
+# and the flow table's cost: (g) = (a) on a capture of verified ACKs (flow
+# hits), (h) = (a) on spoofed ACKs (misses, charged as lookups).
 #
 # Usage: bench/dpdk_bench.sh [--rounds 3] [--seconds 2]     (as root)
 # Needs build/bench/dpdk_bench (cmake --build build --target dpdk_bench) and
@@ -43,6 +45,8 @@ work=$(mktemp -d /tmp/sluice-dpdk-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 capture=$work/bench.pcap
 "$bench" capture --out "$capture" --frames 4096 --sources 4096
+"$bench" capture --out "$work/verified.pcap" --frames 4096 --sources 512 --kind verified
+"$bench" capture --out "$work/spoofed.pcap" --frames 4096 --sources 4096 --kind spoofed
 
 # The same EAL resources for everyone: no hugepages, 1 GB, the main lcore
 # floating over both CPUs and forwarding core k on the k-th CPU from the
@@ -82,11 +86,11 @@ testpmd() {
     END { if (k == n) printf "%.0f 1\n", sum / k; else print "nan 0" }' "$log"
 }
 
-# sluice NAME ARGS...: "pps out_pps all_admitted"
+# [CAPTURE=file] sluice NAME ARGS...: "pps out_pps all_admitted"
 sluice() {
   local name=$1 log=$work/sluice-$1.log rc=0
   shift
-  timeout -s INT -k 5 $((seconds + 30)) "$bench" run --capture "$capture" --seconds "$seconds" \
+  timeout -s INT -k 5 $((seconds + 30)) "$bench" run --capture "${CAPTURE:-$capture}" --seconds "$seconds" \
     "$@" >"$log" 2>&1 || rc=$?
   if ((rc != 0 && rc != 2)); then
     echo "nan nan 0"
@@ -98,7 +102,7 @@ sluice() {
   sed -n 's/^RESULT pps=\([0-9]*\) out_pps=\([0-9]*\) all_admitted=\([01]\).*/\1 \2 \3/p' "$log"
 }
 
-names=(io 5tswap 5tswap-2 a b c d e f)
+names=(io 5tswap 5tswap-2 a b c d e f g h)
 declare -A label=(
   [io]="testpmd io, 1 core"
   [5tswap]="testpmd 5tswap, 1 core"
@@ -109,6 +113,8 @@ declare -A label=(
   [d]="sluice (d) 10 prefixes, 2 workers"
   [e]="sluice (e) = (a), no packet budget"
   [f]="sluice (f) = (d), no packet budget"
+  [g]="sluice (g) = (a), verified ACKs (flow hits)"
+  [h]="sluice (h) = (a), spoofed ACKs (charged)"
 )
 declare -A samples out_samples full
 measure() {  # name -> "pps out_pps full"
@@ -122,6 +128,8 @@ measure() {  # name -> "pps out_pps full"
     d) sluice d --prefixes 10 --per-source off --workers 2 ;;
     e) sluice e --prefixes 10 --per-source off --workers 1 --packet-budget off ;;
     f) sluice f --prefixes 10 --per-source off --workers 2 --packet-budget off ;;
+    g) CAPTURE=$work/verified.pcap sluice g --prefixes 10 --per-source off --workers 1 ;;
+    h) CAPTURE=$work/spoofed.pcap sluice h --prefixes 10 --per-source off --workers 1 ;;
   esac
 }
 start=$SECONDS

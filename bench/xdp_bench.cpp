@@ -4,6 +4,8 @@
 // xdp-filter's allow-all object from Debian's xdp-tools, and sluice with
 // (a) 10 prefixes, (b) 100k prefixes, (c) per-source buckets on. Rounds are
 // interleaved and the median kept, so a noisy neighbour hits all alike.
+// Flow state: an ACK of a flow whose SYN each program admitted before the
+// rounds (a flow table hit, verified) and a spoofed ACK (a miss, charged).
 //
 //   sudo build/bench/xdp_bench [--repeat N] [--rounds R]
 #include <bpf/bpf.h>
@@ -114,7 +116,23 @@ int main(int argc, char** argv) {
                                      .ipv6("2001:2:9:9999::7", "2001:2::1")
                                      .tcp(40000, 443, sluice::test::kSyn)
                                      .build()},
+      {"TCP ACK, verified (flow hit)", PacketBuilder()
+                                           .ipv4("198.18.10.7", "198.19.0.1")
+                                           .tcp(40001, 443, sluice::test::kAck)
+                                           .payload(100)
+                                           .build()},
+      {"TCP ACK, spoofed (miss, charged)", PacketBuilder()
+                                               .ipv4("198.18.77.7", "198.19.0.1")
+                                               .tcp(40002, 443, sluice::test::kAck)
+                                               .payload(100)
+                                               .build()},
   };
+  // The verified ACK's flow: its SYN goes through every sluice program once.
+  const auto flow_syn = PacketBuilder()
+                            .ipv4("198.18.10.7", "198.19.0.1")
+                            .tcp(40001, 443, sluice::test::kSyn)
+                            .build();
+  for (auto* p : {s10.get(), s100k.get(), s_src.get()}) run_ns(p->outside_prog_fd(), flow_syn, 1);
   const std::vector<std::pair<std::string, int>> progs = {
       {"xdp_pass (empty)", pass.fd},
       {"xdp-filter allow-all", filter.fd},

@@ -363,6 +363,25 @@ json ControlState::status() const {
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count();
+  json flows = json::object();
+  if (s.flow_table_capacity > 0) {
+    json by_prio = json::array();
+    uint64_t total = 0;
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      json ev = json::object();
+#define SL_FLOW_EVENT_JSON(name, num, label, doc) ev[label] = s.flow_events[p][num];
+      SL_FLOW_EVENTS(SL_FLOW_EVENT_JSON)
+#undef SL_FLOW_EVENT_JSON
+      by_prio.push_back({{"priority", p}, {"entries", s.flow_entries[p]}, {"events", ev}});
+      total += s.flow_entries[p];
+    }
+    flows = {{"capacity", s.flow_table_capacity},
+             {"entries", total},
+             {"unverified", cfg.admission.unverified == UnverifiedAction::charge ? "charge"
+                            : cfg.admission.unverified == UnverifiedAction::drop ? "drop"
+                                                                                 : "pass"},
+             {"by_priority", by_prio}};
+  }
   return {{"ok", true},
           {"mode", s.mode},
           {"attach", s.attach},
@@ -381,6 +400,7 @@ json ControlState::status() const {
              cfg.boundary.packets_per_sec ? json(*cfg.boundary.packets_per_sec) : json(nullptr)},
             {"packet_tokens", s.boundary_packet_tokens}}},
           {"classes", classes},
+          {"flows", flows},
           {"queues", queues},
           {"ports", ports}};
 }

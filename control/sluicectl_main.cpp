@@ -150,6 +150,25 @@ int status(const Globals& g) {
                   reasons.empty() ? "-" : reasons.c_str());
     std::cout << line;
   }
+  if (r.contains("flows") && r["flows"].contains("capacity")) {
+    const json& f = r["flows"];
+    std::cout << "\nflows: " << f["entries"] << " of " << f["capacity"]
+              << " entries, unverified packets: " << f["unverified"].get<std::string>() << "\n";
+    std::snprintf(line, sizeof(line), "%-8s %10s %10s %10s %10s %10s %10s\n", "priority",
+                  "entries", "created", "expired", "evicted", "learned", "confirmed");
+    std::cout << line;
+    for (const json& p : f["by_priority"]) {
+      const json& ev = p["events"];
+      if (count_of(p, "entries") == 0 && count_of(ev, "created") == 0 &&
+          count_of(ev, "learned") == 0)
+        continue;  // an unused priority
+      std::snprintf(line, sizeof(line), "%-8llu %10llu %10llu %10llu %10llu %10llu %10llu\n",
+                    count_of(p, "priority"), count_of(p, "entries"), count_of(ev, "created"),
+                    count_of(ev, "expired"), count_of(ev, "evicted"), count_of(ev, "learned"),
+                    count_of(ev, "confirmed"));
+      std::cout << line;
+    }
+  }
   const json& queues = list_of(r, "queues");
   if (!queues.empty()) {
     std::snprintf(line, sizeof(line), "\n%-8s %10s %14s %14s\n", "priority", "depth",

@@ -88,6 +88,10 @@ TEST(ConfigLoader, EmptyDocumentIsAllDefaults) {
   EXPECT_EQ(c.admission.sticky_epoch_sec, 60u);
   EXPECT_EQ(c.admission.sticky_window_ms, 100u);
   EXPECT_EQ(c.admission.source_table_size, 65536u);
+  EXPECT_EQ(c.admission.unverified, UnverifiedAction::charge);
+  EXPECT_EQ(c.admission.flow_table_size, 262144u);
+  EXPECT_EQ(c.admission.flow_idle_tcp_sec, 300u);
+  EXPECT_EQ(c.admission.flow_learn_sec, 10u);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9109");
   EXPECT_EQ(c.control.socket, "/run/sluice/control.sock");
   EXPECT_TRUE(c.profiles.empty());
@@ -129,6 +133,10 @@ sticky_epoch_sec = 30
 sticky_window_ms = 250
 source_table_size = 1024
 seed = 0
+unverified = "drop"
+flow_table_size = 1048576
+flow_idle_tcp_sec = 120
+flow_learn_sec = 0
 
 [metrics]
 listen = "198.18.0.9:9109"
@@ -166,6 +174,10 @@ per_source = { rate_per_sec = 5, burst = 10, prefix_v4 = 32, prefix_v6 = 64 }
   EXPECT_EQ(c.admission.sticky_window_ms, 250u);
   EXPECT_EQ(c.admission.source_table_size, 1024u);
   EXPECT_EQ(c.admission.seed, 0u);
+  EXPECT_EQ(c.admission.unverified, UnverifiedAction::drop);
+  EXPECT_EQ(c.admission.flow_table_size, 1048576u);
+  EXPECT_EQ(c.admission.flow_idle_tcp_sec, 120u);
+  EXPECT_EQ(c.admission.flow_learn_sec, 0u);
   EXPECT_EQ(c.metrics.listen, "198.18.0.9:9109");
   EXPECT_EQ(c.control.socket, "/tmp/sluice.sock");
 
@@ -534,6 +546,22 @@ dpdk_lcores = 2
 source_table_size = 1000
 )",
      "<test>:2:21: admission.source_table_size: expected an integer in 1024..16777216"},
+    {"unknown unverified policy", R"(
+[admission]
+unverified = "trust"
+)",
+     "<test>:2:14: admission.unverified: expected \"charge\", \"drop\" or \"pass\", found string "
+     "\"trust\""},
+    {"flow table too small", R"(
+[admission]
+flow_table_size = 1024
+)",
+     "<test>:2:19: admission.flow_table_size: expected an integer in 8192..134217728"},
+    {"flow idle time too short", R"(
+[admission]
+flow_idle_tcp_sec = 5
+)",
+     "<test>:2:21: admission.flow_idle_tcp_sec: expected an integer in 10..604800"},
     {"negative seed", R"(
 [admission]
 seed = -1

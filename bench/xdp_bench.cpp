@@ -128,10 +128,8 @@ int main(int argc, char** argv) {
                                                .build()},
   };
   // The verified ACK's flow: its SYN goes through every sluice program once.
-  const auto flow_syn = PacketBuilder()
-                            .ipv4("198.18.10.7", "198.19.0.1")
-                            .tcp(40001, 443, sluice::test::kSyn)
-                            .build();
+  const auto flow_syn =
+      PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(40001, 443, sluice::test::kSyn).build();
   for (auto* p : {s10.get(), s100k.get(), s_src.get()}) run_ns(p->outside_prog_fd(), flow_syn, 1);
   const std::vector<std::pair<std::string, int>> progs = {
       {"xdp_pass (empty)", pass.fd},

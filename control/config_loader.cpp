@@ -1388,6 +1388,10 @@ LoadResult internal_error(const std::string& source, const char* what) {
 
 }  // namespace
 
+std::optional<Prefix> parse_prefix_text(std::string_view text, std::string* why) {
+  return parse_prefix(text, *why);
+}
+
 LoadResult load_config_string(std::string_view text, std::string source_name) {
   try {
     Diagnostics diag(source_name, nullptr);

@@ -52,6 +52,10 @@ LoadResult load_config_file(const std::string& path);
 // `source_name` is used in errors and as Config::source.
 LoadResult load_config_string(std::string_view text, std::string source_name);
 
+// A prefix as the config writes it ("198.18.10.0/24", "2001:2::/48", or an
+// address alone), for command lines that take prefixes too. nullopt + *why.
+std::optional<Prefix> parse_prefix_text(std::string_view text, std::string* why);
+
 // Applies dotted-key settings such as {"class.citizen.rate_per_sec", "20000"} or
 // {"class.x.match.src", "[\"198.18.0.0/16\"]"} to the document `base_text`, in
 // order, then validates the whole result. Values are TOML value text. A key

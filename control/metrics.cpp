@@ -53,6 +53,7 @@ bool can_shed_for(sl_reason reason, bool has_queues) {
     case SL_REASON_STICKY:
     case SL_REASON_BOUNDARY_LOOKUPS:
     case SL_REASON_BOUNDARY_PACKETS:
+    case SL_REASON_UNVERIFIED:
       return true;
     case SL_REASON_QUEUE_FULL:
     case SL_REASON_QUEUE_DELAY:

@@ -8,6 +8,8 @@
 #include <sstream>
 #include <vector>
 
+#include "dataplane/model/parse.h"
+#include "dataplane/reference/lpm.hpp"
 #include "dataplane/reference/reference.hpp"
 
 namespace sluice {
@@ -58,7 +60,8 @@ struct PcapCloser {
 }  // namespace
 
 std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const std::string& path,
-                                        std::string* error) {
+                                        std::string* error,
+                                        const std::vector<LpmEntry>& return_src) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   std::unique_ptr<pcap_t, PcapCloser> pcap(
       pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
@@ -74,12 +77,19 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
     return std::nullopt;
   }
   ReferenceModel model(profile);
+  const LpmTable servers(return_src);
   pcap_pkthdr* hdr = nullptr;
   const u_char* data = nullptr;
   int rc;
   while ((rc = pcap_next_ex(pcap.get(), &hdr, &data)) == 1) {
     uint64_t now_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * SL_NS_PER_SEC +
                       static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds (precision NANO)
+    sl_meta m;
+    if (!return_src.empty() && sl_parse(data, data + hdr->caplen, &m) == SL_PARSE_OK &&
+        servers.lookup(m.family, m.src_be) != 0) {
+      model.observe_inside(data, hdr->caplen, now_ns);
+      continue;
+    }
     model.decide(data, hdr->caplen, now_ns);
   }
   if (rc == PCAP_ERROR) {

@@ -40,10 +40,15 @@ struct ReplayResult {
 // Summarises model counters per class (by the profile's class names).
 ReplayResult summarize(const CompiledProfile& profile, const sl_counters& counters);
 
-// Replays a pcap or pcapng capture with Ethernet link type. On failure
-// returns nullopt and sets *error to a message naming the file and the cause.
+// Replays a pcap or pcapng capture with Ethernet link type. Frames whose
+// source lies in one of return_src (the protected servers, for a capture
+// that holds both directions) are the return path: they are not decided
+// but feed the flow state, as inline mode's inside interface does. On
+// failure returns nullopt and sets *error to a message naming the file and
+// the cause.
 std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const std::string& path,
-                                        std::string* error);
+                                        std::string* error,
+                                        const std::vector<LpmEntry>& return_src = {});
 
 nlohmann::json to_json(const ReplayResult& result);
 std::string to_table(const ReplayResult& result);

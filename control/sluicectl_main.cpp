@@ -154,8 +154,8 @@ int status(const Globals& g) {
     const json& f = r["flows"];
     std::cout << "\nflows: " << f["entries"] << " of " << f["capacity"]
               << " entries, unverified packets: " << f["unverified"].get<std::string>() << "\n";
-    std::snprintf(line, sizeof(line), "%-8s %10s %10s %10s %10s %10s %10s\n", "priority",
-                  "entries", "created", "expired", "evicted", "learned", "confirmed");
+    std::snprintf(line, sizeof(line), "%-8s %10s %10s %10s %10s %10s %10s\n", "priority", "entries",
+                  "created", "expired", "evicted", "learned", "confirmed");
     std::cout << line;
     for (const json& p : f["by_priority"]) {
       const json& ev = p["events"];
@@ -372,7 +372,23 @@ bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* 
   return true;
 }
 
-int replay(const std::string& config_path, const std::string& pcap_path, bool json_out) {
+int replay(const std::string& config_path, const std::string& pcap_path,
+           const std::vector<std::string>& return_src, bool json_out) {
+  std::vector<sluice::LpmEntry> servers;
+  for (const std::string& text : return_src) {
+    std::string why;
+    const auto p = sluice::parse_prefix_text(text, &why);
+    if (!p) {
+      std::cerr << "sluicectl replay: --return-src " << text << ": " << why << '\n';
+      return kRejected;
+    }
+    sluice::LpmEntry e;
+    e.family = p->family;
+    e.len = p->len;
+    e.addr_be = p->addr;
+    e.class_mask = 1;
+    servers.push_back(e);
+  }
   sluice::LoadResult loaded = sluice::load_config_file(config_path);
   if (!loaded.ok()) {
     for (const sluice::ConfigError& e : loaded.errors) std::cerr << e.to_string() << '\n';
@@ -380,7 +396,7 @@ int replay(const std::string& config_path, const std::string& pcap_path, bool js
   }
   sluice::CompiledProfile profile = sluice::compile_profile(*loaded.config);
   std::string error;
-  auto result = sluice::replay_pcap(profile, pcap_path, &error);
+  auto result = sluice::replay_pcap(profile, pcap_path, &error, servers);
   if (!result) {
     std::cerr << "sluicectl replay: " << error << '\n';
     return kRejected;
@@ -477,6 +493,11 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--pcap", pcap_path, "capture to replay (pcap or pcapng, Ethernet)")
       ->required()
       ->check(CLI::ExistingFile);
+  std::vector<std::string> return_src;
+  replay_cmd->add_option("--return-src", return_src,
+                         "prefix of the protected servers (repeatable): their frames in the "
+                         "capture are the return path, which opens, closes and confirms flows "
+                         "instead of being decided");
 
   try {
     app.parse(argc, argv);
@@ -486,7 +507,7 @@ int main(int argc, char** argv) {
   }
 
   json r;
-  if (app.got_subcommand("replay")) return replay(config_path, pcap_path, g.json_out);
+  if (app.got_subcommand("replay")) return replay(config_path, pcap_path, return_src, g.json_out);
   if (app.got_subcommand("status")) return status(g);
   if (app.got_subcommand("top")) return top(g, interval, count);
   if (app.got_subcommand("get") || app.got_subcommand("history")) {

@@ -176,5 +176,52 @@ TEST_F(Replay, ClearErrors) {
   EXPECT_NE(error.find("cut.pcap"), std::string::npos) << error;
 }
 
+// A capture of both directions at the perimeter: with --return-src the
+// servers' frames are the return path (they open flows and are not decided),
+// so the clients' continuations of admitted SYNs are verified and spoofed
+// ones are charged; without it, the servers' frames are decided as well.
+TEST_F(Replay, ReturnPathFramesFeedTheFlowTable) {
+  const std::string pcap = (dir_ / "both.pcap").string();
+  std::vector<CapturedFrame> frames;
+  uint64_t t = 1'700'000'000ULL * kSecond;
+  for (uint16_t i = 0; i < 20; i++) {  // 20 connections of 3 client segments each
+    const uint16_t port = static_cast<uint16_t>(40000 + i);
+    auto client = [&](uint8_t flags) {
+      return PacketBuilder().ipv4("198.18.10.5", "198.19.0.1").tcp(port, 443, flags).build();
+    };
+    frames.push_back({t += 100'000'000, client(test::kSyn)});  // 10 connections/s
+    frames.push_back({t += 1000, PacketBuilder()
+                                     .ipv4("198.19.0.1", "198.18.10.5")
+                                     .tcp(443, port, test::kSyn | test::kAck)
+                                     .build()});
+    frames.push_back({t += 1000, client(test::kAck)});
+    frames.push_back({t += 1000, client(test::kFin | test::kAck)});
+    frames.push_back(  // spoofed
+        {t += 1000,
+         PacketBuilder().ipv4("198.18.77.1", "198.19.0.1").tcp(port, 443, test::kAck).build()});
+  }
+  t += 20 * kSecond;  // past the learning window
+  frames.push_back(
+      {t, PacketBuilder().ipv4("198.18.77.1", "198.19.0.1").tcp(1, 443, test::kAck).build()});
+  test::write_pcap(pcap, frames);
+  const CompiledProfile profile =
+      test::profile_from_toml(std::string(kConfig) + "[admission]\nflow_learn_sec = 0\n");
+  LpmEntry servers;
+  servers.family = 4;
+  servers.len = 16;
+  servers.addr_be = {198, 19};
+  servers.class_mask = 1;
+  std::string error;
+  auto with = replay_pcap(profile, pcap, &error, {servers});
+  ASSERT_TRUE(with) << error;
+  EXPECT_EQ(with->totals.packets, 81u);  // the servers' 20 frames are not decided
+  EXPECT_EQ(with->totals.admitted_by_reason["continuation"], 40u);
+  EXPECT_EQ(with->totals.admitted_by_reason["unverified"], 21u);
+  auto without = replay_pcap(profile, pcap, &error);
+  ASSERT_TRUE(without) << error;
+  EXPECT_EQ(without->totals.packets, 101u);
+  EXPECT_EQ(without->totals.admitted_by_reason["unverified"], 41u);  // SYN-ACKs too
+}
+
 }  // namespace
 }  // namespace sluice

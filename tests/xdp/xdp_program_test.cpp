@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <thread>
@@ -703,6 +704,62 @@ match = { src = "198.18.0.0/15", dst_ports = ["443", "8443"] }
   EXPECT_EQ(passed, sent);
   EXPECT_EQ(counted, sent);
   EXPECT_EQ(s.generation, 1 + swaps.load());
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Pinned flow state survives a reload (the adopted program verifies the flow
+// a SYN opened before), and a reload asking for another flow_table_size is
+// refused with a message that says what to do, never silently resized.
+TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsRefused) {
+  SLUICE_REQUIRE_ROOT();
+  const std::string pins = "/sys/fs/bpf/sluice-test-flows-" + std::to_string(::getpid());
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{pins};
+  const CompiledProfile profile =
+      test::profile_from_toml("[admission]\nflow_learn_sec = 0\nflow_table_size = 16384\n" +
+                              std::string(test::kFlowClasses));
+  XdpProgramOptions o;
+  o.pin_path = pins;
+  o.fake_clock = true;
+  o.record_decision = true;
+  o.flow_table_size = 16384;
+  std::string error;
+  {
+    auto first = XdpProgram::load(o, &error);
+    ASSERT_TRUE(first) << error;
+    EXPECT_FALSE(first->adopted());
+    ASSERT_TRUE(first->write_profile(profile, 1, &error)) << error;
+    first->set_clock(kT0);
+    XdpTestResult r;
+    ASSERT_TRUE(
+        first->test_run(test::seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), &r, &error))
+        << error;
+  }  // the process that loaded it is gone; the pins remain
+  {
+    auto again = XdpProgram::load(o, &error);
+    ASSERT_TRUE(again) << error;
+    EXPECT_TRUE(again->adopted());
+    again->set_clock(kT0 + 1000);
+    XdpTestResult r;
+    ASSERT_TRUE(
+        again->test_run(test::seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), &r, &error))
+        << error;
+    EXPECT_EQ(r.decision.reason, SL_REASON_CONTINUATION);
+    EXPECT_EQ(again->stats().flow_entries[0], 1u);
+  }
+  o.flow_table_size = 32768;
+  auto resized = XdpProgram::load(o, &error);
+  EXPECT_FALSE(resized);
+  EXPECT_NE(error.find("flow_table_size"), std::string::npos) << error;
+  EXPECT_NE(error.find("16384"), std::string::npos) << error;
+  EXPECT_NE(error.find("--detach"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -116,6 +116,10 @@ struct Engine {
   uint64_t tsc_hz = 1;
   uint64_t ns_mult = 0;  // ns = tsc * ns_mult >> 32
   bool capture_clock = false;
+  // With the capture clock, the time of the latest outside frame: the
+  // inside path (whose frames carry no capture time) uses it, so that flow
+  // expiry stays on one clock.
+  std::atomic<uint64_t> capture_now_ns{0};
   int timestamp_offset = -1;  // outside port rx timestamps (capture clock)
   uint64_t timestamp_flag = 0;
   uint64_t timestamp_unit_ns = 1;

@@ -245,6 +245,8 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
           *RTE_MBUF_DYNFIELD(pkts[i], e.timestamp_offset, const uint64_t*) * e.timestamp_unit_ns;
   }
 
+  if (e.capture_clock && now[n - 1] > e.capture_now_ns.load(std::memory_order_relaxed))
+    e.capture_now_ns.store(now[n - 1], std::memory_order_relaxed);
   sl_decision d[kBurst];
   SharedState& st = e.shared;
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
@@ -356,7 +358,8 @@ bool pass_back(Engine& e, uint32_t w, const Snapshot& s) {
   const uint16_t n = rte_eth_rx_burst(e.port[kPortInside], static_cast<uint16_t>(w), pkts, kBurst);
   if (n == 0) return false;
   const sl_profile& prof = s.profile.prof;
-  const uint64_t now = e.tsc_ns(rte_rdtsc());
+  const uint64_t now = e.capture_clock ? e.capture_now_ns.load(std::memory_order_relaxed)
+                                       : e.tsc_ns(rte_rdtsc());
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
   FlowEvents& events = e.counters[w].model.flow_events;
   SharedState& st = e.shared;

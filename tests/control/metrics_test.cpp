@@ -96,6 +96,12 @@ DataplaneStats xdp_stats() {
   s.boundary_lookup_tokens = 3990;
   s.boundary_packet_tokens = 199000;
   s.source_table_capacity = 65536;
+  s.flow_table_capacity = 262144;
+  s.flow_entries[0] = 120;
+  s.flow_entries[5] = 3000;
+  s.flow_events[0][SL_FLOW_EV_CREATED] = 150;
+  s.flow_events[5][SL_FLOW_EV_EVICTED] = 7;
+  s.flow_events[5][SL_FLOW_EV_LEARNED] = 40;
   return s;
 }
 
@@ -172,7 +178,7 @@ TEST_F(MetricsExporterTest, ServesDecisionCountersPerClassVerdictAndReason) {
   EXPECT_TRUE(has_line(
       body, R"(sluice_lookups_total{class="default",verdict="admitted",reason="lookup"} 0)"));
   for (const char* reason : {"malformed", "class_rate", "per_source", "sticky", "boundary_lookups",
-                             "boundary_packets"}) {
+                             "boundary_packets", "unverified"}) {
     EXPECT_TRUE(has_line(body, std::string(R"(sluice_lookups_total{class="checkpoint",)") +
                                    R"(verdict="shed",reason=")" + reason + "\"} 0"));
     EXPECT_TRUE(has_line(body, std::string(R"(sluice_packets_total{class="default",)") +
@@ -215,6 +221,16 @@ TEST_F(MetricsExporterTest, ServesBudgetsConfigAndDataplaneGauges) {
            R"(sluice_dataplane_info{mode="xdp",attach="native"} 1)",
            R"(sluice_dataplane_up 1)",
            R"(sluice_source_table_capacity 65536)",
+           R"(# TYPE sluice_flows gauge)",
+           R"(sluice_flows{priority="0"} 120)",
+           R"(sluice_flows{priority="5"} 3000)",
+           R"(sluice_flows{priority="7"} 0)",
+           R"(sluice_flow_table_capacity 262144)",
+           R"(# TYPE sluice_flow_events_total counter)",
+           R"(sluice_flow_events_total{priority="0",event="created"} 150)",
+           R"(sluice_flow_events_total{priority="5",event="evicted"} 7)",
+           R"(sluice_flow_events_total{priority="5",event="learned"} 40)",
+           R"(sluice_flow_events_total{priority="3",event="confirmed"} 0)",
            R"(sluice_exporter_callback_errors_total 0)",
        }) {
     EXPECT_TRUE(has_line(body, line));

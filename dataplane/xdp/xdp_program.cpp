@@ -171,6 +171,21 @@ struct XdpProgram::Impl {
     return true;
   }
 
+  // Entries of every partition, counted at most once a second: a count is a
+  // walk of the keys (batched), and stats are read for every scrape and log
+  // line.
+  mutable std::array<uint64_t, SL_PRIORITIES> flow_counts{};
+  mutable std::chrono::steady_clock::time_point flow_counted{};
+  const std::array<uint64_t, SL_PRIORITIES>& flow_entries_cached() const {
+    const auto now = std::chrono::steady_clock::now();
+    if (flow_counted.time_since_epoch().count() == 0 ||
+        now - flow_counted >= std::chrono::seconds(1)) {
+      for (uint32_t p = 0; p < SL_PRIORITIES; p++) flow_counts[p] = flow_entries(p);
+      flow_counted = now;
+    }
+    return flow_counts;
+  }
+
   // Entries in a partition now (a walk of its keys, in batches).
   uint64_t flow_entries(uint32_t p) const {
     const int f = flow_fds[p];
@@ -453,7 +468,7 @@ DataplaneStats XdpProgram::stats() const {
   s.source_table_evictions = counts.source_inserts - s.source_table_entries;
   s.flow_table_capacity = impl.flow_partition_entries * SL_PRIORITIES;
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    s.flow_entries[p] = impl.flow_entries(p);
+    s.flow_entries[p] = impl.flow_entries_cached()[p];
     for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
     // The kernel's LRU recycles without telling: entries made and not found
     // expired that are no longer there were evicted.

@@ -83,7 +83,7 @@ def ack_flood(a):
 
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     try:  # straight to the device, no qdisc
-        s.setsockopt(socket.SOL_PACKET, 20, 1)  # PACKET_QDISC_BYPASS
+        s.setsockopt(263, 20, 1)  # SOL_PACKET, PACKET_QDISC_BYPASS
     except OSError:
         pass
     s.bind((a.iface, 0))

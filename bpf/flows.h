@@ -104,7 +104,8 @@ static __always_inline void sl_flow_put(__u32 prio, const struct sl_flow_key *k,
 #define SL_SLOT_CLASS(slot, cls) ((slot) << 16 | (cls))
 
 /* Whether a packet from the outside that starts no lookup is verified by a
- * live flow (refreshing it). Global: verified on its own. */
+ * live flow (refreshing it): sl_decide()'s flow_hit. Global: verified on its
+ * own. */
 __attribute__((noinline)) int sl_flow_verify_xdp(struct xdp_md *ctx, const struct sl_profile *prof,
 						 __u32 slot_cls, const struct sl_meta *m, __u64 now)
 {
@@ -128,15 +129,17 @@ __attribute__((noinline)) int sl_flow_verify_xdp(struct xdp_md *ctx, const struc
 			return 0;
 		sl_flow_key_tcp(key, inner);
 		parts = sl_flow_parts_of(prof, sl_classify_xdp(prof, slot & 1, inner));
-		return sl_flow_find(parts, key, now, &part) != 0;
+		struct sl_flow *hit = sl_flow_find(parts, key, now, &part);
+		return hit ? sl_flow_hit(hit) : 0;
 	} else {
 		return 0;
 	}
 	struct sl_flow *f = sl_flow_find(parts, key, now, &part);
 	if (!f)
 		return 0;
+	int hit = sl_flow_hit(f);
 	sl_flow_touch(f, m, prof, now);
-	return 1;
+	return hit;
 }
 
 /* What a decision asks of the flow table (sl_decision.flow_ops). */

@@ -314,7 +314,11 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
           t.state_index = static_cast<uint8_t>(slot);
           t.is_start = di.is_start;
           t.reason = di.reason;
-          t.priority = di.is_start ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1)) : 0;
+          // Verified continuations go first; lookups, charged packets and
+          // flows still being learned wait with their class.
+          t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED
+                           ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
+                           : 0;
           waiting[n_waiting++] = m;
         } else {
           in[n_in++] = m;

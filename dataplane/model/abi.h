@@ -237,6 +237,10 @@ struct sl_source_state {
 	struct sl_bucket bucket;
 };
 
+/* What a flow table lookup found (sl_decide's flow_hit). */
+#define SL_FLOW_HIT	    1 /* a live entry the edge saw begin, or confirmed */
+#define SL_FLOW_HIT_LEARNED 2 /* a live entry the learning window made, not confirmed */
+
 /* What the dataplane must write to its flow table after a decision. */
 #define SL_FLOW_OP_CREATE_TCP  (1U << 0) /* an admitted SYN: a new flow */
 #define SL_FLOW_OP_CREATE_FRAG (1U << 1) /* an admitted first fragment: its later fragments */
@@ -252,7 +256,8 @@ struct sl_decision {
 	__u8 shadow;	  /* shadow mode turned a shed into an admit */
 	__u8 mark_dscp;	  /* for SL_ACTION_MARK */
 	__u8 flow_ops;	  /* SL_FLOW_OP_* */
-	__u8 verified;	  /* a continuation of a flow the edge saw begin (or is learning) */
+	__u8 verified;	  /* SL_FLOW_HIT: continues a flow the edge saw begin; SL_FLOW_HIT_LEARNED:
+			   * a flow the learning window admitted, not confirmed yet */
 	__u8 pad[6];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_decision) == 16, "sl_decision layout");

@@ -147,19 +147,26 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 
 	const int charged = !m->is_start;
 	if (charged) {
-		int verified = flow_hit;
+		int verified = flow_hit != 0;
+		int learning = flow_hit == SL_FLOW_HIT_LEARNED;
 		/* Learning window: an unknown TCP flow may be one that was running
 		 * before the start; admit it and record it, up to the cap. */
 		if (!verified && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER &&
 		    now_ns < bs->learn_until_ns && bs->learned[prio] < prof->flow_learn_max) {
 			verified = 1;
+			learning = 1;
 			d->flow_ops = SL_FLOW_OP_LEARN;
 		}
-		d->verified = (__u8)verified;
+		d->verified = (__u8)(learning ? SL_FLOW_HIT_LEARNED : verified);
 		if (verified || prof->unverified == SL_UNVERIFIED_PASS) {
 			/* Finish work already started: no lookup token, and the whole
-			 * packet budget down to zero (above every new lookup's reserve). */
-			if (!prof->boundary_packets.enabled || sl_bucket_has(&bs->packets, 0)) {
+			 * packet budget down to zero (above every new lookup's
+			 * reserve). A flow still being learned has proven nothing
+			 * yet: it stops at its class's reserve, so a flood in the
+			 * window cannot take the boundary from a higher class. */
+			const __u64 reserve = learning ? prof->packets_reserve_nt[prio] : 0;
+			if (!prof->boundary_packets.enabled ||
+			    sl_bucket_has(&bs->packets, reserve)) {
 				if (prof->boundary_packets.enabled)
 					sl_bucket_take(&bs->packets);
 				d->verdict = SL_VERDICT_ADMITTED;

@@ -166,6 +166,12 @@ SL_INLINE int sl_flow_live(const struct sl_flow *f, __u64 now_ns)
 	return now_ns < f->expires_ns;
 }
 
+/* sl_decide()'s flow_hit for a live entry. */
+SL_INLINE int sl_flow_hit(const struct sl_flow *f)
+{
+	return f->state == SL_FLOW_LEARNED ? SL_FLOW_HIT_LEARNED : SL_FLOW_HIT;
+}
+
 /* The entry an operation of sl_decision.flow_ops writes (one op bit). */
 SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile *prof,
 			    __u8 state_index, __u64 now_ns)

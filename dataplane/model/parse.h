@@ -101,6 +101,12 @@ SL_INLINE int sl_parse_l4_at(const __u8 *data, const __u8 *end, struct sl_meta *
 		if (SL_L4_SHORT(4))
 			return SL_PARSE_MALFORMED;
 		m->icmp_type = l4[0];
+		/* IPv6 neighbour discovery and MLD are the link's own control
+		 * traffic, IPv6's ARP: they pass untouched like ARP, never
+		 * charged (a flood of anything else must not starve them). */
+		if (m->l4_proto == SL_IPPROTO_ICMPV6 &&
+		    ((m->icmp_type >= 130 && m->icmp_type <= 137) || m->icmp_type == 143))
+			return SL_PARSE_NON_IP;
 		m->is_start = m->l4_proto == SL_IPPROTO_ICMP
 				      ? m->icmp_type == SL_ICMP_ECHO_REQUEST
 				      : m->icmp_type == SL_ICMPV6_ECHO_REQUEST;

@@ -56,7 +56,8 @@ inline std::size_t flow_partition_size(uint64_t flow_table_size) {
 // classify(const sl_meta&) -> class id, for the packet's own tables.
 
 // Whether a packet from the outside that starts no lookup is verified by a
-// live flow (flow.h), refreshing that flow. m: as parsed; cls: its class.
+// live flow (flow.h), refreshing that flow: sl_decide()'s flow_hit. m: as
+// parsed; cls: its class.
 template <typename Classify>
 int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, const uint8_t* frame,
                 uint32_t len, uint32_t cls, Classify&& classify, uint64_t now_ns,
@@ -76,15 +77,16 @@ int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, cons
       sl_flow_key_tcp(&key, &inner);
       parts = prof.classes[classify(inner)].flow_parts;
       sl_flow* f = flows.find(parts, key, now_ns, events);
-      return f != nullptr;  // an ICMP error verifies, it does not refresh
+      return f != nullptr ? sl_flow_hit(f) : 0;  // an ICMP error verifies, it does not refresh
     }
     default:
       return 0;
   }
   sl_flow* f = flows.find(parts, key, now_ns, events);
   if (f == nullptr) return 0;
+  const int hit = sl_flow_hit(f);
   sl_flow_touch(f, &m, &prof, now_ns);
-  return 1;
+  return hit;
 }
 
 // Writes what a decision asks of the flow table (sl_decision.flow_ops).

@@ -186,8 +186,15 @@ std::vector<ParseCase> cases() {
       {"ipv6_icmpv6_echo_request_starts",
        [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(128).build(); }, SL_PARSE_OK,
        6, 58, 1, 0, SL_FRAG_NONE, 0, 0},
-      {"ipv6_icmpv6_neighbor_solicitation_continues",
-       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(135).build(); }, SL_PARSE_OK,
+      // Neighbour discovery and MLD are IPv6's ARP: passed untouched, never charged.
+      {"ipv6_neighbor_solicitation_passes_like_arp",
+       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(135).build(); },
+       SL_PARSE_NON_IP, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_mld_report_passes_like_arp",
+       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(143).build(); },
+       SL_PARSE_NON_IP, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_echo_reply_is_ip",
+       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(129).build(); }, SL_PARSE_OK,
        6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_first_fragment_tcp_syn",
        [] {

@@ -62,6 +62,29 @@ inline std::vector<uint8_t> seg6(const char* src, uint16_t sport, const char* ds
   return PacketBuilder().ipv6(src, dst).tcp(sport, dport, flags).build();
 }
 
+// A flood of unknown flows in the learning window may use the packet
+// budget only down to its class's reserve: the protected class still gets
+// in, and its verified continuations may use the budget down to zero.
+inline std::vector<FlowStep> learning_flood() {
+  std::vector<FlowStep> steps;
+  const uint64_t t = kFlowT0;
+  for (uint16_t i = 0; i < 7; i++)
+    steps.push_back({"citizen ACK of an unknown flow #" + std::to_string(i), false,
+                     seg4("198.18.20.5", static_cast<uint16_t>(1000 + i), "198.19.0.1", 80, kAck),
+                     t + i * 1000, "citizen", i < 6 ? SL_VERDICT_ADMITTED : SL_VERDICT_SHED,
+                     i < 6 ? SL_REASON_CONTINUATION : SL_REASON_BOUNDARY_PACKETS});
+  steps.push_back({"the protected class's SYN still gets a packet token", false,
+                   seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t + 10'000, "checkpoint",
+                   SL_VERDICT_ADMITTED, SL_REASON_LOOKUP});
+  for (int i = 0; i < 4; i++)
+    steps.push_back({"its verified ACK #" + std::to_string(i) + " (down to zero)", false,
+                     seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck),
+                     t + 11'000 + static_cast<uint64_t>(i) * 1000, "checkpoint",
+                     i < 3 ? SL_VERDICT_ADMITTED : SL_VERDICT_SHED,
+                     i < 3 ? SL_REASON_CONTINUATION : SL_REASON_BOUNDARY_PACKETS});
+  return steps;
+}
+
 inline std::vector<FlowFixture> flow_fixtures() {
   const std::string base =
       std::string("[admission]\nflow_learn_sec = 0\nflow_idle_tcp_sec = 60\n") + kFlowClasses;
@@ -228,6 +251,12 @@ inline std::vector<FlowFixture> flow_fixtures() {
          "checkpoint", A, UNV},
         {"nor a new unknown flow", false, seg4(cp, 50001, srv, 443, kAck), t + 15 * s + 2000,
          "checkpoint", A, UNV}}},
+      {"learning_stops_at_its_class_reserve",
+       // 10 packet tokens; priority 5 keeps 37% back, priority 0 6%.
+       std::string("[admission]\nflow_learn_sec = 10\n[boundary]\npackets_per_sec = 10\n"
+                   "packets_burst = 10\n") +
+           kFlowClasses,
+       learning_flood()},
   };
 }
 

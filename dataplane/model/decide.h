@@ -145,6 +145,7 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
 
+	/* Past this block, a packet that starts no lookup is charged as one. */
 	const int charged = !m->is_start;
 	if (charged) {
 		int verified = flow_hit != 0;

@@ -14,6 +14,8 @@
 // (allocation failure) is caught at the entry points.
 #include "control/config_loader.hpp"
 
+#include "dataplane/model/abi.h"
+
 #include <arpa/inet.h>
 #include <toml++/toml.h>
 
@@ -57,12 +59,12 @@ constexpr int64_t kMaxDpdkMbufs = 16'777'215;
 constexpr int64_t kMinDpdkQueueSize = 64;  // ring slots; rte_ring wants a power of two
 constexpr int64_t kMaxDpdkQueueSize = 65'536;
 constexpr int64_t kMaxDpdkIdleSleepUs = 10'000;
-constexpr std::size_t kMaxClassNameLen = 32;
-constexpr std::size_t kMaxUserClasses = kMaxClasses - 1;  // the default class takes one slot
-constexpr std::size_t kMaxSocketPathLen = 107;            // sun_path minus its terminating NUL
-constexpr std::size_t kMaxConfigFileBytes = 16u << 20;    // a config is kilobytes; refuse junk
-constexpr std::size_t kMaxQuotedChars = 64;               // of a found string, in messages
-constexpr int kMaxProfileDepth = 8;                       // nesting of unquoted dotted keys
+constexpr std::size_t kMaxClassNameLen = SL_CLASS_NAME_MAX;  // what the dataplanes store whole
+constexpr std::size_t kMaxUserClasses = kMaxClasses - 1;     // the default class takes one slot
+constexpr std::size_t kMaxSocketPathLen = 107;               // sun_path minus its terminating NUL
+constexpr std::size_t kMaxConfigFileBytes = 16u << 20;       // a config is kilobytes; refuse junk
+constexpr std::size_t kMaxQuotedChars = 64;                  // of a found string, in messages
+constexpr int kMaxProfileDepth = 8;                          // nesting of unquoted dotted keys
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
@@ -858,12 +860,14 @@ class Validator {
     const toml::node* n = t.get("name");
     if (n == nullptr) {
       diag_.report(t.source(), fallback_key + ".name",
-                   "missing; every [[class]] needs a name (1..32 characters of a-z, 0-9, _, -)");
+                   "missing; every [[class]] needs a name (1.." + std::to_string(kMaxClassNameLen) +
+                       " characters of a-z, 0-9, _, -)");
       return false;
     }
     const auto* s = n->as_string();
     if (s == nullptr || s->get().size() > kMaxClassNameLen || !is_lower_name(s->get())) {
-      fail(*n, fallback_key + ".name", "a name of 1..32 characters of a-z, 0-9, _ and -");
+      fail(*n, fallback_key + ".name",
+           "a name of 1.." + std::to_string(kMaxClassNameLen) + " characters of a-z, 0-9, _ and -");
       return false;
     }
     name = s->get();

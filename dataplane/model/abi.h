@@ -337,10 +337,14 @@ struct sl_active {
 SL_STATIC_ASSERT(sizeof(struct sl_active) == 16, "sl_active layout");
 
 /* Name of the class that owns a state slot, for counters, metrics and for a
- * restarted daemon to find the state of its classes again. */
+ * restarted daemon to find the state of its classes again. The config
+ * validator allows SL_CLASS_NAME_MAX characters: the name always fits with
+ * its NUL, so every dataplane keeps it whole. */
+#define SL_CLASS_NAME_MAX 31
 struct sl_class_name {
-	char name[32];
+	char name[SL_CLASS_NAME_MAX + 1];
 };
+SL_STATIC_ASSERT(sizeof(struct sl_class_name) == 32, "sl_class_name layout");
 
 /* Counters by class state slot (sl_class_params.state_index), verdict and
  * reason (per CPU / per lcore, summed on read). */

@@ -31,7 +31,7 @@ sl_flow* FlowTable::find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns
   return nullptr;
 }
 
-void FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
+bool FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
                     FlowEvents& events) {
   bool inserted = false;
   sl_flow old{};
@@ -40,6 +40,7 @@ void FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64
   if (parts_[p]->evictions() != before)
     events[p][sl_flow_live(&old, now_ns) ? SL_FLOW_EV_EVICTED : SL_FLOW_EV_EXPIRED]++;
   *slot = f;
+  return inserted;
 }
 
 std::size_t FlowTable::memory_bytes() const {

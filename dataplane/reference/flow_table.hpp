@@ -28,10 +28,10 @@ class FlowTable {
   // or null. An expired entry found on the way is removed (counted expired).
   sl_flow* find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns, FlowEvents& events);
 
-  // Writes f for key in partition p (replacing an entry of the same key);
-  // a full partition recycles its least recently used entry (counted evicted,
-  // or expired when its life had ended).
-  void put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
+  // Writes f for key in partition p, in place when the key is there (then
+  // false: no new entry); a full partition recycles its least recently used
+  // entry (counted evicted, or expired when its life had ended).
+  bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
            FlowEvents& events);
 
   std::size_t size(uint32_t p) const { return parts_[p]->size(); }
@@ -103,8 +103,8 @@ void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
     const uint32_t op = d.flow_ops & SL_FLOW_OP_LEARN ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
     sl_flow_key_tcp(&key, &m);
     sl_flow_make(&f, op, &prof, cp.state_index, now_ns);
-    flows.put(prio, key, f, now_ns, events);
-    events[prio][op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED]++;
+    if (flows.put(prio, key, f, now_ns, events))
+      events[prio][op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED]++;
   }
   if (d.flow_ops & SL_FLOW_OP_CREATE_FRAG) {
     sl_meta later;
@@ -113,8 +113,7 @@ void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
     const uint32_t lprio = lp.priority & (SL_PRIORITIES - 1);
     sl_flow_key_frag(&key, &m);
     sl_flow_make(&f, SL_FLOW_OP_CREATE_FRAG, &prof, lp.state_index, now_ns);
-    flows.put(lprio, key, f, now_ns, events);
-    events[lprio][SL_FLOW_EV_CREATED]++;
+    if (flows.put(lprio, key, f, now_ns, events)) events[lprio][SL_FLOW_EV_CREATED]++;
   }
 }
 
@@ -137,8 +136,7 @@ void flow_inside(FlowTable& flows, const sl_profile& prof, const sl_boundary_sta
     const uint32_t prio = cp.priority & (SL_PRIORITIES - 1);
     sl_flow f;
     sl_flow_make(&f, SL_FLOW_OP_CREATE_TCP, &prof, cp.state_index, now_ns);
-    flows.put(prio, key, f, now_ns, events);
-    events[prio][SL_FLOW_EV_CREATED]++;
+    if (flows.put(prio, key, f, now_ns, events)) events[prio][SL_FLOW_EV_CREATED]++;
     return;
   }
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {

@@ -12,7 +12,12 @@
 #       unverified ACKs are charged to the class and to their sources'
 #       per-source buckets, so they can take at most 200 x R lookups/s (+ the
 #       sources' bursts); the class's rate covers that plus the legitimate
-#       clients, who still get >= 99% answered.
+#       clients, who still get >= 99% answered;
+#  ND.  IPv6 neighbour discovery during B's flood, neighbour caches flushed
+#       and not pinned: ND passes sluiced untouched, >= 99% answered;
+#  D.   B's flood within 0.5 s of a fresh start, in the learning window
+#       (flow_learn_sec = 10): flows still being learned take the packet
+#       budget only down to their class's reserve, >= 99% answered.
 # XDP only:
 #  4.   a fresh start under established traffic resets none of it: SIGTERM
 #       (detach, pins and flow table gone) and start again; the learning
@@ -105,13 +110,11 @@ done
 c0_mac=$(ip netns exec "$LAB_CLIENT" cat /sys/class/net/c0/address)
 b0_mac=$(ip netns exec "$LAB_BACKEND" cat /sys/class/net/b0/address)
 # The backend reaches the client side through a gateway that is the client
-# veth: its answers to spoofed sources (RSTs to the ACKs the edge admits) go
-# back out through the edge without neighbour resolution for thousands of
-# addresses that nobody owns. Neighbour entries are pinned on both sides so
-# that the test measures TCP admission only: ARP passes sluiced untouched
-# (not IP), but IPv6 neighbour discovery is ICMPv6 that starts no lookup, so
-# sluiced charges it as an unverified packet of the default class (priority
-# 7), which a flood of a higher class sheds first.
+# veth, pinned (nobody owns its address): its answers to spoofed sources
+# (RSTs to the ACKs the edge admits) go back out through the edge without
+# neighbour resolution for thousands of addresses that nobody owns. The
+# client resolves the backend as usual (ARP, IPv6 neighbour discovery): both
+# pass sluiced untouched, never charged, whatever the flood.
 ip -n "$LAB_BACKEND" neigh replace 198.18.0.254 lladdr "$c0_mac" dev b0 nud permanent
 ip -n "$LAB_BACKEND" neigh replace 2001:2::fe lladdr "$c0_mac" dev b0 nud permanent
 for p in 198.18.10.0/24 198.18.200.0/22; do
@@ -120,8 +123,6 @@ done
 for p in 2001:2:0:1000::/56 2001:2:0:f000::/52; do
   ip -n "$LAB_BACKEND" -6 route replace "$p" via 2001:2::fe dev b0
 done
-ip -n "$LAB_CLIENT" neigh replace "$LAB_BACKEND_V4" lladdr "$b0_mac" dev c0 nud permanent
-ip -n "$LAB_CLIENT" neigh replace "$LAB_BACKEND_V6" lladdr "$b0_mac" dev c0 nud permanent
 
 if [[ $dataplane == dpdk ]]; then
   # af_packet sees frames after the veth's offloads: keep them whole.
@@ -359,6 +360,185 @@ flood_case() {
   fi
 }
 
+# IPv6 neighbour discovery during a flood: ND (and MLD) pass sluiced
+# untouched like ARP, never charged, so a flood of a higher class cannot shed
+# them. For this check the backend reaches the checkpoint clients on-link
+# (not through its pinned gateway), and both neighbour caches are flushed
+# before the clients connect and every second while they do, so that both
+# sides resolve each other (NS, NA both ways) through sluiced during the
+# 1,000-source v6 flood. The flood's spoofed sources stay behind the pinned
+# gateway (nobody owns them to answer).
+nd_case() {
+  local dst=$LAB_BACKEND_V6 pids=() pid out ok=0 total=0 timeouts=0 resets=0 key=v6-ND
+  local tag="IPv6 neighbour discovery during a flood"
+  local m0=$tmp/m0-$key.txt m1=$tmp/m1-$key.txt
+  ip -n "$LAB_BACKEND" -6 route del 2001:2:0:1000::/56
+  scrape "$m0"
+  ip netns exec "$LAB_CLIENT" "$lab_py" "$tools" ack-flood --iface c0 --src-mac "$c0_mac" \
+    --dst-mac "$b0_mac" --dst "$dst" --dport 443 --src-first 2001:2:0:f000::1:0 --src-count 1000 \
+    --rate "$flood_rate" --seconds "$flood_sec" --count $((flood_rate * flood_sec)) >"$tmp/flood-$key.json" &
+  local flood_pid=$!
+  sleep 0.7
+  local flushes=0
+  nd_flush() {
+    ip -n "$LAB_CLIENT" -6 neigh flush dev c0
+    ip -n "$LAB_BACKEND" -6 neigh flush dev b0  # not the pinned gateway (permanent)
+    flushes=$((flushes + 1))
+  }
+  nd_flush
+  for i in "${!legit_v6[@]}"; do
+    client --src "${legit_v6[$i]}" --dst "$dst" --count "$legit_count" --interval "$legit_interval" \
+      >"$tmp/legit-$key-$i.json" &
+    pids+=($!)
+  done
+  local until=$((SECONDS + 4))
+  while ((SECONDS < until)); do sleep 1; nd_flush; done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  local legit_end=$EPOCHREALTIME
+  ip -n "$LAB_BACKEND" -6 neigh show dev b0 >"$tmp/neigh-backend-$key.txt"
+  ip -n "$LAB_CLIENT" -6 neigh show dev c0 >"$tmp/neigh-client-$key.txt"
+  wait "$flood_pid"
+  sleep 1.2
+  scrape "$m1"
+  # The pinned gateway again, for the cases that follow.
+  ip -n "$LAB_BACKEND" -6 route replace 2001:2:0:1000::/56 via 2001:2::fe dev b0
+
+  for i in "${!legit_v6[@]}"; do
+    out=$(cat "$tmp/legit-$key-$i.json")
+    ok=$((ok + $(field "$out" ok)))
+    resets=$((resets + $(field "$out" reset)))
+    timeouts=$((timeouts + $(field "$out" timeout)))
+    total=$((total + $(field "$out" ok) + $(field "$out" reset) + $(field "$out" timeout) + $(field "$out" error)))
+  done
+  local flood sent elapsed_ms seen seen_pps non_ip def_shed dyn_backend dyn_client
+  flood=$(cat "$tmp/flood-$key.json")
+  sent=$(field "$flood" sent)
+  elapsed_ms=$(ms "$(field "$flood" elapsed_s)")
+  seen=$(delta "$m0" "$m1" sluice_packets_total)
+  seen_pps=$((seen * 1000 / elapsed_ms))
+  non_ip=$(delta "$m0" "$m1" sluice_packets_total reason=non_ip)
+  def_shed=$(delta "$m0" "$m1" sluice_packets_total class=default verdict=shed)
+  # Entries the backend resolved for the clients (not pinned), and the
+  # client's for the backend.
+  dyn_backend=$(grep -c '^2001:2:0:100.::2 lladdr .* \(REACHABLE\|STALE\|DELAY\|PROBE\)' "$tmp/neigh-backend-$key.txt" || true)
+  dyn_client=$(grep -c "^$LAB_BACKEND_V6 lladdr .* \(REACHABLE\|STALE\|DELAY\|PROBE\)" "$tmp/neigh-client-$key.txt" || true)
+  echo "$tag: flood sent $sent ACKs in $(field "$flood" elapsed_s) s; the dataplane saw $seen_pps pps" \
+    "($(ratio "$seen_pps" "$pps")x the packet budget)"
+  echo "$tag: neighbour caches flushed $flushes times; checkpoint clients answered $ok/$total" \
+    "(resets $resets, timeouts $timeouts); sluiced passed $non_ip packets as non_ip, shed $def_shed of" \
+    "the default class; at the end the backend had $dyn_backend client entries, the client" \
+    "$dyn_client backend entry (none pinned)"
+  check "$tag: the flood reached 10x the packet budget ($seen_pps >= $flood_min pps)" \
+    "seen_pps >= flood_min"
+  check "$tag: checkpoint clients: $total connections made" "total == legit_total"
+  check "$tag: >= 99% of the checkpoint connections answered ($ok/$total)" "ok * 100 >= 99 * total && total > 0"
+  check "$tag: the clients ran during the flood" \
+    "$("$lab_py" -c "import sys; print(int(float(sys.argv[1]) < float(sys.argv[2])))" "$legit_end" "$(field "$flood" end_wall)") == 1"
+  check "$tag: the neighbours were resolved through sluiced ($dyn_backend + $dyn_client entries, not pinned)" \
+    "dyn_backend * 2 >= legit_n && dyn_client == 1"
+  check "$tag: sluiced passed the ND packets untouched (non_ip: $non_ip >= $((flushes * legit_n / 2)))" \
+    "non_ip >= flushes * legit_n / 2"
+  check "$tag: nothing of the default class was shed ($def_shed)" "def_shed == 0"
+}
+
+# Case D, a flood in the learning window: sluiced starts with a fresh flow
+# table (XDP: SIGTERM removed the pins; DPDK: a new process) and the default
+# flow_learn_sec = 10, and the 1,000-source flood of case B starts within
+# 0.5 s of it being ready. Unknown TCP flows are admitted and learned in the
+# window, but a flow still being learned ranks with its class: it takes the
+# packet budget only down to its class's reserve (and waits in its class's
+# DPDK ring), so the checkpoint clients still get >= 99% answered.
+# sluiced is fresh: its counters start at zero.
+#   learn_case FAMILY
+learn_case() {
+  local fam=$1 dst legit=() first pids=() pid out ok=0 total=0 timeouts=0 resets=0
+  if [[ $fam == 4 ]]; then dst=$LAB_BACKEND_V4; legit=("${legit_v4[@]}"); first=198.18.200.0
+  else dst=$LAB_BACKEND_V6; legit=("${legit_v6[@]}"); first=2001:2:0:f000::1:0; fi
+  local tag="IPv$fam case D (flood in the learning window)"
+  local key="v$fam-D" ready flood_start_ms
+  local d_sec=$((flood_sec + 1))  # the clients' 5 s fit with room on a busy CPU (DPDK)
+  write_config 10
+  start_daemon "$tmp/d-$key.log" || return 0
+  ready=$EPOCHREALTIME
+  ip netns exec "$LAB_CLIENT" "$lab_py" "$tools" ack-flood --iface c0 --src-mac "$c0_mac" \
+    --dst-mac "$b0_mac" --dst "$dst" --dport 443 --src-first "$first" --src-count 1000 \
+    --rate "$flood_rate" --seconds "$d_sec" --count $((flood_rate * d_sec)) >"$tmp/flood-$key.json" &
+  local flood_pid=$!
+  sleep 0.7
+  local legit_start=$EPOCHREALTIME
+  for i in "${!legit[@]}"; do
+    client --src "${legit[$i]}" --dst "$dst" --count "$legit_count" --interval "$legit_interval" \
+      >"$tmp/legit-$key-$i.json" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  local legit_end=$EPOCHREALTIME
+  wait "$flood_pid"
+  sleep 1.2  # a stats period
+  local m1=$tmp/m1-$key.txt
+  scrape "$m1"
+  stop_daemon
+
+  for i in "${!legit[@]}"; do
+    out=$(cat "$tmp/legit-$key-$i.json")
+    ok=$((ok + $(field "$out" ok)))
+    resets=$((resets + $(field "$out" reset)))
+    timeouts=$((timeouts + $(field "$out" timeout)))
+    total=$((total + $(field "$out" ok) + $(field "$out" reset) + $(field "$out" timeout) + $(field "$out" error)))
+  done
+  local flood sent elapsed_ms seen seen_pps
+  flood=$(cat "$tmp/flood-$key.json")
+  sent=$(field "$flood" sent)
+  elapsed_ms=$(ms "$(field "$flood" elapsed_s)")
+  flood_start_ms=$(ms "$(fsub "$(field "$flood" start_wall)" "$ready")")
+  seen=$(msum "$m1" sluice_packets_total)
+  seen_pps=$((seen * 1000 / elapsed_ms))
+  local ci_cont ci_unv ci_shed learned confirmed entries cp_unv_adm bound
+  ci_cont=$(msum "$m1" sluice_packets_total class=citizen verdict=admitted reason=continuation)
+  ci_unv=$(msum "$m1" sluice_packets_total class=citizen verdict=admitted reason=unverified)
+  ci_shed=$(msum "$m1" sluice_packets_total class=citizen verdict=shed)
+  learned=$(msum "$m1" sluice_flow_events_total event=learned)
+  confirmed=$(msum "$m1" sluice_flow_events_total event=confirmed)
+  entries=$(msum "$m1" sluice_flows priority=5)  # the flood's partition: only learning fills it
+  cp_unv_adm=$(msum "$m1" sluice_lookups_total class=checkpoint verdict=admitted reason=unverified)
+  bound=$((pps * (elapsed_ms + 1000) / 1000 + pps_burst))
+  echo "$tag: flood of $(field "$flood" sources) sources started $flood_start_ms ms after sluiced was ready:" \
+    "sent $sent ACKs in $(field "$flood" elapsed_s) s = $(field "$flood" rate_pps) pps;" \
+    "the dataplane saw $seen_pps pps ($(ratio "$seen_pps" "$pps")x the packet budget of $pps/s)"
+  echo "$tag: checkpoint clients answered $ok/$total (resets $resets, timeouts $timeouts)"
+  echo "$tag: flood (citizen) admitted as continuation $ci_cont, as unverified $ci_unv, shed $ci_shed" \
+    "($(msum "$m1" sluice_packets_total class=citizen verdict=shed reason=boundary_packets) boundary_packets," \
+    "$(msum "$m1" sluice_packets_total class=citizen verdict=shed reason=unverified) unverified);" \
+    "flows learned $learned, confirmed $confirmed (flow events); flood flows in the table $entries"
+  echo "$tag: the clients ran from $(fsub "$legit_start" "$ready") s to" \
+    "$(fsub "$legit_end" "$ready") s after sluiced was ready; the flood until" \
+    "$(fsub "$(field "$flood" end_wall)" "$ready") s"
+  if [[ $dataplane == dpdk ]]; then
+    echo "$tag: DPDK queues dropped: priority 0: $(msum "$m1" sluice_queue_dropped_total priority=0)," \
+      "priority 5: $(msum "$m1" sluice_queue_dropped_total priority=5)," \
+      "all: full $(msum "$m1" sluice_queue_dropped_total cause=full)," \
+      "delay $(msum "$m1" sluice_queue_dropped_total cause=delay)"
+  fi
+  if [[ $dataplane == xdp ]]; then
+    check "$tag: sluiced started fresh (not adopted)" "$(grep -c 'adopted=true' "$tmp/d-$key.log") == 0"
+  fi
+  check "$tag: the flood started within 0.5 s of sluiced being ready ($flood_start_ms ms)" \
+    "flood_start_ms <= 500"
+  check "$tag: the flood reached 10x the packet budget ($seen_pps >= $flood_min pps)" \
+    "seen_pps >= flood_min"
+  check "$tag: checkpoint clients: $total connections made" "total == legit_total"
+  check "$tag: >= 99% of the checkpoint connections answered ($ok/$total)" "ok * 100 >= 99 * total && total > 0"
+  check "$tag: the clients ran during the flood, in the learning window" \
+    "$("$lab_py" -c "import sys; e, fe, r = map(float, sys.argv[1:]); print(int(e < fe and e < r + 10))" \
+      "$legit_end" "$(field "$flood" end_wall)" "$ready") == 1"
+  check "$tag: the flood was in the learning window: its flows were learned ($entries in the table)" \
+    "entries > 0"
+  check "$tag: what the flood got stayed within the packet budget ($((ci_cont + ci_unv)) <= $bound)" \
+    "ci_cont + ci_unv <= bound"
+  check "$tag: the flood never took the protected class's lookups (checkpoint: 0 unverified)" \
+    "cp_unv_adm == 0"
+}
+
 # --- cases A, B, C: both families ------------------------------------------
 write_config 10
 start_daemon "$tmp/d1.log"
@@ -382,10 +562,15 @@ for fam in 4 6; do
   flood_case "$fam" B "$b_first" 1000 0
   flood_case "$fam" C "$c_first" "$attack_c" "$c_shift"
 done
+nd_case
 scrape "$tmp/m-end.txt"
 check "no flow was learned (every flood came after the learning window)" \
   "$(msum "$tmp/m-end.txt" sluice_flow_events_total event=learned) == 0"
 stop_daemon
+
+# --- case D: a flood in the learning window, both families -----------------
+learn_case 4
+learn_case 6
 
 if [[ $dataplane == xdp ]]; then
   # --- 4: a fresh start under established traffic resets none of it --------

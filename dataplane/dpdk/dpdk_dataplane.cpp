@@ -71,6 +71,9 @@ sl_counters DpdkDataplane::Impl::sum_counters() const {
           sum.packets[i][v][r] += dpdk::load(c.model.packets[i][v][r]);
           sum.lookups[i][v][r] += dpdk::load(c.model.lookups[i][v][r]);
         }
+    for (int p = 0; p < SL_PRIORITIES; p++)
+      for (int e = 0; e < SL_FLOW_EV_COUNT; e++)
+        sum.flow_events[p][e] += dpdk::load(c.model.flow_events[p][e]);
   }
   return sum;
 }

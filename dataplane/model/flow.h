@@ -190,11 +190,13 @@ SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile
 	}
 }
 
+/* FIN or RST: the flow ends soon. A learned flow stays learned (a RST, from
+ * either side, proves nothing about it: it must not promote it). */
 SL_INLINE void sl_flow_close(struct sl_flow *f, __u64 now_ns)
 {
 	if (f->state != SL_FLOW_CLOSING && f->expires_ns > now_ns + SL_FLOW_CLOSING_NS)
 		f->expires_ns = now_ns + SL_FLOW_CLOSING_NS;
-	if (f->state != SL_FLOW_FRAG)
+	if (f->state != SL_FLOW_FRAG && f->state != SL_FLOW_LEARNED)
 		f->state = SL_FLOW_CLOSING;
 }
 
@@ -211,7 +213,8 @@ SL_INLINE int sl_flow_touch(struct sl_flow *f, const struct sl_meta *m,
 	if (f->state == SL_FLOW_FRAG || m->l4_proto != SL_IPPROTO_TCP || m->frag == SL_FRAG_LATER)
 		return 0;
 	if (m->tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) {
-		if (f->state == SL_FLOW_CLOSING)
+		if (f->state == SL_FLOW_CLOSING ||
+		    (f->state == SL_FLOW_LEARNED && f->expires_ns <= now_ns + SL_FLOW_CLOSING_NS))
 			return 0;
 		sl_flow_close(f, now_ns);
 		return 1;

@@ -167,6 +167,13 @@ void expect_dpdk_matches_model(const std::vector<CapturedFrame>& frames) {
       return c;
     }());
     EXPECT_EQ(to_json(got), to_json(*replayed));
+    // And the flow table: the same entries and events as the model's.
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      EXPECT_EQ(st.flow_entries[p], model.flows().size(p)) << "priority " << p;
+      for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++)
+        EXPECT_EQ(st.flow_events[p][e], model.counters().flow_events[p][e])
+            << "priority " << p << " event " << e;
+    }
     dp.stop();  // closes the pcap writers
   }
   const auto got_inside = read_frames(inside);

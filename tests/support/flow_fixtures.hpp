@@ -68,20 +68,31 @@ inline std::vector<uint8_t> seg6(const char* src, uint16_t sport, const char* ds
 inline std::vector<FlowStep> learning_flood() {
   std::vector<FlowStep> steps;
   const uint64_t t = kFlowT0;
-  for (uint16_t i = 0; i < 7; i++)
-    steps.push_back({"citizen ACK of an unknown flow #" + std::to_string(i), false,
-                     seg4("198.18.20.5", static_cast<uint16_t>(1000 + i), "198.19.0.1", 80, kAck),
-                     t + i * 1000, "citizen", i < 6 ? SL_VERDICT_ADMITTED : SL_VERDICT_SHED,
-                     i < 6 ? SL_REASON_CONTINUATION : SL_REASON_BOUNDARY_PACKETS});
+  const char* flood = "198.18.20.5";
+  auto ack = [&](uint16_t port, uint8_t flags = kAck) {
+    return seg4(flood, port, "198.19.0.1", 80, flags);
+  };
+  const int A = SL_VERDICT_ADMITTED;
+  const int CONT = SL_REASON_CONTINUATION;
+  steps.push_back({"an unknown flow's ACK: learned", false, ack(1000), t, "citizen", A, CONT});
+  steps.push_back({"its RST: admitted, and the flow stays only learned", false,
+                   ack(1000, kRst | kAck), t + 1000, "citizen", A, CONT});
+  for (uint16_t i = 1; i < 5; i++)
+    steps.push_back({"another unknown flow #" + std::to_string(i), false,
+                     ack(static_cast<uint16_t>(1000 + i)), t + 1000 + i * 1000, "citizen", A,
+                     CONT});
+  steps.push_back({"the reset flow again: stops at priority 5's reserve like the others", false,
+                   ack(1000), t + 7000, "citizen", SL_VERDICT_SHED, SL_REASON_BOUNDARY_PACKETS});
+  steps.push_back({"a new one too", false, ack(1009), t + 8000, "citizen", SL_VERDICT_SHED,
+                   SL_REASON_BOUNDARY_PACKETS});
   steps.push_back({"the protected class's SYN still gets a packet token", false,
-                   seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t + 10'000, "checkpoint",
-                   SL_VERDICT_ADMITTED, SL_REASON_LOOKUP});
+                   seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t + 10'000, "checkpoint", A,
+                   SL_REASON_LOOKUP});
   for (int i = 0; i < 4; i++)
     steps.push_back({"its verified ACK #" + std::to_string(i) + " (down to zero)", false,
                      seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck),
                      t + 11'000 + static_cast<uint64_t>(i) * 1000, "checkpoint",
-                     i < 3 ? SL_VERDICT_ADMITTED : SL_VERDICT_SHED,
-                     i < 3 ? SL_REASON_CONTINUATION : SL_REASON_BOUNDARY_PACKETS});
+                     i < 3 ? A : SL_VERDICT_SHED, i < 3 ? CONT : SL_REASON_BOUNDARY_PACKETS});
   return steps;
 }
 

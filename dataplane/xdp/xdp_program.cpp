@@ -123,7 +123,7 @@ struct XdpProgram::Impl {
   // Fresh maps: creates the partitions. Adopted maps: opens them, and refuses
   // partitions of another size than flow_table_size asks for (the entries
   // would not fit, and a silent resize would drop every flow).
-  bool open_flow_partitions(bool adopted, std::string* error) {
+  bool open_flow_partitions(std::string* error) {
     const int outer = fd(skel->maps.sl_flows);
     const uint64_t want = flow_partition_size(options.flow_table_size);
     flow_partition_entries = want;
@@ -167,7 +167,6 @@ struct XdpProgram::Impl {
         return false;
       }
     }
-    (void)adopted;
     return true;
   }
 
@@ -201,12 +200,8 @@ struct XdpProgram::Impl {
       LIBBPF_OPTS(bpf_map_batch_opts, opts);
       const int rc = bpf_map_lookup_batch(f, first ? nullptr : in, &out_batch, keys.data(),
                                           values.data(), &count, &opts);
-      const int err = rc == 0 ? 0 : errno;
       total += count;
-      if (rc != 0) {
-        (void)err;
-        break;  // ENOENT: the walk is done
-      }
+      if (rc != 0) break;  // ENOENT: the walk is done (any other error: a partial count)
       in = &out_batch;
       first = false;
     }
@@ -328,7 +323,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
     *error += "\n" + log;
     return nullptr;
   }
-  if (!impl.open_flow_partitions(p->adopted_, error)) return nullptr;
+  if (!impl.open_flow_partitions(error)) return nullptr;
   return p;
 }
 

@@ -46,7 +46,9 @@ def tcp_ack(src, dst, sport, dport, seq, ack):
                          0x4000, 64, 6, 0, src.packed, dst.packed)
         ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
         return 0x0800, ip + tcp
-    pseudo = src.packed + dst.packed + struct.pack("!IxxxB", len(tcp), 6)
+    # IPv6 pseudo header (RFC 8200 8.1): upper-layer length (32 bits), three
+    # zero bytes, next header (TCP).
+    pseudo = src.packed + dst.packed + struct.pack("!I3xB", len(tcp), 6)
     tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
     ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, src.packed, dst.packed)
     return 0x86DD, ip + tcp

@@ -169,3 +169,12 @@ struct {
 	__type(value, struct sl_counter_base);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_counter_base SEC(".maps");
+
+/* DPDK standby heartbeat (struct sl_heartbeat), read when sl_standby is set.
+ * Not pinned: each DPDK sluiced beats the program it loaded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_heartbeat);
+} sl_heartbeat SEC(".maps");

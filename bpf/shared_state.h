@@ -10,6 +10,14 @@
 
 #include "../dataplane/model/abi.h"
 
+/* Revision of the pinned layout's meaning. The pin directory is named after a
+ * fingerprint of every pinned map's key and value sizes and this number
+ * (xdp_program.cpp), so a change of size moves the pins by itself; bump this
+ * when a pinned struct changes meaning without changing size. A sluiced that
+ * finds another layout enforcing takes it over with fresh maps (see
+ * docs/architecture.md, "Failure states"). */
+#define SL_PIN_LAYOUT_REV 1
+
 /* The XDP dataplane's shared state (one map value behind one lock): a
  * decision updates the boundary and a class at once. */
 struct sl_shared_state {
@@ -17,6 +25,11 @@ struct sl_shared_state {
 	__u32 pad;
 	struct sl_boundary_state boundary;
 	struct sl_class_state classes[SL_MAX_CLASSES]; /* by state_index */
+#ifdef SL_LAYOUT_VARIANT
+	/* Only in the test build of another layout (tests/integration/
+	 * failure_policy_test.sh upgrades across it). */
+	__u64 variant[2];
+#endif
 };
 
 /* Counter values a state slot had when it was given to its current class, so
@@ -25,4 +38,13 @@ struct sl_shared_state {
 struct sl_counter_base {
 	__u64 packets[SL_VERDICT_COUNT][SL_REASON_COUNT];
 	__u64 lookups[SL_VERDICT_COUNT][SL_REASON_COUNT];
+};
+
+/* DPDK standby (inline, af_packet ports): the DPDK sluiced beats this while
+ * its workers run; the XDP program on the same kernel interfaces passes
+ * every frame to the DPDK ports while the beat is fresh, and enforces the
+ * same profile itself once it is older than timeout_ns. */
+struct sl_heartbeat {
+	__u64 beat_ns;	  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) of the last beat */
+	__u64 timeout_ns; /* a beat older than this: DPDK is gone, XDP enforces */
 };

@@ -23,6 +23,7 @@
 const volatile __u8 sl_inline = 0;	    /* admitted -> sl_tx[SL_TX_INSIDE], else XDP_PASS */
 const volatile __u8 sl_fake_clock = 0;	    /* tests: time from sl_clock */
 const volatile __u8 sl_record_decision = 0; /* tests: last decision to sl_last */
+const volatile __u8 sl_standby = 0;	    /* DPDK standby: pass while sl_heartbeat is fresh */
 
 static __always_inline __u64 sl_now(void)
 {
@@ -32,6 +33,25 @@ static __always_inline __u64 sl_now(void)
 		return t ? *t : 0;
 	}
 	return bpf_ktime_get_ns();
+}
+
+/* DPDK standby: true while the DPDK sluiced that loaded this program beats,
+ * so its af_packet ports see every frame (XDP_PASS). */
+static __always_inline int sl_dpdk_alive(void)
+{
+	if (!sl_standby)
+		return 0;
+	__u32 zero = 0;
+	struct sl_heartbeat *hb = bpf_map_lookup_elem(&sl_heartbeat, &zero);
+	return hb && bpf_ktime_get_ns() - hb->beat_ns < hb->timeout_ns;
+}
+
+/* Where an admitted frame goes: the inside interface (inline) or the host. */
+static __always_inline int sl_admitted(void)
+{
+	if (sl_inline)
+		return bpf_redirect_map(&sl_tx, SL_TX_INSIDE, XDP_DROP);
+	return XDP_PASS;
 }
 
 /* Global (separately verified) functions keep the verifier's state count in
@@ -84,15 +104,17 @@ int sl_xdp_outside(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 
+	if (sl_dpdk_alive())
+		return XDP_PASS;
 	struct sl_active *act = bpf_map_lookup_elem(&sl_active, &zero);
 	if (!act)
-		return XDP_PASS;
+		return sl_admitted();
 	__u32 slot = act->slot & 1;
 	const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
 	struct sl_shared_state *st = bpf_map_lookup_elem(&sl_state, &zero);
 	struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
 	if (!prof || !st || !cnt || prof->n_classes == 0 || prof->n_classes > SL_MAX_CLASSES)
-		return XDP_PASS; /* no profile yet: fail open */
+		return sl_admitted(); /* no profile yet: fail open */
 
 	struct sl_meta m;
 	int parsed = sl_parse_xdp(ctx, &m);
@@ -153,9 +175,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	default:
 		break;
 	}
-	if (sl_inline)
-		return bpf_redirect_map(&sl_tx, SL_TX_INSIDE, XDP_DROP);
-	return XDP_PASS;
+	return sl_admitted();
 }
 
 /* Inline mode return path: whatever comes back from the inside goes straight
@@ -165,6 +185,8 @@ SEC("xdp")
 int sl_xdp_inside(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
+	if (sl_dpdk_alive())
+		return XDP_PASS;
 	struct sl_active *act = bpf_map_lookup_elem(&sl_active, &zero);
 	if (act) {
 		__u32 slot = act->slot & 1;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/dataplane.hpp"  // WhenStopped
+
 namespace sluice {
 
 enum class DataplaneMode { automatic, dpdk, xdp };
@@ -51,6 +53,9 @@ struct DataplaneConfig {
   // restart; bpffs directory where the XDP program's maps and links are pinned
   // (they outlive sluiced, and a restarted sluiced adopts them)
   std::string pin_path = "/sys/fs/bpf/sluice";
+  // restart (read by --detach, --install-passthrough and a failed first
+  // start); inline only: what the edge does while no sluice program enforces
+  WhenStopped when_stopped = WhenStopped::forward;
   // DPDK only, all restart:
   uint32_t dpdk_workers = 1;        // worker lcores polling the ports (RSS across them), 1..64
   uint32_t dpdk_mbufs = 16383;      // mbufs in the packet pool, 1023..16777215

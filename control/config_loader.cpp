@@ -510,8 +510,8 @@ class Validator {
     if (t == nullptr) return;
     reject_unknown(
         *t, key,
-        {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path", "dpdk_workers",
-         "dpdk_mbufs", "dpdk_queue_size", "dpdk_idle_sleep_us", "dpdk_clock"});
+        {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path", "when_stopped",
+         "dpdk_workers", "dpdk_mbufs", "dpdk_queue_size", "dpdk_idle_sleep_us", "dpdk_clock"});
     if (const toml::node* m = t->get("mode")) {
       if (auto v = keyword<DataplaneMode>(*m, key + ".mode",
                                           {{"auto", DataplaneMode::automatic},
@@ -542,6 +542,13 @@ class Validator {
       } else {
         fail(*p, key + ".pin_path",
              "an absolute directory path on a bpffs (e.g. /sys/fs/bpf/sluice)");
+      }
+    }
+    if (const toml::node* w = t->get("when_stopped")) {
+      if (auto v = keyword<WhenStopped>(
+              *w, key + ".when_stopped",
+              {{"forward", WhenStopped::forward}, {"block", WhenStopped::block}})) {
+        out.when_stopped = *v;
       }
     }
     if (const toml::node* w = t->get("dpdk_workers")) {
@@ -1413,30 +1420,66 @@ LoadResult load_config_string(std::string_view text, std::string source_name) {
   }
 }
 
+namespace {
+
+// The file's text, or false with *why.
+bool read_config_text(const std::string& path, std::string* text, std::string* why) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  char buf[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
+    text->append(buf, n);
+    if (text->size() > kMaxConfigFileBytes) {
+      *why = "larger than " + std::to_string(kMaxConfigFileBytes) + " bytes";
+      return false;
+    }
+  }
+  if (std::ferror(f.get())) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 LoadResult load_config_file(const std::string& path) {
   try {
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-    auto unreadable = [&path](const std::string& why) {
+    std::string text, why;
+    if (!read_config_text(path, &text, &why)) {
       LoadResult r;
       r.errors.push_back({path, 0, 0, "", "cannot read config file: " + why});
       return r;
-    };
-    if (!f) return unreadable(std::strerror(errno));
-    std::string text;
-    char buf[65536];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
-      text.append(buf, n);
-      if (text.size() > kMaxConfigFileBytes) {
-        return unreadable("larger than " + std::to_string(kMaxConfigFileBytes) + " bytes");
-      }
     }
-    if (std::ferror(f.get())) return unreadable(std::strerror(errno));
     return load_config_string(text, path);
   } catch (const std::exception& e) {
     return internal_error(path, e.what());
   } catch (...) {
     return internal_error(path, "unknown exception");
+  }
+}
+
+Config load_local_sections(const std::string& path) {
+  try {
+    std::string text, why;
+    if (!read_config_text(path, &text, &why)) return Config{};
+    Diagnostics diag(path, nullptr);
+    std::optional<toml::table> doc = parse_document(text, path, diag);
+    if (!doc) return Config{};
+    toml::table local;
+    for (const char* section : {"dataplane", "control", "metrics"}) {
+      if (const toml::node* n = doc->get(section)) local.insert(section, *n);
+    }
+    std::ostringstream out;
+    out << local;
+    LoadResult r = load_config_string(out.str(), path);
+    return r.ok() ? *r.config : Config{};
+  } catch (...) {
+    return Config{};
   }
 }
 

@@ -49,6 +49,13 @@ struct LoadResult {
 // Profiles defined in the file are validated by applying each of them.
 LoadResult load_config_file(const std::string& path);
 
+// The [dataplane], [control] and [metrics] sections of a file that may be
+// invalid elsewhere, each as load_config_file would read it; defaults when
+// those sections are broken too (or the file cannot be read). What a sluiced
+// whose config is rejected at start needs to report itself and to tell
+// whose edge it is.
+Config load_local_sections(const std::string& path);
+
 // `source_name` is used in errors and as Config::source.
 LoadResult load_config_string(std::string_view text, std::string source_name);
 

@@ -401,6 +401,10 @@ json ControlState::status() const {
             {"packet_tokens", s.boundary_packet_tokens}}},
           {"classes", classes},
           {"flows", flows},
+          {"edge", s.edge_state.empty()
+                       ? json::object()
+                       : json{{"state", s.edge_state},
+                              {"since_unix_sec", static_cast<double>(s.edge_since_unix_ns) / 1e9}}},
           {"queues", queues},
           {"ports", ports}};
 }

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
 
 #include <cerrno>
 #include <ctime>
@@ -92,6 +94,7 @@ DataplaneSettings dataplane_settings(const Config& cfg) {
   s.inside = cfg.dataplane.inside;
   s.xdp_generic = cfg.dataplane.xdp_attach == XdpAttach::generic;
   s.pin_path = cfg.dataplane.pin_path;
+  s.when_stopped = cfg.dataplane.when_stopped;
   s.source_table_size = cfg.admission.source_table_size;
   s.flow_table_size = cfg.admission.flow_table_size;
   s.dpdk_args = cfg.dataplane.dpdk_args;
@@ -103,33 +106,119 @@ DataplaneSettings dataplane_settings(const Config& cfg) {
   return s;
 }
 
-int run_daemon(const DaemonOptions& options) {
-  LoadResult loaded = load_config_file(options.config_path);
-  if (!loaded.ok()) {
-    log_errors(loaded);
-    log_event(LogLevel::error, "config not valid, not starting", {{"file", options.config_path}});
-    return 1;
-  }
-  Config cfg = *loaded.config;
-  if (cfg.dataplane.outside.empty()) {
-    log_event(LogLevel::error, "dataplane.outside is required to run",
-              {{"file", options.config_path}});
-    return 1;
-  }
+namespace {
 
-  // Block the signals we serve before anything else can start a thread.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+// How a run ended: an exit code, or "start again" (SIGHUP or the retry timer
+// while not in charge).
+constexpr int kStartAgain = -1;
 
-  std::string log, error;
+struct StartFailures {
+  uint64_t config = 0;
+  uint64_t dataplane = 0;
+};
+
+struct Locks {
+  std::map<std::string, int> by_pin_path;
+  ~Locks() {
+    for (auto& [path, fd] : by_pin_path) ::close(fd);
+  }
   // One sluiced per pinned state: a second one (a mistake, or a restart
   // racing the old process) must not adopt and then tear down the first's.
-  const int lock_fd = lock_instance(cfg.dataplane.pin_path, &error);
-  if (lock_fd < 0) {
+  bool take(const std::string& pin_path, std::string* error) {
+    if (by_pin_path.count(pin_path) != 0) return true;
+    const int fd = lock_instance(pin_path, error);
+    if (fd < 0) return false;
+    by_pin_path[pin_path] = fd;
+    return true;
+  }
+};
+
+std::string edge_text(const DataplaneStats& s) {
+  if (s.edge_state.empty()) return "nothing of sluice's is attached";
+  std::string text = s.edge_state;
+  if (s.edge_state == "enforcing")
+    text +=
+        " generation " + std::to_string(s.generation) + " (the program an earlier sluiced left)";
+  else if (s.edge_state == "passthrough")
+    text += " (every frame forwarded unfiltered)";
+  else if (s.edge_state == "blocked")
+    text += " (every frame dropped)";
+  return text;
+}
+
+// Not in charge: serves why on the control socket and /metrics (at the
+// addresses the file's own [control] and [metrics] give, or the defaults),
+// until SIGTERM (exit) or SIGHUP / the retry timer (start again).
+int wait_not_in_charge(const DaemonOptions& options, const std::string& why, bool config_error,
+                       const sigset_t& signals, unsigned retry_sec, StartFailures* failures,
+                       Locks* locks) {
+  (config_error ? failures->config : failures->dataplane)++;
+  const Config local = load_local_sections(options.config_path);
+  const DataplaneSettings settings = dataplane_settings(local);
+  std::string error;
+  if (!locks->take(local.dataplane.pin_path, &error)) {
+    log_event(LogLevel::error, "not starting", {{"error", error}});
+    return 1;
+  }
+  const DataplaneStats edge = unattended_stats(settings);
+  const std::string message =
+      std::string(config_error ? "the config was rejected" : "the dataplane did not start") + ": " +
+      why + "; the edge: " + edge_text(edge) + ". Fix " + options.config_path +
+      " and reload (SIGHUP); retrying every " + std::to_string(retry_sec) + " s";
+  log_event(LogLevel::error, "not in charge",
+            {{"reason", config_error ? "config" : "dataplane"},
+             {"edge", edge.edge_state.empty() ? "none" : edge.edge_state},
+             {"generation", std::to_string(edge.generation)},
+             {"retry_sec", std::to_string(retry_sec)}});
+
+  ApiOptions api_options{local.control.socket, local.control.socket_mode,
+                         local.control.socket_group, local.control.http_listen,
+                         local.control.http_token_file};
+  std::unique_ptr<ApiServer> api = ApiServer::start(
+      api_options,
+      [&message, &settings](const nlohmann::json&, const Origin&) -> nlohmann::json {
+        const DataplaneStats s = unattended_stats(settings);
+        return {{"ok", false},
+                {"error", "sluiced is not in charge: " + message},
+                {"in_charge", false},
+                {"edge", {{"state", s.edge_state}, {"generation", s.generation}}}};
+      },
+      &error);
+  if (!api) log_event(LogLevel::warn, "control socket not served", {{"error", error}});
+  std::unique_ptr<MetricsExporter> metrics = MetricsExporter::start(
+      local.metrics.listen, [&settings] { return unattended_stats(settings); },
+      [failures] {
+        ControlFigures f;
+        f.in_charge = false;
+        f.dataplane_healthy = false;
+        f.start_failures_config = failures->config;
+        f.start_failures_dataplane = failures->dataplane;
+        return f;
+      },
+      &error);
+  if (!metrics) log_event(LogLevel::warn, "metrics not served", {{"error", error}});
+
+  timespec timeout{static_cast<time_t>(retry_sec), 0};
+  for (;;) {
+    const int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig < 0 && errno == EINTR) continue;
+    if (sig == SIGTERM || sig == SIGINT) {
+      log_event(LogLevel::info, "stopping while not in charge; the edge keeps what it runs",
+                {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      return 0;
+    }
+    return kStartAgain;  // SIGHUP, or the retry timer
+  }
+}
+
+// In charge: the control plane and the dataplane run the valid config until
+// SIGTERM. *why is set (and kStartAgain returned) when the dataplane cannot
+// start; 1 when the control plane cannot (nothing was touched).
+int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const sigset_t& signals,
+                  const StartFailures& failures, Locks* locks, std::string* why) {
+  const Config& cfg = *loaded.config;
+  std::string log, error;
+  if (!locks->take(cfg.dataplane.pin_path, &error)) {
     log_event(LogLevel::error, "not starting", {{"error", error}});
     return 1;
   }
@@ -161,9 +250,12 @@ int run_daemon(const DaemonOptions& options) {
             ControlState* c = control.load();
             return c != nullptr ? c->stats() : DataplaneStats{};
           },
-          [&control] {
+          [&control, &failures] {
             ControlState* c = control.load();
-            return c != nullptr ? c->figures() : ControlFigures{};
+            ControlFigures f = c != nullptr ? c->figures() : ControlFigures{};
+            f.start_failures_config = failures.config;
+            f.start_failures_dataplane = failures.dataplane;
+            return f;
           },
           &error);
     }
@@ -178,8 +270,8 @@ int run_daemon(const DaemonOptions& options) {
       start_dataplane(dataplane_settings(cfg), compile_profile(cfg), 1, &log, &error);
   if (!log.empty()) log_event(LogLevel::info, "dataplane selection", {{"detail", log}});
   if (!dp) {
-    log_event(LogLevel::error, "dataplane did not start", {{"error", error}});
-    return 1;
+    *why = error;
+    return kStartAgain;
   }
   const uint64_t generation = dp->stats().generation;
   control_owner =
@@ -224,26 +316,77 @@ int run_daemon(const DaemonOptions& options) {
       continue;
     }
     log_event(LogLevel::info, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    log_counters(dp->stats());
+    const DataplaneStats last = dp->stats();
+    log_counters(last);
     metrics.reset();
     api.reset();
     control = nullptr;
     dp->stop();
-    log_event(LogLevel::info, "detached and stopped");
+    log_event(
+        LogLevel::info, "stopped; the dataplane keeps enforcing unattended",
+        {{"mode", dp->kind()},
+         {"generation", std::to_string(last.generation)},
+         {"detach", "sluiced --detach hands an inline edge to the when_stopped pass-through"}});
     return 0;
   }
 }
 
-int detach(const std::string& config_path) {
-  LoadResult loaded = load_config_file(config_path);
-  if (!loaded.ok()) {
-    log_errors(loaded);
-    return 1;
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+  // Block the signals we serve before anything else can start a thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Locks locks;
+  StartFailures failures;
+  unsigned retry_sec = 5;  // doubles up to a minute while not in charge
+  for (;;) {
+    LoadResult loaded = load_config_file(options.config_path);
+    std::string why;
+    bool config_error = true;
+    if (!loaded.ok()) {
+      log_errors(loaded);
+      why = loaded.errors.empty() ? "invalid" : loaded.errors.front().to_string();
+      if (loaded.errors.size() > 1)
+        why += " (and " + std::to_string(loaded.errors.size() - 1) + " more)";
+    } else if (loaded.config->dataplane.outside.empty()) {
+      why = "dataplane.outside is required to run";
+    } else {
+      const int rc = run_in_charge(options, loaded, signals, failures, &locks, &why);
+      if (rc != kStartAgain) return rc;
+      config_error = false;
+    }
+    const int rc =
+        wait_not_in_charge(options, why, config_error, signals, retry_sec, &failures, &locks);
+    if (rc != kStartAgain) return rc;
+    retry_sec = std::min(retry_sec * 2, 60U);
   }
+}
+
+int detach(const std::string& config_path, bool all) {
+  LoadResult loaded = load_config_file(config_path);
+  // The local sections are enough: --detach must work with a config whose
+  // classes are broken (that is when an operator reaches for it).
+  const Config cfg = loaded.ok() ? *loaded.config : load_local_sections(config_path);
   std::string report;
-  const bool ok = detach_dataplane(dataplane_settings(*loaded.config), &report);
+  const bool ok = detach_dataplane(dataplane_settings(cfg), all, &report);
   log_event(ok ? LogLevel::info : LogLevel::error, ok ? "detached" : "detach incomplete",
             {{"detail", report}});
+  return ok ? 0 : 1;
+}
+
+int install_passthrough(const std::string& config_path) {
+  LoadResult loaded = load_config_file(config_path);
+  const Config cfg = loaded.ok() ? *loaded.config : load_local_sections(config_path);
+  std::string report;
+  const bool ok = install_passthrough_dataplane(dataplane_settings(cfg), &report);
+  log_event(ok ? LogLevel::info : LogLevel::error,
+            ok ? "pass-through in place" : "pass-through not installed", {{"detail", report}});
   return ok ? 0 : 1;
 }
 

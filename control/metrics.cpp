@@ -200,7 +200,20 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
              MetricType::Gauge);
   add(up, ok && healthy ? 1 : 0);
   out->push_back(std::move(up));
-  if (!ok) return;
+  if (ok && !s.edge_state.empty()) {
+    MetricFamily edge = family("sluice_edge_state",
+                               "What holds the edge's links: a sluice program (enforcing), the "
+                               "pass-through (passthrough) or the blocking one (blocked)",
+                               MetricType::Gauge);
+    for (const char* state : {"enforcing", "passthrough", "blocked"})
+      add(edge, s.edge_state == state ? 1 : 0, {{"state", state}});
+    out->push_back(std::move(edge));
+    MetricFamily since = family("sluice_edge_state_since_timestamp_seconds",
+                                "Unix time the edge entered its current state", MetricType::Gauge);
+    add(since, static_cast<double>(s.edge_since_unix_ns) / 1e9);
+    out->push_back(std::move(since));
+  }
+  if (!ok || s.mode.empty()) return;  // no dataplane of ours runs (not in charge)
 
   const bool has_queues = !s.queues.empty();
   MetricFamily info =
@@ -273,6 +286,22 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
 }
 
 void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
+  MetricFamily in_charge =
+      family("sluice_in_charge",
+             "1 when sluiced runs its config; 0 while it waits for a config it can validate or "
+             "a dataplane that starts (the edge runs what sluice_edge_state says meanwhile)",
+             MetricType::Gauge);
+  add(in_charge, c.in_charge ? 1 : 0);
+  out->push_back(std::move(in_charge));
+  MetricFamily failures = family("sluice_start_failures_total",
+                                 "Starts that failed since sluiced began, by reason (config: the "
+                                 "file was rejected; dataplane: it did not start)",
+                                 MetricType::Counter);
+  add(failures, static_cast<double>(c.start_failures_config), {{"reason", "config"}});
+  add(failures, static_cast<double>(c.start_failures_dataplane), {{"reason", "dataplane"}});
+  out->push_back(std::move(failures));
+  if (!c.in_charge) return;  // no config in force
+
   MetricFamily generation =
       family("sluice_config_generation",
              "Generation of the config in force; every applied change adds one", MetricType::Gauge);

@@ -26,6 +26,11 @@ struct ControlFigures {
   uint64_t audit_write_failures =
       0;  // sluice_audit_write_failures_total  // sluice_config_last_change_timestamp_seconds
   bool dataplane_healthy = true;  // sluice_dataplane_up
+  // sluice_in_charge: 0 while sluiced waits for a config it can validate or a
+  // dataplane that starts (the edge runs what sluice_edge_state says).
+  bool in_charge = true;
+  uint64_t start_failures_config = 0;     // sluice_start_failures_total{reason="config"}
+  uint64_t start_failures_dataplane = 0;  // sluice_start_failures_total{reason="dataplane"}
   // Configured budgets, for "use" panels (0 = unlimited).
   uint64_t boundary_lookups_per_sec = 0;
   uint64_t boundary_packets_per_sec = 0;

@@ -4,12 +4,14 @@
 //
 // Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or
 // capture), 2 cannot reach the daemon.
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -22,6 +24,7 @@
 #include "control/config.hpp"
 #include "control/config_loader.hpp"
 #include "control/replay.hpp"
+#include "dataplane/xdp/edge.hpp"
 
 namespace {
 
@@ -33,8 +36,41 @@ constexpr int kUnreachable = 2;
 
 struct Globals {
   std::string socket = sluice::ControlConfig{}.socket;
+  std::string pin_path = sluice::DataplaneConfig{}.pin_path;
   bool json_out = false;
 };
+
+std::string utc_text(double unix_sec) {
+  if (unix_sec <= 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(unix_sec);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// When sluiced cannot answer (stopped, or not in charge): what the pinned
+// edge record says the edge runs.
+void print_pinned_edge(const Globals& g) {
+  sluice::EdgeRecord r;
+  std::string error;
+  if (!sluice::read_edge_record(g.pin_path, &r, &error)) {
+    std::cerr << "edge: " << error << "\n";
+    return;
+  }
+  const sluice::EdgeState now = sluice::edge_link_state(g.pin_path);
+  const bool running = r.pid > 0 && ::kill(r.pid, 0) == 0;
+  std::cout << "edge (pinned record " << g.pin_path << "/sl_edge): " << sluice::edge_state_name(now)
+            << " since " << utc_text(r.since_unix_ns / 1e9) << ", generation " << r.generation
+            << (now == sluice::EdgeState::enforcing && !(r.attended && running)
+                    ? ", unattended (no sluiced runs it)"
+                    : "")
+            << "\n";
+  if (!r.last_failure.empty())
+    std::cout << "last failed start: " << utc_text(r.last_failure_unix_ns / 1e9) << ": "
+              << r.last_failure << "\n";
+}
 
 // Sends one request; prints errors; returns the exit code and the response.
 int call(const Globals& g, const json& request, json* response) {
@@ -116,7 +152,10 @@ const json& list_of(const json& status, const char* key) {
 int status(const Globals& g) {
   json r;
   const int rc = call(g, {{"op", "status"}}, &r);
-  if (rc != kOk) return rc;
+  if (rc != kOk) {
+    if (!g.json_out) print_pinned_edge(g);
+    return rc;
+  }
   if (g.json_out) {
     std::cout << r.dump(2) << "\n";
     return kOk;
@@ -127,8 +166,11 @@ int status(const Globals& g) {
                                                        : r["inside"].get<std::string>())
             << "\ngeneration " << r["generation"] << ", up " << r["uptime_sec"] << " s, profile "
             << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>())
-            << (r["shadow"].get<bool>() ? ", SHADOW MODE (nothing is shed)" : "") << "\n"
-            << "boundary: lookups " << fmt_rate(r["boundary"]["lookups_per_sec"]) << " ("
+            << (r["shadow"].get<bool>() ? ", SHADOW MODE (nothing is shed)" : "") << "\n";
+  if (r.contains("edge") && r["edge"].contains("state"))
+    std::cout << "edge: " << r["edge"]["state"].get<std::string>() << " since "
+              << utc_text(r["edge"].value("since_unix_sec", 0.0)) << "\n";
+  std::cout << "boundary: lookups " << fmt_rate(r["boundary"]["lookups_per_sec"]) << " ("
             << r["boundary"]["lookup_tokens"] << " tokens), packets "
             << fmt_rate(r["boundary"]["packets_per_sec"]) << " (" << r["boundary"]["packet_tokens"]
             << " tokens)\n\n";
@@ -423,6 +465,10 @@ int main(int argc, char** argv) {
   app.fallthrough();  // --json and --socket also after the subcommand
   Globals g;
   app.add_option("--socket", g.socket, "sluiced's control socket (control.socket)")
+      ->capture_default_str();
+  app.add_option("--pin-path", g.pin_path,
+                 "dataplane.pin_path, where `status` reads the pinned edge record when sluiced "
+                 "cannot answer")
       ->capture_default_str();
   app.add_flag("--json", g.json_out, "print the daemon's JSON response instead of text");
 

@@ -66,20 +66,38 @@ int main(int argc, char** argv) {
   CLI::App app{
       "sluiced - admission-control daemon for the network edge.\n\n"
       "Runs in the foreground: SIGHUP reloads the config file (a bad file is rejected and the "
-      "running config stays), SIGTERM or SIGINT detach and exit. Logs are logfmt lines on "
-      "stderr. Exit codes: 0 ok, 1 bad config or dataplane failure."};
+      "running config stays); SIGTERM or SIGINT exit and leave the XDP program enforcing the "
+      "last config (the next sluiced adopts it without losing a packet). A start that fails "
+      "(config rejected, dataplane not starting) keeps sluiced up but not in charge: the control "
+      "socket and /metrics say why, the edge keeps what it runs, and SIGHUP retries. Logs are "
+      "logfmt lines on stderr. Exit codes: 0 ok, 1 bad config (--check-config), control plane "
+      "or dataplane failure."};
   std::string check_path;
   std::string config_path;
   bool detach = false;
+  bool detach_all = false;
+  bool passthrough = false;
   unsigned log_interval = 5;
   auto* check = app.add_option("--check-config", check_path,
                                "validate FILE, print a summary and exit (0 valid, 1 invalid)")
                     ->option_text("FILE");
   auto* run =
       app.add_option("--config", config_path, "run with the config FILE")->option_text("FILE");
-  app.add_flag("--detach", detach,
-               "with --config: remove the XDP program, links and pinned maps an earlier sluiced "
-               "left behind (after a crash, or to stop enforcement for good), then exit");
+  auto* detach_flag = app.add_flag(
+      "--detach", detach,
+      "with --config: stop enforcement for good, then exit. An inline edge gets the "
+      "dataplane.when_stopped program (\"forward\": a pass-through; \"block\": drops "
+      "everything) and the maps are removed; host mode removes everything (an ExecStop= line "
+      "for a stop that should not leave the last config enforcing)");
+  app.add_flag("--all", detach_all,
+               "with --detach: remove everything sluice attached and pinned, the pass-through and "
+               "the edge record included (an inline edge then forwards nothing)")
+      ->needs(detach_flag);
+  app.add_flag("--install-passthrough", passthrough,
+               "with --config: install the dataplane.when_stopped program on an inline edge where "
+               "no sluice program enforces yet, then exit (a oneshot unit ordered before the "
+               "network comes up)")
+      ->excludes(detach_flag);
   app.add_option("--log-interval", log_interval, "seconds between per-class counter logs")
       ->check(CLI::Range(1u, 3600u));
   check->excludes(run);
@@ -94,7 +112,8 @@ int main(int argc, char** argv) {
     std::cerr << "sluiced: give --config FILE to run, or --check-config FILE (see --help)\n";
     return 1;
   }
-  if (detach) return sluice::detach(config_path);
+  if (detach) return sluice::detach(config_path, detach_all);
+  if (passthrough) return sluice::install_passthrough(config_path);
   sluice::DaemonOptions options;
   options.config_path = config_path;
   options.log_interval_sec = log_interval;

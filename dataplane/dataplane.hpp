@@ -16,6 +16,10 @@ namespace sluice {
 
 enum class DataplaneKind { automatic, dpdk, xdp };
 
+// What an inline edge does while no sluice program enforces
+// (dataplane.when_stopped): forward every frame, or drop every frame.
+enum class WhenStopped { forward, block };
+
 // What a dataplane needs from the config (restart-only settings).
 struct DataplaneSettings {
   DataplaneKind kind = DataplaneKind::automatic;
@@ -23,6 +27,7 @@ struct DataplaneSettings {
   std::string inside;        // empty: host mode (xdp only)
   bool xdp_generic = false;  // attach in skb (generic) mode instead of native
   std::string pin_path;      // bpffs directory for pinned XDP state
+  WhenStopped when_stopped = WhenStopped::forward;  // inline only
   uint64_t source_table_size = 65536;
   uint64_t flow_table_size = 262144;  // flow entries, all priority partitions together
   std::vector<std::string> dpdk_args;
@@ -85,6 +90,10 @@ struct DataplaneStats {
   uint64_t flow_entries[SL_PRIORITIES] = {};  // flows held now, by priority partition
   // Flow table events since start, by priority partition (enum sl_flow_event).
   uint64_t flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT] = {};
+  // Inline XDP edges: what holds the links (edge.hpp's state names:
+  // "enforcing", "passthrough", "blocked") and since when; empty otherwise.
+  std::string edge_state;
+  uint64_t edge_since_unix_ns = 0;
   std::vector<QueueStats> queues;  // empty when the dataplane does not queue (XDP)
   std::vector<PortStats> ports;    // empty when the dataplane owns no ports (XDP)
 };
@@ -105,7 +114,9 @@ class Dataplane {
 
   virtual DataplaneStats stats() const = 0;
 
-  // Graceful stop: releases the interfaces (and, for XDP, removes the pins).
+  // Stops attending the dataplane. XDP leaves its program enforcing the last
+  // profile (the next sluiced adopts it); DPDK releases its ports (its XDP
+  // standby, if any, takes over).
   virtual void stop() = 0;
 
   virtual const char* kind() const = 0;
@@ -140,8 +151,17 @@ inline bool is_dpdk_endpoint(const std::string& endpoint) {
   return endpoint.rfind("net_", 0) == 0 || endpoint.find(':') != std::string::npos;
 }
 
-// Removes everything a previous sluiced left attached and pinned for these
-// settings (sluiced --detach). True when nothing is left.
-bool detach_dataplane(const DataplaneSettings& settings, std::string* report);
+// `sluiced --detach`: an inline edge goes to the when_stopped pass-through
+// (its maps are removed); host mode, or `all`, removes everything a sluiced
+// left attached and pinned. True when that is done.
+bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report);
+
+// What a sluiced that is not in charge can say of the dataplane: the edge
+// state and generation from the pinned record (no counters); healthy false.
+DataplaneStats unattended_stats(const DataplaneSettings& settings);
+
+// `sluiced --install-passthrough`: before the first start, an inline edge
+// gets the when_stopped program unless a sluice program already enforces.
+bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report);
 
 }  // namespace sluice

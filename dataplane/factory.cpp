@@ -5,6 +5,7 @@
 #include <string>
 
 #include "dataplane/dataplane.hpp"
+#include "dataplane/xdp/edge.hpp"
 #include "dataplane/xdp/xdp_dataplane.hpp"
 #ifdef SLUICE_WITH_DPDK
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
@@ -13,11 +14,18 @@
 namespace sluice {
 namespace {
 
-std::unique_ptr<Dataplane> start_xdp(DataplaneSettings settings, const CompiledProfile& profile,
-                                     uint64_t generation, std::string* error) {
+// The settings with DPDK endpoints replaced by the kernel interfaces behind
+// them (what XDP attaches to).
+DataplaneSettings kernel_side(DataplaneSettings settings) {
   settings.outside = endpoint_interface(settings.outside);
   if (!settings.inside.empty()) settings.inside = endpoint_interface(settings.inside);
-  auto dp = std::make_unique<XdpDataplane>(settings);
+  return settings;
+}
+
+std::unique_ptr<Dataplane> start_xdp(const DataplaneSettings& settings,
+                                     const CompiledProfile& profile, uint64_t generation,
+                                     std::string* error) {
+  auto dp = std::make_unique<XdpDataplane>(kernel_side(settings));
   if (!dp->start(profile, generation, error)) return nullptr;
   return dp;
 }
@@ -63,11 +71,37 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
   return nullptr;
 }
 
-bool detach_dataplane(const DataplaneSettings& settings, std::string* report) {
-  DataplaneSettings xdp = settings;
-  xdp.outside = endpoint_interface(settings.outside);
-  if (!xdp.inside.empty()) xdp.inside = endpoint_interface(settings.inside);
-  return XdpDataplane::remove_pins(xdp, report);
+bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report) {
+  return XdpDataplane::detach(kernel_side(settings), all, report);
+}
+
+DataplaneStats unattended_stats(const DataplaneSettings& settings) {
+  const DataplaneSettings xdp = kernel_side(settings);
+  DataplaneStats s;
+  s.healthy = false;
+  EdgeRecord record;
+  std::string ignored;
+  if (read_edge_record(xdp.pin_path, &record, &ignored)) {
+    s.edge_state = edge_state_name(edge_link_state(xdp.pin_path));
+    s.edge_since_unix_ns = record.since_unix_ns;
+    s.generation = record.generation;
+  }
+  return s;
+}
+
+bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report) {
+  const DataplaneSettings xdp = kernel_side(settings);
+  if (xdp.inside.empty()) {
+    *report +=
+        "host mode (no dataplane.inside): the kernel handles traffic while no program "
+        "runs; nothing to install\n";
+    return true;
+  }
+  if (edge_link_state(xdp.pin_path) == EdgeState::enforcing) {
+    *report += "a sluice program is enforcing on the links already; left as it is\n";
+    return true;
+  }
+  return install_passthrough(xdp, report);
 }
 
 }  // namespace sluice

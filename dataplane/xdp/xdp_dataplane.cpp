@@ -2,120 +2,155 @@
 #include "dataplane/xdp/xdp_dataplane.hpp"
 
 #include <bpf/bpf.h>
-#include <linux/if_link.h>
 #include <net/if.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
+#include "dataplane/xdp/edge.hpp"
+
 namespace sluice {
 namespace {
 
-std::string link_path(const DataplaneSettings& s, const std::string& which) {
-  return s.pin_path + "/link_" + which;
+uint32_t prog_id(int prog_fd) {
+  bpf_prog_info info{};
+  __u32 len = sizeof(info);
+  return bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0 ? info.id : 0;
 }
 
-std::string errno_text() { return std::strerror(errno); }
+// The program the pinned link holds now (0: no link).
+uint32_t link_prog_id(const std::string& pin_path, const std::string& which) {
+  const int fd = bpf_obj_get((pin_path + "/link_" + which).c_str());
+  if (fd < 0) return 0;
+  bpf_link_info info{};
+  __u32 len = sizeof(info);
+  const uint32_t id = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.prog_id : 0;
+  close(fd);
+  return id;
+}
+
+// Map pins of the layout before pins were versioned (directly under pin_path).
+constexpr const char* kUnversionedPins[] = {
+    "sl_active",      "sl_profiles", "sl_ports", "sl_lpm_src",  "sl_lpm_dst",     "sl_state",
+    "sl_class_names", "sl_sources",  "sl_flows", "sl_counters", "sl_counter_base"};
+
+// Removes the map pins of every layout but `keep` (empty: all of them).
+bool remove_layouts(const std::string& pin_path, const std::string& keep, std::string* report) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  bool ok = true;
+  auto remove = [&](const fs::path& pin) {
+    if (fs::exists(pin, ec) && !fs::remove(pin, ec)) {
+      *report += "cannot remove " + pin.string() + ": " + ec.message() + "\n";
+      ok = false;
+    }
+  };
+  for (const char* name : kUnversionedPins) remove(fs::path(pin_path) / name);
+  for (const fs::directory_entry& d : fs::directory_iterator(pin_path, ec)) {
+    const std::string name = d.path().filename().string();
+    if (!d.is_directory(ec) || name.rfind("layout-", 0) != 0 || name == keep) continue;
+    // Only sluice's own pins: pin_path may be shared with other tools' pins.
+    for (const char* pin : kUnversionedPins) remove(d.path() / pin);
+    fs::remove(d.path(), ec);  // only if now empty
+    *report += "removed the maps of " + name + "\n";
+  }
+  return ok;
+}
 
 }  // namespace
 
-XdpDataplane::XdpDataplane(DataplaneSettings settings) : settings_(std::move(settings)) {}
+XdpDataplane::XdpDataplane(DataplaneSettings settings, bool standby)
+    : settings_(std::move(settings)), standby_(standby) {}
 
 XdpDataplane::~XdpDataplane() = default;
 
-bool XdpDataplane::attach(const std::string& which, int ifindex, int prog_fd, std::string* error) {
-  const std::string path = link_path(settings_, which);
-  int fd = bpf_obj_get(path.c_str());
-  if (fd >= 0) {
-    // A link left by an earlier sluiced: swap our program in without a gap,
-    // if it is on the interface we want.
-    bpf_link_info info{};
-    __u32 len = sizeof(info);
-    const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-                      info.type == BPF_LINK_TYPE_XDP &&
-                      static_cast<int>(info.xdp.ifindex) == ifindex;
-    if (same) {
-      // Never take a working link down: if the swap fails, keep it and say so.
-      const bool swapped = bpf_link_update(fd, prog_fd, nullptr) == 0;
-      const int err = errno;
-      close(fd);
-      if (!swapped)
-        *error = "cannot swap the new program into the pinned " + which +
-                 " link (the running one stays): " + std::strerror(err);
-      return swapped;
-    }
-    // Pinned on another interface: the config moved it.
-    bpf_link_detach(fd);
-    close(fd);
-    unlink(path.c_str());
-  }
-  LIBBPF_OPTS(bpf_link_create_opts, opts);
-  opts.flags = settings_.xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-  fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
-  if (fd < 0) {
-    const int err = errno;
-    char name[IF_NAMESIZE] = {};
-    if_indextoname(static_cast<unsigned>(ifindex), name);
-    *error = std::string("cannot attach XDP (") + (settings_.xdp_generic ? "generic" : "native") +
-             ") to " + name + ": " + std::strerror(err) +
-             (err == EBUSY            ? " (another XDP program is attached)"
-              : settings_.xdp_generic ? ""
-                                      : " (try xdp_attach = \"generic\")");
+bool XdpDataplane::fail(const std::string& why, std::string* error) {
+  program_.reset();
+  *error = why;
+  EdgeRecord record;
+  std::string ignored;
+  read_edge_record(settings_.pin_path, &record, &ignored);
+  record.last_failure = why;
+  record.last_failure_unix_ns = unix_now_ns();
+  write_edge_record(settings_.pin_path, record, &ignored);
+  if (settings_.inside.empty()) return false;
+  if (edge_link_state(settings_.pin_path) == EdgeState::enforcing) {
+    *error += " (the program already on the links keeps enforcing generation " +
+              std::to_string(record.generation) + ")";
     return false;
   }
-  if (bpf_obj_pin(fd, path.c_str()) != 0) {
-    *error = "cannot pin the XDP link at " + path + ": " + errno_text();
-    bpf_link_detach(fd);
-    close(fd);
-    return false;
-  }
-  close(fd);
-  return true;
+  // Nothing enforces: the edge must not stay dark because this start failed.
+  std::string report;
+  if (install_passthrough(settings_, &report))
+    *error += std::string(" (when_stopped = \"") +
+              (settings_.when_stopped == WhenStopped::block ? "block" : "forward") +
+              "\": " + report.substr(0, report.find('\n')) + ")";
+  else
+    *error += " (and the pass-through could not be installed: " + report + ")";
+  return false;
 }
 
 bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, std::string* error) {
   const int outside = static_cast<int>(if_nametoindex(settings_.outside.c_str()));
-  if (outside == 0) {
-    *error = "dataplane.outside: no interface named \"" + settings_.outside + "\"";
-    return false;
-  }
+  if (outside == 0)
+    return fail("dataplane.outside: no interface named \"" + settings_.outside + "\"", error);
   int inside = 0;
   if (!settings_.inside.empty()) {
     inside = static_cast<int>(if_nametoindex(settings_.inside.c_str()));
-    if (inside == 0) {
-      *error = "dataplane.inside: no interface named \"" + settings_.inside + "\"";
-      return false;
-    }
+    if (inside == 0)
+      return fail("dataplane.inside: no interface named \"" + settings_.inside + "\"", error);
   }
   XdpProgramOptions options;
   options.inline_mode = inside != 0;
+  options.standby = standby_;
   options.pin_path = settings_.pin_path;
   options.source_table_size = settings_.source_table_size;
   options.flow_table_size = settings_.flow_table_size;
-  program_ = XdpProgram::load(options, error);
-  if (!program_) return false;
-  // Attach (or swap into adopted links) first: until the new profile is
-  // written, an adopted program keeps enforcing the profile it had, and a
-  // fresh one passes everything. Only then write the profile.
-  if (inside != 0 && !program_->set_tx_ports(inside, outside, error)) return false;
-  if (!attach("outside", outside, program_->outside_prog_fd(), error)) return false;
+  std::string why;
+  // Loading and verifying takes a second or two: whatever holds the links
+  // now (an earlier sluiced's program, another layout's, the pass-through)
+  // keeps running meanwhile.
+  program_ = XdpProgram::load(options, &why);
+  if (!program_) return fail(why, error);
+  if (inside != 0 && !program_->set_tx_ports(inside, outside, &why)) return fail(why, error);
+
+  // The profile goes in before the links: from its first frame, our program
+  // enforces it. Adopted maps are shared with the program still on the
+  // links, so it enforces the new profile at once too. An adopted state (or
+  // the record of an earlier layout) continues its generation numbering.
+  EdgeRecord record;
+  std::string ignored;
+  read_edge_record(settings_.pin_path, &record, &ignored);
+  const uint64_t gen = std::max({generation, program_->generation() + 1, record.generation + 1});
+  if (!program_->write_profile(profile, gen, &why)) return fail(why, error);
+  if (!attach_pinned_link(settings_, "outside", outside, program_->outside_prog_fd(), &why))
+    return fail(why, error);
   if (inside != 0) {
-    if (!attach("inside", inside, program_->inside_prog_fd(), error)) return false;
+    if (!attach_pinned_link(settings_, "inside", inside, program_->inside_prog_fd(), &why))
+      return fail(why, error);
   } else {
     // Host mode now: a return-path link left by an inline config must go.
-    const std::string path = link_path(settings_, "inside");
-    const int fd = bpf_obj_get(path.c_str());
-    if (fd >= 0) {
-      bpf_link_detach(fd);
-      close(fd);
-      unlink(path.c_str());
-    }
+    std::string report;
+    remove_pinned_link(settings_.pin_path, "inside", &report);
   }
-  // An adopted state continues its generation numbering.
-  const uint64_t gen = std::max(generation, program_->generation() + 1);
-  return program_->write_profile(profile, gen, error);
+  outside_prog_id_ = prog_id(program_->outside_prog_fd());
+  // The links no longer hold another layout's program: its maps can go.
+  std::string report;
+  remove_layouts(settings_.pin_path, XdpProgram::layout_name(options), &report);
+
+  if (record.state != EdgeState::enforcing) record.since_unix_ns = unix_now_ns();
+  record.state = EdgeState::enforcing;
+  record.generation = gen;
+  record.pid = static_cast<int32_t>(getpid());
+  record.attended = true;
+  record.layout = XdpProgram::layout_name(options);
+  record.last_failure.clear();
+  record.last_failure_unix_ns = 0;
+  write_edge_record(settings_.pin_path, record, &ignored);
+  return true;
 }
 
 bool XdpDataplane::apply(const CompiledProfile& profile, uint64_t generation, std::string* error) {
@@ -123,61 +158,73 @@ bool XdpDataplane::apply(const CompiledProfile& profile, uint64_t generation, st
     *error = "the XDP dataplane is not started";
     return false;
   }
-  return program_->write_profile(profile, generation, error);
+  if (!program_->write_profile(profile, generation, error)) return false;
+  // The record keeps the generation the links enforce, for the next sluiced.
+  EdgeRecord record;
+  std::string ignored;
+  if (read_edge_record(settings_.pin_path, &record, &ignored)) {
+    record.generation = generation;
+    write_edge_record(settings_.pin_path, record, &ignored);
+  }
+  return true;
 }
 
 DataplaneStats XdpDataplane::stats() const {
   DataplaneStats s = program_ ? program_->stats() : DataplaneStats{};
-  // Healthy while our program is loaded and its outside link is still pinned
-  // (an operator's `sluiced --detach` or a removed pin shows up here).
-  std::error_code ec;
-  s.healthy = program_ && std::filesystem::exists(link_path(settings_, "outside"), ec);
+  // Healthy while our program is the one on the outside link (an operator's
+  // `sluiced --detach` or a removed pin shows up here).
+  s.healthy = program_ && outside_prog_id_ != 0 &&
+              link_prog_id(settings_.pin_path, "outside") == outside_prog_id_;
   s.mode = "xdp";
   s.attach = settings_.xdp_generic ? "generic" : "native";
   // The pinned LRU map an adopted run reuses has this size too: libbpf
   // refuses to reuse a pin whose max_entries differ.
   s.source_table_capacity = settings_.source_table_size;
+  EdgeRecord record;
+  std::string ignored;
+  if (!settings_.inside.empty() && read_edge_record(settings_.pin_path, &record, &ignored)) {
+    s.edge_state = edge_state_name(edge_link_state(settings_.pin_path));
+    s.edge_since_unix_ns = record.since_unix_ns;
+  }
   return s;
 }
 
 void XdpDataplane::stop() {
-  std::string report;
-  remove_pins(settings_, &report);
+  if (!program_) return;
+  // The links keep our program, and it keeps enforcing the last profile:
+  // the next sluiced adopts it. Only the record learns nobody attends it.
+  EdgeRecord record;
+  std::string ignored;
+  if (read_edge_record(settings_.pin_path, &record, &ignored)) {
+    record.attended = false;
+    write_edge_record(settings_.pin_path, record, &ignored);
+  }
   program_.reset();
 }
 
-bool XdpDataplane::remove_pins(const DataplaneSettings& settings, std::string* report) {
+bool XdpDataplane::detach(const DataplaneSettings& settings, bool all, std::string* report) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::exists(settings.pin_path, ec)) {
+  if (!fs::exists(settings.pin_path, ec) && (all || settings.inside.empty())) {
     *report += "nothing pinned at " + settings.pin_path + "\n";
     return true;
   }
   bool ok = true;
-  for (const char* which : {"outside", "inside"}) {
-    const std::string path = link_path(settings, which);
-    const int fd = bpf_obj_get(path.c_str());
-    if (fd < 0) continue;
-    if (bpf_link_detach(fd) != 0) {
-      *report += "cannot detach " + path + ": " + errno_text() + "\n";
-      ok = false;
-    } else {
-      *report += std::string("detached the ") + which + " XDP link\n";
-    }
-    close(fd);
-  }
-  // Only sluice's own pins: pin_path may be shared with other tools' pins.
-  for (const char* name : {"sl_active", "sl_profiles", "sl_ports", "sl_lpm_src", "sl_lpm_dst",
-                           "sl_state", "sl_class_names", "sl_sources", "sl_flows", "sl_counters",
-                           "sl_counter_base", "link_outside", "link_inside"}) {
-    const fs::path pin = fs::path(settings.pin_path) / name;
-    if (fs::exists(pin, ec) && !fs::remove(pin, ec)) {
-      *report += "cannot remove " + pin.string() + ": " + ec.message() + "\n";
+  if (!all && !settings.inside.empty()) {
+    // Inline: the edge must keep doing what when_stopped says.
+    if (!install_passthrough(settings, report)) return false;
+  } else {
+    for (const char* which : {"outside", "inside"})
+      ok = remove_pinned_link(settings.pin_path, which, report) && ok;
+    if (fs::exists(settings.pin_path + "/sl_edge", ec) &&
+        !fs::remove(settings.pin_path + "/sl_edge", ec)) {
+      *report += "cannot remove the edge record: " + ec.message() + "\n";
       ok = false;
     }
   }
+  ok = remove_layouts(settings.pin_path, "", report) && ok;
   fs::remove(settings.pin_path, ec);  // only if now empty
-  if (ok) *report += "removed " + settings.pin_path + "\n";
+  if (ok && !fs::exists(settings.pin_path, ec)) *report += "removed " + settings.pin_path + "\n";
   return ok;
 }
 

@@ -3,6 +3,12 @@
 // outside interface (and, inline, to the inside one for the return path)
 // through pinned BPF links, so that enforcement outlives sluiced and a
 // restarted sluiced takes the links and maps over instead of resetting them.
+//
+// Failure policy (edge.hpp): a stop leaves the program enforcing; a start
+// swaps its program into the links atomically (adopting the maps of the same
+// layout, or starting fresh maps of a new layout while the old program keeps
+// enforcing); a first start that fails leaves an inline edge to the
+// when_stopped pass-through; `detach` hands it there or removes everything.
 #pragma once
 
 #include <memory>
@@ -15,26 +21,37 @@ namespace sluice {
 
 class XdpDataplane final : public Dataplane {
  public:
-  explicit XdpDataplane(DataplaneSettings settings);
+  explicit XdpDataplane(DataplaneSettings settings, bool standby = false);
   ~XdpDataplane() override;
 
   bool start(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
   bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
   DataplaneStats stats() const override;
+  // Leaves the program enforcing the last profile, unattended.
   void stop() override;
   const char* kind() const override { return "xdp"; }
 
   bool adopted_state() const override { return program_ && program_->adopted(); }
   uint64_t live_generation() const { return program_ ? program_->generation() : 0; }
 
-  // Detaches the links and removes the pins under settings.pin_path.
-  static bool remove_pins(const DataplaneSettings& settings, std::string* report);
+  // DPDK standby only: see XdpProgram::beat.
+  bool beat(uint64_t timeout_ns, std::string* error) {
+    return program_ && program_->beat(timeout_ns, error);
+  }
+
+  // `sluiced --detach`: an inline edge goes to the when_stopped pass-through
+  // and the maps are removed; host mode (or `all`) removes the links, the
+  // maps, the pass-through and the edge record.
+  static bool detach(const DataplaneSettings& settings, bool all, std::string* report);
 
  private:
-  bool attach(const std::string& which, int ifindex, int prog_fd, std::string* error);
+  bool fail(const std::string& why, std::string* error);
+  void remove_other_layouts(std::string* report) const;
 
   DataplaneSettings settings_;
+  bool standby_ = false;
   std::unique_ptr<XdpProgram> program_;
+  uint32_t outside_prog_id_ = 0;  // our program, to tell whether the link still holds it
 };
 
 }  // namespace sluice

@@ -3,10 +3,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/magic.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +18,7 @@
 #include "bpf/shared_state.h"
 #include "dataplane/reference/flow_table.hpp"
 #include "dataplane/state_slots.hpp"
+#include "dataplane/xdp/edge.hpp"
 #include "sluice_xdp.skel.h"
 
 namespace sluice {
@@ -49,35 +46,14 @@ int capture_libbpf(enum libbpf_print_level level, const char* fmt, va_list args)
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
-bool is_bpffs(const std::string& path) {
-  struct statfs fs {};
-  return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
-}
-
-// Makes sure `dir` exists on a bpffs, mounting /sys/fs/bpf when it is the
-// usual place and nothing is mounted there yet.
-bool prepare_pin_dir(const std::string& dir, std::string* error) {
-  const std::filesystem::path p(dir);
-  std::filesystem::path base = p.parent_path();
-  if (!is_bpffs(base.string()) && base == "/sys/fs/bpf") {
-    std::error_code mk;
-    std::filesystem::create_directories(base, mk);
-    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0 && !is_bpffs(base.string())) {
-      *error = "cannot mount bpffs on /sys/fs/bpf: " + errno_text(errno);
-      return false;
-    }
+// FNV-1a over the facts that make two builds' pinned maps interchangeable.
+constexpr uint64_t fingerprint(std::initializer_list<uint64_t> facts) {
+  uint64_t h = 1469598103934665603ULL;
+  for (uint64_t f : facts) {
+    h ^= f;
+    h *= 1099511628211ULL;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(p, ec);
-  if (ec) {
-    *error = "cannot create pin directory " + dir + ": " + ec.message();
-    return false;
-  }
-  if (!is_bpffs(dir)) {
-    *error = "pin_path " + dir + " is not on a bpffs (mount -t bpf bpf /sys/fs/bpf)";
-    return false;
-  }
-  return true;
+  return h;
 }
 
 void lpm_key(sl_lpm_key* k, uint32_t slot, const LpmEntry& e) {
@@ -288,14 +264,16 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   };
 
   LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-  if (!options.pin_path.empty()) {
-    if (!prepare_pin_dir(options.pin_path, error)) {
+  const std::string pin_dir =
+      options.pin_path.empty() ? "" : options.pin_path + "/" + layout_name(options);
+  if (!pin_dir.empty()) {
+    if (!prepare_pin_dir(pin_dir, error)) {
       done();
       return nullptr;
     }
-    open_opts.pin_root_path = options.pin_path.c_str();
+    open_opts.pin_root_path = pin_dir.c_str();
     std::error_code ec;
-    p->adopted_ = std::filesystem::exists(options.pin_path + "/sl_state", ec);
+    p->adopted_ = std::filesystem::exists(pin_dir + "/sl_state", ec);
   }
   impl.skel = sluice_xdp__open_opts(&open_opts);
   if (impl.skel == nullptr) {
@@ -306,6 +284,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   impl.skel->rodata->sl_inline = options.inline_mode ? 1 : 0;
   impl.skel->rodata->sl_fake_clock = options.fake_clock ? 1 : 0;
   impl.skel->rodata->sl_record_decision = options.record_decision ? 1 : 0;
+  impl.skel->rodata->sl_standby = options.standby ? 1 : 0;
   bpf_map__set_max_entries(impl.skel->maps.sl_sources,
                            static_cast<__u32>(options.source_table_size));
   if (options.pin_path.empty()) {
@@ -317,9 +296,8 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   if (err != 0) {
     *error = "cannot load the XDP program: " + errno_text(err);
     if (p->adopted_)
-      *error += " (maps pinned under " + options.pin_path +
-                " by an earlier sluiced do not match this build or config, e.g. a changed "
-                "source_table_size: run sluiced --detach first)";
+      *error += " (maps pinned under " + pin_dir +
+                " by an earlier sluiced do not match this build: run sluiced --detach first)";
     *error += "\n" + log;
     return nullptr;
   }
@@ -328,6 +306,31 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
 }
 
 XdpProgram::~XdpProgram() = default;
+
+std::string XdpProgram::layout_name(const XdpProgramOptions& o) {
+  const uint64_t h = fingerprint(
+      {SL_PIN_LAYOUT_REV, sizeof(sl_active), sizeof(sl_profile), sizeof(sl_lpm_key),
+       sizeof(sl_shared_state), sizeof(sl_class_name), sizeof(sl_source_key),
+       sizeof(sl_source_state), sizeof(sl_flow_key), sizeof(sl_flow), sizeof(sl_counters),
+       sizeof(sl_counter_base), SL_PROFILE_SLOTS, SL_LPM_MAX_ENTRIES, SL_MAX_CLASSES, SL_PRIORITIES,
+       o.source_table_size, flow_partition_size(o.flow_table_size)});
+  char name[32];
+  std::snprintf(name, sizeof(name), "layout-%016llx", static_cast<unsigned long long>(h));
+  return name;
+}
+
+bool XdpProgram::beat(uint64_t timeout_ns, std::string* error) {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns()'s clock
+  sl_heartbeat hb{};
+  hb.beat_ns = static_cast<uint64_t>(ts.tv_sec) * SL_NS_PER_SEC + static_cast<uint64_t>(ts.tv_nsec);
+  hb.timeout_ns = timeout_ns;
+  if (bpf_map_update_elem(impl_->fd(impl_->skel->maps.sl_heartbeat), &kZero, &hb, BPF_ANY) != 0) {
+    *error = "cannot write the standby heartbeat: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
 
 uint64_t XdpProgram::generation() const {
   sl_active a;

@@ -21,7 +21,10 @@ struct XdpProgramOptions {
   bool inline_mode = false;      // admitted -> redirect to the inside interface
   bool fake_clock = false;       // tests: time comes from set_clock()
   bool record_decision = false;  // tests: test_run() reports the decision
-  std::string pin_path;          // empty: nothing pinned (tests)
+  bool standby = false;          // DPDK standby: pass every frame while beat() is fresh
+  // bpffs directory (dataplane.pin_path); the maps are pinned in its
+  // subdirectory layout_name(). Empty: nothing pinned (tests).
+  std::string pin_path;
   uint64_t source_table_size = 65536;
   uint64_t flow_table_size = 262144;  // all priority partitions together
 };
@@ -41,6 +44,11 @@ class XdpProgram {
   XdpProgram(const XdpProgram&) = delete;
   XdpProgram& operator=(const XdpProgram&) = delete;
 
+  // The subdirectory of pin_path holding the maps of this build and sizes:
+  // "layout-" and a fingerprint of every pinned map's key and value sizes,
+  // the table sizes and SL_PIN_LAYOUT_REV. Another name is another layout.
+  static std::string layout_name(const XdpProgramOptions& options);
+
   // True when the maps came from pins left by an earlier sluiced.
   bool adopted() const { return adopted_; }
   // Generation of the live profile (0: none written yet).
@@ -54,6 +62,10 @@ class XdpProgram {
   bool set_tx_ports(int inside_ifindex, int outside_ifindex, std::string* error);
 
   DataplaneStats stats() const;
+
+  // DPDK standby: the DPDK ports are alive now; the program passes every
+  // frame to them until `timeout_ns` after the last beat.
+  bool beat(uint64_t timeout_ns, std::string* error);
 
   // Tests.
   void set_clock(uint64_t now_ns);

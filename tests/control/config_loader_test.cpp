@@ -539,8 +539,14 @@ dpdk_clock = "wall"
 dpdk_lcores = 2
 )",
      "<test>:2:1: dataplane.dpdk_lcores: unknown key; expected one of: mode, outside, inside, "
-     "xdp_attach, dpdk_args, pin_path, dpdk_workers, dpdk_mbufs, dpdk_queue_size, "
+     "xdp_attach, dpdk_args, pin_path, when_stopped, dpdk_workers, dpdk_mbufs, dpdk_queue_size, "
      "dpdk_idle_sleep_us, dpdk_clock"},
+    {"when_stopped is a keyword", R"(
+[dataplane]
+when_stopped = "drop"
+)",
+     "<test>:2:16: dataplane.when_stopped: expected \"forward\" or \"block\", found string "
+     "\"drop\""},
     {"source table too small", R"(
 [admission]
 source_table_size = 1000

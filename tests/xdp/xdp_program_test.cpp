@@ -713,9 +713,10 @@ namespace sluice {
 namespace {
 
 // Pinned flow state survives a reload (the adopted program verifies the flow
-// a SYN opened before), and a reload asking for another flow_table_size is
-// refused with a message that says what to do, never silently resized.
-TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsRefused) {
+// a SYN opened before). A reload asking for another flow_table_size is
+// another pinned layout: fresh maps in their own directory (the running
+// program keeps its own until the links swap), never a silent resize.
+TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsAnotherLayout) {
   SLUICE_REQUIRE_ROOT();
   const std::string pins = "/sys/fs/bpf/sluice-test-flows-" + std::to_string(::getpid());
   struct Cleanup {
@@ -754,12 +755,18 @@ TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsRefused) {
     EXPECT_EQ(r.decision.reason, SL_REASON_CONTINUATION);
     EXPECT_EQ(again->stats().flow_entries[0], 1u);
   }
+  const std::string before = XdpProgram::layout_name(o);
+  EXPECT_TRUE(std::filesystem::exists(pins + "/" + before + "/sl_flows"));
   o.flow_table_size = 32768;
+  const std::string after = XdpProgram::layout_name(o);
+  EXPECT_NE(before, after);
   auto resized = XdpProgram::load(o, &error);
-  EXPECT_FALSE(resized);
-  EXPECT_NE(error.find("flow_table_size"), std::string::npos) << error;
-  EXPECT_NE(error.find("16384"), std::string::npos) << error;
-  EXPECT_NE(error.find("--detach"), std::string::npos) << error;
+  ASSERT_TRUE(resized) << error;
+  EXPECT_FALSE(resized->adopted());
+  ASSERT_TRUE(resized->write_profile(profile, 1, &error)) << error;
+  EXPECT_EQ(resized->stats().flow_table_capacity, 32768u);
+  EXPECT_TRUE(std::filesystem::exists(pins + "/" + after + "/sl_flows"));
+  EXPECT_TRUE(std::filesystem::exists(pins + "/" + before + "/sl_flows"));
 }
 
 }  // namespace

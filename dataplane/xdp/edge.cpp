@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/xdp/edge.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "sluice_passthrough.skel.h"
+
+namespace sluice {
+namespace {
+
+constexpr uint32_t kRecordMagic = 0x736c6564;  // "sled"
+constexpr uint32_t kRecordVersion = 1;
+
+// The record as the pinned map holds it. Fields are only ever appended into
+// `reserved` (and the version raised), so any build reads any record.
+struct RawRecord {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t state;
+  int32_t pid;
+  uint64_t generation;
+  uint64_t since_unix_ns;
+  uint64_t last_failure_unix_ns;
+  uint32_t attended;
+  uint32_t reserved0;
+  char layout[32];
+  char last_failure[160];
+  uint8_t reserved[80];
+};
+static_assert(sizeof(RawRecord) == 320, "the pinned edge record never changes size");
+
+std::string record_path(const std::string& pin_path) { return pin_path + "/sl_edge"; }
+std::string link_path(const std::string& pin_path, const std::string& which) {
+  return pin_path + "/link_" + which;
+}
+std::string errno_text(int err) { return std::strerror(err); }
+
+void copy_text(char* dst, std::size_t size, const std::string& src) {
+  std::memset(dst, 0, size);
+  std::memcpy(dst, src.data(), std::min(size - 1, src.size()));
+}
+
+// The record map: opened from its pin, or created and pinned.
+int record_map(const std::string& pin_path, bool create, std::string* error) {
+  const std::string path = record_path(pin_path);
+  int fd = bpf_obj_get(path.c_str());
+  if (fd >= 0 || !create) {
+    if (fd < 0) *error = "no edge record at " + path;
+    return fd;
+  }
+  fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sl_edge", sizeof(uint32_t), sizeof(RawRecord), 1,
+                      nullptr);
+  if (fd < 0) {
+    *error = "cannot create the edge record: " + errno_text(errno);
+    return -1;
+  }
+  if (bpf_obj_pin(fd, path.c_str()) != 0) {
+    *error = "cannot pin the edge record at " + path + ": " + errno_text(errno);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool is_bpffs(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+}  // namespace
+
+bool prepare_pin_dir(const std::string& dir, std::string* error) {
+  const std::string usual = "/sys/fs/bpf";
+  if (dir.rfind(usual + "/", 0) == 0 && !is_bpffs(usual)) {
+    std::error_code mk;
+    std::filesystem::create_directories(usual, mk);
+    if (mount("bpf", usual.c_str(), "bpf", 0, nullptr) != 0 && !is_bpffs(usual)) {
+      *error = "cannot mount bpffs on /sys/fs/bpf: " + errno_text(errno);
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    *error = "cannot create pin directory " + dir + ": " + ec.message();
+    return false;
+  }
+  if (!is_bpffs(dir)) {
+    *error = "pin_path " + dir + " is not on a bpffs (mount -t bpf bpf /sys/fs/bpf)";
+    return false;
+  }
+  return true;
+}
+
+const char* edge_state_name(EdgeState s) {
+  switch (s) {
+    case EdgeState::none:
+      return "none";
+    case EdgeState::enforcing:
+      return "enforcing";
+    case EdgeState::passthrough:
+      return "passthrough";
+    case EdgeState::blocked:
+      return "blocked";
+  }
+  return "unknown";
+}
+
+uint64_t unix_now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+bool read_edge_record(const std::string& pin_path, EdgeRecord* out, std::string* error) {
+  const int fd = record_map(pin_path, false, error);
+  if (fd < 0) return false;
+  RawRecord raw{};
+  const uint32_t key = 0;
+  const bool read = bpf_map_lookup_elem(fd, &key, &raw) == 0;
+  const int err = errno;
+  close(fd);
+  if (!read) {
+    *error = "cannot read the edge record: " + errno_text(err);
+    return false;
+  }
+  if (raw.magic != kRecordMagic) {
+    *error = "the edge record at " + record_path(pin_path) + " is empty or not sluice's";
+    return false;
+  }
+  *out = EdgeRecord{};
+  out->state = raw.state <= 3 ? static_cast<EdgeState>(raw.state) : EdgeState::none;
+  out->generation = raw.generation;
+  out->since_unix_ns = raw.since_unix_ns;
+  out->pid = raw.pid;
+  out->attended = raw.attended != 0;
+  out->layout = std::string(raw.layout, strnlen(raw.layout, sizeof(raw.layout)));
+  out->last_failure =
+      std::string(raw.last_failure, strnlen(raw.last_failure, sizeof(raw.last_failure)));
+  out->last_failure_unix_ns = raw.last_failure_unix_ns;
+  return true;
+}
+
+bool write_edge_record(const std::string& pin_path, const EdgeRecord& r, std::string* error) {
+  if (!prepare_pin_dir(pin_path, error)) return false;
+  const int fd = record_map(pin_path, true, error);
+  if (fd < 0) return false;
+  RawRecord raw{};
+  raw.magic = kRecordMagic;
+  raw.version = kRecordVersion;
+  raw.state = static_cast<uint32_t>(r.state);
+  raw.pid = r.pid;
+  raw.generation = r.generation;
+  raw.since_unix_ns = r.since_unix_ns;
+  raw.last_failure_unix_ns = r.last_failure_unix_ns;
+  raw.attended = r.attended ? 1 : 0;
+  copy_text(raw.layout, sizeof(raw.layout), r.layout);
+  copy_text(raw.last_failure, sizeof(raw.last_failure), r.last_failure);
+  const uint32_t key = 0;
+  const bool written = bpf_map_update_elem(fd, &key, &raw, BPF_ANY) == 0;
+  if (!written) *error = "cannot write the edge record: " + errno_text(errno);
+  close(fd);
+  return written;
+}
+
+EdgeState edge_link_state(const std::string& pin_path) {
+  const int fd = bpf_obj_get(link_path(pin_path, "outside").c_str());
+  if (fd < 0) return EdgeState::none;
+  bpf_link_info link{};
+  __u32 len = sizeof(link);
+  const bool ok = bpf_obj_get_info_by_fd(fd, &link, &len) == 0;
+  close(fd);
+  if (!ok) return EdgeState::none;
+  const int prog = bpf_prog_get_fd_by_id(link.prog_id);
+  if (prog < 0) return EdgeState::none;
+  bpf_prog_info info{};
+  len = sizeof(info);
+  const bool named = bpf_obj_get_info_by_fd(prog, &info, &len) == 0;
+  close(prog);
+  if (!named) return EdgeState::none;
+  const std::string name = info.name;
+  if (name.rfind("sl_xdp_", 0) == 0) return EdgeState::enforcing;
+  if (name.rfind("sl_pass_", 0) != 0) return EdgeState::none;
+  // The pass-through's mode is a constant of its program: the record says
+  // which one was installed.
+  EdgeRecord record;
+  std::string ignored;
+  if (read_edge_record(pin_path, &record, &ignored) && record.state == EdgeState::blocked)
+    return EdgeState::blocked;
+  return EdgeState::passthrough;
+}
+
+bool attach_pinned_link(const DataplaneSettings& settings, const std::string& which, int ifindex,
+                        int prog_fd, std::string* error) {
+  const std::string path = link_path(settings.pin_path, which);
+  int fd = bpf_obj_get(path.c_str());
+  if (fd >= 0) {
+    // A link left by an earlier sluiced (or the pass-through): swap our
+    // program in without a gap, if it is on the interface we want.
+    bpf_link_info info{};
+    __u32 len = sizeof(info);
+    const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+                      info.type == BPF_LINK_TYPE_XDP &&
+                      static_cast<int>(info.xdp.ifindex) == ifindex;
+    if (same) {
+      // Never take a working link down: if the swap fails, keep it and say so.
+      const bool swapped = bpf_link_update(fd, prog_fd, nullptr) == 0;
+      const int err = errno;
+      close(fd);
+      if (!swapped)
+        *error = "cannot swap the new program into the pinned " + which +
+                 " link (the running one stays): " + errno_text(err);
+      return swapped;
+    }
+    // Pinned on another interface: the config moved it.
+    bpf_link_detach(fd);
+    close(fd);
+    unlink(path.c_str());
+  }
+  LIBBPF_OPTS(bpf_link_create_opts, opts);
+  opts.flags = settings.xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+  fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+  if (fd < 0) {
+    const int err = errno;
+    char name[IF_NAMESIZE] = {};
+    if_indextoname(static_cast<unsigned>(ifindex), name);
+    *error = std::string("cannot attach XDP (") + (settings.xdp_generic ? "generic" : "native") +
+             ") to " + name + ": " + errno_text(err) +
+             (err == EBUSY           ? " (another XDP program is attached)"
+              : settings.xdp_generic ? ""
+                                     : " (try xdp_attach = \"generic\")");
+    return false;
+  }
+  if (bpf_obj_pin(fd, path.c_str()) != 0) {
+    *error = "cannot pin the XDP link at " + path + ": " + errno_text(errno);
+    bpf_link_detach(fd);
+    close(fd);
+    return false;
+  }
+  close(fd);
+  return true;
+}
+
+bool remove_pinned_link(const std::string& pin_path, const std::string& which,
+                        std::string* report) {
+  const std::string path = link_path(pin_path, which);
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return true;
+  bool ok = true;
+  if (bpf_link_detach(fd) != 0) {
+    *report += "cannot detach " + path + ": " + errno_text(errno) + "\n";
+    ok = false;
+  } else {
+    *report += "detached the " + which + " XDP link\n";
+  }
+  close(fd);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    *report += "cannot remove " + path + ": " + errno_text(errno) + "\n";
+    ok = false;
+  }
+  return ok;
+}
+
+bool install_passthrough(const DataplaneSettings& settings, std::string* report) {
+  const bool block = settings.when_stopped == WhenStopped::block;
+  std::string error;
+  if (!prepare_pin_dir(settings.pin_path, &error)) {
+    *report += error + "\n";
+    return false;
+  }
+  const int outside = static_cast<int>(if_nametoindex(settings.outside.c_str()));
+  const int inside = static_cast<int>(if_nametoindex(settings.inside.c_str()));
+  if (outside == 0 || inside == 0) {
+    *report += "cannot install the pass-through: no interface named \"" +
+               (outside == 0 ? settings.outside : settings.inside) + "\"\n";
+    return false;
+  }
+  sluice_passthrough* skel = sluice_passthrough__open();
+  if (skel == nullptr) {
+    *report += "cannot open the pass-through program: " + errno_text(errno) + "\n";
+    return false;
+  }
+  skel->rodata->sl_block = block ? 1 : 0;
+  bool ok = sluice_passthrough__load(skel) == 0;
+  if (!ok) error = "cannot load the pass-through program: " + errno_text(errno);
+  const uint32_t keys[2] = {0, 1};
+  const uint32_t ports[2] = {static_cast<uint32_t>(inside), static_cast<uint32_t>(outside)};
+  for (int i = 0; ok && i < 2; i++) {
+    ok = bpf_map_update_elem(bpf_map__fd(skel->maps.sl_pass_tx), &keys[i], &ports[i], BPF_ANY) == 0;
+    if (!ok) error = "cannot set the pass-through's ports: " + errno_text(errno);
+  }
+  // Outside first: its frames are what must never meet a gap.
+  ok = ok &&
+       attach_pinned_link(settings, "outside", outside,
+                          bpf_program__fd(skel->progs.sl_pass_outside), &error) &&
+       attach_pinned_link(settings, "inside", inside, bpf_program__fd(skel->progs.sl_pass_inside),
+                          &error);
+  // The links hold the program now; our references can go.
+  sluice_passthrough__destroy(skel);
+  if (!ok) {
+    *report += error + "\n";
+    return false;
+  }
+  EdgeRecord record;
+  std::string ignored;
+  read_edge_record(settings.pin_path, &record, &ignored);
+  const EdgeState now = block ? EdgeState::blocked : EdgeState::passthrough;
+  if (record.state != now) record.since_unix_ns = unix_now_ns();
+  record.state = now;
+  record.pid = static_cast<int32_t>(getpid());
+  record.attended = false;
+  record.layout.clear();
+  if (!write_edge_record(settings.pin_path, record, &error)) {
+    *report += error + "\n";
+    return false;
+  }
+  *report += block ? "installed the blocking pass-through (when_stopped = \"block\"): the edge "
+                     "drops every frame\n"
+                   : "installed the pass-through (when_stopped = \"forward\"): the edge forwards "
+                     "every frame unfiltered\n";
+  return true;
+}
+
+}  // namespace sluice

@@ -160,6 +160,11 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
     log_event(LogLevel::error, "not starting", {{"error", error}});
     return 1;
   }
+  // A first start that failed must not leave an inline edge dark: unless a
+  // sluice program enforces already, the when_stopped program goes in.
+  std::string report;
+  if (!local.dataplane.outside.empty() && !install_passthrough_dataplane(settings, &report))
+    log_event(LogLevel::error, "pass-through not installed", {{"detail", report}});
   const DataplaneStats edge = unattended_stats(settings);
   const std::string message =
       std::string(config_error ? "the config was rejected" : "the dataplane did not start") + ": " +

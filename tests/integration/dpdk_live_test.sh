@@ -26,7 +26,7 @@ cleanup() {
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
     echo "logs kept in /tmp/sluice-test-logs"
   fi
-  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/auto.toml" --detach >/dev/null 2>&1 || true
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/auto.toml" --detach --all >/dev/null 2>&1 || true
   lab_down
   rm -rf "$tmp"
 }

@@ -20,7 +20,8 @@
 #       budget only down to their class's reserve, >= 99% answered.
 # XDP only:
 #  4.   a fresh start under established traffic resets none of it: SIGTERM
-#       (detach, pins and flow table gone) and start again; the learning
+#       and --detach (the pass-through forwards; maps and flow table gone),
+#       then start again; the learning
 #       window re-learns the running downloads, the inside confirms them,
 #       they complete;
 #  5.   kill -9 and a restart that adopts the pins keeps the flows: with no
@@ -53,7 +54,7 @@ cleanup() {
   fi
   # Whatever a killed sluiced left pinned (XDP) goes with the lab.
   if [[ $dataplane == xdp && -e /run/netns/$LAB_EDGE ]]; then
-    nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach >/dev/null 2>&1 || true
+    nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >/dev/null 2>&1 || true
   fi
   lab_down
   rm -rf "$tmp"
@@ -576,10 +577,10 @@ learn_case 6
 
 if [[ $dataplane == xdp ]]; then
   # --- 4: a fresh start under established traffic resets none of it --------
-  # SIGTERM detaches and removes the pins, flow table included; nothing
-  # forwards until the next sluiced attaches. Its learning window admits the
-  # running downloads' packets as learned flows, the inside's packets confirm
-  # them, and TCP retransmits over the gap.
+  # SIGTERM, then --detach: the pass-through forwards and the maps go, flow
+  # table included. The next sluiced starts fresh: its learning window
+  # admits the running downloads' packets as learned flows and the inside's
+  # packets confirm them.
   write_config 10
   start_daemon "$tmp/d4a.log"
   download "$dl_v4" "$LAB_BACKEND_V4" 4000000 400000 dl-fresh4
@@ -591,7 +592,9 @@ if [[ $dataplane == xdp ]]; then
   sleep 2.5
   gap_start=$EPOCHREALTIME
   stop_daemon
-  check "SIGTERM removed the pins (the flow table is gone)" "$([[ -e $pin ]] && echo 1 || echo 0) == 0"
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach >>"$tmp/detach.log" 2>&1
+  check "--detach removed the maps (the flow table is gone)" \
+    "$(compgen -G "$pin/layout-*" | wc -l) == 0"
   start_daemon "$tmp/d4b.log"
   gap_ms=$("$lab_py" -c "import sys; print(int((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$gap_start" "$EPOCHREALTIME")
   check "the restart started fresh (not adopted)" "$(grep -c 'adopted=true' "$tmp/d4b.log") == 0"

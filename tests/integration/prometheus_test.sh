@@ -42,8 +42,8 @@ daemon_pid=
 prom_pid=
 failures=0
 cleanup() {
-  # Each gets 10 s to stop cleanly (Prometheus closes its TSDB, sluiced
-  # detaches and removes its pins), then lab_down kills what is left.
+  # Each gets 10 s to stop cleanly (Prometheus closes its TSDB), then
+  # sluiced --detach --all removes the pins and lab_down kills what is left.
   for pid in $prom_pid $daemon_pid; do
     kill -TERM "$pid" 2>/dev/null || true
     timeout 10 tail --pid="$pid" -f /dev/null || true
@@ -52,7 +52,7 @@ cleanup() {
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
     echo "logs kept in /tmp/sluice-test-logs"
   fi
-  [[ -e $pin ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach >/dev/null 2>&1
+  [[ -e $pin ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >/dev/null 2>&1
   lab_down
   rm -rf "$tmp"
 }

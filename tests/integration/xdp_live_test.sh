@@ -27,8 +27,8 @@ cleanup() {
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
     echo "logs kept in /tmp/sluice-test-logs"
   fi
-  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach >/dev/null 2>&1 || true
-  [[ -e $pin-host ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/host.toml" --detach >/dev/null 2>&1
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >/dev/null 2>&1 || true
+  [[ -e $pin-host ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/host.toml" --detach --all >/dev/null 2>&1
   lab_down
   rm -rf "$tmp"
 }
@@ -64,7 +64,10 @@ stop_daemon() {  # log file
   kill -TERM "$daemon_pid"
   wait "$daemon_pid"
   daemon_pid=
-  wait_for "$1" 'msg="detached and stopped"' 10
+  wait_for "$1" 'msg="stopped; the dataplane keeps enforcing unattended"' 10
+}
+detach() {  # sluiced --detach arguments
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" "$@" >>"$tmp/detach.log" 2>&1
 }
 
 ip netns exec "$LAB_BACKEND" "$py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 300 >"$tmp/server.log" 2>&1 &
@@ -112,7 +115,10 @@ ip -n "$LAB_EDGE" addr flush dev "$LAB_E_OUT"
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 daemon_pid=
-check "host mode detached" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
+check "host mode: SIGTERM leaves the program enforcing" \
+  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdpgeneric') == 1"
+detach --config "$host_cfg" --detach
+check "host mode: --detach removes it" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 
 # --- phase 1: limits hold for IPv4 and IPv6 ---------------------------------
 start_daemon "$tmp/d1.log"
@@ -129,8 +135,11 @@ check "the first one still runs and enforces" "$(kill -0 "$daemon_pid" && echo 1
   $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
 lab_limits_hold "$tmp/d1.log"
 stop_daemon "$tmp/d1.log"
-check "SIGTERM detached the program" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp')  == 0"
-check "SIGTERM removed the pins" "$([[ -e $pin ]] && echo 1 || echo 0) == 0"
+check "SIGTERM left the program enforcing" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 1"
+# failure_policy_test.sh covers what SIGTERM leaves; start phase 2 afresh.
+detach --config "$cfg" --detach --all
+check "--detach --all detached the program" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp')  == 0"
+check "--detach --all removed the pins" "$([[ -e $pin ]] && echo 1 || echo 0) == 0"
 
 # --- phase 2: kill -9 mid-traffic, enforcement continues, restart adopts ----
 start_daemon "$tmp/d2.log"
@@ -175,6 +184,7 @@ kept=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
 check "the running config stayed: $(field "$kept" ok) served" \
   "$(field "$kept" ok) >= 40 && $(field "$kept" ok) <= 42"
 stop_daemon "$tmp/d3.log"
+detach --config "$cfg" --detach --all
 check "detached at the end" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 
 echo "$passes passed, $failures failed"

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# Inline failure policy (issue 11), live: client / edge / backend namespaces,
+# 200 SYN/s of the checkpoint class through the edge the whole time, every
+# SYN logged as answered or not (syn_probe.py; the first SYN only, before any
+# retransmission). sluiced runs as a unit would (nsenter --net).
+#
+#  forward: pass-through installed before any start, start, SIGTERM, start
+#           again (adopts: generation and per-class totals continue),
+#           --detach while running (ExecStop), --detach --all: every SYN is
+#           answered in every state until --detach --all, none after it.
+#  block:   the blocking pass-through before any start answers none; start
+#           and SIGTERM answer all; none after --detach.
+#  upgrade: a build with another pinned layout (sluiced_layout_variant)
+#           enforcing, then SIGTERM and a start of this build: fresh maps of
+#           its own layout swapped in, the old layout's removed, 0 SYNs lost,
+#           the generation continues.
+#  broken:  a start with a broken config after a good one: sluiced stays up
+#           not in charge, the running program keeps enforcing (0 lost), the
+#           failure is in the log, `sluicectl status` and /metrics; a fixed
+#           file and SIGHUP put it back in charge. A broken first start on a
+#           fresh edge installs the pass-through.
+#
+# Usage: failure_policy_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1
+src=$2
+LAB_XDP_PASS=$build/tests/bpf/xdp_pass.bpf.o
+source "$src/tests/integration/lab.sh"
+lab_require_root
+
+sluiced=$build/control/sluiced
+variant=$build/tests/sluiced_layout_variant
+sluicectl=$build/control/sluicectl
+probe_py=$src/tests/integration/syn_probe.py
+tmp=$(mktemp -d)
+pin=/sys/fs/bpf/sluice-fp-$LAB_ID
+cfg=$tmp/sluice.toml
+metrics_port=19119
+daemon_pid=
+probe_pid=
+cleanup() {
+  [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
+  [[ -n $probe_pid ]] && kill -9 "$probe_pid" 2>/dev/null
+  if ((failures > 0)); then
+    mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log "$tmp"/*.txt /tmp/sluice-test-logs/ 2>/dev/null
+    echo "logs kept in /tmp/sluice-test-logs"
+  fi
+  [[ -e /run/netns/$LAB_EDGE ]] &&
+    nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >/dev/null 2>&1
+  rm -rf "$pin"
+  lab_down
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+lab_up
+# Static neighbours: a blocked edge must not leave ARP failures behind that
+# outlast it (the probe measures the edge, not neighbour discovery).
+c_mac=$(ip -n "$LAB_CLIENT" -j link show c0 | "$lab_py" -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+b_mac=$(ip -n "$LAB_BACKEND" -j link show b0 | "$lab_py" -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+ip -n "$LAB_CLIENT" neigh replace "$LAB_BACKEND_V4" lladdr "$b_mac" dev c0 nud permanent
+ip -n "$LAB_BACKEND" neigh replace 198.18.10.2 lladdr "$c_mac" dev b0 nud permanent
+
+write_config() {  # when_stopped [extra toml]
+  cat >"$cfg" <<TOML
+[dataplane]
+mode = "xdp"
+outside = "$LAB_E_OUT"
+inside = "$LAB_E_IN"
+pin_path = "$pin"
+when_stopped = "$1"
+
+[metrics]
+listen = "127.0.0.1:$metrics_port"
+
+[control]
+socket = "$tmp/control.sock"
+audit_log = "$tmp/audit.jsonl"
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24"], proto = "tcp", dst_ports = "443" }
+rate_per_sec = 2000
+burst = 400
+${2:-}
+TOML
+}
+
+run_edge() {  # binary log: sluiced as a unit runs it, in the edge's namespace
+  nsenter --net="/run/netns/$LAB_EDGE" "$1" --config "$cfg" --log-interval 1 2>"$2" &
+  daemon_pid=$!
+}
+start_daemon() {  # binary log
+  run_edge "$1" "$2"
+  wait_for "$2" 'msg=started' 30
+}
+stop_daemon() {
+  kill -TERM "$daemon_pid"
+  wait "$daemon_pid" || true
+  daemon_pid=
+}
+edge_cmd() {  # sluiced arguments (--detach, --install-passthrough)
+  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" "$@" >>"$tmp/commands.log" 2>&1
+}
+status() { nsenter --net="/run/netns/$LAB_EDGE" "$sluicectl" --socket "$tmp/control.sock" --pin-path "$pin" "$@"; }
+scrape() { ip netns exec "$LAB_EDGE" curl -sf "http://127.0.0.1:$metrics_port/metrics"; }
+mark() { echo "$1 $EPOCHREALTIME" >>"$marks"; }
+settle() { sleep 1.5; }  # a state held for ~300 probe SYNs
+
+start_probe() {  # seconds
+  : >"$marks"
+  ip netns exec "$LAB_CLIENT" "$lab_py" "$probe_py" probe --src 198.18.10.2 --dst "$LAB_BACKEND_V4" \
+    --rate 200 --seconds "$1" --log "$probe_log" &
+  probe_pid=$!
+  sleep 0.2
+}
+end_probe() {  # prints the windows as JSON
+  mark end
+  kill -TERM "$probe_pid" 2>/dev/null || true  # stops sending, settles what is in flight
+  # (called in $(...): not the probe's parent, so wait cannot be used)
+  timeout 10 tail --pid="$probe_pid" -f /dev/null || true
+  "$lab_py" "$probe_py" windows --log "$probe_log" --marks "$marks"
+}
+win() {  # json window key
+  "$lab_py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]][sys.argv[3]])" "$1" "$2" "$3"
+}
+# all_answered JSON WINDOW...: every SYN of each window answered
+all_answered() {
+  local j=$1 w
+  shift
+  for w in "$@"; do
+    check "$w: $(win "$j" "$w" answered) of $(win "$j" "$w" sent) SYNs answered, longest gap $(win "$j" "$w" gap_ms) ms" \
+      "$(win "$j" "$w" sent) >= 100 && $(win "$j" "$w" answered) == $(win "$j" "$w" sent)"
+  done
+}
+none_answered() {
+  local j=$1 w
+  shift
+  for w in "$@"; do
+    check "$w: none of $(win "$j" "$w" sent) SYNs answered" \
+      "$(win "$j" "$w" sent) >= 100 && $(win "$j" "$w" answered) == 0"
+  done
+}
+status_json() { status --json status 2>/dev/null || true; }
+jget() { "$lab_py" -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, {'d': d}))" "$1" "$2"; }
+cp_lookups() { jget "$1" "[c['lookups'] for c in d['classes'] if c['name']=='checkpoint'][0]"; }
+
+ip netns exec "$LAB_BACKEND" "$lab_py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 600 >"$tmp/server.log" 2>&1 &
+disown
+wait_for "$tmp/server.log" listening 10
+
+# --- forward ------------------------------------------------------------------
+echo "== when_stopped = forward"
+write_config forward
+marks=$tmp/marks-forward.txt
+probe_log=$tmp/probe-forward.log
+before=$(ip netns exec "$LAB_CLIENT" "$lab_py" "$src/tests/integration/tcp_client.py" --src 198.18.10.2 \
+  --dst "$LAB_BACKEND_V4" --count 5 --timeout 0.5 --deadline 10)
+check "no program on the edge: nothing forwards ($before)" "$(field "$before" ok) == 0"
+edge_cmd --install-passthrough
+check "--install-passthrough attached the pass-through" \
+  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'prog/xdp') == 1"
+start_probe 30
+mark never_started
+settle
+mark start
+start_daemon "$sluiced" "$tmp/f1.log"
+settle
+s1=$(status_json)
+check "status: edge enforcing" "$(jget "$s1" "int(d['edge']['state'] == 'enforcing')") == 1"
+mark sigterm
+gen1=$(jget "$(status_json)" "d['generation']")
+lookups1=$(cp_lookups "$(status_json)")
+stop_daemon
+settle
+unattended=$(status status 2>&1 || true)
+echo "$unattended" >"$tmp/unattended-status.txt"
+check "status with sluiced stopped reads the pinned record: enforcing, unattended" \
+  "$(grep -c 'enforcing since .* generation '"$gen1"', unattended' <<<"$unattended") == 1"
+mark restart
+start_daemon "$sluiced" "$tmp/f2.log"
+check "the restart adopted the running program" "$(grep -c 'msg=started.*adopted=true' "$tmp/f2.log") == 1"
+settle
+s2=$(status_json)
+gen2=$(jget "$s2" "d['generation']")
+lookups2=$(cp_lookups "$s2")
+check "generation continues across the restart ($gen1 -> $gen2)" "gen2 == gen1 + 1"
+check "per-class totals continue ($lookups1 -> $lookups2, + >= 500 in the gap)" \
+  "lookups2 >= lookups1 + 500"
+mark detach
+edge_cmd --detach  # as ExecStop= would, while sluiced runs
+stop_daemon
+settle
+check "after --detach the links hold the pass-through" \
+  "$(status status 2>&1 | grep -c 'passthrough since')  == 1"
+mark detach_all
+edge_cmd --detach --all
+sleep 0.3
+mark after_all
+settle
+fwd=$(end_probe)
+probe_pid=
+echo "$fwd"
+all_answered "$fwd" never_started start sigterm restart detach
+none_answered "$fwd" after_all
+check "--detach --all removed every pin" "$([[ -e $pin ]] && echo 1 || echo 0) == 0"
+
+# --- block ---------------------------------------------------------------------
+echo "== when_stopped = block"
+write_config block
+marks=$tmp/marks-block.txt
+probe_log=$tmp/probe-block.log
+edge_cmd --install-passthrough
+start_probe 20
+mark blocked
+settle
+mark start
+start_daemon "$sluiced" "$tmp/b1.log"
+sleep 0.3
+mark enforcing
+settle
+mark sigterm
+stop_daemon
+settle
+mark detach
+edge_cmd --detach
+sleep 0.3
+mark after_detach
+settle
+blk=$(end_probe)
+probe_pid=
+echo "$blk"
+none_answered "$blk" blocked after_detach
+all_answered "$blk" enforcing sigterm
+check "metrics-free check: the edge is blocked" "$(status status 2>&1 | grep -c 'blocked since') == 1"
+edge_cmd --detach --all
+
+# --- upgrade across a pinned-layout change -------------------------------------
+echo "== upgrade across a pinned layout change"
+write_config forward
+marks=$tmp/marks-upgrade.txt
+probe_log=$tmp/probe-upgrade.log
+start_daemon "$variant" "$tmp/u1.log"
+old_layout=$(ls "$pin" | grep '^layout-')
+genu=$(jget "$(status_json)" "d['generation']")
+start_probe 15
+mark old_build
+settle
+mark upgrade
+stop_daemon
+start_daemon "$sluiced" "$tmp/u2.log"
+settle
+upg=$(end_probe)
+probe_pid=
+echo "$upg"
+new_layout=$(ls "$pin" | grep '^layout-')
+check "the two builds pin different layouts ($old_layout, $new_layout)" \
+  "$([[ -n $old_layout && -n $new_layout && $old_layout != "$new_layout" ]] && echo 1 || echo 0)"
+check "the new build started fresh maps (not adopted)" "$(grep -c 'msg=started.*adopted=false' "$tmp/u2.log") == 1"
+check "the old layout's maps were removed" "$(ls "$pin" | grep -c '^layout-') == 1"
+check "the generation continues across the upgrade" \
+  "$(jget "$(status_json)" "d['generation']") == genu + 1"
+all_answered "$upg" old_build upgrade
+
+# --- a broken config after a good one ------------------------------------------
+echo "== a broken config after a good one"
+marks=$tmp/marks-broken.txt
+probe_log=$tmp/probe-broken.log
+genb=$(jget "$(status_json)" "d['generation']")
+start_probe 20
+mark good
+settle
+stop_daemon
+mark broken
+write_config forward 'on_shed = "explode"'
+run_edge "$sluiced" "$tmp/k1.log"
+wait_for "$tmp/k1.log" 'msg="not in charge"' 20
+settle
+st=$(status status 2>&1 || true)
+echo "$st" >"$tmp/broken-status.txt"
+check "status says not in charge, why, and that the old program enforces" \
+  "$(grep -c 'not in charge: the config was rejected: .*on_shed.*the edge: enforcing generation '"$genb" <<<"$st") == 1"
+scrape >"$tmp/broken-metrics.txt" || true
+check "metrics: sluice_in_charge 0, edge enforcing, a config start failure" \
+  "$(grep -c '^sluice_in_charge 0' "$tmp/broken-metrics.txt") == 1 && \
+   $(grep -c '^sluice_edge_state{state=\"enforcing\"} 1' "$tmp/broken-metrics.txt") == 1 && \
+   $(grep -Ec '^sluice_start_failures_total\{reason=\"config\"\} [1-9]' "$tmp/broken-metrics.txt") == 1"
+check "the log names the bad key" "$(grep -c 'config error.*on_shed' "$tmp/k1.log") >= 1"
+mark fixed
+write_config forward
+kill -HUP "$daemon_pid"
+wait_for "$tmp/k1.log" 'msg=started' 30
+settle
+brk=$(end_probe)
+probe_pid=
+echo "$brk"
+all_answered "$brk" good broken fixed
+check "back in charge after SIGHUP, adopting (generation $((genb + 1)))" \
+  "$(grep -c 'msg=started.*generation='"$((genb + 1))"' adopted=true' "$tmp/k1.log") == 1"
+stop_daemon
+edge_cmd --detach --all
+
+# A broken first start on an edge nothing protects yet: the pass-through.
+write_config forward 'on_shed = "explode"'
+run_edge "$sluiced" "$tmp/k2.log"
+wait_for "$tmp/k2.log" 'msg="not in charge"' 20
+first=$(ip netns exec "$LAB_CLIENT" "$lab_py" "$src/tests/integration/tcp_client.py" --src 198.18.10.2 \
+  --dst "$LAB_BACKEND_V4" --count 20 --deadline 10)
+check "a failed first start leaves the pass-through forwarding ($first)" "$(field "$first" ok) == 20"
+scrape >"$tmp/first-metrics.txt" || true
+check "metrics: edge in pass-through" \
+  "$(grep -c '^sluice_edge_state{state=\"passthrough\"} 1' "$tmp/first-metrics.txt") == 1"
+stop_daemon
+
+echo "$passes passed, $failures failed"
+((failures == 0))

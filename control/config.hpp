@@ -64,6 +64,9 @@ struct DataplaneConfig {
   // Where the model's clock comes from: the TSC, or the rx timestamp of the
   // packet when the port gives one (net_pcap replaying a capture), else the TSC.
   DpdkClock dpdk_clock = DpdkClock::tsc;
+  // restart; DPDK on af_packet vdevs: "xdp" stands an XDP program by on the
+  // same kernel interfaces, which takes over when DPDK dies or stops; "none"
+  bool dpdk_standby = true;
 };
 
 inline constexpr std::array<uint32_t, kPriorities> kDefaultLookupsReservePct = {0,  6,  12, 18,

@@ -511,7 +511,8 @@ class Validator {
     reject_unknown(
         *t, key,
         {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path", "when_stopped",
-         "dpdk_workers", "dpdk_mbufs", "dpdk_queue_size", "dpdk_idle_sleep_us", "dpdk_clock"});
+         "dpdk_workers", "dpdk_mbufs", "dpdk_queue_size", "dpdk_idle_sleep_us", "dpdk_clock",
+         "dpdk_standby"});
     if (const toml::node* m = t->get("mode")) {
       if (auto v = keyword<DataplaneMode>(*m, key + ".mode",
                                           {{"auto", DataplaneMode::automatic},
@@ -581,6 +582,10 @@ class Validator {
                                       {{"tsc", DpdkClock::tsc}, {"capture", DpdkClock::capture}})) {
         out.dpdk_clock = *v;
       }
+    }
+    if (const toml::node* b = t->get("dpdk_standby")) {
+      if (auto v = keyword<bool>(*b, key + ".dpdk_standby", {{"xdp", true}, {"none", false}}))
+        out.dpdk_standby = *v;
     }
   }
 

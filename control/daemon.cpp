@@ -103,6 +103,7 @@ DataplaneSettings dataplane_settings(const Config& cfg) {
   s.dpdk_queue_size = cfg.dataplane.dpdk_queue_size;
   s.dpdk_idle_sleep_us = cfg.dataplane.dpdk_idle_sleep_us;
   s.dpdk_capture_clock = cfg.dataplane.dpdk_clock == DpdkClock::capture;
+  s.dpdk_standby = cfg.dataplane.dpdk_standby;
   return s;
 }
 

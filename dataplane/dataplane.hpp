@@ -37,6 +37,7 @@ struct DataplaneSettings {
   uint32_t dpdk_queue_size = 1024;  // slots of each priority ring per worker (power of two)
   uint32_t dpdk_idle_sleep_us = 0;  // sleep after an idle poll (0: busy poll, lowest latency)
   bool dpdk_capture_clock = false;  // model clock from the rx timestamp (pcap replay) if present
+  bool dpdk_standby = true;  // af_packet ports: an XDP program stands by on their interfaces
 };
 
 struct ClassStats {

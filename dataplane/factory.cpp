@@ -9,6 +9,7 @@
 #include "dataplane/xdp/xdp_dataplane.hpp"
 #ifdef SLUICE_WITH_DPDK
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
+#include "dataplane/standby.hpp"
 #endif
 
 namespace sluice {
@@ -30,6 +31,29 @@ std::unique_ptr<Dataplane> start_xdp(const DataplaneSettings& settings,
   return dp;
 }
 
+#ifdef SLUICE_WITH_DPDK
+// DPDK, with an XDP standby on the kernel interfaces behind af_packet ports.
+std::unique_ptr<Dataplane> start_dpdk(const DataplaneSettings& settings,
+                                      const CompiledProfile& profile, uint64_t generation,
+                                      std::string* log, std::string* error) {
+  if (standby_possible(settings)) {
+    auto dp = std::make_unique<StandbyDataplane>(settings, kernel_side(settings));
+    if (!dp->start(profile, generation, error)) return nullptr;
+    *log += std::string("dpdk: an XDP program stands by on ") +
+            endpoint_interface(settings.outside) + " and " + endpoint_interface(settings.inside) +
+            " (takes over within 250 ms of DPDK stopping)";
+    return dp;
+  }
+  auto dp = std::make_unique<DpdkDataplane>(settings);
+  if (!dp->start(profile, generation, error)) return nullptr;
+  *log += std::string("dpdk: no XDP standby (") +
+          (settings.dpdk_standby ? "the ports are not af_packet vdevs on kernel interfaces"
+                                 : "dpdk_standby = \"none\"") +
+          "): nothing forwards while DPDK is down";
+  return dp;
+}
+#endif
+
 }  // namespace
 
 std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
@@ -38,9 +62,7 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
   switch (settings.kind) {
     case DataplaneKind::dpdk: {
 #ifdef SLUICE_WITH_DPDK
-      auto dp = std::make_unique<DpdkDataplane>(settings);
-      if (!dp->start(profile, generation, error)) return nullptr;
-      return dp;
+      return start_dpdk(settings, profile, generation, log, error);
 #else
       *error = "dataplane.mode: \"dpdk\" is not built into this sluiced (SLUICE_WITH_DPDK=OFF)";
       return nullptr;
@@ -52,10 +74,9 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
         *log += "mode auto: outside and inside are kernel interfaces, not DPDK ports; using xdp";
         return start_xdp(settings, profile, generation, error);
       }
-      std::string why;
-      auto dp = std::make_unique<DpdkDataplane>(settings);
-      if (dp->start(profile, generation, &why)) {
-        *log += "mode auto: dpdk started";
+      std::string why, note;
+      if (auto dp = start_dpdk(settings, profile, generation, &note, &why)) {
+        *log += "mode auto: dpdk started; " + note;
         return dp;
       }
       *log += "mode auto: dpdk could not start (" + why + "); using xdp";

@@ -341,6 +341,14 @@ DataplaneStats DpdkDataplane::stats() const {
   return st;
 }
 
+std::vector<uint64_t> DpdkDataplane::worker_loops() const {
+  const Impl& im = *impl_;
+  std::vector<uint64_t> loops;
+  if (!im.launched) return loops;
+  for (const dpdk::LcoreCounters& c : im.engine.counters) loops.push_back(dpdk::load(c.loops));
+  return loops;
+}
+
 // Stops the workers and gives everything back, in reverse order of start.
 void DpdkDataplane::Impl::release() {
   if (launched) {

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dataplane/dataplane.hpp"
 
@@ -22,6 +23,10 @@ class DpdkDataplane : public Dataplane {
   void stop() override;
   const char* kind() const override { return "dpdk"; }
   bool adopted_state() const override { return false; }
+
+  // Polling loops each worker has run (no lock): a worker whose count stops
+  // moving has stalled. Empty when not started.
+  std::vector<uint64_t> worker_loops() const;
 
  private:
   struct Impl;

@@ -73,6 +73,7 @@ struct alignas(64) LcoreCounters {
   // stats read these instead of taking the fast path's lock.
   uint64_t source_entries = 0;
   uint64_t source_evictions = 0;
+  uint64_t loops = 0;  // polling loops run: liveness, for the XDP standby's heartbeat
 };
 
 // Written by the scheduler (worker 0) only.

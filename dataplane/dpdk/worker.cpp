@@ -410,6 +410,7 @@ int worker_main(void* arg) {
       work |= pass_back(e, w, *s);
       if (w == 0) work |= scheduler.poll(*s);
       rte_rcu_qsbr_quiescent(e.qsv, w);
+      bump(e.counters[w].loops);
       if (work) {
         idle = 0;
       } else if (e.idle_sleep_us != 0 && ++idle > 64) {

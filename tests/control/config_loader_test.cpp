@@ -540,7 +540,7 @@ dpdk_lcores = 2
 )",
      "<test>:2:1: dataplane.dpdk_lcores: unknown key; expected one of: mode, outside, inside, "
      "xdp_attach, dpdk_args, pin_path, when_stopped, dpdk_workers, dpdk_mbufs, dpdk_queue_size, "
-     "dpdk_idle_sleep_us, dpdk_clock"},
+     "dpdk_idle_sleep_us, dpdk_clock, dpdk_standby"},
     {"when_stopped is a keyword", R"(
 [dataplane]
 when_stopped = "drop"

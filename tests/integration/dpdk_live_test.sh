@@ -92,8 +92,12 @@ metrics=$(ip netns exec "$LAB_EDGE" curl -s http://127.0.0.1:19119/metrics)
 check "queue delay histogram exported with samples" \
   "$(grep -E '^sluice_queue_delay_seconds_count\{priority="0"\} [1-9]' <<<"$metrics" | wc -l) == 1"
 stop_daemon
-check "SIGTERM stopped it and released the veths (no XDP left)" \
-  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
+# SIGTERM releases the ports; the XDP standby on the veths takes over
+# (failure_policy_test.sh dpdk measures it) until --detach --all.
+check "SIGTERM left the XDP standby on the veths" \
+  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 1"
+nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >/dev/null 2>&1
+check "--detach --all removed it" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 
 # --- phase 2: mode auto without hugepages falls back to XDP, and says why ---
 write_config "$tmp/auto.toml" auto '["--no-pci", "-m", "512"]'

@@ -19,11 +19,16 @@
 #           failure is in the log, `sluicectl status` and /metrics; a fixed
 #           file and SIGHUP put it back in charge. A broken first start on a
 #           fresh edge installs the pass-through.
+#  dpdk:    (second argument "dpdk") DPDK on af_packet vdevs with its XDP
+#           standby: kill -9 under load; the time until SYNs are answered
+#           again (XDP) is measured, and the citizen class's limit is the
+#           same before and after; a restart hands the frames back to DPDK.
 #
-# Usage: failure_policy_test.sh BUILD_DIR SOURCE_DIR
+# Usage: failure_policy_test.sh BUILD_DIR SOURCE_DIR [xdp|dpdk]
 set -euo pipefail
 build=$1
 src=$2
+part=${3:-xdp}
 LAB_XDP_PASS=$build/tests/bpf/xdp_pass.bpf.o
 source "$src/tests/integration/lab.sh"
 lab_require_root
@@ -38,9 +43,11 @@ cfg=$tmp/sluice.toml
 metrics_port=19119
 daemon_pid=
 probe_pid=
+probe2_pid=
 cleanup() {
   [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
   [[ -n $probe_pid ]] && kill -9 "$probe_pid" 2>/dev/null
+  [[ -n $probe2_pid ]] && kill -9 "$probe2_pid" 2>/dev/null
   if ((failures > 0)); then
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log "$tmp"/*.txt /tmp/sluice-test-logs/ 2>/dev/null
     echo "logs kept in /tmp/sluice-test-logs"
@@ -59,6 +66,7 @@ c_mac=$(ip -n "$LAB_CLIENT" -j link show c0 | "$lab_py" -c 'import json,sys; pri
 b_mac=$(ip -n "$LAB_BACKEND" -j link show b0 | "$lab_py" -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
 ip -n "$LAB_CLIENT" neigh replace "$LAB_BACKEND_V4" lladdr "$b_mac" dev c0 nud permanent
 ip -n "$LAB_BACKEND" neigh replace 198.18.10.2 lladdr "$c_mac" dev b0 nud permanent
+ip -n "$LAB_BACKEND" neigh replace 198.18.20.2 lladdr "$c_mac" dev b0 nud permanent
 
 write_config() {  # when_stopped [extra toml]
   cat >"$cfg" <<TOML
@@ -107,19 +115,20 @@ scrape() { ip netns exec "$LAB_EDGE" curl -sf "http://127.0.0.1:$metrics_port/me
 mark() { echo "$1 $EPOCHREALTIME" >>"$marks"; }
 settle() { sleep 1.5; }  # a state held for ~300 probe SYNs
 
-start_probe() {  # seconds
-  : >"$marks"
-  ip netns exec "$LAB_CLIENT" "$lab_py" "$probe_py" probe --src 198.18.10.2 --dst "$LAB_BACKEND_V4" \
-    --rate 200 --seconds "$1" --log "$probe_log" &
-  probe_pid=$!
+start_probe() {  # seconds [source rate log]: checkpoint SYNs at 200/s by default
+  [[ -z ${2:-} ]] && : >"$marks"
+  ip netns exec "$LAB_CLIENT" "$lab_py" "$probe_py" probe --src "${2:-198.18.10.2}" \
+    --dst "$LAB_BACKEND_V4" --rate "${3:-200}" --seconds "$1" --log "${4:-$probe_log}" &
+  if [[ -z ${2:-} ]]; then probe_pid=$!; else probe2_pid=$!; fi
   sleep 0.2
 }
-end_probe() {  # prints the windows as JSON
-  mark end
-  kill -TERM "$probe_pid" 2>/dev/null || true  # stops sending, settles what is in flight
+end_probe() {  # [log pid]: prints the windows as JSON
+  [[ -z ${1:-} ]] && mark end
+  local pid=${2:-$probe_pid}
+  kill -TERM "$pid" 2>/dev/null || true  # stops sending, settles what is in flight
   # (called in $(...): not the probe's parent, so wait cannot be used)
-  timeout 10 tail --pid="$probe_pid" -f /dev/null || true
-  "$lab_py" "$probe_py" windows --log "$probe_log" --marks "$marks"
+  timeout 10 tail --pid="$pid" -f /dev/null || true
+  "$lab_py" "$probe_py" windows --log "${1:-$probe_log}" --marks "$marks"
 }
 win() {  # json window key
   "$lab_py" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]][sys.argv[3]])" "$1" "$2" "$3"
@@ -148,6 +157,72 @@ cp_lookups() { jget "$1" "[c['lookups'] for c in d['classes'] if c['name']=='che
 ip netns exec "$LAB_BACKEND" "$lab_py" "$src/tests/integration/tcp_server.py" --port 443 --seconds 600 >"$tmp/server.log" 2>&1 &
 disown
 wait_for "$tmp/server.log" listening 10
+
+if [[ $part == dpdk ]]; then
+  # --- DPDK on af_packet vdevs, kill -9, the XDP standby takes over ------------
+  echo "== dpdk: kill -9 under load, the XDP standby takes over"
+  # af_packet sees frames after the veth's offloads: keep them whole.
+  for dev in "$LAB_E_OUT" "$LAB_E_IN"; do
+    ip netns exec "$LAB_EDGE" ethtool -K "$dev" gro off tso off gso off tx off >/dev/null 2>&1 || true
+  done
+  write_config forward '
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.20.0/24"], proto = "tcp" }
+rate_per_sec = 40
+burst = 10
+shed_order = "random"'
+  sed -i 's/^mode = "xdp"/mode = "dpdk"\ndpdk_args = ["--no-huge", "--no-pci", "-m", "512"]\ndpdk_idle_sleep_us = 20/;
+          s/^outside = .*/outside = "net_af_packet0,iface='"$LAB_E_OUT"'"/;
+          s/^inside = .*/inside = "net_af_packet1,iface='"$LAB_E_IN"'"/' "$cfg"
+  marks=$tmp/marks-dpdk.txt
+  probe_log=$tmp/probe-dpdk.log
+  start_daemon "$sluiced" "$tmp/p1.log"
+  check "DPDK started with an XDP standby" \
+    "$(grep -c 'msg=started mode=dpdk' "$tmp/p1.log") == 1 && $(grep -c 'stands by' "$tmp/p1.log") == 1"
+  start_probe 20
+  start_probe 20 198.18.20.2 120 "$tmp/probe-citizen.log"
+  mark dpdk
+  sleep 4
+  mark kill
+  kill_at=$EPOCHREALTIME
+  kill -9 "$daemon_pid"
+  wait "$daemon_pid" 2>/dev/null || true
+  daemon_pid=
+  sleep 1
+  mark xdp
+  sleep 4
+  mark restart
+  start_daemon "$sluiced" "$tmp/p2.log"
+  sleep 0.5
+  mark dpdk_again
+  sleep 3
+  cit=$(end_probe "$tmp/probe-citizen.log" "$probe2_pid")
+  probe2_pid=
+  dp=$(end_probe)
+  probe_pid=
+  echo "checkpoint: $dp"
+  echo "citizen:    $cit"
+  # The longest run without an answered checkpoint SYN around the kill: the
+  # takeover time (plus one probe interval).
+  takeover_ms=$(win "$dp" kill gap_ms)
+  check "kill -9: checkpoint SYNs answered again within 2 s (took ${takeover_ms} ms)" "takeover_ms < 2000"
+  all_answered "$dp" dpdk xdp restart dpdk_again
+  before=$(win "$cit" dpdk answered)
+  after=$(win "$cit" xdp answered)
+  # 4 s at 40/s with burst 10 from a 120/s offer: at most 170, at least 130.
+  check "citizen limit under DPDK: $before answered in 4 s (40/s, burst 10)" \
+    "before >= 130 && before <= 175"
+  check "citizen limit under the XDP standby: $after answered in 4 s (40/s, burst 10)" \
+    "after >= 130 && after <= 175"
+  check "the restart ran DPDK again and adopted the standby's state" \
+    "$(grep -c 'msg=started mode=dpdk.*adopted=true' "$tmp/p2.log") == 1"
+  stop_daemon
+  echo "$passes passed, $failures failed"
+  ((failures == 0))
+  exit
+fi
 
 # --- forward ------------------------------------------------------------------
 echo "== when_stopped = forward"

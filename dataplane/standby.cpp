@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/standby.hpp"
+
+#include <vector>
+
+namespace sluice {
+
+bool standby_possible(const DataplaneSettings& s) {
+  auto af_packet = [](const std::string& endpoint) {
+    return endpoint.rfind("net_af_packet", 0) == 0 && endpoint_interface(endpoint) != endpoint;
+  };
+  return s.dpdk_standby && af_packet(s.outside) && af_packet(s.inside);
+}
+
+StandbyDataplane::StandbyDataplane(DataplaneSettings dpdk_settings,
+                                   DataplaneSettings xdp_settings)
+    : dpdk_(std::move(dpdk_settings)), xdp_(std::move(xdp_settings), /*standby=*/true) {}
+
+StandbyDataplane::~StandbyDataplane() { stop(); }
+
+bool StandbyDataplane::start(const CompiledProfile& profile, uint64_t generation,
+                             std::string* error) {
+  std::string why;
+  if (!xdp_.start(profile, generation, &why)) {
+    *error = "the XDP standby did not start: " + why;
+    return false;
+  }
+  // DPDK continues the generation numbering the standby's pinned state has.
+  if (!dpdk_.start(profile, xdp_.live_generation(), error)) return false;
+  beating_ = true;
+  beat_thread_ = std::thread([this] { beat_loop(); });
+  return true;
+}
+
+void StandbyDataplane::beat_loop() {
+  std::vector<uint64_t> last;
+  while (beating_.load()) {
+    // A beat only when every worker polled since the last one: a hung
+    // worker hands its frames to the kernel too.
+    std::vector<uint64_t> now = dpdk_.worker_loops();
+    bool progressed = !now.empty() && now.size() == last.size();
+    for (std::size_t w = 0; progressed && w < now.size(); w++) progressed = now[w] != last[w];
+    if (progressed || last.empty()) {
+      std::string ignored;
+      dpdk_alive_ = xdp_.beat(std::chrono::nanoseconds(kStandbyTimeout).count(), &ignored);
+    } else {
+      dpdk_alive_ = false;
+    }
+    last = std::move(now);
+    std::this_thread::sleep_for(kBeatPeriod);
+  }
+}
+
+bool StandbyDataplane::apply(const CompiledProfile& profile, uint64_t generation,
+                             std::string* error) {
+  std::string why;
+  if (!xdp_.apply(profile, generation, &why)) {
+    *error = "the XDP standby refused the profile: " + why;
+    return false;
+  }
+  return dpdk_.apply(profile, generation, error);
+}
+
+DataplaneStats StandbyDataplane::stats() const {
+  DataplaneStats s = dpdk_.stats();
+  const DataplaneStats standby = xdp_.stats();
+  s.attach += dpdk_alive_.load() ? ", xdp standby" : ", xdp standby ENFORCING";
+  s.edge_state = standby.edge_state;
+  s.edge_since_unix_ns = standby.edge_since_unix_ns;
+  s.healthy = s.healthy && standby.healthy;
+  return s;
+}
+
+void StandbyDataplane::stop() {
+  if (beating_.exchange(false)) beat_thread_.join();
+  dpdk_.stop();
+  xdp_.stop();
+}
+
+}  // namespace sluice

@@ -508,11 +508,10 @@ class Validator {
     const std::string key = "dataplane";
     const toml::table* t = table(n, key);
     if (t == nullptr) return;
-    reject_unknown(
-        *t, key,
-        {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path", "when_stopped",
-         "dpdk_workers", "dpdk_mbufs", "dpdk_queue_size", "dpdk_idle_sleep_us", "dpdk_clock",
-         "dpdk_standby"});
+    reject_unknown(*t, key,
+                   {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path",
+                    "when_stopped", "dpdk_workers", "dpdk_mbufs", "dpdk_queue_size",
+                    "dpdk_idle_sleep_us", "dpdk_clock", "dpdk_standby"});
     if (const toml::node* m = t->get("mode")) {
       if (auto v = keyword<DataplaneMode>(*m, key + ".mode",
                                           {{"auto", DataplaneMode::automatic},

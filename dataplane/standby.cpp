@@ -12,8 +12,7 @@ bool standby_possible(const DataplaneSettings& s) {
   return s.dpdk_standby && af_packet(s.outside) && af_packet(s.inside);
 }
 
-StandbyDataplane::StandbyDataplane(DataplaneSettings dpdk_settings,
-                                   DataplaneSettings xdp_settings)
+StandbyDataplane::StandbyDataplane(DataplaneSettings dpdk_settings, DataplaneSettings xdp_settings)
     : dpdk_(std::move(dpdk_settings)), xdp_(std::move(xdp_settings), /*standby=*/true) {}
 
 StandbyDataplane::~StandbyDataplane() { stop(); }

@@ -6,6 +6,9 @@
 // interleaved and the median kept, so a noisy neighbour hits all alike.
 // Flow state: an ACK of a flow whose SYN each program admitted before the
 // rounds (a flow table hit, verified) and a spoofed ACK (a miss, charged).
+// Failure states: the pass-through (bpf/passthrough.bpf.c, forwarding) and
+// sluice (a) loaded as a DPDK standby whose heartbeat is fresh (what every
+// frame costs on the kernel side while DPDK runs).
 //
 //   sudo build/bench/xdp_bench [--repeat N] [--rounds R]
 #include <bpf/bpf.h>
@@ -22,6 +25,7 @@
 #include "control/compile.hpp"
 #include "control/config_loader.hpp"
 #include "dataplane/xdp/xdp_program.hpp"
+#include "sluice_passthrough.skel.h"
 #include "tests/support/packet_builder.hpp"
 
 namespace {
@@ -60,7 +64,22 @@ double run_ns(int fd, const std::vector<uint8_t>& frame, int repeat) {
   return static_cast<double>(opts.duration);  // kernel reports ns per repetition
 }
 
-std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_source) {
+// The pass-through, forwarding to loopback (a redirect the test run reports).
+struct Passthrough {
+  sluice_passthrough* skel = sluice_passthrough__open_and_load();
+  int fd = -1;
+  Passthrough() {
+    if (skel == nullptr) return;
+    const uint32_t lo = 1;
+    for (uint32_t k = 0; k < 2; k++)
+      bpf_map_update_elem(bpf_map__fd(skel->maps.sl_pass_tx), &k, &lo, BPF_ANY);
+    fd = bpf_program__fd(skel->progs.sl_pass_outside);
+  }
+  ~Passthrough() { sluice_passthrough__destroy(skel); }
+};
+
+std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_source,
+                                                   bool standby = false) {
   const std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
   sluice::LoadResult r = sluice::load_config_string(toml, "<bench>");
   if (!r.ok()) {
@@ -68,8 +87,11 @@ std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_sour
     return nullptr;
   }
   std::string error;
-  auto p = sluice::XdpProgram::load({}, &error);
-  if (!p || !p->write_profile(sluice::compile_profile(*r.config), 1, &error)) {
+  sluice::XdpProgramOptions o;
+  o.standby = standby;
+  auto p = sluice::XdpProgram::load(o, &error);
+  if (!p || !p->write_profile(sluice::compile_profile(*r.config), 1, &error) ||
+      (standby && !p->beat(3600ULL * 1000000000ULL, &error))) {
     std::fprintf(stderr, "sluice: %s\n", error.c_str());
     return nullptr;
   }
@@ -103,7 +125,9 @@ int main(int argc, char** argv) {
   auto s10 = sluice_program(10, false);
   auto s100k = sluice_program(100000, false);
   auto s_src = sluice_program(10, true);
-  if (!s10 || !s100k || !s_src) return 1;
+  auto s_standby = sluice_program(10, false, true);
+  Passthrough passthrough;
+  if (!s10 || !s100k || !s_src || !s_standby || passthrough.fd < 0) return 1;
 
   const std::vector<std::pair<std::string, std::vector<uint8_t>>> frames = {
       {"TCP SYN (checkpoint)", PacketBuilder()
@@ -137,6 +161,8 @@ int main(int argc, char** argv) {
       {"sluice (a) 10 prefixes", s10->outside_prog_fd()},
       {"sluice (b) 100k prefixes", s100k->outside_prog_fd()},
       {"sluice (c) per-source on", s_src->outside_prog_fd()},
+      {"pass-through (forward)", passthrough.fd},
+      {"sluice (a), DPDK standby", s_standby->outside_prog_fd()},
   };
   std::printf("BPF_PROG_TEST_RUN, repeat %d, median of %d interleaved rounds, ns per packet\n\n",
               repeat, rounds);

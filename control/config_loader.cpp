@@ -1467,13 +1467,44 @@ LoadResult load_config_file(const std::string& path) {
   }
 }
 
+namespace {
+
+// The lines of the [dataplane], [control] and [metrics] tables, found by
+// their headers: what can be read of a file that is not TOML elsewhere.
+std::string local_section_lines(const std::string& text) {
+  std::string out;
+  bool keep = false;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    const std::string line = text.substr(at, end - at);
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '[') {
+      const std::size_t close = line.find(']', first);
+      const std::string header =
+          close == std::string::npos ? "" : line.substr(first, close - first + 1);
+      keep = header == "[dataplane]" || header == "[control]" || header == "[metrics]";
+    }
+    if (keep) out += line + "\n";
+    at = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
 Config load_local_sections(const std::string& path) {
   try {
     std::string text, why;
     if (!read_config_text(path, &text, &why)) return Config{};
     Diagnostics diag(path, nullptr);
     std::optional<toml::table> doc = parse_document(text, path, diag);
-    if (!doc) return Config{};
+    if (!doc) {
+      // Not TOML somewhere: its local tables may still be.
+      Diagnostics again(path, nullptr);
+      doc = parse_document(local_section_lines(text), path, again);
+      if (!doc) return Config{};
+    }
     toml::table local;
     for (const char* section : {"dataplane", "control", "metrics"}) {
       if (const toml::node* n = doc->get(section)) local.insert(section, *n);

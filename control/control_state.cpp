@@ -385,6 +385,7 @@ json ControlState::status() const {
   return {{"ok", true},
           {"mode", s.mode},
           {"attach", s.attach},
+          {"standby", s.standby},
           {"outside", cfg.dataplane.outside},
           {"inside", cfg.dataplane.inside},
           {"generation", generation_},

@@ -173,6 +173,7 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
       " and reload (SIGHUP); retrying every " + std::to_string(retry_sec) + " s";
   log_event(LogLevel::error, "not in charge",
             {{"reason", config_error ? "config" : "dataplane"},
+             {"error", why},
              {"edge", edge.edge_state.empty() ? "none" : edge.edge_state},
              {"generation", std::to_string(edge.generation)},
              {"retry_sec", std::to_string(retry_sec)}});

@@ -214,6 +214,14 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
     out->push_back(std::move(since));
   }
   if (!ok || s.mode.empty()) return;  // no dataplane of ours runs (not in charge)
+  if (!s.standby.empty()) {
+    MetricFamily standby =
+        family("sluice_standby_enforcing",
+               "1 when DPDK's XDP standby decides frames itself (DPDK's workers stopped beating)",
+               MetricType::Gauge);
+    add(standby, s.standby == "enforcing" ? 1 : 0);
+    out->push_back(std::move(standby));
+  }
 
   const bool has_queues = !s.queues.empty();
   MetricFamily info =

@@ -167,6 +167,8 @@ int status(const Globals& g) {
             << "\ngeneration " << r["generation"] << ", up " << r["uptime_sec"] << " s, profile "
             << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>())
             << (r["shadow"].get<bool>() ? ", SHADOW MODE (nothing is shed)" : "") << "\n";
+  if (!r.value("standby", std::string()).empty())
+    std::cout << "xdp standby: " << r["standby"].get<std::string>() << "\n";
   if (r.contains("edge") && r["edge"].contains("state"))
     std::cout << "edge: " << r["edge"]["state"].get<std::string>() << " since "
               << utc_text(r["edge"].value("since_unix_sec", 0.0)) << "\n";

@@ -70,8 +70,9 @@ int main(int argc, char** argv) {
       "last config (the next sluiced adopts it without losing a packet). A start that fails "
       "(config rejected, dataplane not starting) keeps sluiced up but not in charge: the control "
       "socket and /metrics say why, the edge keeps what it runs, and SIGHUP retries. Logs are "
-      "logfmt lines on stderr. Exit codes: 0 ok, 1 bad config (--check-config), control plane "
-      "or dataplane failure."};
+      "logfmt lines on stderr. Exit codes: 0 ok, 1 a bad config (--check-config), a control "
+      "plane that cannot start, another sluiced on the same pin_path, or a failed --detach / "
+      "--install-passthrough."};
   std::string check_path;
   std::string config_path;
   bool detach = false;

@@ -95,6 +95,9 @@ struct DataplaneStats {
   // "enforcing", "passthrough", "blocked") and since when; empty otherwise.
   std::string edge_state;
   uint64_t edge_since_unix_ns = 0;
+  // DPDK with an XDP standby: "standing by" while DPDK beats, "enforcing"
+  // once it took over (a stalled worker); empty without a standby.
+  std::string standby;
   std::vector<QueueStats> queues;  // empty when the dataplane does not queue (XDP)
   std::vector<PortStats> ports;    // empty when the dataplane owns no ports (XDP)
 };

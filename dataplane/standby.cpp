@@ -63,7 +63,7 @@ bool StandbyDataplane::apply(const CompiledProfile& profile, uint64_t generation
 DataplaneStats StandbyDataplane::stats() const {
   DataplaneStats s = dpdk_.stats();
   const DataplaneStats standby = xdp_.stats();
-  s.attach += dpdk_alive_.load() ? ", xdp standby" : ", xdp standby ENFORCING";
+  s.standby = dpdk_alive_.load() ? "standing by" : "enforcing";
   s.edge_state = standby.edge_state;
   s.edge_since_unix_ns = standby.edge_since_unix_ns;
   s.healthy = s.healthy && standby.healthy;

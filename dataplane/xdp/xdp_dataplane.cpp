@@ -60,6 +60,22 @@ bool remove_layouts(const std::string& pin_path, const std::string& keep, std::s
   return ok;
 }
 
+// The generation an earlier release's program enforces from unversioned pins
+// (before the edge record existed): sl_active has kept its layout.
+uint64_t unversioned_generation(const std::string& pin_path) {
+  const int fd = bpf_obj_get((pin_path + "/sl_active").c_str());
+  if (fd < 0) return 0;
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  sl_active active{};
+  const uint32_t key = 0;
+  const bool ok = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+                  info.value_size == sizeof(sl_active) &&
+                  bpf_map_lookup_elem(fd, &key, &active) == 0;
+  close(fd);
+  return ok ? active.generation : 0;
+}
+
 }  // namespace
 
 XdpDataplane::XdpDataplane(DataplaneSettings settings, bool standby)
@@ -123,7 +139,8 @@ bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, st
   // the record of an earlier layout) continues its generation numbering.
   EdgeRecord record;
   std::string ignored;
-  read_edge_record(settings_.pin_path, &record, &ignored);
+  if (!read_edge_record(settings_.pin_path, &record, &ignored))
+    record.generation = unversioned_generation(settings_.pin_path);
   const uint64_t gen = std::max({generation, program_->generation() + 1, record.generation + 1});
   if (!program_->write_profile(profile, gen, &why)) return fail(why, error);
   if (!attach_pinned_link(settings_, "outside", outside, program_->outside_prog_fd(), &why))

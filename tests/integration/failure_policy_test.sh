@@ -315,7 +315,16 @@ echo "== upgrade across a pinned layout change"
 write_config forward
 marks=$tmp/marks-upgrade.txt
 probe_log=$tmp/probe-upgrade.log
+# What an earlier release leaves: maps pinned straight under pin_path, its
+# generation (41) in sl_active. The start takes it over and continues it.
+mkdir -p "$pin"
+bpftool map create "$pin/sl_active" type array key 4 value 16 entries 1 name sl_active
+bpftool map update pinned "$pin/sl_active" key hex 00 00 00 00 \
+  value hex 00 00 00 00 00 00 00 00 29 00 00 00 00 00 00 00
 start_daemon "$variant" "$tmp/u1.log"
+check "an earlier release's generation continues (41 -> 42), its pins removed" \
+  "$(grep -c 'msg=started.*generation=42' "$tmp/u1.log") == 1 && \
+   $([[ -e $pin/sl_active ]] && echo 1 || echo 0) == 0"
 old_layout=$(ls "$pin" | grep '^layout-')
 genu=$(jget "$(status_json)" "d['generation']")
 start_probe 15

@@ -217,10 +217,14 @@ start_daemon() {  # log file
     sleep 0.1
   done
 }
-stop_daemon() {
+stop_daemon() {  # [keep]: leave what SIGTERM leaves (the program enforcing)
   kill -TERM "$daemon_pid"
   wait "$daemon_pid" || true
   daemon_pid=
+  # Every case starts fresh: SIGTERM leaves the program and its pinned
+  # state (flows included) enforcing, which the next start would adopt.
+  [[ ${1:-} == keep ]] ||
+    nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >>"$tmp/detach.log" 2>&1
 }
 scrape() {  # file
   ip netns exec "$LAB_EDGE" curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$1"
@@ -591,7 +595,7 @@ if [[ $dataplane == xdp ]]; then
   wait_for "$tmp/dl-fresh6.log" receiving 5
   sleep 2.5
   gap_start=$EPOCHREALTIME
-  stop_daemon
+  stop_daemon keep
   nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach >>"$tmp/detach.log" 2>&1
   check "--detach removed the maps (the flow table is gone)" \
     "$(compgen -G "$pin/layout-*" | wc -l) == 0"

@@ -135,7 +135,7 @@ check "the first one still runs and enforces" "$(kill -0 "$daemon_pid" && echo 1
   $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
 lab_limits_hold "$tmp/d1.log"
 stop_daemon "$tmp/d1.log"
-check "SIGTERM left the program enforcing" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 1"
+check "SIGTERM left the program enforcing" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
 # failure_policy_test.sh covers what SIGTERM leaves; start phase 2 afresh.
 detach --config "$cfg" --detach --all
 check "--detach --all detached the program" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp')  == 0"

@@ -338,11 +338,12 @@ SL_STATIC_ASSERT(sizeof(struct sl_active) == 16, "sl_active layout");
 
 /* Name of the class that owns a state slot, for counters, metrics and for a
  * restarted daemon to find the state of its classes again. The config
- * validator allows SL_CLASS_NAME_MAX characters: the name always fits with
- * its NUL, so every dataplane keeps it whole. */
-#define SL_CLASS_NAME_MAX 31
+ * validator allows 1..SL_CLASS_NAME_MAX characters and every dataplane keeps
+ * them all: a name of exactly SL_CLASS_NAME_MAX characters fills the array
+ * with no NUL (readers use strnlen). */
+#define SL_CLASS_NAME_MAX 32
 struct sl_class_name {
-	char name[SL_CLASS_NAME_MAX + 1];
+	char name[SL_CLASS_NAME_MAX];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_class_name) == 32, "sl_class_name layout");
 

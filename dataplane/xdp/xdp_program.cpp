@@ -419,7 +419,8 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   for (uint32_t c : fresh) {
     const uint32_t idx = next.classes[c].state_index;
     sl_class_name n{};
-    std::strncpy(n.name, profile.class_names[c].c_str(), sizeof(n.name) - 1);
+    const std::string& name = profile.class_names[c];
+    std::memcpy(n.name, name.data(), std::min(name.size(), sizeof(n.name)));  // all 32 kept
     sl_counter_base base{};
     std::memcpy(base.packets, now_counts.packets[idx], sizeof(base.packets));
     std::memcpy(base.lookups, now_counts.lookups[idx], sizeof(base.lookups));

@@ -618,20 +618,20 @@ priority = 1
 name = "Citizen"
 rate_per_sec = "x"
 )",
-     "<test>:2:8: class[0].name: expected a name of 1..31 characters"},
+     "<test>:2:8: class[0].name: expected a name of 1..32 characters"},
     {"errors of an unnamed class use its index", R"(
 [[class]]
 name = "Citizen"
 rate_per_sec = "x"
 )",
      "<test>:3:16: class[0].rate_per_sec: expected an integer"},
-    // 32 characters: the dataplanes store 31 and a NUL (a longer name was
-    // cut in XDP and lost its state on every retune).
+    // 33 characters: one more than SL_CLASS_NAME_MAX, which every dataplane
+    // stores whole (XdpApply / DpdkApply.LongestClassNameKeepsStateAcrossRetunes).
     {"class name too long", R"(
 [[class]]
-name = "abcdefghijklmnopqrstuvwxyz012345"
+name = "abcdefghijklmnopqrstuvwxyz0123456"
 )",
-     "<test>:2:8: class[0].name: expected a name of 1..31 characters"},
+     "<test>:2:8: class[0].name: expected a name of 1..32 characters"},
     {"overlapping lookup reserves name the index", R"(
 [boundary]
 lookups_reserve_pct = [0, 5, 10, 8, 20, 30, 40, 50]

@@ -377,5 +377,38 @@ match = { src = ["198.18.9.0/24"] }
   dp.stop();
 }
 
+// The longest class name the config accepts (SL_CLASS_NAME_MAX, the one
+// limit) keeps its counters and bucket across retunes, as on XDP.
+TEST(DpdkApply, LongestClassNameKeepsStateAcrossRetunes) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  const std::string name(SL_CLASS_NAME_MAX, 'n');
+  const std::string cls = "[[class]]\nname = \"" + name +
+                          "\"\nmatch = { src = [\"198.18.1.0/24\"] }\nrate_per_sec = 1\n"
+                          "burst = 10\nshed_order = \"random\"\n";
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile_from_toml(cls), 1, &error)) << error;
+  std::vector<Received> got;
+  for (uint64_t i = 0; i < 6; i++) ASSERT_TRUE(lab.send(1, 1, i));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got.size() < 6 && std::chrono::steady_clock::now() < deadline) lab.drain(&got);
+  ASSERT_EQ(got.size(), 6u);
+  for (uint64_t gen = 2; gen <= 3; gen++) {
+    const std::string other = "[[class]]\nname = \"other" + std::to_string(gen) +
+                              "\"\nmatch = { src = [\"198.18.9.0/24\"] }\n";
+    ASSERT_TRUE(dp.apply(profile_from_toml(other + cls), gen, &error)) << error;
+    const DataplaneStats s = dp.stats();
+    ASSERT_EQ(s.classes.size(), 3u);
+    EXPECT_EQ(s.classes[1].name, name) << "all " << SL_CLASS_NAME_MAX << " characters kept";
+    EXPECT_EQ(s.classes[1].lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP], 6u) << "gen " << gen;
+    // 4 left, plus at most one refilled (1/s) while the test runs; 10 if reset.
+    EXPECT_GE(s.classes[1].bucket_tokens, 4u) << "gen " << gen;
+    EXPECT_LE(s.classes[1].bucket_tokens, 5u) << "gen " << gen;
+  }
+  dp.stop();
+}
+
 }  // namespace
 }  // namespace sluice::test

@@ -633,6 +633,43 @@ shed_order = "random"
   EXPECT_EQ(admitted, 4);
 }
 
+// The longest class name the config accepts (SL_CLASS_NAME_MAX, the one
+// limit) is kept whole: its slot is found again by name at every retune, so
+// its counters and bucket carry on.
+TEST(XdpApply, LongestClassNameKeepsStateAcrossRetunes) {
+  SLUICE_REQUIRE_ROOT();
+  const std::string name(SL_CLASS_NAME_MAX, 'n');
+  const std::string cls = "[[class]]\nname = \"" + name +
+                          "\"\nmatch = { dst_ports = \"80\" }\nrate_per_sec = 1\nburst = 10\n"
+                          "shed_order = \"random\"\n";
+  XdpProgramOptions o;
+  o.fake_clock = true;
+  o.record_decision = true;
+  std::string error;
+  auto p = XdpProgram::load(o, &error);
+  ASSERT_TRUE(p) << error;
+  ASSERT_TRUE(p->write_profile(test::profile_from_toml(cls), 1, &error)) << error;
+  p->set_clock(kT0);
+  XdpTestResult r;
+  for (int i = 0; i < 6; i++) ASSERT_TRUE(p->test_run(syn_from("198.18.1.1", 80), &r, &error));
+  for (uint64_t gen = 2; gen <= 3; gen++) {
+    const std::string other =
+        "[[class]]\nname = \"other" + std::to_string(gen) + "\"\nmatch = { dst_ports = \"81\" }\n";
+    ASSERT_TRUE(p->write_profile(test::profile_from_toml(other + cls), gen, &error)) << error;
+    const DataplaneStats s = p->stats();
+    ASSERT_EQ(s.classes.size(), 3u);
+    EXPECT_EQ(s.classes[1].name, name) << "all " << SL_CLASS_NAME_MAX << " characters kept";
+    EXPECT_EQ(s.classes[1].lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP], 6u) << "gen " << gen;
+    EXPECT_EQ(s.classes[1].bucket_tokens, 4u) << "gen " << gen;
+  }
+  int admitted = 0;
+  for (int i = 0; i < 6; i++) {
+    ASSERT_TRUE(p->test_run(syn_from("198.18.1.1", 80), &r, &error));
+    admitted += r.decision.verdict == SL_VERDICT_ADMITTED;
+  }
+  EXPECT_EQ(admitted, 4) << "the bucket went on from 4 tokens";
+}
+
 TEST(XdpApply, ThousandSwapsUnderTrafficLoseNothing) {
   SLUICE_REQUIRE_ROOT();
   // Two profiles that admit everything but differ (order, prefixes): every

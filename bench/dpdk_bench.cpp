@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "bench/bench_config.hpp"
-#include "control/compile.hpp"
-#include "control/config_loader.hpp"
+#include "control/config/compile.hpp"
+#include "control/config/config_loader.hpp"
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
-#include "dataplane/labels.hpp"
+#include "dataplane/common/labels.hpp"
 #include "tests/support/capture_writer.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/traffic.hpp"

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "bench/bench_config.hpp"
-#include "control/compile.hpp"
-#include "control/config_loader.hpp"
+#include "control/config/compile.hpp"
+#include "control/config/config_loader.hpp"
 #include "dataplane/reference/reference.hpp"
 #include "tests/support/packet_builder.hpp"
 

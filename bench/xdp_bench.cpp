@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "bench/bench_config.hpp"
-#include "control/compile.hpp"
-#include "control/config_loader.hpp"
+#include "control/config/compile.hpp"
+#include "control/config/config_loader.hpp"
 #include "dataplane/xdp/xdp_program.hpp"
 #include "sluice_passthrough.skel.h"
 #include "tests/support/packet_builder.hpp"

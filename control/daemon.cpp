@@ -16,14 +16,14 @@
 #include <ctime>
 #include <string>
 
-#include "control/api_server.hpp"
-#include "control/audit.hpp"
-#include "control/compile.hpp"
-#include "control/config_loader.hpp"
-#include "control/control_state.hpp"
+#include "control/api/api_server.hpp"
+#include "control/api/audit.hpp"
+#include "control/config/compile.hpp"
+#include "control/config/config_loader.hpp"
+#include "control/api/control_state.hpp"
 #include "control/log.hpp"
 #include "control/metrics.hpp"
-#include "control/replay.hpp"
+#include "control/cli/replay.hpp"
 
 namespace sluice {
 namespace {

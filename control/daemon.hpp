@@ -14,7 +14,7 @@
 
 #include <string>
 
-#include "control/config.hpp"
+#include "control/config/config.hpp"
 #include "dataplane/dataplane.hpp"
 
 namespace sluice {

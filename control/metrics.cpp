@@ -5,7 +5,7 @@
 // between scrapes, so a counter reads exactly what the dataplane has counted.
 #include "control/metrics.hpp"
 
-#include "dataplane/labels.hpp"
+#include "dataplane/common/labels.hpp"
 
 #include <arpa/inet.h>
 #include <civetweb.h>

@@ -5,8 +5,8 @@
 #include <iostream>
 #include <string>
 
-#include "control/compile.hpp"
-#include "control/config_loader.hpp"
+#include "control/config/compile.hpp"
+#include "control/config/config_loader.hpp"
 #include "control/daemon.hpp"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "dataplane/model/abi.h"
-#include "dataplane/profile.hpp"
+#include "dataplane/common/profile.hpp"
 
 namespace sluice {
 

@@ -18,7 +18,7 @@
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
 #include "dataplane/dpdk/port.hpp"
-#include "dataplane/state_slots.hpp"
+#include "dataplane/common/state_slots.hpp"
 
 namespace sluice {
 

@@ -31,10 +31,10 @@
 #include <vector>
 
 #include "dataplane/model/abi.h"
-#include "dataplane/profile.hpp"
-#include "dataplane/reference/flow_table.hpp"
-#include "dataplane/reference/lpm.hpp"
-#include "dataplane/reference/source_table.hpp"
+#include "dataplane/common/profile.hpp"
+#include "dataplane/common/flow_table.hpp"
+#include "dataplane/common/lpm.hpp"
+#include "dataplane/common/source_table.hpp"
 
 struct rte_rcu_qsbr;
 

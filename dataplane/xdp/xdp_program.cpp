@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "bpf/shared_state.h"
-#include "dataplane/reference/flow_table.hpp"
-#include "dataplane/state_slots.hpp"
+#include "dataplane/common/flow_table.hpp"
+#include "dataplane/common/state_slots.hpp"
 #include "dataplane/xdp/edge.hpp"
 #include "sluice_xdp.skel.h"
 

@@ -13,7 +13,7 @@
 
 #include "dataplane/dataplane.hpp"
 #include "dataplane/model/abi.h"
-#include "dataplane/profile.hpp"
+#include "dataplane/common/profile.hpp"
 
 namespace sluice {
 

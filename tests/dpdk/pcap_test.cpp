@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <random>
 
-#include "control/replay.hpp"
+#include "control/cli/replay.hpp"
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
 #include "dataplane/reference/reference.hpp"
 #include "tests/dpdk/dpdk_test_env.hpp"

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "control/config_loader.hpp"
+#include "control/config/config_loader.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

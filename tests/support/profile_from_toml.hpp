@@ -7,8 +7,8 @@
 
 #include <string_view>
 
-#include "control/compile.hpp"
-#include "control/config_loader.hpp"
+#include "control/config/compile.hpp"
+#include "control/config/config_loader.hpp"
 
 namespace sluice::test {
 

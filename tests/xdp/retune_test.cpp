@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "control/audit.hpp"
-#include "control/control_state.hpp"
+#include "control/api/audit.hpp"
+#include "control/api/control_state.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/privileges.hpp"
 #include "tests/support/profile_from_toml.hpp"

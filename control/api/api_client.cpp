@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/api/api_client.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace sluice {
+
+std::optional<ApiClient> ApiClient::connect(const std::string& socket_path, std::string* error) {
+  sockaddr_un addr{};
+  if (socket_path.size() >= sizeof(addr.sun_path)) {
+    *error = "socket path too long: " + socket_path;
+    return std::nullopt;
+  }
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    *error = "cannot reach sluiced at " + socket_path + ": " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return std::nullopt;
+  }
+  return ApiClient(fd);
+}
+
+ApiClient::ApiClient(ApiClient&& other) noexcept
+    : fd_(other.fd_), pending_(std::move(other.pending_)) {
+  other.fd_ = -1;
+}
+
+ApiClient::~ApiClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::optional<nlohmann::json> ApiClient::call(const nlohmann::json& request, std::string* error,
+                                              int timeout_ms) {
+  const std::string line =
+      request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::size_t off = 0;
+  while (off < line.size()) {
+    const ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *error = std::string("lost the connection to sluiced: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const std::size_t nl = pending_.find('\n');
+    if (nl != std::string::npos) {
+      nlohmann::json r = nlohmann::json::parse(pending_.substr(0, nl), nullptr, false);
+      pending_.erase(0, nl + 1);
+      if (r.is_discarded()) {
+        *error = "sluiced sent a response that is not JSON";
+        return std::nullopt;
+      }
+      return r;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      *error = "sluiced did not answer within " + std::to_string(timeout_ms) + " ms";
+      return std::nullopt;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char buf[65536];
+    const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      *error = "sluiced closed the connection";
+      return std::nullopt;
+    }
+    pending_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/api/api_server.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <httplib.h>
+#include <openssl/sha.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t kMaxLineBytes = 1 << 20;
+constexpr int kLineTimeoutMs = 5000;
+constexpr int kIdleTimeoutMs = 30000;
+constexpr int kMaxConnections = 64;
+
+bool write_all(int fd, const std::string& s) {
+  std::size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Serialises without throwing: bytes that are not UTF-8 (a path, a value
+// echoed from a request) are replaced rather than ending the connection.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string error_line(const std::string& message) {
+  return dump(json({{"ok", false}, {"error", message}})) + "\n";
+}
+
+std::string token_id(const std::string& token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", digest[0], digest[1], digest[2], digest[3]);
+  return hex;
+}
+
+// Compares without an early exit, so timing does not tell how much matched.
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size() || b.empty()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); i++) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  ApiOptions options;
+  RequestHandler handler;
+  int listen_fd = -1;
+  int stop_pipe[2] = {-1, -1};
+  std::thread acceptor;
+  std::mutex mutex;
+  std::condition_variable idle;
+  std::set<int> connections;  // fds being served
+  std::atomic<bool> stopping{false};
+  std::unique_ptr<httplib::Server> http;
+  std::thread http_thread;
+  std::atomic<bool> http_done{false};  // listen_after_bind() has returned
+  std::string token;
+
+  void serve(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    Origin origin{"unix"};
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      origin.uid = static_cast<int>(cred.uid);
+      origin.pid = static_cast<int>(cred.pid);
+    }
+    std::string buffer;
+    auto line_started = std::chrono::steady_clock::now();
+    for (;;) {
+      std::size_t nl;
+      while ((nl = buffer.find('\n')) != std::string::npos) {
+        // The limit holds for a line whose newline came in the same read
+        // that took it past 1 MiB, not only for one still incomplete.
+        if (nl > kMaxLineBytes) {
+          write_all(fd, error_line("request longer than 1 MiB"));
+          return;
+        }
+        const std::string line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        json response;
+        json request = json::parse(line, nullptr, false);
+        if (request.is_discarded() || !request.is_object()) {
+          response = {{"ok", false}, {"error", "a request is one JSON object per line"}};
+        } else {
+          response = handler(request, origin);
+        }
+        if (!write_all(fd, dump(response) + "\n")) return;
+        line_started = std::chrono::steady_clock::now();
+      }
+      if (buffer.size() > kMaxLineBytes) {
+        write_all(fd, error_line("request longer than 1 MiB"));
+        return;
+      }
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - line_started)
+                              .count();
+      const int limit = buffer.empty() ? kIdleTimeoutMs : kLineTimeoutMs;
+      if (waited >= limit) {
+        if (!buffer.empty()) write_all(fd, error_line("request not completed within 5 s"));
+        return;
+      }
+      pollfd p{fd, POLLIN, 0};
+      const int r = ::poll(&p, 1, static_cast<int>(limit - waited));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) continue;  // timeout: loop to answer it
+      char chunk[65536];
+      const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n <= 0) return;
+      if (buffer.empty()) line_started = std::chrono::steady_clock::now();
+      buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  void accept_loop() {
+    for (;;) {
+      pollfd p[2] = {{listen_fd, POLLIN, 0}, {stop_pipe[0], POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (p[1].revents != 0 || stopping) return;
+      const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        // Out of descriptors or memory: back off instead of spinning.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      // A client that never reads must not hold its thread forever in send().
+      const timeval send_timeout{5, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+      std::unique_lock<std::mutex> lock(mutex);
+      if (connections.size() >= kMaxConnections) {
+        lock.unlock();
+        write_all(fd, error_line("too many control connections; try again"));
+        ::close(fd);
+        continue;
+      }
+      connections.insert(fd);
+      lock.unlock();
+      try {
+        std::thread([this, fd] {
+          serve(fd);
+          std::lock_guard<std::mutex> guard(mutex);
+          ::close(fd);
+          connections.erase(fd);
+          idle.notify_all();
+        }).detach();
+      } catch (const std::system_error&) {
+        write_all(fd, error_line("sluiced is busy; try again"));
+        std::lock_guard<std::mutex> guard(mutex);
+        ::close(fd);
+        connections.erase(fd);
+      }
+    }
+  }
+
+  bool listen_unix(std::string* error) {
+    const std::string& path = options.socket_path;
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+      *error = "control.socket: path too long";
+      return false;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    // A socket file left by a dead sluiced is replaced; a live one is not.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        *error = "control.socket: " + path + " exists and is not a socket";
+        ::close(fd);
+        return false;
+      }
+      const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      ::close(probe);
+      if (live) {
+        *error = "control.socket: " + path + " is in use by another sluiced";
+        ::close(fd);
+        return false;
+      }
+      ::unlink(path.c_str());
+    }
+    // Created with no access for anyone, then opened up to the configured mode.
+    const mode_t old_mask = ::umask(0777);
+    const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::umask(old_mask);
+    if (rc != 0 || ::listen(fd, 64) != 0) {
+      *error = "control.socket: cannot listen on " + path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    listen_fd = fd;  // from here on ours to unlink
+    if (!options.socket_group.empty()) {
+      const group* g = ::getgrnam(options.socket_group.c_str());
+      if (g == nullptr || ::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+        *error = "control.socket_group: cannot give " + path + " to group " + options.socket_group;
+        return false;
+      }
+    }
+    if (::chmod(path.c_str(), options.socket_mode) != 0) {
+      *error = "control.socket_mode: cannot chmod " + path + ": " + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+
+  bool listen_http(std::string* error) {
+    std::ifstream f(options.http_token_file);
+    std::getline(f, token);
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
+    if (!f.good() && token.empty()) {
+      *error = "control.http_token_file: cannot read " + options.http_token_file;
+      return false;
+    }
+    if (token.size() < 16) {
+      *error = "control.http_token_file: the token must be at least 16 characters";
+      return false;
+    }
+    const std::string id = token_id(token);
+    http = std::make_unique<httplib::Server>();
+    http->set_payload_max_length(kMaxLineBytes);
+    http->set_read_timeout(5, 0);
+    http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string prefix = "Bearer ";
+      if (auth.rfind(prefix, 0) != 0 || !constant_time_equal(auth.substr(prefix.size()), token)) {
+        res.status = 401;
+        res.set_content(json({{"ok", false}, {"error", "missing or wrong bearer token"}}).dump(),
+                        "application/json");
+        return;
+      }
+      json request = json::parse(req.body, nullptr, false);
+      json response = request.is_discarded() || !request.is_object()
+                          ? json({{"ok", false}, {"error", "the body must be one JSON object"}})
+                          : handler(request, Origin{"http", -1, -1, id});
+      res.status = response.value("ok", false) ? 200 : 400;
+      res.set_content(dump(response), "application/json");
+    });
+    const std::string& l = options.http_listen;
+    const std::size_t colon = l.rfind(':');
+    std::string host = l.substr(0, colon);
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+    const int port = std::stoi(l.substr(colon + 1));
+    if (!http->bind_to_port(host, port)) {
+      *error = "control.http_listen: cannot listen on " + l;
+      return false;
+    }
+    http_thread = std::thread([this] {
+      http->listen_after_bind();
+      http_done = true;
+    });
+    return true;
+  }
+
+  void stop() {
+    stopping = true;
+    if (stop_pipe[1] >= 0) {
+      const char c = 1;
+      (void)!::write(stop_pipe[1], &c, 1);
+    }
+    if (acceptor.joinable()) acceptor.join();
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      for (int fd : connections) ::shutdown(fd, SHUT_RDWR);
+      idle.wait(lock, [this] { return connections.empty(); });
+    }
+    // httplib's stop() does nothing until listen_after_bind() has marked the
+    // server running; a stop() that raced ahead of the thread would leave it
+    // listening and the join waiting forever. So stop until it has returned.
+    while (http && http_thread.joinable() && !http_done) {
+      http->stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (http_thread.joinable()) http_thread.join();
+    if (listen_fd >= 0) {
+      ::close(listen_fd);
+      ::unlink(options.socket_path.c_str());
+    }
+    for (int& fd : stop_pipe)
+      if (fd >= 0) ::close(fd);
+  }
+};
+
+std::unique_ptr<ApiServer> ApiServer::start(const ApiOptions& options, RequestHandler handler,
+                                            std::string* error) {
+  std::unique_ptr<ApiServer> s(new ApiServer());
+  s->impl_ = std::make_unique<Impl>();
+  Impl& impl = *s->impl_;
+  impl.options = options;
+  impl.handler = std::move(handler);
+  if (::pipe2(impl.stop_pipe, O_CLOEXEC) != 0) {
+    *error = "cannot create a pipe";
+    return nullptr;
+  }
+  if (!impl.listen_unix(error)) return nullptr;
+  if (!options.http_listen.empty() && !impl.listen_http(error)) return nullptr;
+  impl.acceptor = std::thread([&impl] { impl.accept_loop(); });
+  return s;
+}
+
+ApiServer::~ApiServer() {
+  if (impl_) impl_->stop();
+}
+
+}  // namespace sluice

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/api/audit.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+namespace sluice {
+
+std::string utc_timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(ms));
+  return out;
+}
+
+bool AuditLog::open(const std::string& path, std::string* error) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  file_ = std::fopen(path.c_str(), "a");
+  if (file_ == nullptr) {
+    *error = "control.audit_log: cannot open " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+AuditLog::~AuditLog() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+bool AuditLog::append(const nlohmann::json& entry) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (file_ == nullptr) return false;
+  const std::string line = entry.dump() + "\n";
+  return std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
+}
+
+}  // namespace sluice

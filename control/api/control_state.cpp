@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/api/control_state.hpp"
+
+#include <chrono>
+#include <set>
+
+#include "control/config/compile.hpp"
+#include "control/cli/replay.hpp"
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+
+json errors_json(const std::vector<ConfigError>& errors) {
+  json out = json::array();
+  for (const ConfigError& e : errors)
+    out.push_back({{"key", e.key}, {"message", e.message}, {"text", e.to_string()}});
+  return out;
+}
+
+json diff_json(const std::vector<DiffEntry>& diff) {
+  json out = json::array();
+  for (const DiffEntry& d : diff) {
+    out.push_back({{"key", d.key},
+                   {"old", d.old_value ? json(*d.old_value) : json(nullptr)},
+                   {"new", d.new_value ? json(*d.new_value) : json(nullptr)}});
+  }
+  return out;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Keys a profile sets, as "class.NAME.KEY" / "section.key".
+std::set<std::string> profile_keys(const Config& cfg, const std::string& profile) {
+  std::set<std::string> keys;
+  auto it = cfg.profiles.find(profile);
+  if (it == cfg.profiles.end()) return keys;
+  for (const auto& [k, v] : it->second.settings) keys.insert(k);
+  return keys;
+}
+
+}  // namespace
+
+json Origin::to_json() const {
+  json o = {{"transport", transport}};
+  if (uid >= 0) o["uid"] = uid;
+  if (pid >= 0) o["pid"] = pid;
+  if (!token_id.empty()) o["token_id"] = token_id;
+  return o;
+}
+
+ControlState::ControlState(Dataplane& dataplane, std::string config_path, const LoadResult& initial,
+                           uint64_t generation, AuditLog* audit)
+    : dataplane_(dataplane),
+      config_path_(std::move(config_path)),
+      audit_(audit),
+      history_limit_(initial.config ? initial.config->control.history : 32),
+      base_text_(initial.text),
+      effective_(initial),
+      generation_(generation) {
+  history_.push_back(
+      {generation, base_text_, "", utc_timestamp(), Origin{"startup"}.to_json(), "start"});
+  last_change_unix_ = unix_now();
+}
+
+uint64_t ControlState::generation() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return generation_;
+}
+
+json ControlState::refuse(const std::string& error, json errors) {
+  rejected_++;
+  json r = {{"ok", false}, {"error", error}};
+  if (!errors.is_null()) r["errors"] = std::move(errors);
+  return r;
+}
+
+bool ControlState::evaluate(const std::string& base, const std::string& profile,
+                            LoadResult* effective, json* refusal) const {
+  *effective = profile.empty() ? load_config_string(base, config_path_)
+                               : apply_profile(base, config_path_, profile);
+  if (effective->ok()) return true;
+  const std::string first =
+      effective->errors.empty() ? "invalid" : effective->errors[0].to_string();
+  *refusal = {{"error", "rejected: " + first}, {"errors", errors_json(effective->errors)}};
+  return false;
+}
+
+json ControlState::change(const std::string& op, const std::string& base,
+                          const std::string& profile, bool dry_run, const Origin& origin,
+                          std::vector<std::string> notes) {
+  LoadResult next;
+  json refusal;
+  if (!evaluate(base, profile, &next, &refusal)) {
+    return refuse(refusal["error"], refusal["errors"]);
+  }
+  const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
+  json restart_only = json::array();
+  for (const DiffEntry& d : diff) {
+    if (is_restart_only(d.key)) {
+      restart_only.push_back({{"key", d.key},
+                              {"message", "changes only at restart; restart sluiced to apply it"},
+                              {"text", d.key + ": changes only at restart"}});
+    }
+  }
+  if (!restart_only.empty()) {
+    return refuse(
+        "rejected: " + restart_only[0]["key"].get<std::string>() + " changes only at restart",
+        restart_only);
+  }
+  json ok = {{"ok", true}, {"diff", diff_json(diff)}};
+  // A change the effective config does not show (a key the active profile
+  // overrides) still changes the base: it gets a generation and an audit
+  // line, with the base's own diff, so that nothing changes unrecorded.
+  std::vector<DiffEntry> base_diff;
+  if (diff.empty()) {
+    base_diff = config_diff(base_text_, base);
+    if (profile != profile_) base_diff.push_back({"profile", profile_, profile});
+  }
+  if (dry_run || (diff.empty() && base_diff.empty())) {
+    ok["notes"] = notes;
+    ok["generation"] = generation_;
+    ok["dry_run"] = dry_run;
+    if (!dry_run) {  // same settings, other text (comments, order): keep the new text
+      base_text_ = base;
+      profile_ = profile;
+    }
+    return ok;
+  }
+  std::string error;
+  if (!diff.empty() && !dataplane_.apply(compile_profile(*next.config), generation_ + 1, &error)) {
+    return refuse("the dataplane refused the change: " + error);
+  }
+  const uint64_t old_generation = generation_;
+  generation_++;
+  base_text_ = base;
+  profile_ = profile;
+  effective_ = std::move(next);
+  history_.push_back({generation_, base_text_, profile_, utc_timestamp(), origin.to_json(), op});
+  while (history_.size() > history_limit_) history_.pop_front();
+  applied_++;
+  last_change_unix_ = unix_now();
+  if (audit_ != nullptr &&
+      !audit_->append({{"time", utc_timestamp()},
+                       {"origin", origin.to_json()},
+                       {"op", op},
+                       {"old_generation", old_generation},
+                       {"new_generation", generation_},
+                       {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
+                       {"diff", diff_json(diff)},
+                       {"base_diff", diff_json(base_diff)}})) {
+    // Applied, but unrecorded: say so loudly rather than fail a change that
+    // is already live.
+    notes.push_back("WARNING: the audit log could not be written (disk full?)");
+    audit_failures_++;
+  }
+  ok["generation"] = generation_;
+  ok["notes"] = notes;
+  if (!base_diff.empty()) ok["base_diff"] = diff_json(base_diff);
+  return ok;
+}
+
+json ControlState::handle(const json& request, const Origin& origin) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
+      return refuse("a request is a JSON object with an \"op\" string");
+    const std::string op = request["op"];
+    // Checked before reading it: json::value() throws on a non-bool, which
+    // would refuse the request without naming dry_run.
+    if (request.contains("dry_run") && !request["dry_run"].is_boolean())
+      return refuse("dry_run: expected true or false");
+    const bool dry_run = request.value("dry_run", false);
+
+    if (op == "status") return status();
+    if (op == "get") {
+      return {{"ok", true},
+              {"generation", generation_},
+              {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
+              {"config", effective_.text}};
+    }
+    if (op == "history") {
+      json list = json::array();
+      for (const Generation& g : history_) {
+        list.push_back({{"generation", g.number},
+                        {"time", g.time},
+                        {"origin", g.origin},
+                        {"op", g.op},
+                        {"profile", g.profile.empty() ? json(nullptr) : json(g.profile)}});
+      }
+      return {{"ok", true}, {"generation", generation_}, {"generations", list}};
+    }
+    if (op == "set") {
+      const json& s = request.value("settings", json());
+      std::vector<std::pair<std::string, std::string>> settings;
+      bool well_formed = s.is_array() && !s.empty();
+      if (well_formed) {
+        for (const json& kv : s) {
+          if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string() || !kv[1].is_string()) {
+            well_formed = false;
+            break;
+          }
+          settings.emplace_back(kv[0], kv[1]);
+        }
+      }
+      if (!well_formed)
+        return refuse("settings: expected a non-empty list of [key, value] string pairs");
+      LoadResult r = apply_overrides(base_text_, config_path_, settings);
+      if (!r.ok()) {
+        return refuse(
+            "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+            errors_json(r.errors));
+      }
+      std::vector<std::string> notes;
+      if (!profile_.empty() && effective_.config) {
+        const std::set<std::string> overlaid = profile_keys(*effective_.config, profile_);
+        for (const auto& [k, v] : settings) {
+          if (overlaid.count(k) != 0)
+            notes.push_back(k + " is also set by the active profile " + profile_ +
+                            ", whose value stays in effect");
+        }
+      }
+      return change("set", r.text, profile_, dry_run, origin, notes);
+    }
+    if (op == "apply") {
+      if (!request.contains("config") || !request["config"].is_string())
+        return refuse("config: expected the TOML text of a whole config file");
+      const std::string text = request["config"];
+      LoadResult r = load_config_string(text, "<apply>");
+      if (!r.ok()) {
+        return refuse(
+            "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+            errors_json(r.errors));
+      }
+      std::vector<std::string> notes;
+      std::string profile = profile_;
+      if (!profile.empty() && r.config->profiles.count(profile) == 0) {
+        notes.push_back("the new config does not define profile " + profile + "; it is dropped");
+        profile.clear();
+      }
+      return change("apply", text, profile, dry_run, origin, notes);
+    }
+    if (op == "profile") {
+      if (!request.contains("name") || !request["name"].is_string())
+        return refuse("name: expected a profile name, or \"none\" for the base config");
+      const std::string name = request["name"];
+      return change("profile", base_text_, name == "none" ? "" : name, dry_run, origin);
+    }
+    if (op == "shadow") {
+      if (!request.contains("on") || !request["on"].is_boolean())
+        return refuse("on: expected true or false");
+      LoadResult r =
+          apply_overrides(base_text_, config_path_,
+                          {{"admission.shadow", request["on"].get<bool>() ? "true" : "false"}});
+      if (!r.ok()) return refuse("rejected", errors_json(r.errors));
+      return change("shadow", r.text, profile_, dry_run, origin);
+    }
+    if (op == "rollback") {
+      uint64_t target = 0;
+      if (request.contains("generation")) {
+        // Any non-negative integer: JSON built in C++ from an int is
+        // number_integer, not number_unsigned, and is just as valid a number.
+        const json& g = request["generation"];
+        if (!g.is_number_integer() || (!g.is_number_unsigned() && g.get<int64_t>() < 0))
+          return refuse("generation: expected a generation number");
+        target = g.get<uint64_t>();
+      } else if (history_.size() >= 2) {
+        target = history_[history_.size() - 2].number;
+      } else {
+        return refuse("no earlier generation to roll back to");
+      }
+      for (const Generation& g : history_) {
+        if (g.number == target) return change("rollback", g.base_text, g.profile, dry_run, origin);
+      }
+      std::string kept;
+      for (const Generation& g : history_)
+        kept += (kept.empty() ? "" : ", ") + std::to_string(g.number);
+      return refuse("generation " + std::to_string(target) + " is not kept; kept: " + kept);
+    }
+    return refuse("unknown op \"" + op +
+                  "\"; ops are status, get, history, set, apply, profile, shadow, rollback");
+  } catch (const std::exception& e) {
+    return refuse(std::string("bad request: ") + e.what());
+  }
+}
+
+json ControlState::reload_file(const Origin& origin) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LoadResult r = load_config_file(config_path_);
+  if (!r.ok()) {
+    reloads_rejected_++;
+    return refuse(
+        "reload rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+        errors_json(r.errors));
+  }
+  std::string profile = profile_;
+  if (!profile.empty() && r.config->profiles.count(profile) == 0) profile.clear();
+  json result = change("reload", r.text, profile, false, origin);
+  if (result["ok"]) {
+    reloads_applied_++;
+  } else {
+    reloads_rejected_++;
+  }
+  return result;
+}
+
+DataplaneStats ControlState::stats() const { return dataplane_.stats(); }
+
+json ControlState::status() const {
+  const DataplaneStats s = dataplane_.stats();
+  const Config& cfg = *effective_.config;
+  json classes = json::array();
+  for (const ClassStats& c : s.classes) {
+    const ClassConfig* cc = nullptr;
+    for (const ClassConfig& k : cfg.classes)
+      if (k.name == c.name) cc = &k;
+    uint64_t lookups = 0, admitted = 0, packets = 0, packets_shed = 0;
+    json shed_by_reason = json::object();
+    for (int r = 0; r < SL_REASON_COUNT; r++) {
+      lookups += c.lookups[0][r] + c.lookups[1][r];
+      admitted += c.lookups[SL_VERDICT_ADMITTED][r];
+      packets += c.packets[0][r] + c.packets[1][r];
+      packets_shed += c.packets[SL_VERDICT_SHED][r];
+      if (c.packets[SL_VERDICT_SHED][r] != 0)
+        shed_by_reason[reason_label(static_cast<uint32_t>(r))] = c.packets[SL_VERDICT_SHED][r];
+    }
+    classes.push_back(
+        {{"name", c.name},
+         {"priority", cc ? cc->priority : 0},
+         {"rate_per_sec", cc && cc->rate_per_sec ? json(*cc->rate_per_sec) : json(nullptr)},
+         {"burst", cc ? cc->burst : 0},
+         {"bucket_tokens", c.bucket_tokens},
+         {"sticky_admitted_ratio", static_cast<double>(c.sticky_threshold) / SL_RANK_ONE},
+         {"lookups", lookups},
+         {"admitted", admitted},
+         {"shed", lookups - admitted},
+         {"packets", packets},
+         {"packets_shed", packets_shed},
+         {"shed_by_reason", shed_by_reason}});
+  }
+  // Empty lists when the dataplane neither queues nor owns its ports (XDP).
+  json queues = json::array();
+  for (const QueueStats& q : s.queues) {
+    queues.push_back({{"priority", q.priority},
+                      {"depth", q.depth},
+                      {"dropped_full", q.dropped_full},
+                      {"dropped_delay", q.dropped_delay}});
+  }
+  json ports = json::array();
+  for (const PortStats& p : s.ports) {
+    ports.push_back({{"name", p.name},
+                     {"device", p.device},
+                     {"rx_packets", p.rx_packets},
+                     {"tx_packets", p.tx_packets},
+                     {"rx_missed", p.rx_missed},
+                     {"rx_nombuf", p.rx_nombuf},
+                     {"tx_errors", p.tx_errors},
+                     {"tx_dropped", p.tx_dropped}});
+  }
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
+  json flows = json::object();
+  if (s.flow_table_capacity > 0) {
+    json by_prio = json::array();
+    uint64_t total = 0;
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      json ev = json::object();
+#define SL_FLOW_EVENT_JSON(name, num, label, doc) ev[label] = s.flow_events[p][num];
+      SL_FLOW_EVENTS(SL_FLOW_EVENT_JSON)
+#undef SL_FLOW_EVENT_JSON
+      by_prio.push_back({{"priority", p}, {"entries", s.flow_entries[p]}, {"events", ev}});
+      total += s.flow_entries[p];
+    }
+    flows = {{"capacity", s.flow_table_capacity},
+             {"entries", total},
+             {"unverified", cfg.admission.unverified == UnverifiedAction::charge ? "charge"
+                            : cfg.admission.unverified == UnverifiedAction::drop ? "drop"
+                                                                                 : "pass"},
+             {"by_priority", by_prio}};
+  }
+  return {{"ok", true},
+          {"mode", s.mode},
+          {"attach", s.attach},
+          {"standby", s.standby},
+          {"outside", cfg.dataplane.outside},
+          {"inside", cfg.dataplane.inside},
+          {"generation", generation_},
+          {"uptime_sec", uptime},
+          {"config_file", config_path_},
+          {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
+          {"shadow", cfg.admission.shadow},
+          {"boundary",
+           {{"lookups_per_sec",
+             cfg.boundary.lookups_per_sec ? json(*cfg.boundary.lookups_per_sec) : json(nullptr)},
+            {"lookup_tokens", s.boundary_lookup_tokens},
+            {"packets_per_sec",
+             cfg.boundary.packets_per_sec ? json(*cfg.boundary.packets_per_sec) : json(nullptr)},
+            {"packet_tokens", s.boundary_packet_tokens}}},
+          {"classes", classes},
+          {"flows", flows},
+          {"edge", s.edge_state.empty()
+                       ? json::object()
+                       : json{{"state", s.edge_state},
+                              {"since_unix_sec", static_cast<double>(s.edge_since_unix_ns) / 1e9}}},
+          {"queues", queues},
+          {"ports", ports}};
+}
+
+ControlFigures ControlState::figures() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ControlFigures f;
+  f.generation = generation_;
+  f.changes_applied = applied_;
+  f.changes_rejected = rejected_;
+  f.reloads_applied = reloads_applied_;
+  f.reloads_rejected = reloads_rejected_;
+  f.last_change_unix_sec = last_change_unix_;
+  f.audit_write_failures = audit_failures_;
+  f.dataplane_healthy = dataplane_.stats().healthy;
+  if (effective_.config) {
+    const Config& cfg = *effective_.config;
+    f.boundary_lookups_per_sec = cfg.boundary.lookups_per_sec.value_or(0);
+    f.boundary_packets_per_sec = cfg.boundary.packets_per_sec.value_or(0);
+    for (const ClassConfig& c : cfg.classes)
+      f.class_rate_per_sec.emplace_back(c.name, c.rate_per_sec.value_or(0));
+  }
+  return f;
+}
+
+}  // namespace sluice

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+// The control plane's state and the operations of the control API (see
+// docs/control-api.md): the base config, the active profile, the generations
+// kept for rollback, and every change, validated in full and applied
+// all-or-nothing to the dataplane, then audited. Thread-safe: API
+// connections, signals and the metrics exporter call in concurrently; one
+// mutex serialises changes (never touched by the fast path).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/api/audit.hpp"
+#include "control/config/config.hpp"
+#include "control/config/config_diff.hpp"
+#include "control/config/config_loader.hpp"
+#include "control/metrics.hpp"
+#include "dataplane/dataplane.hpp"
+
+namespace sluice {
+
+// Who asked for a change, for the audit log.
+struct Origin {
+  std::string transport;  // "unix", "http", "signal", "startup"
+  int uid = -1;
+  int pid = -1;
+  std::string token_id;  // http: a non-reversible id of the token used
+  nlohmann::json to_json() const;
+};
+
+class ControlState {
+ public:
+  // `initial` is the validated startup config (text included); the dataplane
+  // is already running it as generation `generation`.
+  ControlState(Dataplane& dataplane, std::string config_path, const LoadResult& initial,
+               uint64_t generation, AuditLog* audit);
+
+  // One API request -> one response object (never throws).
+  nlohmann::json handle(const nlohmann::json& request, const Origin& origin);
+
+  // SIGHUP: re-read the config file as the new base.
+  nlohmann::json reload_file(const Origin& origin);
+
+  ControlFigures figures() const;
+  DataplaneStats stats() const;
+  uint64_t generation() const;
+
+ private:
+  struct Generation {
+    uint64_t number = 0;
+    std::string base_text;
+    std::string profile;  // "" = none
+    std::string time;
+    nlohmann::json origin;
+    std::string op;
+  };
+
+  // Validates {base, profile}; on success fills *effective.
+  bool evaluate(const std::string& base, const std::string& profile, LoadResult* effective,
+                nlohmann::json* refusal) const;
+  // The common path of every change. Caller holds mutex_.
+  nlohmann::json change(const std::string& op, const std::string& base, const std::string& profile,
+                        bool dry_run, const Origin& origin, std::vector<std::string> notes = {});
+  nlohmann::json status() const;
+  nlohmann::json refuse(const std::string& error, nlohmann::json errors = nullptr);
+
+  Dataplane& dataplane_;
+  std::string config_path_;
+  AuditLog* audit_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  const uint32_t history_limit_;
+
+  mutable std::mutex mutex_;
+  std::string base_text_;
+  std::string profile_;
+  LoadResult effective_;
+  uint64_t generation_;
+  std::deque<Generation> history_;
+  uint64_t applied_ = 0;
+  uint64_t rejected_ = 0;
+  uint64_t reloads_applied_ = 0;
+  uint64_t reloads_rejected_ = 0;
+  double last_change_unix_ = 0;
+  uint64_t audit_failures_ = 0;
+};
+
+}  // namespace sluice

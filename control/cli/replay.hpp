@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// Offline replay: every frame of a capture through the reference model, with
+// the capture's timestamps as the clock. What-if analysis for engineers and
+// the oracle the dataplanes are compared with.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dataplane/common/labels.hpp"
+#include "dataplane/model/abi.h"
+#include "dataplane/common/profile.hpp"
+
+namespace sluice {
+
+struct ReplayStats {
+  uint64_t packets = 0;
+  uint64_t packets_admitted = 0;
+  uint64_t packets_shed = 0;
+  uint64_t lookups = 0;
+  uint64_t admitted = 0;                                   // lookups
+  uint64_t shed = 0;                                       // lookups
+  std::map<std::string, uint64_t> shed_by_reason;          // packets
+  std::map<std::string, uint64_t> lookups_shed_by_reason;  // lookups
+  std::map<std::string, uint64_t> admitted_by_reason;      // packets
+
+  void add(const ReplayStats& other);
+};
+
+struct ReplayResult {
+  std::vector<std::pair<std::string, ReplayStats>> classes;  // in class order
+  ReplayStats totals;
+};
+
+// Summarises model counters per class (by the profile's class names).
+ReplayResult summarize(const CompiledProfile& profile, const sl_counters& counters);
+
+// Replays a pcap or pcapng capture with Ethernet link type. Frames whose
+// source lies in one of return_src (the protected servers, for a capture
+// that holds both directions) are the return path: they are not decided
+// but feed the flow state, as inline mode's inside interface does. On
+// failure returns nullopt and sets *error to a message naming the file and
+// the cause.
+std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const std::string& path,
+                                        std::string* error,
+                                        const std::vector<LpmEntry>& return_src = {});
+
+nlohmann::json to_json(const ReplayResult& result);
+std::string to_table(const ReplayResult& result);
+
+}  // namespace sluice

@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: Apache-2.0
+// sluicectl: the engineer's tool for a running sluiced (status, top, get,
+// set, apply, profile, shadow, rollback, history) and for offline replay.
+//
+// Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or
+// capture), 2 cannot reach the daemon.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "control/api/api_client.hpp"
+#include "control/config/compile.hpp"
+#include "control/config/config.hpp"
+#include "control/config/config_loader.hpp"
+#include "control/cli/replay.hpp"
+#include "dataplane/xdp/edge.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kOk = 0;
+constexpr int kRejected = 1;
+constexpr int kUnreachable = 2;
+
+struct Globals {
+  std::string socket = sluice::ControlConfig{}.socket;
+  std::string pin_path = sluice::DataplaneConfig{}.pin_path;
+  bool json_out = false;
+};
+
+std::string utc_text(double unix_sec) {
+  if (unix_sec <= 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(unix_sec);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// When sluiced cannot answer (stopped, or not in charge): what the pinned
+// edge record says the edge runs.
+void print_pinned_edge(const Globals& g) {
+  sluice::EdgeRecord r;
+  std::string error;
+  if (!sluice::read_edge_record(g.pin_path, &r, &error)) {
+    std::cerr << "edge: " << error << "\n";
+    return;
+  }
+  const sluice::EdgeState now = sluice::edge_link_state(g.pin_path);
+  const bool running = r.pid > 0 && ::kill(r.pid, 0) == 0;
+  std::cout << "edge (pinned record " << g.pin_path << "/sl_edge): " << sluice::edge_state_name(now)
+            << " since " << utc_text(r.since_unix_ns / 1e9) << ", generation " << r.generation
+            << (now == sluice::EdgeState::enforcing && !(r.attended && running)
+                    ? ", unattended (no sluiced runs it)"
+                    : "")
+            << "\n";
+  if (!r.last_failure.empty())
+    std::cout << "last failed start: " << utc_text(r.last_failure_unix_ns / 1e9) << ": "
+              << r.last_failure << "\n";
+}
+
+// Sends one request; prints errors; returns the exit code and the response.
+int call(const Globals& g, const json& request, json* response) {
+  std::string error;
+  auto client = sluice::ApiClient::connect(g.socket, &error);
+  if (!client) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  auto r = client->call(request, &error);
+  if (!r) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  *response = *r;
+  if (!r->value("ok", false)) {
+    if (g.json_out) {
+      std::cout << r->dump(2) << "\n";
+    } else {
+      if (r->contains("errors") && (*r)["errors"].is_array() && !(*r)["errors"].empty()) {
+        for (const json& e : (*r)["errors"]) std::cerr << e.value("text", e.dump()) << "\n";
+      } else {
+        std::cerr << "sluicectl: " << r->value("error", "refused") << "\n";
+      }
+    }
+    return kRejected;
+  }
+  return kOk;
+}
+
+std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::string>(); }
+
+void print_change(const json& r) {
+  const json& diff = r["diff"];
+  const bool dry = r.value("dry_run", false);
+  if (diff.empty()) {
+    std::cout << "no change (generation " << r["generation"] << ")\n";
+  } else {
+    for (const json& d : diff)
+      std::cout << "  " << d["key"].get<std::string>() << ": " << text_or_dash(d["old"]) << " -> "
+                << text_or_dash(d["new"]) << "\n";
+    if (dry) {
+      std::cout << "dry run: valid, " << diff.size() << " change(s), nothing applied\n";
+    } else {
+      std::cout << "applied as generation " << r["generation"] << "\n";
+    }
+  }
+  if (r.contains("notes"))
+    for (const json& n : r["notes"]) std::cout << "note: " << n.get<std::string>() << "\n";
+}
+
+int change(const Globals& g, const json& request) {
+  json r;
+  const int rc = call(g, request, &r);
+  if (rc != kOk) return rc;
+  if (g.json_out) {
+    std::cout << r.dump(2) << "\n";
+  } else {
+    print_change(r);
+  }
+  return kOk;
+}
+
+std::string fmt_rate(const json& v) {
+  return v.is_null() ? "unlimited" : std::to_string(v.get<uint64_t>()) + "/s";
+}
+
+unsigned long long count_of(const json& o, const char* key) {
+  return static_cast<unsigned long long>(o.value(key, uint64_t{0}));
+}
+
+// A list only a dataplane that queues and owns its ports (DPDK) fills: empty
+// for XDP, absent from an older sluiced.
+const json& list_of(const json& status, const char* key) {
+  static const json empty = json::array();
+  return status.contains(key) && status[key].is_array() ? status[key] : empty;
+}
+
+int status(const Globals& g) {
+  json r;
+  const int rc = call(g, {{"op", "status"}}, &r);
+  if (rc != kOk) {
+    if (!g.json_out) print_pinned_edge(g);
+    return rc;
+  }
+  if (g.json_out) {
+    std::cout << r.dump(2) << "\n";
+    return kOk;
+  }
+  std::cout << "sluiced: " << r["mode"].get<std::string>() << " (" << r["attach"].get<std::string>()
+            << ") outside " << r["outside"].get<std::string>() << ", inside "
+            << (r["inside"].get<std::string>().empty() ? "(host mode)"
+                                                       : r["inside"].get<std::string>())
+            << "\ngeneration " << r["generation"] << ", up " << r["uptime_sec"] << " s, profile "
+            << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>())
+            << (r["shadow"].get<bool>() ? ", SHADOW MODE (nothing is shed)" : "") << "\n";
+  if (!r.value("standby", std::string()).empty())
+    std::cout << "xdp standby: " << r["standby"].get<std::string>() << "\n";
+  if (r.contains("edge") && r["edge"].contains("state"))
+    std::cout << "edge: " << r["edge"]["state"].get<std::string>() << " since "
+              << utc_text(r["edge"].value("since_unix_sec", 0.0)) << "\n";
+  std::cout << "boundary: lookups " << fmt_rate(r["boundary"]["lookups_per_sec"]) << " ("
+            << r["boundary"]["lookup_tokens"] << " tokens), packets "
+            << fmt_rate(r["boundary"]["packets_per_sec"]) << " (" << r["boundary"]["packet_tokens"]
+            << " tokens)\n\n";
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-16s %3s %12s %10s %12s %12s %12s  %s\n", "class", "pri",
+                "rate", "tokens", "lookups", "admitted", "shed", "shed by reason (packets)");
+  std::cout << line;
+  for (const json& c : r["classes"]) {
+    std::string reasons;
+    for (auto& [k, v] : c["shed_by_reason"].items())
+      reasons += (reasons.empty() ? "" : " ") + k + "=" + std::to_string(v.get<uint64_t>());
+    std::snprintf(line, sizeof(line), "%-16s %3d %12s %10llu %12llu %12llu %12llu  %s\n",
+                  c["name"].get<std::string>().c_str(), c["priority"].get<int>(),
+                  fmt_rate(c["rate_per_sec"]).c_str(),
+                  static_cast<unsigned long long>(c["bucket_tokens"].get<uint64_t>()),
+                  static_cast<unsigned long long>(c["lookups"].get<uint64_t>()),
+                  static_cast<unsigned long long>(c["admitted"].get<uint64_t>()),
+                  static_cast<unsigned long long>(c["shed"].get<uint64_t>()),
+                  reasons.empty() ? "-" : reasons.c_str());
+    std::cout << line;
+  }
+  if (r.contains("flows") && r["flows"].contains("capacity")) {
+    const json& f = r["flows"];
+    std::cout << "\nflows: " << f["entries"] << " of " << f["capacity"]
+              << " entries, unverified packets: " << f["unverified"].get<std::string>() << "\n";
+    std::snprintf(line, sizeof(line), "%-8s %10s %10s %10s %10s %10s %10s\n", "priority", "entries",
+                  "created", "expired", "evicted", "learned", "confirmed");
+    std::cout << line;
+    for (const json& p : f["by_priority"]) {
+      const json& ev = p["events"];
+      if (count_of(p, "entries") == 0 && count_of(ev, "created") == 0 &&
+          count_of(ev, "learned") == 0)
+        continue;  // an unused priority
+      std::snprintf(line, sizeof(line), "%-8llu %10llu %10llu %10llu %10llu %10llu %10llu\n",
+                    count_of(p, "priority"), count_of(p, "entries"), count_of(ev, "created"),
+                    count_of(ev, "expired"), count_of(ev, "evicted"), count_of(ev, "learned"),
+                    count_of(ev, "confirmed"));
+      std::cout << line;
+    }
+  }
+  const json& queues = list_of(r, "queues");
+  if (!queues.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %10s %14s %14s\n", "priority", "depth",
+                  "dropped full", "dropped delay");
+    std::cout << line;
+    for (const json& q : queues) {
+      std::snprintf(line, sizeof(line), "%-8llu %10llu %14llu %14llu\n", count_of(q, "priority"),
+                    count_of(q, "depth"), count_of(q, "dropped_full"),
+                    count_of(q, "dropped_delay"));
+      std::cout << line;
+    }
+  }
+  const json& ports = list_of(r, "ports");
+  if (!ports.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %-16s %14s %14s %11s %11s %11s %11s\n", "port",
+                  "device", "rx", "tx", "rx missed", "rx nombuf", "tx errors", "tx dropped");
+    std::cout << line;
+    for (const json& p : ports) {
+      std::snprintf(line, sizeof(line), "%-8s %-16s %14llu %14llu %11llu %11llu %11llu %11llu\n",
+                    p.value("name", "-").c_str(), p.value("device", "-").c_str(),
+                    count_of(p, "rx_packets"), count_of(p, "tx_packets"), count_of(p, "rx_missed"),
+                    count_of(p, "rx_nombuf"), count_of(p, "tx_errors"), count_of(p, "tx_dropped"));
+      std::cout << line;
+    }
+  }
+  return kOk;
+}
+
+// Per second between two readings of a counter; 0 when it went back (a
+// restarted sluiced) or no time passed.
+double per_sec(unsigned long long now, unsigned long long before, double seconds) {
+  return now < before || seconds <= 0 ? 0.0 : static_cast<double>(now - before) / seconds;
+}
+
+// The element of `list` whose `key` equals `value`, or `fallback`.
+const json& find_by(const json& list, const char* key, const json& value, const json& fallback) {
+  for (const json& e : list)
+    if (e.contains(key) && e[key] == value) return e;
+  return fallback;
+}
+
+// The queue and port part of a `top` screen, rates from two statuses.
+void top_queues_and_ports(const json& now, const json& before, double seconds,
+                          std::ostringstream& out) {
+  char line[256];
+  const json& queues = list_of(now, "queues");
+  if (!queues.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %9s %14s %15s\n", "PRIORITY", "DEPTH", "DROP FULL/s",
+                  "DROP DELAY/s");
+    out << line;
+    for (const json& q : queues) {
+      const json& p = find_by(list_of(before, "queues"), "priority", q["priority"], q);
+      std::snprintf(line, sizeof(line), "%-8llu %9llu %14.0f %15.0f\n", count_of(q, "priority"),
+                    count_of(q, "depth"),
+                    per_sec(count_of(q, "dropped_full"), count_of(p, "dropped_full"), seconds),
+                    per_sec(count_of(q, "dropped_delay"), count_of(p, "dropped_delay"), seconds));
+      out << line;
+    }
+  }
+  const json& ports = list_of(now, "ports");
+  if (!ports.empty()) {
+    std::snprintf(line, sizeof(line), "\n%-8s %11s %11s %11s  %s\n", "PORT", "RX/s", "TX/s",
+                  "DROPS/s", "DROPS BY CAUSE /s");
+    out << line;
+    for (const json& n : ports) {
+      const json& p = find_by(list_of(before, "ports"), "name", n["name"], n);
+      double drops = 0;
+      std::string causes;
+      for (const char* cause : {"rx_missed", "rx_nombuf", "tx_errors", "tx_dropped"}) {
+        const double r = per_sec(count_of(n, cause), count_of(p, cause), seconds);
+        drops += r;
+        if (r > 0) {
+          char part[64];
+          std::snprintf(part, sizeof(part), "%s%s=%.0f", causes.empty() ? "" : " ", cause, r);
+          causes += part;
+        }
+      }
+      std::snprintf(line, sizeof(line), "%-8s %11.0f %11.0f %11.0f  %s\n",
+                    n.value("name", "-").c_str(),
+                    per_sec(count_of(n, "rx_packets"), count_of(p, "rx_packets"), seconds),
+                    per_sec(count_of(n, "tx_packets"), count_of(p, "tx_packets"), seconds), drops,
+                    causes.empty() ? "-" : causes.c_str());
+      out << line;
+    }
+  }
+}
+
+// One screen of `top`: per-class rates from the difference of two statuses.
+std::string top_frame(const json& now, const json& before, double seconds) {
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof(line),
+                "sluice top - %s (%s), generation %llu, profile %s%s, boundary tokens: lookups "
+                "%llu packets %llu\n\n",
+                now["mode"].get<std::string>().c_str(), now["attach"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(now["generation"].get<uint64_t>()),
+                now["profile"].is_null() ? "none" : now["profile"].get<std::string>().c_str(),
+                now["shadow"].get<bool>() ? ", SHADOW" : "",
+                static_cast<unsigned long long>(now["boundary"]["lookup_tokens"].get<uint64_t>()),
+                static_cast<unsigned long long>(now["boundary"]["packet_tokens"].get<uint64_t>()));
+  out << line;
+  std::snprintf(line, sizeof(line), "%-16s %11s %11s %11s %8s %9s %7s  %s\n", "CLASS", "OFFERED/s",
+                "ADMITTED/s", "SHED/s", "ADMIT%", "TOKENS", "STICKY", "SHED BY REASON /s");
+  out << line;
+  std::map<std::string, json> prev;
+  for (const json& c : before["classes"]) prev[c["name"]] = c;
+  for (const json& c : now["classes"]) {
+    const json& p = prev.count(c["name"]) ? prev[c["name"]] : c;
+    auto rate = [&](const char* key) {
+      const double d =
+          static_cast<double>(c[key].get<uint64_t>()) - static_cast<double>(p[key].get<uint64_t>());
+      return d < 0 || seconds <= 0 ? 0.0 : d / seconds;
+    };
+    const double offered = rate("lookups");
+    const double admitted = rate("admitted");
+    std::string reasons;
+    for (auto& [k, v] : c["shed_by_reason"].items()) {
+      const double was = p["shed_by_reason"].contains(k) ? p["shed_by_reason"][k].get<double>() : 0;
+      const double r = seconds > 0 ? (v.get<double>() - was) / seconds : 0;
+      if (r > 0) {
+        char part[64];
+        std::snprintf(part, sizeof(part), "%s%s=%.0f", reasons.empty() ? "" : " ", k.c_str(), r);
+        reasons += part;
+      }
+    }
+    std::snprintf(line, sizeof(line), "%-16s %11.0f %11.0f %11.0f %7.1f%% %9llu %6.0f%%  %s\n",
+                  c["name"].get<std::string>().c_str(), offered, admitted, offered - admitted,
+                  offered > 0 ? 100.0 * admitted / offered : 100.0,
+                  static_cast<unsigned long long>(c["bucket_tokens"].get<uint64_t>()),
+                  100.0 * c.value("sticky_admitted_ratio", 1.0),
+                  reasons.empty() ? "-" : reasons.c_str());
+    out << line;
+  }
+  if (list_of(now, "queues").empty() && list_of(now, "ports").empty()) {
+    out << "\nqueues: " << (now["mode"] == "dpdk" ? "none reported" : "none (XDP cannot queue)")
+        << "    q: ctrl-c to quit\n";
+    return out.str();
+  }
+  top_queues_and_ports(now, before, seconds, out);
+  out << "\nq: ctrl-c to quit\n";
+  return out.str();
+}
+
+int top(const Globals& g, double interval, int count) {
+  std::string error;
+  auto client = sluice::ApiClient::connect(g.socket, &error);
+  if (!client) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  auto before = client->call({{"op", "status"}}, &error);
+  if (before && !before->value("ok", false)) {
+    error = before->value("error", "status refused");
+    before.reset();
+  }
+  auto t_before = std::chrono::steady_clock::now();
+  for (int i = 0; before && (count <= 0 || i < count); i++) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    auto now = client->call({{"op", "status"}}, &error);
+    if (!now || !now->value("ok", false)) {
+      if (now) error = now->value("error", "status refused");
+      before.reset();
+      break;
+    }
+    const auto t_now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(t_now - t_before).count();
+    if (g.json_out) {
+      std::cout << now->dump() << "\n" << std::flush;
+    } else {
+      if (tty) std::cout << "\x1b[H\x1b[2J";  // home + clear: redraw in place
+      std::cout << top_frame(*now, *before, secs) << std::flush;
+      if (!tty) std::cout << "\n";
+    }
+    before = now;
+    t_before = t_now;
+  }
+  if (!before) {
+    std::cerr << "sluicectl: " << error << "\n";
+    return kUnreachable;
+  }
+  return kOk;
+}
+
+// "class.citizen.on_shed=reset" -> key, TOML value text. A bare word that is
+// not TOML (reset, drop, sticky, eth1, surge-2) is taken as a string, as an
+// engineer means it. Digits are allowed after the first letter: a TOML value
+// that starts with a letter is only true, false, inf or nan, so "eth1" can
+// only have meant a string.
+bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* out) {
+  const std::size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0) return false;
+  std::string value = arg.substr(eq + 1);
+  const bool bare =
+      !value.empty() && std::isalpha(static_cast<unsigned char>(value[0])) != 0 &&
+      value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+          std::string::npos;
+  if (bare && value != "true" && value != "false" && value != "inf" && value != "nan")
+    value = "\"" + value + "\"";
+  *out = {arg.substr(0, eq), value};
+  return true;
+}
+
+int replay(const std::string& config_path, const std::string& pcap_path,
+           const std::vector<std::string>& return_src, bool json_out) {
+  std::vector<sluice::LpmEntry> servers;
+  for (const std::string& text : return_src) {
+    std::string why;
+    const auto p = sluice::parse_prefix_text(text, &why);
+    if (!p) {
+      std::cerr << "sluicectl replay: --return-src " << text << ": " << why << '\n';
+      return kRejected;
+    }
+    sluice::LpmEntry e;
+    e.family = p->family;
+    e.len = p->len;
+    e.addr_be = p->addr;
+    e.class_mask = 1;
+    servers.push_back(e);
+  }
+  sluice::LoadResult loaded = sluice::load_config_file(config_path);
+  if (!loaded.ok()) {
+    for (const sluice::ConfigError& e : loaded.errors) std::cerr << e.to_string() << '\n';
+    return kRejected;
+  }
+  sluice::CompiledProfile profile = sluice::compile_profile(*loaded.config);
+  std::string error;
+  auto result = sluice::replay_pcap(profile, pcap_path, &error, servers);
+  if (!result) {
+    std::cerr << "sluicectl replay: " << error << '\n';
+    return kRejected;
+  }
+  if (json_out) {
+    std::cout << sluice::to_json(*result).dump(2) << '\n';
+  } else {
+    std::cout << sluice::to_table(*result);
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "sluicectl - see and retune a running sluiced, or replay a capture offline.\n\n"
+      "Changes are validated in full before anything is applied; a refused change alters "
+      "nothing and names the key. Every applied change gets a new generation (rollback "
+      "returns to any kept one) and a line in the audit log.\n\n"
+      "Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or capture), "
+      "2 cannot reach sluiced."};
+  app.require_subcommand(1);
+  app.fallthrough();  // --json and --socket also after the subcommand
+  Globals g;
+  app.add_option("--socket", g.socket, "sluiced's control socket (control.socket)")
+      ->capture_default_str();
+  app.add_option("--pin-path", g.pin_path,
+                 "dataplane.pin_path, where `status` reads the pinned edge record when sluiced "
+                 "cannot answer")
+      ->capture_default_str();
+  app.add_flag("--json", g.json_out, "print the daemon's JSON response instead of text");
+
+  app.add_subcommand("status", "mode, interfaces, generation, uptime and per-class figures");
+
+  double interval = 1.0;
+  int count = 0;
+  auto* top_cmd = app.add_subcommand(
+      "top",
+      "live per-class table, refreshed every second: offered, admitted and shed lookups "
+      "per second, shed by reason, bucket levels (works over ssh; without a terminal it "
+      "prints one table per refresh)");
+  top_cmd->add_option("--interval", interval, "seconds between refreshes")
+      ->check(CLI::Range(0.1, 60.0));
+  top_cmd->add_option("--count", count, "stop after this many refreshes (0 = until ctrl-c)")
+      ->check(CLI::NonNegativeNumber);
+
+  app.add_subcommand("get", "print the effective config (TOML) and its generation");
+  app.add_subcommand("history", "list the kept generations: when, who, what operation");
+
+  std::vector<std::string> settings;
+  bool dry_run = false;
+  auto* set_cmd = app.add_subcommand(
+      "set",
+      "change one or more keys at once, e.g. class.citizen.rate_per_sec=20000 "
+      "boundary.lookups_per_sec=30000 class.citizen.on_shed=reset (values are TOML; a "
+      "bare word is a string)");
+  set_cmd->add_option("KEY=VALUE", settings, "settings")->required();
+  set_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
+
+  std::string file;
+  auto* apply_cmd = app.add_subcommand(
+      "apply", "replace the config with FILE: validate, show the diff, swap atomically");
+  apply_cmd->add_option("FILE", file, "config file")->required()->check(CLI::ExistingFile);
+  apply_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
+
+  std::string profile;
+  auto* profile_cmd = app.add_subcommand(
+      "profile", "switch to a [profiles.NAME] overlay of the config (e.g. surge-1), or 'none'");
+  profile_cmd->add_option("NAME", profile, "profile name")->required();
+  profile_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
+
+  std::string on_off;
+  auto* shadow_cmd = app.add_subcommand(
+      "shadow", "shadow mode on: admit everything but count what would be shed; off: enforce");
+  shadow_cmd->add_option("on|off", on_off, "on or off")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+
+  uint64_t generation = 0;
+  auto* rollback_cmd =
+      app.add_subcommand("rollback",
+                         "return to generation GEN (default: the one before the current), as a new "
+                         "generation");
+  rollback_cmd->add_option("GEN", generation, "generation number (see history)");
+  rollback_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
+
+  std::string config_path;
+  std::string pcap_path;
+  auto* replay_cmd = app.add_subcommand(
+      "replay",
+      "Run every packet of a capture through the admission model, using the capture's "
+      "timestamps as the clock, and print per class: packets, lookups, admitted, shed by "
+      "reason. Nothing is sent anywhere; use it to ask 'what would this config have done?'");
+  replay_cmd->add_option("--config", config_path, "sluice TOML config to evaluate")
+      ->required()
+      ->check(CLI::ExistingFile);
+  replay_cmd->add_option("--pcap", pcap_path, "capture to replay (pcap or pcapng, Ethernet)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  std::vector<std::string> return_src;
+  replay_cmd->add_option("--return-src", return_src,
+                         "prefix of the protected servers (repeatable): their frames in the "
+                         "capture are the return path, which opens, closes and confirms flows "
+                         "instead of being decided");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kRejected;
+  }
+
+  json r;
+  if (app.got_subcommand("replay")) return replay(config_path, pcap_path, return_src, g.json_out);
+  if (app.got_subcommand("status")) return status(g);
+  if (app.got_subcommand("top")) return top(g, interval, count);
+  if (app.got_subcommand("get") || app.got_subcommand("history")) {
+    const bool get = app.got_subcommand("get");
+    const int rc = call(g, {{"op", get ? "get" : "history"}}, &r);
+    if (rc != kOk) return rc;
+    if (g.json_out) {
+      std::cout << r.dump(2) << "\n";
+    } else if (get) {
+      std::cout << "# generation " << r["generation"] << ", profile "
+                << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>()) << "\n"
+                << r["config"].get<std::string>();
+    } else {
+      for (const json& h : r["generations"])
+        std::cout << h["generation"] << "  " << h["time"].get<std::string>() << "  "
+                  << h["op"].get<std::string>() << "  " << h["origin"].dump()
+                  << (h["profile"].is_null() ? "" : "  profile " + h["profile"].get<std::string>())
+                  << "\n";
+    }
+    return kOk;
+  }
+  if (app.got_subcommand("set")) {
+    json list = json::array();
+    for (const std::string& s : settings) {
+      std::pair<std::string, std::string> kv;
+      if (!parse_setting(s, &kv)) {
+        std::cerr << "sluicectl set: expected KEY=VALUE, found \"" << s << "\"\n";
+        return kRejected;
+      }
+      list.push_back({kv.first, kv.second});
+    }
+    return change(g, {{"op", "set"}, {"settings", list}, {"dry_run", dry_run}});
+  }
+  if (app.got_subcommand("apply")) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      std::cerr << "sluicectl apply: cannot read " << file << "\n";
+      return kRejected;
+    }
+    return change(g, {{"op", "apply"}, {"config", text.str()}, {"dry_run", dry_run}});
+  }
+  if (app.got_subcommand("profile"))
+    return change(g, {{"op", "profile"}, {"name", profile}, {"dry_run", dry_run}});
+  if (app.got_subcommand("shadow")) return change(g, {{"op", "shadow"}, {"on", on_off == "on"}});
+  if (app.got_subcommand("rollback")) {
+    json req = {{"op", "rollback"}, {"dry_run", dry_run}};
+    if (generation != 0) req["generation"] = generation;
+    return change(g, req);
+  }
+  return kRejected;
+}

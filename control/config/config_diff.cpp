@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/config/config_diff.hpp"
+
+#include <toml++/toml.h>
+
+#include <map>
+#include <sstream>
+
+namespace sluice {
+namespace {
+
+using Flat = std::map<std::string, std::string>;
+
+std::string value_text(const toml::node& n) {
+  std::ostringstream os;
+  n.visit([&os](const auto& v) {
+    if constexpr (toml::is_table<decltype(v)>) {
+      os << toml::toml_formatter{v, toml::format_flags::none};
+    } else {
+      os << toml::toml_formatter{v};
+    }
+  });
+  return os.str();
+}
+
+void flatten(const toml::table& t, const std::string& prefix, Flat& out) {
+  for (auto&& [k, v] : t) {
+    const std::string key =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const toml::table* sub = v.as_table(); sub != nullptr && !sub->is_inline()) {
+      flatten(*sub, key, out);
+    } else if (const toml::array* arr = v.as_array();
+               arr != nullptr && key == "class" && arr->is_array_of_tables()) {
+      std::string order;
+      for (const toml::node& entry : *arr) {
+        const toml::table* c = entry.as_table();
+        const toml::value<std::string>* name =
+            c != nullptr ? c->get_as<std::string>("name") : nullptr;
+        if (name == nullptr) continue;
+        order += (order.empty() ? "" : ", ") + name->get();
+        for (auto&& [ck, cv] : *c) {
+          if (ck.str() == "name") continue;
+          out["class." + name->get() + "." + std::string(ck.str())] = value_text(cv);
+        }
+      }
+      out["class.order"] = "[" + order + "]";
+    } else {
+      out[key] = value_text(v);
+    }
+  }
+}
+
+Flat flat_of(std::string_view text) {
+  Flat out;
+  try {
+    flatten(toml::parse(text), "", out);
+  } catch (const toml::parse_error&) {
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view new_text) {
+  const Flat a = flat_of(old_text);
+  const Flat b = flat_of(new_text);
+  std::vector<DiffEntry> out;
+  auto ia = a.begin();
+  auto ib = b.begin();
+  while (ia != a.end() || ib != b.end()) {
+    if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
+      out.push_back({ia->first, ia->second, std::nullopt});
+      ++ia;
+    } else if (ia == a.end() || ib->first < ia->first) {
+      out.push_back({ib->first, std::nullopt, ib->second});
+      ++ib;
+    } else {
+      if (ia->second != ib->second) out.push_back({ia->first, ia->second, ib->second});
+      ++ia;
+      ++ib;
+    }
+  }
+  return out;
+}
+
+bool is_restart_only(const std::string& key) {
+  for (const char* p : {"dataplane.", "metrics.", "control."})
+    if (key.rfind(p, 0) == 0) return true;
+  return key == "admission.source_table_size" || key == "admission.flow_table_size";
+}
+
+}  // namespace sluice

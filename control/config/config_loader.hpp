@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loading and validating sluice's TOML configuration.
+//
+// One validator serves every way a Config comes to be: the file at startup,
+// `--check-config`, a retune through dotted-key overrides and a named profile.
+// Each of them parses TOML into a document, optionally edits the document and
+// then runs the same validation over the whole result, so an override can
+// never produce a Config that the same text in a file would not.
+//
+// Error contract: nothing here throws or aborts, whatever the input. Every
+// rule violation found is reported (not only the first), each with the
+// position of the offending TOML node, or of the enclosing table when a
+// required key is missing. A LoadResult holds either a Config or errors,
+// never both: overrides and profiles are all-or-nothing.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "control/config/config.hpp"
+
+namespace sluice {
+
+struct ConfigError {
+  std::string file;     // source name; "<override>" for a setting given outside any file
+  int line = 0;         // 1-based; 0 when there is no position (unreadable file, unknown profile)
+  int col = 0;          // 1-based
+  std::string key;      // dotted path: "boundary.lookups_per_sec", "class.citizen.match.src[1]",
+                        // "class[2].name" while a class has no valid name yet
+  std::string message;  // what was expected and what was found
+
+  // "FILE:LINE:COL: key: message", the format editors and CI logs understand.
+  std::string to_string() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;     // set exactly when errors is empty
+  std::vector<ConfigError> errors;  // sorted by file, line, column
+  std::string text;                 // with config: the document as TOML text (after any
+                                    // overrides or profile; comments are not kept by those)
+
+  bool ok() const { return config.has_value() && errors.empty(); }
+};
+
+// A file that cannot be read gives one error naming the file (line 0).
+// Profiles defined in the file are validated by applying each of them.
+LoadResult load_config_file(const std::string& path);
+
+// The [dataplane], [control] and [metrics] sections of a file that may be
+// invalid elsewhere, each as load_config_file would read it; defaults when
+// those sections are broken too (or the file cannot be read). What a sluiced
+// whose config is rejected at start needs to report itself and to tell
+// whose edge it is.
+Config load_local_sections(const std::string& path);
+
+// `source_name` is used in errors and as Config::source.
+LoadResult load_config_string(std::string_view text, std::string source_name);
+
+// A prefix as the config writes it ("198.18.10.0/24", "2001:2::/48", or an
+// address alone), for command lines that take prefixes too. nullopt + *why.
+std::optional<Prefix> parse_prefix_text(std::string_view text, std::string* why);
+
+// Applies dotted-key settings such as {"class.citizen.rate_per_sec", "20000"} or
+// {"class.x.match.src", "[\"198.18.0.0/16\"]"} to the document `base_text`, in
+// order, then validates the whole result. Values are TOML value text. A key
+// names a [[class]] entry by its name ("class.NAME.FIELD...", where
+// "class.default" also reaches the implied default class); other keys are
+// table paths ("admission.shadow"). Unknown keys or class names, values that
+// are not TOML and values that break any rule are errors naming the key.
+// Errors inside a setting are reported as file "<override>", line = the
+// setting's 1-based position in `settings`, column 1.
+LoadResult apply_overrides(std::string_view base_text, std::string source_name,
+                           const std::vector<std::pair<std::string, std::string>>& settings);
+
+// Applies the overlay [profiles.NAME] defined in `base_text` (as apply_overrides
+// does). Errors are located at the profile's entries; an unknown profile is an
+// error naming the profiles that exist.
+LoadResult apply_profile(std::string_view base_text, std::string source_name,
+                         const std::string& profile_name);
+
+}  // namespace sluice

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+// The flow table of the reference model and the DPDK dataplane (the XDP
+// program keeps the same entries in BPF LRU hash maps): one bounded LRU per
+// priority partition, all allocated at start, so that a flood of one class
+// can only recycle flows of its own priority. What goes in and what it means
+// is the model's (dataplane/model/flow.h); the helpers below are the one C++
+// driver of it, used by both.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/model/abi.h"
+#include "dataplane/model/flow.h"
+#include "dataplane/common/bounded_lru.hpp"
+
+namespace sluice {
+
+using FlowEvents = __u64[SL_PRIORITIES][SL_FLOW_EV_COUNT];  // as in sl_counters
+
+class FlowTable {
+ public:
+  // capacity: entries of all partitions together (flow_table_size).
+  explicit FlowTable(std::size_t capacity);
+
+  // The live entry of key in one of the partitions of parts (bit = priority),
+  // or null. An expired entry found on the way is removed (counted expired).
+  sl_flow* find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns, FlowEvents& events);
+
+  // Writes f for key in partition p, in place when the key is there (then
+  // false: no new entry); a full partition recycles its least recently used
+  // entry (counted evicted, or expired when its life had ended).
+  bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
+           FlowEvents& events);
+
+  std::size_t size(uint32_t p) const { return parts_[p]->size(); }
+  std::size_t partition_capacity() const { return parts_[0]->capacity(); }
+  std::size_t capacity() const { return partition_capacity() * SL_PRIORITIES; }
+  std::size_t memory_bytes() const;
+
+ private:
+  struct Hash {
+    uint32_t operator()(const sl_flow_key& k) const;
+  };
+  using Partition = BoundedLru<sl_flow_key, sl_flow, Hash>;
+  std::array<std::unique_ptr<Partition>, SL_PRIORITIES> parts_;
+};
+
+// Entries a partition holds for a total flow_table_size.
+inline std::size_t flow_partition_size(uint64_t flow_table_size) {
+  const uint64_t per = flow_table_size / SL_PRIORITIES;
+  return per == 0 ? 1 : static_cast<std::size_t>(per);
+}
+
+// classify(const sl_meta&) -> class id, for the packet's own tables.
+
+// Whether a packet from the outside that starts no lookup is verified by a
+// live flow (flow.h), refreshing that flow: sl_decide()'s flow_hit. m: as
+// parsed; cls: its class.
+template <typename Classify>
+int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, const uint8_t* frame,
+                uint32_t len, uint32_t cls, Classify&& classify, uint64_t now_ns,
+                FlowEvents& events) {
+  sl_flow_key key;
+  uint32_t parts = prof.classes[cls].flow_parts;
+  switch (sl_flow_lookup_kind(&m)) {
+    case SL_FLOW_LOOKUP_TCP:
+      sl_flow_key_tcp(&key, &m);
+      break;
+    case SL_FLOW_LOOKUP_FRAG:
+      sl_flow_key_frag(&key, &m);
+      break;
+    case SL_FLOW_LOOKUP_ICMP: {
+      sl_meta inner;
+      if (!sl_parse_icmp_inner(frame, frame + len, &m, &inner)) return 0;
+      sl_flow_key_tcp(&key, &inner);
+      parts = prof.classes[classify(inner)].flow_parts;
+      sl_flow* f = flows.find(parts, key, now_ns, events);
+      return f != nullptr ? sl_flow_hit(f) : 0;  // an ICMP error verifies, it does not refresh
+    }
+    default:
+      return 0;
+  }
+  sl_flow* f = flows.find(parts, key, now_ns, events);
+  if (f == nullptr) return 0;
+  const int hit = sl_flow_hit(f);
+  sl_flow_touch(f, &m, &prof, now_ns);
+  return hit;
+}
+
+// Writes what a decision asks of the flow table (sl_decision.flow_ops).
+template <typename Classify>
+void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
+                    const sl_decision& d, Classify&& classify, uint64_t now_ns,
+                    FlowEvents& events) {
+  if (d.flow_ops == 0) return;
+  const sl_class_params& cp = prof.classes[d.class_id];
+  const uint32_t prio = cp.priority & (SL_PRIORITIES - 1);
+  sl_flow_key key;
+  sl_flow f;
+  if (d.flow_ops & (SL_FLOW_OP_CREATE_TCP | SL_FLOW_OP_LEARN)) {
+    const uint32_t op = d.flow_ops & SL_FLOW_OP_LEARN ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
+    sl_flow_key_tcp(&key, &m);
+    sl_flow_make(&f, op, &prof, cp.state_index, now_ns);
+    if (flows.put(prio, key, f, now_ns, events))
+      events[prio][op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED]++;
+  }
+  if (d.flow_ops & SL_FLOW_OP_CREATE_FRAG) {
+    sl_meta later;
+    sl_meta_portless(&m, &later);
+    const sl_class_params& lp = prof.classes[classify(later)];
+    const uint32_t lprio = lp.priority & (SL_PRIORITIES - 1);
+    sl_flow_key_frag(&key, &m);
+    sl_flow_make(&f, SL_FLOW_OP_CREATE_FRAG, &prof, lp.state_index, now_ns);
+    if (flows.put(lprio, key, f, now_ns, events)) events[lprio][SL_FLOW_EV_CREATED]++;
+  }
+}
+
+// A frame leaving through the inside interface (inline mode): a SYN it
+// opens creates its flow, FIN/RST close one, and it confirms learned flows.
+// bs: the boundary state (learning window). Never changes the frame.
+template <typename Classify>
+void flow_inside(FlowTable& flows, const sl_profile& prof, const sl_boundary_state& bs,
+                 const uint8_t* frame, uint32_t len, Classify&& classify, uint64_t now_ns,
+                 FlowEvents& events) {
+  sl_meta m;
+  if (sl_parse(frame, frame + len, &m) != SL_PARSE_OK) return;
+  if (!sl_flow_inside_wants(&m, &prof, &bs, now_ns)) return;
+  sl_meta r;  // as a packet of the same flow from the outside
+  sl_meta_reverse(&m, &r);
+  const sl_class_params& cp = prof.classes[classify(r)];
+  sl_flow_key key;
+  sl_flow_key_tcp(&key, &r);
+  if (sl_flow_inside_opens(&m)) {
+    const uint32_t prio = cp.priority & (SL_PRIORITIES - 1);
+    sl_flow f;
+    sl_flow_make(&f, SL_FLOW_OP_CREATE_TCP, &prof, cp.state_index, now_ns);
+    if (flows.put(prio, key, f, now_ns, events)) events[prio][SL_FLOW_EV_CREATED]++;
+    return;
+  }
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    if (!(cp.flow_parts & (1U << p))) continue;
+    sl_flow* f = flows.find(1U << p, key, now_ns, events);
+    if (f == nullptr) continue;
+    const int ev = sl_flow_touch_inside(f, &m, &prof, now_ns);
+    if (ev >= 0) events[p][ev]++;
+    return;
+  }
+}
+
+}  // namespace sluice

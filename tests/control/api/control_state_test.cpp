@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: Apache-2.0
+// The control API's operations as a specification (docs/control-api.md),
+// run in-process on a FakeDataplane: what each op reports and changes, that
+// every applied change is one new generation, one dataplane apply and one
+// audit line, and that every refused request alters nothing and names what
+// was wrong.
+#include "control/api/control_state.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tests/control/api/control_test_env.hpp"
+#include "tests/support/dpdk_stats.hpp"
+#include "tests/support/packet_builder.hpp"
+
+namespace sluice {
+namespace {
+
+using test::ControlHarness;
+using test::diff_map;
+using test::json;
+using test::set_request;
+
+using Diff = std::map<std::string, std::pair<json, json>>;
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "test config lacks: " << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+const json* find_class(const json& status, const std::string& name) {
+  for (const json& c : status["classes"])
+    if (c["name"] == name) return &c;
+  return nullptr;
+}
+
+class ControlStateTest : public ::testing::Test {
+ protected:
+  ControlHarness h;
+};
+
+// ---------------------------------------------------------------------------
+// Semantics
+
+TEST_F(ControlStateTest, StatusReportsTheRunningConfigAndPerClassCounters) {
+  // One checkpoint SYN and one citizen datagram, so the counters are not all
+  // zero and each lands in its own class.
+  const auto syn =
+      test::PacketBuilder().ipv4("198.18.10.5", "198.19.0.1").tcp(40000, 443, test::kSyn).build();
+  const auto udp = test::PacketBuilder().ipv4("198.18.50.7", "198.19.0.1").udp(5353, 53).build();
+  h.dataplane().feed(syn, 1'000'000'000);
+  h.dataplane().feed(udp, 1'000'000'000);
+
+  const json s = h.call({{"op", "status"}});
+  ASSERT_TRUE(s["ok"].get<bool>()) << s.dump();
+  EXPECT_EQ(s["mode"], "fake");
+  EXPECT_EQ(s["attach"], "none");
+  EXPECT_EQ(s["outside"], "eth0");
+  EXPECT_EQ(s["inside"], "eth1");
+  EXPECT_EQ(s["generation"], 1);
+  EXPECT_TRUE(s["uptime_sec"].is_number_integer());
+  EXPECT_GE(s["uptime_sec"].get<int64_t>(), 0);
+  EXPECT_EQ(s["config_file"], h.config_path());
+  EXPECT_TRUE(s["profile"].is_null());
+  EXPECT_EQ(s["shadow"], false);
+  EXPECT_EQ(s["boundary"]["lookups_per_sec"], 40000);
+  EXPECT_EQ(s["boundary"]["packets_per_sec"], 2000000);
+  EXPECT_TRUE(s["boundary"]["lookup_tokens"].is_number_unsigned());
+  EXPECT_TRUE(s["boundary"]["packet_tokens"].is_number_unsigned());
+
+  ASSERT_EQ(s["classes"].size(), 3u) << s["classes"].dump();
+  EXPECT_EQ(s["classes"][0]["name"], "checkpoint");
+  EXPECT_EQ(s["classes"][1]["name"], "citizen");
+  EXPECT_EQ(s["classes"][2]["name"], "default");
+  const json& checkpoint = s["classes"][0];
+  EXPECT_EQ(checkpoint["priority"], 0);
+  EXPECT_EQ(checkpoint["rate_per_sec"], 20000);
+  EXPECT_EQ(checkpoint["burst"], 2000);  // default: rate / 10
+  EXPECT_EQ(checkpoint["lookups"], 1);
+  EXPECT_EQ(checkpoint["admitted"], 1);
+  EXPECT_EQ(checkpoint["shed"], 0);
+  EXPECT_EQ(checkpoint["packets"], 1);
+  EXPECT_EQ(checkpoint["packets_shed"], 0);
+  EXPECT_TRUE(checkpoint["shed_by_reason"].is_object());
+  EXPECT_TRUE(checkpoint["shed_by_reason"].empty());
+  const json& citizen = s["classes"][1];
+  EXPECT_EQ(citizen["priority"], 5);
+  EXPECT_EQ(citizen["rate_per_sec"], 10000);
+  EXPECT_EQ(citizen["lookups"], 1);
+  EXPECT_EQ(citizen["packets"], 1);
+  const json& fallback = s["classes"][2];
+  EXPECT_EQ(fallback["priority"], 7);
+  EXPECT_TRUE(fallback["rate_per_sec"].is_null());
+  EXPECT_EQ(fallback["lookups"], 0);
+
+  // A dataplane without queues or ports of its own (XDP): empty lists.
+  EXPECT_EQ(s["queues"], json::array());
+  EXPECT_EQ(s["ports"], json::array());
+}
+
+TEST_F(ControlStateTest, StatusCarriesTheQueuesAndPortsOfADataplaneThatHasThem) {
+  h.dataplane().set_queues_and_ports(test::sample_dpdk_queues(), test::sample_dpdk_ports());
+
+  const json s = h.call({{"op", "status"}});
+  ASSERT_TRUE(s["ok"].get<bool>()) << s.dump();
+  EXPECT_EQ(s["queues"], json::parse(R"([
+    {"priority": 0, "depth": 7, "dropped_full": 3, "dropped_delay": 11},
+    {"priority": 5, "depth": 0, "dropped_full": 0, "dropped_delay": 0}])"));
+  EXPECT_EQ(s["ports"], json::parse(R"([
+    {"name": "outside", "device": "net_af_packet0", "rx_packets": 123456, "tx_packets": 1000,
+     "rx_missed": 17, "rx_nombuf": 2, "tx_errors": 0, "tx_dropped": 0},
+    {"name": "inside", "device": "net_af_packet1", "rx_packets": 999, "tx_packets": 120000,
+     "rx_missed": 0, "rx_nombuf": 0, "tx_errors": 5, "tx_dropped": 8}])"));
+}
+
+TEST_F(ControlStateTest, GetReturnsTheEffectiveConfigText) {
+  const json r = h.call({{"op", "get"}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["generation"], 1);
+  EXPECT_TRUE(r["profile"].is_null());
+  EXPECT_EQ(r["config"], h.initial_text());
+}
+
+TEST_F(ControlStateTest, SetOfSeveralKeysIsOneAtomicChangeWithAnExactDiff) {
+  const json r = h.call(set_request(
+      {{"class.citizen.rate_per_sec", "20000"}, {"boundary.lookups_per_sec", "50000"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["generation"], 2);
+  EXPECT_EQ(diff_map(r), (Diff{{"boundary.lookups_per_sec", {"40000", "50000"}},
+                               {"class.citizen.rate_per_sec", {"10000", "20000"}}}));
+  EXPECT_TRUE(r["notes"].empty()) << r["notes"].dump();
+
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(h.dataplane().stats().generation, 2u);
+  EXPECT_EQ(h.state().generation(), 2u);
+  const json s = h.call({{"op", "status"}});
+  EXPECT_EQ(s["generation"], 2);
+  EXPECT_EQ((*find_class(s, "citizen"))["rate_per_sec"], 20000);
+  EXPECT_EQ(s["boundary"]["lookups_per_sec"], 50000);
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "20000");
+
+  const std::vector<json> audit = test::read_audit(h.audit_path());
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0]["op"], "set");
+  EXPECT_EQ(audit[0]["old_generation"], 1);
+  EXPECT_EQ(audit[0]["new_generation"], 2);
+  EXPECT_EQ(audit[0]["origin"], (json{{"transport", "unix"}, {"uid", 0}, {"pid", 4242}}));
+  EXPECT_EQ(audit[0]["diff"], r["diff"]);
+  EXPECT_TRUE(audit[0]["time"].get<std::string>().ends_with("Z"));
+}
+
+TEST_F(ControlStateTest, DryRunSetShowsTheDiffAndChangesNothing) {
+  const json r = h.call(set_request({{"class.citizen.rate_per_sec", "20000"}}, /*dry_run=*/true));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["generation"], 1);
+  EXPECT_EQ(r["dry_run"], true);
+  EXPECT_EQ(diff_map(r), (Diff{{"class.citizen.rate_per_sec", {"10000", "20000"}}}));
+
+  EXPECT_EQ(h.state().generation(), 1u);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(h.call({{"op", "get"}})["config"], h.initial_text());
+  EXPECT_TRUE(test::read_audit(h.audit_path()).empty());
+}
+
+TEST_F(ControlStateTest, ApplyReplacesTheWholeConfigAndDryRunOnlyPreviews) {
+  std::string text = replaced(h.initial_text(), "rate_per_sec = 10000", "rate_per_sec = 15000");
+  text = replaced(text, "shadow = false", "shadow = true");
+  const Diff expected{{"admission.shadow", {"false", "true"}},
+                      {"class.citizen.rate_per_sec", {"10000", "15000"}}};
+
+  const json dry = h.call({{"op", "apply"}, {"config", text}, {"dry_run", true}});
+  ASSERT_TRUE(dry["ok"].get<bool>()) << dry.dump();
+  EXPECT_EQ(dry["generation"], 1);
+  EXPECT_EQ(diff_map(dry), expected);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(h.call({{"op", "get"}})["config"], h.initial_text());
+
+  const json r = h.call({{"op", "apply"}, {"config", text}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["generation"], 2);
+  EXPECT_EQ(diff_map(r), expected);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(h.call({{"op", "get"}})["config"], text);
+  EXPECT_EQ(h.call({{"op", "status"}})["shadow"], true);
+}
+
+TEST_F(ControlStateTest, ProfileOverlaysItsKeysAndNoneRemovesThem) {
+  const json on = h.call({{"op", "profile"}, {"name", "surge-1"}});
+  ASSERT_TRUE(on["ok"].get<bool>()) << on.dump();
+  EXPECT_EQ(on["generation"], 2);
+  EXPECT_EQ(diff_map(on), (Diff{{"boundary.lookups_per_sec", {"40000", "30000"}},
+                                {"class.citizen.rate_per_sec", {"10000", "5000"}}}));
+  EXPECT_EQ(h.call({{"op", "status"}})["profile"], "surge-1");
+  EXPECT_EQ(h.call({{"op", "get"}})["profile"], "surge-1");
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "5000");
+
+  const json off = h.call({{"op", "profile"}, {"name", "none"}});
+  ASSERT_TRUE(off["ok"].get<bool>()) << off.dump();
+  EXPECT_EQ(off["generation"], 3);
+  EXPECT_EQ(diff_map(off), (Diff{{"boundary.lookups_per_sec", {"30000", "40000"}},
+                                 {"class.citizen.rate_per_sec", {"5000", "10000"}}}));
+  EXPECT_TRUE(h.call({{"op", "status"}})["profile"].is_null());
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST_F(ControlStateTest, ShadowOnAndOffEditTheBase) {
+  const json on = h.call({{"op", "shadow"}, {"on", true}});
+  ASSERT_TRUE(on["ok"].get<bool>()) << on.dump();
+  EXPECT_EQ(on["generation"], 2);
+  EXPECT_EQ(diff_map(on), (Diff{{"admission.shadow", {"false", "true"}}}));
+  EXPECT_EQ(h.call({{"op", "status"}})["shadow"], true);
+
+  // Already on: nothing to change, so no generation.
+  const json again = h.call({{"op", "shadow"}, {"on", true}});
+  ASSERT_TRUE(again["ok"].get<bool>()) << again.dump();
+  EXPECT_EQ(again["generation"], 2);
+  EXPECT_TRUE(again["diff"].empty());
+
+  const json off = h.call({{"op", "shadow"}, {"on", false}});
+  ASSERT_TRUE(off["ok"].get<bool>()) << off.dump();
+  EXPECT_EQ(off["generation"], 3);
+  EXPECT_EQ(diff_map(off), (Diff{{"admission.shadow", {"true", "false"}}}));
+  EXPECT_EQ(h.call({{"op", "status"}})["shadow"], false);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST_F(ControlStateTest, RollbackRestoresAnEarlierGenerationAsANewOne) {
+  ASSERT_TRUE(h.call(set_request({{"class.citizen.rate_per_sec", "20000"}}))["ok"].get<bool>());
+  ASSERT_TRUE(h.call(set_request({{"class.citizen.rate_per_sec", "30000"}}))["ok"].get<bool>());
+  ASSERT_EQ(h.state().generation(), 3u);
+
+  // Default target: the generation before the current one.
+  const json back = h.call({{"op", "rollback"}});
+  ASSERT_TRUE(back["ok"].get<bool>()) << back.dump();
+  EXPECT_EQ(back["generation"], 4);
+  EXPECT_EQ(diff_map(back), (Diff{{"class.citizen.rate_per_sec", {"30000", "20000"}}}));
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "20000");
+
+  // A named generation: the startup config, as generation 5.
+  const json first = h.call({{"op", "rollback"}, {"generation", 1}});
+  ASSERT_TRUE(first["ok"].get<bool>()) << first.dump();
+  EXPECT_EQ(first["generation"], 5);
+  EXPECT_EQ(diff_map(first), (Diff{{"class.citizen.rate_per_sec", {"20000", "10000"}}}));
+  EXPECT_TRUE(
+      config_diff(h.initial_text(), h.call({{"op", "get"}})["config"].get<std::string>()).empty());
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+
+  const json hist = h.call({{"op", "history"}});
+  ASSERT_TRUE(hist["ok"].get<bool>()) << hist.dump();
+  EXPECT_EQ(hist["generation"], 5);
+  std::vector<std::pair<uint64_t, std::string>> seen;
+  for (const json& g : hist["generations"]) {
+    seen.emplace_back(g["generation"].get<uint64_t>(), g["op"].get<std::string>());
+    EXPECT_FALSE(g["time"].get<std::string>().empty());
+  }
+  EXPECT_EQ(seen, (std::vector<std::pair<uint64_t, std::string>>{
+                      {1, "start"}, {2, "set"}, {3, "set"}, {4, "rollback"}, {5, "rollback"}}));
+  EXPECT_EQ(hist["generations"][0]["origin"]["transport"], "startup");
+  EXPECT_EQ(hist["generations"][4]["origin"]["transport"], "unix");
+}
+
+TEST_F(ControlStateTest, RollbackRestoresTheProfileOfTheGeneration) {
+  ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "surge-1"}})["ok"].get<bool>());
+  const json r = h.call({{"op", "rollback"}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["generation"], 3);
+  EXPECT_TRUE(h.call({{"op", "status"}})["profile"].is_null());
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "10000");
+
+  // Forward again to generation 2, whose profile comes back with it.
+  const json forward = h.call({{"op", "rollback"}, {"generation", 2}});
+  ASSERT_TRUE(forward["ok"].get<bool>()) << forward.dump();
+  EXPECT_EQ(forward["generation"], 4);
+  EXPECT_EQ(h.call({{"op", "status"}})["profile"], "surge-1");
+  const json hist = h.call({{"op", "history"}});
+  EXPECT_EQ(hist["generations"].back()["profile"], "surge-1");
+}
+
+TEST_F(ControlStateTest, HistoryKeepsOnlyTheConfiguredNumberOfGenerations) {
+  ControlHarness small(
+      replaced(std::string(test::kControlTestConfig), "history = 8", "history = 3"));
+  for (const char* rate : {"11000", "12000", "13000"})
+    ASSERT_TRUE(small.call(set_request({{"class.citizen.rate_per_sec", rate}}))["ok"].get<bool>());
+  const json hist = small.call({{"op", "history"}});
+  std::vector<uint64_t> kept;
+  for (const json& g : hist["generations"]) kept.push_back(g["generation"]);
+  EXPECT_EQ(kept, (std::vector<uint64_t>{2, 3, 4}));
+
+  const json r = small.call({{"op", "rollback"}, {"generation", 1}});
+  EXPECT_FALSE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_NE(r["error"].get<std::string>().find("kept: 2, 3, 4"), std::string::npos) << r.dump();
+  EXPECT_EQ(small.state().generation(), 4u);
+}
+
+TEST_F(ControlStateTest, SetToTheCurrentValueIsANoOpWithoutAGeneration) {
+  const json r = h.call(set_request({{"class.citizen.rate_per_sec", "10000"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["generation"], 1);
+  EXPECT_TRUE(r["diff"].empty()) << r.dump();
+  EXPECT_EQ(h.state().generation(), 1u);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(h.call({{"op", "history"}})["generations"].size(), 1u);
+  EXPECT_TRUE(test::read_audit(h.audit_path()).empty());
+}
+
+TEST_F(ControlStateTest, SetOfAKeyTheProfileAlsoSetsKeepsTheProfileValueAndSaysSo) {
+  ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "surge-1"}})["ok"].get<bool>());
+  const json r = h.call(set_request({{"class.citizen.rate_per_sec", "12000"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  ASSERT_EQ(r["notes"].size(), 1u) << r.dump();
+  const std::string note = r["notes"][0];
+  EXPECT_NE(note.find("class.citizen.rate_per_sec"), std::string::npos) << note;
+  EXPECT_NE(note.find("surge-1"), std::string::npos) << note;
+  // The profile's 5000 stays in effect, so the effective config is unchanged.
+  EXPECT_TRUE(r["diff"].empty()) << r.dump();
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "5000");
+
+  // The set went to the base: it shows once the profile is gone.
+  const json off = h.call({{"op", "profile"}, {"name", "none"}});
+  ASSERT_TRUE(off["ok"].get<bool>()) << off.dump();
+  EXPECT_EQ(diff_map(off), (Diff{{"boundary.lookups_per_sec", {"30000", "40000"}},
+                                 {"class.citizen.rate_per_sec", {"5000", "12000"}}}));
+}
+
+// ---------------------------------------------------------------------------
+// Rejections: a refused request alters nothing and names what was wrong.
+
+struct Rejection {
+  const char* name;
+  json request;
+  std::string names;  // must appear in error, errors[].key or errors[].text ("" = no key)
+  bool dataplane_refuses = false;
+};
+
+// True when the response names `what` in its error or in one of errors[].
+bool names(const json& r, const std::string& what) {
+  if (r.value("error", "").find(what) != std::string::npos) return true;
+  if (!r.contains("errors")) return false;
+  for (const json& e : r["errors"]) {
+    if (e.value("key", "").find(what) != std::string::npos) return true;
+    if (e.value("text", "").find(what) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) {
+  // One applied change before and one after, so the audit log must hold
+  // exactly these two lines and nothing for the refusals in between.
+  const json before = h.call(set_request({{"class.citizen.rate_per_sec", "11000"}}));
+  ASSERT_TRUE(before["ok"].get<bool>()) << before.dump();
+
+  const std::string base = h.initial_text();
+  const std::vector<Rejection> rejections = {
+      {"wrong type", set_request({{"class.citizen.rate_per_sec", "\"fast\""}}),
+       "class.citizen.rate_per_sec"},
+      {"value that is not TOML", set_request({{"class.citizen.rate_per_sec", "fast"}}),
+       "class.citizen.rate_per_sec"},
+      {"unknown class key", set_request({{"class.citizen.colour", "\"red\""}}),
+       "class.citizen.colour"},
+      {"unknown section key", set_request({{"boundary.lookups", "100"}}), "boundary.lookups"},
+      {"unknown class", set_request({{"class.nobody.rate_per_sec", "5"}}), "class.nobody"},
+      {"zero rate", set_request({{"class.citizen.rate_per_sec", "0"}}),
+       "class.citizen.rate_per_sec"},
+      {"priority out of range", set_request({{"class.citizen.priority", "9"}}),
+       "class.citizen.priority"},
+      {"decreasing reserves",
+       set_request({{"boundary.lookups_reserve_pct", "[0, 6, 12, 18, 25, 31, 37, 20]"}}),
+       "boundary.lookups_reserve_pct"},
+      {"unknown shed action", set_request({{"class.citizen.on_shed", "\"explode\""}}),
+       "class.citizen.on_shed"},
+      {"burst without a rate", set_request({{"class.default.burst", "100"}}),
+       "class.default.burst"},
+      {"one bad key spoils the whole set",
+       set_request({{"class.citizen.rate_per_sec", "20000"}, {"class.citizen.colour", "1"}}),
+       "class.citizen.colour"},
+      {"restart-only dataplane.outside", set_request({{"dataplane.outside", "\"eth9\""}}),
+       "dataplane.outside"},
+      {"restart-only dataplane.dpdk_workers", set_request({{"dataplane.dpdk_workers", "4"}}),
+       "dataplane.dpdk_workers"},
+      {"restart-only dataplane.dpdk_clock", set_request({{"dataplane.dpdk_clock", "\"capture\""}}),
+       "dataplane.dpdk_clock"},
+      {"restart-only admission.source_table_size",
+       set_request({{"admission.source_table_size", "131072"}}), "admission.source_table_size"},
+      {"restart-only metrics.listen", set_request({{"metrics.listen", "\"127.0.0.1:9110\""}}),
+       "metrics.listen"},
+      {"restart-only control.socket", set_request({{"control.socket", "\"/run/other.sock\""}}),
+       "control.socket"},
+      {"apply: TOML syntax error",
+       {{"op", "apply"}, {"config", "[boundary\nlookups_per_sec = 1\n"}},
+       "<apply>:1:"},
+      {"apply: unknown key",
+       {{"op", "apply"},
+        {"config", replaced(base, "shadow = false", "shadow = false\nshadowy = 1")}},
+       "admission.shadowy"},
+      {"apply: restart-only key",
+       {{"op", "apply"}, {"config", replaced(base, "outside = \"eth0\"", "outside = \"eth7\"")}},
+       "dataplane.outside"},
+      {"apply: config not a string", {{"op", "apply"}, {"config", 5}}, "config"},
+      {"unknown profile", {{"op", "profile"}, {"name", "surge-9"}}, "profiles.surge-9"},
+      {"profile without a name", {{"op", "profile"}}, "name"},
+      {"rollback to a generation never kept",
+       {{"op", "rollback"}, {"generation", 999}},
+       "generation 999 is not kept"},
+      {"rollback to a negative generation", {{"op", "rollback"}, {"generation", -1}}, "generation"},
+      {"rollback to a generation that is not a number",
+       {{"op", "rollback"}, {"generation", "2"}},
+       "generation"},
+      {"not an object", json::array({"status"}), "op"},
+      {"no op", json::object(), "op"},
+      {"op not a string", {{"op", 5}}, "op"},
+      {"unknown op", {{"op", "frobnicate"}}, "frobnicate"},
+      {"settings not a list",
+       {{"op", "set"}, {"settings", "class.citizen.rate_per_sec=1"}},
+       "settings"},
+      {"settings missing", {{"op", "set"}}, "settings"},
+      {"settings empty", {{"op", "set"}, {"settings", json::array()}}, "settings"},
+      {"setting not a pair",
+       {{"op", "set"}, {"settings", json::array({json::array({"class.citizen.rate_per_sec"})})}},
+       "settings"},
+      {"setting value not a string",
+       {{"op", "set"}, {"settings", json::array({json::array({"class.citizen.rate_per_sec", 5})})}},
+       "settings"},
+      {"dry_run not a bool",
+       {{"op", "set"},
+        {"settings", json::array({json::array({"class.citizen.rate_per_sec", "20000"})})},
+        {"dry_run", "yes"}},
+       "dry_run"},
+      {"shadow without a bool", {{"op", "shadow"}, {"on", "yes"}}, "on"},
+      {"dataplane refuses the apply", set_request({{"class.citizen.rate_per_sec", "20000"}}),
+       "dataplane", /*dataplane_refuses=*/true},
+  };
+
+  const std::vector<uint64_t> applied = h.dataplane().applied();
+  const std::string config = h.call({{"op", "get"}})["config"];
+  for (const Rejection& row : rejections) {
+    SCOPED_TRACE(row.name);
+    if (row.dataplane_refuses) h.dataplane().refuse_next_apply();
+    const json r = h.call(row.request);
+    ASSERT_TRUE(r.is_object()) << r.dump();
+    EXPECT_EQ(r["ok"], false) << r.dump();
+    ASSERT_TRUE(r.contains("error") && r["error"].is_string()) << r.dump();
+    EXPECT_EQ(r["error"].get<std::string>().find('\n'), std::string::npos) << "error is one line";
+    EXPECT_TRUE(names(r, row.names)) << "should name \"" << row.names << "\": " << r.dump();
+    if (r.contains("errors")) {
+      ASSERT_TRUE(r["errors"].is_array()) << r.dump();
+      for (const json& e : r["errors"]) {
+        EXPECT_TRUE(e.contains("key") && e.contains("message") && e.contains("text")) << e.dump();
+      }
+    }
+    EXPECT_EQ(h.state().generation(), 2u);
+    EXPECT_EQ(h.dataplane().applied(), applied);
+    EXPECT_EQ(h.call({{"op", "get"}})["config"], config);
+  }
+
+  // The refusal consumed the fake's refuse flag; the next change goes through.
+  const json after = h.call(set_request({{"class.citizen.rate_per_sec", "12000"}}));
+  ASSERT_TRUE(after["ok"].get<bool>()) << after.dump();
+  EXPECT_EQ(after["generation"], 3);
+
+  const std::vector<json> audit = test::read_audit(h.audit_path());
+  ASSERT_EQ(audit.size(), 2u) << "one line per applied change, none for refusals";
+  const std::pair<const char*, const char*> rates[] = {{"10000", "11000"}, {"11000", "12000"}};
+  for (std::size_t i = 0; i < audit.size(); i++) {
+    SCOPED_TRACE("audit line " + std::to_string(i + 1));
+    EXPECT_EQ(audit[i]["op"], "set");
+    EXPECT_EQ(audit[i]["old_generation"], i + 1);
+    EXPECT_EQ(audit[i]["new_generation"], i + 2);
+    EXPECT_EQ(audit[i]["origin"]["transport"], "unix");
+    EXPECT_EQ(audit[i]["origin"]["uid"], 0);
+    EXPECT_EQ(audit[i]["origin"]["pid"], 4242);
+    EXPECT_EQ(diff_map(audit[i]),
+              (Diff{{"class.citizen.rate_per_sec", {rates[i].first, rates[i].second}}}));
+  }
+}
+
+}  // namespace
+}  // namespace sluice

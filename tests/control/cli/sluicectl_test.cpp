@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: Apache-2.0
+// sluicectl as an operator runs it: the real binary against an in-process
+// ApiServer over a FakeDataplane. Output an engineer reads (class table,
+// diffs, FILE:LINE:COL errors), output a script parses (--json), exit codes
+// (0 ok, 1 rejected, 2 unreachable) and `top` both piped and in a terminal.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "control/api/api_server.hpp"
+#include "tests/control/api/control_test_env.hpp"
+#include "tests/support/dpdk_stats.hpp"
+
+#ifndef SLUICE_BINARY_DIR
+#error "tests/CMakeLists.txt must define SLUICE_BINARY_DIR"
+#endif
+
+extern char** environ;
+
+namespace sluice {
+namespace {
+
+using namespace std::chrono_literals;
+using test::ControlHarness;
+using test::json;
+
+const std::string kSluicectl = std::string(SLUICE_BINARY_DIR) + "/control/sluicectl";
+
+struct Ran {
+  int exit_code = -1;  // -1: killed or did not exit in time
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] with stdin from /dev/null and stdout/stderr to files (so it
+// has no terminal), killing it if it runs longer than `timeout`.
+Ran run_process(const std::vector<std::string>& argv, const std::string& scratch_dir,
+                std::chrono::seconds timeout = 15s) {
+  static std::atomic<int> counter{0};
+  const std::string stem = scratch_dir + "/run" + std::to_string(counter++);
+  const std::string out_path = stem + ".out";
+  const std::string err_path = stem + ".err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  Ran result;
+  if (rc != 0) {
+    result.err = std::string("posix_spawn failed: ") + std::strerror(rc);
+    return result;
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = test::read_text(out_path);
+  result.err = test::read_text(err_path);
+  std::filesystem::remove(out_path);
+  std::filesystem::remove(err_path);
+  return result;
+}
+
+std::string describe(const Ran& r) {
+  return "exit " + std::to_string(r.exit_code) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+int count_matching(const std::string& text, const std::regex& pattern) {
+  int n = 0;
+  for (const std::string& line : lines_of(text))
+    if (std::regex_search(line, pattern)) n++;
+  return n;
+}
+
+class SluicectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(kSluicectl)) << kSluicectl << " is not built";
+    ApiOptions o;
+    o.socket_path = socket_path_;
+    std::string error;
+    server_ = ApiServer::start(
+        o,
+        [this](const json& request, const Origin& origin) {
+          return h_.state().handle(request, origin);
+        },
+        &error);
+    ASSERT_NE(server_, nullptr) << error;
+  }
+
+  // sluicectl --socket S ARGS...
+  Ran ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {kSluicectl, "--socket", socket_path_});
+    return run_process(args, h_.dir().path());
+  }
+
+  ControlHarness h_;
+  std::string socket_path_ = h_.dir().file("control.sock");
+  std::unique_ptr<ApiServer> server_;
+};
+
+TEST_F(SluicectlTest, StatusPrintsTheClassTable) {
+  const Ran r = ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.out.find("sluiced: fake (none) outside eth0, inside eth1"), std::string::npos)
+      << describe(r);
+  EXPECT_NE(r.out.find("generation 1,"), std::string::npos) << describe(r);
+  EXPECT_NE(r.out.find("profile none"), std::string::npos) << describe(r);
+  EXPECT_EQ(count_matching(
+                r.out, std::regex(R"(^class\s+pri\s+rate\s+tokens\s+lookups\s+admitted\s+shed)")),
+            1)
+      << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out, std::regex(R"(^checkpoint\s+0\s+20000/s\s+\d+\s+0\s+0\s+0\s+-$)")), 1)
+      << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^citizen\s+5\s+10000/s\s+\d+\s+0\s+0\s+0\s+-$)")),
+            1)
+      << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^default\s+7\s+unlimited\s+\d+\s+0\s+0\s+0\s+-$)")),
+            1)
+      << describe(r);
+}
+
+// A DPDK-like dataplane: two priority queues and both ports.
+void give_queues_and_ports(test::FakeDataplane& dataplane) {
+  dataplane.set_queues_and_ports(test::sample_dpdk_queues(), test::sample_dpdk_ports());
+}
+
+TEST_F(SluicectlTest, StatusPrintsNoQueuesOrPortsForADataplaneWithout) {
+  const Ran r = ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^priority\s+depth)")), 0) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^port\s+device)")), 0) << describe(r);
+}
+
+TEST_F(SluicectlTest, StatusPrintsQueuesAndPortsWithTheirDrops) {
+  give_queues_and_ports(h_.dataplane());
+  const Ran r = ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out, std::regex(R"(^priority\s+depth\s+dropped full\s+dropped delay$)")), 1)
+      << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^0\s+7\s+3\s+11$)")), 1) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^5\s+0\s+0\s+0$)")), 1) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^port\s+device\s+rx\s+tx\s+rx missed\s+rx nombuf)"
+                                             R"(\s+tx errors\s+tx dropped$)")),
+            1)
+      << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out,
+                     std::regex(R"(^outside\s+net_af_packet0\s+123456\s+1000\s+17\s+2\s+0\s+0$)")),
+      1)
+      << describe(r);
+  EXPECT_EQ(count_matching(
+                r.out, std::regex(R"(^inside\s+net_af_packet1\s+999\s+120000\s+0\s+0\s+5\s+8$)")),
+            1)
+      << describe(r);
+
+  const Ran j = ctl({"status", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << describe(j);
+  const json parsed = json::parse(j.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << describe(j);
+  ASSERT_EQ(parsed["queues"].size(), 2u) << describe(j);
+  EXPECT_EQ(parsed["queues"][0]["dropped_full"], 3);
+  EXPECT_EQ(parsed["queues"][0]["dropped_delay"], 11);
+  ASSERT_EQ(parsed["ports"].size(), 2u) << describe(j);
+  EXPECT_EQ(parsed["ports"][1]["name"], "inside");
+  EXPECT_EQ(parsed["ports"][1]["tx_dropped"], 8);
+}
+
+TEST_F(SluicectlTest, SetPrintsTheDiffAndTheNewGeneration) {
+  const Ran r = ctl({"set", "class.citizen.rate_per_sec=20000", "boundary.lookups_per_sec=50000"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.out.find("  class.citizen.rate_per_sec: 10000 -> 20000\n"), std::string::npos)
+      << describe(r);
+  EXPECT_NE(r.out.find("  boundary.lookups_per_sec: 40000 -> 50000\n"), std::string::npos)
+      << describe(r);
+  EXPECT_NE(r.out.find("applied as generation 2\n"), std::string::npos) << describe(r);
+  EXPECT_EQ(h_.state().generation(), 2u);
+
+  // A bare word is taken as a string, as the engineer means it; the key was
+  // not written before, so its old value shows as "-". (Diff values are TOML
+  // value text as toml++ writes it: a literal string in single quotes.)
+  const Ran word = ctl({"set", "class.citizen.on_shed=reset"});
+  ASSERT_EQ(word.exit_code, 0) << describe(word);
+  EXPECT_NE(word.out.find("  class.citizen.on_shed: - -> 'reset'\n"), std::string::npos)
+      << describe(word);
+  EXPECT_NE(word.out.find("applied as generation 3\n"), std::string::npos) << describe(word);
+
+  const Ran dry = ctl({"set", "--dry-run", "class.citizen.rate_per_sec=1"});
+  ASSERT_EQ(dry.exit_code, 0) << describe(dry);
+  EXPECT_NE(dry.out.find("  class.citizen.rate_per_sec: 20000 -> 1\n"), std::string::npos)
+      << describe(dry);
+  EXPECT_NE(dry.out.find("dry run: valid, 1 change(s), nothing applied"), std::string::npos)
+      << describe(dry);
+  EXPECT_EQ(h_.state().generation(), 3u);
+}
+
+TEST_F(SluicectlTest, RejectedSetExitsOneAndPrintsTheCheckerLine) {
+  const Ran r = ctl({"set", "class.citizen.rate_per_sec=0"});
+  EXPECT_EQ(r.exit_code, 1) << describe(r);
+  EXPECT_EQ(count_matching(r.err, std::regex(R"(^\S+:\d+:\d+: class\.citizen\.rate_per_sec: .+)")),
+            1)
+      << describe(r);
+  EXPECT_EQ(r.out, "") << describe(r);
+
+  const Ran restart = ctl({"set", "dataplane.outside=eth9"});
+  EXPECT_EQ(restart.exit_code, 1) << describe(restart);
+  EXPECT_NE(restart.err.find("dataplane.outside"), std::string::npos) << describe(restart);
+  EXPECT_NE(restart.err.find("restart"), std::string::npos) << describe(restart);
+  EXPECT_EQ(h_.state().generation(), 1u);
+}
+
+TEST_F(SluicectlTest, JsonOutputParsesWhereverTheFlagIsGiven) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--json", "status"},
+                                               std::vector<std::string>{"status", "--json"}}) {
+    const Ran r = ctl(args);
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    const json j = json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << describe(r);
+    EXPECT_EQ(j["ok"], true);
+    EXPECT_EQ(j["generation"], 1);
+    EXPECT_EQ(j["classes"].size(), 3u);
+  }
+
+  const Ran set = ctl({"set", "class.citizen.rate_per_sec=20000", "--json"});
+  ASSERT_EQ(set.exit_code, 0) << describe(set);
+  const json changed = json::parse(set.out, nullptr, false);
+  ASSERT_FALSE(changed.is_discarded()) << describe(set);
+  EXPECT_EQ(changed["generation"], 2);
+  EXPECT_EQ(changed["diff"][0]["key"], "class.citizen.rate_per_sec");
+
+  // A refusal in JSON still exits 1, with the daemon's response on stdout.
+  const Ran refused = ctl({"--json", "set", "class.citizen.priority=9"});
+  EXPECT_EQ(refused.exit_code, 1) << describe(refused);
+  const json why = json::parse(refused.out, nullptr, false);
+  ASSERT_FALSE(why.is_discarded()) << describe(refused);
+  EXPECT_EQ(why["ok"], false);
+  EXPECT_EQ(why["errors"][0]["key"], "class.citizen.priority");
+}
+
+TEST_F(SluicectlTest, UnreachableSocketExitsTwo) {
+  const Ran r = run_process({kSluicectl, "--socket", h_.dir().file("nobody-home.sock"), "status"},
+                            h_.dir().path());
+  EXPECT_EQ(r.exit_code, 2) << describe(r);
+  EXPECT_NE(r.err.find("cannot reach sluiced"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("nobody-home.sock"), std::string::npos) << describe(r);
+}
+
+TEST_F(SluicectlTest, SetWithoutAnEqualsSignExitsOne) {
+  const Ran r = ctl({"set", "foo"});
+  EXPECT_EQ(r.exit_code, 1) << describe(r);
+  EXPECT_NE(r.err.find("expected KEY=VALUE"), std::string::npos) << describe(r);
+  EXPECT_EQ(h_.state().generation(), 1u);
+}
+
+// A row of `top`: class name then offered, admitted, shed, admit%, tokens, sticky.
+std::regex top_row(const std::string& cls) {
+  return std::regex("^" + cls + R"(\s+\d+\s+\d+\s+-?\d+\s+[\d.]+%\s+\d+\s+\d+%\s+\S+)");
+}
+
+TEST_F(SluicectlTest, TopWithoutATerminalPrintsOneTablePerRefresh) {
+  const Ran r = ctl({"top", "--count", "2", "--interval", "0.2"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out.find("\x1b["), std::string::npos) << "no terminal codes into a pipe";
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^sluice top - fake \(none\), generation 1)")), 2)
+      << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^CLASS\s+OFFERED/s\s+ADMITTED/s\s+SHED/s)")), 2)
+      << describe(r);
+  for (const char* cls : {"checkpoint", "citizen", "default"})
+    EXPECT_EQ(count_matching(r.out, top_row(cls)), 2) << cls << "\n" << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^queues: none \(XDP cannot queue\))")), 2)
+      << describe(r);
+}
+
+TEST_F(SluicectlTest, TopShowsQueueAndPortRatesWhenTheDataplaneHasThem) {
+  give_queues_and_ports(h_.dataplane());
+  const Ran r = ctl({"top", "--count", "1", "--interval", "0.2"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^PRIORITY\s+DEPTH\s+DROP FULL/s\s+DROP DELAY/s$)")),
+            1)
+      << describe(r);
+  // The counters stand still, so every rate is 0; depth is a level.
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^0\s+7\s+0\s+0$)")), 1) << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out, std::regex(R"(^PORT\s+RX/s\s+TX/s\s+DROPS/s\s+DROPS BY CAUSE /s$)")), 1)
+      << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^outside\s+0\s+0\s+0\s+-$)")), 1) << describe(r);
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^inside\s+0\s+0\s+0\s+-$)")), 1) << describe(r);
+  EXPECT_EQ(r.out.find("XDP cannot queue"), std::string::npos) << describe(r);
+}
+
+// tmux gives `top` a real terminal of a known size, whose screen we can read.
+class TmuxSession {
+ public:
+  TmuxSession(std::string server, std::string scratch)
+      : server_(std::move(server)), scratch_(std::move(scratch)) {}
+  // kill-server leaves the -L socket file behind; remove it too, from where
+  // tmux puts it ($TMUX_TMPDIR or /tmp, then tmux-UID/NAME).
+  ~TmuxSession() {
+    tmux({"kill-server"});
+    const char* dir = std::getenv("TMUX_TMPDIR");
+    std::error_code ec;
+    std::filesystem::remove(std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/tmux-" +
+                                std::to_string(::getuid()) + "/" + server_,
+                            ec);
+  }
+  Ran tmux(std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/tmux", "-L", server_});
+    return run_process(args, scratch_, 10s);
+  }
+  std::string screen() {
+    const Ran r = tmux({"capture-pane", "-p"});
+    return r.exit_code == 0 ? r.out : "";
+  }
+
+ private:
+  std::string server_;
+  std::string scratch_;
+};
+
+TEST_F(SluicectlTest, TopInATerminalRedrawsInPlace) {
+  if (!std::filesystem::exists("/usr/bin/tmux")) {
+    if (std::getenv("CI") != nullptr) FAIL() << "tmux is missing; scripts/install-deps installs it";
+    GTEST_SKIP() << "tmux is not installed (scripts/install-deps installs it)";
+  }
+  TmuxSession tmux("sluice-test-" + std::to_string(::getpid()), h_.dir().path());
+  const std::string command = kSluicectl + " --socket " + socket_path_ + " top --interval 0.3";
+  const Ran started = tmux.tmux({"new-session", "-d", "-x", "150", "-y", "40", command});
+  ASSERT_EQ(started.exit_code, 0) << describe(started);
+
+  std::string screen;
+  const auto has_frame = [&](const std::string& generation) {
+    screen = tmux.screen();
+    return screen.find("generation " + generation) != std::string::npos &&
+           count_matching(screen, top_row("default")) == 1;
+  };
+  ASSERT_TRUE(test::eventually([&] { return has_frame("1"); }, 10s)) << "screen:\n" << screen;
+  const std::vector<std::string> first = lines_of(screen);
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first[0].rfind("sluice top - fake (none), generation 1", 0), 0u) << screen;
+  EXPECT_EQ(
+      count_matching(screen,
+                     std::regex(R"(^CLASS\s+OFFERED/s\s+ADMITTED/s\s+SHED/s\s+ADMIT%\s+TOKENS)")),
+      1)
+      << screen;
+  for (const char* cls : {"checkpoint", "citizen", "default"})
+    EXPECT_EQ(count_matching(screen, top_row(cls)), 1) << cls << "\n" << screen;
+
+  // A change makes the next frames differ; the screen must then show that
+  // frame alone, drawn over the old one from the top.
+  ASSERT_TRUE(
+      h_.call(test::set_request({{"class.citizen.rate_per_sec", "20000"}}))["ok"].get<bool>());
+  ASSERT_TRUE(test::eventually([&] { return has_frame("2"); }, 10s)) << "screen:\n" << screen;
+  const std::vector<std::string> second = lines_of(screen);
+  ASSERT_FALSE(second.empty());
+  EXPECT_EQ(second[0].rfind("sluice top - fake (none), generation 2", 0), 0u) << screen;
+  EXPECT_EQ(count_matching(screen, std::regex("^CLASS ")), 1) << screen;
+  EXPECT_EQ(screen.find("generation 1"), std::string::npos) << screen;
+  for (const char* cls : {"checkpoint", "citizen", "default"})
+    EXPECT_EQ(count_matching(screen, top_row(cls)), 1) << cls << "\n" << screen;
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // Picks the dataplane: DPDK when asked (or, for "auto", when it is built and
-// can start), else the XDP fallback.
+// can start), else the XDP fallback. Either may be left out of the build
+// (SLUICE_WITH_DPDK, SLUICE_WITH_XDP); asking for one that is not built is an
+// error that says so.
 #include <memory>
 #include <string>
 
 #include "dataplane/dataplane.hpp"
+#ifdef SLUICE_WITH_XDP
 #include "dataplane/xdp/edge.hpp"
 #include "dataplane/xdp/xdp_dataplane.hpp"
+#endif
 #ifdef SLUICE_WITH_DPDK
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
+#endif
+#if defined(SLUICE_WITH_DPDK) && defined(SLUICE_WITH_XDP)
 #include "dataplane/standby.hpp"
 #endif
 
@@ -17,7 +23,7 @@ namespace {
 
 // The settings with DPDK endpoints replaced by the kernel interfaces behind
 // them (what XDP attaches to).
-DataplaneSettings kernel_side(DataplaneSettings settings) {
+[[maybe_unused]] DataplaneSettings kernel_side(DataplaneSettings settings) {
   settings.outside = endpoint_interface(settings.outside);
   if (!settings.inside.empty()) settings.inside = endpoint_interface(settings.inside);
   return settings;
@@ -26,9 +32,15 @@ DataplaneSettings kernel_side(DataplaneSettings settings) {
 std::unique_ptr<Dataplane> start_xdp(const DataplaneSettings& settings,
                                      const CompiledProfile& profile, uint64_t generation,
                                      std::string* error) {
+#ifdef SLUICE_WITH_XDP
   auto dp = std::make_unique<XdpDataplane>(kernel_side(settings));
   if (!dp->start(profile, generation, error)) return nullptr;
   return dp;
+#else
+  (void)settings, (void)profile, (void)generation;
+  *error = "the XDP dataplane is not built into this sluiced (SLUICE_WITH_XDP=OFF)";
+  return nullptr;
+#endif
 }
 
 #ifdef SLUICE_WITH_DPDK
@@ -36,6 +48,7 @@ std::unique_ptr<Dataplane> start_xdp(const DataplaneSettings& settings,
 std::unique_ptr<Dataplane> start_dpdk(const DataplaneSettings& settings,
                                       const CompiledProfile& profile, uint64_t generation,
                                       std::string* log, std::string* error) {
+#ifdef SLUICE_WITH_XDP
   if (standby_possible(settings)) {
     auto dp = std::make_unique<StandbyDataplane>(settings, kernel_side(settings));
     if (!dp->start(profile, generation, error)) return nullptr;
@@ -44,12 +57,14 @@ std::unique_ptr<Dataplane> start_dpdk(const DataplaneSettings& settings,
             " (takes over within 250 ms of DPDK stopping)";
     return dp;
   }
+  const char* why = settings.dpdk_standby ? "the ports are not af_packet vdevs on kernel interfaces"
+                                          : "dpdk_standby = \"none\"";
+#else
+  const char* why = "XDP is not built into this sluiced";
+#endif
   auto dp = std::make_unique<DpdkDataplane>(settings);
   if (!dp->start(profile, generation, error)) return nullptr;
-  *log += std::string("dpdk: no XDP standby (") +
-          (settings.dpdk_standby ? "the ports are not af_packet vdevs on kernel interfaces"
-                                 : "dpdk_standby = \"none\"") +
-          "): nothing forwards while DPDK is down";
+  *log += std::string("dpdk: no XDP standby (") + why + "): nothing forwards while DPDK is down";
   return dp;
 }
 #endif
@@ -92,6 +107,7 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
   return nullptr;
 }
 
+#ifdef SLUICE_WITH_XDP
 bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report) {
   return XdpDataplane::detach(kernel_side(settings), all, report);
 }
@@ -113,9 +129,8 @@ DataplaneStats unattended_stats(const DataplaneSettings& settings) {
 bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report) {
   const DataplaneSettings xdp = kernel_side(settings);
   if (xdp.inside.empty()) {
-    *report +=
-        "host mode (no dataplane.inside): the kernel handles traffic while no program "
-        "runs; nothing to install\n";
+    *report += "host mode (no dataplane.inside): the kernel handles traffic while no program "
+               "runs; nothing to install\n";
     return true;
   }
   if (edge_link_state(xdp.pin_path) == EdgeState::enforcing) {
@@ -124,5 +139,24 @@ bool install_passthrough_dataplane(const DataplaneSettings& settings, std::strin
   }
   return install_passthrough(xdp, report);
 }
+#else
+// Without XDP nothing of sluice's outlives sluiced and there is no
+// pass-through: an inline DPDK edge needs a bypass (architecture.md).
+bool detach_dataplane(const DataplaneSettings&, bool, std::string* report) {
+  *report += "XDP is not built into this sluiced: nothing is attached or pinned\n";
+  return true;
+}
+
+DataplaneStats unattended_stats(const DataplaneSettings&) {
+  DataplaneStats s;
+  s.healthy = false;
+  return s;
+}
+
+bool install_passthrough_dataplane(const DataplaneSettings&, std::string* report) {
+  *report += "XDP is not built into this sluiced: there is no pass-through to install\n";
+  return false;
+}
+#endif
 
 }  // namespace sluice

@@ -24,7 +24,9 @@
 #include "control/config/config.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/cli/replay.hpp"
+#ifdef SLUICE_WITH_XDP
 #include "dataplane/xdp/edge.hpp"
+#endif
 
 namespace {
 
@@ -53,6 +55,9 @@ std::string utc_text(double unix_sec) {
 // When sluiced cannot answer (stopped, or not in charge): what the pinned
 // edge record says the edge runs.
 void print_pinned_edge(const Globals& g) {
+#ifndef SLUICE_WITH_XDP
+  (void)g;  // without XDP nothing of sluice's outlives sluiced
+#else
   sluice::EdgeRecord r;
   std::string error;
   if (!sluice::read_edge_record(g.pin_path, &r, &error)) {
@@ -70,6 +75,7 @@ void print_pinned_edge(const Globals& g) {
   if (!r.last_failure.empty())
     std::cout << "last failed start: " << utc_text(r.last_failure_unix_ns / 1e9) << ": "
               << r.last_failure << "\n";
+#endif
 }
 
 // Sends one request; prints errors; returns the exit code and the response.

@@ -185,7 +185,7 @@ int run_sluice(const RunOptions& o) {
     return 1;
   }
   sluice::DataplaneSettings s;
-  s.kind = sluice::DataplaneKind::dpdk;
+  s.mode = sluice::DataplaneKind::dpdk;
   // net_pcap opens one rx queue per rx_pcap: one copy of the capture per
   // worker (each copy held in mbufs of the pool).
   s.outside = "net_pcap_bench_out";

@@ -12,7 +12,6 @@
 
 #include "shared_state.h"
 
-#define SL_SOURCES_DEFAULT 65536 /* replaced by the config's source_table_size before load */
 
 /* Which profile slot is live, and its generation. Written last by a retune. */
 struct {
@@ -83,7 +82,7 @@ struct {
 /* Per-source buckets: bounded LRU, so spoofed floods recycle entries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SL_SOURCES_DEFAULT);
+	__uint(max_entries, SL_SOURCES_DEFAULT); /* the loader sets source_table_size */
 	__type(key, struct sl_source_key);
 	__type(value, struct sl_source_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -86,24 +86,9 @@ int lock_instance(const std::string& pin_path, std::string* error) {
 }  // namespace
 
 DataplaneSettings dataplane_settings(const Config& cfg) {
-  DataplaneSettings s;
-  s.kind = cfg.dataplane.mode == DataplaneMode::dpdk  ? DataplaneKind::dpdk
-           : cfg.dataplane.mode == DataplaneMode::xdp ? DataplaneKind::xdp
-                                                      : DataplaneKind::automatic;
-  s.outside = cfg.dataplane.outside;
-  s.inside = cfg.dataplane.inside;
-  s.xdp_generic = cfg.dataplane.xdp_attach == XdpAttach::generic;
-  s.pin_path = cfg.dataplane.pin_path;
-  s.when_stopped = cfg.dataplane.when_stopped;
+  DataplaneSettings s = cfg.dataplane;
   s.source_table_size = cfg.admission.source_table_size;
   s.flow_table_size = cfg.admission.flow_table_size;
-  s.dpdk_args = cfg.dataplane.dpdk_args;
-  s.dpdk_workers = cfg.dataplane.dpdk_workers;
-  s.dpdk_mbufs = cfg.dataplane.dpdk_mbufs;
-  s.dpdk_queue_size = cfg.dataplane.dpdk_queue_size;
-  s.dpdk_idle_sleep_us = cfg.dataplane.dpdk_idle_sleep_us;
-  s.dpdk_capture_clock = cfg.dataplane.dpdk_clock == DpdkClock::capture;
-  s.dpdk_standby = cfg.dataplane.dpdk_standby;
   return s;
 }
 

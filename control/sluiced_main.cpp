@@ -11,13 +11,13 @@
 
 namespace {
 
-const char* mode_name(sluice::DataplaneMode m) {
+const char* mode_name(sluice::DataplaneKind m) {
   switch (m) {
-    case sluice::DataplaneMode::dpdk:
+    case sluice::DataplaneKind::dpdk:
       return "dpdk";
-    case sluice::DataplaneMode::xdp:
+    case sluice::DataplaneKind::xdp:
       return "xdp";
-    case sluice::DataplaneMode::automatic:
+    case sluice::DataplaneKind::automatic:
       return "auto";
   }
   return "?";

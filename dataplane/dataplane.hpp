@@ -15,28 +15,34 @@
 namespace sluice {
 
 enum class DataplaneKind { automatic, dpdk, xdp };
+enum class XdpAttach { native, generic };
+enum class DpdkClock { tsc, capture };
 
 // What an inline edge does while no sluice program enforces
 // (dataplane.when_stopped): forward every frame, or drop every frame.
 enum class WhenStopped { forward, block };
 
-// What a dataplane needs from the config (restart-only settings).
+// The [dataplane] section of the config as the dataplanes take it (every key
+// needs a restart; ranges and meanings in control/config/schema.cpp). The
+// table sizes come from [admission].
 struct DataplaneSettings {
-  DataplaneKind kind = DataplaneKind::automatic;
-  std::string outside;       // interface (xdp) or port/vdev spec (dpdk)
-  std::string inside;        // empty: host mode (xdp only)
-  bool xdp_generic = false;  // attach in skb (generic) mode instead of native
-  std::string pin_path;      // bpffs directory for pinned XDP state
+  DataplaneKind mode = DataplaneKind::automatic;
+  std::string outside;  // interface (xdp) or port/vdev spec (dpdk)
+  std::string inside;   // empty: host mode (xdp only)
+  XdpAttach xdp_attach = XdpAttach::native;
+  std::string pin_path = "/sys/fs/bpf/sluice";  // bpffs directory for pinned XDP state
   WhenStopped when_stopped = WhenStopped::forward;  // inline only
-  uint64_t source_table_size = 65536;
-  uint64_t flow_table_size = 262144;  // flow entries, all priority partitions together
-  std::vector<std::string> dpdk_args;
-  // DPDK only (restart):
+  uint64_t source_table_size = SL_SOURCES_DEFAULT;  // admission.source_table_size
+  uint64_t flow_table_size = SL_FLOWS_DEFAULT;      // admission.flow_table_size
+  std::vector<std::string> dpdk_args = {"--no-huge", "--no-pci", "-m", "512"};
+  // DPDK only:
   uint32_t dpdk_workers = 1;        // worker lcores polling the ports (RSS across them)
   uint32_t dpdk_mbufs = 16383;      // mbufs in the packet pool (all ports, rings and queues)
   uint32_t dpdk_queue_size = 1024;  // slots of each priority ring per worker (power of two)
   uint32_t dpdk_idle_sleep_us = 0;  // sleep after an idle poll (0: busy poll, lowest latency)
-  bool dpdk_capture_clock = false;  // model clock from the rx timestamp (pcap replay) if present
+  // The model's clock: the TSC, or the rx timestamp of the packet when the
+  // port gives one (net_pcap replaying a capture).
+  DpdkClock dpdk_clock = DpdkClock::tsc;
   bool dpdk_standby = true;  // af_packet ports: an XDP program stands by on their interfaces
 };
 

@@ -74,7 +74,7 @@ std::unique_ptr<Dataplane> start_dpdk(const DataplaneSettings& settings,
 std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
                                            const CompiledProfile& profile, uint64_t generation,
                                            std::string* log, std::string* error) {
-  switch (settings.kind) {
+  switch (settings.mode) {
     case DataplaneKind::dpdk: {
 #ifdef SLUICE_WITH_DPDK
       return start_dpdk(settings, profile, generation, log, error);

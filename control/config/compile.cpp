@@ -100,7 +100,7 @@ CompiledProfile compile_profile(const Config& cfg) {
     p.boundary_lookups = sl_bucket_params_make(*b.lookups_per_sec, b.lookups_burst);
   if (b.packets_per_sec)
     p.boundary_packets = sl_bucket_params_make(*b.packets_per_sec, b.packets_burst);
-  for (int prio = 0; prio < kPriorities; prio++) {
+  for (int prio = 0; prio < SL_PRIORITIES; prio++) {
     p.lookups_reserve_nt[prio] = reserve_nt(b.lookups_burst, b.lookups_reserve_pct[prio]);
     p.packets_reserve_nt[prio] = reserve_nt(b.packets_burst, b.packets_reserve_pct[prio]);
   }

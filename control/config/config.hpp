@@ -15,20 +15,15 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/dataplane.hpp"  // WhenStopped
+#include "dataplane/dataplane.hpp"  // DataplaneSettings
 
 namespace sluice {
 
-enum class DataplaneMode { automatic, dpdk, xdp };
-enum class XdpAttach { native, generic };
-enum class DpdkClock { tsc, capture };
 enum class ShedAction { drop, reset, mark };
 enum class ShedOrder { sticky, random };
 enum class MalformedAction { drop, pass };
 enum class UnverifiedAction { charge, drop, pass };
 
-inline constexpr int kPriorities = 8;
-inline constexpr std::size_t kMaxClasses = 32;  // including the implied default
 inline constexpr const char* kDefaultClassName = "default";
 
 // An address prefix in network order; IPv4 uses addr[0..3].
@@ -44,35 +39,13 @@ struct PortRange {
   uint16_t hi = 0;
 };
 
-struct DataplaneConfig {
-  DataplaneMode mode = DataplaneMode::automatic;  // restart
-  std::string outside;                            // restart; interface (xdp) or port/vdev (dpdk)
-  std::string inside;                             // restart; empty = host mode (xdp only)
-  XdpAttach xdp_attach = XdpAttach::native;       // restart
-  std::vector<std::string> dpdk_args = {"--no-huge", "--no-pci", "-m", "512"};  // restart
-  // restart; bpffs directory where the XDP program's maps and links are pinned
-  // (they outlive sluiced, and a restarted sluiced adopts them)
-  std::string pin_path = "/sys/fs/bpf/sluice";
-  // restart (read by --detach, --install-passthrough and a failed first
-  // start); inline only: what the edge does while no sluice program enforces
-  WhenStopped when_stopped = WhenStopped::forward;
-  // DPDK only, all restart:
-  uint32_t dpdk_workers = 1;        // worker lcores polling the ports (RSS across them), 1..64
-  uint32_t dpdk_mbufs = 16383;      // mbufs in the packet pool, 1023..16777215
-  uint32_t dpdk_queue_size = 1024;  // slots of each priority ring per worker, power of two
-  uint32_t dpdk_idle_sleep_us = 0;  // sleep after an idle poll, µs (0: busy poll)
-  // Where the model's clock comes from: the TSC, or the rx timestamp of the
-  // packet when the port gives one (net_pcap replaying a capture), else the TSC.
-  DpdkClock dpdk_clock = DpdkClock::tsc;
-  // restart; DPDK on af_packet vdevs: "xdp" stands an XDP program by on the
-  // same kernel interfaces, which takes over when DPDK dies or stops; "none"
-  bool dpdk_standby = true;
-};
+// [dataplane] is what the dataplanes take, as they take it.
+using DataplaneConfig = DataplaneSettings;
 
-inline constexpr std::array<uint32_t, kPriorities> kDefaultLookupsReservePct = {0,  6,  12, 18,
-                                                                                25, 31, 37, 43};
-inline constexpr std::array<uint32_t, kPriorities> kDefaultPacketsReservePct = {6,  12, 18, 25,
-                                                                                31, 37, 43, 50};
+inline constexpr std::array<uint32_t, SL_PRIORITIES> kDefaultLookupsReservePct = {0,  6,  12, 18,
+                                                                                  25, 31, 37, 43};
+inline constexpr std::array<uint32_t, SL_PRIORITIES> kDefaultPacketsReservePct = {6,  12, 18, 25,
+                                                                                  31, 37, 43, 50};
 
 struct BoundaryConfig {
   std::optional<uint64_t> lookups_per_sec;  // live; absent = no boundary lookup budget
@@ -81,8 +54,8 @@ struct BoundaryConfig {
   uint64_t packets_burst = 0;               // live; default packets_per_sec / 10 (at least 1)
   uint64_t max_queue_delay_us = 5000;       // live; DPDK queues
   // live; share of the burst that priority p may not take (non-decreasing in p, < 100)
-  std::array<uint32_t, kPriorities> lookups_reserve_pct = kDefaultLookupsReservePct;
-  std::array<uint32_t, kPriorities> packets_reserve_pct = kDefaultPacketsReservePct;
+  std::array<uint32_t, SL_PRIORITIES> lookups_reserve_pct = kDefaultLookupsReservePct;
+  std::array<uint32_t, SL_PRIORITIES> packets_reserve_pct = kDefaultPacketsReservePct;
 };
 
 struct AdmissionConfig {
@@ -90,12 +63,13 @@ struct AdmissionConfig {
   MalformedAction malformed = MalformedAction::drop;  // live
   uint64_t sticky_epoch_sec = 60;                     // live
   uint64_t sticky_window_ms = 100;                    // live
-  uint64_t source_table_size = 65536;                 // restart; per-source LRU entries
+  uint64_t source_table_size = SL_SOURCES_DEFAULT;    // restart; per-source LRU entries
   uint64_t seed = 0x5a17ce5eedULL;                    // live; salt of sticky ranks
   // live; packets that continue no flow the edge saw begin: charged as a
   // lookup of their class, dropped, or trusted as continuations
   UnverifiedAction unverified = UnverifiedAction::charge;
-  uint64_t flow_table_size = 262144;  // restart; TCP flow entries, split evenly by priority
+  uint64_t flow_table_size =
+      SL_FLOWS_DEFAULT;              // restart; TCP flow entries, split evenly by priority
   uint64_t flow_idle_tcp_sec = 300;  // live; an open TCP flow lives this long after its last packet
   uint64_t flow_learn_sec = 10;      // live; learning window after a start with an empty table
 };

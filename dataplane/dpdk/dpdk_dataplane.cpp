@@ -199,12 +199,12 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
     o.role = roles[p];
     o.spec = specs[p];
     o.queues = static_cast<uint16_t>(s.dpdk_workers);
-    o.rx_timestamp = p == kPortOutside && s.dpdk_capture_clock;
+    o.rx_timestamp = p == kPortOutside && s.dpdk_clock == DpdkClock::capture;
     o.pool = im.pool;
     if (!im.ports[p].open(o, &why)) return fail(why);
     e.port[p] = im.ports[p].id();
   }
-  e.capture_clock = s.dpdk_capture_clock;
+  e.capture_clock = s.dpdk_clock == DpdkClock::capture;
   e.timestamp_offset = im.ports[kPortOutside].rx_timestamp_offset();
   e.timestamp_flag = im.ports[kPortOutside].rx_timestamp_flag();
   e.timestamp_unit_ns = im.ports[kPortOutside].rx_timestamp_unit_ns();

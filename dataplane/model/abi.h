@@ -42,6 +42,14 @@
 	1000000000ULL /* validation bound: keeps elapsed*rate inside 64 bits                       \
 		       */
 #define SL_MAX_BURST 1000000000ULL
+/* Per-source table entries (admission.source_table_size): default and range. */
+#define SL_SOURCES_DEFAULT 65536
+#define SL_SOURCES_MIN	   1024
+#define SL_SOURCES_MAX	   16777216
+/* Flow table entries, all priority partitions (admission.flow_table_size). */
+#define SL_FLOWS_DEFAULT 262144
+#define SL_FLOWS_MIN	 (8 * 1024) /* 1024 per priority partition */
+#define SL_FLOWS_MAX	 134217728
 /* Flow table (flow.h): one partition per priority. Lives fixed here, keys in config. */
 #define SL_FLOW_SYN_NS	   (10ULL * SL_NS_PER_SEC) /* an admitted SYN until its flow's next packet */
 #define SL_FLOW_CLOSING_NS (10ULL * SL_NS_PER_SEC) /* after a FIN or RST */

@@ -230,16 +230,16 @@ bool attach_pinned_link(const DataplaneSettings& settings, const std::string& wh
     unlink(path.c_str());
   }
   LIBBPF_OPTS(bpf_link_create_opts, opts);
-  opts.flags = settings.xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+  opts.flags = settings.xdp_attach == XdpAttach::generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
   fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
   if (fd < 0) {
     const int err = errno;
     char name[IF_NAMESIZE] = {};
     if_indextoname(static_cast<unsigned>(ifindex), name);
-    *error = std::string("cannot attach XDP (") + (settings.xdp_generic ? "generic" : "native") +
+    *error = std::string("cannot attach XDP (") + (settings.xdp_attach == XdpAttach::generic ? "generic" : "native") +
              ") to " + name + ": " + errno_text(err) +
              (err == EBUSY           ? " (another XDP program is attached)"
-              : settings.xdp_generic ? ""
+              : settings.xdp_attach == XdpAttach::generic ? ""
                                      : " (try xdp_attach = \"generic\")");
     return false;
   }

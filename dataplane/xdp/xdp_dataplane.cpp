@@ -193,7 +193,7 @@ DataplaneStats XdpDataplane::stats() const {
   s.healthy = program_ && outside_prog_id_ != 0 &&
               link_prog_id(settings_.pin_path, "outside") == outside_prog_id_;
   s.mode = "xdp";
-  s.attach = settings_.xdp_generic ? "generic" : "native";
+  s.attach = settings_.xdp_attach == XdpAttach::generic ? "generic" : "native";
   // The pinned LRU map an adopted run reuses has this size too: libbpf
   // refuses to reuse a pin whose max_entries differ.
   s.source_table_capacity = settings_.source_table_size;

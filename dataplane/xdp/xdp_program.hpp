@@ -25,8 +25,8 @@ struct XdpProgramOptions {
   // bpffs directory (dataplane.pin_path); the maps are pinned in its
   // subdirectory layout_name(). Empty: nothing pinned (tests).
   std::string pin_path;
-  uint64_t source_table_size = 65536;
-  uint64_t flow_table_size = 262144;  // all priority partitions together
+  uint64_t source_table_size = SL_SOURCES_DEFAULT;
+  uint64_t flow_table_size = SL_FLOWS_DEFAULT;  // all priority partitions together
 };
 
 struct XdpTestResult {

@@ -20,7 +20,7 @@ namespace sluice::test {
 
 inline DataplaneSettings dpdk_settings(const std::string& outside, const std::string& inside) {
   DataplaneSettings s;
-  s.kind = DataplaneKind::dpdk;
+  s.mode = DataplaneKind::dpdk;
   s.outside = outside;
   s.inside = inside;
   s.dpdk_args = {"--no-huge", "--no-pci", "-m", "256", "--log-level=lib.eal:warning"};

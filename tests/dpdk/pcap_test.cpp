@@ -141,7 +141,7 @@ void expect_dpdk_matches_model(const std::vector<CapturedFrame>& frames) {
 
   DataplaneSettings s = dpdk_settings("net_pcap_out,rx_pcap=" + in + ",tx_pcap=" + outside,
                                       "net_pcap_in,rx_pcap=" + empty + ",tx_pcap=" + inside);
-  s.dpdk_capture_clock = true;
+  s.dpdk_clock = DpdkClock::capture;
   {
     DpdkDataplane dp(s);
     ASSERT_TRUE(dp.start(profile, 1, &error)) << error;

@@ -69,7 +69,7 @@ const ClassConfig* find_class(const Config& c, std::string_view name) {
 TEST(ConfigLoader, EmptyDocumentIsAllDefaults) {
   Config c = load_ok("");
   EXPECT_EQ(c.source, "<test>");
-  EXPECT_EQ(c.dataplane.mode, DataplaneMode::automatic);
+  EXPECT_EQ(c.dataplane.mode, DataplaneKind::automatic);
   EXPECT_EQ(c.dataplane.xdp_attach, XdpAttach::native);
   EXPECT_EQ(c.dataplane.dpdk_args,
             (std::vector<std::string>{"--no-huge", "--no-pci", "-m", "512"}));
@@ -157,7 +157,7 @@ per_source = { rate_per_sec = 5, burst = 10, prefix_v4 = 32, prefix_v6 = 64 }
 [profiles.surge-1]
 "class.checkpoint.rate_per_sec" = 5000
 )");
-  EXPECT_EQ(c.dataplane.mode, DataplaneMode::dpdk);
+  EXPECT_EQ(c.dataplane.mode, DataplaneKind::dpdk);
   EXPECT_EQ(c.dataplane.outside, "eth0");
   EXPECT_EQ(c.dataplane.inside, "eth1");
   EXPECT_EQ(c.dataplane.xdp_attach, XdpAttach::generic);
@@ -167,7 +167,7 @@ per_source = { rate_per_sec = 5, burst = 10, prefix_v4 = 32, prefix_v6 = 64 }
   EXPECT_EQ(c.boundary.packets_per_sec, 2000000u);
   EXPECT_EQ(c.boundary.packets_burst, 200000u);
   EXPECT_EQ(c.boundary.lookups_reserve_pct,
-            (std::array<uint32_t, kPriorities>{0, 0, 10, 10, 20, 20, 30, 99}));
+            (std::array<uint32_t, SL_PRIORITIES>{0, 0, 10, 10, 20, 20, 30, 99}));
   EXPECT_TRUE(c.admission.shadow);
   EXPECT_EQ(c.admission.malformed, MalformedAction::pass);
   EXPECT_EQ(c.admission.sticky_epoch_sec, 30u);
@@ -313,7 +313,7 @@ TEST(ConfigLoader, ThirtyOneClassesPlusDefaultAreAllowed) {
   for (int i = 0; i < 31; ++i) text += "[[class]]\nname = \"c" + std::to_string(i) + "\"\n";
   LoadResult r = load_config_string(text, "<test>");
   ASSERT_TRUE(r.ok()) << all_errors(r);
-  EXPECT_EQ(r.config->classes.size(), kMaxClasses);
+  EXPECT_EQ(r.config->classes.size(), SL_MAX_CLASSES);
 
   text += "[[class]]\nname = \"c31\"\n";  // line 63
   r = load_config_string(text, "<test>");
@@ -938,7 +938,7 @@ TEST(ConfigOverrides, ApplyTypedValues) {
   EXPECT_EQ(find_class(c, "checkpoint")->per_source->rate_per_sec, 2u);
   ASSERT_EQ(find_class(c, "citizen")->match.src.size(), 1u);
   EXPECT_EQ(find_class(c, "citizen")->match.src[0].text, "198.18.0.0/16");
-  EXPECT_EQ(c.dataplane.mode, DataplaneMode::xdp);
+  EXPECT_EQ(c.dataplane.mode, DataplaneKind::xdp);
 }
 
 TEST(ConfigOverrides, ReachTheImpliedDefaultClass) {

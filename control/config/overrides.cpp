@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <sstream>
+#include <tuple>
+
+#include "control/config/validator.hpp"
+
+namespace sluice::loader {
+
+// ---------------------------------------------------------------------------
+// 5. Overrides
+
+std::optional<toml::table> parse_document(std::string_view text, const std::string& source,
+                                          Diagnostics& diag) {
+  try {
+    return toml::parse(text, std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    const toml::source_region& where = e.source();
+    diag.add({where.path ? *where.path : source, clamp_index(where.begin.line),
+              clamp_index(where.begin.column)},
+             "", "TOML syntax: " + std::string(e.description()));
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> split_key(std::string_view key) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = key.find('.', start);
+    parts.emplace_back(key.substr(start, dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+// Edits a parsed document. Every node it creates is parsed from TOML text under
+// the source name kOverrideSource and registered with the attribution, so that
+// any error the validator finds in it is reported against the setting.
+class DocumentEditor {
+ public:
+  DocumentEditor(toml::table& doc, Attribution& attribution, Diagnostics& diag)
+      : doc_(doc), attribution_(attribution), diag_(diag) {}
+
+  void apply(std::size_t origin, const Setting& s) {
+    std::vector<std::string> path = split_key(s.key);
+    if (!std::all_of(path.begin(), path.end(),
+                     [](const std::string& p) { return is_bare_key(p); })) {
+      diag_.report_setting(origin,
+                           "malformed key; expected dotted names such as "
+                           "class.NAME.rate_per_sec or boundary.lookups_per_sec");
+      return;
+    }
+    std::string why;
+    std::optional<toml::table> holder = parse_value(origin, s.value_text, why);
+    if (!holder) {
+      diag_.report_setting(origin, why);
+      return;
+    }
+    toml::table* parent = container(origin, path);
+    if (parent == nullptr) return;
+    toml::node& value = *holder->get("v");
+    toml::key leaf(path.back(), value.source());
+    value.visit([&](auto& v) { parent->insert_or_assign(std::move(leaf), std::move(v)); });
+  }
+
+ private:
+  // Parses `v = <text>`, the value being anything TOML allows on the right.
+  std::optional<toml::table> parse_value(std::size_t origin, std::string_view text,
+                                         std::string& why) {
+    try {
+      std::string line = "v = ";
+      line.append(text);
+      toml::table holder = toml::parse(line, kOverrideSource);
+      if (holder.size() != 1 || holder.get("v") == nullptr) {
+        why = "expected a single TOML value, found " + quoted(text);
+        return std::nullopt;
+      }
+      const toml::source_region& where = holder.get("v")->source();
+      if (where.path) attribution_.origin_by_source[where.path.get()] = origin;
+      return holder;
+    } catch (const toml::parse_error& e) {
+      why = "expected a TOML value (strings in double quotes), found " + quoted(text) + ": " +
+            std::string(e.description());
+    }
+    return std::nullopt;
+  }
+
+  // A node made by the edit itself: an empty table or the implied default class.
+  std::optional<toml::table> made_table(std::size_t origin, std::string_view text) {
+    std::string ignored;
+    auto holder = parse_value(origin, text, ignored);
+    if (!holder || !holder->get("v")->is_table()) return std::nullopt;
+    return std::move(*holder->get("v")->as_table());
+  }
+
+  // The table that will hold the last key of `path`, created as needed.
+  toml::table* container(std::size_t origin, const std::vector<std::string>& path) {
+    if (path.front() == "profiles") {
+      diag_.report_setting(origin, "profiles cannot be changed by an override or a profile");
+      return nullptr;
+    }
+    toml::table* parent = &doc_;
+    std::size_t next = 0;
+    if (path.front() == "class") {
+      if (path.size() < 3) {
+        diag_.report_setting(origin, "expected class.NAME.KEY, naming a [[class]] and its key");
+        return nullptr;
+      }
+      parent = find_class(origin, path[1]);
+      next = 2;
+    }
+    for (; parent != nullptr && next + 1 < path.size(); ++next) {
+      toml::node* child = parent->get(path[next]);
+      if (child == nullptr) {
+        auto made = made_table(origin, "{}");
+        if (!made) return nullptr;
+        toml::key k(path[next], made->source());
+        child = parent->insert_or_assign(std::move(k), std::move(*made)).first->second.as_table();
+      }
+      if (!child->is_table()) {
+        std::string where;
+        for (std::size_t i = 0; i <= next; ++i) where += (i > 0 ? "." : "") + path[i];
+        diag_.report_setting(origin, where + " is " + describe(*child) + ", not a table");
+        return nullptr;
+      }
+      parent = child->as_table();
+    }
+    return parent;
+  }
+
+  // The [[class]] named `name`. "default" reaches the implied default class,
+  // which is materialized (priority 7, nothing else) to receive the setting.
+  toml::table* find_class(std::size_t origin, const std::string& name) {
+    toml::node* node = doc_.get("class");
+    if (node == nullptr) node = doc_.insert("class", toml::array{}).first->second.as_array();
+    toml::array* classes = node->as_array();
+    if (classes == nullptr) {
+      diag_.report_setting(origin, "the document's class is not an array of [[class]] tables");
+      return nullptr;
+    }
+    std::string names;
+    bool has_default = false;
+    for (toml::node& e : *classes) {
+      const auto* n = e.is_table() ? e.as_table()->get_as<std::string>("name") : nullptr;
+      if (n == nullptr) continue;
+      if (n->get() == name) return e.as_table();
+      names += (names.empty() ? "" : ", ") + n->get();
+      has_default = has_default || n->get() == kDefaultClassName;
+    }
+    if (name == kDefaultClassName) {
+      auto made = made_table(origin, "{ name = \"default\", priority = 7 }");
+      if (!made) return nullptr;
+      classes->push_back(std::move(*made));
+      return classes->back().as_table();
+    }
+    if (!has_default) names += (names.empty() ? "" : ", ") + std::string(kDefaultClassName);
+    diag_.report_setting(origin, "unknown class " + quoted(name) + "; classes are: " + names);
+    return nullptr;
+  }
+
+  toml::table& doc_;
+  Attribution& attribution_;
+  Diagnostics& diag_;
+};
+
+// ---------------------------------------------------------------------------
+// 6b. Entry points
+
+LoadResult finish(std::optional<Config> config, Diagnostics& diag) {
+  LoadResult r;
+  r.errors = diag.take();
+  std::stable_sort(r.errors.begin(), r.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.file, a.line, a.col) < std::tie(b.file, b.line, b.col);
+                   });
+  if (r.errors.empty()) r.config = std::move(config);
+  return r;
+}
+
+// Re-parses the base text (so that every node keeps its source position),
+// applies the settings in order and validates the whole result.
+LoadResult apply_settings(std::string_view base_text, const std::string& source,
+                          const std::vector<Setting>& settings, Attribution attribution) {
+  for (const Setting& s : settings) {
+    attribution.origins.push_back({s.reported_key, s.key, s.site});
+  }
+  Diagnostics diag(source, &attribution);
+  std::optional<toml::table> doc = parse_document(base_text, source, diag);
+  if (!doc) return finish(std::nullopt, diag);
+  // A setting that cannot be applied is reported and skipped; the others are
+  // still validated so that one pass reports everything wrong with the list.
+  DocumentEditor editor(*doc, attribution, diag);
+  for (std::size_t i = 0; i < settings.size(); ++i) editor.apply(i, settings[i]);
+  LoadResult r = finish(validate_document(*doc, source, diag), diag);
+  if (r.ok()) {
+    std::ostringstream os;
+    os << toml::toml_formatter{*doc};
+    r.text = os.str() + "\n";
+  }
+  return r;
+}
+
+std::vector<Setting> profile_settings(const std::string& name, const toml::table& profile,
+                                      const std::string& source) {
+  std::vector<ProfileEntry> entries;
+  collect_profile_entries(profile, "", 0, entries);
+  std::vector<Setting> settings;
+  for (ProfileEntry& e : entries) {
+    ErrorSite site{source, clamp_index(e.at.line), clamp_index(e.at.column)};
+    std::string reported = join_key(join_key("profiles", name), e.key);
+    settings.push_back({std::move(e.key), std::move(e.value_text), site, std::move(reported)});
+  }
+  return settings;
+}
+
+LoadResult apply_named_profile(std::string_view text, const std::string& source,
+                               const std::string& name, const toml::table& profile) {
+  Attribution attribution;
+  attribution.document_site = ErrorSite{source, clamp_index(profile.source().begin.line),
+                                        clamp_index(profile.source().begin.column)};
+  attribution.document_key = join_key("profiles", name);
+  return apply_settings(text, source, profile_settings(name, profile, source),
+                        std::move(attribution));
+}
+
+// Every profile is applied once at load time, so that a profile that would be
+// rejected at retune time is already an error at startup.
+void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
+                       Diagnostics& diag) {
+  const toml::table* profiles = doc.get_as<toml::table>("profiles");
+  if (profiles == nullptr) return;
+  for (auto&& [k, v] : *profiles) {
+    const toml::table* profile = v.as_table();
+    if (profile == nullptr) continue;
+    LoadResult r = apply_named_profile(text, source, std::string(k.str()), *profile);
+    for (ConfigError& e : r.errors) diag.add({e.file, e.line, e.col}, e.key, e.message);
+  }
+}
+
+LoadResult internal_error(const std::string& source, const char* what) {
+  LoadResult r;
+  r.errors.push_back({source, 0, 0, "", std::string("internal error while loading: ") + what});
+  return r;
+}
+
+}  // namespace sluice::loader

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/config/config_diff.hpp"
 
+#include "control/config/schema.hpp"
+
 #include <toml++/toml.h>
 
 #include <map>
@@ -84,9 +86,9 @@ std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view n
 }
 
 bool is_restart_only(const std::string& key) {
-  for (const char* p : {"dataplane.", "metrics.", "control."})
-    if (key.rfind(p, 0) == 0) return true;
-  return key == "admission.source_table_size" || key == "admission.flow_table_size";
+  // Whole tables written inline ("dataplane = { ... }") diff as one key.
+  if (key == "dataplane" || key == "metrics" || key == "control") return true;
+  return is_restart_only_key(key);
 }
 
 }  // namespace sluice

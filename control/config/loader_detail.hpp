@@ -24,23 +24,7 @@ namespace sluice::loader {
 
 using Names = std::vector<std::string_view>;
 
-// Limits of the rules in docs/config.md; rates are per second, bursts in tokens.
-constexpr int64_t kMaxQueueDelayUs = 10'000'000;
-constexpr int64_t kMaxStickyEpochSec = 86'400;
-constexpr int64_t kMaxStickyWindowMs = 60'000;
-constexpr int64_t kMinSourceTableSize = 1024;
-constexpr int64_t kMaxSourceTableSize = 16'777'216;
-constexpr int64_t kMinFlowTableSize = 8 * 1024;  // 1024 per priority partition
-constexpr int64_t kMaxFlowTableSize = 134'217'728;
-constexpr int64_t kMaxFlowIdleTcpSec = 7 * 86'400;
-constexpr int64_t kMaxFlowLearnSec = 3'600;
-constexpr int64_t kMaxReservePct = 99;
-constexpr int64_t kMaxDpdkWorkers = 64;
-constexpr int64_t kMinDpdkMbufs = 1023;
-constexpr int64_t kMaxDpdkMbufs = 16'777'215;
-constexpr int64_t kMinDpdkQueueSize = 64;  // ring slots; rte_ring wants a power of two
-constexpr int64_t kMaxDpdkQueueSize = 65'536;
-constexpr int64_t kMaxDpdkIdleSleepUs = 10'000;
+// Ranges of config keys are in schema.cpp; these are the loader's own.
 constexpr std::size_t kMaxClassNameLen = SL_CLASS_NAME_MAX;  // what the dataplanes store whole
 constexpr std::size_t kMaxUserClasses = SL_MAX_CLASSES - 1;  // the default class takes one slot
 constexpr std::size_t kMaxSocketPathLen = 107;               // sun_path minus its terminating NUL

@@ -224,7 +224,9 @@ std::string schema_markdown(std::string_view table) {
   for (const KeySpec& k : config_schema()) {
     if (k.table != table) continue;
     std::string rules;
-    if (k.min <= k.max) rules = std::to_string(k.min) + ".." + std::to_string(k.max);
+    if (k.min <= k.max)
+      rules = k.max == INT64_MAX ? ">= " + std::to_string(k.min)
+                                 : std::to_string(k.min) + ".." + std::to_string(k.max);
     if (!k.words.empty()) {
       const std::vector<std::string_view> words = words_of(k);
       for (std::size_t i = 0; i < words.size(); i++) {

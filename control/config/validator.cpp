@@ -9,12 +9,9 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
   const std::string key = "dataplane";
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
-  reject_unknown(*t, key,
-                 {"mode", "outside", "inside", "xdp_attach", "dpdk_args", "pin_path",
-                  "when_stopped", "dpdk_workers", "dpdk_mbufs", "dpdk_queue_size",
-                  "dpdk_idle_sleep_us", "dpdk_clock", "dpdk_standby"});
+  reject_unknown(*t, key, keys_of(key));
   if (const toml::node* m = t->get("mode")) {
-    if (auto v = keyword<DataplaneKind>(*m, key + ".mode",
+    if (auto v = keyword<DataplaneKind>(*m, key + ".mode", key_spec(key, "mode"),
                                         {{"auto", DataplaneKind::automatic},
                                          {"dpdk", DataplaneKind::dpdk},
                                          {"xdp", DataplaneKind::xdp}})) {
@@ -29,7 +26,7 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
   }
   if (const toml::node* a = t->get("xdp_attach")) {
     if (auto v =
-            keyword<XdpAttach>(*a, key + ".xdp_attach",
+            keyword<XdpAttach>(*a, key + ".xdp_attach", key_spec(key, "xdp_attach"),
                                {{"native", XdpAttach::native}, {"generic", XdpAttach::generic}})) {
       out.xdp_attach = *v;
     }
@@ -47,23 +44,23 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
   }
   if (const toml::node* w = t->get("when_stopped")) {
     if (auto v = keyword<WhenStopped>(
-            *w, key + ".when_stopped",
+            *w, key + ".when_stopped", key_spec(key, "when_stopped"),
             {{"forward", WhenStopped::forward}, {"block", WhenStopped::block}})) {
       out.when_stopped = *v;
     }
   }
   if (const toml::node* w = t->get("dpdk_workers")) {
-    if (auto v = integer(*w, key + ".dpdk_workers", 1, kMaxDpdkWorkers)) {
+    if (auto v = integer(*w, key + ".dpdk_workers", key_spec(key, "dpdk_workers"))) {
       out.dpdk_workers = static_cast<uint32_t>(*v);
     }
   }
   if (const toml::node* m = t->get("dpdk_mbufs")) {
-    if (auto v = integer(*m, key + ".dpdk_mbufs", kMinDpdkMbufs, kMaxDpdkMbufs)) {
+    if (auto v = integer(*m, key + ".dpdk_mbufs", key_spec(key, "dpdk_mbufs"))) {
       out.dpdk_mbufs = static_cast<uint32_t>(*v);
     }
   }
   if (const toml::node* q = t->get("dpdk_queue_size")) {
-    if (auto v = integer(*q, key + ".dpdk_queue_size", kMinDpdkQueueSize, kMaxDpdkQueueSize)) {
+    if (auto v = integer(*q, key + ".dpdk_queue_size", key_spec(key, "dpdk_queue_size"))) {
       if ((*v & (*v - 1)) == 0) {
         out.dpdk_queue_size = static_cast<uint32_t>(*v);
       } else {
@@ -73,18 +70,19 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
     }
   }
   if (const toml::node* i = t->get("dpdk_idle_sleep_us")) {
-    if (auto v = integer(*i, key + ".dpdk_idle_sleep_us", 0, kMaxDpdkIdleSleepUs)) {
+    if (auto v = integer(*i, key + ".dpdk_idle_sleep_us", key_spec(key, "dpdk_idle_sleep_us"))) {
       out.dpdk_idle_sleep_us = static_cast<uint32_t>(*v);
     }
   }
   if (const toml::node* c = t->get("dpdk_clock")) {
-    if (auto v = keyword<DpdkClock>(*c, key + ".dpdk_clock",
+    if (auto v = keyword<DpdkClock>(*c, key + ".dpdk_clock", key_spec(key, "dpdk_clock"),
                                     {{"tsc", DpdkClock::tsc}, {"capture", DpdkClock::capture}})) {
       out.dpdk_clock = *v;
     }
   }
   if (const toml::node* b = t->get("dpdk_standby")) {
-    if (auto v = keyword<bool>(*b, key + ".dpdk_standby", {{"xdp", true}, {"none", false}}))
+    if (auto v = keyword<bool>(*b, key + ".dpdk_standby", key_spec(key, "dpdk_standby"),
+                               {{"xdp", true}, {"none", false}}))
       out.dpdk_standby = *v;
   }
 }
@@ -109,15 +107,13 @@ void Validator::boundary(const toml::node& n, BoundaryConfig& out) {
   const std::string key = "boundary";
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
-  reject_unknown(*t, key,
-                 {"lookups_per_sec", "lookups_burst", "packets_per_sec", "packets_burst",
-                  "max_queue_delay_us", "lookups_reserve_pct", "packets_reserve_pct"});
-  rate_and_burst(*t, key, "lookups_per_sec", "lookups_burst", out.lookups_per_sec,
+  reject_unknown(*t, key, keys_of(key));
+  rate_and_burst(*t, key, key, "lookups_per_sec", "lookups_burst", out.lookups_per_sec,
                  out.lookups_burst);
-  rate_and_burst(*t, key, "packets_per_sec", "packets_burst", out.packets_per_sec,
+  rate_and_burst(*t, key, key, "packets_per_sec", "packets_burst", out.packets_per_sec,
                  out.packets_burst);
   if (const toml::node* d = t->get("max_queue_delay_us")) {
-    if (auto v = integer(*d, key + ".max_queue_delay_us", 1, kMaxQueueDelayUs)) {
+    if (auto v = integer(*d, key + ".max_queue_delay_us", key_spec(key, "max_queue_delay_us"))) {
       out.max_queue_delay_us = static_cast<uint64_t>(*v);
     }
   }
@@ -142,7 +138,8 @@ void Validator::reserves(const toml::node& n, const std::string& key,
   std::array<uint32_t, SL_PRIORITIES> values{};
   bool ok = true;
   for (std::size_t i = 0; i < SL_PRIORITIES; ++i) {
-    auto v = integer((*a)[i], index_key(key, i), 0, kMaxReservePct);
+    auto v =
+        integer((*a)[i], index_key(key, i), key_spec("boundary", key.substr(key.find('.') + 1)));
     if (v) values[i] = static_cast<uint32_t>(*v);
     ok = ok && v.has_value();
   }
@@ -163,16 +160,13 @@ void Validator::admission(const toml::node& n, AdmissionConfig& out) {
   const std::string key = "admission";
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
-  reject_unknown(
-      *t, key,
-      {"shadow", "malformed", "sticky_epoch_sec", "sticky_window_ms", "source_table_size", "seed",
-       "unverified", "flow_table_size", "flow_idle_tcp_sec", "flow_learn_sec"});
+  reject_unknown(*t, key, keys_of(key));
   if (const toml::node* s = t->get("shadow")) {
     if (auto v = boolean(*s, key + ".shadow")) out.shadow = *v;
   }
   if (const toml::node* m = t->get("malformed")) {
     if (auto v = keyword<MalformedAction>(
-            *m, key + ".malformed",
+            *m, key + ".malformed", key_spec(key, "malformed"),
             {{"drop", MalformedAction::drop}, {"pass", MalformedAction::pass}})) {
       out.malformed = *v;
     }
@@ -180,11 +174,11 @@ void Validator::admission(const toml::node& n, AdmissionConfig& out) {
   const toml::node* epoch = t->get("sticky_epoch_sec");
   std::optional<int64_t> epoch_sec;
   if (epoch != nullptr) {
-    epoch_sec = integer(*epoch, key + ".sticky_epoch_sec", 1, kMaxStickyEpochSec);
+    epoch_sec = integer(*epoch, key + ".sticky_epoch_sec", key_spec(key, "sticky_epoch_sec"));
     if (epoch_sec) out.sticky_epoch_sec = static_cast<uint64_t>(*epoch_sec);
   }
   if (const toml::node* w = t->get("sticky_window_ms")) {
-    auto window_ms = integer(*w, key + ".sticky_window_ms", 1, kMaxStickyWindowMs);
+    auto window_ms = integer(*w, key + ".sticky_window_ms", key_spec(key, "sticky_window_ms"));
     if (window_ms && (epoch == nullptr || epoch_sec)) {
       sticky_window(*w, key + ".sticky_window_ms", static_cast<uint64_t>(*window_ms),
                     out.sticky_epoch_sec);
@@ -192,16 +186,16 @@ void Validator::admission(const toml::node& n, AdmissionConfig& out) {
     }
   }
   if (const toml::node* s = t->get("source_table_size")) {
-    if (auto v =
-            integer(*s, key + ".source_table_size", kMinSourceTableSize, kMaxSourceTableSize)) {
+    if (auto v = integer(*s, key + ".source_table_size", key_spec(key, "source_table_size"))) {
       out.source_table_size = static_cast<uint64_t>(*v);
     }
   }
   if (const toml::node* s = t->get("seed")) {
-    if (auto v = integer(*s, key + ".seed", 0, INT64_MAX)) out.seed = static_cast<uint64_t>(*v);
+    if (auto v = integer(*s, key + ".seed", key_spec(key, "seed")))
+      out.seed = static_cast<uint64_t>(*v);
   }
   if (const toml::node* u = t->get("unverified")) {
-    if (auto v = keyword<UnverifiedAction>(*u, key + ".unverified",
+    if (auto v = keyword<UnverifiedAction>(*u, key + ".unverified", key_spec(key, "unverified"),
                                            {{"charge", UnverifiedAction::charge},
                                             {"drop", UnverifiedAction::drop},
                                             {"pass", UnverifiedAction::pass}})) {
@@ -209,15 +203,15 @@ void Validator::admission(const toml::node& n, AdmissionConfig& out) {
     }
   }
   if (const toml::node* s = t->get("flow_table_size")) {
-    if (auto v = integer(*s, key + ".flow_table_size", kMinFlowTableSize, kMaxFlowTableSize))
+    if (auto v = integer(*s, key + ".flow_table_size", key_spec(key, "flow_table_size")))
       out.flow_table_size = static_cast<uint64_t>(*v);
   }
   if (const toml::node* s = t->get("flow_idle_tcp_sec")) {
-    if (auto v = integer(*s, key + ".flow_idle_tcp_sec", 10, kMaxFlowIdleTcpSec))
+    if (auto v = integer(*s, key + ".flow_idle_tcp_sec", key_spec(key, "flow_idle_tcp_sec")))
       out.flow_idle_tcp_sec = static_cast<uint64_t>(*v);
   }
   if (const toml::node* s = t->get("flow_learn_sec")) {
-    if (auto v = integer(*s, key + ".flow_learn_sec", 0, kMaxFlowLearnSec))
+    if (auto v = integer(*s, key + ".flow_learn_sec", key_spec(key, "flow_learn_sec")))
       out.flow_learn_sec = static_cast<uint64_t>(*v);
   }
 }
@@ -236,7 +230,7 @@ void Validator::metrics(const toml::node& n, MetricsConfig& out) {
   const std::string key = "metrics";
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
-  reject_unknown(*t, key, {"listen"});
+  reject_unknown(*t, key, keys_of(key));
   if (const toml::node* l = t->get("listen")) {
     const auto* s = l->as_string();
     // Debian's civetweb (under prometheus-cpp) is built without IPv6, so an
@@ -255,9 +249,7 @@ void Validator::control(const toml::node& n, ControlConfig& out) {
   const std::string key = "control";
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
-  reject_unknown(*t, key,
-                 {"socket", "socket_mode", "socket_group", "http_listen", "http_token_file",
-                  "audit_log", "history"});
+  reject_unknown(*t, key, keys_of(key));
   auto absolute_path = [&](const char* name, std::string& dst) {
     const toml::node* p = t->get(name);
     if (p == nullptr) return;
@@ -307,7 +299,8 @@ void Validator::control(const toml::node& n, ControlConfig& out) {
       fail(*h, key + ".http_token_file", "a token file: http_listen requires one");
   }
   if (const toml::node* h = t->get("history")) {
-    if (auto v = integer(*h, key + ".history", 1, 1000)) out.history = static_cast<uint32_t>(*v);
+    if (auto v = integer(*h, key + ".history", key_spec(key, "history")))
+      out.history = static_cast<uint32_t>(*v);
   }
   if (const toml::node* p = t->get("socket")) {
     const auto* s = p->as_string();

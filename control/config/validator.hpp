@@ -51,6 +51,11 @@ class Validator {
     return std::nullopt;
   }
 
+  // An integer in the range the schema gives the key.
+  std::optional<int64_t> integer(const toml::node& n, const std::string& key, const KeySpec& spec) {
+    return integer(n, key, spec.min, spec.max);
+  }
+
   std::optional<bool> boolean(const toml::node& n, const std::string& key) {
     if (const auto* v = n.as_boolean()) return v->get();
     fail(n, key, "a boolean (true or false)");
@@ -63,9 +68,20 @@ class Validator {
     return nullptr;
   }
 
+  // One of the schema's words for the key, mapped by `choices` (which must
+  // name exactly those words: KeyWordsAreTheSchemas checks every keyword).
   template <typename E>
-  std::optional<E> keyword(const toml::node& n, const std::string& key,
+  std::optional<E> keyword(const toml::node& n, const std::string& key, const KeySpec& spec,
                            std::initializer_list<std::pair<std::string_view, E>> choices) {
+    const std::vector<std::string_view> allowed = words_of(spec);
+    bool same = allowed.size() == choices.size();
+    for (std::size_t i = 0; same && i < allowed.size(); i++)
+      same = (choices.begin() + i)->first == allowed[i];
+    if (!same) {
+      diag_.report(n.source(), key,
+                   "internal error: the validator's words differ from the schema's");
+      return std::nullopt;
+    }
     if (const auto* s = n.as_string()) {
       for (const auto& [word, value] : choices) {
         if (s->get() == word) return value;
@@ -116,14 +132,13 @@ class Validator {
   // A token bucket: rate in 1..1e9 per second and a burst in 1..1e9 tokens
   // defaulting to max(1, rate / 10). A burst without a rate would be a bucket
   // that never refills, so it is an error rather than silently ignored.
-  void rate_and_burst(const toml::table& t, const std::string& prefix, std::string_view rate_name,
-                      std::string_view burst_name, std::optional<uint64_t>& rate, uint64_t& burst) {
+  void rate_and_burst(const toml::table& t, std::string_view table, const std::string& prefix,
+                      std::string_view rate_name, std::string_view burst_name,
+                      std::optional<uint64_t>& rate, uint64_t& burst) {
     const toml::node* rn = t.get(rate_name);
     const toml::node* bn = t.get(burst_name);
     if (rn != nullptr) {
-      if (auto v = integer(*rn, join_key(prefix, rate_name), 1,
-                           static_cast<int64_t>(SL_MAX_RATE_PER_SEC)))
-        rate = *v;
+      if (auto v = integer(*rn, join_key(prefix, rate_name), key_spec(table, rate_name))) rate = *v;
     }
     if (bn == nullptr) {
       if (rate) burst = std::max<uint64_t>(1, *rate / 10);
@@ -135,8 +150,7 @@ class Validator {
           "a burst needs its rate: set " + std::string(rate_name) + " too, or remove the burst");
       return;
     }
-    if (auto v = integer(*bn, join_key(prefix, burst_name), 1,
-                         static_cast<int64_t>(SL_MAX_RATE_PER_SEC)))
+    if (auto v = integer(*bn, join_key(prefix, burst_name), key_spec(table, burst_name)))
       burst = *v;
   }
 

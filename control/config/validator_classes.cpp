@@ -68,19 +68,17 @@ bool Validator::class_name(const toml::table& t, const std::string& fallback_key
 
 void Validator::class_body(const toml::table& t, const std::string& key, bool is_default,
                            ClassConfig& c) {
-  reject_unknown(t, key,
-                 {"name", "priority", "match", "rate_per_sec", "burst", "on_shed", "mark_dscp",
-                  "shed_order", "per_source"});
+  reject_unknown(t, key, keys_of("class"));
   if (const toml::node* p = t.get("priority")) {
-    if (auto v = integer(*p, key + ".priority", 0, SL_PRIORITIES - 1)) {
+    if (auto v = integer(*p, key + ".priority", key_spec("class", "priority"))) {
       c.priority = static_cast<uint8_t>(*v);
     }
   }
-  rate_and_burst(t, key, "rate_per_sec", "burst", c.rate_per_sec, c.burst);
+  rate_and_burst(t, "class", key, "rate_per_sec", "burst", c.rate_per_sec, c.burst);
   shed_action(t, key, c);
   if (const toml::node* o = t.get("shed_order")) {
     if (auto v =
-            keyword<ShedOrder>(*o, key + ".shed_order",
+            keyword<ShedOrder>(*o, key + ".shed_order", key_spec("class", "shed_order"),
                                {{"sticky", ShedOrder::sticky}, {"random", ShedOrder::random}})) {
       c.shed_order = *v;
     }
@@ -104,7 +102,7 @@ void Validator::shed_action(const toml::table& t, const std::string& key, ClassC
   bool on_shed_known = true;
   if (on != nullptr) {
     auto v = keyword<ShedAction>(
-        *on, key + ".on_shed",
+        *on, key + ".on_shed", key_spec("class", "on_shed"),
         {{"drop", ShedAction::drop}, {"reset", ShedAction::reset}, {"mark", ShedAction::mark}});
     if (v) c.on_shed = *v;
     on_shed_known = v.has_value();
@@ -122,17 +120,18 @@ void Validator::shed_action(const toml::table& t, const std::string& key, ClassC
     diag_.report(dscp->source(), key + ".mark_dscp", "allowed only with on_shed = \"mark\"");
     return;
   }
-  if (auto v = integer(*dscp, key + ".mark_dscp", 0, 63)) c.mark_dscp = static_cast<uint8_t>(*v);
+  if (auto v = integer(*dscp, key + ".mark_dscp", key_spec("class", "mark_dscp")))
+    c.mark_dscp = static_cast<uint8_t>(*v);
 }
 
 void Validator::per_source(const toml::node& n, const std::string& key, ClassConfig& c) {
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
-  reject_unknown(*t, key, {"rate_per_sec", "burst", "prefix_v4", "prefix_v6"});
+  reject_unknown(*t, key, keys_of("class.per_source"));
   PerSourceConfig ps;
   bool ok = true;
   if (const toml::node* r = t->get("rate_per_sec")) {
-    auto v = integer(*r, key + ".rate_per_sec", 1, static_cast<int64_t>(SL_MAX_RATE_PER_SEC));
+    auto v = integer(*r, key + ".rate_per_sec", key_spec("class.per_source", "rate_per_sec"));
     if (v) ps.rate_per_sec = static_cast<uint64_t>(*v);
     ok = v.has_value();
   } else {
@@ -142,17 +141,17 @@ void Validator::per_source(const toml::node& n, const std::string& key, ClassCon
   }
   ps.burst = std::max<uint64_t>(1, ps.rate_per_sec);
   if (const toml::node* b = t->get("burst")) {
-    auto v = integer(*b, key + ".burst", 1, static_cast<int64_t>(SL_MAX_RATE_PER_SEC));
+    auto v = integer(*b, key + ".burst", key_spec("class.per_source", "burst"));
     if (v) ps.burst = static_cast<uint64_t>(*v);
     ok = ok && v.has_value();
   }
   if (const toml::node* p = t->get("prefix_v4")) {
-    auto v = integer(*p, key + ".prefix_v4", 1, 32);
+    auto v = integer(*p, key + ".prefix_v4", key_spec("class.per_source", "prefix_v4"));
     if (v) ps.prefix_v4 = static_cast<uint8_t>(*v);
     ok = ok && v.has_value();
   }
   if (const toml::node* p = t->get("prefix_v6")) {
-    auto v = integer(*p, key + ".prefix_v6", 1, 128);
+    auto v = integer(*p, key + ".prefix_v6", key_spec("class.per_source", "prefix_v6"));
     if (v) ps.prefix_v6 = static_cast<uint8_t>(*v);
     ok = ok && v.has_value();
   }
@@ -162,7 +161,7 @@ void Validator::per_source(const toml::node& n, const std::string& key, ClassCon
 void Validator::match(const toml::node& n, const std::string& key, MatchConfig& out) {
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
-  reject_unknown(*t, key, {"src", "dst", "proto", "dst_ports", "dscp"});
+  reject_unknown(*t, key, keys_of("class.match"));
   if (const toml::node* s = t->get("src")) prefixes(*s, key + ".src", out.src);
   if (const toml::node* d = t->get("dst")) prefixes(*d, key + ".dst", out.dst);
   bool protocols_ok = true;
@@ -177,7 +176,8 @@ void Validator::match(const toml::node& n, const std::string& key, MatchConfig& 
   }
   if (const toml::node* d = t->get("dscp")) {
     one_or_many(*d, key + ".dscp", [&](const toml::node& e, const std::string& k) {
-      if (auto v = integer(e, k, 0, 63)) out.dscp.push_back(static_cast<uint8_t>(*v));
+      if (auto v = integer(e, k, key_spec("class.match", "dscp")))
+        out.dscp.push_back(static_cast<uint8_t>(*v));
     });
   }
 }
@@ -203,7 +203,9 @@ void Validator::protocols(const toml::node& n, const std::string& key, std::vect
     if (std::find(out.begin(), out.end(), proto) == out.end()) out.push_back(proto);
   };
   one_or_many(n, key, [&](const toml::node& e, const std::string& k) {
-    if (const auto* i = e.as_integer(); i != nullptr && i->get() >= 0 && i->get() <= 255) {
+    const KeySpec& spec = key_spec("class.match", "proto");
+    if (const auto* i = e.as_integer();
+        i != nullptr && i->get() >= spec.min && i->get() <= spec.max) {
       add(static_cast<uint8_t>(i->get()));
       return;
     }
@@ -225,7 +227,9 @@ void Validator::protocols(const toml::node& n, const std::string& key, std::vect
 
 void Validator::ports(const toml::node& n, const std::string& key, std::vector<PortRange>& out) {
   one_or_many(n, key, [&](const toml::node& e, const std::string& k) {
-    if (const auto* i = e.as_integer(); i != nullptr && i->get() >= 0 && i->get() <= 65535) {
+    const KeySpec& spec = key_spec("class.match", "dst_ports");
+    if (const auto* i = e.as_integer();
+        i != nullptr && i->get() >= spec.min && i->get() <= spec.max) {
       const auto p = static_cast<uint16_t>(i->get());
       out.push_back({p, p});
       return;

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// The pacer of the DPDK fast path (worker 0): drains the priority rings of
+// every worker onto the inside port in strict priority, paced to the
+// boundary packet budget, dropping what waited past max_queue_delay and,
+// when the queues hold more than that of work, the lowest priority first.
+// Also the lcore-side helpers the worker loop shares with it.
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_pause.h>
+
+#include "dataplane/dpdk/eal.hpp"
+#include "dataplane/dpdk/engine.hpp"
+
+namespace sluice::dpdk {
+
+// Tries to hand every packet to the device; what a full tx queue still
+// refuses after a few tries is freed and counted (a stalled link must not
+// stall admission).
+inline void tx_all(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n, uint64_t& dropped) {
+  uint16_t sent = 0;
+  for (int tries = 0; sent < n && tries < 16; tries++) {
+    sent += rte_eth_tx_burst(port, queue, pkts + sent, n - sent);
+    if (sent < n) rte_pause();
+  }
+  if (sent < n) {
+    bump(dropped, n - sent);
+    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+  }
+}
+
+inline QueueTag* tag_of(const Engine& e, rte_mbuf* m) {
+  return RTE_MBUF_DYNFIELD(m, e.tag_offset, QueueTag*);
+}
+
+// A queued packet is counted once, when its fate is known: admitted (for
+// the reason the model gave) when it leaves, shed when a queue drops it.
+// Counters only ever grow.
+inline void count_queued(sl_counters& c, const QueueTag& t, uint32_t verdict, uint32_t reason) {
+  bump(c.packets[t.state_index][verdict][reason]);
+  if (t.is_start) bump(c.lookups[t.state_index][verdict][reason]);
+}
+
+// Drains the priority rings of every worker onto the inside port.
+class Scheduler {
+ public:
+  explicit Scheduler(Engine& e) : e_(e), last_tsc_(rte_rdtsc()) {}
+  ~Scheduler() {
+    if (pending_n_) rte_pktmbuf_free_bulk(pending_, pending_n_);
+  }
+
+  // Worker 0's admitted burst, when nothing waits anywhere and the pacer has
+  // tokens for all of it: out at once instead of through the rings (no
+  // packet is overtaken, the pace is charged the same). False: queue them.
+  bool send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n);
+
+  // One round; true when it moved or dropped a packet.
+  bool poll(const Snapshot& s);
+
+ private:
+  void refill(const Snapshot& s, uint64_t now);
+
+  // Drops (in place) the packets that waited longer than max_queue_delay.
+  void drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint16_t* n);
+
+  // Counts the packets that leave, and how long they waited.
+  void record(rte_mbuf* const* pkts, uint16_t n, uint64_t now);
+
+  void send(const Snapshot& s);
+
+  // Keeps the queues within what max_queue_delay can drain at the paced
+  // rate: past that, the lowest priority's oldest packets go first.
+  bool trim(const Snapshot& s);
+
+  Engine& e_;
+  uint64_t last_tsc_;
+  uint64_t tokens_ = 0;  // packets * tsc_hz
+  uint32_t rr_ = 0;      // worker whose ring goes first, rotating
+  rte_mbuf* pending_[kBurst];
+  uint16_t pending_n_ = 0;
+};
+
+}  // namespace sluice::dpdk

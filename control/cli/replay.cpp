@@ -8,8 +8,8 @@
 #include <sstream>
 #include <vector>
 
-#include "dataplane/model/parse.h"
 #include "dataplane/common/lpm.hpp"
+#include "dataplane/model/parse.h"
 #include "dataplane/reference/reference.hpp"
 
 namespace sluice {

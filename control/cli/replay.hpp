@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "dataplane/common/labels.hpp"
-#include "dataplane/model/abi.h"
 #include "dataplane/common/profile.hpp"
+#include "dataplane/model/abi.h"
 
 namespace sluice {
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Longest-prefix match for the reference model: one hash table per prefix
-// length in use, probed from the longest length down. Lookup cost depends on
-// the number of distinct lengths (at most 33 / 129), never on the number of
-// prefixes, like the BPF LPM trie and rte_lpm it stands in for.
+// Longest-prefix match for the reference model and the DPDK dataplane: one
+// hash table per prefix length in use, probed from the longest length down.
+// Lookup cost depends on the number of distinct lengths (at most 33 / 129),
+// never on the number of prefixes, like the BPF LPM trie.
 #pragma once
 
 #include <array>

@@ -135,7 +135,8 @@ SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
  * not depend on the threshold it corrects. The target is nudged by up to 1/8
  * to hold the limiting bucket half full (the boundary: above this priority's
  * reserve), which keeps a margin for the noise of arrivals without wasting
- * capacity; the threshold moves a quarter of the way to it each window. Two events move it at once:
+ * capacity; the threshold moves an eighth of the way to it each window.
+ * Two events move it at once:
  *  - a surge: the budgets refused lookups and the target is below 3/4 of
  *    the threshold: it drops to the target;
  *  - the end of one: two windows in a row ended with the budgets full and

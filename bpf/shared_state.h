@@ -32,13 +32,6 @@ struct sl_shared_state {
 #endif
 };
 
-/* Counter values a state slot had when it was given to its current class, so
- * that a recycled slot's class starts from zero without rewriting per-CPU
- * counters. */
-struct sl_counter_base {
-	__u64 packets[SL_VERDICT_COUNT][SL_REASON_COUNT];
-	__u64 lookups[SL_VERDICT_COUNT][SL_REASON_COUNT];
-};
 
 /* DPDK standby (inline, af_packet ports): the DPDK sluiced beats this while
  * its workers run; the XDP program on the same kernel interfaces passes

@@ -15,10 +15,10 @@
 #include <mutex>
 #include <utility>
 
+#include "dataplane/common/slot_book.hpp"
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
 #include "dataplane/dpdk/port.hpp"
-#include "dataplane/common/state_slots.hpp"
 
 namespace sluice {
 
@@ -39,14 +39,12 @@ struct DpdkDataplane::Impl {
   std::vector<unsigned> lcores;
   std::vector<dpdk::WorkerArg> args;
   bool launched = false;
-  std::array<std::string, SL_MAX_CLASSES> slot_names;
-  std::array<std::array<std::array<uint64_t, SL_REASON_COUNT>, SL_VERDICT_COUNT>, SL_MAX_CLASSES>
-      base_packets{}, base_lookups{};
+  SlotBook book;  // class state slots: owners and counter bases
 
   sl_counters sum_counters() const;
   std::unique_ptr<Snapshot> make_snapshot(const CompiledProfile& profile, uint64_t generation,
-                                          std::vector<uint32_t>* fresh, std::string* error) const;
-  void publish(std::unique_ptr<Snapshot> next, const std::vector<uint32_t>& fresh);
+                                          SlotAssignment* slots, std::string* error) const;
+  void publish(std::unique_ptr<Snapshot> next, const SlotAssignment& slots);
   void release();
 };
 
@@ -80,13 +78,12 @@ sl_counters DpdkDataplane::Impl::sum_counters() const {
 
 std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfile& profile,
                                                              uint64_t generation,
-                                                             std::vector<uint32_t>* fresh,
+                                                             SlotAssignment* assigned,
                                                              std::string* error) const {
   const Snapshot* live = engine.snapshot.load(std::memory_order_acquire);
   sl_profile none{};
-  SlotAssignment slots;
-  if (!assign_state_slots(profile, live ? live->profile.prof : none, slot_names, generation, &slots,
-                          error))
+  SlotAssignment& slots = *assigned;
+  if (!book.assign(profile, live ? live->profile.prof : none, generation, &slots, error))
     return nullptr;
   auto s = std::make_unique<Snapshot>();
   s->profile = profile;
@@ -108,32 +105,19 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
         packets.rate_per_sec, profile.max_queue_delay_ns,
         static_cast<uint64_t>(settings.dpdk_queue_size) * engine.workers * SL_PRIORITIES);
   }
-  *fresh = std::move(slots.fresh);
   return s;
 }
 
 // Publishes `next`, waits until no lcore can still hold the old snapshot,
-// frees it. Counter bases of slots given to new classes are taken just
-// before the switch and their names follow it (names label stats only).
-void DpdkDataplane::Impl::publish(std::unique_ptr<Snapshot> next,
-                                  const std::vector<uint32_t>& fresh) {
-  const sl_counters now = sum_counters();
-  std::vector<std::pair<uint32_t, std::string>> names;
-  for (uint32_t c : fresh) {
-    const uint32_t idx = next->profile.prof.classes[c].state_index;
-    names.emplace_back(idx, next->profile.class_names[c]);
-    for (int v = 0; v < SL_VERDICT_COUNT; v++)
-      for (int r = 0; r < SL_REASON_COUNT; r++) {
-        base_packets[idx][v][r] = now.packets[idx][v][r];
-        base_lookups[idx][v][r] = now.lookups[idx][v][r];
-      }
-  }
+// frees it. The slots given to new classes are booked just before the
+// switch (stats, which read the book, wait for the mutex this runs under).
+void DpdkDataplane::Impl::publish(std::unique_ptr<Snapshot> next, const SlotAssignment& slots) {
+  book.give(next->profile, slots, sum_counters());
   const Snapshot* old = engine.snapshot.exchange(next.release(), std::memory_order_acq_rel);
   if (old != nullptr) {
     if (launched) rte_rcu_qsbr_synchronize(engine.qsv, RTE_QSBR_THRID_INVALID);
     delete old;
   }
-  for (auto& [idx, name] : names) slot_names[idx] = name;
 }
 
 DpdkDataplane::DpdkDataplane(DataplaneSettings settings)
@@ -225,10 +209,10 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
   if (e.qsv == nullptr || rte_rcu_qsbr_init(e.qsv, e.workers) != 0)
     return fail("cannot set up RCU for config swaps");
 
-  std::vector<uint32_t> fresh;
-  std::unique_ptr<Snapshot> first = im.make_snapshot(profile, generation, &fresh, &why);
+  SlotAssignment slots;
+  std::unique_ptr<Snapshot> first = im.make_snapshot(profile, generation, &slots, &why);
   if (!first) return fail(why);
-  im.publish(std::move(first), fresh);
+  im.publish(std::move(first), slots);
 
   e.running.store(true);
   im.args.resize(e.workers);
@@ -249,10 +233,10 @@ bool DpdkDataplane::apply(const CompiledProfile& profile, uint64_t generation, s
     *error = "dpdk: not started";
     return false;
   }
-  std::vector<uint32_t> fresh;
-  std::unique_ptr<Snapshot> next = im.make_snapshot(profile, generation, &fresh, error);
+  SlotAssignment slots;
+  std::unique_ptr<Snapshot> next = im.make_snapshot(profile, generation, &slots, error);
   if (!next) return false;
-  im.publish(std::move(next), fresh);
+  im.publish(std::move(next), slots);
   return true;
 }
 
@@ -273,17 +257,7 @@ DataplaneStats DpdkDataplane::stats() const {
   st.attach = std::to_string(e.workers) + (e.workers == 1 ? " worker" : " workers");
   const sl_counters counts = im.sum_counters();
   const sl_profile& prof = s->profile.prof;
-  for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
-    const uint32_t idx = prof.classes[c].state_index & (SL_MAX_CLASSES - 1);
-    ClassStats cs;
-    cs.name = im.slot_names[idx];
-    for (int v = 0; v < SL_VERDICT_COUNT; v++)
-      for (int r = 0; r < SL_REASON_COUNT; r++) {
-        cs.packets[v][r] = counts.packets[idx][v][r] - im.base_packets[idx][v][r];
-        cs.lookups[v][r] = counts.lookups[idx][v][r] - im.base_lookups[idx][v][r];
-      }
-    st.classes.push_back(std::move(cs));
-  }
+  st.classes = im.book.class_stats(prof, counts);
   // Read without the fast path's lock (a reader preempted while holding it
   // would stall every worker): each field is one aligned word, and figures
   // a moment apart are good enough for stats.

@@ -18,7 +18,7 @@
 // Live config: the control thread publishes a new Snapshot with one atomic
 // store, waits for every worker to pass a quiescent point (rte_rcu_qsbr), and
 // only then frees the old one. Class state lives outside the Snapshot, in
-// slots that keep their class across swaps (dataplane/state_slots.hpp).
+// slots that keep their class across swaps (dataplane/common/slot_book.hpp).
 #pragma once
 
 #include <rte_mbuf.h>

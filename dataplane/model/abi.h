@@ -367,3 +367,11 @@ struct sl_counters {
 	/* Flow table events by priority partition (enum sl_flow_event). */
 	__u64 flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT];
 };
+
+/* Counter values a state slot had when it was given to its current class, so
+ * that a recycled slot's class starts from zero without rewriting per-CPU
+ * (per-lcore) counters (the slot book, dataplane/common/slot_book.hpp). */
+struct sl_counter_base {
+	__u64 packets[SL_VERDICT_COUNT][SL_REASON_COUNT];
+	__u64 lookups[SL_VERDICT_COUNT][SL_REASON_COUNT];
+};

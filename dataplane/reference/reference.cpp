@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/reference/reference.hpp"
 
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -17,8 +18,29 @@ ReferenceModel::ReferenceModel(CompiledProfile profile)
       dst_lpm_(profile_.dst_prefixes),
       sources_(profile_.source_table_size),
       flows_(profile_.flow_table_size),
-      classes_(SL_MAX_CLASSES),
-      counters_(std::make_unique<sl_counters>()) {}
+      slots_(SL_MAX_CLASSES),
+      counters_(std::make_unique<sl_counters>()),
+      by_class_(std::make_unique<sl_counters>()) {
+  SlotAssignment a;
+  std::string error;
+  book_.assign(profile_, sl_profile{}, generation_, &a, &error);  // a first profile always fits
+  profile_.prof = a.prof;
+  book_.give(profile_, a, *counters_);
+}
+
+const sl_counters& ReferenceModel::counters() const {
+  *by_class_ = *counters_;  // flow events and source inserts as counted
+  const std::vector<ClassStats> classes = book_.class_stats(profile_.prof, *counters_);
+  for (uint32_t c = 0; c < classes.size(); c++) {
+    std::memcpy(by_class_->packets[c], classes[c].packets, sizeof(classes[c].packets));
+    std::memcpy(by_class_->lookups[c], classes[c].lookups, sizeof(classes[c].lookups));
+  }
+  for (uint32_t c = static_cast<uint32_t>(classes.size()); c < SL_MAX_CLASSES; c++) {
+    std::memset(by_class_->packets[c], 0, sizeof(by_class_->packets[c]));
+    std::memset(by_class_->lookups[c], 0, sizeof(by_class_->lookups[c]));
+  }
+  return *by_class_;
+}
 
 uint32_t ReferenceModel::classify(const sl_meta& m) const {
   const uint32_t src = src_lpm_.lookup(m.family, m.src_be);
@@ -47,7 +69,8 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
     ss = sources_.find_or_insert(key, cp.src_bucket, now_ns);
   }
   sl_decision d;
-  sl_decide(&prof, &m, parsed, class_id, &classes_[class_id], &boundary_, ss, flow_hit, now_ns, &d);
+  sl_decide(&prof, &m, parsed, class_id, &slots_[slot_of(class_id)], &boundary_, ss, flow_hit,
+            now_ns, &d);
   flow_apply_ops(flows_, prof, m, d, by_class, now_ns, counters_->flow_events);
   count(d);
   if (meta) *meta = m;
@@ -77,39 +100,28 @@ void ReferenceModel::observe_inside(const uint8_t* frame, uint32_t len, uint64_t
 }
 
 void ReferenceModel::count(const sl_decision& d) {
-  counters_->packets[d.class_id][d.verdict][d.reason]++;
-  if (d.is_start) counters_->lookups[d.class_id][d.verdict][d.reason]++;
+  const uint32_t slot = slot_of(d.class_id);
+  counters_->packets[slot][d.verdict][d.reason]++;
+  if (d.is_start) counters_->lookups[slot][d.verdict][d.reason]++;
 }
 
 void ReferenceModel::apply(CompiledProfile next) {
-  std::vector<sl_class_state> classes(SL_MAX_CLASSES);
-  auto counters = std::make_unique<sl_counters>();
+  SlotAssignment a;
+  std::string error;
+  // The validator allows no more classes than there are slots.
+  if (!book_.assign(next, profile_.prof, ++generation_, &a, &error)) return;
+  next.prof = a.prof;
+  std::vector<bool> fresh(next.prof.n_classes, false);
+  for (uint32_t c : a.fresh) fresh[c] = true;
   for (uint32_t c = 0; c < next.prof.n_classes; c++) {
+    if (fresh[c]) continue;  // a new class keeps the slot's state: its first packet initialises it
     const sl_class_params& cp = next.prof.classes[c];
-    uint32_t old = UINT32_MAX;
-    for (uint32_t o = 0; o < profile_.class_names.size(); o++)
-      if (profile_.class_names[o] == next.class_names[c]) old = o;
-    if (old != UINT32_MAX) {
-      // Its flows may still sit in the partitions of its earlier priorities.
-      next.prof.classes[c].flow_parts |= profile_.prof.classes[old].flow_parts;
-      classes[c] = classes_[old];
-      sl_bucket_clamp(&classes[c].bucket, &cp.bucket);
-      std::copy(&counters_->packets[old][0][0],
-                &counters_->packets[old][0][0] + sizeof(counters_->packets[old]) / sizeof(uint64_t),
-                &counters->packets[c][0][0]);
-      std::copy(&counters_->lookups[old][0][0],
-                &counters_->lookups[old][0][0] + sizeof(counters_->lookups[old]) / sizeof(uint64_t),
-                &counters->lookups[c][0][0]);
-    }  // a new class keeps the zeroed state: its first packet initialises it
+    sl_bucket_clamp(&slots_[cp.state_index & (SL_MAX_CLASSES - 1)].bucket, &cp.bucket);
   }
-  std::copy(&counters_->flow_events[0][0],
-            &counters_->flow_events[0][0] + SL_PRIORITIES * SL_FLOW_EV_COUNT,
-            &counters->flow_events[0][0]);
+  book_.give(next, a, *counters_);
   bool resize = next.source_table_size != profile_.source_table_size;
   const bool resize_flows = next.flow_table_size != profile_.flow_table_size;
   profile_ = std::move(next);
-  classes_ = std::move(classes);
-  counters_ = std::move(counters);
   src_lpm_ = LpmTable(profile_.src_prefixes);
   dst_lpm_ = LpmTable(profile_.dst_prefixes);
   if (resize) sources_ = SourceTable(profile_.source_table_size);

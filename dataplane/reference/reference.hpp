@@ -2,19 +2,21 @@
 // The reference admission model: the C model (decide.h) driven by C++ tables.
 // It is the oracle both dataplanes are tested against (same packets in, same
 // decisions out) and the engine of `sluicectl replay`. Single-threaded; time
-// is an argument, never read here. Like the dataplanes, it starts with zeroed
-// state that each class's first packet initialises (sl_class_params.state_epoch).
+// is an argument, never read here. Like the dataplanes, it keeps class state
+// and counters in slots given by the slot book (dataplane/common/), starting
+// zeroed: each class's first packet initialises its slot (state_epoch).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-#include "dataplane/model/abi.h"
-#include "dataplane/common/profile.hpp"
 #include "dataplane/common/flow_table.hpp"
 #include "dataplane/common/lpm.hpp"
+#include "dataplane/common/profile.hpp"
+#include "dataplane/common/slot_book.hpp"
 #include "dataplane/common/source_table.hpp"
+#include "dataplane/model/abi.h"
 
 namespace sluice {
 
@@ -37,11 +39,16 @@ class ReferenceModel {
 
   // Swaps in a new profile. State and counters of classes that keep their
   // name survive (buckets clamped to the new burst); new classes start fresh.
+  // The slots are the slot book's, as in the dataplanes.
   void apply(CompiledProfile next);
 
   const CompiledProfile& profile() const { return profile_; }
-  const sl_counters& counters() const { return *counters_; }
-  const sl_class_state& class_state(uint32_t id) const { return classes_[id]; }
+  // Counters by class id of the current profile (the slots' less the bases
+  // the book recorded), flow events and source inserts as counted.
+  const sl_counters& counters() const;
+  const sl_class_state& class_state(uint32_t id) const {
+    return slots_[profile_.prof.classes[id].state_index & (SL_MAX_CLASSES - 1)];
+  }
   const sl_boundary_state& boundary_state() const { return boundary_; }
   const SourceTable& sources() const { return sources_; }
   const FlowTable& flows() const { return flows_; }
@@ -49,15 +56,21 @@ class ReferenceModel {
  private:
   void count(const sl_decision& d);
   uint32_t classify(const sl_meta& m) const;
+  uint32_t slot_of(uint32_t class_id) const {
+    return profile_.prof.classes[class_id].state_index & (SL_MAX_CLASSES - 1);
+  }
 
   CompiledProfile profile_;
   LpmTable src_lpm_;
   LpmTable dst_lpm_;
   SourceTable sources_;
   FlowTable flows_;
-  std::vector<sl_class_state> classes_;
+  SlotBook book_;
+  uint64_t generation_ = 1;
+  std::vector<sl_class_state> slots_;  // by state slot
   sl_boundary_state boundary_{};
-  std::unique_ptr<sl_counters> counters_;
+  std::unique_ptr<sl_counters> counters_;          // by state slot
+  mutable std::unique_ptr<sl_counters> by_class_;  // counters(), by class id
 };
 
 }  // namespace sluice

@@ -17,7 +17,7 @@
 
 #include "bpf/shared_state.h"
 #include "dataplane/common/flow_table.hpp"
-#include "dataplane/common/state_slots.hpp"
+#include "dataplane/common/slot_book.hpp"
 #include "dataplane/xdp/edge.hpp"
 #include "sluice_xdp.skel.h"
 
@@ -184,6 +184,18 @@ struct XdpProgram::Impl {
     return total;
   }
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
+
+  // The slot book as the pinned maps hold it (names and counter bases).
+  SlotBook read_book() const {
+    SlotBook book;
+    for (uint32_t i = 0; i < SL_MAX_CLASSES; i++) {
+      sl_class_name n{};
+      bpf_map_lookup_elem(fd(skel->maps.sl_class_names), &i, &n);
+      book.names[i] = std::string(n.name, strnlen(n.name, sizeof(n.name)));
+      bpf_map_lookup_elem(fd(skel->maps.sl_counter_base), &i, &book.bases[i]);
+    }
+    return book;
+  }
 
   bool read_active(sl_active* a) const {
     std::memset(a, 0, sizeof(*a));
@@ -353,15 +365,9 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
 
   sl_profile live{};
   if (active.generation != 0) bpf_map_lookup_elem(impl.fd(maps.sl_profiles), &live_slot, &live);
-  std::array<sl_class_name, SL_MAX_CLASSES> names{};
-  for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
-    bpf_map_lookup_elem(impl.fd(maps.sl_class_names), &i, &names[i]);
-
-  std::array<std::string, SL_MAX_CLASSES> slot_names;
-  for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
-    slot_names[i] = std::string(names[i].name, strnlen(names[i].name, sizeof(names[i].name)));
+  SlotBook book = impl.read_book();
   SlotAssignment slots;
-  if (!assign_state_slots(profile, live, slot_names, generation, &slots, error)) return false;
+  if (!book.assign(profile, live, generation, &slots, error)) return false;
   const sl_profile& next = slots.prof;
   const std::vector<uint32_t>& fresh = slots.fresh;
 
@@ -415,17 +421,16 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
     return false;
   }
   impl.last_flip = std::chrono::steady_clock::now();
+  book.give(profile, slots, now_counts);
   bool named = true;
   for (uint32_t c : fresh) {
     const uint32_t idx = next.classes[c].state_index;
     sl_class_name n{};
-    const std::string& name = profile.class_names[c];
+    const std::string& name = book.names[idx];
     std::memcpy(n.name, name.data(), std::min(name.size(), sizeof(n.name)));  // all 32 kept
-    sl_counter_base base{};
-    std::memcpy(base.packets, now_counts.packets[idx], sizeof(base.packets));
-    std::memcpy(base.lookups, now_counts.lookups[idx], sizeof(base.lookups));
-    named = bpf_map_update_elem(impl.fd(maps.sl_counter_base), &idx, &base, BPF_ANY) == 0 &&
-            bpf_map_update_elem(impl.fd(maps.sl_class_names), &idx, &n, BPF_ANY) == 0 && named;
+    named =
+        bpf_map_update_elem(impl.fd(maps.sl_counter_base), &idx, &book.bases[idx], BPF_ANY) == 0 &&
+        bpf_map_update_elem(impl.fd(maps.sl_class_names), &idx, &n, BPF_ANY) == 0 && named;
   }
   if (!named) {
     *error = "profile applied, but class names could not be recorded: " + errno_text(errno);
@@ -478,23 +483,11 @@ DataplaneStats XdpProgram::stats() const {
   }
   s.boundary_lookup_tokens = state.boundary.lookups.tokens_nt / SL_TOKEN;
   s.boundary_packet_tokens = state.boundary.packets.tokens_nt / SL_TOKEN;
-  for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
+  s.classes = impl.read_book().class_stats(prof, counts);
+  for (uint32_t c = 0; c < s.classes.size(); c++) {
     const uint32_t idx = prof.classes[c].state_index & (SL_MAX_CLASSES - 1);
-    sl_class_name n{};
-    sl_counter_base base{};
-    bpf_map_lookup_elem(impl.fd(maps.sl_class_names), &idx, &n);
-    bpf_map_lookup_elem(impl.fd(maps.sl_counter_base), &idx, &base);
-    ClassStats cs;
-    cs.name = std::string(n.name, strnlen(n.name, sizeof(n.name)));
-    for (int v = 0; v < SL_VERDICT_COUNT; v++) {
-      for (int r = 0; r < SL_REASON_COUNT; r++) {
-        cs.packets[v][r] = counts.packets[idx][v][r] - base.packets[v][r];
-        cs.lookups[v][r] = counts.lookups[idx][v][r] - base.lookups[v][r];
-      }
-    }
-    cs.bucket_tokens = state.classes[idx].bucket.tokens_nt / SL_TOKEN;
-    cs.sticky_threshold = state.classes[idx].threshold;
-    s.classes.push_back(std::move(cs));
+    s.classes[c].bucket_tokens = state.classes[idx].bucket.tokens_nt / SL_TOKEN;
+    s.classes[c].sticky_threshold = state.classes[idx].threshold;
   }
   return s;
 }

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "dataplane/common/state_slots.hpp"
+#include "dataplane/common/slot_book.hpp"
 
+#include <cstring>
 #include <map>
 #include <utility>
 
 namespace sluice {
 
-bool assign_state_slots(const CompiledProfile& next, const sl_profile& live,
-                        const std::array<std::string, SL_MAX_CLASSES>& slot_names,
-                        uint64_t generation, SlotAssignment* out, std::string* error) {
+bool SlotBook::assign(const CompiledProfile& next, const sl_profile& live, uint64_t generation,
+                      SlotAssignment* out, std::string* error) const {
+  const std::array<std::string, SL_MAX_CLASSES>& slot_names = names;
   // Classes keep their state slot (and epoch) by name.
   std::map<std::string, std::pair<uint8_t, uint32_t>> live_by_name;
   std::map<std::string, uint8_t> live_parts;  // flow partitions each live class may use
@@ -60,6 +61,33 @@ bool assign_state_slots(const CompiledProfile& next, const sl_profile& live,
   }
   *out = std::move(a);
   return true;
+}
+
+void SlotBook::give(const CompiledProfile& next, const SlotAssignment& a, const sl_counters& now) {
+  for (uint32_t c : a.fresh) {
+    const uint32_t idx = a.prof.classes[c].state_index & (SL_MAX_CLASSES - 1);
+    names[idx] = next.class_names[c];
+    std::memcpy(bases[idx].packets, now.packets[idx], sizeof(bases[idx].packets));
+    std::memcpy(bases[idx].lookups, now.lookups[idx], sizeof(bases[idx].lookups));
+  }
+}
+
+std::vector<ClassStats> SlotBook::class_stats(const sl_profile& prof,
+                                              const sl_counters& now) const {
+  std::vector<ClassStats> out;
+  for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
+    const uint32_t idx = prof.classes[c].state_index & (SL_MAX_CLASSES - 1);
+    ClassStats cs;
+    cs.name = names[idx];
+    for (int v = 0; v < SL_VERDICT_COUNT; v++) {
+      for (int r = 0; r < SL_REASON_COUNT; r++) {
+        cs.packets[v][r] = now.packets[idx][v][r] - bases[idx].packets[v][r];
+        cs.lookups[v][r] = now.lookups[idx][v][r] - bases[idx].lookups[v][r];
+      }
+    }
+    out.push_back(std::move(cs));
+  }
+  return out;
 }
 
 }  // namespace sluice

@@ -18,12 +18,12 @@
 
 #include "control/api/api_server.hpp"
 #include "control/api/audit.hpp"
+#include "control/api/control_state.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
-#include "control/api/control_state.hpp"
 #include "control/log.hpp"
 #include "control/metrics.hpp"
-#include "control/cli/replay.hpp"
+#include "dataplane/common/labels.hpp"
 
 namespace sluice {
 namespace {

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/api/control_state.hpp"
 
+#include "control/config/schema.hpp"
+
 #include <chrono>
 #include <set>
 
 #include "control/config/compile.hpp"
-#include "control/cli/replay.hpp"
+#include "dataplane/common/labels.hpp"
 
 namespace sluice {
 namespace {
@@ -375,12 +377,13 @@ json ControlState::status() const {
       by_prio.push_back({{"priority", p}, {"entries", s.flow_entries[p]}, {"events", ev}});
       total += s.flow_entries[p];
     }
-    flows = {{"capacity", s.flow_table_capacity},
-             {"entries", total},
-             {"unverified", cfg.admission.unverified == UnverifiedAction::charge ? "charge"
-                            : cfg.admission.unverified == UnverifiedAction::drop ? "drop"
-                                                                                 : "pass"},
-             {"by_priority", by_prio}};
+    flows = {
+        {"capacity", s.flow_table_capacity},
+        {"entries", total},
+        // The schema's words, in UnverifiedAction's order.
+        {"unverified", std::string(words_of(key_spec("admission", "unverified"))
+                                       .at(static_cast<std::size_t>(cfg.admission.unverified)))},
+        {"by_priority", by_prio}};
   }
   return {{"ok", true},
           {"mode", s.mode},

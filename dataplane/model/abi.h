@@ -50,6 +50,8 @@
 #define SL_FLOWS_DEFAULT 262144
 #define SL_FLOWS_MIN	 (8 * 1024) /* 1024 per priority partition */
 #define SL_FLOWS_MAX	 134217728
+SL_STATIC_ASSERT(SL_FLOWS_MIN % SL_PRIORITIES == 0 && SL_FLOWS_DEFAULT % SL_PRIORITIES == 0,
+		 "flow tables split evenly into one partition per priority");
 /* Flow table (flow.h): one partition per priority. Lives fixed here, keys in config. */
 #define SL_FLOW_SYN_NS	   (10ULL * SL_NS_PER_SEC) /* an admitted SYN until its flow's next packet */
 #define SL_FLOW_CLOSING_NS (10ULL * SL_NS_PER_SEC) /* after a FIN or RST */

@@ -13,6 +13,7 @@
 #include "control/config/config_diff.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/config/schema.hpp"
+#include "dataplane/model/abi.h"
 
 namespace sluice {
 namespace {
@@ -118,6 +119,27 @@ TEST(ConfigSchema, RestartOnlyKeysAreTheSchemas) {
   EXPECT_FALSE(is_restart_only("class.citizen.rate_per_sec"));
   EXPECT_TRUE(is_restart_only("admission.flow_table_size"));
   EXPECT_FALSE(is_restart_only("admission.flow_learn_sec"));
+}
+
+// Defaults the schema shows are the ones the model and the config use.
+TEST(ConfigSchema, DefaultsAreTheModels) {
+  const Config c = *load_config_string("", "<t>").config;
+  EXPECT_EQ(key_spec("admission", "source_table_size").default_text,
+            std::to_string(SL_SOURCES_DEFAULT));
+  EXPECT_EQ(c.admission.source_table_size, uint64_t{SL_SOURCES_DEFAULT});
+  EXPECT_EQ(key_spec("admission", "flow_table_size").default_text,
+            std::to_string(SL_FLOWS_DEFAULT));
+  EXPECT_EQ(c.admission.flow_table_size, uint64_t{SL_FLOWS_DEFAULT});
+  EXPECT_EQ(key_spec("class", "priority").max, SL_PRIORITIES - 1);
+  EXPECT_EQ(key_spec("admission", "source_table_size").min, SL_SOURCES_MIN);
+  EXPECT_EQ(key_spec("admission", "flow_table_size").max, SL_FLOWS_MAX);
+  EXPECT_EQ(std::to_string(c.dataplane.dpdk_workers),
+            key_spec("dataplane", "dpdk_workers").default_text);
+  EXPECT_EQ(std::to_string(c.dataplane.dpdk_mbufs),
+            key_spec("dataplane", "dpdk_mbufs").default_text);
+  EXPECT_EQ(std::to_string(c.dataplane.dpdk_queue_size),
+            key_spec("dataplane", "dpdk_queue_size").default_text);
+  EXPECT_EQ(std::to_string(c.control.history), key_spec("control", "history").default_text);
 }
 
 }  // namespace

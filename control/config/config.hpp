@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Typed sluice configuration: what the user wrote, validated, in user units.
 //
-// Every field has a named default, its unit in its name and a note saying
-// whether it can change live (through a retune) or needs a restart. The
+// Every field has a named default and its unit in its name. Whether a key
+// can change live (through a retune) or needs a restart, its range and its
+// meaning are in the key schema (schema.cpp), the one place that says so. The
 // loader (config_loader.hpp) is the only way to obtain a Config, so a Config
 // always satisfies every rule in config.md; compile.hpp turns it into the
 // compiled profile the dataplanes consume.
@@ -48,44 +49,43 @@ inline constexpr std::array<uint32_t, SL_PRIORITIES> kDefaultPacketsReservePct =
                                                                                   31, 37, 43, 50};
 
 struct BoundaryConfig {
-  std::optional<uint64_t> lookups_per_sec;  // live; absent = no boundary lookup budget
-  uint64_t lookups_burst = 0;               // live; default lookups_per_sec / 10 (at least 1)
-  std::optional<uint64_t> packets_per_sec;  // live; absent = no packet budget
-  uint64_t packets_burst = 0;               // live; default packets_per_sec / 10 (at least 1)
-  uint64_t max_queue_delay_us = 5000;       // live; DPDK queues
-  // live; share of the burst that priority p may not take (non-decreasing in p, < 100)
+  std::optional<uint64_t> lookups_per_sec;  // absent = no boundary lookup budget
+  uint64_t lookups_burst = 0;               // default lookups_per_sec / 10 (at least 1)
+  std::optional<uint64_t> packets_per_sec;  // absent = no packet budget
+  uint64_t packets_burst = 0;               // default packets_per_sec / 10 (at least 1)
+  uint64_t max_queue_delay_us = 5000;       // DPDK queues
+  // share of the burst that priority p may not take (non-decreasing in p, < 100)
   std::array<uint32_t, SL_PRIORITIES> lookups_reserve_pct = kDefaultLookupsReservePct;
   std::array<uint32_t, SL_PRIORITIES> packets_reserve_pct = kDefaultPacketsReservePct;
 };
 
 struct AdmissionConfig {
-  bool shadow = false;                                // live
-  MalformedAction malformed = MalformedAction::drop;  // live
-  uint64_t sticky_epoch_sec = 60;                     // live
-  uint64_t sticky_window_ms = 100;                    // live
-  uint64_t source_table_size = SL_SOURCES_DEFAULT;    // restart; per-source LRU entries
-  uint64_t seed = 0x5a17ce5eedULL;                    // live; salt of sticky ranks
-  // live; packets that continue no flow the edge saw begin: charged as a
+  bool shadow = false;
+  MalformedAction malformed = MalformedAction::drop;
+  uint64_t sticky_epoch_sec = 60;
+  uint64_t sticky_window_ms = 100;
+  uint64_t source_table_size = SL_SOURCES_DEFAULT;  // per-source LRU entries
+  uint64_t seed = 0x5a17ce5eedULL;                  // salt of sticky ranks
+  // packets that continue no flow the edge saw begin: charged as a
   // lookup of their class, dropped, or trusted as continuations
   UnverifiedAction unverified = UnverifiedAction::charge;
-  uint64_t flow_table_size =
-      SL_FLOWS_DEFAULT;              // restart; TCP flow entries, split evenly by priority
-  uint64_t flow_idle_tcp_sec = 300;  // live; an open TCP flow lives this long after its last packet
-  uint64_t flow_learn_sec = 10;      // live; learning window after a start with an empty table
+  uint64_t flow_table_size = SL_FLOWS_DEFAULT;  // TCP flow entries, split evenly by priority
+  uint64_t flow_idle_tcp_sec = 300;  // an open TCP flow lives this long after its last packet
+  uint64_t flow_learn_sec = 10;      // learning window after a start with an empty table
 };
 
 struct MetricsConfig {
-  std::string listen = "127.0.0.1:9109";  // restart
+  std::string listen = "127.0.0.1:9109";
 };
 
 struct ControlConfig {
-  std::string socket = "/run/sluice/control.sock";  // restart; JSON-lines control API
-  uint32_t socket_mode = 0660;                      // restart; permission bits of the socket
-  std::string socket_group;     // restart; group owning the socket ("" = root's)
-  std::string http_listen;      // restart; optional "127.0.0.1:PORT" / "[::1]:PORT"
-  std::string http_token_file;  // restart; bearer token file (required with http_listen)
-  std::string audit_log = "/var/log/sluice/audit.jsonl";  // restart; JSON lines, applied changes
-  uint32_t history = 32;                                  // restart; generations kept for rollback
+  std::string socket = "/run/sluice/control.sock";  // JSON-lines control API
+  uint32_t socket_mode = 0660;                      // permission bits of the socket
+  std::string socket_group;                         // group owning the socket ("" = root's)
+  std::string http_listen;                          // optional "127.0.0.1:PORT" / "[::1]:PORT"
+  std::string http_token_file;                      // bearer token file (required with http_listen)
+  std::string audit_log = "/var/log/sluice/audit.jsonl";  // JSON lines, applied changes
+  uint32_t history = 32;                                  // generations kept for rollback
 };
 
 struct MatchConfig {
@@ -97,22 +97,22 @@ struct MatchConfig {
 };
 
 struct PerSourceConfig {
-  uint64_t rate_per_sec = 0;  // live
-  uint64_t burst = 0;         // live; default rate_per_sec (at least 1)
-  uint8_t prefix_v4 = 32;     // live; sources are keyed by this prefix
-  uint8_t prefix_v6 = 64;     // live
+  uint64_t rate_per_sec = 0;
+  uint64_t burst = 0;      // default rate_per_sec (at least 1)
+  uint8_t prefix_v4 = 32;  // sources are keyed by this prefix
+  uint8_t prefix_v6 = 64;
 };
 
 struct ClassConfig {
   std::string name;
-  uint8_t priority = 4;                       // live; 0 highest .. 7 lowest
-  MatchConfig match;                          // live
-  std::optional<uint64_t> rate_per_sec;       // live; absent = the class has no own budget
-  uint64_t burst = 0;                         // live; default rate_per_sec / 10 (at least 1)
-  ShedAction on_shed = ShedAction::drop;      // live
-  ShedOrder shed_order = ShedOrder::sticky;   // live
-  uint8_t mark_dscp = 0;                      // live; used by on_shed = "mark"
-  std::optional<PerSourceConfig> per_source;  // live
+  uint8_t priority = 4;  // 0 highest .. 7 lowest
+  MatchConfig match;
+  std::optional<uint64_t> rate_per_sec;  // absent = the class has no own budget
+  uint64_t burst = 0;                    // default rate_per_sec / 10 (at least 1)
+  ShedAction on_shed = ShedAction::drop;
+  ShedOrder shed_order = ShedOrder::sticky;
+  uint8_t mark_dscp = 0;  // used by on_shed = "mark"
+  std::optional<PerSourceConfig> per_source;
 };
 
 // A named overlay: dotted keys ("class.citizen.rate_per_sec") to TOML values,

@@ -220,6 +220,27 @@ class Diagnostics {
   std::vector<ConfigError> errors_;
 };
 
+// One key of a table as the validator reads it: its node (null when the key
+// is absent), the dotted key its errors name, and its schema row. The key's
+// name is written once, where the field is taken.
+struct Field {
+  const toml::node* node;
+  std::string key;
+  const KeySpec& spec;
+  explicit operator bool() const { return node != nullptr; }
+  const toml::node& operator*() const { return *node; }
+  const toml::node* operator->() const { return node; }
+  bool operator==(std::nullptr_t) const { return node == nullptr; }
+  bool operator!=(std::nullptr_t) const { return node != nullptr; }
+};
+
+// `name` of the schema table `table`, read from `t` whose errors are
+// reported under `prefix` ("class.citizen" for a class's keys).
+inline Field field(const toml::table& t, std::string_view table, const std::string& prefix,
+                   std::string_view name) {
+  return {t.get(name), join_key(prefix, name), key_spec(table, name)};
+}
+
 // ---------------------------------------------------------------------------
 // 3. Value grammars inside TOML strings (grammar.cpp)
 

@@ -55,6 +55,7 @@ class Validator {
   std::optional<int64_t> integer(const toml::node& n, const std::string& key, const KeySpec& spec) {
     return integer(n, key, spec.min, spec.max);
   }
+  std::optional<int64_t> integer(const Field& f) { return integer(*f.node, f.key, f.spec); }
 
   std::optional<bool> boolean(const toml::node& n, const std::string& key) {
     if (const auto* v = n.as_boolean()) return v->get();
@@ -66,6 +67,12 @@ class Validator {
     if (const auto* v = n.as_string()) return &v->get();
     fail(n, key, "a string");
     return nullptr;
+  }
+
+  template <typename E>
+  std::optional<E> keyword(const Field& f,
+                           std::initializer_list<std::pair<std::string_view, E>> choices) {
+    return keyword<E>(*f.node, f.key, f.spec, choices);
   }
 
   // One of the schema's words for the key, mapped by `choices` (which must

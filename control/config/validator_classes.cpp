@@ -69,59 +69,56 @@ bool Validator::class_name(const toml::table& t, const std::string& fallback_key
 void Validator::class_body(const toml::table& t, const std::string& key, bool is_default,
                            ClassConfig& c) {
   reject_unknown(t, key, keys_of("class"));
-  if (const toml::node* p = t.get("priority")) {
-    if (auto v = integer(*p, key + ".priority", key_spec("class", "priority"))) {
+  if (Field p = field(t, "class", key, "priority")) {
+    if (auto v = integer(p)) {
       c.priority = static_cast<uint8_t>(*v);
     }
   }
   rate_and_burst(t, "class", key, "rate_per_sec", "burst", c.rate_per_sec, c.burst);
   shed_action(t, key, c);
-  if (const toml::node* o = t.get("shed_order")) {
+  if (Field o = field(t, "class", key, "shed_order")) {
     if (auto v =
-            keyword<ShedOrder>(*o, key + ".shed_order", key_spec("class", "shed_order"),
-                               {{"sticky", ShedOrder::sticky}, {"random", ShedOrder::random}})) {
+            keyword<ShedOrder>(o, {{"sticky", ShedOrder::sticky}, {"random", ShedOrder::random}})) {
       c.shed_order = *v;
     }
   }
-  if (const toml::node* m = t.get("match")) {
+  if (Field m = field(t, "class", key, "match")) {
     if (is_default) {
-      diag_.report(m->source(), key + ".match",
+      diag_.report(m->source(), m.key,
                    "the default class takes whatever no other class matched; it must not have "
                    "a match");
     } else {
-      match(*m, key + ".match", c.match);
+      match(*m, m.key, c.match);
     }
   }
-  if (const toml::node* p = t.get("per_source")) per_source(*p, key + ".per_source", c);
+  if (Field p = field(t, "class", key, "per_source")) per_source(*p, p.key, c);
 }
 
 // mark_dscp belongs to on_shed = "mark" alone: required with it, and an
 // error elsewhere because it would be silently ignored.
 void Validator::shed_action(const toml::table& t, const std::string& key, ClassConfig& c) {
-  const toml::node* on = t.get("on_shed");
+  Field on = field(t, "class", key, "on_shed");
   bool on_shed_known = true;
   if (on != nullptr) {
     auto v = keyword<ShedAction>(
-        *on, key + ".on_shed", key_spec("class", "on_shed"),
-        {{"drop", ShedAction::drop}, {"reset", ShedAction::reset}, {"mark", ShedAction::mark}});
+        on, {{"drop", ShedAction::drop}, {"reset", ShedAction::reset}, {"mark", ShedAction::mark}});
     if (v) c.on_shed = *v;
     on_shed_known = v.has_value();
   }
   const bool marks = on_shed_known && c.on_shed == ShedAction::mark;
-  const toml::node* dscp = t.get("mark_dscp");
+  Field dscp = field(t, "class", key, "mark_dscp");
   if (dscp == nullptr) {
     if (marks) {
-      diag_.report(t.source(), key + ".mark_dscp",
+      diag_.report(t.source(), dscp.key,
                    "missing; on_shed = \"mark\" needs the DSCP value to mark with (0..63)");
     }
     return;
   }
   if (on_shed_known && !marks) {
-    diag_.report(dscp->source(), key + ".mark_dscp", "allowed only with on_shed = \"mark\"");
+    diag_.report(dscp->source(), dscp.key, "allowed only with on_shed = \"mark\"");
     return;
   }
-  if (auto v = integer(*dscp, key + ".mark_dscp", key_spec("class", "mark_dscp")))
-    c.mark_dscp = static_cast<uint8_t>(*v);
+  if (auto v = integer(dscp)) c.mark_dscp = static_cast<uint8_t>(*v);
 }
 
 void Validator::per_source(const toml::node& n, const std::string& key, ClassConfig& c) {
@@ -130,28 +127,28 @@ void Validator::per_source(const toml::node& n, const std::string& key, ClassCon
   reject_unknown(*t, key, keys_of("class.per_source"));
   PerSourceConfig ps;
   bool ok = true;
-  if (const toml::node* r = t->get("rate_per_sec")) {
-    auto v = integer(*r, key + ".rate_per_sec", key_spec("class.per_source", "rate_per_sec"));
+  if (Field r = field(*t, "class.per_source", key, "rate_per_sec")) {
+    auto v = integer(r);
     if (v) ps.rate_per_sec = static_cast<uint64_t>(*v);
     ok = v.has_value();
   } else {
-    diag_.report(t->source(), key + ".rate_per_sec",
+    diag_.report(t->source(), r.key,
                  "missing; a per-source limit needs rate_per_sec (1..1000000000)");
     ok = false;
   }
   ps.burst = std::max<uint64_t>(1, ps.rate_per_sec);
-  if (const toml::node* b = t->get("burst")) {
-    auto v = integer(*b, key + ".burst", key_spec("class.per_source", "burst"));
+  if (Field b = field(*t, "class.per_source", key, "burst")) {
+    auto v = integer(b);
     if (v) ps.burst = static_cast<uint64_t>(*v);
     ok = ok && v.has_value();
   }
-  if (const toml::node* p = t->get("prefix_v4")) {
-    auto v = integer(*p, key + ".prefix_v4", key_spec("class.per_source", "prefix_v4"));
+  if (Field p = field(*t, "class.per_source", key, "prefix_v4")) {
+    auto v = integer(p);
     if (v) ps.prefix_v4 = static_cast<uint8_t>(*v);
     ok = ok && v.has_value();
   }
-  if (const toml::node* p = t->get("prefix_v6")) {
-    auto v = integer(*p, key + ".prefix_v6", key_spec("class.per_source", "prefix_v6"));
+  if (Field p = field(*t, "class.per_source", key, "prefix_v6")) {
+    auto v = integer(p);
     if (v) ps.prefix_v6 = static_cast<uint8_t>(*v);
     ok = ok && v.has_value();
   }
@@ -162,22 +159,21 @@ void Validator::match(const toml::node& n, const std::string& key, MatchConfig& 
   const toml::table* t = table(n, key);
   if (t == nullptr) return;
   reject_unknown(*t, key, keys_of("class.match"));
-  if (const toml::node* s = t->get("src")) prefixes(*s, key + ".src", out.src);
-  if (const toml::node* d = t->get("dst")) prefixes(*d, key + ".dst", out.dst);
+  if (Field s = field(*t, "class.match", key, "src")) prefixes(*s, s.key, out.src);
+  if (Field d = field(*t, "class.match", key, "dst")) prefixes(*d, d.key, out.dst);
   bool protocols_ok = true;
-  if (const toml::node* p = t->get("proto")) {
+  if (Field p = field(*t, "class.match", key, "proto")) {
     const std::size_t before = diag_.count();
-    protocols(*p, key + ".proto", out.protocols);
+    protocols(*p, p.key, out.protocols);
     protocols_ok = diag_.count() == before;
   }
-  if (const toml::node* p = t->get("dst_ports")) {
-    ports(*p, key + ".dst_ports", out.dst_ports);
-    if (protocols_ok) ports_need_tcp_or_udp(*p, key + ".dst_ports", out);
+  if (Field p = field(*t, "class.match", key, "dst_ports")) {
+    ports(*p, p.key, out.dst_ports);
+    if (protocols_ok) ports_need_tcp_or_udp(*p, p.key, out);
   }
-  if (const toml::node* d = t->get("dscp")) {
-    one_or_many(*d, key + ".dscp", [&](const toml::node& e, const std::string& k) {
-      if (auto v = integer(e, k, key_spec("class.match", "dscp")))
-        out.dscp.push_back(static_cast<uint8_t>(*v));
+  if (Field d = field(*t, "class.match", key, "dscp")) {
+    one_or_many(*d, d.key, [&](const toml::node& e, const std::string& k) {
+      if (auto v = integer(e, k, d.spec)) out.dscp.push_back(static_cast<uint8_t>(*v));
     });
   }
 }

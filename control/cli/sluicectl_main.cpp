@@ -143,7 +143,17 @@ int status(const Globals& g) {
   json r;
   const int rc = call(g, {{"op", "status"}}, &r);
   if (rc != kOk) {
-    if (!g.json_out) print_pinned_edge(g);
+    // A sluiced that is not in charge says what the edge runs itself (from
+    // its own pin_path); one that cannot be reached leaves the pinned record.
+    if (g.json_out) return rc;
+    if (r.is_object() && r.contains("in_charge") && r.contains("edge") && r["edge"].is_object()) {
+      const json& e = r["edge"];
+      const std::string state = e.value("state", std::string());
+      std::cout << "edge: " << (state.empty() ? "nothing of sluice's attached" : state)
+                << ", generation " << e.value("generation", uint64_t{0}) << "\n";
+    } else {
+      print_pinned_edge(g);
+    }
     return rc;
   }
   if (g.json_out) {

@@ -363,7 +363,8 @@ settle
 st=$(status status 2>&1 || true)
 echo "$st" >"$tmp/broken-status.txt"
 check "status says not in charge, why, and that the old program enforces" \
-  "$(grep -c 'not in charge: the config was rejected: .*on_shed.*the edge: enforcing generation '"$genb" <<<"$st") == 1"
+  "$(grep -c 'not in charge: the config was rejected: .*on_shed.*the edge: enforcing generation '"$genb" <<<"$st") == 1 && \
+   $(grep -c "^edge: enforcing, generation $genb\$" <<<"$st") == 1"
 scrape >"$tmp/broken-metrics.txt" || true
 check "metrics: sluice_in_charge 0, edge enforcing, a config start failure" \
   "$(grep -c '^sluice_in_charge 0' "$tmp/broken-metrics.txt") == 1 && \

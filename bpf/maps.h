@@ -12,7 +12,6 @@
 
 #include "shared_state.h"
 
-
 /* Which profile slot is live, and its generation. Written last by a retune. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -32,7 +32,6 @@ struct sl_shared_state {
 #endif
 };
 
-
 /* DPDK standby (inline, af_packet ports): the DPDK sluiced beats this while
  * its workers run; the XDP program on the same kernel interfaces passes
  * every frame to the DPDK ports while the beat is fresh, and enforces the

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/model/abi.h"
 #include "dataplane/common/profile.hpp"
+#include "dataplane/model/abi.h"
 
 namespace sluice {
 
@@ -30,7 +30,7 @@ struct DataplaneSettings {
   std::string outside;  // interface (xdp) or port/vdev spec (dpdk)
   std::string inside;   // empty: host mode (xdp only)
   XdpAttach xdp_attach = XdpAttach::native;
-  std::string pin_path = "/sys/fs/bpf/sluice";  // bpffs directory for pinned XDP state
+  std::string pin_path = "/sys/fs/bpf/sluice";      // bpffs directory for pinned XDP state
   WhenStopped when_stopped = WhenStopped::forward;  // inline only
   uint64_t source_table_size = SL_SOURCES_DEFAULT;  // admission.source_table_size
   uint64_t flow_table_size = SL_FLOWS_DEFAULT;      // admission.flow_table_size

@@ -129,8 +129,9 @@ DataplaneStats unattended_stats(const DataplaneSettings& settings) {
 bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report) {
   const DataplaneSettings xdp = kernel_side(settings);
   if (xdp.inside.empty()) {
-    *report += "host mode (no dataplane.inside): the kernel handles traffic while no program "
-               "runs; nothing to install\n";
+    *report +=
+        "host mode (no dataplane.inside): the kernel handles traffic while no program "
+        "runs; nothing to install\n";
     return true;
   }
   if (edge_link_state(xdp.pin_path) == EdgeState::enforcing) {

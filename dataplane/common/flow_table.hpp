@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "dataplane/common/bounded_lru.hpp"
 #include "dataplane/model/abi.h"
 #include "dataplane/model/flow.h"
-#include "dataplane/common/bounded_lru.hpp"
 
 namespace sluice {
 

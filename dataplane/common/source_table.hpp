@@ -8,8 +8,8 @@
 
 #include <cstdint>
 
-#include "dataplane/model/abi.h"
 #include "dataplane/common/bounded_lru.hpp"
+#include "dataplane/model/abi.h"
 
 namespace sluice {
 

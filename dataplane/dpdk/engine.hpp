@@ -30,11 +30,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataplane/model/abi.h"
-#include "dataplane/common/profile.hpp"
 #include "dataplane/common/flow_table.hpp"
 #include "dataplane/common/lpm.hpp"
+#include "dataplane/common/profile.hpp"
 #include "dataplane/common/source_table.hpp"
+#include "dataplane/model/abi.h"
 
 struct rte_rcu_qsbr;
 

@@ -236,11 +236,12 @@ bool attach_pinned_link(const DataplaneSettings& settings, const std::string& wh
     const int err = errno;
     char name[IF_NAMESIZE] = {};
     if_indextoname(static_cast<unsigned>(ifindex), name);
-    *error = std::string("cannot attach XDP (") + (settings.xdp_attach == XdpAttach::generic ? "generic" : "native") +
-             ") to " + name + ": " + errno_text(err) +
-             (err == EBUSY           ? " (another XDP program is attached)"
+    *error = std::string("cannot attach XDP (") +
+             (settings.xdp_attach == XdpAttach::generic ? "generic" : "native") + ") to " + name +
+             ": " + errno_text(err) +
+             (err == EBUSY                                ? " (another XDP program is attached)"
               : settings.xdp_attach == XdpAttach::generic ? ""
-                                     : " (try xdp_attach = \"generic\")");
+                                                          : " (try xdp_attach = \"generic\")");
     return false;
   }
   if (bpf_obj_pin(fd, path.c_str()) != 0) {

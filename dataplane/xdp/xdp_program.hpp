@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/common/profile.hpp"
 #include "dataplane/dataplane.hpp"
 #include "dataplane/model/abi.h"
-#include "dataplane/common/profile.hpp"
 
 namespace sluice {
 

@@ -10,8 +10,8 @@
 #include <map>
 #include <random>
 
-#include "dataplane/model/bucket.h"
 #include "dataplane/common/source_table.hpp"
+#include "dataplane/model/bucket.h"
 
 namespace sluice {
 namespace {

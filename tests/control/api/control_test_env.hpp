@@ -23,10 +23,10 @@
 #include <nlohmann/json.hpp>
 
 #include "control/api/audit.hpp"
+#include "control/api/control_state.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_diff.hpp"
 #include "control/config/config_loader.hpp"
-#include "control/api/control_state.hpp"
 #include "tests/support/fake_dataplane.hpp"
 
 namespace sluice::test {

@@ -61,11 +61,16 @@ SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 	return sl_mix64(h ^ ((__u64)k->family << 16 | (__u64)k->state_index << 8 | k->prefix_len));
 }
 
+/* The sticky epoch that contains now_ns (0 without epochs). */
+SL_INLINE __u64 sl_sticky_epoch(const struct sl_profile *prof, __u64 now_ns)
+{
+	return prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
+}
+
 /* Rank of a source in the epoch that contains now_ns, in [0, SL_RANK_ONE). */
 SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k, __u64 now_ns)
 {
-	__u64 epoch = prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
-	__u64 salt = sl_mix64(prof->seed ^ (epoch * 0x9e3779b97f4a7c15ULL));
+	__u64 salt = sl_mix64(prof->seed ^ (sl_sticky_epoch(prof, now_ns) * 0x9e3779b97f4a7c15ULL));
 	return (__u32)(sl_key_hash(k, salt) >> 48);
 }
 
@@ -119,13 +124,81 @@ SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
 	return sum;
 }
 
+/* A bucket has tokens left over for the source at the threshold: more than
+ * halfway from the class's reserve to the burst (a full bucket always does).
+ * The lower half is the sources under the threshold's margin for the noise
+ * of their arrivals; what rises above it would otherwise be lost. */
+SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_params *p,
+			   __u64 reserve_nt)
+{
+	if (!p->enabled)
+		return 1;
+	__u64 need = p->cap_nt > reserve_nt ? reserve_nt + (p->cap_nt - reserve_nt) / 2 + SL_TOKEN
+					     : p->cap_nt;
+	if (need > p->cap_nt)
+		need = p->cap_nt;
+	return b->tokens_nt >= need && sl_bucket_has(b, reserve_nt);
+}
+
+#define SL_STICKY_ADMIT	   0 /* the source ranks under the threshold */
+#define SL_STICKY_MARGINAL 1 /* the source at the threshold: admitted from what is left over */
+#define SL_STICKY_SHED	   2 /* the source ranks above the threshold */
+
+/*
+ * The rank filter for one lookup of a source of rank `rank`, after
+ * sl_sticky_tick. Every source under the threshold is admitted to the
+ * budgets, every source above it is shed, all or none, except the source at
+ * the threshold (the lowest rank at or above it the last window saw, or a
+ * lower one seen since): it gets the tokens the others leave over, so the
+ * budgets never sit unused for want of a source, and granularity never costs
+ * more than that one source's share.
+ */
+SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_class_params *cp,
+			       struct sl_class_state *cs, const struct sl_boundary_state *bs,
+			       __u32 rank, __u64 now_ns)
+{
+	__u32 epoch = (__u32)sl_sticky_epoch(prof, now_ns);
+	if (cs->rank_epoch != epoch) { /* new ranks: nobody is known to be at the threshold */
+		cs->rank_epoch = epoch;
+		cs->marginal = SL_RANK_ONE;
+		cs->window_next = SL_RANK_ONE;
+		cs->window_top = 0;
+	}
+	if (rank < cs->threshold) {
+		if (rank + 1 > cs->window_top)
+			cs->window_top = rank + 1;
+		return SL_STICKY_ADMIT;
+	}
+	if (cs->marginal == SL_RANK_ONE || rank > cs->marginal) {
+		if (rank < cs->window_next)
+			cs->window_next = rank;
+		cs->window_ranked_out++;
+		return SL_STICKY_SHED;
+	}
+	if (rank < cs->marginal) { /* a lower source: it is the one at the threshold now */
+		if (cs->marginal < cs->window_next)
+			cs->window_next = cs->marginal;
+		cs->marginal = rank;
+	}
+	cs->window_marginal++;
+	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	if (sl_left_over(&cs->bucket, &cp->bucket, 0) &&
+	    sl_left_over(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]) &&
+	    sl_left_over(&bs->packets, &prof->boundary_packets, prof->packets_reserve_nt[prio]))
+		return SL_STICKY_ADMIT;
+	cs->window_marginal_shed++;
+	return SL_STICKY_SHED;
+}
+
 /*
  * Closes the controller window when it has run its length (and, at low rates,
  * seen SL_STICKY_MIN_EVENTS budget outcomes or 4 lengths). Call before using
  * the threshold for a lookup, after refilling the class and boundary buckets.
  *
- * The threshold must hold still for sources to be treated consistently, so it
- * follows a smoothed estimate rather than one window's luck:
+ * The controller is work-conserving: it sheds by rank only what the budgets
+ * cannot take, and checks each window what the class actually got.
+ *
+ * An estimate sets the scale:
  *   target = capacity of the window / lookups offered in it,
  * where the capacity of a budget is what the class took from it plus what the
  * bucket gained (exactly the refill for the class bucket; for the shared
@@ -134,14 +207,23 @@ SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
  * offered count includes lookups the rank filter shed, so the estimate does
  * not depend on the threshold it corrects. The target is nudged by up to 1/8
  * to hold the limiting bucket half full (the boundary: above this priority's
- * reserve), which keeps a margin for the noise of arrivals without wasting
- * capacity; the threshold moves an eighth of the way to it each window.
- * Two events move it at once:
- *  - a surge: the budgets refused lookups and the target is below 3/4 of
- *    the threshold: it drops to the target;
- *  - the end of one: two windows in a row ended with the budgets full and
- *    nothing refused: it doubles.
- * After eight idle windows everyone is admitted again.
+ * reserve), the level above which the source at the threshold is admitted.
+ *
+ * The outcome of the window then moves the threshold:
+ *  - the budgets refused sources under the threshold: far too open (the
+ *    target is below 3/4 of the threshold, a surge) it drops to the target;
+ *    otherwise an eighth of the way to it, and when the refusals were more
+ *    than 1/32 of what was admitted, at least to the highest source under it
+ *    (that source becomes the one at the threshold);
+ *  - the budgets refused nobody and the source at the threshold was shed
+ *    some: it is taking what is left over, and the threshold holds;
+ *  - otherwise the budgets can take more: the threshold rises an eighth of
+ *    the way to the target when that is higher (or follows it down when
+ *    nobody was shed at all), and past the source at the threshold if that
+ *    source asked and got everything: the next source becomes the one at
+ *    the threshold;
+ *  - two windows in a row with the budgets full: it doubles; after eight
+ *    idle windows everyone is admitted again.
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
@@ -162,12 +244,8 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	int full = cs->window_rejected == 0 && level >= SL_LEVEL_ONE && boundary >= SL_LEVEL_ONE;
 	cs->full_windows = full ? cs->full_windows + 1 : 0;
 
-	__u64 thr = cs->threshold;
-	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
-		thr = SL_RANK_ONE;
-	} else if (cs->full_windows >= 2) {
-		thr *= 2;
-	} else if (cs->window_offered > 0) {
+	__u64 target = SL_RANK_ONE;
+	if (cs->window_offered > 0) {
 		__u64 cap = sl_window_capacity(&cs->bucket, &cp->bucket, cs->window_class_nt,
 					       cs->window_admitted);
 		/* The class outranks lower priorities: what they took was its for the taking. */
@@ -180,7 +258,6 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 			cap = cap_b;
 			nudge = boundary; /* above this priority's reserve */
 		}
-		__u64 target = SL_RANK_ONE;
 		if (cap != ~0ULL) {
 			/* capacity in 2^-10 tokens: enough precision, no overflow */
 			target = (cap / (SL_TOKEN >> 10)) * SL_RANK_ONE /
@@ -190,15 +267,54 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		}
 		if (target > SL_RANK_ONE)
 			target = SL_RANK_ONE;
-		if (cs->window_rejected > 0 && 4 * target < 3 * thr)
-			thr = target; /* a surge: refusals and far too open */
-		else
-			thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
 	}
+
+	__u64 thr = cs->threshold;
+	const __u64 old = thr;
+	const __u32 top = cs->window_top; /* rank + 1 */
+	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
+		thr = SL_RANK_ONE;
+	} else if (cs->full_windows >= 2) {
+		thr *= 2;
+	} else if (cs->window_offered == 0) {
+		/* nothing to learn from */
+	} else if (cs->window_rejected > 0) {
+		if (4 * target < 3 * thr) {
+			thr = target; /* a surge: refusals and far too open */
+		} else {
+			if (target < thr)
+				thr -= (thr - target) / 8;
+			if (top != 0 && top - 1 < thr && cs->window_rejected * 32 > cs->window_admitted)
+				thr = top - 1;
+		}
+	} else if (cs->window_marginal_shed == 0 || 16 * cs->window_marginal < cs->window_admitted) {
+		/* Nobody refused, and the source at the threshold got all it
+		 * asked for (the budgets can take more), or is too small to take
+		 * up what the others leave: follow the estimate. */
+		thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
+		if (cs->window_marginal > 0 && cs->marginal < SL_RANK_ONE && thr <= cs->marginal)
+			thr = cs->marginal + 1;
+	}
+	/* else the source at the threshold is taking what is left over: hold. */
 	if (thr > SL_RANK_ONE)
 		thr = SL_RANK_ONE;
 	if (thr < SL_RANK_MIN)
 		thr = SL_RANK_MIN;
+
+	/* Who is at the threshold now: the lowest source above the old one seen
+	 * in the window when it rose (or when nobody was known), the highest
+	 * source under it when it fell onto it; otherwise nobody until a window
+	 * has seen who is. */
+	if (thr > old || cs->marginal == SL_RANK_ONE)
+		cs->marginal = cs->window_next >= thr ? cs->window_next : SL_RANK_ONE;
+	else if (thr < old)
+		cs->marginal = top != 0 && top - 1 == thr ? (__u32)thr : SL_RANK_ONE;
+#ifdef SL_STICKY_TRACE
+	fprintf(stderr, "t=%.1f thr %llu->%llu tgt %llu off %u adm %u rej %u marg %u/%u shed %u out %u lvl %llu\n",
+		now_ns / 1e9, (unsigned long long)old, (unsigned long long)thr, (unsigned long long)target,
+		cs->window_offered, cs->window_admitted, cs->window_rejected, cs->window_marginal,
+		cs->marginal, cs->window_marginal_shed, cs->window_ranked_out, (unsigned long long)level);
+#endif
 	cs->threshold = (__u32)thr;
 	cs->window_start_ns = now_ns;
 	cs->window_class_nt = cs->bucket.tokens_nt;
@@ -207,4 +323,9 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	cs->window_offered = 0;
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;
+	cs->window_next = SL_RANK_ONE;
+	cs->window_top = 0;
+	cs->window_marginal = 0;
+	cs->window_marginal_shed = 0;
+	cs->window_ranked_out = 0;
 }

@@ -96,10 +96,19 @@ def ack_flood(a):
     start = time.monotonic()
     start_wall = time.time()
     deadline = start + a.seconds
+    # With --stop-file, the flood outlasts whatever it floods (the clients
+    # under test, slower on a busy machine): past --min-seconds it stops
+    # when the file appears, at --seconds at the latest.
+    min_end = start + (a.min_seconds if a.stop_file else a.seconds)
+    next_check = min_end
     while sent + dropped < a.count:
         now = time.monotonic()
         if now >= deadline:
             break
+        if now >= next_check:
+            if os.path.exists(a.stop_file):
+                break
+            next_check = now + 0.05
         # Paced: never more than rate * elapsed frames (plus one batch).
         ahead = (sent + dropped) - a.rate * (now - start)
         if ahead > 0:
@@ -232,6 +241,8 @@ def main():
     f.add_argument("--rate", type=float, required=True, help="packets/s to aim for")
     f.add_argument("--seconds", type=float, required=True)
     f.add_argument("--count", type=int, default=2_000_000)
+    f.add_argument("--stop-file", help="past --min-seconds, stop once this file exists")
+    f.add_argument("--min-seconds", type=float, default=0)
     f.add_argument("--seed", type=int, default=7)
     s = sub.add_parser("download-server")
     s.add_argument("--port", type=int, default=8080)

@@ -61,20 +61,29 @@ SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 	return sl_mix64(h ^ ((__u64)k->family << 16 | (__u64)k->state_index << 8 | k->prefix_len));
 }
 
-/* The sticky epoch that contains now_ns (0 without epochs). */
-SL_INLINE __u64 sl_sticky_epoch(const struct sl_profile *prof, __u64 now_ns)
+/* The source's sticky epoch that contains now_ns (0 without epochs). Every
+ * source turns over at its own point of the epoch (a phase drawn from its
+ * key), so the admitted set changes a few sources at a time rather than all
+ * at once: no jolt to the budgets, and no minute at which every session in
+ * progress is cut. */
+SL_INLINE __u64 sl_source_epoch(const struct sl_profile *prof, const struct sl_source_key *k,
+				__u64 now_ns)
 {
-	return prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
+	if (!prof->sticky_epoch_ns)
+		return 0;
+	__u64 phase = sl_key_hash(k, ~prof->seed) % prof->sticky_epoch_ns;
+	return (now_ns + phase) / prof->sticky_epoch_ns;
 }
 
-/* Rank of a source in the epoch that contains now_ns, in [0, SL_RANK_ONE). */
+/* Rank of a source in its epoch that contains now_ns, in [0, SL_RANK_ONE). */
 SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k, __u64 now_ns)
 {
-	__u64 salt = sl_mix64(prof->seed ^ (sl_sticky_epoch(prof, now_ns) * 0x9e3779b97f4a7c15ULL));
+	__u64 salt =
+		sl_mix64(prof->seed ^ (sl_source_epoch(prof, k, now_ns) * 0x9e3779b97f4a7c15ULL));
 	return (__u32)(sl_key_hash(k, salt) >> 48);
 }
 
-#define SL_STICKY_MIN_EVENTS 32	   /* budget outcomes a window needs before it closes early */
+#define SL_STICKY_MIN_EVENTS 32	   /* lookups a window needs before it closes early */
 #define SL_LEVEL_ONE	     1024U /* fixed-point 1.0 for bucket headroom */
 
 /* Headroom of a bucket for a class: tokens above the class's reserve as a
@@ -124,69 +133,89 @@ SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
 	return sum;
 }
 
-/* A bucket has tokens left over for the source at the threshold: more than
+/* Levels of the limiting bucket, as a share of what it holds above the
+ * class's reserve: the band is admitted above 1/3, anyone above 9/16 (tokens
+ * the band does not take would overflow), and the threshold rises only when
+ * a window ends above 1/2 with the band fully admitted. */
+#define SL_SAT_LEVEL	  (SL_LEVEL_ONE / 2)
+#define SL_BAND_FILL_DIV  3
+#define SL_OVERFLOW_LEVEL (SL_LEVEL_ONE * 9 / 16)
+/* A bucket has tokens left over for the band above the threshold: more than
  * halfway from the class's reserve to the burst (a full bucket always does).
- * The lower half is the sources under the threshold's margin for the noise
- * of their arrivals; what rises above it would otherwise be lost. */
+ * The lower half is the margin of the sources under the threshold for the
+ * noise of their arrivals; what rises above it would otherwise be lost. */
 SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_params *p,
 			   __u64 reserve_nt)
 {
 	if (!p->enabled)
 		return 1;
-	__u64 need = p->cap_nt > reserve_nt ? reserve_nt + (p->cap_nt - reserve_nt) / 2 + SL_TOKEN
-					     : p->cap_nt;
+	__u64 need = p->cap_nt > reserve_nt
+			     ? reserve_nt + (p->cap_nt - reserve_nt) / SL_BAND_FILL_DIV + SL_TOKEN
+			     : p->cap_nt;
 	if (need > p->cap_nt)
 		need = p->cap_nt;
 	return b->tokens_nt >= need && sl_bucket_has(b, reserve_nt);
 }
 
-#define SL_STICKY_ADMIT	   0 /* the source ranks under the threshold */
-#define SL_STICKY_MARGINAL 1 /* the source at the threshold: admitted from what is left over */
-#define SL_STICKY_SHED	   2 /* the source ranks above the threshold */
+#define SL_BAND_DIV 8 /* the band: an eighth of the threshold above it */
+/* The band: ranks from the threshold up to an eighth above it, and at least
+ * up to the lowest source above it, so that with a few sources the band is
+ * the source at the threshold. */
+SL_INLINE __u32 sl_band_top(const struct sl_class_state *cs)
+{
+	__u32 top = cs->threshold + cs->threshold / SL_BAND_DIV;
+	if (cs->marginal < SL_RANK_ONE && cs->marginal > top)
+		top = cs->marginal;
+	return top;
+}
+
+#define SL_STICKY_ADMIT 0 /* under the threshold, or in the band with tokens left over */
+#define SL_STICKY_SHED	1 /* above the band, or in it with too little left over */
 
 /*
  * The rank filter for one lookup of a source of rank `rank`, after
- * sl_sticky_tick. Every source under the threshold is admitted to the
- * budgets, every source above it is shed, all or none, except the source at
- * the threshold (the lowest rank at or above it the last window saw, or a
- * lower one seen since): it gets the tokens the others leave over, so the
- * budgets never sit unused for want of a source, and granularity never costs
- * more than that one source's share.
+ * sl_sticky_tick. Every source under the threshold reaches the budgets and
+ * every source above the band is shed, all or none; sources in the band get
+ * the tokens the others leave over, so the budgets never sit unused while
+ * the class sheds, and the threshold can hold still through the noise of
+ * arrivals (the band takes it up).
  */
 SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_class_params *cp,
 			       struct sl_class_state *cs, const struct sl_boundary_state *bs,
-			       __u32 rank, __u64 now_ns)
+			       __u32 rank)
 {
-	__u32 epoch = (__u32)sl_sticky_epoch(prof, now_ns);
-	if (cs->rank_epoch != epoch) { /* new ranks: nobody is known to be at the threshold */
-		cs->rank_epoch = epoch;
-		cs->marginal = SL_RANK_ONE;
-		cs->window_next = SL_RANK_ONE;
-		cs->window_top = 0;
-	}
 	if (rank < cs->threshold) {
 		if (rank + 1 > cs->window_top)
 			cs->window_top = rank + 1;
 		return SL_STICKY_ADMIT;
 	}
-	if (cs->marginal == SL_RANK_ONE || rank > cs->marginal) {
-		if (rank < cs->window_next)
-			cs->window_next = rank;
-		cs->window_ranked_out++;
-		return SL_STICKY_SHED;
+	if (rank < cs->window_low) {
+		cs->window_low2 = cs->window_low;
+		cs->window_low = rank;
+	} else if (rank > cs->window_low && rank < cs->window_low2) {
+		cs->window_low2 = rank;
 	}
-	if (rank < cs->marginal) { /* a lower source: it is the one at the threshold now */
-		if (cs->marginal < cs->window_next)
-			cs->window_next = cs->marginal;
-		cs->marginal = rank;
-	}
-	cs->window_marginal++;
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	if (rank > sl_band_top(cs)) {
+		/* Above the band: shed, unless the budgets are full and the
+		 * token would be lost (the source at the threshold just went,
+		 * e.g. it turned over to a new rank): then whoever asks gets it,
+		 * and counts as the band, which then got all it asked for. */
+		if (!(sl_headroom(&cs->bucket, &cp->bucket, 0) >= SL_OVERFLOW_LEVEL &&
+		      sl_headroom(&bs->lookups, &prof->boundary_lookups,
+				  prof->lookups_reserve_nt[prio]) >= SL_OVERFLOW_LEVEL &&
+		      (!prof->boundary_packets.enabled ||
+		       sl_bucket_has(&bs->packets, prof->packets_reserve_nt[prio])))) {
+			cs->window_ranked_out++;
+			return SL_STICKY_SHED;
+		}
+	}
+	cs->window_band++;
 	if (sl_left_over(&cs->bucket, &cp->bucket, 0) &&
 	    sl_left_over(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]) &&
 	    sl_left_over(&bs->packets, &prof->boundary_packets, prof->packets_reserve_nt[prio]))
 		return SL_STICKY_ADMIT;
-	cs->window_marginal_shed++;
+	cs->window_band_shed++;
 	return SL_STICKY_SHED;
 }
 
@@ -195,35 +224,33 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
  * seen SL_STICKY_MIN_EVENTS budget outcomes or 4 lengths). Call before using
  * the threshold for a lookup, after refilling the class and boundary buckets.
  *
- * The controller is work-conserving: it sheds by rank only what the budgets
- * cannot take, and checks each window what the class actually got.
+ * The controller is work-conserving: the band above the threshold takes what
+ * the sources under it leave over, and the threshold moves only when the band
+ * cannot: up when the band got every lookup it asked for (the budgets can
+ * take more), down when the budgets refused sources under the threshold and
+ * the band got less than a quarter of its lookups. Holding still otherwise
+ * is what keeps the sources under the threshold admitted, and the ones above
+ * the band shed, for the whole epoch.
  *
- * An estimate sets the scale:
+ * An estimate sets the size of a step:
  *   target = capacity of the window / lookups offered in it,
  * where the capacity of a budget is what the class took from it plus what the
  * bucket gained (exactly the refill for the class bucket; for the shared
  * boundary the refill less what classes of the same or higher priority took,
  * since whatever lower priorities took this class could have had), and the
  * offered count includes lookups the rank filter shed, so the estimate does
- * not depend on the threshold it corrects. The target is nudged by up to 1/8
- * to hold the limiting bucket half full (the boundary: above this priority's
- * reserve), the level above which the source at the threshold is admitted.
- *
- * The outcome of the window then moves the threshold:
- *  - the budgets refused sources under the threshold: far too open (the
- *    target is below 3/4 of the threshold, a surge) it drops to the target;
- *    otherwise an eighth of the way to it, and when the refusals were more
- *    than 1/32 of what was admitted, at least to the highest source under it
- *    (that source becomes the one at the threshold);
- *  - the budgets refused nobody and the source at the threshold was shed
- *    some: it is taking what is left over, and the threshold holds;
- *  - otherwise the budgets can take more: the threshold rises an eighth of
- *    the way to the target when that is higher (or follows it down when
- *    nobody was shed at all), and past the source at the threshold if that
- *    source asked and got everything: the next source becomes the one at
- *    the threshold;
- *  - two windows in a row with the budgets full: it doubles; after eight
- *    idle windows everyone is admitted again.
+ * not depend on the threshold it corrects; it is nudged by up to 1/8 to hold
+ * the limiting bucket half full (the boundary: above this priority's
+ * reserve). A step is an eighth of the way to the target, at least 1/64 of
+ * the threshold. Besides:
+ *  - a surge (refusals with the target below 3/4 of the threshold): the
+ *    threshold drops to the target at once;
+ *  - a few sources: a step up goes at least past the source at the threshold
+ *    (the next one becomes it), a step down after refusals of more than 1/32
+ *    of what was admitted at least onto the highest source under it;
+ *  - nobody above the threshold: it follows the target; two windows in a
+ *    row with the budgets full: it doubles; after eight idle windows
+ *    everyone is admitted again.
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
@@ -232,9 +259,8 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	__u64 window = prof->sticky_window_ns;
 	if (now_ns < cs->window_start_ns + window)
 		return;
-	__u32 events = cs->window_admitted + cs->window_rejected;
-	if (events < SL_STICKY_MIN_EVENTS && now_ns < cs->window_start_ns + 4 * window &&
-	    cs->window_offered > 0)
+	if (cs->window_offered < SL_STICKY_MIN_EVENTS &&
+	    now_ns < cs->window_start_ns + 4 * window && cs->window_offered > 0)
 		return;
 
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
@@ -245,6 +271,8 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	cs->full_windows = full ? cs->full_windows + 1 : 0;
 
 	__u64 target = SL_RANK_ONE;
+	__u64 nudge = level;
+	int known = 0; /* the budgets limited the class: the target means something */
 	if (cs->window_offered > 0) {
 		__u64 cap = sl_window_capacity(&cs->bucket, &cp->bucket, cs->window_class_nt,
 					       cs->window_admitted);
@@ -253,12 +281,12 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		__u64 cap_b =
 			sl_window_capacity(&bs->lookups, &prof->boundary_lookups,
 					   cs->window_boundary_nt, cs->window_admitted + lower);
-		__u64 nudge = level;
 		if (cap_b < cap) {
 			cap = cap_b;
 			nudge = boundary; /* above this priority's reserve */
 		}
 		if (cap != ~0ULL) {
+			known = 1;
 			/* capacity in 2^-10 tokens: enough precision, no overflow */
 			target = (cap / (SL_TOKEN >> 10)) * SL_RANK_ONE /
 				 ((__u64)cs->window_offered << 10);
@@ -272,6 +300,8 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	__u64 thr = cs->threshold;
 	const __u64 old = thr;
 	const __u32 top = cs->window_top; /* rank + 1 */
+	const __u32 band = cs->window_band, band_shed = cs->window_band_shed;
+	__u64 step = thr / 64 + 1;
 	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
 		thr = SL_RANK_ONE;
 	} else if (cs->full_windows >= 2) {
@@ -279,42 +309,60 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	} else if (cs->window_offered == 0) {
 		/* nothing to learn from */
 	} else if (cs->window_rejected > 0) {
+		const int heavy = cs->window_rejected * 32 > cs->window_admitted;
 		if (4 * target < 3 * thr) {
 			thr = target; /* a surge: refusals and far too open */
+			cs->pressure = 0;
+		} else if (band == 0 || 4 * band_shed > 3 * band) {
+			cs->pressure = cs->pressure < 0 ? cs->pressure - 1 : -1;
+			if (heavy || cs->pressure <= -2) {
+				if (target < thr && (thr - target) / 8 > step)
+					step = (thr - target) / 8;
+				thr = thr > step ? thr - step : 0;
+				if (top != 0 && top - 1 < thr && heavy)
+					thr = top -
+					      1; /* the highest source under it is now at it */
+				cs->pressure = 0;
+			}
 		} else {
-			if (target < thr)
-				thr -= (thr - target) / 8;
-			if (top != 0 && top - 1 < thr && cs->window_rejected * 32 > cs->window_admitted)
-				thr = top - 1;
+			cs->pressure = 0;
 		}
-	} else if (cs->window_marginal_shed == 0 || 16 * cs->window_marginal < cs->window_admitted) {
-		/* Nobody refused, and the source at the threshold got all it
-		 * asked for (the budgets can take more), or is too small to take
-		 * up what the others leave: follow the estimate. */
+	} else if (band + cs->window_ranked_out == 0) {
 		thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
-		if (cs->window_marginal > 0 && cs->marginal < SL_RANK_ONE && thr <= cs->marginal)
+		cs->pressure = 0;
+	} else if (!((band > 0 ? band_shed == 0 : 1) && nudge >= SL_SAT_LEVEL)) {
+		cs->pressure = 0; /* the band is taking what is left over: hold */
+	} else if ((cs->pressure = cs->pressure > 0 ? cs->pressure + 1 : 1) >= 2 || !known) {
+		cs->pressure = 0;
+		/* The band got all it asked for, or was empty with tokens left
+		 * over: the budgets can take more. A quarter more when a budget
+		 * ended the window full (tokens were lost), at most half. */
+		if (known && target > thr && (target - thr) / 8 > step)
+			step = (target - thr) / 8;
+		if (!known && thr / 4 > step)
+			step = thr / 4;
+		if (step > thr / 2 + 1)
+			step = thr / 2 + 1;
+		thr += step;
+		if (band > 0 && cs->marginal < SL_RANK_ONE && thr <= cs->marginal)
 			thr = cs->marginal + 1;
 	}
-	/* else the source at the threshold is taking what is left over: hold. */
 	if (thr > SL_RANK_ONE)
 		thr = SL_RANK_ONE;
 	if (thr < SL_RANK_MIN)
 		thr = SL_RANK_MIN;
 
-	/* Who is at the threshold now: the lowest source above the old one seen
-	 * in the window when it rose (or when nobody was known), the highest
-	 * source under it when it fell onto it; otherwise nobody until a window
-	 * has seen who is. */
-	if (thr > old || cs->marginal == SL_RANK_ONE)
-		cs->marginal = cs->window_next >= thr ? cs->window_next : SL_RANK_ONE;
-	else if (thr < old)
-		cs->marginal = top != 0 && top - 1 == thr ? (__u32)thr : SL_RANK_ONE;
-#ifdef SL_STICKY_TRACE
-	fprintf(stderr, "t=%.1f thr %llu->%llu tgt %llu off %u adm %u rej %u marg %u/%u shed %u out %u lvl %llu\n",
-		now_ns / 1e9, (unsigned long long)old, (unsigned long long)thr, (unsigned long long)target,
-		cs->window_offered, cs->window_admitted, cs->window_rejected, cs->window_marginal,
-		cs->marginal, cs->window_marginal_shed, cs->window_ranked_out, (unsigned long long)level);
-#endif
+	/* The lowest source at or above the new threshold, as far as this
+	 * window saw: when it rose past the lowest one seen, the next; when it
+	 * fell onto the highest source under it, that one. */
+	if (cs->window_low >= thr)
+		cs->marginal = cs->window_low;
+	else if (cs->window_low2 >= thr && cs->window_low2 < SL_RANK_ONE)
+		cs->marginal = cs->window_low2;
+	else
+		cs->marginal = SL_RANK_ONE;
+	if (thr < old && top != 0 && top - 1 >= thr && top - 1 < cs->marginal)
+		cs->marginal = top - 1;
 	cs->threshold = (__u32)thr;
 	cs->window_start_ns = now_ns;
 	cs->window_class_nt = cs->bucket.tokens_nt;
@@ -323,9 +371,10 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	cs->window_offered = 0;
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;
-	cs->window_next = SL_RANK_ONE;
+	cs->window_low = SL_RANK_ONE;
+	cs->window_low2 = SL_RANK_ONE;
 	cs->window_top = 0;
-	cs->window_marginal = 0;
-	cs->window_marginal_shed = 0;
+	cs->window_band = 0;
+	cs->window_band_shed = 0;
 	cs->window_ranked_out = 0;
 }

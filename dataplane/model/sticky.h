@@ -133,17 +133,29 @@ SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
 	return sum;
 }
 
-/* Levels of the limiting bucket, as a share of what it holds above the
- * class's reserve: the band is admitted above 1/3, anyone above 9/16 (tokens
- * the band does not take would overflow), and the threshold rises only when
- * a window ends above 1/2 with the band fully admitted. */
-#define SL_SAT_LEVEL	  (SL_LEVEL_ONE / 2)
+/*
+ * The band. Sources under the threshold reach the budgets; the band, the
+ * ranks from the threshold to an eighth above it (and at least up to the
+ * lowest source seen above it, so that with a few sources the band is the
+ * source at the threshold), gets what they leave over. Levels of the
+ * limiting bucket, as a share of its room above the class's reserve:
+ *  - above 1/3 the band is admitted: the sources under the threshold keep
+ *    the bottom third as a margin for the noise of their arrivals;
+ *  - above 9/16 anyone is admitted: those tokens would otherwise overflow
+ *    (the source at the threshold just turned over to a new rank, say);
+ *  - the threshold rises only when two windows in a row end above 17/32
+ *    with the band fully admitted;
+ *  - refusals of more than 1/8 of what was admitted are heavy: the
+ *    threshold falls at once.
+ */
+#define SL_BAND_DIV	  8
 #define SL_BAND_FILL_DIV  3
 #define SL_OVERFLOW_LEVEL (SL_LEVEL_ONE * 9 / 16)
-/* A bucket has tokens left over for the band above the threshold: more than
- * halfway from the class's reserve to the burst (a full bucket always does).
- * The lower half is the margin of the sources under the threshold for the
- * noise of their arrivals; what rises above it would otherwise be lost. */
+#define SL_RISE_LEVEL	  (SL_LEVEL_ONE * 17 / 32)
+#define SL_HEAVY_DIV	  8
+
+/* The bucket holds more than a third of its room above the reserve (a full
+ * bucket always does). */
 SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_params *p,
 			   __u64 reserve_nt)
 {
@@ -157,10 +169,6 @@ SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_par
 	return b->tokens_nt >= need && sl_bucket_has(b, reserve_nt);
 }
 
-#define SL_BAND_DIV 8 /* the band: an eighth of the threshold above it */
-/* The band: ranks from the threshold up to an eighth above it, and at least
- * up to the lowest source above it, so that with a few sources the band is
- * the source at the threshold. */
 SL_INLINE __u32 sl_band_top(const struct sl_class_state *cs)
 {
 	__u32 top = cs->threshold + cs->threshold / SL_BAND_DIV;
@@ -174,11 +182,11 @@ SL_INLINE __u32 sl_band_top(const struct sl_class_state *cs)
 
 /*
  * The rank filter for one lookup of a source of rank `rank`, after
- * sl_sticky_tick. Every source under the threshold reaches the budgets and
- * every source above the band is shed, all or none; sources in the band get
- * the tokens the others leave over, so the budgets never sit unused while
- * the class sheds, and the threshold can hold still through the noise of
- * arrivals (the band takes it up).
+ * sl_sticky_tick: every source under the threshold reaches the budgets and
+ * every source above the band is shed, all or none; the band gets the
+ * tokens the others leave over, so the budgets never sit unused while the
+ * class sheds, and the threshold can hold still through the noise of
+ * arrivals.
  */
 SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_class_params *cp,
 			       struct sl_class_state *cs, const struct sl_boundary_state *bs,
@@ -197,10 +205,8 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 	}
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	if (rank > sl_band_top(cs)) {
-		/* Above the band: shed, unless the budgets are full and the
-		 * token would be lost (the source at the threshold just went,
-		 * e.g. it turned over to a new rank): then whoever asks gets it,
-		 * and counts as the band, which then got all it asked for. */
+		/* Above the band: shed, unless the tokens would overflow; then
+		 * whoever asks gets one, and counts as the band. */
 		if (!(sl_headroom(&cs->bucket, &cp->bucket, 0) >= SL_OVERFLOW_LEVEL &&
 		      sl_headroom(&bs->lookups, &prof->boundary_lookups,
 				  prof->lookups_reserve_nt[prio]) >= SL_OVERFLOW_LEVEL &&
@@ -221,18 +227,27 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 
 /*
  * Closes the controller window when it has run its length (and, at low rates,
- * seen SL_STICKY_MIN_EVENTS budget outcomes or 4 lengths). Call before using
- * the threshold for a lookup, after refilling the class and boundary buckets.
+ * seen SL_STICKY_MIN_EVENTS lookups or 4 lengths). Call before using the
+ * threshold for a lookup, after refilling the class and boundary buckets.
  *
- * The controller is work-conserving: the band above the threshold takes what
- * the sources under it leave over, and the threshold moves only when the band
- * cannot: up when the band got every lookup it asked for (the budgets can
- * take more), down when the budgets refused sources under the threshold and
- * the band got less than a quarter of its lookups. Holding still otherwise
- * is what keeps the sources under the threshold admitted, and the ones above
- * the band shed, for the whole epoch.
+ * The threshold moves only when the band cannot take up the difference;
+ * holding still otherwise is what keeps the sources under it admitted, and
+ * the ones above the band shed, for their whole epoch:
+ *  - up, when two windows in a row the band got every lookup it asked for
+ *    and the limiting bucket ended above SL_RISE_LEVEL (or at once when a
+ *    budget ended the window full: tokens were lost): past the source at
+ *    the threshold at least, and the next one becomes it;
+ *  - down, when the budgets refused sources under the threshold and the
+ *    band got less than a quarter of its lookups, two windows in a row or
+ *    once heavily (then at least onto the highest source under it);
+ *  - to the target at once in a surge (refusals, and the target below 3/4
+ *    of the threshold);
+ *  - with nobody above it, toward the target; two windows in a row with the
+ *    budgets full: it doubles; after eight idle windows everyone is
+ *    admitted again.
  *
- * An estimate sets the size of a step:
+ * The target sets the size of a step (an eighth of the way to it, at least
+ * 1/64 of the threshold; a quarter of the threshold when tokens were lost):
  *   target = capacity of the window / lookups offered in it,
  * where the capacity of a budget is what the class took from it plus what the
  * bucket gained (exactly the refill for the class bucket; for the shared
@@ -241,16 +256,7 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
  * offered count includes lookups the rank filter shed, so the estimate does
  * not depend on the threshold it corrects; it is nudged by up to 1/8 to hold
  * the limiting bucket half full (the boundary: above this priority's
- * reserve). A step is an eighth of the way to the target, at least 1/64 of
- * the threshold. Besides:
- *  - a surge (refusals with the target below 3/4 of the threshold): the
- *    threshold drops to the target at once;
- *  - a few sources: a step up goes at least past the source at the threshold
- *    (the next one becomes it), a step down after refusals of more than 1/32
- *    of what was admitted at least onto the highest source under it;
- *  - nobody above the threshold: it follows the target; two windows in a
- *    row with the budgets full: it doubles; after eight idle windows
- *    everyone is admitted again.
+ * reserve).
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
@@ -309,52 +315,48 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	} else if (cs->window_offered == 0) {
 		/* nothing to learn from */
 	} else if (cs->window_rejected > 0) {
-		const int heavy = cs->window_rejected * 32 > cs->window_admitted;
+		const int heavy = cs->window_rejected * SL_HEAVY_DIV > cs->window_admitted;
+		const int starved = band == 0 || 4 * band_shed > 3 * band;
+		cs->pressure = starved ? (cs->pressure < 0 ? cs->pressure - 1 : -1) : 0;
 		if (4 * target < 3 * thr) {
 			thr = target; /* a surge: refusals and far too open */
 			cs->pressure = 0;
-		} else if (band == 0 || 4 * band_shed > 3 * band) {
-			cs->pressure = cs->pressure < 0 ? cs->pressure - 1 : -1;
-			if (heavy || cs->pressure <= -2) {
-				if (target < thr && (thr - target) / 8 > step)
-					step = (thr - target) / 8;
-				thr = thr > step ? thr - step : 0;
-				if (top != 0 && top - 1 < thr && heavy)
-					thr = top -
-					      1; /* the highest source under it is now at it */
-				cs->pressure = 0;
-			}
-		} else {
+		} else if (starved && (heavy || cs->pressure <= -2)) {
+			if (target < thr && (thr - target) / 8 > step)
+				step = (thr - target) / 8;
+			thr = thr > step ? thr - step : 0;
+			if (heavy && top != 0 && top - 1 < thr)
+				thr = top - 1; /* the highest source under it is at it now */
 			cs->pressure = 0;
 		}
 	} else if (band + cs->window_ranked_out == 0) {
 		thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
 		cs->pressure = 0;
-	} else if (!((band > 0 ? band_shed == 0 : 1) && nudge >= SL_SAT_LEVEL)) {
+	} else if ((band > 0 && band_shed > 0) || nudge < SL_RISE_LEVEL) {
 		cs->pressure = 0; /* the band is taking what is left over: hold */
-	} else if ((cs->pressure = cs->pressure > 0 ? cs->pressure + 1 : 1) >= 2 || !known) {
-		cs->pressure = 0;
-		/* The band got all it asked for, or was empty with tokens left
-		 * over: the budgets can take more. A quarter more when a budget
-		 * ended the window full (tokens were lost), at most half. */
-		if (known && target > thr && (target - thr) / 8 > step)
-			step = (target - thr) / 8;
-		if (!known && thr / 4 > step)
-			step = thr / 4;
-		if (step > thr / 2 + 1)
-			step = thr / 2 + 1;
-		thr += step;
-		if (band > 0 && cs->marginal < SL_RANK_ONE && thr <= cs->marginal)
-			thr = cs->marginal + 1;
+	} else {
+		cs->pressure = cs->pressure > 0 ? cs->pressure + 1 : 1;
+		if (cs->pressure >= 2 || !known) {
+			if (known && target > thr && (target - thr) / 8 > step)
+				step = (target - thr) / 8;
+			if (!known && thr / 4 > step)
+				step = thr / 4;
+			if (step > thr / 2 + 1)
+				step = thr / 2 + 1;
+			thr += step;
+			if (band > 0 && cs->marginal < SL_RANK_ONE && thr <= cs->marginal)
+				thr = cs->marginal + 1;
+			cs->pressure = 0;
+		}
 	}
 	if (thr > SL_RANK_ONE)
 		thr = SL_RANK_ONE;
 	if (thr < SL_RANK_MIN)
 		thr = SL_RANK_MIN;
 
-	/* The lowest source at or above the new threshold, as far as this
-	 * window saw: when it rose past the lowest one seen, the next; when it
-	 * fell onto the highest source under it, that one. */
+	/* The source at the new threshold: the lowest rank at or above it this
+	 * window saw (the next one when it rose past the lowest), or the highest
+	 * source under the old one when it fell onto it. */
 	if (cs->window_low >= thr)
 		cs->marginal = cs->window_low;
 	else if (cs->window_low2 >= thr && cs->window_low2 < SL_RANK_ONE)

@@ -39,8 +39,8 @@ for dp in sys.argv[2:]:
     check(f"sluice {dp}: useful goodput {x['useful_goodput_pct_of_C']:.1f}% of the boundary (C) >= 97%",
           x["useful_goodput_pct_of_C"] >= 97)
     check(f"sluice {dp}: checkpoint success {x['checkpoint_success_pct']:.2f}% >= 99%", x["checkpoint_success_pct"] >= 99)
-    check(f"sluice {dp}: citizen sessions completed {x['citizen_session_pct']:.1f}%, {x['sessions_per_sec_surge']:.1f}/s > 0",
-          x["sessions_per_sec_surge"] > 0)
+    check(f"sluice {dp}: citizen sessions completed {x['citizen_session_pct']:.1f}%, "
+          f"{x['citizen_sessions_per_sec_surge']:.1f}/s > 0", x["citizen_sessions_per_sec_surge"] > 0)
     fp = x["failure_p99_ms"]["citizen"]
     check(f"sluice {dp}: failure p99 {fp} ms < 10 ms (resets)", fp is not None and fp < 10)
     kinds = x["failures_by_kind"]

@@ -270,8 +270,9 @@ TEST(SurgeConfigTest, SourcePopulationsAndSessionsAreValidated) {
   ASSERT_EQ(cfg.classes[0].sources.size(), 10u);
   EXPECT_EQ(cfg.classes[0].sources[9].text, "198.18.21.3");  // carries into the next octet
   EXPECT_EQ(cfg.classes[0].session_lookups, 2u);
-  for (const char* bad : {"src=198.18.0.1+0", "src=198.18.0.1+x", "src=198.18.0.1+2000000",
-                          "session=0", "session=17", "session_gap_ms=-1"}) {
+  for (const char* bad :
+       {"src=198.18.0.1+0", "src=198.18.0.1+x", "src=198.18.0.1+65537", "src=255.255.255.250+10",
+        "session=0", "session=17", "session_gap_ms=-1"}) {
     SurgeRawInput r2 = raw;
     r2.classes = {parse_class_spec(std::string("name=a,") + bad)};
     SurgeConfig c2;

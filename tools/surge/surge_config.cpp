@@ -28,7 +28,7 @@ const std::set<std::string> k_class_keys = {
 // "A" or "A+N": N consecutive addresses from A (a client population too big
 // to list, e.g. 10,000 citizens).
 std::string parse_sources(const std::string& text, std::vector<SurgeEndpoint>& out) {
-  constexpr uint32_t k_max_range = 1'000'000;
+  constexpr uint32_t k_max_range = 65536;  // a /16: each address is kept as a sockaddr
   size_t plus = text.find('+');
   SurgeEndpoint first;
   std::string err = parse_endpoint(text.substr(0, plus), false, first);
@@ -48,7 +48,7 @@ std::string parse_sources(const std::string& text, std::vector<SurgeEndpoint>& o
     if (e.addr.ss_family == AF_INET) {
       auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
       uint32_t host = ntohl(a->sin_addr.s_addr);
-      if (host + i < host) return "'" + text + "': the range runs past 255.255.255.255";
+      if (i > 0xffffffffUL - host) return "'" + text + "': the range runs past 255.255.255.255";
       a->sin_addr.s_addr = htonl(static_cast<uint32_t>(host + i));
       char buf[INET_ADDRSTRLEN];
       e.text = inet_ntop(AF_INET, &a->sin_addr, buf, sizeof(buf));

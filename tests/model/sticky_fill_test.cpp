@@ -9,10 +9,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "dataplane/model/sticky.h"
@@ -28,7 +26,7 @@ using test::kSecond;
 
 constexpr uint64_t kRate = 5000;  // the limiting budget, lookups/s
 constexpr uint64_t kSeconds = 10;
-constexpr uint64_t kEpochSec = 4;  // two rotations in the run
+constexpr uint64_t kEpochSec = 4;  // every source turns over twice in the run
 constexpr std::size_t kIpv6SrcOffset = 14 + 8;
 
 // Sources are IPv6 addresses 2001:2::i, keyed per address, so that a class

@@ -82,7 +82,8 @@ const std::vector<KeySpec>& config_schema() {
        "classify and count, but admit everything"},
       {"admission", "malformed", "string", 1, 0, "", "`\"drop\"`", KeyChange::live, "drop|pass",
        "packets the parser rejects"},
-      {"admission", "sticky_epoch_sec", "integer", 1, 86400, "s", "60", KeyChange::live, "", ""},
+      {"admission", "sticky_epoch_sec", "integer", 1, 86400, "s", "60", KeyChange::live, "",
+       "how long a source keeps its sticky rank; each source turns over at its own phase"},
       {"admission", "sticky_window_ms", "integer", 1, 60000, "ms", "100", KeyChange::live, "",
        "less than `sticky_epoch_sec` × 1000"},
       {"admission", "source_table_size", "integer", SL_SOURCES_MIN, SL_SOURCES_MAX, "entries",
@@ -142,9 +143,10 @@ const std::vector<KeySpec>& config_schema() {
       {"class", "mark_dscp", "integer", 0, 63, "", "none", KeyChange::live, "",
        "required with `on_shed = \"mark\"`, an error otherwise"},
       {"class", "shed_order", "string", 1, 0, "", "`\"sticky\"`", KeyChange::live, "sticky|random",
-       "`\"sticky\"`: the same sources are shed for a whole epoch; use `\"random\"` for a class of "
-       "a few sources (e.g. a handful of scanners): sticky ranks are all-or-none per source and "
-       "can shed all of them (docs/results.md)"},
+       "`\"sticky\"`: the same sources are shed for a whole epoch (each source's own, "
+       "`sticky_epoch_sec` long); the source at the threshold takes what the others leave, so "
+       "the budgets stay used. `\"random\"`: every lookup has the same chance, e.g. for a class "
+       "of a few sources that should all get some (docs/architecture.md)"},
       {"class", "per_source", "inline table", 1, 0, "", "none", KeyChange::live, "", "see below"},
       {"class.match", "src", "string or list of strings", 1, 0, "", "any", KeyChange::live, "",
        "`\"198.18.10.0/24\"`, `\"2001:2:0:10::/64\"`, or an address alone (= /32 or /128); length "

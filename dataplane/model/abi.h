@@ -215,8 +215,17 @@ struct sl_class_state {
 	__u32 full_windows;    /* consecutive windows that ended with the budgets full */
 	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
 	__u64 window_lower_taken; /* lookups admitted at lower priorities when the window opened */
+	/* The band above the threshold (sticky.h). */
+	__u32 marginal;	   /* lowest rank >= threshold the last window saw; SL_RANK_ONE = none */
+	__u32 window_low;  /* lowest rank >= threshold seen in this window; SL_RANK_ONE = none */
+	__u32 window_low2; /* lowest rank above window_low seen in this window */
+	__u32 window_top;  /* highest rank below threshold seen in this window, plus 1; 0 = none */
+	__u32 window_band; /* lookups of sources in the band in this window */
+	__u32 window_band_shed;	 /* of those, shed: the budgets had too little left over */
+	__u32 window_ranked_out; /* lookups shed by rank above the band in this window */
+	__s32 pressure; /* windows in a row asking for a higher (> 0) or lower (< 0) threshold */
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 72, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 104, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

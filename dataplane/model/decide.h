@@ -32,6 +32,9 @@ SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_cl
 	__builtin_memset(cs, 0, sizeof(*cs));
 	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
 	cs->threshold = SL_RANK_ONE;
+	cs->marginal = SL_RANK_ONE;
+	cs->window_low = SL_RANK_ONE;
+	cs->window_low2 = SL_RANK_ONE;
 	cs->window_start_ns = now_ns;
 	cs->window_class_nt = cs->bucket.tokens_nt;
 	cs->window_lower_taken = 0; /* set when the first window closes */
@@ -213,7 +216,8 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 		if (cs->threshold < SL_RANK_ONE) {
 			struct sl_source_key k;
 			sl_source_key_make(&k, m, cp);
-			if (sl_rank(prof, &k, now_ns) >= cs->threshold) {
+			if (sl_sticky_filter(prof, cp, cs, bs, sl_rank(prof, &k, now_ns)) !=
+			    SL_STICKY_ADMIT) {
 				sl_decision_shed(prof, cp, m,
 						 charged ? SL_REASON_UNVERIFIED : SL_REASON_STICKY,
 						 charged, d);

@@ -61,15 +61,29 @@ SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 	return sl_mix64(h ^ ((__u64)k->family << 16 | (__u64)k->state_index << 8 | k->prefix_len));
 }
 
-/* Rank of a source in the epoch that contains now_ns, in [0, SL_RANK_ONE). */
+/* The source's sticky epoch that contains now_ns (0 without epochs). Every
+ * source turns over at its own point of the epoch (a phase drawn from its
+ * key), so the admitted set changes a few sources at a time rather than all
+ * at once: no jolt to the budgets, and no minute at which every session in
+ * progress is cut. */
+SL_INLINE __u64 sl_source_epoch(const struct sl_profile *prof, const struct sl_source_key *k,
+				__u64 now_ns)
+{
+	if (!prof->sticky_epoch_ns)
+		return 0;
+	__u64 phase = sl_key_hash(k, ~prof->seed) % prof->sticky_epoch_ns;
+	return (now_ns + phase) / prof->sticky_epoch_ns;
+}
+
+/* Rank of a source in its epoch that contains now_ns, in [0, SL_RANK_ONE). */
 SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k, __u64 now_ns)
 {
-	__u64 epoch = prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
-	__u64 salt = sl_mix64(prof->seed ^ (epoch * 0x9e3779b97f4a7c15ULL));
+	__u64 salt =
+		sl_mix64(prof->seed ^ (sl_source_epoch(prof, k, now_ns) * 0x9e3779b97f4a7c15ULL));
 	return (__u32)(sl_key_hash(k, salt) >> 48);
 }
 
-#define SL_STICKY_MIN_EVENTS 32	   /* budget outcomes a window needs before it closes early */
+#define SL_STICKY_MIN_EVENTS 32	   /* lookups a window needs before it closes early */
 #define SL_LEVEL_ONE	     1024U /* fixed-point 1.0 for bucket headroom */
 
 /* Headroom of a bucket for a class: tokens above the class's reserve as a
@@ -120,28 +134,129 @@ SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
 }
 
 /*
+ * The band. Sources under the threshold reach the budgets; the band, the
+ * ranks from the threshold to an eighth above it (and at least up to the
+ * lowest source seen above it, so that with a few sources the band is the
+ * source at the threshold), gets what they leave over. Levels of the
+ * limiting bucket, as a share of its room above the class's reserve:
+ *  - above 1/3 the band is admitted: the sources under the threshold keep
+ *    the bottom third as a margin for the noise of their arrivals;
+ *  - above 9/16 anyone is admitted: those tokens would otherwise overflow
+ *    (the source at the threshold just turned over to a new rank, say);
+ *  - the threshold rises only when two windows in a row end above 17/32
+ *    with the band fully admitted;
+ *  - refusals of more than 1/8 of what was admitted are heavy: the
+ *    threshold falls at once.
+ */
+#define SL_BAND_DIV	  8
+#define SL_BAND_FILL_DIV  3
+#define SL_OVERFLOW_LEVEL (SL_LEVEL_ONE * 9 / 16)
+#define SL_RISE_LEVEL	  (SL_LEVEL_ONE * 17 / 32)
+#define SL_HEAVY_DIV	  8
+
+/* The bucket holds more than a third of its room above the reserve (a full
+ * bucket always does). */
+SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_params *p,
+			   __u64 reserve_nt)
+{
+	if (!p->enabled)
+		return 1;
+	__u64 need = p->cap_nt > reserve_nt
+			     ? reserve_nt + (p->cap_nt - reserve_nt) / SL_BAND_FILL_DIV + SL_TOKEN
+			     : p->cap_nt;
+	if (need > p->cap_nt)
+		need = p->cap_nt;
+	return b->tokens_nt >= need && sl_bucket_has(b, reserve_nt);
+}
+
+SL_INLINE __u32 sl_band_top(const struct sl_class_state *cs)
+{
+	__u32 top = cs->threshold + cs->threshold / SL_BAND_DIV;
+	if (cs->marginal < SL_RANK_ONE && cs->marginal > top)
+		top = cs->marginal;
+	return top;
+}
+
+#define SL_STICKY_ADMIT 0 /* under the threshold, or in the band with tokens left over */
+#define SL_STICKY_SHED	1 /* above the band, or in it with too little left over */
+
+/*
+ * The rank filter for one lookup of a source of rank `rank`, after
+ * sl_sticky_tick: every source under the threshold reaches the budgets and
+ * every source above the band is shed, all or none; the band gets the
+ * tokens the others leave over, so the budgets never sit unused while the
+ * class sheds, and the threshold can hold still through the noise of
+ * arrivals.
+ */
+SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_class_params *cp,
+			       struct sl_class_state *cs, const struct sl_boundary_state *bs,
+			       __u32 rank)
+{
+	if (rank < cs->threshold) {
+		if (rank + 1 > cs->window_top)
+			cs->window_top = rank + 1;
+		return SL_STICKY_ADMIT;
+	}
+	if (rank < cs->window_low) {
+		cs->window_low2 = cs->window_low;
+		cs->window_low = rank;
+	} else if (rank > cs->window_low && rank < cs->window_low2) {
+		cs->window_low2 = rank;
+	}
+	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	if (rank > sl_band_top(cs)) {
+		/* Above the band: shed, unless the tokens would overflow; then
+		 * whoever asks gets one, and counts as the band. */
+		if (!(sl_headroom(&cs->bucket, &cp->bucket, 0) >= SL_OVERFLOW_LEVEL &&
+		      sl_headroom(&bs->lookups, &prof->boundary_lookups,
+				  prof->lookups_reserve_nt[prio]) >= SL_OVERFLOW_LEVEL &&
+		      (!prof->boundary_packets.enabled ||
+		       sl_bucket_has(&bs->packets, prof->packets_reserve_nt[prio])))) {
+			cs->window_ranked_out++;
+			return SL_STICKY_SHED;
+		}
+	}
+	cs->window_band++;
+	if (sl_left_over(&cs->bucket, &cp->bucket, 0) &&
+	    sl_left_over(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]) &&
+	    sl_left_over(&bs->packets, &prof->boundary_packets, prof->packets_reserve_nt[prio]))
+		return SL_STICKY_ADMIT;
+	cs->window_band_shed++;
+	return SL_STICKY_SHED;
+}
+
+/*
  * Closes the controller window when it has run its length (and, at low rates,
- * seen SL_STICKY_MIN_EVENTS budget outcomes or 4 lengths). Call before using
- * the threshold for a lookup, after refilling the class and boundary buckets.
+ * seen SL_STICKY_MIN_EVENTS lookups or 4 lengths). Call before using the
+ * threshold for a lookup, after refilling the class and boundary buckets.
  *
- * The threshold must hold still for sources to be treated consistently, so it
- * follows a smoothed estimate rather than one window's luck:
+ * The threshold moves only when the band cannot take up the difference;
+ * holding still otherwise is what keeps the sources under it admitted, and
+ * the ones above the band shed, for their whole epoch:
+ *  - up, when two windows in a row the band got every lookup it asked for
+ *    and the limiting bucket ended above SL_RISE_LEVEL (or at once when a
+ *    budget ended the window full: tokens were lost): past the source at
+ *    the threshold at least, and the next one becomes it;
+ *  - down, when the budgets refused sources under the threshold and the
+ *    band got less than a quarter of its lookups, two windows in a row or
+ *    once heavily (then at least onto the highest source under it);
+ *  - to the target at once in a surge (refusals, and the target below 3/4
+ *    of the threshold);
+ *  - with nobody above it, toward the target; two windows in a row with the
+ *    budgets full: it doubles; after eight idle windows everyone is
+ *    admitted again.
+ *
+ * The target sets the size of a step (an eighth of the way to it, at least
+ * 1/64 of the threshold; a quarter of the threshold when tokens were lost):
  *   target = capacity of the window / lookups offered in it,
  * where the capacity of a budget is what the class took from it plus what the
  * bucket gained (exactly the refill for the class bucket; for the shared
  * boundary the refill less what classes of the same or higher priority took,
  * since whatever lower priorities took this class could have had), and the
  * offered count includes lookups the rank filter shed, so the estimate does
- * not depend on the threshold it corrects. The target is nudged by up to 1/8
- * to hold the limiting bucket half full (the boundary: above this priority's
- * reserve), which keeps a margin for the noise of arrivals without wasting
- * capacity; the threshold moves an eighth of the way to it each window.
- * Two events move it at once:
- *  - a surge: the budgets refused lookups and the target is below 3/4 of
- *    the threshold: it drops to the target;
- *  - the end of one: two windows in a row ended with the budgets full and
- *    nothing refused: it doubles.
- * After eight idle windows everyone is admitted again.
+ * not depend on the threshold it corrects; it is nudged by up to 1/8 to hold
+ * the limiting bucket half full (the boundary: above this priority's
+ * reserve).
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
@@ -150,9 +265,8 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	__u64 window = prof->sticky_window_ns;
 	if (now_ns < cs->window_start_ns + window)
 		return;
-	__u32 events = cs->window_admitted + cs->window_rejected;
-	if (events < SL_STICKY_MIN_EVENTS && now_ns < cs->window_start_ns + 4 * window &&
-	    cs->window_offered > 0)
+	if (cs->window_offered < SL_STICKY_MIN_EVENTS &&
+	    now_ns < cs->window_start_ns + 4 * window && cs->window_offered > 0)
 		return;
 
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
@@ -162,12 +276,10 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	int full = cs->window_rejected == 0 && level >= SL_LEVEL_ONE && boundary >= SL_LEVEL_ONE;
 	cs->full_windows = full ? cs->full_windows + 1 : 0;
 
-	__u64 thr = cs->threshold;
-	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
-		thr = SL_RANK_ONE;
-	} else if (cs->full_windows >= 2) {
-		thr *= 2;
-	} else if (cs->window_offered > 0) {
+	__u64 target = SL_RANK_ONE;
+	__u64 nudge = level;
+	int known = 0; /* the budgets limited the class: the target means something */
+	if (cs->window_offered > 0) {
 		__u64 cap = sl_window_capacity(&cs->bucket, &cp->bucket, cs->window_class_nt,
 					       cs->window_admitted);
 		/* The class outranks lower priorities: what they took was its for the taking. */
@@ -175,13 +287,12 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		__u64 cap_b =
 			sl_window_capacity(&bs->lookups, &prof->boundary_lookups,
 					   cs->window_boundary_nt, cs->window_admitted + lower);
-		__u64 nudge = level;
 		if (cap_b < cap) {
 			cap = cap_b;
 			nudge = boundary; /* above this priority's reserve */
 		}
-		__u64 target = SL_RANK_ONE;
 		if (cap != ~0ULL) {
+			known = 1;
 			/* capacity in 2^-10 tokens: enough precision, no overflow */
 			target = (cap / (SL_TOKEN >> 10)) * SL_RANK_ONE /
 				 ((__u64)cs->window_offered << 10);
@@ -190,15 +301,70 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		}
 		if (target > SL_RANK_ONE)
 			target = SL_RANK_ONE;
-		if (cs->window_rejected > 0 && 4 * target < 3 * thr)
+	}
+
+	__u64 thr = cs->threshold;
+	const __u64 old = thr;
+	const __u32 top = cs->window_top; /* rank + 1 */
+	const __u32 band = cs->window_band, band_shed = cs->window_band_shed;
+	__u64 step = thr / 64 + 1;
+	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
+		thr = SL_RANK_ONE;
+	} else if (cs->full_windows >= 2) {
+		thr *= 2;
+	} else if (cs->window_offered == 0) {
+		/* nothing to learn from */
+	} else if (cs->window_rejected > 0) {
+		const int heavy = cs->window_rejected * SL_HEAVY_DIV > cs->window_admitted;
+		const int starved = band == 0 || 4 * band_shed > 3 * band;
+		cs->pressure = starved ? (cs->pressure < 0 ? cs->pressure - 1 : -1) : 0;
+		if (4 * target < 3 * thr) {
 			thr = target; /* a surge: refusals and far too open */
-		else
-			thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
+			cs->pressure = 0;
+		} else if (starved && (heavy || cs->pressure <= -2)) {
+			if (target < thr && (thr - target) / 8 > step)
+				step = (thr - target) / 8;
+			thr = thr > step ? thr - step : 0;
+			if (heavy && top != 0 && top - 1 < thr)
+				thr = top - 1; /* the highest source under it is at it now */
+			cs->pressure = 0;
+		}
+	} else if (band + cs->window_ranked_out == 0) {
+		thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
+		cs->pressure = 0;
+	} else if ((band > 0 && band_shed > 0) || nudge < SL_RISE_LEVEL) {
+		cs->pressure = 0; /* the band is taking what is left over: hold */
+	} else {
+		cs->pressure = cs->pressure > 0 ? cs->pressure + 1 : 1;
+		if (cs->pressure >= 2 || !known) {
+			if (known && target > thr && (target - thr) / 8 > step)
+				step = (target - thr) / 8;
+			if (!known && thr / 4 > step)
+				step = thr / 4;
+			if (step > thr / 2 + 1)
+				step = thr / 2 + 1;
+			thr += step;
+			if (band > 0 && cs->marginal < SL_RANK_ONE && thr <= cs->marginal)
+				thr = cs->marginal + 1;
+			cs->pressure = 0;
+		}
 	}
 	if (thr > SL_RANK_ONE)
 		thr = SL_RANK_ONE;
 	if (thr < SL_RANK_MIN)
 		thr = SL_RANK_MIN;
+
+	/* The source at the new threshold: the lowest rank at or above it this
+	 * window saw (the next one when it rose past the lowest), or the highest
+	 * source under the old one when it fell onto it. */
+	if (cs->window_low >= thr)
+		cs->marginal = cs->window_low;
+	else if (cs->window_low2 >= thr && cs->window_low2 < SL_RANK_ONE)
+		cs->marginal = cs->window_low2;
+	else
+		cs->marginal = SL_RANK_ONE;
+	if (thr < old && top != 0 && top - 1 >= thr && top - 1 < cs->marginal)
+		cs->marginal = top - 1;
 	cs->threshold = (__u32)thr;
 	cs->window_start_ns = now_ns;
 	cs->window_class_nt = cs->bucket.tokens_nt;
@@ -207,4 +373,10 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	cs->window_offered = 0;
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;
+	cs->window_low = SL_RANK_ONE;
+	cs->window_low2 = SL_RANK_ONE;
+	cs->window_top = 0;
+	cs->window_band = 0;
+	cs->window_band_shed = 0;
+	cs->window_ranked_out = 0;
 }

@@ -22,19 +22,29 @@ SL_BACKEND_V4=198.19.0.1
 SL_FW_OUT_V4=198.18.0.254
 SL_FW_IN_V4=198.19.0.254
 SL_XDP_PASS=${SL_XDP_PASS:?set SL_XDP_PASS to the built xdp_pass.bpf.o}
-# Client source addresses: checkpoint scanners in 198.18.10.0/24, citizens
-# spread over 198.18.20.0/22 (so per-address port ranges never run out).
-SL_CHECKPOINT_SRCS=(198.18.10.2 198.18.10.3 198.18.10.4 198.18.10.5)
+# Client source addresses: 10 checkpoint scanners in 198.18.10.0/24, 100
+# citizens in 198.18.20.0/22 (per-address port ranges never run out); the
+# large population (sl_up's second argument) adds 10,000 citizens from
+# 198.18.64.0 (to 198.18.103.15), routed by the firewall through the
+# clients' 198.18.0.2 rather than resolved one by one (the kernel's
+# neighbour table, shared by every namespace, starts dropping at 1,024).
+SL_CHECKPOINT_SRCS=()
+for _i in $(seq 2 11); do SL_CHECKPOINT_SRCS+=("198.18.10.$_i"); done
 SL_CITIZEN_SRCS=()
-for _i in $(seq 2 33); do SL_CITIZEN_SRCS+=("198.18.20.$_i" "198.18.21.$_i"); done
+for _i in $(seq 2 51); do SL_CITIZEN_SRCS+=("198.18.20.$_i" "198.18.21.$_i"); done
 unset _i
+SL_POPULATION_FIRST=198.18.64.0
+SL_POPULATION_NET=198.18.64.0/18
+SL_POPULATION_GW=198.18.0.2
+SL_POPULATION_SIZE=10000
 
 sl_ns() { ip netns exec "$@"; }
 
-# sl_up EDGE_MODE: EDGE_MODE is "bridge" (Linux bridge at the edge), "xdp"
-# or "dpdk" (no bridge: sluiced takes e-out/e-in itself).
+# sl_up EDGE_MODE [POPULATION]: EDGE_MODE is "bridge" (Linux bridge at the
+# edge), "xdp" or "dpdk" (no bridge: sluiced takes e-out/e-in itself);
+# POPULATION "10k" adds the 10,000 citizen addresses.
 sl_up() {
-  local edge_mode=$1 ns a
+  local edge_mode=$1 population=${2:-} ns a
   for ns in "$SL_CLIENTS" "$SL_EDGE" "$SL_FW" "$SL_BACKEND"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
@@ -46,6 +56,15 @@ sl_up() {
   for a in "${SL_CHECKPOINT_SRCS[@]}" "${SL_CITIZEN_SRCS[@]}"; do
     echo "address add $a/16 dev c0"
   done | ip -n "$SL_CLIENTS" -batch -
+  if [[ $population == 10k ]]; then
+    ip -n "$SL_CLIENTS" addr add "$SL_POPULATION_GW/16" dev c0
+    /usr/bin/python3 - "$SL_POPULATION_FIRST" "$SL_POPULATION_SIZE" <<'PY' | ip -n "$SL_CLIENTS" -batch -
+import ipaddress, sys
+first = ipaddress.ip_address(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    print(f"address add {first + i}/32 dev lo")
+PY
+  fi
   ip -n "$SL_FW" addr add "$SL_FW_OUT_V4/16" dev f-out
   ip -n "$SL_FW" addr add "$SL_FW_IN_V4/24" dev f-in
   ip -n "$SL_BACKEND" addr add "$SL_BACKEND_V4/24" dev b0
@@ -59,6 +78,9 @@ sl_up() {
   ip -n "$SL_CLIENTS" route add 198.19.0.0/16 via "$SL_FW_OUT_V4"
   ip -n "$SL_BACKEND" route add 198.18.0.0/16 via "$SL_FW_IN_V4"
   sl_ns "$SL_FW" sysctl -qw net.ipv4.ip_forward=1
+  if [[ $population == 10k ]]; then
+    ip -n "$SL_FW" route add "$SL_POPULATION_NET" via "$SL_POPULATION_GW" dev f-out
+  fi
   sl_ns "$SL_CLIENTS" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
   sl_ns "$SL_BACKEND" sysctl -qw net.core.somaxconn=4096
   sl_ns "$SL_BACKEND" sysctl -qw net.ipv4.tcp_max_syn_backlog=4096

@@ -2,24 +2,30 @@
 """Side-by-side table and plot for scripts/surge-lab.
 
 Usage: surge_lab_report.py OUT_DIR
-Reads OUT_DIR/scenario.json and OUT_DIR/<config>-<mult>x/{surge,backend}.json,
-writes OUT_DIR/results.json, results.md, series/*.dat and results.png (gnuplot).
+Reads OUT_DIR/scenario.json and OUT_DIR/<tag>/{run,surge,backend}.json, writes
+OUT_DIR/results.json, results.md, series/*.dat and results.png (gnuplot).
 
-Definitions (seconds are whole seconds of the surge run, t = 0 at its start):
-- success %: intents with a successful attempt / intents, per class
-  (citizen = citizen + citizen_backoff).
-- backend goodput: mean backend served/s over the full seconds of the surge
-  [step_at, back_at), as % of C.
-- admitted p99: p99 latency of successes (checkpoint, citizens: the worse class).
-- failure p99: p99 latency of failed attempts of the citizen classes (worse one).
-- amplification: attempts / intents, all classes.
+Definitions (seconds are whole seconds of the surge run, t = 0 at its start;
+"the surge" is the full seconds [step_at, back_at)):
+- useful goodput: answers delivered to a client before its timeout (the
+  load generator's successes: a late answer is a timeout), per second of the
+  surge, as % of C. This is the figure an admission system must keep near C.
+- backend goodput: backend served/s over the surge, as % of C (it counts work
+  nobody waited for).
+- offered: intents/s the generator started during the surge, as % of what
+  was requested (at 100x the generator may not keep up).
+- checkpoint ok: checkpoint intents (one lookup) that got an answer.
+- citizen sessions ok: citizen intents (three lookups from one address) whose
+  every lookup got an answer; citizen sessions/s: those completed per second
+  of the surge (the figure sticky shedding is for).
+- failure p99: p99 latency of failed attempts of the citizen classes.
+- amplification: attempts / lookups the intents would make if every one
+  succeeded (intents x lookups per intent), all classes.
 - converge: first second s >= step_at from which, until back_at, both backend
-  served/s and the admitted (success) rate stay within 10% of their settled
-  values (medians of the second half of the surge); reported as s - step_at,
-  so 0 means within the first second after the step.
-- recover: first second s >= back_at from which, until the end, successes/s
-  stay within 10% of offered/s and backend served/s within 10% of offered/s;
-  reported as s - back_at.
+  served/s and useful answers/s stay within 10% of their settled values
+  (medians of the second half of the surge); reported as s - step_at.
+- recover: first second s >= back_at from which, until the end, >= 90% of
+  the attempts that ended in each second got a useful answer; s - back_at.
 """
 import json
 import os
@@ -40,9 +46,10 @@ def within(v, ref, tol=0.10):
 
 
 def analyse(d, sc):
+    run = json.load(open(os.path.join(d, "run.json")))
     surge = json.load(open(os.path.join(d, "surge.json")))
     backend = json.load(open(os.path.join(d, "backend.json")))
-    C = sc["capacity_per_sec"]
+    C = run["capacity_per_sec"]
     step_at, back_at, duration = sc["step_at_s"], sc["back_at_s"], sc["duration_s"]
     try:
         offset = float(open(os.path.join(d, "offset_s")).read())
@@ -59,7 +66,7 @@ def analyse(d, sc):
     cp = cls.get("checkpoint", {})
     cit = [cls[k] for k in cls if k.startswith("citizen")]
     cit_intents = sum(c["intents"] for c in cit)
-    cit_succ = sum(c["successes"] for c in cit)
+    cit_sessions = sum(c.get("sessions", {}).get("completed", 0) for c in cit)
 
     def p99(c, kind):
         lat = c.get("latency_ms", {}).get(kind, {})
@@ -70,15 +77,23 @@ def analyse(d, sc):
         return max(vals) if vals else None
 
     series = {int(round(s["t"])): s for s in surge["series"]}
+    cit_completed = {}
+    for k, ser in surge.get("series_by_class", {}).items():
+        if k.startswith("citizen"):
+            for x in ser:
+                t = int(round(x["t"]))
+                cit_completed[t] = cit_completed.get(t, 0) + x.get("sessions_completed", 0)
     n = int(duration)
     rows = []
     for t in range(n + 3):
         s = series.get(t, {})
         rows.append((t, s.get("offered", 0), s.get("attempts", 0), s.get("successes", 0),
-                     s.get("failures", 0), backend_at(t)))
+                     s.get("failures", 0), backend_at(t), s.get("sessions_completed", 0)))
 
     hold = [r for r in rows if step_at <= r[0] < back_at]
-    goodput = statistics.mean(r[5] for r in hold) if hold else 0
+    mean = lambda k: statistics.mean(r[k] for r in hold) if hold else 0
+    useful, goodput, sessions, offered = mean(3), mean(5), mean(6), mean(1)
+    cit_rate = statistics.mean(cit_completed.get(r[0], 0) for r in hold) if hold else 0
     second_half = [r for r in hold if r[0] >= (step_at + back_at) / 2]
     settled_b = statistics.median(r[5] for r in second_half) if second_half else 0
     settled_a = statistics.median(r[3] for r in second_half) if second_half else 0
@@ -91,28 +106,38 @@ def analyse(d, sc):
     tail = [r for r in rows if back_at <= r[0] < n]
     recover = None
     for s0 in range(back_at, n):
-        if all(within(r[3], r[1]) and within(r[5], r[1]) for r in tail if r[0] >= s0):
+        if all(r[3] >= 0.9 * (r[3] + r[4]) for r in tail if r[0] >= s0):
             recover = s0 - back_at
             break
     ov = surge["overall"]
+    lookups_asked = ov.get("intents", 0) * sc["lookups_per_intent"]
     return {
+        **{k: run[k] for k in ("backend", "population", "capacity_per_sec", "citizen_sources",
+                               "requested_lookups_per_sec", "requested_intents_per_sec")},
+        "offered_pct_of_requested": pct(offered, run["requested_intents_per_sec"]),
         "checkpoint_success_pct": pct(cp.get("successes", 0), cp.get("intents", 0)),
-        "citizen_success_pct": pct(cit_succ, cit_intents),
+        "citizen_session_pct": pct(cit_sessions, cit_intents),
+        "sessions_per_sec_surge": sessions,
+        "citizen_sessions_per_sec_surge": cit_rate,
+        "useful_goodput_pct_of_C": pct(useful, C),
+        "useful_per_sec_surge": useful,
         "backend_goodput_pct_of_C": pct(goodput, C),
         "backend_served_per_sec_surge": goodput,
         "settled_backend_per_sec": settled_b,
-        "settled_admitted_per_sec": settled_a,
+        "settled_useful_per_sec": settled_a,
         "admitted_p99_ms": {"checkpoint": p99(cp, "success"),
                             "citizen": worst(p99(c, "success") for c in cit)},
         "failure_p99_ms": {"checkpoint": p99(cp, "failure"),
                            "citizen": worst(p99(c, "failure") for c in cit)},
-        "amplification": ov.get("amplification"),
+        "amplification": ov.get("attempts", 0) / lookups_asked if lookups_asked else None,
         "failures_by_kind": ov.get("failures_by_kind"),
         "converge_s": converge,
         "recover_s": recover,
         "backend": {k: backend.get(k) for k in ("served", "timed_out", "rejected", "latency_ms")},
-        "classes": {k: {x: v[x] for x in ("intents", "attempts", "successes", "failures",
-                                          "failures_by_kind")} for k, v in cls.items()},
+        "backend_kind": run["backend"],
+        "classes": {k: {x: v.get(x) for x in ("intents", "sessions", "attempts", "successes",
+                                              "failures", "failures_by_kind")}
+                    for k, v in cls.items()},
     }, rows
 
 
@@ -128,74 +153,81 @@ def main():
     results = {"scenario": sc, "runs": {}}
     os.makedirs(os.path.join(out, "series"), exist_ok=True)
     plots = []
-    for mult in sc["multipliers"]:
-        for cfg in sc["configs"]:
-            tag = f"{cfg}-{mult}x"
-            d = os.path.join(out, tag)
-            status = {}
-            try:
-                status = json.load(open(os.path.join(d, "status.json")))
-            except OSError:
-                status = {"status": "missing"}
-            if status.get("status") != "ran":
-                results["runs"][tag] = {"config": cfg, "multiplier": mult, **status}
-                continue
-            try:
-                r, rows = analyse(d, sc)
-            except (OSError, KeyError, ValueError) as e:
-                results["runs"][tag] = {"config": cfg, "multiplier": mult, "status": "failed",
-                                        "reason": str(e)}
-                continue
-            results["runs"][tag] = {"config": cfg, "multiplier": mult, "status": "ran", **r}
-            dat = os.path.join(out, "series", f"{tag}.dat")
-            with open(dat, "w") as f:
-                f.write("# t offered attempts successes failures backend_served\n")
-                for row in rows:
-                    f.write(" ".join(str(x) for x in row) + "\n")
-            plots.append((tag, dat))
+    for spec in sc["runs"]:
+        cfg, mult, backend, population = spec.split(":")
+        tag = f"{cfg}-{mult}x" + ("-collapsing" if backend == "collapsing" else "") + \
+            ("-10k" if population == "10k" else "")
+        d = os.path.join(out, tag)
+        head = {"config": cfg, "multiplier": int(mult), "backend_kind": backend,
+                "population": population}
+        try:
+            status = json.load(open(os.path.join(d, "status.json")))
+        except OSError:
+            status = {"status": "missing"}
+        if status.get("status") != "ran":
+            results["runs"][tag] = {**head, **status}
+            continue
+        try:
+            r, rows = analyse(d, sc)
+        except (OSError, KeyError, ValueError) as e:
+            results["runs"][tag] = {**head, "status": "failed", "reason": str(e)}
+            continue
+        results["runs"][tag] = {**head, "status": "ran", **r}
+        dat = os.path.join(out, "series", f"{tag}.dat")
+        with open(dat, "w") as f:
+            f.write("# t offered attempts successes failures backend_served sessions_completed\n")
+            for row in rows:
+                f.write(" ".join(str(x) for x in row) + "\n")
+        plots.append((tag, dat, r["capacity_per_sec"]))
     json.dump(results, open(os.path.join(out, "results.json"), "w"), indent=2)
 
-    C = sc["capacity_per_sec"]
     lines = [f"# surge lab ({sc['mode']})", "",
-             f"Backend C = {C} req/s ({sc['workers']} workers x {sc['service_time_ms']} ms, queue "
-             f"{sc['queue']}, timeout {sc['request_timeout_ms']} ms); firewall: conntrack, new "
-             f"connections over {sc['firewall_new_conn_limit']}/s dropped. Baseline "
-             f"{sc['baseline_per_sec']}/s, step at {sc['step_at_s']} s, back at {sc['back_at_s']} s, "
-             f"{sc['duration_s']} s. Checkpoint 5% of intents (backoff), citizens 75% immediate "
-             f"retry + 20% backoff, 3 retries, client timeout {sc['client_timeout_ms']} ms.", "",
-             "| config | surge | checkpoint ok | citizen ok | backend goodput (% of C) | "
-             "admitted p99 ms (cp / cit) | failure p99 ms (cit) | amplification | converge s | "
+             f"Baseline C/2 lookups/s, step at {sc['step_at_s']} s to the surge, back at "
+             f"{sc['back_at_s']} s, {sc['duration_s']} s. Intents: 5% checkpoint scans (1 lookup, "
+             f"backoff), 95% citizen sessions of {sc['session_lookups']} lookups from one address "
+             f"(75% retry at once, 25% back off), 3 retries per lookup, client timeout "
+             f"{sc['client_timeout_ms']} ms.", "",
+             "| config | surge | backend | citizens | offered | checkpoint ok | "
+             "citizen sessions ok | citizen sessions/s | useful goodput (% of C) | "
+             "backend goodput (% of C) | failure p99 ms | amplification | converge s | "
              "recover s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for tag, r in results["runs"].items():
         if r.get("status") != "ran":
-            lines.append(f"| {r['config']} | {r['multiplier']}x C | {r.get('status')}: "
-                         f"{r.get('reason', '')} | | | | | | | |")
+            lines.append(f"| {r['config']} | {r['multiplier']}x C | {r['backend_kind']} | "
+                         f"{r['population']} | {r.get('status')}: {r.get('reason', '')} "
+                         f"| | | | | | | | | |")
             continue
         lines.append(
-            f"| {r['config']} | {r['multiplier']}x C | {fmt(r['checkpoint_success_pct'], '%')} | "
-            f"{fmt(r['citizen_success_pct'], '%')} | {fmt(r['backend_goodput_pct_of_C'], '%')} | "
-            f"{fmt(r['admitted_p99_ms']['checkpoint'])} / {fmt(r['admitted_p99_ms']['citizen'])} | "
-            f"{fmt(r['failure_p99_ms']['citizen'])} | {fmt(r['amplification'], nd=2)} | "
-            f"{fmt(r['converge_s'], nd=0, none='never')} | {fmt(r['recover_s'], nd=0, none='never')} |")
+            f"| {r['config']} | {r['multiplier']}x C={r['capacity_per_sec']} | {r['backend_kind']} | "
+            f"{r['citizen_sources']} | {fmt(r['offered_pct_of_requested'], '%', 0)} | "
+            f"{fmt(r['checkpoint_success_pct'], '%')} | {fmt(r['citizen_session_pct'], '%')} | "
+            f"{fmt(r['citizen_sessions_per_sec_surge'])} | {fmt(r['useful_goodput_pct_of_C'], '%')} | "
+            f"{fmt(r['backend_goodput_pct_of_C'], '%')} | {fmt(r['failure_p99_ms']['citizen'])} | "
+            f"{fmt(r['amplification'], nd=2)} | {fmt(r['converge_s'], nd=0, none='never')} | "
+            f"{fmt(r['recover_s'], nd=0, none='never')} |")
     lines += ["", "converge: 0 = settled within the first second after the step; "
-              "never = not within 10% of the settled values until the surge ended.", ""]
+              "never = not within 10% of the settled values until the surge ended. "
+              "recover: never = more than 10% of the attempts still failed in some second to the end.", ""]
     md = os.path.join(out, "results.md")
     open(md, "w").write("\n".join(lines))
     print("\n".join(lines))
 
     png = os.path.join(out, "results.png")
     if plots and shutil.which("gnuplot"):
-        gp = [f"set terminal pngcairo size 1000,{300 * len(plots)} font ',9'",
+        cols = 2 if len(plots) > 1 else 1
+        rows_n = (len(plots) + cols - 1) // cols
+        gp = [f"set terminal pngcairo size {700 * cols},{260 * rows_n} font ',8'",
               f"set output '{png}'",
-              f"set multiplot layout {len(plots)},1",
-              "set grid", "set key outside right", "set xlabel 'second'", "set ylabel 'per second'",
-              "set logscale y", "set yrange [1:*]"]
-        for tag, dat in plots:
+              f"set multiplot layout {rows_n},{cols}",
+              "set grid", "set key top right font ',7'", "set xlabel 'second'",
+              "set ylabel 'per second'", "set logscale y", "set yrange [1:*]"]
+        for tag, dat, C in plots:
             gp += [f"set title '{tag}'",
                    f"plot '{dat}' u 1:($2>0?$2:1/0) w l lw 2 t 'offered (intents)', "
                    f"'' u 1:($3>0?$3:1/0) w l t 'attempts', "
-                   f"'' u 1:($4>0?$4:1/0) w l lw 2 t 'successes', "
+                   f"'' u 1:($4>0?$4:1/0) w l lw 2 t 'useful answers', "
+                   f"'' u 1:($7>0?$7:1/0) w l lw 2 t 'sessions completed', "
                    f"'' u 1:($5>0?$5:1/0) w l t 'failures', "
                    f"'' u 1:($6>0?$6:1/0) w l lw 2 dt 2 t 'backend served', "
                    f"{C} w l lc 'black' dt 3 t 'C'"]

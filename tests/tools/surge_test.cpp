@@ -12,7 +12,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -68,7 +71,9 @@ class TcpServer {
       timeval tv{0, 200'000};
       ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
       char buf[512];
-      if (::recv(c, buf, sizeof(buf), 0) > 0) {
+      ssize_t got = ::recv(c, buf, sizeof(buf) - 1, 0);
+      if (got > 0) {
+        record(c, std::string(buf, static_cast<size_t>(got)));
         static const char k_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         ::send(c, k_resp, sizeof(k_resp) - 1, MSG_NOSIGNAL);
       }
@@ -76,10 +81,39 @@ class TcpServer {
     }
   }
 
+  // Which client addresses asked for each intent id ("GET /code/<id>").
+  void record(int c, const std::string& request) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof(peer);
+    ::getpeername(c, reinterpret_cast<sockaddr*>(&peer), &len);
+    char addr[INET_ADDRSTRLEN] = "";
+    ::inet_ntop(AF_INET, &peer.sin_addr, addr, sizeof(addr));
+    size_t at = request.find("/code/");
+    if (at == std::string::npos) return;
+    std::string id = request.substr(at + 6, request.find(' ', at) - at - 6);
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_[id];
+    peers_[id].insert(addr);
+  }
+
+ public:
+  std::map<std::string, int> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+  std::map<std::string, std::set<std::string>> peers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peers_;
+  }
+
+ private:
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::mutex mu_;
+  std::map<std::string, int> requests_;
+  std::map<std::string, std::set<std::string>> peers_;
 };
 
 class UdpEcho {
@@ -170,6 +204,80 @@ TEST(SurgeTest, OfferedRateFollowsTheRequestedPoissonRateAndSuccessesAreCounted)
   EXPECT_EQ(offered, c["intents"].get<uint64_t>());
   EXPECT_NEAR(r.report["series"][0]["offered"].get<double>(), 500.0, 75.0);
   EXPECT_LT(c["latency_ms"]["success"]["p50"].get<double>(), 50.0);
+}
+
+// An intent is a session of lookups from one address: every lookup of it is
+// asked for, each from the address the session started with, and it
+// completes only when all have been answered.
+TEST(SurgeTest, SessionsAskEveryLookupFromOneAddress) {
+  TcpServer server;
+  RunOutput r = run_surge_binary("--dst " + server.dst() +
+                                 " --baseline 100 --duration 1 --class "
+                                 "name=app,src=127.0.0.2+8,session=3,session_gap_ms=5");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  const json& c = r.report["classes"]["app"];
+  const uint64_t intents = c["intents"].get<uint64_t>();
+  ASSERT_GT(intents, 50u);
+  // Sessions whose next lookup fell due after --duration are unfinished
+  // (a session started in the last ~100 ms), never failed.
+  const uint64_t done = c["sessions"]["completed"].get<uint64_t>();
+  const uint64_t unfinished = c["sessions"]["unfinished"].get<uint64_t>();
+  EXPECT_EQ(done + unfinished, intents);
+  EXPECT_LE(unfinished, 5u);
+  EXPECT_EQ(c["sessions"]["failed"], 0);
+  EXPECT_EQ(c["failures"], 0);
+  uint64_t completed = 0;
+  for (const auto& s : r.report["series"]) completed += s["sessions_completed"].get<uint64_t>();
+  EXPECT_EQ(completed, done);
+  std::set<std::string> addresses;
+  uint64_t whole = 0, asked = 0;
+  for (const auto& [id, n] : server.requests()) {
+    EXPECT_LE(n, 3) << "intent " << id;
+    whole += n == 3;
+    asked += static_cast<uint64_t>(n);
+  }
+  EXPECT_EQ(whole, done);  // every completed session asked for all three lookups
+  EXPECT_EQ(asked, c["successes"].get<uint64_t>());
+  for (const auto& [id, from] : server.peers()) {
+    EXPECT_EQ(from.size(), 1u) << "intent " << id;
+    addresses.insert(from.begin(), from.end());
+  }
+  EXPECT_EQ(addresses.size(), 8u);  // the population is used round-robin
+  EXPECT_EQ(server.requests().size(), intents);
+}
+
+// A lookup that fails for good fails its session: the next ones are never
+// asked for.
+TEST(SurgeTest, ASessionEndsAtItsFirstFailedLookup) {
+  RunOutput r = run_surge_binary("--dst " + closed_dst() +
+                                 " --baseline 100 --duration 0.5 --retry immediate "
+                                 "--max-retries 1 --class name=app,session=3");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  const json& c = r.report["classes"]["app"];
+  const uint64_t intents = c["intents"].get<uint64_t>();
+  ASSERT_GT(intents, 20u);
+  EXPECT_EQ(c["attempts"].get<uint64_t>(), 2 * intents);  // the first lookup and its retry
+  EXPECT_EQ(c["sessions"]["failed"].get<uint64_t>(), intents);
+  EXPECT_EQ(c["sessions"]["completed"], 0);
+}
+
+TEST(SurgeConfigTest, SourcePopulationsAndSessionsAreValidated) {
+  SurgeRawInput raw;
+  raw.globals["dst"] = "198.18.0.1:80";
+  raw.classes.push_back(parse_class_spec("name=a,src=198.18.20.250+10,session=2"));
+  SurgeConfig cfg;
+  ASSERT_EQ(build_surge_config(raw, cfg), "");
+  ASSERT_EQ(cfg.classes[0].sources.size(), 10u);
+  EXPECT_EQ(cfg.classes[0].sources[9].text, "198.18.21.3");  // carries into the next octet
+  EXPECT_EQ(cfg.classes[0].session_lookups, 2u);
+  for (const char* bad :
+       {"src=198.18.0.1+0", "src=198.18.0.1+x", "src=198.18.0.1+65537", "src=255.255.255.250+10",
+        "session=0", "session=17", "session_gap_ms=-1"}) {
+    SurgeRawInput r2 = raw;
+    r2.classes = {parse_class_spec(std::string("name=a,") + bad)};
+    SurgeConfig c2;
+    EXPECT_NE(build_surge_config(r2, c2), "") << bad;
+  }
 }
 
 TEST(SurgeTest, ReportHasTheDocumentedFields) {

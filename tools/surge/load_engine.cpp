@@ -72,8 +72,19 @@ struct PendingAttempt {
   int64_t at_ns;  // scheduled time, relative to the run's start
   uint64_t intent;
   uint32_t cls;
-  uint32_t try_no;  // 0 = first attempt
+  uint16_t try_no;  // 0 = first attempt of this lookup
+  uint16_t step;    // which lookup of the session
   bool operator>(const PendingAttempt& o) const { return at_ns > o.at_ns; }
+};
+
+enum class SessionState : uint8_t { open, completed, failed };
+
+// One intent: its source address and how far it got.
+struct Session {
+  uint32_t cls = 0;
+  uint32_t src = 0;   // index into the class's sources
+  uint16_t step = 0;  // the lookup it waits for
+  SessionState state = SessionState::open;
 };
 
 enum class SlotPhase : uint8_t { idle, connecting, reading };
@@ -160,7 +171,7 @@ class Engine {
   std::vector<uint32_t> free_;
   std::vector<double> cdf_;
   std::vector<size_t> src_next_;
-  std::vector<bool> intent_done_;  // by intent id; refresh stops once one attempt succeeded
+  std::vector<Session> sessions_;  // by intent id
   std::priority_queue<PendingAttempt, std::vector<PendingAttempt>, std::greater<>> retries_;
   std::deque<TimeoutEntry> timeouts_;  // FIFO == deadline order: timeout is constant
   int epfd_ = -1;
@@ -175,12 +186,26 @@ void Engine::record(const PendingAttempt& a, bool ok, FailureKind kind, int64_t 
   ClassResult& c = res_.classes[a.cls];
   uint64_t lat_us = now > a.at_ns ? static_cast<uint64_t>((now - a.at_ns) / 1000) : 0;
   size_t s = second_of(now);
+  const SurgeClass& sc = cfg_.classes[a.cls];
+  Session& session = sessions_[a.intent];
+  // A late answer to an older attempt (refresh) no longer moves the session.
+  const bool current = session.state == SessionState::open && session.step == a.step;
   if (ok) {
     ++c.successes;
     c.success_latency.record_us(lat_us);
     ++c.series[s].successes;
     ++res_.series[s].successes;
-    intent_done_[a.intent] = true;
+    if (!current) return;
+    if (++session.step < sc.session_lookups) {
+      PendingAttempt next{now + int64_t{sc.session_gap_ms} * 1'000'000, a.intent, a.cls, 0,
+                          session.step};
+      retries_.push(next);
+      return;
+    }
+    session.state = SessionState::completed;
+    ++c.sessions_completed;
+    ++c.series[s].sessions_completed;
+    ++res_.series[s].sessions_completed;
     return;
   }
   ++c.failures[static_cast<size_t>(kind)];
@@ -188,10 +213,17 @@ void Engine::record(const PendingAttempt& a, bool ok, FailureKind kind, int64_t 
   ++c.series[s].failures;
   ++res_.series[s].failures;
 
-  const SurgeClass& sc = cfg_.classes[a.cls];
-  if (a.try_no >= sc.max_retries) return;
+  if (a.try_no >= sc.max_retries) {
+    if (current) {  // this lookup failed for good, and with it the session
+      session.state = SessionState::failed;
+      ++c.sessions_failed;
+      ++c.series[s].sessions_failed;
+      ++res_.series[s].sessions_failed;
+    }
+    return;
+  }
   PendingAttempt next = a;
-  next.try_no = a.try_no + 1;
+  next.try_no = static_cast<uint16_t>(a.try_no + 1);
   if (sc.retry == RetryModel::immediate) {
     next.at_ns = now;
   } else if (sc.retry == RetryModel::backoff) {
@@ -217,7 +249,7 @@ void Engine::start_attempt(const PendingAttempt& a, int64_t now) {
     // The user reloads every refresh period whether or not this attempt has
     // answered; a reload due after a success is skipped when it pops.
     PendingAttempt next = a;
-    next.try_no = a.try_no + 1;
+    next.try_no = static_cast<uint16_t>(a.try_no + 1);
     next.at_ns = a.at_ns + static_cast<int64_t>(sc.refresh_sec * k_ns_per_sec);
     retries_.push(next);
   }
@@ -247,7 +279,7 @@ void Engine::start_attempt(const PendingAttempt& a, int64_t now) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
   if (!sc.sources.empty()) {
-    const SurgeEndpoint& src = sc.sources[src_next_[a.cls]++ % sc.sources.size()];
+    const SurgeEndpoint& src = sc.sources[sessions_[a.intent].src];
     if (tcp) {
       // Defer the port choice to connect() so the 4-tuple, not the source
       // address alone, limits concurrency.
@@ -403,8 +435,8 @@ std::string Engine::run() {
   if (epfd_ < 0) return std::string("epoll_create1: ") + std::strerror(errno);
 
   // Sized for the expected intents; grown if the Poisson draw exceeds it.
-  intent_done_.reserve(
-      static_cast<size_t>(cfg_.profile.max_rate() * cfg_.profile.duration_sec * 1.2) + 16);
+  sessions_.reserve(static_cast<size_t>(cfg_.profile.max_rate() * cfg_.profile.duration_sec * 1.2) +
+                    16);
   start_ns_ = now_ns();
   int64_t next_arrival = next_arrival_after(0);
   int64_t next_tick = k_ns_per_sec;
@@ -416,8 +448,14 @@ std::string Engine::run() {
     int64_t now = now_ns() - start_ns_;
     int budget = k_max_starts_per_turn;
     while (next_arrival <= now && budget-- > 0) {
-      PendingAttempt a{next_arrival, next_intent_++, pick_class(), 0};
-      intent_done_.push_back(false);
+      PendingAttempt a{next_arrival, next_intent_++, pick_class(), 0, 0};
+      Session session;
+      session.cls = a.cls;
+      const SurgeClass& sc = cfg_.classes[a.cls];
+      // A session and its retries keep one source address, as a phone does.
+      if (!sc.sources.empty())
+        session.src = static_cast<uint32_t>(src_next_[a.cls]++ % sc.sources.size());
+      sessions_.push_back(session);
       ++res_.classes[a.cls].intents;
       size_t s = second_of(a.at_ns);
       ++res_.classes[a.cls].series[s].offered;
@@ -428,9 +466,11 @@ std::string Engine::run() {
     while (!retries_.empty() && retries_.top().at_ns <= now && budget-- > 0) {
       PendingAttempt a = retries_.top();
       retries_.pop();
-      if (intent_done_[a.intent]) continue;  // a refresh after the code arrived
+      const Session& session = sessions_[a.intent];
+      if (session.state != SessionState::open || session.step != a.step)
+        continue;  // a refresh after the answer arrived
       if (a.at_ns >= duration_ns_) {
-        ++res_.classes[a.cls].retries_abandoned;
+        if (a.try_no > 0) ++res_.classes[a.cls].retries_abandoned;  // not a session's next lookup
         continue;
       }
       start_attempt(a, now);
@@ -451,13 +491,17 @@ std::string Engine::run() {
     bool retries_done = retries_.empty() || retries_.top().at_ns >= duration_ns_;
     if ((arrivals_done && retries_done && free_.size() == slots_.size()) || now >= hard_end) {
       while (!retries_.empty()) {
-        if (!intent_done_[retries_.top().intent])
-          ++res_.classes[retries_.top().cls].retries_abandoned;
+        const PendingAttempt& a = retries_.top();
+        const Session& session = sessions_[a.intent];
+        if (session.state == SessionState::open && session.step == a.step && a.try_no > 0)
+          ++res_.classes[a.cls].retries_abandoned;
         retries_.pop();
       }
       for (uint32_t i = 0; i < slots_.size(); ++i) {
         if (slots_[i].phase != SlotPhase::idle) complete(i, false, FailureKind::timeout, now);
       }
+      for (const Session& session : sessions_)
+        if (session.state == SessionState::open) ++res_.classes[session.cls].sessions_unfinished;
       res_.elapsed_sec = static_cast<double>(now) / k_ns_per_sec;
       break;
     }

@@ -29,10 +29,15 @@ struct SecondCounts {
   uint64_t attempts = 0;   // attempts scheduled in this second (first tries and retries)
   uint64_t successes = 0;  // completions in this second
   uint64_t failures = 0;
+  uint64_t sessions_completed = 0;  // intents whose every lookup succeeded, by completion second
+  uint64_t sessions_failed = 0;     // intents with a lookup that failed for good
 };
 
 struct ClassResult {
-  uint64_t intents = 0;
+  uint64_t intents = 0;  // sessions started
+  uint64_t sessions_completed = 0;
+  uint64_t sessions_failed = 0;
+  uint64_t sessions_unfinished = 0;  // still open when the run ended
   uint64_t attempts = 0;
   uint64_t successes = 0;
   std::array<uint64_t, k_failure_kinds> failures{};

@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,9 +21,52 @@ const std::set<std::string> k_global_keys = {
     "baseline",       "step_to",   "step_at",    "ramp",         "hold",        "back_at",
     "duration",       "dst",       "proto",      "retry",        "max_retries", "backoff_base_ms",
     "backoff_cap_ms", "refresh_s", "timeout_ms", "max_inflight", "seed",        "progress"};
-const std::set<std::string> k_class_keys = {"name",        "src",      "dst",     "proto",
-                                            "share",       "retry",    "base_ms", "cap_ms",
-                                            "max_retries", "refresh_s"};
+const std::set<std::string> k_class_keys = {
+    "name",    "src",    "dst",         "proto",     "share",   "retry",
+    "base_ms", "cap_ms", "max_retries", "refresh_s", "session", "session_gap_ms"};
+
+// "A" or "A+N": N consecutive addresses from A (a client population too big
+// to list, e.g. 10,000 citizens).
+std::string parse_sources(const std::string& text, std::vector<SurgeEndpoint>& out) {
+  constexpr uint32_t k_max_range = 65536;  // a /16: each address is kept as a sockaddr
+  size_t plus = text.find('+');
+  SurgeEndpoint first;
+  std::string err = parse_endpoint(text.substr(0, plus), false, first);
+  if (!err.empty()) return err;
+  if (plus == std::string::npos) {
+    out.push_back(first);
+    return "";
+  }
+  const std::string n_text = text.substr(plus + 1);
+  char* end = nullptr;
+  errno = 0;
+  unsigned long n = std::strtoul(n_text.c_str(), &end, 10);
+  if (n_text.empty() || *end != '\0' || errno != 0 || n < 1 || n > k_max_range)
+    return "'" + text + "': the count after '+' must be 1.." + std::to_string(k_max_range);
+  for (unsigned long i = 0; i < n; ++i) {
+    SurgeEndpoint e = first;
+    if (e.addr.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
+      uint32_t host = ntohl(a->sin_addr.s_addr);
+      if (i > 0xffffffffUL - host) return "'" + text + "': the range runs past 255.255.255.255";
+      a->sin_addr.s_addr = htonl(static_cast<uint32_t>(host + i));
+      char buf[INET_ADDRSTRLEN];
+      e.text = inet_ntop(AF_INET, &a->sin_addr, buf, sizeof(buf));
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
+      uint64_t carry = i;
+      for (int b = 15; b >= 0 && carry; --b) {
+        uint64_t sum = a->sin6_addr.s6_addr[b] + (carry & 0xff);
+        a->sin6_addr.s6_addr[b] = static_cast<uint8_t>(sum);
+        carry = (carry >> 8) + (sum >> 8);
+      }
+      char buf[INET6_ADDRSTRLEN];
+      e.text = inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
+    }
+    out.push_back(e);
+  }
+  return "";
+}
 
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t");
@@ -337,9 +382,7 @@ std::string build_surge_config(const SurgeRawInput& raw, SurgeConfig& out) {
         if (v.empty()) return where + "empty name";
         c.name = v;
       } else if (k == "src") {
-        SurgeEndpoint e;
-        if (!(err = parse_endpoint(v, false, e)).empty()) return where += "src " + err;
-        c.sources.push_back(e);
+        if (!(err = parse_sources(v, c.sources)).empty()) return where += "src " + err;
       } else if (k == "dst") {
         dst = v;
       } else if (k == "proto") {
@@ -356,6 +399,10 @@ std::string build_surge_config(const SurgeRawInput& raw, SurgeConfig& out) {
         err = parse_u32("max_retries", v, 0, 100, c.max_retries);
       } else if (k == "refresh_s") {
         err = parse_double("refresh_s", v, 0.01, 3600, c.refresh_sec);
+      } else if (k == "session") {
+        err = parse_u32("session", v, 1, 16, c.session_lookups);
+      } else if (k == "session_gap_ms") {
+        err = parse_u32("session_gap_ms", v, 0, 60'000, c.session_gap_ms);
       }
       if (!err.empty()) return where + err;
     }

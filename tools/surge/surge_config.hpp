@@ -32,7 +32,7 @@ struct SurgeEndpoint {
 
 struct SurgeClass {
   std::string name;
-  std::vector<SurgeEndpoint> sources;  // bound round-robin; empty = kernel's choice
+  std::vector<SurgeEndpoint> sources;  // one per intent, round-robin; empty = kernel's choice
   SurgeEndpoint destination;
   SurgeProto proto = SurgeProto::tcp;
   double share = 1.0;  // normalised over all classes at build time
@@ -41,6 +41,11 @@ struct SurgeClass {
   uint32_t backoff_base_ms = 50;   // backoff only
   uint32_t backoff_cap_ms = 2000;  // backoff only
   double refresh_sec = 5.0;        // refresh only
+  // An intent is a session: this many lookups one after the other (login,
+  // fetch code, report scan), each with its own retries, all from one source
+  // address; it succeeds only if every lookup does.
+  uint32_t session_lookups = 1;
+  uint32_t session_gap_ms = 0;  // think time between a lookup's answer and the next
 };
 
 // Offered intents/s over time: baseline, then a step or linear ramp to

@@ -18,6 +18,10 @@ nlohmann::json stats_json(const ClassResult& c) {
     by_kind[to_string(static_cast<FailureKind>(k))] = c.failures[k];
   }
   return {{"intents", c.intents},
+          {"sessions",
+           {{"completed", c.sessions_completed},
+            {"failed", c.sessions_failed},
+            {"unfinished", c.sessions_unfinished}}},
           {"attempts", c.attempts},
           {"amplification",
            c.intents ? static_cast<double>(c.attempts) / static_cast<double>(c.intents) : 0.0},
@@ -43,7 +47,9 @@ nlohmann::json series_json(const std::vector<SecondCounts>& s) {
                    {"offered", s[i].offered},
                    {"attempts", s[i].attempts},
                    {"successes", s[i].successes},
-                   {"failures", s[i].failures}});
+                   {"failures", s[i].failures},
+                   {"sessions_completed", s[i].sessions_completed},
+                   {"sessions_failed", s[i].sessions_failed}});
   }
   return out;
 }
@@ -73,13 +79,21 @@ nlohmann::json surge_report_json(const SurgeConfig& config, const SurgeResult& r
     const ClassResult& c = result.classes[i];
     nlohmann::json cj = stats_json(c);
     nlohmann::json srcs = nlohmann::json::array();
-    for (const auto& s : sc.sources) srcs.push_back(s.text);
-    cj["setup"] = {{"dst", sc.destination.text},   {"src", srcs},
-                   {"proto", to_string(sc.proto)}, {"share", sc.share},
-                   {"retry", to_string(sc.retry)}, {"max_retries", sc.max_retries}};
+    if (sc.sources.size() <= 16) {
+      for (const auto& s : sc.sources) srcs.push_back(s.text);
+    } else {  // a population: its first address and size
+      srcs.push_back(sc.sources.front().text + "+" + std::to_string(sc.sources.size()));
+    }
+    cj["setup"] = {{"dst", sc.destination.text},    {"src", srcs},
+                   {"proto", to_string(sc.proto)},  {"share", sc.share},
+                   {"retry", to_string(sc.retry)},  {"max_retries", sc.max_retries},
+                   {"session", sc.session_lookups}, {"session_gap_ms", sc.session_gap_ms}};
     classes[sc.name] = cj;
     by_class[sc.name] = series_json(c.series);
     overall.intents += c.intents;
+    overall.sessions_completed += c.sessions_completed;
+    overall.sessions_failed += c.sessions_failed;
+    overall.sessions_unfinished += c.sessions_unfinished;
     overall.attempts += c.attempts;
     overall.successes += c.successes;
     overall.retries_abandoned += c.retries_abandoned;

@@ -3,10 +3,12 @@
  * Source keys, ranks and the sticky-shedding controller.
  *
  * When a class must shed part of its demand, it sheds the same sources for a
- * whole epoch: every source gets rank = hash(source, epoch salt) in [0, 65536)
- * and only ranks below the class's threshold reach the budgets. The threshold
- * adapts once per window (see sl_sticky_tick). Epochs rotate the salt so
- * nobody is shut out for long.
+ * whole epoch: every source gets rank = hash(source, its epoch's salt) in
+ * [0, 65536); ranks below the class's threshold reach the budgets, a band
+ * just above it takes what they leave over (sl_sticky_filter), the rest is
+ * shed. The threshold adapts once per window (sl_sticky_tick). Each source's
+ * epoch rotates its salt at its own phase, so nobody is shut out for long and
+ * the admitted set never changes all at once.
  */
 #pragma once
 

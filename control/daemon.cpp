@@ -231,7 +231,8 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
         api_options,
         [&control](const nlohmann::json& request, const Origin& origin) -> nlohmann::json {
           ControlState* c = control.load();
-          if (c == nullptr) return {{"ok", false}, {"error", "sluiced is starting; try again"}};
+          if (c == nullptr)
+            return {{"ok", false}, {"starting", true}, {"error", "sluiced is starting; try again"}};
           return c->handle(request, origin);
         },
         &error);

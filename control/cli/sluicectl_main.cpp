@@ -3,7 +3,7 @@
 // set, apply, profile, shadow, rollback, history) and for offline replay.
 //
 // Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or
-// capture), 2 cannot reach the daemon.
+// capture), 2 cannot reach the daemon, or it is still starting.
 #include <signal.h>
 #include <unistd.h>
 
@@ -91,6 +91,12 @@ int call(const Globals& g, const json& request, json* response) {
     return kUnreachable;
   }
   *response = *r;
+  if (!r->value("ok", false) && r->value("starting", false)) {
+    // Not an answer yet: like a daemon that cannot be reached, try again.
+    if (g.json_out) std::cout << r->dump(2) << "\n";
+    std::cerr << "sluicectl: " << r->value("error", "sluiced is starting") << "\n";
+    return kUnreachable;
+  }
   if (!r->value("ok", false)) {
     if (g.json_out) {
       std::cout << r->dump(2) << "\n";
@@ -139,7 +145,24 @@ int change(const Globals& g, const json& request) {
   return kOk;
 }
 
-int status(const Globals& g) {
+// True when sluiced answers `status` in charge (quietly: nothing printed).
+bool answers_status(const Globals& g) {
+  std::string error;
+  auto client = sluice::ApiClient::connect(g.socket, &error);
+  if (!client) return false;
+  auto r = client->call({{"op", "status"}}, &error);
+  return r && r->value("ok", false);
+}
+
+int status(const Globals& g, double wait_sec) {
+  // --wait: poll until sluiced answers in charge (it is enforcing its
+  // config), or the time is up; then report what it says either way.
+  if (wait_sec > 0) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(static_cast<int64_t>(wait_sec * 1000));
+    while (!answers_status(g) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   json r;
   const int rc = call(g, {{"op", "status"}}, &r);
   if (rc != kOk) {
@@ -306,7 +329,7 @@ int main(int argc, char** argv) {
       "nothing and names the key. Every applied change gets a new generation (rollback "
       "returns to any kept one) and a line in the audit log.\n\n"
       "Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or capture), "
-      "2 cannot reach sluiced."};
+      "2 cannot reach sluiced, or it is still starting."};
   app.require_subcommand(1);
   app.fallthrough();  // --json and --socket also after the subcommand
   Globals g;
@@ -318,7 +341,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--json", g.json_out, "print the daemon's JSON response instead of text");
 
-  app.add_subcommand("status", "mode, interfaces, generation, uptime and per-class figures");
+  double wait_sec = 0;
+  auto* status_cmd =
+      app.add_subcommand("status", "mode, interfaces, generation, uptime and per-class figures");
+  status_cmd
+      ->add_option("--wait", wait_sec,
+                   "wait up to SECONDS for sluiced to answer in charge (while it is starting, "
+                   "cannot be reached or is not in charge), then print the status: exit 0 in "
+                   "charge, 1 not in charge, 2 unreachable or still starting")
+      ->check(CLI::Range(0.0, 3600.0));
 
   double interval = 1.0;
   int count = 0;
@@ -400,7 +431,7 @@ int main(int argc, char** argv) {
 
   json r;
   if (app.got_subcommand("replay")) return replay(config_path, pcap_path, return_src, g.json_out);
-  if (app.got_subcommand("status")) return status(g);
+  if (app.got_subcommand("status")) return status(g, wait_sec);
   if (app.got_subcommand("top")) return sluice::cli::top(g.socket, g.json_out, interval, count);
   if (app.got_subcommand("get") || app.got_subcommand("history")) {
     const bool get = app.got_subcommand("get");

@@ -287,6 +287,51 @@ TEST_F(SluicectlTest, UnreachableSocketExitsTwo) {
   EXPECT_NE(r.err.find("nobody-home.sock"), std::string::npos) << describe(r);
 }
 
+// A sluiced whose dataplane is not up yet answers "starting": that is not a
+// refusal (1) but no answer yet, like an unreachable one (2).
+TEST_F(SluicectlTest, StartingExitsTwoAndStatusWaitRidesItOut) {
+  std::atomic<int> asked{0};
+  ApiOptions o;
+  o.socket_path = h_.dir().file("late.sock");
+  std::string error;
+  auto late = ApiServer::start(
+      o,
+      [&](const json& request, const Origin& origin) -> json {
+        if (asked++ < 3)
+          return {{"ok", false}, {"starting", true}, {"error", "sluiced is starting; try again"}};
+        return h_.state().handle(request, origin);
+      },
+      &error);
+  ASSERT_NE(late, nullptr) << error;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kSluicectl, "--socket", o.socket_path});
+    return run_process(args, h_.dir().path());
+  };
+
+  const Ran status = run({"status"});
+  EXPECT_EQ(status.exit_code, 2) << describe(status);
+  EXPECT_NE(status.err.find("sluiced is starting"), std::string::npos) << describe(status);
+  const Ran set = run({"set", "class.citizen.rate_per_sec=20"});
+  EXPECT_EQ(set.exit_code, 2) << describe(set);
+  EXPECT_EQ(h_.state().generation(), 1u);  // nothing was applied
+
+  const Ran waited = run({"status", "--wait", "10"});  // the third "starting", then in charge
+  ASSERT_EQ(waited.exit_code, 0) << describe(waited);
+  EXPECT_NE(waited.out.find("sluiced: fake (none)"), std::string::npos) << describe(waited);
+  EXPECT_GE(asked.load(), 4);
+}
+
+TEST_F(SluicectlTest, StatusWaitGivesUpOnAnUnreachableSluicedWithExitTwo) {
+  const Ran r = run_process(
+      {kSluicectl, "--socket", h_.dir().file("nobody-home.sock"), "status", "--wait", "0.3"},
+      h_.dir().path());
+  EXPECT_EQ(r.exit_code, 2) << describe(r);
+  EXPECT_NE(r.err.find("cannot reach sluiced"), std::string::npos) << describe(r);
+  const Ran bad = run_process({kSluicectl, "status", "--wait", "-1"}, h_.dir().path());
+  EXPECT_EQ(bad.exit_code, 1) << describe(bad);
+  EXPECT_NE(bad.err.find("--wait"), std::string::npos) << describe(bad);
+}
+
 TEST_F(SluicectlTest, SetWithoutAnEqualsSignExitsOne) {
   const Ran r = ctl({"set", "foo"});
   EXPECT_EQ(r.exit_code, 1) << describe(r);

@@ -193,6 +193,49 @@ TEST_F(MetricsExporterTest, ServesDecisionCountersPerClassVerdictAndReason) {
   EXPECT_TRUE(lacks(body, "queue_delay"));
 }
 
+// A sluiced that has just started, nothing counted yet: every counter with
+// a `result` or `reason` label already has its series at 0, so that
+// increase() and rate() see the first rejection, reload failure, start
+// failure or shed (a series born at 1 shows no increase).
+TEST_F(MetricsExporterTest, CountersWithAResultOrReasonLabelStartAtZero) {
+  dataplane_ = [] {
+    DataplaneStats s;
+    s.mode = "xdp";
+    ClassStats only;
+    only.name = "citizen";
+    s.classes = {only};
+    return s;
+  };
+  control_ = [] { return ControlFigures{}; };
+  const std::string body = scrape(port_);
+  ASSERT_FALSE(body.empty());
+  for (const char* line : {
+           R"(sluice_config_changes_total{result="applied"} 0)",
+           R"(sluice_config_changes_total{result="rejected"} 0)",
+           R"(sluice_config_reloads_total{result="applied"} 0)",
+           R"(sluice_config_reloads_total{result="rejected"} 0)",
+           R"(sluice_start_failures_total{reason="config"} 0)",
+           R"(sluice_start_failures_total{reason="dataplane"} 0)",
+           R"(sluice_lookups_total{class="citizen",verdict="admitted",reason="lookup"} 0)",
+       })
+    EXPECT_TRUE(has_line(body, line));
+  for (const char* reason : {"malformed", "class_rate", "per_source", "sticky", "boundary_lookups",
+                             "boundary_packets", "unverified"})
+    for (const char* family : {"sluice_lookups_total", "sluice_packets_total"})
+      EXPECT_TRUE(has_line(
+          body,
+          std::string(family) + R"({class="citizen",verdict="shed",reason=")" + reason + "\"} 0"));
+  // And no series of these families is missing its zero: every `reason` and
+  // `result` value served is 0 here.
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.find("result=") == std::string::npos && line.find("reason=") == std::string::npos)
+      continue;
+    EXPECT_EQ(line.substr(line.rfind(' ') + 1), "0") << line;
+  }
+}
+
 TEST_F(MetricsExporterTest, ServesBudgetsConfigAndDataplaneGauges) {
   const std::string body = scrape(port_);
   ASSERT_FALSE(body.empty());

@@ -194,6 +194,7 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig < 0 && errno == EINTR) continue;
+    if (sig == SIGUSR1) continue;  // no audit log is open while not in charge
     if (sig == SIGTERM || sig == SIGINT) {
       log_event(LogLevel::info, "stopping while not in charge; the edge keeps what it runs",
                 {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
@@ -231,6 +232,13 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
         api_options,
         [&control](const nlohmann::json& request, const Origin& origin) -> nlohmann::json {
           ControlState* c = control.load();
+          if (log_level() == LogLevel::debug)
+            log_event(
+                LogLevel::debug, "control request",
+                {{"op", request.is_object() && request.contains("op") && request["op"].is_string()
+                            ? request["op"].get<std::string>()
+                            : "?"},
+                 {"origin", origin.to_json().dump()}});
           if (c == nullptr)
             return {{"ok", false}, {"starting", true}, {"error", "sluiced is starting; try again"}};
           return c->handle(request, origin);
@@ -291,6 +299,15 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
       if (errno == EAGAIN) log_counters(dp->stats());
       continue;
     }
+    if (sig == SIGUSR1) {  // logrotate moved the audit log
+      std::string reopen_error;
+      if (audit.reopen(&reopen_error)) {
+        log_event(LogLevel::info, "audit log reopened", {{"path", cfg.control.audit_log}});
+      } else {
+        log_event(LogLevel::error, "audit log not reopened", {{"error", reopen_error}});
+      }
+      continue;
+    }
     if (sig == SIGHUP) {
       const nlohmann::json r = control_owner->reload_file(Origin{"signal"});
       if (!r.value("ok", false)) {
@@ -333,6 +350,7 @@ int run_daemon(const DaemonOptions& options) {
   sigaddset(&signals, SIGHUP);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Locks locks;

@@ -8,6 +8,7 @@
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/daemon.hpp"
+#include "control/log.hpp"
 
 namespace {
 
@@ -69,8 +70,10 @@ int main(int argc, char** argv) {
       "running config stays); SIGTERM or SIGINT exit and leave the XDP program enforcing the "
       "last config (the next sluiced adopts it without losing a packet). A start that fails "
       "(config rejected, dataplane not starting) keeps sluiced up but not in charge: the control "
-      "socket and /metrics say why, the edge keeps what it runs, and SIGHUP retries. Logs are "
-      "logfmt lines on stderr. Exit codes: 0 ok, 1 a bad config (--check-config), a control "
+      "socket and /metrics say why, the edge keeps what it runs, and SIGHUP retries. SIGUSR1 "
+      "reopens the audit log (logrotate). Logs are logfmt lines on stderr, with syslog "
+      "priorities when stderr is the journal. Exit codes: 0 ok, 1 a bad config (--check-config), a "
+      "control "
       "plane that cannot start, another sluiced on the same pin_path, or a failed --detach / "
       "--install-passthrough."};
   std::string check_path;
@@ -101,6 +104,12 @@ int main(int argc, char** argv) {
       ->excludes(detach_flag);
   app.add_option("--log-interval", log_interval, "seconds between per-class counter logs")
       ->check(CLI::Range(1u, 3600u));
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level,
+                 "lowest level logged: debug, info, warn, error (at run time: sluicectl "
+                 "log-level)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
   check->excludes(run);
   try {
     app.parse(argc, argv);
@@ -108,6 +117,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 1;
   }
+  sluice::set_log_level(*sluice::parse_log_level(log_level));
   if (!check_path.empty()) return check_config(check_path);
   if (config_path.empty()) {
     std::cerr << "sluiced: give --config FILE to run, or --check-config FILE (see --help)\n";

@@ -31,6 +31,20 @@ bool AuditLog::open(const std::string& path, std::string* error) {
     *error = "control.audit_log: cannot open " + path + ": " + std::strerror(errno);
     return false;
   }
+  path_ = path;
+  return true;
+}
+
+bool AuditLog::reopen(std::string* error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::FILE* fresh = std::fopen(path_.c_str(), "a");
+  if (fresh == nullptr) {
+    *error = "control.audit_log: cannot reopen " + path_ + ": " + std::strerror(errno) +
+             "; still writing to the file opened before";
+    return false;
+  }
+  if (file_ != nullptr) std::fclose(file_);
+  file_ = fresh;
   return true;
 }
 

@@ -16,12 +16,16 @@ class AuditLog {
  public:
   // Opens (creating the directory) for appending; *error when it cannot.
   bool open(const std::string& path, std::string* error);
+  // Opens the path again (logrotate moved the file: SIGUSR1); on failure the
+  // old file stays open and *error says why.
+  bool reopen(std::string* error);
   ~AuditLog();
   bool append(const nlohmann::json& entry);
 
  private:
   std::mutex mutex_;
   std::FILE* file_ = nullptr;
+  std::string path_;
 };
 
 // "2026-11-26T09:30:00.123Z"

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "control/config/compile.hpp"
+#include "control/log.hpp"
 #include "dataplane/common/labels.hpp"
 
 namespace sluice {
@@ -282,11 +283,36 @@ json ControlState::handle(const json& request, const Origin& origin) {
         kept += (kept.empty() ? "" : ", ") + std::to_string(g.number);
       return refuse("generation " + std::to_string(target) + " is not kept; kept: " + kept);
     }
+    if (op == "log_level") return log_level_op(request, origin);
     return refuse("unknown op \"" + op +
-                  "\"; ops are status, get, history, set, apply, profile, shadow, rollback");
+                  "\"; ops are status, get, history, set, apply, profile, shadow, rollback, "
+                  "log_level");
   } catch (const std::exception& e) {
     return refuse(std::string("bad request: ") + e.what());
   }
+}
+
+// The runtime log level: reported without "level", set with it. Not a config
+// change (no generation, no audit line): sluiced logs who changed it, at info,
+// while either the old or the new level shows info.
+json ControlState::log_level_op(const json& request, const Origin& origin) {
+  const LogLevel before = log_level();
+  if (!request.contains("level")) return {{"ok", true}, {"level", log_level_name(before)}};
+  const json& l = request["level"];
+  const std::optional<LogLevel> level =
+      l.is_string() ? parse_log_level(l.get<std::string>()) : std::nullopt;
+  if (!level)
+    return refuse("level: " + l.dump() + " is not one of \"debug\", \"info\", \"warn\", \"error\"");
+  auto note = [&] {
+    log_event(LogLevel::info, "log level changed",
+              {{"from", log_level_name(before)},
+               {"to", log_level_name(*level)},
+               {"origin", origin.to_json().dump()}});
+  };
+  if (*level > LogLevel::info) note();
+  set_log_level(*level);
+  if (*level <= LogLevel::info) note();
+  return {{"ok", true}, {"level", log_level_name(*level)}, {"previous", log_level_name(before)}};
 }
 
 json ControlState::reload_file(const Origin& origin) {

@@ -53,6 +53,7 @@ class ControlState {
   uint64_t generation() const;
 
  private:
+  nlohmann::json log_level_op(const nlohmann::json& request, const Origin& origin);
   struct Generation {
     uint64_t number = 0;
     std::string base_text;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // sluicectl: the engineer's tool for a running sluiced (status, top, get,
-// set, apply, profile, shadow, rollback, history) and for offline replay.
+// set, apply, profile, shadow, rollback, history, log-level) and for offline
+// replay.
 //
 // Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or
 // capture), 2 cannot reach the daemon, or it is still starting.
@@ -403,6 +404,14 @@ int main(int argc, char** argv) {
   rollback_cmd->add_option("GEN", generation, "generation number (see history)");
   rollback_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
 
+  std::string level;
+  auto* log_level_cmd = app.add_subcommand(
+      "log-level",
+      "print sluiced's log level, or set it now (not kept across restarts: sluiced "
+      "--log-level)");
+  log_level_cmd->add_option("LEVEL", level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
   std::string config_path;
   std::string pcap_path;
   auto* replay_cmd = app.add_subcommand(
@@ -432,6 +441,21 @@ int main(int argc, char** argv) {
   json r;
   if (app.got_subcommand("replay")) return replay(config_path, pcap_path, return_src, g.json_out);
   if (app.got_subcommand("status")) return status(g, wait_sec);
+  if (app.got_subcommand("log-level")) {
+    json request = {{"op", "log_level"}};
+    if (!level.empty()) request["level"] = level;
+    const int rc = call(g, request, &r);
+    if (rc != kOk) return rc;
+    if (g.json_out) {
+      std::cout << r.dump(2) << "\n";
+    } else if (r.contains("previous")) {
+      std::cout << "log level " << r["level"].get<std::string>() << " (was "
+                << r["previous"].get<std::string>() << ")\n";
+    } else {
+      std::cout << "log level " << r["level"].get<std::string>() << "\n";
+    }
+    return kOk;
+  }
   if (app.got_subcommand("top")) return sluice::cli::top(g.socket, g.json_out, interval, count);
   if (app.got_subcommand("get") || app.got_subcommand("history")) {
     const bool get = app.got_subcommand("get");

@@ -183,6 +183,20 @@ sleep 1.1
 kept=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
 check "the running config stayed: $(field "$kept" ok) served" \
   "$(field "$kept" ok) >= 40 && $(field "$kept" ok) <= 42"
+# --- phase 4: the log level at run time; SIGUSR1 reopens the audit log ----
+ctl() { "$build/control/sluicectl" --socket "$tmp/control.sock" "$@"; }
+check "log-level says info" "$(ctl log-level | grep -c '^log level info$') == 1"
+check "log-level debug" "$(ctl log-level debug | grep -c '^log level debug (was info)$') == 1"
+ctl status >/dev/null
+wait_for "$tmp/d3.log" 'level=debug msg="control request" op=status' 5
+ctl log-level info >/dev/null
+mv "$tmp/audit.jsonl" "$tmp/audit.jsonl.1"  # what logrotate does, then its postrotate:
+kill -USR1 "$daemon_pid"
+wait_for "$tmp/d3.log" 'msg="audit log reopened"' 5
+ctl set class.citizen.rate_per_sec=41 >/dev/null
+check "after SIGUSR1 the next change is in the new audit log" \
+  "$(grep -c '"op":"set"' "$tmp/audit.jsonl" 2>/dev/null) == 1"
+check "and not in the rotated one" "$(grep -c '"op":"set"' "$tmp/audit.jsonl.1") == 0"
 stop_daemon "$tmp/d3.log"
 detach --config "$cfg" --detach --all
 check "detached at the end" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"

@@ -5,6 +5,7 @@
 // audit line, and that every refused request alters nothing and names what
 // was wrong.
 #include "control/api/control_state.hpp"
+#include "control/log.hpp"
 
 #include <gtest/gtest.h>
 
@@ -124,6 +125,22 @@ TEST_F(ControlStateTest, GetReturnsTheEffectiveConfigText) {
   EXPECT_EQ(r["generation"], 1);
   EXPECT_TRUE(r["profile"].is_null());
   EXPECT_EQ(r["config"], h.initial_text());
+}
+
+// The log level is sluiced's, not the config's: reported, set at once, and
+// no generation or audit line for it.
+TEST_F(ControlStateTest, LogLevelIsReportedAndSetWithoutAGeneration) {
+  json r = h.call({{"op", "log_level"}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["level"], "info");
+  r = h.call({{"op", "log_level"}, {"level", "debug"}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["level"], "debug");
+  EXPECT_EQ(r["previous"], "info");
+  EXPECT_EQ(log_level(), LogLevel::debug);
+  EXPECT_EQ(h.call({{"op", "log_level"}})["level"], "debug");
+  EXPECT_EQ(h.call({{"op", "get"}})["generation"], 1);
+  set_log_level(LogLevel::info);
 }
 
 TEST_F(ControlStateTest, SetOfSeveralKeysIsOneAtomicChangeWithAnExactDiff) {
@@ -431,6 +448,8 @@ TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) 
         {"dry_run", "yes"}},
        "dry_run"},
       {"shadow without a bool", {{"op", "shadow"}, {"on", "yes"}}, "on"},
+      {"log level not a level", {{"op", "log_level"}, {"level", "verbose"}}, "level"},
+      {"log level not a string", {{"op", "log_level"}, {"level", 7}}, "level"},
       {"dataplane refuses the apply", set_request({{"class.citizen.rate_per_sec", "20000"}}),
        "dataplane", /*dataplane_refuses=*/true},
   };

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "control/api/api_server.hpp"
+#include "control/log.hpp"
 #include "tests/control/api/control_test_env.hpp"
 #include "tests/support/dpdk_stats.hpp"
 
@@ -330,6 +331,20 @@ TEST_F(SluicectlTest, StatusWaitGivesUpOnAnUnreachableSluicedWithExitTwo) {
   const Ran bad = run_process({kSluicectl, "status", "--wait", "-1"}, h_.dir().path());
   EXPECT_EQ(bad.exit_code, 1) << describe(bad);
   EXPECT_NE(bad.err.find("--wait"), std::string::npos) << describe(bad);
+}
+
+TEST_F(SluicectlTest, LogLevelPrintsAndSetsSluicedsLevel) {
+  const Ran now = ctl({"log-level"});
+  ASSERT_EQ(now.exit_code, 0) << describe(now);
+  EXPECT_EQ(now.out, "log level info\n");
+  const Ran set = ctl({"log-level", "debug"});
+  ASSERT_EQ(set.exit_code, 0) << describe(set);
+  EXPECT_EQ(set.out, "log level debug (was info)\n");
+  EXPECT_EQ(log_level(), LogLevel::debug);  // this process serves the socket
+  set_log_level(LogLevel::info);
+  const Ran bad = ctl({"log-level", "loud"});
+  EXPECT_EQ(bad.exit_code, 1) << describe(bad);
+  EXPECT_NE(bad.err.find("loud"), std::string::npos) << describe(bad);
 }
 
 TEST_F(SluicectlTest, SetWithoutAnEqualsSignExitsOne) {

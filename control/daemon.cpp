@@ -5,10 +5,12 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <map>
 
@@ -98,6 +100,19 @@ namespace {
 // while not in charge).
 constexpr int kStartAgain = -1;
 
+// systemd (Type=notify): a no-op unless NOTIFY_SOCKET is set.
+void notify(const std::string& state) { sd_notify(0, state.c_str()); }
+
+std::string status_line(const std::string& kind, uint64_t generation) {
+  return "STATUS=enforcing: " + kind + ", generation " + std::to_string(generation);
+}
+
+// Half the watchdog interval systemd asked for (WatchdogSec=), or 0.
+uint64_t watchdog_half_usec() {
+  uint64_t usec = 0;
+  return sd_watchdog_enabled(0, &usec) > 0 ? usec / 2 : 0;
+}
+
 struct StartFailures {
   uint64_t config = 0;
   uint64_t dataplane = 0;
@@ -156,6 +171,8 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
       std::string(config_error ? "the config was rejected" : "the dataplane did not start") + ": " +
       why + "; the edge: " + edge_text(edge) + ". Fix " + options.config_path +
       " and reload (SIGHUP); retrying every " + std::to_string(retry_sec) + " s";
+  // No READY=1 (nothing of this config enforces); STATUS says why.
+  notify("STATUS=not in charge: " + message);
   log_event(LogLevel::error, "not in charge",
             {{"reason", config_error ? "config" : "dataplane"},
              {"error", why},
@@ -291,14 +308,31 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
              {"http", cfg.control.http_listen.empty() ? "off" : cfg.control.http_listen},
              {"metrics", cfg.metrics.listen},
              {"audit_log", cfg.control.audit_log}});
+  // Ready only now: the dataplane enforces the first profile and the control
+  // plane answers.
+  notify("READY=1\n" + status_line(dp->kind(), generation));
 
+  // The watchdog is fed only while the dataplane says it runs and enforces
+  // (the program on the link, DPDK's workers running), not merely because
+  // this loop turns.
+  const uint64_t watchdog_usec = watchdog_half_usec();
+  const auto log_every = std::chrono::seconds(options.log_interval_sec);
+  auto next_log = std::chrono::steady_clock::now() + log_every;
   for (;;) {
-    timespec timeout{static_cast<time_t>(options.log_interval_sec), 0};
+    auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
+        next_log - std::chrono::steady_clock::now());
+    if (watchdog_usec != 0 && wait > std::chrono::microseconds(watchdog_usec))
+      wait = std::chrono::microseconds(watchdog_usec);
+    if (wait < std::chrono::microseconds(0)) wait = std::chrono::microseconds(0);
+    const timespec timeout{static_cast<time_t>(wait.count() / 1000000),
+                           static_cast<long>(wait.count() % 1000000 * 1000)};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
-    if (sig < 0) {
-      if (errno == EAGAIN) log_counters(dp->stats());
-      continue;
+    if (watchdog_usec != 0 && dp->stats().healthy) notify("WATCHDOG=1");
+    if (std::chrono::steady_clock::now() >= next_log) {
+      log_counters(dp->stats());
+      next_log += log_every;
     }
+    if (sig < 0) continue;
     if (sig == SIGUSR1) {  // logrotate moved the audit log
       std::string reopen_error;
       if (audit.reopen(&reopen_error)) {
@@ -309,6 +343,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
       continue;
     }
     if (sig == SIGHUP) {
+      notify("RELOADING=1");
       const nlohmann::json r = control_owner->reload_file(Origin{"signal"});
       if (!r.value("ok", false)) {
         if (r.contains("errors")) {
@@ -323,9 +358,11 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
                   {{"generation", std::to_string(control_owner->generation())},
                    {"changes", std::to_string(r["diff"].size())}});
       }
+      notify("READY=1\n" + status_line(dp->kind(), control_owner->generation()));
       continue;
     }
     log_event(LogLevel::info, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    notify("STOPPING=1\nSTATUS=stopping; the dataplane keeps enforcing unattended");
     const DataplaneStats last = dp->stats();
     log_counters(last);
     metrics.reset();

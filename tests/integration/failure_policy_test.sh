@@ -42,10 +42,13 @@ pin=/sys/fs/bpf/sluice-fp-$LAB_ID
 cfg=$tmp/sluice.toml
 metrics_port=19119
 daemon_pid=
+notify_pid=
+notify_socket=
 probe_pid=
 probe2_pid=
 cleanup() {
   [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
+  [[ -n $notify_pid ]] && kill "$notify_pid" 2>/dev/null
   [[ -n $probe_pid ]] && kill -9 "$probe_pid" 2>/dev/null
   [[ -n $probe2_pid ]] && kill -9 "$probe2_pid" 2>/dev/null
   if ((failures > 0)); then
@@ -95,7 +98,9 @@ TOML
 }
 
 run_edge() {  # binary log: sluiced as a unit runs it, in the edge's namespace
-  nsenter --net="/run/netns/$LAB_EDGE" "$1" --config "$cfg" --log-interval 1 2>"$2" &
+  # (told to notify $notify_socket, a stand-in for systemd's, when it is set)
+  env ${notify_socket:+NOTIFY_SOCKET=$notify_socket} \
+    nsenter --net="/run/netns/$LAB_EDGE" "$1" --config "$cfg" --log-interval 1 2>"$2" &
   daemon_pid=$!
 }
 start_daemon() {  # binary log
@@ -357,9 +362,18 @@ settle
 stop_daemon
 mark broken
 write_config forward 'on_shed = "explode"'
+notify_socket=$tmp/notify.sock
+"$lab_py" "$src/tests/integration/notify_listener.py" --socket "$notify_socket" --out "$tmp/k1-notify.txt" \
+  --seconds 60 &
+notify_pid=$!
+wait_for "$tmp/k1-notify.txt" listening 5
 run_edge "$sluiced" "$tmp/k1.log"
 wait_for "$tmp/k1.log" 'msg="not in charge"' 20
+wait_for "$tmp/k1-notify.txt" 'STATUS=not in charge' 5
 settle
+check "sd_notify: not in charge is no READY=1, and STATUS says why" \
+  "$(grep -c 'READY=1' "$tmp/k1-notify.txt") == 0 && \
+   $(grep -c '^STATUS=not in charge: the config was rejected: .*on_shed' "$tmp/k1-notify.txt") == 1"
 st=$(status status 2>&1 || true)
 echo "$st" >"$tmp/broken-status.txt"
 check "status says not in charge, why, and that the old program enforces" \
@@ -382,7 +396,13 @@ echo "$brk"
 all_answered "$brk" good broken fixed
 check "back in charge after SIGHUP, adopting (generation $((genb + 1)))" \
   "$(grep -c 'msg=started.*generation='"$((genb + 1))"' adopted=true' "$tmp/k1.log") == 1"
+check "sd_notify: READY=1 once back in charge" \
+  "$(grep -c "^READY=1 | STATUS=enforcing: xdp, generation $((genb + 1))" "$tmp/k1-notify.txt") == 1"
 stop_daemon
+kill "$notify_pid" 2>/dev/null || true
+wait "$notify_pid" 2>/dev/null || true
+notify_pid=
+notify_socket=
 edge_cmd --detach --all
 
 # A broken first start on an edge nothing protects yet: the pass-through.

@@ -20,9 +20,11 @@ tmp=$(mktemp -d)
 pin=/sys/fs/bpf/sluice-test-$LAB_ID
 cfg=$tmp/sluice.toml
 daemon_pid=
+notify_pid=
 failures=0
 cleanup() {
   [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
+  [[ -n $notify_pid ]] && kill "$notify_pid" 2>/dev/null
   if ((failures > 0)); then
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
     echo "logs kept in /tmp/sluice-test-logs"
@@ -55,8 +57,19 @@ TOML
 
 # sluiced joins only the edge's network namespace (nsenter, not ip netns
 # exec) so that its pins land on the host's bpffs and outlive it.
-start_daemon() {  # log file
-  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --log-interval 1 2>"$1" &
+# With a second argument, a listener stands in for systemd's NOTIFY_SOCKET
+# and records sluiced's sd_notify messages there, with whether our program
+# was on the outside link when READY=1 arrived.
+start_daemon() {  # log file [notify record]
+  local notify=()
+  if [[ -n ${2:-} ]]; then
+    "$py" "$src/tests/integration/notify_listener.py" --socket "$tmp/notify.sock" --out "$2" \
+      --on-ready "ip -n $LAB_EDGE link show $LAB_E_OUT | grep -c xdp" --seconds 120 &
+    notify_pid=$!
+    wait_for "$2" listening 5
+    notify=(NOTIFY_SOCKET="$tmp/notify.sock")
+  fi
+  env "${notify[@]}" nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --log-interval 1 2>"$1" &
   daemon_pid=$!
   wait_for "$1" 'msg=started' 20
 }
@@ -65,6 +78,11 @@ stop_daemon() {  # log file
   wait "$daemon_pid"
   daemon_pid=
   wait_for "$1" 'msg="stopped; the dataplane keeps enforcing unattended"' 10
+  if [[ -n ${notify_pid:-} ]]; then
+    kill "$notify_pid" 2>/dev/null || true
+    wait "$notify_pid" 2>/dev/null || true
+    notify_pid=
+  fi
 }
 detach() {  # sluiced --detach arguments
   nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" "$@" >>"$tmp/detach.log" 2>&1
@@ -121,8 +139,13 @@ detach --config "$host_cfg" --detach
 check "host mode: --detach removes it" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 
 # --- phase 1: limits hold for IPv4 and IPv6 ---------------------------------
-start_daemon "$tmp/d1.log"
+start_daemon "$tmp/d1.log" "$tmp/n1.txt"
 grep -q 'mode=xdp attach=native' "$tmp/d1.log"
+wait_for "$tmp/n1.txt" 'READY=1' 5
+check "sd_notify: READY=1 once, when the program was already on the link" \
+  "$(grep -c 'READY=1' "$tmp/n1.txt") == 1 && $(grep -c "READY=1.*on-ready rc=0 out='[12]'" "$tmp/n1.txt") == 1"
+check "sd_notify: STATUS says what enforces" \
+  "$(grep -c 'STATUS=enforcing: xdp, generation 1' "$tmp/n1.txt") == 1"
 # A second sluiced on the same pinned state is refused and changes nothing.
 if nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" 2>"$tmp/second.log"; then
   second_rc=0
@@ -161,7 +184,7 @@ check "limit held across the kill: $d_ok <= $((5 + 5 * d_elapsed_ms / 1000 + 1))
 after_kill=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 60)
 check "still resetting with no sluiced running" "$(field "$after_kill" reset) >= 40"
 
-start_daemon "$tmp/d3.log"
+start_daemon "$tmp/d3.log" "$tmp/n3.txt"
 check "restart adopted the pinned state" "$(grep -c 'msg=started.*generation=2 adopted=true' "$tmp/d3.log") == 1"
 wait_for "$tmp/d3.log" 'msg="class counters" class=citizen' 5
 check "restart kept the counters (360 citizen lookups so far)" \
@@ -183,6 +206,9 @@ sleep 1.1
 kept=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
 check "the running config stayed: $(field "$kept" ok) served" \
   "$(field "$kept" ok) >= 40 && $(field "$kept" ok) <= 42"
+check "sd_notify: RELOADING=1 then READY=1 around each SIGHUP, STATUS with the generation" \
+  "$(grep -c '^RELOADING=1$' "$tmp/n3.txt") == 2 && \
+   $(grep -c 'READY=1 | STATUS=enforcing: xdp, generation 3' "$tmp/n3.txt") == 2"
 # --- phase 4: the log level at run time; SIGUSR1 reopens the audit log ----
 ctl() { "$build/control/sluicectl" --socket "$tmp/control.sock" "$@"; }
 check "log-level says info" "$(ctl log-level | grep -c '^log level info$') == 1"
@@ -198,6 +224,7 @@ check "after SIGUSR1 the next change is in the new audit log" \
   "$(grep -c '"op":"set"' "$tmp/audit.jsonl" 2>/dev/null) == 1"
 check "and not in the rotated one" "$(grep -c '"op":"set"' "$tmp/audit.jsonl.1") == 0"
 stop_daemon "$tmp/d3.log"
+check "sd_notify: STOPPING=1 at SIGTERM" "$(grep -c '^STOPPING=1' "$tmp/n3.txt") == 1"
 detach --config "$cfg" --detach --all
 check "detached at the end" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 

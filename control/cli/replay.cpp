@@ -3,6 +3,7 @@
 
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -57,6 +58,68 @@ struct PcapCloser {
   void operator()(pcap_t* p) const { pcap_close(p); }
 };
 
+// The link types replay reads. The model parses Ethernet frames, so a
+// capture of another link type gets an Ethernet header made up for each
+// packet (zero addresses, the packet's protocol as the EtherType); what the
+// model decides does not depend on MAC addresses.
+enum class Link { ethernet, sll, sll2, raw, ipv4, ipv6 };
+
+std::optional<Link> link_of(int dlt) {
+  switch (dlt) {
+    case DLT_EN10MB:
+      return Link::ethernet;
+    case DLT_LINUX_SLL:  // tcpdump -i any (libpcap < 1.10, or -y LINUX_SLL)
+      return Link::sll;
+    case DLT_LINUX_SLL2:  // tcpdump -i any
+      return Link::sll2;
+    case DLT_RAW:  // IPv4 or IPv6 by the version nibble (tun devices, some exports)
+      return Link::raw;
+    case DLT_IPV4:
+      return Link::ipv4;
+    case DLT_IPV6:
+      return Link::ipv6;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The Ethernet frame for one captured packet of a non-Ethernet link into
+// *frame. A packet too short for its link header becomes a frame too short
+// for Ethernet's, which the model counts as malformed.
+void as_ethernet(Link link, const u_char* data, uint32_t len, std::vector<uint8_t>* frame) {
+  uint32_t header = 0;
+  uint16_t ethertype = 0;
+  const auto too_short = [&] { frame->assign(data, data + std::min<uint32_t>(len, 13)); };
+  switch (link) {
+    case Link::ethernet:
+      return;
+    case Link::sll:  // 16 bytes: packet type, ARPHRD, address length, address, protocol
+      if (len < 16) return too_short();
+      header = 16;
+      ethertype = static_cast<uint16_t>(data[14] << 8 | data[15]);
+      break;
+    case Link::sll2:  // 20 bytes: protocol first, then interface index, ARPHRD, ...
+      if (len < 20) return too_short();
+      header = 20;
+      ethertype = static_cast<uint16_t>(data[0] << 8 | data[1]);
+      break;
+    case Link::raw:
+      if (len < 1) return too_short();
+      ethertype = (data[0] >> 4) == 6 ? 0x86dd : 0x0800;
+      break;
+    case Link::ipv4:
+      ethertype = 0x0800;
+      break;
+    case Link::ipv6:
+      ethertype = 0x86dd;
+      break;
+  }
+  frame->assign(14, 0);
+  (*frame)[12] = static_cast<uint8_t>(ethertype >> 8);
+  (*frame)[13] = static_cast<uint8_t>(ethertype);
+  frame->insert(frame->end(), data + header, data + len);
+}
+
 }  // namespace
 
 std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const std::string& path,
@@ -69,28 +132,38 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
     *error = path + ": cannot read capture: " + errbuf;
     return std::nullopt;
   }
-  int link = pcap_datalink(pcap.get());
-  if (link != DLT_EN10MB) {
-    const char* name = pcap_datalink_val_to_name(link);
-    *error = path + ": link type " + std::to_string(link) + " (" + (name ? name : "unknown") +
-             ") is not supported, expected Ethernet (EN10MB)";
+  const int dlt = pcap_datalink(pcap.get());
+  const std::optional<Link> link = link_of(dlt);
+  if (!link) {
+    const char* name = pcap_datalink_val_to_name(dlt);
+    *error = path + ": link type " + std::to_string(dlt) + " (" + (name ? name : "unknown") +
+             ") is not supported; replay reads Ethernet (EN10MB), Linux cooked captures "
+             "(LINUX_SLL, LINUX_SLL2: tcpdump -i any) and raw IP (RAW, IPV4, IPV6)";
     return std::nullopt;
   }
   ReferenceModel model(profile);
   const LpmTable servers(return_src);
   pcap_pkthdr* hdr = nullptr;
-  const u_char* data = nullptr;
+  const u_char* captured = nullptr;
+  std::vector<uint8_t> frame;
   int rc;
-  while ((rc = pcap_next_ex(pcap.get(), &hdr, &data)) == 1) {
+  while ((rc = pcap_next_ex(pcap.get(), &hdr, &captured)) == 1) {
     uint64_t now_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * SL_NS_PER_SEC +
                       static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds (precision NANO)
+    const u_char* data = captured;
+    uint32_t len = hdr->caplen;
+    if (*link != Link::ethernet) {
+      as_ethernet(*link, captured, hdr->caplen, &frame);
+      data = frame.data();
+      len = static_cast<uint32_t>(frame.size());
+    }
     sl_meta m;
-    if (!return_src.empty() && sl_parse(data, data + hdr->caplen, &m) == SL_PARSE_OK &&
+    if (!return_src.empty() && sl_parse(data, data + len, &m) == SL_PARSE_OK &&
         servers.lookup(m.family, m.src_be) != 0) {
-      model.observe_inside(data, hdr->caplen, now_ns);
+      model.observe_inside(data, len, now_ns);
       continue;
     }
-    model.decide(data, hdr->caplen, now_ns);
+    model.decide(data, len, now_ns);
   }
   if (rc == PCAP_ERROR) {
     *error = path + ": capture is damaged: " + pcap_geterr(pcap.get());

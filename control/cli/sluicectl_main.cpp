@@ -422,7 +422,10 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--config", config_path, "sluice TOML config to evaluate")
       ->required()
       ->check(CLI::ExistingFile);
-  replay_cmd->add_option("--pcap", pcap_path, "capture to replay (pcap or pcapng, Ethernet)")
+  replay_cmd
+      ->add_option("--pcap", pcap_path,
+                   "capture to replay: pcap or pcapng; Ethernet, Linux cooked (tcpdump -i "
+                   "any: LINUX_SLL, LINUX_SLL2) or raw IP")
       ->required()
       ->check(CLI::ExistingFile);
   std::vector<std::string> return_src;

@@ -153,6 +153,49 @@ TEST_F(Replay, PcapngGivesTheSameAnswer) {
   EXPECT_EQ(to_json(*b)["totals"]["packets"], 1202);
 }
 
+// The same packets captured as Linux cooked (tcpdump -i any: SLL, SLL2) or
+// raw IP replay exactly as their Ethernet capture does.
+TEST_F(Replay, CookedAndRawCapturesGiveTheSameAnswer) {
+  std::vector<CapturedFrame> eth = surge(), sll, sll2, raw, eth_ip;
+  for (const CapturedFrame& f : eth) {
+    const std::vector<uint8_t> payload(f.bytes.begin() + 14, f.bytes.end());
+    const uint8_t type_hi = f.bytes[12], type_lo = f.bytes[13];
+    std::vector<uint8_t> a = {0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, type_hi, type_lo};
+    a.insert(a.end(), payload.begin(), payload.end());
+    sll.push_back({f.ts_ns, a});
+    std::vector<uint8_t> b = {type_hi, type_lo, 0, 0, 0, 0, 0, 2, 0, 1,
+                              0,       6,       2, 0, 0, 0, 0, 1, 0, 0};
+    b.insert(b.end(), payload.begin(), payload.end());
+    sll2.push_back({f.ts_ns, b});
+    if (type_hi == 0x08 && type_lo == 0x00) {  // raw IP holds only IP (no ARP)
+      raw.push_back({f.ts_ns, payload});
+      eth_ip.push_back(f);
+    }
+  }
+  CompiledProfile profile = test::profile_from_toml(kConfig);
+  auto replayed = [&](const std::vector<CapturedFrame>& frames, int dlt, const char* name) {
+    const std::string path = dir_ / name;
+    test::write_pcap(path, frames, dlt);
+    std::string error;
+    auto r = replay_pcap(profile, path, &error);
+    EXPECT_TRUE(r) << error;
+    return r ? to_json(*r).dump() : std::string();
+  };
+  const std::string want = replayed(eth, DLT_EN10MB, "eth.pcap");
+  EXPECT_EQ(replayed(sll, DLT_LINUX_SLL, "sll.pcap"), want);
+  EXPECT_EQ(replayed(sll2, DLT_LINUX_SLL2, "sll2.pcap"), want);
+  const std::string want_ip = replayed(eth_ip, DLT_EN10MB, "eth-ip.pcap");
+  EXPECT_NE(want_ip, want);  // the ARP frame is missing here
+  EXPECT_EQ(replayed(raw, DLT_RAW, "raw.pcap"), want_ip);
+  // A cooked packet cut inside its own header is malformed, not a crash.
+  const std::string cut = dir_ / "cut-sll2.pcap";
+  test::write_pcap(cut, {{1, {0x08, 0x00, 0, 0, 0, 0}}}, DLT_LINUX_SLL2);
+  std::string error;
+  auto r = replay_pcap(profile, cut, &error);
+  ASSERT_TRUE(r) << error;
+  EXPECT_EQ(to_json(*r)["classes"]["default"]["shed_by_reason"]["malformed"], 1);
+}
+
 TEST_F(Replay, ClearErrors) {
   CompiledProfile profile = test::profile_from_toml(kConfig);
   std::string error;
@@ -164,10 +207,12 @@ TEST_F(Replay, ClearErrors) {
   EXPECT_FALSE(replay_pcap(profile, text, &error));
   EXPECT_NE(error.find("notes.txt: cannot read capture"), std::string::npos) << error;
 
-  const std::string raw = dir_ / "raw.pcap";
-  test::write_pcap(raw, {{1, {0x45, 0, 0, 20}}}, DLT_RAW);
-  EXPECT_FALSE(replay_pcap(profile, raw, &error));
-  EXPECT_NE(error.find("expected Ethernet"), std::string::npos) << error;
+  const std::string wifi = dir_ / "wifi.pcap";
+  test::write_pcap(wifi, {{1, std::vector<uint8_t>(40, 0)}}, DLT_IEEE802_11);
+  EXPECT_FALSE(replay_pcap(profile, wifi, &error));
+  EXPECT_NE(error.find("wifi.pcap: link type 105 (IEEE802_11) is not supported"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("LINUX_SLL2"), std::string::npos) << error;
 
   const std::string cut = dir_ / "cut.pcap";
   test::write_pcap(cut, surge());

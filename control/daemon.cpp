@@ -239,6 +239,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   // runs are answered "starting".
   AuditLog audit;
   std::atomic<ControlState*> control{nullptr};
+  std::atomic<bool> fallback{false};  // mode auto: DPDK could not start, XDP runs
   std::unique_ptr<ControlState> control_owner;
   std::unique_ptr<ApiServer> api;
   std::unique_ptr<MetricsExporter> metrics;
@@ -268,11 +269,12 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
             ControlState* c = control.load();
             return c != nullptr ? c->stats() : DataplaneStats{};
           },
-          [&control, &failures] {
+          [&control, &failures, &fallback] {
             ControlState* c = control.load();
             ControlFigures f = c != nullptr ? c->figures() : ControlFigures{};
             f.start_failures_config = failures.config;
             f.start_failures_dataplane = failures.dataplane;
+            f.dataplane_fallback = fallback.load();
             return f;
           },
           &error);
@@ -287,6 +289,8 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   std::unique_ptr<Dataplane> dp =
       start_dataplane(dataplane_settings(cfg), compile_profile(cfg), 1, &log, &error);
   if (!log.empty()) log_event(LogLevel::info, "dataplane selection", {{"detail", log}});
+  fallback = dp && log.find(kDpdkFellBack) != std::string::npos;
+  if (fallback) log_event(LogLevel::warn, "running xdp: dpdk could not start", {{"detail", log}});
   if (!dp) {
     *why = error;
     return kStartAgain;

@@ -357,6 +357,21 @@ void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
     add(class_rate, static_cast<double>(rate), {{"class", name}});
   }
   out->push_back(std::move(class_rate));
+
+  MetricFamily priority = family(
+      "sluice_class_priority",
+      "Configured priority of each class (0 = highest, 7 = lowest): alerts select by it",
+      MetricType::Gauge);
+  for (const auto& [name, prio] : c.class_priority)
+    add(priority, static_cast<double>(prio), {{"class", name}});
+  out->push_back(std::move(priority));
+
+  MetricFamily fallback =
+      family("sluice_dataplane_fallback",
+             "1 when mode \"auto\" asked for DPDK, which could not start, and XDP runs instead",
+             MetricType::Gauge);
+  add(fallback, c.dataplane_fallback ? 1 : 0);
+  out->push_back(std::move(fallback));
 }
 
 class Collector final : public prometheus::Collectable {

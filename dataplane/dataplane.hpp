@@ -136,6 +136,10 @@ class Dataplane {
   virtual bool adopted_state() const = 0;
 };
 
+// What *log of start_dataplane holds when mode auto wanted DPDK, which was
+// built but could not start, so XDP runs (sluice_dataplane_fallback).
+inline constexpr const char* kDpdkFellBack = "mode auto: dpdk could not start";
+
 // Builds and starts the dataplane the settings ask for, enforcing `profile`
 // as `generation`. With DataplaneKind::automatic it tries DPDK and, when DPDK
 // is not built or cannot start (EAL, ports), falls back to XDP on the same

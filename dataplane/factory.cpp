@@ -94,7 +94,7 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
         *log += "mode auto: dpdk started; " + note;
         return dp;
       }
-      *log += "mode auto: dpdk could not start (" + why + "); using xdp";
+      *log += std::string(kDpdkFellBack) + " (" + why + "); using xdp";
 #else
       *log += "mode auto: dpdk is not built into this sluiced; using xdp";
 #endif

@@ -454,8 +454,10 @@ ControlFigures ControlState::figures() const {
     const Config& cfg = *effective_.config;
     f.boundary_lookups_per_sec = cfg.boundary.lookups_per_sec.value_or(0);
     f.boundary_packets_per_sec = cfg.boundary.packets_per_sec.value_or(0);
-    for (const ClassConfig& c : cfg.classes)
+    for (const ClassConfig& c : cfg.classes) {
       f.class_rate_per_sec.emplace_back(c.name, c.rate_per_sec.value_or(0));
+      f.class_priority.emplace_back(c.name, c.priority);
+    }
   }
   return f;
 }

@@ -116,6 +116,7 @@ ControlFigures control_figures() {
   c.boundary_lookups_per_sec = 40000;
   c.boundary_packets_per_sec = 0;
   c.class_rate_per_sec = {{"checkpoint", 20000}, {"citizen", 5}, {"default", 0}};
+  c.class_priority = {{"checkpoint", 0}, {"citizen", 5}, {"default", 7}};
   return c;
 }
 
@@ -241,6 +242,9 @@ TEST_F(MetricsExporterTest, ServesBudgetsConfigAndDataplaneGauges) {
   ASSERT_FALSE(body.empty());
 
   for (const char* line : {
+           R"(sluice_class_priority{class="checkpoint"} 0)",
+           R"(sluice_class_priority{class="citizen"} 5)",
+           R"(sluice_dataplane_fallback 0)",
            R"(# TYPE sluice_bucket_tokens gauge)",
            R"(sluice_bucket_tokens{class="checkpoint"} 2000)",
            R"(sluice_bucket_tokens{class="citizen"} 0)",

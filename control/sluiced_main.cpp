@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
       "control "
       "plane that cannot start, another sluiced on the same pin_path, or a failed --detach / "
       "--install-passthrough."};
+  app.set_version_flag("--version", std::string("sluiced ") + SLUICE_VERSION);
   std::string check_path;
   std::string config_path;
   bool detach = false;

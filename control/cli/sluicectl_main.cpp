@@ -331,6 +331,7 @@ int main(int argc, char** argv) {
       "returns to any kept one) and a line in the audit log.\n\n"
       "Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or capture), "
       "2 cannot reach sluiced, or it is still starting."};
+  app.set_version_flag("--version", std::string("sluicectl ") + SLUICE_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // --json and --socket also after the subcommand
   Globals g;

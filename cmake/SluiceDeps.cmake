@@ -26,7 +26,6 @@ if(SLUICE_WITH_XDP)
   pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET GLOBAL libbpf)
 endif()
 
-# Prometheus exporter: prometheus-cpp's pull side serves /metrics with
-# civetweb, which control/metrics.cpp also asks about its features.
+# Prometheus exporter: prometheus-cpp's metric model and text serializer;
+# cpp-httplib serves /metrics (control/metrics.cpp says why not civetweb).
 find_package(prometheus-cpp CONFIG REQUIRED)
-find_package(civetweb CONFIG REQUIRED)

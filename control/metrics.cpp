@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Prometheus exporter: a prometheus::Collectable that asks the two
 // callbacks for figures when a scrape arrives and turns them into metric
-// families, served by prometheus-cpp's Exposer (civetweb). Nothing is kept
+// families, written by prometheus-cpp's text serializer and served on
+// GET /metrics by cpp-httplib (IPv4 and IPv6; Debian's civetweb, behind
+// prometheus-cpp's own Exposer, is built without IPv6). Nothing is kept
 // between scrapes, so a counter reads exactly what the dataplane has counted.
 #include "control/metrics.hpp"
 
 #include "dataplane/common/labels.hpp"
 
 #include <arpa/inet.h>
-#include <civetweb.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <cerrno>
 #include <charconv>
@@ -358,10 +363,10 @@ void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
   }
   out->push_back(std::move(class_rate));
 
-  MetricFamily priority = family(
-      "sluice_class_priority",
-      "Configured priority of each class (0 = highest, 7 = lowest): alerts select by it",
-      MetricType::Gauge);
+  MetricFamily priority =
+      family("sluice_class_priority",
+             "Configured priority of each class (0 = highest, 7 = lowest): alerts select by it",
+             MetricType::Gauge);
   for (const auto& [name, prio] : c.class_priority)
     add(priority, static_cast<double>(prio), {{"class", name}});
   out->push_back(std::move(priority));
@@ -399,8 +404,8 @@ class Collector final : public prometheus::Collectable {
   }
 
  private:
-  // An exception must not unwind into civetweb's C code: the scrape goes on
-  // without that callback's figures and the failure is counted.
+  // A callback that throws costs the scrape its figures, not the scrape:
+  // the rest is served and the failure is counted.
   template <typename T>
   bool call(const std::function<T()>& read, T* out) const {
     try {
@@ -414,8 +419,8 @@ class Collector final : public prometheus::Collectable {
 
   std::function<DataplaneStats()> dataplane_;
   std::function<ControlFigures()> control_;
-  // Scrapes are served by several civetweb threads; one at a time reads, so
-  // the callbacks never run concurrently with each other.
+  // Scrapes are served by several HTTP threads; one at a time reads, so the
+  // callbacks never run concurrently with each other.
   mutable std::mutex mutex_;
   mutable uint64_t callback_errors_ = 0;  // guarded by mutex_
 };
@@ -426,10 +431,9 @@ struct ListenAddress {
   socklen_t len = 0;
 };
 
-// "IPv4:PORT" or "[IPv6]:PORT", port 1..65535, nothing else. civetweb's own
-// syntax accepts more (a bare port binds every interface, a comma opens
-// several sockets, an 's' suffix asks for TLS), and the exporter must listen
-// exactly where the operator said.
+// "IPv4:PORT" or "[IPv6]:PORT", port 1..65535, nothing else: the exporter
+// must listen exactly where the operator said (no bare port binding every
+// interface, no host name resolving to who knows what).
 bool parse_listen(const std::string& s, ListenAddress* out) {
   std::string host;
   std::string port;
@@ -469,27 +473,37 @@ bool parse_listen(const std::string& s, ListenAddress* out) {
   return true;
 }
 
-// civetweb only says "possible problem binding to port"; a bind of our own
-// finds the kernel's reason (in use, not a local address, no permission).
-std::string why_not_listening(const ListenAddress& a, const char* server_error) {
+// cpp-httplib only says that it could not bind; a bind of our own finds the
+// kernel's reason (in use, not a local address, no permission).
+std::string why_not_listening(const ListenAddress& a) {
   const int fd = ::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::string("cannot open a socket: ") + std::strerror(errno);
   const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as civetweb does
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as cpp-httplib does
   const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len);
   const int err = errno;
   ::close(fd);
   if (rc != 0) return std::string("cannot bind: ") + std::strerror(err);
-  return std::string("the HTTP server did not start: ") + server_error;
+  return "the HTTP server could not listen there";
 }
 
 }  // namespace
 
 struct MetricsExporter::Impl {
   std::shared_ptr<Collector> collector;
-  // Declared last so it is destroyed first: it stops serving (joining its
-  // threads) before the collector, which it only holds weakly, goes away.
-  std::unique_ptr<prometheus::Exposer> exposer;
+  httplib::Server http;
+  std::thread thread;
+  std::atomic<bool> done{false};  // listen_after_bind() has returned
+
+  ~Impl() {
+    // stop() does nothing until listen_after_bind() has marked the server
+    // running: stop until the thread has returned, then join it.
+    while (thread.joinable() && !done) {
+      http.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (thread.joinable()) thread.join();
+  }
 };
 
 std::unique_ptr<MetricsExporter> MetricsExporter::start(const std::string& listen,
@@ -505,27 +519,39 @@ std::unique_ptr<MetricsExporter> MetricsExporter::start(const std::string& liste
   if (!parse_listen(listen, &address)) {
     return fail("expected \"IPV4:PORT\" or \"[IPV6]:PORT\" with a port in 1..65535");
   }
-  // Feature 8 of mg_check_feature is IPv6: Debian 12's civetweb is built
-  // without it, and would only fail with a bind error.
-  if (address.family == AF_INET6 && mg_check_feature(8) == 0) {
-    return fail(
-        "IPv6 listen addresses need a civetweb built with IPv6 (the one prometheus-cpp uses here "
-        "is not); use an IPv4 address such as 127.0.0.1:9109");
-  }
-
   std::unique_ptr<MetricsExporter> exporter(new MetricsExporter());
   exporter->impl_ = std::make_unique<Impl>();
   Impl& impl = *exporter->impl_;
   impl.collector = std::make_shared<Collector>(std::move(dataplane), std::move(control));
-  try {
-    // Two threads: a scrape and a curl by hand can be served side by side.
-    impl.exposer = std::make_unique<prometheus::Exposer>(listen, 2);
-    impl.exposer->RegisterCollectable(impl.collector);
-  } catch (const std::exception& e) {
-    return fail(why_not_listening(address, e.what()));
-  } catch (...) {
-    return fail(why_not_listening(address, "unknown error"));
-  }
+  impl.http.set_read_timeout(5, 0);
+  impl.http.set_write_timeout(5, 0);
+  impl.http.Get(
+      "/metrics", [collector = impl.collector](const httplib::Request&, httplib::Response& res) {
+        const std::string body = prometheus::TextSerializer().Serialize(collector->Collect());
+        res.set_content(body, "text/plain; version=0.0.4; charset=utf-8");
+      });
+  impl.http.set_address_family(address.family);
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a
+  // second sluiced would share the port silently instead of failing to bind.
+  impl.http.set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  char host[INET6_ADDRSTRLEN] = {};
+  const void* raw =
+      address.family == AF_INET
+          ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&address.addr)->sin_addr)
+          : static_cast<const void*>(
+                &reinterpret_cast<const sockaddr_in6*>(&address.addr)->sin6_addr);
+  inet_ntop(address.family, raw, host, sizeof(host));
+  const int port = ntohs(address.family == AF_INET
+                             ? reinterpret_cast<const sockaddr_in*>(&address.addr)->sin_port
+                             : reinterpret_cast<const sockaddr_in6*>(&address.addr)->sin6_port);
+  if (!impl.http.bind_to_port(host, port)) return fail(why_not_listening(address));
+  impl.thread = std::thread([&impl] {
+    impl.http.listen_after_bind();
+    impl.done = true;
+  });
   return exporter;
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Prometheus exporter (prometheus-cpp pull, civetweb) on metrics.listen.
+// Prometheus exporter (prometheus-cpp's serializer, cpp-httplib) on metrics.listen.
 // Figures are read at scrape time from the dataplane and the control plane
 // through the callbacks, so nothing runs between scrapes and the fast path
 // is never touched by the exporter.

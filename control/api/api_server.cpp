@@ -252,6 +252,12 @@ struct ApiServer::Impl {
     }
     const std::string id = token_id(token);
     http = std::make_unique<httplib::Server>();
+    // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which
+    // another process could bind the same port silently.
+    http->set_socket_options([](socket_t sock) {
+      const int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     http->set_payload_max_length(kMaxLineBytes);
     http->set_read_timeout(5, 0);
     http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {

@@ -106,8 +106,8 @@ const std::vector<KeySpec>& config_schema() {
        "learning window after a start with an empty flow table; 0 disables it. The window's end is "
        "fixed when it opens"},
       {"metrics", "listen", "string", 1, 0, "", "`\"127.0.0.1:9109\"`", KeyChange::restart, "",
-       "`\"IPv4:PORT\"`, a literal address, port 1..65535 (IPv6 is refused: Debian's civetweb "
-       "under prometheus-cpp is built without it)"},
+       "`\"IPv4:PORT\"` or `\"[IPv6]:PORT\"`, a literal address (`[::]` for every address of "
+       "both families), port 1..65535"},
       {"control", "socket", "string", 1, 0, "", "`\"/run/sluice/control.sock\"`",
        KeyChange::restart, "",
        "absolute path, at most 107 bytes (a Unix socket path); the JSON-lines control API "

@@ -220,14 +220,11 @@ void Validator::metrics(const toml::node& n, MetricsConfig& out) {
   reject_unknown(*t, key, keys_of(key));
   if (Field l = field(*t, key, key, "listen")) {
     const auto* s = l->as_string();
-    // Debian's civetweb (under prometheus-cpp) is built without IPv6, so an
-    // IPv6 address would be accepted here and then fail at startup.
-    if (s != nullptr && is_listen_address(s->get()) && s->get().front() != '[') {
+    if (s != nullptr && is_listen_address(s->get())) {
       out.listen = s->get();
     } else {
       fail(*l, l.key,
-           "\"HOST:PORT\" with an IPv4 address and a port in 1..65535 (the exporter's web "
-           "server has no IPv6 here)");
+           "\"IPV4:PORT\" or \"[IPV6]:PORT\" with a literal address and a port in 1..65535");
     }
   }
 }

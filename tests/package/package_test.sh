@@ -43,7 +43,7 @@ check "the config files are conffiles" \
   "$(grep -cx -e /etc/sluice/sluice.toml -e /etc/logrotate.d/sluice "$root/control/conffiles") == 2"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
-for d in systemd libbpf1 libsystemd0 libtomlplusplus3 libprometheus-cpp-pull1.0 librte-eal23; do
+for d in systemd libbpf1 libsystemd0 libtomlplusplus3 libprometheus-cpp-core1.0 libcpp-httplib0.11 librte-eal23; do
   check "it depends on $d" "$(grep -c "\\b$d\\b" <<<"$depends") == 1"
 done
 check "sluiced --version says $version" "$("$p/usr/bin/sluiced" --version | grep -cx "sluiced $version") == 1"

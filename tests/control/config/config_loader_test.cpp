@@ -584,12 +584,12 @@ sticky_window_ms = 1000
 [metrics]
 listen = "127.0.0.1"
 )",
-     "<test>:2:10: metrics.listen: expected \"HOST:PORT\""},
+     "<test>:2:10: metrics.listen: expected \"IPV4:PORT\" or \"[IPV6]:PORT\""},
     {"listen with an unbracketed IPv6 address", R"(
 [metrics]
 listen = "2001:2::1:9109"
 )",
-     "<test>:2:10: metrics.listen: expected \"HOST:PORT\""},
+     "<test>:2:10: metrics.listen: expected \"IPV4:PORT\" or \"[IPV6]:PORT\""},
     {"listen port 0", R"(
 [metrics]
 listen = "[::1]:0"

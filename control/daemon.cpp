@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "control/config/config_loader.hpp"
 #include "control/log.hpp"
 #include "control/metrics.hpp"
+#include "control/seed_store.hpp"
 #include "dataplane/common/labels.hpp"
 
 namespace sluice {
@@ -393,6 +395,22 @@ int run_daemon(const DaemonOptions& options) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // Configs without admission.seed rank sources with sluiced's own seed,
+  // random at the first start and kept; without it, a random one for this
+  // run (ranks then change at the next start).
+  const std::string seed_path = seed_file_path();
+  std::string seed_error;
+  if (const std::optional<uint64_t> seed = load_or_create_seed(seed_path, &seed_error)) {
+    set_default_seed(*seed);
+  } else {
+    uint64_t fresh = 0;
+    if (::getrandom(&fresh, sizeof(fresh), 0) != static_cast<ssize_t>(sizeof(fresh)))
+      fresh = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    set_default_seed(fresh);
+    log_event(LogLevel::warn, "sticky seed not kept: a random one for this run",
+              {{"error", seed_error}});
+  }
 
   Locks locks;
   StartFailures failures;

@@ -2,6 +2,7 @@
 #include "control/config/compile.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <tuple>
 
@@ -75,13 +76,20 @@ uint64_t reserve_nt(uint64_t burst, uint32_t pct) {
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_default_seed{kBuiltinSeed};
+}  // namespace
+
+void set_default_seed(uint64_t seed) { g_default_seed.store(seed); }
+uint64_t default_seed() { return g_default_seed.load(); }
+
 CompiledProfile compile_profile(const Config& cfg) {
   CompiledProfile out;
   sl_profile& p = out.prof;
   p.n_classes = static_cast<uint32_t>(cfg.classes.size());
   p.flags = (cfg.admission.shadow ? SL_PROFILE_SHADOW : 0) |
             (cfg.admission.malformed == MalformedAction::pass ? SL_PROFILE_MALFORMED_PASS : 0);
-  p.seed = cfg.admission.seed;
+  p.seed = cfg.admission.seed.value_or(default_seed());
   p.boundary_epoch = 1;
   p.sticky_epoch_ns = cfg.admission.sticky_epoch_sec * SL_NS_PER_SEC;
   p.sticky_window_ns = cfg.admission.sticky_window_ms * 1000000ULL;

@@ -7,7 +7,15 @@
 #include "control/config/config.hpp"
 #include "dataplane/common/profile.hpp"
 
+#include <cstdint>
+
 namespace sluice {
+
+// The sticky-rank salt of a config without admission.seed: kBuiltinSeed
+// until sluiced sets its own kept random one at start (set_default_seed).
+inline constexpr uint64_t kBuiltinSeed = 0x5a17ce5eedULL;
+void set_default_seed(uint64_t seed);
+uint64_t default_seed();
 
 // Total: every Config the loader returns compiles. Class ids follow the
 // order of cfg.classes (the default class last).

@@ -65,7 +65,9 @@ struct AdmissionConfig {
   uint64_t sticky_epoch_sec = 60;
   uint64_t sticky_window_ms = 100;
   uint64_t source_table_size = SL_SOURCES_DEFAULT;  // per-source LRU entries
-  uint64_t seed = 0x5a17ce5eedULL;                  // salt of sticky ranks
+  // Salt of the sticky ranks. Unset: sluiced's own, random and kept across
+  // restarts (control/seed_store.hpp); offline tools use kBuiltinSeed.
+  std::optional<uint64_t> seed;
   // packets that continue no flow the edge saw begin: charged as a
   // lookup of their class, dropped, or trusted as continuations
   UnverifiedAction unverified = UnverifiedAction::charge;

@@ -89,8 +89,12 @@ const std::vector<KeySpec>& config_schema() {
       {"admission", "source_table_size", "integer", SL_SOURCES_MIN, SL_SOURCES_MAX, "entries",
        "65536", KeyChange::restart, "",
        "per-source LRU; part of the pinned layout (a change starts fresh maps)"},
-      {"admission", "seed", "integer", 0, INT64_MAX, "", "388409499373 (0x5a17ce5eed)",
-       KeyChange::live, "", "salt of the sticky ranks"},
+      {"admission", "seed", "integer", 0, INT64_MAX, "",
+       "random, made at the first start and kept in `$STATE_DIRECTORY/seed` "
+       "(`/var/lib/sluice/seed`)",
+       KeyChange::live, "",
+       "salt of the sticky ranks: whoever knows it can predict them. Set the same value on "
+       "every edge of a fleet (or copy the seed file) so that a source ranks alike everywhere"},
       {"admission", "unverified", "string", 1, 0, "", "`\"charge\"`", KeyChange::live,
        "charge|drop|pass",
        "packets that start no lookup and continue no flow the edge saw begin (see [Flow "

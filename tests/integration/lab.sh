@@ -18,6 +18,8 @@ LAB_E_IN=e-in
 LAB_BACKEND_V4=198.18.0.1
 LAB_BACKEND_V6=2001:2::1
 LAB_XDP_PASS=${LAB_XDP_PASS:?set LAB_XDP_PASS to the built xdp_pass.bpf.o}
+# sluiced keeps its sticky seed here (not in /var/lib/sluice); lab_down removes it.
+export STATE_DIRECTORY=${STATE_DIRECTORY:-/tmp/sluice-lab-state-$LAB_ID}
 
 lab_up() {
   ip netns add "$LAB_CLIENT"
@@ -56,6 +58,7 @@ lab_down() {
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
     ip netns del "$ns" 2>/dev/null
   done
+  [[ $STATE_DIRECTORY == /tmp/sluice-lab-state-* ]] && rm -rf "$STATE_DIRECTORY"
   return 0
 }
 

@@ -146,6 +146,9 @@ check "sd_notify: READY=1 once, when the program was already on the link" \
   "$(grep -c 'READY=1' "$tmp/n1.txt") == 1 && $(grep -c "READY=1.*on-ready rc=0 out='[12]'" "$tmp/n1.txt") == 1"
 check "sd_notify: STATUS says what enforces" \
   "$(grep -c 'STATUS=enforcing: xdp, generation 1' "$tmp/n1.txt") == 1"
+seed1=$(cat "$STATE_DIRECTORY/seed" 2>/dev/null || true)
+check "a config without admission.seed: sluiced made its own seed, kept 0600 in \$STATE_DIRECTORY" \
+  "$(grep -cE '^[0-9]+$' <<<"$seed1") == 1 && $(stat -c %a "$STATE_DIRECTORY/seed") == 600"
 # A second sluiced on the same pinned state is refused and changes nothing.
 if nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" 2>"$tmp/second.log"; then
   second_rc=0
@@ -185,6 +188,7 @@ after_kill=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 60)
 check "still resetting with no sluiced running" "$(field "$after_kill" reset) >= 40"
 
 start_daemon "$tmp/d3.log" "$tmp/n3.txt"
+check "the seed is kept across restarts" "$(cat "$STATE_DIRECTORY/seed") == seed1"
 check "restart adopted the pinned state" "$(grep -c 'msg=started.*generation=2 adopted=true' "$tmp/d3.log") == 1"
 wait_for "$tmp/d3.log" 'msg="class counters" class=citizen' 5
 check "restart kept the counters (360 citizen lookups so far)" \

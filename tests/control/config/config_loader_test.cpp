@@ -88,6 +88,7 @@ TEST(ConfigLoader, EmptyDocumentIsAllDefaults) {
   EXPECT_EQ(c.admission.sticky_epoch_sec, 60u);
   EXPECT_EQ(c.admission.sticky_window_ms, 100u);
   EXPECT_EQ(c.admission.source_table_size, 65536u);
+  EXPECT_FALSE(c.admission.seed);  // sluiced's own kept random seed
   EXPECT_EQ(c.admission.unverified, UnverifiedAction::charge);
   EXPECT_EQ(c.admission.flow_table_size, 262144u);
   EXPECT_EQ(c.admission.flow_idle_tcp_sec, 300u);

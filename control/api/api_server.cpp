@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -30,7 +31,13 @@ using json = nlohmann::json;
 constexpr std::size_t kMaxLineBytes = 1 << 20;
 constexpr int kLineTimeoutMs = 5000;
 constexpr int kIdleTimeoutMs = 30000;
+// Control connections: at most kMaxConnections at once, each a thread. The
+// last kRootReserve slots are root's alone, and no other uid holds more than
+// kMaxPerUid, so idle connections of a script (or of anyone the socket's mode
+// lets in) cannot lock the operator out.
 constexpr int kMaxConnections = 64;
+constexpr int kRootReserve = 8;
+constexpr int kMaxPerUid = 16;
 
 bool write_all(int fd, const std::string& s) {
   std::size_t off = 0;
@@ -77,7 +84,9 @@ struct ApiServer::Impl {
   std::thread acceptor;
   std::mutex mutex;
   std::condition_variable idle;
-  std::set<int> connections;  // fds being served
+  std::set<int> connections;     // fds being served
+  std::map<uid_t, int> per_uid;  // connections being served, by peer uid
+  std::map<int, uid_t> uid_of;   // the peer uid of each served fd
   std::atomic<bool> stopping{false};
   std::unique_ptr<httplib::Server> http;
   std::thread http_thread;
@@ -157,28 +166,51 @@ struct ApiServer::Impl {
       // A client that never reads must not hold its thread forever in send().
       const timeval send_timeout{5, 0};
       ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+      ucred cred{};
+      socklen_t cred_len = sizeof(cred);
+      const uid_t uid = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0
+                            ? cred.uid
+                            : static_cast<uid_t>(-1);
       std::unique_lock<std::mutex> lock(mutex);
-      if (connections.size() >= kMaxConnections) {
+      const int total = static_cast<int>(connections.size());
+      std::string refusal;
+      if (uid == 0) {
+        if (total >= kMaxConnections) refusal = "too many control connections; try again";
+      } else if (per_uid[uid] >= kMaxPerUid) {
+        refusal = "too many control connections from uid " + std::to_string(uid) + " (at most " +
+                  std::to_string(kMaxPerUid) + "); close some and try again";
+      } else if (total >= kMaxConnections - kRootReserve) {
+        refusal = "too many control connections; the rest are kept for root; try again";
+      }
+      if (!refusal.empty()) {
+        if (per_uid[uid] == 0) per_uid.erase(uid);
         lock.unlock();
-        write_all(fd, error_line("too many control connections; try again"));
+        write_all(fd, error_line(refusal));
         ::close(fd);
         continue;
       }
       connections.insert(fd);
+      per_uid[uid]++;
+      uid_of[fd] = uid;
       lock.unlock();
+      auto release = [this](int done) {  // with mutex held
+        ::close(done);
+        connections.erase(done);
+        const uid_t u = uid_of[done];
+        uid_of.erase(done);
+        if (--per_uid[u] == 0) per_uid.erase(u);
+      };
       try {
-        std::thread([this, fd] {
+        std::thread([this, fd, release] {
           serve(fd);
           std::lock_guard<std::mutex> guard(mutex);
-          ::close(fd);
-          connections.erase(fd);
+          release(fd);
           idle.notify_all();
         }).detach();
       } catch (const std::system_error&) {
         write_all(fd, error_line("sluiced is busy; try again"));
         std::lock_guard<std::mutex> guard(mutex);
-        ::close(fd);
-        connections.erase(fd);
+        release(fd);
       }
     }
   }

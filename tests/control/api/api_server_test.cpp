@@ -628,5 +628,101 @@ TEST_F(ApiAccessTest, GroupSocketAdmitsItsGroupOnly) {
   EXPECT_EQ(run_as(kNobody, other, [this] { return try_status(socket_path_); }), kRefused);
 }
 
+// Connects `count` times to the socket and asks each connection for status:
+// a refused one answers with its refusal line and is closed; a held one
+// answers the request and stays open. Returns the held fds; *refusals
+// collects the refusal lines.
+std::vector<int> hold_connections(const std::string& path, int count,
+                                  std::vector<std::string>* refusals) {
+  std::vector<int> held;
+  for (int i = 0; i < count; i++) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    const timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      refusals->push_back(std::string("connect: ") + std::strerror(errno));
+      ::close(fd);
+      continue;
+    }
+    const std::string request = "{\"op\": \"status\"}\n";
+    (void)!::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string line;
+    char c;
+    while (line.size() < (1 << 20) && ::recv(fd, &c, 1, 0) == 1 && c != '\n') line += c;
+    if (line.find("\"ok\":true") != std::string::npos) {
+      held.push_back(fd);
+    } else {
+      refusals->push_back(line.empty() ? "closed" : line);
+      ::close(fd);
+    }
+  }
+  return held;
+}
+
+// Idle connections cannot lock the operator out: no uid but root holds more
+// than 16, and the last 8 of the 64 slots are root's alone.
+TEST_F(ApiAccessTest, IdleConnectionsOfOtherUsersCannotLockRootOut) {
+  auto server = start(options(0666));
+  ASSERT_NE(server, nullptr);
+  // Five users, 20 connections each, holding them until told to let go.
+  struct Child {
+    pid_t pid;
+    int report;  // the child writes "held refused_per_uid refused_for_root\n"
+    int release;
+  };
+  std::vector<Child> children;
+  for (uid_t uid : {kNobody, kNobody - 1, kNobody - 2, kNobody - 3, kNobody - 4}) {
+    int report[2], release[2];
+    ASSERT_EQ(::pipe(report), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
+      std::vector<std::string> refusals;
+      std::vector<int> held = hold_connections(socket_path_, 20, &refusals);
+      int per_uid = 0, for_root = 0;
+      for (const std::string& r : refusals) {
+        per_uid += r.find("too many control connections from uid " + std::to_string(uid)) !=
+                   std::string::npos;
+        for_root += r.find("kept for root") != std::string::npos;
+      }
+      const std::string line = std::to_string(held.size()) + " " + std::to_string(per_uid) + " " +
+                               std::to_string(for_root) + "\n";
+      (void)!::write(report[1], line.data(), line.size());
+      char c;
+      (void)!::read(release[0], &c, 1);
+      ::_exit(0);
+    }
+    ::close(report[1]);
+    ::close(release[0]);
+    children.push_back({pid, report[0], release[1]});
+    // One user at a time, so that who gets refused for what is known.
+    char buf[64] = {};
+    ASSERT_GT(::read(report[0], buf, sizeof(buf) - 1), 0);
+    int held = 0, per_uid = 0, for_root = 0;
+    ASSERT_EQ(std::sscanf(buf, "%d %d %d", &held, &per_uid, &for_root), 3) << buf;
+    SCOPED_TRACE("uid " + std::to_string(uid));
+    const int before = 16 * static_cast<int>(children.size() - 1);
+    const int room = std::max(0, std::min(16, 56 - before));  // 56 = 64 - root's 8
+    EXPECT_EQ(held, room);
+    EXPECT_EQ(per_uid + for_root, 20 - room);
+    EXPECT_EQ(for_root, room < 16 ? 20 - room : 0);
+  }
+  // 56 connections of other users are held: root still gets in.
+  EXPECT_EQ(try_status(socket_path_), kServed);
+  for (Child& c : children) {
+    (void)!::write(c.release, "x", 1);
+    ::close(c.release);
+    ::close(c.report);
+    int status = 0;
+    ::waitpid(c.pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -290,9 +290,9 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
 
   std::unique_ptr<Dataplane> dp =
       start_dataplane(dataplane_settings(cfg), compile_profile(cfg), 1, &log, &error);
-  if (!log.empty()) log_event(LogLevel::info, "dataplane selection", {{"detail", log}});
   fallback = dp && log.find(kDpdkFellBack) != std::string::npos;
-  if (fallback) log_event(LogLevel::warn, "running xdp: dpdk could not start", {{"detail", log}});
+  if (!log.empty())  // a warning when mode auto fell back from DPDK to XDP
+    log_event(fallback ? LogLevel::warn : LogLevel::info, "dataplane selection", {{"detail", log}});
   if (!dp) {
     *why = error;
     return kStartAgain;

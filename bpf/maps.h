@@ -176,3 +176,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sl_heartbeat);
 } sl_heartbeat SEC(".maps");
+
+/* Capture (sluicectl capture): the filter the control plane sets while a
+ * capture runs, and the ring the sampled frames go to. Not pinned: a capture
+ * belongs to the sluiced that runs it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_capture_cfg);
+} sl_capture_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* 4 MiB: ~14,000 frames */
+} sl_capture_ring SEC(".maps");

@@ -91,6 +91,39 @@ __attribute__((noinline)) int sl_reset_xdp(struct xdp_md *ctx, const struct sl_m
 	return (int)sl_build_reset((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
 }
 
+/* Hands a decided frame to a running capture: 1 in sample_every of those
+ * it asks for, the first snaplen bytes, into sl_capture_ring (a full ring
+ * loses the frame, not the decision). */
+__attribute__((noinline)) int sl_capture_xdp(struct xdp_md *ctx, const struct sl_capture_cfg *c,
+					     __u32 what, __u64 now)
+{
+	/* what: class state slot | verdict << 8 | reason << 16 (five arguments at most) */
+	if (!c)
+		return 0;
+	if (c->sample_every > 1 && bpf_get_prandom_u32() % c->sample_every != 0)
+		return 0;
+	struct sl_capture_rec *r = bpf_ringbuf_reserve(&sl_capture_ring, sizeof(*r), 0);
+	if (!r)
+		return 0;
+	__u32 wire = (__u32)(ctx->data_end - ctx->data);
+	__u32 len = wire < c->snaplen ? wire : c->snaplen;
+	if (len > SL_CAPTURE_SNAP)
+		len = SL_CAPTURE_SNAP;
+	/* 1..SL_CAPTURE_SNAP (a power of two) by a mask the verifier follows
+	 * into bpf_xdp_load_bytes, whatever the compiler made of the clamps. */
+	len = ((len - 1) & (SL_CAPTURE_SNAP - 1)) + 1;
+	r->ts_ns = now;
+	r->wire_len = wire;
+	r->class_state = (__u8)what;
+	r->verdict = (__u8)(what >> 8);
+	r->reason = (__u8)(what >> 16);
+	r->cap_len = 0;
+	if (bpf_xdp_load_bytes(ctx, 0, r->data, len) == 0)
+		r->cap_len = len;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
 __attribute__((noinline)) int sl_mark_xdp(struct xdp_md *ctx, const struct sl_meta *m, __u32 dscp)
 {
 	if (!m)
@@ -158,6 +191,9 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		cnt->lookups[si][verdict][reason]++;
 	if (sl_record_decision)
 		bpf_map_update_elem(&sl_last, &zero, &d, BPF_ANY);
+	const struct sl_capture_cfg *cap = bpf_map_lookup_elem(&sl_capture_cfg, &zero);
+	if (cap && sl_capture_wants(cap, si, verdict, reason))
+		sl_capture_xdp(ctx, cap, si | verdict << 8 | reason << 16, now);
 
 	switch (d.action) {
 	case SL_ACTION_DROP:

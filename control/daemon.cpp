@@ -248,6 +248,16 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   if (audit.open(cfg.control.audit_log, &error)) {
     ApiOptions api_options{cfg.control.socket, cfg.control.socket_mode, cfg.control.socket_group,
                            cfg.control.http_listen, cfg.control.http_token_file};
+    api_options.stream_ops = {"capture"};
+    api_options.stream = [&control](const nlohmann::json& request, const Origin& origin,
+                                    const std::function<bool(const nlohmann::json&)>& emit) {
+      ControlState* c = control.load();
+      if (c == nullptr) {
+        emit({{"ok", false}, {"starting", true}, {"error", "sluiced is starting; try again"}});
+        return;
+      }
+      c->capture(request, origin, emit);
+    };
     api = ApiServer::start(
         api_options,
         [&control](const nlohmann::json& request, const Origin& origin) -> nlohmann::json {

@@ -108,9 +108,44 @@ struct DataplaneStats {
   std::vector<PortStats> ports;    // empty when the dataplane owns no ports (XDP)
 };
 
+// sluicectl capture: which decided frames to sample, and one sampled frame.
+struct CaptureFilter {
+  std::string class_name;  // empty: every class
+  uint32_t verdict_mask = SL_CAPTURE_ADMITTED | SL_CAPTURE_SHED;
+  uint32_t reason = SL_CAPTURE_ANY;  // enum sl_reason, or any
+  uint32_t sample_every = 1;         // 1 in N of the matching frames
+  uint32_t snaplen = SL_CAPTURE_SNAP;
+};
+
+struct CaptureRecord {
+  uint64_t unix_ns = 0;  // when the dataplane decided the frame
+  uint32_t wire_len = 0;
+  std::vector<uint8_t> bytes;  // the first snaplen bytes, as the dataplane saw them
+  std::string class_name;
+  uint32_t verdict = 0;  // enum sl_verdict
+  uint32_t reason = 0;   // enum sl_reason
+};
+
 class Dataplane {
  public:
   virtual ~Dataplane() = default;
+
+  // A capture of decided frames (one at a time): capture_start arms the
+  // filter; capture_read waits up to timeout_ms and appends what was sampled
+  // since (and how many the dataplane could not hand over to *lost);
+  // capture_stop disarms it. Costs nothing on the fast path while none runs
+  // beyond one check. A dataplane that cannot capture says so.
+  virtual bool capture_start(const CaptureFilter& filter, std::string* error) {
+    (void)filter;
+    *error = std::string("the ") + kind() + " dataplane cannot capture";
+    return false;
+  }
+  virtual void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) {
+    (void)out;
+    (void)lost;
+    (void)timeout_ms;
+  }
+  virtual void capture_stop() {}
 
   // Takes over the interfaces and enforces `profile` as `generation`. When
   // state survives from an earlier run (pinned XDP maps), it is adopted, not

@@ -51,6 +51,14 @@ class StandbyDataplane final : public Dataplane {
   void stop() override;
   const char* kind() const override { return "dpdk"; }
   bool adopted_state() const override { return xdp_.adopted_state(); }
+  // Captures what DPDK decides (the standby only decides once DPDK is gone).
+  bool capture_start(const CaptureFilter& filter, std::string* error) override {
+    return dpdk_.capture_start(filter, error);
+  }
+  void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) override {
+    dpdk_.capture_read(out, lost, timeout_ms);
+  }
+  void capture_stop() override { dpdk_.capture_stop(); }
 
  private:
   void beat_loop();

@@ -52,6 +52,10 @@ std::optional<nlohmann::json> ApiClient::call(const nlohmann::json& request, std
     }
     off += static_cast<std::size_t>(n);
   }
+  return next(error, timeout_ms);
+}
+
+std::optional<nlohmann::json> ApiClient::next(std::string* error, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     const std::size_t nl = pending_.find('\n');

@@ -21,6 +21,8 @@ class ApiClient {
   // Sends one request, waits up to timeout_ms for its response.
   std::optional<nlohmann::json> call(const nlohmann::json& request, std::string* error,
                                      int timeout_ms = 10000);
+  // The next line of a streamed response (after call() returned the first).
+  std::optional<nlohmann::json> next(std::string* error, int timeout_ms = 10000);
 
  private:
   explicit ApiClient(int fd) : fd_(fd) {}

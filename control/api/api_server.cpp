@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -93,6 +94,13 @@ struct ApiServer::Impl {
   std::atomic<bool> http_done{false};  // listen_after_bind() has returned
   std::string token;
 
+  bool streams(const json& request) const {
+    if (!options.stream || !request.contains("op") || !request["op"].is_string()) return false;
+    const std::string& op = request["op"].get_ref<const std::string&>();
+    return std::find(options.stream_ops.begin(), options.stream_ops.end(), op) !=
+           options.stream_ops.end();
+  }
+
   void serve(int fd) {
     ucred cred{};
     socklen_t len = sizeof(cred);
@@ -118,6 +126,12 @@ struct ApiServer::Impl {
         json request = json::parse(line, nullptr, false);
         if (request.is_discarded() || !request.is_object()) {
           response = {{"ok", false}, {"error", "a request is one JSON object per line"}};
+        } else if (streams(request)) {
+          // The stream owns the connection until it ends; no idle timeout
+          // applies while it runs.
+          options.stream(request, origin,
+                         [fd](const json& l) { return write_all(fd, dump(l) + "\n"); });
+          return;
         } else {
           response = handler(request, origin);
         }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,10 @@
 namespace sluice {
 
 using RequestHandler = std::function<nlohmann::json(const nlohmann::json&, const Origin&)>;
+// An op that answers with a stream of lines (capture): `emit` writes one and
+// says false once the client is gone; the connection closes after it.
+using StreamHandler = std::function<void(const nlohmann::json& request, const Origin& origin,
+                                         const std::function<bool(const nlohmann::json&)>& emit)>;
 
 struct ApiOptions {
   std::string socket_path;
@@ -24,6 +29,9 @@ struct ApiOptions {
   std::string socket_group;     // "" = leave the group as created
   std::string http_listen;      // "" = no HTTP listener
   std::string http_token_file;  // required with http_listen
+  // Ops answered by `stream` on the Unix socket instead of the handler.
+  std::vector<std::string> stream_ops;
+  StreamHandler stream;
 };
 
 class ApiServer {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -51,6 +52,14 @@ class ControlState {
   ControlFigures figures() const;
   DataplaneStats stats() const;
   uint64_t generation() const;
+
+  // op "capture" (a stream, the Unix socket only): samples decided frames
+  // ({class, verdict, reason, count, seconds, sample, snaplen}) and emits one
+  // line per frame ({frame (hex), unix_ns, wire_len, class, verdict,
+  // reason}), then {ok, done, captured, lost, ended}. A refused request is
+  // one {ok: false, error} line. Holds no lock while frames flow.
+  void capture(const nlohmann::json& request, const Origin& origin,
+               const std::function<bool(const nlohmann::json&)>& emit);
 
  private:
   nlohmann::json log_level_op(const nlohmann::json& request, const Origin& origin);

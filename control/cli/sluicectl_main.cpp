@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // sluicectl: the engineer's tool for a running sluiced (status, top, get,
-// set, apply, profile, shadow, rollback, history, log-level) and for offline
-// replay.
+// set, apply, profile, shadow, rollback, history, log-level, capture) and for
+// offline replay.
 //
 // Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or
 // capture), 2 cannot reach the daemon, or it is still starting.
@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "control/api/api_client.hpp"
+#include "control/cli/capture.hpp"
 #include "control/cli/cli_common.hpp"
 #include "control/cli/replay.hpp"
 #include "control/cli/top.hpp"
@@ -413,6 +414,32 @@ int main(int argc, char** argv) {
   log_level_cmd->add_option("LEVEL", level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
+  CaptureArgs cap;
+  auto* capture_cmd = app.add_subcommand(
+      "capture",
+      "write frames sluiced decides, sampled, to a pcapng file with each packet's class, verdict "
+      "and reason in its comment (tcpdump reads it; tshark -r FILE -T fields -e frame.comment "
+      "shows the comments); ends after COUNT frames or the time limit");
+  capture_cmd->add_option("--class", cap.class_name, "only this class");
+  capture_cmd->add_option("--verdict", cap.verdict, "shed, admitted or any")
+      ->check(CLI::IsMember({"shed", "admitted", "any"}))
+      ->capture_default_str();
+  capture_cmd->add_option("--reason", cap.reason,
+                          "only this reason (class_rate, boundary_lookups, sticky, ...)");
+  capture_cmd->add_option("-c,--count", cap.count, "frames to capture")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}))
+      ->capture_default_str();
+  capture_cmd->add_option("-w,--write", cap.file, "pcapng file to write")->required();
+  capture_cmd->add_option("--seconds", cap.seconds, "time limit")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{3600}))
+      ->capture_default_str();
+  capture_cmd->add_option("--sample", cap.sample, "1 in N of the matching frames")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}))
+      ->capture_default_str();
+  capture_cmd->add_option("--snaplen", cap.snaplen, "bytes kept of each frame")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{256}))
+      ->capture_default_str();
+
   std::string config_path;
   std::string pcap_path;
   auto* replay_cmd = app.add_subcommand(
@@ -445,6 +472,7 @@ int main(int argc, char** argv) {
   json r;
   if (app.got_subcommand("replay")) return replay(config_path, pcap_path, return_src, g.json_out);
   if (app.got_subcommand("status")) return status(g, wait_sec);
+  if (app.got_subcommand("capture")) return sluice::cli::capture(g.socket, cap);
   if (app.got_subcommand("log-level")) {
     json request = {{"op", "log_level"}};
     if (!level.empty()) request["level"] = level;

@@ -2,6 +2,7 @@
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
 
 #include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -11,8 +12,10 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "dataplane/common/slot_book.hpp"
@@ -40,6 +43,10 @@ struct DpdkDataplane::Impl {
   std::vector<dpdk::WorkerArg> args;
   bool launched = false;
   SlotBook book;  // class state slots: owners and counter bases
+  // A running capture: class names by state slot when it started, and the
+  // offset from the workers' clock (TSC ns) to Unix time.
+  std::array<std::string, SL_MAX_CLASSES> capture_names;
+  int64_t capture_offset_ns = 0;
 
   sl_counters sum_counters() const;
   std::unique_ptr<Snapshot> make_snapshot(const CompiledProfile& profile, uint64_t generation,
@@ -330,6 +337,11 @@ void DpdkDataplane::Impl::release() {
     rte_eal_mp_wait_lcore();
     launched = false;
   }
+  engine.sample_armed.store(false);
+  if (engine.sample_ring != nullptr) {
+    rte_ring_free(engine.sample_ring);
+    engine.sample_ring = nullptr;
+  }
   for (auto& per_worker : engine.rings) {
     for (rte_ring*& r : per_worker) {
       if (r == nullptr) continue;
@@ -349,6 +361,92 @@ void DpdkDataplane::Impl::release() {
     rte_mempool_free(pool);
     pool = nullptr;
   }
+}
+
+// sluicectl capture. The ring is made at the first capture and kept until
+// the dataplane stops: a worker may still hold it for a burst after the
+// capture is disarmed.
+bool DpdkDataplane::capture_start(const CaptureFilter& filter, std::string* error) {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  Engine& e = im.engine;
+  if (!im.launched) {
+    *error = "the dpdk dataplane is not running";
+    return false;
+  }
+  if (e.sample_armed.load()) {
+    *error = "a capture is running already";
+    return false;
+  }
+  sl_capture_cfg cfg{};
+  cfg.class_state = SL_CAPTURE_ANY;
+  if (!filter.class_name.empty()) {
+    for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
+      if (im.book.names[i] == filter.class_name) cfg.class_state = i;
+    if (cfg.class_state == SL_CAPTURE_ANY) {
+      *error = "class \"" + filter.class_name + "\" is not enforced";
+      return false;
+    }
+  }
+  if (e.sample_ring == nullptr) {
+    e.sample_ring = rte_ring_create_elem("sl_capture", sizeof(sl_capture_rec), 16384, SOCKET_ID_ANY,
+                                         RING_F_SC_DEQ);
+    if (e.sample_ring == nullptr) {
+      *error = std::string("capture ring: ") + rte_strerror(rte_errno);
+      return false;
+    }
+  }
+  sl_capture_rec stale;
+  while (rte_ring_sc_dequeue_elem(e.sample_ring, &stale, sizeof(stale)) == 0) {
+  }
+  cfg.enabled = 1;
+  cfg.verdict_mask = filter.verdict_mask;
+  cfg.reason = filter.reason;
+  cfg.sample_every = std::max<uint32_t>(filter.sample_every, 1);
+  cfg.snaplen = std::clamp<uint32_t>(filter.snaplen, 1, SL_CAPTURE_SNAP);
+  e.sample_cfg = cfg;
+  e.sample_lost.store(0);
+  timespec real{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  im.capture_offset_ns = static_cast<int64_t>(real.tv_sec) * 1000000000LL + real.tv_nsec -
+                         static_cast<int64_t>(e.tsc_ns(rte_rdtsc()));
+  for (uint32_t i = 0; i < SL_MAX_CLASSES; i++) im.capture_names[i] = im.book.names[i];
+  e.sample_armed.store(true, std::memory_order_release);
+  return true;
+}
+
+void DpdkDataplane::capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) {
+  Impl& im = *impl_;
+  Engine& e = im.engine;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(im.mutex);
+      if (e.sample_ring == nullptr) return;
+      sl_capture_rec r;
+      bool got = false;
+      while (rte_ring_sc_dequeue_elem(e.sample_ring, &r, sizeof(r)) == 0) {
+        got = true;
+        CaptureRecord rec;
+        rec.unix_ns = r.ts_ns + static_cast<uint64_t>(im.capture_offset_ns);
+        rec.wire_len = r.wire_len;
+        rec.bytes.assign(r.data, r.data + std::min<uint32_t>(r.cap_len, SL_CAPTURE_SNAP));
+        rec.class_name = im.capture_names[r.class_state & (SL_MAX_CLASSES - 1)];
+        rec.verdict = r.verdict;
+        rec.reason = r.reason;
+        out->push_back(std::move(rec));
+      }
+      if (lost != nullptr) *lost = e.sample_lost.load();
+      if (got) return;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+void DpdkDataplane::capture_stop() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->engine.sample_armed.store(false);
 }
 
 void DpdkDataplane::stop() {

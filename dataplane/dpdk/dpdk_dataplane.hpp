@@ -22,6 +22,9 @@ class DpdkDataplane : public Dataplane {
   DataplaneStats stats() const override;
   void stop() override;
   const char* kind() const override { return "dpdk"; }
+  bool capture_start(const CaptureFilter& filter, std::string* error) override;
+  void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) override;
+  void capture_stop() override;
   bool adopted_state() const override { return false; }
 
   // Polling loops each worker has run (no lock): a worker whose count stops

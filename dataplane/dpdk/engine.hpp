@@ -126,6 +126,14 @@ struct Engine {
   uint64_t timestamp_unit_ns = 1;
   uint32_t idle_sleep_us = 0;
   int tag_offset = -1;
+  // sluicectl capture: while `sample_armed`, workers copy the decided frames
+  // `sample_cfg` asks for into `sample_ring` (elements: sl_capture_rec) for
+  // the control thread; a full ring counts in `sample_lost`. One relaxed
+  // load per burst when no capture runs.
+  std::atomic<bool> sample_armed{false};
+  sl_capture_cfg sample_cfg{};  // written only while disarmed
+  rte_ring* sample_ring = nullptr;
+  std::atomic<uint64_t> sample_lost{0};
 
   uint64_t tsc_ns(uint64_t tsc) const {
     return static_cast<uint64_t>((static_cast<unsigned __int128>(tsc) * ns_mult) >> 32);

@@ -9,6 +9,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
@@ -31,6 +32,29 @@ uint32_t classify(const Snapshot& s, const sl_meta& m) {
   const uint32_t port =
       (prof.flags & SL_PROFILE_USES_PORTS) && m.has_ports ? s.profile.port_mask[m.dport] : 0;
   return sl_classify(&prof, &m, src, dst, port);
+}
+
+// sluicectl capture: copies the decided frames the filter asks for (1 in
+// sample_every of them, per worker) into the capture ring, before any
+// action rewrites them.
+void sample(Engine& e, rte_mbuf* const* pkts, const sl_decision* d, uint16_t n, uint64_t tsc) {
+  const sl_capture_cfg& c = e.sample_cfg;
+  static thread_local uint32_t skipped = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    const uint32_t slot = d[i].state_index & (SL_MAX_CLASSES - 1);
+    if (!sl_capture_wants(&c, slot, d[i].verdict, d[i].reason)) continue;
+    if (c.sample_every > 1 && ++skipped % c.sample_every != 0) continue;
+    sl_capture_rec r{};
+    r.ts_ns = e.tsc_ns(tsc);
+    r.wire_len = rte_pktmbuf_pkt_len(pkts[i]);
+    r.cap_len = std::min<uint32_t>({rte_pktmbuf_data_len(pkts[i]), c.snaplen, SL_CAPTURE_SNAP});
+    std::memcpy(r.data, rte_pktmbuf_mtod(pkts[i], const uint8_t*), r.cap_len);
+    r.class_state = static_cast<uint8_t>(slot);
+    r.verdict = d[i].verdict;
+    r.reason = d[i].reason;
+    if (rte_ring_mp_enqueue_elem(e.sample_ring, &r, sizeof(r)) != 0)
+      e.sample_lost.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 // Outside rx queue `w`: the admission decision for one burst.
@@ -88,6 +112,8 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
   bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
   bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
   rte_spinlock_unlock(&st.lock);
+
+  if (e.sample_armed.load(std::memory_order_acquire)) sample(e, pkts, d, n, tsc);
 
   // Without a packet budget there is nothing to pace to: admitted packets go
   // straight out, unless this worker's rings still hold packets from a

@@ -30,6 +30,20 @@ class XdpDataplane final : public Dataplane {
   // Leaves the program enforcing the last profile, unattended.
   void stop() override;
   const char* kind() const override { return "xdp"; }
+  bool capture_start(const CaptureFilter& filter, std::string* error) override {
+    if (!program_) {
+      *error = "the xdp dataplane is not running";
+      return false;
+    }
+    return program_->capture_start(filter, error);
+  }
+  void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) override {
+    (void)lost;  // a full ring loses frames in the kernel, uncounted
+    if (program_) program_->capture_read(out, timeout_ms);
+  }
+  void capture_stop() override {
+    if (program_) program_->capture_stop();
+  }
 
   bool adopted_state() const override { return program_ && program_->adopted(); }
   uint64_t live_generation() const { return program_ ? program_->generation() : 0; }

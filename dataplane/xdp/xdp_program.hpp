@@ -67,6 +67,12 @@ class XdpProgram {
   // frame to them until `timeout_ns` after the last beat.
   bool beat(uint64_t timeout_ns, std::string* error);
 
+  // sluicectl capture (Dataplane::capture_*): the filter goes to
+  // sl_capture_cfg, sampled frames come back through sl_capture_ring.
+  bool capture_start(const CaptureFilter& filter, std::string* error);
+  void capture_read(std::vector<CaptureRecord>* out, int timeout_ms);
+  void capture_stop();
+
   // Tests.
   void set_clock(uint64_t now_ns);
   bool test_run(const std::vector<uint8_t>& frame, XdpTestResult* out, std::string* error,

@@ -91,6 +91,7 @@ check "both ports received traffic ($ports_rx packets at least)" "ports_rx > 100
 metrics=$(ip netns exec "$LAB_EDGE" curl -s http://127.0.0.1:19119/metrics)
 check "queue delay histogram exported with samples" \
   "$(grep -E '^sluice_queue_delay_seconds_count\{priority="0"\} [1-9]' <<<"$metrics" | wc -l) == 1"
+lab_capture_check "$sluicectl" "$tmp/control.sock" "$tmp/d1.log" "$tmp"
 stop_daemon
 # SIGTERM releases the ports; the XDP standby on the veths takes over
 # (failure_policy_test.sh dpdk measures it) until --detach --all.

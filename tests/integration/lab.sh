@@ -162,3 +162,29 @@ lab_limits_hold() {
   check "checkpoint: 100 lookups, all admitted" \
     "$(counter "$log" checkpoint lookups) == 100 && $(counter "$log" checkpoint admitted) == 100"
 }
+
+# lab_capture_check SLUICECTL SOCKET LOG OUT_DIR: `sluicectl capture` of 10
+# shed frames while the citizen (198.18.20.2) overruns its class; tshark
+# finds the comments (class, verdict, reason) and tcpdump reads the file.
+# Needs a citizen class with rate and burst well under 100.
+lab_capture_check() {
+  local ctl=$1 sock=$2 log=$3 dir=$4 rc=0
+  "$ctl" --socket "$sock" capture --verdict shed --class citizen -c 10 --seconds 20 \
+    -w "$dir/shed.pcapng" 2>"$dir/capture.err" &
+  local pid=$!
+  wait_for "$log" 'msg="capture started"' 10
+  client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100 >/dev/null
+  wait "$pid" || rc=$?
+  cat "$dir/capture.err"
+  check "sluicectl capture ended after 10 shed frames (exit $rc)" \
+    "rc == 0 && $(grep -c '^captured 10 frames' "$dir/capture.err") == 1"
+  local comments
+  comments=$(tshark -r "$dir/shed.pcapng" -T fields -e frame.comment 2>/dev/null || true)
+  echo "$comments" | head -3
+  check "tshark: every frame says class=citizen verdict=shed reason=class_rate" \
+    "$(grep -c '^class=citizen verdict=shed reason=class_rate$' <<<"$comments") == 10"
+  local frames
+  frames=$(tcpdump -nr "$dir/shed.pcapng" 2>/dev/null || true)
+  check "tcpdump reads the file: 10 SYNs of 198.18.20.2" \
+    "$(grep -c '198.18.20.2.* > .*Flags \[S\]' <<<"$frames") == 10"
+}

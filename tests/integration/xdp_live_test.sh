@@ -224,6 +224,7 @@ mv "$tmp/audit.jsonl" "$tmp/audit.jsonl.1"  # what logrotate does, then its post
 kill -USR1 "$daemon_pid"
 wait_for "$tmp/d3.log" 'msg="audit log reopened"' 5
 ctl set class.citizen.rate_per_sec=41 >/dev/null
+lab_capture_check "$build/control/sluicectl" "$tmp/control.sock" "$tmp/d3.log" "$tmp"
 check "after SIGUSR1 the next change is in the new audit log" \
   "$(grep -c '"op":"set"' "$tmp/audit.jsonl" 2>/dev/null) == 1"
 check "and not in the rotated one" "$(grep -c '"op":"set"' "$tmp/audit.jsonl.1") == 0"

@@ -4,6 +4,9 @@
 // be told to refuse the next apply and to report queues and ports.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,7 +72,55 @@ class FakeDataplane final : public Dataplane {
 
   sl_decision feed(const std::vector<uint8_t>& frame, uint64_t now_ns) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return model_->decide(frame.data(), static_cast<uint32_t>(frame.size()), now_ns);
+    const sl_decision d = model_->decide(frame.data(), static_cast<uint32_t>(frame.size()), now_ns);
+    // A capture sees what the model decided, filtered as a dataplane does
+    // (by class name here: the model's class ids are its state slots).
+    const std::string& name = model_->profile().class_names[d.class_id];
+    if (capturing_ && (capture_.class_name.empty() || capture_.class_name == name)) {
+      sl_capture_cfg c{1, SL_CAPTURE_ANY, capture_.verdict_mask, capture_.reason, 1, 0};
+      if (sl_capture_wants(&c, 0, d.verdict, d.reason)) {
+        CaptureRecord r;
+        r.unix_ns = now_ns;
+        r.wire_len = static_cast<uint32_t>(frame.size());
+        r.bytes.assign(frame.begin(),
+                       frame.begin() + std::min<std::size_t>(frame.size(), capture_.snaplen));
+        r.class_name = name;
+        r.verdict = d.verdict;
+        r.reason = d.reason;
+        captured_.push_back(std::move(r));
+        captured_cv_.notify_all();
+      }
+    }
+    return d;
+  }
+  bool capture_start(const CaptureFilter& filter, std::string* error) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (capturing_) {
+      *error = "a capture is running already";
+      return false;
+    }
+    capturing_ = true;
+    capture_ = filter;
+    captured_cv_.notify_all();
+    return true;
+  }
+  void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    captured_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                          [this] { return !captured_.empty(); });
+    for (CaptureRecord& r : captured_) out->push_back(std::move(r));
+    captured_.clear();
+    if (lost != nullptr) *lost = 0;
+  }
+  void capture_stop() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    capturing_ = false;
+    captured_cv_.notify_all();
+  }
+  // Waits until a capture runs (tests feed frames only then).
+  bool wait_capturing(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return captured_cv_.wait_for(lock, timeout, [this] { return capturing_; });
   }
   void refuse_next_apply() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -95,6 +146,10 @@ class FakeDataplane final : public Dataplane {
   bool refuse_next_ = false;
   std::vector<QueueStats> queues_;
   std::vector<PortStats> ports_;
+  bool capturing_ = false;
+  CaptureFilter capture_;
+  std::vector<CaptureRecord> captured_;
+  std::condition_variable captured_cv_;
 };
 
 }  // namespace sluice::test

@@ -19,6 +19,7 @@
 #include "dataplane/common/flow_table.hpp"
 #include "dataplane/common/slot_book.hpp"
 #include "dataplane/xdp/edge.hpp"
+#include "dataplane/xdp/xdp_capture.hpp"
 #include "sluice_xdp.skel.h"
 
 namespace sluice {
@@ -90,32 +91,11 @@ struct XdpProgram::Impl {
   std::array<int, SL_PRIORITIES> flow_fds{};
   uint64_t flow_partition_entries = 0;
 
-  // A running capture: the ring's consumer, what it delivered since the
-  // last read, the class names by state slot when it started, and the
-  // offset from the program's clock (CLOCK_MONOTONIC) to Unix time.
   std::mutex capture_mutex;
-  ring_buffer* capture_ring = nullptr;
-  std::vector<CaptureRecord> capture_pending;
-  std::array<std::string, SL_MAX_CLASSES> capture_names;
-  int64_t capture_clock_offset_ns = 0;
-
-  static int on_capture(void* ctx, void* data, size_t size) {
-    auto* impl = static_cast<Impl*>(ctx);
-    if (size < sizeof(sl_capture_rec)) return 0;
-    const auto* r = static_cast<const sl_capture_rec*>(data);
-    CaptureRecord rec;
-    rec.unix_ns = r->ts_ns + static_cast<uint64_t>(impl->capture_clock_offset_ns);
-    rec.wire_len = r->wire_len;
-    rec.bytes.assign(r->data, r->data + std::min<uint32_t>(r->cap_len, SL_CAPTURE_SNAP));
-    rec.class_name = impl->capture_names[r->class_state & (SL_MAX_CLASSES - 1)];
-    rec.verdict = r->verdict;
-    rec.reason = r->reason;
-    impl->capture_pending.push_back(std::move(rec));
-    return 0;
-  }
+  std::unique_ptr<XdpCapture> capture;  // made at the first capture
 
   ~Impl() {
-    if (capture_ring != nullptr) ring_buffer__free(capture_ring);
+    capture.reset();  // before the maps it reads go
     for (int f : flow_fds)
       if (f > 0) close(f);
     if (skel != nullptr) sluice_xdp__destroy(skel);
@@ -565,66 +545,20 @@ int XdpProgram::inside_prog_fd() const { return bpf_program__fd(impl_->skel->pro
 bool XdpProgram::capture_start(const CaptureFilter& filter, std::string* error) {
   Impl& impl = *impl_;
   std::lock_guard<std::mutex> lock(impl.capture_mutex);
-  if (impl.capture_ring != nullptr) {
-    *error = "a capture is running already";
-    return false;
-  }
-  const SlotBook book = impl.read_book();
-  sl_capture_cfg cfg{};
-  cfg.class_state = SL_CAPTURE_ANY;
-  if (!filter.class_name.empty()) {
-    for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
-      if (book.names[i] == filter.class_name) cfg.class_state = i;
-    if (cfg.class_state == SL_CAPTURE_ANY) {
-      *error = "class \"" + filter.class_name + "\" is not enforced";
-      return false;
-    }
-  }
-  for (uint32_t i = 0; i < SL_MAX_CLASSES; i++) impl.capture_names[i] = book.names[i];
-  impl.capture_ring =
-      ring_buffer__new(impl.fd(impl.skel->maps.sl_capture_ring), Impl::on_capture, &impl, nullptr);
-  if (impl.capture_ring == nullptr) {
-    *error = std::string("capture ring: ") + std::strerror(errno);
-    return false;
-  }
-  ring_buffer__consume(impl.capture_ring);  // what an earlier capture left
-  impl.capture_pending.clear();
-  timespec mono{}, real{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  clock_gettime(CLOCK_REALTIME, &real);
-  impl.capture_clock_offset_ns = (static_cast<int64_t>(real.tv_sec) - mono.tv_sec) * 1000000000LL +
-                                 (real.tv_nsec - mono.tv_nsec);
-  cfg.enabled = 1;
-  cfg.verdict_mask = filter.verdict_mask;
-  cfg.reason = filter.reason;
-  cfg.sample_every = std::max<uint32_t>(filter.sample_every, 1);
-  cfg.snaplen = std::clamp<uint32_t>(filter.snaplen, 1, SL_CAPTURE_SNAP);
-  if (bpf_map_update_elem(impl.fd(impl.skel->maps.sl_capture_cfg), &kZero, &cfg, BPF_ANY) != 0) {
-    *error = std::string("capture filter: ") + std::strerror(errno);
-    ring_buffer__free(impl.capture_ring);
-    impl.capture_ring = nullptr;
-    return false;
-  }
-  return true;
+  if (!impl.capture)
+    impl.capture = std::make_unique<XdpCapture>(impl.fd(impl.skel->maps.sl_capture_cfg),
+                                                impl.fd(impl.skel->maps.sl_capture_ring));
+  return impl.capture->start(filter, impl.read_book().names, error);
 }
 
 void XdpProgram::capture_read(std::vector<CaptureRecord>* out, int timeout_ms) {
-  Impl& impl = *impl_;
-  std::lock_guard<std::mutex> lock(impl.capture_mutex);
-  if (impl.capture_ring == nullptr) return;
-  ring_buffer__poll(impl.capture_ring, timeout_ms);
-  for (CaptureRecord& r : impl.capture_pending) out->push_back(std::move(r));
-  impl.capture_pending.clear();
+  std::lock_guard<std::mutex> lock(impl_->capture_mutex);
+  if (impl_->capture) impl_->capture->read(out, timeout_ms);
 }
 
 void XdpProgram::capture_stop() {
-  Impl& impl = *impl_;
-  std::lock_guard<std::mutex> lock(impl.capture_mutex);
-  const sl_capture_cfg off{};
-  bpf_map_update_elem(impl.fd(impl.skel->maps.sl_capture_cfg), &kZero, &off, BPF_ANY);
-  if (impl.capture_ring != nullptr) ring_buffer__free(impl.capture_ring);
-  impl.capture_ring = nullptr;
-  impl.capture_pending.clear();
+  std::lock_guard<std::mutex> lock(impl_->capture_mutex);
+  if (impl_->capture) impl_->capture->stop();
 }
 
 uint32_t XdpProgram::verified_insns() const {

@@ -4,12 +4,14 @@
 // runtime level below which nothing is written.
 #include "control/log.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -21,10 +23,12 @@ namespace {
 class LogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char name[] = "/tmp/sluice-log-test-XXXXXX";
-    const int fd = ::mkstemp(name);
+    path_ = (std::filesystem::temp_directory_path() /
+             ("sluice-log-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     ASSERT_GE(fd, 0);
-    path_ = name;
     std::fflush(stderr);
     saved_stderr_ = ::dup(STDERR_FILENO);
     ASSERT_GE(::dup2(fd, STDERR_FILENO), 0);

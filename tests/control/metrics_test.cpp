@@ -26,20 +26,31 @@
 namespace sluice {
 namespace {
 
-// A plain HTTP/1.0 GET of /metrics on 127.0.0.1:port: the body, or "" when
-// the connection fails.
-std::string scrape(int port, const std::string& path = "/metrics") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// A plain HTTP/1.0 GET of /metrics on the loopback (127.0.0.1, or ::1 for
+// AF_INET6) at port: the body, or "" when the connection fails.
+std::string scrape(int port, const std::string& path = "/metrics", int family = AF_INET) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
   timeval timeout{5, 0};  // a hung exporter fails the test instead of hanging it
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(sockaddr_in);
+  }
   std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
         static_cast<ssize_t>(request.size())) {
       char buf[4096];
@@ -458,31 +469,6 @@ TEST_F(MetricsExporterTest, AddressesThatCannotWorkAreErrorsNotCrashes) {
   EXPECT_NE(error.find("callbacks"), std::string::npos) << error;
 }
 
-// A plain HTTP/1.0 GET of /metrics on [::1]:port.
-std::string scrape_v6(int port) {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in6 addr{};
-  addr.sin6_family = AF_INET6;
-  addr.sin6_port = htons(static_cast<uint16_t>(port));
-  addr.sin6_addr = in6addr_loopback;
-  std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: [::1]\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, n);
-    }
-  }
-  ::close(fd);
-  const std::size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
-
 // IPv6: [::1]:P serves on the IPv6 loopback; [::]:P on every address, and,
 // unless the host sets net.ipv6.bindv6only, IPv4 ones too.
 TEST(MetricsExporter, ServesOnIPv6) {
@@ -510,7 +496,7 @@ TEST(MetricsExporter, ServesOnIPv6) {
     return;
   }
   ASSERT_NE(v6, nullptr) << error;
-  const std::string body = scrape_v6(port);
+  const std::string body = scrape(port, "/metrics", AF_INET6);
   EXPECT_TRUE(has_line(body, "sluice_dataplane_up 1")) << body;
   EXPECT_TRUE(scrape(port).empty()) << "[::1] must not serve on 127.0.0.1";
   v6.reset();
@@ -518,7 +504,7 @@ TEST(MetricsExporter, ServesOnIPv6) {
   std::unique_ptr<MetricsExporter> any =
       MetricsExporter::start("[::]:" + std::to_string(port), xdp_stats, control_figures, &error);
   ASSERT_NE(any, nullptr) << error;
-  EXPECT_TRUE(has_line(scrape_v6(port), "sluice_dataplane_up 1"));
+  EXPECT_TRUE(has_line(scrape(port, "/metrics", AF_INET6), "sluice_dataplane_up 1"));
   std::ifstream v6only("/proc/sys/net/ipv6/bindv6only");
   int only = 0;
   v6only >> only;

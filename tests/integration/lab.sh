@@ -17,11 +17,11 @@ LAB_E_OUT=e-out
 LAB_E_IN=e-in
 LAB_BACKEND_V4=198.18.0.1
 LAB_BACKEND_V6=2001:2::1
-LAB_XDP_PASS=${LAB_XDP_PASS:?set LAB_XDP_PASS to the built xdp_pass.bpf.o}
 # sluiced keeps its sticky seed here (not in /var/lib/sluice); lab_down removes it.
 export STATE_DIRECTORY=${STATE_DIRECTORY:-/tmp/sluice-lab-state-$LAB_ID}
 
 lab_up() {
+  : "${LAB_XDP_PASS:?set LAB_XDP_PASS to the built xdp_pass.bpf.o}"
   ip netns add "$LAB_CLIENT"
   ip netns add "$LAB_EDGE"
   ip netns add "$LAB_BACKEND"
@@ -62,14 +62,16 @@ lab_down() {
   return 0
 }
 
-# Privileged tests may skip only outside CI, and say why.
+# Privileged tests may skip only outside CI, and say why (what needs root:
+# network namespaces and XDP, or what the caller names).
 lab_require_root() {
+  local what=${1:-network namespaces and XDP}
   if [[ $(id -u) -ne 0 ]]; then
     if [[ -n "${CI:-}" ]]; then
-      echo "FAIL: needs root (network namespaces, XDP); CI runs as root" >&2
+      echo "FAIL: needs root ($what); CI runs as root" >&2
       exit 1
     fi
-    echo "SKIP: needs root for network namespaces and XDP (outside CI)"
+    echo "SKIP: needs root for $what (outside CI)"
     exit 77
   fi
 }

@@ -10,14 +10,8 @@
 set -euo pipefail
 build=$1
 src=$2
-if [[ $(id -u) -ne 0 ]]; then
-  if [[ -n "${CI:-}" ]]; then
-    echo "FAIL: needs root (network namespaces, tcpdump); CI runs as root" >&2
-    exit 1
-  fi
-  echo "SKIP: needs root for network namespaces and tcpdump (outside CI)"
-  exit 77
-fi
+source "$src/tests/integration/lab.sh"  # lab_require_root, wait_for, check
+lab_require_root "network namespaces and tcpdump"
 sender=sl-rc-a-$$
 receiver=sl-rc-b-$$
 tmp=$(mktemp -d)
@@ -29,21 +23,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-failures=0
-check() {  # description, condition (arithmetic)
-  if (($2)); then echo "ok: $1"; else echo "FAIL: $1"; failures=$((failures + 1)); fi
-}
-wait_for() {  # file pattern seconds
-  local deadline=$((SECONDS + $3))
-  while ((SECONDS < deadline)); do
-    grep -q -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "timed out waiting for '$2' in $1" >&2
-  cat "$1" >&2
-  return 1
-}
-
 ip netns add "$sender"
 ip netns add "$receiver"
 ip link add a0 netns "$sender" type veth peer name b0 netns "$receiver"

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/xdp/xdp_capture.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace sluice {
+
+XdpCapture::~XdpCapture() {
+  if (ring_ != nullptr) ring_buffer__free(ring_);
+}
+
+int XdpCapture::on_record(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<XdpCapture*>(ctx);
+  if (size < sizeof(sl_capture_rec)) return 0;
+  const auto* r = static_cast<const sl_capture_rec*>(data);
+  CaptureRecord rec;
+  rec.unix_ns = r->ts_ns + static_cast<uint64_t>(self->clock_offset_ns_);
+  rec.wire_len = r->wire_len;
+  rec.bytes.assign(r->data, r->data + std::min<uint32_t>(r->cap_len, SL_CAPTURE_SNAP));
+  rec.class_name = self->names_[r->class_state & (SL_MAX_CLASSES - 1)];
+  rec.verdict = r->verdict;
+  rec.reason = r->reason;
+  self->pending_.push_back(std::move(rec));
+  return 0;
+}
+
+bool XdpCapture::start(const CaptureFilter& filter,
+                       const std::array<std::string, SL_MAX_CLASSES>& names, std::string* error) {
+  if (ring_ != nullptr) {
+    *error = "a capture is running already";
+    return false;
+  }
+  sl_capture_cfg cfg{};
+  cfg.class_state = SL_CAPTURE_ANY;
+  if (!filter.class_name.empty()) {
+    for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
+      if (names[i] == filter.class_name) cfg.class_state = i;
+    if (cfg.class_state == SL_CAPTURE_ANY) {
+      *error = "class \"" + filter.class_name + "\" is not enforced";
+      return false;
+    }
+  }
+  names_ = names;
+  ring_ = ring_buffer__new(ring_fd_, on_record, this, nullptr);
+  if (ring_ == nullptr) {
+    *error = std::string("capture ring: ") + std::strerror(errno);
+    return false;
+  }
+  ring_buffer__consume(ring_);  // what an earlier capture left
+  pending_.clear();
+  timespec mono{}, real{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_offset_ns_ = (static_cast<int64_t>(real.tv_sec) - mono.tv_sec) * 1000000000LL +
+                     (real.tv_nsec - mono.tv_nsec);
+  cfg.enabled = 1;
+  cfg.verdict_mask = filter.verdict_mask;
+  cfg.reason = filter.reason;
+  cfg.sample_every = std::max<uint32_t>(filter.sample_every, 1);
+  cfg.snaplen = std::clamp<uint32_t>(filter.snaplen, 1, SL_CAPTURE_SNAP);
+  const uint32_t zero = 0;
+  if (bpf_map_update_elem(cfg_fd_, &zero, &cfg, BPF_ANY) != 0) {
+    *error = std::string("capture filter: ") + std::strerror(errno);
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+    return false;
+  }
+  return true;
+}
+
+void XdpCapture::read(std::vector<CaptureRecord>* out, int timeout_ms) {
+  if (ring_ == nullptr) return;
+  ring_buffer__poll(ring_, timeout_ms);
+  for (CaptureRecord& r : pending_) out->push_back(std::move(r));
+  pending_.clear();
+}
+
+void XdpCapture::stop() {
+  const uint32_t zero = 0;
+  const sl_capture_cfg off{};
+  bpf_map_update_elem(cfg_fd_, &zero, &off, BPF_ANY);
+  if (ring_ != nullptr) ring_buffer__free(ring_);
+  ring_ = nullptr;
+  pending_.clear();
+}
+
+}  // namespace sluice

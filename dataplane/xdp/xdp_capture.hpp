@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// sluicectl capture on XDP: the filter goes to the program's sl_capture_cfg
+// map, sampled frames come back through its sl_capture_ring (a BPF ring
+// buffer) and are read here, on the control thread. Not thread-safe: its
+// owner (XdpProgram) serialises the calls.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/dataplane.hpp"
+
+struct ring_buffer;
+
+namespace sluice {
+
+class XdpCapture {
+ public:
+  // The program's sl_capture_cfg and sl_capture_ring map descriptors.
+  XdpCapture(int cfg_fd, int ring_fd) : cfg_fd_(cfg_fd), ring_fd_(ring_fd) {}
+  ~XdpCapture();
+  XdpCapture(const XdpCapture&) = delete;
+  XdpCapture& operator=(const XdpCapture&) = delete;
+
+  // `names`: the class names by state slot (the slot book).
+  bool start(const CaptureFilter& filter, const std::array<std::string, SL_MAX_CLASSES>& names,
+             std::string* error);
+  void read(std::vector<CaptureRecord>* out, int timeout_ms);
+  void stop();
+
+ private:
+  static int on_record(void* ctx, void* data, size_t size);
+
+  int cfg_fd_;
+  int ring_fd_;
+  ring_buffer* ring_ = nullptr;
+  std::vector<CaptureRecord> pending_;  // delivered since the last read
+  std::array<std::string, SL_MAX_CLASSES> names_;
+  int64_t clock_offset_ns_ = 0;  // CLOCK_MONOTONIC (the program's clock) to Unix time
+};
+
+}  // namespace sluice

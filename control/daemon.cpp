@@ -332,6 +332,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   // (the program on the link, DPDK's workers running), not merely because
   // this loop turns.
   const uint64_t watchdog_usec = watchdog_half_usec();
+  bool withheld = false;  // the last check found the dataplane unhealthy
   const auto log_every = std::chrono::seconds(options.log_interval_sec);
   auto next_log = std::chrono::steady_clock::now() + log_every;
   for (;;) {
@@ -343,7 +344,17 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     const timespec timeout{static_cast<time_t>(wait.count() / 1000000),
                            static_cast<long>(wait.count() % 1000000 * 1000)};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
-    if (watchdog_usec != 0 && dp->stats().healthy) notify("WATCHDOG=1");
+    if (watchdog_usec != 0) {
+      const DataplaneStats health = dp->stats();
+      if (health.healthy) {
+        notify("WATCHDOG=1");
+        if (withheld) log_event(LogLevel::info, "dataplane healthy again; watchdog fed", {});
+      } else if (!withheld) {
+        log_event(LogLevel::error, "dataplane unhealthy; watchdog not fed",
+                  {{"why", health.unhealthy}});
+      }
+      withheld = !health.healthy;
+    }
     if (std::chrono::steady_clock::now() >= next_log) {
       log_counters(dp->stats());
       next_log += log_every;

@@ -83,9 +83,10 @@ struct PortStats {
 };
 
 struct DataplaneStats {
-  bool healthy = true;  // running and enforcing (e.g. XDP: program loaded, link in place)
-  std::string mode;     // "xdp" | "dpdk"
-  std::string attach;   // xdp: "native" | "generic"; dpdk: "N workers"
+  bool healthy = true;    // running and enforcing (e.g. XDP: program loaded, link in place)
+  std::string unhealthy;  // why healthy is false (logs: the watchdog withheld)
+  std::string mode;       // "xdp" | "dpdk"
+  std::string attach;     // xdp: "native" | "generic"; dpdk: "N workers"
   uint64_t generation = 0;
   std::vector<ClassStats> classes;  // in profile order
   uint64_t boundary_lookup_tokens = 0;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "dataplane/common/progress_watch.hpp"
 #include "dataplane/common/slot_book.hpp"
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
@@ -47,6 +48,8 @@ struct DpdkDataplane::Impl {
   // offset from the workers' clock (TSC ns) to Unix time.
   std::array<std::string, SL_MAX_CLASSES> capture_names;
   int64_t capture_offset_ns = 0;
+  // Workers whose polling loops stopped (stats(), under the mutex).
+  mutable ProgressWatch progress{dpdk::kWorkerStallLimit};
 
   sl_counters sum_counters() const;
   std::unique_ptr<Snapshot> make_snapshot(const CompiledProfile& profile, uint64_t generation,
@@ -256,10 +259,35 @@ DataplaneStats DpdkDataplane::stats() const {
   const Snapshot* s = e.snapshot.load(std::memory_order_acquire);
   if (s == nullptr) {
     st.healthy = false;
+    st.unhealthy = "not started";
     return st;
   }
   st.healthy = im.launched && e.running.load();
-  for (unsigned lc : im.lcores) st.healthy = st.healthy && rte_eal_get_lcore_state(lc) == RUNNING;
+  if (!st.healthy) st.unhealthy = "the workers were stopped";
+  for (std::size_t w = 0; w < im.lcores.size(); w++) {
+    if (rte_eal_get_lcore_state(im.lcores[w]) != RUNNING) {
+      st.healthy = false;
+      st.unhealthy = "worker " + std::to_string(w) + " (lcore " + std::to_string(im.lcores[w]) +
+                     ") is not running";
+    }
+  }
+  // A worker stuck in a loop, or spinning on a lock, is RUNNING to EAL: its
+  // polling loops tell.
+  if (im.launched) {
+    std::vector<uint64_t> loops;
+    for (const dpdk::LcoreCounters& c : e.counters) loops.push_back(dpdk::load(c.loops));
+    const ProgressWatch::Clock::time_point now = ProgressWatch::Clock::now();
+    for (std::size_t w : im.progress.stalled(loops, now)) {
+      st.healthy = false;
+      st.unhealthy = "worker " + std::to_string(w) +
+                     (w < im.lcores.size() ? " (lcore " + std::to_string(im.lcores[w]) + ")" : "") +
+                     " has not polled for " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        im.progress.still_for(w, now))
+                                        .count()) +
+                     " ms";
+    }
+  }
   st.generation = s->generation;
   st.attach = std::to_string(e.workers) + (e.workers == 1 ? " worker" : " workers");
   const sl_counters counts = im.sum_counters();

@@ -27,6 +27,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -43,6 +44,10 @@ namespace sluice::dpdk {
 inline constexpr uint16_t kBurst = 32;
 inline constexpr uint16_t kDescriptors = 1024;  // per rx and per tx queue
 inline constexpr unsigned kMempoolCache = 256;  // mbufs cached per lcore
+// A worker whose polling loop count has not moved for this long is stuck
+// (stats().healthy is false, the systemd watchdog is not fed). Workers poll
+// every few microseconds even when idle; 2 s rides out a descheduled thread.
+inline constexpr std::chrono::milliseconds kWorkerStallLimit{2000};
 inline constexpr int kPortOutside = 0;
 inline constexpr int kPortInside = 1;
 

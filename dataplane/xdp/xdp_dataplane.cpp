@@ -192,6 +192,9 @@ DataplaneStats XdpDataplane::stats() const {
   // `sluiced --detach` or a removed pin shows up here).
   s.healthy = program_ && outside_prog_id_ != 0 &&
               link_prog_id(settings_.pin_path, "outside") == outside_prog_id_;
+  if (!s.healthy)
+    s.unhealthy = program_ ? "sluice's program is no longer the one on the outside link"
+                           : "no program loaded";
   s.mode = "xdp";
   s.attach = settings_.xdp_attach == XdpAttach::generic ? "generic" : "native";
   // The pinned LRU map an adopted run reuses has this size too: libbpf

@@ -13,12 +13,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <thread>
 
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
 #include "dataplane/dpdk/eal.hpp"
+#include "dataplane/dpdk/engine.hpp"
 #include "tests/dpdk/dpdk_test_env.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/privileges.hpp"
@@ -408,6 +410,34 @@ TEST(DpdkApply, LongestClassNameKeepsStateAcrossRetunes) {
     EXPECT_LE(s.classes[1].bucket_tokens, 5u) << "gen " << gen;
   }
   dp.stop();
+}
+
+// Idle workers keep polling (the nap between polls is microseconds), so a
+// dataplane with no traffic is not taken for a stuck one: it stays healthy
+// past the stall limit (the stall itself is ProgressWatch's unit test), and
+// a stopped one says why it is not.
+TEST(DpdkHealth, IdleWorkersAreNotStalled) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile_from_toml("[[class]]\nname = \"all\"\n"), 1, &error)) << error;
+  const auto until =
+      std::chrono::steady_clock::now() + dpdk::kWorkerStallLimit + std::chrono::milliseconds(500);
+  int checks = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    const DataplaneStats s = dp.stats();
+    ASSERT_TRUE(s.healthy) << s.unhealthy;
+    EXPECT_TRUE(s.unhealthy.empty());
+    checks++;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(checks, 20);
+  dp.stop();
+  const DataplaneStats stopped = dp.stats();
+  EXPECT_FALSE(stopped.healthy);
+  EXPECT_FALSE(stopped.unhealthy.empty());
 }
 
 }  // namespace

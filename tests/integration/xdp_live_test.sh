@@ -187,7 +187,8 @@ check "limit held across the kill: $d_ok <= $((5 + 5 * d_elapsed_ms / 1000 + 1))
 after_kill=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 60)
 check "still resetting with no sluiced running" "$(field "$after_kill" reset) >= 40"
 
-start_daemon "$tmp/d3.log" "$tmp/n3.txt"
+# With a watchdog (WatchdogSec=): sd_watchdog_enabled() reads WATCHDOG_USEC.
+WATCHDOG_USEC=400000 start_daemon "$tmp/d3.log" "$tmp/n3.txt"
 check "the seed is kept across restarts" "$(cat "$STATE_DIRECTORY/seed") == seed1"
 check "restart adopted the pinned state" "$(grep -c 'msg=started.*generation=2 adopted=true' "$tmp/d3.log") == 1"
 wait_for "$tmp/d3.log" 'msg="class counters" class=citizen' 5
@@ -228,6 +229,17 @@ lab_capture_check "$build/control/sluicectl" "$tmp/control.sock" "$tmp/d3.log" "
 check "after SIGUSR1 the next change is in the new audit log" \
   "$(grep -c '"op":"set"' "$tmp/audit.jsonl" 2>/dev/null) == 1"
 check "and not in the rotated one" "$(grep -c '"op":"set"' "$tmp/audit.jsonl.1") == 0"
+# --- phase 5: the watchdog is fed while our program holds the link ----------
+wait_for "$tmp/n3.txt" '^WATCHDOG=1$' 5
+fed=$(grep -c '^WATCHDOG=1$' "$tmp/n3.txt")
+detach --config "$cfg" --detach  # an operator hands the edge over under a running sluiced
+wait_for "$tmp/d3.log" 'msg="dataplane unhealthy; watchdog not fed"' 5
+check "watchdog: withheld, with why, once the program left the link" \
+  "$(grep -c "why=\"sluice's program is no longer the one on the outside link\"" "$tmp/d3.log") == 1"
+withheld=$(grep -c '^WATCHDOG=1$' "$tmp/n3.txt")
+sleep 1  # five watchdog intervals (200 ms) without a WATCHDOG=1
+check "watchdog: fed every 200 ms before ($fed by then), not once since" \
+  "fed >= 3 && $(grep -c '^WATCHDOG=1$' "$tmp/n3.txt") == withheld"
 stop_daemon "$tmp/d3.log"
 check "sd_notify: STOPPING=1 at SIGTERM" "$(grep -c '^STOPPING=1' "$tmp/n3.txt") == 1"
 detach --config "$cfg" --detach --all

@@ -229,7 +229,7 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
 int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const sigset_t& signals,
                   const StartFailures& failures, Locks* locks, std::string* why) {
   const Config& cfg = *loaded.config;
-  std::string log, error;
+  std::string error;
   if (!locks->take(cfg.dataplane.pin_path, &error)) {
     log_event(LogLevel::error, "not starting", {{"error", error}});
     return 1;
@@ -298,11 +298,13 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     return 1;
   }
 
+  DataplaneSelection selection;
   std::unique_ptr<Dataplane> dp =
-      start_dataplane(dataplane_settings(cfg), compile_profile(cfg), 1, &log, &error);
-  fallback = dp && log.find(kDpdkFellBack) != std::string::npos;
-  if (!log.empty())  // a warning when mode auto fell back from DPDK to XDP
-    log_event(fallback ? LogLevel::warn : LogLevel::info, "dataplane selection", {{"detail", log}});
+      start_dataplane(dataplane_settings(cfg), compile_profile(cfg), 1, &selection, &error);
+  fallback = dp && selection.dpdk_fell_back;
+  if (!selection.log.empty())  // a warning when mode auto fell back from DPDK to XDP
+    log_event(fallback ? LogLevel::warn : LogLevel::info, "dataplane selection",
+              {{"detail", selection.log}});
   if (!dp) {
     *why = error;
     return kStartAgain;

@@ -172,18 +172,22 @@ class Dataplane {
   virtual bool adopted_state() const = 0;
 };
 
-// What *log of start_dataplane holds when mode auto wanted DPDK, which was
-// built but could not start, so XDP runs (sluice_dataplane_fallback).
-inline constexpr const char* kDpdkFellBack = "mode auto: dpdk could not start";
+// How start_dataplane chose: what it tried and why, for the log, and whether
+// mode auto wanted DPDK, which was built but could not start, so XDP runs
+// (sluice_dataplane_fallback).
+struct DataplaneSelection {
+  std::string log;
+  bool dpdk_fell_back = false;
+};
 
 // Builds and starts the dataplane the settings ask for, enforcing `profile`
 // as `generation`. With DataplaneKind::automatic it tries DPDK and, when DPDK
 // is not built or cannot start (EAL, ports), falls back to XDP on the same
 // interfaces (a vdev spec's iface= names the interface) and says why in
-// *log. Null + *error when none starts.
+// selection->log. Null + *error when none starts.
 std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
                                            const CompiledProfile& profile, uint64_t generation,
-                                           std::string* log, std::string* error);
+                                           DataplaneSelection* selection, std::string* error);
 
 // The kernel interface behind a dataplane endpoint: the iface= of a DPDK vdev
 // spec ("net_af_packet0,iface=eth1" -> "eth1"), else the endpoint itself.

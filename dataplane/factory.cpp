@@ -73,7 +73,8 @@ std::unique_ptr<Dataplane> start_dpdk(const DataplaneSettings& settings,
 
 std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
                                            const CompiledProfile& profile, uint64_t generation,
-                                           std::string* log, std::string* error) {
+                                           DataplaneSelection* selection, std::string* error) {
+  std::string* log = &selection->log;
   switch (settings.mode) {
     case DataplaneKind::dpdk: {
 #ifdef SLUICE_WITH_DPDK
@@ -94,7 +95,8 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
         *log += "mode auto: dpdk started; " + note;
         return dp;
       }
-      *log += std::string(kDpdkFellBack) + " (" + why + "); using xdp";
+      *log += "mode auto: dpdk could not start (" + why + "); using xdp";
+      selection->dpdk_fell_back = true;
 #else
       *log += "mode auto: dpdk is not built into this sluiced; using xdp";
 #endif

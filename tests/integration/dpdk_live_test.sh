@@ -103,8 +103,11 @@ check "--detach --all removed it" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | 
 # --- phase 2: mode auto without hugepages falls back to XDP, and says why ---
 write_config "$tmp/auto.toml" auto '["--no-pci", "-m", "512"]'
 start_daemon "$tmp/auto.toml" "$tmp/d2.log"
-check "auto: says why DPDK did not start" \
-  "$(grep -c 'mode auto: dpdk could not start (dpdk: DPDK EAL did not start' "$tmp/d2.log") == 1"
+check "auto: says why DPDK did not start, as a warning" \
+  "$(grep -c 'level=warn msg="dataplane selection" detail="mode auto: dpdk could not start (dpdk: DPDK EAL did not start' "$tmp/d2.log") == 1"
+auto_metrics=$(ip netns exec "$LAB_EDGE" curl -s http://127.0.0.1:19119/metrics)
+check "auto: sluice_dataplane_fallback is 1" \
+  "$(grep -c '^sluice_dataplane_fallback 1$' <<<"$auto_metrics") == 1"
 check "auto: runs XDP on the vdevs' interfaces" \
   "$(grep -c 'msg=started mode=xdp' "$tmp/d2.log") == 1 && \
    $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"

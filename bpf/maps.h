@@ -191,3 +191,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22); /* 4 MiB: ~14,000 frames */
 } sl_capture_ring SEC(".maps");
+
+/* Frames a running capture wanted but found sl_capture_ring full for (the
+ * control plane zeroes it when a capture starts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sl_capture_lost SEC(".maps");

@@ -93,7 +93,7 @@ __attribute__((noinline)) int sl_reset_xdp(struct xdp_md *ctx, const struct sl_m
 
 /* Hands a decided frame to a running capture: 1 in sample_every of those
  * it asks for, the first snaplen bytes, into sl_capture_ring (a full ring
- * loses the frame, not the decision). */
+ * loses the frame, counted in sl_capture_lost, not the decision). */
 __attribute__((noinline)) int sl_capture_xdp(struct xdp_md *ctx, const struct sl_capture_cfg *c,
 					     __u32 what, __u64 now)
 {
@@ -103,8 +103,13 @@ __attribute__((noinline)) int sl_capture_xdp(struct xdp_md *ctx, const struct sl
 	if (c->sample_every > 1 && bpf_get_prandom_u32() % c->sample_every != 0)
 		return 0;
 	struct sl_capture_rec *r = bpf_ringbuf_reserve(&sl_capture_ring, sizeof(*r), 0);
-	if (!r)
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&sl_capture_lost, &zero);
+		if (lost)
+			(*lost)++;
 		return 0;
+	}
 	__u32 wire = (__u32)(ctx->data_end - ctx->data);
 	__u32 len = wire < c->snaplen ? wire : c->snaplen;
 	if (len > SL_CAPTURE_SNAP)

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <vector>
 
 namespace sluice {
 
@@ -54,6 +55,15 @@ bool XdpCapture::start(const CaptureFilter& filter,
   }
   ring_buffer__consume(ring_);  // what an earlier capture left
   pending_.clear();
+  const int cpus = libbpf_num_possible_cpus();
+  const std::vector<uint64_t> zeros(cpus > 0 ? static_cast<std::size_t>(cpus) : 1, 0);
+  const uint32_t key = 0;
+  if (cpus <= 0 || bpf_map_update_elem(lost_fd_, &key, zeros.data(), BPF_ANY) != 0) {
+    *error = std::string("capture loss counter: ") + std::strerror(cpus < 0 ? -cpus : errno);
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+    return false;
+  }
   timespec mono{}, real{};
   clock_gettime(CLOCK_MONOTONIC, &mono);
   clock_gettime(CLOCK_REALTIME, &real);
@@ -74,11 +84,20 @@ bool XdpCapture::start(const CaptureFilter& filter,
   return true;
 }
 
-void XdpCapture::read(std::vector<CaptureRecord>* out, int timeout_ms) {
+void XdpCapture::read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) {
   if (ring_ == nullptr) return;
   ring_buffer__poll(ring_, timeout_ms);
   for (CaptureRecord& r : pending_) out->push_back(std::move(r));
   pending_.clear();
+  if (lost == nullptr) return;
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return;
+  std::vector<uint64_t> per_cpu(static_cast<std::size_t>(cpus), 0);
+  const uint32_t key = 0;
+  if (bpf_map_lookup_elem(lost_fd_, &key, per_cpu.data()) != 0) return;
+  uint64_t sum = 0;
+  for (uint64_t n : per_cpu) sum += n;
+  *lost = sum;
 }
 
 void XdpCapture::stop() {

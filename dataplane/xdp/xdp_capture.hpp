@@ -18,8 +18,10 @@ namespace sluice {
 
 class XdpCapture {
  public:
-  // The program's sl_capture_cfg and sl_capture_ring map descriptors.
-  XdpCapture(int cfg_fd, int ring_fd) : cfg_fd_(cfg_fd), ring_fd_(ring_fd) {}
+  // The program's sl_capture_cfg, sl_capture_ring and sl_capture_lost map
+  // descriptors.
+  XdpCapture(int cfg_fd, int ring_fd, int lost_fd)
+      : cfg_fd_(cfg_fd), ring_fd_(ring_fd), lost_fd_(lost_fd) {}
   ~XdpCapture();
   XdpCapture(const XdpCapture&) = delete;
   XdpCapture& operator=(const XdpCapture&) = delete;
@@ -27,7 +29,9 @@ class XdpCapture {
   // `names`: the class names by state slot (the slot book).
   bool start(const CaptureFilter& filter, const std::array<std::string, SL_MAX_CLASSES>& names,
              std::string* error);
-  void read(std::vector<CaptureRecord>* out, int timeout_ms);
+  // Frames delivered since the last read; *lost (when not null): frames this
+  // capture wanted but the ring had no room for, since it started.
+  void read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms);
   void stop();
 
  private:
@@ -35,6 +39,7 @@ class XdpCapture {
 
   int cfg_fd_;
   int ring_fd_;
+  int lost_fd_;
   ring_buffer* ring_ = nullptr;
   std::vector<CaptureRecord> pending_;  // delivered since the last read
   std::array<std::string, SL_MAX_CLASSES> names_;

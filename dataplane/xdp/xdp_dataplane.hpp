@@ -38,8 +38,7 @@ class XdpDataplane final : public Dataplane {
     return program_->capture_start(filter, error);
   }
   void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) override {
-    (void)lost;  // a full ring loses frames in the kernel, uncounted
-    if (program_) program_->capture_read(out, timeout_ms);
+    if (program_) program_->capture_read(out, lost, timeout_ms);
   }
   void capture_stop() override {
     if (program_) program_->capture_stop();

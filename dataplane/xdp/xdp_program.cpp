@@ -547,13 +547,14 @@ bool XdpProgram::capture_start(const CaptureFilter& filter, std::string* error) 
   std::lock_guard<std::mutex> lock(impl.capture_mutex);
   if (!impl.capture)
     impl.capture = std::make_unique<XdpCapture>(impl.fd(impl.skel->maps.sl_capture_cfg),
-                                                impl.fd(impl.skel->maps.sl_capture_ring));
+                                                impl.fd(impl.skel->maps.sl_capture_ring),
+                                                impl.fd(impl.skel->maps.sl_capture_lost));
   return impl.capture->start(filter, impl.read_book().names, error);
 }
 
-void XdpProgram::capture_read(std::vector<CaptureRecord>* out, int timeout_ms) {
+void XdpProgram::capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) {
   std::lock_guard<std::mutex> lock(impl_->capture_mutex);
-  if (impl_->capture) impl_->capture->read(out, timeout_ms);
+  if (impl_->capture) impl_->capture->read(out, lost, timeout_ms);
 }
 
 void XdpProgram::capture_stop() {

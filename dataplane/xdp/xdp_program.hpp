@@ -70,7 +70,7 @@ class XdpProgram {
   // sluicectl capture (Dataplane::capture_*): the filter goes to
   // sl_capture_cfg, sampled frames come back through sl_capture_ring.
   bool capture_start(const CaptureFilter& filter, std::string* error);
-  void capture_read(std::vector<CaptureRecord>* out, int timeout_ms);
+  void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms);
   void capture_stop();
 
   // Tests.

@@ -519,6 +519,8 @@ json ControlState::status() const {
   return {{"ok", true},
           {"mode", s.mode},
           {"attach", s.attach},
+          {"healthy", s.healthy},
+          {"unhealthy", s.unhealthy},
           {"standby", s.standby},
           {"outside", cfg.dataplane.outside},
           {"inside", cfg.dataplane.inside},

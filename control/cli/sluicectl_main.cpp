@@ -192,6 +192,9 @@ int status(const Globals& g, double wait_sec) {
             << "\ngeneration " << r["generation"] << ", up " << r["uptime_sec"] << " s, profile "
             << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>())
             << (r["shadow"].get<bool>() ? ", SHADOW MODE (nothing is shed)" : "") << "\n";
+  if (!r.value("healthy", true))
+    std::cout << "DATAPLANE UNHEALTHY: " << r.value("unhealthy", std::string("(no reason given)"))
+              << "\n";
   if (!r.value("standby", std::string()).empty())
     std::cout << "xdp standby: " << r["standby"].get<std::string>() << "\n";
   if (r.contains("edge") && r["edge"].contains("state"))

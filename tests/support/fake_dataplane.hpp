@@ -47,6 +47,8 @@ class FakeDataplane final : public Dataplane {
     s.generation = generation_;
     s.queues = queues_;
     s.ports = ports_;
+    s.healthy = unhealthy_.empty();
+    s.unhealthy = unhealthy_;
     if (!model_) return s;
     s.source_table_capacity = model_->sources().capacity();
     s.source_table_entries = model_->sources().size();
@@ -128,6 +130,11 @@ class FakeDataplane final : public Dataplane {
   }
   // What stats() reports as the queues and ports of a dataplane that has
   // them (DPDK); none by default, as on XDP.
+  // What stats() says of the dataplane's health (healthy when `why` is empty).
+  void set_unhealthy(std::string why) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unhealthy_ = std::move(why);
+  }
   void set_queues_and_ports(std::vector<QueueStats> queues, std::vector<PortStats> ports) {
     std::lock_guard<std::mutex> lock(mutex_);
     queues_ = std::move(queues);
@@ -145,6 +152,7 @@ class FakeDataplane final : public Dataplane {
   std::vector<uint64_t> applied_;
   bool refuse_next_ = false;
   std::vector<QueueStats> queues_;
+  std::string unhealthy_;
   std::vector<PortStats> ports_;
   bool capturing_ = false;
   CaptureFilter capture_;

@@ -161,6 +161,27 @@ TEST_F(SluicectlTest, StatusPrintsTheClassTable) {
       << describe(r);
 }
 
+// An unhealthy dataplane is the first thing status says after the header,
+// with why; a healthy one says nothing of it.
+TEST_F(SluicectlTest, StatusSaysWhenTheDataplaneIsUnhealthyAndWhy) {
+  const Ran healthy = ctl({"status"});
+  ASSERT_EQ(healthy.exit_code, 0) << describe(healthy);
+  EXPECT_EQ(healthy.out.find("UNHEALTHY"), std::string::npos) << describe(healthy);
+  h_.dataplane().set_unhealthy("worker 1 (lcore 3) has not polled for 2400 ms");
+  const Ran r = ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(
+      count_matching(r.out, std::regex(R"(^DATAPLANE UNHEALTHY: worker 1 \(lcore 3\) has not )"
+                                       R"(polled for 2400 ms$)")),
+      1)
+      << describe(r);
+  const Ran j = ctl({"status", "--json"});
+  const json parsed = json::parse(j.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << describe(j);
+  EXPECT_EQ(parsed["healthy"], false);
+  EXPECT_EQ(parsed["unhealthy"], "worker 1 (lcore 3) has not polled for 2400 ms");
+}
+
 // A DPDK-like dataplane: two priority queues and both ports.
 void give_queues_and_ports(test::FakeDataplane& dataplane) {
   dataplane.set_queues_and_ports(test::sample_dpdk_queues(), test::sample_dpdk_ports());

@@ -66,6 +66,7 @@ DataplaneStats StandbyDataplane::stats() const {
   s.standby = dpdk_alive_.load() ? "standing by" : "enforcing";
   s.edge_state = standby.edge_state;
   s.edge_since_unix_ns = standby.edge_since_unix_ns;
+  if (!standby.healthy && s.healthy) s.unhealthy = "the XDP standby: " + standby.unhealthy;
   s.healthy = s.healthy && standby.healthy;
   return s;
 }

@@ -55,6 +55,10 @@ for page in man8/sluiced.8.gz man8/sluicectl.8.gz man5/sluice.toml.5.gz; do
   check "man -l renders $page ($(wc -l <<<"$text") lines)" \
     "$(grep -c '^NAME' <<<"$text") == 1 && $(wc -l <<<"$text") > 20"
 done
+ctl_page=$(MANWIDTH=80 man -l "$p/usr/share/man/man8/sluicectl.8.gz" 2>/dev/null)
+check "sluicectl(8) documents every subcommand's options (capture --verdict, status --wait, set)" \
+  "$(grep -c '^SUBCOMMANDS' <<<"$ctl_page") == 1 && $(grep -c -- '--verdict' <<<"$ctl_page") >= 1 && \
+   $(grep -c -- '--wait' <<<"$ctl_page") >= 1 && $(grep -c '^   set$' <<<"$ctl_page") == 1"
 toml_page=$(MANWIDTH=100 man -l "$p/usr/share/man/man5/sluice.toml.5.gz" 2>/dev/null)
 check "sluice.toml(5) holds the key tables (class.rate_per_sec, boundary.lookups_per_sec)" \
   "$(grep -c 'rate_per_sec' <<<"$toml_page") >= 2 && $(grep -c 'lookups_per_sec' <<<"$toml_page") >= 1"

@@ -45,7 +45,7 @@ fi
     help=$("$ctl" "$s" --help)
     echo ".SS \"$s\""
     # The description (filled text), then the usage and options as printed,
-    # lines over 78 columns folded under their own indentation.
+    # long lines folded (wrap).
     sed -n '/^Usage: /q;p' <<<"$help" | roff
     echo ".PP"
     echo ".nf"

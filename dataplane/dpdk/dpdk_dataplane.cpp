@@ -473,8 +473,13 @@ void DpdkDataplane::capture_read(std::vector<CaptureRecord>* out, uint64_t* lost
 }
 
 void DpdkDataplane::capture_stop() {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->engine.sample_armed.store(false);
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  im.engine.sample_armed.store(false);
+  // A worker that saw the capture armed may still be sampling its burst:
+  // wait until every worker passed a quiescent point, so that the next
+  // capture_start neither rewrites sample_cfg under it nor gets its frame.
+  if (im.launched) rte_rcu_qsbr_synchronize(im.engine.qsv, RTE_QSBR_THRID_INVALID);
 }
 
 void DpdkDataplane::stop() {

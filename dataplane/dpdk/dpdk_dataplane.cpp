@@ -274,10 +274,8 @@ DataplaneStats DpdkDataplane::stats() const {
   // A worker stuck in a loop, or spinning on a lock, is RUNNING to EAL: its
   // polling loops tell.
   if (im.launched) {
-    std::vector<uint64_t> loops;
-    for (const dpdk::LcoreCounters& c : e.counters) loops.push_back(dpdk::load(c.loops));
     const ProgressWatch::Clock::time_point now = ProgressWatch::Clock::now();
-    for (std::size_t w : im.progress.stalled(loops, now)) {
+    for (std::size_t w : im.progress.stalled(worker_loops(), now)) {
       st.healthy = false;
       st.unhealthy = "worker " + std::to_string(w) +
                      (w < im.lcores.size() ? " (lcore " + std::to_string(im.lcores[w]) + ")" : "") +

@@ -56,9 +56,9 @@ bool XdpCapture::start(const CaptureFilter& filter,
   ring_buffer__consume(ring_);  // what an earlier capture left
   pending_.clear();
   const int cpus = libbpf_num_possible_cpus();
-  const std::vector<uint64_t> zeros(cpus > 0 ? static_cast<std::size_t>(cpus) : 1, 0);
+  lost_per_cpu_.assign(cpus > 0 ? static_cast<std::size_t>(cpus) : 1, 0);
   const uint32_t key = 0;
-  if (cpus <= 0 || bpf_map_update_elem(lost_fd_, &key, zeros.data(), BPF_ANY) != 0) {
+  if (cpus <= 0 || bpf_map_update_elem(lost_fd_, &key, lost_per_cpu_.data(), BPF_ANY) != 0) {
     *error = std::string("capture loss counter: ") + std::strerror(cpus < 0 ? -cpus : errno);
     ring_buffer__free(ring_);
     ring_ = nullptr;
@@ -90,13 +90,10 @@ void XdpCapture::read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeo
   for (CaptureRecord& r : pending_) out->push_back(std::move(r));
   pending_.clear();
   if (lost == nullptr) return;
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return;
-  std::vector<uint64_t> per_cpu(static_cast<std::size_t>(cpus), 0);
   const uint32_t key = 0;
-  if (bpf_map_lookup_elem(lost_fd_, &key, per_cpu.data()) != 0) return;
+  if (bpf_map_lookup_elem(lost_fd_, &key, lost_per_cpu_.data()) != 0) return;
   uint64_t sum = 0;
-  for (uint64_t n : per_cpu) sum += n;
+  for (uint64_t n : lost_per_cpu_) sum += n;
   *lost = sum;
 }
 

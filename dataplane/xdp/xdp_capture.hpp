@@ -42,6 +42,7 @@ class XdpCapture {
   int lost_fd_;
   ring_buffer* ring_ = nullptr;
   std::vector<CaptureRecord> pending_;  // delivered since the last read
+  std::vector<uint64_t> lost_per_cpu_;  // sl_capture_lost's value, one per possible CPU
   std::array<std::string, SL_MAX_CLASSES> names_;
   int64_t clock_offset_ns_ = 0;  // CLOCK_MONOTONIC (the program's clock) to Unix time
 };

@@ -24,6 +24,7 @@
 #include "control/api/control_state.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
+#include "control/fleet/fleet_agent.hpp"
 #include "control/log.hpp"
 #include "control/metrics.hpp"
 #include "control/seed_store.hpp"
@@ -226,8 +227,11 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
 // In charge: the control plane and the dataplane run the valid config until
 // SIGTERM. *why is set (and kStartAgain returned) when the dataplane cannot
 // start; 1 when the control plane cannot (nothing was touched).
-int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const sigset_t& signals,
-                  const StartFailures& failures, Locks* locks, std::string* why) {
+// `fleet`: this edge is a fleet member starting with what fleet_join found
+// (`loaded` is then the local tables with the fleet config).
+int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const FleetStart* fleet,
+                  const sigset_t& signals, const StartFailures& failures, Locks* locks,
+                  std::string* why) {
   const Config& cfg = *loaded.config;
   std::string error;
   if (!locks->take(cfg.dataplane.pin_path, &error)) {
@@ -242,7 +246,9 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   AuditLog audit;
   std::atomic<ControlState*> control{nullptr};
   std::atomic<bool> fallback{false};  // mode auto: DPDK could not start, XDP runs
+  std::atomic<FleetAgent*> agent{nullptr};
   std::unique_ptr<ControlState> control_owner;
+  std::unique_ptr<FleetAgent> agent_owner;  // stops before control_owner goes
   std::unique_ptr<ApiServer> api;
   std::unique_ptr<MetricsExporter> metrics;
   if (audit.open(cfg.control.audit_log, &error)) {
@@ -281,12 +287,13 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
             ControlState* c = control.load();
             return c != nullptr ? c->stats() : DataplaneStats{};
           },
-          [&control, &failures, &fallback] {
+          [&control, &failures, &fallback, &agent] {
             ControlState* c = control.load();
             ControlFigures f = c != nullptr ? c->figures() : ControlFigures{};
             f.start_failures_config = failures.config;
             f.start_failures_dataplane = failures.dataplane;
             f.dataplane_fallback = fallback.load();
+            if (FleetAgent* a = agent.load()) f.fleet = a->figures();
             return f;
           },
           &error);
@@ -298,9 +305,15 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     return 1;
   }
 
+  // A fleet member enforces its shares of the fleet's budgets, as the fleet
+  // config's revision.
+  const uint64_t first_generation =
+      fleet != nullptr ? static_cast<uint64_t>(fleet->record.revision) : 1;
   DataplaneSelection selection;
   std::unique_ptr<Dataplane> dp =
-      start_dataplane(dataplane_settings(cfg), compile_profile(cfg), 1, &selection, &error);
+      start_dataplane(dataplane_settings(cfg),
+                      compile_profile(fleet != nullptr ? apply_shares(cfg, fleet->shares) : cfg),
+                      first_generation, &selection, &error);
   fallback = dp && selection.dpdk_fell_back;
   if (!selection.log.empty())  // a warning when mode auto fell back from DPDK to XDP
     log_event(fallback ? LogLevel::warn : LogLevel::info, "dataplane selection",
@@ -312,6 +325,28 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   const uint64_t generation = dp->stats().generation;
   control_owner =
       std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
+  if (fleet != nullptr) {
+    control_owner->join_fleet(cfg.fleet->prefix, fleet->record.config);
+    if (!control_owner->set_shares(fleet->shares, &error))
+      log_event(LogLevel::error, "fleet: first shares refused", {{"error", error}});
+    if (!fleet->record.profile.empty()) {
+      const nlohmann::json r = control_owner->apply_fleet_config(
+          fleet->record.config, fleet->record.profile, first_generation, fleet->record.origin,
+          fleet->record.op);
+      if (!r.value("ok", false))
+        log_event(LogLevel::error, "fleet: the fleet's profile was refused",
+                  {{"profile", fleet->record.profile}, {"error", r.value("error", "")}});
+    }
+    agent_owner = std::make_unique<FleetAgent>(*cfg.fleet, *control_owner, *fleet);
+    FleetAgent* a = agent_owner.get();
+    control_owner->set_fleet_status([a] { return a->status(); });
+    agent = a;
+    log_event(LogLevel::info, "fleet: joined",
+              {{"prefix", cfg.fleet->prefix},
+               {"node", cfg.fleet->node},
+               {"edges", std::to_string(fleet->edges)},
+               {"detail", fleet->log}});
+  }
   control = control_owner.get();
   log_event(LogLevel::info, "started",
             {{"mode", dp->kind()},
@@ -397,6 +432,8 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     metrics.reset();
     api.reset();
     control = nullptr;
+    agent = nullptr;
+    agent_owner.reset();
     dp->stop();
     log_event(
         LogLevel::info, "stopped; the dataplane keeps enforcing unattended",
@@ -449,8 +486,20 @@ int run_daemon(const DaemonOptions& options) {
         why += " (and " + std::to_string(loaded.errors.size() - 1) + " more)";
     } else if (loaded.config->dataplane.outside.empty()) {
       why = "dataplane.outside is required to run";
+    } else if (loaded.config->fleet) {
+      // A fleet member: its budgets and classes are the fleet's, in etcd.
+      FleetStart start;
+      std::string error;
+      if (!fleet_join(*loaded.config->fleet, options.config_path, loaded.text, &start, &error)) {
+        why = "fleet: " + error;
+      } else {
+        const int rc =
+            run_in_charge(options, start.loaded, &start, signals, failures, &locks, &why);
+        if (rc != kStartAgain) return rc;
+        config_error = false;
+      }
     } else {
-      const int rc = run_in_charge(options, loaded, signals, failures, &locks, &why);
+      const int rc = run_in_charge(options, loaded, nullptr, signals, failures, &locks, &why);
       if (rc != kStartAgain) return rc;
       config_error = false;
     }

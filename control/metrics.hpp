@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,24 @@
 namespace sluice {
 
 // Control-plane figures the exporter reports next to the dataplane's.
+// A fleet member's view of its fleet (control/fleet/fleet_agent.hpp).
+struct FleetFigures {
+  bool etcd_up = false;          // sluice_fleet_etcd_up: the last sync reached etcd
+  double last_sync_age_sec = 0;  // sluice_fleet_last_sync_age_seconds
+  bool static_shares = false;    // sluice_fleet_static: etcd away, last (then even) shares
+  uint64_t edges_live = 0;       // sluice_fleet_edges{state="live"}, this one included
+  uint64_t edges_held = 0;       // sluice_fleet_edges{state="held"}: gone, share still counted
+  struct Share {
+    std::string budget;      // "boundary_lookups", "boundary_packets", "class"
+    std::string class_name;  // budget "class" only
+    uint64_t rate = 0;
+    uint64_t burst = 0;
+  };
+  std::vector<Share> shares;  // sluice_fleet_share_per_sec / _burst
+  // sluice_fleet_demand_lookups_per_sec: lookups offered to each class, all edges
+  std::vector<std::pair<std::string, double>> fleet_lookups;
+};
+
 struct ControlFigures {
   uint64_t generation = 0;
   uint64_t changes_applied = 0;   // sluice_config_changes_total{result="applied"}
@@ -39,6 +58,7 @@ struct ControlFigures {
   // sluice_dataplane_fallback: mode "auto" asked for DPDK, which could not
   // start, so XDP runs instead.
   bool dataplane_fallback = false;
+  std::optional<FleetFigures> fleet;  // a fleet member only
 };
 
 class MetricsExporter {

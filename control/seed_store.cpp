@@ -16,11 +16,32 @@
 
 namespace sluice {
 
-std::string seed_file_path() {
+std::string state_directory() {
   const char* dirs = std::getenv("STATE_DIRECTORY");
-  std::string dir = dirs != nullptr && *dirs != '\0' ? dirs : "/var/lib/sluice";
-  dir = dir.substr(0, dir.find(':'));  // several StateDirectory= entries: the first
-  return dir + "/seed";
+  const std::string dir = dirs != nullptr && *dirs != '\0' ? dirs : "/var/lib/sluice";
+  return dir.substr(0, dir.find(':'));  // several StateDirectory= entries: the first
+}
+
+std::string seed_file_path() { return state_directory() + "/seed"; }
+
+bool keep_file(const std::string& path, const std::string& text, std::string* error) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const std::string tmp = path + ".new";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = path + ": cannot create: " + std::strerror(errno);
+    return false;
+  }
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = path + ": cannot write: " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
 }
 
 std::optional<uint64_t> load_or_create_seed(const std::string& path, std::string* error) {
@@ -47,23 +68,7 @@ std::optional<uint64_t> load_or_create_seed(const std::string& path, std::string
     *error = std::string("getrandom: ") + std::strerror(errno);
     return std::nullopt;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  const std::string tmp = path + ".new";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    *error = path + ": cannot create: " + std::strerror(errno);
-    return std::nullopt;
-  }
-  const std::string line = std::to_string(seed) + "\n";
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                       ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = path + ": cannot write: " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return std::nullopt;
-  }
+  if (!keep_file(path, std::to_string(seed) + "\n", error)) return std::nullopt;
   return seed;
 }
 

@@ -10,9 +10,16 @@
 
 namespace sluice {
 
-// The seed file: $STATE_DIRECTORY/seed (systemd's StateDirectory=, the first
-// of its paths) or /var/lib/sluice/seed.
+// sluiced's state directory: $STATE_DIRECTORY (systemd's StateDirectory=,
+// the first of its paths) or /var/lib/sluice.
+std::string state_directory();
+
+// The seed file: state_directory()/seed.
 std::string seed_file_path();
+
+// Writes `text` to `path` (directory created, file 0600) atomically: a
+// reader sees the old file or the whole new one. False + *error.
+bool keep_file(const std::string& path, const std::string& text, std::string* error);
 
 // Reads the seed kept in `path`, or makes one (getrandom) and keeps it there
 // (directory created, file 0600, written atomically). nullopt + *error when

@@ -93,9 +93,13 @@ bool ControlState::evaluate(const std::string& base, const std::string& profile,
   return false;
 }
 
+CompiledProfile ControlState::compile(const Config& cfg) const {
+  return compile_profile(shares_ ? apply_shares(cfg, *shares_) : cfg);
+}
+
 json ControlState::change(const std::string& op, const std::string& base,
                           const std::string& profile, bool dry_run, const Origin& origin,
-                          std::vector<std::string> notes) {
+                          std::vector<std::string> notes, uint64_t generation, const json& fleet) {
   LoadResult next;
   json refusal;
   if (!evaluate(base, profile, &next, &refusal)) {
@@ -134,12 +138,13 @@ json ControlState::change(const std::string& op, const std::string& base,
     }
     return ok;
   }
+  const uint64_t next_generation = generation != 0 ? generation : generation_ + 1;
   std::string error;
-  if (!diff.empty() && !dataplane_.apply(compile_profile(*next.config), generation_ + 1, &error)) {
+  if (!diff.empty() && !dataplane_.apply(compile(*next.config), next_generation, &error)) {
     return refuse("the dataplane refused the change: " + error);
   }
   const uint64_t old_generation = generation_;
-  generation_++;
+  generation_ = next_generation;
   base_text_ = base;
   profile_ = profile;
   effective_ = std::move(next);
@@ -147,15 +152,16 @@ json ControlState::change(const std::string& op, const std::string& base,
   while (history_.size() > history_limit_) history_.pop_front();
   applied_++;
   last_change_unix_ = unix_now();
-  if (audit_ != nullptr &&
-      !audit_->append({{"time", utc_timestamp()},
-                       {"origin", origin.to_json()},
-                       {"op", op},
-                       {"old_generation", old_generation},
-                       {"new_generation", generation_},
-                       {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
-                       {"diff", diff_json(diff)},
-                       {"base_diff", diff_json(base_diff)}})) {
+  json line = {{"time", utc_timestamp()},
+               {"origin", origin.to_json()},
+               {"op", op},
+               {"old_generation", old_generation},
+               {"new_generation", generation_},
+               {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
+               {"diff", diff_json(diff)},
+               {"base_diff", diff_json(base_diff)}};
+  if (!fleet.is_null()) line["fleet"] = fleet;
+  if (audit_ != nullptr && !audit_->append(line)) {
     // Applied, but unrecorded: say so loudly rather than fail a change that
     // is already live.
     notes.push_back("WARNING: the audit log could not be written (disk full?)");
@@ -180,6 +186,12 @@ json ControlState::handle(const json& request, const Origin& origin) {
     const bool dry_run = request.value("dry_run", false);
 
     if (op == "status") return status();
+    if (!fleet_prefix_.empty() &&
+        (op == "set" || op == "apply" || op == "profile" || op == "shadow" || op == "rollback"))
+      return refuse("refused: this edge is a member of the fleet " + fleet_prefix_ +
+                    "; its [boundary], [[class]], [admission] and [profiles] are the fleet's, "
+                    "in etcd: change them for every edge with `sluicectl --fleet " +
+                    op + "` (a local change would differ from the other edges)");
     if (op == "get") {
       return {{"ok", true},
               {"generation", generation_},
@@ -423,6 +435,9 @@ void ControlState::capture(const json& request, const Origin& origin,
 json ControlState::reload_file(const Origin& origin) {
   std::lock_guard<std::mutex> lock(mutex_);
   LoadResult r = load_config_file(config_path_);
+  if (r.ok() && !fleet_prefix_.empty())  // the local tables only
+    r = compose_fleet_config(local_tables_text(r.text), config_path_, fleet_text_,
+                             "etcd:" + fleet_prefix_ + "/config");
   if (!r.ok()) {
     reloads_rejected_++;
     return refuse(
@@ -441,6 +456,51 @@ json ControlState::reload_file(const Origin& origin) {
 }
 
 DataplaneStats ControlState::stats() const { return dataplane_.stats(); }
+
+void ControlState::join_fleet(const std::string& prefix, const std::string& fleet_text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fleet_prefix_ = prefix;
+  fleet_text_ = fleet_text;
+}
+
+json ControlState::apply_fleet_config(const std::string& fleet_text, const std::string& profile,
+                                      uint64_t revision, const json& fleet_origin,
+                                      const std::string& fleet_op) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string source = "etcd:" + fleet_prefix_ + "/config";
+  LoadResult r =
+      compose_fleet_config(local_tables_text(base_text_), config_path_, fleet_text, source);
+  if (!r.ok()) {
+    return refuse("fleet config rejected: " +
+                      (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+                  errors_json(r.errors));
+  }
+  if (!profile.empty() && r.config->profiles.count(profile) == 0)
+    return refuse("fleet config rejected: it does not define its active profile " + profile);
+  json result = change("fleet " + fleet_op, r.text, profile, false, Origin{"fleet"}, {}, revision,
+                       {{"revision", revision}, {"origin", fleet_origin}, {"op", fleet_op}});
+  if (result.value("ok", false)) fleet_text_ = fleet_text;
+  return result;
+}
+
+bool ControlState::set_shares(const EdgeShares& shares, std::string* error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::optional<EdgeShares> before = shares_;
+  shares_ = shares;
+  if (dataplane_.apply(compile(*effective_.config), generation_, error)) return true;
+  shares_ = before;
+  return false;
+}
+
+void ControlState::set_fleet_status(std::function<json()> status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fleet_status_ = std::move(status);
+}
+
+Config ControlState::config() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return *effective_.config;
+}
 
 json ControlState::status() const {
   const DataplaneStats s = dataplane_.stats();
@@ -516,34 +576,37 @@ json ControlState::status() const {
                                        .at(static_cast<std::size_t>(cfg.admission.unverified)))},
         {"by_priority", by_prio}};
   }
-  return {{"ok", true},
-          {"mode", s.mode},
-          {"attach", s.attach},
-          {"healthy", s.healthy},
-          {"unhealthy", s.unhealthy},
-          {"standby", s.standby},
-          {"outside", cfg.dataplane.outside},
-          {"inside", cfg.dataplane.inside},
-          {"generation", generation_},
-          {"uptime_sec", uptime},
-          {"config_file", config_path_},
-          {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
-          {"shadow", cfg.admission.shadow},
-          {"boundary",
-           {{"lookups_per_sec",
-             cfg.boundary.lookups_per_sec ? json(*cfg.boundary.lookups_per_sec) : json(nullptr)},
-            {"lookup_tokens", s.boundary_lookup_tokens},
-            {"packets_per_sec",
-             cfg.boundary.packets_per_sec ? json(*cfg.boundary.packets_per_sec) : json(nullptr)},
-            {"packet_tokens", s.boundary_packet_tokens}}},
-          {"classes", classes},
-          {"flows", flows},
-          {"edge", s.edge_state.empty()
-                       ? json::object()
-                       : json{{"state", s.edge_state},
-                              {"since_unix_sec", static_cast<double>(s.edge_since_unix_ns) / 1e9}}},
-          {"queues", queues},
-          {"ports", ports}};
+  json out = {
+      {"ok", true},
+      {"mode", s.mode},
+      {"attach", s.attach},
+      {"healthy", s.healthy},
+      {"unhealthy", s.unhealthy},
+      {"standby", s.standby},
+      {"outside", cfg.dataplane.outside},
+      {"inside", cfg.dataplane.inside},
+      {"generation", generation_},
+      {"uptime_sec", uptime},
+      {"config_file", config_path_},
+      {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
+      {"shadow", cfg.admission.shadow},
+      {"boundary",
+       {{"lookups_per_sec",
+         cfg.boundary.lookups_per_sec ? json(*cfg.boundary.lookups_per_sec) : json(nullptr)},
+        {"lookup_tokens", s.boundary_lookup_tokens},
+        {"packets_per_sec",
+         cfg.boundary.packets_per_sec ? json(*cfg.boundary.packets_per_sec) : json(nullptr)},
+        {"packet_tokens", s.boundary_packet_tokens}}},
+      {"classes", classes},
+      {"flows", flows},
+      {"edge", s.edge_state.empty()
+                   ? json::object()
+                   : json{{"state", s.edge_state},
+                          {"since_unix_sec", static_cast<double>(s.edge_since_unix_ns) / 1e9}}},
+      {"queues", queues},
+      {"ports", ports}};
+  if (fleet_status_) out["fleet"] = fleet_status_();
+  return out;
 }
 
 ControlFigures ControlState::figures() const {

@@ -22,6 +22,7 @@
 #include "control/config/config.hpp"
 #include "control/config/config_diff.hpp"
 #include "control/config/config_loader.hpp"
+#include "control/fleet/shares.hpp"
 #include "control/metrics.hpp"
 #include "dataplane/dataplane.hpp"
 
@@ -46,8 +47,29 @@ class ControlState {
   // One API request -> one response object (never throws).
   nlohmann::json handle(const nlohmann::json& request, const Origin& origin);
 
-  // SIGHUP: re-read the config file as the new base.
+  // SIGHUP: re-read the config file as the new base (a fleet member: its
+  // local tables only, with the fleet config it runs).
   nlohmann::json reload_file(const Origin& origin);
+
+  // --- fleet membership (control/fleet/fleet_agent.hpp drives these) ---
+  // From now on this edge is a member of the fleet under `prefix`: its fleet
+  // tables come from `fleet_text` (already part of the initial config), and
+  // the local ops that would change them are refused.
+  void join_fleet(const std::string& prefix, const std::string& fleet_text);
+  // A new fleet config (the TOML of the fleet tables, as etcd holds it at
+  // `revision`), validated with this edge's local tables and applied as
+  // generation `revision`, audited with who changed it in the fleet.
+  nlohmann::json apply_fleet_config(const std::string& fleet_text, const std::string& profile,
+                                    uint64_t revision, const nlohmann::json& fleet_origin,
+                                    const std::string& fleet_op);
+  // This edge's shares of the fleet budgets: the running config again with
+  // its budgets replaced by them. Not a config change (same generation, no
+  // history, no audit line). False + *error when the dataplane refused.
+  bool set_shares(const EdgeShares& shares, std::string* error);
+  // What `status` reports under "fleet" (the agent's own view).
+  void set_fleet_status(std::function<nlohmann::json()> status);
+  // The config in force, budgets fleet-wide (shares not applied).
+  Config config() const;
 
   ControlFigures figures() const;
   DataplaneStats stats() const;
@@ -76,8 +98,13 @@ class ControlState {
   bool evaluate(const std::string& base, const std::string& profile, LoadResult* effective,
                 nlohmann::json* refusal) const;
   // The common path of every change. Caller holds mutex_.
+  // `generation`: the one the change gets (a fleet's revision); 0 = the next.
   nlohmann::json change(const std::string& op, const std::string& base, const std::string& profile,
-                        bool dry_run, const Origin& origin, std::vector<std::string> notes = {});
+                        bool dry_run, const Origin& origin, std::vector<std::string> notes = {},
+                        uint64_t generation = 0, const nlohmann::json& fleet = nullptr);
+  // The profile the dataplane runs for a config: its budgets replaced by
+  // this edge's fleet shares, when it has them.
+  CompiledProfile compile(const Config& cfg) const;
   nlohmann::json status() const;
   nlohmann::json refuse(const std::string& error, nlohmann::json errors = nullptr);
 
@@ -99,6 +126,11 @@ class ControlState {
   uint64_t reloads_rejected_ = 0;
   double last_change_unix_ = 0;
   uint64_t audit_failures_ = 0;
+
+  std::string fleet_prefix_;  // "" = not in a fleet
+  std::string fleet_text_;    // the fleet tables in force
+  std::optional<EdgeShares> shares_;
+  std::function<nlohmann::json()> fleet_status_;
 };
 
 }  // namespace sluice

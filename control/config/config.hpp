@@ -90,6 +90,18 @@ struct ControlConfig {
   uint32_t history = 32;                                  // generations kept for rollback
 };
 
+// [fleet]: this edge is one of several enforcing one boundary together,
+// coordinated through etcd (docs/fleet.md). Every key needs a restart.
+struct FleetConfig {
+  std::vector<std::string> etcd;   // client URLs, "http://HOST:PORT"
+  std::string prefix = "/sluice";  // every key of the fleet lives under it
+  std::string node;                // this edge's name, unique in the fleet
+  uint32_t lease_ttl_sec = 3;      // the edge's record lives this long without it
+  uint32_t static_sec = 60;        // etcd or an edge silent this long: even shares / share freed
+  uint32_t sync_ms = 250;          // how often the edge publishes its demand and reads the fleet's
+  uint32_t floor_pct = 10;         // of every budget split evenly across edges (a first burst)
+};
+
 struct MatchConfig {
   std::vector<Prefix> src;           // any of these (LPM)
   std::vector<Prefix> dst;           // any of these (LPM)
@@ -132,6 +144,7 @@ struct Config {
   AdmissionConfig admission;
   MetricsConfig metrics;
   ControlConfig control;
+  std::optional<FleetConfig> fleet;  // absent: this edge enforces its budgets alone
   std::vector<ClassConfig> classes;  // in match order; the last is always "default"
   std::map<std::string, ProfileOverlay> profiles;
 };

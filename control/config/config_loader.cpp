@@ -14,6 +14,7 @@
 // (allocation failure) is caught at the entry points.
 #include "control/config/config_loader.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -112,7 +113,8 @@ std::string local_section_lines(const std::string& text) {
       const std::size_t close = line.find(']', first);
       const std::string header =
           close == std::string::npos ? "" : line.substr(first, close - first + 1);
-      keep = header == "[dataplane]" || header == "[control]" || header == "[metrics]";
+      keep = header == "[dataplane]" || header == "[control]" || header == "[metrics]" ||
+             header == "[fleet]";
     }
     if (keep) out += line + "\n";
     at = end + 1;
@@ -135,7 +137,7 @@ Config load_local_sections(const std::string& path) {
       if (!doc) return Config{};
     }
     toml::table local;
-    for (const char* section : {"dataplane", "control", "metrics"}) {
+    for (std::string_view section : kLocalTables) {
       if (const toml::node* n = doc->get(section)) local.insert(section, *n);
     }
     std::ostringstream out;
@@ -144,6 +146,79 @@ Config load_local_sections(const std::string& path) {
     return r.ok() ? *r.config : Config{};
   } catch (...) {
     return Config{};
+  }
+}
+
+namespace {
+
+// The tables of `doc` named in `names`, as TOML text.
+std::string tables_text(const toml::table& doc, const std::vector<std::string_view>& names) {
+  toml::table out;
+  for (std::string_view name : names) {
+    if (const toml::node* n = doc.get(name)) out.insert(name, *n);
+  }
+  std::ostringstream text;
+  text << out;
+  return text.str();
+}
+
+}  // namespace
+
+bool is_fleet_owned_key(std::string_view dotted) {
+  const std::string_view table = dotted.substr(0, dotted.find('.'));
+  return std::find(kFleetTables.begin(), kFleetTables.end(), table) != kFleetTables.end();
+}
+
+LoadResult compose_fleet_config(std::string_view local_text, std::string local_name,
+                                std::string_view fleet_text, std::string fleet_name) {
+  try {
+    // The fleet's part alone, first: its errors name its own lines.
+    Diagnostics fleet_diag(fleet_name, nullptr);
+    std::optional<toml::table> fleet = parse_document(fleet_text, fleet_name, fleet_diag);
+    if (fleet) {
+      for (auto&& [k, v] : *fleet) {
+        if (is_fleet_owned_key(k.str())) continue;
+        fleet_diag.report(v.source(), std::string(k.str()),
+                          "not a fleet table: [dataplane], [control], [metrics] and [fleet] are "
+                          "each edge's own, in its local file");
+      }
+    }
+    if (fleet_diag.count() != 0) return finish(std::nullopt, fleet_diag);
+    LoadResult alone = load_config_string(fleet_text, fleet_name);
+    if (!alone.ok()) return alone;
+
+    Diagnostics local_diag(local_name, nullptr);
+    std::optional<toml::table> local = parse_document(local_text, local_name, local_diag);
+    if (!local) return finish(std::nullopt, local_diag);
+    const std::string text = tables_text(*local, {kLocalTables.begin(), kLocalTables.end()}) +
+                             "\n" + std::string(fleet_text);
+    return load_config_string(text, local_name + " + " + fleet_name);
+  } catch (const std::exception& e) {
+    return internal_error(fleet_name, e.what());
+  } catch (...) {
+    return internal_error(fleet_name, "unknown exception");
+  }
+}
+
+std::string fleet_tables_text(std::string_view text) {
+  try {
+    Diagnostics diag("<fleet>", nullptr);
+    std::optional<toml::table> doc = parse_document(text, "<fleet>", diag);
+    if (!doc) return "";
+    return tables_text(*doc, {kFleetTables.begin(), kFleetTables.end()});
+  } catch (...) {
+    return "";
+  }
+}
+
+std::string local_tables_text(std::string_view text) {
+  try {
+    Diagnostics diag("<local>", nullptr);
+    std::optional<toml::table> doc = parse_document(text, "<local>", diag);
+    if (!doc) return "";
+    return tables_text(*doc, {kLocalTables.begin(), kLocalTables.end()});
+  } catch (...) {
+    return "";
   }
 }
 

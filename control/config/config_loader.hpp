@@ -14,6 +14,7 @@
 // never both: overrides and profiles are all-or-nothing.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,7 +50,28 @@ struct LoadResult {
 // Profiles defined in the file are validated by applying each of them.
 LoadResult load_config_file(const std::string& path);
 
-// The [dataplane], [control] and [metrics] sections of a file that may be
+// A fleet member's tables (docs/fleet.md): its own, from its local file, and
+// the fleet's, from etcd.
+inline constexpr std::array<std::string_view, 4> kLocalTables = {"dataplane", "control", "metrics",
+                                                                 "fleet"};
+inline constexpr std::array<std::string_view, 4> kFleetTables = {"boundary", "admission", "class",
+                                                                 "profiles"};
+
+// True for a dotted key ("class.x.rate_per_sec", "boundary") of a fleet table.
+bool is_fleet_owned_key(std::string_view dotted);
+
+// A fleet member's config: the local tables of `local_text` and the fleet
+// config `fleet_text` (which may hold fleet tables only), validated as one
+// document. Errors of the fleet part name `fleet_name` and its lines.
+LoadResult compose_fleet_config(std::string_view local_text, std::string local_name,
+                                std::string_view fleet_text, std::string fleet_name);
+
+// The fleet tables of a document as TOML text ("" when it is not TOML).
+std::string fleet_tables_text(std::string_view text);
+// The local tables of a document as TOML text ("" when it is not TOML).
+std::string local_tables_text(std::string_view text);
+
+// The [dataplane], [control], [metrics] and [fleet] sections of a file that may be
 // invalid elsewhere, each as load_config_file would read it; defaults when
 // those sections are broken too (or the file cannot be read). What a sluiced
 // whose config is rejected at start needs to report itself and to tell

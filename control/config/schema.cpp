@@ -130,6 +130,24 @@ const std::vector<KeySpec>& config_schema() {
        KeyChange::restart, "", "absolute path; one JSON line per applied change"},
       {"control", "history", "integer", 1, 1000, "generations", "32", KeyChange::restart, "",
        "kept for rollback"},
+      {"fleet", "etcd", "array of strings", 1, 0, "", "required", KeyChange::restart, "",
+       "etcd client URLs, `\"http://HOST:PORT\"` (several for a cluster: tried in order); see "
+       "docs/fleet.md"},
+      {"fleet", "prefix", "string", 1, 0, "", "`\"/sluice\"`", KeyChange::restart, "",
+       "every key of this fleet lives under it: starts with `/`, no trailing `/`, at most 128 "
+       "bytes of `a-z A-Z 0-9 _ - . /`"},
+      {"fleet", "node", "string", 1, 0, "", "required", KeyChange::restart, "",
+       "this edge's name, unique in the fleet: 1..64 characters of `a-z 0-9 _ - .`"},
+      {"fleet", "lease_ttl_sec", "integer", 1, 60, "s", "3", KeyChange::restart, "",
+       "the edge's record (its demand) lives this long in etcd after its last keepalive"},
+      {"fleet", "static_sec", "integer", 1, 3600, "s", "60", KeyChange::restart, "",
+       "etcd unreachable this long: the edge falls from its last shares to an even 1/N share; an "
+       "edge gone this long: the others stop counting its share"},
+      {"fleet", "sync_ms", "integer", 50, 5000, "ms", "250", KeyChange::restart, "",
+       "how often the edge publishes its demand and recomputes its shares"},
+      {"fleet", "floor_pct", "integer", 0, 50, "% of budget", "10", KeyChange::restart, "",
+       "part of every fleet budget split evenly across the edges, so that an idle edge admits a "
+       "first burst; the rest follows demand, priority first"},
       {"class", "name", "string", 1, 0, "", "required", KeyChange::live, "",
        "1..32 characters of `a-z 0-9 _ -` (SL_CLASS_NAME_MAX); unique"},
       {"class", "priority", "integer", 0, SL_PRIORITIES - 1, "", "4", KeyChange::live, "",

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
 #include <cstdlib>
 
 #include "control/config/validator.hpp"
@@ -298,6 +299,106 @@ void Validator::control(const toml::node& n, ControlConfig& out) {
                " bytes");
     }
   }
+}
+
+namespace {
+
+// "http://HOST:PORT": what the etcd client (control/fleet/etcd_client.hpp)
+// connects to. HOST is a name, an IPv4 address or a bracketed IPv6 one.
+bool is_etcd_url(const std::string& v) {
+  const std::string scheme = "http://";
+  if (v.rfind(scheme, 0) != 0) return false;
+  const std::string rest = v.substr(scheme.size());
+  const std::size_t colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) return false;
+  const std::string host = rest.substr(0, colon);
+  const std::string port = rest.substr(colon + 1);
+  if (port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  const long p = std::strtol(port.c_str(), nullptr, 10);
+  if (p < 1 || p > 65535) return false;
+  if (host.front() == '[') return host.back() == ']' && host.size() > 2;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-';
+  });
+}
+
+bool is_fleet_prefix(const std::string& v) {
+  if (v.size() < 2 || v.size() > 128 || v.front() != '/' || v.back() == '/') return false;
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == '/';
+  });
+}
+
+bool is_node_name(const std::string& v) {
+  if (v.empty() || v.size() > 64) return false;
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
+}
+
+}  // namespace
+
+void Validator::fleet(const toml::node& n, std::optional<FleetConfig>& out) {
+  const std::string key = "fleet";
+  const toml::table* t = table(n, key);
+  if (t == nullptr) return;
+  reject_unknown(*t, key, keys_of(key));
+  FleetConfig f;
+  if (Field e = field(*t, key, key, "etcd")) {
+    const auto* a = e->as_array();
+    if (a == nullptr || a->empty()) {
+      fail(*e, e.key, "a non-empty list of etcd client URLs such as [\"http://127.0.0.1:2379\"]");
+    } else {
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        const auto* s = (*a)[i].as_string();
+        if (s != nullptr && is_etcd_url(s->get())) {
+          f.etcd.push_back(s->get());
+        } else {
+          fail((*a)[i], index_key(e.key, i),
+               "an etcd client URL \"http://HOST:PORT\" (https is not supported)");
+        }
+      }
+    }
+  } else {
+    diag_.report(n.source(), key + ".etcd", "missing: a [fleet] needs its etcd endpoints");
+  }
+  if (Field p = field(*t, key, key, "prefix")) {
+    const auto* s = p->as_string();
+    if (s != nullptr && is_fleet_prefix(s->get())) {
+      f.prefix = s->get();
+    } else {
+      fail(*p, p.key,
+           "a key prefix such as \"/sluice/city\" (starts with /, no trailing /, at most 128 "
+           "characters of a-z A-Z 0-9 _ - . /)");
+    }
+  }
+  if (Field d = field(*t, key, key, "node")) {
+    const auto* s = d->as_string();
+    if (s != nullptr && is_node_name(s->get())) {
+      f.node = s->get();
+    } else {
+      fail(*d, d.key, "a node name of 1..64 characters of a-z 0-9 _ - .");
+    }
+  } else {
+    diag_.report(n.source(), key + ".node", "missing: each edge of a fleet needs its own name");
+  }
+  if (Field l = field(*t, key, key, "lease_ttl_sec")) {
+    if (auto v = integer(l)) f.lease_ttl_sec = static_cast<uint32_t>(*v);
+  }
+  if (Field s = field(*t, key, key, "static_sec")) {
+    if (auto v = integer(s)) f.static_sec = static_cast<uint32_t>(*v);
+  }
+  if (Field s = field(*t, key, key, "sync_ms")) {
+    if (auto v = integer(s)) f.sync_ms = static_cast<uint32_t>(*v);
+  }
+  if (Field s = field(*t, key, key, "floor_pct")) {
+    if (auto v = integer(s)) f.floor_pct = static_cast<uint32_t>(*v);
+  }
+  out = f;
 }
 
 std::optional<Config> validate_document(const toml::table& doc, const std::string& source,

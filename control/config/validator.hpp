@@ -16,12 +16,14 @@ class Validator {
 
   void document(const toml::table& doc, Config& out) {
     reject_unknown(
-        doc, "", {"dataplane", "boundary", "admission", "metrics", "control", "class", "profiles"});
+        doc, "",
+        {"dataplane", "boundary", "admission", "metrics", "control", "fleet", "class", "profiles"});
     if (const toml::node* n = doc.get("dataplane")) dataplane(*n, out.dataplane);
     if (const toml::node* n = doc.get("boundary")) boundary(*n, out.boundary);
     if (const toml::node* n = doc.get("admission")) admission(*n, out.admission);
     if (const toml::node* n = doc.get("metrics")) metrics(*n, out.metrics);
     if (const toml::node* n = doc.get("control")) control(*n, out.control);
+    if (const toml::node* n = doc.get("fleet")) fleet(*n, out.fleet);
     if (const toml::node* n = doc.get("class")) classes(*n, out.classes);
     if (out.classes.empty() || out.classes.back().name != kDefaultClassName) {
       out.classes.push_back(implied_default_class());
@@ -185,6 +187,7 @@ class Validator {
   void metrics(const toml::node& n, MetricsConfig& out);
 
   void control(const toml::node& n, ControlConfig& out);
+  void fleet(const toml::node& n, std::optional<FleetConfig>& out);
 
   // --- classes ---
 

@@ -5,6 +5,7 @@ from 198.18.0.0/15 or 2001:2::/48, every loop is bounded in count and time).
   ack-flood        crafted TCP ACKs (spoofed sources, no connection behind
                    them) sent from pre-built frames on an AF_PACKET socket,
                    paced to a target rate; prints what it sent as JSON
+  syn-load         the same with SYNs: new lookups at a paced rate
   download-server  dual-stack TCP server: each connection asks for N bytes at
                    R bytes/s ("GET N R\\n") and gets them, paced, then EOF
   download-client  one paced download from a source address; prints
@@ -36,9 +37,10 @@ def csum(data):
     return ~s & 0xFFFF
 
 
-def tcp_ack(src, dst, sport, dport, seq, ack):
-    """IP header + TCP ACK (no payload), checksums filled in."""
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x10, 502, 0, 0)
+def tcp_ack(src, dst, sport, dport, seq, ack, flags=0x10):
+    """IP header + TCP segment (no payload; an ACK unless told other flags),
+    checksums filled in."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 502, 0, 0)
     if src.version == 4:
         pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6, len(tcp))
         tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
@@ -77,9 +79,11 @@ def ack_flood(a):
     eth = mac(a.dst_mac) + mac(a.src_mac)
     frames = []
     n_frames = max(a.frames, len(sources))
+    syn = a.cmd == "syn-load"
     for i in range(n_frames):
         etype, pkt = tcp_ack(sources[i % len(sources)], dst, rng.randrange(1024, 65535), a.dport,
-                             rng.getrandbits(32), rng.getrandbits(32))
+                             rng.getrandbits(32), 0 if syn else rng.getrandbits(32),
+                             0x02 if syn else 0x10)
         frames.append(eth + struct.pack("!H", etype) + pkt)
     rng.shuffle(frames)
 
@@ -92,7 +96,7 @@ def ack_flood(a):
     send = s.send
     sent = dropped = 0
     n = len(frames)
-    batch = 64
+    batch = a.batch
     start = time.monotonic()
     start_wall = time.time()
     deadline = start + a.seconds
@@ -224,10 +228,7 @@ def msum(a):
     print(int(total))
 
 
-def main():
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("ack-flood")
+def add_flood_args(f):
     f.add_argument("--iface", required=True)
     f.add_argument("--src-mac", required=True)
     f.add_argument("--dst-mac", required=True)
@@ -244,6 +245,15 @@ def main():
     f.add_argument("--stop-file", help="past --min-seconds, stop once this file exists")
     f.add_argument("--min-seconds", type=float, default=0)
     f.add_argument("--seed", type=int, default=7)
+    f.add_argument("--batch", type=int, default=64,
+                   help="frames sent back to back; 1 spaces every frame (smooth arrivals)")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("ack-flood", "syn-load"):
+        add_flood_args(sub.add_parser(name))
     s = sub.add_parser("download-server")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--seconds", type=float, default=300)
@@ -260,7 +270,7 @@ def main():
     m.add_argument("name")
     m.add_argument("labels", nargs="*", help="label=value")
     a = p.parse_args()
-    {"ack-flood": ack_flood, "download-server": download_server,
+    {"ack-flood": ack_flood, "syn-load": ack_flood, "download-server": download_server,
      "download-client": download_client, "msum": msum}[a.cmd](a)
 
 

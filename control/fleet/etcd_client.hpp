@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// A small etcd v3 client over etcd's JSON gateway (/v3/kv/range, put, txn,
+// /v3/lease/grant, keepalive, revoke), the part of the KV and lease API the
+// fleet needs. It speaks HTTP/1.1 through cpp-httplib and JSON through
+// nlohmann-json, both already in sluice, rather than gRPC (docs/fleet.md says
+// why). Keys and values are bytes on the wire (base64 in the JSON) and
+// std::string here.
+//
+// Endpoints are tried in order: a request that gets no answer from one (it
+// is down, or answers that it has no leader) goes to the next, and the one
+// that answered is tried first next time. Every call is bounded by the
+// timeout per endpoint. Not thread-safe: one client per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace httplib {
+class Client;
+}
+
+namespace sluice {
+
+struct EtcdKv {
+  std::string key;
+  std::string value;
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+  int64_t lease = 0;
+};
+
+class EtcdClient {
+ public:
+  EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout);
+  ~EtcdClient();
+  EtcdClient(const EtcdClient&) = delete;
+  EtcdClient& operator=(const EtcdClient&) = delete;
+
+  // One key, or with `prefix` every key that starts with `key`. *revision is
+  // the store's revision at the read. Linearizable (the leader confirms).
+  bool range(const std::string& key, bool prefix, std::vector<EtcdKv>* out, int64_t* revision,
+             std::string* error);
+  // lease 0: no lease. *revision (may be null): the revision of the put.
+  bool put(const std::string& key, const std::string& value, int64_t lease, int64_t* revision,
+           std::string* error);
+  // Puts only while the key's mod_revision is `expected` (0: the key does
+  // not exist). *swapped says whether it did; *revision is the new revision.
+  bool put_if(const std::string& key, const std::string& value, int64_t expected, bool* swapped,
+              int64_t* revision, std::string* error);
+  // Deletes one key, or every key under `key` with `prefix`.
+  bool remove(const std::string& key, bool prefix, std::string* error);
+  bool lease_grant(int64_t ttl_sec, int64_t* lease, std::string* error);
+  // *ttl_left is 0 when the lease no longer exists (it expired).
+  bool lease_keepalive(int64_t lease, int64_t* ttl_left, std::string* error);
+  bool lease_revoke(int64_t lease, std::string* error);
+
+  // The endpoint that answered the last call.
+  const std::string& endpoint() const { return endpoints_[current_]; }
+
+ private:
+  bool call(const std::string& path, const std::string& body, std::string* reply,
+            std::string* error);
+
+  std::vector<std::string> endpoints_;
+  std::vector<std::unique_ptr<httplib::Client>> clients_;
+  std::size_t current_ = 0;
+  std::chrono::milliseconds timeout_;
+};
+
+// etcd's JSON encoding of bytes.
+std::string base64_encode(const std::string& bytes);
+// False when `text` is not base64.
+bool base64_decode(const std::string& text, std::string* bytes);
+
+}  // namespace sluice

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/fleet/fleet_agent.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "control/api/control_state.hpp"
+#include "control/fleet/etcd_client.hpp"
+#include "control/log.hpp"
+#include "control/seed_store.hpp"
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string config_key(const FleetConfig& f) { return f.prefix + "/config"; }
+std::string edges_prefix(const FleetConfig& f) { return f.prefix + "/edges/"; }
+std::string cache_path(const FleetConfig& f) {
+  return state_directory() + "/fleet-" + f.node + ".json";
+}
+
+// The etcd calls of one sync must fit in it; a member that does not answer
+// in time is skipped for the next.
+std::chrono::milliseconds etcd_timeout(const FleetConfig& f) {
+  return std::chrono::milliseconds(std::max<uint32_t>(200, f.sync_ms));
+}
+
+double unix_ms() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A share worth applying: another rate or burst by more than 2% (or one
+// budget appearing or going). Shares move with measured demand, and every
+// small wobble would be a profile swap.
+bool differs(const std::optional<BudgetShare>& a, const std::optional<BudgetShare>& b) {
+  if (a.has_value() != b.has_value()) return true;
+  if (!a) return false;
+  auto far = [](uint64_t x, uint64_t y) {
+    const double d = std::fabs(static_cast<double>(x) - static_cast<double>(y));
+    return d > 1 && d > 0.02 * static_cast<double>(std::max(x, y));
+  };
+  return far(a->rate, b->rate) || far(a->burst, b->burst);
+}
+
+bool differs(const EdgeShares& a, const EdgeShares& b) {
+  if (differs(a.boundary_lookups, b.boundary_lookups) ||
+      differs(a.boundary_packets, b.boundary_packets) || a.classes.size() != b.classes.size())
+    return true;
+  for (const auto& [name, s] : a.classes) {
+    auto it = b.classes.find(name);
+    if (it == b.classes.end() || differs(s, it->second)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string fleet_record_json(const FleetRecord& r) {
+  return json{{"config", r.config},
+              {"profile", r.profile},
+              {"origin", r.origin.is_null() ? json::object() : r.origin},
+              {"op", r.op}}
+      .dump();
+}
+
+std::optional<FleetRecord> parse_fleet_record(const std::string& text, std::string* error) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("config") || !j["config"].is_string()) {
+    *error = "the fleet config record is not {\"config\": TOML text, ...}";
+    return std::nullopt;
+  }
+  FleetRecord r;
+  r.config = j["config"];
+  if (j.contains("profile") && j["profile"].is_string()) r.profile = j["profile"];
+  if (j.contains("origin")) r.origin = j["origin"];
+  if (j.contains("op") && j["op"].is_string()) r.op = j["op"];
+  return r;
+}
+
+bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
+                const std::string& local_text, FleetStart* start, std::string* error) {
+  EtcdClient etcd(fleet.etcd, etcd_timeout(fleet));
+  std::vector<EtcdKv> kvs;
+  std::string etcd_error;
+  bool reached = etcd.range(config_key(fleet), false, &kvs, nullptr, &etcd_error);
+  if (reached && kvs.empty()) {
+    // A new fleet: its config is this file's fleet tables (the first edge's).
+    FleetRecord seed;
+    seed.config = fleet_tables_text(local_text);
+    seed.origin = {{"node", fleet.node}};
+    seed.op = "seed";
+    bool swapped = false;
+    reached = etcd.put_if(config_key(fleet), fleet_record_json(seed), 0, &swapped, nullptr,
+                          &etcd_error) &&
+              etcd.range(config_key(fleet), false, &kvs, nullptr, &etcd_error);
+    if (reached && swapped)
+      start->log = "the fleet had no config: seeded it from " + config_path + "'s fleet tables; ";
+  }
+  std::size_t edges = 1;
+  if (reached && !kvs.empty()) {
+    std::optional<FleetRecord> r = parse_fleet_record(kvs[0].value, error);
+    if (!r) return false;
+    start->record = *r;
+    start->record.revision = kvs[0].mod_revision;
+    std::vector<EtcdKv> members;
+    if (etcd.range(edges_prefix(fleet), true, &members, nullptr, &etcd_error)) {
+      for (const EtcdKv& kv : members)
+        if (kv.key != edges_prefix(fleet) + fleet.node) edges++;
+    }
+    start->log += "fleet config revision " + std::to_string(start->record.revision) + " from " +
+                  etcd.endpoint();
+  } else {
+    // etcd unreachable: the copy kept at the last start, if any.
+    std::ifstream in(cache_path(fleet));
+    std::stringstream text;
+    text << in.rdbuf();
+    const json cached = json::parse(text.str(), nullptr, false);
+    std::string why;
+    std::optional<FleetRecord> r;
+    if (in && cached.is_object() && cached.contains("record") && cached["record"].is_string())
+      r = parse_fleet_record(cached["record"], &why);
+    if (!r) {
+      *error = "etcd cannot be reached (" + etcd_error + ") and no fleet config is kept in " +
+               cache_path(fleet);
+      return false;
+    }
+    start->record = *r;
+    start->record.revision = cached.value("revision", int64_t{0});
+    edges = std::max<std::size_t>(1, cached.value("edges", std::size_t{1}));
+    start->from_cache = true;
+    start->log = "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +
+                 cache_path(fleet) + " (revision " + std::to_string(start->record.revision) +
+                 ") with an even share";
+  }
+  start->loaded = compose_fleet_config(local_tables_text(local_text), config_path,
+                                       start->record.config, "etcd:" + config_key(fleet));
+  if (!start->loaded.ok()) {
+    *error = "the fleet config does not validate here: " +
+             (start->loaded.errors.empty() ? std::string("invalid")
+                                           : start->loaded.errors[0].to_string());
+    return false;
+  }
+  if (!start->record.profile.empty() &&
+      start->loaded.config->profiles.count(start->record.profile) == 0) {
+    *error = "the fleet config does not define its active profile " + start->record.profile;
+    return false;
+  }
+  // Until this edge has published its demand, an even share: what it
+  // takes from the others is theirs again within a sync or two.
+  start->edges = edges;
+  start->shares = even_shares(*start->loaded.config, edges);
+  return true;
+}
+
+FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const FleetStart& start)
+    : fleet_(fleet), control_(control), applied_revision_(start.record.revision) {
+  last_ok_ =
+      start.from_cache ? Clock::now() - std::chrono::seconds(fleet.static_sec) : Clock::now();
+  last_edges_ = start.edges;
+  even_ = true;
+  shares_ = start.shares;
+  figures_.static_shares = start.from_cache;
+  if (!start.from_cache) keep_cache(start.record, start.edges);
+  thread_ = std::thread([this] { run(); });
+}
+
+FleetAgent::~FleetAgent() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void FleetAgent::run() {
+  EtcdClient etcd(fleet_.etcd, etcd_timeout(fleet_));
+  auto next = Clock::now();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(stop_mutex_);
+      if (stop_cv_.wait_until(lock, next, [this] { return stopping_; })) break;
+    }
+    next += std::chrono::milliseconds(fleet_.sync_ms);
+    if (next < Clock::now()) next = Clock::now();  // a slow sync: no catching up in a burst
+    tick(etcd);
+  }
+  // The record goes at once; the others hold this edge's share until
+  // static_sec has passed (its XDP program keeps enforcing it).
+  std::string error;
+  if (lease_ != 0) etcd.lease_revoke(lease_, &error);
+}
+
+EdgeDemand FleetAgent::measure() {
+  const DataplaneStats s = control_.stats();
+  Sample now{Clock::now(), {}};
+  for (const ClassStats& c : s.classes) {
+    uint64_t lookups = 0, packets = 0;
+    for (int v = 0; v < SL_VERDICT_COUNT; v++) {
+      for (int r = 0; r < SL_REASON_COUNT; r++) {
+        lookups += c.lookups[v][r];
+        packets += c.packets[v][r];
+      }
+    }
+    lookups -= c.lookups[SL_VERDICT_SHED][SL_REASON_PER_SOURCE];
+    now.counts[c.name] = {lookups, packets};
+  }
+  samples_.push_back(now);
+  // Demand over about the last second: the oldest sample at most 1 s old.
+  while (samples_.size() > 2 && now.at - samples_[1].at >= std::chrono::seconds(1))
+    samples_.pop_front();
+  EdgeDemand d;
+  d.node = fleet_.node;
+  const Sample& then = samples_.front();
+  const double secs = std::chrono::duration<double>(now.at - then.at).count();
+  if (secs <= 0) return d;
+  for (const auto& [name, counts] : now.counts) {
+    auto it = then.counts.find(name);
+    if (it == then.counts.end()) continue;
+    // A counter that went down (a class renamed and back) measures nothing.
+    if (counts.first >= it->second.first)
+      d.class_lookups[name] = static_cast<double>(counts.first - it->second.first) / secs;
+    if (counts.second >= it->second.second)
+      d.class_packets[name] = static_cast<double>(counts.second - it->second.second) / secs;
+  }
+  return d;
+}
+
+void FleetAgent::use_shares(const EdgeShares& shares) {
+  std::string error;
+  if (!control_.set_shares(shares, &error)) {
+    log_event(LogLevel::error, "fleet: the dataplane refused new shares", {{"error", error}});
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  shares_ = shares;
+}
+
+void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) const {
+  std::string error;
+  const json cached = {
+      {"record", fleet_record_json(record)}, {"revision", record.revision}, {"edges", edges}};
+  if (!keep_file(cache_path(fleet_), cached.dump() + "\n", &error))
+    log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});
+}
+
+void FleetAgent::follow_config(EtcdClient& etcd) {
+  std::vector<EtcdKv> kvs;
+  std::string error;
+  if (!etcd.range(config_key(fleet_), false, &kvs, nullptr, &error) || kvs.empty()) return;
+  const EtcdKv& kv = kvs[0];
+  if (kv.mod_revision == applied_revision_ || kv.mod_revision == rejected_revision_) return;
+  std::optional<FleetRecord> r = parse_fleet_record(kv.value, &error);
+  json result;
+  if (r) {
+    r->revision = kv.mod_revision;
+    result = control_.apply_fleet_config(r->config, r->profile,
+                                         static_cast<uint64_t>(kv.mod_revision), r->origin, r->op);
+  } else {
+    result = {{"ok", false}, {"error", error}};
+  }
+  if (result.value("ok", false)) {
+    applied_revision_ = kv.mod_revision;
+    keep_cache(*r, last_edges_);
+    log_event(LogLevel::info, "fleet: config applied",
+              {{"generation", std::to_string(kv.mod_revision)},
+               {"op", r->op},
+               {"origin", r->origin.dump()},
+               {"changes", std::to_string(result.value("diff", json::array()).size())}});
+  } else {
+    // Refused here (e.g. a class this edge's dataplane cannot hold): this
+    // edge keeps the config it runs, and says so once per revision.
+    rejected_revision_ = kv.mod_revision;
+    log_event(LogLevel::error, "fleet: config refused on this edge; keeping the running one",
+              {{"revision", std::to_string(kv.mod_revision)},
+               {"error", result.value("error", std::string("?"))}});
+  }
+}
+
+void FleetAgent::tick(EtcdClient& etcd) {
+  const auto now = Clock::now();
+  const EdgeDemand mine = measure();
+  std::string error;
+  bool ok = true;
+
+  // 1. This edge's record, under its lease.
+  if (lease_ == 0 ||
+      now - last_keepalive_ >= std::chrono::milliseconds(fleet_.lease_ttl_sec * 1000 / 3)) {
+    int64_t ttl = 0;
+    if (lease_ != 0 && !etcd.lease_keepalive(lease_, &ttl, &error)) ok = false;
+    if (ok && ttl == 0) {  // none yet, or it expired while etcd was away
+      ok = etcd.lease_grant(fleet_.lease_ttl_sec, &lease_, &error);
+    }
+    if (ok) last_keepalive_ = now;
+  }
+  const Config cfg = control_.config();
+  EdgeShares current;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    current = shares_;
+  }
+  json demand = json::object();
+  for (const auto& [name, rate] : mine.class_lookups) {
+    auto p = mine.class_packets.find(name);
+    demand[name] = {{"lookups", rate},
+                    {"packets", p == mine.class_packets.end() ? 0.0 : p->second}};
+  }
+  const json record = {{"node", fleet_.node},
+                       {"demand", demand},
+                       {"shares", shares_to_json(current)},
+                       {"generation", applied_revision_},
+                       {"unix_ms", unix_ms()}};
+  if (ok) ok = etcd.put(edges_prefix(fleet_) + fleet_.node, record.dump(), lease_, nullptr, &error);
+
+  // 2. Every edge's record.
+  std::vector<EtcdKv> kvs;
+  if (ok) ok = etcd.range(edges_prefix(fleet_), true, &kvs, nullptr, &error);
+  if (!ok) {
+    const double silent = std::chrono::duration<double>(now - last_ok_).count();
+    bool fall_to_even = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (figures_.etcd_up)
+        log_event(LogLevel::warn, "fleet: etcd unreachable; keeping the last shares",
+                  {{"error", error}, {"static_sec", std::to_string(fleet_.static_sec)}});
+      figures_.etcd_up = false;
+      figures_.static_shares = true;
+      figures_.last_sync_age_sec = silent;
+      fall_to_even = silent >= fleet_.static_sec && !even_;
+    }
+    if (fall_to_even) {
+      even_ = true;
+      log_event(LogLevel::warn, "fleet: etcd unreachable for static_sec; even shares",
+                {{"edges", std::to_string(last_edges_)}, {"error", error}});
+      use_shares(even_shares(cfg, last_edges_));
+    }
+    return;
+  }
+
+  // 3. Who is in the fleet: live edges, and gone ones still held.
+  std::vector<EdgeDemand> live{mine};
+  std::map<std::string, bool> seen;
+  for (const EtcdKv& kv : kvs) {
+    const std::string node = kv.key.substr(edges_prefix(fleet_).size());
+    if (node == fleet_.node) continue;
+    const json r = json::parse(kv.value, nullptr, false);
+    if (!r.is_object()) continue;
+    Known& k = known_[node];
+    k.record = r;
+    k.last_seen = now;
+    if (r.contains("shares")) k.shares = shares_from_json(r["shares"]);
+    seen[node] = true;
+    EdgeDemand d;
+    d.node = node;
+    if (r.contains("demand") && r["demand"].is_object()) {
+      for (const auto& [name, v] : r["demand"].items()) {
+        if (!v.is_object()) continue;
+        if (v.contains("lookups") && v["lookups"].is_number())
+          d.class_lookups[name] = v["lookups"].get<double>();
+        if (v.contains("packets") && v["packets"].is_number())
+          d.class_packets[name] = v["packets"].get<double>();
+      }
+    }
+    live.push_back(d);
+  }
+  std::map<std::string, EdgeShares> held;
+  for (auto it = known_.begin(); it != known_.end();) {
+    if (seen.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    const double gone = std::chrono::duration<double>(now - it->second.last_seen).count();
+    if (gone >= fleet_.static_sec) {
+      log_event(LogLevel::info, "fleet: edge gone for static_sec; its share is free",
+                {{"node", it->first}});
+      it = known_.erase(it);
+      continue;
+    }
+    if (it->second.shares) held[it->first] = *it->second.shares;
+    ++it;
+  }
+
+  // 4. A new fleet config, then this edge's shares of the budgets in force.
+  follow_config(etcd);
+  const Config in_force = control_.config();
+  const std::map<std::string, EdgeShares> all =
+      compute_shares(in_force, live, held, fleet_.floor_pct);
+  const EdgeShares next = all.at(fleet_.node);
+  const bool was_static = even_ || [this] {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return figures_.static_shares;
+  }();
+  if (was_static)
+    log_event(LogLevel::info, "fleet: in sync", {{"edges", std::to_string(live.size())}});
+  if (was_static || differs(next, current)) use_shares(next);
+  even_ = false;
+  last_edges_ = live.size() + held.size();
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  last_ok_ = now;
+  figures_.etcd_up = true;
+  figures_.static_shares = false;
+  figures_.last_sync_age_sec = 0;
+  figures_.edges_live = live.size();
+  figures_.edges_held = held.size();
+  fleet_lookups_.clear();
+  for (const EdgeDemand& d : live)
+    for (const auto& [name, rate] : d.class_lookups) fleet_lookups_[name] += rate;
+}
+
+FleetFigures FleetAgent::figures() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  FleetFigures f = figures_;
+  if (!f.etcd_up)
+    f.last_sync_age_sec = std::chrono::duration<double>(Clock::now() - last_ok_).count();
+  if (shares_.boundary_lookups)
+    f.shares.push_back(
+        {"boundary_lookups", "", shares_.boundary_lookups->rate, shares_.boundary_lookups->burst});
+  if (shares_.boundary_packets)
+    f.shares.push_back(
+        {"boundary_packets", "", shares_.boundary_packets->rate, shares_.boundary_packets->burst});
+  for (const auto& [name, s] : shares_.classes)
+    f.shares.push_back({"class", name, s.rate, s.burst});
+  for (const auto& [name, rate] : fleet_lookups_) f.fleet_lookups.emplace_back(name, rate);
+  return f;
+}
+
+json FleetAgent::status() const {
+  const FleetFigures f = figures();
+  EdgeShares shares;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shares = shares_;
+  }
+  json demand = json::object();
+  for (const auto& [name, rate] : f.fleet_lookups) demand[name] = std::round(rate);
+  return {{"prefix", fleet_.prefix},
+          {"node", fleet_.node},
+          {"etcd_up", f.etcd_up},
+          {"last_sync_age_sec", f.last_sync_age_sec},
+          {"static_shares", f.static_shares},
+          {"edges_live", f.edges_live},
+          {"edges_held", f.edges_held},
+          {"shares", shares_to_json(shares)},
+          {"fleet_lookups_per_sec", demand}};
+}
+
+}  // namespace sluice

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// A fleet member's side of the fleet (docs/fleet.md): before the dataplane
+// starts, fleet_join() fetches the fleet config from etcd (or, when etcd
+// cannot be reached, the copy this edge kept of it) and the first shares;
+// then a FleetAgent thread, every fleet.sync_ms, publishes this edge's
+// demand under its lease, reads every edge's, sets this edge's shares of the
+// fleet budgets (ControlState::set_shares) and applies a new fleet config
+// when its revision changes (ControlState::apply_fleet_config).
+//
+// Keys, under fleet.prefix:
+//   /config        {"config": TOML of the fleet tables, "profile": "",
+//                   "origin": {...}, "op": "set"}; its mod_revision is the
+//                   generation every edge runs
+//   /history/REV   the same record for each revision kept for rollback
+//   /edges/NODE    {"node", "demand": {CLASS: {"lookups", "packets"}},
+//                   "shares": {...}, "generation", "unix_ms"} under the
+//                   edge's lease
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "control/config/config.hpp"
+#include "control/config/config_loader.hpp"
+#include "control/fleet/shares.hpp"
+#include "control/metrics.hpp"
+
+namespace sluice {
+
+class ControlState;
+class EtcdClient;
+
+// The fleet config record at PREFIX/config.
+struct FleetRecord {
+  std::string config;  // TOML of the fleet tables
+  std::string profile;
+  nlohmann::json origin;
+  std::string op;
+  int64_t revision = 0;  // the key's mod_revision
+};
+std::string fleet_record_json(const FleetRecord& r);
+// nullopt + *error when `text` is not a record.
+std::optional<FleetRecord> parse_fleet_record(const std::string& text, std::string* error);
+
+// What an edge starts with.
+struct FleetStart {
+  // The local tables with the fleet config: the base in force (the fleet's
+  // active profile, record.profile, is applied over it once sluiced runs).
+  LoadResult loaded;
+  FleetRecord record;
+  EdgeShares shares;        // this edge's first shares
+  std::size_t edges = 1;    // edges in the fleet, this one included
+  bool from_cache = false;  // etcd did not answer: the kept copy
+  std::string log;          // what happened, for the log
+};
+
+// Fetches the fleet config (seeding it from the local file's fleet tables
+// when the fleet has none yet) and the first shares. Without etcd, the copy
+// kept at the last start (in $STATE_DIRECTORY) with an even share. False +
+// *error when neither is there, or the fleet config is not valid here.
+bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
+                const std::string& local_text, FleetStart* start, std::string* error);
+
+class FleetAgent {
+ public:
+  FleetAgent(const FleetConfig& fleet, ControlState& control, const FleetStart& start);
+  ~FleetAgent();  // stops the thread and revokes the lease
+  FleetAgent(const FleetAgent&) = delete;
+  FleetAgent& operator=(const FleetAgent&) = delete;
+
+  FleetFigures figures() const;
+  nlohmann::json status() const;
+
+ private:
+  struct Known {
+    nlohmann::json record;
+    std::chrono::steady_clock::time_point last_seen;
+    std::optional<EdgeShares> shares;  // as it last published them
+  };
+  struct Sample {
+    std::chrono::steady_clock::time_point at;
+    std::map<std::string, std::pair<uint64_t, uint64_t>> counts;  // class -> lookups, packets
+  };
+
+  void run();
+  void tick(EtcdClient& etcd);
+  // This edge's demand per class over about the last second.
+  EdgeDemand measure();
+  void use_shares(const EdgeShares& shares);
+  void follow_config(EtcdClient& etcd);
+  void keep_cache(const FleetRecord& record, std::size_t edges) const;
+
+  const FleetConfig fleet_;
+  ControlState& control_;
+  std::deque<Sample> samples_;
+  int64_t lease_ = 0;
+  std::chrono::steady_clock::time_point last_keepalive_{};
+  std::map<std::string, Known> known_;  // every other edge seen, by node
+  int64_t applied_revision_ = 0;
+  int64_t rejected_revision_ = 0;
+
+  mutable std::mutex mutex_;  // the figures below; never held while calling ControlState
+  FleetFigures figures_;      // shares and fleet_lookups filled in by figures()
+  EdgeShares shares_;         // in force
+  std::map<std::string, double> fleet_lookups_;
+  std::chrono::steady_clock::time_point last_ok_;
+  std::size_t last_edges_ = 1;
+  bool even_ = false;
+
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice

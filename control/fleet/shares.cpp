@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/fleet/shares.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace sluice {
+namespace {
+
+using ByPriority = std::array<double, SL_PRIORITIES>;
+
+// Splits `total` (what held edges left of a budget) across the live edges
+// by their demand per priority; the result sums to `total`.
+std::vector<double> split(double total, const std::vector<ByPriority>& demand, uint32_t floor_pct) {
+  const std::size_t n = demand.size();
+  std::vector<double> out(n, 0.0);
+  if (n == 0 || total <= 0) return out;
+  const double floor = total * floor_pct / 100.0;
+  for (double& a : out) a = floor / static_cast<double>(n);
+  double rest = total - floor;
+  for (int p = 0; p < SL_PRIORITIES && rest > 0; p++) {
+    double sum = 0;
+    for (const ByPriority& d : demand) sum += std::max(0.0, d[p]);
+    if (sum <= 0) continue;
+    const double give = std::min(rest, sum);
+    for (std::size_t e = 0; e < n; e++) out[e] += give * std::max(0.0, demand[e][p]) / sum;
+    rest -= give;
+  }
+  if (rest > 0) {  // demand is below the budget: the room left follows demand
+    std::vector<double> weight(n, 0.0);
+    double sum = 0;
+    for (std::size_t e = 0; e < n; e++) {
+      for (double d : demand[e]) weight[e] += std::max(0.0, d);
+      sum += weight[e];
+    }
+    for (std::size_t e = 0; e < n; e++)
+      out[e] += sum > 0 ? rest * weight[e] / sum : rest / static_cast<double>(n);
+  }
+  return out;
+}
+
+// Rounded down (the shares never sum to more than the budget), at least 1.
+BudgetShare share_of(double rate, double burst) {
+  return {std::max<uint64_t>(1, static_cast<uint64_t>(std::floor(rate))),
+          std::max<uint64_t>(1, static_cast<uint64_t>(std::floor(burst)))};
+}
+
+// What held edges keep of one budget.
+template <typename Get>
+std::pair<double, double> held_total(const std::map<std::string, EdgeShares>& held, Get get) {
+  double rate = 0, burst = 0;
+  for (const auto& [node, s] : held) {
+    if (const BudgetShare* b = get(s)) {
+      rate += static_cast<double>(b->rate);
+      burst += static_cast<double>(b->burst);
+    }
+  }
+  return {rate, burst};
+}
+
+// One budget split across the live edges; `set` stores edge e's share.
+template <typename Get, typename Set>
+void divide(uint64_t rate, uint64_t burst, const std::vector<ByPriority>& demand,
+            const std::map<std::string, EdgeShares>& held, uint32_t floor_pct, Get get, Set set) {
+  const auto [held_rate, held_burst] = held_total(held, get);
+  const double left = std::max(0.0, static_cast<double>(rate) - held_rate);
+  const std::vector<double> parts = split(left, demand, floor_pct);
+  // Bursts follow the rates, from what held edges left of the burst.
+  const double burst_left = std::max(0.0, static_cast<double>(burst) - held_burst);
+  for (std::size_t e = 0; e < parts.size(); e++)
+    set(e, share_of(parts[e], left > 0 ? burst_left * parts[e] / left : 0));
+}
+
+}  // namespace
+
+std::map<std::string, EdgeShares> compute_shares(const Config& cfg,
+                                                 const std::vector<EdgeDemand>& live,
+                                                 const std::map<std::string, EdgeShares>& held,
+                                                 uint32_t floor_pct) {
+  std::map<std::string, EdgeShares> out;
+  std::vector<EdgeShares*> at;
+  for (const EdgeDemand& e : live) at.push_back(&out[e.node]);
+  if (live.empty()) return out;
+  auto demand_of = [](const std::map<std::string, double>& m, const std::string& name) {
+    auto it = m.find(name);
+    return it == m.end() ? 0.0 : std::max(0.0, it->second);
+  };
+
+  // Class budgets first: what a class may admit at an edge caps what it
+  // asks of the boundary there.
+  std::vector<std::map<std::string, double>> lookups(live.size());
+  for (const ClassConfig& c : cfg.classes) {
+    std::vector<ByPriority> demand(live.size(), ByPriority{});
+    for (std::size_t e = 0; e < live.size(); e++) {
+      demand[e][c.priority] = demand_of(live[e].class_lookups, c.name);
+      lookups[e][c.name] = demand[e][c.priority];
+    }
+    if (!c.rate_per_sec) continue;
+    divide(
+        *c.rate_per_sec, c.burst, demand, held, floor_pct,
+        [&c](const EdgeShares& s) -> const BudgetShare* {
+          auto it = s.classes.find(c.name);
+          return it == s.classes.end() ? nullptr : &it->second;
+        },
+        [&](std::size_t e, BudgetShare s) {
+          at[e]->classes[c.name] = s;
+          lookups[e][c.name] = std::min(lookups[e][c.name], static_cast<double>(s.rate));
+        });
+  }
+
+  const BoundaryConfig& b = cfg.boundary;
+  if (b.lookups_per_sec) {
+    std::vector<ByPriority> demand(live.size(), ByPriority{});
+    for (std::size_t e = 0; e < live.size(); e++)
+      for (const ClassConfig& c : cfg.classes) demand[e][c.priority] += lookups[e][c.name];
+    divide(
+        *b.lookups_per_sec, b.lookups_burst, demand, held, floor_pct,
+        [](const EdgeShares& s) { return s.boundary_lookups ? &*s.boundary_lookups : nullptr; },
+        [&](std::size_t e, BudgetShare s) { at[e]->boundary_lookups = s; });
+  }
+  if (b.packets_per_sec) {
+    std::vector<ByPriority> demand(live.size(), ByPriority{});
+    for (std::size_t e = 0; e < live.size(); e++)
+      for (const ClassConfig& c : cfg.classes)
+        demand[e][c.priority] += demand_of(live[e].class_packets, c.name);
+    divide(
+        *b.packets_per_sec, b.packets_burst, demand, held, floor_pct,
+        [](const EdgeShares& s) { return s.boundary_packets ? &*s.boundary_packets : nullptr; },
+        [&](std::size_t e, BudgetShare s) { at[e]->boundary_packets = s; });
+  }
+  return out;
+}
+
+EdgeShares even_shares(const Config& cfg, std::size_t n) {
+  EdgeShares s;
+  const double d = static_cast<double>(std::max<std::size_t>(n, 1));
+  const BoundaryConfig& b = cfg.boundary;
+  if (b.lookups_per_sec) s.boundary_lookups = share_of(*b.lookups_per_sec / d, b.lookups_burst / d);
+  if (b.packets_per_sec) s.boundary_packets = share_of(*b.packets_per_sec / d, b.packets_burst / d);
+  for (const ClassConfig& c : cfg.classes)
+    if (c.rate_per_sec) s.classes[c.name] = share_of(*c.rate_per_sec / d, c.burst / d);
+  return s;
+}
+
+Config apply_shares(const Config& cfg, const EdgeShares& shares) {
+  Config out = cfg;
+  BoundaryConfig& b = out.boundary;
+  if (b.lookups_per_sec && shares.boundary_lookups) {
+    b.lookups_per_sec = shares.boundary_lookups->rate;
+    b.lookups_burst = shares.boundary_lookups->burst;
+  }
+  if (b.packets_per_sec && shares.boundary_packets) {
+    b.packets_per_sec = shares.boundary_packets->rate;
+    b.packets_burst = shares.boundary_packets->burst;
+  }
+  for (ClassConfig& c : out.classes) {
+    auto it = shares.classes.find(c.name);
+    if (!c.rate_per_sec || it == shares.classes.end()) continue;
+    c.rate_per_sec = it->second.rate;
+    c.burst = it->second.burst;
+  }
+  return out;
+}
+
+namespace {
+
+nlohmann::json budget_json(const BudgetShare& s) { return {{"rate", s.rate}, {"burst", s.burst}}; }
+
+std::optional<BudgetShare> budget_from(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("rate") || !j.contains("burst") ||
+      !j["rate"].is_number_unsigned() || !j["burst"].is_number_unsigned())
+    return std::nullopt;
+  return BudgetShare{j["rate"].get<uint64_t>(), j["burst"].get<uint64_t>()};
+}
+
+}  // namespace
+
+nlohmann::json shares_to_json(const EdgeShares& shares) {
+  nlohmann::json j = {{"classes", nlohmann::json::object()}};
+  if (shares.boundary_lookups) j["boundary_lookups"] = budget_json(*shares.boundary_lookups);
+  if (shares.boundary_packets) j["boundary_packets"] = budget_json(*shares.boundary_packets);
+  for (const auto& [name, s] : shares.classes) j["classes"][name] = budget_json(s);
+  return j;
+}
+
+std::optional<EdgeShares> shares_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
+  EdgeShares s;
+  for (const char* key : {"boundary_lookups", "boundary_packets"}) {
+    if (!j.contains(key)) continue;
+    std::optional<BudgetShare> b = budget_from(j[key]);
+    if (!b) return std::nullopt;
+    (std::string(key) == "boundary_lookups" ? s.boundary_lookups : s.boundary_packets) = b;
+  }
+  if (j.contains("classes")) {
+    if (!j["classes"].is_object()) return std::nullopt;
+    for (const auto& [name, v] : j["classes"].items()) {
+      std::optional<BudgetShare> b = budget_from(v);
+      if (!b) return std::nullopt;
+      s.classes[name] = *b;
+    }
+  }
+  return s;
+}
+
+}  // namespace sluice

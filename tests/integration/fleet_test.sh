@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# A fleet (issue 15): three XDP edges (host mode, one namespace, one
+# interface each) enforce one boundary lookup budget together through a
+# 3-member etcd cluster on the namespace's loopback. What the edges let
+# through is counted where it arrives (nftables counters at prerouting, by
+# interface and port), not by sluiced.
+#
+#   1. demand 1 : 3 : 6 at 5x the budget, checkpoint lookups only at the
+#      smallest edge: after 2 s the fleet admits the budget +-5% every
+#      second, and the checkpoint class keeps >= 99% of its lookups
+#   2. demand moves from edge 1 to edge 3: shares follow within 2 s
+#   3. the etcd leader is killed: nothing changes; then every member stops
+#      (shorter than static_sec): the fleet stays within 5% of the budget,
+#      and resyncs when etcd returns
+#   4. kill -9 of edge 1 while its clients keep sending: its pinned program
+#      keeps enforcing its last share, the others hold that share for
+#      static_sec (total within the budget +5%), then take it over (total
+#      within the budget plus the dead edge's share, the documented bound)
+#
+# Usage: fleet_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1
+src=$2
+source "$src/tests/integration/lab.sh"
+lab_require_root "network namespaces, XDP and nftables"
+if ! command -v etcd >/dev/null; then
+  if [[ -n ${CI:-} ]]; then
+    echo "FAIL: etcd is not installed (scripts/install-deps installs etcd-server)" >&2
+    exit 1
+  fi
+  echo "SKIP: etcd is not installed (outside CI)"
+  exit 77
+fi
+
+sluiced=$build/control/sluiced
+py=/usr/bin/python3
+tools=$src/tests/integration/fleet_tools.py
+flood=$src/tests/integration/flood_tools.py
+tmp=$(mktemp -d)
+ns_c=sl-fc-$LAB_ID # clients
+ns_s=sl-fs-$LAB_ID # the edges, etcd, the service they protect
+budget=500         # boundary lookups per second, fleet-wide
+static_sec=8
+service=198.18.0.1
+pids=()
+etcd_pid=()
+edge_pid=()
+failures=0
+cleanup() {
+  for p in "${pids[@]}" "${etcd_pid[@]}" "${edge_pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  if ((failures > 0)); then
+    mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log "$tmp"/*.jsonl /tmp/sluice-test-logs/ 2>/dev/null
+    echo "logs kept in /tmp/sluice-test-logs"
+  fi
+  for i in 1 2 3; do
+    [[ -f $tmp/edge$i.toml ]] &&
+      nsenter --net="/run/netns/$ns_s" "$sluiced" --config "$tmp/edge$i.toml" --detach --all >/dev/null 2>&1
+  done
+  for ns in "$ns_c" "$ns_s"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
+  rm -rf "$tmp"
+  return 0
+}
+trap cleanup EXIT
+in_s() { ip netns exec "$ns_s" "$@"; }
+
+# --- the network: client veths c1..c3 <-> edge interfaces s1..s3 ----------
+ip netns add "$ns_c"
+ip netns add "$ns_s"
+ip -n "$ns_c" link set lo up
+ip -n "$ns_s" link set lo up
+for i in 1 2 3; do
+  ip link add "c$i" netns "$ns_c" type veth peer name "s$i" netns "$ns_s"
+  ip -n "$ns_c" link set "c$i" up
+  ip -n "$ns_s" link set "s$i" up
+done
+ip -n "$ns_s" addr add "$service/32" dev lo
+# What the edges pass, counted as it arrives: SYNs by interface and port.
+{
+  echo "table inet sl_fleet {"
+  for i in 1 2 3; do
+    for port in 443 8443; do echo "  counter s${i}_$port {}"; done
+  done
+  echo "  chain pre { type filter hook prerouting priority -300;"
+  for i in 1 2 3; do
+    for port in 443 8443; do
+      echo "    iifname \"s$i\" tcp dport $port tcp flags syn counter name s${i}_$port"
+    done
+  done
+  echo "  }"
+  echo "}"
+} >"$tmp/count.nft"
+in_s nft -f "$tmp/count.nft"
+
+# --- etcd: three members on the namespace's loopback -------------------------
+cluster=""
+for m in 1 2 3; do cluster+="${cluster:+,}m$m=http://127.0.0.1:$((23800 + m))"; done
+start_member() {
+  local m=$1 state=$2
+  ip netns exec "$ns_s" etcd --name "m$m" --data-dir "$tmp/etcd-m$m" \
+    --listen-client-urls "http://127.0.0.1:$((23700 + m))" \
+    --advertise-client-urls "http://127.0.0.1:$((23700 + m))" \
+    --listen-peer-urls "http://127.0.0.1:$((23800 + m))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((23800 + m))" \
+    --initial-cluster "$cluster" --initial-cluster-state "$state" \
+    --auto-compaction-mode periodic --auto-compaction-retention 1h \
+    --unsafe-no-fsync >>"$tmp/etcd-m$m.log" 2>&1 &
+  etcd_pid[$m]=$!
+}
+endpoints=http://127.0.0.1:23701,http://127.0.0.1:23702,http://127.0.0.1:23703
+etcdctl() { in_s env ETCDCTL_API=3 /usr/bin/etcdctl --endpoints="$endpoints" --dial-timeout=1s --command-timeout=2s "$@"; }
+etcd_healthy() {
+  local deadline=$((SECONDS + $1))
+  while ((SECONDS < deadline)); do
+    etcdctl endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
+}
+for m in 1 2 3; do start_member "$m" new; done
+etcd_healthy 20 || {
+  echo "FAIL: the etcd cluster did not come up"
+  failures=1
+  exit 1
+}
+
+# --- three edges ---------------------------------------------------------------
+for i in 1 2 3; do
+  cat >"$tmp/edge$i.toml" <<TOML
+[dataplane]
+mode = "xdp"
+outside = "s$i"
+pin_path = "/sys/fs/bpf/sluice-fleet-$LAB_ID-$i"
+
+[metrics]
+listen = "127.0.0.1:$((19200 + i))"
+
+[control]
+socket = "$tmp/edge$i.sock"
+audit_log = "$tmp/audit$i.jsonl"
+
+[fleet]
+etcd = ["http://127.0.0.1:23701", "http://127.0.0.1:23702", "http://127.0.0.1:23703"]
+prefix = "/sluice/test-$LAB_ID"
+node = "edge-$i"
+static_sec = $static_sec
+sync_ms = 250
+
+# The fleet tables: the first edge to start seeds the fleet config with them.
+[boundary]
+lookups_per_sec = $budget
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { proto = "tcp", dst_ports = 8443 }
+shed_order = "random"
+
+[[class]]
+name = "citizen"
+priority = 4
+match = { proto = "tcp", dst_ports = 443 }
+shed_order = "random"
+TOML
+done
+start_edge() {
+  local i=$1
+  STATE_DIRECTORY=$tmp/state nsenter --net="/run/netns/$ns_s" "$sluiced" --config "$tmp/edge$i.toml" \
+    --log-interval 60 >>"$tmp/edge$i.log" 2>&1 &
+  edge_pid[$i]=$!
+}
+for i in 1 2 3; do
+  start_edge "$i"
+  wait_for "$tmp/edge$i.log" 'msg=started' 20
+done
+check "the first edge seeded the fleet config from its file" \
+  "$(grep -c 'seeded it from' "$tmp/edge1.log") == 1 && $(grep -c 'seeded it from' "$tmp/edge2.log") == 0"
+
+mac() { ip -n "$1" link show "$2" | awk '/link\/ether/ {print $2}'; }
+# load I PORT RATE SECONDS SRC: SYNs from 100 sources through edge I, each
+# frame on its own (no back-to-back batches: an edge's share of the burst is
+# a fraction of the fleet's).
+load() {
+  ip netns exec "$ns_c" "$py" "$flood" syn-load --iface "c$1" --src-mac "$(mac "$ns_c" "c$1")" \
+    --dst-mac "$(mac "$ns_s" "s$1")" --dst "$service" --dport "$2" --rate "$3" --seconds "$4" \
+    --src-first "$5" --src-count 100 --batch 1 >>"$tmp/load.jsonl" &
+  pids+=($!)
+}
+# count SECONDS FILE: per-second SYN rates by interface and port.
+count() {
+  in_s "$py" "$tools" count --table sl_fleet --seconds "$1" --out "$2" &
+  pids+=($!)
+}
+# within FILE FROM TO LO HI NAMES...: every second in [FROM, TO) sums within.
+within() {
+  local file=$1 from=$2 to=$3 lo=$4 hi=$5
+  shift 5
+  "$py" "$tools" check "$file" --start "$from" --end "$to" --lo "$lo" --hi "$hi" --names "$@" \
+    >"$file.check" 2>&1
+  local rc=$?
+  cat "$file.check"
+  return $rc
+}
+lo=$((budget * 95 / 100))
+hi=$((budget * 105 / 100))
+total=$((budget * 5)) # offered: 1 : 3 : 6
+
+# --- 1. demand 1 : 3 : 6 at 5x ---------------------------------------------------
+# Edge 1: 50/s checkpoint + 200/s citizens; edge 2: 750; edge 3: 1500.
+count 12 "$tmp/p1.jsonl"
+load 1 8443 50 12 198.18.10.1
+load 1 443 $((total / 10 - 50)) 12 198.18.21.1
+load 2 443 $((total * 3 / 10)) 12 198.18.22.1
+load 3 443 $((total * 6 / 10)) 12 198.18.23.1
+sleep 10 # (mid-load: the figures below are kept for a failure's logs)
+for i in 1 2 3; do in_s curl -s "http://127.0.0.1:$((19200 + i))/metrics" >"$tmp/metrics-p1-$i.log"; done
+wait "${pids[@]}"
+pids=()
+ok=0
+within "$tmp/p1.jsonl" 2 13 "$lo" "$hi" s1_ s2_ s3_ && ok=1
+check "1:3:6 at 5x: the fleet admits $budget/s +-5% every second after 2 s" "$ok"
+ok=0
+within "$tmp/p1.jsonl" 2 13 49.5 1000 s1_8443 && ok=1
+check "the checkpoint lookups at the smallest edge keep >= 99% (of 50/s)" "$ok"
+
+# --- 2. demand moves from edge 1 to edge 3 -------------------------------------
+count 10 "$tmp/p2.jsonl"
+load 1 443 $((total * 6 / 10)) 10 198.18.21.1
+load 2 443 $((total * 3 / 10)) 10 198.18.22.1
+load 3 443 $((total / 10)) 10 198.18.23.1
+wait "${pids[@]}"
+pids=()
+ok=0
+within "$tmp/p2.jsonl" 2 11 "$lo" "$hi" s1_ s2_ s3_ && ok=1
+check "demand moved from edge 3 to edge 1: shares follow within 2 s" "$ok"
+
+# --- 3. etcd: the leader killed, then every member stopped ----------------------
+leader=$(etcdctl endpoint status -w json | "$py" -c '
+import json, sys
+for e in json.load(sys.stdin):
+    if e["Status"]["header"]["member_id"] == e["Status"]["leader"]:
+        print(e["Endpoint"].rsplit(":", 1)[1][-1])')
+count 16 "$tmp/p3.jsonl"
+load 1 443 $((total / 10)) 16 198.18.21.1
+load 2 443 $((total * 3 / 10)) 16 198.18.22.1
+load 3 443 $((total * 6 / 10)) 16 198.18.23.1
+sleep 3 # (the load's settling time: no condition to await)
+kill -9 "${etcd_pid[$leader]}"
+sleep 4
+for m in 1 2 3; do kill -9 "${etcd_pid[$m]}" 2>/dev/null || true; done
+outage_start=$SECONDS
+sleep 5
+for m in 1 2 3; do start_member "$m" existing; done
+wait "${pids[@]}"
+pids=()
+ok=0
+within "$tmp/p3.jsonl" 2 17 "$lo" "$hi" s1_ s2_ s3_ && ok=1
+check "etcd leader killed, then all of etcd stopped for 5 s (< static_sec): the fleet stays within 5%" "$ok"
+check "the edges said etcd was unreachable" "$(cat "$tmp"/edge?.log | grep -c 'etcd unreachable; keeping the last shares') >= 3"
+etcd_healthy 20 || true
+resynced=0
+for _ in $(seq 1 100); do
+  n=0
+  for i in 1 2 3; do
+    in_s curl -s "http://127.0.0.1:$((19200 + i))/metrics" | grep -q '^sluice_fleet_etcd_up 1' && n=$((n + 1))
+  done
+  ((n == 3)) && resynced=1 && break
+  sleep 0.1
+done
+check "every edge resynced when etcd returned" "$resynced"
+
+# --- 4. kill -9 of an edge ---------------------------------------------------
+count 20 "$tmp/p4.jsonl"
+load 1 443 $((total * 3 / 10)) 20 198.18.21.1
+load 2 443 $((total * 3 / 10)) 20 198.18.22.1
+load 3 443 $((total * 4 / 10)) 20 198.18.23.1
+sleep 3
+# What edge 1 enforces from now on: its last share.
+share1=$(in_s curl -s http://127.0.0.1:19201/metrics |
+  awk '/^sluice_fleet_share_per_sec\{budget="boundary_lookups"/ {print int($2)}')
+kill -9 "${edge_pid[1]}"
+killed_at=3
+wait "${pids[@]}"
+pids=()
+# Its record goes when its lease expires (lease_ttl_sec 3); static_sec later
+# the others release its share.
+released=$((killed_at + 3 + static_sec))
+ok=0
+within "$tmp/p4.jsonl" 1 "$released" "$lo" "$hi" s1_ s2_ s3_ && ok=1
+check "edge 1 killed: until static_sec the fleet, edge 1 included, stays within 5%" "$ok"
+ok=0
+within "$tmp/p4.jsonl" $((released + 2)) 21 "$lo" "$hi" s2_ s3_ && ok=1
+check "after static_sec edges 2 and 3 take over the budget" "$ok"
+ok=0
+within "$tmp/p4.jsonl" 1 21 0 $(((budget + share1) * 105 / 100)) s1_ s2_ s3_ && ok=1
+check "the fleet total stays within the documented bound: budget + the dead edge's share ($share1)" "$ok"
+
+echo "fleet: $passes passed, $failures failed"
+((failures == 0))

@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Helpers of tests/integration/fleet_test.sh.
+
+  count     samples the named nftables counters of a table once a second for
+            a bounded time and prints one JSON line per second: the packets
+            each counter saw in that second, per second of wall time
+            ({"t": seconds since start, "rates": {name: packets/s}})
+  check     reads those lines and checks a window of seconds against a bound
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+
+def read_counters(table):
+    out = subprocess.run(["nft", "-j", "list", "counters", "table", "inet", table],
+                         check=True, capture_output=True, text=True).stdout
+    counters = {}
+    for item in json.loads(out)["nftables"]:
+        c = item.get("counter")
+        if c:
+            counters[c["name"]] = c["packets"]
+    return counters
+
+
+def count(a):
+    start = time.monotonic()
+    last_t, last = start, read_counters(a.table)
+    with open(a.out, "w") as out:
+        for i in range(1, int(a.seconds) + 1):
+            time.sleep(max(0.0, start + i - time.monotonic()))
+            now = time.monotonic()
+            cur = read_counters(a.table)
+            dt = now - last_t
+            rates = {k: round((cur[k] - last.get(k, 0)) / dt, 1) for k in cur}
+            out.write(json.dumps({"t": round(now - start, 3), "rates": rates}) + "\n")
+            out.flush()
+            last_t, last = now, cur
+
+
+def check(a):
+    """Exit 1 when a second in [from, to) of the summed counters is outside
+    [lo, hi]; prints every second checked."""
+    bad = 0
+    with open(a.file) as f:
+        for line in f:
+            s = json.loads(line)
+            if not (a.start <= s["t"] < a.end):
+                continue
+            total = sum(v for k, v in s["rates"].items() if any(k.startswith(p) for p in a.names))
+            ok = a.lo <= total <= a.hi
+            bad += not ok
+            print("t=%5.1f %s=%7.1f %s" % (s["t"], "+".join(a.names), total, "" if ok else "OUT"))
+    sys.exit(1 if bad else 0)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("count")
+    c.add_argument("--table", required=True)
+    c.add_argument("--seconds", type=float, required=True)
+    c.add_argument("--out", required=True)
+    k = sub.add_parser("check")
+    k.add_argument("file")
+    k.add_argument("--names", nargs="+", required=True, help="counter name prefixes to sum")
+    k.add_argument("--start", type=float, required=True)
+    k.add_argument("--end", type=float, required=True)
+    k.add_argument("--lo", type=float, required=True)
+    k.add_argument("--hi", type=float, required=True)
+    a = p.parse_args()
+    {"count": count, "check": check}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "control/config/compile.hpp"
 #include "control/config/config.hpp"
 #include "control/config/config_loader.hpp"
+#include "control/fleet/fleet_policy.hpp"
 #ifdef SLUICE_WITH_XDP
 #include "dataplane/xdp/edge.hpp"
 #endif
@@ -41,7 +43,35 @@ struct Globals {
   std::string socket = sluice::ControlConfig{}.socket;
   std::string pin_path = sluice::DataplaneConfig{}.pin_path;
   bool json_out = false;
+  // --fleet: changes go to the fleet's etcd (the [fleet] of `config`), for
+  // every edge, instead of to this edge's sluiced.
+  bool fleet = false;
+  std::string config = "/etc/sluice/sluice.toml";
+  int fleet_wait_ms = 5000;
 };
+
+// The [fleet] of g.config, or nullopt with the reason printed.
+std::optional<sluice::FleetConfig> fleet_of(const Globals& g) {
+  const sluice::Config local = sluice::load_local_sections(g.config);
+  if (!local.fleet) {
+    std::cerr << "sluicectl --fleet: " << g.config
+              << " has no valid [fleet] section (etcd, prefix, node); give the file with "
+                 "--config\n";
+    return std::nullopt;
+  }
+  return local.fleet;
+}
+
+// Who asks, recorded with a fleet change (the local path has the socket's
+// peer credentials instead).
+json fleet_origin() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return {{"transport", "sluicectl --fleet"},
+          {"uid", static_cast<int>(::getuid())},
+          {"pid", static_cast<int>(::getpid())},
+          {"host", host}};
+}
 
 std::string utc_text(double unix_sec) {
   if (unix_sec <= 0) return "-";
@@ -82,15 +112,26 @@ void print_pinned_edge(const Globals& g) {
 // Sends one request; prints errors; returns the exit code and the response.
 int call(const Globals& g, const json& request, json* response) {
   std::string error;
-  auto client = sluice::ApiClient::connect(g.socket, &error);
-  if (!client) {
-    std::cerr << "sluicectl: " << error << "\n";
-    return kUnreachable;
-  }
-  auto r = client->call(request, &error);
-  if (!r) {
-    std::cerr << "sluicectl: " << error << "\n";
-    return kUnreachable;
+  std::optional<json> r;
+  if (g.fleet) {
+    const std::optional<sluice::FleetConfig> fleet = fleet_of(g);
+    if (!fleet) return kRejected;
+    r = sluice::fleet_request(*fleet, request, fleet_origin());
+    if (r->value("unreachable", false)) {
+      std::cerr << "sluicectl --fleet: " << r->value("error", "etcd did not answer") << "\n";
+      return kUnreachable;
+    }
+  } else {
+    auto client = sluice::ApiClient::connect(g.socket, &error);
+    if (!client) {
+      std::cerr << "sluicectl: " << error << "\n";
+      return kUnreachable;
+    }
+    r = client->call(request, &error);
+    if (!r) {
+      std::cerr << "sluicectl: " << error << "\n";
+      return kUnreachable;
+    }
   }
   *response = *r;
   if (!r->value("ok", false) && r->value("starting", false)) {
@@ -139,10 +180,29 @@ int change(const Globals& g, const json& request) {
   json r;
   const int rc = call(g, request, &r);
   if (rc != kOk) return rc;
+  // A fleet change is applied by each edge as it sees it: wait for them.
+  if (g.fleet && !r.value("dry_run", false) && !r["diff"].empty() && g.fleet_wait_ms > 0) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string error;
+    const std::vector<std::string> behind =
+        sluice::fleet_wait(*fleet_of(g), r["generation"].get<int64_t>(), g.fleet_wait_ms, &error);
+    r["reached_every_edge"] = behind.empty();
+    r["edges_behind"] = behind;
+    r["wait_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  }
   if (g.json_out) {
     std::cout << r.dump(2) << "\n";
   } else {
     print_change(r);
+    if (r.contains("reached_every_edge")) {
+      if (r["reached_every_edge"])
+        std::cout << "every edge runs it (" << r["wait_ms"] << " ms)\n";
+      else
+        std::cerr << "sluicectl --fleet: applied, but not yet running on: "
+                  << r["edges_behind"].dump() << " after " << g.fleet_wait_ms << " ms\n";
+    }
   }
   return kOk;
 }
@@ -346,6 +406,15 @@ int main(int argc, char** argv) {
                  "cannot answer")
       ->capture_default_str();
   app.add_flag("--json", g.json_out, "print the daemon's JSON response instead of text");
+  app.add_flag("--fleet", g.fleet,
+               "get, history, set, apply, profile, shadow, rollback: for every edge of the fleet "
+               "that --config's [fleet] names, through its etcd (docs/fleet.md)");
+  app.add_option("--config", g.config, "with --fleet: the local config whose [fleet] to use")
+      ->capture_default_str();
+  app.add_option("--fleet-wait-ms", g.fleet_wait_ms,
+                 "with --fleet: how long a change waits for every edge to run it (0: not at all)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
 
   double wait_sec = 0;
   auto* status_cmd =
@@ -473,6 +542,16 @@ int main(int argc, char** argv) {
   }
 
   json r;
+  if (g.fleet) {
+    for (const char* local_only : {"status", "top", "capture", "log-level", "replay"}) {
+      if (app.got_subcommand(local_only)) {
+        std::cerr << "sluicectl: --fleet is for get, history, set, apply, profile, shadow and "
+                     "rollback; "
+                  << local_only << " is one edge's\n";
+        return kRejected;
+      }
+    }
+  }
   if (app.got_subcommand("replay")) return replay(config_path, pcap_path, return_src, g.json_out);
   if (app.got_subcommand("status")) return status(g, wait_sec);
   if (app.got_subcommand("capture")) return sluice::cli::capture(g.socket, cap);

@@ -214,6 +214,60 @@ bool EtcdClient::lease_keepalive(int64_t lease, int64_t* ttl_left, std::string* 
   return true;
 }
 
+bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)>& on_change,
+                       std::string* error) {
+  const std::string body = nlohmann::json{{"create_request", {{"key", base64_encode(key)}}}}.dump();
+  std::string errors;
+  for (std::size_t i = 0; i < clients_.size(); i++) {
+    const std::size_t at = (current_ + i) % clients_.size();
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v3/watch";
+    req.body = body;
+    req.set_header("Content-Type", "application/json");
+    // The gateway streams one JSON object per message: {"result": {"created":
+    // true, ...}} first, then {"result": {"events": [...]}} per change.
+    std::string pending;
+    bool created = false;
+    bool stopped = false;
+    req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+      pending.append(data, len);
+      for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+        const nlohmann::json m = nlohmann::json::parse(pending.substr(0, nl), nullptr, false);
+        pending.erase(0, nl + 1);
+        if (!m.is_object() || !m.contains("result") || !m["result"].is_object()) continue;
+        const nlohmann::json& r = m["result"];
+        created = created || r.value("created", false);
+        if (r.value("canceled", false)) return false;
+        if (!r.contains("events") || !r["events"].is_array()) continue;
+        for (const nlohmann::json& e : r["events"]) {
+          if (!on_change(number(e.value("kv", nlohmann::json::object()), "mod_revision"))) {
+            stopped = true;
+            return false;
+          }
+        }
+      }
+      return true;
+    };
+    httplib::Response res;
+    httplib::Error err = httplib::Error::Success;
+    clients_[at]->send(req, res, err);
+    if (created || stopped) {
+      current_ = at;
+      return true;
+    }
+    errors += (errors.empty() ? "" : "; ") + endpoints_[at] + ": " +
+              (err != httplib::Error::Success ? httplib::to_string(err)
+                                              : "HTTP " + std::to_string(res.status));
+  }
+  *error = "etcd did not accept a watch (" + errors + ")";
+  return false;
+}
+
+void EtcdClient::stop() {
+  for (auto& c : clients_) c->stop();
+}
+
 bool EtcdClient::lease_revoke(int64_t lease, std::string* error) {
   const nlohmann::json req = {{"ID", std::to_string(lease)}};
   std::string text;

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,15 @@ class EtcdClient {
   // *ttl_left is 0 when the lease no longer exists (it expired).
   bool lease_keepalive(int64_t lease, int64_t* ttl_left, std::string* error);
   bool lease_revoke(int64_t lease, std::string* error);
+
+  // Watches `key` from now on: calls on_change(mod_revision) for every put
+  // or delete of it until on_change returns false, the stream ends (etcd
+  // went away, or nothing happened for the client's timeout) or stop() is
+  // called. False + *error when no endpoint accepted the watch.
+  bool watch(const std::string& key, const std::function<bool(int64_t)>& on_change,
+             std::string* error);
+  // Ends a watch (or any call) in progress, from another thread.
+  void stop();
 
   // The endpoint that answered the last call.
   const std::string& endpoint() const { return endpoints_[current_]; }

@@ -17,8 +17,6 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-std::string config_key(const FleetConfig& f) { return f.prefix + "/config"; }
-std::string edges_prefix(const FleetConfig& f) { return f.prefix + "/edges/"; }
 std::string cache_path(const FleetConfig& f) {
   return state_directory() + "/fleet-" + f.node + ".json";
 }
@@ -61,57 +59,37 @@ bool differs(const EdgeShares& a, const EdgeShares& b) {
 
 }  // namespace
 
-std::string fleet_record_json(const FleetRecord& r) {
-  return json{{"config", r.config},
-              {"profile", r.profile},
-              {"origin", r.origin.is_null() ? json::object() : r.origin},
-              {"op", r.op}}
-      .dump();
-}
-
-std::optional<FleetRecord> parse_fleet_record(const std::string& text, std::string* error) {
-  const json j = json::parse(text, nullptr, false);
-  if (!j.is_object() || !j.contains("config") || !j["config"].is_string()) {
-    *error = "the fleet config record is not {\"config\": TOML text, ...}";
-    return std::nullopt;
-  }
-  FleetRecord r;
-  r.config = j["config"];
-  if (j.contains("profile") && j["profile"].is_string()) r.profile = j["profile"];
-  if (j.contains("origin")) r.origin = j["origin"];
-  if (j.contains("op") && j["op"].is_string()) r.op = j["op"];
-  return r;
-}
-
 bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                 const std::string& local_text, FleetStart* start, std::string* error) {
   EtcdClient etcd(fleet.etcd, etcd_timeout(fleet));
-  std::vector<EtcdKv> kvs;
   std::string etcd_error;
-  bool reached = etcd.range(config_key(fleet), false, &kvs, nullptr, &etcd_error);
-  if (reached && kvs.empty()) {
+  bool exists = false;
+  bool reached = read_fleet_record(etcd, fleet, &start->record, &exists, &etcd_error);
+  if (!reached && exists) {  // etcd answered with something that is not a record
+    *error = etcd_error;
+    return false;
+  }
+  if (reached && !exists) {
     // A new fleet: its config is this file's fleet tables (the first edge's).
     FleetRecord seed;
     seed.config = fleet_tables_text(local_text);
     seed.origin = {{"node", fleet.node}};
     seed.op = "seed";
     bool swapped = false;
-    reached = etcd.put_if(config_key(fleet), fleet_record_json(seed), 0, &swapped, nullptr,
-                          &etcd_error) &&
-              etcd.range(config_key(fleet), false, &kvs, nullptr, &etcd_error);
+    int64_t revision = 0;
+    std::string note;
+    reached = write_fleet_record(etcd, fleet, seed, 0, &swapped, &revision, &note) &&
+              read_fleet_record(etcd, fleet, &start->record, &exists, &etcd_error) && exists;
+    if (!note.empty()) etcd_error = note;
     if (reached && swapped)
       start->log = "the fleet had no config: seeded it from " + config_path + "'s fleet tables; ";
   }
   std::size_t edges = 1;
-  if (reached && !kvs.empty()) {
-    std::optional<FleetRecord> r = parse_fleet_record(kvs[0].value, error);
-    if (!r) return false;
-    start->record = *r;
-    start->record.revision = kvs[0].mod_revision;
+  if (reached) {
     std::vector<EtcdKv> members;
-    if (etcd.range(edges_prefix(fleet), true, &members, nullptr, &etcd_error)) {
+    if (etcd.range(fleet_edges_prefix(fleet), true, &members, nullptr, &etcd_error)) {
       for (const EtcdKv& kv : members)
-        if (kv.key != edges_prefix(fleet) + fleet.node) edges++;
+        if (kv.key != fleet_edges_prefix(fleet) + fleet.node) edges++;
     }
     start->log += "fleet config revision " + std::to_string(start->record.revision) + " from " +
                   etcd.endpoint();
@@ -139,7 +117,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                  ") with an even share";
   }
   start->loaded = compose_fleet_config(local_tables_text(local_text), config_path,
-                                       start->record.config, "etcd:" + config_key(fleet));
+                                       start->record.config, "etcd:" + fleet_config_key(fleet));
   if (!start->loaded.ok()) {
     *error = "the fleet config does not validate here: " +
              (start->loaded.errors.empty() ? std::string("invalid")
@@ -168,24 +146,65 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   figures_.static_shares = start.from_cache;
   if (!start.from_cache) keep_cache(start.record, start.edges);
   thread_ = std::thread([this] { run(); });
+  watch_thread_ = std::thread([this] { watch(); });
 }
 
 FleetAgent::~FleetAgent() {
   {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     stopping_ = true;
+    if (watching_ != nullptr) watching_->stop();
   }
   stop_cv_.notify_all();
+  if (watch_thread_.joinable()) watch_thread_.join();
   if (thread_.joinable()) thread_.join();
+}
+
+void FleetAgent::watch() {
+  for (;;) {
+    // Idle streams end after the client's timeout and are opened again:
+    // bounded waits, and a member that went away is left for the next.
+    EtcdClient etcd(fleet_.etcd, std::chrono::seconds(5));
+    {
+      std::lock_guard<std::mutex> lock(stop_mutex_);
+      if (stopping_) return;
+      watching_ = &etcd;
+    }
+    std::string error;
+    const bool watched = etcd.watch(
+        fleet_config_key(fleet_),
+        [this](int64_t) {
+          std::lock_guard<std::mutex> lock(stop_mutex_);
+          config_changed_ = true;
+          stop_cv_.notify_all();
+          return !stopping_;
+        },
+        &error);
+    std::unique_lock<std::mutex> lock(stop_mutex_);
+    watching_ = nullptr;
+    // etcd away: try again after a sync period (the ticks cover meanwhile).
+    if (stop_cv_.wait_for(lock, std::chrono::milliseconds(watched ? 0 : fleet_.sync_ms),
+                          [this] { return stopping_; }))
+      return;
+  }
 }
 
 void FleetAgent::run() {
   EtcdClient etcd(fleet_.etcd, etcd_timeout(fleet_));
   auto next = Clock::now();
   for (;;) {
+    bool changed = false;
     {
       std::unique_lock<std::mutex> lock(stop_mutex_);
-      if (stop_cv_.wait_until(lock, next, [this] { return stopping_; })) break;
+      if (stop_cv_.wait_until(lock, next, [this] { return stopping_ || config_changed_; }) &&
+          stopping_)
+        break;
+      changed = config_changed_;
+      config_changed_ = false;
+    }
+    if (changed && Clock::now() < next) {  // a fleet change between syncs
+      follow_config(etcd);
+      continue;
     }
     next += std::chrono::milliseconds(fleet_.sync_ms);
     if (next < Clock::now()) next = Clock::now();  // a slow sync: no catching up in a burst
@@ -253,7 +272,7 @@ void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) const 
 void FleetAgent::follow_config(EtcdClient& etcd) {
   std::vector<EtcdKv> kvs;
   std::string error;
-  if (!etcd.range(config_key(fleet_), false, &kvs, nullptr, &error) || kvs.empty()) return;
+  if (!etcd.range(fleet_config_key(fleet_), false, &kvs, nullptr, &error) || kvs.empty()) return;
   const EtcdKv& kv = kvs[0];
   if (kv.mod_revision == applied_revision_ || kv.mod_revision == rejected_revision_) return;
   std::optional<FleetRecord> r = parse_fleet_record(kv.value, &error);
@@ -288,6 +307,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   const EdgeDemand mine = measure();
   std::string error;
   bool ok = true;
+  follow_config(etcd);  // first: the record below then says what this edge runs
 
   // 1. This edge's record, under its lease.
   if (lease_ == 0 ||
@@ -316,11 +336,12 @@ void FleetAgent::tick(EtcdClient& etcd) {
                        {"shares", shares_to_json(current)},
                        {"generation", applied_revision_},
                        {"unix_ms", unix_ms()}};
-  if (ok) ok = etcd.put(edges_prefix(fleet_) + fleet_.node, record.dump(), lease_, nullptr, &error);
+  if (ok)
+    ok = etcd.put(fleet_edges_prefix(fleet_) + fleet_.node, record.dump(), lease_, nullptr, &error);
 
   // 2. Every edge's record.
   std::vector<EtcdKv> kvs;
-  if (ok) ok = etcd.range(edges_prefix(fleet_), true, &kvs, nullptr, &error);
+  if (ok) ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, nullptr, &error);
   if (!ok) {
     const double silent = std::chrono::duration<double>(now - last_ok_).count();
     bool fall_to_even = false;
@@ -347,7 +368,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   std::vector<EdgeDemand> live{mine};
   std::map<std::string, bool> seen;
   for (const EtcdKv& kv : kvs) {
-    const std::string node = kv.key.substr(edges_prefix(fleet_).size());
+    const std::string node = kv.key.substr(fleet_edges_prefix(fleet_).size());
     if (node == fleet_.node) continue;
     const json r = json::parse(kv.value, nullptr, false);
     if (!r.is_object()) continue;
@@ -386,8 +407,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
     ++it;
   }
 
-  // 4. A new fleet config, then this edge's shares of the budgets in force.
-  follow_config(etcd);
+  // 4. This edge's shares of the budgets in force.
   const Config in_force = control_.config();
   const std::map<std::string, EdgeShares> all =
       compute_shares(in_force, live, held, fleet_.floor_pct);

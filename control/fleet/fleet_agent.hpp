@@ -7,14 +7,9 @@
 // fleet budgets (ControlState::set_shares) and applies a new fleet config
 // when its revision changes (ControlState::apply_fleet_config).
 //
-// Keys, under fleet.prefix:
-//   /config        {"config": TOML of the fleet tables, "profile": "",
-//                   "origin": {...}, "op": "set"}; its mod_revision is the
-//                   generation every edge runs
-//   /history/REV   the same record for each revision kept for rollback
-//   /edges/NODE    {"node", "demand": {CLASS: {"lookups", "packets"}},
-//                   "shares": {...}, "generation", "unix_ms"} under the
-//                   edge's lease
+// An edge's record at PREFIX/edges/NODE (fleet_record.hpp has the keys):
+//   {"node", "demand": {CLASS: {"lookups", "packets"}}, "shares": {...},
+//    "generation", "unix_ms"}, under the edge's lease.
 #pragma once
 
 #include <atomic>
@@ -32,6 +27,7 @@
 
 #include "control/config/config.hpp"
 #include "control/config/config_loader.hpp"
+#include "control/fleet/fleet_record.hpp"
 #include "control/fleet/shares.hpp"
 #include "control/metrics.hpp"
 
@@ -39,18 +35,6 @@ namespace sluice {
 
 class ControlState;
 class EtcdClient;
-
-// The fleet config record at PREFIX/config.
-struct FleetRecord {
-  std::string config;  // TOML of the fleet tables
-  std::string profile;
-  nlohmann::json origin;
-  std::string op;
-  int64_t revision = 0;  // the key's mod_revision
-};
-std::string fleet_record_json(const FleetRecord& r);
-// nullopt + *error when `text` is not a record.
-std::optional<FleetRecord> parse_fleet_record(const std::string& text, std::string* error);
 
 // What an edge starts with.
 struct FleetStart {
@@ -93,6 +77,9 @@ class FleetAgent {
   };
 
   void run();
+  // Watches PREFIX/config and wakes run() at once when it changes (run()
+  // also checks its revision every sync, which covers a watch being down).
+  void watch();
   void tick(EtcdClient& etcd);
   // This edge's demand per class over about the last second.
   EdgeDemand measure();
@@ -117,10 +104,13 @@ class FleetAgent {
   std::size_t last_edges_ = 1;
   bool even_ = false;
 
-  std::mutex stop_mutex_;
+  std::mutex stop_mutex_;  // guards the three below
   std::condition_variable stop_cv_;
   bool stopping_ = false;
+  bool config_changed_ = false;     // the watch saw PREFIX/config change
+  EtcdClient* watching_ = nullptr;  // the watch's client, to end it at stop
   std::thread thread_;
+  std::thread watch_thread_;
 };
 
 }  // namespace sluice

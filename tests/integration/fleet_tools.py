@@ -6,12 +6,16 @@
             each counter saw in that second, per second of wall time
             ({"t": seconds since start, "rates": {name: packets/s}})
   check     reads those lines and checks a window of seconds against a bound
+  retune-latency
+            N fleet changes with sluicectl --fleet, each timed from the call
+            to every edge's /metrics showing its generation; prints p50, p99
 """
 import argparse
 import json
 import subprocess
 import sys
 import time
+import urllib.request
 
 
 def read_counters(table):
@@ -56,6 +60,39 @@ def check(a):
     sys.exit(1 if bad else 0)
 
 
+def generation(url):
+    with urllib.request.urlopen(url, timeout=2) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("sluice_config_generation "):
+                return int(float(line.split()[1]))
+    return 0
+
+
+def retune_latency(a):
+    times, reached = [], 0
+    for i in range(a.changes):
+        value = 600 + (i % 2)
+        start = time.monotonic()
+        out = subprocess.run([a.sluicectl, "--fleet", "--config", a.config, "--json",
+                              "--fleet-wait-ms", "0", "set",
+                              "boundary.lookups_per_sec=%d" % value],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            sys.exit("sluicectl --fleet set failed: " + out.stderr)
+        gen = json.loads(out.stdout)["generation"]
+        deadline = start + 5
+        while time.monotonic() < deadline:
+            if all(generation(u) >= gen for u in a.metrics):
+                reached += 1
+                break
+            time.sleep(0.002)
+        times.append((time.monotonic() - start) * 1000)
+    times.sort()
+    pick = lambda q: round(times[min(len(times) - 1, int(q * len(times)))], 1)
+    print(json.dumps({"changes": a.changes, "reached": reached, "p50_ms": pick(0.5),
+                      "p99_ms": pick(0.99), "max_ms": round(times[-1], 1)}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -70,8 +107,13 @@ def main():
     k.add_argument("--end", type=float, required=True)
     k.add_argument("--lo", type=float, required=True)
     k.add_argument("--hi", type=float, required=True)
+    r = sub.add_parser("retune-latency")
+    r.add_argument("--sluicectl", required=True)
+    r.add_argument("--config", required=True, help="an edge's file (its [fleet])")
+    r.add_argument("--metrics", nargs="+", required=True, help="every edge's /metrics URL")
+    r.add_argument("--changes", type=int, default=100)
     a = p.parse_args()
-    {"count": count, "check": check}[a.cmd](a)
+    {"count": count, "check": check, "retune-latency": retune_latency}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ class FakeDataplane final : public Dataplane {
     model_->apply(profile);
     generation_ = generation;
     applied_.push_back(generation);
+    last_profile_ = profile.prof;
     return true;
   }
   DataplaneStats stats() const override {
@@ -144,12 +145,18 @@ class FakeDataplane final : public Dataplane {
     std::lock_guard<std::mutex> lock(mutex_);
     return applied_;
   }
+  // The compiled profile of the last apply.
+  sl_profile last_profile() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_profile_;
+  }
 
  private:
   mutable std::mutex mutex_;
   std::unique_ptr<ReferenceModel> model_;
   uint64_t generation_ = 0;
   std::vector<uint64_t> applied_;
+  sl_profile last_profile_{};
   bool refuse_next_ = false;
   std::vector<QueueStats> queues_;
   std::string unhealthy_;

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/fleet/fleet_policy.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "control/config/config_diff.hpp"
+#include "control/config/config_loader.hpp"
+#include "control/fleet/etcd_client.hpp"
+#include "control/fleet/fleet_record.hpp"
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+
+json errors_json(const std::vector<ConfigError>& errors) {
+  json out = json::array();
+  for (const ConfigError& e : errors)
+    out.push_back({{"key", e.key}, {"message", e.message}, {"text", e.to_string()}});
+  return out;
+}
+
+json refused(const std::string& error, json errors = nullptr) {
+  json r = {{"ok", false}, {"error", error}};
+  if (!errors.is_null()) r["errors"] = std::move(errors);
+  return r;
+}
+
+json rejected(const LoadResult& r) {
+  return refused(
+      "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
+      errors_json(r.errors));
+}
+
+json diff_json(const std::vector<DiffEntry>& diff) {
+  json out = json::array();
+  for (const DiffEntry& d : diff)
+    out.push_back({{"key", d.key},
+                   {"old", d.old_value ? json(*d.old_value) : json(nullptr)},
+                   {"new", d.new_value ? json(*d.new_value) : json(nullptr)}});
+  return out;
+}
+
+// The effective config of a fleet config and its active profile.
+LoadResult effective(const std::string& text, const std::string& profile,
+                     const std::string& source) {
+  return profile.empty() ? load_config_string(text, source) : apply_profile(text, source, profile);
+}
+
+}  // namespace
+
+json fleet_request(const FleetConfig& fleet, const json& request, const json& origin) {
+  try {
+    if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
+      return refused("a request is a JSON object with an \"op\" string");
+    const std::string op = request["op"];
+    if (request.contains("dry_run") && !request["dry_run"].is_boolean())
+      return refused("dry_run: expected true or false");
+    const bool dry_run = request.value("dry_run", false);
+    const std::string source = "etcd:" + fleet_config_key(fleet);
+
+    EtcdClient etcd(fleet.etcd, std::chrono::milliseconds(2000));
+    std::string error;
+    FleetRecord current;
+    bool exists = false;
+    if (!read_fleet_record(etcd, fleet, &current, &exists, &error)) {
+      json r = refused("the fleet's etcd did not answer: " + error);
+      r["unreachable"] = true;
+      return r;
+    }
+    if (!exists && op != "apply")
+      return refused("the fleet " + fleet.prefix +
+                     " has no config yet: start an edge (the first seeds it from its file) or "
+                     "sluicectl --fleet apply FILE");
+
+    if (op == "get")
+      return {{"ok", true},
+              {"generation", current.revision},
+              {"profile", current.profile.empty() ? json(nullptr) : json(current.profile)},
+              {"config", current.config}};
+    if (op == "history") {
+      std::vector<FleetRecord> kept;
+      if (!read_fleet_history(etcd, fleet, &kept, &error)) {
+        json r = refused("the fleet's etcd did not answer: " + error);
+        r["unreachable"] = true;
+        return r;
+      }
+      json list = json::array();
+      for (const FleetRecord& g : kept)
+        list.push_back({{"generation", g.revision},
+                        {"time", g.time},
+                        {"origin", g.origin},
+                        {"op", g.op},
+                        {"profile", g.profile.empty() ? json(nullptr) : json(g.profile)}});
+      return {{"ok", true}, {"generation", current.revision}, {"generations", list}};
+    }
+
+    // The fleet config the op asks for.
+    FleetRecord next = current;
+    next.op = op;
+    next.origin = origin;
+    std::vector<std::string> notes;
+    if (op == "set") {
+      const json& s = request.value("settings", json());
+      std::vector<std::pair<std::string, std::string>> settings;
+      bool well_formed = s.is_array() && !s.empty();
+      for (std::size_t i = 0; well_formed && i < s.size(); i++) {
+        const json& kv = s[i];
+        well_formed = kv.is_array() && kv.size() == 2 && kv[0].is_string() && kv[1].is_string();
+        if (well_formed) settings.emplace_back(kv[0], kv[1]);
+      }
+      if (!well_formed)
+        return refused("settings: expected a non-empty list of [key, value] string pairs");
+      for (const auto& [key, value] : settings) {
+        if (!is_fleet_owned_key(key))
+          return refused("refused: " + key +
+                         " is each edge's own ([dataplane], [control], [metrics] and [fleet] "
+                         "live in its local file), not the fleet's");
+      }
+      LoadResult r = apply_overrides(current.config, source, settings);
+      if (!r.ok()) return rejected(r);
+      next.config = r.text;
+    } else if (op == "apply") {
+      if (!request.contains("config") || !request["config"].is_string())
+        return refused("config: expected the TOML text of a config file");
+      const std::string text = request["config"];
+      LoadResult r = load_config_string(text, "<apply>");
+      if (!r.ok()) return rejected(r);
+      next.config = fleet_tables_text(text);
+      if (r.config->fleet || !local_tables_text(text).empty())
+        notes.push_back(
+            "the file's [dataplane], [control], [metrics] and [fleet] are each edge's own: not "
+            "applied to the fleet");
+      if (!next.profile.empty() && r.config->profiles.count(next.profile) == 0) {
+        notes.push_back("the new config does not define profile " + next.profile +
+                        "; it is dropped");
+        next.profile.clear();
+      }
+    } else if (op == "profile") {
+      if (!request.contains("name") || !request["name"].is_string())
+        return refused("name: expected a profile name, or \"none\" for the base config");
+      next.profile = request["name"] == "none" ? "" : request["name"].get<std::string>();
+    } else if (op == "shadow") {
+      if (!request.contains("on") || !request["on"].is_boolean())
+        return refused("on: expected true or false");
+      LoadResult r = apply_overrides(current.config, source,
+                                     {{"admission.shadow", request["on"] ? "true" : "false"}});
+      if (!r.ok()) return rejected(r);
+      next.config = r.text;
+    } else if (op == "rollback") {
+      std::vector<FleetRecord> kept;
+      if (!read_fleet_history(etcd, fleet, &kept, &error)) {
+        json r = refused("the fleet's etcd did not answer: " + error);
+        r["unreachable"] = true;
+        return r;
+      }
+      int64_t target = 0;
+      if (request.contains("generation")) {
+        const json& g = request["generation"];
+        if (!g.is_number_integer() || g.get<int64_t>() <= 0)
+          return refused("generation: expected a generation number");
+        target = g.get<int64_t>();
+      } else if (kept.size() >= 2) {
+        target = kept[kept.size() - 2].revision;
+      } else {
+        return refused("no earlier generation to roll back to");
+      }
+      const FleetRecord* found = nullptr;
+      for (const FleetRecord& g : kept)
+        if (g.revision == target) found = &g;
+      if (found == nullptr) {
+        std::string list;
+        for (const FleetRecord& g : kept)
+          list += (list.empty() ? "" : ", ") + std::to_string(g.revision);
+        return refused("generation " + std::to_string(target) + " is not kept; kept: " + list);
+      }
+      next.config = found->config;
+      next.profile = found->profile;
+    } else {
+      return refused("unknown fleet op \"" + op +
+                     "\"; fleet ops are get, history, set, apply, profile, shadow, rollback");
+    }
+
+    // Validated in full, as a local change is.
+    const LoadResult after = effective(next.config, next.profile, source);
+    if (!after.ok()) return rejected(after);
+    const LoadResult before =
+        exists ? effective(current.config, current.profile, source) : LoadResult{};
+    const std::vector<DiffEntry> diff =
+        config_diff(before.ok() ? before.text : std::string(), after.text);
+    json restart_only = json::array();
+    for (const DiffEntry& d : diff) {
+      if (exists && is_restart_only(d.key))
+        restart_only.push_back({{"key", d.key},
+                                {"message", "changes only at restart; restart every edge"},
+                                {"text", d.key + ": changes only at restart"}});
+    }
+    if (!restart_only.empty())
+      return refused(
+          "rejected: " + restart_only[0]["key"].get<std::string>() + " changes only at restart",
+          restart_only);
+    json ok = {{"ok", true}, {"diff", diff_json(diff)}, {"notes", notes}, {"dry_run", dry_run}};
+    if (dry_run || (exists && next.config == current.config && next.profile == current.profile)) {
+      ok["generation"] = current.revision;
+      return ok;
+    }
+    bool swapped = false;
+    int64_t revision = 0;
+    if (!write_fleet_record(etcd, fleet, next, exists ? current.revision : 0, &swapped, &revision,
+                            &error)) {
+      json r = refused("the fleet's etcd did not answer: " + error);
+      r["unreachable"] = true;
+      return r;
+    }
+    if (!swapped)
+      return refused("refused: the fleet config changed since it was read (generation " +
+                     std::to_string(current.revision) + "); look again and retry");
+    if (!error.empty()) ok["notes"].push_back(error);  // the history entry was not kept
+    ok["generation"] = revision;
+    return ok;
+  } catch (const std::exception& e) {
+    return refused(std::string("bad request: ") + e.what());
+  }
+}
+
+std::vector<std::string> fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_ms,
+                                    std::string* error) {
+  EtcdClient etcd(fleet.etcd, std::chrono::milliseconds(1000));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<std::string> behind;
+  for (;;) {
+    std::vector<EtcdKv> kvs;
+    behind.clear();
+    if (etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, error)) {
+      for (const EtcdKv& kv : kvs) {
+        const json r = json::parse(kv.value, nullptr, false);
+        if (!r.is_object() || r.value("generation", int64_t{0}) < generation)
+          behind.push_back(kv.key.substr(fleet_edges_prefix(fleet).size()));
+      }
+      if (behind.empty()) return behind;
+    } else {
+      behind = {"(etcd did not answer)"};
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return behind;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace sluice

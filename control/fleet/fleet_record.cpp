@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/fleet/fleet_record.hpp"
+
+#include <cstdio>
+
+#include "control/api/audit.hpp"  // utc_timestamp
+#include "control/fleet/etcd_client.hpp"
+#include "control/fleet/fleet_policy.hpp"
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+
+// History keys sort by revision: zero-padded.
+std::string history_key(const FleetConfig& f, int64_t revision) {
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%020lld", static_cast<long long>(revision));
+  return fleet_history_prefix(f) + digits;
+}
+
+}  // namespace
+
+std::string fleet_config_key(const FleetConfig& f) { return f.prefix + "/config"; }
+std::string fleet_edges_prefix(const FleetConfig& f) { return f.prefix + "/edges/"; }
+std::string fleet_history_prefix(const FleetConfig& f) { return f.prefix + "/history/"; }
+
+std::string fleet_record_json(const FleetRecord& r) {
+  return json{{"config", r.config},
+              {"profile", r.profile},
+              {"origin", r.origin.is_null() ? json::object() : r.origin},
+              {"op", r.op},
+              {"time", r.time}}
+      .dump();
+}
+
+std::optional<FleetRecord> parse_fleet_record(const std::string& text, std::string* error) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("config") || !j["config"].is_string()) {
+    *error = "the fleet config record is not {\"config\": TOML text, ...}";
+    return std::nullopt;
+  }
+  FleetRecord r;
+  r.config = j["config"];
+  if (j.contains("profile") && j["profile"].is_string()) r.profile = j["profile"];
+  if (j.contains("origin")) r.origin = j["origin"];
+  if (j.contains("op") && j["op"].is_string()) r.op = j["op"];
+  if (j.contains("time") && j["time"].is_string()) r.time = j["time"];
+  return r;
+}
+
+bool read_fleet_record(EtcdClient& etcd, const FleetConfig& f, FleetRecord* out, bool* exists,
+                       std::string* error) {
+  std::vector<EtcdKv> kvs;
+  if (!etcd.range(fleet_config_key(f), false, &kvs, nullptr, error)) return false;
+  *exists = !kvs.empty();
+  if (kvs.empty()) return true;
+  std::optional<FleetRecord> r = parse_fleet_record(kvs[0].value, error);
+  if (!r) return false;
+  *out = *r;
+  out->revision = kvs[0].mod_revision;
+  return true;
+}
+
+bool read_fleet_history(EtcdClient& etcd, const FleetConfig& f, std::vector<FleetRecord>* out,
+                        std::string* error) {
+  std::vector<EtcdKv> kvs;
+  if (!etcd.range(fleet_history_prefix(f), true, &kvs, nullptr, error)) return false;
+  out->clear();
+  for (const EtcdKv& kv : kvs) {  // etcd returns keys in order: oldest first
+    std::string ignored;
+    std::optional<FleetRecord> r = parse_fleet_record(kv.value, &ignored);
+    if (!r) continue;
+    try {
+      r->revision = std::stoll(kv.key.substr(fleet_history_prefix(f).size()));
+    } catch (...) {
+      continue;
+    }
+    out->push_back(*r);
+  }
+  return true;
+}
+
+bool write_fleet_record(EtcdClient& etcd, const FleetConfig& f, FleetRecord record,
+                        int64_t expected, bool* swapped, int64_t* revision, std::string* note) {
+  record.time = utc_timestamp();
+  std::string error;
+  if (!etcd.put_if(fleet_config_key(f), fleet_record_json(record), expected, swapped, revision,
+                   &error)) {
+    *note = error;
+    return false;
+  }
+  note->clear();
+  if (!*swapped) return true;
+  if (!etcd.put(history_key(f, *revision), fleet_record_json(record), 0, nullptr, &error)) {
+    *note = "generation " + std::to_string(*revision) +
+            " applies, but is not kept for rollback: " + error;
+    return true;
+  }
+  std::vector<EtcdKv> kept;
+  if (etcd.range(fleet_history_prefix(f), true, &kept, nullptr, &error)) {
+    for (std::size_t i = 0; i + kFleetHistory < kept.size(); i++)
+      etcd.remove(kept[i].key, false, &error);
+  }
+  return true;
+}
+
+}  // namespace sluice

@@ -83,6 +83,7 @@ EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::millisec
     c->set_read_timeout(timeout_);
     c->set_write_timeout(timeout_);
     c->set_keep_alive(true);
+    c->set_tcp_nodelay(true);  // headers and body go in two writes: no Nagle wait
     clients_.push_back(std::move(c));
   }
   if (endpoints_.empty()) endpoints_.push_back("(no endpoint)");

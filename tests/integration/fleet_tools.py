@@ -69,7 +69,7 @@ def generation(url):
 
 
 def retune_latency(a):
-    times, reached = [], 0
+    times, calls, reached = [], [], 0
     for i in range(a.changes):
         value = 600 + (i % 2)
         start = time.monotonic()
@@ -80,6 +80,7 @@ def retune_latency(a):
         if out.returncode != 0:
             sys.exit("sluicectl --fleet set failed: " + out.stderr)
         gen = json.loads(out.stdout)["generation"]
+        calls.append((time.monotonic() - start) * 1000)
         deadline = start + 5
         while time.monotonic() < deadline:
             if all(generation(u) >= gen for u in a.metrics):
@@ -87,10 +88,14 @@ def retune_latency(a):
                 break
             time.sleep(0.002)
         times.append((time.monotonic() - start) * 1000)
-    times.sort()
-    pick = lambda q: round(times[min(len(times) - 1, int(q * len(times)))], 1)
-    print(json.dumps({"changes": a.changes, "reached": reached, "p50_ms": pick(0.5),
-                      "p99_ms": pick(0.99), "max_ms": round(times[-1], 1)}))
+    def pick(values, q):
+        values = sorted(values)
+        return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+    # p50/p99 from the call to every edge running it; sluicectl_p50_ms: the
+    # call alone (a process start, the validation, the write to etcd).
+    print(json.dumps({"changes": a.changes, "reached": reached, "p50_ms": pick(times, 0.5),
+                      "p99_ms": pick(times, 0.99), "max_ms": round(max(times), 1),
+                      "sluicectl_p50_ms": pick(calls, 0.5)}))
 
 
 def main():

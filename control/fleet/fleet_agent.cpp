@@ -202,8 +202,10 @@ void FleetAgent::run() {
       changed = config_changed_;
       config_changed_ = false;
     }
-    if (changed && Clock::now() < next) {  // a fleet change between syncs
-      follow_config(etcd);
+    if (changed && Clock::now() < next) {
+      // A fleet change between syncs: applied now, and this edge's record
+      // says so now (sluicectl --fleet waits for every edge's).
+      tick(etcd);
       continue;
     }
     next += std::chrono::milliseconds(fleet_.sync_ms);

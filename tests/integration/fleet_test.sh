@@ -17,10 +17,14 @@
 #      static_sec (total within the budget +5%), then take it over (total
 #      within the budget plus the dead edge's share, the documented bound)
 #
-# Usage: fleet_test.sh BUILD_DIR SOURCE_DIR
+# With "dpdk", edge 3 is a DPDK edge (af_packet ports, inline: its inside
+# port's frames are counted) and the run is phases 1, 2 and 5.
+#
+# Usage: fleet_test.sh BUILD_DIR SOURCE_DIR [dpdk]
 set -euo pipefail
 build=$1
 src=$2
+variant=${3:-xdp}
 source "$src/tests/integration/lab.sh"
 lab_require_root "network namespaces, XDP and nftables"
 if ! command -v etcd >/dev/null; then
@@ -77,6 +81,17 @@ for i in 1 2 3; do
   ip -n "$ns_s" link set "s$i" up
 done
 ip -n "$ns_s" addr add "$service/32" dev lo
+if [[ $variant == dpdk ]]; then
+  # Edge 3 bridges s3 -> i3a; what it forwards arrives on i3b, which has s3's
+  # MAC address so that the frames are the stack's (and counted) there.
+  ip -n "$ns_s" link add i3a type veth peer name i3b
+  ip -n "$ns_s" link set i3b address "$(ip -n "$ns_s" link show s3 | awk '/link\/ether/ {print $2}')"
+  for dev in s3 i3a i3b; do
+    ip -n "$ns_s" link set "$dev" up
+    ip netns exec "$ns_s" ethtool -K "$dev" gro off tso off gso off tx off >/dev/null 2>&1 || true
+  done
+fi
+arrives() { [[ $variant == dpdk && $1 == 3 ]] && echo i3b || echo "s$1"; }
 # What the edges pass, counted as it arrives: SYNs by interface and port.
 {
   echo "table inet sl_fleet {"
@@ -86,7 +101,7 @@ ip -n "$ns_s" addr add "$service/32" dev lo
   echo "  chain pre { type filter hook prerouting priority -300;"
   for i in 1 2 3; do
     for port in 443 8443; do
-      echo "    iifname \"s$i\" tcp dport $port tcp flags syn counter name s${i}_$port"
+      echo "    iifname \"$(arrives "$i")\" tcp dport $port tcp flags syn counter name s${i}_$port"
     done
   done
   echo "  }"
@@ -108,6 +123,7 @@ start_member() {
     --auto-compaction-mode periodic --auto-compaction-retention 1h \
     --unsafe-no-fsync >>"$tmp/etcd-m$m.log" 2>&1 &
   etcd_pid[$m]=$!
+  disown # killed on purpose below: no job notices
 }
 endpoints=http://127.0.0.1:23701,http://127.0.0.1:23702,http://127.0.0.1:23703
 etcdctl() { in_s env ETCDCTL_API=3 /usr/bin/etcdctl --endpoints="$endpoints" --dial-timeout=1s --command-timeout=2s "$@"; }
@@ -127,11 +143,23 @@ etcd_healthy 20 || {
 }
 
 # --- three edges ---------------------------------------------------------------
+dataplane_toml() {
+  if [[ $variant == dpdk && $1 == 3 ]]; then
+    cat <<TOML
+mode = "dpdk"
+outside = "net_af_packet0,iface=s3"
+inside = "net_af_packet1,iface=i3a"
+dpdk_idle_sleep_us = 50
+dpdk_standby = "none"
+TOML
+  else
+    printf 'mode = "xdp"\noutside = "s%s"\n' "$1"
+  fi
+}
 for i in 1 2 3; do
   cat >"$tmp/edge$i.toml" <<TOML
 [dataplane]
-mode = "xdp"
-outside = "s$i"
+$(dataplane_toml "$i")
 pin_path = "/sys/fs/bpf/sluice-fleet-$LAB_ID-$i"
 
 [metrics]
@@ -170,11 +198,13 @@ start_edge() {
   STATE_DIRECTORY=$tmp/state nsenter --net="/run/netns/$ns_s" "$sluiced" --config "$tmp/edge$i.toml" \
     --log-interval 60 >>"$tmp/edge$i.log" 2>&1 &
   edge_pid[$i]=$!
+  disown
 }
 for i in 1 2 3; do
   start_edge "$i"
-  wait_for "$tmp/edge$i.log" 'msg=started' 20
+  wait_for "$tmp/edge$i.log" 'msg=started' 30
 done
+check "edge 3 runs the $variant dataplane" "$(grep -c "msg=started mode=$variant" "$tmp/edge3.log") == 1"
 check "the first edge seeded the fleet config from its file" \
   "$(grep -c 'seeded it from' "$tmp/edge1.log") == 1 && $(grep -c 'seeded it from' "$tmp/edge2.log") == 0"
 
@@ -237,6 +267,7 @@ ok=0
 within "$tmp/p2.jsonl" 2 10 "$lo" "$hi" s1_ s2_ s3_ && ok=1
 check "demand moved from edge 3 to edge 1: shares follow within 2 s" "$ok"
 
+if [[ $variant == xdp ]]; then
 # --- 3. etcd: the leader killed, then every member stopped ----------------------
 leader=$(etcdctl endpoint status -w json | "$py" -c '
 import json, sys
@@ -298,9 +329,11 @@ ok=0
 within "$tmp/p4.jsonl" 1 20 0 $(((budget + share1) * 105 / 100)) s1_ s2_ s3_ && ok=1
 check "the fleet total stays within the documented bound: budget + the dead edge's share ($share1)" "$ok"
 
-# --- 5. policy in etcd --------------------------------------------------------
 start_edge 1 # adopts its pinned program and rejoins the fleet
 wait_for "$tmp/edge1.log" 'msg=started.*adopted=true' 20
+fi # xdp
+
+# --- 5. policy in etcd --------------------------------------------------------
 ctl() { "$build/control/sluicectl" --socket "$tmp/edge$1.sock" "${@:2}"; }
 fctl() { in_s "$build/control/sluicectl" --fleet --config "$tmp/edge2.toml" "$@"; }
 out=$(ctl 2 set boundary.lookups_per_sec=600 2>&1) && rc=0 || rc=$?

@@ -155,6 +155,29 @@ int call(const Globals& g, const json& request, json* response) {
   return kOk;
 }
 
+// A fleet member's line of `status`: which fleet, its sync, its shares of
+// the fleet-wide budgets (the rates above are the fleet's).
+void print_fleet(const json& f) {
+  std::cout << "fleet " << f.value("prefix", std::string("?")) << " as "
+            << f.value("node", std::string("?")) << ": " << f.value("edges_live", 0)
+            << " edges live, " << f.value("edges_held", 0) << " held; etcd "
+            << (f.value("etcd_up", false)
+                    ? "in sync"
+                    : "UNREACHABLE for " +
+                          std::to_string(static_cast<int>(f.value("last_sync_age_sec", 0.0))) +
+                          " s")
+            << (f.value("static_shares", false) ? " (static shares)" : "") << "\n";
+  std::string shares;
+  const json& s = f.value("shares", json::object());
+  for (const char* budget : {"boundary_lookups", "boundary_packets"})
+    if (s.contains(budget))
+      shares += std::string(shares.empty() ? "" : ", ") + budget + " " +
+                std::to_string(s[budget].value("rate", 0)) + "/s";
+  for (const auto& [name, b] : s.value("classes", json::object()).items())
+    shares += (shares.empty() ? "" : ", ") + name + " " + std::to_string(b.value("rate", 0)) + "/s";
+  std::cout << "this edge's shares: " << (shares.empty() ? "-" : shares) << "\n";
+}
+
 std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::string>(); }
 
 void print_change(const json& r) {
@@ -263,7 +286,9 @@ int status(const Globals& g, double wait_sec) {
   std::cout << "boundary: lookups " << fmt_rate(r["boundary"]["lookups_per_sec"]) << " ("
             << r["boundary"]["lookup_tokens"] << " tokens), packets "
             << fmt_rate(r["boundary"]["packets_per_sec"]) << " (" << r["boundary"]["packet_tokens"]
-            << " tokens)\n\n";
+            << " tokens)\n";
+  if (r.contains("fleet") && r["fleet"].is_object()) print_fleet(r["fleet"]);
+  std::cout << "\n";
   char line[256];
   std::snprintf(line, sizeof(line), "%-16s %3s %12s %10s %12s %12s %12s  %s\n", "class", "pri",
                 "rate", "tokens", "lookups", "admitted", "shed", "shed by reason (packets)");

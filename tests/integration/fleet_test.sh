@@ -361,6 +361,19 @@ check "the audit line names who changed the fleet" \
 out=$(fctl rollback 2>&1) && rc=0 || rc=$?
 check "sluicectl --fleet rollback returns every edge to the budget before (rc $rc)" \
   "rc == 0 && $(grep -c 'boundary.lookups_per_sec: 600 -> 500' <<<"$out") == 1"
+out=$(ctl 2 status)
+check "status shows the fleet, its sync and this edge's shares" \
+  "$(grep -c "^fleet /sluice/test-$LAB_ID as edge-2: 3 edges live, 0 held; etcd in sync" <<<"$out") == 1 && \
+   $(grep -c "^this edge's shares: boundary_lookups [0-9]*/s" <<<"$out") == 1"
+# SIGHUP on a member reloads its own tables only: the fleet's stay.
+gen_before=$(ctl 2 --json status | "$py" -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+sed -i "s/^lookups_per_sec = $budget/lookups_per_sec = 7/" "$tmp/edge2.toml"
+kill -HUP "${edge_pid[2]}"
+wait_for "$tmp/edge2.log" 'msg=reloaded' 10
+out=$(ctl 2 --json status)
+check "SIGHUP on a member whose file says 7/s keeps the fleet's $budget/s and generation" \
+  "$(field "$out" generation) == $gen_before && \
+   $("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["boundary"]["lookups_per_sec"])' "$out") == $budget"
 # 100 changes: how long until every edge's dataplane runs each.
 in_s "$py" "$tools" retune-latency --sluicectl "$build/control/sluicectl" --config "$tmp/edge2.toml" \
   --metrics http://127.0.0.1:19201/metrics http://127.0.0.1:19202/metrics http://127.0.0.1:19203/metrics \

@@ -29,6 +29,7 @@ dpkg-deb -e "$deb" "$root/control"
 p=$root/pkg
 for f in usr/bin/sluiced usr/bin/sluicectl \
   lib/systemd/system/sluiced.service lib/systemd/system/sluiced-passthrough.service \
+  lib/systemd/system/sluiced@.service usr/share/doc/sluice/fleet.md \
   etc/sluice/sluice.toml etc/logrotate.d/sluice \
   usr/share/man/man8/sluiced.8.gz usr/share/man/man8/sluicectl.8.gz usr/share/man/man5/sluice.toml.5.gz \
   usr/share/sluice/grafana-dashboard.json usr/share/sluice/sluice-alerts.yml \
@@ -73,7 +74,9 @@ cp /bin/kill "$v/bin/"
 check "the units name the installed binary" \
   "$(grep -c '^ExecStart=/usr/bin/sluiced ' "$p/lib/systemd/system/sluiced.service") == 1 && \
    $(grep -c '^Type=notify$' "$p/lib/systemd/system/sluiced.service") == 1"
-for unit in sluiced.service sluiced-passthrough.service; do
+check "the template reads the instance's own file" \
+  "$(grep -c '^ExecStart=/usr/bin/sluiced --config /etc/sluice/%i.toml$' "$p/lib/systemd/system/sluiced@.service") == 1"
+for unit in sluiced.service sluiced-passthrough.service sluiced@edge-a.service; do
   # --man=no: the man pages are checked above (verify would ask the host's man)
   out=$(systemd-analyze verify --man=no --root="$v" "/lib/systemd/system/$unit" 2>&1) && rc=0 || rc=$?
   [[ -n $out ]] && echo "$out"

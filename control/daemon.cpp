@@ -338,9 +338,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
                   {{"profile", fleet->record.profile}, {"error", r.value("error", "")}});
     }
     agent_owner = std::make_unique<FleetAgent>(*cfg.fleet, *control_owner, *fleet);
-    FleetAgent* a = agent_owner.get();
-    control_owner->set_fleet_status([a] { return a->status(); });
-    agent = a;
+    agent = agent_owner.get();
     log_event(LogLevel::info, "fleet: joined",
               {{"prefix", cfg.fleet->prefix},
                {"node", cfg.fleet->node},

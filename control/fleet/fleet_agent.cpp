@@ -145,11 +145,13 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   shares_ = start.shares;
   figures_.static_shares = start.from_cache;
   if (!start.from_cache) keep_cache(start.record, start.edges);
+  control_.set_fleet_status([this] { return status(); });
   thread_ = std::thread([this] { run(); });
   watch_thread_ = std::thread([this] { watch(); });
 }
 
 FleetAgent::~FleetAgent() {
+  control_.set_fleet_status(nullptr);
   {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     stopping_ = true;

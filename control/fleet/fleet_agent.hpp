@@ -57,8 +57,10 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
 
 class FleetAgent {
  public:
+  // Starts the agent's threads; `status` of `control` reports the fleet
+  // from now on.
   FleetAgent(const FleetConfig& fleet, ControlState& control, const FleetStart& start);
-  ~FleetAgent();  // stops the thread and revokes the lease
+  ~FleetAgent();  // stops the threads and revokes the lease
   FleetAgent(const FleetAgent&) = delete;
   FleetAgent& operator=(const FleetAgent&) = delete;
 

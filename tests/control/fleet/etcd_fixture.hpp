@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ class EtcdProcess {
     const std::string log = (dir_ / "etcd.log").string();
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that crashes takes its etcd along
       std::freopen(log.c_str(), "w", stderr);
       std::freopen(log.c_str(), "a", stdout);
       ::execlp("etcd", "etcd", "--name", "t", "--data-dir", (dir_ / "data").c_str(),

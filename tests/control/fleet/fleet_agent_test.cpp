@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+// A fleet member's agent against a real etcd and a FakeDataplane: it joins
+// (seeding the fleet config), publishes its record, takes its share of the
+// fleet budgets from the fleet's demand, applies fleet changes as they are
+// written, and without etcd keeps its shares for static_sec, then takes an
+// even 1/N share.
+#include "control/fleet/fleet_agent.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "control/fleet/etcd_client.hpp"
+#include "control/fleet/fleet_policy.hpp"
+#include "tests/control/api/control_test_env.hpp"
+#include "tests/control/fleet/etcd_fixture.hpp"
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+
+std::string member_config(int port) {
+  return std::string(test::kControlTestConfig) + R"(
+[fleet]
+etcd = ["http://127.0.0.1:)" +
+         std::to_string(port) + R"("]
+prefix = "/sluice/agent-test"
+node = "edge-a"
+static_sec = 1
+sync_ms = 50
+)";
+}
+
+// Waits up to 10 s for `done`.
+bool eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+uint64_t boundary_rate(const test::FakeDataplane& dp) {
+  return dp.last_profile().boundary_lookups.rate_per_sec;
+}
+
+TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtcd) {
+  SLUICE_REQUIRE_ETCD();
+  auto etcd = std::make_unique<testing::EtcdProcess>(24760);
+  ASSERT_TRUE(etcd->ready());
+  // Another edge of the fleet, under a lease, with citizen demand well
+  // under the budget (40000/s): what is left over follows its demand.
+  EtcdClient c({etcd->url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  const json other = {{"node", "edge-b"},
+                      {"demand", {{"citizen", {{"lookups", 1000.0}, {"packets", 1000.0}}}}},
+                      {"shares", json::object()},
+                      {"generation", 0}};
+  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", other.dump(), lease, nullptr, &error));
+
+  test::ControlHarness h(member_config(24760));
+  const LoadResult loaded = load_config_file(h.config_path());
+  ASSERT_TRUE(loaded.ok());
+  FleetStart start;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
+      << error;
+  EXPECT_NE(start.log.find("seeded"), std::string::npos) << start.log;
+  EXPECT_EQ(start.edges, 2U);
+  EXPECT_EQ(start.shares.boundary_lookups->rate, 20000U);  // even until it has measured
+  h.state().join_fleet("/sluice/agent-test", start.record.config);
+  ASSERT_TRUE(h.state().set_shares(start.shares, &error)) << error;
+  auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), start);
+
+  // No demand here: the floor's half (10% of 40000 / 2 edges).
+  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 2000; }))
+      << boundary_rate(h.dataplane());
+  const json status = h.call({{"op", "status"}});
+  EXPECT_EQ(status["fleet"]["edges_live"], 2);
+  EXPECT_EQ(status["fleet"]["etcd_up"], true);
+  EXPECT_EQ(status["boundary"]["lookups_per_sec"], 40000);  // the fleet's budget
+  std::vector<EtcdKv> kvs;
+  ASSERT_TRUE(c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &error));
+  ASSERT_EQ(kvs.size(), 1U);
+  EXPECT_NE(kvs[0].lease, 0) << "the edge's record lives under its lease";
+
+  // A fleet change reaches this edge as the config key's revision.
+  const json r = fleet_request(
+      *loaded.config->fleet,
+      {{"op", "set"},
+       {"settings", json::array({json::array({"boundary.lookups_per_sec", "30000"})})}},
+      {{"transport", "test"}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  const uint64_t revision = r["generation"];
+  ASSERT_TRUE(eventually([&] { return h.state().generation() == revision; }));
+  EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 30000U);
+  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 1500; }))
+      << boundary_rate(h.dataplane());
+
+  // etcd goes away: the last shares hold, then an even share of 2 edges.
+  etcd.reset();
+  ASSERT_TRUE(eventually([&] { return agent->figures().static_shares; }));
+  EXPECT_EQ(boundary_rate(h.dataplane()), 1500U);
+  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 15000; }))
+      << boundary_rate(h.dataplane());
+  EXPECT_FALSE(agent->figures().etcd_up);
+  EXPECT_GE(agent->figures().last_sync_age_sec, 1.0);
+
+  // And it stops promptly with etcd still away.
+  const auto stop = std::chrono::steady_clock::now();
+  agent.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
+}
+
+TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  std::string error;
+  {
+    testing::EtcdProcess etcd(24770);
+    ASSERT_TRUE(etcd.ready());
+    test::ControlHarness h(member_config(24770));
+    const LoadResult loaded = load_config_file(h.config_path());
+    FleetStart start;
+    ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
+        << error;
+    h.state().join_fleet("/sluice/agent-test", start.record.config);
+    FleetAgent agent(*loaded.config->fleet, h.state(), start);  // keeps the config
+  }
+  test::ControlHarness h(member_config(24770));
+  const LoadResult loaded = load_config_file(h.config_path());
+  FleetStart start;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
+      << error;
+  EXPECT_TRUE(start.from_cache);
+  EXPECT_NE(start.log.find("cannot be reached"), std::string::npos) << start.log;
+  EXPECT_EQ(start.shares.boundary_lookups->rate, 40000U);  // 1 edge known
+
+  // Nothing kept and no etcd: no config to run.
+  test::TempDir empty;
+  ::setenv("STATE_DIRECTORY", empty.path().c_str(), 1);
+  EXPECT_FALSE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error));
+  EXPECT_NE(error.find("no fleet config is kept"), std::string::npos) << error;
+  ::unsetenv("STATE_DIRECTORY");
+}
+
+}  // namespace
+}  // namespace sluice

@@ -326,7 +326,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   control_owner =
       std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
   if (fleet != nullptr) {
-    control_owner->join_fleet(cfg.fleet->prefix, fleet->record.config);
+    control_owner->join_fleet(cfg.fleet->prefix, cfg.fleet->node, fleet->record.config);
     if (!control_owner->set_shares(fleet->shares, &error))
       log_event(LogLevel::error, "fleet: first shares refused", {{"error", error}});
     if (!fleet->record.profile.empty()) {
@@ -491,6 +491,9 @@ int run_daemon(const DaemonOptions& options) {
       if (!fleet_join(*loaded.config->fleet, options.config_path, loaded.text, &start, &error)) {
         why = "fleet: " + error;
       } else {
+        // Every edge ranks sources with the fleet's seed (a config's own
+        // admission.seed still wins).
+        if (start.rank_seed) set_default_seed(*start.rank_seed);
         const int rc =
             run_in_charge(options, start.loaded, &start, signals, failures, &locks, &why);
         if (rc != kStartAgain) return rc;

@@ -457,9 +457,11 @@ json ControlState::reload_file(const Origin& origin) {
 
 DataplaneStats ControlState::stats() const { return dataplane_.stats(); }
 
-void ControlState::join_fleet(const std::string& prefix, const std::string& fleet_text) {
+void ControlState::join_fleet(const std::string& prefix, const std::string& node,
+                              const std::string& fleet_text) {
   std::lock_guard<std::mutex> lock(mutex_);
   fleet_prefix_ = prefix;
+  fleet_node_ = node;
   fleet_text_ = fleet_text;
 }
 
@@ -477,8 +479,9 @@ json ControlState::apply_fleet_config(const std::string& fleet_text, const std::
   }
   if (!profile.empty() && r.config->profiles.count(profile) == 0)
     return refuse("fleet config rejected: it does not define its active profile " + profile);
-  json result = change("fleet " + fleet_op, r.text, profile, false, Origin{"fleet"}, {}, revision,
-                       {{"revision", revision}, {"origin", fleet_origin}, {"op", fleet_op}});
+  json result = change(
+      "fleet " + fleet_op, r.text, profile, false, Origin{"fleet"}, {}, revision,
+      {{"revision", revision}, {"origin", fleet_origin}, {"op", fleet_op}, {"node", fleet_node_}});
   if (result.value("ok", false)) fleet_text_ = fleet_text;
   return result;
 }

@@ -52,10 +52,11 @@ class ControlState {
   nlohmann::json reload_file(const Origin& origin);
 
   // --- fleet membership (control/fleet/fleet_agent.hpp drives these) ---
-  // From now on this edge is a member of the fleet under `prefix`: its fleet
-  // tables come from `fleet_text` (already part of the initial config), and
-  // the local ops that would change them are refused.
-  void join_fleet(const std::string& prefix, const std::string& fleet_text);
+  // From now on this edge is `node`, a member of the fleet under `prefix`:
+  // its fleet tables come from `fleet_text` (already part of the initial
+  // config), and the local ops that would change them are refused.
+  void join_fleet(const std::string& prefix, const std::string& node,
+                  const std::string& fleet_text);
   // A new fleet config (the TOML of the fleet tables, as etcd holds it at
   // `revision`), validated with this edge's local tables and applied as
   // generation `revision`, audited with who changed it in the fleet.
@@ -128,7 +129,8 @@ class ControlState {
   uint64_t audit_failures_ = 0;
 
   std::string fleet_prefix_;  // "" = not in a fleet
-  std::string fleet_text_;    // the fleet tables in force
+  std::string fleet_node_;
+  std::string fleet_text_;  // the fleet tables in force
   std::optional<EdgeShares> shares_;
   std::function<nlohmann::json()> fleet_status_;
 };

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "control/api/control_state.hpp"
+#include "control/config/compile.hpp"  // default_seed
 #include "control/fleet/etcd_client.hpp"
 #include "control/log.hpp"
 #include "control/seed_store.hpp"
@@ -91,6 +92,19 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       for (const EtcdKv& kv : members)
         if (kv.key != fleet_edges_prefix(fleet) + fleet.node) edges++;
     }
+    // The fleet's rank seed: the first edge proposes its own.
+    std::vector<EtcdKv> seed;
+    bool swapped = false;
+    if (etcd.put_if(fleet_seed_key(fleet), std::to_string(default_seed()), 0, &swapped, nullptr,
+                    &etcd_error) &&
+        etcd.range(fleet_seed_key(fleet), false, &seed, nullptr, &etcd_error) && !seed.empty()) {
+      try {
+        start->rank_seed = std::stoull(seed[0].value);
+      } catch (...) {
+        log_event(LogLevel::warn, "fleet: the fleet's rank seed is not a number; this edge's own",
+                  {{"key", fleet_seed_key(fleet)}});
+      }
+    }
     start->log += "fleet config revision " + std::to_string(start->record.revision) + " from " +
                   etcd.endpoint();
   } else {
@@ -111,6 +125,8 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     start->record = *r;
     start->record.revision = cached.value("revision", int64_t{0});
     edges = std::max<std::size_t>(1, cached.value("edges", std::size_t{1}));
+    if (cached.contains("rank_seed") && cached["rank_seed"].is_number_unsigned())
+      start->rank_seed = cached["rank_seed"].get<uint64_t>();
     start->from_cache = true;
     start->log = "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +
                  cache_path(fleet) + " (revision " + std::to_string(start->record.revision) +
@@ -137,7 +153,10 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
 }
 
 FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const FleetStart& start)
-    : fleet_(fleet), control_(control), applied_revision_(start.record.revision) {
+    : fleet_(fleet),
+      control_(control),
+      applied_revision_(start.record.revision),
+      rank_seed_(start.rank_seed) {
   last_ok_ =
       start.from_cache ? Clock::now() - std::chrono::seconds(fleet.static_sec) : Clock::now();
   last_edges_ = start.edges;
@@ -267,8 +286,9 @@ void FleetAgent::use_shares(const EdgeShares& shares) {
 
 void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) const {
   std::string error;
-  const json cached = {
+  json cached = {
       {"record", fleet_record_json(record)}, {"revision", record.revision}, {"edges", edges}};
+  if (rank_seed_) cached["rank_seed"] = *rank_seed_;
   if (!keep_file(cache_path(fleet_), cached.dump() + "\n", &error))
     log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});
 }

@@ -45,7 +45,11 @@ struct FleetStart {
   EdgeShares shares;        // this edge's first shares
   std::size_t edges = 1;    // edges in the fleet, this one included
   bool from_cache = false;  // etcd did not answer: the kept copy
-  std::string log;          // what happened, for the log
+  // The fleet's salt of sticky ranks (PREFIX/rank_seed; the first edge's own
+  // kept seed, default_seed(), when the fleet had none): sluiced uses it for
+  // configs without admission.seed, so every edge ranks a source alike.
+  std::optional<uint64_t> rank_seed;
+  std::string log;  // what happened, for the log
 };
 
 // Fetches the fleet config (seeding it from the local file's fleet tables
@@ -97,6 +101,7 @@ class FleetAgent {
   std::map<std::string, Known> known_;  // every other edge seen, by node
   int64_t applied_revision_ = 0;
   int64_t rejected_revision_ = 0;
+  const std::optional<uint64_t> rank_seed_;  // kept with the fleet config
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState
   FleetFigures figures_;      // shares and fleet_lookups filled in by figures()

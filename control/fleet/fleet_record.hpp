@@ -5,6 +5,9 @@
 //   PREFIX/history/REV   the record of each kept generation, for rollback
 //                        (etcd's own history is compacted)
 //   PREFIX/edges/NODE    each edge's demand and shares, under its lease
+//   PREFIX/rank_seed     the salt of sticky ranks every edge uses when the
+//                        fleet config sets no admission.seed (a source ECMP
+//                        spreads over edges ranks alike on each)
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,7 @@ struct FleetRecord {
 std::string fleet_config_key(const FleetConfig& f);
 std::string fleet_edges_prefix(const FleetConfig& f);
 std::string fleet_history_prefix(const FleetConfig& f);
+std::string fleet_seed_key(const FleetConfig& f);
 
 std::string fleet_record_json(const FleetRecord& r);
 // nullopt + *error when `text` is not a record.

@@ -10,6 +10,7 @@
 
 #include <functional>
 
+#include "control/config/compile.hpp"
 #include "control/fleet/etcd_client.hpp"
 #include "control/fleet/fleet_policy.hpp"
 #include "tests/control/api/control_test_env.hpp"
@@ -71,7 +72,14 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   EXPECT_NE(start.log.find("seeded"), std::string::npos) << start.log;
   EXPECT_EQ(start.edges, 2U);
   EXPECT_EQ(start.shares.boundary_lookups->rate, 20000U);  // even until it has measured
-  h.state().join_fleet("/sluice/agent-test", start.record.config);
+  // The fleet's rank seed: this first edge's own, for every edge to use.
+  ASSERT_TRUE(start.rank_seed.has_value());
+  EXPECT_EQ(*start.rank_seed, default_seed());
+  std::vector<EtcdKv> seed;
+  ASSERT_TRUE(c.range("/sluice/agent-test/rank_seed", false, &seed, nullptr, &error));
+  ASSERT_EQ(seed.size(), 1U);
+  EXPECT_EQ(seed[0].value, std::to_string(default_seed()));
+  h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
   ASSERT_TRUE(h.state().set_shares(start.shares, &error)) << error;
   auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), start);
 
@@ -128,7 +136,7 @@ TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {
     FleetStart start;
     ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
         << error;
-    h.state().join_fleet("/sluice/agent-test", start.record.config);
+    h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
     FleetAgent agent(*loaded.config->fleet, h.state(), start);  // keeps the config
   }
   test::ControlHarness h(member_config(24770));
@@ -139,6 +147,7 @@ TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {
   EXPECT_TRUE(start.from_cache);
   EXPECT_NE(start.log.find("cannot be reached"), std::string::npos) << start.log;
   EXPECT_EQ(start.shares.boundary_lookups->rate, 40000U);  // 1 edge known
+  EXPECT_TRUE(start.rank_seed.has_value());                // kept with the config
 
   // Nothing kept and no etcd: no config to run.
   test::TempDir empty;

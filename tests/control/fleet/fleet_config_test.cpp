@@ -138,7 +138,9 @@ TEST(FleetRecord, RoundTripsAndRefusesOtherShapes) {
 
 class FleetMemberTest : public ::testing::Test {
  protected:
-  FleetMemberTest() { h.state().join_fleet("/sluice/city", fleet_tables_text(h.initial_text())); }
+  FleetMemberTest() {
+    h.state().join_fleet("/sluice/city", "edge-a", fleet_tables_text(h.initial_text()));
+  }
   test::ControlHarness h;
 };
 
@@ -175,6 +177,7 @@ TEST_F(FleetMemberTest, AFleetChangeRunsAsTheFleetsRevisionAndIsAuditedWithItsOr
   const std::string audit = test::read_text(h.audit_path());
   EXPECT_NE(audit.find("\"new_generation\":4711"), std::string::npos) << audit;
   EXPECT_NE(audit.find("sluicectl --fleet"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("\"node\":\"edge-a\""), std::string::npos) << audit;  // who applied it
 
   // A fleet config that does not validate here changes nothing.
   const json bad = h.state().apply_fleet_config("[boundary]\nlookups_per_sec = -1\n", "", 4712,

@@ -10,6 +10,13 @@
 # subnets and models the boundary that failed: conntrack plus a new-connection
 # limit it cannot exceed (drops beyond it, indiscriminately).
 #
+# A two-edge fleet ("fleet", sl_up's edge mode) adds a second path through a
+# second pair of edge interfaces, e2-out / e2-in, to the firewall's f2-out
+# (198.18.0.253): the clients' route to the backend is multipath over both
+# (hashed on addresses and ports, as ECMP does), and the firewall sends each
+# connection's replies back out of the interface its SYN came in on (a
+# conntrack mark and a routing rule), so they return through the same edge.
+#
 # Source this file; it defines SL_* names unique to this process. Callers
 # register sl_down with trap so it also runs on failure; it is bounded in time.
 
@@ -21,6 +28,7 @@ SL_BACKEND=sl-be-$SL_ID
 SL_BACKEND_V4=198.19.0.1
 SL_FW_OUT_V4=198.18.0.254
 SL_FW_IN_V4=198.19.0.254
+SL_FW_OUT2_V4=198.18.0.253
 SL_XDP_PASS=${SL_XDP_PASS:?set SL_XDP_PASS to the built xdp_pass.bpf.o}
 # Client source addresses: 10 checkpoint scanners in 198.18.10.0/24, 100
 # citizens in 198.18.20.0/22 (per-address port ranges never run out); the
@@ -41,7 +49,8 @@ SL_POPULATION_SIZE=10000
 sl_ns() { ip netns exec "$@"; }
 
 # sl_up EDGE_MODE [POPULATION]: EDGE_MODE is "bridge" (Linux bridge at the
-# edge), "xdp" or "dpdk" (no bridge: sluiced takes e-out/e-in itself);
+# edge), "xdp" or "dpdk" (no bridge: sluiced takes e-out/e-in itself), or
+# "fleet" (as xdp, plus the second path e2-out/e2-in for a second edge);
 # POPULATION "10k" adds the 10,000 citizen addresses.
 sl_up() {
   local edge_mode=$1 population=${2:-} ns a
@@ -75,7 +84,11 @@ PY
   ip -n "$SL_FW" link set f-out up
   ip -n "$SL_FW" link set f-in up
   ip -n "$SL_BACKEND" link set b0 up
-  ip -n "$SL_CLIENTS" route add 198.19.0.0/16 via "$SL_FW_OUT_V4"
+  if [[ $edge_mode == fleet ]]; then
+    sl_second_path
+  else
+    ip -n "$SL_CLIENTS" route add 198.19.0.0/16 via "$SL_FW_OUT_V4"
+  fi
   ip -n "$SL_BACKEND" route add 198.18.0.0/16 via "$SL_FW_IN_V4"
   sl_ns "$SL_FW" sysctl -qw net.ipv4.ip_forward=1
   if [[ $population == 10k ]]; then
@@ -108,6 +121,43 @@ PY
     ip -n "$SL_EDGE" link set e-in master br0
     ip -n "$SL_EDGE" link set br0 up
   fi
+}
+
+# The second path of a two-edge fleet (sl_up "fleet"): c1 --- (e2-out) edge
+# (e2-in) --- f2-out. ECMP over both paths from the clients; replies leave the
+# firewall by the interface their connection came in on.
+sl_second_path() {
+  ip link add c1 netns "$SL_CLIENTS" type veth peer name e2-out netns "$SL_EDGE"
+  ip link add e2-in netns "$SL_EDGE" type veth peer name f2-out netns "$SL_FW"
+  ip -n "$SL_FW" addr add "$SL_FW_OUT2_V4/32" dev f2-out
+  ip -n "$SL_CLIENTS" link set c1 up
+  ip -n "$SL_EDGE" link set e2-out up
+  ip -n "$SL_EDGE" link set e2-in up
+  ip -n "$SL_FW" link set f2-out up
+  sl_ns "$SL_CLIENTS" sysctl -qw net.ipv4.fib_multipath_hash_policy=${SL_ECMP_HASH_POLICY:-1}
+  sl_ns "$SL_CLIENTS" sysctl -qw net.ipv4.conf.all.rp_filter=0
+  ip -n "$SL_CLIENTS" route add 198.19.0.0/16 \
+    nexthop via "$SL_FW_OUT_V4" dev c0 onlink nexthop via "$SL_FW_OUT2_V4" dev c1 onlink
+  # The firewall: 198.18.0.0/16 is on-link through f-out; connections that
+  # came in on f2-out are marked, and their replies routed out of f2-out.
+  ip -n "$SL_FW" route add 198.18.0.0/16 dev f2-out table 102
+  ip -n "$SL_FW" rule add fwmark 2 table 102
+  for dev in all default f-out f2-out; do
+    sl_ns "$SL_FW" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"
+  done
+  sl_ns "$SL_FW" nft -f - <<NFT
+table inet paths {
+  chain pre {
+    type filter hook prerouting priority mangle; policy accept;
+    ct state new iifname "f2-out" ct mark set 2
+    ct mark 2 meta mark set ct mark
+  }
+}
+NFT
+  sl_ns "$SL_CLIENTS" ethtool -K c1 tx off >/dev/null
+  sl_ns "$SL_FW" ethtool -K f2-out tx off >/dev/null
+  ip -n "$SL_CLIENTS" link set dev c1 xdpdrv obj "$SL_XDP_PASS" sec xdp
+  ip -n "$SL_FW" link set dev f2-out xdpdrv obj "$SL_XDP_PASS" sec xdp
 }
 
 # sl_firewall LIMIT BURST: the boundary: conntrack, new connections beyond

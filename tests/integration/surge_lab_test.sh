@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # surge_lab_short: the short surge-lab scenario (scripts/surge-lab --short):
 # no admission and sluice inline in each dataplane (XDP, DPDK on af_packet
-# vdevs), at 10 C, citizens shed in sticky order, intents as sessions, on
+# vdevs, and two XDP edges as a fleet behind ECMP), at 10 C, citizens shed in sticky order, intents as sessions, on
 # both backends. Asserts behind sluice, short backend: useful goodput >= 97%
 # of the boundary (C), checkpoint success >= 99%, failures answered (reset)
 # within 10 ms p99, settled by 1 s after the step (converge <= 1: the
@@ -21,7 +21,7 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "SKIP: needs root for network namespaces and XDP (outside CI)"
   exit 77
 fi
-dataplanes=${SLUICE_LAB_DATAPLANES:-xdp dpdk}  # the ones this build has
+dataplanes=${SLUICE_LAB_DATAPLANES:-xdp dpdk xdp-fleet}  # the ones this build has
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 SLUICE_BUILD_DIR=$build timeout 420 "$src/scripts/surge-lab" --short --configs "none $dataplanes" --out "$out"

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+// Policy in etcd (control/fleet/fleet_policy.hpp) against a real etcd: every
+// fleet op validated like the local one, written with a compare-and-swap,
+// kept in PREFIX/history for rollback.
+#include "control/fleet/fleet_policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include "control/fleet/etcd_client.hpp"
+#include "control/fleet/fleet_record.hpp"
+#include "tests/control/fleet/etcd_fixture.hpp"
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+
+const std::string kPolicy = R"([boundary]
+lookups_per_sec = 1000
+
+[admission]
+flow_table_size = 262144
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { dst_ports = 443 }
+rate_per_sec = 500
+
+[profiles.surge]
+"class.citizen.rate_per_sec" = 100
+)";
+
+json settings(const std::string& key, const std::string& value) {
+  return json::array({json::array({key, value})});
+}
+
+class FleetPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::have_etcd()) {
+      if (std::getenv("CI") != nullptr) FAIL() << "etcd is not installed (etcd-server)";
+      GTEST_SKIP() << "etcd is not installed (outside CI)";
+    }
+    etcd_ = std::make_unique<testing::EtcdProcess>(24780);
+    ASSERT_TRUE(etcd_->ready());
+    fleet_.etcd = {etcd_->url()};
+    fleet_.prefix = "/sluice/policy-test";
+    fleet_.node = "edge-a";
+  }
+  json call(const json& request) { return fleet_request(fleet_, request, {{"who", "test"}}); }
+  std::string effective_value(const std::string& key) {
+    const json r = call({{"op", "get"}});
+    const std::string& text = r["config"].get_ref<const std::string&>();
+    const std::size_t at = text.find(key + " = ");
+    return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
+  }
+
+  std::unique_ptr<testing::EtcdProcess> etcd_;
+  FleetConfig fleet_;
+};
+
+TEST_F(FleetPolicyTest, EveryOpIsValidatedWrittenAndKeptForRollback) {
+  json r = call({{"op", "get"}});
+  EXPECT_FALSE(r["ok"]);
+  EXPECT_NE(r["error"].get<std::string>().find("has no config yet"), std::string::npos);
+
+  // apply: the fleet tables of a whole file; its own tables are not the fleet's.
+  r = call({{"op", "apply"}, {"config", "[dataplane]\noutside = \"eth0\"\n" + kPolicy}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  const int64_t first = r["generation"];
+  EXPECT_GT(first, 0);
+  EXPECT_NE(r["notes"].dump().find("each edge's own"), std::string::npos);
+  r = call({{"op", "get"}});
+  EXPECT_EQ(r["generation"], first);
+  EXPECT_EQ(r["config"].get<std::string>().find("dataplane"), std::string::npos);
+
+  // set: a new revision is the new generation; a dry run changes nothing.
+  r = call({{"op", "set"},
+            {"settings", settings("class.citizen.rate_per_sec", "700")},
+            {"dry_run", true}});
+  ASSERT_TRUE(r["ok"]);
+  EXPECT_EQ(r["generation"], first);
+  EXPECT_EQ(r["diff"][0]["key"], "class.citizen.rate_per_sec");
+  r = call({{"op", "set"}, {"settings", settings("class.citizen.rate_per_sec", "700")}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  const int64_t second = r["generation"];
+  EXPECT_GT(second, first);
+  EXPECT_EQ(effective_value("rate_per_sec"), "rate_per_sec = 700");
+
+  // profile and shadow change the record like any other op.
+  r = call({{"op", "profile"}, {"name", "surge"}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  EXPECT_EQ(r["diff"][0]["new"], "100");
+  EXPECT_EQ(call({{"op", "get"}})["profile"], "surge");
+  r = call({{"op", "profile"}, {"name", "nonesuch"}});
+  EXPECT_FALSE(r["ok"]);
+  EXPECT_NE(r["error"].get<std::string>().find("nonesuch"), std::string::npos);
+  r = call({{"op", "shadow"}, {"on", true}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  EXPECT_EQ(r["diff"][0]["key"], "admission.shadow");
+
+  // history lists every generation written, oldest first; rollback to the
+  // second restores its config and profile as a new generation.
+  r = call({{"op", "history"}});
+  ASSERT_TRUE(r["ok"]);
+  ASSERT_EQ(r["generations"].size(), 4U);
+  EXPECT_EQ(r["generations"][0]["generation"], first);
+  EXPECT_EQ(r["generations"][3]["op"], "shadow");
+  EXPECT_EQ(r["generations"][3]["origin"]["who"], "test");
+  r = call({{"op", "rollback"}, {"generation", second}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  EXPECT_GT(r["generation"].get<int64_t>(), second);
+  r = call({{"op", "get"}});
+  EXPECT_TRUE(r["profile"].is_null());
+  EXPECT_EQ(r["config"].get<std::string>().find("shadow = true"), std::string::npos);
+  r = call({{"op", "rollback"}, {"generation", 1}});
+  EXPECT_FALSE(r["ok"]);
+  EXPECT_NE(r["error"].get<std::string>().find("is not kept"), std::string::npos);
+}
+
+TEST_F(FleetPolicyTest, RefusedChangesNameTheKeyAndWriteNothing) {
+  ASSERT_TRUE(call({{"op", "apply"}, {"config", kPolicy}})["ok"]);
+  const json before = call({{"op", "get"}});
+  const std::vector<std::pair<json, std::string>> refused = {
+      {{{"op", "set"}, {"settings", settings("boundary.lookups_per_sec", "0")}},
+       "boundary.lookups_per_sec"},
+      {{{"op", "set"}, {"settings", settings("class.nonesuch.rate_per_sec", "1")}}, "nonesuch"},
+      {{{"op", "set"}, {"settings", settings("dataplane.mode", "\"dpdk\"")}}, "each edge's own"},
+      {{{"op", "set"}, {"settings", settings("admission.flow_table_size", "524288")}},
+       "changes only at restart"},
+      {{{"op", "set"}, {"settings", "x"}}, "settings: expected"},
+      {{{"op", "apply"}, {"config", "[boundary]\nlookups_per_sec = -1\n"}}, "lookups_per_sec"},
+      {{{"op", "shadow"}}, "on: expected"},
+      {{{"op", "status"}}, "unknown fleet op"},
+  };
+  for (const auto& [request, want] : refused) {
+    const json r = call(request);
+    EXPECT_FALSE(r["ok"]) << request.dump();
+    EXPECT_NE(r.dump().find(want), std::string::npos) << request.dump() << " -> " << r.dump();
+  }
+  EXPECT_EQ(call({{"op", "get"}}), before);
+}
+
+TEST_F(FleetPolicyTest, AChangeComputedFromAnOlderRevisionIsRefused) {
+  ASSERT_TRUE(call({{"op", "apply"}, {"config", kPolicy}})["ok"]);
+  // Another engineer's change lands between our read and our write: the
+  // compare-and-swap on the revision we read refuses ours.
+  EtcdClient c({etcd_->url()}, std::chrono::milliseconds(2000));
+  FleetRecord record;
+  bool exists = false;
+  std::string error;
+  ASSERT_TRUE(read_fleet_record(c, fleet_, &record, &exists, &error)) << error;
+  ASSERT_TRUE(
+      call({{"op", "set"}, {"settings", settings("boundary.lookups_per_sec", "900")}})["ok"]);
+  bool swapped = true;
+  int64_t revision = 0;
+  std::string note;
+  ASSERT_TRUE(write_fleet_record(c, fleet_, record, record.revision, &swapped, &revision, &note));
+  EXPECT_FALSE(swapped);
+  EXPECT_NE(effective_value("lookups_per_sec").find("900"), std::string::npos);
+}
+
+TEST_F(FleetPolicyTest, WithoutEtcdTheAnswerSaysUnreachable) {
+  etcd_.reset();
+  const json r = call({{"op", "get"}});
+  EXPECT_FALSE(r["ok"]);
+  EXPECT_TRUE(r.value("unreachable", false));
+  EXPECT_NE(r["error"].get<std::string>().find("did not answer"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -256,16 +256,26 @@ ok=0
 within "$tmp/p1.jsonl" 2 12 49.5 1000 s1_8443 && ok=1
 check "the checkpoint lookups at the smallest edge keep >= 99% (of 50/s)" "$ok"
 
-# --- 2. demand moves from edge 1 to edge 3 -------------------------------------
+# --- 2. demand moves from edge 3 to edge 1 -------------------------------------
+share() { # EDGE: its share of the boundary lookup budget now
+  in_s curl -s "http://127.0.0.1:$((19200 + $1))/metrics" |
+    awk '/^sluice_fleet_share_per_sec\{budget="boundary_lookups"/ {print int($2)}'
+}
+before1=$(share 1) before3=$(share 3)
 count 10 "$tmp/p2.jsonl"
 load 1 443 $((total * 6 / 10)) 10 198.18.21.1
 load 2 443 $((total * 3 / 10)) 10 198.18.22.1
 load 3 443 $((total / 10)) 10 198.18.23.1
+sleep 2 # (the time the shares have to follow)
+after1=$(share 1) after3=$(share 3)
 wait "${pids[@]}"
 pids=()
+echo "shares of edges 1 and 3: $before1 and $before3 before, $after1 and $after3 2 s after the move"
+check "2 s after demand moved from edge 3 to edge 1, their shares swapped (1: $before1 -> $after1, 3: $before3 -> $after3)" \
+  "before3 > 2 * before1 && after1 > 3 * after3"
 ok=0
 within "$tmp/p2.jsonl" 2 10 "$lo" "$hi" s1_ s2_ s3_ && ok=1
-check "demand moved from edge 3 to edge 1: shares follow within 2 s" "$ok"
+check "and the fleet admits the budget +-5% every second from then on" "$ok"
 
 if [[ $variant == xdp ]]; then
 # --- 3. etcd: the leader killed, then every member stopped ----------------------

@@ -49,6 +49,8 @@ uint64_t boundary_rate(const test::FakeDataplane& dp) {
 
 TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtcd) {
   SLUICE_REQUIRE_ETCD();
+  test::TempDir state;  // the kept fleet config goes here, not to /var/lib/sluice
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
   auto etcd = std::make_unique<testing::EtcdProcess>(24760);
   ASSERT_TRUE(etcd->ready());
   // Another edge of the fleet, under a lease, with citizen demand well
@@ -121,6 +123,7 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   const auto stop = std::chrono::steady_clock::now();
   agent.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
+  ::unsetenv("STATE_DIRECTORY");
 }
 
 TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {

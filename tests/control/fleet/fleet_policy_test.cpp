@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "control/fleet/etcd_client.hpp"
 #include "control/fleet/fleet_record.hpp"
 #include "tests/control/fleet/etcd_fixture.hpp"
@@ -42,7 +44,15 @@ class FleetPolicyTest : public ::testing::Test {
       if (std::getenv("CI") != nullptr) FAIL() << "etcd is not installed (etcd-server)";
       GTEST_SKIP() << "etcd is not installed (outside CI)";
     }
-    etcd_ = std::make_unique<testing::EtcdProcess>(24780);
+    // One etcd per test, on ports of its own: ctest runs tests in parallel.
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::map<std::string, int> ports = {
+        {"EveryOpIsValidatedWrittenAndKeptForRollback", 24780},
+        {"RefusedChangesNameTheKeyAndWriteNothing", 24782},
+        {"AChangeComputedFromAnOlderRevisionIsRefused", 24784},
+        {"WithoutEtcdTheAnswerSaysUnreachable", 24786}};
+    ASSERT_EQ(ports.count(name), 1U) << "give " << name << " ports of its own";
+    etcd_ = std::make_unique<testing::EtcdProcess>(ports.at(name));
     ASSERT_TRUE(etcd_->ready());
     fleet_.etcd = {etcd_->url()};
     fleet_.prefix = "/sluice/policy-test";

@@ -135,6 +135,12 @@ json ControlState::change(const std::string& op, const std::string& base,
     if (!dry_run) {  // same settings, other text (comments, order): keep the new text
       base_text_ = base;
       profile_ = profile;
+      // A fleet revision with the same settings: this edge runs it now.
+      std::string error;
+      if (generation != 0 && generation != generation_ &&
+          dataplane_.apply(compile(*effective_.config), generation, &error))
+        generation_ = generation;
+      ok["generation"] = generation_;
     }
     return ok;
   }
@@ -479,10 +485,21 @@ json ControlState::apply_fleet_config(const std::string& fleet_text, const std::
   }
   if (!profile.empty() && r.config->profiles.count(profile) == 0)
     return refuse("fleet config rejected: it does not define its active profile " + profile);
+  // This edge's shares move with the budgets at once (a lowered budget must
+  // not run on shares of the old one until the next sync).
+  const std::optional<EdgeShares> before = shares_;
+  if (shares_ && effective_.config) {
+    const LoadResult next = profile.empty() ? r : apply_profile(r.text, config_path_, profile);
+    if (next.ok()) shares_ = rescale_shares(*shares_, *effective_.config, *next.config);
+  }
   json result = change(
       "fleet " + fleet_op, r.text, profile, false, Origin{"fleet"}, {}, revision,
       {{"revision", revision}, {"origin", fleet_origin}, {"op", fleet_op}, {"node", fleet_node_}});
-  if (result.value("ok", false)) fleet_text_ = fleet_text;
+  if (result.value("ok", false)) {
+    fleet_text_ = fleet_text;
+  } else {
+    shares_ = before;
+  }
   return result;
 }
 

@@ -143,6 +143,41 @@ EdgeShares even_shares(const Config& cfg, std::size_t n) {
   return s;
 }
 
+namespace {
+
+// One share scaled from budget (rate, burst) `a` to `b`.
+std::optional<BudgetShare> rescale(const std::optional<BudgetShare>& s,
+                                   std::optional<uint64_t> a_rate, uint64_t a_burst,
+                                   std::optional<uint64_t> b_rate, uint64_t b_burst) {
+  if (!s || !a_rate || !b_rate || *a_rate == 0 || a_burst == 0) return std::nullopt;
+  return share_of(
+      static_cast<double>(s->rate) * static_cast<double>(*b_rate) / static_cast<double>(*a_rate),
+      static_cast<double>(s->burst) * static_cast<double>(b_burst) / static_cast<double>(a_burst));
+}
+
+}  // namespace
+
+EdgeShares rescale_shares(const EdgeShares& shares, const Config& from, const Config& to) {
+  EdgeShares out;
+  out.boundary_lookups =
+      rescale(shares.boundary_lookups, from.boundary.lookups_per_sec, from.boundary.lookups_burst,
+              to.boundary.lookups_per_sec, to.boundary.lookups_burst);
+  out.boundary_packets =
+      rescale(shares.boundary_packets, from.boundary.packets_per_sec, from.boundary.packets_burst,
+              to.boundary.packets_per_sec, to.boundary.packets_burst);
+  for (const ClassConfig& t : to.classes) {
+    auto s = shares.classes.find(t.name);
+    if (s == shares.classes.end()) continue;
+    for (const ClassConfig& f : from.classes) {
+      if (f.name != t.name) continue;
+      if (std::optional<BudgetShare> r =
+              rescale(s->second, f.rate_per_sec, f.burst, t.rate_per_sec, t.burst))
+        out.classes[t.name] = *r;
+    }
+  }
+  return out;
+}
+
 Config apply_shares(const Config& cfg, const EdgeShares& shares) {
   Config out = cfg;
   BoundaryConfig& b = out.boundary;

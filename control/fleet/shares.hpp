@@ -63,6 +63,12 @@ std::map<std::string, EdgeShares> compute_shares(const Config& cfg,
 // 1/n of every budget: what an edge enforces when it cannot hear the fleet.
 EdgeShares even_shares(const Config& cfg, std::size_t n);
 
+// Shares of `from`'s budgets scaled to `to`'s (a fleet change of budgets,
+// until the next sync recomputes them): each rate and burst by the ratio of
+// the budgets, at least 1. A budget `to` no longer has is dropped; one `from`
+// did not have gets no share (apply_shares leaves it whole) until then.
+EdgeShares rescale_shares(const EdgeShares& shares, const Config& from, const Config& to);
+
 // The config this edge enforces: cfg with every fleet budget replaced by its
 // share (the reserves scale with the bursts, as compile_profile makes them).
 Config apply_shares(const Config& cfg, const EdgeShares& shares);

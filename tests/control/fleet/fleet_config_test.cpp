@@ -204,6 +204,20 @@ TEST_F(FleetMemberTest, SharesChangeTheDataplanesBudgetsButNotTheGeneration) {
   EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 40000U);
   EXPECT_EQ(h.call({{"op", "history"}})["generations"].size(), 1U);
   EXPECT_EQ(test::read_text(h.audit_path()), "");
+  // A fleet change that halves the budget halves this edge's share at once.
+  const LoadResult halved =
+      apply_overrides(fleet_tables_text(h.initial_text()), "<t>",
+                      {{"boundary.lookups_per_sec", "20000"}, {"boundary.lookups_burst", "2000"}});
+  ASSERT_TRUE(halved.ok());
+  ASSERT_TRUE(h.state().apply_fleet_config(halved.text, "", 900, json::object(), "set")["ok"]);
+  EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.rate_per_sec, 61U);  // 123 / 2
+  EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.cap_nt, 6 * SL_TOKEN);
+  EXPECT_EQ(h.dataplane().last_profile().classes[1].bucket.rate_per_sec, 45U);  // unchanged
+  // The same settings again as a later revision: this edge runs that one.
+  ASSERT_TRUE(h.state().apply_fleet_config(halved.text + "\n# a comment\n", "", 905, json::object(),
+                                           "apply")["ok"]);
+  EXPECT_EQ(h.state().generation(), 905U);
+  EXPECT_EQ(h.dataplane().applied().back(), 905U);
   // Refused by the dataplane: the shares in force stay.
   h.dataplane().refuse_next_apply();
   EdgeShares other = s;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "control/api/change_json.hpp"
 #include "control/config/config_diff.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/fleet/etcd_client.hpp"
@@ -14,13 +15,6 @@ namespace sluice {
 namespace {
 
 using json = nlohmann::json;
-
-json errors_json(const std::vector<ConfigError>& errors) {
-  json out = json::array();
-  for (const ConfigError& e : errors)
-    out.push_back({{"key", e.key}, {"message", e.message}, {"text", e.to_string()}});
-  return out;
-}
 
 json refused(const std::string& error, json errors = nullptr) {
   json r = {{"ok", false}, {"error", error}};
@@ -32,15 +26,6 @@ json rejected(const LoadResult& r) {
   return refused(
       "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
       errors_json(r.errors));
-}
-
-json diff_json(const std::vector<DiffEntry>& diff) {
-  json out = json::array();
-  for (const DiffEntry& d : diff)
-    out.push_back({{"key", d.key},
-                   {"old", d.old_value ? json(*d.old_value) : json(nullptr)},
-                   {"new", d.new_value ? json(*d.new_value) : json(nullptr)}});
-  return out;
 }
 
 // The effective config of a fleet config and its active profile.

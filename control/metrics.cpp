@@ -6,6 +6,7 @@
 // prometheus-cpp's own Exposer, is built without IPv6). Nothing is kept
 // between scrapes, so a counter reads exactly what the dataplane has counted.
 #include "control/metrics.hpp"
+#include "control/metrics_detail.hpp"
 
 #include "dataplane/common/labels.hpp"
 
@@ -34,10 +35,7 @@
 namespace sluice {
 namespace {
 
-using prometheus::ClientMetric;
-using prometheus::MetricFamily;
-using prometheus::MetricType;
-using Labels = std::vector<ClientMetric::Label>;
+using namespace metrics_detail;
 
 constexpr double kNsPerSec = 1e9;
 
@@ -65,25 +63,6 @@ bool can_shed_for(sl_reason reason, bool has_queues) {
       return has_queues;  // XDP cannot queue, so cannot shed for these
   }
   return false;
-}
-
-MetricFamily family(const char* name, const char* help, MetricType type) {
-  MetricFamily f;
-  f.name = name;
-  f.help = help;
-  f.type = type;
-  return f;
-}
-
-void add(MetricFamily& f, double value, Labels labels = {}) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  f.metric.push_back(std::move(m));
 }
 
 // Non-zero combinations of one class, plus admitted lookups and every reason
@@ -296,51 +275,6 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
   if (s.flow_table_capacity > 0) flow_families(s, out);
   if (has_queues) queue_families(s.queues, out);
   if (!s.ports.empty()) port_families(s.ports, out);
-}
-
-void fleet_families(const FleetFigures& f, std::vector<MetricFamily>* out) {
-  MetricFamily up = family("sluice_fleet_etcd_up",
-                           "1 when this edge's last fleet sync reached etcd", MetricType::Gauge);
-  add(up, f.etcd_up ? 1 : 0);
-  out->push_back(std::move(up));
-  MetricFamily age =
-      family("sluice_fleet_last_sync_age_seconds",
-             "Seconds since this edge last synced with the fleet through etcd", MetricType::Gauge);
-  add(age, f.last_sync_age_sec);
-  out->push_back(std::move(age));
-  MetricFamily stat = family("sluice_fleet_static",
-                             "1 while etcd cannot be reached: the edge keeps its last shares, "
-                             "and after fleet.static_sec an even 1/N share",
-                             MetricType::Gauge);
-  add(stat, f.static_shares ? 1 : 0);
-  out->push_back(std::move(stat));
-  MetricFamily edges = family("sluice_fleet_edges",
-                              "Edges of the fleet: live (publishing, this one included) and held "
-                              "(gone less than static_sec ago; their shares still counted)",
-                              MetricType::Gauge);
-  add(edges, static_cast<double>(f.edges_live), {{"state", "live"}});
-  add(edges, static_cast<double>(f.edges_held), {{"state", "held"}});
-  out->push_back(std::move(edges));
-  MetricFamily rate =
-      family("sluice_fleet_share_per_sec", "This edge's share of each fleet budget, per second",
-             MetricType::Gauge);
-  MetricFamily burst = family("sluice_fleet_share_burst",
-                              "This edge's share of each fleet budget's burst", MetricType::Gauge);
-  for (const FleetFigures::Share& s : f.shares) {
-    Labels labels = {{"budget", s.budget}};
-    if (!s.class_name.empty()) labels.push_back({"class", s.class_name});
-    add(rate, static_cast<double>(s.rate), labels);
-    add(burst, static_cast<double>(s.burst), labels);
-  }
-  out->push_back(std::move(rate));
-  out->push_back(std::move(burst));
-  MetricFamily demand = family("sluice_fleet_demand_lookups_per_sec",
-                               "Lookups per second offered to each class across the fleet's live "
-                               "edges, over about the last second",
-                               MetricType::Gauge);
-  for (const auto& [name, rate_per_sec] : f.fleet_lookups)
-    add(demand, rate_per_sec, {{"class", name}});
-  out->push_back(std::move(demand));
 }
 
 void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {

@@ -24,6 +24,7 @@
 #include "control/api/api_client.hpp"
 #include "control/cli/capture.hpp"
 #include "control/cli/cli_common.hpp"
+#include "control/cli/fleet_cli.hpp"
 #include "control/cli/replay.hpp"
 #include "control/cli/top.hpp"
 #include "control/config/compile.hpp"
@@ -49,29 +50,6 @@ struct Globals {
   std::string config = "/etc/sluice/sluice.toml";
   int fleet_wait_ms = 5000;
 };
-
-// The [fleet] of g.config, or nullopt with the reason printed.
-std::optional<sluice::FleetConfig> fleet_of(const Globals& g) {
-  const sluice::Config local = sluice::load_local_sections(g.config);
-  if (!local.fleet) {
-    std::cerr << "sluicectl --fleet: " << g.config
-              << " has no valid [fleet] section (etcd, prefix, node); give the file with "
-                 "--config\n";
-    return std::nullopt;
-  }
-  return local.fleet;
-}
-
-// Who asks, recorded with a fleet change (the local path has the socket's
-// peer credentials instead).
-json fleet_origin() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return {{"transport", "sluicectl --fleet"},
-          {"uid", static_cast<int>(::getuid())},
-          {"pid", static_cast<int>(::getpid())},
-          {"host", host}};
-}
 
 std::string utc_text(double unix_sec) {
   if (unix_sec <= 0) return "-";
@@ -114,7 +92,7 @@ int call(const Globals& g, const json& request, json* response) {
   std::string error;
   std::optional<json> r;
   if (g.fleet) {
-    const std::optional<sluice::FleetConfig> fleet = fleet_of(g);
+    const std::optional<sluice::FleetConfig> fleet = fleet_of(g.config);
     if (!fleet) return kRejected;
     r = sluice::fleet_request(*fleet, request, fleet_origin());
     if (r->value("unreachable", false)) {
@@ -155,29 +133,6 @@ int call(const Globals& g, const json& request, json* response) {
   return kOk;
 }
 
-// A fleet member's line of `status`: which fleet, its sync, its shares of
-// the fleet-wide budgets (the rates above are the fleet's).
-void print_fleet(const json& f) {
-  std::cout << "fleet " << f.value("prefix", std::string("?")) << " as "
-            << f.value("node", std::string("?")) << ": " << f.value("edges_live", 0)
-            << " edges live, " << f.value("edges_held", 0) << " held; etcd "
-            << (f.value("etcd_up", false)
-                    ? "in sync"
-                    : "UNREACHABLE for " +
-                          std::to_string(static_cast<int>(f.value("last_sync_age_sec", 0.0))) +
-                          " s")
-            << (f.value("static_shares", false) ? " (static shares)" : "") << "\n";
-  std::string shares;
-  const json& s = f.value("shares", json::object());
-  for (const char* budget : {"boundary_lookups", "boundary_packets"})
-    if (s.contains(budget))
-      shares += std::string(shares.empty() ? "" : ", ") + budget + " " +
-                std::to_string(s[budget].value("rate", 0)) + "/s";
-  for (const auto& [name, b] : s.value("classes", json::object()).items())
-    shares += (shares.empty() ? "" : ", ") + name + " " + std::to_string(b.value("rate", 0)) + "/s";
-  std::cout << "this edge's shares: " << (shares.empty() ? "-" : shares) << "\n";
-}
-
 std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::string>(); }
 
 void print_change(const json& r) {
@@ -204,28 +159,13 @@ int change(const Globals& g, const json& request) {
   const int rc = call(g, request, &r);
   if (rc != kOk) return rc;
   // A fleet change is applied by each edge as it sees it: wait for them.
-  if (g.fleet && !r.value("dry_run", false) && !r["diff"].empty() && g.fleet_wait_ms > 0) {
-    const auto start = std::chrono::steady_clock::now();
-    std::string error;
-    const std::vector<std::string> behind =
-        sluice::fleet_wait(*fleet_of(g), r["generation"].get<int64_t>(), g.fleet_wait_ms, &error);
-    r["reached_every_edge"] = behind.empty();
-    r["edges_behind"] = behind;
-    r["wait_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-  }
+  if (g.fleet && !r.value("dry_run", false) && !r["diff"].empty() && g.fleet_wait_ms > 0)
+    wait_for_edges(*fleet_of(g.config), g.fleet_wait_ms, &r);
   if (g.json_out) {
     std::cout << r.dump(2) << "\n";
   } else {
     print_change(r);
-    if (r.contains("reached_every_edge")) {
-      if (r["reached_every_edge"])
-        std::cout << "every edge runs it (" << r["wait_ms"] << " ms)\n";
-      else
-        std::cerr << "sluicectl --fleet: applied, but not yet running on: "
-                  << r["edges_behind"].dump() << " after " << g.fleet_wait_ms << " ms\n";
-    }
+    print_edges_reached(r, g.fleet_wait_ms);
   }
   return kOk;
 }

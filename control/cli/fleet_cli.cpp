@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/cli/fleet_cli.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <vector>
+
+#include "control/config/config_loader.hpp"
+#include "control/fleet/fleet_policy.hpp"
+
+namespace sluice::cli {
+
+std::optional<FleetConfig> fleet_of(const std::string& config) {
+  const sluice::Config local = load_local_sections(config);
+  if (!local.fleet) {
+    std::cerr << "sluicectl --fleet: " << config
+              << " has no valid [fleet] section (etcd, prefix, node); give the file with "
+                 "--config\n";
+    return std::nullopt;
+  }
+  return local.fleet;
+}
+
+json fleet_origin() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return {{"transport", "sluicectl --fleet"},
+          {"uid", static_cast<int>(::getuid())},
+          {"pid", static_cast<int>(::getpid())},
+          {"host", host}};
+}
+
+void print_fleet(const json& f) {
+  std::cout << "fleet " << f.value("prefix", std::string("?")) << " as "
+            << f.value("node", std::string("?")) << ": " << f.value("edges_live", 0)
+            << " edges live, " << f.value("edges_held", 0) << " held; etcd "
+            << (f.value("etcd_up", false)
+                    ? "in sync"
+                    : "UNREACHABLE for " +
+                          std::to_string(static_cast<int>(f.value("last_sync_age_sec", 0.0))) +
+                          " s")
+            << (f.value("static_shares", false) ? " (static shares)" : "") << "\n";
+  std::string shares;
+  const json& s = f.value("shares", json::object());
+  for (const char* budget : {"boundary_lookups", "boundary_packets"})
+    if (s.contains(budget))
+      shares += std::string(shares.empty() ? "" : ", ") + budget + " " +
+                std::to_string(s[budget].value("rate", 0)) + "/s";
+  for (const auto& [name, b] : s.value("classes", json::object()).items())
+    shares += (shares.empty() ? "" : ", ") + name + " " + std::to_string(b.value("rate", 0)) + "/s";
+  std::cout << "this edge's shares: " << (shares.empty() ? "-" : shares) << "\n";
+}
+
+void wait_for_edges(const FleetConfig& fleet, int wait_ms, json* r) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string error;
+  const std::vector<std::string> behind =
+      fleet_wait(fleet, (*r)["generation"].get<int64_t>(), wait_ms, &error);
+  (*r)["reached_every_edge"] = behind.empty();
+  (*r)["edges_behind"] = behind;
+  (*r)["wait_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+}
+
+void print_edges_reached(const json& r, int wait_ms) {
+  if (!r.contains("reached_every_edge")) return;
+  if (r["reached_every_edge"])
+    std::cout << "every edge runs it (" << r["wait_ms"] << " ms)\n";
+  else
+    std::cerr << "sluicectl --fleet: applied, but not yet running on: " << r["edges_behind"].dump()
+              << " after " << wait_ms << " ms\n";
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the exporter's families share (control/metrics.cpp and the fleet's,
+// control/metrics_fleet.cpp): prometheus-cpp's types and the two builders.
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <utility>
+#include <vector>
+
+#include "control/metrics.hpp"
+
+namespace sluice::metrics_detail {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+inline MetricFamily family(const char* name, const char* help, MetricType type) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+inline void add(MetricFamily& f, double value, Labels labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+// The sluice_fleet_* families of a fleet member (control/metrics_fleet.cpp).
+void fleet_families(const FleetFigures& f, std::vector<MetricFamily>* out);
+
+}  // namespace sluice::metrics_detail

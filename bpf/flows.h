@@ -65,6 +65,13 @@ static __always_inline void sl_flow_event(__u32 prio, __u32 ev)
 		cnt->flow_events[prio & (SL_PRIORITIES - 1)][ev % SL_FLOW_EV_COUNT]++;
 }
 
+static __always_inline struct sl_backend_signal *sl_backend_signal_xdp(void)
+{
+	__u32 zero = 0;
+	struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
+	return cnt ? &cnt->backend : 0;
+}
+
 /* The live entry of k in one of the partitions of parts; expired entries met
  * on the way are removed. *part_of receives the partition. */
 static __always_inline struct sl_flow *sl_flow_find(__u32 parts, const struct sl_flow_key *k,
@@ -92,9 +99,11 @@ static __always_inline struct sl_flow *sl_flow_find(__u32 parts, const struct sl
 
 /* Writes f for k. An entry already there (a retransmitted SYN: retries are
  * what a surge is made of) is rewritten in place; only a new flow pays the
- * LRU map's insert (~220 ns here, docs/performance.md). */
-static __always_inline void sl_flow_put(__u32 prio, const struct sl_flow_key *k,
-					const struct sl_flow *f, __u32 ev)
+ * LRU map's insert (~220 ns here, docs/performance.md). outside_syn: f is an
+ * admitted SYN's (counted as sent again when one still waited). */
+static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 prio,
+					const struct sl_flow_key *k, const struct sl_flow *f,
+					__u32 ev, __u64 now, int outside_syn)
 {
 	__u32 idx = prio & (SL_PRIORITIES - 1);
 	void *part = bpf_map_lookup_elem(&sl_flows, &idx);
@@ -102,6 +111,11 @@ static __always_inline void sl_flow_put(__u32 prio, const struct sl_flow_key *k,
 		return;
 	struct sl_flow *old = bpf_map_lookup_elem(part, k);
 	if (old) {
+		if (outside_syn && sl_rt_syn_again(old, prof, now)) {
+			struct sl_backend_signal *sig = sl_backend_signal_xdp();
+			if (sig)
+				sig->syn_again++;
+		}
 		*old = *f; /* not a new entry: no event */
 		return;
 	}
@@ -149,6 +163,11 @@ __attribute__((noinline)) int sl_flow_verify_xdp(struct xdp_md *ctx, const struc
 		return 0;
 	int hit = sl_flow_hit(f);
 	sl_flow_touch(f, m, prof, now);
+	if (sl_rt_outside(f, m, prof, now)) {
+		struct sl_backend_signal *sig = sl_backend_signal_xdp();
+		if (sig)
+			sig->requests++;
+	}
 	return hit;
 }
 
@@ -168,8 +187,9 @@ __attribute__((noinline)) int sl_flow_apply_xdp(const struct sl_profile *prof, _
 		__u32 op = (flow_ops & SL_FLOW_OP_LEARN) ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
 		sl_flow_key_tcp(key, m);
 		sl_flow_make(f, op, prof, si, now);
-		sl_flow_put(sl_prio_of(prof, cls), key, f,
-			    op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED);
+		sl_flow_put(prof, sl_prio_of(prof, cls), key, f,
+			    op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED, now,
+			    op == SL_FLOW_OP_CREATE_TCP);
 	}
 	if (flow_ops & SL_FLOW_OP_CREATE_FRAG) {
 		struct sl_meta *later = &sc->meta;
@@ -177,7 +197,7 @@ __attribute__((noinline)) int sl_flow_apply_xdp(const struct sl_profile *prof, _
 		__u32 lc = sl_classify_xdp(prof, slot & 1, later);
 		sl_flow_key_frag(key, m);
 		sl_flow_make(f, SL_FLOW_OP_CREATE_FRAG, prof, prof->classes[lc].state_index, now);
-		sl_flow_put(sl_prio_of(prof, lc), key, f, SL_FLOW_EV_CREATED);
+		sl_flow_put(prof, sl_prio_of(prof, lc), key, f, SL_FLOW_EV_CREATED, now, 0);
 	}
 	return 0;
 }
@@ -207,13 +227,17 @@ __attribute__((noinline)) int sl_flow_inside_xdp(struct xdp_md *ctx, const struc
 	if (sl_flow_inside_opens(&m)) {
 		sl_flow_make(&sc->flow, SL_FLOW_OP_CREATE_TCP, prof, prof->classes[cls].state_index,
 			     now);
-		sl_flow_put(sl_prio_of(prof, cls), key, &sc->flow, SL_FLOW_EV_CREATED);
+		sl_flow_put(prof, sl_prio_of(prof, cls), key, &sc->flow, SL_FLOW_EV_CREATED, now,
+			    0);
 		return 0;
 	}
 	__u32 part = 0;
 	struct sl_flow *f = sl_flow_find(sl_flow_parts_of(prof, cls), key, now, &part);
 	if (!f)
 		return 0;
+	struct sl_backend_signal *sig = sl_backend_signal_xdp();
+	if (sig)
+		sl_rt_inside(f, &m, prof, now, sig);
 	int ev = sl_flow_touch_inside(f, &m, prof, now);
 	if (ev >= 0)
 		sl_flow_event(part, (__u32)ev);

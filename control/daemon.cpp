@@ -19,6 +19,7 @@
 #include <ctime>
 #include <string>
 
+#include "control/adaptive/adaptive_agent.hpp"
 #include "control/api/api_server.hpp"
 #include "control/api/audit.hpp"
 #include "control/api/control_state.hpp"
@@ -247,8 +248,10 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   std::atomic<ControlState*> control{nullptr};
   std::atomic<bool> fallback{false};  // mode auto: DPDK could not start, XDP runs
   std::atomic<FleetAgent*> agent{nullptr};
+  std::atomic<AdaptiveAgent*> adaptive{nullptr};
   std::unique_ptr<ControlState> control_owner;
-  std::unique_ptr<FleetAgent> agent_owner;  // stops before control_owner goes
+  std::unique_ptr<FleetAgent> agent_owner;        // stops before control_owner goes
+  std::unique_ptr<AdaptiveAgent> adaptive_owner;  // so does this
   std::unique_ptr<ApiServer> api;
   std::unique_ptr<MetricsExporter> metrics;
   if (audit.open(cfg.control.audit_log, &error)) {
@@ -287,13 +290,14 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
             ControlState* c = control.load();
             return c != nullptr ? c->stats() : DataplaneStats{};
           },
-          [&control, &failures, &fallback, &agent] {
+          [&control, &failures, &fallback, &agent, &adaptive] {
             ControlState* c = control.load();
             ControlFigures f = c != nullptr ? c->figures() : ControlFigures{};
             f.start_failures_config = failures.config;
             f.start_failures_dataplane = failures.dataplane;
             f.dataplane_fallback = fallback.load();
             if (FleetAgent* a = agent.load()) f.fleet = a->figures();
+            if (AdaptiveAgent* a = adaptive.load()) f.adaptive = a->figures();
             return f;
           },
           &error);
@@ -344,6 +348,13 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
                {"node", cfg.fleet->node},
                {"edges", std::to_string(fleet->edges)},
                {"detail", fleet->log}});
+  }
+  // Inline edges see the return path: the adaptive boundary's thread runs
+  // (idle until boundary.adaptive is on, which a retune may turn on).
+  if (!cfg.dataplane.inside.empty()) {
+    adaptive_owner =
+        std::make_unique<AdaptiveAgent>(*control_owner, state_directory() + "/adaptive.json");
+    adaptive = adaptive_owner.get();
   }
   control = control_owner.get();
   log_event(LogLevel::info, "started",
@@ -432,6 +443,8 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     control = nullptr;
     agent = nullptr;
     agent_owner.reset();
+    adaptive = nullptr;
+    adaptive_owner.reset();  // the dataplane keeps the last adaptive rate
     dp->stop();
     log_event(
         LogLevel::info, "stopped; the dataplane keeps enforcing unattended",

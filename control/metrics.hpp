@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,19 @@ struct FleetFigures {
   std::vector<std::pair<std::string, double>> fleet_lookups;
 };
 
+// The adaptive boundary's view (control/adaptive/adaptive_agent.hpp).
+struct AdaptiveFigures {
+  double rate = 0;                        // sluice_adaptive_rate: the boundary lookup rate it set
+  double ceiling = 0;                     // sluice_adaptive_ceiling
+  double floor = 0;                       // sluice_adaptive_floor
+  double latency_sec = 0;                 // sluice_adaptive_latency_seconds: the signal (median)
+  double baseline_sec = 0;                // sluice_adaptive_baseline_seconds
+  double target_sec = 0;                  // sluice_adaptive_target_seconds
+  double delivered = 0;                   // sluice_adaptive_delivered_per_second: answers/s
+  std::string reason;                     // why the last step moved (or held) the rate
+  std::map<std::string, uint64_t> steps;  // sluice_adaptive_steps_total{reason}
+};
+
 struct ControlFigures {
   uint64_t generation = 0;
   uint64_t changes_applied = 0;   // sluice_config_changes_total{result="applied"}
@@ -58,7 +72,8 @@ struct ControlFigures {
   // sluice_dataplane_fallback: mode "auto" asked for DPDK, which could not
   // start, so XDP runs instead.
   bool dataplane_fallback = false;
-  std::optional<FleetFigures> fleet;  // a fleet member only
+  std::optional<FleetFigures> fleet;        // a fleet member only
+  std::optional<AdaptiveFigures> adaptive;  // boundary.adaptive on only
 };
 
 class MetricsExporter {

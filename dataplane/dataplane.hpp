@@ -98,6 +98,8 @@ struct DataplaneStats {
   uint64_t flow_entries[SL_PRIORITIES] = {};  // flows held now, by priority partition
   // Flow table events since start, by priority partition (enum sl_flow_event).
   uint64_t flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT] = {};
+  // The backend signal since start (adaptive boundary; zero without it).
+  sl_backend_signal backend = {};
   // Inline XDP edges: what holds the links (edge.hpp's state names:
   // "enforcing", "passthrough", "blocked") and since when; empty otherwise.
   std::string edge_state;

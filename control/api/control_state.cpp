@@ -77,13 +77,20 @@ bool ControlState::evaluate(const std::string& base, const std::string& profile,
   return false;
 }
 
-json ControlState::change(const std::string& op, const std::string& base,
+json ControlState::change(const std::string& op, const std::string& requested,
                           const std::string& profile, bool dry_run, const Origin& origin,
                           std::vector<std::string> notes, uint64_t generation, const json& fleet) {
   LoadResult next;
   json refusal;
+  std::string base = requested;
   if (!evaluate(base, profile, &next, &refusal)) {
     return refuse(refusal["error"], refusal["errors"]);
+  }
+  // Turning the adaptive boundary off keeps the rate it found.
+  if (std::string frozen = freeze_adaptive(*next.config, base, &notes); !frozen.empty()) {
+    base = std::move(frozen);
+    if (!evaluate(base, profile, &next, &refusal))
+      return refuse(refusal["error"], refusal["errors"]);
   }
   const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
   json restart_only = json::array();
@@ -134,6 +141,7 @@ json ControlState::change(const std::string& op, const std::string& base,
   base_text_ = base;
   profile_ = profile;
   effective_ = std::move(next);
+  if (!effective_.config->boundary.adaptive) adaptive_rate_.reset();
   history_.push_back({generation_, base_text_, profile_, utc_timestamp(), origin.to_json(), op});
   while (history_.size() > history_limit_) history_.pop_front();
   applied_++;
@@ -547,6 +555,7 @@ json ControlState::status() const {
       {"queues", queues},
       {"ports", ports}};
   if (fleet_status_) out["fleet"] = fleet_status_();
+  if (adaptive_status_ && cfg.boundary.adaptive) out["adaptive"] = adaptive_status_();
   return out;
 }
 

@@ -69,6 +69,25 @@ class ControlState {
   bool set_shares(const EdgeShares& shares, std::string* error);
   // What `status` reports under "fleet" (the agent's own view).
   void set_fleet_status(std::function<nlohmann::json()> status);
+
+  // --- adaptive boundary (control/adaptive/adaptive_agent.hpp drives these) ---
+  // What the controller works between: whether boundary.adaptive is on, the
+  // ceiling (boundary.lookups_per_sec, or this edge's fleet share of it) and
+  // the floor (scaled like the ceiling).
+  struct AdaptiveBounds {
+    bool on = false;
+    double ceiling = 0;
+    double floor = 0;
+  };
+  AdaptiveBounds adaptive_bounds() const;
+  // The learned boundary lookup rate (nullopt: the ceiling). Reaches the
+  // dataplane through the same swap as a retune, but is not a config change:
+  // same generation, no history, no audit line. False + *error when the
+  // dataplane refused (the rate before stays).
+  bool set_adaptive_rate(std::optional<double> rate, std::string* error);
+  std::optional<double> adaptive_rate() const;
+  // What `status` reports under "adaptive" (the agent's own view).
+  void set_adaptive_status(std::function<nlohmann::json()> status);
   // The config in force, budgets fleet-wide (shares not applied).
   Config config() const;
 
@@ -104,8 +123,14 @@ class ControlState {
                         bool dry_run, const Origin& origin, std::vector<std::string> notes = {},
                         uint64_t generation = 0, const nlohmann::json& fleet = nullptr);
   // The profile the dataplane runs for a config: its budgets replaced by
-  // this edge's fleet shares, when it has them.
+  // this edge's fleet shares, when it has them, and the boundary lookup rate
+  // by the adaptive rate, when it learned one.
   CompiledProfile compile(const Config& cfg) const;
+  // A change that turns boundary.adaptive off without naming a new ceiling
+  // freezes what the controller found: the base with lookups_per_sec set to
+  // the learned rate. Empty when there is nothing to freeze.
+  std::string freeze_adaptive(const Config& next, const std::string& base,
+                              std::vector<std::string>* notes) const;
   nlohmann::json status() const;
   nlohmann::json refuse(const std::string& error, nlohmann::json errors = nullptr);
 
@@ -133,6 +158,8 @@ class ControlState {
   std::string fleet_text_;  // the fleet tables in force
   std::optional<EdgeShares> shares_;
   std::function<nlohmann::json()> fleet_status_;
+  std::optional<double> adaptive_rate_;
+  std::function<nlohmann::json()> adaptive_status_;
 };
 
 }  // namespace sluice

@@ -10,9 +10,6 @@ namespace sluice {
 
 using json = nlohmann::json;
 
-CompiledProfile ControlState::compile(const Config& cfg) const {
-  return compile_profile(shares_ ? apply_shares(cfg, *shares_) : cfg);
-}
 
 void ControlState::join_fleet(const std::string& prefix, const std::string& node,
                               const std::string& fleet_text) {

@@ -106,6 +106,7 @@ CompiledProfile compile_profile(const Config& cfg) {
   const BoundaryConfig& b = cfg.boundary;
   if (b.lookups_per_sec)
     p.boundary_lookups = sl_bucket_params_make(*b.lookups_per_sec, b.lookups_burst);
+  if (b.adaptive) p.flags |= SL_PROFILE_ADAPTIVE;
   if (b.packets_per_sec)
     p.boundary_packets = sl_bucket_params_make(*b.packets_per_sec, b.packets_burst);
   for (int prio = 0; prio < SL_PRIORITIES; prio++) {

@@ -9,6 +9,7 @@
 // compiled profile the dataplanes consume.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -54,6 +55,18 @@ struct BoundaryConfig {
   std::optional<uint64_t> packets_per_sec;  // absent = no packet budget
   uint64_t packets_burst = 0;               // default packets_per_sec / 10 (at least 1)
   uint64_t max_queue_delay_us = 5000;       // DPDK queues
+  // Adaptive boundary (inline only): lookups_per_sec is the ceiling, and
+  // sluice sets the lookup rate between it and the floor from the backend
+  // signal (control/adaptive/).
+  bool adaptive = false;
+  uint64_t adaptive_min_per_sec = 0;  // 0: max(1, lookups_per_sec / 10)
+  // The floor in force, never above the ceiling.
+  uint64_t adaptive_floor() const {
+    const uint64_t ceiling = lookups_per_sec.value_or(0);
+    const uint64_t floor =
+        adaptive_min_per_sec != 0 ? adaptive_min_per_sec : std::max<uint64_t>(1, ceiling / 10);
+    return std::min(floor, ceiling);
+  }
   // share of the burst that priority p may not take (non-decreasing in p, < 100)
   std::array<uint32_t, SL_PRIORITIES> lookups_reserve_pct = kDefaultLookupsReservePct;
   std::array<uint32_t, SL_PRIORITIES> packets_reserve_pct = kDefaultPacketsReservePct;

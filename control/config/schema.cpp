@@ -70,6 +70,14 @@ const std::vector<KeySpec>& config_schema() {
        "packets/s", "absent = no packet budget", KeyChange::live, "", ""},
       {"boundary", "packets_burst", "integer", 1, static_cast<int64_t>(SL_MAX_BURST), "packets",
        "max(1, packets_per_sec / 10)", KeyChange::live, "", "needs `packets_per_sec`"},
+      {"boundary", "adaptive", "boolean", 1, 0, "", "`false`", KeyChange::live, "",
+       "inline only: `lookups_per_sec` becomes the ceiling and sluice sets the lookup rate "
+       "itself, down to `adaptive_min_per_sec`, from the backend's answers (see [Adaptive "
+       "boundary](#adaptive-boundary)); turning it off keeps the rate it had learned as "
+       "`lookups_per_sec`"},
+      {"boundary", "adaptive_min_per_sec", "integer", 1, static_cast<int64_t>(SL_MAX_RATE_PER_SEC),
+       "lookups/s", "max(1, lookups_per_sec / 10)", KeyChange::live, "",
+       "the adaptive rate's floor; at most `lookups_per_sec`"},
       {"boundary", "max_queue_delay_us", "integer", 1, 10000000, "µs", "5000", KeyChange::live, "",
        "DPDK priority queues only"},
       {"boundary", "lookups_reserve_pct", "8 integers", 0, 99, "% of burst",

@@ -112,12 +112,48 @@ void Validator::boundary(const toml::node& n, BoundaryConfig& out) {
       out.max_queue_delay_us = static_cast<uint64_t>(*v);
     }
   }
+  adaptive(*t, key, out);
   if (Field r = field(*t, key, key, "lookups_reserve_pct")) {
     reserves(*r, r.key, out.lookups_reserve_pct);
   }
   if (Field r = field(*t, key, key, "packets_reserve_pct")) {
     reserves(*r, r.key, out.packets_reserve_pct);
   }
+}
+
+// The adaptive boundary's keys: a ceiling (lookups_per_sec) it needs, and a
+// floor below it. Whether the edge is inline is checked with [dataplane]
+// (Validator::adaptive_needs_inline).
+void Validator::adaptive(const toml::table& t, const std::string& key, BoundaryConfig& out) {
+  Field a = field(t, key, key, "adaptive");
+  if (a) {
+    if (auto v = boolean(*a, a.key)) out.adaptive = *v;
+  }
+  Field m = field(t, key, key, "adaptive_min_per_sec");
+  if (m) {
+    auto v = integer(m);
+    if (!v) return;
+    out.adaptive_min_per_sec = static_cast<uint64_t>(*v);
+    if (out.lookups_per_sec && out.adaptive_min_per_sec > *out.lookups_per_sec) {
+      diag_.report(m->source(), m.key,
+                   "the floor " + std::to_string(out.adaptive_min_per_sec) +
+                       " is above the ceiling boundary.lookups_per_sec = " +
+                       std::to_string(*out.lookups_per_sec) + "; lower it or raise the ceiling");
+      return;
+    }
+  }
+  if (out.adaptive && !out.lookups_per_sec)
+    diag_.report(a->source(), a.key,
+                 "an adaptive boundary needs its ceiling: set boundary.lookups_per_sec");
+}
+
+void Validator::adaptive_needs_inline(const toml::table& doc, const Config& out) {
+  if (!out.boundary.adaptive || !out.dataplane.inside.empty()) return;
+  const toml::node* n = doc.at_path("boundary.adaptive").node();
+  if (n == nullptr) return;
+  diag_.report(n->source(), "boundary.adaptive",
+               "an adaptive boundary needs the return path: inline mode only (set "
+               "dataplane.inside); host mode sees no replies");
 }
 
 // Priority p may not take the last reserve[p] percent of a burst. A lower

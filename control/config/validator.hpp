@@ -29,6 +29,7 @@ class Validator {
       out.classes.push_back(implied_default_class());
     }
     if (const toml::node* n = doc.get("profiles")) profiles(*n, out.profiles);
+    adaptive_needs_inline(doc, out);
   }
 
   static ClassConfig implied_default_class() {
@@ -170,6 +171,8 @@ class Validator {
   void dpdk_args(const toml::node& n, const std::string& key, DataplaneConfig& out);
 
   void boundary(const toml::node& n, BoundaryConfig& out);
+  void adaptive(const toml::table& t, const std::string& key, BoundaryConfig& out);
+  void adaptive_needs_inline(const toml::table& doc, const Config& out);
 
   // Priority p may not take the last reserve[p] percent of a burst. A lower
   // priority reserving less than a higher one would let it dig into the share

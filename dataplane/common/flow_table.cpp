@@ -32,13 +32,14 @@ sl_flow* FlowTable::find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns
 }
 
 bool FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
-                    FlowEvents& events) {
+                    FlowEvents& events, sl_flow* previous) {
   bool inserted = false;
   sl_flow old{};
   const uint64_t before = parts_[p]->evictions();
   sl_flow* slot = parts_[p]->insert(key, &inserted, &old);
   if (parts_[p]->evictions() != before)
     events[p][sl_flow_live(&old, now_ns) ? SL_FLOW_EV_EVICTED : SL_FLOW_EV_EXPIRED]++;
+  if (!inserted && previous != nullptr) *previous = *slot;
   *slot = f;
   return inserted;
 }

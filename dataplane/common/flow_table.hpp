@@ -30,9 +30,10 @@ class FlowTable {
 
   // Writes f for key in partition p, in place when the key is there (then
   // false: no new entry); a full partition recycles its least recently used
-  // entry (counted evicted, or expired when its life had ended).
+  // entry (counted evicted, or expired when its life had ended). previous,
+  // when given, receives the entry that was rewritten in place.
   bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
-           FlowEvents& events);
+           FlowEvents& events, sl_flow* previous = nullptr);
 
   std::size_t size(uint32_t p) const { return parts_[p]->size(); }
   std::size_t partition_capacity() const { return parts_[0]->capacity(); }
@@ -57,11 +58,13 @@ inline std::size_t flow_partition_size(uint64_t flow_table_size) {
 
 // Whether a packet from the outside that starts no lookup is verified by a
 // live flow (flow.h), refreshing that flow: sl_decide()'s flow_hit. m: as
-// parsed; cls: its class.
+// parsed; cls: its class. Flow events and the backend signal are counted in
+// counters.
 template <typename Classify>
 int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, const uint8_t* frame,
                 uint32_t len, uint32_t cls, Classify&& classify, uint64_t now_ns,
-                FlowEvents& events) {
+                sl_counters& counters) {
+  FlowEvents& events = counters.flow_events;
   sl_flow_key key;
   uint32_t parts = prof.classes[cls].flow_parts;
   switch (sl_flow_lookup_kind(&m)) {
@@ -86,6 +89,7 @@ int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, cons
   if (f == nullptr) return 0;
   const int hit = sl_flow_hit(f);
   sl_flow_touch(f, &m, &prof, now_ns);
+  if (sl_rt_outside(f, &m, &prof, now_ns)) counters.backend.requests++;
   return hit;
 }
 
@@ -93,8 +97,9 @@ int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, cons
 template <typename Classify>
 void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
                     const sl_decision& d, Classify&& classify, uint64_t now_ns,
-                    FlowEvents& events) {
+                    sl_counters& counters) {
   if (d.flow_ops == 0) return;
+  FlowEvents& events = counters.flow_events;
   const sl_class_params& cp = prof.classes[d.class_id];
   const uint32_t prio = cp.priority & (SL_PRIORITIES - 1);
   sl_flow_key key;
@@ -103,8 +108,11 @@ void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
     const uint32_t op = d.flow_ops & SL_FLOW_OP_LEARN ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
     sl_flow_key_tcp(&key, &m);
     sl_flow_make(&f, op, &prof, cp.state_index, now_ns);
-    if (flows.put(prio, key, f, now_ns, events))
+    sl_flow old{};
+    if (flows.put(prio, key, f, now_ns, events, &old))
       events[prio][op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED]++;
+    else if (op == SL_FLOW_OP_CREATE_TCP && sl_rt_syn_again(&old, &prof, now_ns))
+      counters.backend.syn_again++;
   }
   if (d.flow_ops & SL_FLOW_OP_CREATE_FRAG) {
     sl_meta later;
@@ -118,12 +126,14 @@ void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
 }
 
 // A frame leaving through the inside interface (inline mode): a SYN it
-// opens creates its flow, FIN/RST close one, and it confirms learned flows.
+// opens creates its flow, FIN/RST close one, it confirms learned flows, and
+// (adaptive boundary) it ends its flow's backend sample.
 // bs: the boundary state (learning window). Never changes the frame.
 template <typename Classify>
 void flow_inside(FlowTable& flows, const sl_profile& prof, const sl_boundary_state& bs,
                  const uint8_t* frame, uint32_t len, Classify&& classify, uint64_t now_ns,
-                 FlowEvents& events) {
+                 sl_counters& counters) {
+  FlowEvents& events = counters.flow_events;
   sl_meta m;
   if (sl_parse(frame, frame + len, &m) != SL_PARSE_OK) return;
   if (!sl_flow_inside_wants(&m, &prof, &bs, now_ns)) return;
@@ -143,6 +153,7 @@ void flow_inside(FlowTable& flows, const sl_profile& prof, const sl_boundary_sta
     if (!(cp.flow_parts & (1U << p))) continue;
     sl_flow* f = flows.find(1U << p, key, now_ns, events);
     if (f == nullptr) continue;
+    sl_rt_inside(f, &m, &prof, now_ns, &counters.backend);
     const int ev = sl_flow_touch_inside(f, &m, &prof, now_ns);
     if (ev >= 0) events[p][ev]++;
     return;

@@ -82,6 +82,11 @@ sl_counters DpdkDataplane::Impl::sum_counters() const {
     for (int p = 0; p < SL_PRIORITIES; p++)
       for (int e = 0; e < SL_FLOW_EV_COUNT; e++)
         sum.flow_events[p][e] += dpdk::load(c.model.flow_events[p][e]);
+    // The backend signal is all counts.
+    const auto* in = reinterpret_cast<const uint64_t*>(&c.model.backend);
+    auto* out = reinterpret_cast<uint64_t*>(&sum.backend);
+    for (std::size_t w = 0; w < sizeof(sl_backend_signal) / sizeof(uint64_t); w++)
+      out[w] += dpdk::load(in[w]);
   }
   return sum;
 }
@@ -315,6 +320,7 @@ DataplaneStats DpdkDataplane::stats() const {
     for (uint32_t ev = 0; ev < SL_FLOW_EV_COUNT; ev++)
       st.flow_events[p][ev] = counts.flow_events[p][ev];
   }
+  st.backend = counts.backend;
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
     QueueStats q;
     q.priority = p;

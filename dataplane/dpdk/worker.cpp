@@ -87,14 +87,14 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
   sl_decision d[kBurst];
   SharedState& st = e.shared;
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
-  FlowEvents& events = e.counters[w].model.flow_events;
+  sl_counters& counters = e.counters[w].model;
   rte_spinlock_lock(&st.lock);
   for (uint16_t i = 0; i < n; i++) {
     const sl_class_params& cp = prof.classes[cls[i]];
     int flow_hit = 0;
     if (parsed[i] == SL_PARSE_OK && !meta[i].is_start)
       flow_hit = flow_verify(st.flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
-                             rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], events);
+                             rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], counters);
     sl_source_state* ss = nullptr;
     if (parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) &&
         cp.src_bucket.enabled) {
@@ -105,7 +105,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
     sl_decide(&prof, &meta[i], parsed[i], cls[i],
               &st.classes[cp.state_index & (SL_MAX_CLASSES - 1)], &st.boundary, ss, flow_hit,
               now[i], &d[i]);
-    flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], events);
+    flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], counters);
   }
   for (uint32_t p = 0; p < SL_PRIORITIES; p++)
     bump(st.flow_entries[p], st.flows.size(p) - st.flow_entries[p]);
@@ -204,7 +204,7 @@ bool pass_back(Engine& e, uint32_t w, const Snapshot& s) {
   const uint64_t seen = e.capture_clock ? e.capture_now_ns.load(std::memory_order_relaxed) : 0;
   const uint64_t now = seen != 0 ? seen : e.tsc_ns(rte_rdtsc());
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
-  FlowEvents& events = e.counters[w].model.flow_events;
+  sl_counters& counters = e.counters[w].model;
   SharedState& st = e.shared;
   bool locked = false;
   for (uint16_t i = 0; i < n; i++) {
@@ -220,7 +220,7 @@ bool pass_back(Engine& e, uint32_t w, const Snapshot& s) {
       rte_spinlock_lock(&st.lock);
       locked = true;
     }
-    flow_inside(st.flows, prof, st.boundary, data, len, by_class, now, events);
+    flow_inside(st.flows, prof, st.boundary, data, len, by_class, now, counters);
   }
   if (locked) {
     for (uint32_t p = 0; p < SL_PRIORITIES; p++)

@@ -120,7 +120,8 @@ struct sl_meta {
 	__u8 pad[2];
 	__u16 vlan_id[SL_MAX_VLANS]; /* VIDs of the tags walked, outer first, host order */
 	__u32 frag_id;		     /* IP identification of a fragment (v4: 16 bits), host order */
-	__u32 pad2;
+	__u16 tcp_payload;	     /* TCP data bytes in this packet (first or only fragment) */
+	__u16 tcp_window;	     /* TCP window field as sent (unscaled), host order */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_meta) == 72, "sl_meta layout");
 
@@ -167,6 +168,9 @@ SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 80, "sl_class_params layout")
 #define SL_PROFILE_USES_SRC   (1U << 2)
 #define SL_PROFILE_USES_DST   (1U << 3)
 #define SL_PROFILE_USES_PORTS (1U << 4)
+/* Adaptive boundary (inline mode): measure the backend signal on the
+ * return path (flow.h, sl_rt_*). */
+#define SL_PROFILE_ADAPTIVE (1U << 5)
 
 /* The compiled profile: every user unit validated and converted once by the
  * control plane. Both dataplanes and the reference model consume exactly this. */
@@ -351,9 +355,30 @@ struct sl_flow {
 	__u64 expires_ns;
 	__u8 state;	  /* enum sl_flow_state */
 	__u8 state_index; /* class slot that created it (diagnostics) */
-	__u8 pad[6];
+	__u8 rt_phase;	  /* enum sl_rt_phase: the backend signal of this flow */
+	__u8 pad;
+	__u32 rt_req_us; /* when its first request data passed, in us (low 32 bits) */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_flow) == 16, "sl_flow layout");
+
+/*
+ * The backend signal of the adaptive boundary (flow.h, sl_rt_*): per
+ * admitted TCP flow, the time from the first data the outside sends to the
+ * first data the inside answers with, plus the inside's resets and zero
+ * windows and the SYNs the outside sends again. Samples go in a histogram
+ * of 4 buckets per octave of microseconds: bucket b < 4 holds b us; above,
+ * octave o = b / 4 + 1 starts at (4 + b % 4) << (o - 2) us.
+ */
+#define SL_RT_BUCKETS 96 /* up to 2^25 us (33 s); the last bucket holds the rest */
+struct sl_backend_signal {
+	__u64 requests;	    /* flows whose first request data passed (a sample began) */
+	__u64 responses;    /* first response data after it (a sample ended) */
+	__u64 sum_us;	    /* of the samples */
+	__u64 resets;	    /* RSTs the inside sent on a known flow */
+	__u64 zero_windows; /* inside packets of a known flow advertising a zero window */
+	__u64 syn_again;    /* SYNs from the outside for a flow already waiting on its SYN */
+	__u64 hist[SL_RT_BUCKETS];
+};
 
 /* Flow table events, counted per CPU / lcore (sluice_flow_events_total). */
 #define SL_FLOW_EVENTS(X)                                                                          \
@@ -416,6 +441,8 @@ struct sl_counters {
 	__u64 source_inserts;
 	/* Flow table events by priority partition (enum sl_flow_event). */
 	__u64 flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT];
+	/* The backend signal, counted only with SL_PROFILE_ADAPTIVE. */
+	struct sl_backend_signal backend;
 };
 
 /* Counter values a state slot had when it was given to its current class, so

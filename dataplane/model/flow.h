@@ -230,14 +230,18 @@ SL_INLINE int sl_flow_touch(struct sl_flow *f, const struct sl_meta *m,
 }
 
 /* Whether an inside packet needs the flow table at all: a SYN it opens, a
- * FIN or RST, or (while learned entries can live) a confirmation. Everything
- * else on the return path passes without a lookup. */
+ * FIN or RST, (while learned entries can live) a confirmation, or (adaptive
+ * boundary) data or a zero window. Everything else on the return path
+ * passes without a lookup. */
 SL_INLINE int sl_flow_inside_wants(const struct sl_meta *m, const struct sl_profile *prof,
 				   const struct sl_boundary_state *bs, __u64 now_ns)
 {
 	if (m->l4_proto != SL_IPPROTO_TCP || m->frag == SL_FRAG_LATER)
 		return 0;
 	if (m->tcp_flags & (SL_TCP_SYN | SL_TCP_FIN | SL_TCP_RST))
+		return 1;
+	/* The backend signal (sl_rt_inside): answers and zero windows. */
+	if ((prof->flags & SL_PROFILE_ADAPTIVE) && (m->tcp_payload != 0 || m->tcp_window == 0))
 		return 1;
 	return bs->learn_until_ns != 0 && now_ns < bs->learn_until_ns + prof->flow_learn_ns;
 }
@@ -257,6 +261,118 @@ SL_INLINE int sl_flow_touch_inside(struct sl_flow *f, const struct sl_meta *m,
 		return SL_FLOW_EV_CONFIRMED;
 	}
 	return -1;
+}
+
+/*
+ * The backend signal (adaptive boundary, SL_PROFILE_ADAPTIVE, inline mode).
+ * An edge sees both directions of every flow it admitted: the time from the
+ * outside's first request data to the inside's first response data is the
+ * service's own latency (the handshake alone is the kernel's), and it grows
+ * with the queue in front of the service. One sample per flow: the rest of
+ * a keep-alive flow's requests are not timed (their request and answer can
+ * interleave; one per connection is what a surge of new lookups is made of).
+ */
+enum sl_rt_phase {
+	SL_RT_NONE = 0,	   /* no request data seen yet */
+	SL_RT_WAITING = 1, /* request data passed at rt_req_us, no answer yet */
+	SL_RT_DONE = 2,	   /* this flow's sample was taken */
+};
+
+SL_INLINE __u32 sl_rt_now_us(__u64 now_ns)
+{
+	return (__u32)(now_ns / 1000);
+}
+
+/* Histogram bucket of a sample of us microseconds (abi.h, SL_RT_BUCKETS). */
+SL_INLINE __u32 sl_rt_bucket(__u64 us)
+{
+	if (us < 4)
+		return (__u32)us;
+	__u32 o = 0;
+	__u64 v = us;
+	if (v >> 32) {
+		v >>= 32;
+		o += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		o += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		o += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		o += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		o += 2;
+	}
+	if (v >> 1)
+		o += 1;
+	__u32 b = 4 * (o - 1) + (__u32)((us >> (o - 2)) & 3);
+	return b < SL_RT_BUCKETS ? b : SL_RT_BUCKETS - 1;
+}
+
+/* Lower edge, in us, of histogram bucket b. */
+SL_INLINE __u64 sl_rt_bucket_low(__u32 b)
+{
+	if (b < 4)
+		return b;
+	return (__u64)(4 + b % 4) << (b / 4 - 1);
+}
+
+/* A verified packet from the outside (m) on live entry f: its first data
+ * starts the flow's sample. Returns 1 when it did (count it as a request). */
+SL_INLINE int sl_rt_outside(struct sl_flow *f, const struct sl_meta *m,
+			    const struct sl_profile *prof, __u64 now_ns)
+{
+	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || f->rt_phase != SL_RT_NONE ||
+	    m->l4_proto != SL_IPPROTO_TCP || m->tcp_payload == 0 ||
+	    (m->tcp_flags & (SL_TCP_SYN | SL_TCP_RST)) ||
+	    (f->state != SL_FLOW_SYN && f->state != SL_FLOW_OPEN))
+		return 0;
+	f->rt_phase = SL_RT_WAITING;
+	f->rt_req_us = sl_rt_now_us(now_ns);
+	return 1;
+}
+
+/* A packet from the inside (m as sent) on live entry f: counts its signal
+ * into sig (a reset, a zero window, the end of the flow's sample). */
+SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
+			    const struct sl_profile *prof, __u64 now_ns,
+			    struct sl_backend_signal *sig)
+{
+	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || f->state == SL_FLOW_FRAG)
+		return;
+	if (m->tcp_flags & SL_TCP_RST) {
+		if (f->state != SL_FLOW_CLOSING)
+			sig->resets++;
+		return;
+	}
+	if (m->tcp_window == 0 && !(m->tcp_flags & (SL_TCP_SYN | SL_TCP_FIN)))
+		sig->zero_windows++;
+	if (m->tcp_payload == 0 || f->rt_phase != SL_RT_WAITING)
+		return;
+	__u32 us = sl_rt_now_us(now_ns) - f->rt_req_us; /* modulo 2^32 us (71 minutes) */
+	f->rt_phase = SL_RT_DONE;
+	sig->responses++;
+	sig->sum_us += us;
+	__u32 b = sl_rt_bucket(us);
+	SL_VERIFIER_BARRIER(b); /* the compiler knows b < SL_RT_BUCKETS; the verifier must see it */
+	if (b < SL_RT_BUCKETS)
+		sig->hist[b]++;
+}
+
+/* An admitted SYN from the outside finds old, the entry of its flow: a SYN
+ * sent again while the first still waits is a sign of a full backlog. */
+SL_INLINE int sl_rt_syn_again(const struct sl_flow *old, const struct sl_profile *prof,
+			      __u64 now_ns)
+{
+	return (prof->flags & SL_PROFILE_ADAPTIVE) && old->state == SL_FLOW_SYN &&
+	       sl_flow_live(old, now_ns);
 }
 
 /* An inside packet that opens a connection (SYN without ACK): its flow is

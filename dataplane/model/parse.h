@@ -78,6 +78,8 @@ SL_INLINE int sl_parse_l4_at(const __u8 *data, const __u8 *end, struct sl_meta *
 		m->dport = sl_rd16(l4 + 2);
 		m->tcp_seq = sl_rd32(l4 + 4);
 		m->tcp_flags = l4[13];
+		m->tcp_window = sl_rd16(l4 + 14);
+		m->tcp_payload = (__u16)(lim - off - doff);
 		m->has_ports = 1;
 		m->is_start = (m->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN;
 		return SL_PARSE_OK;

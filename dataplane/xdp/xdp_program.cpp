@@ -488,6 +488,7 @@ DataplaneStats XdpProgram::stats() const {
   }
   s.boundary_lookup_tokens = state.boundary.lookups.tokens_nt / SL_TOKEN;
   s.boundary_packet_tokens = state.boundary.packets.tokens_nt / SL_TOKEN;
+  s.backend = counts.backend;
   s.classes = impl.read_book().class_stats(prof, counts);
   for (uint32_t c = 0; c < s.classes.size(); c++) {
     const uint32_t idx = prof.classes[c].state_index & (SL_MAX_CLASSES - 1);

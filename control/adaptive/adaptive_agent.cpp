@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/adaptive/adaptive_agent.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "control/api/control_state.hpp"
+#include "control/log.hpp"
+#include "control/seed_store.hpp"
+
+namespace sluice {
+
+using json = nlohmann::json;
+
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+uint64_t delta(uint64_t now, uint64_t before) { return now >= before ? now - before : 0; }
+
+// Lookups admitted, and shed by the boundary lookup budget, all classes.
+void lookup_totals(const DataplaneStats& s, uint64_t* admitted, uint64_t* boundary_shed) {
+  *admitted = *boundary_shed = 0;
+  for (const ClassStats& c : s.classes) {
+    for (int r = 0; r < SL_REASON_COUNT; r++) *admitted += c.lookups[SL_VERDICT_ADMITTED][r];
+    *boundary_shed += c.lookups[SL_VERDICT_SHED][SL_REASON_BOUNDARY_LOOKUPS];
+  }
+}
+
+std::string rate_text(double rate) { return std::to_string(std::llround(rate)); }
+
+}  // namespace
+
+std::optional<double> load_learned_rate(const std::string& path, double max_age_sec) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  const json j = json::parse(text.str(), nullptr, false);
+  if (!j.is_object() || !j.contains("rate") || !j["rate"].is_number() || !j.contains("unix") ||
+      !j["unix"].is_number())
+    return std::nullopt;
+  const double rate = j["rate"].get<double>();
+  const double age = unix_now() - j["unix"].get<double>();
+  if (!(rate >= 1) || age > max_age_sec || age < -60) return std::nullopt;
+  return rate;
+}
+
+bool keep_learned_rate(const std::string& path, double rate, std::string* error) {
+  return keep_file(path, json{{"rate", std::round(rate)}, {"unix", unix_now()}}.dump() + "\n",
+                   error);
+}
+
+AdaptiveTick adaptive_tick(const DataplaneStats& before, const DataplaneStats& now,
+                           double seconds) {
+  AdaptiveTick t;
+  t.seconds = seconds;
+  // sl_backend_signal is all counts: one word at a time. A counter that went
+  // backwards (the dataplane's state was made anew) counts nothing.
+  const auto* b = reinterpret_cast<const uint64_t*>(&before.backend);
+  const auto* n = reinterpret_cast<const uint64_t*>(&now.backend);
+  auto* out = reinterpret_cast<uint64_t*>(&t.signal);
+  for (std::size_t w = 0; w < sizeof(sl_backend_signal) / sizeof(uint64_t); w++)
+    out[w] = delta(n[w], b[w]);
+  uint64_t admitted_b = 0, shed_b = 0, admitted_n = 0, shed_n = 0;
+  lookup_totals(before, &admitted_b, &shed_b);
+  lookup_totals(now, &admitted_n, &shed_n);
+  t.admitted_lookups = delta(admitted_n, admitted_b);
+  t.boundary_shed = delta(shed_n, shed_b);
+  return t;
+}
+
+AdaptiveAgent::AdaptiveAgent(ControlState& control, std::string state_path, uint32_t tick_ms)
+    : control_(control), state_path_(std::move(state_path)), tick_ms_(tick_ms) {
+  control_.set_adaptive_status([this] { return status(); });
+  thread_ = std::thread([this] { run(); });
+}
+
+AdaptiveAgent::~AdaptiveAgent() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  thread_.join();
+  control_.set_adaptive_status(nullptr);
+}
+
+void AdaptiveAgent::run() {
+  auto last = std::chrono::steady_clock::now();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(stop_mutex_);
+      if (stop_cv_.wait_for(lock, std::chrono::milliseconds(tick_ms_), [this] { return stop_; }))
+        return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    tick(std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+}
+
+void AdaptiveAgent::tick(double seconds) {
+  const ControlState::AdaptiveBounds bounds = control_.adaptive_bounds();
+  DataplaneStats stats = control_.stats();
+  if (!bounds.on) {
+    if (controller_) {
+      controller_.reset();
+      std::lock_guard<std::mutex> lock(mutex_);
+      figures_.reset();
+    }
+    previous_ = std::move(stats);
+    return;
+  }
+  std::string error;
+  if (!controller_) {
+    // A restart starts from what was learned before (kept an hour at most:
+    // an older rate says little about today's backend), else the ceiling.
+    const std::optional<double> kept =
+        state_path_.empty() ? std::nullopt : load_learned_rate(state_path_, 3600);
+    const double start = std::clamp(kept.value_or(bounds.ceiling), bounds.floor, bounds.ceiling);
+    controller_.emplace(start);
+    applied_ = kept_ = logged_ = start;
+    logged_at_ = std::chrono::steady_clock::now();
+    if (!control_.set_adaptive_rate(start, &error))
+      log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      started_from_ = kept ? "learned rate kept before the restart" : "ceiling";
+      moved_unix_ = unix_now();
+    }
+    log_event(LogLevel::info, "adaptive: started",
+              {{"rate", rate_text(start)},
+               {"ceiling", rate_text(bounds.ceiling)},
+               {"floor", rate_text(bounds.floor)},
+               {"from", kept ? "learned rate kept before the restart" : "ceiling"}});
+    previous_ = std::move(stats);
+    return;
+  }
+  if (!previous_) {
+    previous_ = std::move(stats);
+    return;
+  }
+  const AdaptiveStep step =
+      controller_->step(adaptive_tick(*previous_, stats, seconds), bounds.floor, bounds.ceiling);
+  previous_ = std::move(stats);
+  // The dataplane runs whole lookups/s: a move under one is not worth a swap.
+  if (std::fabs(step.rate - applied_) >= 1.0) {
+    if (control_.set_adaptive_rate(step.rate, &error)) {
+      applied_ = step.rate;
+    } else {
+      log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
+    }
+  }
+  report(step, bounds.ceiling, bounds.floor);
+}
+
+void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floor) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    AdaptiveFigures f = figures_.value_or(AdaptiveFigures{});
+    if (step.changed) moved_unix_ = unix_now();
+    f.rate = step.rate;
+    f.ceiling = ceiling;
+    f.floor = floor;
+    f.latency_sec = step.latency_sec;
+    f.baseline_sec = step.baseline_sec;
+    f.target_sec = step.target_sec;
+    f.delivered = step.delivered_per_sec;
+    f.reason = adaptive_reason_name(step.reason);
+    if (step.reason != AdaptiveReason::waiting) f.steps[f.reason]++;
+    figures_ = std::move(f);
+  }
+  // Kept at most once a second, when it moved.
+  if (!state_path_.empty() && std::fabs(step.rate - kept_) >= 1.0 &&
+      now - kept_at_ >= std::chrono::seconds(1)) {
+    std::string error;
+    if (keep_learned_rate(state_path_, step.rate, &error)) {
+      kept_ = step.rate;
+      kept_at_ = now;
+    }
+  }
+  // A line when the rate moved by more than 10% (at most one a second), and
+  // one every 30 s while it keeps moving: not one per step.
+  const double moved = std::fabs(step.rate - logged_) / std::max(1.0, logged_);
+  const auto since = now - logged_at_;
+  if ((moved > 0.10 && since >= std::chrono::seconds(1)) ||
+      (moved > 0 && since >= std::chrono::seconds(30))) {
+    log_event(LogLevel::info, "adaptive: rate moved",
+              {{"rate", rate_text(step.rate)},
+               {"from", rate_text(logged_)},
+               {"reason", adaptive_reason_name(step.reason)},
+               {"latency_ms", std::to_string(std::llround(step.latency_sec * 1000))},
+               {"target_ms", std::to_string(std::llround(step.target_sec * 1000))},
+               {"delivered_per_sec", rate_text(step.delivered_per_sec)}});
+    logged_ = step.rate;
+    logged_at_ = now;
+  }
+}
+
+json AdaptiveAgent::status() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!figures_)
+    return {{"rate", nullptr}, {"reason", "starting"}, {"started_from", started_from_}};
+  const AdaptiveFigures& f = *figures_;
+  return {{"rate", std::llround(f.rate)},       {"ceiling", std::llround(f.ceiling)},
+          {"floor", std::llround(f.floor)},     {"reason", f.reason},
+          {"latency_ms", f.latency_sec * 1000}, {"baseline_ms", f.baseline_sec * 1000},
+          {"target_ms", f.target_sec * 1000},   {"delivered_per_sec", f.delivered},
+          {"moved_unix", moved_unix_},          {"started_from", started_from_}};
+}
+
+std::optional<AdaptiveFigures> AdaptiveAgent::figures() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return figures_;
+}
+
+}  // namespace sluice

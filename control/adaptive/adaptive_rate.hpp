@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// How a learned adaptive rate enters the config the dataplane runs.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "control/config/config.hpp"
+
+namespace sluice {
+
+// cfg with its boundary lookup rate replaced by `rate` (rounded, within
+// [1, the config's rate]: the config's rate is the ceiling) and its burst
+// scaled alike (at least 1), so that the burst stays the same time's worth.
+inline Config with_adaptive_rate(const Config& cfg, double rate) {
+  Config c = cfg;
+  if (!c.boundary.lookups_per_sec) return c;
+  const uint64_t ceiling = *c.boundary.lookups_per_sec;
+  const uint64_t r =
+      std::clamp<uint64_t>(static_cast<uint64_t>(std::max(1.0, std::round(rate))), 1, ceiling);
+  c.boundary.lookups_burst = std::max<uint64_t>(
+      1, static_cast<uint64_t>(static_cast<double>(c.boundary.lookups_burst) *
+                               static_cast<double>(r) / static_cast<double>(ceiling)));
+  c.boundary.lookups_per_sec = r;
+  return c;
+}
+
+}  // namespace sluice

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control/adaptive/controller.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "dataplane/model/flow.h"
+
+namespace sluice {
+
+const char* adaptive_reason_name(AdaptiveReason r) {
+  switch (r) {
+    case AdaptiveReason::start:
+      return "start";
+    case AdaptiveReason::waiting:
+      return "waiting";
+    case AdaptiveReason::increase:
+      return "increase";
+    case AdaptiveReason::hold:
+      return "hold";
+    case AdaptiveReason::decrease:
+      return "decrease";
+    case AdaptiveReason::resets:
+      return "resets";
+    case AdaptiveReason::syn_again:
+      return "syn_again";
+    case AdaptiveReason::stalled:
+      return "stalled";
+    case AdaptiveReason::rebaseline:
+      return "rebaseline";
+    case AdaptiveReason::ceiling:
+      return "ceiling";
+    case AdaptiveReason::floor:
+      return "floor";
+  }
+  return "unknown";
+}
+
+double latency_quantile(const std::array<uint64_t, SL_RT_BUCKETS>& hist, double q) {
+  uint64_t total = 0;
+  for (uint64_t n : hist) total += n;
+  if (total == 0) return 0;
+  const double rank = q * static_cast<double>(total);
+  double seen = 0;
+  for (uint32_t b = 0; b < SL_RT_BUCKETS; b++) {
+    if (hist[b] == 0) continue;
+    const double n = static_cast<double>(hist[b]);
+    if (seen + n >= rank) {
+      const double low = static_cast<double>(sl_rt_bucket_low(b));
+      const double high =
+          b + 1 < SL_RT_BUCKETS ? static_cast<double>(sl_rt_bucket_low(b + 1)) : low * 1.25;
+      const double within = std::clamp((rank - seen) / n, 0.0, 1.0);
+      return (low + (high - low) * within) * 1e-6;
+    }
+    seen += n;
+  }
+  return static_cast<double>(sl_rt_bucket_low(SL_RT_BUCKETS - 1)) * 1e-6;
+}
+
+AdaptiveController::AdaptiveController(double rate, AdaptiveTuning tuning)
+    : tuning_(tuning), rate_(rate) {
+  last_.rate = rate;
+}
+
+double AdaptiveController::decreased(double latency, double target, double delivered) const {
+  // What the backend just delivered is what it can do now (it was busy);
+  // admitting less than that by the gradient drains the queue it built.
+  // Not the rate: after an overshoot the rate is far above it, and a later
+  // step would compound the cut far below what the backend serves.
+  const double base = delivered > 0 ? delivered : rate_;
+  // Proportional to the overshoot (Breakwater's decrease): a latency just
+  // over the target trims, one far over it halves.
+  const double factor = 1.0 - tuning_.decrease_gain * (1.0 - target / latency);
+  return base * std::max(tuning_.max_decrease, factor);
+}
+
+// Folds one tick into the evaluation being gathered.
+void AdaptiveController::gather(const AdaptiveTick& tick) {
+  clock_ += tick.seconds;
+  const sl_backend_signal& sig = tick.signal;
+  for (uint32_t b = 0; b < SL_RT_BUCKETS; b++) hist_[b] += sig.hist[b];
+  answers_ += sig.responses;
+  requests_ += sig.requests;
+  answered_total_ += sig.responses;
+  requested_total_ += sig.requests;
+  shed_ += tick.boundary_shed;
+  resets_ += sig.resets;
+  syn_again_ += sig.syn_again;
+  gathered_sec_ += tick.seconds;
+  if (sig.responses != 0) {
+    unanswered_sec_ = 0;
+  } else if (requests_ != 0) {
+    unanswered_sec_ += tick.seconds;
+  }
+}
+
+// The baseline: the lowest median of the window, unless the latency stayed
+// over the target without falling for rebase_sec while the backend answered
+// more than was admitted, by more than any queue of ours could explain
+// (twice the excess latency's worth of answers, and beyond the noise of the
+// counts): the service itself slowed (slow SQL), and its latency becomes the
+// baseline.
+double AdaptiveController::baseline(const AdaptiveStep& s, bool* rebased) {
+  medians_.push_back({clock_, s.latency_sec});
+  while (medians_.size() > 1 && medians_.front().when < clock_ - tuning_.baseline_sec)
+    medians_.pop_front();
+  double low = s.latency_sec;
+  for (const Median& m : medians_) low = std::min(low, m.latency);
+  *rebased = false;
+  const double target = tuning_.tolerance * low;
+  if (s.latency_sec <= target) {
+    over_since_ = -1;
+    return low;
+  }
+  if (over_since_ < 0 || s.latency_sec < 0.9 * over_latency_) {
+    over_since_ = clock_ - gathered_sec_;  // (re)start: a falling latency is a queue draining
+    over_latency_ = s.latency_sec;
+    over_requests_ = over_answers_ = 0;
+  }
+  over_requests_ += requests_;
+  over_answers_ += answers_;
+  const double drained = static_cast<double>(over_answers_) - static_cast<double>(over_requests_);
+  const double queue_worth = 2.0 * (s.latency_sec - target) * s.delivered_per_sec;
+  const double noise = 2.0 * std::sqrt(static_cast<double>(over_requests_));
+  if (clock_ - over_since_ >= tuning_.rebase_sec && drained >= std::max(queue_worth, noise)) {
+    medians_.clear();
+    medians_.push_back({clock_, s.latency_sec});
+    over_since_ = -1;
+    *rebased = true;
+    return s.latency_sec;
+  }
+  return low;
+}
+
+AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, double ceiling) {
+  gather(tick);
+  AdaptiveStep s = last_;
+  s.changed = false;
+  const bool ready =
+      answers_ >= tuning_.min_samples || (answers_ != 0 && gathered_sec_ >= tuning_.max_eval_sec);
+  const bool stalled = unanswered_sec_ >= tuning_.stall_sec;
+  // Resets and SYNs sent again above 1% of the requests: the backend
+  // refuses work (they are rare on a healthy service).
+  const uint64_t refusals = std::max(resets_, syn_again_);
+  const bool refusing = refusals * 100 > std::max<uint64_t>(requests_, 1) && refusals >= 2;
+  if (!ready && !stalled && !refusing) {
+    if (last_.reason == AdaptiveReason::start) s.reason = AdaptiveReason::waiting;
+    rate_ = std::clamp(rate_, floor, ceiling);
+    s.rate = rate_;
+    s.changed = s.rate != last_.rate;
+    last_ = s;
+    return s;
+  }
+
+  bool rebased = false;
+  if (ready) {
+    s.latency_sec = latency_quantile(hist_, 0.5);
+    s.delivered_per_sec = static_cast<double>(answers_) / gathered_sec_;
+    delivered_avg_ = delivered_avg_ == 0 ? s.delivered_per_sec
+                                         : 0.8 * delivered_avg_ + 0.2 * s.delivered_per_sec;
+    s.baseline_sec = baseline(s, &rebased);
+    s.target_sec = tuning_.tolerance * s.baseline_sec;
+  }
+  const bool holding = answered_total_ < hold_answers_ && clock_ < hold_until_;
+  double next = rate_;
+  if (stalled) {
+    next = rate_ * tuning_.max_decrease;
+    s.reason = AdaptiveReason::stalled;
+    unanswered_sec_ = 0;  // one step per stall_sec
+  } else if (rebased) {
+    s.reason = AdaptiveReason::rebaseline;
+  } else if (holding) {
+    s.reason = AdaptiveReason::hold;  // the last decrease has not shown in the answers yet
+  } else if (refusing) {
+    const double share = static_cast<double>(refusals) / static_cast<double>(requests_ + refusals);
+    next = rate_ * std::max(tuning_.max_decrease, 1.0 - share);
+    s.reason = resets_ >= syn_again_ ? AdaptiveReason::resets : AdaptiveReason::syn_again;
+  } else if (s.latency_sec > s.target_sec) {
+    next = decreased(s.latency_sec, s.target_sec, s.delivered_per_sec);
+    s.reason = AdaptiveReason::decrease;
+  } else if (shed_ != 0) {
+    next = increased(s);
+    s.reason = AdaptiveReason::increase;
+  } else {
+    // No demand above the rate: keep no more than headroom x what the
+    // backend answered, so that a surge starts from a rate the backend has
+    // shown it serves (and probes up from there) instead of the ceiling.
+    next = std::max(floor, tuning_.idle_headroom * delivered_avg_);
+    s.reason = AdaptiveReason::hold;
+  }
+  // One decrease per congestion event: until what was admitted before it is
+  // answered, the answers still show the queue it built.
+  if (next < rate_ && s.reason != AdaptiveReason::stalled && s.reason != AdaptiveReason::hold) {
+    hold_answers_ = requested_total_;          // FIFO: answered once these many were
+    hold_until_ = clock_ + tuning_.stall_sec;  // flows that end unanswered do not hold it longer
+  }
+  if (next >= ceiling && s.reason == AdaptiveReason::increase) s.reason = AdaptiveReason::ceiling;
+  if (next <= floor && next < rate_) s.reason = AdaptiveReason::floor;
+  rate_ = std::clamp(next, floor, ceiling);
+  s.rate = rate_;
+  s.changed = s.rate != last_.rate;
+  last_ = s;
+
+  hist_.fill(0);
+  answers_ = requests_ = shed_ = resets_ = syn_again_ = 0;
+  gathered_sec_ = 0;
+  return s;
+}
+
+// Under the target with lookups shed: growth per 100 ms whatever the
+// evaluation took, fast near the baseline, slow near the target, and never
+// more than a probe step above what the backend delivered (a rate it has not
+// shown it can serve is probed, not assumed).
+double AdaptiveController::increased(const AdaptiveStep& s) const {
+  const double ticks = std::max(1.0, gathered_sec_ / 0.1);
+  const double near = (1.0 + tuning_.tolerance) / 2.0 * s.baseline_sec;
+  const double per_tick = s.latency_sec < near ? tuning_.fast_increase : tuning_.slow_increase;
+  const double grown = rate_ * std::pow(1.0 + per_tick, ticks);
+  const double probe = s.delivered_per_sec * std::pow(1.0 + tuning_.probe_above, ticks);
+  return std::max(rate_, std::min(grown, probe));
+}
+
+}  // namespace sluice

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+// The adaptive boundary's controller (docs/adaptive.md): from the backend
+// signal the dataplane measures on the return path (abi.h,
+// sl_backend_signal), the boundary lookup rate between a floor and a
+// ceiling. Pure: fed one tick of counts at a time, it keeps no clock and
+// does no I/O, so that tests drive it with a simulated backend.
+//
+// The signal is the service's latency: per admitted flow, first request
+// data to first response data. A backend below its capacity answers in its
+// service time; above it, a queue forms and every answer waits longer. The
+// controller keeps the median latency under `tolerance` x the baseline (the
+// lowest median of the last `baseline_sec`), the rate it admits near what
+// the backend delivers:
+//  - over the target: multiplicative decrease by the gradient target/latency
+//    (at most halving per step) applied to the smaller of the rate and the
+//    rate of answers the backend just delivered, so that the queue drains;
+//  - under it, while lookups are being shed (demand above the rate):
+//    increase, fast while latency is near the baseline, slowly near the
+//    target (the probe that finds capacity that came back);
+//  - without demand above the rate: at most twice what the backend answered,
+//    so that a surge starts from a rate the backend showed it can serve;
+//  - backend resets or SYNs sent again (a full accept queue) count as over
+//    the target; so do requests that got no answer for a whole second.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "dataplane/model/abi.h"
+
+namespace sluice {
+
+// One tick of counts (deltas since the previous tick).
+struct AdaptiveTick {
+  double seconds = 0;             // length of the tick
+  sl_backend_signal signal = {};  // the dataplane's backend signal
+  uint64_t admitted_lookups = 0;  // lookups admitted (all classes)
+  uint64_t boundary_shed = 0;     // lookups the boundary budget shed (demand above the rate)
+};
+
+struct AdaptiveTuning {
+  double tolerance = 2.0;       // target = tolerance x baseline latency
+  double baseline_sec = 10.0;   // window of the baseline (lowest median)
+  double rebase_sec = 1.0;      // flat over the target this long, all answered: rebaseline
+  uint64_t min_samples = 8;     // answers one evaluation needs ...
+  double max_eval_sec = 0.5;    // ... unless this long passed with at least one
+  double fast_increase = 0.10;  // per 100 ms, latency below (1 + tolerance) / 2 x baseline
+  double slow_increase = 0.02;  // per 100 ms, between that and the target
+  double probe_above = 0.05;    // an increase stops this far above the delivered answers/s
+  double decrease_gain = 0.5;   // decrease factor 1 - gain x (1 - target / latency) ...
+  double max_decrease = 0.5;    // ... at least this
+  double stall_sec = 1.0;       // requests without any answer this long: over the target
+  double idle_headroom = 2.0;   // without demand above it, the rate is at most this x delivered
+};
+
+// Why the rate moved (or did not), for logs, status and top.
+enum class AdaptiveReason {
+  start,       // no evaluation yet
+  waiting,     // not enough answers yet to judge
+  increase,    // under the target, lookups shed: probing up
+  hold,        // under the target, no demand above the rate (at most 2x what was answered)
+  decrease,    // over the target
+  resets,      // the backend reset admitted flows
+  syn_again,   // clients sent SYNs again (accept queue full)
+  stalled,     // requests got no answer for stall_sec
+  rebaseline,  // the service itself slowed: its latency is the new baseline
+  ceiling,     // held at the ceiling
+  floor,       // held at the floor
+};
+const char* adaptive_reason_name(AdaptiveReason r);
+
+struct AdaptiveStep {
+  double rate = 0;       // lookups/s to run
+  bool changed = false;  // differs from the previous step's rate
+  AdaptiveReason reason = AdaptiveReason::start;
+  double latency_sec = 0;        // median of the last evaluation (0: none yet)
+  double baseline_sec = 0;       // its baseline
+  double target_sec = 0;         // tolerance x baseline
+  double delivered_per_sec = 0;  // answers per second in the last evaluation
+};
+
+class AdaptiveController {
+ public:
+  // Starts at `rate` (the ceiling, or the rate learned before a restart).
+  explicit AdaptiveController(double rate, AdaptiveTuning tuning = {});
+
+  // One tick: the new rate, clamped to [floor, ceiling] (floor <= ceiling).
+  AdaptiveStep step(const AdaptiveTick& tick, double floor, double ceiling);
+
+  double rate() const { return rate_; }
+  const AdaptiveStep& last() const { return last_; }
+
+ private:
+  struct Median {
+    double when;
+    double latency;
+  };
+  void gather(const AdaptiveTick& tick);
+  double baseline(const AdaptiveStep& s, bool* rebased);
+  double decreased(double latency, double target, double delivered) const;
+  double increased(const AdaptiveStep& s) const;
+
+  AdaptiveTuning tuning_;
+  double rate_;
+  double clock_ = 0;  // seconds of ticks seen
+  // The evaluation being gathered.
+  std::array<uint64_t, SL_RT_BUCKETS> hist_ = {};
+  uint64_t answers_ = 0;
+  uint64_t requests_ = 0;
+  uint64_t shed_ = 0;
+  uint64_t resets_ = 0;
+  uint64_t syn_again_ = 0;
+  double gathered_sec_ = 0;
+  double delivered_avg_ = 0;   // answers/s, moving average of the evaluations
+  double unanswered_sec_ = 0;  // how long requests went without any answer
+  // After a decrease nothing moves until the requests admitted before it
+  // were answered (or stall_sec passed).
+  uint64_t requested_total_ = 0;
+  uint64_t answered_total_ = 0;
+  uint64_t hold_answers_ = 0;
+  double hold_until_ = 0;
+  std::deque<Median> medians_;  // baseline window
+  // Since when the latency stayed over the target without falling, and what
+  // was admitted and answered meanwhile (the rebaseline test).
+  double over_since_ = -1;
+  double over_latency_ = 0;
+  uint64_t over_requests_ = 0;
+  uint64_t over_answers_ = 0;
+  AdaptiveStep last_;
+};
+
+// The q-quantile (0..1) of a latency histogram of sl_backend_signal's
+// buckets, in seconds, interpolated inside its bucket; 0 when empty.
+double latency_quantile(const std::array<uint64_t, SL_RT_BUCKETS>& hist, double q);
+
+}  // namespace sluice

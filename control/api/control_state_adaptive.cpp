@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// ControlState's adaptive boundary: the learned rate as the dataplane runs
+// it, and freezing it when an operator turns adaptive off.
+#include <cmath>
+
+#include "control/adaptive/adaptive_rate.hpp"
+#include "control/api/control_state.hpp"
+#include "control/config/compile.hpp"
+
+namespace sluice {
+
+using json = nlohmann::json;
+
+CompiledProfile ControlState::compile(const Config& cfg) const {
+  Config c = shares_ ? apply_shares(cfg, *shares_) : cfg;
+  if (adaptive_rate_ && c.boundary.adaptive) c = with_adaptive_rate(c, *adaptive_rate_);
+  return compile_profile(c);
+}
+
+ControlState::AdaptiveBounds ControlState::adaptive_bounds() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  AdaptiveBounds b;
+  if (!effective_.config) return b;
+  const Config& cfg = *effective_.config;
+  b.on = cfg.boundary.adaptive && cfg.boundary.lookups_per_sec.has_value();
+  if (!b.on) return b;
+  const double configured = static_cast<double>(*cfg.boundary.lookups_per_sec);
+  const Config run = shares_ ? apply_shares(cfg, *shares_) : cfg;
+  b.ceiling = static_cast<double>(run.boundary.lookups_per_sec.value_or(0));
+  b.floor = std::min(b.ceiling, static_cast<double>(cfg.boundary.adaptive_floor()) * b.ceiling /
+                                    std::max(1.0, configured));
+  return b;
+}
+
+bool ControlState::set_adaptive_rate(std::optional<double> rate, std::string* error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::optional<double> before = adaptive_rate_;
+  adaptive_rate_ = rate;
+  if (!effective_.config || !effective_.config->boundary.adaptive) return true;
+  if (dataplane_.apply(compile(*effective_.config), generation_, error)) return true;
+  adaptive_rate_ = before;
+  return false;
+}
+
+std::optional<double> ControlState::adaptive_rate() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return adaptive_rate_;
+}
+
+void ControlState::set_adaptive_status(std::function<json()> status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  adaptive_status_ = std::move(status);
+}
+
+std::string ControlState::freeze_adaptive(const Config& next, const std::string& base,
+                                          std::vector<std::string>* notes) const {
+  if (!effective_.config || !adaptive_rate_) return "";
+  const BoundaryConfig& was = effective_.config->boundary;
+  const BoundaryConfig& now = next.boundary;
+  if (!was.adaptive || now.adaptive || !now.lookups_per_sec ||
+      now.lookups_per_sec != was.lookups_per_sec)
+    return "";
+  const uint64_t learned = std::max<uint64_t>(
+      1, std::min<uint64_t>(*was.lookups_per_sec, std::llround(*adaptive_rate_)));
+  LoadResult r =
+      apply_overrides(base, config_path_, {{"boundary.lookups_per_sec", std::to_string(learned)}});
+  if (!r.ok()) return "";
+  notes->push_back(
+      "boundary.adaptive turned off: boundary.lookups_per_sec set to the learned "
+      "rate " +
+      std::to_string(learned) + " (was the ceiling " + std::to_string(*was.lookups_per_sec) + ")");
+  return r.text;
+}
+
+}  // namespace sluice

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+// The adaptive boundary's controller on a simulated backend (sim_backend.hpp):
+// it finds the capacity it was never told, holds it without oscillating,
+// follows the backend when it slows and recovers when it comes back, and
+// stays between its floor and its ceiling.
+#include "control/adaptive/controller.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "tests/control/adaptive/sim_backend.hpp"
+
+namespace sluice {
+namespace {
+
+double mean(const std::vector<double>& v, size_t from, size_t to) {
+  to = std::min(to, v.size());
+  if (from >= to) return 0;
+  return std::accumulate(v.begin() + from, v.begin() + to, 0.0) / static_cast<double>(to - from);
+}
+
+std::string series(const std::vector<double>& v) {
+  std::string s;
+  for (double x : v) s += std::to_string(static_cast<int>(x)) + " ";
+  return s;
+}
+
+TEST(LatencyQuantile, InterpolatesInsideItsBucket) {
+  std::array<uint64_t, SL_RT_BUCKETS> hist{};
+  EXPECT_EQ(latency_quantile(hist, 0.5), 0.0);
+  hist[sl_rt_bucket(20000)] = 10;  // 10 samples of 20 ms
+  const double median = latency_quantile(hist, 0.5);
+  EXPECT_GE(median, 0.016);  // 20 ms lies in [16384, 20480) us
+  EXPECT_LE(median, 0.0205);
+  for (uint64_t us : {0ULL, 3ULL, 4ULL, 7ULL, 8ULL, 1000ULL, 20000ULL, 1ULL << 30}) {
+    const uint32_t b = sl_rt_bucket(us);
+    EXPECT_LE(sl_rt_bucket_low(b), us) << us;
+    if (b + 1 < SL_RT_BUCKETS) EXPECT_GT(sl_rt_bucket_low(b + 1), us) << us;
+  }
+  EXPECT_EQ(sl_rt_bucket(~0ULL), SL_RT_BUCKETS - 1U);
+}
+
+// 5 s at C/2 (C = 200/s), then a steady 5x overload, ceiling 5 C: the
+// controller comes down to C within 2 s and stays there without oscillating
+// beyond 10%.
+TEST(AdaptiveController, FindsCapacityAndHoldsItSteady) {
+  sim::Backend backend;  // 4 workers x 20 ms = 200/s
+  sim::Edge edge(1000, 1000, 20, 1000);
+  sim::Run run(backend, {&edge});
+  run.run(45, [](double t, size_t) { return t < 5 ? 100.0 : 1000.0; });
+  // Per second: the rate (mean of its ticks) from 5 s on.
+  std::vector<double> per_sec;
+  for (size_t s = 0; s + 1 <= edge.rates.size() / 10; s++)
+    per_sec.push_back(mean(edge.rates, s * 10, s * 10 + 10));
+  const double steady = mean(per_sec, 10, per_sec.size());
+  SCOPED_TRACE("rate per second: " + series(per_sec));
+  SCOPED_TRACE("useful per second: " + series(run.useful()));
+  EXPECT_GE(steady, 0.85 * 200);
+  EXPECT_LE(steady, 1.10 * 200);
+  const auto [lo, hi] = std::minmax_element(per_sec.begin() + 10, per_sec.end());
+  EXPECT_LE(*hi, 1.10 * steady);
+  EXPECT_GE(*lo, 0.90 * steady);
+  const auto low_useful = std::min_element(run.useful().begin() + 7, run.useful().end() - 1);
+  EXPECT_GE(*low_useful, 0.85 * 200);
+}
+
+// C, then C/2 (the service time doubles), then C again: useful answers stay
+// >= 85% of the capacity at the time outside 2 s after each change.
+TEST(AdaptiveController, FollowsTheBackendDownAndBackUp) {
+  sim::Backend backend;
+  backend.service_ms = [](double t) { return t >= 15 && t < 30 ? 40.0 : 20.0; };
+  sim::Edge edge(2000, 1000, 20, 1000);
+  sim::Run run(backend, {&edge});
+  run.run(45, [](double t, size_t) { return t < 5 ? 100.0 : 2000.0; });
+  SCOPED_TRACE("rate: " + series(edge.rates));
+  SCOPED_TRACE("useful per second: " + series(run.useful()));
+  int bad = 0;
+  for (size_t s = 7; s + 1 < run.useful().size(); s++) {
+    if ((s >= 15 && s < 17) || (s >= 30 && s < 32)) continue;
+    const double capacity = backend.capacity(static_cast<double>(s) + 0.5);
+    if (run.useful()[s] < 0.85 * capacity) bad++;
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST(AdaptiveController, StaysBetweenFloorAndCeiling) {
+  // A backend far faster than the ceiling: the rate climbs to the ceiling
+  // and stays (answers stay fast, the boundary sheds).
+  sim::Backend fast;
+  fast.workers = 64;
+  sim::Edge roomy(2000, 100, 50, 500);
+  sim::Run a(fast, {&roomy});
+  a.run(10);
+  EXPECT_EQ(roomy.rates.back(), 500);
+  EXPECT_EQ(roomy.controller.last().reason, AdaptiveReason::ceiling);
+  for (double r : roomy.rates) EXPECT_LE(r, 500);
+
+  // A backend that stops answering: down to the floor, never below it.
+  sim::Backend hung;
+  hung.service_ms = [](double t) { return t < 2 ? 20.0 : 1e9; };
+  sim::Edge edge(1000, 1000, 50, 1000);
+  sim::Run b(hung, {&edge});
+  b.run(20);
+  EXPECT_EQ(edge.rates.back(), 50);
+  for (double r : edge.rates) EXPECT_GE(r, 50);
+}
+
+// No demand above the rate: nothing is shed, and the rate comes down to
+// twice what the backend answers (not below), so that a surge starts there.
+TEST(AdaptiveController, KeepsHeadroomWithoutDemand) {
+  sim::Backend backend;
+  sim::Edge edge(100, 1000, 20, 1000);
+  sim::Run run(backend, {&edge});
+  run.run(10);
+  uint64_t shed = 0;
+  for (size_t s = 2; s < edge.delivered.size(); s++) {
+    const double rate = edge.rates[s * 10 + 5];
+    EXPECT_GE(rate, 1.5 * edge.delivered[s - 1]) << "second " << s;
+    EXPECT_LE(rate, 3.0 * 100) << "second " << s;
+  }
+  EXPECT_EQ(edge.controller.last().reason, AdaptiveReason::hold);
+  (void)shed;
+}
+
+// Two edges in front of one backend, each adapting its own rate from its own
+// flows (the fleet's choice, docs/adaptive.md): together they settle at C,
+// each near its share of the demand, and the answers stay useful.
+TEST(AdaptiveController, TwoEdgesShareOneBackend) {
+  sim::Backend backend;  // C = 200/s
+  sim::Edge a(1500, 1000, 10, 1000);
+  sim::Edge b(500, 1000, 10, 1000);
+  sim::Run run(backend, {&a, &b});
+  run.run(40, [](double t, size_t e) { return t < 5 ? 50.0 : (e == 0 ? 1500.0 : 500.0); });
+  double sum = 0;
+  for (size_t s = 10; s < 39; s++) sum += run.useful()[s];
+  EXPECT_GE(sum / 29, 0.9 * 200);
+  const auto low = std::min_element(run.useful().begin() + 7, run.useful().end() - 1);
+  EXPECT_GE(*low, 0.85 * 200);
+  const double ra = mean(a.rates, 100, 390), rb = mean(b.rates, 100, 390);
+  SCOPED_TRACE("rates " + std::to_string(ra) + " + " + std::to_string(rb));
+  EXPECT_LE(ra + rb, 1.15 * 200);
+  EXPECT_GE(ra + rb, 0.85 * 200);
+}
+
+}  // namespace
+}  // namespace sluice

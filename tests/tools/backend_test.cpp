@@ -317,6 +317,45 @@ TEST(BackendLoad, AtThreeTimesCapacityServedRateHoldsQueueGrowsThenTimesOut) {
   EXPECT_EQ(r.ok, static_cast<int>(after.served));
 }
 
+// The capacity schedule: C, then C/2 from 1 s, then C again from 2 s. A
+// closed loop that keeps every worker busy is served at the capacity of the
+// time, and the report says the schedule.
+TEST(BackendLoad, CapacityFollowsItsSchedule) {
+  BackendOptions o = lab_options();
+  std::string error;
+  ASSERT_TRUE(parse_capacity_schedule("1:0.5,2:1", &o.capacity_schedule, &error)) << error;
+  BackendServer server(o);
+  ASSERT_TRUE(server.start(&error)) << error;
+  EXPECT_EQ(server.capacity_factor_at(0.5), 1.0);
+  EXPECT_EQ(server.capacity_factor_at(1.5), 0.5);
+  EXPECT_EQ(server.capacity_factor_at(2.5), 1.0);
+  const double c = server.capacity_per_sec();
+  LoadResult r = open_loop(server.port(), 1.5 * c, 3s, 2s);
+  server.stop();
+  const nlohmann::json report = server.report();
+  const auto& per_sec = report["served_per_sec"];
+  ASSERT_GE(per_sec.size(), 3u);
+  EXPECT_NEAR(per_sec[0].get<double>(), c, 0.1 * c);
+  EXPECT_NEAR(per_sec[1].get<double>(), c / 2, 0.1 * c);
+  EXPECT_NEAR(per_sec[2].get<double>(), c, 0.1 * c);
+  ASSERT_EQ(report["capacity_schedule"].size(), 3u);
+  EXPECT_EQ(report["capacity_schedule"][1]["capacity_per_sec"].get<double>(), c / 2);
+  EXPECT_GT(r.sent, 0);
+}
+
+TEST(BackendParse, CapacitySchedule) {
+  std::vector<BackendOptions::CapacityStep> steps;
+  std::string error;
+  ASSERT_TRUE(parse_capacity_schedule("20:0.5,40.5:1", &steps, &error)) << error;
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[1].at_sec, 40.5);
+  EXPECT_EQ(steps[0].factor, 0.5);
+  for (const char* bad : {"", "20", "20:", ":1", "20:0.5,10:1", "0:1", "20:200", "a:1", "20:1,"}) {
+    EXPECT_FALSE(parse_capacity_schedule(bad, &steps, &error)) << bad;
+    EXPECT_NE(error.find("--capacity-schedule"), std::string::npos) << bad;
+  }
+}
+
 TEST(BackendLoad, FullQueueIsAnsweredOverloadedAtOnce) {
   BackendOptions o = lab_options();
   o.queue = 5;
@@ -389,6 +428,10 @@ TEST(BackendBinary, BadArgumentsExitOneWithAMessage) {
       {"--listen 127.0.0.1:70000", "port"},
       {"--listen [::1:80", "--listen"},
       {"--queue -3", "--queue"},
+      {"--capacity-schedule 10", "--capacity-schedule"},
+      {"--capacity-schedule 10:0.5,5:1", "--capacity-schedule"},
+      {"--capacity-schedule 10:0", "--capacity-schedule"},
+      {"--capacity-schedule 10:x", "--capacity-schedule"},
       {"--bogus", "bogus"},
   };
   for (const Case& c : cases) {

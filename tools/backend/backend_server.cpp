@@ -114,6 +114,12 @@ std::string validate_backend_options(const BackendOptions& o) {
     return "--request-timeout-ms must be 1..3600000";
   if (o.duration_sec < 1 || o.duration_sec > 86400) return "--duration-sec must be 1..86400";
   if (o.report_interval_sec > 3600) return "--report-interval-sec must be 0..3600";
+  double last = 0;
+  for (const BackendOptions::CapacityStep& step : o.capacity_schedule) {
+    if (!(step.at_sec > last) || !(step.factor >= 0.01 && step.factor <= 100))
+      return "--capacity-schedule: times must ascend from above 0, factors be 0.01..100";
+    last = step.at_sec;
+  }
   sockaddr_storage addr;
   socklen_t len;
   std::string error;
@@ -121,7 +127,57 @@ std::string validate_backend_options(const BackendOptions& o) {
   return {};
 }
 
+bool parse_capacity_schedule(const std::string& text,
+                             std::vector<BackendOptions::CapacityStep>* out, std::string* error) {
+  std::vector<BackendOptions::CapacityStep> steps;
+  std::size_t start = 0;
+  double last = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string entry = text.substr(start, comma - start);
+    const std::size_t colon = entry.find(':');
+    BackendOptions::CapacityStep step;
+    char* end = nullptr;
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < entry.size();
+    if (ok) {
+      const std::string at = entry.substr(0, colon), factor = entry.substr(colon + 1);
+      step.at_sec = std::strtod(at.c_str(), &end);
+      ok = *end == '\0';
+      step.factor = std::strtod(factor.c_str(), &end);
+      ok = ok && *end == '\0';
+    }
+    if (!ok || !(step.at_sec > last) || !(step.factor >= 0.01 && step.factor <= 100)) {
+      *error = "--capacity-schedule: bad entry \"" + entry +
+               "\": expected SECONDS:FACTOR (seconds ascending from above 0, factor of the "
+               "capacity 0.01..100), e.g. 20:0.5,40:1";
+      return false;
+    }
+    last = step.at_sec;
+    steps.push_back(step);
+    start = comma + 1;
+  }
+  *out = std::move(steps);
+  return true;
+}
+
 BackendServer::BackendServer(BackendOptions options) : options_(std::move(options)) {}
+
+nlohmann::json BackendServer::schedule_json() const {
+  nlohmann::json steps = nlohmann::json::array();
+  steps.push_back({{"at_sec", 0}, {"factor", 1.0}, {"capacity_per_sec", capacity_per_sec()}});
+  for (const BackendOptions::CapacityStep& step : options_.capacity_schedule)
+    steps.push_back({{"at_sec", step.at_sec},
+                     {"factor", step.factor},
+                     {"capacity_per_sec", capacity_per_sec() * step.factor}});
+  return steps;
+}
+
+double BackendServer::capacity_factor_at(double t) const {
+  double factor = 1;
+  for (const BackendOptions::CapacityStep& step : options_.capacity_schedule)
+    if (t >= step.at_sec) factor = step.factor;
+  return factor;
+}
 
 BackendServer::~BackendServer() { stop(); }
 
@@ -397,7 +453,7 @@ void BackendServer::close_connection(Connection* conn) {
 }
 
 void BackendServer::worker_loop() {
-  const auto service = std::chrono::milliseconds(options_.service_time_ms);
+  const auto base_service = std::chrono::microseconds(options_.service_time_ms * 1000ULL);
   const auto timeout = std::chrono::milliseconds(options_.request_timeout_ms);
   // When this worker's last request ended. While it stays busy, the next one
   // starts exactly then, so the few microseconds spent taking requests and
@@ -420,7 +476,10 @@ void BackendServer::worker_loop() {
                                               p.keep_alive));
     } else {
       Clock::time_point start = now - busy_until < std::chrono::milliseconds(1) ? busy_until : now;
-      busy_until = start + service;
+      // The capacity schedule slows the service (slow SQL) and speeds it back.
+      const double factor =
+          capacity_factor_at(std::chrono::duration<double>(start - started_at_).count());
+      busy_until = start + std::chrono::duration_cast<Clock::duration>(base_service / factor);
       std::this_thread::sleep_until(busy_until);
       std::string body = R"({"id":")" + p.id + R"(","code":"green"})";
       ok = send_all(p.conn->fd, make_response(200, "OK", body, p.keep_alive));
@@ -542,6 +601,7 @@ nlohmann::json BackendServer::report() const {
           {"service_time_ms", options_.service_time_ms},
           {"queue", options_.queue},
           {"request_timeout_ms", options_.request_timeout_ms},
+          {"capacity_schedule", schedule_json()},
           {"served", served},
           {"timed_out", timed_out_.load()},
           {"rejected", rejected_.load()},

@@ -42,7 +42,21 @@ struct BackendOptions {
   unsigned request_timeout_ms = 2000;     // max wait in the queue before 503 "timeout"
   unsigned duration_sec = 600;            // the server declares itself done after this
   unsigned report_interval_sec = 0;       // progress line to stderr; 0 = none
+  // The backend slows and recovers (slow SQL): from at_sec after the start
+  // the capacity is factor x C (the service time divided by factor). In
+  // ascending at_sec; empty = C throughout.
+  struct CapacityStep {
+    double at_sec = 0;
+    double factor = 1;
+  };
+  std::vector<CapacityStep> capacity_schedule;
 };
+
+// Parses --capacity-schedule "T:F,T:F..." (seconds since the start, factor
+// of C; T ascending, 0 < T, 0.01 <= F <= 100). False + *error naming the
+// entry.
+bool parse_capacity_schedule(const std::string& text,
+                             std::vector<BackendOptions::CapacityStep>* out, std::string* error);
 
 // Validates option ranges; returns an empty string when fine, else a message
 // naming the option. Shared by the CLI and by tests.
@@ -58,6 +72,8 @@ struct BackendCounters {
 class BackendServer {
  public:
   explicit BackendServer(BackendOptions options);
+  // The capacity factor (of C) in force t seconds after the start.
+  double capacity_factor_at(double t) const;
   ~BackendServer();
   BackendServer(const BackendServer&) = delete;
   BackendServer& operator=(const BackendServer&) = delete;
@@ -81,6 +97,8 @@ class BackendServer {
   // {p50, p99, p999} of served requests (arrival to response written, and
   // arrival to start of service).
   nlohmann::json report() const;
+  // [{"at_sec", "factor", "capacity_per_sec"}], the start's C first.
+  nlohmann::json schedule_json() const;
 
  private:
   struct Connection;

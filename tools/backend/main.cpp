@@ -54,6 +54,11 @@ int run(int argc, char** argv) {
   app.add_option("--duration-sec", options.duration_sec, "exit after this many seconds")
       ->capture_default_str()
       ->check(CLI::Range(1u, 86400u));
+  std::string schedule;
+  app.add_option("--capacity-schedule", schedule,
+                 "the backend slows and recovers: SECONDS:FACTOR,... sets the capacity to FACTOR "
+                 "x C from SECONDS after the start (the service time divided by FACTOR), e.g. "
+                 "20:0.5,40:1");
   app.add_option("--report-json", report_path, "write the run's report to FILE at exit");
   app.add_option("--report-interval-sec", options.report_interval_sec,
                  "print a progress line to stderr every N seconds (0 = never)")
@@ -64,6 +69,13 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 1;
+  }
+  if (!schedule.empty()) {
+    std::string error;
+    if (!sluice::parse_capacity_schedule(schedule, &options.capacity_schedule, &error)) {
+      std::cerr << "sluice-backend: " << error << "\n";
+      return 1;
+    }
   }
   if (std::string error = sluice::validate_backend_options(options); !error.empty()) {
     std::cerr << "sluice-backend: " << error << "\n";

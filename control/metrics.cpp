@@ -374,6 +374,8 @@ class Collector final : public prometheus::Collectable {
     std::vector<MetricFamily> out;
     dataplane_families(stats, stats_ok, figures.dataplane_healthy, &out);
     if (figures_ok) control_families(figures, &out);
+    if (figures_ok && figures.adaptive)
+      adaptive_families(*figures.adaptive, stats_ok ? &stats.backend : nullptr, &out);
     MetricFamily errors = family("sluice_exporter_callback_errors_total",
                                  "Scrapes on which reading the dataplane or the control plane "
                                  "threw (those figures were left out)",

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the exporter's families share (control/metrics.cpp and the fleet's,
-// control/metrics_fleet.cpp): prometheus-cpp's types and the two builders.
+// What the exporter's families share (control/metrics.cpp, the fleet's in
+// control/metrics_fleet.cpp, the adaptive boundary's in
+// control/metrics_adaptive.cpp): prometheus-cpp's types and the two builders.
 #pragma once
 
 #include <prometheus/metric_family.h>
@@ -38,5 +39,10 @@ inline void add(MetricFamily& f, double value, Labels labels = {}) {
 
 // The sluice_fleet_* families of a fleet member (control/metrics_fleet.cpp).
 void fleet_families(const FleetFigures& f, std::vector<MetricFamily>* out);
+
+// The sluice_adaptive_* families, and sluice_backend_* from the dataplane's
+// backend signal when it was read (control/metrics_adaptive.cpp).
+void adaptive_families(const AdaptiveFigures& a, const sl_backend_signal* sig,
+                       std::vector<MetricFamily>* out);
 
 }  // namespace sluice::metrics_detail

@@ -22,12 +22,15 @@ double unix_now() {
 
 uint64_t delta(uint64_t now, uint64_t before) { return now >= before ? now - before : 0; }
 
-// Lookups admitted, and shed by the boundary lookup budget, all classes.
+// Lookups admitted, and shed for the boundary, all classes. Sticky sheds
+// count: a class's sticky threshold sheds what the boundary (or its own
+// rate) would have shed.
 void lookup_totals(const DataplaneStats& s, uint64_t* admitted, uint64_t* boundary_shed) {
   *admitted = *boundary_shed = 0;
   for (const ClassStats& c : s.classes) {
     for (int r = 0; r < SL_REASON_COUNT; r++) *admitted += c.lookups[SL_VERDICT_ADMITTED][r];
-    *boundary_shed += c.lookups[SL_VERDICT_SHED][SL_REASON_BOUNDARY_LOOKUPS];
+    *boundary_shed += c.lookups[SL_VERDICT_SHED][SL_REASON_BOUNDARY_LOOKUPS] +
+                      c.lookups[SL_VERDICT_SHED][SL_REASON_STICKY];
   }
 }
 

@@ -28,6 +28,8 @@ const char* adaptive_reason_name(AdaptiveReason r) {
       return "stalled";
     case AdaptiveReason::rebaseline:
       return "rebaseline";
+    case AdaptiveReason::probe:
+      return "probe";
     case AdaptiveReason::ceiling:
       return "ceiling";
     case AdaptiveReason::floor:
@@ -84,6 +86,7 @@ void AdaptiveController::gather(const AdaptiveTick& tick) {
   answered_total_ += sig.responses;
   requested_total_ += sig.requests;
   shed_ += tick.boundary_shed;
+  admitted_ += tick.admitted_lookups;
   resets_ += sig.resets;
   syn_again_ += sig.syn_again;
   gathered_sec_ += tick.seconds;
@@ -94,42 +97,57 @@ void AdaptiveController::gather(const AdaptiveTick& tick) {
   }
 }
 
-// The baseline: the lowest median of the window, unless the latency stayed
-// over the target without falling for rebase_sec while the backend answered
-// more than was admitted, by more than any queue of ours could explain
-// (twice the excess latency's worth of answers, and beyond the noise of the
-// counts): the service itself slowed (slow SQL), and its latency becomes the
-// baseline.
-double AdaptiveController::baseline(const AdaptiveStep& s, bool* rebased) {
+// The baseline: the lowest median of the window. When over the last
+// rebase_sec even the fastest tenth of the answers of every evaluation took
+// longer than rebase_above x the baseline, while the backend answered all
+// that was admitted and the latency did not grow, either the service itself
+// slowed (slow SQL) or a queue stands still in front of it (admitted exactly
+// at its rate). *suspect says so; the drain probe (step) tells them apart.
+double AdaptiveController::baseline(const AdaptiveStep& s, double fast_sec, bool* suspect) {
   medians_.push_back({clock_, s.latency_sec});
   while (medians_.size() > 1 && medians_.front().when < clock_ - tuning_.baseline_sec)
     medians_.pop_front();
   double low = s.latency_sec;
   for (const Median& m : medians_) low = std::min(low, m.latency);
-  *rebased = false;
-  const double target = tuning_.tolerance * low;
-  if (s.latency_sec <= target) {
-    over_since_ = -1;
-    return low;
+  recent_.push_back({clock_, s.latency_sec, fast_sec, requests_, answers_});
+  while (recent_.size() > 1 && recent_[1].when <= clock_ - tuning_.rebase_sec) recent_.pop_front();
+  *suspect = false;
+  if (recent_.front().when > clock_ - tuning_.rebase_sec) return low;  // not a whole second yet
+  double fast = fast_sec;
+  uint64_t requests = 0, answers = 0;
+  for (const Recent& r : recent_) {
+    fast = std::min(fast, r.fast);
+    requests += r.requests;
+    answers += r.answers;
   }
-  if (over_since_ < 0 || s.latency_sec < 0.9 * over_latency_) {
-    over_since_ = clock_ - gathered_sec_;  // (re)start: a falling latency is a queue draining
-    over_latency_ = s.latency_sec;
-    over_requests_ = over_answers_ = 0;
-  }
-  over_requests_ += requests_;
-  over_answers_ += answers_;
-  const double drained = static_cast<double>(over_answers_) - static_cast<double>(over_requests_);
-  const double queue_worth = 2.0 * (s.latency_sec - target) * s.delivered_per_sec;
-  const double noise = 2.0 * std::sqrt(static_cast<double>(over_requests_));
-  if (clock_ - over_since_ >= tuning_.rebase_sec && drained >= std::max(queue_worth, noise)) {
-    medians_.clear();
-    medians_.push_back({clock_, s.latency_sec});
-    over_since_ = -1;
-    *rebased = true;
-    return s.latency_sec;
-  }
+  const bool steady =
+      answers * 100 >= requests * 98 && s.latency_sec <= 1.1 * recent_.front().median;
+  *suspect = fast > tuning_.rebase_above * low && steady;
   return low;
+}
+
+// The drain probe: the rate at half of what the backend delivers for twice
+// the latency (0.2..1 s) empties any queue of ours; the answers to what is
+// admitted then take the service time. If even the lowest median of the
+// probe stays above rebase_above x the baseline, the service slowed and that
+// median becomes the baseline; otherwise a queue stood still and is gone.
+// Either way the rate goes back to where it was, and the controller goes on.
+bool AdaptiveController::probe(AdaptiveStep& s, double* next) {
+  if (probe_until_ < 0) return false;
+  if (s.latency_sec > 0) probe_low_ = std::min(probe_low_, s.latency_sec);
+  s.reason = AdaptiveReason::probe;
+  if (clock_ < probe_until_) return true;
+  probe_until_ = -1;
+  *next = probe_rate_;
+  if (probe_low_ > tuning_.rebase_above * s.baseline_sec) {
+    medians_.clear();
+    medians_.push_back({clock_, probe_low_});
+    s.baseline_sec = probe_low_;
+    s.target_sec = tuning_.tolerance * probe_low_;
+    s.reason = AdaptiveReason::rebaseline;
+  }
+  recent_.clear();
+  return true;
 }
 
 AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, double ceiling) {
@@ -152,13 +170,13 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     return s;
   }
 
-  bool rebased = false;
+  bool suspect = false;
   if (ready) {
     s.latency_sec = latency_quantile(hist_, 0.5);
     s.delivered_per_sec = static_cast<double>(answers_) / gathered_sec_;
     delivered_avg_ = delivered_avg_ == 0 ? s.delivered_per_sec
                                          : 0.8 * delivered_avg_ + 0.2 * s.delivered_per_sec;
-    s.baseline_sec = baseline(s, &rebased);
+    s.baseline_sec = baseline(s, latency_quantile(hist_, 0.1), &suspect);
     s.target_sec = tuning_.tolerance * s.baseline_sec;
   }
   const bool holding = answered_total_ < hold_answers_ && clock_ < hold_until_;
@@ -167,8 +185,14 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     next = rate_ * tuning_.max_decrease;
     s.reason = AdaptiveReason::stalled;
     unanswered_sec_ = 0;  // one step per stall_sec
-  } else if (rebased) {
-    s.reason = AdaptiveReason::rebaseline;
+  } else if (probe(s, &next)) {
+    // draining, or just drained
+  } else if (suspect) {
+    probe_until_ = clock_ + std::clamp(2.0 * s.latency_sec, 0.2, 1.0);
+    probe_rate_ = rate_;
+    probe_low_ = s.latency_sec;
+    next = std::max(floor, tuning_.max_decrease * std::min(rate_, s.delivered_per_sec));
+    s.reason = AdaptiveReason::probe;
   } else if (holding) {
     s.reason = AdaptiveReason::hold;  // the last decrease has not shown in the answers yet
   } else if (refusing) {
@@ -178,7 +202,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   } else if (s.latency_sec > s.target_sec) {
     next = decreased(s.latency_sec, s.target_sec, s.delivered_per_sec);
     s.reason = AdaptiveReason::decrease;
-  } else if (shed_ != 0) {
+  } else if (shed_ != 0 || static_cast<double>(admitted_) >= 0.9 * rate_ * gathered_sec_) {
     next = increased(s);
     s.reason = AdaptiveReason::increase;
   } else {
@@ -190,7 +214,8 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   }
   // One decrease per congestion event: until what was admitted before it is
   // answered, the answers still show the queue it built.
-  if (next < rate_ && s.reason != AdaptiveReason::stalled && s.reason != AdaptiveReason::hold) {
+  if (next < rate_ && s.reason != AdaptiveReason::stalled && s.reason != AdaptiveReason::hold &&
+      s.reason != AdaptiveReason::probe) {
     hold_answers_ = requested_total_;          // FIFO: answered once these many were
     hold_until_ = clock_ + tuning_.stall_sec;  // flows that end unanswered do not hold it longer
   }
@@ -202,7 +227,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   last_ = s;
 
   hist_.fill(0);
-  answers_ = requests_ = shed_ = resets_ = syn_again_ = 0;
+  answers_ = requests_ = shed_ = admitted_ = resets_ = syn_again_ = 0;
   gathered_sec_ = 0;
   return s;
 }

@@ -14,7 +14,8 @@
 //  - over the target: multiplicative decrease by the gradient target/latency
 //    (at most halving per step) applied to the smaller of the rate and the
 //    rate of answers the backend just delivered, so that the queue drains;
-//  - under it, while lookups are being shed (demand above the rate):
+//  - under it, while lookups are shed for the boundary or it is 90% used
+//    (demand at or above the rate):
 //    increase, fast while latency is near the baseline, slowly near the
 //    target (the probe that finds capacity that came back);
 //  - without demand above the rate: at most twice what the backend answered,
@@ -43,13 +44,14 @@ struct AdaptiveTick {
 struct AdaptiveTuning {
   double tolerance = 2.0;       // target = tolerance x baseline latency
   double baseline_sec = 10.0;   // window of the baseline (lowest median)
-  double rebase_sec = 1.0;      // flat over the target this long, all answered: rebaseline
+  double rebase_sec = 1.0;      // fastest answers this long above ...
+  double rebase_above = 1.8;    // ... this x the baseline, all answered: drain probe
   uint64_t min_samples = 8;     // answers one evaluation needs ...
   double max_eval_sec = 0.5;    // ... unless this long passed with at least one
   double fast_increase = 0.10;  // per 100 ms, latency below (1 + tolerance) / 2 x baseline
   double slow_increase = 0.02;  // per 100 ms, between that and the target
   double probe_above = 0.05;    // an increase stops this far above the delivered answers/s
-  double decrease_gain = 0.5;   // decrease factor 1 - gain x (1 - target / latency) ...
+  double decrease_gain = 0.3;   // decrease factor 1 - gain x (1 - target / latency) ...
   double max_decrease = 0.5;    // ... at least this
   double stall_sec = 1.0;       // requests without any answer this long: over the target
   double idle_headroom = 2.0;   // without demand above it, the rate is at most this x delivered
@@ -65,7 +67,8 @@ enum class AdaptiveReason {
   resets,      // the backend reset admitted flows
   syn_again,   // clients sent SYNs again (accept queue full)
   stalled,     // requests got no answer for stall_sec
-  rebaseline,  // the service itself slowed: its latency is the new baseline
+  probe,       // draining a queue to see the service's own latency
+  rebaseline,  // the probe found the service itself slowed: a new baseline
   ceiling,     // held at the ceiling
   floor,       // held at the floor
 };
@@ -98,7 +101,8 @@ class AdaptiveController {
     double latency;
   };
   void gather(const AdaptiveTick& tick);
-  double baseline(const AdaptiveStep& s, bool* rebased);
+  double baseline(const AdaptiveStep& s, double fast_sec, bool* suspect);
+  bool probe(AdaptiveStep& s, double* next);
   double decreased(double latency, double target, double delivered) const;
   double increased(const AdaptiveStep& s) const;
 
@@ -110,6 +114,7 @@ class AdaptiveController {
   uint64_t answers_ = 0;
   uint64_t requests_ = 0;
   uint64_t shed_ = 0;
+  uint64_t admitted_ = 0;
   uint64_t resets_ = 0;
   uint64_t syn_again_ = 0;
   double gathered_sec_ = 0;
@@ -122,12 +127,19 @@ class AdaptiveController {
   uint64_t hold_answers_ = 0;
   double hold_until_ = 0;
   std::deque<Median> medians_;  // baseline window
-  // Since when the latency stayed over the target without falling, and what
-  // was admitted and answered meanwhile (the rebaseline test).
-  double over_since_ = -1;
-  double over_latency_ = 0;
-  uint64_t over_requests_ = 0;
-  uint64_t over_answers_ = 0;
+  // The evaluations of the last rebase_sec (the rebaseline test).
+  struct Recent {
+    double when;
+    double median;
+    double fast;  // 10th percentile
+    uint64_t requests;
+    uint64_t answers;
+  };
+  std::deque<Recent> recent_;
+  // The drain probe (probe_until_ < 0: none running).
+  double probe_until_ = -1;
+  double probe_rate_ = 0;  // the rate before it, restored after
+  double probe_low_ = 0;   // the lowest median during it
   AdaptiveStep last_;
 };
 

@@ -148,6 +148,11 @@ void AdaptiveAgent::tick(double seconds) {
     previous_ = std::move(stats);
     return;
   }
+  // A fleet member: the fleet's re-split of the edges' learned rates by
+  // demand (fleet_agent.cpp), when it moves this edge's by more than 10%.
+  if (const std::optional<double> fair = control_.take_adaptive_fair();
+      fair && std::fabs(*fair - controller_->rate()) > 0.1 * controller_->rate())
+    controller_->set_rate(*fair, bounds.floor, bounds.ceiling);
   const AdaptiveStep step =
       controller_->step(adaptive_tick(*previous_, stats, seconds), bounds.floor, bounds.ceiling);
   previous_ = std::move(stats);

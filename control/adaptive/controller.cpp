@@ -199,6 +199,8 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     const double share = static_cast<double>(refusals) / static_cast<double>(requests_ + refusals);
     next = rate_ * std::max(tuning_.max_decrease, 1.0 - share);
     s.reason = resets_ >= syn_again_ ? AdaptiveReason::resets : AdaptiveReason::syn_again;
+  } else if (s.latency_sec > s.target_sec && !queue_grows(s)) {
+    s.reason = AdaptiveReason::hold;  // over the target, but no queue of ours grows
   } else if (s.latency_sec > s.target_sec) {
     next = decreased(s.latency_sec, s.target_sec, s.delivered_per_sec);
     s.reason = AdaptiveReason::decrease;
@@ -217,7 +219,9 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   if (next < rate_ && s.reason != AdaptiveReason::stalled && s.reason != AdaptiveReason::hold &&
       s.reason != AdaptiveReason::probe) {
     hold_answers_ = requested_total_;          // FIFO: answered once these many were
-    hold_until_ = clock_ + tuning_.stall_sec;  // flows that end unanswered do not hold it longer
+    // ... or twice the latency passed: a hold as long as the queue would let
+    // a queue that grows under a backend that slowed grow unseen.
+    hold_until_ = clock_ + std::clamp(2.0 * s.latency_sec, 0.1, tuning_.stall_sec);
   }
   if (next >= ceiling && s.reason == AdaptiveReason::increase) s.reason = AdaptiveReason::ceiling;
   if (next <= floor && next < rate_) s.reason = AdaptiveReason::floor;
@@ -230,6 +234,18 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   answers_ = requests_ = shed_ = admitted_ = resets_ = syn_again_ = 0;
   gathered_sec_ = 0;
   return s;
+}
+
+// Over the target: whether a queue of ours is what holds the latency there.
+// Up to twice the target, a decrease needs a sign of one that grows: fewer
+// answers than requests, or a latency 10% above the last evaluation's.
+// Otherwise (answered as admitted, latency flat) the service itself may have
+// slowed: decreasing would only spiral down with the answers it cuts, and
+// the drain probe (baseline) tells which it is. Far over the target, the
+// queue must drain whatever it does.
+bool AdaptiveController::queue_grows(const AdaptiveStep& s) const {
+  if (s.latency_sec > 2.0 * s.target_sec) return true;
+  return answers_ * 100 < requests_ * 98 || s.latency_sec > 1.1 * last_.latency_sec;
 }
 
 // Under the target with lookups shed: growth per 100 ms whatever the

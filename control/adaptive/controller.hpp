@@ -24,6 +24,7 @@
 //    the target; so do requests that got no answer for a whole second.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -49,8 +50,8 @@ struct AdaptiveTuning {
   uint64_t min_samples = 8;     // answers one evaluation needs ...
   double max_eval_sec = 0.5;    // ... unless this long passed with at least one
   double fast_increase = 0.10;  // per 100 ms, latency below (1 + tolerance) / 2 x baseline
-  double slow_increase = 0.02;  // per 100 ms, between that and the target
-  double probe_above = 0.05;    // an increase stops this far above the delivered answers/s
+  double slow_increase = 0.05;  // per 100 ms, between that and the target
+  double probe_above = 0.10;    // an increase stops this far above the delivered answers/s
   double decrease_gain = 0.3;   // decrease factor 1 - gain x (1 - target / latency) ...
   double max_decrease = 0.5;    // ... at least this
   double stall_sec = 1.0;       // requests without any answer this long: over the target
@@ -93,6 +94,11 @@ class AdaptiveController {
   AdaptiveStep step(const AdaptiveTick& tick, double floor, double ceiling);
 
   double rate() const { return rate_; }
+  // Moves the rate (a fleet's re-split of its edges' sum), clamped.
+  void set_rate(double rate, double floor, double ceiling) {
+    rate_ = std::clamp(rate, floor, ceiling);
+    last_.rate = rate_;
+  }
   const AdaptiveStep& last() const { return last_; }
 
  private:
@@ -105,6 +111,7 @@ class AdaptiveController {
   bool probe(AdaptiveStep& s, double* next);
   double decreased(double latency, double target, double delivered) const;
   double increased(const AdaptiveStep& s) const;
+  bool queue_grows(const AdaptiveStep& s) const;
 
   AdaptiveTuning tuning_;
   double rate_;

@@ -86,6 +86,10 @@ class ControlState {
   // dataplane refused (the rate before stays).
   bool set_adaptive_rate(std::optional<double> rate, std::string* error);
   std::optional<double> adaptive_rate() const;
+  // A fleet member's fair part of the sum of the edges' learned rates (the
+  // fleet agent's re-split by demand); taken once by the adaptive agent.
+  void set_adaptive_fair(double rate);
+  std::optional<double> take_adaptive_fair();
   // What `status` reports under "adaptive" (the agent's own view).
   void set_adaptive_status(std::function<nlohmann::json()> status);
   // The config in force, budgets fleet-wide (shares not applied).
@@ -159,6 +163,7 @@ class ControlState {
   std::optional<EdgeShares> shares_;
   std::function<nlohmann::json()> fleet_status_;
   std::optional<double> adaptive_rate_;
+  std::optional<double> adaptive_fair_;
   std::function<nlohmann::json()> adaptive_status_;
 };
 

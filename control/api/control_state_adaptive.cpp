@@ -47,6 +47,18 @@ std::optional<double> ControlState::adaptive_rate() const {
   return adaptive_rate_;
 }
 
+void ControlState::set_adaptive_fair(double rate) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  adaptive_fair_ = rate;
+}
+
+std::optional<double> ControlState::take_adaptive_fair() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::optional<double> fair = adaptive_fair_;
+  adaptive_fair_.reset();
+  return fair;
+}
+
 void ControlState::set_adaptive_status(std::function<json()> status) {
   std::lock_guard<std::mutex> lock(mutex_);
   adaptive_status_ = std::move(status);

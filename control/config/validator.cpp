@@ -147,8 +147,12 @@ void Validator::adaptive(const toml::table& t, const std::string& key, BoundaryC
                  "an adaptive boundary needs its ceiling: set boundary.lookups_per_sec");
 }
 
+// Checked where the document says how the edge is attached: the fleet's
+// tables, validated on their own, have no [dataplane] (each member's file
+// does, and the member validates them together).
 void Validator::adaptive_needs_inline(const toml::table& doc, const Config& out) {
-  if (!out.boundary.adaptive || !out.dataplane.inside.empty()) return;
+  if (!out.boundary.adaptive || !out.dataplane.inside.empty() || !doc.contains("dataplane"))
+    return;
   const toml::node* n = doc.at_path("boundary.adaptive").node();
   if (n == nullptr) return;
   diag_.report(n->source(), "boundary.adaptive",

@@ -355,11 +355,13 @@ void FleetAgent::tick(EtcdClient& etcd) {
     demand[name] = {{"lookups", rate},
                     {"packets", p == mine.class_packets.end() ? 0.0 : p->second}};
   }
-  const json record = {{"node", fleet_.node},
-                       {"demand", demand},
-                       {"shares", shares_to_json(current)},
-                       {"generation", applied_revision_},
-                       {"unix_ms", unix_ms()}};
+  json record = {{"node", fleet_.node},
+                 {"demand", demand},
+                 {"shares", shares_to_json(current)},
+                 {"generation", applied_revision_},
+                 {"unix_ms", unix_ms()}};
+  const std::optional<double> learned = control_.adaptive_rate();
+  if (learned) record["adaptive_rate"] = *learned;
   if (ok)
     ok = etcd.put(fleet_edges_prefix(fleet_) + fleet_.node, record.dump(), lease_, nullptr, &error);
 
@@ -391,6 +393,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
   // 3. Who is in the fleet: live edges, and gone ones still held.
   std::vector<EdgeDemand> live{mine};
   std::map<std::string, bool> seen;
+  std::map<std::string, double> learned_rates;  // live edges' adaptive rates
+  if (learned) learned_rates[fleet_.node] = *learned;
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_edges_prefix(fleet_).size());
     if (node == fleet_.node) continue;
@@ -400,6 +404,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
     k.record = r;
     k.last_seen = now;
     if (r.contains("shares")) k.shares = shares_from_json(r["shares"]);
+    if (r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
+      learned_rates[node] = r["adaptive_rate"].get<double>();
     seen[node] = true;
     EdgeDemand d;
     d.node = node;
@@ -443,6 +449,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   if (was_static)
     log_event(LogLevel::info, "fleet: in sync", {{"edges", std::to_string(live.size())}});
   if (was_static || differs(next, current)) use_shares(next);
+  rebalance_adaptive(all, learned_rates);
   even_ = false;
   last_edges_ = live.size() + held.size();
 
@@ -456,6 +463,27 @@ void FleetAgent::tick(EtcdClient& etcd) {
   fleet_lookups_.clear();
   for (const EdgeDemand& d : live)
     for (const auto& [name, rate] : d.class_lookups) fleet_lookups_[name] += rate;
+}
+
+// The adaptive boundary in a fleet (docs/adaptive.md): every edge adapts its
+// own rate from its own flows, and they all see the one backend's latency,
+// so their sum finds its capacity; but nothing in that pulls the split
+// toward demand. Each sync re-splits the sum the way the fleet splits the
+// boundary's ceiling (this edge's share of it over all live edges' shares):
+// the sum stays what the edges learned, the split follows demand.
+void FleetAgent::rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
+                                    const std::map<std::string, double>& learned) {
+  if (learned.size() != all.size()) return;  // not every live edge has learned one yet
+  double total = 0, ceilings = 0;
+  for (const auto& [node, shares] : all) {
+    auto it = learned.find(node);
+    if (it == learned.end() || !shares.boundary_lookups) return;
+    total += it->second;
+    ceilings += static_cast<double>(shares.boundary_lookups->rate);
+  }
+  const EdgeShares& mine = all.at(fleet_.node);
+  if (ceilings <= 0) return;
+  control_.set_adaptive_fair(total * static_cast<double>(mine.boundary_lookups->rate) / ceilings);
 }
 
 FleetFigures FleetAgent::figures() const {

@@ -89,6 +89,8 @@ class FleetAgent {
   void tick(EtcdClient& etcd);
   // This edge's demand per class over about the last second.
   EdgeDemand measure();
+  void rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
+                          const std::map<std::string, double>& learned);
   void use_shares(const EdgeShares& shares);
   void follow_config(EtcdClient& etcd);
   void keep_cache(const FleetRecord& record, std::size_t edges) const;

@@ -366,10 +366,10 @@ SL_STATIC_ASSERT(sizeof(struct sl_flow) == 16, "sl_flow layout");
  * admitted TCP flow, the time from the first data the outside sends to the
  * first data the inside answers with, plus the inside's resets and zero
  * windows and the SYNs the outside sends again. Samples go in a histogram
- * of 4 buckets per octave of microseconds: bucket b < 4 holds b us; above,
- * octave o = b / 4 + 1 starts at (4 + b % 4) << (o - 2) us.
+ * of 8 buckets per octave of microseconds (9% wide): bucket b < 8 holds b
+ * us; above, octave o = b / 8 + 2 starts at (8 + b % 8) << (o - 3) us.
  */
-#define SL_RT_BUCKETS 96 /* up to 2^25 us (33 s); the last bucket holds the rest */
+#define SL_RT_BUCKETS 192 /* up to 2^25 us (33 s); the last bucket holds the rest */
 struct sl_backend_signal {
 	__u64 requests;	    /* flows whose first request data passed (a sample began) */
 	__u64 responses;    /* first response data after it (a sample ended) */

@@ -286,7 +286,7 @@ SL_INLINE __u32 sl_rt_now_us(__u64 now_ns)
 /* Histogram bucket of a sample of us microseconds (abi.h, SL_RT_BUCKETS). */
 SL_INLINE __u32 sl_rt_bucket(__u64 us)
 {
-	if (us < 4)
+	if (us < 8)
 		return (__u32)us;
 	__u32 o = 0;
 	__u64 v = us;
@@ -312,16 +312,16 @@ SL_INLINE __u32 sl_rt_bucket(__u64 us)
 	}
 	if (v >> 1)
 		o += 1;
-	__u32 b = 4 * (o - 1) + (__u32)((us >> (o - 2)) & 3);
+	__u32 b = 8 * (o - 2) + (__u32)((us >> (o - 3)) & 7);
 	return b < SL_RT_BUCKETS ? b : SL_RT_BUCKETS - 1;
 }
 
 /* Lower edge, in us, of histogram bucket b. */
 SL_INLINE __u64 sl_rt_bucket_low(__u32 b)
 {
-	if (b < 4)
+	if (b < 8)
 		return b;
-	return (__u64)(4 + b % 4) << (b / 4 - 1);
+	return (__u64)(8 + b % 8) << (b / 8 - 1);
 }
 
 /* A verified packet from the outside (m) on live entry f: its first data

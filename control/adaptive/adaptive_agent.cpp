@@ -149,10 +149,13 @@ void AdaptiveAgent::tick(double seconds) {
     return;
   }
   // A fleet member: the fleet's re-split of the edges' learned rates by
-  // demand (fleet_agent.cpp), when it moves this edge's by more than 10%.
+  // demand (fleet_agent.cpp). Half the way, when it is more than 10% off:
+  // the other edges' rates are up to a sync old, and a full step on them
+  // would shake what the controllers just settled.
   if (const std::optional<double> fair = control_.take_adaptive_fair();
       fair && std::fabs(*fair - controller_->rate()) > 0.1 * controller_->rate())
-    controller_->set_rate(*fair, bounds.floor, bounds.ceiling);
+    controller_->set_rate(controller_->rate() + 0.5 * (*fair - controller_->rate()), bounds.floor,
+                          bounds.ceiling);
   const AdaptiveStep step =
       controller_->step(adaptive_tick(*previous_, stats, seconds), bounds.floor, bounds.ceiling);
   previous_ = std::move(stats);

@@ -138,7 +138,9 @@ bool AdaptiveController::probe(AdaptiveStep& s, double* next) {
   s.reason = AdaptiveReason::probe;
   if (clock_ < probe_until_) return true;
   probe_until_ = -1;
-  *next = probe_rate_;
+  // Back to where it was, or to what the backend delivered before the probe
+  // if that is more: decreases while it was slowing may have cut below it.
+  *next = std::max(probe_rate_, probe_delivered_);
   if (probe_low_ > tuning_.rebase_above * s.baseline_sec) {
     medians_.clear();
     medians_.push_back({clock_, probe_low_});
@@ -190,6 +192,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   } else if (suspect) {
     probe_until_ = clock_ + std::clamp(2.0 * s.latency_sec, 0.2, 1.0);
     probe_rate_ = rate_;
+    probe_delivered_ = delivered_avg_;
     probe_low_ = s.latency_sec;
     next = std::max(floor, tuning_.max_decrease * std::min(rate_, s.delivered_per_sec));
     s.reason = AdaptiveReason::probe;
@@ -218,7 +221,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   // answered, the answers still show the queue it built.
   if (next < rate_ && s.reason != AdaptiveReason::stalled && s.reason != AdaptiveReason::hold &&
       s.reason != AdaptiveReason::probe) {
-    hold_answers_ = requested_total_;          // FIFO: answered once these many were
+    hold_answers_ = requested_total_;  // FIFO: answered once these many were
     // ... or twice the latency passed: a hold as long as the queue would let
     // a queue that grows under a backend that slowed grow unseen.
     hold_until_ = clock_ + std::clamp(2.0 * s.latency_sec, 0.1, tuning_.stall_sec);

@@ -145,8 +145,9 @@ class AdaptiveController {
   std::deque<Recent> recent_;
   // The drain probe (probe_until_ < 0: none running).
   double probe_until_ = -1;
-  double probe_rate_ = 0;  // the rate before it, restored after
-  double probe_low_ = 0;   // the lowest median during it
+  double probe_rate_ = 0;       // the rate before it, restored after ...
+  double probe_delivered_ = 0;  // ... or what the backend delivered before it, if more
+  double probe_low_ = 0;        // the lowest median during it
   AdaptiveStep last_;
 };
 

@@ -227,6 +227,8 @@ int status(const Globals& g, double wait_sec) {
             << r["boundary"]["lookup_tokens"] << " tokens), packets "
             << fmt_rate(r["boundary"]["packets_per_sec"]) << " (" << r["boundary"]["packet_tokens"]
             << " tokens)\n";
+  if (r.contains("adaptive") && r["adaptive"].is_object())
+    std::cout << sluice::cli::adaptive_line(r["adaptive"]) << "\n";
   if (r.contains("fleet") && r["fleet"].is_object()) print_fleet(r["fleet"]);
   std::cout << "\n";
   char line[256];

@@ -12,6 +12,24 @@
 #include "control/cli/cli_common.hpp"
 
 namespace sluice::cli {
+
+// The adaptive boundary in one line (status and top): the rate it set and
+// why, against its bounds and its signal.
+std::string adaptive_line(const json& a) {
+  if (!a.contains("rate") || !a["rate"].is_number())
+    return "adaptive boundary: " + a.value("reason", std::string("starting"));
+  char line[320];
+  std::snprintf(
+      line, sizeof(line),
+      "adaptive boundary: %lld lookups/s (ceiling %lld, floor %lld), %s; latency %.1f ms "
+      "(baseline %.1f, target %.1f), backend answers %.0f/s",
+      static_cast<long long>(a.value("rate", 0LL)), static_cast<long long>(a.value("ceiling", 0LL)),
+      static_cast<long long>(a.value("floor", 0LL)), a.value("reason", std::string("?")).c_str(),
+      a.value("latency_ms", 0.0), a.value("baseline_ms", 0.0), a.value("target_ms", 0.0),
+      a.value("delivered_per_sec", 0.0));
+  return line;
+}
+
 namespace {
 
 // Per second between two readings of a counter; 0 when it went back (a
@@ -87,6 +105,8 @@ std::string top_frame(const json& now, const json& before, double seconds) {
                 static_cast<unsigned long long>(now["boundary"]["lookup_tokens"].get<uint64_t>()),
                 static_cast<unsigned long long>(now["boundary"]["packet_tokens"].get<uint64_t>()));
   out << line;
+  if (now.contains("adaptive") && now["adaptive"].is_object())
+    out << adaptive_line(now["adaptive"]) << "\n\n";
   std::snprintf(line, sizeof(line), "%-16s %11s %11s %11s %8s %9s %7s  %s\n", "CLASS", "OFFERED/s",
                 "ADMITTED/s", "SHED/s", "ADMIT%", "TOKENS", "STICKY", "SHED BY REASON /s");
   out << line;

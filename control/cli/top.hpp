@@ -6,7 +6,12 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace sluice::cli {
+
+// status()["adaptive"] in one line (status and top).
+std::string adaptive_line(const nlohmann::json& adaptive);
 
 // Returns the exit code (kOk, or kUnreachable when sluiced stops answering).
 int top(const std::string& socket, bool json_out, double interval, int count);

@@ -9,7 +9,8 @@
       runs every PromQL expression of a Grafana dashboard (panel targets,
       rows included, and annotations) with Grafana's variables replaced;
       each must succeed and return data, except in panels whose description
-      says "DPDK only" or "Fleet only", which must only be valid PromQL
+      says "DPDK only", "Fleet only" or "Adaptive only", which must only be
+      valid PromQL
 
 Exit status 0 on success, 1 on failure. Every wait is bounded by --timeout."""
 import argparse
@@ -109,7 +110,8 @@ def substitute(expr, variables):
 
 def dashboard_queries(dash):
     """(where, expr, only) for every panel target and annotation with an expression; only
-    is "dpdk" or "fleet" for panels of figures only a DPDK edge or a fleet member has."""
+    is "dpdk", "fleet" or "adaptive" for panels of figures only a DPDK edge, a fleet member
+    or an edge with boundary.adaptive has."""
     out = []
 
     def walk(panels):
@@ -118,7 +120,8 @@ def dashboard_queries(dash):
             # valid PromQL is enough there ("Fleet only": the test's edge is
             # never a fleet member; fleet_xdp reads those figures itself).
             desc = p.get("description", "")
-            only = "fleet" if "Fleet only" in desc else "dpdk" if "DPDK only" in desc else None
+            only = ("fleet" if "Fleet only" in desc else "dpdk" if "DPDK only" in desc
+                    else "adaptive" if "Adaptive only" in desc else None)
             for t in p.get("targets", []):
                 if "expr" in t:
                     out.append(("panel %r %s" % (p.get("title"), t.get("refId")), t["expr"], only))
@@ -145,7 +148,7 @@ def check_dashboard(url, path, dpdk):
         return 1
     failures = 0
     for where, raw, only in queries:
-        exempt = only == "fleet" or (only == "dpdk" and not dpdk)
+        exempt = only in ("fleet", "adaptive") or (only == "dpdk" and not dpdk)
         expr = substitute(raw, variables)
         if "$" in expr:
             print("FAIL: %s: unknown Grafana variable left in %s" % (where, expr))

@@ -26,6 +26,12 @@ Definitions (seconds are whole seconds of the surge run, t = 0 at its start;
   (medians of the second half of the surge); reported as s - step_at.
 - recover: first second s >= back_at from which, until the end, >= 90% of
   the attempts that ended in each second got a useful answer; s - back_at.
+- adaptive runs (a capacity schedule): per second of the surge, the
+  backend's capacity at the time (C x the schedule's factor); outside a 2 s
+  settling window after each capacity change, a second is within targets
+  when useful answers >= 85% of that capacity and >= 99% of the checkpoint
+  scans that ended in it succeeded; rate: sluice_adaptive_rate summed over
+  the edges (sampled every 0.5 s).
 """
 import json
 import os
@@ -109,6 +115,8 @@ def analyse(d, sc):
         if all(r[3] >= 0.9 * (r[3] + r[4]) for r in tail if r[0] >= s0):
             recover = s0 - back_at
             break
+    adaptive = adaptive_seconds(d, sc, C, offset, series, surge) if sc.get("capacity_schedule") \
+        else None
     ov = surge["overall"]
     lookups_asked = ov.get("intents", 0) * sc["lookups_per_intent"]
     return {
@@ -133,12 +141,85 @@ def analyse(d, sc):
         "failures_by_kind": ov.get("failures_by_kind"),
         "converge_s": converge,
         "recover_s": recover,
+        "adaptive": adaptive,
         "backend": {k: backend.get(k) for k in ("served", "timed_out", "rejected", "latency_ms")},
         "backend_kind": run["backend"],
         "classes": {k: {x: v.get(x) for x in ("intents", "sessions", "attempts", "successes",
                                               "failures", "failures_by_kind")}
                     for k, v in cls.items()},
     }, rows
+
+
+def schedule(sc):
+    """[(backend second, factor)] of the scenario's capacity schedule."""
+    steps = []
+    for entry in (sc.get("capacity_schedule") or "").split(","):
+        if entry:
+            at, factor = entry.split(":")
+            steps.append((float(at), float(factor)))
+    return steps
+
+
+def factor_at(steps, t):
+    f = 1.0
+    for at, factor in steps:
+        if t >= at:
+            f = factor
+    return f
+
+
+def adaptive_seconds(d, sc, C, offset, series, surge):
+    steps = schedule(sc)
+    step_at, back_at = sc["step_at_s"], sc["back_at_s"]
+    changes = [at - offset for at, _ in steps]  # in the surge's seconds
+    cp = {int(round(x["t"])): x for x in surge.get("series_by_class", {}).get("checkpoint", [])}
+    rates = []
+    try:
+        for line in open(os.path.join(d, "adaptive.tsv")):
+            parts = line.split()
+            vals = [float(v) for v in parts[1:] if v not in ("-", "")]
+            if vals:
+                rates.append((float(parts[0]), sum(vals)))
+    except (OSError, ValueError):
+        pass
+    per_sec, failing = [], []
+    for t in range(step_at, back_at):
+        cap = C * factor_at(steps, t + 0.5 + offset)
+        useful = series.get(t, {}).get("successes", 0)
+        c = cp.get(t, {})
+        done, failed = c.get("sessions_completed", 0), c.get("sessions_failed", 0)
+        cp_pct = pct(done, done + failed)
+        settling = any(int(ch) <= t < ch + 2 for ch in changes)
+        in_sec = [r for (x, r) in rates if t <= x < t + 1]
+        rate = statistics.mean(in_sec) if in_sec else None
+        ok = useful >= 0.85 * cap and (cp_pct is None or cp_pct >= 99)
+        per_sec.append({"t": t, "capacity": cap, "useful": useful, "checkpoint_pct": cp_pct,
+                        "rate": rate, "settling": settling, "ok": ok})
+        if not settling and not ok:
+            failing.append(t)
+    checked = [x for x in per_sec if not x["settling"]]
+    phases = []
+    bounds = [step_at] + [int(ch) for ch in changes if step_at < ch < back_at] + [back_at]
+    for a, b in zip(bounds, bounds[1:]):
+        xs = [x for x in per_sec if a <= x["t"] < b]
+        rs = [x["rate"] for x in xs if x["rate"] is not None]
+        phases.append({"from": a, "to": b,
+                       "capacity": xs[len(xs) // 2]["capacity"] if xs else None,
+                       "useful_pct_of_capacity": pct(sum(x["useful"] for x in xs),
+                                                     sum(x["capacity"] for x in xs)),
+                       "mean_rate": statistics.mean(rs) if rs else None})
+    with open(os.path.join(d, "adaptive-series.dat"), "w") as f:
+        f.write("# t capacity useful rate\n")
+        for x in per_sec:
+            f.write(f"{x['t']} {x['capacity']} {x['useful']} "
+                    f"{x['rate'] if x['rate'] is not None else '-'}\n")
+    return {"seconds_checked": len(checked), "seconds_ok": sum(1 for x in checked if x["ok"]),
+            "failing_seconds": failing,
+            "min_useful_pct_of_capacity": min((pct(x["useful"], x["capacity"]) for x in checked),
+                                              default=None),
+            "min_checkpoint_pct": min((x["checkpoint_pct"] for x in checked
+                                       if x["checkpoint_pct"] is not None), default=None),
+            "phases": phases, "per_second": per_sec}
 
 
 def fmt(v, unit="", nd=1, none="-"):
@@ -209,6 +290,24 @@ def main():
     lines += ["", "converge: 0 = settled within the first second after the step; "
               "never = not within 10% of the settled values until the surge ended. "
               "recover: never = more than 10% of the attempts still failed in some second to the end.", ""]
+    adaptive_runs = [(t, r) for t, r in results["runs"].items()
+                     if r.get("status") == "ran" and r.get("adaptive")]
+    if adaptive_runs:
+        lines += [f"Capacity schedule (backend seconds:factor of C): {sc['capacity_schedule']}. "
+                  "Seconds within targets: useful >= 85% of the capacity at the time and "
+                  "checkpoint >= 99%, outside 2 s after each capacity change.", "",
+                  "| config | seconds within targets | min useful (% of capacity) | "
+                  "min checkpoint ok | useful per phase (% of capacity) | mean rate per phase |",
+                  "|---|---|---|---|---|---|"]
+        for tag, r in adaptive_runs:
+            a = r["adaptive"]
+            phases = " / ".join(fmt(p["useful_pct_of_capacity"], "%") for p in a["phases"])
+            rates = " / ".join(fmt(p["mean_rate"], nd=0) + f" (C={p['capacity']:g})"
+                               for p in a["phases"])
+            lines.append(f"| {r['config']} | {a['seconds_ok']}/{a['seconds_checked']} | "
+                         f"{fmt(a['min_useful_pct_of_capacity'], '%')} | "
+                         f"{fmt(a['min_checkpoint_pct'], '%')} | {phases} | {rates} |")
+        lines.append("")
     md = os.path.join(out, "results.md")
     open(md, "w").write("\n".join(lines))
     print("\n".join(lines))
@@ -233,6 +332,24 @@ def main():
                    f"{C} w l lc 'black' dt 3 t 'C'"]
         gp.append("unset multiplot")
         gpf = os.path.join(out, "results.gp")
+        open(gpf, "w").write("\n".join(gp) + "\n")
+        subprocess.run(["gnuplot", gpf], check=False)
+    if adaptive_runs and shutil.which("gnuplot"):
+        apng = os.path.join(out, "adaptive.png")
+        gp = [f"set terminal pngcairo size 700,{260 * len(adaptive_runs)} font ',8'",
+              f"set output '{apng}'", f"set multiplot layout {len(adaptive_runs)},1",
+              "set grid", "set key top right font ',7'", "set xlabel 'second of the run'",
+              "set ylabel 'lookups per second'", "set yrange [0:*]", "set datafile missing '-'"]
+        for tag, r in adaptive_runs:
+            dat = os.path.join(out, tag, "adaptive-series.dat")
+            tsv = os.path.join(out, tag, "adaptive.tsv")
+            rate = (f", '{tsv}' u 1:($2+(valid(3) ? $3 : 0)) w l lw 2 t 'sluice adaptive rate'"
+                    if os.path.exists(tsv) and os.path.getsize(tsv) else "")
+            gp += [f"set title '{tag}'",
+                   f"plot '{dat}' u 1:2 w steps lw 2 lc 'black' dt 2 t 'backend capacity', "
+                   f"'' u 1:3 w lp pt 7 ps 0.4 t 'useful answers'{rate}"]
+        gp.append("unset multiplot")
+        gpf = os.path.join(out, "adaptive.gp")
         open(gpf, "w").write("\n".join(gp) + "\n")
         subprocess.run(["gnuplot", gpf], check=False)
     print(f"\nPNG:  {png}" if os.path.exists(png) else "\nPNG: not made (no gnuplot?)")

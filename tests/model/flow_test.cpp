@@ -49,6 +49,54 @@ TEST_P(FlowFixtures, ReferenceModel) {
 INSTANTIATE_TEST_SUITE_P(Model, FlowFixtures, ::testing::ValuesIn(test::flow_fixtures()),
                          [](const auto& info) { return info.param.name; });
 
+// The backend signal of the backend_signal fixture, counted; and nothing at
+// all without boundary.adaptive (the same frames).
+TEST(BackendSignal, CountsTheFixturesSignal) {
+  const test::FlowFixture fx = [] {
+    for (const test::FlowFixture& f : test::flow_fixtures())
+      if (f.name == "backend_signal") return f;
+    return test::FlowFixture{};
+  }();
+  ASSERT_FALSE(fx.steps.empty());
+  for (const bool adaptive : {true, false}) {
+    std::string toml = fx.toml;
+    if (!adaptive) toml.replace(toml.find("adaptive = true"), 15, "adaptive = false");
+    ReferenceModel model(test::profile_from_toml(toml));
+    EXPECT_EQ((model.profile().prof.flags & SL_PROFILE_ADAPTIVE) != 0, adaptive);
+    for (const test::FlowStep& s : fx.steps) {
+      if (s.inside)
+        model.observe_inside(s.frame.data(), static_cast<uint32_t>(s.frame.size()), s.at_ns);
+      else
+        out(model, s.frame, s.at_ns);
+    }
+    const sl_backend_signal& b = model.counters().backend;
+    const uint64_t n = adaptive ? 1 : 0;
+    EXPECT_EQ(b.requests, n);
+    EXPECT_EQ(b.responses, n);
+    EXPECT_EQ(b.sum_us, 20000 * n);
+    EXPECT_EQ(b.hist[sl_rt_bucket(20000)], n);
+    EXPECT_EQ(b.syn_again, n);
+    EXPECT_EQ(b.resets, n);
+    EXPECT_EQ(b.zero_windows, n);
+  }
+}
+
+// Histogram buckets: contiguous, 8 per octave, each sample inside its own.
+TEST(BackendSignal, BucketsCoverEverySample) {
+  uint32_t last = 0;
+  for (uint64_t us = 0; us < (1ULL << 26); us = us < 64 ? us + 1 : us + us / 20) {
+    const uint32_t b = sl_rt_bucket(us);
+    EXPECT_GE(b, last) << us;
+    EXPECT_LE(b, last + 1) << us;
+    last = b;
+    EXPECT_LE(sl_rt_bucket_low(b), us) << us;
+    if (b + 1 < SL_RT_BUCKETS) EXPECT_GT(sl_rt_bucket_low(b + 1), us) << us;
+  }
+  EXPECT_EQ(sl_rt_bucket(~0ULL), SL_RT_BUCKETS - 1U);
+  // 9% wide: 20 ms and 22 ms fall in different buckets.
+  EXPECT_NE(sl_rt_bucket(20000), sl_rt_bucket(22000));
+}
+
 uint64_t events(const ReferenceModel& m, uint32_t prio, sl_flow_event e) {
   return m.counters().flow_events[prio][e];
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dataplane/model/abi.h"
+#include "dataplane/model/parse.h"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/traffic.hpp"
 
@@ -94,6 +95,60 @@ inline std::vector<FlowStep> learning_flood() {
                      t + 11'000 + static_cast<uint64_t>(i) * 1000, "checkpoint",
                      i < 3 ? A : SL_VERDICT_SHED, i < 3 ? CONT : SL_REASON_BOUNDARY_PACKETS});
   return steps;
+}
+
+// The same segment advertising a zero window.
+inline std::vector<uint8_t> zero_window(std::vector<uint8_t> frame) {
+  sl_meta m;
+  if (sl_parse(frame.data(), frame.data() + frame.size(), &m) == SL_PARSE_OK && m.l4_off != 0) {
+    frame[m.l4_off + 14] = 0;
+    frame[m.l4_off + 15] = 0;
+  }
+  return frame;
+}
+
+// The adaptive boundary's signal (flow.h, sl_rt_*): flow 1 times its first
+// answer (request data at +1 ms, answered at +21 ms: one 20 ms sample; later
+// data of either side adds none), flow 2's SYN is sent again while it waits
+// and the inside resets it, flow 3's inside advertises a zero window.
+// Counted: requests 1, responses 1, sum 20,000 us, syn_again 1, resets 1,
+// zero_windows 1 (flow_test.cpp asserts them; the XDP program counts the
+// same).
+inline std::vector<FlowStep> backend_signal_steps() {
+  const uint64_t t = kFlowT0;
+  const uint64_t ms = kSecond / 1000;
+  const char* cp = "198.18.10.5";
+  const char* srv = "198.19.0.1";
+  const int A = SL_VERDICT_ADMITTED;
+  const int LOOKUP = SL_REASON_LOOKUP;
+  const int CONT = SL_REASON_CONTINUATION;
+  const uint8_t kSynAck = kSyn | kAck;
+  return {
+      {"flow 1: SYN", false, seg4(cp, 42000, srv, 443, kSyn), t, "checkpoint", A, LOOKUP},
+      {"flow 1: SYN-ACK", true, seg4(srv, 443, cp, 42000, kSynAck), t + ms / 10, nullptr},
+      {"flow 1: ACK, no data: no request yet", false, seg4(cp, 42000, srv, 443, kAck), t + ms / 5,
+       "checkpoint", A, CONT},
+      {"flow 1: request data: the sample starts", false, seg4(cp, 42000, srv, 443, kAck, 200),
+       t + ms, "checkpoint", A, CONT},
+      {"flow 1: more request data: still the first", false, seg4(cp, 42000, srv, 443, kAck, 200),
+       t + 2 * ms, "checkpoint", A, CONT},
+      {"flow 1: an ACK from the inside, no data: no answer yet", true,
+       seg4(srv, 443, cp, 42000, kAck), t + 3 * ms, nullptr},
+      {"flow 1: the first answer: a 20 ms sample", true, seg4(srv, 443, cp, 42000, kAck, 1400),
+       t + 21 * ms, nullptr},
+      {"flow 1: more answer: no second sample", true, seg4(srv, 443, cp, 42000, kAck, 1400),
+       t + 30 * ms, nullptr},
+      {"flow 2: SYN", false, seg4(cp, 42001, srv, 443, kSyn), t + 40 * ms, "checkpoint", A, LOOKUP},
+      {"flow 2: the SYN again, still waiting", false, seg4(cp, 42001, srv, 443, kSyn),
+       t + 1040 * ms, "checkpoint", A, LOOKUP},
+      {"flow 2: the inside resets it", true, seg4(srv, 443, cp, 42001, kRst | kAck), t + 1100 * ms,
+       nullptr},
+      {"flow 3: SYN", false, seg4(cp, 42002, srv, 443, kSyn), t + 1200 * ms, "checkpoint", A,
+       LOOKUP},
+      {"flow 3: SYN-ACK", true, seg4(srv, 443, cp, 42002, kSynAck), t + 1201 * ms, nullptr},
+      {"flow 3: the inside's zero window", true, zero_window(seg4(srv, 443, cp, 42002, kAck)),
+       t + 1300 * ms, nullptr},
+  };
 }
 
 inline std::vector<FlowFixture> flow_fixtures() {
@@ -268,6 +323,11 @@ inline std::vector<FlowFixture> flow_fixtures() {
                    "packets_burst = 10\n") +
            kFlowClasses,
        learning_flood()},
+      {"backend_signal",
+       std::string("[admission]\nflow_learn_sec = 0\n[boundary]\nlookups_per_sec = 1000\n"
+                   "adaptive = true\n") +
+           kFlowClasses,
+       backend_signal_steps()},
   };
 }
 

@@ -4,7 +4,9 @@
 // against the reference model on the same frames at the same times; then a
 // randomized differential trace of 100,000 packets.
 #include <gtest/gtest.h>
+
 #include <linux/bpf.h>
+#include <cstring>
 
 #include <atomic>
 #include <chrono>
@@ -306,6 +308,15 @@ TEST_P(XdpFlowFixtures, MatchTheModel) {
          {SL_FLOW_EV_CREATED, SL_FLOW_EV_EXPIRED, SL_FLOW_EV_LEARNED, SL_FLOW_EV_CONFIRMED})
       EXPECT_EQ(st.flow_events[p][e], h.model().counters().flow_events[p][e])
           << "priority " << p << " event " << e;
+  // And the same backend signal (the adaptive boundary's; zero elsewhere).
+  const sl_backend_signal& m = h.model().counters().backend;
+  EXPECT_EQ(st.backend.requests, m.requests);
+  EXPECT_EQ(st.backend.responses, m.responses);
+  EXPECT_EQ(st.backend.sum_us, m.sum_us);
+  EXPECT_EQ(st.backend.resets, m.resets);
+  EXPECT_EQ(st.backend.zero_windows, m.zero_windows);
+  EXPECT_EQ(st.backend.syn_again, m.syn_again);
+  EXPECT_EQ(0, std::memcmp(st.backend.hist, m.hist, sizeof(m.hist)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Xdp, XdpFlowFixtures, ::testing::ValuesIn(test::flow_fixtures()),

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+// The adaptive boundary in the control plane (docs/adaptive.md): learned
+// rates reach the dataplane through the retune swap but are not config
+// changes; the ceiling stays the operator's; turning adaptive off freezes
+// the learned rate as one generation; a bad adaptive config is refused whole.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "control/adaptive/adaptive_agent.hpp"
+#include "control/adaptive/adaptive_rate.hpp"
+#include "control/api/control_state.hpp"
+#include "tests/control/api/control_test_env.hpp"
+
+namespace sluice {
+namespace {
+
+using test::ControlHarness;
+using test::json;
+using test::set_request;
+
+uint64_t running_rate(ControlHarness& h) {
+  return h.dataplane().last_profile().boundary_lookups.rate_per_sec;
+}
+
+TEST(AdaptiveControl, LearnedRatesAreNotConfigChanges) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  ASSERT_EQ(h.state().generation(), 2u);
+  const ControlState::AdaptiveBounds b = h.state().adaptive_bounds();
+  EXPECT_TRUE(b.on);
+  EXPECT_EQ(b.ceiling, 40000);
+  EXPECT_EQ(b.floor, 4000);  // default: the ceiling / 10
+  std::string error;
+  for (double rate : {30000.0, 12345.4, 900.0}) {
+    ASSERT_TRUE(h.state().set_adaptive_rate(rate, &error)) << error;
+    EXPECT_EQ(running_rate(h), static_cast<uint64_t>(std::llround(rate)));
+  }
+  // Same generation, no history entry, no audit line for any of them.
+  EXPECT_EQ(h.state().generation(), 2u);
+  EXPECT_EQ(h.dataplane().applied().back(), 2u);
+  EXPECT_EQ(test::read_audit(h.audit_path()).size(), 1u);
+  EXPECT_EQ(h.call({{"op", "history"}})["generations"].size(), 2u);
+  // The burst scales with the rate: the same time's worth (40000 / 10 at
+  // the ceiling; 900 / 10 now).
+  EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.cap_nt / SL_TOKEN, 90u);
+  // The status says what the config says: the ceiling.
+  EXPECT_EQ(h.call({{"op", "status"}})["boundary"]["lookups_per_sec"], 40000);
+}
+
+TEST(AdaptiveControl, TheCeilingStaysTheOperators) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  std::string error;
+  ASSERT_TRUE(h.state().set_adaptive_rate(30000, &error)) << error;
+  // A lower ceiling holds the rate under it at once.
+  ASSERT_TRUE(h.call(set_request({{"boundary.lookups_per_sec", "20000"}}))["ok"].get<bool>());
+  EXPECT_EQ(running_rate(h), 20000u);
+  EXPECT_EQ(h.state().adaptive_bounds().ceiling, 20000);
+}
+
+TEST(AdaptiveControl, TurningItOffFreezesTheLearnedRate) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  std::string error;
+  ASSERT_TRUE(h.state().set_adaptive_rate(12345.4, &error)) << error;
+  const json r = h.call(set_request({{"boundary.adaptive", "false"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["generation"], 3);
+  EXPECT_EQ(h.value("boundary.lookups_per_sec"), "12345");
+  EXPECT_EQ(running_rate(h), 12345u);
+  EXPECT_NE(r["notes"].dump().find("learned rate 12345"), std::string::npos) << r.dump();
+  EXPECT_FALSE(h.state().adaptive_rate().has_value());
+  const std::vector<json> audit = test::read_audit(h.audit_path());
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_NE(audit[1]["diff"].dump().find("boundary.lookups_per_sec"), std::string::npos);
+
+  // Naming a ceiling in the same change sets that instead.
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  ASSERT_TRUE(h.state().set_adaptive_rate(5000, &error)) << error;
+  ASSERT_TRUE(h.call(set_request(
+      {{"boundary.adaptive", "false"}, {"boundary.lookups_per_sec", "7000"}}))["ok"]
+                  .get<bool>());
+  EXPECT_EQ(h.value("boundary.lookups_per_sec"), "7000");
+}
+
+TEST(AdaptiveControl, BadAdaptiveConfigsAreRefusedWhole) {
+  ControlHarness h;
+  const json floor = h.call(
+      set_request({{"boundary.adaptive", "true"}, {"boundary.adaptive_min_per_sec", "50000"}}));
+  EXPECT_FALSE(floor["ok"].get<bool>());
+  EXPECT_NE(floor["error"].get<std::string>().find("boundary.adaptive_min_per_sec"),
+            std::string::npos)
+      << floor.dump();
+  const json no_ceiling = h.call(set_request({{"boundary.adaptive", "1"}}));
+  EXPECT_FALSE(no_ceiling["ok"].get<bool>());
+  EXPECT_NE(no_ceiling["error"].get<std::string>().find("boolean"), std::string::npos);
+  EXPECT_EQ(h.state().generation(), 1u);
+
+  // Host mode sees no replies.
+  std::string text(test::kControlTestConfig);
+  text.replace(text.find("inside = \"eth1\"\n"), 16, "");
+  LoadResult host = load_config_string(text + "\n", "host.toml");
+  ASSERT_TRUE(host.ok());
+  LoadResult adaptive = apply_overrides(host.text, "host.toml", {{"boundary.adaptive", "true"}});
+  ASSERT_FALSE(adaptive.ok());
+  EXPECT_NE(adaptive.errors[0].to_string().find("inline mode only"), std::string::npos)
+      << adaptive.errors[0].to_string();
+}
+
+TEST(AdaptiveRate, ReplacesTheRateAndScalesTheBurst) {
+  ControlHarness h;
+  Config c = h.state().config();
+  c.boundary.lookups_burst = 4000;
+  const Config r = with_adaptive_rate(c, 1000);
+  EXPECT_EQ(r.boundary.lookups_per_sec, 1000u);
+  EXPECT_EQ(r.boundary.lookups_burst, 100u);
+  EXPECT_EQ(with_adaptive_rate(c, 1e9).boundary.lookups_per_sec, 40000u);  // the ceiling
+  EXPECT_EQ(with_adaptive_rate(c, 0.2).boundary.lookups_per_sec, 1u);
+  EXPECT_EQ(with_adaptive_rate(c, 0.2).boundary.lookups_burst, 1u);
+}
+
+TEST(AdaptiveAgentParts, TheLearnedRateFileAndTheTick) {
+  const std::string dir = ::testing::TempDir() + "/adaptive-state";
+  const std::string path = dir + "/adaptive.json";
+  std::string error;
+  ASSERT_TRUE(keep_learned_rate(path, 321.6, &error)) << error;
+  EXPECT_EQ(load_learned_rate(path, 3600), 322.0);
+  EXPECT_FALSE(load_learned_rate(path, -100).has_value());  // older than allowed
+  EXPECT_FALSE(load_learned_rate(dir + "/missing.json", 3600).has_value());
+
+  DataplaneStats a, b;
+  a.classes.resize(1);
+  b.classes.resize(1);
+  a.backend.requests = 10;
+  b.backend.requests = 25;
+  b.backend.hist[7] = 3;
+  a.classes[0].lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 100;
+  b.classes[0].lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 160;
+  b.classes[0].lookups[SL_VERDICT_SHED][SL_REASON_BOUNDARY_LOOKUPS] = 4;
+  b.classes[0].lookups[SL_VERDICT_SHED][SL_REASON_STICKY] = 5;
+  b.classes[0].lookups[SL_VERDICT_SHED][SL_REASON_CLASS_RATE] = 6;  // not the boundary's
+  const AdaptiveTick t = adaptive_tick(a, b, 0.1);
+  EXPECT_EQ(t.signal.requests, 15u);
+  EXPECT_EQ(t.signal.hist[7], 3u);
+  EXPECT_EQ(t.admitted_lookups, 60u);
+  EXPECT_EQ(t.boundary_shed, 9u);
+  // Counters that went backwards (state made anew) count nothing.
+  EXPECT_EQ(adaptive_tick(b, a, 0.1).signal.requests, 0u);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -161,6 +161,29 @@ TEST_F(SluicectlTest, StatusPrintsTheClassTable) {
       << describe(r);
 }
 
+// The adaptive boundary: status and top say the rate it set, why, and its
+// signal (the agent's view, as ControlState reports it under "adaptive").
+TEST_F(SluicectlTest, StatusAndTopShowTheAdaptiveRateAndWhy) {
+  ASSERT_TRUE(h_.call(test::set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  h_.state().set_adaptive_status([] {
+    return json{{"rate", 180},        {"ceiling", 40000},
+                {"floor", 4000},      {"reason", "decrease"},
+                {"latency_ms", 61.5}, {"baseline_ms", 20.1},
+                {"target_ms", 40.2},  {"delivered_per_sec", 197.0},
+                {"moved_unix", 1.0},  {"started_from", "ceiling"}};
+  });
+  const std::regex line(R"(^adaptive boundary: 180 lookups/s \(ceiling 40000, floor 4000\), )"
+                        R"(decrease; latency 61\.5 ms \(baseline 20\.1, target 40\.2\), )"
+                        R"(backend answers 197/s$)");
+  const Ran r = ctl({"status"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count_matching(r.out, line), 1) << describe(r);
+  const Ran t = ctl({"top", "--count", "1", "--interval", "0.2"});
+  ASSERT_EQ(t.exit_code, 0) << describe(t);
+  EXPECT_EQ(count_matching(t.out, line), 1) << describe(t);
+  h_.state().set_adaptive_status(nullptr);
+}
+
 // An unhealthy dataplane is the first thing status says after the header,
 // with why; a healthy one says nothing of it.
 TEST_F(SluicectlTest, StatusSaysWhenTheDataplaneIsUnhealthyAndWhy) {

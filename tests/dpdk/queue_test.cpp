@@ -22,6 +22,7 @@
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
 #include "tests/dpdk/dpdk_test_env.hpp"
+#include "tests/support/flow_fixtures.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/privileges.hpp"
 #include "tests/support/profile_from_toml.hpp"
@@ -105,6 +106,23 @@ class RingLab {
       return false;
     }
     return true;
+  }
+
+  // One frame as it is, into the outside (or the inside) port's rx ring,
+  // then waits until a worker took it (bounded).
+  bool send_frame(const std::vector<uint8_t>& f, bool inside) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (m == nullptr) return false;
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+    rte_ring* ring = rings_[inside ? 2 : 0];
+    if (rte_ring_enqueue(ring, m) != 0) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (rte_ring_count(ring) != 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    return rte_ring_count(ring) == 0;
   }
 
   // Takes what left on the inside port so far.
@@ -409,6 +427,40 @@ TEST(DpdkApply, LongestClassNameKeepsStateAcrossRetunes) {
     EXPECT_GE(s.classes[1].bucket_tokens, 4u) << "gen " << gen;
     EXPECT_LE(s.classes[1].bucket_tokens, 5u) << "gen " << gen;
   }
+  dp.stop();
+}
+
+// The adaptive boundary's signal on the DPDK fast path: the backend_signal
+// fixture's frames (tests/support/flow_fixtures.hpp) at their times on the
+// real clock, outside and inside, are counted as the reference counts them:
+// one sample of about 20 ms, a SYN sent again, an inside RST, an inside zero
+// window.
+TEST(DpdkSignal, TheBackendSignalIsCountedAsTheModelCountsIt) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  test::FlowFixture fx;
+  for (const test::FlowFixture& f : test::flow_fixtures())
+    if (f.name == "backend_signal") fx = f;
+  ASSERT_FALSE(fx.steps.empty());
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile_from_toml(fx.toml), 1, &error)) << error;
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t t0 = fx.steps.front().at_ns;
+  for (const test::FlowStep& step : fx.steps) {
+    std::this_thread::sleep_until(start + std::chrono::nanoseconds(step.at_ns - t0));
+    ASSERT_TRUE(lab.send_frame(step.frame, step.inside)) << step.what;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the last frame's turn
+  const sl_backend_signal b = dp.stats().backend;
+  EXPECT_EQ(b.requests, 1u);
+  EXPECT_EQ(b.responses, 1u);
+  EXPECT_GE(b.sum_us, 19000u);  // asked 20 ms apart on the real clock
+  EXPECT_LE(b.sum_us, 40000u);
+  EXPECT_EQ(b.syn_again, 1u);
+  EXPECT_EQ(b.resets, 1u);
+  EXPECT_EQ(b.zero_windows, 1u);
   dp.stop();
 }
 

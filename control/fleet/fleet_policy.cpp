@@ -34,6 +34,42 @@ LoadResult effective(const std::string& text, const std::string& profile,
   return profile.empty() ? load_config_string(text, source) : apply_profile(text, source, profile);
 }
 
+// A fleet set that turns boundary.adaptive off without naming a ceiling
+// freezes what the edges learned: lookups_per_sec becomes the sum of the
+// live edges' learned rates (their records' adaptive_rate), as a local set
+// does with the edge's own (docs/adaptive.md).
+void freeze_adaptive(EtcdClient& etcd, const FleetConfig& fleet, const std::string& before_text,
+                     const LoadResult& after, const std::string& source, std::string* config,
+                     std::vector<std::string>* notes) {
+  const LoadResult before = load_config_string(before_text, source);
+  if (!before.ok() || !after.ok()) return;
+  const BoundaryConfig& was = before.config->boundary;
+  const BoundaryConfig& now = after.config->boundary;
+  if (!was.adaptive || now.adaptive || !now.lookups_per_sec ||
+      now.lookups_per_sec != was.lookups_per_sec)
+    return;
+  std::vector<EtcdKv> kvs;
+  std::string error;
+  if (!etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, &error)) return;
+  double sum = 0;
+  for (const EtcdKv& kv : kvs) {
+    const json r = json::parse(kv.value, nullptr, false);
+    if (r.is_object() && r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
+      sum += r["adaptive_rate"].get<double>();
+  }
+  if (sum < 1) return;
+  const uint64_t learned = std::min<uint64_t>(*was.lookups_per_sec, std::llround(sum));
+  LoadResult frozen =
+      apply_overrides(*config, source, {{"boundary.lookups_per_sec", std::to_string(learned)}});
+  if (!frozen.ok()) return;
+  *config = frozen.text;
+  notes->push_back(
+      "boundary.adaptive turned off: boundary.lookups_per_sec set to the edges' "
+      "learned rates, " +
+      std::to_string(learned) + " in all (was the ceiling " + std::to_string(*was.lookups_per_sec) +
+      ")");
+}
+
 }  // namespace
 
 json fleet_request(const FleetConfig& fleet, const json& request, const json& origin) {
@@ -107,6 +143,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
       LoadResult r = apply_overrides(current.config, source, settings);
       if (!r.ok()) return rejected(r);
       next.config = r.text;
+      freeze_adaptive(etcd, fleet, current.config, r, source, &next.config, &notes);
     } else if (op == "apply") {
       if (!request.contains("config") || !request["config"].is_string())
         return refused("config: expected the TOML text of a config file");

@@ -50,7 +50,8 @@ class FleetPolicyTest : public ::testing::Test {
         {"EveryOpIsValidatedWrittenAndKeptForRollback", 24780},
         {"RefusedChangesNameTheKeyAndWriteNothing", 24782},
         {"AChangeComputedFromAnOlderRevisionIsRefused", 24784},
-        {"WithoutEtcdTheAnswerSaysUnreachable", 24786}};
+        {"WithoutEtcdTheAnswerSaysUnreachable", 24786},
+        {"TurningAdaptiveOffFreezesTheEdgesLearnedRates", 24788}};
     ASSERT_EQ(ports.count(name), 1U) << "give " << name << " ports of its own";
     etcd_ = std::make_unique<testing::EtcdProcess>(ports.at(name));
     ASSERT_TRUE(etcd_->ready());
@@ -127,6 +128,27 @@ TEST_F(FleetPolicyTest, EveryOpIsValidatedWrittenAndKeptForRollback) {
   r = call({{"op", "rollback"}, {"generation", 1}});
   EXPECT_FALSE(r["ok"]);
   EXPECT_NE(r["error"].get<std::string>().find("is not kept"), std::string::npos);
+}
+
+// The fleet's adaptive = false freezes what its edges learned: the sum of
+// their records' adaptive_rate becomes lookups_per_sec (docs/adaptive.md).
+TEST_F(FleetPolicyTest, TurningAdaptiveOffFreezesTheEdgesLearnedRates) {
+  ASSERT_TRUE(call({{"op", "apply"}, {"config", kPolicy}})["ok"]);
+  ASSERT_TRUE(call({{"op", "set"}, {"settings", settings("boundary.adaptive", "true")}})["ok"]);
+  EtcdClient etcd(fleet_.etcd, std::chrono::milliseconds(2000));
+  std::string error;
+  ASSERT_TRUE(etcd.put(fleet_edges_prefix(fleet_) + "edge-a",
+                       json{{"node", "edge-a"}, {"adaptive_rate", 120.4}}.dump(), 0, nullptr,
+                       &error))
+      << error;
+  ASSERT_TRUE(etcd.put(fleet_edges_prefix(fleet_) + "edge-b",
+                       json{{"node", "edge-b"}, {"adaptive_rate", 80.0}}.dump(), 0, nullptr,
+                       &error))
+      << error;
+  const json r = call({{"op", "set"}, {"settings", settings("boundary.adaptive", "false")}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  EXPECT_EQ(effective_value("lookups_per_sec"), "lookups_per_sec = 200");
+  EXPECT_NE(r["notes"].dump().find("200 in all"), std::string::npos) << r.dump();
 }
 
 TEST_F(FleetPolicyTest, RefusedChangesNameTheKeyAndWriteNothing) {

@@ -342,9 +342,9 @@ def main():
               "set ylabel 'lookups per second'", "set yrange [0:*]", "set datafile missing '-'"]
         for tag, r in adaptive_runs:
             dat = os.path.join(out, tag, "adaptive-series.dat")
-            tsv = os.path.join(out, tag, "adaptive.tsv")
-            rate = (f", '{tsv}' u 1:($2+(valid(3) ? $3 : 0)) w l lw 2 t 'sluice adaptive rate'"
-                    if os.path.exists(tsv) and os.path.getsize(tsv) else "")
+            has_rate = any(x["rate"] is not None for x in r["adaptive"]["per_second"])
+            rate = (", '' u 1:4 w lp pt 5 ps 0.4 lw 2 t 'sluice adaptive rate (edges summed)'"
+                    if has_rate else "")
             gp += [f"set title '{tag}'",
                    f"plot '{dat}' u 1:2 w steps lw 2 lc 'black' dt 2 t 'backend capacity', "
                    f"'' u 1:3 w lp pt 7 ps 0.4 t 'useful answers'{rate}"]

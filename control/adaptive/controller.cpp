@@ -158,7 +158,10 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   s.changed = false;
   const bool ready =
       answers_ >= tuning_.min_samples || (answers_ != 0 && gathered_sec_ >= tuning_.max_eval_sec);
-  const bool stalled = unanswered_sec_ >= tuning_.stall_sec;
+  // Stalled: a whole stall_sec without an answer while at least an
+  // evaluation's worth of requests waited (a few flows that never get an
+  // answer, e.g. clients that only send, are not a stalled backend).
+  const bool stalled = unanswered_sec_ >= tuning_.stall_sec && requests_ >= tuning_.min_samples;
   // Resets and SYNs sent again above 1% of the requests: the backend
   // refuses work (they are rare on a healthy service).
   const uint64_t refusals = std::max(resets_, syn_again_);

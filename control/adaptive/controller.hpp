@@ -11,17 +11,20 @@
 // controller keeps the median latency under `tolerance` x the baseline (the
 // lowest median of the last `baseline_sec`), the rate it admits near what
 // the backend delivers:
-//  - over the target: multiplicative decrease by the gradient target/latency
-//    (at most halving per step) applied to the smaller of the rate and the
-//    rate of answers the backend just delivered, so that the queue drains;
+//  - over the target while a queue of ours grows: a decrease proportional to
+//    the overshoot (at most halving), applied to the rate of answers the
+//    backend just delivered, then a hold until what was admitted before it
+//    is answered (one decrease per congestion event);
 //  - under it, while lookups are shed for the boundary or it is 90% used
-//    (demand at or above the rate):
-//    increase, fast while latency is near the baseline, slowly near the
-//    target (the probe that finds capacity that came back);
-//  - without demand above the rate: at most twice what the backend answered,
-//    so that a surge starts from a rate the backend showed it can serve;
-//  - backend resets or SYNs sent again (a full accept queue) count as over
-//    the target; so do requests that got no answer for a whole second.
+//    (demand at or above the rate): increase, fast while latency is near the
+//    baseline, slowly near the target, never more than 10% per 100 ms above
+//    what the backend delivered;
+//  - without demand above the rate: twice what the backend answers, so that
+//    a surge starts from a rate the backend showed it can serve;
+//  - a drain probe when even the fastest answers stay slow: a service that
+//    slowed gets a new baseline, a standing queue is drained;
+//  - backend resets or SYNs sent again (a full accept queue) above 1% of the
+//    requests decrease it; so does a second without any answer.
 #pragma once
 
 #include <algorithm>

@@ -252,8 +252,11 @@ pids=()
 ok=0
 within "$tmp/p1.jsonl" 2 12 "$lo" "$hi" s1_ s2_ s3_ && ok=1
 check "1:3:6 at 5x: the fleet admits $budget/s +-5% every second after 2 s" "$ok"
+# Per second within one lookup (nftables counts a SYN that arrives at a
+# second's edge in the next one: 51 then 49), and >= 99% over the window.
 ok=0
-within "$tmp/p1.jsonl" 2 12 49.5 1000 s1_8443 && ok=1
+"$py" "$tools" check "$tmp/p1.jsonl" --start 2 --end 12 --lo 48 --hi 1000 --mean-lo 49.5 \
+  --names s1_8443 && ok=1
 check "the checkpoint lookups at the smallest edge keep >= 99% (of 50/s)" "$ok"
 
 # --- 2. demand moves from edge 3 to edge 1 -------------------------------------

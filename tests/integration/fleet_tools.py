@@ -46,8 +46,10 @@ def count(a):
 
 def check(a):
     """Exit 1 when a second in [from, to) of the summed counters is outside
-    [lo, hi]; prints every second checked."""
+    [lo, hi], or (--mean-lo) their mean over the window is below it; prints
+    every second checked."""
     bad = 0
+    totals = []
     with open(a.file) as f:
         for line in f:
             s = json.loads(line)
@@ -56,7 +58,12 @@ def check(a):
             total = sum(v for k, v in s["rates"].items() if any(k.startswith(p) for p in a.names))
             ok = a.lo <= total <= a.hi
             bad += not ok
+            totals.append(total)
             print("t=%5.1f %s=%7.1f %s" % (s["t"], "+".join(a.names), total, "" if ok else "OUT"))
+    if a.mean_lo is not None:
+        mean = sum(totals) / len(totals) if totals else 0
+        print("mean %.2f (at least %.2f)%s" % (mean, a.mean_lo, "" if mean >= a.mean_lo else " OUT"))
+        bad += mean < a.mean_lo
     sys.exit(1 if bad else 0)
 
 
@@ -112,6 +119,7 @@ def main():
     k.add_argument("--end", type=float, required=True)
     k.add_argument("--lo", type=float, required=True)
     k.add_argument("--hi", type=float, required=True)
+    k.add_argument("--mean-lo", type=float, help="the window's mean must reach this too")
     r = sub.add_parser("retune-latency")
     r.add_argument("--sluicectl", required=True)
     r.add_argument("--config", required=True, help="an edge's file (its [fleet])")

@@ -8,7 +8,9 @@
 // rounds (a flow table hit, verified) and a spoofed ACK (a miss, charged).
 // Failure states: the pass-through (bpf/passthrough.bpf.c, forwarding) and
 // sluice (a) loaded as a DPDK standby whose heartbeat is fresh (what every
-// frame costs on the kernel side while DPDK runs).
+// frame costs on the kernel side while DPDK runs). The return path: the
+// inside program on an answer from the backend, without and with
+// boundary.adaptive (which looks the answer's flow up).
 //
 //   sudo build/bench/xdp_bench [--repeat N] [--rounds R]
 #include <bpf/bpf.h>
@@ -84,8 +86,10 @@ struct Passthrough {
 // and the filter on every lookup) or by its budget (random).
 std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_source,
                                                    bool standby = false,
-                                                   const std::string& shed_order = "") {
+                                                   const std::string& shed_order = "",
+                                                   bool adaptive = false) {
   std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
+  if (adaptive) toml.replace(toml.find("[boundary]\n"), 11, "[boundary]\nadaptive = true\n");
   if (!shed_order.empty()) {
     const std::string unlimited = "rate_per_sec = 1000000000\n";
     toml.replace(toml.rfind(unlimited), unlimited.size(),
@@ -138,8 +142,10 @@ int main(int argc, char** argv) {
   auto s_standby = sluice_program(10, false, true);
   auto s_sticky = sluice_program(10, false, false, "sticky");
   auto s_random = sluice_program(10, false, false, "random");
+  auto s_adaptive = sluice_program(10, false, false, "", true);
   Passthrough passthrough;
-  if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_random || passthrough.fd < 0)
+  if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_random || !s_adaptive ||
+      passthrough.fd < 0)
     return 1;
 
   const std::vector<std::pair<std::string, std::vector<uint8_t>>> frames = {
@@ -204,5 +210,45 @@ int main(int argc, char** argv) {
                   med[i] / med[1]);
     std::printf("\n");
   }
+
+  // The return path (inline mode's inside program) on an answer from the
+  // backend (TCP data of a flow the edge admitted): without boundary.adaptive
+  // it passes without a lookup; with it, it looks its flow up (the flow's
+  // sample is taken once, so the repetitions measure the lookup).
+  const auto syn =
+      PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(40003, 443, sluice::test::kSyn).build();
+  const auto request = PacketBuilder()
+                           .ipv4("198.18.10.7", "198.19.0.1")
+                           .tcp(40003, 443, sluice::test::kAck)
+                           .payload(100)
+                           .build();
+  const auto answer = PacketBuilder()
+                          .ipv4("198.19.0.1", "198.18.10.7")
+                          .tcp(443, 40003, sluice::test::kAck)
+                          .payload(1400)
+                          .build();
+  for (auto* p : {s10.get(), s_adaptive.get()}) {
+    run_ns(p->outside_prog_fd(), syn, 1);
+    run_ns(p->outside_prog_fd(), request, 1);
+    run_ns(p->inside_prog_fd(), answer, 1);
+  }
+  const std::vector<std::pair<std::string, int>> inside = {
+      {"xdp_pass (empty)", pass.fd},
+      {"xdp-filter allow-all", filter.fd},
+      {"sluice (a) inside", s10->inside_prog_fd()},
+      {"(a) inside, adaptive", s_adaptive->inside_prog_fd()}};
+  std::vector<std::vector<double>> samples(inside.size());
+  for (int r = 0; r < rounds; r++)
+    for (std::size_t i = 0; i < inside.size(); i++)
+      samples[i].push_back(run_ns(inside[i].second, answer, repeat));
+  std::printf("TCP answer from the backend (inside program)\n");
+  for (auto& s : samples) std::sort(s.begin(), s.end());
+  for (std::size_t i = 0; i < inside.size(); i++) {
+    const double med = samples[i][samples[i].size() / 2];
+    const double filter_med = samples[1][samples[1].size() / 2];
+    std::printf("  %-26s %7.1f ns   %5.2fx xdp-filter\n", inside[i].first.c_str(), med,
+                med / filter_med);
+  }
+  std::printf("\n");
   return 0;
 }

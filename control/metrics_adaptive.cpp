@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sluice_adaptive_* and sluice_backend_* families (boundary.adaptive on).
 #include <limits>
-#include <tuple>
 
 #include "control/metrics_detail.hpp"
 #include "dataplane/model/flow.h"
@@ -32,29 +31,25 @@ ClientMetric latency_histogram(const sl_backend_signal& sig) {
 
 void adaptive_families(const AdaptiveFigures& a, const sl_backend_signal* sig,
                        std::vector<MetricFamily>* out) {
-  const std::tuple<const char*, const char*, double> gauges[] = {
-      {"sluice_adaptive_rate",
-       "Boundary lookups per second the adaptive controller set (this edge)", a.rate},
-      {"sluice_adaptive_ceiling",
-       "The adaptive rate's ceiling (boundary.lookups_per_sec, or "
-       "this edge's fleet share of it)",
-       a.ceiling},
-      {"sluice_adaptive_floor", "The adaptive rate's floor", a.floor},
-      {"sluice_adaptive_latency_seconds",
-       "The signal: median time from a flow's first request data to the backend's first "
-       "answer, over the controller's last evaluation",
-       a.latency_sec},
-      {"sluice_adaptive_baseline_seconds",
-       "The backend's latency without a queue, as the controller estimates it", a.baseline_sec},
-      {"sluice_adaptive_target_seconds",
-       "The latency the controller keeps the signal under (tolerance x baseline)", a.target_sec},
-      {"sluice_adaptive_delivered_per_second",
-       "Backend answers per second over the controller's last evaluation", a.delivered}};
-  for (const auto& [name, help, value] : gauges) {
-    MetricFamily g = family(name, help, MetricType::Gauge);
-    add(g, value);
-    out->push_back(std::move(g));
-  }
+  add_gauges(
+      {{"sluice_adaptive_rate",
+        "Boundary lookups per second the adaptive controller set (this edge)", a.rate},
+       {"sluice_adaptive_ceiling",
+        "The adaptive rate's ceiling (boundary.lookups_per_sec, or "
+        "this edge's fleet share of it)",
+        a.ceiling},
+       {"sluice_adaptive_floor", "The adaptive rate's floor", a.floor},
+       {"sluice_adaptive_latency_seconds",
+        "The signal: median time from a flow's first request data to the backend's first "
+        "answer, over the controller's last evaluation",
+        a.latency_sec},
+       {"sluice_adaptive_baseline_seconds",
+        "The backend's latency without a queue, as the controller estimates it", a.baseline_sec},
+       {"sluice_adaptive_target_seconds",
+        "The latency the controller keeps the signal under (tolerance x baseline)", a.target_sec},
+       {"sluice_adaptive_delivered_per_second",
+        "Backend answers per second over the controller's last evaluation", a.delivered}},
+      out);
   MetricFamily steps = family("sluice_adaptive_steps_total",
                               "Controller steps by what they did (increase, decrease, hold, "
                               "rebaseline, resets, syn_again, stalled, ceiling, floor)",

@@ -6,6 +6,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <initializer_list>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,20 @@ inline void add(MetricFamily& f, double value, Labels labels = {}) {
     m.gauge.value = value;
   }
   f.metric.push_back(std::move(m));
+}
+
+// One unlabelled gauge family per {name, help, value}.
+struct Gauge {
+  const char* name;
+  const char* help;
+  double value;
+};
+inline void add_gauges(std::initializer_list<Gauge> gauges, std::vector<MetricFamily>* out) {
+  for (const Gauge& g : gauges) {
+    MetricFamily f = family(g.name, g.help, MetricType::Gauge);
+    add(f, g.value);
+    out->push_back(std::move(f));
+  }
 }
 
 // The sluice_fleet_* families of a fleet member (control/metrics_fleet.cpp).

@@ -1,25 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <tuple>
 
 #include "control/metrics_detail.hpp"
 
 namespace sluice::metrics_detail {
 
 void fleet_families(const FleetFigures& f, std::vector<MetricFamily>* out) {
-  const std::tuple<const char*, const char*, double> gauges[] = {
-      {"sluice_fleet_etcd_up", "1 when this edge's last fleet sync reached etcd",
-       f.etcd_up ? 1 : 0},
-      {"sluice_fleet_last_sync_age_seconds",
-       "Seconds since this edge last synced with the fleet through etcd", f.last_sync_age_sec},
-      {"sluice_fleet_static",
-       "1 while etcd cannot be reached: the edge keeps its last shares, and after "
-       "fleet.static_sec an even 1/N share",
-       f.static_shares ? 1 : 0}};
-  for (const auto& [name, help, value] : gauges) {
-    MetricFamily g = family(name, help, MetricType::Gauge);
-    add(g, value);
-    out->push_back(std::move(g));
-  }
+  add_gauges(
+      {{"sluice_fleet_etcd_up", "1 when this edge's last fleet sync reached etcd",
+        f.etcd_up ? 1.0 : 0.0},
+       {"sluice_fleet_last_sync_age_seconds",
+        "Seconds since this edge last synced with the fleet through etcd", f.last_sync_age_sec},
+       {"sluice_fleet_static",
+        "1 while etcd cannot be reached: the edge keeps its last shares, and after "
+        "fleet.static_sec an even 1/N share",
+        f.static_shares ? 1.0 : 0.0}},
+      out);
   MetricFamily edges = family("sluice_fleet_edges",
                               "Edges of the fleet: live (publishing, this one included) and held "
                               "(gone less than static_sec ago; their shares still counted)",

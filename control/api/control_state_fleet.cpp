@@ -10,7 +10,6 @@ namespace sluice {
 
 using json = nlohmann::json;
 
-
 void ControlState::join_fleet(const std::string& prefix, const std::string& node,
                               const std::string& fleet_text) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -151,8 +151,7 @@ void Validator::adaptive(const toml::table& t, const std::string& key, BoundaryC
 // tables, validated on their own, have no [dataplane] (each member's file
 // does, and the member validates them together).
 void Validator::adaptive_needs_inline(const toml::table& doc, const Config& out) {
-  if (!out.boundary.adaptive || !out.dataplane.inside.empty() || !doc.contains("dataplane"))
-    return;
+  if (!out.boundary.adaptive || !out.dataplane.inside.empty() || !doc.contains("dataplane")) return;
   const toml::node* n = doc.at_path("boundary.adaptive").node();
   if (n == nullptr) return;
   diag_.report(n->source(), "boundary.adaptive",

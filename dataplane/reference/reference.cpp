@@ -59,8 +59,7 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
   auto by_class = [this](const sl_meta& x) { return classify(x); };
   int flow_hit = 0;
   if (parsed == SL_PARSE_OK && !m.is_start)
-    flow_hit = flow_verify(flows_, prof, m, frame, len, class_id, by_class, now_ns,
-                           *counters_);
+    flow_hit = flow_verify(flows_, prof, m, frame, len, class_id, by_class, now_ns, *counters_);
   sl_source_state* ss = nullptr;
   const sl_class_params& cp = prof.classes[class_id];
   if (parsed == SL_PARSE_OK && sl_charged(&prof, &m, flow_hit) && cp.src_bucket.enabled) {
@@ -95,8 +94,7 @@ sl_decision ReferenceModel::process(uint8_t* frame, uint32_t& len, uint64_t now_
 
 void ReferenceModel::observe_inside(const uint8_t* frame, uint32_t len, uint64_t now_ns) {
   auto by_class = [this](const sl_meta& x) { return classify(x); };
-  flow_inside(flows_, profile_.prof, boundary_, frame, len, by_class, now_ns,
-              *counters_);
+  flow_inside(flows_, profile_.prof, boundary_, frame, len, by_class, now_ns, *counters_);
 }
 
 void ReferenceModel::count(const sl_decision& d) {

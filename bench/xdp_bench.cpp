@@ -19,14 +19,17 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/bench_config.hpp"
+#include "bench/xdp_bench_parallel.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "dataplane/xdp/xdp_program.hpp"
+#include "sluice_bench_ops.skel.h"
 #include "sluice_passthrough.skel.h"
 #include "tests/support/packet_builder.hpp"
 
@@ -55,16 +58,6 @@ struct ForeignXdp {
     if (obj != nullptr) bpf_object__close(obj);
   }
 };
-
-double run_ns(int fd, const std::vector<uint8_t>& frame, int repeat) {
-  std::vector<uint8_t> in = frame;
-  std::vector<uint8_t> out(frame.size() + 256);
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
-              .data_size_in = static_cast<__u32>(in.size()),
-              .data_size_out = static_cast<__u32>(out.size()), .repeat = repeat);
-  if (bpf_prog_test_run_opts(fd, &opts) != 0) return -1;
-  return static_cast<double>(opts.duration);  // kernel reports ns per repetition
-}
 
 // The pass-through, forwarding to loopback (a redirect the test run reports).
 struct Passthrough {
@@ -112,6 +105,122 @@ std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_sour
   return p;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0 : sum / static_cast<double>(v.size());
+}
+
+// One SYN per thread, each from its own checkpoint source (RSS would give
+// each CPU its own flows): admitted by every program.
+std::vector<std::vector<uint8_t>> syn_per_thread(int threads) {
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < threads; i++)
+    frames.push_back(PacketBuilder()
+                         .ipv4("198.18.10." + std::to_string(7 + i), "198.19.0.1")
+                         .tcp(40000, 443, sluice::test::kSyn)
+                         .build());
+  return frames;
+}
+
+// Decisions per second from one CPU and from two at once (threads pinned to
+// CPUs 0 and 1, released together), interleaved rounds, medians.
+bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, int rounds) {
+  const auto one = syn_per_thread(1), two = syn_per_thread(2);
+  std::vector<std::vector<double>> ns1(progs.size()), per_s2(progs.size()), ns2(progs.size());
+  for (int r = 0; r < rounds; r++)
+    for (std::size_t i = 0; i < progs.size(); i++) {
+      std::string error;
+      auto a = sluice::bench::test_run_parallel(progs[i].second, one, repeat, &error);
+      auto b = sluice::bench::test_run_parallel(progs[i].second, two, repeat, &error);
+      if (a.empty() || b.empty() || a[0] < 0 || b[0] < 0 || b[1] < 0) {
+        std::fprintf(stderr, "%s: %s\n", progs[i].first.c_str(),
+                     error.empty() ? "test run failed" : error.c_str());
+        return false;
+      }
+      ns1[i].push_back(a[0]);
+      ns2[i].push_back(mean(b));
+      per_s2[i].push_back(sluice::bench::per_second(b));
+    }
+  std::printf(
+      "Scaling: TCP SYN (checkpoint, one source per CPU), 1 CPU vs 2 CPUs at once, repeat %d, "
+      "median of %d interleaved rounds\n\n",
+      repeat, rounds);
+  std::printf("  %-26s %9s %9s %12s %12s %8s %12s\n", "program", "1 CPU ns", "2 CPU ns", "1 CPU /s",
+              "2 CPUs /s", "scaling", "vs filter");
+  double filter_scaling = 0;
+  for (std::size_t i = 0; i < progs.size(); i++) {
+    const double t1 = median(ns1[i]), s1 = 1e9 / t1, s2 = median(per_s2[i]);
+    if (progs[i].first == "xdp-filter allow-all") filter_scaling = s2 / s1;
+    std::printf("  %-26s %9.1f %9.1f %12.0f %12.0f %7.2fx %11.2fx\n", progs[i].first.c_str(), t1,
+                median(ns2[i]), s1, s2, s2 / s1,
+                filter_scaling > 0 ? (s2 / s1) / filter_scaling : 0.0);
+  }
+  std::printf("\n");
+  return true;
+}
+
+// ns per operation (bench/bpf/ops.bpf.c), from one CPU and from each of two
+// at once on the same shared value: the program less the empty one, / 8.
+bool operations(int repeat, int rounds) {
+  sluice_bench_ops* skel = sluice_bench_ops__open_and_load();
+  if (skel == nullptr) {
+    std::fprintf(stderr, "cannot load bench/bpf/ops.bpf.c\n");
+    return false;
+  }
+  const std::vector<std::pair<std::string, bpf_program*>> ops = {
+      {"(empty program)", skel->progs.op_empty},
+      {"spin lock section", skel->progs.op_spin_lock},
+      {"atomic add (shared)", skel->progs.op_atomic_add},
+      {"compare-and-swap (shared)", skel->progs.op_cmpxchg},
+      {"GCRA take (shared, CAS)", skel->progs.op_gcra},
+      {"per-CPU decrement", skel->progs.op_percpu},
+      {"bpf_ktime_get_ns", skel->progs.op_ktime},
+      {"bpf_ktime_get_boot_ns", skel->progs.op_ktime_boot},
+      {"bpf_ktime_get_coarse_ns", skel->progs.op_ktime_coarse},
+  };
+  const auto one = syn_per_thread(1), two = syn_per_thread(2);
+  std::vector<std::vector<double>> ns1(ops.size()), ns2(ops.size());
+  bool ok = true;
+  for (int r = 0; r < rounds && ok; r++)
+    for (std::size_t i = 0; i < ops.size() && ok; i++) {
+      const int fd = bpf_program__fd(ops[i].second);
+      std::string error;
+      auto a = sluice::bench::test_run_parallel(fd, one, repeat, &error);
+      auto b = sluice::bench::test_run_parallel(fd, two, repeat, &error);
+      ok = !a.empty() && !b.empty() && a[0] >= 0 && b[0] >= 0 && b[1] >= 0;
+      if (!ok) {
+        std::fprintf(stderr, "%s: %s\n", ops[i].first.c_str(),
+                     error.empty() ? "test run failed" : error.c_str());
+        break;
+      }
+      ns1[i].push_back(a[0]);
+      ns2[i].push_back(mean(b));
+    }
+  if (ok) {
+    std::printf(
+        "Operations (8 per run, empty program subtracted), ns each, median of %d rounds\n\n",
+        rounds);
+    std::printf("  %-26s %10s %16s\n", "operation", "1 CPU", "2 CPUs at once");
+    const double e1 = median(ns1[0]), e2 = median(ns2[0]);
+    std::printf("  %-26s %10.1f %16.1f   (ns per run)\n", ops[0].first.c_str(), e1, e2);
+    for (std::size_t i = 1; i < ops.size(); i++)
+      std::printf("  %-26s %10.2f %16.2f\n", ops[i].first.c_str(), (median(ns1[i]) - e1) / 8,
+                  (median(ns2[i]) - e2) / 8);
+    struct timespec res;
+    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+    std::printf("  (CLOCK_MONOTONIC_COARSE resolution here: %.3f ms)\n\n",
+                static_cast<double>(res.tv_sec) * 1e3 + static_cast<double>(res.tv_nsec) / 1e6);
+  }
+  sluice_bench_ops__destroy(skel);
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +236,11 @@ int main(int argc, char** argv) {
   app.add_option("--pass-object", pass_obj,
                  "empty XDP_PASS object (tests/integration/xdp_pass.bpf.c)");
   app.add_option("--filter-object", filter_obj, "xdp-filter's allow-all object");
+  std::string part = "all";
+  app.add_option("--part", part,
+                 "single: one CPU, every frame and configuration; scaling: 1 vs 2 CPUs; ops: "
+                 "per-operation costs; all")
+      ->check(CLI::IsMember({"all", "single", "scaling", "ops"}));
   CLI11_PARSE(app, argc, argv);
 
   libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
@@ -173,7 +287,19 @@ int main(int argc, char** argv) {
   // The verified ACK's flow: its SYN goes through every sluice program once.
   const auto flow_syn =
       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(40001, 443, sluice::test::kSyn).build();
-  for (auto* p : {s10.get(), s100k.get(), s_src.get()}) run_ns(p->outside_prog_fd(), flow_syn, 1);
+  for (auto* p : {s10.get(), s100k.get(), s_src.get()})
+    sluice::bench::test_run_ns(p->outside_prog_fd(), flow_syn, 1);
+  if (part != "single") {
+    if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
+                                   {"xdp-filter allow-all", filter.fd},
+                                   {"sluice (a) 10 prefixes", s10->outside_prog_fd()},
+                                   {"sluice (b) 100k prefixes", s100k->outside_prog_fd()},
+                                   {"sluice (c) per-source on", s_src->outside_prog_fd()}},
+                                  repeat, rounds))
+      return 1;
+    if (part != "scaling" && !operations(repeat, rounds)) return 1;
+    if (part != "all") return 0;
+  }
   const std::vector<std::pair<std::string, int>> progs = {
       {"xdp_pass (empty)", pass.fd},
       {"xdp-filter allow-all", filter.fd},
@@ -196,8 +322,8 @@ int main(int argc, char** argv) {
         // the first window of a run that found it idle.
         if (progs[i].second == s_sticky->outside_prog_fd() ||
             progs[i].second == s_random->outside_prog_fd())
-          run_ns(progs[i].second, frame, 2000000);
-        samples[i].push_back(run_ns(progs[i].second, frame, repeat));
+          sluice::bench::test_run_ns(progs[i].second, frame, 2000000);
+        samples[i].push_back(sluice::bench::test_run_ns(progs[i].second, frame, repeat));
       }
     std::printf("%s\n", fname.c_str());
     std::vector<double> med;
@@ -228,9 +354,9 @@ int main(int argc, char** argv) {
                           .payload(1400)
                           .build();
   for (auto* p : {s10.get(), s_adaptive.get()}) {
-    run_ns(p->outside_prog_fd(), syn, 1);
-    run_ns(p->outside_prog_fd(), request, 1);
-    run_ns(p->inside_prog_fd(), answer, 1);
+    sluice::bench::test_run_ns(p->outside_prog_fd(), syn, 1);
+    sluice::bench::test_run_ns(p->outside_prog_fd(), request, 1);
+    sluice::bench::test_run_ns(p->inside_prog_fd(), answer, 1);
   }
   const std::vector<std::pair<std::string, int>> inside = {
       {"xdp_pass (empty)", pass.fd},
@@ -240,7 +366,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> samples(inside.size());
   for (int r = 0; r < rounds; r++)
     for (std::size_t i = 0; i < inside.size(); i++)
-      samples[i].push_back(run_ns(inside[i].second, answer, repeat));
+      samples[i].push_back(sluice::bench::test_run_ns(inside[i].second, answer, repeat));
   std::printf("TCP answer from the backend (inside program)\n");
   for (auto& s : samples) std::sort(s.begin(), s.end());
   for (std::size_t i = 0; i < inside.size(); i++) {

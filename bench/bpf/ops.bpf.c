@@ -7,8 +7,8 @@
  * operation outweighs the test run's own cost; the benchmark subtracts the
  * empty program and divides by SL_OPS.
  */
-#include <bpf/bpf_helpers.h>
 #include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
 
 #define SL_OPS 8
 

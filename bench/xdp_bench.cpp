@@ -25,13 +25,13 @@
 #include <vector>
 
 #include "bench/bench_config.hpp"
-#include "bench/xdp_bench_parallel.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "dataplane/xdp/xdp_program.hpp"
 #include "sluice_bench_ops.skel.h"
 #include "sluice_passthrough.skel.h"
 #include "tests/support/packet_builder.hpp"
+#include "tests/support/parallel_test_run.hpp"
 
 namespace {
 
@@ -136,8 +136,8 @@ bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, 
   for (int r = 0; r < rounds; r++)
     for (std::size_t i = 0; i < progs.size(); i++) {
       std::string error;
-      auto a = sluice::bench::test_run_parallel(progs[i].second, one, repeat, &error);
-      auto b = sluice::bench::test_run_parallel(progs[i].second, two, repeat, &error);
+      auto a = sluice::test::test_run_parallel(progs[i].second, one, repeat, &error);
+      auto b = sluice::test::test_run_parallel(progs[i].second, two, repeat, &error);
       if (a.empty() || b.empty() || a[0] < 0 || b[0] < 0 || b[1] < 0) {
         std::fprintf(stderr, "%s: %s\n", progs[i].first.c_str(),
                      error.empty() ? "test run failed" : error.c_str());
@@ -145,7 +145,7 @@ bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, 
       }
       ns1[i].push_back(a[0]);
       ns2[i].push_back(mean(b));
-      per_s2[i].push_back(sluice::bench::per_second(b));
+      per_s2[i].push_back(sluice::test::per_second(b));
     }
   std::printf(
       "Scaling: TCP SYN (checkpoint, one source per CPU), 1 CPU vs 2 CPUs at once, repeat %d, "
@@ -191,8 +191,8 @@ bool operations(int repeat, int rounds) {
     for (std::size_t i = 0; i < ops.size() && ok; i++) {
       const int fd = bpf_program__fd(ops[i].second);
       std::string error;
-      auto a = sluice::bench::test_run_parallel(fd, one, repeat, &error);
-      auto b = sluice::bench::test_run_parallel(fd, two, repeat, &error);
+      auto a = sluice::test::test_run_parallel(fd, one, repeat, &error);
+      auto b = sluice::test::test_run_parallel(fd, two, repeat, &error);
       ok = !a.empty() && !b.empty() && a[0] >= 0 && b[0] >= 0 && b[1] >= 0;
       if (!ok) {
         std::fprintf(stderr, "%s: %s\n", ops[i].first.c_str(),
@@ -288,7 +288,7 @@ int main(int argc, char** argv) {
   const auto flow_syn =
       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(40001, 443, sluice::test::kSyn).build();
   for (auto* p : {s10.get(), s100k.get(), s_src.get()})
-    sluice::bench::test_run_ns(p->outside_prog_fd(), flow_syn, 1);
+    sluice::test::test_run_ns(p->outside_prog_fd(), flow_syn, 1);
   if (part != "single") {
     if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
                                    {"xdp-filter allow-all", filter.fd},
@@ -322,8 +322,8 @@ int main(int argc, char** argv) {
         // the first window of a run that found it idle.
         if (progs[i].second == s_sticky->outside_prog_fd() ||
             progs[i].second == s_random->outside_prog_fd())
-          sluice::bench::test_run_ns(progs[i].second, frame, 2000000);
-        samples[i].push_back(sluice::bench::test_run_ns(progs[i].second, frame, repeat));
+          sluice::test::test_run_ns(progs[i].second, frame, 2000000);
+        samples[i].push_back(sluice::test::test_run_ns(progs[i].second, frame, repeat));
       }
     std::printf("%s\n", fname.c_str());
     std::vector<double> med;
@@ -354,9 +354,9 @@ int main(int argc, char** argv) {
                           .payload(1400)
                           .build();
   for (auto* p : {s10.get(), s_adaptive.get()}) {
-    sluice::bench::test_run_ns(p->outside_prog_fd(), syn, 1);
-    sluice::bench::test_run_ns(p->outside_prog_fd(), request, 1);
-    sluice::bench::test_run_ns(p->inside_prog_fd(), answer, 1);
+    sluice::test::test_run_ns(p->outside_prog_fd(), syn, 1);
+    sluice::test::test_run_ns(p->outside_prog_fd(), request, 1);
+    sluice::test::test_run_ns(p->inside_prog_fd(), answer, 1);
   }
   const std::vector<std::pair<std::string, int>> inside = {
       {"xdp_pass (empty)", pass.fd},
@@ -366,7 +366,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> samples(inside.size());
   for (int r = 0; r < rounds; r++)
     for (std::size_t i = 0; i < inside.size(); i++)
-      samples[i].push_back(sluice::bench::test_run_ns(inside[i].second, answer, repeat));
+      samples[i].push_back(sluice::test::test_run_ns(inside[i].second, answer, repeat));
   std::printf("TCP answer from the backend (inside program)\n");
   for (auto& s : samples) std::sort(s.begin(), s.end());
   for (std::size_t i = 0; i < inside.size(); i++) {

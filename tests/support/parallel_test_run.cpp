@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "bench/xdp_bench_parallel.hpp"
+#include "tests/support/parallel_test_run.hpp"
 
 #include <bpf/bpf.h>
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
-namespace sluice::bench {
+namespace sluice::test {
 
 double test_run_ns(int prog_fd, const std::vector<uint8_t>& frame, int repeat) {
   std::vector<uint8_t> in = frame;
@@ -22,10 +24,11 @@ double test_run_ns(int prog_fd, const std::vector<uint8_t>& frame, int repeat) {
 }
 
 std::vector<double> test_run_parallel(int prog_fd, const std::vector<std::vector<uint8_t>>& frames,
-                                      int repeat, std::string* error) {
+                                      int repeat, std::string* error, double* overlap) {
   const std::size_t n = frames.size();
   std::vector<double> ns(n, -1);
   std::vector<int> pin_error(n, 0);
+  std::vector<std::chrono::steady_clock::time_point> start(n), end(n);
   std::atomic<std::size_t> ready{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
@@ -39,7 +42,9 @@ std::vector<double> test_run_parallel(int prog_fd, const std::vector<std::vector
       // Released together, so the runs overlap (each lasts >= 10 ms, the
       // release takes microseconds).
       while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      start[i] = std::chrono::steady_clock::now();
       if (pin_error[i] == 0) ns[i] = test_run_ns(prog_fd, frames[i], repeat);
+      end[i] = std::chrono::steady_clock::now();
     });
   }
   while (ready.load() < n) std::this_thread::yield();
@@ -53,6 +58,16 @@ std::vector<double> test_run_parallel(int prog_fd, const std::vector<std::vector
       return {};
     }
   }
+  if (overlap) {
+    const auto all_start = *std::max_element(start.begin(), start.end());
+    const auto all_end = *std::min_element(end.begin(), end.end());
+    std::chrono::steady_clock::duration longest{0};
+    for (std::size_t i = 0; i < n; i++) longest = std::max(longest, end[i] - start[i]);
+    *overlap = all_end > all_start && longest.count() > 0
+                   ? std::chrono::duration<double>(all_end - all_start).count() /
+                         std::chrono::duration<double>(longest).count()
+                   : 0;
+  }
   return ns;
 }
 
@@ -63,4 +78,4 @@ double per_second(const std::vector<double>& ns_per_thread) {
   return sum;
 }
 
-}  // namespace sluice::bench
+}  // namespace sluice::test

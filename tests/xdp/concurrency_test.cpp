@@ -4,6 +4,8 @@
 // many SYNs. The clock is held still, so nothing refills and every budget
 // must admit exactly what it holds, however the CPUs interleave: the
 // reference model, fed the same lookups one after another, says how many.
+// Each budget holds more than half of what is offered, so the CPUs take from
+// it together for most of their runs.
 // A scheme that lets CPUs take tokens ahead (per-CPU caches) must keep
 // within its documented bound here; today's single lock is exact.
 #include <gtest/gtest.h>
@@ -38,7 +40,7 @@ std::vector<Case> cases() {
       {"boundary lookups", R"(
 [boundary]
 lookups_per_sec = 1000
-lookups_burst = 300
+lookups_burst = 60000
 [[class]]
 name = "web"
 on_shed = "drop"
@@ -47,7 +49,7 @@ on_shed = "drop"
       {"boundary packets, priority reserve", R"(
 [boundary]
 packets_per_sec = 1000
-packets_burst = 500
+packets_burst = 60000
 [[class]]
 name = "web"
 priority = 3
@@ -58,7 +60,7 @@ on_shed = "drop"
 [[class]]
 name = "web"
 rate_per_sec = 1000
-burst = 200
+burst = 60000
 on_shed = "drop"
 )",
        false},
@@ -66,14 +68,14 @@ on_shed = "drop"
 [[class]]
 name = "web"
 on_shed = "drop"
-per_source = { rate_per_sec = 100, burst = 40 }
+per_source = { rate_per_sec = 100, burst = 60000 }
 )",
        true},
       {"per source, a source per CPU", R"(
 [[class]]
 name = "web"
 on_shed = "drop"
-per_source = { rate_per_sec = 100, burst = 40 }
+per_source = { rate_per_sec = 100, burst = 30000 }
 )",
        false},
   };
@@ -109,7 +111,7 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
       expected += h.model().decide(f.data(), static_cast<uint32_t>(f.size()), now).verdict ==
                   SL_VERDICT_ADMITTED;
   ASSERT_GT(expected, 0u);
-  ASSERT_LT(expected, static_cast<uint64_t>(kRepeat) * cpus / 10);  // the budget is the limit
+  ASSERT_LT(expected, static_cast<uint64_t>(kRepeat) * cpus);  // the budget is the limit
 
   DataplaneStats s = h.program().stats();
   ASSERT_FALSE(s.classes.empty());

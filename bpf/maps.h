@@ -120,6 +120,16 @@ struct {
 	__type(value, struct sl_flow_scratch);
 } sl_scratch SEC(".maps");
 
+/* Per-CPU credits (credit.h): budget tokens each CPU drew ahead. Not pinned:
+ * a new program starts without any (what an old one held is lost, at most
+ * SL_CREDIT_CHUNK per CPU and budget). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_cpu_credits);
+} sl_credits SEC(".maps");
+
 /* Counters by class state slot, verdict and reason; per CPU, summed on read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

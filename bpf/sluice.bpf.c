@@ -3,9 +3,10 @@
  * sluice's XDP dataplane: a thin entry around the shared admission model
  * (dataplane/model/). Parse, look the addresses up in the LPM tries of the
  * live profile slot, classify, verify a continuation against the flow table
- * (flows.h), resolve the per-source bucket, decide under the state lock,
- * record the flow the decision opened, count per CPU, then act: pass (host mode) or redirect to
- * the inside interface (inline mode), drop, answer a SYN with a RST+ACK
+ * (flows.h), resolve the per-source bucket, decide on the CPU's credit or
+ * under the state lock (credit.h), record the flow the decision opened,
+ * count per CPU, then act: pass (host mode) or redirect to the inside
+ * interface (inline mode), drop, answer a SYN with a RST+ACK
  * (XDP_TX), or mark the DSCP. XDP cannot queue, so the budgets and reserves
  * are enforced per packet; the DPDK dataplane adds the priority queues.
  */
@@ -14,6 +15,7 @@
 
 #include "maps.h"
 #include "classify.h"
+#include "credit.h"
 #include "decide.h"
 #include "flows.h"
 #include "parse.h"
@@ -183,9 +185,18 @@ int sl_xdp_outside(struct xdp_md *ctx)
 
 	struct sl_decision d;
 	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
-	bpf_spin_lock(&st->lock);
-	sl_decide(prof, &m, parsed, cls, &st->classes[si], &st->boundary, ss, flow_hit, now, &d);
-	bpf_spin_unlock(&st->lock);
+	/* On this CPU's credit when it has one, else under the lock (credit.h). */
+	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
+	if (!cc || !sl_credit_spend(prof, &m, parsed, cls, &st->classes[si], &st->boundary,
+				    flow_hit, cc, now, &d)) {
+		bpf_spin_lock(&st->lock);
+		sl_decide(prof, &m, parsed, cls, &st->classes[si], &st->boundary, ss, flow_hit, now,
+			  &d);
+		if (cc)
+			sl_credit_settle(prof, &m, parsed, cls, &st->classes[si], &st->boundary,
+					 flow_hit, cc, now, &d);
+		bpf_spin_unlock(&st->lock);
+	}
 	if (d.flow_ops)
 		sl_flow_apply_xdp(prof, SL_SLOT_CLASS(slot, cls), &m, d.flow_ops, now);
 

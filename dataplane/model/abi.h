@@ -198,7 +198,9 @@ struct sl_profile {
 	__u64 flow_learn_ns;  /* learning window after a start with an empty flow table */
 	__u32 flow_learn_max; /* learned flows per partition and window */
 	__u8 unverified;      /* enum sl_unverified */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 credit_cpus; /* CPUs that may hold credits (credit.h); 0: every decision under the
+			      lock */
 	__u32 proto_mask[256];
 	__u32 dscp_mask[64];
 	struct sl_class_params classes[SL_MAX_CLASSES];
@@ -245,6 +247,21 @@ struct sl_boundary_state {
 	__u32 learned[SL_PRIORITIES];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 144, "sl_boundary_state layout");
+
+/* Per-CPU credits (credit.h): tokens a CPU drew ahead from the shared budgets. */
+struct sl_credit {
+	__u64 expires_ns;     /* given back by the CPU's next locked decision after this */
+	__u32 count;	      /* lookups (or continuations) it may still admit */
+	__u32 epoch;	      /* the class's state_epoch it was drawn under (0 for packets) */
+	__u32 boundary_epoch; /* the profile's boundary_epoch it was drawn under */
+	__u32 pad;
+};
+SL_STATIC_ASSERT(sizeof(struct sl_credit) == 24, "sl_credit layout");
+
+struct sl_cpu_credits {
+	struct sl_credit classes[SL_MAX_CLASSES]; /* by state_index */
+	struct sl_credit packets;		  /* verified continuations */
+};
 
 /* Key of the per-source table: the source masked to the class's prefix length. */
 struct sl_source_key {

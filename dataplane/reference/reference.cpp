@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "dataplane/model/classify.h"
+#include "dataplane/model/credit.h"
 #include "dataplane/model/decide.h"
 #include "dataplane/model/parse.h"
 #include "dataplane/model/rewrite.h"
@@ -49,8 +50,13 @@ uint32_t ReferenceModel::classify(const sl_meta& m) const {
   return sl_classify(&profile_.prof, &m, src, dst, port);
 }
 
+void ReferenceModel::use_credits(uint16_t cpus) {
+  profile_.prof.credit_cpus = cpus;
+  credits_.assign(cpus, sl_cpu_credits{});
+}
+
 sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t now_ns,
-                                   sl_meta* meta) {
+                                   sl_meta* meta, uint32_t cpu) {
   const sl_profile& prof = profile_.prof;
   sl_meta m;
   int parsed = sl_parse(frame, frame + len, &m);
@@ -68,17 +74,23 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
     ss = sources_.find_or_insert(key, cp.src_bucket, now_ns);
   }
   sl_decision d;
-  sl_decide(&prof, &m, parsed, class_id, &slots_[slot_of(class_id)], &boundary_, ss, flow_hit,
-            now_ns, &d);
+  sl_class_state& cs = slots_[slot_of(class_id)];
+  sl_cpu_credits* cc = credits_.empty() ? nullptr : &credits_[cpu % credits_.size()];
+  if (!cc ||
+      !sl_credit_spend(&prof, &m, parsed, class_id, &cs, &boundary_, flow_hit, cc, now_ns, &d)) {
+    sl_decide(&prof, &m, parsed, class_id, &cs, &boundary_, ss, flow_hit, now_ns, &d);
+    if (cc)
+      sl_credit_settle(&prof, &m, parsed, class_id, &cs, &boundary_, flow_hit, cc, now_ns, &d);
+  }
   flow_apply_ops(flows_, prof, m, d, by_class, now_ns, *counters_);
   count(d);
   if (meta) *meta = m;
   return d;
 }
 
-sl_decision ReferenceModel::process(uint8_t* frame, uint32_t& len, uint64_t now_ns) {
+sl_decision ReferenceModel::process(uint8_t* frame, uint32_t& len, uint64_t now_ns, uint32_t cpu) {
   sl_meta m;
-  sl_decision d = decide(frame, len, now_ns, &m);
+  sl_decision d = decide(frame, len, now_ns, &m, cpu);
   if (d.action == SL_ACTION_RESET) {
     uint32_t n = sl_build_reset(frame, frame + len, &m);
     if (n != 0) {
@@ -119,7 +131,9 @@ void ReferenceModel::apply(CompiledProfile next) {
   book_.give(next, a, *counters_);
   bool resize = next.source_table_size != profile_.source_table_size;
   const bool resize_flows = next.flow_table_size != profile_.flow_table_size;
+  const uint16_t credit_cpus = profile_.prof.credit_cpus;
   profile_ = std::move(next);
+  profile_.prof.credit_cpus = credit_cpus;  // the dataplane's, not the config's
   src_lpm_ = LpmTable(profile_.src_prefixes);
   dst_lpm_ = LpmTable(profile_.dst_prefixes);
   if (resize) sources_ = SourceTable(profile_.source_table_size);

@@ -26,12 +26,19 @@ class ReferenceModel {
 
   // Decides for one frame without changing it. meta, when given, receives
   // what the parser saw.
-  sl_decision decide(const uint8_t* frame, uint32_t len, uint64_t now_ns, sl_meta* meta = nullptr);
+  // cpu: which CPU decides, for per-CPU credits (use_credits).
+  sl_decision decide(const uint8_t* frame, uint32_t len, uint64_t now_ns, sl_meta* meta = nullptr,
+                     uint32_t cpu = 0);
 
   // Decides and performs the rewrite the action asks for: a reset turns the
   // frame into the RST+ACK to send back out (len updated), a mark rewrites
   // the DSCP. The frame buffer must be writable for len bytes.
-  sl_decision process(uint8_t* frame, uint32_t& len, uint64_t now_ns);
+  sl_decision process(uint8_t* frame, uint32_t& len, uint64_t now_ns, uint32_t cpu = 0);
+
+  // Decides as a dataplane whose `cpus` CPUs draw per-CPU credits
+  // (dataplane/model/credit.h) does, CPU by CPU; 0 (the default): every
+  // decision is the exact one, as under a single lock.
+  void use_credits(uint16_t cpus);
 
   // A frame leaving through the inside interface (inline mode's return
   // path): it is forwarded untouched, but may open, close or confirm a flow.
@@ -69,6 +76,7 @@ class ReferenceModel {
   uint64_t generation_ = 1;
   std::vector<sl_class_state> slots_;  // by state slot
   sl_boundary_state boundary_{};
+  std::vector<sl_cpu_credits> credits_;            // by CPU, with use_credits
   std::unique_ptr<sl_counters> counters_;          // by state slot
   mutable std::unique_ptr<sl_counters> by_class_;  // counters(), by class id
 };

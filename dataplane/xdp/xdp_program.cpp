@@ -354,6 +354,12 @@ uint64_t XdpProgram::generation() const {
   return impl_->read_active(&a) ? a.generation : 0;
 }
 
+uint16_t XdpProgram::credit_cpus() const {
+  if (!impl_->options.credits) return 0;
+  const int cpus = libbpf_num_possible_cpus();
+  return cpus > 0 ? static_cast<uint16_t>(std::min(cpus, 65535)) : 0;
+}
+
 bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generation,
                                std::string* error) {
   Impl& impl = *impl_;
@@ -373,7 +379,8 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   SlotBook book = impl.read_book();
   SlotAssignment slots;
   if (!book.assign(profile, live, generation, &slots, error)) return false;
-  const sl_profile& next = slots.prof;
+  sl_profile next = slots.prof;
+  next.credit_cpus = credit_cpus();
   const std::vector<uint32_t>& fresh = slots.fresh;
 
   // Fill the inactive slot: prefixes, ports, names and counter bases of new

@@ -22,6 +22,8 @@ struct XdpProgramOptions {
   bool fake_clock = false;       // tests: time comes from set_clock()
   bool record_decision = false;  // tests: test_run() reports the decision
   bool standby = false;          // DPDK standby: pass every frame while beat() is fresh
+  // Per-CPU credits (dataplane/model/credit.h): off, every decision takes the lock.
+  bool credits = true;
   // bpffs directory (dataplane.pin_path); the maps are pinned in its
   // subdirectory layout_name(). Empty: nothing pinned (tests).
   std::string pin_path;
@@ -57,6 +59,8 @@ class XdpProgram {
   // Writes `profile` into the inactive slot, keeping the state slot of every
   // class whose name was already live, then flips to it. All or nothing.
   bool write_profile(const CompiledProfile& profile, uint64_t generation, std::string* error);
+  // CPUs that may hold credits (the profile's credit_cpus; 0 without credits).
+  uint16_t credit_cpus() const;
 
   // Inline mode egress: ifindexes of the inside and outside interfaces.
   bool set_tx_ports(int inside_ifindex, int outside_ifindex, std::string* error);

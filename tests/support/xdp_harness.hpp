@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Runs the same frames, at the same simulated times, through the real XDP
-// program (BPF_PROG_TEST_RUN, fake clock) and through the reference model.
+// program (BPF_PROG_TEST_RUN, fake clock) and through the reference model,
+// which draws and spends per-CPU credits as the program does on this
+// thread's CPU (the harness keeps the thread on one).
 #pragma once
 
 #include <gtest/gtest.h>
+
+#include <sched.h>
 
 #include <memory>
 #include <string>
@@ -38,6 +42,13 @@ class XdpHarness {
     if (!program_) return false;
     EXPECT_TRUE(program_->write_profile(profile, 1, &error)) << error;
     model_ = std::make_unique<ReferenceModel>(profile);
+    // Per-CPU credits: the program's test runs happen on the CPU of this
+    // thread, kept on one CPU, which the model calls CPU 0.
+    model_->use_credits(program_->credit_cpus());
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    EXPECT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
     return true;
   }
 

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The budgets' bounds when every CPU runs the XDP program at once: one
 // thread per CPU, pinned, released together, each a BPF_PROG_TEST_RUN of
-// many SYNs. The clock is held still, so nothing refills and every budget
-// must admit exactly what it holds, however the CPUs interleave: the
-// reference model, fed the same lookups one after another, says how many.
-// Each budget holds more than half of what is offered, so the CPUs take from
-// it together for most of their runs.
-// A scheme that lets CPUs take tokens ahead (per-CPU caches) must keep
-// within its documented bound here; today's single lock is exact.
+// many SYNs. The clock is held still, so nothing refills: however the CPUs
+// interleave, each budget admits what it holds, as the reference model fed
+// the same lookups one after another (one lock, exact) counts it, less at
+// most SL_CREDIT_CHUNK per CPU that per-CPU credits (credit.h) may still
+// hold, and never more. Each budget holds more than half of what is
+// offered, so the CPUs draw on it together for most of their runs.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -16,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/model/credit.h"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/parallel_test_run.hpp"
 #include "tests/support/privileges.hpp"
@@ -105,10 +105,11 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
   EXPECT_GT(overlap, 0.5);
 
   // The model, one lookup after another, round robin over the CPUs' frames.
+  ReferenceModel exact(test::profile_from_toml(GetParam().toml));
   uint64_t expected = 0;
   for (int i = 0; i < kRepeat; i++)
     for (auto& f : frames)
-      expected += h.model().decide(f.data(), static_cast<uint32_t>(f.size()), now).verdict ==
+      expected += exact.decide(f.data(), static_cast<uint32_t>(f.size()), now).verdict ==
                   SL_VERDICT_ADMITTED;
   ASSERT_GT(expected, 0u);
   ASSERT_LT(expected, static_cast<uint64_t>(kRepeat) * cpus);  // the budget is the limit
@@ -122,7 +123,10 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
       if (v == SL_VERDICT_ADMITTED) admitted += s.classes[0].lookups[v][r];
     }
   EXPECT_EQ(offered, static_cast<uint64_t>(kRepeat) * cpus);
-  EXPECT_EQ(admitted, expected) << cpus << " CPUs, overlap " << overlap;
+  // Never more than the exact decision; per-CPU credits (credit.h) may hold
+  // back at most a chunk per CPU.
+  EXPECT_LE(admitted, expected) << cpus << " CPUs, overlap " << overlap;
+  EXPECT_GE(admitted + uint64_t{cpus} * SL_CREDIT_CHUNK, expected) << cpus << " CPUs";
   std::printf("%s: %u CPUs at once (overlap %.2f), admitted %llu, the model %llu\n",
               GetParam().name, cpus, overlap, static_cast<unsigned long long>(admitted),
               static_cast<unsigned long long>(expected));

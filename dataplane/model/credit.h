@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Per-CPU credits: budget tokens a CPU takes ahead, in chunks, under the
+ * state lock, and spends on later packets without taking the lock.
+ *
+ * With one lock around every decision, two CPUs decide fewer lookups per
+ * second than one (docs/performance.md, "Scaling with cores"). A credit is
+ * drawn only while every budget it draws from holds far more than all CPUs
+ * could draw at once, so near exhaustion every decision is the exact one
+ * (sl_decide under the lock), with its priorities and reserves:
+ *  - lookups: after an admitted lookup of a class without per-source budgets
+ *    (and, if sticky, not shedding by rank), up to SL_CREDIT_CHUNK tokens
+ *    from the class bucket, the boundary lookup budget and the boundary
+ *    packet budget at once, and from each at most 1 / (2 (CPUs + 1)) of what
+ *    it holds above the class's reserve (fewer than SL_CREDIT_MIN: none);
+ *  - continuations: after a verified continuation, packet tokens alike
+ *    (above zero, as continuations take the budget down to zero). Without a
+ *    packet budget a verified continuation changes no shared state, and
+ *    needs no credit.
+ * Bounds: a credit's tokens leave the buckets when it is drawn, so no bucket
+ * ever admits more than rate * t + burst: credits add nothing over the exact
+ * decision. They can hold back at most SL_CREDIT_CHUNK x CPUs tokens per
+ * budget (and less than half of what a budget holds above a reserve, so
+ * near exhaustion every decision is exact, priorities and reserves
+ * included): the most a budget can lag behind the exact decision. Credits
+ * not spent within SL_CREDIT_TTL_NS are given back by the next locked
+ * decision of that CPU for that class (clamped to the burst); a CPU that
+ * sees no more traffic of a class holds its credit until it does. A credit
+ * of a class whose state was reset (new state epoch) or of a reset boundary
+ * is dropped unspent; a retune that keeps the state lets credits drawn
+ * before it be spent for up to SL_CREDIT_TTL_NS.
+ *
+ * The sticky controller counts a drawn chunk as offered and admitted when it
+ * is drawn (and uncounts what is given back), so its window sees the same
+ * totals.
+ */
+#pragma once
+
+#include "abi.h"
+#include "bucket.h"
+#include "decide.h"
+
+#define SL_CREDIT_CHUNK	 64U	    /* tokens a CPU draws at most at once */
+#define SL_CREDIT_MIN	 4U	    /* fewer than this: not worth it, decide under the lock */
+#define SL_CREDIT_TTL_NS 1000000ULL /* 1 ms */
+
+SL_INLINE int sl_credit_class_ok(const struct sl_profile *prof, const struct sl_class_params *cp,
+				 const struct sl_class_state *cs)
+{
+	return prof->credit_cpus != 0 && !cp->src_bucket.enabled &&
+	       (cp->shed_order != SL_SHED_STICKY || cs->threshold >= SL_RANK_ONE);
+}
+
+SL_INLINE int sl_credit_live(const struct sl_credit *cr, __u32 epoch, __u32 boundary_epoch,
+			     __u64 now_ns)
+{
+	return cr->count != 0 && now_ns < cr->expires_ns && cr->epoch == epoch &&
+	       cr->boundary_epoch == boundary_epoch;
+}
+
+/*
+ * Without the lock: decides the packet on this CPU's credit when it can
+ * (returns 1 and fills d as sl_decide would have), else returns 0 and the
+ * caller decides under the lock. cs and bs are read only (their epochs and
+ * the sticky threshold; a stale read only sends the packet to the lock).
+ */
+SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_meta *m,
+			      int parse_result, __u32 class_id, const struct sl_class_state *cs,
+			      const struct sl_boundary_state *bs, int flow_hit,
+			      struct sl_cpu_credits *cc, __u64 now_ns, struct sl_decision *d)
+{
+	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES ||
+	    bs->epoch != prof->boundary_epoch)
+		return 0;
+	const struct sl_class_params *cp = &prof->classes[class_id];
+	if (m->is_start) {
+		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
+		if (cs->epoch != cp->state_epoch || !sl_credit_class_ok(prof, cp, cs) ||
+		    !sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns))
+			return 0;
+		cr->count--;
+		__builtin_memset(d, 0, sizeof(*d));
+		d->class_id = (__u8)class_id;
+		d->state_index = cp->state_index;
+		d->verdict = SL_VERDICT_ADMITTED;
+		d->reason = SL_REASON_LOOKUP;
+		d->action = SL_ACTION_PASS;
+		d->is_start = 1;
+		sl_flow_ops(m, d);
+		return 1;
+	}
+	if (flow_hit != SL_FLOW_HIT)
+		return 0; /* unverified, or learned and not confirmed: the lock */
+	if (prof->boundary_packets.enabled) {
+		if (!sl_credit_live(&cc->packets, 0, prof->boundary_epoch, now_ns))
+			return 0;
+		cc->packets.count--;
+	}
+	__builtin_memset(d, 0, sizeof(*d));
+	d->class_id = (__u8)class_id;
+	d->state_index = cp->state_index;
+	d->verdict = SL_VERDICT_ADMITTED;
+	d->reason = SL_REASON_CONTINUATION;
+	d->action = SL_ACTION_PASS;
+	d->verified = SL_FLOW_HIT;
+	sl_flow_ops(m, d);
+	return 1;
+}
+
+/* The most a CPU may draw from a bucket: 1 / (2 (cpus + 1)) of what it
+ * holds above reserve_nt, at most n (a disabled bucket: n). */
+SL_INLINE __u32 sl_credit_room(const struct sl_bucket *b, const struct sl_bucket_params *p,
+			       __u64 reserve_nt, __u32 cpus, __u32 n)
+{
+	if (!p->enabled)
+		return n;
+	if (b->tokens_nt <= reserve_nt)
+		return 0;
+	__u64 room = (b->tokens_nt - reserve_nt) / SL_TOKEN / (2 * ((__u64)cpus + 1));
+	return room < n ? (__u32)room : n;
+}
+
+SL_INLINE void sl_credit_take(struct sl_bucket *b, const struct sl_bucket_params *p, __u32 n)
+{
+	if (p->enabled)
+		b->tokens_nt -= (__u64)n * SL_TOKEN;
+}
+
+SL_INLINE void sl_credit_give(struct sl_bucket *b, const struct sl_bucket_params *p, __u32 n)
+{
+	if (!p->enabled)
+		return;
+	b->tokens_nt += (__u64)n * SL_TOKEN;
+	sl_bucket_clamp(b, p);
+}
+
+/*
+ * Under the lock, after sl_decide(d) for a packet of class_id on this CPU:
+ * gives back the class's (or, for a continuation, the packet) credit when it
+ * expired, and draws a new one when the decision admitted and the budgets
+ * have room (see the top of this file).
+ */
+SL_INLINE void sl_credit_settle(const struct sl_profile *prof, const struct sl_meta *m,
+				int parse_result, __u32 class_id, struct sl_class_state *cs,
+				struct sl_boundary_state *bs, int flow_hit,
+				struct sl_cpu_credits *cc, __u64 now_ns,
+				const struct sl_decision *d)
+{
+	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES)
+		return;
+	const struct sl_class_params *cp = &prof->classes[class_id];
+	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	const __u32 cpus = prof->credit_cpus;
+	const int current = bs->epoch == prof->boundary_epoch;
+	if (m->is_start) {
+		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
+		if (cr->count != 0 && now_ns >= cr->expires_ns && current &&
+		    cr->boundary_epoch == prof->boundary_epoch && cr->epoch == cp->state_epoch &&
+		    cs->epoch == cp->state_epoch) {
+			const __u32 n = cr->count;
+			sl_credit_give(&cs->bucket, &cp->bucket, n);
+			sl_credit_give(&bs->lookups, &prof->boundary_lookups, n);
+			sl_credit_give(&bs->packets, &prof->boundary_packets, n);
+			bs->lookups_by_prio[prio] -= bs->lookups_by_prio[prio] >= n ? n : 0;
+			if (cp->shed_order == SL_SHED_STICKY) {
+				cs->window_offered -=
+					cs->window_offered >= n ? n : cs->window_offered;
+				cs->window_admitted -=
+					cs->window_admitted >= n ? n : cs->window_admitted;
+			}
+		}
+		if (cr->count != 0 &&
+		    sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns))
+			return; /* still spending it */
+		cr->count = 0;
+		if (d->verdict != SL_VERDICT_ADMITTED || d->reason != SL_REASON_LOOKUP ||
+		    d->shadow || !sl_credit_class_ok(prof, cp, cs))
+			return;
+		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket, 0, cpus, SL_CREDIT_CHUNK);
+		n = sl_credit_room(&bs->lookups, &prof->boundary_lookups,
+				   prof->lookups_reserve_nt[prio], cpus, n);
+		n = sl_credit_room(&bs->packets, &prof->boundary_packets,
+				   prof->packets_reserve_nt[prio], cpus, n);
+		if (n < SL_CREDIT_MIN)
+			return;
+		sl_credit_take(&cs->bucket, &cp->bucket, n);
+		sl_credit_take(&bs->lookups, &prof->boundary_lookups, n);
+		sl_credit_take(&bs->packets, &prof->boundary_packets, n);
+		bs->lookups_by_prio[prio] += n;
+		if (cp->shed_order == SL_SHED_STICKY) {
+			cs->window_offered += n;
+			cs->window_admitted += n;
+		}
+		cr->count = n;
+		cr->expires_ns = now_ns + SL_CREDIT_TTL_NS;
+		cr->epoch = cp->state_epoch;
+		cr->boundary_epoch = prof->boundary_epoch;
+		return;
+	}
+	struct sl_credit *pc = &cc->packets;
+	if (!prof->boundary_packets.enabled || !current)
+		return;
+	if (pc->count != 0 && now_ns >= pc->expires_ns &&
+	    pc->boundary_epoch == prof->boundary_epoch)
+		sl_credit_give(&bs->packets, &prof->boundary_packets, pc->count);
+	if (pc->count != 0 && sl_credit_live(pc, 0, prof->boundary_epoch, now_ns))
+		return;
+	pc->count = 0;
+	if (flow_hit != SL_FLOW_HIT || d->verdict != SL_VERDICT_ADMITTED ||
+	    d->reason != SL_REASON_CONTINUATION)
+		return;
+	const __u32 n =
+		sl_credit_room(&bs->packets, &prof->boundary_packets, 0, cpus, SL_CREDIT_CHUNK);
+	if (n < SL_CREDIT_MIN)
+		return;
+	sl_credit_take(&bs->packets, &prof->boundary_packets, n);
+	pc->count = n;
+	pc->expires_ns = now_ns + SL_CREDIT_TTL_NS;
+	pc->epoch = 0;
+	pc->boundary_epoch = prof->boundary_epoch;
+}

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-CPU credits (dataplane/model/credit.h), on the reference model
+// simulating CPUs (a lookup goes to the CPU its source hashes to, as RSS
+// would send it): no budget ever admits more than rate * t + burst; the
+// budgets lag the exact decision (one lock) by at most CPUs x
+// SL_CREDIT_CHUNK; credits are given back when they expire; an exhausted
+// budget is exact; and priorities hold.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dataplane/model/credit.h"
+#include "dataplane/model/sticky.h"
+#include "dataplane/reference/reference.hpp"
+#include "tests/support/profile_from_toml.hpp"
+#include "tests/support/traffic.hpp"
+
+namespace sluice {
+namespace {
+
+using test::kSecond;
+
+constexpr uint64_t kT0 = 1000 * kSecond;
+
+uint32_t cpu_of(uint32_t src, uint32_t cpus) { return static_cast<uint32_t>(sl_mix64(src) % cpus); }
+
+// A checkpoint class (priority 0, 198.18.10.0/24) and a citizen class
+// (priority 5) under a boundary of 2000 lookups/s, burst 1000.
+constexpr const char* kTwoClasses = R"(
+[boundary]
+lookups_per_sec = 2000
+lookups_burst = 1000
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = "198.18.10.0/24" }
+shed_order = "random"
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = "198.18.0.0/15" }
+shed_order = "random"
+)";
+
+struct Trace {
+  std::vector<uint64_t> at;
+  std::vector<uint32_t> src;
+};
+
+// Poisson lookups: checkpoints at `checkpoint` per second from 50 sources,
+// citizens at `citizen` per second from 5000, for `seconds`.
+Trace trace(double checkpoint, double citizen, uint64_t seconds, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Trace t;
+  uint64_t next_c = kT0 + test::poisson_gap_ns(rng, checkpoint);
+  uint64_t next_z = kT0 + test::poisson_gap_ns(rng, citizen);
+  const uint64_t end = kT0 + seconds * kSecond;
+  while (std::min(next_c, next_z) < end) {
+    if (next_c <= next_z) {
+      t.at.push_back(next_c);
+      t.src.push_back(test::kNet198_18 + (10 << 8) + 1 + static_cast<uint32_t>(rng() % 50));
+      next_c += test::poisson_gap_ns(rng, checkpoint);
+    } else {
+      t.at.push_back(next_z);
+      t.src.push_back(test::kNet198_18 + (20 << 8) + static_cast<uint32_t>(rng() % 5000));
+      next_z += test::poisson_gap_ns(rng, citizen);
+    }
+  }
+  return t;
+}
+
+struct Result {
+  std::vector<uint64_t> admitted_by_class{0, 0};
+  uint64_t admitted = 0;
+  uint64_t worst_over_bound = 0;  // admitted - (burst + rate * t) at its highest, if positive
+};
+
+Result replay(const Trace& t, uint16_t cpus, uint64_t rate, uint64_t burst) {
+  ReferenceModel model(test::profile_from_toml(kTwoClasses));
+  model.use_credits(cpus);
+  Result r;
+  auto f = test::syn_v4(0);
+  for (std::size_t i = 0; i < t.at.size(); i++) {
+    test::set_src_v4(f, t.src[i]);
+    const sl_decision d = model.decide(f.data(), static_cast<uint32_t>(f.size()), t.at[i], nullptr,
+                                       cpus ? cpu_of(t.src[i], cpus) : 0);
+    if (d.verdict != SL_VERDICT_ADMITTED) continue;
+    r.admitted++;
+    r.admitted_by_class[d.class_id]++;
+    // Since the start (full bucket): at most burst + rate * t.
+    const uint64_t bound = burst + rate * (t.at[i] - kT0) / kSecond;
+    if (r.admitted > bound) r.worst_over_bound = std::max(r.worst_over_bound, r.admitted - bound);
+  }
+  return r;
+}
+
+TEST(Credits, NeverOverTheBoundAndLagTheExactDecisionByAtMostAChunkPerCpu) {
+  for (uint16_t cpus : {2, 4, 16, 64}) {
+    for (double mult : {0.5, 1.2, 3.0, 10.0}) {
+      SCOPED_TRACE(std::to_string(cpus) + " CPUs, demand " + std::to_string(mult) + "x");
+      const Trace t = trace(300, mult * 2000, 10, cpus * 100 + static_cast<uint64_t>(mult * 10));
+      const Result exact = replay(t, 0, 2000, 1000);
+      const Result credited = replay(t, cpus, 2000, 1000);
+      EXPECT_EQ(credited.worst_over_bound, 0u);
+      EXPECT_EQ(exact.worst_over_bound, 0u);
+      const uint64_t lag = uint64_t{cpus} * SL_CREDIT_CHUNK;
+      EXPECT_LE(credited.admitted, exact.admitted + lag);
+      EXPECT_GE(credited.admitted + lag, exact.admitted);
+      // Checkpoints first: whatever credits the citizens held, checkpoints
+      // lose at most the lag.
+      EXPECT_GE(credited.admitted_by_class[0] + lag, exact.admitted_by_class[0]);
+      std::printf("%2u CPUs %5.1fx: admitted %llu (exact %llu), checkpoints %llu (exact %llu)\n",
+                  cpus, mult, static_cast<unsigned long long>(credited.admitted),
+                  static_cast<unsigned long long>(exact.admitted),
+                  static_cast<unsigned long long>(credited.admitted_by_class[0]),
+                  static_cast<unsigned long long>(exact.admitted_by_class[0]));
+    }
+  }
+}
+
+// Many lookups at one instant, alternating between two CPUs: every token of
+// the burst is admitted, none more, credits or not.
+TEST(Credits, AnExhaustedBudgetIsExact) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[[class]]
+name = "web"
+rate_per_sec = 1
+burst = 500
+)"));
+  model.use_credits(2);
+  auto f = test::syn_v4(test::kNet198_18 + 1);
+  uint64_t admitted = 0;
+  for (int i = 0; i < 5000; i++)
+    admitted +=
+        model.decide(f.data(), static_cast<uint32_t>(f.size()), kT0, nullptr, i % 2).verdict ==
+        SL_VERDICT_ADMITTED;
+  EXPECT_EQ(admitted, 500u);
+}
+
+// A CPU that drew a credit and then saw nothing more of the class gives it
+// back on its next decision after SL_CREDIT_TTL_NS.
+TEST(Credits, ExpiredCreditsAreGivenBack) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[[class]]
+name = "web"
+rate_per_sec = 1
+burst = 1000
+)"));
+  model.use_credits(2);
+  auto f = test::syn_v4(test::kNet198_18 + 1);
+  ASSERT_EQ(model.decide(f.data(), static_cast<uint32_t>(f.size()), kT0).verdict,
+            SL_VERDICT_ADMITTED);
+  const uint64_t after_draw = model.class_state(0).bucket.tokens_nt / SL_TOKEN;
+  EXPECT_EQ(after_draw, 1000u - 1 - SL_CREDIT_CHUNK);
+  // On credit: the bucket does not move.
+  ASSERT_EQ(model.decide(f.data(), static_cast<uint32_t>(f.size()), kT0 + 1000).verdict,
+            SL_VERDICT_ADMITTED);
+  EXPECT_EQ(model.class_state(0).bucket.tokens_nt / SL_TOKEN, after_draw);
+  // After the TTL: 62 unspent tokens back, one taken, a new chunk drawn.
+  const uint64_t later = kT0 + SL_CREDIT_TTL_NS;
+  ASSERT_EQ(model.decide(f.data(), static_cast<uint32_t>(f.size()), later).verdict,
+            SL_VERDICT_ADMITTED);
+  EXPECT_EQ(model.class_state(0).bucket.tokens_nt / SL_TOKEN,
+            after_draw + (SL_CREDIT_CHUNK - 1) - 1 - SL_CREDIT_CHUNK);
+}
+
+// A small burst is never drawn on: 1 / (2 (CPUs + 1)) of it is below
+// SL_CREDIT_MIN, and every decision is the exact one.
+TEST(Credits, SmallBudgetsAreDecidedExactly) {
+  const char* toml = R"(
+[[class]]
+name = "web"
+rate_per_sec = 100
+burst = 20
+)";
+  ReferenceModel exact(test::profile_from_toml(toml));
+  ReferenceModel credited(test::profile_from_toml(toml));
+  credited.use_credits(4);
+  std::mt19937_64 rng(7);
+  auto f = test::syn_v4(0);
+  uint64_t now = kT0;
+  for (int i = 0; i < 20000; i++) {
+    now += test::poisson_gap_ns(rng, 300);
+    const uint32_t src = test::kNet198_18 + static_cast<uint32_t>(rng() % 1000);
+    test::set_src_v4(f, src);
+    const auto a = exact.decide(f.data(), static_cast<uint32_t>(f.size()), now);
+    const auto b =
+        credited.decide(f.data(), static_cast<uint32_t>(f.size()), now, nullptr, cpu_of(src, 4));
+    ASSERT_EQ(a.verdict, b.verdict) << "packet " << i;
+  }
+}
+
+}  // namespace
+}  // namespace sluice

@@ -120,6 +120,23 @@ struct {
 	__type(value, struct sl_flow_scratch);
 } sl_scratch SEC(".maps");
 
+/* Locks of the per-source buckets (sl_sources), striped by the source key's
+ * hash, one cache line each: a source's bucket is taken and given back under
+ * its stripe's lock, outside the state lock (decide.h, sl_source_take), so
+ * sources on different CPUs do not wait for each other. */
+#define SL_SOURCE_LOCKS 1024
+struct sl_source_lock {
+	struct bpf_spin_lock lock;
+	__u32 pad[15];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_SOURCE_LOCKS);
+	__type(key, __u32);
+	__type(value, struct sl_source_lock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_source_locks SEC(".maps");
+
 /* Per-CPU credits (credit.h): budget tokens each CPU drew ahead. Not pinned:
  * a new program starts without any (what an old one held is lost, at most
  * SL_CREDIT_CHUNK per CPU and budget). */

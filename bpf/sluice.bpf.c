@@ -139,6 +139,49 @@ __attribute__((noinline)) int sl_mark_xdp(struct xdp_md *ctx, const struct sl_me
 	return 0;
 }
 
+/* A lookup's source budget (sl_sources, created full), under the lock of
+ * its stripe (sl_source_locks), outside the state lock: SL_SOURCE_TAKEN or
+ * SL_SOURCE_REFUSED (decide.h), or SL_SOURCE_HERE when the source has no
+ * entry (the table could not take it: no per-source limit, as before).
+ * give_back: returns the token an earlier call took instead (0). */
+__attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
+					    const struct sl_meta *m, __u64 now, int give_back)
+{
+	if (!prof || !m)
+		return SL_SOURCE_HERE;
+	const struct sl_class_params *cp = &prof->classes[cls & (SL_MAX_CLASSES - 1)];
+	struct sl_source_key key;
+	sl_source_key_make(&key, m, cp);
+	struct sl_source_state *ss = bpf_map_lookup_elem(&sl_sources, &key);
+	if (!ss) {
+		if (give_back)
+			return 0; /* evicted meanwhile: nothing to give back to */
+		struct sl_source_state fresh;
+		sl_bucket_init(&fresh.bucket, &cp->src_bucket, now);
+		if (bpf_map_update_elem(&sl_sources, &key, &fresh, BPF_NOEXIST) == 0) {
+			__u32 zero = 0;
+			struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
+			if (cnt)
+				cnt->source_inserts++;
+		}
+		ss = bpf_map_lookup_elem(&sl_sources, &key);
+		if (!ss)
+			return SL_SOURCE_HERE;
+	}
+	__u32 stripe = (__u32)sl_key_hash(&key, 0) & (SL_SOURCE_LOCKS - 1);
+	struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
+	if (!sl)
+		return SL_SOURCE_HERE;
+	int r = 0;
+	bpf_spin_lock(&sl->lock);
+	if (give_back)
+		sl_source_give_back(ss, cp);
+	else
+		r = sl_source_take(ss, cp, now);
+	bpf_spin_unlock(&sl->lock);
+	return r;
+}
+
 SEC("xdp")
 int sl_xdp_outside(struct xdp_md *ctx)
 {
@@ -169,33 +212,28 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	if (parsed == SL_PARSE_OK && !m.is_start)
 		flow_hit = sl_flow_verify_xdp(ctx, prof, SL_SLOT_CLASS(slot, cls), &m, now);
 
-	struct sl_source_state *ss = 0;
-	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
-		struct sl_source_key key;
-		sl_source_key_make(&key, &m, cp);
-		ss = bpf_map_lookup_elem(&sl_sources, &key);
-		if (!ss) {
-			struct sl_source_state fresh;
-			sl_bucket_init(&fresh.bucket, &cp->src_bucket, now);
-			if (bpf_map_update_elem(&sl_sources, &key, &fresh, BPF_NOEXIST) == 0)
-				cnt->source_inserts++;
-			ss = bpf_map_lookup_elem(&sl_sources, &key);
-		}
-	}
+	/* The source's own budget first, under its stripe's lock. */
+	int source = SL_SOURCE_HERE;
+	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled)
+		source = sl_source_xdp(prof, cls, &m, now, 0);
 
 	struct sl_decision d;
 	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
-	/* On this CPU's credit when it has one, else under the lock (credit.h). */
+	struct sl_class_state *cs = &st->classes[si];
+	/* On this CPU's credit when it has one (credit.h); a start its source
+	 * refuses needs nothing shared either; else under the lock. */
 	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
-	if (!cc || !sl_credit_spend(prof, &m, parsed, cls, &st->classes[si], &st->boundary,
-				    flow_hit, cc, now, &d)) {
+	if (!cc || !sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source, flow_hit,
+				       cc, now, &d)) {
 		bpf_spin_lock(&st->lock);
-		sl_decide(prof, &m, parsed, cls, &st->classes[si], &st->boundary, ss, flow_hit, now,
-			  &d);
+		sl_decide_source(prof, &m, parsed, cls, cs, &st->boundary, 0, source, flow_hit, now,
+				 &d);
 		if (cc)
-			sl_credit_settle(prof, &m, parsed, cls, &st->classes[si], &st->boundary,
-					 flow_hit, cc, now, &d);
+			sl_credit_settle(prof, &m, parsed, cls, cs, &st->boundary, flow_hit, cc,
+					 now, &d);
 		bpf_spin_unlock(&st->lock);
+		if (source == SL_SOURCE_TAKEN && !sl_source_used(&d))
+			sl_source_xdp(prof, cls, &m, now, 1);
 	}
 	if (d.flow_ops)
 		sl_flow_apply_xdp(prof, SL_SLOT_CLASS(slot, cls), &m, d.flow_ops, now);

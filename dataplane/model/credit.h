@@ -8,11 +8,13 @@
  * drawn only while every budget it draws from holds far more than all CPUs
  * could draw at once, so near exhaustion every decision is the exact one
  * (sl_decide under the lock), with its priorities and reserves:
- *  - lookups: after an admitted lookup of a class without per-source budgets
- *    (and, if sticky, not shedding by rank), up to SL_CREDIT_CHUNK tokens
+ *  - lookups: after an admitted lookup of a class (if sticky, one not
+ *    shedding by rank), up to SL_CREDIT_CHUNK tokens
  *    from the class bucket, the boundary lookup budget and the boundary
  *    packet budget at once, and from each at most 1 / (2 (CPUs + 1)) of what
- *    it holds above the class's reserve (fewer than SL_CREDIT_MIN: none);
+ *    it holds above the class's reserve (fewer than SL_CREDIT_MIN: none).
+ *    A per-source budget is not drawn on: the caller takes the source's own
+ *    token first (sl_source_take, under the source's own lock in XDP);
  *  - continuations: after a verified continuation, packet tokens alike
  *    (above zero, as continuations take the budget down to zero). Without a
  *    packet budget a verified continuation changes no shared state, and
@@ -47,7 +49,7 @@
 SL_INLINE int sl_credit_class_ok(const struct sl_profile *prof, const struct sl_class_params *cp,
 				 const struct sl_class_state *cs)
 {
-	return prof->credit_cpus != 0 && !cp->src_bucket.enabled &&
+	return prof->credit_cpus != 0 &&
 	       (cp->shed_order != SL_SHED_STICKY || cs->threshold >= SL_RANK_ONE);
 }
 
@@ -63,10 +65,12 @@ SL_INLINE int sl_credit_live(const struct sl_credit *cr, __u32 epoch, __u32 boun
  * (returns 1 and fills d as sl_decide would have), else returns 0 and the
  * caller decides under the lock. cs and bs are read only (their epochs and
  * the sticky threshold; a stale read only sends the packet to the lock).
+ * source: for a lookup of a class with a per-source budget, what the
+ * caller's sl_source_take() found; SL_SOURCE_HERE otherwise.
  */
 SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_meta *m,
 			      int parse_result, __u32 class_id, const struct sl_class_state *cs,
-			      const struct sl_boundary_state *bs, int flow_hit,
+			      const struct sl_boundary_state *bs, int source, int flow_hit,
 			      struct sl_cpu_credits *cc, __u64 now_ns, struct sl_decision *d)
 {
 	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES ||
@@ -76,7 +80,8 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	if (m->is_start) {
 		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
 		if (cs->epoch != cp->state_epoch || !sl_credit_class_ok(prof, cp, cs) ||
-		    !sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns))
+		    !sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns) ||
+		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;
 		cr->count--;
 		__builtin_memset(d, 0, sizeof(*d));
@@ -218,4 +223,27 @@ SL_INLINE void sl_credit_settle(const struct sl_profile *prof, const struct sl_m
 	pc->expires_ns = now_ns + SL_CREDIT_TTL_NS;
 	pc->epoch = 0;
 	pc->boundary_epoch = prof->boundary_epoch;
+}
+
+/*
+ * What a dataplane with credits decides without the state lock: on the
+ * CPU's credit (sl_credit_spend), or a start its source's own budget refused
+ * (nothing shared changes: the class and boundary states are current).
+ * Returns 0 when the decision needs the lock: sl_decide_source, then
+ * sl_credit_settle.
+ */
+SL_INLINE int sl_decide_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
+				 int parse_result, __u32 class_id, const struct sl_class_state *cs,
+				 const struct sl_boundary_state *bs, int source, int flow_hit,
+				 struct sl_cpu_credits *cc, __u64 now_ns, struct sl_decision *d)
+{
+	if (sl_credit_spend(prof, m, parse_result, class_id, cs, bs, source, flow_hit, cc, now_ns,
+			    d))
+		return 1;
+	if (source != SL_SOURCE_REFUSED || !m->is_start || parse_result != SL_PARSE_OK ||
+	    class_id >= SL_MAX_CLASSES || cs->epoch != prof->classes[class_id].state_epoch ||
+	    bs->epoch != prof->boundary_epoch)
+		return 0;
+	sl_decide_source_refused(prof, m, class_id, 0, d);
+	return 1;
 }

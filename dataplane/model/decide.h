@@ -93,16 +93,66 @@ SL_INLINE void sl_flow_ops(const struct sl_meta *m, struct sl_decision *d)
 }
 
 /*
+ * The per-source budget, for a dataplane that keeps the source's bucket
+ * under a lock of its own (XDP: outside the state lock, so that one source's
+ * flood does not take it): sl_source_take() before the decision, whose
+ * outcome goes to sl_decide_source(); sl_source_used() after it tells
+ * whether a taken token was used, else sl_source_give_back().
+ */
+#define SL_SOURCE_HERE	  0 /* ss (NULL: none) is decided in sl_decide_source() */
+#define SL_SOURCE_TAKEN	  1 /* the caller took the source's token */
+#define SL_SOURCE_REFUSED 2 /* the caller found the source's bucket empty */
+
+SL_INLINE int sl_source_take(struct sl_source_state *ss, const struct sl_class_params *cp,
+			     __u64 now_ns)
+{
+	sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
+	if (!sl_bucket_has(&ss->bucket, 0))
+		return SL_SOURCE_REFUSED;
+	sl_bucket_take(&ss->bucket);
+	return SL_SOURCE_TAKEN;
+}
+
+SL_INLINE int sl_source_used(const struct sl_decision *d)
+{
+	return d->is_start && d->verdict == SL_VERDICT_ADMITTED && !d->shadow;
+}
+
+SL_INLINE void sl_source_give_back(struct sl_source_state *ss, const struct sl_class_params *cp)
+{
+	ss->bucket.tokens_nt += SL_TOKEN;
+	sl_bucket_clamp(&ss->bucket, &cp->src_bucket);
+}
+
+/* The decision for a lookup its source's own budget refuses (charged: an
+ * unverified packet charged as a lookup). */
+SL_INLINE void sl_decide_source_refused(const struct sl_profile *prof, const struct sl_meta *m,
+					__u32 class_id, int charged, struct sl_decision *d)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	if (class_id >= SL_MAX_CLASSES)
+		class_id = prof->n_classes - 1;
+	const struct sl_class_params *cp = &prof->classes[class_id];
+	d->class_id = (__u8)class_id;
+	d->state_index = cp->state_index;
+	d->is_start = 1;
+	sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : SL_REASON_PER_SOURCE,
+			 charged, d);
+	sl_flow_ops(m, d);
+}
+
+/*
  * parse_result: what sl_parse() returned. class_id: sl_classify()'s answer for
  * SL_PARSE_OK, the default class (n_classes - 1) otherwise. cs: that class's
  * state. ss: the source's state when the class has a per-source budget and the
- * packet is charged as a lookup (sl_charged), else NULL. flow_hit: a live
- * entry of the packet's flow was found (ignored for starts).
+ * packet is charged as a lookup (sl_charged), else NULL; source: SL_SOURCE_HERE,
+ * or what the caller's sl_source_take() found (ss is then NULL). flow_hit: a
+ * live entry of the packet's flow was found (ignored for starts).
  */
-SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m, int parse_result,
-			 __u32 class_id, struct sl_class_state *cs, struct sl_boundary_state *bs,
-			 struct sl_source_state *ss, int flow_hit, __u64 now_ns,
-			 struct sl_decision *d)
+SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_meta *m,
+				int parse_result, __u32 class_id, struct sl_class_state *cs,
+				struct sl_boundary_state *bs, struct sl_source_state *ss,
+				int source, int flow_hit, __u64 now_ns, struct sl_decision *d)
 {
 	__builtin_memset(d, 0, sizeof(*d));
 	if (class_id >= SL_MAX_CLASSES)
@@ -199,13 +249,15 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 
 	/* A source over its own budget is refused first: that is its own doing,
 	 * not the class's load, so the sticky controller does not count it. */
-	if (ss && cp->src_bucket.enabled) {
-		sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
-		if (!sl_bucket_has(&ss->bucket, 0)) {
-			sl_decision_shed(prof, cp, m,
-					 charged ? SL_REASON_UNVERIFIED : SL_REASON_PER_SOURCE,
-					 charged, d);
-			sl_flow_ops(m, d);
+	if (cp->src_bucket.enabled &&
+	    (source == SL_SOURCE_REFUSED || (source == SL_SOURCE_HERE && ss))) {
+		int refused = source == SL_SOURCE_REFUSED;
+		if (!refused) {
+			sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
+			refused = !sl_bucket_has(&ss->bucket, 0);
+		}
+		if (refused) {
+			sl_decide_source_refused(prof, m, class_id, charged, d);
 			return;
 		}
 	}
@@ -245,7 +297,7 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 	}
 
 	cs->window_admitted += sticky;
-	if (ss && cp->src_bucket.enabled)
+	if (source == SL_SOURCE_HERE && ss && cp->src_bucket.enabled)
 		sl_bucket_take(&ss->bucket);
 	if (cp->bucket.enabled)
 		sl_bucket_take(&cs->bucket);
@@ -258,4 +310,14 @@ SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m,
 	d->reason = charged ? SL_REASON_UNVERIFIED : SL_REASON_LOOKUP;
 	d->action = SL_ACTION_PASS;
 	sl_flow_ops(m, d);
+}
+
+/* sl_decide_source() with the per-source budget decided here (ss). */
+SL_INLINE void sl_decide(const struct sl_profile *prof, const struct sl_meta *m, int parse_result,
+			 __u32 class_id, struct sl_class_state *cs, struct sl_boundary_state *bs,
+			 struct sl_source_state *ss, int flow_hit, __u64 now_ns,
+			 struct sl_decision *d)
+{
+	sl_decide_source(prof, m, parse_result, class_id, cs, bs, ss, SL_SOURCE_HERE, flow_hit,
+			 now_ns, d);
 }

@@ -76,11 +76,18 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
   sl_decision d;
   sl_class_state& cs = slots_[slot_of(class_id)];
   sl_cpu_credits* cc = credits_.empty() ? nullptr : &credits_[cpu % credits_.size()];
-  if (!cc ||
-      !sl_credit_spend(&prof, &m, parsed, class_id, &cs, &boundary_, flow_hit, cc, now_ns, &d)) {
+  if (!cc) {
     sl_decide(&prof, &m, parsed, class_id, &cs, &boundary_, ss, flow_hit, now_ns, &d);
-    if (cc)
+  } else {
+    // As XDP decides with credits: the source's own budget first.
+    const int source = ss ? sl_source_take(ss, &cp, now_ns) : SL_SOURCE_HERE;
+    if (!sl_decide_unlocked(&prof, &m, parsed, class_id, &cs, &boundary_, source, flow_hit, cc,
+                            now_ns, &d)) {
+      sl_decide_source(&prof, &m, parsed, class_id, &cs, &boundary_, nullptr, source, flow_hit,
+                       now_ns, &d);
       sl_credit_settle(&prof, &m, parsed, class_id, &cs, &boundary_, flow_hit, cc, now_ns, &d);
+      if (source == SL_SOURCE_TAKEN && !sl_source_used(&d)) sl_source_give_back(ss, &cp);
+    }
   }
   flow_apply_ops(flows_, prof, m, d, by_class, now_ns, *counters_);
   count(d);

@@ -16,7 +16,8 @@
  * when a pinned struct changes meaning without changing size. A sluiced that
  * finds another layout enforcing takes it over with fresh maps (see
  * docs/architecture.md, "Failure states"). */
-#define SL_PIN_LAYOUT_REV 1
+/* 2: per-source buckets under stripe locks (sl_source_locks), sl_profile.credit_cpus. */
+#define SL_PIN_LAYOUT_REV 2
 
 /* The XDP dataplane's shared state (one map value behind one lock): a
  * decision updates the boundary and a class at once. */

@@ -113,7 +113,8 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 }
 
 /* The most a CPU may draw from a bucket: 1 / (2 (cpus + 1)) of what it
- * holds above reserve_nt, at most n (a disabled bucket: n). */
+ * holds above reserve_nt, and so little that all CPUs together hold at most
+ * 1% of its burst; at most n (a disabled bucket: n). */
 SL_INLINE __u32 sl_credit_room(const struct sl_bucket *b, const struct sl_bucket_params *p,
 			       __u64 reserve_nt, __u32 cpus, __u32 n)
 {
@@ -122,6 +123,9 @@ SL_INLINE __u32 sl_credit_room(const struct sl_bucket *b, const struct sl_bucket
 	if (b->tokens_nt <= reserve_nt)
 		return 0;
 	__u64 room = (b->tokens_nt - reserve_nt) / SL_TOKEN / (2 * ((__u64)cpus + 1));
+	__u64 share = p->cap_nt / SL_TOKEN / (100 * (__u64)cpus);
+	if (share < room)
+		room = share;
 	return room < n ? (__u32)room : n;
 }
 
@@ -140,46 +144,69 @@ SL_INLINE void sl_credit_give(struct sl_bucket *b, const struct sl_bucket_params
 }
 
 /*
- * Under the lock, after sl_decide(d) for a packet of class_id on this CPU:
- * gives back the class's (or, for a continuation, the packet) credit when it
- * expired, and draws a new one when the decision admitted and the budgets
- * have room (see the top of this file).
+ * Under the lock, before the exact decision of a packet of class_id on this
+ * CPU: gives back what the CPU's credit for it (the class's for a lookup,
+ * the packet credit for a continuation) left unspent when it expired, so
+ * that the decision sees those tokens, and forgets a stale one.
  */
-SL_INLINE void sl_credit_settle(const struct sl_profile *prof, const struct sl_meta *m,
-				int parse_result, __u32 class_id, struct sl_class_state *cs,
-				struct sl_boundary_state *bs, int flow_hit,
-				struct sl_cpu_credits *cc, __u64 now_ns,
-				const struct sl_decision *d)
+SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_meta *m,
+				 int parse_result, __u32 class_id, struct sl_class_state *cs,
+				 struct sl_boundary_state *bs, struct sl_cpu_credits *cc,
+				 __u64 now_ns)
 {
 	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES)
 		return;
 	const struct sl_class_params *cp = &prof->classes[class_id];
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
-	const __u32 cpus = prof->credit_cpus;
 	const int current = bs->epoch == prof->boundary_epoch;
 	if (m->is_start) {
 		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
-		if (cr->count != 0 && now_ns >= cr->expires_ns && current &&
-		    cr->boundary_epoch == prof->boundary_epoch && cr->epoch == cp->state_epoch &&
-		    cs->epoch == cp->state_epoch) {
-			const __u32 n = cr->count;
-			sl_credit_give(&cs->bucket, &cp->bucket, n);
-			sl_credit_give(&bs->lookups, &prof->boundary_lookups, n);
-			sl_credit_give(&bs->packets, &prof->boundary_packets, n);
-			bs->lookups_by_prio[prio] -= bs->lookups_by_prio[prio] >= n ? n : 0;
-			if (cp->shed_order == SL_SHED_STICKY) {
-				cs->window_offered -=
-					cs->window_offered >= n ? n : cs->window_offered;
-				cs->window_admitted -=
-					cs->window_admitted >= n ? n : cs->window_admitted;
-			}
-		}
-		if (cr->count != 0 &&
+		if (cr->count == 0 ||
 		    sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns))
-			return; /* still spending it */
+			return;
+		const __u32 n = cr->count;
 		cr->count = 0;
-		if (d->verdict != SL_VERDICT_ADMITTED || d->reason != SL_REASON_LOOKUP ||
-		    d->shadow || !sl_credit_class_ok(prof, cp, cs))
+		if (!current || cr->boundary_epoch != prof->boundary_epoch ||
+		    cr->epoch != cp->state_epoch || cs->epoch != cp->state_epoch)
+			return; /* drawn from state that was reset since */
+		sl_credit_give(&cs->bucket, &cp->bucket, n);
+		sl_credit_give(&bs->lookups, &prof->boundary_lookups, n);
+		sl_credit_give(&bs->packets, &prof->boundary_packets, n);
+		bs->lookups_by_prio[prio] -= bs->lookups_by_prio[prio] >= n ? n : 0;
+		if (cp->shed_order == SL_SHED_STICKY) {
+			cs->window_offered -= cs->window_offered >= n ? n : cs->window_offered;
+			cs->window_admitted -= cs->window_admitted >= n ? n : cs->window_admitted;
+		}
+		return;
+	}
+	struct sl_credit *pc = &cc->packets;
+	if (pc->count == 0 || sl_credit_live(pc, 0, prof->boundary_epoch, now_ns))
+		return;
+	if (current && pc->boundary_epoch == prof->boundary_epoch)
+		sl_credit_give(&bs->packets, &prof->boundary_packets, pc->count);
+	pc->count = 0;
+}
+
+/*
+ * Under the lock, after the exact decision d: draws a new credit when d
+ * admitted, the CPU holds none, and the budgets have room (see the top of
+ * this file).
+ */
+SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_meta *m,
+			      int parse_result, __u32 class_id, struct sl_class_state *cs,
+			      struct sl_boundary_state *bs, int flow_hit, struct sl_cpu_credits *cc,
+			      __u64 now_ns, const struct sl_decision *d)
+{
+	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES ||
+	    bs->epoch != prof->boundary_epoch || d->verdict != SL_VERDICT_ADMITTED || d->shadow)
+		return;
+	const struct sl_class_params *cp = &prof->classes[class_id];
+	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	const __u32 cpus = prof->credit_cpus;
+	if (m->is_start) {
+		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
+		if (cr->count != 0 || d->reason != SL_REASON_LOOKUP ||
+		    !sl_credit_class_ok(prof, cp, cs))
 			return;
 		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket, 0, cpus, SL_CREDIT_CHUNK);
 		n = sl_credit_room(&bs->lookups, &prof->boundary_lookups,
@@ -203,15 +230,7 @@ SL_INLINE void sl_credit_settle(const struct sl_profile *prof, const struct sl_m
 		return;
 	}
 	struct sl_credit *pc = &cc->packets;
-	if (!prof->boundary_packets.enabled || !current)
-		return;
-	if (pc->count != 0 && now_ns >= pc->expires_ns &&
-	    pc->boundary_epoch == prof->boundary_epoch)
-		sl_credit_give(&bs->packets, &prof->boundary_packets, pc->count);
-	if (pc->count != 0 && sl_credit_live(pc, 0, prof->boundary_epoch, now_ns))
-		return;
-	pc->count = 0;
-	if (flow_hit != SL_FLOW_HIT || d->verdict != SL_VERDICT_ADMITTED ||
+	if (pc->count != 0 || !prof->boundary_packets.enabled || flow_hit != SL_FLOW_HIT ||
 	    d->reason != SL_REASON_CONTINUATION)
 		return;
 	const __u32 n =
@@ -229,8 +248,8 @@ SL_INLINE void sl_credit_settle(const struct sl_profile *prof, const struct sl_m
  * What a dataplane with credits decides without the state lock: on the
  * CPU's credit (sl_credit_spend), or a start its source's own budget refused
  * (nothing shared changes: the class and boundary states are current).
- * Returns 0 when the decision needs the lock: sl_decide_source, then
- * sl_credit_settle.
+ * Returns 0 when the decision needs the lock: sl_credit_reclaim, then
+ * sl_decide_source, then sl_credit_draw.
  */
 SL_INLINE int sl_decide_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 				 int parse_result, __u32 class_id, const struct sl_class_state *cs,

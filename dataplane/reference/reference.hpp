@@ -39,6 +39,9 @@ class ReferenceModel {
   // (dataplane/model/credit.h) does, CPU by CPU; 0 (the default): every
   // decision is the exact one, as under a single lock.
   void use_credits(uint16_t cpus);
+  // With credits: decisions made without the lock (on a credit, or a start
+  // its source refused).
+  uint64_t unlocked_decisions() const { return unlocked_; }
 
   // A frame leaving through the inside interface (inline mode's return
   // path): it is forwarded untouched, but may open, close or confirm a flow.
@@ -76,7 +79,8 @@ class ReferenceModel {
   uint64_t generation_ = 1;
   std::vector<sl_class_state> slots_;  // by state slot
   sl_boundary_state boundary_{};
-  std::vector<sl_cpu_credits> credits_;            // by CPU, with use_credits
+  std::vector<sl_cpu_credits> credits_;  // by CPU, with use_credits
+  uint64_t unlocked_ = 0;
   std::unique_ptr<sl_counters> counters_;          // by state slot
   mutable std::unique_ptr<sl_counters> by_class_;  // counters(), by class id
 };

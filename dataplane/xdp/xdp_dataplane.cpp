@@ -36,6 +36,8 @@ uint32_t link_prog_id(const std::string& pin_path, const std::string& which) {
 constexpr const char* kUnversionedPins[] = {
     "sl_active",      "sl_profiles", "sl_ports", "sl_lpm_src",  "sl_lpm_dst",     "sl_state",
     "sl_class_names", "sl_sources",  "sl_flows", "sl_counters", "sl_counter_base"};
+// Map pins that versioned layouts added since.
+constexpr const char* kLaterPins[] = {"sl_source_locks"};
 
 // Removes the map pins of every layout but `keep` (empty: all of them).
 bool remove_layouts(const std::string& pin_path, const std::string& keep, std::string* report) {
@@ -54,6 +56,7 @@ bool remove_layouts(const std::string& pin_path, const std::string& keep, std::s
     if (!d.is_directory(ec) || name.rfind("layout-", 0) != 0 || name == keep) continue;
     // Only sluice's own pins: pin_path may be shared with other tools' pins.
     for (const char* pin : kUnversionedPins) remove(d.path() / pin);
+    for (const char* pin : kLaterPins) remove(d.path() / pin);
     fs::remove(d.path(), ec);  // only if now empty
     *report += "removed the maps of " + name + "\n";
   }

@@ -231,8 +231,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		sl_decide_source(prof, &m, parsed, cls, cs, &st->boundary, 0, source, flow_hit, now,
 				 &d);
 		if (cc)
-			sl_credit_draw(prof, &m, parsed, cls, cs, &st->boundary, flow_hit, cc, now,
-				       &d);
+			sl_credit_draw(prof, &m, parsed, cls, cs, &st->boundary, cc, now, &d);
 		bpf_spin_unlock(&st->lock);
 		if (source == SL_SOURCE_TAKEN && !sl_source_used(&d))
 			sl_source_xdp(prof, cls, &m, now, 1);

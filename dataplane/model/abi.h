@@ -251,8 +251,8 @@ SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 144, "sl_boundary_state lay
 /* Per-CPU credits (credit.h): tokens a CPU drew ahead from the shared budgets. */
 struct sl_credit {
 	__u64 expires_ns;     /* given back by the CPU's next locked decision after this */
-	__u32 count;	      /* lookups (or continuations) it may still admit */
-	__u32 epoch;	      /* the class's state_epoch it was drawn under (0 for packets) */
+	__u32 count;	      /* lookups it may still admit */
+	__u32 epoch;	      /* the class's state_epoch it was drawn under */
 	__u32 boundary_epoch; /* the profile's boundary_epoch it was drawn under */
 	__u32 pad;
 };
@@ -260,7 +260,6 @@ SL_STATIC_ASSERT(sizeof(struct sl_credit) == 24, "sl_credit layout");
 
 struct sl_cpu_credits {
 	struct sl_credit classes[SL_MAX_CLASSES]; /* by state_index */
-	struct sl_credit packets;		  /* verified continuations */
 };
 
 /* Key of the per-source table: the source masked to the class's prefix length. */

@@ -15,10 +15,8 @@
  *    it holds above the class's reserve (fewer than SL_CREDIT_MIN: none).
  *    A per-source budget is not drawn on: the caller takes the source's own
  *    token first (sl_source_take, under the source's own lock in XDP);
- *  - continuations: after a verified continuation, packet tokens alike
- *    (above zero, as continuations take the budget down to zero). Without a
- *    packet budget a verified continuation changes no shared state, and
- *    needs no credit.
+ *  - continuations: without a packet budget a verified continuation changes
+ *    no shared state and is decided without the lock; with one, under it.
  * Bounds: a credit's tokens leave the buckets when it is drawn, so no bucket
  * ever admits more than rate * t + burst: credits add nothing over the exact
  * decision. They can hold back at most SL_CREDIT_CHUNK x CPUs tokens per
@@ -94,13 +92,11 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 		sl_flow_ops(m, d);
 		return 1;
 	}
-	if (flow_hit != SL_FLOW_HIT)
-		return 0; /* unverified, or learned and not confirmed: the lock */
-	if (prof->boundary_packets.enabled) {
-		if (!sl_credit_live(&cc->packets, 0, prof->boundary_epoch, now_ns))
-			return 0;
-		cc->packets.count--;
-	}
+	/* A verified continuation changes no shared state without a packet
+	 * budget; with one, or unverified, or learned and not confirmed: the
+	 * lock. */
+	if (flow_hit != SL_FLOW_HIT || prof->boundary_packets.enabled)
+		return 0;
 	__builtin_memset(d, 0, sizeof(*d));
 	d->class_id = (__u8)class_id;
 	d->state_index = cp->state_index;
@@ -144,10 +140,9 @@ SL_INLINE void sl_credit_give(struct sl_bucket *b, const struct sl_bucket_params
 }
 
 /*
- * Under the lock, before the exact decision of a packet of class_id on this
- * CPU: gives back what the CPU's credit for it (the class's for a lookup,
- * the packet credit for a continuation) left unspent when it expired, so
- * that the decision sees those tokens, and forgets a stale one.
+ * Under the lock, before the exact decision of a lookup of class_id on this
+ * CPU: gives back what the CPU's credit for the class left unspent when it
+ * expired, so that the decision sees those tokens, and forgets a stale one.
  */
 SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_meta *m,
 				 int parse_result, __u32 class_id, struct sl_class_state *cs,
@@ -179,23 +174,17 @@ SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_
 		}
 		return;
 	}
-	struct sl_credit *pc = &cc->packets;
-	if (pc->count == 0 || sl_credit_live(pc, 0, prof->boundary_epoch, now_ns))
-		return;
-	if (current && pc->boundary_epoch == prof->boundary_epoch)
-		sl_credit_give(&bs->packets, &prof->boundary_packets, pc->count);
-	pc->count = 0;
 }
 
 /*
- * Under the lock, after the exact decision d: draws a new credit when d
- * admitted, the CPU holds none, and the budgets have room (see the top of
- * this file).
+ * Under the lock, after the exact decision d of a lookup: draws a new credit
+ * when d admitted it, the CPU holds none for the class, and the budgets have
+ * room (see the top of this file).
  */
 SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_meta *m,
 			      int parse_result, __u32 class_id, struct sl_class_state *cs,
-			      struct sl_boundary_state *bs, int flow_hit, struct sl_cpu_credits *cc,
-			      __u64 now_ns, const struct sl_decision *d)
+			      struct sl_boundary_state *bs, struct sl_cpu_credits *cc, __u64 now_ns,
+			      const struct sl_decision *d)
 {
 	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES ||
 	    bs->epoch != prof->boundary_epoch || d->verdict != SL_VERDICT_ADMITTED || d->shadow)
@@ -227,21 +216,7 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		cr->expires_ns = now_ns + SL_CREDIT_TTL_NS;
 		cr->epoch = cp->state_epoch;
 		cr->boundary_epoch = prof->boundary_epoch;
-		return;
 	}
-	struct sl_credit *pc = &cc->packets;
-	if (pc->count != 0 || !prof->boundary_packets.enabled || flow_hit != SL_FLOW_HIT ||
-	    d->reason != SL_REASON_CONTINUATION)
-		return;
-	const __u32 n =
-		sl_credit_room(&bs->packets, &prof->boundary_packets, 0, cpus, SL_CREDIT_CHUNK);
-	if (n < SL_CREDIT_MIN)
-		return;
-	sl_credit_take(&bs->packets, &prof->boundary_packets, n);
-	pc->count = n;
-	pc->expires_ns = now_ns + SL_CREDIT_TTL_NS;
-	pc->epoch = 0;
-	pc->boundary_epoch = prof->boundary_epoch;
 }
 
 /*

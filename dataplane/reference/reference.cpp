@@ -88,7 +88,7 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
       sl_credit_reclaim(&prof, &m, parsed, class_id, &cs, &boundary_, cc, now_ns);
       sl_decide_source(&prof, &m, parsed, class_id, &cs, &boundary_, nullptr, source, flow_hit,
                        now_ns, &d);
-      sl_credit_draw(&prof, &m, parsed, class_id, &cs, &boundary_, flow_hit, cc, now_ns, &d);
+      sl_credit_draw(&prof, &m, parsed, class_id, &cs, &boundary_, cc, now_ns, &d);
       if (source == SL_SOURCE_TAKEN && !sl_source_used(&d)) sl_source_give_back(ss, &cp);
     }
   }

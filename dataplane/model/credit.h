@@ -9,20 +9,21 @@
  * could draw at once, so near exhaustion every decision is the exact one
  * (sl_decide under the lock), with its priorities and reserves:
  *  - lookups: after an admitted lookup of a class (if sticky, one not
- *    shedding by rank), up to SL_CREDIT_CHUNK tokens
- *    from the class bucket, the boundary lookup budget and the boundary
- *    packet budget at once, and from each at most 1 / (2 (CPUs + 1)) of what
- *    it holds above the class's reserve (fewer than SL_CREDIT_MIN: none).
+ *    shedding by rank), up to SL_CREDIT_CHUNK tokens from the class bucket,
+ *    the boundary lookup budget and the boundary packet budget at once, and
+ *    from each at most 1 / (2 (CPUs + 1)) of what it holds above the class's
+ *    reserve and 1% of its burst over the CPUs (fewer than SL_CREDIT_MIN:
+ *    none, so a small budget is always decided exactly).
  *    A per-source budget is not drawn on: the caller takes the source's own
  *    token first (sl_source_take, under the source's own lock in XDP);
  *  - continuations: without a packet budget a verified continuation changes
  *    no shared state and is decided without the lock; with one, under it.
  * Bounds: a credit's tokens leave the buckets when it is drawn, so no bucket
  * ever admits more than rate * t + burst: credits add nothing over the exact
- * decision. They can hold back at most SL_CREDIT_CHUNK x CPUs tokens per
- * budget (and less than half of what a budget holds above a reserve, so
- * near exhaustion every decision is exact, priorities and reserves
- * included): the most a budget can lag behind the exact decision. Credits
+ * decision. All CPUs together hold back at most 1% of a budget's burst (and
+ * less than half of what it holds above a reserve, so near exhaustion every
+ * decision is exact, priorities and reserves included): the most a budget
+ * can lag behind the exact decision. Credits
  * not spent within SL_CREDIT_TTL_NS are given back by the next locked
  * decision of that CPU for that class (clamped to the burst); a CPU that
  * sees no more traffic of a class holds its credit until it does. A credit

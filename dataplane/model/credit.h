@@ -59,6 +59,22 @@ SL_INLINE int sl_credit_live(const struct sl_credit *cr, __u32 epoch, __u32 boun
 	       cr->boundary_epoch == boundary_epoch;
 }
 
+/* The admitting decision sl_decide makes for a lookup (SL_REASON_LOOKUP) or
+ * a verified continuation (SL_REASON_CONTINUATION) of class_id. */
+SL_INLINE void sl_credit_admit(const struct sl_meta *m, __u32 class_id,
+			       const struct sl_class_params *cp, __u8 reason, struct sl_decision *d)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	d->class_id = (__u8)class_id;
+	d->state_index = cp->state_index;
+	d->verdict = SL_VERDICT_ADMITTED;
+	d->reason = reason;
+	d->action = SL_ACTION_PASS;
+	d->is_start = reason == SL_REASON_LOOKUP;
+	d->verified = reason == SL_REASON_CONTINUATION ? SL_FLOW_HIT : 0;
+	sl_flow_ops(m, d);
+}
+
 /*
  * Without the lock: decides the packet on this CPU's credit when it can
  * (returns 1 and fills d as sl_decide would have), else returns 0 and the
@@ -83,14 +99,7 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;
 		cr->count--;
-		__builtin_memset(d, 0, sizeof(*d));
-		d->class_id = (__u8)class_id;
-		d->state_index = cp->state_index;
-		d->verdict = SL_VERDICT_ADMITTED;
-		d->reason = SL_REASON_LOOKUP;
-		d->action = SL_ACTION_PASS;
-		d->is_start = 1;
-		sl_flow_ops(m, d);
+		sl_credit_admit(m, class_id, cp, SL_REASON_LOOKUP, d);
 		return 1;
 	}
 	/* A verified continuation changes no shared state without a packet
@@ -98,14 +107,7 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	 * lock. */
 	if (flow_hit != SL_FLOW_HIT || prof->boundary_packets.enabled)
 		return 0;
-	__builtin_memset(d, 0, sizeof(*d));
-	d->class_id = (__u8)class_id;
-	d->state_index = cp->state_index;
-	d->verdict = SL_VERDICT_ADMITTED;
-	d->reason = SL_REASON_CONTINUATION;
-	d->action = SL_ACTION_PASS;
-	d->verified = SL_FLOW_HIT;
-	sl_flow_ops(m, d);
+	sl_credit_admit(m, class_id, cp, SL_REASON_CONTINUATION, d);
 	return 1;
 }
 

@@ -17,3 +17,15 @@
       GTEST_SKIP() << "needs root for BPF and network namespaces; skipped outside CI"; \
     }                                                                                  \
   } while (0)
+
+// A test of several CPUs at once: on fewer it may skip outside CI; in CI it fails.
+#define SLUICE_REQUIRE_CPUS(n, have)                                                 \
+  do {                                                                               \
+    if ((have) < (n)) {                                                              \
+      if (std::getenv("CI") != nullptr) {                                            \
+        FAIL() << "this test needs " << (n) << " CPUs, this machine has " << (have); \
+      }                                                                              \
+      GTEST_SKIP() << "needs " << (n) << " CPUs, this machine has " << (have)        \
+                   << "; skipped outside CI";                                        \
+    }                                                                                \
+  } while (0)

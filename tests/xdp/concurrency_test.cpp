@@ -86,7 +86,7 @@ class XdpConcurrency : public ::testing::TestWithParam<Case> {};
 TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
   SLUICE_REQUIRE_ROOT();
   const unsigned cpus = std::thread::hardware_concurrency();
-  if (cpus < 2) GTEST_SKIP() << "needs two CPUs or more, this machine has " << cpus;
+  SLUICE_REQUIRE_CPUS(2u, cpus);
   test::XdpHarness h;
   ASSERT_TRUE(h.load(GetParam().toml));
   const uint64_t now = 1000 * kSecond;

@@ -110,8 +110,12 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   s->paced = packets.enabled != 0;
   if (s->paced) {
     s->pace_rate = packets.rate_per_sec;
-    // About 1 ms of packets back to back, and enough for every worker's
-    // bursts in one scheduler round.
+    s->pace_interval = std::max<uint64_t>(
+        static_cast<uint64_t>(static_cast<unsigned __int128>(engine.tsc_hz) * dpdk::kPaceSub /
+                              std::max<uint64_t>(packets.rate_per_sec, 1)),
+        1);
+    // About 1 ms of packets back to back, and enough for two bursts of
+    // every worker.
     s->pace_cap =
         std::clamp<uint64_t>(packets.rate_per_sec / 1000, 1, 2ULL * dpdk::kBurst * engine.workers);
     s->max_delay_tsc = static_cast<uint64_t>(
@@ -180,6 +184,7 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
                 " worker lcores (check -l/--lcores in dpdk_args)");
   e.workers = s.dpdk_workers;
   e.tsc_hz = rte_get_tsc_hz();
+  e.tsc_base = rte_rdtsc();
   e.ns_mult =
       static_cast<uint64_t>((static_cast<unsigned __int128>(SL_NS_PER_SEC) << 32) / e.tsc_hz);
   e.idle_sleep_us = s.dpdk_idle_sleep_us;
@@ -329,10 +334,15 @@ DataplaneStats DpdkDataplane::stats() const {
       q.dropped_full += dpdk::load(e.counters[w].queue_full[p]);
     }
     q.delay_bucket_bound_ns.assign(dpdk::kDelayBoundsNs.begin(), dpdk::kDelayBoundsNs.end());
-    for (uint64_t c : e.queues.delay_count[p]) q.delay_bucket_count.push_back(dpdk::load(c));
-    q.delay_sum_ns = dpdk::load(e.queues.delay_sum_ns[p]);
-    q.dropped_full += dpdk::load(e.queues.dropped_full[p]);
-    q.dropped_delay = dpdk::load(e.queues.dropped_delay[p]);
+    q.delay_bucket_count.assign(dpdk::kDelayBoundsNs.size() + 1, 0);
+    for (uint32_t w = 0; w < e.workers; w++) {
+      const dpdk::QueueCounters& qc = e.counters[w].queue;
+      for (std::size_t b = 0; b < q.delay_bucket_count.size(); b++)
+        q.delay_bucket_count[b] += dpdk::load(qc.delay_count[p][b]);
+      q.delay_sum_ns += dpdk::load(qc.delay_sum_ns[p]);
+      q.dropped_full += dpdk::load(qc.dropped_full[p]);
+      q.dropped_delay += dpdk::load(qc.dropped_delay[p]);
+    }
     st.queues.push_back(std::move(q));
   }
   const char* roles[2] = {"outside", "inside"};

@@ -10,10 +10,13 @@
 // inside -> outside direction is forwarded untouched; a frame there that opens, closes or confirms
 // a flow takes the lock for that.
 //
-// Worker 0 also runs the Scheduler: it drains every worker's rings strictly
-// by priority, paced to boundary.packets_per_sec, drops what waited longer
-// than max_queue_delay (and, when the queues hold more than that much work,
-// the lowest priority first), and sends on the inside port.
+// Every worker also runs its own Scheduler: it drains that worker's rings
+// strictly by priority onto its own inside tx queue, paced by tokens all
+// workers draw from one shared bucket (Pace: one compare-and-swap per
+// burst, no lock), giving way while another worker holds a higher priority
+// and tokens are scarce; it drops what waited longer than max_queue_delay
+// (and, when all queues together hold more than that much work, the lowest
+// priority first, each worker its share).
 //
 // Live config: the control thread publishes a new Snapshot with one atomic
 // store, waits for every worker to pass a quiescent point (rte_rcu_qsbr), and
@@ -63,10 +66,19 @@ struct Snapshot {
   LpmTable dst_lpm;
   uint64_t generation = 0;
   bool paced = false;          // a packet budget: admitted packets wait in the priority queues
-  uint64_t pace_rate = 0;      // packets/s the scheduler sends at
-  uint64_t pace_cap = 1;       // packets it may send back to back after a pause
+  uint64_t pace_rate = 0;      // packets/s the schedulers send at, together
+  uint64_t pace_interval = 1;  // 1/kPaceSub TSC cycles per packet at pace_rate
+  uint64_t pace_cap = 1;       // packets they may send back to back after a pause
   uint64_t max_delay_tsc = 0;  // max_queue_delay in TSC cycles
   uint64_t depth_limit = 0;    // packets all queues may hold: max_queue_delay of paced work
+};
+
+// Written by one worker's scheduler only, summed on read.
+struct alignas(64) QueueCounters {
+  uint64_t delay_count[SL_PRIORITIES][kDelayBoundsNs.size() + 1] = {};
+  uint64_t delay_sum_ns[SL_PRIORITIES] = {};
+  uint64_t dropped_full[SL_PRIORITIES] = {};
+  uint64_t dropped_delay[SL_PRIORITIES] = {};
 };
 
 // Written by one lcore only, summed on read.
@@ -78,15 +90,18 @@ struct alignas(64) LcoreCounters {
   // stats read these instead of taking the fast path's lock.
   uint64_t source_entries = 0;
   uint64_t source_evictions = 0;
-  uint64_t loops = 0;  // polling loops run: liveness, for the XDP standby's heartbeat
+  uint64_t loops = 0;   // polling loops run: liveness, for the XDP standby's heartbeat
+  QueueCounters queue;  // this worker's scheduler
 };
 
-// Written by the scheduler (worker 0) only.
-struct alignas(64) QueueCounters {
-  uint64_t delay_count[SL_PRIORITIES][kDelayBoundsNs.size() + 1] = {};
-  uint64_t delay_sum_ns[SL_PRIORITIES] = {};
-  uint64_t dropped_full[SL_PRIORITIES] = {};
-  uint64_t dropped_delay[SL_PRIORITIES] = {};
+// The packet budget's pace, shared by every worker's scheduler: a GCRA
+// bucket in one word, the time (1/kPaceSub TSC cycles since Engine::tsc_base)
+// at which it would hold no tokens; a scheduler takes tokens for a burst by
+// moving it forward with one compare-and-swap. It holds
+// (now + pace_cap * interval - tat) / interval tokens, at most pace_cap.
+inline constexpr uint64_t kPaceSub = 16;  // sub-cycles: the interval's precision
+struct alignas(64) Pace {
+  std::atomic<uint64_t> tat{0};
 };
 
 // The model's mutable state, shared by every worker under `lock`.
@@ -118,7 +133,8 @@ struct Engine {
   uint32_t workers = 1;
   std::vector<std::array<rte_ring*, SL_PRIORITIES>> rings;  // [worker][priority]
   std::vector<LcoreCounters> counters;                      // [worker]
-  QueueCounters queues;
+  Pace pace;
+  uint64_t tsc_base = 0;  // the pace's time origin
   uint64_t tsc_hz = 1;
   uint64_t ns_mult = 0;  // ns = tsc * ns_mult >> 32
   bool capture_clock = false;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The pacer of the DPDK fast path (worker 0): drains the priority rings of
-// every worker onto the inside port in strict priority, paced to the
-// boundary packet budget, dropping what waited past max_queue_delay and,
-// when the queues hold more than that of work, the lowest priority first.
+// The pacer of the DPDK fast path, one per worker: drains that worker's
+// priority rings onto its inside tx queue in strict priority, paced to the
+// boundary packet budget by tokens every worker takes from one shared
+// bucket (Engine::pace), dropping what waited past max_queue_delay and,
+// when all queues hold more than that of work, the lowest priority first.
 // Also the lcore-side helpers the worker loop shares with it.
 #pragma once
 
@@ -43,24 +44,39 @@ inline void count_queued(sl_counters& c, const QueueTag& t, uint32_t verdict, ui
   if (t.is_start) bump(c.lookups[t.state_index][verdict][reason]);
 }
 
-// Drains the priority rings of every worker onto the inside port.
+// Drains worker w's priority rings onto its inside tx queue.
+//
+// Strict priority across workers: while the shared bucket holds less than a
+// burst beyond what a scheduler asks for, it leaves a burst of tokens to any
+// other worker holding a higher priority (it reads their rings' counts), so
+// at the paced rate a lower priority waits whenever a higher one waits
+// anywhere, give or take a burst.
 class Scheduler {
  public:
-  explicit Scheduler(Engine& e) : e_(e), last_tsc_(rte_rdtsc()) {}
+  Scheduler(Engine& e, uint32_t w) : e_(e), w_(w) {}
   ~Scheduler() {
     if (pending_n_) rte_pktmbuf_free_bulk(pending_, pending_n_);
   }
 
-  // Worker 0's admitted burst, when nothing waits anywhere and the pacer has
-  // tokens for all of it: out at once instead of through the rings (no
-  // packet is overtaken, the pace is charged the same). False: queue them.
-  bool send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n);
+  // This worker's admitted burst, when nothing waits in its rings and the
+  // pace has tokens for all of it: out at once instead of through the rings
+  // (no packet is overtaken, the pace is charged the same). `priority`: the
+  // highest (lowest-numbered) queue priority in the burst. False: queue them.
+  bool send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n, uint32_t priority);
 
   // One round; true when it moved or dropped a packet.
   bool poll(const Snapshot& s);
 
  private:
-  void refill(const Snapshot& s, uint64_t now);
+  // The pace's clock: 1/kPaceSub TSC cycles since the engine's start.
+  uint64_t pace_now(uint64_t tsc) const { return (tsc - e_.tsc_base) * kPaceSub; }
+
+  // Takes up to `want` tokens (all or none with `whole`) for packets of
+  // `priority` from the shared pace; returns how many.
+  uint32_t take(const Snapshot& s, uint64_t tsc, uint32_t priority, uint32_t want, bool whole);
+
+  // Whether another worker holds packets of a priority above `priority`.
+  bool outranked(uint32_t priority) const;
 
   // Drops (in place) the packets that waited longer than max_queue_delay.
   void drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint16_t* n);
@@ -75,9 +91,7 @@ class Scheduler {
   bool trim(const Snapshot& s);
 
   Engine& e_;
-  uint64_t last_tsc_;
-  uint64_t tokens_ = 0;  // packets * tsc_hz
-  uint32_t rr_ = 0;      // worker whose ring goes first, rotating
+  const uint32_t w_;
   rte_mbuf* pending_[kBurst];
   uint16_t pending_n_ = 0;
 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The lcore loop: admission on the outside rx queues, pass-through of the
-// inside rx queues, and (worker 0) the pacer of scheduler.hpp. See engine.hpp.
+// inside rx queues, and the worker's pacer (scheduler.hpp). See engine.hpp.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
@@ -58,8 +58,8 @@ void sample(Engine& e, rte_mbuf* const* pkts, const sl_decision* d, uint16_t n, 
 }
 
 // Outside rx queue `w`: the admission decision for one burst.
-// `scheduler`: worker 0's, which may send a burst straight out (send_now).
-bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler) {
+// `scheduler`: the worker's, which may send a burst straight out (send_now).
+bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n = rte_eth_rx_burst(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, kBurst);
   if (n == 0) return false;
@@ -126,6 +126,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
   uint16_t n_in = 0;
   rte_mbuf* waiting[kBurst];  // admitted, paced
   uint16_t n_waiting = 0;
+  uint32_t top = SL_PRIORITIES;  // the highest priority among them
   rte_mbuf* out[kBurst];
   uint16_t n_out = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -158,6 +159,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
           t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED
                            ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
                            : 0;
+          top = std::min<uint32_t>(top, t.priority);
           waiting[n_waiting++] = m;
         } else {
           in[n_in++] = m;
@@ -177,7 +179,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler* scheduler)
         rte_pktmbuf_free(m);
     }
   }
-  if (n_waiting && !(scheduler && scheduler->send_now(s, waiting, n_waiting))) {
+  if (n_waiting && !scheduler.send_now(s, waiting, n_waiting, top)) {
     for (uint16_t i = 0; i < n_waiting; i++) {
       const QueueTag& t = *tag_of(e, waiting[i]);
       if (rte_ring_sp_enqueue(e.rings[w][t.priority], waiting[i]) != 0) {
@@ -241,13 +243,13 @@ int worker_main(void* arg) {
   rte_rcu_qsbr_thread_register(e.qsv, w);
   rte_rcu_qsbr_thread_online(e.qsv, w);
   {
-    Scheduler scheduler(e);
+    Scheduler scheduler(e, w);
     uint32_t idle = 0;
     while (e.running.load(std::memory_order_relaxed)) {
       const Snapshot* s = e.snapshot.load(std::memory_order_acquire);
-      bool work = admit_burst(e, w, *s, w == 0 ? &scheduler : nullptr);
+      bool work = admit_burst(e, w, *s, scheduler);
       work |= pass_back(e, w, *s);
-      if (w == 0) work |= scheduler.poll(*s);
+      work |= scheduler.poll(*s);
       rte_rcu_qsbr_quiescent(e.qsv, w);
       bump(e.counters[w].loops);
       if (work) {

@@ -30,6 +30,49 @@ inline DataplaneSettings dpdk_settings(const std::string& outside, const std::st
   return s;
 }
 
+// Classes by source subnet: 198.18.1.0/24 priority 0, .3 priority 3, .7
+// priority 7. The packet budget is the pace; its burst lets the model admit a
+// whole batch at once so that the queues, not the model, order it.
+inline std::string paced_config(uint64_t rate, uint64_t burst, uint64_t max_delay_us) {
+  return "[boundary]\npackets_per_sec = " + std::to_string(rate) +
+         "\npackets_burst = " + std::to_string(burst) +
+         "\npackets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]\nmax_queue_delay_us = " +
+         std::to_string(max_delay_us) + R"(
+[[class]]
+name = "p0"
+priority = 0
+match = { src = ["198.18.1.0/24"] }
+[[class]]
+name = "p3"
+priority = 3
+match = { src = ["198.18.3.0/24"] }
+[[class]]
+name = "p7"
+priority = 7
+match = { src = ["198.18.7.0/24"] }
+)";
+}
+
+inline uint32_t priority_of(uint32_t subnet) {
+  return subnet == 1 ? 0 : subnet;
+}  // as configured above
+
+// Packets (priorities in the order they left) that left while one of a
+// higher priority (lower number) was still to leave.
+inline uint64_t out_of_order_count(const std::vector<uint32_t>& priorities) {
+  uint64_t remaining[8] = {}, n = 0;
+  for (uint32_t p : priorities) remaining[p & 7]++;
+  for (uint32_t p : priorities) {
+    for (uint32_t q = 0; q < (p & 7); q++)
+      if (remaining[q] != 0) {
+        n++;
+        break;
+      }
+    remaining[p & 7]--;
+  }
+  return n;
+}
+
 // Polls `done` until it holds or `timeout` passes; true when it held.
 inline bool await(const std::function<bool()>& done,
                   std::chrono::milliseconds timeout = std::chrono::seconds(20)) {

@@ -150,31 +150,6 @@ class RingLab {
   std::map<uint32_t, std::vector<uint8_t>> frames_;
 };
 
-// Classes by source subnet: 198.18.1.0/24 priority 0, .3 priority 3, .7
-// priority 7. The packet budget is the pace; its burst lets the model admit a
-// whole batch at once so that the queues, not the model, order it.
-std::string paced_config(uint64_t rate, uint64_t burst, uint64_t max_delay_us) {
-  return "[boundary]\npackets_per_sec = " + std::to_string(rate) +
-         "\npackets_burst = " + std::to_string(burst) +
-         "\npackets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]\nmax_queue_delay_us = " +
-         std::to_string(max_delay_us) + R"(
-[[class]]
-name = "p0"
-priority = 0
-match = { src = ["198.18.1.0/24"] }
-[[class]]
-name = "p3"
-priority = 3
-match = { src = ["198.18.3.0/24"] }
-[[class]]
-name = "p7"
-priority = 7
-match = { src = ["198.18.7.0/24"] }
-)";
-}
-
-uint32_t priority_of(uint32_t subnet) { return subnet == 1 ? 0 : subnet; }  // as configured above
-
 TEST(DpdkQueues, StrictPriorityPacedWithinTwoPercent) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;
@@ -201,18 +176,9 @@ TEST(DpdkQueues, StrictPriorityPacedWithinTwoPercent) {
   // Strict priority: count packets that left while a higher-priority packet
   // of the batch was still waiting. Only the first rx bursts, scheduled
   // before the rest of the batch was read, may do that.
-  uint64_t out_of_order = 0;
-  std::array<uint64_t, 8> remaining{};
-  for (const Received& r : got) remaining[priority_of(r.subnet)]++;
-  for (const Received& r : got) {
-    const uint32_t p = priority_of(r.subnet);
-    for (uint32_t q = 0; q < p; q++)
-      if (remaining[q] != 0) {
-        out_of_order++;
-        break;
-      }
-    remaining[p]--;
-  }
+  std::vector<uint32_t> order;
+  for (const Received& r : got) order.push_back(priority_of(r.subnet));
+  const uint64_t out_of_order = out_of_order_count(order);
   EXPECT_LE(out_of_order, 64u);
 
   // The paced rate, away from the first and last packets.

@@ -103,6 +103,9 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   auto s = std::make_unique<Snapshot>();
   s->profile = profile;
   s->profile.prof = slots.prof;
+  // Several workers draw per-CPU credits (dataplane/model/credit.h) instead
+  // of taking the state lock for every lookup; one decides exactly.
+  s->profile.prof.credit_cpus = engine.workers > 1 ? static_cast<__u16>(engine.workers) : 0;
   s->src_lpm = LpmTable(profile.src_prefixes);
   s->dst_lpm = LpmTable(profile.dst_prefixes);
   s->generation = generation;
@@ -215,6 +218,7 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
 
   e.rings.resize(e.workers);
   e.counters = std::vector<dpdk::LcoreCounters>(e.workers);
+  e.credits = std::vector<dpdk::WorkerCredits>(e.workers);
   for (uint32_t w = 0; w < e.workers; w++) {
     for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
       const std::string name = "sluice_q" + std::to_string(w) + "_" + std::to_string(p);

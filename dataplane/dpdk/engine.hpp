@@ -94,6 +94,12 @@ struct alignas(64) LcoreCounters {
   QueueCounters queue;  // this worker's scheduler
 };
 
+// A worker's per-CPU credits (dataplane/model/credit.h): budget tokens it
+// drew ahead under the state lock and spends without it.
+struct alignas(64) WorkerCredits {
+  sl_cpu_credits classes{};
+};
+
 // The packet budget's pace, shared by every worker's scheduler: a GCRA
 // bucket in one word, the time (1/kPaceSub TSC cycles since Engine::tsc_base)
 // at which it would hold no tokens; a scheduler takes tokens for a burst by
@@ -133,6 +139,7 @@ struct Engine {
   uint32_t workers = 1;
   std::vector<std::array<rte_ring*, SL_PRIORITIES>> rings;  // [worker][priority]
   std::vector<LcoreCounters> counters;                      // [worker]
+  std::vector<WorkerCredits> credits;                       // [worker]
   Pace pace;
   uint64_t tsc_base = 0;  // the pace's time origin
   uint64_t tsc_hz = 1;

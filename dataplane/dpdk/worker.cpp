@@ -15,6 +15,7 @@
 #include "dataplane/dpdk/engine.hpp"
 #include "dataplane/dpdk/scheduler.hpp"
 #include "dataplane/model/classify.h"
+#include "dataplane/model/credit.h"
 #include "dataplane/model/decide.h"
 #include "dataplane/model/flow.h"
 #include "dataplane/model/parse.h"
@@ -88,30 +89,70 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   SharedState& st = e.shared;
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
   sl_counters& counters = e.counters[w].model;
-  rte_spinlock_lock(&st.lock);
+  sl_cpu_credits& credits = e.credits[w].classes;
+  // The state lock is taken at the first packet this worker's credits cannot
+  // decide, and held for the rest of the burst.
+  bool locked = false;
   for (uint16_t i = 0; i < n; i++) {
     const sl_class_params& cp = prof.classes[cls[i]];
+    sl_class_state& cs = st.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
     int flow_hit = 0;
-    if (parsed[i] == SL_PARSE_OK && !meta[i].is_start)
+    if (parsed[i] == SL_PARSE_OK && !meta[i].is_start) {
+      if (!locked) {
+        rte_spinlock_lock(&st.lock);
+        locked = true;
+      }
       flow_hit = flow_verify(st.flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
                              rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], counters);
+    }
+    const bool sourced =
+        parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled;
+    if (!sourced && sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                                       SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i])) {
+      if (d[i].flow_ops != 0) {
+        if (!locked) {
+          rte_spinlock_lock(&st.lock);
+          locked = true;
+        }
+        flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], counters);
+      }
+      continue;
+    }
+    if (!locked) {
+      rte_spinlock_lock(&st.lock);
+      locked = true;
+    }
     sl_source_state* ss = nullptr;
-    if (parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) &&
-        cp.src_bucket.enabled) {
+    if (sourced) {
       sl_source_key key;
       sl_source_key_make(&key, &meta[i], &cp);
       ss = st.sources.find_or_insert(key, cp.src_bucket, now[i]);
     }
-    sl_decide(&prof, &meta[i], parsed[i], cls[i],
-              &st.classes[cp.state_index & (SL_MAX_CLASSES - 1)], &st.boundary, ss, flow_hit,
-              now[i], &d[i]);
+    if (prof.credit_cpus == 0) {  // one worker: the exact decision
+      sl_decide(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, ss, flow_hit, now[i], &d[i]);
+      flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], counters);
+      continue;
+    }
+    // The order of dataplane/model/credit.h, as the reference model runs it.
+    const int source = ss ? sl_source_take(ss, &cp, now[i]) : SL_SOURCE_HERE;
+    if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
+                            &credits, now[i], &d[i])) {
+      sl_credit_reclaim(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i]);
+      sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr, source,
+                       flow_hit, now[i], &d[i]);
+      sl_credit_draw(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i],
+                     &d[i]);
+      if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) sl_source_give_back(ss, &cp);
+    }
     flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], counters);
   }
-  for (uint32_t p = 0; p < SL_PRIORITIES; p++)
-    bump(st.flow_entries[p], st.flows.size(p) - st.flow_entries[p]);
-  bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
-  bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
-  rte_spinlock_unlock(&st.lock);
+  if (locked) {
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+      bump(st.flow_entries[p], st.flows.size(p) - st.flow_entries[p]);
+    bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
+    bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
+    rte_spinlock_unlock(&st.lock);
+  }
 
   if (e.sample_armed.load(std::memory_order_acquire)) sample(e, pkts, d, n, tsc);
 

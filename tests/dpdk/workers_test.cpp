@@ -4,8 +4,10 @@
 // batch of lookups at once, so they decide through their batches together.
 // Each budget holds more than half of what is offered, so both workers take
 // from it together for most of their batch. Budgets refill at 1 token/s: in
-// the milliseconds this takes, each admits its burst and at most the token
-// that came due. Root only.
+// the milliseconds this takes, each admits its burst (less what the workers'
+// per-CPU credits still hold: at most 1% of it) and at most the token that
+// came due. And the two workers' schedulers pacing to one packet budget in
+// strict priority. Root only.
 #include <gtest/gtest.h>
 #include <rte_cycles.h>
 #include <rte_eth_ring.h>
@@ -147,7 +149,9 @@ void expect_within(const Outcome& o, uint64_t burst, const char* what) {
   // Refill at 1/s: whole tokens that came due while it ran.
   const auto refill = static_cast<uint64_t>(std::ceil(o.seconds));
   EXPECT_EQ(o.offered, uint64_t{kWorkers} * kPerWorker);
-  EXPECT_GE(o.admitted, burst) << what;
+  // Per-CPU credits (dataplane/model/credit.h) may hold back up to 1% of a
+  // burst, never admit more.
+  EXPECT_GE(o.admitted, burst - burst / 100) << what;
   EXPECT_LE(o.admitted, burst + refill) << what << ", " << o.seconds << " s";
   std::printf("%s: %u workers at once, admitted %llu (burst %llu) in %.3f s\n", what, kWorkers,
               static_cast<unsigned long long>(o.admitted), static_cast<unsigned long long>(burst),
@@ -223,7 +227,7 @@ TEST(DpdkWorkers, TwoPaceToOneBudgetInStrictPriority) {
   s.dpdk_queue_size = 4096;  // a worker's whole batch of one priority
   DpdkDataplane dp(s);
   std::string error;
-  ASSERT_TRUE(dp.start(profile_from_toml(paced_config(kRate, 4 * kEach, 2'000'000)), 1, &error))
+  ASSERT_TRUE(dp.start(profile_from_toml(paced_config(kRate, 8 * kEach, 2'000'000)), 1, &error))
       << error;
   ASSERT_NO_FATAL_FAILURE(lab.feed(dp, batches));
 

@@ -6,13 +6,15 @@
 // them with testpmd and prints the table.
 //
 //   build/bench/dpdk_bench capture --out /tmp/bench.pcap [--frames 4096] [--sources 4096]
-//   build/bench/dpdk_bench run --capture /tmp/bench.pcap --prefixes 10 --per-source off \
-//       --workers 1 --seconds 3                                                  # as root
+//       [--first-source 0]
+//   build/bench/dpdk_bench run --capture /tmp/bench.pcap [/tmp/bench2.pcap] --prefixes 10 \
+//       --per-source off --workers 1 --seconds 3                                 # as root
 //
 // The profile (bench/bench_config.hpp) admits everything with a packet
 // budget set, so every packet takes the whole path: parse, LPM, classify,
-// budgets (+ per-source bucket) under the state lock, counters, priority
-// ring, paced scheduler, tx. `run` checks from the counters that nothing was
+// budgets (+ per-source bucket; with several workers on per-CPU credits,
+// else under the state lock), flow table, counters, priority ring, paced
+// scheduler, tx. `run` checks from the counters that nothing was
 // shed and every classified packet was admitted, and says so.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -50,12 +52,13 @@ std::string source_v6(uint32_t k) {
 
 // Frames cycle through IPv4 SYN to 443, IPv4 UDP lookup, IPv4 SYN to 8080,
 // then an IPv6 SYN to 443 or (every other time) an IPv6 UDP lookup: 1/4
-// IPv6, 5/8 SYNs, 3/8 UDP lookups; source k = frame % n_sources.
-std::vector<sluice::test::CapturedFrame> bench_frames(uint32_t n_frames, uint32_t n_sources) {
+// IPv6, 5/8 SYNs, 3/8 UDP lookups; source k = first + frame % n_sources.
+std::vector<sluice::test::CapturedFrame> bench_frames(uint32_t n_frames, uint32_t n_sources,
+                                                      uint32_t first) {
   std::vector<sluice::test::CapturedFrame> frames;
   uint64_t t = 1'700'000'000ULL * sluice::test::kSecond;
   for (uint32_t i = 0; i < n_frames; i++) {
-    const uint32_t k = i % n_sources;
+    const uint32_t k = first + i % n_sources;
     std::vector<uint8_t> f;
     switch (i % 4) {
       case 0:
@@ -83,11 +86,11 @@ std::vector<sluice::test::CapturedFrame> bench_frames(uint32_t n_frames, uint32_
 // 8 frames as the capture loops, so the flows stay alive); `spoofed` sends
 // only ACKs of flows nobody opened (each a table miss, charged as a lookup).
 std::vector<sluice::test::CapturedFrame> ack_frames(uint32_t n_frames, uint32_t n_sources,
-                                                    bool verified) {
+                                                    uint32_t first, bool verified) {
   std::vector<sluice::test::CapturedFrame> frames;
   uint64_t t = 1'700'000'000ULL * sluice::test::kSecond;
   for (uint32_t i = 0; i < n_frames; i++) {
-    const uint32_t k = i % n_sources;
+    const uint32_t k = first + i % n_sources;
     std::vector<uint8_t> f = sluice::test::syn_v4(source_v4(k), 443);
     const bool syn = verified && (i < n_sources ? true : i % 8 == 0);
     if (!syn) {
@@ -137,10 +140,11 @@ double seconds_between(const Sample& a, const Sample& b) {
   return std::chrono::duration<double>(b.at - a.at).count();
 }
 
-int run_capture(const std::string& out, uint32_t n_frames, uint32_t n_sources,
+int run_capture(const std::string& out, uint32_t n_frames, uint32_t n_sources, uint32_t first,
                 const std::string& kind) {
-  const auto frames = kind == "lookups" ? bench_frames(n_frames, n_sources)
-                                        : ack_frames(n_frames, n_sources, kind == "verified");
+  const auto frames = kind == "lookups"
+                          ? bench_frames(n_frames, n_sources, first)
+                          : ack_frames(n_frames, n_sources, first, kind == "verified");
   sluice::test::write_pcap(out, frames);
   std::printf("%s: %u frames, %u sources (IPv4 198.18.0.0/15, IPv6 2001:2::/48)\n", out.c_str(),
               n_frames, std::min(n_sources, n_frames));
@@ -148,7 +152,7 @@ int run_capture(const std::string& out, uint32_t n_frames, uint32_t n_sources,
 }
 
 struct RunOptions {
-  std::string capture;
+  std::vector<std::string> captures;  // rx queue w replays captures[w % size]
   int prefixes = 10;
   std::string per_source = "off";
   std::string packet_budget = "on";
@@ -186,10 +190,11 @@ int run_sluice(const RunOptions& o) {
   }
   sluice::DataplaneSettings s;
   s.mode = sluice::DataplaneKind::dpdk;
-  // net_pcap opens one rx queue per rx_pcap: one copy of the capture per
-  // worker (each copy held in mbufs of the pool).
+  // net_pcap opens one rx queue per rx_pcap: one capture per worker (each
+  // held in mbufs of the pool). Give each its own flows, as RSS would.
   s.outside = "net_pcap_bench_out";
-  for (uint32_t w = 0; w < o.workers; w++) s.outside += ",rx_pcap=" + o.capture;
+  for (uint32_t w = 0; w < o.workers; w++)
+    s.outside += ",rx_pcap=" + o.captures[w % o.captures.size()];
   s.outside += ",infinite_rx=1";
   s.inside = "net_null_bench_in,no-rx=1";  // the inside port only sinks, as for testpmd
   s.dpdk_args = {"--no-huge", "--no-pci", "-m", o.mem_mb, "--log-level=lib.eal:warning"};
@@ -279,12 +284,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string out;
-  uint32_t n_frames = 4096, n_sources = 4096;
+  uint32_t n_frames = 4096, n_sources = 4096, first_source = 0;
   CLI::App* cap = app.add_subcommand("capture", "write the benchmark capture (pcap)");
   cap->add_option("--out", out, "pcap file to write")->required();
   cap->add_option("--frames", n_frames, "frames in the capture")->check(CLI::Range(8, 1 << 20));
   cap->add_option("--sources", n_sources, "distinct sources, cycled over the frames")
       ->check(CLI::Range(1, 1 << 17));
+  cap->add_option("--first-source", first_source,
+                  "index of the first source (captures for different rx queues: disjoint ranges)")
+      ->check(CLI::Range(0, (1 << 17) - 1));
   std::string kind = "lookups";
   cap->add_option("--kind", kind,
                   "lookups (SYNs and UDP), verified (ACKs of flows the capture opens) or "
@@ -293,7 +301,8 @@ int main(int argc, char** argv) {
 
   RunOptions ro;
   CLI::App* run = app.add_subcommand("run", "measure sluice's DPDK dataplane (root)");
-  run->add_option("--capture", ro.capture, "capture replayed by net_pcap infinite_rx")
+  run->add_option("--capture", ro.captures,
+                  "capture replayed by net_pcap infinite_rx; several: one per rx queue in turn")
       ->required()
       ->check(CLI::ExistingFile);
   run->add_option("--prefixes", ro.prefixes, "source prefixes of the checkpoint class")
@@ -315,6 +324,6 @@ int main(int argc, char** argv) {
   run->add_option("--mem", ro.mem_mb, "EAL -m, MB");
 
   CLI11_PARSE(app, argc, argv);
-  if (cap->parsed()) return run_capture(out, n_frames, n_sources, kind);
+  if (cap->parsed()) return run_capture(out, n_frames, n_sources, first_source, kind);
   return run_sluice(ro);
 }

@@ -43,10 +43,15 @@ done
 
 work=$(mktemp -d /tmp/sluice-dpdk-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-capture=$work/bench.pcap
+# A second copy of each capture with other sources, for a second rx queue:
+# RSS gives each queue its own flows.
+capture=$work/bench.pcap capture2=$work/bench2.pcap
 "$bench" capture --out "$capture" --frames 4096 --sources 4096
+"$bench" capture --out "$capture2" --frames 4096 --sources 4096 --first-source 4096
 "$bench" capture --out "$work/verified.pcap" --frames 4096 --sources 512 --kind verified
+"$bench" capture --out "$work/verified2.pcap" --frames 4096 --sources 512 --kind verified --first-source 512
 "$bench" capture --out "$work/spoofed.pcap" --frames 4096 --sources 4096 --kind spoofed
+"$bench" capture --out "$work/spoofed2.pcap" --frames 4096 --sources 4096 --kind spoofed --first-source 4096
 
 # The same EAL resources for everyone: no hugepages, 1 GB, the main lcore
 # floating over both CPUs and forwarding core k on the k-th CPU from the
@@ -65,7 +70,7 @@ lcore_map() {  # workers -> --lcores=...
 # packets. With --stats-period it forwards until SIGINT.
 testpmd() {
   local mode=$1 cores=$2 log=$work/testpmd-$1-$2.log pcap="" q
-  for ((q = 0; q < cores; q++)); do pcap+=",rx_pcap=$capture"; done
+  for ((q = 0; q < cores; q++)); do pcap+=",rx_pcap=$( ((q % 2)) && echo "$capture2" || echo "$capture")"; done
   timeout -s INT -k 5 $((seconds + 20)) dpdk-testpmd "$(lcore_map "$cores")" \
     --no-huge --no-pci -m 1024 --no-shconf --log-level=lib.eal:warning \
     --vdev "net_pcap_bench_out$pcap,infinite_rx=1" --vdev net_null_bench_in,no-rx=1 -- \
@@ -86,11 +91,11 @@ testpmd() {
     END { if (k == n) printf "%.0f 1\n", sum / k; else print "nan 0" }' "$log"
 }
 
-# [CAPTURE=file] sluice NAME ARGS...: "pps out_pps all_admitted"
+# [CAPTURE=file CAPTURE2=file] sluice NAME ARGS...: "pps out_pps all_admitted"
 sluice() {
   local name=$1 log=$work/sluice-$1.log rc=0
   shift
-  timeout -s INT -k 5 $((seconds + 30)) "$bench" run --capture "${CAPTURE:-$capture}" --seconds "$seconds" \
+  timeout -s INT -k 5 $((seconds + 30)) "$bench" run --capture "${CAPTURE:-$capture}" "${CAPTURE2:-$capture2}" --seconds "$seconds" \
     "$@" >"$log" 2>&1 || rc=$?
   if ((rc != 0 && rc != 2)); then
     echo "nan nan 0"
@@ -128,8 +133,8 @@ measure() {  # name -> "pps out_pps full"
     d) sluice d --prefixes 10 --per-source off --workers 2 ;;
     e) sluice e --prefixes 10 --per-source off --workers 1 --packet-budget off ;;
     f) sluice f --prefixes 10 --per-source off --workers 2 --packet-budget off ;;
-    g) CAPTURE=$work/verified.pcap sluice g --prefixes 10 --per-source off --workers 1 ;;
-    h) CAPTURE=$work/spoofed.pcap sluice h --prefixes 10 --per-source off --workers 1 ;;
+    g) CAPTURE=$work/verified.pcap CAPTURE2=$work/verified2.pcap sluice g --prefixes 10 --per-source off --workers 1 ;;
+    h) CAPTURE=$work/spoofed.pcap CAPTURE2=$work/spoofed2.pcap sluice h --prefixes 10 --per-source off --workers 1 ;;
   esac
 }
 start=$SECONDS
@@ -150,7 +155,7 @@ one=$(median <<<"${samples[a]}")
 one_e=$(median <<<"${samples[e]}")
 echo
 echo "Packets/s, net_pcap infinite_rx -> net_null, $(nproc) CPUs, median of $rounds interleaved rounds"
-echo "of ${seconds} s windows (after 1 s warm-up); capture: 4096 frames, 4096 sources."
+echo "of ${seconds} s windows (after 1 s warm-up); capture: 4096 frames, 4096 sources (a second rx queue: 4096 others)."
 echo
 echo "| configuration | rx Mpps (median) | rounds | out Mpps | vs testpmd 5tswap | every packet admitted |"
 echo "| --- | --- | --- | --- | --- | --- |"

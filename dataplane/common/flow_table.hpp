@@ -35,6 +35,10 @@ class FlowTable {
   bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
            FlowEvents& events, sl_flow* previous = nullptr);
 
+  // The table that holds key, for the helpers below (a sharded table, as
+  // the DPDK workers share, returns the key's shard, locked).
+  FlowTable& holder(const sl_flow_key&) { return *this; }
+
   std::size_t size(uint32_t p) const { return parts_[p]->size(); }
   std::size_t partition_capacity() const { return parts_[0]->capacity(); }
   std::size_t capacity() const { return partition_capacity() * SL_PRIORITIES; }
@@ -55,13 +59,14 @@ inline std::size_t flow_partition_size(uint64_t flow_table_size) {
 }
 
 // classify(const sl_meta&) -> class id, for the packet's own tables.
+// Flows: FlowTable, or a table of several with the same holder(key).
 
 // Whether a packet from the outside that starts no lookup is verified by a
 // live flow (flow.h), refreshing that flow: sl_decide()'s flow_hit. m: as
 // parsed; cls: its class. Flow events and the backend signal are counted in
 // counters.
-template <typename Classify>
-int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, const uint8_t* frame,
+template <typename Flows, typename Classify>
+int flow_verify(Flows& flows, const sl_profile& prof, const sl_meta& m, const uint8_t* frame,
                 uint32_t len, uint32_t cls, Classify&& classify, uint64_t now_ns,
                 sl_counters& counters) {
   FlowEvents& events = counters.flow_events;
@@ -79,13 +84,15 @@ int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, cons
       if (!sl_parse_icmp_inner(frame, frame + len, &m, &inner)) return 0;
       sl_flow_key_tcp(&key, &inner);
       parts = prof.classes[classify(inner)].flow_parts;
-      sl_flow* f = flows.find(parts, key, now_ns, events);
+      auto&& table = flows.holder(key);
+      sl_flow* f = table.find(parts, key, now_ns, events);
       return f != nullptr ? sl_flow_hit(f) : 0;  // an ICMP error verifies, it does not refresh
     }
     default:
       return 0;
   }
-  sl_flow* f = flows.find(parts, key, now_ns, events);
+  auto&& table = flows.holder(key);
+  sl_flow* f = table.find(parts, key, now_ns, events);
   if (f == nullptr) return 0;
   const int hit = sl_flow_hit(f);
   sl_flow_touch(f, &m, &prof, now_ns);
@@ -94,10 +101,9 @@ int flow_verify(FlowTable& flows, const sl_profile& prof, const sl_meta& m, cons
 }
 
 // Writes what a decision asks of the flow table (sl_decision.flow_ops).
-template <typename Classify>
-void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
-                    const sl_decision& d, Classify&& classify, uint64_t now_ns,
-                    sl_counters& counters) {
+template <typename Flows, typename Classify>
+void flow_apply_ops(Flows& flows, const sl_profile& prof, const sl_meta& m, const sl_decision& d,
+                    Classify&& classify, uint64_t now_ns, sl_counters& counters) {
   if (d.flow_ops == 0) return;
   FlowEvents& events = counters.flow_events;
   const sl_class_params& cp = prof.classes[d.class_id];
@@ -109,7 +115,7 @@ void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
     sl_flow_key_tcp(&key, &m);
     sl_flow_make(&f, op, &prof, cp.state_index, now_ns);
     sl_flow old{};
-    if (flows.put(prio, key, f, now_ns, events, &old))
+    if (flows.holder(key).put(prio, key, f, now_ns, events, &old))
       events[prio][op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED]++;
     else if (op == SL_FLOW_OP_CREATE_TCP && sl_rt_syn_again(&old, &prof, now_ns))
       counters.backend.syn_again++;
@@ -121,7 +127,7 @@ void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
     const uint32_t lprio = lp.priority & (SL_PRIORITIES - 1);
     sl_flow_key_frag(&key, &m);
     sl_flow_make(&f, SL_FLOW_OP_CREATE_FRAG, &prof, lp.state_index, now_ns);
-    if (flows.put(lprio, key, f, now_ns, events)) events[lprio][SL_FLOW_EV_CREATED]++;
+    if (flows.holder(key).put(lprio, key, f, now_ns, events)) events[lprio][SL_FLOW_EV_CREATED]++;
   }
 }
 
@@ -129,8 +135,8 @@ void flow_apply_ops(FlowTable& flows, const sl_profile& prof, const sl_meta& m,
 // opens creates its flow, FIN/RST close one, it confirms learned flows, and
 // (adaptive boundary) it ends its flow's backend sample.
 // bs: the boundary state (learning window). Never changes the frame.
-template <typename Classify>
-void flow_inside(FlowTable& flows, const sl_profile& prof, const sl_boundary_state& bs,
+template <typename Flows, typename Classify>
+void flow_inside(Flows& flows, const sl_profile& prof, const sl_boundary_state& bs,
                  const uint8_t* frame, uint32_t len, Classify&& classify, uint64_t now_ns,
                  sl_counters& counters) {
   FlowEvents& events = counters.flow_events;
@@ -142,16 +148,17 @@ void flow_inside(FlowTable& flows, const sl_profile& prof, const sl_boundary_sta
   const sl_class_params& cp = prof.classes[classify(r)];
   sl_flow_key key;
   sl_flow_key_tcp(&key, &r);
+  auto&& table = flows.holder(key);
   if (sl_flow_inside_opens(&m)) {
     const uint32_t prio = cp.priority & (SL_PRIORITIES - 1);
     sl_flow f;
     sl_flow_make(&f, SL_FLOW_OP_CREATE_TCP, &prof, cp.state_index, now_ns);
-    if (flows.put(prio, key, f, now_ns, events)) events[prio][SL_FLOW_EV_CREATED]++;
+    if (table.put(prio, key, f, now_ns, events)) events[prio][SL_FLOW_EV_CREATED]++;
     return;
   }
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
     if (!(cp.flow_parts & (1U << p))) continue;
-    sl_flow* f = flows.find(1U << p, key, now_ns, events);
+    sl_flow* f = table.find(1U << p, key, now_ns, events);
     if (f == nullptr) continue;
     sl_rt_inside(f, &m, &prof, now_ns, &counters.backend);
     const int ev = sl_flow_touch_inside(f, &m, &prof, now_ns);

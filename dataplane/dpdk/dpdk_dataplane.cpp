@@ -33,7 +33,8 @@ using dpdk::Snapshot;
 
 struct DpdkDataplane::Impl {
   explicit Impl(DataplaneSettings s)
-      : settings(std::move(s)), engine(settings.source_table_size, settings.flow_table_size) {}
+      : settings(std::move(s)),
+        engine(settings.source_table_size, settings.flow_table_size, settings.dpdk_workers) {}
 
   DataplaneSettings settings;
   Engine engine;
@@ -325,7 +326,7 @@ DataplaneStats DpdkDataplane::stats() const {
   }
   st.flow_table_capacity = e.shared.flows.capacity();
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    st.flow_entries[p] = dpdk::load(e.shared.flow_entries[p]);
+    st.flow_entries[p] = e.shared.flows.size(p);
     for (uint32_t ev = 0; ev < SL_FLOW_EV_COUNT; ev++)
       st.flow_events[p][ev] = counts.flow_events[p][ev];
   }

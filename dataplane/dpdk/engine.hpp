@@ -34,10 +34,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataplane/common/flow_table.hpp"
 #include "dataplane/common/lpm.hpp"
 #include "dataplane/common/profile.hpp"
 #include "dataplane/common/source_table.hpp"
+#include "dataplane/dpdk/flow_shards.hpp"
 #include "dataplane/model/abi.h"
 
 struct rte_rcu_qsbr;
@@ -110,10 +110,11 @@ struct alignas(64) Pace {
   std::atomic<uint64_t> tat{0};
 };
 
-// The model's mutable state, shared by every worker under `lock`.
+// The model's mutable state, shared by every worker: budgets and per-source
+// state under `lock`, flows under their shards' own locks.
 struct SharedState {
-  SharedState(std::size_t source_capacity, std::size_t flow_capacity)
-      : sources(source_capacity), flows(flow_capacity) {
+  SharedState(std::size_t source_capacity, std::size_t flow_capacity, uint32_t workers)
+      : sources(source_capacity), flows(flow_capacity, workers) {
     rte_spinlock_init(&lock);
   }
   rte_spinlock_t lock;
@@ -122,14 +123,12 @@ struct SharedState {
   SourceTable sources;
   // Kept across profile swaps (a retune loses no flow); only a restart of
   // the dataplane starts it empty, with a learning window.
-  FlowTable flows;
-  // Partition sizes as the last lock holder left them (stats read these).
-  uint64_t flow_entries[SL_PRIORITIES] = {};
+  FlowShards flows;
 };
 
 struct Engine {
-  Engine(std::size_t source_capacity, std::size_t flow_capacity)
-      : shared(source_capacity, flow_capacity) {}
+  Engine(std::size_t source_capacity, std::size_t flow_capacity, uint32_t workers)
+      : shared(source_capacity, flow_capacity, workers) {}
 
   std::atomic<const Snapshot*> snapshot{nullptr};
   std::atomic<bool> running{false};

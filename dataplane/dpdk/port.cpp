@@ -10,6 +10,7 @@
 #include <rte_mbuf_dyn.h>
 
 #include <cstring>
+#include <vector>
 
 namespace sluice::dpdk {
 namespace {
@@ -57,10 +58,18 @@ bool Port::open(const PortOptions& o, std::string* error) {
     return false;
   }
   rte_eth_conf conf{};
+  // A symmetric Toeplitz key (0x6d5a repeated): a flow's two directions hash
+  // alike, so with the same key and queue count on both ports a reply comes
+  // to the worker that admitted the request, and finds its flow in that
+  // worker's shard of the flow table (flow_shards.hpp).
+  std::vector<uint8_t> rss_key(info.hash_key_size != 0 ? info.hash_key_size : 40);
+  for (std::size_t i = 0; i < rss_key.size(); i++) rss_key[i] = i % 2 == 0 ? 0x6d : 0x5a;
   if (o.queues > 1 && info.flow_type_rss_offloads != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    conf.rx_adv_conf.rss_conf.rss_key = rss_key.data();
+    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(rss_key.size());
   }
   if (o.rx_timestamp && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP))
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;

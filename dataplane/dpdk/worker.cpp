@@ -90,6 +90,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
   sl_counters& counters = e.counters[w].model;
   sl_cpu_credits& credits = e.credits[w].classes;
+  FlowShards::View flows = st.flows.of(w);
   // The state lock is taken at the first packet this worker's credits cannot
   // decide, and held for the rest of the burst.
   bool locked = false;
@@ -97,25 +98,14 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     const sl_class_params& cp = prof.classes[cls[i]];
     sl_class_state& cs = st.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
     int flow_hit = 0;
-    if (parsed[i] == SL_PARSE_OK && !meta[i].is_start) {
-      if (!locked) {
-        rte_spinlock_lock(&st.lock);
-        locked = true;
-      }
-      flow_hit = flow_verify(st.flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
+    if (parsed[i] == SL_PARSE_OK && !meta[i].is_start)
+      flow_hit = flow_verify(flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
                              rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], counters);
-    }
     const bool sourced =
         parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled;
     if (!sourced && sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
                                        SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i])) {
-      if (d[i].flow_ops != 0) {
-        if (!locked) {
-          rte_spinlock_lock(&st.lock);
-          locked = true;
-        }
-        flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], counters);
-      }
+      flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
       continue;
     }
     if (!locked) {
@@ -130,7 +120,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     }
     if (prof.credit_cpus == 0) {  // one worker: the exact decision
       sl_decide(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, ss, flow_hit, now[i], &d[i]);
-      flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], counters);
+      flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
       continue;
     }
     // The order of dataplane/model/credit.h, as the reference model runs it.
@@ -144,11 +134,9 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
                      &d[i]);
       if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) sl_source_give_back(ss, &cp);
     }
-    flow_apply_ops(st.flows, prof, meta[i], d[i], by_class, now[i], counters);
+    flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
   }
   if (locked) {
-    for (uint32_t p = 0; p < SL_PRIORITIES; p++)
-      bump(st.flow_entries[p], st.flows.size(p) - st.flow_entries[p]);
     bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
     bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
     rte_spinlock_unlock(&st.lock);
@@ -249,7 +237,7 @@ bool pass_back(Engine& e, uint32_t w, const Snapshot& s) {
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
   sl_counters& counters = e.counters[w].model;
   SharedState& st = e.shared;
-  bool locked = false;
+  FlowShards::View flows = st.flows.of(w);
   for (uint16_t i = 0; i < n; i++) {
     const uint8_t* data = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
     const uint32_t len = rte_pktmbuf_data_len(pkts[i]);
@@ -259,16 +247,7 @@ bool pass_back(Engine& e, uint32_t w, const Snapshot& s) {
     if (sl_parse(data, data + len, &m) != SL_PARSE_OK ||
         !sl_flow_inside_wants(&m, &prof, &st.boundary, now))
       continue;
-    if (!locked) {
-      rte_spinlock_lock(&st.lock);
-      locked = true;
-    }
-    flow_inside(st.flows, prof, st.boundary, data, len, by_class, now, counters);
-  }
-  if (locked) {
-    for (uint32_t p = 0; p < SL_PRIORITIES; p++)
-      bump(st.flow_entries[p], st.flows.size(p) - st.flow_entries[p]);
-    rte_spinlock_unlock(&st.lock);
+    flow_inside(flows, prof, st.boundary, data, len, by_class, now, counters);
   }
   tx_all(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, n,
          e.counters[w].tx_dropped[kPortOutside]);

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DPDK workers' flow table: one FlowTable shard per worker, each behind
+// its own spinlock. A worker creates flows in its own shard and looks a flow
+// up in its own shard first, then in the others: RSS gives a flow's packets
+// to one worker, and the ports' symmetric RSS key (port.cpp) gives its
+// replies on the inside port to the same one, so nearly every lookup and
+// every write stays in a shard (and a lock's cache line) only its worker
+// touches, and the workers do not take the state lock for flows.
+//
+// With one worker there is one shard: the table is exactly the reference
+// model's (the differential tests compare them packet for packet). With
+// several, each shard holds flow_table_size / workers flows: a worker that
+// RSS gives more than its share of flows recycles its own least recently used
+// ones while another shard may still have room. A flow whose packets move to
+// another worker (a retransmitted SYN on another queue, say) may be created
+// twice; lookups find the creating worker's copy first.
+#pragma once
+
+#include <rte_spinlock.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/common/flow_table.hpp"
+
+namespace sluice::dpdk {
+
+class FlowShards {
+  struct Shard;
+
+ public:
+  // capacity: flow_table_size; workers: one shard each.
+  FlowShards(std::size_t capacity, uint32_t workers) {
+    const uint32_t n = std::max<uint32_t>(workers, 1);
+    for (uint32_t i = 0; i < n; i++) shards_.push_back(std::make_unique<Shard>(capacity / n));
+  }
+
+  // A worker's access to the table, for the helpers of
+  // dataplane/common/flow_table.hpp (FlowTable's holder(key) contract): it
+  // holds at most one shard's lock at a time, the one of the shard where the
+  // last find() hit or the last put() wrote, until it goes.
+  class Guard {
+   public:
+    Guard(FlowShards& owner, uint32_t worker) : o_(owner), own_(worker) {}
+    ~Guard() { release(); }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+
+    sl_flow* find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns, FlowEvents& events) {
+      const std::size_t n = o_.shards_.size();
+      for (std::size_t k = 0; k < n; k++) {
+        hold((own_ + k) % n);
+        sl_flow* f = held_->table.find(parts, key, now_ns, events);
+        if (f != nullptr) return f;
+      }
+      release();
+      return nullptr;
+    }
+    bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
+             FlowEvents& events, sl_flow* previous = nullptr) {
+      hold(own_);
+      return held_->table.put(p, key, f, now_ns, events, previous);
+    }
+
+   private:
+    void hold(std::size_t shard) {
+      Shard* s = o_.shards_[shard].get();
+      if (held_ == s) return;
+      release();
+      rte_spinlock_lock(&s->lock);
+      held_ = s;
+    }
+    void release() {
+      if (held_ == nullptr) return;
+      for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+        held_->entries[p].store(held_->table.size(p), std::memory_order_relaxed);
+      rte_spinlock_unlock(&held_->lock);
+      held_ = nullptr;
+    }
+
+    FlowShards& o_;
+    const std::size_t own_;
+    Shard* held_ = nullptr;
+  };
+
+  // Worker w's view: holder(key) is the guard (which shard holds key is
+  // found by looking).
+  struct View {
+    FlowShards& table;
+    uint32_t worker;
+    Guard holder(const sl_flow_key&) const { return Guard(table, worker); }
+  };
+  View of(uint32_t worker) { return View{*this, worker % static_cast<uint32_t>(shards_.size())}; }
+
+  // Entries of partition p as the shards' last lock holders left them.
+  uint64_t size(uint32_t p) const {
+    uint64_t n = 0;
+    for (const auto& s : shards_) n += s->entries[p].load(std::memory_order_relaxed);
+    return n;
+  }
+  std::size_t capacity() const { return shards_.size() * shards_[0]->table.capacity(); }
+
+ private:
+  struct alignas(64) Shard {
+    explicit Shard(std::size_t capacity) : table(capacity) { rte_spinlock_init(&lock); }
+    rte_spinlock_t lock;
+    FlowTable table;
+    std::atomic<uint64_t> entries[SL_PRIORITIES] = {};
+  };
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace sluice::dpdk

@@ -66,18 +66,19 @@ class FlowShards {
     }
 
    private:
+    // One worker: its shard is nobody else's, no lock.
     void hold(std::size_t shard) {
       Shard* s = o_.shards_[shard].get();
       if (held_ == s) return;
       release();
-      rte_spinlock_lock(&s->lock);
+      if (o_.shards_.size() > 1) rte_spinlock_lock(&s->lock);
       held_ = s;
     }
     void release() {
       if (held_ == nullptr) return;
       for (uint32_t p = 0; p < SL_PRIORITIES; p++)
         held_->entries[p].store(held_->table.size(p), std::memory_order_relaxed);
-      rte_spinlock_unlock(&held_->lock);
+      if (o_.shards_.size() > 1) rte_spinlock_unlock(&held_->lock);
       held_ = nullptr;
     }
 

@@ -35,8 +35,9 @@ class FlowTable {
   bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
            FlowEvents& events, sl_flow* previous = nullptr);
 
-  // The table that holds key, for the helpers below (a sharded table, as
-  // the DPDK workers share, returns the key's shard, locked).
+  // The table that holds key, for the helpers below (the DPDK workers'
+  // sharded table returns a guard that finds the shard holding the key and
+  // keeps that shard locked while it lives: dataplane/dpdk/flow_shards.hpp).
   FlowTable& holder(const sl_flow_key&) { return *this; }
 
   std::size_t size(uint32_t p) const { return parts_[p]->size(); }

@@ -2,13 +2,16 @@
 // What the DPDK lcores share (internal to dataplane/dpdk/).
 //
 // Per worker: rx burst on the outside port -> parse and classify against the
-// live Snapshot (immutable, no lock) -> one spinlock section for the whole
-// burst that verifies continuations against the flow table and runs
-// sl_decide() on the shared class, boundary and per-source state -> admitted packets into that
-// worker's eight priority rings (the model's verdicts only; when the profile has no packet budget
-// there is nothing to pace to and they go straight out) -> resets back out of the outside port. The
-// inside -> outside direction is forwarded untouched; a frame there that opens, closes or confirms
-// a flow takes the lock for that.
+// live Snapshot (immutable, no lock) -> per frame: flow lookups in the flow
+// table's shards (flow_shards.hpp), then the decision: on the worker's
+// per-CPU credit without a lock (several workers), else under the state
+// spinlock, taken once per burst at the first frame that needs it (class,
+// boundary and per-source state; sl_decide()) -> admitted packets into that
+// worker's eight priority rings (the model's verdicts only; when the profile
+// has no packet budget there is nothing to pace to and they go straight
+// out) -> resets back out of the outside port. The inside -> outside
+// direction is forwarded untouched; a frame there that opens, closes or
+// confirms a flow updates its shard.
 //
 // Every worker also runs its own Scheduler: it drains that worker's rings
 // strictly by priority onto its own inside tx queue, paced by tokens all

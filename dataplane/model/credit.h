@@ -11,10 +11,8 @@
  *  - lookups: after an admitted lookup of a class (if sticky, one not
  *    shedding by rank), up to SL_CREDIT_CHUNK tokens from the class bucket,
  *    the boundary lookup budget and the boundary packet budget at once, and
- *    from each at most 1 / (2 (H + 1)) of what it holds above the class's
- *    reserve and 1% of its burst over H, where H is the number of credits
- *    that may hold its tokens at once (the class bucket: the CPUs; the
- *    boundary buckets: CPUs x classes) (fewer than SL_CREDIT_MIN:
+ *    from each at most 1 / (2 (CPUs + 1)) of what it holds above the class's
+ *    reserve and 1% of its burst over the CPUs (fewer than SL_CREDIT_MIN:
  *    none, so a small budget is always decided exactly).
  *    A per-source budget is not drawn on: the caller takes the source's own
  *    token first (sl_source_take, under the source's own lock in XDP);
@@ -113,20 +111,18 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	return 1;
 }
 
-/* The most one credit may draw from a bucket that `holders` credits may
- * hold tokens of at once (a class bucket: one per CPU; a boundary bucket:
- * one per CPU and class): 1 / (2 (holders + 1)) of what it holds above
- * reserve_nt, and so little that all of them together hold at most 1% of
- * its burst; at most n (a disabled bucket: n). */
+/* The most a CPU may draw from a bucket: 1 / (2 (cpus + 1)) of what it
+ * holds above reserve_nt, and so little that all CPUs together hold at most
+ * 1% of its burst; at most n (a disabled bucket: n). */
 SL_INLINE __u32 sl_credit_room(const struct sl_bucket *b, const struct sl_bucket_params *p,
-			       __u64 reserve_nt, __u64 holders, __u32 n)
+			       __u64 reserve_nt, __u32 cpus, __u32 n)
 {
 	if (!p->enabled)
 		return n;
 	if (b->tokens_nt <= reserve_nt)
 		return 0;
-	__u64 room = (b->tokens_nt - reserve_nt) / SL_TOKEN / (2 * (holders + 1));
-	__u64 share = p->cap_nt / SL_TOKEN / (100 * holders);
+	__u64 room = (b->tokens_nt - reserve_nt) / SL_TOKEN / (2 * ((__u64)cpus + 1));
+	__u64 share = p->cap_nt / SL_TOKEN / (100 * (__u64)cpus);
 	if (share < room)
 		room = share;
 	return room < n ? (__u32)room : n;
@@ -204,12 +200,11 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		if (cr->count != 0 || d->reason != SL_REASON_LOOKUP ||
 		    !sl_credit_class_ok(prof, cp, cs))
 			return;
-		const __u64 holders = (__u64)cpus * prof->n_classes; /* of the boundary's */
 		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket, 0, cpus, SL_CREDIT_CHUNK);
 		n = sl_credit_room(&bs->lookups, &prof->boundary_lookups,
-				   prof->lookups_reserve_nt[prio], holders, n);
+				   prof->lookups_reserve_nt[prio], cpus, n);
 		n = sl_credit_room(&bs->packets, &prof->boundary_packets,
-				   prof->packets_reserve_nt[prio], holders, n);
+				   prof->packets_reserve_nt[prio], cpus, n);
 		if (n < SL_CREDIT_MIN)
 			return;
 		sl_credit_take(&cs->bucket, &cp->bucket, n);

@@ -207,31 +207,40 @@ struct sl_profile {
 };
 SL_STATIC_ASSERT(sizeof(struct sl_profile) % 8 == 0, "sl_profile layout");
 
+/* Lookups that reached a sticky class's rank filter, by rank: SL_RANK_BINS
+ * bins of SL_RANK_ONE / SL_RANK_BINS ranks, and their sums by group of
+ * SL_RANK_GROUP bins (so that a walk over them takes two short loops). */
+#define SL_RANK_BIN_SHIFT 8
+#define SL_RANK_BINS	  (SL_RANK_ONE >> SL_RANK_BIN_SHIFT)
+#define SL_RANK_GROUP	  16
+#define SL_RANK_GROUPS	  (SL_RANK_BINS / SL_RANK_GROUP)
+struct sl_rank_hist {
+	__u32 group[SL_RANK_GROUPS];
+	__u32 bin[SL_RANK_BINS];
+};
+SL_STATIC_ASSERT(sizeof(struct sl_rank_hist) == 1088, "sl_rank_hist layout");
+
 /* Per-class mutable state. */
 struct sl_class_state {
 	struct sl_bucket bucket;
 	/* Sticky controller (sticky.h): one window of observations. */
 	__u64 window_start_ns;
-	__u64 window_class_nt;	  /* class bucket level when the window opened */
-	__u64 window_boundary_nt; /* boundary lookup bucket level when the window opened */
-	__u32 threshold;       /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
+	__u64 window_taken; /* lookups admitted at this priority and above when the window opened */
+	__u32 threshold;    /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
+	__u32 band_top;	    /* ranks from the threshold to this take what is left over */
 	__u32 window_offered;  /* lookups that reached the rank filter in this window */
 	__u32 window_admitted; /* of those, admitted */
 	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
-	__u32 full_windows;    /* consecutive windows that ended with the budgets full */
 	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
-	__u64 window_lower_taken; /* lookups admitted at lower priorities when the window opened */
-	/* The band above the threshold (sticky.h). */
-	__u32 marginal;	   /* lowest rank >= threshold the last window saw; SL_RANK_ONE = none */
-	__u32 window_low;  /* lowest rank >= threshold seen in this window; SL_RANK_ONE = none */
-	__u32 window_low2; /* lowest rank above window_low seen in this window */
-	__u32 window_top;  /* highest rank below threshold seen in this window, plus 1; 0 = none */
-	__u32 window_band; /* lookups of sources in the band in this window */
-	__u32 window_band_shed;	 /* of those, shed: the budgets had too little left over */
-	__u32 window_ranked_out; /* lookups shed by rank above the band in this window */
-	__s32 pressure; /* windows in a row asking for a higher (> 0) or lower (< 0) threshold */
+	/* Averages over windows (x SL_AVG_ONE, weight 1/4 per window). */
+	__u64 avg_offered;  /* lookups that reached the rank filter per window */
+	__u64 avg_capacity; /* lookups the limiting budget could give the class per window */
+	/* Demand by rank in the sticky epoch rank_epoch (demand[rank_epoch & 1])
+	 * and by the ranks its sources will have in the next one. */
+	__u64 rank_epoch;
+	struct sl_rank_hist demand[2];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 104, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2256, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

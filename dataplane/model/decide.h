@@ -29,15 +29,13 @@
 SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_class_params *cp,
 				   __u64 now_ns)
 {
-	__builtin_memset(cs, 0, sizeof(*cs));
+	__builtin_memset(cs, 0, __builtin_offsetof(struct sl_class_state, demand));
+	sl_hist_clear(&cs->demand[0]);
+	sl_hist_clear(&cs->demand[1]);
 	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
 	cs->threshold = SL_RANK_ONE;
-	cs->marginal = SL_RANK_ONE;
-	cs->window_low = SL_RANK_ONE;
-	cs->window_low2 = SL_RANK_ONE;
+	cs->band_top = SL_RANK_ONE;
 	cs->window_start_ns = now_ns;
-	cs->window_class_nt = cs->bucket.tokens_nt;
-	cs->window_lower_taken = 0; /* set when the first window closes */
 }
 
 SL_INLINE void sl_boundary_state_init(struct sl_boundary_state *bs, const struct sl_profile *prof,
@@ -191,8 +189,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		cs->epoch = cp->state_epoch;
 		/* The first sticky window measures from here, not from the
 		 * boundary's whole history. */
-		cs->window_boundary_nt = bs->lookups.tokens_nt;
-		cs->window_lower_taken = sl_lower_taken(bs, cp->priority & (SL_PRIORITIES - 1));
+		cs->window_taken = sl_taken_from(bs, cp->priority & (SL_PRIORITIES - 1));
 	}
 
 	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);
@@ -265,11 +262,11 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	if (cp->shed_order == SL_SHED_STICKY) {
 		sl_sticky_tick(prof, cp, cs, bs, now_ns);
 		cs->window_offered++;
+		struct sl_source_key k;
+		sl_source_key_make(&k, m, cp);
+		const __u32 rank = sl_sticky_record(prof, cs, &k);
 		if (cs->threshold < SL_RANK_ONE) {
-			struct sl_source_key k;
-			sl_source_key_make(&k, m, cp);
-			if (sl_sticky_filter(prof, cp, cs, bs, sl_rank(prof, &k, now_ns)) !=
-			    SL_STICKY_ADMIT) {
+			if (sl_sticky_filter(prof, cp, cs, bs, rank) != SL_STICKY_ADMIT) {
 				sl_decision_shed(prof, cp, m,
 						 charged ? SL_REASON_UNVERIFIED : SL_REASON_STICKY,
 						 charged, d);

@@ -3,12 +3,13 @@
  * Source keys, ranks and the sticky-shedding controller.
  *
  * When a class must shed part of its demand, it sheds the same sources for a
- * whole epoch: every source gets rank = hash(source, its epoch's salt) in
+ * whole epoch: every source gets rank = hash(source, the epoch's salt) in
  * [0, 65536); ranks below the class's threshold reach the budgets, a band
  * just above it takes what they leave over (sl_sticky_filter), the rest is
- * shed. The threshold adapts once per window (sl_sticky_tick). Each source's
- * epoch rotates its salt at its own phase, so nobody is shut out for long and
- * the admitted set never changes all at once.
+ * shed. The threshold is placed on the class's demand by rank, counted per
+ * epoch, so that the demand under it is what the limiting budget allows
+ * (sl_sticky_tick). At an epoch's turn every rank changes at once; the demand
+ * by next epoch's ranks, counted ahead, places the new threshold at once.
  */
 #pragma once
 
@@ -63,30 +64,40 @@ SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 	return sl_mix64(h ^ ((__u64)k->family << 16 | (__u64)k->state_index << 8 | k->prefix_len));
 }
 
-/* The source's sticky epoch that contains now_ns (0 without epochs). Every
- * source turns over at its own point of the epoch (a phase drawn from its
- * key), so the admitted set changes a few sources at a time rather than all
- * at once: no jolt to the budgets, and no minute at which every session in
- * progress is cut. */
+/* The sticky epoch that contains now_ns (0 without epochs). Epochs are the
+ * same for every source: sources keep their ranks for a whole epoch, so the
+ * demand under a threshold does not drift within one (with sources turning
+ * over one at a time, it would, by the square root of their number). */
+SL_INLINE __u64 sl_sticky_epoch(const struct sl_profile *prof, __u64 now_ns)
+{
+	return prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
+}
+
+/* The source's epoch that contains now_ns: every source's is the class's. */
 SL_INLINE __u64 sl_source_epoch(const struct sl_profile *prof, const struct sl_source_key *k,
 				__u64 now_ns)
 {
-	if (!prof->sticky_epoch_ns)
-		return 0;
-	__u64 phase = sl_key_hash(k, ~prof->seed) % prof->sticky_epoch_ns;
-	return (now_ns + phase) / prof->sticky_epoch_ns;
+	(void)k;
+	return sl_sticky_epoch(prof, now_ns);
 }
 
-/* Rank of a source in its epoch that contains now_ns, in [0, SL_RANK_ONE). */
+/* Rank of a source in a sticky epoch, in [0, SL_RANK_ONE). */
+SL_INLINE __u32 sl_rank_in(const struct sl_profile *prof, const struct sl_source_key *k,
+			   __u64 epoch)
+{
+	__u64 salt = sl_mix64(prof->seed ^ (epoch * 0x9e3779b97f4a7c15ULL));
+	return (__u32)(sl_key_hash(k, salt) >> 48);
+}
+
+/* Rank of a source in the epoch that contains now_ns. */
 SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k, __u64 now_ns)
 {
-	__u64 salt =
-		sl_mix64(prof->seed ^ (sl_source_epoch(prof, k, now_ns) * 0x9e3779b97f4a7c15ULL));
-	return (__u32)(sl_key_hash(k, salt) >> 48);
+	return sl_rank_in(prof, k, sl_sticky_epoch(prof, now_ns));
 }
 
 #define SL_STICKY_MIN_EVENTS 32	   /* lookups a window needs before it closes early */
 #define SL_LEVEL_ONE	     1024U /* fixed-point 1.0 for bucket headroom */
+#define SL_AVG_ONE	     16U   /* fixed-point 1.0 for the window averages */
 
 /* Headroom of a bucket for a class: tokens above the class's reserve as a
  * share of what it could hold above it, in [0, SL_LEVEL_ONE]. */
@@ -106,55 +117,113 @@ SL_INLINE __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucket_pa
 	return level > SL_LEVEL_ONE ? SL_LEVEL_ONE : level;
 }
 
-/* Tokens (in nanotokens) a budget could have given the class during the
- * window: what it admitted plus what the bucket gained. ~0 when it does not
- * limit the class: unlimited, or full (refill beyond the burst was lost, so
- * the gain says nothing about what the class could have had). */
-SL_INLINE __u64 sl_window_capacity(const struct sl_bucket *b, const struct sl_bucket_params *p,
-				   __u64 start_nt, __u64 admitted)
+/* Lookups (x SL_AVG_ONE) a budget refills in elapsed_ns; ~0 when unlimited. */
+SL_INLINE __u64 sl_window_refill(const struct sl_bucket_params *p, __u64 elapsed_ns)
 {
-	if (!p->enabled || b->tokens_nt >= p->cap_nt)
+	if (!p->enabled)
 		return ~0ULL;
-	/* A retune that lowered the burst cut the tokens above it off: they were
-	 * never the class's to use, so the window starts at most full. */
-	if (start_nt > p->cap_nt)
-		start_nt = p->cap_nt;
-	if (admitted > (~0ULL - b->tokens_nt) / SL_TOKEN)
-		return ~0ULL; /* more than any bucket holds: not a limit */
-	__u64 used = admitted * SL_TOKEN + b->tokens_nt;
-	return used > start_nt ? used - start_nt : 0;
+	const __u64 us = elapsed_ns / 1000;
+	if (p->rate_per_sec >= (1ULL << 32) || us >= (1ULL << 28))
+		return ~0ULL; /* more than any class is offered: not a limit */
+	return p->rate_per_sec * us * SL_AVG_ONE / 1000000;
 }
 
-/* Lookups admitted so far at priorities below (numerically above) prio. */
-SL_INLINE __u64 sl_lower_taken(const struct sl_boundary_state *bs, __u32 prio)
+/* Lookups admitted so far at priority prio and above (numerically at most). */
+SL_INLINE __u64 sl_taken_from(const struct sl_boundary_state *bs, __u32 prio)
 {
 	__u64 sum = 0;
 	for (__u32 q = 0; q < SL_PRIORITIES; q++)
-		if (q > prio)
+		if (q <= prio)
 			sum += bs->lookups_by_prio[q];
 	return sum;
 }
 
+/* Demand by rank (struct sl_rank_hist). */
+SL_INLINE void sl_hist_add(struct sl_rank_hist *h, __u32 rank)
+{
+	__u32 b = (rank >> SL_RANK_BIN_SHIFT) & (SL_RANK_BINS - 1);
+	__u32 g = (b / SL_RANK_GROUP) & (SL_RANK_GROUPS - 1);
+	if (h->group[g] >= 0x80000000U)
+		return; /* enough to know the shape */
+	h->group[g]++;
+	h->bin[b]++;
+}
+
+/* Word by word: a memset of this size is no call BPF has. */
+SL_INLINE void sl_hist_clear(struct sl_rank_hist *h)
+{
+	volatile __u64 *w = (volatile __u64 *)h;
+	for (__u32 i = 0; i < sizeof(*h) / 8; i++)
+		w[i] = 0;
+}
+
+SL_INLINE __u64 sl_hist_total(const struct sl_rank_hist *h)
+{
+	__u64 sum = 0;
+	for (__u32 g = 0; g < SL_RANK_GROUPS; g++)
+		sum += h->group[g];
+	return sum;
+}
+
+/* Demand of the ranks below r (rounded down to a bin's start). */
+SL_INLINE __u64 sl_hist_below(const struct sl_rank_hist *h, __u32 r)
+{
+	const __u32 bins = r >= SL_RANK_ONE ? SL_RANK_BINS : r >> SL_RANK_BIN_SHIFT;
+	__u64 sum = 0;
+	__u32 g = 0;
+	for (; g < SL_RANK_GROUPS; g++) {
+		if ((g + 1) * SL_RANK_GROUP > bins)
+			break;
+		sum += h->group[g];
+	}
+	for (__u32 i = 0; i < SL_RANK_GROUP; i++) {
+		__u32 b = g * SL_RANK_GROUP + i;
+		if (b >= bins)
+			break;
+		sum += h->bin[b & (SL_RANK_BINS - 1)];
+	}
+	return sum;
+}
+
+/* The lowest bin start r with at least `amount` of demand below it;
+ * SL_RANK_ONE when all of it is less. */
+SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
+{
+	__u64 sum = 0;
+	__u32 g = 0;
+	if (amount == 0)
+		return 0;
+	for (; g < SL_RANK_GROUPS; g++) {
+		if (sum + h->group[g] >= amount)
+			break;
+		sum += h->group[g];
+	}
+	if (g >= SL_RANK_GROUPS)
+		return SL_RANK_ONE;
+	for (__u32 i = 0; i < SL_RANK_GROUP; i++) {
+		__u32 b = g * SL_RANK_GROUP + i;
+		sum += h->bin[b & (SL_RANK_BINS - 1)];
+		if (sum >= amount)
+			return (b + 1) << SL_RANK_BIN_SHIFT;
+	}
+	return (g + 1) * SL_RANK_GROUP << SL_RANK_BIN_SHIFT;
+}
+
 /*
- * The band. Sources under the threshold reach the budgets; the band, the
- * ranks from the threshold to an eighth above it (and at least up to the
- * lowest source seen above it, so that with a few sources the band is the
- * source at the threshold), gets what they leave over. Levels of the
- * limiting bucket, as a share of its room above the class's reserve:
- *  - above 1/3 the band is admitted: the sources under the threshold keep
- *    the bottom third as a margin for the noise of their arrivals;
- *  - above 9/16 anyone is admitted: those tokens would otherwise overflow
- *    (the source at the threshold just turned over to a new rank, say);
- *  - the threshold rises only when two windows in a row end above 17/32
- *    with the band fully admitted;
- *  - refusals of more than 1/8 of what was admitted are heavy: the
- *    threshold falls at once.
+ * The band and the threshold's hold, as shares of the target T (the demand
+ * the limiting budget allows, see sl_sticky_tick):
+ *  - the threshold holds while the demand under it is from T - T/16 to T;
+ *    it moves to the bin start under which the demand is at most T;
+ *  - the band holds from T + T/32 to T + T/8 of demand under its top; it
+ *    moves to reach T + T/16: enough to take up the noise of the arrivals
+ *    under the threshold, and at least the source at it;
+ *  - the band is admitted while the limiting bucket holds more than a third
+ *    of its room above the class's reserve: the sources under the threshold
+ *    keep the bottom third as a margin.
  */
-#define SL_BAND_DIV	  8
-#define SL_BAND_FILL_DIV  3
-#define SL_OVERFLOW_LEVEL (SL_LEVEL_ONE * 9 / 16)
-#define SL_RISE_LEVEL	  (SL_LEVEL_ONE * 17 / 32)
-#define SL_HEAVY_DIV	  8
+#define SL_HOLD_DIV	 16
+#define SL_BAND_DIV	 32
+#define SL_BAND_FILL_DIV 3
 
 /* The bucket holds more than a third of its room above the reserve (a full
  * bucket always does). */
@@ -169,14 +238,6 @@ SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_par
 	if (need > p->cap_nt)
 		need = p->cap_nt;
 	return b->tokens_nt >= need && sl_bucket_has(b, reserve_nt);
-}
-
-SL_INLINE __u32 sl_band_top(const struct sl_class_state *cs)
-{
-	__u32 top = cs->threshold + cs->threshold / SL_BAND_DIV;
-	if (cs->marginal < SL_RANK_ONE && cs->marginal > top)
-		top = cs->marginal;
-	return top;
 }
 
 #define SL_STICKY_ADMIT 0 /* under the threshold, or in the band with tokens left over */
@@ -194,191 +255,171 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 			       struct sl_class_state *cs, const struct sl_boundary_state *bs,
 			       __u32 rank)
 {
-	if (rank < cs->threshold) {
-		if (rank + 1 > cs->window_top)
-			cs->window_top = rank + 1;
+	if (rank < cs->threshold)
 		return SL_STICKY_ADMIT;
-	}
-	if (rank < cs->window_low) {
-		cs->window_low2 = cs->window_low;
-		cs->window_low = rank;
-	} else if (rank > cs->window_low && rank < cs->window_low2) {
-		cs->window_low2 = rank;
-	}
+	if (rank >= cs->band_top)
+		return SL_STICKY_SHED;
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
-	if (rank > sl_band_top(cs)) {
-		/* Above the band: shed, unless the tokens would overflow; then
-		 * whoever asks gets one, and counts as the band. */
-		if (!(sl_headroom(&cs->bucket, &cp->bucket, 0) >= SL_OVERFLOW_LEVEL &&
-		      sl_headroom(&bs->lookups, &prof->boundary_lookups,
-				  prof->lookups_reserve_nt[prio]) >= SL_OVERFLOW_LEVEL &&
-		      (!prof->boundary_packets.enabled ||
-		       sl_bucket_has(&bs->packets, prof->packets_reserve_nt[prio])))) {
-			cs->window_ranked_out++;
-			return SL_STICKY_SHED;
-		}
-	}
-	cs->window_band++;
 	if (sl_left_over(&cs->bucket, &cp->bucket, 0) &&
 	    sl_left_over(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]) &&
 	    sl_left_over(&bs->packets, &prof->boundary_packets, prof->packets_reserve_nt[prio]))
 		return SL_STICKY_ADMIT;
-	cs->window_band_shed++;
 	return SL_STICKY_SHED;
 }
 
 /*
+ * Places the threshold and the band's top on the demand by rank of the
+ * current epoch, for the share avg_capacity / avg_offered of it, nudged by
+ * up to 1/32 to hold the limiting bucket half full (`level`, of
+ * SL_LEVEL_ONE). With `hold`, each stays where it is while within its hold
+ * (above); a new epoch's ranks move both.
+ */
+SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 level, int hold)
+{
+	const struct sl_rank_hist *h = &cs->demand[cs->rank_epoch & 1];
+	const __u64 total = sl_hist_total(h);
+	if (cs->avg_offered == 0 || total == 0)
+		return; /* nothing known about the demand: stay */
+	if (cs->avg_capacity >= cs->avg_offered) {
+		cs->threshold = SL_RANK_ONE;
+		cs->band_top = SL_RANK_ONE;
+		return;
+	}
+	/* share in 2^-16 (< 1), total < 2^36: no overflow */
+	const __u64 share = (cs->avg_capacity << 16) / cs->avg_offered;
+	__u64 t = total * share >> 16;
+	t = t + t * level / (64 * SL_LEVEL_ONE) - t / 128;
+
+	__u64 under = sl_hist_below(h, cs->threshold);
+	if (!hold || cs->threshold >= SL_RANK_ONE || under > t || under + t / SL_HOLD_DIV < t) {
+		__u32 r = sl_hist_rank_at(h, t + 1); /* the bin where the demand passes t */
+		if (r >= SL_RANK_ONE && total <= t)
+			cs->threshold = SL_RANK_ONE;
+		else
+			cs->threshold =
+				r > (1U << SL_RANK_BIN_SHIFT) ? r - (1U << SL_RANK_BIN_SHIFT) : 0;
+		if (cs->threshold < SL_RANK_MIN)
+			cs->threshold = SL_RANK_MIN;
+		hold = 0;
+	}
+	if (cs->threshold >= SL_RANK_ONE) {
+		cs->band_top = SL_RANK_ONE;
+		return;
+	}
+	under = sl_hist_below(h, cs->band_top);
+	if (!hold || cs->band_top <= cs->threshold || under < t + t / (2 * SL_BAND_DIV) ||
+	    under > t + 2 * t / SL_BAND_DIV) {
+		__u32 top = sl_hist_rank_at(h, t + t / SL_BAND_DIV);
+		if (top <= cs->threshold)
+			top = cs->threshold + (1U << SL_RANK_BIN_SHIFT);
+		cs->band_top = top > SL_RANK_ONE ? SL_RANK_ONE : top;
+	}
+}
+
+/*
+ * Counts a lookup of source k that reached the rank filter, by its rank in
+ * the current epoch and in the next (after sl_sticky_tick, which turns the
+ * epoch over); returns the current rank.
+ */
+SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_state *cs,
+				 const struct sl_source_key *k)
+{
+	const __u32 rank = sl_rank_in(prof, k, cs->rank_epoch);
+	sl_hist_add(&cs->demand[cs->rank_epoch & 1], rank);
+	if (prof->sticky_epoch_ns)
+		sl_hist_add(&cs->demand[(cs->rank_epoch + 1) & 1],
+			    sl_rank_in(prof, k, cs->rank_epoch + 1));
+	return rank;
+}
+
+/*
  * Closes the controller window when it has run its length (and, at low rates,
- * seen SL_STICKY_MIN_EVENTS lookups or 4 lengths). Call before using the
- * threshold for a lookup, after refilling the class and boundary buckets.
+ * seen SL_STICKY_MIN_EVENTS lookups or 4 lengths), and turns the epoch over.
+ * Call before using the threshold for a lookup, after refilling the class and
+ * boundary buckets.
  *
- * The threshold moves only when the band cannot take up the difference;
- * holding still otherwise is what keeps the sources under it admitted, and
- * the ones above the band shed, for their whole epoch:
- *  - up, when two windows in a row the band got every lookup it asked for
- *    and the limiting bucket ended above SL_RISE_LEVEL (or at once when a
- *    budget ended the window full: tokens were lost): past the source at
- *    the threshold at least, and the next one becomes it;
- *  - down, when the budgets refused sources under the threshold and the
- *    band got less than a quarter of its lookups, two windows in a row or
- *    once heavily (then at least onto the highest source under it);
- *  - to the target at once in a surge (refusals, and the target below 3/4
- *    of the threshold);
- *  - with nobody above it, toward the target; two windows in a row with the
- *    budgets full: it doubles; after eight idle windows everyone is
- *    admitted again.
- *
- * The target sets the size of a step (an eighth of the way to it, at least
- * 1/64 of the threshold; a quarter of the threshold when tokens were lost):
- *   target = capacity of the window / lookups offered in it,
- * where the capacity of a budget is what the class took from it plus what the
- * bucket gained (exactly the refill for the class bucket; for the shared
- * boundary the refill less what classes of the same or higher priority took,
- * since whatever lower priorities took this class could have had), and the
- * offered count includes lookups the rank filter shed, so the estimate does
- * not depend on the threshold it corrects; it is nudged by up to 1/8 to hold
- * the limiting bucket half full (the boundary: above this priority's
- * reserve).
+ * Each window gives the capacity of the limiting budget (its refill in the
+ * window; for the shared boundary, less what other classes of the same or
+ * higher priority took, since whatever lower priorities took this class could
+ * have had) and the lookups offered (including those the rank filter shed, so
+ * the estimate does not depend on the threshold it sets). Their averages
+ * over windows (weight 1/4; a window off by half from the average replaces
+ * it: a surge starts or ends) give the share of the demand to admit, and
+ * sl_sticky_place puts the threshold where the demand under it is that share
+ * (everyone, when it is all of it). After eight windows without a refusal
+ * everyone is admitted again.
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
 			      __u64 now_ns)
 {
-	__u64 window = prof->sticky_window_ns;
-	if (now_ns < cs->window_start_ns + window)
-		return;
-	if (cs->window_offered < SL_STICKY_MIN_EVENTS &&
-	    now_ns < cs->window_start_ns + 4 * window && cs->window_offered > 0)
-		return;
-
-	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	__u64 level = sl_headroom(&cs->bucket, &cp->bucket, 0);
-	__u64 boundary =
+	const __u64 boundary =
 		sl_headroom(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]);
-	int full = cs->window_rejected == 0 && level >= SL_LEVEL_ONE && boundary >= SL_LEVEL_ONE;
-	cs->full_windows = full ? cs->full_windows + 1 : 0;
 
-	__u64 target = SL_RANK_ONE;
-	__u64 nudge = level;
-	int known = 0; /* the budgets limited the class: the target means something */
-	if (cs->window_offered > 0) {
-		__u64 cap = sl_window_capacity(&cs->bucket, &cp->bucket, cs->window_class_nt,
-					       cs->window_admitted);
-		/* The class outranks lower priorities: what they took was its for the taking. */
-		__u64 lower = sl_lower_taken(bs, prio) - cs->window_lower_taken;
-		__u64 cap_b =
-			sl_window_capacity(&bs->lookups, &prof->boundary_lookups,
-					   cs->window_boundary_nt, cs->window_admitted + lower);
+	int place = 0; /* 1: with the holds, 2: afresh (new ranks) */
+	const __u64 epoch = sl_sticky_epoch(prof, now_ns);
+	if (epoch != cs->rank_epoch) {
+		/* The old epoch's counts make way for the one after the new. */
+		sl_hist_clear(&cs->demand[(epoch + 1) & 1]);
+		if (epoch != cs->rank_epoch + 1)
+			sl_hist_clear(&cs->demand[epoch & 1]);
+		cs->rank_epoch = epoch;
+		if (cs->threshold < SL_RANK_ONE)
+			place = 2;
+		if (boundary < level)
+			level = boundary;
+	}
+
+	const __u64 window = prof->sticky_window_ns;
+	const int closing = now_ns >= cs->window_start_ns + window &&
+			    (cs->window_offered >= SL_STICKY_MIN_EVENTS ||
+			     cs->window_offered == 0 || now_ns >= cs->window_start_ns + 4 * window);
+	if (closing && now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
+		cs->threshold = SL_RANK_ONE; /* idle: everyone again */
+		cs->band_top = SL_RANK_ONE;
+		cs->avg_offered = 0;
+		cs->avg_capacity = 0;
+		place = 0;
+	} else if (closing && cs->window_offered > 0) {
+		/* What the budgets refilled in the window; the boundary's less what
+		 * other classes of the same or higher priority took from it. */
+		const __u64 elapsed = now_ns - cs->window_start_ns;
+		__u64 cap = sl_window_refill(&cp->bucket, elapsed);
+		__u64 cap_b = sl_window_refill(&prof->boundary_lookups, elapsed);
+		if (cap_b != ~0ULL) {
+			__u64 others = sl_taken_from(bs, prio) - cs->window_taken;
+			others = others > cs->window_admitted ? others - cs->window_admitted : 0;
+			others *= SL_AVG_ONE;
+			cap_b = cap_b > others ? cap_b - others : 0;
+		}
 		if (cap_b < cap) {
 			cap = cap_b;
-			nudge = boundary; /* above this priority's reserve */
+			level = boundary; /* above this priority's reserve */
 		}
-		if (cap != ~0ULL) {
-			known = 1;
-			/* capacity in 2^-10 tokens: enough precision, no overflow */
-			target = (cap / (SL_TOKEN >> 10)) * SL_RANK_ONE /
-				 ((__u64)cs->window_offered << 10);
-			/* -1/8 .. +1/8 to hold the limiting bucket half full */
-			target = target + target * nudge / (4 * SL_LEVEL_ONE) - target / 8;
+		const __u64 offered = (__u64)cs->window_offered * SL_AVG_ONE;
+		if (cap == ~0ULL)
+			cap = offered; /* nothing limits the class */
+		if (cs->avg_offered == 0 || 2 * offered < cs->avg_offered ||
+		    offered > 2 * cs->avg_offered) {
+			cs->avg_offered = offered;
+			cs->avg_capacity = cap;
+		} else {
+			cs->avg_offered = cs->avg_offered - cs->avg_offered / 16 + offered / 16;
+			cs->avg_capacity = cs->avg_capacity - cs->avg_capacity / 16 + cap / 16;
 		}
-		if (target > SL_RANK_ONE)
-			target = SL_RANK_ONE;
+		if (!place && (cs->threshold < SL_RANK_ONE || cs->window_rejected > 0))
+			place = 1;
 	}
+	if (place)
+		sl_sticky_place(cs, level, place == 1);
+	if (!closing)
+		return;
 
-	__u64 thr = cs->threshold;
-	const __u64 old = thr;
-	const __u32 top = cs->window_top; /* rank + 1 */
-	const __u32 band = cs->window_band, band_shed = cs->window_band_shed;
-	__u64 step = thr / 64 + 1;
-	if (now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
-		thr = SL_RANK_ONE;
-	} else if (cs->full_windows >= 2) {
-		thr *= 2;
-	} else if (cs->window_offered == 0) {
-		/* nothing to learn from */
-	} else if (cs->window_rejected > 0) {
-		const int heavy = cs->window_rejected * SL_HEAVY_DIV > cs->window_admitted;
-		const int starved = band == 0 || 4 * band_shed > 3 * band;
-		cs->pressure = starved ? (cs->pressure < 0 ? cs->pressure - 1 : -1) : 0;
-		if (4 * target < 3 * thr) {
-			thr = target; /* a surge: refusals and far too open */
-			cs->pressure = 0;
-		} else if (starved && (heavy || cs->pressure <= -2)) {
-			if (target < thr && (thr - target) / 8 > step)
-				step = (thr - target) / 8;
-			thr = thr > step ? thr - step : 0;
-			if (heavy && top != 0 && top - 1 < thr)
-				thr = top - 1; /* the highest source under it is at it now */
-			cs->pressure = 0;
-		}
-	} else if (band + cs->window_ranked_out == 0) {
-		thr = target > thr ? thr + (target - thr) / 8 : thr - (thr - target) / 8;
-		cs->pressure = 0;
-	} else if ((band > 0 && band_shed > 0) || nudge < SL_RISE_LEVEL) {
-		cs->pressure = 0; /* the band is taking what is left over: hold */
-	} else {
-		cs->pressure = cs->pressure > 0 ? cs->pressure + 1 : 1;
-		if (cs->pressure >= 2 || !known) {
-			if (known && target > thr && (target - thr) / 8 > step)
-				step = (target - thr) / 8;
-			if (!known && thr / 4 > step)
-				step = thr / 4;
-			if (step > thr / 2 + 1)
-				step = thr / 2 + 1;
-			thr += step;
-			if (band > 0 && cs->marginal < SL_RANK_ONE && thr <= cs->marginal)
-				thr = cs->marginal + 1;
-			cs->pressure = 0;
-		}
-	}
-	if (thr > SL_RANK_ONE)
-		thr = SL_RANK_ONE;
-	if (thr < SL_RANK_MIN)
-		thr = SL_RANK_MIN;
-
-	/* The source at the new threshold: the lowest rank at or above it this
-	 * window saw (the next one when it rose past the lowest), or the highest
-	 * source under the old one when it fell onto it. */
-	if (cs->window_low >= thr)
-		cs->marginal = cs->window_low;
-	else if (cs->window_low2 >= thr && cs->window_low2 < SL_RANK_ONE)
-		cs->marginal = cs->window_low2;
-	else
-		cs->marginal = SL_RANK_ONE;
-	if (thr < old && top != 0 && top - 1 >= thr && top - 1 < cs->marginal)
-		cs->marginal = top - 1;
-	cs->threshold = (__u32)thr;
 	cs->window_start_ns = now_ns;
-	cs->window_class_nt = cs->bucket.tokens_nt;
-	cs->window_boundary_nt = bs->lookups.tokens_nt;
-	cs->window_lower_taken = sl_lower_taken(bs, prio);
+	cs->window_taken = sl_taken_from(bs, prio);
 	cs->window_offered = 0;
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;
-	cs->window_low = SL_RANK_ONE;
-	cs->window_low2 = SL_RANK_ONE;
-	cs->window_top = 0;
-	cs->window_band = 0;
-	cs->window_band_shed = 0;
-	cs->window_ranked_out = 0;
 }

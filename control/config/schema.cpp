@@ -91,7 +91,7 @@ const std::vector<KeySpec>& config_schema() {
       {"admission", "malformed", "string", 1, 0, "", "`\"drop\"`", KeyChange::live, "drop|pass",
        "packets the parser rejects"},
       {"admission", "sticky_epoch_sec", "integer", 1, 86400, "s", "60", KeyChange::live, "",
-       "how long a source keeps its sticky rank; each source turns over at its own phase"},
+       "how long a source keeps its sticky rank; every source turns over at the same time"},
       {"admission", "sticky_window_ms", "integer", 1, 60000, "ms", "100", KeyChange::live, "",
        "less than `sticky_epoch_sec` × 1000"},
       {"admission", "source_table_size", "integer", SL_SOURCES_MIN, SL_SOURCES_MAX, "entries",
@@ -173,8 +173,8 @@ const std::vector<KeySpec>& config_schema() {
       {"class", "mark_dscp", "integer", 0, 63, "", "none", KeyChange::live, "",
        "required with `on_shed = \"mark\"`, an error otherwise"},
       {"class", "shed_order", "string", 1, 0, "", "`\"sticky\"`", KeyChange::live, "sticky|random",
-       "`\"sticky\"`: the same sources are shed for a whole epoch (each source's own, "
-       "`sticky_epoch_sec` long); the source at the threshold takes what the others leave, so "
+       "`\"sticky\"`: the same sources are shed for a whole epoch (`sticky_epoch_sec` long); "
+       "the sources at the threshold take what the others leave, so "
        "the budgets stay used. `\"random\"`: every lookup has the same chance, e.g. for a class "
        "of a few sources that should all get some (docs/architecture.md)"},
       {"class", "per_source", "inline table", 1, 0, "", "none", KeyChange::live, "", "see below"},

@@ -149,10 +149,19 @@ SL_INLINE void sl_hist_add(struct sl_rank_hist *h, __u32 rank)
 	h->bin[b]++;
 }
 
+/* Loops over the histograms stay loops in BPF: unrolled, their sums spill
+ * past the 512-byte stack. */
+#ifdef __clang__
+#define SL_LOOP _Pragma("clang loop unroll(disable)")
+#else
+#define SL_LOOP
+#endif
+
 /* Word by word: a memset of this size is no call BPF has. */
 SL_INLINE void sl_hist_clear(struct sl_rank_hist *h)
 {
 	volatile __u64 *w = (volatile __u64 *)h;
+	SL_LOOP
 	for (__u32 i = 0; i < sizeof(*h) / 8; i++)
 		w[i] = 0;
 }
@@ -160,28 +169,32 @@ SL_INLINE void sl_hist_clear(struct sl_rank_hist *h)
 SL_INLINE __u64 sl_hist_total(const struct sl_rank_hist *h)
 {
 	__u64 sum = 0;
+	SL_LOOP
 	for (__u32 g = 0; g < SL_RANK_GROUPS; g++)
 		sum += h->group[g];
 	return sum;
 }
 
+/* 1 when a < b, for values below 2^63, without a branch: the verifier walks
+ * the loops below once, not once per way out of them. */
+SL_INLINE __u64 sl_less(__u64 a, __u64 b)
+{
+	return (a - b) >> 63;
+}
+
 /* Demand of the ranks below r (rounded down to a bin's start). */
 SL_INLINE __u64 sl_hist_below(const struct sl_rank_hist *h, __u32 r)
 {
-	const __u32 bins = r >= SL_RANK_ONE ? SL_RANK_BINS : r >> SL_RANK_BIN_SHIFT;
+	const __u64 bins = r >= SL_RANK_ONE ? SL_RANK_BINS : r >> SL_RANK_BIN_SHIFT;
+	const __u64 groups = bins / SL_RANK_GROUP; /* whole groups under r */
 	__u64 sum = 0;
-	__u32 g = 0;
-	for (; g < SL_RANK_GROUPS; g++) {
-		if ((g + 1) * SL_RANK_GROUP > bins)
-			break;
-		sum += h->group[g];
-	}
-	for (__u32 i = 0; i < SL_RANK_GROUP; i++) {
-		__u32 b = g * SL_RANK_GROUP + i;
-		if (b >= bins)
-			break;
-		sum += h->bin[b & (SL_RANK_BINS - 1)];
-	}
+	SL_LOOP
+	for (__u32 g = 0; g < SL_RANK_GROUPS; g++)
+		sum += h->group[g] & -sl_less(g, groups);
+	SL_LOOP
+	for (__u32 i = 0; i < SL_RANK_GROUP; i++)
+		sum += h->bin[(groups * SL_RANK_GROUP + i) & (SL_RANK_BINS - 1)] &
+		       -sl_less(i, bins % SL_RANK_GROUP);
 	return sum;
 }
 
@@ -189,24 +202,26 @@ SL_INLINE __u64 sl_hist_below(const struct sl_rank_hist *h, __u32 r)
  * SL_RANK_ONE when all of it is less. */
 SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
 {
-	__u64 sum = 0;
-	__u32 g = 0;
-	if (amount == 0)
-		return 0;
-	for (; g < SL_RANK_GROUPS; g++) {
-		if (sum + h->group[g] >= amount)
-			break;
+	/* Groups, then bins of the next group, whose demand up to and
+	 * including them is still short of amount (prefix sums only grow). */
+	__u64 sum = 0, groups = 0, before = 0;
+	SL_LOOP
+	for (__u32 g = 0; g < SL_RANK_GROUPS; g++) {
 		sum += h->group[g];
+		const __u64 short_of = sl_less(sum, amount);
+		groups += short_of;
+		before += h->group[g] & -short_of;
 	}
-	if (g >= SL_RANK_GROUPS)
-		return SL_RANK_ONE;
+	__u64 bins = 0;
+	sum = before;
+	SL_LOOP
 	for (__u32 i = 0; i < SL_RANK_GROUP; i++) {
-		__u32 b = g * SL_RANK_GROUP + i;
-		sum += h->bin[b & (SL_RANK_BINS - 1)];
-		if (sum >= amount)
-			return (b + 1) << SL_RANK_BIN_SHIFT;
+		sum += h->bin[(groups * SL_RANK_GROUP + i) & (SL_RANK_BINS - 1)];
+		bins += sl_less(sum, amount);
 	}
-	return (g + 1) * SL_RANK_GROUP << SL_RANK_BIN_SHIFT;
+	if (groups >= SL_RANK_GROUPS)
+		return SL_RANK_ONE;
+	return (__u32)(groups * SL_RANK_GROUP + bins + 1) << SL_RANK_BIN_SHIFT;
 }
 
 /*
@@ -222,6 +237,7 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
  *    keep the bottom third as a margin.
  */
 #define SL_HOLD_DIV	 16
+#define SL_MARGIN_DIV	 8
 #define SL_BAND_DIV	 32
 #define SL_BAND_FILL_DIV 3
 
@@ -274,7 +290,7 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
  * SL_LEVEL_ONE). With `hold`, each stays where it is while within its hold
  * (above); a new epoch's ranks move both.
  */
-SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 level, int hold)
+SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 level, __u64 room, int hold)
 {
 	const struct sl_rank_hist *h = &cs->demand[cs->rank_epoch & 1];
 	const __u64 total = sl_hist_total(h);
@@ -289,11 +305,16 @@ SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 level, int hold)
 	const __u64 share = (cs->avg_capacity << 16) / cs->avg_offered;
 	__u64 t = total * share >> 16;
 	t = t + t * level / (64 * SL_LEVEL_ONE) - t / 128;
+	/* The sources under the threshold leave the bucket a margin for the
+	 * noise of their arrivals: refusals would hit them at random. */
+	const __u64 under_t = t - (room >= 8 * SL_MARGIN_DIV ? t * 8 / room : t / SL_MARGIN_DIV);
 
 	__u64 under = sl_hist_below(h, cs->threshold);
-	if (!hold || cs->threshold >= SL_RANK_ONE || under > t || under + t / SL_HOLD_DIV < t) {
-		__u32 r = sl_hist_rank_at(h, t + 1); /* the bin where the demand passes t */
-		if (r >= SL_RANK_ONE && total <= t)
+	if (!hold || cs->threshold >= SL_RANK_ONE || under > t ||
+	    under + t / SL_HOLD_DIV < under_t) {
+		/* the bin where the demand passes under_t */
+		__u32 r = sl_hist_rank_at(h, under_t + 1);
+		if (total <= t)
 			cs->threshold = SL_RANK_ONE;
 		else
 			cs->threshold =
@@ -343,11 +364,12 @@ SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_
  * higher priority took, since whatever lower priorities took this class could
  * have had) and the lookups offered (including those the rank filter shed, so
  * the estimate does not depend on the threshold it sets). Their averages
- * over windows (weight 1/4; a window off by half from the average replaces
+ * over windows (weight 1/16; a window off by half from the average replaces
  * it: a surge starts or ends) give the share of the demand to admit, and
- * sl_sticky_place puts the threshold where the demand under it is that share
- * (everyone, when it is all of it). After eight windows without a refusal
- * everyone is admitted again.
+ * sl_sticky_place (run by sl_sticky_settle after the decision) puts the
+ * threshold where the demand under it is that share, less a margin (everyone,
+ * when it is all of it). After eight windows without a refusal everyone is
+ * admitted again.
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
@@ -371,6 +393,14 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		if (boundary < level)
 			level = boundary;
 	}
+	/* Room of the smaller bucket, in tokens (above this priority's reserve). */
+	__u64 room = ~0ULL;
+	if (cp->bucket.enabled)
+		room = cp->bucket.cap_nt / SL_TOKEN;
+	if (prof->boundary_lookups.enabled &&
+	    prof->boundary_lookups.cap_nt > prof->lookups_reserve_nt[prio] &&
+	    (prof->boundary_lookups.cap_nt - prof->lookups_reserve_nt[prio]) / SL_TOKEN < room)
+		room = (prof->boundary_lookups.cap_nt - prof->lookups_reserve_nt[prio]) / SL_TOKEN;
 
 	const __u64 window = prof->sticky_window_ns;
 	const int closing = now_ns >= cs->window_start_ns + window &&
@@ -412,8 +442,11 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		if (!place && (cs->threshold < SL_RANK_ONE || cs->window_rejected > 0))
 			place = 1;
 	}
-	if (place)
-		sl_sticky_place(cs, level, place == 1);
+	if (place) {
+		cs->place = place;
+		cs->place_level = (__u32)level;
+		cs->place_room = room;
+	}
 	if (!closing)
 		return;
 
@@ -422,4 +455,18 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	cs->window_offered = 0;
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;
+}
+
+/*
+ * Carries out the placement sl_sticky_tick asked for. Every dataplane calls
+ * it after the decision that closed the window (under the state lock): apart
+ * from the decision, the histogram walks would make the XDP program's
+ * verification too long.
+ */
+SL_INLINE void sl_sticky_settle(struct sl_class_state *cs)
+{
+	if (!cs->place)
+		return;
+	sl_sticky_place(cs, cs->place_level, cs->place_room, cs->place == 1);
+	cs->place = 0;
 }

@@ -244,9 +244,11 @@ struct sl_class_state {
 	__u32 place;
 	__u32 place_level;
 	__u64 place_room;
+	__s32 trim; /* correction of the target, in 1/1024 of it (sticky.h) */
+	__u32 pad;
 	struct sl_rank_hist demand[2];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2272, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2280, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

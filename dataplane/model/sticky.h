@@ -237,6 +237,9 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
  *    keep the bottom third as a margin.
  */
 #define SL_HOLD_DIV	 16
+#define SL_TRIM_ONE	 1024
+#define SL_TRIM_STEP	 8   /* per window */
+#define SL_TRIM_MAX	 256 /* a quarter of the target either way */
 #define SL_MARGIN_DIV	 8
 #define SL_BAND_DIV	 32
 #define SL_BAND_FILL_DIV 3
@@ -304,7 +307,8 @@ SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 level, __u64 roo
 	/* share in 2^-16 (< 1), total < 2^36: no overflow */
 	const __u64 share = (cs->avg_capacity << 16) / cs->avg_offered;
 	__u64 t = total * share >> 16;
-	t = t + t * level / (64 * SL_LEVEL_ONE) - t / 128;
+	(void)level;
+	t = t * (__u64)(SL_TRIM_ONE + cs->trim) / SL_TRIM_ONE;
 	/* The sources under the threshold leave the bucket a margin for the
 	 * noise of their arrivals: refusals would hit them at random. */
 	const __u64 under_t = t - (room >= 8 * SL_MARGIN_DIV ? t * 8 / room : t / SL_MARGIN_DIV);
@@ -411,6 +415,7 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		cs->band_top = SL_RANK_ONE;
 		cs->avg_offered = 0;
 		cs->avg_capacity = 0;
+		cs->trim = 0;
 		place = 0;
 	} else if (closing && cs->window_offered > 0) {
 		/* What the budgets refilled in the window; the boundary's less what
@@ -432,12 +437,26 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		if (cap == ~0ULL)
 			cap = offered; /* nothing limits the class */
 		if (cs->avg_offered == 0 || 2 * offered < cs->avg_offered ||
-		    offered > 2 * cs->avg_offered) {
+		    offered > 2 * cs->avg_offered || 2 * cap < cs->avg_capacity ||
+		    cap > 2 * cs->avg_capacity) {
 			cs->avg_offered = offered;
 			cs->avg_capacity = cap;
 		} else {
 			cs->avg_offered = cs->avg_offered - cs->avg_offered / 16 + offered / 16;
 			cs->avg_capacity = cs->avg_capacity - cs->avg_capacity / 16 + cap / 16;
+		}
+		/* What the estimates miss (retries of the shed, say) shows in the
+		 * limiting bucket: refusals under the threshold, or tokens piling
+		 * up toward the burst. The trim corrects the target for it. */
+		if (cs->threshold < SL_RANK_ONE) {
+			if ((__u64)cs->window_rejected * 64 > cs->window_admitted)
+				cs->trim -= SL_TRIM_STEP;
+			else if (cs->window_rejected == 0 && level >= SL_LEVEL_ONE)
+				cs->trim += SL_TRIM_STEP;
+			if (cs->trim > SL_TRIM_MAX)
+				cs->trim = SL_TRIM_MAX;
+			if (cs->trim < -SL_TRIM_MAX)
+				cs->trim = -SL_TRIM_MAX;
 		}
 		if (!place && (cs->threshold < SL_RANK_ONE || cs->window_rejected > 0))
 			place = 1;

@@ -232,20 +232,18 @@ struct sl_class_state {
 	__u32 window_admitted; /* of those, admitted */
 	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
 	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
-	/* Averages over windows (x SL_AVG_ONE, weight 1/4 per window). */
-	__u64 avg_offered;  /* lookups that reached the rank filter per window */
-	__u64 avg_capacity; /* lookups the limiting budget could give the class per window */
+	/* Per second, x SL_AVG_ONE (sticky.h); averages over windows. */
+	__u64 avg_offered; /* lookups that reached the rank filter */
+	__u64 avg_others;  /* boundary lookups other classes of this priority or above took */
+	__u64 capacity;	   /* lookups the limiting budget can give the class */
 	/* Demand by rank in the sticky epoch rank_epoch (demand[rank_epoch & 1])
 	 * and by the ranks its sources will have in the next one. */
 	__u64 rank_epoch;
 	/* A placement the last window or epoch asked for (sl_sticky_settle): 0
-	 * none, 1 within the holds, 2 afresh; with the limiting bucket's level and
-	 * room then. */
+	 * none, 1 within the holds, 2 afresh; with the smaller bucket's room. */
 	__u32 place;
-	__u32 place_level;
-	__u64 place_room;
 	__s32 trim; /* correction of the target, in 1/1024 of it (sticky.h) */
-	__u32 pad;
+	__u64 place_room;
 	struct sl_rank_hist demand[2];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2280, "sl_class_state layout");

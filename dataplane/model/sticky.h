@@ -117,15 +117,11 @@ SL_INLINE __u64 sl_headroom(const struct sl_bucket *b, const struct sl_bucket_pa
 	return level > SL_LEVEL_ONE ? SL_LEVEL_ONE : level;
 }
 
-/* Lookups (x SL_AVG_ONE) a budget refills in elapsed_ns; ~0 when unlimited. */
-SL_INLINE __u64 sl_window_refill(const struct sl_bucket_params *p, __u64 elapsed_ns)
+/* A new window's rate off by half from the average (or no average yet):
+ * a surge starts or ends; the average starts over from it. */
+SL_INLINE int sl_off_by_half(__u64 x, __u64 avg)
 {
-	if (!p->enabled)
-		return ~0ULL;
-	const __u64 us = elapsed_ns / 1000;
-	if (p->rate_per_sec >= (1ULL << 32) || us >= (1ULL << 28))
-		return ~0ULL; /* more than any class is offered: not a limit */
-	return p->rate_per_sec * us * SL_AVG_ONE / 1000000;
+	return 2 * x < avg || x > 2 * avg;
 }
 
 /* Lookups admitted so far at priority prio and above (numerically at most). */
@@ -288,26 +284,25 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 
 /*
  * Places the threshold and the band's top on the demand by rank of the
- * current epoch, for the share avg_capacity / avg_offered of it, nudged by
- * up to 1/32 to hold the limiting bucket half full (`level`, of
- * SL_LEVEL_ONE). With `hold`, each stays where it is while within its hold
- * (above); a new epoch's ranks move both.
+ * current epoch, for the share capacity / avg_offered of it corrected by
+ * the trim; `room`: the smaller bucket's burst in tokens (the margin). With
+ * `hold`, each stays where it is while within its hold (above); a new
+ * epoch's ranks move both.
  */
-SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 level, __u64 room, int hold)
+SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 room, int hold)
 {
 	const struct sl_rank_hist *h = &cs->demand[cs->rank_epoch & 1];
 	const __u64 total = sl_hist_total(h);
 	if (cs->avg_offered == 0 || total == 0)
 		return; /* nothing known about the demand: stay */
-	if (cs->avg_capacity >= cs->avg_offered) {
+	if (cs->capacity >= cs->avg_offered) {
 		cs->threshold = SL_RANK_ONE;
 		cs->band_top = SL_RANK_ONE;
 		return;
 	}
 	/* share in 2^-16 (< 1), total < 2^36: no overflow */
-	const __u64 share = (cs->avg_capacity << 16) / cs->avg_offered;
+	const __u64 share = (cs->capacity << 16) / cs->avg_offered;
 	__u64 t = total * share >> 16;
-	(void)level;
 	t = t * (__u64)(SL_TRIM_ONE + cs->trim) / SL_TRIM_ONE;
 	/* The sources under the threshold leave the bucket a margin for the
 	 * noise of their arrivals: refusals would hit them at random. */
@@ -368,12 +363,12 @@ SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_
  * higher priority took, since whatever lower priorities took this class could
  * have had) and the lookups offered (including those the rank filter shed, so
  * the estimate does not depend on the threshold it sets). Their averages
- * over windows (weight 1/16; a window off by half from the average replaces
- * it: a surge starts or ends) give the share of the demand to admit, and
- * sl_sticky_place (run by sl_sticky_settle after the decision) puts the
- * threshold where the demand under it is that share, less a margin (everyone,
- * when it is all of it). After eight windows without a refusal everyone is
- * admitted again.
+ * over windows (weight 1/16; a window whose offered lookups or capacity are
+ * off by half replaces them: a surge starts or ends, a retune) give the share
+ * of the demand to admit, corrected by the trim, and sl_sticky_place (run by
+ * sl_sticky_settle after the decision) puts the threshold where the demand
+ * under it is that share, less a margin (everyone, when it is all of it).
+ * After eight windows without a refusal everyone is admitted again.
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
 			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
@@ -394,8 +389,6 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		cs->rank_epoch = epoch;
 		if (cs->threshold < SL_RANK_ONE)
 			place = 2;
-		if (boundary < level)
-			level = boundary;
 	}
 	/* Room of the smaller bucket, in tokens (above this priority's reserve). */
 	__u64 room = ~0ULL;
@@ -414,37 +407,42 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		cs->threshold = SL_RANK_ONE; /* idle: everyone again */
 		cs->band_top = SL_RANK_ONE;
 		cs->avg_offered = 0;
-		cs->avg_capacity = 0;
+		cs->avg_others = 0;
 		cs->trim = 0;
 		place = 0;
 	} else if (closing && cs->window_offered > 0) {
-		/* What the budgets refilled in the window; the boundary's less what
-		 * other classes of the same or higher priority took from it. */
-		const __u64 elapsed = now_ns - cs->window_start_ns;
-		__u64 cap = sl_window_refill(&cp->bucket, elapsed);
-		__u64 cap_b = sl_window_refill(&prof->boundary_lookups, elapsed);
-		if (cap_b != ~0ULL) {
-			__u64 others = sl_taken_from(bs, prio) - cs->window_taken;
-			others = others > cs->window_admitted ? others - cs->window_admitted : 0;
-			others *= SL_AVG_ONE;
-			cap_b = cap_b > others ? cap_b - others : 0;
-		}
-		if (cap_b < cap) {
-			cap = cap_b;
-			level = boundary; /* above this priority's reserve */
-		}
-		const __u64 offered = (__u64)cs->window_offered * SL_AVG_ONE;
-		if (cap == ~0ULL)
-			cap = offered; /* nothing limits the class */
-		if (cs->avg_offered == 0 || 2 * offered < cs->avg_offered ||
-		    offered > 2 * cs->avg_offered || 2 * cap < cs->avg_capacity ||
-		    cap > 2 * cs->avg_capacity) {
+		/* Rates (per second, x SL_AVG_ONE) of the window: the lookups
+		 * offered, and what other classes of the same or higher priority
+		 * took from the boundary (what lower priorities took this class
+		 * could have had). */
+		__u64 us = (now_ns - cs->window_start_ns) / 1000;
+		if (us == 0)
+			us = 1;
+		const __u64 offered = (__u64)cs->window_offered * SL_AVG_ONE * 1000000 / us;
+		__u64 others = sl_taken_from(bs, prio) - cs->window_taken;
+		others = others > cs->window_admitted ? others - cs->window_admitted : 0;
+		others = others < (1ULL << 32) ? others * SL_AVG_ONE * 1000000 / us : ~0ULL >> 8;
+		if (sl_off_by_half(offered, cs->avg_offered) ||
+		    sl_off_by_half(others, cs->avg_others)) {
 			cs->avg_offered = offered;
-			cs->avg_capacity = cap;
+			cs->avg_others = others;
 		} else {
 			cs->avg_offered = cs->avg_offered - cs->avg_offered / 16 + offered / 16;
-			cs->avg_capacity = cs->avg_capacity - cs->avg_capacity / 16 + cap / 16;
+			cs->avg_others = cs->avg_others - cs->avg_others / 16 + others / 16;
 		}
+		/* The capacity: the class's rate, or the boundary's less the
+		 * others', whichever is less, as configured now (a retune, the
+		 * adaptive boundary, moves it at once). */
+		__u64 cap = cp->bucket.enabled ? cp->bucket.rate_per_sec * SL_AVG_ONE : ~0ULL;
+		if (prof->boundary_lookups.enabled) {
+			__u64 b = prof->boundary_lookups.rate_per_sec * SL_AVG_ONE;
+			b = b > cs->avg_others ? b - cs->avg_others : 0;
+			if (b < cap) {
+				cap = b;
+				level = boundary; /* above this priority's reserve */
+			}
+		}
+		cs->capacity = cap == ~0ULL ? cs->avg_offered : cap; /* ~0: nothing limits it */
 		/* What the estimates miss (retries of the shed, say) shows in the
 		 * limiting bucket: refusals under the threshold, or tokens piling
 		 * up toward the burst. The trim corrects the target for it. */
@@ -463,7 +461,6 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	}
 	if (place) {
 		cs->place = place;
-		cs->place_level = (__u32)level;
 		cs->place_room = room;
 	}
 	if (!closing)
@@ -486,6 +483,6 @@ SL_INLINE void sl_sticky_settle(struct sl_class_state *cs)
 {
 	if (!cs->place)
 		return;
-	sl_sticky_place(cs, cs->place_level, cs->place_room, cs->place == 1);
+	sl_sticky_place(cs, cs->place_room, cs->place == 1);
 	cs->place = 0;
 }

@@ -184,14 +184,17 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 
 /* sl_sticky_settle under the state lock. Global: its walks of the demand
  * histograms are verified once, not on every path of the decision. */
-__attribute__((noinline)) int sl_sticky_settle_xdp(__u32 si)
+__attribute__((noinline)) int sl_sticky_settle_xdp(__u32 slot_cls, __u64 now)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, slot = (slot_cls >> 16) & 1;
+	const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
 	struct sl_shared_state *st = bpf_map_lookup_elem(&sl_state, &zero);
-	if (!st)
+	if (!prof || !st)
 		return 0;
+	const struct sl_class_params *cp = &prof->classes[slot_cls & (SL_MAX_CLASSES - 1)];
 	bpf_spin_lock(&st->lock);
-	sl_sticky_settle(&st->classes[si & (SL_MAX_CLASSES - 1)]);
+	sl_sticky_settle(prof, cp, &st->classes[cp->state_index & (SL_MAX_CLASSES - 1)],
+			 &st->boundary, now);
 	bpf_spin_unlock(&st->lock);
 	return 0;
 }
@@ -249,8 +252,8 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		bpf_spin_unlock(&st->lock);
 		if (source == SL_SOURCE_TAKEN && !sl_source_used(&d))
 			sl_source_xdp(prof, cls, &m, now, 1);
-		if (cs->place)
-			sl_sticky_settle_xdp(si);
+		if (cs->settle)
+			sl_sticky_settle_xdp(SL_SLOT_CLASS(slot, cls), now);
 	}
 	if (d.flow_ops)
 		sl_flow_apply_xdp(prof, SL_SLOT_CLASS(slot, cls), &m, d.flow_ops, now);

@@ -120,7 +120,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     }
     if (prof.credit_cpus == 0) {  // one worker: the exact decision
       sl_decide(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, ss, flow_hit, now[i], &d[i]);
-      sl_sticky_settle(&cs);
+      sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
       flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
       continue;
     }
@@ -134,7 +134,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
       sl_credit_draw(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i],
                      &d[i]);
       if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) sl_source_give_back(ss, &cp);
-      sl_sticky_settle(&cs);
+      sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
     }
     flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
   }

@@ -239,14 +239,11 @@ struct sl_class_state {
 	/* Demand by rank in the sticky epoch rank_epoch (demand[rank_epoch & 1])
 	 * and by the ranks its sources will have in the next one. */
 	__u64 rank_epoch;
-	/* A placement the last window or epoch asked for (sl_sticky_settle): 0
-	 * none, 1 within the holds, 2 afresh; with the smaller bucket's room. */
-	__u32 place;
-	__s32 trim; /* correction of the target, in 1/1024 of it (sticky.h) */
-	__u64 place_room;
+	__u32 settle; /* SL_SETTLE_* for sl_sticky_settle (sticky.h) */
+	__s32 trim;   /* correction of the target, in 1/1024 of it (sticky.h) */
 	struct sl_rank_hist demand[2];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2280, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2272, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

@@ -29,9 +29,10 @@
 SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_class_params *cp,
 				   __u64 now_ns)
 {
+	/* The histograms are cleared by sl_sticky_settle: a memset of that size
+	 * is no call BPF has. */
 	__builtin_memset(cs, 0, __builtin_offsetof(struct sl_class_state, demand));
-	sl_hist_clear(&cs->demand[0]);
-	sl_hist_clear(&cs->demand[1]);
+	cs->settle = SL_SETTLE_CLEAR;
 	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
 	cs->threshold = SL_RANK_ONE;
 	cs->band_top = SL_RANK_ONE;
@@ -260,7 +261,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	}
 
 	if (cp->shed_order == SL_SHED_STICKY) {
-		sl_sticky_tick(prof, cp, cs, bs, now_ns);
+		sl_sticky_tick(prof, cs, now_ns);
 		cs->window_offered++;
 		struct sl_source_key k;
 		sl_source_key_make(&k, m, cp);

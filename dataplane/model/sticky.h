@@ -352,44 +352,71 @@ SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_
 	return rank;
 }
 
+/* What sl_sticky_settle has to do (sl_class_state.settle). */
+#define SL_SETTLE_CLOSE 1U /* close the window */
+#define SL_SETTLE_TURN	2U /* the epoch turned: place afresh on the new ranks */
+#define SL_SETTLE_CLEAR 4U /* forget both histograms (fresh state, epochs skipped) */
+
 /*
- * Closes the controller window when it has run its length (and, at low rates,
- * seen SL_STICKY_MIN_EVENTS lookups or 4 lengths), and turns the epoch over.
- * Call before using the threshold for a lookup, after refilling the class and
- * boundary buckets.
- *
- * Each window gives the capacity of the limiting budget (its refill in the
- * window; for the shared boundary, less what other classes of the same or
- * higher priority took, since whatever lower priorities took this class could
- * have had) and the lookups offered (including those the rank filter shed, so
- * the estimate does not depend on the threshold it sets). Their averages
- * over windows (weight 1/16; a window whose offered lookups or capacity are
- * off by half replaces them: a surge starts or ends, a retune) give the share
- * of the demand to admit, corrected by the trim, and sl_sticky_place (run by
- * sl_sticky_settle after the decision) puts the threshold where the demand
- * under it is that share, less a margin (everyone, when it is all of it).
- * After eight windows without a refusal everyone is admitted again.
+ * Before a lookup uses the threshold: turns the epoch over, and says when the
+ * controller window has run its length (and, at low rates, seen
+ * SL_STICKY_MIN_EVENTS lookups or 4 lengths). sl_sticky_settle does the rest
+ * after the decision.
  */
-SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_class_params *cp,
-			      struct sl_class_state *cs, const struct sl_boundary_state *bs,
+SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_state *cs,
 			      __u64 now_ns)
 {
-	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
-	__u64 level = sl_headroom(&cs->bucket, &cp->bucket, 0);
-	const __u64 boundary =
-		sl_headroom(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]);
-
-	int place = 0; /* 1: with the holds, 2: afresh (new ranks) */
 	const __u64 epoch = sl_sticky_epoch(prof, now_ns);
 	if (epoch != cs->rank_epoch) {
-		/* The old epoch's counts make way for the one after the new. */
-		sl_hist_clear(&cs->demand[(epoch + 1) & 1]);
+		cs->settle |= SL_SETTLE_TURN;
 		if (epoch != cs->rank_epoch + 1)
-			sl_hist_clear(&cs->demand[epoch & 1]);
+			cs->settle |= SL_SETTLE_CLEAR;
 		cs->rank_epoch = epoch;
-		if (cs->threshold < SL_RANK_ONE)
-			place = 2;
 	}
+	const __u64 window = prof->sticky_window_ns;
+	if (now_ns >= cs->window_start_ns + window &&
+	    (cs->window_offered >= SL_STICKY_MIN_EVENTS || cs->window_offered == 0 ||
+	     now_ns >= cs->window_start_ns + 4 * window))
+		cs->settle |= SL_SETTLE_CLOSE;
+}
+
+/*
+ * Closes the window sl_sticky_tick found over, and places the threshold.
+ * Every dataplane calls it after the decision of a lookup of a sticky class
+ * (under the state lock): apart from the decision, its histogram walks do not
+ * make the XDP program's verification too long (a global BPF function).
+ *
+ * Each window gives the capacity of the limiting budget (its rate as
+ * configured now: a retune or the adaptive boundary moves it at once; for
+ * the shared boundary, less what other classes of the same or higher
+ * priority take from it, since whatever lower priorities took this class
+ * could have had) and the lookups offered (including those the rank filter
+ * shed, so the estimate does not depend on the threshold it sets), both per
+ * second and averaged over windows (weight 1/16; a window off by half
+ * replaces the averages: a surge starts or ends). They give the share of the
+ * demand to admit, corrected by the trim, and sl_sticky_place puts the
+ * threshold where the demand under it is that share, less a margin
+ * (everyone, when it is all of it). After eight windows without a refusal
+ * everyone is admitted again.
+ */
+SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_class_params *cp,
+				struct sl_class_state *cs, const struct sl_boundary_state *bs,
+				__u64 now_ns)
+{
+	const __u32 flags = cs->settle;
+	if (!flags)
+		return;
+	cs->settle = 0;
+	if (flags & SL_SETTLE_CLEAR) {
+		sl_hist_clear(&cs->demand[0]);
+		sl_hist_clear(&cs->demand[1]);
+	} else if (flags & SL_SETTLE_TURN) {
+		/* The old epoch's counts make way for the one after the new. */
+		sl_hist_clear(&cs->demand[(cs->rank_epoch + 1) & 1]);
+	}
+	int place = (flags & SL_SETTLE_TURN) && cs->threshold < SL_RANK_ONE ? 2 : 0;
+
+	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	/* Room of the smaller bucket, in tokens (above this priority's reserve). */
 	__u64 room = ~0ULL;
 	if (cp->bucket.enabled)
@@ -400,9 +427,7 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		room = (prof->boundary_lookups.cap_nt - prof->lookups_reserve_nt[prio]) / SL_TOKEN;
 
 	const __u64 window = prof->sticky_window_ns;
-	const int closing = now_ns >= cs->window_start_ns + window &&
-			    (cs->window_offered >= SL_STICKY_MIN_EVENTS ||
-			     cs->window_offered == 0 || now_ns >= cs->window_start_ns + 4 * window);
+	const int closing = (flags & SL_SETTLE_CLOSE) != 0;
 	if (closing && now_ns >= cs->window_start_ns + 8 * window && cs->window_rejected == 0) {
 		cs->threshold = SL_RANK_ONE; /* idle: everyone again */
 		cs->band_top = SL_RANK_ONE;
@@ -413,8 +438,7 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 	} else if (closing && cs->window_offered > 0) {
 		/* Rates (per second, x SL_AVG_ONE) of the window: the lookups
 		 * offered, and what other classes of the same or higher priority
-		 * took from the boundary (what lower priorities took this class
-		 * could have had). */
+		 * took from the boundary. */
 		__u64 us = (now_ns - cs->window_start_ns) / 1000;
 		if (us == 0)
 			us = 1;
@@ -430,22 +454,22 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 			cs->avg_offered = cs->avg_offered - cs->avg_offered / 16 + offered / 16;
 			cs->avg_others = cs->avg_others - cs->avg_others / 16 + others / 16;
 		}
-		/* The capacity: the class's rate, or the boundary's less the
-		 * others', whichever is less, as configured now (a retune, the
-		 * adaptive boundary, moves it at once). */
+		__u64 level = sl_headroom(&cs->bucket, &cp->bucket, 0);
 		__u64 cap = cp->bucket.enabled ? cp->bucket.rate_per_sec * SL_AVG_ONE : ~0ULL;
 		if (prof->boundary_lookups.enabled) {
 			__u64 b = prof->boundary_lookups.rate_per_sec * SL_AVG_ONE;
 			b = b > cs->avg_others ? b - cs->avg_others : 0;
 			if (b < cap) {
 				cap = b;
-				level = boundary; /* above this priority's reserve */
+				/* above this priority's reserve */
+				level = sl_headroom(&bs->lookups, &prof->boundary_lookups,
+						    prof->lookups_reserve_nt[prio]);
 			}
 		}
 		cs->capacity = cap == ~0ULL ? cs->avg_offered : cap; /* ~0: nothing limits it */
 		/* What the estimates miss (retries of the shed, say) shows in the
-		 * limiting bucket: refusals under the threshold, or tokens piling
-		 * up toward the burst. The trim corrects the target for it. */
+		 * limiting bucket: refusals under the threshold, or tokens lost to
+		 * a full bucket. The trim corrects the target for it. */
 		if (cs->threshold < SL_RANK_ONE) {
 			if ((__u64)cs->window_rejected * 64 > cs->window_admitted)
 				cs->trim -= SL_TRIM_STEP;
@@ -459,30 +483,13 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, const struct sl_cla
 		if (!place && (cs->threshold < SL_RANK_ONE || cs->window_rejected > 0))
 			place = 1;
 	}
-	if (place) {
-		cs->place = place;
-		cs->place_room = room;
-	}
+	if (place)
+		sl_sticky_place(cs, room, place == 1);
 	if (!closing)
 		return;
-
 	cs->window_start_ns = now_ns;
 	cs->window_taken = sl_taken_from(bs, prio);
 	cs->window_offered = 0;
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;
-}
-
-/*
- * Carries out the placement sl_sticky_tick asked for. Every dataplane calls
- * it after the decision that closed the window (under the state lock): apart
- * from the decision, the histogram walks would make the XDP program's
- * verification too long.
- */
-SL_INLINE void sl_sticky_settle(struct sl_class_state *cs)
-{
-	if (!cs->place)
-		return;
-	sl_sticky_place(cs, cs->place_room, cs->place == 1);
-	cs->place = 0;
 }

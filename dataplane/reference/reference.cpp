@@ -92,7 +92,7 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
       if (source == SL_SOURCE_TAKEN && !sl_source_used(&d)) sl_source_give_back(ss, &cp);
     }
   }
-  sl_sticky_settle(&cs);
+  sl_sticky_settle(&prof, &cp, &cs, &boundary_, now_ns);
   flow_apply_ops(flows_, prof, m, d, by_class, now_ns, *counters_);
   count(d);
   if (meta) *meta = m;

@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (r == SL_PARSE_OK && sl_flow_lookup_kind(&m) == SL_FLOW_LOOKUP_ICMP)
     hit = sl_parse_icmp_inner(frame.data(), frame.data() + frame.size(), &m, &inner);
   sl_decide(&prof, &m, r, cls, &cs[cls], &bs, &ss, hit, now, &d);
-  sl_sticky_settle(&cs[cls]);
+  sl_sticky_settle(&prof, &prof.classes[cls], &cs[cls], &bs, now);
   if (r == SL_PARSE_OK) {
     uint32_t n = sl_build_reset(frame.data(), frame.data() + frame.size(), &m);
     if (n > frame.size()) __builtin_trap();

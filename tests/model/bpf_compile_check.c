@@ -34,7 +34,7 @@ __attribute__((section("xdp"), used)) int sl_check(__u8* data, __u8* end, struct
     hit = sl_flow_live(&f, a->now) && sl_flow_touch(&f, &m, a->prof, a->now);
   }
   sl_decide(a->prof, &m, r, cls, a->cs, a->bs, a->ss, hit, a->now, a->d);
-  sl_sticky_settle(a->cs);
+  sl_sticky_settle(a->prof, &a->prof->classes[cls & (SL_MAX_CLASSES - 1)], a->cs, a->bs, a->now);
   if (a->d->action == SL_ACTION_RESET) return (int)sl_build_reset(data, end, &m);
   if (a->d->action == SL_ACTION_MARK) sl_mark_dscp(data, end, &m, a->d->mark_dscp);
   return 0;

@@ -233,9 +233,10 @@ struct sl_class_state {
 	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
 	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
 	/* Per second, x SL_AVG_ONE (sticky.h); averages over windows. */
-	__u64 avg_offered; /* lookups that reached the rank filter */
-	__u64 avg_others;  /* boundary lookups other classes of this priority or above took */
-	__u64 capacity;	   /* lookups the limiting budget can give the class */
+	__u64 avg_offered;  /* lookups that reached the rank filter */
+	__u64 avg_others;   /* boundary lookups other classes of this priority or above took */
+	__u64 avg_admitted; /* lookups admitted */
+	__u64 capacity;	    /* lookups the limiting budget can give the class */
 	/* Demand by rank in the sticky epoch rank_epoch (demand[rank_epoch & 1])
 	 * and by the ranks its sources will have in the next one. */
 	__u64 rank_epoch;
@@ -243,7 +244,7 @@ struct sl_class_state {
 	__s32 trim;   /* correction of the target, in 1/1024 of it (sticky.h) */
 	struct sl_rank_hist demand[2];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2272, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2280, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

@@ -433,6 +433,7 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		cs->band_top = SL_RANK_ONE;
 		cs->avg_offered = 0;
 		cs->avg_others = 0;
+		cs->avg_admitted = 0;
 		cs->trim = 0;
 		place = 0;
 	} else if (closing && cs->window_offered > 0) {
@@ -443,6 +444,7 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		if (us == 0)
 			us = 1;
 		const __u64 offered = (__u64)cs->window_offered * SL_AVG_ONE * 1000000 / us;
+		const __u64 admitted = (__u64)cs->window_admitted * SL_AVG_ONE * 1000000 / us;
 		__u64 others = sl_taken_from(bs, prio) - cs->window_taken;
 		others = others > cs->window_admitted ? others - cs->window_admitted : 0;
 		others = others < (1ULL << 32) ? others * SL_AVG_ONE * 1000000 / us : ~0ULL >> 8;
@@ -450,9 +452,11 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		    sl_off_by_half(others, cs->avg_others)) {
 			cs->avg_offered = offered;
 			cs->avg_others = others;
+			cs->avg_admitted = admitted;
 		} else {
 			cs->avg_offered = cs->avg_offered - cs->avg_offered / 16 + offered / 16;
 			cs->avg_others = cs->avg_others - cs->avg_others / 16 + others / 16;
+			cs->avg_admitted = cs->avg_admitted - cs->avg_admitted / 16 + admitted / 16;
 		}
 		__u64 level = sl_headroom(&cs->bucket, &cp->bucket, 0);
 		__u64 cap = cp->bucket.enabled ? cp->bucket.rate_per_sec * SL_AVG_ONE : ~0ULL;
@@ -467,14 +471,16 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 			}
 		}
 		cs->capacity = cap == ~0ULL ? cs->avg_offered : cap; /* ~0: nothing limits it */
-		/* What the estimates miss (retries of the shed, say) shows in the
-		 * limiting bucket: refusals under the threshold, or tokens lost to
-		 * a full bucket. The trim corrects the target for it. */
+		/* What the estimates miss (retries of the shed, say; a bucket too
+		 * small for the arrivals' bursts) shows as admitting less than
+		 * the capacity, or as refusals under the threshold while admitting
+		 * it all. The trim corrects the target for it. */
 		if (cs->threshold < SL_RANK_ONE) {
-			if ((__u64)cs->window_rejected * 64 > cs->window_admitted)
-				cs->trim -= SL_TRIM_STEP;
-			else if (cs->window_rejected == 0 && level >= SL_LEVEL_ONE)
+			const int short_of = cs->avg_admitted < cs->capacity - cs->capacity / 32;
+			if (short_of || (cs->window_rejected == 0 && level >= SL_LEVEL_ONE))
 				cs->trim += SL_TRIM_STEP;
+			else if ((__u64)cs->window_rejected * 64 > cs->window_admitted)
+				cs->trim -= SL_TRIM_STEP;
 			if (cs->trim > SL_TRIM_MAX)
 				cs->trim = SL_TRIM_MAX;
 			if (cs->trim < -SL_TRIM_MAX)

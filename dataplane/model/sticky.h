@@ -476,7 +476,11 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		 * the capacity, or as refusals under the threshold while admitting
 		 * it all. The trim corrects the target for it. */
 		if (cs->threshold < SL_RANK_ONE) {
-			const int short_of = cs->avg_admitted < cs->capacity - cs->capacity / 32;
+			/* short of it while the limiting bucket holds a third of its
+			 * room above the reserve: the class, not higher priorities,
+			 * left those tokens */
+			const int short_of = cs->avg_admitted < cs->capacity - cs->capacity / 32 &&
+					     level >= SL_LEVEL_ONE / 3;
 			if (short_of || (cs->window_rejected == 0 && level >= SL_LEVEL_ONE))
 				cs->trim += SL_TRIM_STEP;
 			else if ((__u64)cs->window_rejected * 64 > cs->window_admitted)

@@ -8,7 +8,7 @@
  * just above it takes what they leave over (sl_sticky_filter), the rest is
  * shed. The threshold is placed on the class's demand by rank, counted per
  * epoch, so that the demand under it is what the limiting budget allows
- * (sl_sticky_tick). At an epoch's turn every rank changes at once; the demand
+ * (sl_sticky_tick, sl_sticky_settle). At an epoch's turn every rank changes at once; the demand
  * by next epoch's ranks, counted ahead, places the new threshold at once.
  */
 #pragma once
@@ -221,13 +221,16 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
 }
 
 /*
- * The band and the threshold's hold, as shares of the target T (the demand
- * the limiting budget allows, see sl_sticky_tick):
- *  - the threshold holds while the demand under it is from T - T/16 to T;
- *    it moves to the bin start under which the demand is at most T;
- *  - the band holds from T + T/32 to T + T/8 of demand under its top; it
- *    moves to reach T + T/16: enough to take up the noise of the arrivals
- *    under the threshold, and at least the source at it;
+ * The threshold, the band and their holds, as shares of the target T (the
+ * demand the limiting budget allows, see sl_sticky_settle):
+ *  - the threshold moves to the bin start under which the demand is at most
+ *    T less a margin (T x 8 / the smaller bucket's burst in tokens, at most
+ *    T/8: room for the noise of the arrivals under it, whose refusals would
+ *    hit sources at random); it holds while the demand under it is from that
+ *    less T/16 up to T;
+ *  - the band's top moves to where the demand reaches T + T/32 and holds
+ *    from T + T/64 to T + T/16: enough to take up what the sources under the
+ *    threshold leave, and at least the source at it;
  *  - the band is admitted while the limiting bucket holds more than a third
  *    of its room above the class's reserve: the sources under the threshold
  *    keep the bottom third as a margin.

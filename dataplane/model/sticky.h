@@ -8,8 +8,9 @@
  * just above it takes what they leave over (sl_sticky_filter), the rest is
  * shed. The threshold is placed on the class's demand by rank, counted per
  * epoch, so that the demand under it is what the limiting budget allows
- * (sl_sticky_tick, sl_sticky_settle). At an epoch's turn every rank changes at once; the demand
- * by next epoch's ranks, counted ahead, places the new threshold at once.
+ * (sl_sticky_tick, sl_sticky_settle). At an epoch's turn every rank changes
+ * at once; the demand by next epoch's ranks, counted ahead, places the new
+ * threshold at once.
  */
 #pragma once
 

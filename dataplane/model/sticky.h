@@ -226,7 +226,7 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
  * demand the limiting budget allows, see sl_sticky_settle):
  *  - the threshold moves to the bin start under which the demand is at most
  *    T less a margin (T x 8 / the smaller bucket's burst in tokens, at most
- *    T/8: room for the noise of the arrivals under it, whose refusals would
+ *    T/16: room for the noise of the arrivals under it, whose refusals would
  *    hit sources at random); it holds while the demand under it is from that
  *    less T/16 up to T;
  *  - the band's top moves to where the demand reaches T + T/32 and holds
@@ -240,7 +240,7 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
 #define SL_TRIM_ONE	 1024
 #define SL_TRIM_STEP	 8   /* per window */
 #define SL_TRIM_MAX	 256 /* a quarter of the target either way */
-#define SL_MARGIN_DIV	 8
+#define SL_MARGIN_DIV	 16
 #define SL_BAND_DIV	 32
 #define SL_BAND_FILL_DIV 3
 
@@ -485,7 +485,9 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 			 * left those tokens */
 			const int short_of = cs->avg_admitted < cs->capacity - cs->capacity / 32 &&
 					     level >= SL_LEVEL_ONE / 3;
-			if (short_of || (cs->window_rejected == 0 && level >= SL_LEVEL_ONE))
+			if (short_of && cs->avg_admitted < cs->capacity - cs->capacity / 8)
+				cs->trim += 4 * SL_TRIM_STEP; /* far short: catch up faster */
+			else if (short_of || (cs->window_rejected == 0 && level >= SL_LEVEL_ONE))
 				cs->trim += SL_TRIM_STEP;
 			else if ((__u64)cs->window_rejected * 64 > cs->window_admitted)
 				cs->trim -= SL_TRIM_STEP;

@@ -234,39 +234,62 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
  *    threshold leave, and at least the source at it;
  *  - the band is admitted while the limiting bucket holds more than a third
  *    of its room above the class's reserve: the sources under the threshold
- *    keep the bottom third as a margin.
+ *    keep the bottom third as a margin;
+ *  - above the band, the next ranks (twice the band's width in rank) are
+ *    admitted while the limiting bucket holds more than two thirds of its
+ *    room: a boundary that moved (a retune, the adaptive rate) or a higher
+ *    priority that took less leaves more than the band takes, and a bucket
+ *    left to fill would waste its tokens and then let them through as a
+ *    burst. They go to the sources next in rank, not to anyone.
  */
-#define SL_HOLD_DIV	 16
-#define SL_TRIM_ONE	 1024
-#define SL_TRIM_STEP	 8   /* per window */
-#define SL_TRIM_MAX	 256 /* a quarter of the target either way */
-#define SL_MARGIN_DIV	 16
-#define SL_BAND_DIV	 32
-#define SL_BAND_FILL_DIV 3
+#define SL_HOLD_DIV	  16
+#define SL_TRIM_ONE	  1024
+#define SL_TRIM_STEP	  8   /* per window */
+#define SL_TRIM_MAX	  256 /* a quarter of the target either way */
+#define SL_MARGIN_DIV	  16
+#define SL_BAND_DIV	  32
+#define SL_BAND_FILL_DIV  3
+#define SL_OVERFLOW_NUM	  2
+#define SL_OVERFLOW_DEN	  3
+#define SL_OVERFLOW_WIDTH 2
 
-/* The bucket holds more than a third of its room above the reserve (a full
+/* The bucket holds more than num/den of its room above the reserve (a full
  * bucket always does). */
 SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_params *p,
-			   __u64 reserve_nt)
+			   __u64 reserve_nt, __u64 num, __u64 den)
 {
 	if (!p->enabled)
 		return 1;
 	__u64 need = p->cap_nt > reserve_nt
-			     ? reserve_nt + (p->cap_nt - reserve_nt) / SL_BAND_FILL_DIV + SL_TOKEN
+			     ? reserve_nt + (p->cap_nt - reserve_nt) / den * num + SL_TOKEN
 			     : p->cap_nt;
 	if (need > p->cap_nt)
 		need = p->cap_nt;
 	return b->tokens_nt >= need && sl_bucket_has(b, reserve_nt);
 }
 
-#define SL_STICKY_ADMIT 0 /* under the threshold, or in the band with tokens left over */
-#define SL_STICKY_SHED	1 /* above the band, or in it with too little left over */
+/* Every limiting bucket holds more than num/den of its room. */
+SL_INLINE int sl_all_left_over(const struct sl_profile *prof, const struct sl_class_params *cp,
+			       const struct sl_class_state *cs, const struct sl_boundary_state *bs,
+			       __u64 num, __u64 den)
+{
+	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	return sl_left_over(&cs->bucket, &cp->bucket, 0, num, den) &&
+	       sl_left_over(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio],
+			    num, den) &&
+	       sl_left_over(&bs->packets, &prof->boundary_packets, prof->packets_reserve_nt[prio],
+			    num, den);
+}
+
+#define SL_STICKY_ADMIT 0 /* under the threshold, or tokens left over for its rank */
+#define SL_STICKY_SHED	1 /* above the band and what overflows, or too little left over */
 
 /*
  * The rank filter for one lookup of a source of rank `rank`, after
  * sl_sticky_tick: every source under the threshold reaches the budgets and
  * every source above the band is shed, all or none; the band gets the
- * tokens the others leave over, so the budgets never sit unused while the
+ * tokens the others leave over, and the ranks above it what would
+ * otherwise fill the bucket, so the budgets never sit unused while the
  * class sheds, and the threshold can hold still through the noise of
  * arrivals.
  */
@@ -276,14 +299,17 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 {
 	if (rank < cs->threshold)
 		return SL_STICKY_ADMIT;
-	if (rank >= cs->band_top)
-		return SL_STICKY_SHED;
-	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
-	if (sl_left_over(&cs->bucket, &cp->bucket, 0) &&
-	    sl_left_over(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio]) &&
-	    sl_left_over(&bs->packets, &prof->boundary_packets, prof->packets_reserve_nt[prio]))
-		return SL_STICKY_ADMIT;
-	return SL_STICKY_SHED;
+	if (rank >= cs->band_top) {
+		/* a bucket about to overflow: the next ranks, in their order */
+		const __u32 width = cs->band_top > cs->threshold ? cs->band_top - cs->threshold : 0;
+		const __u64 top = cs->band_top + (__u64)SL_OVERFLOW_WIDTH * width;
+		return rank < top && sl_all_left_over(prof, cp, cs, bs, SL_OVERFLOW_NUM,
+						      SL_OVERFLOW_DEN)
+			       ? SL_STICKY_ADMIT
+			       : SL_STICKY_SHED;
+	}
+	return sl_all_left_over(prof, cp, cs, bs, 1, SL_BAND_FILL_DIV) ? SL_STICKY_ADMIT
+								       : SL_STICKY_SHED;
 }
 
 /*

@@ -118,10 +118,11 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
         static_cast<uint64_t>(static_cast<unsigned __int128>(engine.tsc_hz) * dpdk::kPaceSub /
                               std::max<uint64_t>(packets.rate_per_sec, 1)),
         1);
-    // About 1 ms of packets back to back, and enough for two bursts of
-    // every worker.
-    s->pace_cap =
-        std::clamp<uint64_t>(packets.rate_per_sec / 1000, 1, 2ULL * dpdk::kBurst * engine.workers);
+    // 5 ms of packets back to back: what a worker that lost its CPU for a
+    // scheduler time slice (a few ms on a shared core) catches up on, so the
+    // pace keeps its rate; a stricter allowance lost 40% of it to one busy
+    // process on the worker's core.
+    s->pace_cap = std::max<uint64_t>(packets.rate_per_sec / 200, 1);
     s->max_delay_tsc = static_cast<uint64_t>(
         static_cast<unsigned __int128>(profile.max_queue_delay_ns) * engine.tsc_hz / SL_NS_PER_SEC);
     s->depth_limit = depth_limit(

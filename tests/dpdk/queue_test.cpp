@@ -169,17 +169,25 @@ TEST(DpdkQueues, StrictPriorityPacedWithinTwoPercent) {
     for (uint32_t subnet : {7u, 3u, 1u}) ASSERT_TRUE(lab.send(subnet, 1 + i % 200, id++));
   std::vector<Received> got;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (got.size() < 3 * kEach && std::chrono::steady_clock::now() < until) lab.drain(&got);
+  // Between empty polls the test thread naps 50 us (an error of at most that
+  // in the receive times): spinning, it would take the worker's core on a
+  // 2-core machine and the pace measured would be the scheduler's, not ours.
+  while (got.size() < 3 * kEach && std::chrono::steady_clock::now() < until) {
+    const std::size_t before = got.size();
+    lab.drain(&got);
+    if (got.size() == before) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
   ASSERT_EQ(got.size(), 3u * kEach) << "every admitted packet leaves (the delay bound is 2 s)\n"
                                     << describe(dp.stats());
 
   // Strict priority: count packets that left while a higher-priority packet
   // of the batch was still waiting. Only the first rx bursts, scheduled
-  // before the rest of the batch was read, may do that.
+  // before the rest of the batch was read, may do that: the pace's
+  // back-to-back allowance (5 ms of its rate) and two bursts.
   std::vector<uint32_t> order;
   for (const Received& r : got) order.push_back(priority_of(r.subnet));
   const uint64_t out_of_order = out_of_order_count(order);
-  EXPECT_LE(out_of_order, 64u);
+  EXPECT_LE(out_of_order, kRate / 200 + 2 * dpdk::kBurst);
 
   // The paced rate, away from the first and last packets.
   const Received& a = got[200];

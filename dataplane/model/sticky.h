@@ -74,14 +74,6 @@ SL_INLINE __u64 sl_sticky_epoch(const struct sl_profile *prof, __u64 now_ns)
 	return prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
 }
 
-/* The source's epoch that contains now_ns: every source's is the class's. */
-SL_INLINE __u64 sl_source_epoch(const struct sl_profile *prof, const struct sl_source_key *k,
-				__u64 now_ns)
-{
-	(void)k;
-	return sl_sticky_epoch(prof, now_ns);
-}
-
 /* Rank of a source in a sticky epoch, in [0, SL_RANK_ONE). */
 SL_INLINE __u32 sl_rank_in(const struct sl_profile *prof, const struct sl_source_key *k,
 			   __u64 epoch)

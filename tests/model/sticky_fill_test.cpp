@@ -104,14 +104,11 @@ Run run(uint64_t sources, double mult, bool boundary) {
     next_citizen += test::poisson_gap_ns(rng, mult * kRate);
     const uint64_t i = rng() % sources;
     set_source(f, i);
-    sl_meta meta;
-    const sl_decision d = model.decide(f.data(), static_cast<uint32_t>(f.size()), now, &meta);
+    const sl_decision d = model.decide(f.data(), static_cast<uint32_t>(f.size()), now);
     const bool ok = d.verdict == SL_VERDICT_ADMITTED;
     r.admitted_by_second[second] += ok;
     if (second == 0) continue;  // the surge's first window admits everyone
-    sl_source_key k;
-    sl_source_key_make(&k, &meta, &model.profile().prof.classes[d.class_id]);
-    const uint64_t own = sl_source_epoch(&model.profile().prof, &k, now);
+    const uint64_t own = sl_sticky_epoch(&model.profile().prof, now);
     SourceEpoch& e = per_source[i];
     if (e.offered > 0 && e.epoch != own) close(e);
     e.epoch = own;

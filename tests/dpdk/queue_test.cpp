@@ -170,8 +170,8 @@ TEST(DpdkQueues, StrictPriorityPacedWithinTwoPercent) {
   std::vector<Received> got;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   // Between empty polls the test thread naps 50 us (an error of at most that
-  // in the receive times): spinning, it would take the worker's core on a
-  // 2-core machine and the pace measured would be the scheduler's, not ours.
+  // in the receive times): spinning, it would hold the other CPU of a
+  // 2-core machine, and whatever else runs would take the worker's.
   while (got.size() < 3 * kEach && std::chrono::steady_clock::now() < until) {
     const std::size_t before = got.size();
     lab.drain(&got);

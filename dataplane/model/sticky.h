@@ -232,7 +232,10 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
  *    room: a boundary that moved (a retune, the adaptive rate) or a higher
  *    priority that took less leaves more than the band takes, and a bucket
  *    left to fill would waste its tokens and then let them through as a
- *    burst. They go to the sources next in rank, not to anyone.
+ *    burst. They go to the sources next in rank, not to anyone;
+ *  - a full bucket is throwing its refill away: then anyone. With a bucket
+ *    of a few tokens (0.1 s of an adaptive rate of 50/s is 5) that is often,
+ *    and the ranks above could not take it all.
  */
 #define SL_HOLD_DIV	  16
 #define SL_TRIM_ONE	  1024
@@ -295,10 +298,11 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 		/* a bucket about to overflow: the next ranks, in their order */
 		const __u32 width = cs->band_top > cs->threshold ? cs->band_top - cs->threshold : 0;
 		const __u64 top = cs->band_top + (__u64)SL_OVERFLOW_WIDTH * width;
-		return rank < top && sl_all_left_over(prof, cp, cs, bs, SL_OVERFLOW_NUM,
-						      SL_OVERFLOW_DEN)
-			       ? SL_STICKY_ADMIT
-			       : SL_STICKY_SHED;
+		if (rank < top &&
+		    sl_all_left_over(prof, cp, cs, bs, SL_OVERFLOW_NUM, SL_OVERFLOW_DEN))
+			return SL_STICKY_ADMIT;
+		/* a full bucket is throwing its refill away: anyone */
+		return sl_all_left_over(prof, cp, cs, bs, 1, 1) ? SL_STICKY_ADMIT : SL_STICKY_SHED;
 	}
 	return sl_all_left_over(prof, cp, cs, bs, 1, SL_BAND_FILL_DIV) ? SL_STICKY_ADMIT
 								       : SL_STICKY_SHED;

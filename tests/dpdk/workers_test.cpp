@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
-#include "dataplane/dpdk/engine.hpp"
 #include "dataplane/dpdk/eal.hpp"
+#include "dataplane/dpdk/engine.hpp"
 #include "tests/dpdk/dpdk_test_env.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/privileges.hpp"

@@ -172,7 +172,9 @@ void check(uint64_t sources, bool boundary, bool moving = false) {
     std::printf(
         "%s %7llu sources %5.0fx: worst second %.2f%% off (tolerance %.2f%%), all-or-none "
         "%.3f of %llu; admitted/s:%s\n",
-        moving ? "moving  " : boundary ? "boundary" : "class   ",
+        moving     ? "moving  "
+        : boundary ? "boundary"
+                   : "class   ",
         static_cast<unsigned long long>(sources), mult, 100 * worst, 100 * worst_tolerance,
         r.all_or_none, static_cast<unsigned long long>(r.counted_sources), line.c_str());
     // A boundary that moves by a third every second moves the threshold

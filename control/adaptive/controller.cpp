@@ -64,6 +64,28 @@ AdaptiveController::AdaptiveController(double rate, AdaptiveTuning tuning)
   last_.rate = rate;
 }
 
+// Answers per second over the evaluations of the last delivered_sec during
+// which a queue stood (busy: the median above halfway to the target), this
+// one included: what the backend can do. An evaluation without a queue ends
+// the run: before a surge the backend answers what little it is sent, not
+// what it can do.
+double AdaptiveController::delivered_recent(uint64_t answers, double seconds, bool busy) {
+  if (!busy) {
+    delivered_.clear();
+    return seconds > 0 ? static_cast<double>(answers) / seconds : 0;
+  }
+  delivered_.push_back({clock_, answers, seconds});
+  while (delivered_.size() > 1 && delivered_.front().when <= clock_ - tuning_.delivered_sec)
+    delivered_.pop_front();
+  uint64_t n = 0;
+  double sec = 0;
+  for (const Delivered& d : delivered_) {
+    n += d.answers;
+    sec += d.seconds;
+  }
+  return sec > 0 ? static_cast<double>(n) / sec : 0;
+}
+
 double AdaptiveController::decreased(double latency, double target, double delivered) const {
   // What the backend just delivered is what it can do now (it was busy);
   // admitting less than that by the gradient drains the queue it built.
@@ -176,6 +198,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   }
 
   bool suspect = false;
+  double delivered = 0;  // answers/s of the busy evaluations of the last delivered_sec
   if (ready) {
     s.latency_sec = latency_quantile(hist_, 0.5);
     s.delivered_per_sec = static_cast<double>(answers_) / gathered_sec_;
@@ -183,6 +206,8 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
                                          : 0.8 * delivered_avg_ + 0.2 * s.delivered_per_sec;
     s.baseline_sec = baseline(s, latency_quantile(hist_, 0.1), &suspect);
     s.target_sec = tuning_.tolerance * s.baseline_sec;
+    const double busy = (1.0 + tuning_.tolerance) / 2.0 * s.baseline_sec;
+    delivered = delivered_recent(answers_, gathered_sec_, s.latency_sec >= busy);
   }
   const bool holding = answered_total_ < hold_answers_ && clock_ < hold_until_;
   double next = rate_;
@@ -208,7 +233,11 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   } else if (s.latency_sec > s.target_sec && !queue_grows(s)) {
     s.reason = AdaptiveReason::hold;  // over the target, but no queue of ours grows
   } else if (s.latency_sec > s.target_sec) {
-    next = decreased(s.latency_sec, s.target_sec, s.delivered_per_sec);
+    // What this evaluation delivered, but no less than 85% of what the
+    // backend delivered while busy lately: the count of one evaluation is
+    // noisy, and a cut on a low one left the backend idle for a second.
+    next = decreased(s.latency_sec, s.target_sec,
+                     std::max(s.delivered_per_sec, tuning_.delivered_trust * delivered));
     s.reason = AdaptiveReason::decrease;
   } else if (shed_ != 0 || static_cast<double>(admitted_) >= 0.9 * rate_ * gathered_sec_) {
     next = increased(s);
@@ -217,7 +246,12 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     // No demand above the rate: keep no more than headroom x what the
     // backend answered, so that a surge starts from a rate the backend has
     // shown it serves (and probes up from there) instead of the ceiling.
-    next = std::max(floor, tuning_.idle_headroom * delivered_avg_);
+    // Down by at most idle_decrease per 100 ms: at a low demand one
+    // evaluation holds a few answers, and a rate that followed every dip of
+    // their average met the surge's first second well below the capacity.
+    const double ticks = std::max(1.0, gathered_sec_ / 0.1);
+    next = std::max({floor, tuning_.idle_headroom * delivered_avg_,
+                     std::min(rate_, rate_ * std::pow(1.0 - tuning_.idle_decrease, ticks))});
     s.reason = AdaptiveReason::hold;
   }
   // One decrease per congestion event: until what was admitted before it is

@@ -13,14 +13,16 @@
 // the backend delivers:
 //  - over the target while a queue of ours grows: a decrease proportional to
 //    the overshoot (at most halving), applied to the rate of answers the
-//    backend just delivered, then a hold until what was admitted before it
-//    is answered (one decrease per congestion event);
+//    backend just delivered (but no less than 85% of what it delivered
+//    while a queue stood over the last 0.3 s), then a hold until what was
+//    admitted before it is answered (one decrease per congestion event);
 //  - under it, while lookups are shed for the boundary or it is 90% used
 //    (demand at or above the rate): increase, fast while latency is near the
 //    baseline, slowly near the target, never more than 10% per 100 ms above
 //    what the backend delivered;
-//  - without demand above the rate: twice what the backend answers, so that
-//    a surge starts from a rate the backend showed it can serve;
+//  - without demand above the rate: twice what the backend answers (from
+//    above, 10% per 100 ms at most), so that a surge starts from a rate the
+//    backend showed it can serve;
 //  - a drain probe when even the fastest answers stay slow: a service that
 //    slowed gets a new baseline, a standing queue is drained;
 //  - backend resets or SYNs sent again (a full accept queue) above 1% of the
@@ -46,19 +48,22 @@ struct AdaptiveTick {
 };
 
 struct AdaptiveTuning {
-  double tolerance = 2.0;       // target = tolerance x baseline latency
-  double baseline_sec = 10.0;   // window of the baseline (lowest median)
-  double rebase_sec = 1.0;      // fastest answers this long above ...
-  double rebase_above = 1.8;    // ... this x the baseline, all answered: drain probe
-  uint64_t min_samples = 8;     // answers one evaluation needs ...
-  double max_eval_sec = 0.5;    // ... unless this long passed with at least one
-  double fast_increase = 0.10;  // per 100 ms, latency below (1 + tolerance) / 2 x baseline
-  double slow_increase = 0.05;  // per 100 ms, between that and the target
-  double probe_above = 0.10;    // an increase stops this far above the delivered answers/s
-  double decrease_gain = 0.3;   // decrease factor 1 - gain x (1 - target / latency) ...
-  double max_decrease = 0.5;    // ... at least this
-  double stall_sec = 1.0;       // requests without any answer this long: over the target
-  double idle_headroom = 2.0;   // without demand above it, the rate is at most this x delivered
+  double tolerance = 2.0;         // target = tolerance x baseline latency
+  double baseline_sec = 10.0;     // window of the baseline (lowest median)
+  double rebase_sec = 1.0;        // fastest answers this long above ...
+  double rebase_above = 1.8;      // ... this x the baseline, all answered: drain probe
+  uint64_t min_samples = 8;       // answers one evaluation needs ...
+  double max_eval_sec = 0.5;      // ... unless this long passed with at least one
+  double fast_increase = 0.10;    // per 100 ms, latency below (1 + tolerance) / 2 x baseline
+  double slow_increase = 0.05;    // per 100 ms, between that and the target
+  double probe_above = 0.10;      // an increase stops this far above the delivered answers/s
+  double decrease_gain = 0.3;     // decrease factor 1 - gain x (1 - target / latency) ...
+  double max_decrease = 0.5;      // ... at least this, applied to the last evaluation's
+  double delivered_trust = 0.85;  // answers/s, or to this x those of the busy evaluations
+  double delivered_sec = 0.3;     // this recent (at least the last), if that is more
+  double stall_sec = 1.0;         // requests without any answer this long: over the target
+  double idle_headroom = 2.0;     // without demand above it, the rate is at most this x delivered
+  double idle_decrease = 0.10;    // ... reached from above by at most this per 100 ms
 };
 
 // Why the rate moved (or did not), for logs, status and top.
@@ -128,7 +133,14 @@ class AdaptiveController {
   uint64_t resets_ = 0;
   uint64_t syn_again_ = 0;
   double gathered_sec_ = 0;
-  double delivered_avg_ = 0;   // answers/s, moving average of the evaluations
+  double delivered_avg_ = 0;  // answers/s, moving average of the evaluations
+  struct Delivered {
+    double when;
+    uint64_t answers;
+    double seconds;
+  };
+  std::deque<Delivered> delivered_;  // busy evaluations of the last delivered_sec
+  double delivered_recent(uint64_t answers, double seconds, bool busy);
   double unanswered_sec_ = 0;  // how long requests went without any answer
   // After a decrease nothing moves until the requests admitted before it
   // were answered (or stall_sec passed).

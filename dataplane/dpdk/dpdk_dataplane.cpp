@@ -107,8 +107,13 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   // Several workers draw per-CPU credits (dataplane/model/credit.h) instead
   // of taking the state lock for every lookup; one decides exactly.
   s->profile.prof.credit_cpus = engine.workers > 1 ? static_cast<__u16>(engine.workers) : 0;
-  s->src_lpm = LpmTable(profile.src_prefixes);
-  s->dst_lpm = LpmTable(profile.dst_prefixes);
+  std::string why;
+  s->src_fib = dpdk::Fib::build(profile.src_prefixes, &why);
+  if (s->src_fib) s->dst_fib = dpdk::Fib::build(profile.dst_prefixes, &why);
+  if (!s->dst_fib) {
+    *error = "source or destination prefixes: " + why;
+    return nullptr;
+  }
   s->generation = generation;
   const sl_bucket_params& packets = slots.prof.boundary_packets;
   s->paced = packets.enabled != 0;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the DPDK lcores share (internal to dataplane/dpdk/).
 //
-// Per worker: rx burst on the outside port -> parse and classify against the
-// live Snapshot (immutable, no lock) -> per frame: flow lookups in the flow
+// Per worker: rx burst on the outside port -> parse, the burst's addresses
+// looked up in bulk in the live Snapshot's prefix tables (fib.hpp), classify
+// (the Snapshot is immutable, no lock) -> per frame: flow lookups in the flow
 // table's shards (flow_shards.hpp), then the decision: on the worker's
 // per-CPU credit without a lock (several workers), else under the state
 // spinlock, taken once per burst at the first frame that needs it (class,
@@ -35,11 +36,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
-#include "dataplane/common/lpm.hpp"
 #include "dataplane/common/profile.hpp"
 #include "dataplane/common/source_table.hpp"
+#include "dataplane/dpdk/fib.hpp"
 #include "dataplane/dpdk/flow_shards.hpp"
 #include "dataplane/model/abi.h"
 
@@ -64,9 +66,9 @@ inline constexpr std::array<uint64_t, 13> kDelayBoundsNs = {
 
 // A compiled profile as the lcores read it. Never changed once published.
 struct Snapshot {
-  CompiledProfile profile;  // prof carries the assigned state slots
-  LpmTable src_lpm;
-  LpmTable dst_lpm;
+  CompiledProfile profile;       // prof carries the assigned state slots
+  std::unique_ptr<Fib> src_fib;  // source prefixes (fib.hpp)
+  std::unique_ptr<Fib> dst_fib;  // destination prefixes
   uint64_t generation = 0;
   bool paced = false;          // a packet budget: admitted packets wait in the priority queues
   uint64_t pace_rate = 0;      // packets/s the schedulers send at, together

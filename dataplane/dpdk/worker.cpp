@@ -24,15 +24,34 @@
 namespace sluice::dpdk {
 namespace {
 
-uint32_t classify(const Snapshot& s, const sl_meta& m) {
+uint32_t classify(const Snapshot& s, const sl_meta& m, uint32_t src, uint32_t dst) {
   const sl_profile& prof = s.profile.prof;
-  const uint32_t src =
-      (prof.flags & SL_PROFILE_USES_SRC) ? s.src_lpm.lookup(m.family, m.src_be) : 0;
-  const uint32_t dst =
-      (prof.flags & SL_PROFILE_USES_DST) ? s.dst_lpm.lookup(m.family, m.dst_be) : 0;
   const uint32_t port =
       (prof.flags & SL_PROFILE_USES_PORTS) && m.has_ports ? s.profile.port_mask[m.dport] : 0;
   return sl_classify(&prof, &m, src, dst, port);
+}
+
+// One packet (an ICMP error's quoted header, the return path).
+uint32_t classify(const Snapshot& s, const sl_meta& m) {
+  const sl_profile& prof = s.profile.prof;
+  const uint32_t src =
+      (prof.flags & SL_PROFILE_USES_SRC) ? s.src_fib->lookup(m.family, m.src_be) : 0;
+  const uint32_t dst =
+      (prof.flags & SL_PROFILE_USES_DST) ? s.dst_fib->lookup(m.family, m.dst_be) : 0;
+  return classify(s, m, src, dst);
+}
+
+// A burst: its addresses looked up in bulk, one call per table and family.
+void classify_burst(const Snapshot& s, const sl_meta* meta, const int* parsed, uint16_t n,
+                    uint32_t* cls) {
+  const sl_profile& prof = s.profile.prof;
+  bool want[kBurst];
+  uint32_t src[kBurst] = {}, dst[kBurst] = {};
+  for (uint16_t i = 0; i < n; i++) want[i] = parsed[i] == SL_PARSE_OK;
+  if (prof.flags & SL_PROFILE_USES_SRC) s.src_fib->lookup_burst(meta, want, n, true, src);
+  if (prof.flags & SL_PROFILE_USES_DST) s.dst_fib->lookup_burst(meta, want, n, false, dst);
+  for (uint16_t i = 0; i < n; i++)
+    cls[i] = want[i] ? classify(s, meta[i], src[i], dst[i]) : prof.n_classes - 1;
 }
 
 // sluicectl capture: copies the decided frames the filter asks for (1 in
@@ -67,7 +86,6 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   const uint64_t tsc = rte_rdtsc();
   const uint64_t burst_ns = e.tsc_ns(tsc);
   const sl_profile& prof = s.profile.prof;
-  const uint32_t default_class = prof.n_classes - 1;
 
   sl_meta meta[kBurst];
   int parsed[kBurst];
@@ -76,7 +94,9 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   for (uint16_t i = 0; i < n; i++) {
     const uint8_t* data = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
     parsed[i] = sl_parse(data, data + rte_pktmbuf_data_len(pkts[i]), &meta[i]);
-    cls[i] = parsed[i] == SL_PARSE_OK ? classify(s, meta[i]) : default_class;
+  }
+  classify_burst(s, meta, parsed, n, cls);
+  for (uint16_t i = 0; i < n; i++) {
     now[i] = burst_ns;
     if (e.capture_clock && e.timestamp_offset >= 0 && (pkts[i]->ol_flags & e.timestamp_flag))
       now[i] =

@@ -53,6 +53,7 @@ class FlowShards {
       const std::size_t n = o_.shards_.size();
       for (std::size_t k = 0; k < n; k++) {
         hold((own_ + k) % n);
+        changed_ |= parts;  // may remove an expired entry
         sl_flow* f = held_->table.find(parts, key, now_ns, events);
         if (f != nullptr) return f;
       }
@@ -62,6 +63,7 @@ class FlowShards {
     bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
              FlowEvents& events, sl_flow* previous = nullptr) {
       hold(own_);
+      changed_ |= 1U << p;
       return held_->table.put(p, key, f, now_ns, events, previous);
     }
 
@@ -77,7 +79,9 @@ class FlowShards {
     void release() {
       if (held_ == nullptr) return;
       for (uint32_t p = 0; p < SL_PRIORITIES; p++)
-        held_->entries[p].store(held_->table.size(p), std::memory_order_relaxed);
+        if (changed_ & (1U << p))
+          held_->entries[p].store(held_->table.size(p), std::memory_order_relaxed);
+      changed_ = 0;
       if (o_.shards_.size() > 1) rte_spinlock_unlock(&held_->lock);
       held_ = nullptr;
     }
@@ -85,6 +89,7 @@ class FlowShards {
     FlowShards& o_;
     const std::size_t own_;
     Shard* held_ = nullptr;
+    uint32_t changed_ = 0;  // partitions (bits) whose size may have moved while held
   };
 
   // Worker w's view: holder(key) is the guard (which shard holds key is

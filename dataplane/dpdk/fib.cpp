@@ -3,7 +3,7 @@
 
 #include <rte_errno.h>
 #include <rte_fib.h>
-#include <rte_fib6.h>
+#include <rte_lpm6.h>
 #include <rte_memory.h>
 
 #include <algorithm>
@@ -68,11 +68,15 @@ std::unique_ptr<Fib> Fib::build(const std::vector<LpmEntry>& entries, std::strin
     if (family == 4) {
       n4++;
       if (len > 24) v4_groups.push_back(v4_host(addr.data()) >> 8);
+    } else if (len == 0) {
+      fib->v6_default_ = hop_of[mask];  // rte_lpm6 takes /1 to /128: ::/0 is its miss
     } else {
       n6++;
       // A prefix longer than 24 bits needs a group of 256 entries at each
       // further byte down to its length, shared with prefixes that share
-      // those leading bytes.
+      // those leading bytes. (rte_fib6's trie reserves them per prefix
+      // instead, unshared: 100,000 /64s under one /48 wanted 200,000
+      // groups, 270 MB; rte_lpm6 counts what a prefix really adds.)
       for (unsigned level = 3; 8 * level < len; level++) {
         Addr lead{};
         std::memcpy(lead.data(), addr.data(), level);
@@ -91,9 +95,8 @@ std::unique_ptr<Fib> Fib::build(const std::vector<LpmEntry>& entries, std::strin
     return nullptr;
   }
 
-  // Groups of 256 entries: the count above is exact for IPv4 and a first
-  // guess for IPv6 (rte_fib6 also splits ranges at their right edges); a
-  // table that runs out is built again with twice as many, up to 64x.
+  // Groups of 256 entries, as counted above; a table that runs out all the
+  // same is built again with twice as many, up to 64x.
   uint64_t groups4 = v4_groups.size() + 1, groups6 = v6_groups.size() + 1;
   for (int attempt = 0;; attempt++) {
     int rc = fib->create(n4, groups4, n6, groups6, top, error);
@@ -101,8 +104,9 @@ std::unique_ptr<Fib> Fib::build(const std::vector<LpmEntry>& entries, std::strin
     int family = 0;
     for (const auto& [k, mask] : prefixes) {
       const auto& [f, len, addr] = k;
+      if (f == 6 && len == 0) continue;
       rc = f == 4 ? rte_fib_add(fib->v4_, v4_host(addr.data()), len, hop_of[mask])
-                  : rte_fib6_add(fib->v6_, addr.data(), len, hop_of[mask]);
+                  : rte_lpm6_add(fib->v6_, addr.data(), len, static_cast<uint32_t>(hop_of[mask]));
       if (rc != 0) {
         family = f;
         break;
@@ -126,7 +130,7 @@ int Fib::create(int n4, uint64_t groups4, int n6, uint64_t groups6, uint64_t top
     rte_fib_conf conf{};
     conf.type = RTE_FIB_DIR24_8;
     conf.default_nh = 0;
-    conf.max_routes = n4 + 1;
+    conf.max_routes = 2 * n4 + 1;  // RIB nodes: the routes and their branch points
     // An entry holds a next hop or the index of a group: the smallest
     // entry that holds both.
     conf.dir24_8.num_tbl8 = static_cast<uint32_t>(groups4);
@@ -142,16 +146,12 @@ int Fib::create(int n4, uint64_t groups4, int n6, uint64_t groups6, uint64_t top
     }
   }
   if (n6 != 0) {
-    rte_fib6_conf conf{};
-    conf.type = RTE_FIB6_TRIE;
-    conf.default_nh = 0;
-    conf.max_routes = n6 + 1;
-    conf.trie.num_tbl8 = static_cast<uint32_t>(groups6);
-    const uint64_t need = std::max(top, groups6);
-    conf.trie.nh_sz = need <= max_next_hop(2) ? RTE_FIB6_TRIE_2B : RTE_FIB6_TRIE_4B;
-    v6_ = rte_fib6_create(table_name("fib6").c_str(), SOCKET_ID_ANY, &conf);
+    rte_lpm6_config conf{};
+    conf.max_rules = static_cast<uint32_t>(n6);
+    conf.number_tbl8s = static_cast<uint32_t>(groups6);
+    v6_ = rte_lpm6_create(table_name("lpm6").c_str(), SOCKET_ID_ANY, &conf);
     if (v6_ == nullptr) {
-      *error = "cannot create the IPv6 prefix table (rte_fib6, " + std::to_string(n6) +
+      *error = "cannot create the IPv6 prefix table (rte_lpm6, " + std::to_string(n6) +
                " prefixes, " + std::to_string(groups6) + " groups): " + rte_strerror(rte_errno);
       return -1;
     }
@@ -161,7 +161,7 @@ int Fib::create(int n4, uint64_t groups4, int n6, uint64_t groups6, uint64_t top
 
 void Fib::release() {
   rte_fib_free(v4_);
-  rte_fib6_free(v6_);
+  rte_lpm6_free(v6_);
   v4_ = nullptr;
   v6_ = nullptr;
 }
@@ -173,10 +173,14 @@ uint32_t Fib::lookup(uint8_t family, const uint8_t* addr_be) const {
   if (family == SL_FAMILY_V4 && v4_ != nullptr) {
     uint32_t ip = v4_host(addr_be);
     rte_fib_lookup_bulk(v4_, &ip, &hop, 1);
-  } else if (family == SL_FAMILY_V6 && v6_ != nullptr) {
-    uint8_t ip[1][RTE_FIB6_IPV6_ADDR_SIZE];
-    std::memcpy(ip[0], addr_be, sizeof(ip[0]));
-    rte_fib6_lookup_bulk(v6_, ip, &hop, 1);
+  } else if (family == SL_FAMILY_V6) {
+    int32_t found = -1;
+    if (v6_ != nullptr) {
+      uint8_t ip[1][RTE_LPM6_IPV6_ADDR_SIZE];
+      std::memcpy(ip[0], addr_be, sizeof(ip[0]));
+      rte_lpm6_lookup_bulk_func(v6_, ip, &found, 1);
+    }
+    hop = found < 0 ? v6_default_ : static_cast<uint64_t>(found);
   }
   return hop < masks_.size() ? masks_[hop] : 0;
 }
@@ -184,8 +188,9 @@ uint32_t Fib::lookup(uint8_t family, const uint8_t* addr_be) const {
 void Fib::lookup_burst(const sl_meta* meta, const bool* want, uint16_t n, bool src,
                        uint32_t* out) const {
   uint32_t ip4[kBurst];
-  uint8_t ip6[kBurst][RTE_FIB6_IPV6_ADDR_SIZE];
-  uint64_t hop4[kBurst], hop6[kBurst];
+  uint8_t ip6[kBurst][RTE_LPM6_IPV6_ADDR_SIZE];
+  uint64_t hop4[kBurst];
+  int32_t hop6[kBurst];  // -1: no prefix
   uint16_t at4[kBurst], at6[kBurst];
   uint16_t n4 = 0, n6 = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -197,13 +202,18 @@ void Fib::lookup_burst(const sl_meta* meta, const bool* want, uint16_t n, bool s
       ip4[n4++] = v4_host(a);
     } else if (meta[i].family == SL_FAMILY_V6 && v6_ != nullptr) {
       at6[n6] = i;
-      std::memcpy(ip6[n6++], a, RTE_FIB6_IPV6_ADDR_SIZE);
+      std::memcpy(ip6[n6++], a, RTE_LPM6_IPV6_ADDR_SIZE);
+    } else if (meta[i].family == SL_FAMILY_V6) {
+      out[i] = masks_[v6_default_];
     }
   }
   if (n4 != 0) rte_fib_lookup_bulk(v4_, ip4, hop4, n4);
-  if (n6 != 0) rte_fib6_lookup_bulk(v6_, ip6, hop6, n6);
+  if (n6 != 0) rte_lpm6_lookup_bulk_func(v6_, ip6, hop6, n6);
   for (uint16_t k = 0; k < n4; k++) out[at4[k]] = hop4[k] < masks_.size() ? masks_[hop4[k]] : 0;
-  for (uint16_t k = 0; k < n6; k++) out[at6[k]] = hop6[k] < masks_.size() ? masks_[hop6[k]] : 0;
+  for (uint16_t k = 0; k < n6; k++) {
+    const uint64_t hop = hop6[k] < 0 ? v6_default_ : static_cast<uint64_t>(hop6[k]);
+    out[at6[k]] = hop < masks_.size() ? masks_[hop] : 0;
+  }
 }
 
 }  // namespace sluice::dpdk

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// The DPDK dataplane's prefix tables: DPDK's own FIBs (rte_fib, DIR-24-8,
-// for IPv4; rte_fib6, a trie of 24 + 8-bit levels, for IPv6) with bulk
-// lookups over a burst. They hold what LpmTable (dataplane/common/lpm.hpp)
+// The DPDK dataplane's prefix tables: DPDK's own (rte_fib, DIR-24-8, for
+// IPv4; rte_lpm6, 24 + 8-bit levels, for IPv6) with bulk lookups over a
+// burst. They hold what LpmTable (dataplane/common/lpm.hpp)
 // holds, the class mask of the longest prefix covering an address, and
 // LpmTable stays the oracle: tests/dpdk/fib_test.cpp compares the two.
 //
 // A next hop is an index into the distinct class masks (index 0: none), so
-// that the tables use the smallest entries that hold it and the number of
-// 256-entry groups under prefixes longer than /24: 1 byte (16 MB of EAL
+// that the IPv4 table uses the smallest entries that hold it and the number
+// of 256-entry groups under prefixes longer than /24: 1 byte (16 MB of EAL
 // memory for the first 24 bits) up to 127 of each, 2 bytes (32 MB) up to
-// 32767, else 4; per family and direction in use, built once per profile
-// swap (the old and the new profile's tables coexist until the swap).
+// 32767, else 4. rte_lpm6 takes 64 MB plus 1 KB per group. Per family and
+// direction in use, built once per profile swap (the old and the new
+// profile's tables coexist until the swap).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@
 #include "dataplane/model/abi.h"
 
 struct rte_fib;
-struct rte_fib6;
+struct rte_lpm6;
 
 namespace sluice::dpdk {
 
@@ -51,7 +52,8 @@ class Fib {
   int create(int n4, uint64_t groups4, int n6, uint64_t groups6, uint64_t top, std::string* error);
   void release();
   rte_fib* v4_ = nullptr;        // null: no IPv4 prefix
-  rte_fib6* v6_ = nullptr;       // null: no IPv6 prefix
+  rte_lpm6* v6_ = nullptr;       // null: no IPv6 prefix longer than /0
+  uint64_t v6_default_ = 0;      // next hop of ::/0 (what rte_lpm6 misses)
   std::vector<uint32_t> masks_;  // next hop -> class mask; [0] = 0
 };
 

@@ -29,7 +29,10 @@ const std::vector<KeySpec>& config_schema() {
        "`[\"--no-huge\", \"--no-pci\", \"-m\", \"512\"]`", KeyChange::restart, "",
        "EAL arguments; without `-l`/`-c`/`--lcores` sluiced pins one CPU per worker, without "
        "`--file-prefix`/`--in-memory`/`--no-shconf` it adds `--no-shconf`. With real NICs and "
-       "hugepages drop `--no-huge --no-pci` (see architecture.md, \"Production\")"},
+       "hugepages drop `--no-huge --no-pci` (see architecture.md, \"Production\"). `-m` must also "
+       "hold the prefix tables, twice during a retune (old and new profile): per direction "
+       "(source, destination) with IPv4 prefixes 16-64 MB, with IPv6 prefixes 64 MB plus 1 KB per "
+       "256-address group under prefixes longer than /24 (`dataplane/dpdk/fib.hpp`)"},
       {"dataplane", "pin_path", "string", 1, 0, "", "`\"/sys/fs/bpf/sluice\"`", KeyChange::restart,
        "",
        "absolute bpffs directory for the XDP program's pinned links, maps (in a `layout-...` "

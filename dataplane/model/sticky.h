@@ -74,18 +74,19 @@ SL_INLINE __u64 sl_sticky_epoch(const struct sl_profile *prof, __u64 now_ns)
 	return prof->sticky_epoch_ns ? now_ns / prof->sticky_epoch_ns : 0;
 }
 
-/* Rank of a source in a sticky epoch, in [0, SL_RANK_ONE). */
-SL_INLINE __u32 sl_rank_in(const struct sl_profile *prof, const struct sl_source_key *k,
-			   __u64 epoch)
+/* A source's hash under the profile's seed, the same in every epoch. */
+SL_INLINE __u64 sl_source_hash(const struct sl_profile *prof, const struct sl_source_key *k)
 {
-	__u64 salt = sl_mix64(prof->seed ^ (epoch * 0x9e3779b97f4a7c15ULL));
-	return (__u32)(sl_key_hash(k, salt) >> 48);
+	return sl_key_hash(k, prof->seed);
 }
 
-/* Rank of a source in the epoch that contains now_ns. */
-SL_INLINE __u32 sl_rank(const struct sl_profile *prof, const struct sl_source_key *k, __u64 now_ns)
+/* Rank of a source (its sl_source_hash) in a sticky epoch, in
+ * [0, SL_RANK_ONE): one mix of the hash with the epoch. A lookup counted in
+ * two epochs costs one key hash and two mixes (five), not a salted key hash
+ * per epoch (eight). */
+SL_INLINE __u32 sl_rank_in(__u64 source_hash, __u64 epoch)
 {
-	return sl_rank_in(prof, k, sl_sticky_epoch(prof, now_ns));
+	return (__u32)(sl_mix64(source_hash ^ (epoch * 0x9e3779b97f4a7c15ULL)) >> 48);
 }
 
 #define SL_STICKY_MIN_EVENTS 32	   /* lookups a window needs before it closes early */
@@ -370,11 +371,11 @@ SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 room, int hold)
 SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_state *cs,
 				 const struct sl_source_key *k)
 {
-	const __u32 rank = sl_rank_in(prof, k, cs->rank_epoch);
+	const __u64 h = sl_source_hash(prof, k);
+	const __u32 rank = sl_rank_in(h, cs->rank_epoch);
 	sl_hist_add(&cs->demand[cs->rank_epoch & 1], rank);
 	if (prof->sticky_epoch_ns)
-		sl_hist_add(&cs->demand[(cs->rank_epoch + 1) & 1],
-			    sl_rank_in(prof, k, cs->rank_epoch + 1));
+		sl_hist_add(&cs->demand[(cs->rank_epoch + 1) & 1], sl_rank_in(h, cs->rank_epoch + 1));
 	return rank;
 }
 
@@ -392,7 +393,12 @@ SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_state *cs,
 			      __u64 now_ns)
 {
-	const __u64 epoch = sl_sticky_epoch(prof, now_ns);
+	/* Still the current epoch (nearly always): two multiplies, where the
+	 * epoch of now_ns is a 64-bit division. */
+	const __u64 len = prof->sticky_epoch_ns;
+	__u64 epoch = cs->rank_epoch;
+	if (!len || now_ns < epoch * len || now_ns - epoch * len >= len)
+		epoch = sl_sticky_epoch(prof, now_ns);
 	if (epoch != cs->rank_epoch) {
 		cs->settle |= SL_SETTLE_TURN;
 		if (epoch != cs->rank_epoch + 1)

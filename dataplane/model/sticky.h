@@ -375,7 +375,8 @@ SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_
 	const __u32 rank = sl_rank_in(h, cs->rank_epoch);
 	sl_hist_add(&cs->demand[cs->rank_epoch & 1], rank);
 	if (prof->sticky_epoch_ns)
-		sl_hist_add(&cs->demand[(cs->rank_epoch + 1) & 1], sl_rank_in(h, cs->rank_epoch + 1));
+		sl_hist_add(&cs->demand[(cs->rank_epoch + 1) & 1],
+			    sl_rank_in(h, cs->rank_epoch + 1));
 	return rank;
 }
 

@@ -12,7 +12,10 @@
 # and the flow table's cost: (g) = (a) on a capture of verified ACKs (flow
 # hits), (h) = (a) on spoofed ACKs (misses, charged as lookups).
 #
-# Usage: bench/dpdk_bench.sh [--rounds 3] [--seconds 2]     (as root)
+# --baseline BIN adds (a) and (b) run by another dpdk_bench binary (a build
+# of an older commit, say) to every round, for a before/after in one run.
+#
+# Usage: bench/dpdk_bench.sh [--rounds 3] [--seconds 2] [--baseline BIN]   (as root)
 # Needs build/bench/dpdk_bench (cmake --build build --target dpdk_bench) and
 # dpdk-testpmd. Every process is bounded in time.
 set -euo pipefail
@@ -21,12 +24,14 @@ build=${SLUICE_BUILD_DIR:-$root/build}
 bench=$build/bench/dpdk_bench
 rounds=3
 seconds=2
+baseline=
 while (($#)); do
   case $1 in
     --rounds) rounds=$2; shift ;;
     --seconds) seconds=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--rounds N] [--seconds S]" >&2; exit 2 ;;
+    --baseline) baseline=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--rounds N] [--seconds S] [--baseline BIN]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -34,7 +39,7 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "dpdk_bench.sh: needs root (DPDK)" >&2
   exit 77
 fi
-for tool in "$bench" "$(command -v dpdk-testpmd || true)"; do
+for tool in "$bench" "$(command -v dpdk-testpmd || true)" ${baseline:+"$baseline"}; do
   if [[ ! -x $tool ]]; then
     echo "dpdk_bench.sh: missing ${tool:-dpdk-testpmd}" >&2
     exit 1
@@ -95,7 +100,7 @@ testpmd() {
 sluice() {
   local name=$1 log=$work/sluice-$1.log rc=0
   shift
-  timeout -s INT -k 5 $((seconds + 30)) "$bench" run --capture "${CAPTURE:-$capture}" "${CAPTURE2:-$capture2}" --seconds "$seconds" \
+  timeout -s INT -k 5 $((seconds + 30)) "${BENCH:-$bench}" run --capture "${CAPTURE:-$capture}" "${CAPTURE2:-$capture2}" --seconds "$seconds" \
     "$@" >"$log" 2>&1 || rc=$?
   if ((rc != 0 && rc != 2)); then
     echo "nan nan 0"
@@ -108,7 +113,10 @@ sluice() {
 }
 
 names=(io 5tswap 5tswap-2 a b c d e f g h)
+[[ -n $baseline ]] && names+=(a-base b-base)
 declare -A label=(
+  [a-base]="(a) by the --baseline build"
+  [b-base]="(b) by the --baseline build"
   [io]="testpmd io, 1 core"
   [5tswap]="testpmd 5tswap, 1 core"
   [5tswap-2]="testpmd 5tswap, 2 cores"
@@ -135,6 +143,8 @@ measure() {  # name -> "pps out_pps full"
     f) sluice f --prefixes 10 --per-source off --workers 2 --packet-budget off ;;
     g) CAPTURE=$work/verified.pcap CAPTURE2=$work/verified2.pcap sluice g --prefixes 10 --per-source off --workers 1 ;;
     h) CAPTURE=$work/spoofed.pcap CAPTURE2=$work/spoofed2.pcap sluice h --prefixes 10 --per-source off --workers 1 ;;
+    a-base) BENCH=$baseline sluice a-base --prefixes 10 --per-source off --workers 1 ;;
+    b-base) BENCH=$baseline sluice b-base --prefixes 100000 --per-source off --workers 1 ;;
   esac
 }
 start=$SECONDS

@@ -21,6 +21,7 @@ struct LpmEntry {
   uint8_t len = 0;
   std::array<uint8_t, 16> addr_be{};
   uint32_t class_mask = 0;
+  bool operator==(const LpmEntry&) const = default;
 };
 
 struct CompiledProfile {

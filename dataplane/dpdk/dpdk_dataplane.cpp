@@ -107,9 +107,16 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   // Several workers draw per-CPU credits (dataplane/model/credit.h) instead
   // of taking the state lock for every lookup; one decides exactly.
   s->profile.prof.credit_cpus = engine.workers > 1 ? static_cast<__u16>(engine.workers) : 0;
+  // The prefix tables: the live ones when the prefixes did not change.
   std::string why;
-  s->src_fib = dpdk::Fib::build(profile.src_prefixes, &why);
-  if (s->src_fib) s->dst_fib = dpdk::Fib::build(profile.dst_prefixes, &why);
+  if (live && live->profile.src_prefixes == profile.src_prefixes)
+    s->src_fib = live->src_fib;
+  else
+    s->src_fib = dpdk::Fib::build(profile.src_prefixes, &why);
+  if (s->src_fib && live && live->profile.dst_prefixes == profile.dst_prefixes)
+    s->dst_fib = live->dst_fib;
+  else if (s->src_fib)
+    s->dst_fib = dpdk::Fib::build(profile.dst_prefixes, &why);
   if (!s->dst_fib) {
     *error = "source or destination prefixes: " + why;
     return nullptr;

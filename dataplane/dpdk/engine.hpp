@@ -66,9 +66,12 @@ inline constexpr std::array<uint64_t, 13> kDelayBoundsNs = {
 
 // A compiled profile as the lcores read it. Never changed once published.
 struct Snapshot {
-  CompiledProfile profile;       // prof carries the assigned state slots
-  std::unique_ptr<Fib> src_fib;  // source prefixes (fib.hpp)
-  std::unique_ptr<Fib> dst_fib;  // destination prefixes
+  CompiledProfile profile;  // prof carries the assigned state slots
+  // Source and destination prefixes (fib.hpp), shared with the next
+  // Snapshot when its prefixes are the same (a rate retuned by the adaptive
+  // boundary every 100 ms rebuilds none).
+  std::shared_ptr<const Fib> src_fib;
+  std::shared_ptr<const Fib> dst_fib;
   uint64_t generation = 0;
   bool paced = false;          // a packet budget: admitted packets wait in the priority queues
   uint64_t pace_rate = 0;      // packets/s the schedulers send at, together

@@ -39,6 +39,8 @@ std::string table_name(const char* kind) {
   return std::string("sl_") + kind + "_" + std::to_string(made.fetch_add(1));
 }
 
+std::atomic<uint64_t> g_built{0};
+
 uint32_t v4_host(const uint8_t* a) {
   return uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3];
 }
@@ -121,8 +123,11 @@ std::unique_ptr<Fib> Fib::build(const std::vector<LpmEntry>& entries, std::strin
     (family == 4 ? groups4 : groups6) *= 2;
     fib->release();
   }
+  g_built.fetch_add(1, std::memory_order_relaxed);
   return fib;
 }
+
+uint64_t Fib::built() { return g_built.load(std::memory_order_relaxed); }
 
 int Fib::create(int n4, uint64_t groups4, int n6, uint64_t groups6, uint64_t top,
                 std::string* error) {

@@ -33,6 +33,9 @@ class Fib {
   // most likely), when a table cannot be built.
   static std::unique_ptr<Fib> build(const std::vector<LpmEntry>& entries, std::string* error);
   ~Fib();
+  // Tables built in this process (tests: a retune that keeps the prefixes
+  // builds none).
+  static uint64_t built();
   Fib(const Fib&) = delete;
   Fib& operator=(const Fib&) = delete;
 

@@ -21,6 +21,7 @@
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
+#include "dataplane/dpdk/fib.hpp"
 #include "tests/dpdk/dpdk_test_env.hpp"
 #include "tests/support/flow_fixtures.hpp"
 #include "tests/support/packet_builder.hpp"
@@ -401,6 +402,39 @@ TEST(DpdkApply, LongestClassNameKeepsStateAcrossRetunes) {
     EXPECT_GE(s.classes[1].bucket_tokens, 4u) << "gen " << gen;
     EXPECT_LE(s.classes[1].bucket_tokens, 5u) << "gen " << gen;
   }
+  dp.stop();
+}
+
+// A retune that keeps the prefixes (the adaptive boundary moves the rate
+// every 100 ms) reuses the live prefix tables; one that changes them builds
+// new ones, and the classes follow.
+TEST(DpdkApply, ARetuneThatKeepsThePrefixesKeepsTheirTables) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  auto toml = [](int rate, const char* prefix) {
+    return "[boundary]\nlookups_per_sec = " + std::to_string(rate) +
+           "\n[[class]]\nname = \"p1\"\npriority = 1\nmatch = { src = [\"" + prefix + "\"] }\n";
+  };
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile_from_toml(toml(1000, "198.18.1.0/24")), 1, &error)) << error;
+  const uint64_t built = dpdk::Fib::built();
+  for (uint64_t gen = 2; gen <= 11; gen++)
+    ASSERT_TRUE(dp.apply(profile_from_toml(toml(1000 + 10 * gen, "198.18.1.0/24")), gen, &error))
+        << error;
+  EXPECT_EQ(dpdk::Fib::built(), built) << "ten rate changes rebuilt the prefix tables";
+  ASSERT_TRUE(dp.apply(profile_from_toml(toml(1000, "198.18.3.0/24")), 12, &error)) << error;
+  EXPECT_EQ(dpdk::Fib::built(), built + 1) << "the source prefixes changed: one new table";
+  std::vector<Received> got;
+  for (uint64_t i = 0; i < 4; i++) ASSERT_TRUE(lab.send(3, 1, i));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got.size() < 4 && std::chrono::steady_clock::now() < deadline) lab.drain(&got);
+  ASSERT_EQ(got.size(), 4u);
+  const DataplaneStats s = dp.stats();
+  ASSERT_EQ(s.classes.size(), 2u);
+  EXPECT_EQ(s.classes[0].lookups[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP], 4u)
+      << "198.18.3.x is p1's now";
   dp.stop();
 }
 

@@ -148,8 +148,12 @@ double AdaptiveController::baseline(const AdaptiveStep& s, double fast_sec, bool
   return low;
 }
 
-// The drain probe: the rate at half of what the backend delivers for twice
-// the latency (0.2..1 s) empties any queue of ours; the answers to what is
+// The drain probe: the rate at 0.75 x what the backend delivers for twice
+// the latency (0.2..1 s) empties a queue of ours (one that stands still
+// holds (latency - baseline) x rate requests: 0.25 x rate x 2 x latency
+// drains it while the latency is under twice the baseline, the target; one
+// above drains in part, and a baseline it set too high comes down with the
+// next lower median); the answers to what is
 // admitted then take the service time. If even the lowest median of the
 // probe stays above rebase_above x the baseline, the service slowed and that
 // median becomes the baseline; otherwise a queue stood still and is gone.
@@ -222,7 +226,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     probe_rate_ = rate_;
     probe_delivered_ = delivered_avg_;
     probe_low_ = s.latency_sec;
-    next = std::max(floor, tuning_.max_decrease * std::min(rate_, s.delivered_per_sec));
+    next = std::max(floor, tuning_.probe_drain * std::min(rate_, s.delivered_per_sec));
     s.reason = AdaptiveReason::probe;
   } else if (holding) {
     s.reason = AdaptiveReason::hold;  // the last decrease has not shown in the answers yet

@@ -52,6 +52,7 @@ struct AdaptiveTuning {
   double baseline_sec = 10.0;     // window of the baseline (lowest median)
   double rebase_sec = 1.0;        // fastest answers this long above ...
   double rebase_above = 1.8;      // ... this x the baseline, all answered: drain probe
+  double probe_drain = 0.75;      // the probe admits this x what the backend delivers
   uint64_t min_samples = 8;       // answers one evaluation needs ...
   double max_eval_sec = 0.5;      // ... unless this long passed with at least one
   double fast_increase = 0.10;    // per 100 ms, latency below (1 + tolerance) / 2 x baseline

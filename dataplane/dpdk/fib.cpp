@@ -15,19 +15,18 @@
 #include <tuple>
 
 #include "dataplane/dpdk/engine.hpp"
+#include "dataplane/model/sticky.h"
 
 namespace sluice::dpdk {
 namespace {
 
 using Addr = std::array<uint8_t, 16>;
 
-Addr masked(const Addr& a, uint8_t len) {
-  Addr out{};
-  for (unsigned i = 0; i < 16 && len > 8 * i; i++) {
-    const unsigned bits = std::min(8U, len - 8 * i);
-    out[i] = static_cast<uint8_t>(a[i] & (0xFFU << (8 - bits)));
-  }
-  return out;
+// The prefix's address with the bits past its length cleared (the model's
+// sl_mask_addr; all 16 bytes, so an IPv4 prefix's unused bytes are zero).
+Addr masked(Addr a, uint8_t len) {
+  sl_mask_addr(a.data(), 16, len);
+  return a;
 }
 
 // Largest next hop a table entry of `bytes` holds (one bit marks an

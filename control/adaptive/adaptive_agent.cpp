@@ -196,6 +196,15 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
       kept_at_ = now;
     }
   }
+  // Every step at debug (`sluicectl log-level debug` while diagnosing the
+  // controller: ten lines a second).
+  if (log_level() == LogLevel::debug && step.reason != AdaptiveReason::waiting)
+    log_event(LogLevel::debug, "adaptive: step",
+              {{"rate", rate_text(step.rate)},
+               {"reason", adaptive_reason_name(step.reason)},
+               {"latency_ms", std::to_string(std::llround(step.latency_sec * 1000))},
+               {"target_ms", std::to_string(std::llround(step.target_sec * 1000))},
+               {"delivered_per_sec", rate_text(step.delivered_per_sec)}});
   // A line when the rate moved by more than 10% (at most one a second), and
   // one every 30 s while it keeps moving: not one per step.
   const double moved = std::fabs(step.rate - logged_) / std::max(1.0, logged_);

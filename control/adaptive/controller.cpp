@@ -182,8 +182,11 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   gather(tick);
   AdaptiveStep s = last_;
   s.changed = false;
-  const bool ready =
-      answers_ >= tuning_.min_samples || (answers_ != 0 && gathered_sec_ >= tuning_.max_eval_sec);
+  // A drain probe ends on time: it admits less than the backend serves, and
+  // waiting for a full evaluation at its low rate kept it twice as long.
+  const bool probe_due = probe_until_ >= 0 && clock_ >= probe_until_;
+  const bool ready = answers_ >= tuning_.min_samples ||
+                     (answers_ != 0 && (gathered_sec_ >= tuning_.max_eval_sec || probe_due));
   // Stalled: a whole stall_sec without an answer while at least an
   // evaluation's worth of requests waited (a few flows that never get an
   // answer, e.g. clients that only send, are not a stalled backend).

@@ -60,7 +60,7 @@ struct AdaptiveTuning {
   double probe_above = 0.10;      // an increase stops this far above the delivered answers/s
   double decrease_gain = 0.3;     // decrease factor 1 - gain x (1 - target / latency) ...
   double max_decrease = 0.5;      // ... at least this, applied to the last evaluation's
-  double delivered_trust = 0.85;  // answers/s, or to this x those of the busy evaluations
+  double delivered_trust = 0.95;  // answers/s, or to this x those of the busy evaluations
   double delivered_sec = 0.3;     // this recent (at least the last), if that is more
   double stall_sec = 1.0;         // requests without any answer this long: over the target
   double idle_headroom = 2.0;     // without demand above it, the rate is at most this x delivered

@@ -42,6 +42,35 @@ TEST(LatencyQuantile, InterpolatesInsideItsBucket) {
   EXPECT_EQ(sl_rt_bucket(~0ULL), SL_RT_BUCKETS - 1U);
 }
 
+// A tick of `answers` answers that took `ms` each, as many requests, and
+// lookups shed for the boundary (demand above the rate).
+AdaptiveTick tick_of(uint64_t answers, double ms) {
+  AdaptiveTick t;
+  t.seconds = 0.1;
+  t.signal.requests = answers;
+  t.signal.responses = answers;
+  t.signal.hist[sl_rt_bucket(static_cast<uint64_t>(ms * 1000))] = answers;
+  t.admitted_lookups = answers;
+  t.boundary_shed = 10;
+  return t;
+}
+
+// The drain probe admits less than the backend serves: it ends when its
+// time (twice the latency, at least 0.2 s) is up, not when an evaluation's
+// eight answers are in. At one answer per tick, waiting for them (or for
+// max_eval_sec) kept it at 0.75x for 0.5 s instead of 0.2 s.
+TEST(AdaptiveController, TheDrainProbeEndsOnTime) {
+  AdaptiveController c(200);
+  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);  // baseline 20 ms
+  int ticks = 0;  // a service that slowed: 50 ms, flat, all answered
+  while (c.last().reason != AdaptiveReason::probe && ticks++ < 40) c.step(tick_of(20, 50), 1, 1000);
+  ASSERT_EQ(c.last().reason, AdaptiveReason::probe) << "no probe after 4 s of flat 50 ms answers";
+  int probing = 1;
+  while (probing < 20 && c.step(tick_of(1, 50), 1, 1000).reason == AdaptiveReason::probe) probing++;
+  EXPECT_LE(probing, 3) << "the probe ran " << probing << " ticks of 100 ms for 0.2 s";
+  EXPECT_EQ(c.last().reason, AdaptiveReason::rebaseline);  // 50 ms stayed: the service slowed
+}
+
 // 5 s at C/2 (C = 200/s), then a steady 5x overload, ceiling 5 C: the
 // controller comes down to C within 2 s and stays there without oscillating
 // beyond 10%.

@@ -13,16 +13,22 @@ namespace sluice {
 // cfg with its boundary lookup rate replaced by `rate` (rounded, within
 // [1, the config's rate]: the config's rate is the ceiling) and its burst
 // scaled alike (at least 1), so that the burst stays the same time's worth.
-inline Config with_adaptive_rate(const Config& cfg, double rate) {
-  Config c = cfg;
-  if (!c.boundary.lookups_per_sec) return c;
-  const uint64_t ceiling = *c.boundary.lookups_per_sec;
+inline BoundaryConfig with_adaptive_rate(const BoundaryConfig& boundary, double rate) {
+  BoundaryConfig b = boundary;
+  if (!b.lookups_per_sec) return b;
+  const uint64_t ceiling = *b.lookups_per_sec;
   const uint64_t r =
       std::clamp<uint64_t>(static_cast<uint64_t>(std::max(1.0, std::round(rate))), 1, ceiling);
-  c.boundary.lookups_burst = std::max<uint64_t>(
-      1, static_cast<uint64_t>(static_cast<double>(c.boundary.lookups_burst) *
-                               static_cast<double>(r) / static_cast<double>(ceiling)));
-  c.boundary.lookups_per_sec = r;
+  b.lookups_burst = std::max<uint64_t>(
+      1, static_cast<uint64_t>(static_cast<double>(b.lookups_burst) * static_cast<double>(r) /
+                               static_cast<double>(ceiling)));
+  b.lookups_per_sec = r;
+  return b;
+}
+
+inline Config with_adaptive_rate(const Config& cfg, double rate) {
+  Config c = cfg;
+  c.boundary = with_adaptive_rate(cfg.boundary, rate);
   return c;
 }
 

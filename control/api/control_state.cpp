@@ -141,6 +141,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
   base_text_ = base;
   profile_ = profile;
   effective_ = std::move(next);
+  effective_epoch_++;
   if (!effective_.config->boundary.adaptive) adaptive_rate_.reset();
   history_.push_back({generation_, base_text_, profile_, utc_timestamp(), origin.to_json(), op});
   while (history_.size() > history_limit_) history_.pop_front();

@@ -130,6 +130,9 @@ class ControlState {
   // this edge's fleet shares, when it has them, and the boundary lookup rate
   // by the adaptive rate, when it learned one.
   CompiledProfile compile(const Config& cfg) const;
+  // The profile set_adaptive_rate patches: the running config's, compiled
+  // once per change of the config or of the fleet shares. Caller holds mutex_.
+  const CompiledProfile& adaptive_base();
   // A change that turns boundary.adaptive off without naming a new ceiling
   // freezes what the controller found: the base with lookups_per_sec set to
   // the learned rate. Empty when there is nothing to freeze.
@@ -163,6 +166,14 @@ class ControlState {
   std::optional<EdgeShares> shares_;
   std::function<nlohmann::json()> fleet_status_;
   std::optional<double> adaptive_rate_;
+  uint64_t effective_epoch_ = 0;  // counts the changes of effective_
+  struct AdaptiveBase {
+    uint64_t epoch = 0;  // of effective_
+    std::optional<EdgeShares> shares;
+    BoundaryConfig boundary;  // the running config's, before any adaptive rate
+    CompiledProfile profile;
+  };
+  std::optional<AdaptiveBase> adaptive_base_;
   std::optional<double> adaptive_fair_;
   std::function<nlohmann::json()> adaptive_status_;
 };

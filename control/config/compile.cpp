@@ -83,6 +83,14 @@ std::atomic<uint64_t> g_default_seed{kBuiltinSeed};
 void set_default_seed(uint64_t seed) { g_default_seed.store(seed); }
 uint64_t default_seed() { return g_default_seed.load(); }
 
+void compile_boundary_lookups(const BoundaryConfig& b, sl_profile* p) {
+  p->boundary_lookups = b.lookups_per_sec
+                            ? sl_bucket_params_make(*b.lookups_per_sec, b.lookups_burst)
+                            : sl_bucket_params{};
+  for (int prio = 0; prio < SL_PRIORITIES; prio++)
+    p->lookups_reserve_nt[prio] = reserve_nt(b.lookups_burst, b.lookups_reserve_pct[prio]);
+}
+
 CompiledProfile compile_profile(const Config& cfg) {
   CompiledProfile out;
   sl_profile& p = out.prof;
@@ -104,15 +112,12 @@ CompiledProfile compile_profile(const Config& cfg) {
   p.flow_learn_max = static_cast<uint32_t>(a.flow_table_size / SL_PRIORITIES / 2);
 
   const BoundaryConfig& b = cfg.boundary;
-  if (b.lookups_per_sec)
-    p.boundary_lookups = sl_bucket_params_make(*b.lookups_per_sec, b.lookups_burst);
+  compile_boundary_lookups(b, &p);
   if (b.adaptive) p.flags |= SL_PROFILE_ADAPTIVE;
   if (b.packets_per_sec)
     p.boundary_packets = sl_bucket_params_make(*b.packets_per_sec, b.packets_burst);
-  for (int prio = 0; prio < SL_PRIORITIES; prio++) {
-    p.lookups_reserve_nt[prio] = reserve_nt(b.lookups_burst, b.lookups_reserve_pct[prio]);
+  for (int prio = 0; prio < SL_PRIORITIES; prio++)
     p.packets_reserve_nt[prio] = reserve_nt(b.packets_burst, b.packets_reserve_pct[prio]);
-  }
 
   out.port_mask.assign(65536, 0);
   std::vector<std::pair<const Prefix*, uint32_t>> src_items;

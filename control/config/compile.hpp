@@ -21,4 +21,9 @@ uint64_t default_seed();
 // order of cfg.classes (the default class last).
 CompiledProfile compile_profile(const Config& cfg);
 
+// The boundary lookup budget and its priority reserves, as compile_profile
+// sets them: all an adaptive rate moves (ControlState::set_adaptive_rate
+// patches a kept profile with it instead of compiling every prefix again).
+void compile_boundary_lookups(const BoundaryConfig& b, sl_profile* p);
+
 }  // namespace sluice

@@ -146,6 +146,11 @@ class FakeDataplane final : public Dataplane {
     return applied_;
   }
   // The compiled profile of the last apply.
+  // The whole profile the last start or apply gave.
+  CompiledProfile last_compiled() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return model_ ? model_->profile() : CompiledProfile{};
+  }
   sl_profile last_profile() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return last_profile_;

@@ -5,12 +5,16 @@
 // the learned rate as one generation; a bad adaptive config is refused whole.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "control/adaptive/adaptive_agent.hpp"
 #include "control/adaptive/adaptive_rate.hpp"
 #include "control/api/control_state.hpp"
+#include "control/config/compile.hpp"
+#include "control/fleet/shares.hpp"
 #include "tests/control/api/control_test_env.hpp"
 
 namespace sluice {
@@ -47,6 +51,49 @@ TEST(AdaptiveControl, LearnedRatesAreNotConfigChanges) {
   EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.cap_nt / SL_TOKEN, 90u);
   // The status says what the config says: the ceiling.
   EXPECT_EQ(h.call({{"op", "status"}})["boundary"]["lookups_per_sec"], 40000);
+}
+
+// A learned rate patches the running profile's boundary lookup budget
+// alone (compiling every prefix ten times a second was most of a core with
+// 100,000 of them): what reaches the dataplane is what compiling the whole
+// config at that rate gives, after a change of the config and with fleet
+// shares too.
+TEST(AdaptiveControl, ALearnedRateRecompilesOnlyTheBoundary) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  std::optional<EdgeShares> shares;
+  auto expect_whole = [&](double rate) {
+    SCOPED_TRACE("rate " + std::to_string(rate));
+    std::string error;
+    ASSERT_TRUE(h.state().set_adaptive_rate(rate, &error)) << error;
+    Config run = h.state().config();
+    if (shares) run = apply_shares(run, *shares);
+    const CompiledProfile want = compile_profile(with_adaptive_rate(run, rate));
+    const CompiledProfile got = h.dataplane().last_compiled();
+    EXPECT_EQ(std::memcmp(&got.prof, &want.prof, sizeof(sl_profile)), 0);
+    EXPECT_EQ(got.prof.boundary_lookups.rate_per_sec, want.prof.boundary_lookups.rate_per_sec);
+    EXPECT_EQ(got.src_prefixes, want.src_prefixes);
+    EXPECT_EQ(got.dst_prefixes, want.dst_prefixes);
+    EXPECT_EQ(got.port_mask, want.port_mask);
+    EXPECT_EQ(got.class_names, want.class_names);
+  };
+  for (double rate : {30000.0, 12345.4, 900.0}) expect_whole(rate);
+  // A change of the config (a class rate, not the boundary) is in the next one.
+  ASSERT_TRUE(h.call(set_request({{"class.citizen.rate_per_sec", "7000"}}))["ok"].get<bool>());
+  expect_whole(15000);
+  EXPECT_EQ(h.dataplane().last_profile().classes[1].bucket.rate_per_sec, 7000u);
+  // So are this edge's fleet shares.
+  shares = EdgeShares{};
+  shares->boundary_lookups = BudgetShare{20000, 2000};
+  shares->classes["citizen"] = BudgetShare{3000, 300};
+  std::string error;
+  ASSERT_TRUE(h.state().set_shares(*shares, &error)) << error;
+  expect_whole(25000);  // over the share: held at it
+  expect_whole(4321);
+  EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.rate_per_sec, 4321u);
+  // Back to no learned rate: the running config's own budget.
+  ASSERT_TRUE(h.state().set_adaptive_rate(std::nullopt, &error)) << error;
+  EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.rate_per_sec, 20000u);
 }
 
 TEST(AdaptiveControl, TheCeilingStaysTheOperators) {

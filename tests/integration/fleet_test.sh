@@ -223,8 +223,10 @@ count() {
   in_s "$py" "$tools" count --table sl_fleet --seconds "$1" --out "$2" &
   pids+=($!)
 }
-# within FILE FROM TO LO HI NAMES...: every second in [FROM, TO) sums within
-# (a load's last second is partial: TO is at most its length).
+# within FILE FROM TO LO HI NAMES...: every second whose sample is labelled in
+# [FROM, TO) sums within (a sample is labelled with the end of its second:
+# FROM 3 is the second from 2 s to 3 s; a load's last second is partial: TO
+# is at most its length).
 within() {
   local file=$1 from=$2 to=$3 lo=$4 hi=$5
   shift 5
@@ -250,12 +252,12 @@ for i in 1 2 3; do in_s curl -s "http://127.0.0.1:$((19200 + i))/metrics" >"$tmp
 wait "${pids[@]}"
 pids=()
 ok=0
-within "$tmp/p1.jsonl" 2 12 "$lo" "$hi" s1_ s2_ s3_ && ok=1
+within "$tmp/p1.jsonl" 3 12 "$lo" "$hi" s1_ s2_ s3_ && ok=1
 check "1:3:6 at 5x: the fleet admits $budget/s +-5% every second after 2 s" "$ok"
 # Per second within one lookup (nftables counts a SYN that arrives at a
 # second's edge in the next one: 51 then 49), and >= 99% over the window.
 ok=0
-"$py" "$tools" check "$tmp/p1.jsonl" --start 2 --end 12 --lo 48 --hi 1000 --mean-lo 49.5 \
+"$py" "$tools" check "$tmp/p1.jsonl" --start 3 --end 12 --lo 48 --hi 1000 --mean-lo 49.5 \
   --names s1_8443 && ok=1
 check "the checkpoint lookups at the smallest edge keep >= 99% (of 50/s)" "$ok"
 
@@ -277,7 +279,7 @@ echo "shares of edges 1 and 3: $before1 and $before3 before, $after1 and $after3
 check "2 s after demand moved from edge 3 to edge 1, their shares swapped (1: $before1 -> $after1, 3: $before3 -> $after3)" \
   "before3 > 2 * before1 && after1 > 3 * after3"
 ok=0
-within "$tmp/p2.jsonl" 2 10 "$lo" "$hi" s1_ s2_ s3_ && ok=1
+within "$tmp/p2.jsonl" 3 10 "$lo" "$hi" s1_ s2_ s3_ && ok=1
 check "and the fleet admits the budget +-5% every second from then on" "$ok"
 
 if [[ $variant == xdp ]]; then

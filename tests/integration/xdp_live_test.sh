@@ -201,16 +201,18 @@ kill -HUP "$daemon_pid"
 wait_for "$tmp/d3.log" 'msg=reloaded generation=3' 5
 sleep 1.1  # let the bigger bucket fill
 reloaded=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
-check "after SIGHUP the citizen limit is 40/s burst 40: $(field "$reloaded" ok) served" \
-  "$(field "$reloaded" ok) >= 40 && $(field "$reloaded" ok) <= 42"
+# burst 40 + 40/s over the client's own run (longer on a busy machine) + 1
+limit_40() { "$py" -c "import json,sys; print(41 + int(40 * json.loads(sys.argv[1])['elapsed_s']))" "$1"; }
+check "after SIGHUP the citizen limit is 40/s burst 40: $(field "$reloaded" ok) served (at most $(limit_40 "$reloaded"))" \
+  "$(field "$reloaded" ok) >= 40 && $(field "$reloaded" ok) <= $(limit_40 "$reloaded")"
 echo 'rate_per_sec = "lots"' >>"$cfg"
 kill -HUP "$daemon_pid"
 wait_for "$tmp/d3.log" 'reload rejected' 5
 check "a broken file is rejected with its position" "$(grep -c 'sluice.toml:[0-9]*:[0-9]*: ' "$tmp/d3.log") >= 1"
 sleep 1.1
 kept=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
-check "the running config stayed: $(field "$kept" ok) served" \
-  "$(field "$kept" ok) >= 40 && $(field "$kept" ok) <= 42"
+check "the running config stayed: $(field "$kept" ok) served (at most $(limit_40 "$kept"))" \
+  "$(field "$kept" ok) >= 40 && $(field "$kept" ok) <= $(limit_40 "$kept")"
 check "sd_notify: RELOADING=1 then READY=1 around each SIGHUP, STATUS with the generation" \
   "$(grep -c '^RELOADING=1$' "$tmp/n3.txt") == 2 && \
    $(grep -c 'READY=1 | STATUS=enforcing: xdp, generation 3' "$tmp/n3.txt") == 2"

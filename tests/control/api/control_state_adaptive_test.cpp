@@ -54,7 +54,7 @@ TEST(AdaptiveControl, LearnedRatesAreNotConfigChanges) {
 }
 
 // A learned rate patches the running profile's boundary lookup budget
-// alone (compiling every prefix ten times a second was most of a core with
+// alone (compiling every prefix ten times a second was a quarter of a core with
 // 100,000 of them): what reaches the dataplane is what compiling the whole
 // config at that rate gives, after a change of the config and with fleet
 // shares too.

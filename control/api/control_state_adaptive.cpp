@@ -12,9 +12,11 @@ namespace sluice {
 using json = nlohmann::json;
 
 CompiledProfile ControlState::compile(const Config& cfg) const {
-  Config c = shares_ ? apply_shares(cfg, *shares_) : cfg;
-  if (adaptive_rate_ && c.boundary.adaptive) c = with_adaptive_rate(c, *adaptive_rate_);
-  return compile_profile(c);
+  const Config c = shares_ ? apply_shares(cfg, *shares_) : cfg;
+  CompiledProfile p = compile_profile(c);
+  if (adaptive_rate_ && c.boundary.adaptive)
+    compile_boundary_lookups(with_adaptive_rate(c.boundary, *adaptive_rate_), &p.prof);
+  return p;
 }
 
 ControlState::AdaptiveBounds ControlState::adaptive_bounds() const {

@@ -41,7 +41,7 @@
 #include "bucket.h"
 #include "decide.h"
 
-#define SL_CREDIT_CHUNK	 64U	    /* tokens a CPU draws at most at once */
+#define SL_CREDIT_CHUNK	 1024U	    /* tokens a CPU draws at most at once */
 #define SL_CREDIT_MIN	 4U	    /* fewer than this: not worth it, decide under the lock */
 #define SL_CREDIT_TTL_NS 1000000ULL /* 1 ms */
 

@@ -151,19 +151,19 @@ TEST(Credits, ExpiredCreditsAreGivenBack) {
 [[class]]
 name = "web"
 rate_per_sec = 1
-burst = 20000
+burst = 1000000
 )"));
   model.use_credits(2);
   auto f = test::syn_v4(test::kNet198_18 + 1);
   ASSERT_EQ(model.decide(f.data(), static_cast<uint32_t>(f.size()), kT0).verdict,
             SL_VERDICT_ADMITTED);
   const uint64_t after_draw = model.class_state(0).bucket.tokens_nt / SL_TOKEN;
-  EXPECT_EQ(after_draw, 20000u - 1 - SL_CREDIT_CHUNK);
+  EXPECT_EQ(after_draw, 1000000u - 1 - SL_CREDIT_CHUNK);
   // On credit: the bucket does not move.
   ASSERT_EQ(model.decide(f.data(), static_cast<uint32_t>(f.size()), kT0 + 1000).verdict,
             SL_VERDICT_ADMITTED);
   EXPECT_EQ(model.class_state(0).bucket.tokens_nt / SL_TOKEN, after_draw);
-  // After the TTL: the 63 unspent tokens back, one taken, a new chunk drawn.
+  // After the TTL: the SL_CREDIT_CHUNK - 1 unspent tokens back, one taken, a new chunk drawn.
   const uint64_t later = kT0 + SL_CREDIT_TTL_NS;
   ASSERT_EQ(model.decide(f.data(), static_cast<uint32_t>(f.size()), later).verdict,
             SL_VERDICT_ADMITTED);

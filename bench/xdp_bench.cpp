@@ -76,13 +76,17 @@ struct Passthrough {
 // The benchmark config; with `shed_order`, the citizen class is limited to
 // 1000 lookups/s with that order, so that the repeated citizen lookup is
 // shed: by rank (sticky: the controller's tick, the source key, two hashes
-// and the filter on every lookup) or by its budget (random).
+// and the filter on every lookup) or by its budget (random). flows = false:
+// unverified = "pass", which keeps no flow state (every continuation
+// trusted, no entry written: the first wave's behaviour).
 std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_source,
                                                    bool standby = false,
                                                    const std::string& shed_order = "",
-                                                   bool adaptive = false, bool credits = true) {
+                                                   bool adaptive = false, bool credits = true,
+                                                   bool flows = true) {
   std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
   if (adaptive) toml.replace(toml.find("[boundary]\n"), 11, "[boundary]\nadaptive = true\n");
+  if (!flows) toml.replace(toml.find("[admission]\n"), 12, "[admission]\nunverified = \"pass\"\n");
   if (!shed_order.empty()) {
     const std::string unlimited = "rate_per_sec = 1000000000\n";
     toml.replace(toml.rfind(unlimited), unlimited.size(),
@@ -269,9 +273,12 @@ int main(int argc, char** argv) {
   auto s_random = sluice_program(10, false, false, "random");
   auto s_adaptive = sluice_program(10, false, false, "", true);
   auto s_locked = sluice_program(10, false, false, "", false, false);
+  auto s10_off = sluice_program(10, false, false, "", false, true, false);
+  auto s100k_off = sluice_program(100000, false, false, "", false, true, false);
+  auto s_src_off = sluice_program(10, true, false, "", false, true, false);
   Passthrough passthrough;
   if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_random || !s_adaptive ||
-      !s_locked || passthrough.fd < 0)
+      !s_locked || !s10_off || !s100k_off || !s_src_off || passthrough.fd < 0)
     return 1;
 
   const std::vector<std::pair<std::string, std::vector<uint8_t>>> frames = {
@@ -307,6 +314,9 @@ int main(int argc, char** argv) {
                                    {"sluice (a) 10 prefixes", s10->outside_prog_fd()},
                                    {"sluice (b) 100k prefixes", s100k->outside_prog_fd()},
                                    {"sluice (c) per-source on", s_src->outside_prog_fd()},
+                                   {"(a), flow state off", s10_off->outside_prog_fd()},
+                                   {"(b), flow state off", s100k_off->outside_prog_fd()},
+                                   {"(c), flow state off", s_src_off->outside_prog_fd()},
                                    {"(a), one lock (no credits)", s_locked->outside_prog_fd()}},
                                   repeat, rounds))
       return 1;
@@ -319,6 +329,9 @@ int main(int argc, char** argv) {
       {"sluice (a) 10 prefixes", s10->outside_prog_fd()},
       {"sluice (b) 100k prefixes", s100k->outside_prog_fd()},
       {"sluice (c) per-source on", s_src->outside_prog_fd()},
+      {"(a), flow state off", s10_off->outside_prog_fd()},
+      {"(b), flow state off", s100k_off->outside_prog_fd()},
+      {"(c), flow state off", s_src_off->outside_prog_fd()},
       {"pass-through (forward)", passthrough.fd},
       {"sluice (a), DPDK standby", s_standby->outside_prog_fd()},
       {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},

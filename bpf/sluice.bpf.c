@@ -226,7 +226,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	__u64 now = sl_now();
 
 	int flow_hit = 0;
-	if (parsed == SL_PARSE_OK && !m.is_start)
+	if (parsed == SL_PARSE_OK && !m.is_start && sl_flows_kept(prof))
 		flow_hit = sl_flow_verify_xdp(ctx, prof, SL_SLOT_CLASS(slot, cls), &m, now);
 
 	/* The source's own budget first, under its stripe's lock. */
@@ -302,7 +302,8 @@ int sl_xdp_inside(struct xdp_md *ctx)
 		__u32 slot = act->slot & 1;
 		const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
 		struct sl_shared_state *st = bpf_map_lookup_elem(&sl_state, &zero);
-		if (prof && st && prof->n_classes > 0 && prof->n_classes <= SL_MAX_CLASSES)
+		if (prof && st && prof->n_classes > 0 && prof->n_classes <= SL_MAX_CLASSES &&
+		    sl_flows_kept(prof))
 			sl_flow_inside_xdp(ctx, prof, slot, &st->boundary, sl_now());
 	}
 	return bpf_redirect_map(&sl_tx, SL_TX_OUTSIDE, XDP_DROP);

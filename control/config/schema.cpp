@@ -109,7 +109,7 @@ const std::vector<KeySpec>& config_schema() {
       {"admission", "unverified", "string", 1, 0, "", "`\"charge\"`", KeyChange::live,
        "charge|drop|pass",
        "packets that start no lookup and continue no flow the edge saw begin (see [Flow "
-       "state](#flow-state))"},
+       "state](#flow-state)); `\"pass\"` keeps no flow state (without `boundary.adaptive`)"},
       {"admission", "flow_table_size", "integer", SL_FLOWS_MIN, SL_FLOWS_MAX, "entries", "262144",
        KeyChange::restart, "",
        "TCP flows and fragment entries, all priorities together: each of the 8 priority partitions "

@@ -63,13 +63,14 @@ inline std::size_t flow_partition_size(uint64_t flow_table_size) {
 // Flows: FlowTable, or a table of several with the same holder(key).
 
 // Whether a packet from the outside that starts no lookup is verified by a
-// live flow (flow.h), refreshing that flow: sl_decide()'s flow_hit. m: as
-// parsed; cls: its class. Flow events and the backend signal are counted in
-// counters.
+// live flow (flow.h), refreshing that flow: sl_decide()'s flow_hit (0 where
+// no flow state is kept, sl_flows_kept). m: as parsed; cls: its class. Flow
+// events and the backend signal are counted in counters.
 template <typename Flows, typename Classify>
 int flow_verify(Flows& flows, const sl_profile& prof, const sl_meta& m, const uint8_t* frame,
                 uint32_t len, uint32_t cls, Classify&& classify, uint64_t now_ns,
                 sl_counters& counters) {
+  if (!sl_flows_kept(&prof)) return 0;
   FlowEvents& events = counters.flow_events;
   sl_flow_key key;
   uint32_t parts = prof.classes[cls].flow_parts;

@@ -254,6 +254,11 @@ bool pass_back(Engine& e, uint32_t w, const Snapshot& s) {
   const uint16_t n = rte_eth_rx_burst(e.port[kPortInside], static_cast<uint16_t>(w), pkts, kBurst);
   if (n == 0) return false;
   const sl_profile& prof = s.profile.prof;
+  if (!sl_flows_kept(&prof)) {  // no table to open, close or confirm flows in
+    tx_all(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, n,
+           e.counters[w].tx_dropped[kPortOutside]);
+    return true;
+  }
   const uint64_t seen = e.capture_clock ? e.capture_now_ns.load(std::memory_order_relaxed) : 0;
   const uint64_t now = seen != 0 ? seen : e.tsc_ns(rte_rdtsc());
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };

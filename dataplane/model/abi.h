@@ -252,10 +252,11 @@ struct sl_boundary_state {
 	/* Lookups admitted per priority since start (all classes): tells a class
 	 * how much of the shared budget went to priorities it outranks. */
 	__u64 lookups_by_prio[SL_PRIORITIES];
-	__u32 epoch; /* sl_profile.boundary_epoch this state was made for */
-	__u32 pad;
+	__u32 epoch;	 /* sl_profile.boundary_epoch this state was made for */
+	__u32 flows_off; /* the last decision's profile kept no flow state (sl_flows_kept) */
 	/* Learning window (flow.h): continuations of unknown flows are admitted
-	 * and learned until this time, at most flow_learn_max per partition. */
+	 * and learned until this time, at most flow_learn_max per partition;
+	 * opened again when a retune turns flow state back on. */
 	__u64 learn_until_ns;
 	__u32 learned[SL_PRIORITIES];
 };

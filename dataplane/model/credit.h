@@ -16,8 +16,9 @@
  *    none, so a small budget is always decided exactly).
  *    A per-source budget is not drawn on: the caller takes the source's own
  *    token first (sl_source_take, under the source's own lock in XDP);
- *  - continuations: without a packet budget a verified continuation changes
- *    no shared state and is decided without the lock; with one, under it.
+ *  - continuations: without a packet budget a verified continuation (any
+ *    continuation where no flow state is kept, sl_flows_kept) changes no
+ *    shared state and is decided without the lock; with one, under it.
  * Bounds: a credit's tokens leave the buckets when it is drawn, so no bucket
  * ever admits more than rate * t + burst: credits add nothing over the exact
  * decision. All CPUs together hold back at most 1% of a budget's burst (and
@@ -60,9 +61,11 @@ SL_INLINE int sl_credit_live(const struct sl_credit *cr, __u32 epoch, __u32 boun
 }
 
 /* The admitting decision sl_decide makes for a lookup (SL_REASON_LOOKUP) or
- * a verified continuation (SL_REASON_CONTINUATION) of class_id. */
-SL_INLINE void sl_credit_admit(const struct sl_meta *m, __u32 class_id,
-			       const struct sl_class_params *cp, __u8 reason, struct sl_decision *d)
+ * a continuation (SL_REASON_CONTINUATION; verified when flow_hit) of
+ * class_id. */
+SL_INLINE void sl_credit_admit(const struct sl_profile *prof, const struct sl_meta *m,
+			       __u32 class_id, const struct sl_class_params *cp, __u8 reason,
+			       int flow_hit, struct sl_decision *d)
 {
 	__builtin_memset(d, 0, sizeof(*d));
 	d->class_id = (__u8)class_id;
@@ -71,8 +74,8 @@ SL_INLINE void sl_credit_admit(const struct sl_meta *m, __u32 class_id,
 	d->reason = reason;
 	d->action = SL_ACTION_PASS;
 	d->is_start = reason == SL_REASON_LOOKUP;
-	d->verified = reason == SL_REASON_CONTINUATION ? SL_FLOW_HIT : 0;
-	sl_flow_ops(m, d);
+	d->verified = reason == SL_REASON_CONTINUATION && flow_hit == SL_FLOW_HIT ? SL_FLOW_HIT : 0;
+	sl_flow_ops(prof, m, d);
 }
 
 /*
@@ -99,15 +102,15 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;
 		cr->count--;
-		sl_credit_admit(m, class_id, cp, SL_REASON_LOOKUP, d);
+		sl_credit_admit(prof, m, class_id, cp, SL_REASON_LOOKUP, 0, d);
 		return 1;
 	}
-	/* A verified continuation changes no shared state without a packet
-	 * budget; with one, or unverified, or learned and not confirmed: the
-	 * lock. */
-	if (flow_hit != SL_FLOW_HIT || prof->boundary_packets.enabled)
+	/* A verified continuation (or any, where no flow state is kept: every
+	 * one is trusted) changes no shared state without a packet budget; with
+	 * one, or unverified, or learned and not confirmed: the lock. */
+	if ((flow_hit != SL_FLOW_HIT && sl_flows_kept(prof)) || prof->boundary_packets.enabled)
 		return 0;
-	sl_credit_admit(m, class_id, cp, SL_REASON_CONTINUATION, d);
+	sl_credit_admit(prof, m, class_id, cp, SL_REASON_CONTINUATION, flow_hit, d);
 	return 1;
 }
 

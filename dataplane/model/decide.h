@@ -80,10 +80,12 @@ SL_INLINE int sl_charged(const struct sl_profile *prof, const struct sl_meta *m,
 	return m->is_start || (!flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE);
 }
 
-/* What a packet that passes leaves in the flow table. */
-SL_INLINE void sl_flow_ops(const struct sl_meta *m, struct sl_decision *d)
+/* What a packet that passes leaves in the flow table (nothing when it is
+ * not kept). */
+SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *m,
+			   struct sl_decision *d)
 {
-	if (d->action != SL_ACTION_PASS && d->action != SL_ACTION_MARK)
+	if ((d->action != SL_ACTION_PASS && d->action != SL_ACTION_MARK) || !sl_flows_kept(prof))
 		return;
 	if (m->is_start && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER)
 		d->flow_ops |= SL_FLOW_OP_CREATE_TCP;
@@ -137,7 +139,7 @@ SL_INLINE void sl_decide_source_refused(const struct sl_profile *prof, const str
 	d->is_start = 1;
 	sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : SL_REASON_PER_SOURCE,
 			 charged, d);
-	sl_flow_ops(m, d);
+	sl_flow_ops(prof, m, d);
 }
 
 /*
@@ -193,6 +195,17 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		cs->window_taken = sl_taken_from(bs, cp->priority & (SL_PRIORITIES - 1));
 	}
 
+	/* Flow state back on after a retune (unverified was "pass"): the table
+	 * missed the flows opened meanwhile; learn them, as after a start. */
+	if (!sl_flows_kept(prof)) {
+		if (!bs->flows_off)
+			bs->flows_off = 1;
+	} else if (bs->flows_off) {
+		bs->flows_off = 0;
+		bs->learn_until_ns = now_ns + prof->flow_learn_ns;
+		__builtin_memset(bs->learned, 0, sizeof(bs->learned));
+	}
+
 	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
 
@@ -204,7 +217,8 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		/* Learning window: an unknown TCP flow may be one that was running
 		 * before the start; admit it and record it, up to the cap. */
 		if (!verified && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER &&
-		    now_ns < bs->learn_until_ns && bs->learned[prio] < prof->flow_learn_max) {
+		    now_ns < bs->learn_until_ns && bs->learned[prio] < prof->flow_learn_max &&
+		    sl_flows_kept(prof)) {
 			verified = 1;
 			learning = 1;
 			d->flow_ops = SL_FLOW_OP_LEARN;
@@ -230,12 +244,12 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 				d->flow_ops = 0;
 				sl_decision_shed(prof, cp, m, SL_REASON_BOUNDARY_PACKETS, 0, d);
 			}
-			sl_flow_ops(m, d);
+			sl_flow_ops(prof, m, d);
 			return;
 		}
 		if (prof->unverified == SL_UNVERIFIED_DROP) {
 			sl_decision_shed(prof, cp, m, SL_REASON_UNVERIFIED, 0, d);
-			sl_flow_ops(m, d);
+			sl_flow_ops(prof, m, d);
 			return;
 		}
 		/* Charged: the packet has earned nothing, it is a lookup of its class. */
@@ -271,7 +285,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 				sl_decision_shed(prof, cp, m,
 						 charged ? SL_REASON_UNVERIFIED : SL_REASON_STICKY,
 						 charged, d);
-				sl_flow_ops(m, d);
+				sl_flow_ops(prof, m, d);
 				return;
 			}
 		}
@@ -290,7 +304,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	if (reason != SL_REASON_LOOKUP) {
 		cs->window_rejected += sticky;
 		sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : reason, charged, d);
-		sl_flow_ops(m, d);
+		sl_flow_ops(prof, m, d);
 		return;
 	}
 
@@ -307,7 +321,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	d->verdict = SL_VERDICT_ADMITTED;
 	d->reason = charged ? SL_REASON_UNVERIFIED : SL_REASON_LOOKUP;
 	d->action = SL_ACTION_PASS;
-	sl_flow_ops(m, d);
+	sl_flow_ops(prof, m, d);
 }
 
 /* sl_decide_source() with the per-source budget decided here (ss). */

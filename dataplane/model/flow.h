@@ -27,11 +27,23 @@
  * Keys are oriented (outer = the host outside the edge), so a packet from
  * either side finds the same entry: outside packets key as they are, inside
  * packets through sl_meta_reverse().
+ *
+ * Under unverified = "pass" every continuation is trusted: the table would
+ * verify nothing, so it is not kept (sl_flows_kept), unless the adaptive
+ * boundary reads its backend signal from the flows.
  */
 #pragma once
 
 #include "abi.h"
 #include "parse.h"
+
+/* Whether the dataplane keeps flow state for prof: not under unverified =
+ * "pass" (no lookups, no entries, no learning window) unless the adaptive
+ * boundary needs the flows for its backend signal. */
+SL_INLINE int sl_flows_kept(const struct sl_profile *prof)
+{
+	return prof->unverified != SL_UNVERIFIED_PASS || (prof->flags & SL_PROFILE_ADAPTIVE);
+}
 
 /* What a packet from the outside that starts no lookup is looked up by. */
 enum sl_flow_lookup {
@@ -236,7 +248,7 @@ SL_INLINE int sl_flow_touch(struct sl_flow *f, const struct sl_meta *m,
 SL_INLINE int sl_flow_inside_wants(const struct sl_meta *m, const struct sl_profile *prof,
 				   const struct sl_boundary_state *bs, __u64 now_ns)
 {
-	if (m->l4_proto != SL_IPPROTO_TCP || m->frag == SL_FRAG_LATER)
+	if (!sl_flows_kept(prof) || m->l4_proto != SL_IPPROTO_TCP || m->frag == SL_FRAG_LATER)
 		return 0;
 	if (m->tcp_flags & (SL_TCP_SYN | SL_TCP_FIN | SL_TCP_RST))
 		return 1;

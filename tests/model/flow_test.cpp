@@ -144,6 +144,64 @@ TEST(FlowRetune, MovingAClassKeepsItsFlows) {
   EXPECT_EQ(model.flows().size(5), 1u);
 }
 
+// unverified = "pass" trusts every continuation, so no flow state is kept:
+// an admitted SYN writes no entry and its ACK is trusted, not verified;
+// unless the adaptive boundary needs the flows for its backend signal.
+TEST(FlowState, PassKeepsNoFlowsUnlessAdaptive) {
+  for (const bool adaptive : {false, true}) {
+    SCOPED_TRACE(adaptive ? "adaptive" : "fixed boundary");
+    ReferenceModel model(test::profile_from_toml(
+        std::string("[admission]\nunverified = \"pass\"\n[boundary]\nlookups_per_sec = 1000\n") +
+        (adaptive ? "adaptive = true\n" : "") + test::kFlowClasses));
+    const uint64_t t = kFlowT0;
+    const sl_decision syn = out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t);
+    ASSERT_EQ(syn.reason, SL_REASON_LOOKUP);
+    EXPECT_EQ(syn.flow_ops != 0, adaptive);
+    EXPECT_EQ(events(model, 0, SL_FLOW_EV_CREATED), adaptive ? 1u : 0u);
+    EXPECT_EQ(model.flows().size(0), adaptive ? 1u : 0u);
+    const sl_decision ack =
+        out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), t + 1000);
+    EXPECT_EQ(ack.verdict, SL_VERDICT_ADMITTED);
+    EXPECT_EQ(ack.reason, SL_REASON_CONTINUATION);
+    EXPECT_EQ(ack.verified, adaptive ? SL_FLOW_HIT : 0);
+    // Nor does the inside open one.
+    const auto out_syn = seg4("198.19.0.1", 5555, "198.18.20.9", 80, kSyn);
+    model.observe_inside(out_syn.data(), static_cast<uint32_t>(out_syn.size()), t + 2000);
+    EXPECT_EQ(model.flows().size(5), adaptive ? 1u : 0u);
+  }
+}
+
+// A retune from "pass" back to "charge" finds a table that missed every flow
+// opened meanwhile: it opens the learning window again (as after a start),
+// so those flows are learned, not charged; without a window, charged.
+TEST(FlowState, TurningItBackOnOpensTheLearningWindow) {
+  for (const int learn_sec : {10, 0}) {
+    SCOPED_TRACE(learn_sec);
+    auto config = [&](const char* unverified) {
+      return std::string("[admission]\nunverified = \"") + unverified +
+             "\"\nflow_learn_sec = " + std::to_string(learn_sec) + "\n" + test::kFlowClasses;
+    };
+    ReferenceModel model(test::profile_from_toml(config("pass")));
+    const uint64_t t = kFlowT0;
+    out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t);
+    // Well past the window the start opened.
+    const uint64_t later = t + 60 * kSecond;
+    EXPECT_EQ(out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), later).reason,
+              SL_REASON_CONTINUATION);
+    model.apply(test::profile_from_toml(config("charge")));
+    const sl_decision d =
+        out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), later + kSecond);
+    EXPECT_EQ(d.verdict, SL_VERDICT_ADMITTED);
+    EXPECT_EQ(d.reason, learn_sec ? SL_REASON_CONTINUATION : SL_REASON_UNVERIFIED);
+    EXPECT_EQ(events(model, 0, SL_FLOW_EV_LEARNED), learn_sec ? 1u : 0u);
+    // Learned: its next packet is verified by the entry.
+    if (learn_sec)
+      EXPECT_EQ(out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), later + 2 * kSecond)
+                    .verified,
+                SL_FLOW_HIT_LEARNED);
+  }
+}
+
 // 1M distinct spoofed 5-tuples of a low-priority class (admitted SYNs that
 // create flows, and ACKs that try to match them) keep the table's memory
 // where it was at start and evict no flow of the higher-priority class.

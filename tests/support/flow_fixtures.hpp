@@ -97,6 +97,28 @@ inline std::vector<FlowStep> learning_flood() {
   return steps;
 }
 
+// unverified = "pass" without the adaptive boundary: no flow state, so no
+// learning window either: unknown flows' continuations (and the SYN's own
+// ACK: nothing was written) all pass, down to the packet budget's last
+// token (10), as before flow state.
+inline std::vector<FlowStep> pass_without_flow_state() {
+  std::vector<FlowStep> steps;
+  const uint64_t t = kFlowT0;
+  const int A = SL_VERDICT_ADMITTED;
+  const int CONT = SL_REASON_CONTINUATION;
+  steps.push_back({"a citizen SYN: a lookup", false,
+                   seg4("198.18.20.5", 999, "198.19.0.1", 80, kSyn), t, "citizen", A,
+                   SL_REASON_LOOKUP});
+  for (uint16_t i = 0; i < 9; i++)
+    steps.push_back({"an unknown flow's ACK #" + std::to_string(i) + ": trusted", false,
+                     seg4("198.18.20.5", static_cast<uint16_t>(1000 + i), "198.19.0.1", 80, kAck),
+                     t + 1000 + i * 1000U, "citizen", A, CONT});
+  steps.push_back({"the packet budget is spent", false,
+                   seg4("198.18.20.5", 999, "198.19.0.1", 80, kAck), t + 20'000, "citizen",
+                   SL_VERDICT_SHED, SL_REASON_BOUNDARY_PACKETS});
+  return steps;
+}
+
 // The same segment advertising a zero window.
 inline std::vector<uint8_t> zero_window(std::vector<uint8_t> frame) {
   sl_meta m;
@@ -323,6 +345,14 @@ inline std::vector<FlowFixture> flow_fixtures() {
                    "packets_burst = 10\n") +
            kFlowClasses,
        learning_flood()},
+      {"pass_keeps_no_flow_state",
+       // No learning window under "pass" (it would stop unknown flows at
+       // their class's reserve): every continuation down to the last of 10
+       // packet tokens, as before flow state.
+       std::string("[admission]\nunverified = \"pass\"\nflow_learn_sec = 10\n[boundary]\n"
+                   "packets_per_sec = 10\npackets_burst = 10\n") +
+           kFlowClasses,
+       pass_without_flow_state()},
       {"backend_signal",
        std::string("[admission]\nflow_learn_sec = 0\n[boundary]\nlookups_per_sec = 1000\n"
                    "adaptive = true\n") +

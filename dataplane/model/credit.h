@@ -106,9 +106,12 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 		return 1;
 	}
 	/* A verified continuation (or any, where no flow state is kept: every
-	 * one is trusted) changes no shared state without a packet budget; with
-	 * one, or unverified, or learned and not confirmed: the lock. */
-	if ((flow_hit != SL_FLOW_HIT && sl_flows_kept(prof)) || prof->boundary_packets.enabled)
+	 * one is trusted, once the boundary state has noted that, so that a
+	 * retune back on reopens the learning window) changes no shared state
+	 * without a packet budget; with one, or unverified, or learned and not
+	 * confirmed: the lock. */
+	if ((flow_hit != SL_FLOW_HIT && (sl_flows_kept(prof) || !bs->flows_off)) ||
+	    prof->boundary_packets.enabled)
 		return 0;
 	sl_credit_admit(prof, m, class_id, cp, SL_REASON_CONTINUATION, flow_hit, d);
 	return 1;

@@ -173,33 +173,35 @@ TEST(FlowState, PassKeepsNoFlowsUnlessAdaptive) {
 
 // A retune from "pass" back to "charge" finds a table that missed every flow
 // opened meanwhile: it opens the learning window again (as after a start),
-// so those flows are learned, not charged; without a window, charged.
+// so those flows are learned, not charged; without a window, charged. Also
+// when every packet under "pass" was a continuation decided on a CPU's
+// credit (no packet budget).
 TEST(FlowState, TurningItBackOnOpensTheLearningWindow) {
-  for (const int learn_sec : {10, 0}) {
-    SCOPED_TRACE(learn_sec);
-    auto config = [&](const char* unverified) {
-      return std::string("[admission]\nunverified = \"") + unverified +
-             "\"\nflow_learn_sec = " + std::to_string(learn_sec) + "\n" + test::kFlowClasses;
-    };
-    ReferenceModel model(test::profile_from_toml(config("pass")));
-    const uint64_t t = kFlowT0;
-    out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t);
-    // Well past the window the start opened.
-    const uint64_t later = t + 60 * kSecond;
-    EXPECT_EQ(out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), later).reason,
-              SL_REASON_CONTINUATION);
-    model.apply(test::profile_from_toml(config("charge")));
-    const sl_decision d =
-        out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), later + kSecond);
-    EXPECT_EQ(d.verdict, SL_VERDICT_ADMITTED);
-    EXPECT_EQ(d.reason, learn_sec ? SL_REASON_CONTINUATION : SL_REASON_UNVERIFIED);
-    EXPECT_EQ(events(model, 0, SL_FLOW_EV_LEARNED), learn_sec ? 1u : 0u);
-    // Learned: its next packet is verified by the entry.
-    if (learn_sec)
-      EXPECT_EQ(out(model, seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck), later + 2 * kSecond)
-                    .verified,
-                SL_FLOW_HIT_LEARNED);
-  }
+  for (const bool credits : {false, true})
+    for (const int learn_sec : {10, 0}) {
+      SCOPED_TRACE(std::to_string(learn_sec) + (credits ? " s, credits" : " s"));
+      auto config = [&](const char* unverified) {
+        return std::string("[admission]\nunverified = \"") + unverified +
+               "\"\nflow_learn_sec = " + std::to_string(learn_sec) + "\n" + test::kFlowClasses;
+      };
+      ReferenceModel model(test::profile_from_toml(config("charge")));
+      if (credits) model.use_credits(2);
+      out(model, seg4("198.18.10.5", 39999, "198.19.0.1", 443, kSyn), kFlowT0);
+      model.apply(test::profile_from_toml(config("pass")));
+      const auto ack = seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck);
+      // Well past the window the first packet opened: a flow that began
+      // under "pass".
+      const uint64_t t = kFlowT0 + 60 * kSecond;
+      for (int i = 0; i < 3; i++)
+        EXPECT_EQ(out(model, ack, t + i * 1000).reason, SL_REASON_CONTINUATION);
+      model.apply(test::profile_from_toml(config("charge")));
+      const sl_decision d = out(model, ack, t + kSecond);
+      EXPECT_EQ(d.verdict, SL_VERDICT_ADMITTED);
+      EXPECT_EQ(d.reason, learn_sec ? SL_REASON_CONTINUATION : SL_REASON_UNVERIFIED);
+      EXPECT_EQ(events(model, 0, SL_FLOW_EV_LEARNED), learn_sec ? 1u : 0u);
+      // Learned: its next packet is verified by the entry.
+      if (learn_sec) EXPECT_EQ(out(model, ack, t + 2 * kSecond).verified, SL_FLOW_HIT_LEARNED);
+    }
 }
 
 // 1M distinct spoofed 5-tuples of a low-priority class (admitted SYNs that

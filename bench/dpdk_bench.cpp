@@ -156,6 +156,7 @@ struct RunOptions {
   int prefixes = 10;
   std::string per_source = "off";
   std::string packet_budget = "on";
+  std::string flow_state = "on";
   uint32_t workers = 1;
   double warmup_s = 1.0;
   double seconds = 3.0;
@@ -175,6 +176,10 @@ std::string run_config(const RunOptions& o) {
     const std::size_t at = toml.find(line);
     if (at != std::string::npos) toml.erase(at, line.size());
   }
+  // Flow state off: unverified = "pass" keeps no flow table (flow.h,
+  // sl_flows_kept), every continuation trusted, as in the first wave.
+  if (o.flow_state == "off")
+    toml.replace(toml.find("[admission]\n"), 12, "[admission]\nunverified = \"pass\"\n");
   return toml;
 }
 
@@ -252,16 +257,17 @@ int run_sluice(const RunOptions& o) {
   // burst or two in flight separates rx, classification and tx.
   const bool all_admitted = last.shed == 0 && admitted > 0;
   std::printf(
-      "sluice dpdk: %d prefixes, per-source %s, packet budget %s, %u worker(s): %.3f Mpps rx, "
+      "sluice dpdk: %d prefixes, per-source %s, packet budget %s, flow state %s, %u worker(s): "
+      "%.3f Mpps rx, "
       "%.3f Mpps out, over %.2f s (rx each second:%s)\n"
       "  window: rx %llu, classified %llu, admitted %llu (%.4f of rx), shed %llu, inside tx %llu "
       "(%.4f of rx)\n"
       "  since start: admitted %llu, shed %llu%s%s, rx nombuf+missed %llu, inside tx dropped "
       "%llu\n",
-      o.prefixes, o.per_source.c_str(), o.packet_budget.c_str(), o.workers, pps / 1e6,
-      out_pps / 1e6, dt, per_second.c_str(), ull(rx), ull(admitted + shed), ull(admitted),
-      of_rx(admitted), ull(shed), ull(tx), of_rx(tx), ull(last.admitted), ull(last.shed),
-      reasons.empty() ? "" : " by reason:", reasons.c_str(), ull(last.nombuf),
+      o.prefixes, o.per_source.c_str(), o.packet_budget.c_str(), o.flow_state.c_str(), o.workers,
+      pps / 1e6, out_pps / 1e6, dt, per_second.c_str(), ull(rx), ull(admitted + shed),
+      ull(admitted), of_rx(admitted), ull(shed), ull(tx), of_rx(tx), ull(last.admitted),
+      ull(last.shed), reasons.empty() ? "" : " by reason:", reasons.c_str(), ull(last.nombuf),
       ull(last.tx_dropped));
   // One line for scripts.
   std::printf("RESULT pps=%.0f out_pps=%.0f all_admitted=%d healthy=%d\n", pps, out_pps,
@@ -312,6 +318,10 @@ int main(int argc, char** argv) {
   run->add_option("--packet-budget", ro.packet_budget,
                   "boundary packet budget (on: admitted packets go through the paced priority "
                   "rings; off: straight out)")
+      ->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--flow-state", ro.flow_state,
+                  "flow state (off: unverified = \"pass\", no flow table, every continuation "
+                  "trusted)")
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--workers", ro.workers, "worker lcores (one rx queue each)")
       ->check(CLI::Range(1, 16));

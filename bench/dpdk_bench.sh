@@ -10,7 +10,9 @@
 # per-source buckets, on 1 worker; (d) 10 prefixes on 2 workers; and the
 # same without a packet budget (no priority queues) on 1 and 2 workers;
 # and the flow table's cost: (g) = (a) on a capture of verified ACKs (flow
-# hits), (h) = (a) on spoofed ACKs (misses, charged as lookups).
+# hits), (h) = (a) on spoofed ACKs (misses, charged as lookups); and (a)-(d),
+# (g), (h) again with flow state off (unverified = "pass": no flow table,
+# every continuation trusted, as in the first wave).
 #
 # --baseline BIN adds (a) and (b) run by another dpdk_bench binary (a build
 # of an older commit, say) to every round, for a before/after in one run.
@@ -112,7 +114,7 @@ sluice() {
   sed -n 's/^RESULT pps=\([0-9]*\) out_pps=\([0-9]*\) all_admitted=\([01]\).*/\1 \2 \3/p' "$log"
 }
 
-names=(io 5tswap 5tswap-2 a b c d e f g h)
+names=(io 5tswap 5tswap-2 a b c d e f g h a-off b-off c-off d-off g-off h-off)
 [[ -n $baseline ]] && names+=(a-base b-base)
 declare -A label=(
   [a-base]="(a) by the --baseline build"
@@ -128,6 +130,12 @@ declare -A label=(
   [f]="sluice (f) = (d), no packet budget"
   [g]="sluice (g) = (a), verified ACKs (flow hits)"
   [h]="sluice (h) = (a), spoofed ACKs (charged)"
+  [a-off]="(a), flow state off"
+  [b-off]="(b), flow state off"
+  [c-off]="(c), flow state off"
+  [d-off]="(d), flow state off"
+  [g-off]="(g), flow state off (ACKs trusted)"
+  [h-off]="(h), flow state off (ACKs trusted)"
 )
 declare -A samples out_samples full
 measure() {  # name -> "pps out_pps full"
@@ -143,6 +151,12 @@ measure() {  # name -> "pps out_pps full"
     f) sluice f --prefixes 10 --per-source off --workers 2 --packet-budget off ;;
     g) CAPTURE=$work/verified.pcap CAPTURE2=$work/verified2.pcap sluice g --prefixes 10 --per-source off --workers 1 ;;
     h) CAPTURE=$work/spoofed.pcap CAPTURE2=$work/spoofed2.pcap sluice h --prefixes 10 --per-source off --workers 1 ;;
+    a-off) sluice a-off --prefixes 10 --per-source off --workers 1 --flow-state off ;;
+    b-off) sluice b-off --prefixes 100000 --per-source off --workers 1 --flow-state off ;;
+    c-off) sluice c-off --prefixes 100000 --per-source on --workers 1 --flow-state off ;;
+    d-off) sluice d-off --prefixes 10 --per-source off --workers 2 --flow-state off ;;
+    g-off) CAPTURE=$work/verified.pcap CAPTURE2=$work/verified2.pcap sluice g-off --prefixes 10 --per-source off --workers 1 --flow-state off ;;
+    h-off) CAPTURE=$work/spoofed.pcap CAPTURE2=$work/spoofed2.pcap sluice h-off --prefixes 10 --per-source off --workers 1 --flow-state off ;;
     a-base) BENCH=$baseline sluice a-base --prefixes 10 --per-source off --workers 1 ;;
     b-base) BENCH=$baseline sluice b-base --prefixes 100000 --per-source off --workers 1 ;;
   esac

@@ -104,9 +104,12 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   auto s = std::make_unique<Snapshot>();
   s->profile = profile;
   s->profile.prof = slots.prof;
-  // Several workers draw per-CPU credits (dataplane/model/credit.h) instead
-  // of taking the state lock for every lookup; one decides exactly.
-  s->profile.prof.credit_cpus = engine.workers > 1 ? static_cast<__u16>(engine.workers) : 0;
+  // Workers draw per-CPU credits (dataplane/model/credit.h) instead of
+  // taking the state lock for every lookup: with several, the lock would be
+  // contended; with one, the exact decision costs ~25 ns more per packet
+  // than a credit (docs/performance.md), and a credit is the same decision
+  // while the budgets have room.
+  s->profile.prof.credit_cpus = static_cast<__u16>(std::max<uint32_t>(engine.workers, 1));
   // The prefix tables: the live ones when the prefixes did not change.
   std::string why;
   if (live && live->profile.src_prefixes == profile.src_prefixes)

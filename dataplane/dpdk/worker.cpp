@@ -138,12 +138,6 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
       sl_source_key_make(&key, &meta[i], &cp);
       ss = st.sources.find_or_insert(key, cp.src_bucket, now[i]);
     }
-    if (prof.credit_cpus == 0) {  // one worker: the exact decision
-      sl_decide(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, ss, flow_hit, now[i], &d[i]);
-      sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
-      flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
-      continue;
-    }
     // The order of dataplane/model/credit.h, as the reference model runs it.
     const int source = ss ? sl_source_take(ss, &cp, now[i]) : SL_SOURCE_HERE;
     if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,

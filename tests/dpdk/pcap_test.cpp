@@ -117,8 +117,10 @@ void expect_dpdk_matches_model(const std::vector<CapturedFrame>& frames) {
   write_pcap(empty, {});
   const CompiledProfile profile = profile_from_toml(kConfig);
 
-  // The oracle: the reference model over the same frames and timestamps.
+  // The oracle: the reference model over the same frames and timestamps,
+  // with the one worker's credits (dataplane/model/credit.h).
   ReferenceModel model(profile);
+  model.use_credits(1);
   std::vector<std::vector<uint8_t>> want_inside, want_outside;
   uint64_t verified = 0, unverified = 0;
   for (const CapturedFrame& f : frames) {

@@ -27,14 +27,28 @@ const volatile __u8 sl_fake_clock = 0;	    /* tests: time from sl_clock */
 const volatile __u8 sl_record_decision = 0; /* tests: last decision to sl_last */
 const volatile __u8 sl_standby = 0;	    /* DPDK standby: pass while sl_heartbeat is fresh */
 
+static __always_inline __u64 sl_fake_now(void)
+{
+	__u32 zero = 0;
+	__u64 *t = bpf_map_lookup_elem(&sl_clock, &zero);
+	return t ? *t : 0;
+}
+
+/* The exact clock: every bucket refill, sticky window and backend sample
+ * is measured on it. */
 static __always_inline __u64 sl_now(void)
 {
-	if (sl_fake_clock) {
-		__u32 zero = 0;
-		__u64 *t = bpf_map_lookup_elem(&sl_clock, &zero);
-		return t ? *t : 0;
-	}
-	return bpf_ktime_get_ns();
+	return sl_fake_clock ? sl_fake_now() : bpf_ktime_get_ns();
+}
+
+/* The same clock as of the last tick (bpf_ktime_get_coarse_ns: never ahead
+ * of sl_now(), behind it by less than one tick, 4 ms at HZ=250), ten times
+ * cheaper on a kvm-clock VM (docs/performance.md). Only for what needs no
+ * exact time: a credit's 1 ms life and flow lifetimes of seconds, on the
+ * path that decides a packet without a budget refill. */
+static __always_inline __u64 sl_now_coarse(void)
+{
+	return sl_fake_clock ? sl_fake_now() : bpf_ktime_get_coarse_ns();
 }
 
 /* DPDK standby: true while the DPDK sluiced that loaded this program beats,
@@ -223,7 +237,12 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		cls = sl_classify_xdp(prof, slot, &m);
 	cls &= SL_MAX_CLASSES - 1;
 	const struct sl_class_params *cp = &prof->classes[cls];
-	__u64 now = sl_now();
+	/* The coarse clock until something needs the exact one (a budget's
+	 * refill: the source's bucket, a decision under the lock), then the
+	 * exact one for the rest of the packet. The adaptive boundary's backend
+	 * samples (flows.h) always need it. */
+	int exact = (prof->flags & SL_PROFILE_ADAPTIVE) != 0;
+	__u64 now = exact ? sl_now() : sl_now_coarse();
 
 	int flow_hit = 0;
 	if (parsed == SL_PARSE_OK && !m.is_start && sl_flows_kept(prof))
@@ -231,8 +250,13 @@ int sl_xdp_outside(struct xdp_md *ctx)
 
 	/* The source's own budget first, under its stripe's lock. */
 	int source = SL_SOURCE_HERE;
-	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled)
+	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
+		if (!exact) {
+			now = sl_now();
+			exact = 1;
+		}
 		source = sl_source_xdp(prof, cls, &m, now, 0);
+	}
 
 	struct sl_decision d;
 	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
@@ -242,6 +266,10 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
 	if (!cc || !sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source, flow_hit,
 				       cc, now, &d)) {
+		if (!exact) {
+			now = sl_now();
+			exact = 1;
+		}
 		bpf_spin_lock(&st->lock);
 		if (cc)
 			sl_credit_reclaim(prof, &m, parsed, cls, cs, &st->boundary, cc, now);
@@ -267,7 +295,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		bpf_map_update_elem(&sl_last, &zero, &d, BPF_ANY);
 	const struct sl_capture_cfg *cap = bpf_map_lookup_elem(&sl_capture_cfg, &zero);
 	if (cap && sl_capture_wants(cap, si, verdict, reason))
-		sl_capture_xdp(ctx, cap, si | verdict << 8 | reason << 16, now);
+		sl_capture_xdp(ctx, cap, si | verdict << 8 | reason << 16, exact ? now : sl_now());
 
 	switch (d.action) {
 	case SL_ACTION_DROP:
@@ -302,9 +330,13 @@ int sl_xdp_inside(struct xdp_md *ctx)
 		__u32 slot = act->slot & 1;
 		const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
 		struct sl_shared_state *st = bpf_map_lookup_elem(&sl_state, &zero);
+		/* Flow lifetimes only, on the coarse clock; the backend's
+		 * answer times (adaptive) on the exact one. */
 		if (prof && st && prof->n_classes > 0 && prof->n_classes <= SL_MAX_CLASSES &&
 		    sl_flows_kept(prof))
-			sl_flow_inside_xdp(ctx, prof, slot, &st->boundary, sl_now());
+			sl_flow_inside_xdp(ctx, prof, slot, &st->boundary,
+					   (prof->flags & SL_PROFILE_ADAPTIVE) ? sl_now()
+									       : sl_now_coarse());
 	}
 	return bpf_redirect_map(&sl_tx, SL_TX_OUTSIDE, XDP_DROP);
 }

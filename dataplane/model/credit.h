@@ -19,6 +19,8 @@
  *  - continuations: without a packet budget a verified continuation (any
  *    continuation where no flow state is kept, sl_flows_kept) changes no
  *    shared state and is decided without the lock; with one, under it.
+ * (XDP checks a credit's life on the kernel's coarse clock: it may be spent
+ * up to one tick, 4 ms at HZ=250, past SL_CREDIT_TTL_NS.)
  * Bounds: a credit's tokens leave the buckets when it is drawn, so no bucket
  * ever admits more than rate * t + burst: credits add nothing over the exact
  * decision. All CPUs together hold back at most 1% of a budget's burst (and

@@ -262,6 +262,10 @@ struct sl_boundary_state {
 };
 SL_STATIC_ASSERT(sizeof(struct sl_boundary_state) == 144, "sl_boundary_state layout");
 
+#define SL_CREDIT_CHUNK	 1024U	    /* tokens a CPU draws at most at once */
+#define SL_CREDIT_MIN	 4U	    /* fewer than this: not worth it, decide under the lock */
+#define SL_CREDIT_TTL_NS 1000000ULL /* 1 ms */
+
 /* Per-CPU credits (credit.h): tokens a CPU drew ahead from the shared budgets. */
 struct sl_credit {
 	__u64 expires_ns;     /* given back by the CPU's next locked decision after this */
@@ -273,7 +277,8 @@ struct sl_credit {
 SL_STATIC_ASSERT(sizeof(struct sl_credit) == 24, "sl_credit layout");
 
 struct sl_cpu_credits {
-	struct sl_credit classes[SL_MAX_CLASSES]; /* by state_index */
+	struct sl_credit classes[SL_MAX_CLASSES]; /* lookups, by state_index */
+	struct sl_credit packets; /* boundary packet tokens for continuations (epoch 0) */
 };
 
 /* Key of the per-source table: the source masked to the class's prefix length. */

@@ -16,9 +16,14 @@
  *    none, so a small budget is always decided exactly).
  *    A per-source budget is not drawn on: the caller takes the source's own
  *    token first (sl_source_take, under the source's own lock in XDP);
- *  - continuations: without a packet budget a verified continuation (any
- *    continuation where no flow state is kept, sl_flows_kept) changes no
- *    shared state and is decided without the lock; with one, under it.
+ *  - continuations: a verified continuation (any continuation where no
+ *    flow state is kept, sl_flows_kept) takes nothing but a boundary packet
+ *    token, down to zero. Without a packet budget it is decided without the
+ *    lock; with one, on the CPU's packet credit: after such a continuation
+ *    admitted under the lock, up to SL_CREDIT_CHUNK packet tokens, at most
+ *    1 / (2 (CPUs + 1)) of what the bucket holds and 1% of its burst over
+ *    the CPUs. Learned flows not yet confirmed, and unverified packets,
+ *    are decided under the lock.
  * (XDP checks a credit's life on the kernel's coarse clock: it may be spent
  * up to one tick, 4 ms at HZ=250, past SL_CREDIT_TTL_NS.)
  * Bounds: a credit's tokens leave the buckets when it is drawn, so no bucket
@@ -43,10 +48,6 @@
 #include "abi.h"
 #include "bucket.h"
 #include "decide.h"
-
-#define SL_CREDIT_CHUNK	 1024U	    /* tokens a CPU draws at most at once */
-#define SL_CREDIT_MIN	 4U	    /* fewer than this: not worth it, decide under the lock */
-#define SL_CREDIT_TTL_NS 1000000ULL /* 1 ms */
 
 SL_INLINE int sl_credit_class_ok(const struct sl_profile *prof, const struct sl_class_params *cp,
 				 const struct sl_class_state *cs)
@@ -109,12 +110,17 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	}
 	/* A verified continuation (or any, where no flow state is kept: every
 	 * one is trusted, once the boundary state has noted that, so that a
-	 * retune back on reopens the learning window) changes no shared state
-	 * without a packet budget; with one, or unverified, or learned and not
+	 * retune back on reopens the learning window) needs a packet token at
+	 * most: on the packet credit. Unverified, or learned and not
 	 * confirmed: the lock. */
-	if ((flow_hit != SL_FLOW_HIT && (sl_flows_kept(prof) || !bs->flows_off)) ||
-	    prof->boundary_packets.enabled)
+	if (flow_hit != SL_FLOW_HIT && (sl_flows_kept(prof) || !bs->flows_off))
 		return 0;
+	if (prof->boundary_packets.enabled) {
+		struct sl_credit *pc = &cc->packets;
+		if (!sl_credit_live(pc, 0, prof->boundary_epoch, now_ns))
+			return 0;
+		pc->count--;
+	}
 	sl_credit_admit(prof, m, class_id, cp, SL_REASON_CONTINUATION, flow_hit, d);
 	return 1;
 }
@@ -151,9 +157,10 @@ SL_INLINE void sl_credit_give(struct sl_bucket *b, const struct sl_bucket_params
 }
 
 /*
- * Under the lock, before the exact decision of a lookup of class_id on this
- * CPU: gives back what the CPU's credit for the class left unspent when it
- * expired, so that the decision sees those tokens, and forgets a stale one.
+ * Under the lock, before the exact decision of a packet of class_id on this
+ * CPU: gives back what the CPU's packet credit, and for a lookup its credit
+ * for the class, left unspent when it expired, so that the decision sees
+ * those tokens, and forgets a stale one.
  */
 SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_meta *m,
 				 int parse_result, __u32 class_id, struct sl_class_state *cs,
@@ -165,6 +172,14 @@ SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_
 	const struct sl_class_params *cp = &prof->classes[class_id];
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	const int current = bs->epoch == prof->boundary_epoch;
+	/* The packet credit, at any locked decision of this CPU. */
+	struct sl_credit *pc = &cc->packets;
+	if (pc->count != 0 && !sl_credit_live(pc, 0, prof->boundary_epoch, now_ns)) {
+		const __u32 n = pc->count;
+		pc->count = 0;
+		if (current && pc->boundary_epoch == prof->boundary_epoch)
+			sl_credit_give(&bs->packets, &prof->boundary_packets, n);
+	}
 	if (m->is_start) {
 		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
 		if (cr->count == 0 ||
@@ -188,9 +203,10 @@ SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_
 }
 
 /*
- * Under the lock, after the exact decision d of a lookup: draws a new credit
- * when d admitted it, the CPU holds none for the class, and the budgets have
- * room (see the top of this file).
+ * Under the lock, after the exact decision d of a lookup (or of a verified
+ * continuation): draws a new credit when d admitted it, the CPU holds none
+ * for the class (no packet credit), and the budgets have room (see the top
+ * of this file).
  */
 SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_meta *m,
 			      int parse_result, __u32 class_id, struct sl_class_state *cs,
@@ -227,7 +243,22 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		cr->expires_ns = now_ns + SL_CREDIT_TTL_NS;
 		cr->epoch = cp->state_epoch;
 		cr->boundary_epoch = prof->boundary_epoch;
+		return;
 	}
+	/* A continuation that took only a packet token: the packet credit. */
+	struct sl_credit *pc = &cc->packets;
+	if (pc->count != 0 || d->reason != SL_REASON_CONTINUATION ||
+	    !prof->boundary_packets.enabled || (d->verified != SL_FLOW_HIT && sl_flows_kept(prof)))
+		return;
+	const __u32 n =
+		sl_credit_room(&bs->packets, &prof->boundary_packets, 0, cpus, SL_CREDIT_CHUNK);
+	if (n < SL_CREDIT_MIN)
+		return;
+	sl_credit_take(&bs->packets, &prof->boundary_packets, n);
+	pc->count = n;
+	pc->expires_ns = now_ns + SL_CREDIT_TTL_NS;
+	pc->epoch = 0;
+	pc->boundary_epoch = prof->boundary_epoch;
 }
 
 /*

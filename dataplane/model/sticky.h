@@ -249,18 +249,31 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
 #define SL_OVERFLOW_DEN	  3
 #define SL_OVERFLOW_WIDTH 2
 
+/* What per-CPU credits (credit.h) may hold drawn from a bucket: 1% of its
+ * burst, when that is enough for a CPU to draw on at all. */
+SL_INLINE __u64 sl_credit_slack_nt(const struct sl_profile *prof, const struct sl_bucket_params *p)
+{
+	if (prof->credit_cpus == 0 ||
+	    p->cap_nt / SL_TOKEN / (100 * (__u64)prof->credit_cpus) < SL_CREDIT_MIN)
+		return 0;
+	return p->cap_nt / 100;
+}
+
 /* The bucket holds more than num/den of its room above the reserve (a full
- * bucket always does). */
-SL_INLINE int sl_left_over(const struct sl_bucket *b, const struct sl_bucket_params *p,
-			   __u64 reserve_nt, __u64 num, __u64 den)
+ * bucket always does). "Full" is within what credits may hold drawn from
+ * it (sl_credit_slack_nt): a bucket that credits draw on is never quite
+ * full. */
+SL_INLINE int sl_left_over(const struct sl_profile *prof, const struct sl_bucket *b,
+			   const struct sl_bucket_params *p, __u64 reserve_nt, __u64 num, __u64 den)
 {
 	if (!p->enabled)
 		return 1;
 	__u64 need = p->cap_nt > reserve_nt
 			     ? reserve_nt + (p->cap_nt - reserve_nt) / den * num + SL_TOKEN
 			     : p->cap_nt;
-	if (need > p->cap_nt)
-		need = p->cap_nt;
+	const __u64 full = p->cap_nt - sl_credit_slack_nt(prof, p);
+	if (need > full)
+		need = full;
 	return b->tokens_nt >= need && sl_bucket_has(b, reserve_nt);
 }
 
@@ -270,11 +283,11 @@ SL_INLINE int sl_all_left_over(const struct sl_profile *prof, const struct sl_cl
 			       __u64 num, __u64 den)
 {
 	__u32 prio = cp->priority & (SL_PRIORITIES - 1);
-	return sl_left_over(&cs->bucket, &cp->bucket, 0, num, den) &&
-	       sl_left_over(&bs->lookups, &prof->boundary_lookups, prof->lookups_reserve_nt[prio],
-			    num, den) &&
-	       sl_left_over(&bs->packets, &prof->boundary_packets, prof->packets_reserve_nt[prio],
-			    num, den);
+	return sl_left_over(prof, &cs->bucket, &cp->bucket, 0, num, den) &&
+	       sl_left_over(prof, &bs->lookups, &prof->boundary_lookups,
+			    prof->lookups_reserve_nt[prio], num, den) &&
+	       sl_left_over(prof, &bs->packets, &prof->boundary_packets,
+			    prof->packets_reserve_nt[prio], num, den);
 }
 
 #define SL_STICKY_ADMIT 0 /* under the threshold, or tokens left over for its rank */

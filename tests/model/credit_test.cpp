@@ -144,6 +144,42 @@ burst = 50000
   EXPECT_EQ(admitted, 50000u);
 }
 
+// Verified continuations on the packet budget, at one instant, alternating
+// between two CPUs: they draw packet credits and still take every token of
+// the burst the SYN left, none more. Then, after the credits' life, a
+// locked decision gives back what a CPU still held.
+TEST(Credits, ContinuationsOnPacketCreditsAreExact) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_learn_sec = 0
+[boundary]
+packets_per_sec = 1
+packets_burst = 50000
+[[class]]
+name = "web"
+rate_per_sec = 1
+burst = 1  # the SYN draws no lookup credit, which would hold packet tokens too
+)"));
+  model.use_credits(2);
+  auto syn = test::syn_v4(test::kNet198_18 + 1);
+  auto ack = syn;
+  ack[14 + 20 + 13] = test::kAck;
+  ASSERT_EQ(model.decide(syn.data(), static_cast<uint32_t>(syn.size()), kT0).reason,
+            SL_REASON_LOOKUP);
+  uint64_t admitted = 0, on_credit = 0;
+  for (int i = 0; i < 100000; i++) {
+    const uint64_t before = model.boundary_state().packets.tokens_nt;
+    const sl_decision d =
+        model.decide(ack.data(), static_cast<uint32_t>(ack.size()), kT0, nullptr, i % 2);
+    if (d.verdict != SL_VERDICT_ADMITTED) continue;
+    EXPECT_EQ(d.reason, SL_REASON_CONTINUATION);
+    admitted++;
+    on_credit += model.boundary_state().packets.tokens_nt == before;
+  }
+  EXPECT_EQ(admitted, 50000u - 1);
+  EXPECT_GT(on_credit, 40000u) << "most on a credit, without the lock";
+}
+
 // A CPU that drew a credit and then saw nothing more of the class gives it
 // back on its next decision after SL_CREDIT_TTL_NS.
 TEST(Credits, ExpiredCreditsAreGivenBack) {

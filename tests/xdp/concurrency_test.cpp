@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The budgets' bounds when every CPU runs the XDP program at once: one
 // thread per CPU, pinned, released together, each a BPF_PROG_TEST_RUN of
-// many SYNs. The clock is held still, so nothing refills: however the CPUs
+// many SYNs (or ACKs of flows they opened: verified continuations, on the
+// packet budget). The clock is held still, so nothing refills: however the CPUs
 // interleave, each budget admits what it holds, as the reference model fed
 // the same lookups one after another (one lock, exact) counts it, less at
 // most SL_CREDIT_CHUNK per CPU that per-CPU credits (credit.h) may still
@@ -32,7 +33,8 @@ constexpr int kRepeat = 50000;  // per CPU: tens of milliseconds, so the runs ov
 struct Case {
   const char* name;
   const char* toml;
-  bool one_source;  // every CPU sends from the same source (else one each)
+  bool one_source;    // every CPU sends from the same source (else one each)
+  bool acks = false;  // each CPU sends the ACKs of a flow its SYN opened first
 };
 
 std::vector<Case> cases() {
@@ -78,6 +80,17 @@ on_shed = "drop"
 per_source = { rate_per_sec = 100, burst = 30000 }
 )",
        false},
+      {"boundary packets, verified continuations", R"(
+[admission]
+flow_learn_sec = 0
+[boundary]
+packets_per_sec = 1000
+packets_burst = 60000
+[[class]]
+name = "web"
+on_shed = "drop"
+)",
+       false, true},
   };
 }
 
@@ -92,9 +105,20 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
   const uint64_t now = 1000 * kSecond;
   h.program().set_clock(now);
 
-  std::vector<std::vector<uint8_t>> frames;
+  std::vector<std::vector<uint8_t>> frames, syns;
   for (unsigned c = 0; c < cpus; c++)
-    frames.push_back(test::syn_v4(test::kNet198_18 + 1 + (GetParam().one_source ? 0 : c)));
+    syns.push_back(test::syn_v4(test::kNet198_18 + 1 + (GetParam().one_source ? 0 : c)));
+  for (auto& syn : syns) {
+    if (!GetParam().acks) {
+      frames.push_back(syn);
+      continue;
+    }
+    // Its flow first (one SYN, one CPU), then its ACKs from every CPU.
+    ASSERT_GT(test::test_run_ns(h.program().outside_prog_fd(), syn, 1), 0);
+    auto ack = syn;
+    ack[14 + 20 + 13] = test::kAck;  // TCP flags
+    frames.push_back(ack);
+  }
   std::string error;
   double overlap = 0;
   std::vector<double> ns =
@@ -108,6 +132,10 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
   // The model, one lookup after another, round robin over the CPUs' frames.
   ReferenceModel exact(test::profile_from_toml(GetParam().toml));
   uint64_t expected = 0;
+  if (GetParam().acks)
+    for (auto& syn : syns)
+      ASSERT_EQ(exact.decide(syn.data(), static_cast<uint32_t>(syn.size()), now).verdict,
+                SL_VERDICT_ADMITTED);
   for (int i = 0; i < kRepeat; i++)
     for (auto& f : frames)
       expected += exact.decide(f.data(), static_cast<uint32_t>(f.size()), now).verdict ==
@@ -118,11 +146,18 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
   DataplaneStats s = h.program().stats();
   ASSERT_FALSE(s.classes.empty());
   uint64_t admitted = 0, offered = 0;
-  for (int v = 0; v < SL_VERDICT_COUNT; v++)
-    for (int r = 0; r < SL_REASON_COUNT; r++) {
-      offered += s.classes[0].lookups[v][r];
-      if (v == SL_VERDICT_ADMITTED) admitted += s.classes[0].lookups[v][r];
-    }
+  if (GetParam().acks) {  // continuations count as packets, the SYNs as lookups
+    for (int v = 0; v < SL_VERDICT_COUNT; v++)
+      for (int r = 0; r < SL_REASON_COUNT; r++)
+        offered += s.classes[0].packets[v][r] - s.classes[0].lookups[v][r];
+    admitted = s.classes[0].packets[SL_VERDICT_ADMITTED][SL_REASON_CONTINUATION];
+  } else {
+    for (int v = 0; v < SL_VERDICT_COUNT; v++)
+      for (int r = 0; r < SL_REASON_COUNT; r++) {
+        offered += s.classes[0].lookups[v][r];
+        if (v == SL_VERDICT_ADMITTED) admitted += s.classes[0].lookups[v][r];
+      }
+  }
   EXPECT_EQ(offered, static_cast<uint64_t>(kRepeat) * cpus);
   // Never more than the exact decision; per-CPU credits (credit.h) may hold
   // back at most a chunk per CPU.

@@ -28,10 +28,12 @@
  * up to one tick, 4 ms at HZ=250, past SL_CREDIT_TTL_NS.)
  * Bounds: a credit's tokens leave the buckets when it is drawn, so no bucket
  * ever admits more than rate * t + burst: credits add nothing over the exact
- * decision. All CPUs together hold back at most 1% of a budget's burst (and
- * less than half of what it holds above a reserve, so near exhaustion every
- * decision is exact, priorities and reserves included): the most a budget
- * can lag behind the exact decision. Credits
+ * decision. All CPUs together hold back at most 1% of a budget's burst per
+ * kind of credit drawing on it (each class's lookup credits; the packet
+ * budget's continuation credits) and less than half of what it holds above
+ * a reserve, so near exhaustion every decision is exact, priorities and
+ * reserves included: the most a budget can lag behind the exact decision.
+ * Credits
  * not spent within SL_CREDIT_TTL_NS are given back by the next locked
  * decision of that CPU for that class (clamped to the burst); a CPU that
  * sees no more traffic of a class holds its credit until it does. A credit

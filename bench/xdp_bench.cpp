@@ -327,7 +327,7 @@ int main(int argc, char** argv) {
                                   repeat, rounds, sluice::test::kSyn))
       return 1;
     // Continuations: under the benchmark's packet budget a verified ACK
-    // takes the state lock (no packet credits; docs/architecture.md).
+    // spends the CPU's packet credit (dataplane/model/credit.h).
     if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
                                    {"xdp-filter allow-all", filter.fd},
                                    {"sluice (a) 10 prefixes", s10->outside_prog_fd()},

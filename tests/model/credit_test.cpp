@@ -145,9 +145,8 @@ burst = 50000
 }
 
 // Verified continuations on the packet budget, at one instant, alternating
-// between two CPUs: they draw packet credits and still take every token of
-// the burst the SYN left, none more. Then, after the credits' life, a
-// locked decision gives back what a CPU still held.
+// between two CPUs: they draw packet credits, are mostly decided on them,
+// and still take every token of the burst the SYN left, none more.
 TEST(Credits, ContinuationsOnPacketCreditsAreExact) {
   ReferenceModel model(test::profile_from_toml(R"(
 [admission]

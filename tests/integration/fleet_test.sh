@@ -319,16 +319,22 @@ done
 check "every edge resynced when etcd returned" "$resynced"
 
 # --- 4. kill -9 of an edge ---------------------------------------------------
-count 20 "$tmp/p4.jsonl"
-load 1 443 $((total * 3 / 10)) 20 198.18.21.1
-load 2 443 $((total * 3 / 10)) 20 198.18.22.1
-load 3 443 $((total * 4 / 10)) 20 198.18.23.1
+count_launched=$(date +%s.%N)
+count 22 "$tmp/p4.jsonl"
+load 1 443 $((total * 3 / 10)) 22 198.18.21.1
+load 2 443 $((total * 3 / 10)) 22 198.18.22.1
+load 3 443 $((total * 4 / 10)) 22 198.18.23.1
 sleep 3
 # What edge 1 enforces from now on: its last share.
 share1=$(in_s curl -s http://127.0.0.1:19201/metrics |
   awk '/^sluice_fleet_share_per_sec\{budget="boundary_lookups"/ {print int($2)}')
 kill -9 "${edge_pid[1]}"
+# The kill on the counter's clock: at least 3 s (the sleep), and at most the
+# time since the counter was launched (it starts counting a little later),
+# rounded up: on a busy machine the kill can come well after 3 s.
 killed_at=3
+killed_late=$(awk -v a="$count_launched" -v b="$(date +%s.%N)" \
+  'BEGIN { x = b - a; print (x == int(x)) ? x : int(x) + 1 }')
 wait "${pids[@]}"
 pids=()
 # Its record goes when its lease expires (lease_ttl_sec 3, counted from its
@@ -338,11 +344,12 @@ released=$((killed_at + 3 - 1 + static_sec))
 ok=0
 within "$tmp/p4.jsonl" 2 "$released" "$lo" "$hi" s1_ s2_ s3_ && ok=1
 check "edge 1 killed: until static_sec the fleet, edge 1 included, stays within 5%" "$ok"
+# The first whole second after the latest it can happen in.
 ok=0
-within "$tmp/p4.jsonl" $((released + 2)) 20 "$lo" "$hi" s2_ s3_ && ok=1
+within "$tmp/p4.jsonl" $((killed_late + 3 + static_sec + 1)) 22 "$lo" "$hi" s2_ s3_ && ok=1
 check "after static_sec edges 2 and 3 take over the budget" "$ok"
 ok=0
-within "$tmp/p4.jsonl" 1 20 0 $(((budget + share1) * 105 / 100)) s1_ s2_ s3_ && ok=1
+within "$tmp/p4.jsonl" 1 22 0 $(((budget + share1) * 105 / 100)) s1_ s2_ s3_ && ok=1
 check "the fleet total stays within the documented bound: budget + the dead edge's share ($share1)" "$ok"
 
 start_edge 1 # adopts its pinned program and rejoins the fleet

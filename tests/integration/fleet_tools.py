@@ -60,6 +60,9 @@ def check(a):
             bad += not ok
             totals.append(total)
             print("t=%5.1f %s=%7.1f %s" % (s["t"], "+".join(a.names), total, "" if ok else "OUT"))
+    if not totals:
+        print("no second in [%g, %g): nothing checked" % (a.start, a.end))
+        bad += 1
     if a.mean_lo is not None:
         mean = sum(totals) / len(totals) if totals else 0
         print("mean %.2f (at least %.2f)%s" % (mean, a.mean_lo, "" if mean >= a.mean_lo else " OUT"))

@@ -287,6 +287,7 @@ int main(int argc, char** argv) {
       !s_locked || !s10_off || !s100k_off || !s_src_off || passthrough.fd < 0)
     return 1;
 
+  const std::string kVerifiedAck = "TCP ACK, verified (flow hit)";
   const std::vector<std::pair<std::string, std::vector<uint8_t>>> frames = {
       {"TCP SYN (checkpoint)", PacketBuilder()
                                    .ipv4("198.18.10.7", "198.19.0.1")
@@ -298,11 +299,11 @@ int main(int argc, char** argv) {
                                      .ipv6("2001:2:9:9999::7", "2001:2::1")
                                      .tcp(40000, 443, sluice::test::kSyn)
                                      .build()},
-      {"TCP ACK, verified (flow hit)", PacketBuilder()
-                                           .ipv4("198.18.10.7", "198.19.0.1")
-                                           .tcp(40001, 443, sluice::test::kAck)
-                                           .payload(100)
-                                           .build()},
+      {kVerifiedAck, PacketBuilder()
+                         .ipv4("198.18.10.7", "198.19.0.1")
+                         .tcp(40001, 443, sluice::test::kAck)
+                         .payload(100)
+                         .build()},
       {"TCP ACK, spoofed (miss, charged)", PacketBuilder()
                                                .ipv4("198.18.77.7", "198.19.0.1")
                                                .tcp(40002, 443, sluice::test::kAck)
@@ -363,6 +364,10 @@ int main(int argc, char** argv) {
         if (progs[i].second == s_sticky->outside_prog_fd() ||
             progs[i].second == s_random->outside_prog_fd())
           sluice::test::test_run_ns(progs[i].second, frame, 2000000);
+        // The verified ACK's flow is opened again right before: an admitted
+        // SYN's entry lives 10 s (SL_FLOW_SYN_NS), less than the sections
+        // before this one take, and the shedding rows never saw it.
+        if (fname == kVerifiedAck) sluice::test::test_run_ns(progs[i].second, flow_syn, 1);
         samples[i].push_back(sluice::test::test_run_ns(progs[i].second, frame, repeat));
       }
     std::printf("%s\n", fname.c_str());

@@ -26,6 +26,9 @@ const volatile __u8 sl_inline = 0;	    /* admitted -> sl_tx[SL_TX_INSIDE], else 
 const volatile __u8 sl_fake_clock = 0;	    /* tests: time from sl_clock */
 const volatile __u8 sl_record_decision = 0; /* tests: last decision to sl_last */
 const volatile __u8 sl_standby = 0;	    /* DPDK standby: pass while sl_heartbeat is fresh */
+/* The coarse clock's tick (the loader: CLOCK_MONOTONIC_COARSE's resolution,
+ * at most 100 ms); 0: source buckets always refill from the exact clock. */
+const volatile __u64 sl_coarse_tick_ns = 0;
 
 static __always_inline __u64 sl_fake_now(void)
 {
@@ -49,6 +52,18 @@ static __always_inline __u64 sl_now(void)
 static __always_inline __u64 sl_now_coarse(void)
 {
 	return sl_fake_clock ? sl_fake_now() : bpf_ktime_get_coarse_ns();
+}
+
+/* A source's bucket refills from the coarse clock when its burst holds what
+ * the rate earns in a tick (tokens then come a tick's worth at a time and
+ * none are lost to the cap): a source gets its rate, and at most rate x tick
+ * more in any window than on the exact clock. A smaller burst (1000/s with
+ * a burst of 1) would lose most of its refill to the cap: exact clock. The
+ * same bucket always sees the same clock, as the profile fixes which. */
+static __always_inline int sl_source_coarse(const struct sl_bucket_params *p)
+{
+	/* rate <= 10^9 and tick <= 10^8 (the loader): no overflow. */
+	return sl_coarse_tick_ns != 0 && p->rate_per_sec * sl_coarse_tick_ns <= p->cap_nt;
 }
 
 /* DPDK standby: true while the DPDK sluiced that loaded this program beats,
@@ -238,9 +253,9 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	cls &= SL_MAX_CLASSES - 1;
 	const struct sl_class_params *cp = &prof->classes[cls];
 	/* The coarse clock until something needs the exact one (a budget's
-	 * refill: the source's bucket, a decision under the lock), then the
-	 * exact one for the rest of the packet. The adaptive boundary's backend
-	 * samples (flows.h) always need it. */
+	 * refill under the lock, a source's bucket with a small burst), then
+	 * the exact one for the rest of the packet. The adaptive boundary's
+	 * backend samples (flows.h) always need it. */
 	int exact = (prof->flags & SL_PROFILE_ADAPTIVE) != 0;
 	__u64 now = exact ? sl_now() : sl_now_coarse();
 
@@ -251,7 +266,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	/* The source's own budget first, under its stripe's lock. */
 	int source = SL_SOURCE_HERE;
 	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
-		if (!exact) {
+		if (!exact && !sl_source_coarse(&cp->src_bucket)) {
 			now = sl_now();
 			exact = 1;
 		}

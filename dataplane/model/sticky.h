@@ -253,8 +253,10 @@ SL_INLINE __u32 sl_hist_rank_at(const struct sl_rank_hist *h, __u64 amount)
  * burst, when that is enough for a CPU to draw on at all. */
 SL_INLINE __u64 sl_credit_slack_nt(const struct sl_profile *prof, const struct sl_bucket_params *p)
 {
+	/* floor(burst / (100 cpus)) < SL_CREDIT_MIN, without a division by a
+	 * value only known at run time (this runs on every sticky filter). */
 	if (prof->credit_cpus == 0 ||
-	    p->cap_nt / SL_TOKEN / (100 * (__u64)prof->credit_cpus) < SL_CREDIT_MIN)
+	    p->cap_nt / SL_TOKEN < (__u64)SL_CREDIT_MIN * 100 * prof->credit_cpus)
 		return 0;
 	return p->cap_nt / 100;
 }

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -46,6 +47,15 @@ int capture_libbpf(enum libbpf_print_level level, const char* fmt, va_list args)
 }
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+// The resolution of bpf_ktime_get_coarse_ns()'s clock (CLOCK_MONOTONIC_COARSE:
+// one tick, 4 ms at HZ=250); 0 when unknown or above 100 ms (sl_coarse_tick_ns).
+uint64_t coarse_tick_ns() {
+  timespec res{};
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0 || res.tv_sec != 0) return 0;
+  const auto ns = static_cast<uint64_t>(res.tv_nsec);
+  return ns <= 100000000 ? ns : 0;
+}
 
 // FNV-1a over the facts that make two builds' pinned maps interchangeable.
 constexpr uint64_t fingerprint(std::initializer_list<uint64_t> facts) {
@@ -302,6 +312,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   impl.skel->rodata->sl_fake_clock = options.fake_clock ? 1 : 0;
   impl.skel->rodata->sl_record_decision = options.record_decision ? 1 : 0;
   impl.skel->rodata->sl_standby = options.standby ? 1 : 0;
+  impl.skel->rodata->sl_coarse_tick_ns = coarse_tick_ns();
   bpf_map__set_max_entries(impl.skel->maps.sl_sources,
                            static_cast<__u32>(options.source_table_size));
   if (options.pin_path.empty()) {
@@ -352,6 +363,10 @@ bool XdpProgram::beat(uint64_t timeout_ns, std::string* error) {
 uint64_t XdpProgram::generation() const {
   sl_active a;
   return impl_->read_active(&a) ? a.generation : 0;
+}
+
+uint64_t XdpProgram::source_coarse_tick_ns() const {
+  return impl_->skel->rodata->sl_coarse_tick_ns;
 }
 
 uint16_t XdpProgram::credit_cpus() const {

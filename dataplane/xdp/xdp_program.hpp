@@ -61,6 +61,9 @@ class XdpProgram {
   bool write_profile(const CompiledProfile& profile, uint64_t generation, std::string* error);
   // CPUs that may hold credits (the profile's credit_cpus; 0 without credits).
   uint16_t credit_cpus() const;
+  // The coarse clock's tick that source buckets whose burst holds rate x tick
+  // refill from (0: always the exact clock).
+  uint64_t source_coarse_tick_ns() const;
 
   // Inline mode egress: ifindexes of the inside and outside interfaces.
   bool set_tx_ports(int inside_ifindex, int outside_ifindex, std::string* error);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -366,6 +367,71 @@ per_source = { rate_per_sec = 1, burst = 1, prefix_v6 = 128 }
   EXPECT_EQ(s.source_table_capacity, 1024u);
   EXPECT_EQ(s.source_table_entries, 1024u);
   EXPECT_EQ(s.source_table_evictions, 5000u - 1024u);
+}
+
+// On the real clocks: a source whose burst holds what its rate earns in a
+// tick refills from the coarse clock, one with a smaller burst from the exact
+// one; either way each source gets its rate, within a tick's worth (two, for
+// a tick that runs late) of the exact bucket's bound b + r t.
+TEST(XdpSources, RealClocksKeepEachSourceToItsRate) {
+  SLUICE_REQUIRE_ROOT();
+  CompiledProfile profile = test::profile_from_toml(R"(
+[[class]]
+name = "wide"
+match = { src = "198.18.1.0/24" }
+per_source = { rate_per_sec = 1000, burst = 20 }
+
+[[class]]
+name = "narrow"
+match = { src = "198.18.2.0/24" }
+per_source = { rate_per_sec = 1000, burst = 1 }
+)");
+  ASSERT_GT(profile.prof.n_classes, 0u);
+  XdpProgramOptions o;
+  o.record_decision = true;
+  std::string error;
+  auto program = XdpProgram::load(o, &error);
+  ASSERT_TRUE(program) << error;
+  ASSERT_TRUE(program->write_profile(profile, 1, &error)) << error;
+  timespec res{};
+  ASSERT_EQ(clock_getres(CLOCK_MONOTONIC_COARSE, &res), 0);
+  const uint64_t tick = program->source_coarse_tick_ns();
+  EXPECT_EQ(tick, res.tv_sec == 0 && res.tv_nsec <= 100000000 ? uint64_t(res.tv_nsec) : 0u);
+
+  const std::vector<uint8_t> frames[2] = {
+      PacketBuilder().ipv4("198.18.1.7", "198.19.0.1").udp(4000, 53).build(),
+      PacketBuilder().ipv4("198.18.2.7", "198.19.0.1").udp(4000, 53).build()};
+  const uint64_t burst[2] = {20, 1};
+  uint64_t admitted[2] = {0, 0}, tries[2] = {0, 0};
+  // A full bucket loses what it earns until the source's next try: at most
+  // 10% while tries come within 100 us, everything in a longer gap (this
+  // thread preempted), which is counted.
+  const auto gap = std::chrono::microseconds(100);
+  std::chrono::steady_clock::duration long_gaps[2] = {};
+  const auto start = std::chrono::steady_clock::now();
+  auto end = start;
+  std::chrono::steady_clock::time_point last[2] = {start, start};
+  for (uint32_t i = 0; i < 400000 && end - start < std::chrono::milliseconds(250); i++) {
+    XdpTestResult r;
+    ASSERT_TRUE(program->test_run(frames[i & 1], &r, &error)) << error;
+    end = std::chrono::steady_clock::now();
+    admitted[i & 1] += r.decision.verdict == SL_VERDICT_ADMITTED;
+    tries[i & 1]++;
+    if (end - last[i & 1] > gap) long_gaps[i & 1] += end - last[i & 1];
+    last[i & 1] = end;
+  }
+  const double t = std::chrono::duration<double>(end - start).count();
+  for (int c = 0; c < 2; c++) {
+    const bool coarse = tick != 0 && 1000 * tick <= burst[c] * SL_TOKEN;
+    const double slack = coarse ? 2e-9 * double(tick) : 0;  // seconds
+    const double idle = std::chrono::duration<double>(long_gaps[c]).count();
+    SCOPED_TRACE(testing::Message()
+                 << "class " << c << (coarse ? " (coarse clock)" : "") << ", " << t << " s, "
+                 << idle << " s in long gaps, " << tries[c] << " tries");
+    ASSERT_GT(tries[c], 2 * admitted[c]);  // every source sent well above its rate
+    EXPECT_LE(double(admitted[c]), double(burst[c]) + 1000 * (t + slack) + 1);
+    EXPECT_GE(double(admitted[c]), 0.9 * (double(burst[c]) + 1000 * (t - slack - idle - 1e-3)) - 1);
+  }
 }
 
 TEST(XdpCounters, SumAcrossCpusMatchesTheModel) {

@@ -137,11 +137,10 @@ std::vector<std::vector<uint8_t>> tcp_per_thread(int threads, uint8_t flags) {
 // Decisions per second from one CPU and from two at once (threads pinned to
 // CPUs 0 and 1, released together), interleaved rounds, medians. flags: the
 // TCP segment each thread sends (an ACK's flow is opened by its SYN first).
+// title: what each thread sends; one, two: the frames of 1 and of 2 threads.
 bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, int rounds,
-             uint8_t flags) {
-  const auto one = tcp_per_thread(1, flags), two = tcp_per_thread(2, flags);
-  for (const auto& syn : tcp_per_thread(2, sluice::test::kSyn))
-    for (const auto& [name, fd] : progs) sluice::test::test_run_ns(fd, syn, 1);
+             const std::string& title, const std::vector<std::vector<uint8_t>>& one,
+             const std::vector<std::vector<uint8_t>>& two) {
   std::vector<std::vector<double>> ns1(progs.size()), per_s2(progs.size()), ns2(progs.size());
   for (int r = 0; r < rounds; r++)
     for (std::size_t i = 0; i < progs.size(); i++) {
@@ -158,9 +157,9 @@ bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, 
       per_s2[i].push_back(sluice::test::per_second(b));
     }
   std::printf(
-      "Scaling: %s (checkpoint, one source per CPU), 1 CPU vs 2 CPUs at once, repeat %d, "
+      "Scaling: %s, 1 CPU vs 2 CPUs at once, repeat %d, "
       "median of %d interleaved rounds (scaling: of the rounds' own ratios)\n\n",
-      flags == sluice::test::kSyn ? "TCP SYN" : "TCP ACK of its SYN's flow", repeat, rounds);
+      title.c_str(), repeat, rounds);
   std::printf("  %-26s %9s %9s %12s %12s %8s %12s\n", "program", "1 CPU ns", "2 CPU ns", "1 CPU /s",
               "2 CPUs /s", "scaling", "vs filter");
   // Scaling per round (2 CPUs' decisions/s over 1 CPU's, measured back to
@@ -183,6 +182,19 @@ bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, 
   }
   std::printf("\n");
   return true;
+}
+
+// Checkpoint TCP segments with these flags, one source per CPU (an ACK's
+// flow is opened by its SYN first).
+bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, int rounds,
+             uint8_t flags) {
+  for (const auto& syn : tcp_per_thread(2, sluice::test::kSyn))
+    for (const auto& [name, fd] : progs) sluice::test::test_run_ns(fd, syn, 1);
+  return scaling(progs, repeat, rounds,
+                 flags == sluice::test::kSyn ? "TCP SYN (checkpoint, one source per CPU)"
+                                             : "TCP ACK of its SYN's flow (checkpoint, one "
+                                               "source per CPU)",
+                 tcp_per_thread(1, flags), tcp_per_thread(2, flags));
 }
 
 // ns per operation (bench/bpf/ops.bpf.c), from one CPU and from each of two
@@ -334,6 +346,23 @@ int main(int argc, char** argv) {
                                    {"sluice (a) 10 prefixes", s10->outside_prog_fd()},
                                    {"(a), flow state off", s10_off->outside_prog_fd()}},
                                   repeat, rounds, sluice::test::kAck))
+      return 1;
+    // Shedding: citizen lookups over their class's 1000/s, each CPU its own
+    // source, after a controller window (see the single part below).
+    std::vector<std::vector<uint8_t>> citizens;
+    for (int i = 0; i < 2; i++)
+      citizens.push_back(PacketBuilder()
+                             .ipv4("198.18.77." + std::to_string(7 + i), "198.19.0.1")
+                             .udp(40000, 53)
+                             .build());
+    for (auto* p : {s_sticky.get(), s_random.get()})
+      for (const auto& f : citizens) sluice::test::test_run_ns(p->outside_prog_fd(), f, 2000000);
+    if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
+                                   {"xdp-filter allow-all", filter.fd},
+                                   {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},
+                                   {"(a), citizen sheds: random", s_random->outside_prog_fd()}},
+                                  repeat, rounds, "UDP lookup shed (citizen, one source per CPU)",
+                                  {citizens[0]}, citizens))
       return 1;
     if (part != "scaling" && !operations(repeat, rounds)) return 1;
     if (part != "all") return 0;

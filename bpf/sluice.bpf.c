@@ -277,14 +277,20 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
 	struct sl_class_state *cs = &st->classes[si];
 	/* On this CPU's credit when it has one (credit.h); a start its source
-	 * refuses needs nothing shared either; else under the lock. */
+	 * refuses needs nothing shared either, nor, on the exact clock, a shed
+	 * the state leaves no doubt about; else under the lock. */
 	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
-	if (!cc || !sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source, flow_hit,
-				       cc, now, &d)) {
+	int d_done = cc && sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
+					      flow_hit, cc, now, &d);
+	if (!d_done) {
 		if (!exact) {
 			now = sl_now();
 			exact = 1;
 		}
+		d_done = cc && sl_shed_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
+						flow_hit, now, &d);
+	}
+	if (!d_done) {
 		bpf_spin_lock(&st->lock);
 		if (cc)
 			sl_credit_reclaim(prof, &m, parsed, cls, cs, &st->boundary, cc, now);
@@ -293,11 +299,11 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		if (cc)
 			sl_credit_draw(prof, &m, parsed, cls, cs, &st->boundary, cc, now, &d);
 		bpf_spin_unlock(&st->lock);
-		if (source == SL_SOURCE_TAKEN && !sl_source_used(&d))
-			sl_source_xdp(prof, cls, &m, now, 1);
 		if (cs->settle)
 			sl_sticky_settle_xdp(SL_SLOT_CLASS(slot, cls), now);
 	}
+	if (source == SL_SOURCE_TAKEN && !sl_source_used(&d))
+		sl_source_xdp(prof, cls, &m, now, 1);
 	if (d.flow_ops)
 		sl_flow_apply_xdp(prof, SL_SLOT_CLASS(slot, cls), &m, d.flow_ops, now);
 

@@ -123,8 +123,10 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
                              rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], counters);
     const bool sourced =
         parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled;
-    if (!sourced && sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
-                                       SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i])) {
+    if (!sourced && (sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                                        SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i]) ||
+                     sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                                      SL_SOURCE_HERE, flow_hit, now[i], &d[i]))) {
       flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
       continue;
     }
@@ -141,15 +143,17 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     // The order of dataplane/model/credit.h, as the reference model runs it.
     const int source = ss ? sl_source_take(ss, &cp, now[i]) : SL_SOURCE_HERE;
     if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
-                            &credits, now[i], &d[i])) {
+                            &credits, now[i], &d[i]) &&
+        !sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
+                          now[i], &d[i])) {
       sl_credit_reclaim(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i]);
       sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr, source,
                        flow_hit, now[i], &d[i]);
       sl_credit_draw(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i],
                      &d[i]);
-      if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) sl_source_give_back(ss, &cp);
       sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
     }
+    if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) sl_source_give_back(ss, &cp);
     flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
   }
   if (locked) {

@@ -31,6 +31,18 @@
 #define SL_VERIFIER_BARRIER(x) ((void)0)
 #endif
 
+/* Shared state that decisions outside the state lock read or count into
+ * (credit.h, sl_sticky_shed_unlocked): a load the compiler makes once, where
+ * written; a barrier the compiler does not move loads or stores across (the
+ * CPU keeps their order on x86); an atomic add of a count. */
+#define SL_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#define SL_BARRIER()	asm volatile("" ::: "memory")
+#ifdef __bpf__
+#define SL_COUNT_ADD(p, n) __sync_fetch_and_add((p), (n))
+#else
+#define SL_COUNT_ADD(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+#endif
+
 #define SL_MAX_CLASSES	32 /* class masks are __u32; the implied default is one of them */
 #define SL_PRIORITIES	8  /* 0 = highest .. 7 = lowest */
 #define SL_MAX_VLANS	2  /* 802.1Q / 802.1ad tags the parser walks */

@@ -43,14 +43,33 @@ SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_para
 	if (now_ns <= b->last_ns)
 		return;
 	__u64 elapsed = now_ns - b->last_ns;
-	b->last_ns = now_ns;
-	if (elapsed >= p->full_after_ns) {
-		b->tokens_nt = p->cap_nt;
-		return;
-	}
 	/* elapsed < ceil(cap/rate) so elapsed * rate < cap + rate: no overflow. */
-	__u64 tokens = b->tokens_nt + elapsed * p->rate_per_sec;
+	__u64 tokens = elapsed >= p->full_after_ns ? p->cap_nt
+						   : b->tokens_nt + elapsed * p->rate_per_sec;
+	/* Tokens before the time (sl_bucket_peek reads them the other way round). */
 	b->tokens_nt = tokens > p->cap_nt ? p->cap_nt : tokens;
+	SL_BARRIER();
+	b->last_ns = now_ns;
+}
+
+/* The tokens a refill at now_ns would find, without writing the bucket:
+ * for a reader outside the lock that its writers hold. Never fewer than the
+ * exact refill (a torn read pairs the newer tokens with the older time, and
+ * so counts some refill twice: sl_bucket_refill stores the tokens first,
+ * this loads the time first, and x86 keeps both orders). */
+SL_INLINE __u64 sl_bucket_peek(const struct sl_bucket *b, const struct sl_bucket_params *p,
+			       __u64 now_ns)
+{
+	const __u64 last = SL_READ_ONCE(b->last_ns);
+	SL_BARRIER();
+	const __u64 tokens = SL_READ_ONCE(b->tokens_nt);
+	if (now_ns <= last)
+		return tokens;
+	const __u64 elapsed = now_ns - last;
+	if (elapsed >= p->full_after_ns)
+		return p->cap_nt;
+	const __u64 sum = tokens + elapsed * p->rate_per_sec;
+	return sum > p->cap_nt ? p->cap_nt : sum;
 }
 
 /* True when the bucket holds a whole token above reserve_nt. */

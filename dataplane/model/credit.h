@@ -263,12 +263,130 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 	pc->boundary_epoch = prof->boundary_epoch;
 }
 
+/* A limiting bucket that may be "full" for the sticky filter's anyone
+ * (sl_left_over(..., 1, 1)), judged on sl_bucket_peek: never says no where
+ * the exact refill would say yes. */
+SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucket *b,
+			    const struct sl_bucket_params *p, __u64 reserve_nt, __u64 now_ns)
+{
+	if (!p->enabled)
+		return 1;
+	struct sl_bucket peeked;
+	peeked.tokens_nt = sl_bucket_peek(b, p, now_ns);
+	peeked.last_ns = now_ns;
+	return sl_left_over(prof, &peeked, p, reserve_nt, 1, 1);
+}
+
+/* The reason the first budget the exact decision checks refuses a lookup
+ * of priority prio, when it is short beyond doubt (sl_bucket_peek); 0 when
+ * it may have a token. */
+SL_INLINE __u32 sl_short_budget(const struct sl_profile *prof, const struct sl_class_params *cp,
+				const struct sl_class_state *cs, const struct sl_boundary_state *bs,
+				__u32 prio, __u64 now_ns)
+{
+	if (cp->bucket.enabled)
+		return sl_bucket_peek(&cs->bucket, &cp->bucket, now_ns) < SL_TOKEN
+			       ? SL_REASON_CLASS_RATE
+			       : 0;
+	if (prof->boundary_lookups.enabled)
+		return sl_bucket_peek(&bs->lookups, &prof->boundary_lookups, now_ns) <
+				       prof->lookups_reserve_nt[prio] + SL_TOKEN
+			       ? SL_REASON_BOUNDARY_LOOKUPS
+			       : 0;
+	if (prof->boundary_packets.enabled)
+		return sl_bucket_peek(&bs->packets, &prof->boundary_packets, now_ns) <
+				       prof->packets_reserve_nt[prio] + SL_TOKEN
+			       ? SL_REASON_BOUNDARY_PACKETS
+			       : 0;
+	return 0;
+}
+
+/*
+ * A lookup (or a packet charged as one) shed without the state lock, as the
+ * exact decision would shed it, when the state leaves no doubt; the sheds of
+ * a surge then no longer queue for the lock (docs/performance.md):
+ *  - a "random" class: the first budget the exact decision checks is short
+ *    even with the refill since it was last written (sl_short_budget), so
+ *    the others are never reached;
+ *  - a "sticky" class that is shedding: the source ranks above everything
+ *    the band and the overflow could admit, and some limiting bucket is
+ *    short of full even with that refill (so the filter's "anyone when full"
+ *    cannot fire), while the sticky epoch and the controller window still
+ *    run and nothing waits to be settled (sl_sticky_tick would change
+ *    nothing). It is counted as the locked path counts it: the window's
+ *    offered lookups and the demand histograms, by atomic adds. A threshold
+ *    read while another CPU closes a window is that window's or the next's,
+ *    as a lookup just before or after the close would see.
+ * Also only with credits (credit_cpus: without, every decision takes the
+ * lock), with current state epochs and, for a charged packet, the learning
+ * window shut. now_ns: the exact clock (a late one could miss refill).
+ * Returns 1 and fills d, else 0 (the lock decides). A source token the
+ * caller took (SL_SOURCE_TAKEN) goes back, as after any shed.
+ */
+SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
+			       int parse_result, __u32 class_id, struct sl_class_state *cs,
+			       const struct sl_boundary_state *bs, int source, int flow_hit,
+			       __u64 now_ns, struct sl_decision *d)
+{
+	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES)
+		return 0;
+	const struct sl_class_params *cp = &prof->classes[class_id];
+	const int charged = !m->is_start;
+	if (cs->epoch != cp->state_epoch || bs->epoch != prof->boundary_epoch ||
+	    (charged && (flow_hit || prof->unverified != SL_UNVERIFIED_CHARGE ||
+			 now_ns < SL_READ_ONCE(bs->learn_until_ns) ||
+			 (__u32)!sl_flows_kept(prof) != SL_READ_ONCE(bs->flows_off))) ||
+	    (cp->src_bucket.enabled ? source != SL_SOURCE_TAKEN : source != SL_SOURCE_HERE))
+		return 0;
+	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	__u32 reason = SL_REASON_STICKY;
+	if (cp->shed_order != SL_SHED_STICKY) {
+		reason = sl_short_budget(prof, cp, cs, bs, prio, now_ns);
+		if (!reason)
+			return 0;
+	} else {
+		const __u32 threshold = SL_READ_ONCE(cs->threshold);
+		const __u32 band_top = SL_READ_ONCE(cs->band_top);
+		const __u64 rank_epoch = SL_READ_ONCE(cs->rank_epoch);
+		const __u64 len = prof->sticky_epoch_ns;
+		if (threshold >= SL_RANK_ONE || SL_READ_ONCE(cs->settle) != 0 ||
+		    (len && (now_ns < rank_epoch * len || now_ns - rank_epoch * len >= len)) ||
+		    now_ns >= SL_READ_ONCE(cs->window_start_ns) + prof->sticky_window_ns)
+			return 0;
+		struct sl_source_key k;
+		sl_source_key_make(&k, m, cp);
+		const __u64 h = sl_source_hash(prof, &k);
+		const __u32 rank = sl_rank_in(h, rank_epoch);
+		const __u32 width = band_top > threshold ? band_top - threshold : 0;
+		if ((__u64)rank < band_top + (__u64)SL_OVERFLOW_WIDTH * width ||
+		    (sl_maybe_full(prof, &cs->bucket, &cp->bucket, 0, now_ns) &&
+		     sl_maybe_full(prof, &bs->lookups, &prof->boundary_lookups,
+				   prof->lookups_reserve_nt[prio], now_ns) &&
+		     sl_maybe_full(prof, &bs->packets, &prof->boundary_packets,
+				   prof->packets_reserve_nt[prio], now_ns)))
+			return 0;
+		/* Counted as sl_decide_source and sl_sticky_record count it. */
+		SL_COUNT_ADD(&cs->window_offered, 1);
+		sl_hist_add(&cs->demand[rank_epoch & 1], rank);
+		if (len)
+			sl_hist_add(&cs->demand[(rank_epoch + 1) & 1], sl_rank_in(h, rank_epoch + 1));
+	}
+	__builtin_memset(d, 0, sizeof(*d));
+	d->class_id = (__u8)class_id;
+	d->state_index = cp->state_index;
+	d->is_start = 1;
+	sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : reason, charged, d);
+	sl_flow_ops(prof, m, d);
+	return 1;
+}
+
 /*
  * What a dataplane with credits decides without the state lock: on the
  * CPU's credit (sl_credit_spend), or a start its source's own budget refused
  * (nothing shared changes: the class and boundary states are current).
- * Returns 0 when the decision needs the lock: sl_credit_reclaim, then
- * sl_decide_source, then sl_credit_draw.
+ * Returns 0 when the decision needs more: sl_shed_unlocked (on the exact
+ * clock), then under the lock sl_credit_reclaim, sl_decide_source and
+ * sl_credit_draw.
  */
 SL_INLINE int sl_decide_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 				 int parse_result, __u32 class_id, const struct sl_class_state *cs,

@@ -135,8 +135,9 @@ SL_INLINE void sl_hist_add(struct sl_rank_hist *h, __u32 rank)
 	__u32 g = (b / SL_RANK_GROUP) & (SL_RANK_GROUPS - 1);
 	if (h->group[g] >= 0x80000000U)
 		return; /* enough to know the shape */
-	h->group[g]++;
-	h->bin[b]++;
+	/* Atomic: lookups shed outside the lock count here too. */
+	SL_COUNT_ADD(&h->group[g], 1);
+	SL_COUNT_ADD(&h->bin[b], 1);
 }
 
 /* Loops over the histograms stay loops in BPF: unrolled, their sums spill

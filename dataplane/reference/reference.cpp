@@ -82,15 +82,17 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
     // As XDP decides with credits: the source's own budget first.
     const int source = ss ? sl_source_take(ss, &cp, now_ns) : SL_SOURCE_HERE;
     if (sl_decide_unlocked(&prof, &m, parsed, class_id, &cs, &boundary_, source, flow_hit, cc,
-                           now_ns, &d)) {
+                           now_ns, &d) ||
+        sl_shed_unlocked(&prof, &m, parsed, class_id, &cs, &boundary_, source, flow_hit, now_ns,
+                         &d)) {
       unlocked_++;
     } else {
       sl_credit_reclaim(&prof, &m, parsed, class_id, &cs, &boundary_, cc, now_ns);
       sl_decide_source(&prof, &m, parsed, class_id, &cs, &boundary_, nullptr, source, flow_hit,
                        now_ns, &d);
       sl_credit_draw(&prof, &m, parsed, class_id, &cs, &boundary_, cc, now_ns, &d);
-      if (source == SL_SOURCE_TAKEN && !sl_source_used(&d)) sl_source_give_back(ss, &cp);
     }
+    if (source == SL_SOURCE_TAKEN && !sl_source_used(&d)) sl_source_give_back(ss, &cp);
   }
   sl_sticky_settle(&prof, &cp, &cs, &boundary_, now_ns);
   flow_apply_ops(flows_, prof, m, d, by_class, now_ns, *counters_);

@@ -9,11 +9,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "dataplane/model/classify.h"
 #include "dataplane/model/credit.h"
+#include "dataplane/model/parse.h"
 #include "dataplane/model/sticky.h"
 #include "dataplane/reference/reference.hpp"
 #include "tests/support/profile_from_toml.hpp"
@@ -231,6 +235,78 @@ burst = 1000
     ASSERT_EQ(a.verdict, b.verdict) << "packet " << i;
   }
 }
+
+// Sheds decided without the lock (sl_shed_unlocked) are the ones the lock
+// would decide: one CPU, a surge (10x the boundary), a lull that lets the
+// buckets fill (the sticky filter's "anyone when full"), a surge again.
+// Before every packet the exact decision is made on a copy of the state;
+// every packet must match it, and a shed made without the lock must leave
+// the sticky controller's counts as the lock would.
+class ShedsWithoutTheLock : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ShedsWithoutTheLock, AreTheExactDecision) {
+  CompiledProfile compiled = test::profile_from_toml(std::string(R"(
+[boundary]
+lookups_per_sec = 2000
+lookups_burst = 200
+[[class]]
+name = "citizen"
+match = { src = "198.18.0.0/15" }
+shed_order = ")") + GetParam() + "\"\n");
+  sl_profile& prof = compiled.prof;
+  prof.credit_cpus = 1;
+  auto cs = std::make_unique<sl_class_state>(), cs2 = std::make_unique<sl_class_state>();
+  sl_boundary_state bs{}, bs2{};
+  sl_cpu_credits cc{}, cc2{};
+  // The locked path of every dataplane (credit.h): reclaim, decide, draw, settle.
+  auto locked = [&prof](const sl_meta& m, uint32_t cls, sl_class_state* c, sl_boundary_state* b,
+                        sl_cpu_credits* credits, uint64_t now, sl_decision* d) {
+    sl_credit_reclaim(&prof, &m, SL_PARSE_OK, cls, c, b, credits, now);
+    sl_decide_source(&prof, &m, SL_PARSE_OK, cls, c, b, nullptr, SL_SOURCE_HERE, 0, now, d);
+    sl_credit_draw(&prof, &m, SL_PARSE_OK, cls, c, b, credits, now, d);
+  };
+  std::mt19937_64 rng(11);
+  auto f = test::syn_v4(0);
+  uint64_t now = kT0, shed_unlocked = 0, surge = 0;
+  const std::pair<double, uint64_t> phases[] = {{20000, 2}, {500, 1}, {20000, 1}};
+  for (const auto& [rate, seconds] : phases) {
+    const uint64_t end = now + seconds * kSecond;
+    while ((now += test::poisson_gap_ns(rng, rate)) < end) {
+      test::set_src_v4(f, test::kNet198_18 + static_cast<uint32_t>(rng() % 20000));
+      sl_meta m;
+      ASSERT_EQ(sl_parse(f.data(), f.data() + f.size(), &m), SL_PARSE_OK);
+      const uint32_t cls = sl_classify(&prof, &m, 1, 0, 0);
+      const sl_class_params& cp = prof.classes[cls];
+      *cs2 = *cs;
+      bs2 = bs;
+      cc2 = cc;
+      sl_decision exact{}, d{};
+      if (!sl_decide_unlocked(&prof, &m, SL_PARSE_OK, cls, cs2.get(), &bs2, SL_SOURCE_HERE, 0, &cc2,
+                              now, &exact))
+        locked(m, cls, cs2.get(), &bs2, &cc2, now, &exact);
+      sl_sticky_settle(&prof, &cp, cs2.get(), &bs2, now);
+      const bool unlocked = sl_decide_unlocked(&prof, &m, SL_PARSE_OK, cls, cs.get(), &bs,
+                                               SL_SOURCE_HERE, 0, &cc, now, &d);
+      const bool shed = !unlocked && sl_shed_unlocked(&prof, &m, SL_PARSE_OK, cls, cs.get(), &bs,
+                                                      SL_SOURCE_HERE, 0, now, &d);
+      if (!unlocked && !shed) locked(m, cls, cs.get(), &bs, &cc, now, &d);
+      sl_sticky_settle(&prof, &cp, cs.get(), &bs, now);
+      ASSERT_EQ(d.verdict, exact.verdict) << "at " << now - kT0 << " ns";
+      ASSERT_EQ(d.reason, exact.reason) << "at " << now - kT0 << " ns";
+      ASSERT_EQ(d.action, exact.action);
+      surge += rate > 2000;
+      if (!shed) continue;
+      shed_unlocked++;
+      ASSERT_EQ(cs->window_offered, cs2->window_offered);
+      ASSERT_EQ(cs->threshold, cs2->threshold);
+      ASSERT_EQ(std::memcmp(cs->demand, cs2->demand, sizeof(cs->demand)), 0);
+    }
+  }
+  // Most of the surges' lookups are shed, nearly all of them without the lock.
+  EXPECT_GT(shed_unlocked, surge * 3 / 4) << shed_unlocked << " of " << surge;
+}
+
+INSTANTIATE_TEST_SUITE_P(Credits, ShedsWithoutTheLock, ::testing::Values("sticky", "random"));
 
 }  // namespace
 }  // namespace sluice

@@ -27,6 +27,8 @@
 #include "bench/bench_config.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
+#include "dataplane/model/parse.h"
+#include "dataplane/model/sticky.h"
 #include "dataplane/xdp/xdp_program.hpp"
 #include "sluice_bench_ops.skel.h"
 #include "sluice_passthrough.skel.h"
@@ -83,7 +85,8 @@ std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_sour
                                                    bool standby = false,
                                                    const std::string& shed_order = "",
                                                    bool adaptive = false, bool credits = true,
-                                                   bool flows = true) {
+                                                   bool flows = true,
+                                                   sluice::CompiledProfile* compiled = nullptr) {
   std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
   if (adaptive) toml.replace(toml.find("[boundary]\n"), 11, "[boundary]\nadaptive = true\n");
   if (!flows) toml.replace(toml.find("[admission]\n"), 12, "[admission]\nunverified = \"pass\"\n");
@@ -102,7 +105,9 @@ std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_sour
   o.standby = standby;
   o.credits = credits;
   auto p = sluice::XdpProgram::load(o, &error);
-  if (!p || !p->write_profile(sluice::compile_profile(*r.config), 1, &error) ||
+  const sluice::CompiledProfile profile = sluice::compile_profile(*r.config);
+  if (compiled != nullptr) *compiled = profile;
+  if (!p || !p->write_profile(profile, 1, &error) ||
       (standby && !p->beat(3600ULL * 1000000000ULL, &error))) {
     std::fprintf(stderr, "sluice: %s\n", error.c_str());
     return nullptr;
@@ -197,6 +202,36 @@ bool scaling(const std::vector<std::pair<std::string, int>>& progs, int repeat, 
                  tcp_per_thread(1, flags), tcp_per_thread(2, flags));
 }
 
+// n citizen UDP lookups from sources whose sticky rank under `prof` is in
+// [lo, hi) in this sticky epoch and the next (so an epoch's turn during the
+// run keeps them there).
+std::vector<std::vector<uint8_t>> sticky_sources(const sluice::CompiledProfile& compiled, int n,
+                                                 uint32_t lo, uint32_t hi) {
+  const sl_profile& prof = compiled.prof;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns()'s clock
+  const uint64_t epoch = sl_sticky_epoch(
+      &prof, static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec));
+  const sl_class_params& cp = prof.classes[1];  // citizen (bench_config.hpp)
+  std::vector<std::vector<uint8_t>> out;
+  for (uint32_t i = 0; i < 65536 && static_cast<int>(out.size()) < n; i++) {
+    auto f = PacketBuilder()
+                 .ipv4("198.18." + std::to_string(100 + i / 256) + "." + std::to_string(i % 256),
+                       "198.19.0.1")
+                 .udp(40000, 53)
+                 .build();
+    sl_meta m;
+    if (sl_parse(f.data(), f.data() + f.size(), &m) != SL_PARSE_OK) continue;
+    sl_source_key k;
+    sl_source_key_make(&k, &m, &cp);
+    const uint64_t h = sl_source_hash(&prof, &k);
+    const uint32_t now = sl_rank_in(h, epoch), next = sl_rank_in(h, epoch + 1);
+    if (now >= lo && now < hi && next >= lo && next < hi) out.push_back(f);
+  }
+  if (static_cast<int>(out.size()) < n) std::fprintf(stderr, "no sources ranked %u..%u\n", lo, hi);
+  return out;
+}
+
 // ns per operation (bench/bpf/ops.bpf.c), from one CPU and from each of two
 // at once on the same shared value: the program less the empty one, / 8.
 bool operations(int repeat, int rounds) {
@@ -287,16 +322,18 @@ int main(int argc, char** argv) {
   auto s100k = sluice_program(100000, false);
   auto s_src = sluice_program(10, true);
   auto s_standby = sluice_program(10, false, true);
-  auto s_sticky = sluice_program(10, false, false, "sticky");
+  sluice::CompiledProfile sticky_profile;
+  auto s_sticky = sluice_program(10, false, false, "sticky", false, true, true, &sticky_profile);
   auto s_random = sluice_program(10, false, false, "random");
+  auto s_random_locked = sluice_program(10, false, false, "random", false, false);
   auto s_adaptive = sluice_program(10, false, false, "", true);
   auto s_locked = sluice_program(10, false, false, "", false, false);
   auto s10_off = sluice_program(10, false, false, "", false, true, false);
   auto s100k_off = sluice_program(100000, false, false, "", false, true, false);
   auto s_src_off = sluice_program(10, true, false, "", false, true, false);
   Passthrough passthrough;
-  if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_random || !s_adaptive ||
-      !s_locked || !s10_off || !s100k_off || !s_src_off || passthrough.fd < 0)
+  if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_random || !s_random_locked ||
+      !s_adaptive || !s_locked || !s10_off || !s100k_off || !s_src_off || passthrough.fd < 0)
     return 1;
 
   const std::string kVerifiedAck = "TCP ACK, verified (flow hit)";
@@ -348,19 +385,22 @@ int main(int argc, char** argv) {
                                   repeat, rounds, sluice::test::kAck))
       return 1;
     // Shedding: citizen lookups over their class's 1000/s, each CPU its own
-    // source, after a controller window (see the single part below).
-    std::vector<std::vector<uint8_t>> citizens;
-    for (int i = 0; i < 2; i++)
-      citizens.push_back(PacketBuilder()
-                             .ipv4("198.18.77." + std::to_string(7 + i), "198.19.0.1")
-                             .udp(40000, 53)
-                             .build());
+    // source. Sticky: sources ranked far above the band, where most of a
+    // surge's sources are, after an anchor source low in rank has put the
+    // band under them (a surge spreads its demand over every rank; here each
+    // CPU repeats one frame, and the controller would otherwise place the
+    // band around the one source it sees).
+    const auto citizens = sticky_sources(sticky_profile, 2, 40000, SL_RANK_ONE);
+    const auto anchor = sticky_sources(sticky_profile, 1, 0, 4000);
+    if (citizens.size() < 2 || anchor.empty()) return 1;
+    sluice::test::test_run_ns(s_sticky->outside_prog_fd(), anchor[0], 1000000);
     for (auto* p : {s_sticky.get(), s_random.get()})
       for (const auto& f : citizens) sluice::test::test_run_ns(p->outside_prog_fd(), f, 2000000);
     if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
                                    {"xdp-filter allow-all", filter.fd},
                                    {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},
-                                   {"(a), citizen sheds: random", s_random->outside_prog_fd()}},
+                                   {"(a), citizen sheds: random", s_random->outside_prog_fd()},
+                                   {"(a) sheds, one lock", s_random_locked->outside_prog_fd()}},
                                   repeat, rounds, "UDP lookup shed (citizen, one source per CPU)",
                                   {citizens[0]}, citizens))
       return 1;

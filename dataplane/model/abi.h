@@ -221,7 +221,8 @@ SL_STATIC_ASSERT(sizeof(struct sl_profile) % 8 == 0, "sl_profile layout");
 
 /* Lookups that reached a sticky class's rank filter, by rank: SL_RANK_BINS
  * bins of SL_RANK_ONE / SL_RANK_BINS ranks, and their sums by group of
- * SL_RANK_GROUP bins (so that a walk over them takes two short loops). */
+ * SL_RANK_GROUP bins (so that a walk over them takes two short loops; summed
+ * when the controller settles, so that a lookup counts into one word). */
 #define SL_RANK_BIN_SHIFT 8
 #define SL_RANK_BINS	  (SL_RANK_ONE >> SL_RANK_BIN_SHIFT)
 #define SL_RANK_GROUP	  16
@@ -240,10 +241,10 @@ struct sl_class_state {
 	__u64 window_taken; /* lookups admitted at this priority and above when the window opened */
 	__u32 threshold;    /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
 	__u32 band_top;	    /* ranks from the threshold to this take what is left over */
-	__u32 window_offered;  /* lookups that reached the rank filter in this window */
-	__u32 window_admitted; /* of those, admitted */
+	__u32 window_admitted; /* lookups that reached the rank filter in this window, admitted */
 	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
 	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
+	__u32 pad;
 	/* Per second, x SL_AVG_ONE (sticky.h); averages over windows. */
 	__u64 avg_offered;  /* lookups that reached the rank filter */
 	__u64 avg_others;   /* boundary lookups other classes of this priority or above took */
@@ -255,8 +256,13 @@ struct sl_class_state {
 	__u32 settle; /* SL_SETTLE_* for sl_sticky_settle (sticky.h) */
 	__s32 trim;   /* correction of the target, in 1/1024 of it (sticky.h) */
 	struct sl_rank_hist demand[2];
+	/* Lookups that reached the rank filter in this window: apart from what
+	 * lookups shed without the lock read (sl_shed_unlocked), which every
+	 * such lookup would otherwise take from the other CPUs' caches. */
+	__u32 window_offered;
+	__u32 pad2;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2280, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2288, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

@@ -197,7 +197,9 @@ SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_
 		sl_credit_give(&bs->packets, &prof->boundary_packets, n);
 		bs->lookups_by_prio[prio] -= bs->lookups_by_prio[prio] >= n ? n : 0;
 		if (cp->shed_order == SL_SHED_STICKY) {
-			cs->window_offered -= cs->window_offered >= n ? n : cs->window_offered;
+			/* atomic: sheds without the lock add to it meanwhile */
+			const __u32 offered = SL_READ_ONCE(cs->window_offered);
+			SL_COUNT_ADD(&cs->window_offered, 0U - (offered >= n ? n : offered));
 			cs->window_admitted -= cs->window_admitted >= n ? n : cs->window_admitted;
 		}
 		return;
@@ -238,7 +240,7 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		sl_credit_take(&bs->packets, &prof->boundary_packets, n);
 		bs->lookups_by_prio[prio] += n;
 		if (cp->shed_order == SL_SHED_STICKY) {
-			cs->window_offered += n;
+			SL_COUNT_ADD(&cs->window_offered, n);
 			cs->window_admitted += n;
 		}
 		cr->count = n;

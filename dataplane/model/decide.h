@@ -32,6 +32,7 @@ SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_cl
 	/* The histograms are cleared by sl_sticky_settle: a memset of that size
 	 * is no call BPF has. */
 	__builtin_memset(cs, 0, __builtin_offsetof(struct sl_class_state, demand));
+	cs->window_offered = 0;
 	cs->settle = SL_SETTLE_CLEAR;
 	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
 	cs->threshold = SL_RANK_ONE;

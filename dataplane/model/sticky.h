@@ -128,15 +128,14 @@ SL_INLINE __u64 sl_taken_from(const struct sl_boundary_state *bs, __u32 prio)
 	return sum;
 }
 
-/* Demand by rank (struct sl_rank_hist). */
+/* Demand by rank (struct sl_rank_hist): one bin, atomically (lookups shed
+ * without the lock count here too); the groups are summed by sl_hist_regroup. */
+#define SL_BIN_FULL (1U << 27) /* enough to know the shape; 16 bins fit a group */
 SL_INLINE void sl_hist_add(struct sl_rank_hist *h, __u32 rank)
 {
 	__u32 b = (rank >> SL_RANK_BIN_SHIFT) & (SL_RANK_BINS - 1);
-	__u32 g = (b / SL_RANK_GROUP) & (SL_RANK_GROUPS - 1);
-	if (h->group[g] >= 0x80000000U)
-		return; /* enough to know the shape */
-	/* Atomic: lookups shed outside the lock count here too. */
-	SL_COUNT_ADD(&h->group[g], 1);
+	if (h->bin[b] >= SL_BIN_FULL)
+		return;
 	SL_COUNT_ADD(&h->bin[b], 1);
 }
 
@@ -155,6 +154,19 @@ SL_INLINE void sl_hist_clear(struct sl_rank_hist *h)
 	SL_LOOP
 	for (__u32 i = 0; i < sizeof(*h) / 8; i++)
 		w[i] = 0;
+}
+
+/* The groups' sums of their bins, before a walk (sl_sticky_settle). */
+SL_INLINE void sl_hist_regroup(struct sl_rank_hist *h)
+{
+	SL_LOOP
+	for (__u32 g = 0; g < SL_RANK_GROUPS; g++) {
+		__u32 sum = 0;
+		SL_LOOP
+		for (__u32 i = 0; i < SL_RANK_GROUP; i++)
+			sum += h->bin[(g * SL_RANK_GROUP + i) & (SL_RANK_BINS - 1)];
+		h->group[g] = sum;
+	}
 }
 
 SL_INLINE __u64 sl_hist_total(const struct sl_rank_hist *h)
@@ -456,6 +468,11 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 	if (!flags)
 		return;
 	cs->settle = 0;
+	/* Sheds without the lock may add to it meanwhile: they count in the
+	 * next window. */
+	const __u32 window_offered = SL_READ_ONCE(cs->window_offered);
+	sl_hist_regroup(&cs->demand[0]);
+	sl_hist_regroup(&cs->demand[1]);
 	if (flags & SL_SETTLE_CLEAR) {
 		sl_hist_clear(&cs->demand[0]);
 		sl_hist_clear(&cs->demand[1]);
@@ -485,14 +502,14 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		cs->avg_admitted = 0;
 		cs->trim = 0;
 		place = 0;
-	} else if (closing && cs->window_offered > 0) {
+	} else if (closing && window_offered > 0) {
 		/* Rates (per second, x SL_AVG_ONE) of the window: the lookups
 		 * offered, and what other classes of the same or higher priority
 		 * took from the boundary. */
 		__u64 us = (now_ns - cs->window_start_ns) / 1000;
 		if (us == 0)
 			us = 1;
-		const __u64 offered = (__u64)cs->window_offered * SL_AVG_ONE * 1000000 / us;
+		const __u64 offered = (__u64)window_offered * SL_AVG_ONE * 1000000 / us;
 		const __u64 admitted = (__u64)cs->window_admitted * SL_AVG_ONE * 1000000 / us;
 		__u64 others = sl_taken_from(bs, prio) - cs->window_taken;
 		others = others > cs->window_admitted ? others - cs->window_admitted : 0;
@@ -550,7 +567,7 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		return;
 	cs->window_start_ns = now_ns;
 	cs->window_taken = sl_taken_from(bs, prio);
-	cs->window_offered = 0;
+	SL_COUNT_ADD(&cs->window_offered, 0U - window_offered);
 	cs->window_admitted = 0;
 	cs->window_rejected = 0;
 }

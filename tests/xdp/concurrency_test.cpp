@@ -66,6 +66,15 @@ burst = 60000
 on_shed = "drop"
 )",
        false},
+      {"class, random order (its sheds without the lock)", R"(
+[[class]]
+name = "web"
+rate_per_sec = 1000
+burst = 60000
+on_shed = "drop"
+shed_order = "random"
+)",
+       false},
       {"per source, one source on every CPU", R"(
 [[class]]
 name = "web"

@@ -32,7 +32,7 @@
 #endif
 
 /* Shared state that decisions outside the state lock read or count into
- * (credit.h, sl_sticky_shed_unlocked): a load the compiler makes once, where
+ * (credit.h, sl_shed_unlocked): a load the compiler makes once, where
  * written; a barrier the compiler does not move loads or stores across (the
  * CPU keeps their order on x86); an atomic add of a count. */
 #define SL_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))

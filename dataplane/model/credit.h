@@ -322,8 +322,8 @@ SL_INLINE __u32 sl_short_budget(const struct sl_profile *prof, const struct sl_c
  * Also only with credits (credit_cpus: without, every decision takes the
  * lock), with current state epochs and, for a charged packet, the learning
  * window shut. now_ns: the exact clock (a late one could miss refill).
- * Returns 1 and fills d, else 0 (the lock decides). A source token the
- * caller took (SL_SOURCE_TAKEN) goes back, as after any shed.
+ * Returns 1 and fills d, else 0 (the lock decides). The caller gives back
+ * a source token it took (SL_SOURCE_TAKEN), as after any shed.
  */
 SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 			       int parse_result, __u32 class_id, struct sl_class_state *cs,

@@ -5,7 +5,8 @@
 // looked up in bulk in the live Snapshot's prefix tables (fib.hpp), classify
 // (the Snapshot is immutable, no lock) -> per frame: flow lookups in the flow
 // table's shards (flow_shards.hpp), then the decision: on the worker's
-// per-CPU credit without a lock (several workers), else under the state
+// per-CPU credit, or a shed the state leaves no doubt about, without a
+// lock (dataplane/model/credit.h), else under the state
 // spinlock, taken once per burst at the first frame that needs it (class,
 // boundary and per-source state; sl_decide()) -> admitted packets into that
 // worker's eight priority rings (the model's verdicts only; when the profile

@@ -39,8 +39,8 @@ class ReferenceModel {
   // (dataplane/model/credit.h) does, CPU by CPU; 0 (the default): every
   // decision is the exact one, as under a single lock.
   void use_credits(uint16_t cpus);
-  // With credits: decisions made without the lock (on a credit, or a start
-  // its source refused).
+  // With credits: decisions made without the lock (on a credit, a start its
+  // source refused, or a shed the state leaves no doubt about).
   uint64_t unlocked_decisions() const { return unlocked_; }
 
   // A frame leaving through the inside interface (inline mode's return

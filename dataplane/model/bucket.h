@@ -44,8 +44,8 @@ SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_para
 		return;
 	__u64 elapsed = now_ns - b->last_ns;
 	/* elapsed < ceil(cap/rate) so elapsed * rate < cap + rate: no overflow. */
-	__u64 tokens = elapsed >= p->full_after_ns ? p->cap_nt
-						   : b->tokens_nt + elapsed * p->rate_per_sec;
+	__u64 tokens =
+		elapsed >= p->full_after_ns ? p->cap_nt : b->tokens_nt + elapsed * p->rate_per_sec;
 	/* Tokens before the time (sl_bucket_peek reads them the other way round). */
 	b->tokens_nt = tokens > p->cap_nt ? p->cap_nt : tokens;
 	SL_BARRIER();

@@ -367,11 +367,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 		     sl_maybe_full(prof, &bs->packets, &prof->boundary_packets,
 				   prof->packets_reserve_nt[prio], now_ns)))
 			return 0;
-		/* Counted as sl_decide_source and sl_sticky_record count it. */
-		SL_COUNT_ADD(&cs->window_offered, 1);
-		sl_hist_add(&cs->demand[rank_epoch & 1], rank);
-		if (len)
-			sl_hist_add(&cs->demand[(rank_epoch + 1) & 1], sl_rank_in(h, rank_epoch + 1));
+		sl_sticky_count(prof, cs, h, rank_epoch, rank); /* as under the lock */
 	}
 	__builtin_memset(d, 0, sizeof(*d));
 	d->class_id = (__u8)class_id;

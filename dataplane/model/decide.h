@@ -277,7 +277,6 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 
 	if (cp->shed_order == SL_SHED_STICKY) {
 		sl_sticky_tick(prof, cs, now_ns);
-		SL_COUNT_ADD(&cs->window_offered, 1); /* atomic: see sl_shed_unlocked */
 		struct sl_source_key k;
 		sl_source_key_make(&k, m, cp);
 		const __u32 rank = sl_sticky_record(prof, cs, &k);

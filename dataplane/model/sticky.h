@@ -392,19 +392,32 @@ SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 room, int hold)
 }
 
 /*
- * Counts a lookup of source k that reached the rank filter, by its rank in
- * the current epoch and in the next (after sl_sticky_tick, which turns the
- * epoch over); returns the current rank.
+ * Counts a lookup that reached the rank filter, of a source with hash h
+ * (sl_source_hash) and rank `rank` in rank_epoch: in the window's offered
+ * lookups and in the demand by rank of that epoch and of the next. Atomic
+ * adds: lookups shed without the lock (credit.h, sl_shed_unlocked) count
+ * here as the locked ones do.
+ */
+SL_INLINE void sl_sticky_count(const struct sl_profile *prof, struct sl_class_state *cs, __u64 h,
+			       __u64 rank_epoch, __u32 rank)
+{
+	SL_COUNT_ADD(&cs->window_offered, 1);
+	sl_hist_add(&cs->demand[rank_epoch & 1], rank);
+	if (prof->sticky_epoch_ns)
+		sl_hist_add(&cs->demand[(rank_epoch + 1) & 1], sl_rank_in(h, rank_epoch + 1));
+}
+
+/*
+ * Counts a lookup of source k that reached the rank filter (sl_sticky_count,
+ * after sl_sticky_tick, which turns the epoch over); returns its rank in the
+ * current epoch.
  */
 SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_state *cs,
 				 const struct sl_source_key *k)
 {
 	const __u64 h = sl_source_hash(prof, k);
 	const __u32 rank = sl_rank_in(h, cs->rank_epoch);
-	sl_hist_add(&cs->demand[cs->rank_epoch & 1], rank);
-	if (prof->sticky_epoch_ns)
-		sl_hist_add(&cs->demand[(cs->rank_epoch + 1) & 1],
-			    sl_rank_in(h, cs->rank_epoch + 1));
+	sl_sticky_count(prof, cs, h, cs->rank_epoch, rank);
 	return rank;
 }
 

@@ -80,14 +80,20 @@ struct Passthrough {
 // shed: by rank (sticky: the controller's tick, the source key, two hashes
 // and the filter on every lookup) or by its budget (random). flows = false:
 // unverified = "pass", which keeps no flow state (every continuation
-// trusted, no entry written: the first wave's behaviour).
-std::unique_ptr<sluice::XdpProgram> sluice_program(int n_prefixes, bool per_source,
-                                                   bool standby = false,
-                                                   const std::string& shed_order = "",
-                                                   bool adaptive = false, bool credits = true,
-                                                   bool flows = true,
-                                                   sluice::CompiledProfile* compiled = nullptr) {
+// trusted, no entry written: the first wave's behaviour). source_rate
+// (with per_source): the citizen class's per-source budget, per second and
+// burst, so that a repeated citizen lookup is over it.
+std::unique_ptr<sluice::XdpProgram> sluice_program(
+    int n_prefixes, bool per_source, bool standby = false, const std::string& shed_order = "",
+    bool adaptive = false, bool credits = true, bool flows = true,
+    sluice::CompiledProfile* compiled = nullptr, int source_rate = 0) {
   std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
+  if (source_rate != 0) {
+    const std::string huge = "per_source = { rate_per_sec = 1000000000, burst = 1000000000 }";
+    toml.replace(toml.rfind(huge), huge.size(),
+                 "per_source = { rate_per_sec = " + std::to_string(source_rate) +
+                     ", burst = " + std::to_string(source_rate) + " }");
+  }
   if (adaptive) toml.replace(toml.find("[boundary]\n"), 11, "[boundary]\nadaptive = true\n");
   if (!flows) toml.replace(toml.find("[admission]\n"), 12, "[admission]\nunverified = \"pass\"\n");
   if (!shed_order.empty()) {
@@ -331,9 +337,11 @@ int main(int argc, char** argv) {
   auto s10_off = sluice_program(10, false, false, "", false, true, false);
   auto s100k_off = sluice_program(100000, false, false, "", false, true, false);
   auto s_src_off = sluice_program(10, true, false, "", false, true, false);
+  auto s_src_over = sluice_program(10, true, false, "", false, true, true, nullptr, 1000);
   Passthrough passthrough;
   if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_random || !s_random_locked ||
-      !s_adaptive || !s_locked || !s10_off || !s100k_off || !s_src_off || passthrough.fd < 0)
+      !s_adaptive || !s_locked || !s10_off || !s100k_off || !s_src_off || !s_src_over ||
+      passthrough.fd < 0)
     return 1;
 
   const std::string kVerifiedAck = "TCP ACK, verified (flow hit)";
@@ -404,6 +412,18 @@ int main(int argc, char** argv) {
                                   repeat, rounds, "UDP lookup shed (citizen, one source per CPU)",
                                   {citizens[0]}, citizens))
       return 1;
+    // One host's flood: the same citizen source's lookups on both CPUs,
+    // over its own budget of 1000/s (refused by it, never by the class).
+    const auto flood = PacketBuilder().ipv4("198.18.77.8", "198.19.0.1").udp(40000, 53).build();
+    sluice::test::test_run_ns(s_src_over->outside_prog_fd(), flood, 100000);
+    if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
+                                   {"xdp-filter allow-all", filter.fd},
+                                   {"(c), source over its budget", s_src_over->outside_prog_fd()}},
+                                  repeat, rounds,
+                                  "UDP lookup refused by its source's budget (citizen, one source "
+                                  "on both CPUs)",
+                                  {flood}, {flood, flood}))
+      return 1;
     if (part != "scaling" && !operations(repeat, rounds)) return 1;
     if (part != "all") return 0;
   }
@@ -420,6 +440,7 @@ int main(int argc, char** argv) {
       {"sluice (a), DPDK standby", s_standby->outside_prog_fd()},
       {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},
       {"(a), citizen sheds: random", s_random->outside_prog_fd()},
+      {"(c), source over its budget", s_src_over->outside_prog_fd()},
   };
   std::printf("BPF_PROG_TEST_RUN, repeat %d, median of %d interleaved rounds, ns per packet\n\n",
               repeat, rounds);
@@ -429,9 +450,11 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < progs.size(); i++) {
         // The shedding rows first run a controller window (100 ms) or more,
         // so that the class sheds throughout the measurement, not only after
-        // the first window of a run that found it idle.
+        // the first window of a run that found it idle; the source over its
+        // budget spends its burst.
         if (progs[i].second == s_sticky->outside_prog_fd() ||
-            progs[i].second == s_random->outside_prog_fd())
+            progs[i].second == s_random->outside_prog_fd() ||
+            progs[i].second == s_src_over->outside_prog_fd())
           sluice::test::test_run_ns(progs[i].second, frame, 2000000);
         // The verified ACK's flow is opened again right before: an admitted
         // SYN's entry lives 10 s (SL_FLOW_SYN_NS), less than the sections

@@ -169,9 +169,10 @@ __attribute__((noinline)) int sl_mark_xdp(struct xdp_md *ctx, const struct sl_me
 }
 
 /* A lookup's source budget (sl_sources, created full), under the lock of
- * its stripe (sl_source_locks), outside the state lock: SL_SOURCE_TAKEN or
- * SL_SOURCE_REFUSED (decide.h), or SL_SOURCE_HERE when the source has no
- * entry (the table could not take it: no per-source limit, as before).
+ * its stripe (sl_source_locks; a refusal needs none), outside the state
+ * lock: SL_SOURCE_TAKEN or SL_SOURCE_REFUSED (decide.h), or SL_SOURCE_HERE
+ * when the source has no entry (the table could not take it: no per-source
+ * limit, as before).
  * give_back: returns the token an earlier call took instead (0). */
 __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
 					    const struct sl_meta *m, __u64 now, int give_back)
@@ -197,6 +198,10 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 		if (!ss)
 			return SL_SOURCE_HERE;
 	}
+	/* A source short of a token is refused without its stripe's lock, as
+	 * the take would refuse it: a flooding host's packets write nothing. */
+	if (!give_back && sl_source_short(ss, cp, now))
+		return SL_SOURCE_REFUSED;
 	__u32 stripe = (__u32)sl_key_hash(&key, 0) & (SL_SOURCE_LOCKS - 1);
 	struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
 	if (!sl)

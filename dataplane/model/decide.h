@@ -115,6 +115,19 @@ SL_INLINE int sl_source_take(struct sl_source_state *ss, const struct sl_class_p
 	return SL_SOURCE_TAKEN;
 }
 
+/* True when the source's bucket is short of a token even with the refill
+ * since it was last written (sl_bucket_peek): sl_source_take() would refuse.
+ * For a dataplane that refuses without the source's lock, writing nothing:
+ * the refill the take would have written is redone by the next one, since a
+ * bucket short of a token is below its cap (burst >= 1), where refills add
+ * up whatever the steps. Never true of a bucket that has a token, torn read
+ * or not (sl_bucket_peek overestimates). */
+SL_INLINE int sl_source_short(const struct sl_source_state *ss, const struct sl_class_params *cp,
+			      __u64 now_ns)
+{
+	return sl_bucket_peek(&ss->bucket, &cp->src_bucket, now_ns) < SL_TOKEN;
+}
+
 SL_INLINE int sl_source_used(const struct sl_decision *d)
 {
 	return d->is_start && d->verdict == SL_VERDICT_ADMITTED && !d->shadow;

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "dataplane/model/bucket.h"
+#include "dataplane/model/decide.h"
 #include "dataplane/reference/reference.hpp"
 #include "tests/support/profile_from_toml.hpp"
 #include "tests/support/traffic.hpp"
@@ -81,6 +82,43 @@ TEST(Bucket, LongIdleFillsToBurstWithoutOverflow) {
   sl_bucket_refill(&b, &p, 3600 * kSecond + p.full_after_ns - 1);
   EXPECT_LT(b.tokens_nt, p.cap_nt);
   EXPECT_GT(b.tokens_nt, p.cap_nt - 2 * SL_MAX_RATE_PER_SEC);
+}
+
+// A source refused without its lock (XDP: sl_source_short, writing nothing)
+// is decided as sl_source_take decides it, and the source's later decisions
+// too, whatever the refills it skipped: two copies of the bucket, one taken
+// exactly, one left unwritten on every refusal, over random gaps (some going
+// back in time, as between CPUs), with some tokens given back.
+TEST(Bucket, SourceRefusedWithoutWritingDecidesAsTheTake) {
+  for (const auto& [rate, burst] : {std::pair<uint64_t, uint64_t>{5, 10},
+                                    {1000, 1},
+                                    {333, 7},
+                                    {1000000, 1000},
+                                    {250000000, 3}}) {
+    sl_class_params cp{};
+    cp.src_bucket = sl_bucket_params_make(rate, burst);
+    sl_source_state exact, unlocked;
+    uint64_t now = 50 * kSecond;
+    sl_bucket_init(&exact.bucket, &cp.src_bucket, now);
+    unlocked = exact;
+    std::mt19937_64 rng(rate + burst);
+    const double gap = 1e9 / static_cast<double>(rate) / 3;  // 3x the rate
+    uint64_t refused = 0;
+    for (int i = 0; i < 20000; i++) {
+      now += static_cast<uint64_t>(gap * (static_cast<double>(rng() % 2000) / 1000.0));
+      const uint64_t at = rng() % 16 == 0 && now > 1000 ? now - rng() % 1000 : now;
+      const bool short_ = sl_source_short(&unlocked, &cp, at);
+      const int want = sl_source_take(&exact, &cp, at);
+      ASSERT_EQ(short_, want == SL_SOURCE_REFUSED) << rate << "/s burst " << burst << " at " << i;
+      if (!short_) ASSERT_EQ(sl_source_take(&unlocked, &cp, at), SL_SOURCE_TAKEN);
+      refused += short_;
+      if (want == SL_SOURCE_TAKEN && rng() % 8 == 0) {  // a token the decision did not use
+        sl_source_give_back(&exact, &cp);
+        sl_source_give_back(&unlocked, &cp);
+      }
+    }
+    EXPECT_GT(refused, 20000u / 2) << rate << "/s burst " << burst;
+  }
 }
 
 // The same bound through the whole model: a class budget over real packets.

@@ -196,6 +196,52 @@ per_source = { rate_per_sec = 1, burst = 6500 }
   expect_within(o, 6500, "one source on both workers");
 }
 
+// A flood of new sources from both workers at once fills the per-source
+// table's shards to its size and recycles entries: the stats count every
+// shard's entries and evictions (one lookup per source, each admitted by
+// its own full bucket).
+TEST(DpdkWorkers, TwoAtOnceRecycleSourceEntriesAndCountThem) {
+  SLUICE_REQUIRE_ROOT();
+  constexpr uint32_t kSources = 3000;  // per worker
+  TwoQueueLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp(kWorkers * kSources + 1023));
+  std::vector<std::vector<void*>> mbufs(kWorkers);
+  for (uint32_t q = 0; q < kWorkers; q++)
+    for (uint32_t j = 0; j < kSources; j++)
+      ASSERT_NO_FATAL_FAILURE(lab.frames(
+          PacketBuilder()
+              .ipv4("198.18." + std::to_string(16 * q + j / 256) + "." + std::to_string(j % 256),
+                    "198.19.0.1")
+              .udp(40000, 53)
+              .build(),
+          1, &mbufs[q]));
+  std::string error;
+  DataplaneSettings settings = lab.s;
+  settings.source_table_size = 1024;  // 16 entries in each of 64 shards
+  DpdkDataplane dp(settings);
+  ASSERT_TRUE(dp.start(profile_from_toml(R"(
+[[class]]
+name = "web"
+on_shed = "drop"
+per_source = { rate_per_sec = 1, burst = 1 }
+)"),
+                       1, &error))
+      << error;
+  ASSERT_NO_FATAL_FAILURE(lab.feed(dp, mbufs));
+  auto admitted = [&dp] {
+    uint64_t n = 0;
+    for (const ClassStats& c : dp.stats().classes)
+      for (uint64_t x : c.lookups[SL_VERDICT_ADMITTED]) n += x;
+    return n;
+  };
+  ASSERT_TRUE(await([&] { return admitted() == kWorkers * kSources; })) << describe(dp.stats());
+  const DataplaneStats st = dp.stats();
+  EXPECT_EQ(st.source_table_capacity, 1024u);
+  EXPECT_EQ(st.source_table_entries, 1024u);
+  EXPECT_EQ(st.source_table_evictions, kWorkers * kSources - 1024u);
+  dp.stop();
+}
+
 // Both workers' schedulers pace to one packet budget and keep strict
 // priority between them: worker 0 gets lookups of priority 7 then 0, worker 1
 // of priority 3 then 0. All of priority 0 leave first, then 3, then 7, at the

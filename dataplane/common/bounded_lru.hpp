@@ -3,8 +3,8 @@
 // keys recycles the least recently used entry instead of growing memory (the
 // contract of a BPF LRU hash map, without its approximation). The per-source
 // table and each flow table partition are one of these. Not thread-safe; the
-// DPDK dataplane uses each shard of its per-source table and of its flow
-// table under that shard's lock.
+// DPDK dataplane uses the per-source table under its state lock and each
+// worker's flow table shard under that shard's lock.
 #pragma once
 
 #include <cstdint>

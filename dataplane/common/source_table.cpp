@@ -6,7 +6,7 @@
 
 namespace sluice {
 
-uint32_t SourceTable::hash(const sl_source_key& k) {
+uint32_t SourceTable::Hash::operator()(const sl_source_key& k) const {
   return static_cast<uint32_t>(sl_key_hash(&k, 0x51ce));
 }
 

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-source bucket table for the reference model and the DPDK dataplane
-// (each of its shards: dataplane/dpdk/source_shards.hpp): a bounded LRU keyed
-// by the masked source (sl_source_key). All entries are allocated up front; a
-// new source takes the least recently used entry once the table is full, so
-// a flood of spoofed sources recycles entries instead of growing memory (the
-// same contract as a BPF LRU hash map).
+// Per-source bucket table for the reference model and the DPDK dataplane: a
+// bounded LRU keyed by the masked source (sl_source_key). All entries are
+// allocated up front; a new source takes the least recently used entry once
+// the table is full, so a flood of spoofed sources recycles entries instead
+// of growing memory (the same contract as a BPF LRU hash map).
 #pragma once
 
 #include <cstdint>
@@ -22,12 +21,6 @@ class SourceTable {
   // missing; marks it most recently used. Never fails.
   sl_source_state* find_or_insert(const sl_source_key& key, const sl_bucket_params& params,
                                   uint64_t now_ns);
-  // The state of key, or null (a recycled entry); a hit becomes the most
-  // recently used.
-  sl_source_state* find(const sl_source_key& key) { return lru_.find(key); }
-
-  // The hash the table indexes by (its low bits).
-  static uint32_t hash(const sl_source_key& key);
 
   std::size_t size() const { return lru_.size(); }
   std::size_t capacity() const { return lru_.capacity(); }
@@ -37,7 +30,7 @@ class SourceTable {
 
  private:
   struct Hash {
-    uint32_t operator()(const sl_source_key& k) const { return hash(k); }
+    uint32_t operator()(const sl_source_key& k) const;
   };
   BoundedLru<sl_source_key, sl_source_state, Hash> lru_;
 };

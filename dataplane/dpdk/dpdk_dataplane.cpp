@@ -336,8 +336,10 @@ DataplaneStats DpdkDataplane::stats() const {
   st.boundary_lookup_tokens = dpdk::load(e.shared.boundary.lookups.tokens_nt) / SL_TOKEN;
   st.boundary_packet_tokens = dpdk::load(e.shared.boundary.packets.tokens_nt) / SL_TOKEN;
   st.source_table_capacity = e.shared.sources.capacity();
-  st.source_table_entries = e.shared.sources.entries();
-  st.source_table_evictions = e.shared.sources.evictions();
+  for (const dpdk::LcoreCounters& c : e.counters) {
+    st.source_table_entries = std::max(st.source_table_entries, dpdk::load(c.source_entries));
+    st.source_table_evictions = std::max(st.source_table_evictions, dpdk::load(c.source_evictions));
+  }
   st.flow_table_capacity = e.shared.flows.capacity();
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
     st.flow_entries[p] = e.shared.flows.size(p);

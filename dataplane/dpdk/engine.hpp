@@ -4,12 +4,11 @@
 // Per worker: rx burst on the outside port -> parse, the burst's addresses
 // looked up in bulk in the live Snapshot's prefix tables (fib.hpp), classify
 // (the Snapshot is immutable, no lock) -> per frame: flow lookups in the flow
-// table's shards (flow_shards.hpp), a lookup's source token from its shard
-// of the per-source table (source_shards.hpp), then the decision: on the
-// worker's per-CPU credit, or a shed the state leaves no doubt about,
-// without a lock (dataplane/model/credit.h), else under the state spinlock,
-// taken once per burst at the first frame that needs it (class and boundary
-// state; sl_decide_source()) -> admitted packets into that
+// table's shards (flow_shards.hpp), then the decision: on the worker's
+// per-CPU credit, or a shed the state leaves no doubt about, without a
+// lock (dataplane/model/credit.h), else under the state
+// spinlock, taken once per burst at the first frame that needs it (class,
+// boundary and per-source state; sl_decide()) -> admitted packets into that
 // worker's eight priority rings (the model's verdicts only; when the profile
 // has no packet budget there is nothing to pace to and they go straight
 // out) -> resets back out of the outside port. The inside -> outside
@@ -42,9 +41,9 @@
 #include <vector>
 
 #include "dataplane/common/profile.hpp"
+#include "dataplane/common/source_table.hpp"
 #include "dataplane/dpdk/fib.hpp"
 #include "dataplane/dpdk/flow_shards.hpp"
-#include "dataplane/dpdk/source_shards.hpp"
 #include "dataplane/model/abi.h"
 
 struct rte_rcu_qsbr;
@@ -98,6 +97,8 @@ struct alignas(64) LcoreCounters {
   uint64_t queue_full[SL_PRIORITIES] = {};
   // The shared per-source table as this worker last saw it (under the lock):
   // stats read these instead of taking the fast path's lock.
+  uint64_t source_entries = 0;
+  uint64_t source_evictions = 0;
   uint64_t loops = 0;   // polling loops run: liveness, for the XDP standby's heartbeat
   QueueCounters queue;  // this worker's scheduler
 };
@@ -118,17 +119,17 @@ struct alignas(64) Pace {
   std::atomic<uint64_t> tat{0};
 };
 
-// The model's mutable state, shared by every worker: budgets under `lock`,
-// per-source buckets and flows under their shards' own locks.
+// The model's mutable state, shared by every worker: budgets and per-source
+// state under `lock`, flows under their shards' own locks.
 struct SharedState {
   SharedState(std::size_t source_capacity, std::size_t flow_capacity, uint32_t workers)
-      : sources(source_capacity, workers), flows(flow_capacity, workers) {
+      : sources(source_capacity), flows(flow_capacity, workers) {
     rte_spinlock_init(&lock);
   }
   rte_spinlock_t lock;
   std::array<sl_class_state, SL_MAX_CLASSES> classes{};
   sl_boundary_state boundary{};
-  SourceShards sources;
+  SourceTable sources;
   // Kept across profile swaps (a retune loses no flow); only a restart of
   // the dataplane starts it empty, with a learning window.
   FlowShards flows;

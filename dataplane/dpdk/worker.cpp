@@ -121,23 +121,31 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     if (parsed[i] == SL_PARSE_OK && !meta[i].is_start)
       flow_hit = flow_verify(flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
                              rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], counters);
-    // The order of dataplane/model/credit.h, as the reference model runs
-    // it: the source's token from its shard, then the decision.
-    int source = SL_SOURCE_HERE;
-    sl_source_key key;
-    if (parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) &&
-        cp.src_bucket.enabled) {
-      sl_source_key_make(&key, &meta[i], &cp);
-      source = st.sources.take(key, cp, now[i]);
+    const bool sourced =
+        parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled;
+    if (!sourced && (sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                                        SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i]) ||
+                     sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                                      SL_SOURCE_HERE, flow_hit, now[i], &d[i]))) {
+      flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
+      continue;
     }
+    if (!locked) {
+      rte_spinlock_lock(&st.lock);
+      locked = true;
+    }
+    sl_source_state* ss = nullptr;
+    if (sourced) {
+      sl_source_key key;
+      sl_source_key_make(&key, &meta[i], &cp);
+      ss = st.sources.find_or_insert(key, cp.src_bucket, now[i]);
+    }
+    // The order of dataplane/model/credit.h, as the reference model runs it.
+    const int source = ss ? sl_source_take(ss, &cp, now[i]) : SL_SOURCE_HERE;
     if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
                             &credits, now[i], &d[i]) &&
         !sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
                           now[i], &d[i])) {
-      if (!locked) {
-        rte_spinlock_lock(&st.lock);
-        locked = true;
-      }
       sl_credit_reclaim(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i]);
       sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr, source,
                        flow_hit, now[i], &d[i]);
@@ -145,11 +153,14 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
                      &d[i]);
       sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
     }
-    // Shard locks are taken inside the state lock, never the other way.
-    if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) st.sources.give_back(key, cp);
+    if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) sl_source_give_back(ss, &cp);
     flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
   }
-  if (locked) rte_spinlock_unlock(&st.lock);
+  if (locked) {
+    bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
+    bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
+    rte_spinlock_unlock(&st.lock);
+  }
 
   if (e.sample_armed.load(std::memory_order_acquire)) sample(e, pkts, d, n, tsc);
 

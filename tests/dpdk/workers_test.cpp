@@ -197,9 +197,8 @@ per_source = { rate_per_sec = 1, burst = 6500 }
 }
 
 // A flood of new sources from both workers at once fills the per-source
-// table's shards to its size and recycles entries: the stats count every
-// shard's entries and evictions (one lookup per source, each admitted by
-// its own full bucket).
+// table to its size and recycles entries, and the stats count them (one
+// lookup per source, each admitted by its own full bucket).
 TEST(DpdkWorkers, TwoAtOnceRecycleSourceEntriesAndCountThem) {
   SLUICE_REQUIRE_ROOT();
   constexpr uint32_t kSources = 3000;  // per worker
@@ -217,7 +216,7 @@ TEST(DpdkWorkers, TwoAtOnceRecycleSourceEntriesAndCountThem) {
           1, &mbufs[q]));
   std::string error;
   DataplaneSettings settings = lab.s;
-  settings.source_table_size = 1024;  // 16 entries in each of 64 shards
+  settings.source_table_size = 1024;
   DpdkDataplane dp(settings);
   ASSERT_TRUE(dp.start(profile_from_toml(R"(
 [[class]]

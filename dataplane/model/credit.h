@@ -279,30 +279,6 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
 	return sl_left_over(prof, &peeked, p, reserve_nt, 1, 1);
 }
 
-/* The reason the first budget the exact decision checks refuses a lookup
- * of priority prio, when it is short beyond doubt (sl_bucket_peek); 0 when
- * it may have a token. */
-SL_INLINE __u32 sl_short_budget(const struct sl_profile *prof, const struct sl_class_params *cp,
-				const struct sl_class_state *cs, const struct sl_boundary_state *bs,
-				__u32 prio, __u64 now_ns)
-{
-	if (cp->bucket.enabled)
-		return sl_bucket_peek(&cs->bucket, &cp->bucket, now_ns) < SL_TOKEN
-			       ? SL_REASON_CLASS_RATE
-			       : 0;
-	if (prof->boundary_lookups.enabled)
-		return sl_bucket_peek(&bs->lookups, &prof->boundary_lookups, now_ns) <
-				       prof->lookups_reserve_nt[prio] + SL_TOKEN
-			       ? SL_REASON_BOUNDARY_LOOKUPS
-			       : 0;
-	if (prof->boundary_packets.enabled)
-		return sl_bucket_peek(&bs->packets, &prof->boundary_packets, now_ns) <
-				       prof->packets_reserve_nt[prio] + SL_TOKEN
-			       ? SL_REASON_BOUNDARY_PACKETS
-			       : 0;
-	return 0;
-}
-
 /*
  * A lookup (or a packet charged as one) shed without the state lock, as the
  * exact decision would shed it, when the state leaves no doubt; the sheds of
@@ -343,7 +319,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	__u32 reason = SL_REASON_STICKY;
 	if (cp->shed_order != SL_SHED_STICKY) {
-		reason = sl_short_budget(prof, cp, cs, bs, prio, now_ns);
+		reason = sl_short_budget(prof, cp, cs, bs, prio, 1, now_ns);
 		if (!reason)
 			return 0;
 	} else {

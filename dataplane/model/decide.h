@@ -139,6 +139,45 @@ SL_INLINE void sl_source_give_back(struct sl_source_state *ss, const struct sl_c
 	sl_bucket_clamp(&ss->bucket, &cp->src_bucket);
 }
 
+/* A bucket's tokens: as they are (refilled by a caller that holds its
+ * lock), or, peek, as sl_bucket_peek finds them at now_ns without it. */
+SL_INLINE __u64 sl_bucket_level(const struct sl_bucket *b, const struct sl_bucket_params *p,
+				int peek, __u64 now_ns)
+{
+	return peek ? sl_bucket_peek(b, p, now_ns) : b->tokens_nt;
+}
+
+/* The reason the first of a lookup's budgets that is short of a token
+ * refuses it, in the order the decision checks them (the class; the
+ * boundary's lookups, then packets, above priority prio's reserve); 0 when
+ * none is. peek (a reader without the state lock, credit.h): only the first
+ * enabled budget is judged, on what sl_bucket_peek finds, never fewer tokens
+ * than the truth: "short" is then beyond doubt, and so is the reason (were a
+ * later budget short, the first one's shortness would still be unknown). */
+SL_INLINE __u32 sl_short_budget(const struct sl_profile *prof, const struct sl_class_params *cp,
+				const struct sl_class_state *cs, const struct sl_boundary_state *bs,
+				__u32 prio, int peek, __u64 now_ns)
+{
+	if (cp->bucket.enabled) {
+		if (sl_bucket_level(&cs->bucket, &cp->bucket, peek, now_ns) < SL_TOKEN)
+			return SL_REASON_CLASS_RATE;
+		if (peek)
+			return 0;
+	}
+	if (prof->boundary_lookups.enabled) {
+		if (sl_bucket_level(&bs->lookups, &prof->boundary_lookups, peek, now_ns) <
+		    prof->lookups_reserve_nt[prio] + SL_TOKEN)
+			return SL_REASON_BOUNDARY_LOOKUPS;
+		if (peek)
+			return 0;
+	}
+	if (prof->boundary_packets.enabled &&
+	    sl_bucket_level(&bs->packets, &prof->boundary_packets, peek, now_ns) <
+		    prof->packets_reserve_nt[prio] + SL_TOKEN)
+		return SL_REASON_BOUNDARY_PACKETS;
+	return 0;
+}
+
 /* The decision for a lookup its source's own budget refuses (charged: an
  * unverified packet charged as a lookup). */
 SL_INLINE void sl_decide_source_refused(const struct sl_profile *prof, const struct sl_meta *m,
@@ -304,17 +343,9 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		}
 	}
 
-	__u32 reason = SL_REASON_LOOKUP;
-	if (cp->bucket.enabled && !sl_bucket_has(&cs->bucket, 0))
-		reason = SL_REASON_CLASS_RATE;
-	else if (prof->boundary_lookups.enabled &&
-		 !sl_bucket_has(&bs->lookups, prof->lookups_reserve_nt[prio]))
-		reason = SL_REASON_BOUNDARY_LOOKUPS;
-	else if (prof->boundary_packets.enabled &&
-		 !sl_bucket_has(&bs->packets, prof->packets_reserve_nt[prio]))
-		reason = SL_REASON_BOUNDARY_PACKETS;
+	const __u32 reason = sl_short_budget(prof, cp, cs, bs, prio, 0, now_ns);
 	const int sticky = cp->shed_order == SL_SHED_STICKY;
-	if (reason != SL_REASON_LOOKUP) {
+	if (reason) {
 		cs->window_rejected += sticky;
 		sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : reason, charged, d);
 		sl_flow_ops(prof, m, d);

@@ -326,10 +326,9 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 		const __u32 threshold = SL_READ_ONCE(cs->threshold);
 		const __u32 band_top = SL_READ_ONCE(cs->band_top);
 		const __u64 rank_epoch = SL_READ_ONCE(cs->rank_epoch);
-		const __u64 len = prof->sticky_epoch_ns;
 		if (threshold >= SL_RANK_ONE || SL_READ_ONCE(cs->settle) != 0 ||
-		    (len && (now_ns < rank_epoch * len || now_ns - rank_epoch * len >= len)) ||
-		    now_ns >= SL_READ_ONCE(cs->window_start_ns) + prof->sticky_window_ns)
+		    !sl_sticky_epoch_current(prof, rank_epoch, now_ns) ||
+		    sl_sticky_window_ran(prof, SL_READ_ONCE(cs->window_start_ns), now_ns))
 			return 0;
 		struct sl_source_key k;
 		sl_source_key_make(&k, m, cp);

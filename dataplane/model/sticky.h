@@ -426,20 +426,37 @@ SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_
 #define SL_SETTLE_TURN	2U /* the epoch turned: place afresh on the new ranks */
 #define SL_SETTLE_CLEAR 4U /* forget both histograms (fresh state, epochs skipped) */
 
+/* True when now_ns is in rank epoch `epoch` (nearly always the class's
+ * current one): two multiplies, where the epoch of now_ns is a 64-bit
+ * division. */
+SL_INLINE int sl_sticky_epoch_current(const struct sl_profile *prof, __u64 epoch, __u64 now_ns)
+{
+	const __u64 len = prof->sticky_epoch_ns;
+	if (!len)
+		return epoch == 0;
+	return now_ns >= epoch * len && now_ns - epoch * len < len;
+}
+
+/* True when the controller window that started at window_start_ns has run
+ * its length by now_ns. */
+SL_INLINE int sl_sticky_window_ran(const struct sl_profile *prof, __u64 window_start_ns,
+				   __u64 now_ns)
+{
+	return now_ns >= window_start_ns + prof->sticky_window_ns;
+}
+
 /*
  * Before a lookup uses the threshold: turns the epoch over, and says when the
  * controller window has run its length (and, at low rates, seen
  * SL_STICKY_MIN_EVENTS lookups or 4 lengths). sl_sticky_settle does the rest
- * after the decision.
+ * after the decision. It changes nothing while the epoch is current and the
+ * window has not run (what the sheds without the lock rely on, credit.h).
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_state *cs,
 			      __u64 now_ns)
 {
-	/* Still the current epoch (nearly always): two multiplies, where the
-	 * epoch of now_ns is a 64-bit division. */
-	const __u64 len = prof->sticky_epoch_ns;
 	__u64 epoch = cs->rank_epoch;
-	if (!len || now_ns < epoch * len || now_ns - epoch * len >= len)
+	if (!sl_sticky_epoch_current(prof, epoch, now_ns))
 		epoch = sl_sticky_epoch(prof, now_ns);
 	if (epoch != cs->rank_epoch) {
 		cs->settle |= SL_SETTLE_TURN;
@@ -447,10 +464,9 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_sta
 			cs->settle |= SL_SETTLE_CLEAR;
 		cs->rank_epoch = epoch;
 	}
-	const __u64 window = prof->sticky_window_ns;
-	if (now_ns >= cs->window_start_ns + window &&
+	if (sl_sticky_window_ran(prof, cs->window_start_ns, now_ns) &&
 	    (cs->window_offered >= SL_STICKY_MIN_EVENTS || cs->window_offered == 0 ||
-	     now_ns >= cs->window_start_ns + 4 * window))
+	     now_ns >= cs->window_start_ns + 4 * prof->sticky_window_ns))
 		cs->settle |= SL_SETTLE_CLOSE;
 }
 

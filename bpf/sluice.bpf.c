@@ -54,16 +54,30 @@ static __always_inline __u64 sl_now_coarse(void)
 	return sl_fake_clock ? sl_fake_now() : bpf_ktime_get_coarse_ns();
 }
 
-/* A source's bucket refills from the coarse clock when its burst holds what
- * the rate earns in a tick (tokens then come a tick's worth at a time and
- * none are lost to the cap): a source gets its rate, and at most rate x tick
- * more in any window than on the exact clock. A smaller burst (1000/s with
- * a burst of 1) would lose most of its refill to the cap: exact clock. The
- * same bucket always sees the same clock, as the profile fixes which. */
-static __always_inline int sl_source_coarse(const struct sl_bucket_params *p)
+/* A bucket may be refilled or judged on the coarse clock when its burst
+ * holds what its rate earns in a tick: the refill the coarse clock does not
+ * show yet comes a tick later, none lost to the cap. A smaller burst (1000/s
+ * with a burst of 1) would lose most of it: the exact clock. A source's
+ * bucket then gets its rate, and at most rate x tick more in any window
+ * than on the exact clock; the profile fixes which clock a bucket sees. */
+static __always_inline int sl_coarse_ok(const struct sl_bucket_params *p)
 {
 	/* rate <= 10^9 and tick <= 10^8 (the loader): no overflow. */
-	return sl_coarse_tick_ns != 0 && p->rate_per_sec * sl_coarse_tick_ns <= p->cap_nt;
+	return !p->enabled ||
+	       (sl_coarse_tick_ns != 0 && p->rate_per_sec * sl_coarse_tick_ns <= p->cap_nt);
+}
+
+/* The sheds without the lock (credit.h) judge the class's and the
+ * boundary's lookup budgets on the coarse clock when all of them may be:
+ * they write nothing, so the refill a late clock misses stays in the bucket
+ * for the next lookup after the tick (decided under the lock, on the exact
+ * clock); a lookup shed so would have had a token that came due in the
+ * tick's last moments, and the next one gets it. */
+static __always_inline int sl_shed_coarse(const struct sl_profile *prof,
+					  const struct sl_class_params *cp)
+{
+	return sl_coarse_ok(&cp->bucket) && sl_coarse_ok(&prof->boundary_lookups) &&
+	       sl_coarse_ok(&prof->boundary_packets);
 }
 
 /* DPDK standby: true while the DPDK sluiced that loaded this program beats,
@@ -258,9 +272,9 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	cls &= SL_MAX_CLASSES - 1;
 	const struct sl_class_params *cp = &prof->classes[cls];
 	/* The coarse clock until something needs the exact one (a budget's
-	 * refill under the lock, a source's bucket with a small burst), then
-	 * the exact one for the rest of the packet. The adaptive boundary's
-	 * backend samples (flows.h) always need it. */
+	 * refill under the lock, a bucket with a small burst), then the exact
+	 * one for the rest of the packet. The adaptive boundary's backend
+	 * samples (flows.h) always need it. */
 	int exact = (prof->flags & SL_PROFILE_ADAPTIVE) != 0;
 	__u64 now = exact ? sl_now() : sl_now_coarse();
 
@@ -271,7 +285,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	/* The source's own budget first, under its stripe's lock. */
 	int source = SL_SOURCE_HERE;
 	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
-		if (!exact && !sl_source_coarse(&cp->src_bucket)) {
+		if (!exact && !sl_coarse_ok(&cp->src_bucket)) {
 			now = sl_now();
 			exact = 1;
 		}
@@ -282,20 +296,25 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
 	struct sl_class_state *cs = &st->classes[si];
 	/* On this CPU's credit when it has one (credit.h); a start its source
-	 * refuses needs nothing shared either, nor, on the exact clock, a shed
-	 * the state leaves no doubt about; else under the lock. */
+	 * refuses needs nothing shared either, nor a shed the state leaves no
+	 * doubt about (sl_shed_coarse: on which clock); else under the lock,
+	 * on the exact clock. */
 	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
 	int d_done = cc && sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
 					      flow_hit, cc, now, &d);
+	if (!d_done && cc) {
+		if (!exact && !sl_shed_coarse(prof, cp)) {
+			now = sl_now();
+			exact = 1;
+		}
+		d_done = sl_shed_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
+					  flow_hit, now, &d);
+	}
 	if (!d_done) {
 		if (!exact) {
 			now = sl_now();
 			exact = 1;
 		}
-		d_done = cc && sl_shed_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
-						flow_hit, now, &d);
-	}
-	if (!d_done) {
 		bpf_spin_lock(&st->lock);
 		if (cc)
 			sl_credit_reclaim(prof, &m, parsed, cls, cs, &st->boundary, cc, now);

@@ -297,9 +297,13 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  *    as a lookup just before or after the close would see.
  * Also only with credits (credit_cpus: without, every decision takes the
  * lock), with current state epochs and, for a charged packet, the learning
- * window shut. now_ns: the exact clock (a late one could miss refill).
- * Returns 1 and fills d, else 0 (the lock decides). The caller gives back
- * a source token it took (SL_SOURCE_TAKEN), as after any shed.
+ * window shut. now_ns: the exact clock, or one behind it for budgets whose
+ * burst holds what their rate earns in the lag (XDP's coarse clock): a late
+ * clock misses refill, and sheds a lookup that a token come due since
+ * would have admitted, but writes nothing, so that token waits in the
+ * bucket for the next lookup. Returns 1 and fills d, else 0 (the lock
+ * decides). The caller gives back a source token it took
+ * (SL_SOURCE_TAKEN), as after any shed.
  */
 SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 			       int parse_result, __u32 class_id, struct sl_class_state *cs,

@@ -330,6 +330,9 @@ int main(int argc, char** argv) {
   auto s_standby = sluice_program(10, false, true);
   sluice::CompiledProfile sticky_profile;
   auto s_sticky = sluice_program(10, false, false, "sticky", false, true, true, &sticky_profile);
+  // config/sluice.toml's citizens: sticky, with per-source buckets (a shed
+  // takes its source's token and gives it back).
+  auto s_sticky_src = sluice_program(10, true, false, "sticky");
   auto s_random = sluice_program(10, false, false, "random");
   auto s_random_locked = sluice_program(10, false, false, "random", false, false);
   auto s_adaptive = sluice_program(10, false, false, "", true);
@@ -339,9 +342,9 @@ int main(int argc, char** argv) {
   auto s_src_off = sluice_program(10, true, false, "", false, true, false);
   auto s_src_over = sluice_program(10, true, false, "", false, true, true, nullptr, 1000);
   Passthrough passthrough;
-  if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_random || !s_random_locked ||
-      !s_adaptive || !s_locked || !s10_off || !s100k_off || !s_src_off || !s_src_over ||
-      passthrough.fd < 0)
+  if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_sticky_src || !s_random ||
+      !s_random_locked || !s_adaptive || !s_locked || !s10_off || !s100k_off || !s_src_off ||
+      !s_src_over || passthrough.fd < 0)
     return 1;
 
   const std::string kVerifiedAck = "TCP ACK, verified (flow hit)";
@@ -401,12 +404,14 @@ int main(int argc, char** argv) {
     const auto citizens = sticky_sources(sticky_profile, 2, 40000, SL_RANK_ONE);
     const auto anchor = sticky_sources(sticky_profile, 1, 0, 4000);
     if (citizens.size() < 2 || anchor.empty()) return 1;
-    sluice::test::test_run_ns(s_sticky->outside_prog_fd(), anchor[0], 1000000);
-    for (auto* p : {s_sticky.get(), s_random.get()})
+    for (auto* p : {s_sticky.get(), s_sticky_src.get()})
+      sluice::test::test_run_ns(p->outside_prog_fd(), anchor[0], 1000000);
+    for (auto* p : {s_sticky.get(), s_sticky_src.get(), s_random.get()})
       for (const auto& f : citizens) sluice::test::test_run_ns(p->outside_prog_fd(), f, 2000000);
     if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
                                    {"xdp-filter allow-all", filter.fd},
                                    {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},
+                                   {"(c), citizen sheds: sticky", s_sticky_src->outside_prog_fd()},
                                    {"(a), citizen sheds: random", s_random->outside_prog_fd()},
                                    {"(a) sheds, one lock", s_random_locked->outside_prog_fd()}},
                                   repeat, rounds, "UDP lookup shed (citizen, one source per CPU)",
@@ -439,6 +444,7 @@ int main(int argc, char** argv) {
       {"pass-through (forward)", passthrough.fd},
       {"sluice (a), DPDK standby", s_standby->outside_prog_fd()},
       {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},
+      {"(c), citizen sheds: sticky", s_sticky_src->outside_prog_fd()},
       {"(a), citizen sheds: random", s_random->outside_prog_fd()},
       {"(c), source over its budget", s_src_over->outside_prog_fd()},
   };
@@ -453,6 +459,7 @@ int main(int argc, char** argv) {
         // the first window of a run that found it idle; the source over its
         // budget spends its burst.
         if (progs[i].second == s_sticky->outside_prog_fd() ||
+            progs[i].second == s_sticky_src->outside_prog_fd() ||
             progs[i].second == s_random->outside_prog_fd() ||
             progs[i].second == s_src_over->outside_prog_fd())
           sluice::test::test_run_ns(progs[i].second, frame, 2000000);

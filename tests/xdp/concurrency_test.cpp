@@ -82,6 +82,18 @@ on_shed = "drop"
 per_source = { rate_per_sec = 100, burst = 60000 }
 )",
        true},
+      {"class, random order, one source with its own budget on every CPU (sheds only look at "
+       "it)",
+       R"(
+[[class]]
+name = "web"
+rate_per_sec = 1000
+burst = 60000
+on_shed = "drop"
+shed_order = "random"
+per_source = { rate_per_sec = 100, burst = 1000000 }
+)",
+       true},
       {"per source, a source per CPU", R"(
 [[class]]
 name = "web"

@@ -10,7 +10,9 @@
 // sluice (a) loaded as a DPDK standby whose heartbeat is fresh (what every
 // frame costs on the kernel side while DPDK runs). The return path: the
 // inside program on an answer from the backend, without and with
-// boundary.adaptive (which looks the answer's flow up).
+// boundary.adaptive (which looks the answer's flow up). A surge's cheap
+// paths: citizen lookups shed (sticky, with and without per-source buckets,
+// and random) and a source over its own budget, from one CPU and from two.
 //
 //   sudo build/bench/xdp_bench [--repeat N] [--rounds R]
 #include <bpf/bpf.h>

@@ -182,17 +182,14 @@ __attribute__((noinline)) int sl_mark_xdp(struct xdp_md *ctx, const struct sl_me
 	return 0;
 }
 
-#define SL_SOURCE_OP_TAKE      0 /* take the source's token */
-#define SL_SOURCE_OP_GIVE_BACK 1 /* return the token an earlier call took (0) */
-#define SL_SOURCE_OP_LOOK      2 /* whether it has one, taking nothing (no lock) */
-
 /* A lookup's source budget (sl_sources, created full), under the lock of
- * its stripe (sl_source_locks; a refusal or a look needs none), outside the
- * state lock: SL_SOURCE_TAKEN, SL_SOURCE_HAS (a look) or SL_SOURCE_REFUSED
- * (decide.h), or SL_SOURCE_HERE when the source has no entry (the table
- * could not take it: no per-source limit, as before). */
+ * its stripe (sl_source_locks; a refusal needs none), outside the state
+ * lock: SL_SOURCE_TAKEN or SL_SOURCE_REFUSED (decide.h), or SL_SOURCE_HERE
+ * when the source has no entry (the table could not take it: no per-source
+ * limit, as before).
+ * give_back: returns the token an earlier call took instead (0). */
 __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
-					    const struct sl_meta *m, __u64 now, int op)
+					    const struct sl_meta *m, __u64 now, int give_back)
 {
 	if (!prof || !m)
 		return SL_SOURCE_HERE;
@@ -201,7 +198,7 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	sl_source_key_make(&key, m, cp);
 	struct sl_source_state *ss = bpf_map_lookup_elem(&sl_sources, &key);
 	if (!ss) {
-		if (op == SL_SOURCE_OP_GIVE_BACK)
+		if (give_back)
 			return 0; /* evicted meanwhile: nothing to give back to */
 		struct sl_source_state fresh;
 		sl_bucket_init(&fresh.bucket, &cp->src_bucket, now);
@@ -217,17 +214,15 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	}
 	/* A source short of a token is refused without its stripe's lock, as
 	 * the take would refuse it: a flooding host's packets write nothing. */
-	if (op != SL_SOURCE_OP_GIVE_BACK && sl_source_short(ss, cp, now))
+	if (!give_back && sl_source_short(ss, cp, now))
 		return SL_SOURCE_REFUSED;
-	if (op == SL_SOURCE_OP_LOOK)
-		return SL_SOURCE_HAS;
 	__u32 stripe = (__u32)sl_key_hash(&key, 0) & (SL_SOURCE_LOCKS - 1);
 	struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
 	if (!sl)
 		return SL_SOURCE_HERE;
 	int r = 0;
 	bpf_spin_lock(&sl->lock);
-	if (op == SL_SOURCE_OP_GIVE_BACK)
+	if (give_back)
 		sl_source_give_back(ss, cp);
 	else
 		r = sl_source_take(ss, cp, now);
@@ -287,36 +282,26 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	if (parsed == SL_PARSE_OK && !m.is_start && sl_flows_kept(prof))
 		flow_hit = sl_flow_verify_xdp(ctx, prof, SL_SLOT_CLASS(slot, cls), &m, now);
 
-	struct sl_decision d;
-	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
-	struct sl_class_state *cs = &st->classes[si];
-	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
-
-	/* The source's own budget first, under its stripe's lock; while its
-	 * class sheds, only a look at it (a shed takes no token). */
+	/* The source's own budget first, under its stripe's lock. */
 	int source = SL_SOURCE_HERE;
-	__u64 source_now = now; /* the clock the source's bucket is on */
-	const int sourced =
-		parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled;
-	if (sourced) {
+	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
 		if (!exact && !sl_coarse_ok(&cp->src_bucket)) {
 			now = sl_now();
 			exact = 1;
 		}
-		source_now = now;
-		source = sl_source_xdp(prof, cls, &m, now,
-				       cc && sl_sheds_now(prof, cp, cs, &st->boundary, now)
-					       ? SL_SOURCE_OP_LOOK
-					       : SL_SOURCE_OP_TAKE);
+		source = sl_source_xdp(prof, cls, &m, now, 0);
 	}
 
+	struct sl_decision d;
+	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
+	struct sl_class_state *cs = &st->classes[si];
 	/* On this CPU's credit when it has one (credit.h); a start its source
 	 * refuses needs nothing shared either, nor a shed the state leaves no
 	 * doubt about (sl_shed_coarse: on which clock); else under the lock,
-	 * on the exact clock, with the source's token. */
-	int d_done = cc && source != SL_SOURCE_HAS &&
-		     sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source, flow_hit,
-					cc, now, &d);
+	 * on the exact clock. */
+	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
+	int d_done = cc && sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
+					      flow_hit, cc, now, &d);
 	if (!d_done && cc) {
 		if (!exact && !sl_shed_coarse(prof, cp)) {
 			now = sl_now();
@@ -330,8 +315,6 @@ int sl_xdp_outside(struct xdp_md *ctx)
 			now = sl_now();
 			exact = 1;
 		}
-		if (source == SL_SOURCE_HAS)
-			source = sl_source_xdp(prof, cls, &m, source_now, SL_SOURCE_OP_TAKE);
 		bpf_spin_lock(&st->lock);
 		if (cc)
 			sl_credit_reclaim(prof, &m, parsed, cls, cs, &st->boundary, cc, now);
@@ -344,7 +327,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 			sl_sticky_settle_xdp(SL_SLOT_CLASS(slot, cls), now);
 	}
 	if (source == SL_SOURCE_TAKEN && !sl_source_used(&d))
-		sl_source_xdp(prof, cls, &m, now, SL_SOURCE_OP_GIVE_BACK);
+		sl_source_xdp(prof, cls, &m, now, 1);
 	if (d.flow_ops)
 		sl_flow_apply_xdp(prof, SL_SLOT_CLASS(slot, cls), &m, d.flow_ops, now);
 

@@ -303,8 +303,7 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  * would have admitted, but writes nothing, so that token waits in the
  * bucket for the next lookup. Returns 1 and fills d, else 0 (the lock
  * decides). The caller gives back a source token it took
- * (SL_SOURCE_TAKEN), as after any shed; a shed needs no token, so the
- * caller may instead have only looked (SL_SOURCE_HAS, sl_sheds_now).
+ * (SL_SOURCE_TAKEN), as after any shed.
  */
 SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 			       int parse_result, __u32 class_id, struct sl_class_state *cs,
@@ -319,8 +318,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 	    (charged && (flow_hit || prof->unverified != SL_UNVERIFIED_CHARGE ||
 			 now_ns < SL_READ_ONCE(bs->learn_until_ns) ||
 			 (__u32)!sl_flows_kept(prof) != SL_READ_ONCE(bs->flows_off))) ||
-	    (cp->src_bucket.enabled ? source != SL_SOURCE_TAKEN && source != SL_SOURCE_HAS
-				    : source != SL_SOURCE_HERE))
+	    (cp->src_bucket.enabled ? source != SL_SOURCE_TAKEN : source != SL_SOURCE_HERE))
 		return 0;
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	__u32 reason = SL_REASON_STICKY;
@@ -340,8 +338,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 		sl_source_key_make(&k, m, cp);
 		const __u64 h = sl_source_hash(prof, &k);
 		const __u32 rank = sl_rank_in(h, rank_epoch);
-		const __u32 width = band_top > threshold ? band_top - threshold : 0;
-		if ((__u64)rank < band_top + (__u64)SL_OVERFLOW_WIDTH * width ||
+		if (rank < sl_overflow_top(threshold, band_top) ||
 		    (sl_maybe_full(prof, &cs->bucket, &cp->bucket, 0, now_ns) &&
 		     sl_maybe_full(prof, &bs->lookups, &prof->boundary_lookups,
 				   prof->lookups_reserve_nt[prio], now_ns) &&
@@ -357,29 +354,6 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 	sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : reason, charged, d);
 	sl_flow_ops(prof, m, d);
 	return 1;
-}
-
-/*
- * A hint, read without the lock: the class is shedding its lookups now (a
- * sticky class's threshold is below everyone; a random class's first budget
- * is short). A dataplane that takes a source's token under a lock of its
- * own may then first only look at the source's bucket, for the lookup is
- * most likely shed without the lock (sl_shed_unlocked with SL_SOURCE_HAS:
- * no token taken and given back). The same decisions either way, one lock
- * section fewer when shed; but between the look and the shed another CPU
- * may take the source's last token, and the lookup is then shed by the
- * class (counted in its sticky demand) rather than by its source.
- */
-SL_INLINE int sl_sheds_now(const struct sl_profile *prof, const struct sl_class_params *cp,
-			   const struct sl_class_state *cs, const struct sl_boundary_state *bs,
-			   __u64 now_ns)
-{
-	if (prof->credit_cpus == 0)
-		return 0;
-	if (cp->shed_order == SL_SHED_STICKY)
-		return SL_READ_ONCE(cs->threshold) < SL_RANK_ONE;
-	return sl_short_budget(prof, cp, cs, bs, cp->priority & (SL_PRIORITIES - 1), 1, now_ns) !=
-	       0;
 }
 
 /*

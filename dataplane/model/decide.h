@@ -104,7 +104,6 @@ SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *
 #define SL_SOURCE_HERE	  0 /* ss (NULL: none) is decided in sl_decide_source() */
 #define SL_SOURCE_TAKEN	  1 /* the caller took the source's token */
 #define SL_SOURCE_REFUSED 2 /* the caller found the source's bucket empty */
-#define SL_SOURCE_HAS	  3 /* the caller found a token there and left it: sl_shed_unlocked only */
 
 SL_INLINE int sl_source_take(struct sl_source_state *ss, const struct sl_class_params *cp,
 			     __u64 now_ns)

@@ -305,6 +305,15 @@ SL_INLINE int sl_all_left_over(const struct sl_profile *prof, const struct sl_cl
 			    prof->packets_reserve_nt[prio], num, den);
 }
 
+/* The first rank above the band and the ranks that may take what would
+ * overflow the buckets: ranks from here on are shed unless a bucket is full
+ * (sl_sticky_filter). */
+SL_INLINE __u64 sl_overflow_top(__u32 threshold, __u32 band_top)
+{
+	const __u32 width = band_top > threshold ? band_top - threshold : 0;
+	return band_top + (__u64)SL_OVERFLOW_WIDTH * width;
+}
+
 #define SL_STICKY_ADMIT 0 /* under the threshold, or tokens left over for its rank */
 #define SL_STICKY_SHED	1 /* above the band and what overflows, or too little left over */
 
@@ -325,9 +334,7 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 		return SL_STICKY_ADMIT;
 	if (rank >= cs->band_top) {
 		/* a bucket about to overflow: the next ranks, in their order */
-		const __u32 width = cs->band_top > cs->threshold ? cs->band_top - cs->threshold : 0;
-		const __u64 top = cs->band_top + (__u64)SL_OVERFLOW_WIDTH * width;
-		if (rank < top &&
+		if (rank < sl_overflow_top(cs->threshold, cs->band_top) &&
 		    sl_all_left_over(prof, cp, cs, bs, SL_OVERFLOW_NUM, SL_OVERFLOW_DEN))
 			return SL_STICKY_ADMIT;
 		/* a full bucket is throwing its refill away: anyone */

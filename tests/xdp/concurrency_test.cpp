@@ -82,8 +82,8 @@ on_shed = "drop"
 per_source = { rate_per_sec = 100, burst = 60000 }
 )",
        true},
-      {"class, random order, one source with its own budget on every CPU (sheds only look at "
-       "it)",
+      {"class, random order, one source with its own budget on every CPU (each shed takes "
+       "and gives back its token)",
        R"(
 [[class]]
 name = "web"

@@ -701,10 +701,10 @@ TEST(XdpDifferential, WithCreditsMatchesTheModel) {
 }
 
 // A surge on classes with per-source budgets, as config/sluice.toml's
-// citizens have: while a class sheds, the program only looks at a source's
-// bucket and sheds without its token (SL_SOURCE_HAS), where the model takes
-// the token and gives it back. Same decisions, packet for packet: shed by
-// rank, by the class's rate and by the source's own budget, and admitted.
+// citizens have: a shed without the lock takes the source's token and gives
+// it back, a source short of one is refused without its stripe's lock. The
+// same decisions as the model, packet for packet: shed by rank, by the
+// class's rate and by the source's own budget, and admitted.
 TEST(XdpDifferential, SourcedShedsMatchTheModel) {
   SLUICE_REQUIRE_ROOT();
   test::XdpHarness h;

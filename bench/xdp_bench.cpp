@@ -15,12 +15,15 @@
 // and random) and a source over its own budget, from one CPU and from two.
 //
 //   sudo build/bench/xdp_bench [--repeat N] [--rounds R]
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -240,6 +243,36 @@ std::vector<std::vector<uint8_t>> sticky_sources(const sluice::CompiledProfile& 
   return out;
 }
 
+// The keys the lookup operations find (bench/bpf/ops.bpf.c): 8 sources in
+// the hash maps, 10 /24 prefixes in the trie.
+bool fill_lookup_maps(sluice_bench_ops* skel) {
+  struct {
+    uint8_t addr[16];
+    uint32_t rest;
+  } key{};
+  const uint64_t value = 1;
+  for (uint8_t i = 0; i < 8; i++) {
+    key.addr[0] = 198, key.addr[1] = 18, key.addr[3] = i;
+    for (bpf_map* map : {skel->maps.ops_lru, skel->maps.ops_hash})
+      if (bpf_map__update_elem(map, &key, sizeof(key), &value, sizeof(value), BPF_ANY) != 0) {
+        std::fprintf(stderr, "cannot fill %s: %s\n", bpf_map__name(map), std::strerror(errno));
+        return false;
+      }
+  }
+  for (uint32_t i = 0; i < 10; i++) {
+    struct {
+      uint32_t prefixlen;
+      uint32_t addr;
+    } prefix{24, htonl(0xc6120000U | (i << 8))};
+    if (bpf_map__update_elem(skel->maps.ops_lpm, &prefix, sizeof(prefix), &value, sizeof(value),
+                             BPF_ANY) != 0) {
+      std::fprintf(stderr, "cannot fill ops_lpm: %s\n", std::strerror(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
 // ns per operation (bench/bpf/ops.bpf.c), from one CPU and from each of two
 // at once on the same shared value: the program less the empty one, / 8.
 bool operations(int repeat, int rounds) {
@@ -258,7 +291,14 @@ bool operations(int repeat, int rounds) {
       {"bpf_ktime_get_ns", skel->progs.op_ktime},
       {"bpf_ktime_get_boot_ns", skel->progs.op_ktime_boot},
       {"bpf_ktime_get_coarse_ns", skel->progs.op_ktime_coarse},
+      {"LRU hash lookup (hit)", skel->progs.op_lru_lookup},
+      {"hash lookup (hit)", skel->progs.op_hash_lookup},
+      {"LPM trie lookup (IPv4)", skel->progs.op_lpm_lookup},
   };
+  if (!fill_lookup_maps(skel)) {
+    sluice_bench_ops__destroy(skel);
+    return false;
+  }
   const auto one = tcp_per_thread(1, sluice::test::kSyn),
              two = tcp_per_thread(2, sluice::test::kSyn);
   std::vector<std::vector<double>> ns1(ops.size()), ns2(ops.size());

@@ -105,8 +105,17 @@ def ack_flood(a):
     # when the file appears, at --seconds at the latest.
     min_end = start + (a.min_seconds if a.stop_file else a.seconds)
     next_check = min_end
+    # Stalls: gaps of 50 ms or more between two turns of the loop (it never
+    # sleeps more than 2 ms), when this process did not run (a busy machine)
+    # and its load fell behind; the rate is caught up after them. As
+    # CLOCK_MONOTONIC times, which every process on the machine shares.
+    stalls = []
+    last = start
     while sent + dropped < a.count:
         now = time.monotonic()
+        if now - last >= 0.05:
+            stalls.append([round(last, 3), round(now, 3)])
+        last = now
         if now >= deadline:
             break
         if now >= next_check:
@@ -129,7 +138,7 @@ def ack_flood(a):
     print(json.dumps({"sent": sent, "dropped": dropped, "elapsed_s": round(elapsed, 3),
                       "rate_pps": int(sent / elapsed) if elapsed > 0 else 0,
                       "sources": len(sources), "start_wall": start_wall,
-                      "end_wall": time.time()}))
+                      "end_wall": time.time(), "stalls": stalls}))
 
 
 class DownloadHandler(socketserver.BaseRequestHandler):

@@ -147,6 +147,25 @@ struct {
 	__type(value, struct sl_cpu_credits);
 } sl_credits SEC(".maps");
 
+/* Per-CPU counts of the sticky lookups each CPU shed without the lock, by
+ * class state slot (sticky.h, sl_sticky_count_cpu), and the scratch they are
+ * taken into before the lock (sl_sticky_take_xdp). Not pinned: a new
+ * program starts without any (what an old one had not yet taken is lost,
+ * at most one controller window's sheds). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SL_MAX_CLASSES);
+	__type(key, __u32);
+	__type(value, struct sl_sticky_cpu);
+} sl_sticky_cpus SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_sticky_cpu);
+} sl_sticky_taken SEC(".maps");
+
 /* Counters by class state slot, verdict and reason; per CPU, summed on read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

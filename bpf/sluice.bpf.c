@@ -247,6 +247,52 @@ __attribute__((noinline)) int sl_sticky_settle_xdp(__u32 slot_cls, __u64 now)
 	return 0;
 }
 
+#define SL_MAX_CPUS 8192 /* NR_CPUS at most; bpf_loop stops past the last possible CPU */
+
+/* One CPU's counts of class state slot `si`, taken into this CPU's scratch
+ * (a bpf_loop callback over the CPUs: 1 stops it past the last). */
+struct sl_take_ctx {
+	__u32 si;
+	__u32 epoch;
+};
+
+static long sl_sticky_take_cpu(__u32 cpu, void *arg)
+{
+	struct sl_take_ctx *c = arg;
+	__u32 zero = 0, si = c->si & (SL_MAX_CLASSES - 1);
+	struct sl_sticky_cpu *taken = bpf_map_lookup_elem(&sl_sticky_taken, &zero);
+	struct sl_sticky_cpu *sc = bpf_map_lookup_percpu_elem(&sl_sticky_cpus, &si, cpu);
+	if (!taken || !sc)
+		return 1;
+	sl_sticky_take(taken, sc, c->epoch);
+	return 0;
+}
+
+/* Before the lock, when sl_sticky_due: every CPU's sticky sheds made without
+ * the lock, into the class's state (sl_sticky_take on each CPU's counts, then
+ * sl_sticky_merge under the lock). A helper call cannot be made under the
+ * lock, hence the scratch. Global: verified once. */
+__attribute__((noinline)) int sl_sticky_take_xdp(__u32 slot_cls)
+{
+	__u32 zero = 0, slot = (slot_cls >> 16) & 1;
+	const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
+	struct sl_shared_state *st = bpf_map_lookup_elem(&sl_state, &zero);
+	struct sl_sticky_cpu *taken = bpf_map_lookup_elem(&sl_sticky_taken, &zero);
+	if (!prof || !st || !taken)
+		return 0;
+	const struct sl_class_params *cp = &prof->classes[slot_cls & (SL_MAX_CLASSES - 1)];
+	volatile __u64 *w = (volatile __u64 *)taken;
+	SL_LOOP
+	for (__u32 i = 0; i < sizeof(*taken) / 8; i++)
+		w[i] = 0;
+	struct sl_take_ctx c = {.si = cp->state_index, .epoch = cp->state_epoch};
+	bpf_loop(SL_MAX_CPUS, sl_sticky_take_cpu, &c, 0);
+	bpf_spin_lock(&st->lock);
+	sl_sticky_merge(&st->classes[cp->state_index & (SL_MAX_CLASSES - 1)], cp, taken);
+	bpf_spin_unlock(&st->lock);
+	return 0;
+}
+
 SEC("xdp")
 int sl_xdp_outside(struct xdp_md *ctx)
 {
@@ -307,7 +353,14 @@ int sl_xdp_outside(struct xdp_md *ctx)
 			now = sl_now();
 			exact = 1;
 		}
-		d_done = sl_shed_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
+		/* A sticky class's sheds count into this CPU's own counts (the
+		 * key a copy: si, spilled for the call, would lose its bounds). */
+		__u32 key = si;
+		SL_VERIFIER_BARRIER(key);
+		struct sl_sticky_cpu *sc = cp->shed_order == SL_SHED_STICKY
+						   ? bpf_map_lookup_elem(&sl_sticky_cpus, &key)
+						   : NULL;
+		d_done = sl_shed_unlocked(prof, &m, parsed, cls, cs, &st->boundary, sc, source,
 					  flow_hit, now, &d);
 	}
 	if (!d_done) {
@@ -315,6 +368,8 @@ int sl_xdp_outside(struct xdp_md *ctx)
 			now = sl_now();
 			exact = 1;
 		}
+		if (cc && sl_sticky_due(prof, cp, cs, now))
+			sl_sticky_take_xdp(SL_SLOT_CLASS(slot, cls));
 		bpf_spin_lock(&st->lock);
 		if (cc)
 			sl_credit_reclaim(prof, &m, parsed, cls, cs, &st->boundary, cc, now);

@@ -77,6 +77,15 @@ void sample(Engine& e, rte_mbuf* const* pkts, const sl_decision* d, uint16_t n, 
   }
 }
 
+// Under the state lock, before the sticky controller reads class cp's
+// counts: every worker's sheds made without the lock, into its state.
+void take_sticky(Engine& e, const sl_class_params& cp, sl_class_state& cs) {
+  sl_sticky_cpu taken{};
+  for (WorkerCredits& wc : e.credits)
+    sl_sticky_take(&taken, &wc.sticky[cp.state_index & (SL_MAX_CLASSES - 1)], cp.state_epoch);
+  sl_sticky_merge(&cs, &cp, &taken);
+}
+
 // Outside rx queue `w`: the admission decision for one burst.
 // `scheduler`: the worker's, which may send a burst straight out (send_now).
 bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler) {
@@ -110,6 +119,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
   sl_counters& counters = e.counters[w].model;
   sl_cpu_credits& credits = e.credits[w].classes;
+  sl_sticky_cpu* sticky = e.credits[w].sticky;
   FlowShards::View flows = st.flows.of(w);
   // The state lock is taken at the first packet this worker's credits cannot
   // decide, and held for the rest of the burst.
@@ -126,6 +136,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     if (!sourced && (sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
                                         SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i]) ||
                      sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                                      &sticky[cp.state_index & (SL_MAX_CLASSES - 1)],
                                       SL_SOURCE_HERE, flow_hit, now[i], &d[i]))) {
       flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
       continue;
@@ -144,8 +155,10 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     const int source = ss ? sl_source_take(ss, &cp, now[i]) : SL_SOURCE_HERE;
     if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
                             &credits, now[i], &d[i]) &&
-        !sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
-                          now[i], &d[i])) {
+        !sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                          &sticky[cp.state_index & (SL_MAX_CLASSES - 1)], source, flow_hit, now[i],
+                          &d[i])) {
+      if (sl_sticky_due(&prof, &cp, &cs, now[i])) take_sticky(e, cp, cs);
       sl_credit_reclaim(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i]);
       sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr, source,
                        flow_hit, now[i], &d[i]);

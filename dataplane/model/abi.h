@@ -34,13 +34,16 @@
 /* Shared state that decisions outside the state lock read or count into
  * (credit.h, sl_shed_unlocked): a load the compiler makes once, where
  * written; a barrier the compiler does not move loads or stores across (the
- * CPU keeps their order on x86); an atomic add of a count. */
+ * CPU keeps their order on x86); an atomic add of a count, and the count
+ * taken (swapped for 0) by another CPU. */
 #define SL_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #define SL_BARRIER()	asm volatile("" ::: "memory")
 #ifdef __bpf__
 #define SL_COUNT_ADD(p, n) __sync_fetch_and_add((p), (n))
+#define SL_COUNT_TAKE(p)   __sync_lock_test_and_set((p), 0)
 #else
 #define SL_COUNT_ADD(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+#define SL_COUNT_TAKE(p)   __atomic_exchange_n((p), 0, __ATOMIC_RELAXED)
 #endif
 
 #define SL_MAX_CLASSES	32 /* class masks are __u32; the implied default is one of them */
@@ -232,6 +235,20 @@ struct sl_rank_hist {
 	__u32 bin[SL_RANK_BINS];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_rank_hist) == 1088, "sl_rank_hist layout");
+
+/* One CPU's (one DPDK worker's) counts of the lookups of a sticky class it
+ * shed without the state lock (credit.h, sl_shed_unlocked), kept apart so
+ * that a surge's sheds on every CPU write no shared cache line: the
+ * window's offered lookups and the demand bins by rank epoch parity, as in
+ * sl_class_state. The controller takes every CPU's counts into the class's
+ * state before it reads them (sticky.h, sl_sticky_take, sl_sticky_merge). */
+struct sl_sticky_cpu {
+	__u64 offered; /* 64-bit words: BPF swaps no 32-bit ones before -mcpu=v3 */
+	__u32 epoch;   /* the class state's epoch (sl_class_state.epoch) they count for */
+	__u32 pad;
+	__u64 bin[2][SL_RANK_BINS];
+};
+SL_STATIC_ASSERT(sizeof(struct sl_sticky_cpu) == 4112, "sl_sticky_cpu layout");
 
 /* Per-class mutable state. */
 struct sl_class_state {

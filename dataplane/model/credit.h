@@ -291,8 +291,10 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  *    short of full even with that refill (so the filter's "anyone when full"
  *    cannot fire), while the sticky epoch and the controller window still
  *    run and nothing waits to be settled (sl_sticky_tick would change
- *    nothing). It is counted as the locked path counts it: the window's
- *    offered lookups and the demand histograms, by atomic adds. A threshold
+ *    nothing). It is counted as the locked path counts it, the window's
+ *    offered lookups and the demand histograms, into sc: the CPU's own
+ *    counts for the class, which every dataplane takes into the state
+ *    before the lock when sl_sticky_due (null: into the state). A threshold
  *    read while another CPU closes a window is that window's or the next's,
  *    as a lookup just before or after the close would see.
  * Also only with credits (credit_cpus: without, every decision takes the
@@ -307,8 +309,8 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  */
 SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 			       int parse_result, __u32 class_id, struct sl_class_state *cs,
-			       const struct sl_boundary_state *bs, int source, int flow_hit,
-			       __u64 now_ns, struct sl_decision *d)
+			       const struct sl_boundary_state *bs, struct sl_sticky_cpu *sc,
+			       int source, int flow_hit, __u64 now_ns, struct sl_decision *d)
 {
 	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES)
 		return 0;
@@ -345,7 +347,10 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 		     sl_maybe_full(prof, &bs->packets, &prof->boundary_packets,
 				   prof->packets_reserve_nt[prio], now_ns)))
 			return 0;
-		sl_sticky_count(prof, cs, h, rank_epoch, rank); /* as under the lock */
+		if (sc)
+			sl_sticky_count_cpu(prof, sc, cp->state_epoch, h, rank_epoch, rank);
+		else
+			sl_sticky_count(prof, cs, h, rank_epoch, rank); /* as under the lock */
 	}
 	__builtin_memset(d, 0, sizeof(*d));
 	d->class_id = (__u8)class_id;

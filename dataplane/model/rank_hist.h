@@ -11,9 +11,14 @@
 /* Demand by rank (struct sl_rank_hist): one bin, atomically (lookups shed
  * without the lock count here too); the groups are summed by sl_hist_regroup. */
 #define SL_BIN_FULL (1U << 27) /* enough to know the shape; 16 bins fit a group */
+SL_INLINE __u32 sl_rank_bin(__u32 rank)
+{
+	return (rank >> SL_RANK_BIN_SHIFT) & (SL_RANK_BINS - 1);
+}
+
 SL_INLINE void sl_hist_add(struct sl_rank_hist *h, __u32 rank)
 {
-	__u32 b = (rank >> SL_RANK_BIN_SHIFT) & (SL_RANK_BINS - 1);
+	__u32 b = sl_rank_bin(rank);
 	if (h->bin[b] >= SL_BIN_FULL)
 		return;
 	SL_COUNT_ADD(&h->bin[b], 1);

@@ -304,8 +304,8 @@ SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 room, int hold)
  * Counts a lookup that reached the rank filter, of a source with hash h
  * (sl_source_hash) and rank `rank` in rank_epoch: in the window's offered
  * lookups and in the demand by rank of that epoch and of the next. Atomic
- * adds: lookups shed without the lock (credit.h, sl_shed_unlocked) count
- * here as the locked ones do.
+ * adds: lookups shed without the lock (credit.h, sl_shed_unlocked) may count
+ * here too, where a dataplane keeps no counts per CPU (sl_sticky_count_cpu).
  */
 SL_INLINE void sl_sticky_count(const struct sl_profile *prof, struct sl_class_state *cs, __u64 h,
 			       __u64 rank_epoch, __u32 rank)
@@ -377,6 +377,84 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_sta
 	    (cs->window_offered >= SL_STICKY_MIN_EVENTS || cs->window_offered == 0 ||
 	     now_ns >= cs->window_start_ns + 4 * prof->sticky_window_ns))
 		cs->settle |= SL_SETTLE_CLOSE;
+}
+
+/*
+ * sl_sticky_count for a lookup shed without the lock: into this CPU's own
+ * counts (struct sl_sticky_cpu) for the class state epoch `epoch`, where a
+ * surge's sheds on every CPU write no cache line another CPU writes. Atomic
+ * adds all the same (uncontended): the controller takes the counts from
+ * another CPU (sl_sticky_take).
+ */
+SL_INLINE void sl_sticky_count_cpu(const struct sl_profile *prof, struct sl_sticky_cpu *sc,
+				   __u32 epoch, __u64 h, __u64 rank_epoch, __u32 rank)
+{
+	if (SL_READ_ONCE(sc->epoch) != epoch)
+		sc->epoch = epoch;
+	SL_COUNT_ADD(&sc->offered, 1);
+	SL_COUNT_ADD(&sc->bin[rank_epoch & 1][sl_rank_bin(rank)], 1);
+	if (prof->sticky_epoch_ns) {
+		const __u32 next = sl_rank_bin(sl_rank_in(h, rank_epoch + 1));
+		SL_COUNT_ADD(&sc->bin[(rank_epoch + 1) & 1][next], 1);
+	}
+}
+
+/*
+ * Before a lookup of class cp takes the lock: true when the controller may
+ * read its counts there (sl_sticky_tick: the epoch turned or the window ran;
+ * a settle waits) or the class's state is about to be made afresh, so that
+ * every CPU's counts must be taken into the state first (sl_sticky_take,
+ * then sl_sticky_merge under the lock). Rare: about once a window.
+ */
+SL_INLINE int sl_sticky_due(const struct sl_profile *prof, const struct sl_class_params *cp,
+			    const struct sl_class_state *cs, __u64 now_ns)
+{
+	return cp->shed_order == SL_SHED_STICKY &&
+	       (SL_READ_ONCE(cs->epoch) != cp->state_epoch || SL_READ_ONCE(cs->settle) != 0 ||
+		!sl_sticky_epoch_current(prof, SL_READ_ONCE(cs->rank_epoch), now_ns) ||
+		sl_sticky_window_ran(prof, SL_READ_ONCE(cs->window_start_ns), now_ns));
+}
+
+/*
+ * Takes one CPU's counts (sc) into acc, each word swapped for 0 (the CPU
+ * counts on into what is left, for the next time); counts made for another
+ * class state epoch than `epoch` (a state since made afresh) are dropped.
+ * Without the lock: the counts of every CPU are taken first, then merged.
+ */
+SL_INLINE void sl_sticky_take(struct sl_sticky_cpu *acc, struct sl_sticky_cpu *sc, __u32 epoch)
+{
+	const int keep = SL_READ_ONCE(sc->epoch) == epoch;
+	if (SL_READ_ONCE(sc->offered)) {
+		const __u64 v = SL_COUNT_TAKE(&sc->offered);
+		acc->offered += keep ? v : 0;
+	}
+	__u64 *from = &sc->bin[0][0], *to = &acc->bin[0][0];
+	SL_LOOP
+	for (__u32 i = 0; i < 2 * SL_RANK_BINS; i++) {
+		if (!SL_READ_ONCE(from[i]))
+			continue;
+		const __u64 v = SL_COUNT_TAKE(&from[i]);
+		to[i] += keep ? v : 0;
+	}
+}
+
+/* Under the lock: adds what sl_sticky_take took into the class's state, as
+ * sl_sticky_count would have counted it (bins stop at SL_BIN_FULL). */
+SL_INLINE void sl_sticky_merge(struct sl_class_state *cs, const struct sl_class_params *cp,
+			       const struct sl_sticky_cpu *acc)
+{
+	if (cs->epoch != cp->state_epoch)
+		return; /* made afresh before its first decision */
+	SL_COUNT_ADD(&cs->window_offered, (__u32)acc->offered);
+	SL_LOOP
+	for (__u32 i = 0; i < 2 * SL_RANK_BINS; i++) {
+		const __u64 v = acc->bin[(i / SL_RANK_BINS) & 1][i & (SL_RANK_BINS - 1)];
+		if (!v)
+			continue;
+		__u32 *bin = &cs->demand[(i / SL_RANK_BINS) & 1].bin[i & (SL_RANK_BINS - 1)];
+		const __u32 room = *bin < SL_BIN_FULL ? SL_BIN_FULL - *bin : 0;
+		SL_COUNT_ADD(bin, v < room ? (__u32)v : room);
+	}
 }
 
 /*

@@ -53,6 +53,7 @@ uint32_t ReferenceModel::classify(const sl_meta& m) const {
 void ReferenceModel::use_credits(uint16_t cpus) {
   profile_.prof.credit_cpus = cpus;
   credits_.assign(cpus, sl_cpu_credits{});
+  sticky_.assign(static_cast<std::size_t>(cpus) * SL_MAX_CLASSES, sl_sticky_cpu{});
 }
 
 sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t now_ns,
@@ -76,6 +77,8 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
   sl_decision d;
   sl_class_state& cs = slots_[slot_of(class_id)];
   sl_cpu_credits* cc = credits_.empty() ? nullptr : &credits_[cpu % credits_.size()];
+  sl_sticky_cpu* sc =
+      cc ? &sticky_[(cpu % credits_.size()) * SL_MAX_CLASSES + slot_of(class_id)] : nullptr;
   if (!cc) {
     sl_decide(&prof, &m, parsed, class_id, &cs, &boundary_, ss, flow_hit, now_ns, &d);
   } else {
@@ -83,10 +86,17 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
     const int source = ss ? sl_source_take(ss, &cp, now_ns) : SL_SOURCE_HERE;
     if (sl_decide_unlocked(&prof, &m, parsed, class_id, &cs, &boundary_, source, flow_hit, cc,
                            now_ns, &d) ||
-        sl_shed_unlocked(&prof, &m, parsed, class_id, &cs, &boundary_, source, flow_hit, now_ns,
+        sl_shed_unlocked(&prof, &m, parsed, class_id, &cs, &boundary_, sc, source, flow_hit, now_ns,
                          &d)) {
       unlocked_++;
     } else {
+      if (sl_sticky_due(&prof, &cp, &cs, now_ns)) {
+        // Every CPU's sheds into the state before the controller reads it.
+        sl_sticky_cpu taken{};
+        for (std::size_t c = 0; c < credits_.size(); c++)
+          sl_sticky_take(&taken, &sticky_[c * SL_MAX_CLASSES + slot_of(class_id)], cp.state_epoch);
+        sl_sticky_merge(&cs, &cp, &taken);
+      }
       sl_credit_reclaim(&prof, &m, parsed, class_id, &cs, &boundary_, cc, now_ns);
       sl_decide_source(&prof, &m, parsed, class_id, &cs, &boundary_, nullptr, source, flow_hit,
                        now_ns, &d);

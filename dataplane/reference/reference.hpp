@@ -80,6 +80,9 @@ class ReferenceModel {
   std::vector<sl_class_state> slots_;  // by state slot
   sl_boundary_state boundary_{};
   std::vector<sl_cpu_credits> credits_;  // by CPU, with use_credits
+  // Each CPU's counts of the sticky lookups it shed without the lock, by CPU
+  // then state slot (SL_MAX_CLASSES a CPU), with use_credits.
+  std::vector<sl_sticky_cpu> sticky_;
   uint64_t unlocked_ = 0;
   std::unique_ptr<sl_counters> counters_;          // by state slot
   mutable std::unique_ptr<sl_counters> by_class_;  // counters(), by class id

@@ -8,11 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dataplane/model/classify.h"
@@ -258,9 +261,21 @@ shed_order = ")") + GetParam() + "\"\n");
   auto cs = std::make_unique<sl_class_state>(), cs2 = std::make_unique<sl_class_state>();
   sl_boundary_state bs{}, bs2{};
   sl_cpu_credits cc{}, cc2{};
-  // The locked path of every dataplane (credit.h): reclaim, decide, draw, settle.
+  // The CPU's counts of its sticky sheds made without the lock.
+  auto sc = std::make_unique<sl_sticky_cpu>();
+  // The locked path of every dataplane (credit.h): the CPUs' sticky counts
+  // taken when due, reclaim, decide, draw, settle.
+  // (The exact decision's state has them in already: its CPU has none.)
+  auto none = std::make_unique<sl_sticky_cpu>();
   auto locked = [&prof](const sl_meta& m, uint32_t cls, sl_class_state* c, sl_boundary_state* b,
-                        sl_cpu_credits* credits, uint64_t now, sl_decision* d) {
+                        sl_sticky_cpu* counts, sl_cpu_credits* credits, uint64_t now,
+                        sl_decision* d) {
+    const sl_class_params& cp = prof.classes[cls];
+    if (sl_sticky_due(&prof, &cp, c, now)) {
+      sl_sticky_cpu taken{};
+      sl_sticky_take(&taken, counts, cp.state_epoch);
+      sl_sticky_merge(c, &cp, &taken);
+    }
     sl_credit_reclaim(&prof, &m, SL_PARSE_OK, cls, c, b, credits, now);
     sl_decide_source(&prof, &m, SL_PARSE_OK, cls, c, b, nullptr, SL_SOURCE_HERE, 0, now, d);
     sl_credit_draw(&prof, &m, SL_PARSE_OK, cls, c, b, credits, now, d);
@@ -277,19 +292,23 @@ shed_order = ")") + GetParam() + "\"\n");
       ASSERT_EQ(sl_parse(f.data(), f.data() + f.size(), &m), SL_PARSE_OK);
       const uint32_t cls = sl_classify(&prof, &m, 1, 0, 0);
       const sl_class_params& cp = prof.classes[cls];
+      // The exact decision's state: this one, with the CPU's counts in it.
       *cs2 = *cs;
+      sl_sticky_cpu pending = *sc, taken{};
+      sl_sticky_take(&taken, &pending, cp.state_epoch);
+      sl_sticky_merge(cs2.get(), &cp, &taken);
       bs2 = bs;
       cc2 = cc;
       sl_decision exact{}, d{};
       if (!sl_decide_unlocked(&prof, &m, SL_PARSE_OK, cls, cs2.get(), &bs2, SL_SOURCE_HERE, 0, &cc2,
                               now, &exact))
-        locked(m, cls, cs2.get(), &bs2, &cc2, now, &exact);
+        locked(m, cls, cs2.get(), &bs2, none.get(), &cc2, now, &exact);
       sl_sticky_settle(&prof, &cp, cs2.get(), &bs2, now);
       const bool unlocked = sl_decide_unlocked(&prof, &m, SL_PARSE_OK, cls, cs.get(), &bs,
                                                SL_SOURCE_HERE, 0, &cc, now, &d);
       const bool shed = !unlocked && sl_shed_unlocked(&prof, &m, SL_PARSE_OK, cls, cs.get(), &bs,
-                                                      SL_SOURCE_HERE, 0, now, &d);
-      if (!unlocked && !shed) locked(m, cls, cs.get(), &bs, &cc, now, &d);
+                                                      sc.get(), SL_SOURCE_HERE, 0, now, &d);
+      if (!unlocked && !shed) locked(m, cls, cs.get(), &bs, sc.get(), &cc, now, &d);
       sl_sticky_settle(&prof, &cp, cs.get(), &bs, now);
       ASSERT_EQ(d.verdict, exact.verdict) << "at " << now - kT0 << " ns";
       ASSERT_EQ(d.reason, exact.reason) << "at " << now - kT0 << " ns";
@@ -297,9 +316,15 @@ shed_order = ")") + GetParam() + "\"\n");
       surge += rate > 2000;
       if (!shed) continue;
       shed_unlocked++;
-      ASSERT_EQ(cs->window_offered, cs2->window_offered);
+      // The state with the CPU's counts taken in counts what the lock's does.
+      auto merged = std::make_unique<sl_class_state>(*cs);
+      taken = sl_sticky_cpu{};
+      pending = *sc;
+      sl_sticky_take(&taken, &pending, cp.state_epoch);
+      sl_sticky_merge(merged.get(), &cp, &taken);
+      ASSERT_EQ(merged->window_offered, cs2->window_offered);
       ASSERT_EQ(cs->threshold, cs2->threshold);
-      ASSERT_EQ(std::memcmp(cs->demand, cs2->demand, sizeof(cs->demand)), 0);
+      ASSERT_EQ(std::memcmp(merged->demand, cs2->demand, sizeof(cs->demand)), 0);
     }
   }
   // Most of the surges' lookups are shed, nearly all of them without the lock.
@@ -307,6 +332,88 @@ shed_order = ")") + GetParam() + "\"\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Credits, ShedsWithoutTheLock, ::testing::Values("sticky", "random"));
+
+// Each CPU counts its sticky sheds into its own counts while another CPU
+// takes them into the class's state (sl_sticky_take, then sl_sticky_merge
+// under the lock) over and over: every count arrives exactly once, in the
+// bin the CPU counted it in, however the swaps and the adds interleave.
+TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
+  constexpr unsigned kCpus = 3;
+  constexpr uint32_t kLookups = 200000;  // per CPU
+  sl_profile prof{};
+  prof.sticky_epoch_ns = kSecond;  // each lookup counts in this epoch and the next
+  sl_class_params cp{};
+  cp.state_epoch = 7;
+  auto cs = std::make_unique<sl_class_state>();
+  cs->epoch = cp.state_epoch;
+  std::vector<std::unique_ptr<sl_sticky_cpu>> counts;
+  for (unsigned c = 0; c < kCpus; c++) counts.push_back(std::make_unique<sl_sticky_cpu>());
+  // What one lock would have counted: the same lookups, one after another.
+  auto expected = std::make_unique<sl_class_state>();
+  const uint64_t epoch = 3;
+  auto source_hash = [](unsigned cpu, uint32_t i) { return sl_mix64(uint64_t{cpu} << 32 | i); };
+  for (unsigned c = 0; c < kCpus; c++)
+    for (uint32_t i = 0; i < kLookups; i++)
+      sl_sticky_count(&prof, expected.get(), source_hash(c, i), epoch,
+                      sl_rank_in(source_hash(c, i), epoch));
+
+  std::atomic<unsigned> running{kCpus};
+  std::mutex lock;  // the state lock
+  uint64_t takes = 0;
+  auto take_all = [&] {
+    sl_sticky_cpu taken{};
+    for (auto& sc : counts) sl_sticky_take(&taken, sc.get(), cp.state_epoch);
+    std::lock_guard<std::mutex> g(lock);
+    sl_sticky_merge(cs.get(), &cp, &taken);
+    takes++;
+  };
+  std::thread taker([&] {
+    while (running.load() > 0) take_all();
+  });
+  std::vector<std::thread> cpus;
+  for (unsigned c = 0; c < kCpus; c++)
+    cpus.emplace_back([&, c] {
+      for (uint32_t i = 0; i < kLookups; i++)
+        sl_sticky_count_cpu(&prof, counts[c].get(), cp.state_epoch, source_hash(c, i), epoch,
+                            sl_rank_in(source_hash(c, i), epoch));
+      running--;
+    });
+  for (auto& t : cpus) t.join();
+  taker.join();
+  take_all();  // what was counted after the last take
+  EXPECT_GT(takes, 10u) << "the counts were taken while the CPUs counted";
+  EXPECT_EQ(cs->window_offered, kCpus * kLookups);
+  EXPECT_EQ(std::memcmp(cs->demand, expected->demand, sizeof(cs->demand)), 0);
+  for (auto& sc : counts) {
+    EXPECT_EQ(sc->offered, 0u);
+    for (uint32_t b = 0; b < SL_RANK_BINS; b++) ASSERT_EQ(sc->bin[0][b] + sc->bin[1][b], 0u);
+  }
+}
+
+// Counts a CPU made for a class state since made afresh (a retune) are
+// dropped when taken, and the CPU's words are left at 0.
+TEST(StickyCounts, ThoseOfAStateMadeAfreshAreDropped) {
+  sl_profile prof{};
+  auto sc = std::make_unique<sl_sticky_cpu>();
+  for (uint32_t i = 0; i < 100; i++)
+    sl_sticky_count_cpu(&prof, sc.get(), 4, sl_mix64(i), 0, sl_rank_in(sl_mix64(i), 0));
+  ASSERT_EQ(sc->offered, 100u);
+  auto taken = std::make_unique<sl_sticky_cpu>();
+  sl_sticky_take(taken.get(), sc.get(), 5);
+  EXPECT_EQ(taken->offered, 0u);
+  EXPECT_EQ(sc->offered, 0u);
+  uint64_t left = 0, got = 0;
+  for (uint32_t b = 0; b < SL_RANK_BINS; b++) {
+    left += sc->bin[0][b] + sc->bin[1][b];
+    got += taken->bin[0][b] + taken->bin[1][b];
+  }
+  EXPECT_EQ(left, 0u);
+  EXPECT_EQ(got, 0u);
+  // Counted for the current epoch, they are kept.
+  sl_sticky_count_cpu(&prof, sc.get(), 5, sl_mix64(1), 0, sl_rank_in(sl_mix64(1), 0));
+  sl_sticky_take(taken.get(), sc.get(), 5);
+  EXPECT_EQ(taken->offered, 1u);
+}
 
 }  // namespace
 }  // namespace sluice

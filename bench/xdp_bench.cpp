@@ -26,6 +26,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,10 +89,8 @@ struct Passthrough {
 // trusted, no entry written: the first wave's behaviour). source_rate
 // (with per_source): the citizen class's per-source budget, per second and
 // burst, so that a repeated citizen lookup is over it.
-std::unique_ptr<sluice::XdpProgram> sluice_program(
-    int n_prefixes, bool per_source, bool standby = false, const std::string& shed_order = "",
-    bool adaptive = false, bool credits = true, bool flows = true,
-    sluice::CompiledProfile* compiled = nullptr, int source_rate = 0) {
+std::string program_toml(int n_prefixes, bool per_source, const std::string& shed_order,
+                         bool adaptive, bool flows, int source_rate) {
   std::string toml = sluice::bench::bench_config_toml(n_prefixes, per_source);
   if (source_rate != 0) {
     const std::string huge = "per_source = { rate_per_sec = 1000000000, burst = 1000000000 }";
@@ -106,19 +105,32 @@ std::unique_ptr<sluice::XdpProgram> sluice_program(
     toml.replace(toml.rfind(unlimited), unlimited.size(),
                  "rate_per_sec = 1000\nshed_order = \"" + shed_order + "\"\n");
   }
+  return toml;
+}
+
+std::optional<sluice::CompiledProfile> compile(const std::string& toml) {
   sluice::LoadResult r = sluice::load_config_string(toml, "<bench>");
   if (!r.ok()) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-    return nullptr;
+    return std::nullopt;
   }
+  return sluice::compile_profile(*r.config);
+}
+
+std::unique_ptr<sluice::XdpProgram> sluice_program(
+    int n_prefixes, bool per_source, bool standby = false, const std::string& shed_order = "",
+    bool adaptive = false, bool credits = true, bool flows = true,
+    sluice::CompiledProfile* compiled = nullptr, int source_rate = 0) {
+  const auto profile =
+      compile(program_toml(n_prefixes, per_source, shed_order, adaptive, flows, source_rate));
+  if (!profile) return nullptr;
   std::string error;
   sluice::XdpProgramOptions o;
   o.standby = standby;
   o.credits = credits;
   auto p = sluice::XdpProgram::load(o, &error);
-  const sluice::CompiledProfile profile = sluice::compile_profile(*r.config);
-  if (compiled != nullptr) *compiled = profile;
-  if (!p || !p->write_profile(profile, 1, &error) ||
+  if (compiled != nullptr) *compiled = *profile;
+  if (!p || !p->write_profile(*profile, 1, &error) ||
       (standby && !p->beat(3600ULL * 1000000000ULL, &error))) {
     std::fprintf(stderr, "sluice: %s\n", error.c_str());
     return nullptr;
@@ -446,10 +458,28 @@ int main(int argc, char** argv) {
     const auto citizens = sticky_sources(sticky_profile, 2, 40000, SL_RANK_ONE);
     const auto anchor = sticky_sources(sticky_profile, 1, 0, 4000);
     if (citizens.size() < 2 || anchor.empty()) return 1;
-    for (auto* p : {s_sticky.get(), s_sticky_src.get()})
-      sluice::test::test_run_ns(p->outside_prog_fd(), anchor[0], 1000000);
-    for (auto* p : {s_sticky.get(), s_sticky_src.get(), s_random.get()})
-      for (const auto& f : citizens) sluice::test::test_run_ns(p->outside_prog_fd(), f, 2000000);
+    // The anchor and the citizens in turns, over many controller windows,
+    // then a window of 59 s (less than the epoch): the controller holds the band under both
+    // citizens for the runs (with 100-ms windows it would place it around
+    // the lower of the two, the only demand it then sees, and that one's
+    // lookups would be decided in the band, under the lock).
+    for (int turn = 0; turn < 20; turn++) {
+      for (auto* p : {s_sticky.get(), s_sticky_src.get()}) {
+        sluice::test::test_run_ns(p->outside_prog_fd(), anchor[0], 100000);
+        for (const auto& f : citizens) sluice::test::test_run_ns(p->outside_prog_fd(), f, 100000);
+      }
+    }
+    for (bool per_source : {false, true}) {
+      std::string toml = program_toml(10, per_source, "sticky", false, true, 0);
+      toml.replace(toml.find("[admission]\n"), 12, "[admission]\nsticky_window_ms = 59000\n");
+      const auto still = compile(toml);
+      std::string error;
+      if (!still || !(per_source ? s_sticky_src : s_sticky)->write_profile(*still, 2, &error)) {
+        std::fprintf(stderr, "cannot hold the sticky controller: %s\n", error.c_str());
+        return 1;
+      }
+    }
+    for (const auto& f : citizens) sluice::test::test_run_ns(s_random->outside_prog_fd(), f, 2000000);
     if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
                                    {"xdp-filter allow-all", filter.fd},
                                    {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},

@@ -83,7 +83,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SL_SOURCES_DEFAULT); /* the loader sets source_table_size */
 	__type(key, struct sl_source_key);
-	__type(value, struct sl_source_state);
+	__type(value, struct sl_source_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_sources SEC(".maps");
 

@@ -19,6 +19,19 @@
 /* 2: per-source buckets under stripe locks (sl_source_locks), sl_profile.credit_cpus. */
 #define SL_PIN_LAYOUT_REV 2
 
+/* A per-source table entry (sl_sources): the source's bucket, padded so
+ * that the kernel's element for it (a 48-byte header, the 24-byte key, this
+ * value) is 128 bytes: in the table's page-aligned preallocated area each
+ * source then has cache lines of its own, and CPUs taking tokens of
+ * different sources never write the same line (with 16-byte values two or
+ * three sources shared one, and two CPUs shedding two sources' lookups ran
+ * at 0.54x of xdp-filter's scaling; docs/performance.md). */
+struct sl_source_entry {
+	struct sl_source_state state;
+	__u8 pad[40];
+};
+SL_STATIC_ASSERT(sizeof(struct sl_source_entry) == 56, "sl_source_entry layout");
+
 /* The XDP dataplane's shared state (one map value behind one lock): a
  * decision updates the boundary and a class at once. */
 struct sl_shared_state {

@@ -200,8 +200,8 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	if (!ss) {
 		if (give_back)
 			return 0; /* evicted meanwhile: nothing to give back to */
-		struct sl_source_state fresh;
-		sl_bucket_init(&fresh.bucket, &cp->src_bucket, now);
+		struct sl_source_entry fresh = {};
+		sl_bucket_init(&fresh.state.bucket, &cp->src_bucket, now);
 		if (bpf_map_update_elem(&sl_sources, &key, &fresh, BPF_NOEXIST) == 0) {
 			__u32 zero = 0;
 			struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);

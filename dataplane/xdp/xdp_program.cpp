@@ -339,7 +339,7 @@ std::string XdpProgram::layout_name(const XdpProgramOptions& o) {
   const uint64_t h = fingerprint(
       {SL_PIN_LAYOUT_REV, sizeof(sl_active), sizeof(sl_profile), sizeof(sl_lpm_key),
        sizeof(sl_shared_state), sizeof(sl_class_name), sizeof(sl_source_key),
-       sizeof(sl_source_state), sizeof(sl_flow_key), sizeof(sl_flow), sizeof(sl_counters),
+       sizeof(sl_source_entry), sizeof(sl_flow_key), sizeof(sl_flow), sizeof(sl_counters),
        sizeof(sl_counter_base), SL_PROFILE_SLOTS, SL_LPM_MAX_ENTRIES, SL_MAX_CLASSES, SL_PRIORITIES,
        o.source_table_size, flow_partition_size(o.flow_table_size)});
   char name[32];

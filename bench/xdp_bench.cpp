@@ -479,7 +479,8 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    for (const auto& f : citizens) sluice::test::test_run_ns(s_random->outside_prog_fd(), f, 2000000);
+    for (const auto& f : citizens)
+      sluice::test::test_run_ns(s_random->outside_prog_fd(), f, 2000000);
     if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
                                    {"xdp-filter allow-all", filter.fd},
                                    {"(a), citizen sheds: sticky", s_sticky->outside_prog_fd()},

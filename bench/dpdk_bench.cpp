@@ -15,7 +15,8 @@
 // budgets (+ per-source bucket; with several workers on per-CPU credits,
 // else under the state lock), flow table, counters, priority ring, paced
 // scheduler, tx. `run` checks from the counters that nothing was
-// shed and every classified packet was admitted, and says so.
+// shed and every classified packet was admitted, and says so; with --shed,
+// a surge: most citizen lookups shed, rx pps the packets decided.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -157,6 +158,7 @@ struct RunOptions {
   std::string per_source = "off";
   std::string packet_budget = "on";
   std::string flow_state = "on";
+  std::string shed = "off";  // sticky / random: the citizen class limited to 1000/s
   uint32_t workers = 1;
   double warmup_s = 1.0;
   double seconds = 3.0;
@@ -180,6 +182,14 @@ std::string run_config(const RunOptions& o) {
   // sl_flows_kept), every continuation trusted, as in the first wave.
   if (o.flow_state == "off")
     toml.replace(toml.find("[admission]\n"), 12, "[admission]\nunverified = \"pass\"\n");
+  // A surge: the citizen class (every source outside the checkpoint's
+  // prefixes) limited to 1000 lookups/s, so nearly all of its lookups are
+  // shed in that order (sticky: above the band, without the lock).
+  if (o.shed != "off") {
+    const std::string unlimited = "rate_per_sec = 1000000000\n";
+    toml.replace(toml.rfind(unlimited), unlimited.size(),
+                 "rate_per_sec = 1000\nshed_order = \"" + o.shed + "\"\n");
+  }
   return toml;
 }
 
@@ -256,15 +266,17 @@ int run_sluice(const RunOptions& o) {
   // The counters are read one after the other while the workers run: a
   // burst or two in flight separates rx, classification and tx.
   const bool all_admitted = last.shed == 0 && admitted > 0;
+  const bool shedding = o.shed != "off";
   std::printf(
-      "sluice dpdk: %d prefixes, per-source %s, packet budget %s, flow state %s, %u worker(s): "
-      "%.3f Mpps rx, "
+      "sluice dpdk: %d prefixes, per-source %s, packet budget %s, flow state %s, citizens shed "
+      "%s, %u worker(s): %.3f Mpps rx, "
       "%.3f Mpps out, over %.2f s (rx each second:%s)\n"
       "  window: rx %llu, classified %llu, admitted %llu (%.4f of rx), shed %llu, inside tx %llu "
       "(%.4f of rx)\n"
       "  since start: admitted %llu, shed %llu%s%s, rx nombuf+missed %llu, inside tx dropped "
       "%llu\n",
-      o.prefixes, o.per_source.c_str(), o.packet_budget.c_str(), o.flow_state.c_str(), o.workers,
+      o.prefixes, o.per_source.c_str(), o.packet_budget.c_str(), o.flow_state.c_str(),
+      o.shed.c_str(), o.workers,
       pps / 1e6, out_pps / 1e6, dt, per_second.c_str(), ull(rx), ull(admitted + shed),
       ull(admitted), of_rx(admitted), ull(shed), ull(tx), of_rx(tx), ull(last.admitted),
       ull(last.shed), reasons.empty() ? "" : " by reason:", reasons.c_str(), ull(last.nombuf),
@@ -276,8 +288,12 @@ int run_sluice(const RunOptions& o) {
     complain("the dataplane was not healthy during the window");
     return 1;
   }
-  if (!all_admitted) {
+  if (!all_admitted && !shedding) {
     complain("packets were shed: rx pps is not a full-path figure");
+    return 2;
+  }
+  if (shedding && shed < rx / 2) {
+    complain("fewer than half of the packets were shed: not a surge's figure");
     return 2;
   }
   return 0;
@@ -323,6 +339,10 @@ int main(int argc, char** argv) {
                   "flow state (off: unverified = \"pass\", no flow table, every continuation "
                   "trusted)")
       ->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--shed", ro.shed,
+                  "a surge: the citizen class limited to 1000 lookups/s, shed in this order "
+                  "(rx pps is then packets decided, most of them shed)")
+      ->check(CLI::IsMember({"off", "sticky", "random"}));
   run->add_option("--workers", ro.workers, "worker lcores (one rx queue each)")
       ->check(CLI::Range(1, 16));
   run->add_option("--warmup", ro.warmup_s, "seconds skipped before the window")

@@ -276,11 +276,10 @@ int run_sluice(const RunOptions& o) {
       "  since start: admitted %llu, shed %llu%s%s, rx nombuf+missed %llu, inside tx dropped "
       "%llu\n",
       o.prefixes, o.per_source.c_str(), o.packet_budget.c_str(), o.flow_state.c_str(),
-      o.shed.c_str(), o.workers,
-      pps / 1e6, out_pps / 1e6, dt, per_second.c_str(), ull(rx), ull(admitted + shed),
-      ull(admitted), of_rx(admitted), ull(shed), ull(tx), of_rx(tx), ull(last.admitted),
-      ull(last.shed), reasons.empty() ? "" : " by reason:", reasons.c_str(), ull(last.nombuf),
-      ull(last.tx_dropped));
+      o.shed.c_str(), o.workers, pps / 1e6, out_pps / 1e6, dt, per_second.c_str(), ull(rx),
+      ull(admitted + shed), ull(admitted), of_rx(admitted), ull(shed), ull(tx), of_rx(tx),
+      ull(last.admitted), ull(last.shed), reasons.empty() ? "" : " by reason:", reasons.c_str(),
+      ull(last.nombuf), ull(last.tx_dropped));
   // One line for scripts.
   std::printf("RESULT pps=%.0f out_pps=%.0f all_admitted=%d healthy=%d\n", pps, out_pps,
               all_admitted ? 1 : 0, first.healthy && last.healthy ? 1 : 0);

@@ -55,10 +55,14 @@ struct Fixture {
     std::string error;
     EXPECT_TRUE(initial.ok());
     EXPECT_TRUE(audit.open((dir / "audit.jsonl").string(), &error)) << error;
-    EXPECT_TRUE(dataplane.start(compile_profile(*initial.config), 1, &error)) << error;
+    // A program the verifier refuses fails here, not later on a null program.
+    if (!initial.ok() || !dataplane.start(compile_profile(*initial.config), 1, &error)) {
+      ADD_FAILURE() << "cannot start the XDP dataplane: " << error;
+      return false;
+    }
     control = std::make_unique<ControlState>(dataplane, (dir / "sluice.toml").string(), initial, 1,
                                              &audit);
-    return initial.ok();
+    return true;
   }
   ~Fixture() { std::filesystem::remove_all(dir); }
 };

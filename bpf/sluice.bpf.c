@@ -251,20 +251,14 @@ __attribute__((noinline)) int sl_sticky_settle_xdp(__u32 slot_cls, __u64 now)
 
 /* One CPU's counts of class state slot `si`, taken into this CPU's scratch
  * (a bpf_loop callback over the CPUs: 1 stops it past the last). */
-struct sl_take_ctx {
-	__u32 si;
-	__u32 epoch;
-};
-
 static long sl_sticky_take_cpu(__u32 cpu, void *arg)
 {
-	struct sl_take_ctx *c = arg;
-	__u32 zero = 0, si = c->si & (SL_MAX_CLASSES - 1);
+	__u32 zero = 0, si = *(__u32 *)arg & (SL_MAX_CLASSES - 1);
 	struct sl_sticky_cpu *taken = bpf_map_lookup_elem(&sl_sticky_taken, &zero);
 	struct sl_sticky_cpu *sc = bpf_map_lookup_percpu_elem(&sl_sticky_cpus, &si, cpu);
 	if (!taken || !sc)
 		return 1;
-	sl_sticky_take(taken, sc, c->epoch);
+	sl_sticky_take(taken, sc);
 	return 0;
 }
 
@@ -285,8 +279,8 @@ __attribute__((noinline)) int sl_sticky_take_xdp(__u32 slot_cls)
 	SL_LOOP
 	for (__u32 i = 0; i < sizeof(*taken) / 8; i++)
 		w[i] = 0;
-	struct sl_take_ctx c = {.si = cp->state_index, .epoch = cp->state_epoch};
-	bpf_loop(SL_MAX_CPUS, sl_sticky_take_cpu, &c, 0);
+	__u32 si = cp->state_index;
+	bpf_loop(SL_MAX_CPUS, sl_sticky_take_cpu, &si, 0);
 	bpf_spin_lock(&st->lock);
 	sl_sticky_merge(&st->classes[cp->state_index & (SL_MAX_CLASSES - 1)], cp, taken);
 	bpf_spin_unlock(&st->lock);

@@ -82,7 +82,7 @@ void sample(Engine& e, rte_mbuf* const* pkts, const sl_decision* d, uint16_t n, 
 void take_sticky(Engine& e, const sl_class_params& cp, sl_class_state& cs) {
   sl_sticky_cpu taken{};
   for (WorkerCredits& wc : e.credits)
-    sl_sticky_take(&taken, &wc.sticky[cp.state_index & (SL_MAX_CLASSES - 1)], cp.state_epoch);
+    sl_sticky_take(&taken, &wc.sticky[cp.state_index & (SL_MAX_CLASSES - 1)]);
   sl_sticky_merge(&cs, &cp, &taken);
 }
 

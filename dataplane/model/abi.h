@@ -244,11 +244,9 @@ SL_STATIC_ASSERT(sizeof(struct sl_rank_hist) == 1088, "sl_rank_hist layout");
  * state before it reads them (sticky.h, sl_sticky_take, sl_sticky_merge). */
 struct sl_sticky_cpu {
 	__u64 offered; /* 64-bit words: BPF swaps no 32-bit ones before -mcpu=v3 */
-	__u32 epoch;   /* the class state's epoch (sl_class_state.epoch) they count for */
-	__u32 pad;
 	__u64 bin[2][SL_RANK_BINS];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_sticky_cpu) == 4112, "sl_sticky_cpu layout");
+SL_STATIC_ASSERT(sizeof(struct sl_sticky_cpu) == 4104, "sl_sticky_cpu layout");
 
 /* Per-class mutable state. */
 struct sl_class_state {

@@ -348,7 +348,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 				   prof->packets_reserve_nt[prio], now_ns)))
 			return 0;
 		if (sc)
-			sl_sticky_count_cpu(prof, sc, cp->state_epoch, h, rank_epoch, rank);
+			sl_sticky_count_cpu(prof, sc, h, rank_epoch, rank);
 		else
 			sl_sticky_count(prof, cs, h, rank_epoch, rank); /* as under the lock */
 	}

@@ -381,16 +381,13 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_sta
 
 /*
  * sl_sticky_count for a lookup shed without the lock: into this CPU's own
- * counts (struct sl_sticky_cpu) for the class state epoch `epoch`, where a
- * surge's sheds on every CPU write no cache line another CPU writes. Atomic
- * adds all the same (uncontended): the controller takes the counts from
- * another CPU (sl_sticky_take).
+ * counts (struct sl_sticky_cpu), where a surge's sheds on every CPU write no
+ * cache line another CPU writes. Atomic adds all the same (uncontended): the
+ * controller takes the counts from another CPU (sl_sticky_take).
  */
-SL_INLINE void sl_sticky_count_cpu(const struct sl_profile *prof, struct sl_sticky_cpu *sc,
-				   __u32 epoch, __u64 h, __u64 rank_epoch, __u32 rank)
+SL_INLINE void sl_sticky_count_cpu(const struct sl_profile *prof, struct sl_sticky_cpu *sc, __u64 h,
+				   __u64 rank_epoch, __u32 rank)
 {
-	if (SL_READ_ONCE(sc->epoch) != epoch)
-		sc->epoch = epoch;
 	SL_COUNT_ADD(&sc->offered, 1);
 	SL_COUNT_ADD(&sc->bin[rank_epoch & 1][sl_rank_bin(rank)], 1);
 	if (prof->sticky_epoch_ns) {
@@ -417,34 +414,31 @@ SL_INLINE int sl_sticky_due(const struct sl_profile *prof, const struct sl_class
 
 /*
  * Takes one CPU's counts (sc) into acc, each word swapped for 0 (the CPU
- * counts on into what is left, for the next time); counts made for another
- * class state epoch than `epoch` (a state since made afresh) are dropped.
- * Without the lock: the counts of every CPU are taken first, then merged.
+ * counts on into what is left, for the next time). Without the lock: the
+ * counts of every CPU are taken first, then merged.
  */
-SL_INLINE void sl_sticky_take(struct sl_sticky_cpu *acc, struct sl_sticky_cpu *sc, __u32 epoch)
+SL_INLINE void sl_sticky_take(struct sl_sticky_cpu *acc, struct sl_sticky_cpu *sc)
 {
-	const int keep = SL_READ_ONCE(sc->epoch) == epoch;
-	if (SL_READ_ONCE(sc->offered)) {
-		const __u64 v = SL_COUNT_TAKE(&sc->offered);
-		acc->offered += keep ? v : 0;
-	}
+	if (SL_READ_ONCE(sc->offered))
+		acc->offered += SL_COUNT_TAKE(&sc->offered);
 	__u64 *from = &sc->bin[0][0], *to = &acc->bin[0][0];
 	SL_LOOP
 	for (__u32 i = 0; i < 2 * SL_RANK_BINS; i++) {
 		if (!SL_READ_ONCE(from[i]))
 			continue;
-		const __u64 v = SL_COUNT_TAKE(&from[i]);
-		to[i] += keep ? v : 0;
+		to[i] += SL_COUNT_TAKE(&from[i]);
 	}
 }
 
 /* Under the lock: adds what sl_sticky_take took into the class's state, as
- * sl_sticky_count would have counted it (bins stop at SL_BIN_FULL). */
+ * sl_sticky_count would have counted it (bins stop at SL_BIN_FULL). Counts
+ * taken while the state waits to be made afresh (a retune that resets the
+ * class: sl_sticky_due takes them before) are dropped with it. */
 SL_INLINE void sl_sticky_merge(struct sl_class_state *cs, const struct sl_class_params *cp,
 			       const struct sl_sticky_cpu *acc)
 {
 	if (cs->epoch != cp->state_epoch)
-		return; /* made afresh before its first decision */
+		return; /* made afresh at this decision */
 	SL_COUNT_ADD(&cs->window_offered, (__u32)acc->offered);
 	SL_LOOP
 	for (__u32 i = 0; i < 2 * SL_RANK_BINS; i++) {

@@ -94,7 +94,7 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
         // Every CPU's sheds into the state before the controller reads it.
         sl_sticky_cpu taken{};
         for (std::size_t c = 0; c < credits_.size(); c++)
-          sl_sticky_take(&taken, &sticky_[c * SL_MAX_CLASSES + slot_of(class_id)], cp.state_epoch);
+          sl_sticky_take(&taken, &sticky_[c * SL_MAX_CLASSES + slot_of(class_id)]);
         sl_sticky_merge(&cs, &cp, &taken);
       }
       sl_credit_reclaim(&prof, &m, parsed, class_id, &cs, &boundary_, cc, now_ns);

@@ -273,7 +273,7 @@ shed_order = ")") + GetParam() + "\"\n");
     const sl_class_params& cp = prof.classes[cls];
     if (sl_sticky_due(&prof, &cp, c, now)) {
       sl_sticky_cpu taken{};
-      sl_sticky_take(&taken, counts, cp.state_epoch);
+      sl_sticky_take(&taken, counts);
       sl_sticky_merge(c, &cp, &taken);
     }
     sl_credit_reclaim(&prof, &m, SL_PARSE_OK, cls, c, b, credits, now);
@@ -295,7 +295,7 @@ shed_order = ")") + GetParam() + "\"\n");
       // The exact decision's state: this one, with the CPU's counts in it.
       *cs2 = *cs;
       sl_sticky_cpu pending = *sc, taken{};
-      sl_sticky_take(&taken, &pending, cp.state_epoch);
+      sl_sticky_take(&taken, &pending);
       sl_sticky_merge(cs2.get(), &cp, &taken);
       bs2 = bs;
       cc2 = cc;
@@ -320,7 +320,7 @@ shed_order = ")") + GetParam() + "\"\n");
       auto merged = std::make_unique<sl_class_state>(*cs);
       taken = sl_sticky_cpu{};
       pending = *sc;
-      sl_sticky_take(&taken, &pending, cp.state_epoch);
+      sl_sticky_take(&taken, &pending);
       sl_sticky_merge(merged.get(), &cp, &taken);
       ASSERT_EQ(merged->window_offered, cs2->window_offered);
       ASSERT_EQ(cs->threshold, cs2->threshold);
@@ -362,7 +362,7 @@ TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
   uint64_t takes = 0;
   auto take_all = [&] {
     sl_sticky_cpu taken{};
-    for (auto& sc : counts) sl_sticky_take(&taken, sc.get(), cp.state_epoch);
+    for (auto& sc : counts) sl_sticky_take(&taken, sc.get());
     std::lock_guard<std::mutex> g(lock);
     sl_sticky_merge(cs.get(), &cp, &taken);
     takes++;
@@ -374,7 +374,7 @@ TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
   for (unsigned c = 0; c < kCpus; c++)
     cpus.emplace_back([&, c] {
       for (uint32_t i = 0; i < kLookups; i++)
-        sl_sticky_count_cpu(&prof, counts[c].get(), cp.state_epoch, source_hash(c, i), epoch,
+        sl_sticky_count_cpu(&prof, counts[c].get(), source_hash(c, i), epoch,
                             sl_rank_in(source_hash(c, i), epoch));
       running--;
     });
@@ -390,29 +390,41 @@ TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
   }
 }
 
-// Counts a CPU made for a class state since made afresh (a retune) are
-// dropped when taken, and the CPU's words are left at 0.
-TEST(StickyCounts, ThoseOfAStateMadeAfreshAreDropped) {
+// A retune that resets a sticky class: its state waits to be made afresh
+// (its epoch is the old one), which makes the CPUs' counts due before the
+// lock; taken then, they are dropped with the old state, and the CPUs'
+// words are left at 0. Once the state is made afresh, counts merge again.
+TEST(StickyCounts, TakenWhileTheStateWaitsToBeMadeAfreshAreDropped) {
   sl_profile prof{};
+  prof.sticky_window_ns = 100000000;
+  sl_class_params cp{};
+  cp.shed_order = SL_SHED_STICKY;
+  cp.state_epoch = 5;
+  auto cs = std::make_unique<sl_class_state>();
+  cs->epoch = 4;  // the state of the class before the retune
+  cs->window_start_ns = kT0;
+  ASSERT_TRUE(sl_sticky_due(&prof, &cp, cs.get(), kT0 + 1));
   auto sc = std::make_unique<sl_sticky_cpu>();
   for (uint32_t i = 0; i < 100; i++)
-    sl_sticky_count_cpu(&prof, sc.get(), 4, sl_mix64(i), 0, sl_rank_in(sl_mix64(i), 0));
-  ASSERT_EQ(sc->offered, 100u);
+    sl_sticky_count_cpu(&prof, sc.get(), sl_mix64(i), 0, sl_rank_in(sl_mix64(i), 0));
   auto taken = std::make_unique<sl_sticky_cpu>();
-  sl_sticky_take(taken.get(), sc.get(), 5);
-  EXPECT_EQ(taken->offered, 0u);
-  EXPECT_EQ(sc->offered, 0u);
-  uint64_t left = 0, got = 0;
+  sl_sticky_take(taken.get(), sc.get());
+  EXPECT_EQ(taken->offered, 100u);
+  sl_sticky_merge(cs.get(), &cp, taken.get());
+  EXPECT_EQ(cs->window_offered, 0u);
+  uint64_t left = 0, merged = 0;
   for (uint32_t b = 0; b < SL_RANK_BINS; b++) {
     left += sc->bin[0][b] + sc->bin[1][b];
-    got += taken->bin[0][b] + taken->bin[1][b];
+    merged += cs->demand[0].bin[b] + cs->demand[1].bin[b];
   }
+  EXPECT_EQ(sc->offered, 0u);
   EXPECT_EQ(left, 0u);
-  EXPECT_EQ(got, 0u);
-  // Counted for the current epoch, they are kept.
-  sl_sticky_count_cpu(&prof, sc.get(), 5, sl_mix64(1), 0, sl_rank_in(sl_mix64(1), 0));
-  sl_sticky_take(taken.get(), sc.get(), 5);
-  EXPECT_EQ(taken->offered, 1u);
+  EXPECT_EQ(merged, 0u);
+  // Made afresh: not due within its window, and counts merge.
+  cs->epoch = cp.state_epoch;
+  EXPECT_FALSE(sl_sticky_due(&prof, &cp, cs.get(), kT0 + 1));
+  sl_sticky_merge(cs.get(), &cp, taken.get());
+  EXPECT_EQ(cs->window_offered, 100u);
 }
 
 }  // namespace

@@ -459,10 +459,10 @@ int main(int argc, char** argv) {
     const auto anchor = sticky_sources(sticky_profile, 1, 0, 4000);
     if (citizens.size() < 2 || anchor.empty()) return 1;
     // The anchor and the citizens in turns, over many controller windows,
-    // then a window of 59 s (less than the epoch): the controller holds the band under both
-    // citizens for the runs (with 100-ms windows it would place it around
-    // the lower of the two, the only demand it then sees, and that one's
-    // lookups would be decided in the band, under the lock).
+    // then a window of 59 s (less than the epoch): the controller holds the
+    // band under both citizens for the runs (with 100-ms windows it would
+    // place it around the lower of the two, the only demand it then sees,
+    // and that one's lookups would be decided in the band, under the lock).
     for (int turn = 0; turn < 20; turn++) {
       for (auto* p : {s_sticky.get(), s_sticky_src.get()}) {
         sluice::test::test_run_ns(p->outside_prog_fd(), anchor[0], 100000);

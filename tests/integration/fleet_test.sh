@@ -19,8 +19,10 @@
 #
 # "Every second" skips the seconds in which a load generator stalled (did
 # not run for 50 ms or more, so the load was not offered) and the second
-# after, and those whose counter reads were held up for 40 ms or more;
-# more than a third of a window skipped fails the check.
+# after, and those whose counter reads were held up for 150 ms or more;
+# more than a third of a window skipped fails the check. A second is judged
+# with the error of its counter reads: its length is known to within the
+# time they took (fleet_tools.py check).
 #
 # With "dpdk", edge 3 is a DPDK edge (af_packet ports, inline: its inside
 # port's frames are counted) and the run is phases 1, 2 and 5.

@@ -33,15 +33,22 @@
 
 /* Shared state that decisions outside the state lock read or count into
  * (credit.h, sl_shed_unlocked): a load the compiler makes once, where
- * written; a barrier the compiler does not move loads or stores across (the
- * CPU keeps their order on x86); an atomic add of a count, and the count
- * taken (swapped for 0) by another CPU. */
+ * written; the order of two stores a reader without the lock relies on
+ * (SL_STORE_ORDER between them) and of its two loads (SL_LOAD_ORDER); an
+ * atomic add of a count, and the count taken (swapped for 0) by another CPU.
+ * In C++ the orders are release and acquire fences: no instruction on x86,
+ * a barrier on arm64. In BPF they are compiler barriers: x86's JIT keeps
+ * both orders; BPF has no fence instruction (an arm64 host would need BPF's
+ * load-acquire and store-release, newer than Debian 12's clang). */
 #define SL_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
-#define SL_BARRIER()	asm volatile("" ::: "memory")
 #ifdef __bpf__
+#define SL_STORE_ORDER()   asm volatile("" ::: "memory")
+#define SL_LOAD_ORDER()	   asm volatile("" ::: "memory")
 #define SL_COUNT_ADD(p, n) __sync_fetch_and_add((p), (n))
 #define SL_COUNT_TAKE(p)   __sync_lock_test_and_set((p), 0)
 #else
+#define SL_STORE_ORDER()   __atomic_thread_fence(__ATOMIC_RELEASE)
+#define SL_LOAD_ORDER()	   __atomic_thread_fence(__ATOMIC_ACQUIRE)
 #define SL_COUNT_ADD(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
 #define SL_COUNT_TAKE(p)   __atomic_exchange_n((p), 0, __ATOMIC_RELAXED)
 #endif

@@ -48,7 +48,7 @@ SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_para
 		elapsed >= p->full_after_ns ? p->cap_nt : b->tokens_nt + elapsed * p->rate_per_sec;
 	/* Tokens before the time (sl_bucket_peek reads them the other way round). */
 	b->tokens_nt = tokens > p->cap_nt ? p->cap_nt : tokens;
-	SL_BARRIER();
+	SL_STORE_ORDER();
 	b->last_ns = now_ns;
 }
 
@@ -56,12 +56,13 @@ SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_para
  * for a reader outside the lock that its writers hold. Never fewer than the
  * exact refill (a torn read pairs the newer tokens with the older time, and
  * so counts some refill twice: sl_bucket_refill stores the tokens first,
- * this loads the time first, and x86 keeps both orders). */
+ * this loads the time first, each in that order: abi.h's SL_STORE_ORDER and
+ * SL_LOAD_ORDER). */
 SL_INLINE __u64 sl_bucket_peek(const struct sl_bucket *b, const struct sl_bucket_params *p,
 			       __u64 now_ns)
 {
 	const __u64 last = SL_READ_ONCE(b->last_ns);
-	SL_BARRIER();
+	SL_LOAD_ORDER();
 	const __u64 tokens = SL_READ_ONCE(b->tokens_nt);
 	if (now_ns <= last)
 		return tokens;

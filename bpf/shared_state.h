@@ -16,8 +16,9 @@
  * when a pinned struct changes meaning without changing size. A sluiced that
  * finds another layout enforcing takes it over with fresh maps (see
  * docs/architecture.md, "Failure states"). */
-/* 2: per-source buckets under stripe locks (sl_source_locks), sl_profile.credit_cpus. */
-#define SL_PIN_LAYOUT_REV 2
+/* 2: per-source buckets under stripe locks (sl_source_locks), sl_profile.credit_cpus.
+ * 3: sl_class_state.taker (was padding). */
+#define SL_PIN_LAYOUT_REV 3
 
 /* A per-source table entry (sl_sources): the source's bucket, padded so
  * that the kernel's element for it (a 48-byte header, the 24-byte key, this

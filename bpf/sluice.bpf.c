@@ -264,9 +264,12 @@ static long sl_sticky_take_cpu(__u32 cpu, void *arg)
 
 /* Before the lock, when sl_sticky_due: every CPU's sticky sheds made without
  * the lock, into the class's state (sl_sticky_take on each CPU's counts, then
- * sl_sticky_merge under the lock). A helper call cannot be made under the
- * lock, hence the scratch. Global: verified once. */
-__attribute__((noinline)) int sl_sticky_take_xdp(__u32 slot_cls)
+ * sl_sticky_merge under the lock), by one CPU at a time: the one whose
+ * sl_sticky_claim holds. Returns 1 when this CPU took them: it releases the
+ * claim in its decision's hold, before its tick (until then no CPU's tick
+ * closes the window, whose counts this CPU holds). A helper call cannot be
+ * made under the lock, hence the scratch. Global: verified once. */
+__attribute__((noinline)) int sl_sticky_take_xdp(__u32 slot_cls, __u64 now)
 {
 	__u32 zero = 0, slot = (slot_cls >> 16) & 1;
 	const struct sl_profile *prof = bpf_map_lookup_elem(&sl_profiles, &slot);
@@ -275,6 +278,15 @@ __attribute__((noinline)) int sl_sticky_take_xdp(__u32 slot_cls)
 	if (!prof || !st || !taken)
 		return 0;
 	const struct sl_class_params *cp = &prof->classes[slot_cls & (SL_MAX_CLASSES - 1)];
+	struct sl_class_state *cs = &st->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
+	bpf_spin_lock(&st->lock);
+	const int claimed = sl_sticky_claim(cs, now);
+	/* The state the counts are taken for: made afresh meanwhile (a retune
+	 * that reset the class), it gets none of them. */
+	const __u32 epoch = cs->epoch;
+	bpf_spin_unlock(&st->lock);
+	if (!claimed)
+		return 0;
 	volatile __u64 *w = (volatile __u64 *)taken;
 	SL_LOOP
 	for (__u32 i = 0; i < sizeof(*taken) / 8; i++)
@@ -282,9 +294,10 @@ __attribute__((noinline)) int sl_sticky_take_xdp(__u32 slot_cls)
 	__u32 si = cp->state_index;
 	bpf_loop(SL_MAX_CPUS, sl_sticky_take_cpu, &si, 0);
 	bpf_spin_lock(&st->lock);
-	sl_sticky_merge(&st->classes[cp->state_index & (SL_MAX_CLASSES - 1)], cp, taken);
+	if (cs->epoch == epoch)
+		sl_sticky_merge(cs, cp, taken);
 	bpf_spin_unlock(&st->lock);
-	return 0;
+	return 1;
 }
 
 SEC("xdp")
@@ -362,9 +375,11 @@ int sl_xdp_outside(struct xdp_md *ctx)
 			now = sl_now();
 			exact = 1;
 		}
-		if (cc && sl_sticky_due(prof, cp, cs, now))
-			sl_sticky_take_xdp(SL_SLOT_CLASS(slot, cls));
+		const int took = cc && sl_sticky_due(prof, cp, cs, now) &&
+				 sl_sticky_take_xdp(SL_SLOT_CLASS(slot, cls), now);
 		bpf_spin_lock(&st->lock);
+		if (took)
+			sl_sticky_release(cs);
 		if (cc)
 			sl_credit_reclaim(prof, &m, parsed, cls, cs, &st->boundary, cc, now);
 		sl_decide_source(prof, &m, parsed, cls, cs, &st->boundary, 0, source, flow_hit, now,

@@ -40,13 +40,14 @@
  * a barrier on arm64. In BPF they are compiler barriers: x86's JIT keeps
  * both orders; BPF has no fence instruction (an arm64 host would need BPF's
  * load-acquire and store-release, newer than Debian 12's clang). */
-#define SL_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #ifdef __bpf__
+#define SL_READ_ONCE(x)	   (*(const volatile __typeof__(x) *)&(x))
 #define SL_STORE_ORDER()   asm volatile("" ::: "memory")
 #define SL_LOAD_ORDER()	   asm volatile("" ::: "memory")
 #define SL_COUNT_ADD(p, n) __sync_fetch_and_add((p), (n))
 #define SL_COUNT_TAKE(p)   __sync_lock_test_and_set((p), 0)
 #else
+#define SL_READ_ONCE(x)	   __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define SL_STORE_ORDER()   __atomic_thread_fence(__ATOMIC_RELEASE)
 #define SL_LOAD_ORDER()	   __atomic_thread_fence(__ATOMIC_ACQUIRE)
 #define SL_COUNT_ADD(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
@@ -282,7 +283,14 @@ struct sl_class_state {
 	 * lookups shed without the lock read (sl_shed_unlocked), which every
 	 * such lookup would otherwise take from the other CPUs' caches. */
 	__u32 window_offered;
-	__u32 pad2;
+	/* A CPU taking every CPU's sticky counts outside the lock (XDP: a
+	 * helper cannot be called under it) holds this from its claim to its
+	 * decision: the time of the claim, ns >> 10, | 1 (sl_sticky_claim); 0
+	 * when free. While it holds, sl_sticky_tick changes nothing, so that no
+	 * window closes and no epoch turns with counts outside the state. Not
+	 * reset with the state. DPDK and the reference take under the lock and
+	 * never claim. */
+	__u32 taker;
 };
 SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2288, "sl_class_state layout");
 

@@ -354,16 +354,54 @@ SL_INLINE int sl_sticky_window_ran(const struct sl_profile *prof, __u64 window_s
 	return now_ns >= window_start_ns + prof->sticky_window_ns;
 }
 
+/* A claim to take every CPU's counts (sl_class_state.taker) older than
+ * this, in units of 1.024 us, is stale: its holder decides within
+ * microseconds, so it is a claim its holder could not release (a program
+ * replaced meanwhile), which must not stop the controller. */
+#define SL_TAKER_HOLD 1000U
+
+/* Under the lock: true while a claim to take every CPU's counts holds (the
+ * claim's own holder releases it before its decision). Clocks of two CPUs a
+ * little apart either way still see it held. */
+SL_INLINE int sl_sticky_held(const struct sl_class_state *cs, __u64 now_ns)
+{
+	const __u32 age = (__u32)(now_ns >> 10) - cs->taker;
+	return cs->taker != 0 && (age < SL_TAKER_HOLD || age > 0U - SL_TAKER_HOLD);
+}
+
+/* Under the lock, by a CPU that found sl_sticky_due and takes every CPU's
+ * counts outside it (XDP): 1 when it now holds the claim, 0 when another
+ * CPU's holds (that one takes them; this one does not). */
+SL_INLINE int sl_sticky_claim(struct sl_class_state *cs, __u64 now_ns)
+{
+	if (sl_sticky_held(cs, now_ns))
+		return 0;
+	cs->taker = (__u32)(now_ns >> 10) | 1U;
+	return 1;
+}
+
+/* Under the lock, by the claim's holder after sl_sticky_merge, in the same
+ * hold as its decision, so that its own sl_sticky_tick may close the window
+ * with every count it took in. */
+SL_INLINE void sl_sticky_release(struct sl_class_state *cs)
+{
+	cs->taker = 0;
+}
+
 /*
  * Before a lookup uses the threshold: turns the epoch over, and says when the
  * controller window has run its length (and, at low rates, seen
  * SL_STICKY_MIN_EVENTS lookups or 4 lengths). sl_sticky_settle does the rest
  * after the decision. It changes nothing while the epoch is current and the
- * window has not run (what the sheds without the lock rely on, credit.h).
+ * window has not run (what the sheds without the lock rely on, credit.h),
+ * nor while another CPU holds a claim to take every CPU's counts (its
+ * decision ticks after their merge).
  */
 SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_state *cs,
 			      __u64 now_ns)
 {
+	if (sl_sticky_held(cs, now_ns))
+		return;
 	__u64 epoch = cs->rank_epoch;
 	if (!sl_sticky_epoch_current(prof, epoch, now_ns))
 		epoch = sl_sticky_epoch(prof, now_ns);
@@ -401,7 +439,8 @@ SL_INLINE void sl_sticky_count_cpu(const struct sl_profile *prof, struct sl_stic
  * read its counts there (sl_sticky_tick: the epoch turned or the window ran;
  * a settle waits) or the class's state is about to be made afresh, so that
  * every CPU's counts must be taken into the state first (sl_sticky_take,
- * then sl_sticky_merge under the lock). Rare: about once a window.
+ * then sl_sticky_merge under the lock; where the take runs outside the
+ * lock, by one CPU at a time: sl_sticky_claim). Rare: about once a window.
  */
 SL_INLINE int sl_sticky_due(const struct sl_profile *prof, const struct sl_class_params *cp,
 			    const struct sl_class_state *cs, __u64 now_ns)

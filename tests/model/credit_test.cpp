@@ -427,5 +427,73 @@ TEST(StickyCounts, TakenWhileTheStateWaitsToBeMadeAfreshAreDropped) {
   EXPECT_EQ(cs->window_offered, 100u);
 }
 
+// Two CPUs due at a window's close (XDP, where the counts are taken outside
+// the lock): the first claims the take; the second, finding the claim held,
+// takes nothing and its tick leaves the window open; the claim's holder
+// merges every CPU's counts, releases the claim and closes the window with
+// all of them in. Without the claim the second CPU closed the window while
+// the first held part of its counts, which then went to the next window: a
+// window short by them, whose rate off by half replaced the average.
+TEST(StickyCounts, AWindowClosesWithTheCountsBeingTakenIn) {
+  sl_profile prof{};
+  prof.sticky_window_ns = 100000000;
+  sl_class_params cp{};
+  cp.shed_order = SL_SHED_STICKY;
+  cp.state_epoch = 5;
+  auto cs = std::make_unique<sl_class_state>();
+  cs->epoch = cp.state_epoch;
+  cs->window_start_ns = kT0;
+  cs->threshold = SL_RANK_ONE / 2;
+  cs->band_top = SL_RANK_ONE / 2;
+  cs->window_offered = 50;
+  std::vector<std::unique_ptr<sl_sticky_cpu>> counts;
+  for (uint32_t c = 0; c < 2; c++) {
+    counts.push_back(std::make_unique<sl_sticky_cpu>());
+    for (uint32_t i = 0; i < 100; i++)
+      sl_sticky_count_cpu(&prof, counts[c].get(), sl_mix64(c << 16 | i), 0,
+                          sl_rank_in(sl_mix64(c << 16 | i), 0));
+  }
+  const uint64_t now = kT0 + prof.sticky_window_ns + 1000;
+  ASSERT_TRUE(sl_sticky_due(&prof, &cp, cs.get(), now));
+
+  // CPU 0 claims and has taken CPU 0's counts, not yet CPU 1's.
+  ASSERT_TRUE(sl_sticky_claim(cs.get(), now));
+  auto taken = std::make_unique<sl_sticky_cpu>();
+  sl_sticky_take(taken.get(), counts[0].get());
+  // CPU 1 (its clock a little behind) takes nothing; its lookup counts in
+  // the window, which its tick leaves open.
+  EXPECT_FALSE(sl_sticky_claim(cs.get(), now - 2000));
+  sl_sticky_tick(&prof, cs.get(), now - 2000);
+  EXPECT_EQ(cs->settle, 0u);
+  sl_source_key k{};
+  sl_sticky_record(&prof, cs.get(), &k);
+  // CPU 0 takes the rest, merges, releases and ticks: the window closes
+  // with every count.
+  sl_sticky_take(taken.get(), counts[1].get());
+  sl_sticky_merge(cs.get(), &cp, taken.get());
+  sl_sticky_release(cs.get());
+  sl_sticky_tick(&prof, cs.get(), now);
+  sl_sticky_record(&prof, cs.get(), &k);
+  EXPECT_EQ(cs->settle, SL_SETTLE_CLOSE);
+  EXPECT_EQ(cs->window_offered, 50u + 200 + 2);
+  sl_boundary_state bs{};
+  sl_sticky_settle(&prof, &cp, cs.get(), &bs, now);
+  EXPECT_EQ(cs->window_start_ns, now);
+  EXPECT_EQ(cs->avg_offered, uint64_t{252} * SL_AVG_ONE * 1000000 / ((now - kT0) / 1000));
+  EXPECT_EQ(cs->window_offered, 0u);
+
+  // A claim its holder could not release stops nothing for long: held
+  // within SL_TAKER_HOLD (~1 ms) either way, stale after it.
+  cs->settle = 0;
+  const uint64_t later = now + prof.sticky_window_ns + 1000;
+  ASSERT_TRUE(sl_sticky_claim(cs.get(), later));
+  sl_sticky_tick(&prof, cs.get(), later + 500000);
+  EXPECT_EQ(cs->settle, 0u);
+  EXPECT_FALSE(sl_sticky_claim(cs.get(), later - 500000));
+  sl_sticky_tick(&prof, cs.get(), later + 1100000);
+  EXPECT_EQ(cs->settle, SL_SETTLE_CLOSE);
+  EXPECT_TRUE(sl_sticky_claim(cs.get(), later + 1100000));
+}
+
 }  // namespace
 }  // namespace sluice

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -202,56 +203,104 @@ EdgeState edge_link_state(const std::string& pin_path) {
   return EdgeState::passthrough;
 }
 
-bool attach_pinned_link(const DataplaneSettings& settings, const std::string& which, int ifindex,
-                        int prog_fd, std::string* error) {
-  const std::string path = link_path(settings.pin_path, which);
-  int fd = bpf_obj_get(path.c_str());
-  if (fd >= 0) {
-    // A link left by an earlier sluiced (or the pass-through): swap our
-    // program in without a gap, if it is on the interface we want.
-    bpf_link_info info{};
-    __u32 len = sizeof(info);
-    const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-                      info.type == BPF_LINK_TYPE_XDP &&
-                      static_cast<int>(info.xdp.ifindex) == ifindex;
-    if (same) {
-      // Never take a working link down: if the swap fails, keep it and say so.
-      const bool swapped = bpf_link_update(fd, prog_fd, nullptr) == 0;
-      const int err = errno;
-      close(fd);
-      if (!swapped)
-        *error = "cannot swap the new program into the pinned " + which +
-                 " link (the running one stays): " + errno_text(err);
-      return swapped;
+bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<LinkWant>& wants,
+                         std::string* error) {
+  struct Step {
+    const LinkWant* want;
+    std::string path;
+    int pinned = -1;           // the link pinned for it, if any
+    bool same = false;         // ... on its interface: swap the program in
+    uint32_t old_prog_id = 0;  // what that link ran (swapped back on failure)
+    bool swapped = false;
+    int created = -1;  // a new link on its interface
+  };
+  std::vector<Step> steps;
+  for (const LinkWant& w : wants) {
+    Step s{&w, link_path(settings.pin_path, w.which)};
+    s.pinned = bpf_obj_get(s.path.c_str());
+    if (s.pinned >= 0) {
+      bpf_link_info info{};
+      __u32 len = sizeof(info);
+      s.same = bpf_obj_get_info_by_fd(s.pinned, &info, &len) == 0 &&
+               info.type == BPF_LINK_TYPE_XDP && static_cast<int>(info.xdp.ifindex) == w.ifindex;
+      if (s.same) s.old_prog_id = info.prog_id;
     }
-    // Pinned on another interface: the config moved it.
-    bpf_link_detach(fd);
-    close(fd);
-    unlink(path.c_str());
+    steps.push_back(std::move(s));
   }
-  LIBBPF_OPTS(bpf_link_create_opts, opts);
-  opts.flags = settings.xdp_attach == XdpAttach::generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-  fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
-  if (fd < 0) {
-    const int err = errno;
+  auto name_of = [](int ifindex) {
     char name[IF_NAMESIZE] = {};
     if_indextoname(static_cast<unsigned>(ifindex), name);
-    *error = std::string("cannot attach XDP (") +
-             (settings.xdp_attach == XdpAttach::generic ? "generic" : "native") + ") to " + name +
-             ": " + errno_text(err) +
-             (err == EBUSY                                ? " (another XDP program is attached)"
-              : settings.xdp_attach == XdpAttach::generic ? ""
-                                                          : " (try xdp_attach = \"generic\")");
-    return false;
+    return std::string(name);
+  };
+  auto finish = [&](bool ok) {
+    for (Step& s : steps) {
+      if (!ok && s.swapped) {
+        const int old = bpf_prog_get_fd_by_id(s.old_prog_id);
+        if (old < 0 || bpf_link_update(s.pinned, old, nullptr) != 0)
+          *error += "; and the " + s.want->which +
+                    " link could not get its program back: " + errno_text(errno);
+        if (old >= 0) close(old);
+      }
+      if (!ok && s.created >= 0) bpf_link_detach(s.created);
+      if (s.created >= 0) close(s.created);
+      if (s.pinned >= 0) close(s.pinned);
+    }
+    return ok;
+  };
+  // 1. New links, where attaching may be refused.
+  const __u32 mode =
+      settings.xdp_attach == XdpAttach::generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+  for (Step& s : steps) {
+    if (s.same) continue;
+    LIBBPF_OPTS(bpf_link_create_opts, opts);
+    opts.flags = mode;
+    s.created = bpf_link_create(s.want->prog_fd, s.want->ifindex, BPF_XDP, &opts);
+    if (s.created < 0) {
+      const int err = errno;
+      *error = std::string("cannot attach XDP (") +
+               (mode == XDP_FLAGS_SKB_MODE ? "generic" : "native") + ") to " +
+               name_of(s.want->ifindex) + ": " + errno_text(err) +
+               (err == EBUSY                 ? " (another XDP program is attached)"
+                : mode == XDP_FLAGS_SKB_MODE ? ""
+                                             : " (try xdp_attach = \"generic\")");
+      return finish(false);
+    }
   }
-  if (bpf_obj_pin(fd, path.c_str()) != 0) {
-    *error = "cannot pin the XDP link at " + path + ": " + errno_text(errno);
-    bpf_link_detach(fd);
-    close(fd);
-    return false;
+  // 2. The programs into the links pinned on their interfaces, without a gap.
+  for (Step& s : steps) {
+    if (!s.same) continue;
+    if (bpf_link_update(s.pinned, s.want->prog_fd, nullptr) != 0) {
+      *error = "cannot swap the new program into the pinned " + s.want->which + " link on " +
+               name_of(s.want->ifindex) + ": " + errno_text(errno);
+      return finish(false);
+    }
+    s.swapped = true;
   }
-  close(fd);
-  return true;
+  // 3. The new links pinned beside the old paths (a link not pinned goes
+  // when this process does), then the links the config moved off their
+  // interfaces go and the new pins take their paths.
+  for (Step& s : steps) {
+    if (s.created < 0) continue;
+    const std::string staged = s.path + "_new";  // bpffs names hold no dot
+    unlink(staged.c_str());                      // left by a start that died here
+    if (bpf_obj_pin(s.created, staged.c_str()) != 0) {
+      *error = "cannot pin the XDP link at " + staged + ": " + errno_text(errno);
+      for (Step& t : steps)
+        if (t.created >= 0) unlink((t.path + "_new").c_str());
+      return finish(false);
+    }
+  }
+  for (Step& s : steps) {
+    if (s.created < 0) continue;
+    if (s.pinned >= 0) bpf_link_detach(s.pinned);
+    if (rename((s.path + "_new").c_str(), s.path.c_str()) != 0) {
+      *error = "the new " + s.want->which + " link runs, pinned at " + s.path + ".new, not " +
+               s.path + ": " + errno_text(errno);
+      finish(true);
+      return false;
+    }
+  }
+  return finish(true);
 }
 
 bool remove_pinned_link(const std::string& pin_path, const std::string& which,
@@ -302,12 +351,11 @@ bool install_passthrough(const DataplaneSettings& settings, std::string* report)
     ok = bpf_map_update_elem(bpf_map__fd(skel->maps.sl_pass_tx), &keys[i], &ports[i], BPF_ANY) == 0;
     if (!ok) error = "cannot set the pass-through's ports: " + errno_text(errno);
   }
-  // Outside first: its frames are what must never meet a gap.
-  ok = ok &&
-       attach_pinned_link(settings, "outside", outside,
-                          bpf_program__fd(skel->progs.sl_pass_outside), &error) &&
-       attach_pinned_link(settings, "inside", inside, bpf_program__fd(skel->progs.sl_pass_inside),
-                          &error);
+  ok =
+      ok && attach_pinned_links(settings,
+                                {{"outside", outside, bpf_program__fd(skel->progs.sl_pass_outside)},
+                                 {"inside", inside, bpf_program__fd(skel->progs.sl_pass_inside)}},
+                                &error);
   // The links hold the program now; our references can go.
   sluice_passthrough__destroy(skel);
   if (!ok) {

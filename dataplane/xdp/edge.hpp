@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "dataplane/dataplane.hpp"
 
@@ -52,12 +53,23 @@ uint64_t unix_now_ns();
 // directory is under it and nothing is mounted there yet.
 bool prepare_pin_dir(const std::string& dir, std::string* error);
 
-// Attaches prog_fd to `ifindex` through the link pinned as pin_path/link_WHICH,
-// swapping it into an existing link on that interface (atomic), or creating
-// and pinning a new link (a link pinned on another interface is replaced).
-// False + *error when it cannot; a working link is never taken down.
-bool attach_pinned_link(const DataplaneSettings& settings, const std::string& which, int ifindex,
-                        int prog_fd, std::string* error);
+// A program for the link pinned as pin_path/link_WHICH, on `ifindex`.
+struct LinkWant {
+  std::string which;  // "outside" | "inside"
+  int ifindex = 0;
+  int prog_fd = -1;
+};
+
+// Attaches each wanted program through its pinned link, all or none: the
+// links on interfaces with none pinned are created first (where attaching
+// fails: an interface without native XDP, one already taken), then the
+// programs are swapped into the links pinned on their interfaces (atomic);
+// only then do links pinned on other interfaces (the config moved them) go
+// and the new ones get pinned. When a step fails, the links created are
+// removed and the swapped ones get their programs back, so every interface
+// runs what it ran before: false + *error.
+bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<LinkWant>& wants,
+                         std::string* error);
 
 // Removes the link pinned as pin_path/link_WHICH (detaching its program).
 bool remove_pinned_link(const std::string& pin_path, const std::string& which, std::string* report);

@@ -108,7 +108,10 @@ bool XdpDataplane::fail(const std::string& why, std::string* error) {
               (settings_.when_stopped == WhenStopped::block ? "block" : "forward") +
               "\": " + report.substr(0, report.find('\n')) + ")";
   else
-    *error += " (and the pass-through could not be installed: " + report + ")";
+    *error +=
+        " (and the pass-through could not be installed: " + report.substr(0, report.find('\n')) +
+        "; the links hold what they held: " + edge_state_name(edge_link_state(settings_.pin_path)) +
+        ")";
   return false;
 }
 
@@ -134,24 +137,28 @@ bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, st
   // keeps running meanwhile.
   program_ = XdpProgram::load(options, &why);
   if (!program_) return fail(why, error);
-  if (inside != 0 && !program_->set_tx_ports(inside, outside, &why)) return fail(why, error);
 
-  // The profile goes in before the links: from its first frame, our program
-  // enforces it. Adopted maps are shared with the program still on the
-  // links, so it enforces the new profile at once too. An adopted state (or
-  // the record of an earlier layout) continues its generation numbering.
+  // The return path's ports are this program's own (not pinned): set before
+  // the links. The profile: fresh maps get it before the links, so that from
+  // its first frame our program enforces it (nothing running reads them
+  // yet). Adopted maps are shared with the program on the links now: they
+  // get it once every link holds ours, so that a start whose links fail
+  // leaves that program enforcing what it did; until then ours enforces
+  // the adopted profile, which is that one. An adopted state (or the
+  // record of an earlier layout) continues its generation numbering.
+  if (inside != 0 && !program_->set_tx_ports(inside, outside, &why)) return fail(why, error);
   EdgeRecord record;
   std::string ignored;
   if (!read_edge_record(settings_.pin_path, &record, &ignored))
     record.generation = unversioned_generation(settings_.pin_path);
   const uint64_t gen = std::max({generation, program_->generation() + 1, record.generation + 1});
-  if (!program_->write_profile(profile, gen, &why)) return fail(why, error);
-  if (!attach_pinned_link(settings_, "outside", outside, program_->outside_prog_fd(), &why))
-    return fail(why, error);
-  if (inside != 0) {
-    if (!attach_pinned_link(settings_, "inside", inside, program_->inside_prog_fd(), &why))
-      return fail(why, error);
-  } else {
+  const bool adopted = program_->adopted();
+  if (!adopted && !program_->write_profile(profile, gen, &why)) return fail(why, error);
+  std::vector<LinkWant> links = {{"outside", outside, program_->outside_prog_fd()}};
+  if (inside != 0) links.push_back({"inside", inside, program_->inside_prog_fd()});
+  if (!attach_pinned_links(settings_, links, &why)) return fail(why, error);
+  if (adopted && !program_->write_profile(profile, gen, &why)) return fail(why, error);
+  if (inside == 0) {
     // Host mode now: a return-path link left by an inline config must go.
     std::string report;
     remove_pinned_link(settings_.pin_path, "inside", &report);

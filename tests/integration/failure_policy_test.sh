@@ -17,8 +17,9 @@
 #  broken:  a start with a broken config after a good one: sluiced stays up
 #           not in charge, the running program keeps enforcing (0 lost), the
 #           failure is in the log, `sluicectl status` and /metrics; a fixed
-#           file and SIGHUP put it back in charge. A broken first start on a
-#           fresh edge installs the pass-through.
+#           file and SIGHUP put it back in charge. A start whose inside link
+#           cannot be attached (lo) leaves both links as they were (0 lost).
+#           A broken first start on a fresh edge installs the pass-through.
 #  dpdk:    (second argument "dpdk") DPDK on af_packet vdevs with its XDP
 #           standby: kill -9 under load; the time until SYNs are answered
 #           again (XDP) is measured, and the citizen class's limit is the
@@ -76,7 +77,7 @@ write_config() {  # when_stopped [extra toml]
 [dataplane]
 mode = "xdp"
 outside = "$LAB_E_OUT"
-inside = "$LAB_E_IN"
+inside = "${inside_if:-$LAB_E_IN}"
 pin_path = "$pin"
 when_stopped = "$1"
 
@@ -421,6 +422,33 @@ kill "$notify_pid" 2>/dev/null || true
 wait "$notify_pid" 2>/dev/null || true
 notify_pid=
 notify_socket=
+
+# A start whose inside link cannot be attached (lo has no native XDP) while
+# the edge enforces unattended: all or none, the outside link is not swapped
+# and the inside one not moved, so nothing goes dark.
+echo "== a start whose links cannot all be attached"
+xdp_ids() { for dev in "$LAB_E_OUT" "$LAB_E_IN"; do ip -n "$LAB_EDGE" link show "$dev" | grep -o 'prog/xdp id [0-9]*'; done | tr '\n' ' '; }
+ids_before=$(xdp_ids)
+marks=$tmp/marks-attach.txt
+probe_log=$tmp/probe-attach.log
+start_probe 20
+mark unattended
+settle
+mark refused
+inside_if=lo write_config forward
+run_edge "$sluiced" "$tmp/a1.log"
+wait_for "$tmp/a1.log" 'msg="not in charge"' 20
+settle
+att=$(end_probe)
+probe_pid=
+echo "$att"
+all_answered "$att" unattended refused
+check "the links hold the programs they held ($ids_before-> $(xdp_ids))" \
+  "$([[ $(xdp_ids) == "$ids_before" && $ids_before == *prog/xdp*prog/xdp* ]] && echo 1 || echo 0)"
+check "the log says why, and that the running program keeps enforcing generation $((genb + 1))" \
+  "$(grep -c 'cannot attach XDP (native) to lo.*keeps enforcing generation '"$((genb + 1))" "$tmp/a1.log") >= 1"
+stop_daemon
+write_config forward
 edge_cmd --detach --all
 
 # A broken first start on an edge nothing protects yet: the pass-through.

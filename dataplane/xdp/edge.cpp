@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "sluice_passthrough.skel.h"
 
@@ -82,9 +84,52 @@ bool is_bpffs(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// True when this process's mount namespace is not one its ancestors run in
+// (`ip netns exec` gives the command it runs one of its own): a mount made
+// in it goes when the processes in it do. False when it cannot tell.
+bool own_mount_namespace() {
+  std::error_code ec;
+  const auto own = std::filesystem::read_symlink("/proc/self/ns/mnt", ec);
+  if (ec) return false;
+  pid_t pid = getppid();
+  for (int hops = 0; pid > 0 && hops < 64; hops++) {
+    const std::string proc = "/proc/" + std::to_string(pid);
+    const auto theirs = std::filesystem::read_symlink(proc + "/ns/mnt", ec);
+    if (ec) return false;
+    if (theirs != own) return true;
+    if (pid == 1) return false;
+    std::ifstream stat(proc + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos) return false;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    rest >> state >> pid;
+    if (!rest) return false;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool prepare_pin_dir(const std::string& dir, std::string* error) {
   const std::string usual = "/sys/fs/bpf";
   if (dir.rfind(usual + "/", 0) == 0 && !is_bpffs(usual)) {
+    // A mount made in a mount namespace of its own (`ip netns exec` gives
+    // each command one, with /sys mounted afresh) goes with this process,
+    // and the pins with it: an edge then stays dark, or enforces with
+    // nothing that can adopt it, once sluiced stops.
+    if (own_mount_namespace()) {
+      *error = "pin_path " + dir +
+               ": no bpffs on /sys/fs/bpf in this process's own mount namespace (ip netns exec "
+               "gives each command one): pins made here would go with it, and the edge with "
+               "them; run sluiced with nsenter --net=/run/netns/NAME (as the systemd unit's "
+               "NetworkNamespacePath= does), or mount bpffs there first";
+      return false;
+    }
     std::error_code mk;
     std::filesystem::create_directories(usual, mk);
     if (mount("bpf", usual.c_str(), "bpf", 0, nullptr) != 0 && !is_bpffs(usual)) {

@@ -18,7 +18,8 @@
 #           not in charge, the running program keeps enforcing (0 lost), the
 #           failure is in the log, `sluicectl status` and /metrics; a fixed
 #           file and SIGHUP put it back in charge. A start whose inside link
-#           cannot be attached (lo) leaves both links as they were (0 lost).
+#           cannot be attached (lo) leaves both links as they were (0 lost);
+#           under `ip netns exec` sluiced refuses a bpffs of its own.
 #           A broken first start on a fresh edge installs the pass-through.
 #  dpdk:    (second argument "dpdk") DPDK on af_packet vdevs with its XDP
 #           standby: kill -9 under load; the time until SYNs are answered
@@ -450,6 +451,15 @@ check "the log says why, and that the running program keeps enforcing generation
 stop_daemon
 write_config forward
 edge_cmd --detach --all
+
+# Under `ip netns exec` (a mount namespace of its own, /sys mounted afresh)
+# a bpffs sluiced mounted would go with it: it refuses, and pins nothing.
+ip netns exec "$LAB_EDGE" "$sluiced" --config "$cfg" 2>"$tmp/n1.log" &
+daemon_pid=$!
+wait_for "$tmp/n1.log" 'msg="not in charge"' 20
+stop_daemon
+check "under ip netns exec sluiced refuses to mount a bpffs of its own, naming nsenter" \
+  "$(grep -c "own mount namespace.*nsenter --net" "$tmp/n1.log") >= 1 && $([[ -e $pin ]] && echo 1 || echo 0) == 0"
 
 # A broken first start on an edge nothing protects yet: the pass-through.
 write_config forward 'on_shed = "explode"'

@@ -163,17 +163,29 @@ struct XdpProgram::Impl {
 
   // Entries of every partition, counted at most once a second: a count is a
   // walk of the keys (batched), and stats are read for every scrape and log
-  // line.
+  // line. With each count, the entries the kernel's LRU recycled without
+  // telling: made before the walk, less those found expired after it and
+  // those the walk found, a count that never runs ahead of the true one
+  // (entries made or expired during the walk only lower it), and never goes
+  // down (a Prometheus counter).
   mutable std::array<uint64_t, SL_PRIORITIES> flow_counts{};
+  mutable std::array<uint64_t, SL_PRIORITIES> flow_evicted{};
   mutable std::chrono::steady_clock::time_point flow_counted{};
-  const std::array<uint64_t, SL_PRIORITIES>& flow_entries_cached() const {
+  void count_flows() const {
     const auto now = std::chrono::steady_clock::now();
-    if (flow_counted.time_since_epoch().count() == 0 ||
-        now - flow_counted >= std::chrono::seconds(1)) {
-      for (uint32_t p = 0; p < SL_PRIORITIES; p++) flow_counts[p] = flow_entries(p);
-      flow_counted = now;
+    if (flow_counted.time_since_epoch().count() != 0 &&
+        now - flow_counted < std::chrono::seconds(1))
+      return;
+    const sl_counters before = sum_counters();
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) flow_counts[p] = flow_entries(p);
+    const sl_counters after = sum_counters();
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      const uint64_t made =
+          before.flow_events[p][SL_FLOW_EV_CREATED] + before.flow_events[p][SL_FLOW_EV_LEARNED];
+      const uint64_t gone = after.flow_events[p][SL_FLOW_EV_EXPIRED] + flow_counts[p];
+      flow_evicted[p] = std::max(flow_evicted[p], made > gone ? made - gone : 0);
     }
-    return flow_counts;
+    flow_counted = now;
   }
 
   // Entries in a partition now (a walk of its keys, in batches).
@@ -498,15 +510,11 @@ DataplaneStats XdpProgram::stats() const {
   s.source_table_entries = std::min<uint64_t>(counts.source_inserts, capacity);
   s.source_table_evictions = counts.source_inserts - s.source_table_entries;
   s.flow_table_capacity = impl.flow_partition_entries * SL_PRIORITIES;
+  impl.count_flows();
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    s.flow_entries[p] = impl.flow_entries_cached()[p];
+    s.flow_entries[p] = impl.flow_counts[p];
     for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
-    // The kernel's LRU recycles without telling: entries made and not found
-    // expired that are no longer there were evicted.
-    const uint64_t made =
-        counts.flow_events[p][SL_FLOW_EV_CREATED] + counts.flow_events[p][SL_FLOW_EV_LEARNED];
-    const uint64_t gone = counts.flow_events[p][SL_FLOW_EV_EXPIRED] + s.flow_entries[p];
-    s.flow_events[p][SL_FLOW_EV_EVICTED] = made > gone ? made - gone : 0;
+    s.flow_events[p][SL_FLOW_EV_EVICTED] = impl.flow_evicted[p];
   }
   s.boundary_lookup_tokens = state.boundary.lookups.tokens_nt / SL_TOKEN;
   s.boundary_packet_tokens = state.boundary.packets.tokens_nt / SL_TOKEN;

@@ -344,6 +344,66 @@ TEST(XdpFlows, RetuneMovingAClassKeepsItsFlows) {
   EXPECT_EQ(st.flow_table_capacity, 262144u);
 }
 
+// The kernel's LRU recycles flow entries without telling: the evicted count
+// comes from each count of the entries (at most once a second), never runs
+// ahead of the true count and never goes down. Before, it set the live
+// count of entries made against a count of entries up to a second old: 20
+// flows made since that count showed as 20 evictions in a table far from
+// full, then went back to 0.
+TEST(XdpFlows, EvictionsAreCountedFromEachCountAndNeverGoDown) {
+  SLUICE_REQUIRE_ROOT();
+  XdpProgramOptions o;
+  o.fake_clock = true;
+  o.flow_table_size = 8 * 4096;  // 4096 a partition
+  std::string error;
+  auto p = XdpProgram::load(o, &error);
+  ASSERT_TRUE(p) << error;
+  ASSERT_TRUE(p->write_profile(
+      test::profile_from_toml("[admission]\nflow_learn_sec = 0\n[[class]]\nname = \"web\"\n"
+                              "priority = 0\nmatch = { src = \"198.18.0.0/15\" }\n"),
+      1, &error))
+      << error;
+  p->set_clock(kT0);
+  uint32_t made = 0;
+  auto open_flows = [&](uint32_t n) {
+    for (uint32_t i = 0; i < n; i++, made++) {
+      XdpTestResult r;
+      ASSERT_TRUE(p->test_run(test::syn_v4(test::kNet198_18 + made), &r, &error)) << error;
+    }
+  };
+  auto entries_become = [&](auto done) {  // the next count, within 5 s
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    DataplaneStats st = p->stats();
+    while (!done(st) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      st = p->stats();
+    }
+    return st;
+  };
+  ASSERT_NO_FATAL_FAILURE(open_flows(100));
+  DataplaneStats st = p->stats();
+  EXPECT_EQ(st.flow_entries[0], 100u);
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_CREATED], 100u);
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
+  ASSERT_NO_FATAL_FAILURE(open_flows(20));
+  st = p->stats();  // the count is the one of a moment ago
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_CREATED], 120u);
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
+  st = entries_become([](const DataplaneStats& s) { return s.flow_entries[0] == 120; });
+  ASSERT_EQ(st.flow_entries[0], 120u);
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
+  // Past the partition's 4096: the LRU recycles; once counted, every flow
+  // made and not there is an eviction, and the count stays.
+  ASSERT_NO_FATAL_FAILURE(open_flows(5000));
+  st = entries_become([](const DataplaneStats& s) { return s.flow_entries[0] != 120; });
+  ASSERT_NE(st.flow_entries[0], 120u);
+  EXPECT_LE(st.flow_entries[0], 4096u);
+  const uint64_t evicted = st.flow_events[0][SL_FLOW_EV_EVICTED];
+  EXPECT_EQ(evicted, made - st.flow_entries[0]);
+  EXPECT_GE(evicted, made - 4096u);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(p->stats().flow_events[0][SL_FLOW_EV_EVICTED], evicted);
+}
+
 // Counters in the maps agree with the model's.
 // A flood of distinct sources recycles table entries instead of growing.
 TEST(XdpSources, FloodRecyclesEntriesAndCountsEvictions) {

@@ -446,11 +446,15 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     adaptive = nullptr;
     adaptive_owner.reset();  // the dataplane keeps the last adaptive rate
     dp->stop();
-    log_event(
-        LogLevel::info, "stopped; the dataplane keeps enforcing unattended",
-        {{"mode", dp->kind()},
-         {"generation", std::to_string(last.generation)},
-         {"detach", "sluiced --detach hands an inline edge to the when_stopped pass-through"}});
+    if (last.healthy)
+      log_event(
+          LogLevel::info, "stopped; the dataplane keeps enforcing unattended",
+          {{"mode", dp->kind()},
+           {"generation", std::to_string(last.generation)},
+           {"detach", "sluiced --detach hands an inline edge to the when_stopped pass-through"}});
+    else
+      log_event(LogLevel::info, "stopped; the dataplane was not enforcing",
+                {{"mode", dp->kind()}, {"why", last.unhealthy}});
     return 0;
   }
 }

@@ -133,6 +133,15 @@ json ControlState::change(const std::string& op, const std::string& requested,
   }
   const uint64_t next_generation = generation != 0 ? generation : generation_ + 1;
   std::string error;
+  // A change that would reach nothing is no change (after `sluiced
+  // --detach`, say, the links hold the pass-through): said, not applied.
+  if (!diff.empty()) {
+    const DataplaneStats health = dataplane_.stats();
+    if (!health.healthy)
+      return refuse("the dataplane is not enforcing (" + health.unhealthy +
+                    "): the change would reach no packet, so nothing changed; restart sluiced "
+                    "to take the edge back");
+  }
   if (!diff.empty() && !dataplane_.apply(compile(*next.config), next_generation, &error)) {
     return refuse("the dataplane refused the change: " + error);
   }

@@ -295,6 +295,27 @@ TEST_F(SluicectlTest, RejectedSetExitsOneAndPrintsTheCheckerLine) {
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 
+// A change while the dataplane is not enforcing (`sluiced --detach` gave the
+// links to the pass-through, say) would reach no packet: refused, saying
+// why, nothing changed; a dry run still checks it. Enforcing again, it
+// applies.
+TEST_F(SluicectlTest, ChangesAreRefusedWhileTheDataplaneIsNotEnforcing) {
+  h_.dataplane().set_unhealthy("sluice's program is no longer the one on the outside link");
+  const Ran r = ctl({"set", "class.citizen.rate_per_sec=20000"});
+  EXPECT_EQ(r.exit_code, 1) << describe(r);
+  EXPECT_NE(r.err.find("the dataplane is not enforcing (sluice's program is no longer the one on "
+                       "the outside link)"),
+            std::string::npos)
+      << describe(r);
+  EXPECT_EQ(h_.state().generation(), 1u);
+  const Ran dry = ctl({"set", "--dry-run", "class.citizen.rate_per_sec=20000"});
+  EXPECT_EQ(dry.exit_code, 0) << describe(dry);
+  h_.dataplane().set_unhealthy("");
+  const Ran again = ctl({"set", "class.citizen.rate_per_sec=20000"});
+  EXPECT_EQ(again.exit_code, 0) << describe(again);
+  EXPECT_EQ(h_.state().generation(), 2u);
+}
+
 TEST_F(SluicectlTest, JsonOutputParsesWhereverTheFlagIsGiven) {
   for (const std::vector<std::string>& args : {std::vector<std::string>{"--json", "status"},
                                                std::vector<std::string>{"status", "--json"}}) {

@@ -73,11 +73,11 @@ start_daemon() {  # log file [notify record]
   daemon_pid=$!
   wait_for "$1" 'msg=started' 20
 }
-stop_daemon() {  # log file
+stop_daemon() {  # log file [what its last line says]
   kill -TERM "$daemon_pid"
   wait "$daemon_pid"
   daemon_pid=
-  wait_for "$1" 'msg="stopped; the dataplane keeps enforcing unattended"' 10
+  wait_for "$1" "${2:-msg=\"stopped; the dataplane keeps enforcing unattended\"}" 10
   if [[ -n ${notify_pid:-} ]]; then
     kill "$notify_pid" 2>/dev/null || true
     wait "$notify_pid" 2>/dev/null || true
@@ -243,7 +243,10 @@ sleep 1  # five watchdog intervals (200 ms): a sluiced still feeding it would se
 # (one sent just before the check may still be on its way to the listener)
 check "watchdog: fed every 200 ms before ($fed by then), not since" \
   "fed >= 3 && $(grep -c '^WATCHDOG=1$' "$tmp/n3.txt") <= withheld + 1"
-stop_daemon "$tmp/d3.log"
+out=$(ctl set class.citizen.rate_per_sec=7 2>&1) && rc=0 || rc=$?
+check "a change with the edge handed over is refused, saying why (rc $rc)" \
+  "rc == 1 && $(grep -c 'the dataplane is not enforcing' <<<"$out") == 1"
+stop_daemon "$tmp/d3.log" 'msg="stopped; the dataplane was not enforcing"'
 check "sd_notify: STOPPING=1 at SIGTERM" "$(grep -c '^STOPPING=1' "$tmp/n3.txt") == 1"
 detach --config "$cfg" --detach --all
 check "detached at the end" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"

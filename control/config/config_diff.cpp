@@ -29,7 +29,11 @@ void flatten(const toml::table& t, const std::string& prefix, Flat& out) {
   for (auto&& [k, v] : t) {
     const std::string key =
         prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
-    if (const toml::table* sub = v.as_table(); sub != nullptr && !sub->is_inline()) {
+    // A table's keys, also of a top-level table written inline (an override
+    // of a key in a table the file lacks writes `admission = { ... }`);
+    // deeper inline tables are values (a class's match).
+    if (const toml::table* sub = v.as_table();
+        sub != nullptr && (!sub->is_inline() || prefix.empty())) {
       flatten(*sub, key, out);
     } else if (const toml::array* arr = v.as_array();
                arr != nullptr && key == "class" && arr->is_array_of_tables()) {
@@ -86,7 +90,7 @@ std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view n
 }
 
 bool is_restart_only(const std::string& key) {
-  // Whole tables written inline ("dataplane = { ... }") diff as one key.
+  // A whole table (an empty one written inline, `dataplane = {}`).
   if (key == "dataplane" || key == "metrics" || key == "control") return true;
   return is_restart_only_key(key);
 }

@@ -2,6 +2,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "control/config/config_diff.hpp"
 #include "control/config/validator.hpp"
 
 namespace sluice::loader {
@@ -225,7 +226,9 @@ LoadResult apply_named_profile(std::string_view text, const std::string& source,
 }
 
 // Every profile is applied once at load time, so that a profile that would be
-// rejected at retune time is already an error at startup.
+// rejected at retune time is already an error at startup: one that does not
+// apply, or one that changes a key only a restart changes (a profile switch
+// is a live change), at the entry responsible.
 void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
                        Diagnostics& diag) {
   const toml::table* profiles = doc.get_as<toml::table>("profiles");
@@ -233,8 +236,28 @@ void validate_profiles(std::string_view text, const std::string& source, const t
   for (auto&& [k, v] : *profiles) {
     const toml::table* profile = v.as_table();
     if (profile == nullptr) continue;
-    LoadResult r = apply_named_profile(text, source, std::string(k.str()), *profile);
+    const std::string name(k.str());
+    LoadResult r = apply_named_profile(text, source, name, *profile);
     for (ConfigError& e : r.errors) diag.add({e.file, e.line, e.col}, e.key, e.message);
+    if (!r.ok()) continue;
+    std::vector<ProfileEntry> entries;
+    collect_profile_entries(*profile, "", 0, entries);
+    for (const DiffEntry& d : config_diff(std::string(text), r.text)) {
+      if (!is_restart_only(d.key)) continue;
+      ErrorSite at{source, clamp_index(profile->source().begin.line),
+                   clamp_index(profile->source().begin.column)};
+      std::string key = join_key("profiles", name);
+      for (const ProfileEntry& e : entries) {
+        if (e.key == d.key || d.key.rfind(e.key + ".", 0) == 0 ||
+            e.key.rfind(d.key + ".", 0) == 0) {
+          at = {source, clamp_index(e.at.line), clamp_index(e.at.column)};
+          key = join_key(key, e.key);
+          break;
+        }
+      }
+      diag.add(at, key,
+               d.key + " changes only at restart: a profile, switched live, cannot change it");
+    }
   }
 }
 

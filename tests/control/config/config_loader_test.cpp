@@ -3,6 +3,7 @@
 // and defaults), what is rejected (where, under which key, saying what) and
 // how overrides and profiles apply all-or-nothing.
 #include "control/config/config_loader.hpp"
+#include "control/config/config_diff.hpp"
 
 #include <gtest/gtest.h>
 
@@ -1080,6 +1081,39 @@ TEST(ConfigProfiles, UnknownProfileIsAnError) {
       << all_errors(r);
   r = apply_profile("", "p.toml", "surge-1");
   EXPECT_TRUE(has_error(r, "no profiles are defined")) << all_errors(r);
+}
+
+// A profile is switched live: one that changes a key only a restart changes
+// would be refused at every switch, so the file is invalid, at the entry
+// responsible; also when the file lacks the key's table (the profile writes
+// it whole, `admission = { ... }`, which diffs key by key).
+TEST(ConfigProfiles, ARestartOnlyKeyInAProfileIsAnError) {
+  LoadResult r = load(R"(
+[[class]]
+name = "citizen"
+
+[profiles.bigger]
+"class.citizen.rate_per_sec" = 50
+"admission.flow_table_size" = 16384
+
+[profiles.mode]
+"dataplane.mode" = "dpdk"
+)");
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r,
+                        "<test>:6:1: profiles.bigger.\"admission.flow_table_size\": "
+                        "admission.flow_table_size changes only at restart"))
+      << all_errors(r);
+  EXPECT_TRUE(has_error(r,
+                        "<test>:9:1: profiles.mode.\"dataplane.mode\": dataplane.mode changes "
+                        "only at restart"))
+      << all_errors(r);
+  EXPECT_EQ(r.errors.size(), 2u) << all_errors(r);
+  const std::vector<DiffEntry> d =
+      config_diff("[[class]]\nname = \"c\"\n",
+                  "admission = { flow_table_size = 16384 }\n[[class]]\nname = \"c\"\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].key, "admission.flow_table_size");
 }
 
 TEST(ConfigProfiles, ShippedProfilesApply) {

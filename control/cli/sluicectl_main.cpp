@@ -442,7 +442,16 @@ int main(int argc, char** argv) {
       app.add_subcommand("rollback",
                          "return to generation GEN (default: the one before the current), as a new "
                          "generation");
-  rollback_cmd->add_option("GEN", generation, "generation number (see history)");
+  rollback_cmd->add_option("GEN", generation, "generation number (see history)")
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            const bool digits = !text.empty() && text.size() <= 19 &&
+                                text.find_first_not_of("0123456789") == std::string::npos;
+            if (digits && std::stoull(text) >= 1) return "";
+            return "expected a generation number, 1 or more (see sluicectl history), found \"" +
+                   text + "\"";
+          },
+          "GEN"));
   rollback_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
 
   std::string level;

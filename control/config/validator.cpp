@@ -18,11 +18,26 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
       out.mode = *v;
     }
   }
+  // An interface or device: named (the empty name is none of them).
+  auto port = [this](const Field& f) -> const std::string* {
+    const std::string* v = string(*f, f.key);
+    if (v == nullptr) return nullptr;
+    if (v->empty() || v->find('\0') != std::string::npos) {
+      fail(*f, f.key, "an interface or device name (empty names none)");
+      return nullptr;
+    }
+    return v;
+  };
   if (Field s = field(*t, key, key, "outside")) {
-    if (const auto* v = string(*s, s.key)) out.outside = *v;
+    if (const auto* v = port(s)) out.outside = *v;
   }
   if (Field s = field(*t, key, key, "inside")) {
-    if (const auto* v = string(*s, s.key)) out.inside = *v;
+    if (const auto* v = port(s)) {
+      out.inside = *v;
+      if (*v == out.outside)
+        diag_.report(s->source(), s.key,
+                     "\"" + *v + "\" is dataplane.outside too: an inline edge has two sides");
+    }
   }
   if (Field a = field(*t, key, key, "xdp_attach")) {
     if (auto v = keyword<XdpAttach>(
@@ -33,11 +48,22 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
   if (Field a = field(*t, key, key, "dpdk_args")) dpdk_args(*a, a.key, out);
   if (Field p = field(*t, key, key, "pin_path")) {
     const auto* s = p->as_string();
-    if (s != nullptr && s->get().size() > 1 && s->get().front() == '/' &&
-        s->get().find('\0') == std::string::npos) {
+    // Absolute and plain: no "." or ".." step (a path through a directory
+    // --detach --all removes would pin beside it, and never be found).
+    bool plain = s != nullptr && s->get().size() > 1 && s->get().front() == '/' &&
+                 s->get().find('\0') == std::string::npos;
+    for (std::size_t at = 0; plain && at < s->get().size();) {
+      const std::size_t next = std::min(s->get().find('/', at + 1), s->get().size());
+      const std::string step = s->get().substr(at + 1, next - at - 1);
+      plain = step != "." && step != "..";
+      at = next;
+    }
+    if (plain) {
       out.pin_path = s->get();
     } else {
-      fail(*p, p.key, "an absolute directory path on a bpffs (e.g. /sys/fs/bpf/sluice)");
+      fail(*p, p.key,
+           "an absolute directory path on a bpffs without . or .. steps (e.g. "
+           "/sys/fs/bpf/sluice)");
     }
   }
   if (Field w = field(*t, key, key, "when_stopped")) {

@@ -316,6 +316,25 @@ TEST_F(SluicectlTest, ChangesAreRefusedWhileTheDataplaneIsNotEnforcing) {
   EXPECT_EQ(h_.state().generation(), 2u);
 }
 
+// A rollback names a generation, 1 or more: 0, a negative number or a word
+// is refused by name (0 used to mean "the one before", -3 wrapped around).
+TEST_F(SluicectlTest, RollbackRefusesAGenerationThatIsNone) {
+  ASSERT_EQ(ctl({"set", "class.citizen.rate_per_sec=20000"}).exit_code, 0);
+  for (const char* gen : {"0", "-3", "two"}) {
+    const Ran r = ctl({"rollback", "--", gen});
+    EXPECT_EQ(r.exit_code, 1) << describe(r);
+    EXPECT_NE(r.err.find(std::string("expected a generation number, 1 or more (see sluicectl "
+                                     "history), found \"") +
+                         gen + "\""),
+              std::string::npos)
+        << describe(r);
+  }
+  EXPECT_EQ(h_.state().generation(), 2u);
+  const Ran back = ctl({"rollback", "1"});
+  EXPECT_EQ(back.exit_code, 0) << describe(back);
+  EXPECT_EQ(h_.state().generation(), 3u);
+}
+
 TEST_F(SluicectlTest, JsonOutputParsesWhereverTheFlagIsGiven) {
   for (const std::vector<std::string>& args : {std::vector<std::string>{"--json", "status"},
                                                std::vector<std::string>{"status", "--json"}}) {

@@ -806,6 +806,24 @@ name = "citizen"
 )",
      "<test>:2:1: profiles.surge-1.\"boundary.lookups_per_second\": unknown key; expected one "
      "of: lookups_per_sec,"},
+    {"an empty interface name", R"(
+[dataplane]
+outside = ""
+)",
+     "<test>:2:11: dataplane.outside: expected an interface or device name (empty names none)"},
+    {"one interface for both sides", R"(
+[dataplane]
+outside = "eth1"
+inside = "eth1"
+)",
+     "<test>:3:10: dataplane.inside: \"eth1\" is dataplane.outside too: an inline edge has two "
+     "sides"},
+    {"a pin path through ..", R"(
+[dataplane]
+pin_path = "/sys/fs/bpf/a/../b"
+)",
+     "<test>:2:12: dataplane.pin_path: expected an absolute directory path on a bpffs without . "
+     "or .. steps"},
     {"profile that breaks a rule elsewhere is reported at the profile", R"(
 [admission]
 sticky_window_ms = 5000

@@ -82,10 +82,6 @@ bool is_bpffs(const std::string& path) {
   return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
 }
 
-}  // namespace
-
-namespace {
-
 // True when this process's mount namespace is not one its ancestors run in
 // (`ip netns exec` gives the command it runs one of its own): a mount made
 // in it goes when the processes in it do. False when it cannot tell.

@@ -437,16 +437,21 @@ SL_INLINE void sl_sticky_count_cpu(const struct sl_profile *prof, struct sl_stic
 /*
  * Before a lookup of class cp takes the lock: true when the controller may
  * read its counts there (sl_sticky_tick: the epoch turned or the window ran;
- * a settle waits) or the class's state is about to be made afresh, so that
- * every CPU's counts must be taken into the state first (sl_sticky_take,
+ * a settle waits) or the class's state is about to be made afresh (any
+ * class's), so that every CPU's counts must be taken into the state first (sl_sticky_take,
  * then sl_sticky_merge under the lock; where the take runs outside the
  * lock, by one CPU at a time: sl_sticky_claim). Rare: about once a window.
  */
 SL_INLINE int sl_sticky_due(const struct sl_profile *prof, const struct sl_class_params *cp,
 			    const struct sl_class_state *cs, __u64 now_ns)
 {
+	/* A state made afresh drops whatever the CPUs counted for the slot,
+	 * whichever class it is for now: counts of a sticky class the slot
+	 * held before must not reach a class made sticky later. */
+	if (SL_READ_ONCE(cs->epoch) != cp->state_epoch)
+		return 1;
 	return cp->shed_order == SL_SHED_STICKY &&
-	       (SL_READ_ONCE(cs->epoch) != cp->state_epoch || SL_READ_ONCE(cs->settle) != 0 ||
+	       (SL_READ_ONCE(cs->settle) != 0 ||
 		!sl_sticky_epoch_current(prof, SL_READ_ONCE(cs->rank_epoch), now_ns) ||
 		sl_sticky_window_ran(prof, SL_READ_ONCE(cs->window_start_ns), now_ns));
 }

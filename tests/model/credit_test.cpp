@@ -425,6 +425,14 @@ TEST(StickyCounts, TakenWhileTheStateWaitsToBeMadeAfreshAreDropped) {
   EXPECT_FALSE(sl_sticky_due(&prof, &cp, cs.get(), kT0 + 1));
   sl_sticky_merge(cs.get(), &cp, taken.get());
   EXPECT_EQ(cs->window_offered, 100u);
+  // A slot given to a class that does not shed by rank: its state made
+  // afresh takes (and drops) what the CPUs counted for the sticky class
+  // before, so that none of it reaches a class made sticky there later.
+  cp.shed_order = SL_SHED_RANDOM;
+  cp.state_epoch = 6;
+  EXPECT_TRUE(sl_sticky_due(&prof, &cp, cs.get(), kT0 + 1));
+  cs->epoch = cp.state_epoch;
+  EXPECT_FALSE(sl_sticky_due(&prof, &cp, cs.get(), kT0 + prof.sticky_window_ns + 1));
 }
 
 // Two CPUs due at a window's close (XDP, where the counts are taken outside

@@ -174,7 +174,9 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
   const std::string message =
       std::string(config_error ? "the config was rejected" : "the dataplane did not start") + ": " +
       why + "; the edge: " + edge_text(edge) + ". Fix " + options.config_path +
-      " and reload (SIGHUP); retrying every " + std::to_string(retry_sec) + " s";
+      (dataplane_needs_new_process()
+           ? " and restart sluiced (DPDK starts once per process; a reload cannot start it)"
+           : " and reload (SIGHUP); retrying every " + std::to_string(retry_sec) + " s");
   // No READY=1 (nothing of this config enforces); STATUS says why.
   notify("STATUS=not in charge: " + message);
   log_event(LogLevel::error, "not in charge",

@@ -220,4 +220,8 @@ DataplaneStats unattended_stats(const DataplaneSettings& settings);
 // gets the when_stopped program unless a sluice program already enforces.
 bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report);
 
+// True when a dataplane cannot start again in this process (DPDK's EAL
+// starts once per process): only a restart of sluiced can start it.
+bool dataplane_needs_new_process();
+
 }  // namespace sluice

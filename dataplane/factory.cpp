@@ -13,6 +13,7 @@
 #endif
 #ifdef SLUICE_WITH_DPDK
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
+#include "dataplane/dpdk/eal.hpp"
 #endif
 #if defined(SLUICE_WITH_DPDK) && defined(SLUICE_WITH_XDP)
 #include "dataplane/standby.hpp"
@@ -161,5 +162,13 @@ bool install_passthrough_dataplane(const DataplaneSettings&, std::string* report
   return false;
 }
 #endif
+
+bool dataplane_needs_new_process() {
+#ifdef SLUICE_WITH_DPDK
+  return dpdk::eal_spent();
+#else
+  return false;
+#endif
+}
 
 }  // namespace sluice

@@ -43,6 +43,7 @@ struct DpdkDataplane::Impl {
   dpdk::Port ports[2];
   std::vector<unsigned> lcores;
   std::vector<dpdk::WorkerArg> args;
+  bool prepared = false;  // EAL, pool, ports and rings ready (prepare())
   bool launched = false;
   SlotBook book;  // class state slots: owners and counter bases
   // A running capture: class names by state slot when it started, and the
@@ -164,9 +165,15 @@ DpdkDataplane::DpdkDataplane(DataplaneSettings settings)
 
 DpdkDataplane::~DpdkDataplane() { stop(); }
 
-bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, std::string* error) {
+bool DpdkDataplane::prepare(std::string* error) {
   Impl& im = *impl_;
   std::lock_guard<std::mutex> lock(im.mutex);
+  return prepare_locked(error);
+}
+
+bool DpdkDataplane::prepare_locked(std::string* error) {
+  Impl& im = *impl_;
+  if (im.prepared) return true;
   const DataplaneSettings& s = im.settings;
   Engine& e = im.engine;
   auto fail = [&](const std::string& why) {
@@ -249,7 +256,22 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
   e.qsv = static_cast<rte_rcu_qsbr*>(rte_zmalloc("sluice_qsbr", qsv_size, RTE_CACHE_LINE_SIZE));
   if (e.qsv == nullptr || rte_rcu_qsbr_init(e.qsv, e.workers) != 0)
     return fail("cannot set up RCU for config swaps");
+  im.prepared = true;
+  return true;
+}
 
+bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, std::string* error) {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  Engine& e = im.engine;
+  if (!prepare_locked(error)) return false;
+  auto fail = [&](const std::string& why) {
+    *error = "dpdk: " + why;
+    im.release();
+    dpdk::eal_stop();
+    return false;
+  };
+  std::string why;
   SlotAssignment slots;
   std::unique_ptr<Snapshot> first = im.make_snapshot(profile, generation, &slots, &why);
   if (!first) return fail(why);
@@ -395,6 +417,7 @@ std::vector<uint64_t> DpdkDataplane::worker_loops() const {
 
 // Stops the workers and gives everything back, in reverse order of start.
 void DpdkDataplane::Impl::release() {
+  prepared = false;
   if (launched) {
     engine.running.store(false);
     rte_eal_mp_wait_lcore();

@@ -17,6 +17,12 @@ class DpdkDataplane : public Dataplane {
   explicit DpdkDataplane(DataplaneSettings settings);
   ~DpdkDataplane() override;
 
+  // What start() does before any profile: the settings' checks, the EAL,
+  // the mbuf pool, the ports and the rings, the steps that fail for a
+  // config's reasons. The XDP standby calls it before it touches the edge,
+  // so that such a failure leaves the edge enforcing what it did. start()
+  // runs it when it was not run.
+  bool prepare(std::string* error);
   bool start(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
   bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
   DataplaneStats stats() const override;
@@ -32,6 +38,7 @@ class DpdkDataplane : public Dataplane {
   std::vector<uint64_t> worker_loops() const;
 
  private:
+  bool prepare_locked(std::string* error);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -66,7 +66,9 @@ bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::stri
   std::lock_guard<std::mutex> lock(g_mutex);
   if (g_running) return true;
   if (g_used) {
-    *error = "the DPDK EAL was already started and stopped in this process";
+    *error =
+        "the DPDK EAL was started in this process before, and DPDK starts it once per process: "
+        "restart sluiced (systemctl restart sluiced) to start DPDK again";
     return false;
   }
   std::vector<std::string> argv_s = {"sluiced"};
@@ -104,6 +106,11 @@ bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::stri
 bool eal_running() {
   std::lock_guard<std::mutex> lock(g_mutex);
   return g_running;
+}
+
+bool eal_spent() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_used && !g_running;
 }
 
 void eal_stop() {

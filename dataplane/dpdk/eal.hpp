@@ -24,6 +24,10 @@ bool eal_running();
 // Releases what the EAL holds. The EAL cannot start again in this process.
 void eal_stop();
 
+// True once the EAL was started (or failed to start) and is not running: a
+// DPDK dataplane needs a new process (a restart of sluiced) to start again.
+bool eal_spent();
+
 // The mbuf field where a queued packet carries its arrival time and what the
 // model decided for it (registered by eal_start).
 struct QueueTag {

@@ -244,6 +244,24 @@ shed_order = "random"'
   check "the restart ran DPDK again and adopted the standby's state" \
     "$(grep -c 'msg=started mode=dpdk.*adopted=true' "$tmp/p2.log") == 1"
   stop_daemon
+  # A start that DPDK refuses for the config's sake (too few mbufs), with
+  # the citizen limit changed to 5/s: the standby keeps enforcing what it
+  # did, at the same generation (DPDK's steps run before it is touched).
+  gen=$(sed -nE 's/.*msg=started mode=dpdk.* generation=([0-9]+).*/\1/p' "$tmp/p2.log")
+  sed -i 's/^rate_per_sec = 40$/rate_per_sec = 5/; s/^dpdk_idle_sleep_us = 20$/dpdk_idle_sleep_us = 20\ndpdk_mbufs = 1023/' "$cfg"
+  run_edge "$sluiced" "$tmp/p3.log"
+  wait_for "$tmp/p3.log" 'msg="not in charge"' 20
+  start_probe 6 198.18.20.2 120 "$tmp/probe-citizen2.log"
+  mark refused
+  sleep 4
+  cit2=$(end_probe "$tmp/probe-citizen2.log" "$probe2_pid")
+  probe2_pid=
+  refused=$(win "$cit2" refused answered)
+  check "a DPDK start refused (dpdk_mbufs) leaves the standby's limit: $refused answered in 4 s (40/s, burst 10)" \
+    "refused >= 130 && refused <= 175"
+  check "and its generation ($gen), saying DPDK refused" \
+    "$(grep -c "msg=\"not in charge\".*dpdk_mbufs = 1023.* generation=$gen " "$tmp/p3.log") >= 1"
+  stop_daemon
   echo "$passes passed, $failures failed"
   ((failures == 0))
   exit

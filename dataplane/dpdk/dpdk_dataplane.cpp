@@ -23,6 +23,7 @@
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
 #include "dataplane/dpdk/port.hpp"
+#include "dataplane/model/bucket.h"
 
 namespace sluice {
 
@@ -347,16 +348,21 @@ DataplaneStats DpdkDataplane::stats() const {
   // Read without the fast path's lock (a reader preempted while holding it
   // would stall every worker): each field is one aligned word, and figures
   // a moment apart are good enough for stats.
+  // Tokens as the next decision would find them, on the workers' clock.
+  const uint64_t now =
+      e.capture_clock ? e.capture_now_ns.load(std::memory_order_relaxed) : e.tsc_ns(rte_rdtsc());
   for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++) {
-    const sl_class_state& cls =
-        e.shared.classes[prof.classes[c].state_index & (SL_MAX_CLASSES - 1)];
-    st.classes[c].bucket_tokens = dpdk::load(cls.bucket.tokens_nt) / SL_TOKEN;
-    st.classes[c].sticky_threshold = dpdk::load(cls.epoch) == prof.classes[c].state_epoch
-                                         ? dpdk::load(cls.threshold)
-                                         : SL_RANK_ONE;
+    const sl_class_params& cp = prof.classes[c];
+    const sl_class_state& cls = e.shared.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
+    const bool made = dpdk::load(cls.epoch) == cp.state_epoch;
+    st.classes[c].bucket_tokens = sl_bucket_whole_tokens(&cls.bucket, &cp.bucket, made, now);
+    st.classes[c].sticky_threshold = made ? dpdk::load(cls.threshold) : SL_RANK_ONE;
   }
-  st.boundary_lookup_tokens = dpdk::load(e.shared.boundary.lookups.tokens_nt) / SL_TOKEN;
-  st.boundary_packet_tokens = dpdk::load(e.shared.boundary.packets.tokens_nt) / SL_TOKEN;
+  const int boundary_made = dpdk::load(e.shared.boundary.epoch) == prof.boundary_epoch;
+  st.boundary_lookup_tokens = sl_bucket_whole_tokens(&e.shared.boundary.lookups,
+                                                     &prof.boundary_lookups, boundary_made, now);
+  st.boundary_packet_tokens = sl_bucket_whole_tokens(&e.shared.boundary.packets,
+                                                     &prof.boundary_packets, boundary_made, now);
   st.source_table_capacity = e.shared.sources.capacity();
   for (const dpdk::LcoreCounters& c : e.counters) {
     st.source_table_entries = std::max(st.source_table_entries, dpdk::load(c.source_entries));

@@ -73,6 +73,19 @@ SL_INLINE __u64 sl_bucket_peek(const struct sl_bucket *b, const struct sl_bucket
 	return sum > p->cap_nt ? p->cap_nt : sum;
 }
 
+/* The whole tokens a reader (stats, metrics) finds in a bucket at now_ns:
+ * refilled to then, as the next decision would; full when its state was
+ * not made yet (made: 0; a fresh state starts full). */
+SL_INLINE __u64 sl_bucket_whole_tokens(const struct sl_bucket *b, const struct sl_bucket_params *p,
+				       int made, __u64 now_ns)
+{
+	if (!p->enabled)
+		return 0;
+	if (!made)
+		return p->cap_nt / SL_TOKEN;
+	return sl_bucket_peek(b, p, now_ns) / SL_TOKEN;
+}
+
 /* True when the bucket holds a whole token above reserve_nt. */
 SL_INLINE int sl_bucket_has(const struct sl_bucket *b, __u64 reserve_nt)
 {

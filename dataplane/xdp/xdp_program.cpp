@@ -19,6 +19,7 @@
 #include "bpf/shared_state.h"
 #include "dataplane/common/flow_table.hpp"
 #include "dataplane/common/slot_book.hpp"
+#include "dataplane/model/bucket.h"
 #include "dataplane/xdp/edge.hpp"
 #include "dataplane/xdp/xdp_capture.hpp"
 #include "sluice_xdp.skel.h"
@@ -516,14 +517,29 @@ DataplaneStats XdpProgram::stats() const {
     for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
     s.flow_events[p][SL_FLOW_EV_EVICTED] = impl.flow_evicted[p];
   }
-  s.boundary_lookup_tokens = state.boundary.lookups.tokens_nt / SL_TOKEN;
-  s.boundary_packet_tokens = state.boundary.packets.tokens_nt / SL_TOKEN;
+  // Tokens as the next decision would find them (the program's clock:
+  // CLOCK_MONOTONIC, or the tests' fake one).
+  uint64_t now = 0;
+  if (impl.options.fake_clock) {
+    bpf_map_lookup_elem(impl.fd(maps.sl_clock), &kZero, &now);
+  } else {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = static_cast<uint64_t>(ts.tv_sec) * SL_NS_PER_SEC + static_cast<uint64_t>(ts.tv_nsec);
+  }
+  const int boundary_made = state.boundary.epoch == prof.boundary_epoch;
+  s.boundary_lookup_tokens =
+      sl_bucket_whole_tokens(&state.boundary.lookups, &prof.boundary_lookups, boundary_made, now);
+  s.boundary_packet_tokens =
+      sl_bucket_whole_tokens(&state.boundary.packets, &prof.boundary_packets, boundary_made, now);
   s.backend = counts.backend;
   s.classes = impl.read_book().class_stats(prof, counts);
   for (uint32_t c = 0; c < s.classes.size(); c++) {
-    const uint32_t idx = prof.classes[c].state_index & (SL_MAX_CLASSES - 1);
-    s.classes[c].bucket_tokens = state.classes[idx].bucket.tokens_nt / SL_TOKEN;
-    s.classes[c].sticky_threshold = state.classes[idx].threshold;
+    const sl_class_params& cp = prof.classes[c];
+    const sl_class_state& cs = state.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
+    s.classes[c].bucket_tokens =
+        sl_bucket_whole_tokens(&cs.bucket, &cp.bucket, cs.epoch == cp.state_epoch, now);
+    s.classes[c].sticky_threshold = cs.threshold;
   }
   return s;
 }

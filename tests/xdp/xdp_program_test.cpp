@@ -404,6 +404,44 @@ TEST(XdpFlows, EvictionsAreCountedFromEachCountAndNeverGoDown) {
   for (int i = 0; i < 3; i++) EXPECT_EQ(p->stats().flow_events[0][SL_FLOW_EV_EVICTED], evicted);
 }
 
+// What stats (and so /metrics and status) say a bucket holds: refilled to
+// now, as the next decision would find it, and full before its state is
+// made. It said 0 for every bucket after a start and kept an idle bucket at
+// the level of its last decision.
+TEST(XdpStats, BucketsReadRefilledToNowAndFullBeforeTheFirstLookup) {
+  SLUICE_REQUIRE_ROOT();
+  XdpProgramOptions o;
+  o.fake_clock = true;
+  std::string error;
+  auto p = XdpProgram::load(o, &error);
+  ASSERT_TRUE(p) << error;
+  ASSERT_TRUE(p->write_profile(test::profile_from_toml(R"(
+[boundary]
+lookups_per_sec = 2
+lookups_burst = 20
+[[class]]
+name = "a"
+rate_per_sec = 1
+burst = 10
+)"),
+                               1, &error))
+      << error;
+  p->set_clock(kT0);
+  DataplaneStats st = p->stats();
+  EXPECT_EQ(st.classes[0].bucket_tokens, 10u);
+  EXPECT_EQ(st.boundary_lookup_tokens, 20u);
+  XdpTestResult r;
+  for (uint32_t i = 0; i < 6; i++)
+    ASSERT_TRUE(p->test_run(test::syn_v4(test::kNet198_18 + i), &r, &error)) << error;
+  st = p->stats();
+  EXPECT_EQ(st.classes[0].bucket_tokens, 4u);
+  EXPECT_EQ(st.boundary_lookup_tokens, 14u);
+  p->set_clock(kT0 + 3 * kSecond);  // idle: 3 tokens came due, 6 at the boundary
+  st = p->stats();
+  EXPECT_EQ(st.classes[0].bucket_tokens, 7u);
+  EXPECT_EQ(st.boundary_lookup_tokens, 20u);
+}
+
 // Counters in the maps agree with the model's.
 // A flood of distinct sources recycles table entries instead of growing.
 TEST(XdpSources, FloodRecyclesEntriesAndCountsEvictions) {

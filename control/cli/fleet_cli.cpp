@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <iostream>
 #include <vector>
 
@@ -13,6 +15,11 @@
 namespace sluice::cli {
 
 std::optional<FleetConfig> fleet_of(const std::string& config) {
+  if (::access(config.c_str(), R_OK) != 0) {
+    std::cerr << "sluicectl --fleet: cannot read " << config << ": " << std::strerror(errno)
+              << "; give the edge's config file with --config\n";
+    return std::nullopt;
+  }
   const sluice::Config local = load_local_sections(config);
   if (!local.fleet) {
     std::cerr << "sluicectl --fleet: " << config
@@ -68,7 +75,8 @@ void wait_for_edges(const FleetConfig& fleet, int wait_ms, json* r) {
 void print_edges_reached(const json& r, int wait_ms) {
   if (!r.contains("reached_every_edge")) return;
   if (r["reached_every_edge"])
-    std::cout << "every edge runs it (" << r["wait_ms"] << " ms)\n";
+    std::cout << "every live edge runs it (" << r["wait_ms"]
+              << " ms); an edge that stopped keeps enforcing its last config until it rejoins\n";
   else
     std::cerr << "sluicectl --fleet: applied, but not yet running on: " << r["edges_behind"].dump()
               << " after " << wait_ms << " ms\n";

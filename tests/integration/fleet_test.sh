@@ -380,7 +380,7 @@ out=$(fctl set boundary.lookups_per_sec=600 2>&1) && rc=0 || rc=$?
 echo "$out"
 gen=$(sed -nE 's/applied as generation ([0-9]+)/\1/p' <<<"$out")
 check "sluicectl --fleet set applies to every edge (rc $rc)" \
-  "rc == 0 && $(grep -c 'every edge runs it' <<<"$out") == 1"
+  "rc == 0 && $(grep -c 'every live edge runs it' <<<"$out") == 1"
 # sluicectl waited for the edges' records; their /metrics and audit logs
 # follow within a moment (bounded wait).
 runs_everywhere() {

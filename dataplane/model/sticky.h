@@ -438,9 +438,10 @@ SL_INLINE void sl_sticky_count_cpu(const struct sl_profile *prof, struct sl_stic
  * Before a lookup of class cp takes the lock: true when the controller may
  * read its counts there (sl_sticky_tick: the epoch turned or the window ran;
  * a settle waits) or the class's state is about to be made afresh (any
- * class's), so that every CPU's counts must be taken into the state first (sl_sticky_take,
- * then sl_sticky_merge under the lock; where the take runs outside the
- * lock, by one CPU at a time: sl_sticky_claim). Rare: about once a window.
+ * class's), so that every CPU's counts must be taken into the state first
+ * (sl_sticky_take, then sl_sticky_merge under the lock; where the take runs
+ * outside the lock, by one CPU at a time: sl_sticky_claim). Rare: about
+ * once a window.
  */
 SL_INLINE int sl_sticky_due(const struct sl_profile *prof, const struct sl_class_params *cp,
 			    const struct sl_class_state *cs, __u64 now_ns)

@@ -85,11 +85,12 @@ def check(a):
     does not pass by default.
 
     A counter read takes time (about a millisecond, more when this process
-    is not run at once on a busy machine), and the counters were read at some instant within it:
-    the second's true length is uncertain by up to read_s (half of each
-    read), so its rate is judged within [lo, hi] when some length in
-    [to - from - read_s, to - from + read_s] puts it there. A read that took
-    150 ms or more (held up: more than 15% of the rate) is not judged."""
+    is not run at once on a busy machine), and the counters were read at
+    some instant within it: the second's true length is uncertain by up to
+    read_s (half of each read), so its rate is judged within [lo, hi] when
+    some length in [to - from - read_s, to - from + read_s] puts it there.
+    A read that took 150 ms or more (held up: more than 15% of the rate) is
+    not judged."""
     stalls = load_stalls(a.stalls) if a.stalls else []
     bad = excused = seen = 0
     totals = []

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/fleet_agent.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -86,11 +89,33 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       start->log = "the fleet had no config: seeded it from " + config_path + "'s fleet tables; ";
   }
   std::size_t edges = 1;
+  {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::error_code ec;
+    const std::filesystem::path path = std::filesystem::absolute(config_path, ec);
+    start->instance = std::string(host) + ":" + (ec ? config_path : path.string());
+  }
   if (reached) {
     std::vector<EtcdKv> members;
     if (etcd.range(fleet_edges_prefix(fleet), true, &members, nullptr, &etcd_error)) {
-      for (const EtcdKv& kv : members)
-        if (kv.key != fleet_edges_prefix(fleet) + fleet.node) edges++;
+      for (const EtcdKv& kv : members) {
+        if (kv.key != fleet_edges_prefix(fleet) + fleet.node) {
+          edges++;
+          continue;
+        }
+        // This node's record, under a live lease: this edge before a
+        // restart (the same instance), or another edge with the same name,
+        // whose shares would add to this one's past the budget.
+        const json other = json::parse(kv.value, nullptr, false);
+        const std::string theirs =
+            other.is_object() ? other.value("instance", std::string()) : std::string();
+        if (!theirs.empty() && theirs != start->instance) {
+          *error = "fleet.node \"" + fleet.node + "\" is held by a live edge at " + theirs +
+                   ": every edge needs a node name of its own";
+          return false;
+        }
+      }
     }
     // The fleet's rank seed: the first edge proposes its own.
     std::vector<EtcdKv> seed;
@@ -154,6 +179,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
 
 FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const FleetStart& start)
     : fleet_(fleet),
+      instance_(start.instance),
       control_(control),
       applied_revision_(start.record.revision),
       rank_seed_(start.rank_seed) {
@@ -356,6 +382,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
                     {"packets", p == mine.class_packets.end() ? 0.0 : p->second}};
   }
   json record = {{"node", fleet_.node},
+                 {"instance", instance_},
                  {"demand", demand},
                  {"shares", shares_to_json(current)},
                  {"generation", applied_revision_},

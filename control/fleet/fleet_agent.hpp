@@ -49,6 +49,9 @@ struct FleetStart {
   // kept seed, default_seed(), when the fleet had none): sluiced uses it for
   // configs without admission.seed, so every edge ranks a source alike.
   std::optional<uint64_t> rank_seed;
+  // Who runs this node: the host and the config file. A node name a live
+  // edge of another instance holds is refused at the join.
+  std::string instance;
   std::string log;  // what happened, for the log
 };
 
@@ -96,6 +99,7 @@ class FleetAgent {
   void keep_cache(const FleetRecord& record, std::size_t edges) const;
 
   const FleetConfig fleet_;
+  const std::string instance_;  // FleetStart::instance, in this edge's record
   ControlState& control_;
   std::deque<Sample> samples_;
   int64_t lease_ = 0;

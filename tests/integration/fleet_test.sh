@@ -420,6 +420,20 @@ out=$(ctl 2 --json status)
 check "SIGHUP on a member whose file says 7/s keeps the fleet's $budget/s and generation" \
   "$(field "$out" generation) == $gen_before && \
    $("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["boundary"]["lookups_per_sec"])' "$out") == $budget"
+# A second edge under the name a live edge holds (a copied config): refused
+# at the join, naming the live one; its shares would add to edge 2's.
+sed -e "s|^pin_path = .*|pin_path = \"/sys/fs/bpf/sluice-fleet-$LAB_ID-dup\"|" \
+  -e "s|^socket = .*|socket = \"$tmp/dup.sock\"|" -e "s|^audit_log = .*|audit_log = \"$tmp/audit-dup.jsonl\"|" \
+  -e "s|^listen = .*|listen = \"127.0.0.1:19209\"|" "$tmp/edge2.toml" >"$tmp/dup.toml"
+STATE_DIRECTORY=$tmp/state nsenter --net="/run/netns/$ns_s" "$sluiced" --config "$tmp/dup.toml" \
+  >>"$tmp/dup.log" 2>&1 &
+pids+=($!)
+wait_for "$tmp/dup.log" 'msg="not in charge"' 20
+kill "${pids[@]}"
+pids=()
+check "a second edge named edge-2 is refused, naming the live one" \
+  "$(grep -c 'fleet.node \\"edge-2\\" is held by a live edge at' "$tmp/dup.log") >= 1"
+
 # 100 changes: how long until every edge's dataplane runs each.
 in_s "$py" "$tools" retune-latency --sluicectl "$build/control/sluicectl" --config "$tmp/edge2.toml" \
   --metrics http://127.0.0.1:19201/metrics http://127.0.0.1:19202/metrics http://127.0.0.1:19203/metrics \

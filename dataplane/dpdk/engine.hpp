@@ -106,7 +106,7 @@ struct alignas(64) LcoreCounters {
 // A worker's per-CPU credits (dataplane/model/credit.h): budget tokens it
 // drew ahead under the state lock and spends without it; and its counts of
 // the sticky lookups it shed without the lock, by state slot, which the
-// worker that next settles a window takes (dataplane/model/sticky.h).
+// worker that next settles a window takes (dataplane/model/sticky_cpu.h).
 struct alignas(64) WorkerCredits {
   sl_cpu_credits classes{};
   sl_sticky_cpu sticky[SL_MAX_CLASSES]{};

@@ -50,6 +50,7 @@
 #include "abi.h"
 #include "bucket.h"
 #include "decide.h"
+#include "sticky_cpu.h"
 
 SL_INLINE int sl_credit_class_ok(const struct sl_profile *prof, const struct sl_class_params *cp,
 				 const struct sl_class_state *cs)

@@ -21,6 +21,7 @@
 #include "dataplane/common/slot_book.hpp"
 #include "dataplane/model/bucket.h"
 #include "dataplane/xdp/edge.hpp"
+#include "dataplane/xdp/flow_count.hpp"
 #include "dataplane/xdp/xdp_capture.hpp"
 #include "sluice_xdp.skel.h"
 
@@ -162,54 +163,11 @@ struct XdpProgram::Impl {
     return true;
   }
 
-  // Entries of every partition, counted at most once a second: a count is a
-  // walk of the keys (batched), and stats are read for every scrape and log
-  // line. With each count, the entries the kernel's LRU recycled without
-  // telling: made before the walk, less those found expired after it and
-  // those the walk found, a count that never runs ahead of the true one
-  // (entries made or expired during the walk only lower it), and never goes
-  // down (a Prometheus counter).
-  mutable std::array<uint64_t, SL_PRIORITIES> flow_counts{};
-  mutable std::array<uint64_t, SL_PRIORITIES> flow_evicted{};
-  mutable std::chrono::steady_clock::time_point flow_counted{};
-  void count_flows() const {
-    const auto now = std::chrono::steady_clock::now();
-    if (flow_counted.time_since_epoch().count() != 0 &&
-        now - flow_counted < std::chrono::seconds(1))
-      return;
-    const sl_counters before = sum_counters();
-    for (uint32_t p = 0; p < SL_PRIORITIES; p++) flow_counts[p] = flow_entries(p);
-    const sl_counters after = sum_counters();
-    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-      const uint64_t made =
-          before.flow_events[p][SL_FLOW_EV_CREATED] + before.flow_events[p][SL_FLOW_EV_LEARNED];
-      const uint64_t gone = after.flow_events[p][SL_FLOW_EV_EXPIRED] + flow_counts[p];
-      flow_evicted[p] = std::max(flow_evicted[p], made > gone ? made - gone : 0);
-    }
-    flow_counted = now;
-  }
-
-  // Entries in a partition now (a walk of its keys, in batches).
-  uint64_t flow_entries(uint32_t p) const {
-    const int f = flow_fds[p];
-    if (f <= 0) return 0;
-    uint64_t total = 0;
-    std::vector<sl_flow_key> keys(4096);
-    std::vector<sl_flow> values(4096);
-    sl_flow_key out_batch{};
-    void* in = nullptr;
-    bool first = true;
-    for (;;) {
-      __u32 count = static_cast<__u32>(keys.size());
-      LIBBPF_OPTS(bpf_map_batch_opts, opts);
-      const int rc = bpf_map_lookup_batch(f, first ? nullptr : in, &out_batch, keys.data(),
-                                          values.data(), &count, &opts);
-      total += count;
-      if (rc != 0) break;  // ENOENT: the walk is done (any other error: a partial count)
-      in = &out_batch;
-      first = false;
-    }
-    return total;
+  // Entries and evictions of the flow table (flow_count.hpp).
+  mutable FlowCounts flows;
+  const FlowCounts& count_flows() const {
+    flows.refresh(flow_fds, [this] { return sum_counters(); });
+    return flows;
   }
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
 
@@ -511,11 +469,11 @@ DataplaneStats XdpProgram::stats() const {
   s.source_table_entries = std::min<uint64_t>(counts.source_inserts, capacity);
   s.source_table_evictions = counts.source_inserts - s.source_table_entries;
   s.flow_table_capacity = impl.flow_partition_entries * SL_PRIORITIES;
-  impl.count_flows();
+  const FlowCounts& flows = impl.count_flows();
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    s.flow_entries[p] = impl.flow_counts[p];
+    s.flow_entries[p] = flows.entries[p];
     for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
-    s.flow_events[p][SL_FLOW_EV_EVICTED] = impl.flow_evicted[p];
+    s.flow_events[p][SL_FLOW_EV_EVICTED] = flows.evicted[p];
   }
   // Tokens as the next decision would find them (the program's clock:
   // CLOCK_MONOTONIC, or the tests' fake one).

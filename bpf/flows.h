@@ -30,15 +30,45 @@ static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta
 	return hit ? *hit : 0;
 }
 
+/* The IPv4 prefix array's answer for addr (dataplane/xdp/prefix_array.hpp):
+ * a top block entry, and a group's for each level a longer prefix starts. */
+static __always_inline __u32 sl_prefix_v4(void *blocks, __u32 slot, const __u8 *addr)
+{
+	__u32 a = (__u32)addr[0] << 24 | (__u32)addr[1] << 16 | (__u32)addr[2] << 8 | addr[3];
+	__u32 base = (slot & 1) * SL_PREFIX_SLOT_BLOCKS;
+	__u32 idx = base + (a >> 24);
+	struct sl_prefix_block *b = bpf_map_lookup_elem(blocks, &idx);
+	if (!b)
+		return 0;
+	__u32 e = b->e[(a >> 16) & 255];
+	if (!(e & SL_PREFIX_GROUP))
+		return e;
+	idx = base + 256 + (e & (SL_PREFIX_GROUPS - 1));
+	b = bpf_map_lookup_elem(blocks, &idx);
+	if (!b)
+		return 0;
+	e = b->e[(a >> 8) & 255];
+	if (!(e & SL_PREFIX_GROUP))
+		return e;
+	idx = base + 256 + (e & (SL_PREFIX_GROUPS - 1));
+	b = bpf_map_lookup_elem(blocks, &idx);
+	return b ? b->e[a & 255] : 0;
+}
+
 /* The class of a parsed packet in profile slot `slot`, masked to a valid index. */
 static __always_inline __u32 sl_classify_xdp(const struct sl_profile *prof, __u32 slot,
 					     const struct sl_meta *m)
 {
 	__u32 src = 0, dst = 0, port = 0;
+	const int v4 = m->family == SL_FAMILY_V4;
 	if (prof->flags & SL_PROFILE_USES_SRC)
-		src = sl_lpm(&sl_lpm_src, slot, m, m->src_be);
+		src = v4 && (prof->flags & SL_PROFILE_SRC_V4_ARRAY)
+			      ? sl_prefix_v4(&sl_prefix_src, slot, m->src_be)
+			      : sl_lpm(&sl_lpm_src, slot, m, m->src_be);
 	if (prof->flags & SL_PROFILE_USES_DST)
-		dst = sl_lpm(&sl_lpm_dst, slot, m, m->dst_be);
+		dst = v4 && (prof->flags & SL_PROFILE_DST_V4_ARRAY)
+			      ? sl_prefix_v4(&sl_prefix_dst, slot, m->dst_be)
+			      : sl_lpm(&sl_lpm_dst, slot, m, m->dst_be);
 	if (m->has_ports && (prof->flags & SL_PROFILE_USES_PORTS)) {
 		__u32 idx = slot * 65536 + m->dport;
 		__u32 *pm = bpf_map_lookup_elem(&sl_ports, &idx);

@@ -59,6 +59,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_lpm_dst SEC(".maps");
 
+/* IPv4 source and destination prefixes as arrays, both slots
+ * (SL_PREFIX_SLOT_BLOCKS each): what the tries answer for IPv4, in one to
+ * three inlined array reads. Used when a slot's profile flags them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_PROFILE_SLOTS * SL_PREFIX_SLOT_BLOCKS);
+	__type(key, __u32);
+	__type(value, struct sl_prefix_block);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_prefix_src SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_PROFILE_SLOTS * SL_PREFIX_SLOT_BLOCKS);
+	__type(key, __u32);
+	__type(value, struct sl_prefix_block);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_prefix_dst SEC(".maps");
+
 /* Boundary and class buckets and sticky controllers (struct sl_shared_state),
  * behind one lock: a decision updates several of them at once. */
 struct {

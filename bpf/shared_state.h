@@ -17,8 +17,22 @@
  * finds another layout enforcing takes it over with fresh maps (see
  * docs/architecture.md, "Failure states"). */
 /* 2: per-source buckets under stripe locks (sl_source_locks), sl_profile.credit_cpus.
- * 3: sl_class_state.taker (was padding). */
-#define SL_PIN_LAYOUT_REV 3
+ * 3: sl_class_state.taker (was padding).
+ * 4: IPv4 prefix arrays (sl_prefix_src, sl_prefix_dst). */
+#define SL_PIN_LAYOUT_REV 4
+
+/* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
+ * profile slot, 256 top blocks (the first 16 bits of an address), then up
+ * to SL_PREFIX_GROUPS groups (the next 8 bits under a /16 or a /24 that
+ * holds a longer prefix). An entry is a class mask, or SL_PREFIX_GROUP and
+ * a group's index: class masks of prefixes never hold bit 31 (only the
+ * implied default class can sit there, and it matches every address). */
+#define SL_PREFIX_GROUPS      2048
+#define SL_PREFIX_GROUP	      (1U << 31)
+#define SL_PREFIX_SLOT_BLOCKS (256 + SL_PREFIX_GROUPS)
+struct sl_prefix_block {
+	__u32 e[256];
+};
 
 /* A per-source table entry (sl_sources): the source's bucket, padded so
  * that the kernel's element for it (a 48-byte header, the 24-byte key, this

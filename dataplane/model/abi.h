@@ -194,6 +194,11 @@ SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 80, "sl_class_params layout")
 /* Adaptive boundary (inline mode): measure the backend signal on the
  * return path (flow.h, sl_rt_*). */
 #define SL_PROFILE_ADAPTIVE (1U << 5)
+/* Set by the XDP loader, read only by its program: the IPv4 source /
+ * destination prefixes of this slot are in the prefix arrays too, which
+ * answer IPv4 lookups in place of the trie (bpf/shared_state.h). */
+#define SL_PROFILE_SRC_V4_ARRAY (1U << 6)
+#define SL_PROFILE_DST_V4_ARRAY (1U << 7)
 
 /* The compiled profile: every user unit validated and converted once by the
  * control plane. Both dataplanes and the reference model consume exactly this. */

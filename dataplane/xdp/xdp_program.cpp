@@ -22,6 +22,7 @@
 #include "dataplane/model/bucket.h"
 #include "dataplane/xdp/edge.hpp"
 #include "dataplane/xdp/flow_count.hpp"
+#include "dataplane/xdp/prefix_array.hpp"
 #include "dataplane/xdp/xdp_capture.hpp"
 #include "sluice_xdp.skel.h"
 
@@ -91,6 +92,8 @@ struct XdpProgram::Impl {
     std::vector<uint32_t> ports;
     std::vector<LpmEntry> src;
     std::vector<LpmEntry> dst;
+    uint32_t array_flags = 0;  // SL_PROFILE_*_V4_ARRAY: the prefix arrays hold src / dst
+    PrefixArrays arrays;
   };
   SlotTables slots[SL_PROFILE_SLOTS];
   // When the live slot last changed. A program that read sl_active just
@@ -222,6 +225,37 @@ struct XdpProgram::Impl {
     return true;
   }
 
+  // Writes a slot's blocks of a prefix array (the top blocks and the
+  // groups in use; groups past them are never reached).
+  bool write_prefix_array(bpf_map* blocks, uint32_t slot, const PrefixArray& array,
+                          std::string* error) {
+    std::vector<__u32> keys(array.blocks.size());
+    for (uint32_t i = 0; i < keys.size(); i++) keys[i] = slot * SL_PREFIX_SLOT_BLOCKS + i;
+    __u32 count = static_cast<__u32>(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, batch);
+    if (count != 0 &&
+        bpf_map_update_batch(fd(blocks), keys.data(), array.blocks.data(), &count, &batch) != 0) {
+      *error = "cannot write the IPv4 prefix array: " + errno_text(errno);
+      return false;
+    }
+    return true;
+  }
+
+  // The IPv4 prefix arrays of a slot, built and written when they fit (else
+  // the trie answers IPv4 too); the flags that say which.
+  bool write_prefix_arrays(uint32_t slot, const CompiledProfile& profile, SlotTables* tables,
+                           std::string* error) {
+    const PrefixArray src = build_prefix_array(profile.src_prefixes);
+    const PrefixArray dst = build_prefix_array(profile.dst_prefixes);
+    if ((src.fits && !write_prefix_array(skel->maps.sl_prefix_src, slot, src, error)) ||
+        (dst.fits && !write_prefix_array(skel->maps.sl_prefix_dst, slot, dst, error)))
+      return false;
+    tables->array_flags =
+        (src.fits ? SL_PROFILE_SRC_V4_ARRAY : 0) | (dst.fits ? SL_PROFILE_DST_V4_ARRAY : 0);
+    tables->arrays = {src.fits, dst.fits, src.groups, dst.groups};
+    return true;
+  }
+
   bool write_lpm(bpf_map* trie, uint32_t slot, const std::vector<LpmEntry>& entries,
                  std::string* error) {
     for (const LpmEntry& e : entries) {
@@ -307,12 +341,16 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
 XdpProgram::~XdpProgram() = default;
 
 std::string XdpProgram::layout_name(const XdpProgramOptions& o) {
-  const uint64_t h = fingerprint(
-      {SL_PIN_LAYOUT_REV, sizeof(sl_active), sizeof(sl_profile), sizeof(sl_lpm_key),
-       sizeof(sl_shared_state), sizeof(sl_class_name), sizeof(sl_source_key),
-       sizeof(sl_source_entry), sizeof(sl_flow_key), sizeof(sl_flow), sizeof(sl_counters),
-       sizeof(sl_counter_base), SL_PROFILE_SLOTS, SL_LPM_MAX_ENTRIES, SL_MAX_CLASSES, SL_PRIORITIES,
-       o.source_table_size, flow_partition_size(o.flow_table_size)});
+  const uint64_t h = fingerprint({SL_PIN_LAYOUT_REV,       sizeof(sl_active),
+                                  sizeof(sl_profile),      sizeof(sl_lpm_key),
+                                  sizeof(sl_shared_state), sizeof(sl_class_name),
+                                  sizeof(sl_source_key),   sizeof(sl_source_entry),
+                                  sizeof(sl_flow_key),     sizeof(sl_flow),
+                                  sizeof(sl_counters),     sizeof(sl_counter_base),
+                                  sizeof(sl_prefix_block), SL_PREFIX_SLOT_BLOCKS,
+                                  SL_PROFILE_SLOTS,        SL_LPM_MAX_ENTRIES,
+                                  SL_MAX_CLASSES,          SL_PRIORITIES,
+                                  o.source_table_size,     flow_partition_size(o.flow_table_size)});
   char name[32];
   std::snprintf(name, sizeof(name), "layout-%016llx", static_cast<unsigned long long>(h));
   return name;
@@ -338,6 +376,13 @@ uint64_t XdpProgram::generation() const {
 
 uint64_t XdpProgram::source_coarse_tick_ns() const {
   return impl_->skel->rodata->sl_coarse_tick_ns;
+}
+
+PrefixArrays XdpProgram::prefix_arrays() const {
+  sl_active a;
+  if (!impl_->read_active(&a) || a.generation == 0) return {};
+  const Impl::SlotTables& tables = impl_->slots[a.slot & 1];
+  return tables.known ? tables.arrays : PrefixArrays{};
 }
 
 uint16_t XdpProgram::credit_cpus() const {
@@ -386,8 +431,10 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
   if (!lpm_same && (!impl.clear_slot(maps.sl_lpm_src, target, error) ||
                     !impl.clear_slot(maps.sl_lpm_dst, target, error) ||
                     !impl.write_lpm(maps.sl_lpm_src, target, profile.src_prefixes, error) ||
-                    !impl.write_lpm(maps.sl_lpm_dst, target, profile.dst_prefixes, error)))
+                    !impl.write_lpm(maps.sl_lpm_dst, target, profile.dst_prefixes, error) ||
+                    !impl.write_prefix_arrays(target, profile, &tables, error)))
     return false;
+  next.flags |= tables.array_flags;
   if (!ports_same) {
     std::vector<__u32> keys(65536);
     for (uint32_t port = 0; port < 65536; port++) keys[port] = target * 65536 + port;

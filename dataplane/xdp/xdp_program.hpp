@@ -31,6 +31,15 @@ struct XdpProgramOptions {
   uint64_t flow_table_size = SL_FLOWS_DEFAULT;  // all priority partitions together
 };
 
+// Which IPv4 prefix lists of the live profile the arrays answer for
+// (prefix_array.hpp); a list needing more groups than they hold, the trie.
+struct PrefixArrays {
+  bool src = false;
+  bool dst = false;
+  uint32_t src_groups = 0;
+  uint32_t dst_groups = 0;
+};
+
 struct XdpTestResult {
   int action = 0;              // XDP_PASS, XDP_DROP, XDP_TX, XDP_REDIRECT
   std::vector<uint8_t> frame;  // the frame as the program left it
@@ -59,6 +68,8 @@ class XdpProgram {
   // Writes `profile` into the inactive slot, keeping the state slot of every
   // class whose name was already live, then flips to it. All or nothing.
   bool write_profile(const CompiledProfile& profile, uint64_t generation, std::string* error);
+  // The live profile's prefix arrays (as this process wrote them).
+  PrefixArrays prefix_arrays() const;
   // CPUs that may hold credits (the profile's credit_cpus; 0 without credits).
   uint16_t credit_cpus() const;
   // The coarse clock's tick that source buckets whose burst holds rate x tick

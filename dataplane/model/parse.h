@@ -51,6 +51,31 @@ SL_INLINE void sl_meta_clear(struct sl_meta *m)
 #define SL_L4_MAX_OFF 0x7fff /* L4 headers start within 32 KiB of the frame start */
 
 /*
+ * IPv6 neighbour discovery and MLD from the link itself: its own control
+ * traffic, IPv6's ARP, which passes untouched like ARP and is never charged
+ * (a flood of anything else must not starve it). Only the link's own: ND
+ * (133-137) is sent with hop limit 255, which no router forwards (receivers
+ * discard any other, RFC 4861), and MLD (130-132, 143) with hop limit 1 from
+ * a link-local or the unspecified source (RFC 2710, RFC 3810). The same
+ * types arriving otherwise were routed here: ordinary ICMPv6, held to every
+ * budget (before, any host could send a flood of them past all of them).
+ */
+SL_INLINE int sl_icmpv6_link_control(const struct sl_meta *m)
+{
+	__u8 t = m->icmp_type;
+	if (t >= 133 && t <= 137)
+		return m->hop_limit == 255;
+	if ((t >= 130 && t <= 132) || t == 143) {
+		int link_local = m->src_be[0] == 0xfe && (m->src_be[1] & 0xc0) == 0x80;
+		int unspecified = 1;
+		for (int i = 0; i < 16; i++)
+			unspecified &= m->src_be[i] == 0;
+		return m->hop_limit == 1 && (link_local || unspecified);
+	}
+	return 0;
+}
+
+/*
  * Parses the L4 header at m->l4_off, which must fit in the IP payload ending
  * at offset m->l3_off + m->l3_len. Called only for the first (or only)
  * fragment. Offsets, not pointers, carry the position: the XDP program
@@ -103,11 +128,7 @@ SL_INLINE int sl_parse_l4_at(const __u8 *data, const __u8 *end, struct sl_meta *
 		if (SL_L4_SHORT(4))
 			return SL_PARSE_MALFORMED;
 		m->icmp_type = l4[0];
-		/* IPv6 neighbour discovery and MLD are the link's own control
-		 * traffic, IPv6's ARP: they pass untouched like ARP, never
-		 * charged (a flood of anything else must not starve them). */
-		if (m->l4_proto == SL_IPPROTO_ICMPV6 &&
-		    ((m->icmp_type >= 130 && m->icmp_type <= 137) || m->icmp_type == 143))
+		if (m->l4_proto == SL_IPPROTO_ICMPV6 && sl_icmpv6_link_control(m))
 			return SL_PARSE_NON_IP;
 		m->is_start = m->l4_proto == SL_IPPROTO_ICMP
 				      ? m->icmp_type == SL_ICMP_ECHO_REQUEST
@@ -138,6 +159,7 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->family = SL_FAMILY_V4;
 	m->l3_len = total;
 	m->dscp = ip[1] >> 2;
+	m->hop_limit = ip[8];
 	m->l4_proto = ip[9];
 	__builtin_memcpy(m->src_be, ip + 12, 4);
 	__builtin_memcpy(m->dst_be, ip + 16, 4);
@@ -181,6 +203,7 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->family = SL_FAMILY_V6;
 	m->l3_len = (__u16)(40 + payload);
 	m->dscp = (__u8)(((ip[0] & 0x0f) << 2) | (ip[1] >> 6));
+	m->hop_limit = ip[7];
 	__builtin_memcpy(m->src_be, ip + 8, 16);
 	__builtin_memcpy(m->dst_be, ip + 24, 16);
 

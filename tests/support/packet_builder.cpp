@@ -114,6 +114,11 @@ PacketBuilder& PacketBuilder::payload(std::size_t bytes) {
   return *this;
 }
 
+PacketBuilder& PacketBuilder::hop_limit(uint8_t hops) {
+  hop_limit_ = hops;
+  return *this;
+}
+
 PacketBuilder& PacketBuilder::ip_id(uint32_t id) {
   ip_id_ = id;
   ip_id_set_ = true;
@@ -205,7 +210,7 @@ std::vector<uint8_t> PacketBuilder::build() const {
     uint16_t frag =
         fragmented_ ? static_cast<uint16_t>(frag_offset_ | (frag_more_ ? 0x2000 : 0)) : 0x4000;
     put16(b, l3 + 6, frag);
-    b[l3 + 8] = 64;
+    b[l3 + 8] = hop_limit_;
     b[l3 + 9] = proto_;
     for (int i = 0; i < 4; i++) {
       b[l3 + 12 + i] = src_[i];
@@ -223,7 +228,7 @@ std::vector<uint8_t> PacketBuilder::build() const {
     b[l3 + 1] = static_cast<uint8_t>((dscp_ & 3) << 6);
     put16(b, l3 + 4, static_cast<uint16_t>(ext_len + l4.size()));
     b[l3 + 6] = exts.empty() ? proto_ : exts[0].type;
-    b[l3 + 7] = 64;
+    b[l3 + 7] = hop_limit_;
     for (int i = 0; i < 16; i++) {
       b[l3 + 8 + i] = src_[i];
       b[l3 + 24 + i] = dst_[i];

@@ -30,6 +30,8 @@ class PacketBuilder {
   PacketBuilder& icmp(uint8_t type);  // ICMPv6 under IPv6
   PacketBuilder& l4_raw(uint8_t proto, std::size_t bytes);
   PacketBuilder& payload(std::size_t bytes);
+  // IPv6 hop limit or IPv4 TTL (default 64).
+  PacketBuilder& hop_limit(uint8_t hops);
   // IP identification (IPv4: low 16 bits; IPv6: the fragment header's).
   PacketBuilder& ip_id(uint32_t id);
   // ICMP error body: the IP header and first 8 L4 bytes of `frame` (an
@@ -50,6 +52,7 @@ class PacketBuilder {
   uint8_t src_[16] = {};
   uint8_t dst_[16] = {};
   uint8_t dscp_ = 0;
+  uint8_t hop_limit_ = 64;
   std::size_t ip_options_ = 0;
   bool fragmented_ = false;
   uint16_t frag_offset_ = 0;

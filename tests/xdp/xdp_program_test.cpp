@@ -228,6 +228,12 @@ per_source = { rate_per_sec = 1, burst = 2, prefix_v4 = 24 }
          "citizen", SL_VERDICT_ADMITTED, SL_REASON_LOOKUP, XDP_PASS},
         {PacketBuilder().non_ip(0x0806).build(), kT0, "default", SL_VERDICT_ADMITTED,
          SL_REASON_NON_IP, XDP_PASS},
+        // Neighbour discovery from the link passes like ARP; the same type
+        // routed here (hop limit below 255) is charged as any ICMPv6.
+        {PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(255).icmp(135).build(), kT0,
+         "default", SL_VERDICT_ADMITTED, SL_REASON_NON_IP, XDP_PASS},
+        {PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(64).icmp(135).build(), kT0,
+         "citizen", SL_VERDICT_ADMITTED, SL_REASON_UNVERIFIED, XDP_PASS},
         {PacketBuilder()
              .ipv4("198.18.1.1", "198.19.0.1")
              .fragment(100, false)

@@ -4,8 +4,10 @@
 #include <pcap/pcap.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <vector>
 
@@ -120,6 +122,38 @@ void as_ethernet(Link link, const u_char* data, uint32_t len, std::vector<uint8_
   frame->insert(frame->end(), data + header, data + len);
 }
 
+// True for a frame a Linux cooked capture marks as sent by the capturing
+// host (packet type PACKET_OUTGOING): SLL's first two bytes, SLL2's 11th.
+bool sent_by_host(Link link, const u_char* data, uint32_t caplen) {
+  constexpr unsigned kOutgoing = 4;
+  if (link == Link::sll) return caplen >= 2 && (data[0] << 8 | data[1]) == kOutgoing;
+  if (link == Link::sll2) return caplen >= 11 && data[10] == kOutgoing;
+  return false;
+}
+
+// The bytes of a parsed frame the decision reads as headers: up to the end
+// of the L4 header the model parses (of the IP header for a later
+// fragment, of the Ethernet header and tags for non-IP). A frame malformed
+// once its missing bytes read as zeros had a header cut (or none whole).
+uint32_t header_bytes(int parsed, const sl_meta& m) {
+  if (parsed == SL_PARSE_MALFORMED) return UINT32_MAX;
+  if (m.l4_off != 0) {
+    switch (m.l4_proto) {
+      case SL_IPPROTO_TCP:
+        return m.l4_off + 20u;
+      case SL_IPPROTO_UDP:
+      case SL_IPPROTO_ICMP:
+      case SL_IPPROTO_ICMPV6:
+        return m.l4_off + 8u;
+      default:
+        return m.l4_off;
+    }
+  }
+  if (m.family == SL_FAMILY_V4) return m.l3_off + 20u;
+  if (m.family == SL_FAMILY_V6) return m.l3_off + 40u;
+  return m.l3_off;
+}
+
 }  // namespace
 
 std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const std::string& path,
@@ -141,35 +175,66 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
              "(LINUX_SLL, LINUX_SLL2: tcpdump -i any) and raw IP (RAW, IPV4, IPV6)";
     return std::nullopt;
   }
-  ReferenceModel model(profile);
-  const LpmTable servers(return_src);
-  pcap_pkthdr* hdr = nullptr;
-  const u_char* captured = nullptr;
-  std::vector<uint8_t> frame;
-  int rc;
-  while ((rc = pcap_next_ex(pcap.get(), &hdr, &captured)) == 1) {
-    uint64_t now_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * SL_NS_PER_SEC +
-                      static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds (precision NANO)
-    const u_char* data = captured;
-    uint32_t len = hdr->caplen;
-    if (*link != Link::ethernet) {
-      as_ethernet(*link, captured, hdr->caplen, &frame);
-      data = frame.data();
-      len = static_cast<uint32_t>(frame.size());
+  try {
+    ReferenceModel model(profile);
+    const LpmTable servers(return_src);
+    pcap_pkthdr* hdr = nullptr;
+    const u_char* captured = nullptr;
+    std::vector<uint8_t> frame, wire;
+    uint64_t outgoing = 0, snapped = 0, headers_cut = 0;
+    int rc;
+    while ((rc = pcap_next_ex(pcap.get(), &hdr, &captured)) == 1) {
+      uint64_t now_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * SL_NS_PER_SEC +
+                        static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds (precision NANO)
+      const bool sent = sent_by_host(*link, captured, hdr->caplen);
+      const u_char* data = captured;
+      uint32_t len = hdr->caplen;
+      if (*link != Link::ethernet) {
+        as_ethernet(*link, captured, hdr->caplen, &frame);
+        data = frame.data();
+        len = static_cast<uint32_t>(frame.size());
+      }
+      sl_meta m;
+      if (hdr->len > hdr->caplen && len >= SL_ETH_HLEN) {
+        // Shortened by the snap length: the packet as it was on the wire,
+        // unless the snap cut a header the decision reads.
+        snapped++;
+        wire.assign(data, data + len);
+        wire.resize(len + (hdr->len - hdr->caplen), 0);
+        const int parsed = sl_parse(wire.data(), wire.data() + wire.size(), &m);
+        if (header_bytes(parsed, m) <= len) {
+          data = wire.data();
+          len = static_cast<uint32_t>(wire.size());
+        } else {
+          headers_cut++;
+        }
+      }
+      if (!return_src.empty() && sl_parse(data, data + len, &m) == SL_PARSE_OK &&
+          servers.lookup(m.family, m.src_be) != 0) {
+        model.observe_inside(data, len, now_ns);
+        continue;
+      }
+      if (sent) {  // neither arriving from outside nor the servers' answer
+        outgoing++;
+        continue;
+      }
+      model.decide(data, len, now_ns);
     }
-    sl_meta m;
-    if (!return_src.empty() && sl_parse(data, data + len, &m) == SL_PARSE_OK &&
-        servers.lookup(m.family, m.src_be) != 0) {
-      model.observe_inside(data, len, now_ns);
-      continue;
+    if (rc == PCAP_ERROR) {
+      *error = path + ": capture is damaged: " + pcap_geterr(pcap.get());
+      return std::nullopt;
     }
-    model.decide(data, len, now_ns);
-  }
-  if (rc == PCAP_ERROR) {
-    *error = path + ": capture is damaged: " + pcap_geterr(pcap.get());
+    ReplayResult result = summarize(profile, model.counters());
+    result.outgoing = outgoing;
+    result.snapped = snapped;
+    result.headers_cut = headers_cut;
+    return result;
+  } catch (const std::bad_alloc&) {
+    *error = "not enough memory for the reference model's tables (admission.flow_table_size " +
+             std::to_string(profile.flow_table_size) + ", admission.source_table_size " +
+             std::to_string(profile.source_table_size) + ")";
     return std::nullopt;
   }
-  return summarize(profile, model.counters());
 }
 
 namespace {
@@ -202,7 +267,11 @@ std::string reasons_text(const std::map<std::string, uint64_t>& m) {
 nlohmann::json to_json(const ReplayResult& result) {
   nlohmann::json classes = nlohmann::json::object();
   for (const auto& [name, s] : result.classes) classes[name] = stats_json(s);
-  return {{"classes", classes}, {"totals", stats_json(result.totals)}};
+  return {{"classes", classes},
+          {"totals", stats_json(result.totals)},
+          {"outgoing_skipped", result.outgoing},
+          {"snapped", result.snapped},
+          {"headers_cut", result.headers_cut}};
 }
 
 std::string to_table(const ReplayResult& result) {
@@ -221,6 +290,15 @@ std::string to_table(const ReplayResult& result) {
   };
   for (const auto& [name, s] : result.classes) row(name, s);
   row("total", result.totals);
+  if (result.outgoing != 0)
+    out << result.outgoing
+        << " frames sent by the capturing host (Linux cooked capture) were not decided\n";
+  if (result.snapped != 0)
+    out << result.snapped << " frames shortened by the capture's snap length were decided as sent"
+        << (result.headers_cut != 0 ? ", except " + std::to_string(result.headers_cut) +
+                                          " whose headers it cut (counted malformed)"
+                                    : std::string())
+        << "\n";
   return out.str();
 }
 

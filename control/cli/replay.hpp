@@ -35,6 +35,16 @@ struct ReplayStats {
 struct ReplayResult {
   std::vector<std::pair<std::string, ReplayStats>> classes;  // in class order
   ReplayStats totals;
+  // Frames a Linux cooked capture (tcpdump -i any) marks as sent by the
+  // capturing host, other than the servers' answers (return_src): they
+  // never arrived at an edge, so none is decided.
+  uint64_t outgoing = 0;
+  // Frames the capture's snap length shortened: decided as the packets on
+  // the wire (the bytes past the snap read as zeros), and of them those
+  // whose headers the snap cut, which no edge would have seen cut: decided
+  // as captured, so malformed.
+  uint64_t snapped = 0;
+  uint64_t headers_cut = 0;
 };
 
 // Summarises model counters per class (by the profile's class names).

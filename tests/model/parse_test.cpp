@@ -191,7 +191,9 @@ std::vector<ParseCase> cases() {
       // IPv6's ARP: passed untouched, never charged. Routed here, the same
       // types are ordinary ICMPv6 packets, and no start.
       {"ipv6_neighbor_solicitation_passes_like_arp",
-       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(255).icmp(135).build(); },
+       [] {
+         return PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(255).icmp(135).build();
+       },
        SL_PARSE_NON_IP, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_router_advertisement_passes_like_arp",
        [] { return PacketBuilder().ipv6("fe80::1", "ff02::1").hop_limit(255).icmp(134).build(); },
@@ -203,7 +205,9 @@ std::vector<ParseCase> cases() {
        [] { return PacketBuilder().ipv6("::", "ff02::16").hop_limit(1).icmp(143).build(); },
        SL_PARSE_NON_IP, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_routed_neighbor_solicitation_is_ip",
-       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(254).icmp(135).build(); },
+       [] {
+         return PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(254).icmp(135).build();
+       },
        SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_mld_query_from_a_global_source_is_ip",
        [] { return PacketBuilder().ipv6("2001:2::1", "ff02::1").hop_limit(1).icmp(130).build(); },

@@ -3,13 +3,16 @@
 
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
 namespace sluice::test {
 
-void write_pcap(const std::string& path, const std::vector<CapturedFrame>& frames, int linktype) {
-  pcap_t* dead = pcap_open_dead_with_tstamp_precision(linktype, 65535, PCAP_TSTAMP_PRECISION_NANO);
+void write_pcap(const std::string& path, const std::vector<CapturedFrame>& frames, int linktype,
+                uint32_t snaplen) {
+  pcap_t* dead = pcap_open_dead_with_tstamp_precision(linktype, static_cast<int>(snaplen),
+                                                      PCAP_TSTAMP_PRECISION_NANO);
   pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
   if (!d) {
     pcap_close(dead);
@@ -19,7 +22,8 @@ void write_pcap(const std::string& path, const std::vector<CapturedFrame>& frame
     pcap_pkthdr h{};
     h.ts.tv_sec = static_cast<time_t>(f.ts_ns / 1000000000ULL);
     h.ts.tv_usec = static_cast<suseconds_t>(f.ts_ns % 1000000000ULL);  // ns in a NANO dump
-    h.caplen = h.len = static_cast<bpf_u_int32>(f.bytes.size());
+    h.len = static_cast<bpf_u_int32>(f.bytes.size());
+    h.caplen = std::min<bpf_u_int32>(h.len, snaplen);
     pcap_dump(reinterpret_cast<u_char*>(d), &h, f.bytes.data());
   }
   pcap_dump_close(d);

@@ -199,6 +199,80 @@ TEST_F(Replay, CookedAndRawCapturesGiveTheSameAnswer) {
   EXPECT_EQ(to_json(*r)["classes"]["default"]["shed_by_reason"]["malformed"], 1);
 }
 
+// The classes and totals of a replay (without what it skipped or restored).
+std::string decided(const ReplayResult& r) {
+  const nlohmann::json j = to_json(r);
+  return j["classes"].dump() + j["totals"].dump();
+}
+
+// A frame of a Linux cooked capture v2 (tcpdump -i any) with its packet
+// type: 0 arrived for this host, 4 sent by it.
+std::vector<uint8_t> sll2_frame(const std::vector<uint8_t>& eth, uint8_t packet_type) {
+  std::vector<uint8_t> b = {eth[12],     eth[13], 0, 0, 0, 0, 0, 2, 0, 1,
+                            packet_type, 6,       2, 0, 0, 0, 0, 1, 0, 0};
+  b.insert(b.end(), eth.begin() + 14, eth.end());
+  return b;
+}
+
+// A capture cut by its snap length replays as the packets on the wire
+// (`sluicectl capture` keeps 256 bytes, tcpdump -s 96 fewer), unless the
+// snap cut a header the decision reads: those count as malformed.
+TEST_F(Replay, SnappedCapturesAreDecidedAsTheWirePackets) {
+  const CompiledProfile profile = test::profile_from_toml(kConfig);
+  const std::vector<CapturedFrame> frames = surge();
+  auto replayed = [&](uint32_t snaplen) {
+    const std::string path = dir_ / ("snap" + std::to_string(snaplen) + ".pcap");
+    test::write_pcap(path, frames, DLT_EN10MB, snaplen);
+    std::string error;
+    auto r = replay_pcap(profile, path, &error);
+    EXPECT_TRUE(r) << error;
+    return r.value_or(ReplayResult{});
+  };
+  const ReplayResult whole = replayed(65535);
+  EXPECT_EQ(whole.snapped, 0u);
+  const ReplayResult snapped = replayed(60);  // the 100 ACKs with data are longer
+  EXPECT_EQ(snapped.snapped, 100u);
+  EXPECT_EQ(snapped.headers_cut, 0u);
+  EXPECT_EQ(decided(snapped), decided(whole));
+  EXPECT_EQ(snapped.totals.admitted_by_reason.count("malformed"), 0u);
+
+  // 40 bytes end inside every TCP header: 1,200 frames cut there; the ARP
+  // frame (42 bytes) loses only its body, the 30-byte malformed one nothing.
+  const ReplayResult cut = replayed(40);
+  EXPECT_EQ(cut.snapped, 1201u);
+  EXPECT_EQ(cut.headers_cut, 1200u);
+  EXPECT_EQ(cut.totals.shed_by_reason.at("malformed"), 1201u);
+  EXPECT_EQ(cut.totals.admitted_by_reason.at("non_ip"), 1u);
+  EXPECT_NE(to_table(cut).find("except 1200 whose headers it cut"), std::string::npos)
+      << to_table(cut);
+}
+
+// tcpdump -i any records what the host sends too: those frames never
+// arrived at an edge and are not decided, but a server's answers still feed
+// the flow state when --return-src names the servers.
+TEST_F(Replay, FramesTheCapturingHostSentAreNotDecided) {
+  const CompiledProfile profile = test::profile_from_toml(kConfig);
+  std::vector<CapturedFrame> in, both;
+  for (const CapturedFrame& f : surge()) {
+    in.push_back({f.ts_ns, sll2_frame(f.bytes, 0)});
+    both.push_back(in.back());
+    if (f.bytes.size() >= 14) both.push_back({f.ts_ns, sll2_frame(f.bytes, 4)});  // an echo
+  }
+  const std::string in_path = dir_ / "in.pcap", both_path = dir_ / "both.pcap";
+  test::write_pcap(in_path, in, DLT_LINUX_SLL2);
+  test::write_pcap(both_path, both, DLT_LINUX_SLL2);
+  std::string error;
+  auto a = replay_pcap(profile, in_path, &error);
+  ASSERT_TRUE(a) << error;
+  auto b = replay_pcap(profile, both_path, &error);
+  ASSERT_TRUE(b) << error;
+  EXPECT_EQ(a->outgoing, 0u);
+  EXPECT_EQ(b->outgoing, 1202u);
+  EXPECT_EQ(decided(*b), decided(*a));
+  EXPECT_EQ(b->totals.packets, 1202u);
+  EXPECT_NE(to_table(*b).find("1202 frames sent by the capturing host"), std::string::npos);
+}
+
 // The pcapng `sluicectl capture` writes: libpcap reads every packet back
 // with its nanosecond time, captured and wire lengths and bytes (the
 // comments it skips; the live capture test reads them with tshark), and
@@ -310,6 +384,18 @@ TEST_F(Replay, ReturnPathFramesFeedTheFlowTable) {
   ASSERT_TRUE(without) << error;
   EXPECT_EQ(without->totals.packets, 101u);
   EXPECT_EQ(without->totals.admitted_by_reason["unverified"], 41u);  // SYN-ACKs too
+  // Captured with tcpdump -i any on the server: its answers are outgoing
+  // frames, and still the return path.
+  std::vector<CapturedFrame> cooked;
+  for (const CapturedFrame& f : frames)
+    cooked.push_back(
+        {f.ts_ns, sll2_frame(f.bytes, f.bytes[26] == 198 && f.bytes[27] == 19 ? 4 : 0)});
+  const std::string cooked_path = (dir_ / "both-sll2.pcap").string();
+  test::write_pcap(cooked_path, cooked, DLT_LINUX_SLL2);
+  auto on_server = replay_pcap(profile, cooked_path, &error, {servers});
+  ASSERT_TRUE(on_server) << error;
+  EXPECT_EQ(on_server->outgoing, 0u);
+  EXPECT_EQ(decided(*on_server), decided(*with));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <openssl/sha.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -308,8 +309,11 @@ struct ApiServer::Impl {
     http->set_read_timeout(5, 0);
     http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {
       const std::string auth = req.get_header_value("Authorization");
+      // The scheme's name is case-insensitive (RFC 9110), the token not.
       const std::string prefix = "Bearer ";
-      if (auth.rfind(prefix, 0) != 0 || !constant_time_equal(auth.substr(prefix.size()), token)) {
+      const bool bearer = auth.size() >= prefix.size() &&
+                          strncasecmp(auth.c_str(), prefix.c_str(), prefix.size()) == 0;
+      if (!bearer || !constant_time_equal(auth.substr(prefix.size()), token)) {
         res.status = 401;
         res.set_content(json({{"ok", false}, {"error", "missing or wrong bearer token"}}).dump(),
                         "application/json");

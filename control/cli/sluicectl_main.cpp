@@ -7,6 +7,7 @@
 // capture), 2 cannot reach the daemon, or it is still starting.
 #include <signal.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <CLI/CLI.hpp>
 #include <cctype>
@@ -300,7 +301,8 @@ int status(const Globals& g, double wait_sec) {
 // not TOML (reset, drop, sticky, eth1, surge-2) is taken as a string, as an
 // engineer means it. Digits are allowed after the first letter: a TOML value
 // that starts with a letter is only true, false, inf or nan, so "eth1" can
-// only have meant a string.
+// only have meant a string. So is an address or prefix (198.18.10.0/24,
+// 2001:2::/48, 198.18.1.1), which TOML would misread as a number.
 bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* out) {
   const std::size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) return false;
@@ -309,7 +311,11 @@ bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* 
       !value.empty() && std::isalpha(static_cast<unsigned char>(value[0])) != 0 &&
       value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
           std::string::npos;
-  if (bare && value != "true" && value != "false" && value != "inf" && value != "nan")
+  const bool address = !value.empty() &&
+                       value.find_first_not_of("0123456789abcdefABCDEF.:/") == std::string::npos &&
+                       (value.find_first_of("/:") != std::string::npos ||
+                        std::count(value.begin(), value.end(), '.') > 1);
+  if ((bare && value != "true" && value != "false" && value != "inf" && value != "nan") || address)
     value = "\"" + value + "\"";
   *out = {arg.substr(0, eq), value};
   return true;

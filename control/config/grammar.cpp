@@ -64,6 +64,21 @@ std::optional<Prefix> parse_prefix(std::string_view text, std::string& why) {
           std::to_string(len) + "\"";
     return std::nullopt;
   }
+  // An IPv4-mapped prefix (::ffff:0:0/96 and under) names IPv4 addresses as
+  // IPv6 sockets show them; on the wire they are IPv4 packets, which only
+  // IPv4 prefixes match.
+  const bool mapped =
+      p.family == 6 && len >= 96 &&
+      std::all_of(p.addr.begin(), p.addr.begin() + 10, [](uint8_t b) { return b == 0; }) &&
+      p.addr[10] == 0xff && p.addr[11] == 0xff;
+  if (mapped) {
+    char buf[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, p.addr.data() + 12, buf, sizeof buf);
+    why = "expected IPv4 addresses as an IPv4 prefix, \"" + std::string(buf) + "/" +
+          std::to_string(len - 96) +
+          "\" (an IPv4-mapped IPv6 prefix never matches: IPv4 packets are IPv4 on the wire)";
+    return std::nullopt;
+  }
   return p;
 }
 

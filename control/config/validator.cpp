@@ -185,6 +185,27 @@ void Validator::adaptive_needs_inline(const toml::table& doc, const Config& out)
                "dataplane.inside); host mode sees no replies");
 }
 
+// The metrics endpoint and the HTTP control API cannot share a socket: the
+// second to bind would fail at start. Same port, and the same address or
+// either one every address (0.0.0.0, [::]).
+void Validator::listeners_apart(const toml::table& doc, const Config& out) {
+  const std::string& api = out.control.http_listen;
+  const std::string& metrics = out.metrics.listen;
+  if (api.empty()) return;
+  const std::size_t a = api.rfind(':'), m = metrics.rfind(':');
+  if (a == std::string::npos || m == std::string::npos) return;
+  const std::string api_host = api.substr(0, a), metrics_host = metrics.substr(0, m);
+  auto any = [](const std::string& host) { return host == "0.0.0.0" || host == "[::]"; };
+  if (api.substr(a) != metrics.substr(m) ||
+      (api_host != metrics_host && !any(api_host) && !any(metrics_host)))
+    return;
+  const toml::node* n = doc.at_path("control.http_listen").node();
+  if (n == nullptr) return;
+  diag_.report(n->source(), "control.http_listen",
+               "the same socket as metrics.listen (" + metrics +
+                   "): the metrics endpoint and the control API each need their own port");
+}
+
 // Priority p may not take the last reserve[p] percent of a burst. A lower
 // priority reserving less than a higher one would let it dig into the share
 // kept for the higher one, so the reserves must not decrease with p.

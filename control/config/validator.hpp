@@ -30,6 +30,7 @@ class Validator {
     }
     if (const toml::node* n = doc.get("profiles")) profiles(*n, out.profiles);
     adaptive_needs_inline(doc, out);
+    listeners_apart(doc, out);
   }
 
   static ClassConfig implied_default_class() {
@@ -173,6 +174,7 @@ class Validator {
   void boundary(const toml::node& n, BoundaryConfig& out);
   void adaptive(const toml::table& t, const std::string& key, BoundaryConfig& out);
   void adaptive_needs_inline(const toml::table& doc, const Config& out);
+  void listeners_apart(const toml::table& doc, const Config& out);
 
   // Priority p may not take the last reserve[p] percent of a burst. A lower
   // priority reserving less than a higher one would let it dig into the share

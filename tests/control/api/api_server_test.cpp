@@ -472,6 +472,11 @@ TEST_F(ApiServerTest, HttpNeedsTheRightBearerTokenAndAuditsTheTokenIdOnly) {
   const json ok_body = json::parse(ok->body, nullptr, false);
   EXPECT_EQ(ok_body["ok"], true) << ok->body;
   EXPECT_EQ(ok_body["generation"], 1);
+  // The scheme's name in any case (RFC 9110); the token exactly.
+  auto lower =
+      http.Post("/v1/request", {{"Authorization", "bearer " + token}}, status, "application/json");
+  ASSERT_TRUE(lower) << httplib::to_string(lower.error());
+  EXPECT_EQ(lower->status, 200) << lower->body;
 
   auto junk = http.Post("/v1/request", auth, "not json", "application/json");
   ASSERT_TRUE(junk) << httplib::to_string(junk.error());

@@ -271,6 +271,15 @@ TEST_F(SluicectlTest, SetPrintsTheDiffAndTheNewGeneration) {
       << describe(word);
   EXPECT_NE(word.out.find("applied as generation 3\n"), std::string::npos) << describe(word);
 
+  // So is an address or prefix, which TOML would misread as a number.
+  const Ran prefix = ctl({"set", "--dry-run", "class.citizen.match.src=198.18.0.0/16"});
+  ASSERT_EQ(prefix.exit_code, 0) << describe(prefix);
+  EXPECT_NE(prefix.out.find("-> { src = \"198.18.0.0/16\" }"), std::string::npos)
+      << describe(prefix);
+  const Ran v6 = ctl({"set", "--dry-run", "class.citizen.match.src=2001:2::/48"});
+  ASSERT_EQ(v6.exit_code, 0) << describe(v6);
+  EXPECT_NE(v6.out.find("-> { src = \"2001:2::/48\" }"), std::string::npos) << describe(v6);
+
   const Ran dry = ctl({"set", "--dry-run", "class.citizen.rate_per_sec=1"});
   ASSERT_EQ(dry.exit_code, 0) << describe(dry);
   EXPECT_NE(dry.out.find("  class.citizen.rate_per_sec: 20000 -> 1\n"), std::string::npos)

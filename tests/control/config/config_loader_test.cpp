@@ -824,6 +824,24 @@ pin_path = "/sys/fs/bpf/a/../b"
 )",
      "<test>:2:12: dataplane.pin_path: expected an absolute directory path on a bpffs without . "
      "or .. steps"},
+    {"an IPv4-mapped prefix", R"(
+[[class]]
+name = "v4"
+match = { src = "::ffff:198.18.10.0/120" }
+)",
+     "<test>:3:17: class.v4.match.src: expected IPv4 addresses as an IPv4 prefix, "
+     "\"198.18.10.0/24\" (an IPv4-mapped IPv6 prefix never matches: IPv4 packets are IPv4 on the "
+     "wire), found string \"::ffff:198.18.10.0/120\""},
+    {"the control API on the metrics socket", R"(
+[metrics]
+listen = "0.0.0.0:9109"
+
+[control]
+http_listen = "127.0.0.1:9109"
+http_token_file = "/etc/sluice/token"
+)",
+     "<test>:5:15: control.http_listen: the same socket as metrics.listen (0.0.0.0:9109): the "
+     "metrics endpoint and the control API each need their own port"},
     {"profile that breaks a rule elsewhere is reported at the profile", R"(
 [admission]
 sticky_window_ms = 5000

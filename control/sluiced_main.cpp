@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "control/api/api_server.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/daemon.hpp"
@@ -39,6 +40,14 @@ int check_config(const std::string& path) {
     return 1;
   }
   const sluice::Config& cfg = *loaded.config;
+  // The files the config names, as far as a start would read them.
+  if (!cfg.control.http_listen.empty()) {
+    std::string token, why;
+    if (!sluice::read_http_token(cfg.control.http_token_file, &token, &why)) {
+      std::cerr << path << ": " << why << '\n' << path << ": 1 error(s), config not valid\n";
+      return 1;
+    }
+  }
   sluice::CompiledProfile profile = sluice::compile_profile(cfg);
   std::cout << path << ": ok\n"
             << "  dataplane: mode " << mode_name(cfg.dataplane.mode) << ", outside '"

@@ -78,6 +78,23 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+bool read_http_token(const std::string& path, std::string* token, std::string* error) {
+  std::ifstream f(path);
+  token->clear();
+  std::getline(f, *token);
+  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back())))
+    token->pop_back();
+  if (!f.good() && token->empty()) {
+    *error = "control.http_token_file: cannot read " + path;
+    return false;
+  }
+  if (token->size() < 16) {
+    *error = "control.http_token_file: the token in " + path + " must be at least 16 characters";
+    return false;
+  }
+  return true;
+}
+
 struct ApiServer::Impl {
   ApiOptions options;
   RequestHandler handler;
@@ -285,18 +302,7 @@ struct ApiServer::Impl {
   }
 
   bool listen_http(std::string* error) {
-    std::ifstream f(options.http_token_file);
-    std::getline(f, token);
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
-      token.pop_back();
-    if (!f.good() && token.empty()) {
-      *error = "control.http_token_file: cannot read " + options.http_token_file;
-      return false;
-    }
-    if (token.size() < 16) {
-      *error = "control.http_token_file: the token must be at least 16 characters";
-      return false;
-    }
+    if (!read_http_token(options.http_token_file, &token, error)) return false;
     const std::string id = token_id(token);
     http = std::make_unique<httplib::Server>();
     // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which

@@ -34,6 +34,11 @@ struct ApiOptions {
   StreamHandler stream;
 };
 
+// The HTTP listener's bearer token: the first line of the file, trailing
+// whitespace dropped, at least 16 characters. False with *error naming the
+// key and what is wrong (sluiced --check-config reads it too).
+bool read_http_token(const std::string& path, std::string* token, std::string* error);
+
 class ApiServer {
  public:
   static std::unique_ptr<ApiServer> start(const ApiOptions& options, RequestHandler handler,

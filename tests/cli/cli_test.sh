@@ -44,6 +44,16 @@ expect_line error_count "5 error(s), config not valid"
 check missing_config 1 "$sluiced" --check-config "$tmp/nope.toml"
 expect_line missing_config_named "nope.toml"
 
+# The token file an HTTP listener needs is read as a start would read it.
+printf '[control]\nhttp_listen = "127.0.0.1:9555"\nhttp_token_file = "%s"\n' "$tmp/token" >"$tmp/http.toml"
+check token_missing 1 "$sluiced" --check-config "$tmp/http.toml"
+expect_line token_missing_named "control.http_token_file: cannot read $tmp/token"
+echo short-token >"$tmp/token"
+check token_short 1 "$sluiced" --check-config "$tmp/http.toml"
+expect_line token_short_named "must be at least 16 characters"
+echo 0123456789abcdef0123 >"$tmp/token"
+check token_ok 0 "$sluiced" --check-config "$tmp/http.toml"
+
 cap=$src/tests/data/morning-surge.pcap
 check replay_table 0 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$cap"
 expect_line replay_checkpoint_row "checkpoint"

@@ -96,6 +96,10 @@ SL_INLINE void sl_meta_portless(const struct sl_meta *m, struct sl_meta *r)
 	r->dport = 0;
 }
 
+#define SL_ICMP_INNER_EXT      2	    /* extension headers walked in a carried IPv6 header */
+#define SL_ICMP_INNER_MAX      4095 /* ... which must end within 4 KiB of it */
+#define SL_ICMP_INNER_MAX_MASK 0xfff
+
 /*
  * The packet an ICMP error carries, turned into the meta of a packet of the
  * same flow from the outside: the carried header was sent by the inside
@@ -134,12 +138,33 @@ SL_INLINE int sl_parse_icmp_inner(const __u8 *data, const __u8 *end, const struc
 		r->dport = sl_rd16(l4);
 		return 1;
 	}
-	if (off + 44 > lim || ip + 44 > end || (ip[0] >> 4) != 6 || ip[6] != SL_IPPROTO_TCP)
+	if (off + 40 > lim || ip + 40 > end || (ip[0] >> 4) != 6)
+		return 0;
+	/* The carried TCP header may follow extension headers the inside host
+	 * sent (hop-by-hop 0, routing 43, destination options 60: a fragment
+	 * header would mean a fragment, which the edge does not verify). */
+	__u8 nh = ip[6];
+	__u32 at = 40; /* the carried L4 header, from ip */
+	for (int i = 0; i < SL_ICMP_INNER_EXT; i++) {
+		if (nh != 0 && nh != 43 && nh != 60)
+			break;
+		const __u8 *p = ip + at;
+		if (off + at + 8 > lim || p + 8 > end)
+			return 0;
+		nh = p[0];
+		at += ((__u32)p[1] + 1) * 8;
+		if (at > SL_ICMP_INNER_MAX)
+			return 0;
+		SL_VERIFIER_BARRIER(at);
+		at &= SL_ICMP_INNER_MAX_MASK;
+	}
+	const __u8 *l4 = ip + at;
+	if (nh != SL_IPPROTO_TCP || off + at + 4 > lim || l4 + 4 > end)
 		return 0;
 	__builtin_memcpy(r->src_be, ip + 24, 16);
 	__builtin_memcpy(r->dst_be, ip + 8, 16);
-	r->sport = sl_rd16(ip + 42);
-	r->dport = sl_rd16(ip + 40);
+	r->sport = sl_rd16(l4 + 2);
+	r->dport = sl_rd16(l4);
 	return 1;
 }
 

@@ -39,8 +39,16 @@ std::string* g_log = nullptr;
 
 int capture_libbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char line[1024];
-  vsnprintf(line, sizeof(line), fmt, args);
+  // One call can carry the whole verifier log: keep its end, where the
+  // verifier says what it refused.
+  va_list again;
+  va_copy(again, args);
+  const int n = vsnprintf(nullptr, 0, fmt, again);
+  va_end(again);
+  if (n <= 0) return 0;
+  std::string line(static_cast<std::size_t>(n) + 1, '\0');
+  vsnprintf(line.data(), line.size(), fmt, args);
+  line.pop_back();
   std::lock_guard<std::mutex> lock(g_log_mutex);
   if (g_log != nullptr) {
     *g_log += line;

@@ -188,6 +188,9 @@ inline std::vector<FlowFixture> flow_fixtures() {
   auto icmp_err = [](const std::vector<uint8_t>& quoted) {
     return PacketBuilder().ipv4("198.18.20.1", "198.19.0.1").icmp(3).icmp_quote(quoted).build();
   };
+  auto icmp6_err = [](const std::vector<uint8_t>& quoted) {
+    return PacketBuilder().ipv6("2001:2:0:10::1", "2001:2::1").icmp(2).icmp_quote(quoted).build();
+  };
   auto frag4 = [](uint16_t id, uint16_t off, bool more) {
     // Later fragments carry the protocol number but no UDP header.
     return PacketBuilder()
@@ -275,7 +278,36 @@ inline std::vector<FlowFixture> flow_fixtures() {
         {"an error quoting a flow that does not exist: unverified", false, icmp_err(unknown_seg),
          t + 2000, "citizen", A, UNV},
         {"echo reply: no start we know, unverified", false,
-         PacketBuilder().ipv4("198.18.20.1", srv).icmp(0).build(), t + 3000, "citizen", S, UNV}}},
+         PacketBuilder().ipv4("198.18.20.1", srv).icmp(0).build(), t + 3000, "citizen", S, UNV},
+        // IPv6: a Packet Too Big quoting the server's segment, plain and
+        // behind the extension headers the server sent.
+        {"IPv6 SYN", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kSyn), t + 4000,
+         "checkpoint", A, LOOKUP},
+        {"IPv6 packet too big about the server's segment: verified", false,
+         icmp6_err(PacketBuilder()
+                       .ipv6("2001:2::1", "2001:2:0:10::5")
+                       .tcp(443, 40000, kAck)
+                       .payload(1300)
+                       .build()),
+         t + 5000, "checkpoint", A, CONT},
+        {"the same behind destination options and a routing header: verified", false,
+         icmp6_err(PacketBuilder()
+                       .ipv6("2001:2::1", "2001:2:0:10::5")
+                       .ipv6_ext(60, 16)
+                       .ipv6_ext(43, 24)
+                       .tcp(443, 40000, kAck)
+                       .payload(1300)
+                       .build()),
+         t + 6000, "checkpoint", A, CONT},
+        {"behind three extension headers: not walked, unverified", false,
+         icmp6_err(PacketBuilder()
+                       .ipv6("2001:2::1", "2001:2:0:10::5")
+                       .ipv6_ext(0, 8)
+                       .ipv6_ext(60, 8)
+                       .ipv6_ext(60, 8)
+                       .tcp(443, 40000, kAck)
+                       .build()),
+         t + 7000, "checkpoint", A, UNV}}},
       {"fragments",
        base,
        {{"first fragment of a UDP datagram: a lookup", false, frag4(77, 0, true), t, "checkpoint",

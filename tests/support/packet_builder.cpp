@@ -127,9 +127,11 @@ PacketBuilder& PacketBuilder::ip_id(uint32_t id) {
 
 PacketBuilder& PacketBuilder::icmp_quote(const std::vector<uint8_t>& frame) {
   const std::size_t l3 = 14;
-  std::size_t ip_len = 40;
-  if (frame.size() > l3 && (frame[l3] >> 4) == 4) ip_len = (frame[l3] & 0x0f) * 4u;
-  const std::size_t n = std::min(frame.size() - l3, ip_len + 8);
+  // IPv4 routers quote the IP header and 8 bytes (RFC 792); IPv6 ones as
+  // much as keeps the error within the minimum MTU, 1280 (RFC 4443).
+  std::size_t n = std::min<std::size_t>(frame.size() - l3, 1280 - 48);
+  if (frame.size() > l3 && (frame[l3] >> 4) == 4)
+    n = std::min<std::size_t>(frame.size() - l3, (frame[l3] & 0x0fu) * 4u + 8);
   quote_.assign(frame.begin() + l3, frame.begin() + static_cast<std::ptrdiff_t>(l3 + n));
   return *this;
 }

@@ -11,7 +11,9 @@ void Validator::classes(const toml::node& n, std::vector<ClassConfig>& out) {
     fail(n, "class", "an array of tables ([[class]] sections)");
     return;
   }
-  std::map<std::string, int> first_line;  // class name -> line of its name
+  // Class name -> where it was first given: a line of the file, or an
+  // override or profile that renamed a class (its own one-line text).
+  std::map<std::string, std::string> first_at;
   std::size_t user_classes = 0;
   for (std::size_t i = 0; i < a->size(); ++i) {
     const toml::node& e = (*a)[i];
@@ -23,12 +25,14 @@ void Validator::classes(const toml::node& n, std::vector<ClassConfig>& out) {
     if (class_name(*t, fallback_key, c.name)) {
       key = "class." + c.name;
       const toml::node& name_node = *t->get("name");
-      const int line = clamp_index(name_node.source().begin.line);
-      auto [it, inserted] = first_line.emplace(c.name, line);
+      const toml::source_region& at = name_node.source();
+      const bool changed = at.path && *at.path == kOverrideSource;
+      auto [it, inserted] = first_at.emplace(
+          c.name, changed ? "by the change (an override or a profile renaming a class)"
+                          : "at line " + std::to_string(clamp_index(at.begin.line)));
       if (!inserted) {
-        diag_.report(name_node.source(), key + ".name",
-                     "duplicate class name " + quoted(c.name) + ", also defined at line " +
-                         std::to_string(it->second));
+        diag_.report(at, key + ".name",
+                     "duplicate class name " + quoted(c.name) + ", also defined " + it->second);
       }
     }
     const bool is_default = c.name == kDefaultClassName;

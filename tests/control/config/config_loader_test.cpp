@@ -824,6 +824,18 @@ pin_path = "/sys/fs/bpf/a/../b"
 )",
      "<test>:2:12: dataplane.pin_path: expected an absolute directory path on a bpffs without . "
      "or .. steps"},
+    {"a profile renaming a class to another's name", R"(
+[[class]]
+name = "a"
+
+[[class]]
+name = "b"
+
+[profiles.p]
+"class.a.name" = "b"
+)",
+     "<test>:8:1: profiles.p: class.b.name: duplicate class name \"b\", also defined by the "
+     "change (an override or a profile renaming a class)"},
     {"an IPv4-mapped prefix", R"(
 [[class]]
 name = "v4"

@@ -834,7 +834,7 @@ name = "b"
 [profiles.p]
 "class.a.name" = "b"
 )",
-     "<test>:8:1: profiles.p: class.b.name: duplicate class name \"b\", also defined by the "
+     "<test>:7:1: profiles.p: class.b.name: duplicate class name \"b\", also defined by the "
      "change (an override or a profile renaming a class)"},
     {"an IPv4-mapped prefix", R"(
 [[class]]

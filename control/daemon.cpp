@@ -111,6 +111,13 @@ std::string status_line(const std::string& kind, uint64_t generation) {
   return "STATUS=enforcing: " + kind + ", generation " + std::to_string(generation);
 }
 
+// systemctl status's line for a running sluiced: what the dataplane
+// enforces, or why it enforces nothing (after sluiced --detach, say).
+std::string status_line(const std::string& kind, uint64_t generation, const DataplaneStats& s) {
+  if (!s.healthy) return "STATUS=not enforcing: " + s.unhealthy;
+  return status_line(kind, generation);
+}
+
 // Half the watchdog interval systemd asked for (WatchdogSec=), or 0.
 uint64_t watchdog_half_usec() {
   uint64_t usec = 0;
@@ -165,6 +172,7 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
     log_event(LogLevel::error, "not starting", {{"error", error}});
     return 1;
   }
+  if (config_error) record_failed_start(settings, why);
   // A first start that failed must not leave an inline edge dark: unless a
   // sluice program enforces already, the when_stopped program goes in.
   std::string report;
@@ -383,16 +391,22 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   bool withheld = false;  // the last check found the dataplane unhealthy
   const auto log_every = std::chrono::seconds(options.log_interval_sec);
   auto next_log = std::chrono::steady_clock::now() + log_every;
+  // STATUS= follows the generation (a change through the API) within 1 s.
+  uint64_t status_generation = generation;
+  auto next_watchdog = std::chrono::steady_clock::now();
   for (;;) {
     auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
         next_log - std::chrono::steady_clock::now());
-    if (watchdog_usec != 0 && wait > std::chrono::microseconds(watchdog_usec))
-      wait = std::chrono::microseconds(watchdog_usec);
+    if (watchdog_usec != 0)
+      wait = std::min(wait, std::chrono::duration_cast<std::chrono::microseconds>(
+                                next_watchdog - std::chrono::steady_clock::now()));
+    if (wait > std::chrono::seconds(1)) wait = std::chrono::seconds(1);
     if (wait < std::chrono::microseconds(0)) wait = std::chrono::microseconds(0);
     const timespec timeout{static_cast<time_t>(wait.count() / 1000000),
                            static_cast<long>(wait.count() % 1000000 * 1000)};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
-    if (watchdog_usec != 0) {
+    if (watchdog_usec != 0 && std::chrono::steady_clock::now() >= next_watchdog) {
+      next_watchdog = std::chrono::steady_clock::now() + std::chrono::microseconds(watchdog_usec);
       const DataplaneStats health = dp->stats();
       if (health.healthy) {
         notify("WATCHDOG=1");
@@ -401,11 +415,18 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
         log_event(LogLevel::error, "dataplane unhealthy; watchdog not fed",
                   {{"why", health.unhealthy}});
       }
+      if (withheld == health.healthy)  // health changed: so does STATUS=
+        notify(status_line(dp->kind(), control_owner->generation(), health));
       withheld = !health.healthy;
     }
     if (std::chrono::steady_clock::now() >= next_log) {
       log_counters(dp->stats());
       next_log += log_every;
+    }
+    if (const uint64_t now_generation = control_owner->generation();
+        now_generation != status_generation) {
+      notify(status_line(dp->kind(), now_generation, dp->stats()));
+      status_generation = now_generation;
     }
     if (sig < 0) continue;
     if (sig == SIGUSR1) {  // logrotate moved the audit log
@@ -433,12 +454,14 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
                   {{"generation", std::to_string(control_owner->generation())},
                    {"changes", std::to_string(r["diff"].size())}});
       }
-      notify("READY=1\n" + status_line(dp->kind(), control_owner->generation()));
+      status_generation = control_owner->generation();
+      notify("READY=1\n" + status_line(dp->kind(), status_generation, dp->stats()));
       continue;
     }
     log_event(LogLevel::info, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    notify("STOPPING=1\nSTATUS=stopping; the dataplane keeps enforcing unattended");
     const DataplaneStats last = dp->stats();
+    notify(last.healthy ? "STOPPING=1\nSTATUS=stopping; the dataplane keeps enforcing unattended"
+                        : "STOPPING=1\nSTATUS=stopping; the dataplane was not enforcing");
     log_counters(last);
     metrics.reset();
     api.reset();

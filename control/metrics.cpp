@@ -211,7 +211,8 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
   MetricFamily info =
       family("sluice_dataplane_info", "The running dataplane; always 1", MetricType::Gauge);
   Labels info_labels = {{"mode", s.mode}};
-  if (!s.attach.empty()) info_labels.push_back({"attach", s.attach});  // DPDK attaches nothing
+  // DPDK attaches nothing (its status text says its workers in that field).
+  if (s.mode == "xdp" && !s.attach.empty()) info_labels.push_back({"attach", s.attach});
   add(info, 1, std::move(info_labels));
   out->push_back(std::move(info));
 

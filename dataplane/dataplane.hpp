@@ -216,6 +216,11 @@ bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* 
 // state and generation from the pinned record (no counters); healthy false.
 DataplaneStats unattended_stats(const DataplaneSettings& settings);
 
+// A start that failed before the dataplane was asked (a rejected config):
+// the pinned edge record, where one exists, keeps why as its last failed
+// start (a dataplane that fails records its own).
+void record_failed_start(const DataplaneSettings& settings, const std::string& why);
+
 // `sluiced --install-passthrough`: before the first start, an inline edge
 // gets the when_stopped program unless a sluice program already enforces.
 bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report);

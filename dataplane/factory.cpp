@@ -129,6 +129,16 @@ DataplaneStats unattended_stats(const DataplaneSettings& settings) {
   return s;
 }
 
+void record_failed_start(const DataplaneSettings& settings, const std::string& why) {
+  const DataplaneSettings xdp = kernel_side(settings);
+  EdgeRecord record;
+  std::string ignored;
+  if (!read_edge_record(xdp.pin_path, &record, &ignored)) return;
+  record.last_failure = why;
+  record.last_failure_unix_ns = unix_now_ns();
+  write_edge_record(xdp.pin_path, record, &ignored);
+}
+
 bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report) {
   const DataplaneSettings xdp = kernel_side(settings);
   if (xdp.inside.empty()) {
@@ -156,6 +166,8 @@ DataplaneStats unattended_stats(const DataplaneSettings&) {
   s.healthy = false;
   return s;
 }
+
+void record_failed_start(const DataplaneSettings&, const std::string&) {}
 
 bool install_passthrough_dataplane(const DataplaneSettings&, std::string* report) {
   *report += "XDP is not built into this sluiced: there is no pass-through to install\n";

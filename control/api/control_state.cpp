@@ -61,6 +61,18 @@ uint64_t ControlState::generation() const {
 
 json ControlState::refuse(const std::string& error, json errors) {
   rejected_++;
+  // In the log too (SluiceConfigRejected's runbook line): each config error
+  // as at a start or reload, or why the request was refused.
+  bool logged = false;
+  if (errors.is_array()) {
+    for (const json& e : errors) {
+      if (!e.is_object() || !e.contains("text") || !e["text"].is_string()) continue;
+      log_event(LogLevel::error, "config error",
+                {{"error", e["text"].get<std::string>()}, {"source", "change"}});
+      logged = true;
+    }
+  }
+  if (!logged) log_event(LogLevel::warn, "change refused", {{"error", error}});
   json r = {{"ok", false}, {"error", error}};
   if (!errors.is_null()) r["errors"] = std::move(errors);
   return r;

@@ -138,8 +138,22 @@ std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::
 
 void print_change(const json& r) {
   const json& diff = r["diff"];
+  const json base = r.value("base_diff", json::array());
   const bool dry = r.value("dry_run", false);
-  if (diff.empty()) {
+  if (diff.empty() && !base.empty()) {
+    // The base config changed under the active profile, which still sets
+    // these keys: nothing changes in effect until the profile is off.
+    for (const json& d : base)
+      std::cout << "  base " << d["key"].get<std::string>() << ": " << text_or_dash(d["old"])
+                << " -> " << text_or_dash(d["new"]) << "\n";
+    if (dry) {
+      std::cout << "dry run: valid, " << base.size()
+                << " change(s) to the base config, none in effect now; nothing applied\n";
+    } else {
+      std::cout << "applied to the base config as generation " << r["generation"]
+                << "; nothing changes in effect while the profile sets these keys\n";
+    }
+  } else if (diff.empty()) {
     std::cout << "no change (generation " << r["generation"] << ")\n";
   } else {
     for (const json& d : diff)
@@ -171,18 +185,22 @@ int change(const Globals& g, const json& request) {
   return kOk;
 }
 
-// True when sluiced answers `status` in charge (quietly: nothing printed).
+// True when sluiced answers `status` in charge, its dataplane enforcing
+// (quietly: nothing printed).
 bool answers_status(const Globals& g) {
   std::string error;
   auto client = sluice::ApiClient::connect(g.socket, &error);
   if (!client) return false;
   auto r = client->call({{"op", "status"}}, &error);
-  return r && r->value("ok", false);
+  return r && r->value("ok", false) && r->value("healthy", true);
 }
 
+// Exit 0 only while sluiced enforces its config: in charge and its dataplane
+// healthy (an unhealthy one, e.g. after `sluiced --detach`, exits 1 after
+// saying why), so that scripts can wait on it.
 int status(const Globals& g, double wait_sec) {
-  // --wait: poll until sluiced answers in charge (it is enforcing its
-  // config), or the time is up; then report what it says either way.
+  // --wait: poll until sluiced answers in charge and healthy, or the time
+  // is up; then report what it says either way.
   if (wait_sec > 0) {
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(static_cast<int64_t>(wait_sec * 1000));
@@ -205,9 +223,10 @@ int status(const Globals& g, double wait_sec) {
     }
     return rc;
   }
+  const int enforcing = r.value("healthy", true) ? kOk : kRejected;
   if (g.json_out) {
     std::cout << r.dump(2) << "\n";
-    return kOk;
+    return enforcing;
   }
   std::cout << "sluiced: " << r["mode"].get<std::string>() << " (" << r["attach"].get<std::string>()
             << ") outside " << r["outside"].get<std::string>() << ", inside "
@@ -294,7 +313,7 @@ int status(const Globals& g, double wait_sec) {
       std::cout << line;
     }
   }
-  return kOk;
+  return enforcing;
 }
 
 // "class.citizen.on_shed=reset" -> key, TOML value text. A bare word that is

@@ -550,9 +550,10 @@ DataplaneStats XdpProgram::stats() const {
   for (uint32_t c = 0; c < s.classes.size(); c++) {
     const sl_class_params& cp = prof.classes[c];
     const sl_class_state& cs = state.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
-    s.classes[c].bucket_tokens =
-        sl_bucket_whole_tokens(&cs.bucket, &cp.bucket, cs.epoch == cp.state_epoch, now);
-    s.classes[c].sticky_threshold = cs.threshold;
+    const int made = cs.epoch == cp.state_epoch;
+    s.classes[c].bucket_tokens = sl_bucket_whole_tokens(&cs.bucket, &cp.bucket, made, now);
+    // A state not made yet admits every source, as a fresh one will.
+    s.classes[c].sticky_threshold = made ? cs.threshold : SL_RANK_ONE;
   }
   return s;
 }

@@ -304,7 +304,7 @@ TEST_F(MetricsExporterTest, ServesBudgetsConfigAndDataplaneGauges) {
 DataplaneStats dpdk_stats() {
   DataplaneStats s = xdp_stats();
   s.mode = "dpdk";
-  s.attach = "";
+  s.attach = "2 workers";  // status text only: DPDK attaches nothing
   s.queues = test::sample_dpdk_queues();
   s.ports = test::sample_dpdk_ports();
   return s;

@@ -423,6 +423,10 @@ check "metrics: sluice_in_charge 0, edge enforcing, a config start failure" \
    $(grep -c '^sluice_edge_state{state=\"enforcing\"} 1' "$tmp/broken-metrics.txt") == 1 && \
    $(grep -Ec '^sluice_start_failures_total\{reason=\"config\"\} [1-9]' "$tmp/broken-metrics.txt") == 1"
 check "the log names the bad key" "$(grep -c 'config error.*on_shed' "$tmp/k1.log") >= 1"
+pinned=$(nsenter --net="/run/netns/$LAB_EDGE" "$sluicectl" --socket "$tmp/nobody.sock" --pin-path "$pin" \
+  status 2>&1 || true)
+check "the pinned record keeps the rejected config as its last failed start" \
+  "$(grep -c '^last failed start: .*on_shed' <<<"$pinned") == 1"
 mark fixed
 write_config forward
 kill -HUP "$daemon_pid"

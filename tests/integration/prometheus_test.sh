@@ -68,7 +68,7 @@ if [[ $dataplane == dpdk ]]; then
 outside = \"net_af_packet0,iface=$LAB_E_OUT\"
 inside = \"net_af_packet1,iface=$LAB_E_IN\"
 dpdk_idle_sleep_us = 20"
-  dataplane_info='sluice_dataplane_info{mode="dpdk",attach="1 worker"} 1'
+  dataplane_info='sluice_dataplane_info{mode="dpdk"} 1'
 else
   dataplane_toml="mode = \"xdp\"
 outside = \"$LAB_E_OUT\"

@@ -227,6 +227,9 @@ mv "$tmp/audit.jsonl" "$tmp/audit.jsonl.1"  # what logrotate does, then its post
 kill -USR1 "$daemon_pid"
 wait_for "$tmp/d3.log" 'msg="audit log reopened"' 5
 ctl set class.citizen.rate_per_sec=41 >/dev/null
+wait_for "$tmp/n3.txt" '^STATUS=enforcing: xdp, generation 4$' 5
+check "sd_notify: STATUS follows a change through the API" \
+  "$(grep -c '^STATUS=enforcing: xdp, generation 4$' "$tmp/n3.txt") == 1"
 lab_capture_check "$build/control/sluicectl" "$tmp/control.sock" "$tmp/d3.log" "$tmp"
 check "after SIGUSR1 the next change is in the new audit log" \
   "$(grep -c '"op":"set"' "$tmp/audit.jsonl" 2>/dev/null) == 1"
@@ -246,8 +249,12 @@ check "watchdog: fed every 200 ms before ($fed by then), not since" \
 out=$(ctl set class.citizen.rate_per_sec=7 2>&1) && rc=0 || rc=$?
 check "a change with the edge handed over is refused, saying why (rc $rc)" \
   "rc == 1 && $(grep -c 'the dataplane is not enforcing' <<<"$out") == 1"
+out=$(ctl status --wait 0.3 2>&1) && rc=0 || rc=$?
+check "status with the edge handed over exits 1 (not enforcing), saying why (rc $rc)" \
+  "rc == 1 && $(grep -c '^DATAPLANE UNHEALTHY: ' <<<"$out") == 1"
 stop_daemon "$tmp/d3.log" 'msg="stopped; the dataplane was not enforcing"'
-check "sd_notify: STOPPING=1 at SIGTERM" "$(grep -c '^STOPPING=1' "$tmp/n3.txt") == 1"
+check "sd_notify: STOPPING=1 at SIGTERM, saying the dataplane was not enforcing" \
+  "$(grep -c '^STOPPING=1 | STATUS=stopping; the dataplane was not enforcing' "$tmp/n3.txt") == 1"
 detach --config "$cfg" --detach --all
 check "detached at the end" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 

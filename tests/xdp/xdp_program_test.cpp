@@ -436,6 +436,9 @@ burst = 10
   DataplaneStats st = p->stats();
   EXPECT_EQ(st.classes[0].bucket_tokens, 10u);
   EXPECT_EQ(st.boundary_lookup_tokens, 20u);
+  // Before its first lookup a class admits every source (sticky), as DPDK says.
+  EXPECT_EQ(st.classes[0].sticky_threshold, SL_RANK_ONE);
+  EXPECT_EQ(st.classes[1].sticky_threshold, SL_RANK_ONE);  // default: no lookup ever
   XdpTestResult r;
   for (uint32_t i = 0; i < 6; i++)
     ASSERT_TRUE(p->test_run(test::syn_v4(test::kNet198_18 + i), &r, &error)) << error;

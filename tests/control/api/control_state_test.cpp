@@ -519,7 +519,14 @@ TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) 
   for (const Rejection& row : rejections) {
     SCOPED_TRACE(row.name);
     if (row.dataplane_refuses) h.dataplane().refuse_next_apply();
+    ::testing::internal::CaptureStderr();
     const json r = h.call(row.request);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    // Logged too, naming what was wrong (SluiceConfigRejected's runbook).
+    EXPECT_TRUE(log.find("msg=\"config error\"") != std::string::npos ||
+                log.find("msg=\"change refused\"") != std::string::npos)
+        << log;
+    EXPECT_NE(log.find(row.names), std::string::npos) << log;
     ASSERT_TRUE(r.is_object()) << r.dump();
     EXPECT_EQ(r["ok"], false) << r.dump();
     ASSERT_TRUE(r.contains("error") && r["error"].is_string()) << r.dump();

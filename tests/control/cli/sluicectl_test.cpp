@@ -191,14 +191,17 @@ TEST_F(SluicectlTest, StatusSaysWhenTheDataplaneIsUnhealthyAndWhy) {
   ASSERT_EQ(healthy.exit_code, 0) << describe(healthy);
   EXPECT_EQ(healthy.out.find("UNHEALTHY"), std::string::npos) << describe(healthy);
   h_.dataplane().set_unhealthy("worker 1 (lcore 3) has not polled for 2400 ms");
+  // Not enforcing: exit 1, so that a script waiting on status is not told
+  // the edge enforces (and --wait waits on).
   const Ran r = ctl({"status"});
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_EQ(r.exit_code, 1) << describe(r);
   EXPECT_EQ(
       count_matching(r.out, std::regex(R"(^DATAPLANE UNHEALTHY: worker 1 \(lcore 3\) has not )"
                                        R"(polled for 2400 ms$)")),
       1)
       << describe(r);
   const Ran j = ctl({"status", "--json"});
+  EXPECT_EQ(j.exit_code, 1) << describe(j);
   const json parsed = json::parse(j.out, nullptr, false);
   ASSERT_FALSE(parsed.is_discarded()) << describe(j);
   EXPECT_EQ(parsed["healthy"], false);
@@ -287,6 +290,20 @@ TEST_F(SluicectlTest, SetPrintsTheDiffAndTheNewGeneration) {
   EXPECT_NE(dry.out.find("dry run: valid, 1 change(s), nothing applied"), std::string::npos)
       << describe(dry);
   EXPECT_EQ(h_.state().generation(), 3u);
+}
+
+// A set of a key the active profile also sets changes the base only: said
+// so, with the new generation, never "no change".
+TEST_F(SluicectlTest, SetUnderAProfileSaysItChangedTheBase) {
+  ASSERT_EQ(ctl({"profile", "surge-1"}).exit_code, 0);
+  const Ran r = ctl({"set", "class.citizen.rate_per_sec=12000"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out.find("no change"), std::string::npos) << describe(r);
+  EXPECT_NE(r.out.find("  base class.citizen.rate_per_sec: 10000 -> 12000\n"), std::string::npos)
+      << describe(r);
+  EXPECT_NE(r.out.find("applied to the base config as generation 3;"), std::string::npos)
+      << describe(r);
+  EXPECT_NE(r.out.find("note: "), std::string::npos) << describe(r);
 }
 
 TEST_F(SluicectlTest, RejectedSetExitsOneAndPrintsTheCheckerLine) {

@@ -63,7 +63,7 @@ std::string utc_text(double unix_sec) {
 }
 
 // When sluiced cannot answer (stopped, or not in charge): what the pinned
-// edge record says the edge runs.
+// edge record says the edge runs; with --json as one object.
 void print_pinned_edge(const Globals& g) {
 #ifndef SLUICE_WITH_XDP
   (void)g;  // without XDP nothing of sluice's outlives sluiced
@@ -76,6 +76,18 @@ void print_pinned_edge(const Globals& g) {
   }
   const sluice::EdgeState now = sluice::edge_link_state(g.pin_path);
   const bool running = r.pid > 0 && ::kill(r.pid, 0) == 0;
+  if (g.json_out) {
+    json e = {{"record", g.pin_path + "/sl_edge"},
+              {"state", sluice::edge_state_name(now)},
+              {"since_unix_sec", r.since_unix_ns / 1e9},
+              {"generation", r.generation},
+              {"unattended", now == sluice::EdgeState::enforcing && !(r.attended && running)}};
+    if (!r.last_failure.empty())
+      e["last_failed_start"] = {{"unix_sec", r.last_failure_unix_ns / 1e9},
+                                {"error", r.last_failure}};
+    std::cout << json({{"ok", false}, {"pinned_edge", e}}).dump(2) << "\n";
+    return;
+  }
   std::cout << "edge (pinned record " << g.pin_path << "/sl_edge): " << sluice::edge_state_name(now)
             << " since " << utc_text(r.since_unix_ns / 1e9) << ", generation " << r.generation
             << (now == sluice::EdgeState::enforcing && !(r.attended && running)
@@ -212,7 +224,14 @@ int status(const Globals& g, double wait_sec) {
   if (rc != kOk) {
     // A sluiced that is not in charge says what the edge runs itself (from
     // its own pin_path); one that cannot be reached leaves the pinned record.
-    if (g.json_out) return rc;
+    if (g.json_out) {
+      if (r.is_object() && r.contains("in_charge")) {
+        std::cout << r.dump(2) << "\n";
+      } else {
+        print_pinned_edge(g);
+      }
+      return rc;
+    }
     if (r.is_object() && r.contains("in_charge") && r.contains("edge") && r["edge"].is_object()) {
       const json& e = r["edge"];
       const std::string state = e.value("state", std::string());

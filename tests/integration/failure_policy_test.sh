@@ -427,6 +427,10 @@ pinned=$(nsenter --net="/run/netns/$LAB_EDGE" "$sluicectl" --socket "$tmp/nobody
   status 2>&1 || true)
 check "the pinned record keeps the rejected config as its last failed start" \
   "$(grep -c '^last failed start: .*on_shed' <<<"$pinned") == 1"
+pinned_json=$(nsenter --net="/run/netns/$LAB_EDGE" "$sluicectl" --socket "$tmp/nobody.sock" \
+  --pin-path "$pin" status --json 2>/dev/null || true)
+check "status --json without a sluiced prints the pinned record as JSON" \
+  "$("$lab_py" -c 'import json,sys; e=json.loads(sys.argv[1])["pinned_edge"]; print(int(e["state"]=="enforcing" and "on_shed" in e["last_failed_start"]["error"]))' "$pinned_json" 2>/dev/null || echo 0) == 1"
 mark fixed
 write_config forward
 kill -HUP "$daemon_pid"

@@ -67,7 +67,9 @@ bool StandbyDataplane::apply(const CompiledProfile& profile, uint64_t generation
 DataplaneStats StandbyDataplane::stats() const {
   DataplaneStats s = dpdk_.stats();
   const DataplaneStats standby = xdp_.stats();
-  s.standby = dpdk_alive_.load() ? "standing by" : "enforcing";
+  // A standby whose program left the links (sluiced --detach) stands by
+  // for nothing: says so rather than "standing by".
+  s.standby = !standby.healthy ? "gone" : dpdk_alive_.load() ? "standing by" : "enforcing";
   s.edge_state = standby.edge_state;
   s.edge_since_unix_ns = standby.edge_since_unix_ns;
   if (!standby.healthy && s.healthy) s.unhealthy = "the XDP standby: " + standby.unhealthy;

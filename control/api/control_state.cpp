@@ -106,13 +106,10 @@ json ControlState::change(const std::string& op, const std::string& requested,
   }
   const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
   json restart_only = json::array();
-  for (const DiffEntry& d : diff) {
-    if (is_restart_only(d.key)) {
-      restart_only.push_back({{"key", d.key},
-                              {"message", "changes only at restart; restart sluiced to apply it"},
-                              {"text", d.key + ": changes only at restart"}});
-    }
-  }
+  for (const std::string& key : restart_only_keys(diff))
+    restart_only.push_back({{"key", key},
+                            {"message", "changes only at restart; restart sluiced to apply it"},
+                            {"text", key + ": changes only at restart"}});
   if (!restart_only.empty()) {
     return refuse(
         "rejected: " + restart_only[0]["key"].get<std::string>() + " changes only at restart",

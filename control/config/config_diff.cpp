@@ -95,4 +95,11 @@ bool is_restart_only(const std::string& key) {
   return is_restart_only_key(key);
 }
 
+std::vector<std::string> restart_only_keys(const std::vector<DiffEntry>& diff) {
+  std::vector<std::string> keys;
+  for (const DiffEntry& d : diff)
+    if (is_restart_only(d.key)) keys.push_back(d.key);
+  return keys;
+}
+
 }  // namespace sluice

@@ -24,4 +24,8 @@ std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view n
 // True for keys that only take effect at restart.
 bool is_restart_only(const std::string& key);
 
+// The keys of a diff that only take effect at restart, in its order: what
+// a live change (a retune, a profile, a fleet change) must refuse.
+std::vector<std::string> restart_only_keys(const std::vector<DiffEntry>& diff);
+
 }  // namespace sluice

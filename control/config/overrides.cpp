@@ -242,21 +242,20 @@ void validate_profiles(std::string_view text, const std::string& source, const t
     if (!r.ok()) continue;
     std::vector<ProfileEntry> entries;
     collect_profile_entries(*profile, "", 0, entries);
-    for (const DiffEntry& d : config_diff(std::string(text), r.text)) {
-      if (!is_restart_only(d.key)) continue;
+    for (const std::string& changed : restart_only_keys(config_diff(std::string(text), r.text))) {
       ErrorSite at{source, clamp_index(profile->source().begin.line),
                    clamp_index(profile->source().begin.column)};
       std::string key = join_key("profiles", name);
       for (const ProfileEntry& e : entries) {
-        if (e.key == d.key || d.key.rfind(e.key + ".", 0) == 0 ||
-            e.key.rfind(d.key + ".", 0) == 0) {
+        if (e.key == changed || changed.rfind(e.key + ".", 0) == 0 ||
+            e.key.rfind(changed + ".", 0) == 0) {
           at = {source, clamp_index(e.at.line), clamp_index(e.at.column)};
           key = join_key(key, e.key);
           break;
         }
       }
       diag.add(at, key,
-               d.key + " changes only at restart: a profile, switched live, cannot change it");
+               changed + " changes only at restart: a profile, switched live, cannot change it");
     }
   }
 }

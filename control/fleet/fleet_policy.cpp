@@ -213,12 +213,10 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     const std::vector<DiffEntry> diff =
         config_diff(before.ok() ? before.text : std::string(), after.text);
     json restart_only = json::array();
-    for (const DiffEntry& d : diff) {
-      if (exists && is_restart_only(d.key))
-        restart_only.push_back({{"key", d.key},
-                                {"message", "changes only at restart; restart every edge"},
-                                {"text", d.key + ": changes only at restart"}});
-    }
+    for (const std::string& key : exists ? restart_only_keys(diff) : std::vector<std::string>{})
+      restart_only.push_back({{"key", key},
+                              {"message", "changes only at restart; restart every edge"},
+                              {"text", key + ": changes only at restart"}});
     if (!restart_only.empty())
       return refused(
           "rejected: " + restart_only[0]["key"].get<std::string>() + " changes only at restart",

@@ -442,10 +442,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
       notify("RELOADING=1");
       const nlohmann::json r = control_owner->reload_file(Origin{"signal"});
       if (!r.value("ok", false)) {
-        if (r.contains("errors")) {
-          for (const auto& e : r["errors"])
-            log_event(LogLevel::error, "config error", {{"error", e.value("text", "")}});
-        }
+        // Each config error is logged by the refusal (ControlState::refuse).
         log_event(LogLevel::warn, "reload rejected, keeping the running config",
                   {{"generation", std::to_string(control_owner->generation())},
                    {"error", r.value("error", "")}});

@@ -67,8 +67,7 @@ json ControlState::refuse(const std::string& error, json errors) {
   if (errors.is_array()) {
     for (const json& e : errors) {
       if (!e.is_object() || !e.contains("text") || !e["text"].is_string()) continue;
-      log_event(LogLevel::error, "config error",
-                {{"error", e["text"].get<std::string>()}, {"source", "change"}});
+      log_event(LogLevel::error, "config error", {{"error", e["text"].get<std::string>()}});
       logged = true;
     }
   }

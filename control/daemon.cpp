@@ -68,25 +68,40 @@ void log_counters(const DataplaneStats& s) {
 
 // Takes an exclusive lock named after the pin path (held until exit).
 // Returns the lock's fd, or -1 with *error.
-int lock_instance(const std::string& pin_path, std::string* error) {
+std::string lock_path(const std::string& pin_path) {
   std::string name = pin_path;
   for (char& c : name)
     if (c == '/') c = '-';
-  const std::string dir = "/run/sluice";
-  ::mkdir(dir.c_str(), 0755);
-  const std::string path = dir + "/instance" + name + ".lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    *error = "cannot open " + path + ": " + std::strerror(errno);
-    return -1;
+  return "/run/sluice/instance" + name + ".lock";
+}
+
+// The lock file is removed by its holder at exit (Locks), so a lock taken
+// on a file that was removed meanwhile is no lock: taken again on the file
+// the path names now.
+int lock_instance(const std::string& pin_path, std::string* error) {
+  ::mkdir("/run/sluice", 0755);
+  const std::string path = lock_path(pin_path);
+  for (int attempt = 0; attempt < 8; attempt++) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      *error = "cannot open " + path + ": " + std::strerror(errno);
+      return -1;
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      *error = "another sluiced is running with dataplane.pin_path " + pin_path + " (" + path +
+               " is locked)";
+      ::close(fd);
+      return -1;
+    }
+    struct stat held {
+    }, named{};
+    if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev)
+      return fd;
+    ::close(fd);  // removed by the last holder as we locked it
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    *error = "another sluiced is running with dataplane.pin_path " + pin_path + " (" + path +
-             " is locked)";
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  *error = "cannot lock " + path + ": it keeps being replaced";
+  return -1;
 }
 
 }  // namespace
@@ -131,8 +146,13 @@ struct StartFailures {
 
 struct Locks {
   std::map<std::string, int> by_pin_path;
+  // Removed while still held (lock_instance() of the next sluiced then
+  // retries on a new file), so /run/sluice keeps no file of a stopped one.
   ~Locks() {
-    for (auto& [path, fd] : by_pin_path) ::close(fd);
+    for (auto& [pin_path, fd] : by_pin_path) {
+      ::unlink(lock_path(pin_path).c_str());
+      ::close(fd);
+    }
   }
   // One sluiced per pinned state: a second one (a mistake, or a restart
   // racing the old process) must not adopt and then tear down the first's.

@@ -221,7 +221,9 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
       model.decide(data, len, now_ns);
     }
     if (rc == PCAP_ERROR) {
-      *error = path + ": capture is damaged: " + pcap_geterr(pcap.get());
+      // Truncated or damaged, or a pcapng libpcap cannot read to the end
+      // (interfaces of different link types: split it with editcap first).
+      *error = path + ": cannot read the capture to its end: " + pcap_geterr(pcap.get());
       return std::nullopt;
     }
     ReplayResult result = summarize(profile, model.counters());

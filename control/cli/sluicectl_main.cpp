@@ -225,11 +225,9 @@ int status(const Globals& g, double wait_sec) {
     // A sluiced that is not in charge says what the edge runs itself (from
     // its own pin_path); one that cannot be reached leaves the pinned record.
     if (g.json_out) {
-      if (r.is_object() && r.contains("in_charge")) {
-        std::cout << r.dump(2) << "\n";
-      } else {
-        print_pinned_edge(g);
-      }
+      // call() printed an answer (not in charge, starting); with none, the
+      // pinned record speaks.
+      if (r.is_null()) print_pinned_edge(g);
       return rc;
     }
     if (r.is_object() && r.contains("in_charge") && r.contains("edge") && r["edge"].is_object()) {

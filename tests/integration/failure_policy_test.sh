@@ -417,6 +417,9 @@ echo "$st" >"$tmp/broken-status.txt"
 check "status says not in charge, why, and that the old program enforces" \
   "$(grep -c 'not in charge: the config was rejected: .*on_shed.*the edge: enforcing generation '"$genb" <<<"$st") == 1 && \
    $(grep -c "^edge: enforcing, generation $genb\$" <<<"$st") == 1"
+not_in_charge_json=$(status --json status 2>/dev/null || true)
+check "status --json while not in charge is one JSON object saying so" \
+  "$("$lab_py" -c 'import json,sys; print(int(json.loads(sys.argv[1])["in_charge"] is False))' "$not_in_charge_json" 2>/dev/null || echo 0) == 1"
 scrape >"$tmp/broken-metrics.txt" || true
 check "metrics: sluice_in_charge 0, edge enforcing, a config start failure" \
   "$(grep -c '^sluice_in_charge 0' "$tmp/broken-metrics.txt") == 1 && \

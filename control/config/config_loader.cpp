@@ -190,8 +190,11 @@ LoadResult compose_fleet_config(std::string_view local_text, std::string local_n
     Diagnostics local_diag(local_name, nullptr);
     std::optional<toml::table> local = parse_document(local_text, local_name, local_diag);
     if (!local) return finish(std::nullopt, local_diag);
-    const std::string text = tables_text(*local, {kLocalTables.begin(), kLocalTables.end()}) +
-                             "\n" + std::string(fleet_text);
+    // The fleet's text first: a key it writes at the top level (`admission
+    // = { shadow = true }`, as a change to a config without [admission]
+    // writes it) stays there, instead of landing in the last local table.
+    const std::string text = std::string(fleet_text) + "\n" +
+                             tables_text(*local, {kLocalTables.begin(), kLocalTables.end()});
     return load_config_string(text, local_name + " + " + fleet_name);
   } catch (const std::exception& e) {
     return internal_error(fleet_name, e.what());

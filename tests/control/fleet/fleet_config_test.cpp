@@ -87,6 +87,19 @@ TEST(FleetConfig, AMembersConfigIsItsLocalTablesWithTheFleetsTables) {
   EXPECT_EQ(r.config->classes[0].name, "checkpoint");
 }
 
+// A fleet change to a key of a table the fleet config lacks is written at
+// its top level (`admission = { shadow = true }`): it stays a fleet key,
+// never a key of the edge's last local table.
+TEST(FleetConfig, ATopLevelKeyOfTheFleetConfigStaysTheFleets) {
+  LoadResult r =
+      compose_fleet_config(kLocal, "local.toml", "admission = { shadow = true }\n" + kFleetTables,
+                           "etcd:/sluice/config");
+  ASSERT_TRUE(r.ok()) << first_error(r);
+  EXPECT_TRUE(r.config->admission.shadow);
+  EXPECT_EQ(r.config->boundary.lookups_per_sec, 900U);
+  EXPECT_EQ(r.config->dataplane.outside, "eth0");
+}
+
 TEST(FleetConfig, TheFleetConfigMayHoldFleetTablesOnlyAndItsErrorsNameIt) {
   LoadResult r = compose_fleet_config(kLocal, "local.toml",
                                       kFleetTables + "[dataplane]\nmode = \"dpdk\"\n", "etcd:X");

@@ -142,8 +142,8 @@ const std::vector<KeySpec>& config_schema() {
       {"control", "history", "integer", 1, 1000, "generations", "32", KeyChange::restart, "",
        "kept for rollback"},
       {"fleet", "etcd", "array of strings", 1, 0, "", "required", KeyChange::restart, "",
-       "etcd client URLs, `\"http://HOST:PORT\"` (several for a cluster: tried in order); see "
-       "docs/fleet.md"},
+       "etcd client URLs, `\"http://HOST:PORT\"` with a name or an IPv4 address (several for a "
+       "cluster: tried in order); see docs/fleet.md"},
       {"fleet", "prefix", "string", 1, 0, "", "`\"/sluice\"`", KeyChange::restart, "",
        "every key of this fleet lives under it: starts with `/`, no trailing `/`, at most 128 "
        "bytes of `a-z A-Z 0-9 _ - . /`"},
@@ -155,7 +155,8 @@ const std::vector<KeySpec>& config_schema() {
        "etcd unreachable this long: the edge falls from its last shares to an even 1/N share; an "
        "edge gone this long: the others stop counting its share"},
       {"fleet", "sync_ms", "integer", 50, 5000, "ms", "250", KeyChange::restart, "",
-       "how often the edge publishes its demand and recomputes its shares"},
+       "how often the edge publishes its demand, keeps its lease alive and recomputes its shares; "
+       "at most half of `lease_ttl_sec`"},
       {"fleet", "floor_pct", "integer", 0, 50, "% of budget", "10", KeyChange::restart, "",
        "part of every fleet budget split evenly across the edges, so that an idle edge admits a "
        "first burst; the rest follows demand, priority first"},

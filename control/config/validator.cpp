@@ -390,7 +390,8 @@ void Validator::control(const toml::node& n, ControlConfig& out) {
 namespace {
 
 // "http://HOST:PORT": what the etcd client (control/fleet/etcd_client.hpp)
-// connects to. HOST is a name, an IPv4 address or a bracketed IPv6 one.
+// connects to. HOST is a name or an IPv4 address (cpp-httplib's client
+// cannot reach a bracketed IPv6 literal: name it instead).
 bool is_etcd_url(const std::string& v) {
   const std::string scheme = "http://";
   if (v.rfind(scheme, 0) != 0) return false;
@@ -404,7 +405,7 @@ bool is_etcd_url(const std::string& v) {
     return false;
   const long p = std::strtol(port.c_str(), nullptr, 10);
   if (p < 1 || p > 65535) return false;
-  if (host.front() == '[') return host.back() == ']' && host.size() > 2;
+  if (host.front() == '[') return false;
   return std::all_of(host.begin(), host.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '-';
@@ -445,7 +446,8 @@ void Validator::fleet(const toml::node& n, std::optional<FleetConfig>& out) {
           f.etcd.push_back(s->get());
         } else {
           fail((*a)[i], index_key(e.key, i),
-               "an etcd client URL \"http://HOST:PORT\" (https is not supported)");
+               "an etcd client URL \"http://HOST:PORT\" with a name or an IPv4 address "
+               "(https and IPv6 literals are not supported)");
         }
       }
     }
@@ -479,7 +481,17 @@ void Validator::fleet(const toml::node& n, std::optional<FleetConfig>& out) {
     if (auto v = integer(s)) f.static_sec = static_cast<uint32_t>(*v);
   }
   if (Field s = field(*t, key, key, "sync_ms")) {
-    if (auto v = integer(s)) f.sync_ms = static_cast<uint32_t>(*v);
+    if (auto v = integer(s)) {
+      f.sync_ms = static_cast<uint32_t>(*v);
+      // Each sync keeps the edge's lease alive: at least twice a lease.
+      if (uint64_t{f.sync_ms} * 2 > uint64_t{f.lease_ttl_sec} * 1000)
+        diag_.report(s->source(), s.key,
+                     "must be at most half of lease_ttl_sec (" +
+                         std::to_string(f.lease_ttl_sec * 1000 / 2) +
+                         " ms): each sync keeps the "
+                         "edge's lease alive, found " +
+                         std::to_string(f.sync_ms));
+    }
   }
   if (Field s = field(*t, key, key, "floor_pct")) {
     if (auto v = integer(s)) f.floor_pct = static_cast<uint32_t>(*v);

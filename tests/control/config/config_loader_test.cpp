@@ -836,6 +836,21 @@ name = "b"
 )",
      "<test>:7:1: profiles.p: class.b.name: duplicate class name \"b\", also defined by the "
      "change (an override or a profile renaming a class)"},
+    {"a fleet sync slower than half its lease", R"(
+[fleet]
+etcd = ["http://127.0.0.1:2379"]
+node = "a"
+sync_ms = 2000
+)",
+     "<test>:4:11: fleet.sync_ms: must be at most half of lease_ttl_sec (1500 ms): each sync keeps "
+     "the edge's lease alive, found 2000"},
+    {"an etcd endpoint by IPv6 literal", R"(
+[fleet]
+etcd = ["http://[2001:2::fe]:2379"]
+node = "a"
+)",
+     "<test>:2:9: fleet.etcd[0]: expected an etcd client URL \"http://HOST:PORT\" with a name or "
+     "an IPv4 address (https and IPv6 literals are not supported)"},
     {"an IPv4-mapped prefix", R"(
 [[class]]
 name = "v4"

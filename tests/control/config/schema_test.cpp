@@ -40,6 +40,7 @@ std::string with_value(const KeySpec& spec, const std::string& value) {
   if (name == "packets_burst") extra = "packets_per_sec = 1000\n";
   if (name == "sticky_window_ms") extra = "sticky_epoch_sec = 86400\n";
   if (spec.table == "fleet") extra = "etcd = [\"http://127.0.0.1:2379\"]\nnode = \"a\"\n";
+  if (name == "sync_ms") extra += "lease_ttl_sec = 60\n";  // a sync at most every half lease
   if (spec.type == "8 integers")
     return "[" + std::string(spec.table) + "]\n" + name + " = [0, 0, 0, 0, 0, 0, 0, " + value +
            "]\n";

@@ -17,7 +17,7 @@ using json = nlohmann::json;
 
 const std::string kFleet = R"(
 [fleet]
-etcd = ["http://127.0.0.1:2379", "http://[::1]:2379", "http://etcd-1.example:2379"]
+etcd = ["http://127.0.0.1:2379", "http://198.18.0.9:2379", "http://etcd-1.example:2379"]
 prefix = "/sluice/city"
 node = "edge-a"
 )";

@@ -64,7 +64,7 @@ struct {
  * three inlined array reads. Used when a slot's profile flags them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SL_PROFILE_SLOTS * SL_PREFIX_SLOT_BLOCKS);
+	__uint(max_entries, SL_PROFILE_SLOTS *SL_PREFIX_SLOT_BLOCKS);
 	__type(key, __u32);
 	__type(value, struct sl_prefix_block);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -72,7 +72,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SL_PROFILE_SLOTS * SL_PREFIX_SLOT_BLOCKS);
+	__uint(max_entries, SL_PROFILE_SLOTS *SL_PREFIX_SLOT_BLOCKS);
 	__type(key, __u32);
 	__type(value, struct sl_prefix_block);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

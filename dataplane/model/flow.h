@@ -96,7 +96,7 @@ SL_INLINE void sl_meta_portless(const struct sl_meta *m, struct sl_meta *r)
 	r->dport = 0;
 }
 
-#define SL_ICMP_INNER_EXT      2	    /* extension headers walked in a carried IPv6 header */
+#define SL_ICMP_INNER_EXT      2    /* extension headers walked in a carried IPv6 header */
 #define SL_ICMP_INNER_MAX      4095 /* ... which must end within 4 KiB of it */
 #define SL_ICMP_INNER_MAX_MASK 0xfff
 

@@ -23,6 +23,7 @@
 #include "dataplane/xdp/edge.hpp"
 #include "dataplane/xdp/flow_count.hpp"
 #include "dataplane/xdp/prefix_array.hpp"
+#include "dataplane/xdp/slot_tables.hpp"
 #include "dataplane/xdp/xdp_capture.hpp"
 #include "sluice_xdp.skel.h"
 
@@ -76,14 +77,6 @@ constexpr uint64_t fingerprint(std::initializer_list<uint64_t> facts) {
     h *= 1099511628211ULL;
   }
   return h;
-}
-
-void lpm_key(sl_lpm_key* k, uint32_t slot, const LpmEntry& e) {
-  std::memset(k, 0, sizeof(*k));
-  k->prefixlen = SL_LPM_KEY_BITS(e.len);
-  k->slot = static_cast<__u8>(slot);
-  k->family = e.family == 4 ? SL_FAMILY_V4 : SL_FAMILY_V6;
-  std::memcpy(k->addr_be, e.addr_be.data(), 16);
 }
 
 }  // namespace
@@ -213,70 +206,20 @@ struct XdpProgram::Impl {
     return total;
   }
 
-  // Removes every LPM entry of one slot from a trie.
-  bool clear_slot(bpf_map* trie, uint32_t slot, std::string* error) {
-    std::vector<sl_lpm_key> doomed;
-    sl_lpm_key key{};
-    sl_lpm_key next{};
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(fd(trie), prev, &next) == 0) {
-      if (next.slot == slot) doomed.push_back(next);
-      key = next;
-      prev = &key;
-    }
-    for (const sl_lpm_key& k : doomed) {
-      if (bpf_map_delete_elem(fd(trie), &k) != 0 && errno != ENOENT) {
-        *error = std::string("cannot clear prefixes of the inactive slot: ") + errno_text(errno);
-        return false;
-      }
-    }
-    return true;
-  }
-
-  // Writes a slot's blocks of a prefix array (the top blocks and the
-  // groups in use; groups past them are never reached).
-  bool write_prefix_array(bpf_map* blocks, uint32_t slot, const PrefixArray& array,
-                          std::string* error) {
-    std::vector<__u32> keys(array.blocks.size());
-    for (uint32_t i = 0; i < keys.size(); i++) keys[i] = slot * SL_PREFIX_SLOT_BLOCKS + i;
-    __u32 count = static_cast<__u32>(keys.size());
-    LIBBPF_OPTS(bpf_map_batch_opts, batch);
-    if (count != 0 &&
-        bpf_map_update_batch(fd(blocks), keys.data(), array.blocks.data(), &count, &batch) != 0) {
-      *error = "cannot write the IPv4 prefix array: " + errno_text(errno);
-      return false;
-    }
-    return true;
-  }
-
   // The IPv4 prefix arrays of a slot, built and written when they fit (else
   // the trie answers IPv4 too); the flags that say which.
   bool write_prefix_arrays(uint32_t slot, const CompiledProfile& profile, SlotTables* tables,
                            std::string* error) {
     const PrefixArray src = build_prefix_array(profile.src_prefixes);
     const PrefixArray dst = build_prefix_array(profile.dst_prefixes);
-    if ((src.fits && !write_prefix_array(skel->maps.sl_prefix_src, slot, src, error)) ||
-        (dst.fits && !write_prefix_array(skel->maps.sl_prefix_dst, slot, dst, error)))
+    if ((src.fits &&
+         !xdp_tables::write_prefix_array(fd(skel->maps.sl_prefix_src), slot, src, error)) ||
+        (dst.fits &&
+         !xdp_tables::write_prefix_array(fd(skel->maps.sl_prefix_dst), slot, dst, error)))
       return false;
     tables->array_flags =
         (src.fits ? SL_PROFILE_SRC_V4_ARRAY : 0) | (dst.fits ? SL_PROFILE_DST_V4_ARRAY : 0);
     tables->arrays = {src.fits, dst.fits, src.groups, dst.groups};
-    return true;
-  }
-
-  bool write_lpm(bpf_map* trie, uint32_t slot, const std::vector<LpmEntry>& entries,
-                 std::string* error) {
-    for (const LpmEntry& e : entries) {
-      sl_lpm_key k;
-      lpm_key(&k, slot, e);
-      if (bpf_map_update_elem(fd(trie), &k, &e.class_mask, BPF_ANY) != 0) {
-        *error = std::string("cannot write prefix table: ") + errno_text(errno) +
-                 (errno == ENOSPC
-                      ? " (more than " + std::to_string(SL_LPM_MAX_ENTRIES / 2) + " prefixes)"
-                      : "");
-        return false;
-      }
-    }
     return true;
   }
 };
@@ -436,24 +379,18 @@ bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generati
                         same_lpm(tables.dst, profile.dst_prefixes);
   const bool ports_same = tables.known && tables.ports == profile.port_mask;
   tables.known = false;  // until every write below has succeeded
-  if (!lpm_same && (!impl.clear_slot(maps.sl_lpm_src, target, error) ||
-                    !impl.clear_slot(maps.sl_lpm_dst, target, error) ||
-                    !impl.write_lpm(maps.sl_lpm_src, target, profile.src_prefixes, error) ||
-                    !impl.write_lpm(maps.sl_lpm_dst, target, profile.dst_prefixes, error) ||
+  const int src_trie = impl.fd(maps.sl_lpm_src);
+  const int dst_trie = impl.fd(maps.sl_lpm_dst);
+  if (!lpm_same && (!xdp_tables::clear_lpm_slot(src_trie, target, error) ||
+                    !xdp_tables::clear_lpm_slot(dst_trie, target, error) ||
+                    !xdp_tables::write_lpm_slot(src_trie, target, profile.src_prefixes, error) ||
+                    !xdp_tables::write_lpm_slot(dst_trie, target, profile.dst_prefixes, error) ||
                     !impl.write_prefix_arrays(target, profile, &tables, error)))
     return false;
   next.flags |= tables.array_flags;
-  if (!ports_same) {
-    std::vector<__u32> keys(65536);
-    for (uint32_t port = 0; port < 65536; port++) keys[port] = target * 65536 + port;
-    __u32 count = 65536;
-    LIBBPF_OPTS(bpf_map_batch_opts, batch);
-    if (bpf_map_update_batch(impl.fd(maps.sl_ports), keys.data(), profile.port_mask.data(), &count,
-                             &batch) != 0) {
-      *error = "cannot write the port table: " + errno_text(errno);
-      return false;
-    }
-  }
+  if (!ports_same &&
+      !xdp_tables::write_port_masks(impl.fd(maps.sl_ports), target, profile.port_mask, error))
+    return false;
   if (bpf_map_update_elem(impl.fd(maps.sl_profiles), &target, &next, BPF_ANY) != 0) {
     *error = "cannot write the profile: " + errno_text(errno);
     return false;

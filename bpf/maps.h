@@ -39,44 +39,33 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_ports SEC(".maps");
 
-/* Source prefixes of both slots -> classes accepting them (covering masks included). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, SL_LPM_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct sl_lpm_key);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_lpm_src SEC(".maps");
+/* A prefix table of both profile slots, one per direction (libbpf needs a
+ * definition per map): an LPM trie of prefixes -> classes accepting them
+ * (covering masks included), and for IPv4 the same answers as arrays
+ * (SL_PREFIX_SLOT_BLOCKS per slot), one to three inlined array reads, used
+ * when a slot's profile flags them. */
+#define SL_LPM_TRIE_MAP(name)                                                                      \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
+		__uint(max_entries, SL_LPM_MAX_ENTRIES);                                           \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
+		__type(key, struct sl_lpm_key);                                                    \
+		__type(value, __u32);                                                              \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} name SEC(".maps")
+#define SL_PREFIX_ARRAY_MAP(name)                                                                  \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                  \
+		__uint(max_entries, SL_PROFILE_SLOTS *SL_PREFIX_SLOT_BLOCKS);                      \
+		__type(key, __u32);                                                                \
+		__type(value, struct sl_prefix_block);                                             \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
+	} name SEC(".maps")
 
-/* Destination prefixes, as sl_lpm_src. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, SL_LPM_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct sl_lpm_key);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_lpm_dst SEC(".maps");
-
-/* IPv4 source and destination prefixes as arrays, both slots
- * (SL_PREFIX_SLOT_BLOCKS each): what the tries answer for IPv4, in one to
- * three inlined array reads. Used when a slot's profile flags them. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SL_PROFILE_SLOTS *SL_PREFIX_SLOT_BLOCKS);
-	__type(key, __u32);
-	__type(value, struct sl_prefix_block);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_prefix_src SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SL_PROFILE_SLOTS *SL_PREFIX_SLOT_BLOCKS);
-	__type(key, __u32);
-	__type(value, struct sl_prefix_block);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_prefix_dst SEC(".maps");
+SL_LPM_TRIE_MAP(sl_lpm_src);
+SL_LPM_TRIE_MAP(sl_lpm_dst);
+SL_PREFIX_ARRAY_MAP(sl_prefix_src);
+SL_PREFIX_ARRAY_MAP(sl_prefix_dst);
 
 /* Boundary and class buckets and sticky controllers (struct sl_shared_state),
  * behind one lock: a decision updates several of them at once. */

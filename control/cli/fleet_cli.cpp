@@ -55,29 +55,37 @@ void print_fleet(const json& f) {
     if (s.contains(budget))
       shares += std::string(shares.empty() ? "" : ", ") + budget + " " +
                 std::to_string(s[budget].value("rate", 0)) + "/s";
-  for (const auto& [name, b] : s.value("classes", json::object()).items())
+  const json classes = s.value("classes", json::object());
+  for (const auto& [name, b] : classes.items())
     shares += (shares.empty() ? "" : ", ") + name + " " + std::to_string(b.value("rate", 0)) + "/s";
   std::cout << "this edge's shares: " << (shares.empty() ? "-" : shares) << "\n";
 }
 
-void wait_for_edges(const FleetConfig& fleet, int wait_ms, json* r) {
+bool wait_for_edges(const FleetConfig& fleet, int wait_ms, json* r) {
   const auto start = std::chrono::steady_clock::now();
   std::string error;
-  const std::vector<std::string> behind =
-      fleet_wait(fleet, (*r)["generation"].get<int64_t>(), wait_ms, &error);
-  (*r)["reached_every_edge"] = behind.empty();
-  (*r)["edges_behind"] = behind;
+  const FleetReach reach = fleet_wait(fleet, (*r)["generation"].get<int64_t>(), wait_ms, &error);
+  (*r)["reached_every_edge"] = reach.behind.empty() && reach.refused.empty();
+  (*r)["edges_behind"] = reach.behind;
+  (*r)["edges_refused"] = reach.refused;
   (*r)["wait_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - start)
                         .count();
+  return (*r)["reached_every_edge"].get<bool>();
 }
 
 void print_edges_reached(const json& r, int wait_ms) {
   if (!r.contains("reached_every_edge")) return;
-  if (r["reached_every_edge"])
+  if (r["reached_every_edge"]) {
     std::cout << "every live edge runs it (" << r["wait_ms"]
               << " ms); an edge that stopped keeps enforcing its last config until it rejoins\n";
-  else
+    return;
+  }
+  const json refused = r.value("edges_refused", json::object());
+  for (const auto& [node, why] : refused.items())
+    std::cerr << "sluicectl --fleet: edge " << node
+              << " refused it and keeps the config it runs: " << why.get<std::string>() << "\n";
+  if (!r["edges_behind"].empty())
     std::cerr << "sluicectl --fleet: applied, but not yet running on: " << r["edges_behind"].dump()
               << " after " << wait_ms << " ms\n";
 }

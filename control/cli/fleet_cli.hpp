@@ -19,9 +19,11 @@ std::optional<FleetConfig> fleet_of(const std::string& config);
 json fleet_origin();
 
 // After an applied fleet change *r: waits up to wait_ms for every edge to
-// run its generation; adds reached_every_edge, edges_behind and wait_ms.
-void wait_for_edges(const FleetConfig& fleet, int wait_ms, json* r);
-// What wait_for_edges found, as a line (stderr when an edge is behind).
+// run its generation or refuse it; adds reached_every_edge, edges_behind,
+// edges_refused (node -> the edge's error) and wait_ms. False unless every
+// live edge runs it.
+bool wait_for_edges(const FleetConfig& fleet, int wait_ms, json* r);
+// What wait_for_edges found (stderr for each edge that refused or is behind).
 void print_edges_reached(const json& r, int wait_ms);
 
 // A fleet member's lines of `status`: which fleet, its sync, its shares of

@@ -4,7 +4,8 @@
 // offline replay.
 //
 // Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or
-// capture), 2 cannot reach the daemon, or it is still starting.
+// capture; a fleet change an edge refused or did not run in time), 2 cannot
+// reach the daemon, or it is still starting.
 #include <signal.h>
 #include <unistd.h>
 #include <algorithm>
@@ -135,15 +136,17 @@ int change(const Globals& g, const json& request) {
   const int rc = call(g, request, &r);
   if (rc != kOk) return rc;
   // A fleet change is applied by each edge as it sees it: wait for them.
+  // Written, but refused by an edge or not running on it in time: exit 1.
+  bool everywhere = true;
   if (g.fleet && !r.value("dry_run", false) && !r["diff"].empty() && g.fleet_wait_ms > 0)
-    wait_for_edges(*fleet_of(g.config), g.fleet_wait_ms, &r);
+    everywhere = wait_for_edges(*fleet_of(g.config), g.fleet_wait_ms, &r);
   if (g.json_out) {
     std::cout << r.dump(2) << "\n";
   } else {
     print_change(r);
     print_edges_reached(r, g.fleet_wait_ms);
   }
-  return kOk;
+  return everywhere ? kOk : kRejected;
 }
 
 // True when sluiced answers `status` in charge, its dataplane enforcing

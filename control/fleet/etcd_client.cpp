@@ -161,8 +161,21 @@ bool EtcdClient::put(const std::string& key, const std::string& value, int64_t l
   return true;
 }
 
+namespace {
+
+// A transaction of one compare and one put; *swapped says whether the
+// compare held.
+nlohmann::json txn_put(const nlohmann::json& compare, const std::string& key,
+                       const std::string& value, int64_t lease) {
+  nlohmann::json put = {{"key", key}, {"value", base64_encode(value)}};
+  if (lease != 0) put["lease"] = std::to_string(lease);
+  return {{"compare", {compare}}, {"success", {{{"request_put", put}}}}};
+}
+
+}  // namespace
+
 bool EtcdClient::put_if(const std::string& key, const std::string& value, int64_t expected,
-                        bool* swapped, int64_t* revision, std::string* error) {
+                        bool* swapped, int64_t* revision, std::string* error, int64_t lease) {
   const std::string k = base64_encode(key);
   nlohmann::json compare = {{"key", k}, {"result", "EQUAL"}};
   if (expected == 0) {
@@ -172,15 +185,28 @@ bool EtcdClient::put_if(const std::string& key, const std::string& value, int64_
     compare["target"] = "MOD";
     compare["mod_revision"] = std::to_string(expected);
   }
-  const nlohmann::json req = {
-      {"compare", {compare}},
-      {"success", {{{"request_put", {{"key", k}, {"value", base64_encode(value)}}}}}}};
   std::string text;
   nlohmann::json j;
-  if (!call("/v3/kv/txn", req.dump(), &text, error) || !parse(text, &j, error)) return false;
+  if (!call("/v3/kv/txn", txn_put(compare, k, value, lease).dump(), &text, error) ||
+      !parse(text, &j, error))
+    return false;
   *swapped = j.value("succeeded", false);
   if (revision != nullptr)
     *revision = number(j.value("header", nlohmann::json::object()), "revision");
+  return true;
+}
+
+bool EtcdClient::put_on_lease(const std::string& key, const std::string& value, int64_t lease,
+                              bool* swapped, std::string* error) {
+  const std::string k = base64_encode(key);
+  const nlohmann::json compare = {
+      {"key", k}, {"target", "LEASE"}, {"result", "EQUAL"}, {"lease", std::to_string(lease)}};
+  std::string text;
+  nlohmann::json j;
+  if (!call("/v3/kv/txn", txn_put(compare, k, value, lease).dump(), &text, error) ||
+      !parse(text, &j, error))
+    return false;
+  *swapped = j.value("succeeded", false);
   return true;
 }
 

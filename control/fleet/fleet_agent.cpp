@@ -346,10 +346,33 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
     // Refused here (e.g. a class this edge's dataplane cannot hold): this
     // edge keeps the config it runs, and says so once per revision.
     rejected_revision_ = kv.mod_revision;
+    rejected_error_ = result.value("error", std::string("refused"));
     log_event(LogLevel::error, "fleet: config refused on this edge; keeping the running one",
               {{"revision", std::to_string(kv.mod_revision)},
                {"error", result.value("error", std::string("?"))}});
   }
+}
+
+bool FleetAgent::publish(EtcdClient& etcd, const std::string& record, std::string* held_by,
+                         std::string* error) {
+  const std::string key = fleet_edges_prefix(fleet_) + fleet_.node;
+  bool swapped = false;
+  if (!etcd.put_on_lease(key, record, lease_, &swapped, error)) return false;
+  if (swapped) return true;  // the record this edge keeps under its lease
+  // Not under this lease: none yet (a first sync, or the lease expired while
+  // etcd was away), this edge's own from before a restart, or another live
+  // edge's with the same node name, which stays.
+  std::vector<EtcdKv> kvs;
+  if (!etcd.range(key, false, &kvs, nullptr, error)) return false;
+  if (kvs.empty()) return etcd.put_if(key, record, 0, &swapped, nullptr, error, lease_);
+  const json other = json::parse(kvs[0].value, nullptr, false);
+  const std::string theirs =
+      other.is_object() ? other.value("instance", std::string()) : std::string();
+  if (!theirs.empty() && theirs != instance_) {
+    *held_by = theirs;
+    return true;
+  }
+  return etcd.put(key, record, lease_, nullptr, error);
 }
 
 void FleetAgent::tick(EtcdClient& etcd) {
@@ -386,31 +409,48 @@ void FleetAgent::tick(EtcdClient& etcd) {
                  {"demand", demand},
                  {"shares", shares_to_json(current)},
                  {"generation", applied_revision_},
+                 {"floor_pct", fleet_.floor_pct},
                  {"unix_ms", unix_ms()}};
+  if (rejected_revision_ > applied_revision_)
+    record["refused"] = {{"generation", rejected_revision_}, {"error", rejected_error_}};
   const std::optional<double> learned = control_.adaptive_rate();
   if (learned) record["adaptive_rate"] = *learned;
-  if (ok)
-    ok = etcd.put(fleet_edges_prefix(fleet_) + fleet_.node, record.dump(), lease_, nullptr, &error);
+  std::string held_by;  // another live edge's instance under this node name
+  if (ok) ok = publish(etcd, record.dump(), &held_by, &error);
 
   // 2. Every edge's record.
   std::vector<EtcdKv> kvs;
-  if (ok) ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, nullptr, &error);
-  if (!ok) {
+  if (ok && held_by.empty())
+    ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, nullptr, &error);
+  if (!ok || !held_by.empty()) {
+    // Out of sync: as for an etcd outage, the last shares for static_sec,
+    // then an even share. A node name another live edge holds is the same
+    // for the fleet: this edge's demand and shares are not in the records
+    // the others split the budgets by.
+    if (!held_by.empty())
+      error = "fleet.node \"" + fleet_.node + "\" is held by a live edge at " + held_by +
+              ": every edge needs a node name of its own";
     const double silent = std::chrono::duration<double>(now - last_ok_).count();
     bool fall_to_even = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (figures_.etcd_up)
-        log_event(LogLevel::warn, "fleet: etcd unreachable; keeping the last shares",
+      const bool news = held_by.empty() ? figures_.etcd_up : held_by != logged_held_by_;
+      logged_held_by_ = held_by;
+      if (news)
+        log_event(held_by.empty() ? LogLevel::warn : LogLevel::error,
+                  held_by.empty() ? "fleet: etcd unreachable; keeping the last shares"
+                                  : "fleet: cannot publish this edge's record; keeping the last "
+                                    "shares",
                   {{"error", error}, {"static_sec", std::to_string(fleet_.static_sec)}});
-      figures_.etcd_up = false;
+      figures_.etcd_up = !held_by.empty();
       figures_.static_shares = true;
       figures_.last_sync_age_sec = silent;
+      sync_error_ = error;
       fall_to_even = silent >= fleet_.static_sec && !even_;
     }
     if (fall_to_even) {
       even_ = true;
-      log_event(LogLevel::warn, "fleet: etcd unreachable for static_sec; even shares",
+      log_event(LogLevel::warn, "fleet: out of sync for static_sec; even shares",
                 {{"edges", std::to_string(last_edges_)}, {"error", error}});
       use_shares(even_shares(cfg, last_edges_));
     }
@@ -421,6 +461,10 @@ void FleetAgent::tick(EtcdClient& etcd) {
   std::vector<EdgeDemand> live{mine};
   std::map<std::string, bool> seen;
   std::map<std::string, double> learned_rates;  // live edges' adaptive rates
+  // The floor every edge splits by: the largest any live edge asks for
+  // (fleet.floor_pct is an edge's own key, and edges that split by
+  // different floors would hand out more than the budget between them).
+  uint32_t floor_pct = fleet_.floor_pct;
   if (learned) learned_rates[fleet_.node] = *learned;
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_edges_prefix(fleet_).size());
@@ -434,6 +478,9 @@ void FleetAgent::tick(EtcdClient& etcd) {
     if (r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
       learned_rates[node] = r["adaptive_rate"].get<double>();
     seen[node] = true;
+    if (r.contains("floor_pct") && r["floor_pct"].is_number_unsigned())
+      floor_pct =
+          std::max<uint32_t>(floor_pct, std::min<uint32_t>(50, r["floor_pct"].get<uint32_t>()));
     EdgeDemand d;
     d.node = node;
     if (r.contains("demand") && r["demand"].is_object()) {
@@ -466,8 +513,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
 
   // 4. This edge's shares of the budgets in force.
   const Config in_force = control_.config();
-  const std::map<std::string, EdgeShares> all =
-      compute_shares(in_force, live, held, fleet_.floor_pct);
+  const std::map<std::string, EdgeShares> all = compute_shares(in_force, live, held, floor_pct);
   const EdgeShares next = all.at(fleet_.node);
   const bool was_static = even_ || [this] {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -482,6 +528,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
 
   std::lock_guard<std::mutex> lock(mutex_);
   last_ok_ = now;
+  sync_error_.clear();
+  logged_held_by_.clear();
   figures_.etcd_up = true;
   figures_.static_shares = false;
   figures_.last_sync_age_sec = 0;
@@ -533,9 +581,11 @@ FleetFigures FleetAgent::figures() const {
 json FleetAgent::status() const {
   const FleetFigures f = figures();
   EdgeShares shares;
+  std::string sync_error;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     shares = shares_;
+    sync_error = sync_error_;
   }
   json demand = json::object();
   for (const auto& [name, rate] : f.fleet_lookups) demand[name] = std::round(rate);
@@ -544,6 +594,7 @@ json FleetAgent::status() const {
           {"etcd_up", f.etcd_up},
           {"last_sync_age_sec", f.last_sync_age_sec},
           {"static_shares", f.static_shares},
+          {"sync_error", sync_error.empty() ? json(nullptr) : json(sync_error)},
           {"edges_live", f.edges_live},
           {"edges_held", f.edges_held},
           {"shares", shares_to_json(shares)},

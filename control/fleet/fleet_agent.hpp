@@ -90,6 +90,10 @@ class FleetAgent {
   // also checks its revision every sync, which covers a watch being down).
   void watch();
   void tick(EtcdClient& etcd);
+  // Writes this edge's record under its lease. True with *held_by set (and
+  // nothing written) when another live instance's record holds the node.
+  bool publish(EtcdClient& etcd, const std::string& record, std::string* held_by,
+               std::string* error);
   // This edge's demand per class over about the last second.
   EdgeDemand measure();
   void rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
@@ -107,6 +111,7 @@ class FleetAgent {
   std::map<std::string, Known> known_;  // every other edge seen, by node
   int64_t applied_revision_ = 0;
   int64_t rejected_revision_ = 0;
+  std::string rejected_error_;               // why rejected_revision_ was refused here
   const std::optional<uint64_t> rank_seed_;  // kept with the fleet config
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState
@@ -116,6 +121,8 @@ class FleetAgent {
   std::chrono::steady_clock::time_point last_ok_;
   std::size_t last_edges_ = 1;
   bool even_ = false;
+  std::string sync_error_;      // why the last sync failed ("" after one that did not)
+  std::string logged_held_by_;  // the holder of this node name last logged
 
   std::mutex stop_mutex_;  // guards the three below
   std::condition_variable stop_cv_;

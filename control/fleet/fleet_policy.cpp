@@ -245,25 +245,30 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
   }
 }
 
-std::vector<std::string> fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_ms,
-                                    std::string* error) {
+FleetReach fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_ms,
+                      std::string* error) {
   EtcdClient etcd(fleet.etcd, std::chrono::milliseconds(1000));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  std::vector<std::string> behind;
+  FleetReach reach;
   for (;;) {
     std::vector<EtcdKv> kvs;
-    behind.clear();
+    reach = {};
     if (etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, error)) {
       for (const EtcdKv& kv : kvs) {
+        const std::string node = kv.key.substr(fleet_edges_prefix(fleet).size());
         const json r = json::parse(kv.value, nullptr, false);
-        if (!r.is_object() || r.value("generation", int64_t{0}) < generation)
-          behind.push_back(kv.key.substr(fleet_edges_prefix(fleet).size()));
+        if (r.is_object() && r.value("generation", int64_t{0}) >= generation) continue;
+        const json refused = r.is_object() ? r.value("refused", json()) : json();
+        if (refused.is_object() && refused.value("generation", int64_t{0}) >= generation)
+          reach.refused[node] = refused.value("error", std::string("refused"));
+        else
+          reach.behind.push_back(node);
       }
-      if (behind.empty()) return behind;
+      if (reach.behind.empty()) return reach;
     } else {
-      behind = {"(etcd did not answer)"};
+      reach.behind = {"(etcd did not answer)"};
     }
-    if (std::chrono::steady_clock::now() >= deadline) return behind;
+    if (std::chrono::steady_clock::now() >= deadline) return reach;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }

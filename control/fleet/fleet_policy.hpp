@@ -12,6 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "control/config/config.hpp"
 
 namespace sluice {
@@ -27,10 +31,16 @@ inline constexpr std::size_t kFleetHistory = 32;
 nlohmann::json fleet_request(const FleetConfig& fleet, const nlohmann::json& request,
                              const nlohmann::json& origin);
 
+// Where a change stands on the edges that publish a record.
+struct FleetReach {
+  std::vector<std::string> behind;             // run an older generation still
+  std::map<std::string, std::string> refused;  // refused it: node -> its error
+};
+
 // After a change: waits up to `timeout_ms` until every edge that publishes
-// a record runs generation `generation` or later. The edges that do not, by
-// node (empty: all do).
-std::vector<std::string> fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_ms,
-                                    std::string* error);
+// a record runs generation `generation` or later, or has refused it (a
+// config its dataplane cannot run keeps the one it runs; docs/fleet.md).
+FleetReach fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_ms,
+                      std::string* error);
 
 }  // namespace sluice

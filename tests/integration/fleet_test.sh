@@ -407,6 +407,16 @@ check "the audit line names who changed the fleet" \
 out=$(fctl rollback 2>&1) && rc=0 || rc=$?
 check "sluicectl --fleet rollback returns every edge to the budget before (rc $rc)" \
   "rc == 0 && $(grep -c 'boundary.lookups_per_sec: 600 -> 500' <<<"$out") == 1"
+# A change every edge's validator refuses (an adaptive boundary on host-mode
+# edges): written, refused by the edges, which keep what they run, and
+# sluicectl says so per edge and exits 1. Turning it back applies everywhere.
+out=$(fctl set boundary.adaptive=true 2>&1) && rc=0 || rc=$?
+echo "$out"
+check "a fleet change the edges refuse exits 1, naming each edge and why (rc $rc)" \
+  "rc == 1 && $(grep -c "^sluicectl --fleet: edge edge-[12] refused it and keeps the config it runs: .*inline mode only" <<<"$out") == 2"
+out=$(fctl set boundary.adaptive=false 2>&1) && rc=0 || rc=$?
+check "turning it back reaches every edge (rc $rc)" \
+  "rc == 0 && $(grep -c 'every live edge runs it' <<<"$out") == 1"
 out=$(ctl 2 status)
 check "status shows the fleet, its sync and this edge's shares" \
   "$(grep -c "^fleet /sluice/test-$LAB_ID as edge-2: 3 edges live, 0 held; etcd in sync" <<<"$out") == 1 && \

@@ -87,6 +87,31 @@ TEST(EtcdClient, AKeyUnderALeaseGoesWhenTheLeaseExpires) {
   EXPECT_EQ(ttl, 0) << "an expired lease reads as TTL 0";
 }
 
+TEST(EtcdClient, APutOnALeaseWritesOnlyAKeyThatLeaseHolds) {
+  SLUICE_REQUIRE_ETCD();
+  EtcdProcess etcd(24725);
+  ASSERT_TRUE(etcd.ready());
+  EtcdClient c({etcd.url()}, kTimeout);
+  std::string error;
+  int64_t mine = 0, theirs = 0;
+  ASSERT_TRUE(c.lease_grant(30, &mine, &error)) << error;
+  ASSERT_TRUE(c.lease_grant(30, &theirs, &error)) << error;
+  bool swapped = true;
+  ASSERT_TRUE(c.put_on_lease("/edge", "a", mine, &swapped, &error)) << error;
+  EXPECT_FALSE(swapped) << "no key yet: nothing to hold";
+  ASSERT_TRUE(c.put_if("/edge", "a", 0, &swapped, nullptr, &error, mine)) << error;
+  EXPECT_TRUE(swapped);
+  ASSERT_TRUE(c.put_on_lease("/edge", "b", mine, &swapped, &error)) << error;
+  EXPECT_TRUE(swapped);
+  ASSERT_TRUE(c.put_on_lease("/edge", "c", theirs, &swapped, &error)) << error;
+  EXPECT_FALSE(swapped) << "another lease holds the key";
+  std::vector<EtcdKv> kvs;
+  ASSERT_TRUE(c.range("/edge", false, &kvs, nullptr, &error));
+  ASSERT_EQ(kvs.size(), 1U);
+  EXPECT_EQ(kvs[0].value, "b");
+  EXPECT_EQ(kvs[0].lease, mine);
+}
+
 TEST(EtcdClient, AWatchSeesEveryChangeOfItsKey) {
   SLUICE_REQUIRE_ETCD();
   EtcdProcess etcd(24730);

@@ -110,10 +110,21 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 1500; }))
       << boundary_rate(h.dataplane());
 
+  // The other edge's file asks for a floor of 50%: every edge splits by the
+  // largest floor, so both compute the same shares (half of 50% of 30000).
+  json other_floor = other;
+  other_floor["floor_pct"] = 50;
+  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", other_floor.dump(), lease, nullptr, &error));
+  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 7500; }))
+      << boundary_rate(h.dataplane());
+  ASSERT_TRUE(c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &error));
+  ASSERT_EQ(kvs.size(), 1U);
+  EXPECT_EQ(json::parse(kvs[0].value).value("floor_pct", 0), 10) << "its own floor, published";
+
   // etcd goes away: the last shares hold, then an even share of 2 edges.
   etcd.reset();
   ASSERT_TRUE(eventually([&] { return agent->figures().static_shares; }));
-  EXPECT_EQ(boundary_rate(h.dataplane()), 1500U);
+  EXPECT_EQ(boundary_rate(h.dataplane()), 7500U);
   ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 15000; }))
       << boundary_rate(h.dataplane());
   EXPECT_FALSE(agent->figures().etcd_up);
@@ -123,6 +134,117 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   const auto stop = std::chrono::steady_clock::now();
   agent.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
+  ::unsetenv("STATE_DIRECTORY");
+}
+
+// A second sluiced under the same node name (it joined from its kept copy
+// while etcd was away, or the first was paused past its lease): the first
+// record stays, and the edge that finds its name held does not publish over
+// it; it holds its shares as an edge out of sync does, and says why.
+TEST(FleetAgent, AnEdgeWhoseNodeNameAnotherLiveEdgeHoldsDoesNotOverwriteIt) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24790);
+  ASSERT_TRUE(etcd.ready());
+  test::ControlHarness h(member_config(24790));
+  const LoadResult loaded = load_config_file(h.config_path());
+  ASSERT_TRUE(loaded.ok());
+  FleetStart start;
+  std::string error;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
+      << error;
+  h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
+  ASSERT_TRUE(h.state().set_shares(start.shares, &error)) << error;
+  FleetAgent agent(*loaded.config->fleet, h.state(), start);
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  const std::string key = "/sluice/agent-test/edges/edge-a";
+  auto holder = [&] {
+    std::vector<EtcdKv> kvs;
+    std::string e;
+    if (!c.range(key, false, &kvs, nullptr, &e) || kvs.empty()) return std::string();
+    return json::parse(kvs[0].value).value("instance", std::string());
+  };
+  ASSERT_TRUE(eventually([&] { return holder() == start.instance; }));
+  ASSERT_TRUE(eventually([&] { return !agent.figures().static_shares; }));
+
+  // Another instance takes the name under a lease of its own.
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  const json intruder = {{"node", "edge-a"},
+                         {"instance", "elsewhere:/etc/sluice/sluice.toml"},
+                         {"demand", json::object()},
+                         {"shares", json::object()},
+                         {"generation", 0}};
+  ASSERT_TRUE(c.put(key, intruder.dump(), lease, nullptr, &error)) << error;
+  ASSERT_TRUE(eventually([&] { return agent.figures().static_shares; }));
+  const json status = h.call({{"op", "status"}});
+  EXPECT_NE(status["fleet"]
+                .value("sync_error", std::string())
+                .find("held by a live edge at "
+                      "elsewhere:"),
+            std::string::npos)
+      << status["fleet"].dump();
+  EXPECT_TRUE(agent.figures().etcd_up);
+  // Ten syncs later the other's record is still there.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(holder(), "elsewhere:/etc/sluice/sluice.toml");
+
+  // It goes (its lease revoked): this edge publishes again and is in sync.
+  ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
+  ASSERT_TRUE(eventually([&] { return holder() == start.instance; }));
+  ASSERT_TRUE(eventually([&] { return !agent.figures().static_shares; }));
+  EXPECT_TRUE(h.call({{"op", "status"}})["fleet"]["sync_error"].is_null());
+  ::unsetenv("STATE_DIRECTORY");
+}
+
+// A fleet config this edge refuses: it keeps what it runs, and its record
+// says which generation it refused and why, for sluicectl --fleet to report.
+TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24792);
+  ASSERT_TRUE(etcd.ready());
+  test::ControlHarness h(member_config(24792));
+  const LoadResult loaded = load_config_file(h.config_path());
+  ASSERT_TRUE(loaded.ok());
+  FleetStart start;
+  std::string error;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
+      << error;
+  h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
+  FleetAgent agent(*loaded.config->fleet, h.state(), start);
+  const uint64_t before = h.state().generation();
+
+  // Written past sluicectl's validation: a class name twice.
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  FleetRecord bad = start.record;
+  bad.config += "\n[[class]]\nname = \"citizen\"\npriority = 4\n";
+  bad.op = "apply";
+  bool swapped = false;
+  int64_t revision = 0;
+  std::string note;
+  ASSERT_TRUE(write_fleet_record(c, *loaded.config->fleet, bad, start.record.revision, &swapped,
+                                 &revision, &note));
+  ASSERT_TRUE(swapped);
+  std::string error_text;
+  ASSERT_TRUE(eventually([&] {
+    std::vector<EtcdKv> kvs;
+    std::string e;
+    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
+      return false;
+    const json r = json::parse(kvs[0].value);
+    if (!r.contains("refused")) return false;
+    error_text = r["refused"].value("error", std::string());
+    return r["refused"].value("generation", int64_t{0}) == revision;
+  }));
+  EXPECT_NE(error_text.find("citizen"), std::string::npos) << error_text;
+  EXPECT_EQ(h.state().generation(), before) << "it keeps what it runs";
+  const FleetReach reach = fleet_wait(*loaded.config->fleet, revision, 5000, &error);
+  EXPECT_TRUE(reach.behind.empty());
+  ASSERT_EQ(reach.refused.count("edge-a"), 1U);
+  EXPECT_EQ(reach.refused.at("edge-a"), error_text);
   ::unsetenv("STATE_DIRECTORY");
 }
 

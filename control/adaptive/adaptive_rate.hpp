@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "control/config/config.hpp"
 
@@ -24,6 +25,20 @@ inline BoundaryConfig with_adaptive_rate(const BoundaryConfig& boundary, double 
                                static_cast<double>(ceiling)));
   b.lookups_per_sec = r;
   return b;
+}
+
+// Turning boundary.adaptive off freezes the learned rate in the base
+// config; an active profile that sets boundary.lookups_per_sec higher would
+// run that instead, a jump the operator did not ask for: refused, saying so.
+inline std::string frozen_under_profile_error(const std::string& profile, uint64_t profile_rate,
+                                              uint64_t learned) {
+  return "rejected: the active profile " + profile +
+         " sets boundary.lookups_per_sec = " + std::to_string(profile_rate) +
+         ", so turning boundary.adaptive off now would run the "
+         "boundary at " +
+         std::to_string(profile_rate) + "/s, not at the learned rate " + std::to_string(learned) +
+         "/s; leave the profile first (sluicectl profile none), or "
+         "switch to one that sets the rate you want";
 }
 
 inline Config with_adaptive_rate(const Config& cfg, double rate) {

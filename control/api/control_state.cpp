@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "control/adaptive/adaptive_rate.hpp"
 #include "control/api/change_json.hpp"
 #include "control/config/compile.hpp"
 #include "control/log.hpp"
@@ -98,10 +99,13 @@ json ControlState::change(const std::string& op, const std::string& requested,
     return refuse(refusal["error"], refusal["errors"]);
   }
   // Turning the adaptive boundary off keeps the rate it found.
-  if (std::string frozen = freeze_adaptive(*next.config, base, &notes); !frozen.empty()) {
+  uint64_t learned = 0;
+  if (std::string frozen = freeze_adaptive(*next.config, base, &notes, &learned); !frozen.empty()) {
     base = std::move(frozen);
     if (!evaluate(base, profile, &next, &refusal))
       return refuse(refusal["error"], refusal["errors"]);
+    const uint64_t runs = next.config->boundary.lookups_per_sec.value_or(0);
+    if (runs > learned) return refuse(frozen_under_profile_error(profile, runs, learned));
   }
   const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
   json restart_only = json::array();
@@ -173,6 +177,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
                {"diff", diff_json(diff)},
                {"base_diff", diff_json(base_diff)}};
   if (!fleet.is_null()) line["fleet"] = fleet;
+  if (!notes.empty()) line["notes"] = notes;  // e.g. the rate a freeze of adaptive kept
   if (audit_ != nullptr && !audit_->append(line)) {
     // Applied, but unrecorded: say so loudly rather than fail a change that
     // is already live.

@@ -137,7 +137,7 @@ class ControlState {
   // freezes what the controller found: the base with lookups_per_sec set to
   // the learned rate. Empty when there is nothing to freeze.
   std::string freeze_adaptive(const Config& next, const std::string& base,
-                              std::vector<std::string>* notes) const;
+                              std::vector<std::string>* notes, uint64_t* learned) const;
   nlohmann::json status() const;
   nlohmann::json refuse(const std::string& error, nlohmann::json errors = nullptr);
 

@@ -82,7 +82,7 @@ void ControlState::set_adaptive_status(std::function<json()> status) {
 }
 
 std::string ControlState::freeze_adaptive(const Config& next, const std::string& base,
-                                          std::vector<std::string>* notes) const {
+                                          std::vector<std::string>* notes, uint64_t* frozen) const {
   if (!effective_.config || !adaptive_rate_) return "";
   const BoundaryConfig& was = effective_.config->boundary;
   const BoundaryConfig& now = next.boundary;
@@ -94,6 +94,7 @@ std::string ControlState::freeze_adaptive(const Config& next, const std::string&
   LoadResult r =
       apply_overrides(base, config_path_, {{"boundary.lookups_per_sec", std::to_string(learned)}});
   if (!r.ok()) return "";
+  *frozen = learned;
   notes->push_back(
       "boundary.adaptive turned off: boundary.lookups_per_sec set to the learned "
       "rate " +

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "control/adaptive/adaptive_rate.hpp"
 #include "control/api/change_json.hpp"
 #include "control/config/config_diff.hpp"
 #include "control/config/config_loader.hpp"
@@ -38,36 +39,38 @@ LoadResult effective(const std::string& text, const std::string& profile,
 // freezes what the edges learned: lookups_per_sec becomes the sum of the
 // live edges' learned rates (their records' adaptive_rate), as a local set
 // does with the edge's own (docs/adaptive.md).
-void freeze_adaptive(EtcdClient& etcd, const FleetConfig& fleet, const std::string& before_text,
-                     const LoadResult& after, const std::string& source, std::string* config,
-                     std::vector<std::string>* notes) {
+// The rate frozen, 0 when none.
+uint64_t freeze_adaptive(EtcdClient& etcd, const FleetConfig& fleet, const std::string& before_text,
+                         const LoadResult& after, const std::string& source, std::string* config,
+                         std::vector<std::string>* notes) {
   const LoadResult before = load_config_string(before_text, source);
-  if (!before.ok() || !after.ok()) return;
+  if (!before.ok() || !after.ok()) return 0;
   const BoundaryConfig& was = before.config->boundary;
   const BoundaryConfig& now = after.config->boundary;
   if (!was.adaptive || now.adaptive || !now.lookups_per_sec ||
       now.lookups_per_sec != was.lookups_per_sec)
-    return;
+    return 0;
   std::vector<EtcdKv> kvs;
   std::string error;
-  if (!etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, &error)) return;
+  if (!etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, &error)) return 0;
   double sum = 0;
   for (const EtcdKv& kv : kvs) {
     const json r = json::parse(kv.value, nullptr, false);
     if (r.is_object() && r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
       sum += r["adaptive_rate"].get<double>();
   }
-  if (sum < 1) return;
+  if (sum < 1) return 0;
   const uint64_t learned = std::min<uint64_t>(*was.lookups_per_sec, std::llround(sum));
   LoadResult frozen =
       apply_overrides(*config, source, {{"boundary.lookups_per_sec", std::to_string(learned)}});
-  if (!frozen.ok()) return;
+  if (!frozen.ok()) return 0;
   *config = frozen.text;
   notes->push_back(
       "boundary.adaptive turned off: boundary.lookups_per_sec set to the edges' "
       "learned rates, " +
       std::to_string(learned) + " in all (was the ceiling " + std::to_string(*was.lookups_per_sec) +
       ")");
+  return learned;
 }
 
 }  // namespace
@@ -143,7 +146,13 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
       LoadResult r = apply_overrides(current.config, source, settings);
       if (!r.ok()) return rejected(r);
       next.config = r.text;
-      freeze_adaptive(etcd, fleet, current.config, r, source, &next.config, &notes);
+      if (const uint64_t learned =
+              freeze_adaptive(etcd, fleet, current.config, r, source, &next.config, &notes);
+          learned != 0 && !next.profile.empty()) {
+        const LoadResult runs = effective(next.config, next.profile, source);
+        const uint64_t rate = runs.ok() ? runs.config->boundary.lookups_per_sec.value_or(0) : 0;
+        if (rate > learned) return refused(frozen_under_profile_error(next.profile, rate, learned));
+      }
     } else if (op == "apply") {
       if (!request.contains("config") || !request["config"].is_string())
         return refused("config: expected the TOML text of a config file");

@@ -132,6 +132,40 @@ TEST(AdaptiveControl, TurningItOffFreezesTheLearnedRate) {
   EXPECT_EQ(h.value("boundary.lookups_per_sec"), "7000");
 }
 
+// Under a profile that sets the ceiling higher than the learned rate,
+// turning adaptive off would run the profile's rate: refused, naming the
+// profile, with nothing changed. Below it, the freeze holds as without one.
+TEST(AdaptiveControl, AFreezeAProfileWouldOverrideIsRefused) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "surge-1"}})["ok"].get<bool>());
+  std::string error;
+  ASSERT_TRUE(h.state().set_adaptive_rate(12345, &error)) << error;
+  const uint64_t generation = h.state().generation();
+  const json r = h.call(set_request({{"boundary.adaptive", "false"}}));
+  ASSERT_FALSE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_NE(r["error"].get<std::string>().find("profile surge-1 sets boundary.lookups_per_sec = "
+                                               "30000"),
+            std::string::npos)
+      << r.dump();
+  EXPECT_NE(r["error"].get<std::string>().find("learned rate 12345/s"), std::string::npos);
+  EXPECT_EQ(h.state().generation(), generation);
+  EXPECT_TRUE(h.state().config().boundary.adaptive);
+  EXPECT_EQ(running_rate(h), 12345u);
+
+  // Out of the profile, the freeze keeps the learned rate, and the audit
+  // line carries the note that says so.
+  ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "none"}})["ok"].get<bool>());
+  ASSERT_TRUE(h.state().set_adaptive_rate(12345, &error)) << error;
+  const json off = h.call(set_request({{"boundary.adaptive", "false"}}));
+  ASSERT_TRUE(off["ok"].get<bool>()) << off.dump();
+  EXPECT_EQ(running_rate(h), 12345u);
+  const std::vector<json> audit = test::read_audit(h.audit_path());
+  EXPECT_NE(audit.back().value("notes", json()).dump().find("learned rate 12345"),
+            std::string::npos)
+      << audit.back().dump();
+}
+
 TEST(AdaptiveControl, BadAdaptiveConfigsAreRefusedWhole) {
   ControlHarness h;
   const json floor = h.call(

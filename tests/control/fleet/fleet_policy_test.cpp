@@ -145,6 +145,21 @@ TEST_F(FleetPolicyTest, TurningAdaptiveOffFreezesTheEdgesLearnedRates) {
                        json{{"node", "edge-b"}, {"adaptive_rate", 80.0}}.dump(), 0, nullptr,
                        &error))
       << error;
+  // Under a profile that sets a higher ceiling the freeze would run that
+  // instead: refused, naming the profile, nothing written.
+  std::string with_ceiling = kPolicy + "\"boundary.lookups_per_sec\" = 900\n";
+  ASSERT_TRUE(call({{"op", "apply"}, {"config", with_ceiling}})["ok"]);
+  ASSERT_TRUE(call({{"op", "set"}, {"settings", settings("boundary.adaptive", "true")}})["ok"]);
+  ASSERT_TRUE(call({{"op", "profile"}, {"name", "surge"}})["ok"]);
+  const int64_t before = call({{"op", "get"}})["generation"];
+  const json under = call({{"op", "set"}, {"settings", settings("boundary.adaptive", "false")}});
+  EXPECT_FALSE(under["ok"]) << under.dump();
+  EXPECT_NE(under.value("error", std::string()).find("profile surge sets boundary.lookups_per_sec"),
+            std::string::npos)
+      << under.dump();
+  EXPECT_EQ(call({{"op", "get"}})["generation"], before);
+  ASSERT_TRUE(call({{"op", "profile"}, {"name", "none"}})["ok"]);
+
   const json r = call({{"op", "set"}, {"settings", settings("boundary.adaptive", "false")}});
   ASSERT_TRUE(r["ok"]) << r.dump();
   EXPECT_EQ(effective_value("lookups_per_sec"), "lookups_per_sec = 200");

@@ -61,7 +61,8 @@ int capture(const std::string& socket, const CaptureArgs& a) {
         std::cerr << "sluicectl: " << a.file << ": cannot write\n";
         return kRejected;
       }
-      std::cerr << "captured " << written << " frames to " << a.file << " ("
+      std::cerr << "captured " << written << " frames to "
+                << (a.file == "-" ? std::string("standard output") : a.file) << " ("
                 << l.value("ended", std::string()) << " reached"
                 << (l.value("lost", uint64_t{0})
                         ? ", " + std::to_string(l["lost"].get<uint64_t>()) +

@@ -48,7 +48,9 @@ constexpr uint16_t kLinktypeEthernet = 1;
 
 bool PcapngWriter::open(const std::string& path, uint32_t snaplen, const std::string& application,
                         std::string* error) {
-  file_ = std::fopen(path.c_str(), "wb");
+  // "-": standard output, as tcpdump -w - (for `| tshark -r -`).
+  to_stdout_ = path == "-";
+  file_ = to_stdout_ ? stdout : std::fopen(path.c_str(), "wb");
   if (file_ == nullptr) {
     *error = path + ": cannot write: " + std::strerror(errno);
     return false;
@@ -91,12 +93,15 @@ bool PcapngWriter::write(uint64_t unix_ns, uint32_t wire_len, const std::vector<
 }
 
 bool PcapngWriter::put(const std::vector<uint8_t>& block) {
-  return file_ != nullptr && std::fwrite(block.data(), 1, block.size(), file_) == block.size();
+  // Down a pipe each block goes at once: the reader sees every frame as it
+  // is captured.
+  return file_ != nullptr && std::fwrite(block.data(), 1, block.size(), file_) == block.size() &&
+         (!to_stdout_ || std::fflush(file_) == 0);
 }
 
 bool PcapngWriter::close() {
   if (file_ == nullptr) return true;
-  const bool ok = std::fclose(file_) == 0;
+  const bool ok = to_stdout_ ? std::fflush(file_) == 0 : std::fclose(file_) == 0;
   file_ = nullptr;
   return ok;
 }

@@ -28,6 +28,7 @@ class PcapngWriter {
  private:
   bool put(const std::vector<uint8_t>& block);
   std::FILE* file_ = nullptr;
+  bool to_stdout_ = false;  // opened as "-"
 };
 
 }  // namespace sluice::cli

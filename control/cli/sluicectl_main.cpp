@@ -96,6 +96,21 @@ int call(const Globals& g, const json& request, json* response) {
   return kOk;
 }
 
+// A number of seconds in [lo, hi]. CLI::Range lets "nan" through (every
+// comparison with NaN is false), and `top --interval nan` then never slept.
+CLI::Validator seconds_between(double lo, double hi) {
+  const std::string range =
+      "[" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v) || !(v >= lo && v <= hi))
+          return text + " is not a number of seconds in " + range;
+        return std::string();
+      },
+      "SECONDS in " + range);
+}
+
 std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::string>(); }
 
 void print_change(const json& r) {
@@ -301,7 +316,7 @@ int main(int argc, char** argv) {
                    "wait up to SECONDS for sluiced to answer in charge (while it is starting, "
                    "cannot be reached or is not in charge), then print the status: exit 0 in "
                    "charge, 1 not in charge, 2 unreachable or still starting")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->check(seconds_between(0.0, 3600.0));
 
   double interval = 1.0;
   int count = 0;
@@ -311,7 +326,7 @@ int main(int argc, char** argv) {
       "per second, shed by reason, bucket levels (works over ssh; without a terminal it "
       "prints one table per refresh)");
   top_cmd->add_option("--interval", interval, "seconds between refreshes")
-      ->check(CLI::Range(0.1, 60.0));
+      ->check(seconds_between(0.1, 60.0));
   top_cmd->add_option("--count", count, "stop after this many refreshes (0 = until ctrl-c)")
       ->check(CLI::NonNegativeNumber);
 
@@ -387,7 +402,8 @@ int main(int argc, char** argv) {
   capture_cmd->add_option("-c,--count", cap.count, "frames to capture")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}))
       ->capture_default_str();
-  capture_cmd->add_option("-w,--write", cap.file, "pcapng file to write")->required();
+  capture_cmd->add_option("-w,--write", cap.file, "pcapng file to write (-: standard output)")
+      ->required();
   capture_cmd->add_option("--seconds", cap.seconds, "time limit")
       ->check(CLI::Range(uint64_t{1}, uint64_t{3600}))
       ->capture_default_str();

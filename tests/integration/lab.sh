@@ -189,4 +189,20 @@ lab_capture_check() {
   frames=$(tcpdump -nr "$dir/shed.pcapng" 2>/dev/null || true)
   check "tcpdump reads the file: 10 SYNs of 198.18.20.2" \
     "$(grep -c '198.18.20.2.* > .*Flags \[S\]' <<<"$frames") == 10"
+  # -w -: to standard output, down a pipe, as tcpdump -w - does.
+  local started
+  started=$(grep -c 'msg="capture started"' "$log" || true)
+  "$ctl" --socket "$sock" capture --verdict shed --class citizen -c 3 --seconds 20 -w - \
+    2>"$dir/capture2.err" | tcpdump -nr - >"$dir/piped.txt" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 1 200); do # up to 10 s for its "capture started"
+    (($(grep -c 'msg="capture started"' "$log") > started)) && break
+    sleep 0.05
+  done
+  client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100 >/dev/null
+  rc=0
+  wait "$pid" || rc=$?
+  check "sluicectl capture -w - | tcpdump -r -: 3 SYNs of 198.18.20.2 (exit $rc)" \
+    "rc == 0 && $(grep -c '198.18.20.2.* > .*Flags \[S\]' "$dir/piped.txt") == 3 && \
+     $(grep -c '^captured 3 frames to standard output' "$dir/capture2.err") == 1"
 }

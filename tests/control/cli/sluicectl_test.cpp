@@ -464,6 +464,18 @@ TEST_F(SluicectlTest, SetWithoutAnEqualsSignExitsOne) {
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 
+TEST_F(SluicectlTest, SecondsThatAreNotANumberInRangeExitOne) {
+  for (const char* bad : {"nan", "inf", "0", "61", "-1", "x"}) {
+    const Ran r = ctl({"top", "--count", "1", "--interval", bad});
+    EXPECT_EQ(r.exit_code, 1) << bad << "\n" << describe(r);
+    EXPECT_NE(r.err.find("--interval: " + std::string(bad) + " is not a number of seconds in"),
+              std::string::npos)
+        << describe(r);
+  }
+  const Ran wait = ctl({"status", "--wait", "nan"});
+  EXPECT_EQ(wait.exit_code, 1) << describe(wait);
+}
+
 // A row of `top`: class name then offered, admitted, shed, admit%, tokens, sticky.
 std::regex top_row(const std::string& cls) {
   return std::regex("^" + cls + R"(\s+\d+\s+\d+\s+-?\d+\s+[\d.]+%\s+\d+\s+\d+%\s+\S+)");

@@ -52,7 +52,7 @@ void adaptive_families(const AdaptiveFigures& a, const sl_backend_signal* sig,
       out);
   MetricFamily steps = family("sluice_adaptive_steps_total",
                               "Controller steps by what they did (increase, decrease, hold, "
-                              "rebaseline, resets, syn_again, stalled, ceiling, floor)",
+                              "probe, rebaseline, resets, syn_again, stalled, ceiling, floor)",
                               MetricType::Counter);
   for (const auto& [reason, n] : a.steps) add(steps, static_cast<double>(n), {{"reason", reason}});
   out->push_back(std::move(steps));

@@ -114,6 +114,9 @@ void AdaptiveAgent::tick(double seconds) {
     if (controller_) {
       controller_.reset();
       std::lock_guard<std::mutex> lock(mutex_);
+      // The counts of steps go on from where they were when it is on
+      // again (a counter that restarted would read as a reset).
+      if (figures_) steps_ = figures_->steps;
       figures_.reset();
     }
     previous_ = std::move(stats);
@@ -131,16 +134,21 @@ void AdaptiveAgent::tick(double seconds) {
     logged_at_ = std::chrono::steady_clock::now();
     if (!control_.set_adaptive_rate(start, &error))
       log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
+    // Kept by this sluiced when adaptive was last on, or by the one before.
+    const std::string from = !kept         ? "ceiling"
+                             : ran_before_ ? "learned rate kept when it was last on"
+                                           : "learned rate kept before the restart";
+    ran_before_ = true;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      started_from_ = kept ? "learned rate kept before the restart" : "ceiling";
+      started_from_ = from;
       moved_unix_ = unix_now();
     }
     log_event(LogLevel::info, "adaptive: started",
               {{"rate", rate_text(start)},
                {"ceiling", rate_text(bounds.ceiling)},
                {"floor", rate_text(bounds.floor)},
-               {"from", kept ? "learned rate kept before the restart" : "ceiling"}});
+               {"from", from}});
     previous_ = std::move(stats);
     return;
   }
@@ -175,6 +183,7 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
   {
     std::lock_guard<std::mutex> lock(mutex_);
     AdaptiveFigures f = figures_.value_or(AdaptiveFigures{});
+    if (!figures_) f.steps = steps_;
     if (step.changed) moved_unix_ = unix_now();
     f.rate = step.rate;
     f.ceiling = ceiling;

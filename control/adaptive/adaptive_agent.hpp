@@ -72,6 +72,8 @@ class AdaptiveAgent {
   mutable std::mutex mutex_;  // guards what status() and figures() read
   std::optional<AdaptiveFigures> figures_;
   std::string started_from_;
+  std::map<std::string, uint64_t> steps_;  // figures_.steps while adaptive is off
+  bool ran_before_ = false;                // the controller ran in this process
   double moved_unix_ = 0;
 
   std::mutex stop_mutex_;

@@ -197,6 +197,10 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   const bool refusing = refusals * 100 > std::max<uint64_t>(requests_, 1) && refusals >= 2;
   if (!ready && !stalled && !refusing) {
     if (last_.reason == AdaptiveReason::start) s.reason = AdaptiveReason::waiting;
+    // Idle (nothing asked of the backend for an evaluation's longest time):
+    // it delivers nothing now, whatever it did in the last surge.
+    if (requests_ == 0 && answers_ == 0 && gathered_sec_ >= tuning_.max_eval_sec)
+      s.delivered_per_sec = 0;
     rate_ = std::clamp(rate_, floor, ceiling);
     s.rate = rate_;
     s.changed = s.rate != last_.rate;
@@ -215,6 +219,12 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     s.target_sec = tuning_.tolerance * s.baseline_sec;
     const double busy = (1.0 + tuning_.tolerance) / 2.0 * s.baseline_sec;
     delivered = delivered_recent(answers_, gathered_sec_, s.latency_sec >= busy);
+  } else {
+    // Stalled or refusing before an evaluation's worth of answers: what the
+    // backend answered meanwhile (the latency stays the last measured while
+    // no answer comes).
+    s.delivered_per_sec = gathered_sec_ > 0 ? static_cast<double>(answers_) / gathered_sec_ : 0;
+    if (answers_ != 0) s.latency_sec = latency_quantile(hist_, 0.5);
   }
   const bool holding = answered_total_ < hold_answers_ && clock_ < hold_until_;
   double next = rate_;

@@ -71,6 +71,31 @@ TEST(AdaptiveController, TheDrainProbeEndsOnTime) {
   EXPECT_EQ(c.last().reason, AdaptiveReason::rebaseline);  // 50 ms stayed: the service slowed
 }
 
+// What it reports (sluice_adaptive_delivered_per_second) follows the
+// backend when it stops answering, and when nothing is asked of it: not the
+// last surge's figure.
+TEST(AdaptiveController, DeliveredFollowsAStalledAndAnIdleBackend) {
+  AdaptiveController c(200);
+  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);
+  EXPECT_NEAR(c.last().delivered_per_sec, 200, 1);
+  AdaptiveTick dead;  // requests, no answer
+  dead.seconds = 0.1;
+  dead.signal.requests = 20;
+  dead.admitted_lookups = 20;
+  dead.boundary_shed = 10;
+  int ticks = 0;
+  while (c.last().reason != AdaptiveReason::stalled && ticks++ < 50) c.step(dead, 1, 1000);
+  ASSERT_EQ(c.last().reason, AdaptiveReason::stalled);
+  EXPECT_EQ(c.last().delivered_per_sec, 0);
+
+  AdaptiveController idle(200);
+  for (int i = 0; i < 20; i++) idle.step(tick_of(20, 20), 1, 1000);
+  AdaptiveTick nothing;
+  nothing.seconds = 0.1;
+  for (int i = 0; i < 30; i++) idle.step(nothing, 1, 1000);
+  EXPECT_EQ(idle.last().delivered_per_sec, 0);
+}
+
 // 5 s at C/2 (C = 200/s), then a steady 5x overload, ceiling 5 C: the
 // controller comes down to C within 2 s and stays there without oscillating
 // beyond 10%.

@@ -332,6 +332,24 @@ struct ApiServer::Impl {
       res.status = response.value("ok", false) ? 200 : 400;
       res.set_content(dump(response), "application/json");
     });
+    // Anything else says what is served, as JSON too.
+    auto only_post = [](const httplib::Request&, httplib::Response& res) {
+      res.status = 405;
+      res.set_header("Allow", "POST");
+      res.set_content(json({{"ok", false}, {"error", "POST a JSON request to /v1/request"}}).dump(),
+                      "application/json");
+    };
+    http->Get("/v1/request", only_post);
+    http->Put("/v1/request", only_post);
+    http->Delete("/v1/request", only_post);
+    http->Patch("/v1/request", only_post);
+    http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      res.set_content(
+          json({{"ok", false}, {"error", "nothing at " + req.path + ": POST to /v1/request"}})
+              .dump(),
+          "application/json");
+    });
     const std::string& l = options.http_listen;
     const std::size_t colon = l.rfind(':');
     std::string host = l.substr(0, colon);

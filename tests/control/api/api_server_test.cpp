@@ -478,6 +478,16 @@ TEST_F(ApiServerTest, HttpNeedsTheRightBearerTokenAndAuditsTheTokenIdOnly) {
   ASSERT_TRUE(lower) << httplib::to_string(lower.error());
   EXPECT_EQ(lower->status, 200) << lower->body;
 
+  // Other methods and paths: an answer that says what is served.
+  auto get = http.Get("/v1/request", auth);
+  ASSERT_TRUE(get) << httplib::to_string(get.error());
+  EXPECT_EQ(get->status, 405);
+  EXPECT_NE(get->body.find("POST a JSON request to /v1/request"), std::string::npos) << get->body;
+  auto elsewhere = http.Post("/v2/request", auth, status, "application/json");
+  ASSERT_TRUE(elsewhere) << httplib::to_string(elsewhere.error());
+  EXPECT_EQ(elsewhere->status, 404);
+  EXPECT_EQ(json::parse(elsewhere->body, nullptr, false)["ok"], false) << elsewhere->body;
+
   auto junk = http.Post("/v1/request", auth, "not json", "application/json");
   ASSERT_TRUE(junk) << httplib::to_string(junk.error());
   EXPECT_EQ(junk->status, 400);

@@ -401,6 +401,13 @@ void ControlState::capture(const json& request, const Origin& origin,
       words += std::string(words.empty() ? "" : ", ") + reason_label(r);
     }
     if (filter.reason == SL_CAPTURE_ANY) return refused("reason: expected one of " + words);
+    // Reasons only an admitted packet has: a shed capture of them would
+    // wait out its time for nothing.
+    if (filter.verdict_mask == SL_CAPTURE_SHED &&
+        (filter.reason == SL_REASON_LOOKUP || filter.reason == SL_REASON_CONTINUATION ||
+         filter.reason == SL_REASON_NON_IP))
+      return refused("reason: " + std::string(reason_label(filter.reason)) +
+                     " is never shed; capture it with verdict admitted or any");
   }
   std::string error;
   if (!dataplane_.capture_start(filter, &error)) return refused("capture: " + error);

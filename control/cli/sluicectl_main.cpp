@@ -328,7 +328,7 @@ int main(int argc, char** argv) {
   top_cmd->add_option("--interval", interval, "seconds between refreshes")
       ->check(seconds_between(0.1, 60.0));
   top_cmd->add_option("--count", count, "stop after this many refreshes (0 = until ctrl-c)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1000000000));
 
   app.add_subcommand("get", "print the effective config (TOML) and its generation");
   app.add_subcommand("history", "list the kept generations: when, who, what operation");

@@ -145,6 +145,8 @@ TEST_F(ControlStateTest, CaptureStreamsTheFramesItsFilterAsksFor) {
            {{{"op", "capture"}, {"class", "nobody"}}, "class"},
            {{{"op", "capture"}, {"verdict", "maybe"}}, "verdict"},
            {{{"op", "capture"}, {"reason", "whim"}}, "reason"},
+           {{{"op", "capture"}, {"verdict", "shed"}, {"reason", "lookup"}}, "reason"},
+           {{{"op", "capture"}, {"verdict", "shed"}, {"reason", "non_ip"}}, "reason"},
            {{{"op", "capture"}, {"count", 0}}, "count"},
            {{{"op", "capture"}, {"count", "5"}}, "count"},
            {{{"op", "capture"}, {"seconds", 99999}}, "seconds"},

@@ -412,16 +412,31 @@ bool is_etcd_url(const std::string& v) {
   });
 }
 
+// A name of dots only ("." or "..") reads as a path step, not a name.
+bool all_dots(const std::string& v) {
+  return std::all_of(v.begin(), v.end(), [](char c) { return c == '.'; });
+}
+
 bool is_fleet_prefix(const std::string& v) {
   if (v.size() < 2 || v.size() > 128 || v.front() != '/' || v.back() == '/') return false;
-  return std::all_of(v.begin(), v.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.' || c == '/';
-  });
+  if (!std::all_of(v.begin(), v.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-' || c == '.' || c == '/';
+      }))
+    return false;
+  // Every step between slashes a name: no "//", ".", "..".
+  std::size_t start = 1;
+  while (start <= v.size()) {
+    const std::size_t end = std::min(v.find('/', start), v.size());
+    const std::string step = v.substr(start, end - start);
+    if (step.empty() || all_dots(step)) return false;
+    start = end + 1;
+  }
+  return true;
 }
 
 bool is_node_name(const std::string& v) {
-  if (v.empty() || v.size() > 64) return false;
+  if (v.empty() || v.size() > 64 || all_dots(v)) return false;
   return std::all_of(v.begin(), v.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
   });
@@ -461,7 +476,7 @@ void Validator::fleet(const toml::node& n, std::optional<FleetConfig>& out) {
     } else {
       fail(*p, p.key,
            "a key prefix such as \"/sluice/city\" (starts with /, no trailing /, at most 128 "
-           "characters of a-z A-Z 0-9 _ - . /)");
+           "characters of a-z A-Z 0-9 _ - . /, no empty, \".\" or \"..\" step)");
     }
   }
   if (Field d = field(*t, key, key, "node")) {
@@ -469,7 +484,7 @@ void Validator::fleet(const toml::node& n, std::optional<FleetConfig>& out) {
     if (s != nullptr && is_node_name(s->get())) {
       f.node = s->get();
     } else {
-      fail(*d, d.key, "a node name of 1..64 characters of a-z 0-9 _ - .");
+      fail(*d, d.key, "a node name of 1..64 characters of a-z 0-9 _ - . (not dots only)");
     }
   } else {
     diag_.report(n.source(), key + ".node", "missing: each edge of a fleet needs its own name");

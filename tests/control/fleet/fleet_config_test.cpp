@@ -51,6 +51,9 @@ TEST(FleetConfig, BadValuesAreErrorsNamingTheKey) {
       {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"Edge A\"\n", "fleet.node"},
       {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"a\"\nprefix = \"/x/\"\n", "fleet.prefix"},
       {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"a\"\nprefix = \"x\"\n", "fleet.prefix"},
+      {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"a\"\nprefix = \"/a//b\"\n", "fleet.prefix"},
+      {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"a\"\nprefix = \"/a/../b\"\n", "fleet.prefix"},
+      {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"..\"\n", "fleet.node"},
       {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"a\"\ncolour = 1\n", "fleet.colour: unknown"},
   };
   for (const auto& [text, want] : cases) {

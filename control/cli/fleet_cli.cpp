@@ -44,11 +44,13 @@ void print_fleet(const json& f) {
             << f.value("node", std::string("?")) << ": " << f.value("edges_live", 0)
             << " edges live, " << f.value("edges_held", 0) << " held; etcd "
             << (f.value("etcd_up", false)
-                    ? "in sync"
+                    ? (f.value("static_shares", false) ? "up" : "in sync")
                     : "UNREACHABLE for " +
                           std::to_string(static_cast<int>(f.value("last_sync_age_sec", 0.0))) +
                           " s")
             << (f.value("static_shares", false) ? " (static shares)" : "") << "\n";
+  if (f.contains("sync_error") && f["sync_error"].is_string())
+    std::cout << "NOT IN SYNC: " << f["sync_error"].get<std::string>() << "\n";
   std::string shares;
   const json& s = f.value("shares", json::object());
   for (const char* budget : {"boundary_lookups", "boundary_packets"})

@@ -184,7 +184,7 @@ __attribute__((noinline)) int sl_flow_verify_xdp(struct xdp_md *ctx, const struc
 		sl_flow_key_tcp(key, inner);
 		parts = sl_flow_parts_of(prof, sl_classify_xdp(prof, slot & 1, inner));
 		struct sl_flow *hit = sl_flow_find(parts, key, now, &part);
-		return hit ? sl_flow_hit(hit) : 0;
+		return hit ? sl_flow_icmp_hit(hit) : 0;
 	} else {
 		return 0;
 	}

@@ -88,7 +88,8 @@ int flow_verify(Flows& flows, const sl_profile& prof, const sl_meta& m, const ui
       parts = prof.classes[classify(inner)].flow_parts;
       auto&& table = flows.holder(key);
       sl_flow* f = table.find(parts, key, now_ns, events);
-      return f != nullptr ? sl_flow_hit(f) : 0;  // an ICMP error verifies, it does not refresh
+      // An ICMP error verifies (a few times per flow); it does not refresh.
+      return f != nullptr ? sl_flow_icmp_hit(f) : 0;
     }
     default:
       return 0;

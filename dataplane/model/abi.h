@@ -78,6 +78,7 @@ SL_STATIC_ASSERT(SL_FLOWS_MIN % SL_PRIORITIES == 0 && SL_FLOWS_DEFAULT % SL_PRIO
 /* Flow table (flow.h): one partition per priority. Lives fixed here, keys in config. */
 #define SL_FLOW_SYN_NS	   (10ULL * SL_NS_PER_SEC) /* an admitted SYN until its flow's next packet */
 #define SL_FLOW_CLOSING_NS (10ULL * SL_NS_PER_SEC) /* after a FIN or RST */
+#define SL_FLOW_ICMP_MAX   16 /* ICMP errors a flow verifies in its life (flow.h) */
 #define SL_FLOW_FRAG_NS	   (5ULL * SL_NS_PER_SEC) /* the later fragments of an admitted first one */
 #define SL_FLOW_REFRESH_NS (1ULL * SL_NS_PER_SEC) /* an entry is rewritten at most this often */
 
@@ -438,6 +439,7 @@ enum sl_flow_state {
 	SL_FLOW_CLOSING = 3, /* FIN or RST seen */
 	SL_FLOW_LEARNED = 4, /* learning window, not confirmed by the other direction yet */
 	SL_FLOW_FRAG = 5,    /* later fragments of an admitted first fragment */
+	SL_FLOW_RESET = 6,   /* an RST from the outside: ends soon, unless the outside sends on */
 };
 
 struct sl_flow {
@@ -445,8 +447,8 @@ struct sl_flow {
 	__u8 state;	  /* enum sl_flow_state */
 	__u8 state_index; /* class slot that created it (diagnostics) */
 	__u8 rt_phase;	  /* enum sl_rt_phase: the backend signal of this flow */
-	__u8 pad;
-	__u32 rt_req_us; /* when its first request data passed, in us (low 32 bits) */
+	__u8 icmp_errors; /* ICMP errors it verified (flow.h, SL_FLOW_ICMP_MAX) */
+	__u32 rt_req_us;  /* when its first request data passed, in us (low 32 bits) */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_flow) == 16, "sl_flow layout");
 

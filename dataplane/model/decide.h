@@ -90,7 +90,9 @@ SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *
 		return;
 	if (m->is_start && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER)
 		d->flow_ops |= SL_FLOW_OP_CREATE_TCP;
-	if (m->frag == SL_FRAG_FIRST)
+	/* An unverified first fragment that was admitted (charged as a lookup)
+	 * earns its later fragments nothing (docs/architecture.md). */
+	if (m->frag == SL_FRAG_FIRST && d->reason != SL_REASON_UNVERIFIED)
 		d->flow_ops |= SL_FLOW_OP_CREATE_FRAG;
 }
 

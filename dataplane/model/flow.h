@@ -11,8 +11,16 @@
  *    inline mode so does a SYN the inside sends, so that its replies verify;
  *  - a packet from the outside that matches a live entry is *verified*: it
  *    keeps continuation priority and refreshes the entry (SL_FLOW_OPEN,
- *    flow_idle_ns); FIN and RST shorten the life to SL_FLOW_CLOSING_NS;
- *  - an ICMP error is verified by the flow of the TCP header it carries;
+ *    flow_idle_ns); the inside's FIN or RST shortens the life to
+ *    SL_FLOW_CLOSING_NS. The outside's are not trusted as much (sluice checks
+ *    no sequence numbers, so anyone who knows the flow can forge them): its
+ *    FIN is a half-close, the flow goes on; its RST shortens the life too,
+ *    but the outside's next packet that is not an RST opens the flow again
+ *    (a host that reset its connection sends nothing more on it);
+ *  - an ICMP error addressed to the inside host that sent the TCP header it
+ *    carries is verified by that header's flow, SL_FLOW_ICMP_MAX times per
+ *    flow: path MTU discovery needs one or two, and a forger who knows the
+ *    flow gets no more;
  *  - an admitted first fragment creates a short entry (src, dst, proto, IP
  *    ID) that verifies its later fragments;
  *  - after a start with an empty table, a learning window admits
@@ -100,11 +108,24 @@ SL_INLINE void sl_meta_portless(const struct sl_meta *m, struct sl_meta *r)
 #define SL_ICMP_INNER_MAX      4095 /* ... which must end within 4 KiB of it */
 #define SL_ICMP_INNER_MAX_MASK 0xfff
 
+/* The first n bytes of two addresses are equal (n: 4 or 16; a loop the
+ * verifier bounds). */
+SL_INLINE int sl_addr_eq(const __u8 *a, const __u8 *b, __u32 n)
+{
+	__u8 diff = 0;
+	for (__u32 i = 0; i < 16; i++)
+		if (i < n)
+			diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
 /*
  * The packet an ICMP error carries, turned into the meta of a packet of the
  * same flow from the outside: the carried header was sent by the inside
  * host, so its destination is the outer host. Only TCP headers (flows we
- * track) are taken. Returns 1 when *r is filled, 0 otherwise.
+ * track) are taken, and only from an error addressed to the host that sent
+ * them (a forged one sent to any other address verifies nothing). Returns 1
+ * when *r is filled, 0 otherwise.
  */
 SL_INLINE int sl_parse_icmp_inner(const __u8 *data, const __u8 *end, const struct sl_meta *m,
 				  struct sl_meta *r)
@@ -130,6 +151,8 @@ SL_INLINE int sl_parse_icmp_inner(const __u8 *data, const __u8 *end, const struc
 		if (ihl < 20 || off + ihl + 4 > lim || ip + ihl + 4 > end)
 			return 0;
 		const __u8 *l4 = ip + ihl;
+		if (!sl_addr_eq(ip + 12, m->dst_be, 4))
+			return 0;
 		__builtin_memset(r->src_be, 0, 16);
 		__builtin_memset(r->dst_be, 0, 16);
 		__builtin_memcpy(r->src_be, ip + 16, 4); /* the carried packet's destination */
@@ -160,6 +183,8 @@ SL_INLINE int sl_parse_icmp_inner(const __u8 *data, const __u8 *end, const struc
 	}
 	const __u8 *l4 = ip + at;
 	if (nh != SL_IPPROTO_TCP || off + at + 4 > lim || l4 + 4 > end)
+		return 0;
+	if (!sl_addr_eq(ip + 8, m->dst_be, 16))
 		return 0;
 	__builtin_memcpy(r->src_be, ip + 24, 16);
 	__builtin_memcpy(r->dst_be, ip + 8, 16);
@@ -209,6 +234,17 @@ SL_INLINE int sl_flow_hit(const struct sl_flow *f)
 	return f->state == SL_FLOW_LEARNED ? SL_FLOW_HIT_LEARNED : SL_FLOW_HIT;
 }
 
+/* An ICMP error the flow's own packet caused (sl_parse_icmp_inner): a hit
+ * up to SL_FLOW_ICMP_MAX times in the flow's life, counted on the entry
+ * (every CPU's count may miss a few of another's: a bound, not a tally). */
+SL_INLINE int sl_flow_icmp_hit(struct sl_flow *f)
+{
+	if (f->icmp_errors >= SL_FLOW_ICMP_MAX)
+		return 0;
+	f->icmp_errors++;
+	return sl_flow_hit(f);
+}
+
 /* The entry an operation of sl_decision.flow_ops writes (one op bit). */
 SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile *prof,
 			    __u8 state_index, __u64 now_ns)
@@ -231,7 +267,8 @@ SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile
  * either side, proves nothing about it: it must not promote it). */
 SL_INLINE void sl_flow_close(struct sl_flow *f, __u64 now_ns)
 {
-	if (f->state != SL_FLOW_CLOSING && f->expires_ns > now_ns + SL_FLOW_CLOSING_NS)
+	if (f->state != SL_FLOW_CLOSING && f->state != SL_FLOW_RESET &&
+	    f->expires_ns > now_ns + SL_FLOW_CLOSING_NS)
 		f->expires_ns = now_ns + SL_FLOW_CLOSING_NS;
 	if (f->state != SL_FLOW_FRAG && f->state != SL_FLOW_LEARNED)
 		f->state = SL_FLOW_CLOSING;
@@ -249,11 +286,21 @@ SL_INLINE int sl_flow_touch(struct sl_flow *f, const struct sl_meta *m,
 {
 	if (f->state == SL_FLOW_FRAG || m->l4_proto != SL_IPPROTO_TCP || m->frag == SL_FRAG_LATER)
 		return 0;
-	if (m->tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) {
-		if (f->state == SL_FLOW_CLOSING ||
+	if (m->tcp_flags & SL_TCP_RST) {
+		if (f->state == SL_FLOW_CLOSING || f->state == SL_FLOW_RESET ||
 		    (f->state == SL_FLOW_LEARNED && f->expires_ns <= now_ns + SL_FLOW_CLOSING_NS))
 			return 0;
+		const int learned = f->state == SL_FLOW_LEARNED;
 		sl_flow_close(f, now_ns);
+		if (!learned)
+			f->state = SL_FLOW_RESET;
+		return 1;
+	}
+	/* The outside sends on after its RST: the RST was not its own. (A
+	 * FIN from the outside falls through: a half-close.) */
+	if (f->state == SL_FLOW_RESET) {
+		f->state = SL_FLOW_OPEN;
+		f->expires_ns = now_ns + prof->flow_idle_ns;
 		return 1;
 	}
 	if (f->state == SL_FLOW_CLOSING || f->state == SL_FLOW_LEARNED)
@@ -385,7 +432,7 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || f->state == SL_FLOW_FRAG)
 		return;
 	if (m->tcp_flags & SL_TCP_RST) {
-		if (f->state != SL_FLOW_CLOSING)
+		if (f->state != SL_FLOW_CLOSING && f->state != SL_FLOW_RESET)
 			sig->resets++;
 		return;
 	}

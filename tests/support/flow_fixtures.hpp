@@ -25,6 +25,7 @@ struct FlowStep {
   const char* cls = nullptr;  // outside frames: the expected decision
   int verdict = 0;
   int reason = 0;
+  int repeat = 1;  // the same step this many times (flow_fixtures() expands it)
 };
 
 struct FlowFixture {
@@ -215,7 +216,7 @@ inline std::vector<FlowFixture> flow_fixtures() {
   const int LOOKUP = SL_REASON_LOOKUP;
   const int CONT = SL_REASON_CONTINUATION;
   const int UNV = SL_REASON_UNVERIFIED;
-  return {
+  std::vector<FlowFixture> all = {
       {"tcp_lifecycle",
        base,
        {{"ACK before any SYN: unverified, charged (admitted: budget left)", false, client_ack, t,
@@ -230,12 +231,16 @@ inline std::vector<FlowFixture> flow_fixtures() {
          "checkpoint", A, UNV},
         {"ACK 59 s later: still open (idle 60 s)", false, client_ack, t + 59 * s, "checkpoint", A,
          CONT},
-        {"FIN: verified, shortens the life", false, seg4(cp, 40000, srv, 443, kFin | kAck),
-         t + 60 * s, "checkpoint", A, CONT},
-        {"ACK 9 s after the FIN: still verified", false, client_ack, t + 69 * s, "checkpoint", A,
-         CONT},
-        {"ACK 11 s after the FIN: the flow is gone", false, client_ack, t + 71 * s, "checkpoint", A,
-         UNV}}},
+        {"the client's FIN: verified, a half-close (anyone could forge it)", false,
+         seg4(cp, 40000, srv, 443, kFin | kAck), t + 60 * s, "checkpoint", A, CONT},
+        {"ACK 11 s after the client's FIN: still verified (the server may send on)", false,
+         client_ack, t + 71 * s, "checkpoint", A, CONT},
+        {"the server's FIN: the flow ends in 10 s", true, seg4(srv, 443, cp, 40000, kFin | kAck),
+         t + 72 * s, nullptr},
+        {"ACK 9 s after the server's FIN: still verified", false, client_ack, t + 81 * s,
+         "checkpoint", A, CONT},
+        {"ACK 11 s after the server's FIN: the flow is gone", false, client_ack, t + 83 * s,
+         "checkpoint", A, UNV}}},
       {"idle_expiry_and_rst",
        base,
        {{"SYN", false, seg4(cp, 41000, srv, 443, kSyn), t, "checkpoint", A, LOOKUP},
@@ -249,6 +254,22 @@ inline std::vector<FlowFixture> flow_fixtures() {
         {"RST: verified", false, seg4(cp, 41001, srv, 443, kRst), t + 81 * s, "checkpoint", A,
          CONT},
         {"ACK 11 s after the RST: gone", false, seg4(cp, 41001, srv, 443, kAck), t + 92 * s,
+         "checkpoint", A, UNV},
+        // An RST from the outside may be forged: the client's next packet
+        // opens the flow again; only the server's RST ends it for good.
+        {"SYN", false, seg4(cp, 41002, srv, 443, kSyn), t + 100 * s, "checkpoint", A, LOOKUP},
+        {"ACK: open", false, seg4(cp, 41002, srv, 443, kAck), t + 101 * s, "checkpoint", A, CONT},
+        {"a forged RST: verified (it may be the client's)", false, seg4(cp, 41002, srv, 443, kRst),
+         t + 102 * s, "checkpoint", A, CONT},
+        {"the client sends on: the flow is open again", false, seg4(cp, 41002, srv, 443, kAck),
+         t + 105 * s, "checkpoint", A, CONT},
+        {"20 s after the RST: still open (idle 60 s)", false, seg4(cp, 41002, srv, 443, kAck),
+         t + 122 * s, "checkpoint", A, CONT},
+        {"the server resets it", true, seg4(srv, 443, cp, 41002, kRst | kAck), t + 123 * s,
+         nullptr},
+        {"the client's ACK 5 s later: verified, not reopened", false,
+         seg4(cp, 41002, srv, 443, kAck), t + 128 * s, "checkpoint", A, CONT},
+        {"11 s after the server's RST: gone", false, seg4(cp, 41002, srv, 443, kAck), t + 134 * s,
          "checkpoint", A, UNV}}},
       {"unverified_is_charged_to_its_class",
        base,
@@ -307,7 +328,27 @@ inline std::vector<FlowFixture> flow_fixtures() {
                        .ipv6_ext(60, 8)
                        .tcp(443, 40000, kAck)
                        .build()),
-         t + 7000, "checkpoint", A, UNV}}},
+         t + 7000, "checkpoint", A, UNV},
+        {"an error about the flow sent to another inside address: unverified", false,
+         PacketBuilder().ipv4("198.18.20.1", "198.19.0.77").icmp(3).icmp_quote(server_seg).build(),
+         t + 8 * s, "citizen", A, UNV},
+        {"IPv6: the same", false,
+         PacketBuilder()
+             .ipv6("2001:2:0:10::1", "2001:2::77")
+             .icmp(2)
+             .icmp_quote(PacketBuilder()
+                             .ipv6("2001:2::1", "2001:2:0:10::5")
+                             .tcp(443, 40000, kAck)
+                             .payload(1300)
+                             .build())
+             .build(),
+         t + 8 * s + 1000, "checkpoint", A, UNV},
+        {"errors 2 to 15 about the server's segment: verified", false, icmp_err(server_seg),
+         t + 8 * s + 2000, "citizen", A, CONT, 14},
+        {"error 16: verified, the last the flow verifies", false, icmp_err(server_seg),
+         t + 8 * s + 3000, "citizen", A, CONT},
+        {"error 17: unverified (a forger who knows the flow gets no more)", false,
+         icmp_err(server_seg), t + 10 * s, "citizen", A, UNV}}},
       {"fragments",
        base,
        {{"first fragment of a UDP datagram: a lookup", false, frag4(77, 0, true), t, "checkpoint",
@@ -322,7 +363,25 @@ inline std::vector<FlowFixture> flow_fixtures() {
         {"IPv6 later fragment", false, frag6(99, 8, false), t + 7 * s + 1000, "checkpoint", A,
          CONT},
         {"IPv6 later fragment, other id", false, frag6(98, 8, false), t + 7 * s + 2000,
-         "checkpoint", A, UNV}}},
+         "checkpoint", A, UNV},
+        {"first fragment of an ACK no flow began: unverified, admitted (charged)", false,
+         PacketBuilder()
+             .ipv4("198.18.10.8", "198.19.0.1")
+             .fragment(0, true)
+             .ip_id(55)
+             .tcp(40000, 443, kAck)
+             .payload(64)
+             .build(),
+         t + 8 * s, "checkpoint", A, UNV},
+        {"its later fragment earns nothing from it: unverified", false,
+         PacketBuilder()
+             .ipv4("198.18.10.8", "198.19.0.1")
+             .fragment(72, false)
+             .ip_id(55)
+             .tcp(40000, 443, kAck)
+             .payload(64)
+             .build(),
+         t + 8 * s + 1000, "checkpoint", A, UNV}}},
       {"ipv6_vlans_and_other_protocols",
        base,
        {{"IPv6 SYN", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kSyn), t, "checkpoint",
@@ -391,6 +450,13 @@ inline std::vector<FlowFixture> flow_fixtures() {
            kFlowClasses,
        backend_signal_steps()},
   };
+  for (FlowFixture& fx : all) {
+    std::vector<FlowStep> steps;
+    for (const FlowStep& step : fx.steps)
+      for (int i = 0; i < step.repeat; i++) steps.push_back(step);
+    fx.steps = std::move(steps);
+  }
+  return all;
 }
 
 }  // namespace sluice::test

@@ -179,8 +179,10 @@ const std::vector<KeySpec>& config_schema() {
       {"class", "shed_order", "string", 1, 0, "", "`\"sticky\"`", KeyChange::live, "sticky|random",
        "`\"sticky\"`: the same sources are shed for a whole epoch (`sticky_epoch_sec` long); "
        "the sources at the threshold take what the others leave, so "
-       "the budgets stay used. `\"random\"`: every lookup has the same chance, e.g. for a class "
-       "of a few sources that should all get some (docs/architecture.md)"},
+       "the budgets stay used (not yet when clients retry a shed lookup at once: about 3/4 "
+       "used, see docs/architecture.md, \"Known limit\"). `\"random\"`: every lookup has the "
+       "same chance, e.g. for a class of a few sources that should all get some "
+       "(docs/architecture.md)"},
       {"class", "per_source", "inline table", 1, 0, "", "none", KeyChange::live, "", "see below"},
       {"class.match", "src", "string or list of strings", 1, 0, "", "any", KeyChange::live, "",
        "`\"198.18.10.0/24\"`, `\"2001:2:0:10::/64\"`, or an address alone (= /32 or /128); length "

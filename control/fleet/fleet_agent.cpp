@@ -61,6 +61,14 @@ bool differs(const EdgeShares& a, const EdgeShares& b) {
   return false;
 }
 
+// The instance an edge's record names ("" when it names none, or the
+// record is not one: another type is no exception).
+std::string instance_of(const json& record) {
+  return record.is_object() && record.contains("instance") && record["instance"].is_string()
+             ? record["instance"].get<std::string>()
+             : std::string();
+}
+
 }  // namespace
 
 bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
@@ -108,8 +116,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
         // restart (the same instance), or another edge with the same name,
         // whose shares would add to this one's past the budget.
         const json other = json::parse(kv.value, nullptr, false);
-        const std::string theirs =
-            other.is_object() ? other.value("instance", std::string()) : std::string();
+        const std::string theirs = instance_of(other);
         if (!theirs.empty() && theirs != start->instance) {
           *error = "fleet.node \"" + fleet.node + "\" is held by a live edge at " + theirs +
                    ": every edge needs a node name of its own";
@@ -366,8 +373,7 @@ bool FleetAgent::publish(EtcdClient& etcd, const std::string& record, std::strin
   if (!etcd.range(key, false, &kvs, nullptr, error)) return false;
   if (kvs.empty()) return etcd.put_if(key, record, 0, &swapped, nullptr, error, lease_);
   const json other = json::parse(kvs[0].value, nullptr, false);
-  const std::string theirs =
-      other.is_object() ? other.value("instance", std::string()) : std::string();
+  const std::string theirs = instance_of(other);
   if (!theirs.empty() && theirs != instance_) {
     *held_by = theirs;
     return true;

@@ -265,11 +265,20 @@ FleetReach fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_
     if (etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, error)) {
       for (const EtcdKv& kv : kvs) {
         const std::string node = kv.key.substr(fleet_edges_prefix(fleet).size());
+        // Records are read as they come: a field of another type (an older
+        // or damaged record) counts as missing, never as an exception.
         const json r = json::parse(kv.value, nullptr, false);
-        if (r.is_object() && r.value("generation", int64_t{0}) >= generation) continue;
-        const json refused = r.is_object() ? r.value("refused", json()) : json();
-        if (refused.is_object() && refused.value("generation", int64_t{0}) >= generation)
-          reach.refused[node] = refused.value("error", std::string("refused"));
+        auto number = [](const json& o, const char* key) {
+          return o.is_object() && o.contains(key) && o[key].is_number_integer()
+                     ? o[key].get<int64_t>()
+                     : int64_t{0};
+        };
+        if (number(r, "generation") >= generation) continue;
+        const json refused = r.is_object() && r.contains("refused") ? r["refused"] : json();
+        if (number(refused, "generation") >= generation)
+          reach.refused[node] = refused.contains("error") && refused["error"].is_string()
+                                    ? refused["error"].get<std::string>()
+                                    : std::string("refused");
         else
           reach.behind.push_back(node);
       }

@@ -245,6 +245,16 @@ TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
   EXPECT_TRUE(reach.behind.empty());
   ASSERT_EQ(reach.refused.count("edge-a"), 1U);
   EXPECT_EQ(reach.refused.at("edge-a"), error_text);
+
+  // A damaged record (fields of other types) is an edge behind, not an
+  // exception, for sluicectl and for this edge's agent alike.
+  const json damaged = {
+      {"node", "edge-b"}, {"instance", 5}, {"generation", "new"}, {"refused", {{"error", 7}}}};
+  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", damaged.dump(), 0, nullptr, &error));
+  const FleetReach with_damaged = fleet_wait(*loaded.config->fleet, revision, 100, &error);
+  EXPECT_EQ(with_damaged.behind, std::vector<std::string>{"edge-b"});
+  EXPECT_TRUE(eventually([&] { return agent.figures().edges_live == 2; }))
+      << "the agent goes on syncing, the damaged record one more edge";
   ::unsetenv("STATE_DIRECTORY");
 }
 

@@ -336,19 +336,22 @@ struct ApiServer::Impl {
     auto only_post = [](const httplib::Request&, httplib::Response& res) {
       res.status = 405;
       res.set_header("Allow", "POST");
-      res.set_content(json({{"ok", false}, {"error", "POST a JSON request to /v1/request"}}).dump(),
+      res.set_content(dump(json({{"ok", false}, {"error", "POST a JSON request to /v1/request"}})),
                       "application/json");
     };
     http->Get("/v1/request", only_post);
     http->Put("/v1/request", only_post);
     http->Delete("/v1/request", only_post);
     http->Patch("/v1/request", only_post);
+    // httplib calls it outside its own try: nothing in it may throw (the
+    // path is URL-decoded and may be any bytes; dump() replaces those).
     http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      res.set_content(
-          json({{"ok", false}, {"error", "nothing at " + req.path + ": POST to /v1/request"}})
-              .dump(),
-          "application/json");
+      const std::string error = res.status == 404
+                                    ? "nothing at " + req.path + ": POST to /v1/request"
+                                    : "HTTP " + std::to_string(res.status) +
+                                          ": expected a POST of one JSON request to /v1/request";
+      res.set_content(dump(json({{"ok", false}, {"error", error}})), "application/json");
     });
     const std::string& l = options.http_listen;
     const std::size_t colon = l.rfind(':');

@@ -98,9 +98,12 @@ json ControlState::change(const std::string& op, const std::string& requested,
   if (!evaluate(base, profile, &next, &refusal)) {
     return refuse(refusal["error"], refusal["errors"]);
   }
-  // Turning the adaptive boundary off keeps the rate it found.
+  // Turning the adaptive boundary off keeps the rate it found (a fleet
+  // change comes frozen already, with every edge's rates: fleet_policy.cpp).
   uint64_t learned = 0;
-  if (std::string frozen = freeze_adaptive(*next.config, base, &notes, &learned); !frozen.empty()) {
+  if (std::string frozen =
+          fleet.is_null() ? freeze_adaptive(*next.config, base, &notes, &learned) : std::string();
+      !frozen.empty()) {
     base = std::move(frozen);
     if (!evaluate(base, profile, &next, &refusal))
       return refuse(refusal["error"], refusal["errors"]);

@@ -371,7 +371,15 @@ bool FleetAgent::publish(EtcdClient& etcd, const std::string& record, std::strin
   // edge's with the same node name, which stays.
   std::vector<EtcdKv> kvs;
   if (!etcd.range(key, false, &kvs, nullptr, error)) return false;
-  if (kvs.empty()) return etcd.put_if(key, record, 0, &swapped, nullptr, error, lease_);
+  if (kvs.empty()) {
+    if (!etcd.put_if(key, record, 0, &swapped, nullptr, error, lease_)) return false;
+    if (swapped) return true;
+    // Another edge created it meanwhile (two under one name, starting at
+    // once): whose it is, next time round.
+    *error =
+        "the record of fleet.node \"" + fleet_.node + "\" was written meanwhile by another edge";
+    return false;
+  }
   const json other = json::parse(kvs[0].value, nullptr, false);
   const std::string theirs = instance_of(other);
   if (!theirs.empty() && theirs != instance_) {

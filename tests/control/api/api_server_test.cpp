@@ -483,6 +483,11 @@ TEST_F(ApiServerTest, HttpNeedsTheRightBearerTokenAndAuditsTheTokenIdOnly) {
   ASSERT_TRUE(get) << httplib::to_string(get.error());
   EXPECT_EQ(get->status, 405);
   EXPECT_NE(get->body.find("POST a JSON request to /v1/request"), std::string::npos) << get->body;
+  // A path that decodes to bytes that are not UTF-8 is answered, not a crash.
+  auto odd = http.Get("/%ff%fe", auth);
+  ASSERT_TRUE(odd) << httplib::to_string(odd.error());
+  EXPECT_EQ(odd->status, 404);
+  EXPECT_EQ(json::parse(odd->body, nullptr, false)["ok"], false) << odd->body;
   auto elsewhere = http.Post("/v2/request", auth, status, "application/json");
   ASSERT_TRUE(elsewhere) << httplib::to_string(elsewhere.error());
   EXPECT_EQ(elsewhere->status, 404);

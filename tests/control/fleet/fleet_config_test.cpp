@@ -178,6 +178,25 @@ TEST_F(FleetMemberTest, LocalChangesOfTheFleetsTablesAreRefusedNamingTheFleetCom
   EXPECT_TRUE(h.call({{"op", "status"}})["ok"]);  // reading stays local
 }
 
+// A fleet change that turns adaptive off comes frozen at the fleet's learned
+// rates (fleet_policy.cpp): an edge applies it as written, not frozen again
+// at its own learned rate (its share), and not refused under a profile.
+TEST_F(FleetMemberTest, AFleetChangeTurningAdaptiveOffIsNotFrozenAgainByTheEdge) {
+  const std::string tables = fleet_tables_text(h.initial_text());
+  const LoadResult on = apply_overrides(tables, "<t>", {{"boundary.adaptive", "true"}});
+  ASSERT_TRUE(on.ok());
+  ASSERT_TRUE(h.state().apply_fleet_config(on.text, "surge-1", 10, json::object(), "set")["ok"]);
+  std::string error;
+  ASSERT_TRUE(h.state().set_adaptive_rate(1234, &error)) << error;
+  const LoadResult off = apply_overrides(on.text, "<t>", {{"boundary.adaptive", "false"}});
+  ASSERT_TRUE(off.ok());
+  const json r = h.state().apply_fleet_config(off.text, "surge-1", 11, json::object(), "set");
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  EXPECT_EQ(h.state().generation(), 11U);
+  EXPECT_FALSE(h.state().config().boundary.adaptive);
+  EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 30000U);  // the profile's, as written
+}
+
 TEST_F(FleetMemberTest, AFleetChangeRunsAsTheFleetsRevisionAndIsAuditedWithItsOrigin) {
   const LoadResult edited = apply_overrides(fleet_tables_text(h.initial_text()), "<t>",
                                             {{"boundary.lookups_per_sec", "900"}});

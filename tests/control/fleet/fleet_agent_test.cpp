@@ -137,27 +137,51 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   ::unsetenv("STATE_DIRECTORY");
 }
 
+// A member on an etcd of its own (port): joined, its first shares set, its
+// agent running; the fleet config it keeps goes to a directory of its own.
+struct JoinedEdge {
+  test::TempDir state;
+  std::unique_ptr<testing::EtcdProcess> etcd;
+  std::unique_ptr<test::ControlHarness> h;
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ~JoinedEdge() {
+    agent.reset();
+    ::unsetenv("STATE_DIRECTORY");
+  }
+};
+
+::testing::AssertionResult join_edge(int port, JoinedEdge* e) {
+  ::setenv("STATE_DIRECTORY", e->state.path().c_str(), 1);
+  e->etcd = std::make_unique<testing::EtcdProcess>(port);
+  if (!e->etcd->ready()) return ::testing::AssertionFailure() << "etcd did not start";
+  e->h = std::make_unique<test::ControlHarness>(member_config(port));
+  e->loaded = load_config_file(e->h->config_path());
+  if (!e->loaded.ok()) return ::testing::AssertionFailure() << "the member's config";
+  std::string error;
+  if (!fleet_join(*e->loaded.config->fleet, e->h->config_path(), e->loaded.text, &e->start, &error))
+    return ::testing::AssertionFailure() << error;
+  e->h->state().join_fleet("/sluice/agent-test", "edge-a", e->start.record.config);
+  if (!e->h->state().set_shares(e->start.shares, &error))
+    return ::testing::AssertionFailure() << error;
+  e->agent = std::make_unique<FleetAgent>(*e->loaded.config->fleet, e->h->state(), e->start);
+  return ::testing::AssertionSuccess();
+}
+
 // A second sluiced under the same node name (it joined from its kept copy
 // while etcd was away, or the first was paused past its lease): the first
 // record stays, and the edge that finds its name held does not publish over
 // it; it holds its shares as an edge out of sync does, and says why.
 TEST(FleetAgent, AnEdgeWhoseNodeNameAnotherLiveEdgeHoldsDoesNotOverwriteIt) {
   SLUICE_REQUIRE_ETCD();
-  test::TempDir state;
-  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
-  testing::EtcdProcess etcd(24790);
-  ASSERT_TRUE(etcd.ready());
-  test::ControlHarness h(member_config(24790));
-  const LoadResult loaded = load_config_file(h.config_path());
-  ASSERT_TRUE(loaded.ok());
-  FleetStart start;
+  JoinedEdge e;
+  ASSERT_TRUE(join_edge(24790, &e));
+  test::ControlHarness& h = *e.h;
+  FleetAgent& agent = *e.agent;
+  const FleetStart& start = e.start;
   std::string error;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
-      << error;
-  h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
-  ASSERT_TRUE(h.state().set_shares(start.shares, &error)) << error;
-  FleetAgent agent(*loaded.config->fleet, h.state(), start);
-  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
   const std::string key = "/sluice/agent-test/edges/edge-a";
   auto holder = [&] {
     std::vector<EtcdKv> kvs;
@@ -195,30 +219,23 @@ TEST(FleetAgent, AnEdgeWhoseNodeNameAnotherLiveEdgeHoldsDoesNotOverwriteIt) {
   ASSERT_TRUE(eventually([&] { return holder() == start.instance; }));
   ASSERT_TRUE(eventually([&] { return !agent.figures().static_shares; }));
   EXPECT_TRUE(h.call({{"op", "status"}})["fleet"]["sync_error"].is_null());
-  ::unsetenv("STATE_DIRECTORY");
 }
 
 // A fleet config this edge refuses: it keeps what it runs, and its record
 // says which generation it refused and why, for sluicectl --fleet to report.
 TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
   SLUICE_REQUIRE_ETCD();
-  test::TempDir state;
-  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
-  testing::EtcdProcess etcd(24792);
-  ASSERT_TRUE(etcd.ready());
-  test::ControlHarness h(member_config(24792));
-  const LoadResult loaded = load_config_file(h.config_path());
-  ASSERT_TRUE(loaded.ok());
-  FleetStart start;
+  JoinedEdge e;
+  ASSERT_TRUE(join_edge(24792, &e));
+  test::ControlHarness& h = *e.h;
+  FleetAgent& agent = *e.agent;
+  const FleetStart& start = e.start;
+  const LoadResult& loaded = e.loaded;
   std::string error;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
-      << error;
-  h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
-  FleetAgent agent(*loaded.config->fleet, h.state(), start);
   const uint64_t before = h.state().generation();
 
   // Written past sluicectl's validation: a class name twice.
-  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
   FleetRecord bad = start.record;
   bad.config += "\n[[class]]\nname = \"citizen\"\npriority = 4\n";
   bad.op = "apply";
@@ -255,7 +272,6 @@ TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
   EXPECT_EQ(with_damaged.behind, std::vector<std::string>{"edge-b"});
   EXPECT_TRUE(eventually([&] { return agent.figures().edges_live == 2; }))
       << "the agent goes on syncing, the damaged record one more edge";
-  ::unsetenv("STATE_DIRECTORY");
 }
 
 TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {

@@ -254,8 +254,9 @@ SL_STATIC_ASSERT(sizeof(struct sl_rank_hist) == 1088, "sl_rank_hist layout");
 /* One CPU's (one DPDK worker's) counts of the lookups of a sticky class it
  * shed without the state lock (credit.h, sl_shed_unlocked), kept apart so
  * that a surge's sheds on every CPU write no shared cache line: the
- * window's offered lookups and the demand bins by rank epoch parity, as in
- * sl_class_state. The controller takes every CPU's counts into the class's
+ * window's offered lookups and the bins by rank epoch parity, as
+ * sl_class_state's `shed_by_rank` (their ranks are above what the band and
+ * the overflow admit). The controller takes every CPU's counts into the class's
  * state before it reads them (sticky.h, sl_sticky_take, sl_sticky_merge). */
 struct sl_sticky_cpu {
 	__u64 offered; /* 64-bit words: BPF swaps no 32-bit ones before -mcpu=v3 */
@@ -274,22 +275,33 @@ struct sl_class_state {
 	__u32 window_admitted; /* lookups that reached the rank filter in this window, admitted */
 	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
 	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
-	__u32 pad;
+	/* Weight of a lookup not admitted in the demand, in 2^-16 (sticky.h,
+	 * sl_sticky_thin); 0: 1, as an admitted one. */
+	__u32 keep;
 	/* Per second, x SL_AVG_ONE (sticky.h); averages over windows. */
 	__u64 avg_offered;  /* lookups that reached the rank filter */
 	__u64 avg_others;   /* boundary lookups other classes of this priority or above took */
 	__u64 avg_admitted; /* lookups admitted */
 	__u64 capacity;	    /* lookups the limiting budget can give the class */
-	/* Demand by rank in the sticky epoch rank_epoch (demand[rank_epoch & 1])
-	 * and by the ranks its sources will have in the next one. */
+	/* Lookups that reached the rank filter by rank in the sticky epoch
+	 * rank_epoch ([rank_epoch & 1]) and by the ranks their sources will have
+	 * in the next one, admitted and not apart. */
 	__u64 rank_epoch;
 	__u32 settle; /* SL_SETTLE_* for sl_sticky_settle (sticky.h) */
 	__s32 trim;   /* correction of the target, in 1/1024 of it (sticky.h) */
-	struct sl_rank_hist demand[2];
+	struct sl_rank_hist admitted_by_rank[2];
+	struct sl_rank_hist shed_by_rank[2];
+	/* The demand by rank the threshold is placed on (sl_sticky_estimate). */
+	struct sl_rank_hist estimate;
 	/* Lookups that reached the rank filter in this window: apart from what
 	 * lookups shed without the lock read (sl_shed_unlocked), which every
 	 * such lookup would otherwise take from the other CPUs' caches. */
 	__u32 window_offered;
+	/* Lookups admitted from sources below the threshold, and lookups from
+	 * sources above what the band and the overflow admit (sl_overflow_top),
+	 * since the weight was last set (sl_sticky_thin). */
+	__u32 since_below;
+	__u32 since_above;
 	/* A CPU taking every CPU's sticky counts outside the lock (XDP: a
 	 * helper cannot be called under it) holds this from its claim to its
 	 * decision: the time of the claim, ns >> 10, | 1 (sl_sticky_claim); 0
@@ -299,7 +311,7 @@ struct sl_class_state {
 	 * never claim. */
 	__u32 taker;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 2288, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 5560, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

@@ -293,7 +293,7 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  *    cannot fire), while the sticky epoch and the controller window still
  *    run and nothing waits to be settled (sl_sticky_tick would change
  *    nothing). It is counted as the locked path counts it, the window's
- *    offered lookups and the demand histograms, into sc: the CPU's own
+ *    offered lookups and its sheds by rank, into sc: the CPU's own
  *    counts for the class, which every dataplane takes into the state
  *    before the lock when sl_sticky_due (null: into the state). A threshold
  *    read while another CPU closes a window is that window's or the next's,
@@ -351,7 +351,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 		if (sc)
 			sl_sticky_count_cpu(prof, sc, h, rank_epoch, rank);
 		else
-			sl_sticky_count(prof, cs, h, rank_epoch, rank); /* as under the lock */
+			sl_sticky_count(prof, cs, h, rank_epoch, rank, SL_RANK_ABOVE, 0);
 	}
 	__builtin_memset(d, 0, sizeof(*d));
 	d->class_id = (__u8)class_id;

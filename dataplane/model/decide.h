@@ -31,8 +31,10 @@ SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_cl
 {
 	/* The histograms are cleared by sl_sticky_settle: a memset of that size
 	 * is no call BPF has. */
-	__builtin_memset(cs, 0, __builtin_offsetof(struct sl_class_state, demand));
+	__builtin_memset(cs, 0, __builtin_offsetof(struct sl_class_state, admitted_by_rank));
 	cs->window_offered = 0;
+	cs->since_below = 0;
+	cs->since_above = 0;
 	cs->settle = SL_SETTLE_CLEAR;
 	sl_bucket_init(&cs->bucket, &cp->bucket, now_ns);
 	cs->threshold = SL_RANK_ONE;
@@ -329,24 +331,30 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		}
 	}
 
-	if (cp->shed_order == SL_SHED_STICKY) {
+	const int sticky = cp->shed_order == SL_SHED_STICKY;
+	__u64 h = 0;
+	__u32 rank = 0, where = SL_RANK_BELOW;
+	if (sticky) {
 		sl_sticky_tick(prof, cs, now_ns);
 		struct sl_source_key k;
 		sl_source_key_make(&k, m, cp);
-		const __u32 rank = sl_sticky_record(prof, cs, &k);
-		if (cs->threshold < SL_RANK_ONE) {
-			if (sl_sticky_filter(prof, cp, cs, bs, rank) != SL_STICKY_ADMIT) {
-				sl_decision_shed(prof, cp, m,
-						 charged ? SL_REASON_UNVERIFIED : SL_REASON_STICKY,
-						 charged, d);
-				sl_flow_ops(prof, m, d);
-				return;
-			}
+		h = sl_source_hash(prof, &k);
+		rank = sl_rank_in(h, cs->rank_epoch);
+		where = sl_rank_where(rank, cs->threshold, cs->band_top);
+		if (cs->threshold < SL_RANK_ONE &&
+		    sl_sticky_filter(prof, cp, cs, bs, rank) != SL_STICKY_ADMIT) {
+			sl_sticky_count(prof, cs, h, cs->rank_epoch, rank, where, 0);
+			sl_decision_shed(prof, cp, m,
+					 charged ? SL_REASON_UNVERIFIED : SL_REASON_STICKY, charged,
+					 d);
+			sl_flow_ops(prof, m, d);
+			return;
 		}
 	}
 
 	const __u32 reason = sl_short_budget(prof, cp, cs, bs, prio, 0, now_ns);
-	const int sticky = cp->shed_order == SL_SHED_STICKY;
+	if (sticky)
+		sl_sticky_count(prof, cs, h, cs->rank_epoch, rank, where, !reason);
 	if (reason) {
 		cs->window_rejected += sticky;
 		sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : reason, charged, d);

@@ -8,9 +8,11 @@
  * just above it takes what they leave over (sl_sticky_filter), the rest is
  * shed. The threshold is placed on the class's demand by rank, counted per
  * epoch, so that the demand under it is what the limiting budget allows
- * (sl_sticky_tick, sl_sticky_settle). At an epoch's turn every rank changes
- * at once; the demand by next epoch's ranks, counted ahead, places the new
- * threshold at once.
+ * (sl_sticky_tick, sl_sticky_settle). A shed source's lookups count for
+ * less than an admitted one's: its client may retry each of them
+ * (sl_sticky_thin). At an epoch's turn every rank changes at once; the
+ * demand by next epoch's ranks, counted ahead, places the new threshold at
+ * once.
  */
 #pragma once
 
@@ -93,6 +95,15 @@ SL_INLINE __u32 sl_rank_in(__u64 source_hash, __u64 epoch)
 #define SL_STICKY_MIN_EVENTS 32	   /* lookups a window needs before it closes early */
 #define SL_LEVEL_ONE	     1024U /* fixed-point 1.0 for bucket headroom */
 #define SL_AVG_ONE	     16U   /* fixed-point 1.0 for the window averages */
+
+#define SL_KEEP_ONE 65536U
+#define SL_KEEP_MIN 1024U /* a lookup not admitted weighs at least 1/64 */
+
+/* The weight of a lookup not admitted in the demand (sl_sticky_thin). */
+SL_INLINE __u64 sl_keep(const struct sl_class_state *cs)
+{
+	return cs->keep ? cs->keep : SL_KEEP_ONE;
+}
 
 /* Headroom of a bucket for a class: tokens above the class's reserve as a
  * share of what it could hold above it, in [0, SL_LEVEL_ONE]. */
@@ -248,24 +259,28 @@ SL_INLINE int sl_sticky_filter(const struct sl_profile *prof, const struct sl_cl
 
 /*
  * Places the threshold and the band's top on the demand by rank of the
- * current epoch, for the share capacity / avg_offered of it corrected by
- * the trim; `room`: the smaller bucket's burst in tokens (the margin). With
- * `hold`, each stays where it is while within its hold (above); a new
- * epoch's ranks move both.
+ * current epoch (sl_sticky_estimate), for the share capacity / avg_offered
+ * of it corrected by the trim; `room`: the smaller bucket's burst in tokens
+ * (the margin). With `hold`, each stays where it is while within its hold
+ * (above); a new epoch's ranks move both.
  */
 SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 room, int hold)
 {
-	const struct sl_rank_hist *h = &cs->demand[cs->rank_epoch & 1];
+	const struct sl_rank_hist *h = &cs->estimate;
 	const __u64 total = sl_hist_total(h);
-	if (cs->avg_offered == 0 || total == 0)
+	/* the lookups offered, each at its weight, as in the estimate */
+	const __u64 admitted =
+		cs->avg_admitted < cs->avg_offered ? cs->avg_admitted : cs->avg_offered;
+	const __u64 offered = admitted + ((cs->avg_offered - admitted) * sl_keep(cs) >> 16);
+	if (offered == 0 || total == 0)
 		return; /* nothing known about the demand: stay */
-	if (cs->capacity >= cs->avg_offered) {
+	if (cs->capacity >= offered) {
 		cs->threshold = SL_RANK_ONE;
 		cs->band_top = SL_RANK_ONE;
 		return;
 	}
 	/* share in 2^-16 (< 1), total < 2^36: no overflow */
-	const __u64 share = (cs->capacity << 16) / cs->avg_offered;
+	const __u64 share = (cs->capacity << 16) / offered;
 	__u64 t = total * share >> 16;
 	t = t * (__u64)(SL_TRIM_ONE + cs->trim) / SL_TRIM_ONE;
 	/* The sources under the threshold leave the bucket a margin for the
@@ -300,34 +315,40 @@ SL_INLINE void sl_sticky_place(struct sl_class_state *cs, __u64 room, int hold)
 	}
 }
 
-/*
- * Counts a lookup that reached the rank filter, of a source with hash h
- * (sl_source_hash) and rank `rank` in rank_epoch: in the window's offered
- * lookups and in the demand by rank of that epoch and of the next. Atomic
- * adds: lookups shed without the lock (credit.h, sl_shed_unlocked) may count
- * here too, where a dataplane keeps no counts per CPU (sl_sticky_count_cpu).
- */
-SL_INLINE void sl_sticky_count(const struct sl_profile *prof, struct sl_class_state *cs, __u64 h,
-			       __u64 rank_epoch, __u32 rank)
+/* Where a lookup's rank was against the threshold and the band when the
+ * rank filter took it (sl_sticky_count). */
+#define SL_RANK_BELOW 0 /* below the threshold */
+#define SL_RANK_BAND  1 /* in the band or its overflow (sl_overflow_top) */
+#define SL_RANK_ABOVE 2 /* above both */
+
+SL_INLINE __u32 sl_rank_where(__u32 rank, __u32 threshold, __u32 band_top)
 {
-	SL_COUNT_ADD(&cs->window_offered, 1);
-	sl_hist_add(&cs->demand[rank_epoch & 1], rank);
-	if (prof->sticky_epoch_ns)
-		sl_hist_add(&cs->demand[(rank_epoch + 1) & 1], sl_rank_in(h, rank_epoch + 1));
+	if (rank < threshold)
+		return SL_RANK_BELOW;
+	return rank < sl_overflow_top(threshold, band_top) ? SL_RANK_BAND : SL_RANK_ABOVE;
 }
 
 /*
- * Counts a lookup of source k that reached the rank filter (sl_sticky_count,
- * after sl_sticky_tick, which turns the epoch over); returns its rank in the
- * current epoch.
+ * Counts a lookup that reached the rank filter, once decided, of a source
+ * with hash h (sl_source_hash) and rank `rank` in rank_epoch, `where` its
+ * rank was (SL_RANK_*): in the window's offered lookups, in the lookups by
+ * rank of that epoch and of the next, admitted or not, and in what
+ * sl_sticky_thin compares. Atomic adds: lookups shed without the lock
+ * (credit.h, sl_shed_unlocked) may count here too, where a dataplane keeps
+ * no counts per CPU (sl_sticky_count_cpu).
  */
-SL_INLINE __u32 sl_sticky_record(const struct sl_profile *prof, struct sl_class_state *cs,
-				 const struct sl_source_key *k)
+SL_INLINE void sl_sticky_count(const struct sl_profile *prof, struct sl_class_state *cs, __u64 h,
+			       __u64 rank_epoch, __u32 rank, __u32 where, int admitted)
 {
-	const __u64 h = sl_source_hash(prof, k);
-	const __u32 rank = sl_rank_in(h, cs->rank_epoch);
-	sl_sticky_count(prof, cs, h, cs->rank_epoch, rank);
-	return rank;
+	struct sl_rank_hist *by = admitted ? cs->admitted_by_rank : cs->shed_by_rank;
+	SL_COUNT_ADD(&cs->window_offered, 1);
+	if (where == SL_RANK_BELOW)
+		cs->since_below++; /* under the lock: the locked path alone takes these */
+	else if (where == SL_RANK_ABOVE)
+		SL_COUNT_ADD(&cs->since_above, 1);
+	sl_hist_add(&by[rank_epoch & 1], rank);
+	if (prof->sticky_epoch_ns)
+		sl_hist_add(&by[(rank_epoch + 1) & 1], sl_rank_in(h, rank_epoch + 1));
 }
 
 /* What sl_sticky_settle has to do (sl_class_state.settle). */
@@ -418,6 +439,69 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_sta
 }
 
 /*
+ * A class shedding by rank: what a lookup not admitted weighs in the demand
+ * (cs->keep), against an admitted one. A client whose lookup is shed (or
+ * refused) may retry it at once, and again while it is shed: its lookups
+ * while shed are what it asks once admitted times its retries. Counted in
+ * full, they would weigh its rank that many times, and a threshold placed
+ * on them would stop short of every shed source whose retries outweigh what
+ * the target has left: the rest of the budget would go to whoever's retry
+ * came when the bucket was full, at random.
+ *
+ * The ranks are a hash of the source, so the demand per rank is the same
+ * below the threshold (sources whose lookups are admitted: a client's
+ * request counts once there, retried or not) and above what the band and
+ * the overflow admit (sources only shed, with every retry): the ratio of
+ * the lookups per rank counted in the two is the weight that makes them
+ * equal. It is taken once both have SL_STICKY_MIN_EVENTS (over one window
+ * or more). keep moves half the way down to 3/2 of it, or an eighth of the
+ * way up, and stays at most 1. Open loop the ratio is 1, give or take where
+ * a few sources' ranks fall: with 100 sources it stays 0.65-0.7 for a whole
+ * epoch at times, which the 3/2 leaves out. A weight too high only slows
+ * the threshold on its way up (a shed source counts 3/2 of what it asks);
+ * one too low would overshoot, and the refusals under the threshold make
+ * retries there too. Returns 1 when it used the counts (or they tell
+ * nothing), 0 to go on counting.
+ */
+SL_INLINE int sl_sticky_thin(struct sl_class_state *cs, __u32 below, __u32 above)
+{
+	const __u64 top = sl_overflow_top(cs->threshold, cs->band_top);
+	if (cs->threshold >= SL_RANK_ONE || cs->threshold == 0 || top >= SL_RANK_ONE)
+		return 1; /* nothing to compare */
+	if (below < SL_STICKY_MIN_EVENTS || above < SL_STICKY_MIN_EVENTS)
+		return 0;
+	/* 3/2 x (below / threshold) / (above / (SL_RANK_ONE - top)), in 2^-16:
+	 * each product below 2^50 */
+	__u64 want =
+		((__u64)below * (SL_RANK_ONE - top) * 3 << 15) / ((__u64)above * cs->threshold);
+	if (want > SL_KEEP_ONE)
+		want = SL_KEEP_ONE;
+	if (want < SL_KEEP_MIN)
+		want = SL_KEEP_MIN;
+	/* Up by an eighth only: refusals under the threshold (a threshold a
+	 * little high, a burst) make retries there too, for a moment. */
+	const __u64 keep = sl_keep(cs);
+	const __u64 next = want > keep ? keep + (want - keep) / 8 : keep - (keep - want) / 2;
+	cs->keep = next >= SL_KEEP_ONE ? 0 : (__u32)next;
+	return 1;
+}
+
+/* The demand by rank of the current epoch the threshold is placed on: the
+ * lookups admitted, and those not, each at its weight (sl_sticky_thin).
+ * Both are kept apart for the whole epoch, so that a new weight applies to
+ * everything counted before. */
+SL_INLINE void sl_sticky_estimate(struct sl_class_state *cs)
+{
+	const struct sl_rank_hist *admitted = &cs->admitted_by_rank[cs->rank_epoch & 1];
+	const struct sl_rank_hist *shed = &cs->shed_by_rank[cs->rank_epoch & 1];
+	const __u64 keep = sl_keep(cs);
+	SL_LOOP
+	for (__u32 i = 0; i < SL_RANK_BINS; i++)
+		cs->estimate.bin[i] = admitted->bin[i] + (__u32)(shed->bin[i] * keep >> 16);
+	sl_hist_regroup(&cs->estimate);
+}
+
+/*
  * Closes the window sl_sticky_tick found over, and places the threshold.
  * Every dataplane calls it after the decision of a lookup of a sticky class
  * (under the state lock): apart from the decision, its histogram walks do not
@@ -427,11 +511,12 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_sta
  * configured now: a retune or the adaptive boundary moves it at once; for
  * the shared boundary, less what other classes of the same or higher
  * priority take from it, since whatever lower priorities took this class
- * could have had) and the lookups offered (including those the rank filter
- * shed, so the estimate does not depend on the threshold it sets), both per
- * second and averaged over windows (weight 1/16; a window off by half
- * replaces the averages: a surge starts or ends). They give the share of the
- * demand to admit, corrected by the trim, and sl_sticky_place puts the
+ * could have had) and the lookups offered and admitted (including those the
+ * rank filter shed, so the estimate does not depend on the threshold it
+ * sets), both per second and averaged over windows (weight 1/16; a window
+ * off by half replaces the averages: a surge starts or ends). They give the
+ * share of the demand to admit, each lookup not admitted at its weight
+ * (sl_sticky_thin), corrected by the trim, and sl_sticky_place puts the
  * threshold where the demand under it is that share, less a margin
  * (everyone, when it is all of it). After eight windows without a refusal
  * everyone is admitted again.
@@ -447,14 +532,15 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 	/* Sheds without the lock may add to it meanwhile: they count in the
 	 * next window. */
 	const __u32 window_offered = SL_READ_ONCE(cs->window_offered);
-	sl_hist_regroup(&cs->demand[0]);
-	sl_hist_regroup(&cs->demand[1]);
 	if (flags & SL_SETTLE_CLEAR) {
-		sl_hist_clear(&cs->demand[0]);
-		sl_hist_clear(&cs->demand[1]);
+		sl_hist_clear(&cs->admitted_by_rank[0]);
+		sl_hist_clear(&cs->admitted_by_rank[1]);
+		sl_hist_clear(&cs->shed_by_rank[0]);
+		sl_hist_clear(&cs->shed_by_rank[1]);
 	} else if (flags & SL_SETTLE_TURN) {
 		/* The old epoch's counts make way for the one after the new. */
-		sl_hist_clear(&cs->demand[(cs->rank_epoch + 1) & 1]);
+		sl_hist_clear(&cs->admitted_by_rank[(cs->rank_epoch + 1) & 1]);
+		sl_hist_clear(&cs->shed_by_rank[(cs->rank_epoch + 1) & 1]);
 	}
 	int place = (flags & SL_SETTLE_TURN) && cs->threshold < SL_RANK_ONE ? 2 : 0;
 
@@ -477,6 +563,7 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		cs->avg_others = 0;
 		cs->avg_admitted = 0;
 		cs->trim = 0;
+		cs->keep = 0;
 		place = 0;
 	} else if (closing && window_offered > 0) {
 		/* Rates (per second, x SL_AVG_ONE) of the window: the lookups
@@ -537,8 +624,19 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		if (!place && (cs->threshold < SL_RANK_ONE || cs->window_rejected > 0))
 			place = 1;
 	}
-	if (place)
+	/* The weight of the lookups not admitted, from the counts by this
+	 * threshold (before it moves). */
+	if (closing) {
+		const __u32 above = SL_READ_ONCE(cs->since_above);
+		if (sl_sticky_thin(cs, cs->since_below, above)) {
+			cs->since_below = 0;
+			SL_COUNT_ADD(&cs->since_above, 0U - above);
+		}
+	}
+	if (place) {
+		sl_sticky_estimate(cs);
 		sl_sticky_place(cs, room, place == 1);
+	}
 	if (!closing)
 		return;
 	cs->window_start_ns = now_ns;

@@ -79,12 +79,13 @@ SL_INLINE void sl_sticky_merge(struct sl_class_state *cs, const struct sl_class_
 	if (cs->epoch != cp->state_epoch)
 		return; /* made afresh at this decision */
 	SL_COUNT_ADD(&cs->window_offered, (__u32)acc->offered);
+	SL_COUNT_ADD(&cs->since_above, (__u32)acc->offered); /* every one above (credit.h) */
 	SL_LOOP
 	for (__u32 i = 0; i < 2 * SL_RANK_BINS; i++) {
 		const __u64 v = acc->bin[(i / SL_RANK_BINS) & 1][i & (SL_RANK_BINS - 1)];
 		if (!v)
 			continue;
-		__u32 *bin = &cs->demand[(i / SL_RANK_BINS) & 1].bin[i & (SL_RANK_BINS - 1)];
+		__u32 *bin = &cs->shed_by_rank[(i / SL_RANK_BINS) & 1].bin[i & (SL_RANK_BINS - 1)];
 		const __u32 room = *bin < SL_BIN_FULL ? SL_BIN_FULL - *bin : 0;
 		SL_COUNT_ADD(bin, v < room ? (__u32)v : room);
 	}

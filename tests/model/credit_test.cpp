@@ -324,7 +324,11 @@ shed_order = ")") + GetParam() + "\"\n");
       sl_sticky_merge(merged.get(), &cp, &taken);
       ASSERT_EQ(merged->window_offered, cs2->window_offered);
       ASSERT_EQ(cs->threshold, cs2->threshold);
-      ASSERT_EQ(std::memcmp(merged->demand, cs2->demand, sizeof(cs->demand)), 0);
+      ASSERT_EQ(merged->since_above, cs2->since_above);
+      ASSERT_EQ(std::memcmp(merged->admitted_by_rank, cs2->admitted_by_rank,
+                            sizeof(cs->admitted_by_rank)),
+                0);
+      ASSERT_EQ(std::memcmp(merged->shed_by_rank, cs2->shed_by_rank, sizeof(cs->shed_by_rank)), 0);
     }
   }
   // Most of the surges' lookups are shed, nearly all of them without the lock.
@@ -355,7 +359,7 @@ TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
   for (unsigned c = 0; c < kCpus; c++)
     for (uint32_t i = 0; i < kLookups; i++)
       sl_sticky_count(&prof, expected.get(), source_hash(c, i), epoch,
-                      sl_rank_in(source_hash(c, i), epoch));
+                      sl_rank_in(source_hash(c, i), epoch), SL_RANK_ABOVE, 0);
 
   std::atomic<unsigned> running{kCpus};
   std::mutex lock;  // the state lock
@@ -383,7 +387,8 @@ TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
   take_all();  // what was counted after the last take
   EXPECT_GT(takes, 10u) << "the counts were taken while the CPUs counted";
   EXPECT_EQ(cs->window_offered, kCpus * kLookups);
-  EXPECT_EQ(std::memcmp(cs->demand, expected->demand, sizeof(cs->demand)), 0);
+  EXPECT_EQ(cs->since_above, kCpus * kLookups);
+  EXPECT_EQ(std::memcmp(cs->shed_by_rank, expected->shed_by_rank, sizeof(cs->shed_by_rank)), 0);
   for (auto& sc : counts) {
     EXPECT_EQ(sc->offered, 0u);
     for (uint32_t b = 0; b < SL_RANK_BINS; b++) ASSERT_EQ(sc->bin[0][b] + sc->bin[1][b], 0u);
@@ -415,7 +420,7 @@ TEST(StickyCounts, TakenWhileTheStateWaitsToBeMadeAfreshAreDropped) {
   uint64_t left = 0, merged = 0;
   for (uint32_t b = 0; b < SL_RANK_BINS; b++) {
     left += sc->bin[0][b] + sc->bin[1][b];
-    merged += cs->demand[0].bin[b] + cs->demand[1].bin[b];
+    merged += cs->shed_by_rank[0].bin[b] + cs->shed_by_rank[1].bin[b];
   }
   EXPECT_EQ(sc->offered, 0u);
   EXPECT_EQ(left, 0u);
@@ -443,6 +448,7 @@ TEST(StickyCounts, TakenWhileTheStateWaitsToBeMadeAfreshAreDropped) {
 // the first held part of its counts, which then went to the next window: a
 // window short by them, whose rate off by half replaced the average.
 TEST(StickyCounts, AWindowClosesWithTheCountsBeingTakenIn) {
+  const sl_source_key kSource{};
   sl_profile prof{};
   prof.sticky_window_ns = 100000000;
   sl_class_params cp{};
@@ -473,15 +479,17 @@ TEST(StickyCounts, AWindowClosesWithTheCountsBeingTakenIn) {
   EXPECT_FALSE(sl_sticky_claim(cs.get(), now - 2000));
   sl_sticky_tick(&prof, cs.get(), now - 2000);
   EXPECT_EQ(cs->settle, 0u);
-  sl_source_key k{};
-  sl_sticky_record(&prof, cs.get(), &k);
+  const uint64_t h = sl_source_hash(&prof, &kSource);
+  const uint32_t rank = sl_rank_in(h, cs->rank_epoch);
+  const uint32_t where = sl_rank_where(rank, cs->threshold, cs->band_top);
+  sl_sticky_count(&prof, cs.get(), h, cs->rank_epoch, rank, where, 1);
   // CPU 0 takes the rest, merges, releases and ticks: the window closes
   // with every count.
   sl_sticky_take(taken.get(), counts[1].get());
   sl_sticky_merge(cs.get(), &cp, taken.get());
   sl_sticky_release(cs.get());
   sl_sticky_tick(&prof, cs.get(), now);
-  sl_sticky_record(&prof, cs.get(), &k);
+  sl_sticky_count(&prof, cs.get(), h, cs->rank_epoch, rank, where, 1);
   EXPECT_EQ(cs->settle, SL_SETTLE_CLOSE);
   EXPECT_EQ(cs->window_offered, 50u + 200 + 2);
   sl_boundary_state bs{};

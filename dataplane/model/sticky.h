@@ -469,7 +469,7 @@ SL_INLINE int sl_sticky_thin(struct sl_class_state *cs, __u32 below, __u32 above
 	if (cs->threshold >= SL_RANK_ONE || cs->threshold == 0 || top >= SL_RANK_ONE)
 		return 1; /* nothing to compare */
 	if (below < SL_STICKY_MIN_EVENTS || above < SL_STICKY_MIN_EVENTS)
-		return 0;
+		return (below | above) >= 1U << 30; /* one side empty that long: start over */
 	/* 3/2 x (below / threshold) / (above / (SL_RANK_ONE - top)), in 2^-16:
 	 * each product below 2^50 */
 	__u64 want =
@@ -481,7 +481,8 @@ SL_INLINE int sl_sticky_thin(struct sl_class_state *cs, __u32 below, __u32 above
 	/* Up by an eighth only: refusals under the threshold (a threshold a
 	 * little high, a burst) make retries there too, for a moment. */
 	const __u64 keep = sl_keep(cs);
-	const __u64 next = want > keep ? keep + (want - keep) / 8 : keep - (keep - want) / 2;
+	const __u64 next = want > keep ? keep + (want - keep + 7) / 8
+				       : keep - (keep - want + 1) / 2; /* to it */
 	cs->keep = next >= SL_KEEP_ONE ? 0 : (__u32)next;
 	return 1;
 }

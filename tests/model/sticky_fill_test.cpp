@@ -207,7 +207,8 @@ TEST_P(StickyFill, BoundaryThatMovesEverySecondUsedEverySecond) { check(GetParam
 //    of their requests; the band's and its overflow's sources take what is
 //    left over, and with 100 sources each is 1% of them); >= 65% with an
 //    epoch of 4 s, where the threshold settles again on new ranks at each
-//    turn (without retries counted for less: 16-77%, and 40-55% in one epoch);
+//    turn (before lookups not admitted were weighed: 16-77%, and 40-68% in
+//    one epoch);
 //  - with 10,000 sources, >= 90% of them are all-or-none lookup by lookup.
 constexpr uint64_t kRetryNs = 500000;  // 0.5 ms
 constexpr uint32_t kRetries = 20;

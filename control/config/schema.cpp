@@ -179,8 +179,10 @@ const std::vector<KeySpec>& config_schema() {
       {"class", "shed_order", "string", 1, 0, "", "`\"sticky\"`", KeyChange::live, "sticky|random",
        "`\"sticky\"`: the same sources are shed for a whole epoch (`sticky_epoch_sec` long); "
        "the sources at the threshold take what the others leave, so "
-       "the budgets stay used (not yet when clients retry a shed lookup at once: about 3/4 "
-       "used, see docs/architecture.md, \"Known limit\"). `\"random\"`: every lookup has the "
+       "the budgets stay used, also when clients retry a shed lookup at once (the threshold "
+       "takes a few seconds to settle; docs/architecture.md, \"Retrying clients\"). "
+       "`\"random\"`: every "
+       "lookup has the "
        "same chance, e.g. for a class of a few sources that should all get some "
        "(docs/architecture.md)"},
       {"class", "per_source", "inline table", 1, 0, "", "none", KeyChange::live, "", "see below"},

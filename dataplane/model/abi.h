@@ -289,6 +289,15 @@ struct sl_class_state {
 	__u64 rank_epoch;
 	__u32 settle; /* SL_SETTLE_* for sl_sticky_settle (sticky.h) */
 	__s32 trim;   /* correction of the target, in 1/1024 of it (sticky.h) */
+	/* What sl_sticky_thin compares, since it last set the weight: the
+	 * lookups below the threshold times the ranks above the overflow's
+	 * top, and those above it times the ranks below the threshold, each by
+	 * the threshold and band they were counted under (sl_sticky_fold); and
+	 * how many lookups of each. */
+	__u64 thin_below;
+	__u64 thin_above;
+	__u32 thin_n_below;
+	__u32 thin_n_above;
 	struct sl_rank_hist admitted_by_rank[2];
 	struct sl_rank_hist shed_by_rank[2];
 	/* The demand by rank the threshold is placed on (sl_sticky_estimate). */
@@ -297,9 +306,9 @@ struct sl_class_state {
 	 * lookups shed without the lock read (sl_shed_unlocked), which every
 	 * such lookup would otherwise take from the other CPUs' caches. */
 	__u32 window_offered;
-	/* Lookups admitted from sources below the threshold, and lookups from
-	 * sources above what the band and the overflow admit (sl_overflow_top),
-	 * since the weight was last set (sl_sticky_thin). */
+	/* Lookups from sources below the threshold (admitted or refused), and
+	 * from sources above what the band and the overflow admit
+	 * (sl_overflow_top), since the last sl_sticky_fold. */
 	__u32 since_below;
 	__u32 since_above;
 	/* A CPU taking every CPU's sticky counts outside the lock (XDP: a
@@ -311,7 +320,7 @@ struct sl_class_state {
 	 * never claim. */
 	__u32 taker;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 5560, "sl_class_state layout");
+SL_STATIC_ASSERT(sizeof(struct sl_class_state) == 5584, "sl_class_state layout");
 
 struct sl_boundary_state {
 	struct sl_bucket lookups;

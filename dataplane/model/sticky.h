@@ -453,38 +453,72 @@ SL_INLINE void sl_sticky_tick(const struct sl_profile *prof, struct sl_class_sta
  * request counts once there, retried or not) and above what the band and
  * the overflow admit (sources only shed, with every retry): the ratio of
  * the lookups per rank counted in the two is the weight that makes them
- * equal. It is taken once both have SL_STICKY_MIN_EVENTS (over one window
- * or more). keep moves half the way down to 3/2 of it, or an eighth of the
- * way up, and stays at most 1. Open loop the ratio is 1, give or take where
- * a few sources' ranks fall: with 100 sources it stays 0.65-0.7 for a whole
+ * equal (sl_sticky_fold). It is taken at a window's close once both have
+ * SL_STICKY_MIN_EVENTS (over one window or more). keep moves half the way
+ * down to 3/2 of it, or an eighth of the way up, and stays at most 1. Open loop the ratio is 1,
+ * give or take where a few sources' ranks fall: with 100 sources it stays 0.65-0.7 for a whole
  * epoch at times, which the 3/2 leaves out. A weight too high only slows
  * the threshold on its way up (a shed source counts 3/2 of what it asks);
  * one too low would overshoot, and the refusals under the threshold make
- * retries there too. Returns 1 when it used the counts (or they tell
- * nothing), 0 to go on counting.
+ * retries there too. Returns 1 when it used the counts (or dropped them),
+ * 0 to go on counting.
  */
-SL_INLINE int sl_sticky_thin(struct sl_class_state *cs, __u32 below, __u32 above)
+/* Forgets what sl_sticky_thin would compare. */
+SL_INLINE void sl_sticky_thin_forget(struct sl_class_state *cs)
 {
+	cs->thin_below = 0;
+	cs->thin_above = 0;
+	cs->thin_n_below = 0;
+	cs->thin_n_above = 0;
+}
+
+SL_INLINE int sl_sticky_thin(struct sl_class_state *cs)
+{
+	const __u32 n_below = cs->thin_n_below, n_above = cs->thin_n_above;
+	if (n_below < SL_STICKY_MIN_EVENTS || n_above < SL_STICKY_MIN_EVENTS) {
+		if ((n_below | n_above) < 1U << 30)
+			return 0;
+		/* one side empty that long: start over */
+	} else {
+		/* 3/2 x (below / threshold) / (above / (SL_RANK_ONE - top)), in
+		 * 2^-16; thin_below < 2^30 x 2^16 (the start over above, and one
+		 * window's lookups at most past it) */
+		__u64 want = (cs->thin_below * 3 << 15) / cs->thin_above;
+		if (want > SL_KEEP_ONE)
+			want = SL_KEEP_ONE;
+		if (want < SL_KEEP_MIN)
+			want = SL_KEEP_MIN;
+		/* Up by an eighth only: refusals under the threshold (a threshold
+		 * a little high, a burst) make retries there too, for a moment. */
+		const __u64 keep = sl_keep(cs);
+		const __u64 next = want > keep ? keep + (want - keep + 7) / 8
+					       : keep - (keep - want + 1) / 2; /* to it */
+		cs->keep = next >= SL_KEEP_ONE ? 0 : (__u32)next;
+	}
+	sl_sticky_thin_forget(cs);
+	return 1;
+}
+
+/*
+ * Under the lock, before the threshold or the band moves (sl_sticky_settle):
+ * what sl_sticky_thin compares, from the lookups counted since the last
+ * fold, each side by the other's width under this threshold and band, so
+ * that counts under different ones add up. Nothing to compare when nothing
+ * is shed, or the overflow reaches the top rank.
+ */
+SL_INLINE void sl_sticky_fold(struct sl_class_state *cs)
+{
+	const __u32 below = cs->since_below;
+	const __u32 above = SL_READ_ONCE(cs->since_above);
+	cs->since_below = 0;
+	SL_COUNT_ADD(&cs->since_above, 0U - above);
 	const __u64 top = sl_overflow_top(cs->threshold, cs->band_top);
 	if (cs->threshold >= SL_RANK_ONE || cs->threshold == 0 || top >= SL_RANK_ONE)
-		return 1; /* nothing to compare */
-	if (below < SL_STICKY_MIN_EVENTS || above < SL_STICKY_MIN_EVENTS)
-		return (below | above) >= 1U << 30; /* one side empty that long: start over */
-	/* 3/2 x (below / threshold) / (above / (SL_RANK_ONE - top)), in 2^-16:
-	 * each product below 2^50 */
-	__u64 want =
-		((__u64)below * (SL_RANK_ONE - top) * 3 << 15) / ((__u64)above * cs->threshold);
-	if (want > SL_KEEP_ONE)
-		want = SL_KEEP_ONE;
-	if (want < SL_KEEP_MIN)
-		want = SL_KEEP_MIN;
-	/* Up by an eighth only: refusals under the threshold (a threshold a
-	 * little high, a burst) make retries there too, for a moment. */
-	const __u64 keep = sl_keep(cs);
-	const __u64 next = want > keep ? keep + (want - keep + 7) / 8
-				       : keep - (keep - want + 1) / 2; /* to it */
-	cs->keep = next >= SL_KEEP_ONE ? 0 : (__u32)next;
-	return 1;
+		return;
+	cs->thin_below += (__u64)below * (SL_RANK_ONE - top);
+	cs->thin_above += (__u64)above * cs->threshold;
+	cs->thin_n_below += below;
+	cs->thin_n_above += above;
 }
 
 /* The demand by rank of the current epoch the threshold is placed on: the
@@ -496,9 +530,14 @@ SL_INLINE void sl_sticky_estimate(struct sl_class_state *cs)
 	const struct sl_rank_hist *admitted = &cs->admitted_by_rank[cs->rank_epoch & 1];
 	const struct sl_rank_hist *shed = &cs->shed_by_rank[cs->rank_epoch & 1];
 	const __u64 keep = sl_keep(cs);
+	/* In quarters of a lookup (only the shape matters to sl_sticky_place):
+	 * a bin of a few sheds at a small weight does not round to nothing.
+	 * Within SL_BIN_FULL, so that 16 bins fit a group's sum. */
 	SL_LOOP
-	for (__u32 i = 0; i < SL_RANK_BINS; i++)
-		cs->estimate.bin[i] = admitted->bin[i] + (__u32)(shed->bin[i] * keep >> 16);
+	for (__u32 i = 0; i < SL_RANK_BINS; i++) {
+		const __u64 bin = ((__u64)admitted->bin[i] << 2) + (shed->bin[i] * keep >> 14);
+		cs->estimate.bin[i] = bin < SL_BIN_FULL ? (__u32)bin : SL_BIN_FULL;
+	}
 	sl_hist_regroup(&cs->estimate);
 }
 
@@ -534,6 +573,8 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 	 * next window. */
 	const __u32 window_offered = SL_READ_ONCE(cs->window_offered);
 	if (flags & SL_SETTLE_CLEAR) {
+		cs->keep = 0; /* epochs skipped: as a state made afresh */
+		sl_sticky_thin_forget(cs);
 		sl_hist_clear(&cs->admitted_by_rank[0]);
 		sl_hist_clear(&cs->admitted_by_rank[1]);
 		sl_hist_clear(&cs->shed_by_rank[0]);
@@ -565,6 +606,7 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		cs->avg_admitted = 0;
 		cs->trim = 0;
 		cs->keep = 0;
+		sl_sticky_thin_forget(cs);
 		place = 0;
 	} else if (closing && window_offered > 0) {
 		/* Rates (per second, x SL_AVG_ONE) of the window: the lookups
@@ -625,15 +667,11 @@ SL_INLINE void sl_sticky_settle(const struct sl_profile *prof, const struct sl_c
 		if (!place && (cs->threshold < SL_RANK_ONE || cs->window_rejected > 0))
 			place = 1;
 	}
-	/* The weight of the lookups not admitted, from the counts by this
-	 * threshold (before it moves). */
-	if (closing) {
-		const __u32 above = SL_READ_ONCE(cs->since_above);
-		if (sl_sticky_thin(cs, cs->since_below, above)) {
-			cs->since_below = 0;
-			SL_COUNT_ADD(&cs->since_above, 0U - above);
-		}
-	}
+	/* The lookups counted since by the threshold and band they were counted
+	 * under (before they move), and the weight of the lookups not admitted. */
+	sl_sticky_fold(cs);
+	if (closing)
+		sl_sticky_thin(cs);
 	if (place) {
 		sl_sticky_estimate(cs);
 		sl_sticky_place(cs, room, place == 1);

@@ -254,47 +254,73 @@ TEST(Sticky, LoweringTheBurstIsNotASurge) {
 // rank below the threshold and above the band's overflow: it stays 1 while
 // both are within 3/2 of each other (the noise of a few sources' ranks),
 // moves half the way down to 3/2 of their ratio (retries of the shed), an
-// eighth of the way up, waits for 32 of each, and never goes under 1/64.
+// eighth of the way up, waits for 32 of each, never goes under 1/64, and
+// adds up counts taken under different thresholds (sl_sticky_fold).
 TEST(Sticky, ALookupNotAdmittedWeighsWhatItsRankAsksOnceAdmitted) {
   sl_class_state cs{};
   cs.threshold = SL_RANK_ONE / 4;
-  cs.band_top = SL_RANK_ONE / 4;             // no band: the overflow's top is the threshold
-  const uint32_t below = 1000;               // lookups below a quarter of the ranks
-  auto above = [&](double per_rank_ratio) {  // lookups above, for that ratio per rank
-    return static_cast<uint32_t>(below * 3 * per_rank_ratio);
+  cs.band_top = SL_RANK_ONE / 4;  // no band: the overflow's top is the threshold
+  // Lookups counted below and above the current threshold, folded, then the
+  // weight taken as at a window's close.
+  auto thin = [&](uint32_t below, uint32_t above) {
+    cs.since_below = below;
+    cs.since_above = above;
+    sl_sticky_fold(&cs);
+    return sl_sticky_thin(&cs);
+  };
+  // `ratio` x as many lookups per rank above as below, 1000 below.
+  auto above = [&](double ratio) {
+    const double below_ranks = cs.threshold;
+    const double above_ranks = SL_RANK_ONE - sl_overflow_top(cs.threshold, cs.band_top);
+    return static_cast<uint32_t>(1000 * ratio * above_ranks / below_ranks);
   };
   // Open loop, and noise within 3/2: all of it.
-  EXPECT_EQ(sl_sticky_thin(&cs, below, above(1)), 1);
+  EXPECT_EQ(thin(1000, above(1)), 1);
   EXPECT_EQ(sl_keep(&cs), SL_KEEP_ONE);
-  EXPECT_EQ(sl_sticky_thin(&cs, below, above(1.45)), 1);
+  EXPECT_EQ(thin(1000, above(1.45)), 1);
   EXPECT_EQ(sl_keep(&cs), SL_KEEP_ONE);
   // Shed sources retrying 20 times: half the way to 3/2 x 1/21, each time.
   const double want = 1.5 / 21 * SL_KEEP_ONE;
   double expected = SL_KEEP_ONE;
   for (int i = 0; i < 14; i++) {
-    ASSERT_EQ(sl_sticky_thin(&cs, below, above(21)), 1);
+    ASSERT_EQ(thin(1000, above(21)), 1);
     expected -= (expected - want) / 2;
     EXPECT_NEAR(static_cast<double>(sl_keep(&cs)), expected, 2) << "step " << i;
   }
   EXPECT_NEAR(static_cast<double>(sl_keep(&cs)), want, 0.01 * want);
   // Back up by an eighth of the way only.
   const double from = static_cast<double>(sl_keep(&cs));
-  ASSERT_EQ(sl_sticky_thin(&cs, below, above(1)), 1);
+  ASSERT_EQ(thin(1000, above(1)), 1);
   EXPECT_NEAR(static_cast<double>(sl_keep(&cs)), from + (SL_KEEP_ONE - from) / 8, 2);
-  // Too few of either: counted on, nothing moves.
+  // Counts under two thresholds add up by their own widths: half of the
+  // lookups under a quarter of the ranks, half under a half, each at 21.
+  const uint32_t before = cs.keep;
+  cs.since_below = 500;
+  cs.since_above = above(21) / 2;
+  sl_sticky_fold(&cs);
+  cs.threshold = cs.band_top = SL_RANK_ONE / 2;
+  EXPECT_EQ(thin(500, above(21) / 2), 1);
+  EXPECT_NEAR(static_cast<double>(cs.keep), before - (before - want) / 2, 2);
+  cs.threshold = cs.band_top = SL_RANK_ONE / 4;
+  // Too few of either: counted on over windows, nothing moves until both
+  // have 32.
   const uint32_t keep = cs.keep;
-  EXPECT_EQ(sl_sticky_thin(&cs, 31, 100000), 0);
-  EXPECT_EQ(sl_sticky_thin(&cs, 100000, 31), 0);
+  EXPECT_EQ(thin(31, 100000), 0);
   EXPECT_EQ(cs.keep, keep);
-  // ... unless one side stayed empty for 2^30 lookups: start over.
-  EXPECT_EQ(sl_sticky_thin(&cs, 0, 1U << 30), 1);
-  EXPECT_EQ(cs.keep, keep);
+  EXPECT_EQ(thin(1, 0), 1);
+  EXPECT_LT(cs.keep, keep);
+  // One side empty for 2^30 lookups: start over, the weight as it is.
+  const uint32_t kept = cs.keep;
+  EXPECT_EQ(thin(0, 1U << 30), 1);
+  EXPECT_EQ(cs.keep, kept);
+  EXPECT_EQ(cs.thin_n_above, 0u);
   // At most 1/64 however many retries.
-  for (int i = 0; i < 20; i++) sl_sticky_thin(&cs, 32, 4000000);
+  for (int i = 0; i < 20; i++) thin(32, 4000000);
   EXPECT_EQ(sl_keep(&cs), SL_KEEP_MIN);
-  // Nothing to compare without a threshold, or with the overflow at the top.
-  cs.threshold = SL_RANK_ONE;
-  EXPECT_EQ(sl_sticky_thin(&cs, below, above(21)), 1);
+  // Nothing to compare without a threshold: the counts are dropped.
+  cs.threshold = cs.band_top = SL_RANK_ONE;
+  EXPECT_EQ(thin(1000, 21000), 0);
+  EXPECT_EQ(cs.thin_n_below, 0u);
   EXPECT_EQ(sl_keep(&cs), SL_KEEP_MIN);
 }
 

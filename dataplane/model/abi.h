@@ -257,7 +257,7 @@ SL_STATIC_ASSERT(sizeof(struct sl_rank_hist) == 1088, "sl_rank_hist layout");
  * window's offered lookups and the bins by rank epoch parity, as
  * sl_class_state's `shed_by_rank` (their ranks are above what the band and
  * the overflow admit). The controller takes every CPU's counts into the class's
- * state before it reads them (sticky.h, sl_sticky_take, sl_sticky_merge). */
+ * state before it reads them (sticky_cpu.h, sl_sticky_take, sl_sticky_merge). */
 struct sl_sticky_cpu {
 	__u64 offered; /* 64-bit words: BPF swaps no 32-bit ones before -mcpu=v3 */
 	__u64 bin[2][SL_RANK_BINS];
@@ -267,7 +267,7 @@ SL_STATIC_ASSERT(sizeof(struct sl_sticky_cpu) == 4104, "sl_sticky_cpu layout");
 /* Per-class mutable state. */
 struct sl_class_state {
 	struct sl_bucket bucket;
-	/* Sticky controller (sticky.h): one window of observations. */
+	/* Sticky controller (sticky.h, sticky_settle.h): one window of observations. */
 	__u64 window_start_ns;
 	__u64 window_taken; /* lookups admitted at this priority and above when the window opened */
 	__u32 threshold;    /* ranks below this are admitted to the budgets; SL_RANK_ONE = all */
@@ -275,10 +275,10 @@ struct sl_class_state {
 	__u32 window_admitted; /* lookups that reached the rank filter in this window, admitted */
 	__u32 window_rejected; /* of those, refused by the class or boundary budgets */
 	__u32 epoch;	       /* sl_class_params.state_epoch this state was made for */
-	/* Weight of a lookup not admitted in the demand, in 2^-16 (sticky.h,
+	/* Weight of a lookup not admitted in the demand, in 2^-16 (sticky_settle.h,
 	 * sl_sticky_thin); 0: 1, as an admitted one. */
 	__u32 keep;
-	/* Per second, x SL_AVG_ONE (sticky.h); averages over windows. */
+	/* Per second, x SL_AVG_ONE (sticky_settle.h); averages over windows. */
 	__u64 avg_offered;  /* lookups that reached the rank filter */
 	__u64 avg_others;   /* boundary lookups other classes of this priority or above took */
 	__u64 avg_admitted; /* lookups admitted */
@@ -287,8 +287,8 @@ struct sl_class_state {
 	 * rank_epoch ([rank_epoch & 1]) and by the ranks their sources will have
 	 * in the next one, admitted and not apart. */
 	__u64 rank_epoch;
-	__u32 settle; /* SL_SETTLE_* for sl_sticky_settle (sticky.h) */
-	__s32 trim;   /* correction of the target, in 1/1024 of it (sticky.h) */
+	__u32 settle; /* SL_SETTLE_* for sl_sticky_settle (sticky_settle.h) */
+	__s32 trim;   /* correction of the target, in 1/1024 of it (sticky_settle.h) */
 	/* What sl_sticky_thin compares, since it last set the weight: the
 	 * lookups below the threshold times the ranks above the overflow's
 	 * top, and those above it times the ranks below the threshold, each by

@@ -23,7 +23,7 @@
 #include "bucket.h"
 #include "flow.h"
 #include "parse.h"
-#include "sticky.h"
+#include "sticky_settle.h"
 
 /* Fresh state: full buckets, everyone admitted by the sticky filter. */
 SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_class_params *cp,

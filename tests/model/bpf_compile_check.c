@@ -9,6 +9,7 @@
 #include "parse.h"
 #include "rewrite.h"
 #include "sticky.h"
+#include "sticky_settle.h"
 
 struct sl_check_args {
   struct sl_profile* prof;

@@ -21,7 +21,7 @@
 #include "dataplane/model/classify.h"
 #include "dataplane/model/credit.h"
 #include "dataplane/model/parse.h"
-#include "dataplane/model/sticky.h"
+#include "dataplane/model/sticky_settle.h"
 #include "dataplane/reference/reference.hpp"
 #include "tests/support/profile_from_toml.hpp"
 #include "tests/support/traffic.hpp"

@@ -200,7 +200,7 @@ TEST_P(StickyFill, BoundaryThatMovesEverySecondUsedEverySecond) { check(GetParam
 // rate/10). The shed sources' retries multiply their lookups up to
 // kRetries + 1 times; counted as demand in full, they placed the threshold
 // far too low, and most of the budget went to whichever retry came when the
-// bucket was full (sticky.h, sl_sticky_thin). From kSettleSeconds on (the
+// bucket was full (sticky_settle.h, sl_sticky_thin). From kSettleSeconds on (the
 // threshold settles on a surge that starts):
 //  - every second admits what the boundary allows;
 //  - >= 85% of the requests served go to sources served all epoch (>= 90%

@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "dataplane/model/sticky.h"
+#include "dataplane/model/sticky_settle.h"
 #include "dataplane/reference/reference.hpp"
 #include "tests/support/profile_from_toml.hpp"
 #include "tests/support/traffic.hpp"

@@ -122,20 +122,19 @@ SL_INLINE void sl_sticky_thin_forget(struct sl_class_state *cs)
  * came when the bucket was full, at random.
  *
  * The ranks are a hash of the source, so the demand per rank is the same
- * below the threshold (sources whose lookups are admitted: a client's
- * request counts once there, retried or not) and above what the band and
- * the overflow admit (sources only shed, with every retry): the ratio of
- * the lookups per rank counted in the two is the weight that makes them
- * equal (sl_sticky_fold). It is taken at a window's close once both have
- * SL_STICKY_MIN_EVENTS (over one window or more). keep moves half the way
- * down to 3/2 of it, or an eighth of the way up, and stays at most 1. Open
- * loop the ratio is 1, give or take where a few sources' ranks fall: with
- * 100 sources it stays 0.65-0.7 for a whole epoch at times, which the 3/2
- * leaves out. A weight too high only slows
- * the threshold on its way up (a shed source counts 3/2 of what it asks);
- * one too low would overshoot, and the refusals under the threshold make
- * retries there too. Returns 1 when it used the counts (or dropped them),
- * 0 to go on counting.
+ * below the threshold (sources whose lookups reach the budgets: admitted,
+ * a client retries nothing) and above what the band and the overflow admit
+ * (sources only shed, with every retry): the ratio of the lookups per rank
+ * counted in the two is the weight that makes them equal (sl_sticky_fold).
+ * It is taken at a window's close once both have SL_STICKY_MIN_EVENTS (over
+ * one window or more). keep moves half the way down to 3/2 of it, or an
+ * eighth of the way up, and stays at most 1. Open loop the ratio is 1, give
+ * or take where a few sources' ranks fall: with 100 sources it stays at
+ * 0.65-0.7 for a whole epoch at times, which the 3/2 leaves out. A weight
+ * too high only slows the threshold on its way up (a shed source counts 3/2
+ * of what it asks); one too low would overshoot, and the refusals under the
+ * threshold are retried too (they count below: the weight moves up slowly).
+ * Returns 1 when it used the counts (or dropped them), 0 to go on counting.
  */
 SL_INLINE int sl_sticky_thin(struct sl_class_state *cs)
 {

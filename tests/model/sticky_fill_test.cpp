@@ -42,6 +42,24 @@ void set_source(std::vector<uint8_t>& f, uint64_t i) {
 
 double tolerance(double allowed) { return std::max(0.03 * allowed, 3 * std::sqrt(allowed)); }
 
+// A source's lookups (and, closed loop, requests) within one sticky epoch.
+struct SourceEpoch {
+  uint32_t admitted = 0, offered = 0;  // lookups
+  uint32_t served = 0, failed = 0;     // requests (closed loop)
+  uint64_t epoch = 0;                  // the sticky epoch
+};
+
+// Counts a lookup of a source in `epoch`, after close(e) of what it counted
+// in the epoch before.
+template <typename Close>
+SourceEpoch& count_lookup(SourceEpoch& e, uint64_t epoch, bool ok, Close&& close) {
+  if (e.offered > 0 && e.epoch != epoch) close(e);
+  e.epoch = epoch;
+  e.admitted += ok;
+  e.offered++;
+  return e;
+}
+
 struct Run {
   std::vector<uint64_t> admitted_by_second;
   std::vector<uint64_t> allowed_by_second;  // what the limiting budget allows in that second
@@ -98,10 +116,6 @@ Run run(uint64_t sources, double mult, bool boundary, bool moving = false) {
     r.allowed_by_second = kMovingRates;
     r.allowed_by_second[0] += boundary_tokens();
   }
-  struct SourceEpoch {
-    uint32_t admitted = 0, offered = 0;
-    uint64_t epoch = 0;  // the sticky epoch
-  };
   std::vector<SourceEpoch> per_source(sources);
   uint64_t consistent = 0;
   auto close = [&](SourceEpoch& e) {
@@ -140,12 +154,7 @@ Run run(uint64_t sources, double mult, bool boundary, bool moving = false) {
     const bool ok = d.verdict == SL_VERDICT_ADMITTED;
     r.admitted_by_second[second] += ok;
     if (second == 0) continue;  // the surge's first window admits everyone
-    const uint64_t own = sl_sticky_epoch(&model.profile().prof, now);
-    SourceEpoch& e = per_source[i];
-    if (e.offered > 0 && e.epoch != own) close(e);
-    e.epoch = own;
-    e.admitted += ok;
-    e.offered++;
+    count_lookup(per_source[i], sl_sticky_epoch(&model.profile().prof, now), ok, close);
   }
   if (moving) r.allowed_by_second[applied] -= boundary_tokens();
   for (SourceEpoch& e : per_source) close(e);
@@ -247,12 +256,6 @@ ClosedRun run_closed(uint64_t sources, uint64_t rate, double mult, uint64_t epoc
     bool operator>(const Retry& o) const { return at > o.at; }
   };
   std::priority_queue<Retry, std::vector<Retry>, std::greater<Retry>> retries;
-  // A source's lookups and requests within one sticky epoch.
-  struct SourceEpoch {
-    uint32_t admitted = 0, offered = 0;  // lookups
-    uint32_t served = 0, failed = 0;     // requests
-    uint64_t epoch = 0;
-  };
   std::vector<SourceEpoch> per_source(sources);
   ClosedRun r;
   r.admitted_by_second.assign(kClosedSeconds, 0);
@@ -300,12 +303,8 @@ ClosedRun run_closed(uint64_t sources, uint64_t rate, double mult, uint64_t epoc
     r.admitted_by_second[second] += ok;
     if (!ok && attempt < kRetries) retries.push(Retry{now + kRetryNs, i, attempt + 1});
     if (second < kSettleSeconds) continue;
-    const uint64_t epoch = sl_sticky_epoch(&model.profile().prof, now);
-    SourceEpoch& e = per_source[i];
-    if (e.offered > 0 && e.epoch != epoch) close(e);
-    e.epoch = epoch;
-    e.admitted += ok;
-    e.offered++;
+    SourceEpoch& e =
+        count_lookup(per_source[i], sl_sticky_epoch(&model.profile().prof, now), ok, close);
     e.served += ok;
     e.failed += !ok && attempt == kRetries;
   }

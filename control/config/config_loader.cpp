@@ -43,7 +43,9 @@ LoadResult load_config_string(std::string_view text, std::string source_name) {
     std::optional<toml::table> doc = parse_document(text, source_name, diag);
     if (!doc) return finish(std::nullopt, diag);
     std::optional<Config> config = validate_document(*doc, source_name, diag);
-    if (config) validate_profiles(text, source_name, *doc, diag);
+    // Also with errors in the base, so that one pass names what is wrong in
+    // the profiles too.
+    validate_profiles(text, source_name, *doc, config.has_value(), diag);
     LoadResult r = finish(std::move(config), diag);
     if (r.ok()) r.text = std::string(text);
     return r;

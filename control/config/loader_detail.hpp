@@ -289,9 +289,10 @@ LoadResult apply_settings(std::string_view base_text, const std::string& source,
 LoadResult apply_named_profile(std::string_view text, const std::string& source,
                                const std::string& name, const toml::table& profile);
 // Every profile is applied once at load time, so that a profile that would be
-// rejected at retune time is already an error at startup.
+// rejected at retune time is already an error at startup. With
+// `base_valid` false, only the errors at a profile's own entries.
 void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
-                       Diagnostics& diag);
+                       bool base_valid, Diagnostics& diag);
 LoadResult internal_error(const std::string& source, const char* what);
 
 }  // namespace sluice::loader

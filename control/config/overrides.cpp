@@ -228,9 +228,11 @@ LoadResult apply_named_profile(std::string_view text, const std::string& source,
 // Every profile is applied once at load time, so that a profile that would be
 // rejected at retune time is already an error at startup: one that does not
 // apply, or one that changes a key only a restart changes (a profile switch
-// is a live change), at the entry responsible.
+// is a live change), at the entry responsible. While the base has errors,
+// each profile's check meets them again, reported at the profile's table
+// (the attribution's document site): only its entries' own are kept.
 void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
-                       Diagnostics& diag) {
+                       bool base_valid, Diagnostics& diag) {
   const toml::table* profiles = doc.get_as<toml::table>("profiles");
   if (profiles == nullptr) return;
   for (auto&& [k, v] : *profiles) {
@@ -238,7 +240,12 @@ void validate_profiles(std::string_view text, const std::string& source, const t
     if (profile == nullptr) continue;
     const std::string name(k.str());
     LoadResult r = apply_named_profile(text, source, name, *profile);
-    for (ConfigError& e : r.errors) diag.add({e.file, e.line, e.col}, e.key, e.message);
+    const int line = clamp_index(profile->source().begin.line);
+    const int col = clamp_index(profile->source().begin.column);
+    for (ConfigError& e : r.errors) {
+      if (base_valid || e.line != line || e.col != col)
+        diag.add({e.file, e.line, e.col}, e.key, e.message);
+    }
     if (!r.ok()) continue;
     std::vector<ProfileEntry> entries;
     collect_profile_entries(*profile, "", 0, entries);

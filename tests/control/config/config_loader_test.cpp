@@ -1179,6 +1179,37 @@ name = "citizen"
   EXPECT_EQ(d[0].key, "admission.flow_table_size");
 }
 
+// One pass names everything wrong: a profile's errors are reported while
+// the base has errors too, and the base's own (which every profile's check
+// meets again) once each.
+TEST(ConfigProfiles, ErrorsAreReportedAlongWithTheBasesOnce) {
+  LoadResult r = load(R"(
+[boundary]
+lookups_per_sec = "many"
+
+[[class]]
+name = "citizen"
+
+[profiles.surge-1]
+"class.citizen.rate_per_sec" = "fast"
+
+[profiles.surge-2]
+"class.citizens.rate_per_sec" = 5
+)");
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, "<test>:2:19: boundary.lookups_per_sec: expected an integer"))
+      << all_errors(r);
+  EXPECT_TRUE(has_error(r,
+                        "<test>:8:1: profiles.surge-1.\"class.citizen.rate_per_sec\": expected an "
+                        "integer in 1..1000000000, found string \"fast\""))
+      << all_errors(r);
+  EXPECT_TRUE(has_error(r,
+                        "<test>:11:1: profiles.surge-2.\"class.citizens.rate_per_sec\": unknown "
+                        "class \"citizens\""))
+      << all_errors(r);
+  EXPECT_EQ(r.errors.size(), 3u) << all_errors(r);
+}
+
 TEST(ConfigProfiles, ShippedProfilesApply) {
   const std::string path = std::string(SLUICE_SOURCE_DIR) + "/config/sluice.toml";
   LoadResult base = load_config_file(path);

@@ -230,7 +230,9 @@ LoadResult apply_named_profile(std::string_view text, const std::string& source,
 // apply, or one that changes a key only a restart changes (a profile switch
 // is a live change), at the entry responsible. While the base has errors,
 // each profile's check meets them again, reported at the profile's table
-// (the attribution's document site): only its entries' own are kept.
+// (the attribution's document site): only its entries' own are kept, and
+// the restart-only check, a diff of two valid configs, waits for a valid
+// base.
 void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
                        bool base_valid, Diagnostics& diag) {
   const toml::table* profiles = doc.get_as<toml::table>("profiles");

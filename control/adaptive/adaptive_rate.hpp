@@ -7,13 +7,21 @@
 #include <cstdint>
 #include <string>
 
+#include "control/config/compile.hpp"
 #include "control/config/config.hpp"
 
 namespace sluice {
 
+// The least burst an adaptive rate scales the boundary's down to (or the
+// configured burst, if smaller): room for the priority reserves' least
+// (kMinReserveTokens) and as much again for the classes below.
+inline constexpr uint64_t kMinAdaptiveBurst = 2 * (kMinReserveTokens + 1);
+
 // cfg with its boundary lookup rate replaced by `rate` (rounded, within
 // [1, the config's rate]: the config's rate is the ceiling) and its burst
-// scaled alike (at least 1), so that the burst stays the same time's worth.
+// scaled alike, so that the burst stays the same time's worth, but not below
+// kMinAdaptiveBurst: at 27/s a tenth of a second is 2 lookups, and the
+// priority reserves need tokens to keep.
 inline BoundaryConfig with_adaptive_rate(const BoundaryConfig& boundary, double rate) {
   BoundaryConfig b = boundary;
   if (!b.lookups_per_sec) return b;
@@ -21,8 +29,9 @@ inline BoundaryConfig with_adaptive_rate(const BoundaryConfig& boundary, double 
   const uint64_t r =
       std::clamp<uint64_t>(static_cast<uint64_t>(std::max(1.0, std::round(rate))), 1, ceiling);
   b.lookups_burst = std::max<uint64_t>(
-      1, static_cast<uint64_t>(static_cast<double>(b.lookups_burst) * static_cast<double>(r) /
-                               static_cast<double>(ceiling)));
+      std::min(b.lookups_burst, kMinAdaptiveBurst),
+      static_cast<uint64_t>(static_cast<double>(b.lookups_burst) * static_cast<double>(r) /
+                            static_cast<double>(ceiling)));
   b.lookups_per_sec = r;
   return b;
 }

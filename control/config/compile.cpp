@@ -65,11 +65,12 @@ std::vector<LpmEntry> build_lpm(const std::vector<std::pair<const Prefix*, uint3
   return entries;
 }
 
-// A reserve never reaches the whole burst: a lookup needs one token above it,
-// and a class whose reserve left no room would be shed forever (a burst of 1
-// with any reserve, say).
+// At least kMinReserveTokens when pct is not 0. A reserve never reaches the
+// whole burst: a lookup needs one token above it, and a class whose reserve
+// left no room would be shed forever (a burst of 1 with any reserve, say).
 uint64_t reserve_nt(uint64_t burst, uint32_t pct) {
-  const uint64_t reserve = burst * SL_TOKEN / 100 * pct;
+  const uint64_t reserve =
+      pct == 0 ? 0 : std::max(burst * SL_TOKEN / 100 * pct, kMinReserveTokens * SL_TOKEN);
   const uint64_t room = burst * SL_TOKEN;
   return room >= SL_TOKEN && reserve > room - SL_TOKEN ? room - SL_TOKEN : reserve;
 }

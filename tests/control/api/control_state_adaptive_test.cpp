@@ -199,7 +199,27 @@ TEST(AdaptiveRate, ReplacesTheRateAndScalesTheBurst) {
   EXPECT_EQ(r.boundary.lookups_burst, 100u);
   EXPECT_EQ(with_adaptive_rate(c, 1e9).boundary.lookups_per_sec, 40000u);  // the ceiling
   EXPECT_EQ(with_adaptive_rate(c, 0.2).boundary.lookups_per_sec, 1u);
-  EXPECT_EQ(with_adaptive_rate(c, 0.2).boundary.lookups_burst, 1u);
+  // Not below kMinAdaptiveBurst (the reserves need tokens to keep), nor
+  // above the configured burst when that is smaller.
+  EXPECT_EQ(with_adaptive_rate(c, 0.2).boundary.lookups_burst, kMinAdaptiveBurst);
+  EXPECT_EQ(with_adaptive_rate(c, 27).boundary.lookups_burst, kMinAdaptiveBurst);
+  c.boundary.lookups_burst = 5;
+  EXPECT_EQ(with_adaptive_rate(c, 27).boundary.lookups_burst, 5u);
+}
+
+// The reserves of the scaled burst keep at least kMinReserveTokens for the
+// priorities above (a percent of 8 tokens is less than one).
+TEST(AdaptiveRate, TheReservesKeepTokensAtALowRate) {
+  ControlHarness h;
+  Config c = h.state().config();
+  c.boundary.lookups_per_sec = 1000;
+  c.boundary.lookups_burst = 100;
+  const CompiledProfile p = compile_profile(with_adaptive_rate(c, 27));
+  EXPECT_EQ(p.prof.boundary_lookups.cap_nt, kMinAdaptiveBurst * SL_TOKEN);
+  EXPECT_EQ(p.prof.lookups_reserve_nt[0], 0u);  // 0% stays 0
+  EXPECT_EQ(p.prof.lookups_reserve_nt[1], kMinReserveTokens * SL_TOKEN);
+  // 43% of 8 is 3.44 tokens: above the least, kept.
+  EXPECT_EQ(p.prof.lookups_reserve_nt[7], 8 * SL_TOKEN / 100 * 43);
 }
 
 TEST(AdaptiveAgentParts, TheLearnedRateFileAndTheTick) {

@@ -157,13 +157,9 @@ void AdaptiveAgent::tick(double seconds) {
     return;
   }
   // A fleet member: the fleet's re-split of the edges' learned rates by
-  // demand (fleet_agent.cpp). Half the way, when it is more than 10% off:
-  // the other edges' rates are up to a sync old, and a full step on them
-  // would shake what the controllers just settled.
-  if (const std::optional<double> fair = control_.take_adaptive_fair();
-      fair && std::fabs(*fair - controller_->rate()) > 0.1 * controller_->rate())
-    controller_->set_rate(controller_->rate() + 0.5 * (*fair - controller_->rate()), bounds.floor,
-                          bounds.ceiling);
+  // demand (fleet_agent.cpp), as AdaptiveController::resplit takes it.
+  if (const std::optional<double> fair = control_.take_adaptive_fair())
+    controller_->resplit(*fair, bounds.floor, bounds.ceiling);
   const AdaptiveStep step =
       controller_->step(adaptive_tick(*previous_, stats, seconds), bounds.floor, bounds.ceiling);
   previous_ = std::move(stats);

@@ -293,6 +293,21 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   return s;
 }
 
+bool AdaptiveController::resplit(double fair, double floor, double ceiling) {
+  if (std::fabs(fair - rate_) <= 0.1 * rate_) return false;
+  if (fair > rate_) {
+    const bool holding = answered_total_ < hold_answers_ && clock_ < hold_until_;
+    const bool queued =
+        last_.latency_sec > last_.target_sec || probe_until_ >= 0 || holding ||
+        last_.reason == AdaptiveReason::decrease || last_.reason == AdaptiveReason::stalled ||
+        last_.reason == AdaptiveReason::resets || last_.reason == AdaptiveReason::syn_again;
+    if (queued) return false;
+  }
+  rate_ = std::clamp(rate_ + 0.5 * (fair - rate_), floor, ceiling);
+  last_.rate = rate_;
+  return true;
+}
+
 // Over the target: whether a queue of ours is what holds the latency there.
 // Up to twice the target, a decrease needs a sign of one that grows: fewer
 // answers than requests, or a latency 10% above the last evaluation's.

@@ -103,11 +103,18 @@ class AdaptiveController {
   AdaptiveStep step(const AdaptiveTick& tick, double floor, double ceiling);
 
   double rate() const { return rate_; }
-  // Moves the rate (a fleet's re-split of its edges' sum), clamped.
-  void set_rate(double rate, double floor, double ceiling) {
-    rate_ = std::clamp(rate, floor, ceiling);
-    last_.rate = rate_;
-  }
+  // A fleet's re-split of its edges' learned rates by demand (`fair`: this
+  // edge's share of their sum, fleet_agent.cpp): half the way there, when it
+  // is more than 10% off, clamped. The other edges' rates are up to a sync
+  // old, and a full step on them would shake what the controllers just
+  // settled. Up only while this edge sees no queue of its own (the last
+  // evaluation under the target, no decrease or probe under way): at a
+  // surge's start the sum it re-splits still holds the rates from before the
+  // queue, and moving up on it undid each edge's decrease (the adaptive
+  // lab's fleet, 2026-12-03: both edges back from 90 to 113 within 0.15 s of
+  // their cut, then a second at 84% of the capacity). Returns whether it
+  // moved.
+  bool resplit(double fair, double floor, double ceiling);
   const AdaptiveStep& last() const { return last_; }
 
  private:

@@ -70,6 +70,7 @@ class Run {
         }
       }
       serve(t);
+      if (resplit_ms > 0 && (now_ms_ + 1) % resplit_ms == 0) resplit(t, offered);
       if ((now_ms_ + 1) % 100 == 0) {
         for (Edge* edge : edges_) {
           edge->tick.seconds = 0.1;
@@ -106,6 +107,25 @@ class Run {
     int64_t done_ms;
     Request r;
   };
+
+  // The fleet's re-split (fleet_agent.cpp): each edge's share, by its
+  // demand, of the sum of the rates the edges published at the sync before
+  // (a sync old, as etcd's records are); then they publish anew.
+  void resplit(double t, const std::function<double(double, size_t)>& offered) {
+    published_.resize(edges_.size(), 0);
+    double total = 0, demand = 0;
+    for (size_t e = 0; e < edges_.size(); e++) {
+      total += published_[e];
+      demand += offered ? offered(t, e) : edges_[e]->offered_per_sec;
+    }
+    for (size_t e = 0; e < edges_.size(); e++) {
+      Edge& edge = *edges_[e];
+      const double mine = offered ? offered(t, e) : edge.offered_per_sec;
+      if (total > 0 && demand > 0)
+        edge.controller.resplit(total * mine / demand, edge.floor, edge.ceiling);
+    }
+    for (size_t e = 0; e < edges_.size(); e++) published_[e] = edges_[e]->controller.rate();
+  }
 
   void serve(double t) {
     answered_.resize(edges_.size(), 0);
@@ -146,9 +166,11 @@ class Run {
   std::vector<Busy> busy_;
   std::vector<double> useful_;
   std::vector<double> answered_;
+  std::vector<double> published_;
 
  public:
   int64_t deadline_ms = 1000;  // a client's timeout: later answers are not useful
+  int64_t resplit_ms = 0;      // a fleet's sync period (0: edges never re-split)
 };
 
 }  // namespace sluice::sim

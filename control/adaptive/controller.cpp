@@ -65,10 +65,15 @@ AdaptiveController::AdaptiveController(double rate, AdaptiveTuning tuning)
 }
 
 // Answers per second over the evaluations of the last delivered_sec during
-// which a queue stood (busy: the median above halfway to the target), this
-// one included: what the backend can do. An evaluation without a queue ends
-// the run: before a surge the backend answers what little it is sent, not
-// what it can do.
+// which a queue stood (busy: the median above halfway to the target) or
+// lookups were shed for the rate (the backend served at least what was
+// admitted at the full rate), this one included: what the backend can do.
+// An evaluation with neither ends the run: before a surge the backend
+// answers what little it is sent, not what it can do. (Until 2026-12-03
+// only busy evaluations counted: the first busy one after a climb at the
+// baseline latency stood alone, and a fleet edge's count of 79 answers/s
+// where its last 0.3 s had 99-109 cut it to 72; both edges at once, a
+// second at 83% of the capacity in the lab.)
 double AdaptiveController::delivered_recent(uint64_t answers, double seconds, bool busy) {
   if (!busy) {
     delivered_.clear();
@@ -218,7 +223,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     s.baseline_sec = baseline(s, latency_quantile(hist_, 0.1), &suspect);
     s.target_sec = tuning_.tolerance * s.baseline_sec;
     const double busy = (1.0 + tuning_.tolerance) / 2.0 * s.baseline_sec;
-    delivered = delivered_recent(answers_, gathered_sec_, s.latency_sec >= busy);
+    delivered = delivered_recent(answers_, gathered_sec_, s.latency_sec >= busy || shed_ != 0);
   } else {
     // Stalled or refusing before an evaluation's worth of answers: what the
     // backend answered meanwhile (the latency stays the last measured while

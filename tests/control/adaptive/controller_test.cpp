@@ -215,6 +215,20 @@ TEST(AdaptiveController, TwoEdgesShareOneBackend) {
   EXPECT_GE(ra + rb, 0.85 * 200);
 }
 
+// A decrease on one evaluation's low count (8 answers where the last 0.3 s
+// delivered 200/s at the full rate, lookups shed) is anchored to what the
+// backend served lately, not to the count: before 2026-12-03 only busy
+// evaluations (a queue) counted, and the first one after a climb cut the
+// rate to 73 here (a fleet edge in the lab: 79 answers/s, cut to 72).
+TEST(AdaptiveController, ACutOnALowCountKeepsWhatWasServed) {
+  AdaptiveController c(200);
+  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);  // 200/s at 20 ms, demand
+  ASSERT_EQ(c.last().reason, AdaptiveReason::increase);
+  c.step(tick_of(8, 55), 1, 1000);
+  ASSERT_EQ(c.last().reason, AdaptiveReason::decrease);
+  EXPECT_GE(c.rate(), 0.65 * 200);  // 138 (73 before)
+}
+
 // A fleet's re-split (fleet_agent.cpp: this edge's share of the sum of the
 // edges' published rates, up to a sync old) moves the rate half the way when
 // it is more than 10% off, but not up while this edge's own evaluation shows

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <functional>
 #include <random>
 
 #include "dataplane/reference/reference.hpp"
@@ -21,6 +22,40 @@ uint32_t ip(uint8_t b, uint8_t c, uint8_t d) { return test::kNet198_18 | b << 16
 
 sl_decision feed(ReferenceModel& m, const std::vector<uint8_t>& f, uint64_t now) {
   return m.decide(f.data(), static_cast<uint32_t>(f.size()), now);
+}
+
+// A (class 0, sources in 198.18.10.0/24) offers rate_a/s and B (class 1,
+// sources from b_src) rate_b/s, Poisson, for `seconds`.
+struct TwoClasses {
+  uint64_t offered_a = 0, admitted_a = 0, admitted_b = 0;
+};
+TwoClasses offer_two_classes(ReferenceModel& model, std::mt19937_64& rng, double rate_a,
+                             double rate_b, uint64_t seconds,
+                             const std::function<uint32_t()>& b_src) {
+  const uint64_t t0 = 1000 * kSecond;
+  const uint64_t end = t0 + seconds * kSecond;
+  uint64_t next_a = t0 + test::poisson_gap_ns(rng, rate_a);
+  uint64_t next_b = t0 + test::poisson_gap_ns(rng, rate_b);
+  auto fa = test::syn_v4(ip(0, 10, 1));
+  auto fb = test::syn_v4(ip(0, 20, 1));
+  TwoClasses r;
+  while (std::min(next_a, next_b) < end) {
+    if (next_a <= next_b) {
+      test::set_src_v4(fa, ip(0, 10, static_cast<uint8_t>(rng())));
+      sl_decision d = feed(model, fa, next_a);
+      EXPECT_EQ(d.class_id, 0);
+      r.offered_a++;
+      r.admitted_a += d.verdict == SL_VERDICT_ADMITTED;
+      next_a += test::poisson_gap_ns(rng, rate_a);
+    } else {
+      test::set_src_v4(fb, b_src());
+      sl_decision d = feed(model, fb, next_b);
+      EXPECT_EQ(d.class_id, 1);
+      r.admitted_b += d.verdict == SL_VERDICT_ADMITTED;
+      next_b += test::poisson_gap_ns(rng, rate_b);
+    }
+  }
+  return r;
 }
 
 // Boundary 1000 lookups/s. A (priority 0) offers 300/s, B (priority 3) offers
@@ -42,30 +77,10 @@ priority = 3
 match = { src = "198.18.0.0/16" }
 )"));
   std::mt19937_64 rng(42);
-  const uint64_t t0 = 1000 * kSecond;
-  const uint64_t end = t0 + 10 * kSecond;
-  uint64_t next_a = t0 + test::poisson_gap_ns(rng, 300);
-  uint64_t next_b = t0 + test::poisson_gap_ns(rng, 5000);
-  auto fa = test::syn_v4(ip(0, 10, 1));
-  auto fb = test::syn_v4(ip(0, 20, 1));
-  uint64_t offered_a = 0, admitted_a = 0, admitted_b = 0;
-  while (std::min(next_a, next_b) < end) {
-    if (next_a <= next_b) {
-      test::set_src_v4(fa, ip(0, 10, static_cast<uint8_t>(rng())));
-      sl_decision d = feed(model, fa, next_a);
-      EXPECT_EQ(d.class_id, 0);
-      offered_a++;
-      admitted_a += d.verdict == SL_VERDICT_ADMITTED;
-      next_a += test::poisson_gap_ns(rng, 300);
-    } else {
-      test::set_src_v4(fb,
-                       ip(0, static_cast<uint8_t>(20 + rng() % 200), static_cast<uint8_t>(rng())));
-      sl_decision d = feed(model, fb, next_b);
-      EXPECT_EQ(d.class_id, 1);
-      admitted_b += d.verdict == SL_VERDICT_ADMITTED;
-      next_b += test::poisson_gap_ns(rng, 5000);
-    }
-  }
+  const auto [offered_a, admitted_a, admitted_b] =
+      offer_two_classes(model, rng, 300, 5000, 10, [&rng] {
+        return ip(0, static_cast<uint8_t>(20 + rng() % 200), static_cast<uint8_t>(rng()));
+      });
   EXPECT_GT(offered_a, 2800u);
   EXPECT_EQ(admitted_a, offered_a) << "priority 0 lost lookups";
   const double total = static_cast<double>(admitted_a + admitted_b);
@@ -102,25 +117,8 @@ match = { src = "198.18.0.0/16" }
 shed_order = "random"
 )"));
   std::mt19937_64 rng(7);
-  const uint64_t t0 = 1000 * kSecond;
-  const uint64_t end = t0 + 100 * kSecond;
-  uint64_t next_a = t0 + test::poisson_gap_ns(rng, 15);
-  uint64_t next_b = t0 + test::poisson_gap_ns(rng, 60);
-  auto fa = test::syn_v4(ip(0, 10, 1));
-  auto fb = test::syn_v4(ip(0, 20, 1));
-  uint64_t offered_a = 0, admitted_a = 0, admitted_b = 0;
-  while (std::min(next_a, next_b) < end) {
-    if (next_a <= next_b) {
-      test::set_src_v4(fa, ip(0, 10, static_cast<uint8_t>(rng())));
-      offered_a++;
-      admitted_a += feed(model, fa, next_a).verdict == SL_VERDICT_ADMITTED;
-      next_a += test::poisson_gap_ns(rng, 15);
-    } else {
-      test::set_src_v4(fb, ip(0, 20, static_cast<uint8_t>(rng())));
-      admitted_b += feed(model, fb, next_b).verdict == SL_VERDICT_ADMITTED;
-      next_b += test::poisson_gap_ns(rng, 60);
-    }
-  }
+  const auto [offered_a, admitted_a, admitted_b] = offer_two_classes(
+      model, rng, 15, 60, 100, [&rng] { return ip(0, 20, static_cast<uint8_t>(rng())); });
   ASSERT_GT(offered_a, 1300u);
   EXPECT_LE(offered_a - admitted_a, offered_a * 3 / 100) << "priority 0 lost lookups";
   // B takes what A leaves: the boundary runs full (27/s, 100 s, burst 8).

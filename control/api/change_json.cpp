@@ -22,4 +22,22 @@ json diff_json(const std::vector<DiffEntry>& diff) {
   return out;
 }
 
+bool apply_source(const nlohmann::json& request, std::string* source, std::string* why) {
+  if (!request.contains("source")) return true;
+  const json& s = request["source"];
+  bool named = s.is_string() && !s.get_ref<const std::string&>().empty() &&
+               s.get_ref<const std::string&>().size() <= 4096;
+  if (named)
+    for (const unsigned char c : s.get_ref<const std::string&>())
+      named = named && c >= 0x20 && c != 0x7f;
+  if (!named) {
+    *why =
+        "source: expected the name of the file the config was read from (1 to 4096 bytes, no "
+        "control characters)";
+    return false;
+  }
+  *source = s.get<std::string>();
+  return true;
+}
+
 }  // namespace sluice

@@ -3,6 +3,7 @@
 // locally (control_state.cpp) and for a fleet (fleet/fleet_policy.cpp).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,5 +17,11 @@ namespace sluice {
 nlohmann::json errors_json(const std::vector<ConfigError>& errors);
 // [{"key", "old", "new"}], null for a key added or removed
 nlohmann::json diff_json(const std::vector<DiffEntry>& diff);
+
+// An apply request's optional "source": the name of the file the text was
+// read from (sluicectl apply FILE sends it), which errors and refusals name
+// instead of "<apply>". False with *why for a value that is not a name: not
+// a string, empty, over 4096 bytes, or with control characters.
+bool apply_source(const nlohmann::json& request, std::string* source, std::string* why);
 
 }  // namespace sluice

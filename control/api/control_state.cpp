@@ -90,8 +90,9 @@ bool ControlState::evaluate(const std::string& base, const std::string& profile,
 }
 
 json ControlState::change(const std::string& op, const std::string& requested,
-                          const std::string& profile, bool dry_run, const Origin& origin,
-                          std::vector<std::string> notes, uint64_t generation, const json& fleet) {
+                          const Written& written, const std::string& profile, bool dry_run,
+                          const Origin& origin, std::vector<std::string> notes, uint64_t generation,
+                          const json& fleet) {
   LoadResult next;
   json refusal;
   std::string base = requested;
@@ -111,15 +112,10 @@ json ControlState::change(const std::string& op, const std::string& requested,
     if (runs > learned) return refuse(frozen_under_profile_error(profile, runs, learned));
   }
   const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
-  json restart_only = json::array();
-  for (const std::string& key : restart_only_keys(diff))
-    restart_only.push_back({{"key", key},
-                            {"message", "changes only at restart; restart sluiced to apply it"},
-                            {"text", key + ": changes only at restart"}});
-  if (!restart_only.empty()) {
-    return refuse(
-        "rejected: " + restart_only[0]["key"].get<std::string>() + " changes only at restart",
-        restart_only);
+  if (const std::vector<ConfigError> restart_only =
+          restart_only_errors(diff, written.text, written.name, "restart sluiced to apply it");
+      !restart_only.empty()) {
+    return refuse("rejected: " + restart_only[0].to_string(), errors_json(restart_only));
   }
   json ok = {{"ok", true}, {"diff", diff_json(diff)}};
   // A change the effective config does not show (a key the active profile
@@ -259,13 +255,15 @@ json ControlState::handle(const json& request, const Origin& origin) {
                             ", whose value stays in effect");
         }
       }
-      return change("set", r.text, profile_, dry_run, origin, notes);
+      return change("set", r.text, {"<override>", ""}, profile_, dry_run, origin, notes);
     }
     if (op == "apply") {
       if (!request.contains("config") || !request["config"].is_string())
         return refuse("config: expected the TOML text of a whole config file");
       const std::string text = request["config"];
-      LoadResult r = load_config_string(text, "<apply>");
+      std::string source = "<apply>";
+      if (std::string why; !apply_source(request, &source, &why)) return refuse(why);
+      LoadResult r = load_config_string(text, source);
       if (!r.ok()) {
         return refuse(
             "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
@@ -277,13 +275,14 @@ json ControlState::handle(const json& request, const Origin& origin) {
         notes.push_back("the new config does not define profile " + profile + "; it is dropped");
         profile.clear();
       }
-      return change("apply", text, profile, dry_run, origin, notes);
+      return change("apply", text, {source, text}, profile, dry_run, origin, notes);
     }
     if (op == "profile") {
       if (!request.contains("name") || !request["name"].is_string())
         return refuse("name: expected a profile name, or \"none\" for the base config");
       const std::string name = request["name"];
-      return change("profile", base_text_, name == "none" ? "" : name, dry_run, origin);
+      return change("profile", base_text_, {"profile " + name, ""}, name == "none" ? "" : name,
+                    dry_run, origin);
     }
     if (op == "shadow") {
       if (!request.contains("on") || !request["on"].is_boolean())
@@ -292,7 +291,7 @@ json ControlState::handle(const json& request, const Origin& origin) {
           apply_overrides(base_text_, config_path_,
                           {{"admission.shadow", request["on"].get<bool>() ? "true" : "false"}});
       if (!r.ok()) return refuse("rejected", errors_json(r.errors));
-      return change("shadow", r.text, profile_, dry_run, origin);
+      return change("shadow", r.text, {"<override>", ""}, profile_, dry_run, origin);
     }
     if (op == "rollback") {
       uint64_t target = 0;
@@ -309,7 +308,9 @@ json ControlState::handle(const json& request, const Origin& origin) {
         return refuse("no earlier generation to roll back to");
       }
       for (const Generation& g : history_) {
-        if (g.number == target) return change("rollback", g.base_text, g.profile, dry_run, origin);
+        if (g.number == target)
+          return change("rollback", g.base_text, {"generation " + std::to_string(target), ""},
+                        g.profile, dry_run, origin);
       }
       std::string kept;
       for (const Generation& g : history_)
@@ -462,6 +463,7 @@ void ControlState::capture(const json& request, const Origin& origin,
 json ControlState::reload_file(const Origin& origin) {
   std::lock_guard<std::mutex> lock(mutex_);
   LoadResult r = load_config_file(config_path_);
+  const Written written{config_path_, r.text};
   if (r.ok() && !fleet_prefix_.empty())  // the local tables only
     r = compose_fleet_config(local_tables_text(r.text), config_path_, fleet_text_,
                              "etcd:" + fleet_prefix_ + "/config");
@@ -473,7 +475,7 @@ json ControlState::reload_file(const Origin& origin) {
   }
   std::string profile = profile_;
   if (!profile.empty() && r.config->profiles.count(profile) == 0) profile.clear();
-  json result = change("reload", r.text, profile, false, origin);
+  json result = change("reload", r.text, written, profile, false, origin);
   if (result["ok"]) {
     reloads_applied_++;
   } else {

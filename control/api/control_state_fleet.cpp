@@ -40,7 +40,8 @@ json ControlState::apply_fleet_config(const std::string& fleet_text, const std::
     if (next.ok()) shares_ = rescale_shares(*shares_, *effective_.config, *next.config);
   }
   json result = change(
-      "fleet " + fleet_op, r.text, profile, false, Origin{"fleet"}, {}, revision,
+      "fleet " + fleet_op, r.text, {source, fleet_text}, profile, false, Origin{"fleet"}, {},
+      revision,
       {{"revision", revision}, {"origin", fleet_origin}, {"op", fleet_op}, {"node", fleet_node_}});
   if (result.value("ok", false)) {
     fleet_text_ = fleet_text;

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "control/api/api_client.hpp"
+#include "control/api/change_json.hpp"
 #include "control/cli/capture.hpp"
 #include "control/cli/cli_common.hpp"
 #include "control/cli/fleet_cli.hpp"
@@ -512,7 +513,12 @@ int main(int argc, char** argv) {
       std::cerr << "sluicectl apply: cannot read " << file << "\n";
       return kRejected;
     }
-    return change(g, {{"op", "apply"}, {"config", text.str()}, {"dry_run", dry_run}});
+    json request = {{"op", "apply"}, {"config", text.str()}, {"dry_run", dry_run}};
+    // Errors name FILE as given (a name the API would refuse, with control
+    // characters, is left out: they then name "<apply>").
+    if (std::string why; sluice::apply_source({{"source", file}}, &file, &why))
+      request["source"] = file;
+    return change(g, request);
   }
   if (app.got_subcommand("profile"))
     return change(g, {{"op", "profile"}, {"name", profile}, {"dry_run", dry_run}});

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "control/config/config_loader.hpp"
+
 namespace sluice {
 
 struct DiffEntry {
@@ -27,5 +29,14 @@ bool is_restart_only(const std::string& key);
 // The keys of a diff that only take effect at restart, in its order: what
 // a live change (a retune, a profile, a fleet change) must refuse.
 std::vector<std::string> restart_only_keys(const std::vector<DiffEntry>& diff);
+
+// The same keys as errors for a refusal: each at the line and column where
+// `text` (the requested config as its author wrote it, named `source`)
+// writes the key, or at 1:1 when it does not (a removed key, or a change
+// given as overrides), with the running and the requested value, then
+// `advice` ("restart sluiced to apply it").
+std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
+                                             std::string_view text, const std::string& source,
+                                             std::string_view advice);
 
 }  // namespace sluice

@@ -126,6 +126,12 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     next.op = op;
     next.origin = origin;
     std::vector<std::string> notes;
+    // Where the requested config was written, for a refusal's positions
+    // (overrides have none: 1:1).
+    struct {
+      std::string name = "<override>";
+      std::string text;
+    } written;
     if (op == "set") {
       const json& s = request.value("settings", json());
       std::vector<std::pair<std::string, std::string>> settings;
@@ -157,8 +163,11 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
       if (!request.contains("config") || !request["config"].is_string())
         return refused("config: expected the TOML text of a config file");
       const std::string text = request["config"];
-      LoadResult r = load_config_string(text, "<apply>");
+      std::string file = "<apply>";
+      if (std::string why; !apply_source(request, &file, &why)) return refused(why);
+      LoadResult r = load_config_string(text, file);
       if (!r.ok()) return rejected(r);
+      written = {file, text};
       next.config = fleet_tables_text(text);
       if (r.config->fleet || !local_tables_text(text).empty())
         notes.push_back(
@@ -173,6 +182,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
       if (!request.contains("name") || !request["name"].is_string())
         return refused("name: expected a profile name, or \"none\" for the base config");
       next.profile = request["name"] == "none" ? "" : request["name"].get<std::string>();
+      written.name = "profile " + request["name"].get<std::string>();
     } else if (op == "shadow") {
       if (!request.contains("on") || !request["on"].is_boolean())
         return refused("on: expected true or false");
@@ -209,6 +219,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
       }
       next.config = found->config;
       next.profile = found->profile;
+      written.name = "generation " + std::to_string(target);
     } else {
       return refused("unknown fleet op \"" + op +
                      "\"; fleet ops are get, history, set, apply, profile, shadow, rollback");
@@ -221,15 +232,11 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
         exists ? effective(current.config, current.profile, source) : LoadResult{};
     const std::vector<DiffEntry> diff =
         config_diff(before.ok() ? before.text : std::string(), after.text);
-    json restart_only = json::array();
-    for (const std::string& key : exists ? restart_only_keys(diff) : std::vector<std::string>{})
-      restart_only.push_back({{"key", key},
-                              {"message", "changes only at restart; restart every edge"},
-                              {"text", key + ": changes only at restart"}});
-    if (!restart_only.empty())
-      return refused(
-          "rejected: " + restart_only[0]["key"].get<std::string>() + " changes only at restart",
-          restart_only);
+    if (const std::vector<ConfigError> restart_only =
+            exists ? restart_only_errors(diff, written.text, written.name, "restart every edge")
+                   : std::vector<ConfigError>{};
+        !restart_only.empty())
+      return refused("rejected: " + restart_only[0].to_string(), errors_json(restart_only));
     json ok = {{"ok", true}, {"diff", diff_json(diff)}, {"notes", notes}, {"dry_run", dry_run}};
     if (dry_run || (exists && next.config == current.config && next.profile == current.profile)) {
       ok["generation"] = current.revision;

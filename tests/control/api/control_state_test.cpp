@@ -8,6 +8,7 @@
 #include "control/log.hpp"
 
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include <string>
 #include <thread>
@@ -427,6 +428,50 @@ bool names(const json& r, const std::string& what) {
   return false;
 }
 
+// A restart-only change is refused at the line and column where the
+// requested file writes the key, with the running and requested values (the
+// brief: config errors name file, line and column); the file is the name
+// sluicectl apply sends as "source".
+TEST_F(ControlStateTest, RestartOnlyRefusalsNameTheFileLineAndColumn) {
+  const std::string base = h.initial_text();
+  const std::string moved = replaced(base, "outside = \"eth0\"", "outside = \"eth7\"");
+  const std::size_t at = moved.find("outside = ");
+  const int line = 1 + static_cast<int>(std::count(moved.begin(), moved.begin() + at, '\n'));
+  const json r = h.call({{"op", "apply"}, {"config", moved}, {"source", "edge.toml"}});
+  ASSERT_EQ(r["ok"], false) << r.dump();
+  ASSERT_EQ(r["errors"].size(), 1u) << r.dump();
+  const std::string want = "edge.toml:" + std::to_string(line) +
+                           ":11: dataplane.outside: changes only at restart (running: 'eth0', "
+                           "requested: 'eth7'); restart sluiced to apply it";
+  EXPECT_EQ(r["errors"][0]["text"], want);
+  EXPECT_EQ(r["errors"][0]["key"], "dataplane.outside");
+  EXPECT_EQ(r["error"], "rejected: " + want);
+
+  // A key the file no longer writes has no line of its own: 1:1.
+  const json removed = h.call({{"op", "apply"},
+                               {"config", replaced(base, "inside = \"eth1\"\n", "")},
+                               {"source", "edge.toml"}});
+  EXPECT_EQ(removed["errors"][0]["text"],
+            "edge.toml:1:1: dataplane.inside: changes only at restart (running: 'eth1', "
+            "requested: not written); restart sluiced to apply it")
+      << removed.dump();
+
+  // Errors of a file that does not validate name it too.
+  const json invalid = h.call({{"op", "apply"},
+                               {"config", replaced(base, "history = 8", "history = 0")},
+                               {"source", "edge.toml"}});
+  EXPECT_EQ(invalid["error"].get<std::string>().rfind("rejected: edge.toml:", 0), 0u)
+      << invalid.dump();
+
+  // Overrides have no file: they are named as every override error is.
+  const json set = h.call(set_request({{"dataplane.outside", "\"eth7\""}}));
+  EXPECT_EQ(set["errors"][0]["text"].get<std::string>().rfind(
+                "<override>:1:1: dataplane.outside: changes only at restart (running: 'eth0'", 0),
+            0u)
+      << set.dump();
+  EXPECT_EQ(h.state().generation(), 1u);
+}
+
 TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) {
   // One applied change before and one after, so the audit log must hold
   // exactly these two lines and nothing for the refusals in between.
@@ -480,6 +525,14 @@ TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) 
        {{"op", "apply"}, {"config", replaced(base, "outside = \"eth0\"", "outside = \"eth7\"")}},
        "dataplane.outside"},
       {"apply: config not a string", {{"op", "apply"}, {"config", 5}}, "config"},
+      {"apply: source not a string", {{"op", "apply"}, {"config", base}, {"source", 5}}, "source"},
+      {"apply: source empty", {{"op", "apply"}, {"config", base}, {"source", ""}}, "source"},
+      {"apply: source with a newline",
+       {{"op", "apply"}, {"config", base}, {"source", "edge.toml\nforged line"}},
+       "source"},
+      {"apply: source too long",
+       {{"op", "apply"}, {"config", base}, {"source", std::string(4097, 'a')}},
+       "source"},
       {"unknown profile", {{"op", "profile"}, {"name", "surge-9"}}, "profiles.surge-9"},
       {"profile without a name", {{"op", "profile"}}, "name"},
       {"rollback to a generation never kept",

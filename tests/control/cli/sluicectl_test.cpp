@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -318,6 +319,35 @@ TEST_F(SluicectlTest, RejectedSetExitsOneAndPrintsTheCheckerLine) {
   EXPECT_EQ(restart.exit_code, 1) << describe(restart);
   EXPECT_NE(restart.err.find("dataplane.outside"), std::string::npos) << describe(restart);
   EXPECT_NE(restart.err.find("restart"), std::string::npos) << describe(restart);
+  EXPECT_EQ(h_.state().generation(), 1u);
+}
+
+// apply FILE: a refusal names FILE as given, with the line and column of
+// the key (the brief's config errors), whether the file does not validate or
+// changes a key only a restart changes.
+TEST_F(SluicectlTest, RejectedApplyNamesTheFileLineAndColumn) {
+  std::string text = h_.initial_text();
+  text.replace(text.find("outside = \"eth0\""), 16, "outside = \"eth7\"");
+  const std::string file = h_.dir().file("edge.toml");
+  std::ofstream(file) << text;
+  const Ran restart = ctl({"apply", file});
+  EXPECT_EQ(restart.exit_code, 1) << describe(restart);
+  EXPECT_EQ(
+      count_matching(
+          restart.err,
+          std::regex(
+              "^" + file +
+              R"(:\d+:11: dataplane\.outside: changes only at restart \(running: 'eth0', requested: 'eth7'\); restart sluiced to apply it$)")),
+      1)
+      << describe(restart);
+
+  text.replace(text.find("history = 8"), 11, "history = 0");
+  std::ofstream(file) << text;
+  const Ran invalid = ctl({"apply", file});
+  EXPECT_EQ(invalid.exit_code, 1) << describe(invalid);
+  EXPECT_EQ(
+      count_matching(invalid.err, std::regex("^" + file + R"(:\d+:11: control\.history: .+)")), 1)
+      << describe(invalid);
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 

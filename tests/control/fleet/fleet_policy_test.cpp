@@ -169,6 +169,8 @@ TEST_F(FleetPolicyTest, TurningAdaptiveOffFreezesTheEdgesLearnedRates) {
 TEST_F(FleetPolicyTest, RefusedChangesNameTheKeyAndWriteNothing) {
   ASSERT_TRUE(call({{"op", "apply"}, {"config", kPolicy}})["ok"]);
   const json before = call({{"op", "get"}});
+  std::string grown = kPolicy;
+  grown.replace(grown.find("262144"), 6, "524288");
   const std::vector<std::pair<json, std::string>> refused = {
       {{{"op", "set"}, {"settings", settings("boundary.lookups_per_sec", "0")}},
        "boundary.lookups_per_sec"},
@@ -176,6 +178,10 @@ TEST_F(FleetPolicyTest, RefusedChangesNameTheKeyAndWriteNothing) {
       {{{"op", "set"}, {"settings", settings("dataplane.mode", "\"dpdk\"")}}, "each edge's own"},
       {{{"op", "set"}, {"settings", settings("admission.flow_table_size", "524288")}},
        "changes only at restart"},
+      {{{"op", "apply"}, {"config", grown}, {"source", "fleet.toml"}},
+       "fleet.toml:5:19: admission.flow_table_size: changes only at restart (running: 262144, "
+       "requested: 524288); restart every edge"},
+      {{{"op", "apply"}, {"config", kPolicy}, {"source", "bad\tname"}}, "source: expected"},
       {{{"op", "set"}, {"settings", "x"}}, "settings: expected"},
       {{{"op", "apply"}, {"config", "[boundary]\nlookups_per_sec = -1\n"}}, "lookups_per_sec"},
       {{{"op", "shadow"}}, "on: expected"},

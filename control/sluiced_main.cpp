@@ -44,7 +44,10 @@ int check_config(const std::string& path) {
   if (!cfg.control.http_listen.empty()) {
     std::string token, why;
     if (!sluice::read_http_token(cfg.control.http_token_file, &token, &why)) {
-      std::cerr << path << ": " << why << '\n' << path << ": 1 error(s), config not valid\n";
+      std::cerr
+          << sluice::error_at_key(loaded.text, path, "control.http_token_file", why).to_string()
+          << '\n'
+          << path << ": 1 error(s), config not valid\n";
       return 1;
     }
   }

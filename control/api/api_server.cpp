@@ -79,17 +79,22 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 }  // namespace
 
 bool read_http_token(const std::string& path, std::string* token, std::string* error) {
-  std::ifstream f(path);
   token->clear();
-  std::getline(f, *token);
-  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back())))
-    token->pop_back();
-  if (!f.good() && token->empty()) {
-    *error = "control.http_token_file: cannot read " + path;
+  std::ifstream f(path);
+  if (!f.is_open()) {
+    *error = "cannot read " + path + ": " + std::strerror(errno);
     return false;
   }
+  std::getline(f, *token);
+  if (f.bad()) {
+    *error = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back())))
+    token->pop_back();
   if (token->size() < 16) {
-    *error = "control.http_token_file: the token in " + path + " must be at least 16 characters";
+    *error = "the token in " + path + " must be at least 16 characters, found " +
+             std::to_string(token->size()) + " on its first line";
     return false;
   }
   return true;
@@ -302,7 +307,10 @@ struct ApiServer::Impl {
   }
 
   bool listen_http(std::string* error) {
-    if (!read_http_token(options.http_token_file, &token, error)) return false;
+    if (!read_http_token(options.http_token_file, &token, error)) {
+      *error = "control.http_token_file: " + *error;
+      return false;
+    }
     const std::string id = token_id(token);
     http = std::make_unique<httplib::Server>();
     // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which

@@ -35,8 +35,9 @@ struct ApiOptions {
 };
 
 // The HTTP listener's bearer token: the first line of the file, trailing
-// whitespace dropped, at least 16 characters. False with *error naming the
-// key and what is wrong (sluiced --check-config reads it too).
+// whitespace dropped, at least 16 characters. False with *error saying what
+// is wrong with the file (control.http_token_file's; sluiced --check-config
+// reads it too, and names the key's line).
 bool read_http_token(const std::string& path, std::string* token, std::string* error);
 
 class ApiServer {

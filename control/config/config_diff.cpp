@@ -105,22 +105,13 @@ std::vector<std::string> restart_only_keys(const std::vector<DiffEntry>& diff) {
 std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
                                              std::string_view text, const std::string& source,
                                              std::string_view advice) {
-  toml::table doc;
-  try {
-    doc = toml::parse(text);
-  } catch (const toml::parse_error&) {  // no positions to give: every key at 1:1
-  }
   std::vector<ConfigError> out;
   for (const DiffEntry& d : diff) {
     if (!is_restart_only(d.key)) continue;
-    ConfigError e{source, 1, 1, d.key, ""};
-    if (const toml::node* n = doc.at_path(d.key).node(); n != nullptr && n->source().begin) {
-      e.line = static_cast<int>(n->source().begin.line);
-      e.col = static_cast<int>(n->source().begin.column);
-    }
-    e.message = "changes only at restart (running: " + d.old_value.value_or("not written") +
-                ", requested: " + d.new_value.value_or("not written") + "); " + std::string(advice);
-    out.push_back(std::move(e));
+    out.push_back(error_at_key(
+        text, source, d.key,
+        "changes only at restart (running: " + d.old_value.value_or("not written") +
+            ", requested: " + d.new_value.value_or("not written") + "); " + std::string(advice)));
   }
   return out;
 }

@@ -37,6 +37,20 @@ std::optional<Prefix> parse_prefix_text(std::string_view text, std::string* why)
   return parse_prefix(text, *why);
 }
 
+ConfigError error_at_key(std::string_view text, std::string source_name, std::string key,
+                         std::string message) {
+  ConfigError e{std::move(source_name), 1, 1, std::move(key), std::move(message)};
+  try {
+    const toml::table doc = toml::parse(text);
+    if (const toml::node* n = doc.at_path(e.key).node(); n != nullptr && n->source().begin) {
+      e.line = static_cast<int>(n->source().begin.line);
+      e.col = static_cast<int>(n->source().begin.column);
+    }
+  } catch (const toml::parse_error&) {  // no position to give: 1:1
+  }
+  return e;
+}
+
 LoadResult load_config_string(std::string_view text, std::string source_name) {
   try {
     Diagnostics diag(source_name, nullptr);

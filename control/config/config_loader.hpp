@@ -81,6 +81,13 @@ Config load_local_sections(const std::string& path);
 // `source_name` is used in errors and as Config::source.
 LoadResult load_config_string(std::string_view text, std::string source_name);
 
+// An error about `key` found outside the loader (a file the config names,
+// such as control.http_token_file; a change only a restart makes), at the
+// line and column where `text`, the config as its author wrote it, writes
+// the key's value: 1:1 when it does not (a removed key, a default).
+ConfigError error_at_key(std::string_view text, std::string source_name, std::string key,
+                         std::string message);
+
 // A prefix as the config writes it ("198.18.10.0/24", "2001:2::/48", or an
 // address alone), for command lines that take prefixes too. nullopt + *why.
 std::optional<Prefix> parse_prefix_text(std::string_view text, std::string* why);

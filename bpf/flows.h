@@ -146,7 +146,7 @@ static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 pri
 			if (sig)
 				sig->syn_again++;
 		}
-		*old = *f; /* not a new entry: no event */
+		sl_flow_rewrite(old, f, now); /* not a new entry: no event */
 		return;
 	}
 	if (bpf_map_update_elem(part, k, f, BPF_ANY) == 0)

@@ -67,9 +67,13 @@ bool FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64
   sl_flow* slot = parts_[p]->insert(key, &inserted, &old);
   if (parts_[p]->evictions() != before)
     events[p][sl_flow_live(&old, now_ns) ? SL_FLOW_EV_EVICTED : SL_FLOW_EV_EXPIRED]++;
-  if (!inserted && previous != nullptr) *previous = *slot;
-  *slot = f;
-  return inserted;
+  if (inserted) {
+    *slot = f;
+    return true;
+  }
+  if (previous != nullptr) *previous = *slot;
+  sl_flow_rewrite(slot, &f, now_ns);
+  return false;
 }
 
 std::size_t FlowTable::memory_bytes() const {

@@ -9,6 +9,7 @@
  *
  *  - an admitted TCP SYN creates an entry (SL_FLOW_SYN, SL_FLOW_SYN_NS); in
  *    inline mode so does a SYN the inside sends, so that its replies verify;
+ *    a SYN for a flow already open keeps it open (sl_flow_rewrite);
  *  - a packet from the outside that matches a live entry is *verified*: it
  *    keeps continuation priority and refreshes the entry (SL_FLOW_OPEN,
  *    flow_idle_ns); the inside's FIN or RST shortens the life to
@@ -448,6 +449,23 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 	SL_VERIFIER_BARRIER(b); /* the compiler knows b < SL_RT_BUCKETS; the verifier must see it */
 	if (b < SL_RT_BUCKETS)
 		sig->hist[b]++;
+}
+
+/* What an entry op makes (f) does to the entry its flow already has (old).
+ * A SYN that finds its flow open, from a forger who knows the flow or a
+ * client reconnecting on the same ports, keeps it open, with its life and
+ * its ICMP count: made half-open, it would die SL_FLOW_SYN_NS later, and a
+ * forged SYN would take an idle flow's verification away. Only its backend
+ * sample starts again (a new connection's first request). Anything else
+ * replaces old: a retransmitted SYN, a flow closing or reset, an expired or
+ * learned entry. */
+SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f, __u64 now_ns)
+{
+	if (f->state == SL_FLOW_SYN && old->state == SL_FLOW_OPEN && sl_flow_live(old, now_ns)) {
+		old->rt_phase = SL_RT_NONE;
+		return;
+	}
+	*old = *f;
 }
 
 /* An admitted SYN from the outside finds old, the entry of its flow: a SYN

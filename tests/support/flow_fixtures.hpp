@@ -270,7 +270,16 @@ inline std::vector<FlowFixture> flow_fixtures() {
         {"the client's ACK 5 s later: verified, not reopened", false,
          seg4(cp, 41002, srv, 443, kAck), t + 128 * s, "checkpoint", A, CONT},
         {"11 s after the server's RST: gone", false, seg4(cp, 41002, srv, 443, kAck), t + 134 * s,
-         "checkpoint", A, UNV}}},
+         "checkpoint", A, UNV},
+        // A SYN on an open flow (a forger who knows it, or a reconnect on
+        // the same ports) is a lookup, and keeps the flow open: it does not
+        // make it a half-open one that dies 10 s later.
+        {"SYN", false, seg4(cp, 41003, srv, 443, kSyn), t + 140 * s, "checkpoint", A, LOOKUP},
+        {"ACK: open", false, seg4(cp, 41003, srv, 443, kAck), t + 141 * s, "checkpoint", A, CONT},
+        {"a SYN on the open flow: a lookup", false, seg4(cp, 41003, srv, 443, kSyn), t + 142 * s,
+         "checkpoint", A, LOOKUP},
+        {"30 s later: still open (idle 60 s, not a SYN's 10 s)", false,
+         seg4(cp, 41003, srv, 443, kAck), t + 172 * s, "checkpoint", A, CONT}}},
       {"unverified_is_charged_to_its_class",
        base,
        {{"citizen SYN takes the class's only token", false,

@@ -17,6 +17,9 @@
 #define SL_ETH_P_IPV6	       0x86DD
 #define SL_ETH_P_8021Q	       0x8100
 #define SL_ETH_P_8021AD	       0x88A8
+#define SL_ETH_P_QINQ1	       0x9100 /* pre-802.1ad QinQ tags, still configured on */
+#define SL_ETH_P_QINQ2	       0x9200 /* switches and routers: a tag to them */
+#define SL_ETH_P_QINQ3	       0x9300
 #define SL_IPPROTO_ICMP	       1
 #define SL_IPPROTO_TCP	       6
 #define SL_IPPROTO_UDP	       17
@@ -255,6 +258,16 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 #define SL_PARSE_L3_PENDING 4
 #define SL_L3_MAX_OFF	    0x1f /* Ethernet + SL_MAX_VLANS tags */
 
+/* A VLAN tag's type: 802.1Q, 802.1ad, and the older QinQ types. Any device
+ * behind the edge that reads 0x9100 as a tag would forward the IP packet
+ * inside it, so sluice must decide that packet too (passed as non-IP, it
+ * would cross the boundary uncharged). */
+SL_INLINE int sl_is_vlan_type(__u16 type)
+{
+	return type == SL_ETH_P_8021Q || type == SL_ETH_P_8021AD || type == SL_ETH_P_QINQ1 ||
+	       type == SL_ETH_P_QINQ2 || type == SL_ETH_P_QINQ3;
+}
+
 /* Ethernet and VLAN tags: SL_PARSE_L3_PENDING when sl_parse_ip_at() must
  * follow, else the final answer. */
 SL_INLINE int sl_parse_l2(const __u8 *data, const __u8 *end, struct sl_meta *m)
@@ -265,7 +278,7 @@ SL_INLINE int sl_parse_l2(const __u8 *data, const __u8 *end, struct sl_meta *m)
 	__u16 type = sl_rd16(data + 12);
 	const __u8 *p = data + SL_ETH_HLEN;
 	for (int i = 0; i < SL_MAX_VLANS; i++) {
-		if (type != SL_ETH_P_8021Q && type != SL_ETH_P_8021AD)
+		if (!sl_is_vlan_type(type))
 			break;
 		if (p + 4 > end)
 			return SL_PARSE_MALFORMED;
@@ -275,7 +288,7 @@ SL_INLINE int sl_parse_l2(const __u8 *data, const __u8 *end, struct sl_meta *m)
 		m->vlans++;
 	}
 	m->ethertype = type;
-	if (type == SL_ETH_P_8021Q || type == SL_ETH_P_8021AD)
+	if (sl_is_vlan_type(type))
 		return SL_PARSE_MALFORMED; /* deeper tag stacks than we walk */
 	m->l3_off = (__u16)(p - data);
 	if (type == SL_ETH_P_IPV4 || type == SL_ETH_P_IPV6)

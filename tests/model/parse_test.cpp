@@ -149,6 +149,36 @@ std::vector<ParseCase> cases() {
              .build();
        },
        SL_PARSE_OK, 6, 17, 1, 53, SL_FRAG_NONE, 2, 0},
+      {"vlan_qinq_0x9100",  // the pre-802.1ad QinQ type: a tag, not a non-IP frame
+       [] {
+         return PacketBuilder()
+             .vlan(200, 0x9100)
+             .vlan(20)
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(40000, 443, kSyn)
+             .build();
+       },
+       SL_PARSE_OK, 4, 6, 1, 443, SL_FRAG_NONE, 2, 0},
+      {"vlan_0x9200_one_tag",
+       [] {
+         return PacketBuilder()
+             .vlan(7, 0x9200)
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .udp(5000, 53)
+             .build();
+       },
+       SL_PARSE_OK, 4, 17, 1, 53, SL_FRAG_NONE, 1, 0},
+      {"vlan_three_tags_0x9300_malformed",
+       [] {
+         return PacketBuilder()
+             .vlan(1, 0x88A8)
+             .vlan(2)
+             .vlan(3, 0x9300)
+             .ipv4("198.18.0.1", "198.19.0.1")
+             .tcp(1, 2, kSyn)
+             .build();
+       },
+       SL_PARSE_MALFORMED, 0, 0, 0, 0, SL_FRAG_NONE, 2, 0},
       {"vlan_three_tags_malformed",
        [] {
          return PacketBuilder()

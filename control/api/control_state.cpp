@@ -175,6 +175,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
                {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
                {"diff", diff_json(diff)},
                {"base_diff", diff_json(base_diff)}};
+  if (!written.text.empty()) line["source"] = written.name;  // the file applied or reloaded
   if (!fleet.is_null()) line["fleet"] = fleet;
   if (!notes.empty()) line["notes"] = notes;  // e.g. the rate a freeze of adaptive kept
   if (audit_ != nullptr && !audit_->append(line)) {

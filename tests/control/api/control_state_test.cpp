@@ -260,13 +260,19 @@ TEST_F(ControlStateTest, ApplyReplacesTheWholeConfigAndDryRunOnlyPreviews) {
   EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1}));
   EXPECT_EQ(h.call({{"op", "get"}})["config"], h.initial_text());
 
-  const json r = h.call({{"op", "apply"}, {"config", text}});
+  const json r = h.call({{"op", "apply"}, {"config", text}, {"source", "surge.toml"}});
   ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
   EXPECT_EQ(r["generation"], 2);
   EXPECT_EQ(diff_map(r), expected);
   EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ(h.call({{"op", "get"}})["config"], text);
   EXPECT_EQ(h.call({{"op", "status"}})["shadow"], true);
+  // The audit line names the file applied; a set has none.
+  ASSERT_TRUE(h.call(set_request({{"class.citizen.rate_per_sec", "16000"}}))["ok"]);
+  const std::vector<json> audit = test::read_audit(h.audit_path());
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_EQ(audit[0]["source"], "surge.toml");
+  EXPECT_FALSE(audit[1].contains("source")) << audit[1].dump();
 }
 
 TEST_F(ControlStateTest, ProfileOverlaysItsKeysAndNoneRemovesThem) {

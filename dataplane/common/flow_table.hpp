@@ -29,9 +29,10 @@ class FlowTable {
   sl_flow* find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns, FlowEvents& events);
 
   // Writes f for key in partition p, in place when the key is there (then
-  // false: no new entry; sl_flow_rewrite: a SYN keeps an open flow open); a full partition recycles
-  // its least recently used entry (counted evicted, or expired when its life had ended). previous,
-  // when given, receives the entry that was rewritten in place.
+  // false: no new entry; sl_flow_rewrite: a SYN keeps an open flow open); a
+  // full partition recycles its least recently used entry (counted evicted,
+  // or expired when its life had ended). previous, when given, receives the
+  // entry that was rewritten in place.
   bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
            FlowEvents& events, sl_flow* previous = nullptr);
 

@@ -90,7 +90,7 @@ bool ControlState::evaluate(const std::string& base, const std::string& profile,
 }
 
 json ControlState::change(const std::string& op, const std::string& requested,
-                          const Written& written, const std::string& profile, bool dry_run,
+                          const WrittenConfig& written, const std::string& profile, bool dry_run,
                           const Origin& origin, std::vector<std::string> notes, uint64_t generation,
                           const json& fleet) {
   LoadResult next;
@@ -113,7 +113,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
   }
   const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
   if (const std::vector<ConfigError> restart_only =
-          restart_only_errors(diff, written.text, written.name, "restart sluiced to apply it");
+          restart_only_errors(diff, written, "restart sluiced to apply it");
       !restart_only.empty()) {
     return refuse("rejected: " + restart_only[0].to_string(), errors_json(restart_only));
   }
@@ -464,7 +464,7 @@ void ControlState::capture(const json& request, const Origin& origin,
 json ControlState::reload_file(const Origin& origin) {
   std::lock_guard<std::mutex> lock(mutex_);
   LoadResult r = load_config_file(config_path_);
-  const Written written{config_path_, r.text};
+  const WrittenConfig written{config_path_, r.text};
   if (r.ok() && !fleet_prefix_.empty())  // the local tables only
     r = compose_fleet_config(local_tables_text(r.text), config_path_, fleet_text_,
                              "etcd:" + fleet_prefix_ + "/config");

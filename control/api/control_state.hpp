@@ -121,19 +121,12 @@ class ControlState {
   // Validates {base, profile}; on success fills *effective.
   bool evaluate(const std::string& base, const std::string& profile, LoadResult* effective,
                 nlohmann::json* refusal) const;
-  // Where a requested config was written, for the positions of a refusal:
-  // its name (a file, "<override>") and its text as the author wrote it
-  // ("" when there is none, as for overrides: keys are then at 1:1).
-  struct Written {
-    std::string name;
-    std::string text;
-  };
   // The common path of every change. Caller holds mutex_.
   // `generation`: the one the change gets (a fleet's revision); 0 = the next.
-  nlohmann::json change(const std::string& op, const std::string& base, const Written& written,
-                        const std::string& profile, bool dry_run, const Origin& origin,
-                        std::vector<std::string> notes = {}, uint64_t generation = 0,
-                        const nlohmann::json& fleet = nullptr);
+  nlohmann::json change(const std::string& op, const std::string& base,
+                        const WrittenConfig& written, const std::string& profile, bool dry_run,
+                        const Origin& origin, std::vector<std::string> notes = {},
+                        uint64_t generation = 0, const nlohmann::json& fleet = nullptr);
   // The profile the dataplane runs for a config: its budgets replaced by
   // this edge's fleet shares, when it has them, and the boundary lookup rate
   // by the adaptive rate, when it learned one.

@@ -103,13 +103,13 @@ std::vector<std::string> restart_only_keys(const std::vector<DiffEntry>& diff) {
 }
 
 std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
-                                             std::string_view text, const std::string& source,
+                                             const WrittenConfig& written,
                                              std::string_view advice) {
   std::vector<ConfigError> out;
   for (const DiffEntry& d : diff) {
     if (!is_restart_only(d.key)) continue;
     out.push_back(error_at_key(
-        text, source, d.key,
+        written.text, written.name, d.key,
         "changes only at restart (running: " + d.old_value.value_or("not written") +
             ", requested: " + d.new_value.value_or("not written") + "); " + std::string(advice)));
   }

@@ -30,13 +30,19 @@ bool is_restart_only(const std::string& key);
 // a live change (a retune, a profile, a fleet change) must refuse.
 std::vector<std::string> restart_only_keys(const std::vector<DiffEntry>& diff);
 
+// Where a requested config was written, for the positions of a refusal:
+// its name (a file, "<override>") and its text as the author wrote it
+// ("" when there is none, as for overrides: keys are then at 1:1).
+struct WrittenConfig {
+  std::string name;
+  std::string text;
+};
+
 // The same keys as errors for a refusal: each at the line and column where
-// `text` (the requested config as its author wrote it, named `source`)
-// writes the key, or at 1:1 when it does not (a removed key, or a change
-// given as overrides), with the running and the requested value, then
-// `advice` ("restart sluiced to apply it").
+// `written` writes the key, or at 1:1 when it does not (a removed key, or a
+// change given as overrides), with the running and the requested value,
+// then `advice` ("restart sluiced to apply it").
 std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
-                                             std::string_view text, const std::string& source,
-                                             std::string_view advice);
+                                             const WrittenConfig& written, std::string_view advice);
 
 }  // namespace sluice

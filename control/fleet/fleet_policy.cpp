@@ -126,12 +126,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     next.op = op;
     next.origin = origin;
     std::vector<std::string> notes;
-    // Where the requested config was written, for a refusal's positions
-    // (overrides have none: 1:1).
-    struct {
-      std::string name = "<override>";
-      std::string text;
-    } written;
+    WrittenConfig written{"<override>", ""};  // for a refusal's positions
     if (op == "set") {
       const json& s = request.value("settings", json());
       std::vector<std::pair<std::string, std::string>> settings;
@@ -233,7 +228,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     const std::vector<DiffEntry> diff =
         config_diff(before.ok() ? before.text : std::string(), after.text);
     if (const std::vector<ConfigError> restart_only =
-            exists ? restart_only_errors(diff, written.text, written.name, "restart every edge")
+            exists ? restart_only_errors(diff, written, "restart every edge")
                    : std::vector<ConfigError>{};
         !restart_only.empty())
       return refused("rejected: " + restart_only[0].to_string(), errors_json(restart_only));

@@ -2,6 +2,7 @@
 #include "control/config/config_diff.hpp"
 
 #include "control/config/schema.hpp"
+#include "control/config/toml_parse.hpp"
 
 #include <toml++/toml.h>
 
@@ -59,7 +60,7 @@ void flatten(const toml::table& t, const std::string& prefix, Flat& out) {
 Flat flat_of(std::string_view text) {
   Flat out;
   try {
-    flatten(toml::parse(text), "", out);
+    flatten(parse_toml(text), "", out);
   } catch (const toml::parse_error&) {
   }
   return out;

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "control/config/loader_detail.hpp"
+#include "control/config/toml_parse.hpp"
 
 namespace sluice {
 
@@ -41,7 +42,7 @@ ConfigError error_at_key(std::string_view text, std::string source_name, std::st
                          std::string message) {
   ConfigError e{std::move(source_name), 1, 1, std::move(key), std::move(message)};
   try {
-    const toml::table doc = toml::parse(text);
+    const toml::table doc = parse_toml(text);
     if (const toml::node* n = doc.at_path(e.key).node(); n != nullptr && n->source().begin) {
       e.line = static_cast<int>(n->source().begin.line);
       e.col = static_cast<int>(n->source().begin.column);

@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include "control/config/config_diff.hpp"
+#include "control/config/toml_parse.hpp"
 #include "control/config/validator.hpp"
 
 namespace sluice::loader {
@@ -13,7 +14,7 @@ namespace sluice::loader {
 std::optional<toml::table> parse_document(std::string_view text, const std::string& source,
                                           Diagnostics& diag) {
   try {
-    return toml::parse(text, std::string_view(source));
+    return parse_toml(text, source);
   } catch (const toml::parse_error& e) {
     const toml::source_region& where = e.source();
     diag.add({where.path ? *where.path : source, clamp_index(where.begin.line),
@@ -45,6 +46,11 @@ class DocumentEditor {
 
   void apply(std::size_t origin, const Setting& s) {
     std::vector<std::string> path = split_key(s.key);
+    if (path.size() > kMaxKeyParts) {
+      diag_.report_setting(origin, "key nested too deep: more than " +
+                                       std::to_string(kMaxKeyParts) + " dotted parts");
+      return;
+    }
     if (!std::all_of(path.begin(), path.end(),
                      [](const std::string& p) { return is_bare_key(p); })) {
       diag_.report_setting(origin,
@@ -72,7 +78,7 @@ class DocumentEditor {
     try {
       std::string line = "v = ";
       line.append(text);
-      toml::table holder = toml::parse(line, kOverrideSource);
+      toml::table holder = parse_toml(line, kOverrideSource);
       if (holder.size() != 1 || holder.get("v") == nullptr) {
         why = "expected a single TOML value, found " + quoted(text);
         return std::nullopt;

@@ -50,6 +50,12 @@ bool has_error(const LoadResult& r, std::string_view expected) {
   return false;
 }
 
+std::string repeated(std::string_view part, int times) {
+  std::string out;
+  for (int i = 0; i < times; i++) out += part;
+  return out;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
@@ -956,6 +962,34 @@ TEST(ConfigLoader, HostileInputNeverCrashes) {
   }
 }
 
+// toml++ nests one table per dot and frees them by recursion: 60,000 parts
+// overflowed the stack. Keys of more than 32 parts are refused before
+// parsing, wherever the key is (a line, a table header, an inline table,
+// quoted parts); dots in strings, comments and floats are not key parts.
+TEST(ConfigLoader, KeysNestedTooDeepAreRefusedAtTheKey) {
+  const std::string deep = repeated("a.", 60000) + "b";
+  const std::string quoted_parts = repeated("\"a\" . ", 33) + "b";
+  const std::pair<std::string, std::string> cases[] = {
+      {"[boundary]\n" + deep + " = 1\n", "<test>:2:1: TOML syntax: key nested too deep"},
+      {"[admission]\nshadow = true\n[" + deep + "]\n", "<test>:3:2: TOML syntax: key nested"},
+      {"[admission]\nx = { " + quoted_parts + " = 1 }\n", "<test>:2:7: TOML syntax: key nested"},
+  };
+  for (const auto& [text, expected] : cases) {
+    LoadResult r = load(text);
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(has_error(r, expected)) << "expected: " << expected << "\ngot:\n" << all_errors(r);
+  }
+  // 32 parts is a key toml++ can hold: refused for what it is, not its depth.
+  const std::string k32 = "a" + repeated(".a", 31);
+  LoadResult r = load("[admission]\n" + k32 + " = 1\n");
+  EXPECT_TRUE(has_error(r, "<test>:2:1: admission.a: unknown key")) << all_errors(r);
+  // Dots that are not key parts.
+  std::string dots(200, '.');
+  r = load("# " + dots + "\n[admission]\nseed = 7 # " + dots + "\n[control]\naudit_log = \"/tmp/" +
+           dots + "\"\n");
+  EXPECT_TRUE(r.ok()) << all_errors(r);
+}
+
 // ---------------------------------------------------------------------------
 // Overrides and profiles
 
@@ -1046,6 +1080,12 @@ TEST(ConfigOverrides, RejectAllOrNothing) {
       {"class without a key",
        {{"class.citizen", "{}"}},
        "<override>:1:1: class.citizen: expected class.NAME.KEY"},
+      {"key nested too deep",
+       {{"boundary" + repeated(".a", 15000), "1"}},
+       "key nested too deep: more than 32 dotted parts"},
+      {"value nested too deep",
+       {{"admission.x", "{" + repeated("a.", 60000) + "b = 1}"}},
+       "<override>:1:1: admission.x: expected a TOML value (strings in double quotes), found"},
       {"malformed key",
        {{"boundary..lookups_per_sec", "5"}},
        "<override>:1:1: boundary..lookups_per_sec: malformed key"},

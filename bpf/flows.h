@@ -225,6 +225,8 @@ __attribute__((noinline)) int sl_flow_apply_xdp(const struct sl_profile *prof, _
 		struct sl_meta *later = &sc->meta;
 		sl_meta_portless(m, later);
 		__u32 lc = sl_classify_xdp(prof, slot & 1, later);
+		if (!sl_frag_entry_kept(sl_prio_of(prof, cls), sl_prio_of(prof, lc)))
+			return 0;
 		sl_flow_key_frag(key, m);
 		sl_flow_make(f, SL_FLOW_OP_CREATE_FRAG, prof, prof->classes[lc].state_index, now);
 		sl_flow_put(prof, sl_prio_of(prof, lc), key, f, SL_FLOW_EV_CREATED, now, 0);

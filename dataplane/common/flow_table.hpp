@@ -129,6 +129,7 @@ void flow_apply_ops(Flows& flows, const sl_profile& prof, const sl_meta& m, cons
     sl_meta_portless(&m, &later);
     const sl_class_params& lp = prof.classes[classify(later)];
     const uint32_t lprio = lp.priority & (SL_PRIORITIES - 1);
+    if (!sl_frag_entry_kept(prio, lprio)) return;
     sl_flow_key_frag(&key, &m);
     sl_flow_make(&f, SL_FLOW_OP_CREATE_FRAG, &prof, lp.state_index, now_ns);
     if (flows.holder(key).put(lprio, key, f, now_ns, events)) events[lprio][SL_FLOW_EV_CREATED]++;

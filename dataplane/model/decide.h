@@ -83,12 +83,14 @@ SL_INLINE int sl_charged(const struct sl_profile *prof, const struct sl_meta *m,
 	return m->is_start || (!flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE);
 }
 
-/* What a packet that passes leaves in the flow table (nothing when it is
- * not kept). */
+/* What an admitted packet leaves in the flow table (nothing when flows are
+ * not kept). A shed one leaves nothing, even when it passes marked
+ * (on_shed = "mark"): a marked SYN pays no token, and its entry would verify
+ * a forger's ACKs on the 4-tuple for free. */
 SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *m,
 			   struct sl_decision *d)
 {
-	if ((d->action != SL_ACTION_PASS && d->action != SL_ACTION_MARK) || !sl_flows_kept(prof))
+	if (d->verdict != SL_VERDICT_ADMITTED || !sl_flows_kept(prof))
 		return;
 	if (m->is_start && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER)
 		d->flow_ops |= SL_FLOW_OP_CREATE_TCP;

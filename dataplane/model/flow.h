@@ -105,6 +105,17 @@ SL_INLINE void sl_meta_portless(const struct sl_meta *m, struct sl_meta *r)
 	r->dport = 0;
 }
 
+/* Whether a first fragment charged to a class of priority charged_prio
+ * leaves an entry for its later fragments, which search the partition of
+ * the class they classify to without ports (later_prio): only when that is
+ * the charged priority. Else fragments charged to one priority's budget
+ * (a port-matched class, say) would recycle another priority's partition,
+ * and take verification from its idle flows. */
+SL_INLINE int sl_frag_entry_kept(__u32 charged_prio, __u32 later_prio)
+{
+	return charged_prio == later_prio;
+}
+
 #define SL_ICMP_INNER_EXT      2    /* extension headers walked in a carried IPv6 header */
 #define SL_ICMP_INNER_MAX      4095 /* ... which must end within 4 KiB of it */
 #define SL_ICMP_INNER_MAX_MASK 0xfff

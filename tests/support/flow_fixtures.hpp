@@ -413,6 +413,66 @@ inline std::vector<FlowFixture> flow_fixtures() {
         {"ESP neither", false,
          PacketBuilder().ipv6("2001:2:0:10::5", "2001:2::1").l4_raw(50, 24).build(), t + 7000,
          "checkpoint", A, UNV}}},
+      // A shed that passes marked pays no token: it earns no entry, or a
+      // forger's marked SYN would verify ACKs on its 4-tuple for free.
+      {"marked_sheds_earn_nothing",
+       std::string("[admission]\nunverified = \"drop\"\nflow_learn_sec = 0\n") + R"(
+[[class]]
+name = "staff"
+priority = 2
+match = { src = ["198.18.10.0/24"] }
+rate_per_sec = 1
+burst = 1
+on_shed = "mark"
+mark_dscp = 8
+)",
+       {{"SYN: admitted", false, seg4(cp, 40000, srv, 443, kSyn), t, "staff", A, LOOKUP},
+        {"another SYN: shed, passed marked", false, seg4(cp, 40001, srv, 443, kSyn), t + 1000,
+         "staff", S, SL_REASON_CLASS_RATE},
+        {"the marked SYN's ACK: unverified, dropped", false, seg4(cp, 40001, srv, 443, kAck),
+         t + 2000, "staff", S, UNV},
+        {"the admitted SYN's ACK: verified", false, seg4(cp, 40000, srv, 443, kAck), t + 3000,
+         "staff", A, CONT},
+        {"a first fragment: shed, passed marked", false, frag4(60, 0, true), t + 4000, "staff", S,
+         SL_REASON_CLASS_RATE},
+        {"its later fragment: unverified, dropped", false, frag4(60, 8, false), t + 5000, "staff",
+         S, UNV}}},
+      // A first fragment's entry goes to the partition of the class its later
+      // fragments classify to (no ports), so only when that class has the
+      // charged class's priority: else a flood charged to one priority's
+      // budget would recycle another priority's flows.
+      {"fragment_entries_stay_in_their_priority",
+       std::string("[admission]\nflow_learn_sec = 0\n") + R"(
+[[class]]
+name = "staff"
+priority = 2
+match = { src = ["198.18.10.0/24"], proto = "udp", dst_ports = [443] }
+
+[[class]]
+name = "dns"
+priority = 5
+match = { proto = "udp", dst_ports = [53] }
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = ["198.18.0.0/15"] }
+)",
+       {{"a first fragment to 443: staff's lookup", false,
+         PacketBuilder()
+             .ipv4("198.18.10.8", "198.19.0.1")
+             .fragment(0, true)
+             .ip_id(70)
+             .udp(5000, 443)
+             .payload(64)
+             .build(),
+         t, "staff", A, LOOKUP},
+        {"its later fragment (citizen, priority 5): unverified, charged", false,
+         frag4(70, 8, false), t + 1000, "citizen", A, UNV},
+        {"a first fragment to 53: dns's lookup", false, frag4(71, 0, true), t + 2000, "dns", A,
+         LOOKUP},
+        {"its later fragment (citizen, priority 5 as dns): verified", false, frag4(71, 8, false),
+         t + 3000, "citizen", A, CONT}}},
       {"unverified_drop",
        std::string("[admission]\nunverified = \"drop\"\nflow_learn_sec = 0\n") + kFlowClasses,
        {{"unknown ACK: dropped", false, client_ack, t, "checkpoint", S, UNV},

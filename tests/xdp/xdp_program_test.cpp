@@ -303,7 +303,9 @@ TEST_P(XdpFlowFixtures, MatchTheModel) {
     EXPECT_EQ(names[r.xdp.decision.class_id], s.cls);
     EXPECT_EQ(r.xdp.decision.verdict, s.verdict);
     EXPECT_EQ(r.xdp.decision.reason, s.reason);
-    EXPECT_EQ(r.xdp.action, s.verdict == SL_VERDICT_ADMITTED ? XDP_PASS : XDP_DROP);
+    const bool passes = s.verdict == SL_VERDICT_ADMITTED || r.model.action == SL_ACTION_MARK;
+    EXPECT_EQ(r.xdp.action, passes ? XDP_PASS : XDP_DROP);
+    EXPECT_EQ(r.xdp.decision.action, r.model.action);
     EXPECT_EQ(r.xdp.decision.reason, r.model.reason);
     EXPECT_EQ(r.xdp.decision.verdict, r.model.verdict);
     EXPECT_EQ(r.xdp.decision.flow_ops, r.model.flow_ops);

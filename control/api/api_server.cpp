@@ -80,6 +80,12 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 
 bool read_http_token(const std::string& path, std::string* token, std::string* error) {
   token->clear();
+  std::error_code ec;
+  if (const auto st = std::filesystem::status(path, ec);
+      !ec && st.type() != std::filesystem::file_type::regular) {
+    *error = "cannot read " + path + ": not a regular file";  // a FIFO would block the start
+    return false;
+  }
   std::ifstream f(path);
   if (!f.is_open()) {
     *error = "cannot read " + path + ": " + std::strerror(errno);

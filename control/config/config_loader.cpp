@@ -14,6 +14,8 @@
 // (allocation failure) is caught at the entry points.
 #include "control/config/config_loader.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -73,8 +75,14 @@ LoadResult load_config_string(std::string_view text, std::string source_name) {
 
 namespace {
 
-// The file's text, or false with *why.
+// The file's text, or false with *why. Only a regular file: a FIFO would
+// block the reader (and a reload holds the control lock) until someone
+// writes to it.
 bool read_config_text(const std::string& path, std::string* text, std::string* why) {
+  if (struct stat st{}; ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    *why = "not a regular file";
+    return false;
+  }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) {
     *why = std::strerror(errno);

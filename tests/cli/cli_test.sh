@@ -43,6 +43,10 @@ expect_line unknown_key "$bad:11:1: class.citizen.colour: unknown key"
 expect_line error_count "5 error(s), config not valid"
 check missing_config 1 "$sluiced" --check-config "$tmp/nope.toml"
 expect_line missing_config_named "nope.toml"
+# A FIFO no one writes to is refused at once, never waited on.
+mkfifo "$tmp/fifo.toml"
+check config_fifo 1 timeout 10 "$sluiced" --check-config "$tmp/fifo.toml"
+expect_line config_fifo_named "$tmp/fifo.toml:0:0: cannot read config file: not a regular file"
 
 # The token file an HTTP listener needs is read as a start would read it.
 printf '[control]\nhttp_listen = "127.0.0.1:9555"\nhttp_token_file = "%s"\n' "$tmp/token" >"$tmp/http.toml"
@@ -54,6 +58,10 @@ expect_line token_empty_named "$tmp/http.toml:3:19: control.http_token_file: the
 echo short-token >"$tmp/token"
 check token_short 1 "$sluiced" --check-config "$tmp/http.toml"
 expect_line token_short_named "$tmp/http.toml:3:19: control.http_token_file: the token in $tmp/token must be at least 16 characters, found 11 on its first line"
+rm "$tmp/token" && mkfifo "$tmp/token"
+check token_fifo 1 timeout 10 "$sluiced" --check-config "$tmp/http.toml"
+expect_line token_fifo_named "$tmp/http.toml:3:19: control.http_token_file: cannot read $tmp/token: not a regular file"
+rm "$tmp/token"
 echo 0123456789abcdef0123 >"$tmp/token"
 check token_ok 0 "$sluiced" --check-config "$tmp/http.toml"
 

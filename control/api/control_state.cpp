@@ -279,7 +279,8 @@ json ControlState::handle(const json& request, const Origin& origin) {
       return change("apply", text, {source, text}, profile, dry_run, origin, notes);
     }
     if (op == "profile") {
-      if (!request.contains("name") || !request["name"].is_string())
+      if (!request.contains("name") || !request["name"].is_string() ||
+          request["name"].get_ref<const std::string&>().empty())
         return refuse("name: expected a profile name, or \"none\" for the base config");
       const std::string name = request["name"];
       return change("profile", base_text_, {"profile " + name, ""}, name == "none" ? "" : name,

@@ -300,6 +300,11 @@ void Validator::profiles(const toml::node& n, std::map<std::string, ProfileOverl
       diag_.report(k.source(), key, "profile names are one or more of a-z, 0-9, _ and -");
       continue;
     }
+    if (k.str() == "none") {  // `sluicectl profile none` returns to the base
+      diag_.report(k.source(), key,
+                   "\"none\" is reserved: `sluicectl profile none` returns to the base config");
+      continue;
+    }
     const toml::table* pt = table(v, key);
     if (pt == nullptr) continue;
     ProfileOverlay overlay;

@@ -802,6 +802,12 @@ per_source = { rate_per_sec = 5, prefix_v6 = 129 }
 "boundary.lookups_per_sec" = 5
 )",
      "<test>:1:11: profiles.Surge: profile names are one or more of a-z, 0-9, _ and -"},
+    {"profile named none", R"(
+[profiles.none]
+"boundary.lookups_per_sec" = 5
+)",
+     "<test>:1:11: profiles.none: \"none\" is reserved: `sluicectl profile none` returns to the "
+     "base config"},
     {"profile value of the wrong type is reported at its entry", R"(
 [[class]]
 name = "citizen"

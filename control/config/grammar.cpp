@@ -111,28 +111,34 @@ std::optional<PortRange> parse_port_text(std::string_view s, std::string& why) {
 }
 
 // "HOST:PORT" with an IPv4 literal or a bracketed IPv6 literal, port 1..65535.
-bool is_listen_address(std::string_view s) {
+bool ListenAddress::any() const {
+  return std::all_of(addr.begin(), addr.end(), [](unsigned char b) { return b == 0; });
+}
+
+std::optional<ListenAddress> parse_listen_address(std::string_view s) {
   std::string host;
   std::string_view port;
-  int family = AF_INET;
+  ListenAddress out;
+  out.family = AF_INET;
   if (!s.empty() && s.front() == '[') {
     const std::size_t close = s.find(']');
     if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
-      return false;
+      return std::nullopt;
     host = std::string(s.substr(1, close - 1));
     port = s.substr(close + 2);
-    family = AF_INET6;
+    out.family = AF_INET6;
   } else {
     const std::size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos) return false;
+    if (colon == std::string_view::npos) return std::nullopt;
     host = std::string(s.substr(0, colon));
     port = s.substr(colon + 1);
   }
-  if (host.find('\0') != std::string::npos) return false;
-  unsigned char addr[16];
-  if (inet_pton(family, host.c_str(), addr) != 1) return false;
+  if (host.find('\0') != std::string::npos) return std::nullopt;
+  if (inet_pton(out.family, host.c_str(), out.addr.data()) != 1) return std::nullopt;
   const auto p = parse_port_number(port);
-  return p && *p >= 1;
+  if (!p || *p < 1) return std::nullopt;
+  out.port = static_cast<uint16_t>(*p);
+  return out;
 }
 
 }  // namespace sluice::loader

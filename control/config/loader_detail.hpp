@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <map>
 #include <optional>
@@ -252,7 +253,14 @@ std::optional<uint16_t> parse_port_number(std::string_view s);
 // "443" or "8000-8100".
 std::optional<PortRange> parse_port_text(std::string_view s, std::string& why);
 // "HOST:PORT" with an IPv4 literal or a bracketed IPv6 literal, port 1..65535.
-bool is_listen_address(std::string_view s);
+struct ListenAddress {
+  int family = 0;                        // AF_INET or AF_INET6
+  std::array<unsigned char, 16> addr{};  // network order; IPv4 in the first 4
+  uint16_t port = 0;
+  bool any() const;  // 0.0.0.0 or [::]
+};
+std::optional<ListenAddress> parse_listen_address(std::string_view s);
+inline bool is_listen_address(std::string_view s) { return parse_listen_address(s).has_value(); }
 
 // ---------------------------------------------------------------------------
 // Profile entries (validator_classes.cpp)

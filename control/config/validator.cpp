@@ -189,16 +189,12 @@ void Validator::adaptive_needs_inline(const toml::table& doc, const Config& out)
 // second to bind would fail at start. Same port, and the same address or
 // either one every address (0.0.0.0, [::]).
 void Validator::listeners_apart(const toml::table& doc, const Config& out) {
-  const std::string& api = out.control.http_listen;
   const std::string& metrics = out.metrics.listen;
-  if (api.empty()) return;
-  const std::size_t a = api.rfind(':'), m = metrics.rfind(':');
-  if (a == std::string::npos || m == std::string::npos) return;
-  const std::string api_host = api.substr(0, a), metrics_host = metrics.substr(0, m);
-  auto any = [](const std::string& host) { return host == "0.0.0.0" || host == "[::]"; };
-  if (api.substr(a) != metrics.substr(m) ||
-      (api_host != metrics_host && !any(api_host) && !any(metrics_host)))
-    return;
+  if (out.control.http_listen.empty()) return;
+  const std::optional<ListenAddress> a = parse_listen_address(out.control.http_listen);
+  const std::optional<ListenAddress> m = parse_listen_address(metrics);
+  if (!a || !m || a->port != m->port) return;  // (a malformed one is reported already)
+  if (!a->any() && !m->any() && (a->family != m->family || a->addr != m->addr)) return;
   const toml::node* n = doc.at_path("control.http_listen").node();
   if (n == nullptr) return;
   diag_.report(n->source(), "control.http_listen",

@@ -886,6 +886,24 @@ match = { src = "::ffff:198.18.10.0/120" }
      "<test>:3:17: class.v4.match.src: expected IPv4 addresses as an IPv4 prefix, "
      "\"198.18.10.0/24\" (an IPv4-mapped IPv6 prefix never matches: IPv4 packets are IPv4 on the "
      "wire), found string \"::ffff:198.18.10.0/120\""},
+    {"the control API on the metrics socket, its port spelt with a leading zero", R"(
+[metrics]
+listen = "127.0.0.1:09110"
+
+[control]
+http_listen = "127.0.0.1:9110"
+http_token_file = "/etc/sluice/token"
+)",
+     "<test>:5:15: control.http_listen: the same socket as metrics.listen (127.0.0.1:09110)"},
+    {"the control API on the metrics socket, its IPv6 address spelt out", R"(
+[metrics]
+listen = "[0:0::1]:9110"
+
+[control]
+http_listen = "[::1]:9110"
+http_token_file = "/etc/sluice/token"
+)",
+     "<test>:5:15: control.http_listen: the same socket as metrics.listen ([0:0::1]:9110)"},
     {"the control API on the metrics socket", R"(
 [metrics]
 listen = "0.0.0.0:9109"

@@ -440,6 +440,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // A mistyped command: CLI11 would only say that one is required.
+    if (app.get_subcommands().empty() && !app.remaining().empty()) {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands({}))
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      std::cerr << "sluicectl: unknown command \"" << app.remaining().front()
+                << "\"; commands are: " << names << "\nRun with --help for more information.\n";
+      return kRejected;
+    }
     const int rc = app.exit(e);
     return rc == 0 ? kOk : kRejected;
   }

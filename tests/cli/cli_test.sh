@@ -90,6 +90,8 @@ expect_line replay_bad_config_msg "$bad:2:19:"
 check replay_missing_arg 1 "$sluicectl" replay --config "$src/config/demo-surge.toml"
 expect_line replay_missing_arg_msg "--pcap is required"
 check no_subcommand 1 "$sluicectl"
+check unknown_command 1 "$sluicectl" --json statuss
+expect_line unknown_command_named 'sluicectl: unknown command "statuss"; commands are: status, top, get,'
 check help 0 "$sluicectl" replay --help
 expect_line help_text "what would this config have done"
 

@@ -52,6 +52,10 @@ SL_STATIC_ASSERT(sizeof(struct sl_source_entry) == 56, "sl_source_entry layout")
 struct sl_shared_state {
 	struct bpf_spin_lock lock;
 	__u32 pad;
+	/* The DPDK standby's heartbeat (sl_heartbeat.beat_ns) when it last
+	 * took over: a beat since means DPDK decided meanwhile, and the flows
+	 * it admitted are not in this table (sluice.bpf.c, sl_standby_decides). */
+	__u64 standby_beat_ns;
 	struct sl_boundary_state boundary;
 	struct sl_class_state classes[SL_MAX_CLASSES]; /* by state_index */
 #ifdef SL_LAYOUT_VARIANT

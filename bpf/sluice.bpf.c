@@ -82,13 +82,36 @@ static __always_inline int sl_shed_coarse(const struct sl_profile *prof,
 
 /* DPDK standby: true while the DPDK sluiced that loaded this program beats,
  * so its af_packet ports see every frame (XDP_PASS). */
-static __always_inline int sl_dpdk_alive(void)
+static __always_inline int sl_dpdk_alive(__u64 *beat_ns)
 {
+	*beat_ns = 0;
 	if (!sl_standby)
 		return 0;
 	__u32 zero = 0;
 	struct sl_heartbeat *hb = bpf_map_lookup_elem(&sl_heartbeat, &zero);
-	return hb && bpf_ktime_get_ns() - hb->beat_ns < hb->timeout_ns;
+	if (!hb)
+		return 0;
+	*beat_ns = hb->beat_ns;
+	return bpf_ktime_get_ns() - *beat_ns < hb->timeout_ns;
+}
+
+/* The standby decides (DPDK's beat is stale). If DPDK beat since the last
+ * time it did, DPDK decided meanwhile and admitted flows this table never
+ * saw: their continuations would be unverified. Learn them, as at a start.
+ * Once per takeover; the state's clock, under its lock. */
+static __noinline int sl_standby_decides(struct sl_shared_state *st, const struct sl_profile *prof,
+					 __u64 beat_ns)
+{
+	if (!st || !prof)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	bpf_spin_lock(&st->lock);
+	if (st->standby_beat_ns != beat_ns) {
+		st->standby_beat_ns = beat_ns;
+		sl_learning_open(&st->boundary, prof, now);
+	}
+	bpf_spin_unlock(&st->lock);
+	return 0;
 }
 
 /* Where an admitted frame goes: the inside interface (inline) or the host. */
@@ -304,8 +327,9 @@ SEC("xdp")
 int sl_xdp_outside(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
+	__u64 beat_ns;
 
-	if (sl_dpdk_alive())
+	if (sl_dpdk_alive(&beat_ns))
 		return XDP_PASS;
 	struct sl_active *act = bpf_map_lookup_elem(&sl_active, &zero);
 	if (!act)
@@ -316,6 +340,8 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
 	if (!prof || !st || !cnt || prof->n_classes == 0 || prof->n_classes > SL_MAX_CLASSES)
 		return sl_admitted(); /* no profile yet: fail open */
+	if (sl_standby && SL_READ_ONCE(st->standby_beat_ns) != beat_ns)
+		sl_standby_decides(st, prof, beat_ns);
 
 	struct sl_meta m;
 	int parsed = sl_parse_xdp(ctx, &m);
@@ -432,7 +458,8 @@ SEC("xdp")
 int sl_xdp_inside(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
-	if (sl_dpdk_alive())
+	__u64 beat_ns;
+	if (sl_dpdk_alive(&beat_ns))
 		return XDP_PASS;
 	struct sl_active *act = bpf_map_lookup_elem(&sl_active, &zero);
 	if (act) {

@@ -42,13 +42,23 @@ SL_INLINE void sl_class_state_init(struct sl_class_state *cs, const struct sl_cl
 	cs->window_start_ns = now_ns;
 }
 
+/* Opens the learning window (flow.h) when the flow table missed flows that
+ * are live: fresh state, flow state turned back on by a retune, the XDP
+ * standby taking over from DPDK (whose flows it did not see). */
+SL_INLINE void sl_learning_open(struct sl_boundary_state *bs, const struct sl_profile *prof,
+				__u64 now_ns)
+{
+	bs->learn_until_ns = now_ns + prof->flow_learn_ns;
+	__builtin_memset(bs->learned, 0, sizeof(bs->learned));
+}
+
 SL_INLINE void sl_boundary_state_init(struct sl_boundary_state *bs, const struct sl_profile *prof,
 				      __u64 now_ns)
 {
 	__builtin_memset(bs, 0, sizeof(*bs));
 	sl_bucket_init(&bs->lookups, &prof->boundary_lookups, now_ns);
 	sl_bucket_init(&bs->packets, &prof->boundary_packets, now_ns);
-	bs->learn_until_ns = now_ns + prof->flow_learn_ns; /* fresh state: an empty flow table */
+	sl_learning_open(bs, prof, now_ns); /* fresh state: an empty flow table */
 }
 
 /* charged: an unverified packet charged as a lookup (is_start is 0). */
@@ -261,8 +271,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 			bs->flows_off = 1;
 	} else if (bs->flows_off) {
 		bs->flows_off = 0;
-		bs->learn_until_ns = now_ns + prof->flow_learn_ns;
-		__builtin_memset(bs->learned, 0, sizeof(bs->learned));
+		sl_learning_open(bs, prof, now_ns);
 	}
 
 	sl_bucket_refill(&bs->packets, &prof->boundary_packets, now_ns);

@@ -94,6 +94,51 @@ TEST(XdpStandby, PassesWhileTheHeartbeatIsFreshAndEnforcesAfter) {
   EXPECT_EQ(r.action, XDP_DROP) << "a stale beat: the standby takes over";
 }
 
+// Each takeover opens the learning window: DPDK decided while the standby
+// stood by, and the flows it admitted are not in the standby's table. (The
+// first takeover of fresh state opens it anyway; the second must too.)
+TEST(XdpStandby, EveryTakeoverOpensTheLearningWindow) {
+  SLUICE_REQUIRE_ROOT();
+  XdpProgramOptions o;
+  o.standby = true;
+  o.record_decision = true;
+  std::string error;
+  auto p = XdpProgram::load(o, &error);
+  ASSERT_TRUE(p) << error;
+  const auto profile = [](int learn_sec) {
+    return test::profile_from_toml(
+        "[admission]\nunverified = \"drop\"\nflow_learn_sec = " + std::to_string(learn_sec) + "\n");
+  };
+  // The first takeover without a window (flow_learn_sec = 0): an ACK of a
+  // flow DPDK admitted is dropped.
+  ASSERT_TRUE(p->write_profile(profile(0), 1, &error)) << error;
+  const auto ack = [](uint16_t port) {
+    return test::seg4("198.18.10.5", port, "198.19.0.1", 443, kAck);
+  };
+  XdpTestResult r;
+  ASSERT_TRUE(p->beat(1, &error)) << error;  // stale at once: the standby decides
+  ASSERT_TRUE(p->test_run(ack(40000), &r, &error)) << error;
+  ASSERT_EQ(r.action, XDP_DROP) << "no window: unverified, dropped";
+  // A retune to a 60-s window opens none (the state is not fresh)...
+  ASSERT_TRUE(p->write_profile(profile(60), 2, &error)) << error;
+  ASSERT_TRUE(p->test_run(ack(40001), &r, &error)) << error;
+  EXPECT_EQ(r.action, XDP_DROP) << "the same takeover: still no window";
+  // ...DPDK runs again (a fresh beat: the standby passes), then stops: the
+  // second takeover learns the flows DPDK admitted meanwhile.
+  ASSERT_TRUE(p->beat(5'000'000'000ULL, &error)) << error;
+  ASSERT_TRUE(p->test_run(ack(40002), &r, &error)) << error;
+  ASSERT_EQ(r.action, XDP_PASS) << "DPDK decides";
+  ASSERT_TRUE(p->beat(1, &error)) << error;
+  ASSERT_TRUE(p->test_run(ack(40002), &r, &error)) << error;
+  EXPECT_EQ(r.action, XDP_PASS) << "the second takeover: learned";
+  EXPECT_EQ(r.decision.verdict, SL_VERDICT_ADMITTED);
+  EXPECT_EQ(r.decision.reason, SL_REASON_CONTINUATION);
+  uint64_t learned = 0;
+  for (uint32_t prio = 0; prio < SL_PRIORITIES; prio++)
+    learned += p->stats().flow_events[prio][SL_FLOW_EV_LEARNED];
+  EXPECT_EQ(learned, 1u);
+}
+
 TEST(EdgeRecord, RoundTripsThroughItsPin) {
   SLUICE_REQUIRE_ROOT();
   const std::string pins = "/sys/fs/bpf/sluice-test-edge-" + std::to_string(::getpid());

@@ -308,6 +308,19 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  * decides). The caller gives back a source token it took
  * (SL_SOURCE_TAKEN), as after any shed.
  */
+/* Whether a charged packet (an unverified one, under unverified = "charge")
+ * decides as a lookup without the lock: no flow of it was found, the
+ * learning window (which would admit it as learned) is shut and no retune
+ * waits to open it (flows_off). now_ns may lag the exact clock: a late clock
+ * only sends more to the lock. */
+SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof,
+				  const struct sl_boundary_state *bs, int flow_hit, __u64 now_ns)
+{
+	return !flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE &&
+	       now_ns >= SL_READ_ONCE(bs->learn_until_ns) &&
+	       (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off);
+}
+
 SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 			       int parse_result, __u32 class_id, struct sl_class_state *cs,
 			       const struct sl_boundary_state *bs, struct sl_sticky_cpu *sc,
@@ -318,9 +331,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 	const struct sl_class_params *cp = &prof->classes[class_id];
 	const int charged = !m->is_start;
 	if (cs->epoch != cp->state_epoch || bs->epoch != prof->boundary_epoch ||
-	    (charged && (flow_hit || prof->unverified != SL_UNVERIFIED_CHARGE ||
-			 now_ns < SL_READ_ONCE(bs->learn_until_ns) ||
-			 (__u32)!sl_flows_kept(prof) != SL_READ_ONCE(bs->flows_off))) ||
+	    (charged && !sl_charged_unlocked(prof, bs, flow_hit, now_ns)) ||
 	    (cp->src_bucket.enabled ? source != SL_SOURCE_TAKEN : source != SL_SOURCE_HERE))
 		return 0;
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
@@ -364,8 +375,10 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 
 /*
  * What a dataplane with credits decides without the state lock: on the
- * CPU's credit (sl_credit_spend), or a start its source's own budget refused
- * (nothing shared changes: the class and boundary states are current).
+ * CPU's credit (sl_credit_spend), or a lookup its source's own budget
+ * refused (nothing shared changes: the class and boundary states are
+ * current), a start or a charged packet (a spoofed ACK flood claiming one
+ * source costs what a SYN flood from it costs).
  * Returns 0 when the decision needs more: sl_shed_unlocked (on the exact
  * clock), then under the lock sl_credit_reclaim, sl_decide_source and
  * sl_credit_draw.
@@ -378,10 +391,13 @@ SL_INLINE int sl_decide_unlocked(const struct sl_profile *prof, const struct sl_
 	if (sl_credit_spend(prof, m, parse_result, class_id, cs, bs, source, flow_hit, cc, now_ns,
 			    d))
 		return 1;
-	if (source != SL_SOURCE_REFUSED || !m->is_start || parse_result != SL_PARSE_OK ||
+	if (source != SL_SOURCE_REFUSED || parse_result != SL_PARSE_OK ||
 	    class_id >= SL_MAX_CLASSES || cs->epoch != prof->classes[class_id].state_epoch ||
 	    bs->epoch != prof->boundary_epoch)
 		return 0;
-	sl_decide_source_refused(prof, m, class_id, 0, d);
+	const int charged = !m->is_start;
+	if (charged && !sl_charged_unlocked(prof, bs, flow_hit, now_ns))
+		return 0;
+	sl_decide_source_refused(prof, m, class_id, charged, d);
 	return 1;
 }

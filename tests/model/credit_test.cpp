@@ -23,6 +23,7 @@
 #include "dataplane/model/parse.h"
 #include "dataplane/model/sticky_settle.h"
 #include "dataplane/reference/reference.hpp"
+#include "tests/support/flow_fixtures.hpp"
 #include "tests/support/profile_from_toml.hpp"
 #include "tests/support/traffic.hpp"
 
@@ -336,6 +337,43 @@ shed_order = ")") + GetParam() + "\"\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Credits, ShedsWithoutTheLock, ::testing::Values("sticky", "random"));
+
+// A flood claiming one source over its per-source budget is refused without
+// the lock, ACKs (charged as lookups: unverified) as SYNs: the ACKs took the
+// lock one by one, and a box of CPUs shed them at one lock's rate.
+TEST(Credits, ASourceOverItsBudgetIsRefusedWithoutTheLockAcksAsSyns) {
+  const std::string toml = R"(
+[admission]
+flow_learn_sec = 0
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24"] }
+per_source = { rate_per_sec = 5 }
+)";
+  for (const uint8_t flags : {test::kSyn, test::kAck}) {
+    SCOPED_TRACE(flags == test::kSyn ? "SYNs" : "ACKs");
+    ReferenceModel exact(test::profile_from_toml(toml));
+    ReferenceModel credited(test::profile_from_toml(toml));
+    credited.use_credits(2);
+    uint64_t shed = 0;
+    for (uint32_t i = 0; i < 2000; i++) {  // 10,000 a second, 0.2 s
+      const std::vector<uint8_t> f =
+          test::seg4("198.18.10.5", static_cast<uint16_t>(10000 + i), "198.19.0.1", 443, flags);
+      const uint64_t now = kT0 + i * 100'000ULL;
+      const sl_decision want = exact.decide(f.data(), static_cast<uint32_t>(f.size()), now);
+      const sl_decision got =
+          credited.decide(f.data(), static_cast<uint32_t>(f.size()), now, nullptr, i % 2);
+      ASSERT_EQ(got.verdict, want.verdict) << "packet " << i;
+      ASSERT_EQ(got.reason, want.reason) << "packet " << i;
+      ASSERT_EQ(got.action, want.action) << "packet " << i;
+      shed += got.verdict == SL_VERDICT_SHED;
+    }
+    EXPECT_GE(shed, 1990u);
+    EXPECT_GE(credited.unlocked_decisions(), shed);
+  }
+}
 
 // Each CPU counts its sticky sheds into its own counts while another CPU
 // takes them into the class's state (sl_sticky_take, then sl_sticky_merge

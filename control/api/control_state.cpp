@@ -48,10 +48,11 @@ ControlState::ControlState(Dataplane& dataplane, std::string config_path, const 
       audit_(audit),
       history_limit_(initial.config ? initial.config->control.history : 32),
       base_text_(initial.text),
+      base_source_(config_path_),
       effective_(initial),
       generation_(generation) {
-  history_.push_back(
-      {generation, base_text_, "", utc_timestamp(), Origin{"startup"}.to_json(), "start"});
+  history_.push_back({generation, base_text_, base_source_, "", utc_timestamp(),
+                      Origin{"startup"}.to_json(), "start"});
   last_change_unix_ = unix_now();
 }
 
@@ -78,10 +79,17 @@ json ControlState::refuse(const std::string& error, json errors) {
   return r;
 }
 
-bool ControlState::evaluate(const std::string& base, const std::string& profile,
-                            LoadResult* effective, json* refusal) const {
-  *effective = profile.empty() ? load_config_string(base, config_path_)
-                               : apply_profile(base, config_path_, profile);
+std::string ControlState::source_of(const std::string& base, const WrittenConfig& written) const {
+  if (base == base_text_) return base_source_;
+  if (!written.text.empty() && base == written.text) return written.name;
+  return std::string(kRunningSource);
+}
+
+bool ControlState::evaluate(const std::string& base, const std::string& source,
+                            const std::string& profile, LoadResult* effective,
+                            json* refusal) const {
+  *effective =
+      profile.empty() ? load_config_string(base, source) : apply_profile(base, source, profile);
   if (effective->ok()) return true;
   const std::string first =
       effective->errors.empty() ? "invalid" : effective->errors[0].to_string();
@@ -96,7 +104,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
   LoadResult next;
   json refusal;
   std::string base = requested;
-  if (!evaluate(base, profile, &next, &refusal)) {
+  if (!evaluate(base, source_of(base, written), profile, &next, &refusal)) {
     return refuse(refusal["error"], refusal["errors"]);
   }
   // Turning the adaptive boundary off keeps the rate it found (a fleet
@@ -106,7 +114,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
           fleet.is_null() ? freeze_adaptive(*next.config, base, &notes, &learned) : std::string();
       !frozen.empty()) {
     base = std::move(frozen);
-    if (!evaluate(base, profile, &next, &refusal))
+    if (!evaluate(base, source_of(base, written), profile, &next, &refusal))
       return refuse(refusal["error"], refusal["errors"]);
     const uint64_t runs = next.config->boundary.lookups_per_sec.value_or(0);
     if (runs > learned) return refuse(frozen_under_profile_error(profile, runs, learned));
@@ -131,6 +139,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
     ok["generation"] = generation_;
     ok["dry_run"] = dry_run;
     if (!dry_run) {  // same settings, other text (comments, order): keep the new text
+      base_source_ = source_of(base, written);
       base_text_ = base;
       profile_ = profile;
       // A fleet revision with the same settings: this edge runs it now.
@@ -158,12 +167,14 @@ json ControlState::change(const std::string& op, const std::string& requested,
   }
   const uint64_t old_generation = generation_;
   generation_ = next_generation;
+  base_source_ = source_of(base, written);
   base_text_ = base;
   profile_ = profile;
   effective_ = std::move(next);
   effective_epoch_++;
   if (!effective_.config->boundary.adaptive) adaptive_rate_.reset();
-  history_.push_back({generation_, base_text_, profile_, utc_timestamp(), origin.to_json(), op});
+  history_.push_back(
+      {generation_, base_text_, base_source_, profile_, utc_timestamp(), origin.to_json(), op});
   while (history_.size() > history_limit_) history_.pop_front();
   applied_++;
   last_change_unix_ = unix_now();
@@ -213,7 +224,9 @@ json ControlState::handle(const json& request, const Origin& origin) {
       return {{"ok", true},
               {"generation", generation_},
               {"profile", profile_.empty() ? json(nullptr) : json(profile_)},
-              {"config", effective_.text}};
+              {"config", effective_.text},
+              {"base", base_text_},
+              {"base_source", base_source_}};
     }
     if (op == "history") {
       json list = json::array();
@@ -241,7 +254,7 @@ json ControlState::handle(const json& request, const Origin& origin) {
       }
       if (!well_formed)
         return refuse("settings: expected a non-empty list of [key, value] string pairs");
-      LoadResult r = apply_overrides(base_text_, config_path_, settings);
+      LoadResult r = apply_overrides(base_text_, base_source_, settings);
       if (!r.ok()) {
         return refuse(
             "rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
@@ -290,7 +303,7 @@ json ControlState::handle(const json& request, const Origin& origin) {
       if (!request.contains("on") || !request["on"].is_boolean())
         return refuse("on: expected true or false");
       LoadResult r =
-          apply_overrides(base_text_, config_path_,
+          apply_overrides(base_text_, base_source_,
                           {{"admission.shadow", request["on"].get<bool>() ? "true" : "false"}});
       if (!r.ok()) return refuse("rejected", errors_json(r.errors));
       return change("shadow", r.text, {"<override>", ""}, profile_, dry_run, origin);
@@ -311,8 +324,8 @@ json ControlState::handle(const json& request, const Origin& origin) {
       }
       for (const Generation& g : history_) {
         if (g.number == target)
-          return change("rollback", g.base_text, {"generation " + std::to_string(target), ""},
-                        g.profile, dry_run, origin);
+          return change("rollback", g.base_text, {g.base_source, g.base_text}, g.profile, dry_run,
+                        origin);
       }
       std::string kept;
       for (const Generation& g : history_)

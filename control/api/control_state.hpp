@@ -112,15 +112,20 @@ class ControlState {
   struct Generation {
     uint64_t number = 0;
     std::string base_text;
-    std::string profile;  // "" = none
+    std::string base_source;  // whose text base_text is (base_source_)
+    std::string profile;      // "" = none
     std::string time;
     nlohmann::json origin;
     std::string op;
   };
 
   // Validates {base, profile}; on success fills *effective.
-  bool evaluate(const std::string& base, const std::string& profile, LoadResult* effective,
-                nlohmann::json* refusal) const;
+  bool evaluate(const std::string& base, const std::string& source, const std::string& profile,
+                LoadResult* effective, nlohmann::json* refusal) const;
+  // The name errors in `base` give as their file: the written file's when
+  // base is its text, base_source_ when base is the running base, else
+  // kRunningSource (a text toml++ wrote: its lines are no file's).
+  std::string source_of(const std::string& base, const WrittenConfig& written) const;
   // The common path of every change. Caller holds mutex_.
   // `generation`: the one the change gets (a fleet's revision); 0 = the next.
   nlohmann::json change(const std::string& op, const std::string& base,
@@ -150,6 +155,11 @@ class ControlState {
 
   mutable std::mutex mutex_;
   std::string base_text_;
+  // Whose text base_text_ is: the config file, an applied file, or
+  // kRunningSource once a set or shadow (toml++'s rewrite of the text) or a
+  // frozen adaptive rate changed it. Errors in it name this file, so that
+  // their lines are that text's (`sluicectl get --base` prints it).
+  std::string base_source_;
   std::string profile_;
   LoadResult effective_;
   uint64_t generation_;

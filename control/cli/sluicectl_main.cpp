@@ -331,7 +331,11 @@ int main(int argc, char** argv) {
   top_cmd->add_option("--count", count, "stop after this many refreshes (0 = until ctrl-c)")
       ->check(CLI::Range(0, 1000000000));
 
-  app.add_subcommand("get", "print the effective config (TOML) and its generation");
+  bool get_base = false;
+  app.add_subcommand("get", "print the effective config (TOML) and its generation")
+      ->add_flag("--base", get_base,
+                 "print the base config instead (without the active profile), as errors in it "
+                 "number its lines: after a live set or shadow, toml++'s rewrite, named <running>");
   app.add_subcommand("history", "list the kept generations: when, who, what operation");
 
   std::vector<std::string> settings;
@@ -489,6 +493,11 @@ int main(int argc, char** argv) {
     if (rc != kOk) return rc;
     if (g.json_out) {
       std::cout << r.dump(2) << "\n";
+    } else if (get && get_base) {
+      // The text alone on stdout, so that an error's line is its line here.
+      std::cerr << "# generation " << r["generation"] << ", base config "
+                << r.value("base_source", std::string("?")) << "\n";
+      std::cout << r.value("base", std::string());
     } else if (get) {
       std::cout << "# generation " << r["generation"] << ", profile "
                 << (r["profile"].is_null() ? "none" : r["profile"].get<std::string>()) << "\n"

@@ -38,6 +38,10 @@ struct WrittenConfig {
   std::string text;
 };
 
+// The name of a running config's text that no file holds: toml++'s rewrite
+// after a live `set` or `shadow` (`sluicectl get --base` prints it).
+inline constexpr std::string_view kRunningSource = "<running>";
+
 // The same keys as errors for a refusal: each at the line and column where
 // `written` writes the key, or at 1:1 when it does not (a removed key, or a
 // change given as overrides), with the running and the requested value,

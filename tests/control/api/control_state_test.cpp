@@ -478,6 +478,56 @@ TEST_F(ControlStateTest, RestartOnlyRefusalsNameTheFileLineAndColumn) {
   EXPECT_EQ(h.state().generation(), 1u);
 }
 
+// An error in the base config names the text it is in, at that text's
+// line: the config file until a set rewrites the base (toml++'s text, with
+// other lines), then <running>, whose text `get` returns as "base".
+TEST_F(ControlStateTest, ErrorsInTheBaseNameTheTextTheirLinesAreIn) {
+  // The line of the citizen class's [[class]] header, where its errors are
+  // (toml++ writes the name as 'citizen').
+  const auto line_of = [](const std::string& text) {
+    std::size_t at = text.find("name = \"citizen\"");
+    if (at == std::string::npos) at = text.find("name = 'citizen'");
+    EXPECT_NE(at, std::string::npos) << text;
+    at = text.rfind("[[class]]", at);
+    EXPECT_NE(at, std::string::npos) << text;
+    return 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  };
+  const auto refusal = [&] {
+    const json r = h.call(set_request({{"class.citizen.on_shed", "\"mark\""}}));
+    EXPECT_EQ(r["ok"], false) << r.dump();
+    for (const json& e : r["errors"]) {
+      const std::string text = e["text"];
+      if (text.find("mark_dscp") != std::string::npos) return text;
+    }
+    ADD_FAILURE() << r.dump();
+    return std::string();
+  };
+  json got = h.call({{"op", "get"}});
+  EXPECT_EQ(got["base_source"], h.config_path());
+  EXPECT_EQ(got["base"], h.initial_text());
+  const std::string in_file = refusal();
+  EXPECT_EQ(
+      in_file.rfind(h.config_path() + ":" + std::to_string(line_of(h.initial_text())) + ":", 0), 0u)
+      << in_file;
+
+  // Comments gone, keys reordered: the same class at another line.
+  ASSERT_EQ(h.call(set_request({{"class.checkpoint.burst", "401"}}))["ok"], true);
+  got = h.call({{"op", "get"}});
+  EXPECT_EQ(got["base_source"], "<running>");
+  const std::string running = got["base"];
+  EXPECT_NE(line_of(running), line_of(h.initial_text()))
+      << "the test needs a rewrite that moves the class";
+  const std::string in_running = refusal();
+  EXPECT_EQ(in_running.rfind("<running>:" + std::to_string(line_of(running)) + ":", 0), 0u)
+      << in_running;
+
+  // Applying a file makes its text the base again, under its name.
+  ASSERT_EQ(h.call({{"op", "apply"}, {"config", h.initial_text()}, {"source", "edge.toml"}})["ok"],
+            true);
+  EXPECT_EQ(h.call({{"op", "get"}})["base_source"], "edge.toml");
+  EXPECT_EQ(refusal().rfind("edge.toml:", 0), 0u);
+}
+
 TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) {
   // One applied change before and one after, so the audit log must hold
   // exactly these two lines and nothing for the refusals in between.

@@ -322,6 +322,28 @@ TEST_F(SluicectlTest, RejectedSetExitsOneAndPrintsTheCheckerLine) {
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 
+// get --base prints the base text alone on stdout, so that the line of an
+// error in it is its line there; after a set, that text is <running>.
+TEST_F(SluicectlTest, GetBasePrintsTheTextErrorsCountLinesIn) {
+  Ran r = ctl({"get", "--base"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, h_.initial_text());
+  EXPECT_EQ(r.err, "# generation 1, base config " + h_.config_path() + "\n");
+  ASSERT_EQ(ctl({"set", "class.checkpoint.burst=401"}).exit_code, 0);
+  r = ctl({"get", "--base"});
+  EXPECT_EQ(r.err, "# generation 2, base config <running>\n");
+  const Ran bad = ctl({"set", "class.citizen.on_shed=mark"});
+  EXPECT_EQ(bad.exit_code, 1) << describe(bad);
+  std::smatch at;
+  ASSERT_TRUE(std::regex_search(bad.err, at,
+                                std::regex(R"(<running>:(\d+):\d+: class\.citizen\.mark_dscp)")))
+      << describe(bad);
+  std::istringstream text(r.out);
+  std::string line;
+  for (int i = 0; i < std::stoi(at[1]); i++) std::getline(text, line);
+  EXPECT_EQ(line, "[[class]]") << "line " << at[1] << " of\n" << r.out;
+}
+
 // apply FILE: a refusal names FILE as given, with the line and column of
 // the key (the brief's config errors), whether the file does not validate or
 // changes a key only a restart changes.

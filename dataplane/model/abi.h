@@ -142,7 +142,10 @@ struct sl_meta {
 	__u8 is_start;	/* starts a lookup (TCP SYN w/o ACK, UDP, ICMP echo request) */
 	__u8 v6_ext;	/* IPv6 extension headers walked */
 	__u8 hop_limit; /* IPv6 hop limit, IPv4 TTL */
-	__u8 pad;
+	/* A fragment's protocol as every fragment of its datagram carries it:
+	 * IPv4's protocol; IPv6: the Fragment header's next header (a later
+	 * fragment's l4_proto, where the first walks on to the upper layer). */
+	__u8 frag_proto;
 	__u16 vlan_id[SL_MAX_VLANS]; /* VIDs of the tags walked, outer first, host order */
 	__u32 frag_id;		     /* IP identification of a fragment (v4: 16 bits), host order */
 	__u16 tcp_payload;	     /* TCP data bytes in this packet (first or only fragment) */

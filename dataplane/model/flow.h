@@ -95,11 +95,13 @@ SL_INLINE void sl_meta_reverse(const struct sl_meta *m, struct sl_meta *r)
 	r->dport = m->sport;
 }
 
-/* A fragment as classification sees its later fragments (no ports), so that
- * the entry a first fragment creates lands in the partition they search. */
+/* A fragment as classification sees its later fragments (no ports, and in
+ * IPv6 the protocol after the Fragment header), so that the entry a first
+ * fragment creates lands in the partition they search. */
 SL_INLINE void sl_meta_portless(const struct sl_meta *m, struct sl_meta *r)
 {
 	*r = *m;
+	r->l4_proto = m->frag_proto;
 	r->has_ports = 0;
 	r->sport = 0;
 	r->dport = 0;
@@ -232,7 +234,7 @@ SL_INLINE void sl_flow_key_frag(struct sl_flow_key *k, const struct sl_meta *m)
 	k->frag_id = m->frag_id;
 	k->family = m->family;
 	k->kind = SL_FLOW_KIND_FRAG;
-	k->proto = m->l4_proto;
+	k->proto = m->frag_proto; /* a later fragment's l4_proto too */
 }
 
 SL_INLINE int sl_flow_live(const struct sl_flow *f, __u64 now_ns)

@@ -164,6 +164,7 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->dscp = ip[1] >> 2;
 	m->hop_limit = ip[8];
 	m->l4_proto = ip[9];
+	m->frag_proto = ip[9];
 	__builtin_memcpy(m->src_be, ip + 12, 4);
 	__builtin_memcpy(m->dst_be, ip + 16, 4);
 	__u16 frag = sl_rd16(ip + 6);
@@ -231,6 +232,7 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 			__u16 fo = sl_rd16(p + 2);
 			frag = (fo & 0xfff8) ? SL_FRAG_LATER : (fo & 1) ? SL_FRAG_FIRST : frag;
 			__builtin_memcpy(&m->frag_id, p + 4, 4); /* network order */
+			m->frag_proto = p[0];
 			len = 8;
 		} else if (nh == 51) {
 			len = ((__u32)p[1] + 2) * 4; /* AH counts 4-byte words */

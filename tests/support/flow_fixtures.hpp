@@ -390,7 +390,29 @@ inline std::vector<FlowFixture> flow_fixtures() {
              .tcp(40000, 443, kAck)
              .payload(64)
              .build(),
-         t + 8 * s + 1000, "checkpoint", A, UNV}}},
+         t + 8 * s + 1000, "checkpoint", A, UNV},
+        // Keyed on the Fragment header's next header, which every fragment
+        // carries: the first walks on past the options to UDP.
+        {"IPv6 first fragment, destination options after the Fragment header", false,
+         PacketBuilder()
+             .ipv6("2001:2:0:10::8", "2001:2::1")
+             .fragment(0, true)
+             .ipv6_ext(60, 8)
+             .ip_id(97)
+             .udp(5000, 53)
+             .payload(64)
+             .build(),
+         t + 9 * s, "checkpoint", A, LOOKUP},
+        {"its later fragment: verified", false,
+         PacketBuilder()
+             .ipv6("2001:2:0:10::8", "2001:2::1")
+             .fragment(10, false)
+             .ipv6_ext(60, 8)
+             .ip_id(97)
+             .udp(5000, 53)
+             .payload(64)
+             .build(),
+         t + 9 * s + 1000, "checkpoint", A, CONT}}},
       {"ipv6_vlans_and_other_protocols",
        base,
        {{"IPv6 SYN", false, seg6("2001:2:0:10::5", 40000, "2001:2::1", 443, kSyn), t, "checkpoint",

@@ -59,6 +59,7 @@ PacketBuilder& PacketBuilder::ipv4_options(std::size_t bytes) {
 
 PacketBuilder& PacketBuilder::fragment(uint16_t offset_8b, bool more) {
   fragmented_ = true;
+  frag_at_ = exts_.size();
   frag_offset_ = offset_8b;
   frag_more_ = more;
   return *this;
@@ -222,7 +223,9 @@ std::vector<uint8_t> PacketBuilder::build() const {
     put16(b, l3 + 10, static_cast<uint16_t>(~ones_complement_sum(&b[l3], ihl)));
   } else {
     std::vector<Ext> exts = exts_;
-    if (fragmented_) exts.push_back({44, 8});
+    if (fragmented_)
+      exts.insert(exts.begin() + static_cast<std::ptrdiff_t>(std::min(frag_at_, exts.size())),
+                  Ext{44, 8});
     std::size_t ext_len = 0;
     for (const Ext& e : exts) ext_len += e.bytes;
     b.resize(l3 + 40 + ext_len, 0);

@@ -20,8 +20,9 @@ class PacketBuilder {
   PacketBuilder& vlan(uint16_t vid, uint16_t tpid = 0x8100);
   PacketBuilder& non_ip(uint16_t ethertype, std::size_t payload = 28);
   PacketBuilder& ipv4(const std::string& src, const std::string& dst, uint8_t dscp = 0);
-  PacketBuilder& ipv4_options(std::size_t bytes);          // multiple of 4, <= 40
-  PacketBuilder& fragment(uint16_t offset_8b, bool more);  // IPv4 flags or IPv6 fragment header
+  PacketBuilder& ipv4_options(std::size_t bytes);  // multiple of 4, <= 40
+  // IPv4 flags, or an IPv6 Fragment header after the ipv6_ext() calls before it
+  PacketBuilder& fragment(uint16_t offset_8b, bool more);
   PacketBuilder& ipv6(const std::string& src, const std::string& dst, uint8_t dscp = 0);
   PacketBuilder& ipv6_ext(uint8_t type, std::size_t bytes = 8);  // 0, 43, 60 (multiple of 8)
   PacketBuilder& tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1000,
@@ -57,6 +58,7 @@ class PacketBuilder {
   bool fragmented_ = false;
   uint16_t frag_offset_ = 0;
   bool frag_more_ = false;
+  std::size_t frag_at_ = 0;  // IPv6: the extension headers before the Fragment header
   std::vector<Ext> exts_;
   uint8_t proto_ = 59;
   uint16_t sport_ = 0;

@@ -33,13 +33,16 @@ std::optional<Prefix> parse_prefix(std::string_view text, std::string& why) {
   unsigned len = max_len;
   if (slash != std::string_view::npos) {
     const std::string_view digits = text.substr(slash + 1);
+    // Decimal without leading zeros, in IPv4 as in IPv6 ("/024" was taken
+    // as /24 and "/0048" refused).
     bool ok =
-        !digits.empty() && digits.size() <= 3 &&
+        !digits.empty() && digits.size() <= 3 && (digits.size() == 1 || digits[0] != '0') &&
         std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
     len = 0;
     for (char c : digits) len = len * 10 + static_cast<unsigned>(c - '0');
     if (!ok || len > max_len) {
-      why = "expected a prefix length in 0.." + std::to_string(max_len) + " after '/'";
+      why = "expected a prefix length in 0.." + std::to_string(max_len) +
+            " after '/' (decimal, no leading zero)";
       return std::nullopt;
     }
   }

@@ -699,6 +699,13 @@ name = "a"
 match = { src = "198.18.0.0/33" }
 )",
      "<test>:3:17: class.a.match.src: expected a prefix length in 0..32"},
+    {"prefix length with a leading zero", R"(
+[[class]]
+name = "a"
+match = { src = "198.18.0.0/024" }
+)",
+     "<test>:3:17: class.a.match.src: expected a prefix length in 0..32 after '/' (decimal, no "
+     "leading zero)"},
     {"empty list", R"(
 [[class]]
 name = "a"

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // sluiced: the admission-control daemon.
+#include <grp.h>
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "control/api/api_server.hpp"
 #include "control/config/compile.hpp"
@@ -40,16 +42,22 @@ int check_config(const std::string& path) {
     return 1;
   }
   const sluice::Config& cfg = *loaded.config;
-  // The files the config names, as far as a start would read them.
+  // What the config names on this host, as far as a start would look it up:
+  // the token file, the socket's group.
+  std::vector<sluice::ConfigError> host;
   if (!cfg.control.http_listen.empty()) {
     std::string token, why;
-    if (!sluice::read_http_token(cfg.control.http_token_file, &token, &why)) {
-      std::cerr
-          << sluice::error_at_key(loaded.text, path, "control.http_token_file", why).to_string()
-          << '\n'
-          << path << ": 1 error(s), config not valid\n";
-      return 1;
-    }
+    if (!sluice::read_http_token(cfg.control.http_token_file, &token, &why))
+      host.push_back(sluice::error_at_key(loaded.text, path, "control.http_token_file", why));
+  }
+  if (!cfg.control.socket_group.empty() && ::getgrnam(cfg.control.socket_group.c_str()) == nullptr)
+    host.push_back(
+        sluice::error_at_key(loaded.text, path, "control.socket_group",
+                             "no group \"" + cfg.control.socket_group + "\" on this host"));
+  if (!host.empty()) {
+    for (const sluice::ConfigError& e : host) std::cerr << e.to_string() << '\n';
+    std::cerr << path << ": " << host.size() << " error(s), config not valid\n";
+    return 1;
   }
   sluice::CompiledProfile profile = sluice::compile_profile(cfg);
   std::cout << path << ": ok\n"

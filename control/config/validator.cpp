@@ -18,12 +18,23 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
       out.mode = *v;
     }
   }
-  // An interface or device: named (the empty name is none of them).
-  auto port = [this](const Field& f) -> const std::string* {
+  // An interface or device: named (the empty name is none of them). In
+  // mode xdp, a Linux interface name as the kernel takes one
+  // (dev_valid_name: under 16 bytes, no '/', ':' or blank, not . or ..),
+  // else the start would be the first to say.
+  auto port = [this, &out](const Field& f) -> const std::string* {
     const std::string* v = string(*f, f.key);
     if (v == nullptr) return nullptr;
     if (v->empty() || v->find('\0') != std::string::npos) {
       fail(*f, f.key, "an interface or device name (empty names none)");
+      return nullptr;
+    }
+    if (out.mode == DataplaneKind::xdp &&
+        (v->size() > 15 || *v == "." || *v == ".." ||
+         v->find_first_of("/: \t\n\r\v\f") != std::string::npos)) {
+      fail(*f, f.key,
+           "a Linux interface name (mode xdp): at most 15 bytes, no '/', ':' or blank, not . or "
+           "..");
       return nullptr;
     }
     return v;

@@ -65,6 +65,13 @@ rm "$tmp/token"
 echo 0123456789abcdef0123 >"$tmp/token"
 check token_ok 0 "$sluiced" --check-config "$tmp/http.toml"
 
+# The socket's group, looked up as a start would.
+printf '[control]\nsocket_group = "sluice-no-such-group"\n' >"$tmp/group.toml"
+check socket_group_missing 1 "$sluiced" --check-config "$tmp/group.toml"
+expect_line socket_group_named "$tmp/group.toml:2:16: control.socket_group: no group \"sluice-no-such-group\" on this host"
+printf '[control]\nsocket_group = "root"\n' >"$tmp/group.toml"
+check socket_group_ok 0 "$sluiced" --check-config "$tmp/group.toml"
+
 cap=$src/tests/data/morning-surge.pcap
 check replay_table 0 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$cap"
 expect_line replay_checkpoint_row "checkpoint"

@@ -699,6 +699,13 @@ name = "a"
 match = { src = "198.18.0.0/33" }
 )",
      "<test>:3:17: class.a.match.src: expected a prefix length in 0..32"},
+    {"interface name the kernel would refuse", R"(
+[dataplane]
+mode = "xdp"
+outside = "outside-interface-0"
+)",
+     "<test>:3:11: dataplane.outside: expected a Linux interface name (mode xdp): at most 15 "
+     "bytes"},
     {"prefix length with a leading zero", R"(
 [[class]]
 name = "a"

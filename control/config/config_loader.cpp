@@ -256,8 +256,16 @@ LoadResult apply_overrides(std::string_view base_text, std::string source_name,
     std::vector<Setting> list;
     for (std::size_t i = 0; i < settings.size(); ++i) {
       const int line = i >= static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(i + 1);
-      list.push_back({settings[i].first, settings[i].second,
-                      ErrorSite{std::string(kOverrideSource), line, 1}, settings[i].first});
+      // The key as given, unless it would put control characters (a
+      // terminal's escapes, a line break in a one-line error) or a
+      // megabyte into the message: then quoted, escaped and shortened.
+      const std::string& key = settings[i].first;
+      const bool plain = key.size() <= kMaxQuotedChars &&
+                         std::none_of(key.begin(), key.end(), [](char c) {
+                           return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                         });
+      list.push_back({key, settings[i].second, ErrorSite{std::string(kOverrideSource), line, 1},
+                      plain ? key : quoted(key)});
     }
     return apply_settings(base_text, source_name, list, Attribution{});
   } catch (const std::exception& e) {

@@ -502,6 +502,21 @@ int main(int argc, char** argv) {
                                   "on both CPUs)",
                                   {flood}, {flood, flood}))
       return 1;
+    // The same host's ACKs of no flow (unverified, charged as its lookups):
+    // refused by its budget as its lookups are.
+    const auto ack_flood = PacketBuilder()
+                               .ipv4("198.18.77.8", "198.19.0.1")
+                               .tcp(40000, 53, sluice::test::kAck)
+                               .build();
+    sluice::test::test_run_ns(s_src_over->outside_prog_fd(), ack_flood, 100000);
+    if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
+                                   {"xdp-filter allow-all", filter.fd},
+                                   {"(c), source over its budget", s_src_over->outside_prog_fd()}},
+                                  repeat, rounds,
+                                  "TCP ACK of no flow refused by its source's budget (citizen, "
+                                  "one source on both CPUs)",
+                                  {ack_flood}, {ack_flood, ack_flood}))
+      return 1;
     if (part != "scaling" && !operations(repeat, rounds)) return 1;
     if (part != "all") return 0;
   }

@@ -269,7 +269,9 @@ json ControlState::handle(const json& request, const Origin& origin) {
                             ", whose value stays in effect");
         }
       }
-      return change("set", r.text, {"<override>", ""}, profile_, dry_run, origin, notes);
+      WrittenConfig written{"<override>", ""};
+      for (const auto& [k, v] : settings) written.override_keys.push_back(k);
+      return change("set", r.text, written, profile_, dry_run, origin, notes);
     }
     if (op == "apply") {
       if (!request.contains("config") || !request["config"].is_string())

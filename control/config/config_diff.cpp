@@ -6,6 +6,7 @@
 
 #include <toml++/toml.h>
 
+#include <climits>
 #include <map>
 #include <sstream>
 
@@ -109,10 +110,20 @@ std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
   std::vector<ConfigError> out;
   for (const DiffEntry& d : diff) {
     if (!is_restart_only(d.key)) continue;
-    out.push_back(error_at_key(
+    ConfigError e = error_at_key(
         written.text, written.name, d.key,
         "changes only at restart (running: " + d.old_value.value_or("not written") +
-            ", requested: " + d.new_value.value_or("not written") + "); " + std::string(advice)));
+            ", requested: " + d.new_value.value_or("not written") + "); " + std::string(advice));
+    // The last setting of the key, or of a table holding it, wins.
+    for (std::size_t i = written.override_keys.size(); i-- > 0;) {
+      const std::string& k = written.override_keys[i];
+      if (k == d.key || d.key.rfind(k + ".", 0) == 0) {
+        e.line = i + 1 > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(i + 1);
+        e.col = 1;
+        break;
+      }
+    }
+    out.push_back(std::move(e));
   }
   return out;
 }

@@ -36,6 +36,9 @@ std::vector<std::string> restart_only_keys(const std::vector<DiffEntry>& diff);
 struct WrittenConfig {
   std::string name;
   std::string text;
+  // Overrides (no text): the keys in the order given, so that a key's
+  // refusal is at <override>:N:1 as every error in a setting is.
+  std::vector<std::string> override_keys = {};
 };
 
 // The name of a running config's text that no file holds: toml++'s rewrite

@@ -146,6 +146,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
       }
       LoadResult r = apply_overrides(current.config, source, settings);
       if (!r.ok()) return rejected(r);
+      for (const auto& [key, value] : settings) written.override_keys.push_back(key);
       next.config = r.text;
       if (const uint64_t learned =
               freeze_adaptive(etcd, fleet, current.config, r, source, &next.config, &notes);

@@ -475,6 +475,13 @@ TEST_F(ControlStateTest, RestartOnlyRefusalsNameTheFileLineAndColumn) {
                 "<override>:1:1: dataplane.outside: changes only at restart (running: 'eth0'", 0),
             0u)
       << set.dump();
+  // ...at the setting's position in the list.
+  const json second = h.call(
+      set_request({{"class.citizen.rate_per_sec", "1000"}, {"dataplane.outside", "\"eth7\""}}));
+  EXPECT_EQ(second["errors"][0]["text"].get<std::string>().rfind(
+                "<override>:2:1: dataplane.outside: changes only at restart", 0),
+            0u)
+      << second.dump();
   EXPECT_EQ(h.state().generation(), 1u);
 }
 

@@ -63,6 +63,10 @@ int check_config(const std::string& path) {
   std::cout << path << ": ok\n"
             << "  dataplane: mode " << mode_name(cfg.dataplane.mode) << ", outside '"
             << cfg.dataplane.outside << "', inside '" << cfg.dataplane.inside << "'\n"
+            << (cfg.dataplane.outside.empty()
+                    ? "  note: no dataplane.outside: sluiced will not start with this file "
+                      "(sluicectl replay needs none)\n"
+                    : "")
             << "  boundary: lookups "
             << rate_text(cfg.boundary.lookups_per_sec, cfg.boundary.lookups_burst) << ", packets "
             << rate_text(cfg.boundary.packets_per_sec, cfg.boundary.packets_burst) << '\n'

@@ -32,6 +32,11 @@ expect_line() {  # name, fixed string that must appear in $tmp/out
 check shipped_config_valid 0 "$sluiced" --check-config "$src/config/sluice.toml"
 expect_line shipped_config_summary "classes (4, tried in order)"
 check minimal_config_valid 0 "$sluiced" --check-config "$src/config/minimal.toml"
+if grep -q "note: no dataplane.outside" "$tmp/out"; then
+  echo "FAIL minimal_config_runs: config/minimal.toml would not start sluiced"; failed=$((failed + 1))
+fi
+check demo_config_valid 0 "$sluiced" --check-config "$src/config/demo-surge.toml"
+expect_line no_outside_noted "note: no dataplane.outside: sluiced will not start with this file"
 
 bad=$src/tests/cli/bad.toml
 check bad_config_rejected 1 "$sluiced" --check-config "$bad"

@@ -40,6 +40,11 @@ bool Scheduler::poll(const Snapshot& s) {
       break;
     }
     for (uint32_t p = top; p < SL_PRIORITIES && pending_n_ < budget; p++) {
+      // Tokens taken for `top` fill the burst from lower levels only while
+      // no other worker holds a higher priority than that level (else a
+      // worker with a trickle of continuations sent its lowest priority on
+      // their tokens, ahead of another worker's higher one).
+      if (s.paced && p > top && outranked(p)) break;
       const unsigned got = rte_ring_sc_dequeue_burst(
           e_.rings[w_][p], reinterpret_cast<void**>(pending_ + pending_n_), budget - pending_n_,
           nullptr);

@@ -61,7 +61,8 @@ class Scheduler {
   // This worker's admitted burst, when nothing waits in its rings and the
   // pace has tokens for all of it: out at once instead of through the rings
   // (no packet is overtaken, the pace is charged the same). `priority`: the
-  // highest (lowest-numbered) queue priority in the burst. False: queue them.
+  // lowest (largest-numbered) queue priority in the burst, whose right to
+  // the tokens the whole burst needs. False: queue them.
   bool send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n, uint32_t priority);
 
   // One round; true when it moved or dropped a packet.
@@ -69,7 +70,11 @@ class Scheduler {
 
  private:
   // The pace's clock: 1/kPaceSub TSC cycles since the engine's start.
-  uint64_t pace_now(uint64_t tsc) const { return (tsc - e_.tsc_base) * kPaceSub; }
+  // A core whose TSC reads behind the main core's start (TSCs not
+  // synchronised) is at the start, not 2^64 cycles on: the pace would stall.
+  uint64_t pace_now(uint64_t tsc) const {
+    return tsc > e_.tsc_base ? (tsc - e_.tsc_base) * kPaceSub : 0;
+  }
 
   // Takes up to `want` tokens (all or none with `whole`) for packets of
   // `priority` from the shared pace; returns how many.

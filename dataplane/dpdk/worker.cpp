@@ -112,8 +112,12 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
           *RTE_MBUF_DYNFIELD(pkts[i], e.timestamp_offset, const uint64_t*) * e.timestamp_unit_ns;
   }
 
-  if (e.capture_clock && now[n - 1] > e.capture_now_ns.load(std::memory_order_relaxed))
-    e.capture_now_ns.store(now[n - 1], std::memory_order_relaxed);
+  if (e.capture_clock) {  // the latest time any worker saw: a max, never back
+    uint64_t seen = e.capture_now_ns.load(std::memory_order_relaxed);
+    while (now[n - 1] > seen &&
+           !e.capture_now_ns.compare_exchange_weak(seen, now[n - 1], std::memory_order_relaxed)) {
+    }
+  }
   sl_decision d[kBurst];
   SharedState& st = e.shared;
   auto by_class = [&s](const sl_meta& m) { return classify(s, m); };
@@ -188,15 +192,18 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   uint16_t n_in = 0;
   rte_mbuf* waiting[kBurst];  // admitted, paced
   uint16_t n_waiting = 0;
-  uint32_t top = SL_PRIORITIES;  // the highest priority among them
+  uint32_t bottom = 0;  // the lowest priority among them (the largest number)
   rte_mbuf* out[kBurst];
   uint16_t n_out = 0;
   for (uint16_t i = 0; i < n; i++) {
     const sl_decision& di = d[i];
     const uint32_t slot = di.state_index & (SL_MAX_CLASSES - 1);
     // Non-IP frames and malformed ones passed by config were not charged to
-    // any budget: they are not paced either.
-    const bool queued = queue && (di.action == SL_ACTION_PASS || di.action == SL_ACTION_MARK) &&
+    // any budget: they are not paced either. Nor is a shed passed marked
+    // (on_shed = "mark"): it took no packet token (XDP passes it unpaced),
+    // and is counted as the shed it is, not as what leaves the queues.
+    const bool queued = queue && di.verdict == SL_VERDICT_ADMITTED &&
+                        (di.action == SL_ACTION_PASS || di.action == SL_ACTION_MARK) &&
                         di.reason != SL_REASON_NON_IP && di.reason != SL_REASON_MALFORMED;
     if (!queued) {
       bump(c.model.packets[slot][di.verdict][di.reason]);
@@ -221,14 +228,16 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
           t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED
                            ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
                            : 0;
-          top = std::min<uint32_t>(top, t.priority);
+          bottom = std::max<uint32_t>(bottom, t.priority);
           waiting[n_waiting++] = m;
         } else {
           in[n_in++] = m;
         }
         break;
       case SL_ACTION_RESET: {
-        const uint32_t len = sl_build_reset(data, end, &meta[i]);
+        // One segment only: the reset is built in the first, and a trim of
+        // a chain (over 64 KiB, say) would cut the wrong bytes.
+        const uint32_t len = rte_pktmbuf_is_contiguous(m) ? sl_build_reset(data, end, &meta[i]) : 0;
         if (len != 0 &&
             rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len)) == 0) {
           out[n_out++] = m;
@@ -241,7 +250,9 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
         rte_pktmbuf_free(m);
     }
   }
-  if (n_waiting && !scheduler.send_now(s, waiting, n_waiting, top)) {
+  // At once only if its lowest priority may have the tokens (the whole
+  // burst goes out together); else through the rings, level by level.
+  if (n_waiting && !scheduler.send_now(s, waiting, n_waiting, bottom)) {
     for (uint16_t i = 0; i < n_waiting; i++) {
       const QueueTag& t = *tag_of(e, waiting[i]);
       if (rte_ring_sp_enqueue(e.rings[w][t.priority], waiting[i]) != 0) {

@@ -29,7 +29,8 @@ dpkg-deb -e "$deb" "$root/control"
 p=$root/pkg
 for f in usr/bin/sluiced usr/bin/sluicectl \
   lib/systemd/system/sluiced.service lib/systemd/system/sluiced-passthrough.service \
-  lib/systemd/system/sluiced@.service usr/share/doc/sluice/fleet.md \
+  lib/systemd/system/sluiced@.service lib/systemd/system/sluiced-passthrough@.service \
+  usr/share/doc/sluice/fleet.md \
   etc/sluice/sluice.toml etc/logrotate.d/sluice \
   usr/share/man/man8/sluiced.8.gz usr/share/man/man8/sluicectl.8.gz usr/share/man/man5/sluice.toml.5.gz \
   usr/share/sluice/grafana-dashboard.json usr/share/sluice/sluice-alerts.yml \
@@ -76,7 +77,10 @@ check "the units name the installed binary" \
    $(grep -c '^Type=notify$' "$p/lib/systemd/system/sluiced.service") == 1"
 check "the template reads the instance's own file" \
   "$(grep -c '^ExecStart=/usr/bin/sluiced --config /etc/sluice/%i.toml$' "$p/lib/systemd/system/sluiced@.service") == 1"
-for unit in sluiced.service sluiced-passthrough.service sluiced@edge-a.service; do
+check "an instance's pass-through reads the instance's own file" \
+  "$(grep -c '^ExecStart=/usr/bin/sluiced --config /etc/sluice/%i.toml --install-passthrough$' "$p/lib/systemd/system/sluiced-passthrough@.service") == 1"
+for unit in sluiced.service sluiced-passthrough.service sluiced@edge-a.service \
+  sluiced-passthrough@edge-a.service; do
   # --man=no: the man pages are checked above (verify would ask the host's man)
   out=$(systemd-analyze verify --man=no --root="$v" "/lib/systemd/system/$unit" 2>&1) && rc=0 || rc=$?
   [[ -n $out ]] && echo "$out"

@@ -40,8 +40,14 @@ SL_INLINE void sl_bucket_refill(struct sl_bucket *b, const struct sl_bucket_para
 		b->last_ns = 0;
 		return;
 	}
-	if (now_ns <= b->last_ns)
+	if (now_ns <= b->last_ns) {
+		/* No time earned (or a clock behind another CPU's), but a retune
+		 * may have shrunk the burst: never above it (the reference model
+		 * clamps at the retune, sl_bucket_clamp; the dataplanes here). */
+		if (b->tokens_nt > p->cap_nt)
+			b->tokens_nt = p->cap_nt;
 		return;
+	}
 	__u64 elapsed = now_ns - b->last_ns;
 	/* elapsed < ceil(cap/rate) so elapsed * rate < cap + rate: no overflow. */
 	__u64 tokens =

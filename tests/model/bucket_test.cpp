@@ -71,6 +71,25 @@ TEST(Bucket, TimeGoingBackwardsEarnsNothing) {
   EXPECT_EQ(b.tokens_nt, SL_TOKEN);
 }
 
+// A retune that shrinks the burst, and a lookup at the same instant (a
+// capture's microsecond timestamps): the smaller burst holds, as the
+// reference model's clamp at the retune makes it (XDP and DPDK write
+// their state at no retune).
+TEST(Bucket, AShrunkBurstHoldsAtTheInstantOfTheRetune) {
+  const sl_bucket_params wide = sl_bucket_params_make(1000, 10);
+  const sl_bucket_params narrow = sl_bucket_params_make(1000, 4);
+  sl_bucket b;
+  sl_bucket_init(&b, &wide, 10 * kSecond);
+  int taken = 0;
+  for (int i = 0; i < 10; i++) {
+    sl_bucket_refill(&b, &narrow, 10 * kSecond);
+    if (!sl_bucket_has(&b, 0)) break;
+    sl_bucket_take(&b);
+    taken++;
+  }
+  EXPECT_EQ(taken, 4);
+}
+
 TEST(Bucket, LongIdleFillsToBurstWithoutOverflow) {
   const sl_bucket_params p = sl_bucket_params_make(SL_MAX_RATE_PER_SEC, SL_MAX_BURST);
   sl_bucket b;

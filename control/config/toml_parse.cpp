@@ -35,7 +35,10 @@ class KeyDepth {
       }
       if (c == '.' && after_part_) {
         after_part_ = false;
-        if (++dots_ >= kMaxKeyParts) return start_;
+        if (++dots_ >= kMaxKeyParts) {
+          why_ = "key nested too deep: more than " + std::to_string(kMaxKeyParts) + " dotted parts";
+          return start_;
+        }
         advance();
         continue;
       }
@@ -52,10 +55,22 @@ class KeyDepth {
       }
       dots_ = 0;  // anything else ends the run
       after_part_ = false;
+      if (c == '{' || c == '[') {  // an inline table, an array, a table header
+        if (++nesting_ > kMaxNesting) {
+          why_ = "nested too deep: more than " + std::to_string(kMaxNesting) +
+                 " levels of arrays and inline tables";
+          return here();
+        }
+      } else if ((c == '}' || c == ']') && nesting_ > 0) {
+        nesting_--;
+      }
       advance();
     }
     return {};
   }
+
+  // What deepest() found too deep.
+  const std::string& why() const { return why_; }
 
  private:
   toml::source_position here() const { return {line_, col_}; }
@@ -85,6 +100,9 @@ class KeyDepth {
       if (c == '\n' && !multi) return;
       if (c == quote && (!multi || text_.substr(i_, 3) == std::string(3, quote))) {
         for (int k = 0; k < (multi ? 3 : 1); k++) advance();
+        // A multi-line string may end in one or two quotes of its own
+        // before the delimiter ('''a'''' is "a'").
+        for (int k = 0; multi && k < 2 && i_ < text_.size() && text_[i_] == quote; k++) advance();
         return;
       }
       advance();
@@ -97,16 +115,17 @@ class KeyDepth {
   toml::source_position start_{};
   std::size_t dots_ = 0;
   bool after_part_ = false;
+  std::size_t nesting_ = 0;
+  std::string why_;
 };
 
 }  // namespace
 
 toml::table parse_toml(std::string_view text, std::string_view source) {
-  if (const toml::source_position deep = KeyDepth(text).deepest(); deep.line != 0) {
-    static const std::string message =
-        "key nested too deep: more than " + std::to_string(kMaxKeyParts) + " dotted parts";
+  KeyDepth depth(text);
+  if (const toml::source_position deep = depth.deepest(); deep.line != 0) {
     throw toml::parse_error(
-        message.c_str(), deep,
+        depth.why().c_str(), deep,
         source.empty() ? toml::source_path_ptr{} : std::make_shared<const std::string>(source));
   }
   return toml::parse(text, source);

@@ -1026,6 +1026,17 @@ TEST(ConfigLoader, KeysNestedTooDeepAreRefusedAtTheKey) {
       {"[boundary]\n" + deep + " = 1\n", "<test>:2:1: TOML syntax: key nested too deep"},
       {"[admission]\nshadow = true\n[" + deep + "]\n", "<test>:3:2: TOML syntax: key nested"},
       {"[admission]\nx = { " + quoted_parts + " = 1 }\n", "<test>:2:7: TOML syntax: key nested"},
+      // A multi-line string ending in quotes of its own ("q\"") does not
+      // hide the key after it.
+      {"[admission]\nx = { s = \"\"\"q\"\"\"\", " + deep + " = 1 }\n",
+       "<test>:2:21: TOML syntax: key nested too deep"},
+      {"[admission]\nx = [ '''q'''', { " + deep + " = 1 } ]\n",
+       "<test>:2:19: TOML syntax: key nested too deep"},
+      // Arrays and inline tables one inside another, each under a key of 32
+      // parts: at most 64 levels.
+      {"[admission]\nx = " + repeated("[", 65) + repeated("]", 65) + "\n",
+       "<test>:2:69: TOML syntax: nested too deep: more than 64 levels of arrays and inline "
+       "tables"},
   };
   for (const auto& [text, expected] : cases) {
     LoadResult r = load(text);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/adaptive/adaptive_agent.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -43,7 +44,7 @@ std::optional<double> load_learned_rate(const std::string& path, double max_age_
   if (!in) return std::nullopt;
   std::stringstream text;
   text << in.rdbuf();
-  const json j = json::parse(text.str(), nullptr, false);
+  const json j = parse_json(text.str());
   if (!j.is_object() || !j.contains("rate") || !j["rate"].is_number() || !j.contains("unix") ||
       !j["unix"].is_number())
     return std::nullopt;

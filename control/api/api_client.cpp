@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/api/api_client.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -60,7 +61,7 @@ std::optional<nlohmann::json> ApiClient::next(std::string* error, int timeout_ms
   for (;;) {
     const std::size_t nl = pending_.find('\n');
     if (nl != std::string::npos) {
-      nlohmann::json r = nlohmann::json::parse(pending_.substr(0, nl), nullptr, false);
+      nlohmann::json r = parse_json(pending_.substr(0, nl));
       pending_.erase(0, nl + 1);
       if (r.is_discarded()) {
         *error = "sluiced sent a response that is not JSON";

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/api/api_server.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -152,9 +153,11 @@ struct ApiServer::Impl {
         const std::string line = buffer.substr(0, nl);
         buffer.erase(0, nl + 1);
         json response;
-        json request = json::parse(line, nullptr, false);
+        json request = parse_json(line);
         if (request.is_discarded() || !request.is_object()) {
-          response = {{"ok", false}, {"error", "a request is one JSON object per line"}};
+          response = {{"ok", false},
+                      {"error", "a request is one JSON object per line, nested at most " +
+                                    std::to_string(kMaxJsonDepth) + " levels"}};
         } else if (streams(request)) {
           // The stream owns the connection until it ends; no idle timeout
           // applies while it runs.
@@ -339,9 +342,11 @@ struct ApiServer::Impl {
                         "application/json");
         return;
       }
-      json request = json::parse(req.body, nullptr, false);
+      json request = parse_json(req.body);
       json response = request.is_discarded() || !request.is_object()
-                          ? json({{"ok", false}, {"error", "the body must be one JSON object"}})
+                          ? json({{"ok", false},
+                                  {"error", "the body must be one JSON object, nested at most " +
+                                                std::to_string(kMaxJsonDepth) + " levels"}})
                           : handler(request, Origin{"http", -1, -1, id});
       res.status = response.value("ok", false) ? 200 : 400;
       res.set_content(dump(response), "application/json");

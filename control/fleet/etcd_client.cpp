@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/etcd_client.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <openssl/evp.h>
 
@@ -65,7 +66,7 @@ std::string prefix_end(std::string key) {
 }
 
 bool parse(const std::string& text, nlohmann::json* out, std::string* error) {
-  *out = nlohmann::json::parse(text, nullptr, false);
+  *out = parse_json(text);
   if (out->is_discarded() || !out->is_object()) {
     *error = "etcd answered something that is not a JSON object";
     return false;
@@ -107,7 +108,7 @@ bool EtcdClient::call(const std::string& path, const std::string& body, std::str
     } else {
       // {"error": ..., "code": N, "message": ...}: no leader, a timeout, a
       // request etcd refused. The next member may do better.
-      const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+      const nlohmann::json j = parse_json(r->body);
       why = "HTTP " + std::to_string(r->status);
       if (j.is_object() && j.contains("message") && j["message"].is_string())
         why += ": " + j["message"].get<std::string>();
@@ -260,7 +261,7 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
     req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
       pending.append(data, len);
       for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
-        const nlohmann::json m = nlohmann::json::parse(pending.substr(0, nl), nullptr, false);
+        const nlohmann::json m = parse_json(pending.substr(0, nl));
         pending.erase(0, nl + 1);
         if (!m.is_object() || !m.contains("result") || !m["result"].is_object()) continue;
         const nlohmann::json& r = m["result"];

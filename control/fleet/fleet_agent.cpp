@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/fleet_agent.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -247,7 +248,7 @@ bool FleetAgent::publish(EtcdClient& etcd, const std::string& record, std::strin
         "the record of fleet.node \"" + fleet_.node + "\" was written meanwhile by another edge";
     return false;
   }
-  const json other = json::parse(kvs[0].value, nullptr, false);
+  const json other = parse_json(kvs[0].value);
   const std::string theirs = instance_of(other);
   if (!theirs.empty() && theirs != instance_) {
     *held_by = theirs;
@@ -350,7 +351,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_edges_prefix(fleet_).size());
     if (node == fleet_.node) continue;
-    const json r = json::parse(kv.value, nullptr, false);
+    const json r = parse_json(kv.value);
     if (!r.is_object()) continue;
     Known& k = known_[node];
     k.record = r;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "control/api/json_parse.hpp"
 #include "control/config/compile.hpp"  // default_seed
 #include "control/fleet/agent_detail.hpp"
 #include "control/fleet/etcd_client.hpp"
@@ -65,7 +66,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
         // This node's record, under a live lease: this edge before a
         // restart (the same instance), or another edge with the same name,
         // whose shares would add to this one's past the budget.
-        const json other = json::parse(kv.value, nullptr, false);
+        const json other = parse_json(kv.value);
         const std::string theirs = instance_of(other);
         if (!theirs.empty() && theirs != start->instance) {
           *error = "fleet.node \"" + fleet.node + "\" is held by a live edge at " + theirs +
@@ -94,7 +95,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     std::ifstream in(cache_path(fleet));
     std::stringstream text;
     text << in.rdbuf();
-    const json cached = json::parse(text.str(), nullptr, false);
+    const json cached = parse_json(text.str());
     std::string why;
     std::optional<FleetRecord> r;
     if (in && cached.is_object() && cached.contains("record") && cached["record"].is_string())

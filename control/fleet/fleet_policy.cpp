@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/fleet_policy.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -55,7 +56,7 @@ uint64_t freeze_adaptive(EtcdClient& etcd, const FleetConfig& fleet, const std::
   if (!etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, &error)) return 0;
   double sum = 0;
   for (const EtcdKv& kv : kvs) {
-    const json r = json::parse(kv.value, nullptr, false);
+    const json r = parse_json(kv.value);
     if (r.is_object() && r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
       sum += r["adaptive_rate"].get<double>();
   }
@@ -270,7 +271,7 @@ FleetReach fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_
         const std::string node = kv.key.substr(fleet_edges_prefix(fleet).size());
         // Records are read as they come: a field of another type (an older
         // or damaged record) counts as missing, never as an exception.
-        const json r = json::parse(kv.value, nullptr, false);
+        const json r = parse_json(kv.value);
         auto number = [](const json& o, const char* key) {
           return o.is_object() && o.contains(key) && o[key].is_number_integer()
                      ? o[key].get<int64_t>()

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/fleet_record.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <cstdio>
 
@@ -36,7 +37,7 @@ std::string fleet_record_json(const FleetRecord& r) {
 }
 
 std::optional<FleetRecord> parse_fleet_record(const std::string& text, std::string* error) {
-  const json j = json::parse(text, nullptr, false);
+  const json j = parse_json(text);
   if (!j.is_object() || !j.contains("config") || !j["config"].is_string()) {
     *error = "the fleet config record is not {\"config\": TOML text, ...}";
     return std::nullopt;

@@ -277,6 +277,15 @@ TEST_F(ApiServerTest, LineThatIsNotJsonGetsAnErrorAndTheConnectionStillAnswers) 
   const json array = parse_line(conn.read_line(2s));
   EXPECT_EQ(array["ok"], false) << array.dump();
 
+  // Nested 200,000 deep (400 KB): parsed without recursion, but copied and
+  // dumped by it, which overflowed the stack and killed sluiced.
+  ASSERT_TRUE(conn.send_all("{\"op\": \"set\", \"settings\": " + std::string(200000, '[') +
+                            std::string(200000, ']') + "}\n"));
+  const json deep = parse_line(conn.read_line(5s));
+  EXPECT_EQ(deep["ok"], false) << deep.dump();
+  EXPECT_NE(deep["error"].get<std::string>().find("nested at most 32 levels"), std::string::npos)
+      << deep.dump();
+
   ASSERT_TRUE(conn.send_all("{\"op\": \"status\"}\n"));
   const json good = parse_line(conn.read_line(2s));
   EXPECT_EQ(good["ok"], true) << good.dump();

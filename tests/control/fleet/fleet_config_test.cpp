@@ -147,6 +147,11 @@ TEST(FleetRecord, RoundTripsAndRefusesOtherShapes) {
   EXPECT_EQ(back->origin["node"], "edge-a");
   EXPECT_FALSE(parse_fleet_record("[boundary]", &error));
   EXPECT_NE(error.find("not {\"config\""), std::string::npos);
+  // An origin nested 30,000 deep (60 KB in etcd): refused, where copying it
+  // overflowed the stack of every edge, and again at each restart.
+  EXPECT_FALSE(parse_fleet_record(
+      "{\"config\": \"\", \"origin\": " + std::string(30000, '[') + std::string(30000, ']') + "}",
+      &error));
 }
 
 // ---------------------------------------------------------------------------

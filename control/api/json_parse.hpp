@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every JSON text sluice reads from outside (control requests, etcd's
+// answers and the fleet's records, its own state files) goes through
+// parse_json: nlohmann parses without recursion, but copies, compares and
+// dumps a value by recursion, so `[[[[...` 30,000 deep (60 KB, in a request
+// or in etcd) overflowed the stack of the thread that then used it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+namespace sluice {
+
+// Deeper than any request, record or state file sluice writes (4 levels).
+inline constexpr int kMaxJsonDepth = 32;
+
+// nlohmann::json::parse without exceptions: a discarded value when the text
+// is not JSON or nests deeper than kMaxJsonDepth.
+inline nlohmann::json parse_json(std::string_view text) {
+  bool too_deep = false;
+  nlohmann::json j = nlohmann::json::parse(
+      text,
+      [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        if (depth > kMaxJsonDepth) too_deep = true;
+        return !too_deep;
+      },
+      false);
+  if (too_deep) return nlohmann::json(nlohmann::json::value_t::discarded);
+  return j;
+}
+
+}  // namespace sluice

@@ -99,12 +99,12 @@ static __always_inline int sl_dpdk_alive(__u64 *beat_ns)
  * time it did, DPDK decided meanwhile and admitted flows this table never
  * saw: their continuations would be unverified. Learn them, as at a start.
  * Once per takeover; the state's clock, under its lock. */
-static __noinline int sl_standby_decides(struct sl_shared_state *st, const struct sl_profile *prof,
-					 __u64 beat_ns)
+__attribute__((noinline)) static int
+sl_standby_decides(struct sl_shared_state *st, const struct sl_profile *prof, __u64 beat_ns)
 {
 	if (!st || !prof)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = sl_now();
 	bpf_spin_lock(&st->lock);
 	if (st->standby_beat_ns != beat_ns) {
 		st->standby_beat_ns = beat_ns;

@@ -201,7 +201,9 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     // Non-IP frames and malformed ones passed by config were not charged to
     // any budget: they are not paced either. Nor is a shed passed marked
     // (on_shed = "mark"): it took no packet token (XDP passes it unpaced),
-    // and is counted as the shed it is, not as what leaves the queues.
+    // and is counted as the shed it is, not as what leaves the queues. These
+    // may overtake queued frames (of a marked connection's admitted ones,
+    // too): they are what the boundary was not to carry.
     const bool queued = queue && di.verdict == SL_VERDICT_ADMITTED &&
                         (di.action == SL_ACTION_PASS || di.action == SL_ACTION_MARK) &&
                         di.reason != SL_REASON_NON_IP && di.reason != SL_REASON_MALFORMED;

@@ -280,6 +280,19 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
 	return sl_left_over(prof, &peeked, p, reserve_nt, 1, 1);
 }
 
+/* Whether a charged packet (an unverified one, under unverified = "charge")
+ * decides as a lookup without the lock: no flow of it was found, the
+ * learning window (which would admit it as learned) is shut and no retune
+ * waits to open it (flows_off). now_ns may lag the exact clock: a late clock
+ * only sends more to the lock. */
+SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof,
+				  const struct sl_boundary_state *bs, int flow_hit, __u64 now_ns)
+{
+	return !flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE &&
+	       now_ns >= SL_READ_ONCE(bs->learn_until_ns) &&
+	       (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off);
+}
+
 /*
  * A lookup (or a packet charged as one) shed without the state lock, as the
  * exact decision would shed it, when the state leaves no doubt; the sheds of
@@ -308,19 +321,6 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  * decides). The caller gives back a source token it took
  * (SL_SOURCE_TAKEN), as after any shed.
  */
-/* Whether a charged packet (an unverified one, under unverified = "charge")
- * decides as a lookup without the lock: no flow of it was found, the
- * learning window (which would admit it as learned) is shut and no retune
- * waits to open it (flows_off). now_ns may lag the exact clock: a late clock
- * only sends more to the lock. */
-SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof,
-				  const struct sl_boundary_state *bs, int flow_hit, __u64 now_ns)
-{
-	return !flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE &&
-	       now_ns >= SL_READ_ONCE(bs->learn_until_ns) &&
-	       (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off);
-}
-
 SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
 			       int parse_result, __u32 class_id, struct sl_class_state *cs,
 			       const struct sl_boundary_state *bs, struct sl_sticky_cpu *sc,

@@ -26,15 +26,17 @@ double unix_ms() {
       .count();
 }
 
-// A share worth applying: another rate or burst by more than 2% (or one
-// budget appearing or going). Shares move with measured demand, and every
-// small wobble would be a profile swap.
+// A share worth applying (a: the computed one, b: the one in force): another
+// rate or burst by more than 2% (or one budget appearing or going), or any
+// lower one. Shares move with measured demand, and every small wobble up
+// would be a profile swap; but a share kept above what was computed is
+// budget another edge was given too, and the fleet's total would run over.
 bool differs(const std::optional<BudgetShare>& a, const std::optional<BudgetShare>& b) {
   if (a.has_value() != b.has_value()) return true;
   if (!a) return false;
   auto far = [](uint64_t x, uint64_t y) {
     const double d = std::fabs(static_cast<double>(x) - static_cast<double>(y));
-    return d > 1 && d > 0.02 * static_cast<double>(std::max(x, y));
+    return x < y || (d > 1 && d > 0.02 * static_cast<double>(std::max(x, y)));
   };
   return far(a->rate, b->rate) || far(a->burst, b->burst);
 }
@@ -175,14 +177,15 @@ EdgeDemand FleetAgent::measure() {
   return d;
 }
 
-void FleetAgent::use_shares(const EdgeShares& shares) {
+bool FleetAgent::use_shares(const EdgeShares& shares) {
   std::string error;
   if (!control_.set_shares(shares, &error)) {
     log_event(LogLevel::error, "fleet: the dataplane refused new shares", {{"error", error}});
-    return;
+    return false;
   }
   std::lock_guard<std::mutex> lock(mutex_);
   shares_ = shares;
+  return true;
 }
 
 void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) const {
@@ -211,6 +214,7 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
   }
   if (result.value("ok", false)) {
     applied_revision_ = kv.mod_revision;
+    shares_stale_ = true;  // ControlState rescaled them to the new budgets
     keep_cache(*r, last_edges_);
     log_event(LogLevel::info, "fleet: config applied",
               {{"generation", std::to_string(kv.mod_revision)},
@@ -403,7 +407,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
   }();
   if (was_static)
     log_event(LogLevel::info, "fleet: in sync", {{"edges", std::to_string(live.size())}});
-  if (was_static || differs(next, current)) use_shares(next);
+  if ((was_static || shares_stale_ || differs(next, current)) && use_shares(next))
+    shares_stale_ = false;
   rebalance_adaptive(all, learned_rates);
   even_ = false;
   last_edges_ = live.size() + held.size();

@@ -98,7 +98,7 @@ class FleetAgent {
   EdgeDemand measure();
   void rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
                           const std::map<std::string, double>& learned);
-  void use_shares(const EdgeShares& shares);
+  bool use_shares(const EdgeShares& shares);
   void follow_config(EtcdClient& etcd);
   void keep_cache(const FleetRecord& record, std::size_t edges) const;
 
@@ -121,6 +121,10 @@ class FleetAgent {
   std::chrono::steady_clock::time_point last_ok_;
   std::size_t last_edges_ = 1;
   bool even_ = false;
+  // ControlState rescaled its shares with a config it applied (at the
+  // start, or a fleet change), so shares_ is not what it enforces: the next
+  // sync applies the computed shares whatever they differ by.
+  bool shares_stale_ = true;
   std::string sync_error_;      // why the last sync failed ("" after one that did not)
   std::string logged_held_by_;  // the holder of this node name last logged
 

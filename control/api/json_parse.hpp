@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
 #include <string_view>
 
 namespace sluice {
@@ -28,6 +29,21 @@ inline nlohmann::json parse_json(std::string_view text) {
       false);
   if (too_deep) return nlohmann::json(nlohmann::json::value_t::discarded);
   return j;
+}
+
+// j[key] as T, or fallback when j is not an object, lacks the key or holds
+// another type there (nlohmann's value() throws then: an answer from etcd
+// or a file of the wrong shape must not end sluiced).
+template <typename T>
+T json_field(const nlohmann::json& j, const char* key, T fallback) {
+  if (!j.is_object()) return fallback;
+  const auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  try {
+    return it->template get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return fallback;
+  }
 }
 
 }  // namespace sluice

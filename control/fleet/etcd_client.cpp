@@ -137,8 +137,8 @@ bool EtcdClient::range(const std::string& key, bool prefix, std::vector<EtcdKv>*
   }
   for (const nlohmann::json& kv : j["kvs"]) {
     EtcdKv e;
-    if (!kv.is_object() || !base64_decode(kv.value("key", ""), &e.key) ||
-        !base64_decode(kv.value("value", ""), &e.value)) {
+    if (!kv.is_object() || !base64_decode(json_field<std::string>(kv, "key", ""), &e.key) ||
+        !base64_decode(json_field<std::string>(kv, "value", ""), &e.value)) {
       *error = "etcd's range answer has a key that is not base64";
       return false;
     }
@@ -191,7 +191,7 @@ bool EtcdClient::put_if(const std::string& key, const std::string& value, int64_
   if (!call("/v3/kv/txn", txn_put(compare, k, value, lease).dump(), &text, error) ||
       !parse(text, &j, error))
     return false;
-  *swapped = j.value("succeeded", false);
+  *swapped = json_field<bool>(j, "succeeded", false);
   if (revision != nullptr)
     *revision = number(j.value("header", nlohmann::json::object()), "revision");
   return true;
@@ -207,7 +207,7 @@ bool EtcdClient::put_on_lease(const std::string& key, const std::string& value, 
   if (!call("/v3/kv/txn", txn_put(compare, k, value, lease).dump(), &text, error) ||
       !parse(text, &j, error))
     return false;
-  *swapped = j.value("succeeded", false);
+  *swapped = json_field<bool>(j, "succeeded", false);
   return true;
 }
 
@@ -225,7 +225,7 @@ bool EtcdClient::lease_grant(int64_t ttl_sec, int64_t* lease, std::string* error
   if (!call("/v3/lease/grant", req.dump(), &text, error) || !parse(text, &j, error)) return false;
   *lease = number(j, "ID");
   if (*lease == 0) {
-    *error = "etcd granted no lease: " + j.value("error", std::string("no ID in its answer"));
+    *error = "etcd granted no lease: " + json_field<std::string>(j, "error", "no ID in its answer");
     return false;
   }
   return true;
@@ -265,8 +265,8 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
         pending.erase(0, nl + 1);
         if (!m.is_object() || !m.contains("result") || !m["result"].is_object()) continue;
         const nlohmann::json& r = m["result"];
-        created = created || r.value("created", false);
-        if (r.value("canceled", false)) return false;
+        created = created || json_field<bool>(r, "created", false);
+        if (json_field<bool>(r, "canceled", false)) return false;
         if (!r.contains("events") || !r["events"].is_array()) continue;
         for (const nlohmann::json& e : r["events"]) {
           if (!on_change(number(e.value("kv", nlohmann::json::object()), "mod_revision"))) {

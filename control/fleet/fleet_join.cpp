@@ -4,6 +4,7 @@
 // last start; the fleet's rank seed; this edge's first, even shares.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -106,8 +107,9 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       return false;
     }
     start->record = *r;
-    start->record.revision = cached.value("revision", int64_t{0});
-    edges = std::max<std::size_t>(1, cached.value("edges", std::size_t{1}));
+    start->record.revision = json_field<int64_t>(cached, "revision", 0);
+    edges = static_cast<std::size_t>(
+        std::clamp<int64_t>(json_field<int64_t>(cached, "edges", 1), 1, 1000000));
     if (cached.contains("rank_seed") && cached["rank_seed"].is_number_unsigned())
       start->rank_seed = cached["rank_seed"].get<uint64_t>();
     start->from_cache = true;

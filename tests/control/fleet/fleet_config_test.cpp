@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "control/api/control_state.hpp"
+#include "control/api/json_parse.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/fleet/fleet_record.hpp"
 #include "tests/control/api/control_test_env.hpp"
@@ -152,6 +153,19 @@ TEST(FleetRecord, RoundTripsAndRefusesOtherShapes) {
   EXPECT_FALSE(parse_fleet_record(
       "{\"config\": \"\", \"origin\": " + std::string(30000, '[') + std::string(30000, ']') + "}",
       &error));
+}
+
+// Fields of etcd's answers and of the kept fleet file read by type: a
+// field of another shape is the fallback, never an exception out of the
+// agent's thread.
+TEST(FleetRecord, FieldsOfTheWrongTypeFallBack) {
+  const nlohmann::json j = {{"succeeded", "yes"}, {"key", 7}, {"edges", -3}, {"ok", true}};
+  EXPECT_FALSE(json_field<bool>(j, "succeeded", false));
+  EXPECT_EQ(json_field<std::string>(j, "key", "none"), "none");
+  EXPECT_EQ(json_field<int64_t>(j, "edges", 1), -3);
+  EXPECT_EQ(json_field<int64_t>(j, "missing", 1), 1);
+  EXPECT_TRUE(json_field<bool>(j, "ok", false));
+  EXPECT_FALSE(json_field<bool>(nlohmann::json::array(), "ok", false));
 }
 
 // ---------------------------------------------------------------------------

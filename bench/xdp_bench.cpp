@@ -31,17 +31,49 @@
 #include <vector>
 
 #include "bench/bench_config.hpp"
+#include "bench/xdp_bench.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "dataplane/model/parse.h"
 #include "dataplane/model/sticky.h"
 #include "dataplane/xdp/xdp_program.hpp"
-#include "sluice_bench_ops.skel.h"
 #include "sluice_passthrough.skel.h"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/parallel_test_run.hpp"
 
+namespace sluice::bench {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0 : sum / static_cast<double>(v.size());
+}
+
+// One TCP segment per thread (flags: a SYN, or the ACK of that SYN's flow),
+// each from its own checkpoint source (RSS would give each CPU its own
+// flows): admitted by every program.
+std::vector<std::vector<uint8_t>> tcp_per_thread(int threads, uint8_t flags) {
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < threads; i++)
+    frames.push_back(test::PacketBuilder()
+                         .ipv4("198.18.10." + std::to_string(7 + i), "198.19.0.1")
+                         .tcp(40000, 443, flags)
+                         .build());
+  return frames;
+}
+
+}  // namespace sluice::bench
+
 namespace {
+
+using sluice::bench::mean;
+using sluice::bench::median;
+using sluice::bench::tcp_per_thread;
 
 using sluice::test::PacketBuilder;
 
@@ -138,30 +170,6 @@ std::unique_ptr<sluice::XdpProgram> sluice_program(
   return p;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0 : sum / static_cast<double>(v.size());
-}
-
-// One TCP segment per thread (flags: a SYN, or the ACK of that SYN's flow),
-// each from its own checkpoint source (RSS would give each CPU its own
-// flows): admitted by every program.
-std::vector<std::vector<uint8_t>> tcp_per_thread(int threads, uint8_t flags) {
-  std::vector<std::vector<uint8_t>> frames;
-  for (int i = 0; i < threads; i++)
-    frames.push_back(PacketBuilder()
-                         .ipv4("198.18.10." + std::to_string(7 + i), "198.19.0.1")
-                         .tcp(40000, 443, flags)
-                         .build());
-  return frames;
-}
-
 // Decisions per second from one CPU and from two at once (threads pinned to
 // CPUs 0 and 1, released together), interleaved rounds, medians. flags: the
 // TCP segment each thread sends (an ACK's flow is opened by its SYN first).
@@ -253,100 +261,6 @@ std::vector<std::vector<uint8_t>> sticky_sources(const sluice::CompiledProfile& 
   }
   if (static_cast<int>(out.size()) < n) std::fprintf(stderr, "no sources ranked %u..%u\n", lo, hi);
   return out;
-}
-
-// The keys the lookup operations find (bench/bpf/ops.bpf.c): 8 sources in
-// the hash maps, 10 /24 prefixes in the trie.
-bool fill_lookup_maps(sluice_bench_ops* skel) {
-  struct {
-    uint8_t addr[16];
-    uint32_t rest;
-  } key{};
-  const uint64_t value = 1;
-  for (uint8_t i = 0; i < 8; i++) {
-    key.addr[0] = 198, key.addr[1] = 18, key.addr[3] = i;
-    for (bpf_map* map : {skel->maps.ops_lru, skel->maps.ops_hash})
-      if (bpf_map__update_elem(map, &key, sizeof(key), &value, sizeof(value), BPF_ANY) != 0) {
-        std::fprintf(stderr, "cannot fill %s: %s\n", bpf_map__name(map), std::strerror(errno));
-        return false;
-      }
-  }
-  for (uint32_t i = 0; i < 10; i++) {
-    struct {
-      uint32_t prefixlen;
-      uint32_t addr;
-    } prefix{24, htonl(0xc6120000U | (i << 8))};
-    if (bpf_map__update_elem(skel->maps.ops_lpm, &prefix, sizeof(prefix), &value, sizeof(value),
-                             BPF_ANY) != 0) {
-      std::fprintf(stderr, "cannot fill ops_lpm: %s\n", std::strerror(errno));
-      return false;
-    }
-  }
-  return true;
-}
-
-// ns per operation (bench/bpf/ops.bpf.c), from one CPU and from each of two
-// at once on the same shared value: the program less the empty one, / 8.
-bool operations(int repeat, int rounds) {
-  sluice_bench_ops* skel = sluice_bench_ops__open_and_load();
-  if (skel == nullptr) {
-    std::fprintf(stderr, "cannot load bench/bpf/ops.bpf.c\n");
-    return false;
-  }
-  const std::vector<std::pair<std::string, bpf_program*>> ops = {
-      {"(empty program)", skel->progs.op_empty},
-      {"spin lock section", skel->progs.op_spin_lock},
-      {"atomic add (shared)", skel->progs.op_atomic_add},
-      {"compare-and-swap (shared)", skel->progs.op_cmpxchg},
-      {"GCRA take (shared, CAS)", skel->progs.op_gcra},
-      {"per-CPU decrement", skel->progs.op_percpu},
-      {"bpf_ktime_get_ns", skel->progs.op_ktime},
-      {"bpf_ktime_get_boot_ns", skel->progs.op_ktime_boot},
-      {"bpf_ktime_get_coarse_ns", skel->progs.op_ktime_coarse},
-      {"LRU hash lookup (hit)", skel->progs.op_lru_lookup},
-      {"hash lookup (hit)", skel->progs.op_hash_lookup},
-      {"LPM trie lookup (IPv4)", skel->progs.op_lpm_lookup},
-  };
-  if (!fill_lookup_maps(skel)) {
-    sluice_bench_ops__destroy(skel);
-    return false;
-  }
-  const auto one = tcp_per_thread(1, sluice::test::kSyn),
-             two = tcp_per_thread(2, sluice::test::kSyn);
-  std::vector<std::vector<double>> ns1(ops.size()), ns2(ops.size());
-  bool ok = true;
-  for (int r = 0; r < rounds && ok; r++)
-    for (std::size_t i = 0; i < ops.size() && ok; i++) {
-      const int fd = bpf_program__fd(ops[i].second);
-      std::string error;
-      auto a = sluice::test::test_run_parallel(fd, one, repeat, &error);
-      auto b = sluice::test::test_run_parallel(fd, two, repeat, &error);
-      ok = !a.empty() && !b.empty() && a[0] >= 0 && b[0] >= 0 && b[1] >= 0;
-      if (!ok) {
-        std::fprintf(stderr, "%s: %s\n", ops[i].first.c_str(),
-                     error.empty() ? "test run failed" : error.c_str());
-        break;
-      }
-      ns1[i].push_back(a[0]);
-      ns2[i].push_back(mean(b));
-    }
-  if (ok) {
-    std::printf(
-        "Operations (8 per run, empty program subtracted), ns each, median of %d rounds\n\n",
-        rounds);
-    std::printf("  %-26s %10s %16s\n", "operation", "1 CPU", "2 CPUs at once");
-    const double e1 = median(ns1[0]), e2 = median(ns2[0]);
-    std::printf("  %-26s %10.1f %16.1f   (ns per run)\n", ops[0].first.c_str(), e1, e2);
-    for (std::size_t i = 1; i < ops.size(); i++)
-      std::printf("  %-26s %10.2f %16.2f\n", ops[i].first.c_str(), (median(ns1[i]) - e1) / 8,
-                  (median(ns2[i]) - e2) / 8);
-    struct timespec res;
-    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
-    std::printf("  (CLOCK_MONOTONIC_COARSE resolution here: %.3f ms)\n\n",
-                static_cast<double>(res.tv_sec) * 1e3 + static_cast<double>(res.tv_nsec) / 1e6);
-  }
-  sluice_bench_ops__destroy(skel);
-  return ok;
 }
 
 }  // namespace
@@ -491,33 +405,28 @@ int main(int argc, char** argv) {
                                   {citizens[0]}, citizens))
       return 1;
     // One host's flood: the same citizen source's lookups on both CPUs,
-    // over its own budget of 1000/s (refused by it, never by the class).
-    const auto flood = PacketBuilder().ipv4("198.18.77.8", "198.19.0.1").udp(40000, 53).build();
-    sluice::test::test_run_ns(s_src_over->outside_prog_fd(), flood, 100000);
-    if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
-                                   {"xdp-filter allow-all", filter.fd},
-                                   {"(c), source over its budget", s_src_over->outside_prog_fd()}},
-                                  repeat, rounds,
-                                  "UDP lookup refused by its source's budget (citizen, one source "
-                                  "on both CPUs)",
-                                  {flood}, {flood, flood}))
-      return 1;
-    // The same host's ACKs of no flow (unverified, charged as its lookups):
-    // refused by its budget as its lookups are.
-    const auto ack_flood = PacketBuilder()
-                               .ipv4("198.18.77.8", "198.19.0.1")
-                               .tcp(40000, 53, sluice::test::kAck)
-                               .build();
-    sluice::test::test_run_ns(s_src_over->outside_prog_fd(), ack_flood, 100000);
-    if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
-                                   {"xdp-filter allow-all", filter.fd},
-                                   {"(c), source over its budget", s_src_over->outside_prog_fd()}},
-                                  repeat, rounds,
-                                  "TCP ACK of no flow refused by its source's budget (citizen, "
-                                  "one source on both CPUs)",
-                                  {ack_flood}, {ack_flood, ack_flood}))
-      return 1;
-    if (part != "scaling" && !operations(repeat, rounds)) return 1;
+    // over its own budget of 1000/s (refused by it, never by the class);
+    // then its ACKs of no flow (unverified, charged as its lookups), refused
+    // by its budget as its lookups are.
+    const std::pair<const char*, std::vector<uint8_t>> floods[] = {
+        {"UDP lookup refused by its source's budget (citizen, one source on both CPUs)",
+         PacketBuilder().ipv4("198.18.77.8", "198.19.0.1").udp(40000, 53).build()},
+        {"TCP ACK of no flow refused by its source's budget (citizen, one source on both CPUs)",
+         PacketBuilder()
+             .ipv4("198.18.77.8", "198.19.0.1")
+             .tcp(40000, 53, sluice::test::kAck)
+             .build()},
+    };
+    for (const auto& [title, flood] : floods) {
+      sluice::test::test_run_ns(s_src_over->outside_prog_fd(), flood, 100000);
+      if (part != "ops" &&
+          !scaling({{"xdp_pass (empty)", pass.fd},
+                    {"xdp-filter allow-all", filter.fd},
+                    {"(c), source over its budget", s_src_over->outside_prog_fd()}},
+                   repeat, rounds, title, {flood}, {flood, flood}))
+        return 1;
+    }
+    if (part != "scaling" && !sluice::bench::operations(repeat, rounds)) return 1;
     if (part != "all") return 0;
   }
   const std::vector<std::pair<std::string, int>> progs = {

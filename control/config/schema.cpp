@@ -174,9 +174,9 @@ const std::vector<KeySpec>& config_schema() {
        "max(1, rate_per_sec / 10)", KeyChange::live, "", "needs `rate_per_sec`"},
       {"class", "on_shed", "string", 1, 0, "", "`\"drop\"`", KeyChange::live, "drop|reset|mark",
        "`\"reset\"`: a TCP SYN is answered with RST+ACK, anything else dropped; `\"mark\"`: passed "
-       "with its DSCP rewritten (a marked SYN verifies no flow: it paid no token, so the connection's "
-       "later packets are unverified: charged as lookups of the class, and marked while it sheds; "
-       "dropped under `unverified = \"drop\"`)"},
+       "with its DSCP rewritten (a marked SYN verifies no flow: it paid no token, so the "
+       "connection's later packets are unverified: charged as lookups of the class, and marked "
+       "while it sheds; dropped under `unverified = \"drop\"`)"},
       {"class", "mark_dscp", "integer", 0, 63, "", "none", KeyChange::live, "",
        "required with `on_shed = \"mark\"`, an error otherwise"},
       {"class", "shed_order", "string", 1, 0, "", "`\"sticky\"`", KeyChange::live, "sticky|random",

@@ -285,8 +285,8 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
  * learning window (which would admit it as learned) is shut and no retune
  * waits to open it (flows_off). now_ns may lag the exact clock: a late clock
  * only sends more to the lock. */
-SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof,
-				  const struct sl_boundary_state *bs, int flow_hit, __u64 now_ns)
+SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof, const struct sl_boundary_state *bs,
+				  int flow_hit, __u64 now_ns)
 {
 	return !flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE &&
 	       now_ns >= SL_READ_ONCE(bs->learn_until_ns) &&

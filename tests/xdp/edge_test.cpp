@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,20 +67,27 @@ TEST(Passthrough, ForwardsEveryFrameBothWaysOrBlocksThem) {
 
 // The standby passes every frame up to DPDK's af_packet sockets while the
 // beat is fresh, and enforces the profile itself once it is stale.
-TEST(XdpStandby, PassesWhileTheHeartbeatIsFreshAndEnforcesAfter) {
-  SLUICE_REQUIRE_ROOT();
+// Unverified packets dropped: an ACK of no known flow is XDP_DROP when the
+// standby decides, XDP_PASS when it stands by; a learning window of
+// learn_sec admits it as learned.
+CompiledProfile standby_profile(int learn_sec) {
+  return test::profile_from_toml(
+      "[admission]\nunverified = \"drop\"\nflow_learn_sec = " + std::to_string(learn_sec) + "\n");
+}
+
+std::unique_ptr<XdpProgram> load_standby(std::string* error) {
   XdpProgramOptions o;
   o.standby = true;
   o.record_decision = true;
+  return XdpProgram::load(o, error);
+}
+
+TEST(XdpStandby, PassesWhileTheHeartbeatIsFreshAndEnforcesAfter) {
+  SLUICE_REQUIRE_ROOT();
   std::string error;
-  auto p = XdpProgram::load(o, &error);
+  auto p = load_standby(&error);
   ASSERT_TRUE(p) << error;
-  // Unverified packets dropped: an ACK of no known flow is XDP_DROP when
-  // the program decides, XDP_PASS when it stands by.
-  ASSERT_TRUE(p->write_profile(
-      test::profile_from_toml("[admission]\nunverified = \"drop\"\nflow_learn_sec = 0\n"), 1,
-      &error))
-      << error;
+  ASSERT_TRUE(p->write_profile(standby_profile(0), 1, &error)) << error;
   const auto ack = test::seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck);
   XdpTestResult r;
   ASSERT_TRUE(p->test_run(ack, &r, &error)) << error;
@@ -99,19 +107,12 @@ TEST(XdpStandby, PassesWhileTheHeartbeatIsFreshAndEnforcesAfter) {
 // first takeover of fresh state opens it anyway; the second must too.)
 TEST(XdpStandby, EveryTakeoverOpensTheLearningWindow) {
   SLUICE_REQUIRE_ROOT();
-  XdpProgramOptions o;
-  o.standby = true;
-  o.record_decision = true;
   std::string error;
-  auto p = XdpProgram::load(o, &error);
+  auto p = load_standby(&error);
   ASSERT_TRUE(p) << error;
-  const auto profile = [](int learn_sec) {
-    return test::profile_from_toml(
-        "[admission]\nunverified = \"drop\"\nflow_learn_sec = " + std::to_string(learn_sec) + "\n");
-  };
   // The first takeover without a window (flow_learn_sec = 0): an ACK of a
   // flow DPDK admitted is dropped.
-  ASSERT_TRUE(p->write_profile(profile(0), 1, &error)) << error;
+  ASSERT_TRUE(p->write_profile(standby_profile(0), 1, &error)) << error;
   const auto ack = [](uint16_t port) {
     return test::seg4("198.18.10.5", port, "198.19.0.1", 443, kAck);
   };
@@ -120,7 +121,7 @@ TEST(XdpStandby, EveryTakeoverOpensTheLearningWindow) {
   ASSERT_TRUE(p->test_run(ack(40000), &r, &error)) << error;
   ASSERT_EQ(r.action, XDP_DROP) << "no window: unverified, dropped";
   // A retune to a 60-s window opens none (the state is not fresh)...
-  ASSERT_TRUE(p->write_profile(profile(60), 2, &error)) << error;
+  ASSERT_TRUE(p->write_profile(standby_profile(60), 2, &error)) << error;
   ASSERT_TRUE(p->test_run(ack(40001), &r, &error)) << error;
   EXPECT_EQ(r.action, XDP_DROP) << "the same takeover: still no window";
   // ...DPDK runs again (a fresh beat: the standby passes), then stops: the

@@ -85,6 +85,10 @@ FleetAgent::~FleetAgent() {
 }
 
 void FleetAgent::watch() {
+  // etcd away: tried again after a sync period, then twice as long each
+  // time up to 5 s (the syncs check the config's revision meanwhile).
+  const auto first = std::chrono::milliseconds(fleet_.sync_ms);
+  auto backoff = first;
   for (;;) {
     // Idle streams end after the client's timeout and are opened again:
     // bounded waits, and a member that went away is left for the next.
@@ -106,10 +110,13 @@ void FleetAgent::watch() {
         &error);
     std::unique_lock<std::mutex> lock(stop_mutex_);
     watching_ = nullptr;
-    // etcd away: try again after a sync period (the ticks cover meanwhile).
-    if (stop_cv_.wait_for(lock, std::chrono::milliseconds(watched ? 0 : fleet_.sync_ms),
+    if (watched) backoff = first;
+    if (stop_cv_.wait_for(lock, watched ? std::chrono::milliseconds(0) : backoff,
                           [this] { return stopping_; }))
       return;
+    if (!watched)
+      backoff = std::max(first,
+                         std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5)));
   }
 }
 
@@ -136,9 +143,10 @@ void FleetAgent::run() {
     if (next < Clock::now()) next = Clock::now();  // a slow sync: no catching up in a burst
     tick(etcd);
   }
-  // The record goes at once; the others hold this edge's share until
-  // static_sec has passed (its XDP program keeps enforcing it).
+  // The record goes at once; the others count this edge's hold until
+  // static_sec has passed (its pinned program keeps enforcing its shares).
   std::string error;
+  shorten_hold(etcd);
   if (lease_ != 0) etcd.lease_revoke(lease_, &error);
 }
 
@@ -197,12 +205,73 @@ void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) const 
     log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});
 }
 
+bool FleetAgent::write_hold(EtcdClient& etcd, const EdgeShares& shares, std::string* error) {
+  if (hold_lease_ == 0 &&
+      !etcd.lease_grant(static_cast<int64_t>(fleet_.lease_ttl_sec) + fleet_.static_sec,
+                        &hold_lease_, error))
+    return false;
+  const json hold = {
+      {"node", fleet_.node}, {"instance", instance_}, {"shares", shares_to_json(shares)}};
+  if (!etcd.put(fleet_held_prefix(fleet_) + fleet_.node, hold.dump(), hold_lease_, nullptr, error))
+    return false;
+  hold_written_ = shares;
+  return true;
+}
+
+std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>& kvs,
+                                                      const std::map<std::string, bool>& live) {
+  std::map<std::string, EdgeShares> held;
+  std::set<std::string> nodes;
+  for (const EtcdKv& kv : kvs) {
+    const std::string node = kv.key.substr(fleet_held_prefix(fleet_).size());
+    // This edge's own (from before a restart: what it enforces now is its
+    // own share), and live edges' (their records count) are not held.
+    if (node == fleet_.node || live.count(node) != 0) continue;
+    const json h = parse_json(kv.value);
+    if (!h.is_object() || !h.contains("shares")) continue;
+    const std::optional<EdgeShares> shares = shares_from_json(h["shares"]);
+    if (!shares) continue;
+    held[node] = *shares;
+    nodes.insert(node);
+    if (held_nodes_.count(node) == 0)
+      log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",
+                {{"node", node}});
+  }
+  for (const std::string& node : held_nodes_)
+    if (nodes.count(node) == 0 && live.count(node) == 0)
+      log_event(LogLevel::info, "fleet: a gone edge's hold ended; its share is free",
+                {{"node", node}});
+  held_nodes_ = std::move(nodes);
+  return held;
+}
+
+void FleetAgent::shorten_hold(EtcdClient& etcd) {
+  std::optional<EdgeShares> shares;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!figures_.etcd_up || hold_lease_ == 0) return;  // etcd away: the hold runs out as it is
+    shares = shares_;
+  }
+  std::string error;
+  const int64_t old_lease = hold_lease_;
+  hold_lease_ = 0;
+  if (!etcd.lease_grant(fleet_.static_sec, &hold_lease_, &error) ||
+      !write_hold(etcd, *shares, &error)) {
+    log_event(LogLevel::warn, "fleet: hold not shortened; it ends lease_ttl_sec later",
+              {{"error", error}});
+    return;
+  }
+  etcd.lease_revoke(old_lease, &error);
+}
+
 void FleetAgent::follow_config(EtcdClient& etcd) {
   std::vector<EtcdKv> kvs;
   std::string error;
   if (!etcd.range(fleet_config_key(fleet_), false, &kvs, nullptr, &error) || kvs.empty()) return;
   const EtcdKv& kv = kvs[0];
-  if (kv.mod_revision == applied_revision_ || kv.mod_revision == rejected_revision_) return;
+  if (kv.mod_revision == applied_revision_) return;
+  const auto now = Clock::now();
+  if (kv.mod_revision == rejected_revision_ && now < retry_at_) return;
   std::optional<FleetRecord> r = parse_fleet_record(kv.value, &error);
   json result;
   if (r) {
@@ -213,6 +282,9 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
     result = {{"ok", false}, {"error", error}};
   }
   if (result.value("ok", false)) {
+    if (kv.mod_revision == rejected_revision_)
+      log_event(LogLevel::info, "fleet: config refused before now applied on this edge",
+                {{"generation", std::to_string(kv.mod_revision)}});
     applied_revision_ = kv.mod_revision;
     shares_stale_ = true;  // ControlState rescaled them to the new budgets
     keep_cache(*r, last_edges_);
@@ -223,12 +295,20 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
                {"changes", std::to_string(result.value("diff", json::array()).size())}});
   } else {
     // Refused here (e.g. a class this edge's dataplane cannot hold): this
-    // edge keeps the config it runs, and says so once per revision.
+    // edge keeps the config it runs, says so once per revision and reason,
+    // and tries again later (a dataplane that was not enforcing may be).
+    const std::string why = result.value("error", std::string("refused"));
+    const bool news = kv.mod_revision != rejected_revision_ || why != rejected_error_;
+    retry_after_ =
+        kv.mod_revision != rejected_revision_
+            ? std::chrono::milliseconds(1000)
+            : std::min<std::chrono::milliseconds>(retry_after_ * 2, std::chrono::seconds(30));
+    retry_at_ = now + retry_after_;
     rejected_revision_ = kv.mod_revision;
-    rejected_error_ = result.value("error", std::string("refused"));
-    log_event(LogLevel::error, "fleet: config refused on this edge; keeping the running one",
-              {{"revision", std::to_string(kv.mod_revision)},
-               {"error", result.value("error", std::string("?"))}});
+    rejected_error_ = why;
+    if (news)
+      log_event(LogLevel::error, "fleet: config refused on this edge; keeping the running one",
+                {{"revision", std::to_string(kv.mod_revision)}, {"error", why}});
   }
 }
 
@@ -276,6 +356,13 @@ void FleetAgent::tick(EtcdClient& etcd) {
     if (ok && ttl == 0) {  // none yet, or it expired while etcd was away
       ok = etcd.lease_grant(fleet_.lease_ttl_sec, &lease_, &error);
     }
+    if (ok && hold_lease_ != 0) {
+      ok = etcd.lease_keepalive(hold_lease_, &ttl, &error);
+      if (ok && ttl == 0) {  // expired while etcd was away, and the hold with it
+        hold_lease_ = 0;
+        hold_written_.reset();
+      }
+    }
     if (ok) last_keepalive_ = now;
   }
   const Config cfg = control_.config();
@@ -305,9 +392,10 @@ void FleetAgent::tick(EtcdClient& etcd) {
   if (ok) ok = publish(etcd, record.dump(), &held_by, &error);
 
   // 2. Every edge's record.
-  std::vector<EtcdKv> kvs;
+  std::vector<EtcdKv> kvs, holds;
   if (ok && held_by.empty())
-    ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, nullptr, &error);
+    ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, nullptr, &error) &&
+         etcd.range(fleet_held_prefix(fleet_), true, &holds, nullptr, &error);
   if (!ok || !held_by.empty()) {
     // Out of sync: as for an etcd outage, the last shares for static_sec,
     // then an even share. A node name another live edge holds is the same
@@ -357,10 +445,6 @@ void FleetAgent::tick(EtcdClient& etcd) {
     if (node == fleet_.node) continue;
     const json r = parse_json(kv.value);
     if (!r.is_object()) continue;
-    Known& k = known_[node];
-    k.record = r;
-    k.last_seen = now;
-    if (r.contains("shares")) k.shares = shares_from_json(r["shares"]);
     if (r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
       learned_rates[node] = r["adaptive_rate"].get<double>();
     seen[node] = true;
@@ -380,22 +464,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
     }
     live.push_back(d);
   }
-  std::map<std::string, EdgeShares> held;
-  for (auto it = known_.begin(); it != known_.end();) {
-    if (seen.count(it->first) != 0) {
-      ++it;
-      continue;
-    }
-    const double gone = std::chrono::duration<double>(now - it->second.last_seen).count();
-    if (gone >= fleet_.static_sec) {
-      log_event(LogLevel::info, "fleet: edge gone for static_sec; its share is free",
-                {{"node", it->first}});
-      it = known_.erase(it);
-      continue;
-    }
-    if (it->second.shares) held[it->first] = *it->second.shares;
-    ++it;
-  }
+  const std::map<std::string, EdgeShares> held = held_of(holds, seen);
 
   // 4. This edge's shares of the budgets in force.
   const Config in_force = control_.config();
@@ -407,8 +476,15 @@ void FleetAgent::tick(EtcdClient& etcd) {
   }();
   if (was_static)
     log_event(LogLevel::info, "fleet: in sync", {{"edges", std::to_string(live.size())}});
-  if ((was_static || shares_stale_ || differs(next, current)) && use_shares(next))
-    shares_stale_ = false;
+  if (was_static || shares_stale_ || differs(next, current)) {
+    // The hold first: what the others count for this edge if it goes is
+    // written before a higher share is enforced.
+    if (!write_hold(etcd, next, &error))
+      log_event(LogLevel::warn, "fleet: hold not written", {{"error", error}});
+    if (use_shares(next)) shares_stale_ = false;
+  } else if (hold_written_ != current && !write_hold(etcd, current, &error)) {
+    log_event(LogLevel::warn, "fleet: hold not written", {{"error", error}});
+  }
   rebalance_adaptive(all, learned_rates);
   even_ = false;
   last_edges_ = live.size() + held.size();

@@ -20,8 +20,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +37,7 @@ namespace sluice {
 
 class ControlState;
 class EtcdClient;
+struct EtcdKv;
 
 // What an edge starts with.
 struct FleetStart {
@@ -75,11 +78,6 @@ class FleetAgent {
   nlohmann::json status() const;
 
  private:
-  struct Known {
-    nlohmann::json record;
-    std::chrono::steady_clock::time_point last_seen;
-    std::optional<EdgeShares> shares;  // as it last published them
-  };
   struct Sample {
     std::chrono::steady_clock::time_point at;
     std::map<std::string, std::pair<uint64_t, uint64_t>> counts;  // class -> lookups, packets
@@ -99,6 +97,16 @@ class FleetAgent {
   void rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
                           const std::map<std::string, double>& learned);
   bool use_shares(const EdgeShares& shares);
+  // Writes PREFIX/held/NODE: `shares`, under the hold lease (granted when
+  // there is none). False + *error when etcd did not take it.
+  bool write_hold(EtcdClient& etcd, const EdgeShares& shares, std::string* error);
+  // Of the holds read (PREFIX/held/), every other edge's whose record is
+  // gone (not in `live`): node -> the shares it may still enforce.
+  std::map<std::string, EdgeShares> held_of(const std::vector<EtcdKv>& kvs,
+                                            const std::map<std::string, bool>& live);
+  // At a clean stop: the hold lasts static_sec from now (the pinned program
+  // keeps enforcing these shares), not lease_ttl_sec more.
+  void shorten_hold(EtcdClient& etcd);
   void follow_config(EtcdClient& etcd);
   void keep_cache(const FleetRecord& record, std::size_t edges) const;
 
@@ -108,10 +116,19 @@ class FleetAgent {
   std::deque<Sample> samples_;
   int64_t lease_ = 0;
   std::chrono::steady_clock::time_point last_keepalive_{};
-  std::map<std::string, Known> known_;  // every other edge seen, by node
+  // The hold: PREFIX/held/NODE under a lease of lease_ttl_sec + static_sec,
+  // kept alive with the record's; the shares it says (none: to be written).
+  int64_t hold_lease_ = 0;
+  std::optional<EdgeShares> hold_written_;
+  std::set<std::string> held_nodes_;  // other edges' holds counted at the last sync
   int64_t applied_revision_ = 0;
   int64_t rejected_revision_ = 0;
-  std::string rejected_error_;               // why rejected_revision_ was refused here
+  std::string rejected_error_;  // why rejected_revision_ was refused here
+  // A refused revision is tried again (its refusal may pass: a dataplane
+  // that was not enforcing), after 1 s, then twice as long each time, up to
+  // 30 s.
+  std::chrono::steady_clock::time_point retry_at_{};
+  std::chrono::milliseconds retry_after_{0};
   const std::optional<uint64_t> rank_seed_;  // kept with the fleet config
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState

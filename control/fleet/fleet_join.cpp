@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "control/api/json_parse.hpp"
@@ -22,6 +23,49 @@ using json = nlohmann::json;
 using fleet_detail::cache_path;
 using fleet_detail::etcd_timeout;
 using fleet_detail::instance_of;
+
+namespace {
+
+// The fleet config this edge kept at its last start (in $STATE_DIRECTORY):
+// its record, the edges it knew and the fleet's rank seed. False when there
+// is none, or it is not one.
+bool read_kept(const FleetConfig& fleet, FleetRecord* record, std::size_t* edges,
+               std::optional<uint64_t>* rank_seed) {
+  std::ifstream in(cache_path(fleet));
+  std::stringstream text;
+  text << in.rdbuf();
+  const json cached = parse_json(text.str());
+  std::string why;
+  std::optional<FleetRecord> r;
+  if (in && cached.is_object() && cached.contains("record") && cached["record"].is_string())
+    r = parse_fleet_record(cached["record"], &why);
+  if (!r) return false;
+  *record = *r;
+  record->revision = json_field<int64_t>(cached, "revision", 0);
+  *edges = static_cast<std::size_t>(
+      std::clamp<int64_t>(json_field<int64_t>(cached, "edges", 1), 1, 1000000));
+  if (cached.contains("rank_seed") && cached["rank_seed"].is_number_unsigned())
+    *rank_seed = cached["rank_seed"].get<uint64_t>();
+  return true;
+}
+
+// start->loaded: this edge's tables with start->record's fleet config. ""
+// when it validates here, else why not.
+std::string composed(const FleetConfig& fleet, const std::string& config_path,
+                     const std::string& local_text, FleetStart* start) {
+  start->loaded = compose_fleet_config(local_tables_text(local_text), config_path,
+                                       start->record.config, "etcd:" + fleet_config_key(fleet));
+  if (!start->loaded.ok())
+    return "the fleet config does not validate here: " +
+           (start->loaded.errors.empty() ? std::string("invalid")
+                                         : start->loaded.errors[0].to_string());
+  if (!start->record.profile.empty() &&
+      start->loaded.config->profiles.count(start->record.profile) == 0)
+    return "the fleet config does not define its active profile " + start->record.profile;
+  return "";
+}
+
+}  // namespace
 
 bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                 const std::string& local_text, FleetStart* start, std::string* error) {
@@ -57,11 +101,14 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     start->instance = std::string(host) + ":" + (ec ? config_path : path.string());
   }
   if (reached) {
-    std::vector<EtcdKv> members;
+    std::vector<EtcdKv> members, holds;
+    std::set<std::string> nodes;  // other edges, live or held
+    if (etcd.range(fleet_held_prefix(fleet), true, &holds, nullptr, &etcd_error))
+      for (const EtcdKv& kv : holds) nodes.insert(kv.key.substr(fleet_held_prefix(fleet).size()));
     if (etcd.range(fleet_edges_prefix(fleet), true, &members, nullptr, &etcd_error)) {
       for (const EtcdKv& kv : members) {
         if (kv.key != fleet_edges_prefix(fleet) + fleet.node) {
-          edges++;
+          nodes.insert(kv.key.substr(fleet_edges_prefix(fleet).size()));
           continue;
         }
         // This node's record, under a live lease: this edge before a
@@ -76,6 +123,8 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
         }
       }
     }
+    nodes.erase(fleet.node);
+    edges += nodes.size();
     // The fleet's rank seed: the first edge proposes its own.
     std::vector<EtcdKv> seed;
     bool swapped = false;
@@ -93,41 +142,39 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                   etcd.endpoint();
   } else {
     // etcd unreachable: the copy kept at the last start, if any.
-    std::ifstream in(cache_path(fleet));
-    std::stringstream text;
-    text << in.rdbuf();
-    const json cached = parse_json(text.str());
-    std::string why;
-    std::optional<FleetRecord> r;
-    if (in && cached.is_object() && cached.contains("record") && cached["record"].is_string())
-      r = parse_fleet_record(cached["record"], &why);
-    if (!r) {
+    if (!read_kept(fleet, &start->record, &edges, &start->rank_seed)) {
       *error = "etcd cannot be reached (" + etcd_error + ") and no fleet config is kept in " +
                cache_path(fleet);
       return false;
     }
-    start->record = *r;
-    start->record.revision = json_field<int64_t>(cached, "revision", 0);
-    edges = static_cast<std::size_t>(
-        std::clamp<int64_t>(json_field<int64_t>(cached, "edges", 1), 1, 1000000));
-    if (cached.contains("rank_seed") && cached["rank_seed"].is_number_unsigned())
-      start->rank_seed = cached["rank_seed"].get<uint64_t>();
     start->from_cache = true;
     start->log = "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +
                  cache_path(fleet) + " (revision " + std::to_string(start->record.revision) +
                  ") with an even share";
   }
-  start->loaded = compose_fleet_config(local_tables_text(local_text), config_path,
-                                       start->record.config, "etcd:" + fleet_config_key(fleet));
-  if (!start->loaded.ok()) {
-    *error = "the fleet config does not validate here: " +
-             (start->loaded.errors.empty() ? std::string("invalid")
-                                           : start->loaded.errors[0].to_string());
-    return false;
+  std::string invalid = composed(fleet, config_path, local_text, start);
+  if (!invalid.empty() && !start->from_cache) {
+    // etcd's config does not validate here (written past sluicectl's
+    // checks, or this edge's own tables changed): as a running edge keeps
+    // what it runs, a restarting one runs the copy it kept, and its agent
+    // reports the refusal in its record.
+    FleetRecord kept;
+    std::size_t ignored = 0;
+    std::optional<uint64_t> seed;
+    if (read_kept(fleet, &kept, &ignored, &seed)) {
+      const FleetRecord refused = start->record;
+      start->record = kept;
+      if (composed(fleet, config_path, local_text, start).empty()) {
+        start->log = "the fleet config revision " + std::to_string(refused.revision) +
+                     " does not validate here (" + invalid + "): the copy kept in " +
+                     cache_path(fleet) + " (revision " + std::to_string(kept.revision) +
+                     ") instead";
+        invalid.clear();
+      }
+    }
   }
-  if (!start->record.profile.empty() &&
-      start->loaded.config->profiles.count(start->record.profile) == 0) {
-    *error = "the fleet config does not define its active profile " + start->record.profile;
+  if (!invalid.empty()) {
+    *error = invalid;
     return false;
   }
   // Until this edge has published its demand, an even share: what it

@@ -25,6 +25,7 @@ std::string history_key(const FleetConfig& f, int64_t revision) {
 std::string fleet_config_key(const FleetConfig& f) { return f.prefix + "/config"; }
 std::string fleet_edges_prefix(const FleetConfig& f) { return f.prefix + "/edges/"; }
 std::string fleet_history_prefix(const FleetConfig& f) { return f.prefix + "/history/"; }
+std::string fleet_held_prefix(const FleetConfig& f) { return f.prefix + "/held/"; }
 std::string fleet_seed_key(const FleetConfig& f) { return f.prefix + "/rank_seed"; }
 
 std::string fleet_record_json(const FleetRecord& r) {

@@ -5,6 +5,10 @@
 //   PREFIX/history/REV   the record of each kept generation, for rollback
 //                        (etcd's own history is compacted)
 //   PREFIX/edges/NODE    each edge's demand and shares, under its lease
+//   PREFIX/held/NODE     the shares an edge enforces, under a lease that
+//                        outlives its record's by static_sec: what a gone
+//                        edge's pinned program may still admit, counted by
+//                        every edge (one that joins later too) until it ends
 //   PREFIX/rank_seed     the salt of sticky ranks every edge uses when the
 //                        fleet config sets no admission.seed (a source ECMP
 //                        spreads over edges ranks alike on each)
@@ -35,6 +39,7 @@ struct FleetRecord {
 std::string fleet_config_key(const FleetConfig& f);
 std::string fleet_edges_prefix(const FleetConfig& f);
 std::string fleet_history_prefix(const FleetConfig& f);
+std::string fleet_held_prefix(const FleetConfig& f);
 std::string fleet_seed_key(const FleetConfig& f);
 
 std::string fleet_record_json(const FleetRecord& r);

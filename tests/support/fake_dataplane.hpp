@@ -29,7 +29,7 @@ class FakeDataplane final : public Dataplane {
   }
   bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (refuse_next_) {
+    if (refuse_next_ || refusing_) {
       refuse_next_ = false;
       *error = "refused by the fake dataplane";
       return false;
@@ -129,13 +129,19 @@ class FakeDataplane final : public Dataplane {
     std::lock_guard<std::mutex> lock(mutex_);
     refuse_next_ = true;
   }
-  // What stats() reports as the queues and ports of a dataplane that has
-  // them (DPDK); none by default, as on XDP.
+  // Refuses every apply while `on` (a dataplane that cannot take changes
+  // for a while).
+  void set_refusing(bool on) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    refusing_ = on;
+  }
   // What stats() says of the dataplane's health (healthy when `why` is empty).
   void set_unhealthy(std::string why) {
     std::lock_guard<std::mutex> lock(mutex_);
     unhealthy_ = std::move(why);
   }
+  // What stats() reports as the queues and ports of a dataplane that has
+  // them (DPDK); none by default, as on XDP.
   void set_queues_and_ports(std::vector<QueueStats> queues, std::vector<PortStats> ports) {
     std::lock_guard<std::mutex> lock(mutex_);
     queues_ = std::move(queues);
@@ -163,6 +169,7 @@ class FakeDataplane final : public Dataplane {
   std::vector<uint64_t> applied_;
   sl_profile last_profile_{};
   bool refuse_next_ = false;
+  bool refusing_ = false;
   std::vector<QueueStats> queues_;
   std::string unhealthy_;
   std::vector<PortStats> ports_;

@@ -221,6 +221,31 @@ TEST(FleetAgent, AnEdgeWhoseNodeNameAnotherLiveEdgeHoldsDoesNotOverwriteIt) {
   EXPECT_TRUE(h.call({{"op", "status"}})["fleet"]["sync_error"].is_null());
 }
 
+// The record of an edge's refusal of `revision`, as sluicectl --fleet reads
+// it: the error, or "" while its record names no refusal of it.
+std::string refusal_of(EtcdClient& c, int64_t revision) {
+  std::vector<EtcdKv> kvs;
+  std::string e;
+  if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
+    return "";
+  const json r = json::parse(kvs[0].value);
+  if (!r.contains("refused") || r["refused"].value("generation", int64_t{0}) != revision) return "";
+  return r["refused"].value("error", std::string("?"));
+}
+
+// A fleet config that is not valid here, written past sluicectl's checks (a
+// class name twice) on top of `base`: its revision.
+int64_t write_invalid_config(EtcdClient& c, const FleetConfig& fleet, FleetRecord base) {
+  base.config += "\n[[class]]\nname = \"citizen\"\npriority = 4\n";
+  base.op = "apply";
+  bool swapped = false;
+  int64_t revision = 0;
+  std::string note;
+  if (!write_fleet_record(c, fleet, base, base.revision, &swapped, &revision, &note) || !swapped)
+    return 0;
+  return revision;
+}
+
 // A fleet config this edge refuses: it keeps what it runs, and its record
 // says which generation it refused and why, for sluicectl --fleet to report.
 TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
@@ -234,27 +259,13 @@ TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
   std::string error;
   const uint64_t before = h.state().generation();
 
-  // Written past sluicectl's validation: a class name twice.
   EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
-  FleetRecord bad = start.record;
-  bad.config += "\n[[class]]\nname = \"citizen\"\npriority = 4\n";
-  bad.op = "apply";
-  bool swapped = false;
-  int64_t revision = 0;
-  std::string note;
-  ASSERT_TRUE(write_fleet_record(c, *loaded.config->fleet, bad, start.record.revision, &swapped,
-                                 &revision, &note));
-  ASSERT_TRUE(swapped);
+  const int64_t revision = write_invalid_config(c, *loaded.config->fleet, start.record);
+  ASSERT_NE(revision, 0);
   std::string error_text;
   ASSERT_TRUE(eventually([&] {
-    std::vector<EtcdKv> kvs;
-    std::string e;
-    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
-      return false;
-    const json r = json::parse(kvs[0].value);
-    if (!r.contains("refused")) return false;
-    error_text = r["refused"].value("error", std::string());
-    return r["refused"].value("generation", int64_t{0}) == revision;
+    error_text = refusal_of(c, revision);
+    return !error_text.empty();
   }));
   EXPECT_NE(error_text.find("citizen"), std::string::npos) << error_text;
   EXPECT_EQ(h.state().generation(), before) << "it keeps what it runs";
@@ -272,6 +283,140 @@ TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
   EXPECT_EQ(with_damaged.behind, std::vector<std::string>{"edge-b"});
   EXPECT_TRUE(eventually([&] { return agent.figures().edges_live == 2; }))
       << "the agent goes on syncing, the damaged record one more edge";
+}
+
+// An edge that went away may still enforce its last shares from its pinned
+// program: its hold (PREFIX/held/NODE) outlives its record by static_sec,
+// and every edge counts it, one that joins after the edge went too. Before,
+// only edges that had seen its record held its share, in memory: an edge
+// that started meanwhile split the whole budget.
+TEST(FleetAgent, AnEdgeThatJoinsLaterCountsWhatAGoneEdgeMayStillEnforce) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24794);
+  ASSERT_TRUE(etcd.ready());
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  const json gone = {{"node", "edge-gone"},
+                     {"instance", "gone:/etc/sluice/sluice.toml"},
+                     {"shares", {{"boundary_lookups", {{"rate", 30000}, {"burst", 3000}}}}}};
+  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-gone", gone.dump(), lease, nullptr, &error));
+
+  test::ControlHarness h(member_config(24794));
+  const LoadResult loaded = load_config_file(h.config_path());
+  ASSERT_TRUE(loaded.ok());
+  FleetStart start;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
+      << error;
+  EXPECT_EQ(start.edges, 2U) << "the gone edge is one of the fleet's until its hold ends";
+  h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
+  ASSERT_TRUE(h.state().set_shares(start.shares, &error)) << error;
+  auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), start);
+
+  // 40000/s less the 30000 the gone edge holds.
+  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 10000; }))
+      << boundary_rate(h.dataplane());
+  const json status = h.call({{"op", "status"}});
+  EXPECT_EQ(status["fleet"]["edges_live"], 1);
+  EXPECT_EQ(status["fleet"]["edges_held"], 1);
+  // Its own hold says what it enforces, under a lease of its own.
+  auto own_hold = [&](EtcdKv* kv) {
+    std::vector<EtcdKv> kvs;
+    std::string e;
+    if (!c.range("/sluice/agent-test/held/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
+      return false;
+    *kv = kvs[0];
+    return true;
+  };
+  EtcdKv hold;
+  ASSERT_TRUE(eventually([&] {
+    return own_hold(&hold) &&
+           json::parse(hold.value)["shares"]["boundary_lookups"].value("rate", 0) == 10000;
+  })) << hold.value;
+  EXPECT_NE(hold.lease, 0);
+
+  // The gone edge's hold ends: its share is free.
+  ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
+  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 40000; }))
+      << boundary_rate(h.dataplane());
+  EXPECT_EQ(h.call({{"op", "status"}})["fleet"]["edges_held"], 0);
+
+  // A clean stop: the record goes at once, the hold stays for static_sec.
+  agent.reset();
+  std::vector<EtcdKv> record;
+  ASSERT_TRUE(c.range("/sluice/agent-test/edges/edge-a", false, &record, nullptr, &error));
+  EXPECT_TRUE(record.empty());
+  ASSERT_TRUE(own_hold(&hold));
+  EXPECT_EQ(json::parse(hold.value)["shares"]["boundary_lookups"].value("rate", 0), 40000);
+  ::unsetenv("STATE_DIRECTORY");
+}
+
+// A refusal can pass (a dataplane that could not take a change for a while):
+// the edge tries the refused revision again, and runs it once it can.
+// Before, a refused revision was never tried again.
+TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
+  SLUICE_REQUIRE_ETCD();
+  JoinedEdge e;
+  ASSERT_TRUE(join_edge(24796, &e));
+  test::ControlHarness& h = *e.h;
+  ASSERT_TRUE(eventually([&] { return !e.agent->figures().static_shares; }));
+  EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
+  h.dataplane().set_refusing(true);
+  const json r = fleet_request(
+      *e.loaded.config->fleet,
+      {{"op", "set"},
+       {"settings", json::array({json::array({"boundary.lookups_per_sec", "30000"})})}},
+      {{"transport", "test"}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  const int64_t revision = r["generation"];
+  ASSERT_TRUE(eventually([&] { return !refusal_of(c, revision).empty(); }));
+  EXPECT_NE(refusal_of(c, revision).find("refused by the fake dataplane"), std::string::npos);
+  EXPECT_NE(h.state().generation(), static_cast<uint64_t>(revision));
+
+  h.dataplane().set_refusing(false);
+  ASSERT_TRUE(
+      eventually([&] { return h.state().generation() == static_cast<uint64_t>(revision); }));
+  EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 30000U);
+  EXPECT_TRUE(eventually([&] { return refusal_of(c, revision).empty(); }))
+      << "its record no longer names the refusal";
+}
+
+// A restart while etcd holds a fleet config this edge cannot run: it runs
+// the copy it kept, as a running edge keeps what it runs, and reports the
+// refusal. Before, sluiced did not start.
+TEST(FleetAgent, ARestartingEdgeRunsItsKeptConfigWhenTheFleetsIsNotValidHere) {
+  SLUICE_REQUIRE_ETCD();
+  JoinedEdge e;
+  ASSERT_TRUE(join_edge(24798, &e));
+  const int64_t kept = e.start.record.revision;
+  e.agent.reset();  // stopped; its copy is kept
+  EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
+  const int64_t invalid = write_invalid_config(c, *e.loaded.config->fleet, e.start.record);
+  ASSERT_NE(invalid, 0);
+
+  FleetStart again;
+  std::string error;
+  ASSERT_TRUE(
+      fleet_join(*e.loaded.config->fleet, e.h->config_path(), e.loaded.text, &again, &error))
+      << error;
+  EXPECT_EQ(again.record.revision, kept);
+  EXPECT_FALSE(again.from_cache) << "etcd answered";
+  EXPECT_NE(again.log.find("does not validate here"), std::string::npos) << again.log;
+  EXPECT_NE(again.log.find("citizen"), std::string::npos) << again.log;
+  e.agent = std::make_unique<FleetAgent>(*e.loaded.config->fleet, e.h->state(), again);
+  ASSERT_TRUE(eventually([&] { return !refusal_of(c, invalid).empty(); }));
+  EXPECT_NE(refusal_of(c, invalid).find("citizen"), std::string::npos);
+
+  // Without a kept copy the edge does not start: nothing valid to run.
+  e.agent.reset();
+  test::TempDir empty;
+  ::setenv("STATE_DIRECTORY", empty.path().c_str(), 1);
+  EXPECT_FALSE(
+      fleet_join(*e.loaded.config->fleet, e.h->config_path(), e.loaded.text, &again, &error));
+  EXPECT_NE(error.find("does not validate here"), std::string::npos) << error;
 }
 
 TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {

@@ -106,6 +106,9 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   auto s = std::make_unique<Snapshot>();
   s->profile = profile;
   s->profile.prof = slots.prof;
+  for (uint32_t c = 0; c < slots.prof.n_classes && c < SL_MAX_CLASSES; c++)
+    s->slot_epoch[slots.prof.classes[c].state_index & (SL_MAX_CLASSES - 1)] =
+        slots.prof.classes[c].state_epoch;
   // Workers draw per-CPU credits (dataplane/model/credit.h) instead of
   // taking the state lock for every lookup: with several, the lock would be
   // contended; with one, the exact decision costs ~25 ns more per packet

@@ -32,11 +32,11 @@ bool eal_spent();
 // model decided for it (registered by eal_start).
 struct QueueTag {
   uint64_t arrival_tsc;
-  uint8_t state_index;  // class state slot, for counters
-  uint8_t is_start;     // counted as a lookup
-  uint8_t reason;       // reason it was admitted for
-  uint8_t priority;     // queue it waits in
-  uint32_t pad;
+  uint8_t state_index;   // class state slot, for counters
+  uint8_t is_start;      // counted as a lookup
+  uint8_t reason;        // reason it was admitted for
+  uint8_t priority;      // queue it waits in
+  uint32_t state_epoch;  // its class's in that slot: a retune may give the slot to another
 };
 int queue_tag_offset();
 

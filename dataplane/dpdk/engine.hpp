@@ -80,6 +80,10 @@ struct Snapshot {
   uint64_t pace_cap = 1;       // packets they may send back to back after a pause
   uint64_t max_delay_tsc = 0;  // max_queue_delay in TSC cycles
   uint64_t depth_limit = 0;    // packets all queues may hold: max_queue_delay of paced work
+  // The epoch of each class state slot's class (0: no class of this
+  // profile): a queued packet whose class's epoch is not its slot's is of a
+  // class a retune removed, and is not counted as the slot's new class.
+  uint32_t slot_epoch[SL_MAX_CLASSES] = {};
 };
 
 // Written by one worker's scheduler only, summed on read.

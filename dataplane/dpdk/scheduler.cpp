@@ -9,9 +9,7 @@
 namespace sluice::dpdk {
 
 bool Scheduler::send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n, uint32_t priority) {
-  if (pending_n_ != 0) return false;
-  for (uint32_t p = 0; p < SL_PRIORITIES; p++)
-    if (rte_ring_count(e_.rings[w_][p]) != 0) return false;
+  if (holds()) return false;
   if (s.paced && take(s, rte_rdtsc(), priority, n, true) != n) return false;
   std::copy(pkts, pkts + n, pending_);
   pending_n_ = n;
@@ -104,7 +102,7 @@ void Scheduler::drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint
     const QueueTag& t = *tag_of(e_, pkts[i]);
     const uint64_t waited = now > t.arrival_tsc ? now - t.arrival_tsc : 0;
     if (s.max_delay_tsc && waited > s.max_delay_tsc) {
-      count_queued(c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_DELAY);
+      count_queued(s, c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_DELAY);
       bump(c.queue.dropped_delay[t.priority]);
       rte_pktmbuf_free(pkts[i]);
       continue;
@@ -115,11 +113,11 @@ void Scheduler::drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint
 }
 
 // Counts the packets that leave, and how long they waited.
-void Scheduler::record(rte_mbuf* const* pkts, uint16_t n, uint64_t now) {
+void Scheduler::record(const Snapshot& s, rte_mbuf* const* pkts, uint16_t n, uint64_t now) {
   LcoreCounters& c = e_.counters[w_];
   for (uint16_t i = 0; i < n; i++) {
     const QueueTag& t = *tag_of(e_, pkts[i]);
-    count_queued(c.model, t, SL_VERDICT_ADMITTED, t.reason);
+    count_queued(s, c.model, t, SL_VERDICT_ADMITTED, t.reason);
     const uint64_t ns = e_.tsc_ns(now > t.arrival_tsc ? now - t.arrival_tsc : 0);
     std::size_t b = 0;
     while (b < kDelayBoundsNs.size() && ns > kDelayBoundsNs[b]) b++;
@@ -130,10 +128,10 @@ void Scheduler::record(rte_mbuf* const* pkts, uint16_t n, uint64_t now) {
 
 // Sends what is pending (its tokens are already taken); what the device
 // refuses waits for the next round.
-void Scheduler::send(const Snapshot&) {
+void Scheduler::send(const Snapshot& s) {
   const uint16_t sent =
       rte_eth_tx_burst(e_.port[kPortInside], static_cast<uint16_t>(w_), pending_, pending_n_);
-  record(pending_, sent, rte_rdtsc());
+  record(s, pending_, sent, rte_rdtsc());
   std::copy(pending_ + sent, pending_ + pending_n_, pending_);
   pending_n_ -= sent;
 }
@@ -172,7 +170,7 @@ bool Scheduler::trim(const Snapshot& s) {
           static_cast<unsigned>(std::min<uint64_t>(mine, kBurst)), nullptr);
       if (got == 0) break;
       for (unsigned i = 0; i < got; i++)
-        count_queued(c.model, *tag_of(e_, drop[i]), SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
+        count_queued(s, c.model, *tag_of(e_, drop[i]), SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
       bump(c.queue.dropped_full[p], got);
       rte_pktmbuf_free_bulk(drop, got);
       mine -= got;

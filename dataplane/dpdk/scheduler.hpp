@@ -11,6 +11,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_pause.h>
+#include <rte_ring.h>
 
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
@@ -38,8 +39,11 @@ inline QueueTag* tag_of(const Engine& e, rte_mbuf* m) {
 
 // A queued packet is counted once, when its fate is known: admitted (for
 // the reason the model gave) when it leaves, shed when a queue drops it.
-// Counters only ever grow.
-inline void count_queued(sl_counters& c, const QueueTag& t, uint32_t verdict, uint32_t reason) {
+// Counters only ever grow. One whose class a retune removed meanwhile is
+// not counted (its slot may be another class's now).
+inline void count_queued(const Snapshot& s, sl_counters& c, const QueueTag& t, uint32_t verdict,
+                         uint32_t reason) {
+  if (s.slot_epoch[t.state_index & (SL_MAX_CLASSES - 1)] != t.state_epoch) return;
   bump(c.packets[t.state_index][verdict][reason]);
   if (t.is_start) bump(c.lookups[t.state_index][verdict][reason]);
 }
@@ -68,6 +72,16 @@ class Scheduler {
   // One round; true when it moved or dropped a packet.
   bool poll(const Snapshot& s);
 
+  // Whether packets wait here: in its rings, or refused by the device. A
+  // packet admitted behind them waits too, paced or not (it would overtake
+  // them: after a retune to no packet budget, say).
+  bool holds() const {
+    if (pending_n_ != 0) return true;
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+      if (rte_ring_count(e_.rings[w_][p]) != 0) return true;
+    return false;
+  }
+
  private:
   // The pace's clock: 1/kPaceSub TSC cycles since the engine's start.
   // A core whose TSC reads behind the main core's start (TSCs not
@@ -87,7 +101,7 @@ class Scheduler {
   void drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint16_t* n);
 
   // Counts the packets that leave, and how long they waited.
-  void record(rte_mbuf* const* pkts, uint16_t n, uint64_t now);
+  void record(const Snapshot& s, rte_mbuf* const* pkts, uint16_t n, uint64_t now);
 
   void send(const Snapshot& s);
 

@@ -182,10 +182,10 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   if (e.sample_armed.load(std::memory_order_acquire)) sample(e, pkts, d, n, tsc);
 
   // Without a packet budget there is nothing to pace to: admitted packets go
-  // straight out, unless this worker's rings still hold packets from a
-  // paced profile (they would be overtaken).
-  bool queue = s.paced;
-  for (uint32_t p = 0; p < SL_PRIORITIES && !queue; p++) queue = rte_ring_count(e.rings[w][p]) != 0;
+  // straight out, unless this worker still holds packets from a paced
+  // profile, in its rings or refused by the device (they would be
+  // overtaken).
+  const bool queue = s.paced || scheduler.holds();
 
   LcoreCounters& c = e.counters[w];
   rte_mbuf* in[kBurst];
@@ -223,6 +223,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
           QueueTag& t = *tag_of(e, m);
           t.arrival_tsc = tsc;
           t.state_index = static_cast<uint8_t>(slot);
+          t.state_epoch = prof.classes[di.class_id].state_epoch;
           t.is_start = di.is_start;
           t.reason = di.reason;
           // Verified continuations go first; lookups, charged packets and
@@ -258,7 +259,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     for (uint16_t i = 0; i < n_waiting; i++) {
       const QueueTag& t = *tag_of(e, waiting[i]);
       if (rte_ring_sp_enqueue(e.rings[w][t.priority], waiting[i]) != 0) {
-        count_queued(c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
+        count_queued(s, c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
         bump(c.queue_full[t.priority]);
         rte_pktmbuf_free(waiting[i]);
       }

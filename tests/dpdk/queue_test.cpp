@@ -46,7 +46,9 @@ struct Received {
 // what sluice sends on the inside port's tx ring.
 class RingLab {
  public:
-  void SetUp() {
+  // inside_tx: the inside port's tx ring (a power of two; it holds one
+  // less): a small one fills, as a busy device does.
+  void SetUp(unsigned inside_tx = 32768) {
     DataplaneSettings s = dpdk_settings("sl_test_out", "sl_test_in");
     s.dpdk_args = {"--no-huge", "--no-pci", "-m", "512", "--log-level=lib.eal:warning"};
     settings_ = s;
@@ -70,7 +72,7 @@ class RingLab {
     ASSERT_NE(pool_, nullptr);
     const char* names[4] = {"t_out_rx", "t_out_tx", "t_in_rx", "t_in_tx"};
     for (int i = 0; i < 4; i++) {
-      rings_[i] = rte_ring_create(names[i], 32768, SOCKET_ID_ANY, 0);
+      rings_[i] = rte_ring_create(names[i], i == 3 ? inside_tx : 32768, SOCKET_ID_ANY, 0);
       ASSERT_NE(rings_[i], nullptr);
     }
     const int out = rte_eth_from_rings("sl_test_out", &rings_[0], 1, &rings_[1], 1, 0);
@@ -124,6 +126,19 @@ class RingLab {
     while (rte_ring_count(ring) != 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     return rte_ring_count(ring) == 0;
+  }
+
+  // Waits (bounded) until the workers took every frame sent and, unless
+  // `n` is negative, `n` wait on the inside port.
+  bool settled(int n) {
+    auto done = [&] {
+      return rte_ring_count(rings_[0]) == 0 &&
+             (n < 0 || rte_ring_count(rings_[3]) == static_cast<unsigned>(n));
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    return done();
   }
 
   // Takes what left on the inside port so far.
@@ -279,6 +294,51 @@ TEST(DpdkQueues, NothingLeavesLaterThanMaxQueueDelay) {
   dp.stop();
 }
 
+// A retune from a packet budget to none while the device refused a paced
+// packet (a full tx queue): a packet admitted after the retune waits behind
+// it. Before, it went straight to the device, ahead of the waiting one, or
+// was dropped there while that one still waited.
+TEST(DpdkQueues, AfterARetuneToNoPacketBudgetNothingOvertakesWhatTheDeviceRefused) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp(64));  // the inside port takes 63 frames
+  const std::string classes = R"(
+[[class]]
+name = "steady"
+priority = 2
+match = { src = ["198.18.1.0/24"] }
+)";
+  const CompiledProfile paced = profile_from_toml(R"(
+[boundary]
+packets_per_sec = 100000000
+packets_burst = 10000000
+max_queue_delay_us = 5000000
+)" + classes);
+  const CompiledProfile unpaced = profile_from_toml(classes);
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(paced, 1, &error)) << error;
+  for (uint64_t id = 0; id < 64; id++) ASSERT_TRUE(lab.send(1, 1 + id % 200, id));
+  // 63 on the device, the last one refused by it: it waits in the worker.
+  ASSERT_TRUE(lab.settled(63));
+  ASSERT_TRUE(dp.apply(unpaced, 2, &error)) << error;
+  ASSERT_TRUE(lab.send(1, 1, 64));
+  ASSERT_TRUE(lab.settled(63));
+
+  std::vector<Received> got;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got.size() < 65 && std::chrono::steady_clock::now() < until) {
+    const std::size_t before = got.size();
+    lab.drain(&got);
+    if (got.size() == before) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  const DataplaneStats stats = dp.stats();
+  ASSERT_EQ(stats.ports.size(), 2U);
+  EXPECT_EQ(stats.ports[1].tx_dropped, 0U) << "nothing dropped at the full device";
+  ASSERT_EQ(got.size(), 65U) << describe(stats);
+  for (uint64_t i = 0; i < got.size(); i++) EXPECT_EQ(got[i].id, i) << "left out of order";
+}
+
 TEST(DpdkQueues, ThousandSwapsUnderLoadLoseNothing) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;
@@ -408,6 +468,66 @@ TEST(DpdkApply, LongestClassNameKeepsStateAcrossRetunes) {
 // A retune that keeps the prefixes (the adaptive boundary moves the rate
 // every 100 ms) reuses the live prefix tables; one that changes them builds
 // new ones, and the classes follow.
+// A retune that removes a class while its packets wait in the queues, and
+// gives its state slot to a new class (every slot in use: the new class
+// takes the one the removed class leaves): the waiting packets, which leave
+// under the new profile, are not counted as the new class's. Before, they
+// were (a queued packet carried only its slot).
+TEST(DpdkApply, PacketsOfARemovedClassStillQueuedAreNotTheNewClasss) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  // Every class state slot used: the removed class's is the only one free.
+  std::string others;
+  for (int c = 1; c < SL_MAX_CLASSES - 1; c++)
+    others += "[[class]]\nname = \"c" + std::to_string(c) +
+              "\"\npriority = 3\nmatch = { src = [\"198.19." + std::to_string(c) + ".0/24\"] }\n";
+  const CompiledProfile a = profile_from_toml(R"(
+[boundary]
+packets_per_sec = 20
+packets_burst = 100
+max_queue_delay_us = 5000000
+[[class]]
+name = "removed"
+priority = 2
+match = { src = ["198.18.1.0/24"] }
+)" + others);
+  const CompiledProfile b = profile_from_toml(others + R"(
+[[class]]
+name = "fresh"
+priority = 2
+match = { src = ["198.18.9.0/24"] }
+)");
+  ASSERT_EQ(a.prof.n_classes, static_cast<uint32_t>(SL_MAX_CLASSES)) << "the default class too";
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(a, 1, &error)) << error;
+  for (uint64_t id = 0; id < 50; id++) ASSERT_TRUE(lab.send(1, 1 + id, id));
+  // At 20/s, nearly all of them wait.
+  ASSERT_TRUE(lab.settled(-1));
+  std::vector<Received> got;
+  lab.drain(&got);
+  const std::size_t early = got.size();
+  ASSERT_LT(early, 10U) << "the pace let most of them through";
+  ASSERT_TRUE(dp.apply(b, 2, &error)) << error;  // no packet budget: they leave at once
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got.size() < 50 && std::chrono::steady_clock::now() < until) {
+    lab.drain(&got);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(got.size(), 50U) << "every one of them leaves";
+  const DataplaneStats stats = dp.stats();
+  uint64_t fresh = 0;
+  bool found = false;
+  for (const ClassStats& c : stats.classes) {
+    if (c.name != "fresh") continue;
+    found = true;
+    for (int r = 0; r < SL_REASON_COUNT; r++) fresh += c.packets[SL_VERDICT_ADMITTED][r];
+  }
+  ASSERT_TRUE(found);
+  EXPECT_EQ(fresh, 0U) << "the removed class's packets counted as the new class's";
+}
+
 TEST(DpdkApply, ARetuneThatKeepsThePrefixesKeepsTheirTables) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;

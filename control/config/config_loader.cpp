@@ -14,10 +14,14 @@
 // (allocation failure) is caught at the entry points.
 #include "control/config/config_loader.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -75,33 +79,60 @@ LoadResult load_config_string(std::string_view text, std::string source_name) {
 
 namespace {
 
-// The file's text, or false with *why. Only a regular file: a FIFO would
-// block the reader (and a reload holds the control lock) until someone
-// writes to it.
+// How long a config that is not a regular file (a pipe: `<(...)`,
+// /dev/stdin) may take to arrive in full.
+constexpr int kPipeTimeoutMs = 5000;
+
+// The file's text, or false with *why. A regular file is read as it is;
+// anything else (a pipe, a FIFO, a device) without blocking, for at most
+// kPipeTimeoutMs: a FIFO nobody writes to would otherwise hold the reader
+// (and a reload the control lock) for good.
 bool read_config_text(const std::string& path, std::string* text, std::string* why) {
-  if (struct stat st{}; ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    *why = "not a regular file";
-    return false;
-  }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
+  struct stat st {};
+  const bool regular = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (regular ? 0 : O_NONBLOCK));
+  if (fd < 0) {
     *why = std::strerror(errno);
     return false;
   }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kPipeTimeoutMs);
   char buf[65536];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
-    text->append(buf, n);
-    if (text->size() > kMaxConfigFileBytes) {
-      *why = "larger than " + std::to_string(kMaxConfigFileBytes) + " bytes";
-      return false;
+  bool ok = true;
+  for (;;) {
+    if (!regular) {
+      // Until there is something to read or the writer closed it (a FIFO
+      // no writer opened yet reads as an empty file: waited for, too).
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      struct pollfd p {
+        fd, POLLIN, 0
+      };
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+        *why = "not complete within " + std::to_string(kPipeTimeoutMs / 1000) +
+               " s (a pipe or device whose writer did not finish)";
+        ok = false;
+        break;
+      }
     }
-  }
-  if (std::ferror(f.get())) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text->append(buf, static_cast<std::size_t>(n));
+      if (text->size() > kMaxConfigFileBytes) {
+        *why = "larger than " + std::to_string(kMaxConfigFileBytes) + " bytes";
+        ok = false;
+        break;
+      }
+      continue;
+    }
+    if (n == 0) break;  // the end (of a pipe: its writer closed it)
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
     *why = std::strerror(errno);
-    return false;
+    ok = false;
+    break;
   }
-  return true;
+  ::close(fd);
+  return ok;
 }
 
 }  // namespace
@@ -293,7 +324,14 @@ LoadResult apply_profile(std::string_view base_text, std::string source_name,
       if (profiles != nullptr) {
         for (auto&& [k, v] : *profiles) names += (names.empty() ? "" : ", ") + std::string(k.str());
       }
-      diag.add({source_name, 0, 0}, join_key("profiles", profile_name),
+      // A missing key is reported at its enclosing table: [profiles], or
+      // the document when there is none (0:0 is for a file not read).
+      int line = 1, column = 1;
+      if (profiles != nullptr && profiles->source().begin.line != 0) {
+        line = static_cast<int>(profiles->source().begin.line);
+        column = static_cast<int>(profiles->source().begin.column);
+      }
+      diag.add({source_name, line, column}, join_key("profiles", profile_name),
                names.empty() ? "unknown profile; no profiles are defined"
                              : "unknown profile; profiles are: " + names);
       return finish(std::nullopt, diag);

@@ -16,7 +16,8 @@ const std::vector<KeySpec>& config_schema() {
       {"dataplane", "mode", "string", 1, 0, "", "`\"auto\"`", KeyChange::restart, "auto|dpdk|xdp",
        "`\"auto\"`: DPDK when built and usable, else XDP"},
       {"dataplane", "outside", "string", 1, 0, "", "none", KeyChange::restart, "",
-       "client side: an interface name (xdp: at most 15 bytes, no `/`, `:` or blank); for dpdk a "
+       "client side: an interface name (xdp, and auto's XDP fallback: at most 15 bytes, no `/`, "
+       "`:` or blank); for dpdk a "
        "device name (PCI address, or a vdev given "
        "in `dpdk_args`) or a vdev spec sluice creates, e.g. `\"net_af_packet0,iface=eth1\"` (mode "
        "`auto` falling back to XDP uses the spec's `iface=`)"},

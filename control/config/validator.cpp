@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
+#include <string>
 
 #include "control/config/validator.hpp"
 
@@ -18,10 +20,12 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
       out.mode = *v;
     }
   }
-  // An interface or device: named (the empty name is none of them). In
-  // mode xdp, a Linux interface name as the kernel takes one
+  // An interface or device: named (the empty name is none of them). What
+  // XDP would attach to is a Linux interface name as the kernel takes one
   // (dev_valid_name: under 16 bytes, no '/', ':' or blank, not . or ..),
-  // else the start would be the first to say.
+  // else the start would be the first to say: in mode xdp the name; in mode
+  // auto, which falls back to XDP, a name that is no DPDK device, or a vdev
+  // spec's iface=.
   auto port = [this, &out](const Field& f) -> const std::string* {
     const std::string* v = string(*f, f.key);
     if (v == nullptr) return nullptr;
@@ -29,12 +33,23 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
       fail(*f, f.key, "an interface or device name (empty names none)");
       return nullptr;
     }
-    if (out.mode == DataplaneKind::xdp &&
-        (v->size() > 15 || *v == "." || *v == ".." ||
-         v->find_first_of("/: \t\n\r\v\f") != std::string::npos)) {
+    // The interface XDP would attach to, when it would attach to one.
+    std::optional<std::string> xdp_name;
+    if (out.mode == DataplaneKind::xdp)
+      xdp_name = *v;
+    else if (out.mode == DataplaneKind::automatic && v->find(",iface=") != std::string::npos)
+      xdp_name = endpoint_interface(*v);
+    else if (out.mode == DataplaneKind::automatic && !is_dpdk_endpoint(*v))
+      xdp_name = *v;
+    if (xdp_name &&
+        (xdp_name->empty() || xdp_name->size() > 15 || *xdp_name == "." || *xdp_name == ".." ||
+         xdp_name->find_first_of("/: \t\n\r\v\f") != std::string::npos)) {
       fail(*f, f.key,
-           "a Linux interface name (mode xdp): at most 15 bytes, no '/', ':' or blank, not . or "
-           "..");
+           out.mode == DataplaneKind::xdp
+               ? "a Linux interface name (mode xdp): at most 15 bytes, no '/', ':' or blank, not "
+                 ". or .."
+               : "a DPDK device, or an interface name for the XDP fallback (mode auto; a vdev "
+                 "spec's iface= too): at most 15 bytes, no '/', ':' or blank, not . or ..");
       return nullptr;
     }
     return v;

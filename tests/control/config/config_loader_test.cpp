@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -367,6 +368,17 @@ TEST(ConfigLoader, DpdkSettingsAcceptTheirRange) {
   EXPECT_EQ(load_ok("[dataplane]\ndpdk_clock = \"tsc\"\n").dataplane.dpdk_clock, DpdkClock::tsc);
 }
 
+// Mode auto takes DPDK devices of every form (a PCI address has ':'), and
+// the interfaces an XDP fallback would attach to.
+TEST(ConfigLoader, ModeAutoTakesDpdkDevicesAndInterfaces) {
+  for (const char* name :
+       {"0000:03:00.0", "net_af_packet0,iface=eth1", "net_ring0", "eth1", "outside-iface15"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(load_ok(std::string("[dataplane]\noutside = \"") + name + "\"\n").dataplane.outside,
+              name);
+  }
+}
+
 TEST(ConfigLoader, ShippedConfigsLoad) {
   for (const char* name : {"config/sluice.toml", "config/minimal.toml"}) {
     LoadResult r = load_config_file(std::string(SLUICE_SOURCE_DIR) + "/" + name);
@@ -397,17 +409,39 @@ TEST(ConfigLoader, UnreadableFileIsOneErrorNamingIt) {
 
   r = load_config_file(SLUICE_SOURCE_DIR);  // a directory
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].message, "cannot read config file: not a regular file");
+  EXPECT_EQ(r.errors[0].message, "cannot read config file: Is a directory");
+}
 
-  // A FIFO no one writes to: refused at once (a read would block; a reload
-  // holds the control lock while it reads).
+// A config from a pipe (`--check-config <(...)`, /dev/stdin) is read to its
+// end; one whose writer does not finish is refused after 5 s, never waited
+// on for good (a reload holds the control lock while it reads).
+TEST(ConfigLoader, APipeIsReadToItsEndAndNeverWaitedOnForGood) {
   const std::string fifo = ::testing::TempDir() + "/sluice-config-fifo";
   ::unlink(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // after the reader opened it
+    std::FILE* f = std::fopen(fifo.c_str(), "w");
+    if (f == nullptr) return;
+    std::fputs("[boundary]\nlookups_per_sec = 1234\n", f);
+    std::fclose(f);
+  });
+  LoadResult r = load_config_file(fifo);
+  writer.join();
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config->boundary.lookups_per_sec, 1234u);
+
+  // No writer: refused within the bound.
+  const auto start = std::chrono::steady_clock::now();
   r = load_config_file(fifo);
+  const auto took = std::chrono::steady_clock::now() - start;
   ::unlink(fifo.c_str());
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].to_string(), fifo + ":0:0: cannot read config file: not a regular file");
+  EXPECT_EQ(r.errors[0].to_string(),
+            fifo +
+                ":0:0: cannot read config file: not complete within 5 s (a pipe or device whose "
+                "writer did not finish)");
+  EXPECT_LT(took, std::chrono::seconds(8));
 }
 
 // ---------------------------------------------------------------------------
@@ -706,6 +740,19 @@ outside = "outside-interface-0"
 )",
      "<test>:3:11: dataplane.outside: expected a Linux interface name (mode xdp): at most 15 "
      "bytes"},
+    {"interface name the XDP fallback would be refused (mode auto)", R"(
+[dataplane]
+outside = "outside-interface-0"
+)",
+     "<test>:2:11: dataplane.outside: expected a DPDK device, or an interface name for the XDP "
+     "fallback (mode auto; a vdev spec's iface= too): at most 15 bytes"},
+    {"a vdev spec's iface= the XDP fallback would be refused (mode auto)", R"(
+[dataplane]
+mode = "auto"
+inside = "net_af_packet1,iface=inside-interface-0"
+)",
+     "<test>:3:10: dataplane.inside: expected a DPDK device, or an interface name for the XDP "
+     "fallback"},
     {"prefix length with a leading zero", R"(
 [[class]]
 name = "a"
@@ -1245,12 +1292,16 @@ TEST(ConfigProfiles, ApplyByName) {
 TEST(ConfigProfiles, UnknownProfileIsAnError) {
   LoadResult r = apply_profile(doc(kProfiles), "p.toml", "surge-3");
   EXPECT_FALSE(r.ok());
+  // At the enclosing table (the first [profiles.NAME]), not 0:0, which is a
+  // file that could not be read.
   EXPECT_TRUE(has_error(r,
-                        "p.toml:0:0: profiles.surge-3: unknown profile; profiles are: surge-1, "
+                        "p.toml:9:1: profiles.surge-3: unknown profile; profiles are: surge-1, "
                         "surge-2"))
       << all_errors(r);
   r = apply_profile("", "p.toml", "surge-1");
-  EXPECT_TRUE(has_error(r, "no profiles are defined")) << all_errors(r);
+  EXPECT_TRUE(
+      has_error(r, "p.toml:1:1: profiles.surge-1: unknown profile; no profiles are defined"))
+      << all_errors(r);
 }
 
 // A profile is switched live: one that changes a key only a restart changes

@@ -90,5 +90,23 @@ check "logrotate accepts its snippet" \
   "$(logrotate -d "$p/etc/logrotate.d/sluice" >/dev/null 2>&1 && echo 1 || echo 0) == 1"
 check "promtool accepts the alert rules" \
   "$(promtool check rules "$p/usr/share/sluice/sluice-alerts.yml" >/dev/null 2>&1 && echo 1 || echo 0) == 1"
+# A purge takes the enablement links of the units and of every instance
+# (the admin enabled those: no list of them exists), and the logs; it leaves
+# other units' links. Run on a scratch root (DPKG_ROOT, as dpkg --root).
+f=$root/fake
+mkdir -p "$f/etc/systemd/system/multi-user.target.wants" "$f/etc/systemd/system/sysinit.target.wants" \
+  "$f/var/log/sluice"
+for unit in multi-user.target.wants/sluiced@edge-a.service multi-user.target.wants/sluiced@edge-b.service \
+  sysinit.target.wants/sluiced-passthrough@edge-a.service multi-user.target.wants/other@x.service; do
+  ln -s "/lib/systemd/system/${unit##*/}" "$f/etc/systemd/system/$unit"
+done
+: >"$f/var/log/sluice/sluiced.log"
+DPKG_ROOT=$f sh "$root/control/postrm" purge
+left=$(find "$f/etc/systemd/system" -type l -name 'sluiced*' | wc -l)
+check "a purge removes every instance's enablement links ($left left)" "left == 0"
+check "and leaves other units' links" \
+  "$([[ -L $f/etc/systemd/system/multi-user.target.wants/other@x.service ]] && echo 1 || echo 0) == 1"
+check "and removes the logs" "$(has fake/var/log/sluice) == 0"
+
 echo "$failures failed"
 exit $((failures > 0))

@@ -25,6 +25,7 @@
 #include "control/api/control_state.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
+#include "control/fleet/etcd_client.hpp"
 #include "control/fleet/fleet_agent.hpp"
 #include "control/log.hpp"
 #include "control/metrics.hpp"
@@ -546,8 +547,11 @@ int run_daemon(const DaemonOptions& options) {
     } else if (loaded.config->fleet) {
       // A fleet member: its budgets and classes are the fleet's, in etcd.
       FleetStart start;
-      std::string error;
-      if (!fleet_join(*loaded.config->fleet, options.config_path, loaded.text, &start, &error)) {
+      std::string error, key;
+      if (!check_etcd_access(loaded.config->fleet->access, &key, &error)) {
+        why = error_at_key(loaded.text, options.config_path, key, error).to_string();
+      } else if (!fleet_join(*loaded.config->fleet, options.config_path, loaded.text, &start,
+                             &error)) {
         why = "fleet: " + error;
       } else {
         // Every edge ranks sources with the fleet's seed (a config's own

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // sluiced: the admission-control daemon.
 #include <grp.h>
+#include <signal.h>
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/daemon.hpp"
+#include "control/fleet/etcd_client.hpp"
 #include "control/log.hpp"
 
 namespace {
@@ -50,6 +52,11 @@ int check_config(const std::string& path) {
     if (!sluice::read_http_token(cfg.control.http_token_file, &token, &why))
       host.push_back(sluice::error_at_key(loaded.text, path, "control.http_token_file", why));
   }
+  if (cfg.fleet) {
+    std::string key, why;
+    if (!sluice::check_etcd_access(cfg.fleet->access, &key, &why))
+      host.push_back(sluice::error_at_key(loaded.text, path, key, why));
+  }
   if (!cfg.control.socket_group.empty() && ::getgrnam(cfg.control.socket_group.c_str()) == nullptr)
     host.push_back(
         sluice::error_at_key(loaded.text, path, "control.socket_group",
@@ -88,6 +95,9 @@ int check_config(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that closes a TLS connection (etcd, an HTTP client) must not
+  // kill the process: OpenSSL writes without MSG_NOSIGNAL.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "sluiced - admission-control daemon for the network edge.\n\n"
       "Runs in the foreground: SIGHUP reloads the config file (a bad file is rejected and the "

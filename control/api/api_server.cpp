@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/api/api_server.hpp"
 #include "control/api/json_parse.hpp"
+#include "control/config/config_loader.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -20,7 +21,6 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -80,25 +80,7 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 }  // namespace
 
 bool read_http_token(const std::string& path, std::string* token, std::string* error) {
-  token->clear();
-  std::error_code ec;
-  if (const auto st = std::filesystem::status(path, ec);
-      !ec && st.type() != std::filesystem::file_type::regular) {
-    *error = "cannot read " + path + ": not a regular file";  // a FIFO would block the start
-    return false;
-  }
-  std::ifstream f(path);
-  if (!f.is_open()) {
-    *error = "cannot read " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  std::getline(f, *token);
-  if (f.bad()) {
-    *error = "cannot read " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back())))
-    token->pop_back();
+  if (!read_first_line(path, token, error)) return false;
   if (token->size() < 16) {
     *error = "the token in " + path + " must be at least 16 characters, found " +
              std::to_string(token->size()) + " on its first line";

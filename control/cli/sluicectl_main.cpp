@@ -281,6 +281,9 @@ int replay(const std::string& config_path, const std::string& pcap_path,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that closes a TLS connection (etcd, an HTTP client) must not
+  // kill the process: OpenSSL writes without MSG_NOSIGNAL.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "sluicectl - see and retune a running sluiced, or replay a capture offline.\n\n"
       "Changes are validated in full before anything is applied; a refused change alters "

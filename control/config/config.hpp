@@ -105,8 +105,20 @@ struct ControlConfig {
 
 // [fleet]: this edge is one of several enforcing one boundary together,
 // coordinated through etcd (docs/fleet.md). Every key needs a restart.
+// How an edge reaches etcd beyond its URLs: TLS (https:// endpoints) and
+// etcd's own users. Files, read when used: a renewed certificate or password
+// is picked up at the next connection or authentication.
+struct EtcdAccessConfig {
+  std::string ca_file;        // PEM: the CAs etcd's server certificates chain to ("": the system's)
+  std::string cert_file;      // PEM: this edge's client certificate (etcd --client-cert-auth)
+  std::string key_file;       // PEM: its private key
+  std::string user;           // etcd user ("": etcd's auth is off)
+  std::string password_file;  // its password: the file's first line
+};
+
 struct FleetConfig {
-  std::vector<std::string> etcd;   // client URLs, "http://HOST:PORT"
+  std::vector<std::string> etcd;   // client URLs, "http://HOST:PORT" or "https://HOST:PORT"
+  EtcdAccessConfig access;         // TLS and etcd auth
   std::string prefix = "/sluice";  // every key of the fleet lives under it
   std::string node;                // this edge's name, unique in the fleet
   uint32_t lease_ttl_sec = 3;      // the edge's record lives this long without it

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -136,6 +137,33 @@ bool read_config_text(const std::string& path, std::string* text, std::string* w
 }
 
 }  // namespace
+
+bool read_first_line(const std::string& path, std::string* line, std::string* why) {
+  line->clear();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    *why = "cannot read " + path + ": not a regular file";
+    return false;
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) {
+    *why = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  for (int c; (c = std::fgetc(f.get())) != EOF && c != '\n';) {
+    line->push_back(static_cast<char>(c));
+    if (line->size() > 4096) {
+      *why = "cannot read " + path + ": its first line is longer than 4096 bytes";
+      return false;
+    }
+  }
+  if (std::ferror(f.get())) {
+    *why = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  while (!line->empty() && std::isspace(static_cast<unsigned char>(line->back()))) line->pop_back();
+  return true;
+}
 
 LoadResult load_config_file(const std::string& path) {
   try {

@@ -50,6 +50,11 @@ struct LoadResult {
 // Profiles defined in the file are validated by applying each of them.
 LoadResult load_config_file(const std::string& path);
 
+// The first line of a file a config names for a secret (the HTTP token, the
+// etcd password), trailing blanks taken off. Only a regular file: a FIFO
+// would block the start. False + *why ("cannot read PATH: REASON").
+bool read_first_line(const std::string& path, std::string* line, std::string* why);
+
 // A fleet member's tables (docs/fleet.md): its own, from its local file, and
 // the fleet's, from etcd.
 inline constexpr std::array<std::string_view, 4> kLocalTables = {"dataplane", "control", "metrics",

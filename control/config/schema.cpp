@@ -144,8 +144,21 @@ const std::vector<KeySpec>& config_schema() {
       {"control", "history", "integer", 1, 1000, "generations", "32", KeyChange::restart, "",
        "kept for rollback"},
       {"fleet", "etcd", "array of strings", 1, 0, "", "required", KeyChange::restart, "",
-       "etcd client URLs, `\"http://HOST:PORT\"` with a name or an IPv4 address (several for a "
-       "cluster: tried in order); see docs/fleet.md"},
+       "etcd client URLs, `\"http://HOST:PORT\"` or `\"https://HOST:PORT\"` (all alike) with a "
+       "name or an IPv4 address (several for a cluster: tried in order); see docs/fleet.md"},
+      {"fleet", "etcd_ca_file", "string", 1, 0, "", "the system's CAs", KeyChange::restart, "",
+       "https endpoints: absolute path of the PEM file of the CAs etcd's server certificates "
+       "chain to; the name in the URL must be in the certificate"},
+      {"fleet", "etcd_cert_file", "string", 1, 0, "", "none", KeyChange::restart, "",
+       "https endpoints: absolute path of this edge's PEM client certificate (etcd "
+       "`--client-cert-auth`); with `etcd_key_file`"},
+      {"fleet", "etcd_key_file", "string", 1, 0, "", "none", KeyChange::restart, "",
+       "absolute path of the PEM private key of `etcd_cert_file`"},
+      {"fleet", "etcd_user", "string", 1, 0, "", "none", KeyChange::restart, "",
+       "etcd user (etcd's auth enabled); with `etcd_password_file`"},
+      {"fleet", "etcd_password_file", "string", 1, 0, "", "none", KeyChange::restart, "",
+       "absolute path of a file whose first line is `etcd_user`'s password (read at each "
+       "authentication)"},
       {"fleet", "prefix", "string", 1, 0, "", "`\"/sluice\"`", KeyChange::restart, "",
        "every key of this fleet lives under it: starts with `/`, no trailing `/`, at most 128 "
        "bytes of `a-z A-Z 0-9 _ - . /`"},

@@ -415,9 +415,9 @@ namespace {
 // connects to. HOST is a name or an IPv4 address (cpp-httplib's client
 // cannot reach a bracketed IPv6 literal: name it instead).
 bool is_etcd_url(const std::string& v) {
-  const std::string scheme = "http://";
-  if (v.rfind(scheme, 0) != 0) return false;
-  const std::string rest = v.substr(scheme.size());
+  const std::size_t after = v.rfind("http://", 0) == 0 ? 7 : v.rfind("https://", 0) == 0 ? 8 : 0;
+  if (after == 0) return false;
+  const std::string rest = v.substr(after);
   const std::size_t colon = rest.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) return false;
   const std::string host = rest.substr(0, colon);
@@ -483,10 +483,17 @@ void Validator::fleet(const toml::node& n, std::optional<FleetConfig>& out) {
           f.etcd.push_back(s->get());
         } else {
           fail((*a)[i], index_key(e.key, i),
-               "an etcd client URL \"http://HOST:PORT\" with a name or an IPv4 address "
-               "(https and IPv6 literals are not supported)");
+               "an etcd client URL \"http://HOST:PORT\" or \"https://HOST:PORT\" with a name or "
+               "an IPv4 address (IPv6 literals are not supported)");
         }
       }
+      // One scheme: a cluster reached partly in clear would send its
+      // records (and a password) in clear whenever a member fails over.
+      for (std::size_t i = 1; i < f.etcd.size(); ++i)
+        if ((f.etcd[i].rfind("https://", 0) == 0) != (f.etcd[0].rfind("https://", 0) == 0))
+          fail((*a)[i], index_key(e.key, i),
+               "the scheme of the first endpoint (" + f.etcd[0].substr(0, f.etcd[0].find(':')) +
+                   "): every endpoint of a cluster is reached alike");
     }
   } else {
     diag_.report(n.source(), key + ".etcd", "missing: a [fleet] needs its etcd endpoints");
@@ -533,7 +540,62 @@ void Validator::fleet(const toml::node& n, std::optional<FleetConfig>& out) {
   if (Field s = field(*t, key, key, "floor_pct")) {
     if (auto v = integer(s)) f.floor_pct = static_cast<uint32_t>(*v);
   }
+  etcd_access(*t, key, f);
   out = f;
+}
+
+// [fleet]'s TLS and auth keys: absolute paths, in pairs (a certificate
+// with its key, a user with a password), TLS files only for https.
+void Validator::etcd_access(const toml::table& t, const std::string& key, FleetConfig& f) {
+  auto path = [&](const char* name, std::string& dst) -> const toml::node* {
+    const toml::node* p = t.get(name);
+    if (p == nullptr) return nullptr;
+    const auto* s = p->as_string();
+    if (s != nullptr && s->get().size() > 1 && s->get().front() == '/' &&
+        s->get().find('\0') == std::string::npos) {
+      dst = s->get();
+    } else {
+      fail(*p, key + "." + name, "an absolute file path (starting with /)");
+    }
+    return p;
+  };
+  EtcdAccessConfig& a = f.access;
+  const toml::node* ca = path("etcd_ca_file", a.ca_file);
+  const toml::node* cert = path("etcd_cert_file", a.cert_file);
+  const toml::node* private_key = path("etcd_key_file", a.key_file);
+  const toml::node* password = path("etcd_password_file", a.password_file);
+  const toml::node* user = t.get("etcd_user");
+  if (user != nullptr) {
+    const auto* s = user->as_string();
+    if (s != nullptr && !s->get().empty() && s->get().size() <= 256 &&
+        std::none_of(s->get().begin(), s->get().end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      a.user = s->get();
+    } else {
+      fail(*user, key + ".etcd_user",
+           "an etcd user name (1..256 characters, no control characters)");
+    }
+  }
+  if ((cert != nullptr) != (private_key != nullptr)) {
+    const toml::node* one = cert != nullptr ? cert : private_key;
+    diag_.report(one->source(), key + (cert != nullptr ? ".etcd_cert_file" : ".etcd_key_file"),
+                 cert != nullptr ? "a client certificate needs its key: etcd_key_file"
+                                 : "a client key needs its certificate: etcd_cert_file");
+  }
+  if ((user != nullptr) != (password != nullptr)) {
+    const toml::node* one = user != nullptr ? user : password;
+    diag_.report(one->source(), key + (user != nullptr ? ".etcd_user" : ".etcd_password_file"),
+                 user != nullptr ? "an etcd user needs its password: etcd_password_file"
+                                 : "an etcd password needs its user: etcd_user");
+  }
+  const bool https = !f.etcd.empty() && f.etcd[0].rfind("https://", 0) == 0;
+  for (const toml::node* tls : {ca, cert}) {
+    if (tls != nullptr && !https && !f.etcd.empty()) {
+      diag_.report(tls->source(), key + (tls == ca ? ".etcd_ca_file" : ".etcd_cert_file"),
+                   "TLS needs https:// etcd endpoints, found " + f.etcd[0]);
+      break;
+    }
+  }
 }
 
 std::optional<Config> validate_document(const toml::table& doc, const std::string& source,

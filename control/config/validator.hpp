@@ -193,6 +193,7 @@ class Validator {
 
   void control(const toml::node& n, ControlConfig& out);
   void fleet(const toml::node& n, std::optional<FleetConfig>& out);
+  void etcd_access(const toml::table& t, const std::string& key, FleetConfig& f);
 
   // --- classes ---
 

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/etcd_client.hpp"
 #include "control/api/json_parse.hpp"
+#include "control/config/config_loader.hpp"  // read_first_line
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -76,10 +79,18 @@ bool parse(const std::string& text, nlohmann::json* out, std::string* error) {
 
 }  // namespace
 
-EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
-    : endpoints_(std::move(endpoints)), timeout_(timeout) {
+EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout,
+                       EtcdAccessConfig access)
+    : endpoints_(std::move(endpoints)), access_(std::move(access)), timeout_(timeout) {
   for (const std::string& e : endpoints_) {
-    auto c = std::make_unique<httplib::Client>(e);
+    const bool https = e.rfind("https://", 0) == 0;
+    auto c = https && !access_.cert_file.empty()
+                 ? std::make_unique<httplib::Client>(e, access_.cert_file, access_.key_file)
+                 : std::make_unique<httplib::Client>(e);
+    if (https) {
+      if (!access_.ca_file.empty()) c->set_ca_cert_path(access_.ca_file);
+      c->enable_server_certificate_verification(true);
+    }
     c->set_connection_timeout(timeout_);
     c->set_read_timeout(timeout_);
     c->set_write_timeout(timeout_);
@@ -94,24 +105,89 @@ EtcdClient::~EtcdClient() = default;
 
 bool EtcdClient::call(const std::string& path, const std::string& body, std::string* reply,
                       std::string* error) {
+  if (!access_.user.empty() && token_.empty() && !authenticate(error)) return false;
+  bool unauthenticated = false;
+  if (call_once(path, body, reply, error, &unauthenticated)) return true;
+  // A token etcd no longer takes (it expired, or etcd restarted): a new one,
+  // and the call once more.
+  if (!unauthenticated || access_.user.empty()) return false;
+  token_.clear();
+  return authenticate(error) && call_once(path, body, reply, error, &unauthenticated);
+}
+
+bool EtcdClient::authenticate(std::string* error) {
+  std::string password, why;
+  if (!read_first_line(access_.password_file, &password, &why)) {
+    *error = "fleet.etcd_password_file: " + why;
+    return false;
+  }
+  const std::string body = nlohmann::json{{"name", access_.user}, {"password", password}}.dump();
+  std::string text;
+  nlohmann::json j;
+  bool unauthenticated = false;
+  token_.clear();
+  if (!call_once("/v3/auth/authenticate", body, &text, error, &unauthenticated) ||
+      !parse(text, &j, error)) {
+    *error = "etcd user " + access_.user + " not authenticated: " + *error;
+    return false;
+  }
+  token_ = json_field<std::string>(j, "token", "");
+  if (token_.empty()) {
+    *error = "etcd user " + access_.user +
+             " not authenticated: no token in etcd's answer (is "
+             "etcd's auth enabled?)";
+    return false;
+  }
+  return true;
+}
+
+bool EtcdClient::call_once(const std::string& path, const std::string& body, std::string* reply,
+                           std::string* error, bool* unauthenticated) {
   std::string errors;
+  httplib::Headers headers;
+  if (!token_.empty()) headers.emplace("Authorization", token_);
   for (std::size_t i = 0; i < clients_.size(); i++) {
     const std::size_t at = (current_ + i) % clients_.size();
-    httplib::Result r = clients_[at]->Post(path, body, "application/json");
+    // The body is taken as it arrives: the gateway ends an error answer
+    // with an HTTP trailer (Grpc-Trailer-Content-Type), which cpp-httplib
+    // 0.11 does not parse; the answer itself is read by then.
+    httplib::Request req;
+    req.method = "POST";
+    req.path = path;
+    req.headers = headers;
+    req.body = body;
+    req.set_header("Content-Type", "application/json");
+    std::string answer;
+    req.content_receiver = [&answer](const char* data, size_t len, uint64_t, uint64_t) {
+      answer.append(data, len);
+      return answer.size() <= (64U << 20);  // a range of every record fits many times
+    };
+    httplib::Response res;
+    httplib::Error err = httplib::Error::Success;
+    const bool read = clients_[at]->send(req, res, err);
     std::string why;
-    if (!r) {
-      why = httplib::to_string(r.error());
-    } else if (r->status == 200) {
+    if (res.status == 200 && read) {
       current_ = at;
-      *reply = r->body;
+      *reply = std::move(answer);
       return true;
+    }
+    if (res.status <= 0 || res.status == 200 || answer.empty()) {  // no (whole) answer
+      why = httplib::to_string(err);
+      if (err == httplib::Error::SSLServerVerification)
+        why +=
+            " (etcd's certificate does not chain to fleet.etcd_ca_file, or does not name "
+            "the URL's host)";
     } else {
       // {"error": ..., "code": N, "message": ...}: no leader, a timeout, a
       // request etcd refused. The next member may do better.
-      const nlohmann::json j = parse_json(r->body);
-      why = "HTTP " + std::to_string(r->status);
-      if (j.is_object() && j.contains("message") && j["message"].is_string())
-        why += ": " + j["message"].get<std::string>();
+      const nlohmann::json j = parse_json(answer);
+      why = "HTTP " + std::to_string(res.status);
+      const std::string message = json_field<std::string>(j, "message", "");
+      if (!message.empty()) why += ": " + message;
+      // gRPC's UNAUTHENTICATED (16), or the token named in the message.
+      if (json_field<int64_t>(j, "code", 0) == 16 ||
+          message.find("auth token") != std::string::npos)
+        *unauthenticated = true;
     }
     errors += (errors.empty() ? "" : "; ") + endpoints_[at] + ": " + why;
   }
@@ -244,6 +320,7 @@ bool EtcdClient::lease_keepalive(int64_t lease, int64_t* ttl_left, std::string* 
 
 bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)>& on_change,
                        std::string* error) {
+  if (!access_.user.empty() && token_.empty() && !authenticate(error)) return false;
   const std::string body = nlohmann::json{{"create_request", {{"key", base64_encode(key)}}}}.dump();
   std::string errors;
   for (std::size_t i = 0; i < clients_.size(); i++) {
@@ -253,6 +330,7 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
     req.path = "/v3/watch";
     req.body = body;
     req.set_header("Content-Type", "application/json");
+    if (!token_.empty()) req.set_header("Authorization", token_);
     // The gateway streams one JSON object per message: {"result": {"created":
     // true, ...}} first, then {"result": {"events": [...]}} per change.
     std::string pending;
@@ -300,6 +378,60 @@ bool EtcdClient::lease_revoke(int64_t lease, std::string* error) {
   const nlohmann::json req = {{"ID", std::to_string(lease)}};
   std::string text;
   return call("/v3/lease/revoke", req.dump(), &text, error);
+}
+
+bool check_etcd_access(const EtcdAccessConfig& access, std::string* key, std::string* why) {
+  if (!access.password_file.empty()) {
+    std::string password;
+    if (!read_first_line(access.password_file, &password, why)) {
+      *key = "fleet.etcd_password_file";
+      return false;
+    }
+    if (password.empty()) {
+      *key = "fleet.etcd_password_file";
+      *why = "no password on the first line of " + access.password_file;
+      return false;
+    }
+  }
+  if (access.ca_file.empty() && access.cert_file.empty()) return true;
+  for (const auto& [k, path] :
+       {std::pair<const char*, const std::string&>{"fleet.etcd_ca_file", access.ca_file},
+        {"fleet.etcd_cert_file", access.cert_file},
+        {"fleet.etcd_key_file", access.key_file}}) {
+    std::string ignored;
+    if (!path.empty() && !read_first_line(path, &ignored, why)) {
+      *key = k;
+      return false;
+    }
+  }
+  // OpenSSL reads them as a TLS connection would.
+  std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()), &SSL_CTX_free);
+  auto fail = [&](const char* k, const std::string& what) {
+    *key = k;
+    *why = what;
+    ERR_clear_error();  // OpenSSL's reasons stay out of the next connection's
+    return false;
+  };
+  if (!ctx) return fail("fleet.etcd", "no TLS context (OpenSSL)");
+  if (!access.ca_file.empty() &&
+      SSL_CTX_load_verify_locations(ctx.get(), access.ca_file.c_str(), nullptr) != 1)
+    return fail("fleet.etcd_ca_file", "no PEM certificates in " + access.ca_file);
+  if (!access.cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), access.cert_file.c_str()) != 1)
+      return fail("fleet.etcd_cert_file", "no PEM certificate in " + access.cert_file);
+    // The key alone first (a context without a certificate): a key that
+    // reads but does not match is a mismatch, not a bad file.
+    std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> alone(SSL_CTX_new(TLS_client_method()),
+                                                       &SSL_CTX_free);
+    if (!alone ||
+        SSL_CTX_use_PrivateKey_file(alone.get(), access.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+      return fail("fleet.etcd_key_file", "no PEM private key in " + access.key_file);
+    if (SSL_CTX_use_PrivateKey_file(ctx.get(), access.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx.get()) != 1)
+      return fail("fleet.etcd_key_file",
+                  access.key_file + " is not the key of the certificate in " + access.cert_file);
+  }
+  return true;
 }
 
 }  // namespace sluice

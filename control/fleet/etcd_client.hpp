@@ -10,6 +10,12 @@
 // is down, or answers that it has no leader) goes to the next, and the one
 // that answered is tried first next time. Every call is bounded by the
 // timeout per endpoint. Not thread-safe: one client per thread.
+//
+// https:// endpoints are reached over TLS, their certificates verified
+// (against EtcdAccessConfig::ca_file, or the system's CAs) with a client
+// certificate when one is given; with a user, the client authenticates
+// (/v3/auth/authenticate) before its first call and again when etcd says
+// its token is no longer valid, and sends the token with every call.
 #pragma once
 
 #include <chrono>
@@ -18,6 +24,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "control/config/config.hpp"  // EtcdAccessConfig
 
 namespace httplib {
 class Client;
@@ -35,7 +43,8 @@ struct EtcdKv {
 
 class EtcdClient {
  public:
-  EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout);
+  EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout,
+             EtcdAccessConfig access = {});
   ~EtcdClient();
   EtcdClient(const EtcdClient&) = delete;
   EtcdClient& operator=(const EtcdClient&) = delete;
@@ -78,12 +87,25 @@ class EtcdClient {
  private:
   bool call(const std::string& path, const std::string& body, std::string* reply,
             std::string* error);
+  // One try of every endpoint; *unauthenticated when one said the token is
+  // missing or no longer valid.
+  bool call_once(const std::string& path, const std::string& body, std::string* reply,
+                 std::string* error, bool* unauthenticated);
+  // A new token for access_.user (its password read from its file now).
+  bool authenticate(std::string* error);
 
   std::vector<std::string> endpoints_;
+  EtcdAccessConfig access_;
+  std::string token_;  // etcd's auth token ("" before the first authentication)
   std::vector<std::unique_ptr<httplib::Client>> clients_;
   std::size_t current_ = 0;
   std::chrono::milliseconds timeout_;
 };
+
+// What a start reads of `access`, as a call would: the password file's first
+// line, the client certificate with its key (they must match), the CA file.
+// False + *key (the [fleet] key at fault) and *why.
+bool check_etcd_access(const EtcdAccessConfig& access, std::string* key, std::string* why);
 
 // etcd's JSON encoding of bytes.
 std::string base64_encode(const std::string& bytes);

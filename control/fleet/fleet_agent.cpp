@@ -92,7 +92,7 @@ void FleetAgent::watch() {
   for (;;) {
     // Idle streams end after the client's timeout and are opened again:
     // bounded waits, and a member that went away is left for the next.
-    EtcdClient etcd(fleet_.etcd, std::chrono::seconds(5));
+    EtcdClient etcd(fleet_.etcd, std::chrono::seconds(5), fleet_.access);
     {
       std::lock_guard<std::mutex> lock(stop_mutex_);
       if (stopping_) return;
@@ -121,7 +121,7 @@ void FleetAgent::watch() {
 }
 
 void FleetAgent::run() {
-  EtcdClient etcd(fleet_.etcd, etcd_timeout(fleet_));
+  EtcdClient etcd(fleet_.etcd, etcd_timeout(fleet_), fleet_.access);
   auto next = Clock::now();
   for (;;) {
     bool changed = false;

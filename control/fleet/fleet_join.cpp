@@ -69,7 +69,7 @@ std::string composed(const FleetConfig& fleet, const std::string& config_path,
 
 bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                 const std::string& local_text, FleetStart* start, std::string* error) {
-  EtcdClient etcd(fleet.etcd, etcd_timeout(fleet));
+  EtcdClient etcd(fleet.etcd, etcd_timeout(fleet), fleet.access);
   std::string etcd_error;
   bool exists = false;
   bool reached = read_fleet_record(etcd, fleet, &start->record, &exists, &etcd_error);

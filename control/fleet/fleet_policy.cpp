@@ -86,7 +86,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     const bool dry_run = request.value("dry_run", false);
     const std::string source = "etcd:" + fleet_config_key(fleet);
 
-    EtcdClient etcd(fleet.etcd, std::chrono::milliseconds(2000));
+    EtcdClient etcd(fleet.etcd, std::chrono::milliseconds(2000), fleet.access);
     std::string error;
     FleetRecord current;
     bool exists = false;
@@ -260,7 +260,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
 
 FleetReach fleet_wait(const FleetConfig& fleet, int64_t generation, int timeout_ms,
                       std::string* error) {
-  EtcdClient etcd(fleet.etcd, std::chrono::milliseconds(1000));
+  EtcdClient etcd(fleet.etcd, std::chrono::milliseconds(1000), fleet.access);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   FleetReach reach;
   for (;;) {

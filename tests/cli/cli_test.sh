@@ -55,6 +55,13 @@ expect_line config_pipe_summary "classes ("
 check config_stdin 0 bash -c 'cat "$1" | "$0" --check-config /dev/stdin' "$sluiced" "$src/config/minimal.toml"
 expect_line config_stdin_summary "classes ("
 
+# The files a fleet reaches etcd with are read as a connection would read
+# them, each error at its key.
+printf '[fleet]\netcd = ["https://198.18.0.1:2379"]\nnode = "a"\netcd_cert_file = "%s"\netcd_key_file = "%s"\n' \
+  "$tmp/nope.pem" "$tmp/nope.key" >"$tmp/tls.toml"
+check etcd_cert_missing 1 "$sluiced" --check-config "$tmp/tls.toml"
+expect_line etcd_cert_missing_named "$tmp/tls.toml:4:18: fleet.etcd_cert_file: cannot read $tmp/nope.pem: No such file or directory"
+
 # The token file an HTTP listener needs is read as a start would read it.
 printf '[control]\nhttp_listen = "127.0.0.1:9555"\nhttp_token_file = "%s"\n' "$tmp/token" >"$tmp/http.toml"
 check token_missing 1 "$sluiced" --check-config "$tmp/http.toml"

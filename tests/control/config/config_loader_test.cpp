@@ -368,6 +368,27 @@ TEST(ConfigLoader, DpdkSettingsAcceptTheirRange) {
   EXPECT_EQ(load_ok("[dataplane]\ndpdk_clock = \"tsc\"\n").dataplane.dpdk_clock, DpdkClock::tsc);
 }
 
+// A fleet reached over TLS, with a client certificate and an etcd user.
+TEST(ConfigLoader, AFleetOverTlsWithAUser) {
+  const Config c = load_ok(R"(
+[fleet]
+etcd = ["https://etcd-1.example:2379", "https://198.18.0.2:2379"]
+node = "edge-a"
+etcd_ca_file = "/etc/sluice/etcd-ca.pem"
+etcd_cert_file = "/etc/sluice/edge.pem"
+etcd_key_file = "/etc/sluice/edge.key"
+etcd_user = "edge-a"
+etcd_password_file = "/etc/sluice/etcd-password"
+)");
+  ASSERT_TRUE(c.fleet.has_value());
+  EXPECT_EQ(c.fleet->etcd.size(), 2U);
+  EXPECT_EQ(c.fleet->access.ca_file, "/etc/sluice/etcd-ca.pem");
+  EXPECT_EQ(c.fleet->access.cert_file, "/etc/sluice/edge.pem");
+  EXPECT_EQ(c.fleet->access.key_file, "/etc/sluice/edge.key");
+  EXPECT_EQ(c.fleet->access.user, "edge-a");
+  EXPECT_EQ(c.fleet->access.password_file, "/etc/sluice/etcd-password");
+}
+
 // Mode auto takes DPDK devices of every form (a PCI address has ':'), and
 // the interfaces an XDP fallback would attach to.
 TEST(ConfigLoader, ModeAutoTakesDpdkDevicesAndInterfaces) {
@@ -746,6 +767,43 @@ outside = "outside-interface-0"
 )",
      "<test>:2:11: dataplane.outside: expected a DPDK device, or an interface name for the XDP "
      "fallback (mode auto; a vdev spec's iface= too): at most 15 bytes"},
+    {"etcd endpoints of two schemes", R"(
+[fleet]
+etcd = ["https://198.18.0.1:2379", "http://198.18.0.2:2379"]
+node = "a"
+)",
+     "<test>:2:36: fleet.etcd[1]: expected the scheme of the first endpoint (https): every "
+     "endpoint of a cluster is reached alike"},
+    {"an etcd client certificate without its key", R"(
+[fleet]
+etcd = ["https://198.18.0.1:2379"]
+node = "a"
+etcd_cert_file = "/etc/sluice/edge.pem"
+)",
+     "<test>:4:18: fleet.etcd_cert_file: a client certificate needs its key: etcd_key_file"},
+    {"TLS files for plain http endpoints", R"(
+[fleet]
+etcd = ["http://198.18.0.1:2379"]
+node = "a"
+etcd_ca_file = "/etc/sluice/etcd-ca.pem"
+)",
+     "<test>:4:16: fleet.etcd_ca_file: TLS needs https:// etcd endpoints, found "
+     "http://198.18.0.1:2379"},
+    {"an etcd user without a password", R"(
+[fleet]
+etcd = ["https://198.18.0.1:2379"]
+node = "a"
+etcd_user = "edge"
+)",
+     "<test>:4:13: fleet.etcd_user: an etcd user needs its password: etcd_password_file"},
+    {"a relative etcd password file", R"(
+[fleet]
+etcd = ["https://198.18.0.1:2379"]
+node = "a"
+etcd_user = "edge"
+etcd_password_file = "secret"
+)",
+     "<test>:5:22: fleet.etcd_password_file: expected an absolute file path"},
     {"a vdev spec's iface= the XDP fallback would be refused (mode auto)", R"(
 [dataplane]
 mode = "auto"
@@ -937,8 +995,8 @@ sync_ms = 2000
 etcd = ["http://[2001:2::fe]:2379"]
 node = "a"
 )",
-     "<test>:2:9: fleet.etcd[0]: expected an etcd client URL \"http://HOST:PORT\" with a name or "
-     "an IPv4 address (https and IPv6 literals are not supported)"},
+     "<test>:2:9: fleet.etcd[0]: expected an etcd client URL \"http://HOST:PORT\" or "
+     "\"https://HOST:PORT\" with a name or an IPv4 address (IPv6 literals are not supported)"},
     {"an IPv4-mapped prefix", R"(
 [[class]]
 name = "v4"

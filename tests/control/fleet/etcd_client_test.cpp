@@ -6,14 +6,20 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include "tests/control/api/control_test_env.hpp"
 #include "tests/control/fleet/etcd_fixture.hpp"
 
 namespace sluice {
 namespace {
 
 using testing::EtcdProcess;
+using testing::EtcdTls;
+using testing::make_pki;
 constexpr auto kTimeout = std::chrono::milliseconds(2000);
 
 TEST(Base64, RoundTripsEveryLengthAndByte) {
@@ -178,6 +184,148 @@ TEST(EtcdClient, FailsOverToTheNextEndpointAndSaysWhyWhenNoneAnswers) {
   std::vector<EtcdKv> kvs;
   EXPECT_FALSE(none.range("/k", false, &kvs, nullptr, &error));
   EXPECT_NE(error.find("http://127.0.0.1:24759"), std::string::npos) << error;
+}
+
+// https: etcd's certificate is verified against the CA given (or refused
+// when it does not chain to it), and an etcd that asks for client
+// certificates takes the client's and refuses a client without one.
+TEST(EtcdClient, SpeaksTlsVerifiesTheServerAndShowsItsClientCertificate) {
+  SLUICE_REQUIRE_ETCD();
+  SLUICE_REQUIRE_OPENSSL();
+  test::TempDir pki;
+  ASSERT_TRUE(make_pki(pki.path()));
+  const std::filesystem::path d = pki.path();
+  EtcdAccessConfig access;
+  access.ca_file = d / "ca.pem";
+  access.cert_file = d / "client.pem";
+  access.key_file = d / "client.key";
+  const EtcdTls tls{d / "server.pem", d / "server.key", d / "ca.pem"};
+  EtcdProcess etcd(24712, &tls, access);
+  ASSERT_TRUE(etcd.ready()) << "see " << etcd.dir() / "etcd.log";
+  ASSERT_EQ(etcd.url().rfind("https://", 0), 0U);
+
+  EtcdClient c({etcd.url()}, kTimeout, access);
+  std::string error;
+  ASSERT_TRUE(c.put("/tls/a", "one", 0, nullptr, &error)) << error;
+  std::vector<EtcdKv> kvs;
+  ASSERT_TRUE(c.range("/tls/", true, &kvs, nullptr, &error)) << error;
+  ASSERT_EQ(kvs.size(), 1U);
+  EXPECT_EQ(kvs[0].value, "one");
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(5, &lease, &error)) << error;
+  // A watch streams over TLS too.
+  std::atomic<int64_t> seen{0};
+  std::thread t([&] {
+    EtcdClient w({etcd.url()}, std::chrono::milliseconds(3000), access);
+    std::string e;
+    w.watch(
+        "/tls/a",
+        [&](int64_t rev) {
+          seen = rev;
+          return false;
+        },
+        &e);
+  });
+  int64_t rev = 0;
+  for (int i = 0; i < 100 && seen == 0; i++) {  // until the watch saw one of them
+    ASSERT_TRUE(c.put("/tls/a", "again", 0, &rev, &error)) << error;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  t.join();
+  EXPECT_GT(seen.load(), 0);
+
+  // Without a client certificate: refused by etcd.
+  EtcdAccessConfig anonymous = access;
+  anonymous.cert_file.clear();
+  anonymous.key_file.clear();
+  EtcdClient no_cert({etcd.url()}, kTimeout, anonymous);
+  EXPECT_FALSE(no_cert.range("/tls/", true, &kvs, nullptr, &error));
+  // A server whose certificate does not chain to the CA given: refused here.
+  EtcdAccessConfig other = access;
+  other.ca_file = d / "other-ca.pem";
+  EtcdClient wrong_ca({etcd.url()}, kTimeout, other);
+  EXPECT_FALSE(wrong_ca.range("/tls/", true, &kvs, nullptr, &error));
+  EXPECT_NE(error.find("fleet.etcd_ca_file"), std::string::npos) << error;
+  // Nor does it chain to the system's CAs.
+  EtcdAccessConfig system = access;
+  system.ca_file.clear();
+  EtcdClient system_cas({etcd.url()}, kTimeout, system);
+  EXPECT_FALSE(system_cas.range("/tls/", true, &kvs, nullptr, &error));
+}
+
+// What a start checks of the TLS files and the password file: each named at
+// its key.
+TEST(EtcdClient, TheAccessFilesAreCheckedAsAConnectionWouldReadThem) {
+  SLUICE_REQUIRE_OPENSSL();
+  test::TempDir pki;
+  ASSERT_TRUE(make_pki(pki.path()));
+  const std::filesystem::path d = pki.path();
+  EtcdAccessConfig a;
+  a.ca_file = d / "ca.pem";
+  a.cert_file = d / "client.pem";
+  a.key_file = d / "client.key";
+  std::string key, why;
+  EXPECT_TRUE(check_etcd_access(a, &key, &why)) << key << ": " << why;
+
+  EtcdAccessConfig bad = a;
+  bad.key_file = d / "stray.key";
+  EXPECT_FALSE(check_etcd_access(bad, &key, &why));
+  EXPECT_EQ(key, "fleet.etcd_key_file");
+  EXPECT_NE(why.find("is not the key of the certificate"), std::string::npos) << why;
+  bad = a;
+  bad.ca_file = d / "client.key";  // no certificate in it
+  EXPECT_FALSE(check_etcd_access(bad, &key, &why));
+  EXPECT_EQ(key, "fleet.etcd_ca_file");
+  bad = a;
+  bad.cert_file = d / "missing.pem";
+  EXPECT_FALSE(check_etcd_access(bad, &key, &why));
+  EXPECT_EQ(key, "fleet.etcd_cert_file");
+  EXPECT_NE(why.find("No such file"), std::string::npos) << why;
+  bad = EtcdAccessConfig{};
+  bad.user = "edge";
+  bad.password_file = d / "empty";
+  std::ofstream(d / "empty").close();
+  EXPECT_FALSE(check_etcd_access(bad, &key, &why));
+  EXPECT_EQ(key, "fleet.etcd_password_file");
+  EXPECT_NE(why.find("no password"), std::string::npos) << why;
+}
+
+// etcd's users: with auth enabled, a client without a user is refused; one
+// with its user and password authenticates, and again when etcd no longer
+// takes its token (it expired: --auth-token-ttl 1).
+TEST(EtcdClient, AuthenticatesAsItsUserAndAgainWhenItsTokenExpires) {
+  SLUICE_REQUIRE_ETCD();
+  EtcdProcess etcd(24714, nullptr, {}, {"--auth-token-ttl", "1"});
+  ASSERT_TRUE(etcd.ready());
+  const std::string ctl = "ETCDCTL_API=3 etcdctl --endpoints=" + etcd.url() + " ";
+  const std::string log = " >>'" + (etcd.dir() / "etcdctl.log").string() + "' 2>&1";
+  for (const std::string& step : {"user add root:root-password --interactive=false",
+                                  "role add root", "user grant-role root root", "auth enable"})
+    ASSERT_EQ(std::system((ctl + step + log).c_str()), 0) << step;
+
+  std::string error;
+  std::vector<EtcdKv> kvs;
+  EtcdClient anonymous({etcd.url()}, kTimeout);
+  EXPECT_FALSE(anonymous.range("/", true, &kvs, nullptr, &error));
+
+  test::TempDir dir;
+  const std::filesystem::path password = std::filesystem::path(dir.path()) / "password";
+  std::ofstream(password) << "root-password\n";
+  EtcdAccessConfig access;
+  access.user = "root";
+  access.password_file = password;
+  EtcdClient c({etcd.url()}, kTimeout, access);
+  ASSERT_TRUE(c.put("/auth/a", "one", 0, nullptr, &error)) << error;
+  // Past the token's TTL (etcd drops it within a second or two of it).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_TRUE(c.range("/auth/a", false, &kvs, nullptr, &error)) << "ERR " << error;
+  ASSERT_EQ(kvs.size(), 1U);
+  EXPECT_EQ(kvs[0].value, "one");
+
+  std::ofstream(password) << "wrong\n";
+  EtcdClient wrong({etcd.url()}, kTimeout, access);
+  EXPECT_FALSE(wrong.range("/auth/a", false, &kvs, nullptr, &error));
+  EXPECT_NE(error.find("etcd user root not authenticated"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -14,34 +14,70 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "control/fleet/etcd_client.hpp"
 
 namespace sluice::testing {
 
+// TLS for a test etcd: its server certificate and key, and, with
+// client_ca, the CA its clients' certificates must chain to
+// (--client-cert-auth).
+struct EtcdTls {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca;  // "": any client
+};
+
 class EtcdProcess {
  public:
-  // Ports: client `port`, peer `port + 1`.
-  explicit EtcdProcess(int port) : port_(port) {
+  // Ports: client `port`, peer `port + 1`. With `tls` its clients speak
+  // https (`access`: what ready() reaches it with); `extra`: more flags.
+  explicit EtcdProcess(int port, const EtcdTls* tls = nullptr, EtcdAccessConfig access = {},
+                       std::vector<std::string> extra = {})
+      : port_(port), https_(tls != nullptr), access_(std::move(access)) {
+    ::signal(SIGPIPE, SIG_IGN);  // as sluiced and sluicectl do (OpenSSL writes may raise it)
     dir_ = std::filesystem::temp_directory_path() /
            ("sluice-etcd-test-" + std::to_string(::getpid()) + "-" + std::to_string(port));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    const std::string client = "http://127.0.0.1:" + std::to_string(port);
+    const std::string client = url();
     const std::string peer = "http://127.0.0.1:" + std::to_string(port + 1);
     const std::string log = (dir_ / "etcd.log").string();
+    std::vector<std::string> args = {"etcd",
+                                     "--name",
+                                     "t",
+                                     "--data-dir",
+                                     (dir_ / "data").string(),
+                                     "--listen-client-urls",
+                                     client,
+                                     "--advertise-client-urls",
+                                     client,
+                                     "--listen-peer-urls",
+                                     peer,
+                                     "--initial-advertise-peer-urls",
+                                     peer,
+                                     "--initial-cluster",
+                                     "t=" + peer,
+                                     "--unsafe-no-fsync"};
+    if (tls != nullptr) {
+      args.insert(args.end(), {"--cert-file", tls->cert_file, "--key-file", tls->key_file});
+      if (!tls->client_ca.empty())
+        args.insert(args.end(), {"--client-cert-auth", "--trusted-ca-file", tls->client_ca});
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that crashes takes its etcd along
       std::freopen(log.c_str(), "w", stderr);
       std::freopen(log.c_str(), "a", stdout);
-      ::execlp("etcd", "etcd", "--name", "t", "--data-dir", (dir_ / "data").c_str(),
-               "--listen-client-urls", client.c_str(), "--advertise-client-urls", client.c_str(),
-               "--listen-peer-urls", peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(),
-               "--initial-cluster", ("t=" + peer).c_str(), "--unsafe-no-fsync",
-               static_cast<char*>(nullptr));
+      ::execvp("etcd", argv.data());
       std::_Exit(127);
     }
   }
@@ -52,10 +88,13 @@ class EtcdProcess {
     }
     std::filesystem::remove_all(dir_);
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return (https_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
+  }
+  const std::filesystem::path& dir() const { return dir_; }
   // Waits until it answers a read (at most `seconds`).
   bool ready(int seconds = 20) const {
-    EtcdClient c({url()}, std::chrono::milliseconds(500));
+    EtcdClient c({url()}, std::chrono::milliseconds(500), access_);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
       std::vector<EtcdKv> kvs;
@@ -70,9 +109,39 @@ class EtcdProcess {
 
  private:
   int port_;
+  bool https_;
+  EtcdAccessConfig access_;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
 };
+
+// A CA, a server certificate for 127.0.0.1 and a client certificate it
+// signed, another CA, and a key of neither certificate, made with the
+// openssl tool in `dir` (ca.pem, server.pem/.key, client.pem/.key,
+// other-ca.pem, stray.key).
+inline ::testing::AssertionResult make_pki(const std::filesystem::path& dir) {
+  {
+    std::ofstream(dir / "server.ext")
+        << "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
+    std::ofstream(dir / "client.ext") << "extendedKeyUsage=clientAuth\n";
+  }
+  const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string ca_ext =
+      " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign";
+  const std::string script =
+      "set -e; cd '" + dir.string() + "'; " + "openssl req -x509 " + ec +
+      " -keyout ca.key -out ca.pem -days 2 -subj /CN=sluice-test-ca" + ca_ext + "; " +
+      "openssl req -x509 " + ec +
+      " -keyout other-ca.key -out other-ca.pem -days 2 -subj /CN=other-ca" + ca_ext + "; " +
+      "for who in server client; do openssl req " + ec +
+      " -keyout $who.key -out $who.csr -subj /CN=127.0.0.1; openssl x509 -req -in $who.csr -CA "
+      "ca.pem -CAkey ca.key -CAcreateserial -days 2 -out $who.pem -extfile $who.ext; done; " +
+      "openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:prime256v1 -out stray.key";
+  const std::string command = "(" + script + ") >'" + (dir / "openssl.log").string() + "' 2>&1";
+  if (std::system(command.c_str()) != 0)
+    return ::testing::AssertionFailure() << "openssl failed: see " << (dir / "openssl.log");
+  return ::testing::AssertionSuccess();
+}
 
 inline bool have_etcd() { return std::system("command -v etcd >/dev/null 2>&1") == 0; }
 
@@ -85,4 +154,13 @@ inline bool have_etcd() { return std::system("command -v etcd >/dev/null 2>&1") 
       if (std::getenv("CI") != nullptr) FAIL() << "etcd is not installed (etcd-server)"; \
       GTEST_SKIP() << "etcd is not installed (outside CI)";                              \
     }                                                                                    \
+  } while (0)
+
+// Needs the openssl tool (scripts/install-deps installs it).
+#define SLUICE_REQUIRE_OPENSSL()                                                       \
+  do {                                                                                 \
+    if (std::system("command -v openssl >/dev/null 2>&1") != 0) {                      \
+      if (std::getenv("CI") != nullptr) FAIL() << "the openssl tool is not installed"; \
+      GTEST_SKIP() << "the openssl tool is not installed (outside CI)";                \
+    }                                                                                  \
   } while (0)

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
 
 #include "control/config/compile.hpp"
@@ -417,6 +418,53 @@ TEST(FleetAgent, ARestartingEdgeRunsItsKeptConfigWhenTheFleetsIsNotValidHere) {
   EXPECT_FALSE(
       fleet_join(*e.loaded.config->fleet, e.h->config_path(), e.loaded.text, &again, &error));
   EXPECT_NE(error.find("does not validate here"), std::string::npos) << error;
+}
+
+// A member whose etcd speaks only TLS and asks for client certificates:
+// the join, the agent's syncs and its watch all go over it with the files
+// [fleet] names.
+TEST(FleetAgent, AMemberReachesAnEtcdThatSpeaksOnlyTlsWithItsCertificate) {
+  SLUICE_REQUIRE_ETCD();
+  SLUICE_REQUIRE_OPENSSL();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  const std::filesystem::path pki = state.path();
+  ASSERT_TRUE(testing::make_pki(pki));
+  EtcdAccessConfig access;
+  access.ca_file = pki / "ca.pem";
+  access.cert_file = pki / "client.pem";
+  access.key_file = pki / "client.key";
+  const testing::EtcdTls tls{pki / "server.pem", pki / "server.key", pki / "ca.pem"};
+  testing::EtcdProcess etcd(24800, &tls, access);
+  ASSERT_TRUE(etcd.ready());
+  std::string config = member_config(24800);
+  const std::string http = "http://127.0.0.1:24800";
+  config.replace(config.find(http), http.size(), "https://127.0.0.1:24800");
+  config += "etcd_ca_file = \"" + access.ca_file + "\"\netcd_cert_file = \"" + access.cert_file +
+            "\"\netcd_key_file = \"" + access.key_file + "\"\n";
+  test::ControlHarness h(config);
+  const LoadResult loaded = load_config_file(h.config_path());
+  ASSERT_TRUE(loaded.ok());
+  FleetStart start;
+  std::string error;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
+      << error;
+  EXPECT_FALSE(start.from_cache) << start.log;
+  h.state().join_fleet("/sluice/agent-test", "edge-a", start.record.config);
+  ASSERT_TRUE(h.state().set_shares(start.shares, &error)) << error;
+  FleetAgent agent(*loaded.config->fleet, h.state(), start);
+  ASSERT_TRUE(
+      eventually([&] { return agent.figures().etcd_up && !agent.figures().static_shares; }));
+  // A fleet change reaches it through the watch, over TLS too.
+  const json r = fleet_request(
+      *loaded.config->fleet,
+      {{"op", "set"},
+       {"settings", json::array({json::array({"boundary.lookups_per_sec", "30000"})})}},
+      {{"transport", "test"}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  const uint64_t revision = r["generation"];
+  ASSERT_TRUE(eventually([&] { return h.state().generation() == revision; }));
+  ::unsetenv("STATE_DIRECTORY");
 }
 
 TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {

@@ -46,7 +46,7 @@ TEST(FleetConfig, BadValuesAreErrorsNamingTheKey) {
       {"[fleet]\nnode = \"a\"\n", "fleet.etcd: missing"},
       {"[fleet]\netcd = [\"http://h:1\"]\n", "fleet.node: missing"},
       {"[fleet]\netcd = []\nnode = \"a\"\n", "fleet.etcd: expected a non-empty list"},
-      {"[fleet]\netcd = [\"https://h:2379\"]\nnode = \"a\"\n", "fleet.etcd[0]"},
+      {"[fleet]\netcd = [\"ftp://h:2379\"]\nnode = \"a\"\n", "fleet.etcd[0]"},
       {"[fleet]\netcd = [\"http://h\"]\nnode = \"a\"\n", "fleet.etcd[0]"},
       {"[fleet]\netcd = [\"http://h:99999\"]\nnode = \"a\"\n", "fleet.etcd[0]"},
       {"[fleet]\netcd = [\"http://h:1\"]\nnode = \"Edge A\"\n", "fleet.node"},

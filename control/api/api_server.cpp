@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -81,6 +82,8 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 
 bool read_http_token(const std::string& path, std::string* token, std::string* error) {
   if (!read_first_line(path, token, error)) return false;
+  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back())))
+    token->pop_back();
   if (token->size() < 16) {
     *error = "the token in " + path + " must be at least 16 characters, found " +
              std::to_string(token->size()) + " on its first line";

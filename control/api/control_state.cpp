@@ -62,6 +62,11 @@ uint64_t ControlState::generation() const {
 }
 
 json ControlState::refuse(const std::string& error, json errors) {
+  if (quiet_refusals_) {
+    json r = {{"ok", false}, {"error", error}};
+    if (!errors.is_null()) r["errors"] = std::move(errors);
+    return r;
+  }
   rejected_++;
   // In the log too (SluiceConfigRejected's runbook line): each config error
   // as at a start or reload, or why the request was refused.

@@ -60,9 +60,11 @@ class ControlState {
   // A new fleet config (the TOML of the fleet tables, as etcd holds it at
   // `revision`), validated with this edge's local tables and applied as
   // generation `revision`, audited with who changed it in the fleet.
+  // `retry`: this edge refused the revision before; a refusal again is not
+  // logged or counted again (the agent says once per revision and reason).
   nlohmann::json apply_fleet_config(const std::string& fleet_text, const std::string& profile,
                                     uint64_t revision, const nlohmann::json& fleet_origin,
-                                    const std::string& fleet_op);
+                                    const std::string& fleet_op, bool retry = false);
   // This edge's shares of the fleet budgets: the running config again with
   // its budgets replaced by them. Not a config change (same generation, no
   // history, no audit line). False + *error when the dataplane refused.
@@ -166,6 +168,7 @@ class ControlState {
   std::deque<Generation> history_;
   uint64_t applied_ = 0;
   uint64_t rejected_ = 0;
+  bool quiet_refusals_ = false;  // a fleet revision tried again: refuse() neither logs nor counts
   uint64_t reloads_applied_ = 0;
   uint64_t reloads_rejected_ = 0;
   double last_change_unix_ = 0;

@@ -20,8 +20,13 @@ void ControlState::join_fleet(const std::string& prefix, const std::string& node
 
 json ControlState::apply_fleet_config(const std::string& fleet_text, const std::string& profile,
                                       uint64_t revision, const json& fleet_origin,
-                                      const std::string& fleet_op) {
+                                      const std::string& fleet_op, bool retry) {
   std::lock_guard<std::mutex> lock(mutex_);
+  quiet_refusals_ = retry;
+  struct Loud {
+    bool& quiet;
+    ~Loud() { quiet = false; }
+  } loud{quiet_refusals_};
   const std::string source = "etcd:" + fleet_prefix_ + "/config";
   LoadResult r =
       compose_fleet_config(local_tables_text(base_text_), config_path_, fleet_text, source);

@@ -161,7 +161,7 @@ bool read_first_line(const std::string& path, std::string* line, std::string* wh
     *why = "cannot read " + path + ": " + std::strerror(errno);
     return false;
   }
-  while (!line->empty() && std::isspace(static_cast<unsigned char>(line->back()))) line->pop_back();
+  if (!line->empty() && line->back() == '\r') line->pop_back();  // a file with CRLF lines
   return true;
 }
 

@@ -51,7 +51,7 @@ struct LoadResult {
 LoadResult load_config_file(const std::string& path);
 
 // The first line of a file a config names for a secret (the HTTP token, the
-// etcd password), trailing blanks taken off. Only a regular file: a FIFO
+// etcd password), without its line end (\n or \r\n). Only a regular file: a FIFO
 // would block the start. False + *why ("cannot read PATH: REASON").
 bool read_first_line(const std::string& path, std::string* line, std::string* why);
 

@@ -155,7 +155,8 @@ const std::vector<KeySpec>& config_schema() {
       {"fleet", "etcd_key_file", "string", 1, 0, "", "none", KeyChange::restart, "",
        "absolute path of the PEM private key of `etcd_cert_file`"},
       {"fleet", "etcd_user", "string", 1, 0, "", "none", KeyChange::restart, "",
-       "etcd user (etcd's auth enabled); with `etcd_password_file`"},
+       "etcd user (etcd's auth enabled); with `etcd_password_file`; over `http://` only to "
+       "loopback endpoints (the password would cross the network in clear)"},
       {"fleet", "etcd_password_file", "string", 1, 0, "", "none", KeyChange::restart, "",
        "absolute path of a file whose first line is `etcd_user`'s password (read at each "
        "authentication)"},

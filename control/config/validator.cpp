@@ -589,6 +589,15 @@ void Validator::etcd_access(const toml::table& t, const std::string& key, FleetC
                                  : "an etcd password needs its user: etcd_user");
   }
   const bool https = !f.etcd.empty() && f.etcd[0].rfind("https://", 0) == 0;
+  // A password in clear crosses only loopback.
+  const bool loopback = std::all_of(f.etcd.begin(), f.etcd.end(), [](const std::string& url) {
+    const std::string host = url.substr(7, url.rfind(':') - 7);  // after "http://"
+    return host == "localhost" || host.rfind("127.", 0) == 0;
+  });
+  if (user != nullptr && !f.etcd.empty() && !https && !loopback)
+    diag_.report(user->source(), key + ".etcd_user",
+                 "a password over plain http:// to " + f.etcd[0] +
+                     " crosses the network in clear: use https:// endpoints");
   for (const toml::node* tls : {ca, cert}) {
     if (tls != nullptr && !https && !f.etcd.empty()) {
       diag_.report(tls->source(), key + (tls == ca ? ".etcd_ca_file" : ".etcd_cert_file"),

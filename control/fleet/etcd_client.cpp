@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/etcd_client.hpp"
+
+#include <sys/stat.h>
 #include "control/api/json_parse.hpp"
 #include "control/config/config_loader.hpp"  // read_first_line
 
@@ -82,6 +84,32 @@ bool parse(const std::string& text, nlohmann::json* out, std::string* error) {
 EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout,
                        EtcdAccessConfig access)
     : endpoints_(std::move(endpoints)), access_(std::move(access)), timeout_(timeout) {
+  build_clients();
+  if (endpoints_.empty()) endpoints_.push_back("(no endpoint)");
+}
+
+namespace {
+
+// When each TLS file last changed ("" without TLS files).
+std::string files_stamp(const EtcdAccessConfig& a) {
+  std::string stamp;
+  for (const std::string* path : {&a.ca_file, &a.cert_file, &a.key_file}) {
+    struct stat st {};
+    if (!path->empty() && ::stat(path->c_str(), &st) == 0)
+      stamp += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+               std::to_string(st.st_size) + ";";
+    else
+      stamp += "-;";
+  }
+  return stamp;
+}
+
+}  // namespace
+
+void EtcdClient::build_clients() {
+  std::lock_guard<std::mutex> lock(clients_mutex_);  // stop() may run on another thread
+  clients_.clear();
+  tls_stamp_ = files_stamp(access_);
   for (const std::string& e : endpoints_) {
     const bool https = e.rfind("https://", 0) == 0;
     auto c = https && !access_.cert_file.empty()
@@ -90,6 +118,11 @@ EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::millisec
     if (https) {
       if (!access_.ca_file.empty()) c->set_ca_cert_path(access_.ca_file);
       c->enable_server_certificate_verification(true);
+      // The whole chain (intermediates after the leaf), not the leaf alone:
+      // etcd may trust only the root.
+      if (!access_.cert_file.empty() && c->ssl_context() != nullptr)
+        SSL_CTX_use_certificate_chain_file(c->ssl_context(), access_.cert_file.c_str());
+      ERR_clear_error();
     }
     c->set_connection_timeout(timeout_);
     c->set_read_timeout(timeout_);
@@ -98,13 +131,18 @@ EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::millisec
     c->set_tcp_nodelay(true);  // headers and body go in two writes: no Nagle wait
     clients_.push_back(std::move(c));
   }
-  if (endpoints_.empty()) endpoints_.push_back("(no endpoint)");
+}
+
+void EtcdClient::refresh_tls() {
+  if (access_.ca_file.empty() && access_.cert_file.empty()) return;
+  if (files_stamp(access_) != tls_stamp_) build_clients();  // renewed: the new files
 }
 
 EtcdClient::~EtcdClient() = default;
 
 bool EtcdClient::call(const std::string& path, const std::string& body, std::string* reply,
                       std::string* error) {
+  refresh_tls();
   if (!access_.user.empty() && token_.empty() && !authenticate(error)) return false;
   bool unauthenticated = false;
   if (call_once(path, body, reply, error, &unauthenticated)) return true;
@@ -171,7 +209,9 @@ bool EtcdClient::call_once(const std::string& path, const std::string& body, std
       *reply = std::move(answer);
       return true;
     }
-    if (res.status <= 0 || res.status == 200 || answer.empty()) {  // no (whole) answer
+    if (read && res.status > 0 && res.status != 200 && answer.empty()) {
+      why = "HTTP " + std::to_string(res.status);  // a proxy's, say: no etcd answer in it
+    } else if (res.status <= 0 || res.status == 200 || answer.empty()) {  // no (whole) answer
       why = httplib::to_string(err);
       if (err == httplib::Error::SSLServerVerification)
         why +=
@@ -184,9 +224,11 @@ bool EtcdClient::call_once(const std::string& path, const std::string& body, std
       why = "HTTP " + std::to_string(res.status);
       const std::string message = json_field<std::string>(j, "message", "");
       if (!message.empty()) why += ": " + message;
-      // gRPC's UNAUTHENTICATED (16), or the token named in the message.
+      // gRPC's UNAUTHENTICATED (16), the token named in the message, or a
+      // token older than the last change of etcd's users and roles.
       if (json_field<int64_t>(j, "code", 0) == 16 ||
-          message.find("auth token") != std::string::npos)
+          message.find("auth token") != std::string::npos ||
+          message.find("revision of auth store is old") != std::string::npos)
         *unauthenticated = true;
     }
     errors += (errors.empty() ? "" : "; ") + endpoints_[at] + ": " + why;
@@ -336,6 +378,7 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
     std::string pending;
     bool created = false;
     bool stopped = false;
+    std::string canceled;
     req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
       pending.append(data, len);
       for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
@@ -344,7 +387,13 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
         if (!m.is_object() || !m.contains("result") || !m["result"].is_object()) continue;
         const nlohmann::json& r = m["result"];
         created = created || json_field<bool>(r, "created", false);
-        if (json_field<bool>(r, "canceled", false)) return false;
+        if (json_field<bool>(r, "canceled", false)) {
+          // etcd ended it (the user may not read the key, say): a failure,
+          // so that the caller backs off instead of watching again at once.
+          created = false;
+          canceled = json_field<std::string>(r, "cancel_reason", "canceled by etcd");
+          return false;
+        }
         if (!r.contains("events") || !r["events"].is_array()) continue;
         for (const nlohmann::json& e : r["events"]) {
           if (!on_change(number(e.value("kv", nlohmann::json::object()), "mod_revision"))) {
@@ -362,15 +411,19 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
       current_ = at;
       return true;
     }
-    errors += (errors.empty() ? "" : "; ") + endpoints_[at] + ": " +
-              (err != httplib::Error::Success ? httplib::to_string(err)
-                                              : "HTTP " + std::to_string(res.status));
+    std::string why = canceled;
+    if (why.empty())
+      why = err != httplib::Error::Success ? httplib::to_string(err)
+                                           : "HTTP " + std::to_string(res.status);
+    errors += (errors.empty() ? "" : "; ") + endpoints_[at] + ": " + why;
   }
   *error = "etcd did not accept a watch (" + errors + ")";
+  token_.clear();  // it may be why (expired): the next watch authenticates again
   return false;
 }
 
 void EtcdClient::stop() {
+  std::lock_guard<std::mutex> lock(clients_mutex_);
   for (auto& c : clients_) c->stop();
 }
 

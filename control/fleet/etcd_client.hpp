@@ -9,11 +9,13 @@
 // Endpoints are tried in order: a request that gets no answer from one (it
 // is down, or answers that it has no leader) goes to the next, and the one
 // that answered is tried first next time. Every call is bounded by the
-// timeout per endpoint. Not thread-safe: one client per thread.
+// timeout per endpoint. Not thread-safe (but for stop()): one client per
+// thread.
 //
 // https:// endpoints are reached over TLS, their certificates verified
 // (against EtcdAccessConfig::ca_file, or the system's CAs) with a client
-// certificate when one is given; with a user, the client authenticates
+// certificate (and its chain) when one is given, the files read again when
+// they change (a renewed certificate); with a user, the client authenticates
 // (/v3/auth/authenticate) before its first call and again when etcd says
 // its token is no longer valid, and sends the token with every call.
 #pragma once
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -93,10 +96,16 @@ class EtcdClient {
                  std::string* error, bool* unauthenticated);
   // A new token for access_.user (its password read from its file now).
   bool authenticate(std::string* error);
+  // One httplib client per endpoint, with the TLS files as they are now.
+  void build_clients();
+  // The clients again when a TLS file changed (a renewed certificate).
+  void refresh_tls();
 
   std::vector<std::string> endpoints_;
   EtcdAccessConfig access_;
-  std::string token_;  // etcd's auth token ("" before the first authentication)
+  std::string token_;         // etcd's auth token ("" before the first authentication)
+  std::string tls_stamp_;     // when the TLS files the clients hold last changed
+  std::mutex clients_mutex_;  // clients_ as a whole, between a rebuild and stop()
   std::vector<std::unique_ptr<httplib::Client>> clients_;
   std::size_t current_ = 0;
   std::chrono::milliseconds timeout_;

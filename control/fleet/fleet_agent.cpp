@@ -41,6 +41,23 @@ bool differs(const std::optional<BudgetShare>& a, const std::optional<BudgetShar
   return far(a->rate, b->rate) || far(a->burst, b->burst);
 }
 
+// Each budget's lower share of the two (a budget one of them lacks: `a`'s).
+EdgeShares lower_of(const EdgeShares& a, const EdgeShares& b) {
+  auto lower = [](const std::optional<BudgetShare>& x, const std::optional<BudgetShare>& y) {
+    if (!x || !y) return x;
+    return std::optional<BudgetShare>(
+        BudgetShare{std::min(x->rate, y->rate), std::min(x->burst, y->burst)});
+  };
+  EdgeShares out = a;
+  out.boundary_lookups = lower(a.boundary_lookups, b.boundary_lookups);
+  out.boundary_packets = lower(a.boundary_packets, b.boundary_packets);
+  for (auto& [name, share] : out.classes) {
+    auto it = b.classes.find(name);
+    if (it != b.classes.end()) share = *lower(share, it->second);
+  }
+  return out;
+}
+
 bool differs(const EdgeShares& a, const EdgeShares& b) {
   if (differs(a.boundary_lookups, b.boundary_lookups) ||
       differs(a.boundary_packets, b.boundary_packets) || a.classes.size() != b.classes.size())
@@ -89,10 +106,11 @@ void FleetAgent::watch() {
   // time up to 5 s (the syncs check the config's revision meanwhile).
   const auto first = std::chrono::milliseconds(fleet_.sync_ms);
   auto backoff = first;
+  // Idle streams end after the client's timeout and are opened again:
+  // bounded waits, and a member that went away is left for the next. One
+  // client for all of them: its etcd token (and TLS session) is kept.
+  EtcdClient etcd(fleet_.etcd, std::chrono::seconds(5), fleet_.access);
   for (;;) {
-    // Idle streams end after the client's timeout and are opened again:
-    // bounded waits, and a member that went away is left for the next.
-    EtcdClient etcd(fleet_.etcd, std::chrono::seconds(5), fleet_.access);
     {
       std::lock_guard<std::mutex> lock(stop_mutex_);
       if (stopping_) return;
@@ -249,7 +267,9 @@ void FleetAgent::shorten_hold(EtcdClient& etcd) {
   std::optional<EdgeShares> shares;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!figures_.etcd_up || hold_lease_ == 0) return;  // etcd away: the hold runs out as it is
+    // etcd away: the hold runs out as it is. Another live instance under
+    // this node name: the hold is its own now.
+    if (!figures_.etcd_up || hold_lease_ == 0 || !logged_held_by_.empty()) return;
     shares = shares_;
   }
   std::string error;
@@ -276,8 +296,9 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
   json result;
   if (r) {
     r->revision = kv.mod_revision;
-    result = control_.apply_fleet_config(r->config, r->profile,
-                                         static_cast<uint64_t>(kv.mod_revision), r->origin, r->op);
+    result =
+        control_.apply_fleet_config(r->config, r->profile, static_cast<uint64_t>(kv.mod_revision),
+                                    r->origin, r->op, kv.mod_revision == rejected_revision_);
   } else {
     result = {{"ok", false}, {"error", error}};
   }
@@ -478,10 +499,14 @@ void FleetAgent::tick(EtcdClient& etcd) {
     log_event(LogLevel::info, "fleet: in sync", {{"edges", std::to_string(live.size())}});
   if (was_static || shares_stale_ || differs(next, current)) {
     // The hold first: what the others count for this edge if it goes is
-    // written before a higher share is enforced.
-    if (!write_hold(etcd, next, &error))
-      log_event(LogLevel::warn, "fleet: hold not written", {{"error", error}});
-    if (use_shares(next)) shares_stale_ = false;
+    // written before a higher share is enforced; without it, no share
+    // above the one in force (the hold says that one, or less).
+    if (write_hold(etcd, next, &error)) {
+      if (use_shares(next)) shares_stale_ = false;
+    } else {
+      log_event(LogLevel::warn, "fleet: hold not written; no share raised", {{"error", error}});
+      use_shares(lower_of(next, current));
+    }
   } else if (hold_written_ != current && !write_hold(etcd, current, &error)) {
     log_event(LogLevel::warn, "fleet: hold not written", {{"error", error}});
   }

@@ -132,6 +132,10 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   s->generation = generation;
   const sl_bucket_params& packets = slots.prof.boundary_packets;
   s->paced = packets.enabled != 0;
+  // Unpaced too: frames that wait behind ones a full tx queue refused
+  // (after a retune from a packet budget) are held to the same bound.
+  s->max_delay_tsc = static_cast<uint64_t>(
+      static_cast<unsigned __int128>(profile.max_queue_delay_ns) * engine.tsc_hz / SL_NS_PER_SEC);
   if (s->paced) {
     s->pace_rate = packets.rate_per_sec;
     s->pace_interval = std::max<uint64_t>(
@@ -143,8 +147,6 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
     // pace keeps its rate; a stricter allowance lost 40% of it to one busy
     // process on the worker's core.
     s->pace_cap = std::max<uint64_t>(packets.rate_per_sec / 200, 1);
-    s->max_delay_tsc = static_cast<uint64_t>(
-        static_cast<unsigned __int128>(profile.max_queue_delay_ns) * engine.tsc_hz / SL_NS_PER_SEC);
     s->depth_limit = depth_limit(
         packets.rate_per_sec, profile.max_queue_delay_ns,
         static_cast<uint64_t>(settings.dpdk_queue_size) * engine.workers * SL_PRIORITIES);

@@ -78,7 +78,7 @@ struct Snapshot {
   uint64_t pace_rate = 0;      // packets/s the schedulers send at, together
   uint64_t pace_interval = 1;  // 1/kPaceSub TSC cycles per packet at pace_rate
   uint64_t pace_cap = 1;       // packets they may send back to back after a pause
-  uint64_t max_delay_tsc = 0;  // max_queue_delay in TSC cycles
+  uint64_t max_delay_tsc = 0;  // max_queue_delay in TSC cycles (paced or not)
   uint64_t depth_limit = 0;    // packets all queues may hold: max_queue_delay of paced work
   // The epoch of each class state slot's class (0: no class of this
   // profile): a queued packet whose class's epoch is not its slot's is of a

@@ -339,6 +339,45 @@ max_queue_delay_us = 5000000
   for (uint64_t i = 0; i < got.size(); i++) EXPECT_EQ(got[i].id, i) << "left out of order";
 }
 
+// Frames still waiting when a retune takes the packet budget away keep the
+// new profile's delay bound: those that waited longer are dropped, not sent
+// stale. Before, an unpaced profile had no bound and sent them all.
+TEST(DpdkQueues, FramesLeftWaitingByARetuneToNoPacketBudgetKeepTheDelayBound) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  const std::string cls = "[[class]]\nname = \"steady\"\nmatch = { src = [\"198.18.1.0/24\"] }\n";
+  const CompiledProfile paced = profile_from_toml(
+      "[boundary]\npackets_per_sec = 20\npackets_burst = 100\nmax_queue_delay_us = 5000000\n" +
+      cls);
+  const CompiledProfile unpaced =
+      profile_from_toml("[boundary]\nmax_queue_delay_us = 1000\n" + cls);
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(paced, 1, &error)) << error;
+  for (uint64_t id = 0; id < 50; id++) ASSERT_TRUE(lab.send(1, 1 + id, id));
+  ASSERT_TRUE(lab.settled(-1));
+  std::vector<Received> got;
+  lab.drain(&got);
+  const std::size_t early = got.size();
+  ASSERT_LT(early, 10U) << "the pace let most of them through";
+  // Wait until the oldest waiting frame is past the new 1 ms bound (they
+  // have waited since before settled() returned).
+  const auto past = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+  while (std::chrono::steady_clock::now() < past) std::this_thread::yield();
+  ASSERT_TRUE(dp.apply(unpaced, 2, &error)) << error;
+  uint64_t dropped = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got.size() + dropped < 50 && std::chrono::steady_clock::now() < until) {
+    lab.drain(&got);
+    dropped = 0;
+    for (const QueueStats& q : dp.stats().queues) dropped += q.dropped_delay;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(got.size(), early) << "frames sent after waiting past the bound";
+  EXPECT_EQ(dropped, 50 - early);
+}
+
 TEST(DpdkQueues, ThousandSwapsUnderLoadLoseNothing) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;
@@ -492,7 +531,9 @@ name = "removed"
 priority = 2
 match = { src = ["198.18.1.0/24"] }
 )" + others);
-  const CompiledProfile b = profile_from_toml(others + R"(
+  // B: no packet budget; the same delay bound (the waiting frames leave).
+  const CompiledProfile b =
+      profile_from_toml("[boundary]\nmax_queue_delay_us = 5000000\n" + others + R"(
 [[class]]
 name = "fresh"
 priority = 2

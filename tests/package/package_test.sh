@@ -96,7 +96,8 @@ check "promtool accepts the alert rules" \
 f=$root/fake
 mkdir -p "$f/etc/systemd/system/multi-user.target.wants" "$f/etc/systemd/system/sysinit.target.wants" \
   "$f/var/log/sluice"
-for unit in multi-user.target.wants/sluiced@edge-a.service multi-user.target.wants/sluiced@edge-b.service \
+for unit in multi-user.target.wants/sluiced.service sysinit.target.wants/sluiced-passthrough.service \
+  multi-user.target.wants/sluiced@edge-a.service multi-user.target.wants/sluiced@edge-b.service \
   sysinit.target.wants/sluiced-passthrough@edge-a.service multi-user.target.wants/other@x.service; do
   ln -s "/lib/systemd/system/${unit##*/}" "$f/etc/systemd/system/$unit"
 done

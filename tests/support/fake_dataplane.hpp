@@ -30,6 +30,7 @@ class FakeDataplane final : public Dataplane {
   bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (refuse_next_ || refusing_) {
+      if (generation != generation_) refused_changes_++;
       refuse_next_ = false;
       *error = "refused by the fake dataplane";
       return false;
@@ -147,6 +148,12 @@ class FakeDataplane final : public Dataplane {
     queues_ = std::move(queues);
     ports_ = std::move(ports);
   }
+  // Applies of a new generation (config changes, not share updates) it
+  // refused.
+  uint64_t refused_changes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return refused_changes_;
+  }
   std::vector<uint64_t> applied() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return applied_;
@@ -170,6 +177,7 @@ class FakeDataplane final : public Dataplane {
   sl_profile last_profile_{};
   bool refuse_next_ = false;
   bool refusing_ = false;
+  uint64_t refused_changes_ = 0;
   std::vector<QueueStats> queues_;
   std::string unhealthy_;
   std::vector<PortStats> ports_;

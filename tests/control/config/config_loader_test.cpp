@@ -796,6 +796,15 @@ node = "a"
 etcd_user = "edge"
 )",
      "<test>:4:13: fleet.etcd_user: an etcd user needs its password: etcd_password_file"},
+    {"an etcd password in clear over the network", R"(
+[fleet]
+etcd = ["http://198.18.0.1:2379"]
+node = "a"
+etcd_user = "edge"
+etcd_password_file = "/etc/sluice/etcd-password"
+)",
+     "<test>:4:13: fleet.etcd_user: a password over plain http:// to http://198.18.0.1:2379 "
+     "crosses the network in clear: use https:// endpoints"},
     {"a relative etcd password file", R"(
 [fleet]
 etcd = ["https://198.18.0.1:2379"]

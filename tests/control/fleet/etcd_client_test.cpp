@@ -234,6 +234,29 @@ TEST(EtcdClient, SpeaksTlsVerifiesTheServerAndShowsItsClientCertificate) {
   t.join();
   EXPECT_GT(seen.load(), 0);
 
+  // A client certificate from an intermediate CA, etcd trusting only the
+  // root: the chain goes with the leaf.
+  EtcdAccessConfig chained = access;
+  chained.cert_file = d / "chain.pem";
+  chained.key_file = d / "leaf.key";
+  EtcdClient with_chain({etcd.url()}, kTimeout, chained);
+  EXPECT_TRUE(with_chain.range("/tls/", true, &kvs, nullptr, &error)) << error;
+
+  // A certificate renewed in place is read again: the files this client was
+  // made with hold one etcd refuses (another CA's), then the right one.
+  EtcdAccessConfig renewed = access;
+  renewed.cert_file = d / "live.pem";
+  renewed.key_file = d / "live.key";
+  std::filesystem::copy_file(d / "foreign.pem", d / "live.pem");
+  std::filesystem::copy_file(d / "foreign.key", d / "live.key");
+  EtcdClient renewing({etcd.url()}, kTimeout, renewed);
+  EXPECT_FALSE(renewing.range("/tls/", true, &kvs, nullptr, &error));
+  std::filesystem::copy_file(d / "client.pem", d / "live.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(d / "client.key", d / "live.key",
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_TRUE(renewing.range("/tls/", true, &kvs, nullptr, &error)) << error;
+
   // Without a client certificate: refused by etcd.
   EtcdAccessConfig anonymous = access;
   anonymous.cert_file.clear();
@@ -292,10 +315,21 @@ TEST(EtcdClient, TheAccessFilesAreCheckedAsAConnectionWouldReadThem) {
 
 // etcd's users: with auth enabled, a client without a user is refused; one
 // with its user and password authenticates, and again when etcd no longer
-// takes its token (it expired: --auth-token-ttl 1).
+// takes its token (it expired; or a change of users made it old).
 TEST(EtcdClient, AuthenticatesAsItsUserAndAgainWhenItsTokenExpires) {
   SLUICE_REQUIRE_ETCD();
-  EtcdProcess etcd(24714, nullptr, {}, {"--auth-token-ttl", "1"});
+  SLUICE_REQUIRE_OPENSSL();
+  // JWT tokens (they carry the auth revision they were made at), valid 1 s.
+  test::TempDir keys;
+  const std::string key = keys.path() + "/jwt.key", pub = keys.path() + "/jwt.pub";
+  ASSERT_EQ(
+      std::system(("openssl genrsa -out " + key + " 2048 >/dev/null 2>&1 && openssl rsa -in " +
+                   key + " -pubout -out " + pub + " >/dev/null 2>&1")
+                      .c_str()),
+      0);
+  EtcdProcess etcd(
+      24714, nullptr, {},
+      {"--auth-token", "jwt,pub-key=" + pub + ",priv-key=" + key + ",sign-method=RS256,ttl=1s"});
   ASSERT_TRUE(etcd.ready());
   const std::string ctl = "ETCDCTL_API=3 etcdctl --endpoints=" + etcd.url() + " ";
   const std::string log = " >>'" + (etcd.dir() / "etcdctl.log").string() + "' 2>&1";
@@ -321,6 +355,28 @@ TEST(EtcdClient, AuthenticatesAsItsUserAndAgainWhenItsTokenExpires) {
   ASSERT_TRUE(c.range("/auth/a", false, &kvs, nullptr, &error)) << "ERR " << error;
   ASSERT_EQ(kvs.size(), 1U);
   EXPECT_EQ(kvs[0].value, "one");
+
+  // An admin changes etcd's users: the token's auth revision is old now
+  // ("revision of auth store is old"), and the client takes a new one.
+  ASSERT_EQ(std::system((ctl +
+                         "--user root:root-password user add reader:reader-password "
+                         "--interactive=false" +
+                         log)
+                            .c_str()),
+            0);
+  ASSERT_TRUE(c.range("/auth/a", false, &kvs, nullptr, &error)) << error;
+  // A user that may not read the key: etcd cancels its watch, and the watch
+  // fails (naming why) instead of ending as if it had run.
+  for (const std::string& step : {"role add reader", "user grant-role reader reader"})
+    ASSERT_EQ(std::system((ctl + "--user root:root-password " + step + log).c_str()), 0) << step;
+  std::ofstream(dir.path() + "/reader") << "reader-password\n";
+  EtcdAccessConfig reader;
+  reader.user = "reader";
+  reader.password_file = dir.path() + "/reader";
+  EtcdClient denied({etcd.url()}, kTimeout, reader);
+  EXPECT_FALSE(denied.watch(
+      "/auth/a", [](int64_t) { return true; }, &error));
+  EXPECT_NE(error.find("permission denied"), std::string::npos) << error;
 
   std::ofstream(password) << "wrong\n";
   EtcdClient wrong({etcd.url()}, kTimeout, access);

@@ -115,27 +115,38 @@ class EtcdProcess {
   pid_t pid_ = -1;
 };
 
-// A CA, a server certificate for 127.0.0.1 and a client certificate it
-// signed, another CA, and a key of neither certificate, made with the
-// openssl tool in `dir` (ca.pem, server.pem/.key, client.pem/.key,
-// other-ca.pem, stray.key).
+// Certificates made with the openssl tool in `dir`:
+//   ca.pem                 a CA; server.pem/.key (127.0.0.1) and
+//                          client.pem/.key signed by it
+//   other-ca.pem           another CA; foreign.pem/.key, a client
+//                          certificate it signed
+//   inter.pem              an intermediate CA under ca.pem; leaf.pem/.key a
+//                          client certificate it signed, chain.pem the leaf
+//                          with inter.pem after it
+//   stray.key              a key of no certificate
 inline ::testing::AssertionResult make_pki(const std::filesystem::path& dir) {
   {
     std::ofstream(dir / "server.ext")
         << "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
     std::ofstream(dir / "client.ext") << "extendedKeyUsage=clientAuth\n";
+    std::ofstream(dir / "inter.ext")
+        << "basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\n";
   }
   const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   const std::string ca_ext =
       " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign";
+  // sign WHO EXT CA: WHO.csr signed by CA into WHO.pem
+  const std::string sign =
+      "sign() { openssl req " + ec +
+      " -keyout $1.key -out $1.csr -subj /CN=127.0.0.1; openssl x509 -req -in $1.csr -CA $3.pem "
+      "-CAkey $3.key -CAcreateserial -days 2 -out $1.pem -extfile $2.ext; }; ";
   const std::string script =
-      "set -e; cd '" + dir.string() + "'; " + "openssl req -x509 " + ec +
+      "set -e; cd '" + dir.string() + "'; " + sign + "openssl req -x509 " + ec +
       " -keyout ca.key -out ca.pem -days 2 -subj /CN=sluice-test-ca" + ca_ext + "; " +
       "openssl req -x509 " + ec +
       " -keyout other-ca.key -out other-ca.pem -days 2 -subj /CN=other-ca" + ca_ext + "; " +
-      "for who in server client; do openssl req " + ec +
-      " -keyout $who.key -out $who.csr -subj /CN=127.0.0.1; openssl x509 -req -in $who.csr -CA "
-      "ca.pem -CAkey ca.key -CAcreateserial -days 2 -out $who.pem -extfile $who.ext; done; " +
+      "sign server server ca; sign client client ca; sign foreign client other-ca; "
+      "sign inter inter ca; sign leaf client inter; cat leaf.pem inter.pem > chain.pem; "
       "openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:prime256v1 -out stray.key";
   const std::string command = "(" + script + ") >'" + (dir / "openssl.log").string() + "' 2>&1";
   if (std::system(command.c_str()) != 0)

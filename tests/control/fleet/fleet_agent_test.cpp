@@ -376,6 +376,10 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
   ASSERT_TRUE(eventually([&] { return !refusal_of(c, revision).empty(); }));
   EXPECT_NE(refusal_of(c, revision).find("refused by the fake dataplane"), std::string::npos);
   EXPECT_NE(h.state().generation(), static_cast<uint64_t>(revision));
+  // Tried again (after 1 s, then 2 s), each retry neither logged nor
+  // counted as another rejected change.
+  ASSERT_TRUE(eventually([&] { return h.dataplane().refused_changes() >= 3; }));
+  EXPECT_EQ(h.state().figures().changes_rejected, 1U);
 
   h.dataplane().set_refusing(false);
   ASSERT_TRUE(

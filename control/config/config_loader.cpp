@@ -320,9 +320,7 @@ LoadResult apply_overrides(std::string_view base_text, std::string source_name,
       // megabyte into the message: then quoted, escaped and shortened.
       const std::string& key = settings[i].first;
       const bool plain =
-          key.size() <= kMaxQuotedChars && std::none_of(key.begin(), key.end(), [](char c) {
-            return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-          });
+          key.size() <= kMaxQuotedChars && std::none_of(key.begin(), key.end(), is_control);
       list.push_back({key, settings[i].second, ErrorSite{std::string(kOverrideSource), line, 1},
                       plain ? key : quoted(key)});
     }

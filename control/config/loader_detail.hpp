@@ -55,19 +55,25 @@ inline bool is_lower_name(std::string_view k) {
   });
 }
 
+// A control character: a terminal's escapes, a line break in a one-line
+// message.
+inline bool is_control(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
 // A string as it appears in a message: double-quoted, escaped, shortened.
 inline std::string quoted(std::string_view s) {
   std::size_t n = std::min(s.size(), kMaxQuotedChars);
   while (n < s.size() && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
   std::string out = "\"";
   for (char c : s.substr(0, n)) {
-    const auto u = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
-    } else if (u < 0x20 || u == 0x7f) {
+    } else if (is_control(c)) {
       char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
       out += buf;
     } else {
       out += c;

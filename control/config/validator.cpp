@@ -568,8 +568,7 @@ void Validator::etcd_access(const toml::table& t, const std::string& key, FleetC
   if (user != nullptr) {
     const auto* s = user->as_string();
     if (s != nullptr && !s->get().empty() && s->get().size() <= 256 &&
-        std::none_of(s->get().begin(), s->get().end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+        std::none_of(s->get().begin(), s->get().end(), is_control)) {
       a.user = s->get();
     } else {
       fail(*user, key + ".etcd_user",

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
+#include <strings.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
@@ -591,7 +594,9 @@ void Validator::etcd_access(const toml::table& t, const std::string& key, FleetC
   // A password in clear crosses only loopback.
   const bool loopback = std::all_of(f.etcd.begin(), f.etcd.end(), [](const std::string& url) {
     const std::string host = url.substr(7, url.rfind(':') - 7);  // after "http://"
-    return host == "localhost" || host.rfind("127.", 0) == 0;
+    in_addr a{};
+    return ::strcasecmp(host.c_str(), "localhost") == 0 ||
+           (::inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
   });
   if (user != nullptr && !f.etcd.empty() && !https && !loopback)
     diag_.report(user->source(), key + ".etcd_user",

@@ -96,8 +96,10 @@ std::string files_stamp(const EtcdAccessConfig& a) {
   for (const std::string* path : {&a.ca_file, &a.cert_file, &a.key_file}) {
     struct stat st {};
     if (!path->empty() && ::stat(path->c_str(), &st) == 0)
-      stamp += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
-               std::to_string(st.st_size) + ";";
+      // The inode and its change time: a file replaced (by a rename) or
+      // rewritten, even with its old mtime and size kept (cp -p, rsync -t).
+      stamp += std::to_string(st.st_ino) + ":" + std::to_string(st.st_ctim.tv_sec) + "." +
+               std::to_string(st.st_ctim.tv_nsec) + ";";
     else
       stamp += "-;";
   }
@@ -316,13 +318,14 @@ bool EtcdClient::put_if(const std::string& key, const std::string& value, int64_
 }
 
 bool EtcdClient::put_on_lease(const std::string& key, const std::string& value, int64_t lease,
-                              bool* swapped, std::string* error) {
+                              bool* swapped, std::string* error, int64_t new_lease) {
   const std::string k = base64_encode(key);
   const nlohmann::json compare = {
       {"key", k}, {"target", "LEASE"}, {"result", "EQUAL"}, {"lease", std::to_string(lease)}};
   std::string text;
   nlohmann::json j;
-  if (!call("/v3/kv/txn", txn_put(compare, k, value, lease).dump(), &text, error) ||
+  if (!call("/v3/kv/txn", txn_put(compare, k, value, new_lease != 0 ? new_lease : lease).dump(),
+            &text, error) ||
       !parse(text, &j, error))
     return false;
   *swapped = json_field<bool>(j, "succeeded", false);
@@ -362,6 +365,7 @@ bool EtcdClient::lease_keepalive(int64_t lease, int64_t* ttl_left, std::string* 
 
 bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)>& on_change,
                        std::string* error) {
+  refresh_tls();
   if (!access_.user.empty() && token_.empty() && !authenticate(error)) return false;
   const std::string body = nlohmann::json{{"create_request", {{"key", base64_encode(key)}}}}.dump();
   std::string errors;

@@ -64,10 +64,11 @@ class EtcdClient {
   // *revision is the new revision.
   bool put_if(const std::string& key, const std::string& value, int64_t expected, bool* swapped,
               int64_t* revision, std::string* error, int64_t lease = 0);
-  // Puts under `lease` only while the key is attached to that lease.
-  // *swapped false: the key does not exist, or another lease holds it.
+  // Puts under `lease` (or `new_lease`, which then holds the key) only while
+  // the key is attached to `lease`. *swapped false: the key does not exist,
+  // or another lease holds it.
   bool put_on_lease(const std::string& key, const std::string& value, int64_t lease, bool* swapped,
-                    std::string* error);
+                    std::string* error, int64_t new_lease = 0);
   // Deletes one key, or every key under `key` with `prefix`.
   bool remove(const std::string& key, bool prefix, std::string* error);
   bool lease_grant(int64_t ttl_sec, int64_t* lease, std::string* error);

@@ -273,15 +273,22 @@ void FleetAgent::shorten_hold(EtcdClient& etcd) {
     shares = shares_;
   }
   std::string error;
-  const int64_t old_lease = hold_lease_;
-  hold_lease_ = 0;
-  if (!etcd.lease_grant(fleet_.static_sec, &hold_lease_, &error) ||
-      !write_hold(etcd, *shares, &error)) {
+  int64_t short_lease = 0;
+  bool swapped = false;
+  // Moved to the short lease only while this edge's lease still holds it:
+  // another instance that took the node name meanwhile keeps its own.
+  const json hold = {
+      {"node", fleet_.node}, {"instance", instance_}, {"shares", shares_to_json(*shares)}};
+  if (!etcd.lease_grant(fleet_.static_sec, &short_lease, &error) ||
+      !etcd.put_on_lease(fleet_held_prefix(fleet_) + fleet_.node, hold.dump(), hold_lease_,
+                         &swapped, &error, short_lease)) {
     log_event(LogLevel::warn, "fleet: hold not shortened; it ends lease_ttl_sec later",
               {{"error", error}});
     return;
   }
-  etcd.lease_revoke(old_lease, &error);
+  if (!swapped) etcd.lease_revoke(short_lease, &error);  // not this edge's hold any more
+  etcd.lease_revoke(hold_lease_, &error);
+  hold_lease_ = 0;
 }
 
 void FleetAgent::follow_config(EtcdClient& etcd) {

@@ -314,7 +314,9 @@ packets_per_sec = 100000000
 packets_burst = 10000000
 max_queue_delay_us = 5000000
 )" + classes);
-  const CompiledProfile unpaced = profile_from_toml(classes);
+  // The same delay bound: the refused frame is not dropped as late meanwhile.
+  const CompiledProfile unpaced =
+      profile_from_toml("[boundary]\nmax_queue_delay_us = 5000000\n" + classes);
   DpdkDataplane dp(lab.settings());
   std::string error;
   ASSERT_TRUE(dp.start(paced, 1, &error)) << error;
@@ -348,7 +350,7 @@ TEST(DpdkQueues, FramesLeftWaitingByARetuneToNoPacketBudgetKeepTheDelayBound) {
   ASSERT_NO_FATAL_FAILURE(lab.SetUp());
   const std::string cls = "[[class]]\nname = \"steady\"\nmatch = { src = [\"198.18.1.0/24\"] }\n";
   const CompiledProfile paced = profile_from_toml(
-      "[boundary]\npackets_per_sec = 20\npackets_burst = 100\nmax_queue_delay_us = 5000000\n" +
+      "[boundary]\npackets_per_sec = 5\npackets_burst = 100\nmax_queue_delay_us = 10000000\n" +
       cls);
   const CompiledProfile unpaced =
       profile_from_toml("[boundary]\nmax_queue_delay_us = 1000\n" + cls);

@@ -389,6 +389,19 @@ etcd_password_file = "/etc/sluice/etcd-password"
   EXPECT_EQ(c.fleet->access.password_file, "/etc/sluice/etcd-password");
 }
 
+// An etcd password over plain http crosses loopback only.
+TEST(ConfigLoader, AnEtcdUserOverHttpOnlyToLoopback) {
+  auto with = [](const std::string& url) {
+    return load("[fleet]\netcd = [\"" + url +
+                "\"]\nnode = \"a\"\netcd_user = \"edge\"\netcd_password_file = \"/etc/p\"\n");
+  };
+  for (const char* url : {"http://127.0.0.1:2379", "http://127.3.4.5:2379", "http://LocalHost:2379",
+                          "https://etcd.example:2379"})
+    EXPECT_TRUE(with(url).ok()) << url << ": " << all_errors(with(url));
+  for (const char* url : {"http://127.corp.example:2379", "http://198.18.0.1:2379"})
+    EXPECT_TRUE(has_error(with(url), "crosses the network in clear")) << url;
+}
+
 // Mode auto takes DPDK devices of every form (a PCI address has ':'), and
 // the interfaces an XDP fallback would attach to.
 TEST(ConfigLoader, ModeAutoTakesDpdkDevicesAndInterfaces) {

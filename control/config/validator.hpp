@@ -194,6 +194,10 @@ class Validator {
   void control(const toml::node& n, ControlConfig& out);
   void fleet(const toml::node& n, std::optional<FleetConfig>& out);
   void etcd_access(const toml::table& t, const std::string& key, FleetConfig& f);
+  // t.name as an absolute file path into dst (an error at it otherwise);
+  // the node, or null when t has no such key.
+  const toml::node* absolute_path(const toml::table& t, const std::string& key, const char* name,
+                                  std::string& dst);
 
   // --- classes ---
 

@@ -223,14 +223,18 @@ void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) const 
     log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});
 }
 
+std::string FleetAgent::hold_text(const EdgeShares& shares) const {
+  return json{{"node", fleet_.node}, {"instance", instance_}, {"shares", shares_to_json(shares)}}
+      .dump();
+}
+
 bool FleetAgent::write_hold(EtcdClient& etcd, const EdgeShares& shares, std::string* error) {
   if (hold_lease_ == 0 &&
       !etcd.lease_grant(static_cast<int64_t>(fleet_.lease_ttl_sec) + fleet_.static_sec,
                         &hold_lease_, error))
     return false;
-  const json hold = {
-      {"node", fleet_.node}, {"instance", instance_}, {"shares", shares_to_json(shares)}};
-  if (!etcd.put(fleet_held_prefix(fleet_) + fleet_.node, hold.dump(), hold_lease_, nullptr, error))
+  if (!etcd.put(fleet_held_prefix(fleet_) + fleet_.node, hold_text(shares), hold_lease_, nullptr,
+                error))
     return false;
   hold_written_ = shares;
   return true;
@@ -277,10 +281,8 @@ void FleetAgent::shorten_hold(EtcdClient& etcd) {
   bool swapped = false;
   // Moved to the short lease only while this edge's lease still holds it:
   // another instance that took the node name meanwhile keeps its own.
-  const json hold = {
-      {"node", fleet_.node}, {"instance", instance_}, {"shares", shares_to_json(*shares)}};
   if (!etcd.lease_grant(fleet_.static_sec, &short_lease, &error) ||
-      !etcd.put_on_lease(fleet_held_prefix(fleet_) + fleet_.node, hold.dump(), hold_lease_,
+      !etcd.put_on_lease(fleet_held_prefix(fleet_) + fleet_.node, hold_text(*shares), hold_lease_,
                          &swapped, &error, short_lease)) {
     log_event(LogLevel::warn, "fleet: hold not shortened; it ends lease_ttl_sec later",
               {{"error", error}});

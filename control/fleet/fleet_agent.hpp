@@ -97,6 +97,8 @@ class FleetAgent {
   void rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
                           const std::map<std::string, double>& learned);
   bool use_shares(const EdgeShares& shares);
+  // PREFIX/held/NODE's value: {"node", "instance", "shares"}.
+  std::string hold_text(const EdgeShares& shares) const;
   // Writes PREFIX/held/NODE: `shares`, under the hold lease (granted when
   // there is none). False + *error when etcd did not take it.
   bool write_hold(EtcdClient& etcd, const EdgeShares& shares, std::string* error);

@@ -195,11 +195,8 @@ TEST(EtcdClient, SpeaksTlsVerifiesTheServerAndShowsItsClientCertificate) {
   test::TempDir pki;
   ASSERT_TRUE(make_pki(pki.path()));
   const std::filesystem::path d = pki.path();
-  EtcdAccessConfig access;
-  access.ca_file = d / "ca.pem";
-  access.cert_file = d / "client.pem";
-  access.key_file = d / "client.key";
-  const EtcdTls tls{d / "server.pem", d / "server.key", d / "ca.pem"};
+  const EtcdAccessConfig access = testing::client_access(d);
+  const EtcdTls tls = testing::server_tls(d);
   EtcdProcess etcd(24712, &tls, access);
   ASSERT_TRUE(etcd.ready()) << "see " << etcd.dir() / "etcd.log";
   ASSERT_EQ(etcd.url().rfind("https://", 0), 0U);
@@ -283,10 +280,7 @@ TEST(EtcdClient, TheAccessFilesAreCheckedAsAConnectionWouldReadThem) {
   test::TempDir pki;
   ASSERT_TRUE(make_pki(pki.path()));
   const std::filesystem::path d = pki.path();
-  EtcdAccessConfig a;
-  a.ca_file = d / "ca.pem";
-  a.cert_file = d / "client.pem";
-  a.key_file = d / "client.key";
+  const EtcdAccessConfig a = testing::client_access(d);
   std::string key, why;
   EXPECT_TRUE(check_etcd_access(a, &key, &why)) << key << ": " << why;
 

@@ -154,6 +154,20 @@ inline ::testing::AssertionResult make_pki(const std::filesystem::path& dir) {
   return ::testing::AssertionSuccess();
 }
 
+// What a client of make_pki's etcd shows: its CA, client.pem and its key.
+inline EtcdAccessConfig client_access(const std::filesystem::path& pki) {
+  EtcdAccessConfig a;
+  a.ca_file = pki / "ca.pem";
+  a.cert_file = pki / "client.pem";
+  a.key_file = pki / "client.key";
+  return a;
+}
+
+// make_pki's etcd: server.pem, asking for client certificates from ca.pem.
+inline EtcdTls server_tls(const std::filesystem::path& pki) {
+  return {pki / "server.pem", pki / "server.key", pki / "ca.pem"};
+}
+
 inline bool have_etcd() { return std::system("command -v etcd >/dev/null 2>&1") == 0; }
 
 }  // namespace sluice::testing

@@ -39,7 +39,10 @@ LoadResult effective(const std::string& text, const std::string& profile,
 // A fleet set that turns boundary.adaptive off without naming a ceiling
 // freezes what the edges learned: lookups_per_sec becomes the sum of the
 // live edges' learned rates (their records' adaptive_rate), as a local set
-// does with the edge's own (docs/adaptive.md).
+// does with the edge's own (docs/adaptive.md). Only when every live edge has
+// one: an edge that refused the adaptive boundary (host mode) or has not
+// stepped yet enforces its share of the ceiling, and a sum without it would
+// cut the fleet's budget to what the others learned. Then the ceiling stays.
 // The rate frozen, 0 when none.
 uint64_t freeze_adaptive(EtcdClient& etcd, const FleetConfig& fleet, const std::string& before_text,
                          const LoadResult& after, const std::string& source, std::string* config,
@@ -55,10 +58,20 @@ uint64_t freeze_adaptive(EtcdClient& etcd, const FleetConfig& fleet, const std::
   std::string error;
   if (!etcd.range(fleet_edges_prefix(fleet), true, &kvs, nullptr, &error)) return 0;
   double sum = 0;
+  std::string without;  // live edges that have not published a learned rate
   for (const EtcdKv& kv : kvs) {
     const json r = parse_json(kv.value);
-    if (r.is_object() && r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
+    if (r.is_object() && r.contains("adaptive_rate") && r["adaptive_rate"].is_number()) {
       sum += r["adaptive_rate"].get<double>();
+    } else {
+      without += (without.empty() ? "" : ", ") + kv.key.substr(fleet_edges_prefix(fleet).size());
+    }
+  }
+  if (!without.empty() && sum >= 1) {
+    notes->push_back("boundary.adaptive turned off: boundary.lookups_per_sec stays the ceiling " +
+                     std::to_string(*was.lookups_per_sec) + ": edge(s) " + without +
+                     " have no learned rate (refused the adaptive boundary or not stepped yet)");
+    return 0;
   }
   if (sum < 1) return 0;
   const uint64_t learned = std::min<uint64_t>(*was.lookups_per_sec, std::llround(sum));

@@ -414,9 +414,19 @@ out=$(fctl set boundary.adaptive=true 2>&1) && rc=0 || rc=$?
 echo "$out"
 check "a fleet change the edges refuse exits 1, naming each edge and why (rc $rc)" \
   "rc == 1 && $(grep -c "^sluicectl --fleet: edge edge-[12] refused it and keeps the config it runs: .*inline mode only" <<<"$out") == 2"
+# Edge 3 (inline) runs it and publishes a learned rate; edges 1 and 2 learned
+# none, so turning it off keeps the ceiling (not frozen at edge 3's rate).
+deadline=$((SECONDS + 10))
+until etcdctl get "/sluice/test-$LAB_ID/edges/edge-3" --print-value-only 2>/dev/null |
+  grep -q adaptive_rate; do
+  ((SECONDS < deadline)) || { echo "edge 3 published no adaptive_rate in 10 s"; break; }
+  sleep 0.05
+done
 out=$(fctl set boundary.adaptive=false 2>&1) && rc=0 || rc=$?
-check "turning it back reaches every edge (rc $rc)" \
-  "rc == 0 && $(grep -c 'every live edge runs it' <<<"$out") == 1"
+echo "$out"
+rate=$(ctl 1 --json status | "$py" -c 'import json,sys; print(json.load(sys.stdin)["boundary"]["lookups_per_sec"])' 2>/dev/null || echo 0)
+check "turning it back reaches every edge and keeps the fleet's $budget/s (rc $rc, $rate/s)" \
+  "rc == 0 && $(grep -c 'every live edge runs it' <<<"$out") == 1 && $rate == $budget"
 out=$(ctl 2 status)
 check "status shows the fleet, its sync and this edge's shares" \
   "$(grep -c "^fleet /sluice/test-$LAB_ID as edge-2: 3 edges live, 0 held; etcd in sync" <<<"$out") == 1 && \

@@ -51,7 +51,8 @@ class FleetPolicyTest : public ::testing::Test {
         {"RefusedChangesNameTheKeyAndWriteNothing", 24782},
         {"AChangeComputedFromAnOlderRevisionIsRefused", 24784},
         {"WithoutEtcdTheAnswerSaysUnreachable", 24786},
-        {"TurningAdaptiveOffFreezesTheEdgesLearnedRates", 24788}};
+        {"TurningAdaptiveOffFreezesTheEdgesLearnedRates", 24788},
+        {"TurningAdaptiveOffKeepsTheCeilingWhileAnEdgeLearnedNothing", 24802}};
     ASSERT_EQ(ports.count(name), 1U) << "give " << name << " ports of its own";
     etcd_ = std::make_unique<testing::EtcdProcess>(ports.at(name));
     ASSERT_TRUE(etcd_->ready());
@@ -164,6 +165,31 @@ TEST_F(FleetPolicyTest, TurningAdaptiveOffFreezesTheEdgesLearnedRates) {
   ASSERT_TRUE(r["ok"]) << r.dump();
   EXPECT_EQ(effective_value("lookups_per_sec"), "lookups_per_sec = 200");
   EXPECT_NE(r["notes"].dump().find("200 in all"), std::string::npos) << r.dump();
+}
+
+// An edge that refused the adaptive boundary (a host-mode edge) enforces its
+// share of the ceiling and learns nothing: the others' sum is not the fleet's
+// rate, and freezing it would cut the budget (the fleet lab once froze 500/s
+// to 63). The ceiling stays, and the note names the edge.
+TEST_F(FleetPolicyTest, TurningAdaptiveOffKeepsTheCeilingWhileAnEdgeLearnedNothing) {
+  ASSERT_TRUE(call({{"op", "apply"}, {"config", kPolicy}})["ok"]);
+  ASSERT_TRUE(call({{"op", "set"}, {"settings", settings("boundary.adaptive", "true")}})["ok"]);
+  EtcdClient etcd(fleet_.etcd, std::chrono::milliseconds(2000));
+  std::string error;
+  ASSERT_TRUE(etcd.put(fleet_edges_prefix(fleet_) + "edge-a",
+                       json{{"node", "edge-a"}, {"adaptive_rate", 63.0}}.dump(), 0, nullptr,
+                       &error))
+      << error;
+  ASSERT_TRUE(etcd.put(fleet_edges_prefix(fleet_) + "edge-host",
+                       json{{"node", "edge-host"}, {"refused", {{"generation", 2}}}}.dump(), 0,
+                       nullptr, &error))
+      << error;
+  const json r = call({{"op", "set"}, {"settings", settings("boundary.adaptive", "false")}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  EXPECT_EQ(effective_value("lookups_per_sec"), "lookups_per_sec = 1000");
+  EXPECT_NE(r["notes"].dump().find("stays the ceiling 1000: edge(s) edge-host have no learned"),
+            std::string::npos)
+      << r.dump();
 }
 
 TEST_F(FleetPolicyTest, RefusedChangesNameTheKeyAndWriteNothing) {

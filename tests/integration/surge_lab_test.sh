@@ -9,6 +9,11 @@
 # off); collapsing backend: no admission falls below 50% of C in useful
 # goodput while sluice holds >= 90%.
 #
+# The machine is shared (2 CPUs, CI): a run whose checks miss is run once
+# more, alone (--only TAG; at most two such runs), and the test passes when
+# that run holds. Both runs' checks are printed; a real regression misses
+# twice.
+#
 # Usage: surge_lab_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
@@ -24,37 +29,56 @@ fi
 dataplanes=${SLUICE_LAB_DATAPLANES:-xdp dpdk xdp-fleet}  # the ones this build has
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-SLUICE_BUILD_DIR=$build timeout 420 "$src/scripts/surge-lab" --short --configs "none $dataplanes" --out "$out"
-/usr/bin/python3 - "$out/results.json" $dataplanes <<'PY'
+lab() { SLUICE_BUILD_DIR=$build timeout 420 "$src/scripts/surge-lab" --short --configs "none $dataplanes" --out "$out" "$@"; }
+# Prints each check; the tags of the runs that missed go to $out/missed.
+checks() {
+  /usr/bin/python3 - "$out/results.json" "$out/missed" $dataplanes <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["runs"]
-fails = 0
-def check(what, ok):
-    global fails
+missed = []
+def check(tag, what, ok):
     print(("ok: " if ok else "FAIL: ") + what)
-    fails += 0 if ok else 1
-for tag in ["none-10x", "none-10x-collapsing"] + [f"{dp}-10x{b}" for dp in sys.argv[2:] for b in ("", "-collapsing")]:
+    if not ok and tag not in missed:
+        missed.append(tag)
+for tag in ["none-10x", "none-10x-collapsing"] + [f"{dp}-10x{b}" for dp in sys.argv[3:] for b in ("", "-collapsing")]:
     assert r[tag]["status"] == "ran", (tag, r[tag].get("status"), r[tag].get("reason"))
-for dp in sys.argv[2:]:
-    x = r[f"{dp}-10x"]
-    check(f"sluice {dp}: useful goodput {x['useful_goodput_pct_of_C']:.1f}% of the boundary (C) >= 97%",
+for dp in sys.argv[3:]:
+    t = f"{dp}-10x"
+    x = r[t]
+    check(t, f"sluice {dp}: useful goodput {x['useful_goodput_pct_of_C']:.1f}% of the boundary (C) >= 97%",
           x["useful_goodput_pct_of_C"] >= 97)
-    check(f"sluice {dp}: checkpoint success {x['checkpoint_success_pct']:.2f}% >= 99%", x["checkpoint_success_pct"] >= 99)
-    check(f"sluice {dp}: citizen sessions completed {x['citizen_session_pct']:.1f}%, "
+    check(t, f"sluice {dp}: checkpoint success {x['checkpoint_success_pct']:.2f}% >= 99%", x["checkpoint_success_pct"] >= 99)
+    check(t, f"sluice {dp}: citizen sessions completed {x['citizen_session_pct']:.1f}%, "
           f"{x['citizen_sessions_per_sec_surge']:.1f}/s > 0", x["citizen_sessions_per_sec_surge"] > 0)
     fp = x["failure_p99_ms"]["citizen"]
-    check(f"sluice {dp}: failure p99 {fp} ms < 10 ms (resets)", fp is not None and fp < 10)
+    check(t, f"sluice {dp}: failure p99 {fp} ms < 10 ms (resets)", fp is not None and fp < 10)
     kinds = x["failures_by_kind"]
-    check(f"sluice {dp}: failures are resets ({kinds})", kinds["reset"] >= 0.99 * sum(kinds.values()))
-    check(f"sluice {dp}: settled by 1 s after the step, converge ({x['converge_s']})", x["converge_s"] is not None and x["converge_s"] <= 1)
-    c = r[f"{dp}-10x-collapsing"]
-    check(f"sluice {dp}, collapsing backend: useful goodput {c['useful_goodput_pct_of_C']:.1f}% of C >= 90%",
+    check(t, f"sluice {dp}: failures are resets ({kinds})", kinds["reset"] >= 0.99 * sum(kinds.values()))
+    check(t, f"sluice {dp}: settled by 1 s after the step, converge ({x['converge_s']})", x["converge_s"] is not None and x["converge_s"] <= 1)
+    t = f"{dp}-10x-collapsing"
+    c = r[t]
+    check(t, f"sluice {dp}, collapsing backend: useful goodput {c['useful_goodput_pct_of_C']:.1f}% of C >= 90%",
           c["useful_goodput_pct_of_C"] >= 90)
 n = r["none-10x-collapsing"]
-check(f"no admission, collapsing backend: useful goodput {n['useful_goodput_pct_of_C']:.1f}% of C < 50% "
+check("none-10x-collapsing", f"no admission, collapsing backend: useful goodput {n['useful_goodput_pct_of_C']:.1f}% of C < 50% "
       f"(backend served {n['backend_goodput_pct_of_C']:.1f}% of C)", n["useful_goodput_pct_of_C"] < 50)
 n = r["none-10x"]
-check(f"no admission, short backend: checkpoint {n['checkpoint_success_pct']:.1f}% < 80%",
+check("none-10x", f"no admission, short backend: checkpoint {n['checkpoint_success_pct']:.1f}% < 80%",
       n["checkpoint_success_pct"] < 80)
-sys.exit(1 if fails else 0)
+open(sys.argv[2], "w").write("".join(t + "\n" for t in missed))
 PY
+}
+lab
+checks
+[[ -s $out/missed ]] || exit 0
+if (($(wc -l <"$out/missed") > 2)); then
+  echo "FAIL: $(wc -l <"$out/missed") runs missed: not the noise of a shared machine"
+  exit 1
+fi
+for tag in $(cat "$out/missed"); do
+  echo "--- $tag missed: run once more, alone"
+  lab --only "$tag"
+done
+echo "--- the checks again, with those runs repeated"
+checks
+[[ ! -s $out/missed ]]

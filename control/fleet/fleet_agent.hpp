@@ -52,11 +52,16 @@ struct FleetStart {
   // kept seed, default_seed(), when the fleet had none): sluiced uses it for
   // configs without admission.seed, so every edge ranks a source alike.
   std::optional<uint64_t> rank_seed;
-  // Who runs this node: the host and the config file. A node name a live
-  // edge of another instance holds is refused at the join.
+  // Who runs this node (fleet_instance()). A node name a live edge of
+  // another instance holds is refused at the join.
   std::string instance;
   std::string log;  // what happened, for the log
 };
+
+// Who runs a node: "HOST:CONFIG_PATH (boot ID)", the kernel's boot ID's first
+// 8 characters. The same after a restart of sluiced; another on a clone of
+// the machine, or a second file on it.
+std::string fleet_instance(const std::string& config_path);
 
 // Fetches the fleet config (seeding it from the local file's fleet tables
 // when the fleet has none yet) and the first shares. Without etcd, the copy

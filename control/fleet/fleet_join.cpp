@@ -67,6 +67,21 @@ std::string composed(const FleetConfig& fleet, const std::string& config_path,
 
 }  // namespace
 
+std::string fleet_instance(const std::string& config_path) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::error_code ec;
+  const std::filesystem::path path = std::filesystem::absolute(config_path, ec);
+  std::string instance = std::string(host) + ":" + (ec ? config_path : path.string());
+  // The kernel's boot ID, new at every boot: a clone of this machine (same
+  // host name, same file) is another instance, while a restart of sluiced
+  // is the same one. A reboot outlasts the record's lease (lease_ttl_sec).
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  if (std::getline(boot, id) && id.size() >= 8) instance += " (boot " + id.substr(0, 8) + ")";
+  return instance;
+}
+
 bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                 const std::string& local_text, FleetStart* start, std::string* error) {
   EtcdClient etcd(fleet.etcd, etcd_timeout(fleet), fleet.access);
@@ -93,13 +108,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       start->log = "the fleet had no config: seeded it from " + config_path + "'s fleet tables; ";
   }
   std::size_t edges = 1;
-  {
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    std::error_code ec;
-    const std::filesystem::path path = std::filesystem::absolute(config_path, ec);
-    start->instance = std::string(host) + ":" + (ec ? config_path : path.string());
-  }
+  start->instance = fleet_instance(config_path);
   if (reached) {
     std::vector<EtcdKv> members, holds;
     std::set<std::string> nodes;  // other edges, live or held

@@ -176,6 +176,49 @@ struct JoinedEdge {
   return join_here(*e->h, &e->loaded, &e->start, &e->agent);
 }
 
+// A clone of an edge's machine (same host name, same file, same node name)
+// is another instance: its join is refused while the first edge's record
+// lives, since its shares would add to the first's. A restart of sluiced on
+// the same boot rejoins.
+TEST(FleetAgent, AClonedMachineUnderTheSameNodeNameIsRefusedAndARestartRejoins) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24804);
+  ASSERT_TRUE(etcd.ready());
+  test::ControlHarness h(member_config(24804));
+  const std::string mine = fleet_instance(h.config_path());
+  const std::size_t boot = mine.rfind(" (boot ");
+  ASSERT_NE(boot, std::string::npos) << mine;
+  const std::string other_boot = mine.substr(boot) == " (boot 00000000)" ? "ffffffff" : "00000000";
+  const std::string clone = mine.substr(0, boot) + " (boot " + other_boot + ")";
+
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  const std::string key = "/sluice/agent-test/edges/edge-a";
+  ASSERT_TRUE(
+      c.put(key, json{{"node", "edge-a"}, {"instance", clone}}.dump(), lease, nullptr, &error))
+      << error;
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  const ::testing::AssertionResult refused = join_here(h, &loaded, &start, &agent);
+  EXPECT_FALSE(refused);
+  EXPECT_NE(std::string(refused.message()).find("is held by a live edge at " + clone),
+            std::string::npos)
+      << refused.message();
+
+  // This very instance's record (sluiced restarted within its lease).
+  ASSERT_TRUE(
+      c.put(key, json{{"node", "edge-a"}, {"instance", mine}}.dump(), lease, nullptr, &error))
+      << error;
+  EXPECT_TRUE(join_here(h, &loaded, &start, &agent));
+  agent.reset();
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 // A second sluiced under the same node name (it joined from its kept copy
 // while etcd was away, or the first was paused past its lease): the first
 // record stays, and the edge that finds its name held does not publish over

@@ -45,7 +45,8 @@ int check_config(const std::string& path) {
   }
   const sluice::Config& cfg = *loaded.config;
   // What the config names on this host, as far as a start would look it up:
-  // the token file, the socket's group.
+  // the token file, etcd's access files, DPDK's EAL arguments, the socket's
+  // group.
   std::vector<sluice::ConfigError> host;
   if (!cfg.control.http_listen.empty()) {
     std::string token, why;
@@ -57,6 +58,8 @@ int check_config(const std::string& path) {
     if (!sluice::check_etcd_access(cfg.fleet->access, &key, &why))
       host.push_back(sluice::error_at_key(loaded.text, path, key, why));
   }
+  if (std::string why; !sluice::check_dpdk_args(sluice::dataplane_settings(cfg), &why))
+    host.push_back(sluice::error_at_key(loaded.text, path, "dataplane.dpdk_args", why));
   if (!cfg.control.socket_group.empty() && ::getgrnam(cfg.control.socket_group.c_str()) == nullptr)
     host.push_back(
         sluice::error_at_key(loaded.text, path, "control.socket_group",

@@ -225,6 +225,12 @@ void record_failed_start(const DataplaneSettings& settings, const std::string& w
 // gets the when_stopped program unless a sluice program already enforces.
 bool install_passthrough_dataplane(const DataplaneSettings& settings, std::string* report);
 
+// `sluiced --check-config`: whether DPDK's EAL takes dataplane.dpdk_args
+// (with the lcores sluice adds for dpdk_workers), when the settings would
+// start DPDK (mode dpdk, or auto with a DPDK port) and it is built. Parses
+// them in a child process that stops before any device.
+bool check_dpdk_args(const DataplaneSettings& settings, std::string* error);
+
 // True when a dataplane cannot start again in this process (DPDK's EAL
 // starts once per process): only a restart of sluiced can start it.
 bool dataplane_needs_new_process();

@@ -110,6 +110,19 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
   return nullptr;
 }
 
+bool check_dpdk_args(const DataplaneSettings& settings, std::string* error) {
+  const bool starts_dpdk =
+      settings.mode == DataplaneKind::dpdk ||
+      (settings.mode == DataplaneKind::automatic &&
+       (is_dpdk_endpoint(settings.outside) || is_dpdk_endpoint(settings.inside)));
+#ifdef SLUICE_WITH_DPDK
+  return !starts_dpdk || dpdk::eal_check(settings.dpdk_args, settings.dpdk_workers, error);
+#else
+  (void)starts_dpdk, (void)error;
+  return true;  // mode dpdk without DPDK built is refused at the start
+#endif
+}
+
 #ifdef SLUICE_WITH_XDP
 bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report) {
   return XdpDataplane::detach(kernel_side(settings), all, report);

@@ -144,6 +144,16 @@ void Validator::dpdk_args(const toml::node& n, const std::string& key, Dataplane
   bool ok = true;
   for (std::size_t i = 0; i < a->size(); ++i) {
     const auto* s = string((*a)[i], index_key(key, i));
+    // "--" would end the EAL's options before the ones sluice adds; --help
+    // makes the EAL print its usage and exit the daemon.
+    if (s != nullptr && (*s == "--" || *s == "-h" || *s == "--help")) {
+      fail(*(*a)[i].as_string(), index_key(key, i),
+           std::string("an EAL option sluiced can pass on (") +
+               (*s == "--" ? "\"--\" would end the EAL's options"
+                           : "it would print the EAL's usage and exit the daemon") +
+               ")");
+      s = nullptr;
+    }
     if (s != nullptr) args.push_back(*s);
     ok = ok && s != nullptr;
   }

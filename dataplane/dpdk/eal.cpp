@@ -6,8 +6,18 @@
 #include <rte_mbuf_dyn.h>
 #include <sched.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <sstream>
 
 namespace sluice::dpdk {
 namespace {
@@ -60,7 +70,99 @@ bool lcore_map(uint32_t workers, std::string* out, std::string* error) {
   return true;
 }
 
+// The EAL's command line: argv[0], the operator's args, and what sluice adds.
+bool eal_argv(const std::vector<std::string>& args, uint32_t workers,
+              std::vector<std::string>* argv_s, std::string* error) {
+  *argv_s = {"sluiced"};
+  argv_s->insert(argv_s->end(), args.begin(), args.end());
+  if (!has_arg(args, {"-l", "-c", "--lcores"})) {
+    std::string map;
+    if (!lcore_map(workers, &map, error)) return false;
+    argv_s->push_back(map);
+  }
+  if (!has_arg(args, {"--file-prefix", "--in-memory", "--no-shconf"}))
+    argv_s->push_back("--no-shconf");
+  return true;
+}
+
+// What the EAL said of its arguments, without its usage text and its notes
+// on the machine: getopt's complaints and the EAL's errors, each once.
+std::string eal_complaints(const std::string& output) {
+  std::istringstream in(output);
+  std::vector<std::string> kept;
+  for (std::string line; std::getline(in, line);) {
+    const bool getopt = line.rfind("dpdk_args: ", 0) == 0;
+    const bool eal = line.rfind("EAL: ", 0) == 0 && line.rfind("EAL: Detected", 0) != 0 &&
+                     line.find("Invalid 'command line' arguments") == std::string::npos;
+    if (!getopt && !eal) continue;
+    line = line.substr(getopt ? 11 : 5);
+    if (std::find(kept.begin(), kept.end(), line) == kept.end()) kept.push_back(line);
+  }
+  std::string joined;
+  for (std::size_t i = 0; i < kept.size() && i < 4; i++) joined += (i ? "; " : "") + kept[i];
+  if (kept.size() > 4) joined += "; ...";
+  return joined;
+}
+
 }  // namespace
+
+bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::string* error) {
+  std::vector<std::string> argv_s;
+  if (!eal_argv(args, workers, &argv_s, error)) return false;
+  // The EAL parses its options in order and stops at --help, printing its
+  // usage and exiting, before it touches a device. Twice: an option left
+  // without its value takes the first. "--" (which would end the options
+  // before them) and --help itself are refused by the validator.
+  argv_s[0] = "dpdk_args";  // getopt's complaints name it
+  argv_s.push_back("--help");
+  argv_s.push_back("--help");
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    *error = std::string("cannot check the EAL arguments: pipe: ") + std::strerror(errno);
+    return false;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    *error = std::string("cannot check the EAL arguments: fork: ") + std::strerror(errno);
+    ::close(out[0]);
+    ::close(out[1]);
+    return false;
+  }
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(out[1], STDERR_FILENO);
+    ::unsetenv("POSIXLY_CORRECT");  // getopt would stop at the first non-option
+    ::alarm(10);
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    rte_eal_init(static_cast<int>(argv_s.size()), argv.data());
+    std::fflush(nullptr);
+    ::_exit(1);  // refused (or, never expected, past --help: stop here)
+  }
+  ::close(out[1]);
+  std::string output;
+  char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{out[0], POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    if (output.size() < (1 << 20)) output.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(out[0]);
+  ::kill(pid, SIGKILL);  // gone already, unless it hung
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  const std::string said = eal_complaints(output);
+  *error = "DPDK's EAL refuses them: " + (said.empty() ? std::string("no reason given") : said);
+  return false;
+}
 
 bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::string* error) {
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -71,15 +173,8 @@ bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::stri
         "restart sluiced (systemctl restart sluiced) to start DPDK again";
     return false;
   }
-  std::vector<std::string> argv_s = {"sluiced"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  if (!has_arg(args, {"-l", "-c", "--lcores"})) {
-    std::string map;
-    if (!lcore_map(workers, &map, error)) return false;
-    argv_s.push_back(map);
-  }
-  if (!has_arg(args, {"--file-prefix", "--in-memory", "--no-shconf"}))
-    argv_s.push_back("--no-shconf");
+  std::vector<std::string> argv_s;
+  if (!eal_argv(args, workers, &argv_s, error)) return false;
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);

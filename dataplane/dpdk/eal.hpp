@@ -19,6 +19,11 @@ namespace sluice::dpdk {
 // the EAL's complaint.
 bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::string* error);
 
+// Whether the EAL takes args (with what eal_start adds for `workers`), as
+// far as parsing them tells, without starting it: a child process parses
+// them and stops before any device. False + *error with the EAL's words.
+bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::string* error);
+
 bool eal_running();
 
 // Releases what the EAL holds. The EAL cannot start again in this process.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Command-line contract of sluiced --check-config and sluicectl replay:
 # exit codes, the FILE:LINE:COL: key: message format, JSON output, and clear
-# errors for bad arguments. Usage: cli_test.sh BUILD_DIR SOURCE_DIR
+# errors for bad arguments. Usage: cli_test.sh BUILD_DIR SOURCE_DIR [SLUICE_WITH_DPDK]
 set -uo pipefail
 build=$1
 src=$2
+dpdk=${3:-OFF}  # SLUICE_WITH_DPDK
 sluiced=$build/control/sluiced
 sluicectl=$build/control/sluicectl
 tmp=$(mktemp -d)
@@ -85,6 +86,29 @@ check socket_group_missing 1 "$sluiced" --check-config "$tmp/group.toml"
 expect_line socket_group_named "$tmp/group.toml:2:16: control.socket_group: no group \"sluice-no-such-group\" on this host"
 printf '[control]\nsocket_group = "root"\n' >"$tmp/group.toml"
 check socket_group_ok 0 "$sluiced" --check-config "$tmp/group.toml"
+
+# DPDK's EAL arguments, parsed by the EAL as a start would (a child process
+# that stops before any device), when this sluiced has DPDK.
+if [[ $dpdk == ON ]]; then
+  eal() { printf '[dataplane]\nmode = "%s"\noutside = "net_null0"\ninside = "net_null1"\ndpdk_args = [%s]\n' "$1" "$2" >"$tmp/eal.toml"; }
+  eal dpdk '"--no-huge", "--no-pci", "-m", "256"'
+  check eal_args_ok 0 "$sluiced" --check-config "$tmp/eal.toml"
+  eal dpdk '"--no-huge", "--no-pcie"'
+  check eal_unknown_option 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
+  expect_line eal_unknown_named "$tmp/eal.toml:5:13: dataplane.dpdk_args: DPDK's EAL refuses them: unrecognized option '--no-pcie'"
+  eal auto '"--no-huge", "-n", "many"'
+  check eal_bad_value 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
+  expect_line eal_bad_value_named "dataplane.dpdk_args: DPDK's EAL refuses them: invalid channel number"
+  eal dpdk '"-l", "0-4095"'
+  check eal_lcores 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
+  expect_line eal_lcores_named "dataplane.dpdk_args: DPDK's EAL refuses them: Too many lcores"
+  # mode auto on kernel interfaces never starts DPDK: its args are not the EAL's business
+  printf '[dataplane]\nmode = "auto"\noutside = "lo"\ndpdk_args = ["--no-pcie"]\n' >"$tmp/eal.toml"
+  check eal_not_started 0 "$sluiced" --check-config "$tmp/eal.toml"
+fi
+printf '[dataplane]\ndpdk_args = ["--no-huge", "--"]\n' >"$tmp/eal.toml"
+check eal_double_dash 1 "$sluiced" --check-config "$tmp/eal.toml"
+expect_line eal_double_dash_named "$tmp/eal.toml:2:27: dataplane.dpdk_args[1]: expected an EAL option sluiced can pass on (\"--\" would end the EAL's options)"
 
 cap=$src/tests/data/morning-surge.pcap
 check replay_table 0 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$cap"

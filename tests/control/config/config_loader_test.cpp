@@ -564,6 +564,12 @@ mode = "ebpf"
 dpdk_args = ["-m", 512]
 )",
      "<test>:2:20: dataplane.dpdk_args[1]: expected a string, found integer 512"},
+    {"dpdk_args --help", R"(
+[dataplane]
+dpdk_args = ["--no-huge", "--help"]
+)",
+     "<test>:2:27: dataplane.dpdk_args[1]: expected an EAL option sluiced can pass on (it would "
+     "print the EAL's usage and exit the daemon), found string \"--help\""},
     {"dpdk_workers zero", R"(
 [dataplane]
 dpdk_workers = 0

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/api/change_json.hpp"
 
+#include <algorithm>
+#include <map>
+
 namespace sluice {
 
 using json = nlohmann::json;
@@ -38,6 +41,33 @@ bool apply_source(const nlohmann::json& request, std::string* source, std::strin
   }
   *source = s.get<std::string>();
   return true;
+}
+
+std::string unknown_field(const json& request) {
+  // The fields of each op, besides "op" (local and fleet alike).
+  static const std::map<std::string, std::vector<std::string>> fields = {
+      {"status", {}},
+      {"get", {}},
+      {"history", {}},
+      {"set", {"settings", "dry_run"}},
+      {"apply", {"config", "source", "dry_run"}},
+      {"profile", {"name", "dry_run"}},
+      {"shadow", {"on", "dry_run"}},
+      {"rollback", {"generation", "dry_run"}},
+      {"log_level", {"level"}},
+      {"capture", {"verdict", "count", "seconds", "sample", "snaplen", "class", "reason"}}};
+  const std::string& op = request["op"].get_ref<const std::string&>();
+  const auto it = fields.find(op);
+  if (it == fields.end()) return "";
+  for (const auto& [key, value] : request.items()) {
+    if (key == "op" || std::find(it->second.begin(), it->second.end(), key) != it->second.end())
+      continue;
+    std::string takes;
+    for (const std::string& f : it->second) takes += (takes.empty() ? "" : ", ") + f;
+    return key + ": not a field of " + op + "; it takes " +
+           (takes.empty() ? std::string("none but op") : takes);
+  }
+  return "";
 }
 
 }  // namespace sluice

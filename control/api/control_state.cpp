@@ -212,6 +212,7 @@ json ControlState::handle(const json& request, const Origin& origin) {
     if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
       return refuse("a request is a JSON object with an \"op\" string");
     const std::string op = request["op"];
+    if (const std::string why = unknown_field(request); !why.empty()) return refuse(why);
     // Checked before reading it: json::value() throws on a non-bool, which
     // would refuse the request without naming dry_run.
     if (request.contains("dry_run") && !request["dry_run"].is_boolean())
@@ -376,6 +377,7 @@ json ControlState::log_level_op(const json& request, const Origin& origin) {
 void ControlState::capture(const json& request, const Origin& origin,
                            const std::function<bool(const json&)>& emit) {
   auto refused = [&](const std::string& why) { emit({{"ok", false}, {"error", why}}); };
+  if (const std::string why = unknown_field(request); !why.empty()) return refused(why);
   auto number = [&](const char* key, uint64_t lo, uint64_t hi, uint64_t fallback,
                     uint64_t* out) -> bool {
     if (!request.contains(key)) {

@@ -94,6 +94,7 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
       return refused("a request is a JSON object with an \"op\" string");
     const std::string op = request["op"];
+    if (const std::string why = unknown_field(request); !why.empty()) return refused(why);
     if (request.contains("dry_run") && !request["dry_run"].is_boolean())
       return refused("dry_run: expected true or false");
     const bool dry_run = request.value("dry_run", false);

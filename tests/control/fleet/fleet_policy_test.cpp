@@ -211,6 +211,8 @@ TEST_F(FleetPolicyTest, RefusedChangesNameTheKeyAndWriteNothing) {
       {{{"op", "set"}, {"settings", "x"}}, "settings: expected"},
       {{{"op", "apply"}, {"config", "[boundary]\nlookups_per_sec = -1\n"}}, "lookups_per_sec"},
       {{{"op", "shadow"}}, "on: expected"},
+      {{{"op", "set"}, {"settings", settings("boundary.lookups_per_sec", "5")}, {"dryrun", true}},
+       "dryrun: not a field of set"},
       {{{"op", "status"}}, "unknown fleet op"},
   };
   for (const auto& [request, want] : refused) {

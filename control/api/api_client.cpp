@@ -41,14 +41,31 @@ ApiClient::~ApiClient() {
 
 std::optional<nlohmann::json> ApiClient::call(const nlohmann::json& request, std::string* error,
                                               int timeout_ms) {
-  const std::string line =
-      request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string line;
+  try {
+    line = request.dump() + "\n";
+  } catch (const nlohmann::json::type_error&) {
+    return nlohmann::json{{"ok", false},
+                          {"error",
+                           "the request holds text that is not UTF-8 (the control API "
+                           "takes JSON, which is UTF-8)"}};
+  }
+  if (line.size() > kMaxRequestBytes)
+    return nlohmann::json{
+        {"ok", false},
+        {"error", "the request is " + std::to_string(line.size()) +
+                      " bytes; the control API takes at most " + std::to_string(kMaxRequestBytes) +
+                      " (a config file up to 16 MiB)"}};
   std::size_t off = 0;
   while (off < line.size()) {
     const ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      *error = std::string("lost the connection to sluiced: ") + std::strerror(errno);
+      // sluiced may have answered why before it closed (a refusal).
+      const std::string lost =
+          std::string("lost the connection to sluiced: ") + std::strerror(errno);
+      if (auto why = next(error, 1000); why && why->is_object()) return why;
+      *error = lost;
       return std::nullopt;
     }
     off += static_cast<std::size_t>(n);

@@ -18,7 +18,9 @@ class ApiClient {
   ApiClient& operator=(ApiClient&&) = delete;
   ~ApiClient();
 
-  // Sends one request, waits up to timeout_ms for its response.
+  // Sends one request, waits up to timeout_ms for its response. A request
+  // the API would refuse unread (longer than kMaxRequestBytes (json_parse.hpp), or a string
+  // that is not UTF-8) comes back refused, {"ok": false, "error"}, unsent.
   std::optional<nlohmann::json> call(const nlohmann::json& request, std::string* error,
                                      int timeout_ms = 10000);
   // The next line of a streamed response (after call() returned the first).

@@ -32,7 +32,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::size_t kMaxLineBytes = 1 << 20;
 constexpr int kLineTimeoutMs = 5000;
 constexpr int kIdleTimeoutMs = 30000;
 // Control connections: at most kMaxConnections at once, each a thread. The
@@ -125,14 +124,18 @@ struct ApiServer::Impl {
       origin.pid = static_cast<int>(cred.pid);
     }
     std::string buffer;
+    std::size_t scanned = 0;  // leading bytes of buffer known to hold no newline
     auto line_started = std::chrono::steady_clock::now();
+    const std::string too_long =
+        "request longer than " + std::to_string(kMaxRequestBytes >> 20) + " MiB";
     for (;;) {
       std::size_t nl;
-      while ((nl = buffer.find('\n')) != std::string::npos) {
+      while ((nl = buffer.find('\n', scanned)) != std::string::npos) {
+        scanned = 0;
         // The limit holds for a line whose newline came in the same read
-        // that took it past 1 MiB, not only for one still incomplete.
-        if (nl > kMaxLineBytes) {
-          write_all(fd, error_line("request longer than 1 MiB"));
+        // that took it past the limit, not only for one still incomplete.
+        if (nl > kMaxRequestBytes) {
+          write_all(fd, error_line(too_long));
           return;
         }
         const std::string line = buffer.substr(0, nl);
@@ -155,8 +158,9 @@ struct ApiServer::Impl {
         if (!write_all(fd, dump(response) + "\n")) return;
         line_started = std::chrono::steady_clock::now();
       }
-      if (buffer.size() > kMaxLineBytes) {
-        write_all(fd, error_line("request longer than 1 MiB"));
+      scanned = buffer.size();
+      if (buffer.size() > kMaxRequestBytes) {
+        write_all(fd, error_line(too_long));
         return;
       }
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -313,7 +317,7 @@ struct ApiServer::Impl {
       const int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    http->set_payload_max_length(kMaxLineBytes);
+    http->set_payload_max_length(kMaxRequestBytes);
     http->set_read_timeout(5, 0);
     http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {
       const std::string auth = req.get_header_value("Authorization");

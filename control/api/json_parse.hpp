@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,11 @@ namespace sluice {
 
 // Deeper than any request, record or state file sluice writes (4 levels).
 inline constexpr int kMaxJsonDepth = 32;
+
+// The longest control request (one line) sluiced takes: a whole config file
+// at the loader's limit (16 MiB, config_loader.cpp) as a JSON string,
+// escapes included. The HTTP listener takes the same.
+inline constexpr std::size_t kMaxRequestBytes = std::size_t{32} << 20;
 
 // nlohmann::json::parse without exceptions: a discarded value when the text
 // is not JSON or nests deeper than kMaxJsonDepth.

@@ -14,11 +14,9 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -217,12 +215,22 @@ int status(const Globals& g, double wait_sec) {
   return enforcing;
 }
 
+bool is_utf8(const std::string& text) {
+  try {
+    (void)json(text).dump();
+    return true;
+  } catch (const json::type_error&) {
+    return false;
+  }
+}
+
 // "class.citizen.on_shed=reset" -> key, TOML value text. A bare word that is
 // not TOML (reset, drop, sticky, eth1, surge-2) is taken as a string, as an
 // engineer means it. Digits are allowed after the first letter: a TOML value
 // that starts with a letter is only true, false, inf or nan, so "eth1" can
 // only have meant a string. So is an address or prefix (198.18.10.0/24,
-// 2001:2::/48, 198.18.1.1), which TOML would misread as a number.
+// 2001:2::/48, 198.18.1.1), which TOML would misread as a number, and a
+// port range (8000-8100), which it would misread as a date.
 bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* out) {
   const std::size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) return false;
@@ -235,7 +243,13 @@ bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* 
                        value.find_first_not_of("0123456789abcdefABCDEF.:/") == std::string::npos &&
                        (value.find_first_of("/:") != std::string::npos ||
                         std::count(value.begin(), value.end(), '.') > 1);
-  if ((bare && value != "true" && value != "false" && value != "inf" && value != "nan") || address)
+  // A port range (8000-8100), which TOML would misread as a date.
+  const std::size_t dash = value.find('-');
+  const bool port_range = dash != std::string::npos && dash > 0 && dash + 1 < value.size() &&
+                          value.find_first_not_of("0123456789-") == std::string::npos &&
+                          value.find('-', dash + 1) == std::string::npos;
+  if ((bare && value != "true" && value != "false" && value != "inf" && value != "nan") ||
+      address || port_range)
     value = "\"" + value + "\"";
   *out = {arg.substr(0, eq), value};
   return true;
@@ -527,14 +541,20 @@ int main(int argc, char** argv) {
     return change(g, {{"op", "set"}, {"settings", list}, {"dry_run", dry_run}});
   }
   if (app.got_subcommand("apply")) {
-    std::ifstream in(file);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) {
-      std::cerr << "sluicectl apply: cannot read " << file << "\n";
+    std::string text, unread;
+    if (!sluice::read_config_text(file, &text, &unread)) {
+      std::cerr << "sluicectl apply: cannot read " << file << ": " << unread << "\n";
       return kRejected;
     }
-    json request = {{"op", "apply"}, {"config", text.str()}, {"dry_run", dry_run}};
+    // The API takes UTF-8 only (JSON): what is wrong where, as the checker
+    // says it, rather than the text sent with its bad bytes replaced.
+    if (!is_utf8(text)) {
+      const sluice::LoadResult bad = sluice::load_config_string(text, file);
+      std::cerr << (bad.errors.empty() ? file + ": not UTF-8 text" : bad.errors[0].to_string())
+                << "\n";
+      return kRejected;
+    }
+    json request = {{"op", "apply"}, {"config", text}, {"dry_run", dry_run}};
     // Errors name FILE as given (a name the API would refuse, with control
     // characters, is left out: they then name "<apply>").
     if (std::string why; sluice::apply_source({{"source", file}}, &file, &why))

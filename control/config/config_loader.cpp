@@ -84,10 +84,8 @@ namespace {
 // /dev/stdin) may take to arrive in full.
 constexpr int kPipeTimeoutMs = 5000;
 
-// The file's text, or false with *why. A regular file is read as it is;
-// anything else (a pipe, a FIFO, a device) without blocking, for at most
-// kPipeTimeoutMs: a FIFO nobody writes to would otherwise hold the reader
-// (and a reload the control lock) for good.
+}  // namespace
+
 bool read_config_text(const std::string& path, std::string* text, std::string* why) {
   struct stat st {};
   const bool regular = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
@@ -135,8 +133,6 @@ bool read_config_text(const std::string& path, std::string* text, std::string* w
   ::close(fd);
   return ok;
 }
-
-}  // namespace
 
 bool read_first_line(const std::string& path, std::string* line, std::string* why) {
   line->clear();

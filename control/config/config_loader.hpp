@@ -50,6 +50,13 @@ struct LoadResult {
 // Profiles defined in the file are validated by applying each of them.
 LoadResult load_config_file(const std::string& path);
 
+// A config file's text, or false with *why (strerror's words, or what
+// limit it passed). A regular file is read as it is; anything else (a pipe,
+// a FIFO, a device) without blocking, for at most 5 s: a FIFO nobody writes
+// to would otherwise hold the reader (and a reload the control lock) for
+// good. At most 16 MiB.
+bool read_config_text(const std::string& path, std::string* text, std::string* why);
+
 // The first line of a file a config names for a secret (the HTTP token, the
 // etcd password), without its line end (\n or \r\n). Only a regular file: a FIFO
 // would block the start. False + *why ("cannot read PATH: REASON").

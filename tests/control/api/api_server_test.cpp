@@ -4,6 +4,7 @@
 // listener behind a bearer token. Malformed, oversized and slow requests are
 // answered with an error and never hold up other clients.
 #include "control/api/api_server.hpp"
+#include "control/api/json_parse.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -292,29 +293,31 @@ TEST_F(ApiServerTest, LineThatIsNotJsonGetsAnErrorAndTheConnectionStillAnswers) 
   EXPECT_EQ(good["generation"], 1);
 }
 
-TEST_F(ApiServerTest, LineLongerThanOneMebibyteGetsAnErrorAndIsClosed) {
+TEST_F(ApiServerTest, LineLongerThanTheLimitGetsAnErrorAndIsClosed) {
   auto server = start(options());
   RawConnection conn(socket_path_);
   // Sent from another thread: the server stops reading once over the limit,
   // so a blocking send would otherwise stall this one.
-  std::thread sender([&conn] { conn.send_all(std::string((1 << 20) + (256 << 10), 'x') + "\n"); });
+  std::thread sender(
+      [&conn] { conn.send_all(std::string(kMaxRequestBytes + (256 << 10), 'x') + "\n"); });
   const json r = parse_line(conn.read_line(5s));
   sender.join();
   ASSERT_TRUE(r.is_object()) << "no error line before the close";
   EXPECT_EQ(r["ok"], false);
-  EXPECT_NE(r["error"].get<std::string>().find("1 MiB"), std::string::npos) << r.dump();
+  EXPECT_NE(r["error"].get<std::string>().find("request longer than 32 MiB"), std::string::npos)
+      << r.dump();
   EXPECT_TRUE(conn.closed_within(2s));
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 
-TEST_F(ApiServerTest, TheOneMebibyteLimitHoldsForACompleteLineToo) {
+TEST_F(ApiServerTest, TheLimitHoldsForACompleteLineToo) {
   auto server = start(options());
   // A valid request padded with whitespace to exactly the limit is served...
   const std::string request = "{\"op\": \"status\"}";
   {
     RawConnection conn(socket_path_);
-    std::string line = request + std::string((1 << 20) - request.size(), ' ');
-    ASSERT_EQ(line.size(), 1u << 20);
+    std::string line = request + std::string(kMaxRequestBytes - request.size(), ' ');
+    ASSERT_EQ(line.size(), kMaxRequestBytes);
     std::thread sender([&conn, line] { conn.send_all(line + "\n"); });
     const json r = parse_line(conn.read_line(5s));
     sender.join();
@@ -323,7 +326,7 @@ TEST_F(ApiServerTest, TheOneMebibyteLimitHoldsForACompleteLineToo) {
   // ...one byte more is refused even though its newline arrives with it.
   {
     RawConnection conn(socket_path_);
-    std::string line = request + std::string((1 << 20) + 1 - request.size(), ' ');
+    std::string line = request + std::string(kMaxRequestBytes + 1 - request.size(), ' ');
     std::thread sender([&conn, line] { conn.send_all(line + "\n"); });
     const json r = parse_line(conn.read_line(5s));
     sender.join();

@@ -283,6 +283,10 @@ TEST_F(SluicectlTest, SetPrintsTheDiffAndTheNewGeneration) {
   const Ran v6 = ctl({"set", "--dry-run", "class.citizen.match.src=2001:2::/48"});
   ASSERT_EQ(v6.exit_code, 0) << describe(v6);
   EXPECT_NE(v6.out.find("-> { src = \"2001:2::/48\" }"), std::string::npos) << describe(v6);
+  // And a port range, which TOML would misread as a date.
+  const Ran ports = ctl({"set", "--dry-run", "class.citizen.match.dst_ports=8000-8100"});
+  ASSERT_EQ(ports.exit_code, 0) << describe(ports);
+  EXPECT_NE(ports.out.find("dst_ports = \"8000-8100\""), std::string::npos) << describe(ports);
 
   const Ran dry = ctl({"set", "--dry-run", "class.citizen.rate_per_sec=1"});
   ASSERT_EQ(dry.exit_code, 0) << describe(dry);
@@ -371,6 +375,35 @@ TEST_F(SluicectlTest, RejectedApplyNamesTheFileLineAndColumn) {
       count_matching(invalid.err, std::regex("^" + file + R"(:\d+:11: control\.history: .+)")), 1)
       << describe(invalid);
   EXPECT_EQ(h_.state().generation(), 1u);
+}
+
+// apply FILE takes any file the loader takes (up to 16 MiB: a config with
+// 100k prefixes passes 1 MiB), and what the API cannot carry is refused
+// before it is sent, naming why: text that is not UTF-8 (where, as the
+// checker says it), a file past the loader's limit, a FIFO nobody writes.
+TEST_F(SluicectlTest, ApplyCarriesLargeFilesAndRefusesWhatTheApiCannotCarry) {
+  const std::string text = h_.initial_text();
+  std::string changed = text;
+  changed.replace(changed.find("rate_per_sec = 10000"), 20, "rate_per_sec = 15000");
+  const std::string file = h_.dir().file("large.toml");
+  std::ofstream(file) << changed << "\n# " << std::string(3 << 20, 'x') << "\n";
+  const Ran large = ctl({"apply", file});
+  EXPECT_EQ(large.exit_code, 0) << describe(large).substr(0, 2000);
+  EXPECT_EQ(h_.state().generation(), 2u);
+
+  const std::string latin1 = h_.dir().file("latin1.toml");
+  std::ofstream(latin1) << text << "# caf\xe9\n";
+  const Ran bad = ctl({"apply", latin1});
+  EXPECT_EQ(bad.exit_code, 1) << describe(bad);
+  EXPECT_EQ(count_matching(bad.err, std::regex("^" + latin1 + R"(:\d+:\d+: .*utf-8.*$)")), 1)
+      << describe(bad);
+
+  const Ran endless = ctl({"apply", "/dev/zero"});
+  EXPECT_EQ(endless.exit_code, 1) << describe(endless).substr(0, 2000);
+  EXPECT_NE(endless.err.find("cannot read /dev/zero: larger than 16777216 bytes"),
+            std::string::npos)
+      << describe(endless).substr(0, 2000);
+  EXPECT_EQ(h_.state().generation(), 2u);
 }
 
 // A change while the dataplane is not enforcing (`sluiced --detach` gave the

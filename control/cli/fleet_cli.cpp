@@ -20,11 +20,14 @@ std::optional<FleetConfig> fleet_of(const std::string& config) {
               << "; give the edge's config file with --config\n";
     return std::nullopt;
   }
-  const sluice::Config local = load_local_sections(config);
+  std::vector<sluice::ConfigError> errors;
+  const sluice::Config local = load_local_sections(config, &errors);
+  for (const sluice::ConfigError& e : errors) std::cerr << e.to_string() << "\n";
   if (!local.fleet) {
     std::cerr << "sluicectl --fleet: " << config
-              << " has no valid [fleet] section (etcd, prefix, node); give the file with "
-                 "--config\n";
+              << (errors.empty() ? " has no [fleet] section (etcd, prefix, node)"
+                                 : ": its local tables are not valid (above)")
+              << "; give the edge's config file with --config\n";
     return std::nullopt;
   }
   return local.fleet;

@@ -204,17 +204,37 @@ std::string local_section_lines(const std::string& text) {
 
 }  // namespace
 
-Config load_local_sections(const std::string& path) {
+Config load_local_sections(const std::string& path, std::vector<ConfigError>* errors) {
+  std::string text;
+  // Defaults, and why: the whole file's errors in its local tables (their
+  // lines and columns in the file), or in no table (TOML syntax).
+  auto defaults = [&](std::vector<ConfigError> why) {
+    if (errors == nullptr) return Config{};
+    if (why.empty()) {
+      for (ConfigError& e : load_config_string(text, path).errors) {
+        const std::string table = e.key.substr(0, e.key.find_first_of(".["));
+        if (e.key.empty() ||
+            std::find(kLocalTables.begin(), kLocalTables.end(), table) != kLocalTables.end())
+          why.push_back(std::move(e));
+      }
+    }
+    if (why.empty())
+      why.push_back({path, 0, 0, "",
+                     "its [dataplane], [control], [metrics] and [fleet] tables are not valid"});
+    *errors = std::move(why);
+    return Config{};
+  };
   try {
-    std::string text, why;
-    if (!read_config_text(path, &text, &why)) return Config{};
+    std::string unread;
+    if (!read_config_text(path, &text, &unread))
+      return defaults({{path, 0, 0, "", "cannot read config file: " + unread}});
     Diagnostics diag(path, nullptr);
     std::optional<toml::table> doc = parse_document(text, path, diag);
     if (!doc) {
       // Not TOML somewhere: its local tables may still be.
       Diagnostics again(path, nullptr);
       doc = parse_document(local_section_lines(text), path, again);
-      if (!doc) return Config{};
+      if (!doc) return defaults({});
     }
     toml::table local;
     for (std::string_view section : kLocalTables) {
@@ -223,9 +243,9 @@ Config load_local_sections(const std::string& path) {
     std::ostringstream out;
     out << local;
     LoadResult r = load_config_string(out.str(), path);
-    return r.ok() ? *r.config : Config{};
-  } catch (...) {
-    return Config{};
+    return r.ok() ? *r.config : defaults({});
+  } catch (const std::exception& e) {
+    return defaults({{path, 0, 0, "", std::string("internal error: ") + e.what()}});
   }
 }
 

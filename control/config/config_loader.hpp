@@ -85,10 +85,11 @@ std::string local_tables_text(std::string_view text);
 
 // The [dataplane], [control], [metrics] and [fleet] sections of a file that may be
 // invalid elsewhere, each as load_config_file would read it; defaults when
-// those sections are broken too (or the file cannot be read). What a sluiced
-// whose config is rejected at start needs to report itself and to tell
-// whose edge it is.
-Config load_local_sections(const std::string& path);
+// those sections are broken too (or the file cannot be read), and then, in
+// *errors, why (the file's errors in those sections, at their lines). What a
+// sluiced whose config is rejected at start needs to report itself and to
+// tell whose edge it is.
+Config load_local_sections(const std::string& path, std::vector<ConfigError>* errors = nullptr);
 
 // `source_name` is used in errors and as Config::source.
 LoadResult load_config_string(std::string_view text, std::string source_name);

@@ -110,6 +110,20 @@ printf '[dataplane]\ndpdk_args = ["--no-huge", "--"]\n' >"$tmp/eal.toml"
 check eal_double_dash 1 "$sluiced" --check-config "$tmp/eal.toml"
 expect_line eal_double_dash_named "$tmp/eal.toml:2:27: dataplane.dpdk_args[1]: expected an EAL option sluiced can pass on (\"--\" would end the EAL's options)"
 
+# --detach and --install-passthrough act on the file's own pin path: a file
+# they cannot read (or whose local tables are broken) is an error, never the
+# default pin path in its place. Neither touches anything before that.
+check detach_missing_config 1 "$sluiced" --detach --config "$tmp/nope.toml"
+expect_line detach_missing_named "$tmp/nope.toml:0:0: cannot read config file: No such file or directory"
+printf '[dataplane]\noutside = "eth0"\nxdp_attach = "sideways"\n' >"$tmp/broken-local.toml"
+check passthrough_broken_local 1 "$sluiced" --install-passthrough --config "$tmp/broken-local.toml"
+expect_line passthrough_broken_named "$tmp/broken-local.toml:3:14: dataplane.xdp_attach: expected"
+# sluicectl --fleet names what is wrong in the edge's [fleet] (before: "no
+# valid [fleet] section").
+printf '[fleet]\netcd = ["http://127.0.0.1:2379"]\nprefix = "/sluice/x"\nnode = "e1"\nsync_ms = 10\n' >"$tmp/fleet.toml"
+check fleet_bad_key 1 "$sluicectl" --fleet --config "$tmp/fleet.toml" get
+expect_line fleet_bad_key_named "$tmp/fleet.toml:5:11: fleet.sync_ms: expected an integer in 50..5000"
+
 cap=$src/tests/data/morning-surge.pcap
 check replay_table 0 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$cap"
 expect_line replay_checkpoint_row "checkpoint"

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -45,8 +46,8 @@ int check_config(const std::string& path) {
   }
   const sluice::Config& cfg = *loaded.config;
   // What the config names on this host, as far as a start would look it up:
-  // the token file, etcd's access files, DPDK's EAL arguments, the socket's
-  // group.
+  // the token file, etcd's access files, the socket and audit log paths,
+  // DPDK's EAL arguments, the socket's group.
   std::vector<sluice::ConfigError> host;
   if (!cfg.control.http_listen.empty()) {
     std::string token, why;
@@ -57,6 +58,15 @@ int check_config(const std::string& path) {
     std::string key, why;
     if (!sluice::check_etcd_access(cfg.fleet->access, &key, &why))
       host.push_back(sluice::error_at_key(loaded.text, path, key, why));
+  }
+  // Files sluiced creates or appends to: not a directory already there.
+  for (const auto& [key, file] :
+       {std::pair<std::string, std::string>{"control.socket", cfg.control.socket},
+        {"control.audit_log", cfg.control.audit_log}}) {
+    std::error_code ec;
+    if (!file.empty() && std::filesystem::is_directory(file, ec))
+      host.push_back(sluice::error_at_key(loaded.text, path, key,
+                                          file + " is a directory; expected a file's path"));
   }
   if (std::string why; !sluice::check_dpdk_args(sluice::dataplane_settings(cfg), &why))
     host.push_back(sluice::error_at_key(loaded.text, path, "dataplane.dpdk_args", why));
@@ -140,7 +150,15 @@ int main(int argc, char** argv) {
                "no sluice program enforces yet, then exit (a oneshot unit ordered before the "
                "network comes up)")
       ->excludes(detach_flag);
-  app.add_option("--log-interval", log_interval, "seconds between per-class counter logs")
+  app.add_option("--log-interval", log_interval,
+                 "seconds between per-class counter logs (a whole number, 1..3600)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
+                       ? std::string()
+                       : "expected a whole number of seconds, found \"" + v + "\"";
+          },
+          "SECONDS"))
       ->check(CLI::Range(1u, 3600u));
   std::string log_level = "info";
   app.add_option("--log-level", log_level,
@@ -156,6 +174,12 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 1;
   }
   sluice::set_log_level(*sluice::parse_log_level(log_level));
+  for (auto* given : {check, run}) {
+    if (given->count() > 0 && given->as<std::string>().empty()) {
+      std::cerr << "sluiced: " << given->get_name() << ": an empty path; give a config FILE\n";
+      return 1;
+    }
+  }
   if (!check_path.empty()) return check_config(check_path);
   if (config_path.empty()) {
     std::cerr << "sluiced: give --config FILE to run, or --check-config FILE (see --help)\n";

@@ -415,12 +415,19 @@ int main(int argc, char** argv) {
       "write frames sluiced decides, sampled, to a pcapng file with each packet's class, verdict "
       "and reason in its comment (tcpdump reads it; tshark -r FILE -T fields -e frame.comment "
       "shows the comments); ends after COUNT frames or the time limit");
-  capture_cmd->add_option("--class", cap.class_name, "only this class");
+  const CLI::Validator named(
+      [](const std::string& v) {
+        return v.empty() ? std::string("expected a name, found \"\"") : "";
+      },
+      "NAME");
+  capture_cmd->add_option("--class", cap.class_name, "only this class")->check(named);
   capture_cmd->add_option("--verdict", cap.verdict, "shed, admitted or any")
       ->check(CLI::IsMember({"shed", "admitted", "any"}))
       ->capture_default_str();
-  capture_cmd->add_option("--reason", cap.reason,
-                          "only this reason (class_rate, boundary_lookups, sticky, ...)");
+  capture_cmd
+      ->add_option("--reason", cap.reason,
+                   "only this reason (class_rate, boundary_lookups, sticky, ...)")
+      ->check(named);
   capture_cmd->add_option("-c,--count", cap.count, "frames to capture")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}))
       ->capture_default_str();

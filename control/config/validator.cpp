@@ -388,7 +388,9 @@ void Validator::control(const toml::node& n, ControlConfig& out) {
            "a loopback \"127.0.0.1:PORT\" or \"[::1]:PORT\" (the control API is local only)");
     }
     if (t->get("http_token_file") == nullptr)
-      fail(*h, key + ".http_token_file", "a token file: http_listen requires one");
+      diag_.report(h->source(), key + ".http_token_file",
+                   "missing: http_listen needs a token file (its first line is the bearer token "
+                   "HTTP clients send)");
   }
   if (Field h = field(*t, key, key, "history")) {
     if (auto v = integer(h)) out.history = static_cast<uint32_t>(*v);

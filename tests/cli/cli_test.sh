@@ -110,6 +110,19 @@ printf '[dataplane]\ndpdk_args = ["--no-huge", "--"]\n' >"$tmp/eal.toml"
 check eal_double_dash 1 "$sluiced" --check-config "$tmp/eal.toml"
 expect_line eal_double_dash_named "$tmp/eal.toml:2:27: dataplane.dpdk_args[1]: expected an EAL option sluiced can pass on (\"--\" would end the EAL's options)"
 
+check capture_empty_class 1 "$sluicectl" capture --class "" -w "$tmp/never.pcapng"
+expect_line capture_empty_class_named '--class: expected a name, found ""'
+check check_config_empty_path 1 "$sluiced" --check-config ""
+expect_line check_config_empty_named "sluiced: --check-config: an empty path; give a config FILE"
+check log_interval_fraction 1 "$sluiced" --log-interval 1.5 --check-config "$src/config/minimal.toml"
+expect_line log_interval_fraction_named '--log-interval: expected a whole number of seconds, found "1.5"'
+
+# The socket and the audit log are files sluiced makes: a directory there is refused.
+printf '[control]\nsocket = "%s"\naudit_log = "%s/"\n' "$tmp" "$tmp" >"$tmp/dirs.toml"
+check paths_are_directories 1 "$sluiced" --check-config "$tmp/dirs.toml"
+expect_line socket_directory_named "$tmp/dirs.toml:2:10: control.socket: $tmp is a directory; expected a file's path"
+expect_line audit_directory_named "control.audit_log: $tmp/ is a directory; expected a file's path"
+
 # --detach and --install-passthrough act on the file's own pin path: a file
 # they cannot read (or whose local tables are broken) is an error, never the
 # default pin path in its place. Neither touches anything before that.

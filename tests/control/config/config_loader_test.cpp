@@ -564,6 +564,12 @@ mode = "ebpf"
 dpdk_args = ["-m", 512]
 )",
      "<test>:2:20: dataplane.dpdk_args[1]: expected a string, found integer 512"},
+    {"http_listen without a token file", R"(
+[control]
+http_listen = "127.0.0.1:9555"
+)",
+     "<test>:2:15: control.http_token_file: missing: http_listen needs a token file (its first "
+     "line is the bearer token HTTP clients send)"},
     {"dpdk_args --help", R"(
 [dataplane]
 dpdk_args = ["--no-huge", "--help"]

@@ -11,6 +11,10 @@
 # the boundary fixed at the first C collapses when the backend slows (useful
 # answers in the C/2 third < 50% of its capacity): what a wrong number costs.
 #
+# The machine is shared (2 CPUs, CI): when one run's checks miss, that run
+# is run once more, alone (--only TAG), and the test passes when it holds;
+# both runs' checks are printed. Two runs missing fail at once.
+#
 # Usage: adaptive_lab_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
@@ -26,17 +30,21 @@ fi
 out=$(mktemp -d)
 # Kept when a check fails (sluiced's logs say why the rate moved).
 trap 'rc=$?; if ((rc == 0)); then rm -rf "$out"; else echo "kept: $out"; fi' EXIT
-SLUICE_BUILD_DIR=$build timeout 420 "$src/scripts/surge-lab" --adaptive \
-  --configs "xdp-adaptive xdp-fleet-adaptive xdp-fixed" --out "$out"
-/usr/bin/python3 - "$out" <<'PY'
+lab() {
+  SLUICE_BUILD_DIR=$build timeout 420 "$src/scripts/surge-lab" --adaptive \
+    --configs "xdp-adaptive xdp-fleet-adaptive xdp-fixed" --out "$out" "$@"
+}
+# Prints each check; the tags of the runs that missed go to $out/missed.
+checks() {
+  /usr/bin/python3 - "$out" <<'PY'
 import json, os, statistics, sys
 out = sys.argv[1]
 r = json.load(open(os.path.join(out, "results.json")))["runs"]
-fails = 0
-def check(what, ok):
-    global fails
+missed = []
+def check(tag, what, ok):
     print(("ok: " if ok else "FAIL: ") + what)
-    fails += 0 if ok else 1
+    if not ok and tag not in missed:
+        missed.append(tag)
 for tag in ("xdp-adaptive-10x-collapsing", "xdp-fleet-adaptive-10x-collapsing",
             "xdp-fixed-10x-collapsing"):
     assert r[tag]["status"] == "ran", (tag, r[tag].get("status"), r[tag].get("reason"))
@@ -44,7 +52,7 @@ for tag in ("xdp-adaptive-10x-collapsing", "xdp-fleet-adaptive-10x-collapsing"):
     a = r[tag]["adaptive"]
     bad = [(x["t"], x["useful"], x["capacity"], x["checkpoint_pct"]) for x in a["per_second"]
            if not x["settling"] and not x["ok"]]
-    check(f"{tag}: {a['seconds_ok']}/{a['seconds_checked']} seconds with useful >= 85% of the "
+    check(tag, f"{tag}: {a['seconds_ok']}/{a['seconds_checked']} seconds with useful >= 85% of the "
           f"capacity and checkpoint >= 99% (min useful {a['min_useful_pct_of_capacity']:.1f}%, "
           f"min checkpoint {a['min_checkpoint_pct']:.1f}%; failing: {bad})",
           a["seconds_checked"] >= 20 and a["seconds_ok"] == a["seconds_checked"])
@@ -59,15 +67,29 @@ for p in a["phases"]:
     e1 = statistics.mean(x[0] for x in xs)
     e2 = statistics.mean(x[1] for x in xs)
     share = e1 / (e1 + e2)
-    check(f"fleet, seconds {p['from'] + 2}..{p['to']}: rates {e1:.0f} + {e2:.0f} = {e1 + e2:.0f} "
+    check("xdp-fleet-adaptive-10x-collapsing", f"fleet, seconds {p['from'] + 2}..{p['to']}: rates {e1:.0f} + {e2:.0f} = {e1 + e2:.0f} "
           f"within 20% of the capacity {p['capacity']:g}",
           abs(e1 + e2 - p["capacity"]) <= 0.2 * p["capacity"])
-    check(f"fleet, seconds {p['from'] + 2}..{p['to']}: edge 1 holds {100 * share:.0f}% of the sum "
+    check("xdp-fleet-adaptive-10x-collapsing", f"fleet, seconds {p['from'] + 2}..{p['to']}: edge 1 holds {100 * share:.0f}% of the sum "
           f"(demand split evenly by ECMP: 35..65%)", 0.35 <= share <= 0.65)
 fixed = r["xdp-fixed-10x-collapsing"]["adaptive"]["phases"]
 adaptive = r["xdp-adaptive-10x-collapsing"]["adaptive"]["phases"]
-check(f"fixed at the first C: useful {fixed[1]['useful_pct_of_capacity']:.1f}% of the capacity "
+check("xdp-fixed-10x-collapsing", f"fixed at the first C: useful {fixed[1]['useful_pct_of_capacity']:.1f}% of the capacity "
       f"while the backend is slow (< 50%), adaptive {adaptive[1]['useful_pct_of_capacity']:.1f}%",
       fixed[1]["useful_pct_of_capacity"] < 50)
-sys.exit(1 if fails else 0)
+open(os.path.join(out, "missed"), "w").write("".join(t + "\n" for t in missed))
 PY
+}
+lab
+checks
+[[ -s $out/missed ]] || exit 0
+if (($(wc -l <"$out/missed") > 1)); then
+  echo "FAIL: $(wc -l <"$out/missed") runs missed: not the noise of a shared machine"
+  exit 1
+fi
+tag=$(cat "$out/missed")
+echo "--- $tag missed: run once more, alone"
+lab --only "$tag"
+echo "--- the checks again, with that run repeated"
+checks
+[[ ! -s $out/missed ]]

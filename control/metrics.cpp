@@ -187,9 +187,10 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
   if (ok && !s.edge_state.empty()) {
     MetricFamily edge = family("sluice_edge_state",
                                "What holds the edge's links: a sluice program (enforcing), the "
-                               "pass-through (passthrough) or the blocking one (blocked)",
+                               "pass-through (passthrough), the blocking one (blocked), or "
+                               "nothing of sluice's while its edge record is there (none)",
                                MetricType::Gauge);
-    for (const char* state : {"enforcing", "passthrough", "blocked"})
+    for (const char* state : {"enforcing", "passthrough", "blocked", "none"})
       add(edge, s.edge_state == state ? 1 : 0, {{"state", state}});
     out->push_back(std::move(edge));
     MetricFamily since = family("sluice_edge_state_since_timestamp_seconds",

@@ -36,7 +36,9 @@ const std::vector<KeySpec>& config_schema() {
        "(source, destination) with IPv4 prefixes 16-64 MB, with IPv6 prefixes 64 MB plus 1 KB per "
        "256-address group under prefixes longer than /24 (`dataplane/dpdk/fib.hpp`). "
        "`--check-config` has the EAL parse them (in a child process that stops before any "
-       "device) and names what it refuses; `--`, `-h` and `--help` are refused"},
+       "device) and names what it refuses, an option that would print the EAL's usage and end "
+       "sluiced (`-h`, `--help`, `-vh`) too; how options go together (`--socket-mem` with "
+       "`--no-huge`) only a start checks. `--` is refused"},
       {"dataplane", "pin_path", "string", 1, 0, "", "`\"/sys/fs/bpf/sluice\"`", KeyChange::restart,
        "",
        "absolute bpffs directory for the XDP program's pinned links, maps (in a `layout-...` "

@@ -109,13 +109,19 @@ std::string eal_complaints(const std::string& output) {
 bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::string* error) {
   std::vector<std::string> argv_s;
   if (!eal_argv(args, workers, &argv_s, error)) return false;
-  // The EAL parses its options in order and stops at --help, printing its
-  // usage and exiting, before it touches a device. Twice: an option left
-  // without its value takes the first. "--" (which would end the options
-  // before them) and --help itself are refused by the validator.
+  // The EAL parses its options in order, and stops at the first it does not
+  // know, before it touches a device: a terminator of ours, twice (an option
+  // left without its value takes the first). Reaching it, with nothing else
+  // refused, is a pass. An option that asks for the usage (-h, a prefix of
+  // --help, h in a bundle: -vh) exits 0 first, as it would end sluiced at its
+  // start. "--" (it would end the options before the terminator) is refused
+  // by the validator. The checks the EAL makes of options together (after
+  // the loop: --socket-mem with --no-huge) are not reached: only a start
+  // makes them.
+  static const std::string kEnd = "--sluice-end-of-eal-options";
   argv_s[0] = "dpdk_args";  // getopt's complaints name it
-  argv_s.push_back("--help");
-  argv_s.push_back("--help");
+  argv_s.push_back(kEnd);
+  argv_s.push_back(kEnd);
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     *error = std::string("cannot check the EAL arguments: pipe: ") + std::strerror(errno);
@@ -136,9 +142,9 @@ bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::stri
     std::vector<char*> argv;
     for (std::string& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
-    rte_eal_init(static_cast<int>(argv_s.size()), argv.data());
+    const int parsed = rte_eal_init(static_cast<int>(argv_s.size()), argv.data());
     std::fflush(nullptr);
-    ::_exit(1);  // refused (or, never expected, past --help: stop here)
+    ::_exit(parsed < 0 ? 1 : 2);  // 2: past the options (never expected): stop here
   }
   ::close(out[1]);
   std::string output;
@@ -156,11 +162,33 @@ bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::stri
   ::close(out[0]);
   ::kill(pid, SIGKILL);  // gone already, unless it hung
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited;
+  while ((waited = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
-  const std::string said = eal_complaints(output);
-  *error = "DPDK's EAL refuses them: " + (said.empty() ? std::string("no reason given") : said);
+  if (waited != pid) {
+    *error = std::string("cannot check the EAL arguments: waitpid: ") + std::strerror(errno);
+    return false;
+  }
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (code == 0) {
+    *error =
+        "an option asks for the EAL's usage (-h, a prefix of --help, or h in a bundle such as "
+        "-vh): the EAL would print it and end sluiced at its start";
+    return false;
+  }
+  // What it refused besides the terminator (getopt names it once per pass).
+  std::string kept;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(kEnd) == std::string::npos) kept += line + "\n";
+  const std::string said = eal_complaints(kept);
+  const bool reached = output.find("unrecognized option '" + kEnd + "'") != std::string::npos;
+  if (code == 1 && said.empty() && reached) return true;
+  *error = "DPDK's EAL refuses them: " +
+           (!said.empty() ? said
+            : code == 2   ? std::string("it went past its options")
+                          : std::string("no reason given (the check ended with status ") +
+                              std::to_string(status) + ")");
   return false;
 }
 

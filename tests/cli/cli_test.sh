@@ -99,6 +99,9 @@ if [[ $dpdk == ON ]]; then
   eal auto '"--no-huge", "-n", "many"'
   check eal_bad_value 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
   expect_line eal_bad_value_named "dataplane.dpdk_args: DPDK's EAL refuses them: invalid channel number"
+  eal dpdk '"--no-huge", "-vh"'
+  check eal_usage_bundle 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
+  expect_line eal_usage_bundle_named "dataplane.dpdk_args: an option asks for the EAL's usage"
   eal dpdk '"-l", "0-4095"'
   check eal_lcores 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
   expect_line eal_lcores_named "dataplane.dpdk_args: DPDK's EAL refuses them: Too many lcores"

@@ -576,15 +576,16 @@ int run_daemon(const DaemonOptions& options) {
 
 namespace {
 
-// The config --detach and --install-passthrough act on: the local sections
-// are enough (they must work with a config whose classes are broken, that
-// is when an operator reaches for them), but not defaults in their place: a
-// mistyped path would act on the default pin path, another edge's maybe.
+// The config --detach and --install-passthrough act on: its [dataplane] is
+// enough (they must work with a config whose classes, or metrics listener,
+// are broken: that is when an operator reaches for them), but not defaults
+// in its place: a mistyped path would act on the default pin path, another
+// edge's maybe.
 std::optional<Config> local_config(const std::string& config_path) {
   LoadResult loaded = load_config_file(config_path);
   if (loaded.ok()) return *loaded.config;
   std::vector<ConfigError> errors;
-  Config cfg = load_local_sections(config_path, &errors);
+  Config cfg = load_sections(config_path, {"dataplane"}, &errors);
   if (errors.empty()) return cfg;
   for (const ConfigError& e : errors)
     log_event(LogLevel::error, "config not usable", {{"error", e.to_string()}});

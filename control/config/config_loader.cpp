@@ -181,7 +181,7 @@ namespace {
 
 // The lines of the [dataplane], [control] and [metrics] tables, found by
 // their headers: what can be read of a file that is not TOML elsewhere.
-std::string local_section_lines(const std::string& text) {
+std::string section_lines(const std::string& text, const std::vector<std::string_view>& tables) {
   std::string out;
   bool keep = false;
   std::size_t at = 0;
@@ -193,8 +193,8 @@ std::string local_section_lines(const std::string& text) {
       const std::size_t close = line.find(']', first);
       const std::string header =
           close == std::string::npos ? "" : line.substr(first, close - first + 1);
-      keep = header == "[dataplane]" || header == "[control]" || header == "[metrics]" ||
-             header == "[fleet]";
+      keep = false;
+      for (std::string_view t : tables) keep = keep || header == "[" + std::string(t) + "]";
     }
     if (keep) out += line + "\n";
     at = end + 1;
@@ -205,6 +205,11 @@ std::string local_section_lines(const std::string& text) {
 }  // namespace
 
 Config load_local_sections(const std::string& path, std::vector<ConfigError>* errors) {
+  return load_sections(path, {kLocalTables.begin(), kLocalTables.end()}, errors);
+}
+
+Config load_sections(const std::string& path, const std::vector<std::string_view>& tables,
+                     std::vector<ConfigError>* errors) {
   std::string text;
   // Defaults, and why: the whole file's errors in its local tables (their
   // lines and columns in the file), or in no table (TOML syntax).
@@ -213,14 +218,11 @@ Config load_local_sections(const std::string& path, std::vector<ConfigError>* er
     if (why.empty()) {
       for (ConfigError& e : load_config_string(text, path).errors) {
         const std::string table = e.key.substr(0, e.key.find_first_of(".["));
-        if (e.key.empty() ||
-            std::find(kLocalTables.begin(), kLocalTables.end(), table) != kLocalTables.end())
+        if (e.key.empty() || std::find(tables.begin(), tables.end(), table) != tables.end())
           why.push_back(std::move(e));
       }
     }
-    if (why.empty())
-      why.push_back({path, 0, 0, "",
-                     "its [dataplane], [control], [metrics] and [fleet] tables are not valid"});
+    if (why.empty()) why.push_back({path, 0, 0, "", "its tables sluiced needs here are not valid"});
     *errors = std::move(why);
     return Config{};
   };
@@ -233,11 +235,11 @@ Config load_local_sections(const std::string& path, std::vector<ConfigError>* er
     if (!doc) {
       // Not TOML somewhere: its local tables may still be.
       Diagnostics again(path, nullptr);
-      doc = parse_document(local_section_lines(text), path, again);
+      doc = parse_document(section_lines(text, tables), path, again);
       if (!doc) return defaults({});
     }
     toml::table local;
-    for (std::string_view section : kLocalTables) {
+    for (std::string_view section : tables) {
       if (const toml::node* n = doc->get(section)) local.insert(section, *n);
     }
     std::ostringstream out;

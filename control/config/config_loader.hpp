@@ -90,6 +90,9 @@ std::string local_tables_text(std::string_view text);
 // sluiced whose config is rejected at start needs to report itself and to
 // tell whose edge it is.
 Config load_local_sections(const std::string& path, std::vector<ConfigError>* errors = nullptr);
+// The same for the tables named (e.g. {"dataplane"}): defaults elsewhere.
+Config load_sections(const std::string& path, const std::vector<std::string_view>& tables,
+                     std::vector<ConfigError>* errors);
 
 // `source_name` is used in errors and as Config::source.
 LoadResult load_config_string(std::string_view text, std::string source_name);

@@ -134,6 +134,10 @@ expect_line detach_missing_named "$tmp/nope.toml:0:0: cannot read config file: N
 printf '[dataplane]\noutside = "eth0"\nxdp_attach = "sideways"\n' >"$tmp/broken-local.toml"
 check passthrough_broken_local 1 "$sluiced" --install-passthrough --config "$tmp/broken-local.toml"
 expect_line passthrough_broken_named "$tmp/broken-local.toml:3:14: dataplane.xdp_attach: expected"
+# Only [dataplane] matters to them: a broken [metrics] does not stop a detach.
+printf '[dataplane]\noutside = "lo"\npin_path = "/sys/fs/bpf/sluice-cli-test-%s"\n[metrics]\nlisten = 5\n' "$$" >"$tmp/metrics-broken.toml"
+check detach_broken_metrics 0 "$sluiced" --detach --config "$tmp/metrics-broken.toml"
+expect_line detach_broken_metrics_done "msg=detached"
 # sluicectl --fleet names what is wrong in the edge's [fleet] (before: "no
 # valid [fleet] section").
 printf '[fleet]\netcd = ["http://127.0.0.1:2379"]\nprefix = "/sluice/x"\nnode = "e1"\nsync_ms = 10\n' >"$tmp/fleet.toml"

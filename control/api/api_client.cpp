@@ -50,7 +50,7 @@ std::optional<nlohmann::json> ApiClient::call(const nlohmann::json& request, std
                            "the request holds text that is not UTF-8 (the control API "
                            "takes JSON, which is UTF-8)"}};
   }
-  if (line.size() > kMaxRequestBytes)
+  if (line.size() - 1 > kMaxRequestBytes)  // the newline is not counted
     return nlohmann::json{
         {"ok", false},
         {"error", "the request is " + std::to_string(line.size()) +

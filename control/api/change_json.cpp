@@ -44,28 +44,34 @@ bool apply_source(const nlohmann::json& request, std::string* source, std::strin
 }
 
 std::string unknown_field(const json& request) {
-  // The fields of each op, besides "op" (local and fleet alike).
+  // The fields of each op, besides "op" and "dry_run" (local and fleet
+  // alike). dry_run is taken by every op, a client may send it with each
+  // request; true is refused where nothing could be tried (log_level,
+  // capture: below). Reading ops change nothing either way.
   static const std::map<std::string, std::vector<std::string>> fields = {
       {"status", {}},
       {"get", {}},
       {"history", {}},
-      {"set", {"settings", "dry_run"}},
-      {"apply", {"config", "source", "dry_run"}},
-      {"profile", {"name", "dry_run"}},
-      {"shadow", {"on", "dry_run"}},
-      {"rollback", {"generation", "dry_run"}},
+      {"set", {"settings"}},
+      {"apply", {"config", "source"}},
+      {"profile", {"name"}},
+      {"shadow", {"on"}},
+      {"rollback", {"generation"}},
       {"log_level", {"level"}},
       {"capture", {"verdict", "count", "seconds", "sample", "snaplen", "class", "reason"}}};
   const std::string& op = request["op"].get_ref<const std::string&>();
   const auto it = fields.find(op);
   if (it == fields.end()) return "";
+  if ((op == "log_level" || op == "capture") && request.contains("dry_run") &&
+      request["dry_run"] != false)
+    return "dry_run: " + op + " has no dry run (it cannot be tried without doing it)";
   for (const auto& [key, value] : request.items()) {
-    if (key == "op" || std::find(it->second.begin(), it->second.end(), key) != it->second.end())
+    if (key == "op" || key == "dry_run" ||
+        std::find(it->second.begin(), it->second.end(), key) != it->second.end())
       continue;
     std::string takes;
-    for (const std::string& f : it->second) takes += (takes.empty() ? "" : ", ") + f;
-    return key + ": not a field of " + op + "; it takes " +
-           (takes.empty() ? std::string("none but op") : takes);
+    for (const std::string& f : it->second) takes += ", " + f;
+    return key + ": not a field of " + op + "; it takes op" + takes + " and dry_run";
   }
   return "";
 }

@@ -25,7 +25,8 @@ nlohmann::json diff_json(const std::vector<DiffEntry>& diff);
 bool apply_source(const nlohmann::json& request, std::string* source, std::string* why);
 
 // Why `request` (an object with an "op" string) names a field its op does
-// not take, e.g. "dryrun: not a field of set; it takes settings, dry_run";
+// not take, e.g. "dryrun: not a field of set; it takes op, settings and
+// dry_run", or dry_run true for an op that has no dry run;
 // "" when it names none, or the op is unknown (refused as such). A misspelt
 // dry_run must not apply a change for real.
 std::string unknown_field(const nlohmann::json& request);

@@ -535,6 +535,16 @@ TEST_F(ControlStateTest, ErrorsInTheBaseNameTheTextTheirLinesAreIn) {
   EXPECT_EQ(refusal().rfind("edge.toml:", 0), 0u);
 }
 
+// A client may send dry_run with every request: the reading ops and a
+// log_level without a dry run take it.
+TEST_F(ControlStateTest, EveryOpTakesDryRunFalse) {
+  for (const char* op : {"status", "get", "history"})
+    EXPECT_TRUE(h.call({{"op", op}, {"dry_run", false}})["ok"].get<bool>()) << op;
+  EXPECT_TRUE(h.call({{"op", "status"}, {"dry_run", true}})["ok"].get<bool>());
+  const json level = h.call({{"op", "log_level"}, {"dry_run", false}});
+  EXPECT_TRUE(level["ok"].get<bool>()) << level.dump();
+}
+
 TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) {
   // One applied change before and one after, so the audit log must hold
   // exactly these two lines and nothing for the refusals in between.
@@ -634,14 +644,16 @@ TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) 
        {{"op", "set"},
         {"settings", json::array({json::array({"class.citizen.rate_per_sec", "20000"})})},
         {"dryrun", true}},
-       "dryrun: not a field of set; it takes settings, dry_run"},
+       "dryrun: not a field of set; it takes op, settings and dry_run"},
       {"a field apply does not take",
        {{"op", "apply"}, {"config", base}, {"dry-run", true}},
        "dry-run: not a field of apply"},
       {"log_level has no dry run",
        {{"op", "log_level"}, {"level", "warn"}, {"dry_run", true}},
-       "dry_run: not a field of log_level; it takes level"},
-      {"status takes nothing", {{"op", "status"}, {"verbose", true}}, "it takes none but op"},
+       "dry_run: log_level has no dry run"},
+      {"status takes nothing",
+       {{"op", "status"}, {"verbose", true}},
+       "verbose: not a field of status; it takes op and dry_run"},
       {"shadow without a bool", {{"op", "shadow"}, {"on", "yes"}}, "on"},
       {"log level not a level", {{"op", "log_level"}, {"level", "verbose"}}, "level"},
       {"log level not a string", {{"op", "log_level"}, {"level", 7}}, "level"},

@@ -127,7 +127,7 @@ expect_line socket_directory_named "$tmp/dirs.toml:2:10: control.socket: $tmp is
 expect_line audit_directory_named "control.audit_log: $tmp/ is a directory; expected a file's path"
 
 # --detach and --install-passthrough act on the file's own pin path: a file
-# they cannot read (or whose local tables are broken) is an error, never the
+# they cannot read (or whose [dataplane] is broken) is an error, never the
 # default pin path in its place. Neither touches anything before that.
 check detach_missing_config 1 "$sluiced" --detach --config "$tmp/nope.toml"
 expect_line detach_missing_named "$tmp/nope.toml:0:0: cannot read config file: No such file or directory"

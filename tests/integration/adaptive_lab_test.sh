@@ -80,16 +80,7 @@ check("xdp-fixed-10x-collapsing", f"fixed at the first C: useful {fixed[1]['usef
 open(os.path.join(out, "missed"), "w").write("".join(t + "\n" for t in missed))
 PY
 }
+source "$src/tests/integration/lab_rerun.sh"
 lab
 checks
-[[ -s $out/missed ]] || exit 0
-if (($(wc -l <"$out/missed") > 1)); then
-  echo "FAIL: $(wc -l <"$out/missed") runs missed: not the noise of a shared machine"
-  exit 1
-fi
-tag=$(cat "$out/missed")
-echo "--- $tag missed: run once more, alone"
-lab --only "$tag"
-echo "--- the checks again, with that run repeated"
-checks
-[[ ! -s $out/missed ]]
+rerun_missed 1

@@ -68,17 +68,7 @@ check("none-10x", f"no admission, short backend: checkpoint {n['checkpoint_succe
 open(sys.argv[2], "w").write("".join(t + "\n" for t in missed))
 PY
 }
+source "$src/tests/integration/lab_rerun.sh"
 lab
 checks
-[[ -s $out/missed ]] || exit 0
-if (($(wc -l <"$out/missed") > 2)); then
-  echo "FAIL: $(wc -l <"$out/missed") runs missed: not the noise of a shared machine"
-  exit 1
-fi
-for tag in $(cat "$out/missed"); do
-  echo "--- $tag missed: run once more, alone"
-  lab --only "$tag"
-done
-echo "--- the checks again, with those runs repeated"
-checks
-[[ ! -s $out/missed ]]
+rerun_missed 2

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// A fleet member's hold (docs/fleet.md, PREFIX/held/NODE): the shares this
+// edge may enforce, kept in etcd past its record so that every edge, one
+// that joins later too, counts them while its pinned program may still
+// enforce them; and the holds of gone edges, read at each sync.
+#include <set>
+
+#include "control/api/json_parse.hpp"
+#include "control/fleet/etcd_client.hpp"
+#include "control/fleet/fleet_agent.hpp"
+#include "control/log.hpp"
+
+namespace sluice {
+
+using json = nlohmann::json;
+
+std::string FleetAgent::hold_text(const EdgeShares& shares) const {
+  return json{{"node", fleet_.node}, {"instance", instance_}, {"shares", shares_to_json(shares)}}
+      .dump();
+}
+
+bool FleetAgent::write_hold(EtcdClient& etcd, const EdgeShares& shares, std::string* error) {
+  if (hold_lease_ == 0 &&
+      !etcd.lease_grant(static_cast<int64_t>(fleet_.lease_ttl_sec) + fleet_.static_sec,
+                        &hold_lease_, error))
+    return false;
+  if (!etcd.put(fleet_held_prefix(fleet_) + fleet_.node, hold_text(shares), hold_lease_, nullptr,
+                error))
+    return false;
+  hold_written_ = shares;
+  return true;
+}
+
+std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>& kvs,
+                                                      const std::map<std::string, bool>& live) {
+  std::map<std::string, EdgeShares> held;
+  std::set<std::string> nodes;
+  for (const EtcdKv& kv : kvs) {
+    const std::string node = kv.key.substr(fleet_held_prefix(fleet_).size());
+    // This edge's own (from before a restart: what it enforces now is its
+    // own share), and live edges' (their records count) are not held.
+    if (node == fleet_.node || live.count(node) != 0) continue;
+    const json h = parse_json(kv.value);
+    if (!h.is_object() || !h.contains("shares")) continue;
+    const std::optional<EdgeShares> shares = shares_from_json(h["shares"]);
+    if (!shares) continue;
+    held[node] = *shares;
+    nodes.insert(node);
+    if (held_nodes_.count(node) == 0)
+      log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",
+                {{"node", node}});
+  }
+  for (const std::string& node : held_nodes_)
+    if (nodes.count(node) == 0 && live.count(node) == 0)
+      log_event(LogLevel::info, "fleet: a gone edge's hold ended; its share is free",
+                {{"node", node}});
+  held_nodes_ = std::move(nodes);
+  return held;
+}
+
+void FleetAgent::shorten_hold(EtcdClient& etcd) {
+  std::optional<EdgeShares> shares;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // etcd away: the hold runs out as it is. Another live instance under
+    // this node name: the hold is its own now.
+    if (!figures_.etcd_up || hold_lease_ == 0 || !logged_held_by_.empty()) return;
+    shares = shares_;
+  }
+  std::string error;
+  int64_t short_lease = 0;
+  bool swapped = false;
+  // Moved to the short lease only while this edge's lease still holds it:
+  // another instance that took the node name meanwhile keeps its own.
+  if (!etcd.lease_grant(fleet_.static_sec, &short_lease, &error) ||
+      !etcd.put_on_lease(fleet_held_prefix(fleet_) + fleet_.node, hold_text(*shares), hold_lease_,
+                         &swapped, &error, short_lease)) {
+    log_event(LogLevel::warn, "fleet: hold not shortened; it ends lease_ttl_sec later",
+              {{"error", error}});
+    return;
+  }
+  if (!swapped) etcd.lease_revoke(short_lease, &error);  // not this edge's hold any more
+  etcd.lease_revoke(hold_lease_, &error);
+  hold_lease_ = 0;
+}
+
+}  // namespace sluice

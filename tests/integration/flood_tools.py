@@ -28,6 +28,14 @@ import threading
 import time
 
 
+def emit(result):
+    """Prints result as one JSON line in a single write(2). Several load
+    generators append their results to one file (O_APPEND, atomic per
+    write), and print() under PYTHONUNBUFFERED (set on CI) writes the text
+    and its newline apart: another's line then lands between them."""
+    os.write(sys.stdout.fileno(), (json.dumps(result) + "\n").encode())
+
+
 def csum(data):
     if len(data) % 2:
         data += b"\0"
@@ -135,10 +143,10 @@ def ack_flood(a):
             except OSError:
                 dropped += 1  # the veth's ring was full (ENOBUFS)
     elapsed = time.monotonic() - start
-    print(json.dumps({"sent": sent, "dropped": dropped, "elapsed_s": round(elapsed, 3),
-                      "rate_pps": int(sent / elapsed) if elapsed > 0 else 0,
-                      "sources": len(sources), "start_wall": start_wall,
-                      "end_wall": time.time(), "stalls": stalls}))
+    emit({"sent": sent, "dropped": dropped, "elapsed_s": round(elapsed, 3),
+          "rate_pps": int(sent / elapsed) if elapsed > 0 else 0,
+          "sources": len(sources), "start_wall": start_wall,
+          "end_wall": time.time(), "stalls": stalls})
 
 
 class DownloadHandler(socketserver.BaseRequestHandler):
@@ -216,7 +224,7 @@ def download_client(a):
     out["end_wall"] = time.time()
     out["elapsed_s"] = round(time.monotonic() - start, 3)
     out["ok"] = out["bytes"] == a.bytes and not out["reset"] and not out["stalled"]
-    print(json.dumps(out))
+    emit(out)
 
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')

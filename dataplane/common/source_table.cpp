@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/common/source_table.hpp"
 
+#include "dataplane/common/keyed_hash.hpp"
 #include "dataplane/model/bucket.h"
-#include "dataplane/model/sticky.h"
 
 namespace sluice {
 
-uint32_t SourceTable::Hash::operator()(const sl_source_key& k) const {
-  return static_cast<uint32_t>(sl_key_hash(&k, 0x51ce));
-}
+// Keyed: the sources are the sender's to choose (spoofed), and with a fixed
+// hash a flood of sources picked offline to share one probe run would make
+// every charged packet walk it under the DPDK state lock.
+uint32_t SourceTable::Hash::operator()(const sl_source_key& k) const { return keyed_hash(k); }
 
 sl_source_state* SourceTable::find_or_insert(const sl_source_key& key,
                                              const sl_bucket_params& params, uint64_t now_ns) {

@@ -28,10 +28,12 @@ class SourceTable {
   // Bytes held by the table's own storage (entries and index buckets).
   std::size_t memory_bytes() const { return lru_.memory_bytes(); }
 
- private:
+  // The table's hash (keyed per process: dataplane/common/keyed_hash.hpp).
   struct Hash {
     uint32_t operator()(const sl_source_key& k) const;
   };
+
+ private:
   BoundedLru<sl_source_key, sl_source_state, Hash> lru_;
 };
 

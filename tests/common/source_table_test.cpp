@@ -9,9 +9,14 @@
 #include <list>
 #include <map>
 #include <random>
+#include <set>
+#include <vector>
+
+#include <arpa/inet.h>
 
 #include "dataplane/common/source_table.hpp"
 #include "dataplane/model/bucket.h"
+#include "dataplane/model/sticky.h"
 
 namespace sluice {
 namespace {
@@ -55,6 +60,30 @@ TEST(SourceTable, IsExactlyAnLru) {
       ASSERT_EQ(table.evictions(), evictions);
     }
   }
+}
+
+// Spoofed sources are the sender's to pick: sources chosen offline to share
+// one probe run of a fixed hash (here the one the table had, a public salt)
+// spread over the table's slots, because its hash is keyed per process
+// (dataplane/common/keyed_hash.hpp).
+TEST(SourceTable, SourcesPickedToCollideUnderAFixedHashSpreadOut) {
+  const uint32_t mask = 2047;  // the slots of a 1024-entry table
+  std::vector<sl_source_key> picked;
+  for (uint32_t i = 0; picked.size() < 64 && i < (1u << 22); i++) {
+    sl_source_key key{};
+    const uint8_t prefix[] = {0x20, 0x01, 0x00, 0x02};  // 2001:2::/48
+    std::memcpy(key.addr_be, prefix, sizeof(prefix));
+    const uint32_t low = htonl(i);
+    std::memcpy(key.addr_be + 12, &low, sizeof(low));
+    key.family = SL_FAMILY_V6;
+    key.prefix_len = 128;
+    if ((sl_key_hash(&key, 0x51ce) & mask) == 7) picked.push_back(key);
+  }
+  ASSERT_EQ(picked.size(), 64u);
+  std::set<uint32_t> slots;
+  for (const sl_source_key& key : picked) slots.insert(SourceTable::Hash{}(key)&mask);
+  // 64 keys in 2048 slots land in ~63 distinct ones; a fixed hash in 1.
+  EXPECT_GE(slots.size(), 48u);
 }
 
 }  // namespace

@@ -104,9 +104,13 @@ SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *
 		return;
 	if (m->is_start && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER)
 		d->flow_ops |= SL_FLOW_OP_CREATE_TCP;
-	/* An unverified first fragment that was admitted (charged as a lookup)
-	 * earns its later fragments nothing (docs/architecture.md). */
-	if (m->frag == SL_FRAG_FIRST && d->reason != SL_REASON_UNVERIFIED)
+	/* Only a first fragment that paid a lookup token (a UDP datagram, an
+	 * echo request) earns its later fragments an entry. An unverified one
+	 * charged as a lookup earns nothing (docs/architecture.md); nor does a
+	 * verified continuation's: it paid nothing, and a flood of first
+	 * fragments (a new IP ID each) on one admitted connection would
+	 * recycle its priority's partition for free. */
+	if (m->frag == SL_FRAG_FIRST && d->reason == SL_REASON_LOOKUP)
 		d->flow_ops |= SL_FLOW_OP_CREATE_FRAG;
 }
 

@@ -391,6 +391,30 @@ inline std::vector<FlowFixture> flow_fixtures() {
              .payload(64)
              .build(),
          t + 8 * s + 1000, "checkpoint", A, UNV},
+        // A verified continuation pays no token, so its first fragment
+        // writes no entry: else a flood of first fragments on one admitted
+        // connection (a new IP ID each) would recycle its priority's
+        // partition for free (docs/architecture.md, "Limits").
+        {"a SYN: a lookup", false, seg4("198.18.10.9", 40000, "198.19.0.1", 443, kSyn),
+         t + 8 * s + 2000, "checkpoint", A, LOOKUP},
+        {"its ACK's first fragment: verified", false,
+         PacketBuilder()
+             .ipv4("198.18.10.9", "198.19.0.1")
+             .fragment(0, true)
+             .ip_id(56)
+             .tcp(40000, 443, kAck)
+             .payload(64)
+             .build(),
+         t + 8 * s + 3000, "checkpoint", A, CONT},
+        {"the ACK's later fragment: unverified (its first paid nothing)", false,
+         PacketBuilder()
+             .ipv4("198.18.10.9", "198.19.0.1")
+             .fragment(72, false)
+             .ip_id(56)
+             .tcp(40000, 443, kAck)
+             .payload(64)
+             .build(),
+         t + 8 * s + 4000, "checkpoint", A, UNV},
         // Keyed on the Fragment header's next header, which every fragment
         // carries: the first walks on past the options to UDP.
         {"IPv6 first fragment, destination options after the Fragment header", false,

@@ -226,9 +226,11 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
           t.state_epoch = prof.classes[di.class_id].state_epoch;
           t.is_start = di.is_start;
           t.reason = di.reason;
-          // Verified continuations go first; lookups, charged packets and
-          // flows still being learned wait with their class.
-          t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED
+          // Verified continuations go first; lookups, charged packets,
+          // flows still being learned and what shadow mode passes in place
+          // of a shed (an unverified ACK under unverified = "drop", say)
+          // wait with their class.
+          t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED || di.shadow
                            ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
                            : 0;
           bottom = std::max<uint32_t>(bottom, t.priority);

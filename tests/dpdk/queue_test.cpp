@@ -309,6 +309,64 @@ TEST(DpdkQueues, NothingLeavesLaterThanMaxQueueDelay) {
 // packet (a full tx queue): a packet admitted after the retune waits behind
 // it. Before, it went straight to the device, ahead of the waiting one, or
 // was dropped there while that one still waited.
+// Shadow mode passes what it would have shed, and an unverified ACK (under
+// unverified = "drop") has earned nothing: it waits with its class, behind
+// the lookups that came first, never in the top queue of verified
+// continuations (before, it overtook every lookup).
+TEST(DpdkQueues, WhatShadowModePassesWaitsWithItsClass) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  const CompiledProfile profile = profile_from_toml(R"(
+[boundary]
+packets_per_sec = 2000
+packets_burst = 100000
+packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
+max_queue_delay_us = 5000000
+[admission]
+shadow = true
+unverified = "drop"
+flow_learn_sec = 0
+[[class]]
+name = "all"
+priority = 3
+match = { src = ["198.18.0.0/15"] }
+)");
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
+  constexpr uint64_t kLookups = 400;  // 0.2 s of the pace
+  constexpr uint64_t kAcks = 50;
+  for (uint64_t id = 0; id < kLookups; id++) ASSERT_TRUE(lab.send(1, 1 + id % 200, id));
+  ASSERT_TRUE(lab.settled(-1));
+  for (uint64_t id = kLookups; id < kLookups + kAcks; id++) {
+    std::vector<uint8_t> ack = PacketBuilder()
+                                   .ipv4("198.18.2." + std::to_string(1 + id % 200), "198.19.0.1")
+                                   .tcp(40000, 443, kAck)
+                                   .payload(8)
+                                   .build();
+    std::memcpy(ack.data() + ack.size() - 8, &id, 8);
+    ASSERT_TRUE(lab.send_frame(ack, false));
+  }
+  std::vector<Received> got;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got.size() < kLookups + kAcks && std::chrono::steady_clock::now() < until) {
+    const std::size_t before = got.size();
+    lab.drain(&got);
+    if (got.size() == before) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  ASSERT_EQ(got.size(), kLookups + kAcks) << describe(dp.stats());
+  // The ACKs came after every lookup was queued: they leave last.
+  uint64_t acks_before_last_lookup = 0;
+  bool lookups_done = false;
+  for (std::size_t i = got.size(); i-- > 0;) {
+    if (got[i].subnet == 1) lookups_done = true;
+    if (got[i].subnet == 2 && lookups_done) acks_before_last_lookup++;
+  }
+  EXPECT_EQ(acks_before_last_lookup, 0u);
+  dp.stop();
+}
+
 TEST(DpdkQueues, AfterARetuneToNoPacketBudgetNothingOvertakesWhatTheDeviceRefused) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;

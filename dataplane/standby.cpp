@@ -56,12 +56,18 @@ void StandbyDataplane::beat_loop() {
 
 bool StandbyDataplane::apply(const CompiledProfile& profile, uint64_t generation,
                              std::string* error) {
-  std::string why;
-  if (!xdp_.apply(profile, generation, &why)) {
-    *error = "the XDP standby refused the profile: " + why;
-    return false;
-  }
-  return dpdk_.apply(profile, generation, error);
+  // Both or neither: DPDK builds the profile (its prefix tables may be
+  // refused), the standby takes it, then DPDK publishes it. A refusal by
+  // either leaves both, and the pinned edge record, as they were.
+  return dpdk_.apply_with(
+      profile, generation,
+      [&](std::string* why) {
+        std::string standby_why;
+        if (xdp_.apply(profile, generation, &standby_why)) return true;
+        *why = "the XDP standby refused the profile: " + standby_why;
+        return false;
+      },
+      error);
 }
 
 DataplaneStats StandbyDataplane::stats() const {

@@ -296,6 +296,12 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
 }
 
 bool DpdkDataplane::apply(const CompiledProfile& profile, uint64_t generation, std::string* error) {
+  return apply_with(
+      profile, generation, [](std::string*) { return true; }, error);
+}
+
+bool DpdkDataplane::apply_with(const CompiledProfile& profile, uint64_t generation,
+                               const std::function<bool(std::string*)>& also, std::string* error) {
   Impl& im = *impl_;
   std::lock_guard<std::mutex> lock(im.mutex);
   if (im.engine.snapshot.load() == nullptr) {
@@ -304,7 +310,7 @@ bool DpdkDataplane::apply(const CompiledProfile& profile, uint64_t generation, s
   }
   SlotAssignment slots;
   std::unique_ptr<Snapshot> next = im.make_snapshot(profile, generation, &slots, error);
-  if (!next) return false;
+  if (!next || !also(error)) return false;
   im.publish(std::move(next), slots);
   return true;
 }

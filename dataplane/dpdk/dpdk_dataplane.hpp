@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+
 #include "dataplane/dataplane.hpp"
 
 namespace sluice {
@@ -25,6 +27,12 @@ class DpdkDataplane : public Dataplane {
   bool prepare(std::string* error);
   bool start(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
   bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
+  // apply(), with `also` run once the profile is built (the step that can
+  // refuse it) and before it is published: when `also` fails (with *error)
+  // nothing is published. The XDP standby takes each retune through it, so
+  // that a profile one of the two refuses reaches neither.
+  bool apply_with(const CompiledProfile& profile, uint64_t generation,
+                  const std::function<bool(std::string*)>& also, std::string* error);
   DataplaneStats stats() const override;
   void stop() override;
   const char* kind() const override { return "dpdk"; }

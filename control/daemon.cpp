@@ -1,19 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/daemon.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstring>
-#include <map>
 
 #include <cerrno>
 #include <ctime>
@@ -27,6 +22,7 @@
 #include "control/config/config_loader.hpp"
 #include "control/fleet/etcd_client.hpp"
 #include "control/fleet/fleet_agent.hpp"
+#include "control/instance_lock.hpp"
 #include "control/log.hpp"
 #include "control/metrics.hpp"
 #include "control/seed_store.hpp"
@@ -65,44 +61,6 @@ void log_counters(const DataplaneStats& s) {
                {"shed_by_reason", shed.empty() ? "-" : shed},
                {"bucket_tokens", std::to_string(c.bucket_tokens)}});
   }
-}
-
-// Takes an exclusive lock named after the pin path (held until exit).
-// Returns the lock's fd, or -1 with *error.
-std::string lock_path(const std::string& pin_path) {
-  std::string name = pin_path;
-  for (char& c : name)
-    if (c == '/') c = '-';
-  return "/run/sluice/instance" + name + ".lock";
-}
-
-// The lock file is removed by its holder at exit (Locks), so a lock taken
-// on a file that was removed meanwhile is no lock: taken again on the file
-// the path names now.
-int lock_instance(const std::string& pin_path, std::string* error) {
-  ::mkdir("/run/sluice", 0755);
-  const std::string path = lock_path(pin_path);
-  for (int attempt = 0; attempt < 8; attempt++) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      *error = "cannot open " + path + ": " + std::strerror(errno);
-      return -1;
-    }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      *error = "another sluiced is running with dataplane.pin_path " + pin_path + " (" + path +
-               " is locked)";
-      ::close(fd);
-      return -1;
-    }
-    struct stat held {
-    }, named{};
-    if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
-        held.st_ino == named.st_ino && held.st_dev == named.st_dev)
-      return fd;
-    ::close(fd);  // removed by the last holder as we locked it
-  }
-  *error = "cannot lock " + path + ": it keeps being replaced";
-  return -1;
 }
 
 }  // namespace
@@ -145,27 +103,6 @@ struct StartFailures {
   uint64_t dataplane = 0;
 };
 
-struct Locks {
-  std::map<std::string, int> by_pin_path;
-  // Removed while still held (lock_instance() of the next sluiced then
-  // retries on a new file), so /run/sluice keeps no file of a stopped one.
-  ~Locks() {
-    for (auto& [pin_path, fd] : by_pin_path) {
-      ::unlink(lock_path(pin_path).c_str());
-      ::close(fd);
-    }
-  }
-  // One sluiced per pinned state: a second one (a mistake, or a restart
-  // racing the old process) must not adopt and then tear down the first's.
-  bool take(const std::string& pin_path, std::string* error) {
-    if (by_pin_path.count(pin_path) != 0) return true;
-    const int fd = lock_instance(pin_path, error);
-    if (fd < 0) return false;
-    by_pin_path[pin_path] = fd;
-    return true;
-  }
-};
-
 std::string edge_text(const DataplaneStats& s) {
   if (s.edge_state.empty()) return "nothing of sluice's is attached";
   std::string text = s.edge_state;
@@ -184,21 +121,45 @@ std::string edge_text(const DataplaneStats& s) {
 // until SIGTERM (exit) or SIGHUP / the retry timer (start again).
 int wait_not_in_charge(const DaemonOptions& options, const std::string& why, bool config_error,
                        const sigset_t& signals, unsigned retry_sec, StartFailures* failures,
-                       Locks* locks) {
+                       InstanceLocks* locks) {
   (config_error ? failures->config : failures->dataplane)++;
-  const Config local = load_local_sections(options.config_path);
-  const DataplaneSettings settings = dataplane_settings(local);
   std::string error;
-  if (!locks->take(local.dataplane.pin_path, &error)) {
-    log_event(LogLevel::error, "not starting", {{"error", error}});
-    return 1;
-  }
-  if (config_error) record_failed_start(settings, why);
   // A first start that failed must not leave an inline edge dark: unless a
   // sluice program enforces already, the when_stopped program goes in.
-  std::string report;
-  if (!local.dataplane.outside.empty() && !install_passthrough_dataplane(settings, &report))
-    log_event(LogLevel::error, "pass-through not installed", {{"detail", report}});
+  auto keep_the_edge = [&](const Config& local) {
+    if (!locks->take(local.dataplane.pin_path, &error)) {
+      log_event(LogLevel::error, "not starting", {{"error", error}});
+      return false;
+    }
+    const DataplaneSettings settings = dataplane_settings(local);
+    if (config_error) record_failed_start(settings, why);
+    std::string report;
+    if (!local.dataplane.outside.empty() && !install_passthrough_dataplane(settings, &report))
+      log_event(LogLevel::error, "pass-through not installed", {{"detail", report}});
+    return true;
+  };
+  std::vector<ConfigError> local_errors;
+  const Config local = load_local_sections(options.config_path, &local_errors);
+  if (!local_errors.empty()) {
+    // Its own tables are broken too: defaults in their place would be
+    // another edge's (the pin path, lock, socket and metrics address of the
+    // main sluiced), so it serves nothing and exits. The edge still gets its
+    // when_stopped program if [dataplane] alone can be read.
+    for (const ConfigError& e : local_errors)
+      log_event(LogLevel::error, "config not usable", {{"error", e.to_string()}});
+    std::vector<ConfigError> dataplane_errors;
+    const Config own = load_sections(options.config_path, {"dataplane"}, &dataplane_errors);
+    if (dataplane_errors.empty()) keep_the_edge(own);
+    notify("STATUS=not starting: " + options.config_path +
+           ": its [dataplane], [control], [metrics] or [fleet] table is not valid: " +
+           local_errors.front().to_string());
+    log_event(LogLevel::error, "not starting",
+              {{"error", "the tables that say which edge this is are not valid; fix " +
+                             options.config_path + " and start sluiced again"}});
+    return 1;
+  }
+  if (!keep_the_edge(local)) return 1;
+  const DataplaneSettings settings = dataplane_settings(local);
   const DataplaneStats edge = unattended_stats(settings);
   const std::string message =
       std::string(config_error ? "the config was rejected" : "the dataplane did not start") + ": " +
@@ -262,7 +223,7 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
 // `fleet`: this edge is a fleet member starting with what fleet_join found
 // (`loaded` is then the local tables with the fleet config).
 int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const FleetStart* fleet,
-                  const sigset_t& signals, const StartFailures& failures, Locks* locks,
+                  const sigset_t& signals, const StartFailures& failures, InstanceLocks* locks,
                   std::string* why) {
   const Config& cfg = *loaded.config;
   std::string error;
@@ -530,7 +491,7 @@ int run_daemon(const DaemonOptions& options) {
               {{"error", seed_error}});
   }
 
-  Locks locks;
+  InstanceLocks locks;
   StartFailures failures;
   unsigned retry_sec = 5;  // doubles up to a minute while not in charge
   for (;;) {

@@ -84,8 +84,14 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
       plain = step != "." && step != "..";
       at = next;
     }
-    if (plain) {
-      out.pin_path = s->get();
+    // One spelling per directory: "//" as "/", no trailing "/" (the
+    // instance lock is named after the path).
+    std::string path;
+    for (char c : plain ? s->get() : std::string())
+      if (c != '/' || path.empty() || path.back() != '/') path += c;
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    if (plain && path.size() > 1) {
+      out.pin_path = path;
     } else {
       fail(*p, p.key,
            "an absolute directory path on a bpffs without . or .. steps (e.g. "

@@ -235,8 +235,13 @@ void XdpDataplane::stop() {
 bool XdpDataplane::detach(const DataplaneSettings& settings, bool all, std::string* report) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::exists(settings.pin_path, ec) && (all || settings.inside.empty())) {
-    *report += "nothing pinned at " + settings.pin_path + "\n";
+  // Nothing pinned: nothing of sluice's is on the links (every program it
+  // attaches, the pass-through too, is pinned there), so there is nothing to
+  // hand over. An inline edge is not given the pass-through then: a config
+  // that never ran (the package's example, removed with the package) would
+  // bridge two interfaces sluice never stood between.
+  if (!fs::exists(settings.pin_path, ec)) {
+    *report += "nothing pinned at " + settings.pin_path + ": nothing of sluice's to detach\n";
     return true;
   }
   bool ok = true;

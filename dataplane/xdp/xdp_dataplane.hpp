@@ -54,7 +54,7 @@ class XdpDataplane final : public Dataplane {
 
   // `sluiced --detach`: an inline edge goes to the when_stopped pass-through
   // and the maps are removed; host mode (or `all`) removes the links, the
-  // maps, the pass-through and the edge record.
+  // maps, the pass-through and the edge record. Nothing pinned: nothing done.
   static bool detach(const DataplaneSettings& settings, bool all, std::string* report);
 
  private:

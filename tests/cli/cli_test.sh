@@ -138,6 +138,20 @@ expect_line passthrough_broken_named "$tmp/broken-local.toml:3:14: dataplane.xdp
 printf '[dataplane]\noutside = "lo"\npin_path = "/sys/fs/bpf/sluice-cli-test-%s"\n[metrics]\nlisten = 5\n' "$$" >"$tmp/metrics-broken.toml"
 check detach_broken_metrics 0 "$sluiced" --detach --config "$tmp/metrics-broken.toml"
 expect_line detach_broken_metrics_done "msg=detached"
+# Nothing pinned (a config that never ran, e.g. the package's example at its
+# removal): --detach attaches nothing. Before, an inline config got the
+# pass-through: a wire between two interfaces sluice never stood between.
+printf '[dataplane]\noutside = "sl-none-out"\ninside = "sl-none-in"\npin_path = "%s/pins"\n' "$tmp" >"$tmp/never-ran.toml"
+check detach_nothing_pinned 0 "$sluiced" --detach --config "$tmp/never-ran.toml"
+expect_line detach_nothing_pinned_said "nothing pinned at $tmp/pins: nothing of sluice's to detach"
+[[ ! -e $tmp/pins ]] || { echo "FAIL detach_nothing_pinned_made_nothing: $tmp/pins made"; failed=$((failed + 1)); }
+# A start whose file's own tables ([control] here) are broken too exits,
+# naming the key: with defaults in their place it would take the main
+# edge's lock, socket and record. Before, it stayed up, not in charge.
+printf '[dataplane]\noutside = "sl-none-out"\npin_path = "%s/pins"\n[control]\nsocket = "%s/ctl.sock"\nsocket_mode = 666\n[[class]]\nname = 5\n' "$tmp" "$tmp" >"$tmp/broken-run.toml"
+check start_broken_local 1 timeout 20 "$sluiced" --config "$tmp/broken-run.toml"
+expect_line start_broken_local_named "$tmp/broken-run.toml:6:15: control.socket_mode: expected"
+expect_line start_broken_local_exits "the tables that say which edge this is are not valid"
 # sluicectl --fleet names what is wrong in the edge's [fleet] (before: "no
 # valid [fleet] section").
 printf '[fleet]\netcd = ["http://127.0.0.1:2379"]\nprefix = "/sluice/x"\nnode = "e1"\nsync_ms = 10\n' >"$tmp/fleet.toml"

@@ -322,6 +322,13 @@ echo "$fwd"
 all_answered "$fwd" never_started start sigterm restart detach
 none_answered "$fwd" after_all
 check "--detach --all removed every pin" "$([[ -e $pin ]] && echo 1 || echo 0) == 0"
+# With nothing pinned (a config that never ran: the package's removal
+# detaches every file in /etc/sluice) --detach attaches nothing: no wire
+# between two interfaces sluice never stood between.
+edge_cmd --detach
+check "--detach with nothing pinned attaches nothing and pins nothing" \
+  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c xdp) + \
+   $(ip -n "$LAB_EDGE" link show "$LAB_E_IN" | grep -c xdp) + $([[ -e $pin ]] && echo 1 || echo 0) == 0"
 
 # --- block ---------------------------------------------------------------------
 echo "== when_stopped = block"

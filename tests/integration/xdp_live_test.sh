@@ -252,8 +252,12 @@ check "a change with the edge handed over is refused, saying why (rc $rc)" \
 out=$(ctl status --wait 0.3 2>&1) && rc=0 || rc=$?
 check "status with the edge handed over exits 1 (not enforcing), saying why (rc $rc)" \
   "rc == 1 && $(grep -c '^DATAPLANE UNHEALTHY: ' <<<"$out") == 1"
+# The lock file: the pin path with '-' and '%' escaped, '/' as '-'.
+lock_name=${pin//%/%25}
+lock_name=${lock_name//-/%2d}
+lock_file=/run/sluice/instance${lock_name//\//-}.lock
+check "the running sluiced holds its instance lock ($lock_file)" "$([[ -e $lock_file ]] && echo 1 || echo 0) == 1"
 stop_daemon "$tmp/d3.log" 'msg="stopped; the dataplane was not enforcing"'
-lock_file=/run/sluice/instance${pin//\//-}.lock
 check "the stopped sluiced removed its instance lock ($lock_file)" "$([[ -e $lock_file ]] && echo 1 || echo 0) == 0"
 check "sd_notify: STOPPING=1 at SIGTERM, saying the dataplane was not enforcing" \
   "$(grep -c '^STOPPING=1 | STATUS=stopping; the dataplane was not enforcing' "$tmp/n3.txt") == 1"

@@ -267,6 +267,19 @@ rate_per_sec = 1000
   EXPECT_EQ(c.classes[2].name, "default");
 }
 
+// A pin path has one spelling (the instance lock is named after it): "//"
+// and a trailing "/" name the same directory, so they load as it.
+TEST(ConfigLoader, APinPathHasOneSpelling) {
+  for (const char* spelled :
+       {"/sys/fs/bpf/sluice/", "/sys/fs/bpf//sluice", "//sys/fs/bpf/sluice//"}) {
+    const LoadResult r =
+        load_config_string(std::string("[dataplane]\npin_path = \"") + spelled + "\"\n", "<test>");
+    ASSERT_TRUE(r.ok()) << spelled;
+    EXPECT_EQ(r.config->dataplane.pin_path, "/sys/fs/bpf/sluice") << spelled;
+  }
+  EXPECT_FALSE(load_config_string("[dataplane]\npin_path = \"//\"\n", "<test>").ok());
+}
+
 TEST(ConfigLoader, MatchForms) {
   Config c = load_ok(R"(
 [[class]]

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// One sluiced per pinned state: a second one on the same dataplane.pin_path
+// (a mistake, or a restart racing the old process) must not adopt and then
+// tear down the first's. An exclusive flock(2) on a file in /run/sluice
+// named after the pin path, held until exit and removed then.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace sluice {
+
+// The lock file of a pin path: /run/sluice/instance + the path with '/' as
+// '-' ('-' and '%' escaped as %2d and %25, so two paths never share a file),
+// e.g. /run/sluice/instance-sys-fs-bpf-sluice.lock.
+std::string instance_lock_path(const std::string& pin_path);
+
+class InstanceLocks {
+ public:
+  InstanceLocks() = default;
+  InstanceLocks(const InstanceLocks&) = delete;
+  InstanceLocks& operator=(const InstanceLocks&) = delete;
+  // Removed while still held (the next sluiced's take() then retries on a
+  // new file), so /run/sluice keeps no file of a stopped one.
+  ~InstanceLocks();
+
+  // True when this process holds pin_path's lock (taken now or before);
+  // false + *error naming the lock when another process holds it.
+  bool take(const std::string& pin_path, std::string* error);
+
+ private:
+  std::map<std::string, int> by_pin_path_;  // the lock files' fds
+};
+
+}  // namespace sluice

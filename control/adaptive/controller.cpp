@@ -117,6 +117,8 @@ void AdaptiveController::gather(const AdaptiveTick& tick) {
   resets_ += sig.resets;
   syn_again_ += sig.syn_again;
   gathered_sec_ += tick.seconds;
+  if (sig.requests != 0 || sig.responses != 0 || sig.resets != 0 || sig.syn_again != 0)
+    idle_sec_ = 0;
   if (sig.responses != 0) {
     unanswered_sec_ = 0;
   } else if (requests_ != 0) {
@@ -204,8 +206,19 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     if (last_.reason == AdaptiveReason::start) s.reason = AdaptiveReason::waiting;
     // Idle (nothing asked of the backend for an evaluation's longest time):
     // it delivers nothing now, whatever it did in the last surge.
-    if (requests_ == 0 && answers_ == 0 && gathered_sec_ >= tuning_.max_eval_sec)
-      s.delivered_per_sec = 0;
+    const bool idle = requests_ == 0 && answers_ == 0 && resets_ == 0 && syn_again_ == 0;
+    if (idle) {
+      idle_sec_ += tick.seconds;
+      if (idle_sec_ >= tuning_.max_eval_sec) s.delivered_per_sec = 0;
+    }
+    // Nothing to evaluate: idle, or no answer for longer than an evaluation
+    // or a stall takes (a few requests that get none). The next evaluation
+    // starts from here: gathered on, a quiet hour became one evaluation,
+    // whose first answer grew the rate by 10% per 100 ms of the hour (to
+    // the ceiling), and whose answers per second read as nearly none.
+    if (idle ||
+        (answers_ == 0 && gathered_sec_ >= std::max(tuning_.stall_sec, tuning_.max_eval_sec)))
+      start_evaluation();
     rate_ = std::clamp(rate_, floor, ceiling);
     s.rate = rate_;
     s.changed = s.rate != last_.rate;
@@ -292,10 +305,14 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   s.changed = s.rate != last_.rate;
   last_ = s;
 
+  start_evaluation();
+  return s;
+}
+
+void AdaptiveController::start_evaluation() {
   hist_.fill(0);
   answers_ = requests_ = shed_ = admitted_ = resets_ = syn_again_ = 0;
   gathered_sec_ = 0;
-  return s;
 }
 
 bool AdaptiveController::resplit(double fair, double floor, double ceiling) {

@@ -123,6 +123,7 @@ class AdaptiveController {
     double latency;
   };
   void gather(const AdaptiveTick& tick);
+  void start_evaluation();  // empties what gather() folded in
   double baseline(const AdaptiveStep& s, double fast_sec, bool* suspect);
   bool probe(AdaptiveStep& s, double* next);
   double decreased(double latency, double target, double delivered) const;
@@ -150,6 +151,7 @@ class AdaptiveController {
   std::deque<Delivered> delivered_;  // busy evaluations of the last delivered_sec
   double delivered_recent(uint64_t answers, double seconds, bool busy);
   double unanswered_sec_ = 0;  // how long requests went without any answer
+  double idle_sec_ = 0;        // how long nothing was asked of the backend, nor answered
   // After a decrease nothing moves until the requests admitted before it
   // were answered (or stall_sec passed).
   uint64_t requested_total_ = 0;

@@ -96,6 +96,22 @@ TEST(AdaptiveController, DeliveredFollowsAStalledAndAnIdleBackend) {
   EXPECT_EQ(idle.last().delivered_per_sec, 0);
 }
 
+// An hour without a request, then a surge: the first evaluation is the
+// surge's, and the rate grows from where it was by at most 10% (one tick).
+// Before, the quiet hour was one long evaluation: its first answer lifted
+// the rate to the ceiling (1.1^36000), with the backend at C.
+TEST(AdaptiveController, AQuietHourDoesNotLiftTheRateToTheCeilingAtTheSurge) {
+  AdaptiveController c(200);
+  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);
+  AdaptiveTick nothing;
+  nothing.seconds = 0.1;
+  for (int i = 0; i < 36000; i++) c.step(nothing, 1, 1000);
+  const double before = c.last().rate;
+  c.step(tick_of(20, 20), 1, 1000);
+  EXPECT_LE(c.last().rate, 1.1 * before + 1e-9) << "from " << before;
+  EXPECT_NEAR(c.last().delivered_per_sec, 200, 1);  // the surge's tick, not the hour's
+}
+
 // 5 s at C/2 (C = 200/s), then a steady 5x overload, ceiling 5 C: the
 // controller comes down to C within 2 s and stays there without oscillating
 // beyond 10%.

@@ -72,6 +72,14 @@ void SlotBook::give(const CompiledProfile& next, const SlotAssignment& a, const 
   }
 }
 
+int SlotBook::slot_of(const sl_profile& live, const std::string& name) const {
+  for (uint32_t c = 0; c < live.n_classes && c < SL_MAX_CLASSES; c++) {
+    const uint32_t idx = live.classes[c].state_index & (SL_MAX_CLASSES - 1);
+    if (names[idx] == name) return static_cast<int>(idx);
+  }
+  return -1;
+}
+
 std::vector<ClassStats> SlotBook::class_stats(const sl_profile& prof,
                                               const sl_counters& now) const {
   std::vector<ClassStats> out;

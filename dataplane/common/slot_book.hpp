@@ -40,6 +40,12 @@ struct SlotBook {
   // from `now` (the slots' summed counters at the swap).
   void give(const CompiledProfile& next, const SlotAssignment& a, const sl_counters& now);
 
+  // The state slot of the class named `name` in `live` (the profile in
+  // force), -1 when it has none. Not by `names` alone: a removed class's
+  // name stays on its slot until the slot is given again, and a class added
+  // back may have another slot by then.
+  int slot_of(const sl_profile& live, const std::string& name) const;
+
   // Name and counters (less the bases) of each class of `prof`, in profile
   // order; buckets and thresholds are the dataplane's to fill in.
   std::vector<ClassStats> class_stats(const sl_profile& prof, const sl_counters& now) const;

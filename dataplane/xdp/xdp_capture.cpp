@@ -32,7 +32,8 @@ int XdpCapture::on_record(void* ctx, void* data, size_t size) {
 }
 
 bool XdpCapture::start(const CaptureFilter& filter,
-                       const std::array<std::string, SL_MAX_CLASSES>& names, std::string* error) {
+                       const std::array<std::string, SL_MAX_CLASSES>& names, int class_slot,
+                       std::string* error) {
   if (ring_ != nullptr) {
     *error = "a capture is running already";
     return false;
@@ -40,12 +41,11 @@ bool XdpCapture::start(const CaptureFilter& filter,
   sl_capture_cfg cfg{};
   cfg.class_state = SL_CAPTURE_ANY;
   if (!filter.class_name.empty()) {
-    for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
-      if (names[i] == filter.class_name) cfg.class_state = i;
-    if (cfg.class_state == SL_CAPTURE_ANY) {
+    if (class_slot < 0) {
       *error = "class \"" + filter.class_name + "\" is not enforced";
       return false;
     }
+    cfg.class_state = static_cast<uint32_t>(class_slot);
   }
   names_ = names;
   ring_ = ring_buffer__new(ring_fd_, on_record, this, nullptr);

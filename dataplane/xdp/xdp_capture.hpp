@@ -26,9 +26,11 @@ class XdpCapture {
   XdpCapture(const XdpCapture&) = delete;
   XdpCapture& operator=(const XdpCapture&) = delete;
 
-  // `names`: the class names by state slot (the slot book).
+  // `names`: the class names by state slot (the slot book); `class_slot`:
+  // the slot of filter.class_name in the profile in force (SlotBook::slot_of;
+  // ignored without a class), -1 when no class of it has that name.
   bool start(const CaptureFilter& filter, const std::array<std::string, SL_MAX_CLASSES>& names,
-             std::string* error);
+             int class_slot, std::string* error);
   // Frames delivered since the last read; *lost (when not null): frames this
   // capture wanted but the ring had no room for, since it started.
   void read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms);

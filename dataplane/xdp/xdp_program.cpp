@@ -547,7 +547,14 @@ bool XdpProgram::capture_start(const CaptureFilter& filter, std::string* error) 
     impl.capture = std::make_unique<XdpCapture>(impl.fd(impl.skel->maps.sl_capture_cfg),
                                                 impl.fd(impl.skel->maps.sl_capture_ring),
                                                 impl.fd(impl.skel->maps.sl_capture_lost));
-  return impl.capture->start(filter, impl.read_book().names, error);
+  sl_profile live{};
+  sl_active active;
+  if (impl.read_active(&active) && active.generation != 0) {
+    const uint32_t slot = active.slot & 1;
+    bpf_map_lookup_elem(impl.fd(impl.skel->maps.sl_profiles), &slot, &live);
+  }
+  const SlotBook book = impl.read_book();
+  return impl.capture->start(filter, book.names, book.slot_of(live, filter.class_name), error);
 }
 
 void XdpProgram::capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) {

@@ -15,8 +15,10 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "dataplane/common/progress_watch.hpp"
 #include "dataplane/common/slot_book.hpp"
@@ -58,7 +60,21 @@ struct DpdkDataplane::Impl {
   std::unique_ptr<Snapshot> make_snapshot(const CompiledProfile& profile, uint64_t generation,
                                           SlotAssignment* slots, std::string* error) const;
   void publish(std::unique_ptr<Snapshot> next, const SlotAssignment& slots);
+  bool quiescent_since(uint64_t token, std::chrono::milliseconds limit) const;
+  void free_retired(std::chrono::milliseconds limit);
   void release();
+
+  // Snapshots swapped out that a worker may still read, each with the
+  // rte_rcu_qsbr token every worker must pass first. Freed once it did: a
+  // stalled worker (stuck in a loop, spinning on a lock) must not hold a
+  // retune, and the mutex stats() needs, forever.
+  struct Retired {
+    const Snapshot* snapshot;
+    uint64_t token;
+  };
+  std::vector<Retired> retired;
+  // The last capture_stop()'s token: the next capture waits for it.
+  std::optional<uint64_t> capture_token;
 };
 
 namespace {
@@ -154,15 +170,43 @@ std::unique_ptr<Snapshot> DpdkDataplane::Impl::make_snapshot(const CompiledProfi
   return s;
 }
 
-// Publishes `next`, waits until no lcore can still hold the old snapshot,
-// frees it. The slots given to new classes are booked just before the
+// Publishes `next` and frees the old snapshot once no lcore can still hold
+// it (at once when none runs; else within kRetireWait, or at a later
+// retune). The slots given to new classes are booked just before the
 // switch (stats, which read the book, wait for the mutex this runs under).
 void DpdkDataplane::Impl::publish(std::unique_ptr<Snapshot> next, const SlotAssignment& slots) {
   book.give(next->profile, slots, sum_counters());
   const Snapshot* old = engine.snapshot.exchange(next.release(), std::memory_order_acq_rel);
-  if (old != nullptr) {
-    if (launched) rte_rcu_qsbr_synchronize(engine.qsv, RTE_QSBR_THRID_INVALID);
+  if (old == nullptr) return;
+  if (!launched) {
     delete old;
+    return;
+  }
+  retired.push_back({old, rte_rcu_qsbr_start(engine.qsv)});
+  free_retired(dpdk::kRetireWait);
+}
+
+// Whether every worker passed a quiescent point since `token` was taken,
+// waiting up to `limit` (napping: on a machine with few CPUs a spin would
+// take the one a worker needs to get there).
+bool DpdkDataplane::Impl::quiescent_since(uint64_t token, std::chrono::milliseconds limit) const {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (rte_rcu_qsbr_check(engine.qsv, token, false) != 1) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+  return true;
+}
+
+void DpdkDataplane::Impl::free_retired(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!retired.empty()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!quiescent_since(retired.front().token, std::max(left, std::chrono::milliseconds(0))))
+      return;  // tokens grow: the later ones wait for the same worker
+    delete retired.front().snapshot;
+    retired.erase(retired.begin());
   }
 }
 
@@ -308,6 +352,15 @@ bool DpdkDataplane::apply_with(const CompiledProfile& profile, uint64_t generati
     *error = "dpdk: not started";
     return false;
   }
+  // A worker that has not passed a quiescent point since several retunes
+  // ago stalled (sluicectl status names it): the change waits rather than
+  // keep every snapshot it might still read.
+  im.free_retired(std::chrono::milliseconds(0));
+  if (im.retired.size() >= dpdk::kMaxRetired) {
+    *error = "dpdk: a worker has not polled since " + std::to_string(im.retired.size()) +
+             " changes ago (stalled); the change waits until it polls again";
+    return false;
+  }
   SlotAssignment slots;
   std::unique_ptr<Snapshot> next = im.make_snapshot(profile, generation, &slots, error);
   if (!next || !also(error)) return false;
@@ -440,6 +493,9 @@ void DpdkDataplane::Impl::release() {
     rte_eal_mp_wait_lcore();
     launched = false;
   }
+  for (const Retired& r : retired) delete r.snapshot;  // no worker runs now
+  retired.clear();
+  capture_token.reset();
   engine.sample_armed.store(false);
   if (engine.sample_ring != nullptr) {
     rte_ring_free(engine.sample_ring);
@@ -481,15 +537,21 @@ bool DpdkDataplane::capture_start(const CaptureFilter& filter, std::string* erro
     *error = "a capture is running already";
     return false;
   }
+  if (im.capture_token && !im.quiescent_since(*im.capture_token, dpdk::kRetireWait)) {
+    *error = "a worker has not polled since the last capture stopped (stalled); try again";
+    return false;
+  }
+  im.capture_token.reset();
   sl_capture_cfg cfg{};
   cfg.class_state = SL_CAPTURE_ANY;
   if (!filter.class_name.empty()) {
-    for (uint32_t i = 0; i < SL_MAX_CLASSES; i++)
-      if (im.book.names[i] == filter.class_name) cfg.class_state = i;
-    if (cfg.class_state == SL_CAPTURE_ANY) {
+    const Snapshot* live = e.snapshot.load(std::memory_order_acquire);  // freed under im.mutex
+    const int slot = live ? im.book.slot_of(live->profile.prof, filter.class_name) : -1;
+    if (slot < 0) {
       *error = "class \"" + filter.class_name + "\" is not enforced";
       return false;
     }
+    cfg.class_state = static_cast<uint32_t>(slot);
   }
   if (e.sample_ring == nullptr) {
     e.sample_ring = rte_ring_create_elem("sl_capture", sizeof(sl_capture_rec), 16384, SOCKET_ID_ANY,
@@ -552,9 +614,13 @@ void DpdkDataplane::capture_stop() {
   std::lock_guard<std::mutex> lock(im.mutex);
   im.engine.sample_armed.store(false);
   // A worker that saw the capture armed may still be sampling its burst:
-  // wait until every worker passed a quiescent point, so that the next
-  // capture_start neither rewrites sample_cfg under it nor gets its frame.
-  if (im.launched) rte_rcu_qsbr_synchronize(im.engine.qsv, RTE_QSBR_THRID_INVALID);
+  // the next capture_start waits until every worker passed a quiescent
+  // point, so that it neither rewrites sample_cfg under it nor gets its
+  // frame.
+  if (im.launched) {
+    im.capture_token = rte_rcu_qsbr_start(im.engine.qsv);
+    if (im.quiescent_since(*im.capture_token, dpdk::kRetireWait)) im.capture_token.reset();
+  }
 }
 
 void DpdkDataplane::stop() {

@@ -24,9 +24,9 @@
 // priority first, each worker its share).
 //
 // Live config: the control thread publishes a new Snapshot with one atomic
-// store, waits for every worker to pass a quiescent point (rte_rcu_qsbr), and
-// only then frees the old one. Class state lives outside the Snapshot, in
-// slots that keep their class across swaps (dataplane/common/slot_book.hpp).
+// store, and frees the old one once every worker passed a quiescent point
+// (rte_rcu_qsbr; a stalled worker delays the free, not the retune). Class state lives outside the
+// Snapshot, in slots that keep their class across swaps (dataplane/common/slot_book.hpp).
 #pragma once
 
 #include <rte_mbuf.h>
@@ -57,6 +57,11 @@ inline constexpr unsigned kMempoolCache = 256;  // mbufs cached per lcore
 // (stats().healthy is false, the systemd watchdog is not fed). Workers poll
 // every few microseconds even when idle; 2 s rides out a descheduled thread.
 inline constexpr std::chrono::milliseconds kWorkerStallLimit{2000};
+// How long a retune (or a capture's stop) waits for every worker to pass a
+// quiescent point before it frees the old snapshot later instead, and how
+// many such snapshots may wait before a change is refused (a worker stalled).
+inline constexpr std::chrono::milliseconds kRetireWait{500};
+inline constexpr std::size_t kMaxRetired = 8;
 inline constexpr int kPortOutside = 0;
 inline constexpr int kPortInside = 1;
 

@@ -131,12 +131,19 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   for (uint16_t i = 0; i < n; i++) {
     const sl_class_params& cp = prof.classes[cls[i]];
     sl_class_state& cs = st.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
+    if (parsed[i] != SL_PARSE_OK) {
+      // Non-IP and malformed frames touch no budget: decided without the
+      // state lock (one of them per burst took it for the whole burst, and
+      // the workers decided one at a time).
+      sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr,
+                       SL_SOURCE_HERE, 0, now[i], &d[i]);
+      continue;
+    }
     int flow_hit = 0;
-    if (parsed[i] == SL_PARSE_OK && !meta[i].is_start)
+    if (!meta[i].is_start)
       flow_hit = flow_verify(flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
                              rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], counters);
-    const bool sourced =
-        parsed[i] == SL_PARSE_OK && sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled;
+    const bool sourced = sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled;
     if (!sourced && (sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
                                         SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i]) ||
                      sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,

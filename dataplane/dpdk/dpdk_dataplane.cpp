@@ -22,6 +22,7 @@
 
 #include "dataplane/common/progress_watch.hpp"
 #include "dataplane/common/slot_book.hpp"
+#include "dataplane/dpdk/dpdk_impl.hpp"
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
 #include "dataplane/dpdk/port.hpp"
@@ -33,49 +34,6 @@ using dpdk::Engine;
 using dpdk::kPortInside;
 using dpdk::kPortOutside;
 using dpdk::Snapshot;
-
-struct DpdkDataplane::Impl {
-  explicit Impl(DataplaneSettings s)
-      : settings(std::move(s)),
-        engine(settings.source_table_size, settings.flow_table_size, settings.dpdk_workers) {}
-
-  DataplaneSettings settings;
-  Engine engine;
-  mutable std::mutex mutex;  // apply / stats / stop
-  rte_mempool* pool = nullptr;
-  dpdk::Port ports[2];
-  std::vector<unsigned> lcores;
-  std::vector<dpdk::WorkerArg> args;
-  bool prepared = false;  // EAL, pool, ports and rings ready (prepare())
-  bool launched = false;
-  SlotBook book;  // class state slots: owners and counter bases
-  // A running capture: class names by state slot when it started, and the
-  // offset from the workers' clock (TSC ns) to Unix time.
-  std::array<std::string, SL_MAX_CLASSES> capture_names;
-  int64_t capture_offset_ns = 0;
-  // Workers whose polling loops stopped (stats(), under the mutex).
-  mutable ProgressWatch progress{dpdk::kWorkerStallLimit};
-
-  sl_counters sum_counters() const;
-  std::unique_ptr<Snapshot> make_snapshot(const CompiledProfile& profile, uint64_t generation,
-                                          SlotAssignment* slots, std::string* error) const;
-  void publish(std::unique_ptr<Snapshot> next, const SlotAssignment& slots);
-  bool quiescent_since(uint64_t token, std::chrono::milliseconds limit) const;
-  void free_retired(std::chrono::milliseconds limit);
-  void release();
-
-  // Snapshots swapped out that a worker may still read, each with the
-  // rte_rcu_qsbr token every worker must pass first. Freed once it did: a
-  // stalled worker (stuck in a loop, spinning on a lock) must not hold a
-  // retune, and the mutex stats() needs, forever.
-  struct Retired {
-    const Snapshot* snapshot;
-    uint64_t token;
-  };
-  std::vector<Retired> retired;
-  // The last capture_stop()'s token: the next capture waits for it.
-  std::optional<uint64_t> capture_token;
-};
 
 namespace {
 
@@ -519,107 +477,6 @@ void DpdkDataplane::Impl::release() {
   if (pool != nullptr) {
     rte_mempool_free(pool);
     pool = nullptr;
-  }
-}
-
-// sluicectl capture. The ring is made at the first capture and kept until
-// the dataplane stops: a worker may still hold it for a burst after the
-// capture is disarmed.
-bool DpdkDataplane::capture_start(const CaptureFilter& filter, std::string* error) {
-  Impl& im = *impl_;
-  std::lock_guard<std::mutex> lock(im.mutex);
-  Engine& e = im.engine;
-  if (!im.launched) {
-    *error = "the dpdk dataplane is not running";
-    return false;
-  }
-  if (e.sample_armed.load()) {
-    *error = "a capture is running already";
-    return false;
-  }
-  if (im.capture_token && !im.quiescent_since(*im.capture_token, dpdk::kRetireWait)) {
-    *error = "a worker has not polled since the last capture stopped (stalled); try again";
-    return false;
-  }
-  im.capture_token.reset();
-  sl_capture_cfg cfg{};
-  cfg.class_state = SL_CAPTURE_ANY;
-  if (!filter.class_name.empty()) {
-    const Snapshot* live = e.snapshot.load(std::memory_order_acquire);  // freed under im.mutex
-    const int slot = live ? im.book.slot_of(live->profile.prof, filter.class_name) : -1;
-    if (slot < 0) {
-      *error = "class \"" + filter.class_name + "\" is not enforced";
-      return false;
-    }
-    cfg.class_state = static_cast<uint32_t>(slot);
-  }
-  if (e.sample_ring == nullptr) {
-    e.sample_ring = rte_ring_create_elem("sl_capture", sizeof(sl_capture_rec), 16384, SOCKET_ID_ANY,
-                                         RING_F_SC_DEQ);
-    if (e.sample_ring == nullptr) {
-      *error = std::string("capture ring: ") + rte_strerror(rte_errno);
-      return false;
-    }
-  }
-  sl_capture_rec stale;
-  while (rte_ring_sc_dequeue_elem(e.sample_ring, &stale, sizeof(stale)) == 0) {
-  }
-  cfg.enabled = 1;
-  cfg.verdict_mask = filter.verdict_mask;
-  cfg.reason = filter.reason;
-  cfg.sample_every = std::max<uint32_t>(filter.sample_every, 1);
-  cfg.snaplen = std::clamp<uint32_t>(filter.snaplen, 1, SL_CAPTURE_SNAP);
-  e.sample_cfg = cfg;
-  e.sample_lost.store(0);
-  timespec real{};
-  clock_gettime(CLOCK_REALTIME, &real);
-  im.capture_offset_ns = static_cast<int64_t>(real.tv_sec) * 1000000000LL + real.tv_nsec -
-                         static_cast<int64_t>(e.tsc_ns(rte_rdtsc()));
-  for (uint32_t i = 0; i < SL_MAX_CLASSES; i++) im.capture_names[i] = im.book.names[i];
-  e.sample_armed.store(true, std::memory_order_release);
-  return true;
-}
-
-void DpdkDataplane::capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) {
-  Impl& im = *impl_;
-  Engine& e = im.engine;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(im.mutex);
-      if (e.sample_ring == nullptr) return;
-      sl_capture_rec r;
-      bool got = false;
-      while (rte_ring_sc_dequeue_elem(e.sample_ring, &r, sizeof(r)) == 0) {
-        got = true;
-        CaptureRecord rec;
-        rec.unix_ns = r.ts_ns + static_cast<uint64_t>(im.capture_offset_ns);
-        rec.wire_len = r.wire_len;
-        rec.bytes.assign(r.data, r.data + std::min<uint32_t>(r.cap_len, SL_CAPTURE_SNAP));
-        rec.class_name = im.capture_names[r.class_state & (SL_MAX_CLASSES - 1)];
-        rec.verdict = r.verdict;
-        rec.reason = r.reason;
-        out->push_back(std::move(rec));
-      }
-      if (lost != nullptr) *lost = e.sample_lost.load();
-      if (got) return;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
-void DpdkDataplane::capture_stop() {
-  Impl& im = *impl_;
-  std::lock_guard<std::mutex> lock(im.mutex);
-  im.engine.sample_armed.store(false);
-  // A worker that saw the capture armed may still be sampling its burst:
-  // the next capture_start waits until every worker passed a quiescent
-  // point, so that it neither rewrites sample_cfg under it nor gets its
-  // frame.
-  if (im.launched) {
-    im.capture_token = rte_rcu_qsbr_start(im.engine.qsv);
-    if (im.quiescent_since(*im.capture_token, dpdk::kRetireWait)) im.capture_token.reset();
   }
 }
 

@@ -3,6 +3,7 @@
 #include "control/api/json_parse.hpp"
 
 #include <cstdio>
+#include <vector>
 
 #include "control/api/audit.hpp"  // utc_timestamp
 #include "control/fleet/etcd_client.hpp"
@@ -87,9 +88,25 @@ bool read_fleet_history(EtcdClient& etcd, const FleetConfig& f, std::vector<Flee
 bool write_fleet_record(EtcdClient& etcd, const FleetConfig& f, FleetRecord record,
                         int64_t expected, bool* swapped, int64_t* revision, std::string* note) {
   record.time = utc_timestamp();
+  const std::string text = fleet_record_json(record);
   std::string error;
-  if (!etcd.put_if(fleet_config_key(f), fleet_record_json(record), expected, swapped, revision,
-                   &error)) {
+  bool answered = etcd.put_if(fleet_config_key(f), text, expected, swapped, revision, &error);
+  if (!answered || !*swapped) {
+    // A write that timed out at one etcd member may have committed there
+    // before the client tried the next, whose compare then failed (etcd
+    // says so of its timeouts): it is ours when the key holds exactly what
+    // was sent (its time and origin are this write's). Else the operator
+    // was told "refused" while every edge applied the change, and the
+    // change was kept out of the history.
+    std::vector<EtcdKv> kvs;
+    std::string ignored;
+    if (etcd.range(fleet_config_key(f), false, &kvs, nullptr, &ignored) && !kvs.empty() &&
+        kvs[0].value == text) {
+      answered = *swapped = true;
+      *revision = kvs[0].mod_revision;
+    }
+  }
+  if (!answered) {
     *note = error;
     return false;
   }

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
+
+#include <httplib.h>
 
 #include "control/fleet/etcd_client.hpp"
 #include "control/fleet/fleet_record.hpp"
@@ -52,7 +55,8 @@ class FleetPolicyTest : public ::testing::Test {
         {"AChangeComputedFromAnOlderRevisionIsRefused", 24784},
         {"WithoutEtcdTheAnswerSaysUnreachable", 24786},
         {"TurningAdaptiveOffFreezesTheEdgesLearnedRates", 24788},
-        {"TurningAdaptiveOffKeepsTheCeilingWhileAnEdgeLearnedNothing", 24802}};
+        {"TurningAdaptiveOffKeepsTheCeilingWhileAnEdgeLearnedNothing", 24802},
+        {"AWriteThatCommittedWhileItsAnswerWasLateIsOurs", 24808}};  // and its late member: 24807
     ASSERT_EQ(ports.count(name), 1U) << "give " << name << " ports of its own";
     etcd_ = std::make_unique<testing::EtcdProcess>(ports.at(name));
     ASSERT_TRUE(etcd_->ready());
@@ -240,6 +244,49 @@ TEST_F(FleetPolicyTest, AChangeComputedFromAnOlderRevisionIsRefused) {
   ASSERT_TRUE(write_fleet_record(c, fleet_, record, record.revision, &swapped, &revision, &note));
   EXPECT_FALSE(swapped);
   EXPECT_NE(effective_value("lookups_per_sec").find("900"), std::string::npos);
+}
+
+// A member that commits the write but answers after the client gave up (a
+// slow fsync, a leader change): the client tries the next member, whose
+// compare fails, as the key changed. The write is ours all the same (the
+// key holds what was sent): before, the operator read "refused" while the
+// edges applied it, and it was not kept for rollback. The member here is a
+// proxy that forwards to etcd and holds the answer past the timeout.
+TEST_F(FleetPolicyTest, AWriteThatCommittedWhileItsAnswerWasLateIsOurs) {
+  ASSERT_TRUE(call({{"op", "apply"}, {"config", kPolicy}})["ok"]);
+  const std::string target = etcd_->url();
+  httplib::Server late;
+  late.Post(R"(/.*)", [&target](const httplib::Request& req, httplib::Response& res) {
+    httplib::Client etcd(target);
+    const httplib::Result r = etcd.Post(req.path, req.body, "application/json");
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    if (r) res.set_content(r->body, "application/json");
+  });
+  ASSERT_TRUE(late.bind_to_port("127.0.0.1", 24807));
+  std::thread serving([&late] { late.listen_after_bind(); });  // bound: connections wait
+  EtcdClient direct({target}, std::chrono::milliseconds(2000));
+  FleetRecord record;
+  bool exists = false;
+  std::string error;
+  ASSERT_TRUE(read_fleet_record(direct, fleet_, &record, &exists, &error)) << error;
+  record.op = "set";
+  EtcdClient c({"http://127.0.0.1:24807", target}, std::chrono::milliseconds(300));
+  bool swapped = false;
+  int64_t revision = 0;
+  std::string note;
+  const bool written =
+      write_fleet_record(c, fleet_, record, record.revision, &swapped, &revision, &note);
+  late.stop();
+  serving.join();
+  ASSERT_TRUE(written) << note;
+  EXPECT_TRUE(swapped);
+  FleetRecord now;
+  ASSERT_TRUE(read_fleet_record(direct, fleet_, &now, &exists, &error)) << error;
+  EXPECT_EQ(now.revision, revision);
+  std::vector<FleetRecord> kept;
+  ASSERT_TRUE(read_fleet_history(direct, fleet_, &kept, &error)) << error;
+  ASSERT_FALSE(kept.empty());
+  EXPECT_EQ(kept.back().revision, revision) << "kept for rollback";
 }
 
 TEST_F(FleetPolicyTest, WithoutEtcdTheAnswerSaysUnreachable) {

@@ -89,7 +89,9 @@ void print_edges_reached(const json& r, int wait_ms) {
   const json refused = r.value("edges_refused", json::object());
   for (const auto& [node, why] : refused.items())
     std::cerr << "sluicectl --fleet: edge " << node
-              << " refused it and keeps the config it runs: " << why.get<std::string>() << "\n";
+              << " refused it and keeps the config it runs, and its budgets (a budget this "
+                 "change lowers is exceeded by that edge's share until it runs it): "
+              << why.get<std::string>() << "\n";
   if (!r["edges_behind"].empty())
     std::cerr << "sluicectl --fleet: applied, but not yet running on: " << r["edges_behind"].dump()
               << " after " << wait_ms << " ms\n";

@@ -413,7 +413,7 @@ check "sluicectl --fleet rollback returns every edge to the budget before (rc $r
 out=$(fctl set boundary.adaptive=true 2>&1) && rc=0 || rc=$?
 echo "$out"
 check "a fleet change the edges refuse exits 1, naming each edge and why (rc $rc)" \
-  "rc == 1 && $(grep -c "^sluicectl --fleet: edge edge-[12] refused it and keeps the config it runs: .*inline mode only" <<<"$out") == 2"
+  "rc == 1 && $(grep -c "^sluicectl --fleet: edge edge-[12] refused it and keeps the config it runs, and its budgets .*inline mode only" <<<"$out") == 2"
 # With dpdk, edge 3 (inline) runs it and publishes a learned rate; edges 1
 # and 2 learned none, so turning it off keeps the ceiling (not frozen at
 # edge 3's rate).

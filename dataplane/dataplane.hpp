@@ -210,7 +210,9 @@ inline bool is_dpdk_endpoint(const std::string& endpoint) {
 // `sluiced --detach`: an inline edge goes to the when_stopped pass-through
 // (its maps are removed); host mode, or `all`, removes everything a sluiced
 // left attached and pinned. True when that is done. With nothing pinned
-// at pin_path (sluice never ran there since boot) nothing is done.
+// at pin_path (sluice never ran there since boot) nothing is done, except
+// on an inline DPDK edge without the XDP standby (it pins nothing when it
+// runs): the pass-through goes in.
 bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report);
 
 // What a sluiced that is not in charge can say of the dataplane: the edge

@@ -110,22 +110,36 @@ std::unique_ptr<Dataplane> start_dataplane(const DataplaneSettings& settings,
   return nullptr;
 }
 
+namespace {
+[[maybe_unused]] bool starts_dpdk(const DataplaneSettings& settings) {
+  return settings.mode == DataplaneKind::dpdk ||
+         (settings.mode == DataplaneKind::automatic &&
+          (is_dpdk_endpoint(settings.outside) || is_dpdk_endpoint(settings.inside)));
+}
+}  // namespace
+
 bool check_dpdk_args(const DataplaneSettings& settings, std::string* error) {
-  const bool starts_dpdk =
-      settings.mode == DataplaneKind::dpdk ||
-      (settings.mode == DataplaneKind::automatic &&
-       (is_dpdk_endpoint(settings.outside) || is_dpdk_endpoint(settings.inside)));
 #ifdef SLUICE_WITH_DPDK
-  return !starts_dpdk || dpdk::eal_check(settings.dpdk_args, settings.dpdk_workers, error);
+  return !starts_dpdk(settings) ||
+         dpdk::eal_check(settings.dpdk_args, settings.dpdk_workers, error);
 #else
-  (void)starts_dpdk, (void)error;
+  (void)settings, (void)error;
   return true;  // mode dpdk without DPDK built is refused at the start
 #endif
 }
 
 #ifdef SLUICE_WITH_XDP
 bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report) {
-  return XdpDataplane::detach(kernel_side(settings), all, report);
+  // A DPDK edge without the XDP standby pins nothing while it runs: nothing
+  // pinned does not tell it never ran, and its inline edge still goes to
+  // the pass-through. Every other edge pins what it attaches.
+#if defined(SLUICE_WITH_DPDK)
+  const bool standby = standby_possible(settings);
+#else
+  const bool standby = false;
+#endif
+  const bool pins_nothing = starts_dpdk(settings) && !standby;
+  return XdpDataplane::detach(kernel_side(settings), all, pins_nothing, report);
 }
 
 DataplaneStats unattended_stats(const DataplaneSettings& settings) {

@@ -21,8 +21,13 @@ bool StandbyDataplane::start(const CompiledProfile& profile, uint64_t generation
                              std::string* error) {
   std::string why;
   // DPDK's steps that fail for a config's reasons first (ports, mbufs, the
-  // EAL): failing there leaves the edge, standby included, as it was.
+  // EAL, the profile's prefix tables): failing there leaves the edge,
+  // standby included, as it was.
   if (!dpdk_.prepare(error)) return false;
+  if (!dpdk_.check_profile(profile, error)) {
+    dpdk_.stop();
+    return false;
+  }
   if (!xdp_.start(profile, generation, &why)) {
     *error = "the XDP standby did not start: " + why;
     dpdk_.stop();

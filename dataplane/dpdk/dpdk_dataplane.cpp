@@ -297,6 +297,16 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
   return true;
 }
 
+bool DpdkDataplane::check_profile(const CompiledProfile& profile, std::string* error) const {
+  const Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  SlotAssignment slots;
+  std::string why;
+  if (im.make_snapshot(profile, 1, &slots, &why)) return true;
+  *error = "dpdk: " + why;
+  return false;
+}
+
 bool DpdkDataplane::apply(const CompiledProfile& profile, uint64_t generation, std::string* error) {
   return apply_with(
       profile, generation, [](std::string*) { return true; }, error);

@@ -26,6 +26,11 @@ class DpdkDataplane : public Dataplane {
   // runs it when it was not run.
   bool prepare(std::string* error);
   bool start(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
+  // Whether `profile` builds (its prefix tables: the step of start() and
+  // apply() that can refuse one), run nowhere. After prepare(); the XDP
+  // standby asks before it takes a profile at a start, so that one DPDK
+  // refuses reaches neither.
+  bool check_profile(const CompiledProfile& profile, std::string* error) const;
   bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override;
   // apply(), with `also` run once the profile is built (the step that can
   // refuse it) and before it is published: when `also` fails (with *error)

@@ -25,8 +25,10 @@
 //
 // Live config: the control thread publishes a new Snapshot with one atomic
 // store, and frees the old one once every worker passed a quiescent point
-// (rte_rcu_qsbr; a stalled worker delays the free, not the retune). Class state lives outside the
-// Snapshot, in slots that keep their class across swaps (dataplane/common/slot_book.hpp).
+// (rte_rcu_qsbr). A stalled worker delays the free, not the retune, until
+// kMaxRetired snapshots wait: then changes are refused. Class state lives
+// outside the Snapshot, in slots that keep their class across swaps
+// (dataplane/common/slot_book.hpp).
 #pragma once
 
 #include <rte_mbuf.h>

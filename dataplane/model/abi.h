@@ -380,7 +380,7 @@ struct sl_source_state {
 
 /* What the dataplane must write to its flow table after a decision. */
 #define SL_FLOW_OP_CREATE_TCP  (1U << 0) /* an admitted SYN: a new flow */
-#define SL_FLOW_OP_CREATE_FRAG (1U << 1) /* an admitted first fragment: its later fragments */
+#define SL_FLOW_OP_CREATE_FRAG (1U << 1) /* a first fragment that paid a token: its later ones */
 #define SL_FLOW_OP_LEARN       (1U << 2) /* learning window: record an unknown flow */
 
 struct sl_decision {
@@ -462,7 +462,7 @@ enum sl_flow_state {
 	SL_FLOW_OPEN = 2,    /* packets after the SYN seen */
 	SL_FLOW_CLOSING = 3, /* FIN or RST seen */
 	SL_FLOW_LEARNED = 4, /* learning window, not confirmed by the other direction yet */
-	SL_FLOW_FRAG = 5,    /* later fragments of an admitted first fragment */
+	SL_FLOW_FRAG = 5,    /* later fragments of a first fragment that paid a token */
 	SL_FLOW_RESET = 6,   /* an RST from the outside: ends soon, unless the outside sends on */
 };
 

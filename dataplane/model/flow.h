@@ -22,8 +22,8 @@
  *    carries is verified by that header's flow, SL_FLOW_ICMP_MAX times per
  *    flow: path MTU discovery needs one or two, and a forger who knows the
  *    flow gets no more;
- *  - an admitted first fragment creates a short entry (src, dst, proto, IP
- *    ID) that verifies its later fragments;
+ *  - an admitted first fragment that paid a lookup token creates a short
+ *    entry (src, dst, proto, IP ID) that verifies its later fragments;
  *  - after a start with an empty table, a learning window admits
  *    continuations of unknown TCP flows and records them (SL_FLOW_LEARNED,
  *    at most flow_learn_max per partition, never refreshed by the outside)

@@ -232,15 +232,17 @@ void XdpDataplane::stop() {
   program_.reset();
 }
 
-bool XdpDataplane::detach(const DataplaneSettings& settings, bool all, std::string* report) {
+bool XdpDataplane::detach(const DataplaneSettings& settings, bool all, bool pins_nothing,
+                          std::string* report) {
   namespace fs = std::filesystem;
   std::error_code ec;
   // Nothing pinned: nothing of sluice's is on the links (every program it
   // attaches, the pass-through too, is pinned there), so there is nothing to
   // hand over. An inline edge is not given the pass-through then: a config
   // that never ran (the package's example, removed with the package) would
-  // bridge two interfaces sluice never stood between.
-  if (!fs::exists(settings.pin_path, ec)) {
+  // bridge two interfaces sluice never stood between. Unless the edge pins
+  // nothing when it runs (DPDK without the standby).
+  if (!fs::exists(settings.pin_path, ec) && (all || settings.inside.empty() || !pins_nothing)) {
     *report += "nothing pinned at " + settings.pin_path + ": nothing of sluice's to detach\n";
     return true;
   }

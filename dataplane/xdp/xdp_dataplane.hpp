@@ -54,8 +54,11 @@ class XdpDataplane final : public Dataplane {
 
   // `sluiced --detach`: an inline edge goes to the when_stopped pass-through
   // and the maps are removed; host mode (or `all`) removes the links, the
-  // maps, the pass-through and the edge record. Nothing pinned: nothing done.
-  static bool detach(const DataplaneSettings& settings, bool all, std::string* report);
+  // maps, the pass-through and the edge record. Nothing pinned: nothing done,
+  // unless `pins_nothing` (the edge pins nothing when it runs: DPDK without
+  // the standby), when an inline edge still goes to the pass-through.
+  static bool detach(const DataplaneSettings& settings, bool all, bool pins_nothing,
+                     std::string* report);
 
  private:
   bool fail(const std::string& why, std::string* error);

@@ -145,6 +145,12 @@ printf '[dataplane]\noutside = "sl-none-out"\ninside = "sl-none-in"\npin_path = 
 check detach_nothing_pinned 0 "$sluiced" --detach --config "$tmp/never-ran.toml"
 expect_line detach_nothing_pinned_said "nothing pinned at $tmp/pins: nothing of sluice's to detach"
 [[ ! -e $tmp/pins ]] || { echo "FAIL detach_nothing_pinned_made_nothing: $tmp/pins made"; failed=$((failed + 1)); }
+# A DPDK edge without the XDP standby pins nothing while it runs: its
+# --detach still installs the pass-through, as it did before (here under a
+# pin path off bpffs, so it fails there: not "nothing pinned").
+printf '[dataplane]\nmode = "dpdk"\noutside = "net_af_packet0,iface=sl-none-out"\ninside = "net_af_packet1,iface=sl-none-in"\ndpdk_standby = "none"\npin_path = "%s/pins"\n' "$tmp" >"$tmp/dpdk-none.toml"
+check detach_dpdk_without_standby 1 "$sluiced" --detach --config "$tmp/dpdk-none.toml"
+expect_line detach_dpdk_without_standby_tried 'msg="detach incomplete"'
 # A start whose file's own tables ([control] here) are broken too exits,
 # naming the key: with defaults in their place it would take the main
 # edge's lock, socket and record. Before, it stayed up, not in charge.

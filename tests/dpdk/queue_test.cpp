@@ -305,10 +305,6 @@ TEST(DpdkQueues, NothingLeavesLaterThanMaxQueueDelay) {
   dp.stop();
 }
 
-// A retune from a packet budget to none while the device refused a paced
-// packet (a full tx queue): a packet admitted after the retune waits behind
-// it. Before, it went straight to the device, ahead of the waiting one, or
-// was dropped there while that one still waited.
 // Shadow mode passes what it would have shed, and an unverified ACK (under
 // unverified = "drop") has earned nothing: it waits with its class, behind
 // the lookups that came first, never in the top queue of verified
@@ -367,6 +363,10 @@ match = { src = ["198.18.0.0/15"] }
   dp.stop();
 }
 
+// A retune from a packet budget to none while the device refused a paced
+// packet (a full tx queue): a packet admitted after the retune waits behind
+// it. Before, it went straight to the device, ahead of the waiting one, or
+// was dropped there while that one still waited.
 TEST(DpdkQueues, AfterARetuneToNoPacketBudgetNothingOvertakesWhatTheDeviceRefused) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;

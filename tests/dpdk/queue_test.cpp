@@ -170,6 +170,19 @@ class RingLab {
     }
   }
 
+  // Takes what leaves on the inside port until `out` holds n, or `seconds`
+  // passed. Between empty polls the test thread naps 50 us (an error of at
+  // most that in the receive times): spinning, it would hold the other CPU
+  // of a 2-core machine, and whatever else runs would take the worker's.
+  void drain_until(std::size_t n, int seconds, std::vector<Received>* out) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (out->size() < n && std::chrono::steady_clock::now() < until) {
+      const std::size_t before = out->size();
+      drain(out);
+      if (out->size() == before) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
  private:
   DataplaneSettings settings_;
   rte_mempool* pool_ = nullptr;
@@ -195,15 +208,7 @@ TEST(DpdkQueues, StrictPriorityPacedWithinTwoPercent) {
   for (uint32_t i = 0; i < kEach; i++)
     for (uint32_t subnet : {7u, 3u, 1u}) ASSERT_TRUE(lab.send(subnet, 1 + i % 200, id++));
   std::vector<Received> got;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  // Between empty polls the test thread naps 50 us (an error of at most that
-  // in the receive times): spinning, it would hold the other CPU of a
-  // 2-core machine, and whatever else runs would take the worker's.
-  while (got.size() < 3 * kEach && std::chrono::steady_clock::now() < until) {
-    const std::size_t before = got.size();
-    lab.drain(&got);
-    if (got.size() == before) std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
+  lab.drain_until(3 * kEach, 10, &got);
   ASSERT_EQ(got.size(), 3u * kEach) << "every admitted packet leaves (the delay bound is 2 s)\n"
                                     << describe(dp.stats());
 
@@ -345,12 +350,7 @@ match = { src = ["198.18.0.0/15"] }
     ASSERT_TRUE(lab.send_frame(ack, false));
   }
   std::vector<Received> got;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (got.size() < kLookups + kAcks && std::chrono::steady_clock::now() < until) {
-    const std::size_t before = got.size();
-    lab.drain(&got);
-    if (got.size() == before) std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
+  lab.drain_until(kLookups + kAcks, 5, &got);
   ASSERT_EQ(got.size(), kLookups + kAcks) << describe(dp.stats());
   // The ACKs came after every lookup was queued: they leave last.
   uint64_t acks_before_last_lookup = 0;
@@ -397,12 +397,7 @@ max_queue_delay_us = 5000000
   ASSERT_TRUE(lab.settled(63));
 
   std::vector<Received> got;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (got.size() < 65 && std::chrono::steady_clock::now() < until) {
-    const std::size_t before = got.size();
-    lab.drain(&got);
-    if (got.size() == before) std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
+  lab.drain_until(65, 5, &got);
   const DataplaneStats stats = dp.stats();
   ASSERT_EQ(stats.ports.size(), 2U);
   EXPECT_EQ(stats.ports[1].tx_dropped, 0U) << "nothing dropped at the full device";

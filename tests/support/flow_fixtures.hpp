@@ -211,6 +211,17 @@ inline std::vector<FlowFixture> flow_fixtures() {
         .payload(64)
         .build();
   };
+  // An ACK's fragment from src to 198.19.0.1:443 (the TCP header rides in
+  // the first fragment only).
+  auto ack_frag4 = [](const char* src, uint16_t id, uint16_t off, bool more) {
+    return PacketBuilder()
+        .ipv4(src, "198.19.0.1")
+        .fragment(off, more)
+        .ip_id(id)
+        .tcp(40000, 443, kAck)
+        .payload(64)
+        .build();
+  };
   const int A = SL_VERDICT_ADMITTED;
   const int S = SL_VERDICT_SHED;
   const int LOOKUP = SL_REASON_LOOKUP;
@@ -374,47 +385,19 @@ inline std::vector<FlowFixture> flow_fixtures() {
         {"IPv6 later fragment, other id", false, frag6(98, 8, false), t + 7 * s + 2000,
          "checkpoint", A, UNV},
         {"first fragment of an ACK no flow began: unverified, admitted (charged)", false,
-         PacketBuilder()
-             .ipv4("198.18.10.8", "198.19.0.1")
-             .fragment(0, true)
-             .ip_id(55)
-             .tcp(40000, 443, kAck)
-             .payload(64)
-             .build(),
-         t + 8 * s, "checkpoint", A, UNV},
+         ack_frag4("198.18.10.8", 55, 0, true), t + 8 * s, "checkpoint", A, UNV},
         {"its later fragment earns nothing from it: unverified", false,
-         PacketBuilder()
-             .ipv4("198.18.10.8", "198.19.0.1")
-             .fragment(72, false)
-             .ip_id(55)
-             .tcp(40000, 443, kAck)
-             .payload(64)
-             .build(),
-         t + 8 * s + 1000, "checkpoint", A, UNV},
+         ack_frag4("198.18.10.8", 55, 72, false), t + 8 * s + 1000, "checkpoint", A, UNV},
         // A verified continuation pays no token, so its first fragment
         // writes no entry: else a flood of first fragments on one admitted
         // connection (a new IP ID each) would recycle its priority's
         // partition for free (docs/architecture.md, "Limits").
         {"a SYN: a lookup", false, seg4("198.18.10.9", 40000, "198.19.0.1", 443, kSyn),
          t + 8 * s + 2000, "checkpoint", A, LOOKUP},
-        {"its ACK's first fragment: verified", false,
-         PacketBuilder()
-             .ipv4("198.18.10.9", "198.19.0.1")
-             .fragment(0, true)
-             .ip_id(56)
-             .tcp(40000, 443, kAck)
-             .payload(64)
-             .build(),
+        {"its ACK's first fragment: verified", false, ack_frag4("198.18.10.9", 56, 0, true),
          t + 8 * s + 3000, "checkpoint", A, CONT},
         {"the ACK's later fragment: unverified (its first paid nothing)", false,
-         PacketBuilder()
-             .ipv4("198.18.10.9", "198.19.0.1")
-             .fragment(72, false)
-             .ip_id(56)
-             .tcp(40000, 443, kAck)
-             .payload(64)
-             .build(),
-         t + 8 * s + 4000, "checkpoint", A, UNV},
+         ack_frag4("198.18.10.9", 56, 72, false), t + 8 * s + 4000, "checkpoint", A, UNV},
         // Keyed on the Fragment header's next header, which every fragment
         // carries: the first walks on past the options to UDP.
         {"IPv6 first fragment, destination options after the Fragment header", false,

@@ -319,18 +319,25 @@ struct ApiServer::Impl {
     });
     http->set_payload_max_length(kMaxRequestBytes);
     http->set_read_timeout(5, 0);
-    http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {
+    // One request per connection: after a refusal the unread body must not
+    // be taken for a next request, and a retune needs no keep-alive.
+    http->set_keep_alive_max_count(1);
+    // The token is checked on the headers, before httplib reads a body: a
+    // client without it cannot make the daemon read and hold 32 MiB.
+    http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       const std::string auth = req.get_header_value("Authorization");
       // The scheme's name is case-insensitive (RFC 9110), the token not.
       const std::string prefix = "Bearer ";
       const bool bearer = auth.size() >= prefix.size() &&
                           strncasecmp(auth.c_str(), prefix.c_str(), prefix.size()) == 0;
-      if (!bearer || !constant_time_equal(auth.substr(prefix.size()), token)) {
-        res.status = 401;
-        res.set_content(json({{"ok", false}, {"error", "missing or wrong bearer token"}}).dump(),
-                        "application/json");
-        return;
-      }
+      if (bearer && constant_time_equal(auth.substr(prefix.size()), token))
+        return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 401;
+      res.set_content(json({{"ok", false}, {"error", "missing or wrong bearer token"}}).dump(),
+                      "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {
       json request = parse_json(req.body);
       json response = request.is_discarded() || !request.is_object()
                           ? json({{"ok", false},

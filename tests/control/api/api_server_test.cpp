@@ -61,6 +61,19 @@ class RawConnection {
       fd_ = -1;
     }
   }
+  // Over TCP to 127.0.0.1:port, for the HTTP listener.
+  explicit RawConnection(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ADD_FAILURE() << "cannot connect to 127.0.0.1:" << port << ": " << std::strerror(errno);
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
   ~RawConnection() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -522,6 +535,35 @@ TEST_F(ApiServerTest, HttpNeedsTheRightBearerTokenAndAuditsTheTokenIdOnly) {
   EXPECT_EQ(audit[0]["op"], "set");
   EXPECT_EQ(test::read_text(h_.audit_path()).find(token), std::string::npos)
       << "the audit log must never hold the token";
+}
+
+// A client without the token is answered on its headers: the daemon does
+// not wait for, read or hold the body it announces (here 32 MiB, never sent).
+// Reading it first would answer 400 after the 5 s read timeout instead.
+TEST_F(ApiServerTest, HttpRefusesAWrongTokenBeforeReadingTheBody) {
+  const std::string token_file = h_.dir().file("http.token");
+  test::write_text(token_file, "Q7f2kL9xW3mN8pR4tV6yB1cD5gH0jZsA\n");
+  const int port = free_loopback_port();
+  ASSERT_GT(port, 0);
+  ApiOptions o = options();
+  o.http_listen = "127.0.0.1:" + std::to_string(port);
+  o.http_token_file = token_file;
+  auto server = start(o);
+  ASSERT_NE(server, nullptr);
+
+  RawConnection raw(port);
+  ASSERT_TRUE(
+      raw.send_all("POST /v1/request HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Authorization: Bearer not-the-token\r\n"
+                   "Content-Type: application/json\r\n"
+                   "Content-Length: " +
+                   std::to_string(kMaxRequestBytes) + "\r\n\r\n"));
+  const std::optional<std::string> status_line = raw.read_line(10s);
+  ASSERT_TRUE(status_line.has_value()) << "no answer";
+  EXPECT_EQ(status_line->rfind("HTTP/1.1 401", 0), 0u) << *status_line;
+  // The unread body is never taken for a next request: the server closes.
+  EXPECT_TRUE(raw.closed_within(10s));
+  EXPECT_EQ(h_.state().generation(), 1u);
 }
 
 // httplib's stop() is a no-op until its listen thread has started; a server

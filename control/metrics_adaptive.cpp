@@ -64,9 +64,10 @@ void adaptive_families(const AdaptiveFigures& a, const sl_backend_signal* sig,
   latency.metric.push_back(latency_histogram(*sig));
   out->push_back(std::move(latency));
   MetricFamily events = family("sluice_backend_events_total",
-                               "Backend signal events: requests (first request data of an "
-                               "admitted flow), responses, resets (from the inside), "
-                               "zero_windows (inside packets), syn_again (a SYN sent again)",
+                               "Backend signal events on flows whose client acknowledged the "
+                               "SYN-ACK: requests (first request data), responses, resets "
+                               "(from the inside), zero_windows (inside packets); syn_again "
+                               "(a SYN sent again that the inside left unanswered)",
                                MetricType::Counter);
   add(events, static_cast<double>(sig->requests), {{"event", "requests"}});
   add(events, static_cast<double>(sig->responses), {{"event", "responses"}});

@@ -150,8 +150,9 @@ struct sl_meta {
 	__u32 frag_id;		     /* IP identification of a fragment (v4: 16 bits), host order */
 	__u16 tcp_payload;	     /* TCP data bytes in this packet (first or only fragment) */
 	__u16 tcp_window;	     /* TCP window field as sent (unscaled), host order */
+	__u32 tcp_ack;		     /* TCP acknowledgment number, host order (flow.h, sl_rt_*) */
 };
-SL_STATIC_ASSERT(sizeof(struct sl_meta) == 72, "sl_meta layout");
+SL_STATIC_ASSERT(sizeof(struct sl_meta) == 76, "sl_meta layout");
 
 /* A token bucket's compiled parameters. Tokens are counted in nanotokens
  * (SL_TOKEN per token) so that refill = elapsed_ns * rate_per_sec is exact. */
@@ -472,26 +473,34 @@ struct sl_flow {
 	__u8 state_index; /* class slot that created it (diagnostics) */
 	__u8 rt_phase;	  /* enum sl_rt_phase: the backend signal of this flow */
 	__u8 icmp_errors; /* ICMP errors it verified (flow.h, SL_FLOW_ICMP_MAX) */
-	__u32 rt_req_us;  /* when its first request data passed, in us (low 32 bits) */
+	/* When its first request data passed, in us (low 32 bits); before, while
+	 * rt_phase is SL_RT_ANSWERED, the acknowledgment number that proves the
+	 * client saw the inside's SYN-ACK (its sequence number + 1). */
+	__u32 rt_req_us;
 };
 SL_STATIC_ASSERT(sizeof(struct sl_flow) == 16, "sl_flow layout");
 
 /*
  * The backend signal of the adaptive boundary (flow.h, sl_rt_*): per
- * admitted TCP flow, the time from the first data the outside sends to the
- * first data the inside answers with, plus the inside's resets and zero
- * windows and the SYNs the outside sends again. Samples go in a histogram
+ * admitted TCP flow whose client proved it saw the inside's SYN-ACK, the
+ * time from the first data the outside sends to the first data the inside
+ * answers with, plus the inside's resets and zero windows on such flows, and
+ * the SYNs the outside sends again that the inside left unanswered for at
+ * least SL_RT_SYN_AGAIN_NS. Samples go in a histogram
  * of 8 buckets per octave of microseconds (9% wide): bucket b < 8 holds b
  * us; above, octave o = b / 8 + 2 starts at (8 + b % 8) << (o - 3) us.
  */
 #define SL_RT_BUCKETS 192 /* up to 2^25 us (33 s); the last bucket holds the rest */
+/* A SYN sent again sooner than this after the first is no client's
+ * retransmission (the initial RTO is 1 s, RFC 6298; Linux's least is 200 ms). */
+#define SL_RT_SYN_AGAIN_NS (200ULL * SL_NS_PER_SEC / 1000)
 struct sl_backend_signal {
-	__u64 requests;	    /* flows whose first request data passed (a sample began) */
+	__u64 requests;	    /* proven flows whose first request data passed (a sample began) */
 	__u64 responses;    /* first response data after it (a sample ended) */
 	__u64 sum_us;	    /* of the samples */
-	__u64 resets;	    /* RSTs the inside sent on a known flow */
-	__u64 zero_windows; /* inside packets of a known flow advertising a zero window */
-	__u64 syn_again;    /* SYNs from the outside for a flow already waiting on its SYN */
+	__u64 resets;	    /* RSTs the inside sent on a proven flow */
+	__u64 zero_windows; /* inside packets of a proven flow advertising a zero window */
+	__u64 syn_again;    /* SYNs from the outside for a flow whose SYN is unanswered */
 	__u64 hist[SL_RT_BUCKETS];
 };
 

@@ -277,6 +277,41 @@ SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile
 	}
 }
 
+/*
+ * The backend signal (adaptive boundary, SL_PROFILE_ADAPTIVE, inline mode).
+ * An edge sees both directions of every flow it admitted: the time from the
+ * outside's first request data to the inside's first response data is the
+ * service's own latency (the handshake alone is the kernel's), and it grows
+ * with the queue in front of the service. One sample per flow: the rest of
+ * a keep-alive flow's requests are not timed (their request and answer can
+ * interleave; one per connection is what a surge of new lookups is made of).
+ *
+ * The outside can forge anything but what it never saw. So a flow counts
+ * (its sample, the inside's resets and zero windows on it) only once its
+ * client proved it saw the inside's SYN-ACK: its ACK acknowledges that
+ * SYN-ACK's sequence number, which a spoofer does not receive (a blind guess
+ * of 32 bits). A RST to a SYN (a closed port) and a RST to a forged ACK
+ * therefore count nothing, nor does forged request data. A SYN sent again
+ * counts only when the inside never answered the first (a full backlog
+ * drops SYNs; a healthy one answers within milliseconds) and not sooner than
+ * a client retransmits (SL_RT_SYN_AGAIN_NS). An inside packet that confirms
+ * a learned flow proves it too (the backend sends on it).
+ */
+enum sl_rt_phase {
+	SL_RT_NONE = 0,	    /* the inside has not answered the SYN (or: not the client's) */
+	SL_RT_WAITING = 1,  /* request data passed at rt_req_us, no answer yet */
+	SL_RT_DONE = 2,	    /* this flow's sample was taken */
+	SL_RT_ANSWERED = 3, /* the inside's SYN-ACK passed; rt_req_us: the ACK that proves it */
+	SL_RT_PROVEN = 4,   /* the client acknowledged it; no request data yet */
+};
+
+/* The client has proved the flow: its resets and zero windows count. */
+SL_INLINE int sl_rt_proven(const struct sl_flow *f)
+{
+	return f->rt_phase == SL_RT_PROVEN || f->rt_phase == SL_RT_WAITING ||
+	       f->rt_phase == SL_RT_DONE;
+}
+
 /* FIN or RST: the flow ends soon. A learned flow stays learned (a RST, from
  * either side, proves nothing about it: it must not promote it). */
 SL_INLINE void sl_flow_close(struct sl_flow *f, __u64 now_ns)
@@ -356,25 +391,11 @@ SL_INLINE int sl_flow_touch_inside(struct sl_flow *f, const struct sl_meta *m,
 	if (f->state == SL_FLOW_LEARNED) {
 		f->state = SL_FLOW_OPEN;
 		f->expires_ns = now_ns + prof->flow_idle_ns;
+		f->rt_phase = SL_RT_PROVEN; /* the backend sends on it */
 		return SL_FLOW_EV_CONFIRMED;
 	}
 	return -1;
 }
-
-/*
- * The backend signal (adaptive boundary, SL_PROFILE_ADAPTIVE, inline mode).
- * An edge sees both directions of every flow it admitted: the time from the
- * outside's first request data to the inside's first response data is the
- * service's own latency (the handshake alone is the kernel's), and it grows
- * with the queue in front of the service. One sample per flow: the rest of
- * a keep-alive flow's requests are not timed (their request and answer can
- * interleave; one per connection is what a surge of new lookups is made of).
- */
-enum sl_rt_phase {
-	SL_RT_NONE = 0,	   /* no request data seen yet */
-	SL_RT_WAITING = 1, /* request data passed at rt_req_us, no answer yet */
-	SL_RT_DONE = 2,	   /* this flow's sample was taken */
-};
 
 SL_INLINE __u32 sl_rt_now_us(__u64 now_ns)
 {
@@ -422,15 +443,20 @@ SL_INLINE __u64 sl_rt_bucket_low(__u32 b)
 	return (__u64)(8 + b % 8) << (b / 8 - 1);
 }
 
-/* A verified packet from the outside (m) on live entry f: its first data
- * starts the flow's sample. Returns 1 when it did (count it as a request). */
+/* A verified packet from the outside (m) on live entry f: the ACK that
+ * proves the flow, and its first data, which starts the flow's sample.
+ * Returns 1 when it did (count it as a request). */
 SL_INLINE int sl_rt_outside(struct sl_flow *f, const struct sl_meta *m,
 			    const struct sl_profile *prof, __u64 now_ns)
 {
-	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || f->rt_phase != SL_RT_NONE ||
-	    m->l4_proto != SL_IPPROTO_TCP || m->tcp_payload == 0 ||
+	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || m->l4_proto != SL_IPPROTO_TCP ||
 	    (m->tcp_flags & (SL_TCP_SYN | SL_TCP_RST)) ||
 	    (f->state != SL_FLOW_SYN && f->state != SL_FLOW_OPEN))
+		return 0;
+	if (f->rt_phase == SL_RT_ANSWERED && (m->tcp_flags & SL_TCP_ACK) &&
+	    m->tcp_ack == f->rt_req_us)
+		f->rt_phase = SL_RT_PROVEN;
+	if (f->rt_phase != SL_RT_PROVEN || m->tcp_payload == 0)
 		return 0;
 	f->rt_phase = SL_RT_WAITING;
 	f->rt_req_us = sl_rt_now_us(now_ns);
@@ -444,6 +470,19 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 			    struct sl_backend_signal *sig)
 {
 	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || f->state == SL_FLOW_FRAG)
+		return;
+	if ((m->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK | SL_TCP_RST)) == (SL_TCP_SYN | SL_TCP_ACK)) {
+		/* The answer to the client's SYN (the first; one retransmitted
+		 * carries the same sequence number). An open flow's: a SYN
+		 * reopened it (sl_flow_rewrite). */
+		if ((f->state == SL_FLOW_SYN || f->state == SL_FLOW_OPEN) &&
+		    f->rt_phase == SL_RT_NONE) {
+			f->rt_phase = SL_RT_ANSWERED;
+			f->rt_req_us = m->tcp_seq + 1;
+		}
+		return;
+	}
+	if (!sl_rt_proven(f))
 		return;
 	if (m->tcp_flags & SL_TCP_RST) {
 		if (f->state != SL_FLOW_CLOSING && f->state != SL_FLOW_RESET)
@@ -482,12 +521,15 @@ SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f, __u
 }
 
 /* An admitted SYN from the outside finds old, the entry of its flow: a SYN
- * sent again while the first still waits is a sign of a full backlog. */
+ * sent again, as a client retransmits, while the inside has not answered
+ * the first is a sign of a full backlog. (A SYN entry is never refreshed:
+ * it was written SL_FLOW_SYN_NS before it expires.) */
 SL_INLINE int sl_rt_syn_again(const struct sl_flow *old, const struct sl_profile *prof,
 			      __u64 now_ns)
 {
 	return (prof->flags & SL_PROFILE_ADAPTIVE) && old->state == SL_FLOW_SYN &&
-	       sl_flow_live(old, now_ns);
+	       old->rt_phase == SL_RT_NONE && sl_flow_live(old, now_ns) &&
+	       now_ns + SL_FLOW_SYN_NS >= old->expires_ns + SL_RT_SYN_AGAIN_NS;
 }
 
 /* An inside packet that opens a connection (SYN without ACK): its flow is

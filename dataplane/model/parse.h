@@ -105,6 +105,7 @@ SL_INLINE int sl_parse_l4_at(const __u8 *data, const __u8 *end, struct sl_meta *
 		m->sport = sl_rd16(l4);
 		m->dport = sl_rd16(l4 + 2);
 		m->tcp_seq = sl_rd32(l4 + 4);
+		m->tcp_ack = sl_rd32(l4 + 8);
 		m->tcp_flags = l4[13];
 		m->tcp_window = sl_rd16(l4 + 14);
 		m->tcp_payload = (__u16)(lim - off - doff);

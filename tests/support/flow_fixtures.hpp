@@ -130,13 +130,30 @@ inline std::vector<uint8_t> zero_window(std::vector<uint8_t> frame) {
   return frame;
 }
 
-// The adaptive boundary's signal (flow.h, sl_rt_*): flow 1 times its first
-// answer (request data at +1 ms, answered at +21 ms: one 20 ms sample; later
-// data of either side adds none), flow 2's SYN is sent again while it waits
-// and the inside resets it, flow 3's inside advertises a zero window.
+// A segment acknowledging `ack` (seg4's acknowledge 1 with the ACK flag).
+inline std::vector<uint8_t> seg4_acking(const char* src, uint16_t sport, const char* dst,
+                                        uint16_t dport, uint8_t flags, uint32_t ack,
+                                        std::size_t payload = 0) {
+  return PacketBuilder()
+      .ipv4(src, dst)
+      .tcp(sport, dport, flags)
+      .ack_number(ack)
+      .payload(payload)
+      .build();
+}
+
+// The adaptive boundary's signal (flow.h, sl_rt_*). Flows whose client
+// acknowledged the inside's SYN-ACK (seg4's sequence number 1000: kProof)
+// count: flow 1 times its first answer (request data at +1 ms, answered at
+// +21 ms: one 20 ms sample; later data of either side adds none), flow 3's
+// inside advertises a zero window, flow 4's inside resets it; flow 2's SYN
+// is sent again a second after the inside left it unanswered. What a
+// spoofer who never sees the SYN-ACK can send counts nothing: request data
+// and an ACK the backend resets, acknowledging the wrong number (flows 5
+// and 9), a SYN sent again sooner than any client retransmits (flow 6) or
+// after the inside answered it (flow 7), a SYN to a closed port (flow 8).
 // Counted: requests 1, responses 1, sum 20,000 us, syn_again 1, resets 1,
-// zero_windows 1 (flow_test.cpp asserts them; the XDP program counts the
-// same).
+// zero_windows 1 (flow_test.cpp asserts them; XDP and DPDK count the same).
 inline std::vector<FlowStep> backend_signal_steps() {
   const uint64_t t = kFlowT0;
   const uint64_t ms = kSecond / 1000;
@@ -146,31 +163,62 @@ inline std::vector<FlowStep> backend_signal_steps() {
   const int LOOKUP = SL_REASON_LOOKUP;
   const int CONT = SL_REASON_CONTINUATION;
   const uint8_t kSynAck = kSyn | kAck;
+  const uint32_t kProof = 1001;
+  auto syn = [&](const char* what, uint16_t port, uint64_t at) {
+    return FlowStep{what, false, seg4(cp, port, srv, 443, kSyn), at, "checkpoint", A, LOOKUP};
+  };
+  auto syn_ack = [&](const char* what, uint16_t port, uint64_t at) {
+    return FlowStep{what, true, seg4(srv, 443, cp, port, kSynAck), at, nullptr};
+  };
+  auto ack = [&](const char* what, uint16_t port, uint32_t acking, std::size_t data, uint64_t at) {
+    return FlowStep{what, false,        seg4_acking(cp, port, srv, 443, kAck, acking, data),
+                    at,   "checkpoint", A,
+                    CONT};
+  };
   return {
-      {"flow 1: SYN", false, seg4(cp, 42000, srv, 443, kSyn), t, "checkpoint", A, LOOKUP},
-      {"flow 1: SYN-ACK", true, seg4(srv, 443, cp, 42000, kSynAck), t + ms / 10, nullptr},
-      {"flow 1: ACK, no data: no request yet", false, seg4(cp, 42000, srv, 443, kAck), t + ms / 5,
-       "checkpoint", A, CONT},
-      {"flow 1: request data: the sample starts", false, seg4(cp, 42000, srv, 443, kAck, 200),
-       t + ms, "checkpoint", A, CONT},
-      {"flow 1: more request data: still the first", false, seg4(cp, 42000, srv, 443, kAck, 200),
-       t + 2 * ms, "checkpoint", A, CONT},
+      syn("flow 1: SYN", 42000, t),
+      syn_ack("flow 1: SYN-ACK", 42000, t + ms / 10),
+      ack("flow 1: the ACK that proves it, no data: no request yet", 42000, kProof, 0, t + ms / 5),
+      ack("flow 1: request data: the sample starts", 42000, kProof, 200, t + ms),
+      ack("flow 1: more request data: still the first", 42000, kProof, 200, t + 2 * ms),
       {"flow 1: an ACK from the inside, no data: no answer yet", true,
        seg4(srv, 443, cp, 42000, kAck), t + 3 * ms, nullptr},
       {"flow 1: the first answer: a 20 ms sample", true, seg4(srv, 443, cp, 42000, kAck, 1400),
        t + 21 * ms, nullptr},
       {"flow 1: more answer: no second sample", true, seg4(srv, 443, cp, 42000, kAck, 1400),
        t + 30 * ms, nullptr},
-      {"flow 2: SYN", false, seg4(cp, 42001, srv, 443, kSyn), t + 40 * ms, "checkpoint", A, LOOKUP},
-      {"flow 2: the SYN again, still waiting", false, seg4(cp, 42001, srv, 443, kSyn),
-       t + 1040 * ms, "checkpoint", A, LOOKUP},
-      {"flow 2: the inside resets it", true, seg4(srv, 443, cp, 42001, kRst | kAck), t + 1100 * ms,
-       nullptr},
-      {"flow 3: SYN", false, seg4(cp, 42002, srv, 443, kSyn), t + 1200 * ms, "checkpoint", A,
-       LOOKUP},
-      {"flow 3: SYN-ACK", true, seg4(srv, 443, cp, 42002, kSynAck), t + 1201 * ms, nullptr},
+      syn("flow 2: SYN", 42001, t + 40 * ms),
+      syn("flow 2: the SYN again, unanswered for a second", 42001, t + 1040 * ms),
+      syn("flow 3: SYN", 42002, t + 1200 * ms),
+      syn_ack("flow 3: SYN-ACK", 42002, t + 1201 * ms),
+      ack("flow 3: the ACK that proves it", 42002, kProof, 0, t + 1202 * ms),
       {"flow 3: the inside's zero window", true, zero_window(seg4(srv, 443, cp, 42002, kAck)),
        t + 1300 * ms, nullptr},
+      syn("flow 4: SYN", 42003, t + 1400 * ms),
+      syn_ack("flow 4: SYN-ACK", 42003, t + 1401 * ms),
+      ack("flow 4: the ACK that proves it", 42003, kProof, 0, t + 1402 * ms),
+      {"flow 4: the inside resets it", true, seg4(srv, 443, cp, 42003, kRst | kAck), t + 1500 * ms,
+       nullptr},
+      syn("flow 5: a spoofer's SYN", 42004, t + 1600 * ms),
+      syn_ack("flow 5: SYN-ACK (to where the spoofer is not)", 42004, t + 1601 * ms),
+      ack("flow 5: request data acknowledging a guess: no request", 42004, 1, 200, t + 1602 * ms),
+      {"flow 5: the inside resets the forged ACK: no reset counted", true,
+       seg4(srv, 443, cp, 42004, kRst), t + 1603 * ms, nullptr},
+      syn("flow 6: SYN", 42005, t + 1700 * ms),
+      syn("flow 6: the SYN again half a millisecond later: no client's", 42005,
+          t + 1700 * ms + ms / 2),
+      syn("flow 7: SYN", 42006, t + 1800 * ms),
+      syn_ack("flow 7: SYN-ACK", 42006, t + 1801 * ms),
+      syn("flow 7: the SYN again after the inside answered", 42006, t + 2801 * ms),
+      syn("flow 8: SYN to a closed port", 42007, t + 2900 * ms),
+      {"flow 8: the inside's RST to the SYN", true, seg4(srv, 443, cp, 42007, kRst | kAck),
+       t + 2901 * ms, nullptr},
+      syn("flow 9: SYN", 42008, t + 3000 * ms),
+      syn_ack("flow 9: SYN-ACK", 42008, t + 3001 * ms),
+      ack("flow 9: data acknowledging one short of the proof", 42008, kProof - 1, 200,
+          t + 3002 * ms),
+      {"flow 9: the inside resets it: not counted", true, seg4(srv, 443, cp, 42008, kRst),
+       t + 3003 * ms, nullptr},
   };
 }
 

@@ -90,6 +90,12 @@ PacketBuilder& PacketBuilder::tcp(uint16_t sport, uint16_t dport, uint8_t flags,
   return *this;
 }
 
+PacketBuilder& PacketBuilder::ack_number(uint32_t ack) {
+  ack_ = ack;
+  ack_set_ = true;
+  return *this;
+}
+
 PacketBuilder& PacketBuilder::udp(uint16_t sport, uint16_t dport) {
   proto_ = 17;
   sport_ = sport;
@@ -168,7 +174,7 @@ std::vector<uint8_t> PacketBuilder::build() const {
     put16(l4, 0, sport_);
     put16(l4, 2, dport_);
     put32(l4, 4, seq_);
-    put32(l4, 8, (flags_ & kAck) ? 1 : 0);
+    put32(l4, 8, ack_set_ ? ack_ : (flags_ & kAck) ? 1 : 0);
     l4[12] = static_cast<uint8_t>(((20 + tcp_options_) / 4) << 4);
     l4[13] = flags_;
     put16(l4, 14, 64240);

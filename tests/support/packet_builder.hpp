@@ -35,6 +35,8 @@ class PacketBuilder {
   PacketBuilder& hop_limit(uint8_t hops);
   // IP identification (IPv4: low 16 bits; IPv6: the fragment header's).
   PacketBuilder& ip_id(uint32_t id);
+  // TCP acknowledgment number (default: 1 with the ACK flag, else 0).
+  PacketBuilder& ack_number(uint32_t ack);
   // ICMP error body: the IP header and first 8 L4 bytes of `frame` (an
   // Ethernet frame without VLAN tags), as a router quotes what it drops.
   PacketBuilder& icmp_quote(const std::vector<uint8_t>& frame);
@@ -65,6 +67,8 @@ class PacketBuilder {
   uint16_t dport_ = 0;
   uint8_t flags_ = 0;
   uint32_t seq_ = 0;
+  uint32_t ack_ = 0;
+  bool ack_set_ = false;
   std::size_t tcp_options_ = 0;
   uint8_t icmp_type_ = 0;
   std::size_t raw_l4_ = 0;

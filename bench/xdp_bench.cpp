@@ -426,6 +426,21 @@ int main(int argc, char** argv) {
                    repeat, rounds, title, {flood}, {flood, flood}))
         return 1;
     }
+    // Frames that do not parse touch no budget, and are decided without
+    // the state lock (the same frame on both CPUs).
+    const std::pair<const char*, std::vector<uint8_t>> unparsed[] = {
+        {"non-IP frame (LLDP, both CPUs)", PacketBuilder().non_ip(0x88cc, 46).build()},
+        {"malformed frame (a TCP header of 8 bytes, both CPUs)",
+         PacketBuilder().ipv4("198.18.77.8", "198.19.0.1").l4_raw(6, 8).build()},
+    };
+    for (const auto& [title, frame] : unparsed) {
+      if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
+                                     {"xdp-filter allow-all", filter.fd},
+                                     {"sluice (a) 10 prefixes", s10->outside_prog_fd()},
+                                     {"(a), default class sticky", s_sticky->outside_prog_fd()}},
+                                    repeat, rounds, title, {frame}, {frame, frame}))
+        return 1;
+    }
     if (part != "scaling" && !sluice::bench::operations(repeat, rounds)) return 1;
     if (part != "all") return 0;
   }

@@ -135,8 +135,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
       // Non-IP and malformed frames touch no budget: decided without the
       // state lock (one of them per burst took it for the whole burst, and
       // the workers decided one at a time).
-      sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr,
-                       SL_SOURCE_HERE, 0, now[i], &d[i]);
+      sl_decide_unparsed(&prof, parsed[i], cls[i], &d[i]);
       continue;
     }
     int flow_hit = 0;

@@ -374,8 +374,9 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 }
 
 /*
- * What a dataplane with credits decides without the state lock: on the
- * CPU's credit (sl_credit_spend), or a lookup its source's own budget
+ * What a dataplane with credits decides without the state lock: a frame
+ * that did not parse (sl_decide_unparsed), on the CPU's credit
+ * (sl_credit_spend), or a lookup its source's own budget
  * refused (nothing shared changes: the class and boundary states are
  * current), a start or a charged packet (a spoofed ACK flood claiming one
  * source costs what a SYN flood from it costs).
@@ -388,6 +389,10 @@ SL_INLINE int sl_decide_unlocked(const struct sl_profile *prof, const struct sl_
 				 const struct sl_boundary_state *bs, int source, int flow_hit,
 				 struct sl_cpu_credits *cc, __u64 now_ns, struct sl_decision *d)
 {
+	if (parse_result != SL_PARSE_OK) {
+		sl_decide_unparsed(prof, parse_result, class_id, d);
+		return 1;
+	}
 	if (sl_credit_spend(prof, m, parse_result, class_id, cs, bs, source, flow_hit, cc, now_ns,
 			    d))
 		return 1;

@@ -215,6 +215,35 @@ SL_INLINE void sl_decide_source_refused(const struct sl_profile *prof, const str
 	sl_flow_ops(prof, m, d);
 }
 
+/* The decision for a frame sl_parse() did not accept (parse_result is not
+ * SL_PARSE_OK), in the default class: non-IP frames pass, malformed ones
+ * pass or drop by the profile. It touches no budget and no state, so a
+ * dataplane decides it without the state lock (sl_decide_unlocked). */
+SL_INLINE void sl_decide_unparsed(const struct sl_profile *prof, int parse_result,
+				  __u32 class_id, struct sl_decision *d)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	if (class_id >= SL_MAX_CLASSES)
+		class_id = prof->n_classes - 1;
+	d->class_id = (__u8)class_id;
+	d->state_index = prof->classes[class_id].state_index;
+	if (parse_result == SL_PARSE_NON_IP) {
+		d->verdict = SL_VERDICT_ADMITTED;
+		d->reason = SL_REASON_NON_IP;
+		d->action = SL_ACTION_PASS;
+		return;
+	}
+	d->reason = SL_REASON_MALFORMED;
+	if (prof->flags & (SL_PROFILE_MALFORMED_PASS | SL_PROFILE_SHADOW)) {
+		d->verdict = SL_VERDICT_ADMITTED;
+		d->action = SL_ACTION_PASS;
+		d->shadow = !(prof->flags & SL_PROFILE_MALFORMED_PASS);
+	} else {
+		d->verdict = SL_VERDICT_SHED;
+		d->action = SL_ACTION_DROP;
+	}
+}
+
 /*
  * parse_result: what sl_parse() returned. class_id: sl_classify()'s answer for
  * SL_PARSE_OK, the default class (n_classes - 1) otherwise. cs: that class's
@@ -228,31 +257,16 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 				struct sl_boundary_state *bs, struct sl_source_state *ss,
 				int source, int flow_hit, __u64 now_ns, struct sl_decision *d)
 {
+	if (parse_result != SL_PARSE_OK) {
+		sl_decide_unparsed(prof, parse_result, class_id, d);
+		return;
+	}
 	__builtin_memset(d, 0, sizeof(*d));
 	if (class_id >= SL_MAX_CLASSES)
 		class_id = prof->n_classes - 1;
 	d->class_id = (__u8)class_id;
 	const struct sl_class_params *cp = &prof->classes[class_id];
 	d->state_index = cp->state_index;
-
-	if (parse_result == SL_PARSE_NON_IP) {
-		d->verdict = SL_VERDICT_ADMITTED;
-		d->reason = SL_REASON_NON_IP;
-		d->action = SL_ACTION_PASS;
-		return;
-	}
-	if (parse_result != SL_PARSE_OK) {
-		d->reason = SL_REASON_MALFORMED;
-		if (prof->flags & (SL_PROFILE_MALFORMED_PASS | SL_PROFILE_SHADOW)) {
-			d->verdict = SL_VERDICT_ADMITTED;
-			d->action = SL_ACTION_PASS;
-			d->shadow = !(prof->flags & SL_PROFILE_MALFORMED_PASS);
-		} else {
-			d->verdict = SL_VERDICT_SHED;
-			d->action = SL_ACTION_DROP;
-		}
-		return;
-	}
 
 	/* State made for another epoch (fresh maps, a slot handed to a new
 	 * class) starts over here, with the packet's clock. */

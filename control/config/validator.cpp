@@ -364,10 +364,12 @@ void Validator::control(const toml::node& n, ControlConfig& out) {
   if (Field m = field(*t, key, key, "socket_mode")) {
     const auto* s = m->as_string();
     const std::string v = s != nullptr ? s->get() : "";
-    char* end = nullptr;
-    const long mode = v.empty() ? -1 : std::strtol(v.c_str(), &end, 8);
-    if (s != nullptr && end != nullptr && *end == '\0' && mode >= 0 && mode <= 0777 &&
-        (mode & 0600) == 0600 && (mode & 0007) == 0) {
+    // Octal digits only: strtol would also take blanks, a sign, and stop
+    // at a NUL inside the string.
+    const bool octal =
+        !v.empty() && v.size() <= 4 && v.find_first_not_of("01234567") == std::string::npos;
+    const long mode = octal ? std::strtol(v.c_str(), nullptr, 8) : -1;
+    if (s != nullptr && mode >= 0 && mode <= 0777 && (mode & 0600) == 0600 && (mode & 0007) == 0) {
       out.socket_mode = static_cast<uint32_t>(mode);
     } else {
       fail(*m, m.key,
@@ -376,8 +378,11 @@ void Validator::control(const toml::node& n, ControlConfig& out) {
   }
   if (Field g = field(*t, key, key, "socket_group")) {
     const auto* s = g->as_string();
-    if (s != nullptr && !s->get().empty() && s->get().size() <= 32 &&
-        s->get().find_first_of(": /\0") == std::string::npos) {
+    const std::string v = s != nullptr ? s->get() : "";
+    const bool plain = std::none_of(v.begin(), v.end(), [](char c) {
+      return c == ':' || c == '/' || c == ' ' || std::iscntrl(static_cast<unsigned char>(c));
+    });
+    if (s != nullptr && !v.empty() && v.size() <= 32 && plain) {
       out.socket_group = s->get();
     } else {
       fail(*g, g.key, "a group name");

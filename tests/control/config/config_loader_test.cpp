@@ -1080,6 +1080,23 @@ http_token_file = "/etc/sluice/token"
 )",
      "<test>:5:15: control.http_listen: the same socket as metrics.listen (0.0.0.0:9109): the "
      "metrics endpoint and the control API each need their own port"},
+    {"a socket group with a NUL inside", R"(
+[control]
+socket_group = "root\u0000evil"
+)",
+     "<test>:2:16: control.socket_group: expected a group name"},
+    {"a socket mode with a blank before it", R"(
+[control]
+socket_mode = " 660"
+)",
+     "<test>:2:15: control.socket_mode: expected an octal mode string such as \"0660\" that gives "
+     "the owner rw and others nothing"},
+    {"a socket mode with a sign", R"(
+[control]
+socket_mode = "+660"
+)",
+     "<test>:2:15: control.socket_mode: expected an octal mode string such as \"0660\" that gives "
+     "the owner rw and others nothing"},
     {"profile that breaks a rule elsewhere is reported at the profile", R"(
 [admission]
 sticky_window_ms = 5000

@@ -181,7 +181,7 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
     pcap_pkthdr* hdr = nullptr;
     const u_char* captured = nullptr;
     std::vector<uint8_t> frame, wire;
-    uint64_t outgoing = 0, snapped = 0, headers_cut = 0;
+    uint64_t outgoing = 0, snapped = 0, headers_cut = 0, oversized = 0;
     int rc;
     while ((rc = pcap_next_ex(pcap.get(), &hdr, &captured)) == 1) {
       uint64_t now_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * SL_NS_PER_SEC +
@@ -199,8 +199,13 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
         // Shortened by the snap length: the packet as it was on the wire,
         // unless the snap cut a header the decision reads.
         snapped++;
+        uint64_t on_wire = uint64_t{len} + (hdr->len - hdr->caplen);
+        if (on_wire > kMaxWireFrame) {
+          oversized++;
+          on_wire = std::max<uint64_t>(len, kMaxWireFrame);
+        }
         wire.assign(data, data + len);
-        wire.resize(len + (hdr->len - hdr->caplen), 0);
+        wire.resize(on_wire, 0);
         const int parsed = sl_parse(wire.data(), wire.data() + wire.size(), &m);
         if (header_bytes(parsed, m) <= len) {
           data = wire.data();
@@ -230,6 +235,7 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
     result.outgoing = outgoing;
     result.snapped = snapped;
     result.headers_cut = headers_cut;
+    result.oversized = oversized;
     return result;
   } catch (const std::bad_alloc&) {
     *error = "not enough memory for the reference model's tables (admission.flow_table_size " +
@@ -273,7 +279,8 @@ nlohmann::json to_json(const ReplayResult& result) {
           {"totals", stats_json(result.totals)},
           {"outgoing_skipped", result.outgoing},
           {"snapped", result.snapped},
-          {"headers_cut", result.headers_cut}};
+          {"headers_cut", result.headers_cut},
+          {"oversized", result.oversized}};
 }
 
 std::string to_table(const ReplayResult& result) {
@@ -301,6 +308,9 @@ std::string to_table(const ReplayResult& result) {
                                           " whose headers it cut (counted malformed)"
                                     : std::string())
         << "\n";
+  if (result.oversized != 0)
+    out << result.oversized << " records claimed a wire length over " << kMaxWireFrame
+        << " bytes (a corrupt capture?): decided at that length\n";
   return out.str();
 }
 

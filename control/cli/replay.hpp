@@ -45,7 +45,14 @@ struct ReplayResult {
   // as captured, so malformed.
   uint64_t snapped = 0;
   uint64_t headers_cut = 0;
+  // Of the snapped, records claiming a wire length longer than any frame
+  // (kMaxWireFrame: a corrupt or crafted capture): decided at that length.
+  uint64_t oversized = 0;
 };
+
+// The longest frame a wire carries: an IP packet of 65,535 bytes behind an
+// Ethernet header and two VLAN tags.
+inline constexpr uint32_t kMaxWireFrame = 65535 + 14 + 2 * 4;
 
 // Summarises model counters per class (by the profile's class names).
 ReplayResult summarize(const CompiledProfile& profile, const sl_counters& counters);

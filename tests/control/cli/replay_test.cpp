@@ -247,6 +247,41 @@ TEST_F(Replay, SnappedCapturesAreDecidedAsTheWirePackets) {
       << to_table(cut);
 }
 
+// A record whose original length claims more than any frame (a crafted or
+// corrupt capture: 0xF0000000 here) is decided at the longest frame's
+// length, not padded to gigabytes.
+TEST_F(Replay, ARecordClaimingGigabytesIsDecidedAtTheLongestFrame) {
+  const CompiledProfile profile = test::profile_from_toml(kConfig);
+  const std::vector<CapturedFrame> frames = surge();
+  const std::string path = dir_ / "oversized.pcap";
+  test::write_pcap(path, frames, DLT_EN10MB, 60);
+  // Every record's orig_len (pcap: 24-byte file header, then per record
+  // ts_sec, ts_frac, incl_len, orig_len, the bytes).
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::size_t records = 0;
+  for (std::size_t at = 24; at + 16 <= bytes.size(); records++) {
+    uint32_t incl = 0;
+    std::memcpy(&incl, bytes.data() + at + 8, 4);
+    const uint32_t huge = 0xF0000000u;
+    std::memcpy(bytes.data() + at + 12, &huge, 4);
+    at += 16 + incl;
+  }
+  ASSERT_EQ(records, frames.size());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  std::string error;
+  const auto r = replay_pcap(profile, path, &error);
+  ASSERT_TRUE(r) << error;
+  EXPECT_EQ(r->oversized, records);
+  EXPECT_EQ(r->snapped, records);
+  EXPECT_EQ(r->totals.packets, records);
+  EXPECT_NE(to_table(*r).find("records claimed a wire length over 65557 bytes"), std::string::npos)
+      << to_table(*r);
+}
+
 // tcpdump -i any records what the host sends too: those frames never
 // arrived at an edge and are not decided, but a server's answers still feed
 // the flow state when --return-src names the servers.

@@ -151,6 +151,9 @@ std::string top_frame(const json& now, const json& before, double seconds) {
 
 }  // namespace
 
+// Refresh intervals above this reconnect (the server's idle timeout is 30 s).
+constexpr double kReconnectAfterSec = 10.0;
+
 int top(const std::string& socket, bool json_out, double interval, int count) {
   std::string error;
   auto client = sluice::ApiClient::connect(socket, &error);
@@ -167,6 +170,17 @@ int top(const std::string& socket, bool json_out, double interval, int count) {
   auto t_before = std::chrono::steady_clock::now();
   for (int i = 0; before && (count <= 0 || i < count); i++) {
     std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    // sluiced closes a connection idle for 30 s: a long interval asks on a
+    // new one each time.
+    if (interval > kReconnectAfterSec) {
+      client.reset();
+      if (auto fresh = sluice::ApiClient::connect(socket, &error))
+        client.emplace(std::move(*fresh));
+      if (!client) {
+        before.reset();
+        break;
+      }
+    }
     auto now = client->call({{"op", "status"}}, &error);
     if (!now || !now->value("ok", false)) {
       if (now) error = now->value("error", "status refused");

@@ -432,6 +432,10 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
         log_event(LogLevel::info, "reloaded",
                   {{"generation", std::to_string(control_owner->generation())},
                    {"changes", std::to_string(r["diff"].size())}});
+        // What the reload did besides its diff (e.g. dropped the profile
+        // in force): an engineer watching the journal must see it.
+        for (const auto& note : r.value("notes", nlohmann::json::array()))
+          if (note.is_string()) log_event(LogLevel::warn, "reload note", {{"note", note}});
       }
       status_generation = control_owner->generation();
       notify("READY=1\n" + status_line(dp->kind(), status_generation, dp->stats()));

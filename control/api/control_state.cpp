@@ -497,9 +497,14 @@ json ControlState::reload_file(const Origin& origin) {
         "reload rejected: " + (r.errors.empty() ? std::string("invalid") : r.errors[0].to_string()),
         errors_json(r.errors));
   }
+  std::vector<std::string> notes;
   std::string profile = profile_;
-  if (!profile.empty() && r.config->profiles.count(profile) == 0) profile.clear();
-  json result = change("reload", r.text, written, profile, false, origin);
+  if (!profile.empty() && r.config->profiles.count(profile) == 0) {
+    notes.push_back("the file no longer defines profile " + profile +
+                    ": it is dropped, and the base config's values apply");
+    profile.clear();
+  }
+  json result = change("reload", r.text, written, profile, false, origin, notes);
   if (result["ok"]) {
     reloads_applied_++;
   } else {

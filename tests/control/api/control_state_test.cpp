@@ -294,6 +294,23 @@ TEST_F(ControlStateTest, ProfileOverlaysItsKeysAndNoneRemovesThem) {
   EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2, 3}));
 }
 
+// A reload of a file that no longer defines the profile in force drops it,
+// and says so: the base config's rates return mid-incident.
+TEST_F(ControlStateTest, AReloadThatDropsTheProfileInForceSaysSo) {
+  ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "surge-1"}})["ok"].get<bool>());
+  std::string text(test::kControlTestConfig);
+  text.replace(text.find("[profiles.surge-1]"), 18, "[profiles.surge-2]");
+  test::write_text(h.config_path(), text);
+  const json r = h.state().reload_file(Origin{"signal"});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  ASSERT_EQ(r["notes"].size(), 1u) << r.dump();
+  EXPECT_NE(r["notes"][0].get<std::string>().find("no longer defines profile surge-1"),
+            std::string::npos)
+      << r.dump();
+  EXPECT_TRUE(h.call({{"op", "status"}})["profile"].is_null());
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "10000");
+}
+
 TEST_F(ControlStateTest, ShadowOnAndOffEditTheBase) {
   const json on = h.call({{"op", "shadow"}, {"on", true}});
   ASSERT_TRUE(on["ok"].get<bool>()) << on.dump();

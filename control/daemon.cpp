@@ -443,8 +443,14 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     }
     log_event(LogLevel::info, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
     const DataplaneStats last = dp->stats();
-    notify(last.healthy ? "STOPPING=1\nSTATUS=stopping; the dataplane keeps enforcing unattended"
-                        : "STOPPING=1\nSTATUS=stopping; the dataplane was not enforcing");
+    // XDP outlives the process; DPDK stops with it (its XDP standby, if it
+    // has one, decides once DPDK's heartbeat is 250 ms old).
+    const bool outlives = std::string_view(dp->kind()) == "xdp";
+    const std::string after = !last.healthy ? "the dataplane was not enforcing"
+                              : outlives    ? "the dataplane keeps enforcing unattended"
+                                            : "DPDK stops with sluiced: its XDP standby, if "
+                                              "it has one, takes over; else nothing forwards";
+    notify("STOPPING=1\nSTATUS=stopping; " + after);
     log_counters(last);
     metrics.reset();
     api.reset();
@@ -454,14 +460,17 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     adaptive = nullptr;
     adaptive_owner.reset();  // the dataplane keeps the last adaptive rate
     dp->stop();
-    if (last.healthy)
+    if (last.healthy && outlives)
       log_event(
-          LogLevel::info, "stopped; the dataplane keeps enforcing unattended",
+          LogLevel::info, "stopped; " + after,
           {{"mode", dp->kind()},
            {"generation", std::to_string(last.generation)},
            {"detach", "sluiced --detach hands an inline edge to the when_stopped pass-through"}});
+    else if (last.healthy)
+      log_event(LogLevel::info, "stopped; " + after,
+                {{"mode", dp->kind()}, {"generation", std::to_string(last.generation)}});
     else
-      log_event(LogLevel::info, "stopped; the dataplane was not enforcing",
+      log_event(LogLevel::info, "stopped; " + after,
                 {{"mode", dp->kind()}, {"why", last.unhealthy}});
     return 0;
   }

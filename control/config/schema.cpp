@@ -195,7 +195,10 @@ const std::vector<KeySpec>& config_schema() {
        "`\"reset\"`: a TCP SYN is answered with RST+ACK, anything else dropped; `\"mark\"`: passed "
        "with its DSCP rewritten (a marked SYN verifies no flow: it paid no token, so the "
        "connection's later packets are unverified: charged as lookups of the class, and marked "
-       "while it sheds; dropped under `unverified = \"drop\"`)"},
+       "while it sheds; dropped under `unverified = \"drop\"`). Marked packets cross the "
+       "boundary on no budget (not even `packets_per_sec`): a flood spoofing the class's "
+       "sources passes whole, so mark only where the network behind the edge drops that DSCP "
+       "first"},
       {"class", "mark_dscp", "integer", 0, 63, "", "none", KeyChange::live, "",
        "required with `on_shed = \"mark\"`, an error otherwise"},
       {"class", "shed_order", "string", 1, 0, "", "`\"sticky\"`", KeyChange::live, "sticky|random",

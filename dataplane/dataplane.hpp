@@ -44,6 +44,7 @@ struct DataplaneSettings {
   // port gives one (net_pcap replaying a capture).
   DpdkClock dpdk_clock = DpdkClock::tsc;
   bool dpdk_standby = true;  // af_packet ports: an XDP program stands by on their interfaces
+  bool operator==(const DataplaneSettings&) const = default;
 };
 
 struct ClassStats {

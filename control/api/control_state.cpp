@@ -125,8 +125,10 @@ json ControlState::change(const std::string& op, const std::string& requested,
     if (runs > learned) return refuse(frozen_under_profile_error(profile, runs, learned));
   }
   const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
-  if (const std::vector<ConfigError> restart_only =
-          restart_only_errors(diff, written, "restart sluiced to apply it");
+  if (const std::vector<ConfigError> restart_only = restart_only_errors(
+          effective_.config ? without_restart_spellings(diff, *effective_.config, *next.config)
+                            : diff,
+          written, "restart sluiced to apply it");
       !restart_only.empty()) {
     return refuse("rejected: " + restart_only[0].to_string(), errors_json(restart_only));
   }

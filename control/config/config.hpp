@@ -91,6 +91,7 @@ struct AdmissionConfig {
 
 struct MetricsConfig {
   std::string listen = "127.0.0.1:9109";
+  bool operator==(const MetricsConfig&) const = default;
 };
 
 struct ControlConfig {
@@ -101,6 +102,7 @@ struct ControlConfig {
   std::string http_token_file;                      // bearer token file (required with http_listen)
   std::string audit_log = "/var/log/sluice/audit.jsonl";  // JSON lines, applied changes
   uint32_t history = 32;                                  // generations kept for rollback
+  bool operator==(const ControlConfig&) const = default;
 };
 
 // [fleet]: this edge is one of several enforcing one boundary together,
@@ -114,6 +116,7 @@ struct EtcdAccessConfig {
   std::string key_file;       // PEM: its private key
   std::string user;           // etcd user ("": etcd's auth is off)
   std::string password_file;  // its password: the file's first line
+  bool operator==(const EtcdAccessConfig&) const = default;
 };
 
 struct FleetConfig {
@@ -125,6 +128,7 @@ struct FleetConfig {
   uint32_t static_sec = 60;        // etcd or an edge silent this long: even shares / share freed
   uint32_t sync_ms = 250;          // how often the edge publishes its demand and reads the fleet's
   uint32_t floor_pct = 10;         // of every budget split evenly across edges (a first burst)
+  bool operator==(const FleetConfig&) const = default;
 };
 
 struct MatchConfig {

@@ -128,4 +128,27 @@ std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
   return out;
 }
 
+std::vector<DiffEntry> without_restart_spellings(const std::vector<DiffEntry>& diff,
+                                                 const Config& running, const Config& requested) {
+  auto in = [](const std::string& key, std::string_view section) {
+    return key == section || (key.size() > section.size() && key.rfind(section, 0) == 0 &&
+                              key[section.size()] == '.');
+  };
+  auto unchanged = [&](const std::string& key) {
+    if (in(key, "dataplane")) return running.dataplane == requested.dataplane;
+    if (key == "admission.source_table_size")
+      return running.admission.source_table_size == requested.admission.source_table_size;
+    if (key == "admission.flow_table_size")
+      return running.admission.flow_table_size == requested.admission.flow_table_size;
+    if (in(key, "metrics")) return running.metrics == requested.metrics;
+    if (in(key, "control")) return running.control == requested.control;
+    if (in(key, "fleet")) return running.fleet == requested.fleet;
+    return false;
+  };
+  std::vector<DiffEntry> out;
+  for (const DiffEntry& d : diff)
+    if (!is_restart_only(d.key) || !unchanged(d.key)) out.push_back(d);
+  return out;
+}
+
 }  // namespace sluice

@@ -52,4 +52,12 @@ inline constexpr std::string_view kRunningSource = "<running>";
 std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
                                              const WrittenConfig& written, std::string_view advice);
 
+// The diff without its restart-only entries whose value did not change
+// (from `running` to `requested`, both validated): a key written out at its
+// default, or dropped where it held it, or spelt another way. The tables
+// [dataplane], [metrics], [control] and [fleet] are compared whole, so an
+// entry of one stays when anything else in it changed.
+std::vector<DiffEntry> without_restart_spellings(const std::vector<DiffEntry>& diff,
+                                                 const Config& running, const Config& requested);
+
 }  // namespace sluice

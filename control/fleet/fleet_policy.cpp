@@ -244,7 +244,10 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     const std::vector<DiffEntry> diff =
         config_diff(before.ok() ? before.text : std::string(), after.text);
     if (const std::vector<ConfigError> restart_only =
-            exists ? restart_only_errors(diff, written, "restart every edge")
+            exists ? restart_only_errors(before.ok() ? without_restart_spellings(
+                                                           diff, *before.config, *after.config)
+                                                     : diff,
+                                         written, "restart every edge")
                    : std::vector<ConfigError>{};
         !restart_only.empty())
       return refused("rejected: " + restart_only[0].to_string(), errors_json(restart_only));

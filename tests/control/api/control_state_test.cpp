@@ -502,6 +502,30 @@ TEST_F(ControlStateTest, RestartOnlyRefusalsNameTheFileLineAndColumn) {
   EXPECT_EQ(h.state().generation(), 1u);
 }
 
+// A restart-only key written another way with the same value (written out
+// at its default, dropped where it held the default) changes nothing: the
+// file applies. A changed value next to it is still refused.
+TEST_F(ControlStateTest, ARestartOnlyKeySpeltAnotherWayIsNoChange) {
+  const std::string base = h.initial_text();
+  std::string same =
+      replaced(base, "inside = \"eth1\"\n", "inside = \"eth1\"\nxdp_attach = \"native\"\n");
+  same = replaced(same, "listen = \"127.0.0.1:9109\"\n", "");
+  same = replaced(same, "lookups_per_sec = 40000", "lookups_per_sec = 30000");
+  ASSERT_NE(same, base);
+  const json r = h.call({{"op", "apply"}, {"config", same}, {"source", "edge.toml"}});
+  ASSERT_EQ(r["ok"], true) << r.dump();
+  EXPECT_EQ(h.state().generation(), 2u);
+  EXPECT_EQ(h.value("boundary.lookups_per_sec"), "30000");
+
+  const json changed =
+      h.call({{"op", "apply"},
+              {"config", replaced(same, "xdp_attach = \"native\"", "xdp_attach = \"generic\"")},
+              {"source", "edge.toml"}});
+  ASSERT_EQ(changed["ok"], false) << changed.dump();
+  EXPECT_EQ(changed["errors"][0]["key"], "dataplane.xdp_attach") << changed.dump();
+  EXPECT_EQ(h.state().generation(), 2u);
+}
+
 // An error in the base config names the text it is in, at that text's
 // line: the config file until a set rewrites the base (toml++'s text, with
 // other lines), then <running>, whose text `get` returns as "base".

@@ -152,8 +152,12 @@ int change(const Globals& g, const json& request) {
   // A fleet change is applied by each edge as it sees it: wait for them.
   // Written, but refused by an edge or not running on it in time: exit 1.
   bool everywhere = true;
-  if (g.fleet && !r.value("dry_run", false) && !r["diff"].empty() && g.fleet_wait_ms > 0)
-    everywhere = wait_for_edges(*fleet_of(g.config), g.fleet_wait_ms, &r);
+  if (g.fleet && !r.value("dry_run", false) && !r["diff"].empty() && g.fleet_wait_ms > 0) {
+    // Read again: the file may have changed since the request went out
+    // (fleet_of says why it cannot be used; the change is written).
+    const std::optional<sluice::FleetConfig> fleet = fleet_of(g.config);
+    everywhere = fleet && wait_for_edges(*fleet, g.fleet_wait_ms, &r);
+  }
   if (g.json_out) {
     std::cout << r.dump(2) << "\n";
   } else {

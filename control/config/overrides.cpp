@@ -58,6 +58,14 @@ class DocumentEditor {
                            "class.NAME.rate_per_sec or boundary.lookups_per_sec");
       return;
     }
+    // Every top-level name is a table (or the [[class]] list): a value for it
+    // would replace it whole, silently dropping the keys it does not name.
+    if (path.size() == 1) {
+      diag_.report_setting(origin, path[0] + " is a table: set its keys one by one (" + path[0] +
+                                       ".KEY = VALUE); a whole table would drop every key it "
+                                       "does not name");
+      return;
+    }
     std::string why;
     std::optional<toml::table> holder = parse_value(origin, s.value_text, why);
     if (!holder) {

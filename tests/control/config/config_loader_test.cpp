@@ -1310,6 +1310,12 @@ TEST(ConfigOverrides, RejectAllOrNothing) {
       {"more than one value",
        {{"admission.shadow", "true\nseed = 1"}},
        "<override>:1:1: admission.shadow: expected a single TOML value"},
+      {"a whole table, which would drop the keys it does not name",
+       {{"boundary", "{ lookups_per_sec = 30000 }"}},
+       "<override>:1:1: boundary: boundary is a table: set its keys one by one"},
+      {"the whole class list",
+       {{"class", "[]"}},
+       "<override>:1:1: class: class is a table: set its keys one by one"},
       {"class without a key",
        {{"class.citizen", "{}"}},
        "<override>:1:1: class.citizen: expected class.NAME.KEY"},
@@ -1457,6 +1463,23 @@ name = "citizen"
                   "admission = { flow_table_size = 16384 }\n[[class]]\nname = \"c\"\n");
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].key, "admission.flow_table_size");
+}
+
+// A profile that writes a whole table (its keys quoted as one) is an error
+// at that entry: applied, it would drop every key of the table it does not
+// name (here the boundary's packet budget).
+TEST(ConfigProfiles, AProfileWritingAWholeTableIsAnError) {
+  LoadResult r = load(R"(
+[boundary]
+lookups_per_sec = 40000
+packets_per_sec = 2000000
+
+[profiles.surge]
+"boundary" = { lookups_per_sec = 30000 }
+)");
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has_error(r, "boundary is a table: set its keys one by one")) << all_errors(r);
+  EXPECT_TRUE(has_error(r, "<test>:6:1: profiles.surge")) << all_errors(r);
 }
 
 // One pass names everything wrong: a profile's errors are reported while

@@ -324,19 +324,28 @@ struct ApiServer::Impl {
     http->set_keep_alive_max_count(1);
     // The token is checked on the headers, before httplib reads a body: a
     // client without it cannot make the daemon read and hold 32 MiB.
-    http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    auto refused = [this](const httplib::Request& req, httplib::Response& res) {
       const std::string auth = req.get_header_value("Authorization");
       // The scheme's name is case-insensitive (RFC 9110), the token not.
       const std::string prefix = "Bearer ";
       const bool bearer = auth.size() >= prefix.size() &&
                           strncasecmp(auth.c_str(), prefix.c_str(), prefix.size()) == 0;
-      if (bearer && constant_time_equal(auth.substr(prefix.size()), token))
-        return httplib::Server::HandlerResponse::Unhandled;
+      if (bearer && constant_time_equal(auth.substr(prefix.size()), token)) return false;
       res.status = 401;
       res.set_content(json({{"ok", false}, {"error", "missing or wrong bearer token"}}).dump(),
                       "application/json");
-      return httplib::Server::HandlerResponse::Handled;
+      return true;
+    };
+    http->set_pre_routing_handler([refused](const httplib::Request& req, httplib::Response& res) {
+      return refused(req, res) ? httplib::Server::HandlerResponse::Handled
+                               : httplib::Server::HandlerResponse::Unhandled;
     });
+    // A client that asks before it sends its body (Expect: 100-continue,
+    // as curl does for a large one) gets the 401 instead of "continue".
+    http->set_expect_100_continue_handler(
+        [refused](const httplib::Request& req, httplib::Response& res) {
+          return refused(req, res) ? 401 : 100;
+        });
     http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {
       json request = parse_json(req.body);
       json response = request.is_discarded() || !request.is_object()

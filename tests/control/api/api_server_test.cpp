@@ -563,6 +563,16 @@ TEST_F(ApiServerTest, HttpRefusesAWrongTokenBeforeReadingTheBody) {
   EXPECT_EQ(status_line->rfind("HTTP/1.1 401", 0), 0u) << *status_line;
   // The unread body is never taken for a next request: the server closes.
   EXPECT_TRUE(raw.closed_within(10s));
+
+  // A client that waits for "100 Continue" before its body gets the 401.
+  RawConnection asking(port);
+  ASSERT_TRUE(
+      asking.send_all("POST /v1/request HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Authorization: Bearer not-the-token\r\n"
+                      "Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n"));
+  const std::optional<std::string> answer = asking.read_line(10s);
+  ASSERT_TRUE(answer.has_value()) << "no answer";
+  EXPECT_EQ(answer->rfind("HTTP/1.1 401", 0), 0u) << *answer;
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 

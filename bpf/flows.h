@@ -130,7 +130,7 @@ static __always_inline struct sl_flow *sl_flow_find(__u32 parts, const struct sl
 /* Writes f for k. An entry already there (a retransmitted SYN: retries are
  * what a surge is made of) is rewritten in place; only a new flow pays the
  * LRU map's insert (~220 ns here, docs/performance.md). outside_syn: f is an
- * admitted SYN's (counted as sent again when one still waited). */
+ * admitted SYN's (marked as sent again when the one before went unanswered). */
 static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 prio,
 					const struct sl_flow_key *k, const struct sl_flow *f,
 					__u32 ev, __u64 now, int outside_syn)
@@ -141,12 +141,8 @@ static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 pri
 		return;
 	struct sl_flow *old = bpf_map_lookup_elem(part, k);
 	if (old) {
-		if (outside_syn && sl_rt_syn_again(old, prof, now)) {
-			struct sl_backend_signal *sig = sl_backend_signal_xdp();
-			if (sig)
-				sig->syn_again++;
-		}
-		sl_flow_rewrite(old, f, now); /* not a new entry: no event */
+		/* not a new entry: no event */
+		sl_flow_rewrite(old, f, outside_syn && sl_rt_syn_again(old, prof, now), now);
 		return;
 	}
 	if (bpf_map_update_elem(part, k, f, BPF_ANY) == 0)

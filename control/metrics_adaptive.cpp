@@ -67,7 +67,7 @@ void adaptive_families(const AdaptiveFigures& a, const sl_backend_signal* sig,
                                "Backend signal events on flows whose client acknowledged the "
                                "SYN-ACK: requests (first request data), responses, resets "
                                "(from the inside), zero_windows (inside packets); syn_again "
-                               "(a SYN sent again that the inside left unanswered)",
+                               "(a SYN sent again over an unanswered one, then answered)",
                                MetricType::Counter);
   add(events, static_cast<double>(sig->requests), {{"event", "requests"}});
   add(events, static_cast<double>(sig->responses), {{"event", "responses"}});

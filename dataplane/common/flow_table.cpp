@@ -28,7 +28,7 @@ sl_flow* FlowTable::find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns
 }
 
 bool FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
-                    FlowEvents& events, sl_flow* previous) {
+                    FlowEvents& events, const sl_profile* syn_of) {
   bool inserted = false;
   sl_flow old{};
   const uint64_t before = parts_[p]->evictions();
@@ -39,8 +39,7 @@ bool FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64
     *slot = f;
     return true;
   }
-  if (previous != nullptr) *previous = *slot;
-  sl_flow_rewrite(slot, &f, now_ns);
+  sl_flow_rewrite(slot, &f, syn_of != nullptr && sl_rt_syn_again(slot, syn_of, now_ns), now_ns);
   return false;
 }
 

@@ -31,10 +31,10 @@ class FlowTable {
   // Writes f for key in partition p, in place when the key is there (then
   // false: no new entry; sl_flow_rewrite: a SYN keeps an open flow open); a
   // full partition recycles its least recently used entry (counted evicted,
-  // or expired when its life had ended). previous, when given, receives the
-  // entry that was rewritten in place.
+  // or expired when its life had ended). syn_of, when given: f is an admitted
+  // SYN from the outside under that profile (sl_rt_syn_again).
   bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
-           FlowEvents& events, sl_flow* previous = nullptr);
+           FlowEvents& events, const sl_profile* syn_of = nullptr);
 
   // The table that holds key, for the helpers below (the DPDK workers'
   // sharded table returns a guard that finds the shard holding the key and
@@ -118,11 +118,9 @@ void flow_apply_ops(Flows& flows, const sl_profile& prof, const sl_meta& m, cons
     const uint32_t op = d.flow_ops & SL_FLOW_OP_LEARN ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
     sl_flow_key_tcp(&key, &m);
     sl_flow_make(&f, op, &prof, cp.state_index, now_ns);
-    sl_flow old{};
-    if (flows.holder(key).put(prio, key, f, now_ns, events, &old))
+    if (flows.holder(key).put(prio, key, f, now_ns, events,
+                              op == SL_FLOW_OP_CREATE_TCP ? &prof : nullptr))
       events[prio][op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED]++;
-    else if (op == SL_FLOW_OP_CREATE_TCP && sl_rt_syn_again(&old, &prof, now_ns))
-      counters.backend.syn_again++;
   }
   if (d.flow_ops & SL_FLOW_OP_CREATE_FRAG) {
     sl_meta later;

@@ -61,10 +61,10 @@ class FlowShards {
       return nullptr;
     }
     bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
-             FlowEvents& events, sl_flow* previous = nullptr) {
+             FlowEvents& events, const sl_profile* syn_of = nullptr) {
       hold(own_);
       changed_ |= 1U << p;
-      return held_->table.put(p, key, f, now_ns, events, previous);
+      return held_->table.put(p, key, f, now_ns, events, syn_of);
     }
 
    private:

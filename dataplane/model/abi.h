@@ -485,8 +485,8 @@ SL_STATIC_ASSERT(sizeof(struct sl_flow) == 16, "sl_flow layout");
  * admitted TCP flow whose client proved it saw the inside's SYN-ACK, the
  * time from the first data the outside sends to the first data the inside
  * answers with, plus the inside's resets and zero windows on such flows, and
- * the SYNs the outside sends again that the inside left unanswered for at
- * least SL_RT_SYN_AGAIN_NS. Samples go in a histogram
+ * the SYNs the outside sent again, the one before left unanswered for at
+ * least SL_RT_SYN_AGAIN_NS, that the inside then answered. Samples go in a histogram
  * of 8 buckets per octave of microseconds (9% wide): bucket b < 8 holds b
  * us; above, octave o = b / 8 + 2 starts at (8 + b % 8) << (o - 3) us.
  */
@@ -500,7 +500,7 @@ struct sl_backend_signal {
 	__u64 sum_us;	    /* of the samples */
 	__u64 resets;	    /* RSTs the inside sent on a proven flow */
 	__u64 zero_windows; /* inside packets of a proven flow advertising a zero window */
-	__u64 syn_again;    /* SYNs from the outside for a flow whose SYN is unanswered */
+	__u64 syn_again;    /* SYNs sent again over an unanswered one, then answered */
 	__u64 hist[SL_RT_BUCKETS];
 };
 

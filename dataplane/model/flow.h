@@ -292,10 +292,12 @@ SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile
  * SYN-ACK's sequence number, which a spoofer does not receive (a blind guess
  * of 32 bits). A RST to a SYN (a closed port) and a RST to a forged ACK
  * therefore count nothing, nor does forged request data. A SYN sent again
- * counts only when the inside never answered the first (a full backlog
- * drops SYNs; a healthy one answers within milliseconds) and not sooner than
- * a client retransmits (SL_RT_SYN_AGAIN_NS). An inside packet that confirms
- * a learned flow proves it too (the backend sends on it).
+ * counts when the inside answers it, having left the SYN before it
+ * unanswered for as long as a client waits before it retransmits
+ * (SL_RT_SYN_AGAIN_NS): a full backlog drops SYNs and takes a retry later,
+ * a healthy one answers within milliseconds, and a port or address that
+ * never answers (a firewall's silence) counts nothing. An inside packet
+ * that confirms a learned flow proves it too (the backend sends on it).
  */
 enum sl_rt_phase {
 	SL_RT_NONE = 0,	    /* the inside has not answered the SYN (or: not the client's) */
@@ -303,6 +305,7 @@ enum sl_rt_phase {
 	SL_RT_DONE = 2,	    /* this flow's sample was taken */
 	SL_RT_ANSWERED = 3, /* the inside's SYN-ACK passed; rt_req_us: the ACK that proves it */
 	SL_RT_PROVEN = 4,   /* the client acknowledged it; no request data yet */
+	SL_RT_RETRIED = 5,  /* the SYN was sent again unanswered: its answer counts (syn_again) */
 };
 
 /* The client has proved the flow: its resets and zero windows count. */
@@ -476,7 +479,9 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 		 * carries the same sequence number). An open flow's: a SYN
 		 * reopened it (sl_flow_rewrite). */
 		if ((f->state == SL_FLOW_SYN || f->state == SL_FLOW_OPEN) &&
-		    f->rt_phase == SL_RT_NONE) {
+		    (f->rt_phase == SL_RT_NONE || f->rt_phase == SL_RT_RETRIED)) {
+			if (f->rt_phase == SL_RT_RETRIED)
+				sig->syn_again++;
 			f->rt_phase = SL_RT_ANSWERED;
 			f->rt_req_us = m->tcp_seq + 1;
 		}
@@ -503,6 +508,20 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 		sig->hist[b]++;
 }
 
+/* An admitted SYN from the outside finds old, the entry of its flow: a SYN
+ * sent again, as a client retransmits, while the inside has not answered
+ * the one before it (counted when the inside answers it: sl_rt_inside). A
+ * SYN entry is never refreshed: it was written SL_FLOW_SYN_NS before it
+ * expires. */
+SL_INLINE int sl_rt_syn_again(const struct sl_flow *old, const struct sl_profile *prof,
+			      __u64 now_ns)
+{
+	return (prof->flags & SL_PROFILE_ADAPTIVE) && old->state == SL_FLOW_SYN &&
+	       (old->rt_phase == SL_RT_NONE || old->rt_phase == SL_RT_RETRIED) &&
+	       sl_flow_live(old, now_ns) &&
+	       now_ns + SL_FLOW_SYN_NS >= old->expires_ns + SL_RT_SYN_AGAIN_NS;
+}
+
 /* What an entry op makes (f) does to the entry its flow already has (old).
  * A SYN that finds its flow open, from a forger who knows the flow or a
  * client reconnecting on the same ports, keeps it open, with its life and
@@ -510,26 +529,26 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
  * forged SYN would take an idle flow's verification away. Only its backend
  * sample starts again (a new connection's first request). Anything else
  * replaces old: a retransmitted SYN, a flow closing or reset, an expired or
- * learned entry. */
-SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f, __u64 now_ns)
+ * learned entry. again: f is a SYN sent again (sl_rt_syn_again, asked
+ * before); a SYN sent again after the inside answered keeps that answer's
+ * proof (the client's ACK carries it). */
+SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f, int again,
+			       __u64 now_ns)
 {
 	if (f->state == SL_FLOW_SYN && old->state == SL_FLOW_OPEN && sl_flow_live(old, now_ns)) {
 		old->rt_phase = SL_RT_NONE;
 		return;
 	}
+	const int answered = f->state == SL_FLOW_SYN && old->state == SL_FLOW_SYN &&
+			     old->rt_phase == SL_RT_ANSWERED && sl_flow_live(old, now_ns);
+	const __u32 proof = old->rt_req_us;
 	*old = *f;
-}
-
-/* An admitted SYN from the outside finds old, the entry of its flow: a SYN
- * sent again, as a client retransmits, while the inside has not answered
- * the first is a sign of a full backlog. (A SYN entry is never refreshed:
- * it was written SL_FLOW_SYN_NS before it expires.) */
-SL_INLINE int sl_rt_syn_again(const struct sl_flow *old, const struct sl_profile *prof,
-			      __u64 now_ns)
-{
-	return (prof->flags & SL_PROFILE_ADAPTIVE) && old->state == SL_FLOW_SYN &&
-	       old->rt_phase == SL_RT_NONE && sl_flow_live(old, now_ns) &&
-	       now_ns + SL_FLOW_SYN_NS >= old->expires_ns + SL_RT_SYN_AGAIN_NS;
+	if (again) {
+		old->rt_phase = SL_RT_RETRIED;
+	} else if (answered) {
+		old->rt_phase = SL_RT_ANSWERED;
+		old->rt_req_us = proof;
+	}
 }
 
 /* An inside packet that opens a connection (SYN without ACK): its flow is

@@ -146,12 +146,13 @@ inline std::vector<uint8_t> seg4_acking(const char* src, uint16_t sport, const c
 // acknowledged the inside's SYN-ACK (seg4's sequence number 1000: kProof)
 // count: flow 1 times its first answer (request data at +1 ms, answered at
 // +21 ms: one 20 ms sample; later data of either side adds none), flow 3's
-// inside advertises a zero window, flow 4's inside resets it; flow 2's SYN
-// is sent again a second after the inside left it unanswered. What a
+// inside advertises a zero window, flow 4's inside resets it; flow 2's SYN,
+// left unanswered, is sent again a second later and then answered. What a
 // spoofer who never sees the SYN-ACK can send counts nothing: request data
 // and an ACK the backend resets, acknowledging the wrong number (flows 5
-// and 9), a SYN sent again sooner than any client retransmits (flow 6) or
-// after the inside answered it (flow 7), a SYN to a closed port (flow 8).
+// and 9), a SYN sent again sooner than any client retransmits (flow 6), or
+// after the inside answered it (flow 7), or to a port that never answers
+// (flow 10), a SYN to a closed port (flow 8).
 // Counted: requests 1, responses 1, sum 20,000 us, syn_again 1, resets 1,
 // zero_windows 1 (flow_test.cpp asserts them; XDP and DPDK count the same).
 inline std::vector<FlowStep> backend_signal_steps() {
@@ -189,6 +190,7 @@ inline std::vector<FlowStep> backend_signal_steps() {
        t + 30 * ms, nullptr},
       syn("flow 2: SYN", 42001, t + 40 * ms),
       syn("flow 2: the SYN again, unanswered for a second", 42001, t + 1040 * ms),
+      syn_ack("flow 2: answered at last: counted", 42001, t + 1041 * ms),
       syn("flow 3: SYN", 42002, t + 1200 * ms),
       syn_ack("flow 3: SYN-ACK", 42002, t + 1201 * ms),
       ack("flow 3: the ACK that proves it", 42002, kProof, 0, t + 1202 * ms),
@@ -219,6 +221,9 @@ inline std::vector<FlowStep> backend_signal_steps() {
           t + 3002 * ms),
       {"flow 9: the inside resets it: not counted", true, seg4(srv, 443, cp, 42008, kRst),
        t + 3003 * ms, nullptr},
+      syn("flow 10: SYN to a port that never answers", 42009, t + 3100 * ms),
+      syn("flow 10: the SYN again a second later, never answered", 42009, t + 4100 * ms),
+      syn("flow 10: and again", 42009, t + 6100 * ms),
   };
 }
 

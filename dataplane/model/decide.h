@@ -219,8 +219,8 @@ SL_INLINE void sl_decide_source_refused(const struct sl_profile *prof, const str
  * SL_PARSE_OK), in the default class: non-IP frames pass, malformed ones
  * pass or drop by the profile. It touches no budget and no state, so a
  * dataplane decides it without the state lock (sl_decide_unlocked). */
-SL_INLINE void sl_decide_unparsed(const struct sl_profile *prof, int parse_result,
-				  __u32 class_id, struct sl_decision *d)
+SL_INLINE void sl_decide_unparsed(const struct sl_profile *prof, int parse_result, __u32 class_id,
+				  struct sl_decision *d)
 {
 	__builtin_memset(d, 0, sizeof(*d));
 	if (class_id >= SL_MAX_CLASSES)

@@ -183,6 +183,19 @@ class ApiServerTest : public ::testing::Test {
     return server;
   }
 
+  // A server with the HTTP listener on a free loopback port (*port), its
+  // bearer token in a file.
+  std::unique_ptr<ApiServer> start_http(const std::string& token, int* port) {
+    const std::string token_file = h_.dir().file("http.token");
+    test::write_text(token_file, token + "\n");
+    *port = free_loopback_port();
+    if (*port <= 0) return nullptr;
+    ApiOptions o = options();
+    o.http_listen = "127.0.0.1:" + std::to_string(*port);
+    o.http_token_file = token_file;
+    return start(o);
+  }
+
   ApiClient connect() {
     std::string error;
     auto client = ApiClient::connect(socket_path_, &error);
@@ -456,15 +469,8 @@ std::string token_id_of(const std::string& token) {
 TEST_F(ApiServerTest, HttpNeedsTheRightBearerTokenAndAuditsTheTokenIdOnly) {
   const std::string token = "Q7f2kL9xW3mN8pR4tV6yB1cD5gH0jZsA";
   ASSERT_EQ(token.size(), 32u);
-  const std::string token_file = h_.dir().file("http.token");
-  test::write_text(token_file, token + "\n");
-  const int port = free_loopback_port();
-  ASSERT_GT(port, 0);
-
-  ApiOptions o = options();
-  o.http_listen = "127.0.0.1:" + std::to_string(port);
-  o.http_token_file = token_file;
-  auto server = start(o);
+  int port = 0;
+  auto server = start_http(token, &port);
   ASSERT_NE(server, nullptr);
 
   httplib::Client http("127.0.0.1", port);
@@ -541,14 +547,8 @@ TEST_F(ApiServerTest, HttpNeedsTheRightBearerTokenAndAuditsTheTokenIdOnly) {
 // not wait for, read or hold the body it announces (here 32 MiB, never sent).
 // Reading it first would answer 400 after the 5 s read timeout instead.
 TEST_F(ApiServerTest, HttpRefusesAWrongTokenBeforeReadingTheBody) {
-  const std::string token_file = h_.dir().file("http.token");
-  test::write_text(token_file, "Q7f2kL9xW3mN8pR4tV6yB1cD5gH0jZsA\n");
-  const int port = free_loopback_port();
-  ASSERT_GT(port, 0);
-  ApiOptions o = options();
-  o.http_listen = "127.0.0.1:" + std::to_string(port);
-  o.http_token_file = token_file;
-  auto server = start(o);
+  int port = 0;
+  auto server = start_http("Q7f2kL9xW3mN8pR4tV6yB1cD5gH0jZsA", &port);
   ASSERT_NE(server, nullptr);
 
   RawConnection raw(port);

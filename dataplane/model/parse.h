@@ -5,8 +5,9 @@
  *
  * Contract: reads only inside [data, end); every read is preceded by a bounds
  * check the BPF verifier can follow. Returns SL_PARSE_NON_IP for frames that are
- * not IP (they pass untouched), SL_PARSE_MALFORMED for truncated or inconsistent
- * headers, SL_PARSE_OK otherwise with *m filled in.
+ * not IP and for the link's own control traffic (sl_link_scope_v4/_v6,
+ * sl_icmpv6_link_control): they pass untouched; SL_PARSE_MALFORMED for
+ * truncated or inconsistent headers, SL_PARSE_OK otherwise with *m filled in.
  */
 #pragma once
 
@@ -21,6 +22,7 @@
 #define SL_ETH_P_QINQ2	       0x9200 /* switches and routers: a tag to them */
 #define SL_ETH_P_QINQ3	       0x9300
 #define SL_IPPROTO_ICMP	       1
+#define SL_IPPROTO_IGMP	       2
 #define SL_IPPROTO_TCP	       6
 #define SL_IPPROTO_UDP	       17
 #define SL_IPPROTO_ICMPV6      58
@@ -76,6 +78,34 @@ SL_INLINE int sl_icmpv6_link_control(const struct sl_meta *m)
 		return m->hop_limit == 1 && (link_local || unspecified);
 	}
 	return 0;
+}
+
+/*
+ * Traffic no router forwards, so it came from the link itself: the link's
+ * control plane (OSPF and PIM hellos, VRRP adverts, IGMP, DHCPv6 to its
+ * relays), which passes untouched like ARP and ND and is never charged. A
+ * surge must not shed it: an OSPF adjacency through the edge that misses
+ * its hellos for 40 s withdraws the routes to the whole boundary. IPv4: the
+ * local network control block 224.0.0.0/24 (RFC 5771), and IGMP with TTL 1
+ * to any group (IGMPv2 reports go to the group itself; IGMP is never
+ * forwarded, RFC 2236). IPv6: multicast of interface- or link-local scope,
+ * ff01::/16 and ff02::/16 (RFC 4291; flag bits aside). Anything else to a
+ * multicast group was (or could have been) routed here: held to every
+ * budget. The cost: a host on the outside link can send such a flood past
+ * every budget, as it can with ARP.
+ */
+SL_INLINE int sl_link_scope_v4(const struct sl_meta *m)
+{
+	const __u8 *d = m->dst_be;
+	if (d[0] == 224 && d[1] == 0 && d[2] == 0)
+		return 1;
+	return m->l4_proto == SL_IPPROTO_IGMP && m->hop_limit == 1 && (d[0] & 0xf0) == 0xe0;
+}
+
+SL_INLINE int sl_link_scope_v6(const struct sl_meta *m)
+{
+	__u8 scope = m->dst_be[1] & 0x0f;
+	return m->dst_be[0] == 0xff && scope >= 1 && scope <= 2;
 }
 
 /*
@@ -168,6 +198,8 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->frag_proto = ip[9];
 	__builtin_memcpy(m->src_be, ip + 12, 4);
 	__builtin_memcpy(m->dst_be, ip + 16, 4);
+	if (sl_link_scope_v4(m))
+		return SL_PARSE_NON_IP;
 	__u16 frag = sl_rd16(ip + 6);
 	__u16 offset = frag & 0x1fff;
 	m->frag_id = sl_rd16(ip + 4);
@@ -211,6 +243,8 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->hop_limit = ip[7];
 	__builtin_memcpy(m->src_be, ip + 8, 16);
 	__builtin_memcpy(m->dst_be, ip + 24, 16);
+	if (sl_link_scope_v6(m))
+		return SL_PARSE_NON_IP;
 
 	/* Walk by offset from ip, a scalar the verifier can bound, so that the
 	 * states of successive iterations look alike and are pruned. */

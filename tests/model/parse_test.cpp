@@ -240,11 +240,68 @@ std::vector<ParseCase> cases() {
        },
        SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_mld_query_from_a_global_source_is_ip",
-       [] { return PacketBuilder().ipv6("2001:2::1", "ff02::1").hop_limit(1).icmp(130).build(); },
+       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(1).icmp(130).build(); },
        SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_mld_report_with_hops_left_is_ip",
-       [] { return PacketBuilder().ipv6("fe80::1", "ff02::16").hop_limit(50).icmp(143).build(); },
+       [] { return PacketBuilder().ipv6("fe80::1", "ff05::1:3").hop_limit(50).icmp(143).build(); },
        SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
+      // Traffic no router forwards (a link-scope multicast group; IGMP with
+      // TTL 1) came from the link itself: its control plane passes like ARP.
+      // The same protocols to a routable group or address are IP.
+      {"ipv4_ospf_hello_passes_like_arp",
+       [] {
+         return PacketBuilder().ipv4("198.18.0.1", "224.0.0.5").hop_limit(1).l4_raw(89, 44).build();
+       },
+       SL_PARSE_NON_IP, 4, 89, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_vrrp_advert_passes_like_arp",
+       [] {
+         return PacketBuilder()
+             .vlan(30)
+             .ipv4("198.18.0.2", "224.0.0.18")
+             .hop_limit(255)
+             .l4_raw(112, 20)
+             .build();
+       },
+       SL_PARSE_NON_IP, 4, 112, 0, 0, SL_FRAG_NONE, 1, 0},
+      {"ipv4_udp_to_the_control_block_passes_like_arp",  // RIPv2, 224.0.0.9
+       [] { return PacketBuilder().ipv4("198.18.0.1", "224.0.0.9").udp(520, 520).build(); },
+       SL_PARSE_NON_IP, 4, 17, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_igmp_report_ttl1_to_its_group_passes_like_arp",
+       [] {
+         return PacketBuilder().ipv4("198.18.0.1", "239.1.2.3").hop_limit(1).l4_raw(2, 8).build();
+       },
+       SL_PARSE_NON_IP, 4, 2, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_igmp_with_hops_left_is_ip",
+       [] {
+         return PacketBuilder().ipv4("198.18.0.1", "239.1.2.3").hop_limit(2).l4_raw(2, 8).build();
+       },
+       SL_PARSE_OK, 4, 2, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_igmp_ttl1_to_a_unicast_address_is_ip",
+       [] {
+         return PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").hop_limit(1).l4_raw(2, 8).build();
+       },
+       SL_PARSE_OK, 4, 2, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_udp_to_a_routable_group_is_ip",  // 224.0.1.0 is past the control block
+       [] { return PacketBuilder().ipv4("198.18.0.1", "224.0.1.1").udp(123, 123).build(); },
+       SL_PARSE_OK, 4, 17, 1, 123, SL_FRAG_NONE, 0, 0},
+      {"ipv4_malformed_to_the_control_block_is_malformed",
+       [] {
+         auto f = PacketBuilder().ipv4("198.18.0.1", "224.0.0.5").l4_raw(89, 44).build();
+         f[14] = 0x44;  // IHL 16 bytes
+         return f;
+       },
+       SL_PARSE_MALFORMED, 0, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_ospfv3_hello_passes_like_arp",
+       [] {
+         return PacketBuilder().ipv6("fe80::1", "ff02::5").hop_limit(1).l4_raw(89, 40).build();
+       },
+       SL_PARSE_NON_IP, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_dhcpv6_to_relays_passes_like_arp",  // ff02::1:2, flag bits aside
+       [] { return PacketBuilder().ipv6("fe80::1", "ff32::1:2").udp(546, 547).build(); },
+       SL_PARSE_NON_IP, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_udp_to_a_site_scope_group_is_ip",
+       [] { return PacketBuilder().ipv6("2001:2::1", "ff05::1:3").udp(546, 547).build(); },
+       SL_PARSE_OK, 6, 17, 1, 547, SL_FRAG_NONE, 0, 0},
       {"ipv6_echo_reply_is_ip",
        [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").icmp(129).build(); }, SL_PARSE_OK,
        6, 58, 0, 0, SL_FRAG_NONE, 0, 0},

@@ -234,6 +234,15 @@ per_source = { rate_per_sec = 1, burst = 2, prefix_v4 = 24 }
          "default", SL_VERDICT_ADMITTED, SL_REASON_NON_IP, XDP_PASS},
         {PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(64).icmp(135).build(), kT0,
          "citizen", SL_VERDICT_ADMITTED, SL_REASON_UNVERIFIED, XDP_PASS},
+        // So does the link's control plane (no router forwards it: OSPF to
+        // 224.0.0.5, OSPFv3 to ff02::5); the same protocol to an address
+        // is charged as any unverified packet.
+        {PacketBuilder().ipv4("198.18.1.1", "224.0.0.5").hop_limit(1).l4_raw(89, 44).build(), kT0,
+         "default", SL_VERDICT_ADMITTED, SL_REASON_NON_IP, XDP_PASS},
+        {PacketBuilder().ipv6("fe80::1", "ff02::5").hop_limit(1).l4_raw(89, 40).build(), kT0,
+         "default", SL_VERDICT_ADMITTED, SL_REASON_NON_IP, XDP_PASS},
+        {PacketBuilder().ipv4("198.18.1.1", "198.19.0.1").hop_limit(1).l4_raw(89, 44).build(), kT0,
+         "citizen", SL_VERDICT_ADMITTED, SL_REASON_UNVERIFIED, XDP_PASS},
         {PacketBuilder()
              .ipv4("198.18.1.1", "198.19.0.1")
              .fragment(100, false)
@@ -243,6 +252,12 @@ per_source = { rate_per_sec = 1, burst = 2, prefix_v4 = 24 }
          // A later fragment whose first one the edge never saw has earned
          // nothing: charged as a lookup of its class.
          kT0, "citizen", SL_VERDICT_ADMITTED, SL_REASON_UNVERIFIED, XDP_PASS}}},
+      {"link_control_passes_where_unverified_packets_drop",
+       "[admission]\nunverified = \"drop\"\n" + classes,
+       {{PacketBuilder().ipv4("198.18.1.1", "224.0.0.18").hop_limit(255).l4_raw(112, 20).build(),
+         kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_NON_IP, XDP_PASS},
+        {PacketBuilder().ipv4("198.18.1.1", "198.19.0.1").hop_limit(255).l4_raw(112, 20).build(),
+         kT0, "citizen", SL_VERDICT_SHED, SL_REASON_UNVERIFIED, XDP_DROP}}},
       {"malformed_pass",
        "[admission]\nmalformed = \"pass\"\n",
        {{bad, kT0, "default", SL_VERDICT_ADMITTED, SL_REASON_MALFORMED, XDP_PASS}}},

@@ -192,7 +192,11 @@ const std::vector<KeySpec>& config_schema() {
       {"class", "burst", "integer", 1, static_cast<int64_t>(SL_MAX_BURST), "lookups",
        "max(1, rate_per_sec / 10)", KeyChange::live, "", "needs `rate_per_sec`"},
       {"class", "on_shed", "string", 1, 0, "", "`\"drop\"`", KeyChange::live, "drop|reset|mark",
-       "`\"reset\"`: a TCP SYN is answered with RST+ACK, anything else dropped; `\"mark\"`: passed "
+       "`\"reset\"`: a TCP SYN is answered with RST+ACK, anything else dropped. Every shed "
+       "SYN gets its RST, with no budget of its own: a SYN flood spoofing other hosts' "
+       "addresses is reflected to them one RST per SYN (no larger), so answer with resets only "
+       "for classes whose sources cannot be spoofed from outside (or accept the reflection); "
+       "`\"mark\"`: passed "
        "with its DSCP rewritten (a marked SYN verifies no flow: it paid no token, so the "
        "connection's later packets are unverified: charged as lookups of the class, and marked "
        "while it sheds; dropped under `unverified = \"drop\"`). Marked packets cross the "

@@ -142,7 +142,7 @@ static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 pri
 	struct sl_flow *old = bpf_map_lookup_elem(part, k);
 	if (old) {
 		/* not a new entry: no event */
-		sl_flow_rewrite(old, f, outside_syn && sl_rt_syn_again(old, prof, now), now);
+		sl_flow_rewrite(old, f, outside_syn ? prof : 0, now);
 		return;
 	}
 	if (bpf_map_update_elem(part, k, f, BPF_ANY) == 0)

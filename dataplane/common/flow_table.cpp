@@ -39,7 +39,7 @@ bool FlowTable::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64
     *slot = f;
     return true;
   }
-  sl_flow_rewrite(slot, &f, syn_of != nullptr && sl_rt_syn_again(slot, syn_of, now_ns), now_ns);
+  sl_flow_rewrite(slot, &f, syn_of, now_ns);
   return false;
 }
 

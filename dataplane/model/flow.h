@@ -308,6 +308,12 @@ enum sl_rt_phase {
 	SL_RT_RETRIED = 5,  /* the SYN was sent again unanswered: its answer counts (syn_again) */
 };
 
+/* The inside has not answered the flow's SYN (the first, or one sent again). */
+SL_INLINE int sl_rt_unanswered(const struct sl_flow *f)
+{
+	return f->rt_phase == SL_RT_NONE || f->rt_phase == SL_RT_RETRIED;
+}
+
 /* The client has proved the flow: its resets and zero windows count. */
 SL_INLINE int sl_rt_proven(const struct sl_flow *f)
 {
@@ -478,8 +484,7 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 		/* The answer to the client's SYN (the first; one retransmitted
 		 * carries the same sequence number). An open flow's: a SYN
 		 * reopened it (sl_flow_rewrite). */
-		if ((f->state == SL_FLOW_SYN || f->state == SL_FLOW_OPEN) &&
-		    (f->rt_phase == SL_RT_NONE || f->rt_phase == SL_RT_RETRIED)) {
+		if ((f->state == SL_FLOW_SYN || f->state == SL_FLOW_OPEN) && sl_rt_unanswered(f)) {
 			if (f->rt_phase == SL_RT_RETRIED)
 				sig->syn_again++;
 			f->rt_phase = SL_RT_ANSWERED;
@@ -517,8 +522,7 @@ SL_INLINE int sl_rt_syn_again(const struct sl_flow *old, const struct sl_profile
 			      __u64 now_ns)
 {
 	return (prof->flags & SL_PROFILE_ADAPTIVE) && old->state == SL_FLOW_SYN &&
-	       (old->rt_phase == SL_RT_NONE || old->rt_phase == SL_RT_RETRIED) &&
-	       sl_flow_live(old, now_ns) &&
+	       sl_rt_unanswered(old) && sl_flow_live(old, now_ns) &&
 	       now_ns + SL_FLOW_SYN_NS >= old->expires_ns + SL_RT_SYN_AGAIN_NS;
 }
 
@@ -529,12 +533,14 @@ SL_INLINE int sl_rt_syn_again(const struct sl_flow *old, const struct sl_profile
  * forged SYN would take an idle flow's verification away. Only its backend
  * sample starts again (a new connection's first request). Anything else
  * replaces old: a retransmitted SYN, a flow closing or reset, an expired or
- * learned entry. again: f is a SYN sent again (sl_rt_syn_again, asked
- * before); a SYN sent again after the inside answered keeps that answer's
- * proof (the client's ACK carries it). */
-SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f, int again,
-			       __u64 now_ns)
+ * learned entry. syn_of: the profile that admitted f when f is a SYN from
+ * the outside, else NULL: f is then maybe a SYN sent again (sl_rt_syn_again);
+ * a SYN sent again after the inside answered keeps that answer's proof (the
+ * client's ACK carries it). */
+SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f,
+			       const struct sl_profile *syn_of, __u64 now_ns)
 {
+	const int again = syn_of && sl_rt_syn_again(old, syn_of, now_ns);
 	if (f->state == SL_FLOW_SYN && old->state == SL_FLOW_OPEN && sl_flow_live(old, now_ns)) {
 		old->rt_phase = SL_RT_NONE;
 		return;

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "dataplane/model/flow.h"
+
 namespace sluice {
 
-uint64_t flow_partition_entries(int fd) {
-  if (fd <= 0) return 0;
-  uint64_t total = 0;
+PartitionCount flow_partition_count(int fd, uint64_t now_ns) {
+  PartitionCount c;
+  if (fd <= 0) return c;
   std::vector<sl_flow_key> keys(4096);
   std::vector<sl_flow> values(4096);
   sl_flow_key out_batch{};
@@ -21,28 +23,49 @@ uint64_t flow_partition_entries(int fd) {
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
     const int rc = bpf_map_lookup_batch(fd, first ? nullptr : in, &out_batch, keys.data(),
                                         values.data(), &count, &opts);
-    total += count;
+    c.entries += count;
+    for (__u32 i = 0; i < count && i < values.size(); i++)
+      c.dead += !sl_flow_live(&values[i], now_ns);
     if (rc != 0) break;  // ENOENT: the walk is done (any other error: a partial count)
     in = &out_batch;
     first = false;
   }
-  return total;
+  return c;
 }
 
-void FlowCounts::refresh(const std::array<int, SL_PRIORITIES>& partitions,
-                         const std::function<sl_counters()>& counters) {
+FlowCounts FlowCounter::refresh(const std::array<int, SL_PRIORITIES>& partitions,
+                                const std::function<sl_counters()>& counters, uint64_t now_ns) {
+  std::lock_guard<std::mutex> lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
-  if (counted.time_since_epoch().count() != 0 && now - counted < std::chrono::seconds(1)) return;
+  if (counted_.time_since_epoch().count() != 0 && now - counted_ < std::chrono::seconds(1))
+    return counts_;
   const sl_counters before = counters();
-  for (uint32_t p = 0; p < SL_PRIORITIES; p++) entries[p] = flow_partition_entries(partitions[p]);
+  std::array<PartitionCount, SL_PRIORITIES> found{};
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+    found[p] = flow_partition_count(partitions[p], now_ns);
   const sl_counters after = counters();
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    counts_.entries[p] = found[p].entries;
     const uint64_t made =
         before.flow_events[p][SL_FLOW_EV_CREATED] + before.flow_events[p][SL_FLOW_EV_LEARNED];
-    const uint64_t gone = after.flow_events[p][SL_FLOW_EV_EXPIRED] + entries[p];
-    evicted[p] = std::max(evicted[p], made > gone ? made - gone : 0);
+    const uint64_t expired = after.flow_events[p][SL_FLOW_EV_EXPIRED];
+    const uint64_t gone = expired + found[p].entries;
+    const uint64_t recycled = made > gone ? made - gone : 0;
+    // The dead entries of the last count the LRU could have recycled since:
+    // less those a packet found and removed (or, entries that died since:
+    // then fewer than true, and the evictions a little high).
+    const uint64_t removed = expired - std::min(expired, expired_[p]);
+    const uint64_t dead = dead_[p] - std::min(dead_[p], removed);
+    if (recycled > recycled_[p]) {
+      const uint64_t since = recycled - recycled_[p];
+      counts_.evicted[p] += since - std::min(since, dead);
+      recycled_[p] = recycled;
+    }
+    dead_[p] = found[p].dead;
+    expired_[p] = expired;
   }
-  counted = now;
+  counted_ = now;
+  return counts_;
 }
 
 }  // namespace sluice

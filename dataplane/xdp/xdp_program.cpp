@@ -167,11 +167,11 @@ struct XdpProgram::Impl {
     return true;
   }
 
-  // Entries and evictions of the flow table (flow_count.hpp).
-  mutable FlowCounts flows;
-  const FlowCounts& count_flows() const {
-    flows.refresh(flow_fds, [this] { return sum_counters(); });
-    return flows;
+  // Entries and evictions of the flow table (flow_count.hpp); now_ns: the
+  // program's clock.
+  mutable FlowCounter flows;
+  FlowCounts count_flows(uint64_t now_ns) const {
+    return flows.refresh(flow_fds, [this] { return sum_counters(); }, now_ns);
   }
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
 
@@ -461,14 +461,9 @@ DataplaneStats XdpProgram::stats() const {
   s.source_table_entries = std::min<uint64_t>(counts.source_inserts, capacity);
   s.source_table_evictions = counts.source_inserts - s.source_table_entries;
   s.flow_table_capacity = impl.flow_partition_entries * SL_PRIORITIES;
-  const FlowCounts& flows = impl.count_flows();
-  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    s.flow_entries[p] = flows.entries[p];
-    for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
-    s.flow_events[p][SL_FLOW_EV_EVICTED] = flows.evicted[p];
-  }
-  // Tokens as the next decision would find them (the program's clock:
-  // CLOCK_MONOTONIC, or the tests' fake one).
+  // The program's clock (CLOCK_MONOTONIC, or the tests' fake one): which
+  // flow entries are past their life, and the tokens the next decision
+  // would find.
   uint64_t now = 0;
   if (impl.options.fake_clock) {
     bpf_map_lookup_elem(impl.fd(maps.sl_clock), &kZero, &now);
@@ -476,6 +471,12 @@ DataplaneStats XdpProgram::stats() const {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     now = static_cast<uint64_t>(ts.tv_sec) * SL_NS_PER_SEC + static_cast<uint64_t>(ts.tv_nsec);
+  }
+  const FlowCounts flows = impl.count_flows(now);
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+    s.flow_entries[p] = flows.entries[p];
+    for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
+    s.flow_events[p][SL_FLOW_EV_EVICTED] = flows.evicted[p];
   }
   const int boundary_made = state.boundary.epoch == prof.boundary_epoch;
   s.boundary_lookup_tokens =

@@ -427,6 +427,68 @@ TEST(XdpFlows, EvictionsAreCountedFromEachCountAndNeverGoDown) {
   for (int i = 0; i < 3; i++) EXPECT_EQ(p->stats().flow_events[0][SL_FLOW_EV_EVICTED], evicted);
 }
 
+// A partition full of flows past their life (closed, or SYNs never
+// answered) is not full: the LRU recycles those first, and that is no
+// eviction. Before, each such recycled entry counted as one, and
+// SluiceFlowTableFull fired for good on any busy edge once its partitions
+// had filled with closed flows. Live flows recycled still count.
+TEST(XdpFlows, RecycledDeadFlowsAreNoEvictions) {
+  SLUICE_REQUIRE_ROOT();
+  XdpProgramOptions o;
+  o.fake_clock = true;
+  o.flow_table_size = 8 * 4096;  // 4096 a partition
+  std::string error;
+  auto p = XdpProgram::load(o, &error);
+  ASSERT_TRUE(p) << error;
+  ASSERT_TRUE(p->write_profile(
+      test::profile_from_toml("[admission]\nflow_learn_sec = 0\n[[class]]\nname = \"web\"\n"
+                              "priority = 0\nmatch = { src = \"198.18.0.0/15\" }\n"),
+      1, &error))
+      << error;
+  uint32_t made = 0;
+  auto open_flows = [&](uint32_t n) {
+    for (uint32_t i = 0; i < n; i++, made++) {
+      XdpTestResult r;
+      ASSERT_TRUE(p->test_run(test::syn_v4(test::kNet198_18 + made), &r, &error)) << error;
+    }
+  };
+  auto counted = [&](uint64_t entries_not) {  // the next count, within 5 s
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    DataplaneStats st = p->stats();
+    while (st.flow_entries[0] == entries_not && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      st = p->stats();
+    }
+    return st;
+  };
+  p->set_clock(kT0);
+  ASSERT_NO_FATAL_FAILURE(open_flows(3000));
+  DataplaneStats st = p->stats();
+  ASSERT_EQ(st.flow_entries[0], 3000u);
+  // Past the SYN entries' life (10 s): one flow more, and the count that
+  // finds it (made after the clock moved) finds 3000 dead entries.
+  p->set_clock(kT0 + 11 * kSecond);
+  ASSERT_NO_FATAL_FAILURE(open_flows(1));
+  st = counted(3000);
+  ASSERT_EQ(st.flow_entries[0], 3001u);
+  // 3000 flows more: about 1905 past the 4096 are recycled, all dead ones.
+  ASSERT_NO_FATAL_FAILURE(open_flows(3000));
+  st = counted(3001);
+  ASSERT_NE(st.flow_entries[0], 3001u);
+  EXPECT_LE(st.flow_entries[0], 4096u);
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_CREATED], 6001u);
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
+  // 5000 more, all live: once the dead ones left (at most 3000) are
+  // used up, every one recycled is an eviction.
+  const uint64_t before = st.flow_entries[0];
+  ASSERT_NO_FATAL_FAILURE(open_flows(5000));
+  st = counted(before);
+  const uint64_t evicted = st.flow_events[0][SL_FLOW_EV_EVICTED];
+  EXPECT_GE(evicted, 5000u - 3000u);
+  EXPECT_LE(evicted, 5000u);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(p->stats().flow_events[0][SL_FLOW_EV_EVICTED], evicted);
+}
+
 // What stats (and so /metrics and status) say a bucket holds: refilled to
 // now, as the next decision would find it, and full before its state is
 // made. It said 0 for every bucket after a start and kept an idle bucket at

@@ -285,6 +285,10 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
           [&control, &failures, &fallback, &agent, &adaptive] {
             ControlState* c = control.load();
             ControlFigures f = c != nullptr ? c->figures() : ControlFigures{};
+            if (c == nullptr) {  // starting: no dataplane runs yet, none decides
+              f.in_charge = false;
+              f.dataplane_healthy = false;
+            }
             f.start_failures_config = failures.config;
             f.start_failures_dataplane = failures.dataplane;
             f.dataplane_fallback = fallback.load();

@@ -325,7 +325,8 @@ void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
 
   MetricFamily last =
       family("sluice_config_last_change_timestamp_seconds",
-             "Unix time of the last applied config change (0: none yet)", MetricType::Gauge);
+             "Unix time the config in force last changed (the start, a retune, a reload)",
+             MetricType::Gauge);
   add(last, c.last_change_unix_sec);
   out->push_back(std::move(last));
 

@@ -3,6 +3,8 @@
 
 #include <vector>
 
+#include "dataplane/common/slot_book.hpp"
+
 namespace sluice {
 
 bool standby_possible(const DataplaneSettings& s) {
@@ -81,6 +83,10 @@ DataplaneStats StandbyDataplane::stats() const {
   // A standby whose program left the links (sluiced --detach) stands by
   // for nothing: says so rather than "standing by".
   s.standby = !standby.healthy ? "gone" : dpdk_alive_.load() ? "standing by" : "enforcing";
+  // The standby counts only the frames it decided (while DPDK beats, it
+  // passes every frame to DPDK uncounted): with DPDK's, the edge's whole.
+  // Before, its decisions while it enforced were never exported.
+  add_class_counts(&s.classes, standby.classes);
   s.edge_state = standby.edge_state;
   s.edge_since_unix_ns = standby.edge_since_unix_ns;
   if (!standby.healthy && s.healthy) s.unhealthy = "the XDP standby: " + standby.unhealthy;

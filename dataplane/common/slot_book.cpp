@@ -98,4 +98,18 @@ std::vector<ClassStats> SlotBook::class_stats(const sl_profile& prof,
   return out;
 }
 
+void add_class_counts(std::vector<ClassStats>* into, const std::vector<ClassStats>& from) {
+  for (ClassStats& c : *into) {
+    for (const ClassStats& x : from) {
+      if (x.name != c.name) continue;
+      for (uint32_t v = 0; v < SL_VERDICT_COUNT; v++) {
+        for (uint32_t r = 0; r < SL_REASON_COUNT; r++) {
+          c.packets[v][r] += x.packets[v][r];
+          c.lookups[v][r] += x.lookups[v][r];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace sluice

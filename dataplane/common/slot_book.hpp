@@ -51,4 +51,10 @@ struct SlotBook {
   std::vector<ClassStats> class_stats(const sl_profile& prof, const sl_counters& now) const;
 };
 
+// Adds the packet and lookup counts of each class of `from` to the class of
+// the same name in `into` (one dataplane's decisions and another's over the
+// same profile: DPDK's and its XDP standby's); names `into` lacks are left
+// out.
+void add_class_counts(std::vector<ClassStats>* into, const std::vector<ClassStats>& from);
+
 }  // namespace sluice

@@ -171,7 +171,8 @@ struct XdpProgram::Impl {
   // program's clock.
   mutable FlowCounter flows;
   FlowCounts count_flows(uint64_t now_ns) const {
-    return flows.refresh(flow_fds, [this] { return sum_counters(); }, now_ns);
+    return flows.refresh(
+        flow_fds, [this] { return sum_counters(); }, now_ns);
   }
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
 

@@ -65,5 +65,31 @@ TEST(SlotBook, AClassIsFoundOnItsSlotInTheProfileInForce) {
   EXPECT_EQ(b.book.slot_of(b.live, "c20"), 0);
 }
 
+// DPDK's XDP standby counts only the frames it decided itself: added to
+// DPDK's counts class by class (by name, whatever the order), so an edge
+// whose standby took over still shows its decisions.
+TEST(SlotBook, AStandbysDecisionsAddToTheClassesOfTheSameName) {
+  std::vector<ClassStats> dpdk(2), standby(3);
+  dpdk[0].name = "checkpoint";
+  dpdk[1].name = "default";
+  standby[0].name = "default";
+  standby[1].name = "checkpoint";
+  standby[2].name = "gone";
+  dpdk[0].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 10;
+  standby[1].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 5;
+  standby[1].lookups[SL_VERDICT_SHED][SL_REASON_CLASS_RATE] = 3;
+  standby[0].packets[SL_VERDICT_SHED][SL_REASON_UNVERIFIED] = 7;
+  standby[2].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 100;
+  dpdk[0].bucket_tokens = 4;
+  standby[1].bucket_tokens = 9;
+  add_class_counts(&dpdk, standby);
+  EXPECT_EQ(dpdk[0].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP], 15u);
+  EXPECT_EQ(dpdk[0].lookups[SL_VERDICT_SHED][SL_REASON_CLASS_RATE], 3u);
+  EXPECT_EQ(dpdk[1].packets[SL_VERDICT_SHED][SL_REASON_UNVERIFIED], 7u);
+  EXPECT_EQ(dpdk[1].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP], 0u);
+  EXPECT_EQ(dpdk[0].bucket_tokens, 4u);  // DPDK's buckets, not a sum
+  EXPECT_EQ(dpdk.size(), 2u);
+}
+
 }  // namespace
 }  // namespace sluice::test

@@ -83,6 +83,8 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   even_ = true;
   shares_ = start.shares;
   figures_.static_shares = start.from_cache;
+  kept_record_ = start.record;
+  kept_edges_ = start.edges;
   if (!start.from_cache) keep_cache(start.record, start.edges);
   control_.set_fleet_status([this] { return status(); });
   thread_ = std::thread([this] { run(); });
@@ -214,7 +216,9 @@ bool FleetAgent::use_shares(const EdgeShares& shares) {
   return true;
 }
 
-void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) const {
+void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) {
+  kept_record_ = record;
+  kept_edges_ = edges;
   std::string error;
   json cached = {
       {"record", fleet_record_json(record)}, {"revision", record.revision}, {"edges", edges}};
@@ -402,7 +406,9 @@ void FleetAgent::tick(EtcdClient& etcd) {
   if (learned) learned_rates[fleet_.node] = *learned;
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_edges_prefix(fleet_).size());
-    if (node == fleet_.node) continue;
+    // Records live under their edges' leases; one written without (by
+    // hand) is no edge: it would count forever.
+    if (node == fleet_.node || kv.lease == 0) continue;
     const json r = parse_json(kv.value);
     if (!r.is_object()) continue;
     if (r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
@@ -452,6 +458,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   rebalance_adaptive(all, learned_rates);
   even_ = false;
   last_edges_ = live.size() + held.size();
+  if (last_edges_ != kept_edges_) keep_cache(kept_record_, last_edges_);
 
   std::lock_guard<std::mutex> lock(mutex_);
   last_ok_ = now;

@@ -115,7 +115,9 @@ class FleetAgent {
   // keeps enforcing these shares), not lease_ttl_sec more.
   void shorten_hold(EtcdClient& etcd);
   void follow_config(EtcdClient& etcd);
-  void keep_cache(const FleetRecord& record, std::size_t edges) const;
+  // Keeps record and edges in the copy read at a start without etcd (and
+  // remembers them: kept_).
+  void keep_cache(const FleetRecord& record, std::size_t edges);
 
   const FleetConfig fleet_;
   const std::string instance_;  // FleetStart::instance, in this edge's record
@@ -137,6 +139,12 @@ class FleetAgent {
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds retry_after_{0};
   const std::optional<uint64_t> rank_seed_;  // kept with the fleet config
+  // What the kept copy says: the fleet config this edge runs and the edges
+  // it knew, written again whenever the edges it counts change (a start
+  // without etcd takes 1/N of each budget: N must be the fleet's size, not
+  // the one this edge found when it joined).
+  FleetRecord kept_record_;
+  std::size_t kept_edges_ = 0;
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState
   FleetFigures figures_;      // shares and fleet_lookups filled in by figures()

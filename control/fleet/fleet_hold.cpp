@@ -39,7 +39,8 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
     const std::string node = kv.key.substr(fleet_held_prefix(fleet_).size());
     // This edge's own (from before a restart: what it enforces now is its
     // own share), and live edges' (their records count) are not held.
-    if (node == fleet_.node || live.count(node) != 0) continue;
+    // Holds without a lease (written by hand) would count forever: none.
+    if (node == fleet_.node || live.count(node) != 0 || kv.lease == 0) continue;
     const json h = parse_json(kv.value);
     if (!h.is_object() || !h.contains("shares")) continue;
     const std::optional<EdgeShares> shares = shares_from_json(h["shares"]);

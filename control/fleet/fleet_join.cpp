@@ -93,9 +93,31 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     return false;
   }
   if (reached && !exists) {
-    // A new fleet: its config is this file's fleet tables (the first edge's).
-    FleetRecord seed;
-    seed.config = fleet_tables_text(local_text);
+    // No fleet config. A new fleet: its config is this file's fleet tables
+    // (the first edge's). A fleet whose config was lost (etcd restored
+    // empty, the key deleted) to an edge that kept a copy: that copy, the
+    // fleet's config as this edge last ran it (the file's tables are not
+    // read once the fleet runs, and may be stale or gone).
+    FleetRecord seed, kept;
+    std::size_t ignored = 0;
+    std::optional<uint64_t> kept_seed;
+    const bool again = read_kept(fleet, &kept, &ignored, &kept_seed);
+    std::string from = config_path + "'s fleet tables";
+    if (again) {
+      seed.config = kept.config;
+      seed.profile = kept.profile;
+      from = "the copy kept in " + cache_path(fleet) + " (revision " +
+             std::to_string(kept.revision) + ")";
+    } else {
+      seed.config = fleet_tables_text(local_text);
+      if (seed.config.find_first_not_of(" \t\r\n") == std::string::npos) {
+        *error = "the fleet has no config in etcd (" + fleet_config_key(fleet) + ") and " +
+                 config_path +
+                 " has no fleet tables to seed it with: write one (sluicectl --fleet --config FILE "
+                 "apply POLICY.toml)";
+        return false;
+      }
+    }
     seed.origin = {{"node", fleet.node}};
     seed.op = "seed";
     bool swapped = false;
@@ -104,32 +126,44 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     reached = write_fleet_record(etcd, fleet, seed, 0, &swapped, &revision, &note) &&
               read_fleet_record(etcd, fleet, &start->record, &exists, &etcd_error) && exists;
     if (!note.empty()) etcd_error = note;
-    if (reached && swapped)
-      start->log = "the fleet had no config: seeded it from " + config_path + "'s fleet tables; ";
+    if (reached && swapped) {
+      start->log = "the fleet had no config: seeded it from " + from + "; ";
+      if (again)
+        log_event(LogLevel::warn,
+                  "fleet: the fleet had no config; seeded it again from this "
+                  "edge's kept copy",
+                  {{"key", fleet_config_key(fleet)}, {"revision", std::to_string(kept.revision)}});
+    }
   }
   std::size_t edges = 1;
   start->instance = fleet_instance(config_path);
+  // The edges, live or held: an edge that cannot count them cannot take
+  // 1/N of each budget (counting itself alone, it would take all of it).
+  std::vector<EtcdKv> members, holds;
+  if (reached)
+    reached = etcd.range(fleet_held_prefix(fleet), true, &holds, nullptr, &etcd_error) &&
+              etcd.range(fleet_edges_prefix(fleet), true, &members, nullptr, &etcd_error);
   if (reached) {
-    std::vector<EtcdKv> members, holds;
+    // Records and holds live under leases; one written without (by hand,
+    // or by a hostile writer) is no edge: it would count forever.
     std::set<std::string> nodes;  // other edges, live or held
-    if (etcd.range(fleet_held_prefix(fleet), true, &holds, nullptr, &etcd_error))
-      for (const EtcdKv& kv : holds) nodes.insert(kv.key.substr(fleet_held_prefix(fleet).size()));
-    if (etcd.range(fleet_edges_prefix(fleet), true, &members, nullptr, &etcd_error)) {
-      for (const EtcdKv& kv : members) {
-        if (kv.key != fleet_edges_prefix(fleet) + fleet.node) {
-          nodes.insert(kv.key.substr(fleet_edges_prefix(fleet).size()));
-          continue;
-        }
-        // This node's record, under a live lease: this edge before a
-        // restart (the same instance), or another edge with the same name,
-        // whose shares would add to this one's past the budget.
-        const json other = parse_json(kv.value);
-        const std::string theirs = instance_of(other);
-        if (!theirs.empty() && theirs != start->instance) {
-          *error = "fleet.node \"" + fleet.node + "\" is held by a live edge at " + theirs +
-                   ": every edge needs a node name of its own";
-          return false;
-        }
+    for (const EtcdKv& kv : holds)
+      if (kv.lease != 0) nodes.insert(kv.key.substr(fleet_held_prefix(fleet).size()));
+    for (const EtcdKv& kv : members) {
+      if (kv.lease == 0) continue;
+      if (kv.key != fleet_edges_prefix(fleet) + fleet.node) {
+        nodes.insert(kv.key.substr(fleet_edges_prefix(fleet).size()));
+        continue;
+      }
+      // This node's record, under a live lease: this edge before a
+      // restart (the same instance), or another edge with the same name,
+      // whose shares would add to this one's past the budget.
+      const json other = parse_json(kv.value);
+      const std::string theirs = instance_of(other);
+      if (!theirs.empty() && theirs != start->instance) {
+        *error = "fleet.node \"" + fleet.node + "\" is held by a live edge at " + theirs +
+                 ": every edge needs a node name of its own";
+        return false;
       }
     }
     nodes.erase(fleet.node);

@@ -16,33 +16,14 @@
 #include "control/fleet/fleet_policy.hpp"
 #include "tests/control/api/control_test_env.hpp"
 #include "tests/control/fleet/etcd_fixture.hpp"
+#include "tests/control/fleet/member_env.hpp"
 
 namespace sluice {
 namespace {
 
 using json = nlohmann::json;
-
-std::string member_config(int port) {
-  return std::string(test::kControlTestConfig) + R"(
-[fleet]
-etcd = ["http://127.0.0.1:)" +
-         std::to_string(port) + R"("]
-prefix = "/sluice/agent-test"
-node = "edge-a"
-static_sec = 1
-sync_ms = 50
-)";
-}
-
-// Waits up to 10 s for `done`.
-bool eventually(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
-}
+using test::member_config;
+using test::within_10s;
 
 uint64_t boundary_rate(const test::FakeDataplane& dp) {
   return dp.last_profile().boundary_lookups.rate_per_sec;
@@ -87,7 +68,7 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), start);
 
   // No demand here: the floor's half (10% of 40000 / 2 edges).
-  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 2000; }))
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
       << boundary_rate(h.dataplane());
   const json status = h.call({{"op", "status"}});
   EXPECT_EQ(status["fleet"]["edges_live"], 2);
@@ -106,9 +87,9 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
       {{"transport", "test"}});
   ASSERT_TRUE(r["ok"]) << r.dump();
   const uint64_t revision = r["generation"];
-  ASSERT_TRUE(eventually([&] { return h.state().generation() == revision; }));
+  ASSERT_TRUE(within_10s([&] { return h.state().generation() == revision; }));
   EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 30000U);
-  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 1500; }))
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 1500; }))
       << boundary_rate(h.dataplane());
 
   // The other edge's file asks for a floor of 50%: every edge splits by the
@@ -116,7 +97,7 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   json other_floor = other;
   other_floor["floor_pct"] = 50;
   ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", other_floor.dump(), lease, nullptr, &error));
-  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 7500; }))
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 7500; }))
       << boundary_rate(h.dataplane());
   ASSERT_TRUE(c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &error));
   ASSERT_EQ(kvs.size(), 1U);
@@ -124,9 +105,9 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
 
   // etcd goes away: the last shares hold, then an even share of 2 edges.
   etcd.reset();
-  ASSERT_TRUE(eventually([&] { return agent->figures().static_shares; }));
+  ASSERT_TRUE(within_10s([&] { return agent->figures().static_shares; }));
   EXPECT_EQ(boundary_rate(h.dataplane()), 7500U);
-  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 15000; }))
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 15000; }))
       << boundary_rate(h.dataplane());
   EXPECT_FALSE(agent->figures().etcd_up);
   EXPECT_GE(agent->figures().last_sync_age_sec, 1.0);
@@ -239,8 +220,8 @@ TEST(FleetAgent, AnEdgeWhoseNodeNameAnotherLiveEdgeHoldsDoesNotOverwriteIt) {
     if (!c.range(key, false, &kvs, nullptr, &e) || kvs.empty()) return std::string();
     return json::parse(kvs[0].value).value("instance", std::string());
   };
-  ASSERT_TRUE(eventually([&] { return holder() == start.instance; }));
-  ASSERT_TRUE(eventually([&] { return !agent.figures().static_shares; }));
+  ASSERT_TRUE(within_10s([&] { return holder() == start.instance; }));
+  ASSERT_TRUE(within_10s([&] { return !agent.figures().static_shares; }));
 
   // Another instance takes the name under a lease of its own.
   int64_t lease = 0;
@@ -251,7 +232,7 @@ TEST(FleetAgent, AnEdgeWhoseNodeNameAnotherLiveEdgeHoldsDoesNotOverwriteIt) {
                          {"shares", json::object()},
                          {"generation", 0}};
   ASSERT_TRUE(c.put(key, intruder.dump(), lease, nullptr, &error)) << error;
-  ASSERT_TRUE(eventually([&] { return agent.figures().static_shares; }));
+  ASSERT_TRUE(within_10s([&] { return agent.figures().static_shares; }));
   const json status = h.call({{"op", "status"}});
   EXPECT_NE(status["fleet"]
                 .value("sync_error", std::string())
@@ -266,8 +247,8 @@ TEST(FleetAgent, AnEdgeWhoseNodeNameAnotherLiveEdgeHoldsDoesNotOverwriteIt) {
 
   // It goes (its lease revoked): this edge publishes again and is in sync.
   ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
-  ASSERT_TRUE(eventually([&] { return holder() == start.instance; }));
-  ASSERT_TRUE(eventually([&] { return !agent.figures().static_shares; }));
+  ASSERT_TRUE(within_10s([&] { return holder() == start.instance; }));
+  ASSERT_TRUE(within_10s([&] { return !agent.figures().static_shares; }));
   EXPECT_TRUE(h.call({{"op", "status"}})["fleet"]["sync_error"].is_null());
 }
 
@@ -313,7 +294,7 @@ TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
   const int64_t revision = write_invalid_config(c, *loaded.config->fleet, start.record);
   ASSERT_NE(revision, 0);
   std::string error_text;
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(within_10s([&] {
     error_text = refusal_of(c, revision);
     return !error_text.empty();
   }));
@@ -328,10 +309,12 @@ TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
   // exception, for sluicectl and for this edge's agent alike.
   const json damaged = {
       {"node", "edge-b"}, {"instance", 5}, {"generation", "new"}, {"refused", {{"error", 7}}}};
-  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", damaged.dump(), 0, nullptr, &error));
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", damaged.dump(), lease, nullptr, &error));
   const FleetReach with_damaged = fleet_wait(*loaded.config->fleet, revision, 100, &error);
   EXPECT_EQ(with_damaged.behind, std::vector<std::string>{"edge-b"});
-  EXPECT_TRUE(eventually([&] { return agent.figures().edges_live == 2; }))
+  EXPECT_TRUE(within_10s([&] { return agent.figures().edges_live == 2; }))
       << "the agent goes on syncing, the damaged record one more edge";
 }
 
@@ -363,7 +346,7 @@ TEST(FleetAgent, AnEdgeThatJoinsLaterCountsWhatAGoneEdgeMayStillEnforce) {
   EXPECT_EQ(start.edges, 2U) << "the gone edge is one of the fleet's until its hold ends";
 
   // 40000/s less the 30000 the gone edge holds.
-  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 10000; }))
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 10000; }))
       << boundary_rate(h.dataplane());
   const json status = h.call({{"op", "status"}});
   EXPECT_EQ(status["fleet"]["edges_live"], 1);
@@ -378,7 +361,7 @@ TEST(FleetAgent, AnEdgeThatJoinsLaterCountsWhatAGoneEdgeMayStillEnforce) {
     return true;
   };
   EtcdKv hold;
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(within_10s([&] {
     return own_hold(&hold) &&
            json::parse(hold.value)["shares"]["boundary_lookups"].value("rate", 0) == 10000;
   })) << hold.value;
@@ -386,7 +369,7 @@ TEST(FleetAgent, AnEdgeThatJoinsLaterCountsWhatAGoneEdgeMayStillEnforce) {
 
   // The gone edge's hold ends: its share is free.
   ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
-  ASSERT_TRUE(eventually([&] { return boundary_rate(h.dataplane()) == 40000; }))
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))
       << boundary_rate(h.dataplane());
   EXPECT_EQ(h.call({{"op", "status"}})["fleet"]["edges_held"], 0);
 
@@ -408,7 +391,7 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
   JoinedEdge e;
   ASSERT_TRUE(join_edge(24796, &e));
   test::ControlHarness& h = *e.h;
-  ASSERT_TRUE(eventually([&] { return !e.agent->figures().static_shares; }));
+  ASSERT_TRUE(within_10s([&] { return !e.agent->figures().static_shares; }));
   EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
   h.dataplane().set_refusing(true);
   const json r = fleet_request(
@@ -418,19 +401,19 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
       {{"transport", "test"}});
   ASSERT_TRUE(r["ok"]) << r.dump();
   const int64_t revision = r["generation"];
-  ASSERT_TRUE(eventually([&] { return !refusal_of(c, revision).empty(); }));
+  ASSERT_TRUE(within_10s([&] { return !refusal_of(c, revision).empty(); }));
   EXPECT_NE(refusal_of(c, revision).find("refused by the fake dataplane"), std::string::npos);
   EXPECT_NE(h.state().generation(), static_cast<uint64_t>(revision));
   // Tried again (after 1 s), the retry neither logged nor
   // counted as another rejected change.
-  ASSERT_TRUE(eventually([&] { return h.dataplane().refused_changes() >= 2; }));
+  ASSERT_TRUE(within_10s([&] { return h.dataplane().refused_changes() >= 2; }));
   EXPECT_EQ(h.state().figures().changes_rejected, 1U);
 
   h.dataplane().set_refusing(false);
   ASSERT_TRUE(
-      eventually([&] { return h.state().generation() == static_cast<uint64_t>(revision); }));
+      within_10s([&] { return h.state().generation() == static_cast<uint64_t>(revision); }));
   EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 30000U);
-  EXPECT_TRUE(eventually([&] { return refusal_of(c, revision).empty(); }))
+  EXPECT_TRUE(within_10s([&] { return refusal_of(c, revision).empty(); }))
       << "its record no longer names the refusal";
 }
 
@@ -457,7 +440,7 @@ TEST(FleetAgent, ARestartingEdgeRunsItsKeptConfigWhenTheFleetsIsNotValidHere) {
   EXPECT_NE(again.log.find("does not validate here"), std::string::npos) << again.log;
   EXPECT_NE(again.log.find("citizen"), std::string::npos) << again.log;
   e.agent = std::make_unique<FleetAgent>(*e.loaded.config->fleet, e.h->state(), again);
-  ASSERT_TRUE(eventually([&] { return !refusal_of(c, invalid).empty(); }));
+  ASSERT_TRUE(within_10s([&] { return !refusal_of(c, invalid).empty(); }));
   EXPECT_NE(refusal_of(c, invalid).find("citizen"), std::string::npos);
 
   // Without a kept copy the edge does not start: nothing valid to run.
@@ -495,7 +478,7 @@ TEST(FleetAgent, AMemberReachesAnEtcdThatSpeaksOnlyTlsWithItsCertificate) {
   ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
   EXPECT_FALSE(start.from_cache) << start.log;
   ASSERT_TRUE(
-      eventually([&] { return agent->figures().etcd_up && !agent->figures().static_shares; }));
+      within_10s([&] { return agent->figures().etcd_up && !agent->figures().static_shares; }));
   // A fleet change reaches it through the watch, over TLS too.
   const json r = fleet_request(
       *loaded.config->fleet,
@@ -504,7 +487,7 @@ TEST(FleetAgent, AMemberReachesAnEtcdThatSpeaksOnlyTlsWithItsCertificate) {
       {{"transport", "test"}});
   ASSERT_TRUE(r["ok"]) << r.dump();
   const uint64_t revision = r["generation"];
-  ASSERT_TRUE(eventually([&] { return h.state().generation() == revision; }));
+  ASSERT_TRUE(within_10s([&] { return h.state().generation() == revision; }));
   ::unsetenv("STATE_DIRECTORY");
 }
 

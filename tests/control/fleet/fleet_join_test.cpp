@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+// A fleet member's join and the copy of the fleet config it keeps (read at
+// a start without etcd), against a real etcd.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "control/fleet/agent_detail.hpp"
+#include "control/fleet/etcd_client.hpp"
+#include "control/fleet/fleet_agent.hpp"
+#include "control/fleet/fleet_policy.hpp"
+#include "tests/control/api/control_test_env.hpp"
+#include "tests/control/fleet/etcd_fixture.hpp"
+#include "tests/control/fleet/member_env.hpp"
+
+namespace sluice {
+namespace {
+
+using json = nlohmann::json;
+using test::member_config;
+using test::within_10s;
+
+// The copy an edge keeps (read at a start without etcd) follows the
+// fleet's size, and seeds a fleet config that was lost. Before, it kept the
+// edges counted at the join: an edge that joined first (1) and restarted
+// while etcd was away took the whole budget beside the others; and a lost
+// config was seeded again from the edge's file, whose fleet tables are not
+// read once the fleet runs (stale, or deleted: an empty policy).
+TEST(FleetAgent, TheKeptCopyFollowsTheFleetsSizeAndSeedsALostConfig) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  auto etcd = std::make_unique<testing::EtcdProcess>(24810);
+  ASSERT_TRUE(etcd->ready());
+  test::ControlHarness h(member_config(24810));
+  const LoadResult loaded = load_config_file(h.config_path());
+  ASSERT_TRUE(loaded.ok());
+  const FleetConfig& fleet = *loaded.config->fleet;
+  std::string error;
+  FleetStart start;
+  ASSERT_TRUE(fleet_join(fleet, h.config_path(), loaded.text, &start, &error)) << error;
+  EXPECT_EQ(start.edges, 1U);
+  h.state().join_fleet(fleet.prefix, fleet.node, start.record.config);
+  ASSERT_TRUE(h.state().set_shares(start.shares, &error)) << error;
+  auto agent = std::make_unique<FleetAgent>(fleet, h.state(), start);
+
+  // Two edges join after it (records under a lease): it counts 3, and so
+  // does its kept copy.
+  EtcdClient c({etcd->url()}, std::chrono::milliseconds(2000));
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  for (const char* node : {"edge-b", "edge-c"}) {
+    const json other = {{"node", node}, {"demand", json::object()}, {"shares", json::object()}};
+    ASSERT_TRUE(c.put(std::string("/sluice/agent-test/edges/") + node, other.dump(), lease, nullptr,
+                      &error));
+  }
+  // A record written without a lease (by hand) is no edge.
+  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-z", json{{"node", "edge-z"}}.dump(), 0, nullptr,
+                    &error));
+  const std::string kept_path = fleet_detail::cache_path(fleet);
+  auto kept_edges = [&] {
+    std::ifstream in(kept_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return json::parse(text.str(), nullptr, false).value("edges", 0);
+  };
+  ASSERT_TRUE(within_10s([&] { return kept_edges() == 3; })) << kept_edges();
+  EXPECT_EQ(agent->figures().edges_live, 3U);
+
+  // A fleet change, then the fleet's config is lost: the next edge to
+  // start seeds it again from its kept copy (30000), not its file (40000).
+  const json r = fleet_request(
+      fleet,
+      {{"op", "set"},
+       {"settings", json::array({json::array({"boundary.lookups_per_sec", "30000"})})}},
+      {{"transport", "test"}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  const uint64_t revision = r["generation"];
+  ASSERT_TRUE(within_10s([&] { return h.state().generation() == revision; }));
+  agent.reset();
+  ASSERT_TRUE(c.remove("/sluice/agent-test/config", false, &error)) << error;
+  FleetStart again;
+  ASSERT_TRUE(fleet_join(fleet, h.config_path(), loaded.text, &again, &error)) << error;
+  EXPECT_NE(again.log.find("seeded it from the copy kept in"), std::string::npos) << again.log;
+  ASSERT_TRUE(again.loaded.ok());
+  EXPECT_EQ(again.loaded.config->boundary.lookups_per_sec, 30000U);
+  EXPECT_EQ(again.edges, 3U);
+
+  // etcd away: a start from the kept copy takes 1/3 of each budget.
+  etcd.reset();
+  FleetStart cold;
+  ASSERT_TRUE(fleet_join(fleet, h.config_path(), loaded.text, &cold, &error)) << error;
+  EXPECT_TRUE(cold.from_cache);
+  EXPECT_EQ(cold.edges, 3U);
+  ASSERT_TRUE(cold.shares.boundary_lookups.has_value());
+  EXPECT_EQ(cold.shares.boundary_lookups->rate, 10000U);
+  ::unsetenv("STATE_DIRECTORY");
+}
+
+// An edge that would seed a fleet with an empty policy (no fleet config in
+// etcd, no copy kept, no fleet tables in its file) refuses to.
+TEST(FleetAgent, AnEdgeWithoutFleetTablesDoesNotSeedAnEmptyPolicy) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  auto etcd = std::make_unique<testing::EtcdProcess>(24811);
+  ASSERT_TRUE(etcd->ready());
+  const std::string text = R"([dataplane]
+mode = "xdp"
+outside = "eth0"
+inside = "eth1"
+
+[fleet]
+etcd = ["http://127.0.0.1:24811"]
+prefix = "/sluice/agent-test"
+node = "edge-a"
+)";
+  test::TempDir dir;
+  const std::string path = dir.file("sluice.toml");
+  std::ofstream(path) << text;
+  const LoadResult loaded = load_config_file(path);
+  ASSERT_TRUE(loaded.ok());
+  std::string error;
+  FleetStart start;
+  EXPECT_FALSE(fleet_join(*loaded.config->fleet, path, loaded.text, &start, &error));
+  EXPECT_NE(error.find("no fleet tables to seed it with"), std::string::npos) << error;
+  EtcdClient c({etcd->url()}, std::chrono::milliseconds(2000));
+  std::vector<EtcdKv> kvs;
+  ASSERT_TRUE(c.range("/sluice/agent-test/config", false, &kvs, nullptr, &error)) << error;
+  EXPECT_TRUE(kvs.empty()) << "nothing written";
+  ::unsetenv("STATE_DIRECTORY");
+}
+
+}  // namespace
+}  // namespace sluice

@@ -83,6 +83,9 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   even_ = true;
   shares_ = start.shares;
   figures_.static_shares = start.from_cache;
+  // The join reached etcd (or not): a first sync that fails then is news,
+  // and the log says so.
+  figures_.etcd_up = !start.from_cache;
   kept_record_ = start.record;
   kept_edges_ = start.edges;
   if (!start.from_cache) keep_cache(start.record, start.edges);

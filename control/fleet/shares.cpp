@@ -80,7 +80,10 @@ std::map<std::string, EdgeShares> compute_shares(const Config& cfg,
                                                  uint32_t floor_pct) {
   std::map<std::string, EdgeShares> out;
   std::vector<EdgeShares*> at;
-  for (const EdgeDemand& e : live) at.push_back(&out[e.node]);
+  for (const EdgeDemand& e : live) {
+    at.push_back(&out[e.node]);
+    at.back()->edges = live.size() + held.size();
+  }
   if (live.empty()) return out;
   auto demand_of = [](const std::map<std::string, double>& m, const std::string& name) {
     auto it = m.find(name);
@@ -134,7 +137,8 @@ std::map<std::string, EdgeShares> compute_shares(const Config& cfg,
 
 EdgeShares even_shares(const Config& cfg, std::size_t n) {
   EdgeShares s;
-  const double d = static_cast<double>(std::max<std::size_t>(n, 1));
+  s.edges = std::max<std::size_t>(n, 1);
+  const double d = static_cast<double>(s.edges);
   const BoundaryConfig& b = cfg.boundary;
   if (b.lookups_per_sec) s.boundary_lookups = share_of(*b.lookups_per_sec / d, b.lookups_burst / d);
   if (b.packets_per_sec) s.boundary_packets = share_of(*b.packets_per_sec / d, b.packets_burst / d);
@@ -159,6 +163,7 @@ std::optional<BudgetShare> rescale(const std::optional<BudgetShare>& s,
 
 EdgeShares rescale_shares(const EdgeShares& shares, const Config& from, const Config& to) {
   EdgeShares out;
+  out.edges = shares.edges;
   out.boundary_lookups =
       rescale(shares.boundary_lookups, from.boundary.lookups_per_sec, from.boundary.lookups_burst,
               to.boundary.lookups_per_sec, to.boundary.lookups_burst);
@@ -180,20 +185,26 @@ EdgeShares rescale_shares(const EdgeShares& shares, const Config& from, const Co
 
 Config apply_shares(const Config& cfg, const EdgeShares& shares) {
   Config out = cfg;
+  // A budget without a share: 1/edges of it until the next split.
+  const EdgeShares even = even_shares(cfg, shares.edges);
+  auto pick = [](const std::optional<BudgetShare>& mine, const std::optional<BudgetShare>& other) {
+    return mine ? mine : other;
+  };
   BoundaryConfig& b = out.boundary;
-  if (b.lookups_per_sec && shares.boundary_lookups) {
-    b.lookups_per_sec = shares.boundary_lookups->rate;
-    b.lookups_burst = shares.boundary_lookups->burst;
+  if (const auto s = pick(shares.boundary_lookups, even.boundary_lookups); b.lookups_per_sec && s) {
+    b.lookups_per_sec = s->rate;
+    b.lookups_burst = s->burst;
   }
-  if (b.packets_per_sec && shares.boundary_packets) {
-    b.packets_per_sec = shares.boundary_packets->rate;
-    b.packets_burst = shares.boundary_packets->burst;
+  if (const auto s = pick(shares.boundary_packets, even.boundary_packets); b.packets_per_sec && s) {
+    b.packets_per_sec = s->rate;
+    b.packets_burst = s->burst;
   }
   for (ClassConfig& c : out.classes) {
+    if (!c.rate_per_sec) continue;
     auto it = shares.classes.find(c.name);
-    if (!c.rate_per_sec || it == shares.classes.end()) continue;
-    c.rate_per_sec = it->second.rate;
-    c.burst = it->second.burst;
+    const BudgetShare s = it != shares.classes.end() ? it->second : even.classes.at(c.name);
+    c.rate_per_sec = s.rate;
+    c.burst = s.burst;
   }
   return out;
 }

@@ -39,6 +39,11 @@ struct EdgeShares {
   std::optional<BudgetShare> boundary_lookups;
   std::optional<BudgetShare> boundary_packets;
   std::map<std::string, BudgetShare> classes;  // classes with a rate_per_sec
+  // The edges the budgets were split among (live and held). A budget these
+  // shares lack (one a fleet change or the fleet's profile adds, until the
+  // next split) is taken 1/edges of (apply_shares), not whole. Not compared:
+  // the shares are.
+  std::size_t edges = 1;
   bool operator==(const EdgeShares& o) const {
     return boundary_lookups == o.boundary_lookups && boundary_packets == o.boundary_packets &&
            classes == o.classes;
@@ -66,11 +71,12 @@ EdgeShares even_shares(const Config& cfg, std::size_t n);
 // Shares of `from`'s budgets scaled to `to`'s (a fleet change of budgets,
 // until the next sync recomputes them): each rate and burst by the ratio of
 // the budgets, at least 1. A budget `to` no longer has is dropped; one `from`
-// did not have gets no share (apply_shares leaves it whole) until then.
+// did not have gets no share (apply_shares takes 1/edges of it) until then.
 EdgeShares rescale_shares(const EdgeShares& shares, const Config& from, const Config& to);
 
 // The config this edge enforces: cfg with every fleet budget replaced by its
-// share (the reserves scale with the bursts, as compile_profile makes them).
+// share, or 1/shares.edges of it without one (the reserves scale with the
+// bursts, as compile_profile makes them).
 Config apply_shares(const Config& cfg, const EdgeShares& shares);
 
 // JSON form, for the edge's record in etcd and for status:

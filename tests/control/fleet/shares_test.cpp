@@ -148,6 +148,45 @@ TEST(FleetShares, AppliedSharesReplaceTheBudgetsAndTheReservesFollowTheBurst) {
   EXPECT_EQ(p.prof.lookups_reserve_nt[4], 40 * SL_TOKEN / 100 * 25);
 }
 
+// A budget the shares lack (one a fleet change or the fleet's profile adds,
+// until the next split) is taken 1/edges of, not whole. Before, each of N
+// edges that started without etcd enforced the whole of a packet budget
+// only the fleet's profile set: N times the budget.
+TEST(FleetShares, ABudgetWithoutAShareIsSplitEvenlyUntilTheNextSplit) {
+  const Config before = config(kTwoClasses);
+  const Config after = config(R"(
+[boundary]
+lookups_per_sec = 1000
+lookups_burst = 100
+packets_per_sec = 90000
+packets_burst = 900
+[[class]]
+name = "checkpoint"
+priority = 0
+rate_per_sec = 600
+match = { dst_ports = 8443 }
+[[class]]
+name = "citizen"
+priority = 4
+match = { dst_ports = 443 }
+)");
+  EdgeShares s = even_shares(before, 3);
+  EXPECT_EQ(s.edges, 3U);
+  const EdgeShares scaled = rescale_shares(s, before, after);
+  EXPECT_EQ(scaled.edges, 3U);
+  EXPECT_FALSE(scaled.boundary_packets.has_value());
+  const Config mine = apply_shares(after, scaled);
+  EXPECT_EQ(mine.boundary.lookups_per_sec, 333U);
+  EXPECT_EQ(mine.boundary.packets_per_sec, 30000U);
+  EXPECT_EQ(mine.boundary.packets_burst, 300U);
+  EXPECT_EQ(mine.classes[0].rate_per_sec, 200U);
+  // Shares from a split know the edges they split among, held ones too.
+  std::map<std::string, EdgeShares> held;
+  held["edge-gone"] = even_shares(before, 4);
+  const auto split = compute_shares(before, {edge("a", 1, 1), edge("b", 1, 1)}, held, 10);
+  EXPECT_EQ(split.at("a").edges, 3U);
+}
+
 TEST(FleetShares, JsonRoundTripsAndRefusesOtherShapes) {
   EdgeShares s;
   s.boundary_lookups = BudgetShare{250, 40};

@@ -345,6 +345,24 @@ void control_families(const ControlFigures& c, std::vector<MetricFamily>* out) {
   }
   out->push_back(std::move(class_rate));
 
+  MetricFamily boundary_enforced =
+      family("sluice_boundary_enforced_rate_per_sec",
+             "Boundary budget per second this edge enforces: its fleet share, the adaptive rate, "
+             "else the configured one (0 = unlimited)",
+             MetricType::Gauge);
+  add(boundary_enforced, static_cast<double>(c.boundary_lookups_enforced), {{"budget", "lookups"}});
+  add(boundary_enforced, static_cast<double>(c.boundary_packets_enforced), {{"budget", "packets"}});
+  out->push_back(std::move(boundary_enforced));
+
+  MetricFamily class_enforced =
+      family("sluice_class_enforced_rate_per_sec",
+             "Lookups per second of each class this edge enforces: its fleet share, else the "
+             "configured rate (0 = unlimited)",
+             MetricType::Gauge);
+  for (const auto& [name, rate] : c.class_rate_enforced)
+    add(class_enforced, static_cast<double>(rate), {{"class", name}});
+  out->push_back(std::move(class_enforced));
+
   MetricFamily priority =
       family("sluice_class_priority",
              "Configured priority of each class (0 = highest, 7 = lowest): alerts select by it",

@@ -68,7 +68,12 @@ struct ControlFigures {
   uint64_t boundary_lookups_per_sec = 0;
   uint64_t boundary_packets_per_sec = 0;
   std::vector<std::pair<std::string, uint64_t>> class_rate_per_sec;  // class -> rate (0 = none)
-  std::vector<std::pair<std::string, uint32_t>> class_priority;      // class -> priority (0 = top)
+  // What this edge enforces of them (its fleet share, the adaptive rate;
+  // the configured budgets otherwise), for "in use" panels.
+  uint64_t boundary_lookups_enforced = 0;
+  uint64_t boundary_packets_enforced = 0;
+  std::vector<std::pair<std::string, uint64_t>> class_rate_enforced;
+  std::vector<std::pair<std::string, uint32_t>> class_priority;  // class -> priority (0 = top)
   // sluice_dataplane_fallback: mode "auto" asked for DPDK, which could not
   // start, so XDP runs instead.
   bool dataplane_fallback = false;

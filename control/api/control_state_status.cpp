@@ -6,7 +6,9 @@
 
 #include <chrono>
 
+#include "control/adaptive/adaptive_rate.hpp"
 #include "control/config/schema.hpp"
+#include "control/fleet/shares.hpp"
 #include "dataplane/common/labels.hpp"
 
 namespace sluice {
@@ -142,6 +144,15 @@ ControlFigures ControlState::figures() const {
       f.class_rate_per_sec.emplace_back(c.name, c.rate_per_sec.value_or(0));
       f.class_priority.emplace_back(c.name, c.priority);
     }
+    // As compile() makes the profile the dataplane runs.
+    const Config run = shares_ ? apply_shares(cfg, *shares_) : cfg;
+    const BoundaryConfig b = adaptive_rate_ && run.boundary.adaptive
+                                 ? with_adaptive_rate(run.boundary, *adaptive_rate_)
+                                 : run.boundary;
+    f.boundary_lookups_enforced = b.lookups_per_sec.value_or(0);
+    f.boundary_packets_enforced = b.packets_per_sec.value_or(0);
+    for (const ClassConfig& c : run.classes)
+      f.class_rate_enforced.emplace_back(c.name, c.rate_per_sec.value_or(0));
   }
   return f;
 }

@@ -128,6 +128,8 @@ ControlFigures control_figures() {
   c.boundary_lookups_per_sec = 40000;
   c.boundary_packets_per_sec = 0;
   c.class_rate_per_sec = {{"checkpoint", 20000}, {"citizen", 5}, {"default", 0}};
+  c.boundary_lookups_enforced = 10000;  // a fleet share
+  c.class_rate_enforced = {{"checkpoint", 5000}, {"citizen", 5}, {"default", 0}};
   c.class_priority = {{"checkpoint", 0}, {"citizen", 5}, {"default", 7}};
   return c;
 }
@@ -268,6 +270,9 @@ TEST_F(MetricsExporterTest, ServesBudgetsConfigAndDataplaneGauges) {
            R"(sluice_boundary_tokens{budget="packets"} 199000)",
            R"(sluice_boundary_rate_per_sec{budget="lookups"} 40000)",
            R"(sluice_boundary_rate_per_sec{budget="packets"} 0)",
+           R"(sluice_boundary_enforced_rate_per_sec{budget="lookups"} 10000)",
+           R"(sluice_boundary_enforced_rate_per_sec{budget="packets"} 0)",
+           R"(sluice_class_enforced_rate_per_sec{class="checkpoint"} 5000)",
            R"(# TYPE sluice_config_generation gauge)",
            R"(sluice_config_generation 3)",
            R"(sluice_dataplane_generation 3)",

@@ -96,6 +96,36 @@ TEST(AdaptiveControl, ALearnedRateRecompilesOnlyTheBoundary) {
   EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.rate_per_sec, 20000u);
 }
 
+// The metrics' "in use" panels divide by what this edge enforces: its fleet
+// share and the adaptive rate, not the configured budget (an edge shedding
+// at its full share of a 4-edge fleet showed 25% in use).
+TEST(AdaptiveControl, FiguresSayTheRatesThisEdgeEnforces) {
+  ControlHarness h;
+  auto enforced_class = [&](const std::string& name) {
+    for (const auto& [c, rate] : h.state().figures().class_rate_enforced)
+      if (c == name) return rate;
+    return uint64_t{0};
+  };
+  ControlFigures f = h.state().figures();
+  EXPECT_EQ(f.boundary_lookups_enforced, f.boundary_lookups_per_sec);
+  EXPECT_EQ(f.boundary_lookups_enforced, 40000u);
+  EXPECT_EQ(enforced_class("checkpoint"), 20000u);
+  EdgeShares shares;
+  shares.boundary_lookups = BudgetShare{10000, 1000};
+  shares.classes["checkpoint"] = BudgetShare{5000, 500};
+  std::string error;
+  ASSERT_TRUE(h.state().set_shares(shares, &error)) << error;
+  f = h.state().figures();
+  EXPECT_EQ(f.boundary_lookups_per_sec, 40000u);  // the fleet's budget
+  EXPECT_EQ(f.boundary_lookups_enforced, 10000u);
+  EXPECT_EQ(f.boundary_packets_enforced, f.boundary_packets_per_sec);
+  EXPECT_EQ(enforced_class("checkpoint"), 5000u);
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  ASSERT_TRUE(h.state().set_adaptive_rate(4321, &error)) << error;
+  EXPECT_EQ(h.state().figures().boundary_lookups_enforced, 4321u);
+  EXPECT_EQ(h.state().figures().boundary_lookups_enforced, running_rate(h));
+}
+
 TEST(AdaptiveControl, TheCeilingStaysTheOperators) {
   ControlHarness h;
   ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());

@@ -83,6 +83,7 @@ int check_config(const std::string& path) {
   std::cout << path << ": ok\n"
             << "  dataplane: mode " << mode_name(cfg.dataplane.mode) << ", outside '"
             << cfg.dataplane.outside << "', inside '" << cfg.dataplane.inside << "'\n"
+            << "  control: socket '" << cfg.control.socket << "'\n"
             << (cfg.dataplane.outside.empty()
                     ? "  note: no dataplane.outside: sluiced will not start with this file "
                       "(sluicectl replay needs none)\n"

@@ -5,7 +5,7 @@
  *
  * Contract: reads only inside [data, end); every read is preceded by a bounds
  * check the BPF verifier can follow. Returns SL_PARSE_NON_IP for frames that are
- * not IP and for the link's own control traffic (sl_link_scope_v4/_v6,
+ * not IP and for the link's own control traffic (sl_link_control,
  * sl_icmpv6_link_control): they pass untouched; SL_PARSE_MALFORMED for
  * truncated or inconsistent headers, SL_PARSE_OK otherwise with *m filled in.
  */
@@ -81,31 +81,55 @@ SL_INLINE int sl_icmpv6_link_control(const struct sl_meta *m)
 }
 
 /*
- * Traffic no router forwards, so it came from the link itself: the link's
- * control plane (OSPF and PIM hellos, VRRP adverts, IGMP, DHCPv6 to its
- * relays), which passes untouched like ARP and ND and is never charged. A
- * surge must not shed it: an OSPF adjacency through the edge that misses
- * its hellos for 40 s withdraws the routes to the whole boundary. IPv4: the
- * local network control block 224.0.0.0/24 (RFC 5771), and IGMP with TTL 1
+ * The link's own control plane: routing and redundancy protocols sent to
+ * groups no router forwards, so they came from the link itself. It passes
+ * untouched like ARP and ND and is never charged: a surge must not shed it
+ * (an OSPF adjacency through the edge that misses its hellos for 40 s
+ * withdraws the routes to the whole boundary). The groups: IPv4's local
+ * network control block 224.0.0.0/24 (RFC 5771), IPv6 multicast of
+ * interface- or link-local scope, ff01::/16 and ff02::/16 (RFC 4291, flag
+ * bits aside). The protocols: IGMP, EIGRP, OSPF, PIM, VRRP (and CARP), and
+ * over UDP RIP, RIPng, DHCPv6 to its relays and HSRP; plus IGMP with TTL 1
  * to any group (IGMPv2 reports go to the group itself; IGMP is never
- * forwarded, RFC 2236). IPv6: multicast of interface- or link-local scope,
- * ff01::/16 and ff02::/16 (RFC 4291; flag bits aside). Anything else to a
- * multicast group was (or could have been) routed here: held to every
- * budget. The cost: a host on the outside link can send such a flood past
- * every budget, as it can with ARP.
+ * forwarded, RFC 2236). Only those: a host on the link can send anything
+ * to 224.0.0.1 or ff02::1 (all hosts), and Linux hands a UDP datagram to
+ * them to any socket bound to the wildcard address on its port (DNS, NTP,
+ * QUIC): ordinary packets, held to every budget. The cost: a host on the
+ * outside link can send a flood of these protocols past every budget, as
+ * it can ARP.
  */
-SL_INLINE int sl_link_scope_v4(const struct sl_meta *m)
+SL_INLINE int sl_link_scope(const struct sl_meta *m)
 {
 	const __u8 *d = m->dst_be;
-	if (d[0] == 224 && d[1] == 0 && d[2] == 0)
-		return 1;
-	return m->l4_proto == SL_IPPROTO_IGMP && m->hop_limit == 1 && (d[0] & 0xf0) == 0xe0;
+	if (m->family == SL_FAMILY_V4)
+		return d[0] == 224 && d[1] == 0 && d[2] == 0;
+	return d[0] == 0xff && (d[1] & 0x0f) >= 1 && (d[1] & 0x0f) <= 2;
 }
 
-SL_INLINE int sl_link_scope_v6(const struct sl_meta *m)
+/* A routing or redundancy protocol of the link (IP protocol number). */
+SL_INLINE int sl_link_protocol(__u8 proto)
 {
-	__u8 scope = m->dst_be[1] & 0x0f;
-	return m->dst_be[0] == 0xff && scope >= 1 && scope <= 2;
+	return proto == 2 || proto == 88 || proto == 89 || proto == 103 || proto == 112;
+}
+
+/* A UDP port of the link's control plane: RIP 520, RIPng 521, DHCPv6 546
+ * and 547, HSRP 1985 and its IPv6 version 2029. */
+SL_INLINE int sl_link_udp_port(__u16 port)
+{
+	return port == 520 || port == 521 || port == 546 || port == 547 || port == 1985 ||
+	       port == 2029;
+}
+
+SL_INLINE int sl_link_control(const struct sl_meta *m)
+{
+	if (m->l4_proto == SL_IPPROTO_IGMP && m->hop_limit == 1 && m->family == SL_FAMILY_V4 &&
+	    (m->dst_be[0] & 0xf0) == 0xe0)
+		return 1;
+	if (!sl_link_scope(m))
+		return 0;
+	if (m->l4_proto == SL_IPPROTO_UDP)
+		return sl_link_udp_port(m->dport);
+	return sl_link_protocol(m->l4_proto);
 }
 
 /*
@@ -155,7 +179,7 @@ SL_INLINE int sl_parse_l4_at(const __u8 *data, const __u8 *end, struct sl_meta *
 		m->dport = sl_rd16(l4 + 2);
 		m->has_ports = 1;
 		m->is_start = 1;
-		return SL_PARSE_OK;
+		return sl_link_control(m) ? SL_PARSE_NON_IP : SL_PARSE_OK;
 	}
 	case SL_IPPROTO_ICMP:
 	case SL_IPPROTO_ICMPV6: {
@@ -172,7 +196,7 @@ SL_INLINE int sl_parse_l4_at(const __u8 *data, const __u8 *end, struct sl_meta *
 	default:
 		/* Other protocols (GRE, ESP, SCTP...): no start the edge understands. */
 		m->is_start = 0;
-		return SL_PARSE_OK;
+		return sl_link_control(m) ? SL_PARSE_NON_IP : SL_PARSE_OK;
 	}
 #undef SL_L4_SHORT
 }
@@ -198,8 +222,6 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->frag_proto = ip[9];
 	__builtin_memcpy(m->src_be, ip + 12, 4);
 	__builtin_memcpy(m->dst_be, ip + 16, 4);
-	if (sl_link_scope_v4(m))
-		return SL_PARSE_NON_IP;
 	__u16 frag = sl_rd16(ip + 6);
 	__u16 offset = frag & 0x1fff;
 	m->frag_id = sl_rd16(ip + 4);
@@ -243,8 +265,6 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->hop_limit = ip[7];
 	__builtin_memcpy(m->src_be, ip + 8, 16);
 	__builtin_memcpy(m->dst_be, ip + 24, 16);
-	if (sl_link_scope_v6(m))
-		return SL_PARSE_NON_IP;
 
 	/* Walk by offset from ip, a scalar the verifier can bound, so that the
 	 * states of successive iterations look alike and are pruned. */

@@ -13,7 +13,8 @@
 #define SL_REASONS(X)                                                                              \
 	X(LOOKUP, 0, "lookup", "a new lookup that every budget had room for")                      \
 	X(CONTINUATION, 1, "continuation", "a packet of a lookup already started")                 \
-	X(NON_IP, 2, "non_ip", "not IP (ARP, LLDP...) or IPv6 ND/MLD, passed untouched")           \
+	X(NON_IP, 2, "non_ip",                                                                     \
+	  "not IP (ARP, LLDP...), IPv6 ND/MLD or the link's routing protocols, passed untouched")  \
 	X(MALFORMED, 3, "malformed", "truncated or inconsistent headers")                          \
 	X(CLASS_RATE, 4, "class_rate", "the class bucket was empty")                               \
 	X(PER_SOURCE, 5, "per_source", "the source's own bucket was empty")                        \

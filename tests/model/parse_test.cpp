@@ -240,14 +240,16 @@ std::vector<ParseCase> cases() {
        },
        SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_mld_query_from_a_global_source_is_ip",
-       [] { return PacketBuilder().ipv6("2001:2::1", "2001:2::2").hop_limit(1).icmp(130).build(); },
+       [] { return PacketBuilder().ipv6("2001:2::1", "ff02::1").hop_limit(1).icmp(130).build(); },
        SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_mld_report_with_hops_left_is_ip",
-       [] { return PacketBuilder().ipv6("fe80::1", "ff05::1:3").hop_limit(50).icmp(143).build(); },
+       [] { return PacketBuilder().ipv6("fe80::1", "ff02::16").hop_limit(50).icmp(143).build(); },
        SL_PARSE_OK, 6, 58, 0, 0, SL_FRAG_NONE, 0, 0},
-      // Traffic no router forwards (a link-scope multicast group; IGMP with
-      // TTL 1) came from the link itself: its control plane passes like ARP.
-      // The same protocols to a routable group or address are IP.
+      // The link's control plane (routing and redundancy protocols to a
+      // group no router forwards; IGMP with TTL 1) came from the link
+      // itself: it passes like ARP. The same protocols to a routable group
+      // or address, and anything else to those groups (DNS to all hosts),
+      // are IP.
       {"ipv4_ospf_hello_passes_like_arp",
        [] {
          return PacketBuilder().ipv4("198.18.0.1", "224.0.0.5").hop_limit(1).l4_raw(89, 44).build();
@@ -284,6 +286,25 @@ std::vector<ParseCase> cases() {
       {"ipv4_udp_to_a_routable_group_is_ip",  // 224.0.1.0 is past the control block
        [] { return PacketBuilder().ipv4("198.18.0.1", "224.0.1.1").udp(123, 123).build(); },
        SL_PARSE_OK, 4, 17, 1, 123, SL_FRAG_NONE, 0, 0},
+      {"ipv4_dns_to_all_hosts_is_ip",  // any socket on port 53 would take it
+       [] { return PacketBuilder().ipv4("198.18.0.1", "224.0.0.1").udp(5353, 53).build(); },
+       SL_PARSE_OK, 4, 17, 1, 53, SL_FRAG_NONE, 0, 0},
+      {"ipv4_tcp_to_the_control_block_is_ip",
+       [] { return PacketBuilder().ipv4("198.18.0.1", "224.0.0.5").tcp(1, 179, kSyn).build(); },
+       SL_PARSE_OK, 4, 6, 1, 179, SL_FRAG_NONE, 0, 0},
+      {"ipv4_gre_to_the_control_block_is_ip",
+       [] { return PacketBuilder().ipv4("198.18.0.1", "224.0.0.5").l4_raw(47, 8).build(); },
+       SL_PARSE_OK, 4, 47, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv4_truncated_rip_is_malformed",
+       [] {
+         auto f = PacketBuilder().ipv4("198.18.0.1", "224.0.0.9").udp(520, 520).build();
+         f.resize(14 + 20 + 4);  // half a UDP header
+         f[14 + 2] = 0;
+         f[14 + 3] = 24;  // the IP total length the frame holds
+         f[14 + 10] = f[14 + 11] = 0;
+         return f;
+       },
+       SL_PARSE_MALFORMED, 0, 0, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv4_malformed_to_the_control_block_is_malformed",
        [] {
          auto f = PacketBuilder().ipv4("198.18.0.1", "224.0.0.5").l4_raw(89, 44).build();
@@ -299,6 +320,22 @@ std::vector<ParseCase> cases() {
       {"ipv6_dhcpv6_to_relays_passes_like_arp",  // ff02::1:2, flag bits aside
        [] { return PacketBuilder().ipv6("fe80::1", "ff32::1:2").udp(546, 547).build(); },
        SL_PARSE_NON_IP, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_dns_to_all_nodes_is_ip",
+       [] { return PacketBuilder().ipv6("fe80::1", "ff02::1").udp(5353, 53).build(); }, SL_PARSE_OK,
+       6, 17, 1, 53, SL_FRAG_NONE, 0, 0},
+      {"ipv6_echo_request_to_all_nodes_is_ip",
+       [] { return PacketBuilder().ipv6("fe80::1", "ff02::1").icmp(128).build(); }, SL_PARSE_OK, 6,
+       58, 1, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_vrrp3_after_a_hop_by_hop_header_passes_like_arp",
+       [] {
+         return PacketBuilder()
+             .ipv6("fe80::1", "ff02::12")
+             .hop_limit(255)
+             .ipv6_ext(0, 8)
+             .l4_raw(112, 20)
+             .build();
+       },
+       SL_PARSE_NON_IP, 6, 112, 0, 0, SL_FRAG_NONE, 0, 0},
       {"ipv6_udp_to_a_site_scope_group_is_ip",
        [] { return PacketBuilder().ipv6("2001:2::1", "ff05::1:3").udp(546, 547).build(); },
        SL_PARSE_OK, 6, 17, 1, 547, SL_FRAG_NONE, 0, 0},

@@ -104,7 +104,7 @@ TEST(FleetAgent, AnEdgeWithoutFleetTablesDoesNotSeedAnEmptyPolicy) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;
   ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
-  auto etcd = std::make_unique<testing::EtcdProcess>(24811);
+  auto etcd = std::make_unique<testing::EtcdProcess>(24812);
   ASSERT_TRUE(etcd->ready());
   const std::string text = R"([dataplane]
 mode = "xdp"
@@ -112,7 +112,7 @@ outside = "eth0"
 inside = "eth1"
 
 [fleet]
-etcd = ["http://127.0.0.1:24811"]
+etcd = ["http://127.0.0.1:24812"]
 prefix = "/sluice/agent-test"
 node = "edge-a"
 )";

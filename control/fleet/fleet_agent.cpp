@@ -223,8 +223,10 @@ void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) {
   kept_record_ = record;
   kept_edges_ = edges;
   std::string error;
-  json cached = {
-      {"record", fleet_record_json(record)}, {"revision", record.revision}, {"edges", edges}};
+  json cached = {{"record", fleet_record_json(record)},
+                 {"revision", record.revision},
+                 {"edges", edges},
+                 {"prefix", fleet_.prefix}};
   if (rank_seed_) cached["rank_seed"] = *rank_seed_;
   if (!keep_file(cache_path(fleet_), cached.dump() + "\n", &error))
     log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});

@@ -28,7 +28,8 @@ namespace {
 
 // The fleet config this edge kept at its last start (in $STATE_DIRECTORY):
 // its record, the edges it knew and the fleet's rank seed. False when there
-// is none, or it is not one.
+// is none, it is not one, or it is another fleet's (another prefix: the
+// edge moved; copies from before the prefix was kept pass).
 bool read_kept(const FleetConfig& fleet, FleetRecord* record, std::size_t* edges,
                std::optional<uint64_t>* rank_seed) {
   std::ifstream in(cache_path(fleet));
@@ -40,6 +41,7 @@ bool read_kept(const FleetConfig& fleet, FleetRecord* record, std::size_t* edges
   if (in && cached.is_object() && cached.contains("record") && cached["record"].is_string())
     r = parse_fleet_record(cached["record"], &why);
   if (!r) return false;
+  if (cached.contains("prefix") && cached["prefix"] != fleet.prefix) return false;
   *record = *r;
   record->revision = json_field<int64_t>(cached, "revision", 0);
   *edges = static_cast<std::size_t>(
@@ -168,11 +170,19 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     }
     nodes.erase(fleet.node);
     edges += nodes.size();
-    // The fleet's rank seed: the first edge proposes its own.
+    // The fleet's rank seed: the first edge proposes its own, or, when the
+    // key was lost, the fleet's as this edge kept it (the running edges
+    // still rank by it).
+    std::optional<uint64_t> kept_seed;
+    {
+      FleetRecord ignored_record;
+      std::size_t ignored_edges = 0;
+      read_kept(fleet, &ignored_record, &ignored_edges, &kept_seed);
+    }
     std::vector<EtcdKv> seed;
     bool swapped = false;
-    if (etcd.put_if(fleet_seed_key(fleet), std::to_string(default_seed()), 0, &swapped, nullptr,
-                    &etcd_error) &&
+    if (etcd.put_if(fleet_seed_key(fleet), std::to_string(kept_seed.value_or(default_seed())), 0,
+                    &swapped, nullptr, &etcd_error) &&
         etcd.range(fleet_seed_key(fleet), false, &seed, nullptr, &etcd_error) && !seed.empty()) {
       try {
         start->rank_seed = std::stoull(seed[0].value);

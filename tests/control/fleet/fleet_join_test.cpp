@@ -95,6 +95,13 @@ TEST(FleetAgent, TheKeptCopyFollowsTheFleetsSizeAndSeedsALostConfig) {
   EXPECT_EQ(cold.edges, 3U);
   ASSERT_TRUE(cold.shares.boundary_lookups.has_value());
   EXPECT_EQ(cold.shares.boundary_lookups->rate, 10000U);
+  // The copy is this fleet's: the edge moved to another prefix does not run
+  // (or seed) the old fleet's config.
+  FleetConfig moved = fleet;
+  moved.prefix = "/sluice/other-fleet";
+  FleetStart elsewhere;
+  EXPECT_FALSE(fleet_join(moved, h.config_path(), loaded.text, &elsewhere, &error));
+  EXPECT_NE(error.find("no fleet config is kept"), std::string::npos) << error;
   ::unsetenv("STATE_DIRECTORY");
 }
 

@@ -35,6 +35,7 @@ bool StandbyDataplane::start(const CompiledProfile& profile, uint64_t generation
     dpdk_.stop();
     return false;
   }
+  standby_base_ = xdp_.stats().classes;
   // DPDK continues the generation numbering the standby's pinned state has.
   if (!dpdk_.start(profile, xdp_.live_generation(), error)) return false;
   beating_ = true;
@@ -84,9 +85,12 @@ DataplaneStats StandbyDataplane::stats() const {
   // for nothing: says so rather than "standing by".
   s.standby = !standby.healthy ? "gone" : dpdk_alive_.load() ? "standing by" : "enforcing";
   // The standby counts only the frames it decided (while DPDK beats, it
-  // passes every frame to DPDK uncounted): with DPDK's, the edge's whole.
+  // passes every frame to DPDK uncounted): with DPDK's since this start,
+  // the edge's whole.
   // Before, its decisions while it enforced were never exported.
-  add_class_counts(&s.classes, standby.classes);
+  std::vector<ClassStats> since = standby.classes;
+  subtract_class_counts(&since, standby_base_);
+  add_class_counts(&s.classes, since);
   s.edge_state = standby.edge_state;
   s.edge_since_unix_ns = standby.edge_since_unix_ns;
   if (!standby.healthy && s.healthy) s.unhealthy = "the XDP standby: " + standby.unhealthy;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dataplane/dataplane.hpp"
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
@@ -68,6 +69,11 @@ class StandbyDataplane final : public Dataplane {
   std::atomic<bool> beating_{false};
   std::atomic<bool> dpdk_alive_{false};
   std::thread beat_thread_;
+  // The standby's class counts at this sluiced's start: its pinned counters
+  // outlive restarts, DPDK's start at 0; stats() adds only what the standby
+  // counted since (its whole history would read as a counter reset, and
+  // rate() as that many decisions at once).
+  std::vector<ClassStats> standby_base_;
 };
 
 }  // namespace sluice

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/common/slot_book.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -106,6 +107,20 @@ void add_class_counts(std::vector<ClassStats>* into, const std::vector<ClassStat
         for (uint32_t r = 0; r < SL_REASON_COUNT; r++) {
           c.packets[v][r] += x.packets[v][r];
           c.lookups[v][r] += x.lookups[v][r];
+        }
+      }
+    }
+  }
+}
+
+void subtract_class_counts(std::vector<ClassStats>* counts, const std::vector<ClassStats>& base) {
+  for (ClassStats& c : *counts) {
+    for (const ClassStats& b : base) {
+      if (b.name != c.name) continue;
+      for (uint32_t v = 0; v < SL_VERDICT_COUNT; v++) {
+        for (uint32_t r = 0; r < SL_REASON_COUNT; r++) {
+          c.packets[v][r] -= std::min(c.packets[v][r], b.packets[v][r]);
+          c.lookups[v][r] -= std::min(c.lookups[v][r], b.lookups[v][r]);
         }
       }
     }

@@ -57,4 +57,9 @@ struct SlotBook {
 // out.
 void add_class_counts(std::vector<ClassStats>* into, const std::vector<ClassStats>& from);
 
+// Takes the counts of each class of `base` (counts read earlier) from the
+// class of the same name in `counts`, never below 0: what a dataplane
+// counted since then.
+void subtract_class_counts(std::vector<ClassStats>* counts, const std::vector<ClassStats>& base);
+
 }  // namespace sluice

@@ -89,6 +89,16 @@ TEST(SlotBook, AStandbysDecisionsAddToTheClassesOfTheSameName) {
   EXPECT_EQ(dpdk[1].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP], 0u);
   EXPECT_EQ(dpdk[0].bucket_tokens, 4u);  // DPDK's buckets, not a sum
   EXPECT_EQ(dpdk.size(), 2u);
+  // Less what it had counted before this sluiced started (its pinned
+  // counters outlive a restart; DPDK's start at 0), never below 0.
+  std::vector<ClassStats> base(1), now = standby;
+  base[0].name = "checkpoint";
+  base[0].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP] = 4;
+  base[0].lookups[SL_VERDICT_SHED][SL_REASON_CLASS_RATE] = 9;
+  subtract_class_counts(&now, base);
+  EXPECT_EQ(now[1].packets[SL_VERDICT_ADMITTED][SL_REASON_LOOKUP], 1u);
+  EXPECT_EQ(now[1].lookups[SL_VERDICT_SHED][SL_REASON_CLASS_RATE], 0u);
+  EXPECT_EQ(now[0].packets[SL_VERDICT_SHED][SL_REASON_UNVERIFIED], 7u);
 }
 
 }  // namespace

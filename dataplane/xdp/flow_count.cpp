@@ -24,8 +24,14 @@ PartitionCount flow_partition_count(int fd, uint64_t now_ns) {
     const int rc = bpf_map_lookup_batch(fd, first ? nullptr : in, &out_batch, keys.data(),
                                         values.data(), &count, &opts);
     c.entries += count;
-    for (__u32 i = 0; i < count && i < values.size(); i++)
-      c.dead += !sl_flow_live(&values[i], now_ns);
+    for (__u32 i = 0; i < count && i < values.size(); i++) {
+      if (!sl_flow_live(&values[i], now_ns)) {
+        c.dead++;
+        continue;
+      }
+      const uint64_t left = (values[i].expires_ns - now_ns) / SL_NS_PER_SEC;
+      c.life_left[std::min<uint64_t>(left, kLifeBins - 1)]++;
+    }
     if (rc != 0) break;  // ENOENT: the walk is done (any other error: a partial count)
     in = &out_batch;
     first = false;
@@ -51,19 +57,25 @@ FlowCounts FlowCounter::refresh(const std::array<int, SL_PRIORITIES>& partitions
     const uint64_t expired = after.flow_events[p][SL_FLOW_EV_EXPIRED];
     const uint64_t gone = expired + found[p].entries;
     const uint64_t recycled = made > gone ? made - gone : 0;
-    // The dead entries of the last count the LRU could have recycled since:
-    // less those a packet found and removed (or, entries that died since:
-    // then fewer than true, and the evictions a little high).
+    // The entries of the last count dead by now, which the LRU could have
+    // recycled since: dead then, or whose life (whole seconds left, rounded
+    // down, so never counted dead early) has run out since; less those a
+    // packet found and removed (or, entries that died since: then fewer
+    // than true, and the evictions a little high).
+    uint64_t dead = last_[p].dead;
+    const uint64_t passed = now_ns > last_ns_ ? (now_ns - last_ns_) / SL_NS_PER_SEC : 0;
+    for (uint64_t b = 0; b < passed && b + 1 < kLifeBins; b++) dead += last_[p].life_left[b];
     const uint64_t removed = expired - std::min(expired, expired_[p]);
-    const uint64_t dead = dead_[p] - std::min(dead_[p], removed);
+    dead -= std::min(dead, removed);
     if (recycled > recycled_[p]) {
       const uint64_t since = recycled - recycled_[p];
       counts_.evicted[p] += since - std::min(since, dead);
       recycled_[p] = recycled;
     }
-    dead_[p] = found[p].dead;
+    last_[p] = found[p];
     expired_[p] = expired;
   }
+  last_ns_ = now_ns;
   counted_ = now;
   return counts_;
 }

@@ -19,9 +19,12 @@ namespace sluice {
 // held, and of them those past their life at now_ns (the program's clock),
 // which the program removes only when a packet finds them, or the LRU
 // recycles.
+inline constexpr uint32_t kLifeBins = 1024;  // 1 s each; the last: 1023 s and more
 struct PartitionCount {
   uint64_t entries = 0;
   uint64_t dead = 0;
+  // Live entries by the whole seconds of life they have left.
+  std::array<uint64_t, kLifeBins> life_left{};
 };
 PartitionCount flow_partition_count(int fd, uint64_t now_ns);
 
@@ -38,9 +41,13 @@ struct FlowCounts {
 // those made before the walk, less those found expired after it and those
 // the walk found, a figure that never runs ahead of the true one (entries
 // made or expired during the walk only lower it). The LRU recycles the
-// least recently used entries first, which are the ones past their life
-// while any are left: of the recycled entries, only those beyond the dead
-// entries the last count found are evictions of live flows. Counting every
+// least recently used entries first, which are, as a rule, the ones past
+// their life while any are left: of the recycled entries, only those
+// beyond the entries dead by now of those the last count found (dead then,
+// or whose life ran out since) are evictions of live flows. Approximate: a
+// live flow idle for longer than a dead one was recycled before it (its
+// eviction then goes unseen), and entries made and dead between two counts
+// are not credited (each then counts as an eviction). Counting every
 // recycled entry, a busy edge whose partitions had filled with closed flows
 // counted an eviction for each new flow, and SluiceFlowTableFull fired for
 // good on a table far from full of live flows.
@@ -55,9 +62,10 @@ class FlowCounter {
  private:
   std::mutex mutex_;
   FlowCounts counts_;
-  std::array<uint64_t, SL_PRIORITIES> recycled_{};  // as of the last count
-  std::array<uint64_t, SL_PRIORITIES> dead_{};      // found by the last count
-  std::array<uint64_t, SL_PRIORITIES> expired_{};   // events, as of the last count
+  std::array<uint64_t, SL_PRIORITIES> recycled_{};    // as of the last count
+  std::array<PartitionCount, SL_PRIORITIES> last_{};  // found by the last count
+  uint64_t last_ns_ = 0;                              // its time (program clock)
+  std::array<uint64_t, SL_PRIORITIES> expired_{};     // events, as of the last count
   std::chrono::steady_clock::time_point counted_{};
 };
 

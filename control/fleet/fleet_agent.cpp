@@ -41,19 +41,27 @@ bool differs(const std::optional<BudgetShare>& a, const std::optional<BudgetShar
   return far(a->rate, b->rate) || far(a->burst, b->burst);
 }
 
-// Each budget's lower share of the two (a budget one of them lacks: `a`'s).
-EdgeShares lower_of(const EdgeShares& a, const EdgeShares& b) {
+// Each budget's lower share of the two, `b` (in force) enforcing a budget
+// of cfg it has no share of at 1/b.edges (apply_shares).
+EdgeShares lower_of(const EdgeShares& a, const EdgeShares& b, const Config& cfg) {
   auto lower = [](const std::optional<BudgetShare>& x, const std::optional<BudgetShare>& y) {
     if (!x || !y) return x;
     return std::optional<BudgetShare>(
         BudgetShare{std::min(x->rate, y->rate), std::min(x->burst, y->burst)});
   };
+  const EdgeShares even = even_shares(cfg, b.edges);
   EdgeShares out = a;
-  out.boundary_lookups = lower(a.boundary_lookups, b.boundary_lookups);
-  out.boundary_packets = lower(a.boundary_packets, b.boundary_packets);
+  out.boundary_lookups =
+      lower(a.boundary_lookups, b.boundary_lookups ? b.boundary_lookups : even.boundary_lookups);
+  out.boundary_packets =
+      lower(a.boundary_packets, b.boundary_packets ? b.boundary_packets : even.boundary_packets);
   for (auto& [name, share] : out.classes) {
     auto it = b.classes.find(name);
-    if (it != b.classes.end()) share = *lower(share, it->second);
+    if (it != b.classes.end()) {
+      share = *lower(share, it->second);
+    } else if (auto e = even.classes.find(name); e != even.classes.end()) {
+      share = *lower(share, e->second);
+    }
   }
   return out;
 }
@@ -455,7 +463,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
       if (use_shares(next)) shares_stale_ = false;
     } else {
       log_event(LogLevel::warn, "fleet: hold not written; no share raised", {{"error", error}});
-      use_shares(lower_of(next, current));
+      use_shares(lower_of(next, current, in_force));
     }
   } else if (hold_written_ != current && !write_hold(etcd, current, &error)) {
     log_event(LogLevel::warn, "fleet: hold not written", {{"error", error}});

@@ -471,20 +471,23 @@ void FleetAgent::tick(EtcdClient& etcd) {
   rebalance_adaptive(all, learned_rates);
   even_ = false;
   last_edges_ = live.size() + held.size();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_ok_ = now;
+    sync_error_.clear();
+    logged_held_by_.clear();
+    figures_.etcd_up = true;
+    figures_.static_shares = false;
+    figures_.last_sync_age_sec = 0;
+    figures_.edges_live = live.size();
+    figures_.edges_held = held.size();
+    fleet_lookups_.clear();
+    for (const EdgeDemand& d : live)
+      for (const auto& [name, rate] : d.class_lookups) fleet_lookups_[name] += rate;
+  }
+  // After the figures (a file write): status says the edges the shares
+  // just applied were split among.
   if (last_edges_ != kept_edges_) keep_cache(kept_record_, last_edges_);
-
-  std::lock_guard<std::mutex> lock(mutex_);
-  last_ok_ = now;
-  sync_error_.clear();
-  logged_held_by_.clear();
-  figures_.etcd_up = true;
-  figures_.static_shares = false;
-  figures_.last_sync_age_sec = 0;
-  figures_.edges_live = live.size();
-  figures_.edges_held = held.size();
-  fleet_lookups_.clear();
-  for (const EdgeDemand& d : live)
-    for (const auto& [name, rate] : d.class_lookups) fleet_lookups_[name] += rate;
 }
 
 // The adaptive boundary in a fleet (docs/adaptive.md): every edge adapts its

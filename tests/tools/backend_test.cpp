@@ -263,11 +263,16 @@ TEST(BackendHttp, KeepAlivePipeliningAndConnectionClose) {
   EXPECT_EQ(server.counters().served, 4u);
 }
 
-TEST(BackendLoad, AtCapacityEverythingIsServedInAboutTheServiceTime) {
+// Below capacity, a request waits for no one. The load is 0.8x C, not 1x: at
+// exactly C a queue once built (a generator stalled by this shared 2-core
+// machine, then catching up) never drains, and the p50 would measure that stall
+// rather than the server (a CI run saw 17 ms). The served rate at and above C
+// is the next test's.
+TEST(BackendLoad, BelowCapacityEverythingIsServedInAboutTheServiceTime) {
   BackendServer server(lab_options());
   std::string error;
   ASSERT_TRUE(server.start(&error)) << error;
-  LoadResult r = open_loop(server.port(), 200.0, 1s, 2s);  // 1x C
+  LoadResult r = open_loop(server.port(), 0.8 * server.capacity_per_sec(), 1s, 2s);
   server.stop();
   EXPECT_EQ(r.ok, r.sent);
   EXPECT_EQ(r.timed_out + r.overloaded + r.other, 0);

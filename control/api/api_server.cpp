@@ -41,6 +41,9 @@ constexpr int kIdleTimeoutMs = 30000;
 constexpr int kMaxConnections = 64;
 constexpr int kRootReserve = 8;
 constexpr int kMaxPerUid = 16;
+// The largest body the HTTP listener reads from a client without the token,
+// to answer 401 rather than reset (see listen_http).
+constexpr unsigned long kUnauthenticatedBodyBytes = 64 * 1024;
 
 bool write_all(int fd, const std::string& s) {
   std::size_t off = 0;
@@ -336,9 +339,21 @@ struct ApiServer::Impl {
                       "application/json");
       return true;
     };
+    // A small body sent without asking first (curl's --data of a config) is
+    // read before the 401: closing on unread bytes would send a reset, and
+    // the client, still sending, would see that instead of the answer. The
+    // handlers below refuse it. A larger or chunked body is refused on its
+    // headers, unread (its client may see the reset).
     http->set_pre_routing_handler([refused](const httplib::Request& req, httplib::Response& res) {
-      return refused(req, res) ? httplib::Server::HandlerResponse::Handled
-                               : httplib::Server::HandlerResponse::Unhandled;
+      if (!refused(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+      const bool chunked = req.has_header("Transfer-Encoding");
+      const std::string length = req.get_header_value("Content-Length");
+      const bool small_body = !chunked && !length.empty() && length.size() <= 6 &&
+                              length.find_first_not_of("0123456789") == std::string::npos &&
+                              std::stoul(length) > 0 &&
+                              std::stoul(length) <= kUnauthenticatedBodyBytes;
+      return small_body ? httplib::Server::HandlerResponse::Unhandled
+                        : httplib::Server::HandlerResponse::Handled;
     });
     // A client that asks before it sends its body (Expect: 100-continue,
     // as curl does for a large one) gets the 401 instead of "continue".
@@ -346,7 +361,9 @@ struct ApiServer::Impl {
         [refused](const httplib::Request& req, httplib::Response& res) {
           return refused(req, res) ? 401 : 100;
         });
-    http->Post("/v1/request", [this, id](const httplib::Request& req, httplib::Response& res) {
+    http->Post("/v1/request", [this, id, refused](const httplib::Request& req,
+                                                  httplib::Response& res) {
+      if (refused(req, res)) return;
       json request = parse_json(req.body);
       json response = request.is_discarded() || !request.is_object()
                           ? json({{"ok", false},
@@ -369,7 +386,9 @@ struct ApiServer::Impl {
     http->Patch("/v1/request", only_post);
     // httplib calls it outside its own try: nothing in it may throw (the
     // path is URL-decoded and may be any bytes; dump() replaces those).
-    http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    http->set_error_handler([refused](const httplib::Request& req, httplib::Response& res) {
+      // A small body's refusal (above) on any other method or path.
+      if (res.status != 401 && refused(req, res)) return;
       if (!res.body.empty()) return;
       const std::string error = res.status == 404
                                     ? "nothing at " + req.path + ": POST to /v1/request"

@@ -70,11 +70,12 @@ bool lcore_map(uint32_t workers, std::string* out, std::string* error) {
   return true;
 }
 
-// The EAL's command line: argv[0], the operator's args, and what sluice adds.
+// The EAL's command line: argv[0], what sluice adds, and the operator's args.
+// Ours come first: an operator's option left without its value at the end
+// would otherwise take them as its value (--vdev the lcore map).
 bool eal_argv(const std::vector<std::string>& args, uint32_t workers,
               std::vector<std::string>* argv_s, std::string* error) {
   *argv_s = {"sluiced"};
-  argv_s->insert(argv_s->end(), args.begin(), args.end());
   if (!has_arg(args, {"-l", "-c", "--lcores"})) {
     std::string map;
     if (!lcore_map(workers, &map, error)) return false;
@@ -82,6 +83,7 @@ bool eal_argv(const std::vector<std::string>& args, uint32_t workers,
   }
   if (!has_arg(args, {"--file-prefix", "--in-memory", "--no-shconf"}))
     argv_s->push_back("--no-shconf");
+  argv_s->insert(argv_s->end(), args.begin(), args.end());
   return true;
 }
 
@@ -110,18 +112,20 @@ bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::stri
   std::vector<std::string> argv_s;
   if (!eal_argv(args, workers, &argv_s, error)) return false;
   // The EAL parses its options in order, and stops at the first it does not
-  // know, before it touches a device: a terminator of ours, twice (an option
-  // left without its value takes the first). Reaching it, with nothing else
-  // refused, is a pass. An option that asks for the usage (-h, a prefix of
-  // --help, h in a bundle: -vh) exits 0 first, as it would end sluiced at its
-  // start. "--" (it would end the options before the terminator) is refused
+  // know, before it touches a device: a terminator of ours, then another (an
+  // option left without its value takes the first). Reaching the first, with
+  // nothing else refused, is a pass; reaching the second means the last
+  // option has no value, which a start would refuse. An option that asks for
+  // the usage (-h, a prefix of --help, h in a bundle: -vh) exits 0 first, as
+  // it would end sluiced at its start. "--" (it would end the options before the terminator) is refused
   // by the validator. The checks the EAL makes of options together (after
   // the loop: --socket-mem with --no-huge) are not reached: only a start
   // makes them.
   static const std::string kEnd = "--sluice-end-of-eal-options";
+  static const std::string kEndAgain = kEnd + "-again";
   argv_s[0] = "dpdk_args";  // getopt's complaints name it
   argv_s.push_back(kEnd);
-  argv_s.push_back(kEnd);
+  argv_s.push_back(kEndAgain);
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     *error = std::string("cannot check the EAL arguments: pipe: ") + std::strerror(errno);
@@ -184,6 +188,11 @@ bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::stri
   const std::string said = eal_complaints(kept);
   const bool reached = output.find("unrecognized option '" + kEnd + "'") != std::string::npos;
   if (code == 1 && said.empty() && reached) return true;
+  const bool taken = output.find("unrecognized option '" + kEndAgain + "'") != std::string::npos;
+  if (code == 1 && said.empty() && taken && !args.empty()) {
+    *error = "its last option, \"" + args.back() + "\", has no value";
+    return false;
+  }
   *error = "DPDK's EAL refuses them: " +
            (!said.empty() ? said
             : code == 2   ? std::string("it went past its options")

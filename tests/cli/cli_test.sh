@@ -102,6 +102,10 @@ if [[ $dpdk == ON ]]; then
   eal dpdk '"--no-huge", "-vh"'
   check eal_usage_bundle 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
   expect_line eal_usage_bundle_named "dataplane.dpdk_args: an option asks for the EAL's usage"
+  # an option left without its value would take what follows it
+  eal dpdk '"--no-huge", "--no-pci", "--vdev"'
+  check eal_dangling 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
+  expect_line eal_dangling_named "$tmp/eal.toml:5:13: dataplane.dpdk_args: its last option, \"--vdev\", has no value"
   eal dpdk '"-l", "0-4095"'
   check eal_lcores 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
   expect_line eal_lcores_named "dataplane.dpdk_args: DPDK's EAL refuses them: Too many lcores"

@@ -32,6 +32,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "control/api/api_client.hpp"
@@ -108,6 +109,23 @@ class RawConnection {
 
   // True when the server closes the connection (EOF or reset) before the
   // deadline, with nothing more to read.
+  // True when the server sends nothing (and does not close) for `span`.
+  bool quiet_for(std::chrono::milliseconds span) {
+    pollfd p{fd_, POLLIN, 0};
+    return pending_.empty() && ::poll(&p, 1, static_cast<int>(span.count())) == 0;
+  }
+
+  // Everything until the server closes (or the timeout).
+  std::string read_to_end(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (fill(deadline)) {
+    }
+    return std::exchange(pending_, std::string());
+  }
+
+  // Whether that close was a reset rather than an orderly end.
+  bool was_reset() const { return reset_; }
+
   bool closed_within(std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
@@ -126,6 +144,7 @@ class RawConnection {
     char buf[65536];
     const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n <= 0) {
+      if (n < 0 && errno == ECONNRESET) reset_ = true;
       eof_ = true;
       return false;
     }
@@ -136,6 +155,7 @@ class RawConnection {
   int fd_ = -1;
   std::string pending_;
   bool eof_ = false;
+  bool reset_ = false;
 };
 
 json parse_line(const std::optional<std::string>& line) {
@@ -573,6 +593,37 @@ TEST_F(ApiServerTest, HttpRefusesAWrongTokenBeforeReadingTheBody) {
   const std::optional<std::string> answer = asking.read_line(10s);
   ASSERT_TRUE(answer.has_value()) << "no answer";
   EXPECT_EQ(answer->rfind("HTTP/1.1 401", 0), 0u) << *answer;
+  EXPECT_EQ(h_.state().generation(), 1u);
+}
+
+// A client that sends a small body without asking first (curl --data with a
+// config to apply) gets the whole 401 and an orderly close, on any method or
+// path: the server reads the body it refuses before it answers. It answered
+// on the headers and closed, so a client still sending its body was reset.
+TEST_F(ApiServerTest, HttpReadsASmallBodySentUnaskedBeforeItsRefusal) {
+  int port = 0;
+  auto server = start_http("Q7f2kL9xW3mN8pR4tV6yB1cD5gH0jZsA", &port);
+  ASSERT_NE(server, nullptr);
+  const std::string body = "{\"op\":\"status\",\"pad\":\"" + std::string(60 * 1024, 'x') + "\"}";
+  for (const char* start : {"POST /v1/request", "PUT /v1/request", "POST /elsewhere"}) {
+    SCOPED_TRACE(start);
+    RawConnection raw(port);
+    ASSERT_TRUE(raw.send_all(std::string(start) +
+                             " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Authorization: Bearer not-the-token\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n"));
+    EXPECT_TRUE(raw.quiet_for(300ms)) << "answered before the body it announced";
+    ASSERT_TRUE(raw.send_all(body));
+    const std::optional<std::string> status_line = raw.read_line(10s);
+    ASSERT_TRUE(status_line.has_value()) << "no answer";
+    EXPECT_EQ(status_line->rfind("HTTP/1.1 401", 0), 0u) << *status_line;
+    const std::string rest = raw.read_to_end(10s);
+    EXPECT_NE(rest.find("missing or wrong bearer token"), std::string::npos) << rest;
+    EXPECT_TRUE(raw.closed_within(1s));
+    EXPECT_FALSE(raw.was_reset());
+  }
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 

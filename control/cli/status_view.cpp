@@ -28,13 +28,20 @@ std::string utc_text(double unix_sec) {
 
 void print_pinned_edge(const std::string& pin_path, bool json_out) {
 #ifndef SLUICE_WITH_XDP
-  (void)pin_path;
-  (void)json_out;  // without XDP nothing of sluice's outlives sluiced
+  (void)pin_path;  // without XDP nothing of sluice's outlives sluiced
+  if (json_out) std::cout << json({{"ok", false}, {"pinned_edge", nullptr}}).dump(2) << "\n";
 #else
   sluice::EdgeRecord r;
   std::string error;
   if (!sluice::read_edge_record(pin_path, &r, &error)) {
-    std::cerr << "edge: " << error << "\n";
+    // --json answers one object also then (the reason sluiced did not
+    // answer is on stderr).
+    if (json_out)
+      std::cout
+          << json({{"ok", false}, {"pinned_edge", nullptr}, {"pinned_edge_error", error}}).dump(2)
+          << "\n";
+    else
+      std::cerr << "edge: " << error << "\n";
     return;
   }
   const sluice::EdgeState now = sluice::edge_link_state(pin_path);

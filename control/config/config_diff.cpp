@@ -8,12 +8,20 @@
 
 #include <climits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace sluice {
 namespace {
 
-using Flat = std::map<std::string, std::string>;
+// A flattened document: each key's node, compared by value, formatted only
+// where two documents differ (a 100,000-prefix list is compared, not
+// printed). "class.order" has no node of its own: its text is made here.
+struct FlatValue {
+  const toml::node* node = nullptr;
+  std::string text;
+};
+using Flat = std::map<std::string, FlatValue>;
 
 std::string value_text(const toml::node& n) {
   std::ostringstream os;
@@ -25,6 +33,15 @@ std::string value_text(const toml::node& n) {
     }
   });
   return os.str();
+}
+
+std::string text_of(const FlatValue& v) { return v.node != nullptr ? value_text(*v.node) : v.text; }
+
+bool same(const FlatValue& a, const FlatValue& b) {
+  if (a.node == nullptr || b.node == nullptr) return a.node == b.node && a.text == b.text;
+  // Deep equality is by value: 16 and 0x10 are the same setting. What a
+  // diff shows of the two texts would differ; the setting does not.
+  return toml::node_view<const toml::node>{a.node} == toml::node_view<const toml::node>{b.node};
 }
 
 void flatten(const toml::table& t, const std::string& prefix, Flat& out) {
@@ -48,47 +65,54 @@ void flatten(const toml::table& t, const std::string& prefix, Flat& out) {
         order += (order.empty() ? "" : ", ") + name->get();
         for (auto&& [ck, cv] : *c) {
           if (ck.str() == "name") continue;
-          out["class." + name->get() + "." + std::string(ck.str())] = value_text(cv);
+          out["class." + name->get() + "." + std::string(ck.str())] = {&cv, {}};
         }
       }
-      out["class.order"] = "[" + order + "]";
+      out["class.order"] = {nullptr, "[" + order + "]"};
     } else {
-      out[key] = value_text(v);
+      out[key] = {&v, {}};
     }
   }
 }
 
-Flat flat_of(std::string_view text) {
-  Flat out;
+std::optional<toml::table> parsed(std::string_view text) {
   try {
-    flatten(parse_toml(text), "", out);
+    return parse_toml(text);
   } catch (const toml::parse_error&) {
+    return std::nullopt;
   }
-  return out;
 }
 
 }  // namespace
 
-std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view new_text) {
-  const Flat a = flat_of(old_text);
-  const Flat b = flat_of(new_text);
+std::vector<DiffEntry> config_diff(const toml::table& old_doc, const toml::table& new_doc) {
+  Flat a, b;
+  flatten(old_doc, "", a);
+  flatten(new_doc, "", b);
   std::vector<DiffEntry> out;
   auto ia = a.begin();
   auto ib = b.begin();
   while (ia != a.end() || ib != b.end()) {
     if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
-      out.push_back({ia->first, ia->second, std::nullopt});
+      out.push_back({ia->first, text_of(ia->second), std::nullopt});
       ++ia;
     } else if (ia == a.end() || ib->first < ia->first) {
-      out.push_back({ib->first, std::nullopt, ib->second});
+      out.push_back({ib->first, std::nullopt, text_of(ib->second)});
       ++ib;
     } else {
-      if (ia->second != ib->second) out.push_back({ia->first, ia->second, ib->second});
+      if (!same(ia->second, ib->second))
+        out.push_back({ia->first, text_of(ia->second), text_of(ib->second)});
       ++ia;
       ++ib;
     }
   }
   return out;
+}
+
+std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view new_text) {
+  const std::optional<toml::table> a = parsed(old_text);
+  const std::optional<toml::table> b = parsed(new_text);
+  return config_diff(a ? *a : toml::table{}, b ? *b : toml::table{});
 }
 
 bool is_restart_only(const std::string& key) {

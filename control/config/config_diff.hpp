@@ -5,6 +5,8 @@
 // where it matters (the "class.order" key).
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +24,8 @@ struct DiffEntry {
 
 // Both texts must be valid TOML (they come from the loader). Sorted by key.
 std::vector<DiffEntry> config_diff(std::string_view old_text, std::string_view new_text);
+// The same of two parsed documents.
+std::vector<DiffEntry> config_diff(const toml::table& old_doc, const toml::table& new_doc);
 
 // True for keys that only take effect at restart.
 bool is_restart_only(const std::string& key);

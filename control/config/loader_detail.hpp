@@ -32,6 +32,9 @@ constexpr std::size_t kMaxSocketPathLen = 107;               // sun_path minus i
 constexpr std::size_t kMaxConfigFileBytes = 16u << 20;       // a config is kilobytes; refuse junk
 constexpr std::size_t kMaxQuotedChars = 64;                  // of a found string, in messages
 constexpr int kMaxProfileDepth = 8;                          // nesting of unquoted dotted keys
+// Profiles are surge levels, a handful; each is validated in full with
+// every load and every change, so their number multiplies those.
+constexpr std::size_t kMaxProfiles = 64;
 
 // The source name toml++ records for nodes parsed from an override value;
 // attribution goes by the identity of that string, never by its text.
@@ -297,11 +300,19 @@ std::optional<Config> validate_document(const toml::table& doc, const std::strin
                                         Diagnostics& diag);
 LoadResult finish(std::optional<Config> config, Diagnostics& diag);
 // Re-parses the base text (so that every node keeps its source position),
-// applies the settings in order and validates the whole result.
+// applies the settings in order and validates the whole result. Its text
+// is the edited document formatted, unless `edited` takes the document.
+// With `parsed_base` (the text parsed), a copy of it is edited instead:
+// faster, but errors in its nodes have no position (0:0), so only for a
+// check whose errors are looked for again without it.
 LoadResult apply_settings(std::string_view base_text, const std::string& source,
-                          const std::vector<Setting>& settings, Attribution attribution);
+                          const std::vector<Setting>& settings, Attribution attribution,
+                          std::optional<toml::table>* edited = nullptr,
+                          const toml::table* parsed_base = nullptr);
 LoadResult apply_named_profile(std::string_view text, const std::string& source,
-                               const std::string& name, const toml::table& profile);
+                               const std::string& name, const toml::table& profile,
+                               std::optional<toml::table>* edited = nullptr,
+                               const toml::table* parsed_base = nullptr);
 // Every profile is applied once at load time, so that a profile that would be
 // rejected at retune time is already an error at startup. With
 // `base_valid` false, only the errors at a profile's own entries.

@@ -193,27 +193,44 @@ LoadResult finish(std::optional<Config> config, Diagnostics& diag) {
   return r;
 }
 
-// Re-parses the base text (so that every node keeps its source position),
-// applies the settings in order and validates the whole result.
-LoadResult apply_settings(std::string_view base_text, const std::string& source,
-                          const std::vector<Setting>& settings, Attribution attribution) {
-  for (const Setting& s : settings) {
-    attribution.origins.push_back({s.reported_key, s.key, s.site});
-  }
-  Diagnostics diag(source, &attribution);
-  std::optional<toml::table> doc = parse_document(base_text, source, diag);
+namespace {
+
+// Applies the settings in order to `doc` and validates the whole result.
+LoadResult apply_settings_on(std::optional<toml::table> doc, Diagnostics& diag,
+                             const std::string& source, const std::vector<Setting>& settings,
+                             Attribution& attribution, std::optional<toml::table>* edited) {
   if (!doc) return finish(std::nullopt, diag);
   // A setting that cannot be applied is reported and skipped; the others are
   // still validated so that one pass reports everything wrong with the list.
   DocumentEditor editor(*doc, attribution, diag);
   for (std::size_t i = 0; i < settings.size(); ++i) editor.apply(i, settings[i]);
   LoadResult r = finish(validate_document(*doc, source, diag), diag);
-  if (r.ok()) {
+  if (r.ok() && edited != nullptr) {
+    *edited = std::move(doc);
+  } else if (r.ok()) {
     std::ostringstream os;
     os << toml::toml_formatter{*doc};
     r.text = os.str() + "\n";
   }
   return r;
+}
+
+}  // namespace
+
+// Re-parses the base text (so that every node keeps its source position),
+// applies the settings in order and validates the whole result. Given the
+// base already parsed, works on a copy instead, whose nodes have no
+// positions: for a result that is valid (its errors would be at 0:0).
+LoadResult apply_settings(std::string_view base_text, const std::string& source,
+                          const std::vector<Setting>& settings, Attribution attribution,
+                          std::optional<toml::table>* edited, const toml::table* parsed_base) {
+  for (const Setting& s : settings) {
+    attribution.origins.push_back({s.reported_key, s.key, s.site});
+  }
+  Diagnostics diag(source, &attribution);
+  std::optional<toml::table> doc = parsed_base != nullptr ? std::optional<toml::table>(*parsed_base)
+                                                          : parse_document(base_text, source, diag);
+  return apply_settings_on(std::move(doc), diag, source, settings, attribution, edited);
 }
 
 std::vector<Setting> profile_settings(const std::string& name, const toml::table& profile,
@@ -230,13 +247,14 @@ std::vector<Setting> profile_settings(const std::string& name, const toml::table
 }
 
 LoadResult apply_named_profile(std::string_view text, const std::string& source,
-                               const std::string& name, const toml::table& profile) {
+                               const std::string& name, const toml::table& profile,
+                               std::optional<toml::table>* edited, const toml::table* parsed_base) {
   Attribution attribution;
   attribution.document_site = ErrorSite{source, clamp_index(profile.source().begin.line),
                                         clamp_index(profile.source().begin.column)};
   attribution.document_key = join_key("profiles", name);
   return apply_settings(text, source, profile_settings(name, profile, source),
-                        std::move(attribution));
+                        std::move(attribution), edited, parsed_base);
 }
 
 // Every profile is applied once at load time, so that a profile that would be
@@ -250,12 +268,18 @@ LoadResult apply_named_profile(std::string_view text, const std::string& source,
 void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
                        bool base_valid, Diagnostics& diag) {
   const toml::table* profiles = doc.get_as<toml::table>("profiles");
-  if (profiles == nullptr) return;
+  if (profiles == nullptr || profiles->size() > kMaxProfiles) return;  // the validator says so
   for (auto&& [k, v] : *profiles) {
     const toml::table* profile = v.as_table();
     if (profile == nullptr) continue;
     const std::string name(k.str());
-    LoadResult r = apply_named_profile(text, source, name, *profile);
+    // On a copy of the parsed base, and the edited document compared with
+    // it: no text parsed, formatted or parsed again per profile (with a
+    // large base or many profiles, that was most of the load). A profile
+    // with errors is applied again to the text, for their positions.
+    std::optional<toml::table> edited;
+    LoadResult r = apply_named_profile(text, source, name, *profile, &edited, &doc);
+    if (!r.ok()) r = apply_named_profile(text, source, name, *profile, &edited);
     const int line = clamp_index(profile->source().begin.line);
     const int col = clamp_index(profile->source().begin.column);
     for (ConfigError& e : r.errors) {
@@ -265,7 +289,7 @@ void validate_profiles(std::string_view text, const std::string& source, const t
     if (!r.ok()) continue;
     std::vector<ProfileEntry> entries;
     collect_profile_entries(*profile, "", 0, entries);
-    for (const std::string& changed : restart_only_keys(config_diff(std::string(text), r.text))) {
+    for (const std::string& changed : restart_only_keys(config_diff(doc, *edited))) {
       ErrorSite at{source, clamp_index(profile->source().begin.line),
                    clamp_index(profile->source().begin.column)};
       std::string key = join_key("profiles", name);

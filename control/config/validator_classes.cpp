@@ -294,6 +294,12 @@ bool collect_profile_entries(const toml::table& t, const std::string& prefix, in
 void Validator::profiles(const toml::node& n, std::map<std::string, ProfileOverlay>& out) {
   const toml::table* t = table(n, "profiles");
   if (t == nullptr) return;
+  if (t->size() > kMaxProfiles) {
+    diag_.report(t->source(), "profiles",
+                 "at most " + std::to_string(kMaxProfiles) + " profiles, found " +
+                     std::to_string(t->size()));
+    return;
+  }
   for (auto&& [k, v] : *t) {
     const std::string key = join_key("profiles", k.str());
     if (!is_lower_name(k.str())) {

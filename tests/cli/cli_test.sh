@@ -117,6 +117,10 @@ printf '[dataplane]\ndpdk_args = ["--no-huge", "--"]\n' >"$tmp/eal.toml"
 check eal_double_dash 1 "$sluiced" --check-config "$tmp/eal.toml"
 expect_line eal_double_dash_named "$tmp/eal.toml:2:27: dataplane.dpdk_args[1]: expected an EAL option sluiced can pass on (\"--\" would end the EAL's options)"
 
+# Unreachable, nothing pinned: --json still answers one object on stdout.
+check status_json_unreachable 2 "$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" --json status
+"$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" --json status >"$tmp/json" 2>/dev/null
+check status_json_object 0 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["ok"] is False and r["pinned_edge"] is None else 1)' "$tmp/json"
 check capture_empty_class 1 "$sluicectl" capture --class "" -w "$tmp/never.pcapng"
 expect_line capture_empty_class_named '--class: expected a name, found ""'
 check check_config_empty_path 1 "$sluiced" --check-config ""

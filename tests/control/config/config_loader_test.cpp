@@ -446,6 +446,44 @@ TEST(ConfigLoader, ShippedConfigsLoad) {
   EXPECT_EQ(c.profiles.count("surge-2"), 1u);
 }
 
+// Each profile is checked on a copy of the parsed file (no text parsed per
+// profile); one with an error is checked again on the text, so its error is
+// still at its entry's line. More than 64 profiles are refused at once.
+TEST(ConfigLoader, ManyProfilesAreCheckedAndTheirErrorsKeepTheirLines) {
+  std::string text = "[[class]]\nname = \"citizen\"\nrate_per_sec = 100\n";
+  for (int i = 0; i < 62; i++)
+    text += "[profiles.p" + std::to_string(i) +
+            "]\n\"class.citizen.rate_per_sec\" = " + std::to_string(200 + i) + "\n";
+  LoadResult r = load_config_string(text, "<test>");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  ASSERT_EQ(r.config->profiles.size(), 62u);
+  EXPECT_EQ(
+      r.config->profiles.at("p61").settings,
+      (std::vector<std::pair<std::string, std::string>>{{"class.citizen.rate_per_sec", "261"}}));
+
+  // Two more, wrong in two ways (lines 128-129 and 130-131): both named at their entries.
+  const std::string wrong = text +
+                            "[profiles.unknown-class]\n\"class.nope.rate_per_sec\" = 1\n"
+                            "[profiles.restart]\n\"dataplane.mode\" = \"xdp\"\n";
+  r = load_config_string(wrong, "<test>");
+  EXPECT_EQ(r.errors.size(), 2u) << all_errors(r);
+  EXPECT_TRUE(has_error(
+      r,
+      "<test>:129:1: profiles.unknown-class.\"class.nope.rate_per_sec\": unknown class \"nope\""))
+      << all_errors(r);
+  EXPECT_TRUE(has_error(
+      r,
+      "<test>:131:1: profiles.restart.\"dataplane.mode\": dataplane.mode changes only at restart"))
+      << all_errors(r);
+
+  // 65: refused before any is checked.
+  for (int i = 62; i < 65; i++)
+    text += "[profiles.p" + std::to_string(i) + "]\n\"class.citizen.rate_per_sec\" = 1\n";
+  r = load_config_string(text, "<test>");
+  ASSERT_EQ(r.errors.size(), 1u) << all_errors(r);
+  EXPECT_EQ(r.errors[0].to_string(), "<test>:4:1: profiles: at most 64 profiles, found 65");
+}
+
 TEST(ConfigLoader, UnreadableFileIsOneErrorNamingIt) {
   LoadResult r = load_config_file("/nonexistent/sluice.toml");
   EXPECT_FALSE(r.ok());

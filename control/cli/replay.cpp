@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/cli/replay.hpp"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -154,15 +160,59 @@ uint32_t header_bytes(int parsed, const sl_meta& m) {
   return m.l3_off;
 }
 
+// How long a capture that is not a regular file (a FIFO, /dev/stdin from
+// `tcpdump -w -`) may take to send its first bytes. After them it streams
+// for as long as its writer writes; a FIFO no writer opens is refused.
+constexpr int kFirstBytesTimeoutMs = 5000;
+
+// The capture, open for libpcap ("-" is stdin, as libpcap and tcpdump -r
+// read it); nullptr with *error set.
+std::FILE* open_capture(const std::string& path, std::string* error) {
+  const std::string file = path == "-" ? "/dev/stdin" : path;
+  struct stat st {};
+  const bool regular = ::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | (regular ? 0 : O_NONBLOCK));
+  if (fd < 0) {
+    *error = path + ": cannot read capture: " + std::strerror(errno);
+    return nullptr;
+  }
+  if (!regular) {
+    pollfd p{fd, POLLIN, 0};
+    int ready;
+    while ((ready = ::poll(&p, 1, kFirstBytesTimeoutMs)) < 0 && errno == EINTR) {
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (ready <= 0 || flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+      *error =
+          path + ": cannot read capture: " +
+          (ready == 0 ? "nothing arrived within " + std::to_string(kFirstBytesTimeoutMs / 1000) +
+                            " s (a pipe whose writer did not start)"
+                      : std::string(std::strerror(errno)));
+      ::close(fd);
+      return nullptr;
+    }
+  }
+  std::FILE* f = ::fdopen(fd, "rb");
+  if (f == nullptr) {
+    *error = path + ": cannot read capture: " + std::strerror(errno);
+    ::close(fd);
+  }
+  return f;
+}
+
 }  // namespace
 
 std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const std::string& path,
                                         std::string* error,
                                         const std::vector<LpmEntry>& return_src) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
+  std::FILE* file = open_capture(path, error);
+  if (file == nullptr) return std::nullopt;
+  // libpcap closes the file with the handle; when it refuses it, here.
   std::unique_ptr<pcap_t, PcapCloser> pcap(
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+      pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf));
   if (!pcap) {
+    std::fclose(file);
     *error = path + ": cannot read capture: " + errbuf;
     return std::nullopt;
   }

@@ -459,10 +459,12 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   replay_cmd
       ->add_option("--pcap", pcap_path,
-                   "capture to replay: pcap or pcapng; Ethernet, Linux cooked (tcpdump -i "
-                   "any: LINUX_SLL, LINUX_SLL2) or raw IP")
+                   "capture to replay: pcap or pcapng, \"-\" for stdin (tcpdump -w -); "
+                   "Ethernet, Linux cooked (tcpdump -i any: LINUX_SLL, LINUX_SLL2) or raw IP")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::Validator(
+          [](std::string& v) { return v == "-" ? std::string() : CLI::ExistingFile(v); },
+          "FILE or -"));
   std::vector<std::string> return_src;
   replay_cmd->add_option("--return-src", return_src,
                          "prefix of the protected servers (repeatable): their frames in the "

@@ -235,6 +235,12 @@ bool install_passthrough_dataplane(const DataplaneSettings& settings, std::strin
 // them in a child process that stops before any device.
 bool check_dpdk_args(const DataplaneSettings& settings, std::string* error);
 
+// `sluiced --check-config`: whether the profile's prefixes fit the XDP
+// prefix tables, when XDP would run (mode xdp, auto without a DPDK port,
+// or DPDK's XDP standby). A start, or a retune, would refuse them.
+bool check_prefix_capacity(const DataplaneSettings& settings, const CompiledProfile& profile,
+                           std::string* error);
+
 // True when a dataplane cannot start again in this process (DPDK's EAL
 // starts once per process): only a restart of sluiced can start it.
 bool dataplane_needs_new_process();

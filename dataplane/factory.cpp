@@ -128,6 +128,30 @@ bool check_dpdk_args(const DataplaneSettings& settings, std::string* error) {
 #endif
 }
 
+bool check_prefix_capacity(const DataplaneSettings& settings, const CompiledProfile& profile,
+                           std::string* error) {
+#ifdef SLUICE_WITH_XDP
+#if defined(SLUICE_WITH_DPDK)
+  const bool xdp_runs = !starts_dpdk(settings) || standby_possible(settings);
+#else
+  const bool xdp_runs = true;
+#endif
+  constexpr std::size_t kPerProfile = SL_LPM_MAX_ENTRIES / 2;
+  for (const auto& [side, entries] : {std::pair{"source", &profile.src_prefixes},
+                                      std::pair{"destination", &profile.dst_prefixes}}) {
+    if (!xdp_runs || entries->size() <= kPerProfile) continue;
+    *error = std::to_string(entries->size()) + " distinct " + side +
+             " prefixes; the XDP dataplane holds at most " + std::to_string(kPerProfile) +
+             " per direction (its prefix table holds the running profile's and the next one's)";
+    return false;
+  }
+  return true;
+#else
+  (void)settings, (void)profile, (void)error;
+  return true;  // DPDK sizes its tables to the profile (within the EAL's -m)
+#endif
+}
+
 #ifdef SLUICE_WITH_XDP
 bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report) {
   // A DPDK edge without the XDP standby pins nothing while it runs: nothing

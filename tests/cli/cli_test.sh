@@ -121,6 +121,10 @@ expect_line eal_double_dash_named "$tmp/eal.toml:2:27: dataplane.dpdk_args[1]: e
 check status_json_unreachable 2 "$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" --json status
 "$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" --json status >"$tmp/json" 2>/dev/null
 check status_json_object 0 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["ok"] is False and r["pinned_edge"] is None else 1)' "$tmp/json"
+# More prefixes than the XDP prefix table holds per profile: named by the check, not by a start.
+python3 -c 'import sys; n = 262145; open(sys.argv[1], "w").write("[dataplane]\nmode = \"xdp\"\noutside = \"eth0\"\n[[class]]\nname = \"a\"\nmatch = { src = [" + ",".join("\"2001:2::%x:%x/128\"" % (i >> 16, i & 0xffff) for i in range(n)) + "] }\n")' "$tmp/lpm.toml"
+check prefixes_over_xdp_table 1 "$sluiced" --check-config "$tmp/lpm.toml"
+expect_line prefixes_over_xdp_table_named "$tmp/lpm.toml:4:1: class: 262145 distinct source prefixes; the XDP dataplane holds at most 262144 per direction"
 check capture_empty_class 1 "$sluicectl" capture --class "" -w "$tmp/never.pcapng"
 expect_line capture_empty_class_named '--class: expected a name, found ""'
 check check_config_empty_path 1 "$sluiced" --check-config ""

@@ -61,9 +61,16 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
   if (Field s = field(*t, key, key, "inside")) {
     if (const auto* v = port(s)) {
       out.inside = *v;
+      // Also through a vdev's iface= (DPDK refuses it; mode auto's XDP
+      // fallback would attach both sides to one interface).
+      const std::string interface = endpoint_interface(*v);
       if (*v == out.outside)
         diag_.report(s->source(), s.key,
                      "\"" + *v + "\" is dataplane.outside too: an inline edge has two sides");
+      else if (!out.outside.empty() && interface == endpoint_interface(out.outside))
+        diag_.report(s->source(), s.key,
+                     "\"" + *v + "\" is on " + interface +
+                         ", as dataplane.outside is: an inline edge has two sides");
     }
   }
   if (Field a = field(*t, key, key, "xdp_attach")) {

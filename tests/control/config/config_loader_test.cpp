@@ -1049,6 +1049,20 @@ inside = "eth1"
 )",
      "<test>:3:10: dataplane.inside: \"eth1\" is dataplane.outside too: an inline edge has two "
      "sides"},
+    {"one interface for both sides through a vdev", R"(
+[dataplane]
+outside = "eth1"
+inside = "net_af_packet1,iface=eth1"
+)",
+     "<test>:3:10: dataplane.inside: \"net_af_packet1,iface=eth1\" is on eth1, as "
+     "dataplane.outside is: an inline edge has two sides"},
+    {"one interface for both sides through two vdevs", R"(
+[dataplane]
+outside = "net_af_packet0,iface=eth1,qpairs=1"
+inside = "net_af_xdp1,iface=eth1"
+)",
+     "<test>:3:10: dataplane.inside: \"net_af_xdp1,iface=eth1\" is on eth1, as "
+     "dataplane.outside is: an inline edge has two sides"},
     {"a pin path through ..", R"(
 [dataplane]
 pin_path = "/sys/fs/bpf/a/../b"

@@ -342,13 +342,18 @@ struct ApiServer::Impl {
     // A small body sent without asking first (curl's --data of a config) is
     // read before the 401: closing on unread bytes would send a reset, and
     // the client, still sending, would see that instead of the answer. The
-    // handlers below refuse it. A larger or chunked body is refused on its
-    // headers, unread (its client may see the reset).
+    // handlers below refuse it. Refused on the headers, unread (its client
+    // may see the reset): a larger or chunked body; a compressed one
+    // (httplib would inflate it first: 421 bytes of brotli are 512 MiB);
+    // one on a method whose body httplib never reads.
     http->set_pre_routing_handler([refused](const httplib::Request& req, httplib::Response& res) {
       if (!refused(req, res)) return httplib::Server::HandlerResponse::Unhandled;
-      const bool chunked = req.has_header("Transfer-Encoding");
+      const bool read = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                        req.method == "DELETE";
+      const bool plain =
+          !req.has_header("Transfer-Encoding") && !req.has_header("Content-Encoding");
       const std::string length = req.get_header_value("Content-Length");
-      const bool small_body = !chunked && !length.empty() && length.size() <= 6 &&
+      const bool small_body = read && plain && !length.empty() && length.size() <= 6 &&
                               length.find_first_not_of("0123456789") == std::string::npos &&
                               std::stoul(length) > 0 &&
                               std::stoul(length) <= kUnauthenticatedBodyBytes;
@@ -387,8 +392,12 @@ struct ApiServer::Impl {
     // httplib calls it outside its own try: nothing in it may throw (the
     // path is URL-decoded and may be any bytes; dump() replaces those).
     http->set_error_handler([refused](const httplib::Request& req, httplib::Response& res) {
-      // A small body's refusal (above) on any other method or path.
-      if (res.status != 401 && refused(req, res)) return;
+      // A small body's refusal (above) on any other method or path: the
+      // same 401 as every other (no 405's Allow).
+      if (res.status != 401 && refused(req, res)) {
+        res.headers.erase("Allow");
+        return;
+      }
       if (!res.body.empty()) return;
       const std::string error = res.status == 404
                                     ? "nothing at " + req.path + ": POST to /v1/request"

@@ -347,7 +347,20 @@ struct ApiServer::Impl {
     // (httplib would inflate it first: 421 bytes of brotli are 512 MiB);
     // one on a method whose body httplib never reads.
     http->set_pre_routing_handler([refused](const httplib::Request& req, httplib::Response& res) {
-      if (!refused(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+      if (!refused(req, res)) {
+        // Nor from a client with the token: a request is a JSON text, and
+        // an inflated body has no bound but memory.
+        if (!req.has_header("Content-Encoding") ||
+            req.get_header_value("Content-Encoding") == "identity")
+          return httplib::Server::HandlerResponse::Unhandled;
+        res.status = 415;
+        res.set_content(
+            dump(json({{"ok", false},
+                       {"error", "Content-Encoding " + req.get_header_value("Content-Encoding") +
+                                     " is not taken: send the JSON request as it is"}})),
+            "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       const bool read = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
                         req.method == "DELETE";
       const bool plain =

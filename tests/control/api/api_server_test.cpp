@@ -639,6 +639,15 @@ TEST_F(ApiServerTest, HttpReadsASmallBodySentUnaskedBeforeItsRefusal) {
     ASSERT_TRUE(status_line.has_value()) << "no answer before the body";
     EXPECT_EQ(status_line->rfind("HTTP/1.1 401", 0), 0u) << *status_line;
   }
+  // With the token, a compressed body is refused too (unbounded once inflated).
+  RawConnection encoded(port);
+  ASSERT_TRUE(encoded.send_all(
+      "POST /v1/request HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Encoding: gzip\r\n"
+      "Authorization: Bearer Q7f2kL9xW3mN8pR4tV6yB1cD5gH0jZsA\r\nContent-Length: 100\r\n\r\n"));
+  const std::optional<std::string> status_line = encoded.read_line(10s);
+  ASSERT_TRUE(status_line.has_value()) << "no answer before the body";
+  EXPECT_EQ(status_line->rfind("HTTP/1.1 415", 0), 0u) << *status_line;
+  EXPECT_NE(encoded.read_to_end(10s).find("Content-Encoding gzip is not taken"), std::string::npos);
   EXPECT_EQ(h_.state().generation(), 1u);
 }
 

@@ -117,10 +117,10 @@ bool eal_check(const std::vector<std::string>& args, uint32_t workers, std::stri
   // nothing else refused, is a pass; reaching the second means the last
   // option has no value, which a start would refuse. An option that asks for
   // the usage (-h, a prefix of --help, h in a bundle: -vh) exits 0 first, as
-  // it would end sluiced at its start. "--" (it would end the options before the terminator) is refused
-  // by the validator. The checks the EAL makes of options together (after
-  // the loop: --socket-mem with --no-huge) are not reached: only a start
-  // makes them.
+  // it would end sluiced at its start. "--" (it would end the options
+  // before the terminator) is refused by the validator. The checks the EAL
+  // makes of options together (after the loop: --socket-mem with
+  // --no-huge) are not reached: only a start makes them.
   static const std::string kEnd = "--sluice-end-of-eal-options";
   static const std::string kEndAgain = kEnd + "-again";
   argv_s[0] = "dpdk_args";  // getopt's complaints name it

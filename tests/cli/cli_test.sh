@@ -199,7 +199,7 @@ expect_line replay_junk_msg "junk.pcap: cannot read capture"
 # A capture through a FIFO streams; one whose writer never comes is refused
 # after 5 s, not waited on for good.
 mkfifo "$tmp/cap.fifo"
-check replay_fifo_streams 0 sh -c "cat '$cap' > '$tmp/cap.fifo' & '$sluicectl' replay --config '$src/config/demo-surge.toml' --pcap '$tmp/cap.fifo' --json > '$tmp/c' && cmp '$tmp/a' '$tmp/c'"
+check replay_fifo_streams 0 sh -c "timeout 20 sh -c 'cat \"\$0\" > \"\$1\"' '$cap' '$tmp/cap.fifo' & '$sluicectl' replay --config '$src/config/demo-surge.toml' --pcap '$tmp/cap.fifo' --json > '$tmp/c' && cmp '$tmp/a' '$tmp/c'"
 check replay_stdin 0 sh -c "cat '$cap' | '$sluicectl' replay --config '$src/config/demo-surge.toml' --pcap - --json > '$tmp/c' && cmp '$tmp/a' '$tmp/c'"
 check replay_fifo_no_writer 1 timeout 30 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$tmp/cap.fifo"
 expect_line replay_fifo_no_writer_msg "cap.fifo: cannot read capture: nothing arrived within 5 s (a pipe whose writer did not start)"

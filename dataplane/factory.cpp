@@ -134,6 +134,7 @@ bool check_prefix_capacity(const DataplaneSettings& settings, const CompiledProf
 #if defined(SLUICE_WITH_DPDK)
   const bool xdp_runs = !starts_dpdk(settings) || standby_possible(settings);
 #else
+  (void)settings;
   const bool xdp_runs = true;
 #endif
   constexpr std::size_t kPerProfile = SL_LPM_MAX_ENTRIES / 2;

@@ -95,20 +95,57 @@ int call(const Globals& g, const json& request, json* response) {
   return kOk;
 }
 
-// A number of seconds in [lo, hi]. CLI::Range lets "nan" through (every
-// comparison with NaN is false), and `top --interval nan` then never slept.
+// Decimal digits, with one '.' between them when `fraction`. CLI11 reads
+// numbers as strtod and strtoll with base 0 do: "0x10" as 16, "010" as 8,
+// "1e3", "nan" and "inf" too.
+bool decimal(const std::string& text, bool fraction) {
+  const std::size_t dot = fraction ? text.find('.') : std::string::npos;
+  const std::string whole = text.substr(0, dot);
+  const std::string part = dot == std::string::npos ? "0" : text.substr(dot + 1);
+  auto digits = [](const std::string& t) {
+    return !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+  };
+  return digits(whole) && digits(part);
+}
+
+// A number of seconds in [lo, hi], written in decimal. CLI::Range lets
+// "nan" through (every comparison with NaN is false), and `top --interval
+// nan` then never slept.
 CLI::Validator seconds_between(double lo, double hi) {
   const std::string range =
       "[" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]";
   return CLI::Validator(
       [lo, hi, range](std::string& text) {
         double v = 0;
-        if (!CLI::detail::lexical_cast(text, v) || !(v >= lo && v <= hi))
+        if (!decimal(text, true) || !CLI::detail::lexical_cast(text, v) || !(v >= lo && v <= hi))
           return text + " is not a number of seconds in " + range;
         return std::string();
       },
       "SECONDS in " + range);
 }
+
+// A whole number in [lo, hi], written in decimal: leading zeros are
+// dropped before CLI11 converts it (it would read "010" as 8).
+CLI::Validator whole_between(uint64_t lo, uint64_t hi) {
+  const std::string range = "[" + std::to_string(lo) + " - " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) {
+        const std::size_t first = std::min(text.find_first_not_of('0'), text.size() - 1);
+        const bool ok = decimal(text, false) && text.size() - first <= 19 &&
+                        std::stoull(text) >= lo && std::stoull(text) <= hi;
+        if (!ok) return text + " is not a whole number in " + range;
+        text.erase(0, first);
+        return std::string();
+      },
+      "UINT in " + range);
+}
+
+// A path option: the empty string names no file.
+const CLI::Validator kPath(
+    [](const std::string& v) {
+      return v.empty() ? std::string("an empty path; give a file's path") : std::string();
+    },
+    "PATH");
 
 std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::string>(); }
 
@@ -314,21 +351,24 @@ int main(int argc, char** argv) {
   app.fallthrough();  // --json and --socket also after the subcommand
   Globals g;
   app.add_option("--socket", g.socket, "sluiced's control socket (control.socket)")
+      ->check(kPath)
       ->capture_default_str();
   app.add_option("--pin-path", g.pin_path,
                  "dataplane.pin_path, where `status` reads the pinned edge record when sluiced "
                  "cannot answer")
+      ->check(kPath)
       ->capture_default_str();
   app.add_flag("--json", g.json_out, "print the daemon's JSON response instead of text");
   app.add_flag("--fleet", g.fleet,
                "get, history, set, apply, profile, shadow, rollback: for every edge of the fleet "
                "that --config's [fleet] names, through its etcd (docs/fleet.md)");
   app.add_option("--config", g.config, "with --fleet: the local config whose [fleet] to use")
+      ->check(kPath)
       ->capture_default_str();
   app.add_option("--fleet-wait-ms", g.fleet_wait_ms,
                  "with --fleet: how long a change waits for every edge to run it (0: not at all)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 600000));
+      ->transform(whole_between(0, 600000));
 
   double wait_sec = 0;
   auto* status_cmd =
@@ -350,7 +390,7 @@ int main(int argc, char** argv) {
   top_cmd->add_option("--interval", interval, "seconds between refreshes")
       ->check(seconds_between(0.1, 60.0));
   top_cmd->add_option("--count", count, "stop after this many refreshes (0 = until ctrl-c)")
-      ->check(CLI::Range(0, 1000000000));
+      ->transform(whole_between(0, 1000000000));
 
   bool get_base = false;
   app.add_subcommand("get", "print the effective config (TOML) and its generation")
@@ -394,11 +434,15 @@ int main(int argc, char** argv) {
                          "return to generation GEN (default: the one before the current), as a new "
                          "generation");
   rollback_cmd->add_option("GEN", generation, "generation number (see history)")
-      ->check(CLI::Validator(
-          [](const std::string& text) -> std::string {
-            const bool digits = !text.empty() && text.size() <= 19 &&
-                                text.find_first_not_of("0123456789") == std::string::npos;
-            if (digits && std::stoull(text) >= 1) return "";
+      ->transform(CLI::Validator(
+          [](std::string& text) -> std::string {
+            // Decimal: without its leading zeros, CLI11 would read 010 as 8.
+            const std::size_t first = std::min(text.find_first_not_of('0'), text.size());
+            const bool digits = decimal(text, false) && text.size() - first <= 19;
+            if (digits && first < text.size()) {
+              text.erase(0, first);
+              return "";
+            }
             return "expected a generation number, 1 or more (see sluicectl history), found \"" +
                    text + "\"";
           },
@@ -433,18 +477,18 @@ int main(int argc, char** argv) {
                    "only this reason (class_rate, boundary_lookups, sticky, ...)")
       ->check(named);
   capture_cmd->add_option("-c,--count", cap.count, "frames to capture")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}))
+      ->transform(whole_between(1, 1000000))
       ->capture_default_str();
   capture_cmd->add_option("-w,--write", cap.file, "pcapng file to write (-: standard output)")
       ->required();
   capture_cmd->add_option("--seconds", cap.seconds, "time limit")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{3600}))
+      ->transform(whole_between(1, 3600))
       ->capture_default_str();
   capture_cmd->add_option("--sample", cap.sample, "1 in N of the matching frames")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}))
+      ->transform(whole_between(1, 1000000))
       ->capture_default_str();
   capture_cmd->add_option("--snaplen", cap.snaplen, "bytes kept of each frame")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{256}))
+      ->transform(whole_between(1, 256))
       ->capture_default_str();
 
   std::string config_path;

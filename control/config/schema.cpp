@@ -19,8 +19,9 @@ const std::vector<KeySpec>& config_schema() {
        "client side: an interface name (xdp, and auto's XDP fallback: at most 15 bytes, no `/`, "
        "`:` or blank); for dpdk a "
        "device name (PCI address, or a vdev given "
-       "in `dpdk_args`) or a vdev spec sluice creates, e.g. `\"net_af_packet0,iface=eth1\"` (mode "
-       "`auto` falling back to XDP uses the spec's `iface=`)"},
+       "in `dpdk_args`) or a vdev spec sluice creates, e.g. `\"net_af_packet0,iface=eth1\"` (its "
+       "`iface=` an interface name as above, in every mode; mode `auto` falling back to XDP "
+       "uses it)"},
       {"dataplane", "inside", "string", 1, 0, "", "none", KeyChange::restart, "",
        "server side, same forms as `outside`; omit for host mode (xdp only: dpdk is always "
        "inline)"},
@@ -30,7 +31,9 @@ const std::vector<KeySpec>& config_schema() {
       {"dataplane", "dpdk_args", "array of strings", 1, 0, "",
        "`[\"--no-huge\", \"--no-pci\", \"-m\", \"512\"]`", KeyChange::restart, "",
        "EAL arguments; without `-l`/`-c`/`--lcores` sluiced pins one CPU per worker, without "
-       "`--file-prefix`/`--in-memory`/`--no-shconf` it adds `--no-shconf`. With real NICs and "
+       "`--file-prefix`/`--in-memory`/`--no-shconf` it adds `--no-shconf` (each as the EAL takes "
+       "it: a long option by a prefix such as `--lcore=`, `-l` ending a bundle such as `-vl`). "
+       "With real NICs and "
        "hugepages drop `--no-huge --no-pci` (see architecture.md, \"Production\"). `-m` must also "
        "hold the prefix tables, twice during a retune (old and new profile): per direction "
        "(source, destination) with IPv4 prefixes 16-64 MB, with IPv6 prefixes 64 MB plus 1 KB per "
@@ -38,7 +41,7 @@ const std::vector<KeySpec>& config_schema() {
        "`--check-config` has the EAL parse them (in a child process that stops before any "
        "device) and names what it refuses, an option that would print the EAL's usage and end "
        "sluiced (`-h`, `--help`, `-vh`) too; how options go together (`--socket-mem` with "
-       "`--no-huge`) only a start checks. `--` is refused"},
+       "`--no-huge`) only a start checks. `--` and empty strings are refused"},
       {"dataplane", "pin_path", "string", 1, 0, "", "`\"/sys/fs/bpf/sluice\"`", KeyChange::restart,
        "",
        "absolute bpffs directory for the XDP program's pinned links, maps (in a `layout-...` "

@@ -35,10 +35,12 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
       return nullptr;
     }
     // The interface XDP would attach to, when it would attach to one.
+    // A vdev spec's iface= names a kernel interface in every mode (DPDK's
+    // af_packet and pcap open it; mode auto's XDP fallback attaches to it).
     std::optional<std::string> xdp_name;
     if (out.mode == DataplaneKind::xdp)
       xdp_name = *v;
-    else if (out.mode == DataplaneKind::automatic && v->find(",iface=") != std::string::npos)
+    else if (v->find(",iface=") != std::string::npos)
       xdp_name = endpoint_interface(*v);
     else if (out.mode == DataplaneKind::automatic && !is_dpdk_endpoint(*v))
       xdp_name = *v;
@@ -49,6 +51,9 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
            out.mode == DataplaneKind::xdp
                ? "a Linux interface name (mode xdp): at most 15 bytes, no '/', ':' or blank, not "
                  ". or .."
+           : out.mode == DataplaneKind::dpdk
+               ? "a DPDK device whose iface= is a Linux interface name: at most 15 bytes, no "
+                 "'/', ':' or blank, not . or .."
                : "a DPDK device, or an interface name for the XDP fallback (mode auto; a vdev "
                  "spec's iface= too): at most 15 bytes, no '/', ':' or blank, not . or ..");
       return nullptr;
@@ -160,11 +165,16 @@ void Validator::dpdk_args(const toml::node& n, const std::string& key, Dataplane
     const auto* s = string((*a)[i], index_key(key, i));
     // "--" would end the EAL's options before the ones sluice adds; --help
     // makes the EAL print its usage and exit the daemon.
-    if (s != nullptr && (*s == "--" || *s == "-h" || *s == "--help")) {
+    if (s != nullptr &&
+        (*s == "--" || *s == "-h" || *s == "--help" || s->empty() ||
+         s->find('\0') != std::string::npos)) {
       fail(*(*a)[i].as_string(), index_key(key, i),
            std::string("an EAL option sluiced can pass on (") +
-               (*s == "--" ? "\"--\" would end the EAL's options"
-                           : "it would print the EAL's usage and exit the daemon") +
+               (*s == "--"    ? "\"--\" would end the EAL's options"
+                : s->empty() ? "an empty argument is no option, nor any option's value"
+                : s->find('\0') != std::string::npos
+                    ? "a NUL byte would cut it short"
+                    : "it would print the EAL's usage and exit the daemon") +
                ")");
       s = nullptr;
     }

@@ -31,6 +31,12 @@ bool is_etcd_url(const std::string& v) {
   const long p = std::strtol(port.c_str(), nullptr, 10);
   if (p < 1 || p > 65535) return false;
   if (host.front() == '[') return false;
+  // Digits and dots are an IPv4 address, dotted quad, or nothing: no DNS
+  // name is all digits, and getaddrinfo would take "10.1" as 10.0.0.1.
+  if (host.find_first_not_of("0123456789.") == std::string::npos) {
+    in_addr ignored{};
+    return ::inet_pton(AF_INET, host.c_str(), &ignored) == 1;
+  }
   return std::all_of(host.begin(), host.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '-';

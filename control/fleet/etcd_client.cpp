@@ -41,6 +41,32 @@ bool base64_decode(const std::string& text, std::string* bytes) {
 
 namespace {
 
+// What went wrong, in words (httplib's own names read "Connection",
+// "Read"): a connect that fails is refused, unroutable, or a host name
+// that does not resolve, all alike to httplib.
+std::string failure(httplib::Error err) {
+  switch (err) {
+    case httplib::Error::Connection:
+      return "cannot connect: refused, unreachable, or the host name does not resolve";
+    case httplib::Error::ConnectionTimeout:
+      return "connect timed out";
+    case httplib::Error::Read:
+      return "no answer read: the connection closed or the read timed out";
+    case httplib::Error::Write:
+      return "the request could not be sent: the connection closed or the write timed out";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load the TLS certificates";
+    case httplib::Error::SSLServerVerification:
+      return "etcd's certificate is not trusted";
+    case httplib::Error::Canceled:
+      return "canceled";
+    default:
+      return httplib::to_string(err);
+  }
+}
+
 // etcd's gateway writes 64-bit integers as JSON strings; absent means 0.
 int64_t number(const nlohmann::json& j, const char* name) {
   if (!j.is_object() || !j.contains(name)) return 0;
@@ -214,7 +240,7 @@ bool EtcdClient::call_once(const std::string& path, const std::string& body, std
     if (read && res.status > 0 && res.status != 200 && answer.empty()) {
       why = "HTTP " + std::to_string(res.status);  // a proxy's, say: no etcd answer in it
     } else if (res.status <= 0 || res.status == 200 || answer.empty()) {  // no (whole) answer
-      why = httplib::to_string(err);
+      why = failure(err);
       if (err == httplib::Error::SSLServerVerification)
         why +=
             " (etcd's certificate does not chain to fleet.etcd_ca_file, or does not name "
@@ -417,7 +443,7 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
     }
     std::string why = canceled;
     if (why.empty())
-      why = err != httplib::Error::Success ? httplib::to_string(err)
+      why = err != httplib::Error::Success ? failure(err)
                                            : "HTTP " + std::to_string(res.status);
     errors += (errors.empty() ? "" : "; ") + endpoints_[at] + ": " + why;
   }

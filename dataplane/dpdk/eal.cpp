@@ -27,11 +27,23 @@ bool g_running = false;
 bool g_used = false;
 int g_tag_offset = -1;
 
+// Whether the operator's args give one of these options, spelled as the
+// EAL's getopt_long takes it: a long option by any prefix ("--lcore=...";
+// a prefix that fits several is refused by the EAL, whatever we add), its
+// value after '=' or in the next arg; a short one alone, with its value
+// attached (-l0-3), or at the end of a bundle of flags (-vl 0-3: -v is the
+// only flag that takes no value and does not end the EAL).
 bool has_arg(const std::vector<std::string>& args, std::initializer_list<const char*> names) {
   for (const std::string& a : args) {
-    for (const std::string n : names) {
-      if (a == n || a.rfind(n + "=", 0) == 0) return true;
-      if (n.size() == 2 && a.rfind(n, 0) == 0) return true;  // attached: -l0-3, -c0x3
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      const std::string given = a.substr(0, a.find('='));
+      for (const std::string n : names)
+        if (n.size() > 2 && n.rfind("--", 0) == 0 && n.rfind(given, 0) == 0) return true;
+    } else if (a.size() > 1 && a[0] == '-') {
+      const std::size_t at = a.find_first_not_of('v', 1);
+      if (at == std::string::npos) continue;
+      for (const std::string n : names)
+        if (n.size() == 2 && n[0] == '-' && a[at] == n[1]) return true;
     }
   }
   return false;
@@ -94,7 +106,9 @@ std::string eal_complaints(const std::string& output) {
   std::vector<std::string> kept;
   for (std::string line; std::getline(in, line);) {
     const bool getopt = line.rfind("dpdk_args: ", 0) == 0;
+    // -v prints the version as an EAL line: no complaint.
     const bool eal = line.rfind("EAL: ", 0) == 0 && line.rfind("EAL: Detected", 0) != 0 &&
+                     line.rfind("EAL: RTE Version", 0) != 0 &&
                      line.find("Invalid 'command line' arguments") == std::string::npos;
     if (!getopt && !eal) continue;
     line = line.substr(getopt ? 11 : 5);

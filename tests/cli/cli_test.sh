@@ -109,6 +109,12 @@ if [[ $dpdk == ON ]]; then
   eal dpdk '"-l", "0-4095"'
   check eal_lcores 1 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
   expect_line eal_lcores_named "dataplane.dpdk_args: DPDK's EAL refuses them: Too many lcores"
+  # The operator's own lcore option, as getopt_long takes it (a prefix, a
+  # bundle): sluice adds no map of its own beside it (the EAL refused the pair).
+  eal dpdk '"--no-huge", "--no-pci", "--lcore=0@0,1@0"'
+  check eal_lcores_prefix 0 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
+  eal dpdk '"--no-huge", "--no-pci", "-vl", "0"'
+  check eal_lcores_bundle 0 timeout 30 "$sluiced" --check-config "$tmp/eal.toml"
   # mode auto on kernel interfaces never starts DPDK: its args are not the EAL's business
   printf '[dataplane]\nmode = "auto"\noutside = "lo"\ndpdk_args = ["--no-pcie"]\n' >"$tmp/eal.toml"
   check eal_not_started 0 "$sluiced" --check-config "$tmp/eal.toml"
@@ -116,6 +122,33 @@ fi
 printf '[dataplane]\ndpdk_args = ["--no-huge", "--"]\n' >"$tmp/eal.toml"
 check eal_double_dash 1 "$sluiced" --check-config "$tmp/eal.toml"
 expect_line eal_double_dash_named "$tmp/eal.toml:2:27: dataplane.dpdk_args[1]: expected an EAL option sluiced can pass on (\"--\" would end the EAL's options)"
+printf '[dataplane]\ndpdk_args = ["--no-huge", ""]\n' >"$tmp/eal.toml"
+check eal_empty_arg 1 "$sluiced" --check-config "$tmp/eal.toml"
+expect_line eal_empty_arg_named "$tmp/eal.toml:2:27: dataplane.dpdk_args[1]: expected an EAL option sluiced can pass on (an empty argument is no option, nor any option's value)"
+# A vdev's iface= names a kernel interface in every mode.
+printf '[dataplane]\nmode = "dpdk"\noutside = "net_af_packet0,iface="\n' >"$tmp/vdev.toml"
+check vdev_empty_iface 1 "$sluiced" --check-config "$tmp/vdev.toml"
+expect_line vdev_empty_iface_named "$tmp/vdev.toml:3:11: dataplane.outside: expected a DPDK device whose iface= is a Linux interface name"
+# An etcd host of digits and dots is an IPv4 address or nothing.
+printf '[fleet]\netcd = ["http://999.1.1.1:2379"]\nprefix = "/sluice/x"\nnode = "e1"\n' >"$tmp/fleet-ip.toml"
+check etcd_bad_ipv4 1 "$sluiced" --check-config "$tmp/fleet-ip.toml"
+expect_line etcd_bad_ipv4_named "$tmp/fleet-ip.toml:2:9: fleet.etcd[0]: expected an etcd client URL"
+# An etcd that refuses the connection is named in words, not httplib's enum.
+printf '[fleet]\netcd = ["http://127.0.0.1:9"]\nprefix = "/sluice/x"\nnode = "e1"\n' >"$tmp/fleet-closed.toml"
+check fleet_etcd_refused 2 timeout 30 "$sluicectl" --fleet --config "$tmp/fleet-closed.toml" get
+expect_line fleet_etcd_refused_named "http://127.0.0.1:9: cannot connect: refused, unreachable, or the host name does not resolve"
+# sluicectl's numbers are decimal (CLI11 alone read 0x10 as 16, 010 as 8,
+# 1e3 as 1000), and its paths are not empty.
+check top_count_hex 1 "$sluicectl" --socket "$tmp/none.sock" top --count 0x10
+expect_line top_count_hex_named "--count: 0x10 is not a whole number in [0 - 1000000000]"
+check capture_snaplen_decimal 1 "$sluicectl" --socket "$tmp/none.sock" capture --snaplen 0300 -w "$tmp/never.pcapng"
+expect_line capture_snaplen_decimal_named "--snaplen: 0300 is not a whole number in [1 - 256]"
+check capture_snaplen_zeros 2 "$sluicectl" --socket "$tmp/none.sock" capture --snaplen 0000128 -w "$tmp/never.pcapng"
+check status_wait_exponent 1 "$sluicectl" --socket "$tmp/none.sock" status --wait 1e3
+expect_line status_wait_exponent_named "--wait: 1e3 is not a number of seconds in [0 - 3600]"
+check status_wait_fraction 2 "$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" status --wait 0.1
+check socket_empty 1 "$sluicectl" --socket "" status
+expect_line socket_empty_named "--socket: an empty path; give a file's path"
 
 # Unreachable, nothing pinned: --json still answers one object on stdout.
 check status_json_unreachable 2 "$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" --json status

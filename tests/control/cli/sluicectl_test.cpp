@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -431,7 +432,7 @@ TEST_F(SluicectlTest, ChangesAreRefusedWhileTheDataplaneIsNotEnforcing) {
 // is refused by name (0 used to mean "the one before", -3 wrapped around).
 TEST_F(SluicectlTest, RollbackRefusesAGenerationThatIsNone) {
   ASSERT_EQ(ctl({"set", "class.citizen.rate_per_sec=20000"}).exit_code, 0);
-  for (const char* gen : {"0", "-3", "two"}) {
+  for (const char* gen : {"0", "-3", "two", "000", "0x2", "1e0"}) {
     const Ran r = ctl({"rollback", "--", gen});
     EXPECT_EQ(r.exit_code, 1) << describe(r);
     EXPECT_NE(r.err.find(std::string("expected a generation number, 1 or more (see sluicectl "
@@ -444,6 +445,22 @@ TEST_F(SluicectlTest, RollbackRefusesAGenerationThatIsNone) {
   const Ran back = ctl({"rollback", "1"});
   EXPECT_EQ(back.exit_code, 0) << describe(back);
   EXPECT_EQ(h_.state().generation(), 3u);
+}
+
+// Decimal, as history prints it, leading zeros and all (CLI11 alone read
+// 010 as generation 8).
+TEST_F(SluicectlTest, RollbackReadsItsGenerationInDecimal) {
+  std::map<uint64_t, std::string> rate_at;
+  for (int rate = 20001; h_.state().generation() < 11; ++rate) {
+    const std::string setting = "rate_per_sec = " + std::to_string(rate);
+    ASSERT_EQ(ctl({"set", "class.citizen.rate_per_sec=" + std::to_string(rate)}).exit_code, 0);
+    rate_at[h_.state().generation()] = setting;
+  }
+  const Ran back = ctl({"rollback", "010"});
+  ASSERT_EQ(back.exit_code, 0) << describe(back);
+  const Ran got = ctl({"get"});
+  EXPECT_NE(got.out.find(rate_at[10]), std::string::npos) << describe(got);
+  EXPECT_EQ(got.out.find(rate_at[8]), std::string::npos) << describe(got);
 }
 
 TEST_F(SluicectlTest, JsonOutputParsesWhereverTheFlagIsGiven) {

@@ -22,6 +22,7 @@
 
 #include "control/api/api_client.hpp"
 #include "control/api/change_json.hpp"
+#include "control/cli/arg_checks.hpp"
 #include "control/cli/capture.hpp"
 #include "control/cli/cli_common.hpp"
 #include "control/cli/fleet_cli.hpp"
@@ -94,58 +95,6 @@ int call(const Globals& g, const json& request, json* response) {
   }
   return kOk;
 }
-
-// Decimal digits, with one '.' between them when `fraction`. CLI11 reads
-// numbers as strtod and strtoll with base 0 do: "0x10" as 16, "010" as 8,
-// "1e3", "nan" and "inf" too.
-bool decimal(const std::string& text, bool fraction) {
-  const std::size_t dot = fraction ? text.find('.') : std::string::npos;
-  const std::string whole = text.substr(0, dot);
-  const std::string part = dot == std::string::npos ? "0" : text.substr(dot + 1);
-  auto digits = [](const std::string& t) {
-    return !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
-  };
-  return digits(whole) && digits(part);
-}
-
-// A number of seconds in [lo, hi], written in decimal. CLI::Range lets
-// "nan" through (every comparison with NaN is false), and `top --interval
-// nan` then never slept.
-CLI::Validator seconds_between(double lo, double hi) {
-  const std::string range =
-      "[" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]";
-  return CLI::Validator(
-      [lo, hi, range](std::string& text) {
-        double v = 0;
-        if (!decimal(text, true) || !CLI::detail::lexical_cast(text, v) || !(v >= lo && v <= hi))
-          return text + " is not a number of seconds in " + range;
-        return std::string();
-      },
-      "SECONDS in " + range);
-}
-
-// A whole number in [lo, hi], written in decimal: leading zeros are
-// dropped before CLI11 converts it (it would read "010" as 8).
-CLI::Validator whole_between(uint64_t lo, uint64_t hi) {
-  const std::string range = "[" + std::to_string(lo) + " - " + std::to_string(hi) + "]";
-  return CLI::Validator(
-      [lo, hi, range](std::string& text) {
-        const std::size_t first = std::min(text.find_first_not_of('0'), text.size() - 1);
-        const bool ok = decimal(text, false) && text.size() - first <= 19 &&
-                        std::stoull(text) >= lo && std::stoull(text) <= hi;
-        if (!ok) return text + " is not a whole number in " + range;
-        text.erase(0, first);
-        return std::string();
-      },
-      "UINT in " + range);
-}
-
-// A path option: the empty string names no file.
-const CLI::Validator kPath(
-    [](const std::string& v) {
-      return v.empty() ? std::string("an empty path; give a file's path") : std::string();
-    },
-    "PATH");
 
 std::string text_or_dash(const json& v) { return v.is_null() ? "-" : v.get<std::string>(); }
 
@@ -351,19 +300,19 @@ int main(int argc, char** argv) {
   app.fallthrough();  // --json and --socket also after the subcommand
   Globals g;
   app.add_option("--socket", g.socket, "sluiced's control socket (control.socket)")
-      ->check(kPath)
+      ->check(path_named())
       ->capture_default_str();
   app.add_option("--pin-path", g.pin_path,
                  "dataplane.pin_path, where `status` reads the pinned edge record when sluiced "
                  "cannot answer")
-      ->check(kPath)
+      ->check(path_named())
       ->capture_default_str();
   app.add_flag("--json", g.json_out, "print the daemon's JSON response instead of text");
   app.add_flag("--fleet", g.fleet,
                "get, history, set, apply, profile, shadow, rollback: for every edge of the fleet "
                "that --config's [fleet] names, through its etcd (docs/fleet.md)");
   app.add_option("--config", g.config, "with --fleet: the local config whose [fleet] to use")
-      ->check(kPath)
+      ->check(path_named())
       ->capture_default_str();
   app.add_option("--fleet-wait-ms", g.fleet_wait_ms,
                  "with --fleet: how long a change waits for every edge to run it (0: not at all)")

@@ -165,12 +165,11 @@ void Validator::dpdk_args(const toml::node& n, const std::string& key, Dataplane
     const auto* s = string((*a)[i], index_key(key, i));
     // "--" would end the EAL's options before the ones sluice adds; --help
     // makes the EAL print its usage and exit the daemon.
-    if (s != nullptr &&
-        (*s == "--" || *s == "-h" || *s == "--help" || s->empty() ||
-         s->find('\0') != std::string::npos)) {
+    if (s != nullptr && (*s == "--" || *s == "-h" || *s == "--help" || s->empty() ||
+                         s->find('\0') != std::string::npos)) {
       fail(*(*a)[i].as_string(), index_key(key, i),
            std::string("an EAL option sluiced can pass on (") +
-               (*s == "--"    ? "\"--\" would end the EAL's options"
+               (*s == "--"   ? "\"--\" would end the EAL's options"
                 : s->empty() ? "an empty argument is no option, nor any option's value"
                 : s->find('\0') != std::string::npos
                     ? "a NUL byte would cut it short"

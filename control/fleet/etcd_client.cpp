@@ -443,8 +443,7 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
     }
     std::string why = canceled;
     if (why.empty())
-      why = err != httplib::Error::Success ? failure(err)
-                                           : "HTTP " + std::to_string(res.status);
+      why = err != httplib::Error::Success ? failure(err) : "HTTP " + std::to_string(res.status);
     errors += (errors.empty() ? "" : "; ") + endpoints_[at] + ": " + why;
   }
   *error = "etcd did not accept a watch (" + errors + ")";

@@ -13,6 +13,8 @@
 // boundary.adaptive (which looks the answer's flow up). A surge's cheap
 // paths: citizen lookups shed (sticky, with and without per-source buckets,
 // and random) and a source over its own budget, from one CPU and from two.
+// The floor with tables of our own (bench/bpf/floor.bpf.c): the least any
+// program that decides (c)'s lookups costs, with arrays for every table.
 //
 //   sudo build/bench/xdp_bench [--repeat N] [--rounds R]
 #include <arpa/inet.h>
@@ -37,6 +39,7 @@
 #include "dataplane/model/parse.h"
 #include "dataplane/model/sticky.h"
 #include "dataplane/xdp/xdp_program.hpp"
+#include "sluice_bench_floor.skel.h"
 #include "sluice_passthrough.skel.h"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/parallel_test_run.hpp"
@@ -310,6 +313,12 @@ int main(int argc, char** argv) {
   auto s_src_off = sluice_program(10, true, false, "", false, true, false);
   auto s_src_over = sluice_program(10, true, false, "", false, true, true, nullptr, 1000);
   Passthrough passthrough;
+  std::unique_ptr<sluice_bench_floor, void (*)(sluice_bench_floor*)> floor(
+      sluice_bench_floor__open_and_load(), sluice_bench_floor__destroy);
+  if (!floor) {
+    std::fprintf(stderr, "cannot load bench/bpf/floor.bpf.c\n");
+    return 1;
+  }
   if (!s10 || !s100k || !s_src || !s_standby || !s_sticky || !s_sticky_src || !s_random ||
       !s_random_locked || !s_adaptive || !s_locked || !s10_off || !s100k_off || !s_src_off ||
       !s_src_over || passthrough.fd < 0)
@@ -343,6 +352,8 @@ int main(int argc, char** argv) {
       PacketBuilder().ipv4("198.18.10.7", "198.19.0.1").tcp(40001, 443, sluice::test::kSyn).build();
   for (auto* p : {s10.get(), s100k.get(), s_src.get()})
     sluice::test::test_run_ns(p->outside_prog_fd(), flow_syn, 1);
+  const int floor_fd = bpf_program__fd(floor->progs.floor_c);
+  sluice::test::test_run_ns(floor_fd, flow_syn, 1);
   if (part != "single") {
     if (part != "ops" && !scaling({{"xdp_pass (empty)", pass.fd},
                                    {"xdp-filter allow-all", filter.fd},
@@ -352,7 +363,8 @@ int main(int argc, char** argv) {
                                    {"(a), flow state off", s10_off->outside_prog_fd()},
                                    {"(b), flow state off", s100k_off->outside_prog_fd()},
                                    {"(c), flow state off", s_src_off->outside_prog_fd()},
-                                   {"(a), one lock (no credits)", s_locked->outside_prog_fd()}},
+                                   {"(a), one lock (no credits)", s_locked->outside_prog_fd()},
+                                   {"floor: (c) on own arrays", floor_fd}},
                                   repeat, rounds, sluice::test::kSyn))
       return 1;
     // Continuations: under the benchmark's packet budget a verified ACK
@@ -459,6 +471,7 @@ int main(int argc, char** argv) {
       {"(c), citizen sheds: sticky", s_sticky_src->outside_prog_fd()},
       {"(a), citizen sheds: random", s_random->outside_prog_fd()},
       {"(c), source over its budget", s_src_over->outside_prog_fd()},
+      {"floor: (c) on own arrays", floor_fd},
   };
   std::printf("BPF_PROG_TEST_RUN, repeat %d, median of %d interleaved rounds, ns per packet\n\n",
               repeat, rounds);

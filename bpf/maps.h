@@ -86,14 +86,28 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_class_names SEC(".maps");
 
-/* Per-source buckets: bounded LRU, so spoofed floods recycle entries. */
+/* Per-source buckets in sets (shared_state.h): bounded, so spoofed floods
+ * recycle entries. The loader sets the number of sets (and the program's
+ * sl_source_set_mask). Mmapable only for its page-aligned values: each way
+ * then is one cache line. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SL_SOURCES_DEFAULT); /* the loader sets source_table_size */
-	__type(key, struct sl_source_key);
-	__type(value, struct sl_source_entry);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_SOURCES_DEFAULT / 2);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct sl_source_set);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_sources SEC(".maps");
+
+/* The salt of the per-source table's set index: random, written by the
+ * loader when it finds it 0 (new pins), kept with the table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_source_salt SEC(".maps");
 
 /* Flow table partitions (dataplane/model/flow.h), one per priority: an
  * array of LRU hash maps that the loader creates with flow_table_size / 8

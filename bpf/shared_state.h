@@ -18,8 +18,9 @@
  * docs/architecture.md, "Failure states"). */
 /* 2: per-source buckets under stripe locks (sl_source_locks), sl_profile.credit_cpus.
  * 3: sl_class_state.taker (was padding).
- * 4: IPv4 prefix arrays (sl_prefix_src, sl_prefix_dst). */
-#define SL_PIN_LAYOUT_REV 4
+ * 4: IPv4 prefix arrays (sl_prefix_src, sl_prefix_dst).
+ * 5: the per-source table in sets of our own (sl_sources, sl_source_salt). */
+#define SL_PIN_LAYOUT_REV 5
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
  * profile slot, 256 top blocks (the first 16 bits of an address), then up
@@ -34,18 +35,28 @@ struct sl_prefix_block {
 	__u32 e[256];
 };
 
-/* A per-source table entry (sl_sources): the source's bucket, padded so
- * that the kernel's element for it (a 48-byte header, the 24-byte key, this
- * value) is 128 bytes: in the table's page-aligned preallocated area each
- * source then has cache lines of its own, and CPUs taking tokens of
- * different sources never write the same line (with 16-byte values two or
- * three sources shared one, and two CPUs shedding two sources' lookups ran
- * at 0.54x of xdp-filter's scaling; docs/performance.md). */
-struct sl_source_entry {
+/* The per-source table (sl_sources): an array of sets of SL_SOURCE_WAYS
+ * ways, a source's set picked by its key's hash salted with sl_source_salt
+ * (random, kept with the pins: a flood cannot aim its sources at one set
+ * without knowing it). A set is read and written under its stripe's lock
+ * (sl_source_locks, by the set's index), and a source new to a full set
+ * takes the way used least recently. The loader makes 2-4 ways per entry
+ * of source_table_size (a power of two of sets), so that a table holding
+ * that many sources rarely has a full set. A way is a cache line: CPUs
+ * taking tokens of different sources never write the same line. */
+#define SL_SOURCE_WAYS 4
+struct sl_source_way {
+	struct sl_source_key key; /* family 0: an empty way */
+	__u32 pad0;
+	__u64 used_ns; /* the last take or give-back, or a refusal (within 1 ms):
+			* the set's eviction order */
 	struct sl_source_state state;
-	__u8 pad[40];
+	__u8 pad[16];
 };
-SL_STATIC_ASSERT(sizeof(struct sl_source_entry) == 56, "sl_source_entry layout");
+SL_STATIC_ASSERT(sizeof(struct sl_source_way) == 64, "sl_source_way layout");
+struct sl_source_set {
+	struct sl_source_way way[SL_SOURCE_WAYS];
+};
 
 /* The XDP dataplane's shared state (one map value behind one lock): a
  * decision updates the boundary and a class at once. */

@@ -29,6 +29,8 @@ const volatile __u8 sl_standby = 0;	    /* DPDK standby: pass while sl_heartbeat
 /* The coarse clock's tick (the loader: CLOCK_MONOTONIC_COARSE's resolution,
  * at most 100 ms); 0: source buckets always refill from the exact clock. */
 const volatile __u64 sl_coarse_tick_ns = 0;
+/* The per-source table's sets less one (a power of two less one). */
+const volatile __u32 sl_source_set_mask = SL_SOURCES_DEFAULT / 2 - 1;
 
 static __always_inline __u64 sl_fake_now(void)
 {
@@ -205,51 +207,114 @@ __attribute__((noinline)) int sl_mark_xdp(struct xdp_md *ctx, const struct sl_me
 	return 0;
 }
 
+/* How stale a refused source's last use may get before a refusal writes it
+ * (its way's eviction order): 1 ms. */
+#define SL_SOURCE_USE_NS 1000000ULL
+
+/* Whether a way holds key (both 8-byte aligned: three loads each). */
+static __always_inline int sl_source_is(const struct sl_source_way *w,
+					const struct sl_source_key *key)
+{
+	const __u64 *a = (const __u64 *)w, *b = (const __u64 *)key;
+	return a[0] == b[0] && a[1] == b[1] && ((const __u32 *)a)[4] == ((const __u32 *)b)[4];
+}
+
+/* The way of the set that holds key, or SL_SOURCE_WAYS. */
+static __always_inline __u32 sl_source_find(const struct sl_source_set *set,
+					    const struct sl_source_key *key)
+{
+#pragma unroll
+	for (__u32 i = 0; i < SL_SOURCE_WAYS; i++)
+		if (sl_source_is(&set->way[i], key))
+			return i;
+	return SL_SOURCE_WAYS;
+}
+
+/* The way a source new to the set takes: an empty one, else the one used
+ * least recently. */
+static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
+{
+	__u32 v = 0;
+#pragma unroll
+	for (__u32 i = 0; i < SL_SOURCE_WAYS; i++) {
+		if (set->way[i].key.family == 0)
+			return i;
+		if (set->way[i].used_ns < set->way[v].used_ns)
+			v = i;
+	}
+	return v;
+}
+
 /* A lookup's source budget (sl_sources, created full), under the lock of
- * its stripe (sl_source_locks; a refusal needs none), outside the state
- * lock: SL_SOURCE_TAKEN or SL_SOURCE_REFUSED (decide.h), or SL_SOURCE_HERE
- * when the source has no entry (the table could not take it: no per-source
- * limit, as before).
- * give_back: returns the token an earlier call took instead (0). */
+ * its set's stripe (sl_source_locks; a refusal needs none), outside the
+ * state lock: SL_SOURCE_TAKEN or SL_SOURCE_REFUSED (decide.h), or
+ * SL_SOURCE_HERE when the table cannot be read (no per-source limit).
+ * give_back: returns the token an earlier call took instead (0).
+ * A source new to its set enters it (a full set: in place of the source
+ * its set used least recently, counted as an eviction). */
 __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
 					    const struct sl_meta *m, __u64 now, int give_back)
 {
 	if (!prof || !m)
 		return SL_SOURCE_HERE;
 	const struct sl_class_params *cp = &prof->classes[cls & (SL_MAX_CLASSES - 1)];
-	struct sl_source_key key;
+	struct sl_source_key key __attribute__((aligned(8)));
 	sl_source_key_make(&key, m, cp);
-	struct sl_source_state *ss = bpf_map_lookup_elem(&sl_sources, &key);
-	if (!ss) {
-		if (give_back)
-			return 0; /* evicted meanwhile: nothing to give back to */
-		struct sl_source_entry fresh = {};
-		sl_bucket_init(&fresh.state.bucket, &cp->src_bucket, now);
-		if (bpf_map_update_elem(&sl_sources, &key, &fresh, BPF_NOEXIST) == 0) {
-			__u32 zero = 0;
-			struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
-			if (cnt)
-				cnt->source_inserts++;
-		}
-		ss = bpf_map_lookup_elem(&sl_sources, &key);
-		if (!ss)
-			return SL_SOURCE_HERE;
-	}
-	/* A source short of a token is refused without its stripe's lock, as
-	 * the take would refuse it: a flooding host's packets write nothing. */
-	if (!give_back && sl_source_short(ss, cp, now))
-		return SL_SOURCE_REFUSED;
-	__u32 stripe = (__u32)sl_key_hash(&key, 0) & (SL_SOURCE_LOCKS - 1);
-	struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
-	if (!sl)
+	__u32 zero = 0;
+	const __u64 *salt = bpf_map_lookup_elem(&sl_source_salt, &zero);
+	if (!salt)
 		return SL_SOURCE_HERE;
-	int r = 0;
+	__u32 index = (__u32)sl_key_hash(&key, *salt) & sl_source_set_mask;
+	struct sl_source_set *set = bpf_map_lookup_elem(&sl_sources, &index);
+	__u32 stripe = index & (SL_SOURCE_LOCKS - 1);
+	struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
+	if (!set || !sl)
+		return SL_SOURCE_HERE;
+	/* A source short of a token is refused without the lock, as the take
+	 * would refuse it: a flooding host's packets write nothing. (Read
+	 * while another CPU gives its way to a new source, the key is read
+	 * before the bucket: at worst the new source's fresh, full bucket.) */
+	__u32 w = sl_source_find(set, &key);
+	if (!give_back && w < SL_SOURCE_WAYS) {
+		struct sl_source_way *way = &set->way[w & (SL_SOURCE_WAYS - 1)];
+		SL_LOAD_ORDER();
+		if (sl_source_short(&way->state, cp, now)) {
+			/* Still in use: a flood of new sources must not take its
+			 * way (and give it a full bucket). Written once per
+			 * SL_SOURCE_USE_NS at most, not by every refusal. */
+			if (now - SL_READ_ONCE(way->used_ns) > SL_SOURCE_USE_NS)
+				way->used_ns = now;
+			return SL_SOURCE_REFUSED;
+		}
+	}
+	int r = 0, entered = 0, evicted = 0;
 	bpf_spin_lock(&sl->lock);
-	if (give_back)
-		sl_source_give_back(ss, cp);
-	else
-		r = sl_source_take(ss, cp, now);
+	if (w >= SL_SOURCE_WAYS || !sl_source_is(&set->way[w & (SL_SOURCE_WAYS - 1)], &key))
+		w = sl_source_find(set, &key);
+	if (w >= SL_SOURCE_WAYS && !give_back) {
+		w = sl_source_victim(set);
+		struct sl_source_way *v = &set->way[w & (SL_SOURCE_WAYS - 1)];
+		evicted = v->key.family != 0;
+		entered = 1;
+		__builtin_memcpy(&v->key, &key, sizeof(key));
+		sl_bucket_init(&v->state.bucket, &cp->src_bucket, now);
+	}
+	if (w < SL_SOURCE_WAYS) {
+		struct sl_source_way *way = &set->way[w & (SL_SOURCE_WAYS - 1)];
+		way->used_ns = now;
+		if (give_back)
+			sl_source_give_back(&way->state, cp);
+		else
+			r = sl_source_take(&way->state, cp, now);
+	}
 	bpf_spin_unlock(&sl->lock);
+	if (entered) {
+		struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
+		if (cnt) {
+			cnt->source_inserts++;
+			cnt->source_evictions += evicted;
+		}
+	}
 	return r;
 }
 

@@ -77,7 +77,7 @@ struct AdmissionConfig {
   MalformedAction malformed = MalformedAction::drop;
   uint64_t sticky_epoch_sec = 60;
   uint64_t sticky_window_ms = 100;
-  uint64_t source_table_size = SL_SOURCES_DEFAULT;  // per-source LRU entries
+  uint64_t source_table_size = SL_SOURCES_DEFAULT;  // sources the per-source table holds
   // Salt of the sticky ranks. Unset: sluiced's own, random and kept across
   // restarts (control/seed_store.hpp); offline tools use kBuiltinSeed.
   std::optional<uint64_t> seed;

@@ -559,10 +559,11 @@ SL_STATIC_ASSERT(sizeof(struct sl_class_name) == 32, "sl_class_name layout");
 struct sl_counters {
 	__u64 packets[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
 	__u64 lookups[SL_MAX_CLASSES][SL_VERDICT_COUNT][SL_REASON_COUNT];
-	/* Entries created in the per-source table. Entries are never deleted,
-	 * only recycled when the table is full, so occupancy is
-	 * min(inserts, capacity) and evictions are inserts - occupancy. */
+	/* Sources entered in the per-source table (XDP), and those of them
+	 * that took the way of another source (a full set): occupancy is
+	 * inserts - evictions. Entries are never deleted, only recycled. */
 	__u64 source_inserts;
+	__u64 source_evictions;
 	/* Flow table events by priority partition (enum sl_flow_event). */
 	__u64 flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT];
 	/* The backend signal, counted only with SL_PROFILE_ADAPTIVE. */

@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,6 +70,14 @@ uint64_t coarse_tick_ns() {
   return ns <= 100000000 ? ns : 0;
 }
 
+// Sets of the per-source table (bpf/shared_state.h): a power of two, at
+// least half of source_table_size, so that there are 2-4 ways per entry.
+uint32_t source_sets(uint64_t source_table_size) {
+  uint32_t sets = 1;
+  while (uint64_t{sets} * 2 < source_table_size) sets *= 2;
+  return sets;
+}
+
 // FNV-1a over the facts that make two builds' pinned maps interchangeable.
 constexpr uint64_t fingerprint(std::initializer_list<uint64_t> facts) {
   uint64_t h = 1469598103934665603ULL;
@@ -115,6 +124,29 @@ struct XdpProgram::Impl {
     for (int f : flow_fds)
       if (f > 0) close(f);
     if (skel != nullptr) sluice_xdp__destroy(skel);
+  }
+
+  // The per-source table's salt (bpf/maps.h, sl_source_salt): drawn when the
+  // pins are new (0), kept when adopted, so that the sources in the table
+  // stay where their sets are.
+  bool salt_sources(std::string* error) {
+    const int salt_fd = fd(skel->maps.sl_source_salt);
+    const uint32_t key = 0;
+    uint64_t salt = 0;
+    if (bpf_map_lookup_elem(salt_fd, &key, &salt) != 0) {
+      *error = "cannot read the per-source table's salt: " + errno_text(errno);
+      return false;
+    }
+    while (salt == 0)
+      if (::getrandom(&salt, sizeof(salt), 0) != static_cast<ssize_t>(sizeof(salt))) {
+        *error = "getrandom (the per-source table's salt): " + errno_text(errno);
+        return false;
+      }
+    if (bpf_map_update_elem(salt_fd, &key, &salt, BPF_ANY) != 0) {
+      *error = "cannot write the per-source table's salt: " + errno_text(errno);
+      return false;
+    }
+    return true;
   }
 
   // Fresh maps: creates the partitions. Adopted maps: opens them, and refuses
@@ -270,8 +302,9 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   impl.skel->rodata->sl_record_decision = options.record_decision ? 1 : 0;
   impl.skel->rodata->sl_standby = options.standby ? 1 : 0;
   impl.skel->rodata->sl_coarse_tick_ns = coarse_tick_ns();
-  bpf_map__set_max_entries(impl.skel->maps.sl_sources,
-                           static_cast<__u32>(options.source_table_size));
+  const uint32_t sets = source_sets(options.source_table_size);
+  bpf_map__set_max_entries(impl.skel->maps.sl_sources, sets);
+  impl.skel->rodata->sl_source_set_mask = sets - 1;
   if (options.pin_path.empty()) {
     bpf_map* m = nullptr;
     bpf_object__for_each_map(m, impl.skel->obj) bpf_map__set_pin_path(m, nullptr);
@@ -287,6 +320,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
     return nullptr;
   }
   if (!impl.open_flow_partitions(error)) return nullptr;
+  if (!impl.salt_sources(error)) return nullptr;
   return p;
 }
 
@@ -296,7 +330,7 @@ std::string XdpProgram::layout_name(const XdpProgramOptions& o) {
   const uint64_t h = fingerprint({SL_PIN_LAYOUT_REV,       sizeof(sl_active),
                                   sizeof(sl_profile),      sizeof(sl_lpm_key),
                                   sizeof(sl_shared_state), sizeof(sl_class_name),
-                                  sizeof(sl_source_key),   sizeof(sl_source_entry),
+                                  sizeof(sl_source_key),   sizeof(sl_source_set),
                                   sizeof(sl_flow_key),     sizeof(sl_flow),
                                   sizeof(sl_counters),     sizeof(sl_counter_base),
                                   sizeof(sl_prefix_block), SL_PREFIX_SLOT_BLOCKS,
@@ -457,10 +491,11 @@ DataplaneStats XdpProgram::stats() const {
   sl_shared_state state{};
   bpf_map_lookup_elem_flags(impl.fd(maps.sl_state), &kZero, &state, BPF_F_LOCK);
   const sl_counters counts = impl.sum_counters();
-  const uint64_t capacity = impl.options.source_table_size;
+  const uint64_t capacity = uint64_t{source_sets(impl.options.source_table_size)} * SL_SOURCE_WAYS;
   s.source_table_capacity = capacity;
-  s.source_table_entries = std::min<uint64_t>(counts.source_inserts, capacity);
-  s.source_table_evictions = counts.source_inserts - s.source_table_entries;
+  s.source_table_entries =
+      std::min<uint64_t>(counts.source_inserts - counts.source_evictions, capacity);
+  s.source_table_evictions = counts.source_evictions;
   s.flow_table_capacity = impl.flow_partition_entries * SL_PRIORITIES;
   // The program's clock (CLOCK_MONOTONIC, or the tests' fake one): which
   // flow entries are past their life, and the tokens the next decision

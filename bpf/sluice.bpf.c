@@ -245,16 +245,25 @@ static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
 	return v;
 }
 
+#define SL_SOURCE_OP_TAKE      0
+#define SL_SOURCE_OP_GIVE_BACK 1 /* the token an earlier take took; returns 0 */
+#define SL_SOURCE_OP_PEEK      2 /* whether a take would find a token; takes none */
+/* The caller's note of a peek that found a token (none taken). */
+#define SL_SOURCE_PEEKED 3
+
 /* A lookup's source budget (sl_sources, created full), under the lock of
  * its set's stripe (sl_source_locks; a refusal needs none), outside the
  * state lock: SL_SOURCE_TAKEN or SL_SOURCE_REFUSED (decide.h), or
  * SL_SOURCE_HERE when the table cannot be read (no per-source limit).
- * give_back: returns the token an earlier call took instead (0).
+ * Peek: SL_SOURCE_TAKEN when the source has a token (none taken; a shed
+ * that only needed to know writes nothing: a take and its give-back leave
+ * the bucket as they found it), without the lock unless the source is new.
  * A source new to its set enters it (a full set: in place of the source
  * its set used least recently, counted as an eviction). */
 __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
-					    const struct sl_meta *m, __u64 now, int give_back)
+					    const struct sl_meta *m, __u64 now, int op)
 {
+	const int give_back = op == SL_SOURCE_OP_GIVE_BACK;
 	if (!prof || !m)
 		return SL_SOURCE_HERE;
 	const struct sl_class_params *cp = &prof->classes[cls & (SL_MAX_CLASSES - 1)];
@@ -278,13 +287,14 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	if (!give_back && w < SL_SOURCE_WAYS) {
 		struct sl_source_way *way = &set->way[w & (SL_SOURCE_WAYS - 1)];
 		SL_LOAD_ORDER();
-		if (sl_source_short(&way->state, cp, now)) {
+		const int short_of_one = sl_source_short(&way->state, cp, now);
+		if (short_of_one || op == SL_SOURCE_OP_PEEK) {
 			/* Still in use: a flood of new sources must not take its
 			 * way (and give it a full bucket). Written once per
 			 * SL_SOURCE_USE_NS at most, not by every refusal. */
 			if (now - SL_READ_ONCE(way->used_ns) > SL_SOURCE_USE_NS)
 				way->used_ns = now;
-			return SL_SOURCE_REFUSED;
+			return short_of_one ? SL_SOURCE_REFUSED : SL_SOURCE_TAKEN;
 		}
 	}
 	int r = 0, entered = 0, evicted = 0;
@@ -304,6 +314,9 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 		way->used_ns = now;
 		if (give_back)
 			sl_source_give_back(&way->state, cp);
+		else if (op == SL_SOURCE_OP_PEEK)
+			r = sl_source_short(&way->state, cp, now) ? SL_SOURCE_REFUSED
+								  : SL_SOURCE_TAKEN;
 		else
 			r = sl_source_take(&way->state, cp, now);
 	}
@@ -426,26 +439,43 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	if (parsed == SL_PARSE_OK && !m.is_start && sl_flows_kept(prof))
 		flow_hit = sl_flow_verify_xdp(ctx, prof, SL_SLOT_CLASS(slot, cls), &m, now);
 
-	/* The source's own budget first, under its stripe's lock. */
-	int source = SL_SOURCE_HERE;
+	struct sl_decision d;
+	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
+	struct sl_class_state *cs = &st->classes[si];
+	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
+
+	/* The source's own budget first, under its set's lock: its token
+	 * taken where this CPU's credit could admit the lookup, else only
+	 * looked at (peeked: it has one), so that a lookup the class then sheds
+	 * without the lock writes nothing; the token is taken when the lock
+	 * decides. */
+	int source = SL_SOURCE_HERE, d_done = 0;
 	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
 		if (!exact && !sl_coarse_ok(&cp->src_bucket)) {
 			now = sl_now();
 			exact = 1;
 		}
-		source = sl_source_xdp(prof, cls, &m, now, 0);
+		const int ready =
+			cc && m.is_start && sl_credit_ready(prof, cls, cs, &st->boundary, cc, now);
+		source = sl_source_xdp(prof, cls, &m, now,
+				       ready ? SL_SOURCE_OP_TAKE : SL_SOURCE_OP_PEEK);
+		if (ready && source == SL_SOURCE_TAKEN) {
+			sl_credit_spend_lookup(prof, &m, cls, cc, &d);
+			d_done = 1;
+		} else if (source == SL_SOURCE_TAKEN) {
+			source = SL_SOURCE_PEEKED;
+		}
 	}
 
-	struct sl_decision d;
-	__u32 si = cp->state_index & (SL_MAX_CLASSES - 1);
-	struct sl_class_state *cs = &st->classes[si];
 	/* On this CPU's credit when it has one (credit.h); a start its source
 	 * refuses needs nothing shared either, nor a shed the state leaves no
 	 * doubt about (sl_shed_coarse: on which clock); else under the lock,
-	 * on the exact clock. */
-	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
-	int d_done = cc && sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
-					      flow_hit, cc, now, &d);
+	 * on the exact clock. (A peeked source's lookup has no credit to
+	 * spend: sl_credit_ready said so.) */
+	if (!d_done)
+		d_done = cc && source != SL_SOURCE_PEEKED &&
+			 sl_decide_unlocked(prof, &m, parsed, cls, cs, &st->boundary, source,
+					    flow_hit, cc, now, &d);
 	if (!d_done && cc) {
 		if (!exact && !sl_shed_coarse(prof, cp)) {
 			now = sl_now();
@@ -458,9 +488,14 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		struct sl_sticky_cpu *sc = cp->shed_order == SL_SHED_STICKY
 						   ? bpf_map_lookup_elem(&sl_sticky_cpus, &key)
 						   : NULL;
-		d_done = sl_shed_unlocked(prof, &m, parsed, cls, cs, &st->boundary, sc, source,
+		d_done = sl_shed_unlocked(prof, &m, parsed, cls, cs, &st->boundary, sc,
+					  source == SL_SOURCE_PEEKED ? SL_SOURCE_TAKEN : source,
 					  flow_hit, now, &d);
 	}
+	/* The lock decides, with the token taken (another CPU may have taken
+	 * the last one meanwhile: then refused by it, as the take says). */
+	if (!d_done && source == SL_SOURCE_PEEKED)
+		source = sl_source_xdp(prof, cls, &m, now, SL_SOURCE_OP_TAKE);
 	if (!d_done) {
 		if (!exact) {
 			now = sl_now();
@@ -482,7 +517,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 			sl_sticky_settle_xdp(SL_SLOT_CLASS(slot, cls), now);
 	}
 	if (source == SL_SOURCE_TAKEN && !sl_source_used(&d))
-		sl_source_xdp(prof, cls, &m, now, 1);
+		sl_source_xdp(prof, cls, &m, now, SL_SOURCE_OP_GIVE_BACK);
 	if (d.flow_ops)
 		sl_flow_apply_xdp(prof, SL_SLOT_CLASS(slot, cls), &m, d.flow_ops, now);
 

@@ -84,6 +84,34 @@ SL_INLINE void sl_credit_admit(const struct sl_profile *prof, const struct sl_me
 	sl_flow_ops(prof, m, d);
 }
 
+/* Whether this CPU's credit would decide a lookup of class_id
+ * (sl_credit_spend), its source's token taken: a dataplane that can tell a
+ * source has a token without taking it (XDP) takes it only then, or when
+ * the lock decides. */
+SL_INLINE int sl_credit_ready(const struct sl_profile *prof, __u32 class_id,
+			      const struct sl_class_state *cs, const struct sl_boundary_state *bs,
+			      const struct sl_cpu_credits *cc, __u64 now_ns)
+{
+	if (prof->credit_cpus == 0 || class_id >= SL_MAX_CLASSES ||
+	    bs->epoch != prof->boundary_epoch)
+		return 0;
+	const struct sl_class_params *cp = &prof->classes[class_id];
+	const struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
+	return cs->epoch == cp->state_epoch && sl_credit_class_ok(prof, cp, cs) &&
+	       sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns);
+}
+
+/* A lookup of class_id admitted on this CPU's credit, which
+ * sl_credit_ready found ready (and its source's token taken). */
+SL_INLINE void sl_credit_spend_lookup(const struct sl_profile *prof, const struct sl_meta *m,
+				      __u32 class_id, struct sl_cpu_credits *cc,
+				      struct sl_decision *d)
+{
+	const struct sl_class_params *cp = &prof->classes[class_id & (SL_MAX_CLASSES - 1)];
+	cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)].count--;
+	sl_credit_admit(prof, m, class_id, cp, SL_REASON_LOOKUP, 0, d);
+}
+
 /*
  * Without the lock: decides the packet on this CPU's credit when it can
  * (returns 1 and fills d as sl_decide would have), else returns 0 and the
@@ -102,13 +130,10 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 		return 0;
 	const struct sl_class_params *cp = &prof->classes[class_id];
 	if (m->is_start) {
-		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
-		if (cs->epoch != cp->state_epoch || !sl_credit_class_ok(prof, cp, cs) ||
-		    !sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns) ||
+		if (!sl_credit_ready(prof, class_id, cs, bs, cc, now_ns) ||
 		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;
-		cr->count--;
-		sl_credit_admit(prof, m, class_id, cp, SL_REASON_LOOKUP, 0, d);
+		sl_credit_spend_lookup(prof, m, class_id, cc, d);
 		return 1;
 	}
 	/* A verified continuation (or any, where no flow state is kept: every

@@ -38,9 +38,10 @@ struct sl_prefix_block {
 /* The per-source table (sl_sources): an array of sets of SL_SOURCE_WAYS
  * ways, a source's set picked by its key's hash salted with sl_source_salt
  * (random, kept with the pins: a flood cannot aim its sources at one set
- * without knowing it). A set is read and written under its stripe's lock
- * (sl_source_locks, by the set's index), and a source new to a full set
- * takes the way used least recently. The loader makes 2-4 ways per entry
+ * without knowing it). A set is written under its stripe's lock
+ * (sl_source_locks, by the set's index; a refusal or a peek reads it
+ * without), and a source new to a full set takes the way used least
+ * recently. The loader makes 2-4 ways per entry
  * of source_table_size (a power of two of sets), so that a table holding
  * that many sources rarely has a full set. A way is a cache line: CPUs
  * taking tokens of different sources never write the same line. */

@@ -99,8 +99,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_sources SEC(".maps");
 
-/* The salt of the per-source table's set index: random, written by the
- * loader when it finds it 0 (new pins), kept with the table. */
+/* The salt of the per-source table's set index, kept with the table for
+ * the next load (which reads it from the pin and gives it to the program as
+ * sl_source_salt_value); the program does not read it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

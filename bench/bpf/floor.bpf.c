@@ -33,8 +33,8 @@
 #define FLOOR_FLOWS   65536
 
 struct floor_source {
-	__u64 tag; /* source address | class << 32 | 1 << 40: 0 is empty */
-	__u64 tat; /* GCRA: theoretical arrival time, ns */
+	__u64 tag;    /* source address | class << 32 | 1 << 40: 0 is empty */
+	__u64 tat;    /* GCRA: theoretical arrival time, ns */
 	__u64 pad[6]; /* a cache line each, as sluice pads its entries */
 };
 
@@ -76,9 +76,9 @@ struct {
 	__type(value, struct floor_cpu);
 } floor_cpus SEC(".maps");
 
-#define FLOOR_GOLDEN 0x9E3779B97F4A7C15ULL
-#define FLOOR_INTERVAL_NS 1000ULL	 /* 10^6 lookups/s per source */
-#define FLOOR_TAU_NS (1ULL << 40)	 /* a burst no benchmark spends */
+#define FLOOR_GOLDEN	  0x9E3779B97F4A7C15ULL
+#define FLOOR_INTERVAL_NS 1000ULL      /* 10^6 lookups/s per source */
+#define FLOOR_TAU_NS	  (1ULL << 40) /* a burst no benchmark spends */
 
 SEC("xdp")
 int floor_c(struct xdp_md *ctx)

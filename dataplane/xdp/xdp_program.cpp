@@ -3,7 +3,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 #include "dataplane/xdp/flow_count.hpp"
 #include "dataplane/xdp/prefix_array.hpp"
 #include "dataplane/xdp/slot_tables.hpp"
+#include "dataplane/xdp/source_sets.hpp"
 #include "dataplane/xdp/xdp_capture.hpp"
 #include "sluice_xdp.skel.h"
 
@@ -68,14 +68,6 @@ uint64_t coarse_tick_ns() {
   if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0 || res.tv_sec != 0) return 0;
   const auto ns = static_cast<uint64_t>(res.tv_nsec);
   return ns <= 100000000 ? ns : 0;
-}
-
-// Sets of the per-source table (bpf/shared_state.h): a power of two, at
-// least half of source_table_size, so that there are 2-4 ways per entry.
-uint32_t source_sets(uint64_t source_table_size) {
-  uint32_t sets = 1;
-  while (uint64_t{sets} * 2 < source_table_size) sets *= 2;
-  return sets;
 }
 
 // FNV-1a over the facts that make two builds' pinned maps interchangeable.
@@ -124,29 +116,6 @@ struct XdpProgram::Impl {
     for (int f : flow_fds)
       if (f > 0) close(f);
     if (skel != nullptr) sluice_xdp__destroy(skel);
-  }
-
-  // The per-source table's salt (bpf/maps.h, sl_source_salt): drawn when the
-  // pins are new (0), kept when adopted, so that the sources in the table
-  // stay where their sets are.
-  bool salt_sources(std::string* error) {
-    const int salt_fd = fd(skel->maps.sl_source_salt);
-    const uint32_t key = 0;
-    uint64_t salt = 0;
-    if (bpf_map_lookup_elem(salt_fd, &key, &salt) != 0) {
-      *error = "cannot read the per-source table's salt: " + errno_text(errno);
-      return false;
-    }
-    while (salt == 0)
-      if (::getrandom(&salt, sizeof(salt), 0) != static_cast<ssize_t>(sizeof(salt))) {
-        *error = "getrandom (the per-source table's salt): " + errno_text(errno);
-        return false;
-      }
-    if (bpf_map_update_elem(salt_fd, &key, &salt, BPF_ANY) != 0) {
-      *error = "cannot write the per-source table's salt: " + errno_text(errno);
-      return false;
-    }
-    return true;
   }
 
   // Fresh maps: creates the partitions. Adopted maps: opens them, and refuses
@@ -302,9 +271,15 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   impl.skel->rodata->sl_record_decision = options.record_decision ? 1 : 0;
   impl.skel->rodata->sl_standby = options.standby ? 1 : 0;
   impl.skel->rodata->sl_coarse_tick_ns = coarse_tick_ns();
-  const uint32_t sets = source_sets(options.source_table_size);
+  const uint32_t sets = xdp_sources::sets(options.source_table_size);
   bpf_map__set_max_entries(impl.skel->maps.sl_sources, sets);
   impl.skel->rodata->sl_source_set_mask = sets - 1;
+  uint64_t salt = 0;
+  if (!xdp_sources::salt(pin_dir, &salt, error)) {
+    done();
+    return nullptr;
+  }
+  impl.skel->rodata->sl_source_salt_value = salt;
   if (options.pin_path.empty()) {
     bpf_map* m = nullptr;
     bpf_object__for_each_map(m, impl.skel->obj) bpf_map__set_pin_path(m, nullptr);
@@ -320,7 +295,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
     return nullptr;
   }
   if (!impl.open_flow_partitions(error)) return nullptr;
-  if (!impl.salt_sources(error)) return nullptr;
+  if (!xdp_sources::keep_salt(impl.fd(impl.skel->maps.sl_source_salt), salt, error)) return nullptr;
   return p;
 }
 
@@ -491,7 +466,7 @@ DataplaneStats XdpProgram::stats() const {
   sl_shared_state state{};
   bpf_map_lookup_elem_flags(impl.fd(maps.sl_state), &kZero, &state, BPF_F_LOCK);
   const sl_counters counts = impl.sum_counters();
-  const uint64_t capacity = uint64_t{source_sets(impl.options.source_table_size)} * SL_SOURCE_WAYS;
+  const uint64_t capacity = xdp_sources::ways(impl.options.source_table_size);
   s.source_table_capacity = capacity;
   s.source_table_entries =
       std::min<uint64_t>(counts.source_inserts - counts.source_evictions, capacity);

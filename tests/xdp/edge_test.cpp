@@ -11,7 +11,6 @@
 #include <linux/bpf.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +21,7 @@
 #include "tests/support/flow_fixtures.hpp"
 #include "tests/support/privileges.hpp"
 #include "tests/support/profile_from_toml.hpp"
+#include "tests/support/scoped_pins.hpp"
 
 namespace sluice {
 namespace {
@@ -142,11 +142,8 @@ TEST(XdpStandby, EveryTakeoverOpensTheLearningWindow) {
 
 TEST(EdgeRecord, RoundTripsThroughItsPin) {
   SLUICE_REQUIRE_ROOT();
-  const std::string pins = "/sys/fs/bpf/sluice-test-edge-" + std::to_string(::getpid());
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{pins};
+  const test::ScopedPins scoped("edge");
+  const std::string& pins = scoped.path;
   EdgeRecord r;
   std::string error;
   EXPECT_FALSE(read_edge_record(pins, &r, &error));

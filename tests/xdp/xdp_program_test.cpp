@@ -22,6 +22,7 @@
 #include "tests/support/flow_fixtures.hpp"
 #include "tests/support/packet_builder.hpp"
 #include "tests/support/privileges.hpp"
+#include "tests/support/scoped_pins.hpp"
 #include "tests/support/traffic.hpp"
 #include "tests/support/xdp_harness.hpp"
 
@@ -387,22 +388,29 @@ burst = 10
   EXPECT_EQ(st.boundary_lookup_tokens, 20u);
 }
 
-// Counters in the maps agree with the model's.
-// A flood of distinct sources recycles table entries instead of growing.
-TEST(XdpSources, FloodRecyclesEntriesAndCountsEvictions) {
-  SLUICE_REQUIRE_ROOT();
-  test::XdpHarness h;
-  ASSERT_TRUE(h.load(R"(
+// A class of 1/s per IPv6 source (a /128 each), for floods of sources.
+constexpr const char* kFloodClass = R"(
 [[class]]
 name = "flood"
 match = { src = "2001:2::/48" }
 shed_order = "random"
 per_source = { rate_per_sec = 1, burst = 1, prefix_v6 = 128 }
-)",
-                     1024));
+)";
+
+// The flood's i-th source: the last 32 bits of the IPv6 source address.
+void flood_source(std::vector<uint8_t>* frame, uint32_t i) {
+  for (int b = 0; b < 4; b++) (*frame)[14 + 8 + 12 + b] = static_cast<uint8_t>(i >> (24 - 8 * b));
+}
+
+// Counters in the maps agree with the model's.
+// A flood of distinct sources recycles table entries instead of growing.
+TEST(XdpSources, FloodRecyclesEntriesAndCountsEvictions) {
+  SLUICE_REQUIRE_ROOT();
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(kFloodClass, 1024));
   auto f = PacketBuilder().ipv6("2001:2::1", "2001:2::2").udp(1, 53).build();
   for (uint32_t i = 0; i < 5000; i++) {
-    for (int b = 0; b < 4; b++) f[14 + 8 + 12 + b] = static_cast<uint8_t>(i >> (24 - 8 * b));
+    flood_source(&f, i);
     test::BothResult r = h.run(f, kT0 + i * 1000);
     ASSERT_EQ(r.xdp.decision.verdict, SL_VERDICT_ADMITTED) << i;  // each a new source
   }
@@ -425,14 +433,7 @@ per_source = { rate_per_sec = 1, burst = 1, prefix_v6 = 128 }
 TEST(XdpSources, FloodKeepsAnActiveSourcesBucket) {
   SLUICE_REQUIRE_ROOT();
   test::XdpHarness h;
-  ASSERT_TRUE(h.load(R"(
-[[class]]
-name = "flood"
-match = { src = "2001:2::/48" }
-shed_order = "random"
-per_source = { rate_per_sec = 1, burst = 1, prefix_v6 = 128 }
-)",
-                     1024));
+  ASSERT_TRUE(h.load(kFloodClass, 1024));
   const auto host = PacketBuilder().ipv6("2001:2::ffff:1", "2001:2::2").udp(1, 53).build();
   auto f = PacketBuilder().ipv6("2001:2::1", "2001:2::2").udp(1, 53).build();
   uint32_t host_xdp = 0, host_model = 0;
@@ -443,7 +444,7 @@ per_source = { rate_per_sec = 1, burst = 1, prefix_v6 = 128 }
       host_xdp += r.xdp.decision.verdict == SL_VERDICT_ADMITTED;
       host_model += r.model.verdict == SL_VERDICT_ADMITTED;
     }
-    for (int b = 0; b < 4; b++) f[14 + 8 + 12 + b] = static_cast<uint8_t>(i >> (24 - 8 * b));
+    flood_source(&f, i);
     ASSERT_EQ(h.run(f, at + 50000).xdp.decision.verdict, SL_VERDICT_ADMITTED) << i;
   }
   EXPECT_EQ(host_model, 2u);  // its burst, then 1/s: one more before 2 s
@@ -1077,11 +1078,8 @@ namespace {
 // program keeps its own until the links swap), never a silent resize.
 TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsAnotherLayout) {
   SLUICE_REQUIRE_ROOT();
-  const std::string pins = "/sys/fs/bpf/sluice-test-flows-" + std::to_string(::getpid());
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{pins};
+  const test::ScopedPins scoped("flows");
+  const std::string& pins = scoped.path;
   const CompiledProfile profile =
       test::profile_from_toml("[admission]\nflow_learn_sec = 0\nflow_table_size = 16384\n" +
                               std::string(test::kFlowClasses));
@@ -1133,11 +1131,8 @@ TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsAnotherLayout) {
 // look in another set and give it a full bucket).
 TEST(XdpPins, SourcesKeepTheirBucketsAcrossAdoption) {
   SLUICE_REQUIRE_ROOT();
-  const std::string pins = "/sys/fs/bpf/sluice-test-sources-" + std::to_string(::getpid());
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{pins};
+  const test::ScopedPins scoped("sources");
+  const std::string& pins = scoped.path;
   const CompiledProfile profile = test::profile_from_toml(R"(
 [[class]]
 name = "hosts"

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The XDP program's flow table driver: the BPF twin of the C++ helpers in
- * dataplane/reference/flow_table.hpp (same model calls, same events), on the
- * per-priority LRU maps of sl_flows. The kernel's LRU is approximate: below
- * capacity it behaves exactly like the reference's; near it, it may recycle
- * a little earlier.
+ * dataplane/common/flow_table.hpp (same model calls, same events), on the
+ * sets of sl_flows (shared_state.h). Below capacity it behaves like the
+ * reference's exact LRU; near it, a full set recycles the entry that
+ * expires first, where the reference recycles the partition's least
+ * recently used.
  */
 #pragma once
 
@@ -14,8 +15,16 @@
 #include "maps.h"
 #include "classify.h"
 #include "flow.h"
+#include "sticky.h"
 
 __attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m);
+
+/* Knobs, set by the loader before load. */
+/* Sets of each priority partition of sl_flows, less one (a power of two less one). */
+const volatile __u32 sl_flow_set_mask = SL_FLOWS_DEFAULT / SL_PRIORITIES / 4 - 1;
+/* The salt of both tables' set indexes (the loader: the one sl_table_salt
+ * keeps for these pins, else a new random one). */
+const volatile __u64 sl_table_salt_value = 0;
 
 static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta *m,
 				    const __u8 *addr)
@@ -102,51 +111,128 @@ static __always_inline struct sl_backend_signal *sl_backend_signal_xdp(void)
 	return cnt ? &cnt->backend : 0;
 }
 
-/* The live entry of k in one of the partitions of parts; expired entries met
- * on the way are removed. *part_of receives the partition. */
+/* A flow key's hash: each of its six words mixed with its own salt, then
+ * summed (the mixes run side by side, where a chain of six would wait on
+ * each other). */
+static __always_inline __u64 sl_flow_hash(const struct sl_flow_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u64 h = 0;
+#pragma unroll
+	for (__u32 i = 0; i < sizeof(*k) / 8; i++)
+		h += sl_mix64(w[i] ^ (sl_table_salt_value + i * 0x9e3779b97f4a7c15ULL));
+	return h;
+}
+
+/* Whether a way holds k (both 8-byte aligned: six loads each). A way being
+ * written holds no key (its last word: SL_FLOW_TAIL_CLAIMED). */
+static __always_inline int sl_flow_is(const struct sl_flow_way *w, const struct sl_flow_key *k)
+{
+	const __u64 *a = (const __u64 *)&w->key, *b = (const __u64 *)k;
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
+	       a[5] == b[5];
+}
+
+/* The set of partition prio that a key of this hash belongs in. */
+static __always_inline struct sl_flow_set *sl_flow_set_of(__u32 prio, __u64 hash)
+{
+	__u32 idx = (prio & (SL_PRIORITIES - 1)) * (sl_flow_set_mask + 1) +
+		    ((__u32)hash & sl_flow_set_mask);
+	return bpf_map_lookup_elem(&sl_flows, &idx);
+}
+
+/* The live entry of k in one of the partitions of parts; an entry past its
+ * life met on the way is removed (emptied: its expires_ns to 0, by a
+ * compare-and-swap, so that one CPU counts it). *part_of receives the
+ * partition. */
 static __always_inline struct sl_flow *sl_flow_find(__u32 parts, const struct sl_flow_key *k,
 						    __u64 now, __u32 *part_of)
 {
+	const __u64 hash = sl_flow_hash(k);
 	for (__u32 p = 0; p < SL_PRIORITIES; p++) {
 		if (!(parts & (1U << p)))
 			continue;
-		__u32 idx = p;
-		void *part = bpf_map_lookup_elem(&sl_flows, &idx);
-		if (!part)
+		struct sl_flow_set *set = sl_flow_set_of(p, hash);
+		if (!set)
 			continue;
-		struct sl_flow *f = bpf_map_lookup_elem(part, k);
-		if (!f)
-			continue;
-		if (sl_flow_live(f, now)) {
-			*part_of = p;
-			return f;
+#pragma unroll
+		for (__u32 i = 0; i < SL_FLOW_WAYS; i++) {
+			struct sl_flow_way *w = &set->way[i];
+			if (!sl_flow_is(w, k))
+				continue;
+			const __u64 expires = SL_READ_ONCE(w->flow.expires_ns);
+			if (expires == 0)
+				continue;
+			if (now < expires) {
+				*part_of = p;
+				return &w->flow;
+			}
+			if (__sync_val_compare_and_swap(&w->flow.expires_ns, expires, 0) == expires)
+				sl_flow_event(p, SL_FLOW_EV_EXPIRED);
 		}
-		bpf_map_delete_elem(part, k);
-		sl_flow_event(p, SL_FLOW_EV_EXPIRED);
 	}
 	return 0;
 }
 
 /* Writes f for k. An entry already there (a retransmitted SYN: retries are
- * what a surge is made of) is rewritten in place; only a new flow pays the
- * LRU map's insert (~220 ns here, docs/performance.md). outside_syn: f is an
- * admitted SYN's (marked as sent again when the one before went unanswered). */
+ * what a surge is made of) is rewritten in place. A new flow takes the way
+ * of its set that expires first and no other CPU is writing: it claims the
+ * way (a compare-and-swap of the key's last word; lost to another CPU: the
+ * flow goes unrecorded, as an LRU map's failed insert), writes the entry
+ * with no life (no packet verifies by it meanwhile), then the key, and
+ * publishes the key's last word. A live entry it takes is an eviction.
+ * outside_syn: f is an admitted SYN's (marked as sent again when the one
+ * before went unanswered). */
 static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 prio,
 					const struct sl_flow_key *k, const struct sl_flow *f,
 					__u32 ev, __u64 now, int outside_syn)
 {
-	__u32 idx = prio & (SL_PRIORITIES - 1);
-	void *part = bpf_map_lookup_elem(&sl_flows, &idx);
-	if (!part)
+	__u32 part = prio & (SL_PRIORITIES - 1);
+	struct sl_flow_set *set = sl_flow_set_of(part, sl_flow_hash(k));
+	if (!set)
 		return;
-	struct sl_flow *old = bpf_map_lookup_elem(part, k);
-	if (old) {
-		/* not a new entry: no event */
-		sl_flow_rewrite(old, f, outside_syn ? prof : 0, now);
-		return;
+	__u32 v = SL_FLOW_WAYS;
+	__u64 first_end = ~0ULL;
+#pragma unroll
+	for (__u32 i = 0; i < SL_FLOW_WAYS; i++) {
+		struct sl_flow_way *w = &set->way[i];
+		const __u64 expires = SL_READ_ONCE(w->flow.expires_ns);
+		if (expires != 0 && sl_flow_is(w, k)) {
+			/* not a new entry: no event */
+			sl_flow_rewrite(&w->flow, f, outside_syn ? prof : 0, now);
+			return;
+		}
+		const __u64 tail = SL_READ_ONCE(((const __u64 *)&w->key)[SL_FLOW_TAIL_WORD]);
+		if (tail != SL_FLOW_TAIL_CLAIMED && expires < first_end) {
+			v = i;
+			first_end = expires;
+		}
 	}
-	if (bpf_map_update_elem(part, k, f, BPF_ANY) == 0)
-		sl_flow_event(idx, ev);
+	if (v >= SL_FLOW_WAYS)
+		return; /* every way being written by another CPU */
+	struct sl_flow_way *w = &set->way[v & (SL_FLOW_WAYS - 1)];
+	__u64 *tail = &((__u64 *)&w->key)[SL_FLOW_TAIL_WORD];
+	const __u64 seen = SL_READ_ONCE(*tail);
+	if (seen == SL_FLOW_TAIL_CLAIMED ||
+	    __sync_val_compare_and_swap(tail, seen, SL_FLOW_TAIL_CLAIMED) != seen)
+		return;
+	const __u64 old_end = w->flow.expires_ns;
+	w->flow.expires_ns = 0;
+	const __u64 *from = (const __u64 *)k;
+	__u64 *to = (__u64 *)&w->key;
+#pragma unroll
+	for (__u32 i = 0; i < SL_FLOW_TAIL_WORD; i++)
+		to[i] = from[i];
+	w->flow.state = f->state;
+	w->flow.state_index = f->state_index;
+	w->flow.rt_phase = f->rt_phase;
+	w->flow.icmp_errors = f->icmp_errors;
+	w->flow.rt_req_us = f->rt_req_us;
+	w->flow.expires_ns = f->expires_ns;
+	__sync_val_compare_and_swap(tail, SL_FLOW_TAIL_CLAIMED, from[SL_FLOW_TAIL_WORD]);
+	sl_flow_event(part, ev);
+	if (now < old_end)
+		sl_flow_event(part, SL_FLOW_EV_EVICTED);
 }
 
 /* BPF functions take five arguments: the profile slot and the class travel

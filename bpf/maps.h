@@ -99,33 +99,30 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_sources SEC(".maps");
 
-/* The salt of the per-source table's set index, kept with the table for
- * the next load (which reads it from the pin and gives it to the program as
- * sl_source_salt_value); the program does not read it. */
+/* The salt of the per-source and flow tables' set indexes, kept with the
+ * tables for the next load (which reads it from the pin and gives it to the
+ * program as sl_table_salt_value); the program does not read it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_source_salt SEC(".maps");
+} sl_table_salt SEC(".maps");
 
-/* Flow table partitions (dataplane/model/flow.h), one per priority: an
- * array of LRU hash maps that the loader creates with flow_table_size / 8
- * entries each (this template only types them), so a flood of one priority
- * recycles only its own flows. Pinned with the rest: a restart keeps flows. */
-struct sl_flow_part {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(struct sl_flow_key));
-	__uint(value_size, sizeof(struct sl_flow));
-};
+/* The flow table (dataplane/model/flow.h) in sets of our own
+ * (shared_state.h): the priority partitions one after another, each
+ * sl_flow_set_mask + 1 sets (the loader sizes it), so a flood of one
+ * priority recycles only its own flows. Mmapable for its page-aligned
+ * values (a way per cache line) and so that userspace counts the entries
+ * in place. Pinned with the rest: a restart keeps flows. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, SL_PRIORITIES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, SL_FLOWS_DEFAULT / 4);
 	__type(key, __u32);
+	__type(value, struct sl_flow_set);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct sl_flow_part);
 } sl_flows SEC(".maps");
 
 /* Per-CPU scratch space of the flow functions: the BPF stack (512 bytes for
@@ -133,7 +130,7 @@ struct {
  * entry's. Not pinned: nothing in it outlives a packet. */
 struct sl_flow_scratch {
 	struct sl_meta meta;
-	struct sl_flow_key key;
+	struct sl_flow_key key __attribute__((aligned(8)));
 	struct sl_flow flow;
 };
 struct {

@@ -19,8 +19,10 @@
 /* 2: per-source buckets under stripe locks (sl_source_locks), sl_profile.credit_cpus.
  * 3: sl_class_state.taker (was padding).
  * 4: IPv4 prefix arrays (sl_prefix_src, sl_prefix_dst).
- * 5: the per-source table in sets of our own (sl_sources, sl_source_salt). */
-#define SL_PIN_LAYOUT_REV 5
+ * 5: the per-source table in sets of our own (sl_sources, sl_source_salt).
+ * 6: the flow table in sets of our own (sl_flows), one salt for both
+ *    tables (sl_table_salt). */
+#define SL_PIN_LAYOUT_REV 6
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
  * profile slot, 256 top blocks (the first 16 bits of an address), then up
@@ -36,7 +38,7 @@ struct sl_prefix_block {
 };
 
 /* The per-source table (sl_sources): an array of sets of SL_SOURCE_WAYS
- * ways, a source's set picked by its key's hash salted with sl_source_salt
+ * ways, a source's set picked by its key's hash salted with sl_table_salt
  * (random, kept with the pins: a flood cannot aim its sources at one set
  * without knowing it). A set is written under its stripe's lock
  * (sl_source_locks, by the set's index; a refusal or a peek reads it
@@ -57,6 +59,33 @@ struct sl_source_way {
 SL_STATIC_ASSERT(sizeof(struct sl_source_way) == 64, "sl_source_way layout");
 struct sl_source_set {
 	struct sl_source_way way[SL_SOURCE_WAYS];
+};
+
+/* The flow table (sl_flows): for each priority partition, a power of two of
+ * sets of SL_FLOW_WAYS ways (2-4 ways per entry of the partition's share of
+ * flow_table_size), a flow's set picked by its key's hash salted with
+ * sl_table_salt. A way is a cache line: the key, then the entry. Eight ways
+ * a set, not four: at the partition's nominal size, sets of 4 would recycle
+ * ~4% of the live flows (balls in bins: a Poisson(2) tail), sets of 8 ~1%. An entry
+ * whose expires_ns is 0 is empty (never written, or removed when a packet
+ * found it past its life). A new flow takes the way of its set that expires
+ * first: an empty one, else one past its life, else the live entry closest
+ * to its end (an eviction). Written without a lock: a CPU claims the way by
+ * a compare-and-swap of the key's last word to SL_FLOW_TAIL_CLAIMED (a
+ * family no key has, so no packet matches a way while it is written), then
+ * publishes the key's last word by another (flows.h, sl_flow_put). */
+#define SL_FLOW_WAYS	     8
+#define SL_FLOW_TAIL_WORD    5 /* the key's last 8 bytes: frag_id, family, kind, proto, pad */
+#define SL_FLOW_TAIL_CLAIMED ((__u64)0xff << 32) /* family 0xff */
+struct sl_flow_way {
+	struct sl_flow_key key;
+	struct sl_flow flow;
+};
+SL_STATIC_ASSERT(sizeof(struct sl_flow_way) == 64, "sl_flow_way layout");
+SL_STATIC_ASSERT(__builtin_offsetof(struct sl_flow_key, family) == SL_FLOW_TAIL_WORD * 8 + 4,
+		 "the claim marks the key's family");
+struct sl_flow_set {
+	struct sl_flow_way way[SL_FLOW_WAYS];
 };
 
 /* The XDP dataplane's shared state (one map value behind one lock): a

@@ -31,9 +31,7 @@ const volatile __u8 sl_standby = 0;	    /* DPDK standby: pass while sl_heartbeat
 const volatile __u64 sl_coarse_tick_ns = 0;
 /* The per-source table's sets less one (a power of two less one). */
 const volatile __u32 sl_source_set_mask = SL_SOURCES_DEFAULT / 2 - 1;
-/* The salt of a source's set index (the loader: the one sl_source_salt
- * keeps for these pins, else a new random one). */
-const volatile __u64 sl_source_salt_value = 0;
+/* The salt of a source's set index: sl_table_salt_value (flows.h). */
 
 static __always_inline __u64 sl_fake_now(void)
 {
@@ -273,7 +271,7 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	struct sl_source_key key __attribute__((aligned(8)));
 	sl_source_key_make(&key, m, cp);
 	__u32 zero = 0;
-	__u32 index = (__u32)sl_key_hash(&key, sl_source_salt_value) & sl_source_set_mask;
+	__u32 index = (__u32)sl_key_hash(&key, sl_table_salt_value) & sl_source_set_mask;
 	struct sl_source_set *set = bpf_map_lookup_elem(&sl_sources, &index);
 	__u32 stripe = index & (SL_SOURCE_LOCKS - 1);
 	struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);

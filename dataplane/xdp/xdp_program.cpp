@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,7 +25,7 @@
 #include "dataplane/xdp/flow_count.hpp"
 #include "dataplane/xdp/prefix_array.hpp"
 #include "dataplane/xdp/slot_tables.hpp"
-#include "dataplane/xdp/source_sets.hpp"
+#include "dataplane/xdp/table_sets.hpp"
 #include "dataplane/xdp/xdp_capture.hpp"
 #include "sluice_xdp.skel.h"
 
@@ -104,77 +105,33 @@ struct XdpProgram::Impl {
   // out kSlotGrace so that no packet ever sees a half-written profile.
   std::chrono::steady_clock::time_point last_flip{};
 
-  // The flow table's partitions (inner maps of sl_flows), by priority.
-  std::array<int, SL_PRIORITIES> flow_fds{};
-  uint64_t flow_partition_entries = 0;
+  // The flow table's sets (sl_flows), mapped read-only for the count of
+  // its entries; flow_sets: sets of each priority partition.
+  const sl_flow_set* flow_table = nullptr;
+  std::size_t flow_table_bytes = 0;
+  uint32_t flow_sets = 0;
+  mutable FlowEntryCount flow_count;
 
   std::mutex capture_mutex;
   std::unique_ptr<XdpCapture> capture;  // made at the first capture
 
   ~Impl() {
     capture.reset();  // before the maps it reads go
-    for (int f : flow_fds)
-      if (f > 0) close(f);
+    if (flow_table != nullptr) munmap(const_cast<sl_flow_set*>(flow_table), flow_table_bytes);
     if (skel != nullptr) sluice_xdp__destroy(skel);
   }
 
-  // Fresh maps: creates the partitions. Adopted maps: opens them, and refuses
-  // partitions of another size than flow_table_size asks for (the entries
-  // would not fit, and a silent resize would drop every flow).
-  bool open_flow_partitions(std::string* error) {
-    const int outer = fd(skel->maps.sl_flows);
-    const uint64_t want = flow_partition_size(options.flow_table_size);
-    flow_partition_entries = want;
-    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-      __u32 id = 0;
-      if (bpf_map_lookup_elem(outer, &p, &id) == 0 && id != 0) {
-        const int inner = bpf_map_get_fd_by_id(id);
-        bpf_map_info info{};
-        __u32 len = sizeof(info);
-        if (inner < 0 || bpf_obj_get_info_by_fd(inner, &info, &len) != 0) {
-          *error =
-              "cannot open flow table partition " + std::to_string(p) + ": " + errno_text(errno);
-          if (inner >= 0) close(inner);
-          return false;
-        }
-        flow_fds[p] = inner;
-        if (info.max_entries != want) {
-          *error = "the flow table pinned under " + options.pin_path + " holds " +
-                   std::to_string(uint64_t{info.max_entries} * SL_PRIORITIES) +
-                   " entries but admission.flow_table_size asks for " +
-                   std::to_string(want * SL_PRIORITIES) +
-                   ": set flow_table_size back to keep the flows, or run sluiced --detach "
-                   "(forgets every flow; a learning window then keeps established ones)";
-          return false;
-        }
-        continue;
-      }
-      const std::string name = "sl_flows_p" + std::to_string(p);
-      const int inner = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name.c_str(), sizeof(sl_flow_key),
-                                       sizeof(sl_flow), static_cast<__u32>(want), nullptr);
-      if (inner < 0) {
-        *error = "cannot create flow table partition " + std::to_string(p) + " (" +
-                 std::to_string(want) + " entries): " + errno_text(errno);
-        return false;
-      }
-      flow_fds[p] = inner;
-      const __u32 value = static_cast<__u32>(inner);
-      if (bpf_map_update_elem(outer, &p, &value, BPF_ANY) != 0) {
-        *error =
-            "cannot install flow table partition " + std::to_string(p) + ": " + errno_text(errno);
-        return false;
-      }
+  bool map_flow_table(std::string* error) {
+    flow_table_bytes = uint64_t{flow_sets} * SL_PRIORITIES * sizeof(sl_flow_set);
+    void* p = mmap(nullptr, flow_table_bytes, PROT_READ, MAP_SHARED, fd(skel->maps.sl_flows), 0);
+    if (p == MAP_FAILED) {
+      *error = "cannot map the flow table for its count of entries: " + errno_text(errno);
+      return false;
     }
+    flow_table = static_cast<const sl_flow_set*>(p);
     return true;
   }
 
-  // Entries and evictions of the flow table (flow_count.hpp); now_ns: the
-  // program's clock.
-  mutable FlowCounter flows;
-  FlowCounts count_flows(uint64_t now_ns) const {
-    return flows.refresh(
-        flow_fds, [this] { return sum_counters(); }, now_ns);
-  }
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
 
   // The slot book as the pinned maps hold it (names and counter bases).
@@ -271,15 +228,18 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   impl.skel->rodata->sl_record_decision = options.record_decision ? 1 : 0;
   impl.skel->rodata->sl_standby = options.standby ? 1 : 0;
   impl.skel->rodata->sl_coarse_tick_ns = coarse_tick_ns();
-  const uint32_t sets = xdp_sources::sets(options.source_table_size);
+  const uint32_t sets = xdp_sets::source_sets(options.source_table_size);
   bpf_map__set_max_entries(impl.skel->maps.sl_sources, sets);
   impl.skel->rodata->sl_source_set_mask = sets - 1;
+  impl.flow_sets = xdp_sets::flow_sets(options.flow_table_size);
+  bpf_map__set_max_entries(impl.skel->maps.sl_flows, impl.flow_sets * SL_PRIORITIES);
+  impl.skel->rodata->sl_flow_set_mask = impl.flow_sets - 1;
   uint64_t salt = 0;
-  if (!xdp_sources::salt(pin_dir, &salt, error)) {
+  if (!xdp_sets::salt(pin_dir, &salt, error)) {
     done();
     return nullptr;
   }
-  impl.skel->rodata->sl_source_salt_value = salt;
+  impl.skel->rodata->sl_table_salt_value = salt;
   if (options.pin_path.empty()) {
     bpf_map* m = nullptr;
     bpf_object__for_each_map(m, impl.skel->obj) bpf_map__set_pin_path(m, nullptr);
@@ -294,8 +254,8 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
     *error += "\n" + log;
     return nullptr;
   }
-  if (!impl.open_flow_partitions(error)) return nullptr;
-  if (!xdp_sources::keep_salt(impl.fd(impl.skel->maps.sl_source_salt), salt, error)) return nullptr;
+  if (!impl.map_flow_table(error)) return nullptr;
+  if (!xdp_sets::keep_salt(impl.fd(impl.skel->maps.sl_table_salt), salt, error)) return nullptr;
   return p;
 }
 
@@ -466,15 +426,14 @@ DataplaneStats XdpProgram::stats() const {
   sl_shared_state state{};
   bpf_map_lookup_elem_flags(impl.fd(maps.sl_state), &kZero, &state, BPF_F_LOCK);
   const sl_counters counts = impl.sum_counters();
-  const uint64_t capacity = xdp_sources::ways(impl.options.source_table_size);
+  const uint64_t capacity = xdp_sets::source_ways(impl.options.source_table_size);
   s.source_table_capacity = capacity;
   s.source_table_entries =
       std::min<uint64_t>(counts.source_inserts - counts.source_evictions, capacity);
   s.source_table_evictions = counts.source_evictions;
-  s.flow_table_capacity = impl.flow_partition_entries * SL_PRIORITIES;
-  // The program's clock (CLOCK_MONOTONIC, or the tests' fake one): which
-  // flow entries are past their life, and the tokens the next decision
-  // would find.
+  s.flow_table_capacity = xdp_sets::flow_ways(impl.options.flow_table_size);
+  // The program's clock (CLOCK_MONOTONIC, or the tests' fake one): the
+  // tokens the next decision would find.
   uint64_t now = 0;
   if (impl.options.fake_clock) {
     bpf_map_lookup_elem(impl.fd(maps.sl_clock), &kZero, &now);
@@ -483,11 +442,10 @@ DataplaneStats XdpProgram::stats() const {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     now = static_cast<uint64_t>(ts.tv_sec) * SL_NS_PER_SEC + static_cast<uint64_t>(ts.tv_nsec);
   }
-  const FlowCounts flows = impl.count_flows(now);
+  const auto entries = impl.flow_count.count(impl.flow_table, impl.flow_sets);
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    s.flow_entries[p] = flows.entries[p];
+    s.flow_entries[p] = entries[p];
     for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
-    s.flow_events[p][SL_FLOW_EV_EVICTED] = flows.evicted[p];
   }
   const int boundary_made = state.boundary.epoch == prof.boundary_epoch;
   s.boundary_lookup_tokens =

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The XDP program's flow table as stats see it: entries kept across a
-// retune that moves a class, and evictions, which the kernel's LRU does not
-// report, derived from counts of the partitions.
+// The XDP program's flow table (sets of our own, bpf/shared_state.h) as
+// stats and packets see it: entries kept across a retune that moves a
+// class, and what a full set recycles.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -41,126 +41,108 @@ TEST(XdpFlows, RetuneMovingAClassKeepsItsFlows) {
   EXPECT_EQ(r.xdp.decision.reason, SL_REASON_CONTINUATION);
   const DataplaneStats st = h.program().stats();
   EXPECT_EQ(st.flow_entries[5], 1u);
-  EXPECT_EQ(st.flow_table_capacity, 262144u);
+  EXPECT_EQ(st.flow_table_capacity, 8u * 8192 * 8);  // 8192 sets of 8 ways a partition
 }
 
-// The kernel's LRU recycles flow entries without telling: the evicted count
-// comes from each count of the entries (at most once a second), never runs
-// ahead of the true count and never goes down. Before, it set the live
-// count of entries made against a count of entries up to a second old: 20
-// flows made since that count showed as 20 evictions in a table far from
-// full, then went back to 0.
-TEST(XdpFlows, EvictionsAreCountedFromEachCountAndNeverGoDown) {
-  SLUICE_REQUIRE_ROOT();
-  XdpProgramOptions o;
-  o.fake_clock = true;
-  o.flow_table_size = 8 * 4096;  // 4096 a partition
-  std::string error;
-  auto p = XdpProgram::load(o, &error);
-  ASSERT_TRUE(p) << error;
-  ASSERT_TRUE(p->write_profile(
-      test::profile_from_toml("[admission]\nflow_learn_sec = 0\n[[class]]\nname = \"web\"\n"
-                              "priority = 0\nmatch = { src = \"198.18.0.0/15\" }\n"),
-      1, &error))
-      << error;
-  p->set_clock(kT0);
-  uint32_t made = 0;
-  auto open_flows = [&](uint32_t n) {
-    for (uint32_t i = 0; i < n; i++, made++) {
+// A partition of 4096 entries: 1024 sets of 8 ways, with "web" (priority 0)
+// opening flows from a new source each, on the tests' clock.
+class XdpFlowTable : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SLUICE_REQUIRE_ROOT();
+    XdpProgramOptions o;
+    o.fake_clock = true;
+    o.record_decision = true;
+    o.flow_table_size = 8 * 4096;
+    std::string error;
+    p_ = XdpProgram::load(o, &error);
+    ASSERT_TRUE(p_) << error;
+    ASSERT_TRUE(p_->write_profile(
+        test::profile_from_toml("[admission]\nflow_learn_sec = 0\n[[class]]\nname = \"web\"\n"
+                                "priority = 0\nmatch = { src = \"198.18.0.0/15\" }\n"),
+        1, &error))
+        << error;
+  }
+  // SYNs of n new flows, one from each of the next n sources.
+  void open_flows(uint32_t n) {
+    std::string error;
+    for (uint32_t i = 0; i < n; i++, made_++) {
       XdpTestResult r;
-      ASSERT_TRUE(p->test_run(test::syn_v4(test::kNet198_18 + made), &r, &error)) << error;
+      ASSERT_TRUE(p_->test_run(test::syn_v4(test::kNet198_18 + made_), &r, &error)) << error;
     }
-  };
-  auto entries_become = [&](auto done) {  // the next count, within 5 s
+  }
+  // Of the flows [first, first + n), those an ACK finds verified.
+  uint32_t verified(uint32_t first, uint32_t n) {
+    auto ack = test::PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").tcp(40000, 443, kAck).build();
+    std::string error;
+    uint32_t hits = 0;
+    for (uint32_t i = first; i < first + n; i++) {
+      test::set_src_v4(ack, test::kNet198_18 + i);
+      XdpTestResult r;
+      EXPECT_TRUE(p_->test_run(ack, &r, &error)) << error;
+      hits += r.decision.reason == SL_REASON_CONTINUATION;
+    }
+    return hits;
+  }
+  // The stats once the entries are counted again (at most once a second),
+  // within 5 s: the count that differs from not.
+  DataplaneStats counted(uint64_t not_entries) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    DataplaneStats st = p->stats();
-    while (!done(st) && std::chrono::steady_clock::now() < deadline) {
+    DataplaneStats st = p_->stats();
+    while (st.flow_entries[0] == not_entries && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      st = p->stats();
+      st = p_->stats();
     }
     return st;
-  };
+  }
+  std::unique_ptr<XdpProgram> p_;
+  uint32_t made_ = 0;
+};
+
+// The program counts what a full set recycles: below capacity nothing, then
+// exactly the live flows that made room for others, every one of which a
+// later ACK finds gone.
+TEST_F(XdpFlowTable, EvictionsAreExactlyTheLiveFlowsLost) {
+  p_->set_clock(kT0);
   ASSERT_NO_FATAL_FAILURE(open_flows(100));
-  DataplaneStats st = p->stats();
+  DataplaneStats st = p_->stats();  // the first count
+  EXPECT_EQ(st.flow_table_capacity, 8u * 1024 * 8);
   EXPECT_EQ(st.flow_entries[0], 100u);
   EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_CREATED], 100u);
   EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
-  ASSERT_NO_FATAL_FAILURE(open_flows(20));
-  st = p->stats();  // the count is the one of a moment ago
-  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_CREATED], 120u);
-  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
-  st = entries_become([](const DataplaneStats& s) { return s.flow_entries[0] == 120; });
-  ASSERT_EQ(st.flow_entries[0], 120u);
-  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
-  // Past the partition's 4096: the LRU recycles; once counted, every flow
-  // made and not there is an eviction, and the count stays.
-  ASSERT_NO_FATAL_FAILURE(open_flows(5000));
-  st = entries_become([](const DataplaneStats& s) { return s.flow_entries[0] != 120; });
-  ASSERT_NE(st.flow_entries[0], 120u);
-  EXPECT_LE(st.flow_entries[0], 4096u);
+  // 20000 flows more in 8192 ways, all live (a SYN's entry lives 10 s).
+  ASSERT_NO_FATAL_FAILURE(open_flows(20000));
+  st = counted(100);
+  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_CREATED], made_);
   const uint64_t evicted = st.flow_events[0][SL_FLOW_EV_EVICTED];
-  EXPECT_EQ(evicted, made - st.flow_entries[0]);
-  EXPECT_GE(evicted, made - 4096u);
-  for (int i = 0; i < 3; i++) EXPECT_EQ(p->stats().flow_events[0][SL_FLOW_EV_EVICTED], evicted);
+  EXPECT_EQ(evicted + st.flow_entries[0], made_);
+  EXPECT_LE(st.flow_entries[0], 8192u);
+  EXPECT_GE(st.flow_entries[0], 8000u) << "the sets fill up before they recycle";
+  EXPECT_EQ(verified(0, made_), made_ - evicted);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(p_->stats().flow_events[0][SL_FLOW_EV_EVICTED], evicted);
 }
 
-// A partition full of flows past their life (closed, or SYNs never
-// answered) is not full: the LRU recycles those first, and that is no
-// eviction. Before, each such recycled entry counted as one, and
-// SluiceFlowTableFull fired for good on any busy edge once its partitions
-// had filled with closed flows. Live flows recycled still count.
-TEST(XdpFlows, RecycledDeadFlowsAreNoEvictions) {
-  SLUICE_REQUIRE_ROOT();
-  XdpProgramOptions o;
-  o.fake_clock = true;
-  o.flow_table_size = 8 * 4096;  // 4096 a partition
-  std::string error;
-  auto p = XdpProgram::load(o, &error);
-  ASSERT_TRUE(p) << error;
-  ASSERT_TRUE(p->write_profile(
-      test::profile_from_toml("[admission]\nflow_learn_sec = 0\n[[class]]\nname = \"web\"\n"
-                              "priority = 0\nmatch = { src = \"198.18.0.0/15\" }\n"),
-      1, &error))
-      << error;
-  uint32_t made = 0;
-  auto open_flows = [&](uint32_t n) {
-    for (uint32_t i = 0; i < n; i++, made++) {
-      XdpTestResult r;
-      ASSERT_TRUE(p->test_run(test::syn_v4(test::kNet198_18 + made), &r, &error)) << error;
-    }
-  };
-  auto counted = [&](uint64_t entries_not) {  // the next count, within 5 s
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    DataplaneStats st = p->stats();
-    while (st.flow_entries[0] == entries_not && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      st = p->stats();
-    }
-    return st;
-  };
-  p->set_clock(kT0);
+// A set recycles an empty way first, then an entry past its life (a closed
+// flow, a SYN never answered), and that is no eviction: only the live flows
+// lost count. A table full of dead flows takes new ones as an empty one
+// would. Counted as evictions, recycled dead flows made SluiceFlowTableFull
+// fire for good on any busy edge.
+TEST_F(XdpFlowTable, RecycledDeadFlowsAreNoEvictions) {
+  p_->set_clock(kT0);
+  ASSERT_NO_FATAL_FAILURE(open_flows(6000));  // 3 ways in 4 taken
+  const DataplaneStats full = p_->stats();  // the first count
+  ASSERT_GE(full.flow_entries[0], 5500u);
+  const uint64_t evicted_before = full.flow_events[0][SL_FLOW_EV_EVICTED];
+  // Past the SYN entries' life (10 s): 3000 new flows, nearly all of them
+  // in a dead flow's way.
+  p_->set_clock(kT0 + 11 * kSecond);
   ASSERT_NO_FATAL_FAILURE(open_flows(3000));
-  DataplaneStats st = p->stats();  // a count: 3000 live entries, 10 s left
-  ASSERT_EQ(st.flow_entries[0], 3000u);
-  // Past the SYN entries' life (10 s), with no count in between: 3000
-  // flows more, about 1904 past the 4096 recycled, all of them entries
-  // whose life ran out since the last count.
-  p->set_clock(kT0 + 11 * kSecond);
-  ASSERT_NO_FATAL_FAILURE(open_flows(3000));
-  st = counted(3000);
-  ASSERT_NE(st.flow_entries[0], 3000u);
-  EXPECT_LE(st.flow_entries[0], 4096u);
-  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_CREATED], 6000u);
-  EXPECT_EQ(st.flow_events[0][SL_FLOW_EV_EVICTED], 0u);
-  // 5000 more, all live: once the dead ones left (at most 3000) are
-  // used up, every one recycled is an eviction.
-  const uint64_t before = st.flow_entries[0];
-  ASSERT_NO_FATAL_FAILURE(open_flows(5000));
-  st = counted(before);
-  const uint64_t evicted = st.flow_events[0][SL_FLOW_EV_EVICTED];
-  EXPECT_GE(evicted, 5000u - 3000u);
-  EXPECT_LE(evicted, 5000u);
-  for (int i = 0; i < 3; i++) EXPECT_EQ(p->stats().flow_events[0][SL_FLOW_EV_EVICTED], evicted);
+  const uint64_t evicted = p_->stats().flow_events[0][SL_FLOW_EV_EVICTED] - evicted_before;
+  const uint32_t kept = verified(6000, 3000);
+  EXPECT_EQ(evicted, 3000u - kept) << "only new flows that met 8 newer ones in their set count";
+  // 3000 flows in 1024 sets: a few meet 8 others in theirs.
+  EXPECT_LE(evicted, 30u);
+  EXPECT_EQ(verified(0, 6000), 0u) << "the first flows are past their life";
 }
 
 }  // namespace

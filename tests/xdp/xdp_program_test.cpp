@@ -751,8 +751,14 @@ per_source = { rate_per_sec = 2, burst = 2, prefix_v6 = 128 }
   // The trace exercises both sides of flow state, and the flow tables agree.
   EXPECT_GT(verified, 2000u);
   EXPECT_GT(unverified, 2000u);
+  // The model's partitions (exact LRU) recycle nothing this far below
+  // capacity; a set of 8 ways all but never does at this load, and then
+  // counts it: every entry the model holds is held or counted as evicted.
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    EXPECT_EQ(st.flow_entries[p], h.model().flows().size(p)) << "priority " << p;
+    const uint64_t evicted = st.flow_events[p][SL_FLOW_EV_EVICTED];
+    EXPECT_EQ(st.flow_entries[p] + evicted, h.model().flows().size(p)) << "priority " << p;
+    EXPECT_LE(evicted * 1000, h.model().flows().size(p)) << "priority " << p;
+    EXPECT_EQ(h.model().counters().flow_events[p][SL_FLOW_EV_EVICTED], 0u);
     EXPECT_EQ(st.flow_events[p][SL_FLOW_EV_CREATED],
               h.model().counters().flow_events[p][SL_FLOW_EV_CREATED]);
   }
@@ -1121,7 +1127,7 @@ TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsAnotherLayout) {
   ASSERT_TRUE(resized) << error;
   EXPECT_FALSE(resized->adopted());
   ASSERT_TRUE(resized->write_profile(profile, 1, &error)) << error;
-  EXPECT_EQ(resized->stats().flow_table_capacity, 32768u);
+  EXPECT_EQ(resized->stats().flow_table_capacity, 8u * 1024 * 8);  // 1024 sets of 8 ways a partition
   EXPECT_TRUE(std::filesystem::exists(pins + "/" + after + "/sl_flows"));
   EXPECT_TRUE(std::filesystem::exists(pins + "/" + before + "/sl_flows"));
 }

@@ -191,17 +191,21 @@ static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 pri
 	struct sl_flow_set *set = sl_flow_set_of(part, sl_flow_hash(k));
 	if (!set)
 		return;
+#pragma unroll
+	for (__u32 i = 0; i < SL_FLOW_WAYS; i++) {
+		struct sl_flow_way *w = &set->way[i];
+		if (sl_flow_is(w, k) && SL_READ_ONCE(w->flow.expires_ns) != 0) {
+			/* not a new entry: no event */
+			sl_flow_rewrite(&w->flow, f, outside_syn ? prof : 0, now);
+			return;
+		}
+	}
 	__u32 v = SL_FLOW_WAYS;
 	__u64 first_end = ~0ULL;
 #pragma unroll
 	for (__u32 i = 0; i < SL_FLOW_WAYS; i++) {
 		struct sl_flow_way *w = &set->way[i];
 		const __u64 expires = SL_READ_ONCE(w->flow.expires_ns);
-		if (expires != 0 && sl_flow_is(w, k)) {
-			/* not a new entry: no event */
-			sl_flow_rewrite(&w->flow, f, outside_syn ? prof : 0, now);
-			return;
-		}
 		const __u64 tail = SL_READ_ONCE(((const __u64 *)&w->key)[SL_FLOW_TAIL_WORD]);
 		if (tail != SL_FLOW_TAIL_CLAIMED && expires < first_end) {
 			v = i;

@@ -15,16 +15,10 @@
 #include "maps.h"
 #include "classify.h"
 #include "flow.h"
-#include "sticky.h"
+#include "table_sets.h"
 
 __attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m);
 
-/* Knobs, set by the loader before load. */
-/* Sets of each priority partition of sl_flows, less one (a power of two less one). */
-const volatile __u32 sl_flow_set_mask = SL_FLOWS_DEFAULT / SL_PRIORITIES / 4 - 1;
-/* The salt of both tables' set indexes (the loader: the one sl_table_salt
- * keeps for these pins, else a new random one). */
-const volatile __u64 sl_table_salt_value = 0;
 
 static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta *m,
 				    const __u8 *addr)
@@ -111,16 +105,14 @@ static __always_inline struct sl_backend_signal *sl_backend_signal_xdp(void)
 	return cnt ? &cnt->backend : 0;
 }
 
-/* A flow key's hash: each of its six words mixed with its own salt, then
- * summed (the mixes run side by side, where a chain of six would wait on
- * each other). */
+/* A flow key's hash (table_sets.h): its six words' lanes. */
 static __always_inline __u64 sl_flow_hash(const struct sl_flow_key *k)
 {
 	const __u64 *w = (const __u64 *)k;
 	__u64 h = 0;
 #pragma unroll
 	for (__u32 i = 0; i < sizeof(*k) / 8; i++)
-		h += sl_mix64(w[i] ^ (sl_table_salt_value + i * 0x9e3779b97f4a7c15ULL));
+		h += sl_set_lane(w[i], i);
 	return h;
 }
 

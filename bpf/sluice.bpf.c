@@ -20,6 +20,7 @@
 #include "flows.h"
 #include "parse.h"
 #include "rewrite.h"
+#include "table_sets.h"
 
 /* Knobs, set by the loader before load. */
 const volatile __u8 sl_inline = 0;	    /* admitted -> sl_tx[SL_TX_INSIDE], else XDP_PASS */
@@ -29,9 +30,6 @@ const volatile __u8 sl_standby = 0;	    /* DPDK standby: pass while sl_heartbeat
 /* The coarse clock's tick (the loader: CLOCK_MONOTONIC_COARSE's resolution,
  * at most 100 ms); 0: source buckets always refill from the exact clock. */
 const volatile __u64 sl_coarse_tick_ns = 0;
-/* The per-source table's sets less one (a power of two less one). */
-const volatile __u32 sl_source_set_mask = SL_SOURCES_DEFAULT / 2 - 1;
-/* The salt of a source's set index: sl_table_salt_value (flows.h). */
 
 static __always_inline __u64 sl_fake_now(void)
 {

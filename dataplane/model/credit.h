@@ -66,8 +66,9 @@ SL_INLINE int sl_credit_live(const struct sl_credit *cr, __u32 epoch, __u32 boun
 	       cr->boundary_epoch == boundary_epoch;
 }
 
-/* The admitting decision sl_decide makes for a lookup (SL_REASON_LOOKUP) or
- * a continuation (SL_REASON_CONTINUATION; verified when flow_hit) of
+/* The admitting decision sl_decide makes for a lookup (SL_REASON_LOOKUP),
+ * an unverified packet charged as one (SL_REASON_UNVERIFIED) or a
+ * continuation (SL_REASON_CONTINUATION; verified when flow_hit) of
  * class_id. */
 SL_INLINE void sl_credit_admit(const struct sl_profile *prof, const struct sl_meta *m,
 			       __u32 class_id, const struct sl_class_params *cp, __u8 reason,
@@ -79,7 +80,7 @@ SL_INLINE void sl_credit_admit(const struct sl_profile *prof, const struct sl_me
 	d->verdict = SL_VERDICT_ADMITTED;
 	d->reason = reason;
 	d->action = SL_ACTION_PASS;
-	d->is_start = reason == SL_REASON_LOOKUP;
+	d->is_start = reason == SL_REASON_LOOKUP || reason == SL_REASON_UNVERIFIED;
 	d->verified = reason == SL_REASON_CONTINUATION && flow_hit == SL_FLOW_HIT ? SL_FLOW_HIT : 0;
 	sl_flow_ops(prof, m, d);
 }
@@ -101,15 +102,30 @@ SL_INLINE int sl_credit_ready(const struct sl_profile *prof, __u32 class_id,
 	       sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns);
 }
 
-/* A lookup of class_id admitted on this CPU's credit, which
- * sl_credit_ready found ready (and its source's token taken). */
+/* A lookup of class_id (or an unverified packet charged as one) admitted on
+ * this CPU's credit, which sl_credit_ready found ready (and its source's
+ * token taken). */
 SL_INLINE void sl_credit_spend_lookup(const struct sl_profile *prof, const struct sl_meta *m,
 				      __u32 class_id, struct sl_cpu_credits *cc,
 				      struct sl_decision *d)
 {
 	const struct sl_class_params *cp = &prof->classes[class_id & (SL_MAX_CLASSES - 1)];
 	cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)].count--;
-	sl_credit_admit(prof, m, class_id, cp, SL_REASON_LOOKUP, 0, d);
+	sl_credit_admit(prof, m, class_id, cp,
+			m->is_start ? SL_REASON_LOOKUP : SL_REASON_UNVERIFIED, 0, d);
+}
+
+/* Whether a charged packet (an unverified one, under unverified = "charge")
+ * decides as a lookup without the lock: no flow of it was found, the
+ * learning window (which would admit it as learned) is shut and no retune
+ * waits to open it (flows_off). now_ns may lag the exact clock: a late clock
+ * only sends more to the lock. */
+SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof, const struct sl_boundary_state *bs,
+				  int flow_hit, __u64 now_ns)
+{
+	return !flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE &&
+	       now_ns >= SL_READ_ONCE(bs->learn_until_ns) &&
+	       (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off);
 }
 
 /*
@@ -129,7 +145,9 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	    bs->epoch != prof->boundary_epoch)
 		return 0;
 	const struct sl_class_params *cp = &prof->classes[class_id];
-	if (m->is_start) {
+	/* A lookup, or a packet charged as one (unverified, the learning
+	 * window shut: sl_charged_unlocked), on the class's lookup credit. */
+	if (m->is_start || sl_charged_unlocked(prof, bs, flow_hit, now_ns)) {
 		if (!sl_credit_ready(prof, class_id, cs, bs, cc, now_ns) ||
 		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;
@@ -139,8 +157,8 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	/* A verified continuation (or any, where no flow state is kept: every
 	 * one is trusted, once the boundary state has noted that, so that a
 	 * retune back on reopens the learning window) needs a packet token at
-	 * most: on the packet credit. Unverified, or learned and not
-	 * confirmed: the lock. */
+	 * most: on the packet credit. Unverified in the learning window, or
+	 * learned and not confirmed: the lock. */
 	if (flow_hit != SL_FLOW_HIT && (sl_flows_kept(prof) || !bs->flows_off))
 		return 0;
 	if (prof->boundary_packets.enabled) {
@@ -186,9 +204,12 @@ SL_INLINE void sl_credit_give(struct sl_bucket *b, const struct sl_bucket_params
 
 /*
  * Under the lock, before the exact decision of a packet of class_id on this
- * CPU: gives back what the CPU's packet credit, and for a lookup its credit
- * for the class, left unspent when it expired, so that the decision sees
- * those tokens, and forgets a stale one.
+ * CPU: gives back what the CPU's packet credit, and for a lookup (or, under
+ * unverified = "charge", a packet that may be charged as one) its credit for
+ * the class, left unspent when it expired, so that the decision sees those
+ * tokens, and forgets a stale one. (An expired credit left with a count
+ * blocks the next draw: charged packets alone, not reclaiming it, went to
+ * the lock for good.)
  */
 SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_meta *m,
 				 int parse_result, __u32 class_id, struct sl_class_state *cs,
@@ -208,7 +229,7 @@ SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_
 		if (current && pc->boundary_epoch == prof->boundary_epoch)
 			sl_credit_give(&bs->packets, &prof->boundary_packets, n);
 	}
-	if (m->is_start) {
+	if (m->is_start || prof->unverified == SL_UNVERIFIED_CHARGE) {
 		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
 		if (cr->count == 0 ||
 		    sl_credit_live(cr, cp->state_epoch, prof->boundary_epoch, now_ns))
@@ -249,9 +270,9 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 	const struct sl_class_params *cp = &prof->classes[class_id];
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	const __u32 cpus = prof->credit_cpus;
-	if (m->is_start) {
+	if (m->is_start || d->reason == SL_REASON_UNVERIFIED) { /* a lookup, or charged as one */
 		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
-		if (cr->count != 0 || d->reason != SL_REASON_LOOKUP ||
+		if (cr->count != 0 || (d->reason != SL_REASON_LOOKUP && d->reason != SL_REASON_UNVERIFIED) ||
 		    !sl_credit_class_ok(prof, cp, cs))
 			return;
 		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket, 0, cpus, SL_CREDIT_CHUNK);
@@ -303,19 +324,6 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
 	peeked.tokens_nt = sl_bucket_peek(b, p, now_ns);
 	peeked.last_ns = now_ns;
 	return sl_left_over(prof, &peeked, p, reserve_nt, 1, 1);
-}
-
-/* Whether a charged packet (an unverified one, under unverified = "charge")
- * decides as a lookup without the lock: no flow of it was found, the
- * learning window (which would admit it as learned) is shut and no retune
- * waits to open it (flows_off). now_ns may lag the exact clock: a late clock
- * only sends more to the lock. */
-SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof, const struct sl_boundary_state *bs,
-				  int flow_hit, __u64 now_ns)
-{
-	return !flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE &&
-	       now_ns >= SL_READ_ONCE(bs->learn_until_ns) &&
-	       (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off);
 }
 
 /*

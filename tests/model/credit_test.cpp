@@ -187,6 +187,72 @@ burst = 1  # the SYN draws no lookup credit, which would hold packet tokens too
   EXPECT_GT(on_credit, 40000u) << "most on a credit, without the lock";
 }
 
+// ACKs of no flow (unverified, charged as lookups of their class) at one
+// instant, alternating between two CPUs: they draw the class's lookup
+// credits as its lookups do, are mostly decided on them without the lock,
+// and take every token of the burst, none more, each counted as a lookup
+// with reason "unverified". Before, every one took the lock.
+TEST(Credits, ChargedPacketsOnLookupCreditsAreExact) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_learn_sec = 0
+[[class]]
+name = "web"
+rate_per_sec = 1
+burst = 50000
+)"));
+  model.use_credits(2);
+  auto ack = test::syn_v4(test::kNet198_18 + 1);
+  ack[14 + 20 + 13] = test::kAck;
+  uint64_t admitted = 0, on_credit = 0;
+  for (int i = 0; i < 100000; i++) {
+    const uint64_t before = model.class_state(0).bucket.tokens_nt;
+    const sl_decision d =
+        model.decide(ack.data(), static_cast<uint32_t>(ack.size()), kT0, nullptr, i % 2);
+    EXPECT_TRUE(d.is_start);
+    if (d.verdict != SL_VERDICT_ADMITTED) continue;
+    EXPECT_EQ(d.reason, SL_REASON_UNVERIFIED);
+    EXPECT_EQ(d.flow_ops, 0u) << "a charged packet earns no flow";
+    admitted++;
+    on_credit += model.class_state(0).bucket.tokens_nt == before;
+  }
+  EXPECT_EQ(admitted, 50000u);
+  EXPECT_GT(on_credit, 40000u) << "most on a credit, without the lock";
+  EXPECT_EQ(model.counters().lookups[0][SL_VERDICT_ADMITTED][SL_REASON_UNVERIFIED], 50000u);
+}
+
+// A credit a lookup drew and left unspent, expired: the next charged packet
+// decided under the lock gives it back, so that a new one is drawn. Before,
+// only a lookup gave it back, and a class seeing only charged packets (an
+// ACK flood) after its lookups stopped sent every one of them to the lock.
+TEST(Credits, ChargedPacketsReclaimAnExpiredLookupCredit) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_learn_sec = 0
+[[class]]
+name = "web"
+rate_per_sec = 1
+burst = 50000
+)"));
+  model.use_credits(1);
+  auto syn = test::syn_v4(test::kNet198_18 + 1);
+  auto ack = test::syn_v4(test::kNet198_18 + 2);  // of no flow
+  ack[14 + 20 + 13] = test::kAck;
+  ASSERT_EQ(model.decide(syn.data(), static_cast<uint32_t>(syn.size()), kT0).verdict,
+            SL_VERDICT_ADMITTED);  // draws a credit, spends one token of it
+  const uint64_t later = kT0 + 2 * SL_CREDIT_TTL_NS;
+  const uint64_t before = model.unlocked_decisions();
+  for (int i = 0; i < 1000; i++)
+    ASSERT_EQ(model.decide(ack.data(), static_cast<uint32_t>(ack.size()), later + i).reason,
+              SL_REASON_UNVERIFIED);
+  EXPECT_GE(model.unlocked_decisions() - before, 990u);
+  // Every token accounted for: 50,000 less the SYN and the 1000 ACKs, less
+  // what the CPU holds now.
+  const uint64_t left = model.class_state(0).bucket.tokens_nt / SL_TOKEN;
+  EXPECT_LE(left, 50000u - 1001);
+  EXPECT_GE(left + SL_CREDIT_CHUNK, 50000u - 1001);
+}
+
 // A CPU that drew a credit and then saw nothing more of the class gives it
 // back on its next decision after SL_CREDIT_TTL_NS.
 TEST(Credits, ExpiredCreditsAreGivenBack) {

@@ -42,7 +42,8 @@ struct Case {
   const char* name;
   const char* toml;
   bool one_source;    // every CPU sends from the same source (else one each)
-  bool acks = false;  // each CPU sends the ACKs of a flow its SYN opened first
+  bool acks = false;     // each CPU sends the ACKs of a flow its SYN opened first
+  bool charged = false;  // each CPU sends ACKs of no flow (charged as lookups)
 };
 
 std::vector<Case> cases() {
@@ -120,6 +121,16 @@ name = "web"
 on_shed = "drop"
 )",
        false, true},
+      {"class, unverified ACKs charged as its lookups", R"(
+[admission]
+flow_learn_sec = 0
+[[class]]
+name = "web"
+rate_per_sec = 1000
+burst = 60000
+on_shed = "drop"
+)",
+       false, false, true},
   };
 }
 
@@ -138,6 +149,12 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
   for (unsigned c = 0; c < cpus; c++)
     syns.push_back(test::syn_v4(test::kNet198_18 + 1 + (GetParam().one_source ? 0 : c)));
   for (auto& syn : syns) {
+    if (GetParam().charged) {  // an ACK of no flow
+      auto ack = syn;
+      ack[14 + 20 + 13] = test::kAck;
+      frames.push_back(ack);
+      continue;
+    }
     if (!GetParam().acks) {
       frames.push_back(syn);
       continue;

@@ -19,7 +19,6 @@
 
 __attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m);
 
-
 static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta *m,
 				    const __u8 *addr)
 {
@@ -172,7 +171,10 @@ static __always_inline struct sl_flow *sl_flow_find(__u32 parts, const struct sl
  * way (a compare-and-swap of the key's last word; lost to another CPU: the
  * flow goes unrecorded, as an LRU map's failed insert), writes the entry
  * with no life (no packet verifies by it meanwhile), then the key, and
- * publishes the key's last word. A live entry it takes is an eviction.
+ * publishes the key's last word. The entry it takes, if any, is counted:
+ * evicted when live, expired when past its life (as the reference counts a
+ * recycled one), so that the events account for every entry
+ * (XdpProgram::stats: created + learned - expired - evicted).
  * outside_syn: f is an admitted SYN's (marked as sent again when the one
  * before went unanswered). */
 static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 prio,
@@ -227,8 +229,8 @@ static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 pri
 	w->flow.expires_ns = f->expires_ns;
 	__sync_val_compare_and_swap(tail, SL_FLOW_TAIL_CLAIMED, from[SL_FLOW_TAIL_WORD]);
 	sl_flow_event(part, ev);
-	if (now < old_end)
-		sl_flow_event(part, SL_FLOW_EV_EVICTED);
+	if (old_end != 0)
+		sl_flow_event(part, now < old_end ? SL_FLOW_EV_EVICTED : SL_FLOW_EV_EXPIRED);
 }
 
 /* BPF functions take five arguments: the profile slot and the class travel

@@ -66,9 +66,9 @@ struct sl_source_set {
  * flow_table_size), a flow's set picked by its key's hash salted with
  * sl_table_salt. A way is a cache line: the key, then the entry. Eight ways
  * a set, not four: at the partition's nominal size, sets of 4 would recycle
- * ~4% of the live flows (balls in bins: a Poisson(2) tail), sets of 8 ~1%. An entry
- * whose expires_ns is 0 is empty (never written, or removed when a packet
- * found it past its life). A new flow takes the way of its set that expires
+ * ~4% of the live flows (balls in bins: a Poisson(2) tail), sets of 8 ~1%.
+ * An entry whose expires_ns is 0 is empty (never written, or removed when a
+ * packet found it past its life). A new flow takes the way of its set that expires
  * first: an empty one, else one past its life, else the live entry closest
  * to its end (an eviction). Written without a lock: a CPU claims the way by
  * a compare-and-swap of the key's last word to SL_FLOW_TAIL_CLAIMED (a

@@ -3,7 +3,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +21,6 @@
 #include "dataplane/common/slot_book.hpp"
 #include "dataplane/model/bucket.h"
 #include "dataplane/xdp/edge.hpp"
-#include "dataplane/xdp/flow_count.hpp"
 #include "dataplane/xdp/prefix_array.hpp"
 #include "dataplane/xdp/slot_tables.hpp"
 #include "dataplane/xdp/table_sets.hpp"
@@ -105,31 +103,12 @@ struct XdpProgram::Impl {
   // out kSlotGrace so that no packet ever sees a half-written profile.
   std::chrono::steady_clock::time_point last_flip{};
 
-  // The flow table's sets (sl_flows), mapped read-only for the count of
-  // its entries; flow_sets: sets of each priority partition.
-  const sl_flow_set* flow_table = nullptr;
-  std::size_t flow_table_bytes = 0;
-  uint32_t flow_sets = 0;
-  mutable FlowEntryCount flow_count;
-
   std::mutex capture_mutex;
   std::unique_ptr<XdpCapture> capture;  // made at the first capture
 
   ~Impl() {
     capture.reset();  // before the maps it reads go
-    if (flow_table != nullptr) munmap(const_cast<sl_flow_set*>(flow_table), flow_table_bytes);
     if (skel != nullptr) sluice_xdp__destroy(skel);
-  }
-
-  bool map_flow_table(std::string* error) {
-    flow_table_bytes = uint64_t{flow_sets} * SL_PRIORITIES * sizeof(sl_flow_set);
-    void* p = mmap(nullptr, flow_table_bytes, PROT_READ, MAP_SHARED, fd(skel->maps.sl_flows), 0);
-    if (p == MAP_FAILED) {
-      *error = "cannot map the flow table for its count of entries: " + errno_text(errno);
-      return false;
-    }
-    flow_table = static_cast<const sl_flow_set*>(p);
-    return true;
   }
 
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
@@ -231,9 +210,9 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   const uint32_t sets = xdp_sets::source_sets(options.source_table_size);
   bpf_map__set_max_entries(impl.skel->maps.sl_sources, sets);
   impl.skel->rodata->sl_source_set_mask = sets - 1;
-  impl.flow_sets = xdp_sets::flow_sets(options.flow_table_size);
-  bpf_map__set_max_entries(impl.skel->maps.sl_flows, impl.flow_sets * SL_PRIORITIES);
-  impl.skel->rodata->sl_flow_set_mask = impl.flow_sets - 1;
+  const uint32_t flow_sets = xdp_sets::flow_sets(options.flow_table_size);
+  bpf_map__set_max_entries(impl.skel->maps.sl_flows, flow_sets * SL_PRIORITIES);
+  impl.skel->rodata->sl_flow_set_mask = flow_sets - 1;
   uint64_t salt = 0;
   if (!xdp_sets::salt(pin_dir, &salt, error)) {
     done();
@@ -254,7 +233,6 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
     *error += "\n" + log;
     return nullptr;
   }
-  if (!impl.map_flow_table(error)) return nullptr;
   if (!xdp_sets::keep_salt(impl.fd(impl.skel->maps.sl_table_salt), salt, error)) return nullptr;
   return p;
 }
@@ -442,10 +420,17 @@ DataplaneStats XdpProgram::stats() const {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     now = static_cast<uint64_t>(ts.tv_sec) * SL_NS_PER_SEC + static_cast<uint64_t>(ts.tv_nsec);
   }
-  const auto entries = impl.flow_count.count(impl.flow_table, impl.flow_sets);
+  // The flow table's entries from its events (bpf/flows.h): a new entry is
+  // created or learned; one leaves when a packet finds it past its life
+  // (expired) or a new flow takes its way (evicted, or expired when past
+  // its life). Exact and current, where a walk of the table read it all.
+  const uint64_t partition_ways = s.flow_table_capacity / SL_PRIORITIES;
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
-    s.flow_entries[p] = entries[p];
     for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) s.flow_events[p][e] = counts.flow_events[p][e];
+    const auto& ev = counts.flow_events[p];
+    const uint64_t made = ev[SL_FLOW_EV_CREATED] + ev[SL_FLOW_EV_LEARNED];
+    const uint64_t gone = ev[SL_FLOW_EV_EXPIRED] + ev[SL_FLOW_EV_EVICTED];
+    s.flow_entries[p] = std::min(made > gone ? made - gone : 0, partition_ways);
   }
   const int boundary_made = state.boundary.epoch == prof.boundary_epoch;
   s.boundary_lookup_tokens =

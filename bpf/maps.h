@@ -113,9 +113,9 @@ struct {
 /* The flow table (dataplane/model/flow.h) in sets of our own
  * (shared_state.h): the priority partitions one after another, each
  * sl_flow_set_mask + 1 sets (the loader sizes it), so a flood of one
- * priority recycles only its own flows. Mmapable for its page-aligned
- * values (a way per cache line) and so that userspace counts the entries
- * in place. Pinned with the rest: a restart keeps flows. */
+ * priority recycles only its own flows. Mmapable only for its
+ * page-aligned values: each way then is one cache line. Pinned with the
+ * rest: a restart keeps flows. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);

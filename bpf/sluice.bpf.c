@@ -451,10 +451,10 @@ int sl_xdp_outside(struct xdp_md *ctx)
 			now = sl_now();
 			exact = 1;
 		}
-		const int ready = cc &&
-				  (m.is_start ||
-				   sl_charged_unlocked(prof, &st->boundary, flow_hit, now)) &&
-				  sl_credit_ready(prof, cls, cs, &st->boundary, cc, now);
+		const int ready =
+			cc &&
+			(m.is_start || sl_charged_unlocked(prof, &st->boundary, flow_hit, now)) &&
+			sl_credit_ready(prof, cls, cs, &st->boundary, cc, now);
 		source = sl_source_xdp(prof, cls, &m, now,
 				       ready ? SL_SOURCE_OP_TAKE : SL_SOURCE_OP_PEEK);
 		if (ready && source == SL_SOURCE_TAKEN) {

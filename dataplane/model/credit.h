@@ -272,7 +272,8 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 	const __u32 cpus = prof->credit_cpus;
 	if (m->is_start || d->reason == SL_REASON_UNVERIFIED) { /* a lookup, or charged as one */
 		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
-		if (cr->count != 0 || (d->reason != SL_REASON_LOOKUP && d->reason != SL_REASON_UNVERIFIED) ||
+		if (cr->count != 0 ||
+		    (d->reason != SL_REASON_LOOKUP && d->reason != SL_REASON_UNVERIFIED) ||
 		    !sl_credit_class_ok(prof, cp, cs))
 			return;
 		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket, 0, cpus, SL_CREDIT_CHUNK);

@@ -25,7 +25,9 @@ uint32_t sets_for(uint64_t entries, uint32_t ways) {
 
 }  // namespace
 
-uint32_t source_sets(uint64_t source_table_size) { return sets_for(source_table_size, SL_SOURCE_WAYS); }
+uint32_t source_sets(uint64_t source_table_size) {
+  return sets_for(source_table_size, SL_SOURCE_WAYS);
+}
 
 uint64_t source_ways(uint64_t source_table_size) {
   return uint64_t{source_sets(source_table_size)} * SL_SOURCE_WAYS;
@@ -49,8 +51,7 @@ bool salt(const std::string& pin_dir, uint64_t* out, std::string* error) {
       const int err = errno;
       close(fd);
       if (rc != 0) {
-        *error =
-            "cannot read the tables' salt in " + pin_dir + ": " + std::strerror(err);
+        *error = "cannot read the tables' salt in " + pin_dir + ": " + std::strerror(err);
         return false;
       }
     }

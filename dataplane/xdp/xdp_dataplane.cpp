@@ -38,7 +38,7 @@ constexpr const char* kUnversionedPins[] = {
     "sl_class_names", "sl_sources",  "sl_flows", "sl_counters", "sl_counter_base"};
 // Map pins that versioned layouts added since.
 constexpr const char* kLaterPins[] = {"sl_source_locks", "sl_prefix_src", "sl_prefix_dst",
-                                      "sl_source_salt",  "sl_table_salt"};
+                                      "sl_source_salt", "sl_table_salt"};
 
 // Removes the map pins of every layout but `keep` (empty: all of them).
 bool remove_layouts(const std::string& pin_path, const std::string& keep, std::string* report) {

@@ -41,7 +41,7 @@ constexpr int kRepeat = 50000;  // per CPU: tens of milliseconds, so the runs ov
 struct Case {
   const char* name;
   const char* toml;
-  bool one_source;    // every CPU sends from the same source (else one each)
+  bool one_source;       // every CPU sends from the same source (else one each)
   bool acks = false;     // each CPU sends the ACKs of a flow its SYN opened first
   bool charged = false;  // each CPU sends ACKs of no flow (charged as lookups)
 };

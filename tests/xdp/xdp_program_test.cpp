@@ -1127,7 +1127,8 @@ TEST(XdpPins, FlowsSurviveAdoptionAndASizeChangeIsAnotherLayout) {
   ASSERT_TRUE(resized) << error;
   EXPECT_FALSE(resized->adopted());
   ASSERT_TRUE(resized->write_profile(profile, 1, &error)) << error;
-  EXPECT_EQ(resized->stats().flow_table_capacity, 8u * 1024 * 8);  // 1024 sets of 8 ways a partition
+  // 1024 sets of 8 ways a partition
+  EXPECT_EQ(resized->stats().flow_table_capacity, 8u * 1024 * 8);
   EXPECT_TRUE(std::filesystem::exists(pins + "/" + after + "/sl_flows"));
   EXPECT_TRUE(std::filesystem::exists(pins + "/" + before + "/sl_flows"));
 }

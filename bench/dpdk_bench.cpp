@@ -6,7 +6,7 @@
 // them with testpmd and prints the table.
 //
 //   build/bench/dpdk_bench capture --out /tmp/bench.pcap [--frames 4096] [--sources 4096]
-//       [--first-source 0]
+//       [--first-source 0] [--kind lookups] [--order cycled]
 //   build/bench/dpdk_bench run --capture /tmp/bench.pcap [/tmp/bench2.pcap] --prefixes 10 \
 //       --per-source off --workers 1 --seconds 3                                 # as root
 //
@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,13 +54,19 @@ std::string source_v6(uint32_t k) {
 
 // Frames cycle through IPv4 SYN to 443, IPv4 UDP lookup, IPv4 SYN to 8080,
 // then an IPv6 SYN to 443 or (every other time) an IPv6 UDP lookup: 1/4
-// IPv6, 5/8 SYNs, 3/8 UDP lookups; source k = first + frame % n_sources.
+// IPv6, 5/8 SYNs, 3/8 UDP lookups; source k = first + frame % n_sources, or
+// (random) first + a source drawn at random for each frame (fixed seed): the
+// capture then visits its flows in no fixed order, as a surge does, where
+// the cycled one visits them in one order every pass (and a table that lays
+// its entries out in the order they came reads them almost sequentially).
 std::vector<sluice::test::CapturedFrame> bench_frames(uint32_t n_frames, uint32_t n_sources,
-                                                      uint32_t first) {
+                                                      uint32_t first, bool random) {
   std::vector<sluice::test::CapturedFrame> frames;
   uint64_t t = 1'700'000'000ULL * sluice::test::kSecond;
+  std::mt19937 rng(first + 1);
+  std::uniform_int_distribution<uint32_t> pick(0, n_sources - 1);
   for (uint32_t i = 0; i < n_frames; i++) {
-    const uint32_t k = first + i % n_sources;
+    const uint32_t k = first + (random ? pick(rng) : i % n_sources);
     std::vector<uint8_t> f;
     switch (i % 4) {
       case 0:
@@ -142,9 +149,13 @@ double seconds_between(const Sample& a, const Sample& b) {
 }
 
 int run_capture(const std::string& out, uint32_t n_frames, uint32_t n_sources, uint32_t first,
-                const std::string& kind) {
+                const std::string& kind, const std::string& order) {
+  if (kind != "lookups" && order != "cycled") {
+    std::fprintf(stderr, "capture: --order random is for --kind lookups only\n");
+    return 2;
+  }
   const auto frames = kind == "lookups"
-                          ? bench_frames(n_frames, n_sources, first)
+                          ? bench_frames(n_frames, n_sources, first, order == "random")
                           : ack_frames(n_frames, n_sources, first, kind == "verified");
   sluice::test::write_pcap(out, frames);
   std::printf("%s: %u frames, %u sources (IPv4 198.18.0.0/15, IPv6 2001:2::/48)\n", out.c_str(),
@@ -319,6 +330,11 @@ int main(int argc, char** argv) {
                   "lookups (SYNs and UDP), verified (ACKs of flows the capture opens) or "
                   "spoofed (ACKs of no flow)")
       ->check(CLI::IsMember({"lookups", "verified", "spoofed"}));
+  std::string order = "cycled";
+  cap->add_option("--order", order,
+                  "cycled (sources in turn, the same order every pass) or random (a source "
+                  "drawn for each frame; lookups only)")
+      ->check(CLI::IsMember({"cycled", "random"}));
 
   RunOptions ro;
   CLI::App* run = app.add_subcommand("run", "measure sluice's DPDK dataplane (root)");
@@ -353,6 +369,6 @@ int main(int argc, char** argv) {
   run->add_option("--mem", ro.mem_mb, "EAL -m, MB");
 
   CLI11_PARSE(app, argc, argv);
-  if (cap->parsed()) return run_capture(out, n_frames, n_sources, first_source, kind);
+  if (cap->parsed()) return run_capture(out, n_frames, n_sources, first_source, kind, order);
   return run_sluice(ro);
 }

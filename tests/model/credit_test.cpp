@@ -169,8 +169,7 @@ burst = 1  # the SYN draws no lookup credit, which would hold packet tokens too
 )"));
   model.use_credits(2);
   auto syn = test::syn_v4(test::kNet198_18 + 1);
-  auto ack = syn;
-  ack[14 + 20 + 13] = test::kAck;
+  const auto ack = test::as_ack(syn);
   ASSERT_EQ(model.decide(syn.data(), static_cast<uint32_t>(syn.size()), kT0).reason,
             SL_REASON_LOOKUP);
   uint64_t admitted = 0, on_credit = 0;
@@ -187,23 +186,26 @@ burst = 1  # the SYN draws no lookup credit, which would hold packet tokens too
   EXPECT_GT(on_credit, 40000u) << "most on a credit, without the lock";
 }
 
-// ACKs of no flow (unverified, charged as lookups of their class) at one
-// instant, alternating between two CPUs: they draw the class's lookup
-// credits as its lookups do, are mostly decided on them without the lock,
-// and take every token of the burst, none more, each counted as a lookup
-// with reason "unverified". Before, every one took the lock.
-TEST(Credits, ChargedPacketsOnLookupCreditsAreExact) {
-  ReferenceModel model(test::profile_from_toml(R"(
+// A class whose ACKs of no flow are charged as its lookups, with a burst of
+// 50,000 tokens and next to no refill.
+constexpr const char* kChargedWeb = R"(
 [admission]
 flow_learn_sec = 0
 [[class]]
 name = "web"
 rate_per_sec = 1
 burst = 50000
-)"));
+)";
+
+// ACKs of no flow (unverified, charged as lookups of their class) at one
+// instant, alternating between two CPUs: they draw the class's lookup
+// credits as its lookups do, are mostly decided on them without the lock,
+// and take every token of the burst, none more, each counted as a lookup
+// with reason "unverified". Before, every one took the lock.
+TEST(Credits, ChargedPacketsOnLookupCreditsAreExact) {
+  ReferenceModel model(test::profile_from_toml(kChargedWeb));
   model.use_credits(2);
-  auto ack = test::syn_v4(test::kNet198_18 + 1);
-  ack[14 + 20 + 13] = test::kAck;
+  const auto ack = test::as_ack(test::syn_v4(test::kNet198_18 + 1));
   uint64_t admitted = 0, on_credit = 0;
   for (int i = 0; i < 100000; i++) {
     const uint64_t before = model.class_state(0).bucket.tokens_nt;
@@ -226,18 +228,10 @@ burst = 50000
 // only a lookup gave it back, and a class seeing only charged packets (an
 // ACK flood) after its lookups stopped sent every one of them to the lock.
 TEST(Credits, ChargedPacketsReclaimAnExpiredLookupCredit) {
-  ReferenceModel model(test::profile_from_toml(R"(
-[admission]
-flow_learn_sec = 0
-[[class]]
-name = "web"
-rate_per_sec = 1
-burst = 50000
-)"));
+  ReferenceModel model(test::profile_from_toml(kChargedWeb));
   model.use_credits(1);
   auto syn = test::syn_v4(test::kNet198_18 + 1);
-  auto ack = test::syn_v4(test::kNet198_18 + 2);  // of no flow
-  ack[14 + 20 + 13] = test::kAck;
+  const auto ack = test::as_ack(test::syn_v4(test::kNet198_18 + 2));  // of no flow
   ASSERT_EQ(model.decide(syn.data(), static_cast<uint32_t>(syn.size()), kT0).verdict,
             SL_VERDICT_ADMITTED);  // draws a credit, spends one token of it
   const uint64_t later = kT0 + 2 * SL_CREDIT_TTL_NS;

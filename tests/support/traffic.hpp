@@ -28,6 +28,13 @@ inline std::vector<uint8_t> syn_v4(uint32_t src, uint16_t dport = 443) {
   return f;
 }
 
+// frame (a plain IPv4 TCP segment, syn_v4's) with only the ACK flag set: a
+// continuation of the flow its SYN opened, or of no flow.
+inline std::vector<uint8_t> as_ack(std::vector<uint8_t> frame) {
+  frame[14 + 20 + 13] = kAck;  // TCP flags
+  return frame;
+}
+
 inline std::vector<uint8_t> udp_v4(uint32_t src, uint16_t dport = 53) {
   auto f = PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").udp(40000, dport).build();
   set_src_v4(f, src);

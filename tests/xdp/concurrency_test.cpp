@@ -150,9 +150,7 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
     syns.push_back(test::syn_v4(test::kNet198_18 + 1 + (GetParam().one_source ? 0 : c)));
   for (auto& syn : syns) {
     if (GetParam().charged) {  // an ACK of no flow
-      auto ack = syn;
-      ack[14 + 20 + 13] = test::kAck;
-      frames.push_back(ack);
+      frames.push_back(test::as_ack(syn));
       continue;
     }
     if (!GetParam().acks) {
@@ -161,9 +159,7 @@ TEST_P(XdpConcurrency, EveryCpuAtOnceAdmitsExactlyWhatTheBudgetHolds) {
     }
     // Its flow first (one SYN, one CPU), then its ACKs from every CPU.
     ASSERT_GT(test::test_run_ns(h.program().outside_prog_fd(), syn, 1), 0);
-    auto ack = syn;
-    ack[14 + 20 + 13] = test::kAck;  // TCP flags
-    frames.push_back(ack);
+    frames.push_back(test::as_ack(syn));
   }
   std::string error;
   double overlap = 0;

@@ -140,10 +140,10 @@ struct {
 	__type(value, struct sl_flow_scratch);
 } sl_scratch SEC(".maps");
 
-/* Locks of the per-source buckets (sl_sources), striped by the source key's
- * hash, one cache line each: a source's bucket is taken and given back under
- * its stripe's lock, outside the state lock (decide.h, sl_source_take), so
- * sources on different CPUs do not wait for each other. */
+/* Locks of the per-source table's sets (sl_sources), striped by the set's
+ * index, one cache line each: a source enters its set under its stripe's
+ * lock, outside the state lock. Its budget's tokens need none (one GCRA
+ * word, taken by compare-and-swap: bpf/sluice.bpf.c, sl_source_xdp). */
 #define SL_SOURCE_LOCKS 1024
 struct sl_source_lock {
 	struct bpf_spin_lock lock;

@@ -21,8 +21,9 @@
  * 4: IPv4 prefix arrays (sl_prefix_src, sl_prefix_dst).
  * 5: the per-source table in sets of our own (sl_sources, sl_source_salt).
  * 6: the flow table in sets of our own (sl_flows), one salt for both
- *    tables (sl_table_salt). */
-#define SL_PIN_LAYOUT_REV 6
+ *    tables (sl_table_salt).
+ * 7: per-source budgets as one GCRA word (sl_source_state.tat_u). */
+#define SL_PIN_LAYOUT_REV 7
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
  * profile slot, 256 top blocks (the first 16 bits of an address), then up
@@ -40,10 +41,10 @@ struct sl_prefix_block {
 /* The per-source table (sl_sources): an array of sets of SL_SOURCE_WAYS
  * ways, a source's set picked by its key's hash salted with sl_table_salt
  * (random, kept with the pins: a flood cannot aim its sources at one set
- * without knowing it). A set is written under its stripe's lock
- * (sl_source_locks, by the set's index; a refusal or a peek reads it
- * without), and a source new to a full set takes the way used least
- * recently. The loader makes 2-4 ways per entry
+ * without knowing it). A source's budget is one GCRA word (gcra.h), taken
+ * by compare-and-swap without a lock; a source enters its set under the
+ * lock of the set's stripe (sl_source_locks, by the set's index), in place
+ * of the way used least recently when the set is full. The loader makes 2-4 ways per entry
  * of source_table_size (a power of two of sets), so that a table holding
  * that many sources rarely has a full set. A way is a cache line: CPUs
  * taking tokens of different sources never write the same line. */
@@ -54,7 +55,7 @@ struct sl_source_way {
 	__u64 used_ns; /* the last take or give-back, or a refusal (within 1 ms):
 			* the set's eviction order */
 	struct sl_source_state state;
-	__u8 pad[16];
+	__u8 pad[24];
 };
 SL_STATIC_ASSERT(sizeof(struct sl_source_way) == 64, "sl_source_way layout");
 struct sl_source_set {

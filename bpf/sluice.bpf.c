@@ -68,6 +68,14 @@ static __always_inline int sl_coarse_ok(const struct sl_bucket_params *p)
 	       (sl_coarse_tick_ns != 0 && p->rate_per_sec * sl_coarse_tick_ns <= p->cap_nt);
 }
 
+/* The same for a source's GCRA budget (gcra.h): its burst holds a tick's
+ * worth (tick <= burst / rate). */
+static __always_inline int sl_gcra_coarse_ok(const struct sl_gcra_params *p)
+{
+	return !p->enabled ||
+	       (sl_coarse_tick_ns != 0 && (sl_coarse_tick_ns << SL_GCRA_SHIFT) <= p->limit_u);
+}
+
 /* The sheds without the lock (credit.h) judge the class's and the
  * boundary's lookup budgets on the coarse clock when all of them may be:
  * they write nothing, so the refill a late clock misses stays in the bucket
@@ -250,15 +258,40 @@ static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
 /* The caller's note of a peek that found a token (none taken). */
 #define SL_SOURCE_PEEKED 3
 
-/* A lookup's source budget (sl_sources, created full), under the lock of
- * its set's stripe (sl_source_locks; a refusal needs none), outside the
- * state lock: SL_SOURCE_TAKEN or SL_SOURCE_REFUSED (decide.h), or
- * SL_SOURCE_HERE when the table cannot be read (no per-source limit).
- * Peek: SL_SOURCE_TAKEN when the source has a token (none taken; a shed
- * that only needed to know writes nothing: a take and its give-back leave
- * the bucket as they found it), without the lock unless the source is new.
- * A source new to its set enters it (a full set: in place of the source
- * its set used least recently, counted as an eviction). */
+/* Compare-and-swap attempts on a source's word before a take is refused (or
+ * a give-back dropped): each failure is another CPU's take or give-back of
+ * the same source that succeeded meanwhile. */
+#define SL_SOURCE_CAS_TRIES 4
+
+/* A take or a give-back of the source in way w: GCRA (gcra.h), by
+ * compare-and-swap of its one word. */
+static __always_inline int sl_source_cas(struct sl_source_way *way,
+					 const struct sl_class_params *cp, __u64 now, int give_back)
+{
+#pragma unroll
+	for (int i = 0; i < SL_SOURCE_CAS_TRIES; i++) {
+		const __u64 tat = SL_READ_ONCE(way->state.tat_u);
+		const __u64 next = give_back ? sl_gcra_after_give_back(tat, &cp->src_bucket)
+					     : sl_gcra_after_take(tat, &cp->src_bucket, now);
+		if (!next && !give_back)
+			return SL_SOURCE_REFUSED;
+		if (__sync_val_compare_and_swap(&way->state.tat_u, tat, next) == tat)
+			return give_back ? 0 : SL_SOURCE_TAKEN;
+	}
+	return give_back ? 0 : SL_SOURCE_REFUSED;
+}
+
+/* A lookup's source budget (sl_sources, created full): SL_SOURCE_TAKEN or
+ * SL_SOURCE_REFUSED (decide.h), or SL_SOURCE_HERE when the table cannot be
+ * read (no per-source limit). The token is taken (or given back) by one
+ * compare-and-swap of the source's word, without a lock; a refusal writes
+ * nothing. Peek: SL_SOURCE_TAKEN when the source has a token, none taken (a
+ * shed that only needed to know writes nothing). A source new to its set
+ * enters it under the lock of the set's stripe (sl_source_locks): in place
+ * of the source its set used least recently when the set is full, counted
+ * as an eviction. A CPU that found the source's way an instant before
+ * another CPU gave it to a new source takes (or gives back) that source's
+ * token: once, at worst, from a fresh full budget. */
 __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
 					    const struct sl_meta *m, __u64 now, int op)
 {
@@ -271,60 +304,50 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	__u32 zero = 0;
 	__u32 index = (__u32)sl_key_hash(&key, sl_table_salt_value) & sl_source_set_mask;
 	struct sl_source_set *set = bpf_map_lookup_elem(&sl_sources, &index);
-	__u32 stripe = index & (SL_SOURCE_LOCKS - 1);
-	struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
-	if (!set || !sl)
+	if (!set)
 		return SL_SOURCE_HERE;
-	/* A source short of a token is refused without the lock, as the take
-	 * would refuse it: a flooding host's packets write nothing. (Read
-	 * while another CPU gives its way to a new source, the key is read
-	 * before the bucket: at worst the new source's fresh, full bucket.) */
 	__u32 w = sl_source_find(set, &key);
-	if (!give_back && w < SL_SOURCE_WAYS) {
-		struct sl_source_way *way = &set->way[w & (SL_SOURCE_WAYS - 1)];
-		SL_LOAD_ORDER();
-		const int short_of_one = sl_source_short(&way->state, cp, now);
-		if (short_of_one || op == SL_SOURCE_OP_PEEK) {
-			/* Still in use: a flood of new sources must not take its
-			 * way (and give it a full bucket). Written once per
-			 * SL_SOURCE_USE_NS at most, not by every refusal. */
-			if (now - SL_READ_ONCE(way->used_ns) > SL_SOURCE_USE_NS)
-				way->used_ns = now;
-			return short_of_one ? SL_SOURCE_REFUSED : SL_SOURCE_TAKEN;
-		}
-	}
-	int r = 0, entered = 0, evicted = 0;
-	bpf_spin_lock(&sl->lock);
-	if (w >= SL_SOURCE_WAYS || !sl_source_is(&set->way[w & (SL_SOURCE_WAYS - 1)], &key))
-		w = sl_source_find(set, &key);
-	if (w >= SL_SOURCE_WAYS && !give_back) {
-		w = sl_source_victim(set);
-		struct sl_source_way *v = &set->way[w & (SL_SOURCE_WAYS - 1)];
-		evicted = v->key.family != 0;
-		entered = 1;
-		__builtin_memcpy(&v->key, &key, sizeof(key));
-		sl_bucket_init(&v->state.bucket, &cp->src_bucket, now);
-	}
-	if (w < SL_SOURCE_WAYS) {
-		struct sl_source_way *way = &set->way[w & (SL_SOURCE_WAYS - 1)];
-		way->used_ns = now;
+	if (w >= SL_SOURCE_WAYS) {
 		if (give_back)
-			sl_source_give_back(&way->state, cp);
-		else if (op == SL_SOURCE_OP_PEEK)
-			r = sl_source_short(&way->state, cp, now) ? SL_SOURCE_REFUSED
-								  : SL_SOURCE_TAKEN;
-		else
-			r = sl_source_take(&way->state, cp, now);
-	}
-	bpf_spin_unlock(&sl->lock);
-	if (entered) {
-		struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
-		if (cnt) {
-			cnt->source_inserts++;
-			cnt->source_evictions += evicted;
+			return 0; /* its way went to another source meanwhile */
+		__u32 stripe = index & (SL_SOURCE_LOCKS - 1);
+		struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
+		if (!sl)
+			return SL_SOURCE_HERE;
+		int entered = 0, evicted = 0;
+		bpf_spin_lock(&sl->lock);
+		w = sl_source_find(set, &key);
+		if (w >= SL_SOURCE_WAYS) {
+			w = sl_source_victim(set);
+			struct sl_source_way *v = &set->way[w & (SL_SOURCE_WAYS - 1)];
+			evicted = v->key.family != 0;
+			entered = 1;
+			/* Its budget before its key: a CPU that matches the
+			 * key reads the fresh budget. */
+			sl_source_init(&v->state);
+			v->used_ns = now;
+			SL_STORE_ORDER();
+			__builtin_memcpy(&v->key, &key, sizeof(key));
+		}
+		bpf_spin_unlock(&sl->lock);
+		if (entered) {
+			struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
+			if (cnt) {
+				cnt->source_inserts++;
+				cnt->source_evictions += evicted;
+			}
 		}
 	}
-	return r;
+	struct sl_source_way *way = &set->way[w & (SL_SOURCE_WAYS - 1)];
+	/* Still in use: a flood of new sources must not take its way (and
+	 * give it a full budget). Written once per SL_SOURCE_USE_NS at most,
+	 * not by every packet. */
+	if (now - SL_READ_ONCE(way->used_ns) > SL_SOURCE_USE_NS)
+		way->used_ns = now;
+	SL_LOAD_ORDER();
+	if (op == SL_SOURCE_OP_PEEK)
+		return sl_source_short(&way->state, cp, now) ? SL_SOURCE_REFUSED : SL_SOURCE_TAKEN;
+	return sl_source_cas(way, cp, now, give_back);
 }
 
 /* sl_sticky_settle under the state lock. Global: its walks of the demand
@@ -447,7 +470,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	 * decides. */
 	int source = SL_SOURCE_HERE, d_done = 0;
 	if (parsed == SL_PARSE_OK && sl_charged(prof, &m, flow_hit) && cp->src_bucket.enabled) {
-		if (!exact && !sl_coarse_ok(&cp->src_bucket)) {
+		if (!exact && !sl_gcra_coarse_ok(&cp->src_bucket)) {
 			now = sl_now();
 			exact = 1;
 		}

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "dataplane/model/bucket.h"
+#include "dataplane/model/gcra.h"
 
 namespace sluice {
 namespace {
@@ -142,7 +143,7 @@ CompiledProfile compile_profile(const Config& cfg) {
     cp.src_prefix_v4 = 32;
     cp.src_prefix_v6 = 64;
     if (c.per_source) {
-      cp.src_bucket = sl_bucket_params_make(c.per_source->rate_per_sec, c.per_source->burst);
+      cp.src_bucket = sl_gcra_params_make(c.per_source->rate_per_sec, c.per_source->burst);
       cp.src_prefix_v4 = c.per_source->prefix_v4;
       cp.src_prefix_v6 = c.per_source->prefix_v6;
     }

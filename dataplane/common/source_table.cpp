@@ -2,7 +2,7 @@
 #include "dataplane/common/source_table.hpp"
 
 #include "dataplane/common/keyed_hash.hpp"
-#include "dataplane/model/bucket.h"
+#include "dataplane/model/decide.h"
 
 namespace sluice {
 
@@ -11,11 +11,10 @@ namespace sluice {
 // every charged packet walk it under the DPDK state lock.
 uint32_t SourceTable::Hash::operator()(const sl_source_key& k) const { return keyed_hash(k); }
 
-sl_source_state* SourceTable::find_or_insert(const sl_source_key& key,
-                                             const sl_bucket_params& params, uint64_t now_ns) {
+sl_source_state* SourceTable::find_or_insert(const sl_source_key& key) {
   bool inserted = false;
   sl_source_state* s = lru_.insert(key, &inserted);
-  if (inserted) sl_bucket_init(&s->bucket, &params, now_ns);
+  if (inserted) sl_source_init(s);
   return s;
 }
 

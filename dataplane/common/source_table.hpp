@@ -17,10 +17,9 @@ class SourceTable {
  public:
   explicit SourceTable(std::size_t capacity) : lru_(capacity) {}
 
-  // The state of key, created with a full bucket (per params, at now_ns) when
-  // missing; marks it most recently used. Never fails.
-  sl_source_state* find_or_insert(const sl_source_key& key, const sl_bucket_params& params,
-                                  uint64_t now_ns);
+  // The state of key, created with a full budget when missing; marks it most
+  // recently used. Never fails.
+  sl_source_state* find_or_insert(const sl_source_key& key);
 
   std::size_t size() const { return lru_.size(); }
   std::size_t capacity() const { return lru_.capacity(); }

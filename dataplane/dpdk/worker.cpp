@@ -159,7 +159,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     if (sourced) {
       sl_source_key key;
       sl_source_key_make(&key, &meta[i], &cp);
-      ss = st.sources.find_or_insert(key, cp.src_bucket, now[i]);
+      ss = st.sources.find_or_insert(key);
     }
     // The order of dataplane/model/credit.h, as the reference model runs it.
     const int source = ss ? sl_source_take(ss, &cp, now[i]) : SL_SOURCE_HERE;

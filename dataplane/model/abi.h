@@ -165,6 +165,20 @@ struct sl_bucket_params {
 };
 SL_STATIC_ASSERT(sizeof(struct sl_bucket_params) == 32, "sl_bucket_params layout");
 
+/* A per-source budget (gcra.h): one word a source, taken by one
+ * compare-and-swap. Time in 1/4 ns. */
+#define SL_GCRA_SHIFT	      2
+#define SL_GCRA_UNITS_PER_SEC (SL_NS_PER_SEC << SL_GCRA_SHIFT)
+#define SL_GCRA_LIMIT_MAX     (1ULL << 61)
+struct sl_gcra_params {
+	__u64 emit_u;	    /* emission interval, 1 / rate: ceil(4 * 10^9 / rate) */
+	__u64 limit_u;	    /* burst * emit_u (at most SL_GCRA_LIMIT_MAX): a full source's reach */
+	__u64 rate_per_sec; /* as configured */
+	__u32 enabled;	    /* 0 = no per-source budget */
+	__u32 pad;
+};
+SL_STATIC_ASSERT(sizeof(struct sl_gcra_params) == 32, "sl_gcra_params layout");
+
 struct sl_bucket {
 	__u64 tokens_nt;
 	__u64 last_ns; /* time of the last refill; never moves backwards */
@@ -172,16 +186,16 @@ struct sl_bucket {
 SL_STATIC_ASSERT(sizeof(struct sl_bucket) == 16, "sl_bucket layout");
 
 struct sl_class_params {
-	struct sl_bucket_params bucket;	    /* lookups of the whole class */
-	struct sl_bucket_params src_bucket; /* lookups of one source within the class */
-	__u8 priority;			    /* 0..7 */
-	__u8 on_shed;			    /* enum sl_action */
-	__u8 shed_order;		    /* enum sl_shed_order */
-	__u8 mark_dscp;			    /* DSCP written by SL_ACTION_MARK */
-	__u8 src_prefix_v4;		    /* source key: mask IPv4 sources to this length */
-	__u8 src_prefix_v6;		    /* source key: mask IPv6 sources to this length */
-	__u8 state_index;		    /* slot of the class's state and counters: stable
-					     * across profile swaps for a class keeping its name */
+	struct sl_bucket_params bucket;	  /* lookups of the whole class */
+	struct sl_gcra_params src_bucket; /* lookups of one source within the class */
+	__u8 priority;			  /* 0..7 */
+	__u8 on_shed;			  /* enum sl_action */
+	__u8 shed_order;		  /* enum sl_shed_order */
+	__u8 mark_dscp;			  /* DSCP written by SL_ACTION_MARK */
+	__u8 src_prefix_v4;		  /* source key: mask IPv4 sources to this length */
+	__u8 src_prefix_v6;		  /* source key: mask IPv6 sources to this length */
+	__u8 state_index;		  /* slot of the class's state and counters: stable
+					   * across profile swaps for a class keeping its name */
 	__u8 flow_parts;   /* flow table partitions (bit = priority) that may hold this class's
 			    * flows: its priority, plus the ones it had before a retune moved it */
 	__u32 state_epoch; /* the slot's state is (re)initialised by the first packet that
@@ -372,7 +386,7 @@ struct sl_source_key {
 SL_STATIC_ASSERT(sizeof(struct sl_source_key) == 20, "sl_source_key layout");
 
 struct sl_source_state {
-	struct sl_bucket bucket;
+	__u64 tat_u; /* gcra.h: when the source's budget is full again, 1/4 ns */
 };
 
 /* What a flow table lookup found (sl_decide's flow_hit). */

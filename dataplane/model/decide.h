@@ -22,6 +22,7 @@
 #include "abi.h"
 #include "bucket.h"
 #include "flow.h"
+#include "gcra.h"
 #include "parse.h"
 #include "sticky_settle.h"
 
@@ -128,24 +129,20 @@ SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *
 SL_INLINE int sl_source_take(struct sl_source_state *ss, const struct sl_class_params *cp,
 			     __u64 now_ns)
 {
-	sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
-	if (!sl_bucket_has(&ss->bucket, 0))
+	const __u64 tat = sl_gcra_after_take(ss->tat_u, &cp->src_bucket, now_ns);
+	if (!tat)
 		return SL_SOURCE_REFUSED;
-	sl_bucket_take(&ss->bucket);
+	ss->tat_u = tat;
 	return SL_SOURCE_TAKEN;
 }
 
-/* True when the source's bucket is short of a token even with the refill
- * since it was last written (sl_bucket_peek): sl_source_take() would refuse.
- * For a dataplane that refuses without the source's lock, writing nothing:
- * the refill the take would have written is redone by the next one, since a
- * bucket short of a token is below its cap (burst >= 1), where refills add
- * up whatever the steps. Never true of a bucket that has a token, torn read
- * or not (sl_bucket_peek overestimates). */
+/* True when the source's budget is short of a token: sl_source_take()
+ * would refuse. Writes nothing (a refusal changes no GCRA state), so a
+ * dataplane may ask it of a word it reads once, without a lock. */
 SL_INLINE int sl_source_short(const struct sl_source_state *ss, const struct sl_class_params *cp,
 			      __u64 now_ns)
 {
-	return sl_bucket_peek(&ss->bucket, &cp->src_bucket, now_ns) < SL_TOKEN;
+	return sl_gcra_after_take(SL_READ_ONCE(ss->tat_u), &cp->src_bucket, now_ns) == 0;
 }
 
 SL_INLINE int sl_source_used(const struct sl_decision *d)
@@ -155,8 +152,13 @@ SL_INLINE int sl_source_used(const struct sl_decision *d)
 
 SL_INLINE void sl_source_give_back(struct sl_source_state *ss, const struct sl_class_params *cp)
 {
-	ss->bucket.tokens_nt += SL_TOKEN;
-	sl_bucket_clamp(&ss->bucket, &cp->src_bucket);
+	ss->tat_u = sl_gcra_after_give_back(ss->tat_u, &cp->src_bucket);
+}
+
+/* A source new to its table: a full budget. */
+SL_INLINE void sl_source_init(struct sl_source_state *ss)
+{
+	ss->tat_u = SL_GCRA_FULL;
 }
 
 /* A bucket's tokens: as they are (refilled by a caller that holds its
@@ -349,11 +351,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	 * not the class's load, so the sticky controller does not count it. */
 	if (cp->src_bucket.enabled &&
 	    (source == SL_SOURCE_REFUSED || (source == SL_SOURCE_HERE && ss))) {
-		int refused = source == SL_SOURCE_REFUSED;
-		if (!refused) {
-			sl_bucket_refill(&ss->bucket, &cp->src_bucket, now_ns);
-			refused = !sl_bucket_has(&ss->bucket, 0);
-		}
+		const int refused = source == SL_SOURCE_REFUSED || sl_source_short(ss, cp, now_ns);
 		if (refused) {
 			sl_decide_source_refused(prof, m, class_id, charged, d);
 			return;
@@ -393,7 +391,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 
 	cs->window_admitted += sticky;
 	if (source == SL_SOURCE_HERE && ss && cp->src_bucket.enabled)
-		sl_bucket_take(&ss->bucket);
+		sl_source_take(ss, cp, now_ns);
 	if (cp->bucket.enabled)
 		sl_bucket_take(&cs->bucket);
 	if (prof->boundary_lookups.enabled)

@@ -72,7 +72,7 @@ sl_decision ReferenceModel::decide(const uint8_t* frame, uint32_t len, uint64_t 
   if (parsed == SL_PARSE_OK && sl_charged(&prof, &m, flow_hit) && cp.src_bucket.enabled) {
     sl_source_key key;
     sl_source_key_make(&key, &m, &cp);
-    ss = sources_.find_or_insert(key, cp.src_bucket, now_ns);
+    ss = sources_.find_or_insert(key);
   }
   sl_decision d;
   sl_class_state& cs = slots_[slot_of(class_id)];

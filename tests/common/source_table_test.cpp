@@ -16,13 +16,13 @@
 
 #include "dataplane/common/source_table.hpp"
 #include "dataplane/model/bucket.h"
+#include "dataplane/model/gcra.h"
 #include "dataplane/model/sticky.h"
 
 namespace sluice {
 namespace {
 
 TEST(SourceTable, IsExactlyAnLru) {
-  const sl_bucket_params params = sl_bucket_params_make(10, 7);  // a new entry holds 7 tokens
   std::mt19937_64 rng(11);
   for (std::size_t capacity : {1u, 2u, 3u, 17u, 64u, 1000u}) {
     SourceTable table(capacity);
@@ -35,16 +35,15 @@ TEST(SourceTable, IsExactlyAnLru) {
       sl_source_key key{};
       std::memcpy(key.addr_be, &id, sizeof(id));
       key.family = SL_FAMILY_V4;
-      sl_source_state* st = table.find_or_insert(key, params, 1);
+      sl_source_state* st = table.find_or_insert(key);
       auto it = naive.find(id);
       if (it != naive.end()) {
-        ASSERT_EQ(st->bucket.tokens_nt, it->second.second)
-            << "capacity " << capacity << " op " << op;
+        ASSERT_EQ(st->tat_u, it->second.second) << "capacity " << capacity << " op " << op;
         lru.erase(it->second.first);
         lru.push_front(id);
         it->second.first = lru.begin();
       } else {
-        ASSERT_EQ(st->bucket.tokens_nt, params.cap_nt) << "a new source starts full";
+        ASSERT_EQ(st->tat_u, SL_GCRA_FULL) << "a new source starts full";
         if (naive.size() == capacity) {
           naive.erase(lru.back());
           lru.pop_back();
@@ -54,7 +53,7 @@ TEST(SourceTable, IsExactlyAnLru) {
         naive[id] = {lru.begin(), 0};
         it = naive.find(id);
       }
-      st->bucket.tokens_nt = ++mark;  // remembers which entry this is
+      st->tat_u = ++mark;  // remembers which entry this is
       it->second.second = mark;
       ASSERT_EQ(table.size(), naive.size());
       ASSERT_EQ(table.evictions(), evictions);

@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int r = sl_parse(frame.data(), frame.data() + frame.size(), &m);
   uint32_t cls = sl_classify(&prof, &m, 0, 0, m.has_ports ? 1 : 0);
   sl_source_state ss;
-  sl_bucket_init(&ss.bucket, &prof.classes[cls].src_bucket, now);
+  sl_source_init(&ss);
   sl_decision d;
   // The carried header of an ICMP error is parsed from the same exact-size
   // frame: ASan sees any read past it.

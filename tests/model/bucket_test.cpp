@@ -115,10 +115,10 @@ TEST(Bucket, SourceRefusedWithoutWritingDecidesAsTheTake) {
                                     {1000000, 1000},
                                     {250000000, 3}}) {
     sl_class_params cp{};
-    cp.src_bucket = sl_bucket_params_make(rate, burst);
+    cp.src_bucket = sl_gcra_params_make(rate, burst);
     sl_source_state exact, unlocked;
     uint64_t now = 50 * kSecond;
-    sl_bucket_init(&exact.bucket, &cp.src_bucket, now);
+    sl_source_init(&exact);
     unlocked = exact;
     std::mt19937_64 rng(rate + burst);
     const double gap = 1e9 / static_cast<double>(rate) / 3;  // 3x the rate

@@ -116,11 +116,12 @@ SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *
 }
 
 /*
- * The per-source budget, for a dataplane that keeps the source's bucket
- * under a lock of its own (XDP: outside the state lock, so that one source's
- * flood does not take it): sl_source_take() before the decision, whose
- * outcome goes to sl_decide_source(); sl_source_used() after it tells
- * whether a taken token was used, else sl_source_give_back().
+ * The per-source budget (GCRA, gcra.h: one word a source), for a dataplane
+ * that takes the source's token outside the state lock (XDP: by
+ * compare-and-swap, so that one source's flood never waits for a lock):
+ * sl_source_take() before the decision, whose outcome goes to
+ * sl_decide_source(); sl_source_used() after it tells whether a taken token
+ * was used, else sl_source_give_back().
  */
 #define SL_SOURCE_HERE	  0 /* ss (NULL: none) is decided in sl_decide_source() */
 #define SL_SOURCE_TAKEN	  1 /* the caller took the source's token */

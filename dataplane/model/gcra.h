@@ -18,8 +18,8 @@
  *
  * Limits: burst * T is capped at SL_GCRA_LIMIT_MAX (18 years of refill: at
  * 1 lookup a second, a burst of 576 million), so that now + burst * T stays
- * inside 64 bits for clocks below 2^62 ns (boot time, or pcap time until
- * 2116).
+ * inside 64 bits for clocks below 4 * 10^18 ns (boot time, or a capture's
+ * wall-clock time until 2096).
  *
  * Retunes: TAT is what the source owes (TAT - now, in time), so a retune of
  * the rate or burst keeps that debt: a source has burst - debt / T tokens
@@ -36,9 +36,14 @@ SL_INLINE struct sl_gcra_params sl_gcra_params_make(__u64 rate_per_sec, __u64 bu
 	p.enabled = 1;
 	p.rate_per_sec = rate_per_sec;
 	/* rate >= 1 and burst <= SL_MAX_BURST (the validator): burst * T
-	 * <= 10^9 * 4 * 10^9 < 2^64. */
-	p.emit_u = rate_per_sec ? (SL_GCRA_UNITS_PER_SEC + rate_per_sec - 1) / rate_per_sec
-				: SL_GCRA_LIMIT_MAX;
+	 * <= 10^9 * 4 * 10^9 < 2^64. A rate of 0 (no config value) gives the
+	 * burst once, refilled over the cap's 18 years. */
+	if (rate_per_sec == 0) {
+		p.emit_u = SL_GCRA_LIMIT_MAX / (burst ? burst : 1);
+		p.limit_u = burst ? p.emit_u * burst : 0;
+		return p;
+	}
+	p.emit_u = (SL_GCRA_UNITS_PER_SEC + rate_per_sec - 1) / rate_per_sec;
 	p.limit_u = burst * p.emit_u;
 	if (p.limit_u > SL_GCRA_LIMIT_MAX)
 		p.limit_u = SL_GCRA_LIMIT_MAX;

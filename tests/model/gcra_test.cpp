@@ -169,6 +169,12 @@ TEST(Gcra, LargestRateBurstAndClockDoNotOverflow) {
   EXPECT_EQ(sl_gcra_whole_tokens(ss.tat_u, &slow.src_bucket, late), capped - 1000);
   EXPECT_GT(ss.tat_u, late << SL_GCRA_SHIFT);
 
+  // A rate of 0 (no config value): the burst once, no overflow.
+  const sl_class_params never = with_source(0, SL_MAX_BURST);
+  EXPECT_LE(never.src_bucket.limit_u, SL_GCRA_LIMIT_MAX);
+  sl_source_init(&ss);
+  EXPECT_EQ(sl_gcra_whole_tokens(ss.tat_u, &never.src_bucket, late), SL_MAX_BURST);
+
   const sl_class_params one = with_source(1, 1);
   sl_source_init(&ss);
   EXPECT_EQ(sl_source_take(&ss, &one, late), SL_SOURCE_TAKEN);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bench/bench_config.hpp"
+#include "bench/dpdk_floor.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "dataplane/common/labels.hpp"
@@ -368,7 +369,28 @@ int main(int argc, char** argv) {
   run->add_option("--queue-size", ro.queue_size, "priority ring slots per worker (power of two)");
   run->add_option("--mem", ro.mem_mb, "EAL -m, MB");
 
+  sluice::bench::FloorOptions fo;
+  std::string floor_queue = "on";
+  CLI::App* floor = app.add_subcommand(
+      "floor", "measure the least DPDK worker that decides (a)'s lookups (root; a yardstick)");
+  floor->add_option("--capture", fo.capture, "capture replayed by net_pcap infinite_rx")
+      ->required()
+      ->check(CLI::ExistingFile);
+  floor
+      ->add_option("--queue", floor_queue,
+                   "admitted packets through one ring (on: the least a packet budget's queue "
+                   "costs) or straight out")
+      ->check(CLI::IsMember({"on", "off"}));
+  floor->add_option("--warmup", fo.warmup_s, "seconds skipped before the window")
+      ->check(CLI::Range(0.0, 60.0));
+  floor->add_option("--seconds", fo.seconds, "measured window, seconds")
+      ->check(CLI::Range(0.5, 600.0));
+
   CLI11_PARSE(app, argc, argv);
   if (cap->parsed()) return run_capture(out, n_frames, n_sources, first_source, kind, order);
+  if (floor->parsed()) {
+    fo.queue = floor_queue == "on";
+    return sluice::bench::run_floor(fo);
+  }
   return run_sluice(ro);
 }

@@ -12,7 +12,9 @@
 # and the flow table's cost: (g) = (a) on a capture of verified ACKs (flow
 # hits), (h) = (a) on spoofed ACKs (misses, charged as lookups); and (a)-(d),
 # (g), (h) again with flow state off (unverified = "pass": no flow table,
-# every continuation trusted, as in the first wave).
+# every continuation trusted, as in the first wave). And the floor under (a)
+# (`dpdk_bench floor`, bench/dpdk_floor.cpp): the least worker that decides
+# (a)'s lookups, with a ring for its admitted packets and without (as (e)).
 #
 # --baseline BIN adds (a) and (b) run by another dpdk_bench binary (a build
 # of an older commit, say) to every round, for a before/after in one run.
@@ -114,7 +116,23 @@ sluice() {
   sed -n 's/^RESULT pps=\([0-9]*\) out_pps=\([0-9]*\) all_admitted=\([01]\).*/\1 \2 \3/p' "$log"
 }
 
-names=(io 5tswap 5tswap-2 a b c d e f g h a-off b-off c-off d-off g-off h-off)
+# floor NAME ARGS...: the yardstick on the first capture (one rx queue).
+floor() {
+  local name=$1 log=$work/floor-$1.log rc=0
+  shift
+  timeout -s INT -k 5 $((seconds + 30)) "$bench" floor --capture "$capture" --seconds "$seconds" \
+    "$@" >"$log" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    echo "nan nan 0"
+    echo "floor $name failed (exit $rc):" >&2
+    cat "$log" >&2
+    return
+  fi
+  grep '^floor dpdk' "$log" | sed 's/^/    /' >&2
+  sed -n 's/^RESULT pps=\([0-9]*\) out_pps=\([0-9]*\) all_admitted=\([01]\).*/\1 \2 \3/p' "$log"
+}
+
+names=(io 5tswap 5tswap-2 floor floor-e a b c d e f g h a-off b-off c-off d-off g-off h-off)
 [[ -n $baseline ]] && names+=(a-base b-base)
 declare -A label=(
   [a-base]="(a) by the --baseline build"
@@ -122,6 +140,8 @@ declare -A label=(
   [io]="testpmd io, 1 core"
   [5tswap]="testpmd 5tswap, 1 core"
   [5tswap-2]="testpmd 5tswap, 2 cores"
+  [floor]="floor under (a): least worker, a ring"
+  [floor-e]="floor under (e): least worker, no ring"
   [a]="sluice (a) 10 prefixes, 1 worker"
   [b]="sluice (b) 100k prefixes, 1 worker"
   [c]="sluice (c) 100k + per-source, 1 worker"
@@ -143,6 +163,8 @@ measure() {  # name -> "pps out_pps full"
     io) testpmd io 1 | awk '{print $1, $1, $2}' ;;
     5tswap) testpmd 5tswap 1 | awk '{print $1, $1, $2}' ;;
     5tswap-2) testpmd 5tswap 2 | awk '{print $1, $1, $2}' ;;
+    floor) floor floor --queue on ;;
+    floor-e) floor floor-e --queue off ;;
     a) sluice a --prefixes 10 --per-source off --workers 1 ;;
     b) sluice b --prefixes 100000 --per-source off --workers 1 ;;
     c) sluice c --prefixes 100000 --per-source on --workers 1 ;;
@@ -194,6 +216,8 @@ for n in "${names[@]}"; do
 done
 echo
 awk -v a="$one" -v b="$base" 'BEGIN { printf "target sluice (a) >= 0.80x testpmd 5tswap: %.2fx, %s\n", a / b, (a / b >= 0.8 ? "met" : "MISSED") }'
+awk -v f="$(median <<<"${samples[floor]}")" -v a="$one" -v b="$base" \
+  'BEGIN { printf "the floor under (a): %.2fx testpmd 5tswap; sluice (a) is %.2fx of the floor\n", f / b, a / f }'
 awk -v d="$(median <<<"${samples[d]}")" -v od="$(median <<<"${out_samples[d]}")" -v a="$one" \
   -v f="$(median <<<"${samples[f]}")" -v e="$one_e" \
   -v t1="$base" -v t2="$(median <<<"${samples[5tswap-2]}")" 'BEGIN {

@@ -44,16 +44,16 @@ struct sl_prefix_block {
  * without knowing it). A source's budget is one GCRA word (gcra.h), taken
  * by compare-and-swap without a lock; a source enters its set under the
  * lock of the set's stripe (sl_source_locks, by the set's index), in place
- * of the way used least recently when the set is full. The loader makes 2-4 ways per entry
- * of source_table_size (a power of two of sets), so that a table holding
- * that many sources rarely has a full set. A way is a cache line: CPUs
+ * of the way used least recently when the set is full. The loader makes
+ * 2-4 ways per entry of source_table_size (a power of two of sets), so
+ * that a table holding that many sources rarely has a full set. A way is a cache line: CPUs
  * taking tokens of different sources never write the same line. */
 #define SL_SOURCE_WAYS 4
 struct sl_source_way {
 	struct sl_source_key key; /* family 0: an empty way */
 	__u32 pad0;
-	__u64 used_ns; /* the last take or give-back, or a refusal (within 1 ms):
-			* the set's eviction order */
+	__u64 used_ns; /* its last use (a take, a peek, a refusal), written at
+			* most once a millisecond: the set's eviction order */
 	struct sl_source_state state;
 	__u8 pad[24];
 };

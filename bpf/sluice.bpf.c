@@ -133,25 +133,20 @@ static __always_inline int sl_admitted(void)
 
 /* Global (separately verified) functions keep the verifier's state count in
  * check: the parser's branches are not multiplied by the decision's. They
- * take the context, never packet pointers, and are checked for any meta. */
-__attribute__((noinline)) int sl_parse_l4_xdp(struct xdp_md *ctx, struct sl_meta *m)
-{
-	if (!m)
-		return SL_PARSE_MALFORMED;
-	return sl_parse_l4_at((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
-}
-
+ * take the context, never packet pointers, and are checked for any meta.
+ * The IP layer and L4 in one (a third function for L4 verified no fewer
+ * instructions: 712,182 with it, 698,006 without, and cost a call). */
 __attribute__((noinline)) int sl_parse_ip_xdp(struct xdp_md *ctx, struct sl_meta *m)
 {
 	if (!m)
 		return SL_PARSE_MALFORMED;
-	int r = sl_parse_ip_at((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m);
-	return r == SL_PARSE_L4_PENDING ? sl_parse_l4_xdp(ctx, m) : r;
+	__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
+	int r = sl_parse_ip_at(data, end, m);
+	return r == SL_PARSE_L4_PENDING ? sl_parse_l4_at(data, end, m) : r;
 }
 
-/* sl_parse() in three separately verified parts: the branches of each layer
- * are not multiplied by every path through the layers before it (VLAN tags,
- * IPv6 extension headers). */
+/* sl_parse() in two separately verified parts: the branches of IP and L4
+ * are not multiplied by every path through the VLAN tags before them. */
 __attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m)
 {
 	if (!m)

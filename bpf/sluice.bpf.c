@@ -340,6 +340,12 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	if (now - SL_READ_ONCE(way->used_ns) > SL_SOURCE_USE_NS)
 		way->used_ns = now;
 	SL_LOAD_ORDER();
+	/* A debt a retune left beyond the burst's reach, cut back (gcra.h):
+	 * once, by whichever CPU's compare-and-swap lands first. */
+	const __u64 tat = SL_READ_ONCE(way->state.tat_u);
+	const __u64 settled = sl_gcra_settle(tat, &cp->src_bucket, now);
+	if (settled != tat)
+		__sync_val_compare_and_swap(&way->state.tat_u, tat, settled);
 	if (op == SL_SOURCE_OP_PEEK)
 		return sl_source_short(&way->state, cp, now) ? SL_SOURCE_REFUSED : SL_SOURCE_TAKEN;
 	return sl_source_cas(way, cp, now, give_back);
@@ -458,7 +464,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	struct sl_class_state *cs = &st->classes[si];
 	struct sl_cpu_credits *cc = bpf_map_lookup_elem(&sl_credits, &zero);
 
-	/* The source's own budget first, under its set's lock: its token
+	/* The source's own budget first, by compare-and-swap: its token
 	 * taken where this CPU's credit could admit the lookup, else only
 	 * looked at (peeked: it has one), so that a lookup the class then sheds
 	 * without the lock writes nothing; the token is taken when the lock

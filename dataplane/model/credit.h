@@ -15,7 +15,7 @@
  *    reserve and 1% of its burst over the CPUs (fewer than SL_CREDIT_MIN:
  *    none, so a small budget is always decided exactly).
  *    A per-source budget is not drawn on: the caller takes the source's own
- *    token first (sl_source_take, under the source's own lock in XDP);
+ *    token first (sl_source_take; by compare-and-swap in XDP);
  *  - continuations: a verified continuation (any continuation where no
  *    flow state is kept, sl_flows_kept) takes nothing but a boundary packet
  *    token, down to zero. Without a packet budget it is decided without the

@@ -127,9 +127,17 @@ SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *
 #define SL_SOURCE_TAKEN	  1 /* the caller took the source's token */
 #define SL_SOURCE_REFUSED 2 /* the caller found the source's bucket empty */
 
+/* A source's debt cut back after a retune (gcra.h, sl_gcra_settle). */
+SL_INLINE void sl_source_settle(struct sl_source_state *ss, const struct sl_class_params *cp,
+				__u64 now_ns)
+{
+	ss->tat_u = sl_gcra_settle(ss->tat_u, &cp->src_bucket, now_ns);
+}
+
 SL_INLINE int sl_source_take(struct sl_source_state *ss, const struct sl_class_params *cp,
 			     __u64 now_ns)
 {
+	sl_source_settle(ss, cp, now_ns);
 	const __u64 tat = sl_gcra_after_take(ss->tat_u, &cp->src_bucket, now_ns);
 	if (!tat)
 		return SL_SOURCE_REFUSED;
@@ -352,6 +360,8 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	 * not the class's load, so the sticky controller does not count it. */
 	if (cp->src_bucket.enabled &&
 	    (source == SL_SOURCE_REFUSED || (source == SL_SOURCE_HERE && ss))) {
+		if (source == SL_SOURCE_HERE)
+			sl_source_settle(ss, cp, now_ns);
 		const int refused = source == SL_SOURCE_REFUSED || sl_source_short(ss, cp, now_ns);
 		if (refused) {
 			sl_decide_source_refused(prof, m, class_id, charged, d);

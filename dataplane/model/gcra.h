@@ -23,7 +23,13 @@
  *
  * Retunes: TAT is what the source owes (TAT - now, in time), so a retune of
  * the rate or burst keeps that debt: a source has burst - debt / T tokens
- * under the new values, never more than the new burst.
+ * under the new values, never more than the new burst. A debt beyond the
+ * new burst's reach (burst x T) by more than SL_GCRA_SLACK_NS is cut back
+ * to that reach plus the slack (sl_gcra_settle): the source starts empty,
+ * at worst 100 ms late, instead of waiting out a debt a larger burst or a
+ * lower rate let it run up. The slack exceeds any clock skew between CPUs
+ * (and the coarse clock's tick, at most 100 ms), so a cut never gives a
+ * token: a source whose TAT another CPU's later clock wrote is never cut.
  */
 #pragma once
 
@@ -64,6 +70,16 @@ SL_INLINE __u64 sl_gcra_after_take(__u64 tat, const struct sl_gcra_params *p, __
 	if (from - now_u > p->limit_u - p->emit_u || p->emit_u > p->limit_u)
 		return 0;
 	return from + p->emit_u;
+}
+
+/* The TAT a source should hold at now_ns: tat, or its debt cut back after a
+ * retune left it beyond the burst's reach (above). Never raises it. */
+#define SL_GCRA_SLACK_NS 100000000ULL
+SL_INLINE __u64 sl_gcra_settle(__u64 tat, const struct sl_gcra_params *p, __u64 now_ns)
+{
+	const __u64 cap =
+		(now_ns << SL_GCRA_SHIFT) + p->limit_u + (SL_GCRA_SLACK_NS << SL_GCRA_SHIFT);
+	return tat > cap ? cap : tat;
 }
 
 /* The TAT a give-back leaves: the token a take took, returned (a TAT at or

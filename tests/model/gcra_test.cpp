@@ -149,6 +149,36 @@ TEST(Gcra, ARetuneNeverLeavesMoreThanTheNewBurst) {
   EXPECT_EQ(taken, 20);
 }
 
+// A retune that shrinks a source's reach (a smaller burst, or a higher rate)
+// below what it owes cuts the debt back: the source starts empty, at most
+// SL_GCRA_SLACK_NS late, instead of waiting out the old debt (10 s here).
+TEST(Gcra, ARetuneNeverLocksASourceOutForItsOldDebt) {
+  const uint64_t now = 20 * kSecond;
+  sl_source_state ss;
+  sl_source_init(&ss);
+  const sl_class_params before = with_source(10, 100);
+  for (int i = 0; i < 100; i++) ASSERT_EQ(sl_source_take(&ss, &before, now), SL_SOURCE_TAKEN);
+  const sl_class_params after = with_source(1000, 10);  // reach: 10 ms
+  EXPECT_EQ(sl_source_take(&ss, &after, now), SL_SOURCE_REFUSED);
+  EXPECT_EQ(sl_source_take(&ss, &after, now + SL_GCRA_SLACK_NS), SL_SOURCE_REFUSED)
+      << "empty: never a token the cut gives";
+  // Empty at the cut, plus the slack: the first token 1 ms after that.
+  const uint64_t first = now + SL_GCRA_SLACK_NS + 1000000;
+  EXPECT_EQ(sl_source_take(&ss, &after, first - 1), SL_SOURCE_REFUSED);
+  EXPECT_EQ(sl_source_take(&ss, &after, first), SL_SOURCE_TAKEN);
+  // Then the new rate and burst: full 10 ms after the last take.
+  int taken = 0;
+  while (sl_source_take(&ss, &after, first + 10000000) == SL_SOURCE_TAKEN) taken++;
+  EXPECT_EQ(taken, 10);
+  // A clock behind another CPU's by less than the slack cuts nothing.
+  sl_source_state skewed;
+  sl_source_init(&skewed);
+  for (int i = 0; i < 10; i++) ASSERT_EQ(sl_source_take(&skewed, &after, now), SL_SOURCE_TAKEN);
+  const uint64_t owed = skewed.tat_u;
+  EXPECT_EQ(sl_source_take(&skewed, &after, now - 50000000), SL_SOURCE_REFUSED);
+  EXPECT_EQ(skewed.tat_u, owed);
+}
+
 // The largest values the validator lets through, on a clock of 4 * 10^18 ns
 // (pcap time in 2096): no overflow, the burst capped as gcra.h says.
 TEST(Gcra, LargestRateBurstAndClockDoNotOverflow) {

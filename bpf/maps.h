@@ -143,7 +143,7 @@ struct {
 /* Locks of the per-source table's sets (sl_sources), striped by the set's
  * index, one cache line each: a source enters its set under its stripe's
  * lock, outside the state lock. Its budget's tokens need none (one GCRA
- * word, taken by compare-and-swap: bpf/sluice.bpf.c, sl_source_xdp). */
+ * word, taken by compare-and-swap: bpf/sources.h, sl_source_xdp). */
 #define SL_SOURCE_LOCKS 1024
 struct sl_source_lock {
 	struct bpf_spin_lock lock;

@@ -3,7 +3,7 @@
  * sluice's XDP dataplane: a thin entry around the shared admission model
  * (dataplane/model/). Parse, look the addresses up in the LPM tries of the
  * live profile slot, classify, verify a continuation against the flow table
- * (flows.h), resolve the per-source bucket, decide on the CPU's credit or
+ * (flows.h), resolve the per-source budget (sources.h), decide on the CPU's credit or
  * under the state lock (credit.h), record the flow the decision opened,
  * count per CPU, then act: pass (host mode) or redirect to the inside
  * interface (inline mode), drop, answer a SYN with a RST+ACK
@@ -20,6 +20,7 @@
 #include "flows.h"
 #include "parse.h"
 #include "rewrite.h"
+#include "sources.h"
 #include "table_sets.h"
 
 /* Knobs, set by the loader before load. */
@@ -207,148 +208,6 @@ __attribute__((noinline)) int sl_mark_xdp(struct xdp_md *ctx, const struct sl_me
 		return 0;
 	sl_mark_dscp((__u8 *)(long)ctx->data, (__u8 *)(long)ctx->data_end, m, (__u8)dscp);
 	return 0;
-}
-
-/* How stale a refused source's last use may get before a refusal writes it
- * (its way's eviction order): 1 ms. */
-#define SL_SOURCE_USE_NS 1000000ULL
-
-/* Whether a way holds key (both 8-byte aligned: three loads each). */
-static __always_inline int sl_source_is(const struct sl_source_way *w,
-					const struct sl_source_key *key)
-{
-	const __u64 *a = (const __u64 *)w, *b = (const __u64 *)key;
-	return a[0] == b[0] && a[1] == b[1] && ((const __u32 *)a)[4] == ((const __u32 *)b)[4];
-}
-
-/* The way of the set that holds key, or SL_SOURCE_WAYS. */
-static __always_inline __u32 sl_source_find(const struct sl_source_set *set,
-					    const struct sl_source_key *key)
-{
-#pragma unroll
-	for (__u32 i = 0; i < SL_SOURCE_WAYS; i++)
-		if (sl_source_is(&set->way[i], key))
-			return i;
-	return SL_SOURCE_WAYS;
-}
-
-/* The way a source new to the set takes: an empty one, else the one used
- * least recently. */
-static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
-{
-	__u32 v = 0;
-#pragma unroll
-	for (__u32 i = 0; i < SL_SOURCE_WAYS; i++) {
-		if (set->way[i].key.family == 0)
-			return i;
-		if (set->way[i].used_ns < set->way[v].used_ns)
-			v = i;
-	}
-	return v;
-}
-
-#define SL_SOURCE_OP_TAKE      0
-#define SL_SOURCE_OP_GIVE_BACK 1 /* the token an earlier take took; returns 0 */
-#define SL_SOURCE_OP_PEEK      2 /* whether a take would find a token; takes none */
-/* The caller's note of a peek that found a token (none taken). */
-#define SL_SOURCE_PEEKED 3
-
-/* Compare-and-swap attempts on a source's word before a take is refused (or
- * a give-back dropped): each failure is another CPU's take or give-back of
- * the same source that succeeded meanwhile. */
-#define SL_SOURCE_CAS_TRIES 4
-
-/* A take or a give-back of the source in way w: GCRA (gcra.h), by
- * compare-and-swap of its one word. */
-static __always_inline int sl_source_cas(struct sl_source_way *way,
-					 const struct sl_class_params *cp, __u64 now, int give_back)
-{
-#pragma unroll
-	for (int i = 0; i < SL_SOURCE_CAS_TRIES; i++) {
-		const __u64 tat = SL_READ_ONCE(way->state.tat_u);
-		const __u64 next = give_back ? sl_gcra_after_give_back(tat, &cp->src_bucket)
-					     : sl_gcra_after_take(tat, &cp->src_bucket, now);
-		if (!next && !give_back)
-			return SL_SOURCE_REFUSED;
-		if (__sync_val_compare_and_swap(&way->state.tat_u, tat, next) == tat)
-			return give_back ? 0 : SL_SOURCE_TAKEN;
-	}
-	return give_back ? 0 : SL_SOURCE_REFUSED;
-}
-
-/* A lookup's source budget (sl_sources, created full): SL_SOURCE_TAKEN or
- * SL_SOURCE_REFUSED (decide.h), or SL_SOURCE_HERE when the table cannot be
- * read (no per-source limit). The token is taken (or given back) by one
- * compare-and-swap of the source's word, without a lock; a refusal writes
- * nothing. Peek: SL_SOURCE_TAKEN when the source has a token, none taken (a
- * shed that only needed to know writes nothing). A source new to its set
- * enters it under the lock of the set's stripe (sl_source_locks): in place
- * of the source its set used least recently when the set is full, counted
- * as an eviction. A CPU that found the source's way an instant before
- * another CPU gave it to a new source takes (or gives back) that source's
- * token: once, at worst, from a fresh full budget. */
-__attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
-					    const struct sl_meta *m, __u64 now, int op)
-{
-	const int give_back = op == SL_SOURCE_OP_GIVE_BACK;
-	if (!prof || !m)
-		return SL_SOURCE_HERE;
-	const struct sl_class_params *cp = &prof->classes[cls & (SL_MAX_CLASSES - 1)];
-	struct sl_source_key key __attribute__((aligned(8)));
-	sl_source_key_make(&key, m, cp);
-	__u32 zero = 0;
-	__u32 index = (__u32)sl_key_hash(&key, sl_table_salt_value) & sl_source_set_mask;
-	struct sl_source_set *set = bpf_map_lookup_elem(&sl_sources, &index);
-	if (!set)
-		return SL_SOURCE_HERE;
-	__u32 w = sl_source_find(set, &key);
-	if (w >= SL_SOURCE_WAYS) {
-		if (give_back)
-			return 0; /* its way went to another source meanwhile */
-		__u32 stripe = index & (SL_SOURCE_LOCKS - 1);
-		struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
-		if (!sl)
-			return SL_SOURCE_HERE;
-		int entered = 0, evicted = 0;
-		bpf_spin_lock(&sl->lock);
-		w = sl_source_find(set, &key);
-		if (w >= SL_SOURCE_WAYS) {
-			w = sl_source_victim(set);
-			struct sl_source_way *v = &set->way[w & (SL_SOURCE_WAYS - 1)];
-			evicted = v->key.family != 0;
-			entered = 1;
-			/* Its budget before its key: a CPU that matches the
-			 * key reads the fresh budget. */
-			sl_source_init(&v->state);
-			v->used_ns = now;
-			SL_STORE_ORDER();
-			__builtin_memcpy(&v->key, &key, sizeof(key));
-		}
-		bpf_spin_unlock(&sl->lock);
-		if (entered) {
-			struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
-			if (cnt) {
-				cnt->source_inserts++;
-				cnt->source_evictions += evicted;
-			}
-		}
-	}
-	struct sl_source_way *way = &set->way[w & (SL_SOURCE_WAYS - 1)];
-	/* Still in use: a flood of new sources must not take its way (and
-	 * give it a full budget). Written once per SL_SOURCE_USE_NS at most,
-	 * not by every packet. */
-	if (now - SL_READ_ONCE(way->used_ns) > SL_SOURCE_USE_NS)
-		way->used_ns = now;
-	SL_LOAD_ORDER();
-	/* A debt a retune left beyond the burst's reach, cut back (gcra.h):
-	 * once, by whichever CPU's compare-and-swap lands first. */
-	const __u64 tat = SL_READ_ONCE(way->state.tat_u);
-	const __u64 settled = sl_gcra_settle(tat, &cp->src_bucket, now);
-	if (settled != tat)
-		__sync_val_compare_and_swap(&way->state.tat_u, tat, settled);
-	if (op == SL_SOURCE_OP_PEEK)
-		return sl_source_short(&way->state, cp, now) ? SL_SOURCE_REFUSED : SL_SOURCE_TAKEN;
-	return sl_source_cas(way, cp, now, give_back);
 }
 
 /* sl_sticky_settle under the state lock. Global: its walks of the demand

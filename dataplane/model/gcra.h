@@ -7,7 +7,7 @@
  * time (TAT), the moment the bucket will be full again. A take at now finds
  * a token when max(TAT, now) + T <= now + burst * T, and moves TAT to
  * max(TAT, now) + T (T: the emission interval, 1 / rate); one
- * compare-and-swap takes a token without a lock (bpf/sluice.bpf.c).
+ * compare-and-swap takes a token without a lock (bpf/sources.h).
  *
  * Rounding: time is counted in 1/4 ns (SL_GCRA_SHIFT) and T is rounded up
  * to a whole quarter nanosecond. A source therefore never gets more than

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // A bounded, exact LRU map with every byte allocated up front: a flood of new
 // keys recycles the least recently used entry instead of growing memory (the
-// contract of a BPF LRU hash map, without its approximation). The per-source
-// table and each flow table partition are one of these. Not thread-safe; the
-// DPDK dataplane uses the per-source table under its state lock and each
-// worker's flow table shard under that shard's lock.
+// contract of a BPF LRU hash map, without its approximation). The reference
+// model's per-source table and each flow table partition are one of these.
+// Not thread-safe; the DPDK dataplane uses each worker's flow table shard
+// under that shard's lock (its per-source table is its own:
+// dataplane/dpdk/source_sets.hpp).
 #pragma once
 
 #include <cstdint>

@@ -8,7 +8,7 @@ namespace sluice {
 
 // Keyed: the sources are the sender's to choose (spoofed), and with a fixed
 // hash a flood of sources picked offline to share one probe run would make
-// every charged packet walk it under the DPDK state lock.
+// every charged packet walk it.
 uint32_t SourceTable::Hash::operator()(const sl_source_key& k) const { return keyed_hash(k); }
 
 sl_source_state* SourceTable::find_or_insert(const sl_source_key& key) {

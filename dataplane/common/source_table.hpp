@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-source bucket table for the reference model and the DPDK dataplane: a
-// bounded LRU keyed by the masked source (sl_source_key). All entries are
-// allocated up front; a new source takes the least recently used entry once
-// the table is full, so a flood of spoofed sources recycles entries instead
-// of growing memory (the same contract as a BPF LRU hash map).
+// Per-source budget table of the reference model: a bounded LRU keyed by the
+// masked source (sl_source_key). All entries are allocated up front; a new
+// source takes the least recently used entry once the table is full, so a
+// flood of spoofed sources recycles entries instead of growing memory (the
+// same contract as a BPF LRU hash map). The DPDK workers share sets of their
+// own without a lock (dataplane/dpdk/source_sets.hpp), as the XDP program
+// does.
 #pragma once
 
 #include <cstdint>

@@ -4,11 +4,12 @@
 // Per worker: rx burst on the outside port -> parse, the burst's addresses
 // looked up in bulk in the live Snapshot's prefix tables (fib.hpp), classify
 // (the Snapshot is immutable, no lock) -> per frame: flow lookups in the flow
-// table's shards (flow_shards.hpp), then the decision: on the worker's
-// per-CPU credit, or a shed the state leaves no doubt about, without a
-// lock (dataplane/model/credit.h), else under the state
-// spinlock, taken once per burst at the first frame that needs it (class,
-// boundary and per-source state; sl_decide()) -> admitted packets into that
+// table's shards (flow_shards.hpp), the source's budget by compare-and-swap
+// (source_sets.hpp), then the decision: on the worker's per-CPU credit, or a
+// shed the state leaves no doubt about, without a lock
+// (dataplane/model/credit.h), else under the state spinlock, taken once per
+// burst at the first frame that needs it (class and boundary state;
+// sl_decide_source()) -> admitted packets into that
 // worker's eight priority rings (the model's verdicts only; when the profile
 // has no packet budget there is nothing to pace to and they go straight
 // out) -> resets back out of the outside port. The inside -> outside
@@ -43,9 +44,9 @@
 #include <vector>
 
 #include "dataplane/common/profile.hpp"
-#include "dataplane/common/source_table.hpp"
 #include "dataplane/dpdk/fib.hpp"
 #include "dataplane/dpdk/flow_shards.hpp"
+#include "dataplane/dpdk/source_sets.hpp"
 #include "dataplane/model/abi.h"
 
 struct rte_rcu_qsbr;
@@ -106,10 +107,6 @@ struct alignas(64) LcoreCounters {
   sl_counters model{};          // by class state slot, as in the XDP maps
   uint64_t tx_dropped[2] = {};  // by port (kPortOutside, kPortInside)
   uint64_t queue_full[SL_PRIORITIES] = {};
-  // The shared per-source table as this worker last saw it (under the lock):
-  // stats read these instead of taking the fast path's lock.
-  uint64_t source_entries = 0;
-  uint64_t source_evictions = 0;
   uint64_t loops = 0;   // polling loops run: liveness, for the XDP standby's heartbeat
   QueueCounters queue;  // this worker's scheduler
 };
@@ -133,8 +130,9 @@ struct alignas(64) Pace {
   std::atomic<uint64_t> tat{0};
 };
 
-// The model's mutable state, shared by every worker: budgets and per-source
-// state under `lock`, flows under their shards' own locks.
+// The model's mutable state, shared by every worker: budgets under `lock`
+// (and the workers' credits drawn from them), sources by compare-and-swap
+// (source_sets.hpp), flows under their shards' own locks.
 struct SharedState {
   SharedState(std::size_t source_capacity, std::size_t flow_capacity, uint32_t workers)
       : sources(source_capacity), flows(flow_capacity, workers) {
@@ -143,7 +141,7 @@ struct SharedState {
   rte_spinlock_t lock;
   std::array<sl_class_state, SL_MAX_CLASSES> classes{};
   sl_boundary_state boundary{};
-  SourceTable sources;
+  SourceSets sources;
   // Kept across profile swaps (a retune loses no flow); only a restart of
   // the dataplane starts it empty, with a learning window.
   FlowShards flows;

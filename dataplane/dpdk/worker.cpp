@@ -24,6 +24,10 @@
 namespace sluice::dpdk {
 namespace {
 
+using Op = SourceSets::Op;
+// A source found to have a token, none taken (decide.h's SL_SOURCE_* are 0-2).
+constexpr int kPeeked = -1;
+
 uint32_t classify(const Snapshot& s, const sl_meta& m, uint32_t src, uint32_t dst) {
   const sl_profile& prof = s.profile.prof;
   const uint32_t port =
@@ -142,48 +146,64 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     if (!meta[i].is_start)
       flow_hit = flow_verify(flows, prof, meta[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*),
                              rte_pktmbuf_data_len(pkts[i]), cls[i], by_class, now[i], counters);
-    const bool sourced = sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled;
-    if (!sourced && (sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
-                                        SL_SOURCE_HERE, flow_hit, &credits, now[i], &d[i]) ||
-                     sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
-                                      &sticky[cp.state_index & (SL_MAX_CLASSES - 1)],
-                                      SL_SOURCE_HERE, flow_hit, now[i], &d[i]))) {
-      flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
-      continue;
+    // The source's own budget first, by compare-and-swap (source_sets.hpp):
+    // its token taken where this worker's credit could admit the lookup,
+    // else only peeked at (it has one), so that a lookup the class then
+    // sheds without the lock writes nothing; the token is taken when the
+    // lock decides. As the XDP program does.
+    int source = SL_SOURCE_HERE;
+    bool done = false;
+    sl_source_key skey;
+    if (sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled) {
+      sl_source_key_make(&skey, &meta[i], &cp);
+      const bool ready =
+          (meta[i].is_start || sl_charged_unlocked(&prof, &st.boundary, flow_hit, now[i])) &&
+          sl_credit_ready(&prof, cls[i], &cs, &st.boundary, &credits, now[i]);
+      source = st.sources.op(skey, cp, now[i], ready ? Op::kTake : Op::kPeek, w);
+      if (ready && source == SL_SOURCE_TAKEN) {
+        sl_credit_spend_lookup(&prof, &meta[i], cls[i], &credits, &d[i]);
+        done = true;
+      } else if (source == SL_SOURCE_TAKEN) {
+        source = kPeeked;
+      }
     }
-    if (!locked) {
-      rte_spinlock_lock(&st.lock);
-      locked = true;
+    if (!done)
+      done = source != kPeeked &&
+             sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source,
+                                flow_hit, &credits, now[i], &d[i]);
+    if (!done)
+      done =
+          sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                           &sticky[cp.state_index & (SL_MAX_CLASSES - 1)],
+                           source == kPeeked ? SL_SOURCE_TAKEN : source, flow_hit, now[i], &d[i]);
+    if (!done) {
+      // The lock decides, with the token taken (another worker may have
+      // taken the last one meanwhile: then refused by it, as the take says).
+      if (source == kPeeked) source = st.sources.op(skey, cp, now[i], Op::kTake, w);
+      if (!locked) {
+        rte_spinlock_lock(&st.lock);
+        locked = true;
+      }
+      // The order of dataplane/model/credit.h, as the reference model runs it.
+      if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source,
+                              flow_hit, &credits, now[i], &d[i]) &&
+          !sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                            &sticky[cp.state_index & (SL_MAX_CLASSES - 1)], source, flow_hit,
+                            now[i], &d[i])) {
+        if (sl_sticky_due(&prof, &cp, &cs, now[i])) take_sticky(e, cp, cs);
+        sl_credit_reclaim(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i]);
+        sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr, source,
+                         flow_hit, now[i], &d[i]);
+        sl_credit_draw(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i],
+                       &d[i]);
+        sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
+      }
     }
-    sl_source_state* ss = nullptr;
-    if (sourced) {
-      sl_source_key key;
-      sl_source_key_make(&key, &meta[i], &cp);
-      ss = st.sources.find_or_insert(key);
-    }
-    // The order of dataplane/model/credit.h, as the reference model runs it.
-    const int source = ss ? sl_source_take(ss, &cp, now[i]) : SL_SOURCE_HERE;
-    if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source, flow_hit,
-                            &credits, now[i], &d[i]) &&
-        !sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
-                          &sticky[cp.state_index & (SL_MAX_CLASSES - 1)], source, flow_hit, now[i],
-                          &d[i])) {
-      if (sl_sticky_due(&prof, &cp, &cs, now[i])) take_sticky(e, cp, cs);
-      sl_credit_reclaim(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i]);
-      sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr, source,
-                       flow_hit, now[i], &d[i]);
-      sl_credit_draw(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i],
-                     &d[i]);
-      sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
-    }
-    if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i])) sl_source_give_back(ss, &cp);
+    if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i]))
+      st.sources.op(skey, cp, now[i], Op::kGiveBack, w);
     flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
   }
-  if (locked) {
-    bump(e.counters[w].source_entries, st.sources.size() - e.counters[w].source_entries);
-    bump(e.counters[w].source_evictions, st.sources.evictions() - e.counters[w].source_evictions);
-    rte_spinlock_unlock(&st.lock);
-  }
+  if (locked) rte_spinlock_unlock(&st.lock);
 
   if (e.sample_armed.load(std::memory_order_acquire)) sample(e, pkts, d, n, tsc);
 

@@ -10,20 +10,9 @@
 
 #include "bpf/shared_state.h"
 #include "dataplane/common/flow_table.hpp"
+#include "dataplane/common/set_shape.hpp"
 
 namespace sluice::xdp_sets {
-
-namespace {
-
-// A power of two of sets of `ways` ways, holding at least twice entries:
-// 2-4 ways per entry.
-uint32_t sets_for(uint64_t entries, uint32_t ways) {
-  uint32_t n = 1;
-  while (uint64_t{n} * ways < 2 * entries) n *= 2;
-  return n;
-}
-
-}  // namespace
 
 uint32_t source_sets(uint64_t source_table_size) {
   return sets_for(source_table_size, SL_SOURCE_WAYS);

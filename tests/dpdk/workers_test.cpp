@@ -205,8 +205,9 @@ per_source = { rate_per_sec = 1, burst = 6500 }
 }
 
 // A flood of new sources from both workers at once fills the per-source
-// table to its size and recycles entries, and the stats count them (one
-// lookup per source, each admitted by its own full bucket).
+// table to its ways (2-4 per entry of source_table_size: 512 sets of 4 for
+// 1024) and recycles entries, and the stats count them (one lookup per
+// source, each admitted by its own full budget, entered once).
 TEST(DpdkWorkers, TwoAtOnceRecycleSourceEntriesAndCountThem) {
   SLUICE_REQUIRE_ROOT();
   constexpr uint32_t kSources = 3000;  // per worker
@@ -243,9 +244,13 @@ per_source = { rate_per_sec = 1, burst = 1 }
   };
   ASSERT_TRUE(await([&] { return admitted() == kWorkers * kSources; })) << describe(dp.stats());
   const DataplaneStats st = dp.stats();
-  EXPECT_EQ(st.source_table_capacity, 1024u);
-  EXPECT_EQ(st.source_table_entries, 1024u);
-  EXPECT_EQ(st.source_table_evictions, kWorkers * kSources - 1024u);
+  // Every source entered once: held, or counted as evicted. A set left
+  // with an empty way took no more than its ways (the keyed hash decides
+  // how many; 6000 sources in 512 sets leave one about every other run).
+  EXPECT_EQ(st.source_table_capacity, 2048u);
+  EXPECT_EQ(st.source_table_entries + st.source_table_evictions, kWorkers * kSources);
+  EXPECT_LE(st.source_table_entries, 2048u);
+  EXPECT_GE(st.source_table_entries, 2048u - 8);
   dp.stop();
 }
 

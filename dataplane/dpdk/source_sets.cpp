@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/dpdk/source_sets.hpp"
+
+#include <cstring>
+
+#include "dataplane/common/keyed_hash.hpp"
+#include "dataplane/common/set_shape.hpp"
+#include "dataplane/model/decide.h"
+
+namespace sluice::dpdk {
+namespace {
+
+using Word = std::atomic_ref<uint64_t>;
+
+uint64_t read(uint64_t& w) { return Word(w).load(std::memory_order_relaxed); }
+
+}  // namespace
+
+SourceSets::SourceSets(uint64_t source_table_size)
+    : mask_(sets_for(source_table_size, kSourceWays) - 1),
+      sets_(new Set[std::size_t{mask_} + 1]()),
+      stripes_(new Stripe[kStripes]),
+      counts_(new Counts[kWorkers]) {
+  for (uint32_t i = 0; i < kStripes; i++) rte_spinlock_init(&stripes_[i].lock);
+}
+
+uint32_t SourceSets::find(const Set& set, const uint64_t* key) {
+  for (uint32_t i = 0; i < kSourceWays; i++) {
+    auto& w = const_cast<Way&>(set.way[i]);
+    if (read(w.key[0]) == key[0] && read(w.key[1]) == key[1] && read(w.key[2]) == key[2]) return i;
+  }
+  return kSourceWays;
+}
+
+int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t now_ns, Op op,
+                   uint32_t worker) {
+  uint64_t k[3] = {};
+  std::memcpy(k, &key, sizeof(key));
+  const uint32_t index = keyed_hash(key) & mask_;
+  Set& set = sets_[index];
+  uint32_t w = find(set, k);
+  if (w == kSourceWays) {
+    if (op == Op::kGiveBack) return 0;  // its way went to another source meanwhile
+    rte_spinlock_t* lock = &stripes_[index % kStripes].lock;
+    bool entered = false, evicted = false;
+    rte_spinlock_lock(lock);
+    w = find(set, k);
+    if (w == kSourceWays) {
+      // An empty way, else the one used least recently.
+      w = 0;
+      for (uint32_t i = 0; i < kSourceWays; i++) {
+        if (read(set.way[i].key[2]) == 0) {  // family 0 (the key's third word): empty
+          w = i;
+          break;
+        }
+        if (read(set.way[i].used_ns) < read(set.way[w].used_ns)) w = i;
+      }
+      Way& v = set.way[w];
+      evicted = read(v.key[2]) != 0;
+      entered = true;
+      // Its budget before its key: a worker that matches the key reads
+      // the fresh budget (the release fence; the reader's acquire below).
+      Word(v.tat_u).store(SL_GCRA_FULL, std::memory_order_relaxed);
+      Word(v.used_ns).store(now_ns, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_release);
+      for (int i = 0; i < 3; i++) Word(v.key[i]).store(k[i], std::memory_order_relaxed);
+    }
+    rte_spinlock_unlock(lock);
+    if (entered) {
+      Counts& c = counts_[worker % kWorkers];
+      c.inserts.fetch_add(1, std::memory_order_relaxed);
+      if (evicted) c.evictions.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  Way& way = set.way[w];
+  // Still in use: a flood of new sources must not take its way. Written
+  // once per kUseNs at most, not by every packet.
+  if (now_ns - read(way.used_ns) > kUseNs)
+    Word(way.used_ns).store(now_ns, std::memory_order_relaxed);
+  Word tat(way.tat_u);
+  // A debt a retune left beyond the burst's reach, cut back (gcra.h): once,
+  // by whichever worker's compare-and-swap lands first.
+  uint64_t seen = tat.load(std::memory_order_relaxed);
+  const uint64_t settled = sl_gcra_settle(seen, &cp.src_bucket, now_ns);
+  if (settled != seen && tat.compare_exchange_strong(seen, settled, std::memory_order_relaxed))
+    seen = settled;
+  if (op == Op::kPeek)
+    return sl_gcra_after_take(seen, &cp.src_bucket, now_ns) == 0 ? SL_SOURCE_REFUSED
+                                                                 : SL_SOURCE_TAKEN;
+  const bool give_back = op == Op::kGiveBack;
+  for (int i = 0; i < kCasTries; i++) {
+    const uint64_t next = give_back ? sl_gcra_after_give_back(seen, &cp.src_bucket)
+                                    : sl_gcra_after_take(seen, &cp.src_bucket, now_ns);
+    if (next == 0 && !give_back) return SL_SOURCE_REFUSED;
+    if (tat.compare_exchange_strong(seen, next, std::memory_order_relaxed))
+      return give_back ? 0 : SL_SOURCE_TAKEN;
+  }
+  return give_back ? 0 : SL_SOURCE_REFUSED;
+}
+
+uint64_t SourceSets::inserts(uint32_t w) const {
+  return counts_[w % kWorkers].inserts.load(std::memory_order_relaxed);
+}
+
+uint64_t SourceSets::evictions(uint32_t w) const {
+  return counts_[w % kWorkers].evictions.load(std::memory_order_relaxed);
+}
+
+}  // namespace sluice::dpdk

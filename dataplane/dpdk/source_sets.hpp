@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DPDK workers' per-source table, shared by every worker without the
+// state lock: the C++ twin of the XDP program's (bpf/sources.h,
+// bpf/shared_state.h: struct sl_source_set). A power of two of sets of
+// kSourceWays ways, 2-4 ways per entry of source_table_size, a source's set
+// picked by its keyed hash. A source's budget is one GCRA word
+// (dataplane/model/gcra.h), taken, peeked at and given back by
+// compare-and-swap; a source new to its set enters it under the lock of the
+// set's stripe, in place of the way its set used least recently when the
+// set is full (an eviction). Its budget is written before its key, so a
+// worker that matches the key reads the fresh budget; a worker that found
+// the way an instant before it went to a new source takes (or gives back)
+// that source's token, once at worst, from a fresh full budget.
+//
+// Below capacity it holds exactly the reference's sources (its exact LRU,
+// dataplane/common/source_table.hpp); near it, a full set recycles its
+// least recently used way, where the reference recycles the table's.
+#pragma once
+
+#include <rte_spinlock.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/model/abi.h"
+
+namespace sluice::dpdk {
+
+inline constexpr uint32_t kSourceWays = 4;  // bpf/shared_state.h: SL_SOURCE_WAYS
+
+class SourceSets {
+ public:
+  // What a call does with the source's budget (bpf/sources.h's ops).
+  enum class Op { kTake, kGiveBack, kPeek };
+
+  // source_table_size: the entries the table is sized for.
+  explicit SourceSets(uint64_t source_table_size);
+
+  // A lookup's source budget in class cp: SL_SOURCE_TAKEN or
+  // SL_SOURCE_REFUSED (decide.h). kPeek: SL_SOURCE_TAKEN when the source
+  // has a token, none taken; kGiveBack: the token an earlier take took
+  // (dropped when the source's way went to another meanwhile), returns 0.
+  // A source is entered (with a full budget) by a take or a peek. Takes no
+  // lock unless the source enters its set; any worker may call it.
+  int op(const sl_source_key& key, const sl_class_params& cp, uint64_t now_ns, Op op,
+         uint32_t worker);
+
+  // Sources entered and evicted by worker w (summed: the table's entries).
+  uint64_t inserts(uint32_t w) const;
+  uint64_t evictions(uint32_t w) const;
+  // Ways: the most sources it holds.
+  uint64_t capacity() const { return uint64_t{mask_ + 1} * kSourceWays; }
+
+  // How stale a source's last use may get before a packet writes it (its
+  // way's eviction order): 1 ms, as XDP.
+  static constexpr uint64_t kUseNs = 1'000'000;
+  // Compare-and-swap attempts on a source's word before a take is refused
+  // (or a give-back dropped): each failure is another worker's take or
+  // give-back of the same source that succeeded meanwhile.
+  static constexpr int kCasTries = 4;
+  static constexpr uint32_t kWorkers = 64;  // counter slots: worker ids mod this
+
+ private:
+  struct alignas(64) Way {
+    // The key as words (family 0: an empty way), read without the lock.
+    uint64_t key[3];  // sl_source_key's 20 bytes, zero padded
+    uint64_t used_ns;
+    uint64_t tat_u;  // sl_source_state
+  };
+  static_assert(sizeof(Way) == 64, "a way is a cache line");
+  struct Set {
+    Way way[kSourceWays];
+  };
+  struct alignas(64) Stripe {
+    rte_spinlock_t lock;
+  };
+  struct alignas(64) Counts {
+    std::atomic<uint64_t> inserts{0};
+    std::atomic<uint64_t> evictions{0};
+  };
+  static constexpr uint32_t kStripes = 1024;
+
+  // The way of the set that holds key's words, or kSourceWays.
+  static uint32_t find(const Set& set, const uint64_t* key);
+
+  uint32_t mask_;
+  std::unique_ptr<Set[]> sets_;
+  std::unique_ptr<Stripe[]> stripes_;
+  std::unique_ptr<Counts[]> counts_;
+};
+
+}  // namespace sluice::dpdk

@@ -135,7 +135,7 @@ struct alignas(64) Pace {
 // (source_sets.hpp), flows under their shards' own locks.
 struct SharedState {
   SharedState(std::size_t source_capacity, std::size_t flow_capacity, uint32_t workers)
-      : sources(source_capacity), flows(flow_capacity, workers) {
+      : sources(source_capacity, workers), flows(flow_capacity, workers) {
     rte_spinlock_init(&lock);
   }
   rte_spinlock_t lock;

@@ -16,12 +16,19 @@ uint64_t read(uint64_t& w) { return Word(w).load(std::memory_order_relaxed); }
 
 }  // namespace
 
-SourceSets::SourceSets(uint64_t source_table_size)
+SourceSets::SourceSets(uint64_t source_table_size, uint32_t workers)
     : mask_(sets_for(source_table_size, kSourceWays) - 1),
+      shared_(workers > 1),
       sets_(new Set[std::size_t{mask_} + 1]()),
       stripes_(new Stripe[kStripes]),
       counts_(new Counts[kWorkers]) {
   for (uint32_t i = 0; i < kStripes; i++) rte_spinlock_init(&stripes_[i].lock);
+}
+
+bool SourceSets::write(uint64_t& word, uint64_t& seen, uint64_t next) const {
+  if (shared_) return Word(word).compare_exchange_strong(seen, next, std::memory_order_relaxed);
+  Word(word).store(next, std::memory_order_relaxed);
+  return true;
 }
 
 uint32_t SourceSets::find(const Set& set, const uint64_t* key) {
@@ -43,7 +50,7 @@ int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t
     if (op == Op::kGiveBack) return 0;  // its way went to another source meanwhile
     rte_spinlock_t* lock = &stripes_[index % kStripes].lock;
     bool entered = false, evicted = false;
-    rte_spinlock_lock(lock);
+    if (shared_) rte_spinlock_lock(lock);
     w = find(set, k);
     if (w == kSourceWays) {
       // An empty way, else the one used least recently.
@@ -65,7 +72,7 @@ int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t
       std::atomic_thread_fence(std::memory_order_release);
       for (int i = 0; i < 3; i++) Word(v.key[i]).store(k[i], std::memory_order_relaxed);
     }
-    rte_spinlock_unlock(lock);
+    if (shared_) rte_spinlock_unlock(lock);
     if (entered) {
       Counts& c = counts_[worker % kWorkers];
       c.inserts.fetch_add(1, std::memory_order_relaxed);
@@ -78,13 +85,11 @@ int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t
   // once per kUseNs at most, not by every packet.
   if (now_ns - read(way.used_ns) > kUseNs)
     Word(way.used_ns).store(now_ns, std::memory_order_relaxed);
-  Word tat(way.tat_u);
   // A debt a retune left beyond the burst's reach, cut back (gcra.h): once,
   // by whichever worker's compare-and-swap lands first.
-  uint64_t seen = tat.load(std::memory_order_relaxed);
+  uint64_t seen = read(way.tat_u);
   const uint64_t settled = sl_gcra_settle(seen, &cp.src_bucket, now_ns);
-  if (settled != seen && tat.compare_exchange_strong(seen, settled, std::memory_order_relaxed))
-    seen = settled;
+  if (settled != seen && write(way.tat_u, seen, settled)) seen = settled;
   if (op == Op::kPeek)
     return sl_gcra_after_take(seen, &cp.src_bucket, now_ns) == 0 ? SL_SOURCE_REFUSED
                                                                  : SL_SOURCE_TAKEN;
@@ -93,8 +98,7 @@ int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t
     const uint64_t next = give_back ? sl_gcra_after_give_back(seen, &cp.src_bucket)
                                     : sl_gcra_after_take(seen, &cp.src_bucket, now_ns);
     if (next == 0 && !give_back) return SL_SOURCE_REFUSED;
-    if (tat.compare_exchange_strong(seen, next, std::memory_order_relaxed))
-      return give_back ? 0 : SL_SOURCE_TAKEN;
+    if (write(way.tat_u, seen, next)) return give_back ? 0 : SL_SOURCE_TAKEN;
   }
   return give_back ? 0 : SL_SOURCE_REFUSED;
 }

@@ -34,8 +34,9 @@ class SourceSets {
   // What a call does with the source's budget (bpf/sources.h's ops).
   enum class Op { kTake, kGiveBack, kPeek };
 
-  // source_table_size: the entries the table is sized for.
-  explicit SourceSets(uint64_t source_table_size);
+  // source_table_size: the entries the table is sized for; workers: the
+  // lcores that call op() (one: plain stores, no compare-and-swap).
+  SourceSets(uint64_t source_table_size, uint32_t workers);
 
   // A lookup's source budget in class cp: SL_SOURCE_TAKEN or
   // SL_SOURCE_REFUSED (decide.h). kPeek: SL_SOURCE_TAKEN when the source
@@ -84,7 +85,13 @@ class SourceSets {
   // The way of the set that holds key's words, or kSourceWays.
   static uint32_t find(const Set& set, const uint64_t* key);
 
+  // Writes a source's word: by compare-and-swap from `seen` when several
+  // workers share the table (false: another's write came first, now in
+  // seen), else a plain store.
+  bool write(uint64_t& word, uint64_t& seen, uint64_t next) const;
+
   uint32_t mask_;
+  bool shared_;  // more than one worker
   std::unique_ptr<Set[]> sets_;
   std::unique_ptr<Stripe[]> stripes_;
   std::unique_ptr<Counts[]> counts_;

@@ -7,7 +7,8 @@
 #
 # Configurations: testpmd io, 5tswap (1 core, and 2 cores for the machine's
 # own scaling); sluice (a) 10 prefixes, (b) 100k prefixes, (c) 100k +
-# per-source buckets, on 1 worker; (d) 10 prefixes on 2 workers; and the
+# per-source buckets, on 1 worker, and (c2) = (c) on 2 workers (one per-source
+# table both share); (d) 10 prefixes on 2 workers; and the
 # same without a packet budget (no priority queues) on 1 and 2 workers;
 # and the flow table's cost: (g) = (a) on a capture of verified ACKs (flow
 # hits), (h) = (a) on spoofed ACKs (misses, charged as lookups); and (a)-(d),
@@ -16,8 +17,9 @@
 # (`dpdk_bench floor`, bench/dpdk_floor.cpp): the least worker that decides
 # (a)'s lookups, with a ring for its admitted packets and without (as (e)).
 #
-# --baseline BIN adds (a) and (b) run by another dpdk_bench binary (a build
-# of an older commit, say) to every round, for a before/after in one run.
+# --baseline BIN adds (a), (b), (c) and (c2) run by another dpdk_bench binary
+# (a build of an older commit, say) to every round, for a before/after in
+# one run.
 #
 # Usage: bench/dpdk_bench.sh [--rounds 3] [--seconds 2] [--baseline BIN]   (as root)
 # Needs build/bench/dpdk_bench (cmake --build build --target dpdk_bench) and
@@ -132,11 +134,13 @@ floor() {
   sed -n 's/^RESULT pps=\([0-9]*\) out_pps=\([0-9]*\) all_admitted=\([01]\).*/\1 \2 \3/p' "$log"
 }
 
-names=(io 5tswap 5tswap-2 floor floor-e a b c d e f g h a-off b-off c-off d-off g-off h-off)
-[[ -n $baseline ]] && names+=(a-base b-base)
+names=(io 5tswap 5tswap-2 floor floor-e a b c c2 d e f g h a-off b-off c-off d-off g-off h-off)
+[[ -n $baseline ]] && names+=(a-base b-base c-base c2-base)
 declare -A label=(
   [a-base]="(a) by the --baseline build"
   [b-base]="(b) by the --baseline build"
+  [c-base]="(c) by the --baseline build"
+  [c2-base]="(c2) by the --baseline build"
   [io]="testpmd io, 1 core"
   [5tswap]="testpmd 5tswap, 1 core"
   [5tswap-2]="testpmd 5tswap, 2 cores"
@@ -145,6 +149,7 @@ declare -A label=(
   [a]="sluice (a) 10 prefixes, 1 worker"
   [b]="sluice (b) 100k prefixes, 1 worker"
   [c]="sluice (c) 100k + per-source, 1 worker"
+  [c2]="sluice (c2) = (c), 2 workers"
   [d]="sluice (d) 10 prefixes, 2 workers"
   [e]="sluice (e) = (a), no packet budget"
   [f]="sluice (f) = (d), no packet budget"
@@ -168,6 +173,7 @@ measure() {  # name -> "pps out_pps full"
     a) sluice a --prefixes 10 --per-source off --workers 1 ;;
     b) sluice b --prefixes 100000 --per-source off --workers 1 ;;
     c) sluice c --prefixes 100000 --per-source on --workers 1 ;;
+    c2) sluice c2 --prefixes 100000 --per-source on --workers 2 ;;
     d) sluice d --prefixes 10 --per-source off --workers 2 ;;
     e) sluice e --prefixes 10 --per-source off --workers 1 --packet-budget off ;;
     f) sluice f --prefixes 10 --per-source off --workers 2 --packet-budget off ;;
@@ -181,6 +187,8 @@ measure() {  # name -> "pps out_pps full"
     h-off) CAPTURE=$work/spoofed.pcap CAPTURE2=$work/spoofed2.pcap sluice h-off --prefixes 10 --per-source off --workers 1 --flow-state off ;;
     a-base) BENCH=$baseline sluice a-base --prefixes 10 --per-source off --workers 1 ;;
     b-base) BENCH=$baseline sluice b-base --prefixes 100000 --per-source off --workers 1 ;;
+    c-base) BENCH=$baseline sluice c-base --prefixes 100000 --per-source on --workers 1 ;;
+    c2-base) BENCH=$baseline sluice c2-base --prefixes 100000 --per-source on --workers 2 ;;
   esac
 }
 start=$SECONDS
@@ -233,4 +241,6 @@ round_scaling() {  # TWO ONE: median over rounds of (TWO/ONE) / (5tswap-2/5tswap
 awk -v d="$(round_scaling d a)" -v f="$(round_scaling f e)" 'BEGIN {
   printf "sluice 1 -> 2 scaling vs testpmd 5tswap 1 -> 2, median of each round'"'"'s ratio: %.2fx with packet budget (target >= 0.90x: %s), %.2fx without\n",
     d, (d >= 0.9 ? "met" : "MISSED"), f }'
+awk -v c2="$(round_scaling c2 c)" 'BEGIN {
+  printf "per-source (c -> c2), the same ratio: %.2fx\n", c2 }'
 echo "total run time: $((SECONDS - start)) s"

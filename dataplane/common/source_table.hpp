@@ -4,8 +4,8 @@
 // source takes the least recently used entry once the table is full, so a
 // flood of spoofed sources recycles entries instead of growing memory (the
 // same contract as a BPF LRU hash map). The DPDK workers share sets of their
-// own without a lock (dataplane/dpdk/source_sets.hpp), as the XDP program
-// does.
+// own, their budgets taken by compare-and-swap
+// (dataplane/dpdk/source_sets.hpp), as the XDP program does.
 #pragma once
 
 #include <cstdint>

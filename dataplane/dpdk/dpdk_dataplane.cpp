@@ -396,11 +396,12 @@ DataplaneStats DpdkDataplane::stats() const {
   st.boundary_packet_tokens = sl_bucket_whole_tokens(&e.shared.boundary.packets,
                                                      &prof.boundary_packets, boundary_made, now);
   st.source_table_capacity = e.shared.sources.capacity();
+  // Evictions first: a worker counts a source's insert before its eviction,
+  // so the inserts read after them are never fewer.
   uint64_t inserts = 0;
-  for (uint32_t w = 0; w < e.workers; w++) {
-    inserts += e.shared.sources.inserts(w);
+  for (uint32_t w = 0; w < e.workers; w++)
     st.source_table_evictions += e.shared.sources.evictions(w);
-  }
+  for (uint32_t w = 0; w < e.workers; w++) inserts += e.shared.sources.inserts(w);
   st.source_table_entries = std::min(inserts - st.source_table_evictions, st.source_table_capacity);
   st.flow_table_capacity = e.shared.flows.capacity();
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {

@@ -93,14 +93,18 @@ int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t
   if (op == Op::kPeek)
     return sl_gcra_after_take(seen, &cp.src_bucket, now_ns) == 0 ? SL_SOURCE_REFUSED
                                                                  : SL_SOURCE_TAKEN;
+  // Retried until it lands or the budget refuses: each failure is another
+  // worker's take or give-back of the same source that landed meanwhile
+  // (lock-free: some worker always moves on). XDP gives up after 4 tries,
+  // the verifier's bound (bpf/sources.h); a busy source's lookups are not
+  // refused here for losing races on many cores.
   const bool give_back = op == Op::kGiveBack;
-  for (int i = 0; i < kCasTries; i++) {
+  for (;;) {
     const uint64_t next = give_back ? sl_gcra_after_give_back(seen, &cp.src_bucket)
                                     : sl_gcra_after_take(seen, &cp.src_bucket, now_ns);
     if (next == 0 && !give_back) return SL_SOURCE_REFUSED;
     if (write(way.tat_u, seen, next)) return give_back ? 0 : SL_SOURCE_TAKEN;
   }
-  return give_back ? 0 : SL_SOURCE_REFUSED;
 }
 
 uint64_t SourceSets::inserts(uint32_t w) const {

@@ -58,10 +58,6 @@ class SourceSets {
   // How stale a source's last use may get before a packet writes it (its
   // way's eviction order): 1 ms, as XDP.
   static constexpr uint64_t kUseNs = 1'000'000;
-  // Compare-and-swap attempts on a source's word before a take is refused
-  // (or a give-back dropped): each failure is another worker's take or
-  // give-back of the same source that succeeded meanwhile.
-  static constexpr int kCasTries = 4;
   static constexpr uint32_t kWorkers = 64;  // counter slots: worker ids mod this
 
  private:

@@ -47,8 +47,9 @@ int drain(SourceSets& t, const sl_source_key& k, const sl_class_params& cp, uint
 
 // Two threads take one source's tokens at once, each on its own clock over
 // the same 0.2 s: together never more than burst + rate x t (the bound of
-// docs/architecture.md, "Per-source budgets as GCRA"), and all but the
-// rare take that loses kCasTries races in a row.
+// docs/architecture.md, "Per-source budgets as GCRA"), and no fewer than
+// the budget gave by the end (a take that loses a race retries: no lookup
+// is refused for contention).
 TEST(DpdkSourceSets, TwoWorkersOnOneSourceStayWithinItsBudget) {
   constexpr uint64_t kRate = 1000, kBurst = 100, kSteps = 200'000, kStepNs = 1000;
   SourceSets table(1024, 2);
@@ -70,7 +71,7 @@ TEST(DpdkSourceSets, TwoWorkersOnOneSourceStayWithinItsBudget) {
   b.join();
   const uint64_t bound = kBurst + kRate * kSteps * kStepNs / 1'000'000'000ULL;  // 300
   EXPECT_LE(admitted.load(), bound);
-  EXPECT_GE(admitted.load(), bound * 95 / 100);
+  EXPECT_GE(admitted.load(), bound - 1);  // the last 1 us's token is not yet due
   EXPECT_EQ(table.inserts(0) + table.inserts(1), 1u) << "entered once";
 }
 

@@ -57,8 +57,6 @@ static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
 #define SL_SOURCE_OP_TAKE      0
 #define SL_SOURCE_OP_GIVE_BACK 1 /* the token an earlier take took; returns 0 */
 #define SL_SOURCE_OP_PEEK      2 /* whether a take would find a token; takes none */
-/* The caller's note of a peek that found a token (none taken). */
-#define SL_SOURCE_PEEKED 3
 
 /* Compare-and-swap attempts on a source's word before a take is refused (or
  * a give-back dropped): each failure is another CPU's take or give-back of

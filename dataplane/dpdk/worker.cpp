@@ -25,8 +25,6 @@ namespace sluice::dpdk {
 namespace {
 
 using Op = SourceSets::Op;
-// A source found to have a token, none taken (decide.h's SL_SOURCE_* are 0-2).
-constexpr int kPeeked = -1;
 
 uint32_t classify(const Snapshot& s, const sl_meta& m, uint32_t src, uint32_t dst) {
   const sl_profile& prof = s.profile.prof;
@@ -164,22 +162,22 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
         sl_credit_spend_lookup(&prof, &meta[i], cls[i], &credits, &d[i]);
         done = true;
       } else if (source == SL_SOURCE_TAKEN) {
-        source = kPeeked;
+        source = SL_SOURCE_PEEKED;
       }
     }
     if (!done)
-      done = source != kPeeked &&
+      done = source != SL_SOURCE_PEEKED &&
              sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source,
                                 flow_hit, &credits, now[i], &d[i]);
     if (!done)
-      done =
-          sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
-                           &sticky[cp.state_index & (SL_MAX_CLASSES - 1)],
-                           source == kPeeked ? SL_SOURCE_TAKEN : source, flow_hit, now[i], &d[i]);
+      done = sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
+                              &sticky[cp.state_index & (SL_MAX_CLASSES - 1)],
+                              source == SL_SOURCE_PEEKED ? SL_SOURCE_TAKEN : source, flow_hit,
+                              now[i], &d[i]);
     if (!done) {
       // The lock decides, with the token taken (another worker may have
       // taken the last one meanwhile: then refused by it, as the take says).
-      if (source == kPeeked) source = st.sources.op(skey, cp, now[i], Op::kTake, w);
+      if (source == SL_SOURCE_PEEKED) source = st.sources.op(skey, cp, now[i], Op::kTake, w);
       if (!locked) {
         rte_spinlock_lock(&st.lock);
         locked = true;

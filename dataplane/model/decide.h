@@ -126,6 +126,9 @@ SL_INLINE void sl_flow_ops(const struct sl_profile *prof, const struct sl_meta *
 #define SL_SOURCE_HERE	  0 /* ss (NULL: none) is decided in sl_decide_source() */
 #define SL_SOURCE_TAKEN	  1 /* the caller took the source's token */
 #define SL_SOURCE_REFUSED 2 /* the caller found the source's bucket empty */
+/* A dataplane's note of a peek that found a token, none taken (XDP, DPDK:
+ * taken when the lock decides); never passed to the model's functions. */
+#define SL_SOURCE_PEEKED 3
 
 /* A source's debt cut back after a retune (gcra.h, sl_gcra_settle). */
 SL_INLINE void sl_source_settle(struct sl_source_state *ss, const struct sl_class_params *cp,

@@ -32,6 +32,16 @@ int takes_at(sl_source_state& ss, const sl_class_params& cp, uint64_t at) {
   return taken;
 }
 
+// A new source that took n tokens at one instant, each one granted.
+sl_source_state took(const sl_class_params& cp, int n, uint64_t at) {
+  sl_source_state ss;
+  sl_source_init(&ss);
+  for (int i = 0; i < n; i++)
+    if (sl_source_take(&ss, &cp, at) != SL_SOURCE_TAKEN)
+      ADD_FAILURE() << "take " << i << " refused";
+  return ss;
+}
+
 // rate, burst, offered load as a multiple of the rate
 class GcraBound : public ::testing::TestWithParam<std::tuple<uint64_t, uint64_t, uint64_t>> {};
 
@@ -138,10 +148,8 @@ TEST(Gcra, ClockBehindAnotherCpuNeverAddsTokens) {
 // burst, and a shrunk burst holds at once.
 TEST(Gcra, ARetuneNeverLeavesMoreThanTheNewBurst) {
   const uint64_t now = 9 * kSecond;
-  sl_source_state ss;
-  sl_source_init(&ss);
   const sl_class_params before = with_source(10, 100);
-  for (int i = 0; i < 40; i++) ASSERT_EQ(sl_source_take(&ss, &before, now), SL_SOURCE_TAKEN);
+  sl_source_state ss = took(before, 40, now);
   EXPECT_EQ(sl_gcra_whole_tokens(ss.tat_u, &before.src_bucket, now), 60u);
   const sl_class_params shrunk = with_source(10, 50);
   EXPECT_EQ(sl_gcra_whole_tokens(ss.tat_u, &shrunk.src_bucket, now), 10u);
@@ -157,10 +165,8 @@ TEST(Gcra, ARetuneNeverLeavesMoreThanTheNewBurst) {
 // SL_GCRA_SLACK_NS late, instead of waiting out the old debt (10 s here).
 TEST(Gcra, ARetuneNeverLocksASourceOutForItsOldDebt) {
   const uint64_t now = 20 * kSecond;
-  sl_source_state ss;
-  sl_source_init(&ss);
   const sl_class_params before = with_source(10, 100);
-  for (int i = 0; i < 100; i++) ASSERT_EQ(sl_source_take(&ss, &before, now), SL_SOURCE_TAKEN);
+  sl_source_state ss = took(before, 100, now);
   const sl_class_params after = with_source(1000, 10);  // reach: 10 ms
   EXPECT_EQ(sl_source_take(&ss, &after, now), SL_SOURCE_REFUSED);
   EXPECT_EQ(sl_source_take(&ss, &after, now + SL_GCRA_SLACK_NS), SL_SOURCE_REFUSED)
@@ -186,9 +192,7 @@ TEST(Gcra, LargestRateBurstAndClockDoNotOverflow) {
   const uint64_t late = 4000000000000000000ULL;
   const sl_class_params fast = with_source(SL_MAX_RATE_PER_SEC, SL_MAX_BURST);
   EXPECT_EQ(fast.src_bucket.emit_u, 4u);
-  sl_source_state ss;
-  sl_source_init(&ss);
-  for (int i = 0; i < 1000; i++) ASSERT_EQ(sl_source_take(&ss, &fast, late), SL_SOURCE_TAKEN);
+  sl_source_state ss = took(fast, 1000, late);
   EXPECT_EQ(sl_gcra_whole_tokens(ss.tat_u, &fast.src_bucket, late), SL_MAX_BURST - 1000);
 
   const sl_class_params slow = with_source(1, SL_MAX_BURST);

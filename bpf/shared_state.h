@@ -22,8 +22,9 @@
  * 5: the per-source table in sets of our own (sl_sources, sl_source_salt).
  * 6: the flow table in sets of our own (sl_flows), one salt for both
  *    tables (sl_table_salt).
- * 7: per-source budgets as one GCRA word (sl_source_state.tat_u). */
-#define SL_PIN_LAYOUT_REV 7
+ * 7: per-source budgets as one GCRA word (sl_source_state.tat_u).
+ * 8: an IPv4 source's set by one mix (sl_key_hash), not three. */
+#define SL_PIN_LAYOUT_REV 8
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
  * profile slot, 256 top blocks (the first 16 bits of an address), then up

@@ -24,7 +24,8 @@ const volatile __u64 sl_table_salt_value = 0;
 /* Word `lane` of a key, mixed with that lane's salt. A flow key's hash is
  * the sum of its six words' lanes: the mixes run side by side, where a
  * chain of six would wait on each other. (The per-source table's 20-byte
- * key takes sl_key_hash's chain of three: as lanes it measured no faster.) */
+ * key takes sl_key_hash: one mix for IPv4, a chain of three for IPv6, which
+ * as lanes measured no faster.) */
 static __always_inline __u64 sl_set_lane(__u64 word, __u32 lane)
 {
 	return sl_mix64(word ^ (sl_table_salt_value + lane * 0x9e3779b97f4a7c15ULL));

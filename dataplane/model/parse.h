@@ -38,14 +38,28 @@
  * trusts comparisons with the frame end. */
 #define SL_SHORT(p, n, lim, end) ((p) + (n) > (lim) || (p) + (n) > (end))
 
+/* Big-endian fields as one load and a byte swap (two BPF instructions,
+ * where assembling the bytes one by one takes up to ten); p need not be
+ * aligned (packet data never is, and the verifier allows it on the
+ * architectures XDP runs on with efficient unaligned access). */
 SL_INLINE __u16 sl_rd16(const __u8 *p)
 {
-	return (__u16)((__u16)p[0] << 8 | p[1]);
+	__u16 v;
+	__builtin_memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap16(v);
+#endif
+	return v;
 }
 
 SL_INLINE __u32 sl_rd32(const __u8 *p)
 {
-	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+	__u32 v;
+	__builtin_memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap32(v);
+#endif
+	return v;
 }
 
 SL_INLINE void sl_meta_clear(struct sl_meta *m)

@@ -61,12 +61,20 @@ SL_INLINE void sl_source_key_make(struct sl_source_key *k, const struct sl_meta 
 
 SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)
 {
+	const __u64 tail = (__u64)k->family << 16 | (__u64)k->state_index << 8 | k->prefix_len;
+	if (k->family == SL_FAMILY_V4) {
+		/* The address and the rest in one word: one mix, not a chain of
+		 * three (an IPv4 source's table lookup and rank, ~4 ns in XDP). */
+		__u32 a = 0;
+		__builtin_memcpy(&a, k->addr_be, 4);
+		return sl_mix64(salt ^ ((__u64)a | tail << 32));
+	}
 	__u64 w0 = 0, w1 = 0;
 	__builtin_memcpy(&w0, k->addr_be, 8);
 	__builtin_memcpy(&w1, k->addr_be + 8, 8);
 	__u64 h = sl_mix64(salt ^ w0);
 	h = sl_mix64(h ^ w1);
-	return sl_mix64(h ^ ((__u64)k->family << 16 | (__u64)k->state_index << 8 | k->prefix_len));
+	return sl_mix64(h ^ tail);
 }
 
 /* The sticky epoch that contains now_ns (0 without epochs). Epochs are the
@@ -86,8 +94,8 @@ SL_INLINE __u64 sl_source_hash(const struct sl_profile *prof, const struct sl_so
 
 /* Rank of a source (its sl_source_hash) in a sticky epoch, in
  * [0, SL_RANK_ONE): one mix of the hash with the epoch. A lookup counted in
- * two epochs costs one key hash and two mixes (five), not a salted key hash
- * per epoch (eight). */
+ * two epochs costs one key hash and two mixes (three for IPv4, five for
+ * IPv6), not a salted key hash per epoch. */
 SL_INLINE __u32 sl_rank_in(__u64 source_hash, __u64 epoch)
 {
 	return (__u32)(sl_mix64(source_hash ^ (epoch * 0x9e3779b97f4a7c15ULL)) >> 48);

@@ -4,11 +4,13 @@
 // across epochs, and the class still uses its budget.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "dataplane/model/sticky_settle.h"
 #include "dataplane/reference/reference.hpp"
@@ -322,6 +324,41 @@ TEST(Sticky, ALookupNotAdmittedWeighsWhatItsRankAsksOnceAdmitted) {
   EXPECT_EQ(thin(1000, 21000), 0);
   EXPECT_EQ(cs.thin_n_below, 0u);
   EXPECT_EQ(sl_keep(&cs), SL_KEEP_MIN);
+}
+
+// sl_key_hash places a source's set (XDP's per-source table) and, salted
+// with the profile's seed, its sticky rank. An IPv4 key takes one mix, an
+// IPv6 key a chain of three; either way a block of consecutive sources
+// (a NAT pool, a spoofing flood's range) must spread as random keys would:
+// 65,536 sources of one /16 into 4,096 sets (16 a set on average) leave no
+// set empty or above 40, and a quarter of their ranks falls below a
+// quarter of the range. Fails for an IPv4 key hashed without its mix
+// (the set would be the address's fixed first bytes: one set for all).
+TEST(Sticky, ConsecutiveSourcesSpreadOverSetsAndRanks) {
+  for (const uint8_t family : {uint8_t{SL_FAMILY_V4}, uint8_t{SL_FAMILY_V6}}) {
+    for (const uint64_t salt : {0x0ULL, 0x9e3779b97f4a7c15ULL, 0xffffffffffffffffULL}) {
+      std::vector<int> per_set(4096);
+      int low_ranks = 0;
+      for (uint32_t i = 0; i < 65536; i++) {
+        sl_source_key k{};
+        k.family = family;
+        k.prefix_len = family == SL_FAMILY_V4 ? 32 : 128;
+        k.state_index = 3;
+        const int at = family == SL_FAMILY_V4 ? 0 : 12;  // IPv6: the address's last 4 bytes
+        k.addr_be[at] = 198;
+        k.addr_be[at + 1] = 18;
+        k.addr_be[at + 2] = static_cast<uint8_t>(i >> 8);
+        k.addr_be[at + 3] = static_cast<uint8_t>(i);
+        const uint64_t h = sl_key_hash(&k, salt);
+        per_set[h & 4095]++;
+        low_ranks += sl_rank_in(h, 7) < SL_RANK_ONE / 4;
+      }
+      const auto [lo, hi] = std::minmax_element(per_set.begin(), per_set.end());
+      EXPECT_GE(*lo, 1) << "family " << int{family} << " salt " << salt;
+      EXPECT_LE(*hi, 40) << "family " << int{family} << " salt " << salt;
+      EXPECT_NEAR(low_ranks, 16384, 600) << "family " << int{family} << " salt " << salt;
+    }
+  }
 }
 
 }  // namespace

@@ -51,12 +51,25 @@ SL_INLINE void sl_source_key_make(struct sl_source_key *k, const struct sl_meta 
 				  const struct sl_class_params *cp)
 {
 	__builtin_memset(k, 0, sizeof(*k));
-	__builtin_memcpy(k->addr_be, m->src_be, 16);
 	k->family = m->family;
 	k->state_index = cp->state_index;
 	k->epoch_lo = (__u8)cp->state_epoch; /* a recycled slot does not inherit sources */
-	k->prefix_len = m->family == SL_FAMILY_V4 ? cp->src_prefix_v4 : cp->src_prefix_v6;
-	sl_mask_addr(k->addr_be, m->family == SL_FAMILY_V4 ? 4 : 16, k->prefix_len);
+	if (m->family == SL_FAMILY_V4) {
+		/* The address as one word, masked at once, not byte by byte. */
+		const __u32 len = cp->src_prefix_v4 < 32 ? cp->src_prefix_v4 : 32;
+		__u32 a, mask = len == 0 ? 0 : 0xffffffffU << (32 - len);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		mask = __builtin_bswap32(mask); /* to the address's network order */
+#endif
+		__builtin_memcpy(&a, m->src_be, 4);
+		a &= mask;
+		__builtin_memcpy(k->addr_be, &a, 4);
+		k->prefix_len = cp->src_prefix_v4;
+		return;
+	}
+	__builtin_memcpy(k->addr_be, m->src_be, 16);
+	k->prefix_len = cp->src_prefix_v6;
+	sl_mask_addr(k->addr_be, 16, k->prefix_len);
 }
 
 SL_INLINE __u64 sl_key_hash(const struct sl_source_key *k, __u64 salt)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -357,6 +358,33 @@ TEST(Sticky, ConsecutiveSourcesSpreadOverSetsAndRanks) {
       EXPECT_GE(*lo, 1) << "family " << int{family} << " salt " << salt;
       EXPECT_LE(*hi, 40) << "family " << int{family} << " salt " << salt;
       EXPECT_NEAR(low_ranks, 16384, 600) << "family " << int{family} << " salt " << salt;
+    }
+  }
+}
+
+// sl_source_key_make masks an IPv4 source as one word; the byte loop
+// (sl_mask_addr) it replaced is the oracle, at every prefix length and past
+// 32, on addresses with every bit pattern at the cut.
+TEST(Sticky, AnIPv4SourceKeyIsMaskedAsTheByteLoopMasksIt) {
+  std::mt19937 rng(14);
+  sl_meta m{};
+  m.family = SL_FAMILY_V4;
+  sl_class_params cp{};
+  cp.state_index = 5;
+  for (uint32_t len = 0; len <= 40; len++) {
+    cp.src_prefix_v4 = static_cast<uint8_t>(len);
+    for (int i = 0; i < 64; i++) {
+      const uint32_t a = i == 0 ? 0xffffffffU : static_cast<uint32_t>(rng());
+      for (int b = 0; b < 4; b++) m.src_be[b] = static_cast<uint8_t>(a >> (24 - 8 * b));
+      sl_source_key k;
+      sl_source_key_make(&k, &m, &cp);
+      sl_source_key want{};
+      std::memcpy(want.addr_be, m.src_be, 4);
+      sl_mask_addr(want.addr_be, 4, len);
+      want.family = SL_FAMILY_V4;
+      want.state_index = 5;
+      want.prefix_len = static_cast<uint8_t>(len);
+      EXPECT_EQ(std::memcmp(&k, &want, sizeof(k)), 0) << "prefix /" << len << " address " << a;
     }
   }
 }

@@ -36,7 +36,7 @@ static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta
  * a top block entry, and a group's for each level a longer prefix starts. */
 static __always_inline __u32 sl_prefix_v4(void *blocks, __u32 slot, const __u8 *addr)
 {
-	__u32 a = (__u32)addr[0] << 24 | (__u32)addr[1] << 16 | (__u32)addr[2] << 8 | addr[3];
+	__u32 a = sl_rd32(addr);
 	__u32 base = (slot & 1) * SL_PREFIX_SLOT_BLOCKS;
 	__u32 idx = base + (a >> 24);
 	struct sl_prefix_block *b = bpf_map_lookup_elem(blocks, &idx);

@@ -38,14 +38,22 @@
  * trusts comparisons with the frame end. */
 #define SL_SHORT(p, n, lim, end) ((p) + (n) > (lim) || (p) + (n) > (end))
 
-/* Big-endian fields as one load and a byte swap (two BPF instructions,
- * where assembling the bytes one by one takes up to ten); p need not be
- * aligned (packet data never is, and the verifier allows it on the
- * architectures XDP runs on with efficient unaligned access). */
+/* Big-endian fields as one load and a byte swap, where assembling the bytes
+ * one by one takes up to ten instructions. BPF: a load of the field's type,
+ * as struct headers are read (clang splits a copy of unknown alignment into
+ * bytes; the verifier allows unaligned packet access on the architectures
+ * with efficient unaligned access XDP runs on). Elsewhere a copy, which the
+ * compiler makes one load. */
+#ifdef __bpf__
+#define SL_LOAD(v, p) ((v) = *(const __typeof__(v) *)(p))
+#else
+#define SL_LOAD(v, p) __builtin_memcpy(&(v), (p), sizeof(v))
+#endif
+
 SL_INLINE __u16 sl_rd16(const __u8 *p)
 {
 	__u16 v;
-	__builtin_memcpy(&v, p, sizeof(v));
+	SL_LOAD(v, p);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	v = __builtin_bswap16(v);
 #endif
@@ -55,7 +63,7 @@ SL_INLINE __u16 sl_rd16(const __u8 *p)
 SL_INLINE __u32 sl_rd32(const __u8 *p)
 {
 	__u32 v;
-	__builtin_memcpy(&v, p, sizeof(v));
+	SL_LOAD(v, p);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	v = __builtin_bswap32(v);
 #endif

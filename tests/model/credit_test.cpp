@@ -461,7 +461,7 @@ TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
 
   std::atomic<unsigned> running{kCpus};
   std::mutex lock;  // the state lock
-  uint64_t takes = 0;
+  std::atomic<uint64_t> takes{0};
   auto take_all = [&] {
     sl_sticky_cpu taken{};
     for (auto& sc : counts) sl_sticky_take(&taken, sc.get());
@@ -475,15 +475,20 @@ TEST(StickyCounts, EveryCpusShedsArriveOnceWhileTheyAreTaken) {
   std::vector<std::thread> cpus;
   for (unsigned c = 0; c < kCpus; c++)
     cpus.emplace_back([&, c] {
-      for (uint32_t i = 0; i < kLookups; i++)
+      for (uint32_t i = 0; i < kLookups; i++) {
         sl_sticky_count_cpu(&prof, counts[c].get(), source_hash(c, i), epoch,
                             sl_rank_in(source_hash(c, i), epoch));
+        // Every 10,000 lookups, a take since the last: on a loaded machine
+        // the taker might otherwise run only after the counting is done.
+        if (i % 10000 == 9999)
+          while (takes.load() < (i + 1) / 10000) std::this_thread::yield();
+      }
       running--;
     });
   for (auto& t : cpus) t.join();
   taker.join();
   take_all();  // what was counted after the last take
-  EXPECT_GT(takes, 10u) << "the counts were taken while the CPUs counted";
+  EXPECT_GE(takes.load(), kLookups / 10000) << "the counts were taken while the CPUs counted";
   EXPECT_EQ(cs->window_offered, kCpus * kLookups);
   EXPECT_EQ(cs->since_above, kCpus * kLookups);
   EXPECT_EQ(std::memcmp(cs->shed_by_rank, expected->shed_by_rank, sizeof(cs->shed_by_rank)), 0);

@@ -356,6 +356,12 @@ SL_INLINE int sl_parse_l2(const __u8 *data, const __u8 *end, struct sl_meta *m)
 		return SL_PARSE_MALFORMED;
 	__u16 type = sl_rd16(data + 12);
 	const __u8 *p = data + SL_ETH_HLEN;
+	if (type == SL_ETH_P_IPV4 || type == SL_ETH_P_IPV6) {
+		/* Untagged IP, the common case: no tag walk. */
+		m->ethertype = type;
+		m->l3_off = SL_ETH_HLEN;
+		return SL_PARSE_L3_PENDING;
+	}
 	for (int i = 0; i < SL_MAX_VLANS; i++) {
 		if (!sl_is_vlan_type(type))
 			break;

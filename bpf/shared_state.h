@@ -23,7 +23,8 @@
  * 6: the flow table in sets of our own (sl_flows), one salt for both
  *    tables (sl_table_salt).
  * 7: per-source budgets as one GCRA word (sl_source_state.tat_u).
- * 8: an IPv4 source's set by one mix (sl_key_hash), not three. */
+ * 8: an IPv4 source's set by one mix (sl_key_hash), not three; an IPv4
+ *    flow's set by three lanes (sl_flow_hash), not six. */
 #define SL_PIN_LAYOUT_REV 8
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per

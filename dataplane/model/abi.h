@@ -121,7 +121,7 @@ enum sl_frag {
 
 /* What the parser learned about one frame. Addresses keep network order; IPv4
  * uses the first 4 bytes and leaves the rest zero. */
-struct sl_meta {
+struct __attribute__((aligned(8))) sl_meta { /* 8: parse clears it in 8-byte stores */
 	__u8 src_be[16];
 	__u8 dst_be[16];
 	__u16 l3_off;	 /* bytes from the frame start to the IP header */
@@ -152,7 +152,7 @@ struct sl_meta {
 	__u16 tcp_window;	     /* TCP window field as sent (unscaled), host order */
 	__u32 tcp_ack;		     /* TCP acknowledgment number, host order (flow.h, sl_rt_*) */
 };
-SL_STATIC_ASSERT(sizeof(struct sl_meta) == 76, "sl_meta layout");
+SL_STATIC_ASSERT(sizeof(struct sl_meta) == 80, "sl_meta layout");
 
 /* A token bucket's compiled parameters. Tokens are counted in nanotokens
  * (SL_TOKEN per token) so that refill = elapsed_ns * rate_per_sec is exact. */

@@ -2,10 +2,9 @@
 // A bounded, exact LRU map with every byte allocated up front: a flood of new
 // keys recycles the least recently used entry instead of growing memory (the
 // contract of a BPF LRU hash map, without its approximation). The reference
-// model's per-source table and each flow table partition are one of these.
-// Not thread-safe; the DPDK dataplane uses each worker's flow table shard
-// under that shard's lock (its per-source table is its own:
-// dataplane/dpdk/source_sets.hpp).
+// model's per-source table and each of its flow table partitions are one of
+// these. Not thread-safe. (The DPDK workers' tables are sets of their own:
+// dataplane/dpdk/source_sets.hpp, flow_sets.hpp.)
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The flow table of the reference model and the DPDK dataplane (the XDP
-// program keeps the same entries in BPF LRU hash maps): one bounded LRU per
-// priority partition, all allocated at start, so that a flood of one class
-// can only recycle flows of its own priority. What goes in and what it means
-// is the model's (dataplane/model/flow.h); the helpers below are the one C++
-// driver of it, used by both.
+// The flow table of the reference model (the XDP program and the DPDK
+// workers keep the same entries in sets of their own: bpf/flows.h,
+// dataplane/dpdk/flow_sets.hpp): one bounded LRU per priority partition,
+// all allocated at start, so that a flood of one class can only recycle
+// flows of its own priority. What goes in and what it means is the model's
+// (dataplane/model/flow.h); the helpers below are the one C++ driver of
+// it, used by the reference and DPDK.
 #pragma once
 
 #include <array>

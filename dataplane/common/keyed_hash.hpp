@@ -33,8 +33,9 @@ inline uint64_t fold(uint64_t a, uint64_t b) {
 // Keys of up to 48 bytes (padding zeroed by their maker): independent
 // 64 x 64 -> 128-bit multiplies of each pair of words with the process's
 // keys, then one mix, instead of a chain of dependent mixes.
+// The full 64 bits (a set index from the low ones, a tag from the high ones).
 template <typename Key>
-uint32_t keyed_hash(const Key& key) {
+uint64_t keyed_hash64(const Key& key) {
   using namespace keyed_hash_detail;
   static_assert(std::is_trivially_copyable_v<Key> && sizeof(Key) <= kMaxWords * 8);
   constexpr std::size_t kWords = (sizeof(Key) + 15) / 16 * 2;
@@ -43,7 +44,12 @@ uint32_t keyed_hash(const Key& key) {
   uint64_t h = 0;
   for (std::size_t i = 0; i < kWords; i += 2)
     h ^= fold(w[i] ^ kKeys.k[i], w[i + 1] ^ kKeys.k[i + 1]);
-  return static_cast<uint32_t>(sl_mix64(h));
+  return sl_mix64(h);
+}
+
+template <typename Key>
+uint32_t keyed_hash(const Key& key) {
+  return static_cast<uint32_t>(keyed_hash64(key));
 }
 
 }  // namespace sluice

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The DPDK workers' flow table: one FlowTable shard per worker, each behind
+// The DPDK workers' flow table: one FlowSets shard per worker, each behind
 // its own spinlock. A worker creates flows in its own shard and looks a flow
 // up in its own shard first, then in the others: RSS gives a flow's packets
 // to one worker, and the ports' symmetric RSS key (port.cpp) gives its
@@ -7,13 +7,14 @@
 // every write stays in a shard (and a lock's cache line) only its worker
 // touches, and the workers do not take the state lock for flows.
 //
-// With one worker there is one shard: the table is exactly the reference
-// model's (the differential tests compare them packet for packet). With
+// With one worker there is one shard: the table holds what the reference
+// model's holds until a set is full (flow_sets.hpp; the differential tests
+// compare them packet for packet). With
 // several, each shard holds flow_table_size / workers flows: a worker that
-// RSS gives more than its share of flows recycles its own least recently used
-// ones while another shard may still have room. A flow whose packets move to
-// another worker (a retransmitted SYN on another queue, say) may be created
-// twice; lookups find the creating worker's copy first.
+// RSS gives more than its share of flows recycles its own (in the flow's
+// set, the way that expires first) while another shard may still have room. A flow whose packets
+// move to another worker (a retransmitted SYN on another queue, say) may be created twice; lookups
+// find the creating worker's copy first.
 #pragma once
 
 #include <rte_spinlock.h>
@@ -24,7 +25,7 @@
 #include <memory>
 #include <vector>
 
-#include "dataplane/common/flow_table.hpp"
+#include "dataplane/dpdk/flow_sets.hpp"
 
 namespace sluice::dpdk {
 
@@ -44,7 +45,10 @@ class FlowShards {
   // last find() hit or the last put() wrote, until it goes.
   class Guard {
    public:
-    Guard(FlowShards& owner, uint32_t worker) : o_(owner), own_(worker) {}
+    // hint: FlowSets::hash of the packet's TCP flow key when the worker
+    // has it (0: none), for a put of that key.
+    Guard(FlowShards& owner, uint32_t worker, uint64_t hint = 0)
+        : o_(owner), own_(worker), hint_(hint) {}
     ~Guard() { release(); }
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
@@ -54,7 +58,8 @@ class FlowShards {
       for (std::size_t k = 0; k < n; k++) {
         hold((own_ + k) % n);
         changed_ |= parts;  // may remove an expired entry
-        sl_flow* f = held_->table.find(parts, key, now_ns, events);
+        sl_flow* f =
+            held_->table.find(parts, key, now_ns, events, key.kind == SL_FLOW_KIND_TCP ? hint_ : 0);
         if (f != nullptr) return f;
       }
       release();
@@ -64,7 +69,8 @@ class FlowShards {
              FlowEvents& events, const sl_profile* syn_of = nullptr) {
       hold(own_);
       changed_ |= 1U << p;
-      return held_->table.put(p, key, f, now_ns, events, syn_of);
+      return held_->table.put(p, key, f, now_ns, events, syn_of,
+                              key.kind == SL_FLOW_KIND_TCP ? hint_ : 0);
     }
 
    private:
@@ -88,6 +94,7 @@ class FlowShards {
 
     FlowShards& o_;
     const std::size_t own_;
+    const uint64_t hint_;
     Shard* held_ = nullptr;
     uint32_t changed_ = 0;  // partitions (bits) whose size may have moved while held
   };
@@ -97,8 +104,13 @@ class FlowShards {
   struct View {
     FlowShards& table;
     uint32_t worker;
-    Guard holder(const sl_flow_key&) const { return Guard(table, worker); }
+    uint64_t tcp_hash = 0;  // FlowSets::hash of the packet's TCP flow key, if known
+    Guard holder(const sl_flow_key&) const { return Guard(table, worker, tcp_hash); }
   };
+  // Prefetches for worker w's next find or put of a key (FlowSets).
+  void prefetch_set(uint32_t w, uint32_t p, uint64_t hash) const {
+    shards_[w % shards_.size()]->table.prefetch_set(p, hash);
+  }
   View of(uint32_t worker) { return View{*this, worker % static_cast<uint32_t>(shards_.size())}; }
 
   // Entries of partition p as the shards' last lock holders left them.
@@ -113,7 +125,7 @@ class FlowShards {
   struct alignas(64) Shard {
     explicit Shard(std::size_t capacity) : table(capacity) { rte_spinlock_init(&lock); }
     rte_spinlock_t lock;
-    FlowTable table;
+    FlowSets table;
     std::atomic<uint64_t> entries[SL_PRIORITIES] = {};
   };
 

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+// A DPDK worker's flow table shard (flow_shards.hpp): the entries and
+// events of the reference's FlowTable (dataplane/common/flow_table.hpp), on
+// sets of kFlowWays ways per priority partition, as the XDP program keeps
+// them (bpf/flows.h). A key's keyed hash picks its set and a 32-bit tag;
+// a lookup reads the set (one cache line of tags and entry numbers) and the
+// entry whose tag matches (key and flow in one cache line), where the exact
+// LRU also wrote its neighbours' links on every hit (docs/performance.md:
+// the largest part of an admitted SYN's cost).
+//
+// Below a full set it holds exactly what the reference holds: a key is
+// found, rewritten in place or removed when found expired as there. A key
+// new to a full set recycles the way that expires first (counted evicted,
+// or expired when its life had ended), where the reference recycles its
+// partition's least recently used entry once the partition is full. Sets
+// are sized as XDP's (2-4 ways per entry of the partition's share), so few
+// sets are full before the partition would be. Not thread-safe: one worker
+// at a time, under its shard's lock.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/common/flow_table.hpp"
+#include "dataplane/common/keyed_hash.hpp"
+#include "dataplane/model/abi.h"
+
+namespace sluice::dpdk {
+
+inline constexpr uint32_t kFlowWays = 8;  // bpf/shared_state.h: SL_FLOW_WAYS
+
+class FlowSets {
+ public:
+  // capacity: the entries of all partitions together this shard is sized for.
+  explicit FlowSets(std::size_t capacity);
+
+  // FlowTable's contract (dataplane/common/flow_table.hpp); hash:
+  // FlowSets::hash(key) when the caller has it, else 0.
+  sl_flow* find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns, FlowEvents& events,
+                uint64_t hash = 0);
+  bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
+           FlowEvents& events, const sl_profile* syn_of = nullptr, uint64_t hash = 0);
+  FlowSets& holder(const sl_flow_key&) { return *this; }
+
+  // A worker's burst asks early for the set a later find or put of a key
+  // of this hash in partition p reads. Never 0 (0: "not known").
+  static uint64_t hash(const sl_flow_key& key) {
+    const uint64_t h = keyed_hash64(key);
+    return h != 0 ? h : 1;
+  }
+  void prefetch_set(uint32_t p, uint64_t hash) const {
+    __builtin_prefetch(&parts_[p].sets[static_cast<uint32_t>(hash) & mask_]);
+  }
+
+  std::size_t size(uint32_t p) const { return parts_[p].size; }
+  // Ways: the most entries the shard holds.
+  std::size_t capacity() const { return std::size_t{mask_ + 1} * kFlowWays * SL_PRIORITIES; }
+  std::size_t memory_bytes() const;
+
+ private:
+  // A set: its ways' tags and the entries they hold, in one cache line. A
+  // way gets an entry from the partition's pool the first time it is used
+  // and keeps it: entries are packed in the order ways were first used, so
+  // a table holding few flows touches few pages (as the LRU's nodes did).
+  struct alignas(64) Set {
+    uint32_t tag[kFlowWays];    // 0: the way is empty
+    uint32_t entry[kFlowWays];  // its entry in the pool; UINT32_MAX: never used
+  };
+  struct alignas(64) Entry {
+    sl_flow_key key;
+    sl_flow flow;
+  };
+  static_assert(sizeof(Set) == 64 && sizeof(Entry) == 64, "one cache line each");
+  struct Partition {
+    std::vector<Set> sets;
+    std::vector<Entry> pool;  // one per way, handed out in order
+    uint32_t used = 0;        // entries handed out
+    std::size_t size = 0;     // ways holding a key
+  };
+
+  // The way of s holding key under tag, or kFlowWays.
+  static uint32_t way_of(const Partition& p, const Set& s, uint32_t tag, const sl_flow_key& key);
+
+  std::array<Partition, SL_PRIORITIES> parts_;
+  uint32_t mask_;  // sets per partition, less one
+};
+
+}  // namespace sluice::dpdk

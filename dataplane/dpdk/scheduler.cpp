@@ -112,11 +112,11 @@ void Scheduler::drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint
   *n = keep;
 }
 
-// Counts the packets that leave, and how long they waited.
-void Scheduler::record(const Snapshot& s, rte_mbuf* const* pkts, uint16_t n, uint64_t now) {
+// Counts the packets that leave (their tags), and how long they waited.
+void Scheduler::record(const Snapshot& s, const QueueTag* tags, uint16_t n, uint64_t now) {
   LcoreCounters& c = e_.counters[w_];
   for (uint16_t i = 0; i < n; i++) {
-    const QueueTag& t = *tag_of(e_, pkts[i]);
+    const QueueTag& t = tags[i];
     count_queued(s, c.model, t, SL_VERDICT_ADMITTED, t.reason);
     const uint64_t ns = e_.tsc_ns(now > t.arrival_tsc ? now - t.arrival_tsc : 0);
     std::size_t b = 0;
@@ -129,9 +129,13 @@ void Scheduler::record(const Snapshot& s, rte_mbuf* const* pkts, uint16_t n, uin
 // Sends what is pending (its tokens are already taken); what the device
 // refuses waits for the next round.
 void Scheduler::send(const Snapshot& s) {
+  // The tags are read before the device owns the packets: a driver may free
+  // a packet in tx_burst (net_null does), or a ring's reader take it.
+  QueueTag tags[kBurst];
+  for (uint16_t i = 0; i < pending_n_; i++) tags[i] = *tag_of(e_, pending_[i]);
   const uint16_t sent =
       rte_eth_tx_burst(e_.port[kPortInside], static_cast<uint16_t>(w_), pending_, pending_n_);
-  record(s, pending_, sent, rte_rdtsc());
+  record(s, tags, sent, rte_rdtsc());
   std::copy(pending_ + sent, pending_ + pending_n_, pending_);
   pending_n_ -= sent;
 }

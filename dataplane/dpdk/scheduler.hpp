@@ -100,8 +100,8 @@ class Scheduler {
   // Drops (in place) the packets that waited longer than max_queue_delay.
   void drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint16_t* n);
 
-  // Counts the packets that leave, and how long they waited.
-  void record(const Snapshot& s, rte_mbuf* const* pkts, uint16_t n, uint64_t now);
+  // Counts the packets that leave (their tags), and how long they waited.
+  void record(const Snapshot& s, const QueueTag* tags, uint16_t n, uint64_t now);
 
   void send(const Snapshot& s);
 

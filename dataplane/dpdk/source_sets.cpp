@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/dpdk/source_sets.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/common/keyed_hash.hpp"
@@ -26,7 +27,9 @@ SourceSets::SourceSets(uint64_t source_table_size, uint32_t workers)
 }
 
 bool SourceSets::write(uint64_t& word, uint64_t& seen, uint64_t next) const {
-  if (shared_) return Word(word).compare_exchange_strong(seen, next, std::memory_order_relaxed);
+  if (shared_)
+    return Word(word).compare_exchange_strong(seen, next, std::memory_order_release,
+                                              std::memory_order_relaxed);
   Word(word).store(next, std::memory_order_relaxed);
   return true;
 }
@@ -41,6 +44,15 @@ uint32_t SourceSets::find(const Set& set, const uint64_t* key) {
 
 int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t now_ns, Op op,
                    uint32_t worker) {
+  // The latest clock, raised (at most once per kUseNs) before this worker
+  // writes any budget: a worker that reads a budget another wrote reads a
+  // clock at most kUseNs behind the writer's (the release and acquire on
+  // tat_u below).
+  uint64_t latest = latest_ns_.load(std::memory_order_relaxed);
+  if (now_ns > latest + kUseNs)
+    while (now_ns > latest &&
+           !latest_ns_.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed)) {
+    }
   uint64_t k[3] = {};
   std::memcpy(k, &key, sizeof(key));
   const uint32_t index = keyed_hash(key) & mask_;
@@ -86,9 +98,14 @@ int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t
   if (now_ns - read(way.used_ns) > kUseNs)
     Word(way.used_ns).store(now_ns, std::memory_order_relaxed);
   // A debt a retune left beyond the burst's reach, cut back (gcra.h): once,
-  // by whichever worker's compare-and-swap lands first.
-  uint64_t seen = read(way.tat_u);
-  const uint64_t settled = sl_gcra_settle(seen, &cp.src_bucket, now_ns);
+  // by whichever worker's compare-and-swap lands first. Judged on the
+  // latest clock, not this worker's: a worker whose clock is far behind
+  // another's (descheduled for a while mid-burst, or on a capture's
+  // timestamps) would take the debt that worker's takes left for one a
+  // retune left, and hand the source its tokens again.
+  uint64_t seen = Word(way.tat_u).load(std::memory_order_acquire);
+  const uint64_t clock = std::max(now_ns, latest_ns_.load(std::memory_order_relaxed));
+  const uint64_t settled = sl_gcra_settle(seen, &cp.src_bucket, clock);
   if (settled != seen && write(way.tat_u, seen, settled)) seen = settled;
   if (op == Op::kPeek)
     return sl_gcra_after_take(seen, &cp.src_bucket, now_ns) == 0 ? SL_SOURCE_REFUSED

@@ -88,6 +88,9 @@ class SourceSets {
   // seen), else a plain store.
   bool write(uint64_t& word, uint64_t& seen, uint64_t next) const;
 
+  // The latest clock any worker has shown the table, within kUseNs: the
+  // clock a retune's debt cut is judged on (op).
+  alignas(64) std::atomic<uint64_t> latest_ns_{0};
   uint32_t mask_;
   bool shared_;  // more than one worker
   std::unique_ptr<Set[]> sets_;

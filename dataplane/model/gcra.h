@@ -30,6 +30,8 @@
  * lower rate let it run up. The slack exceeds any clock skew between CPUs
  * (and the coarse clock's tick, at most 100 ms), so a cut never gives a
  * token: a source whose TAT another CPU's later clock wrote is never cut.
+ * (DPDK's workers, threads that can be descheduled for longer, pass the
+ * latest clock any worker showed: dataplane/dpdk/source_sets.cpp.)
  */
 #pragma once
 

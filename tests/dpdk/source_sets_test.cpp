@@ -47,8 +47,9 @@ int drain(SourceSets& t, const sl_source_key& k, const sl_class_params& cp, uint
 
 // Two threads take one source's tokens at once over the same 0.6 s, each on
 // its own clock but never more than 16 us ahead of the other's (workers
-// share the TSC: a thread descheduled for a while must not come back 0.1 s
-// behind, which the debt cut of a retune would take for a debt): together
+// share the TSC; a take on a clock far behind finds a full budget where the
+// other's clock has spent it, so descheduled threads would test something
+// else): together
 // never more than burst + rate x t (the bound of docs/architecture.md,
 // "Per-source budgets as GCRA"), and no fewer than the budget gave by the
 // end (a take that loses a race retries: no lookup is refused for
@@ -96,6 +97,42 @@ TEST(DpdkSourceSets, GiveBackReturnsTheTokenAndPeekTakesNone) {
   // A source the table does not hold has nothing to give back: not entered.
   EXPECT_EQ(table.op(source(2), cp, kT0, Op::kGiveBack, 0), 0);
   EXPECT_EQ(table.inserts(0), 1u);
+}
+
+// A worker on a clock 0.5 s behind another's (descheduled mid-burst, or on
+// a capture's timestamps) meets the debt the other's takes left: judged on
+// its own clock that debt reaches past the burst by more than the slack, as
+// a retune's would, and was cut back, handing the source a whole burst
+// again. Judged on the latest clock it stays: the fresh worker gets no
+// token more than rate x t. A retune's debt is still cut.
+TEST(DpdkSourceSets, AWorkerOnAStaleClockCutsNoDebtAnotherLeft) {
+  constexpr uint64_t kStale = 500 * kMs;
+  SourceSets table(1024, 2);
+  const sl_class_params cp = with_source(1000, 100);  // a burst's reach: 100 ms
+  const sl_source_key k = source(1);
+  const uint64_t t = kT0 + kStale;
+  uint64_t got = 0;
+  while (table.op(k, cp, t, Op::kTake, 0) == SL_SOURCE_TAKEN) got++;
+  EXPECT_EQ(got, 100u);
+  EXPECT_EQ(table.op(k, cp, t - kStale, Op::kTake, 1), SL_SOURCE_REFUSED);
+  EXPECT_EQ(table.op(k, cp, t - kStale, Op::kPeek, 1), SL_SOURCE_REFUSED);
+  // 10 ms later: 10 tokens, not a burst.
+  got = 0;
+  while (table.op(k, cp, t + 10 * kMs, Op::kTake, 0) == SL_SOURCE_TAKEN) got++;
+  EXPECT_EQ(got, 10u);
+  // A retune's debt: 100 tokens at 100/s leave 1 s; retuned to 1000/s with
+  // a burst of 10 (reach 10 ms), the next use (at 250 ms) cuts the debt to
+  // the reach plus the 100 ms slack, so the source has its burst again at
+  // 360 ms, where the old debt would keep it empty until 1 s.
+  const sl_source_key r = source(2);
+  got = 0;
+  while (table.op(r, with_source(100, 100), t, Op::kTake, 0) == SL_SOURCE_TAKEN) got++;
+  EXPECT_EQ(got, 100u);
+  const sl_class_params fast = with_source(1000, 10);
+  EXPECT_EQ(table.op(r, fast, t + 250 * kMs, Op::kTake, 1), SL_SOURCE_REFUSED);
+  got = 0;
+  while (table.op(r, fast, t + 360 * kMs, Op::kTake, 1) == SL_SOURCE_TAKEN) got++;
+  EXPECT_EQ(got, 10u);
 }
 
 // A table for two entries is one set of four ways: a fifth source takes the

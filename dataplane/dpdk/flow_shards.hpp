@@ -9,12 +9,12 @@
 //
 // With one worker there is one shard: the table holds what the reference
 // model's holds until a set is full (flow_sets.hpp; the differential tests
-// compare them packet for packet). With
-// several, each shard holds flow_table_size / workers flows: a worker that
-// RSS gives more than its share of flows recycles its own (in the flow's
-// set, the way that expires first) while another shard may still have room. A flow whose packets
-// move to another worker (a retransmitted SYN on another queue, say) may be created twice; lookups
-// find the creating worker's copy first.
+// compare them packet for packet). With several, each shard holds
+// flow_table_size / workers flows: a worker that RSS gives more than its
+// share of flows recycles its own (in the flow's set, the way that expires
+// first) while another shard may still have room. A flow whose packets move
+// to another worker (a retransmitted SYN on another queue, say) may be
+// created twice; lookups find the creating worker's copy first.
 #pragma once
 
 #include <rte_spinlock.h>

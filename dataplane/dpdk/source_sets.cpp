@@ -42,8 +42,8 @@ uint32_t SourceSets::find(const Set& set, const uint64_t* key) {
   return kSourceWays;
 }
 
-int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t now_ns, Op op,
-                   uint32_t worker) {
+int SourceSets::op_in(uint32_t index, const sl_source_key& key, const sl_class_params& cp,
+                      uint64_t now_ns, Op op, uint32_t worker) {
   // The latest clock, raised (at most once per kUseNs) before this worker
   // writes any budget: a worker that reads a budget another wrote reads a
   // clock at most kUseNs behind the writer's (the release and acquire on
@@ -55,7 +55,7 @@ int SourceSets::op(const sl_source_key& key, const sl_class_params& cp, uint64_t
     }
   uint64_t k[3] = {};
   std::memcpy(k, &key, sizeof(key));
-  const uint32_t index = keyed_hash(key) & mask_;
+  index &= mask_;
   Set& set = sets_[index];
   uint32_t w = find(set, k);
   if (w == kSourceWays) {

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "dataplane/common/keyed_hash.hpp"
 #include "dataplane/model/abi.h"
 
 namespace sluice::dpdk {
@@ -47,7 +48,20 @@ class SourceSets {
   // A source is entered (with a full budget) by a take or a peek. Takes no
   // lock unless the source enters its set; any worker may call it.
   int op(const sl_source_key& key, const sl_class_params& cp, uint64_t now_ns, Op op,
-         uint32_t worker);
+         uint32_t worker) {
+    return op_in(set_of(key), key, cp, now_ns, op, worker);
+  }
+  // The same in key's set (set_of), which the caller may have asked for
+  // ahead (prefetch: a worker's burst asks for its lookups' sets before
+  // deciding, as for its flows).
+  int op_in(uint32_t set, const sl_source_key& key, const sl_class_params& cp, uint64_t now_ns,
+            Op op, uint32_t worker);
+  uint32_t set_of(const sl_source_key& key) const { return keyed_hash(key) & mask_; }
+  // Its first way: a set mostly holds one source (2-4 ways per entry), and
+  // a burst asking for all four lines of each lookup's set stalled on them.
+  void prefetch(uint32_t set) const {
+    __builtin_prefetch(&sets_[set & mask_].way[0]);
+  }
 
   // Sources entered and evicted by worker w (summed: the table's entries).
   uint64_t inserts(uint32_t w) const;

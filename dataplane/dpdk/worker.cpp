@@ -107,17 +107,29 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     parsed[i] = sl_parse(data, data + rte_pktmbuf_data_len(pkts[i]), &meta[i]);
   }
   classify_burst(s, meta, parsed, n, cls);
-  // The flow table's set that a SYN writes or a continuation looks up,
-  // asked for now (l3fwd's prefetch across the burst) and found later by
-  // the hash kept here: a set's line waited on took a third of an admitted
-  // SYN's cost (docs/performance.md).
+  // The lines the decisions will wait on, asked for now (l3fwd's prefetch
+  // across the burst) and found later by the hashes kept here: a lookup's
+  // per-source set, and the flow table's set that a SYN writes or a
+  // continuation looks up (docs/performance.md: each waited-on line cost
+  // more than the rest of the decision).
+  sl_source_key skey[kBurst];
+  uint32_t sset[kBurst];      // skey's set in the per-source table
+  bool skeyed[kBurst];        // a lookup with a per-source budget: skey, sset made
   uint64_t tcp_hash[kBurst];  // FlowSets::hash(sl_flow_key_tcp(meta)), 0: none
   const bool flows_kept = sl_flows_kept(&prof);
   for (uint16_t i = 0; i < n; i++) {
     tcp_hash[i] = 0;
-    if (!flows_kept || parsed[i] != SL_PARSE_OK) continue;
+    skeyed[i] = false;
+    if (parsed[i] != SL_PARSE_OK) continue;
     const sl_meta& m = meta[i];
     const sl_class_params& cp = prof.classes[cls[i]];
+    if (m.is_start && cp.src_bucket.enabled) {
+      sl_source_key_make(&skey[i], &m, &cp);
+      sset[i] = e.shared.sources.set_of(skey[i]);
+      e.shared.sources.prefetch(sset[i]);
+      skeyed[i] = true;
+    }
+    if (!flows_kept) continue;
     uint32_t part;
     if (m.is_start && m.l4_proto == SL_IPPROTO_TCP && m.frag != SL_FRAG_LATER)
       part = cp.priority & (SL_PRIORITIES - 1);  // the partition its flow goes in
@@ -175,13 +187,15 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     // lock decides. As the XDP program does.
     int source = SL_SOURCE_HERE;
     bool done = false;
-    sl_source_key skey;
     if (sl_charged(&prof, &meta[i], flow_hit) && cp.src_bucket.enabled) {
-      sl_source_key_make(&skey, &meta[i], &cp);
+      if (!skeyed[i]) {  // a charged continuation
+        sl_source_key_make(&skey[i], &meta[i], &cp);
+        sset[i] = st.sources.set_of(skey[i]);
+      }
       const bool ready =
           (meta[i].is_start || sl_charged_unlocked(&prof, &st.boundary, flow_hit, now[i])) &&
           sl_credit_ready(&prof, cls[i], &cs, &st.boundary, &credits, now[i]);
-      source = st.sources.op(skey, cp, now[i], ready ? Op::kTake : Op::kPeek, w);
+      source = st.sources.op_in(sset[i], skey[i], cp, now[i], ready ? Op::kTake : Op::kPeek, w);
       if (ready && source == SL_SOURCE_TAKEN) {
         sl_credit_spend_lookup(&prof, &meta[i], cls[i], &credits, &d[i]);
         done = true;
@@ -201,7 +215,8 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     if (!done) {
       // The lock decides, with the token taken (another worker may have
       // taken the last one meanwhile: then refused by it, as the take says).
-      if (source == SL_SOURCE_PEEKED) source = st.sources.op(skey, cp, now[i], Op::kTake, w);
+      if (source == SL_SOURCE_PEEKED)
+        source = st.sources.op_in(sset[i], skey[i], cp, now[i], Op::kTake, w);
       if (!locked) {
         rte_spinlock_lock(&st.lock);
         locked = true;
@@ -222,7 +237,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
       }
     }
     if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i]))
-      st.sources.op(skey, cp, now[i], Op::kGiveBack, w);
+      st.sources.op_in(sset[i], skey[i], cp, now[i], Op::kGiveBack, w);
     flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
   }
   if (locked) rte_spinlock_unlock(&st.lock);

@@ -106,11 +106,11 @@ class FlowShards {
     uint32_t worker;
     uint64_t tcp_hash = 0;  // FlowSets::hash of the packet's TCP flow key, if known
     Guard holder(const sl_flow_key&) const { return Guard(table, worker, tcp_hash); }
+    // For the worker's next find or put of a key in its own shard.
+    void prefetch_set(uint32_t p, uint64_t hash) const {
+      table.shards_[worker]->table.prefetch_set(p, hash);
+    }
   };
-  // Prefetches for worker w's next find or put of a key (FlowSets).
-  void prefetch_set(uint32_t w, uint32_t p, uint64_t hash) const {
-    shards_[w % shards_.size()]->table.prefetch_set(p, hash);
-  }
   View of(uint32_t worker) { return View{*this, worker % static_cast<uint32_t>(shards_.size())}; }
 
   // Entries of partition p as the shards' last lock holders left them.

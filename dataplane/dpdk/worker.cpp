@@ -117,6 +117,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   bool skeyed[kBurst];        // a lookup with a per-source budget: skey, sset made
   uint64_t tcp_hash[kBurst];  // FlowSets::hash(sl_flow_key_tcp(meta)), 0: none
   const bool flows_kept = sl_flows_kept(&prof);
+  FlowShards::View flows = e.shared.flows.of(w);
   for (uint16_t i = 0; i < n; i++) {
     tcp_hash[i] = 0;
     skeyed[i] = false;
@@ -140,7 +141,7 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
     sl_flow_key key;
     sl_flow_key_tcp(&key, &m);
     tcp_hash[i] = FlowSets::hash(key);
-    e.shared.flows.prefetch_set(w, part, tcp_hash[i]);
+    flows.prefetch_set(part, tcp_hash[i]);
   }
   for (uint16_t i = 0; i < n; i++) {
     now[i] = burst_ns;
@@ -161,7 +162,6 @@ bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler)
   sl_counters& counters = e.counters[w].model;
   sl_cpu_credits& credits = e.credits[w].classes;
   sl_sticky_cpu* sticky = e.credits[w].sticky;
-  FlowShards::View flows = st.flows.of(w);
   // The state lock is taken at the first packet this worker's credits cannot
   // decide, and held for the rest of the burst.
   bool locked = false;

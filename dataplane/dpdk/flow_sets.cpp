@@ -89,8 +89,4 @@ bool FlowSets::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_
   return true;
 }
 
-std::size_t FlowSets::memory_bytes() const {
-  return SL_PRIORITIES * (std::size_t{mask_} + 1) * (sizeof(Set) + kFlowWays * sizeof(Entry));
-}
-
 }  // namespace sluice::dpdk

@@ -56,7 +56,6 @@ class FlowSets {
   std::size_t size(uint32_t p) const { return parts_[p].size; }
   // Ways: the most entries the shard holds.
   std::size_t capacity() const { return std::size_t{mask_ + 1} * kFlowWays * SL_PRIORITIES; }
-  std::size_t memory_bytes() const;
 
  private:
   // A set: its ways' tags and the entries they hold, in one cache line. A

@@ -97,19 +97,21 @@ int SourceSets::op_in(uint32_t index, const sl_source_key& key, const sl_class_p
   // once per kUseNs at most, not by every packet.
   if (now_ns - read(way.used_ns) > kUseNs)
     Word(way.used_ns).store(now_ns, std::memory_order_relaxed);
-  // A debt a retune left beyond the burst's reach, cut back (gcra.h): once,
-  // by whichever worker's compare-and-swap lands first. Judged on the
-  // latest clock, not this worker's: a worker whose clock is far behind
-  // another's (descheduled for a while mid-burst, or on a capture's
-  // timestamps) would take the debt that worker's takes left for one a
-  // retune left, and hand the source its tokens again.
+  // The budget is judged on the latest clock, not this worker's: a worker
+  // whose clock is far behind another's (descheduled for a while
+  // mid-burst, or on a capture's timestamps) would take the debt that
+  // worker's takes left for one a retune left and cut it, handing the
+  // source its tokens again; and its takes from a budget full on its old
+  // clock would leave a TAT behind the others', for them to refill.
   uint64_t seen = Word(way.tat_u).load(std::memory_order_acquire);
   const uint64_t clock = std::max(now_ns, latest_ns_.load(std::memory_order_relaxed));
+  // A debt a retune left beyond the burst's reach, cut back (gcra.h): once,
+  // by whichever worker's compare-and-swap lands first.
   const uint64_t settled = sl_gcra_settle(seen, &cp.src_bucket, clock);
   if (settled != seen && write(way.tat_u, seen, settled)) seen = settled;
   if (op == Op::kPeek)
-    return sl_gcra_after_take(seen, &cp.src_bucket, now_ns) == 0 ? SL_SOURCE_REFUSED
-                                                                 : SL_SOURCE_TAKEN;
+    return sl_gcra_after_take(seen, &cp.src_bucket, clock) == 0 ? SL_SOURCE_REFUSED
+                                                                : SL_SOURCE_TAKEN;
   // Retried until it lands or the budget refuses: each failure is another
   // worker's take or give-back of the same source that landed meanwhile
   // (lock-free: some worker always moves on). XDP gives up after 4 tries,
@@ -118,7 +120,7 @@ int SourceSets::op_in(uint32_t index, const sl_source_key& key, const sl_class_p
   const bool give_back = op == Op::kGiveBack;
   for (;;) {
     const uint64_t next = give_back ? sl_gcra_after_give_back(seen, &cp.src_bucket)
-                                    : sl_gcra_after_take(seen, &cp.src_bucket, now_ns);
+                                    : sl_gcra_after_take(seen, &cp.src_bucket, clock);
     if (next == 0 && !give_back) return SL_SOURCE_REFUSED;
     if (write(way.tat_u, seen, next)) return give_back ? 0 : SL_SOURCE_TAKEN;
   }

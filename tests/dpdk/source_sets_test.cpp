@@ -104,7 +104,8 @@ TEST(DpdkSourceSets, GiveBackReturnsTheTokenAndPeekTakesNone) {
 // its own clock that debt reaches past the burst by more than the slack, as
 // a retune's would, and was cut back, handing the source a whole burst
 // again. Judged on the latest clock it stays: the fresh worker gets no
-// token more than rate x t. A retune's debt is still cut.
+// token more than rate x t. Its takes from a source that was full on its
+// old clock count on the latest too. A retune's debt is still cut.
 TEST(DpdkSourceSets, AWorkerOnAStaleClockCutsNoDebtAnotherLeft) {
   constexpr uint64_t kStale = 500 * kMs;
   SourceSets table(1024, 2);
@@ -120,6 +121,16 @@ TEST(DpdkSourceSets, AWorkerOnAStaleClockCutsNoDebtAnotherLeft) {
   got = 0;
   while (table.op(k, cp, t + 10 * kMs, Op::kTake, 0) == SL_SOURCE_TAKEN) got++;
   EXPECT_EQ(got, 10u);
+  // Its takes from a source full on its old clock are taken on the latest:
+  // 10 there leave the fresh worker 90 of the burst, not all 100 again.
+  const sl_source_key full = source(3);
+  got = 0;
+  for (int i = 0; i < 10; i++)
+    got += table.op(full, cp, t - kStale, Op::kTake, 1) == SL_SOURCE_TAKEN;
+  EXPECT_EQ(got, 10u);
+  got = 0;
+  while (table.op(full, cp, t + 10 * kMs, Op::kTake, 0) == SL_SOURCE_TAKEN) got++;
+  EXPECT_EQ(got, 90u) << "a burst of 100 in all, 10 of them on the stale clock";
   // A retune's debt: 100 tokens at 100/s leave 1 s; retuned to 1000/s with
   // a burst of 10 (reach 10 ms), the next use (at 250 ms) cuts the debt to
   // the reach plus the 100 ms slack, so the source has its burst again at

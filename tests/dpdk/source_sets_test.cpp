@@ -47,13 +47,11 @@ int drain(SourceSets& t, const sl_source_key& k, const sl_class_params& cp, uint
 
 // Two threads take one source's tokens at once over the same 0.6 s, each on
 // its own clock but never more than 16 us ahead of the other's (workers
-// share the TSC; a take on a clock far behind finds a full budget where the
-// other's clock has spent it, so descheduled threads would test something
-// else): together
-// never more than burst + rate x t (the bound of docs/architecture.md,
-// "Per-source budgets as GCRA"), and no fewer than the budget gave by the
-// end (a take that loses a race retries: no lookup is refused for
-// contention).
+// share the TSC; a clock far behind is AWorkerOnAStaleClockCutsNoDebtAnotherLeft's
+// case): together never more than burst + rate x t (the bound of
+// docs/architecture.md, "Per-source budgets as GCRA"), and no fewer than
+// the budget gave by the end (a take that loses a race retries: no lookup
+// is refused for contention).
 TEST(DpdkSourceSets, TwoWorkersOnOneSourceStayWithinItsBudget) {
   constexpr uint64_t kRate = 1000, kBurst = 100, kSteps = 600'000, kStepNs = 1000;
   constexpr uint64_t kAhead = 16;  // steps: 16 us

@@ -41,7 +41,6 @@ class FlowSets {
                 uint64_t hash = 0);
   bool put(uint32_t p, const sl_flow_key& key, const sl_flow& f, uint64_t now_ns,
            FlowEvents& events, const sl_profile* syn_of = nullptr, uint64_t hash = 0);
-  FlowSets& holder(const sl_flow_key&) { return *this; }
 
   // A worker's burst asks early for the set a later find or put of a key
   // of this hash in partition p reads. Never 0 (0: "not known").

@@ -104,7 +104,11 @@ class FlowShards {
   struct View {
     FlowShards& table;
     uint32_t worker;
-    uint64_t tcp_hash = 0;  // FlowSets::hash of the packet's TCP flow key, if known
+    // FlowSets::hash(sl_flow_key_tcp(m)) of the packet being decided (m its
+    // meta), set by the worker per packet, or 0; guards pass it on for a
+    // TCP-kind key only (a fragment's key is another). A packet whose TCP
+    // key is another (an ICMP error's quoted header) gets 0.
+    uint64_t tcp_hash = 0;
     Guard holder(const sl_flow_key&) const { return Guard(table, worker, tcp_hash); }
     // For the worker's next find or put of a key in its own shard.
     void prefetch_set(uint32_t p, uint64_t hash) const {

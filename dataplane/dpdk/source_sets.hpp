@@ -59,9 +59,7 @@ class SourceSets {
   uint32_t set_of(const sl_source_key& key) const { return keyed_hash(key) & mask_; }
   // Its first way: a set mostly holds one source (2-4 ways per entry), and
   // a burst asking for all four lines of each lookup's set stalled on them.
-  void prefetch(uint32_t set) const {
-    __builtin_prefetch(&sets_[set & mask_].way[0]);
-  }
+  void prefetch(uint32_t set) const { __builtin_prefetch(&sets_[set & mask_].way[0]); }
 
   // Sources entered and evicted by worker w (summed: the table's entries).
   uint64_t inserts(uint32_t w) const;

@@ -286,6 +286,13 @@ int main(int argc, char** argv) {
                  "single: one CPU, every frame and configuration; scaling: 1 vs 2 CPUs; ops: "
                  "per-operation costs; all")
       ->check(CLI::IsMember({"all", "single", "scaling", "ops"}));
+  // For a profile (perf record while one row repeats): the single part's
+  // frames and configurations whose names contain these.
+  std::string only_frame, only_config;
+  app.add_option("--frame", only_frame, "single part: only frames whose name contains this");
+  app.add_option("--config", only_config,
+                 "single part: only configurations whose name contains this (the empty program "
+                 "and xdp-filter always run)");
   CLI11_PARSE(app, argc, argv);
 
   libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
@@ -475,10 +482,15 @@ int main(int argc, char** argv) {
   };
   std::printf("BPF_PROG_TEST_RUN, repeat %d, median of %d interleaved rounds, ns per packet\n\n",
               repeat, rounds);
+  const auto chosen = [&](std::size_t i) {
+    return i < 2 || progs[i].first.find(only_config) != std::string::npos;
+  };
   for (const auto& [fname, frame] : frames) {
-    std::vector<std::vector<double>> samples(progs.size());
+    if (fname.find(only_frame) == std::string::npos) continue;
+    std::vector<std::vector<double>> samples(progs.size(), std::vector<double>(rounds, 0.0));
     for (int r = 0; r < rounds; r++)
       for (std::size_t i = 0; i < progs.size(); i++) {
+        if (!chosen(i)) continue;
         // The shedding rows first run a controller window (100 ms) or more,
         // so that the class sheds throughout the measurement, not only after
         // the first window of a run that found it idle; the source over its
@@ -492,7 +504,7 @@ int main(int argc, char** argv) {
         // SYN's entry lives 10 s (SL_FLOW_SYN_NS), less than the sections
         // before this one take, and the shedding rows never saw it.
         if (fname == kVerifiedAck) sluice::test::test_run_ns(progs[i].second, flow_syn, 1);
-        samples[i].push_back(sluice::test::test_run_ns(progs[i].second, frame, repeat));
+        samples[i][r] = sluice::test::test_run_ns(progs[i].second, frame, repeat);
       }
     std::printf("%s\n", fname.c_str());
     std::vector<double> med;
@@ -501,10 +513,13 @@ int main(int argc, char** argv) {
       med.push_back(s[s.size() / 2]);
     }
     for (std::size_t i = 0; i < progs.size(); i++)
-      std::printf("  %-26s %7.1f ns   %5.2fx xdp-filter\n", progs[i].first.c_str(), med[i],
-                  med[i] / med[1]);
+      if (chosen(i))
+        std::printf("  %-26s %7.1f ns   %5.2fx xdp-filter\n", progs[i].first.c_str(), med[i],
+                    med[i] / med[1]);
     std::printf("\n");
   }
+
+  if (!only_frame.empty() || !only_config.empty()) return 0;
 
   // The return path (inline mode's inside program) on an answer from the
   // backend (TCP data of a flow the edge admitted): without boundary.adaptive

@@ -458,7 +458,7 @@ SL_INLINE int sl_capture_wants(const struct sl_capture_cfg *c, __u32 class_state
  * TCP flows use the ports; fragment entries use proto and frag_id instead. */
 #define SL_FLOW_KIND_TCP  1
 #define SL_FLOW_KIND_FRAG 2
-struct sl_flow_key {
+struct __attribute__((aligned(8))) sl_flow_key { /* 8: written and hashed in words */
 	__u8 outer_be[16];
 	__u8 inner_be[16];
 	__u16 outer_port; /* host order; 0 for fragments */
@@ -471,6 +471,10 @@ struct sl_flow_key {
 	__u8 pad;
 };
 SL_STATIC_ASSERT(sizeof(struct sl_flow_key) == 48, "sl_flow_key layout");
+SL_STATIC_ASSERT(__builtin_offsetof(struct sl_flow_key, outer_port) == 32 &&
+			 __builtin_offsetof(struct sl_flow_key, frag_id) == 40 &&
+			 __builtin_offsetof(struct sl_flow_key, family) == 44,
+		 "sl_flow_key_make writes these words");
 
 enum sl_flow_state {
 	SL_FLOW_SYN = 1,     /* an admitted SYN (or one the inside sent), no later packet yet */

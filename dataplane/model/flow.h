@@ -207,34 +207,42 @@ SL_INLINE int sl_parse_icmp_inner(const __u8 *data, const __u8 *end, const struc
 	return 1;
 }
 
+/* A flow key, written in the 8-byte words its hash and compares read: a
+ * word read over narrower stores just made waits for them to reach the
+ * cache (a store-forwarding stall, ~3 ns each in XDP). */
+SL_INLINE void sl_flow_key_make(struct sl_flow_key *k, const struct sl_meta *m, __u16 outer_port,
+				__u16 inner_port, __u32 frag_id, __u8 kind, __u8 proto)
+{
+	__builtin_memcpy(k->outer_be, m->src_be, 16);
+	__builtin_memcpy(k->inner_be, m->dst_be, 16);
+	/* outer_port, inner_port, vlan_id[2]; frag_id, family, kind, proto, pad */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const __u64 ports = (__u64)outer_port | (__u64)inner_port << 16 |
+			    (__u64)m->vlan_id[0] << 32 | (__u64)m->vlan_id[1] << 48;
+	const __u64 tail =
+		(__u64)frag_id | (__u64)m->family << 32 | (__u64)kind << 40 | (__u64)proto << 48;
+#else
+	const __u64 ports = (__u64)outer_port << 48 | (__u64)inner_port << 32 |
+			    (__u64)m->vlan_id[0] << 16 | (__u64)m->vlan_id[1];
+	const __u64 tail = (__u64)frag_id << 32 | (__u64)m->family << 24 | (__u64)kind << 16 |
+			   (__u64)proto << 8;
+#endif
+	__builtin_memcpy(&k->outer_port, &ports, 8);
+	__builtin_memcpy(&k->frag_id, &tail, 8);
+}
+
 /* Key of the TCP flow of a packet from the outside (m: as it arrived, or
  * reversed from the inside, or the carried header of an ICMP error). */
 SL_INLINE void sl_flow_key_tcp(struct sl_flow_key *k, const struct sl_meta *m)
 {
-	__builtin_memset(k, 0, sizeof(*k));
-	__builtin_memcpy(k->outer_be, m->src_be, 16);
-	__builtin_memcpy(k->inner_be, m->dst_be, 16);
-	k->outer_port = m->sport;
-	k->inner_port = m->dport;
-	k->vlan_id[0] = m->vlan_id[0];
-	k->vlan_id[1] = m->vlan_id[1];
-	k->family = m->family;
-	k->kind = SL_FLOW_KIND_TCP;
-	k->proto = SL_IPPROTO_TCP;
+	sl_flow_key_make(k, m, m->sport, m->dport, 0, SL_FLOW_KIND_TCP, SL_IPPROTO_TCP);
 }
 
 /* Key shared by the fragments of one datagram from the outside. */
 SL_INLINE void sl_flow_key_frag(struct sl_flow_key *k, const struct sl_meta *m)
 {
-	__builtin_memset(k, 0, sizeof(*k));
-	__builtin_memcpy(k->outer_be, m->src_be, 16);
-	__builtin_memcpy(k->inner_be, m->dst_be, 16);
-	k->vlan_id[0] = m->vlan_id[0];
-	k->vlan_id[1] = m->vlan_id[1];
-	k->frag_id = m->frag_id;
-	k->family = m->family;
-	k->kind = SL_FLOW_KIND_FRAG;
-	k->proto = m->frag_proto; /* a later fragment's l4_proto too */
+	/* a later fragment's l4_proto too */
+	sl_flow_key_make(k, m, 0, 0, m->frag_id, SL_FLOW_KIND_FRAG, m->frag_proto);
 }
 
 SL_INLINE int sl_flow_live(const struct sl_flow *f, __u64 now_ns)

@@ -242,8 +242,12 @@ SL_INLINE int sl_parse_ipv4(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	m->hop_limit = ip[8];
 	m->l4_proto = ip[9];
 	m->frag_proto = ip[9];
-	__builtin_memcpy(m->src_be, ip + 12, 4);
-	__builtin_memcpy(m->dst_be, ip + 16, 4);
+	/* Each address one load and one store (BPF: a byte copy otherwise). */
+	__u32 src, dst;
+	SL_LOAD(src, ip + 12);
+	SL_LOAD(dst, ip + 16);
+	__builtin_memcpy(m->src_be, &src, 4);
+	__builtin_memcpy(m->dst_be, &dst, 4);
 	__u16 frag = sl_rd16(ip + 6);
 	__u16 offset = frag & 0x1fff;
 	m->frag_id = sl_rd16(ip + 4);

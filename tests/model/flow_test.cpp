@@ -6,6 +6,9 @@
 // retunes that move a class, and a flood of 1M spoofed 5-tuples.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <random>
+
 #include "dataplane/reference/reference.hpp"
 #include "tests/support/flow_fixtures.hpp"
 #include "tests/support/profile_from_toml.hpp"
@@ -203,6 +206,51 @@ TEST(FlowState, TurningItBackOnOpensTheLearningWindow) {
       // Learned: its next packet is verified by the entry.
       if (learn_sec) EXPECT_EQ(out(model, ack, t + 2 * kSecond).verified, SL_FLOW_HIT_LEARNED);
     }
+}
+
+// sl_flow_key_make writes the key's ports, VLANs and tail as two 8-byte
+// words: each field must land where the struct puts it, as the field-by-field
+// writes it replaced put it (the tables hash and compare the bytes, and
+// pinned XDP tables keep keys across a restart).
+TEST(FlowKey, WordsHoldEachFieldWhereTheStructPutsIt) {
+  std::mt19937_64 rng(20261205);
+  for (int i = 0; i < 10000; i++) {
+    sl_meta m{};
+    for (auto& b : m.src_be) b = static_cast<uint8_t>(rng());
+    for (auto& b : m.dst_be) b = static_cast<uint8_t>(rng());
+    m.sport = static_cast<uint16_t>(rng());
+    m.dport = static_cast<uint16_t>(rng());
+    m.vlan_id[0] = static_cast<uint16_t>(rng() & 0x0fff);
+    m.vlan_id[1] = static_cast<uint16_t>(rng() & 0x0fff);
+    m.frag_id = static_cast<uint32_t>(rng());
+    m.family = (i & 1) ? SL_FAMILY_V4 : SL_FAMILY_V6;
+    m.frag_proto = static_cast<uint8_t>(rng());
+
+    sl_flow_key want;
+    std::memset(&want, 0, sizeof(want));
+    std::memcpy(want.outer_be, m.src_be, 16);
+    std::memcpy(want.inner_be, m.dst_be, 16);
+    want.outer_port = m.sport;
+    want.inner_port = m.dport;
+    want.vlan_id[0] = m.vlan_id[0];
+    want.vlan_id[1] = m.vlan_id[1];
+    want.family = m.family;
+    want.kind = SL_FLOW_KIND_TCP;
+    want.proto = SL_IPPROTO_TCP;
+    sl_flow_key got;
+    std::memset(&got, 0xa5, sizeof(got));  // every byte must be written
+    sl_flow_key_tcp(&got, &m);
+    ASSERT_EQ(std::memcmp(&got, &want, sizeof(want)), 0) << "TCP key, case " << i;
+
+    want.outer_port = 0;
+    want.inner_port = 0;
+    want.frag_id = m.frag_id;
+    want.kind = SL_FLOW_KIND_FRAG;
+    want.proto = m.frag_proto;
+    std::memset(&got, 0xa5, sizeof(got));
+    sl_flow_key_frag(&got, &m);
+    ASSERT_EQ(std::memcmp(&got, &want, sizeof(want)), 0) << "fragment key, case " << i;
+  }
 }
 
 // 1M distinct spoofed 5-tuples of a low-priority class (admitted SYNs that

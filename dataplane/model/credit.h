@@ -382,7 +382,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 		    !sl_sticky_epoch_current(prof, rank_epoch, now_ns) ||
 		    sl_sticky_window_ran(prof, SL_READ_ONCE(cs->window_start_ns), now_ns))
 			return 0;
-		struct sl_source_key k __attribute__((aligned(8)));
+		struct sl_source_key k;
 		sl_source_key_make(&k, m, cp);
 		const __u64 h = sl_source_hash(prof, &k);
 		const __u32 rank = sl_rank_in(h, rank_epoch);

@@ -377,7 +377,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	__u32 rank = 0, where = SL_RANK_BELOW;
 	if (sticky) {
 		sl_sticky_tick(prof, cs, now_ns);
-		struct sl_source_key k __attribute__((aligned(8)));
+		struct sl_source_key k;
 		sl_source_key_make(&k, m, cp);
 		h = sl_source_hash(prof, &k);
 		rank = sl_rank_in(h, cs->rank_epoch);

@@ -113,14 +113,21 @@ void Scheduler::drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint
 }
 
 // Counts the packets that leave (their tags), and how long they waited.
+// Packets of one rx burst share their arrival: its delay and histogram
+// bucket are worked out once for all of them.
 void Scheduler::record(const Snapshot& s, const QueueTag* tags, uint16_t n, uint64_t now) {
   LcoreCounters& c = e_.counters[w_];
+  uint64_t arrival = 0, ns = 0;
+  std::size_t b = 0;
   for (uint16_t i = 0; i < n; i++) {
     const QueueTag& t = tags[i];
     count_queued(s, c.model, t, SL_VERDICT_ADMITTED, t.reason);
-    const uint64_t ns = e_.tsc_ns(now > t.arrival_tsc ? now - t.arrival_tsc : 0);
-    std::size_t b = 0;
-    while (b < kDelayBoundsNs.size() && ns > kDelayBoundsNs[b]) b++;
+    if (i == 0 || t.arrival_tsc != arrival) {
+      arrival = t.arrival_tsc;
+      ns = e_.tsc_ns(now > arrival ? now - arrival : 0);
+      b = 0;
+      while (b < kDelayBoundsNs.size() && ns > kDelayBoundsNs[b]) b++;
+    }
     bump(c.queue.delay_count[t.priority][b]);
     bump(c.queue.delay_sum_ns[t.priority], ns);
   }

@@ -90,7 +90,11 @@ void take_sticky(Engine& e, const sl_class_params& cp, sl_class_state& cs) {
 
 // Outside rx queue `w`: the admission decision for one burst.
 // `scheduler`: the worker's, which may send a burst straight out (send_now).
-bool admit_burst(Engine& e, uint32_t w, const Snapshot& s, Scheduler& scheduler) {
+// Flattened: the parser and the model's decisions inlined into the burst's
+// loops (gcc left sl_parse a call a packet; dpdk_bench (a) +1-3%,
+// docs/performance.md).
+__attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot& s,
+                                          Scheduler& scheduler) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n = rte_eth_rx_burst(e.port[kPortOutside], static_cast<uint16_t>(w), pkts, kBurst);
   if (n == 0) return false;

@@ -8,12 +8,16 @@
 
 namespace sluice::dpdk {
 
-bool Scheduler::send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n, uint32_t priority) {
+bool Scheduler::send_now(const Snapshot& s, rte_mbuf** pkts, const QueueTag* tags, uint16_t n,
+                         uint32_t priority) {
   if (holds()) return false;
   if (s.paced && take(s, rte_rdtsc(), priority, n, true) != n) return false;
-  std::copy(pkts, pkts + n, pending_);
-  pending_n_ = n;
-  send(s);  // what the device refuses now waits in pending_
+  const uint16_t sent = rte_eth_tx_burst(e_.port[kPortInside], static_cast<uint16_t>(w_), pkts, n);
+  record(s, tags, sent, rte_rdtsc());
+  for (uint16_t i = sent; i < n; i++) {  // refused by the device: wait in pending_
+    *tag_of(e_, pkts[i]) = tags[i];
+    pending_[pending_n_++] = pkts[i];
+  }
   return true;
 }
 

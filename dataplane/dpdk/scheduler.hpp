@@ -64,10 +64,13 @@ class Scheduler {
 
   // This worker's admitted burst, when nothing waits in its rings and the
   // pace has tokens for all of it: out at once instead of through the rings
-  // (no packet is overtaken, the pace is charged the same). `priority`: the
-  // lowest (largest-numbered) queue priority in the burst, whose right to
-  // the tokens the whole burst needs. False: queue them.
-  bool send_now(const Snapshot& s, rte_mbuf** pkts, uint16_t n, uint32_t priority);
+  // (no packet is overtaken, the pace is charged the same). `tags`: the
+  // packets' tags, written into the mbufs only of those the device refuses
+  // (they wait in pending_). `priority`: the lowest (largest-numbered)
+  // queue priority in the burst, whose right to the tokens the whole burst
+  // needs. False: queue them (their tags are not in the mbufs).
+  bool send_now(const Snapshot& s, rte_mbuf** pkts, const QueueTag* tags, uint16_t n,
+                uint32_t priority);
 
   // One round; true when it moved or dropped a packet.
   bool poll(const Snapshot& s);

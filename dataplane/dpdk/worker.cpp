@@ -257,7 +257,8 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
   LcoreCounters& c = e.counters[w];
   rte_mbuf* in[kBurst];
   uint16_t n_in = 0;
-  rte_mbuf* waiting[kBurst];  // admitted, paced
+  rte_mbuf* waiting[kBurst];     // admitted, paced
+  QueueTag waiting_tag[kBurst];  // theirs, in the mbufs only if they wait in a ring
   uint16_t n_waiting = 0;
   uint32_t bottom = 0;  // the lowest priority among them (the largest number)
   rte_mbuf* out[kBurst];
@@ -287,7 +288,7 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
         [[fallthrough]];
       case SL_ACTION_PASS:
         if (queued) {
-          QueueTag& t = *tag_of(e, m);
+          QueueTag& t = waiting_tag[n_waiting];
           t.arrival_tsc = tsc;
           t.state_index = static_cast<uint8_t>(slot);
           t.state_epoch = prof.classes[di.class_id].state_epoch;
@@ -324,9 +325,9 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
   }
   // At once only if its lowest priority may have the tokens (the whole
   // burst goes out together); else through the rings, level by level.
-  if (n_waiting && !scheduler.send_now(s, waiting, n_waiting, bottom)) {
+  if (n_waiting && !scheduler.send_now(s, waiting, waiting_tag, n_waiting, bottom)) {
     for (uint16_t i = 0; i < n_waiting; i++) {
-      const QueueTag& t = *tag_of(e, waiting[i]);
+      const QueueTag& t = *tag_of(e, waiting[i]) = waiting_tag[i];
       if (!scheduler.enqueue(waiting[i], t.priority)) {
         count_queued(s, c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
         bump(c.queue_full[t.priority]);

@@ -17,13 +17,9 @@
 
 #include "abi.h"
 
-/* Index of the lowest set bit of a non-zero mask: one instruction where the
- * CPU has it, loop-free halving in BPF (which has no ctz). */
-SL_INLINE __u32 sl_lowest_bit(__u32 x)
+/* Index of the lowest set bit of a non-zero mask, loop-free: BPF has no ctz. */
+SL_INLINE __u32 sl_lowest_bit_halving(__u32 x)
 {
-#ifndef __bpf__
-	return (__u32)__builtin_ctz(x);
-#else
 	__u32 n = 0;
 	if ((x & 0xffff) == 0) {
 		n += 16;
@@ -44,6 +40,16 @@ SL_INLINE __u32 sl_lowest_bit(__u32 x)
 	if ((x & 0x1) == 0)
 		n += 1;
 	return n;
+}
+
+/* The same in one instruction where the CPU has one (five dependent steps
+ * were a fifth of the DPDK worker's classification). */
+SL_INLINE __u32 sl_lowest_bit(__u32 x)
+{
+#ifdef __bpf__
+	return sl_lowest_bit_halving(x);
+#else
+	return (__u32)__builtin_ctz(x);
 #endif
 }
 

@@ -33,8 +33,9 @@ bool Scheduler::poll(const Snapshot& s) {
   if (s.paced) work |= trim(s);
   // Up to two tx bursts per round.
   for (int round = 0; round < 2 && pending_n_ == 0; round++) {
-    if (filled_ == 0) break;
-    const uint32_t top = static_cast<uint32_t>(__builtin_ctz(filled_));  // the highest waiting
+    uint32_t top = 0;  // the highest priority waiting here
+    while (top < SL_PRIORITIES && rte_ring_count(e_.rings[w_][top]) == 0) top++;
+    if (top == SL_PRIORITIES) break;
     const uint32_t budget = s.paced ? take(s, now, top, kBurst, false) : kBurst;
     if (budget == 0) {
       work = true;  // packets wait for tokens
@@ -46,8 +47,9 @@ bool Scheduler::poll(const Snapshot& s) {
       // worker with a trickle of continuations sent its lowest priority on
       // their tokens, ahead of another worker's higher one).
       if (s.paced && p > top && outranked(p)) break;
-      if (!(filled_ & (1U << p))) continue;
-      const unsigned got = dequeue(p, pending_ + pending_n_, budget - pending_n_);
+      const unsigned got = rte_ring_sc_dequeue_burst(
+          e_.rings[w_][p], reinterpret_cast<void**>(pending_ + pending_n_), budget - pending_n_,
+          nullptr);
       if (got == 0) continue;
       work = true;
       uint16_t n = static_cast<uint16_t>(got);
@@ -62,15 +64,8 @@ bool Scheduler::poll(const Snapshot& s) {
   }
   // Packets waiting for tokens keep the worker awake: a nap would break
   // the pace and the delay bound.
-  return work || filled_ != 0;
-}
-
-unsigned Scheduler::dequeue(uint32_t priority, rte_mbuf** pkts, unsigned n) {
-  unsigned left = 0;
-  const unsigned got =
-      rte_ring_sc_dequeue_burst(e_.rings[w_][priority], reinterpret_cast<void**>(pkts), n, &left);
-  if (left == 0) filled_ &= ~(1U << priority);
-  return got;
+  for (uint32_t p = 0; p < SL_PRIORITIES && !work; p++) work = rte_ring_count(e_.rings[w_][p]) != 0;
+  return work;
 }
 
 uint32_t Scheduler::take(const Snapshot& s, uint64_t tsc, uint32_t priority, uint32_t want,
@@ -161,9 +156,11 @@ void Scheduler::send(const Snapshot& s) {
 // worker dropping its share of them (all schedulers run this, each on its
 // own rings). Other workers' rings are read only when this one's hold any.
 bool Scheduler::trim(const Snapshot& s) {
-  if (filled_ == 0) return false;
   uint64_t own[SL_PRIORITIES] = {};
-  for (uint32_t p = 0; p < SL_PRIORITIES; p++) own[p] = rte_ring_count(e_.rings[w_][p]);
+  uint64_t own_total = 0;
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+    own_total += own[p] = rte_ring_count(e_.rings[w_][p]);
+  if (own_total == 0) return false;
   uint64_t depth[SL_PRIORITIES] = {};
   uint64_t total = 0;
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
@@ -183,8 +180,9 @@ bool Scheduler::trim(const Snapshot& s) {
     uint64_t mine = std::min(own[p], (here * own[p] + depth[p] - 1) / depth[p]);
     while (mine) {
       rte_mbuf* drop[kBurst];
-      const unsigned got = dequeue(static_cast<uint32_t>(p), drop,
-                                   static_cast<unsigned>(std::min<uint64_t>(mine, kBurst)));
+      const unsigned got = rte_ring_sc_dequeue_burst(
+          e_.rings[w_][p], reinterpret_cast<void**>(drop),
+          static_cast<unsigned>(std::min<uint64_t>(mine, kBurst)), nullptr);
       if (got == 0) break;
       for (unsigned i = 0; i < got; i++)
         count_queued(s, c.model, *tag_of(e_, drop[i]), SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);

@@ -78,14 +78,11 @@ class Scheduler {
   // Whether packets wait here: in its rings, or refused by the device. A
   // packet admitted behind them waits too, paced or not (it would overtake
   // them: after a retune to no packet budget, say).
-  bool holds() const { return pending_n_ != 0 || filled_ != 0; }
-
-  // Queues an admitted packet in its priority's ring; false when the ring
-  // is full (the packet is still the caller's).
-  bool enqueue(rte_mbuf* m, uint32_t priority) {
-    if (rte_ring_sp_enqueue(e_.rings[w_][priority], m) != 0) return false;
-    filled_ |= 1U << priority;
-    return true;
+  bool holds() const {
+    if (pending_n_ != 0) return true;
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+      if (rte_ring_count(e_.rings[w_][p]) != 0) return true;
+    return false;
   }
 
  private:
@@ -115,18 +112,10 @@ class Scheduler {
   // rate: past that, the lowest priority's oldest packets go first.
   bool trim(const Snapshot& s);
 
-  // Takes up to n packets from this worker's ring of `priority`.
-  unsigned dequeue(uint32_t priority, rte_mbuf** pkts, unsigned n);
-
   Engine& e_;
   const uint32_t w_;
   rte_mbuf* pending_[kBurst];
   uint16_t pending_n_ = 0;
-  // Bit p: this worker's ring of priority p may hold packets. Exact, as
-  // this lcore alone fills (enqueue) and drains (dequeue) its rings: no
-  // ring count is read to know whether they are empty. Other workers read
-  // the counts themselves (outranked, trim).
-  uint32_t filled_ = 0;
 };
 
 }  // namespace sluice::dpdk

@@ -328,7 +328,7 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
   if (n_waiting && !scheduler.send_now(s, waiting, waiting_tag, n_waiting, bottom)) {
     for (uint16_t i = 0; i < n_waiting; i++) {
       const QueueTag& t = *tag_of(e, waiting[i]) = waiting_tag[i];
-      if (!scheduler.enqueue(waiting[i], t.priority)) {
+      if (rte_ring_sp_enqueue(e.rings[w][t.priority], waiting[i]) != 0) {
         count_queued(s, c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
         bump(c.queue_full[t.priority]);
         rte_pktmbuf_free(waiting[i]);

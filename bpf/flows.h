@@ -33,28 +33,23 @@ static __always_inline __u32 sl_lpm(void *trie, __u32 slot, const struct sl_meta
 }
 
 /* The IPv4 prefix array's answer for addr (dataplane/xdp/prefix_array.hpp):
- * a top block entry, and a group's for each level a longer prefix starts. */
+ * a top block entry, and a group's for each level a longer prefix starts.
+ * Every index stays below both slots' blocks: base <= SL_PREFIX_SLOT_BLOCKS,
+ * a group's 256 + (e & (SL_PREFIX_GROUPS - 1)) < SL_PREFIX_SLOT_BLOCKS. */
 static __always_inline __u32 sl_prefix_v4(void *blocks, __u32 slot, const __u8 *addr)
 {
-	__u32 a = sl_rd32(addr);
+	__u32 a = sl_rd32(addr), zero = 0;
+	const struct sl_prefix_blocks *t = bpf_map_lookup_elem(blocks, &zero);
+	if (!t)
+		return 0;
 	__u32 base = (slot & 1) * SL_PREFIX_SLOT_BLOCKS;
-	__u32 idx = base + (a >> 24);
-	struct sl_prefix_block *b = bpf_map_lookup_elem(blocks, &idx);
-	if (!b)
-		return 0;
-	__u32 e = b->e[(a >> 16) & 255];
+	__u32 e = t->b[base + (a >> 24)].e[(a >> 16) & 255];
 	if (!(e & SL_PREFIX_GROUP))
 		return e;
-	idx = base + 256 + (e & (SL_PREFIX_GROUPS - 1));
-	b = bpf_map_lookup_elem(blocks, &idx);
-	if (!b)
-		return 0;
-	e = b->e[(a >> 8) & 255];
+	e = t->b[base + 256 + (e & (SL_PREFIX_GROUPS - 1))].e[(a >> 8) & 255];
 	if (!(e & SL_PREFIX_GROUP))
 		return e;
-	idx = base + 256 + (e & (SL_PREFIX_GROUPS - 1));
-	b = bpf_map_lookup_elem(blocks, &idx);
-	return b ? b->e[a & 255] : 0;
+	return t->b[base + 256 + (e & (SL_PREFIX_GROUPS - 1))].e[a & 255];
 }
 
 /* The class of a parsed packet in profile slot `slot`, masked to a valid index. */

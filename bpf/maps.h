@@ -42,8 +42,11 @@ struct {
 /* A prefix table of both profile slots, one per direction (libbpf needs a
  * definition per map): an LPM trie of prefixes -> classes accepting them
  * (covering masks included), and for IPv4 the same answers as arrays
- * (SL_PREFIX_SLOT_BLOCKS per slot), one to three inlined array reads, used
- * when a slot's profile flags them. */
+ * (SL_PREFIX_SLOT_BLOCKS per slot), used when a slot's profile flags them.
+ * The arrays of both slots are one map value: one inlined lookup, then one
+ * to three plain reads (a lookup per level kept each level's index waiting
+ * on a store and a reload: docs/performance.md). The loader writes a slot's
+ * blocks through a mapping of the value (BPF_F_MMAPABLE), not the others'. */
 #define SL_LPM_TRIE_MAP(name)                                                                      \
 	struct {                                                                                   \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
@@ -56,9 +59,10 @@ struct {
 #define SL_PREFIX_ARRAY_MAP(name)                                                                  \
 	struct {                                                                                   \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                                  \
-		__uint(max_entries, SL_PROFILE_SLOTS *SL_PREFIX_SLOT_BLOCKS);                      \
+		__uint(max_entries, 1);                                                            \
+		__uint(map_flags, BPF_F_MMAPABLE);                                                 \
 		__type(key, __u32);                                                                \
-		__type(value, struct sl_prefix_block);                                             \
+		__type(value, struct sl_prefix_blocks);                                            \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
 	} name SEC(".maps")
 

@@ -24,8 +24,10 @@
  *    tables (sl_table_salt).
  * 7: per-source budgets as one GCRA word (sl_source_state.tat_u).
  * 8: an IPv4 source's set by one mix (sl_key_hash), not three; an IPv4
- *    flow's set by three lanes (sl_flow_hash), not six. */
-#define SL_PIN_LAYOUT_REV 8
+ *    flow's set by three lanes (sl_flow_hash), not six.
+ * 9: each IPv4 prefix array one mmapable value of both slots' blocks
+ *    (struct sl_prefix_blocks), not an entry per block. */
+#define SL_PIN_LAYOUT_REV 9
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
  * profile slot, 256 top blocks (the first 16 bits of an address), then up
@@ -38,6 +40,11 @@
 #define SL_PREFIX_SLOT_BLOCKS (256 + SL_PREFIX_GROUPS)
 struct sl_prefix_block {
 	__u32 e[256];
+};
+/* Both slots' blocks, slot s's from b[s * SL_PREFIX_SLOT_BLOCKS]: the one
+ * value of sl_prefix_src (sl_prefix_dst), 4.5 MiB, page-aligned. */
+struct sl_prefix_blocks {
+	struct sl_prefix_block b[SL_PROFILE_SLOTS * SL_PREFIX_SLOT_BLOCKS];
 };
 
 /* The per-source table (sl_sources): an array of sets of SL_SOURCE_WAYS

@@ -2,9 +2,13 @@
 #include "dataplane/xdp/slot_tables.hpp"
 
 #include <bpf/bpf.h>
+#include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "bpf/shared_state.h"
 
@@ -59,15 +63,26 @@ bool write_lpm_slot(int trie_fd, uint32_t slot, const std::vector<LpmEntry>& ent
 
 bool write_prefix_array(int blocks_fd, uint32_t slot, const PrefixArray& array,
                         std::string* error) {
-  std::vector<__u32> keys(array.blocks.size());
-  for (uint32_t i = 0; i < keys.size(); i++) keys[i] = slot * SL_PREFIX_SLOT_BLOCKS + i;
-  __u32 count = static_cast<__u32>(keys.size());
-  LIBBPF_OPTS(bpf_map_batch_opts, batch);
-  if (count != 0 &&
-      bpf_map_update_batch(blocks_fd, keys.data(), array.blocks.data(), &count, &batch) != 0) {
-    *error = "cannot write the IPv4 prefix array: " + errno_text();
+  if (slot >= SL_PROFILE_SLOTS || array.blocks.size() > SL_PREFIX_SLOT_BLOCKS) {
+    *error = "an IPv4 prefix array of " + std::to_string(array.blocks.size()) +
+             " blocks does not fit slot " + std::to_string(slot);
     return false;
   }
+  if (array.blocks.empty()) return true;
+  // The value of both slots, mapped: this slot's blocks written in place,
+  // the live slot's untouched (the program reads it meanwhile).
+  void* value =
+      mmap(nullptr, sizeof(sl_prefix_blocks), PROT_READ | PROT_WRITE, MAP_SHARED, blocks_fd, 0);
+  if (value == MAP_FAILED) {
+    *error = "cannot map the IPv4 prefix array: " + errno_text();
+    return false;
+  }
+  auto* all = static_cast<sl_prefix_blocks*>(value);
+  std::copy(array.blocks.begin(), array.blocks.end(), &all->b[slot * SL_PREFIX_SLOT_BLOCKS]);
+  // Before the caller makes the slot live (a map update: another CPU's
+  // program must see these blocks once it sees the flip).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  munmap(value, sizeof(sl_prefix_blocks));
   return true;
 }
 

@@ -22,8 +22,9 @@ bool clear_lpm_slot(int trie_fd, uint32_t slot, std::string* error);
 bool write_lpm_slot(int trie_fd, uint32_t slot, const std::vector<LpmEntry>& entries,
                     std::string* error);
 
-// Writes a slot's blocks of a prefix array (sl_prefix_src / sl_prefix_dst):
-// the top blocks and the groups in use; groups past them are never reached.
+// Writes a slot's blocks of a prefix array (sl_prefix_src / sl_prefix_dst,
+// through a mapping of its one value): the top blocks and the groups in
+// use; groups past them are never reached.
 bool write_prefix_array(int blocks_fd, uint32_t slot, const PrefixArray& array, std::string* error);
 
 // Writes a slot's 65,536 port masks (sl_ports) in one batch.

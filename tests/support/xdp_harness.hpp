@@ -52,6 +52,17 @@ class XdpHarness {
     return true;
   }
 
+  // A retune to the profile compiled from toml: the program writes it into
+  // its other slot and flips to it, the model applies it.
+  bool retune(const std::string& toml) {
+    CompiledProfile profile = profile_from_toml(toml);
+    if (profile.prof.n_classes == 0) return false;
+    std::string error;
+    EXPECT_TRUE(program_->write_profile(profile, ++generation_, &error)) << error;
+    model_->apply(profile);
+    return true;
+  }
+
   // A frame from the inside (inline mode's return path) through the inside
   // program and the model; neither decides, both may change flow state.
   void run_inside(const std::vector<uint8_t>& frame, uint64_t now_ns) {
@@ -80,6 +91,7 @@ class XdpHarness {
  private:
   std::unique_ptr<XdpProgram> program_;
   std::unique_ptr<ReferenceModel> model_;
+  uint64_t generation_ = 1;
 };
 
 }  // namespace sluice::test

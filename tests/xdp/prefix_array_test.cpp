@@ -166,6 +166,23 @@ TEST(XdpPrefixArrays, ClassifyAsTheModelDoes) {
   expect_classes_match(h, toml, 11, 30'000);
 }
 
+// Both profile slots live in one value: a retune writes the other slot's
+// blocks only, and each slot answers for its own profile (a slot's blocks
+// written at the other's place, or left stale, would classify by the
+// wrong prefixes).
+TEST(XdpPrefixArrays, EachSlotAnswersForItsOwnProfileAcrossRetunes) {
+  SLUICE_REQUIRE_ROOT();
+  test::XdpHarness h;
+  const std::string first = prefix_toml(40, 8, 32, 21), second = prefix_toml(40, 8, 32, 22);
+  ASSERT_TRUE(h.load(first));
+  expect_classes_match(h, first, 23, 5'000);
+  ASSERT_TRUE(h.retune(second));
+  ASSERT_TRUE(h.program().prefix_arrays().src);
+  expect_classes_match(h, second, 24, 5'000);
+  ASSERT_TRUE(h.retune(first));
+  expect_classes_match(h, first, 25, 5'000);
+}
+
 TEST(XdpPrefixArrays, TooManyGroupsClassifyThroughTheTrie) {
   SLUICE_REQUIRE_ROOT();
   test::XdpHarness h;

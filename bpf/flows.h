@@ -67,9 +67,9 @@ static __always_inline __u32 sl_classify_xdp(const struct sl_profile *prof, __u3
 			      ? sl_prefix_v4(&sl_prefix_dst, slot, m->dst_be)
 			      : sl_lpm(&sl_lpm_dst, slot, m, m->dst_be);
 	if (m->has_ports && (prof->flags & SL_PROFILE_USES_PORTS)) {
-		__u32 idx = slot * 65536 + m->dport;
-		__u32 *pm = bpf_map_lookup_elem(&sl_ports, &idx);
-		port = pm ? *pm : 0;
+		__u32 zero = 0;
+		const struct sl_port_masks *pm = bpf_map_lookup_elem(&sl_ports, &zero);
+		port = pm ? pm->mask[slot & 1][m->dport] : 0;
 	}
 	return sl_classify(prof, m, src, dst, port) & (SL_MAX_CLASSES - 1);
 }

@@ -30,12 +30,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_profiles SEC(".maps");
 
-/* Classes accepting each destination port: slot * 65536 + port. */
+/* Classes accepting each destination port, both slots in one value (as
+ * the prefix arrays below: one inlined lookup, then a plain read), written
+ * by the loader through a mapping of it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SL_PROFILE_SLOTS * 65536);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct sl_port_masks);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_ports SEC(".maps");
 

@@ -26,7 +26,8 @@
  * 8: an IPv4 source's set by one mix (sl_key_hash), not three; an IPv4
  *    flow's set by three lanes (sl_flow_hash), not six.
  * 9: each IPv4 prefix array one mmapable value of both slots' blocks
- *    (struct sl_prefix_blocks), not an entry per block. */
+ *    (struct sl_prefix_blocks), not an entry per block; the port masks
+ *    likewise (struct sl_port_masks). */
 #define SL_PIN_LAYOUT_REV 9
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
@@ -41,6 +42,12 @@
 struct sl_prefix_block {
 	__u32 e[256];
 };
+/* Both slots' class masks of each destination port: the one value of
+ * sl_ports, 512 KiB. */
+struct sl_port_masks {
+	__u32 mask[SL_PROFILE_SLOTS][65536];
+};
+
 /* Both slots' blocks, slot s's from b[s * SL_PREFIX_SLOT_BLOCKS]: the one
  * value of sl_prefix_src (sl_prefix_dst), 4.5 MiB, page-aligned. */
 struct sl_prefix_blocks {

@@ -4,9 +4,9 @@
 #include <bpf/bpf.h>
 #include <sys/mman.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -23,6 +23,25 @@ void lpm_key(sl_lpm_key* k, uint32_t slot, const LpmEntry& e) {
   k->slot = static_cast<__u8>(slot);
   k->family = e.family == 4 ? SL_FAMILY_V4 : SL_FAMILY_V6;
   std::memcpy(k->addr_be, e.addr_be.data(), 16);
+}
+
+// Writes `bytes` at `offset` of the one value (`size` bytes) of an
+// mmapable array map: one slot's part written in place, the live slot's
+// untouched (the program reads it meanwhile).
+bool write_slot(int fd, std::size_t size, std::size_t offset, const void* from, std::size_t bytes,
+                const char* what, std::string* error) {
+  if (bytes == 0) return true;
+  void* value = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (value == MAP_FAILED) {
+    *error = std::string("cannot map ") + what + ": " + errno_text();
+    return false;
+  }
+  std::memcpy(static_cast<uint8_t*>(value) + offset, from, bytes);
+  // Before the caller makes the slot live (a map update): another CPU's
+  // program that sees the flip sees these bytes.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  munmap(value, size);
+  return true;
 }
 
 }  // namespace
@@ -68,35 +87,22 @@ bool write_prefix_array(int blocks_fd, uint32_t slot, const PrefixArray& array,
              " blocks does not fit slot " + std::to_string(slot);
     return false;
   }
-  if (array.blocks.empty()) return true;
-  // The value of both slots, mapped: this slot's blocks written in place,
-  // the live slot's untouched (the program reads it meanwhile).
-  void* value =
-      mmap(nullptr, sizeof(sl_prefix_blocks), PROT_READ | PROT_WRITE, MAP_SHARED, blocks_fd, 0);
-  if (value == MAP_FAILED) {
-    *error = "cannot map the IPv4 prefix array: " + errno_text();
-    return false;
-  }
-  auto* all = static_cast<sl_prefix_blocks*>(value);
-  std::copy(array.blocks.begin(), array.blocks.end(), &all->b[slot * SL_PREFIX_SLOT_BLOCKS]);
-  // Before the caller makes the slot live (a map update: another CPU's
-  // program must see these blocks once it sees the flip).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  munmap(value, sizeof(sl_prefix_blocks));
-  return true;
+  return write_slot(blocks_fd, sizeof(sl_prefix_blocks),
+                    offsetof(sl_prefix_blocks, b) +
+                        std::size_t{slot} * SL_PREFIX_SLOT_BLOCKS * sizeof(sl_prefix_block),
+                    array.blocks.data(), array.blocks.size() * sizeof(sl_prefix_block),
+                    "the IPv4 prefix array", error);
 }
 
 bool write_port_masks(int ports_fd, uint32_t slot, const std::vector<uint32_t>& port_mask,
                       std::string* error) {
-  std::vector<__u32> keys(65536);
-  for (uint32_t port = 0; port < 65536; port++) keys[port] = slot * 65536 + port;
-  __u32 count = 65536;
-  LIBBPF_OPTS(bpf_map_batch_opts, batch);
-  if (bpf_map_update_batch(ports_fd, keys.data(), port_mask.data(), &count, &batch) != 0) {
-    *error = "cannot write the port table: " + errno_text();
+  if (slot >= SL_PROFILE_SLOTS || port_mask.size() != 65536) {
+    *error = "a port table of " + std::to_string(port_mask.size()) + " masks does not fit slot " +
+             std::to_string(slot);
     return false;
   }
-  return true;
+  return write_slot(ports_fd, sizeof(sl_port_masks), std::size_t{slot} * sizeof(uint32_t) * 65536,
+                    port_mask.data(), port_mask.size() * sizeof(uint32_t), "the port table", error);
 }
 
 }  // namespace sluice::xdp_tables

@@ -27,7 +27,8 @@ bool write_lpm_slot(int trie_fd, uint32_t slot, const std::vector<LpmEntry>& ent
 // use; groups past them are never reached.
 bool write_prefix_array(int blocks_fd, uint32_t slot, const PrefixArray& array, std::string* error);
 
-// Writes a slot's 65,536 port masks (sl_ports) in one batch.
+// Writes a slot's 65,536 port masks (sl_ports, through a mapping of its
+// one value).
 bool write_port_masks(int ports_fd, uint32_t slot, const std::vector<uint32_t>& port_mask,
                       std::string* error);
 

@@ -183,6 +183,50 @@ TEST(XdpPrefixArrays, EachSlotAnswersForItsOwnProfileAcrossRetunes) {
   expect_classes_match(h, first, 25, 5'000);
 }
 
+// The port masks are one value of both slots too: after each retune every
+// destination port classifies by the live profile's port lists.
+TEST(XdpPrefixArrays, EachSlotsPortMasksAnswerForItsOwnProfile) {
+  SLUICE_REQUIRE_ROOT();
+  auto toml = [](uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::string t;
+    for (int c = 0; c < 6; c++) {
+      t += "[[class]]\nname = \"p" + std::to_string(c) + "\"\nshed_order = \"random\"\n";
+      const uint32_t lo = static_cast<uint32_t>(rng() % 65000);
+      t += "match = { dst_ports = [\"" + std::to_string(lo) + "-" +
+           std::to_string(lo + rng() % 500) + "\", \"" + std::to_string(rng() % 65536) + "\"] }\n";
+    }
+    return t;
+  };
+  auto expect_ports_match = [](test::XdpHarness& h, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    size_t differ = 0;
+    std::set<int> classes;
+    const CompiledProfile& profile = h.model().profile();
+    for (uint32_t i = 0; i < 3'000; i++) {
+      // Half the probes on a port some class lists, half anywhere.
+      uint16_t port = static_cast<uint16_t>(rng());
+      if (i % 2 == 0) {
+        for (uint32_t tries = 0; tries < 65536 && profile.port_mask[port] == 0; tries++) port++;
+      }
+      const auto frame =
+          test::PacketBuilder().ipv4("198.18.0.1", "198.19.0.1").udp(5353, port).build();
+      const test::BothResult r = h.run(frame, 1000 * test::kSecond + i);
+      differ += r.xdp.decision.class_id != r.model.class_id;
+      classes.insert(r.model.class_id);
+    }
+    EXPECT_EQ(differ, 0U) << "of 3000 lookups";
+    EXPECT_GE(classes.size(), 4U) << "the probes should meet most classes";
+  };
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(toml(31)));
+  expect_ports_match(h, 32);
+  ASSERT_TRUE(h.retune(toml(33)));
+  expect_ports_match(h, 34);
+  ASSERT_TRUE(h.retune(toml(31)));
+  expect_ports_match(h, 35);
+}
+
 TEST(XdpPrefixArrays, TooManyGroupsClassifyThroughTheTrie) {
   SLUICE_REQUIRE_ROOT();
   test::XdpHarness h;

@@ -96,13 +96,15 @@ bool write_prefix_array(int blocks_fd, uint32_t slot, const PrefixArray& array,
 
 bool write_port_masks(int ports_fd, uint32_t slot, const std::vector<uint32_t>& port_mask,
                       std::string* error) {
-  if (slot >= SL_PROFILE_SLOTS || port_mask.size() != 65536) {
+  constexpr std::size_t kSlotMasks = sizeof(sl_port_masks::mask[0]) / sizeof(uint32_t);
+  if (slot >= SL_PROFILE_SLOTS || port_mask.size() != kSlotMasks) {
     *error = "a port table of " + std::to_string(port_mask.size()) + " masks does not fit slot " +
              std::to_string(slot);
     return false;
   }
-  return write_slot(ports_fd, sizeof(sl_port_masks), std::size_t{slot} * sizeof(uint32_t) * 65536,
-                    port_mask.data(), port_mask.size() * sizeof(uint32_t), "the port table", error);
+  return write_slot(ports_fd, sizeof(sl_port_masks),
+                    std::size_t{slot} * sizeof(sl_port_masks::mask[0]), port_mask.data(),
+                    port_mask.size() * sizeof(uint32_t), "the port table", error);
 }
 
 }  // namespace sluice::xdp_tables

@@ -156,6 +156,25 @@ __attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m
 	return r == SL_PARSE_L3_PENDING ? sl_parse_ip_xdp(ctx, m) : r;
 }
 
+/* The outside frame's parse. Untagged IPv4 without options, the common
+ * frame, is parsed here, inline: by the model's own steps at fixed offsets
+ * (sl_parse_l2's untagged case, sl_parse_ipv4, sl_parse_l4_at), so its meta
+ * is the general parser's. Every other frame goes to sl_parse_xdp, whose two
+ * calls cost a UDP lookup ~3 ns and an admitted SYN ~8 (values the program
+ * keeps are spilled around them; docs/performance.md). */
+static __always_inline int sl_parse_outside(struct xdp_md *ctx, struct sl_meta *m)
+{
+	__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
+	if (data + SL_ETH_HLEN + 20 > end || sl_rd16(data + 12) != SL_ETH_P_IPV4 ||
+	    data[SL_ETH_HLEN] != 0x45)
+		return sl_parse_xdp(ctx, m);
+	sl_meta_clear(m);
+	m->ethertype = SL_ETH_P_IPV4;
+	m->l3_off = SL_ETH_HLEN;
+	int r = sl_parse_ipv4(data, data + SL_ETH_HLEN, end, m);
+	return r == SL_PARSE_L4_PENDING ? sl_parse_l4_at(data, end, m) : r;
+}
+
 /* Rewrites a SYN into its RST+ACK; returns the new frame length or 0. */
 __attribute__((noinline)) int sl_reset_xdp(struct xdp_md *ctx, const struct sl_meta *m)
 {
@@ -301,7 +320,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		sl_standby_decides(st, prof, beat_ns);
 
 	struct sl_meta m;
-	int parsed = sl_parse_xdp(ctx, &m);
+	int parsed = sl_parse_outside(ctx, &m);
 	__u32 cls = prof->n_classes - 1;
 	if (parsed == SL_PARSE_OK)
 		cls = sl_classify_xdp(prof, slot, &m);

@@ -27,8 +27,15 @@
  *    flow's set by three lanes (sl_flow_hash), not six.
  * 9: each IPv4 prefix array one mmapable value of both slots' blocks
  *    (struct sl_prefix_blocks), not an entry per block; the port masks
- *    likewise (struct sl_port_masks). */
-#define SL_PIN_LAYOUT_REV 9
+ *    likewise (struct sl_port_masks).
+ * 10: sl_counters.source_races. */
+#define SL_PIN_LAYOUT_REV 10
+
+/* Compare-and-swap attempts on a source's word (bpf/sources.h) before a
+ * take is refused (or a give-back dropped), each failure another CPU's take
+ * or give-back of the same source that landed meanwhile: counted when all
+ * fail (sl_counters.source_races). */
+#define SL_SOURCE_CAS_TRIES 4
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
  * profile slot, 256 top blocks (the first 16 bits of an address), then up

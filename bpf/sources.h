@@ -58,18 +58,21 @@ static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
 #define SL_SOURCE_OP_GIVE_BACK 1 /* the token an earlier take took; returns 0 */
 #define SL_SOURCE_OP_PEEK      2 /* whether a take would find a token; takes none */
 
-/* Compare-and-swap attempts on a source's word before a take is refused (or
- * a give-back dropped): each failure is another CPU's take or give-back of
- * the same source that succeeded meanwhile. */
-#define SL_SOURCE_CAS_TRIES 4
+/* Tests: the tries a take or give-back makes, 1..SL_SOURCE_CAS_TRIES
+ * (shared_state.h), fewer so that two CPUs lose races (the loader). */
+const volatile __u32 sl_source_cas_tries = SL_SOURCE_CAS_TRIES;
 
 /* A take or a give-back of the source in way w: GCRA (gcra.h), by
- * compare-and-swap of its one word. */
+ * compare-and-swap of its one word. One that loses every try is counted
+ * (sl_counters.source_races): many CPUs on one busy source (a carrier NAT's
+ * address) show there before its lookups are refused for it. */
 static __always_inline int sl_source_cas(struct sl_source_way *way,
 					 const struct sl_class_params *cp, __u64 now, int give_back)
 {
 #pragma unroll
-	for (int i = 0; i < SL_SOURCE_CAS_TRIES; i++) {
+	for (__u32 i = 0; i < SL_SOURCE_CAS_TRIES; i++) {
+		if (i >= sl_source_cas_tries)
+			break;
 		const __u64 tat = SL_READ_ONCE(way->state.tat_u);
 		const __u64 next = give_back ? sl_gcra_after_give_back(tat, &cp->src_bucket)
 					     : sl_gcra_after_take(tat, &cp->src_bucket, now);
@@ -78,6 +81,10 @@ static __always_inline int sl_source_cas(struct sl_source_way *way,
 		if (__sync_val_compare_and_swap(&way->state.tat_u, tat, next) == tat)
 			return give_back ? 0 : SL_SOURCE_TAKEN;
 	}
+	__u32 zero = 0;
+	struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
+	if (cnt)
+		cnt->source_races++;
 	return give_back ? 0 : SL_SOURCE_REFUSED;
 }
 

@@ -95,6 +95,9 @@ struct DataplaneStats {
   uint64_t source_table_capacity = 0;         // per-source table entries (0: not reported)
   uint64_t source_table_entries = 0;          // sources tracked now
   uint64_t source_table_evictions = 0;        // entries recycled for new sources since start
+  // Takes and give-backs of a source's token that lost every
+  // compare-and-swap try to other CPUs (XDP; DPDK retries until one lands).
+  uint64_t source_races = 0;
   uint64_t flow_table_capacity = 0;           // flow entries, all partitions (0: not reported)
   uint64_t flow_entries[SL_PRIORITIES] = {};  // flows held now, by priority partition
   // Flow table events since start, by priority partition (enum sl_flow_event).

@@ -582,6 +582,11 @@ struct sl_counters {
 	 * inserts - evictions. Entries are never deleted, only recycled. */
 	__u64 source_inserts;
 	__u64 source_evictions;
+	/* Takes and give-backs of a source's token that lost every one of
+	 * their compare-and-swap tries to other CPUs' (XDP, bpf/sources.h): a
+	 * take so lost refuses its lookup, which a sequential budget may have
+	 * admitted; a give-back so lost leaves the token spent. */
+	__u64 source_races;
 	/* Flow table events by priority partition (enum sl_flow_event). */
 	__u64 flow_events[SL_PRIORITIES][SL_FLOW_EV_COUNT];
 	/* The backend signal, counted only with SL_PROFILE_ADAPTIVE. */

@@ -172,6 +172,11 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
     *error = "cannot count possible CPUs";
     return nullptr;
   }
+  if (options.source_cas_tries < 1 || options.source_cas_tries > SL_SOURCE_CAS_TRIES) {
+    *error = "source_cas_tries must be 1.." + std::to_string(SL_SOURCE_CAS_TRIES) + ", not " +
+             std::to_string(options.source_cas_tries);
+    return nullptr;
+  }
 
   std::string log;
   {
@@ -207,6 +212,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   impl.skel->rodata->sl_record_decision = options.record_decision ? 1 : 0;
   impl.skel->rodata->sl_standby = options.standby ? 1 : 0;
   impl.skel->rodata->sl_coarse_tick_ns = coarse_tick_ns();
+  impl.skel->rodata->sl_source_cas_tries = options.source_cas_tries;
   const uint32_t sets = xdp_sets::source_sets(options.source_table_size);
   bpf_map__set_max_entries(impl.skel->maps.sl_sources, sets);
   impl.skel->rodata->sl_source_set_mask = sets - 1;
@@ -409,6 +415,7 @@ DataplaneStats XdpProgram::stats() const {
   s.source_table_entries =
       std::min<uint64_t>(counts.source_inserts - counts.source_evictions, capacity);
   s.source_table_evictions = counts.source_evictions;
+  s.source_races = counts.source_races;
   s.flow_table_capacity = xdp_sets::flow_ways(impl.options.flow_table_size);
   // The program's clock (CLOCK_MONOTONIC, or the tests' fake one): the
   // tokens the next decision would find.

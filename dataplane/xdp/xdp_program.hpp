@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/shared_state.h"
 #include "dataplane/common/profile.hpp"
 #include "dataplane/dataplane.hpp"
 #include "dataplane/model/abi.h"
@@ -29,6 +30,9 @@ struct XdpProgramOptions {
   std::string pin_path;
   uint64_t source_table_size = SL_SOURCES_DEFAULT;
   uint64_t flow_table_size = SL_FLOWS_DEFAULT;  // all priority partitions together
+  // Tests: the compare-and-swap tries of a source's take or give-back,
+  // 1..SL_SOURCE_CAS_TRIES (bpf/shared_state.h); fewer lose more races.
+  uint32_t source_cas_tries = SL_SOURCE_CAS_TRIES;
 };
 
 // Which IPv4 prefix lists of the live profile the arrays answer for

@@ -218,6 +218,51 @@ INSTANTIATE_TEST_SUITE_P(Budgets, XdpConcurrency, ::testing::ValuesIn(cases()),
                            return n;
                          });
 
+// One source's lookups from every CPU at once, its budget far from spent
+// and no other: each lookup refused lost its source's races (one
+// compare-and-swap try here, where sluiced makes SL_SOURCE_CAS_TRIES), and
+// each is counted in source_races, the metric sluice_source_races_total.
+// Then the same with every try: still every refusal counted.
+TEST(XdpSourceRaces, EveryLookupALostRaceRefusedIsCounted) {
+  SLUICE_REQUIRE_ROOT();
+  const unsigned cpus = std::thread::hardware_concurrency();
+  SLUICE_REQUIRE_CPUS(2u, cpus);
+  constexpr const char* kToml = R"(
+[[class]]
+name = "web"
+on_shed = "drop"
+per_source = { rate_per_sec = 100, burst = 100000000 }
+)";
+  for (uint32_t tries : {1u, uint32_t{SL_SOURCE_CAS_TRIES}}) {
+    test::XdpHarness h;
+    ASSERT_TRUE(h.load(kToml, 65536, tries));
+    h.program().set_clock(1000 * kSecond);
+    const std::vector<std::vector<uint8_t>> frames(cpus, test::syn_v4(test::kNet198_18 + 1));
+    std::string error;
+    double overlap = 0;
+    std::vector<double> ns =
+        test::test_run_parallel(h.program().outside_prog_fd(), frames, kRepeat, &error, &overlap);
+    ASSERT_EQ(ns.size(), cpus) << error;
+    for (double t : ns) ASSERT_GT(t, 0) << "a test run failed";
+    EXPECT_GT(overlap, 0.25);
+    const DataplaneStats s = h.program().stats();
+    ASSERT_FALSE(s.classes.empty());
+    uint64_t offered = 0, shed = 0;
+    for (int v = 0; v < SL_VERDICT_COUNT; v++)
+      for (int r = 0; r < SL_REASON_COUNT; r++) {
+        offered += s.classes[0].lookups[v][r];
+        if (v != SL_VERDICT_ADMITTED) shed += s.classes[0].lookups[v][r];
+      }
+    EXPECT_EQ(offered, uint64_t{kRepeat} * cpus);
+    EXPECT_EQ(shed, s.source_races) << tries << " tries";
+    // One try: two CPUs on one word lose some of their races.
+    if (tries == 1) EXPECT_GT(s.source_races, 0u) << "overlap " << overlap;
+    std::printf("%u tries, %u CPUs at once (overlap %.2f): %llu races lost of %llu lookups\n",
+                tries, cpus, overlap, static_cast<unsigned long long>(s.source_races),
+                static_cast<unsigned long long>(offered));
+  }
+}
+
 // The program's map named `name` (bpf_map_get_fd_by_id: a new fd the
 // caller closes), or -1.
 int map_of(int prog_fd, const std::string& name) {

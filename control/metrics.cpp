@@ -272,11 +272,11 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
                MetricType::Counter);
     add(evictions, static_cast<double>(s.source_table_evictions));
     out->push_back(std::move(evictions));
-    MetricFamily races = family(
-        "sluice_source_races_total",
-        "Takes and give-backs of a source's token that lost every compare-and-swap try to "
-        "other CPUs (XDP): a take so lost refused its lookup",
-        MetricType::Counter);
+    MetricFamily races =
+        family("sluice_source_races_total",
+               "Takes and give-backs of a source's token that lost every compare-and-swap try to "
+               "other CPUs (XDP): a take so lost refused its lookup",
+               MetricType::Counter);
     add(races, static_cast<double>(s.source_races));
     out->push_back(std::move(races));
   }

@@ -160,7 +160,7 @@ __attribute__((noinline)) int sl_parse_xdp(struct xdp_md *ctx, struct sl_meta *m
  * frame, is parsed here, inline: by the model's own steps at fixed offsets
  * (sl_parse_l2's untagged case, sl_parse_ipv4, sl_parse_l4_at), so its meta
  * is the general parser's. Every other frame goes to sl_parse_xdp, whose two
- * calls cost a UDP lookup ~3 ns and an admitted SYN ~8 (values the program
+ * calls cost a UDP lookup 3-4 ns and an admitted SYN 3-7 (values the program
  * keeps are spilled around them; docs/performance.md). */
 static __always_inline int sl_parse_outside(struct xdp_md *ctx, struct sl_meta *m)
 {

@@ -70,11 +70,20 @@ rate_per_sec = 200
 on_shed = "reset"
 )";
 
-// The shapes: a frame of each L4 kind, untagged without options (the
-// inline path), with IP options, under one or two VLAN tags, fragmented,
-// and to the link's own control groups.
-std::vector<std::pair<std::string, std::vector<uint8_t>>> shapes() {
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> out;
+struct Shape {
+  std::string name;
+  std::vector<uint8_t> frame;
+  // From the inside: a reset that closes the flow the frame continues, so
+  // that the frame is decided again with its flow gone (a flow key the
+  // outside's parse made wrong, its VLAN say, is not the inside's).
+  std::vector<uint8_t> inside_reset = {};
+};
+
+// The shapes: a frame of each L4 kind, without IP options and untagged or
+// under one 802.1Q tag (the inline paths), with IP options, under two VLAN
+// tags, fragmented, and to the link's own control groups.
+std::vector<Shape> shapes() {
+  std::vector<Shape> out;
   for (std::size_t options : {0, 4, 12, 40}) {
     for (int tags = 0; tags <= 2; tags++) {
       auto base = [&](const std::string& src, uint8_t dscp = 0) {
@@ -87,28 +96,32 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> shapes() {
       };
       const std::string tag =
           " (options " + std::to_string(options) + ", tags " + std::to_string(tags) + ")";
-      out.emplace_back("checkpoint SYN" + tag,
-                       base("198.18.10.7").tcp(40000, 443, kSyn, 7, 0).build());
-      out.emplace_back("SYN with TCP options" + tag,
-                       base("198.18.10.8").tcp(40001, 443, kSyn, 9, 20).build());
-      out.emplace_back("citizen SYN" + tag, base("198.19.4.4").tcp(40002, 80, kSyn, 11).build());
-      out.emplace_back("ACK with data" + tag,
-                       base("198.18.10.7").tcp(40000, 443, kAck).payload(100).build());
-      out.emplace_back("citizen UDP" + tag, base("198.19.3.4").udp(5000, 53).build());
-      out.emplace_back("voice UDP" + tag, base("198.19.3.5", 46).udp(5000, 5004).build());
-      out.emplace_back("ICMP echo" + tag, base("198.19.3.6").icmp(8).build());
-      out.emplace_back("GRE" + tag, base("198.19.3.7").l4_raw(47, 24).build());
-      out.emplace_back("first fragment" + tag,
-                       base("198.19.3.8").fragment(0, true).udp(5000, 53).payload(64).build());
-      out.emplace_back("later fragment" + tag,
-                       base("198.19.3.8").fragment(9, false).l4_raw(17, 40).build());
+      PacketBuilder reset;
+      if (tags >= 1) reset.vlan(10);
+      if (tags >= 2) reset.vlan(20);
+      reset.ipv4("198.19.0.1", "198.18.10.7").tcp(443, 40000, test::kRst);
+      out.push_back({"checkpoint SYN" + tag, base("198.18.10.7").tcp(40000, 443, kSyn, 7).build()});
+      out.push_back(
+          {"SYN with TCP options" + tag, base("198.18.10.8").tcp(40001, 443, kSyn, 9, 20).build()});
+      out.push_back({"citizen SYN" + tag, base("198.19.4.4").tcp(40002, 80, kSyn, 11).build()});
+      out.push_back({"ACK with data" + tag,
+                     base("198.18.10.7").tcp(40000, 443, kAck).payload(100).build(),
+                     reset.build()});
+      out.push_back({"citizen UDP" + tag, base("198.19.3.4").udp(5000, 53).build()});
+      out.push_back({"voice UDP" + tag, base("198.19.3.5", 46).udp(5000, 5004).build()});
+      out.push_back({"ICMP echo" + tag, base("198.19.3.6").icmp(8).build()});
+      out.push_back({"GRE" + tag, base("198.19.3.7").l4_raw(47, 24).build()});
+      out.push_back({"first fragment" + tag,
+                     base("198.19.3.8").fragment(0, true).udp(5000, 53).payload(64).build()});
+      out.push_back(
+          {"later fragment" + tag, base("198.19.3.8").fragment(9, false).l4_raw(17, 40).build()});
     }
   }
-  out.emplace_back("RIP to 224.0.0.9 (link control)",
-                   PacketBuilder().ipv4("198.19.3.9", "224.0.0.9").udp(520, 520).build());
-  out.emplace_back(
-      "IGMP with TTL 1 (link control)",
-      PacketBuilder().ipv4("198.19.3.9", "239.1.1.1").hop_limit(1).l4_raw(2, 8).build());
+  out.push_back({"RIP to 224.0.0.9 (link control)",
+                 PacketBuilder().ipv4("198.19.3.9", "224.0.0.9").udp(520, 520).build()});
+  out.push_back(
+      {"IGMP with TTL 1 (link control)",
+       PacketBuilder().ipv4("198.19.3.9", "239.1.1.1").hop_limit(1).l4_raw(2, 8).build()});
   return out;
 }
 
@@ -119,11 +132,13 @@ TEST(XdpParsePaths, EveryShapeCutAtEveryLengthIsDecidedAsTheModel) {
   uint64_t now = kT0;
   int mismatches = 0;
   std::size_t frames = 0, inline_shaped = 0, parsed_ok = 0;
-  auto check = [&](const std::string& what, const std::vector<uint8_t>& f) {
+  auto check = [&](const std::string& what, const std::vector<uint8_t>& f) -> sl_decision {
     now += 1'000'000;  // 1 ms apart: every budget has room
     test::BothResult r = h.run(f, now);
     frames++;
-    inline_shaped += f.size() >= 34 && f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45;
+    inline_shaped += (f.size() >= 38 && f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45) ||
+                     (f.size() >= 38 && f[12] == 0x81 && f[13] == 0x00 && f[16] == 0x08 &&
+                      f[17] == 0x00 && f[18] == 0x45);
     const sl_decision& x = r.xdp.decision;
     const sl_decision& m = r.model;
     parsed_ok += m.reason != SL_REASON_MALFORMED && m.reason != SL_REASON_NON_IP;
@@ -136,9 +151,21 @@ TEST(XdpParsePaths, EveryShapeCutAtEveryLengthIsDecidedAsTheModel) {
                     << int{m.verdict} << " reason " << int{m.reason} << " action " << int{m.action};
     if (same && r.xdp.action != XDP_DROP && r.xdp.frame != r.model_frame && ++mismatches <= 8)
       ADD_FAILURE() << what << " (" << f.size() << " bytes): output frames differ";
+    return m;
   };
-  for (const auto& [name, frame] : shapes()) {
+  std::size_t resets = 0, closed = 0;
+  for (const auto& [name, frame, inside_reset] : shapes()) {
     check(name, frame);
+    if (!inside_reset.empty()) {
+      // The reset leaves the flow SL_FLOW_CLOSING_NS to live, the open
+      // flow it would otherwise be lives on: past that, the frame is a
+      // verified continuation only where the reset missed its flow.
+      now += 1'000'000;
+      h.run_inside(inside_reset, now);
+      now += SL_FLOW_CLOSING_NS;
+      resets++;
+      closed += check(name + " after the inside's reset", frame).reason != SL_REASON_CONTINUATION;
+    }
     // Cut short at every length down to an Ethernet header (the least a
     // test run takes).
     for (std::size_t len = frame.size(); len-- > 14;)
@@ -163,6 +190,7 @@ TEST(XdpParsePaths, EveryShapeCutAtEveryLengthIsDecidedAsTheModel) {
     }
   }
   EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(closed, resets);  // the model's flows were closed: the step tests something
   // Both parse paths carried many frames, and most of the whole frames
   // parsed: the comparison is of real decisions, not of refusals alone.
   EXPECT_GT(inline_shaped, 350u);

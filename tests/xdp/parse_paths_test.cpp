@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The XDP program parses the common frame (untagged IPv4 without options)
-// inline and every other frame through its global parser functions
-// (bpf/sluice.bpf.c, sl_parse_outside). Both must give the model's meta:
+// The XDP program parses the common frames (IPv4 without options, untagged
+// or under one 802.1Q tag) inline and every other frame through its global
+// parser functions (bpf/sluice.bpf.c, sl_parse_outside). Both must give the
+// model's meta:
 // every frame shape on either side of that line, cut short at every length
 // and with inconsistent lengths, is decided as the reference model decides
 // it, under a profile whose classes read every field the parse fills.

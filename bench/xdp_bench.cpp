@@ -339,11 +339,8 @@ int main(int argc, char** argv) {
                                    .build()},
       {"UDP lookup (citizen)",
        PacketBuilder().ipv4("198.18.77.7", "198.19.0.1").udp(40000, 53).build()},
-      {"UDP lookup, 802.1Q-tagged", PacketBuilder()
-                                        .vlan(10)
-                                        .ipv4("198.18.77.7", "198.19.0.1")
-                                        .udp(40000, 53)
-                                        .build()},
+      {"UDP lookup, 802.1Q-tagged",
+       PacketBuilder().vlan(10).ipv4("198.18.77.7", "198.19.0.1").udp(40000, 53).build()},
       {"IPv6 TCP SYN (citizen)", PacketBuilder()
                                      .ipv6("2001:2:9:9999::7", "2001:2::1")
                                      .tcp(40000, 443, sluice::test::kSyn)

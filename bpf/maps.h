@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "shared_state.h"
+#include "../dataplane/model/capture.h"
 
 /* Which profile slot is live, and its generation. Written last by a retune. */
 struct {

@@ -11,6 +11,7 @@
 
 #include "dataplane/common/profile.hpp"
 #include "dataplane/model/abi.h"
+#include "dataplane/model/capture.h"
 
 namespace sluice {
 
@@ -92,9 +93,9 @@ struct DataplaneStats {
   std::vector<ClassStats> classes;  // in profile order
   uint64_t boundary_lookup_tokens = 0;
   uint64_t boundary_packet_tokens = 0;
-  uint64_t source_table_capacity = 0;         // per-source table entries (0: not reported)
-  uint64_t source_table_entries = 0;          // sources tracked now
-  uint64_t source_table_evictions = 0;        // entries recycled for new sources since start
+  uint64_t source_table_capacity = 0;   // per-source table entries (0: not reported)
+  uint64_t source_table_entries = 0;    // sources tracked now
+  uint64_t source_table_evictions = 0;  // entries recycled for new sources since start
   // Takes and give-backs of a source's token that lost every
   // compare-and-swap try to other CPUs (XDP; DPDK retries until one lands).
   uint64_t source_races = 0;

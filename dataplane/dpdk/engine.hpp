@@ -48,6 +48,7 @@
 #include "dataplane/dpdk/flow_shards.hpp"
 #include "dataplane/dpdk/source_sets.hpp"
 #include "dataplane/model/abi.h"
+#include "dataplane/model/capture.h"
 
 struct rte_rcu_qsbr;
 

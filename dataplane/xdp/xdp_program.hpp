@@ -15,6 +15,7 @@
 #include "dataplane/common/profile.hpp"
 #include "dataplane/dataplane.hpp"
 #include "dataplane/model/abi.h"
+#include "dataplane/model/capture.h"
 
 namespace sluice {
 

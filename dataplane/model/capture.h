@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The capture of decided frames (sluicectl capture), as the dataplanes and
- * the control plane share it: the filter the control plane sets, one
- * sampled frame as a dataplane hands it over, and the filter's test.
+ * The capture of decided frames (sluicectl capture), shared by the
+ * dataplanes and the control plane: what to sample, set by the control
+ * plane while a capture runs (enabled = 0 otherwise: one load and a branch
+ * per frame), one sampled frame as a dataplane hands it over, and the
+ * filter's test.
  */
 #pragma once
 
 #include "abi.h"
 
-/* Capture of decided frames (sluicectl capture): what to sample, set by the
- * control plane while a capture runs (enabled = 0 otherwise: one load and a
- * branch per frame), and one sampled frame as the dataplane hands it over. */
 #define SL_CAPTURE_SNAP	    256U	/* bytes of a frame kept at most (a power of two) */
 #define SL_CAPTURE_ANY	    0xffffffffU /* class_state / reason: any */
 #define SL_CAPTURE_ADMITTED 1U		/* verdict_mask bits */

@@ -31,11 +31,14 @@
  * 10: sl_counters.source_races. */
 #define SL_PIN_LAYOUT_REV 10
 
-/* Compare-and-swap attempts on a source's word (bpf/sources.h) before a
- * take is refused (or a give-back dropped), each failure another CPU's take
- * or give-back of the same source that landed meanwhile: counted when all
- * fail (sl_counters.source_races). */
-#define SL_SOURCE_CAS_TRIES 4
+/* Compare-and-swap attempts on a source's word (bpf/sources.h), each
+ * failure another CPU's take or give-back of the same source that landed
+ * meanwhile: SL_SOURCE_CAS_TRIES in the program's own code, then up to
+ * SL_SOURCE_CAS_RETRIES more in a bpf_loop (a source many CPUs take from
+ * at once: a carrier NAT's address). Only a take or give-back that loses
+ * every one is refused (or dropped), and counted (sl_counters.source_races). */
+#define SL_SOURCE_CAS_TRIES   4
+#define SL_SOURCE_CAS_RETRIES 4096
 
 /* The IPv4 prefix tables as arrays (dataplane/xdp/prefix_array.hpp): per
  * profile slot, 256 top blocks (the first 16 bits of an address), then up

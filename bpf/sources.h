@@ -58,29 +58,89 @@ static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
 #define SL_SOURCE_OP_GIVE_BACK 1 /* the token an earlier take took; returns 0 */
 #define SL_SOURCE_OP_PEEK      2 /* whether a take would find a token; takes none */
 
-/* Tests: the tries a take or give-back makes, 1..SL_SOURCE_CAS_TRIES
- * (shared_state.h), fewer so that two CPUs lose races (the loader). */
+/* Tests: the tries a take or give-back makes in the program's own code,
+ * 1..SL_SOURCE_CAS_TRIES, and in the bpf_loop after them,
+ * 0..SL_SOURCE_CAS_RETRIES (shared_state.h): fewer lose more races (the
+ * loader). */
 const volatile __u32 sl_source_cas_tries = SL_SOURCE_CAS_TRIES;
+const volatile __u32 sl_source_cas_retries = SL_SOURCE_CAS_RETRIES;
 
-/* A take or a give-back of the source in way w: GCRA (gcra.h), by
- * compare-and-swap of its one word. One that loses every try is counted
- * (sl_counters.source_races): many CPUs on one busy source (a carrier NAT's
- * address) show there before its lookups are refused for it. */
-static __always_inline int sl_source_cas(struct sl_source_way *way,
+/* One compare-and-swap try of a take or give-back of the source in way, of
+ * the budget (emit_u, limit_u) (gcra.h): 1 with *result (SL_SOURCE_TAKEN or
+ * SL_SOURCE_REFUSED; 0 for a give-back) when it decided, 0 when another
+ * CPU's write landed first. */
+static __always_inline int sl_source_try(struct sl_source_way *way, __u64 emit_u, __u64 limit_u,
+					 __u64 now, int give_back, __s8 *result)
+{
+	const __u64 tat = SL_READ_ONCE(way->state.tat_u);
+	const __u64 next = give_back ? sl_gcra_give_back_at(tat, emit_u)
+				     : sl_gcra_take_at(tat, emit_u, limit_u, now);
+	if (!next && !give_back) {
+		*result = SL_SOURCE_REFUSED;
+		return 1;
+	}
+	if (__sync_val_compare_and_swap(&way->state.tat_u, tat, next) != tat)
+		return 0;
+	*result = give_back ? 0 : SL_SOURCE_TAKEN;
+	return 1;
+}
+
+/* The bpf_loop's context, packed (the whole call chain has BPF's 512 bytes
+ * of stack, and the program takes most of them): the way by its set and
+ * number, not a pointer (the callback finds it again), and the budget's two
+ * words. */
+struct sl_source_retry {
+	__u64 now;
+	__u64 emit_u;
+	__u64 limit_u;
+	__u32 set;
+	__u8 way;
+	__u8 give_back;
+	__s8 result; /* -1: every try lost */
+	__u8 pad;
+};
+
+static long sl_source_retry_cb(__u32 i, void *arg)
+{
+	struct sl_source_retry *r = arg;
+	struct sl_source_set *set = bpf_map_lookup_elem(&sl_sources, &r->set);
+	if (!set)
+		return 1;
+	return sl_source_try(&set->way[r->way & (SL_SOURCE_WAYS - 1)], r->emit_u, r->limit_u,
+			     r->now, r->give_back, &r->result);
+}
+
+/* A take or a give-back of the source in way w of set `set`: GCRA (gcra.h),
+ * by compare-and-swap of its one word. One that loses every try is counted
+ * (sl_counters.source_races). The first tries are the program's own code
+ * (the common case: one); a source many CPUs take from at once goes on in a
+ * bpf_loop, so that 64 CPUs on one carrier NAT's address do not refuse its
+ * lookups for lost races while it has tokens. */
+static __always_inline int sl_source_cas(struct sl_source_way *way, __u32 set, __u32 w,
 					 const struct sl_class_params *cp, __u64 now, int give_back)
 {
+	const __u64 emit_u = cp->src_bucket.emit_u, limit_u = cp->src_bucket.limit_u;
+	__s8 result = -1;
 #pragma unroll
 	for (__u32 i = 0; i < SL_SOURCE_CAS_TRIES; i++) {
 		if (i >= sl_source_cas_tries)
 			break;
-		const __u64 tat = SL_READ_ONCE(way->state.tat_u);
-		const __u64 next = give_back ? sl_gcra_after_give_back(tat, &cp->src_bucket)
-					     : sl_gcra_after_take(tat, &cp->src_bucket, now);
-		if (!next && !give_back)
-			return SL_SOURCE_REFUSED;
-		if (__sync_val_compare_and_swap(&way->state.tat_u, tat, next) == tat)
-			return give_back ? 0 : SL_SOURCE_TAKEN;
+		if (sl_source_try(way, emit_u, limit_u, now, give_back, &result))
+			return result;
 	}
+	struct sl_source_retry r = {
+		.now = now,
+		.emit_u = emit_u,
+		.limit_u = limit_u,
+		.set = set,
+		.way = (__u8)w,
+		.give_back = (__u8)give_back,
+		.result = -1,
+	};
+	if (sl_source_cas_retries)
+		bpf_loop(sl_source_cas_retries, sl_source_retry_cb, &r, 0);
+	if (r.result >= 0)
+		return r.result;
 	__u32 zero = 0;
 	struct sl_counters *cnt = bpf_map_lookup_elem(&sl_counters, &zero);
 	if (cnt)
@@ -160,5 +220,5 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 		__sync_val_compare_and_swap(&way->state.tat_u, tat, settled);
 	if (op == SL_SOURCE_OP_PEEK)
 		return sl_source_short(&way->state, cp, now) ? SL_SOURCE_REFUSED : SL_SOURCE_TAKEN;
-	return sl_source_cas(way, cp, now, give_back);
+	return sl_source_cas(way, index, w, cp, now, give_back);
 }

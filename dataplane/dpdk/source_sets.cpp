@@ -114,9 +114,10 @@ int SourceSets::op_in(uint32_t index, const sl_source_key& key, const sl_class_p
                                                                 : SL_SOURCE_TAKEN;
   // Retried until it lands or the budget refuses: each failure is another
   // worker's take or give-back of the same source that landed meanwhile
-  // (lock-free: some worker always moves on). XDP gives up after 4 tries,
-  // the verifier's bound (bpf/sources.h); a busy source's lookups are not
-  // refused here for losing races on many cores.
+  // (lock-free: some worker always moves on), so a busy source's lookups
+  // are not refused here for losing races on many cores. XDP's tries are
+  // bounded for the verifier: 4 in the program's code, then up to 4,096 in
+  // a bpf_loop (bpf/sources.h).
   const bool give_back = op == Op::kGiveBack;
   for (;;) {
     const uint64_t next = give_back ? sl_gcra_after_give_back(seen, &cp.src_bucket)

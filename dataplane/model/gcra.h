@@ -63,15 +63,20 @@ SL_INLINE struct sl_gcra_params sl_gcra_params_make(__u64 rate_per_sec, __u64 bu
 
 /* The TAT a take at now_ns leaves, or 0 when the source has no token
  * (a TAT after a take is never 0: it is at least T). */
-SL_INLINE __u64 sl_gcra_after_take(__u64 tat, const struct sl_gcra_params *p, __u64 now_ns)
+SL_INLINE __u64 sl_gcra_take_at(__u64 tat, __u64 emit_u, __u64 limit_u, __u64 now_ns)
 {
 	const __u64 now_u = now_ns << SL_GCRA_SHIFT;
 	const __u64 from = tat > now_u ? tat : now_u;
 	/* from - now_u is the debt: at most limit_u as of the last take, plus
 	 * any clock skew between CPUs; no sum here can overflow. */
-	if (from - now_u > p->limit_u - p->emit_u || p->emit_u > p->limit_u)
+	if (from - now_u > limit_u - emit_u || emit_u > limit_u)
 		return 0;
-	return from + p->emit_u;
+	return from + emit_u;
+}
+
+SL_INLINE __u64 sl_gcra_after_take(__u64 tat, const struct sl_gcra_params *p, __u64 now_ns)
+{
+	return sl_gcra_take_at(tat, p->emit_u, p->limit_u, now_ns);
 }
 
 /* The TAT a source should hold at now_ns: tat, or its debt cut back after a
@@ -86,9 +91,14 @@ SL_INLINE __u64 sl_gcra_settle(__u64 tat, const struct sl_gcra_params *p, __u64 
 
 /* The TAT a give-back leaves: the token a take took, returned (a TAT at or
  * before now is full, whatever it is: the cap holds by itself). */
+SL_INLINE __u64 sl_gcra_give_back_at(__u64 tat, __u64 emit_u)
+{
+	return tat > emit_u ? tat - emit_u : SL_GCRA_FULL;
+}
+
 SL_INLINE __u64 sl_gcra_after_give_back(__u64 tat, const struct sl_gcra_params *p)
 {
-	return tat > p->emit_u ? tat - p->emit_u : SL_GCRA_FULL;
+	return sl_gcra_give_back_at(tat, p->emit_u);
 }
 
 /* The whole tokens a source has at now_ns (stats, tests). */

@@ -177,6 +177,11 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
              std::to_string(options.source_cas_tries);
     return nullptr;
   }
+  if (options.source_cas_retries > SL_SOURCE_CAS_RETRIES) {
+    *error = "source_cas_retries must be 0.." + std::to_string(SL_SOURCE_CAS_RETRIES) + ", not " +
+             std::to_string(options.source_cas_retries);
+    return nullptr;
+  }
 
   std::string log;
   {
@@ -213,6 +218,7 @@ std::unique_ptr<XdpProgram> XdpProgram::load(const XdpProgramOptions& options, s
   impl.skel->rodata->sl_standby = options.standby ? 1 : 0;
   impl.skel->rodata->sl_coarse_tick_ns = coarse_tick_ns();
   impl.skel->rodata->sl_source_cas_tries = options.source_cas_tries;
+  impl.skel->rodata->sl_source_cas_retries = options.source_cas_retries;
   const uint32_t sets = xdp_sets::source_sets(options.source_table_size);
   bpf_map__set_max_entries(impl.skel->maps.sl_sources, sets);
   impl.skel->rodata->sl_source_set_mask = sets - 1;

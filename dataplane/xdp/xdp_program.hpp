@@ -32,8 +32,11 @@ struct XdpProgramOptions {
   uint64_t source_table_size = SL_SOURCES_DEFAULT;
   uint64_t flow_table_size = SL_FLOWS_DEFAULT;  // all priority partitions together
   // Tests: the compare-and-swap tries of a source's take or give-back,
-  // 1..SL_SOURCE_CAS_TRIES (bpf/shared_state.h); fewer lose more races.
+  // 1..SL_SOURCE_CAS_TRIES in the program's own code, then
+  // 0..SL_SOURCE_CAS_RETRIES in a bpf_loop (bpf/shared_state.h); fewer lose
+  // more races.
   uint32_t source_cas_tries = SL_SOURCE_CAS_TRIES;
+  uint32_t source_cas_retries = SL_SOURCE_CAS_RETRIES;
 };
 
 // Which IPv4 prefix lists of the live profile the arrays answer for

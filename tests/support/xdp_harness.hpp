@@ -28,13 +28,15 @@ struct BothResult {
 class XdpHarness {
  public:
   // Loads the program (no pins) and writes the profile compiled from toml.
-  // source_cas_tries: XdpProgramOptions's.
+  // source_cas_tries, source_cas_retries: XdpProgramOptions's.
   bool load(const std::string& toml, uint64_t source_table_size = 65536,
-            uint32_t source_cas_tries = SL_SOURCE_CAS_TRIES) {
+            uint32_t source_cas_tries = SL_SOURCE_CAS_TRIES,
+            uint32_t source_cas_retries = SL_SOURCE_CAS_RETRIES) {
     CompiledProfile profile = profile_from_toml(toml);
     if (profile.prof.n_classes == 0) return false;
     XdpProgramOptions o;
     o.source_cas_tries = source_cas_tries;
+    o.source_cas_retries = source_cas_retries;
     o.fake_clock = true;
     o.record_decision = true;
     o.source_table_size = source_table_size;

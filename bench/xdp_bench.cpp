@@ -447,6 +447,22 @@ int main(int argc, char** argv) {
                    repeat, rounds, title, {flood}, {flood, flood}))
         return 1;
     }
+    // A busy source under its budget (a carrier NAT's address): the same
+    // citizen source's lookups on both CPUs, each taking a token from its
+    // one word by compare-and-swap, the CPUs' tries racing for its line.
+    {
+      const std::vector<uint8_t> busy =
+          PacketBuilder().ipv4("198.18.77.9", "198.19.0.1").udp(40000, 53).build();
+      sluice::test::test_run_ns(s_src->outside_prog_fd(), busy, 100000);
+      if (part != "ops" &&
+          !scaling({{"xdp_pass (empty)", pass.fd},
+                    {"xdp-filter allow-all", filter.fd},
+                    {"sluice (c) per-source on", s_src->outside_prog_fd()}},
+                   repeat, rounds,
+                   "UDP lookup admitted by its source's budget (citizen, one source on both CPUs)",
+                   {busy}, {busy, busy}))
+        return 1;
+    }
     // Frames that do not parse touch no budget, and are decided without
     // the state lock (the same frame on both CPUs).
     const std::pair<const char*, std::vector<uint8_t>> unparsed[] = {

@@ -59,7 +59,8 @@ void classify_burst(const Snapshot& s, const sl_meta* meta, const int* parsed, u
 // sluicectl capture: copies the decided frames the filter asks for (1 in
 // sample_every of them, per worker) into the capture ring, before any
 // action rewrites them.
-void sample(Engine& e, rte_mbuf* const* pkts, const sl_decision* d, uint16_t n, uint64_t tsc) {
+__attribute__((noinline, cold)) void sample(Engine& e, rte_mbuf* const* pkts, const sl_decision* d,
+                                            uint16_t n, uint64_t tsc) {
   const sl_capture_cfg& c = e.sample_cfg;
   static thread_local uint32_t skipped = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -86,6 +87,55 @@ void take_sticky(Engine& e, const sl_class_params& cp, sl_class_state& cs) {
   for (WorkerCredits& wc : e.credits)
     sl_sticky_take(&taken, &wc.sticky[cp.state_index & (SL_MAX_CLASSES - 1)]);
   sl_sticky_merge(&cs, &cp, &taken);
+}
+
+// The lock decides a packet this worker's credits could not (a budget's
+// refill, a shed the state leaves in doubt), in credit.h's order as the
+// reference model runs it, with its source's token taken: a peeked one now
+// (another worker may have taken the last meanwhile: then refused by it, as
+// the take says). Returns the source's answer the decision had. Not inlined
+// (cold), nor are to_reset and sample: the burst's loop, which every packet
+// runs, is half the code without them (18 KB, was 35).
+__attribute__((noinline, cold)) int decide_locked(Engine& e, uint32_t w, const sl_profile& prof,
+                                                  const sl_meta& m, int parsed, uint32_t cls,
+                                                  const sl_source_key& skey, uint32_t sset,
+                                                  int source, int flow_hit, uint64_t now,
+                                                  bool* locked, sl_decision* d) {
+  SharedState& st = e.shared;
+  const sl_class_params& cp = prof.classes[cls];
+  sl_class_state& cs = st.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
+  sl_cpu_credits& credits = e.credits[w].classes;
+  sl_sticky_cpu* sticky = &e.credits[w].sticky[cp.state_index & (SL_MAX_CLASSES - 1)];
+  if (source == SL_SOURCE_PEEKED) source = st.sources.op_in(sset, skey, cp, now, Op::kTake, w);
+  if (!*locked) {
+    rte_spinlock_lock(&st.lock);
+    *locked = true;
+  }
+  if (sl_decide_unlocked(&prof, &m, parsed, cls, &cs, &st.boundary, source, flow_hit, &credits, now,
+                         d) ||
+      sl_shed_unlocked(&prof, &m, parsed, cls, &cs, &st.boundary, sticky, source, flow_hit, now, d))
+    return source;
+  if (sl_sticky_due(&prof, &cp, &cs, now)) take_sticky(e, cp, cs);
+  sl_credit_reclaim(&prof, &m, parsed, cls, &cs, &st.boundary, &credits, now);
+  sl_decide_source(&prof, &m, parsed, cls, &cs, &st.boundary, nullptr, source, flow_hit, now, d);
+  sl_credit_draw(&prof, &m, parsed, cls, &cs, &st.boundary, &credits, now, d);
+  sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now);
+  return source;
+}
+
+// A shed SYN's frame made into its reset (sl_build_reset), to go back out;
+// false: freed (no room for a reset, or a segmented frame: shed silently).
+// One segment only: the reset is built in the first, and a trim of a chain
+// (over 64 KiB, say) would cut the wrong bytes. Out of the burst's loop.
+__attribute__((noinline, cold)) bool to_reset(rte_mbuf* m, const sl_meta& meta) {
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  const uint32_t len = rte_pktmbuf_is_contiguous(m)
+                           ? sl_build_reset(data, data + rte_pktmbuf_data_len(m), &meta)
+                           : 0;
+  if (len != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len)) == 0)
+    return true;
+  rte_pktmbuf_free(m);
+  return false;
 }
 
 // Outside rx queue `w`: the admission decision for one burst.
@@ -216,30 +266,9 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
                               &sticky[cp.state_index & (SL_MAX_CLASSES - 1)],
                               source == SL_SOURCE_PEEKED ? SL_SOURCE_TAKEN : source, flow_hit,
                               now[i], &d[i]);
-    if (!done) {
-      // The lock decides, with the token taken (another worker may have
-      // taken the last one meanwhile: then refused by it, as the take says).
-      if (source == SL_SOURCE_PEEKED)
-        source = st.sources.op_in(sset[i], skey[i], cp, now[i], Op::kTake, w);
-      if (!locked) {
-        rte_spinlock_lock(&st.lock);
-        locked = true;
-      }
-      // The order of dataplane/model/credit.h, as the reference model runs it.
-      if (!sl_decide_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, source,
-                              flow_hit, &credits, now[i], &d[i]) &&
-          !sl_shed_unlocked(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary,
-                            &sticky[cp.state_index & (SL_MAX_CLASSES - 1)], source, flow_hit,
-                            now[i], &d[i])) {
-        if (sl_sticky_due(&prof, &cp, &cs, now[i])) take_sticky(e, cp, cs);
-        sl_credit_reclaim(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i]);
-        sl_decide_source(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, nullptr, source,
-                         flow_hit, now[i], &d[i]);
-        sl_credit_draw(&prof, &meta[i], parsed[i], cls[i], &cs, &st.boundary, &credits, now[i],
-                       &d[i]);
-        sl_sticky_settle(&prof, &cp, &cs, &st.boundary, now[i]);
-      }
-    }
+    if (!done)
+      source = decide_locked(e, w, prof, meta[i], parsed[i], cls[i], skey[i], sset[i], source,
+                             flow_hit, now[i], &locked, &d[i]);
     if (source == SL_SOURCE_TAKEN && !sl_source_used(&d[i]))
       st.sources.op_in(sset[i], skey[i], cp, now[i], Op::kGiveBack, w);
     flow_apply_ops(flows, prof, meta[i], d[i], by_class, now[i], counters);
@@ -307,18 +336,9 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
           in[n_in++] = m;
         }
         break;
-      case SL_ACTION_RESET: {
-        // One segment only: the reset is built in the first, and a trim of
-        // a chain (over 64 KiB, say) would cut the wrong bytes.
-        const uint32_t len = rte_pktmbuf_is_contiguous(m) ? sl_build_reset(data, end, &meta[i]) : 0;
-        if (len != 0 &&
-            rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len)) == 0) {
-          out[n_out++] = m;
-        } else {  // no room for a reset, or a segmented frame: shed silently
-          rte_pktmbuf_free(m);
-        }
+      case SL_ACTION_RESET:
+        if (to_reset(m, meta[i])) out[n_out++] = m;
         break;
-      }
       default:
         rte_pktmbuf_free(m);
     }

@@ -65,10 +65,10 @@ static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
 const volatile __u32 sl_source_cas_tries = SL_SOURCE_CAS_TRIES;
 const volatile __u32 sl_source_cas_retries = SL_SOURCE_CAS_RETRIES;
 
-/* One compare-and-swap try of a take or give-back of the source in way, of
- * the budget (emit_u, limit_u) (gcra.h): 1 with *result (SL_SOURCE_TAKEN or
- * SL_SOURCE_REFUSED; 0 for a give-back) when it decided, 0 when another
- * CPU's write landed first. */
+/* One compare-and-swap try of a take or give-back at the source in `way`,
+ * whose budget is (emit_u, limit_u) (gcra.h): 1 when it decided, with
+ * *result SL_SOURCE_TAKEN or SL_SOURCE_REFUSED (0 for a give-back); 0 when
+ * another CPU's write landed first. */
 static __always_inline int sl_source_try(struct sl_source_way *way, __u64 emit_u, __u64 limit_u,
 					 __u64 now, int give_back, __s8 *result)
 {

@@ -216,7 +216,8 @@ EdgeDemand FleetAgent::measure() {
   return d;
 }
 
-bool FleetAgent::use_shares(const EdgeShares& shares) {
+bool FleetAgent::use_shares(const EdgeShares& shares,
+                            std::optional<std::pair<std::size_t, std::size_t>> edges) {
   std::string error;
   if (!control_.set_shares(shares, &error)) {
     log_event(LogLevel::error, "fleet: the dataplane refused new shares", {{"error", error}});
@@ -224,6 +225,10 @@ bool FleetAgent::use_shares(const EdgeShares& shares) {
   }
   std::lock_guard<std::mutex> lock(mutex_);
   shares_ = shares;
+  if (edges) {
+    figures_.edges_live = edges->first;
+    figures_.edges_held = edges->second;
+  }
   return true;
 }
 
@@ -459,11 +464,12 @@ void FleetAgent::tick(EtcdClient& etcd) {
     // The hold first: what the others count for this edge if it goes is
     // written before a higher share is enforced; without it, no share
     // above the one in force (the hold says that one, or less).
+    const std::pair<std::size_t, std::size_t> edges{live.size(), held.size()};
     if (write_hold(etcd, next, &error)) {
-      if (use_shares(next)) shares_stale_ = false;
+      if (use_shares(next, edges)) shares_stale_ = false;
     } else {
       log_event(LogLevel::warn, "fleet: hold not written; no share raised", {{"error", error}});
-      use_shares(lower_of(next, current, in_force));
+      use_shares(lower_of(next, current, in_force), edges);
     }
   } else if (hold_written_ != current && !write_hold(etcd, current, &error)) {
     log_event(LogLevel::warn, "fleet: hold not written", {{"error", error}});
@@ -513,6 +519,10 @@ void FleetAgent::rebalance_adaptive(const std::map<std::string, EdgeShares>& all
 
 FleetFigures FleetAgent::figures() const {
   std::lock_guard<std::mutex> lock(mutex_);
+  return figures_locked();
+}
+
+FleetFigures FleetAgent::figures_locked() const {
   FleetFigures f = figures_;
   if (!f.etcd_up)
     f.last_sync_age_sec = std::chrono::duration<double>(Clock::now() - last_ok_).count();
@@ -529,11 +539,14 @@ FleetFigures FleetAgent::figures() const {
 }
 
 json FleetAgent::status() const {
-  const FleetFigures f = figures();
+  // One read of figures and shares: the shares a sync applied come with
+  // the edge counts they were split among (use_shares).
+  FleetFigures f;
   EdgeShares shares;
   std::string sync_error;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    f = figures_locked();
     shares = shares_;
     sync_error = sync_error_;
   }

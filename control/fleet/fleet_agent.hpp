@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -101,7 +102,12 @@ class FleetAgent {
   EdgeDemand measure();
   void rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
                           const std::map<std::string, double>& learned);
-  bool use_shares(const EdgeShares& shares);
+  // Applies `shares` in the dataplane; with `edges` (live, held), status's
+  // edge counts change with the shares, under one lock (a status read never
+  // pairs new shares with the edges of the split before).
+  FleetFigures figures_locked() const;  // figures(), with mutex_ held
+  bool use_shares(const EdgeShares& shares,
+                  std::optional<std::pair<std::size_t, std::size_t>> edges = std::nullopt);
   // PREFIX/held/NODE's value: {"node", "instance", "shares"}.
   std::string hold_text(const EdgeShares& shares) const;
   // Writes PREFIX/held/NODE: `shares`, under the hold lease (granted when

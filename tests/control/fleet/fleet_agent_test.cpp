@@ -70,12 +70,16 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   // No demand here: the floor's half (10% of 40000 / 2 edges).
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
       << boundary_rate(h.dataplane());
-  // The sync that applied the share updates its figures after it: awaited.
-  EXPECT_TRUE(within_10s([&] {
-    const json status = h.call({{"op", "status"}});
-    return status["fleet"]["edges_live"] == 2 && status["fleet"]["etcd_up"] == true;
+  // Status shows a share with the edges it was split among, in one read:
+  // the share the sync applied, and at once its two edges (not the join's
+  // figures, which had none).
+  json status;
+  ASSERT_TRUE(within_10s([&] {
+    status = h.call({{"op", "status"}});
+    return status["fleet"]["shares"]["boundary_lookups"]["rate"] == 2000;
   })) << h.call({{"op", "status"}})["fleet"].dump();
-  const json status = h.call({{"op", "status"}});
+  EXPECT_EQ(status["fleet"]["edges_live"], 2) << status["fleet"].dump();
+  EXPECT_EQ(status["fleet"]["etcd_up"], true);
   EXPECT_EQ(status["boundary"]["lookups_per_sec"], 40000);  // the fleet's budget
   std::vector<EtcdKv> kvs;
   ASSERT_TRUE(c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &error));
@@ -351,13 +355,15 @@ TEST(FleetAgent, AnEdgeThatJoinsLaterCountsWhatAGoneEdgeMayStillEnforce) {
   // 40000/s less the 30000 the gone edge holds.
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 10000; }))
       << boundary_rate(h.dataplane());
-  // The sync that applied the share updates its figures after it (as
-  // below): awaited, not read at once (read at once, this failed once in a
-  // full run on two busy CPUs).
-  EXPECT_TRUE(within_10s([&] {
-    const json status = h.call({{"op", "status"}});
-    return status["fleet"]["edges_live"] == 1 && status["fleet"]["edges_held"] == 1;
+  // In the same status read as the share: the live edge and the held one
+  // it was split with.
+  json status;
+  ASSERT_TRUE(within_10s([&] {
+    status = h.call({{"op", "status"}});
+    return status["fleet"]["shares"]["boundary_lookups"]["rate"] == 10000;
   })) << h.call({{"op", "status"}})["fleet"].dump();
+  EXPECT_EQ(status["fleet"]["edges_live"], 1) << status["fleet"].dump();
+  EXPECT_EQ(status["fleet"]["edges_held"], 1) << status["fleet"].dump();
   // Its own hold says what it enforces, under a lease of its own.
   auto own_hold = [&](EtcdKv* kv) {
     std::vector<EtcdKv> kvs;

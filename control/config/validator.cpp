@@ -78,6 +78,13 @@ void Validator::dataplane(const toml::node& n, DataplaneConfig& out) {
                          ", as dataplane.outside is: an inline edge has two sides");
     }
   }
+  // The DPDK fast path is inline only: an outside without an inside would
+  // pass here and leave sluiced not in charge at its start.
+  if (out.mode == DataplaneKind::dpdk && !out.outside.empty() && out.inside.empty())
+    if (Field m = field(*t, key, key, "mode"))
+      diag_.report(m->source(), m.key,
+                   "\"dpdk\" is inline only: set dataplane.inside (the server side) too, or "
+                   "use mode \"xdp\" for host mode");
   if (Field a = field(*t, key, key, "xdp_attach")) {
     if (auto v = keyword<XdpAttach>(
             a, {{"native", XdpAttach::native}, {"generic", XdpAttach::generic}})) {

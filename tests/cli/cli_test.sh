@@ -170,6 +170,14 @@ printf '[control]\nsocket = "%s"\naudit_log = "%s/"\n' "$tmp" "$tmp" >"$tmp/dirs
 check paths_are_directories 1 "$sluiced" --check-config "$tmp/dirs.toml"
 expect_line socket_directory_named "$tmp/dirs.toml:2:10: control.socket: $tmp is a directory; expected a file's path"
 expect_line audit_directory_named "control.audit_log: $tmp/ is a directory; expected a file's path"
+# The host's checks print by position too (docs/config.md), whatever order they run in.
+printf '[control]\nsocket_group = "sluice-no-such-group"\nsocket = "%s"\n' "$tmp" >"$tmp/hostorder.toml"
+check host_errors_invalid 1 "$sluiced" --check-config "$tmp/hostorder.toml"
+if [[ $(grep -oE '^[^ ]*hostorder.toml:[0-9]+' "$tmp/out" | cut -d: -f2 | tr '\n' ' ') != "2 3 " ]]; then
+  echo "FAIL host_errors_by_position: expected lines 2 then 3"; cat "$tmp/out"; failed=$((failed + 1))
+else
+  passed=$((passed + 1))
+fi
 
 # --detach and --install-passthrough act on the file's own pin path: a file
 # they cannot read (or whose [dataplane] is broken) is an error, never the

@@ -1063,6 +1063,13 @@ inside = "net_af_xdp1,iface=eth1"
 )",
      "<test>:3:10: dataplane.inside: \"net_af_xdp1,iface=eth1\" is on eth1, as "
      "dataplane.outside is: an inline edge has two sides"},
+    {"the DPDK fast path without its inside", R"(
+[dataplane]
+mode = "dpdk"
+outside = "net_af_packet0,iface=eth1"
+)",
+     "<test>:2:8: dataplane.mode: \"dpdk\" is inline only: set dataplane.inside (the server "
+     "side) too, or use mode \"xdp\" for host mode"},
     {"a pin path through ..", R"(
 [dataplane]
 pin_path = "/sys/fs/bpf/a/../b"

@@ -133,14 +133,17 @@ json ControlState::change(const std::string& op, const std::string& requested,
     return refuse("rejected: " + restart_only[0].to_string(), errors_json(restart_only));
   }
   json ok = {{"ok", true}, {"diff", diff_json(diff)}};
-  // A change the effective config does not show (a key the active profile
-  // overrides) still changes the base: it gets a generation and an audit
-  // line, with the base's own diff, so that nothing changes unrecorded.
-  std::vector<DiffEntry> base_diff;
-  if (diff.empty()) {
-    base_diff = config_diff(base_text_, base);
-    if (profile != profile_) base_diff.push_back({"profile", profile_, profile});
-  }
+  // The base's own diff, in every audit line (docs/control-api.md): the
+  // same as `diff` without a profile. A change the effective config does
+  // not show (a key the active profile overrides) still changes the base:
+  // it gets a generation and an audit line too, so that nothing changes
+  // unrecorded.
+  std::vector<DiffEntry> base_diff = config_diff(base_text_, base);
+  auto profile_value = [](const std::string& name) {  // none: null, as the line's "profile"
+    return name.empty() ? std::nullopt : std::optional<std::string>(name);
+  };
+  if (profile != profile_)
+    base_diff.push_back({"profile", profile_value(profile_), profile_value(profile)});
   if (dry_run || (diff.empty() && base_diff.empty())) {
     ok["notes"] = notes;
     ok["generation"] = generation_;

@@ -231,6 +231,9 @@ TEST_F(ControlStateTest, SetOfSeveralKeysIsOneAtomicChangeWithAnExactDiff) {
   EXPECT_EQ(audit[0]["new_generation"], 2);
   EXPECT_EQ(audit[0]["origin"], (json{{"transport", "unix"}, {"uid", 0}, {"pid", 4242}}));
   EXPECT_EQ(audit[0]["diff"], r["diff"]);
+  // No profile is active: the base changed as the effective config did.
+  EXPECT_EQ(audit[0]["base_diff"], r["diff"]) << audit[0].dump();
+  EXPECT_EQ(r["base_diff"], r["diff"]);
   EXPECT_TRUE(audit[0]["time"].get<std::string>().ends_with("Z"));
 }
 
@@ -284,6 +287,10 @@ TEST_F(ControlStateTest, ProfileOverlaysItsKeysAndNoneRemovesThem) {
   EXPECT_EQ(h.call({{"op", "status"}})["profile"], "surge-1");
   EXPECT_EQ(h.call({{"op", "get"}})["profile"], "surge-1");
   EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "5000");
+  // The base's only change is the profile in force (none: null).
+  const json profile_on = json::array({{{"key", "profile"}, {"old", nullptr}, {"new", "surge-1"}}});
+  EXPECT_EQ(on["base_diff"], profile_on) << on.dump();
+  EXPECT_EQ(test::read_audit(h.audit_path()).back()["base_diff"], profile_on);
 
   const json off = h.call({{"op", "profile"}, {"name", "none"}});
   ASSERT_TRUE(off["ok"].get<bool>()) << off.dump();
@@ -291,6 +298,8 @@ TEST_F(ControlStateTest, ProfileOverlaysItsKeysAndNoneRemovesThem) {
   EXPECT_EQ(diff_map(off), (Diff{{"boundary.lookups_per_sec", {"30000", "40000"}},
                                  {"class.citizen.rate_per_sec", {"5000", "10000"}}}));
   EXPECT_TRUE(h.call({{"op", "status"}})["profile"].is_null());
+  EXPECT_EQ(off["base_diff"],
+            json::array({{{"key", "profile"}, {"old", "surge-1"}, {"new", nullptr}}}));
   EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2, 3}));
 }
 

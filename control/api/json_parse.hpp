@@ -23,8 +23,12 @@ inline constexpr int kMaxJsonDepth = 32;
 inline constexpr std::size_t kMaxRequestBytes = std::size_t{32} << 20;
 
 // nlohmann::json::parse without exceptions: a discarded value when the text
-// is not JSON or nests deeper than kMaxJsonDepth.
+// is not JSON or nests deeper than kMaxJsonDepth. A NUL byte is no JSON (in
+// a string it is written \u0000), but nlohmann's lexer takes it for the end
+// of the input: `{"op":"status"}` NUL `garbage` would parse as the object.
 inline nlohmann::json parse_json(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos)
+    return nlohmann::json(nlohmann::json::value_t::discarded);
   bool too_deep = false;
   nlohmann::json j = nlohmann::json::parse(
       text,

@@ -333,6 +333,12 @@ TEST_F(ApiServerTest, LineThatIsNotJsonGetsAnErrorAndTheConnectionStillAnswers) 
   EXPECT_NE(deep["error"].get<std::string>().find("nested at most 32 levels"), std::string::npos)
       << deep.dump();
 
+  // A NUL and junk after the object: nlohmann's lexer stops at a NUL, so
+  // this was answered as a status.
+  ASSERT_TRUE(conn.send_all(std::string("{\"op\": \"status\"}\0garbage\n", 25)));
+  const json nul = parse_line(conn.read_line(2s));
+  EXPECT_EQ(nul["ok"], false) << nul.dump();
+
   ASSERT_TRUE(conn.send_all("{\"op\": \"status\"}\n"));
   const json good = parse_line(conn.read_line(2s));
   EXPECT_EQ(good["ok"], true) << good.dump();

@@ -376,6 +376,7 @@ int main(int argc, char** argv) {
   shadow_cmd->add_option("on|off", on_off, "on or off")
       ->required()
       ->check(CLI::IsMember({"on", "off"}));
+  shadow_cmd->add_flag("--dry-run", dry_run, "validate and show the diff, apply nothing");
 
   uint64_t generation = 0;
   auto* rollback_cmd =
@@ -569,7 +570,8 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("profile"))
     return change(g, {{"op", "profile"}, {"name", profile}, {"dry_run", dry_run}});
-  if (app.got_subcommand("shadow")) return change(g, {{"op", "shadow"}, {"on", on_off == "on"}});
+  if (app.got_subcommand("shadow"))
+    return change(g, {{"op", "shadow"}, {"on", on_off == "on"}, {"dry_run", dry_run}});
   if (app.got_subcommand("rollback")) {
     json req = {{"op", "rollback"}, {"dry_run", dry_run}};
     if (generation != 0) req["generation"] = generation;

@@ -296,6 +296,15 @@ TEST_F(SluicectlTest, SetPrintsTheDiffAndTheNewGeneration) {
   EXPECT_NE(dry.out.find("dry run: valid, 1 change(s), nothing applied"), std::string::npos)
       << describe(dry);
   EXPECT_EQ(h_.state().generation(), 3u);
+  // shadow takes --dry-run as every change does.
+  const Ran shadow = ctl({"shadow", "on", "--dry-run"});
+  ASSERT_EQ(shadow.exit_code, 0) << describe(shadow);
+  EXPECT_NE(shadow.out.find("  admission.shadow: false -> true\n"), std::string::npos)
+      << describe(shadow);
+  EXPECT_NE(shadow.out.find("dry run: valid, 1 change(s), nothing applied"), std::string::npos)
+      << describe(shadow);
+  EXPECT_EQ(h_.state().generation(), 3u);
+  EXPECT_EQ(h_.call({{"op", "status"}})["shadow"], false);
 }
 
 // A set of a key the active profile also sets changes the base only: said

@@ -3,12 +3,14 @@
 
 #include "control/config/schema.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <vector>
 
 #include "control/adaptive/adaptive_rate.hpp"
 #include "control/api/change_json.hpp"
+#include "control/config/class_reach.hpp"
 #include "control/config/compile.hpp"
 #include "control/log.hpp"
 #include "dataplane/common/labels.hpp"
@@ -132,6 +134,14 @@ json ControlState::change(const std::string& op, const std::string& requested,
       !restart_only.empty()) {
     return refuse("rejected: " + restart_only[0].to_string(), errors_json(restart_only));
   }
+  // A class the change leaves unreachable (as sluiced --check-config says):
+  // valid, but most likely a class put after one that takes its packets.
+  const std::vector<std::string> unreachable_before =
+      effective_.config ? unreachable_class_notes(*effective_.config) : std::vector<std::string>{};
+  for (const std::string& n : unreachable_class_notes(*next.config))
+    if (std::find(unreachable_before.begin(), unreachable_before.end(), n) ==
+        unreachable_before.end())
+      notes.push_back(n);
   json ok = {{"ok", true}, {"diff", diff_json(diff)}};
   // The base's own diff, in every audit line (docs/control-api.md): the
   // same as `diff` without a profile. A change the effective config does

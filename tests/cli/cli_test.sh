@@ -170,6 +170,11 @@ printf '[control]\nsocket = "%s"\naudit_log = "%s/"\n' "$tmp" "$tmp" >"$tmp/dirs
 check paths_are_directories 1 "$sluiced" --check-config "$tmp/dirs.toml"
 expect_line socket_directory_named "$tmp/dirs.toml:2:10: control.socket: $tmp is a directory; expected a file's path"
 expect_line audit_directory_named "control.audit_log: $tmp/ is a directory; expected a file's path"
+# A class an earlier one covers in every field is valid, and noted.
+printf '[[class]]\nname = "wide"\nmatch = { src = "198.18.0.0/15" }\n[[class]]\nname = "narrow"\nmatch = { src = "198.18.7.0/24", proto = "udp" }\n' >"$tmp/reach.toml"
+check unreachable_class_valid 0 "$sluiced" --check-config "$tmp/reach.toml"
+expect_line unreachable_class_noted 'note: class "narrow" never matches: class "wide" before it matches every packet it would'
+
 # The host's checks print by position too (docs/config.md), whatever order they run in.
 printf '[control]\nsocket_group = "sluice-no-such-group"\nsocket = "%s"\n' "$tmp" >"$tmp/hostorder.toml"
 check host_errors_invalid 1 "$sluiced" --check-config "$tmp/hostorder.toml"

@@ -237,6 +237,22 @@ TEST_F(ControlStateTest, SetOfSeveralKeysIsOneAtomicChangeWithAnExactDiff) {
   EXPECT_TRUE(audit[0]["time"].get<std::string>().ends_with("Z"));
 }
 
+// A change that leaves a class unreachable is applied (the config is valid)
+// with a note naming it; the next change, which does not, has no such note.
+TEST_F(ControlStateTest, AChangeThatLeavesAClassUnreachableSaysSo) {
+  const json r = h.call(set_request({{"class.checkpoint.match", "{ src = [\"198.18.0.0/15\"] }"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  ASSERT_EQ(r["notes"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["notes"][0],
+            "class \"citizen\" never matches: class \"checkpoint\" before it matches every "
+            "packet it would");
+  EXPECT_EQ(test::read_audit(h.audit_path()).back()["notes"], r["notes"]);
+
+  const json next = h.call(set_request({{"class.citizen.rate_per_sec", "12000"}}));
+  ASSERT_TRUE(next["ok"].get<bool>()) << next.dump();
+  EXPECT_TRUE(next["notes"].empty()) << next.dump();
+}
+
 TEST_F(ControlStateTest, DryRunSetShowsTheDiffAndChangesNothing) {
   const json r = h.call(set_request({{"class.citizen.rate_per_sec", "20000"}}, /*dry_run=*/true));
   ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();

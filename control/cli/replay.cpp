@@ -57,6 +57,9 @@ ReplayResult summarize(const CompiledProfile& profile, const sl_counters& counte
     result.totals.add(s);
     result.classes.emplace_back(profile.class_names[c], std::move(s));
   }
+  for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+    result.learned += counters.flow_events[p][SL_FLOW_EV_LEARNED];
+  result.learn_sec = profile.prof.flow_learn_ns / SL_NS_PER_SEC;
   return result;
 }
 
@@ -330,7 +333,9 @@ nlohmann::json to_json(const ReplayResult& result) {
           {"outgoing_skipped", result.outgoing},
           {"snapped", result.snapped},
           {"headers_cut", result.headers_cut},
-          {"oversized", result.oversized}};
+          {"oversized", result.oversized},
+          {"learning_window_sec", result.learn_sec},
+          {"learned_flows", result.learned}};
 }
 
 std::string to_table(const ReplayResult& result) {
@@ -358,6 +363,11 @@ std::string to_table(const ReplayResult& result) {
                                           " whose headers it cut (counted malformed)"
                                     : std::string())
         << "\n";
+  if (result.learned != 0)
+    out << result.learned << " unknown TCP flows were trusted as learned: replay starts with an "
+        << "empty flow table, as an edge does at a fresh start, and learns for flow_learn_sec ("
+        << result.learn_sec
+        << " s) from the first packet; --no-learning replays as an edge already running\n";
   if (result.oversized != 0)
     out << result.oversized << " records claimed a wire length over " << kMaxWireFrame
         << " bytes (a corrupt capture?): decided at that length\n";

@@ -48,6 +48,13 @@ struct ReplayResult {
   // Of the snapped, records claiming a wire length longer than any frame
   // (kMaxWireFrame: a corrupt or crafted capture): decided at that length.
   uint64_t oversized = 0;
+  // The learning window: replay starts with an empty flow table, as an edge
+  // does at a fresh start, so for flow_learn_sec (learn_sec) from the first
+  // packet it trusts unknown TCP flows (learned: how many). A capture of an
+  // ACK flood then looks harmless; replay without the window (an edge
+  // already running) charges them (sluicectl replay --no-learning).
+  uint64_t learned = 0;
+  uint64_t learn_sec = 0;
 };
 
 // The longest frame a wire carries: an IP packet of 65,535 bytes behind an

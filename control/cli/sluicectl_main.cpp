@@ -246,7 +246,7 @@ bool parse_setting(const std::string& arg, std::pair<std::string, std::string>* 
 }
 
 int replay(const std::string& config_path, const std::string& pcap_path,
-           const std::vector<std::string>& return_src, bool json_out) {
+           const std::vector<std::string>& return_src, bool no_learning, bool json_out) {
   std::vector<sluice::LpmEntry> servers;
   for (const std::string& text : return_src) {
     std::string why;
@@ -268,6 +268,7 @@ int replay(const std::string& config_path, const std::string& pcap_path,
     return kRejected;
   }
   sluice::CompiledProfile profile = sluice::compile_profile(*loaded.config);
+  if (no_learning) profile.prof.flow_learn_ns = 0;  // an edge already running
   std::string error;
   auto result = sluice::replay_pcap(profile, pcap_path, &error, servers);
   if (!result) {
@@ -464,6 +465,12 @@ int main(int argc, char** argv) {
                          "prefix of the protected servers (repeatable): their frames in the "
                          "capture are the return path, which opens, closes and confirms flows "
                          "instead of being decided");
+  bool no_learning = false;
+  replay_cmd->add_flag("--no-learning", no_learning,
+                       "replay as an edge already running: no learning window (by default "
+                       "replay starts with an empty flow table, as a fresh start does, and "
+                       "trusts unknown TCP flows for admission.flow_learn_sec from the first "
+                       "packet)");
 
   try {
     app.parse(argc, argv);
@@ -492,7 +499,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (app.got_subcommand("replay")) return replay(config_path, pcap_path, return_src, g.json_out);
+  if (app.got_subcommand("replay"))
+    return replay(config_path, pcap_path, return_src, no_learning, g.json_out);
   if (app.got_subcommand("status")) return status(g, wait_sec);
   if (app.got_subcommand("capture")) return sluice::cli::capture(g.socket, cap);
   if (app.got_subcommand("log-level")) {

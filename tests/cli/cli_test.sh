@@ -239,6 +239,9 @@ assert j["classes"]["checkpoint"]["shed"] == 0, "checkpoint lost lookups"
 assert t["packets"] == 12754, t["packets"]
 PY
 check replay_same_twice 0 sh -c "'$sluicectl' replay --config '$src/config/demo-surge.toml' --pcap '$cap' --json > '$tmp/a' && '$sluicectl' replay --config '$src/config/demo-surge.toml' --pcap '$cap' --json > '$tmp/b' && cmp '$tmp/a' '$tmp/b'"
+# Without the learning window (an edge already running): no flow is learned.
+check replay_no_learning 0 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$cap" --json --no-learning
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["learned_flows"] == 0, j["learned_flows"]' "$tmp/out" || { echo "FAIL replay_no_learning_learns_none"; failed=$((failed + 1)); }
 printf 'not a capture' >"$tmp/junk.pcap"
 check replay_junk 1 "$sluicectl" replay --config "$src/config/demo-surge.toml" --pcap "$tmp/junk.pcap"
 expect_line replay_junk_msg "junk.pcap: cannot read capture"

@@ -434,5 +434,47 @@ TEST_F(Replay, ReturnPathFramesFeedTheFlowTable) {
   EXPECT_EQ(decided(*on_server), decided(*with));
 }
 
+// A capture that starts with an ACK flood: replay, like an edge's fresh
+// start, trusts unknown TCP flows for flow_learn_sec, and says so; without
+// the learning window (an edge already running) they are charged.
+TEST_F(Replay, TheLearningWindowIsSaidAndCanBeLeftOut) {
+  const std::string pcap = (dir_ / "acks.pcap").string();
+  std::vector<CapturedFrame> frames;
+  const uint64_t t = 1'700'000'000ULL * kSecond;
+  // 40 ACKs of checkpoint flows no SYN began, in 40 ms.
+  for (uint16_t i = 0; i < 40; i++)
+    frames.push_back(
+        {t + i * kSecond / 1000, PacketBuilder()
+                                     .ipv4("198.18.10.77", "198.19.0.1")
+                                     .tcp(static_cast<uint16_t>(30000 + i), 443, test::kAck)
+                                     .build()});
+  test::write_pcap(pcap, frames);
+  CompiledProfile profile =
+      test::profile_from_toml(std::string(kConfig) + "[admission]\nflow_learn_sec = 10\n");
+  std::string error;
+  auto fresh = replay_pcap(profile, pcap, &error);
+  ASSERT_TRUE(fresh) << error;
+  EXPECT_EQ(fresh->learned, 40u);
+  EXPECT_EQ(fresh->learn_sec, 10u);
+  EXPECT_EQ(fresh->totals.packets_admitted, 40u);
+  EXPECT_EQ(fresh->totals.lookups, 0u);
+  EXPECT_NE(to_table(*fresh).find("40 unknown TCP flows were trusted as learned"),
+            std::string::npos)
+      << to_table(*fresh);
+  EXPECT_EQ(to_json(*fresh)["learned_flows"], 40);
+
+  profile.prof.flow_learn_ns = 0;  // sluicectl replay --no-learning
+  auto running = replay_pcap(profile, pcap, &error);
+  ASSERT_TRUE(running) << error;
+  EXPECT_EQ(running->learned, 0u);
+  // Charged as the checkpoint's lookups: its burst admitted, the rest shed.
+  EXPECT_EQ(running->totals.lookups, 40u);
+  EXPECT_EQ(running->totals.admitted_by_reason["unverified"] +
+                running->totals.shed_by_reason["unverified"],
+            40u);
+  EXPECT_GE(running->totals.shed_by_reason["unverified"], 25u);
+  EXPECT_EQ(to_table(*running).find("learned"), std::string::npos) << to_table(*running);
+}
+
 }  // namespace
 }  // namespace sluice

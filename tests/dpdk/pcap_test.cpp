@@ -170,6 +170,8 @@ void expect_dpdk_matches_model(const std::vector<CapturedFrame>& frames,
         std::memcpy(c.packets[k], st.classes[k].packets, sizeof(c.packets[k]));
         std::memcpy(c.lookups[k], st.classes[k].lookups, sizeof(c.lookups[k]));
       }
+      for (uint32_t p = 0; p < SL_PRIORITIES; p++)  // replay's learned flows
+        for (uint32_t e = 0; e < SL_FLOW_EV_COUNT; e++) c.flow_events[p][e] = st.flow_events[p][e];
       return c;
     }());
     EXPECT_EQ(to_json(got), to_json(*replayed));

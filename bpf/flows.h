@@ -274,7 +274,7 @@ __attribute__((noinline)) int sl_flow_verify_xdp(struct xdp_md *ctx, const struc
 		return 0;
 	}
 	struct sl_flow *f = sl_flow_find(parts, key, now, &part);
-	if (!f)
+	if (!f || !sl_flow_outside_verifies(f, m, prof))
 		return 0;
 	int hit = sl_flow_hit(f);
 	sl_flow_touch(f, m, prof, now);
@@ -342,8 +342,7 @@ __attribute__((noinline)) int sl_flow_inside_xdp(struct xdp_md *ctx, const struc
 	struct sl_flow_key *key = &sc->key;
 	sl_flow_key_tcp(key, r);
 	if (sl_flow_inside_opens(&m)) {
-		sl_flow_make(&sc->flow, SL_FLOW_OP_CREATE_TCP, prof, prof->classes[cls].state_index,
-			     now);
+		sl_flow_make_inside(&sc->flow, prof, prof->classes[cls].state_index, now);
 		sl_flow_put(prof, sl_prio_of(prof, cls), key, &sc->flow, SL_FLOW_EV_CREATED, now,
 			    0);
 		return 0;

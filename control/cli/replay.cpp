@@ -229,7 +229,14 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
     return std::nullopt;
   }
   try {
-    ReferenceModel model(profile);
+    // With the servers' frames (return_src) replay is an inline edge, which
+    // sees their SYN-ACKs; without, a host-mode one (flow.h, SL_PROFILE_INLINE).
+    CompiledProfile as_edge = profile;
+    if (return_src.empty())
+      as_edge.prof.flags &= ~SL_PROFILE_INLINE;
+    else
+      as_edge.prof.flags |= SL_PROFILE_INLINE;
+    ReferenceModel model(as_edge);
     const LpmTable servers(return_src);
     pcap_pkthdr* hdr = nullptr;
     const u_char* captured = nullptr;

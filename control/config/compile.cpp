@@ -116,6 +116,9 @@ CompiledProfile compile_profile(const Config& cfg) {
   const BoundaryConfig& b = cfg.boundary;
   compile_boundary_lookups(b, &p);
   if (b.adaptive) p.flags |= SL_PROFILE_ADAPTIVE;
+  // Inline mode sees the inside's SYN-ACKs: a half-open flow is verified by
+  // its client's proof (flow.h, sl_flow_outside_verifies).
+  if (!cfg.dataplane.inside.empty()) p.flags |= SL_PROFILE_INLINE;
   if (b.packets_per_sec)
     p.boundary_packets = sl_bucket_params_make(*b.packets_per_sec, b.packets_burst);
   for (int prio = 0; prio < SL_PRIORITIES; prio++)

@@ -98,7 +98,7 @@ int flow_verify(Flows& flows, const sl_profile& prof, const sl_meta& m, const ui
   }
   auto&& table = flows.holder(key);
   sl_flow* f = table.find(parts, key, now_ns, events);
-  if (f == nullptr) return 0;
+  if (f == nullptr || !sl_flow_outside_verifies(f, &m, &prof)) return 0;
   const int hit = sl_flow_hit(f);
   sl_flow_touch(f, &m, &prof, now_ns);
   if (sl_rt_outside(f, &m, &prof, now_ns)) counters.backend.requests++;
@@ -156,7 +156,7 @@ void flow_inside(Flows& flows, const sl_profile& prof, const sl_boundary_state& 
   if (sl_flow_inside_opens(&m)) {
     const uint32_t prio = cp.priority & (SL_PRIORITIES - 1);
     sl_flow f;
-    sl_flow_make(&f, SL_FLOW_OP_CREATE_TCP, &prof, cp.state_index, now_ns);
+    sl_flow_make_inside(&f, &prof, cp.state_index, now_ns);
     if (table.put(prio, key, f, now_ns, events)) events[prio][SL_FLOW_EV_CREATED]++;
     return;
   }

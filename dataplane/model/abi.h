@@ -219,6 +219,10 @@ SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 80, "sl_class_params layout")
  * answer IPv4 lookups in place of the trie (bpf/shared_state.h). */
 #define SL_PROFILE_SRC_V4_ARRAY (1U << 6)
 #define SL_PROFILE_DST_V4_ARRAY (1U << 7)
+/* Inline mode: the edge sees the return path, so a half-open flow the
+ * outside's SYN made verifies the outside's packets only once its client
+ * proved it saw the inside's SYN-ACK (flow.h, sl_flow_outside_verifies). */
+#define SL_PROFILE_INLINE (1U << 8)
 
 /* The compiled profile: every user unit validated and converted once by the
  * control plane. Both dataplanes and the reference model consume exactly this. */

@@ -12,6 +12,8 @@
  *    a SYN for a flow already open keeps it open (sl_flow_rewrite);
  *  - a packet from the outside that matches a live entry is *verified*: it
  *    keeps continuation priority and refreshes the entry (SL_FLOW_OPEN,
+ *    in inline mode only once the client proved it saw the inside's SYN-ACK,
+ *    sl_flow_outside_verifies,
  *    flow_idle_ns); the inside's FIN or RST shortens the life to
  *    SL_FLOW_CLOSING_NS. The outside's are not trusted as much (sluice checks
  *    no sequence numbers, so anyone who knows the flow can forge them): its
@@ -314,7 +316,19 @@ enum sl_rt_phase {
 	SL_RT_ANSWERED = 3, /* the inside's SYN-ACK passed; rt_req_us: the ACK that proves it */
 	SL_RT_PROVEN = 4,   /* the client acknowledged it; no request data yet */
 	SL_RT_RETRIED = 5,  /* the SYN was sent again unanswered: its answer counts (syn_again) */
+	SL_RT_INSIDE = 6,   /* the inside opened the flow: its replies need no proof, no sample */
 };
+
+/* The entry a SYN the inside sends makes (inline mode): its replies from
+ * the outside verify without the SYN-ACK proof an outside SYN's flow needs
+ * (sl_flow_outside_verifies; the inside chose to open it). Its rt_phase
+ * (SL_RT_INSIDE) also keeps it out of the backend signal. */
+SL_INLINE void sl_flow_make_inside(struct sl_flow *f, const struct sl_profile *prof,
+				   __u8 state_index, __u64 now_ns)
+{
+	sl_flow_make(f, SL_FLOW_OP_CREATE_TCP, prof, state_index, now_ns);
+	f->rt_phase = SL_RT_INSIDE;
+}
 
 /* The inside has not answered the flow's SYN (the first, or one sent again). */
 SL_INLINE int sl_rt_unanswered(const struct sl_flow *f)
@@ -460,6 +474,38 @@ SL_INLINE __u64 sl_rt_bucket_low(__u32 b)
 	return (__u64)(8 + b % 8) << (b / 8 - 1);
 }
 
+/* The outside's ACK that acknowledges the inside's SYN-ACK (its sequence
+ * number + 1, kept when it passed): the client proved it saw the answer. */
+SL_INLINE void sl_rt_prove(struct sl_flow *f, const struct sl_meta *m)
+{
+	if (f->rt_phase == SL_RT_ANSWERED &&
+	    (m->tcp_flags & (SL_TCP_ACK | SL_TCP_SYN | SL_TCP_RST)) == SL_TCP_ACK &&
+	    m->tcp_ack == f->rt_req_us)
+		f->rt_phase = SL_RT_PROVEN;
+}
+
+/*
+ * Inline mode (SL_PROFILE_INLINE): whether a packet from the outside (m) on
+ * live entry f may be verified by it. A half-open entry an outside SYN made
+ * (SL_FLOW_SYN) verifies nothing from the outside until its client proved
+ * it saw the inside's SYN-ACK (sl_rt_prove: a spoofer, who never receives
+ * it, would have to guess 32 bits); till then the outside's packets on it
+ * are unverified, and do not open it. Without the proof, one SYN from a
+ * forged address paid one lookup token and its 5-tuple's ACKs then ranked
+ * above every lookup. A flow the inside opened (SL_RT_INSIDE) needs none,
+ * nor does an open, learned or fragment entry, nor host mode, which sees
+ * no SYN-ACK.
+ */
+SL_INLINE int sl_flow_outside_verifies(struct sl_flow *f, const struct sl_meta *m,
+				       const struct sl_profile *prof)
+{
+	if (!(prof->flags & SL_PROFILE_INLINE) || f->state != SL_FLOW_SYN ||
+	    f->rt_phase == SL_RT_INSIDE || m->l4_proto != SL_IPPROTO_TCP)
+		return 1;
+	sl_rt_prove(f, m);
+	return sl_rt_proven(f);
+}
+
 /* A verified packet from the outside (m) on live entry f: the ACK that
  * proves the flow, and its first data, which starts the flow's sample.
  * Returns 1 when it did (count it as a request). */
@@ -470,9 +516,7 @@ SL_INLINE int sl_rt_outside(struct sl_flow *f, const struct sl_meta *m,
 	    (m->tcp_flags & (SL_TCP_SYN | SL_TCP_RST)) ||
 	    (f->state != SL_FLOW_SYN && f->state != SL_FLOW_OPEN))
 		return 0;
-	if (f->rt_phase == SL_RT_ANSWERED && (m->tcp_flags & SL_TCP_ACK) &&
-	    m->tcp_ack == f->rt_req_us)
-		f->rt_phase = SL_RT_PROVEN;
+	sl_rt_prove(f, m);
 	if (f->rt_phase != SL_RT_PROVEN || m->tcp_payload == 0)
 		return 0;
 	f->rt_phase = SL_RT_WAITING;
@@ -486,8 +530,10 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 			    const struct sl_profile *prof, __u64 now_ns,
 			    struct sl_backend_signal *sig)
 {
-	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || f->state == SL_FLOW_FRAG)
+	if (!(prof->flags & (SL_PROFILE_ADAPTIVE | SL_PROFILE_INLINE)) || f->state == SL_FLOW_FRAG)
 		return;
+	/* The SYN-ACK's proof: inline mode's verification (sl_flow_outside_
+	 * verifies) and the adaptive boundary's signal both need it. */
 	if ((m->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK | SL_TCP_RST)) == (SL_TCP_SYN | SL_TCP_ACK)) {
 		/* The answer to the client's SYN (the first; one retransmitted
 		 * carries the same sequence number). An open flow's: a SYN
@@ -500,7 +546,7 @@ SL_INLINE void sl_rt_inside(struct sl_flow *f, const struct sl_meta *m,
 		}
 		return;
 	}
-	if (!sl_rt_proven(f))
+	if (!(prof->flags & SL_PROFILE_ADAPTIVE) || !sl_rt_proven(f))
 		return;
 	if (m->tcp_flags & SL_TCP_RST) {
 		if (f->state != SL_FLOW_CLOSING && f->state != SL_FLOW_RESET)

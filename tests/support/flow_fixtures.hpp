@@ -227,6 +227,59 @@ inline std::vector<FlowStep> backend_signal_steps() {
   };
 }
 
+// Inline mode (a [dataplane] with an inside): a half-open flow an outside
+// SYN made verifies the outside's packets only once the client acknowledged
+// the inside's SYN-ACK (seg4's sequence number 1000: 1001). One SYN from an
+// address that never receives the SYN-ACK (a spoofer) buys its 5-tuple's
+// ACKs nothing: they are charged (here shed: the SYN took the citizens'
+// only token). A real handshake opens the flow; a flow the inside opened
+// needs no proof.
+inline std::vector<FlowStep> inline_proof_steps() {
+  const uint64_t t = kFlowT0;
+  const uint64_t ms = kSecond / 1000;
+  const char* spoofed = "198.18.20.77";
+  const char* cp = "198.18.10.5";
+  const char* srv = "198.19.0.1";
+  const int A = SL_VERDICT_ADMITTED;
+  const int S = SL_VERDICT_SHED;
+  const int LOOKUP = SL_REASON_LOOKUP;
+  const int CONT = SL_REASON_CONTINUATION;
+  const int UNV = SL_REASON_UNVERIFIED;
+  const uint8_t kSynAck = kSyn | kAck;
+  FlowStep flood{"an ACK on its 5-tuple acknowledging a guess: unverified, shed",
+                 false,
+                 seg4_acking(spoofed, 40000, srv, 80, kAck, 12345),
+                 t + 2 * ms,
+                 "citizen",
+                 S,
+                 UNV};
+  flood.repeat = 20;
+  return {
+      {"a citizen SYN from an address that receives nothing: a lookup, a half-open flow", false,
+       seg4(spoofed, 40000, srv, 80, kSyn), t, "citizen", A, LOOKUP},
+      {"the server's SYN-ACK, to the forged address", true, seg4(srv, 80, spoofed, 40000, kSynAck),
+       t + ms, nullptr},
+      flood,
+      {"one with no ACK flag: the same", false, seg4(spoofed, 40000, srv, 80, 0), t + 3 * ms,
+       "citizen", S, UNV},
+      {"a checkpoint SYN: a lookup", false, seg4(cp, 41000, srv, 443, kSyn), t + 4 * ms,
+       "checkpoint", A, LOOKUP},
+      {"an ACK of it before any SYN-ACK passed: unverified (admitted: budget left)", false,
+       seg4_acking(cp, 41000, srv, 443, kAck, 1001), t + 5 * ms, "checkpoint", A, UNV},
+      {"its SYN-ACK", true, seg4(srv, 443, cp, 41000, kSynAck), t + 6 * ms, nullptr},
+      {"an ACK of the wrong number: unverified", false,
+       seg4_acking(cp, 41000, srv, 443, kAck, 1002), t + 7 * ms, "checkpoint", A, UNV},
+      {"the ACK that acknowledges the SYN-ACK: verified, the flow opens", false,
+       seg4_acking(cp, 41000, srv, 443, kAck, 1001), t + 8 * ms, "checkpoint", A, CONT},
+      {"data then, whatever it acknowledges: verified", false,
+       seg4_acking(cp, 41000, srv, 443, kAck, 9999, 100), t + 9 * ms, "checkpoint", A, CONT},
+      {"the server opens a connection", true, seg4(srv, 5555, "198.18.20.9", 80, kSyn), t + 10 * ms,
+       nullptr},
+      {"its SYN-ACK coming back: verified without a proof", false,
+       seg4("198.18.20.9", 80, srv, 5555, kSynAck), t + 11 * ms, "citizen", A, CONT},
+  };
+}
+
 inline std::vector<FlowFixture> flow_fixtures() {
   const std::string base =
       std::string("[admission]\nflow_learn_sec = 0\nflow_idle_tcp_sec = 60\n") + kFlowClasses;
@@ -595,6 +648,8 @@ match = { src = ["198.18.0.0/15"] }
                    "packets_per_sec = 10\npackets_burst = 10\n") +
            kFlowClasses,
        pass_without_flow_state()},
+      {"inline_needs_the_handshake", base + "[dataplane]\noutside = \"eth0\"\ninside = \"eth1\"\n",
+       inline_proof_steps()},
       {"backend_signal",
        std::string("[admission]\nflow_learn_sec = 0\n[boundary]\nlookups_per_sec = 1000\n"
                    "adaptive = true\n") +

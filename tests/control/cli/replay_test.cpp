@@ -385,8 +385,12 @@ TEST_F(Replay, ReturnPathFramesFeedTheFlowTable) {
   uint64_t t = 1'700'000'000ULL * kSecond;
   for (uint16_t i = 0; i < 20; i++) {  // 20 connections of 3 client segments each
     const uint16_t port = static_cast<uint16_t>(40000 + i);
-    auto client = [&](uint8_t flags) {
-      return PacketBuilder().ipv4("198.18.10.5", "198.19.0.1").tcp(port, 443, flags).build();
+    auto client = [&](uint8_t flags) {  // acknowledging the SYN-ACK's 1000 once it has one
+      return PacketBuilder()
+          .ipv4("198.18.10.5", "198.19.0.1")
+          .tcp(port, 443, flags)
+          .ack_number(flags & test::kAck ? 1001 : 0)
+          .build();
     };
     frames.push_back({t += 100'000'000, client(test::kSyn)});  // 10 connections/s
     frames.push_back({t += 1000, PacketBuilder()
@@ -432,6 +436,20 @@ TEST_F(Replay, ReturnPathFramesFeedTheFlowTable) {
   ASSERT_TRUE(on_server) << error;
   EXPECT_EQ(on_server->outgoing, 0u);
   EXPECT_EQ(decided(*on_server), decided(*with));
+  // With the return path replay is an inline edge: clients that acknowledge
+  // another number than the SYN-ACK's (never having received it) verify
+  // nothing; without it, a host-mode edge, which cannot ask.
+  std::vector<CapturedFrame> blind = frames;
+  for (CapturedFrame& f : blind)
+    if (f.bytes[26] == 198 && f.bytes[27] == 18 && (f.bytes[47] & test::kAck)) f.bytes[42] ^= 0x55;
+  const std::string blind_path = (dir_ / "blind.pcap").string();
+  test::write_pcap(blind_path, blind);
+  auto inline_edge = replay_pcap(profile, blind_path, &error, {servers});
+  ASSERT_TRUE(inline_edge) << error;
+  EXPECT_EQ(inline_edge->totals.admitted_by_reason["continuation"], 0u);
+  auto host_edge = replay_pcap(profile, blind_path, &error);
+  ASSERT_TRUE(host_edge) << error;
+  EXPECT_EQ(host_edge->totals.admitted_by_reason["continuation"], 40u);
 }
 
 // A capture that starts with an ACK flood: replay, like an edge's fresh

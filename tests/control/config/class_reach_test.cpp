@@ -108,5 +108,37 @@ TEST(ClassReachNotes, EveryLaterClassIsNamedOnceWithTheFirstThatCoversIt) {
   EXPECT_TRUE(unreachable_class_notes(*shipped.config).empty());
 }
 
+// Classes of tens of thousands of prefixes (blocklists): one set lookup
+// per prefix length, not a compare of every pair (50,000 x 50,000 of them
+// here would take minutes at every --check-config and retune).
+TEST(ClassReachNotes, LargePrefixListsAreCheckedByLookup) {
+  Config config;
+  auto host = [](uint32_t i) {
+    Prefix p;
+    p.family = 4;
+    p.len = 32;
+    p.addr[0] = 198;
+    p.addr[1] = static_cast<uint8_t>(18 + (i >> 16));
+    p.addr[2] = static_cast<uint8_t>(i >> 8);
+    p.addr[3] = static_cast<uint8_t>(i);
+    return p;
+  };
+  ClassConfig a, b, c;
+  a.name = "a";
+  b.name = "b";
+  c.name = "c";
+  for (uint32_t i = 0; i < 50000; i++) {
+    a.match.src.push_back(host(i * 2));
+    b.match.src.push_back(host(i * 2));
+    c.match.src.push_back(host(i * 2 + (i == 49999 ? 1 : 0)));  // its last one a's neighbour
+  }
+  config.classes = {a, c, b};
+  const std::vector<std::string> notes = unreachable_class_notes(config);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0],
+            "class \"b\" never matches: class \"a\" before it matches every packet it "
+            "would");
+}
+
 }  // namespace
 }  // namespace sluice

@@ -343,6 +343,16 @@ SL_INLINE int sl_rt_proven(const struct sl_flow *f)
 	       f->rt_phase == SL_RT_DONE;
 }
 
+/* Inline mode (SL_PROFILE_INLINE): a half-open entry an outside SYN made
+ * whose client has not proved it saw the inside's SYN-ACK. It verifies
+ * nothing from the outside (sl_flow_outside_verifies), and the inside's FIN
+ * or RST does not turn it into a closing flow, which would. */
+SL_INLINE int sl_flow_unproven(const struct sl_flow *f, const struct sl_profile *prof)
+{
+	return (prof->flags & SL_PROFILE_INLINE) && f->state == SL_FLOW_SYN &&
+	       f->rt_phase != SL_RT_INSIDE && !sl_rt_proven(f);
+}
+
 /* FIN or RST: the flow ends soon. A learned flow stays learned (a RST, from
  * either side, proves nothing about it: it must not promote it). */
 SL_INLINE void sl_flow_close(struct sl_flow *f, __u64 now_ns)
@@ -416,6 +426,15 @@ SL_INLINE int sl_flow_touch_inside(struct sl_flow *f, const struct sl_meta *m,
 				   const struct sl_profile *prof, __u64 now_ns)
 {
 	if (m->tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) {
+		/* The inside refusing a half-open flow nobody proved (a RST to a
+		 * forged ACK, or to a SYN for a closed port) cuts its life but
+		 * leaves it half-open: closing, it would verify the outside's
+		 * packets for SL_FLOW_CLOSING_NS without the proof. */
+		if (sl_flow_unproven(f, prof)) {
+			if (f->expires_ns > now_ns + SL_FLOW_CLOSING_NS)
+				f->expires_ns = now_ns + SL_FLOW_CLOSING_NS;
+			return -1;
+		}
 		sl_flow_close(f, now_ns);
 		return -1;
 	}
@@ -494,13 +513,15 @@ SL_INLINE void sl_rt_prove(struct sl_flow *f, const struct sl_meta *m)
  * forged address paid one lookup token and its 5-tuple's ACKs then ranked
  * above every lookup. A flow the inside opened (SL_RT_INSIDE) needs none,
  * nor does an open, learned or fragment entry, nor host mode, which sees
- * no SYN-ACK.
+ * no SYN-ACK. An unproven entry stays half-open when the inside refuses it
+ * (sl_flow_touch_inside): the server's RST to the first forged ACK, or to a
+ * SYN for a closed port, would otherwise have made it a closing flow that
+ * verifies anything for 10 s.
  */
 SL_INLINE int sl_flow_outside_verifies(struct sl_flow *f, const struct sl_meta *m,
 				       const struct sl_profile *prof)
 {
-	if (!(prof->flags & SL_PROFILE_INLINE) || f->state != SL_FLOW_SYN ||
-	    f->rt_phase == SL_RT_INSIDE || m->l4_proto != SL_IPPROTO_TCP)
+	if (m->l4_proto != SL_IPPROTO_TCP || !sl_flow_unproven(f, prof))
 		return 1;
 	sl_rt_prove(f, m);
 	return sl_rt_proven(f);

@@ -232,8 +232,9 @@ inline std::vector<FlowStep> backend_signal_steps() {
 // the inside's SYN-ACK (seg4's sequence number 1000: 1001). One SYN from an
 // address that never receives the SYN-ACK (a spoofer) buys its 5-tuple's
 // ACKs nothing: they are charged (here shed: the SYN took the citizens'
-// only token). A real handshake opens the flow; a flow the inside opened
-// needs no proof.
+// only token), also after the server resets one of them, or resets the
+// SYN (a closed port). A real handshake opens the flow; a flow the inside
+// opened needs no proof.
 inline std::vector<FlowStep> inline_proof_steps() {
   const uint64_t t = kFlowT0;
   const uint64_t ms = kSecond / 1000;
@@ -254,6 +255,13 @@ inline std::vector<FlowStep> inline_proof_steps() {
                  S,
                  UNV};
   flood.repeat = 20;
+  FlowStep after_rst = flood;
+  after_rst.what = "the flood after the server's RST: still unverified, shed";
+  after_rst.at_ns = t + 3 * ms;
+  FlowStep closed_port = flood;
+  closed_port.what = "ACKs after the closed port's RST: unverified, shed";
+  closed_port.frame = seg4_acking(spoofed, 40001, srv, 81, kAck, 777);
+  closed_port.at_ns = t + 2002 * ms;
   return {
       {"a citizen SYN from an address that receives nothing: a lookup, a half-open flow", false,
        seg4(spoofed, 40000, srv, 80, kSyn), t, "citizen", A, LOOKUP},
@@ -262,6 +270,11 @@ inline std::vector<FlowStep> inline_proof_steps() {
       flood,
       {"one with no ACK flag: the same", false, seg4(spoofed, 40000, srv, 80, 0), t + 3 * ms,
        "citizen", S, UNV},
+      // The server resets the forged ACKs it gets: the flow's life is cut,
+      // but it stays half-open (as a closing flow, it would verify them).
+      {"the server resets a forged ACK", true, seg4(srv, 80, spoofed, 40000, kRst), t + 3 * ms,
+       nullptr},
+      after_rst,
       {"a checkpoint SYN: a lookup", false, seg4(cp, 41000, srv, 443, kSyn), t + 4 * ms,
        "checkpoint", A, LOOKUP},
       {"an ACK of it before any SYN-ACK passed: unverified (admitted: budget left)", false,
@@ -277,6 +290,11 @@ inline std::vector<FlowStep> inline_proof_steps() {
        nullptr},
       {"its SYN-ACK coming back: verified without a proof", false,
        seg4("198.18.20.9", 80, srv, 5555, kSynAck), t + 11 * ms, "citizen", A, CONT},
+      {"a forged SYN to a closed port 2 s later: a lookup (the citizens' token back)", false,
+       seg4(spoofed, 40001, srv, 81, kSyn), t + 2000 * ms, "citizen", A, LOOKUP},
+      {"the closed port's RST-ACK", true, seg4(srv, 81, spoofed, 40001, kRst | kAck), t + 2001 * ms,
+       nullptr},
+      closed_port,
   };
 }
 

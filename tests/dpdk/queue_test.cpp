@@ -22,6 +22,7 @@
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
 #include "dataplane/dpdk/fib.hpp"
+#include "dataplane/reference/reference.hpp"
 #include "tests/dpdk/dpdk_test_env.hpp"
 #include "tests/support/flow_fixtures.hpp"
 #include "tests/support/packet_builder.hpp"
@@ -692,6 +693,64 @@ TEST(DpdkSignal, TheBackendSignalIsCountedAsTheModelCountsIt) {
   EXPECT_EQ(b.syn_again, 1u);
   EXPECT_EQ(b.resets, 1u);
   EXPECT_EQ(b.zero_windows, 1u);
+  dp.stop();
+}
+
+// Inline mode's handshake proof on the DPDK fast path: the
+// inline_needs_the_handshake fixture's frames at their times on the real
+// clock, outside and inside. Every class's packets by verdict and reason
+// are what the reference model counts: a forged SYN's ACKs charged, also
+// after the server's RSTs; the real handshake's and the inside-opened
+// flow's packets verified.
+TEST(DpdkFlows, AHalfOpenFlowVerifiesOnlyItsProvenHandshake) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  test::FlowFixture fx;
+  for (const test::FlowFixture& f : test::flow_fixtures())
+    if (f.name == "inline_needs_the_handshake") fx = f;
+  ASSERT_FALSE(fx.steps.empty());
+  const CompiledProfile profile = profile_from_toml(fx.toml);
+  ASSERT_TRUE(profile.prof.flags & SL_PROFILE_INLINE);
+  ReferenceModel model(profile);
+  uint64_t outside = 0;
+  for (const test::FlowStep& step : fx.steps) {
+    const uint32_t len = static_cast<uint32_t>(step.frame.size());
+    if (step.inside) {
+      model.observe_inside(step.frame.data(), len, step.at_ns);
+    } else {
+      model.decide(step.frame.data(), len, step.at_ns);
+      outside++;
+    }
+  }
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t t0 = fx.steps.front().at_ns;
+  for (const test::FlowStep& step : fx.steps) {
+    std::this_thread::sleep_until(start + std::chrono::nanoseconds(step.at_ns - t0));
+    ASSERT_TRUE(lab.send_frame(step.frame, step.inside)) << step.what;
+  }
+  auto decided = [&] {
+    uint64_t n = 0;
+    for (const auto& c : dp.stats().classes)
+      for (uint32_t v = 0; v < 2; v++)
+        for (uint32_t r = 0; r < SL_REASON_COUNT; r++) n += c.packets[v][r];
+    return n;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (decided() < outside && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const DataplaneStats s = dp.stats();
+  ASSERT_EQ(decided(), outside);
+  for (uint32_t c = 0; c < profile.prof.n_classes; c++)
+    for (uint32_t v = 0; v < 2; v++)
+      for (uint32_t r = 0; r < SL_REASON_COUNT; r++)
+        EXPECT_EQ(s.classes[c].packets[v][r], model.counters().packets[c][v][r])
+            << profile.class_names[c] << " verdict " << v << " reason " << r;
+  EXPECT_EQ(s.classes[1].packets[SL_VERDICT_SHED][SL_REASON_UNVERIFIED], 61u)
+      << "the forged SYN's ACKs, before and after the server's RSTs, and the closed port's";
   dp.stop();
 }
 

@@ -4,11 +4,9 @@
 #include <signal.h>
 #include <CLI/CLI.hpp>
 
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "control/api/api_server.hpp"
@@ -81,11 +79,7 @@ int check_config(const std::string& path) {
         sluice::error_at_key(loaded.text, path, "control.socket_group",
                              "no group \"" + cfg.control.socket_group + "\" on this host"));
   if (!host.empty()) {
-    // By position, as the loader's errors (docs/config.md).
-    std::stable_sort(host.begin(), host.end(),
-                     [](const sluice::ConfigError& a, const sluice::ConfigError& b) {
-                       return std::tie(a.file, a.line, a.col) < std::tie(b.file, b.line, b.col);
-                     });
+    sluice::sort_by_position(host);  // as the loader's errors (docs/config.md)
     for (const sluice::ConfigError& e : host) std::cerr << e.to_string() << '\n';
     std::cerr << path << ": " << host.size() << " error(s), config not valid\n";
     return 1;

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <memory>
 #include <sstream>
+#include <tuple>
 
 #include "control/config/loader_detail.hpp"
 #include "control/config/toml_parse.hpp"
@@ -37,6 +38,12 @@ std::string ConfigError::to_string() const {
   std::string out = file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
   if (!key.empty()) out += key + ": ";
   return out + message;
+}
+
+void sort_by_position(std::vector<ConfigError>& errors) {
+  std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::tie(a.file, a.line, a.col) < std::tie(b.file, b.line, b.col);
+  });
 }
 
 using namespace loader;

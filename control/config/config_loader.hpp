@@ -37,6 +37,10 @@ struct ConfigError {
   std::string to_string() const;
 };
 
+// Sorts errors by file, line and column, keeping the order of those at one
+// place: every list of errors sluice prints is in this order.
+void sort_by_position(std::vector<ConfigError>& errors);
+
 struct LoadResult {
   std::optional<Config> config;     // set exactly when errors is empty
   std::vector<ConfigError> errors;  // sorted by file, line, column

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <sstream>
-#include <tuple>
 
 #include "control/config/config_diff.hpp"
 #include "control/config/toml_parse.hpp"
@@ -185,10 +184,7 @@ class DocumentEditor {
 LoadResult finish(std::optional<Config> config, Diagnostics& diag) {
   LoadResult r;
   r.errors = diag.take();
-  std::stable_sort(r.errors.begin(), r.errors.end(),
-                   [](const ConfigError& a, const ConfigError& b) {
-                     return std::tie(a.file, a.line, a.col) < std::tie(b.file, b.line, b.col);
-                   });
+  sort_by_position(r.errors);
   if (r.errors.empty()) r.config = std::move(config);
   return r;
 }

@@ -662,6 +662,22 @@ TEST(DpdkApply, ARetuneThatKeepsThePrefixesKeepsTheirTables) {
   dp.stop();
 }
 
+// A fixture of tests/support/flow_fixtures.hpp by name, and its frames sent
+// through the lab at their times on the real clock, outside and inside.
+test::FlowFixture flow_fixture(const std::string& name) {
+  for (const test::FlowFixture& f : test::flow_fixtures())
+    if (f.name == name) return f;
+  return {};
+}
+void send_on_the_clock(RingLab& lab, const test::FlowFixture& fx) {
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t t0 = fx.steps.front().at_ns;
+  for (const test::FlowStep& step : fx.steps) {
+    std::this_thread::sleep_until(start + std::chrono::nanoseconds(step.at_ns - t0));
+    ASSERT_TRUE(lab.send_frame(step.frame, step.inside)) << step.what;
+  }
+}
+
 // The adaptive boundary's signal on the DPDK fast path: the backend_signal
 // fixture's frames (tests/support/flow_fixtures.hpp) at their times on the
 // real clock, outside and inside, are counted as the reference counts them:
@@ -671,19 +687,12 @@ TEST(DpdkSignal, TheBackendSignalIsCountedAsTheModelCountsIt) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;
   ASSERT_NO_FATAL_FAILURE(lab.SetUp());
-  test::FlowFixture fx;
-  for (const test::FlowFixture& f : test::flow_fixtures())
-    if (f.name == "backend_signal") fx = f;
+  const test::FlowFixture fx = flow_fixture("backend_signal");
   ASSERT_FALSE(fx.steps.empty());
   DpdkDataplane dp(lab.settings());
   std::string error;
   ASSERT_TRUE(dp.start(profile_from_toml(fx.toml), 1, &error)) << error;
-  const auto start = std::chrono::steady_clock::now();
-  const uint64_t t0 = fx.steps.front().at_ns;
-  for (const test::FlowStep& step : fx.steps) {
-    std::this_thread::sleep_until(start + std::chrono::nanoseconds(step.at_ns - t0));
-    ASSERT_TRUE(lab.send_frame(step.frame, step.inside)) << step.what;
-  }
+  ASSERT_NO_FATAL_FAILURE(send_on_the_clock(lab, fx));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the last frame's turn
   const sl_backend_signal b = dp.stats().backend;
   EXPECT_EQ(b.requests, 1u);
@@ -706,9 +715,7 @@ TEST(DpdkFlows, AHalfOpenFlowVerifiesOnlyItsProvenHandshake) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;
   ASSERT_NO_FATAL_FAILURE(lab.SetUp());
-  test::FlowFixture fx;
-  for (const test::FlowFixture& f : test::flow_fixtures())
-    if (f.name == "inline_needs_the_handshake") fx = f;
+  const test::FlowFixture fx = flow_fixture("inline_needs_the_handshake");
   ASSERT_FALSE(fx.steps.empty());
   const CompiledProfile profile = profile_from_toml(fx.toml);
   ASSERT_TRUE(profile.prof.flags & SL_PROFILE_INLINE);
@@ -726,12 +733,7 @@ TEST(DpdkFlows, AHalfOpenFlowVerifiesOnlyItsProvenHandshake) {
   DpdkDataplane dp(lab.settings());
   std::string error;
   ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
-  const auto start = std::chrono::steady_clock::now();
-  const uint64_t t0 = fx.steps.front().at_ns;
-  for (const test::FlowStep& step : fx.steps) {
-    std::this_thread::sleep_until(start + std::chrono::nanoseconds(step.at_ns - t0));
-    ASSERT_TRUE(lab.send_frame(step.frame, step.inside)) << step.what;
-  }
+  ASSERT_NO_FATAL_FAILURE(send_on_the_clock(lab, fx));
   auto decided = [&] {
     uint64_t n = 0;
     for (const auto& c : dp.stats().classes)

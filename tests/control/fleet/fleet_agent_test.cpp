@@ -29,6 +29,18 @@ uint64_t boundary_rate(const test::FakeDataplane& dp) {
   return dp.last_profile().boundary_lookups.rate_per_sec;
 }
 
+// The first status whose fleet shares give the boundary `rate` (null when
+// none did within 10 s): what else it says was read with that share.
+json status_with_share(test::ControlHarness& h, uint64_t rate) {
+  json status;
+  if (!within_10s([&] {
+        status = h.call({{"op", "status"}});
+        return status["fleet"]["shares"]["boundary_lookups"]["rate"] == rate;
+      }))
+    return nullptr;
+  return status;
+}
+
 TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtcd) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;  // the kept fleet config goes here, not to /var/lib/sluice
@@ -73,11 +85,8 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   // Status shows a share with the edges it was split among, in one read:
   // the share the sync applied, and at once its two edges (not the join's
   // figures, which had none).
-  json status;
-  ASSERT_TRUE(within_10s([&] {
-    status = h.call({{"op", "status"}});
-    return status["fleet"]["shares"]["boundary_lookups"]["rate"] == 2000;
-  })) << h.call({{"op", "status"}})["fleet"].dump();
+  const json status = status_with_share(h, 2000);
+  ASSERT_FALSE(status.is_null()) << h.call({{"op", "status"}})["fleet"].dump();
   EXPECT_EQ(status["fleet"]["edges_live"], 2) << status["fleet"].dump();
   EXPECT_EQ(status["fleet"]["etcd_up"], true);
   EXPECT_EQ(status["boundary"]["lookups_per_sec"], 40000);  // the fleet's budget
@@ -357,11 +366,8 @@ TEST(FleetAgent, AnEdgeThatJoinsLaterCountsWhatAGoneEdgeMayStillEnforce) {
       << boundary_rate(h.dataplane());
   // In the same status read as the share: the live edge and the held one
   // it was split with.
-  json status;
-  ASSERT_TRUE(within_10s([&] {
-    status = h.call({{"op", "status"}});
-    return status["fleet"]["shares"]["boundary_lookups"]["rate"] == 10000;
-  })) << h.call({{"op", "status"}})["fleet"].dump();
+  const json status = status_with_share(h, 10000);
+  ASSERT_FALSE(status.is_null()) << h.call({{"op", "status"}})["fleet"].dump();
   EXPECT_EQ(status["fleet"]["edges_live"], 1) << status["fleet"].dump();
   EXPECT_EQ(status["fleet"]["edges_held"], 1) << status["fleet"].dump();
   // Its own hold says what it enforces, under a lease of its own.

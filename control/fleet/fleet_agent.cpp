@@ -221,9 +221,13 @@ bool FleetAgent::use_shares(const EdgeShares& shares,
   std::string error;
   if (!control_.set_shares(shares, &error)) {
     log_event(LogLevel::error, "fleet: the dataplane refused new shares", {{"error", error}});
+    std::lock_guard<std::mutex> lock(mutex_);
+    refused_shares_ = "the dataplane refused this edge's shares: " + error;
+    sync_error_ = refused_shares_;
     return false;
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  refused_shares_.clear();
   shares_ = shares;
   if (edges) {
     figures_.edges_live = edges->first;
@@ -480,7 +484,9 @@ void FleetAgent::tick(EtcdClient& etcd) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     last_ok_ = now;
-    sync_error_.clear();
+    // In sync with etcd; not with the fleet while the shares it gave this
+    // edge are not enforced (they are tried again at the next sync).
+    sync_error_ = refused_shares_;
     logged_held_by_.clear();
     figures_.etcd_up = true;
     figures_.static_shares = false;

@@ -164,6 +164,7 @@ class FleetAgent {
   // sync applies the computed shares whatever they differ by.
   bool shares_stale_ = true;
   std::string sync_error_;      // why the last sync failed ("" after one that did not)
+  std::string refused_shares_;  // why the dataplane refused the last shares ("" once it took some)
   std::string logged_held_by_;  // the holder of this node name last logged
 
   std::mutex stop_mutex_;  // guards the three below

@@ -437,6 +437,52 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
       << "its record no longer names the refusal";
 }
 
+// Shares the dataplane refuses: the sync reached etcd, but this edge does
+// not enforce its share, so status says it is not in sync, and why, until
+// the shares are taken (tried again at every sync). Before, status said in
+// sync while the edge enforced its old, larger share.
+TEST(FleetAgent, SharesTheDataplaneRefusesAreASyncErrorUntilTaken) {
+  SLUICE_REQUIRE_ETCD();
+  JoinedEdge e;
+  ASSERT_TRUE(join_edge(24816, &e));
+  test::ControlHarness& h = *e.h;
+  // Alone: the whole budget.
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))
+      << boundary_rate(h.dataplane());
+  ASSERT_TRUE(h.call({{"op", "status"}})["fleet"]["sync_error"].is_null());
+
+  h.dataplane().set_refusing(true);
+  // A second edge joins: this edge's share would halve.
+  EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  const json other = {{"node", "edge-b"},
+                      {"demand", {{"citizen", {{"lookups", 1000.0}, {"packets", 1000.0}}}}},
+                      {"shares", json::object()},
+                      {"generation", 0}};
+  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", other.dump(), lease, nullptr, &error));
+  json fleet;
+  ASSERT_TRUE(within_10s([&] {
+    fleet = h.call({{"op", "status"}})["fleet"];
+    return fleet["sync_error"].is_string();
+  })) << fleet.dump();
+  EXPECT_NE(fleet["sync_error"].get<std::string>().find(
+                "the dataplane refused this edge's shares: refused by the fake dataplane"),
+            std::string::npos)
+      << fleet.dump();
+  EXPECT_EQ(fleet["etcd_up"], true);
+  EXPECT_EQ(boundary_rate(h.dataplane()), 40000U) << "nothing applied";
+  EXPECT_EQ(fleet["shares"]["boundary_lookups"]["rate"], 40000) << "what it enforces";
+
+  h.dataplane().set_refusing(false);
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) < 40000; }))
+      << boundary_rate(h.dataplane());
+  EXPECT_TRUE(within_10s([&] {
+    return h.call({{"op", "status"}})["fleet"]["sync_error"].is_null();
+  })) << h.call({{"op", "status"}})["fleet"].dump();
+}
+
 // A restart while etcd holds a fleet config this edge cannot run: it runs
 // the copy it kept, as a running edge keeps what it runs, and reports the
 // refusal. Before, sluiced did not start.

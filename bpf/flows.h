@@ -227,9 +227,9 @@ static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 pri
 	for (__u32 i = 0; i < SL_FLOW_TAIL_WORD; i++)
 		to[i] = from[i];
 	w->flow.state = f->state;
-	w->flow.state_index = f->state_index;
 	w->flow.rt_phase = f->rt_phase;
 	w->flow.icmp_errors = f->icmp_errors;
+	w->flow.meter = f->meter;
 	w->flow.rt_req_us = f->rt_req_us;
 	w->flow.expires_ns = f->expires_ns;
 	__sync_val_compare_and_swap(tail, SL_FLOW_TAIL_CLAIMED, from[SL_FLOW_TAIL_WORD]);
@@ -269,14 +269,16 @@ __attribute__((noinline)) int sl_flow_verify_xdp(struct xdp_md *ctx, const struc
 		sl_flow_key_tcp(key, inner);
 		parts = sl_flow_parts_of(prof, sl_classify_xdp(prof, slot & 1, inner));
 		struct sl_flow *hit = sl_flow_find(parts, key, now, &part);
-		return hit ? sl_flow_icmp_hit(hit) : 0;
+		return hit ? sl_flow_icmp_hit(hit, prof) : 0;
 	} else {
 		return 0;
 	}
 	struct sl_flow *f = sl_flow_find(parts, key, now, &part);
 	if (!f || !sl_flow_outside_verifies(f, m, prof))
 		return 0;
-	int hit = sl_flow_hit(f);
+	int hit = sl_flow_hit_metered(f, prof, now);
+	if (hit == SL_FLOW_HIT_OVER)
+		sl_flow_event(sl_prio_of(prof, cls), SL_FLOW_EV_OVER_RATE);
 	sl_flow_touch(f, m, prof, now);
 	if (sl_rt_outside(f, m, prof, now)) {
 		struct sl_backend_signal *sig = sl_backend_signal_xdp();
@@ -297,11 +299,10 @@ __attribute__((noinline)) int sl_flow_apply_xdp(const struct sl_profile *prof, _
 	struct sl_flow_key *key = &sc->key;
 	struct sl_flow *f = &sc->flow;
 	__u32 slot = (slot_cls >> 16) & 1, cls = slot_cls & (SL_MAX_CLASSES - 1);
-	__u8 si = prof->classes[cls].state_index;
 	if (flow_ops & (SL_FLOW_OP_CREATE_TCP | SL_FLOW_OP_LEARN)) {
 		__u32 op = (flow_ops & SL_FLOW_OP_LEARN) ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
 		sl_flow_key_tcp(key, m);
-		sl_flow_make(f, op, prof, si, now);
+		sl_flow_make(f, op, prof, now);
 		sl_flow_put(prof, sl_prio_of(prof, cls), key, f,
 			    op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED, now,
 			    op == SL_FLOW_OP_CREATE_TCP);
@@ -313,7 +314,7 @@ __attribute__((noinline)) int sl_flow_apply_xdp(const struct sl_profile *prof, _
 		if (!sl_frag_entry_kept(sl_prio_of(prof, cls), sl_prio_of(prof, lc)))
 			return 0;
 		sl_flow_key_frag(key, m);
-		sl_flow_make(f, SL_FLOW_OP_CREATE_FRAG, prof, prof->classes[lc].state_index, now);
+		sl_flow_make(f, SL_FLOW_OP_CREATE_FRAG, prof, now);
 		sl_flow_put(prof, sl_prio_of(prof, lc), key, f, SL_FLOW_EV_CREATED, now, 0);
 	}
 	return 0;
@@ -342,7 +343,7 @@ __attribute__((noinline)) int sl_flow_inside_xdp(struct xdp_md *ctx, const struc
 	struct sl_flow_key *key = &sc->key;
 	sl_flow_key_tcp(key, r);
 	if (sl_flow_inside_opens(&m)) {
-		sl_flow_make_inside(&sc->flow, prof, prof->classes[cls].state_index, now);
+		sl_flow_make_inside(&sc->flow, prof, now);
 		sl_flow_put(prof, sl_prio_of(prof, cls), key, &sc->flow, SL_FLOW_EV_CREATED, now,
 			    0);
 		return 0;

@@ -28,8 +28,10 @@
  * 9: each IPv4 prefix array one mmapable value of both slots' blocks
  *    (struct sl_prefix_blocks), not an entry per block; the port masks
  *    likewise (struct sl_port_masks).
- * 10: sl_counters.source_races. */
-#define SL_PIN_LAYOUT_REV 10
+ * 10: sl_counters.source_races.
+ * 11: sl_flow.meter (the per-flow packet meter) in place of state_index;
+ *     rt_phase and icmp_errors share a byte. */
+#define SL_PIN_LAYOUT_REV 11
 
 /* Compare-and-swap attempts on a source's word (bpf/sources.h), each
  * failure another CPU's take or give-back of the same source that landed

@@ -87,6 +87,8 @@ struct AdmissionConfig {
   uint64_t flow_table_size = SL_FLOWS_DEFAULT;  // TCP flow entries, split evenly by priority
   uint64_t flow_idle_tcp_sec = 300;  // an open TCP flow lives this long after its last packet
   uint64_t flow_learn_sec = 10;      // learning window after a start with an empty table
+  // A verified flow's packets rank as continuations up to this rate (0: all).
+  uint64_t flow_packets_per_sec = 1000;
 };
 
 struct MetricsConfig {

@@ -350,6 +350,9 @@ void Validator::admission(const toml::node& n, AdmissionConfig& out) {
   if (Field s = field(*t, key, key, "flow_learn_sec")) {
     if (auto v = integer(s)) out.flow_learn_sec = static_cast<uint64_t>(*v);
   }
+  if (Field s = field(*t, key, key, "flow_packets_per_sec")) {
+    if (auto v = integer(s)) out.flow_packets_per_sec = static_cast<uint64_t>(*v);
+  }
 }
 
 // The window is a slice of the epoch; a window as long as the epoch would

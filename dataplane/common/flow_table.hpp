@@ -91,7 +91,7 @@ int flow_verify(Flows& flows, const sl_profile& prof, const sl_meta& m, const ui
       auto&& table = flows.holder(key);
       sl_flow* f = table.find(parts, key, now_ns, events);
       // An ICMP error verifies (a few times per flow); it does not refresh.
-      return f != nullptr ? sl_flow_icmp_hit(f) : 0;
+      return f != nullptr ? sl_flow_icmp_hit(f, &prof) : 0;
     }
     default:
       return 0;
@@ -99,7 +99,9 @@ int flow_verify(Flows& flows, const sl_profile& prof, const sl_meta& m, const ui
   auto&& table = flows.holder(key);
   sl_flow* f = table.find(parts, key, now_ns, events);
   if (f == nullptr || !sl_flow_outside_verifies(f, &m, &prof)) return 0;
-  const int hit = sl_flow_hit(f);
+  const int hit = sl_flow_hit_metered(f, &prof, now_ns);
+  if (hit == SL_FLOW_HIT_OVER)
+    events[prof.classes[cls].priority & (SL_PRIORITIES - 1)][SL_FLOW_EV_OVER_RATE]++;
   sl_flow_touch(f, &m, &prof, now_ns);
   if (sl_rt_outside(f, &m, &prof, now_ns)) counters.backend.requests++;
   return hit;
@@ -118,7 +120,7 @@ void flow_apply_ops(Flows& flows, const sl_profile& prof, const sl_meta& m, cons
   if (d.flow_ops & (SL_FLOW_OP_CREATE_TCP | SL_FLOW_OP_LEARN)) {
     const uint32_t op = d.flow_ops & SL_FLOW_OP_LEARN ? SL_FLOW_OP_LEARN : SL_FLOW_OP_CREATE_TCP;
     sl_flow_key_tcp(&key, &m);
-    sl_flow_make(&f, op, &prof, cp.state_index, now_ns);
+    sl_flow_make(&f, op, &prof, now_ns);
     if (flows.holder(key).put(prio, key, f, now_ns, events,
                               op == SL_FLOW_OP_CREATE_TCP ? &prof : nullptr))
       events[prio][op == SL_FLOW_OP_LEARN ? SL_FLOW_EV_LEARNED : SL_FLOW_EV_CREATED]++;
@@ -130,7 +132,7 @@ void flow_apply_ops(Flows& flows, const sl_profile& prof, const sl_meta& m, cons
     const uint32_t lprio = lp.priority & (SL_PRIORITIES - 1);
     if (!sl_frag_entry_kept(prio, lprio)) return;
     sl_flow_key_frag(&key, &m);
-    sl_flow_make(&f, SL_FLOW_OP_CREATE_FRAG, &prof, lp.state_index, now_ns);
+    sl_flow_make(&f, SL_FLOW_OP_CREATE_FRAG, &prof, now_ns);
     if (flows.holder(key).put(lprio, key, f, now_ns, events)) events[lprio][SL_FLOW_EV_CREATED]++;
   }
 }
@@ -156,7 +158,7 @@ void flow_inside(Flows& flows, const sl_profile& prof, const sl_boundary_state& 
   if (sl_flow_inside_opens(&m)) {
     const uint32_t prio = cp.priority & (SL_PRIORITIES - 1);
     sl_flow f;
-    sl_flow_make_inside(&f, &prof, cp.state_index, now_ns);
+    sl_flow_make_inside(&f, &prof, now_ns);
     if (table.put(prio, key, f, now_ns, events)) events[prio][SL_FLOW_EV_CREATED]++;
     return;
   }

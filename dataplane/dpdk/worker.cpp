@@ -324,10 +324,11 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
           t.is_start = di.is_start;
           t.reason = di.reason;
           // Verified continuations go first; lookups, charged packets,
-          // flows still being learned and what shadow mode passes in place
-          // of a shed (an unverified ACK under unverified = "drop", say)
-          // wait with their class.
-          t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED || di.shadow
+          // flows still being learned or past their packet rate, and what
+          // shadow mode passes in place of a shed (an unverified ACK under
+          // unverified = "drop", say) wait with their class.
+          t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED ||
+                               di.verified == SL_FLOW_HIT_OVER || di.shadow
                            ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
                            : 0;
           bottom = std::max<uint32_t>(bottom, t.priority);

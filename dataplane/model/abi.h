@@ -81,6 +81,10 @@ SL_STATIC_ASSERT(SL_FLOWS_MIN % SL_PRIORITIES == 0 && SL_FLOWS_DEFAULT % SL_PRIO
 #define SL_FLOW_ICMP_MAX   16 /* ICMP errors a flow verifies in its life (flow.h) */
 #define SL_FLOW_FRAG_NS	   (5ULL * SL_NS_PER_SEC) /* the later fragments of an admitted first one */
 #define SL_FLOW_REFRESH_NS (1ULL * SL_NS_PER_SEC) /* an entry is rewritten at most this often */
+/* The per-flow packet meter (flow.h, sl_flow_meter): windows of 2^27 ns
+ * (134 ms), at most 4095 packets counted in one. */
+#define SL_FLOW_METER_SHIFT 27
+#define SL_FLOW_METER_MAX   4095
 
 enum sl_action {
 	SL_ACTION_PASS = 0,  /* forward unchanged */
@@ -249,7 +253,11 @@ struct sl_profile {
 	__u64 flow_idle_ns;   /* life of an open TCP flow after its last packet */
 	__u64 flow_learn_ns;  /* learning window after a start with an empty flow table */
 	__u32 flow_learn_max; /* learned flows per partition and window */
-	__u8 unverified;      /* enum sl_unverified */
+	/* Packets from the outside a verified flow ranks as a continuation
+	 * for in one meter window (sl_flow_meter); 0: every one. */
+	__u32 flow_window_packets;
+	__u32 pad_flow;
+	__u8 unverified; /* enum sl_unverified */
 	__u8 pad;
 	__u16 credit_cpus; /* CPUs that may hold credits (credit.h); 0: every decision under the
 			      lock */
@@ -396,6 +404,7 @@ struct sl_source_state {
 /* What a flow table lookup found (sl_decide's flow_hit). */
 #define SL_FLOW_HIT	    1 /* a live entry the edge saw begin, or confirmed */
 #define SL_FLOW_HIT_LEARNED 2 /* a live entry the learning window made, not confirmed */
+#define SL_FLOW_HIT_OVER    3 /* SL_FLOW_HIT, past its flow's packet rate (flow.h, sl_flow_meter) */
 
 /* What the dataplane must write to its flow table after a decision. */
 #define SL_FLOW_OP_CREATE_TCP  (1U << 0) /* an admitted SYN: a new flow */
@@ -452,10 +461,16 @@ enum sl_flow_state {
 
 struct sl_flow {
 	__u64 expires_ns;
-	__u8 state;	  /* enum sl_flow_state */
-	__u8 state_index; /* class slot that created it (diagnostics) */
-	__u8 rt_phase;	  /* enum sl_rt_phase: the backend signal of this flow */
-	__u8 icmp_errors; /* ICMP errors it verified (flow.h, SL_FLOW_ICMP_MAX) */
+	__u8 state; /* enum sl_flow_state */
+	/* Two fields in one byte (a CPU's write of one may undo another CPU's
+	 * write of the other at the same instant: an ICMP error counted
+	 * twice, or a proof or backend sample lost, charging the flow). */
+	__u8 rt_phase : 3;    /* enum sl_rt_phase: the backend signal of this flow */
+	__u8 icmp_errors : 5; /* ICMP errors it verified (flow.h, SL_FLOW_ICMP_MAX) */
+	/* The packets from the outside it verified in the meter's current
+	 * window (low 12 bits), and that window's low 4 bits (flow.h,
+	 * sl_flow_meter). */
+	__u16 meter;
 	/* When its first request data passed, in us (low 32 bits); before, while
 	 * rt_phase is SL_RT_ANSWERED, the acknowledgment number that proves the
 	 * client saw the inside's SYN-ACK (its sequence number + 1). */
@@ -494,7 +509,10 @@ struct sl_backend_signal {
 	X(EXPIRED, 1, "expired", "an entry found past its life and removed")                       \
 	X(EVICTED, 2, "evicted", "an entry recycled by the table's LRU before it expired")         \
 	X(LEARNED, 3, "learned", "an unknown flow recorded during the learning window")            \
-	X(CONFIRMED, 4, "confirmed", "a learned flow confirmed by the other direction")
+	X(CONFIRMED, 4, "confirmed", "a learned flow confirmed by the other direction")            \
+	X(OVER_RATE, 5, "over_rate",                                                               \
+	  "a packet of a verified flow past the flow's packet rate, ranked as its class's "        \
+	  "lookups")
 
 enum sl_flow_event {
 #define SL_FLOW_EVENT_ENUM(name, num, label, doc) SL_FLOW_EV_##name = (num),

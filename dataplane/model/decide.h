@@ -314,6 +314,7 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 	if (charged) {
 		int verified = flow_hit != 0;
 		int learning = flow_hit == SL_FLOW_HIT_LEARNED;
+		const int over = flow_hit == SL_FLOW_HIT_OVER;
 		/* Learning window: an unknown TCP flow may be one that was running
 		 * before the start; admit it and record it, up to the cap. */
 		if (!verified && m->l4_proto == SL_IPPROTO_TCP && m->frag != SL_FRAG_LATER &&
@@ -323,14 +324,19 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 			learning = 1;
 			d->flow_ops = SL_FLOW_OP_LEARN;
 		}
-		d->verified = (__u8)(learning ? SL_FLOW_HIT_LEARNED : verified);
+		d->verified = (__u8)(learning ? SL_FLOW_HIT_LEARNED
+				     : over   ? SL_FLOW_HIT_OVER
+					      : verified);
 		if (verified || prof->unverified == SL_UNVERIFIED_PASS) {
 			/* Finish work already started: no lookup token, and the whole
 			 * packet budget down to zero (above every new lookup's
 			 * reserve). A flow still being learned has proven nothing
-			 * yet: it stops at its class's reserve, so a flood in the
-			 * window cannot take the boundary from a higher class. */
-			const __u64 reserve = learning ? prof->packets_reserve_nt[prio] : 0;
+			 * yet, and one past its packet rate (sl_flow_meter) has had
+			 * its share of that rank: they stop at their class's
+			 * reserve, so a flood in the window, or one host flooding
+			 * its own connection, cannot take the boundary from a
+			 * higher class. */
+			const __u64 reserve = learning || over ? prof->packets_reserve_nt[prio] : 0;
 			if (!prof->boundary_packets.enabled ||
 			    sl_bucket_has(&bs->packets, reserve)) {
 				if (prof->boundary_packets.enabled)

@@ -29,7 +29,13 @@
  *  - after a start with an empty table, a learning window admits
  *    continuations of unknown TCP flows and records them (SL_FLOW_LEARNED,
  *    at most flow_learn_max per partition, never refreshed by the outside)
- *    until a packet from the inside confirms them.
+ *    until a packet from the inside confirms them;
+ *  - a verified flow's packets from the outside rank above every lookup up
+ *    to its packet rate (sl_flow_meter, flow_window_packets in a window of
+ *    SL_FLOW_METER_SHIFT); past it, for the rest of the window, they rank as
+ *    its class's lookups do for the packet budget (SL_FLOW_HIT_OVER): one
+ *    host flooding its own connection cannot take the boundary from a
+ *    higher class.
  *
  * A flow lives in the partition of its class's priority, so a flood in one
  * class can only recycle entries of its own priority. A class that a retune
@@ -160,23 +166,50 @@ SL_INLINE int sl_flow_hit(const struct sl_flow *f)
 	return f->state == SL_FLOW_LEARNED ? SL_FLOW_HIT_LEARNED : SL_FLOW_HIT;
 }
 
-/* An ICMP error the flow's own packet caused (sl_parse_icmp_inner): a hit
- * up to SL_FLOW_ICMP_MAX times in the flow's life, counted on the entry
- * (every CPU's count may miss a few of another's: a bound, not a tally). */
-SL_INLINE int sl_flow_icmp_hit(struct sl_flow *f)
+/*
+ * The per-flow packet meter: whether one more packet from the outside that
+ * live entry f verified is within the flow's packet rate (1), counting it,
+ * or past it (0). A fixed window of 2^SL_FLOW_METER_SHIFT ns (134 ms)
+ * counts up to prof->flow_window_packets (the config's per-second rate
+ * times the window, at most SL_FLOW_METER_MAX); a packet in a later window
+ * starts it again. The window is known by its low 4 bits: a flow silent for
+ * a multiple of 16 windows (2.1 s) to the window finds its old count, at
+ * worst ranked as its class's lookups for one window. A packet past the
+ * rate writes nothing; one within it writes the entry's two bytes (every
+ * CPU's count may miss a few of another's at the same instant: a bound,
+ * not a tally; a flow's packets come to one CPU by RSS).
+ */
+SL_INLINE int sl_flow_meter(struct sl_flow *f, const struct sl_profile *prof, __u64 now_ns)
 {
-	if (f->icmp_errors >= SL_FLOW_ICMP_MAX)
+	const __u32 limit = prof->flow_window_packets;
+	if (limit == 0)
+		return 1;
+	const __u16 window = (__u16)(((now_ns >> SL_FLOW_METER_SHIFT) & 0xf) << 12);
+	const __u16 meter = f->meter;
+	const __u32 count = (meter & 0xf000) == window ? (__u32)(meter & 0x0fff) : 0;
+	if (count >= limit)
 		return 0;
-	f->icmp_errors++;
-	return sl_flow_hit(f);
+	f->meter = (__u16)(window | (count + 1));
+	return 1;
+}
+
+/* sl_decide()'s flow_hit for a packet from the outside that live entry f
+ * verified (sl_flow_outside_verifies): its sl_flow_hit, metered
+ * (sl_flow_meter) when it is SL_FLOW_HIT. A learned entry's packets rank as
+ * their class's lookups already. */
+SL_INLINE int sl_flow_hit_metered(struct sl_flow *f, const struct sl_profile *prof, __u64 now_ns)
+{
+	const int hit = sl_flow_hit(f);
+	if (hit == SL_FLOW_HIT && !sl_flow_meter(f, prof, now_ns))
+		return SL_FLOW_HIT_OVER;
+	return hit;
 }
 
 /* The entry an operation of sl_decision.flow_ops writes (one op bit). */
 SL_INLINE void sl_flow_make(struct sl_flow *f, __u32 op, const struct sl_profile *prof,
-			    __u8 state_index, __u64 now_ns)
+			    __u64 now_ns)
 {
 	__builtin_memset(f, 0, sizeof(*f));
-	f->state_index = state_index;
 	if (op == SL_FLOW_OP_CREATE_FRAG) {
 		f->state = SL_FLOW_FRAG;
 		f->expires_ns = now_ns + SL_FLOW_FRAG_NS;
@@ -225,10 +258,9 @@ enum sl_rt_phase {
  * the outside verify without the SYN-ACK proof an outside SYN's flow needs
  * (sl_flow_outside_verifies; the inside chose to open it). Its rt_phase
  * (SL_RT_INSIDE) also keeps it out of the backend signal. */
-SL_INLINE void sl_flow_make_inside(struct sl_flow *f, const struct sl_profile *prof,
-				   __u8 state_index, __u64 now_ns)
+SL_INLINE void sl_flow_make_inside(struct sl_flow *f, const struct sl_profile *prof, __u64 now_ns)
 {
-	sl_flow_make(f, SL_FLOW_OP_CREATE_TCP, prof, state_index, now_ns);
+	sl_flow_make(f, SL_FLOW_OP_CREATE_TCP, prof, now_ns);
 	f->rt_phase = SL_RT_INSIDE;
 }
 
@@ -253,6 +285,21 @@ SL_INLINE int sl_flow_unproven(const struct sl_flow *f, const struct sl_profile 
 {
 	return (prof->flags & SL_PROFILE_INLINE) && f->state == SL_FLOW_SYN &&
 	       f->rt_phase != SL_RT_INSIDE && !sl_rt_proven(f);
+}
+
+/* An ICMP error the flow's own packet caused (sl_parse_icmp_inner): a hit
+ * up to SL_FLOW_ICMP_MAX times in the flow's life, counted on the entry
+ * (every CPU's count may miss a few of another's: a bound, not a tally).
+ * Never for a half-open flow whose client has not proved the handshake
+ * (inline mode, sl_flow_unproven): a forged SYN would otherwise buy its
+ * 5-tuple that many errors ranked above every lookup, again with every SYN
+ * that made the entry anew. */
+SL_INLINE int sl_flow_icmp_hit(struct sl_flow *f, const struct sl_profile *prof)
+{
+	if (f->icmp_errors >= SL_FLOW_ICMP_MAX || sl_flow_unproven(f, prof))
+		return 0;
+	f->icmp_errors++;
+	return sl_flow_hit(f);
 }
 
 /* FIN or RST: the flow ends soon. A learned flow stays learned (a RST, from

@@ -708,9 +708,9 @@ TEST(DpdkSignal, TheBackendSignalIsCountedAsTheModelCountsIt) {
 // Inline mode's handshake proof on the DPDK fast path: the
 // inline_needs_the_handshake fixture's frames at their times on the real
 // clock, outside and inside. Every class's packets by verdict and reason
-// are what the reference model counts: a forged SYN's ACKs charged, also
-// after the server's RSTs; the real handshake's and the inside-opened
-// flow's packets verified.
+// are what the reference model counts: a forged SYN's ACKs and the ICMP
+// errors about it charged, also after the server's RSTs; the real
+// handshake's and the inside-opened flow's packets verified.
 TEST(DpdkFlows, AHalfOpenFlowVerifiesOnlyItsProvenHandshake) {
   SLUICE_REQUIRE_ROOT();
   RingLab lab;
@@ -751,8 +751,9 @@ TEST(DpdkFlows, AHalfOpenFlowVerifiesOnlyItsProvenHandshake) {
       for (uint32_t r = 0; r < SL_REASON_COUNT; r++)
         EXPECT_EQ(s.classes[c].packets[v][r], model.counters().packets[c][v][r])
             << profile.class_names[c] << " verdict " << v << " reason " << r;
-  EXPECT_EQ(s.classes[1].packets[SL_VERDICT_SHED][SL_REASON_UNVERIFIED], 61u)
-      << "the forged SYN's ACKs, before and after the server's RSTs, and the closed port's";
+  EXPECT_EQ(s.classes[1].packets[SL_VERDICT_SHED][SL_REASON_UNVERIFIED], 64u)
+      << "the forged SYN's ACKs, before and after the server's RSTs, the ICMP errors about it, "
+         "and the closed port's ACKs";
   dp.stop();
 }
 

@@ -38,7 +38,7 @@ __attribute__((noinline)) int sl_check_flow(__u8* data, __u8* end, struct sl_met
       !sl_parse_icmp_inner(data, end, m, &inner))
     return 0;
   sl_flow_key_tcp(&k, &inner);
-  sl_flow_make(&f, SL_FLOW_OP_CREATE_TCP, a->prof, 0, a->now);
+  sl_flow_make(&f, SL_FLOW_OP_CREATE_TCP, a->prof, a->now);
   return sl_flow_live(&f, a->now) && sl_flow_touch(&f, m, a->prof, a->now);
 }
 

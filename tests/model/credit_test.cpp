@@ -159,6 +159,7 @@ TEST(Credits, ContinuationsOnPacketCreditsAreExact) {
   ReferenceModel model(test::profile_from_toml(R"(
 [admission]
 flow_learn_sec = 0
+flow_packets_per_sec = 0  # one flow's 100,000 packets, every one a continuation
 [boundary]
 packets_per_sec = 1
 packets_burst = 50000

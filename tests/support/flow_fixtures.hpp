@@ -262,12 +262,25 @@ inline std::vector<FlowStep> inline_proof_steps() {
   closed_port.what = "ACKs after the closed port's RST: unverified, shed";
   closed_port.frame = seg4_acking(spoofed, 40001, srv, 81, kAck, 777);
   closed_port.at_ns = t + 2002 * ms;
+  // A router's ICMP error about a segment the server sent.
+  auto icmp_err = [&](const char* router, std::vector<uint8_t> quoted) {
+    return PacketBuilder().ipv4(router, srv).icmp(3).icmp_quote(quoted).build();
+  };
+  FlowStep icmp_flood{"an ICMP error quoting the SYN-ACK to the forged address: unverified, shed",
+                      false,
+                      icmp_err("198.18.20.1", seg4(srv, 80, spoofed, 40000, kSynAck)),
+                      t + 2 * ms,
+                      "citizen",
+                      S,
+                      UNV};
+  icmp_flood.repeat = 3;
   return {
       {"a citizen SYN from an address that receives nothing: a lookup, a half-open flow", false,
        seg4(spoofed, 40000, srv, 80, kSyn), t, "citizen", A, LOOKUP},
       {"the server's SYN-ACK, to the forged address", true, seg4(srv, 80, spoofed, 40000, kSynAck),
        t + ms, nullptr},
       flood,
+      icmp_flood,
       {"one with no ACK flag: the same", false, seg4(spoofed, 40000, srv, 80, 0), t + 3 * ms,
        "citizen", S, UNV},
       // The server resets the forged ACKs it gets: the flow's life is cut,
@@ -286,6 +299,9 @@ inline std::vector<FlowStep> inline_proof_steps() {
        seg4_acking(cp, 41000, srv, 443, kAck, 1001), t + 8 * ms, "checkpoint", A, CONT},
       {"data then, whatever it acknowledges: verified", false,
        seg4_acking(cp, 41000, srv, 443, kAck, 9999, 100), t + 9 * ms, "checkpoint", A, CONT},
+      {"an ICMP error about the proven flow: verified", false,
+       icmp_err("198.18.10.1", seg4(srv, 443, cp, 41000, kAck, 1400)), t + 9 * ms, "checkpoint", A,
+       CONT},
       {"the server opens a connection", true, seg4(srv, 5555, "198.18.20.9", 80, kSyn), t + 10 * ms,
        nullptr},
       {"its SYN-ACK coming back: verified without a proof", false,
@@ -295,6 +311,66 @@ inline std::vector<FlowStep> inline_proof_steps() {
       {"the closed port's RST-ACK", true, seg4(srv, 81, spoofed, 40001, kRst | kAck), t + 2001 * ms,
        nullptr},
       closed_port,
+  };
+}
+
+// One host floods its own verified connection (a real handshake, then
+// ACKs at line rate): its packets rank above every lookup only up to its
+// flow's packet rate (flow_packets_per_sec = 100: 14 a 134 ms window);
+// past it they stop at its class's reserve (priority 5: 37 of 100 packet
+// tokens), so the protected class's SYN and its verified ACKs still get in.
+// The flow's next window ranks it above lookups again.
+inline std::vector<FlowStep> flow_over_its_rate_steps() {
+  const uint64_t t = kFlowT0;  // 78 ms into a meter window: it ends 56 ms later
+  const uint64_t ms = 1'000'000;
+  const int A = SL_VERDICT_ADMITTED;
+  const int CONT = SL_REASON_CONTINUATION;
+  const char* flood = "198.18.20.5";
+  const char* cp = "198.18.10.5";
+  const char* srv = "198.19.0.1";
+  FlowStep within{"the flood's ACK within its flow's rate: a continuation",
+                  false,
+                  seg4(flood, 5000, srv, 80, kAck),
+                  t + 1 * ms,
+                  "citizen",
+                  A,
+                  CONT};
+  within.repeat = 14;
+  FlowStep over{"past its rate: a continuation above priority 5's reserve",
+                false,
+                seg4(flood, 5000, srv, 80, kAck),
+                t + 2 * ms,
+                "citizen",
+                A,
+                CONT};
+  over.repeat = 48;
+  FlowStep shed{"past its rate, at priority 5's reserve: shed",
+                false,
+                seg4(flood, 5000, srv, 80, kAck),
+                t + 3 * ms,
+                "citizen",
+                SL_VERDICT_SHED,
+                SL_REASON_BOUNDARY_PACKETS};
+  shed.repeat = 3;
+  FlowStep cp_ack{"the checkpoint's verified ACK: below priority 5's reserve",
+                  false,
+                  seg4(cp, 40000, srv, 443, kAck),
+                  t + 5 * ms,
+                  "checkpoint",
+                  A,
+                  CONT};
+  cp_ack.repeat = 10;
+  return {
+      {"a citizen SYN: a lookup, its flow", false, seg4(flood, 5000, srv, 80, kSyn), t, "citizen",
+       A, SL_REASON_LOOKUP},
+      within,
+      over,
+      shed,
+      {"a checkpoint SYN: a lookup above priority 0's reserve", false,
+       seg4(cp, 40000, srv, 443, kSyn), t + 4 * ms, "checkpoint", A, SL_REASON_LOOKUP},
+      cp_ack,
+      {"the flood's next window: its ACK a continuation again, below any reserve", false,
+       seg4(flood, 5000, srv, 80, kAck), t + 60 * ms, "citizen", A, CONT},
   };
 }
 
@@ -668,6 +744,11 @@ match = { src = ["198.18.0.0/15"] }
        pass_without_flow_state()},
       {"inline_needs_the_handshake", base + "[dataplane]\noutside = \"eth0\"\ninside = \"eth1\"\n",
        inline_proof_steps()},
+      {"flow_over_its_rate_ranks_at_its_class",
+       std::string("[admission]\nflow_learn_sec = 0\nflow_packets_per_sec = 100\n[boundary]\n"
+                   "packets_per_sec = 1\npackets_burst = 100\n") +
+           kFlowClasses,
+       flow_over_its_rate_steps()},
       {"backend_signal",
        std::string("[admission]\nflow_learn_sec = 0\n[boundary]\nlookups_per_sec = 1000\n"
                    "adaptive = true\n") +

@@ -249,10 +249,42 @@ void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) {
     log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});
 }
 
+// etcd lost the fleet's config (restored empty, the key deleted) while this
+// edge ran: it writes back the config it runs and the fleet's rank seed, as
+// an edge that started then would from its kept copy (fleet_join), so that
+// the fleet's edges keep one config and one seed. Before, running edges
+// wrote back nothing: the next edge to start seeded its own rank seed, which
+// the running ones never read, and status said in sync.
+void FleetAgent::reseed(EtcdClient& etcd) {
+  if (kept_record_.config.find_first_not_of(" \t\r\n") == std::string::npos) return;
+  FleetRecord seed;
+  seed.config = kept_record_.config;
+  seed.profile = kept_record_.profile;
+  seed.origin = {{"node", fleet_.node}};
+  seed.op = "seed";
+  bool swapped = false;
+  int64_t revision = 0;
+  std::string note, error;
+  if (rank_seed_)
+    etcd.put_if(fleet_seed_key(fleet_), std::to_string(*rank_seed_), 0, &swapped, nullptr, &error);
+  if (!write_fleet_record(etcd, fleet_, seed, 0, &swapped, &revision, &note)) return;
+  if (swapped)
+    log_event(LogLevel::warn,
+              "fleet: etcd had no config for this fleet; seeded it again from the config this "
+              "edge runs",
+              {{"key", fleet_config_key(fleet_)},
+               {"was_revision", std::to_string(kept_record_.revision)},
+               {"revision", std::to_string(revision)}});
+}
+
 void FleetAgent::follow_config(EtcdClient& etcd) {
   std::vector<EtcdKv> kvs;
   std::string error;
-  if (!etcd.range(fleet_config_key(fleet_), false, &kvs, nullptr, &error) || kvs.empty()) return;
+  if (!etcd.range(fleet_config_key(fleet_), false, &kvs, nullptr, &error)) return;
+  if (kvs.empty()) {
+    reseed(etcd);
+    return;
+  }
   const EtcdKv& kv = kvs[0];
   if (kv.mod_revision == applied_revision_) return;
   const auto now = Clock::now();
@@ -268,6 +300,10 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
     result = {{"ok", false}, {"error", error}};
   }
   if (result.value("ok", false)) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      refused_config_.clear();
+    }
     if (kv.mod_revision == rejected_revision_)
       log_event(LogLevel::info, "fleet: config refused before now applied on this edge",
                 {{"generation", std::to_string(kv.mod_revision)}});
@@ -292,6 +328,12 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
     retry_at_ = now + retry_after_;
     rejected_revision_ = kv.mod_revision;
     rejected_error_ = why;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      refused_config_ = "this edge refuses the fleet config of generation " +
+                        std::to_string(kv.mod_revision) + " and runs generation " +
+                        std::to_string(applied_revision_) + ": " + why;
+    }
     if (news)
       log_event(LogLevel::error, "fleet: config refused on this edge; keeping the running one",
                 {{"revision", std::to_string(kv.mod_revision)}, {"error", why}});
@@ -417,8 +459,14 @@ void FleetAgent::tick(EtcdClient& etcd) {
     return;
   }
 
-  // 3. Who is in the fleet: live edges, and gone ones still held.
-  std::vector<EdgeDemand> live{mine};
+  // 3. Who is in the fleet: live edges, and gone ones still held. This
+  // edge counts by the demand it published at its last sync, not the one
+  // it just measured: the others' records are up to a sync old, and an
+  // edge that weighed its own fresher demand against them would, while a
+  // surge ramps up at every edge at once, take more than the others leave
+  // it (a live check: a fleet of three at 1.37x its budget for a second).
+  std::vector<EdgeDemand> live{published_.value_or(mine)};
+  published_ = mine;
   std::map<std::string, bool> seen;
   std::map<std::string, double> learned_rates;  // live edges' adaptive rates
   // The floor every edge splits by: the largest any live edge asks for
@@ -484,9 +532,11 @@ void FleetAgent::tick(EtcdClient& etcd) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     last_ok_ = now;
-    // In sync with etcd; not with the fleet while the shares it gave this
-    // edge are not enforced (they are tried again at the next sync).
-    sync_error_ = refused_shares_;
+    // In sync with etcd; not with the fleet while this edge refuses the
+    // fleet's config or the shares it gave this edge (both tried again).
+    sync_error_ = refused_config_.empty()   ? refused_shares_
+                  : refused_shares_.empty() ? refused_config_
+                                            : refused_config_ + "; " + refused_shares_;
     logged_held_by_.clear();
     figures_.etcd_up = true;
     figures_.static_shares = false;

@@ -100,6 +100,7 @@ class FleetAgent {
                std::string* error);
   // This edge's demand per class over about the last second.
   EdgeDemand measure();
+  void reseed(EtcdClient& etcd);
   void rebalance_adaptive(const std::map<std::string, EdgeShares>& all,
                           const std::map<std::string, double>& learned);
   // Applies `shares` in the dataplane; with `edges` (live, held), status's
@@ -150,6 +151,7 @@ class FleetAgent {
   // without etcd takes 1/N of each budget: N must be the fleet's size, not
   // the one this edge found when it joined).
   FleetRecord kept_record_;
+  std::optional<EdgeDemand> published_;  // the demand of this edge's last sync (tick)
   std::size_t kept_edges_ = 0;
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState
@@ -165,6 +167,7 @@ class FleetAgent {
   bool shares_stale_ = true;
   std::string sync_error_;      // why the last sync failed ("" after one that did not)
   std::string refused_shares_;  // why the dataplane refused the last shares ("" once it took some)
+  std::string refused_config_;  // the fleet config this edge refuses ("" once it runs the newest)
   std::string logged_held_by_;  // the holder of this node name last logged
 
   std::mutex stop_mutex_;  // guards the three below

@@ -424,6 +424,14 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
   ASSERT_TRUE(within_10s([&] { return !refusal_of(c, revision).empty(); }));
   EXPECT_NE(refusal_of(c, revision).find("refused by the fake dataplane"), std::string::npos);
   EXPECT_NE(h.state().generation(), static_cast<uint64_t>(revision));
+  // Status on the box says so too (before, it said in sync).
+  json fleet;
+  EXPECT_TRUE(within_10s([&] {
+    fleet = h.call({{"op", "status"}})["fleet"];
+    return fleet["sync_error"].is_string() && fleet["sync_error"].get<std::string>().find(
+                                                  "refuses the fleet config of generation " +
+                                                  std::to_string(revision)) != std::string::npos;
+  })) << fleet.dump();
   // Tried again (after 1 s), the retry neither logged nor
   // counted as another rejected change.
   ASSERT_TRUE(within_10s([&] { return h.dataplane().refused_changes() >= 2; }));
@@ -435,6 +443,44 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
   EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 30000U);
   EXPECT_TRUE(within_10s([&] { return refusal_of(c, revision).empty(); }))
       << "its record no longer names the refusal";
+  EXPECT_TRUE(within_10s([&] {
+    return h.call({{"op", "status"}})["fleet"]["sync_error"].is_null();
+  })) << h.call({{"op", "status"}})["fleet"].dump();
+}
+
+// etcd loses the fleet's keys (restored empty) while an edge runs: the edge
+// writes back the config it runs and the fleet's rank seed within a sync or
+// two, so an edge that starts afterwards joins the same fleet, not one it
+// seeds from its own file and seed. Before, nothing was written back.
+TEST(FleetAgent, ARunningEdgeSeedsAgainAFleetWhoseConfigEtcdLost) {
+  SLUICE_REQUIRE_ETCD();
+  JoinedEdge e;
+  ASSERT_TRUE(join_edge(24818, &e));
+  test::ControlHarness& h = *e.h;
+  ASSERT_TRUE(within_10s([&] { return !e.agent->figures().static_shares; }));
+  EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  std::vector<EtcdKv> kvs;
+  ASSERT_TRUE(c.range("/sluice/agent-test/config", false, &kvs, nullptr, &error)) << error;
+  ASSERT_EQ(kvs.size(), 1U);
+  const std::string config_before = json::parse(kvs[0].value).value("config", std::string());
+  ASSERT_FALSE(config_before.empty());
+
+  ASSERT_TRUE(c.remove("/sluice/agent-test/", true, &error)) << error;
+  ASSERT_TRUE(within_10s([&] {
+    return c.range("/sluice/agent-test/config", false, &kvs, nullptr, &error) && !kvs.empty();
+  })) << error;
+  EXPECT_EQ(json::parse(kvs[0].value).value("config", std::string()), config_before);
+  EXPECT_EQ(json::parse(kvs[0].value).value("op", std::string()), "seed");
+  std::vector<EtcdKv> seed;
+  ASSERT_TRUE(c.range("/sluice/agent-test/rank_seed", false, &seed, nullptr, &error)) << error;
+  ASSERT_EQ(seed.size(), 1U) << "the rank seed written back";
+  EXPECT_EQ(seed[0].value, std::to_string(default_seed()));
+  // The edge runs the config written back, as the fleet's newest revision.
+  EXPECT_TRUE(within_10s([&] {
+    return h.state().generation() == static_cast<uint64_t>(kvs[0].mod_revision);
+  })) << h.state().generation()
+      << " vs " << kvs[0].mod_revision;
 }
 
 // Shares the dataplane refuses: the sync reached etcd, but this edge does

@@ -18,7 +18,7 @@
 #include "control/api/api_server.hpp"
 #include "control/api/audit.hpp"
 #include "control/api/control_state.hpp"
-#include "control/config/class_reach.hpp"
+#include "control/config/config_notes.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/fleet/etcd_client.hpp"
@@ -362,7 +362,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
              {"generation", std::to_string(generation)},
              {"adopted", dp->adopted_state() ? "true" : "false"},
              {"config", options.config_path}});
-  for (const std::string& note : unreachable_class_notes(cfg))
+  for (const std::string& note : config_notes(cfg))
     log_event(LogLevel::warn, "config note", {{"note", note}});
   log_event(LogLevel::info, "control plane ready",
             {{"socket", cfg.control.socket},

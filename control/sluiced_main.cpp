@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "control/api/api_server.hpp"
-#include "control/config/class_reach.hpp"
+#include "control/config/config_notes.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
 #include "control/daemon.hpp"
@@ -103,7 +103,7 @@ int check_config(const std::string& path) {
               << c.match.src.size() + c.match.dst.size() << " prefixes"
               << (c.per_source ? ", per-source budget" : "") << '\n';
   }
-  for (const std::string& note : sluice::unreachable_class_notes(cfg))
+  for (const std::string& note : sluice::config_notes(cfg))
     std::cout << "  note: " << note << '\n';
   std::cout << "  lpm entries: " << profile.src_prefixes.size() << " source, "
             << profile.dst_prefixes.size() << " destination\n"

@@ -10,8 +10,8 @@
 
 #include "control/adaptive/adaptive_rate.hpp"
 #include "control/api/change_json.hpp"
-#include "control/config/class_reach.hpp"
 #include "control/config/compile.hpp"
+#include "control/config/config_notes.hpp"
 #include "control/log.hpp"
 #include "dataplane/common/labels.hpp"
 
@@ -134,13 +134,13 @@ json ControlState::change(const std::string& op, const std::string& requested,
       !restart_only.empty()) {
     return refuse("rejected: " + restart_only[0].to_string(), errors_json(restart_only));
   }
-  // A class the change leaves unreachable (as sluiced --check-config says):
-  // valid, but most likely a class put after one that takes its packets.
-  const std::vector<std::string> unreachable_before =
-      effective_.config ? unreachable_class_notes(*effective_.config) : std::vector<std::string>{};
-  for (const std::string& n : unreachable_class_notes(*next.config))
-    if (std::find(unreachable_before.begin(), unreachable_before.end(), n) ==
-        unreachable_before.end())
+  // What the change newly gives a note (as sluiced --check-config says): a
+  // class it leaves unreachable, valid but most likely put after one that
+  // takes its packets.
+  const std::vector<std::string> notes_before =
+      effective_.config ? config_notes(*effective_.config) : std::vector<std::string>{};
+  for (const std::string& n : config_notes(*next.config))
+    if (std::find(notes_before.begin(), notes_before.end(), n) == notes_before.end())
       notes.push_back(n);
   json ok = {{"ok", true}, {"diff", diff_json(diff)}};
   // The base's own diff, in every audit line (docs/control-api.md): the

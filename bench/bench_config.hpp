@@ -19,6 +19,9 @@ inline std::string bench_config_toml(int n_prefixes, bool per_source) {
   return R"(
 [admission]
 flow_learn_sec = 0  # continuations are verified by a flow, or charged
+# Each frame repeats far past any flow's own rate: measure a verified
+# continuation's path, not the class-reserve path of a flow past its rate.
+flow_packets_per_sec = 0
 
 [boundary]
 lookups_per_sec = 1000000000

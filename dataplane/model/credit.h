@@ -81,7 +81,10 @@ SL_INLINE void sl_credit_admit(const struct sl_profile *prof, const struct sl_me
 	d->reason = reason;
 	d->action = SL_ACTION_PASS;
 	d->is_start = reason == SL_REASON_LOOKUP || reason == SL_REASON_UNVERIFIED;
-	d->verified = reason == SL_REASON_CONTINUATION && flow_hit == SL_FLOW_HIT ? SL_FLOW_HIT : 0;
+	d->verified = reason == SL_REASON_CONTINUATION &&
+				      (flow_hit == SL_FLOW_HIT || flow_hit == SL_FLOW_HIT_OVER)
+			      ? (__u8)flow_hit
+			      : 0;
 	sl_flow_ops(prof, m, d);
 }
 
@@ -158,8 +161,11 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	 * one is trusted, once the boundary state has noted that, so that a
 	 * retune back on reopens the learning window) needs a packet token at
 	 * most: on the packet credit. Unverified in the learning window, or
-	 * learned and not confirmed: the lock. */
-	if (flow_hit != SL_FLOW_HIT && (sl_flows_kept(prof) || !bs->flows_off))
+	 * learned and not confirmed: the lock. A verified flow past its own
+	 * rate ranks as its class's lookups for the packet budget: without
+	 * one, as any continuation (with one, the lock, or sl_shed_unlocked). */
+	const int over_free = flow_hit == SL_FLOW_HIT_OVER && !prof->boundary_packets.enabled;
+	if (flow_hit != SL_FLOW_HIT && !over_free && (sl_flows_kept(prof) || !bs->flows_off))
 		return 0;
 	if (prof->boundary_packets.enabled) {
 		struct sl_credit *pc = &cc->packets;
@@ -328,6 +334,35 @@ SL_INLINE int sl_maybe_full(const struct sl_profile *prof, const struct sl_bucke
 }
 
 /*
+ * A verified flow's packet past its own rate (SL_FLOW_HIT_OVER) while the
+ * packet budget holds no token above its class's reserve: shed
+ * (boundary_packets), as sl_decide_source would, without the lock. One host
+ * flooding its own connection keeps the budget at that reserve, so its
+ * flood is shed here, not decided one packet at a time under the lock.
+ * Returns 0 when the lock must decide (the state of another epoch, the
+ * learning window to reopen, or a token above the reserve).
+ */
+SL_INLINE int sl_shed_over_unlocked(const struct sl_profile *prof, const struct sl_meta *m,
+				    __u32 class_id, const struct sl_class_state *cs,
+				    const struct sl_boundary_state *bs, __u64 now_ns,
+				    struct sl_decision *d)
+{
+	const struct sl_class_params *cp = &prof->classes[class_id];
+	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	if (cs->epoch != cp->state_epoch || bs->epoch != prof->boundary_epoch || bs->flows_off ||
+	    !prof->boundary_packets.enabled ||
+	    sl_bucket_level(&bs->packets, &prof->boundary_packets, 1, now_ns) >=
+		    prof->packets_reserve_nt[prio] + SL_TOKEN)
+		return 0;
+	__builtin_memset(d, 0, sizeof(*d));
+	d->class_id = (__u8)class_id;
+	d->state_index = cp->state_index;
+	d->verified = SL_FLOW_HIT_OVER;
+	sl_decision_shed(prof, cp, m, SL_REASON_BOUNDARY_PACKETS, 0, d);
+	return 1;
+}
+
+/*
  * A lookup (or a packet charged as one) shed without the state lock, as the
  * exact decision would shed it, when the state leaves no doubt; the sheds of
  * a surge then no longer queue for the lock (docs/performance.md):
@@ -364,6 +399,8 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 		return 0;
 	const struct sl_class_params *cp = &prof->classes[class_id];
 	const int charged = !m->is_start;
+	if (charged && flow_hit == SL_FLOW_HIT_OVER)
+		return sl_shed_over_unlocked(prof, m, class_id, cs, bs, now_ns, d);
 	if (cs->epoch != cp->state_epoch || bs->epoch != prof->boundary_epoch ||
 	    (charged && !sl_charged_unlocked(prof, bs, flow_hit, now_ns)) ||
 	    (cp->src_bucket.enabled ? source != SL_SOURCE_TAKEN : source != SL_SOURCE_HERE))

@@ -113,7 +113,7 @@ CompiledProfile compile_profile(const Config& cfg) {
   // cannot recycle every flow of its priority.
   p.flow_learn_max = static_cast<uint32_t>(a.flow_table_size / SL_PRIORITIES / 2);
   // The rate's packets in one meter window (flow.h, sl_flow_meter), rounded
-  // up; 30000/s (the most the schema takes) is 4027.
+  // up; 200000/s (the most the schema takes) is 3356.
   p.flow_window_packets = static_cast<uint32_t>(
       (a.flow_packets_per_sec * (1ULL << SL_FLOW_METER_SHIFT) + SL_NS_PER_SEC - 1) / SL_NS_PER_SEC);
   if (p.flow_window_packets > SL_FLOW_METER_MAX) p.flow_window_packets = SL_FLOW_METER_MAX;

@@ -132,12 +132,12 @@ const std::vector<KeySpec>& config_schema() {
       {"admission", "flow_learn_sec", "integer", 0, 3600, "s", "10", KeyChange::live, "",
        "learning window after a start with an empty flow table; 0 disables it. The window's end is "
        "fixed when it opens"},
-      {"admission", "flow_packets_per_sec", "integer", 0, 30000, "packets/s", "1000",
+      {"admission", "flow_packets_per_sec", "integer", 0, 200000, "packets/s", "1000",
        KeyChange::live, "",
        "a verified flow's packets from the outside rank above every lookup up to this rate; past "
        "it they rank as their class's lookups for the packet budget (see [Flow "
-       "state](#flow-state)); 0: no limit. Counted per flow in windows of 134 ms (2^27 ns), "
-       "rounded up to whole packets per window"},
+       "state](#flow-state)); 0: no limit. Counted per flow in windows of 16.8 ms (2^24 ns), "
+       "rounded up to whole packets per window (17 at 1000/s)"},
       {"metrics", "listen", "string", 1, 0, "", "`\"127.0.0.1:9109\"`", KeyChange::restart, "",
        "`\"IPv4:PORT\"` or `\"[IPv6]:PORT\"`, a literal address (`[::]` for every address of "
        "both families), port 1..65535"},

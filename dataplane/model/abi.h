@@ -81,9 +81,9 @@ SL_STATIC_ASSERT(SL_FLOWS_MIN % SL_PRIORITIES == 0 && SL_FLOWS_DEFAULT % SL_PRIO
 #define SL_FLOW_ICMP_MAX   16 /* ICMP errors a flow verifies in its life (flow.h) */
 #define SL_FLOW_FRAG_NS	   (5ULL * SL_NS_PER_SEC) /* the later fragments of an admitted first one */
 #define SL_FLOW_REFRESH_NS (1ULL * SL_NS_PER_SEC) /* an entry is rewritten at most this often */
-/* The per-flow packet meter (flow.h, sl_flow_meter): windows of 2^27 ns
- * (134 ms), at most 4095 packets counted in one. */
-#define SL_FLOW_METER_SHIFT 27
+/* The per-flow packet meter (flow.h, sl_flow_meter): windows of 2^24 ns
+ * (16.8 ms), at most 4095 packets counted in one. */
+#define SL_FLOW_METER_SHIFT 24
 #define SL_FLOW_METER_MAX   4095
 
 enum sl_action {

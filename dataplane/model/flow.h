@@ -32,7 +32,7 @@
  *    until a packet from the inside confirms them;
  *  - a verified flow's packets from the outside rank above every lookup up
  *    to its packet rate (sl_flow_meter, flow_window_packets in a window of
- *    SL_FLOW_METER_SHIFT); past it, for the rest of the window, they rank as
+ *    2^SL_FLOW_METER_SHIFT ns); past it, for the rest of the window, they rank as
  *    its class's lookups do for the packet budget (SL_FLOW_HIT_OVER): one
  *    host flooding its own connection cannot take the boundary from a
  *    higher class.
@@ -169,12 +169,16 @@ SL_INLINE int sl_flow_hit(const struct sl_flow *f)
 /*
  * The per-flow packet meter: whether one more packet from the outside that
  * live entry f verified is within the flow's packet rate (1), counting it,
- * or past it (0). A fixed window of 2^SL_FLOW_METER_SHIFT ns (134 ms)
+ * or past it (0). A fixed window of 2^SL_FLOW_METER_SHIFT ns (16.8 ms)
  * counts up to prof->flow_window_packets (the config's per-second rate
  * times the window, at most SL_FLOW_METER_MAX); a packet in a later window
- * starts it again. The window is known by its low 4 bits: a flow silent for
- * a multiple of 16 windows (2.1 s) to the window finds its old count, at
- * worst ranked as its class's lookups for one window. A packet past the
+ * starts it again. A short window keeps what a flow sends at top rank in
+ * one go small (17 packets at 1000/s): with 134 ms windows, a flooding
+ * flow's 134 went out back to back, below the class's reserve of a small
+ * burst, and a live check saw a higher class's SYNs shed. The window is
+ * known by its low 4 bits: a flow silent for a multiple of 16 windows
+ * (268 ms) to the window finds its old count, at worst ranked as its
+ * class's lookups for one window. A packet past the
  * rate writes nothing; one within it writes the entry's two bytes (every
  * CPU's count may miss a few of another's at the same instant: a bound,
  * not a tally; a flow's packets come to one CPU by RSS).

@@ -316,13 +316,14 @@ inline std::vector<FlowStep> inline_proof_steps() {
 
 // One host floods its own verified connection (a real handshake, then
 // ACKs at line rate): its packets rank above every lookup only up to its
-// flow's packet rate (flow_packets_per_sec = 100: 14 a 134 ms window);
+// flow's packet rate (flow_packets_per_sec = 1000: 17 a 16.8 ms window);
 // past it they stop at its class's reserve (priority 5: 37 of 100 packet
 // tokens), so the protected class's SYN and its verified ACKs still get in.
 // The flow's next window ranks it above lookups again.
 inline std::vector<FlowStep> flow_over_its_rate_steps() {
-  const uint64_t t = kFlowT0;  // 78 ms into a meter window: it ends 56 ms later
-  const uint64_t ms = 1'000'000;
+  // The start of a meter window (2^24 ns), and 1 us.
+  const uint64_t t = ((kFlowT0 >> SL_FLOW_METER_SHIFT) + 1) << SL_FLOW_METER_SHIFT | 1000;
+  const uint64_t us = 1000;
   const int A = SL_VERDICT_ADMITTED;
   const int CONT = SL_REASON_CONTINUATION;
   const char* flood = "198.18.20.5";
@@ -331,23 +332,23 @@ inline std::vector<FlowStep> flow_over_its_rate_steps() {
   FlowStep within{"the flood's ACK within its flow's rate: a continuation",
                   false,
                   seg4(flood, 5000, srv, 80, kAck),
-                  t + 1 * ms,
+                  t + 10 * us,
                   "citizen",
                   A,
                   CONT};
-  within.repeat = 14;
+  within.repeat = 17;
   FlowStep over{"past its rate: a continuation above priority 5's reserve",
                 false,
                 seg4(flood, 5000, srv, 80, kAck),
-                t + 2 * ms,
+                t + 20 * us,
                 "citizen",
                 A,
                 CONT};
-  over.repeat = 48;
+  over.repeat = 45;
   FlowStep shed{"past its rate, at priority 5's reserve: shed",
                 false,
                 seg4(flood, 5000, srv, 80, kAck),
-                t + 3 * ms,
+                t + 30 * us,
                 "citizen",
                 SL_VERDICT_SHED,
                 SL_REASON_BOUNDARY_PACKETS};
@@ -355,7 +356,7 @@ inline std::vector<FlowStep> flow_over_its_rate_steps() {
   FlowStep cp_ack{"the checkpoint's verified ACK: below priority 5's reserve",
                   false,
                   seg4(cp, 40000, srv, 443, kAck),
-                  t + 5 * ms,
+                  t + 50 * us,
                   "checkpoint",
                   A,
                   CONT};
@@ -367,10 +368,10 @@ inline std::vector<FlowStep> flow_over_its_rate_steps() {
       over,
       shed,
       {"a checkpoint SYN: a lookup above priority 0's reserve", false,
-       seg4(cp, 40000, srv, 443, kSyn), t + 4 * ms, "checkpoint", A, SL_REASON_LOOKUP},
+       seg4(cp, 40000, srv, 443, kSyn), t + 40 * us, "checkpoint", A, SL_REASON_LOOKUP},
       cp_ack,
       {"the flood's next window: its ACK a continuation again, below any reserve", false,
-       seg4(flood, 5000, srv, 80, kAck), t + 60 * ms, "citizen", A, CONT},
+       seg4(flood, 5000, srv, 80, kAck), t + 17'000 * us, "citizen", A, CONT},
   };
 }
 
@@ -745,7 +746,7 @@ match = { src = ["198.18.0.0/15"] }
       {"inline_needs_the_handshake", base + "[dataplane]\noutside = \"eth0\"\ninside = \"eth1\"\n",
        inline_proof_steps()},
       {"flow_over_its_rate_ranks_at_its_class",
-       std::string("[admission]\nflow_learn_sec = 0\nflow_packets_per_sec = 100\n[boundary]\n"
+       std::string("[admission]\nflow_learn_sec = 0\nflow_packets_per_sec = 1000\n[boundary]\n"
                    "packets_per_sec = 1\npackets_burst = 100\n") +
            kFlowClasses,
        flow_over_its_rate_steps()},

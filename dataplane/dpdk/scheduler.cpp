@@ -6,7 +6,44 @@
 
 #include <algorithm>
 
+#include "dataplane/model/parse.h"
+#include "dataplane/model/rewrite.h"
+
 namespace sluice::dpdk {
+
+// One segment only: the reset is built in the first, and a trim of a chain
+// (over 64 KiB, say) would cut the wrong bytes. Out of the burst's loop.
+__attribute__((noinline, cold)) bool to_reset(rte_mbuf* m, const sl_meta& meta) {
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  const uint32_t len = rte_pktmbuf_is_contiguous(m)
+                           ? sl_build_reset(data, data + rte_pktmbuf_data_len(m), &meta)
+                           : 0;
+  if (len != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len)) == 0)
+    return true;
+  rte_pktmbuf_free(m);
+  return false;
+}
+
+__attribute__((noinline, cold)) bool shed_reset(const Snapshot& s, const QueueTag& t, rte_mbuf* m) {
+  const uint32_t slot = t.state_index & (SL_MAX_CLASSES - 1);
+  if (!t.is_start || t.reason != SL_REASON_LOOKUP || s.slot_epoch[slot] != t.state_epoch) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  const sl_profile& prof = s.profile.prof;
+  const sl_class_params* cp = nullptr;
+  for (uint32_t c = 0; c < prof.n_classes && c < SL_MAX_CLASSES; c++)
+    if (prof.classes[c].state_index == slot) cp = &prof.classes[c];
+  sl_meta meta;
+  const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (cp == nullptr || cp->on_shed != SL_ACTION_RESET || (prof.flags & SL_PROFILE_SHADOW) ||
+      sl_parse(data, data + rte_pktmbuf_data_len(m), &meta) != SL_PARSE_OK || !meta.is_start ||
+      meta.l4_proto != SL_IPPROTO_TCP || meta.frag != SL_FRAG_NONE) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  return to_reset(m, meta);
+}
 
 bool Scheduler::send_now(const Snapshot& s, rte_mbuf** pkts, const QueueTag* tags, uint16_t n,
                          uint32_t priority) {
@@ -100,7 +137,8 @@ bool Scheduler::outranked(uint32_t priority) const {
 
 // Drops (in place) the packets that waited longer than max_queue_delay.
 void Scheduler::drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint16_t* n) {
-  uint16_t keep = 0;
+  uint16_t keep = 0, n_resets = 0;
+  rte_mbuf* resets[kBurst];
   LcoreCounters& c = e_.counters[w_];
   for (uint16_t i = 0; i < *n; i++) {
     const QueueTag& t = *tag_of(e_, pkts[i]);
@@ -108,12 +146,15 @@ void Scheduler::drop_late(const Snapshot& s, uint64_t now, rte_mbuf** pkts, uint
     if (s.max_delay_tsc && waited > s.max_delay_tsc) {
       count_queued(s, c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_DELAY);
       bump(c.queue.dropped_delay[t.priority]);
-      rte_pktmbuf_free(pkts[i]);
+      if (shed_reset(s, t, pkts[i])) resets[n_resets++] = pkts[i];
       continue;
     }
     pkts[keep++] = pkts[i];
   }
   *n = keep;
+  if (n_resets)
+    tx_all(e_.port[kPortOutside], static_cast<uint16_t>(w_), resets, n_resets,
+           c.tx_dropped[kPortOutside]);
 }
 
 // Counts the packets that leave (their tags), and how long they waited.
@@ -184,10 +225,16 @@ bool Scheduler::trim(const Snapshot& s) {
           e_.rings[w_][p], reinterpret_cast<void**>(drop),
           static_cast<unsigned>(std::min<uint64_t>(mine, kBurst)), nullptr);
       if (got == 0) break;
-      for (unsigned i = 0; i < got; i++)
-        count_queued(s, c.model, *tag_of(e_, drop[i]), SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
+      uint16_t n_resets = 0;
+      for (unsigned i = 0; i < got; i++) {
+        const QueueTag& t = *tag_of(e_, drop[i]);
+        count_queued(s, c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
+        if (shed_reset(s, t, drop[i])) drop[n_resets++] = drop[i];
+      }
       bump(c.queue.dropped_full[p], got);
-      rte_pktmbuf_free_bulk(drop, got);
+      if (n_resets)
+        tx_all(e_.port[kPortOutside], static_cast<uint16_t>(w_), drop, n_resets,
+               c.tx_dropped[kPortOutside]);
       mine -= got;
       dropped = true;
     }

@@ -37,6 +37,17 @@ inline QueueTag* tag_of(const Engine& e, rte_mbuf* m) {
   return RTE_MBUF_DYNFIELD(m, e.tag_offset, QueueTag*);
 }
 
+// A shed SYN's frame made into its reset (sl_build_reset), to go back out;
+// false: freed (no room for a reset, or a segmented frame: shed silently).
+bool to_reset(rte_mbuf* m, const sl_meta& meta);
+
+// A packet the queues shed (full, or late), tagged t: a SYN whose class
+// answers a shed with a reset (on_shed = "reset") is made into that reset
+// (true: the caller sends it out the outside port), as the decision does
+// with a SYN it sheds; anything else is freed (false). Without it, a client
+// whose SYN the queues shed waited for its retransmission.
+bool shed_reset(const Snapshot& s, const QueueTag& t, rte_mbuf* m);
+
 // A queued packet is counted once, when its fate is known: admitted (for
 // the reason the model gave) when it leaves, shed when a queue drops it.
 // Counters only ever grow. One whose class a retune removed meanwhile is

@@ -123,21 +123,6 @@ __attribute__((noinline, cold)) int decide_locked(Engine& e, uint32_t w, const s
   return source;
 }
 
-// A shed SYN's frame made into its reset (sl_build_reset), to go back out;
-// false: freed (no room for a reset, or a segmented frame: shed silently).
-// One segment only: the reset is built in the first, and a trim of a chain
-// (over 64 KiB, say) would cut the wrong bytes. Out of the burst's loop.
-__attribute__((noinline, cold)) bool to_reset(rte_mbuf* m, const sl_meta& meta) {
-  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
-  const uint32_t len = rte_pktmbuf_is_contiguous(m)
-                           ? sl_build_reset(data, data + rte_pktmbuf_data_len(m), &meta)
-                           : 0;
-  if (len != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len)) == 0)
-    return true;
-  rte_pktmbuf_free(m);
-  return false;
-}
-
 // Outside rx queue `w`: the admission decision for one burst.
 // `scheduler`: the worker's, which may send a burst straight out (send_now).
 // Flattened: the parser and the model's decisions inlined into the burst's
@@ -352,7 +337,7 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
       if (rte_ring_sp_enqueue(e.rings[w][t.priority], waiting[i]) != 0) {
         count_queued(s, c.model, t, SL_VERDICT_SHED, SL_REASON_QUEUE_FULL);
         bump(c.queue_full[t.priority]);
-        rte_pktmbuf_free(waiting[i]);
+        if (shed_reset(s, t, waiting[i])) out[n_out++] = waiting[i];
       }
     }
   }

@@ -153,6 +153,32 @@ class RingLab {
     return ::testing::AssertionSuccess();
   }
 
+  // One frame into the outside port's rx ring, not waiting for a worker.
+  bool enqueue(const std::vector<uint8_t>& f) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (m == nullptr) return false;
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+    if (rte_ring_enqueue(rings_[0], m) == 0) return true;
+    rte_pktmbuf_free(m);
+    return false;
+  }
+
+  // Takes what left on the outside port so far: the TCP flags of each frame
+  // (0 for any other).
+  void drain_outside(std::vector<uint8_t>* flags) {
+    void* burst[64];
+    const unsigned n = rte_ring_dequeue_burst(rings_[1], burst, 64, nullptr);
+    for (unsigned i = 0; i < n; i++) {
+      rte_mbuf* m = static_cast<rte_mbuf*>(burst[i]);
+      sl_meta meta;
+      const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+      const bool tcp = sl_parse(data, data + rte_pktmbuf_data_len(m), &meta) == SL_PARSE_OK &&
+                       meta.l4_proto == SL_IPPROTO_TCP;
+      flags->push_back(tcp ? meta.tcp_flags : 0);
+      rte_pktmbuf_free(m);
+    }
+  }
+
   // Takes what left on the inside port so far.
   void drain(std::vector<Received>* out) {
     void* burst[64];
@@ -754,6 +780,59 @@ TEST(DpdkFlows, AHalfOpenFlowVerifiesOnlyItsProvenHandshake) {
   EXPECT_EQ(s.classes[1].packets[SL_VERDICT_SHED][SL_REASON_UNVERIFIED], 64u)
       << "the forged SYN's ACKs, before and after the server's RSTs, the ICMP errors about it, "
          "and the closed port's ACKs";
+  dp.stop();
+}
+
+// SYNs of a class that answers sheds with a reset, shed by the queues
+// (full, or waited past max_queue_delay) rather than by the decision: each
+// is answered with its RST+ACK out the outside port, as a SYN the decision
+// sheds is, so that its client fails in one round trip. A live check found
+// them dropped silently: those clients waited for their retransmission.
+TEST(DpdkQueues, SynsTheQueuesShedAreAnsweredWithTheirReset) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  // 1,000 packets/s with a burst of 300: the model admits all 300 SYNs at
+  // once, the pace lets 2 out a 2 ms, and the queues hold only 2 ms of work.
+  const CompiledProfile profile = profile_from_toml(R"(
+[boundary]
+packets_per_sec = 1000
+packets_burst = 300
+packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
+max_queue_delay_us = 2000
+[[class]]
+name = "web"
+match = { src = ["198.18.1.0/24"] }
+on_shed = "reset"
+)");
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
+  constexpr uint64_t kSyns = 300;
+  for (uint64_t i = 0; i < kSyns; i++)
+    ASSERT_TRUE(lab.enqueue(PacketBuilder()
+                                .ipv4("198.18.1." + std::to_string(1 + i % 200), "198.19.0.1")
+                                .tcp(static_cast<uint16_t>(20000 + i), 443, kSyn)
+                                .build()));
+  std::vector<uint8_t> flags;
+  ASSERT_TRUE(await([&] {
+    lab.drain_outside(&flags);
+    const DataplaneStats st = dp.stats();
+    uint64_t waiting = 0;
+    for (const QueueStats& q : st.queues) waiting += q.depth;
+    return total_packets(st) == kSyns && waiting == 0;
+  })) << describe(dp.stats());
+  for (int i = 0; i < 100; i++) lab.drain_outside(&flags);
+  const DataplaneStats st = dp.stats();
+  const ClassStats& web = st.classes[0];
+  ASSERT_EQ(web.name, "web");
+  const uint64_t shed = web.packets[SL_VERDICT_SHED][SL_REASON_QUEUE_FULL] +
+                        web.packets[SL_VERDICT_SHED][SL_REASON_QUEUE_DELAY];
+  EXPECT_GT(shed, kSyns / 2) << describe(st);
+  uint64_t resets = 0;
+  for (uint8_t f : flags) resets += f == (kRst | kAck);
+  EXPECT_EQ(resets, shed) << "every SYN the queues shed, answered";
+  EXPECT_EQ(flags.size(), resets) << "nothing else left on the outside port";
   dp.stop();
 }
 

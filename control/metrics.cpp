@@ -163,9 +163,11 @@ void flow_families(const DataplaneStats& s, std::vector<MetricFamily>* out) {
   out->push_back(std::move(capacity));
   MetricFamily flows =
       family("sluice_flows", "TCP flows (and fragment entries) tracked now", MetricType::Gauge);
-  MetricFamily events = family("sluice_flow_events_total",
-                               "Flow table events: created, expired, evicted, learned, confirmed",
-                               MetricType::Counter);
+  MetricFamily events =
+      family("sluice_flow_events_total",
+             "Flow table events: created, expired, evicted, learned, confirmed, over_rate "
+             "(packets past a verified flow's own rate)",
+             MetricType::Counter);
   for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
     const std::string prio = std::to_string(p);
     add(flows, static_cast<double>(s.flow_entries[p]), {{"priority", prio}});

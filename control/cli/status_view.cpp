@@ -116,18 +116,18 @@ void print_status(const json& r) {
     const json& f = r["flows"];
     std::cout << "\nflows: " << f["entries"] << " of " << f["capacity"]
               << " entries, unverified packets: " << f["unverified"].get<std::string>() << "\n";
-    std::snprintf(line, sizeof(line), "%-8s %10s %10s %10s %10s %10s %10s\n", "priority", "entries",
-                  "created", "expired", "evicted", "learned", "confirmed");
+    std::snprintf(line, sizeof(line), "%-8s %10s %10s %10s %10s %10s %10s %10s\n", "priority",
+                  "entries", "created", "expired", "evicted", "learned", "confirmed", "over_rate");
     std::cout << line;
     for (const json& p : f["by_priority"]) {
       const json& ev = p["events"];
       if (count_of(p, "entries") == 0 && count_of(ev, "created") == 0 &&
-          count_of(ev, "learned") == 0)
+          count_of(ev, "learned") == 0 && count_of(ev, "over_rate") == 0)
         continue;  // an unused priority
-      std::snprintf(line, sizeof(line), "%-8llu %10llu %10llu %10llu %10llu %10llu %10llu\n",
+      std::snprintf(line, sizeof(line), "%-8llu %10llu %10llu %10llu %10llu %10llu %10llu %10llu\n",
                     count_of(p, "priority"), count_of(p, "entries"), count_of(ev, "created"),
                     count_of(ev, "expired"), count_of(ev, "evicted"), count_of(ev, "learned"),
-                    count_of(ev, "confirmed"));
+                    count_of(ev, "confirmed"), count_of(ev, "over_rate"));
       std::cout << line;
     }
   }

@@ -82,31 +82,38 @@ bool is_bpffs(const std::string& path) {
   return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
 }
 
-// True when this process's mount namespace is not one its ancestors run in
+// Whether this process's mount namespace is one its ancestors do not run in
 // (`ip netns exec` gives the command it runs one of its own): a mount made
-// in it goes when the processes in it do. False when it cannot tell.
-bool own_mount_namespace() {
+// in it goes when the processes in it do.
+enum class OwnMounts { no, yes, unknown };
+
+// unknown: an ancestor's namespace could not be read. One started with `ip
+// netns exec` and left to pid 1 (`setsid ... &` from a script that ended)
+// finds pid 1's namespace unreadable from its own; taken for "not its
+// own", it mounted a bpffs of its own, its pins went with it at its stop,
+// and the inline edge went dark (found live, twice).
+OwnMounts own_mount_namespace() {
   std::error_code ec;
   const auto own = std::filesystem::read_symlink("/proc/self/ns/mnt", ec);
-  if (ec) return false;
+  if (ec) return OwnMounts::unknown;
   pid_t pid = getppid();
   for (int hops = 0; pid > 0 && hops < 64; hops++) {
     const std::string proc = "/proc/" + std::to_string(pid);
     const auto theirs = std::filesystem::read_symlink(proc + "/ns/mnt", ec);
-    if (ec) return false;
-    if (theirs != own) return true;
-    if (pid == 1) return false;
+    if (ec) return OwnMounts::unknown;
+    if (theirs != own) return OwnMounts::yes;
+    if (pid == 1) return OwnMounts::no;
     std::ifstream stat(proc + "/stat");
     std::string line;
     std::getline(stat, line);
     const std::size_t close = line.rfind(')');
-    if (close == std::string::npos) return false;
+    if (close == std::string::npos) return OwnMounts::unknown;
     std::istringstream rest(line.substr(close + 1));
     char state = 0;
     rest >> state >> pid;
-    if (!rest) return false;
+    if (!rest) return OwnMounts::unknown;
   }
-  return false;
+  return OwnMounts::unknown;
 }
 
 }  // namespace
@@ -118,12 +125,16 @@ bool prepare_pin_dir(const std::string& dir, std::string* error) {
     // each command one, with /sys mounted afresh) goes with this process,
     // and the pins with it: an edge then stays dark, or enforces with
     // nothing that can adopt it, once sluiced stops.
-    if (own_mount_namespace()) {
-      *error = "pin_path " + dir +
-               ": no bpffs on /sys/fs/bpf in this process's own mount namespace (ip netns exec "
-               "gives each command one): pins made here would go with it, and the edge with "
-               "them; run sluiced with nsenter --net=/run/netns/NAME (as the systemd unit's "
-               "NetworkNamespacePath= does), or mount bpffs there first";
+    const OwnMounts own = own_mount_namespace();
+    if (own != OwnMounts::no) {
+      *error = "pin_path " + dir + ": no bpffs on /sys/fs/bpf, in a mount namespace " +
+               (own == OwnMounts::yes ? std::string("of this process's own")
+                                      : std::string("that may be this process's own (an "
+                                                    "ancestor's could not be read)")) +
+               " (ip netns exec gives each command one): pins made here would go with it, and "
+               "the edge with them; run sluiced with nsenter --net=/run/netns/NAME (as the "
+               "systemd unit's NetworkNamespacePath= does), or mount bpffs on /sys/fs/bpf "
+               "first (mount -t bpf bpf /sys/fs/bpf)";
       return false;
     }
     std::error_code mk;

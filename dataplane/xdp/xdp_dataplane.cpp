@@ -208,9 +208,6 @@ DataplaneStats XdpDataplane::stats() const {
                            : "no program loaded";
   s.mode = "xdp";
   s.attach = settings_.xdp_attach == XdpAttach::generic ? "generic" : "native";
-  // The pinned LRU map an adopted run reuses has this size too: libbpf
-  // refuses to reuse a pin whose max_entries differ.
-  s.source_table_capacity = settings_.source_table_size;
   EdgeRecord record;
   std::string ignored;
   if (!settings_.inside.empty() && read_edge_record(settings_.pin_path, &record, &ignored)) {

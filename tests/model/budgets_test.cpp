@@ -269,6 +269,8 @@ per_source = { rate_per_sec = 1, burst = 2, prefix_v6 = 128 }
 // for the packet budget.
 TEST(Continuation, NotChargedAndAboveLookups) {
   ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_packets_per_sec = 0  # one flow's 99 packets at once, every one a continuation
 [boundary]
 lookups_per_sec = 10
 lookups_burst = 1
@@ -306,6 +308,8 @@ priority = 0
 
 TEST(Continuation, PacketReserveKeepsRoomForContinuations) {
   ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_packets_per_sec = 0  # one flow's 80 packets at once, every one a continuation
 [boundary]
 packets_per_sec = 1000
 packets_burst = 100

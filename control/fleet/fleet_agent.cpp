@@ -26,6 +26,46 @@ double unix_ms() {
       .count();
 }
 
+// A record's demand (its "demand" object), as published.
+json demand_json(const EdgeDemand& d) {
+  json out = json::object();
+  for (const auto& [name, rate] : d.class_lookups) {
+    auto p = d.class_packets.find(name);
+    out[name] = {{"lookups", rate}, {"packets", p == d.class_packets.end() ? 0.0 : p->second}};
+  }
+  return out;
+}
+
+EdgeDemand demand_of(const json& j) {
+  EdgeDemand d;
+  if (!j.is_object()) return d;
+  for (const auto& [name, v] : j.items()) {
+    if (!v.is_object()) continue;
+    if (v.contains("lookups") && v["lookups"].is_number())
+      d.class_lookups[name] = v["lookups"].get<double>();
+    if (v.contains("packets") && v["packets"].is_number())
+      d.class_packets[name] = v["packets"].get<double>();
+  }
+  return d;
+}
+
+// An edge's demand at time t (unix ms), between its samples a (at ta) and b
+// (at tb, later): linear, and clamped to them.
+EdgeDemand demand_at(const EdgeDemand& a, double ta, const EdgeDemand& b, double tb, double t) {
+  const double w = tb <= ta || t >= tb ? 1.0 : t <= ta ? 0.0 : (t - ta) / (tb - ta);
+  auto mix = [w](const std::map<std::string, double>& x, const std::map<std::string, double>& y) {
+    std::map<std::string, double> out;
+    for (const auto& [name, v] : x) out[name] = (1 - w) * v;
+    for (const auto& [name, v] : y) out[name] += w * v;
+    return out;
+  };
+  EdgeDemand d;
+  d.node = b.node;
+  d.class_lookups = mix(a.class_lookups, b.class_lookups);
+  d.class_packets = mix(a.class_packets, b.class_packets);
+  return d;
+}
+
 // A share worth applying (a: the computed one, b: the one in force): another
 // rate or burst by more than 2% (or one budget appearing or going), or any
 // lower one. Shares move with measured demand, and every small wobble up
@@ -399,19 +439,18 @@ void FleetAgent::tick(EtcdClient& etcd) {
     std::lock_guard<std::mutex> lock(mutex_);
     current = shares_;
   }
-  json demand = json::object();
-  for (const auto& [name, rate] : mine.class_lookups) {
-    auto p = mine.class_packets.find(name);
-    demand[name] = {{"lookups", rate},
-                    {"packets", p == mine.class_packets.end() ? 0.0 : p->second}};
-  }
+  const double now_ms = unix_ms();
   json record = {{"node", fleet_.node},
                  {"instance", instance_},
-                 {"demand", demand},
+                 {"demand", demand_json(mine)},
                  {"shares", shares_to_json(current)},
                  {"generation", applied_revision_},
                  {"floor_pct", fleet_.floor_pct},
-                 {"unix_ms", unix_ms()}};
+                 {"unix_ms", now_ms}};
+  // The sample before, so that every edge can tell this edge's demand at
+  // any time between the two (step 3).
+  if (published_)
+    record["before"] = {{"demand", demand_json(*published_)}, {"unix_ms", published_ms_}};
   if (rejected_revision_ > applied_revision_)
     record["refused"] = {{"generation", rejected_revision_}, {"error", rejected_error_}};
   const std::optional<double> learned = control_.adaptive_rate();
@@ -459,14 +498,21 @@ void FleetAgent::tick(EtcdClient& etcd) {
     return;
   }
 
-  // 3. Who is in the fleet: live edges, and gone ones still held. This
-  // edge counts by the demand it published at its last sync, not the one
-  // it just measured: the others' records are up to a sync old, and an
-  // edge that weighed its own fresher demand against them would, while a
-  // surge ramps up at every edge at once, take more than the others leave
-  // it (a live check: a fleet of three at 1.37x its budget for a second).
-  std::vector<EdgeDemand> live{published_.value_or(mine)};
+  // 3. Who is in the fleet: live edges, and gone ones still held. Every
+  // edge's demand, this one's too, as of one sync ago (ref_ms), between the
+  // two samples its record holds: records are published at different
+  // times, up to a sync apart, and demand weighed at different times does
+  // not split one budget. Weighing its own fresh demand against the
+  // others' older records, every edge took more than the others left it
+  // while a surge ramped up at all of them at once (a live check: a fleet of
+  // three at 1.37x its budget for a second); weighing its own older figure
+  // against the others' fresher ones, each took less (0.1x for 0.3 s).
+  const double ref_ms = now_ms - static_cast<double>(fleet_.sync_ms);
+  std::vector<EdgeDemand> live{
+      published_ ? demand_at(*published_, published_ms_, mine, now_ms, ref_ms) : mine};
+  live[0].node = fleet_.node;
   published_ = mine;
+  published_ms_ = now_ms;
   std::map<std::string, bool> seen;
   std::map<std::string, double> learned_rates;  // live edges' adaptive rates
   // The floor every edge splits by: the largest any live edge asks for
@@ -487,17 +533,14 @@ void FleetAgent::tick(EtcdClient& etcd) {
     if (r.contains("floor_pct") && r["floor_pct"].is_number_unsigned())
       floor_pct =
           std::max<uint32_t>(floor_pct, std::min<uint32_t>(50, r["floor_pct"].get<uint32_t>()));
-    EdgeDemand d;
+    EdgeDemand d = demand_of(r.value("demand", json::object()));
     d.node = node;
-    if (r.contains("demand") && r["demand"].is_object()) {
-      for (const auto& [name, v] : r["demand"].items()) {
-        if (!v.is_object()) continue;
-        if (v.contains("lookups") && v["lookups"].is_number())
-          d.class_lookups[name] = v["lookups"].get<double>();
-        if (v.contains("packets") && v["packets"].is_number())
-          d.class_packets[name] = v["packets"].get<double>();
-      }
-    }
+    const json before = r.value("before", json::object());
+    if (r.contains("unix_ms") && r["unix_ms"].is_number() && before.is_object() &&
+        before.contains("unix_ms") && before["unix_ms"].is_number())
+      d = demand_at(demand_of(before.value("demand", json::object())),
+                    before["unix_ms"].get<double>(), d, r["unix_ms"].get<double>(), ref_ms);
+    d.node = node;
     live.push_back(d);
   }
   const std::map<std::string, EdgeShares> held = held_of(holds, seen);

@@ -152,6 +152,7 @@ class FleetAgent {
   // the one this edge found when it joined).
   FleetRecord kept_record_;
   std::optional<EdgeDemand> published_;  // the demand of this edge's last sync (tick)
+  double published_ms_ = 0;              // when (unix ms)
   std::size_t kept_edges_ = 0;
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState

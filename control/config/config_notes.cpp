@@ -26,7 +26,7 @@ std::vector<std::string> config_notes(const Config& config) {
         ": DPDK's net_af_packet ports get IPv4 fragments reassembled by the kernel (the "
         "driver's fanout asks for it): fragmented IPv4 datagrams do not pass a DPDK edge on "
         "them (cut to the port's frame, counted malformed); IPv6 fragments do. A NIC bound to "
-        "DPDK, or mode \"xdp\", passes both (docs/architecture.md, \"Limits\")");
+        "DPDK, or mode \"xdp\", passes both (docs/architecture.md, \"Production\")");
   return notes;
 }
 

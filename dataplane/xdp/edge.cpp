@@ -127,10 +127,10 @@ bool prepare_pin_dir(const std::string& dir, std::string* error) {
     // nothing that can adopt it, once sluiced stops.
     const OwnMounts own = own_mount_namespace();
     if (own != OwnMounts::no) {
-      *error = "pin_path " + dir + ": no bpffs on /sys/fs/bpf, in a mount namespace " +
-               (own == OwnMounts::yes ? std::string("of this process's own")
-                                      : std::string("that may be this process's own (an "
-                                                    "ancestor's could not be read)")) +
+      *error = "pin_path " + dir + ": no bpffs on /sys/fs/bpf in " +
+               (own == OwnMounts::yes ? std::string("this process's own mount namespace")
+                                      : std::string("what may be this process's own mount "
+                                                    "namespace (an ancestor's cannot be read)")) +
                " (ip netns exec gives each command one): pins made here would go with it, and "
                "the edge with them; run sluiced with nsenter --net=/run/netns/NAME (as the "
                "systemd unit's NetworkNamespacePath= does), or mount bpffs on /sys/fs/bpf "

@@ -36,6 +36,12 @@ json demand_json(const EdgeDemand& d) {
   return out;
 }
 
+// Member `key` of a record when it is an object, else an empty one (a
+// damaged record is an edge with no demand, never an exception).
+json object_at(const json& r, const char* key) {
+  return r.is_object() && r.contains(key) && r[key].is_object() ? r[key] : json::object();
+}
+
 EdgeDemand demand_of(const json& j) {
   EdgeDemand d;
   if (!j.is_object()) return d;
@@ -533,13 +539,12 @@ void FleetAgent::tick(EtcdClient& etcd) {
     if (r.contains("floor_pct") && r["floor_pct"].is_number_unsigned())
       floor_pct =
           std::max<uint32_t>(floor_pct, std::min<uint32_t>(50, r["floor_pct"].get<uint32_t>()));
-    EdgeDemand d = demand_of(r.value("demand", json::object()));
-    d.node = node;
-    const json before = r.value("before", json::object());
-    if (r.contains("unix_ms") && r["unix_ms"].is_number() && before.is_object() &&
-        before.contains("unix_ms") && before["unix_ms"].is_number())
-      d = demand_at(demand_of(before.value("demand", json::object())),
-                    before["unix_ms"].get<double>(), d, r["unix_ms"].get<double>(), ref_ms);
+    EdgeDemand d = demand_of(object_at(r, "demand"));
+    const json before = object_at(r, "before");
+    if (r.contains("unix_ms") && r["unix_ms"].is_number() && before.contains("unix_ms") &&
+        before["unix_ms"].is_number())
+      d = demand_at(demand_of(object_at(before, "demand")), before["unix_ms"].get<double>(), d,
+                    r["unix_ms"].get<double>(), ref_ms);
     d.node = node;
     live.push_back(d);
   }

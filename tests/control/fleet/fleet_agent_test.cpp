@@ -323,8 +323,10 @@ TEST(FleetAgent, ARefusedFleetConfigIsInTheEdgesRecordForSluicectl) {
 
   // A damaged record (fields of other types) is an edge behind, not an
   // exception, for sluicectl and for this edge's agent alike.
-  const json damaged = {
-      {"node", "edge-b"}, {"instance", 5}, {"generation", "new"}, {"refused", {{"error", 7}}}};
+  const json damaged = {{"node", "edge-b"},      {"instance", 5},
+                        {"generation", "new"},   {"refused", {{"error", 7}}},
+                        {"demand", "lots"},      {"before", {{"demand", 3}, {"unix_ms", 1.0}}},
+                        {"unix_ms", "yesterday"}};
   int64_t lease = 0;
   ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
   ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", damaged.dump(), lease, nullptr, &error));

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "control/api/api_server.hpp"
-#include "control/config/config_notes.hpp"
 #include "control/config/compile.hpp"
 #include "control/config/config_loader.hpp"
+#include "control/config/config_notes.hpp"
 #include "control/daemon.hpp"
 #include "control/fleet/etcd_client.hpp"
 #include "control/log.hpp"
@@ -103,8 +103,7 @@ int check_config(const std::string& path) {
               << c.match.src.size() + c.match.dst.size() << " prefixes"
               << (c.per_source ? ", per-source budget" : "") << '\n';
   }
-  for (const std::string& note : sluice::config_notes(cfg))
-    std::cout << "  note: " << note << '\n';
+  for (const std::string& note : sluice::config_notes(cfg)) std::cout << "  note: " << note << '\n';
   std::cout << "  lpm entries: " << profile.src_prefixes.size() << " source, "
             << profile.dst_prefixes.size() << " destination\n"
             << "  profiles: " << cfg.profiles.size();

@@ -26,52 +26,6 @@ double unix_ms() {
       .count();
 }
 
-// A record's demand (its "demand" object), as published.
-json demand_json(const EdgeDemand& d) {
-  json out = json::object();
-  for (const auto& [name, rate] : d.class_lookups) {
-    auto p = d.class_packets.find(name);
-    out[name] = {{"lookups", rate}, {"packets", p == d.class_packets.end() ? 0.0 : p->second}};
-  }
-  return out;
-}
-
-// Member `key` of a record when it is an object, else an empty one (a
-// damaged record is an edge with no demand, never an exception).
-json object_at(const json& r, const char* key) {
-  return r.is_object() && r.contains(key) && r[key].is_object() ? r[key] : json::object();
-}
-
-EdgeDemand demand_of(const json& j) {
-  EdgeDemand d;
-  if (!j.is_object()) return d;
-  for (const auto& [name, v] : j.items()) {
-    if (!v.is_object()) continue;
-    if (v.contains("lookups") && v["lookups"].is_number())
-      d.class_lookups[name] = v["lookups"].get<double>();
-    if (v.contains("packets") && v["packets"].is_number())
-      d.class_packets[name] = v["packets"].get<double>();
-  }
-  return d;
-}
-
-// An edge's demand at time t (unix ms), between its samples a (at ta) and b
-// (at tb, later): linear, and clamped to them.
-EdgeDemand demand_at(const EdgeDemand& a, double ta, const EdgeDemand& b, double tb, double t) {
-  const double w = tb <= ta || t >= tb ? 1.0 : t <= ta ? 0.0 : (t - ta) / (tb - ta);
-  auto mix = [w](const std::map<std::string, double>& x, const std::map<std::string, double>& y) {
-    std::map<std::string, double> out;
-    for (const auto& [name, v] : x) out[name] = (1 - w) * v;
-    for (const auto& [name, v] : y) out[name] += w * v;
-    return out;
-  };
-  EdgeDemand d;
-  d.node = b.node;
-  d.class_lookups = mix(a.class_lookups, b.class_lookups);
-  d.class_packets = mix(a.class_packets, b.class_packets);
-  return d;
-}
-
 // A share worth applying (a: the computed one, b: the one in force): another
 // rate or burst by more than 2% (or one budget appearing or going), or any
 // lower one. Shares move with measured demand, and every small wobble up
@@ -295,97 +249,6 @@ void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) {
     log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});
 }
 
-// etcd lost the fleet's config (restored empty, the key deleted) while this
-// edge ran: it writes back the config it runs and the fleet's rank seed, as
-// an edge that started then would from its kept copy (fleet_join), so that
-// the fleet's edges keep one config and one seed. Before, running edges
-// wrote back nothing: the next edge to start seeded its own rank seed, which
-// the running ones never read, and status said in sync.
-void FleetAgent::reseed(EtcdClient& etcd) {
-  if (kept_record_.config.find_first_not_of(" \t\r\n") == std::string::npos) return;
-  FleetRecord seed;
-  seed.config = kept_record_.config;
-  seed.profile = kept_record_.profile;
-  seed.origin = {{"node", fleet_.node}};
-  seed.op = "seed";
-  bool swapped = false;
-  int64_t revision = 0;
-  std::string note, error;
-  if (rank_seed_)
-    etcd.put_if(fleet_seed_key(fleet_), std::to_string(*rank_seed_), 0, &swapped, nullptr, &error);
-  if (!write_fleet_record(etcd, fleet_, seed, 0, &swapped, &revision, &note)) return;
-  if (swapped)
-    log_event(LogLevel::warn,
-              "fleet: etcd had no config for this fleet; seeded it again from the config this "
-              "edge runs",
-              {{"key", fleet_config_key(fleet_)},
-               {"was_revision", std::to_string(kept_record_.revision)},
-               {"revision", std::to_string(revision)}});
-}
-
-void FleetAgent::follow_config(EtcdClient& etcd) {
-  std::vector<EtcdKv> kvs;
-  std::string error;
-  if (!etcd.range(fleet_config_key(fleet_), false, &kvs, nullptr, &error)) return;
-  if (kvs.empty()) {
-    reseed(etcd);
-    return;
-  }
-  const EtcdKv& kv = kvs[0];
-  if (kv.mod_revision == applied_revision_) return;
-  const auto now = Clock::now();
-  if (kv.mod_revision == rejected_revision_ && now < retry_at_) return;
-  std::optional<FleetRecord> r = parse_fleet_record(kv.value, &error);
-  json result;
-  if (r) {
-    r->revision = kv.mod_revision;
-    result =
-        control_.apply_fleet_config(r->config, r->profile, static_cast<uint64_t>(kv.mod_revision),
-                                    r->origin, r->op, kv.mod_revision == rejected_revision_);
-  } else {
-    result = {{"ok", false}, {"error", error}};
-  }
-  if (result.value("ok", false)) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      refused_config_.clear();
-    }
-    if (kv.mod_revision == rejected_revision_)
-      log_event(LogLevel::info, "fleet: config refused before now applied on this edge",
-                {{"generation", std::to_string(kv.mod_revision)}});
-    applied_revision_ = kv.mod_revision;
-    shares_stale_ = true;  // ControlState rescaled them to the new budgets
-    keep_cache(*r, last_edges_);
-    log_event(LogLevel::info, "fleet: config applied",
-              {{"generation", std::to_string(kv.mod_revision)},
-               {"op", r->op},
-               {"origin", r->origin.dump()},
-               {"changes", std::to_string(result.value("diff", json::array()).size())}});
-  } else {
-    // Refused here (e.g. a class this edge's dataplane cannot hold): this
-    // edge keeps the config it runs, says so once per revision and reason,
-    // and tries again later (a dataplane that was not enforcing may be).
-    const std::string why = result.value("error", std::string("refused"));
-    const bool news = kv.mod_revision != rejected_revision_ || why != rejected_error_;
-    retry_after_ =
-        kv.mod_revision != rejected_revision_
-            ? std::chrono::milliseconds(1000)
-            : std::min<std::chrono::milliseconds>(retry_after_ * 2, std::chrono::seconds(30));
-    retry_at_ = now + retry_after_;
-    rejected_revision_ = kv.mod_revision;
-    rejected_error_ = why;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      refused_config_ = "this edge refuses the fleet config of generation " +
-                        std::to_string(kv.mod_revision) + " and runs generation " +
-                        std::to_string(applied_revision_) + ": " + why;
-    }
-    if (news)
-      log_event(LogLevel::error, "fleet: config refused on this edge; keeping the running one",
-                {{"revision", std::to_string(kv.mod_revision)}, {"error", why}});
-  }
-}
-
 bool FleetAgent::publish(EtcdClient& etcd, const std::string& record, std::string* held_by,
                          std::string* error) {
   const std::string key = fleet_edges_prefix(fleet_) + fleet_.node;
@@ -448,7 +311,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   const double now_ms = unix_ms();
   json record = {{"node", fleet_.node},
                  {"instance", instance_},
-                 {"demand", demand_json(mine)},
+                 {"demand", demand_to_json(mine)},
                  {"shares", shares_to_json(current)},
                  {"generation", applied_revision_},
                  {"floor_pct", fleet_.floor_pct},
@@ -456,7 +319,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   // The sample before, so that every edge can tell this edge's demand at
   // any time between the two (step 3).
   if (published_)
-    record["before"] = {{"demand", demand_json(*published_)}, {"unix_ms", published_ms_}};
+    record["before"] = {{"demand", demand_to_json(*published_)}, {"unix_ms", published_ms_}};
   if (rejected_revision_ > applied_revision_)
     record["refused"] = {{"generation", rejected_revision_}, {"error", rejected_error_}};
   const std::optional<double> learned = control_.adaptive_rate();
@@ -539,12 +402,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
     if (r.contains("floor_pct") && r["floor_pct"].is_number_unsigned())
       floor_pct =
           std::max<uint32_t>(floor_pct, std::min<uint32_t>(50, r["floor_pct"].get<uint32_t>()));
-    EdgeDemand d = demand_of(object_at(r, "demand"));
-    const json before = object_at(r, "before");
-    if (r.contains("unix_ms") && r["unix_ms"].is_number() && before.contains("unix_ms") &&
-        before["unix_ms"].is_number())
-      d = demand_at(demand_of(object_at(before, "demand")), before["unix_ms"].get<double>(), d,
-                    r["unix_ms"].get<double>(), ref_ms);
+    EdgeDemand d = record_demand_at(r, ref_ms);
     d.node = node;
     live.push_back(d);
   }

@@ -250,4 +250,53 @@ std::optional<EdgeShares> shares_from_json(const nlohmann::json& j) {
   return s;
 }
 
+nlohmann::json demand_to_json(const EdgeDemand& d) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, rate] : d.class_lookups) {
+    auto p = d.class_packets.find(name);
+    out[name] = {{"lookups", rate}, {"packets", p == d.class_packets.end() ? 0.0 : p->second}};
+  }
+  return out;
+}
+
+EdgeDemand demand_from_json(const nlohmann::json& j) {
+  EdgeDemand d;
+  if (!j.is_object()) return d;
+  for (const auto& [name, v] : j.items()) {
+    if (!v.is_object()) continue;
+    if (v.contains("lookups") && v["lookups"].is_number())
+      d.class_lookups[name] = v["lookups"].get<double>();
+    if (v.contains("packets") && v["packets"].is_number())
+      d.class_packets[name] = v["packets"].get<double>();
+  }
+  return d;
+}
+
+EdgeDemand demand_at(const EdgeDemand& a, double ta, const EdgeDemand& b, double tb, double t) {
+  const double w = tb <= ta || t >= tb ? 1.0 : t <= ta ? 0.0 : (t - ta) / (tb - ta);
+  auto mix = [w](const std::map<std::string, double>& x, const std::map<std::string, double>& y) {
+    std::map<std::string, double> out;
+    for (const auto& [name, v] : x) out[name] = (1 - w) * v;
+    for (const auto& [name, v] : y) out[name] += w * v;
+    return out;
+  };
+  EdgeDemand d;
+  d.node = b.node;
+  d.class_lookups = mix(a.class_lookups, b.class_lookups);
+  d.class_packets = mix(a.class_packets, b.class_packets);
+  return d;
+}
+
+EdgeDemand record_demand_at(const nlohmann::json& record, double t) {
+  auto member = [](const nlohmann::json& j, const char* key) {
+    return j.is_object() && j.contains(key) ? j[key] : nlohmann::json();
+  };
+  const EdgeDemand now = demand_from_json(member(record, "demand"));
+  const nlohmann::json before = member(record, "before");
+  const nlohmann::json now_ms = member(record, "unix_ms"), before_ms = member(before, "unix_ms");
+  if (!now_ms.is_number() || !before_ms.is_number()) return now;
+  return demand_at(demand_from_json(member(before, "demand")), before_ms.get<double>(), now,
+                   now_ms.get<double>(), t);
+}
+
 }  // namespace sluice

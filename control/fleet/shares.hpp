@@ -86,4 +86,19 @@ nlohmann::json shares_to_json(const EdgeShares& shares);
 // nullopt when `j` is not that shape.
 std::optional<EdgeShares> shares_from_json(const nlohmann::json& j);
 
+// An edge record's demand: {"CLASS": {"lookups": L, "packets": P}}. Read
+// back, what is not that shape is no demand (a damaged record is an edge
+// that asks for nothing, never an exception).
+nlohmann::json demand_to_json(const EdgeDemand& d);
+EdgeDemand demand_from_json(const nlohmann::json& j);
+
+// An edge's demand at time t (unix ms), between its samples a (at ta) and b
+// (at tb, later): linear, and clamped to them.
+EdgeDemand demand_at(const EdgeDemand& a, double ta, const EdgeDemand& b, double tb, double t);
+
+// The demand an edge's record says it offered at time t: between its last
+// two samples ("before" {"demand", "unix_ms"}, then "demand" at "unix_ms"),
+// or its "demand" alone when it holds one sample (docs/fleet.md, "Shares").
+EdgeDemand record_demand_at(const nlohmann::json& record, double t);
+
 }  // namespace sluice

@@ -113,16 +113,20 @@ class RingLab {
   }
 
   // One frame as it is, into the outside (or the inside) port's rx ring,
-  // then waits until a worker took it (bounded).
-  bool send_frame(const std::vector<uint8_t>& f, bool inside) {
+  // not waiting for a worker.
+  bool enqueue(const std::vector<uint8_t>& f, bool inside = false) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
     if (m == nullptr) return false;
     std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+    if (rte_ring_enqueue(rings_[inside ? 2 : 0], m) == 0) return true;
+    rte_pktmbuf_free(m);
+    return false;
+  }
+
+  // The same, then waits until a worker took it (bounded).
+  bool send_frame(const std::vector<uint8_t>& f, bool inside) {
+    if (!enqueue(f, inside)) return false;
     rte_ring* ring = rings_[inside ? 2 : 0];
-    if (rte_ring_enqueue(ring, m) != 0) {
-      rte_pktmbuf_free(m);
-      return false;
-    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (rte_ring_count(ring) != 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -151,16 +155,6 @@ class RingLab {
     drain(got);
     if (got->size() >= 10) return ::testing::AssertionFailure() << "the pace let most through";
     return ::testing::AssertionSuccess();
-  }
-
-  // One frame into the outside port's rx ring, not waiting for a worker.
-  bool enqueue(const std::vector<uint8_t>& f) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (m == nullptr) return false;
-    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
-    if (rte_ring_enqueue(rings_[0], m) == 0) return true;
-    rte_pktmbuf_free(m);
-    return false;
   }
 
   // Takes what left on the outside port so far: the TCP flags of each frame

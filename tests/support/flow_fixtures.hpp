@@ -266,14 +266,15 @@ inline std::vector<FlowStep> inline_proof_steps() {
   auto icmp_err = [&](const char* router, std::vector<uint8_t> quoted) {
     return PacketBuilder().ipv4(router, srv).icmp(3).icmp_quote(quoted).build();
   };
-  FlowStep icmp_flood{"an ICMP error quoting the SYN-ACK to the forged address: unverified, shed",
-                      false,
-                      icmp_err("198.18.20.1", seg4(srv, 80, spoofed, 40000, kSynAck)),
-                      t + 2 * ms,
-                      "citizen",
-                      S,
-                      UNV};
-  icmp_flood.repeat = 3;
+  const FlowStep icmp_flood{
+      "an ICMP error quoting the SYN-ACK to the forged address: unverified, shed",
+      false,
+      icmp_err("198.18.20.1", seg4(srv, 80, spoofed, 40000, kSynAck)),
+      t + 2 * ms,
+      "citizen",
+      S,
+      UNV,
+      3};
   return {
       {"a citizen SYN from an address that receives nothing: a lookup, a half-open flow", false,
        seg4(spoofed, 40000, srv, 80, kSyn), t, "citizen", A, LOOKUP},
@@ -325,53 +326,26 @@ inline std::vector<FlowStep> flow_over_its_rate_steps() {
   const uint64_t t = ((kFlowT0 >> SL_FLOW_METER_SHIFT) + 1) << SL_FLOW_METER_SHIFT | 1000;
   const uint64_t us = 1000;
   const int A = SL_VERDICT_ADMITTED;
+  const int S = SL_VERDICT_SHED;
   const int CONT = SL_REASON_CONTINUATION;
-  const char* flood = "198.18.20.5";
-  const char* cp = "198.18.10.5";
-  const char* srv = "198.19.0.1";
-  FlowStep within{"the flood's ACK within its flow's rate: a continuation",
-                  false,
-                  seg4(flood, 5000, srv, 80, kAck),
-                  t + 10 * us,
-                  "citizen",
-                  A,
-                  CONT};
-  within.repeat = 17;
-  FlowStep over{"past its rate: a continuation above priority 5's reserve",
-                false,
-                seg4(flood, 5000, srv, 80, kAck),
-                t + 20 * us,
-                "citizen",
-                A,
-                CONT};
-  over.repeat = 45;
-  FlowStep shed{"past its rate, at priority 5's reserve: shed",
-                false,
-                seg4(flood, 5000, srv, 80, kAck),
-                t + 30 * us,
-                "citizen",
-                SL_VERDICT_SHED,
-                SL_REASON_BOUNDARY_PACKETS};
-  shed.repeat = 3;
-  FlowStep cp_ack{"the checkpoint's verified ACK: below priority 5's reserve",
-                  false,
-                  seg4(cp, 40000, srv, 443, kAck),
-                  t + 50 * us,
-                  "checkpoint",
-                  A,
-                  CONT};
-  cp_ack.repeat = 10;
+  const auto flood = seg4("198.18.20.5", 5000, "198.19.0.1", 80, kAck);
+  const auto cp_ack = seg4("198.18.10.5", 40000, "198.19.0.1", 443, kAck);
   return {
-      {"a citizen SYN: a lookup, its flow", false, seg4(flood, 5000, srv, 80, kSyn), t, "citizen",
-       A, SL_REASON_LOOKUP},
-      within,
-      over,
-      shed,
+      {"a citizen SYN: a lookup, its flow", false,
+       seg4("198.18.20.5", 5000, "198.19.0.1", 80, kSyn), t, "citizen", A, SL_REASON_LOOKUP},
+      {"the flood's ACK within its flow's rate: a continuation", false, flood, t + 10 * us,
+       "citizen", A, CONT, 17},
+      {"past its rate: a continuation above priority 5's reserve", false, flood, t + 20 * us,
+       "citizen", A, CONT, 45},
+      {"past its rate, at priority 5's reserve: shed", false, flood, t + 30 * us, "citizen", S,
+       SL_REASON_BOUNDARY_PACKETS, 3},
       {"a checkpoint SYN: a lookup above priority 0's reserve", false,
-       seg4(cp, 40000, srv, 443, kSyn), t + 40 * us, "checkpoint", A, SL_REASON_LOOKUP},
-      cp_ack,
-      {"the flood's next window: its ACK a continuation again, below any reserve", false,
-       seg4(flood, 5000, srv, 80, kAck), t + 17'000 * us, "citizen", A, CONT},
+       seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t + 40 * us, "checkpoint", A,
+       SL_REASON_LOOKUP},
+      {"the checkpoint's verified ACK: below priority 5's reserve", false, cp_ack, t + 50 * us,
+       "checkpoint", A, CONT, 10},
+      {"the flood's next window: its ACK a continuation again, below any reserve", false, flood,
+       t + 17'000 * us, "citizen", A, CONT},
   };
 }
 

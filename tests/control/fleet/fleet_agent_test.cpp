@@ -41,23 +41,52 @@ json status_with_share(test::ControlHarness& h, uint64_t rate) {
   return status;
 }
 
+// The fleet part of the first status whose sync_error names `what` (null
+// when none did within 10 s).
+json fleet_error_naming(test::ControlHarness& h, const std::string& what) {
+  json fleet;
+  if (!within_10s([&] {
+        fleet = h.call({{"op", "status"}})["fleet"];
+        return fleet["sync_error"].is_string() &&
+               fleet["sync_error"].get<std::string>().find(what) != std::string::npos;
+      }))
+    return nullptr;
+  return fleet;
+}
+
+// Whether status says in sync again (sync_error null) within 10 s.
+::testing::AssertionResult back_in_sync(test::ControlHarness& h) {
+  if (within_10s([&] { return h.call({{"op", "status"}})["fleet"]["sync_error"].is_null(); }))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << h.call({{"op", "status"}})["fleet"].dump();
+}
+
+// Another edge of the fleet, edge-b, under a lease of its own, with citizen
+// demand well under the budget (40000/s).
+const json kEdgeB = {{"node", "edge-b"},
+                     {"demand", {{"citizen", {{"lookups", 1000.0}, {"packets", 1000.0}}}}},
+                     {"shares", json::object()},
+                     {"generation", 0}};
+::testing::AssertionResult put_edge_b(EtcdClient& c, const json& record, int64_t* lease) {
+  std::string error;
+  if (*lease == 0 && !c.lease_grant(30, lease, &error))
+    return ::testing::AssertionFailure() << error;
+  if (!c.put("/sluice/agent-test/edges/edge-b", record.dump(), *lease, nullptr, &error))
+    return ::testing::AssertionFailure() << error;
+  return ::testing::AssertionSuccess();
+}
+
 TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtcd) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;  // the kept fleet config goes here, not to /var/lib/sluice
   ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
   auto etcd = std::make_unique<testing::EtcdProcess>(24760);
   ASSERT_TRUE(etcd->ready());
-  // Another edge of the fleet, under a lease, with citizen demand well
-  // under the budget (40000/s): what is left over follows its demand.
+  // Another edge of the fleet: what is left over follows its demand.
   EtcdClient c({etcd->url()}, std::chrono::milliseconds(2000));
   std::string error;
   int64_t lease = 0;
-  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
-  const json other = {{"node", "edge-b"},
-                      {"demand", {{"citizen", {{"lookups", 1000.0}, {"packets", 1000.0}}}}},
-                      {"shares", json::object()},
-                      {"generation", 0}};
-  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", other.dump(), lease, nullptr, &error));
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
 
   test::ControlHarness h(member_config(24760));
   const LoadResult loaded = load_config_file(h.config_path());
@@ -110,9 +139,9 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
 
   // The other edge's file asks for a floor of 50%: every edge splits by the
   // largest floor, so both compute the same shares (half of 50% of 30000).
-  json other_floor = other;
+  json other_floor = kEdgeB;
   other_floor["floor_pct"] = 50;
-  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", other_floor.dump(), lease, nullptr, &error));
+  ASSERT_TRUE(put_edge_b(c, other_floor, &lease));
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 7500; }))
       << boundary_rate(h.dataplane());
   ASSERT_TRUE(c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &error));
@@ -427,13 +456,10 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
   EXPECT_NE(refusal_of(c, revision).find("refused by the fake dataplane"), std::string::npos);
   EXPECT_NE(h.state().generation(), static_cast<uint64_t>(revision));
   // Status on the box says so too (before, it said in sync).
-  json fleet;
-  EXPECT_TRUE(within_10s([&] {
-    fleet = h.call({{"op", "status"}})["fleet"];
-    return fleet["sync_error"].is_string() && fleet["sync_error"].get<std::string>().find(
-                                                  "refuses the fleet config of generation " +
-                                                  std::to_string(revision)) != std::string::npos;
-  })) << fleet.dump();
+  EXPECT_FALSE(
+      fleet_error_naming(h, "refuses the fleet config of generation " + std::to_string(revision))
+          .is_null())
+      << h.call({{"op", "status"}})["fleet"].dump();
   // Tried again (after 1 s), the retry neither logged nor
   // counted as another rejected change.
   ASSERT_TRUE(within_10s([&] { return h.dataplane().refused_changes() >= 2; }));
@@ -445,9 +471,7 @@ TEST(FleetAgent, ARevisionRefusedForAWhileIsAppliedOnceTheDataplaneTakesIt) {
   EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 30000U);
   EXPECT_TRUE(within_10s([&] { return refusal_of(c, revision).empty(); }))
       << "its record no longer names the refusal";
-  EXPECT_TRUE(within_10s([&] {
-    return h.call({{"op", "status"}})["fleet"]["sync_error"].is_null();
-  })) << h.call({{"op", "status"}})["fleet"].dump();
+  EXPECT_TRUE(back_in_sync(h));
 }
 
 // etcd loses the fleet's keys (restored empty) while an edge runs: the edge
@@ -502,23 +526,11 @@ TEST(FleetAgent, SharesTheDataplaneRefusesAreASyncErrorUntilTaken) {
   h.dataplane().set_refusing(true);
   // A second edge joins: this edge's share would halve.
   EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
-  std::string error;
   int64_t lease = 0;
-  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
-  const json other = {{"node", "edge-b"},
-                      {"demand", {{"citizen", {{"lookups", 1000.0}, {"packets", 1000.0}}}}},
-                      {"shares", json::object()},
-                      {"generation", 0}};
-  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", other.dump(), lease, nullptr, &error));
-  json fleet;
-  ASSERT_TRUE(within_10s([&] {
-    fleet = h.call({{"op", "status"}})["fleet"];
-    return fleet["sync_error"].is_string();
-  })) << fleet.dump();
-  EXPECT_NE(fleet["sync_error"].get<std::string>().find(
-                "the dataplane refused this edge's shares: refused by the fake dataplane"),
-            std::string::npos)
-      << fleet.dump();
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
+  const json fleet = fleet_error_naming(
+      h, "the dataplane refused this edge's shares: refused by the fake dataplane");
+  ASSERT_FALSE(fleet.is_null()) << h.call({{"op", "status"}})["fleet"].dump();
   EXPECT_EQ(fleet["etcd_up"], true);
   EXPECT_EQ(boundary_rate(h.dataplane()), 40000U) << "nothing applied";
   EXPECT_EQ(fleet["shares"]["boundary_lookups"]["rate"], 40000) << "what it enforces";
@@ -526,9 +538,7 @@ TEST(FleetAgent, SharesTheDataplaneRefusesAreASyncErrorUntilTaken) {
   h.dataplane().set_refusing(false);
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) < 40000; }))
       << boundary_rate(h.dataplane());
-  EXPECT_TRUE(within_10s([&] {
-    return h.call({{"op", "status"}})["fleet"]["sync_error"].is_null();
-  })) << h.call({{"op", "status"}})["fleet"].dump();
+  EXPECT_TRUE(back_in_sync(h));
 }
 
 // A restart while etcd holds a fleet config this edge cannot run: it runs

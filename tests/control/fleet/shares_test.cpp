@@ -125,6 +125,33 @@ match = { dst_ports = 443 }
   EXPECT_NEAR(rate(s, "b"), 900, 1);
 }
 
+// Every edge weighs every record's demand as of one moment (docs/fleet.md,
+// "Shares"): between a record's two samples, linear; outside them, the
+// nearer one; a record with one sample, that one; a damaged one, nothing.
+TEST(FleetShares, ARecordsDemandAtATimeIsBetweenItsTwoSamples) {
+  using nlohmann::json;
+  const json record = {
+      {"demand", {{"citizen", {{"lookups", 300.0}, {"packets", 600.0}}}}},
+      {"unix_ms", 2000.0},
+      {"before",
+       {{"demand", {{"citizen", {{"lookups", 100.0}, {"packets", 200.0}}}}}, {"unix_ms", 1000.0}}}};
+  EXPECT_DOUBLE_EQ(record_demand_at(record, 1500).class_lookups.at("citizen"), 200.0);
+  EXPECT_DOUBLE_EQ(record_demand_at(record, 1750).class_packets.at("citizen"), 500.0);
+  EXPECT_DOUBLE_EQ(record_demand_at(record, 500).class_lookups.at("citizen"), 100.0);
+  EXPECT_DOUBLE_EQ(record_demand_at(record, 2500).class_lookups.at("citizen"), 300.0);
+  json one = record;
+  one.erase("before");
+  EXPECT_DOUBLE_EQ(record_demand_at(one, 1500).class_lookups.at("citizen"), 300.0);
+  // A class only one sample has ramps from or to nothing.
+  json fresh = record;
+  fresh["demand"]["web"] = {{"lookups", 40.0}, {"packets", 40.0}};
+  EXPECT_DOUBLE_EQ(record_demand_at(fresh, 1500).class_lookups.at("web"), 20.0);
+  const json damaged = {{"demand", "lots"}, {"unix_ms", "x"}, {"before", 3}};
+  EXPECT_TRUE(record_demand_at(damaged, 1500).class_lookups.empty());
+  // And what an edge publishes reads back.
+  EXPECT_EQ(demand_to_json(demand_from_json(record["demand"])), record["demand"]);
+}
+
 TEST(FleetShares, EvenSharesAreOneNthOfEveryBudget) {
   const Config cfg = config(kTwoClasses);
   const EdgeShares s = even_shares(cfg, 3);

@@ -72,16 +72,22 @@ struct sl_prefix_blocks {
  * without knowing it). A source's budget is one GCRA word (gcra.h), taken
  * by compare-and-swap without a lock; a source enters its set under the
  * lock of the set's stripe (sl_source_locks, by the set's index), in place
- * of the way used least recently when the set is full. The loader makes
+ * of the way first in the set's eviction order when the set is full (a
+ * source seen once by its last use; one that came back not before its
+ * budget is full again: decide.h, sl_source_evict_order). The loader makes
  * 2-4 ways per entry of source_table_size (a power of two of sets), so
  * that a table holding that many sources rarely has a full set. A way is a cache line: CPUs
  * taking tokens of different sources never write the same line. */
 #define SL_SOURCE_WAYS 4
 struct sl_source_way {
 	struct sl_source_key key; /* family 0: an empty way */
-	__u32 pad0;
-	__u64 used_ns; /* its last use (a take, a peek, a refusal), written at
-			* most once a millisecond: the set's eviction order */
+	/* 1 once a packet found the way after the one that entered it (0 in
+	 * maps pinned before it was used). */
+	__u32 returned;
+	/* Its last use (a take, a peek, a refusal), written at most once a
+	 * millisecond; with returned and the budget, the set's eviction order
+	 * (sl_source_evict_order). */
+	__u64 used_ns;
 	struct sl_source_state state;
 	__u8 pad[24];
 };

@@ -408,7 +408,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 	/* The lock decides, with the token taken (another CPU may have taken
 	 * the last one meanwhile: then refused by it, as the take says). */
 	if (!d_done && source == SL_SOURCE_PEEKED)
-		source = sl_source_xdp(prof, cls, &m, now, SL_SOURCE_OP_TAKE);
+		source = sl_source_xdp(prof, cls, &m, now, SL_SOURCE_OP_TAKE_PEEKED);
 	if (!d_done) {
 		if (!exact) {
 			now = sl_now();

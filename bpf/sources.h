@@ -39,24 +39,32 @@ static __always_inline __u32 sl_source_find(const struct sl_source_set *set,
 	return SL_SOURCE_WAYS;
 }
 
-/* The way a source new to the set takes: an empty one, else the one used
- * least recently. */
+/* The way a source new to the set takes: an empty one, else the first in
+ * the set's eviction order (decide.h, sl_source_evict_order). */
 static __always_inline __u32 sl_source_victim(const struct sl_source_set *set)
 {
 	__u32 v = 0;
+	__u64 least = ~0ULL;
 #pragma unroll
 	for (__u32 i = 0; i < SL_SOURCE_WAYS; i++) {
-		if (set->way[i].key.family == 0)
+		const struct sl_source_way *w = &set->way[i];
+		if (w->key.family == 0)
 			return i;
-		if (set->way[i].used_ns < set->way[v].used_ns)
+		const __u64 order = sl_source_evict_order(SL_READ_ONCE(w->used_ns),
+							  SL_READ_ONCE(w->state.tat_u),
+							  SL_READ_ONCE(w->returned));
+		if (order < least) {
+			least = order;
 			v = i;
+		}
 	}
 	return v;
 }
 
-#define SL_SOURCE_OP_TAKE      0
-#define SL_SOURCE_OP_GIVE_BACK 1 /* the token an earlier take took; returns 0 */
-#define SL_SOURCE_OP_PEEK      2 /* whether a take would find a token; takes none */
+#define SL_SOURCE_OP_TAKE	 0
+#define SL_SOURCE_OP_GIVE_BACK	 1 /* the token an earlier take took; returns 0 */
+#define SL_SOURCE_OP_PEEK	 2 /* whether a take would find a token; takes none */
+#define SL_SOURCE_OP_TAKE_PEEKED 3 /* a take after this packet's own peek */
 
 /* Tests: the tries a take or give-back makes in the program's own code,
  * 1..SL_SOURCE_CAS_TRIES, and in the bpf_loop after them,
@@ -155,8 +163,8 @@ static __always_inline int sl_source_cas(struct sl_source_way *way, __u32 set, _
  * nothing. Peek: SL_SOURCE_TAKEN when the source has a token, none taken (a
  * shed that only needed to know writes nothing). A source new to its set
  * enters it under the lock of the set's stripe (sl_source_locks): in place
- * of the source its set used least recently when the set is full, counted
- * as an eviction. A CPU that found the source's way an instant before
+ * of the source first in its set's eviction order when the set is full
+ * (sl_source_victim), counted as an eviction. A CPU that found the source's way an instant before
  * another CPU gave it to a new source takes (or gives back) that source's
  * token: once, at worst, from a fresh full budget. */
 __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
@@ -174,6 +182,7 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	if (!set)
 		return SL_SOURCE_HERE;
 	__u32 w = sl_source_find(set, &key);
+	int entered = 0;
 	if (w >= SL_SOURCE_WAYS) {
 		if (give_back)
 			return 0; /* its way went to another source meanwhile */
@@ -181,7 +190,7 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 		struct sl_source_lock *sl = bpf_map_lookup_elem(&sl_source_locks, &stripe);
 		if (!sl)
 			return SL_SOURCE_HERE;
-		int entered = 0, evicted = 0;
+		int evicted = 0;
 		bpf_spin_lock(&sl->lock);
 		w = sl_source_find(set, &key);
 		if (w >= SL_SOURCE_WAYS) {
@@ -193,6 +202,7 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 			 * key reads the fresh budget. */
 			sl_source_init(&v->state);
 			v->used_ns = now;
+			v->returned = 0;
 			SL_STORE_ORDER();
 			__builtin_memcpy(&v->key, &key, sizeof(key));
 		}
@@ -211,6 +221,11 @@ __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32
 	 * not by every packet. */
 	if (now - SL_READ_ONCE(way->used_ns) > SL_SOURCE_USE_NS)
 		way->used_ns = now;
+	/* Came back: a packet after the one that entered it (not this
+	 * packet's own second call, a take after its peek or a give-back). */
+	if (!entered && (op == SL_SOURCE_OP_TAKE || op == SL_SOURCE_OP_PEEK) &&
+	    !SL_READ_ONCE(way->returned))
+		way->returned = 1;
 	SL_LOAD_ORDER();
 	/* A debt a retune left beyond the burst's reach, cut back (gcra.h):
 	 * once, by whichever CPU's compare-and-swap lands first. */

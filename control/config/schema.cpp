@@ -109,9 +109,9 @@ const std::vector<KeySpec>& config_schema() {
       {"admission", "source_table_size", "integer", SL_SOURCES_MIN, SL_SOURCES_MAX, "entries",
        "65536", KeyChange::restart, "",
        "the sources the per-source table holds, least recently used recycled first (DPDK "
-       "and XDP: sets of 4 ways, 2-4 ways per entry, which their capacity metric counts; the "
-       "set's least recently used way is recycled); part of the pinned layout (a change "
-       "starts fresh maps)"},
+       "and XDP: sets of 4 ways, 2-4 ways per entry, which their capacity metric counts; a "
+       "source seen once is recycled before one that came back and still owes tokens or "
+       "sent in the last second); part of the pinned layout (a change starts fresh maps)"},
       {"admission", "seed", "integer", 0, INT64_MAX, "",
        "random, made at the first start and kept in `$STATE_DIRECTORY/seed` "
        "(`/var/lib/sluice/seed`)",

@@ -58,21 +58,29 @@ int SourceSets::op_in(uint32_t index, const sl_source_key& key, const sl_class_p
   index &= mask_;
   Set& set = sets_[index];
   uint32_t w = find(set, k);
+  bool entered = false;
   if (w == kSourceWays) {
     if (op == Op::kGiveBack) return 0;  // its way went to another source meanwhile
     rte_spinlock_t* lock = &stripes_[index % kStripes].lock;
-    bool entered = false, evicted = false;
+    bool evicted = false;
     if (shared_) rte_spinlock_lock(lock);
     w = find(set, k);
     if (w == kSourceWays) {
-      // An empty way, else the one used least recently.
+      // An empty way, else the first in the set's eviction order.
       w = 0;
+      uint64_t least = UINT64_MAX;
       for (uint32_t i = 0; i < kSourceWays; i++) {
-        if (read(set.way[i].key[2]) == 0) {  // family 0 (the key's third word): empty
+        Way& way = set.way[i];
+        if (read(way.key[2]) == 0) {  // family 0 (the key's third word): empty
           w = i;
           break;
         }
-        if (read(set.way[i].used_ns) < read(set.way[w].used_ns)) w = i;
+        const uint64_t order = sl_source_evict_order(read(way.used_ns), read(way.tat_u),
+                                                     static_cast<__u32>(read(way.returned)));
+        if (order < least) {
+          least = order;
+          w = i;
+        }
       }
       Way& v = set.way[w];
       evicted = read(v.key[2]) != 0;
@@ -81,6 +89,7 @@ int SourceSets::op_in(uint32_t index, const sl_source_key& key, const sl_class_p
       // the fresh budget (the release fence; the reader's acquire below).
       Word(v.tat_u).store(SL_GCRA_FULL, std::memory_order_relaxed);
       Word(v.used_ns).store(now_ns, std::memory_order_relaxed);
+      Word(v.returned).store(0, std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_release);
       for (int i = 0; i < 3; i++) Word(v.key[i]).store(k[i], std::memory_order_relaxed);
     }
@@ -97,6 +106,9 @@ int SourceSets::op_in(uint32_t index, const sl_source_key& key, const sl_class_p
   // once per kUseNs at most, not by every packet.
   if (now_ns - read(way.used_ns) > kUseNs)
     Word(way.used_ns).store(now_ns, std::memory_order_relaxed);
+  // Came back: a packet after the one that entered it.
+  if (!entered && (op == Op::kTake || op == Op::kPeek) && read(way.returned) == 0)
+    Word(way.returned).store(1, std::memory_order_relaxed);
   // The budget is judged on the latest clock, not this worker's: a worker
   // whose clock is far behind another's (descheduled for a while
   // mid-burst, or on a capture's timestamps) would take the debt that

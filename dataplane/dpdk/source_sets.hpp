@@ -6,17 +6,18 @@
 // picked by its keyed hash. A source's budget is one GCRA word
 // (dataplane/model/gcra.h), taken, peeked at and given back by
 // compare-and-swap; a source new to its set enters it under the lock of the
-// set's stripe, in place of the way its set used least recently when the
-// set is full (an eviction). Its budget is written before its key, so a
+// set's stripe, in place of the way first in its set's eviction order when
+// the set is full (an eviction; dataplane/model/decide.h,
+// sl_source_evict_order: a source seen once by its last use, one that came
+// back not before its budget is full again). Its budget is written before its key, so a
 // worker that matches the key reads the fresh budget; a worker that found
 // the way an instant before it went to a new source takes (or gives back)
 // that source's token, once at worst, from a fresh full budget.
 //
 // It differs from the reference's exact LRU (dataplane/common/source_table.hpp)
-// only when five sources live in one set of four: the set recycles its
-// least recently used way while the reference, below its capacity, keeps
-// every source. With the default sizes that is a few sets at a quarter of
-// source_table_size held, ~100 at half, ~1700 when full (XDP's sets alike).
+// only when five sources live in one set of four: the set recycles a way
+// while the reference, below its capacity, keeps every source. With the default sizes that is a few
+// sets at a quarter of source_table_size held, ~100 at half, ~1700 when full (XDP's sets alike).
 #pragma once
 
 #include <rte_spinlock.h>
@@ -35,7 +36,9 @@ inline constexpr uint32_t kSourceWays = 4;  // bpf/shared_state.h: SL_SOURCE_WAY
 class SourceSets {
  public:
   // What a call does with the source's budget (bpf/sources.h's ops).
-  enum class Op { kTake, kGiveBack, kPeek };
+  // kTakePeeked: a take after this packet's own peek (a source that came
+  // back is one a later packet finds: neither this, nor a give-back).
+  enum class Op { kTake, kGiveBack, kPeek, kTakePeeked };
 
   // source_table_size: the entries the table is sized for; workers: the
   // lcores that call op() (one: plain stores, no compare-and-swap).
@@ -77,7 +80,8 @@ class SourceSets {
     // The key as words (family 0: an empty way), read without the lock.
     uint64_t key[3];  // sl_source_key's 20 bytes, zero padded
     uint64_t used_ns;
-    uint64_t tat_u;  // sl_source_state
+    uint64_t tat_u;     // sl_source_state
+    uint64_t returned;  // 1 once a packet found it after the one that entered it
   };
   static_assert(sizeof(Way) == 64, "a way is a cache line");
   struct Set {

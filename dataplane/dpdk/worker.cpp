@@ -106,7 +106,8 @@ __attribute__((noinline, cold)) int decide_locked(Engine& e, uint32_t w, const s
   sl_class_state& cs = st.classes[cp.state_index & (SL_MAX_CLASSES - 1)];
   sl_cpu_credits& credits = e.credits[w].classes;
   sl_sticky_cpu* sticky = &e.credits[w].sticky[cp.state_index & (SL_MAX_CLASSES - 1)];
-  if (source == SL_SOURCE_PEEKED) source = st.sources.op_in(sset, skey, cp, now, Op::kTake, w);
+  if (source == SL_SOURCE_PEEKED)
+    source = st.sources.op_in(sset, skey, cp, now, Op::kTakePeeked, w);
   if (!*locked) {
     rte_spinlock_lock(&st.lock);
     *locked = true;

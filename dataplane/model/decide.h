@@ -173,6 +173,29 @@ SL_INLINE void sl_source_init(struct sl_source_state *ss)
 	ss->tat_u = SL_GCRA_FULL;
 }
 
+/* How long after its last use a source that came back keeps its way
+ * against sources seen once (sl_source_evict_order). */
+#define SL_SOURCE_KEEP_NS 1000000000ULL
+
+/* A per-source table way's place in its set's eviction order, for the
+ * dataplanes' sets (bpf/sources.h, dataplane/dpdk/source_sets.cpp): a new
+ * source takes the way whose order is least. A source seen once (its way
+ * entered and never found again: a spoofed flood's, mostly) goes by its
+ * last use, used_ns. One that came back (returned) goes by the later of
+ * SL_SOURCE_KEEP_NS after its last use and the moment its budget is full
+ * again (its GCRA word, tat_u): what it owes is what an eviction would give
+ * it back, as it would enter again full. So a flood of sources seen once,
+ * however fast it turns the set over, never takes the way of a source that
+ * came back and owes tokens or sent in the last second. A source that
+ * never comes back within its set's turnover is not told from them. */
+SL_INLINE __u64 sl_source_evict_order(__u64 used_ns, __u64 tat_u, __u32 returned)
+{
+	if (!returned)
+		return used_ns;
+	const __u64 full_ns = tat_u >> SL_GCRA_SHIFT, kept_ns = used_ns + SL_SOURCE_KEEP_NS;
+	return full_ns > kept_ns ? full_ns : kept_ns;
+}
+
 /* A bucket's tokens: as they are (refilled by a caller that holds its
  * lock), or, peek, as sl_bucket_peek finds them at now_ns without it. */
 SL_INLINE __u64 sl_bucket_level(const struct sl_bucket *b, const struct sl_bucket_params *p,

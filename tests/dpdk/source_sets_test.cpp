@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The DPDK workers' per-source table (dataplane/dpdk/source_sets.hpp): a
 // source's budget bound when workers take it at once by compare-and-swap,
-// give-backs, and a full set recycling the way it used least recently. No
+// give-backs, and which way a full set recycles. No
 // EAL: the table needs none.
 #include "dataplane/dpdk/source_sets.hpp"
 
@@ -144,25 +144,54 @@ TEST(DpdkSourceSets, AWorkerOnAStaleClockCutsNoDebtAnotherLeft) {
   EXPECT_EQ(got, 10u);
 }
 
-// A table for two entries is one set of four ways: a fifth source takes the
-// way used least recently (its last use more than 1 ms old), counted as an
-// eviction; the others keep their budgets, the evicted one comes back full.
-TEST(DpdkSourceSets, AFullSetRecyclesTheWayUsedLeastRecently) {
+// A table for two entries is one set of four ways. Sources seen once (a
+// spoofed flood's) take each other's ways, oldest first, never the way of
+// a source that came back while it owes tokens, however many pass: an
+// eviction would give it a full budget again (decide.h,
+// sl_source_evict_order). With the set's least recently used way taken,
+// source 1 would go at the third new source and come back full.
+TEST(DpdkSourceSets, SourcesSeenOnceNeverTakeTheWayOfOneThatOwes) {
   SourceSets table(2, 1);
   ASSERT_EQ(table.capacity(), 4u);
   const sl_class_params cp = with_source(1, 2);
+  EXPECT_EQ(drain(table, source(1), cp, kT0), 2);  // three takes: it came back
+  for (uint8_t s = 10; s < 40; s++)
+    EXPECT_EQ(table.op(source(s), cp, kT0 + s * kMs, Op::kTake, 0), SL_SOURCE_TAKEN) << int{s};
+  EXPECT_EQ(table.evictions(0), 27u);  // 30 entered, 3 ways free
+  EXPECT_EQ(table.op(source(1), cp, kT0 + 50 * kMs, Op::kPeek, 0), SL_SOURCE_REFUSED);
+  // The last three seen once are there, the ones before them went.
+  for (uint8_t s : {37, 38, 39})
+    EXPECT_EQ(table.op(source(s), cp, kT0 + 51 * kMs, Op::kPeek, 0), SL_SOURCE_TAKEN);
+  EXPECT_EQ(table.evictions(0), 27u);
+  // Once its budget is full again (a token a second: at 2 s) and it has
+  // been idle a second, its way goes like any other's: losing it loses
+  // nothing. At 3 s four new sources take the ways of 37, 38 and 39 (their
+  // second is over), then of source 1.
+  for (uint8_t s = 40; s < 44; s++)
+    EXPECT_EQ(table.op(source(s), cp, kT0 + (3000 + s) * kMs, Op::kTake, 0), SL_SOURCE_TAKEN);
+  EXPECT_EQ(table.evictions(0), 31u);
+  for (uint8_t s = 40; s < 44; s++)
+    EXPECT_EQ(table.op(source(s), cp, kT0 + 3100 * kMs, Op::kPeek, 0), SL_SOURCE_TAKEN);
+  EXPECT_EQ(table.evictions(0), 31u);  // all four held: source 1 went
+}
+
+// When every way's source came back and owes, a new source takes the way
+// whose budget is full soonest (what its eviction gives back is least):
+// source 1, drained first, though used last (a refusal is a use).
+TEST(DpdkSourceSets, AFullSetOfSourcesThatOweRecyclesTheOneOwingLeast) {
+  SourceSets table(2, 1);
+  const sl_class_params cp = with_source(1, 2);
   for (uint8_t s = 1; s <= 4; s++)
     EXPECT_EQ(drain(table, source(s), cp, kT0 + s * kMs), 2) << "source " << int{s};
-  // Source 1 used again (refused: a refusal is a use too), after 2 and 3.
   EXPECT_EQ(table.op(source(1), cp, kT0 + 10 * kMs, Op::kTake, 0), SL_SOURCE_REFUSED);
   EXPECT_EQ(drain(table, source(5), cp, kT0 + 11 * kMs), 2);
   EXPECT_EQ(table.inserts(0), 5u);
   EXPECT_EQ(table.evictions(0), 1u);
-  // 1, 3 and 4 kept their (empty) budgets; 2 went, and comes back full.
-  for (uint8_t s : {1, 3, 4})
+  // 2, 3 and 4 kept their (empty) budgets; 1 went, and comes back full.
+  for (uint8_t s : {2, 3, 4})
     EXPECT_EQ(table.op(source(s), cp, kT0 + 12 * kMs, Op::kPeek, 0), SL_SOURCE_REFUSED)
         << "source " << int{s};
-  EXPECT_EQ(drain(table, source(2), cp, kT0 + 13 * kMs), 2);
+  EXPECT_EQ(drain(table, source(1), cp, kT0 + 13 * kMs), 2);
   EXPECT_EQ(table.evictions(0), 2u);
 }
 

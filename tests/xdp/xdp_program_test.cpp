@@ -452,6 +452,34 @@ TEST(XdpSources, FloodKeepsAnActiveSourcesBucket) {
   EXPECT_GT(h.program().stats().source_table_evictions, 20000u - 2048u);
 }
 
+// The same host once every 50 ms (after a first lookup and one more 1 ms
+// later), the flood three times as fast: 30,000 new sources a second, ~59
+// a second into each set of 4 ways, so a third of the host's gaps see four
+// of them. Each would have taken its way if the set's least recently used
+// way went, for a fresh full budget: the host got 9-17 lookups in 2 s (8
+// runs) where its bound is 2 (its burst, then 1/s). A source that came back
+// keeps its way against sources seen once (decide.h,
+// sl_source_evict_order). (Before its first return it can lose it: a host
+// whose first two lookups are 50 ms apart got 3-9 in 25 runs. The model's
+// table, one LRU over 1024 entries that this flood turns over every 34 ms,
+// gives it every lookup.)
+TEST(XdpSources, FloodOfSourcesSeenOnceLeavesAReturningSourceItsDebt) {
+  SLUICE_REQUIRE_ROOT();
+  test::XdpHarness h;
+  ASSERT_TRUE(h.load(kFloodClass, 1024));
+  const auto host = PacketBuilder().ipv6("2001:2::ffff:1", "2001:2::2").udp(1, 53).build();
+  auto f = PacketBuilder().ipv6("2001:2::1", "2001:2::2").udp(1, 53).build();
+  uint32_t host_admitted = 0;
+  for (uint32_t i = 0; i < 60000; i++) {
+    const uint64_t at = kT0 + uint64_t{i} * 100000 / 3;  // 30,000 a second: 2 s
+    if (i % 1500 == 0 || i == 30)
+      host_admitted += h.run(host, at).xdp.decision.verdict == SL_VERDICT_ADMITTED;
+    flood_source(&f, i);
+    ASSERT_EQ(h.run(f, at + 10000).xdp.decision.verdict, SL_VERDICT_ADMITTED) << i;
+  }
+  EXPECT_EQ(host_admitted, 2u);
+}
+
 // On the real clocks, for 250 ms: two sources, each over a budget of 1000/s
 // (burst[c]) that a bucket judges on the coarse clock when its burst holds
 // what 1000/s earns in a tick, else on the exact one, take turns offering

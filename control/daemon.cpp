@@ -310,11 +310,11 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   // config's revision.
   const uint64_t first_generation =
       fleet != nullptr ? static_cast<uint64_t>(fleet->record.revision) : 1;
+  const CompiledProfile first_profile =
+      compile_profile(fleet != nullptr ? apply_shares(cfg, fleet->shares) : cfg);
   DataplaneSelection selection;
   std::unique_ptr<Dataplane> dp =
-      start_dataplane(dataplane_settings(cfg),
-                      compile_profile(fleet != nullptr ? apply_shares(cfg, fleet->shares) : cfg),
-                      first_generation, &selection, &error);
+      start_dataplane(dataplane_settings(cfg), first_profile, first_generation, &selection, &error);
   fallback = dp && selection.dpdk_fell_back;
   if (!selection.log.empty())  // a warning when mode auto fell back from DPDK to XDP
     log_event(fallback ? LogLevel::warn : LogLevel::info, "dataplane selection",
@@ -323,6 +323,13 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     *why = error;
     return kStartAgain;
   }
+  // A fleet member's generation is the fleet config's revision, also when
+  // it adopted the state its last run left (an adopting start numbers on
+  // from that: a local config's restart is a new generation).
+  if (fleet != nullptr && dp->stats().generation != first_generation &&
+      !dp->apply(first_profile, first_generation, &error))
+    log_event(LogLevel::error, "fleet: the fleet's generation was refused",
+              {{"generation", std::to_string(first_generation)}, {"error", error}});
   const uint64_t generation = dp->stats().generation;
   control_owner =
       std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);

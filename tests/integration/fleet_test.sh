@@ -365,6 +365,15 @@ check "the fleet total stays within the documented bound: budget + the dead edge
 
 start_edge 1 # adopts its pinned program and rejoins the fleet
 wait_for "$tmp/edge1.log" 'msg=started.*adopted=true' 20
+# It runs the fleet config's revision, as the others do, not the next
+# number its adopted state would have taken.
+config_generation() {
+  in_s curl -s "http://127.0.0.1:$((19200 + $1))/metrics" |
+    sed -nE 's/^sluice_config_generation ([0-9]+)$/\1/p'
+}
+g1=$(config_generation 1)
+g2=$(config_generation 2)
+check "edge 1, adopting, runs the fleet's generation ($g1, edge 2 $g2)" "${g1:-0} == ${g2:-1}"
 fi # xdp
 
 # --- 5. policy in etcd --------------------------------------------------------

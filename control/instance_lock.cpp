@@ -4,10 +4,14 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace sluice {
 
@@ -24,6 +28,27 @@ std::string instance_lock_path(const std::string& pin_path) {
       name += c;
   }
   return "/run/sluice/instance" + name + ".lock";
+}
+
+std::optional<bool> instance_lock_held(const std::string& pin_path) {
+  struct stat file {};
+  if (::stat(instance_lock_path(pin_path).c_str(), &file) != 0) return std::nullopt;
+  std::ifstream locks("/proc/locks");
+  if (!locks) return std::nullopt;
+  // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a process waiting
+  // for a lock has a line "1: -> FLOCK ..." (it holds nothing).
+  std::string line;
+  while (std::getline(locks, line)) {
+    std::istringstream in(line);
+    std::string id, kind, advisory, mode, pid, where;
+    if (!(in >> id >> kind >> advisory >> mode >> pid >> where) || kind != "FLOCK") continue;
+    unsigned dev_major = 0, dev_minor = 0;
+    unsigned long long inode = 0;
+    if (std::sscanf(where.c_str(), "%x:%x:%llu", &dev_major, &dev_minor, &inode) == 3 &&
+        dev_major == major(file.st_dev) && dev_minor == minor(file.st_dev) && inode == file.st_ino)
+      return true;
+  }
+  return false;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace sluice {
@@ -14,6 +15,14 @@ namespace sluice {
 // '-' ('-' and '%' escaped as %2d and %25, so two paths never share a file),
 // e.g. /run/sluice/instance-sys-fs-bpf-sluice.lock.
 std::string instance_lock_path(const std::string& pin_path);
+
+// Whether a process holds pin_path's lock now, read from /proc/locks
+// without taking it (a sluiced starting at that instant is not refused):
+// nullopt when there is no lock file to judge by (removed at a clean exit,
+// never made, or another mount namespace's /run) or /proc/locks cannot be
+// read. A sluiced killed (-9, a crash) holds it no more, even while its
+// process is a zombie its parent has not reaped.
+std::optional<bool> instance_lock_held(const std::string& pin_path);
 
 class InstanceLocks {
  public:

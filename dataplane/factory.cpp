@@ -10,6 +10,7 @@
 #ifdef SLUICE_WITH_XDP
 #include "dataplane/xdp/edge.hpp"
 #include "dataplane/xdp/xdp_dataplane.hpp"
+#include "dataplane/xdp/xdp_program.hpp"
 #endif
 #ifdef SLUICE_WITH_DPDK
 #include "dataplane/dpdk/dpdk_dataplane.hpp"
@@ -137,16 +138,7 @@ bool check_prefix_capacity(const DataplaneSettings& settings, const CompiledProf
   (void)settings;
   const bool xdp_runs = true;
 #endif
-  constexpr std::size_t kPerProfile = SL_LPM_MAX_ENTRIES / 2;
-  for (const auto& [side, entries] : {std::pair{"source", &profile.src_prefixes},
-                                      std::pair{"destination", &profile.dst_prefixes}}) {
-    if (!xdp_runs || entries->size() <= kPerProfile) continue;
-    *error = std::to_string(entries->size()) + " distinct " + side +
-             " prefixes; the XDP dataplane holds at most " + std::to_string(kPerProfile) +
-             " per direction (its prefix table holds the running profile's and the next one's)";
-    return false;
-  }
-  return true;
+  return !xdp_runs || XdpProgram::prefixes_fit(profile, error);
 #else
   (void)settings, (void)profile, (void)error;
   return true;  // DPDK sizes its tables to the profile (within the EAL's -m)

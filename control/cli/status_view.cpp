@@ -10,6 +10,7 @@
 #include "control/cli/cli_common.hpp"
 #include "control/cli/fleet_cli.hpp"
 #include "control/cli/top.hpp"
+#include "control/instance_lock.hpp"
 #ifdef SLUICE_WITH_XDP
 #include "dataplane/xdp/edge.hpp"
 #endif
@@ -45,7 +46,10 @@ void print_pinned_edge(const std::string& pin_path, bool json_out) {
     return;
   }
   const sluice::EdgeState now = sluice::edge_link_state(pin_path);
-  const bool running = r.pid > 0 && ::kill(r.pid, 0) == 0;
+  // Its instance lock says whether a sluiced runs it (a killed one's pid
+  // can still answer kill(0) as a zombie, or be another process's now).
+  const bool running =
+      sluice::instance_lock_held(pin_path).value_or(r.pid > 0 && ::kill(r.pid, 0) == 0);
   if (json_out) {
     json e = {{"record", pin_path + "/sl_edge"},
               {"state", sluice::edge_state_name(now)},

@@ -117,6 +117,8 @@ bool XdpDataplane::fail(const std::string& why, std::string* error) {
 }
 
 bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, std::string* error) {
+  std::string too_many;  // before the links are touched: what holds them keeps running
+  if (!XdpProgram::prefixes_fit(profile, &too_many)) return fail(too_many, error);
   const int outside = static_cast<int>(if_nametoindex(settings_.outside.c_str()));
   if (outside == 0)
     return fail("dataplane.outside: no interface named \"" + settings_.outside + "\"", error);

@@ -302,8 +302,24 @@ uint16_t XdpProgram::credit_cpus() const {
   return cpus > 0 ? static_cast<uint16_t>(std::min(cpus, 65535)) : 0;
 }
 
+bool XdpProgram::prefixes_fit(const CompiledProfile& profile, std::string* error) {
+  constexpr std::size_t kPerProfile = SL_LPM_MAX_ENTRIES / 2;
+  for (const auto& [side, entries] : {std::pair{"source", &profile.src_prefixes},
+                                      std::pair{"destination", &profile.dst_prefixes}}) {
+    if (entries->size() <= kPerProfile) continue;
+    *error = std::to_string(entries->size()) + " distinct " + side +
+             " prefixes; the XDP dataplane holds at most " + std::to_string(kPerProfile) +
+             " per direction (its prefix table holds the running profile's and the next one's)";
+    return false;
+  }
+  return true;
+}
+
 bool XdpProgram::write_profile(const CompiledProfile& profile, uint64_t generation,
                                std::string* error) {
+  // Before anything is written: a profile of more would fill the tries
+  // now, and refuse every later write (the live one's and the next one's).
+  if (!prefixes_fit(profile, error)) return false;
   Impl& impl = *impl_;
   const auto& maps = impl.skel->maps;
   sl_active active;

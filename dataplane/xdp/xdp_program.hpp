@@ -68,6 +68,12 @@ class XdpProgram {
   // the table sizes and SL_PIN_LAYOUT_REV. Another name is another layout.
   static std::string layout_name(const XdpProgramOptions& options);
 
+  // Whether profile's prefixes fit: the LPM tries hold the live profile's
+  // and the next one's, at most SL_LPM_MAX_ENTRIES / 2 each per direction.
+  // False + *error naming the count when not; write_profile refuses such a
+  // profile before it writes anything (so does --check-config).
+  static bool prefixes_fit(const CompiledProfile& profile, std::string* error);
+
   // True when the maps came from pins left by an earlier sluiced.
   bool adopted() const { return adopted_; }
   // Generation of the live profile (0: none written yet).

@@ -990,6 +990,47 @@ shed_order = "random"
   EXPECT_EQ(admitted, 4);
 }
 
+// A profile of more prefixes than a slot holds (SL_LPM_MAX_ENTRIES / 2 a
+// direction) is refused before anything is written: the live profile and
+// its generation stay, and later writes still fit. Written, it would have
+// filled the tries past half, and every later write of it (a retune of any
+// other key) would have been refused for want of room.
+TEST(XdpApply, AProfileOfTooManyPrefixesIsRefusedAndChangesNothing) {
+  SLUICE_REQUIRE_ROOT();
+  const char* v1 = R"(
+[[class]]
+name = "a"
+match = { src = "198.18.0.0/15" }
+rate_per_sec = 10
+)";
+  XdpProgramOptions o;
+  o.fake_clock = true;
+  std::string error;
+  auto p = XdpProgram::load(o, &error);
+  ASSERT_TRUE(p) << error;
+  ASSERT_TRUE(p->write_profile(test::profile_from_toml(v1), 1, &error)) << error;
+  CompiledProfile big = test::profile_from_toml(v1);
+  const uint32_t kTooMany = SL_LPM_MAX_ENTRIES / 2 + 1 - big.src_prefixes.size();
+  for (uint32_t i = 0; i < kTooMany; i++) {
+    LpmEntry e;
+    e.family = 6;
+    e.len = 128;
+    e.addr_be = {0x20, 0x01, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int b = 0; b < 4; b++) e.addr_be[12 + b] = static_cast<uint8_t>(i >> (24 - 8 * b));
+    e.class_mask = 1;
+    big.src_prefixes.push_back(e);
+  }
+  EXPECT_FALSE(p->write_profile(big, 2, &error));
+  EXPECT_NE(error.find(std::to_string(SL_LPM_MAX_ENTRIES / 2 + 1) + " distinct source prefixes"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(p->stats().generation, 1u);
+  big.src_prefixes.pop_back();  // exactly a slot's worth: written, and again
+  ASSERT_TRUE(p->write_profile(big, 2, &error)) << error;
+  ASSERT_TRUE(p->write_profile(big, 3, &error)) << error;
+  EXPECT_EQ(p->stats().generation, 3u);
+}
+
 // The longest class name the config accepts (SL_CLASS_NAME_MAX, the one
 // limit) is kept whole: its slot is found again by name at every retune, so
 // its counters and bucket carry on.

@@ -412,10 +412,19 @@ struct ApiServer::Impl {
         return;
       }
       if (!res.body.empty()) return;
-      const std::string error = res.status == 404
-                                    ? "nothing at " + req.path + ": POST to /v1/request"
-                                    : "HTTP " + std::to_string(res.status) +
-                                          ": expected a POST of one JSON request to /v1/request";
+      // httplib reads a form's body (curl -d's default type) up to 8 KiB
+      // only, which a whole config passes.
+      const bool form =
+          req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+      const std::string error =
+          res.status == 404 ? "nothing at " + req.path + ": POST to /v1/request"
+          : res.status == 413 && form
+              ? "HTTP 413: a body sent as application/x-www-form-urlencoded (curl -d's default) "
+                "is read up to 8 KiB; send the JSON request with Content-Type: application/json"
+          : res.status == 413 ? "HTTP 413: the request is larger than " +
+                                    std::to_string(kMaxRequestBytes >> 20) + " MiB"
+                              : "HTTP " + std::to_string(res.status) +
+                                    ": expected a POST of one JSON request to /v1/request";
       res.set_content(dump(json({{"ok", false}, {"error", error}})), "application/json");
     });
     const std::string& l = options.http_listen;

@@ -126,7 +126,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
     const uint64_t runs = next.config->boundary.lookups_per_sec.value_or(0);
     if (runs > learned) return refuse(frozen_under_profile_error(profile, runs, learned));
   }
-  const std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
+  std::vector<DiffEntry> diff = config_diff(effective_.text, next.text);
   if (const std::vector<ConfigError> restart_only = restart_only_errors(
           effective_.config ? without_restart_spellings(diff, *effective_.config, *next.config)
                             : diff,
@@ -154,6 +154,22 @@ json ControlState::change(const std::string& op, const std::string& requested,
   };
   if (profile != profile_)
     base_diff.push_back({"profile", profile_value(profile_), profile_value(profile)});
+  // The same settings written otherwise (a default written out, a key left
+  // to its default) are no change, as the same text is: no generation.
+  if (!diff.empty() || !base_diff.empty()) {
+    bool same =
+        profile == profile_ && effective_.config && same_settings(*effective_.config, *next.config);
+    if (same && !profile.empty()) {  // and the base under the profile
+      const LoadResult was = load_config_string(base_text_, base_source_);
+      const LoadResult now = load_config_string(base, base_source_);
+      same = was.ok() && now.ok() && same_settings(*was.config, *now.config);
+    }
+    if (same) {
+      diff.clear();
+      base_diff.clear();
+      ok["diff"] = json::array();
+    }
+  }
   if (dry_run || (diff.empty() && base_diff.empty())) {
     ok["notes"] = notes;
     ok["generation"] = generation_;

@@ -34,11 +34,13 @@ struct Prefix {
   std::array<uint8_t, 16> addr{};
   uint8_t len = 0;
   std::string text;  // as written, for messages and status
+  bool operator==(const Prefix&) const = default;
 };
 
 struct PortRange {
   uint16_t lo = 0;
   uint16_t hi = 0;
+  bool operator==(const PortRange&) const = default;
 };
 
 // [dataplane] is what the dataplanes take, as they take it.
@@ -70,6 +72,7 @@ struct BoundaryConfig {
   // share of the burst that priority p may not take (non-decreasing in p, < 100)
   std::array<uint32_t, SL_PRIORITIES> lookups_reserve_pct = kDefaultLookupsReservePct;
   std::array<uint32_t, SL_PRIORITIES> packets_reserve_pct = kDefaultPacketsReservePct;
+  bool operator==(const BoundaryConfig&) const = default;
 };
 
 struct AdmissionConfig {
@@ -89,6 +92,7 @@ struct AdmissionConfig {
   uint64_t flow_learn_sec = 10;      // learning window after a start with an empty table
   // A verified flow's packets rank as continuations up to this rate (0: all).
   uint64_t flow_packets_per_sec = 1000;
+  bool operator==(const AdmissionConfig&) const = default;
 };
 
 struct MetricsConfig {
@@ -139,6 +143,7 @@ struct MatchConfig {
   std::vector<uint8_t> protocols;    // IP protocol numbers; "icmp" means 1 and 58
   std::vector<PortRange> dst_ports;  // TCP/UDP destination ports
   std::vector<uint8_t> dscp;         // 0..63
+  bool operator==(const MatchConfig&) const = default;
 };
 
 struct PerSourceConfig {
@@ -146,6 +151,7 @@ struct PerSourceConfig {
   uint64_t burst = 0;      // default rate_per_sec (at least 1)
   uint8_t prefix_v4 = 32;  // sources are keyed by this prefix
   uint8_t prefix_v6 = 64;
+  bool operator==(const PerSourceConfig&) const = default;
 };
 
 struct ClassConfig {
@@ -158,6 +164,7 @@ struct ClassConfig {
   ShedOrder shed_order = ShedOrder::sticky;
   uint8_t mark_dscp = 0;  // used by on_shed = "mark"
   std::optional<PerSourceConfig> per_source;
+  bool operator==(const ClassConfig&) const = default;
 };
 
 // A named overlay: dotted keys ("class.citizen.rate_per_sec") to TOML values,
@@ -166,6 +173,7 @@ struct ClassConfig {
 struct ProfileOverlay {
   std::string name;
   std::vector<std::pair<std::string, std::string>> settings;  // key, TOML value text
+  bool operator==(const ProfileOverlay&) const = default;
 };
 
 struct Config {
@@ -178,6 +186,7 @@ struct Config {
   std::optional<FleetConfig> fleet;  // absent: this edge enforces its budgets alone
   std::vector<ClassConfig> classes;  // in match order; the last is always "default"
   std::map<std::string, ProfileOverlay> profiles;
+  bool operator==(const Config&) const = default;
 };
 
 }  // namespace sluice

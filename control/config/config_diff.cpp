@@ -6,6 +6,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <climits>
 #include <map>
 #include <optional>
@@ -149,6 +150,7 @@ std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
     }
     out.push_back(std::move(e));
   }
+  sort_by_position(out);  // as the loader's errors (docs/config.md, "Errors")
   return out;
 }
 
@@ -158,8 +160,24 @@ std::vector<DiffEntry> without_restart_spellings(const std::vector<DiffEntry>& d
     return key == section || (key.size() > section.size() && key.rfind(section, 0) == 0 &&
                               key[section.size()] == '.');
   };
+  const DataplaneSettings& was = running.dataplane;
+  const DataplaneSettings& is = requested.dataplane;
   auto unchanged = [&](const std::string& key) {
-    if (in(key, "dataplane")) return running.dataplane == requested.dataplane;
+    if (key == "dataplane.mode") return was.mode == is.mode;
+    if (key == "dataplane.outside") return was.outside == is.outside;
+    if (key == "dataplane.inside") return was.inside == is.inside;
+    if (key == "dataplane.xdp_attach") return was.xdp_attach == is.xdp_attach;
+    if (key == "dataplane.pin_path") return was.pin_path == is.pin_path;
+    if (key == "dataplane.when_stopped") return was.when_stopped == is.when_stopped;
+    if (key == "dataplane.dpdk_workers") return was.dpdk_workers == is.dpdk_workers;
+    if (key == "dataplane.dpdk_mbufs") return was.dpdk_mbufs == is.dpdk_mbufs;
+    if (key == "dataplane.dpdk_queue_size") return was.dpdk_queue_size == is.dpdk_queue_size;
+    if (key == "dataplane.dpdk_idle_sleep_us")
+      return was.dpdk_idle_sleep_us == is.dpdk_idle_sleep_us;
+    if (key == "dataplane.dpdk_clock") return was.dpdk_clock == is.dpdk_clock;
+    if (key == "dataplane.dpdk_standby") return was.dpdk_standby == is.dpdk_standby;
+    if (key == "dataplane.dpdk_args") return was.dpdk_args == is.dpdk_args;
+    if (in(key, "dataplane")) return was == is;  // the table itself (`dataplane = {}`)
     if (key == "admission.source_table_size")
       return running.admission.source_table_size == requested.admission.source_table_size;
     if (key == "admission.flow_table_size")
@@ -173,6 +191,20 @@ std::vector<DiffEntry> without_restart_spellings(const std::vector<DiffEntry>& d
   for (const DiffEntry& d : diff)
     if (!is_restart_only(d.key) || !unchanged(d.key)) out.push_back(d);
   return out;
+}
+
+bool same_settings(const Config& a, const Config& b) {
+  // A profile's settings are kept in the order written (its keys are
+  // distinct, so the order changes nothing), and a rewritten text (after a
+  // live `set`) may order them otherwise.
+  auto in_key_order = [](const Config& c) {
+    Config out = c;
+    out.source.clear();
+    for (auto& [name, overlay] : out.profiles)
+      std::sort(overlay.settings.begin(), overlay.settings.end());
+    return out;
+  };
+  return in_key_order(a) == in_key_order(b);
 }
 
 }  // namespace sluice

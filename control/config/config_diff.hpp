@@ -52,16 +52,22 @@ inline constexpr std::string_view kRunningSource = "<running>";
 // The same keys as errors for a refusal: each at the line and column where
 // `written` writes the key, or at 1:1 when it does not (a removed key, or a
 // change given as overrides), with the running and the requested value,
-// then `advice` ("restart sluiced to apply it").
+// then `advice` ("restart sluiced to apply it"); sorted by position.
 std::vector<ConfigError> restart_only_errors(const std::vector<DiffEntry>& diff,
                                              const WrittenConfig& written, std::string_view advice);
 
 // The diff without its restart-only entries whose value did not change
 // (from `running` to `requested`, both validated): a key written out at its
-// default, or dropped where it held it, or spelt another way. The tables
-// [dataplane], [metrics], [control] and [fleet] are compared whole, so an
-// entry of one stays when anything else in it changed.
+// default, or dropped where it held it, or spelt another way. [dataplane]
+// keys are compared one by one; the tables [metrics], [control] and [fleet]
+// whole, so an entry of one stays when anything else in it changed.
 std::vector<DiffEntry> without_restart_spellings(const std::vector<DiffEntry>& diff,
                                                  const Config& running, const Config& requested);
+
+// Whether a and b hold the same settings, however written (a key left to
+// its default or its default written out, another order, comments): every
+// field but the file each came from. A change between two such configs is
+// no change (docs/control-api.md: no generation, no audit line).
+bool same_settings(const Config& a, const Config& b);
 
 }  // namespace sluice

@@ -436,6 +436,35 @@ TEST_F(ControlStateTest, SetToTheCurrentValueIsANoOpWithoutAGeneration) {
   EXPECT_TRUE(test::read_audit(h.audit_path()).empty());
 }
 
+// A key the config leaves to its default, written out at that default (or
+// a shadow mode turned off that was never on), is the same setting: no
+// generation, no audit line, an empty diff. Under a profile too.
+TEST_F(ControlStateTest, ADefaultWrittenOutIsANoOpWithoutAGeneration) {
+  for (const json& request :
+       {set_request({{"admission.shadow", "false"}}),
+        set_request({{"admission.flow_learn_sec", "10"}}), json{{"op", "shadow"}, {"on", false}},
+        set_request(
+            {{"admission.flow_packets_per_sec", "1000"}, {"admission.malformed", "\"drop\""}})}) {
+    const json r = h.call(request);
+    ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+    EXPECT_EQ(r["generation"], 1) << request.dump();
+    EXPECT_TRUE(r["diff"].empty()) << r.dump();
+  }
+  EXPECT_EQ(h.state().generation(), 1u);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1}));
+  EXPECT_TRUE(test::read_audit(h.audit_path()).empty());
+  // A real change still is one, and so is the same under a profile.
+  ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "surge-1"}})["ok"].get<bool>());
+  EXPECT_EQ(h.state().generation(), 2u);
+  const json r = h.call(set_request({{"admission.sticky_window_ms", "100"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_TRUE(r["diff"].empty()) << r.dump();
+  EXPECT_EQ(h.state().generation(), 2u);
+  const json changed = h.call(set_request({{"admission.flow_learn_sec", "11"}}));
+  ASSERT_TRUE(changed["ok"].get<bool>()) << changed.dump();
+  EXPECT_EQ(h.state().generation(), 3u);
+}
+
 TEST_F(ControlStateTest, SetOfAKeyTheProfileAlsoSetsKeepsTheProfileValueAndSaysSo) {
   ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "surge-1"}})["ok"].get<bool>());
   const json r = h.call(set_request({{"class.citizen.rate_per_sec", "12000"}}));
@@ -503,6 +532,16 @@ TEST_F(ControlStateTest, RestartOnlyRefusalsNameTheFileLineAndColumn) {
             "edge.toml:1:1: dataplane.inside: changes only at restart (running: 'eth1', "
             "requested: not written); restart sluiced to apply it")
       << removed.dump();
+
+  // Two keys: in the order the file writes them, not by key; a dataplane
+  // key written out at its default beside them is no change, so no error.
+  std::string two =
+      replaced(base, "inside = \"eth1\"", "inside = \"eth8\"\nwhen_stopped = \"forward\"");
+  two = replaced(two, "source_table_size = 65536", "source_table_size = 131072");
+  const json both = h.call({{"op", "apply"}, {"config", two}, {"source", "edge.toml"}});
+  ASSERT_EQ(both["errors"].size(), 2u) << both.dump();
+  EXPECT_EQ(both["errors"][0]["key"], "dataplane.inside") << both.dump();
+  EXPECT_EQ(both["errors"][1]["key"], "admission.source_table_size") << both.dump();
 
   // Errors of a file that does not validate name it too.
   const json invalid = h.call({{"op", "apply"},

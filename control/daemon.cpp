@@ -310,8 +310,11 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   // config's revision.
   const uint64_t first_generation =
       fleet != nullptr ? static_cast<uint64_t>(fleet->record.revision) : 1;
-  const CompiledProfile first_profile =
-      compile_profile(fleet != nullptr ? apply_shares(cfg, fleet->shares) : cfg);
+  const Config first_config = fleet != nullptr ? apply_shares(cfg, fleet->shares) : cfg;
+  CompiledProfile first_profile = compile_profile(first_config);
+  const std::optional<double> learned =
+      start_at_learned_rate(cfg, fleet != nullptr ? &fleet->shares : nullptr,
+                            state_directory() + "/adaptive.json", &first_profile);
   DataplaneSelection selection;
   std::unique_ptr<Dataplane> dp =
       start_dataplane(dataplane_settings(cfg), first_profile, first_generation, &selection, &error);
@@ -333,6 +336,8 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   const uint64_t generation = dp->stats().generation;
   control_owner =
       std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
+  if (learned && !control_owner->set_adaptive_rate(*learned, &error))
+    log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
   if (fleet != nullptr) {
     control_owner->join_fleet(cfg.fleet->prefix, cfg.fleet->node, fleet->record.config);
     if (!control_owner->set_shares(fleet->shares, &error))

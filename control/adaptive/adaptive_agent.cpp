@@ -2,12 +2,15 @@
 #include "control/adaptive/adaptive_agent.hpp"
 #include "control/api/json_parse.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
+#include "control/adaptive/adaptive_rate.hpp"
 #include "control/api/control_state.hpp"
+#include "control/config/compile.hpp"
 #include "control/log.hpp"
 #include "control/seed_store.hpp"
 
@@ -51,6 +54,18 @@ std::optional<double> load_learned_rate(const std::string& path, double max_age_
   const double rate = j["rate"].get<double>();
   const double age = unix_now() - j["unix"].get<double>();
   if (!(rate >= 1) || age > max_age_sec || age < -60) return std::nullopt;
+  return rate;
+}
+
+std::optional<double> start_at_learned_rate(const Config& cfg, const EdgeShares* shares,
+                                            const std::string& state_path, CompiledProfile* first) {
+  const ControlState::AdaptiveBounds bounds = ControlState::adaptive_bounds_of(cfg, shares);
+  if (!bounds.on || cfg.dataplane.inside.empty()) return std::nullopt;
+  std::optional<double> rate = load_learned_rate(state_path, kLearnedRateMaxAgeSec);
+  if (!rate) return std::nullopt;
+  rate = std::clamp(*rate, bounds.floor, bounds.ceiling);
+  const Config run = shares ? apply_shares(cfg, *shares) : cfg;
+  compile_boundary_lookups(with_adaptive_rate(run.boundary, *rate), &first->prof);
   return rate;
 }
 
@@ -128,7 +143,7 @@ void AdaptiveAgent::tick(double seconds) {
     // A restart starts from what was learned before (kept an hour at most:
     // an older rate says little about today's backend), else the ceiling.
     const std::optional<double> kept =
-        state_path_.empty() ? std::nullopt : load_learned_rate(state_path_, 3600);
+        state_path_.empty() ? std::nullopt : load_learned_rate(state_path_, kLearnedRateMaxAgeSec);
     const double start = std::clamp(kept.value_or(bounds.ceiling), bounds.floor, bounds.ceiling);
     controller_.emplace(start);
     applied_ = kept_ = logged_ = start;

@@ -22,6 +22,8 @@
 #include <nlohmann/json.hpp>
 
 #include "control/adaptive/controller.hpp"
+#include "control/config/config.hpp"
+#include "control/fleet/shares.hpp"
 #include "control/metrics.hpp"
 #include "dataplane/dataplane.hpp"
 
@@ -32,7 +34,21 @@ class ControlState;
 // The learned rate kept across restarts: {"rate", "unix"}; nullopt when the
 // file is missing, unreadable or older than max_age_sec.
 std::optional<double> load_learned_rate(const std::string& path, double max_age_sec);
+// How old a kept rate may be for a start to take it: an older one says
+// little about today's backend.
+inline constexpr double kLearnedRateMaxAgeSec = 3600;
 bool keep_learned_rate(const std::string& path, double rate, std::string* error);
+
+// An inline edge's adaptive boundary starts at the rate it learned before
+// a restart from its first packet: `first`, compiled from cfg (with this
+// edge's fleet shares, if a member), gets that rate (within the floor and
+// ceiling) and it is returned; nullopt, `first` untouched, when adaptive is
+// off, the edge is not inline, or no rate was kept (or it is older than
+// kLearnedRateMaxAgeSec). At the ceiling until the adaptive thread's first
+// step (100 ms), a surge's worth went through to a backend at its capacity,
+// and its queue then read as the service's baseline.
+std::optional<double> start_at_learned_rate(const Config& cfg, const EdgeShares* shares,
+                                            const std::string& state_path, CompiledProfile* first);
 
 // One tick's counts from two readings of the dataplane's counters.
 AdaptiveTick adaptive_tick(const DataplaneStats& before, const DataplaneStats& now, double seconds);

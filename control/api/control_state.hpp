@@ -82,6 +82,9 @@ class ControlState {
     double floor = 0;
   };
   AdaptiveBounds adaptive_bounds() const;
+  // The same of a config (and this edge's fleet shares, if a member)
+  // before any ControlState runs it: sluiced's first profile.
+  static AdaptiveBounds adaptive_bounds_of(const Config& cfg, const EdgeShares* shares);
   // The learned boundary lookup rate (nullopt: the ceiling). Reaches the
   // dataplane through the same swap as a retune, but is not a config change:
   // same generation, no history, no audit line. False + *error when the

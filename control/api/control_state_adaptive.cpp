@@ -21,13 +21,17 @@ CompiledProfile ControlState::compile(const Config& cfg) const {
 
 ControlState::AdaptiveBounds ControlState::adaptive_bounds() const {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!effective_.config) return AdaptiveBounds{};
+  return adaptive_bounds_of(*effective_.config, shares_ ? &*shares_ : nullptr);
+}
+
+ControlState::AdaptiveBounds ControlState::adaptive_bounds_of(const Config& cfg,
+                                                              const EdgeShares* shares) {
   AdaptiveBounds b;
-  if (!effective_.config) return b;
-  const Config& cfg = *effective_.config;
   b.on = cfg.boundary.adaptive && cfg.boundary.lookups_per_sec.has_value();
   if (!b.on) return b;
   const double configured = static_cast<double>(*cfg.boundary.lookups_per_sec);
-  const Config run = shares_ ? apply_shares(cfg, *shares_) : cfg;
+  const Config run = shares ? apply_shares(cfg, *shares) : cfg;
   b.ceiling = static_cast<double>(run.boundary.lookups_per_sec.value_or(0));
   b.floor = std::min(b.ceiling, static_cast<double>(cfg.boundary.adaptive_floor()) * b.ceiling /
                                     std::max(1.0, configured));

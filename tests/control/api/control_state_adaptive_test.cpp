@@ -281,5 +281,47 @@ TEST(AdaptiveAgentParts, TheLearnedRateFileAndTheTick) {
   EXPECT_EQ(adaptive_tick(b, a, 0.1).signal.requests, 0u);
 }
 
+// A restarted inline edge runs its learned rate from its first packet: the
+// first profile has it (within the floor), not the ceiling.
+TEST(AdaptiveAgentParts, AnInlineEdgeStartsAtItsLearnedRate) {
+  ControlHarness h;
+  Config c = h.state().config();
+  ASSERT_FALSE(c.dataplane.inside.empty());
+  c.boundary.adaptive = true;
+  c.boundary.lookups_per_sec = 1000;
+  c.boundary.lookups_burst = 100;
+  const std::string dir = ::testing::TempDir() + "/adaptive-start";
+  const std::string path = dir + "/adaptive.json";
+  std::string error;
+  ASSERT_TRUE(keep_learned_rate(path, 123, &error)) << error;
+  const CompiledProfile ceiling = compile_profile(c);
+  const CompiledProfile at_123 = compile_profile(with_adaptive_rate(c, 123));
+  ASSERT_NE(ceiling.prof.boundary_lookups.cap_nt, at_123.prof.boundary_lookups.cap_nt);
+  auto same_boundary = [](const CompiledProfile& a, const CompiledProfile& b) {
+    return std::memcmp(&a.prof.boundary_lookups, &b.prof.boundary_lookups,
+                       sizeof(a.prof.boundary_lookups)) == 0;
+  };
+
+  CompiledProfile first = compile_profile(c);
+  EXPECT_EQ(start_at_learned_rate(c, nullptr, path, &first), 123.0);
+  EXPECT_TRUE(same_boundary(first, at_123));
+  // Below the floor (a tenth of the ceiling): the floor.
+  ASSERT_TRUE(keep_learned_rate(path, 5, &error)) << error;
+  first = compile_profile(c);
+  EXPECT_EQ(start_at_learned_rate(c, nullptr, path, &first), 100.0);
+  EXPECT_TRUE(same_boundary(first, compile_profile(with_adaptive_rate(c, 100))));
+  // Host mode, adaptive off, no rate kept: the ceiling, untouched.
+  for (int i = 0; i < 3; i++) {
+    Config other = c;
+    std::string where = path;
+    if (i == 0) other.dataplane.inside.clear();
+    if (i == 1) other.boundary.adaptive = false;
+    if (i == 2) where = dir + "/missing.json";
+    first = compile_profile(other);
+    EXPECT_FALSE(start_at_learned_rate(other, nullptr, where, &first).has_value()) << i;
+    EXPECT_TRUE(same_boundary(first, compile_profile(other))) << i;
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -51,8 +51,9 @@ void adaptive_families(const AdaptiveFigures& a, const sl_backend_signal* sig,
         "Backend answers per second over the controller's last evaluation", a.delivered}},
       out);
   MetricFamily steps = family("sluice_adaptive_steps_total",
-                              "Controller steps by what they did (increase, decrease, hold, "
-                              "probe, rebaseline, resets, syn_again, stalled, ceiling, floor)",
+                              "Controller steps by the rule that decided them (increase, "
+                              "decrease, hold, idle, probe, rebaseline, resets, syn_again, "
+                              "stalled, ceiling, floor)",
                               MetricType::Counter);
   for (const auto& [reason, n] : a.steps) add(steps, static_cast<double>(n), {{"reason", reason}});
   out->push_back(std::move(steps));

@@ -18,6 +18,8 @@ const char* adaptive_reason_name(AdaptiveReason r) {
       return "increase";
     case AdaptiveReason::hold:
       return "hold";
+    case AdaptiveReason::idle:
+      return "idle";
     case AdaptiveReason::decrease:
       return "decrease";
     case AdaptiveReason::resets:
@@ -164,12 +166,26 @@ double AdaptiveController::baseline(const AdaptiveStep& s, double fast_sec, bool
 // admitted then take the service time. If even the lowest median of the
 // probe stays above rebase_above x the baseline, the service slowed and that
 // median becomes the baseline; otherwise a queue stood still and is gone.
+// A probe whose latency still falls at its end (each evaluation 10% under
+// the one before) drains a queue longer than its time: it goes on, an
+// evaluation at a time, up to probe_max_sec. Else a standing queue of more
+// than 0.5 x rate x latency requests (a latency above twice the baseline:
+// a backend whose capacity fell) was adopted as the service's own latency.
 // Either way the rate goes back to where it was, and the controller goes on.
 bool AdaptiveController::probe(AdaptiveStep& s, double* next) {
   if (probe_until_ < 0) return false;
-  if (s.latency_sec > 0) probe_low_ = std::min(probe_low_, s.latency_sec);
+  const bool falling = s.latency_sec > 0 && s.latency_sec < 0.9 * probe_last_;
+  if (s.latency_sec > 0) {
+    probe_low_ = std::min(probe_low_, s.latency_sec);
+    probe_last_ = s.latency_sec;
+  }
   s.reason = AdaptiveReason::probe;
   if (clock_ < probe_until_) return true;
+  if (falling && probe_low_ > tuning_.rebase_above * s.baseline_sec &&
+      clock_ < probe_started_ + tuning_.probe_max_sec) {
+    probe_until_ = clock_ + 0.2;
+    return true;
+  }
   probe_until_ = -1;
   // Back to where it was, or to what the backend delivered before the probe
   // if that is more: decreases while it was slowing may have cut below it.
@@ -256,7 +272,8 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     probe_until_ = clock_ + std::clamp(2.0 * s.latency_sec, 0.2, 1.0);
     probe_rate_ = rate_;
     probe_delivered_ = delivered_avg_;
-    probe_low_ = s.latency_sec;
+    probe_low_ = probe_last_ = s.latency_sec;
+    probe_started_ = clock_;
     next = std::max(floor, tuning_.probe_drain * std::min(rate_, s.delivered_per_sec));
     s.reason = AdaptiveReason::probe;
   } else if (holding) {
@@ -287,12 +304,12 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     const double ticks = std::max(1.0, gathered_sec_ / 0.1);
     next = std::max({floor, tuning_.idle_headroom * delivered_avg_,
                      std::min(rate_, rate_ * std::pow(1.0 - tuning_.idle_decrease, ticks))});
-    s.reason = AdaptiveReason::hold;
+    s.reason = std::fabs(next - rate_) >= 0.5 ? AdaptiveReason::idle : AdaptiveReason::hold;
   }
   // One decrease per congestion event: until what was admitted before it is
   // answered, the answers still show the queue it built.
   if (next < rate_ && s.reason != AdaptiveReason::stalled && s.reason != AdaptiveReason::hold &&
-      s.reason != AdaptiveReason::probe) {
+      s.reason != AdaptiveReason::idle && s.reason != AdaptiveReason::probe) {
     hold_answers_ = requested_total_;  // FIFO: answered once these many were
     // ... or twice the latency passed: a hold as long as the queue would let
     // a queue that grows under a backend that slowed grow unseen.

@@ -53,6 +53,7 @@ struct AdaptiveTuning {
   double rebase_sec = 1.0;        // fastest answers this long above ...
   double rebase_above = 1.8;      // ... this x the baseline, all answered: drain probe
   double probe_drain = 0.75;      // the probe admits this x what the backend delivers
+  double probe_max_sec = 2.0;     // a probe whose latency still falls goes on this long at most
   uint64_t min_samples = 8;       // answers one evaluation needs ...
   double max_eval_sec = 0.5;      // ... unless this long passed with at least one
   double fast_increase = 0.10;    // per 100 ms, latency below (1 + tolerance) / 2 x baseline
@@ -72,8 +73,11 @@ enum class AdaptiveReason {
   start,       // no evaluation yet
   waiting,     // not enough answers yet to judge
   increase,    // under the target, lookups shed: probing up
-  hold,        // under the target, no demand above the rate (at most 2x what was answered)
-  decrease,    // over the target
+  hold,        // the rate stays: over the target without a queue of ours that grows, or
+               // no demand above it and at most 2x what was answered already
+  idle,        // no demand above the rate: it follows 2x what the backend answered
+  decrease,    // over the target, a queue of ours grows: what the backend delivers, less
+               // the overshoot (above the rate when a cut left it below that)
   resets,      // the backend reset admitted flows
   syn_again,   // clients sent SYNs again (accept queue full)
   stalled,     // requests got no answer for stall_sec
@@ -173,6 +177,8 @@ class AdaptiveController {
   double probe_rate_ = 0;       // the rate before it, restored after ...
   double probe_delivered_ = 0;  // ... or what the backend delivered before it, if more
   double probe_low_ = 0;        // the lowest median during it
+  double probe_last_ = 0;       // its last evaluation's median (still falling: on)
+  double probe_started_ = 0;
   AdaptiveStep last_;
 };
 

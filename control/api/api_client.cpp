@@ -73,9 +73,14 @@ std::optional<nlohmann::json> ApiClient::call(const nlohmann::json& request, std
   return next(error, timeout_ms);
 }
 
-std::optional<nlohmann::json> ApiClient::next(std::string* error, int timeout_ms) {
+std::optional<nlohmann::json> ApiClient::next(std::string* error, int timeout_ms,
+                                              const volatile int* stop) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
+    if (stop != nullptr && *stop != 0) {
+      *error = "interrupted";
+      return std::nullopt;
+    }
     const std::size_t nl = pending_.find('\n');
     if (nl != std::string::npos) {
       nlohmann::json r = parse_json(pending_.substr(0, nl));

@@ -24,7 +24,10 @@ class ApiClient {
   std::optional<nlohmann::json> call(const nlohmann::json& request, std::string* error,
                                      int timeout_ms = 10000);
   // The next line of a streamed response (after call() returned the first).
-  std::optional<nlohmann::json> next(std::string* error, int timeout_ms = 10000);
+  // stop: a flag a signal handler sets; once set, the wait ends at the
+  // signal's interruption (nullopt, *error "interrupted").
+  std::optional<nlohmann::json> next(std::string* error, int timeout_ms = 10000,
+                                     const volatile int* stop = nullptr);
 
  private:
   explicit ApiClient(int fd) : fd_(fd) {}

@@ -468,6 +468,12 @@ void ControlState::capture(const json& request, const Origin& origin,
       return refused("reason: " + std::string(reason_label(filter.reason)) +
                      " is never shed; capture it with verdict admitted or any");
   }
+  // As a change is (change()): an edge whose links hold no program of ours
+  // (after `sluiced --detach`) decides nothing there is to capture.
+  if (const DataplaneStats health = dataplane_.stats(); !health.healthy)
+    return refused("the dataplane is not enforcing (" + health.unhealthy +
+                   "): it decides no packet, so nothing would be captured; restart sluiced to "
+                   "take the edge back");
   std::string error;
   if (!dataplane_.capture_start(filter, &error)) return refused("capture: " + error);
   log_event(LogLevel::info, "capture started",

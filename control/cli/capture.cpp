@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/cli/capture.hpp"
 
+#include <signal.h>
+
 #include <iostream>
 #include <vector>
 
@@ -25,6 +27,22 @@ bool unhex(const std::string& hex, std::vector<uint8_t>* out) {
     out->push_back(static_cast<uint8_t>(hi << 4 | lo));
   }
   return true;
+}
+
+// Set by SIGINT and SIGTERM while a capture runs: it ends as if its count
+// or time were reached (the file closed whole, the summary printed), as
+// tcpdump's does.
+volatile int interrupted = 0;
+
+void on_interrupt(int) { interrupted = 1; }
+
+// The summary line (standard error): frames written, where, and why the
+// capture ended.
+void summary(uint64_t written, const std::string& file, const std::string& ended, uint64_t lost) {
+  std::cerr << "captured " << written << " frames to "
+            << (file == "-" ? std::string("standard output") : file) << " (" << ended
+            << (lost ? ", " + std::to_string(lost) + " lost by the dataplane" : std::string())
+            << ")\n";
 }
 
 }  // namespace
@@ -54,21 +72,21 @@ int capture(const std::string& socket, const CaptureArgs& a) {
   }
   uint64_t written = 0;
   std::vector<uint8_t> bytes;
-  for (; line; line = client->next(&error, 10000)) {
+  // No SA_RESTART: the wait for the next line wakes at the signal.
+  struct sigaction stop {};
+  stop.sa_handler = on_interrupt;
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGINT, &stop, nullptr);
+  sigaction(SIGTERM, &stop, nullptr);
+  for (; line; line = client->next(&error, 10000, &interrupted)) {
     const json& l = *line;
     if (l.contains("done")) {
       if (!out.close()) {
-        std::cerr << "sluicectl: " << a.file << ": cannot write\n";
+        std::cerr << "sluicectl: " << a.file << ": cannot write: " << out.error() << "\n";
         return kRejected;
       }
-      std::cerr << "captured " << written << " frames to "
-                << (a.file == "-" ? std::string("standard output") : a.file) << " ("
-                << l.value("ended", std::string()) << " reached"
-                << (l.value("lost", uint64_t{0})
-                        ? ", " + std::to_string(l["lost"].get<uint64_t>()) +
-                              " lost by the dataplane"
-                        : std::string())
-                << ")\n";
+      summary(written, a.file, l.value("ended", std::string()) + " reached",
+              l.value("lost", uint64_t{0}));
       return kOk;
     }
     if (!l.contains("frame")) continue;  // "waiting": nothing sampled in a while
@@ -81,10 +99,16 @@ int capture(const std::string& socket, const CaptureArgs& a) {
                                 " reason=" + l.value("reason", std::string());
     if (!out.write(l.value("unix_ns", uint64_t{0}), l.value("wire_len", uint32_t{0}), bytes,
                    comment)) {
-      std::cerr << "sluicectl: " << a.file << ": cannot write\n";
+      std::cerr << "sluicectl: " << a.file << ": cannot write: " << out.error() << "\n";
       return kRejected;
     }
     written++;
+  }
+  if (interrupted) {  // closing the connection ends the capture in sluiced
+    const bool closed = out.close();
+    summary(written, a.file, "interrupted", 0);
+    if (!closed) std::cerr << "sluicectl: " << a.file << ": cannot write: " << out.error() << "\n";
+    return closed ? kOk : kRejected;
   }
   out.close();
   std::cerr << "sluicectl: " << error << " (" << written << " frames written to " << a.file

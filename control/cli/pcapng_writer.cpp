@@ -93,15 +93,20 @@ bool PcapngWriter::write(uint64_t unix_ns, uint32_t wire_len, const std::vector<
 }
 
 bool PcapngWriter::put(const std::vector<uint8_t>& block) {
-  // Down a pipe each block goes at once: the reader sees every frame as it
-  // is captured.
-  return file_ != nullptr && std::fwrite(block.data(), 1, block.size(), file_) == block.size() &&
-         (!to_stdout_ || std::fflush(file_) == 0);
+  // Each block goes at once, in one write: down a pipe the reader sees
+  // every frame as it is captured, and a file stopped at any time (^C, a
+  // kill) holds whole blocks. A capture is sampled: a write per frame.
+  if (file_ == nullptr) return false;
+  if (std::fwrite(block.data(), 1, block.size(), file_) == block.size() && std::fflush(file_) == 0)
+    return true;
+  error_ = std::strerror(errno);
+  return false;
 }
 
 bool PcapngWriter::close() {
   if (file_ == nullptr) return true;
   const bool ok = to_stdout_ ? std::fflush(file_) == 0 : std::fclose(file_) == 0;
+  if (!ok) error_ = std::strerror(errno);
   file_ = nullptr;
   return ok;
 }

@@ -21,14 +21,19 @@ class PcapngWriter {
   ~PcapngWriter();
   // One packet: `bytes` as captured (at most snaplen), `wire_len` its length
   // on the wire, `comment` in the block's opt_comment. False on a write error.
+  // Each block reaches the file (or pipe) as it is written: a capture
+  // stopped at any time leaves whole blocks that tcpdump reads.
   bool write(uint64_t unix_ns, uint32_t wire_len, const std::vector<uint8_t>& bytes,
              const std::string& comment);
   bool close();
+  // Why the last write or close failed ("No space left on device").
+  const std::string& error() const { return error_; }
 
  private:
   bool put(const std::vector<uint8_t>& block);
   std::FILE* file_ = nullptr;
   bool to_stdout_ = false;  // opened as "-"
+  std::string error_;
 };
 
 }  // namespace sluice::cli

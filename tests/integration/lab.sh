@@ -205,4 +205,28 @@ lab_capture_check() {
   check "sluicectl capture -w - | tcpdump -r -: 3 SYNs of 198.18.20.2 (exit $rc)" \
     "rc == 0 && $(grep -c '198.18.20.2.* > .*Flags \[S\]' "$dir/piped.txt") == 3 && \
      $(grep -c '^captured 3 frames to standard output' "$dir/capture2.err") == 1"
+  # Stopped with ^C (SIGINT) before its count or time: the file holds every
+  # frame written, whole, and the summary says so (before: an empty file).
+  started=$(grep -c 'msg="capture started"' "$log" || true)
+  "$ctl" --socket "$sock" capture --verdict shed --class citizen -c 1000 --seconds 60 \
+    -w "$dir/stopped.pcapng" 2>"$dir/capture3.err" &
+  pid=$!
+  for _ in $(seq 1 200); do
+    (($(grep -c 'msg="capture started"' "$log") > started)) && break
+    sleep 0.05
+  done
+  client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100 >/dev/null
+  for _ in $(seq 1 100); do # up to 5 s for its frames to be in the file
+    (($(tcpdump -nr "$dir/stopped.pcapng" 2>/dev/null | wc -l) >= 5)) && break
+    sleep 0.05
+  done
+  kill -INT "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  cat "$dir/capture3.err"
+  local n
+  n=$(sed -nE 's/^captured ([0-9]+) frames to .* \(interrupted\)$/\1/p' "$dir/capture3.err")
+  check "sluicectl capture stopped by SIGINT: exit 0, its ${n:-no} frames whole in the file" \
+    "rc == 0 && ${n:-0} >= 5 && $(tcpdump -nr "$dir/stopped.pcapng" 2>&1 | grep -c 'Flags \[S\]') == ${n:-0} && \
+     $(tcpdump -nr "$dir/stopped.pcapng" 2>&1 | grep -ci 'truncated') == 0"
 }

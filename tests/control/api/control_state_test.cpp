@@ -190,6 +190,22 @@ TEST_F(ControlStateTest, CaptureStreamsTheFramesItsFilterAsksFor) {
   EXPECT_EQ(last["ended"], "count");
 }
 
+// An edge that enforces nothing (its program gone from the links) decides
+// no packet: a capture is refused at once, saying why, as a change is;
+// before, it waited out its time and said "captured 0 frames".
+TEST_F(ControlStateTest, CaptureIsRefusedWhileTheDataplaneEnforcesNothing) {
+  h.dataplane().set_unhealthy("sluice's program is no longer the one on the outside link");
+  std::vector<json> lines;
+  h.state().capture({{"op", "capture"}, {"seconds", 5}}, Origin{"unix"}, [&](const json& l) {
+    lines.push_back(l);
+    return true;
+  });
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_FALSE(lines[0]["ok"].get<bool>());
+  EXPECT_NE(lines[0]["error"].get<std::string>().find("not enforcing"), std::string::npos)
+      << lines[0].dump();
+}
+
 // The log level is sluiced's, not the config's: reported, set at once, and
 // no generation or audit line for it.
 TEST_F(ControlStateTest, LogLevelIsReportedAndSetWithoutAGeneration) {

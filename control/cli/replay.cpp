@@ -132,11 +132,28 @@ void as_ethernet(Link link, const u_char* data, uint32_t len, std::vector<uint8_
 }
 
 // True for a frame a Linux cooked capture marks as sent by the capturing
-// host (packet type PACKET_OUTGOING): SLL's first two bytes, SLL2's 11th.
+// host (packet type PACKET_OUTGOING: SLL's first two bytes, SLL2's 11th),
+// or as its loopback's (ARPHRD_LOOPBACK: SLL's bytes 3-4, SLL2's 9-10;
+// `tcpdump -i any` takes lo too, both ways): neither arrived at an edge.
 bool sent_by_host(Link link, const u_char* data, uint32_t caplen) {
-  constexpr unsigned kOutgoing = 4;
-  if (link == Link::sll) return caplen >= 2 && (data[0] << 8 | data[1]) == kOutgoing;
-  if (link == Link::sll2) return caplen >= 11 && data[10] == kOutgoing;
+  constexpr unsigned kOutgoing = 4, kLoopback = 772;
+  if (link == Link::sll)
+    return caplen >= 4 && ((data[0] << 8 | data[1]) == kOutgoing ||
+                           static_cast<unsigned>(data[2] << 8 | data[3]) == kLoopback);
+  if (link == Link::sll2)
+    return caplen >= 11 &&
+           (data[10] == kOutgoing || static_cast<unsigned>(data[8] << 8 | data[9]) == kLoopback);
+  return false;
+}
+
+// Whether a frame parsed into m (its missing bytes read as zeros when the
+// snap length cut it; sl_parse sets the family once the IP header parses,
+// whatever follows) holds its whole IP source address within its first
+// `captured` bytes: the servers' frames are told by it, also when the snap
+// cut a header after it.
+bool source_captured(const sl_meta& m, uint32_t captured) {
+  if (m.family == SL_FAMILY_V4) return m.l3_off + 16u <= captured;
+  if (m.family == SL_FAMILY_V6) return m.l3_off + 24u <= captured;
   return false;
 }
 
@@ -255,7 +272,11 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
         len = static_cast<uint32_t>(frame.size());
       }
       sl_meta m;
-      if (hdr->len > hdr->caplen && len >= SL_ETH_HLEN) {
+      bool from_server = false;  // with return_src: a frame of the servers'
+      if (hdr->len > hdr->caplen && len < SL_ETH_HLEN) {
+        snapped++;  // its Ethernet header cut (decided: malformed)
+        headers_cut++;
+      } else if (hdr->len > hdr->caplen) {
         // Shortened by the snap length: the packet as it was on the wire,
         // unless the snap cut a header the decision reads.
         snapped++;
@@ -267,15 +288,23 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
         wire.assign(data, data + len);
         wire.resize(on_wire, 0);
         const int parsed = sl_parse(wire.data(), wire.data() + wire.size(), &m);
+        // The IP header parsed (family set) even where its L4 header, cut,
+        // did not.
+        from_server = !return_src.empty() && source_captured(m, len) &&
+                      servers.lookup(m.family, m.src_be) != 0;
         if (header_bytes(parsed, m) <= len) {
           data = wire.data();
           len = static_cast<uint32_t>(wire.size());
         } else {
           headers_cut++;
         }
+      } else if (!return_src.empty()) {
+        from_server = sl_parse(data, data + len, &m) == SL_PARSE_OK &&
+                      servers.lookup(m.family, m.src_be) != 0;
       }
-      if (!return_src.empty() && sl_parse(data, data + len, &m) == SL_PARSE_OK &&
-          servers.lookup(m.family, m.src_be) != 0) {
+      // The servers' frames are the return path, seen, never decided (one
+      // whose snap cut a header the model reads is not seen either).
+      if (from_server) {
         model.observe_inside(data, len, now_ns);
         continue;
       }
@@ -363,7 +392,8 @@ std::string to_table(const ReplayResult& result) {
   row("total", result.totals);
   if (result.outgoing != 0)
     out << result.outgoing
-        << " frames sent by the capturing host (Linux cooked capture) were not decided\n";
+        << " frames sent by the capturing host or on its loopback (Linux cooked capture) were "
+           "not decided\n";
   if (result.snapped != 0)
     out << result.snapped << " frames shortened by the capture's snap length were decided as sent"
         << (result.headers_cut != 0 ? ", except " + std::to_string(result.headers_cut) +

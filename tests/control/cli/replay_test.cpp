@@ -206,10 +206,30 @@ std::string decided(const ReplayResult& r) {
 }
 
 // A frame of a Linux cooked capture v2 (tcpdump -i any) with its packet
-// type: 0 arrived for this host, 4 sent by it.
-std::vector<uint8_t> sll2_frame(const std::vector<uint8_t>& eth, uint8_t packet_type) {
-  std::vector<uint8_t> b = {eth[12],     eth[13], 0, 0, 0, 0, 0, 2, 0, 1,
-                            packet_type, 6,       2, 0, 0, 0, 0, 1, 0, 0};
+// type (0 arrived for this host, 4 sent by it) and its interface's ARPHRD
+// type (1 Ethernet, 772 loopback).
+std::vector<uint8_t> sll2_frame(const std::vector<uint8_t>& eth, uint8_t packet_type,
+                                uint16_t hatype = 1) {
+  std::vector<uint8_t> b = {eth[12],
+                            eth[13],
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            2,
+                            static_cast<uint8_t>(hatype >> 8),
+                            static_cast<uint8_t>(hatype),
+                            packet_type,
+                            6,
+                            2,
+                            0,
+                            0,
+                            0,
+                            0,
+                            1,
+                            0,
+                            0};
   b.insert(b.end(), eth.begin() + 14, eth.end());
   return b;
 }
@@ -245,6 +265,12 @@ TEST_F(Replay, SnappedCapturesAreDecidedAsTheWirePackets) {
   EXPECT_EQ(cut.totals.admitted_by_reason.at("non_ip"), 1u);
   EXPECT_NE(to_table(cut).find("except 1200 whose headers it cut"), std::string::npos)
       << to_table(cut);
+  // 10 bytes: every Ethernet header cut, every frame counted as cut (a
+  // record of fewer bytes than Ethernet's header was malformed unsaid).
+  const ReplayResult ten = replayed(10);
+  EXPECT_EQ(ten.snapped, frames.size());
+  EXPECT_EQ(ten.headers_cut, frames.size());
+  EXPECT_EQ(ten.totals.shed_by_reason.at("malformed"), frames.size());
 }
 
 // A record whose original length claims more than any frame (a crafted or
@@ -293,6 +319,13 @@ TEST_F(Replay, FramesTheCapturingHostSentAreNotDecided) {
     both.push_back(in.back());
     if (f.bytes.size() >= 14) both.push_back({f.ts_ns, sll2_frame(f.bytes, 4)});  // an echo
   }
+  // The host's loopback, both ways (a Prometheus scrape of sluiced itself):
+  // never at an edge either.
+  for (uint64_t i = 0; i < 3; i++) {
+    const auto lo = PacketBuilder().ipv4("127.0.0.1", "127.0.0.1").tcp(40000, 9109, 0x02).build();
+    both.push_back({i, sll2_frame(lo, 4, 772)});
+    both.push_back({i, sll2_frame(lo, 0, 772)});
+  }
   const std::string in_path = dir_ / "in.pcap", both_path = dir_ / "both.pcap";
   test::write_pcap(in_path, in, DLT_LINUX_SLL2);
   test::write_pcap(both_path, both, DLT_LINUX_SLL2);
@@ -302,10 +335,11 @@ TEST_F(Replay, FramesTheCapturingHostSentAreNotDecided) {
   auto b = replay_pcap(profile, both_path, &error);
   ASSERT_TRUE(b) << error;
   EXPECT_EQ(a->outgoing, 0u);
-  EXPECT_EQ(b->outgoing, 1202u);
+  EXPECT_EQ(b->outgoing, 1208u);
   EXPECT_EQ(decided(*b), decided(*a));
   EXPECT_EQ(b->totals.packets, 1202u);
-  EXPECT_NE(to_table(*b).find("1202 frames sent by the capturing host"), std::string::npos);
+  EXPECT_NE(to_table(*b).find("1208 frames sent by the capturing host or on its loopback"),
+            std::string::npos);
 }
 
 // The pcapng `sluicectl capture` writes: libpcap reads every packet back
@@ -420,6 +454,15 @@ TEST_F(Replay, ReturnPathFramesFeedTheFlowTable) {
   EXPECT_EQ(with->totals.packets, 81u);  // the servers' 20 frames are not decided
   EXPECT_EQ(with->totals.admitted_by_reason["continuation"], 40u);
   EXPECT_EQ(with->totals.admitted_by_reason["unverified"], 21u);
+  // Cut by a snap length inside the TCP header (tcpdump -s 40): the
+  // servers' frames are still told by their IP source and not decided
+  // (before: 20 more packets, every one malformed).
+  const std::string snapped = (dir_ / "both-s40.pcap").string();
+  test::write_pcap(snapped, frames, DLT_EN10MB, 40);
+  auto cut = replay_pcap(profile, snapped, &error, {servers});
+  ASSERT_TRUE(cut) << error;
+  EXPECT_EQ(cut->totals.packets, 81u);
+  EXPECT_EQ(cut->headers_cut, 101u);
   auto without = replay_pcap(profile, pcap, &error);
   ASSERT_TRUE(without) << error;
   EXPECT_EQ(without->totals.packets, 101u);

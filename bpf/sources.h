@@ -164,9 +164,10 @@ static __always_inline int sl_source_cas(struct sl_source_way *way, __u32 set, _
  * shed that only needed to know writes nothing). A source new to its set
  * enters it under the lock of the set's stripe (sl_source_locks): in place
  * of the source first in its set's eviction order when the set is full
- * (sl_source_victim), counted as an eviction. A CPU that found the source's way an instant before
- * another CPU gave it to a new source takes (or gives back) that source's
- * token: once, at worst, from a fresh full budget. */
+ * (sl_source_victim), counted as an eviction. A CPU that found the
+ * source's way an instant before another CPU gave it to a new source takes
+ * (or gives back) that source's token: once, at worst, from a fresh full
+ * budget. */
 __attribute__((noinline)) int sl_source_xdp(const struct sl_profile *prof, __u32 cls,
 					    const struct sl_meta *m, __u64 now, int op)
 {

@@ -42,19 +42,38 @@ std::string rate_text(double rate) { return std::to_string(std::llround(rate)); 
 
 }  // namespace
 
-std::optional<double> load_learned_rate(const std::string& path, double max_age_sec) {
+namespace {
+
+// The kept state's JSON when it is readable and at most max_age_sec old.
+std::optional<json> load_kept(const std::string& path, double max_age_sec) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::stringstream text;
   text << in.rdbuf();
-  const json j = parse_json(text.str());
+  json j = parse_json(text.str());
   if (!j.is_object() || !j.contains("rate") || !j["rate"].is_number() || !j.contains("unix") ||
       !j["unix"].is_number())
     return std::nullopt;
   const double rate = j["rate"].get<double>();
   const double age = unix_now() - j["unix"].get<double>();
   if (!(rate >= 1) || age > max_age_sec || age < -60) return std::nullopt;
-  return rate;
+  return j;
+}
+
+}  // namespace
+
+std::optional<double> load_learned_rate(const std::string& path, double max_age_sec) {
+  const std::optional<json> j = load_kept(path, max_age_sec);
+  if (!j) return std::nullopt;
+  return (*j)["rate"].get<double>();
+}
+
+std::optional<double> load_learned_baseline(const std::string& path, double max_age_sec) {
+  const std::optional<json> j = load_kept(path, max_age_sec);
+  if (!j || !j->contains("baseline_ms") || !(*j)["baseline_ms"].is_number()) return std::nullopt;
+  const double ms = (*j)["baseline_ms"].get<double>();
+  if (!(ms > 0) || ms > 60000) return std::nullopt;
+  return ms / 1000;
 }
 
 std::optional<double> start_at_learned_rate(const Config& cfg, const EdgeShares* shares,
@@ -69,9 +88,11 @@ std::optional<double> start_at_learned_rate(const Config& cfg, const EdgeShares*
   return rate;
 }
 
-bool keep_learned_rate(const std::string& path, double rate, std::string* error) {
-  return keep_file(path, json{{"rate", std::round(rate)}, {"unix", unix_now()}}.dump() + "\n",
-                   error);
+bool keep_learned_rate(const std::string& path, double rate, std::string* error,
+                       double baseline_sec) {
+  json j = {{"rate", std::round(rate)}, {"unix", unix_now()}};
+  if (baseline_sec > 0) j["baseline_ms"] = std::round(baseline_sec * 1e4) / 10;  // 0.1 ms
+  return keep_file(path, j.dump() + "\n", error);
 }
 
 AdaptiveTick adaptive_tick(const DataplaneStats& before, const DataplaneStats& now,
@@ -107,6 +128,12 @@ AdaptiveAgent::~AdaptiveAgent() {
   stop_cv_.notify_all();
   thread_.join();
   control_.set_adaptive_status(nullptr);
+  // The rate the pinned program goes on running, kept for the next start
+  // (report() keeps it at most once a second: the last moves may not be).
+  if (!state_path_.empty() && figures_ && std::fabs(applied_ - kept_) >= 1.0) {
+    std::string error;
+    keep_learned_rate(state_path_, applied_, &error, figures_->baseline_sec);
+  }
 }
 
 void AdaptiveAgent::run() {
@@ -146,6 +173,15 @@ void AdaptiveAgent::tick(double seconds) {
         state_path_.empty() ? std::nullopt : load_learned_rate(state_path_, kLearnedRateMaxAgeSec);
     const double start = std::clamp(kept.value_or(bounds.ceiling), bounds.floor, bounds.ceiling);
     controller_.emplace(start);
+    // With the baseline it measured: one learned anew from the first
+    // answers after a restart took the queue the edge's downtime left (the
+    // pinned program ran the last rate meanwhile, maybe above the
+    // backend's) for the service's own latency, and a target of twice
+    // that (a live check: 617 ms where the service took 40).
+    if (kept && !state_path_.empty())
+      if (const std::optional<double> baseline =
+              load_learned_baseline(state_path_, kLearnedRateMaxAgeSec))
+        controller_->seed_baseline(*baseline);
     applied_ = kept_ = logged_ = start;
     logged_at_ = std::chrono::steady_clock::now();
     if (!control_.set_adaptive_rate(start, &error))
@@ -212,7 +248,7 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
   if (!state_path_.empty() && std::fabs(step.rate - kept_) >= 1.0 &&
       now - kept_at_ >= std::chrono::seconds(1)) {
     std::string error;
-    if (keep_learned_rate(state_path_, step.rate, &error)) {
+    if (keep_learned_rate(state_path_, step.rate, &error, step.baseline_sec)) {
       kept_ = step.rate;
       kept_at_ = now;
     }

@@ -31,13 +31,17 @@ namespace sluice {
 
 class ControlState;
 
-// The learned rate kept across restarts: {"rate", "unix"}; nullopt when the
-// file is missing, unreadable or older than max_age_sec.
+// The learned rate kept across restarts: {"rate", "unix", "baseline_ms"};
+// nullopt when the file is missing, unreadable or older than max_age_sec.
 std::optional<double> load_learned_rate(const std::string& path, double max_age_sec);
+// The baseline kept with it (the service's own latency), in seconds;
+// nullopt as load_learned_rate, or when none was kept (an older file).
+std::optional<double> load_learned_baseline(const std::string& path, double max_age_sec);
 // How old a kept rate may be for a start to take it: an older one says
 // little about today's backend.
 inline constexpr double kLearnedRateMaxAgeSec = 3600;
-bool keep_learned_rate(const std::string& path, double rate, std::string* error);
+bool keep_learned_rate(const std::string& path, double rate, std::string* error,
+                       double baseline_sec = 0);
 
 // An inline edge's adaptive boundary starts at the rate it learned before
 // a restart from its first packet: `first`, compiled from cfg (with this

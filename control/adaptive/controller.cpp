@@ -66,6 +66,13 @@ AdaptiveController::AdaptiveController(double rate, AdaptiveTuning tuning)
   last_.rate = rate;
 }
 
+void AdaptiveController::seed_baseline(double sec) {
+  if (!(sec > 0)) return;
+  medians_.push_back({clock_, sec});
+  last_.baseline_sec = sec;
+  last_.target_sec = tuning_.tolerance * sec;
+}
+
 // Answers per second over the evaluations of the last delivered_sec during
 // which a queue stood (busy: the median above halfway to the target) or
 // lookups were shed for the rate (the backend served at least what was
@@ -166,7 +173,7 @@ double AdaptiveController::baseline(const AdaptiveStep& s, double fast_sec, bool
 // admitted then take the service time. If even the lowest median of the
 // probe stays above rebase_above x the baseline, the service slowed and that
 // median becomes the baseline; otherwise a queue stood still and is gone.
-// A probe whose latency still falls at its end (each evaluation 10% under
+// A probe whose latency still falls at its end (each evaluation 5% under
 // the one before) drains a queue longer than its time: it goes on, an
 // evaluation at a time, up to probe_max_sec. Else a standing queue of more
 // than 0.5 x rate x latency requests (a latency above twice the baseline:
@@ -174,7 +181,7 @@ double AdaptiveController::baseline(const AdaptiveStep& s, double fast_sec, bool
 // Either way the rate goes back to where it was, and the controller goes on.
 bool AdaptiveController::probe(AdaptiveStep& s, double* next) {
   if (probe_until_ < 0) return false;
-  const bool falling = s.latency_sec > 0 && s.latency_sec < 0.9 * probe_last_;
+  const bool falling = s.latency_sec > 0 && s.latency_sec < 0.95 * probe_last_;
   if (s.latency_sec > 0) {
     probe_low_ = std::min(probe_low_, s.latency_sec);
     probe_last_ = s.latency_sec;

@@ -102,6 +102,10 @@ class AdaptiveController {
  public:
   // Starts at `rate` (the ceiling, or the rate learned before a restart).
   explicit AdaptiveController(double rate, AdaptiveTuning tuning = {});
+  // A baseline measured before (a restart's kept one): a median of the
+  // window now, so that for baseline_sec the target is at most twice it,
+  // whatever queue the first answers show.
+  void seed_baseline(double sec);
 
   // One tick: the new rate, clamped to [floor, ceiling] (floor <= ceiling).
   AdaptiveStep step(const AdaptiveTick& tick, double floor, double ceiling);

@@ -108,6 +108,30 @@ TEST(AdaptiveController, AProbeDrainsALongQueueBeforeItJudges) {
   EXPECT_LE(probing, 2);
 }
 
+// After a restart the first answers may be a queue's (the pinned program
+// ran the last rate through the downtime, above what the backend serves):
+// with the baseline kept from before, that queue is over the target and
+// the rate comes down; learned anew, the queue was the baseline and its
+// double the target, and the rate held (a live check: a target of 1.25 s
+// above the clients' 1 s timeout, 3 s without a useful answer).
+TEST(AdaptiveController, AKeptBaselineHoldsTheTargetAgainstAQueueAfterARestart) {
+  auto after_restart = [](bool seeded) {
+    AdaptiveController c(110);
+    if (seeded) c.seed_baseline(0.040);
+    AdaptiveTick t = tick_of(10, 600);  // a queue of 0.6 s, growing
+    t.signal.requests = 11;
+    t.admitted_lookups = 11;
+    for (int i = 0; i < 10; i++) c.step(t, 20, 1000);
+    return c;
+  };
+  const AdaptiveController seeded = after_restart(true);
+  EXPECT_NEAR(seeded.last().baseline_sec, 0.040, 1e-9);
+  EXPECT_LT(seeded.rate(), 100) << adaptive_reason_name(seeded.last().reason);
+  const AdaptiveController anew = after_restart(false);
+  EXPECT_GT(anew.last().baseline_sec, 0.5);
+  EXPECT_GE(anew.rate(), 110);
+}
+
 // What it reports (sluice_adaptive_delivered_per_second) follows the
 // backend when it stops answering, and when nothing is asked of it: not the
 // last surge's figure.

@@ -260,6 +260,11 @@ TEST(AdaptiveAgentParts, TheLearnedRateFileAndTheTick) {
   EXPECT_EQ(load_learned_rate(path, 3600), 322.0);
   EXPECT_FALSE(load_learned_rate(path, -100).has_value());  // older than allowed
   EXPECT_FALSE(load_learned_rate(dir + "/missing.json", 3600).has_value());
+  EXPECT_FALSE(load_learned_baseline(path, 3600).has_value());  // none kept
+  ASSERT_TRUE(keep_learned_rate(path, 100, &error, 0.0421)) << error;
+  EXPECT_EQ(load_learned_rate(path, 3600), 100.0);
+  EXPECT_NEAR(load_learned_baseline(path, 3600).value_or(0), 0.0421, 1e-9);
+  EXPECT_FALSE(load_learned_baseline(path, -100).has_value());
 
   DataplaneStats a, b;
   a.classes.resize(1);

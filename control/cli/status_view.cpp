@@ -90,8 +90,16 @@ void print_status(const json& r) {
   if (r.contains("edge") && r["edge"].contains("state"))
     std::cout << "edge: " << r["edge"]["state"].get<std::string>() << " since "
               << utc_text(r["edge"].value("since_unix_sec", 0.0)) << "\n";
-  std::cout << "boundary: lookups " << fmt_rate(r["boundary"]["lookups_per_sec"]) << " ("
-            << r["boundary"]["lookup_tokens"] << " tokens), packets "
+  // Under the adaptive boundary the configured rate is its ceiling: the
+  // rate the edge runs now is said next to it.
+  const json* adaptive_rate = r.contains("adaptive") && r["adaptive"].is_object() &&
+                                      r["adaptive"].contains("rate") &&
+                                      r["adaptive"]["rate"].is_number()
+                                  ? &r["adaptive"]["rate"]
+                                  : nullptr;
+  std::cout << "boundary: lookups " << fmt_rate(r["boundary"]["lookups_per_sec"])
+            << (adaptive_rate ? " ceiling, " + fmt_rate(*adaptive_rate) + " now (adaptive)" : "")
+            << " (" << r["boundary"]["lookup_tokens"] << " tokens), packets "
             << fmt_rate(r["boundary"]["packets_per_sec"]) << " (" << r["boundary"]["packet_tokens"]
             << " tokens)\n";
   if (r.contains("adaptive") && r["adaptive"].is_object())

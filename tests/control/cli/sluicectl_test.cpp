@@ -180,6 +180,11 @@ TEST_F(SluicectlTest, StatusAndTopShowTheAdaptiveRateAndWhy) {
   const Ran r = ctl({"status"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(count_matching(r.out, line), 1) << describe(r);
+  // The boundary's configured rate is the ceiling: the rate run now beside it.
+  EXPECT_EQ(count_matching(r.out, std::regex(R"(^boundary: lookups 40000/s ceiling, 180/s now )"
+                                             R"(\(adaptive\) \(\d+ tokens\), packets )")),
+            1)
+      << describe(r);
   const Ran t = ctl({"top", "--count", "1", "--interval", "0.2"});
   ASSERT_EQ(t.exit_code, 0) << describe(t);
   EXPECT_EQ(count_matching(t.out, line), 1) << describe(t);

@@ -135,7 +135,7 @@ void as_ethernet(Link link, const u_char* data, uint32_t len, std::vector<uint8_
 // host (packet type PACKET_OUTGOING: SLL's first two bytes, SLL2's 11th),
 // or as its loopback's (ARPHRD_LOOPBACK: SLL's bytes 3-4, SLL2's 9-10;
 // `tcpdump -i any` takes lo too, both ways): neither arrived at an edge.
-bool sent_by_host(Link link, const u_char* data, uint32_t caplen) {
+bool never_at_edge(Link link, const u_char* data, uint32_t caplen) {
   constexpr unsigned kOutgoing = 4, kLoopback = 772;
   if (link == Link::sll)
     return caplen >= 4 && ((data[0] << 8 | data[1]) == kOutgoing ||
@@ -263,7 +263,7 @@ std::optional<ReplayResult> replay_pcap(const CompiledProfile& profile, const st
     while ((rc = pcap_next_ex(pcap.get(), &hdr, &captured)) == 1) {
       uint64_t now_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * SL_NS_PER_SEC +
                         static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds (precision NANO)
-      const bool sent = sent_by_host(*link, captured, hdr->caplen);
+      const bool sent = never_at_edge(*link, captured, hdr->caplen);
       const u_char* data = captured;
       uint32_t len = hdr->caplen;
       if (*link != Link::ethernet) {

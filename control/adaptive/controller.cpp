@@ -70,7 +70,21 @@ void AdaptiveController::seed_baseline(double sec) {
   if (!(sec > 0)) return;
   medians_.push_back({clock_, sec});
   last_.baseline_sec = sec;
-  last_.target_sec = tuning_.tolerance * sec;
+  last_.target_sec = target_of(sec, 0);
+}
+
+// Twice the baseline: a service's latency grows with its queue. But one
+// whose latency says little of its capacity (a rate limit of 100/s in front
+// of a service that answers in 1 ms, 2026-12-06) makes random arrivals wait
+// for its next slot longer than that at half its capacity, and the rate
+// settled at 60% of it. A queue of queue_answers answers at what it delivers
+// (at most queue_max_sec) is within the target too. `delivered`: the larger
+// of the evaluation's and the average answers/s (0: not known), so that a
+// backend that slows keeps a target as short as before until it shows it.
+double AdaptiveController::target_of(double baseline, double delivered) const {
+  const double queue =
+      delivered > 0 ? std::min(tuning_.queue_answers / delivered, tuning_.queue_max_sec) : 0;
+  return std::max(tuning_.tolerance * baseline, baseline + queue);
 }
 
 // Answers per second over the evaluations of the last delivered_sec during
@@ -201,7 +215,7 @@ bool AdaptiveController::probe(AdaptiveStep& s, double* next) {
     medians_.clear();
     medians_.push_back({clock_, probe_low_});
     s.baseline_sec = probe_low_;
-    s.target_sec = tuning_.tolerance * probe_low_;
+    s.target_sec = target_of(probe_low_, probe_delivered_);
     s.reason = AdaptiveReason::rebaseline;
   }
   recent_.clear();
@@ -257,8 +271,8 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     delivered_avg_ = delivered_avg_ == 0 ? s.delivered_per_sec
                                          : 0.8 * delivered_avg_ + 0.2 * s.delivered_per_sec;
     s.baseline_sec = baseline(s, latency_quantile(hist_, 0.1), &suspect);
-    s.target_sec = tuning_.tolerance * s.baseline_sec;
-    const double busy = (1.0 + tuning_.tolerance) / 2.0 * s.baseline_sec;
+    s.target_sec = target_of(s.baseline_sec, std::max(s.delivered_per_sec, delivered_avg_));
+    const double busy = (s.baseline_sec + s.target_sec) / 2.0;
     delivered = delivered_recent(answers_, gathered_sec_, s.latency_sec >= busy || shed_ != 0);
   } else {
     // Stalled or refusing before an evaluation's worth of answers: what the
@@ -372,7 +386,7 @@ bool AdaptiveController::queue_grows(const AdaptiveStep& s) const {
 // shown it can serve is probed, not assumed).
 double AdaptiveController::increased(const AdaptiveStep& s) const {
   const double ticks = std::max(1.0, gathered_sec_ / 0.1);
-  const double near = (1.0 + tuning_.tolerance) / 2.0 * s.baseline_sec;
+  const double near = (s.baseline_sec + s.target_sec) / 2.0;
   const double per_tick = s.latency_sec < near ? tuning_.fast_increase : tuning_.slow_increase;
   const double grown = rate_ * std::pow(1.0 + per_tick, ticks);
   const double probe = s.delivered_per_sec * std::pow(1.0 + tuning_.probe_above, ticks);

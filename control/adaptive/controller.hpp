@@ -8,9 +8,10 @@
 // The signal is the service's latency: per admitted flow, first request
 // data to first response data. A backend below its capacity answers in its
 // service time; above it, a queue forms and every answer waits longer. The
-// controller keeps the median latency under `tolerance` x the baseline (the
-// lowest median of the last `baseline_sec`), the rate it admits near what
-// the backend delivers:
+// controller keeps the median latency under a target (`tolerance` x the
+// baseline, the lowest median of the last `baseline_sec`, or the baseline
+// plus the time the backend takes to deliver `queue_answers` answers, if
+// that is more), the rate it admits near what the backend delivers:
 //  - over the target while a queue of ours grows: a decrease proportional to
 //    the overshoot (at most halving), applied to the rate of answers the
 //    backend just delivered (but no less than 85% of what it delivered
@@ -48,7 +49,9 @@ struct AdaptiveTick {
 };
 
 struct AdaptiveTuning {
-  double tolerance = 2.0;         // target = tolerance x baseline latency
+  double tolerance = 2.0;         // target = tolerance x baseline latency, or ...
+  double queue_answers = 2.0;     // ... baseline + this many answers at the delivered rate,
+  double queue_max_sec = 0.1;     // ... at most this more, if that is more
   double baseline_sec = 10.0;     // window of the baseline (lowest median)
   double rebase_sec = 1.0;        // fastest answers this long above ...
   double rebase_above = 1.8;      // ... this x the baseline, all answered: drain probe
@@ -56,7 +59,7 @@ struct AdaptiveTuning {
   double probe_max_sec = 2.0;     // a probe whose latency still falls goes on this long at most
   uint64_t min_samples = 8;       // answers one evaluation needs ...
   double max_eval_sec = 0.5;      // ... unless this long passed with at least one
-  double fast_increase = 0.10;    // per 100 ms, latency below (1 + tolerance) / 2 x baseline
+  double fast_increase = 0.10;    // per 100 ms, latency below halfway to the target
   double slow_increase = 0.05;    // per 100 ms, between that and the target
   double probe_above = 0.10;      // an increase stops this far above the delivered answers/s
   double decrease_gain = 0.3;     // decrease factor 1 - gain x (1 - target / latency) ...
@@ -94,7 +97,7 @@ struct AdaptiveStep {
   AdaptiveReason reason = AdaptiveReason::start;
   double latency_sec = 0;        // median of the last evaluation (0: none yet)
   double baseline_sec = 0;       // its baseline
-  double target_sec = 0;         // tolerance x baseline
+  double target_sec = 0;         // what the latency is kept under (AdaptiveTuning)
   double delivered_per_sec = 0;  // answers per second in the last evaluation
 };
 
@@ -134,6 +137,7 @@ class AdaptiveController {
   void start_evaluation();  // empties what gather() folded in
   double baseline(const AdaptiveStep& s, double fast_sec, bool* suspect);
   bool probe(AdaptiveStep& s, double* next);
+  double target_of(double baseline, double delivered) const;
   double decreased(double latency, double target, double delivered) const;
   double increased(const AdaptiveStep& s) const;
   bool queue_grows(const AdaptiveStep& s) const;

@@ -25,7 +25,14 @@ struct Backend {
   uint32_t workers = 4;
   // service time in ms at time t (seconds since start)
   std::function<double(double)> service_ms = [](double) { return 20.0; };
-  double capacity(double t) const { return workers * 1000.0 / service_ms(t); }
+  // A pacing backend (0: none): requests start at most this many per
+  // second (a token bucket of one), each then answered in its service time,
+  // e.g. an API gateway's rate limit in front of a fast service.
+  double pace_per_sec = 0;
+  double capacity(double t) const {
+    const double served = workers * 1000.0 / service_ms(t);
+    return pace_per_sec > 0 ? std::min(served, pace_per_sec) : served;
+  }
 };
 
 // One edge: its own arrivals, bucket and controller, feeding a shared backend.
@@ -61,13 +68,27 @@ class Run {
         for (int n = arrivals(rng_); n > 0; n--) {
           if (edge.tokens >= 1.0) {
             edge.tokens -= 1.0;
-            queue_.push_back({now_ms_, e});
+            if (jitter_ms > 0) {
+              // The request reaches the backend a client's round trip later.
+              std::exponential_distribution<double> after(1.0 / jitter_ms);
+              pending_.push_back({now_ms_ + std::llround(after(rng_)), e});
+            } else {
+              queue_.push_back({now_ms_, e});
+            }
             edge.tick.signal.requests++;
             edge.tick.admitted_lookups++;
           } else {
             edge.tick.boundary_shed++;
           }
         }
+      }
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->admitted_ms > now_ms_) {
+          ++it;
+          continue;
+        }
+        queue_.push_back(*it);  // its latency counts from here, as the dataplane's does
+        it = pending_.erase(it);
       }
       serve(t);
       if (resplit_ms > 0 && (now_ms_ + 1) % resplit_ms == 0) resplit(t, offered);
@@ -137,7 +158,13 @@ class Run {
       answer(it->r);
       it = busy_.erase(it);
     }
+    if (backend_.pace_per_sec > 0)
+      pace_tokens_ = std::min(1.0, pace_tokens_ + backend_.pace_per_sec / 1000.0);
     while (busy_.size() < backend_.workers && !queue_.empty()) {
+      if (backend_.pace_per_sec > 0) {
+        if (pace_tokens_ < 1.0) break;
+        pace_tokens_ -= 1.0;
+      }
       const int64_t service = std::max<int64_t>(1, std::llround(backend_.service_ms(t)));
       busy_.push_back({now_ms_ + service, queue_.front()});
       queue_.pop_front();
@@ -163,14 +190,21 @@ class Run {
   std::mt19937_64 rng_;
   int64_t now_ms_ = 0;
   std::deque<Request> queue_;
+  std::vector<Request> pending_;  // admitted, on their way (jitter_ms)
   std::vector<Busy> busy_;
   std::vector<double> useful_;
   std::vector<double> answered_;
   std::vector<double> published_;
+  double pace_tokens_ = 1;  // a pacing backend's
 
  public:
   int64_t deadline_ms = 1000;  // a client's timeout: later answers are not useful
   int64_t resplit_ms = 0;      // a fleet's sync period (0: edges never re-split)
+  // Admitted requests reach the backend this long later on average
+  // (exponential: clients' handshakes and think times), 0: at once. Under a
+  // surge the edge admits at its rate almost evenly; real clients then
+  // scatter those admissions in time, as Poisson arrivals at the backend.
+  double jitter_ms = 0;
 };
 
 }  // namespace sluice::sim

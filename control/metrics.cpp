@@ -38,6 +38,7 @@ namespace {
 using namespace metrics_detail;
 
 constexpr double kNsPerSec = 1e9;
+constexpr std::size_t kHttpThreads = 64;  // connections served at once
 
 // Reasons the dataplane can shed a packet or lookup for. Their counters are
 // exported from zero, before the first shed, so that rate() over them has a
@@ -537,6 +538,13 @@ std::unique_ptr<MetricsExporter> MetricsExporter::start(const std::string& liste
   impl.collector = std::make_shared<Collector>(std::move(dataplane), std::move(control));
   impl.http.set_read_timeout(5, 0);
   impl.http.set_write_timeout(5, 0);
+  // A connection holds one of these threads until it is done, and
+  // cpp-httplib 0.11 bounds each read (5 s), not a whole request: eight
+  // clients trickling a header line every 2 s held every scrape off for as
+  // long as they went on (its default pool is 8). 64 raise that bar; the
+  // listener should still be reachable by the scrapers only
+  // (docs/metrics.md).
+  impl.http.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
   impl.http.Get(
       "/metrics", [collector = impl.collector](const httplib::Request&, httplib::Response& res) {
         const std::string body = prometheus::TextSerializer().Serialize(collector->Collect());

@@ -322,6 +322,9 @@ struct ApiServer::Impl {
     });
     http->set_payload_max_length(kMaxRequestBytes);
     http->set_read_timeout(5, 0);
+    // Connections served at once, as on the Unix socket (cpp-httplib's
+    // default is 8, and it bounds each read, not a whole request).
+    http->new_task_queue = [] { return new httplib::ThreadPool(kMaxConnections); };
     // One request per connection: after a refusal the unread body must not
     // be taken for a next request, and a retune needs no keep-alive.
     http->set_keep_alive_max_count(1);

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "control/metrics.hpp"
 #include "tests/support/dpdk_stats.hpp"
@@ -415,6 +416,31 @@ TEST_F(MetricsExporterTest, ReadsFiguresAtScrapeTimeOnly) {
   EXPECT_TRUE(lacks(scrape(port_, "/"), "sluice_"));
   EXPECT_EQ(calls.load(), 2u);
   dataplane_ = xdp_stats;  // `calls` goes out of scope
+}
+
+// Clients that open a request and never finish it hold a thread each until
+// a read waits 5 s (cpp-httplib bounds no whole request). Sixteen held
+// every thread of cpp-httplib's default pool (8): a scrape behind them waited
+// past its own 5 s timeout, and trickled header lines held it off for good.
+TEST_F(MetricsExporterTest, AScrapeIsServedBesideConnectionsThatNeverFinish) {
+  std::vector<int> slow;
+  for (int i = 0; i < 16; i++) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    slow.push_back(fd);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    const std::string part = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n";
+    ASSERT_EQ(::send(fd, part.data(), part.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(part.size()));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(has_line(scrape(port_), "sluice_config_generation 3"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(4));
+  for (int fd : slow) ::close(fd);
 }
 
 TEST_F(MetricsExporterTest, ACallbackThatThrowsCostsItsFiguresNotTheScrape) {

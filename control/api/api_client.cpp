@@ -12,6 +12,13 @@
 #include <cstring>
 
 namespace sluice {
+namespace {
+
+// The longest response line read: `get` answers with the config text and
+// its base (each at most the loader's 16 MiB) as JSON strings.
+constexpr std::size_t kMaxResponseBytes = std::size_t{128} << 20;
+
+}  // namespace
 
 std::optional<ApiClient> ApiClient::connect(const std::string& socket_path, std::string* error) {
   sockaddr_un addr{};
@@ -107,6 +114,13 @@ std::optional<nlohmann::json> ApiClient::next(std::string* error, int timeout_ms
       return std::nullopt;
     }
     pending_.append(buf, static_cast<std::size_t>(n));
+    // A config at the loader's limit is 16 MiB, a few times that as JSON at
+    // most: a line that goes on past this is not sluiced's.
+    if (pending_.size() > kMaxResponseBytes && pending_.find('\n') == std::string::npos) {
+      *error = "the response goes on past " + std::to_string(kMaxResponseBytes >> 20) +
+               " MiB without ending its line: not sluiced?";
+      return std::nullopt;
+    }
   }
 }
 

@@ -144,11 +144,12 @@ struct ApiServer::Impl {
         const std::string line = buffer.substr(0, nl);
         buffer.erase(0, nl + 1);
         json response;
-        json request = parse_json(line);
+        std::string why = "not an object";
+        json request = parse_json(line, &why);
         if (request.is_discarded() || !request.is_object()) {
           response = {{"ok", false},
                       {"error", "a request is one JSON object per line, nested at most " +
-                                    std::to_string(kMaxJsonDepth) + " levels"}};
+                                    std::to_string(kMaxJsonDepth) + " levels; this one: " + why}};
         } else if (streams(request)) {
           // The stream owns the connection until it ends; no idle timeout
           // applies while it runs.
@@ -385,12 +386,14 @@ struct ApiServer::Impl {
     http->Post("/v1/request", [this, id, refused](const httplib::Request& req,
                                                   httplib::Response& res) {
       if (refused(req, res)) return;
-      json request = parse_json(req.body);
-      json response = request.is_discarded() || !request.is_object()
-                          ? json({{"ok", false},
-                                  {"error", "the body must be one JSON object, nested at most " +
-                                                std::to_string(kMaxJsonDepth) + " levels"}})
-                          : handler(request, Origin{"http", -1, -1, id});
+      std::string why = "not an object";
+      json request = parse_json(req.body, &why);
+      json response =
+          request.is_discarded() || !request.is_object()
+              ? json({{"ok", false},
+                      {"error", "the body must be one JSON object, nested at most " +
+                                    std::to_string(kMaxJsonDepth) + " levels; this one: " + why}})
+              : handler(request, Origin{"http", -1, -1, id});
       res.status = response.value("ok", false) ? 200 : 400;
       res.set_content(dump(response), "application/json");
     });

@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice {
 
@@ -23,21 +25,40 @@ inline constexpr int kMaxJsonDepth = 32;
 inline constexpr std::size_t kMaxRequestBytes = std::size_t{32} << 20;
 
 // nlohmann::json::parse without exceptions: a discarded value when the text
-// is not JSON or nests deeper than kMaxJsonDepth. A NUL byte is no JSON (in
-// a string it is written \u0000), but nlohmann's lexer takes it for the end
-// of the input: `{"op":"status"}` NUL `garbage` would parse as the object.
-inline nlohmann::json parse_json(std::string_view text) {
-  if (text.find('\0') != std::string_view::npos)
+// is not JSON, nests deeper than kMaxJsonDepth or gives one object a key
+// twice (nlohmann keeps the last: {"op":"status","op":"set",...} ran a set),
+// and *why (if given) says which. A NUL byte is no JSON (in a string it is
+// written \u0000), but nlohmann's lexer takes it for the end of the input:
+// `{"op":"status"}` NUL `garbage` would parse as the object.
+inline nlohmann::json parse_json(std::string_view text, std::string* why = nullptr) {
+  const auto refuse = [why](std::string reason) {
+    if (why != nullptr) *why = std::move(reason);
     return nlohmann::json(nlohmann::json::value_t::discarded);
-  bool too_deep = false;
+  };
+  if (text.find('\0') != std::string_view::npos) return refuse("not JSON (a NUL byte)");
+  std::string problem;
+  std::vector<std::set<std::string>> keys;  // of each object open, innermost last
   nlohmann::json j = nlohmann::json::parse(
       text,
-      [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-        if (depth > kMaxJsonDepth) too_deep = true;
-        return !too_deep;
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (!problem.empty()) return false;
+        if (depth > kMaxJsonDepth) {
+          problem = "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+        } else if (event == E::object_start) {
+          keys.emplace_back();
+        } else if (event == E::object_end && !keys.empty()) {
+          keys.pop_back();
+        } else if (event == E::key && !keys.empty() &&
+                   !keys.back().insert(parsed.get<std::string>()).second) {
+          problem = "the key \"" + parsed.get<std::string>().substr(0, 64) +
+                    "\" is given twice in one object";
+        }
+        return problem.empty();
       },
       false);
-  if (too_deep) return nlohmann::json(nlohmann::json::value_t::discarded);
+  if (!problem.empty()) return refuse(problem);
+  if (j.is_discarded()) return refuse("not JSON");
   return j;
 }
 

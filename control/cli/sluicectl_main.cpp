@@ -283,9 +283,7 @@ int replay(const std::string& config_path, const std::string& pcap_path,
   return kOk;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   // A peer that closes a TLS connection (etcd, an HTTP client) must not
   // kill the process: OpenSSL writes without MSG_NOSIGNAL.
   ::signal(SIGPIPE, SIG_IGN);
@@ -586,4 +584,22 @@ int main(int argc, char** argv) {
     return change(g, req);
   }
   return kRejected;
+}
+
+}  // namespace
+
+// A reply of another shape than this sluicectl reads (another version's
+// sluiced, or something else on the socket) is an error that says so, not
+// an abort on the JSON library's exception.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const json::exception& e) {
+    std::cerr << "sluicectl: the reply is not what this sluicectl reads (another version of "
+                 "sluiced, or not sluiced at all?): "
+              << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "sluicectl: " << e.what() << "\n";
+  }
+  return kUnreachable;
 }

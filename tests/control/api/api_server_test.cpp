@@ -339,6 +339,15 @@ TEST_F(ApiServerTest, LineThatIsNotJsonGetsAnErrorAndTheConnectionStillAnswers) 
   const json nul = parse_line(conn.read_line(2s));
   EXPECT_EQ(nul["ok"], false) << nul.dump();
 
+  // One key twice: nlohmann keeps the last, so this ran a set.
+  ASSERT_TRUE(conn.send_all(
+      "{\"op\": \"status\", \"op\": \"rollback\", \"dry_run\": true}\n"));
+  const json twice = parse_line(conn.read_line(2s));
+  EXPECT_EQ(twice["ok"], false) << twice.dump();
+  EXPECT_NE(twice["error"].get<std::string>().find("the key \"op\" is given twice"),
+            std::string::npos)
+      << twice.dump();
+
   ASSERT_TRUE(conn.send_all("{\"op\": \"status\"}\n"));
   const json good = parse_line(conn.read_line(2s));
   EXPECT_EQ(good["ok"], true) << good.dump();

@@ -233,7 +233,8 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
         sset[i] = st.sources.set_of(skey[i]);
       }
       const bool ready =
-          (meta[i].is_start || sl_charged_unlocked(&prof, &st.boundary, flow_hit, now[i])) &&
+          (meta[i].is_start || (sl_charged_unlocked(&prof, &st.boundary, flow_hit, now[i]) &&
+                                sl_charged_on_credit(&prof, &cp))) &&
           sl_credit_ready(&prof, cls[i], &cs, &st.boundary, &credits, now[i]);
       source = st.sources.op_in(sset[i], skey[i], cp, now[i], ready ? Op::kTake : Op::kPeek, w);
       if (ready && source == SL_SOURCE_TAKEN) {
@@ -309,11 +310,13 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
           t.state_epoch = prof.classes[di.class_id].state_epoch;
           t.is_start = di.is_start;
           t.reason = di.reason;
-          // Verified continuations go first; lookups, charged packets,
-          // flows still being learned or past their packet rate, and what
-          // shadow mode passes in place of a shed (an unverified ACK under
-          // unverified = "drop", say) wait with their class.
-          t.priority = di.is_start || di.verified == SL_FLOW_HIT_LEARNED ||
+          // Verified continuations go first; lookups, flows still being
+          // learned or past their packet rate, and what shadow mode passes
+          // in place of a shed wait with their class; packets charged as
+          // lookups (unverified: anyone can forge them) wait last, as the
+          // boundary's reserves hold them (sl_reserve_prio).
+          t.priority = di.reason == SL_REASON_UNVERIFIED ? SL_PRIORITIES - 1
+                       : di.is_start || di.verified == SL_FLOW_HIT_LEARNED ||
                                di.verified == SL_FLOW_HIT_OVER || di.shadow
                            ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
                            : 0;

@@ -131,6 +131,17 @@ SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof, const struct sl
 	       (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off);
 }
 
+/* Whether a charged packet of class cp may spend the class's lookup credit:
+ * credits are drawn above the class's own boundary reserves, and a charged
+ * packet is held to the lowest priority's (sl_reserve_prio), so only where
+ * those are the same. Else the lock decides (or sl_shed_unlocked sheds). */
+SL_INLINE int sl_charged_on_credit(const struct sl_profile *prof, const struct sl_class_params *cp)
+{
+	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
+	return prof->lookups_reserve_nt[prio] == prof->lookups_reserve_nt[SL_PRIORITIES - 1] &&
+	       prof->packets_reserve_nt[prio] == prof->packets_reserve_nt[SL_PRIORITIES - 1];
+}
+
 /*
  * Without the lock: decides the packet on this CPU's credit when it can
  * (returns 1 and fills d as sl_decide would have), else returns 0 and the
@@ -151,7 +162,8 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	/* A lookup, or a packet charged as one (unverified, the learning
 	 * window shut: sl_charged_unlocked), on the class's lookup credit. */
 	if (m->is_start || sl_charged_unlocked(prof, bs, flow_hit, now_ns)) {
-		if (!sl_credit_ready(prof, class_id, cs, bs, cc, now_ns) ||
+		if ((!m->is_start && !sl_charged_on_credit(prof, cp)) ||
+		    !sl_credit_ready(prof, class_id, cs, bs, cc, now_ns) ||
 		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;
 		sl_credit_spend_lookup(prof, m, class_id, cc, d);
@@ -408,7 +420,7 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	__u32 reason = SL_REASON_STICKY;
 	if (cp->shed_order != SL_SHED_STICKY) {
-		reason = sl_short_budget(prof, cp, cs, bs, prio, 1, now_ns);
+		reason = sl_short_budget(prof, cp, cs, bs, sl_reserve_prio(cp, charged), 1, now_ns);
 		if (!reason)
 			return 0;
 	} else {

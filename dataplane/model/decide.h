@@ -94,6 +94,17 @@ SL_INLINE int sl_charged(const struct sl_profile *prof, const struct sl_meta *m,
 	return m->is_start || (!flow_hit && prof->unverified == SL_UNVERIFIED_CHARGE);
 }
 
+/* The priority whose boundary reserves hold a lookup of class cp: its own,
+ * or for a packet charged as one (unverified: anyone can forge it, with a
+ * source inside any class's prefixes) the lowest priority's, the largest
+ * reserve. Such a flood then takes only boundary tokens that no real lookup
+ * of any class would: forged ACKs "from" a priority-0 prefix took the
+ * boundary from that class's real SYNs at its priority. */
+SL_INLINE __u32 sl_reserve_prio(const struct sl_class_params *cp, int charged)
+{
+	return charged ? SL_PRIORITIES - 1 : cp->priority & (SL_PRIORITIES - 1);
+}
+
 /* What an admitted packet leaves in the flow table (nothing when flows are
  * not kept). A shed one leaves nothing, even when it passes marked
  * (on_shed = "mark"): a marked SYN pays no token, and its entry would verify
@@ -422,11 +433,18 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		}
 	}
 
-	const __u32 reason = sl_short_budget(prof, cp, cs, bs, prio, 0, now_ns);
-	if (sticky)
+	const __u32 reason =
+		sl_short_budget(prof, cp, cs, bs, sl_reserve_prio(cp, charged), 0, now_ns);
+	/* A charged packet short only of the lowest priority's reserve is no
+	 * load of its class: the sticky controller does not see it (a forged
+	 * flood would lower the class's threshold, and shed its real sources
+	 * by rank). */
+	const int counted = sticky && (!reason || !charged ||
+				       sl_short_budget(prof, cp, cs, bs, prio, 0, now_ns));
+	if (counted)
 		sl_sticky_count(prof, cs, h, cs->rank_epoch, rank, where, !reason);
 	if (reason) {
-		cs->window_rejected += sticky;
+		cs->window_rejected += counted;
 		sl_decision_shed(prof, cp, m, charged ? SL_REASON_UNVERIFIED : reason, charged, d);
 		sl_flow_ops(prof, m, d);
 		return;

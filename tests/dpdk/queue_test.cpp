@@ -388,6 +388,61 @@ match = { src = ["198.18.0.0/15"] }
   dp.stop();
 }
 
+// A packet charged as a lookup (an unverified ACK, unverified = "charge")
+// of a priority-0 class waits in the lowest queue, behind the lookups of a
+// priority-5 class that came first: anyone can forge one with a source in
+// the protected prefix. Before, it waited with its class and overtook them.
+TEST(DpdkQueues, APacketChargedAsALookupWaitsLast) {
+  SLUICE_REQUIRE_ROOT();
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  const CompiledProfile profile = profile_from_toml(R"(
+[boundary]
+packets_per_sec = 2000
+packets_burst = 100000
+packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
+max_queue_delay_us = 5000000
+[admission]
+flow_learn_sec = 0
+[[class]]
+name = "protected"
+priority = 0
+match = { src = ["198.18.2.0/24"] }
+[[class]]
+name = "low"
+priority = 5
+match = { src = ["198.18.1.0/24"] }
+)");
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
+  constexpr uint64_t kLookups = 400;  // 0.2 s of the pace
+  constexpr uint64_t kAcks = 50;
+  for (uint64_t id = 0; id < kLookups; id++) ASSERT_TRUE(lab.send(1, 1 + id % 200, id));
+  ASSERT_TRUE(lab.settled(-1));
+  for (uint64_t id = kLookups; id < kLookups + kAcks; id++) {
+    std::vector<uint8_t> ack = PacketBuilder()
+                                   .ipv4("198.18.2." + std::to_string(1 + id % 200), "198.19.0.1")
+                                   .tcp(40000, 443, kAck)
+                                   .payload(8)
+                                   .build();
+    std::memcpy(ack.data() + ack.size() - 8, &id, 8);
+    ASSERT_TRUE(lab.send_frame(ack, false));
+  }
+  std::vector<Received> got;
+  lab.drain_until(kLookups + kAcks, 5, &got);
+  ASSERT_EQ(got.size(), kLookups + kAcks) << describe(dp.stats());
+  EXPECT_EQ(dp.stats().classes[0].lookups[SL_VERDICT_ADMITTED][SL_REASON_UNVERIFIED], kAcks);
+  uint64_t acks_before_last_lookup = 0;
+  bool lookups_done = false;
+  for (std::size_t i = got.size(); i-- > 0;) {
+    if (got[i].subnet == 1) lookups_done = true;
+    if (got[i].subnet == 2 && lookups_done) acks_before_last_lookup++;
+  }
+  EXPECT_EQ(acks_before_last_lookup, 0u);
+  dp.stop();
+}
+
 // A retune from a packet budget to none while the device refused a paced
 // packet (a full tx queue): a packet admitted after the retune waits behind
 // it. Before, it went straight to the device, ahead of the waiting one, or

@@ -349,6 +349,32 @@ inline std::vector<FlowStep> flow_over_its_rate_steps() {
   };
 }
 
+// ACKs forged "from" the protected prefix (anyone can craft one) are
+// charged as lookups of that class, but held to the lowest priority's
+// boundary reserve (43% of 50 lookup tokens, 21.5): they take no token that a
+// real lookup of any class could use, and the class's real SYNs still get
+// the budget down to zero. Before, they were charged at the class's own
+// reserve (0%), and took the whole boundary from its real SYNs.
+inline std::vector<FlowStep> forged_from_a_protected_prefix() {
+  const uint64_t t = kFlowT0;
+  const int A = SL_VERDICT_ADMITTED;
+  const int S = SL_VERDICT_SHED;
+  const auto forged = seg4("198.18.10.77", 33000, "198.19.0.1", 443, kAck);
+  const auto forged6 = seg6("2001:2:0:10::77", 33001, "2001:2:0:99::1", 443, kAck);
+  const auto real = seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn);
+  return {
+      {"a forged ACK: charged, above the lowest priority's reserve", false, forged, t, "checkpoint",
+       A, SL_REASON_UNVERIFIED, 20},
+      {"an IPv6 one too", false, forged6, t + 1, "checkpoint", A, SL_REASON_UNVERIFIED, 8},
+      {"at that reserve: shed", false, forged, t + 2, "checkpoint", S, SL_REASON_UNVERIFIED, 5},
+      {"and in IPv6", false, forged6, t + 3, "checkpoint", S, SL_REASON_UNVERIFIED, 5},
+      {"the class's real SYNs: the rest of the budget, down to zero", false, real, t + 4,
+       "checkpoint", A, SL_REASON_LOOKUP, 22},
+      {"then the boundary is spent", false, real, t + 5, "checkpoint", S,
+       SL_REASON_BOUNDARY_LOOKUPS},
+  };
+}
+
 inline std::vector<FlowFixture> flow_fixtures() {
   const std::string base =
       std::string("[admission]\nflow_learn_sec = 0\nflow_idle_tcp_sec = 60\n") + kFlowClasses;
@@ -724,6 +750,11 @@ match = { src = ["198.18.0.0/15"] }
                    "packets_per_sec = 1\npackets_burst = 100\n") +
            kFlowClasses,
        flow_over_its_rate_steps()},
+      {"forged_from_a_protected_prefix",
+       std::string("[admission]\nflow_learn_sec = 0\n[boundary]\nlookups_per_sec = 1\n"
+                   "lookups_burst = 50\n") +
+           kFlowClasses,
+       forged_from_a_protected_prefix()},
       {"backend_signal",
        std::string("[admission]\nflow_learn_sec = 0\n[boundary]\nlookups_per_sec = 1000\n"
                    "adaptive = true\n") +

@@ -320,7 +320,9 @@ TEST_P(XdpFlowFixtures, MatchTheModel) {
     EXPECT_EQ(r.xdp.decision.verdict, s.verdict);
     EXPECT_EQ(r.xdp.decision.reason, s.reason);
     const bool passes = s.verdict == SL_VERDICT_ADMITTED || r.model.action == SL_ACTION_MARK;
-    EXPECT_EQ(r.xdp.action, passes ? XDP_PASS : XDP_DROP);
+    EXPECT_EQ(r.xdp.action, passes                              ? XDP_PASS
+                            : r.model.action == SL_ACTION_RESET ? XDP_TX
+                                                                : XDP_DROP);
     EXPECT_EQ(r.xdp.decision.action, r.model.action);
     EXPECT_EQ(r.xdp.decision.reason, r.model.reason);
     EXPECT_EQ(r.xdp.decision.verdict, r.model.verdict);

@@ -3,6 +3,7 @@
 // can start), else the XDP fallback. Either may be left out of the build
 // (SLUICE_WITH_DPDK, SLUICE_WITH_XDP); asking for one that is not built is an
 // error that says so.
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -67,6 +68,25 @@ std::unique_ptr<Dataplane> start_dpdk(const DataplaneSettings& settings,
   auto dp = std::make_unique<DpdkDataplane>(settings);
   if (!dp->start(profile, generation, error)) return nullptr;
   *log += std::string("dpdk: no XDP standby (") + why + "): nothing forwards while DPDK is down";
+#ifdef SLUICE_WITH_XDP
+  // An XDP program an earlier run left on the kernel interfaces (XDP mode,
+  // the standby, the pass-through) takes their frames before af_packet sees
+  // them: it went on enforcing its own profile while this DPDK edge counted
+  // nothing and took every retune. DPDK runs now: they go, and so does the
+  // record of that edge (this one pins nothing while it runs).
+  if (std::filesystem::exists(kernel_side(settings).pin_path)) {
+    std::string report;
+    if (!XdpDataplane::detach(kernel_side(settings), /*all=*/true, /*pins_nothing=*/true,
+                              &report)) {
+      dp->stop();
+      *error = "an earlier run's XDP program on the DPDK ports' interfaces could not go: " + report;
+      return nullptr;
+    }
+    for (char& c : report)
+      if (c == '\n') c = ' ';
+    *log += "; an earlier run's XDP program left on the interfaces was detached: " + report;
+  }
+#endif
   return dp;
 }
 #endif

@@ -262,6 +262,22 @@ shed_order = "random"'
   check "and its generation ($gen), saying DPDK refused" \
     "$(grep -c "msg=\"not in charge\".*dpdk_mbufs = 1023.* generation=$gen " "$tmp/p3.log") >= 1"
   stop_daemon
+  # dpdk_standby = "none" where the standby's program was left enforcing:
+  # it goes when DPDK runs. It took the frames before af_packet saw them and
+  # enforced its own profile, while DPDK counted nothing and took retunes.
+  sed -i 's/^dpdk_mbufs = 1023$/dpdk_standby = "none"/' "$cfg"
+  start_daemon "$sluiced" "$tmp/p4.log"
+  check "dpdk_standby = none: the program an earlier run left was detached" \
+    "$(grep -c 'was detached' "$tmp/p4.log") == 1 && $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'prog/xdp') == 0"
+  start_probe 6 198.18.20.2 120 "$tmp/probe-citizen3.log"
+  mark none
+  sleep 4
+  cit3=$(end_probe "$tmp/probe-citizen3.log" "$probe2_pid")
+  probe2_pid=
+  none=$(win "$cit3" none answered)
+  check "and DPDK enforces this config's limit: $none answered in 4 s (5/s, burst 10)" \
+    "none >= 15 && none <= 35"
+  stop_daemon
   echo "$passes passed, $failures failed"
   ((failures == 0))
   exit

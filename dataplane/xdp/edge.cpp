@@ -265,6 +265,9 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
     uint32_t old_prog_id = 0;  // what that link ran (swapped back on failure)
     bool swapped = false;
     int created = -1;  // a new link on its interface
+    // The pinned link attaches in the other mode than xdp_attach asks
+    // (native or generic): its interface gets a new link, after a gap.
+    __u32 old_mode = 0;  // XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE; 0: no change
   };
   std::vector<Step> steps;
   for (const LinkWant& w : wants) {
@@ -279,6 +282,37 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
     }
     steps.push_back(std::move(s));
   }
+  const __u32 mode =
+      settings.xdp_attach == XdpAttach::generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+  // A restart that changed xdp_attach: the kernel cannot move a link to the
+  // other mode, and attaches no second program beside it. Found adopted
+  // unchanged by a check (status said generic, the kernel ran native).
+  for (Step& s : steps) {
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    if (!s.same || bpf_xdp_query(s.want->ifindex, 0, &q) != 0) continue;
+    const __u32 now = q.attach_mode == XDP_ATTACHED_SKB   ? XDP_FLAGS_SKB_MODE
+                      : q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE
+                                                          : mode;
+    if (now == mode) continue;
+    s.old_mode = now;
+    s.same = false;
+  }
+  auto mode_name = [](__u32 m) { return m == XDP_FLAGS_SKB_MODE ? "generic" : "native"; };
+  // A link moved to the other mode goes back to the one it had, running what
+  // it ran, when the start fails: its interface is never left without one.
+  auto restore = [&](Step& s) {
+    const int old = bpf_prog_get_fd_by_id(s.old_prog_id);
+    LIBBPF_OPTS(bpf_link_create_opts, opts);
+    opts.flags = s.old_mode;
+    const int link = old < 0 ? -1 : bpf_link_create(old, s.want->ifindex, BPF_XDP, &opts);
+    unlink(s.path.c_str());
+    if (link < 0 || bpf_obj_pin(link, s.path.c_str()) != 0)
+      *error += "; and the " + s.want->which + " link could not be attached " +
+                mode_name(s.old_mode) + " again: " + errno_text(errno);
+    if (link >= 0) close(link);
+    if (old >= 0) close(old);
+    s.old_mode = 0;
+  };
   auto name_of = [](int ifindex) {
     char name[IF_NAMESIZE] = {};
     if_indextoname(static_cast<unsigned>(ifindex), name);
@@ -294,16 +328,24 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
         if (old >= 0) close(old);
       }
       if (!ok && s.created >= 0) bpf_link_detach(s.created);
+      if (!ok && s.old_mode != 0) restore(s);
       if (s.created >= 0) close(s.created);
       if (s.pinned >= 0) close(s.pinned);
     }
     return ok;
   };
-  // 1. New links, where attaching may be refused.
-  const __u32 mode =
-      settings.xdp_attach == XdpAttach::generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+  // 1. New links, where attaching may be refused. One moving to the other
+  // mode first lets go of its interface: frames meet no program (the
+  // kernel's own path) until the new link holds it, a fraction of a
+  // millisecond.
   for (Step& s : steps) {
     if (s.same) continue;
+    if (s.old_mode != 0 && bpf_link_detach(s.pinned) != 0) {
+      *error = "cannot detach the " + s.want->which + " link (" + mode_name(s.old_mode) +
+               ") to attach it " + mode_name(mode) + ": " + errno_text(errno);
+      s.old_mode = 0;
+      return finish(false);
+    }
     LIBBPF_OPTS(bpf_link_create_opts, opts);
     opts.flags = mode;
     s.created = bpf_link_create(s.want->prog_fd, s.want->ifindex, BPF_XDP, &opts);

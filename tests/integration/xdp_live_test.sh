@@ -135,6 +135,19 @@ wait "$daemon_pid"
 daemon_pid=
 check "host mode: SIGTERM leaves the program enforcing" \
   "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdpgeneric') == 1"
+# xdp_attach is restart-only: a restart that changes it moves the pinned
+# link to the other mode (it adopted the old one unchanged, and said the new).
+sed -i 's/^xdp_attach = "generic"/xdp_attach = "native"/' "$host_cfg"
+nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$host_cfg" 2>"$tmp/d0b.log" &
+daemon_pid=$!
+wait_for "$tmp/d0b.log" 'msg=started mode=xdp attach=native' 20
+check "a restart with xdp_attach = \"native\" moved the link from generic to native" \
+  "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdpgeneric') == 0 && \
+   $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'prog/xdp') == 1 && \
+   $(grep -c 'adopted=true' "$tmp/d0b.log") == 1"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=
 detach --config "$host_cfg" --detach
 check "host mode: --detach removes it" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 

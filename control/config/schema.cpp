@@ -28,8 +28,8 @@ const std::vector<KeySpec>& config_schema() {
       {"dataplane", "xdp_attach", "string", 1, 0, "", "`\"native\"`", KeyChange::restart,
        "native|generic",
        "how XDP attaches; `\"generic\"` (skb mode) works on any interface, slower; a restart "
-       "that changes it re-attaches the links (frames meet no program for well under a "
-       "millisecond)"},
+       "that changes it re-attaches the links (between detach and attach, frames meet no "
+       "program)"},
       {"dataplane", "dpdk_args", "array of strings", 1, 0, "",
        "`[\"--no-huge\", \"--no-pci\", \"-m\", \"512\"]`", KeyChange::restart, "",
        "EAL arguments; without `-l`/`-c`/`--lcores` sluiced pins one CPU per worker, without "

@@ -336,8 +336,8 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
   };
   // 1. New links, where attaching may be refused. One moving to the other
   // mode first lets go of its interface: frames meet no program (the
-  // kernel's own path) until the new link holds it, a fraction of a
-  // millisecond.
+  // kernel's own path) until the new link holds it, two system calls
+  // later.
   for (Step& s : steps) {
     if (s.same) continue;
     if (s.old_mode != 0 && bpf_link_detach(s.pinned) != 0) {

@@ -315,6 +315,9 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   const std::optional<double> learned =
       start_at_learned_rate(cfg, fleet != nullptr ? &fleet->shares : nullptr,
                             state_directory() + "/adaptive.json", &first_profile);
+  // What the edge enforced before this start (0: nothing pinned), for the
+  // start's audit line.
+  const uint64_t before_generation = unattended_stats(dataplane_settings(cfg)).generation;
   DataplaneSelection selection;
   std::unique_ptr<Dataplane> dp =
       start_dataplane(dataplane_settings(cfg), first_profile, first_generation, &selection, &error);
@@ -336,6 +339,8 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   const uint64_t generation = dp->stats().generation;
   control_owner =
       std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
+  control_owner->audit_start(before_generation, dp->adopted_state(),
+                             state_directory() + "/config-in-force.toml");
   if (learned && !control_owner->set_adaptive_rate(*learned, &error))
     log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
   if (fleet != nullptr) {

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <vector>
 
 #include "control/adaptive/adaptive_rate.hpp"
@@ -13,6 +15,7 @@
 #include "control/config/compile.hpp"
 #include "control/config/config_notes.hpp"
 #include "control/log.hpp"
+#include "control/seed_store.hpp"
 #include "dataplane/common/labels.hpp"
 
 namespace sluice {
@@ -56,6 +59,40 @@ ControlState::ControlState(Dataplane& dataplane, std::string config_path, const 
   history_.push_back({generation, base_text_, base_source_, "", utc_timestamp(),
                       Origin{"startup"}.to_json(), "start"});
   last_change_unix_ = unix_now();
+}
+
+void ControlState::audit_start(uint64_t old_generation, bool adopted,
+                               const std::string& kept_path) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  kept_path_ = kept_path;
+  std::string before;
+  bool known = false;
+  if (std::ifstream in(kept_path); in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    before = text.str();
+    known = true;
+  }
+  json line = {{"time", utc_timestamp()},
+               {"origin", Origin{"startup"}.to_json()},
+               {"op", "start"},
+               {"old_generation", old_generation},
+               {"new_generation", generation_},
+               {"adopted", adopted},
+               {"source", config_path_}};
+  // Without the last run's config (a first start, another state
+  // directory), what it changed is not known: null, not an empty diff.
+  line["diff"] = known ? diff_json(config_diff(before, effective_.text)) : json(nullptr);
+  if (audit_ != nullptr && !audit_->append(line)) audit_failures_++;
+  keep_config();
+}
+
+void ControlState::keep_config() {
+  if (kept_path_.empty()) return;
+  std::string error;
+  if (!keep_file(kept_path_, effective_.text, &error))
+    log_event(LogLevel::warn, "the config in force was not kept for the next start's audit line",
+              {{"error", error}});
 }
 
 uint64_t ControlState::generation() const {
@@ -231,6 +268,7 @@ json ControlState::change(const std::string& op, const std::string& requested,
     notes.push_back("WARNING: the audit log could not be written (disk full?)");
     audit_failures_++;
   }
+  keep_config();
   ok["generation"] = generation_;
   ok["notes"] = notes;
   if (!base_diff.empty()) ok["base_diff"] = diff_json(base_diff);

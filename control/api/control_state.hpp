@@ -47,6 +47,14 @@ class ControlState {
   // One API request -> one response object (never throws).
   nlohmann::json handle(const nlohmann::json& request, const Origin& origin);
 
+  // The audit line of sluiced's start (op "start", origin startup): the
+  // generation the edge enforced before it (`old_generation`, 0: none) and
+  // the one it runs now, whether it adopted the state it found, and the diff
+  // from the config the last run had in force at its end, kept at
+  // `kept_path` (then this run's; every applied change keeps its config
+  // there too). A restart is a change like any other.
+  void audit_start(uint64_t old_generation, bool adopted, const std::string& kept_path);
+
   // SIGHUP: re-read the config file as the new base (a fleet member: its
   // local tables only, with the fleet config it runs).
   nlohmann::json reload_file(const Origin& origin);
@@ -124,6 +132,8 @@ class ControlState {
     std::string op;
   };
 
+  // Writes the config in force to kept_path_ (caller holds mutex_).
+  void keep_config();
   // Validates {base, profile}; on success fills *effective.
   bool evaluate(const std::string& base, const std::string& source, const std::string& profile,
                 LoadResult* effective, nlohmann::json* refusal) const;
@@ -155,6 +165,7 @@ class ControlState {
   Dataplane& dataplane_;
   std::string config_path_;
   AuditLog* audit_;
+  std::string kept_path_;  // the config in force, for the next start's diff ("": not kept)
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   const uint32_t history_limit_;
 

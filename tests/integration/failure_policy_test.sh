@@ -312,6 +312,7 @@ echo "$unattended" >"$tmp/unattended-status.txt"
 check "status with sluiced stopped reads the pinned record: enforcing, unattended" \
   "$(grep -c 'enforcing since .* generation '"$gen1"', unattended' <<<"$unattended") == 1"
 mark restart
+sed -i 's/^burst = 400$/burst = 500/' "$cfg"  # a restart that changes the config
 start_daemon "$sluiced" "$tmp/f2.log"
 check "the restart adopted the running program" "$(grep -c 'msg=started.*adopted=true' "$tmp/f2.log") == 1"
 settle
@@ -319,6 +320,10 @@ s2=$(status_json)
 gen2=$(jget "$s2" "d['generation']")
 lookups2=$(cp_lookups "$s2")
 check "generation continues across the restart ($gen1 -> $gen2)" "gen2 == gen1 + 1"
+start_line=$(grep '"op":"start"' "$tmp/audit.jsonl" | tail -1)
+echo "the restart's audit line: $start_line"
+check "the restart is audited: generations $gen1 -> $gen2, adopted, and what it changed" \
+  "$(jget "$start_line" "int(d['old_generation'] == $gen1 and d['new_generation'] == $gen2 and d['adopted'] and d['diff'] == [{'key': 'class.checkpoint.burst', 'old': '400', 'new': '500'}])") == 1"
 check "per-class totals continue ($lookups1 -> $lookups2, + >= 500 in the gap)" \
   "lookups2 >= lookups1 + 500"
 mark detach

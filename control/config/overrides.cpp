@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <sstream>
+#include <string>
+#include <string_view>
 
 #include "control/config/config_diff.hpp"
 #include "control/config/toml_parse.hpp"
@@ -10,15 +12,59 @@ namespace sluice::loader {
 // ---------------------------------------------------------------------------
 // 5. Overrides
 
+namespace {
+
+// toml++ 3.3 garbles a quoted key when it names one defined twice
+// ('"boboundary.lookups_per_sec" ' for "boundary.lookups_per_sec",
+// 'profiles."x.x.y"' for [profiles."x.y"]): the key is taken from the line
+// as written instead, a table header's name or what precedes the '='.
+std::string redefinition_named(std::string description, std::string_view text, std::size_t line) {
+  const std::size_t quote = description.find('\'');
+  if (description.find("cannot redefine existing") == std::string::npos ||
+      quote == std::string::npos || description.back() != '\'' || line == 0)
+    return description;
+  std::size_t at = 0;
+  for (std::size_t l = 1; l < line && at != std::string_view::npos; l++) {
+    at = text.find('\n', at);
+    if (at != std::string_view::npos) at++;
+  }
+  if (at == std::string_view::npos) return description;
+  std::string_view row = text.substr(at, text.find('\n', at) - at);
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r'))
+      v.remove_suffix(1);
+    return v;
+  };
+  row = trim(row);
+  std::string_view key;
+  if (row.substr(0, 2) == "[[" && row.find("]]") != std::string_view::npos) {
+    key = trim(row.substr(2, row.find("]]") - 2));
+  } else if (row.substr(0, 1) == "[" && row.find(']') != std::string_view::npos) {
+    key = trim(row.substr(1, row.find(']') - 1));
+  } else if (row.find('=') != std::string_view::npos) {
+    key = trim(row.substr(0, row.find('=')));
+  }
+  // Only a quoted key is garbled; an unquoted one's message names its whole
+  // path (a.x for x in [a]), which the line alone would not.
+  if (key.empty() || key.size() > 200 || key.find_first_of("\"'") == std::string_view::npos)
+    return description;
+  return description.substr(0, quote) + "'" + std::string(key) + "'";
+}
+
+}  // namespace
+
 std::optional<toml::table> parse_document(std::string_view text, const std::string& source,
                                           Diagnostics& diag) {
   try {
     return parse_toml(text, source);
   } catch (const toml::parse_error& e) {
     const toml::source_region& where = e.source();
-    diag.add({where.path ? *where.path : source, clamp_index(where.begin.line),
-              clamp_index(where.begin.column)},
-             "", "TOML syntax: " + std::string(e.description()));
+    diag.add(
+        {where.path ? *where.path : source, clamp_index(where.begin.line),
+         clamp_index(where.begin.column)},
+        "",
+        "TOML syntax: " + redefinition_named(std::string(e.description()), text, where.begin.line));
   }
   return std::nullopt;
 }

@@ -548,6 +548,21 @@ const ErrorCase kErrorCases[] = {
 lookups_per_sec = = 3
 )",
      "<test>:2:19: TOML syntax:"},
+    // toml++ garbled a quoted key defined twice ('"boboundary.lookups_per_sec" ').
+    {"a quoted key defined twice", R"(
+[profiles.p]
+"boundary.lookups_per_sec" = 1
+"boundary.lookups_per_sec" = 2
+)",
+     "<test>:3:30: TOML syntax: Error while parsing key-value pair: cannot redefine existing "
+     "integer '\"boundary.lookups_per_sec\"'"},
+    {"a quoted table defined twice", R"(
+[profiles."x.y"]
+a = 1
+[profiles."x.y"]
+)",
+     "<test>:3:1: TOML syntax: Error while parsing table header: cannot redefine existing table "
+     "'profiles.\"x.y\"'"},
     {"unknown top-level key", R"(
 [boundry]
 lookups_per_sec = 3

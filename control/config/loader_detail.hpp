@@ -87,8 +87,10 @@ inline std::string quoted(std::string_view s) {
   return out;
 }
 
+// A key path as messages name it: a bare key as written, any other (and
+// one too long to print: a megabyte of letters is a bare key) quoted.
 inline std::string join_key(std::string_view prefix, std::string_view k) {
-  std::string part = is_bare_key(k) ? std::string(k) : quoted(k);
+  std::string part = is_bare_key(k) && k.size() <= kMaxQuotedChars ? std::string(k) : quoted(k);
   if (prefix.empty()) return part;
   return std::string(prefix) + "." + part;
 }

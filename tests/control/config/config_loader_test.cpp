@@ -1258,6 +1258,18 @@ TEST(ConfigLoader, HostileInputNeverCrashes) {
   }
 }
 
+// An unknown key of a megabyte (a bare one: letters only) is named
+// shortened, as a value is: the error line was a megabyte long.
+TEST(ConfigLoader, AnUnknownKeyTooLongToPrintIsShortened) {
+  const LoadResult r =
+      load_config_string("[boundary]\n" + repeated("k", 1 << 20) + " = 1\n", "<t>");
+  ASSERT_EQ(r.errors.size(), 1U);
+  const std::string line = r.errors[0].to_string();
+  EXPECT_LT(line.size(), 400U) << line.substr(0, 400);
+  EXPECT_EQ(line.rfind("<t>:2:1: boundary.\"" + repeated("k", 64) + "\"...: unknown key", 0), 0U)
+      << line.substr(0, 400);
+}
+
 // toml++ nests one table per dot and frees them by recursion: 60,000 parts
 // overflowed the stack. Keys of more than 32 parts are refused before
 // parsing, wherever the key is (a line, a table header, an inline table,

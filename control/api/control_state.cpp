@@ -560,8 +560,11 @@ void ControlState::capture(const json& request, const Origin& origin,
 }
 
 json ControlState::reload_file(const Origin& origin) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  // Read and checked before the lock: a config file replaced by a pipe
+  // nobody writes waits out its 5 s there, and status (and every other
+  // request) waited with it.
   LoadResult r = load_config_file(config_path_);
+  std::lock_guard<std::mutex> lock(mutex_);
   const WrittenConfig written{config_path_, r.text};
   if (r.ok() && !fleet_prefix_.empty())  // the local tables only
     r = compose_fleet_config(local_tables_text(r.text), config_path_, fleet_text_,

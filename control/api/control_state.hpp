@@ -163,7 +163,7 @@ class ControlState {
   nlohmann::json refuse(const std::string& error, nlohmann::json errors = nullptr);
 
   Dataplane& dataplane_;
-  std::string config_path_;
+  const std::string config_path_;  // read without mutex_ (reload_file)
   AuditLog* audit_;
   std::string kept_path_;  // the config in force, for the next start's diff ("": not kept)
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

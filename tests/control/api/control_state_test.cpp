@@ -8,7 +8,12 @@
 #include "control/log.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 
 #include <string>
 #include <thread>
@@ -350,6 +355,34 @@ TEST_F(ControlStateTest, AReloadThatDropsTheProfileInForceSaysSo) {
       << r.dump();
   EXPECT_TRUE(h.call({{"op", "status"}})["profile"].is_null());
   EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "10000");
+}
+
+// A config file replaced by a pipe nobody writes: its reload waits 5 s for
+// the text, and is then refused. Meanwhile the control plane answers: the
+// file is read before the state's lock (status waited the 5 s with it).
+TEST_F(ControlStateTest, AReloadWaitingOnItsFileHoldsNoOtherRequestUp) {
+  ASSERT_EQ(::unlink(h.config_path().c_str()), 0);
+  ASSERT_EQ(::mkfifo(h.config_path().c_str(), 0600), 0);
+  json reload;
+  std::atomic<bool> reloaded{false};
+  std::thread reloading([&] {
+    reload = h.state().reload_file(Origin{"signal"});
+    reloaded = true;
+  });
+  // The reload is waiting on the pipe once a writer-less open would block:
+  // give it the time to get there, then ask for the status.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto asked = std::chrono::steady_clock::now();
+  const json status = h.call({{"op", "status"}});
+  const auto took = std::chrono::steady_clock::now() - asked;
+  const bool answered_while_reloading = !reloaded;
+  reloading.join();
+  EXPECT_TRUE(answered_while_reloading);
+  EXPECT_TRUE(status["ok"].get<bool>()) << status.dump();
+  EXPECT_LT(took, std::chrono::seconds(2));
+  EXPECT_FALSE(reload["ok"].get<bool>()) << reload.dump();
+  EXPECT_NE(reload["error"].get<std::string>().find("not complete within"), std::string::npos)
+      << reload.dump();
 }
 
 TEST_F(ControlStateTest, ShadowOnAndOffEditTheBase) {

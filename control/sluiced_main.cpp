@@ -71,6 +71,8 @@ int check_config(const std::string& path) {
   }
   if (std::string why; !sluice::check_dpdk_args(sluice::dataplane_settings(cfg), &why))
     host.push_back(sluice::error_at_key(loaded.text, path, "dataplane.dpdk_args", why));
+  if (std::string why; !sluice::check_pin_path(sluice::dataplane_settings(cfg), &why))
+    host.push_back(sluice::error_at_key(loaded.text, path, "dataplane.pin_path", why));
   if (std::string why; !sluice::check_prefix_capacity(sluice::dataplane_settings(cfg),
                                                       sluice::compile_profile(cfg), &why))
     host.push_back(sluice::error_at_key(loaded.text, path, "class", why));

@@ -245,6 +245,11 @@ bool check_dpdk_args(const DataplaneSettings& settings, std::string* error);
 bool check_prefix_capacity(const DataplaneSettings& settings, const CompiledProfile& profile,
                            std::string* error);
 
+// `sluiced --check-config`: whether a start could pin at the config's
+// pin_path: under /sys/fs/bpf (a start mounts bpffs there if none is), or
+// in a directory on a bpffs. Elsewhere a start fails, not in charge.
+bool check_pin_path(const DataplaneSettings& settings, std::string* error);
+
 // True when a dataplane cannot start again in this process (DPDK's EAL
 // starts once per process): only a restart of sluiced can start it.
 bool dataplane_needs_new_process();

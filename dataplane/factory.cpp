@@ -165,6 +165,15 @@ bool check_prefix_capacity(const DataplaneSettings& settings, const CompiledProf
 #endif
 }
 
+bool check_pin_path(const DataplaneSettings& settings, std::string* error) {
+#ifdef SLUICE_WITH_XDP
+  return pin_path_usable(kernel_side(settings).pin_path, error);
+#else
+  (void)settings, (void)error;
+  return true;  // nothing is pinned
+#endif
+}
+
 #ifdef SLUICE_WITH_XDP
 bool detach_dataplane(const DataplaneSettings& settings, bool all, std::string* report) {
   // A DPDK edge without the XDP standby pins nothing while it runs: nothing

@@ -157,6 +157,21 @@ bool prepare_pin_dir(const std::string& dir, std::string* error) {
   return true;
 }
 
+bool pin_path_usable(const std::string& dir, std::string* error) {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::path(dir).lexically_normal();
+  const fs::path under = path.lexically_relative("/sys/fs/bpf");
+  if (path.is_absolute() && !under.empty() && *under.begin() != "..") return true;
+  fs::path probe = path;
+  std::error_code ec;
+  while (probe.has_relative_path() && !fs::exists(probe, ec)) probe = probe.parent_path();
+  if (is_bpffs(probe.string())) return true;
+  *error = dir + " is not on a bpffs" +
+           (probe == path ? std::string() : " (" + probe.string() + " is not)") +
+           ": a start could not pin there; use a path under /sys/fs/bpf";
+  return false;
+}
+
 const char* edge_state_name(EdgeState s) {
   switch (s) {
     case EdgeState::none:

@@ -53,6 +53,11 @@ uint64_t unix_now_ns();
 // directory is under it and nothing is mounted there yet.
 bool prepare_pin_dir(const std::string& dir, std::string* error);
 
+// Whether prepare_pin_dir could succeed for `dir` without changing
+// anything: it lies under /sys/fs/bpf, or its nearest existing ancestor is
+// on a bpffs. False + *error.
+bool pin_path_usable(const std::string& dir, std::string* error);
+
 // A program for the link pinned as pin_path/link_WHICH, on `ifindex`.
 struct LinkWant {
   std::string which;  // "outside" | "inside"

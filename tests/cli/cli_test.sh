@@ -170,6 +170,10 @@ printf '[control]\nsocket = "%s"\naudit_log = "%s/"\n' "$tmp" "$tmp" >"$tmp/dirs
 check paths_are_directories 1 "$sluiced" --check-config "$tmp/dirs.toml"
 expect_line socket_directory_named "$tmp/dirs.toml:2:10: control.socket: $tmp is a directory; expected a file's path"
 expect_line audit_directory_named "control.audit_log: $tmp/ is a directory; expected a file's path"
+# A pin_path no start could pin at (not under /sys/fs/bpf, not on a bpffs).
+printf '[dataplane]\nmode = "xdp"\noutside = "lo"\npin_path = "%s/pins"\n' "$tmp" >"$tmp/pin.toml"
+check pin_path_not_bpffs 1 "$sluiced" --check-config "$tmp/pin.toml"
+expect_line pin_path_not_bpffs_named "$tmp/pin.toml:4:12: dataplane.pin_path: $tmp/pins is not on a bpffs ($tmp is not)"
 # A class an earlier one covers in every field is valid, and noted.
 printf '[[class]]\nname = "wide"\nmatch = { src = "198.18.0.0/15" }\n[[class]]\nname = "narrow"\nmatch = { src = "198.18.7.0/24", proto = "udp" }\n' >"$tmp/reach.toml"
 check unreachable_class_valid 0 "$sluiced" --check-config "$tmp/reach.toml"

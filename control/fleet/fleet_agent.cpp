@@ -395,8 +395,23 @@ void FleetAgent::tick(EtcdClient& etcd) {
     // hand) is no edge: it would count forever.
     if (node == fleet_.node || kv.lease == 0) continue;
     const json r = parse_json(kv.value);
-    if (!r.is_object()) continue;
-    if (r.contains("adaptive_rate") && r["adaptive_rate"].is_number())
+    // A record no edge of this build writes (another version, or by hand):
+    // said once per edge, until its record is one again.
+    const bool bad_rate = r.is_object() && r.contains("adaptive_rate") &&
+                          (!r["adaptive_rate"].is_number() || !(r["adaptive_rate"] >= 0.0));
+    if (!r.is_object() || bad_rate) {
+      if (bad_records_.insert(node).second)
+        log_event(LogLevel::warn, "fleet: an edge's record is not one this edge reads",
+                  {{"node", node},
+                   {"why", !r.is_object() ? "not a JSON object"
+                                          : "adaptive_rate is not a rate (a number >= 0)"},
+                   {"effect", !r.is_object() ? "the edge is not counted in the split"
+                                             : "its learned rate is not counted"}});
+      if (!r.is_object()) continue;
+    } else {
+      bad_records_.erase(node);
+    }
+    if (!bad_rate && r.contains("adaptive_rate"))
       learned_rates[node] = r["adaptive_rate"].get<double>();
     seen[node] = true;
     if (r.contains("floor_pct") && r["floor_pct"].is_number_unsigned())

@@ -170,6 +170,7 @@ class FleetAgent {
   std::string refused_shares_;  // why the dataplane refused the last shares ("" once it took some)
   std::string refused_config_;  // the fleet config this edge refuses ("" once it runs the newest)
   std::string logged_held_by_;  // the holder of this node name last logged
+  std::set<std::string> bad_records_;  // edges whose malformed records were logged (sync thread)
 
   std::mutex stop_mutex_;  // guards the three below
   std::condition_variable stop_cv_;

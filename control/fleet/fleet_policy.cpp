@@ -105,6 +105,9 @@ json fleet_request(const FleetConfig& fleet, const json& request, const json& or
     FleetRecord current;
     bool exists = false;
     if (!read_fleet_record(etcd, fleet, &current, &exists, &error)) {
+      if (exists)  // etcd answered, with something that is no fleet config record
+        return refused("etcd's " + fleet_config_key(fleet) + " is not a fleet config: " + error +
+                       " (remove it with etcdctl del, then sluicectl --fleet apply FILE)");
       json r = refused("the fleet's etcd did not answer: " + error);
       r["unreachable"] = true;
       return r;

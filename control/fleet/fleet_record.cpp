@@ -46,7 +46,13 @@ std::optional<FleetRecord> parse_fleet_record(const std::string& text, std::stri
   }
   FleetRecord r;
   r.config = j["config"];
-  if (j.contains("profile") && j["profile"].is_string()) r.profile = j["profile"];
+  if (j.contains("profile") && !j["profile"].is_null()) {
+    if (!j["profile"].is_string()) {  // taken for "no profile" before
+      *error = "the fleet config record's \"profile\" is not a name (a string) or null";
+      return std::nullopt;
+    }
+    r.profile = j["profile"];
+  }
   if (j.contains("origin")) r.origin = j["origin"];
   if (j.contains("op") && j["op"].is_string()) r.op = j["op"];
   if (j.contains("time") && j["time"].is_string()) r.time = j["time"];

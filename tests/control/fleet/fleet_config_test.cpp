@@ -153,6 +153,10 @@ TEST(FleetRecord, RoundTripsAndRefusesOtherShapes) {
   EXPECT_FALSE(parse_fleet_record(
       "{\"config\": \"\", \"origin\": " + std::string(30000, '[') + std::string(30000, ']') + "}",
       &error));
+  // A profile that is no name was taken for "no profile".
+  EXPECT_FALSE(parse_fleet_record("{\"config\": \"\", \"profile\": 5}", &error));
+  EXPECT_NE(error.find("\"profile\" is not a name"), std::string::npos) << error;
+  EXPECT_TRUE(parse_fleet_record("{\"config\": \"\", \"profile\": null}", &error));
 }
 
 // Fields of etcd's answers and of the kept fleet file read by type: a

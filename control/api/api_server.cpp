@@ -153,8 +153,9 @@ struct ApiServer::Impl {
         } else if (streams(request)) {
           // The stream owns the connection until it ends; no idle timeout
           // applies while it runs.
-          options.stream(request, origin,
-                         [fd](const json& l) { return write_all(fd, dump(l) + "\n"); });
+          options.stream(request, origin, [this, fd](const json& l) {
+            return !stopping && write_all(fd, dump(l) + "\n");  // sluiced stops: it ends
+          });
           return;
         } else {
           response = handler(request, origin);
@@ -458,7 +459,10 @@ struct ApiServer::Impl {
     if (acceptor.joinable()) acceptor.join();
     {
       std::unique_lock<std::mutex> lock(mutex);
-      for (int fd : connections) ::shutdown(fd, SHUT_RDWR);
+      // Read no more requests, but answer the one being handled: a change
+      // applied as sluiced stopped was audited and enforced, and its client
+      // got "sluiced closed the connection" instead of its generation.
+      for (int fd : connections) ::shutdown(fd, SHUT_RD);
       idle.wait(lock, [this] { return connections.empty(); });
     }
     // httplib's stop() does nothing until listen_after_bind() has marked the

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <condition_variable>
+#include <mutex>
 
 #include <atomic>
 #include <chrono>
@@ -340,8 +342,7 @@ TEST_F(ApiServerTest, LineThatIsNotJsonGetsAnErrorAndTheConnectionStillAnswers) 
   EXPECT_EQ(nul["ok"], false) << nul.dump();
 
   // One key twice: nlohmann keeps the last, so this ran a set.
-  ASSERT_TRUE(conn.send_all(
-      "{\"op\": \"status\", \"op\": \"rollback\", \"dry_run\": true}\n"));
+  ASSERT_TRUE(conn.send_all("{\"op\": \"status\", \"op\": \"rollback\", \"dry_run\": true}\n"));
   const json twice = parse_line(conn.read_line(2s));
   EXPECT_EQ(twice["ok"], false) << twice.dump();
   EXPECT_NE(twice["error"].get<std::string>().find("the key \"op\" is given twice"),
@@ -479,6 +480,48 @@ TEST_F(ApiServerTest, StoppingRemovesTheSocket) {
   server.reset();
   EXPECT_FALSE(std::filesystem::exists(socket_path_));
   EXPECT_TRUE(idle.closed_within(2s));
+}
+
+// sluiced stopping while a request is being handled: the client still gets
+// its answer (a change applied as sluiced stopped is enforced and audited;
+// its client got "closed the connection" and could not tell).
+TEST_F(ApiServerTest, StoppingAnswersTheRequestBeingHandled) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  RequestHandler slow = [&](const json& request, const Origin&) {
+    if (request.value("op", "") == "status") return json{{"ok", true}};
+    std::unique_lock<std::mutex> lock(m);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return json{{"ok", true}, {"generation", 7}};
+  };
+  std::string error;
+  auto server = ApiServer::start(options(), slow, &error);
+  ASSERT_NE(server, nullptr) << error;
+  RawConnection conn(socket_path_);
+  ASSERT_TRUE(conn.send_all("{\"op\": \"set\"}\n"));
+  {
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return entered; }));
+  }
+  std::thread stopping([&] { server.reset(); });
+  // The stop has begun once a new connection's status goes unanswered (it
+  // accepts none): then the request being handled is released.
+  for (int i = 0; i < 100; i++) {
+    RawConnection probe(socket_path_);
+    if (!probe.send_all("{\"op\": \"status\"}\n") || !probe.read_line(200ms)) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  const json answer = parse_line(conn.read_line(5s));
+  stopping.join();
+  EXPECT_EQ(answer["generation"], 7) << answer.dump();
+  EXPECT_TRUE(conn.closed_within(2s));
 }
 
 TEST_F(ApiServerTest, UnknownSocketGroupIsRefusedWithTheKeyNamed) {

@@ -435,10 +435,23 @@ bool remove_pinned_link(const std::string& pin_path, const std::string& which,
 bool install_passthrough(const DataplaneSettings& settings, std::string* report) {
   const bool block = settings.when_stopped == WhenStopped::block;
   std::string error;
+  std::error_code ec;
+  const bool made_dir = !std::filesystem::exists(settings.pin_path, ec);
   if (!prepare_pin_dir(settings.pin_path, &error)) {
     *report += error + "\n";
     return false;
   }
+  // Refused (another program holds the interfaces): a directory this made
+  // for it goes again, or a later --detach takes it for an edge of ours.
+  struct Tidy {
+    const std::string& dir;
+    bool made;
+    bool done = false;
+    ~Tidy() {
+      std::error_code e;
+      if (made && !done) std::filesystem::remove(dir, e);  // only if empty
+    }
+  } tidy{settings.pin_path, made_dir};
   const int outside = static_cast<int>(if_nametoindex(settings.outside.c_str()));
   const int inside = static_cast<int>(if_nametoindex(settings.inside.c_str()));
   if (outside == 0 || inside == 0) {
@@ -471,6 +484,7 @@ bool install_passthrough(const DataplaneSettings& settings, std::string* report)
     *report += error + "\n";
     return false;
   }
+  tidy.done = true;
   EdgeRecord record;
   std::string ignored;
   read_edge_record(settings.pin_path, &record, &ignored);

@@ -90,12 +90,28 @@ XdpDataplane::~XdpDataplane() = default;
 bool XdpDataplane::fail(const std::string& why, std::string* error) {
   program_.reset();
   *error = why;
+  // A start that found nothing at pin_path and attached nothing (another
+  // program holds the interfaces, say) leaves nothing there either: its
+  // maps and record outlived it, and a later --detach called them an
+  // incomplete edge. Its pass-through, if it installs one below, pins anew.
+  const bool leave_nothing = fresh_ && edge_link_state(settings_.pin_path) == EdgeState::none;
+  auto clean = [this] {
+    std::string report;
+    remove_layouts(settings_.pin_path, "", &report);
+    std::error_code ec;
+    std::filesystem::remove(settings_.pin_path + "/sl_edge", ec);
+    std::filesystem::remove(settings_.pin_path, ec);  // only if now empty
+  };
+  if (leave_nothing) clean();
   EdgeRecord record;
-  std::string ignored;
-  read_edge_record(settings_.pin_path, &record, &ignored);
-  record.last_failure = why;
-  record.last_failure_unix_ns = unix_now_ns();
-  write_edge_record(settings_.pin_path, record, &ignored);
+  auto note_failure = [&] {  // in the record, for sluicectl status while no sluiced runs
+    std::string ignored;
+    read_edge_record(settings_.pin_path, &record, &ignored);
+    record.last_failure = why;
+    record.last_failure_unix_ns = unix_now_ns();
+    write_edge_record(settings_.pin_path, record, &ignored);
+  };
+  if (!leave_nothing) note_failure();
   if (settings_.inside.empty()) return false;
   if (edge_link_state(settings_.pin_path) == EdgeState::enforcing) {
     *error += " (the program already on the links keeps enforcing generation " +
@@ -104,19 +120,24 @@ bool XdpDataplane::fail(const std::string& why, std::string* error) {
   }
   // Nothing enforces: the edge must not stay dark because this start failed.
   std::string report;
-  if (install_passthrough(settings_, &report))
+  if (install_passthrough(settings_, &report)) {
+    if (leave_nothing) note_failure();  // the pass-through's pins are there now
     *error += std::string(" (when_stopped = \"") +
               (settings_.when_stopped == WhenStopped::block ? "block" : "forward") +
               "\": " + report.substr(0, report.find('\n')) + ")";
-  else
+  } else {
+    if (leave_nothing && edge_link_state(settings_.pin_path) == EdgeState::none) clean();
     *error +=
         " (and the pass-through could not be installed: " + report.substr(0, report.find('\n')) +
         "; the links hold what they held: " + edge_state_name(edge_link_state(settings_.pin_path)) +
         ")";
+  }
   return false;
 }
 
 bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, std::string* error) {
+  std::error_code ec;
+  fresh_ = !std::filesystem::exists(settings_.pin_path, ec);
   std::string too_many;  // before the links are touched: what holds them keeps running
   if (!XdpProgram::prefixes_fit(profile, &too_many)) return fail(too_many, error);
   const int outside = static_cast<int>(if_nametoindex(settings_.outside.c_str()));

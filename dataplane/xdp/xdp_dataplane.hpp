@@ -66,6 +66,7 @@ class XdpDataplane final : public Dataplane {
 
   DataplaneSettings settings_;
   bool standby_ = false;
+  bool fresh_ = false;  // this start found nothing at pin_path (fail() leaves nothing there)
   std::unique_ptr<XdpProgram> program_;
   uint32_t outside_prog_id_ = 0;  // our program, to tell whether the link still holds it
 };

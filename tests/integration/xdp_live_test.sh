@@ -21,9 +21,11 @@ pin=/sys/fs/bpf/sluice-test-$LAB_ID
 cfg=$tmp/sluice.toml
 daemon_pid=
 notify_pid=
+stray_pid=
 failures=0
 cleanup() {
   [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
+  [[ -n $stray_pid ]] && kill -9 "$stray_pid" 2>/dev/null
   [[ -n $notify_pid ]] && kill "$notify_pid" 2>/dev/null
   if ((failures > 0)); then
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
@@ -31,6 +33,7 @@ cleanup() {
   fi
   nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >/dev/null 2>&1 || true
   [[ -e $pin-host ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/host.toml" --detach --all >/dev/null 2>&1
+  [[ -e $pin-stray ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/stray.toml" --detach --all >/dev/null 2>&1
   lab_down
   rm -rf "$tmp"
 }
@@ -172,6 +175,20 @@ check "a second sluiced on the same pins is refused" \
   "second_rc == 1 && $(grep -c 'another sluiced is running' "$tmp/second.log") == 1"
 check "the first one still runs and enforces" "$(kill -0 "$daemon_pid" && echo 1 || echo 0) == 1 && \
   $(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"
+# A stray second config (its own pins, socket and metrics port, the same
+# interfaces): not in charge, the edge untouched, and once stopped nothing
+# of it left at its pin_path (its maps and record were, and a later
+# --detach took them for an incomplete edge).
+sed "s|^pin_path = .*|pin_path = \"$pin-stray\"|; s|127.0.0.1:19109|127.0.0.1:19119|;
+     s|$tmp/control.sock|$tmp/stray.sock|" "$cfg" >"$tmp/stray.toml"
+nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/stray.toml" 2>"$tmp/stray.log" &
+stray_pid=$!
+wait_for "$tmp/stray.log" 'msg="not in charge"' 20
+kill -TERM "$stray_pid"
+wait "$stray_pid" || true
+stray_pid=
+check "a stray config on the same interfaces leaves nothing pinned" \
+  "$([[ -e $pin-stray ]] && echo 1 || echo 0) == 0 && $(kill -0 "$daemon_pid" && echo 1 || echo 0) == 1"
 lab_limits_hold "$tmp/d1.log"
 stop_daemon "$tmp/d1.log"
 check "SIGTERM left the program enforcing" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') >= 1"

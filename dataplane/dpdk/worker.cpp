@@ -234,7 +234,7 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
       }
       const bool ready =
           (meta[i].is_start || (sl_charged_unlocked(&prof, &st.boundary, flow_hit, now[i]) &&
-                                sl_charged_on_credit(&prof, &cp))) &&
+                                sl_charged_on_credit(&prof, &cp, &st.boundary))) &&
           sl_credit_ready(&prof, cls[i], &cs, &st.boundary, &credits, now[i]);
       source = st.sources.op_in(sset[i], skey[i], cp, now[i], ready ? Op::kTake : Op::kPeek, w);
       if (ready && source == SL_SOURCE_TAKEN) {

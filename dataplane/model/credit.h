@@ -131,15 +131,27 @@ SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof, const struct sl
 	       (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off);
 }
 
-/* Whether a charged packet of class cp may spend the class's lookup credit:
- * credits are drawn above the class's own boundary reserves, and a charged
- * packet is held to the lowest priority's (sl_reserve_prio), so only where
- * those are the same. Else the lock decides (or sl_shed_unlocked sheds). */
-SL_INLINE int sl_charged_on_credit(const struct sl_profile *prof, const struct sl_class_params *cp)
+/* Whether a charged packet of class cp may spend the class's lookup credit.
+ * Credits are drawn above the class's own boundary reserves, and a charged
+ * packet is held to the lowest priority's (sl_reserve_prio): where those
+ * are the same, always; else only while the boundary buckets hold a token
+ * above that reserve as last written (a lower bound of what the lock would
+ * find: refill only adds; another CPU's take since may make it one token
+ * high, a bound as the credits' own). Else the lock decides (or
+ * sl_shed_unlocked sheds): a flood of forged ACKs that keeps the budget at
+ * that reserve never reaches the credit. */
+SL_INLINE int sl_charged_on_credit(const struct sl_profile *prof, const struct sl_class_params *cp,
+				   const struct sl_boundary_state *bs)
 {
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
-	return prof->lookups_reserve_nt[prio] == prof->lookups_reserve_nt[SL_PRIORITIES - 1] &&
-	       prof->packets_reserve_nt[prio] == prof->packets_reserve_nt[SL_PRIORITIES - 1];
+	const __u64 lookups = prof->lookups_reserve_nt[SL_PRIORITIES - 1];
+	const __u64 packets = prof->packets_reserve_nt[SL_PRIORITIES - 1];
+	if (prof->lookups_reserve_nt[prio] == lookups && prof->packets_reserve_nt[prio] == packets)
+		return 1;
+	return (!prof->boundary_lookups.enabled ||
+		SL_READ_ONCE(bs->lookups.tokens_nt) >= lookups + SL_TOKEN) &&
+	       (!prof->boundary_packets.enabled ||
+		SL_READ_ONCE(bs->packets.tokens_nt) >= packets + SL_TOKEN);
 }
 
 /*
@@ -162,7 +174,7 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	/* A lookup, or a packet charged as one (unverified, the learning
 	 * window shut: sl_charged_unlocked), on the class's lookup credit. */
 	if (m->is_start || sl_charged_unlocked(prof, bs, flow_hit, now_ns)) {
-		if ((!m->is_start && !sl_charged_on_credit(prof, cp)) ||
+		if ((!m->is_start && !sl_charged_on_credit(prof, cp, bs)) ||
 		    !sl_credit_ready(prof, class_id, cs, bs, cc, now_ns) ||
 		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;

@@ -25,6 +25,7 @@ namespace {
 std::mutex g_mutex;
 bool g_running = false;
 bool g_used = false;
+std::string g_failed;  // why the one start this process had failed ("": it did not)
 int g_tag_offset = -1;
 
 // Whether the operator's args give one of these options, spelled as the
@@ -220,8 +221,10 @@ bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::stri
   if (g_running) return true;
   if (g_used) {
     *error =
-        "the DPDK EAL was started in this process before, and DPDK starts it once per process: "
-        "restart sluiced (systemctl restart sluiced) to start DPDK again";
+        "the DPDK EAL was started in this process before" +
+        (g_failed.empty() ? std::string() : " (and failed: " + g_failed + ")") +
+        ", and DPDK starts it once per process: restart sluiced (systemctl restart sluiced) to "
+        "start DPDK again";
     return false;
   }
   std::vector<std::string> argv_s;
@@ -235,6 +238,7 @@ bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::stri
     std::string joined;
     for (size_t i = 1; i < argv_s.size(); i++) joined += " " + argv_s[i];
     *error += " (EAL arguments:" + joined + ")";
+    g_failed = *error;
     return false;
   }
   static const rte_mbuf_dynfield tag_field = {"sluice_queue_tag", sizeof(QueueTag),
@@ -242,6 +246,7 @@ bool eal_start(const std::vector<std::string>& args, uint32_t workers, std::stri
   g_tag_offset = rte_mbuf_dynfield_register(&tag_field);
   if (g_tag_offset < 0) {
     *error = std::string("cannot register the mbuf queue field: ") + rte_strerror(rte_errno);
+    g_failed = *error;
     rte_eal_cleanup();
     return false;
   }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -105,6 +106,13 @@ class DocumentEditor {
     }
     // Every top-level name is a table (or the [[class]] list): a value for it
     // would replace it whole, silently dropping the keys it does not name.
+    const auto& tables = Validator::kTopLevelTables;
+    if (path.size() == 1 && std::find(tables.begin(), tables.end(), path[0]) == tables.end()) {
+      std::string names;
+      for (std::string_view t : tables) names += (names.empty() ? "" : ", ") + std::string(t);
+      diag_.report_setting(origin, "unknown key; expected one of: " + names);
+      return;
+    }
     if (path.size() == 1) {
       diag_.report_setting(origin, path[0] + " is a table: set its keys one by one (" + path[0] +
                                        ".KEY = VALUE); a whole table would drop every key it "

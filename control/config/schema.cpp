@@ -40,10 +40,11 @@ const std::vector<KeySpec>& config_schema() {
        "hold the prefix tables, twice during a retune (old and new profile): per direction "
        "(source, destination) with IPv4 prefixes 16-64 MB, with IPv6 prefixes 64 MB plus 1 KB per "
        "256-address group under prefixes longer than /24 (`dataplane/dpdk/fib.hpp`). "
+       "When the config starts DPDK (mode `dpdk`, or `auto` with a DPDK port), "
        "`--check-config` has the EAL parse them (in a child process that stops before any "
        "device) and names what it refuses, an option that would print the EAL's usage and end "
-       "sluiced (`-h`, `--help`, `-vh`) too; how options go together (`--socket-mem` with "
-       "`--no-huge`) only a start checks. `--` and empty strings are refused"},
+       "sluiced (`-vh`, say) too; how options go together (`--socket-mem` with `--no-huge`) only "
+       "a start checks. `--`, `-h`, `--help` and empty strings are refused in every mode"},
       {"dataplane", "pin_path", "string", 1, 0, "", "`\"/sys/fs/bpf/sluice\"`", KeyChange::restart,
        "",
        "absolute bpffs directory for the XDP program's pinned links, maps (in a `layout-...` "

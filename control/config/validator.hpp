@@ -12,12 +12,15 @@ namespace sluice::loader {
 // nullopt/nullptr on failure, so callers only decide what to do without a value.
 class Validator {
  public:
+  // The config's top-level tables (and the [[class]] list), in the order
+  // "unknown key" errors list them.
+  static inline const std::vector<std::string_view> kTopLevelTables = {
+      "dataplane", "boundary", "admission", "metrics", "control", "fleet", "class", "profiles"};
+
   explicit Validator(Diagnostics& diag) : diag_(diag) {}
 
   void document(const toml::table& doc, Config& out) {
-    reject_unknown(
-        doc, "",
-        {"dataplane", "boundary", "admission", "metrics", "control", "fleet", "class", "profiles"});
+    reject_unknown(doc, "", kTopLevelTables);
     if (const toml::node* n = doc.get("dataplane")) dataplane(*n, out.dataplane);
     if (const toml::node* n = doc.get("boundary")) boundary(*n, out.boundary);
     if (const toml::node* n = doc.get("admission")) admission(*n, out.admission);

@@ -1402,6 +1402,10 @@ TEST(ConfigOverrides, RejectAllOrNothing) {
       {"the whole class list",
        {{"class", "[]"}},
        "<override>:1:1: class: class is a table: set its keys one by one"},
+      {"an unknown top-level key (it was called a table)",
+       {{"bogus", "1"}},
+       "<override>:1:1: bogus: unknown key; expected one of: dataplane, boundary, admission, "
+       "metrics, control, fleet, class, profiles"},
       {"class without a key",
        {{"class.citizen", "{}"}},
        "<override>:1:1: class.citizen: expected class.NAME.KEY"},

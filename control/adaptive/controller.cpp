@@ -144,8 +144,10 @@ void AdaptiveController::gather(const AdaptiveTick& tick) {
     idle_sec_ = 0;
   if (sig.responses != 0) {
     unanswered_sec_ = 0;
-  } else if (requests_ != 0) {
-    unanswered_sec_ += tick.seconds;
+    unanswered_requests_ = 0;
+  } else {
+    unanswered_requests_ += sig.requests;
+    if (unanswered_requests_ != 0) unanswered_sec_ += tick.seconds;
   }
 }
 
@@ -234,7 +236,12 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   // Stalled: a whole stall_sec without an answer while at least an
   // evaluation's worth of requests waited (a few flows that never get an
   // answer, e.g. clients that only send, are not a stalled backend).
-  const bool stalled = unanswered_sec_ >= tuning_.stall_sec && requests_ >= tuning_.min_samples;
+  // The requests count since the last answer, not in this evaluation: one
+  // without an answer starts over after a second, and at a halved rate a
+  // second stall needed 8 requests within one, which 4/s never sent (a live
+  // check: the rate held at 4/s for 8 s of a backend answering nothing).
+  const bool stalled =
+      unanswered_sec_ >= tuning_.stall_sec && unanswered_requests_ >= tuning_.min_samples;
   // Resets and SYNs sent again above 1% of the requests: the backend
   // refuses work (they are rare on a healthy service).
   const uint64_t refusals = std::max(resets_, syn_again_);
@@ -309,8 +316,16 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     // What this evaluation delivered, but no less than 85% of what the
     // backend delivered while busy lately: the count of one evaluation is
     // noisy, and a cut on a low one left the backend idle for a second.
-    next = decreased(s.latency_sec, s.target_sec,
-                     std::max(s.delivered_per_sec, tuning_.delivered_trust * delivered));
+    const double served = std::max(s.delivered_per_sec, tuning_.delivered_trust * delivered);
+    next = decreased(s.latency_sec, s.target_sec, served);
+    // A queue of more than drain_sec of work (latency - baseline, at what
+    // the backend serves) drains within about drain_sec: admitting half of
+    // what is served took 4 x the latency, and a pacer cut tenfold under a
+    // surge had 6 s of work waiting, none of it useful to clients that wait 1 s.
+    const double queued = s.latency_sec - s.baseline_sec;
+    if (queued > tuning_.drain_sec)
+      next =
+          std::max(floor, std::min(next, served * (1.0 - queued / (queued + tuning_.drain_sec))));
     s.reason = AdaptiveReason::decrease;
   } else if (shed_ != 0 || static_cast<double>(admitted_) >= 0.9 * rate_ * gathered_sec_) {
     next = increased(s);

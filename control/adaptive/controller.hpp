@@ -67,6 +67,7 @@ struct AdaptiveTuning {
   double delivered_trust = 0.95;  // answers/s, or to this x those of the busy evaluations
   double delivered_sec = 0.3;     // this recent (at least the last), if that is more
   double stall_sec = 1.0;         // requests without any answer this long: over the target
+  double drain_sec = 0.5;         // a queue of more work than this drains in about this long
   double idle_headroom = 2.0;     // without demand above it, the rate is at most this x delivered
   double idle_decrease = 0.10;    // ... reached from above by at most this per 100 ms
 };
@@ -162,8 +163,9 @@ class AdaptiveController {
   };
   std::deque<Delivered> delivered_;  // busy evaluations of the last delivered_sec
   double delivered_recent(uint64_t answers, double seconds, bool busy);
-  double unanswered_sec_ = 0;  // how long requests went without any answer
-  double idle_sec_ = 0;        // how long nothing was asked of the backend, nor answered
+  double unanswered_sec_ = 0;         // how long requests went without any answer
+  uint64_t unanswered_requests_ = 0;  // requests since the last answer
+  double idle_sec_ = 0;               // how long nothing was asked of the backend, nor answered
   // After a decrease nothing moves until the requests admitted before it
   // were answered (or stall_sec passed).
   uint64_t requested_total_ = 0;

@@ -157,6 +157,29 @@ TEST(AdaptiveController, DeliveredFollowsAStalledAndAnIdleBackend) {
   EXPECT_EQ(idle.last().delivered_per_sec, 0);
 }
 
+// A backend that answers nothing: the rate halves for every second without
+// an answer, down to the floor, also once it admits too few requests for one
+// evaluation to hold 8 (the requests count since the last answer). Before,
+// a second stall needed 8 requests within one evaluation, which starts over
+// each second without an answer: at 4 requests a second the rate halved
+// once, and held.
+TEST(AdaptiveController, ABackendThatAnswersNothingIsHalvedEverySecond) {
+  AdaptiveController c(200);
+  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 5, 1000);
+  int stalls = 0;
+  for (int i = 0; i < 100; i++) {  // 10 s at 4 requests a second
+    AdaptiveTick dead;
+    dead.seconds = 0.1;
+    dead.signal.requests = (i % 5 == 0 || i % 5 == 2) ? 1 : 0;
+    dead.admitted_lookups = dead.signal.requests;
+    dead.boundary_shed = 10;
+    const AdaptiveStep st = c.step(dead, 5, 1000);
+    stalls += st.reason == AdaptiveReason::stalled || st.reason == AdaptiveReason::floor;
+  }
+  EXPECT_LE(c.rate(), 10) << stalls << " stalls";
+  EXPECT_GE(stalls, 5);
+}
+
 // An hour without a request, then a surge: the first evaluation is the
 // surge's, and the rate grows from where it was by at most 10% (one tick).
 // Before, the quiet hour was one long evaluation: its first answer lifted
@@ -219,6 +242,34 @@ TEST(AdaptiveController, UsesAPacingBackendsCapacity) {
     SCOPED_TRACE("useful per second: " + series(run.useful()));
     EXPECT_GE(useful, 0.85 * 100);
     EXPECT_LE(steady, 1.15 * 100);
+  }
+}
+
+// A pacing backend whose rate limit falls tenfold (100/s to 10/s) under a
+// surge: what was admitted before the rate followed is seconds of work,
+// which the backend serves first in, first out, to clients that gave up
+// after 1 s (a live check: no useful answer for 11 s). Admitting half of
+// what it serves drained that in 4 x the latency, and the drain probe then
+// took the queue for the service's own latency: in the simulator no answer
+// was useful for the 20 s that followed. A queue of more than 0.5 s of work
+// is drained in about that long (down to the floor, here 2/s).
+TEST(AdaptiveController, ATenfoldDropOfAPacerIsDrained) {
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    sim::Backend backend;
+    backend.service_ms = [](double) { return 1.0; };
+    backend.pace_at = [](double t) { return t < 15 ? 100.0 : 10.0; };
+    sim::Edge edge(1000, 1000, 2, 1000);
+    sim::Run run(backend, {&edge}, seed);
+    run.jitter_ms = 20;
+    run.run(35, [](double t, size_t) { return t < 5 ? 30.0 : 400.0; });
+    SCOPED_TRACE("rate: " + series(edge.rates));
+    SCOPED_TRACE("useful per second: " + series(run.useful()));
+    // The backlog is ~6 s of work at 10/s: useful answers again within 8 s
+    // of the drop, then at the new capacity.
+    const auto& u = run.useful();
+    EXPECT_GE(*std::max_element(u.begin() + 16, u.begin() + 23), 5.0);
+    EXPECT_GE(mean(u, 23, 35), 0.8 * 10);
   }
 }
 

@@ -29,9 +29,11 @@ struct Backend {
   // second (a token bucket of one), each then answered in its service time,
   // e.g. an API gateway's rate limit in front of a fast service.
   double pace_per_sec = 0;
+  std::function<double(double)> pace_at;  // the pace at time t, when it changes
+  double pace(double t) const { return pace_at ? pace_at(t) : pace_per_sec; }
   double capacity(double t) const {
     const double served = workers * 1000.0 / service_ms(t);
-    return pace_per_sec > 0 ? std::min(served, pace_per_sec) : served;
+    return pace(t) > 0 ? std::min(served, pace(t)) : served;
   }
 };
 
@@ -158,10 +160,10 @@ class Run {
       answer(it->r);
       it = busy_.erase(it);
     }
-    if (backend_.pace_per_sec > 0)
-      pace_tokens_ = std::min(1.0, pace_tokens_ + backend_.pace_per_sec / 1000.0);
+    const double pace = backend_.pace(t);
+    if (pace > 0) pace_tokens_ = std::min(1.0, pace_tokens_ + pace / 1000.0);
     while (busy_.size() < backend_.workers && !queue_.empty()) {
-      if (backend_.pace_per_sec > 0) {
+      if (pace > 0) {
         if (pace_tokens_ < 1.0) break;
         pace_tokens_ -= 1.0;
       }

@@ -298,7 +298,6 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 	    bs->epoch != prof->boundary_epoch || d->verdict != SL_VERDICT_ADMITTED || d->shadow)
 		return;
 	const struct sl_class_params *cp = &prof->classes[class_id];
-	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	const __u32 cpus = prof->credit_cpus;
 	if (m->is_start || d->reason == SL_REASON_UNVERIFIED) { /* a lookup, or charged as one */
 		struct sl_credit *cr = &cc->classes[cp->state_index & (SL_MAX_CLASSES - 1)];
@@ -306,17 +305,26 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		    (d->reason != SL_REASON_LOOKUP && d->reason != SL_REASON_UNVERIFIED) ||
 		    !sl_credit_class_ok(prof, cp, cs))
 			return;
+		/* Drawn for a charged packet: from above the lowest priority's
+		 * reserves, and counted there, as its exact decision is
+		 * (sl_reserve_prio). A reclaim takes it back from the class's
+		 * priority's count: an estimate for the sticky controllers, off
+		 * by at most a chunk while such a credit expires unspent. */
 		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket, 0, cpus, SL_CREDIT_CHUNK);
 		n = sl_credit_room(&bs->lookups, &prof->boundary_lookups,
-				   prof->lookups_reserve_nt[prio], cpus, n);
+				   prof->lookups_reserve_nt[sl_reserve_prio(
+					   cp, d->reason == SL_REASON_UNVERIFIED)],
+				   cpus, n);
 		n = sl_credit_room(&bs->packets, &prof->boundary_packets,
-				   prof->packets_reserve_nt[prio], cpus, n);
+				   prof->packets_reserve_nt[sl_reserve_prio(
+					   cp, d->reason == SL_REASON_UNVERIFIED)],
+				   cpus, n);
 		if (n < SL_CREDIT_MIN)
 			return;
 		sl_credit_take(&cs->bucket, &cp->bucket, n);
 		sl_credit_take(&bs->lookups, &prof->boundary_lookups, n);
 		sl_credit_take(&bs->packets, &prof->boundary_packets, n);
-		bs->lookups_by_prio[prio] += n;
+		bs->lookups_by_prio[sl_reserve_prio(cp, d->reason == SL_REASON_UNVERIFIED)] += n;
 		if (cp->shed_order == SL_SHED_STICKY) {
 			SL_COUNT_ADD(&cs->window_offered, n);
 			cs->window_admitted += n;

@@ -335,5 +335,57 @@ per_source = { rate_per_sec = 5, burst = 10 }
   EXPECT_GE(admitted, 10u + 5u * 10u - 1u);
 }
 
+// A flood of ACKs forged from a priority-0 prefix next to its real SYNs and
+// a sticky citizen class over its share: the forged ones take only what no
+// real lookup uses. Counted as priority-0 lookups, they made the citizens'
+// sticky controller leave them room: a live check's citizens got 295 of
+// their 800 lookups/s, and fewer every epoch.
+TEST(FlowFlood, ForgedAcksFromAProtectedPrefixLeaveAStickyClassItsShare) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_learn_sec = 0
+[boundary]
+lookups_per_sec = 1000
+lookups_burst = 100
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = "198.18.10.0/24" }
+
+[[class]]
+name = "citizen"
+priority = 5
+match = { src = "198.18.16.0/22" }
+)"));
+  std::mt19937 rng(7);
+  uint64_t checkpoint = 0, citizen = 0, forged = 0;
+  const uint64_t t0 = kFlowT0;
+  uint16_t port = 1;
+  for (uint32_t ms = 0; ms < 20'000; ms++) {  // 20 s
+    const uint64_t now = t0 + ms * 1'000'000ULL;
+    const bool late = ms >= 10'000;  // counted: the last 10 s
+    auto src = [](int net, uint32_t host) {
+      return "198.18." + std::to_string(net + host / 254) + "." + std::to_string(1 + host % 254);
+    };
+    if (ms % 5 == 0) {  // 200 real checkpoint SYNs/s from 40 sources
+      const auto f = seg4(src(10, ms / 5 % 40).c_str(), port++, "198.19.0.1", 443, kSyn);
+      checkpoint += late && out(model, f, now).verdict == SL_VERDICT_ADMITTED;
+    }
+    for (int k = 0; k < (ms % 2 == 0 ? 2 : 1); k++) {  // 1,500 citizen SYNs/s from 19 sources
+      const auto f = seg4(src(16, (ms * 3 + k) % 19).c_str(), port++, "198.19.0.1", 443, kSyn);
+      citizen += late && out(model, f, now).verdict == SL_VERDICT_ADMITTED;
+    }
+    for (int k = 0; k < (ms % 2 == 0 ? 3 : 2); k++) {  // 2,500 forged ACKs/s
+      const auto f =
+          seg4(src(10, rng() % 254).c_str(), static_cast<uint16_t>(rng()), "198.19.0.1", 443, kAck);
+      forged += late && out(model, f, now).verdict == SL_VERDICT_ADMITTED;
+    }
+  }
+  EXPECT_GE(checkpoint, 1990u);         // all 2,000
+  EXPECT_GE(citizen, 0.9 * 800 * 10);   // its share, 800/s
+  EXPECT_LE(forged, 0.05 * 1000 * 10);  // what no real lookup used
+}
+
 }  // namespace
 }  // namespace sluice

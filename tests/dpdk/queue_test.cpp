@@ -335,29 +335,13 @@ TEST(DpdkQueues, NothingLeavesLaterThanMaxQueueDelay) {
   dp.stop();
 }
 
-// Shadow mode passes what it would have shed, and an unverified ACK (under
-// unverified = "drop") has earned nothing: it waits with its class, behind
-// the lookups that came first, never in the top queue of verified
-// continuations (before, it overtook every lookup).
-TEST(DpdkQueues, WhatShadowModePassesWaitsWithItsClass) {
-  SLUICE_REQUIRE_ROOT();
+// 400 lookups from 198.18.1.0/24 queued behind a pace of 2,000/s, then 50
+// ACKs of no known flow from 198.18.2.0/24: *overtaking counts the ACKs that
+// left before the last lookup, *stats is the dataplane's once all left.
+void acks_after_queued_lookups(const CompiledProfile& profile, uint64_t* overtaking,
+                               DataplaneStats* stats) {
   RingLab lab;
   ASSERT_NO_FATAL_FAILURE(lab.SetUp());
-  const CompiledProfile profile = profile_from_toml(R"(
-[boundary]
-packets_per_sec = 2000
-packets_burst = 100000
-packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
-max_queue_delay_us = 5000000
-[admission]
-shadow = true
-unverified = "drop"
-flow_learn_sec = 0
-[[class]]
-name = "all"
-priority = 3
-match = { src = ["198.18.0.0/15"] }
-)");
   DpdkDataplane dp(lab.settings());
   std::string error;
   ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
@@ -376,16 +360,43 @@ match = { src = ["198.18.0.0/15"] }
   }
   std::vector<Received> got;
   lab.drain_until(kLookups + kAcks, 5, &got);
-  ASSERT_EQ(got.size(), kLookups + kAcks) << describe(dp.stats());
-  // The ACKs came after every lookup was queued: they leave last.
-  uint64_t acks_before_last_lookup = 0;
+  *stats = dp.stats();
+  ASSERT_EQ(got.size(), kLookups + kAcks) << describe(*stats);
+  *overtaking = 0;
   bool lookups_done = false;
   for (std::size_t i = got.size(); i-- > 0;) {
     if (got[i].subnet == 1) lookups_done = true;
-    if (got[i].subnet == 2 && lookups_done) acks_before_last_lookup++;
+    if (got[i].subnet == 2 && lookups_done) ++*overtaking;
   }
-  EXPECT_EQ(acks_before_last_lookup, 0u);
   dp.stop();
+}
+
+// Shadow mode passes what it would have shed, and an unverified ACK (under
+// unverified = "drop") has earned nothing: it waits with its class, behind
+// the lookups that came first, never in the top queue of verified
+// continuations (before, it overtook every lookup).
+TEST(DpdkQueues, WhatShadowModePassesWaitsWithItsClass) {
+  SLUICE_REQUIRE_ROOT();
+  const CompiledProfile profile = profile_from_toml(R"(
+[boundary]
+packets_per_sec = 2000
+packets_burst = 100000
+packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
+max_queue_delay_us = 5000000
+[admission]
+shadow = true
+unverified = "drop"
+flow_learn_sec = 0
+[[class]]
+name = "all"
+priority = 3
+match = { src = ["198.18.0.0/15"] }
+)");
+  uint64_t overtaking = 1;
+  DataplaneStats stats;
+  ASSERT_NO_FATAL_FAILURE(acks_after_queued_lookups(profile, &overtaking, &stats));
+  // The ACKs came after every lookup was queued: they leave last.
+  EXPECT_EQ(overtaking, 0u);
 }
 
 // A packet charged as a lookup (an unverified ACK, unverified = "charge")
@@ -394,8 +405,6 @@ match = { src = ["198.18.0.0/15"] }
 // the protected prefix. Before, it waited with its class and overtook them.
 TEST(DpdkQueues, APacketChargedAsALookupWaitsLast) {
   SLUICE_REQUIRE_ROOT();
-  RingLab lab;
-  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
   const CompiledProfile profile = profile_from_toml(R"(
 [boundary]
 packets_per_sec = 2000
@@ -413,34 +422,11 @@ name = "low"
 priority = 5
 match = { src = ["198.18.1.0/24"] }
 )");
-  DpdkDataplane dp(lab.settings());
-  std::string error;
-  ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
-  constexpr uint64_t kLookups = 400;  // 0.2 s of the pace
-  constexpr uint64_t kAcks = 50;
-  for (uint64_t id = 0; id < kLookups; id++) ASSERT_TRUE(lab.send(1, 1 + id % 200, id));
-  ASSERT_TRUE(lab.settled(-1));
-  for (uint64_t id = kLookups; id < kLookups + kAcks; id++) {
-    std::vector<uint8_t> ack = PacketBuilder()
-                                   .ipv4("198.18.2." + std::to_string(1 + id % 200), "198.19.0.1")
-                                   .tcp(40000, 443, kAck)
-                                   .payload(8)
-                                   .build();
-    std::memcpy(ack.data() + ack.size() - 8, &id, 8);
-    ASSERT_TRUE(lab.send_frame(ack, false));
-  }
-  std::vector<Received> got;
-  lab.drain_until(kLookups + kAcks, 5, &got);
-  ASSERT_EQ(got.size(), kLookups + kAcks) << describe(dp.stats());
-  EXPECT_EQ(dp.stats().classes[0].lookups[SL_VERDICT_ADMITTED][SL_REASON_UNVERIFIED], kAcks);
-  uint64_t acks_before_last_lookup = 0;
-  bool lookups_done = false;
-  for (std::size_t i = got.size(); i-- > 0;) {
-    if (got[i].subnet == 1) lookups_done = true;
-    if (got[i].subnet == 2 && lookups_done) acks_before_last_lookup++;
-  }
-  EXPECT_EQ(acks_before_last_lookup, 0u);
-  dp.stop();
+  uint64_t overtaking = 1;
+  DataplaneStats stats;
+  ASSERT_NO_FATAL_FAILURE(acks_after_queued_lookups(profile, &overtaking, &stats));
+  EXPECT_EQ(stats.classes[0].lookups[SL_VERDICT_ADMITTED][SL_REASON_UNVERIFIED], 50u);
+  EXPECT_EQ(overtaking, 0u);
 }
 
 // A retune from a packet budget to none while the device refused a paced

@@ -369,7 +369,7 @@ int sl_xdp_outside(struct xdp_md *ctx)
 		const int ready =
 			cc &&
 			(m.is_start || (sl_charged_unlocked(prof, &st->boundary, flow_hit, now) &&
-					sl_charged_on_credit(prof, cp, &st->boundary))) &&
+					sl_charged_on_credit(prof, cp, cs, &st->boundary))) &&
 			sl_credit_ready(prof, cls, cs, &st->boundary, cc, now);
 		source = sl_source_xdp(prof, cls, &m, now,
 				       ready ? SL_SOURCE_OP_TAKE : SL_SOURCE_OP_PEEK);

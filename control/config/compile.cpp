@@ -147,7 +147,14 @@ CompiledProfile compile_profile(const Config& cfg) {
     cp.state_index = static_cast<uint8_t>(id);  // dataplanes may remap to keep state by name
     cp.flow_parts = static_cast<uint8_t>(1U << (c.priority & (SL_PRIORITIES - 1)));
     cp.state_epoch = 1;  // zeroed state (epoch 0) is initialised by the class's first packet
-    if (c.rate_per_sec) cp.bucket = sl_bucket_params_make(*c.rate_per_sec, c.burst);
+    if (c.rate_per_sec) {
+      cp.bucket = sl_bucket_params_make(*c.rate_per_sec, c.burst);
+      // A packet charged as a lookup (unverified) leaves the class's real
+      // lookups the lowest priority's share of its burst, in whole tokens
+      // (decide.h, sl_class_reserve_nt).
+      const uint64_t charged_nt = reserve_nt(c.burst, b.lookups_reserve_pct[SL_PRIORITIES - 1]);
+      cp.charged_reserve = static_cast<uint32_t>((charged_nt + SL_TOKEN - 1) / SL_TOKEN);
+    }
     cp.src_prefix_v4 = 32;
     cp.src_prefix_v6 = 64;
     if (c.per_source) {

@@ -234,7 +234,7 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
       }
       const bool ready =
           (meta[i].is_start || (sl_charged_unlocked(&prof, &st.boundary, flow_hit, now[i]) &&
-                                sl_charged_on_credit(&prof, &cp, &st.boundary))) &&
+                                sl_charged_on_credit(&prof, &cp, &cs, &st.boundary))) &&
           sl_credit_ready(&prof, cls[i], &cs, &st.boundary, &credits, now[i]);
       source = st.sources.op_in(sset[i], skey[i], cp, now[i], ready ? Op::kTake : Op::kPeek, w);
       if (ready && source == SL_SOURCE_TAKEN) {
@@ -310,14 +310,14 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
           t.state_epoch = prof.classes[di.class_id].state_epoch;
           t.is_start = di.is_start;
           t.reason = di.reason;
-          // Verified continuations go first; lookups, flows still being
-          // learned or past their packet rate, and what shadow mode passes
-          // in place of a shed wait with their class; packets charged as
-          // lookups (unverified: anyone can forge them) wait last, as the
-          // boundary's reserves hold them (sl_reserve_prio).
-          t.priority = di.reason == SL_REASON_UNVERIFIED ? SL_PRIORITIES - 1
-                       : di.is_start || di.verified == SL_FLOW_HIT_LEARNED ||
-                               di.verified == SL_FLOW_HIT_OVER || di.shadow
+          // Verified continuations go first; lookups, flows past their
+          // packet rate, and what shadow mode passes in place of a shed wait
+          // with their class; packets charged as lookups and flows still
+          // being learned (unproven: anyone can forge them) wait last, as
+          // the boundary's reserves hold them (sl_reserve_prio).
+          t.priority = di.reason == SL_REASON_UNVERIFIED || di.verified == SL_FLOW_HIT_LEARNED
+                           ? SL_PRIORITIES - 1
+                       : di.is_start || di.verified == SL_FLOW_HIT_OVER || di.shadow
                            ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
                            : 0;
           bottom = std::max<uint32_t>(bottom, t.priority);

@@ -200,11 +200,12 @@ struct sl_class_params {
 	__u8 src_prefix_v6;		  /* source key: mask IPv6 sources to this length */
 	__u8 state_index;		  /* slot of the class's state and counters: stable
 					   * across profile swaps for a class keeping its name */
-	__u8 flow_parts;   /* flow table partitions (bit = priority) that may hold this class's
-			    * flows: its priority, plus the ones it had before a retune moved it */
-	__u32 state_epoch; /* the slot's state is (re)initialised by the first packet that
-			    * finds a different epoch in it: a slot given to a new class */
-	__u32 pad2;
+	__u8 flow_parts;       /* flow table partitions (bit = priority) that may hold this class's
+				* flows: its priority, plus the ones it had before a retune moved it */
+	__u32 state_epoch;     /* the slot's state is (re)initialised by the first packet that
+				* finds a different epoch in it: a slot given to a new class */
+	__u32 charged_reserve; /* tokens of bucket a packet charged as a lookup leaves: the
+				* lowest priority's lookups_reserve_pct of its burst */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_class_params) == 80, "sl_class_params layout");
 

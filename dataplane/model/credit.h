@@ -132,20 +132,25 @@ SL_INLINE int sl_charged_unlocked(const struct sl_profile *prof, const struct sl
 }
 
 /* Whether a charged packet of class cp may spend the class's lookup credit.
- * Credits are drawn above the class's own boundary reserves, and a charged
- * packet is held to the lowest priority's (sl_reserve_prio): where those
- * are the same, always; else only while the boundary buckets hold a token
- * above that reserve as last written (a lower bound of what the lock would
- * find: refill only adds; another CPU's take since may make it one token
- * high, a bound as the credits' own). Else the lock decides (or
- * sl_shed_unlocked sheds): a flood of forged ACKs that keeps the budget at
- * that reserve never reaches the credit. */
+ * Credits are drawn above the class's own boundary reserves and above 0 in
+ * its bucket, and a charged packet is held to the lowest priority's
+ * boundary reserves (sl_reserve_prio) and to charged_reserve in its class's
+ * bucket (sl_class_reserve_nt): where those are the same, always; else only
+ * while the buckets hold a token above those reserves as last written (a
+ * lower bound of what the lock would find: refill only adds; another CPU's
+ * take since may make it one token high, a bound as the credits' own). Else
+ * the lock decides (or sl_shed_unlocked sheds): a flood of forged ACKs that
+ * keeps a budget at its reserve never reaches the credit. */
 SL_INLINE int sl_charged_on_credit(const struct sl_profile *prof, const struct sl_class_params *cp,
+				   const struct sl_class_state *cs,
 				   const struct sl_boundary_state *bs)
 {
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	const __u64 lookups = prof->lookups_reserve_nt[SL_PRIORITIES - 1];
 	const __u64 packets = prof->packets_reserve_nt[SL_PRIORITIES - 1];
+	if (cp->bucket.enabled && cp->charged_reserve &&
+	    SL_READ_ONCE(cs->bucket.tokens_nt) < sl_class_reserve_nt(cp, 1) + SL_TOKEN)
+		return 0;
 	if (prof->lookups_reserve_nt[prio] == lookups && prof->packets_reserve_nt[prio] == packets)
 		return 1;
 	return (!prof->boundary_lookups.enabled ||
@@ -174,7 +179,7 @@ SL_INLINE int sl_credit_spend(const struct sl_profile *prof, const struct sl_met
 	/* A lookup, or a packet charged as one (unverified, the learning
 	 * window shut: sl_charged_unlocked), on the class's lookup credit. */
 	if (m->is_start || sl_charged_unlocked(prof, bs, flow_hit, now_ns)) {
-		if ((!m->is_start && !sl_charged_on_credit(prof, cp, bs)) ||
+		if ((!m->is_start && !sl_charged_on_credit(prof, cp, cs, bs)) ||
 		    !sl_credit_ready(prof, class_id, cs, bs, cc, now_ns) ||
 		    (cp->src_bucket.enabled && source != SL_SOURCE_TAKEN))
 			return 0;
@@ -306,11 +311,14 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		    !sl_credit_class_ok(prof, cp, cs))
 			return;
 		/* Drawn for a charged packet: from above the lowest priority's
-		 * reserves, and counted there, as its exact decision is
-		 * (sl_reserve_prio). A reclaim takes it back from the class's
-		 * priority's count: an estimate for the sticky controllers, off
-		 * by at most a chunk while such a credit expires unspent. */
-		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket, 0, cpus, SL_CREDIT_CHUNK);
+		 * reserves (and the class bucket's charged_reserve), and counted
+		 * there, as its exact decision is (sl_reserve_prio). A reclaim
+		 * takes it back from the class's priority's count: an estimate
+		 * for the sticky controllers, off by at most a chunk while such a
+		 * credit expires unspent. */
+		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket,
+					 sl_class_reserve_nt(cp, d->reason == SL_REASON_UNVERIFIED),
+					 cpus, SL_CREDIT_CHUNK);
 		n = sl_credit_room(&bs->lookups, &prof->boundary_lookups,
 				   prof->lookups_reserve_nt[sl_reserve_prio(
 					   cp, d->reason == SL_REASON_UNVERIFIED)],
@@ -440,7 +448,8 @@ SL_INLINE int sl_shed_unlocked(const struct sl_profile *prof, const struct sl_me
 	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	__u32 reason = SL_REASON_STICKY;
 	if (cp->shed_order != SL_SHED_STICKY) {
-		reason = sl_short_budget(prof, cp, cs, bs, sl_reserve_prio(cp, charged), 1, now_ns);
+		reason = sl_short_budget(prof, cp, cs, bs, sl_reserve_prio(cp, charged),
+					 sl_class_reserve_nt(cp, charged), 1, now_ns);
 		if (!reason)
 			return 0;
 	} else {

@@ -105,6 +105,18 @@ SL_INLINE __u32 sl_reserve_prio(const struct sl_class_params *cp, int charged)
 	return charged ? SL_PRIORITIES - 1 : cp->priority & (SL_PRIORITIES - 1);
 }
 
+/* The same for the class's own bucket (its rate_per_sec): a packet charged
+ * as a lookup takes a class token only above charged_reserve, the lowest
+ * priority's lookups_reserve_pct of the class's burst; a real lookup, down
+ * to zero. Forged ACKs "from" a protected prefix spent a protected class's
+ * own rate: a check's 103 of 200 real lookups/s with a rate of 300/s. Under
+ * such a flood the bucket stays at that reserve, and the class's real
+ * lookups take the refill below it. */
+SL_INLINE __u64 sl_class_reserve_nt(const struct sl_class_params *cp, int charged)
+{
+	return charged ? (__u64)cp->charged_reserve * SL_TOKEN : 0;
+}
+
 /* What an admitted packet leaves in the flow table (nothing when flows are
  * not kept). A shed one leaves nothing, even when it passes marked
  * (on_shed = "mark"): a marked SYN pays no token, and its entry would verify
@@ -216,18 +228,20 @@ SL_INLINE __u64 sl_bucket_level(const struct sl_bucket *b, const struct sl_bucke
 }
 
 /* The reason the first of a lookup's budgets that is short of a token
- * refuses it, in the order the decision checks them (the class; the
- * boundary's lookups, then packets, above priority prio's reserve); 0 when
+ * refuses it, in the order the decision checks them (the class, above
+ * class_reserve_nt; the boundary's lookups, then packets, above priority
+ * prio's reserve); 0 when
  * none is. peek (a reader without the state lock, credit.h): only the first
  * enabled budget is judged, on what sl_bucket_peek finds, never fewer tokens
  * than the truth: "short" is then beyond doubt, and so is the reason (were a
  * later budget short, the first one's shortness would still be unknown). */
 SL_INLINE __u32 sl_short_budget(const struct sl_profile *prof, const struct sl_class_params *cp,
 				const struct sl_class_state *cs, const struct sl_boundary_state *bs,
-				__u32 prio, int peek, __u64 now_ns)
+				__u32 prio, __u64 class_reserve_nt, int peek, __u64 now_ns)
 {
 	if (cp->bucket.enabled) {
-		if (sl_bucket_level(&cs->bucket, &cp->bucket, peek, now_ns) < SL_TOKEN)
+		if (sl_bucket_level(&cs->bucket, &cp->bucket, peek, now_ns) <
+		    class_reserve_nt + SL_TOKEN)
 			return SL_REASON_CLASS_RATE;
 		if (peek)
 			return 0;
@@ -364,13 +378,18 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		if (verified || prof->unverified == SL_UNVERIFIED_PASS) {
 			/* Finish work already started: no lookup token, and the whole
 			 * packet budget down to zero (above every new lookup's
-			 * reserve). A flow still being learned has proven nothing
-			 * yet, and one past its packet rate (sl_flow_meter) has had
-			 * its share of that rank: they stop at their class's
-			 * reserve, so a flood in the window, or one host flooding
-			 * its own connection, cannot take the boundary from a
-			 * higher class. */
-			const __u64 reserve = learning || over ? prof->packets_reserve_nt[prio] : 0;
+			 * reserve). One past its packet rate (sl_flow_meter) has had
+			 * its share of that rank: it stops at its class's reserve,
+			 * so one host flooding its own connection cannot take the
+			 * boundary from a higher class. A flow still being learned
+			 * has proven nothing yet (anyone can forge its ACKs, from
+			 * any class's prefixes): it stops at the lowest priority's
+			 * reserve, as a packet charged as a lookup does
+			 * (sl_reserve_prio), so a flood in the window takes no
+			 * boundary a real lookup of any class would. */
+			const __u64 reserve = learning ? prof->packets_reserve_nt[SL_PRIORITIES - 1]
+					      : over   ? prof->packets_reserve_nt[prio]
+						       : 0;
 			if (!prof->boundary_packets.enabled ||
 			    sl_bucket_has(&bs->packets, reserve)) {
 				if (prof->boundary_packets.enabled)
@@ -433,14 +452,14 @@ SL_INLINE void sl_decide_source(const struct sl_profile *prof, const struct sl_m
 		}
 	}
 
-	const __u32 reason =
-		sl_short_budget(prof, cp, cs, bs, sl_reserve_prio(cp, charged), 0, now_ns);
-	/* A charged packet short only of the lowest priority's reserve is no
-	 * load of its class: the sticky controller does not see it (a forged
-	 * flood would lower the class's threshold, and shed its real sources
-	 * by rank). */
+	const __u32 reason = sl_short_budget(prof, cp, cs, bs, sl_reserve_prio(cp, charged),
+					     sl_class_reserve_nt(cp, charged), 0, now_ns);
+	/* A charged packet short only of the reserves it is held to is no load
+	 * of its class: the sticky controller does not see it (a forged flood
+	 * would lower the class's threshold, and shed its real sources by
+	 * rank). */
 	const int counted = sticky && (!reason || !charged ||
-				       sl_short_budget(prof, cp, cs, bs, prio, 0, now_ns));
+				       sl_short_budget(prof, cp, cs, bs, prio, 0, 0, now_ns));
 	if (counted)
 		sl_sticky_count(prof, cs, h, cs->rank_epoch, rank, where, !reason);
 	if (reason) {

@@ -429,6 +429,36 @@ match = { src = ["198.18.1.0/24"] }
   EXPECT_EQ(overtaking, 0u);
 }
 
+// The same in the learning window after a start: the ACKs are learned
+// (continuations of flows that may have run before it), but a flow still
+// being learned has proven nothing and waits last too. Before, it waited
+// with its class, and a flood in the window overtook every lower class.
+TEST(DpdkQueues, AFlowStillBeingLearnedWaitsLast) {
+  SLUICE_REQUIRE_ROOT();
+  const CompiledProfile profile = profile_from_toml(R"(
+[boundary]
+packets_per_sec = 2000
+packets_burst = 100000
+packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
+max_queue_delay_us = 5000000
+[admission]
+flow_learn_sec = 60
+[[class]]
+name = "protected"
+priority = 0
+match = { src = ["198.18.2.0/24"] }
+[[class]]
+name = "low"
+priority = 5
+match = { src = ["198.18.1.0/24"] }
+)");
+  uint64_t overtaking = 1;
+  DataplaneStats stats;
+  ASSERT_NO_FATAL_FAILURE(acks_after_queued_lookups(profile, &overtaking, &stats));
+  EXPECT_EQ(stats.classes[0].packets[SL_VERDICT_ADMITTED][SL_REASON_CONTINUATION], 50u);
+  EXPECT_EQ(overtaking, 0u);
+}
+
 // A retune from a packet budget to none while the device refused a paced
 // packet (a full tx queue): a packet admitted after the retune waits behind
 // it. Before, it went straight to the device, ahead of the waiting one, or

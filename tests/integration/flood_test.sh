@@ -454,9 +454,9 @@ nd_case() {
 # table (XDP: SIGTERM removed the pins; DPDK: a new process) and the default
 # flow_learn_sec = 10, and the 1,000-source flood of case B starts within
 # 1 s of it being ready. Unknown TCP flows are admitted and learned in the
-# window, but a flow still being learned ranks with its class: it takes the
-# packet budget only down to its class's reserve (and waits in its class's
-# DPDK ring), so the checkpoint clients still get >= 99% answered. The
+# window, but a flow still being learned has proven nothing: it takes the
+# packet budget only down to the lowest priority's reserve (and waits in the
+# lowest DPDK ring), so the checkpoint clients still get >= 99% answered. The
 # backend answers each flood ACK that gets through with a RST (no such
 # connection), as any host does: that must not make the flood's learned flows
 # verified. sluiced is fresh: its counters start at zero.

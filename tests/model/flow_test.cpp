@@ -389,5 +389,46 @@ match = { src = "198.18.16.0/22" }
   EXPECT_LE(forged, 0.15 * 1000 * 10);  // what no real lookup used
 }
 
+// The same forged flood against a protected class with a rate of its own
+// (300/s, sticky by default) and no boundary: the forged ACKs take its
+// tokens only above the charged reserve, and their sheds there move no
+// sticky controller, so its 200 real SYNs/s all get in. Before, they spent
+// the class's rate, and its controller shed real sources by rank (a live
+// check: 103 of 200/s).
+TEST(FlowFlood, ForgedAcksFromAProtectedPrefixLeaveItsOwnRate) {
+  ReferenceModel model(test::profile_from_toml(R"(
+[admission]
+flow_learn_sec = 0
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = "198.18.10.0/24" }
+rate_per_sec = 300
+)"));
+  std::mt19937 rng(11);
+  uint64_t checkpoint = 0, forged = 0;
+  const uint64_t t0 = kFlowT0;
+  uint16_t port = 1;
+  for (uint32_t ms = 0; ms < 20'000; ms++) {  // 20 s
+    const uint64_t now = t0 + ms * 1'000'000ULL;
+    const bool late = ms >= 10'000;  // counted: the last 10 s
+    if (ms % 5 == 0) {               // 200 real SYNs/s from 40 sources
+      const std::string src = "198.18.10." + std::to_string(1 + ms / 5 % 40);
+      checkpoint +=
+          late && out(model, seg4(src.c_str(), port++, "198.19.0.1", 443, kSyn), now).verdict ==
+                      SL_VERDICT_ADMITTED;
+    }
+    for (int k = 0; k < (ms % 2 == 0 ? 3 : 2); k++) {  // 2,500 forged ACKs/s
+      const std::string src = "198.18.10." + std::to_string(1 + rng() % 254);
+      const auto f = seg4(src.c_str(), static_cast<uint16_t>(rng()), "198.19.0.1", 443, kAck);
+      forged += late && out(model, f, now).verdict == SL_VERDICT_ADMITTED;
+    }
+  }
+  EXPECT_GE(checkpoint, 1990u);          // all 2,000
+  EXPECT_LE(forged, 100u * 10u + 300u);  // what the real ones left of 300/s
+  EXPECT_GE(forged, 100u * 10u - 300u);
+}
+
 }  // namespace
 }  // namespace sluice

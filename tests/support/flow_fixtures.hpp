@@ -54,6 +54,14 @@ on_shed = "reset"
 shed_order = "random"
 )";
 
+// kFlowClasses with a rate of the protected class's own: 1/s, a burst of 100.
+inline const std::string kFlowClassesRated = [] {
+  std::string c = kFlowClasses;
+  const std::string from = "rate_per_sec = 1000\n";
+  c.replace(c.find(from), from.size(), "rate_per_sec = 1\nburst = 100\n");
+  return c;
+}();
+
 // A TCP segment from the outside host (src) to the inside one (dst).
 inline std::vector<uint8_t> seg4(const char* src, uint16_t sport, const char* dst, uint16_t dport,
                                  uint8_t flags, std::size_t payload = 0) {
@@ -64,30 +72,38 @@ inline std::vector<uint8_t> seg6(const char* src, uint16_t sport, const char* ds
   return PacketBuilder().ipv6(src, dst).tcp(sport, dport, flags).build();
 }
 
-// A flood of unknown flows in the learning window may use the packet
-// budget only down to its class's reserve: the protected class still gets
-// in, and its verified continuations may use the budget down to zero.
+// A flood of unknown flows in the learning window, "from" the protected
+// class's prefix (priority 0, a packet reserve of 3 of the 10 tokens), may
+// use the packet budget only down to the lowest priority's reserve (5): a
+// learned flow has proven nothing, and anyone can forge its ACKs from any
+// prefix (before, such a flood took the budget down to its class's reserve,
+// and a citizen's SYN found none left above priority 5's). The protected
+// class still gets in, and its verified continuations may use the budget
+// down to zero.
 inline std::vector<FlowStep> learning_flood() {
   std::vector<FlowStep> steps;
   const uint64_t t = kFlowT0;
-  const char* flood = "198.18.20.5";
+  const char* flood = "198.18.10.77";
   auto ack = [&](uint16_t port, uint8_t flags = kAck) {
     return seg4(flood, port, "198.19.0.1", 80, flags);
   };
   const int A = SL_VERDICT_ADMITTED;
   const int CONT = SL_REASON_CONTINUATION;
-  steps.push_back({"an unknown flow's ACK: learned", false, ack(1000), t, "citizen", A, CONT});
+  steps.push_back({"an unknown flow's ACK: learned", false, ack(1000), t, "checkpoint", A, CONT});
   steps.push_back({"its RST: admitted, and the flow stays only learned", false,
-                   ack(1000, kRst | kAck), t + 1000, "citizen", A, CONT});
-  for (uint16_t i = 1; i < 5; i++)
+                   ack(1000, kRst | kAck), t + 1000, "checkpoint", A, CONT});
+  for (uint16_t i = 1; i < 4; i++)
     steps.push_back({"another unknown flow #" + std::to_string(i), false,
-                     ack(static_cast<uint16_t>(1000 + i)), t + 1000 + i * 1000, "citizen", A,
+                     ack(static_cast<uint16_t>(1000 + i)), t + 1000 + i * 1000, "checkpoint", A,
                      CONT});
-  steps.push_back({"the reset flow again: stops at priority 5's reserve like the others", false,
-                   ack(1000), t + 7000, "citizen", SL_VERDICT_SHED, SL_REASON_BOUNDARY_PACKETS});
-  steps.push_back({"a new one too", false, ack(1009), t + 8000, "citizen", SL_VERDICT_SHED,
-                   SL_REASON_BOUNDARY_PACKETS});
-  steps.push_back({"the protected class's SYN still gets a packet token", false,
+  steps.push_back({"a new one stops at the lowest priority's reserve, not its class's", false,
+                   ack(1009), t + 6000, "checkpoint", SL_VERDICT_SHED, SL_REASON_BOUNDARY_PACKETS});
+  steps.push_back({"the reset flow again: likewise", false, ack(1000), t + 7000, "checkpoint",
+                   SL_VERDICT_SHED, SL_REASON_BOUNDARY_PACKETS});
+  steps.push_back({"a citizen's SYN (priority 5) still gets a packet token", false,
+                   seg4("198.18.20.5", 40001, "198.19.0.1", 443, kSyn), t + 8000, "citizen", A,
+                   SL_REASON_LOOKUP});
+  steps.push_back({"the protected class's SYN too", false,
                    seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn), t + 10'000, "checkpoint", A,
                    SL_REASON_LOOKUP});
   for (int i = 0; i < 4; i++)
@@ -372,6 +388,30 @@ inline std::vector<FlowStep> forged_from_a_protected_prefix() {
        "checkpoint", A, SL_REASON_LOOKUP, 22},
       {"then the boundary is spent", false, real, t + 5, "checkpoint", S,
        SL_REASON_BOUNDARY_LOOKUPS},
+  };
+}
+
+// The same ACKs and the class's own rate (rate_per_sec = 1, burst = 100):
+// they take its tokens only above the class's charged reserve (the lowest
+// priority's 43% of its burst: 43 tokens), so its real SYNs keep those.
+// Before, they spent the class's rate (a check: 103 of 200 real lookups/s
+// with a rate of 300/s), and its sticky controller then shed real sources.
+inline std::vector<FlowStep> forged_spends_no_protected_rate() {
+  const uint64_t t = kFlowT0;
+  const int A = SL_VERDICT_ADMITTED;
+  const int S = SL_VERDICT_SHED;
+  const auto forged = seg4("198.18.10.77", 33000, "198.19.0.1", 443, kAck);
+  const auto forged6 = seg6("2001:2:0:10::77", 33001, "2001:2:0:99::1", 443, kAck);
+  const auto real = seg4("198.18.10.5", 40000, "198.19.0.1", 443, kSyn);
+  return {
+      {"a forged ACK: charged, above the class's charged reserve", false, forged, t, "checkpoint",
+       A, SL_REASON_UNVERIFIED, 50},
+      {"an IPv6 one too", false, forged6, t + 1, "checkpoint", A, SL_REASON_UNVERIFIED, 7},
+      {"at that reserve: shed", false, forged, t + 2, "checkpoint", S, SL_REASON_UNVERIFIED, 5},
+      {"and in IPv6", false, forged6, t + 3, "checkpoint", S, SL_REASON_UNVERIFIED, 5},
+      {"the class's real SYNs: the reserve, down to zero", false, real, t + 4, "checkpoint", A,
+       SL_REASON_LOOKUP, 43},
+      {"then the class's rate is spent", false, real, t + 5, "checkpoint", S, SL_REASON_CLASS_RATE},
   };
 }
 
@@ -729,8 +769,9 @@ match = { src = ["198.18.0.0/15"] }
          "checkpoint", A, UNV},
         {"nor a new unknown flow", false, seg4(cp, 50001, srv, 443, kAck), t + 15 * s + 2000,
          "checkpoint", A, UNV}}},
-      {"learning_stops_at_its_class_reserve",
-       // 10 packet tokens; priority 5 keeps 37% back, priority 0 6%.
+      {"learning_stops_at_the_lowest_reserve",
+       // 10 packet tokens; priority 7 keeps 50% back, priority 5 37%,
+       // priority 0 6% (at least 3 tokens).
        std::string("[admission]\nflow_learn_sec = 10\n[boundary]\npackets_per_sec = 10\n"
                    "packets_burst = 10\n") +
            kFlowClasses,
@@ -755,6 +796,9 @@ match = { src = ["198.18.0.0/15"] }
                    "lookups_burst = 50\n") +
            kFlowClasses,
        forged_from_a_protected_prefix()},
+      {"forged_spends_no_protected_rate",
+       std::string("[admission]\nflow_learn_sec = 0\n") + kFlowClassesRated,
+       forged_spends_no_protected_rate()},
       {"backend_signal",
        std::string("[admission]\nflow_learn_sec = 0\n[boundary]\nlookups_per_sec = 1000\n"
                    "adaptive = true\n") +

@@ -198,12 +198,13 @@ __attribute__((noinline)) int sl_reset_xdp(struct xdp_md *ctx, const struct sl_m
 
 /* Hands a decided frame to a running capture: 1 in sample_every of those
  * it asks for, the first snaplen bytes, into sl_capture_ring (a full ring
- * loses the frame, counted in sl_capture_lost, not the decision). */
+ * loses the frame, counted in sl_capture_lost, not the decision), until the
+ * capture's lease runs out (until_ns: its sluiced stopped renewing it). */
 __attribute__((noinline)) int sl_capture_xdp(struct xdp_md *ctx, const struct sl_capture_cfg *c,
 					     __u32 what, __u64 now)
 {
 	/* what: class state slot | verdict << 8 | reason << 16 (five arguments at most) */
-	if (!c)
+	if (!c || now >= c->until_ns)
 		return 0;
 	if (c->sample_every > 1 && bpf_get_prandom_u32() % c->sample_every != 0)
 		return 0;

@@ -21,8 +21,12 @@ struct sl_capture_cfg {
 	__u32 reason;	    /* enum sl_reason, or SL_CAPTURE_ANY */
 	__u32 sample_every; /* 1 in N of the matching frames (0 and 1: all) */
 	__u32 snaplen;	    /* 1..SL_CAPTURE_SNAP */
+	/* XDP: the program samples nothing from this moment on (its clock,
+	 * CLOCK_MONOTONIC), so that a capture whose sluiced died (kill -9)
+	 * stops by itself; the control plane renews it while it reads. */
+	__u64 until_ns;
 };
-SL_STATIC_ASSERT(sizeof(struct sl_capture_cfg) == 24, "sl_capture_cfg layout");
+SL_STATIC_ASSERT(sizeof(struct sl_capture_cfg) == 32, "sl_capture_cfg layout");
 
 struct sl_capture_rec {
 	__u64 ts_ns;	/* the dataplane's clock (CLOCK_MONOTONIC) */

@@ -12,6 +12,16 @@
 
 namespace sluice {
 
+namespace {
+
+// How long the program samples without a renewal (sl_capture_cfg.until_ns),
+// and how often read() renews it: a capture whose sluiced was killed stops
+// within the lease.
+constexpr uint64_t kLeaseNs = 5'000'000'000ULL;
+constexpr uint64_t kRenewNs = 1'000'000'000ULL;
+
+}  // namespace
+
 XdpCapture::~XdpCapture() {
   if (ring_ != nullptr) ring_buffer__free(ring_);
 }
@@ -74,6 +84,7 @@ bool XdpCapture::start(const CaptureFilter& filter,
   cfg.reason = filter.reason;
   cfg.sample_every = std::max<uint32_t>(filter.sample_every, 1);
   cfg.snaplen = std::clamp<uint32_t>(filter.snaplen, 1, SL_CAPTURE_SNAP);
+  cfg.until_ns = clock_() + kLeaseNs;
   const uint32_t zero = 0;
   if (bpf_map_update_elem(cfg_fd_, &zero, &cfg, BPF_ANY) != 0) {
     *error = std::string("capture filter: ") + std::strerror(errno);
@@ -81,11 +92,18 @@ bool XdpCapture::start(const CaptureFilter& filter,
     ring_ = nullptr;
     return false;
   }
+  cfg_ = cfg;
   return true;
 }
 
 void XdpCapture::read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) {
   if (ring_ == nullptr) return;
+  const uint64_t now = clock_();
+  if (cfg_.until_ns < now + kLeaseNs - kRenewNs) {
+    cfg_.until_ns = now + kLeaseNs;
+    const uint32_t zero = 0;
+    bpf_map_update_elem(cfg_fd_, &zero, &cfg_, BPF_ANY);  // a failure: it ends at its lease
+  }
   ring_buffer__poll(ring_, timeout_ms);
   for (CaptureRecord& r : pending_) out->push_back(std::move(r));
   pending_.clear();

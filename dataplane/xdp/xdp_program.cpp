@@ -113,6 +113,19 @@ struct XdpProgram::Impl {
 
   int fd(bpf_map* m) const { return bpf_map__fd(m); }
 
+  // The program's clock: CLOCK_MONOTONIC, or the tests' fake one.
+  uint64_t now() const {
+    uint64_t now_ns = 0;
+    if (options.fake_clock) {
+      bpf_map_lookup_elem(fd(skel->maps.sl_clock), &kZero, &now_ns);
+    } else {
+      timespec ts{};
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      now_ns = static_cast<uint64_t>(ts.tv_sec) * SL_NS_PER_SEC + static_cast<uint64_t>(ts.tv_nsec);
+    }
+    return now_ns;
+  }
+
   // The slot book as the pinned maps hold it (names and counter bases).
   SlotBook read_book() const {
     SlotBook book;
@@ -439,16 +452,8 @@ DataplaneStats XdpProgram::stats() const {
   s.source_table_evictions = counts.source_evictions;
   s.source_races = counts.source_races;
   s.flow_table_capacity = xdp_sets::flow_ways(impl.options.flow_table_size);
-  // The program's clock (CLOCK_MONOTONIC, or the tests' fake one): the
-  // tokens the next decision would find.
-  uint64_t now = 0;
-  if (impl.options.fake_clock) {
-    bpf_map_lookup_elem(impl.fd(maps.sl_clock), &kZero, &now);
-  } else {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now = static_cast<uint64_t>(ts.tv_sec) * SL_NS_PER_SEC + static_cast<uint64_t>(ts.tv_nsec);
-  }
+  // The program's clock: the tokens the next decision would find.
+  const uint64_t now = impl.now();
   // The flow table's entries from its events (bpf/flows.h): a new entry is
   // created or learned; one leaves when a packet finds it past its life
   // (expired) or a new flow takes its way (evicted, or expired when past
@@ -528,9 +533,9 @@ bool XdpProgram::capture_start(const CaptureFilter& filter, std::string* error) 
   Impl& impl = *impl_;
   std::lock_guard<std::mutex> lock(impl.capture_mutex);
   if (!impl.capture)
-    impl.capture = std::make_unique<XdpCapture>(impl.fd(impl.skel->maps.sl_capture_cfg),
-                                                impl.fd(impl.skel->maps.sl_capture_ring),
-                                                impl.fd(impl.skel->maps.sl_capture_lost));
+    impl.capture = std::make_unique<XdpCapture>(
+        impl.fd(impl.skel->maps.sl_capture_cfg), impl.fd(impl.skel->maps.sl_capture_ring),
+        impl.fd(impl.skel->maps.sl_capture_lost), [&impl] { return impl.now(); });
   sl_profile live{};
   sl_active active;
   if (impl.read_active(&active) && active.generation != 0) {

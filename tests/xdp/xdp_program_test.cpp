@@ -925,6 +925,38 @@ TEST(XdpCapture, FramesTheRingHadNoRoomForAreCounted) {
   p->capture_stop();
 }
 
+// A capture is leased: the control plane renews it as it reads, and one
+// nobody read for 5 s (its sluiced killed by signal 9, which no handler
+// sees) samples nothing more. Before, it went on offering every frame it
+// asked for to a ring nobody read, until the next start.
+TEST(XdpCapture, ACaptureNobodyReadsStopsAtItsLease) {
+  SLUICE_REQUIRE_ROOT();
+  XdpProgramOptions o;
+  o.fake_clock = true;
+  std::string error;
+  auto p = XdpProgram::load(o, &error);
+  ASSERT_TRUE(p) << error;
+  ASSERT_TRUE(p->write_profile(test::profile_from_toml("[[class]]\nname = \"all\"\n"), 1, &error))
+      << error;
+  p->set_clock(kT0);
+  ASSERT_TRUE(p->capture_start(CaptureFilter{}, &error)) << error;
+  const std::vector<uint8_t> f = syn_from("198.18.1.1", 80);
+  XdpTestResult r;
+  auto sampled = [&](uint64_t now) {
+    p->set_clock(now);
+    for (int i = 0; i < 10; i++) EXPECT_TRUE(p->test_run(f, &r, &error)) << error;
+    std::vector<CaptureRecord> got;
+    p->capture_read(&got, nullptr, 10);
+    return got.size();
+  };
+  EXPECT_EQ(sampled(kT0 + 4 * kSecond), 10u);  // within the lease (renewed by this read)
+  EXPECT_EQ(sampled(kT0 + 8 * kSecond), 10u);  // within the renewed one
+  EXPECT_EQ(sampled(kT0 + 14 * kSecond), 0u) << "past the lease: nothing sampled";
+  EXPECT_EQ(sampled(kT0 + 15 * kSecond), 10u) << "the read renewed it";
+  EXPECT_EQ(r.action, XDP_PASS) << "the frames were decided all along";
+  p->capture_stop();
+}
+
 TEST(XdpApply, UntouchedClassesKeepStateAndCounters) {
   SLUICE_REQUIRE_ROOT();
   const char* v1 = R"(

@@ -296,11 +296,17 @@ SL_INLINE int sl_parse_ipv6(const __u8 *data, const __u8 *ip, const __u8 *end, s
 	 * states of successive iterations look alike and are pruned. */
 	__u8 nh = ip[6];
 	__u32 off = 40;
-	__u8 frag = SL_FRAG_NONE;
+	__u8 frag = SL_FRAG_NONE, frag_headers = 0;
 	__u8 walked = 0;
 	for (int i = 0; i < SL_MAX_IPV6_EXT; i++) {
 		if (!sl_ipv6_is_ext(nh) || frag == SL_FRAG_LATER)
 			break;
+		/* A hop-by-hop header only right after the IPv6 header, and one
+		 * Fragment header at most (RFC 8200, 4.1 and 4.5): hosts drop
+		 * anything else, and a second Fragment header would hide which
+		 * fragment this is. */
+		if ((nh == 0 && walked != 0) || (nh == 44 && frag_headers++ != 0))
+			return SL_PARSE_MALFORMED;
 		if (off > SL_IPV6_EXT_MAX_OFF)
 			return SL_PARSE_MALFORMED;
 		off &= SL_IPV6_EXT_MAX_OFF;

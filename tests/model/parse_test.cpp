@@ -371,6 +371,38 @@ std::vector<ParseCase> cases() {
          return b.tcp(1, 2, kSyn).build();
        },
        SL_PARSE_MALFORMED, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      // RFC 8200: a hop-by-hop header only right after the IPv6 header,
+      // one Fragment header at most (hosts drop anything else).
+      {"ipv6_second_hop_by_hop_malformed",
+       [] {
+         return PacketBuilder()
+             .ipv6("2001:2::1", "2001:2::2")
+             .ipv6_ext(0, 8)
+             .ipv6_ext(0, 8)
+             .udp(1, 53)
+             .build();
+       },
+       SL_PARSE_MALFORMED, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_hop_by_hop_after_another_header_malformed",
+       [] {
+         return PacketBuilder()
+             .ipv6("2001:2::1", "2001:2::2")
+             .ipv6_ext(60, 8)
+             .ipv6_ext(0, 8)
+             .udp(1, 53)
+             .build();
+       },
+       SL_PARSE_MALFORMED, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
+      {"ipv6_second_fragment_header_malformed",
+       [] {
+         return PacketBuilder()
+             .ipv6("2001:2::1", "2001:2::2")
+             .ipv6_ext(44, 8)  // an atomic fragment's header (offset 0, no more)
+             .fragment(0, true)
+             .udp(1, 53)
+             .build();
+       },
+       SL_PARSE_MALFORMED, 6, 0, 0, 0, SL_FRAG_NONE, 0, 0},
       {"arp_non_ip", [] { return PacketBuilder().non_ip(0x0806).build(); }, SL_PARSE_NON_IP, 0, 0,
        0, 0, SL_FRAG_NONE, 0, 0},
       {"lldp_non_ip", [] { return PacketBuilder().non_ip(0x88CC, 40).build(); }, SL_PARSE_NON_IP, 0,

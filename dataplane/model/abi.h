@@ -379,7 +379,7 @@ struct sl_credit {
 	__u32 count;	      /* lookups it may still admit */
 	__u32 epoch;	      /* the class's state_epoch it was drawn under */
 	__u32 boundary_epoch; /* the profile's boundary_epoch it was drawn under */
-	__u32 pad;
+	__u32 counted_prio;   /* the priority whose lookups_by_prio counted it when drawn */
 };
 SL_STATIC_ASSERT(sizeof(struct sl_credit) == 24, "sl_credit layout");
 

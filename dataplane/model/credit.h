@@ -254,7 +254,6 @@ SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_
 	if (prof->credit_cpus == 0 || parse_result != SL_PARSE_OK || class_id >= SL_MAX_CLASSES)
 		return;
 	const struct sl_class_params *cp = &prof->classes[class_id];
-	const __u32 prio = cp->priority & (SL_PRIORITIES - 1);
 	const int current = bs->epoch == prof->boundary_epoch;
 	/* The packet credit, at any locked decision of this CPU. */
 	struct sl_credit *pc = &cc->packets;
@@ -277,7 +276,8 @@ SL_INLINE void sl_credit_reclaim(const struct sl_profile *prof, const struct sl_
 		sl_credit_give(&cs->bucket, &cp->bucket, n);
 		sl_credit_give(&bs->lookups, &prof->boundary_lookups, n);
 		sl_credit_give(&bs->packets, &prof->boundary_packets, n);
-		bs->lookups_by_prio[prio] -= bs->lookups_by_prio[prio] >= n ? n : 0;
+		const __u32 counted = cr->counted_prio & (SL_PRIORITIES - 1);
+		bs->lookups_by_prio[counted] -= bs->lookups_by_prio[counted] >= n ? n : 0;
 		if (cp->shed_order == SL_SHED_STICKY) {
 			/* atomic: sheds without the lock add to it meanwhile */
 			const __u32 offered = SL_READ_ONCE(cs->window_offered);
@@ -312,10 +312,11 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 			return;
 		/* Drawn for a charged packet: from above the lowest priority's
 		 * reserves (and the class bucket's charged_reserve), and counted
-		 * there, as its exact decision is (sl_reserve_prio). A reclaim
-		 * takes it back from the class's priority's count: an estimate
-		 * for the sticky controllers, off by at most a chunk while such a
-		 * credit expires unspent. */
+		 * there, as its exact decision is (sl_reserve_prio); a reclaim
+		 * takes it back from where it was counted. (Such a credit, or
+		 * one drawn for a lookup, may be spent on the other kind: the
+		 * sticky controllers' count is an estimate, off by at most a
+		 * chunk.) */
 		__u32 n = sl_credit_room(&cs->bucket, &cp->bucket,
 					 sl_class_reserve_nt(cp, d->reason == SL_REASON_UNVERIFIED),
 					 cpus, SL_CREDIT_CHUNK);
@@ -332,7 +333,8 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		sl_credit_take(&cs->bucket, &cp->bucket, n);
 		sl_credit_take(&bs->lookups, &prof->boundary_lookups, n);
 		sl_credit_take(&bs->packets, &prof->boundary_packets, n);
-		bs->lookups_by_prio[sl_reserve_prio(cp, d->reason == SL_REASON_UNVERIFIED)] += n;
+		const __u32 counted = sl_reserve_prio(cp, d->reason == SL_REASON_UNVERIFIED);
+		bs->lookups_by_prio[counted] += n;
 		if (cp->shed_order == SL_SHED_STICKY) {
 			SL_COUNT_ADD(&cs->window_offered, n);
 			cs->window_admitted += n;
@@ -341,6 +343,7 @@ SL_INLINE void sl_credit_draw(const struct sl_profile *prof, const struct sl_met
 		cr->expires_ns = now_ns + SL_CREDIT_TTL_NS;
 		cr->epoch = cp->state_epoch;
 		cr->boundary_epoch = prof->boundary_epoch;
+		cr->counted_prio = counted;
 		return;
 	}
 	/* A continuation that took only a packet token: the packet credit. */

@@ -209,6 +209,13 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
                MetricType::Gauge);
     add(standby, s.standby == "enforcing" ? 1 : 0);
     out->push_back(std::move(standby));
+    MetricFamily takeovers = family(
+        "sluice_standby_takeovers_total",
+        "Times DPDK's XDP standby decided frames while sluiced ran (DPDK's workers stalled); "
+        "DPDK then learned the flows it admitted",
+        MetricType::Counter);
+    add(takeovers, static_cast<double>(s.standby_takeovers));
+    out->push_back(std::move(takeovers));
   }
 
   const bool has_queues = !s.queues.empty();

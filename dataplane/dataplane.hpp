@@ -112,6 +112,9 @@ struct DataplaneStats {
   // DPDK with an XDP standby: "standing by" while DPDK beats, "enforcing"
   // once it took over (a stalled worker); empty without a standby.
   std::string standby;
+  // Times the standby decided frames while this sluiced ran (DPDK stalled),
+  // seen once DPDK beat again; DPDK then opened its learning window.
+  uint64_t standby_takeovers = 0;
   std::vector<QueueStats> queues;  // empty when the dataplane does not queue (XDP)
   std::vector<PortStats> ports;    // empty when the dataplane owns no ports (XDP)
 };

@@ -45,7 +45,19 @@ bool StandbyDataplane::start(const CompiledProfile& profile, uint64_t generation
 
 void StandbyDataplane::beat_loop() {
   std::vector<uint64_t> last;
+  // The standby's takeovers before DPDK started need nothing: DPDK's table
+  // started empty, with its learning window.
+  uint64_t takeover = xdp_.standby_takeover_beat();
   while (beating_.load()) {
+    // The standby decided frames since the last look (DPDK stalled, a
+    // stopped process, a hung worker): the flows it admitted are in its
+    // table only, and DPDK, taking the frames back, would charge their
+    // packets as forged ones for their whole life. It learns them instead.
+    if (const uint64_t t = xdp_.standby_takeover_beat(); t != takeover) {
+      takeover = t;
+      dpdk_.learn_missed_flows();
+      takeovers_.fetch_add(1, std::memory_order_relaxed);
+    }
     // A beat only when every worker polled since the last one: a hung
     // worker hands its frames to the kernel too.
     std::vector<uint64_t> now = dpdk_.worker_loops();
@@ -84,6 +96,7 @@ DataplaneStats StandbyDataplane::stats() const {
   // A standby whose program left the links (sluiced --detach) stands by
   // for nothing: says so rather than "standing by".
   s.standby = !standby.healthy ? "gone" : dpdk_alive_.load() ? "standing by" : "enforcing";
+  s.standby_takeovers = takeovers_.load(std::memory_order_relaxed);
   // The standby counts only the frames it decided (while DPDK beats, it
   // passes every frame to DPDK uncounted): with DPDK's since this start,
   // the edge's whole.

@@ -68,6 +68,7 @@ class StandbyDataplane final : public Dataplane {
   XdpDataplane xdp_;
   std::atomic<bool> beating_{false};
   std::atomic<bool> dpdk_alive_{false};
+  std::atomic<uint64_t> takeovers_{0};  // the standby decided frames since the last look
   std::thread beat_thread_;
   // The standby's class counts at this sluiced's start: its pinned counters
   // outlive restarts, DPDK's start at 0; stats() adds only what the standby

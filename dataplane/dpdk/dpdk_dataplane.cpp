@@ -456,6 +456,10 @@ std::vector<uint64_t> DpdkDataplane::worker_loops() const {
   return loops;
 }
 
+void DpdkDataplane::learn_missed_flows() {
+  impl_->engine.learn_missed.store(true, std::memory_order_relaxed);
+}
+
 // Stops the workers and gives everything back, in reverse order of start.
 void DpdkDataplane::Impl::release() {
   prepared = false;

@@ -49,6 +49,10 @@ class DpdkDataplane : public Dataplane {
   // Polling loops each worker has run (no lock): a worker whose count stops
   // moving has stalled. Empty when not started.
   std::vector<uint64_t> worker_loops() const;
+  // Opens the learning window (docs/architecture.md, "Learning window")
+  // at a worker's next burst: the XDP standby decided frames meanwhile, and
+  // the flows it admitted are not in DPDK's table.
+  void learn_missed_flows();
 
  private:
   bool prepare_locked(std::string* error);

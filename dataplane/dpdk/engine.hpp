@@ -154,6 +154,9 @@ struct Engine {
 
   std::atomic<const Snapshot*> snapshot{nullptr};
   std::atomic<bool> running{false};
+  // Set by the control plane (DpdkDataplane::learn_missed_flows): the next
+  // burst opens the learning window.
+  std::atomic<bool> learn_missed{false};
   SharedState shared;
   rte_rcu_qsbr* qsv = nullptr;
   uint16_t port[2] = {};  // kPortOutside, kPortInside

@@ -82,6 +82,16 @@ __attribute__((noinline, cold)) void sample(Engine& e, rte_mbuf* const* pkts, co
 
 // Under the state lock, before the sticky controller reads class cp's
 // counts: every worker's sheds made without the lock, into its state.
+// The learning window opened (DpdkDataplane::learn_missed_flows), once,
+// with the decisions' clock: the XDP standby admitted flows meanwhile that
+// this table never saw; their next packets are learned, not charged.
+__attribute__((noinline, cold)) void learn_missed(Engine& e, const sl_profile& prof, uint64_t now) {
+  if (!e.learn_missed.exchange(false)) return;
+  rte_spinlock_lock(&e.shared.lock);
+  sl_learning_open(&e.shared.boundary, &prof, now);
+  rte_spinlock_unlock(&e.shared.lock);
+}
+
 void take_sticky(Engine& e, const sl_class_params& cp, sl_class_state& cs) {
   sl_sticky_cpu taken{};
   for (WorkerCredits& wc : e.credits)
@@ -189,6 +199,8 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
       now[i] =
           *RTE_MBUF_DYNFIELD(pkts[i], e.timestamp_offset, const uint64_t*) * e.timestamp_unit_ns;
   }
+
+  if (e.learn_missed.load(std::memory_order_relaxed)) learn_missed(e, prof, now[0]);
 
   if (e.capture_clock) {  // the latest time any worker saw: a max, never back
     uint64_t seen = e.capture_now_ns.load(std::memory_order_relaxed);

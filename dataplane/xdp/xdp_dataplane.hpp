@@ -51,6 +51,10 @@ class XdpDataplane final : public Dataplane {
   bool beat(uint64_t timeout_ns, std::string* error) {
     return program_ && program_->beat(timeout_ns, error);
   }
+  // DPDK standby only: see XdpProgram::standby_takeover_beat.
+  uint64_t standby_takeover_beat() const {
+    return program_ ? program_->standby_takeover_beat() : 0;
+  }
 
   // `sluiced --detach`: an inline edge goes to the when_stopped pass-through
   // and the maps are removed; host mode (or `all`) removes the links, the

@@ -293,6 +293,14 @@ bool XdpProgram::beat(uint64_t timeout_ns, std::string* error) {
   return true;
 }
 
+uint64_t XdpProgram::standby_takeover_beat() const {
+  sl_shared_state state{};
+  if (bpf_map_lookup_elem_flags(impl_->fd(impl_->skel->maps.sl_state), &kZero, &state,
+                                BPF_F_LOCK) != 0)
+    return 0;
+  return state.standby_beat_ns;
+}
+
 uint64_t XdpProgram::generation() const {
   sl_active a;
   return impl_->read_active(&a) ? a.generation : 0;

@@ -98,6 +98,10 @@ class XdpProgram {
   // DPDK standby: the DPDK ports are alive now; the program passes every
   // frame to them until `timeout_ns` after the last beat.
   bool beat(uint64_t timeout_ns, std::string* error);
+  // DPDK standby: the beat the standby last took over after (0: never):
+  // it moves each time the program decides frames because DPDK stopped
+  // beating, and the flows it admitted meanwhile are in its table only.
+  uint64_t standby_takeover_beat() const;
 
   // sluicectl capture (Dataplane::capture_*): the filter goes to
   // sl_capture_cfg, sampled frames come back through sl_capture_ring.

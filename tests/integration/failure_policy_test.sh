@@ -172,6 +172,7 @@ if [[ $part == dpdk ]]; then
   for dev in "$LAB_E_OUT" "$LAB_E_IN"; do
     ip netns exec "$LAB_EDGE" ethtool -K "$dev" gro off tso off gso off tx off >/dev/null 2>&1 || true
   done
+  # A learning window of 1 s: the stall below must come after the start's.
   write_config forward '
 [[class]]
 name = "citizen"
@@ -179,7 +180,10 @@ priority = 5
 match = { src = ["198.18.20.0/24"], proto = "tcp" }
 rate_per_sec = 40
 burst = 10
-shed_order = "random"'
+shed_order = "random"
+
+[admission]
+flow_learn_sec = 1'
   sed -i 's/^mode = "xdp"/mode = "dpdk"\ndpdk_args = ["--no-huge", "--no-pci", "-m", "512"]\ndpdk_idle_sleep_us = 20/;
           s/^outside = .*/outside = "net_af_packet0,iface='"$LAB_E_OUT"',framecnt=4096"/;
           s/^inside = .*/inside = "net_af_packet1,iface='"$LAB_E_IN"',framecnt=4096"/' "$cfg"
@@ -188,6 +192,44 @@ shed_order = "random"'
   start_daemon "$sluiced" "$tmp/p1.log"
   check "DPDK started with an XDP standby" \
     "$(grep -c 'msg=started mode=dpdk' "$tmp/p1.log") == 1 && $(grep -c 'stands by' "$tmp/p1.log") == 1"
+
+  # A stall (SIGSTOP, as a hung process): the standby takes over and admits
+  # a connection DPDK's table never sees. Once DPDK beats again it learns
+  # that flow: its request is a continuation, not charged as a forged one.
+  # (Before, every packet of such a connection was, for its whole life.)
+  # The start's learning window opens at DPDK's first packet; 1 s later it
+  # is over.
+  ip netns exec "$LAB_CLIENT" "$lab_py" "$src/tests/integration/tcp_client.py" --src 198.18.10.2 \
+    --dst "$LAB_BACKEND_V4" --count 1 --timeout 1 --deadline 5 >/dev/null
+  sleep 1.5
+  metric() { scrape | awk -v m="$1" -v l="$2" '$1 ~ "^"m && (l == "" || index($0, l)) {n += $NF} END {print n + 0}'; }
+  unv_before=$(metric sluice_lookups_total 'reason="unverified"')
+  kill -STOP "$daemon_pid"
+  sleep 0.4  # past the beat's timeout (250 ms): the standby decides the SYN
+  ip netns exec "$LAB_CLIENT" "$lab_py" -c '
+import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], 443), timeout=2, source_address=("198.18.10.2", 0))
+print("connected", flush=True)
+deadline = time.time() + 15
+while not os.path.exists(sys.argv[2]) and time.time() < deadline:
+    time.sleep(0.02)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+print("answered" if b"200" in s.recv(1024) else "no answer", flush=True)
+' "$LAB_BACKEND_V4" "$tmp/stall-go" >"$tmp/stall-client.txt" 2>&1 &
+  stall_client=$!
+  wait_for "$tmp/stall-client.txt" connected 5
+  kill -CONT "$daemon_pid"
+  for _ in $(seq 100); do
+    (($(metric sluice_standby_takeovers_total '') >= 1)) && break
+    sleep 0.05
+  done
+  touch "$tmp/stall-go"
+  wait "$stall_client" || true
+  takeovers=$(metric sluice_standby_takeovers_total '')
+  learned=$(metric sluice_flow_events_total 'event="learned"')
+  unv=$(($(metric sluice_lookups_total 'reason="unverified"') - unv_before))
+  check "a stall: the standby took over once ($takeovers), the connection it admitted was learned by DPDK ($learned learned, $unv charged as unverified): $(tail -1 "$tmp/stall-client.txt")" \
+    "takeovers == 1 && learned >= 1 && unv == 0 && $(grep -c '^answered' "$tmp/stall-client.txt") == 1"
   start_probe 20
   start_probe 20 198.18.20.2 120 "$tmp/probe-citizen.log"
   mark dpdk

@@ -89,6 +89,7 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
       start.from_cache ? Clock::now() - std::chrono::seconds(fleet.static_sec) : Clock::now();
   last_edges_ = start.edges;
   even_ = true;
+  fell_even_ = start.from_cache;  // its kept copy's 1/N: so may the others' be
   shares_ = start.shares;
   figures_.static_shares = start.from_cache;
   // The join reached etcd (or not): a first sync that fails then is news,
@@ -329,8 +330,9 @@ void FleetAgent::tick(EtcdClient& etcd) {
 
   // 2. Every edge's record.
   std::vector<EtcdKv> kvs, holds;
+  int64_t revision = 0;
   if (ok && held_by.empty())
-    ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, nullptr, &error) &&
+    ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, &revision, &error) &&
          etcd.range(fleet_held_prefix(fleet_), true, &holds, nullptr, &error);
   if (!ok || !held_by.empty()) {
     // Out of sync: as for an etcd outage, the last shares for static_sec,
@@ -360,6 +362,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
     }
     if (fall_to_even) {
       even_ = true;
+      fell_even_ = true;
       log_event(LogLevel::warn, "fleet: out of sync for static_sec; even shares",
                 {{"edges", std::to_string(last_edges_)}, {"error", error}});
       use_shares(even_shares(cfg, last_edges_));
@@ -377,6 +380,14 @@ void FleetAgent::tick(EtcdClient& etcd) {
   // three at 1.37x its budget for a second); weighing its own older figure
   // against the others' fresher ones, each took less (0.1x for 0.3 s).
   const double ref_ms = now_ms - static_cast<double>(fleet_.sync_ms);
+  if (fell_even_) {  // back: see back_revision_
+    fell_even_ = false;
+    back_revision_ = revision;
+    even_edges_ = last_edges_;
+  }
+  const Config in_force = control_.config();
+  const EdgeShares even = even_shares(in_force, even_edges_);
+  std::map<std::string, EdgeShares> unheard;  // live records older than back_revision_
   std::vector<EdgeDemand> live{
       published_ ? demand_at(*published_, published_ms_, mine, now_ms, ref_ms) : mine};
   live[0].node = fleet_.node;
@@ -419,12 +430,26 @@ void FleetAgent::tick(EtcdClient& etcd) {
           std::max<uint32_t>(floor_pct, std::min<uint32_t>(50, r["floor_pct"].get<uint32_t>()));
     EdgeDemand d = record_demand_at(r, ref_ms);
     d.node = node;
+    if (kv.mod_revision < back_revision_) {  // not heard since this edge came back
+      std::optional<EdgeShares> said;
+      if (r.contains("shares")) said = shares_from_json(r["shares"]);
+      unheard[node] = higher_of(said ? *said : EdgeShares{}, even);
+      continue;
+    }
     live.push_back(d);
   }
-  const std::map<std::string, EdgeShares> held = held_of(holds, seen);
+  std::map<std::string, EdgeShares> held = held_of(holds, seen, even);
+  for (auto& [node, shares] : unheard) held[node] = shares;
+  if (unheard.size() != unheard_logged_) {
+    unheard_logged_ = unheard.size();
+    if (!unheard.empty())
+      log_event(LogLevel::info,
+                "fleet: back after even shares; edges not heard since counted at an even share "
+                "or more",
+                {{"edges", std::to_string(unheard.size())}});
+  }
 
   // 4. This edge's shares of the budgets in force.
-  const Config in_force = control_.config();
   const std::map<std::string, EdgeShares> all = compute_shares(in_force, live, held, floor_pct);
   const EdgeShares next = all.at(fleet_.node);
   const bool was_static = even_ || [this] {

@@ -115,9 +115,12 @@ class FleetAgent {
   // there is none). False + *error when etcd did not take it.
   bool write_hold(EtcdClient& etcd, const EdgeShares& shares, std::string* error);
   // Of the holds read (PREFIX/held/), every other edge's whose record is
-  // gone (not in `live`): node -> the shares it may still enforce.
+  // gone (not in `live`): node -> the shares it may still enforce; a hold
+  // not written since this edge came back (back_revision_) at least
+  // `at_least` (the even shares that edge may have fallen to meanwhile).
   std::map<std::string, EdgeShares> held_of(const std::vector<EtcdKv>& kvs,
-                                            const std::map<std::string, bool>& live);
+                                            const std::map<std::string, bool>& live,
+                                            const EdgeShares& at_least);
   // At a clean stop: the hold lasts static_sec from now (the pinned program
   // keeps enforcing these shares), not lease_ttl_sec more.
   void shorten_hold(EtcdClient& etcd);
@@ -162,6 +165,19 @@ class FleetAgent {
   std::chrono::steady_clock::time_point last_ok_;
   std::size_t last_edges_ = 1;
   bool even_ = false;
+  // This edge fell to even shares, out of sync for static_sec (or started
+  // without etcd): the others may have too. At its first sync back,
+  // back_revision_ is etcd's revision then, and even_edges_ the edges the
+  // even shares were split among. An edge whose record or hold is older
+  // than that revision has not written since: it may have fallen to even
+  // shares too, and died before it could say so (its hold, written before
+  // it raises a share, could not be while etcd was away). It is counted at
+  // no less than those even shares until it writes again or its hold ends
+  // (a check: an edge killed in a 30 s etcd outage, enforcing 166/s and
+  // counted at the 61/s its hold said, took the fleet to 120% of its budget).
+  bool fell_even_ = false;
+  int64_t back_revision_ = 0;
+  std::size_t even_edges_ = 1;
   // ControlState rescaled its shares with a config it applied (at the
   // start, or a fleet change), so shares_ is not what it enforces: the next
   // sync applies the computed shares whatever they differ by.
@@ -171,6 +187,7 @@ class FleetAgent {
   std::string refused_config_;  // the fleet config this edge refuses ("" once it runs the newest)
   std::string logged_held_by_;  // the holder of this node name last logged
   std::set<std::string> bad_records_;  // edges whose malformed records were logged (sync thread)
+  std::size_t unheard_logged_ = 0;     // edges not heard since back_revision_, last logged
 
   std::mutex stop_mutex_;  // guards the three below
   std::condition_variable stop_cv_;

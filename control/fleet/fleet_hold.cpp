@@ -32,7 +32,8 @@ bool FleetAgent::write_hold(EtcdClient& etcd, const EdgeShares& shares, std::str
 }
 
 std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>& kvs,
-                                                      const std::map<std::string, bool>& live) {
+                                                      const std::map<std::string, bool>& live,
+                                                      const EdgeShares& at_least) {
   std::map<std::string, EdgeShares> held;
   std::set<std::string> nodes;
   for (const EtcdKv& kv : kvs) {
@@ -45,7 +46,7 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
     if (!h.is_object() || !h.contains("shares")) continue;
     const std::optional<EdgeShares> shares = shares_from_json(h["shares"]);
     if (!shares) continue;
-    held[node] = *shares;
+    held[node] = kv.mod_revision < back_revision_ ? higher_of(*shares, at_least) : *shares;
     nodes.insert(node);
     if (held_nodes_.count(node) == 0)
       log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",

@@ -147,6 +147,22 @@ EdgeShares even_shares(const Config& cfg, std::size_t n) {
   return s;
 }
 
+EdgeShares higher_of(const EdgeShares& a, const EdgeShares& b) {
+  auto higher = [](const std::optional<BudgetShare>& x, const std::optional<BudgetShare>& y) {
+    if (!x || !y) return x ? x : y;
+    return std::optional<BudgetShare>(
+        BudgetShare{std::max(x->rate, y->rate), std::max(x->burst, y->burst)});
+  };
+  EdgeShares out = a;
+  out.boundary_lookups = higher(a.boundary_lookups, b.boundary_lookups);
+  out.boundary_packets = higher(a.boundary_packets, b.boundary_packets);
+  for (const auto& [name, share] : b.classes) {
+    auto it = out.classes.find(name);
+    out.classes[name] = it == out.classes.end() ? share : *higher(it->second, share);
+  }
+  return out;
+}
+
 namespace {
 
 // One share scaled from budget (rate, burst) `a` to `b`.

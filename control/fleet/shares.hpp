@@ -68,6 +68,10 @@ std::map<std::string, EdgeShares> compute_shares(const Config& cfg,
 // 1/n of every budget: what an edge enforces when it cannot hear the fleet.
 EdgeShares even_shares(const Config& cfg, std::size_t n);
 
+// Each budget's higher share of a's and b's (a budget either has: its
+// share); a's edges.
+EdgeShares higher_of(const EdgeShares& a, const EdgeShares& b);
+
 // Shares of `from`'s budgets scaled to `to`'s (a fleet change of budgets,
 // until the next sync recomputes them): each rate and burst by the ratio of
 // the budgets, at least 1. A budget `to` no longer has is dropped; one `from`

@@ -92,6 +92,9 @@ class EtcdProcess {
     return (https_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
   }
   const std::filesystem::path& dir() const { return dir_; }
+  // Stops it (SIGSTOP: an etcd that hangs, every member's at once for its
+  // clients) or lets it go on.
+  void pause(bool stopped) const { ::kill(pid_, stopped ? SIGSTOP : SIGCONT); }
   // Waits until it answers a read (at most `seconds`).
   bool ready(int seconds = 20) const {
     EtcdClient c({url()}, std::chrono::milliseconds(500), access_);

@@ -434,6 +434,68 @@ TEST(FleetAgent, AnEdgeThatJoinsLaterCountsWhatAGoneEdgeMayStillEnforce) {
   ::unsetenv("STATE_DIRECTORY");
 }
 
+// An edge gone before an etcd outage long enough that every edge fell to
+// even shares (1/N) may have fallen to them too and died meanwhile: its
+// hold, written before the outage, says less than its pinned program then
+// enforces, and it could not write another while etcd was away. Back in
+// sync, this edge counts it at the even share at least until it writes
+// again or its hold ends. Before, it counted the hold's 2000 at once, and a
+// fleet check (an edge killed in a 30 s outage) ran at 120% of its budget.
+TEST(FleetAgent, BackFromAnOutageAnEdgeNotHeardSinceCountsAtAnEvenShare) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24820);
+  ASSERT_TRUE(etcd.ready());
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
+  auto hold = [&](uint64_t rate) {
+    const json gone = {
+        {"node", "edge-gone"},
+        {"instance", "gone:/etc/sluice/sluice.toml"},
+        {"shares", {{"boundary_lookups", {{"rate", rate}, {"burst", rate / 10}}}}}};
+    std::string e;
+    return c.put("/sluice/agent-test/held/edge-gone", gone.dump(), lease, nullptr, &e);
+  };
+  ASSERT_TRUE(hold(2000));
+
+  test::ControlHarness h(member_config(24820));
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 38000; }))
+      << boundary_rate(h.dataplane());
+
+  // etcd hangs past static_sec (1 s): an even share of the 2 edges.
+  etcd.pause(true);
+  ASSERT_TRUE(within_10s([&] {
+    return !agent->figures().etcd_up && boundary_rate(h.dataplane()) == 20000;
+  })) << boundary_rate(h.dataplane());
+  etcd.pause(false);
+  // In sync again, the gone edge counted at that even share: 40000 - 20000.
+  json fleet;
+  ASSERT_TRUE(within_10s([&] {
+    fleet = h.call({{"op", "status"}})["fleet"];
+    return fleet["etcd_up"] == true && fleet["static_shares"] == false;
+  })) << fleet.dump();
+  EXPECT_EQ(fleet["shares"]["boundary_lookups"]["rate"], 20000) << fleet.dump();
+  EXPECT_EQ(fleet["edges_held"], 1) << fleet.dump();
+
+  // It writes again (as a restarted edge would): counted as it says.
+  ASSERT_TRUE(hold(2000));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 38000; }))
+      << boundary_rate(h.dataplane());
+  // Its hold ends: its share is free.
+  ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))
+      << boundary_rate(h.dataplane());
+  agent.reset();
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 // A refusal can pass (a dataplane that could not take a change for a while):
 // the edge tries the refused revision again, and runs it once it can.
 // Before, a refused revision was never tried again.

@@ -80,8 +80,6 @@ __attribute__((noinline, cold)) void sample(Engine& e, rte_mbuf* const* pkts, co
   }
 }
 
-// Under the state lock, before the sticky controller reads class cp's
-// counts: every worker's sheds made without the lock, into its state.
 // The learning window opened (DpdkDataplane::learn_missed_flows), once,
 // with the decisions' clock: the XDP standby admitted flows meanwhile that
 // this table never saw; their next packets are learned, not charged.
@@ -92,6 +90,8 @@ __attribute__((noinline, cold)) void learn_missed(Engine& e, const sl_profile& p
   rte_spinlock_unlock(&e.shared.lock);
 }
 
+// Under the state lock, before the sticky controller reads class cp's
+// counts: every worker's sheds made without the lock, into its state.
 void take_sticky(Engine& e, const sl_class_params& cp, sl_class_state& cs) {
   sl_sticky_cpu taken{};
   for (WorkerCredits& wc : e.credits)

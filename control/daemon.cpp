@@ -120,9 +120,10 @@ std::string edge_text(const DataplaneStats& s) {
 // Not in charge: serves why on the control socket and /metrics (at the
 // addresses the file's own [control] and [metrics] give, or the defaults),
 // until SIGTERM (exit) or SIGHUP / the retry timer (start again).
+// `unjoined`: a fleet member that could not join (etcd, not the file).
 int wait_not_in_charge(const DaemonOptions& options, const std::string& why, bool config_error,
-                       const sigset_t& signals, unsigned retry_sec, StartFailures* failures,
-                       InstanceLocks* locks) {
+                       bool unjoined, const sigset_t& signals, unsigned retry_sec,
+                       StartFailures* failures, InstanceLocks* locks) {
   (config_error ? failures->config : failures->dataplane)++;
   std::string error;
   // A first start that failed must not leave an inline edge dark: unless a
@@ -162,12 +163,16 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
   if (!keep_the_edge(local)) return 1;
   const DataplaneSettings settings = dataplane_settings(local);
   const DataplaneStats edge = unattended_stats(settings);
+  const std::string retrying = "retrying every " + std::to_string(retry_sec) + " s";
   const std::string message =
-      std::string(config_error ? "the config was rejected" : "the dataplane did not start") + ": " +
-      why + "; the edge: " + edge_text(edge) + ". Fix " + options.config_path +
-      (dataplane_needs_new_process()
-           ? " and restart sluiced (DPDK starts once per process; a reload cannot start it)"
-           : " and reload (SIGHUP); retrying every " + std::to_string(retry_sec) + " s");
+      unjoined
+          ? "the fleet could not be joined: " + why + "; the edge: " + edge_text(edge) + "; " +
+                retrying + " (SIGHUP: at once)"
+          : std::string(config_error ? "the config was rejected" : "the dataplane did not start") +
+                ": " + why + "; the edge: " + edge_text(edge) + ". Fix " + options.config_path +
+                (dataplane_needs_new_process() ? " and restart sluiced (DPDK starts once per "
+                                                 "process; a reload cannot start it)"
+                                               : " and reload (SIGHUP); " + retrying);
   // No READY=1 (nothing of this config enforces); STATUS says why.
   notify("STATUS=not in charge: " + message);
   log_event(LogLevel::error, "not in charge",
@@ -534,7 +539,7 @@ int run_daemon(const DaemonOptions& options) {
   for (;;) {
     LoadResult loaded = load_config_file(options.config_path);
     std::string why;
-    bool config_error = true;
+    bool config_error = true, unjoined = false;
     if (!loaded.ok()) {
       log_errors(loaded);
       why = loaded.errors.empty() ? "invalid" : loaded.errors.front().to_string();
@@ -551,6 +556,7 @@ int run_daemon(const DaemonOptions& options) {
       } else if (!fleet_join(*loaded.config->fleet, options.config_path, loaded.text, &start,
                              &error)) {
         why = "fleet: " + error;
+        unjoined = true;
       } else {
         // Every edge ranks sources with the fleet's seed (a config's own
         // admission.seed still wins).
@@ -565,8 +571,8 @@ int run_daemon(const DaemonOptions& options) {
       if (rc != kStartAgain) return rc;
       config_error = false;
     }
-    const int rc =
-        wait_not_in_charge(options, why, config_error, signals, retry_sec, &failures, &locks);
+    const int rc = wait_not_in_charge(options, why, config_error, unjoined, signals, retry_sec,
+                                      &failures, &locks);
     if (rc != kStartAgain) return rc;
     retry_sec = std::min(retry_sec * 2, 60U);
   }

@@ -474,10 +474,14 @@ STATE_DIRECTORY=$tmp/state nsenter --net="/run/netns/$ns_s" "$sluiced" --config 
   >>"$tmp/dup.log" 2>&1 &
 pids+=($!)
 wait_for "$tmp/dup.log" 'msg="not in charge"' 20
+dup_status=$("$build/control/sluicectl" --socket "$tmp/dup.sock" status 2>&1 || true)
 kill "${pids[@]}"
 pids=()
 check "a second edge named edge-2 is refused, naming the live one" \
   "$(grep -c 'fleet.node \\"edge-2\\" is held by a live edge at' "$tmp/dup.log") >= 1"
+# Not the file: status says the fleet could not be joined, not "fix the file".
+check "its status says the fleet could not be joined: $(head -c 160 <<<"$dup_status")" \
+  "$(grep -c 'the fleet could not be joined' <<<"$dup_status") == 1 && $(grep -c 'and reload' <<<"$dup_status") == 0"
 
 # 100 changes: how long until every edge's dataplane runs each.
 in_s "$py" "$tools" retune-latency --sluicectl "$build/control/sluicectl" --config "$tmp/edge2.toml" \

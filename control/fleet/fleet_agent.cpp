@@ -286,12 +286,13 @@ void FleetAgent::tick(EtcdClient& etcd) {
   bool ok = true;
   follow_config(etcd);  // first: the record below then says what this edge runs
 
-  // 1. This edge's record, under its lease.
-  if (lease_ == 0 ||
+  // 1. This edge's record, under its lease (none while it stands aside:
+  // quiet_, stand_aside).
+  if ((lease_ == 0 && !quiet_) ||
       now - last_keepalive_ >= std::chrono::milliseconds(fleet_.lease_ttl_sec * 1000 / 3)) {
     int64_t ttl = 0;
     if (lease_ != 0 && !etcd.lease_keepalive(lease_, &ttl, &error)) ok = false;
-    if (ok && ttl == 0) {  // none yet, or it expired while etcd was away
+    if (ok && ttl == 0 && !quiet_) {  // none yet, or it expired while etcd was away
       ok = etcd.lease_grant(fleet_.lease_ttl_sec, &lease_, &error);
     }
     if (ok && hold_lease_ != 0) {
@@ -326,7 +327,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   const std::optional<double> learned = control_.adaptive_rate();
   if (learned) record["adaptive_rate"] = *learned;
   std::string held_by;  // another live edge's instance under this node name
-  if (ok) ok = publish(etcd, record.dump(), &held_by, &error);
+  if (ok && !quiet_) ok = publish(etcd, record.dump(), &held_by, &error);
 
   // 2. Every edge's record.
   std::vector<EtcdKv> kvs, holds;
@@ -334,6 +335,13 @@ void FleetAgent::tick(EtcdClient& etcd) {
   if (ok && held_by.empty())
     ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, &revision, &error) &&
          etcd.range(fleet_held_prefix(fleet_), true, &holds, nullptr, &error);
+  if (ok && held_by.empty() && quiet_) {
+    // It stood aside, and reads etcd again: its record again, under a new
+    // lease, before it computes its shares.
+    ok = (lease_ != 0 || etcd.lease_grant(fleet_.lease_ttl_sec, &lease_, &error)) &&
+         publish(etcd, record.dump(), &held_by, &error);
+    if (ok && held_by.empty()) quiet_ = false;
+  }
   if (!ok || !held_by.empty()) {
     // Out of sync: as for an etcd outage, the last shares for static_sec,
     // then an even share. A node name another live edge holds is the same
@@ -363,9 +371,15 @@ void FleetAgent::tick(EtcdClient& etcd) {
     if (fall_to_even) {
       even_ = true;
       fell_even_ = true;
+      const EdgeShares even = even_shares(cfg, last_edges_);
+      // Another instance under this node name keeps its own hold.
+      const bool aside = held_by.empty() && stand_aside(etcd, even);
       log_event(LogLevel::warn, "fleet: out of sync for static_sec; even shares",
-                {{"edges", std::to_string(last_edges_)}, {"error", error}});
-      use_shares(even_shares(cfg, last_edges_));
+                {{"edges", std::to_string(last_edges_)},
+                 {"error", error},
+                 {"told", aside ? "its hold says them; its record is gone until it reads etcd"
+                                : "nobody: etcd took no write"}});
+      use_shares(even);
     }
     return;
   }

@@ -124,6 +124,16 @@ class FleetAgent {
   // At a clean stop: the hold lasts static_sec from now (the pinned program
   // keeps enforcing these shares), not lease_ttl_sec more.
   void shorten_hold(EtcdClient& etcd);
+  // Out of sync for static_sec, before it raises its shares to `even`: where
+  // etcd still takes its writes (its reads failing: a slow or filtered
+  // link), it writes its hold at `even` and removes its record, so that the
+  // others count it as a gone edge at those shares, not at what its demand
+  // would give it (a check: such an edge's live record said 61/s while it
+  // enforced 166/s, the fleet at 120% of its budget). True when the hold
+  // was written (quiet_ then: no record until it reads etcd again). In an
+  // outage nothing is written, and the others learn it when they are back
+  // (back_revision_).
+  bool stand_aside(EtcdClient& etcd, const EdgeShares& even);
   void follow_config(EtcdClient& etcd);
   // Keeps record and edges in the copy read at a start without etcd (and
   // remembers them: kept_).
@@ -178,6 +188,7 @@ class FleetAgent {
   bool fell_even_ = false;
   int64_t back_revision_ = 0;
   std::size_t even_edges_ = 1;
+  bool quiet_ = false;  // stood aside (stand_aside): its record goes back once it reads etcd
   // ControlState rescaled its shares with a config it applied (at the
   // start, or a fleet change), so shares_ is not what it enforces: the next
   // sync applies the computed shares whatever they differ by.

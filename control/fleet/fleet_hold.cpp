@@ -60,6 +60,17 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
   return held;
 }
 
+bool FleetAgent::stand_aside(EtcdClient& etcd, const EdgeShares& even) {
+  std::string error;
+  if (!write_hold(etcd, even, &error)) return false;  // the record stays: nothing changes
+  quiet_ = true;
+  if (lease_ != 0 && !etcd.lease_revoke(lease_, &error))
+    log_event(LogLevel::warn, "fleet: record not removed; it ends with its lease",
+              {{"error", error}});
+  lease_ = 0;  // not kept alive: it ends with its lease if the revoke did not reach etcd
+  return true;
+}
+
 void FleetAgent::shorten_hold(EtcdClient& etcd) {
   std::optional<EdgeShares> shares;
   {

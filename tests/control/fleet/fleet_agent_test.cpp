@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include "control/config/compile.hpp"
@@ -452,10 +454,9 @@ TEST(FleetAgent, BackFromAnOutageAnEdgeNotHeardSinceCountsAtAnEvenShare) {
   int64_t lease = 0;
   ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
   auto hold = [&](uint64_t rate) {
-    const json gone = {
-        {"node", "edge-gone"},
-        {"instance", "gone:/etc/sluice/sluice.toml"},
-        {"shares", {{"boundary_lookups", {{"rate", rate}, {"burst", rate / 10}}}}}};
+    const json gone = {{"node", "edge-gone"},
+                       {"instance", "gone:/etc/sluice/sluice.toml"},
+                       {"shares", {{"boundary_lookups", {{"rate", rate}, {"burst", rate / 10}}}}}};
     std::string e;
     return c.put("/sluice/agent-test/held/edge-gone", gone.dump(), lease, nullptr, &e);
   };
@@ -492,6 +493,90 @@ TEST(FleetAgent, BackFromAnOutageAnEdgeNotHeardSinceCountsAtAnEvenShare) {
   ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))
       << boundary_rate(h.dataplane());
+  agent.reset();
+  ::unsetenv("STATE_DIRECTORY");
+}
+
+// An edge whose writes reach etcd while its reads do not (a slow or
+// filtered link; here its etcd user may write the fleet's keys but not read
+// them): out of sync for static_sec, it raises its share to 1/N, and tells
+// the fleet first: its hold says that share and its record is gone, so the
+// others count it as a gone edge at 1/N. It publishes again once it reads
+// etcd. Before, its record, kept alive, went on saying its demand's share
+// (a check: 61/s while it enforced 166, the fleet at 120% of its budget).
+TEST(FleetAgent, AnEdgeThatWritesButCannotReadStandsAsideAtItsEvenShare) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24822);
+  ASSERT_TRUE(etcd.ready());
+  const std::string ctl = "ETCDCTL_API=3 etcdctl --endpoints=" + etcd.url() + " ";
+  const std::string log = " >>'" + (etcd.dir() / "etcdctl.log").string() + "' 2>&1";
+  auto etcdctl = [&](const std::string& step) {
+    return std::system((ctl + step + log).c_str()) == 0;
+  };
+  for (const std::string& step :
+       {"user add root:root-password --interactive=false", "role add root",
+        "user grant-role root root", "user add edge:edge-password --interactive=false",
+        "role add edge", "role grant-permission edge readwrite --prefix=true /sluice/agent-test/",
+        "user grant-role edge edge", "auth enable"})
+    ASSERT_TRUE(etcdctl(step)) << step;
+  const std::string as_root = "--user root:root-password ";
+  test::TempDir dir;
+  std::ofstream(dir.path() + "/root") << "root-password\n";
+  std::ofstream(dir.path() + "/edge") << "edge-password\n";
+  EtcdAccessConfig root;
+  root.user = "root";
+  root.password_file = dir.path() + "/root";
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000), root);
+  int64_t lease = 0;
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
+
+  test::ControlHarness h(member_config(24822) + "etcd_user = \"edge\"\netcd_password_file = \"" +
+                         dir.path() + "/edge\"\n");
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
+      << boundary_rate(h.dataplane());
+  // What the fleet reads of this edge: its record (or none) and its hold.
+  auto record_and_hold = [&](bool* record, uint64_t* hold) {
+    std::vector<EtcdKv> kvs;
+    std::string e;
+    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e)) return false;
+    *record = !kvs.empty();
+    if (!c.range("/sluice/agent-test/held/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
+      return false;
+    *hold = json::parse(kvs[0].value)["shares"]["boundary_lookups"].value("rate", 0);
+    return true;
+  };
+  bool record = false;
+  uint64_t hold = 0;
+  ASSERT_TRUE(within_10s([&] { return record_and_hold(&record, &hold) && record && hold == 2000; }))
+      << record << " " << hold;
+
+  // Its user may write the fleet's keys, no longer read them.
+  ASSERT_TRUE(etcdctl(as_root + "role revoke-permission edge --prefix=true /sluice/agent-test/"));
+  ASSERT_TRUE(
+      etcdctl(as_root + "role grant-permission edge write --prefix=true /sluice/agent-test/"));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 20000; }))
+      << boundary_rate(h.dataplane());
+  ASSERT_TRUE(record_and_hold(&record, &hold));
+  EXPECT_FALSE(record) << "its record is gone: the others count its hold";
+  EXPECT_EQ(hold, 20000U) << "its hold says the even share it enforces";
+
+  // It reads etcd again: its record back, and its demand's share (edge-b
+  // writing its record as a live edge does, every look: one not heard since
+  // this edge came back counts at the even share, FleetAgent.BackFrom...).
+  ASSERT_TRUE(etcdctl(as_root + "role revoke-permission edge --prefix=true /sluice/agent-test/"));
+  ASSERT_TRUE(
+      etcdctl(as_root + "role grant-permission edge readwrite --prefix=true /sluice/agent-test/"));
+  ASSERT_TRUE(within_10s([&] {
+    return put_edge_b(c, kEdgeB, &lease) && boundary_rate(h.dataplane()) == 2000 &&
+           record_and_hold(&record, &hold) && record && hold == 2000;
+  })) << boundary_rate(h.dataplane())
+      << " " << record << " " << hold;
   agent.reset();
   ::unsetenv("STATE_DIRECTORY");
 }

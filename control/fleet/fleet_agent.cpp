@@ -368,18 +368,28 @@ void FleetAgent::tick(EtcdClient& etcd) {
       sync_error_ = error;
       fall_to_even = silent >= fleet_.static_sec && !even_;
     }
+    const EdgeShares even = even_shares(cfg, last_edges_);
     if (fall_to_even) {
       even_ = true;
       fell_even_ = true;
-      const EdgeShares even = even_shares(cfg, last_edges_);
+      // Lower first (a busy edge's share may be above 1/N), then tell the
+      // fleet, then raise: its hold never says less than it enforces.
       // Another instance under this node name keeps its own hold.
+      if (const EdgeShares lower = lower_of(even, current, cfg); lower != current)
+        use_shares(lower);
       const bool aside = held_by.empty() && stand_aside(etcd, even);
       log_event(LogLevel::warn, "fleet: out of sync for static_sec; even shares",
                 {{"edges", std::to_string(last_edges_)},
                  {"error", error},
                  {"told", aside ? "its hold says them; its record is gone until it reads etcd"
-                                : "nobody: etcd took no write"}});
+                                : "nobody yet: etcd took no write (tried again every sync)"}});
       use_shares(even);
+    } else if (even_ && !quiet_ && held_by.empty() && stand_aside(etcd, even)) {
+      // It raised its shares to 1/N before etcd took its hold (a link slow
+      // enough to time the first try out): told now.
+      log_event(
+          LogLevel::info, "fleet: stood aside",
+          {{"told", "its hold says its even shares; its record is gone until it reads etcd"}});
     }
     return;
   }

@@ -500,10 +500,11 @@ TEST(FleetAgent, BackFromAnOutageAnEdgeNotHeardSinceCountsAtAnEvenShare) {
 // An edge whose writes reach etcd while its reads do not (a slow or
 // filtered link; here its etcd user may write the fleet's keys but not read
 // them): out of sync for static_sec, it raises its share to 1/N, and tells
-// the fleet first: its hold says that share and its record is gone, so the
-// others count it as a gone edge at 1/N. It publishes again once it reads
-// etcd. Before, its record, kept alive, went on saying its demand's share
-// (a check: 61/s while it enforced 166, the fleet at 120% of its budget).
+// the fleet: its hold says that share and its record is gone, so the
+// others count it as a gone edge at 1/N; a hold etcd did not take at first
+// is tried again every sync. It publishes again once it reads etcd. Before, its record, kept alive,
+// went on saying its demand's share (a check: 61/s while it enforced 166, the fleet at 120% of its
+// budget).
 TEST(FleetAgent, AnEdgeThatWritesButCannotReadStandsAsideAtItsEvenShare) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;
@@ -556,15 +557,24 @@ TEST(FleetAgent, AnEdgeThatWritesButCannotReadStandsAsideAtItsEvenShare) {
   ASSERT_TRUE(within_10s([&] { return record_and_hold(&record, &hold) && record && hold == 2000; }))
       << record << " " << hold;
 
-  // Its user may write the fleet's keys, no longer read them.
+  // Its user may write its record, not its hold, and read nothing: it
+  // falls to 1/N without telling the fleet (its hold cannot be written).
   ASSERT_TRUE(etcdctl(as_root + "role revoke-permission edge --prefix=true /sluice/agent-test/"));
-  ASSERT_TRUE(
-      etcdctl(as_root + "role grant-permission edge write --prefix=true /sluice/agent-test/"));
+  ASSERT_TRUE(etcdctl(as_root +
+                      "role grant-permission edge write --prefix=true /sluice/agent-test/edges/"));
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 20000; }))
       << boundary_rate(h.dataplane());
   ASSERT_TRUE(record_and_hold(&record, &hold));
-  EXPECT_FALSE(record) << "its record is gone: the others count its hold";
+  EXPECT_TRUE(record);
+  EXPECT_EQ(hold, 2000U);
+  // Its hold may be written now (the fleet's keys, not read): it tries again
+  // every sync, and stands aside.
+  ASSERT_TRUE(
+      etcdctl(as_root + "role grant-permission edge write --prefix=true /sluice/agent-test/"));
+  ASSERT_TRUE(within_10s([&] { return record_and_hold(&record, &hold) && !record; }))
+      << "its record is gone: the others count its hold";
   EXPECT_EQ(hold, 20000U) << "its hold says the even share it enforces";
+  EXPECT_EQ(boundary_rate(h.dataplane()), 20000U);
 
   // It reads etcd again: its record back, and its demand's share (edge-b
   // writing its record as a live edge does, every look: one not heard since

@@ -399,20 +399,18 @@ match = { src = ["198.18.0.0/15"] }
   EXPECT_EQ(overtaking, 0u);
 }
 
-// A packet charged as a lookup (an unverified ACK, unverified = "charge")
-// of a priority-0 class waits in the lowest queue, behind the lookups of a
-// priority-5 class that came first: anyone can forge one with a source in
-// the protected prefix. Before, it waited with its class and overtook them.
-TEST(DpdkQueues, APacketChargedAsALookupWaitsLast) {
-  SLUICE_REQUIRE_ROOT();
-  const CompiledProfile profile = profile_from_toml(R"(
+// A priority-0 class over a priority-5 one, paced at 2,000 packets/s with
+// no reserves, and a learning window of learn_sec.
+CompiledProfile protected_over_low(int learn_sec) {
+  return profile_from_toml(R"(
 [boundary]
 packets_per_sec = 2000
 packets_burst = 100000
 packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
 max_queue_delay_us = 5000000
 [admission]
-flow_learn_sec = 0
+flow_learn_sec = )" + std::to_string(learn_sec) +
+                           R"(
 [[class]]
 name = "protected"
 priority = 0
@@ -422,6 +420,15 @@ name = "low"
 priority = 5
 match = { src = ["198.18.1.0/24"] }
 )");
+}
+
+// A packet charged as a lookup (an unverified ACK, unverified = "charge")
+// of a priority-0 class waits in the lowest queue, behind the lookups of a
+// priority-5 class that came first: anyone can forge one with a source in
+// the protected prefix. Before, it waited with its class and overtook them.
+TEST(DpdkQueues, APacketChargedAsALookupWaitsLast) {
+  SLUICE_REQUIRE_ROOT();
+  const CompiledProfile profile = protected_over_low(0);
   uint64_t overtaking = 1;
   DataplaneStats stats;
   ASSERT_NO_FATAL_FAILURE(acks_after_queued_lookups(profile, &overtaking, &stats));
@@ -435,23 +442,7 @@ match = { src = ["198.18.1.0/24"] }
 // with its class, and a flood in the window overtook every lower class.
 TEST(DpdkQueues, AFlowStillBeingLearnedWaitsLast) {
   SLUICE_REQUIRE_ROOT();
-  const CompiledProfile profile = profile_from_toml(R"(
-[boundary]
-packets_per_sec = 2000
-packets_burst = 100000
-packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
-max_queue_delay_us = 5000000
-[admission]
-flow_learn_sec = 60
-[[class]]
-name = "protected"
-priority = 0
-match = { src = ["198.18.2.0/24"] }
-[[class]]
-name = "low"
-priority = 5
-match = { src = ["198.18.1.0/24"] }
-)");
+  const CompiledProfile profile = protected_over_low(60);
   uint64_t overtaking = 1;
   DataplaneStats stats;
   ASSERT_NO_FATAL_FAILURE(acks_after_queued_lookups(profile, &overtaking, &stats));

@@ -70,6 +70,7 @@ DataplaneSettings dataplane_settings(const Config& cfg) {
   DataplaneSettings s = cfg.dataplane;
   s.source_table_size = cfg.admission.source_table_size;
   s.flow_table_size = cfg.admission.flow_table_size;
+  s.dpdk_flow_file = state_directory() + "/dpdk-flows";
   return s;
 }
 
@@ -384,6 +385,9 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
              {"generation", std::to_string(generation)},
              {"adopted", dp->adopted_state() ? "true" : "false"},
              {"config", options.config_path}});
+  if (const DataplaneStats st = dp->stats(); !st.kept_flows.empty())
+    log_event(st.kept_flows_refused ? LogLevel::warn : LogLevel::info,
+              "the flow table the last stop kept", {{"flows", st.kept_flows}});
   for (const std::string& note : config_notes(cfg))
     log_event(LogLevel::warn, "config note", {{"note", note}});
   log_event(LogLevel::info, "control plane ready",
@@ -489,6 +493,9 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     adaptive = nullptr;
     adaptive_owner.reset();  // the dataplane keeps the last adaptive rate
     dp->stop();
+    if (const Dataplane::StopNote kept = dp->stop_note(); !kept.text.empty())
+      log_event(kept.failed ? LogLevel::warn : LogLevel::info, "the flow table",
+                {{"flows", kept.text}});
     if (last.healthy && outlives)
       log_event(
           LogLevel::info, "stopped; " + after,

@@ -45,6 +45,10 @@ struct DataplaneSettings {
   // port gives one (net_pcap replaying a capture).
   DpdkClock dpdk_clock = DpdkClock::tsc;
   bool dpdk_standby = true;  // af_packet ports: an XDP program stands by on their interfaces
+  // Where a stop keeps DPDK's flow table for the next start (not a config
+  // key: sluiced's state directory; dataplane/dpdk/flow_keep.hpp). Empty:
+  // nowhere, every start begins with an empty table.
+  std::string dpdk_flow_file;
   bool operator==(const DataplaneSettings&) const = default;
 };
 
@@ -115,6 +119,12 @@ struct DataplaneStats {
   // Times the standby decided frames while this sluiced ran (DPDK stalled),
   // seen once DPDK beat again; DPDK then opened its learning window.
   uint64_t standby_takeovers = 0;
+  // DPDK: what this start took back of the flow table the last stop kept
+  // (dataplane/dpdk/flow_keep.hpp), for the start's log: how many flows,
+  // or why none; kept_flows_refused when a kept table could not be taken.
+  // Empty for XDP, whose table is pinned and adopted.
+  std::string kept_flows;
+  bool kept_flows_refused = false;
   std::vector<QueueStats> queues;  // empty when the dataplane does not queue (XDP)
   std::vector<PortStats> ports;    // empty when the dataplane owns no ports (XDP)
 };
@@ -174,6 +184,14 @@ class Dataplane {
   // profile (the next sluiced adopts it); DPDK releases its ports (its XDP
   // standby, if any, takes over).
   virtual void stop() = 0;
+  // What the last stop kept for the next start, for its log line (DPDK: its
+  // flow table, dataplane/dpdk/flow_keep.hpp); text empty when nothing is
+  // kept, failed when it could not be.
+  struct StopNote {
+    std::string text;
+    bool failed = false;
+  };
+  virtual StopNote stop_note() const { return {}; }
 
   virtual const char* kind() const = 0;
 

@@ -50,6 +50,7 @@ class StandbyDataplane final : public Dataplane {
   DataplaneStats stats() const override;
   // Stops beating and releases DPDK's ports: the standby takes over.
   void stop() override;
+  StopNote stop_note() const override { return dpdk_.stop_note(); }
   const char* kind() const override { return "dpdk"; }
   bool adopted_state() const override { return xdp_.adopted_state(); }
   // Captures what DPDK decides (the standby only decides once DPDK is gone).

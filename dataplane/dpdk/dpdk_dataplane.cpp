@@ -25,6 +25,7 @@
 #include "dataplane/dpdk/dpdk_impl.hpp"
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/engine.hpp"
+#include "dataplane/dpdk/flow_keep.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/model/bucket.h"
 
@@ -284,6 +285,7 @@ bool DpdkDataplane::start(const CompiledProfile& profile, uint64_t generation, s
   std::unique_ptr<Snapshot> first = im.make_snapshot(profile, generation, &slots, &why);
   if (!first) return fail(why);
   im.publish(std::move(first), slots);
+  im.take_kept_flows();
 
   e.running.store(true);
   im.args.resize(e.workers);
@@ -342,6 +344,8 @@ DataplaneStats DpdkDataplane::stats() const {
   const Engine& e = im.engine;
   DataplaneStats st;
   st.mode = "dpdk";
+  st.kept_flows = im.kept_flows;
+  st.kept_flows_refused = im.kept_flows_refused;
   const Snapshot* s = e.snapshot.load(std::memory_order_acquire);
   if (s == nullptr) {
     st.healthy = false;
@@ -460,13 +464,43 @@ void DpdkDataplane::learn_missed_flows() {
   impl_->engine.learn_missed.store(true, std::memory_order_relaxed);
 }
 
+// The workers' clock now (no worker runs: the last outside frame's time
+// with the capture clock).
+uint64_t DpdkDataplane::Impl::stopped_now() const {
+  return engine.capture_clock ? engine.capture_now_ns.load(std::memory_order_relaxed)
+                              : engine.tsc_ns(rte_rdtsc());
+}
+
+void DpdkDataplane::Impl::take_kept_flows() {
+  const std::string& path = settings.dpdk_flow_file;
+  if (path.empty() || engine.capture_clock) return;
+  dpdk::TakenFlows taken;
+  std::string why;
+  kept_flows_refused =
+      !dpdk::take_kept_flows(path, engine.shared.flows, stopped_now(), &taken, &why);
+  if (kept_flows_refused)
+    kept_flows = why;
+  else if (taken.found)
+    kept_flows = std::to_string(taken.taken) + " flows taken back, " + std::to_string(taken.ended) +
+                 " ended while no sluiced ran";
+}
+
 // Stops the workers and gives everything back, in reverse order of start.
+// A stop after the workers ran keeps the flow table for the next start.
 void DpdkDataplane::Impl::release() {
   prepared = false;
   if (launched) {
     engine.running.store(false);
     rte_eal_mp_wait_lcore();
     launched = false;
+    if (!settings.dpdk_flow_file.empty() && !engine.capture_clock) {
+      uint64_t kept = 0;
+      std::string why;
+      stop_note.failed = !dpdk::keep_flows(engine.shared.flows, stopped_now(),
+                                           settings.dpdk_flow_file, &kept, &why);
+      stop_note.text = stop_note.failed ? "not kept for the next start: " + why
+                                        : std::to_string(kept) + " flows kept for the next start";
+    }
   }
   for (const Retired& r : retired) delete r.snapshot;  // no worker runs now
   retired.clear();
@@ -495,6 +529,12 @@ void DpdkDataplane::Impl::release() {
     rte_mempool_free(pool);
     pool = nullptr;
   }
+}
+
+Dataplane::StopNote DpdkDataplane::stop_note() const {
+  const Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.mutex);
+  return im.stop_note;
 }
 
 void DpdkDataplane::stop() {

@@ -40,6 +40,7 @@ class DpdkDataplane : public Dataplane {
                   const std::function<bool(std::string*)>& also, std::string* error);
   DataplaneStats stats() const override;
   void stop() override;
+  StopNote stop_note() const override;
   const char* kind() const override { return "dpdk"; }
   bool capture_start(const CaptureFilter& filter, std::string* error) override;
   void capture_read(std::vector<CaptureRecord>* out, uint64_t* lost, int timeout_ms) override;

@@ -37,7 +37,11 @@ struct DpdkDataplane::Impl {
   std::vector<dpdk::WorkerArg> args;
   bool prepared = false;  // EAL, pool, ports and rings ready (prepare())
   bool launched = false;
-  SlotBook book;  // class state slots: owners and counter bases
+  // This start's take of the flow table the last stop kept (stats()).
+  std::string kept_flows;
+  bool kept_flows_refused = false;
+  Dataplane::StopNote stop_note;  // what the last stop kept (stop_note())
+  SlotBook book;                  // class state slots: owners and counter bases
   // A running capture: class names by state slot when it started, and the
   // offset from the workers' clock (TSC ns) to Unix time.
   std::array<std::string, SL_MAX_CLASSES> capture_names;
@@ -52,6 +56,8 @@ struct DpdkDataplane::Impl {
   bool quiescent_since(uint64_t token, std::chrono::milliseconds limit) const;
   void free_retired(std::chrono::milliseconds limit);
   void release();
+  uint64_t stopped_now() const;
+  void take_kept_flows();
 
   // Snapshots swapped out that a worker may still read, each with the
   // rte_rcu_qsbr token every worker must pass first. Freed once it did: a

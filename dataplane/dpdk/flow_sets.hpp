@@ -53,6 +53,16 @@ class FlowSets {
   }
 
   std::size_t size(uint32_t p) const { return parts_[p].size; }
+  // Every entry held (live or past its life, not yet found so): visit(p,
+  // key, flow) for each, partition by partition.
+  template <typename Visit>
+  void each(Visit&& visit) const {
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++)
+      for (const Set& s : parts_[p].sets)
+        for (uint32_t i = 0; i < kFlowWays; i++)
+          if (s.tag[i] != 0)
+            visit(p, parts_[p].pool[s.entry[i]].key, parts_[p].pool[s.entry[i]].flow);
+  }
   // Ways: the most entries the shard holds.
   std::size_t capacity() const { return std::size_t{mask_ + 1} * kFlowWays * SL_PRIORITIES; }
 

@@ -124,6 +124,23 @@ class FlowShards {
     return n;
   }
   std::size_t capacity() const { return shards_.size() * shards_[0]->table.capacity(); }
+  uint32_t shards() const { return static_cast<uint32_t>(shards_.size()); }
+
+  // While no worker runs (flow_keep.hpp): every entry held, visit(shard,
+  // partition, key, flow); and an entry put into shard s.
+  template <typename Visit>
+  void each(Visit&& visit) const {
+    for (uint32_t s = 0; s < shards_.size(); s++)
+      shards_[s]->table.each(
+          [&](uint32_t p, const sl_flow_key& key, const sl_flow& f) { visit(s, p, key, f); });
+  }
+  void put_stopped(uint32_t s, uint32_t p, const sl_flow_key& key, const sl_flow& f,
+                   uint64_t now_ns) {
+    Shard& shard = *shards_[s % shards_.size()];
+    FlowEvents ignored{};  // a smaller table's evictions: what did not fit
+    shard.table.put(p, key, f, now_ns, ignored);
+    shard.entries[p].store(shard.table.size(p), std::memory_order_relaxed);
+  }
 
  private:
   struct alignas(64) Shard {

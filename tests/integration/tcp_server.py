@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Minimal dual-stack HTTP/1.0 responder for lab tests: answers every request
-with 200 and a code, then closes. Bounded: exits after --seconds."""
+with 200 and a code, then closes; a connection that sends no request within
+--idle-sec is closed. Bounded: exits after --seconds."""
 import argparse
 import socket
 import socketserver
@@ -8,8 +9,10 @@ import threading
 
 
 class Handler(socketserver.BaseRequestHandler):
+    idle_sec = 2.0
+
     def handle(self):
-        self.request.settimeout(2)
+        self.request.settimeout(self.idle_sec)
         try:
             self.request.recv(1024)
             self.request.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\ncode=ok\n")
@@ -32,7 +35,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=443)
     p.add_argument("--seconds", type=float, default=300)
+    p.add_argument("--idle-sec", type=float, default=2)
     a = p.parse_args()
+    Handler.idle_sec = a.idle_sec
     srv = Server(("::", a.port), Handler)
     threading.Timer(a.seconds, srv.shutdown).start()
     print("listening", flush=True)

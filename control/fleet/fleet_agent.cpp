@@ -286,13 +286,32 @@ void FleetAgent::tick(EtcdClient& etcd) {
   bool ok = true;
   follow_config(etcd);  // first: the record below then says what this edge runs
 
-  // 1. This edge's record, under its lease (none while it stands aside:
-  // quiet_, stand_aside).
-  if ((lease_ == 0 && !quiet_) ||
+  // 0. Fallen to even shares without having told the fleet (its hold's
+  // write failed: a link slow enough to time it out, say): its hold first,
+  // before anything else of this sync goes over the same link, and until
+  // it lands no record either, neither kept alive nor written again (it
+  // lapses with its lease). Before, the record's keepalive, its re-publish
+  // and the two reads went first each sync, and on a 24 kbit/s link the
+  // hold's retries never landed: the record went on saying the demand's
+  // share while the edge enforced 1/N (a check: the fleet at ~120%).
+  if (untold_) {
+    if (stand_aside(etcd, even_shares(control_.config(), last_edges_))) {
+      untold_ = false;
+      log_event(
+          LogLevel::info, "fleet: stood aside",
+          {{"told", "its hold says its even shares; its record is gone until it reads etcd"}});
+    } else {
+      lease_ = 0;  // not kept alive: the record ends with it
+    }
+  }
+
+  // 1. This edge's record, under its lease (none while it stands aside,
+  // quiet_, or has yet to: untold_).
+  if ((lease_ == 0 && !quiet_ && !untold_) ||
       now - last_keepalive_ >= std::chrono::milliseconds(fleet_.lease_ttl_sec * 1000 / 3)) {
     int64_t ttl = 0;
     if (lease_ != 0 && !etcd.lease_keepalive(lease_, &ttl, &error)) ok = false;
-    if (ok && ttl == 0 && !quiet_) {  // none yet, or it expired while etcd was away
+    if (ok && ttl == 0 && !quiet_ && !untold_) {  // none yet, or it expired while etcd was away
       ok = etcd.lease_grant(fleet_.lease_ttl_sec, &lease_, &error);
     }
     if (ok && hold_lease_ != 0) {
@@ -327,7 +346,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   const std::optional<double> learned = control_.adaptive_rate();
   if (learned) record["adaptive_rate"] = *learned;
   std::string held_by;  // another live edge's instance under this node name
-  if (ok && !quiet_) ok = publish(etcd, record.dump(), &held_by, &error);
+  if (ok && !quiet_ && !untold_) ok = publish(etcd, record.dump(), &held_by, &error);
 
   // 2. Every edge's record.
   std::vector<EtcdKv> kvs, holds;
@@ -335,9 +354,9 @@ void FleetAgent::tick(EtcdClient& etcd) {
   if (ok && held_by.empty())
     ok = etcd.range(fleet_edges_prefix(fleet_), true, &kvs, &revision, &error) &&
          etcd.range(fleet_held_prefix(fleet_), true, &holds, nullptr, &error);
-  if (ok && held_by.empty() && quiet_) {
-    // It stood aside, and reads etcd again: its record again, under a new
-    // lease, before it computes its shares.
+  if (ok && held_by.empty() && (quiet_ || untold_)) {
+    // It stood aside (or could not), and reads etcd again: its record
+    // again, under a new lease, before it computes its shares.
     ok = (lease_ != 0 || etcd.lease_grant(fleet_.lease_ttl_sec, &lease_, &error)) &&
          publish(etcd, record.dump(), &held_by, &error);
     if (ok && held_by.empty()) quiet_ = false;
@@ -378,18 +397,13 @@ void FleetAgent::tick(EtcdClient& etcd) {
       if (const EdgeShares lower = lower_of(even, current, cfg); lower != current)
         use_shares(lower);
       const bool aside = held_by.empty() && stand_aside(etcd, even);
+      untold_ = held_by.empty() && !aside;
       log_event(LogLevel::warn, "fleet: out of sync for static_sec; even shares",
                 {{"edges", std::to_string(last_edges_)},
                  {"error", error},
                  {"told", aside ? "its hold says them; its record is gone until it reads etcd"
                                 : "nobody yet: etcd took no write (tried again every sync)"}});
       use_shares(even);
-    } else if (even_ && !quiet_ && held_by.empty() && stand_aside(etcd, even)) {
-      // It raised its shares to 1/N before etcd took its hold (a link slow
-      // enough to time the first try out): told now.
-      log_event(
-          LogLevel::info, "fleet: stood aside",
-          {{"told", "its hold says its even shares; its record is gone until it reads etcd"}});
     }
     return;
   }
@@ -404,6 +418,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   // three at 1.37x its budget for a second); weighing its own older figure
   // against the others' fresher ones, each took less (0.1x for 0.3 s).
   const double ref_ms = now_ms - static_cast<double>(fleet_.sync_ms);
+  untold_ = false;   // its record says what it enforces again
   if (fell_even_) {  // back: see back_revision_
     fell_even_ = false;
     back_revision_ = revision;

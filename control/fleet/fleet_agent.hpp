@@ -189,6 +189,9 @@ class FleetAgent {
   int64_t back_revision_ = 0;
   std::size_t even_edges_ = 1;
   bool quiet_ = false;  // stood aside (stand_aside): its record goes back once it reads etcd
+  // Fell to even shares, but etcd took no hold (stand_aside failed): each
+  // sync tries the hold first, and keeps no record meanwhile (tick, step 0).
+  bool untold_ = false;
   // ControlState rescaled its shares with a config it applied (at the
   // start, or a fleet change), so shares_ is not what it enforces: the next
   // sync applies the computed shares whatever they differ by.

@@ -73,6 +73,8 @@ bool keep_flows(const FlowShards& flows, uint64_t now_ns, const std::string& pat
     if (sl_flow_live(&f, now_ns)) records.push_back(Record{s, p, key, f});
   });
   h.count = records.size();
+  std::error_code ec;  // the state directory may not be there yet: open() says so
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   const std::string tmp = path + ".new";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {

@@ -25,6 +25,10 @@ struct FleetFigures {
   bool static_shares = false;    // sluice_fleet_static: etcd away, last (then even) shares
   uint64_t edges_live = 0;       // sluice_fleet_edges{state="live"}, this one included
   uint64_t edges_held = 0;       // sluice_fleet_edges{state="held"}: gone, share still counted
+  // Status only: out of sync at even shares, its hold says them and its
+  // record is withdrawn (stood aside), or etcd has taken no such hold yet.
+  bool stood_aside = false;
+  bool hold_pending = false;
   struct Share {
     std::string budget;      // "boundary_lookups", "boundary_packets", "class"
     std::string class_name;  // budget "class" only

@@ -54,6 +54,12 @@ void print_fleet(const json& f) {
             << (f.value("static_shares", false) ? " (static shares)" : "") << "\n";
   if (f.contains("sync_error") && f["sync_error"].is_string())
     std::cout << "NOT IN SYNC: " << f["sync_error"].get<std::string>() << "\n";
+  if (f.value("stood_aside", false))
+    std::cout << "stood aside: its hold tells the fleet its even shares; its record is withdrawn "
+                 "until it reads etcd\n";
+  if (f.value("hold_pending", false))
+    std::cout << "EVEN SHARES NOT TOLD: etcd took no hold of them yet (tried first every sync); "
+                 "the fleet counts this edge by its last hold\n";
   std::string shares;
   const json& s = f.value("shares", json::object());
   for (const char* budget : {"boundary_lookups", "boundary_packets"})

@@ -284,16 +284,15 @@ void FleetAgent::tick(EtcdClient& etcd) {
   const EdgeDemand mine = measure();
   std::string error;
   bool ok = true;
-  follow_config(etcd);  // first: the record below then says what this edge runs
-
   // 0. Fallen to even shares without having told the fleet (its hold's
   // write failed: a link slow enough to time it out, say): its hold first,
-  // before anything else of this sync goes over the same link, and until
-  // it lands no record either, neither kept alive nor written again (it
-  // lapses with its lease). Before, the record's keepalive, its re-publish
-  // and the two reads went first each sync, and on a 24 kbit/s link the
-  // hold's retries never landed: the record went on saying the demand's
-  // share while the edge enforced 1/N (a check: the fleet at ~120%).
+  // before anything else of this sync goes over the same link (the fleet
+  // config's read too), and until it lands no record either, neither kept
+  // alive nor written again (it lapses with its lease). Before, the
+  // record's keepalive, its re-publish and the reads went first each sync,
+  // and on a 24 kbit/s link the hold's retries never landed: the record
+  // went on saying the demand's share while the edge enforced 1/N (a
+  // check: the fleet at ~120%).
   if (untold_) {
     if (stand_aside(etcd, even_shares(control_.config(), last_edges_))) {
       untold_ = false;
@@ -304,6 +303,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
       lease_ = 0;  // not kept alive: the record ends with it
     }
   }
+
+  follow_config(etcd);  // then: the record below says what this edge runs
 
   // 1. This edge's record, under its lease (none while it stands aside,
   // quiet_, or has yet to: untold_).
@@ -405,6 +406,9 @@ void FleetAgent::tick(EtcdClient& etcd) {
                                 : "nobody yet: etcd took no write (tried again every sync)"}});
       use_shares(even);
     }
+    std::lock_guard<std::mutex> lock(mutex_);
+    figures_.stood_aside = quiet_;
+    figures_.hold_pending = untold_;
     return;
   }
 
@@ -525,6 +529,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
     logged_held_by_.clear();
     figures_.etcd_up = true;
     figures_.static_shares = false;
+    figures_.stood_aside = false;
+    figures_.hold_pending = false;
     figures_.last_sync_age_sec = 0;
     figures_.edges_live = live.size();
     figures_.edges_held = held.size();
@@ -598,6 +604,8 @@ json FleetAgent::status() const {
           {"etcd_up", f.etcd_up},
           {"last_sync_age_sec", f.last_sync_age_sec},
           {"static_shares", f.static_shares},
+          {"stood_aside", f.stood_aside},
+          {"hold_pending", f.hold_pending},
           {"sync_error", sync_error.empty() ? json(nullptr) : json(sync_error)},
           {"edges_live", f.edges_live},
           {"edges_held", f.edges_held},

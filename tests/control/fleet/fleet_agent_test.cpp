@@ -570,6 +570,9 @@ TEST(FleetAgent, AnEdgeThatWritesButCannotReadStandsAsideAtItsEvenShare) {
   ASSERT_TRUE(within_10s([&] { return record_and_hold(&record, &hold) && !record; }))
       << "its record, saying the demand's share, lapses";
   EXPECT_EQ(hold, 2000U);
+  json fleet = h.call({{"op", "status"}})["fleet"];
+  EXPECT_EQ(fleet["hold_pending"], true) << fleet.dump();
+  EXPECT_EQ(fleet["stood_aside"], false) << fleet.dump();
   // Its hold may be written now (the fleet's keys, not read): it tries again
   // every sync, and stands aside.
   ASSERT_TRUE(
@@ -578,6 +581,11 @@ TEST(FleetAgent, AnEdgeThatWritesButCannotReadStandsAsideAtItsEvenShare) {
       << "its hold says the even share it enforces: " << hold;
   EXPECT_FALSE(record) << "its record stays gone: the others count its hold";
   EXPECT_EQ(boundary_rate(h.dataplane()), 20000U);
+  ASSERT_TRUE(within_10s([&] {
+    fleet = h.call({{"op", "status"}})["fleet"];
+    return fleet["stood_aside"] == true;
+  })) << fleet.dump();
+  EXPECT_EQ(fleet["hold_pending"], false) << fleet.dump();
 
   // It reads etcd again: its record back, and its demand's share (edge-b
   // writing its record as a live edge does, every look: one not heard since
@@ -590,6 +598,9 @@ TEST(FleetAgent, AnEdgeThatWritesButCannotReadStandsAsideAtItsEvenShare) {
            record_and_hold(&record, &hold) && record && hold == 2000;
   })) << boundary_rate(h.dataplane())
       << " " << record << " " << hold;
+  fleet = h.call({{"op", "status"}})["fleet"];
+  EXPECT_EQ(fleet["stood_aside"], false) << fleet.dump();
+  EXPECT_EQ(fleet["hold_pending"], false) << fleet.dump();
   agent.reset();
   ::unsetenv("STATE_DIRECTORY");
 }

@@ -10,7 +10,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "dataplane/model/flow.h"
@@ -108,22 +107,33 @@ bool keep_flows(const FlowShards& flows, uint64_t now_ns, const std::string& pat
 bool take_kept_flows(const std::string& path, FlowShards& flows, uint64_t now_ns, TakenFlows* taken,
                      std::string* error) {
   *taken = {};
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return true;  // nothing kept
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = path + ": cannot read: " + std::strerror(errno);
-    return false;
-  }
-  const std::vector<char> bytes{std::istreambuf_iterator<char>(in),
-                                std::istreambuf_iterator<char>()};
-  in.close();
-  taken->found = true;
-  ::unlink(path.c_str());  // taken once, whatever it holds
   auto refuse = [&](const std::string& why) {
     *error = path + ": " + why + "; its flows were not taken";
     return false;
   };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) return true;  // nothing kept
+  if (fd < 0) return refuse(std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  std::vector<char> bytes;
+  bool read_all = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (read_all) {
+    bytes.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < bytes.size()) {
+      const ssize_t r = ::read(fd, bytes.data() + got, bytes.size() - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    read_all = got == bytes.size();
+  }
+  const int saved = errno;
+  ::close(fd);
+  if (!S_ISREG(st.st_mode)) return refuse("not a file (remove it)");
+  taken->found = true;
+  ::unlink(path.c_str());  // taken once, whatever it holds
+  if (!read_all) return refuse(std::string("cannot read: ") + std::strerror(saved));
   Header h{};
   if (bytes.size() < sizeof(h) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return refuse("not a flow table a DPDK stop kept");

@@ -45,7 +45,8 @@ struct TakenFlows {
 // run's clock) and removes the file: a kept table is taken once. No file:
 // true, nothing taken. A file of another boot, or one that is damaged:
 // false with *error naming why, the table untouched (and the file removed:
-// it can never be taken). No worker may run.
+// it can never be taken); a directory or other non-file there: the same,
+// left where it is. No worker may run.
 bool take_kept_flows(const std::string& path, FlowShards& flows, uint64_t now_ns, TakenFlows* taken,
                      std::string* error);
 

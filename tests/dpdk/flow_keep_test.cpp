@@ -146,7 +146,8 @@ TEST_F(KeepFile, FlowsKeptByTwoWorkersAreFoundByOne) {
 }
 
 // A file that is not whole, of another boot, or damaged: refused with why,
-// nothing taken, and removed (it could never be taken).
+// nothing taken, and removed (it could never be taken); a directory in its
+// place is refused too.
 TEST_F(KeepFile, AFileOfAnotherBootOrDamagedIsRefusedWhole) {
   FlowShards before(4096, 1);
   for (uint32_t k = 0; k < 10; k++) {
@@ -192,6 +193,17 @@ TEST_F(KeepFile, AFileOfAnotherBootOrDamagedIsRefusedWhole) {
     for (uint32_t p = 0; p < SL_PRIORITIES; p++) EXPECT_EQ(after.size(p), 0U) << c.what;
     EXPECT_FALSE(std::filesystem::exists(path)) << c.what;
   }
+  // A directory where the file would be (a live check's start aborted on
+  // it): refused, and left for the operator.
+  std::filesystem::create_directory(path);
+  {
+    FlowShards after(4096, 1);
+    TakenFlows taken;
+    EXPECT_FALSE(take_kept_flows(path, after, kStartNow, &taken, &error));
+    EXPECT_NE(error.find("not a file"), std::string::npos) << error;
+    EXPECT_EQ(taken.taken, 0U);
+  }
+  std::filesystem::remove(path);
   // The good file, for contrast: all of it.
   write(good);
   FlowShards after(4096, 1);

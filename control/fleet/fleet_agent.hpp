@@ -135,6 +135,13 @@ class FleetAgent {
   // (back_revision_).
   bool stand_aside(EtcdClient& etcd, const EdgeShares& even);
   void follow_config(EtcdClient& etcd);
+  // etcd lost the fleet's keys (reseed): the holds this edge counted at its
+  // last sync are written back, each under its own lease while that lives
+  // (etcd lost the keys, not the leases: it ends when it would have), else
+  // under a new one for what is left of its longest life (lease_ttl_sec +
+  // static_sec from when this edge began counting it); and this edge's own
+  // is written again at its next sync.
+  void write_back_holds(EtcdClient& etcd);
   // Keeps record and edges in the copy read at a start without etcd (and
   // remembers them: kept_).
   void keep_cache(const FleetRecord& record, std::size_t edges);
@@ -149,7 +156,14 @@ class FleetAgent {
   // kept alive with the record's; the shares it says (none: to be written).
   int64_t hold_lease_ = 0;
   std::optional<EdgeShares> hold_written_;
-  std::set<std::string> held_nodes_;  // other edges' holds counted at the last sync
+  // Other edges' holds counted at the last sync: what each said, under
+  // which lease, and since when this edge counted it (write_back_holds).
+  struct SeenHold {
+    std::string value;
+    int64_t lease = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<std::string, SeenHold> held_nodes_;
   int64_t applied_revision_ = 0;
   int64_t rejected_revision_ = 0;
   std::string rejected_error_;  // why rejected_revision_ was refused here

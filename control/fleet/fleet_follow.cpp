@@ -34,6 +34,7 @@ void FleetAgent::reseed(EtcdClient& etcd) {
   if (rank_seed_)
     etcd.put_if(fleet_seed_key(fleet_), std::to_string(*rank_seed_), 0, &swapped, nullptr, &error);
   if (!write_fleet_record(etcd, fleet_, seed, 0, &swapped, &revision, &note)) return;
+  write_back_holds(etcd);
   if (swapped)
     log_event(LogLevel::warn,
               "fleet: etcd had no config for this fleet; seeded it again from the config this "

@@ -3,6 +3,7 @@
 // edge may enforce, kept in etcd past its record so that every edge, one
 // that joins later too, counts them while its pinned program may still
 // enforce them; and the holds of gone edges, read at each sync.
+#include <chrono>
 #include <set>
 
 #include "control/api/json_parse.hpp"
@@ -35,7 +36,8 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
                                                       const std::map<std::string, bool>& live,
                                                       const EdgeShares& at_least) {
   std::map<std::string, EdgeShares> held;
-  std::set<std::string> nodes;
+  std::map<std::string, SeenHold> nodes;
+  const auto now = std::chrono::steady_clock::now();
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_held_prefix(fleet_).size());
     // This edge's own (from before a restart: what it enforces now is its
@@ -47,17 +49,47 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
     const std::optional<EdgeShares> shares = shares_from_json(h["shares"]);
     if (!shares) continue;
     held[node] = kv.mod_revision < back_revision_ ? higher_of(*shares, at_least) : *shares;
-    nodes.insert(node);
-    if (held_nodes_.count(node) == 0)
+    const auto seen = held_nodes_.find(node);
+    nodes[node] = {kv.value, kv.lease, seen != held_nodes_.end() ? seen->second.since : now};
+    if (seen == held_nodes_.end())
       log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",
                 {{"node", node}});
   }
-  for (const std::string& node : held_nodes_)
+  for (const auto& [node, seen] : held_nodes_)
     if (nodes.count(node) == 0 && live.count(node) == 0)
       log_event(LogLevel::info, "fleet: a gone edge's hold ended; its share is free",
                 {{"node", node}});
   held_nodes_ = std::move(nodes);
   return held;
+}
+
+void FleetAgent::write_back_holds(EtcdClient& etcd) {
+  hold_written_.reset();  // this edge's own: written again at its next sync
+  const auto now = std::chrono::steady_clock::now();
+  const auto longest = std::chrono::seconds(int64_t{fleet_.lease_ttl_sec} + fleet_.static_sec);
+  for (const auto& [node, seen] : held_nodes_) {
+    const auto left = seen.since + longest - now;
+    if (left <= std::chrono::seconds(0)) continue;
+    const std::string key = fleet_held_prefix(fleet_) + node;
+    std::string error;
+    bool swapped = false;
+    int64_t lease = seen.lease;
+    // Written only where nothing is (another edge may have been first, or
+    // the edge itself is back).
+    bool ok = etcd.put_if(key, seen.value, 0, &swapped, nullptr, &error, lease);
+    if (!ok) {  // its lease is gone too (etcd restored empty): a new one
+      const auto sec = std::chrono::ceil<std::chrono::seconds>(left).count();
+      ok = etcd.lease_grant(sec, &lease, &error) &&
+           etcd.put_if(key, seen.value, 0, &swapped, nullptr, &error, lease);
+      if (ok && !swapped) etcd.lease_revoke(lease, &error);
+    }
+    if (!ok)
+      log_event(LogLevel::warn, "fleet: a gone edge's hold etcd lost was not written back",
+                {{"node", node}, {"error", error}});
+    else if (swapped)
+      log_event(LogLevel::warn, "fleet: etcd had lost a gone edge's hold; written back",
+                {{"node", node}, {"lease", lease == seen.lease ? "its own" : "a new one"}});
+  }
 }
 
 bool FleetAgent::stand_aside(EtcdClient& etcd, const EdgeShares& even) {

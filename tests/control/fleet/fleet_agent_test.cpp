@@ -497,6 +497,64 @@ TEST(FleetAgent, BackFromAnOutageAnEdgeNotHeardSinceCountsAtAnEvenShare) {
   ::unsetenv("STATE_DIRECTORY");
 }
 
+// etcd loses the fleet's keys (deleted, their leases intact) while an edge
+// is gone but its hold still counts: the running edge writes the hold back
+// under its own lease (it ends when it would have), and its own hold too.
+// Before, only the config and the rank seed came back: the gone edge's share
+// was freed at once while its pinned program could still enforce it (a
+// check: 133% of the budget until its hold would have ended).
+TEST(FleetAgent, AGoneEdgesHoldEtcdLostIsWrittenBack) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24824);
+  ASSERT_TRUE(etcd.ready());
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
+  const json gone = {{"node", "edge-gone"},
+                     {"instance", "gone:/etc/sluice/sluice.toml"},
+                     {"shares", {{"boundary_lookups", {{"rate", 2000}, {"burst", 200}}}}}};
+  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-gone", gone.dump(), lease, nullptr, &error))
+      << error;
+
+  test::ControlHarness h(member_config(24824));
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 38000; }))
+      << boundary_rate(h.dataplane());
+  std::vector<EtcdKv> kvs;
+  ASSERT_TRUE(within_10s([&] {
+    return c.range("/sluice/agent-test/held/edge-a", false, &kvs, nullptr, &error) && !kvs.empty();
+  })) << "this edge's own hold";
+
+  ASSERT_TRUE(c.remove("/sluice/agent-test/", true, &error)) << error;
+  auto held = [&](const std::string& node) {
+    std::vector<EtcdKv> h;
+    std::string e;
+    return c.range("/sluice/agent-test/held/" + node, false, &h, nullptr, &e) && !h.empty()
+               ? std::optional<EtcdKv>(h[0])
+               : std::nullopt;
+  };
+  ASSERT_TRUE(within_10s([&] { return held("edge-gone") && held("edge-a"); }))
+      << "both holds written back";
+  EXPECT_EQ(held("edge-gone")->lease, lease) << "under its own lease";
+  EXPECT_EQ(json::parse(held("edge-gone")->value), gone);
+  // Still counted: the share is not freed.
+  ASSERT_TRUE(within_10s([&] { return agent->figures().etcd_up; }));
+  EXPECT_EQ(boundary_rate(h.dataplane()), 38000U);
+  EXPECT_EQ(h.call({{"op", "status"}})["fleet"]["edges_held"], 1);
+  // Its hold ends when it would have: the share is free.
+  ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))
+      << boundary_rate(h.dataplane());
+  agent.reset();
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 // An edge whose writes reach etcd while its reads do not (a slow or
 // filtered link; here its etcd user may write the fleet's keys but not read
 // them): out of sync for static_sec, it raises its share to 1/N, and tells

@@ -165,6 +165,7 @@ class FleetAgent {
   };
   std::map<std::string, SeenHold> held_nodes_;
   int64_t applied_revision_ = 0;
+  int64_t reseeded_revision_ = 0;  // the fleet config this edge wrote back (reseed)
   int64_t rejected_revision_ = 0;
   std::string rejected_error_;  // why rejected_revision_ was refused here
   // A refused revision is tried again (its refusal may pass: a dataplane

@@ -35,6 +35,7 @@ void FleetAgent::reseed(EtcdClient& etcd) {
     etcd.put_if(fleet_seed_key(fleet_), std::to_string(*rank_seed_), 0, &swapped, nullptr, &error);
   if (!write_fleet_record(etcd, fleet_, seed, 0, &swapped, &revision, &note)) return;
   write_back_holds(etcd);
+  if (swapped) reseeded_revision_ = revision;  // not a restore when it comes back (follow_config)
   if (swapped)
     log_event(LogLevel::warn,
               "fleet: etcd had no config for this fleet; seeded it again from the config this "
@@ -57,9 +58,18 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
   const auto now = Clock::now();
   if (kv.mod_revision == rejected_revision_ && now < retry_at_) return;
   std::optional<FleetRecord> r = parse_fleet_record(kv.value, &error);
+  // An older revision than the one this edge runs, not one it wrote back
+  // itself: etcd's revisions went back, i.e. it was restored from a snapshot
+  // or backup, and holds the fleet config of then. Followed (whoever
+  // restored it meant the fleet to run it), and said: its audit line's op is
+  // "fleet restore", not the old record's op (before, a silent "fleet set"
+  // by whoever set the old value).
+  const bool restored =
+      kv.mod_revision < applied_revision_ && kv.mod_revision != reseeded_revision_;
   json result;
   if (r) {
     r->revision = kv.mod_revision;
+    if (restored) r->op = "restore";
     result =
         control_.apply_fleet_config(r->config, r->profile, static_cast<uint64_t>(kv.mod_revision),
                                     r->origin, r->op, kv.mod_revision == rejected_revision_);
@@ -74,6 +84,12 @@ void FleetAgent::follow_config(EtcdClient& etcd) {
     if (kv.mod_revision == rejected_revision_)
       log_event(LogLevel::info, "fleet: config refused before now applied on this edge",
                 {{"generation", std::to_string(kv.mod_revision)}});
+    if (restored)
+      log_event(LogLevel::warn,
+                "fleet: etcd's fleet config is older than the one this edge ran (etcd restored "
+                "from a snapshot?); this edge runs it",
+                {{"generation", std::to_string(kv.mod_revision)},
+                 {"was_generation", std::to_string(applied_revision_)}});
     applied_revision_ = kv.mod_revision;
     shares_stale_ = true;  // ControlState rescaled them to the new budgets
     keep_cache(*r, last_edges_);

@@ -35,9 +35,11 @@ struct EtcdTls {
 class EtcdProcess {
  public:
   // Ports: client `port`, peer `port + 1`. With `tls` its clients speak
-  // https (`access`: what ready() reaches it with); `extra`: more flags.
+  // https (`access`: what ready() reaches it with); `extra`: more flags;
+  // `snapshot`: a file of `etcdctl snapshot save` its data is restored
+  // from (its revisions are the snapshot's).
   explicit EtcdProcess(int port, const EtcdTls* tls = nullptr, EtcdAccessConfig access = {},
-                       std::vector<std::string> extra = {})
+                       std::vector<std::string> extra = {}, const std::string& snapshot = "")
       : port_(port), https_(tls != nullptr), access_(std::move(access)) {
     ::signal(SIGPIPE, SIG_IGN);  // as sluiced and sluicectl do (OpenSSL writes may raise it)
     dir_ = std::filesystem::temp_directory_path() /
@@ -47,6 +49,12 @@ class EtcdProcess {
     const std::string client = url();
     const std::string peer = "http://127.0.0.1:" + std::to_string(port + 1);
     const std::string log = (dir_ / "etcd.log").string();
+    if (!snapshot.empty() &&
+        std::system(("ETCDCTL_API=3 etcdctl snapshot restore '" + snapshot + "' --data-dir '" +
+                     (dir_ / "data").string() + "' --name t --initial-cluster t=" + peer +
+                     " --initial-advertise-peer-urls " + peer + " >'" + log + ".restore' 2>&1")
+                        .c_str()) != 0)
+      return;  // not started: ready() says so
     std::vector<std::string> args = {"etcd",
                                      "--name",
                                      "t",

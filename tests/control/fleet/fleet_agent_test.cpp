@@ -738,6 +738,51 @@ TEST(FleetAgent, ARunningEdgeSeedsAgainAFleetWhoseConfigEtcdLost) {
       << " vs " << kvs[0].mod_revision;
 }
 
+// etcd restored from an older snapshot: its revisions went back and it
+// holds the fleet config of then. The edge runs that config, as a new
+// generation lower than its last, and says so: its log warns, and its audit
+// line's op is "fleet restore". Before, the audit called it a "fleet set" by
+// whoever had set the old value, and nothing else said.
+TEST(FleetAgent, AnEtcdRestoredFromAnOlderSnapshotIsFollowedAndSaidSo) {
+  SLUICE_REQUIRE_ETCD();
+  JoinedEdge e;
+  ASSERT_TRUE(join_edge(24826, &e));
+  test::ControlHarness& h = *e.h;
+  ASSERT_TRUE(within_10s([&] { return !e.agent->figures().static_shares; }));
+  const std::string snapshot = (e.state.path() + "/etcd.snapshot");
+  ASSERT_EQ(std::system(("ETCDCTL_API=3 etcdctl --endpoints=" + e.etcd->url() + " snapshot save '" +
+                         snapshot + "' >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  EtcdClient c({e.etcd->url()}, std::chrono::milliseconds(2000));
+  std::vector<EtcdKv> kvs;
+  std::string error;
+  ASSERT_TRUE(c.range("/sluice/agent-test/config", false, &kvs, nullptr, &error) && !kvs.empty())
+      << error;
+  const uint64_t before = static_cast<uint64_t>(kvs[0].mod_revision);  // the snapshot's
+  const json r = fleet_request(
+      *e.loaded.config->fleet,
+      {{"op", "set"},
+       {"settings", json::array({json::array({"boundary.lookups_per_sec", "30000"})})}},
+      {{"transport", "test"}});
+  ASSERT_TRUE(r["ok"]) << r.dump();
+  const uint64_t later = r["generation"];
+  ASSERT_TRUE(within_10s([&] { return h.state().generation() == later; }));
+
+  e.etcd.reset();
+  e.etcd = std::make_unique<testing::EtcdProcess>(24826, nullptr, EtcdAccessConfig{},
+                                                  std::vector<std::string>{}, snapshot);
+  ASSERT_TRUE(e.etcd->ready());
+  ASSERT_TRUE(within_10s([&] { return h.state().generation() == before; }))
+      << h.state().generation() << " (the snapshot's " << before << ", later " << later << ")";
+  EXPECT_EQ(h.state().config().boundary.lookups_per_sec, 40000U);
+  const std::vector<json> audit = test::read_audit(h.audit_path());
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().value("op", std::string()), "fleet restore") << audit.back().dump();
+  EXPECT_EQ(audit.back()["new_generation"], before) << audit.back().dump();
+  EXPECT_EQ(audit.back()["old_generation"], later) << audit.back().dump();
+}
+
 // Shares the dataplane refuses: the sync reached etcd, but this edge does
 // not enforce its share, so status says it is not in sync, and why, until
 // the shares are taken (tried again at every sync). Before, status said in

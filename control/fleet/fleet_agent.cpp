@@ -2,6 +2,7 @@
 #include "control/fleet/fleet_agent.hpp"
 #include "control/api/json_parse.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -483,6 +484,12 @@ void FleetAgent::tick(EtcdClient& etcd) {
   }
   std::map<std::string, EdgeShares> held = held_of(holds, seen, even);
   for (auto& [node, shares] : unheard) held[node] = shares;
+  // This edge's own hold gone from etcd (its keys lost, or deleted by
+  // hand) while it thought it written: written again below.
+  const std::string own_hold = fleet_held_prefix(fleet_) + fleet_.node;
+  if (hold_written_ && std::none_of(holds.begin(), holds.end(),
+                                    [&](const EtcdKv& kv) { return kv.key == own_hold; }))
+    hold_written_.reset();
   if (unheard.size() != unheard_logged_) {
     unheard_logged_ = unheard.size();
     if (!unheard.empty())

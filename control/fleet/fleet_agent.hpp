@@ -139,8 +139,8 @@ class FleetAgent {
   // last sync are written back, each under its own lease while that lives
   // (etcd lost the keys, not the leases: it ends when it would have), else
   // under a new one for what is left of its longest life (lease_ttl_sec +
-  // static_sec from when this edge began counting it); and this edge's own
-  // is written again at its next sync.
+  // static_sec from when this edge began counting it). (Its own hold: a
+  // sync that does not find it writes it again.)
   void write_back_holds(EtcdClient& etcd);
   // Keeps record and edges in the copy read at a start without etcd (and
   // remembers them: kept_).

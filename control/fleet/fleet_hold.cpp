@@ -64,24 +64,25 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
 }
 
 void FleetAgent::write_back_holds(EtcdClient& etcd) {
-  hold_written_.reset();  // this edge's own: written again at its next sync
   const auto now = std::chrono::steady_clock::now();
   const auto longest = std::chrono::seconds(int64_t{fleet_.lease_ttl_sec} + fleet_.static_sec);
   for (const auto& [node, seen] : held_nodes_) {
-    const auto left = seen.since + longest - now;
-    if (left <= std::chrono::seconds(0)) continue;
     const std::string key = fleet_held_prefix(fleet_) + node;
     std::string error;
     bool swapped = false;
     int64_t lease = seen.lease;
     // Written only where nothing is (another edge may have been first, or
-    // the edge itself is back).
+    // the edge itself is back); under its own lease while that lives (an
+    // edge that stood aside keeps it alive).
     bool ok = etcd.put_if(key, seen.value, 0, &swapped, nullptr, &error, lease);
-    if (!ok) {  // its lease is gone too (etcd restored empty): a new one
+    const auto left = seen.since + longest - now;
+    if (!ok && left > std::chrono::seconds(0)) {  // its lease is gone too (restored empty)
       const auto sec = std::chrono::ceil<std::chrono::seconds>(left).count();
       ok = etcd.lease_grant(sec, &lease, &error) &&
            etcd.put_if(key, seen.value, 0, &swapped, nullptr, &error, lease);
       if (ok && !swapped) etcd.lease_revoke(lease, &error);
+    } else if (!ok) {
+      continue;  // its longest life is over: it ended
     }
     if (!ok)
       log_event(LogLevel::warn, "fleet: a gone edge's hold etcd lost was not written back",

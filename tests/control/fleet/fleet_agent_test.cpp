@@ -499,7 +499,8 @@ TEST(FleetAgent, BackFromAnOutageAnEdgeNotHeardSinceCountsAtAnEvenShare) {
 
 // etcd loses the fleet's keys (deleted, their leases intact) while an edge
 // is gone but its hold still counts: the running edge writes the hold back
-// under its own lease (it ends when it would have), and its own hold too.
+// under its own lease (it ends when it would have), and its own hold too
+// (also when that one alone is lost).
 // Before, only the config and the rank seed came back: the gone edge's share
 // was freed at once while its pinned program could still enforce it (a
 // check: 133% of the budget until its hold would have ended).
@@ -547,6 +548,9 @@ TEST(FleetAgent, AGoneEdgesHoldEtcdLostIsWrittenBack) {
   ASSERT_TRUE(within_10s([&] { return agent->figures().etcd_up; }));
   EXPECT_EQ(boundary_rate(h.dataplane()), 38000U);
   EXPECT_EQ(h.call({{"op", "status"}})["fleet"]["edges_held"], 1);
+  // This edge's own hold alone lost (no new config to apply): written again.
+  ASSERT_TRUE(c.remove("/sluice/agent-test/held/edge-a", false, &error)) << error;
+  EXPECT_TRUE(within_10s([&] { return held("edge-a").has_value(); })) << "its own hold again";
   // Its hold ends when it would have: the share is free.
   ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))

@@ -135,12 +135,13 @@ class FleetAgent {
   // (back_revision_).
   bool stand_aside(EtcdClient& etcd, const EdgeShares& even);
   void follow_config(EtcdClient& etcd);
-  // etcd lost the fleet's keys (reseed): the holds this edge counted at its
-  // last sync are written back, each under its own lease while that lives
-  // (etcd lost the keys, not the leases: it ends when it would have), else
-  // under a new one for what is left of its longest life (lease_ttl_sec +
-  // static_sec from when this edge began counting it). (Its own hold: a
-  // sync that does not find it writes it again.)
+  // etcd lost the fleet's keys (reseed): the other edges' holds this edge
+  // read at its last sync are written back, each under its own lease while
+  // that lives (etcd lost the keys, not the leases: it ends when it would
+  // have; a live edge's is kept alive by it), else under a new one for what
+  // is left of its longest life (lease_ttl_sec + static_sec from when its
+  // edge was last seen live). (Its own hold: a sync that does not find it
+  // writes it again.)
   void write_back_holds(EtcdClient& etcd);
   // Keeps record and edges in the copy read at a start without etcd (and
   // remembers them: kept_).
@@ -156,14 +157,17 @@ class FleetAgent {
   // kept alive with the record's; the shares it says (none: to be written).
   int64_t hold_lease_ = 0;
   std::optional<EdgeShares> hold_written_;
-  // Other edges' holds counted at the last sync: what each said, under
-  // which lease, and since when this edge counted it (write_back_holds).
+  std::set<std::string> held_nodes_;  // other edges' holds counted at the last sync
+  // Every other edge's hold read at the last sync, live edges' too (one that
+  // just died still has a live record): what it said, under which lease,
+  // and when this edge last saw that edge's record live, or first saw the
+  // hold without one (write_back_holds).
   struct SeenHold {
     std::string value;
     int64_t lease = 0;
-    std::chrono::steady_clock::time_point since;
+    std::chrono::steady_clock::time_point alive_at;
   };
-  std::map<std::string, SeenHold> held_nodes_;
+  std::map<std::string, SeenHold> holds_seen_;
   int64_t applied_revision_ = 0;
   int64_t reseeded_revision_ = 0;  // the fleet config this edge wrote back (reseed)
   int64_t rejected_revision_ = 0;

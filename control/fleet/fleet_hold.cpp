@@ -36,26 +36,32 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
                                                       const std::map<std::string, bool>& live,
                                                       const EdgeShares& at_least) {
   std::map<std::string, EdgeShares> held;
-  std::map<std::string, SeenHold> nodes;
+  std::set<std::string> nodes;
+  std::map<std::string, SeenHold> seen;
   const auto now = std::chrono::steady_clock::now();
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_held_prefix(fleet_).size());
+    // Holds without a lease (written by hand) would count forever: none.
+    if (node == fleet_.node || kv.lease == 0) continue;
+    const auto before = holds_seen_.find(node);
+    seen[node] = {
+        kv.value, kv.lease,
+        live.count(node) != 0 || before == holds_seen_.end() ? now : before->second.alive_at};
     // This edge's own (from before a restart: what it enforces now is its
     // own share), and live edges' (their records count) are not held.
-    // Holds without a lease (written by hand) would count forever: none.
-    if (node == fleet_.node || live.count(node) != 0 || kv.lease == 0) continue;
+    if (live.count(node) != 0) continue;
     const json h = parse_json(kv.value);
     if (!h.is_object() || !h.contains("shares")) continue;
     const std::optional<EdgeShares> shares = shares_from_json(h["shares"]);
     if (!shares) continue;
     held[node] = kv.mod_revision < back_revision_ ? higher_of(*shares, at_least) : *shares;
-    const auto seen = held_nodes_.find(node);
-    nodes[node] = {kv.value, kv.lease, seen != held_nodes_.end() ? seen->second.since : now};
-    if (seen == held_nodes_.end())
+    nodes.insert(node);
+    if (held_nodes_.count(node) == 0)
       log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",
                 {{"node", node}});
   }
-  for (const auto& [node, seen] : held_nodes_)
+  holds_seen_ = std::move(seen);
+  for (const std::string& node : held_nodes_)
     if (nodes.count(node) == 0 && live.count(node) == 0)
       log_event(LogLevel::info, "fleet: a gone edge's hold ended; its share is free",
                 {{"node", node}});
@@ -66,7 +72,7 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
 void FleetAgent::write_back_holds(EtcdClient& etcd) {
   const auto now = std::chrono::steady_clock::now();
   const auto longest = std::chrono::seconds(int64_t{fleet_.lease_ttl_sec} + fleet_.static_sec);
-  for (const auto& [node, seen] : held_nodes_) {
+  for (const auto& [node, seen] : holds_seen_) {
     const std::string key = fleet_held_prefix(fleet_) + node;
     std::string error;
     bool swapped = false;
@@ -75,7 +81,7 @@ void FleetAgent::write_back_holds(EtcdClient& etcd) {
     // the edge itself is back); under its own lease while that lives (an
     // edge that stood aside keeps it alive).
     bool ok = etcd.put_if(key, seen.value, 0, &swapped, nullptr, &error, lease);
-    const auto left = seen.since + longest - now;
+    const auto left = seen.alive_at + longest - now;
     if (!ok && left > std::chrono::seconds(0)) {  // its lease is gone too (restored empty)
       const auto sec = std::chrono::ceil<std::chrono::seconds>(left).count();
       ok = etcd.lease_grant(sec, &lease, &error) &&
@@ -85,10 +91,10 @@ void FleetAgent::write_back_holds(EtcdClient& etcd) {
       continue;  // its longest life is over: it ended
     }
     if (!ok)
-      log_event(LogLevel::warn, "fleet: a gone edge's hold etcd lost was not written back",
+      log_event(LogLevel::warn, "fleet: an edge's hold etcd lost was not written back",
                 {{"node", node}, {"error", error}});
     else if (swapped)
-      log_event(LogLevel::warn, "fleet: etcd had lost a gone edge's hold; written back",
+      log_event(LogLevel::warn, "fleet: etcd had lost an edge's hold; written back",
                 {{"node", node}, {"lease", lease == seen.lease ? "its own" : "a new one"}});
   }
 }

@@ -551,6 +551,31 @@ TEST(FleetAgent, AGoneEdgesHoldEtcdLostIsWrittenBack) {
   // This edge's own hold alone lost (no new config to apply): written again.
   ASSERT_TRUE(c.remove("/sluice/agent-test/held/edge-a", false, &error)) << error;
   EXPECT_TRUE(within_10s([&] { return held("edge-a").has_value(); })) << "its own hold again";
+
+  // An edge that has just died still has a live record (until its lease
+  // runs out): its hold is written back too. (A live check: a wipe 2 s
+  // after a kill -9 freed the share at once, 157% of the budget.)
+  int64_t b_lease = 0, b_hold_lease = 0;
+  ASSERT_TRUE(c.lease_grant(60, &b_hold_lease, &error)) << error;
+  const json b_hold = {{"node", "edge-b"},
+                       {"instance", "b:/etc/sluice/sluice.toml"},
+                       {"shares", {{"boundary_lookups", {{"rate", 5000}, {"burst", 500}}}}}};
+  // Its hold first, then its record: the sync that counts the record live
+  // read the hold after it.
+  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-b", b_hold.dump(), b_hold_lease, nullptr, &error))
+      << error;
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &b_lease));
+  ASSERT_TRUE(within_10s([&] {
+    const json f = h.call({{"op", "status"}})["fleet"];
+    return f["edges_live"] == 2 && f["etcd_up"] == true;
+  }));
+  ASSERT_TRUE(c.remove("/sluice/agent-test/", true, &error)) << error;
+  ASSERT_TRUE(within_10s([&] { return held("edge-b") && held("edge-gone"); }))
+      << "the live edge's hold written back too";
+  EXPECT_EQ(held("edge-b")->lease, b_hold_lease) << "under its own lease";
+  ASSERT_TRUE(c.lease_revoke(b_hold_lease, &error)) << error;
+  ASSERT_TRUE(c.lease_revoke(b_lease, &error)) << error;
+
   // Its hold ends when it would have: the share is free.
   ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))

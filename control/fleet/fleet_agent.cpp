@@ -285,25 +285,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   const EdgeDemand mine = measure();
   std::string error;
   bool ok = true;
-  // 0. Fallen to even shares without having told the fleet (its hold's
-  // write failed: a link slow enough to time it out, say): its hold first,
-  // before anything else of this sync goes over the same link (the fleet
-  // config's read too), and until it lands no record either, neither kept
-  // alive nor written again (it lapses with its lease). Before, the
-  // record's keepalive, its re-publish and the reads went first each sync,
-  // and on a 24 kbit/s link the hold's retries never landed: the record
-  // went on saying the demand's share while the edge enforced 1/N (a
-  // check: the fleet at ~120%).
-  if (untold_) {
-    if (stand_aside(etcd, even_shares(control_.config(), last_edges_))) {
-      untold_ = false;
-      log_event(
-          LogLevel::info, "fleet: stood aside",
-          {{"told", "its hold says its even shares; its record is gone until it reads etcd"}});
-    } else {
-      lease_ = 0;  // not kept alive: the record ends with it
-    }
-  }
+  if (untold_) tell_even_shares(etcd);  // 0. before anything else goes over the link
 
   follow_config(etcd);  // then: the record below says what this edge runs
 
@@ -484,12 +466,6 @@ void FleetAgent::tick(EtcdClient& etcd) {
   }
   std::map<std::string, EdgeShares> held = held_of(holds, seen, even);
   for (auto& [node, shares] : unheard) held[node] = shares;
-  // This edge's own hold gone from etcd (its keys lost, or deleted by
-  // hand) while it thought it written: written again below.
-  const std::string own_hold = fleet_held_prefix(fleet_) + fleet_.node;
-  if (hold_written_ && std::none_of(holds.begin(), holds.end(),
-                                    [&](const EtcdKv& kv) { return kv.key == own_hold; }))
-    hold_written_.reset();
   if (unheard.size() != unheard_logged_) {
     unheard_logged_ = unheard.size();
     if (!unheard.empty())

@@ -118,6 +118,7 @@ class FleetAgent {
   // gone (not in `live`): node -> the shares it may still enforce; a hold
   // not written since this edge came back (back_revision_) at least
   // `at_least` (the even shares that edge may have fallen to meanwhile).
+  // Also notes this edge's own hold missing (hold_written_ reset).
   std::map<std::string, EdgeShares> held_of(const std::vector<EtcdKv>& kvs,
                                             const std::map<std::string, bool>& live,
                                             const EdgeShares& at_least);
@@ -134,6 +135,8 @@ class FleetAgent {
   // outage nothing is written, and the others learn it when they are back
   // (back_revision_).
   bool stand_aside(EtcdClient& etcd, const EdgeShares& even);
+  // untold_: stand_aside at this sync's start (fleet_hold.cpp).
+  void tell_even_shares(EtcdClient& etcd);
   void follow_config(EtcdClient& etcd);
   // etcd lost the fleet's keys (reseed): the other edges' holds this edge
   // read at its last sync are written back, each under its own lease while

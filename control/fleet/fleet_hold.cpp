@@ -6,6 +6,7 @@
 #include <chrono>
 #include <set>
 
+#include "control/api/control_state.hpp"
 #include "control/api/json_parse.hpp"
 #include "control/fleet/etcd_client.hpp"
 #include "control/fleet/fleet_agent.hpp"
@@ -38,10 +39,12 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
   std::map<std::string, EdgeShares> held;
   std::set<std::string> nodes;
   std::map<std::string, SeenHold> seen;
+  bool own_found = false;
   const auto now = std::chrono::steady_clock::now();
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_held_prefix(fleet_).size());
     // Holds without a lease (written by hand) would count forever: none.
+    own_found |= node == fleet_.node;
     if (node == fleet_.node || kv.lease == 0) continue;
     const auto before = holds_seen_.find(node);
     seen[node] = {
@@ -61,6 +64,9 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
                 {{"node", node}});
   }
   holds_seen_ = std::move(seen);
+  // This edge's own hold gone from etcd (its keys lost, or deleted by hand)
+  // while it thought it written: written again at this sync (step 4).
+  if (!own_found) hold_written_.reset();
   for (const std::string& node : held_nodes_)
     if (nodes.count(node) == 0 && live.count(node) == 0)
       log_event(LogLevel::info, "fleet: a gone edge's hold ended; its share is free",
@@ -97,6 +103,23 @@ void FleetAgent::write_back_holds(EtcdClient& etcd) {
       log_event(LogLevel::warn, "fleet: etcd had lost an edge's hold; written back",
                 {{"node", node}, {"lease", lease == seen.lease ? "its own" : "a new one"}});
   }
+}
+
+// Its hold's write failed at the fall (a link slow enough to time it out,
+// say): tried first each sync, before the fleet config's read, the record's
+// keepalive, its re-publish and the reads, and until it lands no record
+// either, neither kept alive nor written again (it lapses with its lease).
+// Before, those went first each sync, and on a 24 kbit/s link the hold's
+// retries never landed: the record went on saying the demand's share while
+// the edge enforced 1/N (a check: the fleet at ~120%).
+void FleetAgent::tell_even_shares(EtcdClient& etcd) {
+  if (!stand_aside(etcd, even_shares(control_.config(), last_edges_))) {
+    lease_ = 0;  // not kept alive: the record ends with it
+    return;
+  }
+  untold_ = false;
+  log_event(LogLevel::info, "fleet: stood aside",
+            {{"told", "its hold says its even shares; its record is gone until it reads etcd"}});
 }
 
 bool FleetAgent::stand_aside(EtcdClient& etcd, const EdgeShares& even) {

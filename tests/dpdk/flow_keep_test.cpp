@@ -41,6 +41,14 @@ sl_flow_key key_of(uint32_t k) {
   return key;
 }
 
+// An open flow with a minute left at the stop.
+sl_flow open_flow() {
+  sl_flow f{};
+  f.state = SL_FLOW_OPEN;
+  f.expires_ns = kStopNow + 60'000 * kMs;
+  return f;
+}
+
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -129,12 +137,7 @@ TEST_F(KeepFile, AStopsFlowsComeBackWithTheirLivesCountedOn) {
 // looks in the other shards after its own).
 TEST_F(KeepFile, FlowsKeptByTwoWorkersAreFoundByOne) {
   FlowShards before(4096, 2);
-  for (uint32_t k = 0; k < 100; k++) {
-    sl_flow f{};
-    f.state = SL_FLOW_OPEN;
-    f.expires_ns = kStopNow + 60'000 * kMs;
-    before.put_stopped(k % 2, 0, key_of(k), f, kStopNow);
-  }
+  for (uint32_t k = 0; k < 100; k++) before.put_stopped(k % 2, 0, key_of(k), open_flow(), kStopNow);
   uint64_t kept = 0;
   std::string error;
   ASSERT_TRUE(keep_flows(before, kStopNow, path, &kept, &error)) << error;
@@ -150,12 +153,8 @@ TEST_F(KeepFile, FlowsKeptByTwoWorkersAreFoundByOne) {
 // place is refused too.
 TEST_F(KeepFile, AFileOfAnotherBootOrDamagedIsRefusedWhole) {
   FlowShards before(4096, 1);
-  for (uint32_t k = 0; k < 10; k++) {
-    sl_flow f{};
-    f.state = SL_FLOW_OPEN;
-    f.expires_ns = kStopNow + 60'000 * kMs;
-    before.put_stopped(0, k % SL_PRIORITIES, key_of(k), f, kStopNow);
-  }
+  for (uint32_t k = 0; k < 10; k++)
+    before.put_stopped(0, k % SL_PRIORITIES, key_of(k), open_flow(), kStopNow);
   uint64_t kept = 0;
   std::string error;
   ASSERT_TRUE(keep_flows(before, kStopNow, path, &kept, &error)) << error;

@@ -157,6 +157,21 @@ none_answered() {
       "$(win "$j" "$w" sent) >= 100 && $(win "$j" "$w" answered) == 0"
   done
 }
+# A connection from the checkpoint source that says "connected", sends
+# nothing until GO_FILE exists (at most DEADLINE s), then one request, and
+# says whether it was answered.
+idle_client() {  # go_file deadline
+  ip netns exec "$LAB_CLIENT" "$lab_py" -c '
+import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], 443), timeout=2, source_address=("198.18.10.2", 0))
+print("connected", flush=True)
+deadline = time.time() + float(sys.argv[3])
+while not os.path.exists(sys.argv[2]) and time.time() < deadline:
+    time.sleep(0.02)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+print("answered" if b"200" in s.recv(1024) else "no answer", flush=True)
+' "$LAB_BACKEND_V4" "$1" "$2"
+}
 status_json() { status --json status 2>/dev/null || true; }
 jget() { "$lab_py" -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, {'d': d}))" "$1" "$2"; }
 cp_lookups() { jget "$1" "[c['lookups'] for c in d['classes'] if c['name']=='checkpoint'][0]"; }
@@ -206,16 +221,7 @@ flow_learn_sec = 1'
   unv_before=$(metric sluice_lookups_total 'reason="unverified"')
   kill -STOP "$daemon_pid"
   sleep 0.4  # past the beat's timeout (250 ms): the standby decides the SYN
-  ip netns exec "$LAB_CLIENT" "$lab_py" -c '
-import os, socket, sys, time
-s = socket.create_connection((sys.argv[1], 443), timeout=2, source_address=("198.18.10.2", 0))
-print("connected", flush=True)
-deadline = time.time() + 15
-while not os.path.exists(sys.argv[2]) and time.time() < deadline:
-    time.sleep(0.02)
-s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-print("answered" if b"200" in s.recv(1024) else "no answer", flush=True)
-' "$LAB_BACKEND_V4" "$tmp/stall-go" >"$tmp/stall-client.txt" 2>&1 &
+  idle_client "$tmp/stall-go" 15 >"$tmp/stall-client.txt" 2>&1 &
   stall_client=$!
   wait_for "$tmp/stall-client.txt" connected 5
   kill -CONT "$daemon_pid"
@@ -290,17 +296,8 @@ print("answered" if b"200" in s.recv(1024) else "no answer", flush=True)
   # that sends nothing until the next start's learning window is over is
   # still verified. (Before, DPDK started with an empty table and charged
   # every later packet of such a connection as a forged one.)
-  ip netns exec "$LAB_CLIENT" "$lab_py" -c '
-import os, socket, sys, time
-s = socket.create_connection((sys.argv[1], 443), timeout=2, source_address=("198.18.10.2", 0))
-print("connected", flush=True)
-deadline = time.time() + 20
-while not os.path.exists(sys.argv[2]) and time.time() < deadline:
-    time.sleep(0.02)
-s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-print("answered" if b"200" in s.recv(1024) else "no answer", flush=True)
-' "$LAB_BACKEND_V4" "$tmp/idle-go" >"$tmp/idle-client.txt" 2>&1 &
-  idle_client=$!
+  idle_client "$tmp/idle-go" 20 >"$tmp/idle-client.txt" 2>&1 &
+  idle_pid=$!
   wait_for "$tmp/idle-client.txt" connected 5
   stop_daemon
   start_daemon "$sluiced" "$tmp/p2b.log"
@@ -311,7 +308,7 @@ print("answered" if b"200" in s.recv(1024) else "no answer", flush=True)
   unv_before=$(metric sluice_lookups_total 'reason="unverified"')
   learned_before=$(metric sluice_flow_events_total 'event="learned"')
   touch "$tmp/idle-go"
-  wait "$idle_client" || true
+  wait "$idle_pid" || true
   unv=$(($(metric sluice_lookups_total 'reason="unverified"') - unv_before))
   learned=$(($(metric sluice_flow_events_total 'event="learned"') - learned_before))
   echo "the stop: $(grep -o 'msg="the flow table".*' "$tmp/p2.log" || true)"

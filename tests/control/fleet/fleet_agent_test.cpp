@@ -69,6 +69,14 @@ const json kEdgeB = {{"node", "edge-b"},
                      {"demand", {{"citizen", {{"lookups", 1000.0}, {"packets", 1000.0}}}}},
                      {"shares", json::object()},
                      {"generation", 0}};
+// The hold (PREFIX/held/NODE) an edge of another instance left: its boundary
+// lookup share of `rate`, a tenth of it as burst.
+json gone_hold(const std::string& node, uint64_t rate) {
+  return {{"node", node},
+          {"instance", node + ":/etc/sluice/sluice.toml"},
+          {"shares", {{"boundary_lookups", {{"rate", rate}, {"burst", rate / 10}}}}}};
+}
+
 ::testing::AssertionResult put_edge_b(EtcdClient& c, const json& record, int64_t* lease) {
   std::string error;
   if (*lease == 0 && !c.lease_grant(30, lease, &error))
@@ -454,11 +462,9 @@ TEST(FleetAgent, BackFromAnOutageAnEdgeNotHeardSinceCountsAtAnEvenShare) {
   int64_t lease = 0;
   ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
   auto hold = [&](uint64_t rate) {
-    const json gone = {{"node", "edge-gone"},
-                       {"instance", "gone:/etc/sluice/sluice.toml"},
-                       {"shares", {{"boundary_lookups", {{"rate", rate}, {"burst", rate / 10}}}}}};
     std::string e;
-    return c.put("/sluice/agent-test/held/edge-gone", gone.dump(), lease, nullptr, &e);
+    return c.put("/sluice/agent-test/held/edge-gone", gone_hold("edge-gone", rate).dump(), lease,
+                 nullptr, &e);
   };
   ASSERT_TRUE(hold(2000));
 
@@ -514,9 +520,7 @@ TEST(FleetAgent, AGoneEdgesHoldEtcdLostIsWrittenBack) {
   std::string error;
   int64_t lease = 0;
   ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
-  const json gone = {{"node", "edge-gone"},
-                     {"instance", "gone:/etc/sluice/sluice.toml"},
-                     {"shares", {{"boundary_lookups", {{"rate", 2000}, {"burst", 200}}}}}};
+  const json gone = gone_hold("edge-gone", 2000);
   ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-gone", gone.dump(), lease, nullptr, &error))
       << error;
 
@@ -557,9 +561,7 @@ TEST(FleetAgent, AGoneEdgesHoldEtcdLostIsWrittenBack) {
   // after a kill -9 freed the share at once, 157% of the budget.)
   int64_t b_lease = 0, b_hold_lease = 0;
   ASSERT_TRUE(c.lease_grant(60, &b_hold_lease, &error)) << error;
-  const json b_hold = {{"node", "edge-b"},
-                       {"instance", "b:/etc/sluice/sluice.toml"},
-                       {"shares", {{"boundary_lookups", {{"rate", 5000}, {"burst", 500}}}}}};
+  const json b_hold = gone_hold("edge-b", 5000);
   // Its hold first, then its record: the sync that counts the record live
   // read the hold after it.
   ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-b", b_hold.dump(), b_hold_lease, nullptr, &error))

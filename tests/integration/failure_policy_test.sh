@@ -123,9 +123,12 @@ mark() { echo "$1 $EPOCHREALTIME" >>"$marks"; }
 settle() { sleep 1.5; }  # a state held for ~300 probe SYNs
 
 start_probe() {  # seconds [source rate log]: checkpoint SYNs at 200/s by default
+  # (a second source is a class being shed: judged at 900 ms, so that the
+  # kernel sends no shed SYN again, adding to the load measured)
   [[ -z ${2:-} ]] && : >"$marks"
   ip netns exec "$LAB_CLIENT" "$lab_py" "$probe_py" probe --src "${2:-198.18.10.2}" \
-    --dst "$LAB_BACKEND_V4" --rate "${3:-200}" --seconds "$1" --log "${4:-$probe_log}" &
+    --dst "$LAB_BACKEND_V4" --rate "${3:-200}" --seconds "$1" --log "${4:-$probe_log}" \
+    ${2:+--answer-ms 900} &
   if [[ -z ${2:-} ]]; then probe_pid=$!; else probe2_pid=$!; fi
   sleep 0.2
 }

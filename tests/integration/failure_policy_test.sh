@@ -56,6 +56,7 @@ cleanup() {
   if ((failures > 0)); then
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log "$tmp"/*.txt /tmp/sluice-test-logs/ 2>/dev/null
     echo "logs kept in /tmp/sluice-test-logs"
+    lab_counters
   fi
   [[ -e /run/netns/$LAB_EDGE ]] &&
     nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$cfg" --detach --all >/dev/null 2>&1

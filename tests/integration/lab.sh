@@ -62,6 +62,25 @@ lab_down() {
   return 0
 }
 
+# What the lab's kernels counted as dropped or sent again, for a failed
+# run's log: a loss the edge did not cause shows up here (a listen queue
+# overflow at the backend, a ring full on a veth).
+lab_counters() {
+  local ns
+  for ns in "$LAB_CLIENT" "$LAB_EDGE" "$LAB_BACKEND"; do
+    [[ -e /run/netns/$ns ]] || continue
+    echo "-- $ns: nonzero drop and retransmission counters"
+    ip netns exec "$ns" nstat -az 2>/dev/null |
+      grep -E 'Drop|Overflow|Retrans|Timeout|InNoRoutes|InDiscards|OutDiscards' | awk '$2 != 0' || true
+    ip -n "$ns" -s -j link show 2>/dev/null | "$lab_py" -c '
+import json, sys
+for l in json.load(sys.stdin):
+    s = l.get("stats64", {})
+    print(l["ifname"], "rx dropped", s.get("rx", {}).get("dropped"), "tx dropped", s.get("tx", {}).get("dropped"))
+' || true
+  done
+}
+
 # Privileged tests may skip only outside CI, and say why (what needs root:
 # network namespaces and XDP, or what the caller names).
 lab_require_root() {

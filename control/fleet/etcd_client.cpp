@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/fleet/etcd_client.hpp"
+#include <algorithm>
 
 #include <sys/stat.h>
 #include "control/api/json_parse.hpp"
@@ -454,6 +455,16 @@ bool EtcdClient::watch(const std::string& key, const std::function<bool(int64_t)
 void EtcdClient::stop() {
   std::lock_guard<std::mutex> lock(clients_mutex_);
   for (auto& c : clients_) c->stop();
+}
+
+bool EtcdClient::lease_ttl(int64_t lease, int64_t* ttl_left, std::string* error) {
+  const nlohmann::json req = {{"ID", std::to_string(lease)}};
+  std::string text;
+  nlohmann::json j;
+  if (!call("/v3/lease/timetolive", req.dump(), &text, error) || !parse(text, &j, error))
+    return false;
+  *ttl_left = std::max<int64_t>(0, number(j, "TTL"));  // -1: no such lease
+  return true;
 }
 
 bool EtcdClient::lease_revoke(int64_t lease, std::string* error) {

@@ -75,6 +75,9 @@ class EtcdClient {
   // *ttl_left is 0 when the lease no longer exists (it expired).
   bool lease_keepalive(int64_t lease, int64_t* ttl_left, std::string* error);
   bool lease_revoke(int64_t lease, std::string* error);
+  // What is left of a lease, without keeping it alive: *ttl_left 0 when it
+  // no longer exists.
+  bool lease_ttl(int64_t lease, int64_t* ttl_left, std::string* error);
 
   // Watches `key` from now on: calls on_change(mod_revision) for every put
   // or delete of it until on_change returns false, the stream ends (etcd

@@ -465,6 +465,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
     live.push_back(d);
   }
   std::map<std::string, EdgeShares> held = held_of(holds, seen, even);
+  count_vanished(etcd, kvs, seen, &held);
   for (auto& [node, shares] : unheard) held[node] = shares;
   if (unheard.size() != unheard_logged_) {
     unheard_logged_ = unheard.size();

@@ -122,6 +122,26 @@ class FleetAgent {
   std::map<std::string, EdgeShares> held_of(const std::vector<EtcdKv>& kvs,
                                             const std::map<std::string, bool>& live,
                                             const EdgeShares& at_least);
+  // Every other edge counted at this sync (live: the shares its record and
+  // its hold say; held), and one counted at the last sync whose record and
+  // hold both went since, while a lease of theirs still lives (etcd lost the
+  // keys, or they were deleted by hand: a record lapses with its lease, and
+  // a hold outlives the record), added to `held` at the shares counted
+  // then, until they are back or their leases end. Before, its share was
+  // free at once: a survivor that read etcd after a wipe and before the
+  // holds were written back (write_back_holds) split the dead edge's share
+  // for a sync, and counted every live edge whose record was not yet back
+  // as gone. `records`: PREFIX/edges/ as read, `live` the edges counted
+  // live from them. Logs which edges are held now and which holds ended
+  // (an edge whose record etcd lost while its lease lives is not "gone").
+  struct Counted {
+    EdgeShares shares;
+    int64_t record_lease = 0;
+    int64_t hold_lease = 0;
+  };
+  void count_vanished(EtcdClient& etcd, const std::vector<EtcdKv>& records,
+                      const std::map<std::string, bool>& live,
+                      std::map<std::string, EdgeShares>* held);
   // At a clean stop: the hold lasts static_sec from now (the pinned program
   // keeps enforcing these shares), not lease_ttl_sec more.
   void shorten_hold(EtcdClient& etcd);
@@ -171,6 +191,8 @@ class FleetAgent {
     std::chrono::steady_clock::time_point alive_at;
   };
   std::map<std::string, SeenHold> holds_seen_;
+  std::map<std::string, Counted> counted_;  // count_vanished: the last sync's
+  std::set<std::string> vanished_;          // ... and those it counted gone keys of
   int64_t applied_revision_ = 0;
   int64_t reseeded_revision_ = 0;  // the fleet config this edge wrote back (reseed)
   int64_t rejected_revision_ = 0;

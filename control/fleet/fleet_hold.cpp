@@ -37,7 +37,6 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
                                                       const std::map<std::string, bool>& live,
                                                       const EdgeShares& at_least) {
   std::map<std::string, EdgeShares> held;
-  std::set<std::string> nodes;
   std::map<std::string, SeenHold> seen;
   bool own_found = false;
   const auto now = std::chrono::steady_clock::now();
@@ -58,21 +57,75 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
     const std::optional<EdgeShares> shares = shares_from_json(h["shares"]);
     if (!shares) continue;
     held[node] = kv.mod_revision < back_revision_ ? higher_of(*shares, at_least) : *shares;
-    nodes.insert(node);
-    if (held_nodes_.count(node) == 0)
-      log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",
-                {{"node", node}});
   }
   holds_seen_ = std::move(seen);
   // This edge's own hold gone from etcd (its keys lost, or deleted by hand)
   // while it thought it written: written again at this sync (step 4).
   if (!own_found) hold_written_.reset();
+  return held;
+}
+
+void FleetAgent::count_vanished(EtcdClient& etcd, const std::vector<EtcdKv>& records,
+                                const std::map<std::string, bool>& live,
+                                std::map<std::string, EdgeShares>* held) {
+  auto shares_in = [](const std::string& text) {
+    const json j = parse_json(text);
+    return j.is_object() && j.contains("shares") ? shares_from_json(j["shares"]) : std::nullopt;
+  };
+  std::map<std::string, Counted> now;
+  for (const EtcdKv& kv : records) {
+    const std::string node = kv.key.substr(fleet_edges_prefix(fleet_).size());
+    if (live.count(node) == 0) continue;
+    Counted& c = now[node];
+    c.record_lease = kv.lease;
+    if (const std::optional<EdgeShares> s = shares_in(kv.value)) c.shares = *s;
+  }
+  for (const auto& [node, seen] : holds_seen_) {
+    const std::optional<EdgeShares> s = shares_in(seen.value);
+    Counted& c = now[node];
+    c.hold_lease = seen.lease;
+    if (s) c.shares = higher_of(c.shares, *s);
+  }
+  for (const auto& [node, shares] : *held) now[node].shares = higher_of(now[node].shares, shares);
+  auto lives = [&etcd](int64_t lease) {
+    int64_t ttl = 0;
+    std::string error;
+    return lease != 0 && etcd.lease_ttl(lease, &ttl, &error) && ttl > 0;
+  };
+  std::set<std::string> vanished;
+  for (const auto& [node, before] : counted_) {
+    if (now.count(node) != 0) continue;
+    // Both keys went since the last sync: counted while a lease of theirs
+    // lives (a record lapses with its lease, and the hold lives longer).
+    if (!lives(before.record_lease) && !lives(before.hold_lease)) continue;
+    (*held)[node] = before.shares;
+    now[node] = before;
+    vanished.insert(node);
+    if (vanished_.count(node) == 0)
+      log_event(LogLevel::warn,
+                "fleet: an edge's record and hold went while their leases live (etcd lost its "
+                "keys?); counting the shares it had until they are back or the leases end",
+                {{"node", node}});
+  }
+  // Said once per change: an edge counted by its hold now (not one whose
+  // record etcd lost while its lease lives: it is back at its next sync),
+  // and a hold no longer counted.
+  std::set<std::string> nodes;
+  for (const auto& [node, shares] : *held) {
+    nodes.insert(node);
+    const auto before = counted_.find(node);
+    if (held_nodes_.count(node) == 0 && vanished.count(node) == 0 &&
+        (before == counted_.end() || !lives(before->second.record_lease)))
+      log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",
+                {{"node", node}});
+  }
   for (const std::string& node : held_nodes_)
     if (nodes.count(node) == 0 && live.count(node) == 0)
       log_event(LogLevel::info, "fleet: a gone edge's hold ended; its share is free",
                 {{"node", node}});
   held_nodes_ = std::move(nodes);
-  return held;
+  counted_ = std::move(now);
+  vanished_ = std::move(vanished);
 }
 
 void FleetAgent::write_back_holds(EtcdClient& etcd) {

@@ -586,6 +586,60 @@ TEST(FleetAgent, AGoneEdgesHoldEtcdLostIsWrittenBack) {
   ::unsetenv("STATE_DIRECTORY");
 }
 
+// A gone edge's hold deleted while its lease lives (by hand; or etcd lost
+// the keys and this edge read it before another wrote the holds back):
+// still counted at the shares it had until the lease ends, and said.
+// Before, the share was free at the next sync (a check after a wipe: a
+// survivor logged a gone edge's hold ended, then counted it again 7 ms
+// later, and counted live survivors whose records were not back as gone).
+TEST(FleetAgent, AnEdgesKeysDeletedWhileItsLeasesLiveStillCount) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24828);
+  ASSERT_TRUE(etcd.ready());
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  std::string error;
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
+  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-gone", gone_hold("edge-gone", 2000).dump(), lease,
+                    nullptr, &error))
+      << error;
+
+  test::ControlHarness h(member_config(24828));
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 38000; }))
+      << boundary_rate(h.dataplane());
+  // Syncs that read etcd after `t` (ms): this edge's record, published at
+  // each sync's start, says a time 3 syncs (of 50 ms) later.
+  auto synced_after = [&](double t) {
+    return within_10s([&] {
+      std::vector<EtcdKv> kvs;
+      std::string e;
+      return c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) && !kvs.empty() &&
+             json::parse(kvs[0].value).value("unix_ms", 0.0) > t + 150;
+    });
+  };
+  const double deleted_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  ASSERT_TRUE(c.remove("/sluice/agent-test/held/edge-gone", false, &error)) << error;
+  ASSERT_TRUE(synced_after(deleted_ms));
+  EXPECT_EQ(boundary_rate(h.dataplane()), 38000U) << "its share is not free while its lease lives";
+  EXPECT_EQ(h.call({{"op", "status"}})["fleet"]["edges_held"], 1);
+
+  // Its lease ends: the share is free.
+  ASSERT_TRUE(c.lease_revoke(lease, &error)) << error;
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 40000; }))
+      << boundary_rate(h.dataplane());
+  EXPECT_EQ(h.call({{"op", "status"}})["fleet"]["edges_held"], 0);
+  agent.reset();
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 // An edge whose writes reach etcd while its reads do not (a slow or
 // filtered link; here its etcd user may write the fleet's keys but not read
 // them): out of sync for static_sec, it raises its share to 1/N, and tells

@@ -84,6 +84,9 @@ void FleetAgent::count_vanished(EtcdClient& etcd, const std::vector<EtcdKv>& rec
     const std::optional<EdgeShares> s = shares_in(seen.value);
     Counted& c = now[node];
     c.hold_lease = seen.lease;
+    // No record now: the lease of the one it had, to tell when it ended.
+    if (const auto b = counted_.find(node); c.record_lease == 0 && b != counted_.end())
+      c.record_lease = b->second.record_lease;
     if (s) c.shares = higher_of(c.shares, *s);
   }
   for (const auto& [node, shares] : *held) now[node].shares = higher_of(now[node].shares, shares);
@@ -107,17 +110,17 @@ void FleetAgent::count_vanished(EtcdClient& etcd, const std::vector<EtcdKv>& rec
                 "keys?); counting the shares it had until they are back or the leases end",
                 {{"node", node}});
   }
-  // Said once per change: an edge counted by its hold now (not one whose
-  // record etcd lost while its lease lives: it is back at its next sync),
-  // and a hold no longer counted.
+  // Said once per change: an edge counted by its hold, once its record's
+  // lease has ended (while it lives, etcd lost the record: the edge may be
+  // live, and back at its next sync), and a hold no longer counted.
   std::set<std::string> nodes;
   for (const auto& [node, shares] : *held) {
-    nodes.insert(node);
-    const auto before = counted_.find(node);
-    if (held_nodes_.count(node) == 0 && vanished.count(node) == 0 &&
-        (before == counted_.end() || !lives(before->second.record_lease)))
+    if (held_nodes_.count(node) == 0) {
+      if (vanished.count(node) != 0 || lives(now[node].record_lease)) continue;
       log_event(LogLevel::info, "fleet: edge gone; counting the shares it may still enforce",
                 {{"node", node}});
+    }
+    nodes.insert(node);
   }
   for (const std::string& node : held_nodes_)
     if (nodes.count(node) == 0 && live.count(node) == 0)

@@ -42,31 +42,6 @@ bool differs(const std::optional<BudgetShare>& a, const std::optional<BudgetShar
   return far(a->rate, b->rate) || far(a->burst, b->burst);
 }
 
-// Each budget's lower share of the two, `b` (in force) enforcing a budget
-// of cfg it has no share of at 1/b.edges (apply_shares).
-EdgeShares lower_of(const EdgeShares& a, const EdgeShares& b, const Config& cfg) {
-  auto lower = [](const std::optional<BudgetShare>& x, const std::optional<BudgetShare>& y) {
-    if (!x || !y) return x;
-    return std::optional<BudgetShare>(
-        BudgetShare{std::min(x->rate, y->rate), std::min(x->burst, y->burst)});
-  };
-  const EdgeShares even = even_shares(cfg, b.edges);
-  EdgeShares out = a;
-  out.boundary_lookups =
-      lower(a.boundary_lookups, b.boundary_lookups ? b.boundary_lookups : even.boundary_lookups);
-  out.boundary_packets =
-      lower(a.boundary_packets, b.boundary_packets ? b.boundary_packets : even.boundary_packets);
-  for (auto& [name, share] : out.classes) {
-    auto it = b.classes.find(name);
-    if (it != b.classes.end()) {
-      share = *lower(share, it->second);
-    } else if (auto e = even.classes.find(name); e != even.classes.end()) {
-      share = *lower(share, e->second);
-    }
-  }
-  return out;
-}
-
 bool differs(const EdgeShares& a, const EdgeShares& b) {
   if (differs(a.boundary_lookups, b.boundary_lookups) ||
       differs(a.boundary_packets, b.boundary_packets) || a.classes.size() != b.classes.size())
@@ -371,23 +346,11 @@ void FleetAgent::tick(EtcdClient& etcd) {
       sync_error_ = error;
       fall_to_even = silent >= fleet_.static_sec && !even_;
     }
-    const EdgeShares even = even_shares(cfg, last_edges_);
     if (fall_to_even) {
-      even_ = true;
-      fell_even_ = true;
-      // Lower first (a busy edge's share may be above 1/N), then tell the
-      // fleet, then raise: its hold never says less than it enforces.
-      // Another instance under this node name keeps its own hold.
-      if (const EdgeShares lower = lower_of(even, current, cfg); lower != current)
-        use_shares(lower);
-      const bool aside = held_by.empty() && stand_aside(etcd, even);
-      untold_ = held_by.empty() && !aside;
-      log_event(LogLevel::warn, "fleet: out of sync for static_sec; even shares",
-                {{"edges", std::to_string(last_edges_)},
-                 {"error", error},
-                 {"told", aside ? "its hold says them; its record is gone until it reads etcd"
-                                : "nobody yet: etcd took no write (tried again every sync)"}});
-      use_shares(even);
+      fall_to_even_shares(etcd, cfg, current, held_by, error);
+    } else if (raise_even_at_ && now >= *raise_even_at_) {
+      raise_even_at_.reset();
+      use_shares(even_shares(cfg, last_edges_));
     }
     std::lock_guard<std::mutex> lock(mutex_);
     figures_.stood_aside = quiet_;
@@ -405,7 +368,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
   // three at 1.37x its budget for a second); weighing its own older figure
   // against the others' fresher ones, each took less (0.1x for 0.3 s).
   const double ref_ms = now_ms - static_cast<double>(fleet_.sync_ms);
-  untold_ = false;   // its record says what it enforces again
+  untold_ = false;  // its record says what it enforces again
+  raise_even_at_.reset();
   if (fell_even_) {  // back: see back_revision_
     fell_even_ = false;
     back_revision_ = revision;

@@ -155,6 +155,17 @@ class FleetAgent {
   // outage nothing is written, and the others learn it when they are back
   // (back_revision_).
   bool stand_aside(EtcdClient& etcd, const EdgeShares& even);
+  // Out of sync for static_sec: shares above 1/N lowered now, those below
+  // raised raise_delay() later (raise_even_at_), after stand_aside.
+  void fall_to_even_shares(EtcdClient& etcd, const Config& cfg, const EdgeShares& current,
+                           const std::string& held_by, const std::string& error);
+  // How long after its fall an edge raises its shares to even: 2 s, or 8
+  // syncs where that is longer (a fall comes at a sync, whose calls to an
+  // etcd that does not answer each take a timeout).
+  std::chrono::milliseconds raise_delay() const {
+    return std::max(std::chrono::milliseconds(2000),
+                    std::chrono::milliseconds(8 * int64_t{fleet_.sync_ms}));
+  }
   // untold_: stand_aside at this sync's start (fleet_hold.cpp).
   void tell_even_shares(EtcdClient& etcd);
   void follow_config(EtcdClient& etcd);
@@ -236,6 +247,8 @@ class FleetAgent {
   // Fell to even shares, but etcd took no hold (stand_aside failed): each
   // sync tries the hold first, and keeps no record meanwhile (tick, step 0).
   bool untold_ = false;
+  // fall_to_even_shares: when the shares below 1/N go up to it.
+  std::optional<std::chrono::steady_clock::time_point> raise_even_at_;
   // ControlState rescaled its shares with a config it applied (at the
   // start, or a fleet change), so shares_ is not what it enforces: the next
   // sync applies the computed shares whatever they differ by.

@@ -161,6 +161,31 @@ void FleetAgent::write_back_holds(EtcdClient& etcd) {
   }
 }
 
+// Out of sync for static_sec: even shares, lowered at once where a share is
+// above 1/N (a busy edge's), then told (its hold), then raised where below,
+// raise_delay() later: the edges' falls are up to a sync's calls apart (~1
+// s), and one that raised before a busier one lowered took the fleet over
+// its budget meanwhile (by 1/N less its share). Another instance under
+// this node name keeps its own hold.
+void FleetAgent::fall_to_even_shares(EtcdClient& etcd, const Config& cfg, const EdgeShares& current,
+                                     const std::string& held_by, const std::string& error) {
+  even_ = true;
+  fell_even_ = true;
+  const EdgeShares even = even_shares(cfg, last_edges_);
+  if (const EdgeShares lower = lower_of(even, current, cfg); lower != current) use_shares(lower);
+  const bool aside = held_by.empty() && stand_aside(etcd, even);
+  untold_ = held_by.empty() && !aside;
+  const auto delay = raise_delay();
+  log_event(LogLevel::warn, "fleet: out of sync for static_sec; even shares",
+            {{"edges", std::to_string(last_edges_)},
+             {"error", error},
+             {"raised", "shares above them now, below them in " + std::to_string(delay.count()) +
+                            " ms (once every edge has lowered)"},
+             {"told", aside ? "its hold says them; its record is gone until it reads etcd"
+                            : "nobody yet: etcd took no write (tried again every sync)"}});
+  raise_even_at_ = std::chrono::steady_clock::now() + delay;
+}
+
 // Its hold's write failed at the fall (a link slow enough to time it out,
 // say): tried first each sync, before the fleet config's read, the record's
 // keepalive, its re-publish and the reads, and until it lands no record

@@ -147,6 +147,29 @@ EdgeShares even_shares(const Config& cfg, std::size_t n) {
   return s;
 }
 
+EdgeShares lower_of(const EdgeShares& a, const EdgeShares& b, const Config& cfg) {
+  auto lower = [](const std::optional<BudgetShare>& x, const std::optional<BudgetShare>& y) {
+    if (!x || !y) return x;
+    return std::optional<BudgetShare>(
+        BudgetShare{std::min(x->rate, y->rate), std::min(x->burst, y->burst)});
+  };
+  const EdgeShares even = even_shares(cfg, b.edges);
+  EdgeShares out = a;
+  out.boundary_lookups =
+      lower(a.boundary_lookups, b.boundary_lookups ? b.boundary_lookups : even.boundary_lookups);
+  out.boundary_packets =
+      lower(a.boundary_packets, b.boundary_packets ? b.boundary_packets : even.boundary_packets);
+  for (auto& [name, share] : out.classes) {
+    auto it = b.classes.find(name);
+    if (it != b.classes.end()) {
+      share = *lower(share, it->second);
+    } else if (auto e = even.classes.find(name); e != even.classes.end()) {
+      share = *lower(share, e->second);
+    }
+  }
+  return out;
+}
+
 EdgeShares higher_of(const EdgeShares& a, const EdgeShares& b) {
   auto higher = [](const std::optional<BudgetShare>& x, const std::optional<BudgetShare>& y) {
     if (!x || !y) return x ? x : y;

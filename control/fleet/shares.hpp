@@ -68,6 +68,10 @@ std::map<std::string, EdgeShares> compute_shares(const Config& cfg,
 // 1/n of every budget: what an edge enforces when it cannot hear the fleet.
 EdgeShares even_shares(const Config& cfg, std::size_t n);
 
+// Each budget's lower share of the two, `b` (in force) enforcing a budget
+// of cfg it has no share of at 1/b.edges (apply_shares); a's edges.
+EdgeShares lower_of(const EdgeShares& a, const EdgeShares& b, const Config& cfg);
+
 // Each budget's higher share of a's and b's (a budget either has: its
 // share); a's edges.
 EdgeShares higher_of(const EdgeShares& a, const EdgeShares& b);

@@ -158,12 +158,18 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   ASSERT_EQ(kvs.size(), 1U);
   EXPECT_EQ(json::parse(kvs[0].value).value("floor_pct", 0), 10) << "its own floor, published";
 
-  // etcd goes away: the last shares hold, then an even share of 2 edges.
+  // etcd goes away: the last shares hold, then an even share of 2 edges,
+  // raised (from below it) 2 s after the fall at static_sec (1 s): once
+  // every edge that falls at about the same time has lowered a share above
+  // it. Before, at the fall (the fleet over its budget while the edges'
+  // falls were apart).
+  const auto gone = std::chrono::steady_clock::now();
   etcd.reset();
   ASSERT_TRUE(within_10s([&] { return agent->figures().static_shares; }));
   EXPECT_EQ(boundary_rate(h.dataplane()), 7500U);
   ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 15000; }))
       << boundary_rate(h.dataplane());
+  EXPECT_GE(std::chrono::steady_clock::now() - gone, std::chrono::milliseconds(2900));
   EXPECT_FALSE(agent->figures().etcd_up);
   EXPECT_GE(agent->figures().last_sync_age_sec, 1.0);
 

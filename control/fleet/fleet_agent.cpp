@@ -61,11 +61,13 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
       control_(control),
       applied_revision_(start.record.revision),
       rank_seed_(start.rank_seed) {
-  last_ok_ =
-      start.from_cache ? Clock::now() - std::chrono::seconds(fleet.static_sec) : Clock::now();
+  last_ok_ = start.from_cache
+                 ? Clock::now() - (std::chrono::seconds(fleet.static_sec) - start.static_left)
+                 : Clock::now();
   last_edges_ = start.edges;
-  even_ = true;
-  fell_even_ = start.from_cache;  // its kept copy's 1/N: so may the others' be
+  const bool kept = start.from_cache && start.static_left.count() > 0;
+  even_ = !kept;                           // the shares it stopped with: falls as a running edge
+  fell_even_ = start.from_cache && !kept;  // its kept copy's 1/N: so may the others' be
   shares_ = start.shares;
   figures_.static_shares = start.from_cache;
   // The join reached etcd (or not): a first sync that fails then is news,
@@ -154,6 +156,7 @@ void FleetAgent::run() {
   // The record goes at once; the others count this edge's hold until
   // static_sec has passed (its pinned program keeps enforcing its shares).
   std::string error;
+  keep_cache(kept_record_, kept_edges_, true);
   shorten_hold(etcd);
   if (lease_ != 0) etcd.lease_revoke(lease_, &error);
 }
@@ -213,7 +216,7 @@ bool FleetAgent::use_shares(const EdgeShares& shares,
   return true;
 }
 
-void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) {
+void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges, bool stopping) {
   kept_record_ = record;
   kept_edges_ = edges;
   std::string error;
@@ -222,6 +225,13 @@ void FleetAgent::keep_cache(const FleetRecord& record, std::size_t edges) {
                  {"edges", edges},
                  {"prefix", fleet_.prefix}};
   if (rank_seed_) cached["rank_seed"] = *rank_seed_;
+  if (stopping) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const double silent_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - last_ok_).count();
+    cached["stopped"] = {{"shares", shares_to_json(shares_)},
+                         {"last_sync_unix_ms", unix_ms() - silent_ms}};
+  }
   if (!keep_file(cache_path(fleet_), cached.dump() + "\n", &error))
     log_event(LogLevel::warn, "fleet: config copy not kept", {{"error", error}});
 }

@@ -49,6 +49,9 @@ struct FleetStart {
   EdgeShares shares;        // this edge's first shares
   std::size_t edges = 1;    // edges in the fleet, this one included
   bool from_cache = false;  // etcd did not answer: the kept copy
+  // From the kept copy: how much longer `shares`, those it enforced when it
+  // stopped, hold (static_sec after its last sync then); 0: an even share.
+  std::chrono::milliseconds static_left{0};
   // The fleet's salt of sticky ranks (PREFIX/rank_seed; the first edge's own
   // kept seed, default_seed(), when the fleet had none): sluiced uses it for
   // configs without admission.seed, so every edge ranks a source alike.
@@ -66,7 +69,9 @@ std::string fleet_instance(const std::string& config_path);
 
 // Fetches the fleet config (seeding it from the local file's fleet tables
 // when the fleet has none yet) and the first shares. Without etcd, the copy
-// kept at the last start (in $STATE_DIRECTORY) with an even share. False +
+// kept at the last start (in $STATE_DIRECTORY) with the shares this edge
+// enforced at its clean stop while static_sec has not passed since its last
+// sync (as a running edge keeps them), else an even share. False +
 // *error when neither is there, or the fleet config is not valid here.
 bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                 const std::string& local_text, FleetStart* start, std::string* error);
@@ -178,8 +183,10 @@ class FleetAgent {
   // writes it again.)
   void write_back_holds(EtcdClient& etcd);
   // Keeps record and edges in the copy read at a start without etcd (and
-  // remembers them: kept_).
-  void keep_cache(const FleetRecord& record, std::size_t edges);
+  // remembers them: kept_); `stopping`: with the shares in force and when
+  // this edge last synced (a restart while etcd is away keeps them until
+  // static_sec after that sync, as this run would have).
+  void keep_cache(const FleetRecord& record, std::size_t edges, bool stopping = false);
 
   const FleetConfig fleet_;
   const std::string instance_;  // FleetStart::instance, in this edge's record

@@ -30,8 +30,15 @@ namespace {
 // its record, the edges it knew and the fleet's rank seed. False when there
 // is none, it is not one, or it is another fleet's (another prefix: the
 // edge moved; copies from before the prefix was kept pass).
+// What a clean stop kept besides (FleetAgent::keep_cache): the shares in
+// force and when the edge last synced.
+struct KeptStop {
+  EdgeShares shares;
+  double last_sync_unix_ms = 0;
+};
+
 bool read_kept(const FleetConfig& fleet, FleetRecord* record, std::size_t* edges,
-               std::optional<uint64_t>* rank_seed) {
+               std::optional<uint64_t>* rank_seed, std::optional<KeptStop>* stop = nullptr) {
   std::ifstream in(cache_path(fleet));
   std::stringstream text;
   text << in.rdbuf();
@@ -48,6 +55,13 @@ bool read_kept(const FleetConfig& fleet, FleetRecord* record, std::size_t* edges
       std::clamp<int64_t>(json_field<int64_t>(cached, "edges", 1), 1, 1000000));
   if (cached.contains("rank_seed") && cached["rank_seed"].is_number_unsigned())
     *rank_seed = cached["rank_seed"].get<uint64_t>();
+  if (stop != nullptr && cached.contains("stopped") && cached["stopped"].is_object()) {
+    const json& s = cached["stopped"];
+    const std::optional<EdgeShares> shares =
+        s.contains("shares") ? shares_from_json(s["shares"]) : std::nullopt;
+    if (shares && s.contains("last_sync_unix_ms") && s["last_sync_unix_ms"].is_number())
+      *stop = KeptStop{*shares, s["last_sync_unix_ms"].get<double>()};
+  }
   return true;
 }
 
@@ -138,6 +152,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     }
   }
   std::size_t edges = 1;
+  std::optional<KeptStop> stop;  // without etcd: what the last clean stop kept
   start->instance = fleet_instance(config_path);
   // The edges, live or held: an edge that cannot count them cannot take
   // 1/N of each budget (counting itself alone, it would take all of it).
@@ -195,15 +210,32 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
                   etcd.endpoint();
   } else {
     // etcd unreachable: the copy kept at the last start, if any.
-    if (!read_kept(fleet, &start->record, &edges, &start->rank_seed)) {
+    if (!read_kept(fleet, &start->record, &edges, &start->rank_seed, &stop)) {
       *error = "etcd cannot be reached (" + etcd_error + ") and no fleet config is kept in " +
                cache_path(fleet);
       return false;
     }
     start->from_cache = true;
+    // Stopped cleanly within static_sec of its last sync: the shares it
+    // enforced, for the rest of static_sec, as the others keep theirs (an
+    // even share at once raised a cold edge's while the others kept theirs:
+    // the fleet over its budget by 1/N less its share for up to static_sec).
+    const auto silent = std::chrono::milliseconds(
+        static_cast<int64_t>(stop ? std::chrono::duration<double, std::milli>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                            .count() -
+                                        stop->last_sync_unix_ms
+                                  : 0.0));
+    if (stop && silent.count() >= 0 && silent < std::chrono::seconds(fleet.static_sec))
+      start->static_left = std::chrono::seconds(fleet.static_sec) - silent;
     start->log = "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +
-                 cache_path(fleet) + " (revision " + std::to_string(start->record.revision) +
-                 ") with an even share";
+                 cache_path(fleet) + " (revision " + std::to_string(start->record.revision) + ")" +
+                 (start->static_left.count() > 0
+                      ? " with the shares this edge enforced when it stopped, " +
+                            std::to_string(silent.count()) +
+                            " ms after its last sync, until static_sec has passed since (then an "
+                            "even share)"
+                      : " with an even share");
   }
   std::string invalid = composed(fleet, config_path, local_text, start);
   if (!invalid.empty() && !start->from_cache) {
@@ -233,7 +265,8 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
   // Until this edge has published its demand, an even share: what it
   // takes from the others is theirs again within a sync or two.
   start->edges = edges;
-  start->shares = even_shares(*start->loaded.config, edges);
+  start->shares =
+      start->static_left.count() > 0 ? stop->shares : even_shares(*start->loaded.config, edges);
   return true;
 }
 

@@ -646,6 +646,69 @@ TEST(FleetAgent, AnEdgesKeysDeletedWhileItsLeasesLiveStillCount) {
   ::unsetenv("STATE_DIRECTORY");
 }
 
+// A restart while etcd is away (sluiced stopped cleanly, started again): the
+// shares it enforced when it stopped, until static_sec has passed since its
+// last sync, then an even share, as the running edge would have; a start
+// after that: an even share at once. Before, an even share at once: a cold
+// edge's 2000 of 40000/s went to 20000 while the others kept theirs (the
+// fleet over its budget for up to static_sec).
+TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  auto etcd = std::make_unique<testing::EtcdProcess>(24832);
+  ASSERT_TRUE(etcd->ready());
+  EtcdClient c({etcd->url()}, std::chrono::milliseconds(2000));
+  int64_t lease = 0;
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
+  std::string text = member_config(24832);
+  const std::string one = "static_sec = 1";
+  text.replace(text.find(one), one.size(), "static_sec = 3");
+  test::ControlHarness h(text);
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
+      << boundary_rate(h.dataplane());
+  agent.reset();  // a clean stop
+  etcd.reset();
+
+  std::string error;
+  FleetStart again;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &again, &error))
+      << error;
+  EXPECT_TRUE(again.from_cache);
+  EXPECT_GT(again.static_left.count(), 0) << again.log;
+  EXPECT_NE(again.log.find("the shares this edge enforced when it stopped"), std::string::npos)
+      << again.log;
+  ASSERT_TRUE(again.shares.boundary_lookups.has_value());
+  EXPECT_EQ(again.shares.boundary_lookups->rate, 2000U);
+  ASSERT_TRUE(h.state().set_shares(again.shares, &error)) << error;
+  agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
+  EXPECT_TRUE(agent->figures().static_shares);
+  EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
+  // static_sec (3 s) after its last sync it falls as a running edge does:
+  // 1/2, raised 2 s later.
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 20000; }))
+      << boundary_rate(h.dataplane());
+  agent.reset();
+
+  // The copy says a last sync longer than static_sec ago: an even share.
+  const std::string path = state.path() + "/fleet-edge-a.json";
+  json kept = json::parse(std::ifstream(path));
+  ASSERT_TRUE(kept.contains("stopped")) << kept.dump();
+  kept["stopped"]["last_sync_unix_ms"] = kept["stopped"]["last_sync_unix_ms"].get<double>() - 10000;
+  std::ofstream(path) << kept.dump();
+  FleetStart late;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &late, &error))
+      << error;
+  EXPECT_EQ(late.static_left.count(), 0);
+  ASSERT_TRUE(late.shares.boundary_lookups.has_value());
+  EXPECT_EQ(late.shares.boundary_lookups->rate, 20000U);
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 // An edge whose writes reach etcd while its reads do not (a slow or
 // filtered link; here its etcd user may write the fleet's keys but not read
 // them): out of sync for static_sec, it raises its share to 1/N, and tells

@@ -26,10 +26,6 @@ using fleet_detail::instance_of;
 
 namespace {
 
-// The fleet config this edge kept at its last start (in $STATE_DIRECTORY):
-// its record, the edges it knew and the fleet's rank seed. False when there
-// is none, it is not one, or it is another fleet's (another prefix: the
-// edge moved; copies from before the prefix was kept pass).
 // What a clean stop kept besides (FleetAgent::keep_cache): the shares in
 // force and when the edge last synced.
 struct KeptStop {
@@ -37,6 +33,11 @@ struct KeptStop {
   double last_sync_unix_ms = 0;
 };
 
+// The fleet config this edge kept at its last start (in $STATE_DIRECTORY):
+// its record, the edges it knew, the fleet's rank seed, and what its last
+// clean stop kept (`stop`). False when there
+// is none, it is not one, or it is another fleet's (another prefix: the
+// edge moved; copies from before the prefix was kept pass).
 bool read_kept(const FleetConfig& fleet, FleetRecord* record, std::size_t* edges,
                std::optional<uint64_t>* rank_seed, std::optional<KeptStop>* stop = nullptr) {
   std::ifstream in(cache_path(fleet));
@@ -220,12 +221,11 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     // enforced, for the rest of static_sec, as the others keep theirs (an
     // even share at once raised a cold edge's while the others kept theirs:
     // the fleet over its budget by 1/N less its share for up to static_sec).
+    const double now_ms = std::chrono::duration<double, std::milli>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
     const auto silent = std::chrono::milliseconds(
-        static_cast<int64_t>(stop ? std::chrono::duration<double, std::milli>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                            .count() -
-                                        stop->last_sync_unix_ms
-                                  : 0.0));
+        static_cast<int64_t>(stop ? now_ms - stop->last_sync_unix_ms : 0));
     if (stop && silent.count() >= 0 && silent < std::chrono::seconds(fleet.static_sec))
       start->static_left = std::chrono::seconds(fleet.static_sec) - silent;
     start->log = "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +

@@ -35,9 +35,9 @@ struct KeptStop {
 
 // The fleet config this edge kept at its last start (in $STATE_DIRECTORY):
 // its record, the edges it knew, the fleet's rank seed, and what its last
-// clean stop kept (`stop`). False when there
-// is none, it is not one, or it is another fleet's (another prefix: the
-// edge moved; copies from before the prefix was kept pass).
+// clean stop kept (`stop`). False when there is none, it is not one, or it
+// is another fleet's (another prefix: the edge moved; copies from before the
+// prefix was kept pass).
 bool read_kept(const FleetConfig& fleet, FleetRecord* record, std::size_t* edges,
                std::optional<uint64_t>* rank_seed, std::optional<KeptStop>* stop = nullptr) {
   std::ifstream in(cache_path(fleet));

@@ -361,6 +361,8 @@ void FleetAgent::tick(EtcdClient& etcd) {
     } else if (raise_even_at_ && now >= *raise_even_at_) {
       raise_even_at_.reset();
       use_shares(even_shares(cfg, last_edges_));
+      log_event(LogLevel::info, "fleet: even shares raised",
+                {{"edges", std::to_string(last_edges_)}});
     }
     std::lock_guard<std::mutex> lock(mutex_);
     figures_.stood_aside = quiet_;

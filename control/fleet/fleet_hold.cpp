@@ -180,7 +180,8 @@ void FleetAgent::fall_to_even_shares(EtcdClient& etcd, const Config& cfg, const 
             {{"edges", std::to_string(last_edges_)},
              {"error", error},
              {"raised", "shares above them now, below them in " + std::to_string(delay.count()) +
-                            " ms (once every edge has lowered)"},
+                            " ms (time for the other edges, whose falls come up to ~1 s apart, "
+                            "to lower theirs first)"},
              {"told", aside ? "its hold says them; its record is gone until it reads etcd"
                             : "nobody yet: etcd took no write (tried again every sync)"}});
   raise_even_at_ = std::chrono::steady_clock::now() + delay;

@@ -61,11 +61,12 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
       control_(control),
       applied_revision_(start.record.revision),
       rank_seed_(start.rank_seed) {
-  last_ok_ = start.from_cache
-                 ? Clock::now() - (std::chrono::seconds(fleet.static_sec) - start.static_left)
-                 : Clock::now();
+  const bool kept = start.from_cache && start.kept_sync.has_value();
+  last_ok_ = !start.from_cache ? Clock::now()
+             : kept            ? Clock::now() - std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::system_clock::now() - *start.kept_sync)
+                    : Clock::now() - std::chrono::seconds(fleet.static_sec);
   last_edges_ = start.edges;
-  const bool kept = start.from_cache && start.static_left.count() > 0;
   even_ = !kept;                           // the shares it stopped with: falls as a running edge
   fell_even_ = start.from_cache && !kept;  // its kept copy's 1/N: so may the others' be
   shares_ = start.shares;

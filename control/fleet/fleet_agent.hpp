@@ -49,9 +49,10 @@ struct FleetStart {
   EdgeShares shares;        // this edge's first shares
   std::size_t edges = 1;    // edges in the fleet, this one included
   bool from_cache = false;  // etcd did not answer: the kept copy
-  // From the kept copy: how much longer `shares`, those it enforced when it
-  // stopped, hold (static_sec after its last sync then); 0: an even share.
-  std::chrono::milliseconds static_left{0};
+  // From the kept copy, within static_sec of it: the last sync before a
+  // clean stop, whose shares `shares` are; they hold until static_sec after
+  // it (counted by the agent, after the join's own time). None: 1/N.
+  std::optional<std::chrono::system_clock::time_point> kept_sync;
   // The fleet's salt of sticky ranks (PREFIX/rank_seed; the first edge's own
   // kept seed, default_seed(), when the fleet had none): sluiced uses it for
   // configs without admission.seed, so every edge ranks a source alike.

@@ -227,10 +227,12 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     const auto silent = std::chrono::milliseconds(
         static_cast<int64_t>(stop ? now_ms - stop->last_sync_unix_ms : 0));
     if (stop && silent.count() >= 0 && silent < std::chrono::seconds(fleet.static_sec))
-      start->static_left = std::chrono::seconds(fleet.static_sec) - silent;
+      start->kept_sync = std::chrono::system_clock::time_point(
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+              std::chrono::duration<double, std::milli>(stop->last_sync_unix_ms)));
     start->log = "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +
                  cache_path(fleet) + " (revision " + std::to_string(start->record.revision) + ")" +
-                 (start->static_left.count() > 0
+                 (start->kept_sync
                       ? " with the shares this edge enforced when it stopped, " +
                             std::to_string(silent.count()) +
                             " ms after its last sync, until static_sec has passed since (then an "
@@ -265,8 +267,7 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
   // Until this edge has published its demand, an even share: what it
   // takes from the others is theirs again within a sync or two.
   start->edges = edges;
-  start->shares =
-      start->static_left.count() > 0 ? stop->shares : even_shares(*start->loaded.config, edges);
+  start->shares = start->kept_sync ? stop->shares : even_shares(*start->loaded.config, edges);
   return true;
 }
 

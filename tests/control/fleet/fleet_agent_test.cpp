@@ -679,7 +679,7 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
   ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &again, &error))
       << error;
   EXPECT_TRUE(again.from_cache);
-  EXPECT_GT(again.static_left.count(), 0) << again.log;
+  EXPECT_TRUE(again.kept_sync.has_value()) << again.log;
   EXPECT_NE(again.log.find("the shares this edge enforced when it stopped"), std::string::npos)
       << again.log;
   ASSERT_TRUE(again.shares.boundary_lookups.has_value());
@@ -703,7 +703,7 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
   FleetStart late;
   ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &late, &error))
       << error;
-  EXPECT_EQ(late.static_left.count(), 0);
+  EXPECT_FALSE(late.kept_sync.has_value()) << late.log;
   ASSERT_TRUE(late.shares.boundary_lookups.has_value());
   EXPECT_EQ(late.shares.boundary_lookups->rate, 20000U);
   ::unsetenv("STATE_DIRECTORY");

@@ -62,10 +62,15 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
       applied_revision_(start.record.revision),
       rank_seed_(start.rank_seed) {
   const bool kept = start.from_cache && start.kept_sync.has_value();
-  last_ok_ = !start.from_cache ? Clock::now()
-             : kept            ? Clock::now() - std::chrono::duration_cast<Clock::duration>(
-                                         std::chrono::system_clock::now() - *start.kept_sync)
-                    : Clock::now() - std::chrono::seconds(fleet.static_sec);
+  // Joined etcd: in sync. Started from the kept copy: static_sec counted
+  // from the last sync before its clean stop (as that run would have), or
+  // already over.
+  last_ok_ = Clock::now();
+  if (kept)
+    last_ok_ -= std::chrono::duration_cast<Clock::duration>(std::chrono::system_clock::now() -
+                                                            *start.kept_sync);
+  else if (start.from_cache)
+    last_ok_ -= std::chrono::seconds(fleet.static_sec);
   last_edges_ = start.edges;
   even_ = !kept;                           // the shares it stopped with: falls as a running edge
   fell_even_ = start.from_cache && !kept;  // its kept copy's 1/N: so may the others' be

@@ -463,7 +463,7 @@ bool EtcdClient::lease_ttl(int64_t lease, int64_t* ttl_left, std::string* error)
   nlohmann::json j;
   if (!call("/v3/lease/timetolive", req.dump(), &text, error) || !parse(text, &j, error))
     return false;
-  *ttl_left = std::max<int64_t>(0, number(j, "TTL"));  // -1: no such lease
+  *ttl_left = std::max<int64_t>(-1, number(j, "TTL"));  // -1: no such lease
   return true;
 }
 

@@ -75,8 +75,8 @@ class EtcdClient {
   // *ttl_left is 0 when the lease no longer exists (it expired).
   bool lease_keepalive(int64_t lease, int64_t* ttl_left, std::string* error);
   bool lease_revoke(int64_t lease, std::string* error);
-  // What is left of a lease, without keeping it alive: *ttl_left 0 when it
-  // no longer exists.
+  // What is left of a lease in whole seconds, without keeping it alive: 0
+  // in its last second, -1 when it no longer exists.
   bool lease_ttl(int64_t lease, int64_t* ttl_left, std::string* error);
 
   // Watches `key` from now on: calls on_change(mod_revision) for every put

@@ -93,7 +93,7 @@ void FleetAgent::count_vanished(EtcdClient& etcd, const std::vector<EtcdKv>& rec
   auto lives = [&etcd](int64_t lease) {
     int64_t ttl = 0;
     std::string error;
-    return lease != 0 && etcd.lease_ttl(lease, &ttl, &error) && ttl > 0;
+    return lease != 0 && etcd.lease_ttl(lease, &ttl, &error) && ttl >= 0;  // 0: its last second
   };
   std::set<std::string> vanished;
   for (const auto& [node, before] : counted_) {

@@ -86,6 +86,16 @@ json gone_hold(const std::string& node, uint64_t rate) {
   return ::testing::AssertionSuccess();
 }
 
+// edge-gone's hold of `rate` (gone_hold) under a new lease of 120 s.
+::testing::AssertionResult put_gone_hold(EtcdClient& c, uint64_t rate, int64_t* lease) {
+  std::string error;
+  if (!c.lease_grant(120, lease, &error)) return ::testing::AssertionFailure() << error;
+  if (!c.put("/sluice/agent-test/held/edge-gone", gone_hold("edge-gone", rate).dump(), *lease,
+             nullptr, &error))
+    return ::testing::AssertionFailure() << error;
+  return ::testing::AssertionSuccess();
+}
+
 TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtcd) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;  // the kept fleet config goes here, not to /var/lib/sluice
@@ -525,10 +535,8 @@ TEST(FleetAgent, AGoneEdgesHoldEtcdLostIsWrittenBack) {
   EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
   std::string error;
   int64_t lease = 0;
-  ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
+  ASSERT_TRUE(put_gone_hold(c, 2000, &lease));
   const json gone = gone_hold("edge-gone", 2000);
-  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-gone", gone.dump(), lease, nullptr, &error))
-      << error;
 
   test::ControlHarness h(member_config(24824));
   LoadResult loaded;
@@ -607,10 +615,7 @@ TEST(FleetAgent, AnEdgesKeysDeletedWhileItsLeasesLiveStillCount) {
   EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
   std::string error;
   int64_t lease = 0;
-  ASSERT_TRUE(c.lease_grant(120, &lease, &error)) << error;
-  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-gone", gone_hold("edge-gone", 2000).dump(), lease,
-                    nullptr, &error))
-      << error;
+  ASSERT_TRUE(put_gone_hold(c, 2000, &lease));
 
   test::ControlHarness h(member_config(24828));
   LoadResult loaded;

@@ -72,7 +72,7 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   else if (start.from_cache)
     last_ok_ -= std::chrono::seconds(fleet.static_sec);
   last_edges_ = start.edges;
-  even_ = !kept;                           // the shares it stopped with: falls as a running edge
+  even_ = !kept && !start.held;            // the shares it stopped with: falls as a running edge
   fell_even_ = start.from_cache && !kept;  // its kept copy's 1/N: so may the others' be
   shares_ = start.shares;
   figures_.static_shares = start.from_cache;

@@ -53,6 +53,9 @@ struct FleetStart {
   // clean stop, whose shares `shares` are; they hold until static_sec after
   // it (counted by the agent, after the join's own time). None: 1/N.
   std::optional<std::chrono::system_clock::time_point> kept_sync;
+  // With etcd: `shares` are this node's hold (a restart within static_sec
+  // of a clean stop), what the other edges count for it. False: 1/N.
+  bool held = false;
   // The fleet's salt of sticky ranks (PREFIX/rank_seed; the first edge's own
   // kept seed, default_seed(), when the fleet had none): sluiced uses it for
   // configs without admission.seed, so every edge ranks a source alike.
@@ -69,7 +72,8 @@ struct FleetStart {
 std::string fleet_instance(const std::string& config_path);
 
 // Fetches the fleet config (seeding it from the local file's fleet tables
-// when the fleet has none yet) and the first shares. Without etcd, the copy
+// when the fleet has none yet) and the first shares: this node's hold when
+// it lives (a restart after a clean stop), else an even share. Without etcd, the copy
 // kept at the last start (in $STATE_DIRECTORY) with the shares this edge
 // enforced at its clean stop while static_sec has not passed since its last
 // sync (as a running edge keeps them), else an even share. False +

@@ -153,7 +153,8 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     }
   }
   std::size_t edges = 1;
-  std::optional<KeptStop> stop;  // without etcd: what the last clean stop kept
+  std::optional<KeptStop> stop;        // without etcd: what the last clean stop kept
+  std::optional<EdgeShares> own_hold;  // with etcd: this node's hold, if it lives
   start->instance = fleet_instance(config_path);
   // The edges, live or held: an edge that cannot count them cannot take
   // 1/N of each budget (counting itself alone, it would take all of it).
@@ -165,8 +166,17 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     // Records and holds live under leases; one written without (by hand,
     // or by a hostile writer) is no edge: it would count forever.
     std::set<std::string> nodes;  // other edges, live or held
-    for (const EtcdKv& kv : holds)
-      if (kv.lease != 0) nodes.insert(kv.key.substr(fleet_held_prefix(fleet).size()));
+    for (const EtcdKv& kv : holds) {
+      if (kv.lease == 0) continue;
+      const std::string node = kv.key.substr(fleet_held_prefix(fleet).size());
+      nodes.insert(node);
+      if (node != fleet.node) continue;
+      // This node's hold, from before a restart (a clean stop leaves it for
+      // static_sec): the shares the others count for it until they read its
+      // record again, so the shares it may take until its first sync.
+      const json h = parse_json(kv.value);
+      if (h.is_object() && h.contains("shares")) own_hold = shares_from_json(h["shares"]);
+    }
     for (const EtcdKv& kv : members) {
       if (kv.lease == 0) continue;
       if (kv.key != fleet_edges_prefix(fleet) + fleet.node) {
@@ -264,10 +274,16 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
     *error = invalid;
     return false;
   }
-  // Until this edge has published its demand, an even share: what it
-  // takes from the others is theirs again within a sync or two.
+  // Until this edge has published its demand: the shares the fleet counts
+  // for it (its hold in etcd, or without etcd the ones it stopped with),
+  // else an even share (what it takes from the others is theirs again
+  // within a sync or two). A budget they lack (new since) at 1/edges.
   start->edges = edges;
-  start->shares = start->kept_sync ? stop->shares : even_shares(*start->loaded.config, edges);
+  start->held = !start->kept_sync && own_hold.has_value();
+  start->shares = start->kept_sync ? stop->shares
+                  : start->held    ? *own_hold
+                                   : even_shares(*start->loaded.config, edges);
+  start->shares.edges = edges;
   return true;
 }
 

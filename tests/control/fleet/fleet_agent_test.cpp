@@ -716,6 +716,64 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
   ::unsetenv("STATE_DIRECTORY");
 }
 
+// A clean restart while its hold lives (static_sec after the stop) starts
+// with the hold's shares, what the other edges count for it, until its
+// first sync. Before, 1/N: a cold edge over its share for a sync or so,
+// the fleet over its budget by 1/N less its share. Once the hold has
+// ended, the others count nothing for it: 1/N as before.
+TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24836);
+  ASSERT_TRUE(etcd.ready());
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  int64_t lease = 0;
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
+  std::string text = member_config(24836);
+  const std::string one = "static_sec = 1";
+  text.replace(text.find(one), one.size(), "static_sec = 30");
+  test::ControlHarness h(text);
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
+      << boundary_rate(h.dataplane());
+  agent.reset();  // a clean stop: its hold stays for static_sec
+
+  std::string error;
+  FleetStart again;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &again, &error))
+      << error;
+  EXPECT_FALSE(again.from_cache);
+  EXPECT_TRUE(again.held);
+  EXPECT_EQ(again.edges, 2U);
+  ASSERT_TRUE(again.shares.boundary_lookups.has_value());
+  EXPECT_EQ(again.shares.boundary_lookups->rate, 2000U);
+  EXPECT_EQ(again.shares.edges, 2U) << "a budget the hold lacks: 1/2 of it";
+  ASSERT_TRUE(h.state().set_shares(again.shares, &error)) << error;
+  agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
+  EXPECT_FALSE(agent->figures().static_shares);
+  EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
+  EXPECT_TRUE(back_in_sync(h));
+  EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
+  agent.reset();
+
+  // Its hold ended (its lease revoked): 1/2.
+  std::vector<EtcdKv> hold;
+  ASSERT_TRUE(c.range("/sluice/agent-test/held/edge-a", false, &hold, nullptr, &error)) << error;
+  ASSERT_FALSE(hold.empty());
+  ASSERT_TRUE(c.lease_revoke(hold[0].lease, &error)) << error;
+  FleetStart late;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &late, &error))
+      << error;
+  EXPECT_FALSE(late.held);
+  ASSERT_TRUE(late.shares.boundary_lookups.has_value());
+  EXPECT_EQ(late.shares.boundary_lookups->rate, 20000U);
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 // An edge whose writes reach etcd while its reads do not (a slow or
 // filtered link; here its etcd user may write the fleet's keys but not read
 // them): out of sync for static_sec, it raises its share to 1/N, and tells

@@ -96,6 +96,13 @@ json gone_hold(const std::string& node, uint64_t rate) {
   return ::testing::AssertionSuccess();
 }
 
+// member_config(port) with static_sec `sec`.
+std::string member_config_static(int port, int sec) {
+  std::string text = member_config(port);
+  const std::string one = "static_sec = 1";
+  return text.replace(text.find(one), one.size(), "static_sec = " + std::to_string(sec));
+}
+
 TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtcd) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;  // the kept fleet config goes here, not to /var/lib/sluice
@@ -218,6 +225,20 @@ struct JoinedEdge {
   if (!h.state().set_shares(start->shares, &error)) return ::testing::AssertionFailure() << error;
   *agent = std::make_unique<FleetAgent>(*loaded->config->fleet, h.state(), *start);
   return ::testing::AssertionSuccess();
+}
+
+// The member `h` joins beside edge-b (kEdgeB, under a lease of its own),
+// takes the 2000 of 40000/s edge-b's demand leaves it, and stops cleanly.
+::testing::AssertionResult join_cold_and_stop(EtcdClient& c, test::ControlHarness& h,
+                                              LoadResult* loaded) {
+  int64_t lease = 0;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  if (::testing::AssertionResult r = put_edge_b(c, kEdgeB, &lease); !r) return r;
+  if (::testing::AssertionResult r = join_here(h, loaded, &start, &agent); !r) return r;
+  if (!within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
+    return ::testing::AssertionFailure() << "share " << boundary_rate(h.dataplane());
+  return ::testing::AssertionSuccess();  // the agent goes: a clean stop
 }
 
 ::testing::AssertionResult join_edge(int port, JoinedEdge* e) {
@@ -664,20 +685,10 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
   auto etcd = std::make_unique<testing::EtcdProcess>(24832);
   ASSERT_TRUE(etcd->ready());
   EtcdClient c({etcd->url()}, std::chrono::milliseconds(2000));
-  int64_t lease = 0;
-  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
-  std::string text = member_config(24832);
-  const std::string one = "static_sec = 1";
   // (4 s: the stop, etcd's, and the start here must come within it.)
-  text.replace(text.find(one), one.size(), "static_sec = 4");
-  test::ControlHarness h(text);
+  test::ControlHarness h(member_config_static(24832, 4));
   LoadResult loaded;
-  FleetStart start;
-  std::unique_ptr<FleetAgent> agent;
-  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
-  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
-      << boundary_rate(h.dataplane());
-  agent.reset();  // a clean stop
+  ASSERT_TRUE(join_cold_and_stop(c, h, &loaded));
   etcd.reset();
 
   std::string error;
@@ -691,7 +702,7 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
   ASSERT_TRUE(again.shares.boundary_lookups.has_value());
   EXPECT_EQ(again.shares.boundary_lookups->rate, 2000U);
   ASSERT_TRUE(h.state().set_shares(again.shares, &error)) << error;
-  agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
+  auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
   EXPECT_TRUE(agent->figures().static_shares);
   EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
   // static_sec (4 s) after its last sync it falls as a running edge does:
@@ -728,19 +739,9 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   testing::EtcdProcess etcd(24836);
   ASSERT_TRUE(etcd.ready());
   EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
-  int64_t lease = 0;
-  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
-  std::string text = member_config(24836);
-  const std::string one = "static_sec = 1";
-  text.replace(text.find(one), one.size(), "static_sec = 30");
-  test::ControlHarness h(text);
+  test::ControlHarness h(member_config_static(24836, 30));
   LoadResult loaded;
-  FleetStart start;
-  std::unique_ptr<FleetAgent> agent;
-  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
-  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
-      << boundary_rate(h.dataplane());
-  agent.reset();  // a clean stop: its hold stays for static_sec
+  ASSERT_TRUE(join_cold_and_stop(c, h, &loaded));  // its hold stays for static_sec
 
   std::string error;
   FleetStart again;
@@ -753,7 +754,7 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   EXPECT_EQ(again.shares.boundary_lookups->rate, 2000U);
   EXPECT_EQ(again.shares.edges, 2U) << "a budget the hold lacks: 1/2 of it";
   ASSERT_TRUE(h.state().set_shares(again.shares, &error)) << error;
-  agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
+  auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
   EXPECT_FALSE(agent->figures().static_shares);
   EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
   EXPECT_TRUE(back_in_sync(h));

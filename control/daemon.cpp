@@ -354,9 +354,11 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     if (!control_owner->set_shares(fleet->shares, &error))
       log_event(LogLevel::error, "fleet: first shares refused", {{"error", error}});
     if (!fleet->record.profile.empty()) {
+      // fleet->shares are of the profile's budgets (fleet_join): not
+      // scaled to them again.
       const nlohmann::json r = control_owner->apply_fleet_config(
           fleet->record.config, fleet->record.profile, first_generation, fleet->record.origin,
-          fleet->record.op);
+          fleet->record.op, false, &fleet->shares);
       if (!r.value("ok", false))
         log_event(LogLevel::error, "fleet: the fleet's profile was refused",
                   {{"profile", fleet->record.profile}, {"error", r.value("error", "")}});

@@ -70,9 +70,12 @@ class ControlState {
   // generation `revision`, audited with who changed it in the fleet.
   // `retry`: this edge refused the revision before; a refusal again is not
   // logged or counted again (the agent says once per revision and reason).
+  // `shares`: this edge's shares to run with it, of its budgets already (a
+  // start's, fleet_join); null: the shares in force, scaled to its budgets.
   nlohmann::json apply_fleet_config(const std::string& fleet_text, const std::string& profile,
                                     uint64_t revision, const nlohmann::json& fleet_origin,
-                                    const std::string& fleet_op, bool retry = false);
+                                    const std::string& fleet_op, bool retry = false,
+                                    const EdgeShares* shares = nullptr);
   // This edge's shares of the fleet budgets: the running config again with
   // its budgets replaced by them. Not a config change (same generation, no
   // history, no audit line). False + *error when the dataplane refused.

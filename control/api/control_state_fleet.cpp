@@ -20,7 +20,8 @@ void ControlState::join_fleet(const std::string& prefix, const std::string& node
 
 json ControlState::apply_fleet_config(const std::string& fleet_text, const std::string& profile,
                                       uint64_t revision, const json& fleet_origin,
-                                      const std::string& fleet_op, bool retry) {
+                                      const std::string& fleet_op, bool retry,
+                                      const EdgeShares* shares) {
   std::lock_guard<std::mutex> lock(mutex_);
   quiet_refusals_ = retry;
   struct Loud {
@@ -40,7 +41,9 @@ json ControlState::apply_fleet_config(const std::string& fleet_text, const std::
   // This edge's shares move with the budgets at once (a lowered budget must
   // not run on shares of the old one until the next sync).
   const std::optional<EdgeShares> before = shares_;
-  if (shares_ && effective_.config) {
+  if (shares != nullptr) {
+    shares_ = *shares;
+  } else if (shares_ && effective_.config) {
     const LoadResult next = profile.empty() ? r : apply_profile(r.text, config_path_, profile);
     if (next.ok()) shares_ = rescale_shares(*shares_, *effective_.config, *next.config);
   }

@@ -71,6 +71,9 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
                                                             *start.kept_sync);
   else if (start.from_cache)
     last_ok_ -= std::chrono::seconds(fleet.static_sec);
+  else if (start.held)  // out of sync from the start: falls when the hold ends
+    last_ok_ -= std::chrono::seconds(fleet.static_sec -
+                                     std::min<int64_t>(start.hold_ttl_sec, fleet.static_sec));
   last_edges_ = start.edges;
   even_ = !kept && !start.held;            // the shares it stopped with: falls as a running edge
   fell_even_ = start.from_cache && !kept;  // its kept copy's 1/N: so may the others' be
@@ -82,6 +85,15 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   kept_record_ = start.record;
   kept_edges_ = start.edges;
   if (!start.from_cache) keep_cache(start.record, start.edges);
+  drop_kept_stop_ = start.from_cache;
+  // Started on its hold, which the others count until its record is back:
+  // the record waits a sync, so that it says the demand measured over it
+  // (a record at once said none, and the split left the edge its floor for
+  // two syncs: 16/s of a share of 61 in a live check).
+  if (start.held) {
+    measure();
+    first_tick_ = std::chrono::milliseconds(fleet.sync_ms);
+  }
   control_.set_fleet_status([this] { return status(); });
   thread_ = std::thread([this] { run(); });
   watch_thread_ = std::thread([this] { watch(); });
@@ -138,7 +150,7 @@ void FleetAgent::watch() {
 
 void FleetAgent::run() {
   EtcdClient etcd(fleet_.etcd, etcd_timeout(fleet_), fleet_.access);
-  auto next = Clock::now();
+  auto next = Clock::now() + first_tick_;
   for (;;) {
     bool changed = false;
     {
@@ -484,6 +496,10 @@ void FleetAgent::tick(EtcdClient& etcd) {
   rebalance_adaptive(all, learned_rates);
   even_ = false;
   last_edges_ = live.size() + held.size();
+  if (drop_kept_stop_) {
+    drop_kept_stop_ = false;
+    keep_cache(kept_record_, kept_edges_);
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     last_ok_ = now;

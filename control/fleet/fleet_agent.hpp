@@ -46,7 +46,7 @@ struct FleetStart {
   // active profile, record.profile, is applied over it once sluiced runs).
   LoadResult loaded;
   FleetRecord record;
-  EdgeShares shares;        // this edge's first shares
+  EdgeShares shares;        // this edge's first shares, of the budgets with record.profile
   std::size_t edges = 1;    // edges in the fleet, this one included
   bool from_cache = false;  // etcd did not answer: the kept copy
   // From the kept copy, within static_sec of it: the last sync before a
@@ -54,8 +54,10 @@ struct FleetStart {
   // it (counted by the agent, after the join's own time). None: 1/N.
   std::optional<std::chrono::system_clock::time_point> kept_sync;
   // With etcd: `shares` are this node's hold (a restart within static_sec
-  // of a clean stop), what the other edges count for it. False: 1/N.
+  // of a clean stop), what the other edges count for it until its lease
+  // ends, hold_ttl_sec (whole seconds) from the join. False: 1/N.
   bool held = false;
+  int64_t hold_ttl_sec = 0;
   // The fleet's salt of sticky ranks (PREFIX/rank_seed; the first edge's own
   // kept seed, default_seed(), when the fleet had none): sluiced uses it for
   // configs without admission.seed, so every edge ranks a source alike.
@@ -234,6 +236,10 @@ class FleetAgent {
   std::optional<EdgeDemand> published_;  // the demand of this edge's last sync (tick)
   double published_ms_ = 0;              // when (unix ms)
   std::size_t kept_edges_ = 0;
+  // Started from the kept copy: its "stopped" entry (that start's shares)
+  // is dropped at the first sync, so that a crash later does not take them.
+  bool drop_kept_stop_ = false;
+  std::chrono::milliseconds first_tick_{0};  // after the start (a held start: a sync)
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState
   FleetFigures figures_;      // shares and fleet_lookups filled in by figures()

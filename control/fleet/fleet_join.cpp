@@ -12,6 +12,7 @@
 
 #include "control/api/json_parse.hpp"
 #include "control/config/compile.hpp"  // default_seed
+#include "control/config/config_loader.hpp"
 #include "control/fleet/agent_detail.hpp"
 #include "control/fleet/etcd_client.hpp"
 #include "control/fleet/fleet_agent.hpp"
@@ -174,8 +175,15 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       // This node's hold, from before a restart (a clean stop leaves it for
       // static_sec): the shares the others count for it until they read its
       // record again, so the shares it may take until its first sync.
+      // Taken with what is left of it (in whole seconds, at least one):
+      // the others free its shares when it ends.
       const json h = parse_json(kv.value);
-      if (h.is_object() && h.contains("shares")) own_hold = shares_from_json(h["shares"]);
+      int64_t ttl = -1;
+      if (h.is_object() && h.contains("shares") && etcd.lease_ttl(kv.lease, &ttl, &etcd_error) &&
+          ttl >= 1) {
+        own_hold = shares_from_json(h["shares"]);
+        start->hold_ttl_sec = ttl;
+      }
     }
     for (const EtcdKv& kv : members) {
       if (kv.lease == 0) continue;
@@ -277,12 +285,19 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
   // Until this edge has published its demand: the shares the fleet counts
   // for it (its hold in etcd, or without etcd the ones it stopped with),
   // else an even share (what it takes from the others is theirs again
-  // within a sync or two). A budget they lack (new since) at 1/edges.
+  // within a sync or two). A budget they lack (new since) at 1/edges. All
+  // of the budgets the fleet runs, its profile applied, as every edge's
+  // shares are (sluiced does not scale them to the profile again).
   start->edges = edges;
   start->held = !start->kept_sync && own_hold.has_value();
+  const LoadResult running =
+      start->record.profile.empty()
+          ? start->loaded
+          : apply_profile(start->loaded.text, config_path, start->record.profile);
   start->shares = start->kept_sync ? stop->shares
-                  : start->held    ? *own_hold
-                                   : even_shares(*start->loaded.config, edges);
+                  : start->held
+                      ? *own_hold
+                      : even_shares(*(running.ok() ? running : start->loaded).config, edges);
   start->shares.edges = edges;
   return true;
 }

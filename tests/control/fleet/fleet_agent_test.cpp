@@ -19,6 +19,7 @@
 #include "tests/control/api/control_test_env.hpp"
 #include "tests/control/fleet/etcd_fixture.hpp"
 #include "tests/control/fleet/member_env.hpp"
+#include "tests/support/traffic.hpp"
 
 namespace sluice {
 namespace {
@@ -730,16 +731,23 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
 // A clean restart while its hold lives (static_sec after the stop) starts
 // with the hold's shares, what the other edges count for it, until its
 // first sync. Before, 1/N: a cold edge over its share for a sync or so,
-// the fleet over its budget by 1/N less its share. Once the hold has
-// ended, the others count nothing for it: 1/N as before.
+// the fleet over its budget by 1/N less its share. Its record waits a sync,
+// so that it says the demand measured over that sync (before, none: the
+// split left a restarted edge its floor for two syncs). Out of sync from
+// the start, it falls when its hold ends, as the others free the hold's
+// shares (before, static_sec after the start). Once the hold has ended,
+// the others count nothing for it: 1/N at once.
 TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;
   ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
-  testing::EtcdProcess etcd(24836);
-  ASSERT_TRUE(etcd.ready());
-  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
-  test::ControlHarness h(member_config_static(24836, 30));
+  auto etcd = std::make_unique<testing::EtcdProcess>(24836);
+  ASSERT_TRUE(etcd->ready());
+  EtcdClient c({etcd->url()}, std::chrono::milliseconds(2000));
+  // A sync a second: its first record is not missed by a 10 ms poll.
+  std::string text = member_config_static(24836, 30);
+  text.replace(text.find("sync_ms = 50"), 12, "sync_ms = 1000");
+  test::ControlHarness h(text);
   LoadResult loaded;
   ASSERT_TRUE(join_cold_and_stop(c, h, &loaded));  // its hold stays for static_sec
 
@@ -749,6 +757,8 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
       << error;
   EXPECT_FALSE(again.from_cache);
   EXPECT_TRUE(again.held);
+  EXPECT_GE(again.hold_ttl_sec, 25);
+  EXPECT_LE(again.hold_ttl_sec, 30);
   EXPECT_EQ(again.edges, 2U);
   ASSERT_TRUE(again.shares.boundary_lookups.has_value());
   EXPECT_EQ(again.shares.boundary_lookups->rate, 2000U);
@@ -757,8 +767,23 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
   EXPECT_FALSE(agent->figures().static_shares);
   EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
+  for (uint32_t i = 0; i < 100; i++)
+    h.dataplane().feed(test::syn_v4(test::kNet198_18 + 0x10000 + i), 1'000'000'000ULL + i);
+  EtcdKv first;
+  ASSERT_TRUE(within_10s([&] {
+    std::vector<EtcdKv> kvs;
+    std::string e;
+    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
+      return false;
+    first = kvs[0];
+    return true;
+  }));
+  EXPECT_EQ(first.create_revision, first.mod_revision) << "its first record";
+  double lookups = 0;
+  const json record = json::parse(first.value);
+  for (const json& d : record["demand"]) lookups += d.value("lookups", 0.0);
+  EXPECT_GT(lookups, 0) << first.value;  // ~100 a sync; before: none
   EXPECT_TRUE(back_in_sync(h));
-  EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
   agent.reset();
 
   // Its hold ended (its lease revoked): 1/2.
@@ -772,6 +797,26 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   EXPECT_FALSE(late.held);
   ASSERT_TRUE(late.shares.boundary_lookups.has_value());
   EXPECT_EQ(late.shares.boundary_lookups->rate, 20000U);
+
+  // A hold in its last 2 s, and etcd gone before the first sync: 1/2
+  // once the hold has ended (and the raise's delay, 8 syncs), not 30 s on.
+  int64_t short_lease = 0;
+  ASSERT_TRUE(c.lease_grant(2, &short_lease, &error)) << error;
+  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-a", gone_hold("edge-a", 2000).dump(), short_lease,
+                    nullptr, &error));
+  FleetStart ending;
+  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &ending, &error))
+      << error;
+  EXPECT_TRUE(ending.held);
+  EXPECT_LE(ending.hold_ttl_sec, 2);
+  ASSERT_TRUE(h.state().set_shares(ending.shares, &error)) << error;
+  agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), ending);
+  etcd.reset();
+  EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
+  EXPECT_TRUE(test::eventually([&] { return boundary_rate(h.dataplane()) == 20000; },
+                               std::chrono::seconds(20)))
+      << boundary_rate(h.dataplane());
+  agent.reset();
   ::unsetenv("STATE_DIRECTORY");
 }
 

@@ -107,6 +107,70 @@ TEST(FleetAgent, TheKeptCopyFollowsTheFleetsSizeAndSeedsALostConfig) {
 
 // An edge that would seed a fleet with an empty policy (no fleet config in
 // etcd, no copy kept, no fleet tables in its file) refuses to.
+// Under a fleet profile that changes a budget (surge-1: the boundary's
+// lookups 30000/s where the tables say 40000), a start's shares are of the
+// profile's budgets: an even share 1/N of them, and a hold's (or the kept
+// copy's) shares as they stand, not scaled to the profile again. Before,
+// sluiced scaled every start's shares from the tables' budgets to the
+// profile's: a hold's 7000 ran as 5250 (and a profile that raised a budget
+// raised it past what the other edges count for this one).
+TEST(FleetAgent, AStartUnderTheFleetsProfileTakesSharesOfItsBudgets) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24840);
+  ASSERT_TRUE(etcd.ready());
+  test::ControlHarness h(member_config(24840));
+  const LoadResult loaded = load_config_file(h.config_path());
+  ASSERT_TRUE(loaded.ok());
+  const FleetConfig& fleet = *loaded.config->fleet;
+  std::string error;
+  FleetStart seeded;
+  ASSERT_TRUE(fleet_join(fleet, h.config_path(), loaded.text, &seeded, &error)) << error;
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  FleetRecord surge = seeded.record;
+  surge.profile = "surge-1";
+  bool swapped = false;
+  int64_t revision = 0;
+  std::string note;
+  ASSERT_TRUE(
+      write_fleet_record(c, fleet, surge, seeded.record.revision, &swapped, &revision, &note))
+      << note;
+  ASSERT_TRUE(swapped);
+  int64_t lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &lease, &error)) << error;
+  ASSERT_TRUE(c.put("/sluice/agent-test/edges/edge-b", json{{"node", "edge-b"}}.dump(), lease,
+                    nullptr, &error));
+
+  // As sluiced starts a member (daemon.cpp): its first shares, then the
+  // fleet's profile with them.
+  auto start_here = [&](FleetStart* start) {
+    EXPECT_TRUE(fleet_join(fleet, h.config_path(), loaded.text, start, &error)) << error;
+    h.state().join_fleet(fleet.prefix, fleet.node, start->record.config);
+    EXPECT_TRUE(h.state().set_shares(start->shares, &error)) << error;
+    const json r = h.state().apply_fleet_config(start->record.config, start->record.profile,
+                                                static_cast<uint64_t>(start->record.revision),
+                                                json::object(), "set", false, &start->shares);
+    EXPECT_TRUE(r["ok"]) << r.dump();
+    return h.dataplane().last_profile().boundary_lookups.rate_per_sec;
+  };
+  FleetStart even;
+  EXPECT_EQ(start_here(&even), 15000U) << "1/2 of the profile's 30000";
+  EXPECT_EQ(even.record.profile, "surge-1");
+  EXPECT_FALSE(even.held);
+
+  // This node's hold (a restart after a clean stop): its 7000 as they are.
+  int64_t hold_lease = 0;
+  ASSERT_TRUE(c.lease_grant(30, &hold_lease, &error)) << error;
+  const json hold = {{"node", "edge-a"},
+                     {"shares", {{"boundary_lookups", {{"rate", 7000}, {"burst", 700}}}}}};
+  ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-a", hold.dump(), hold_lease, nullptr, &error));
+  FleetStart held;
+  EXPECT_EQ(start_here(&held), 7000U) << "not 7000 x 30000 / 40000";
+  EXPECT_TRUE(held.held);
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 TEST(FleetAgent, AnEdgeWithoutFleetTablesDoesNotSeedAnEmptyPolicy) {
   SLUICE_REQUIRE_ETCD();
   test::TempDir state;

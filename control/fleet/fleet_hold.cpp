@@ -90,10 +90,12 @@ void FleetAgent::count_vanished(EtcdClient& etcd, const std::vector<EtcdKv>& rec
     if (s) c.shares = higher_of(c.shares, *s);
   }
   for (const auto& [node, shares] : *held) now[node].shares = higher_of(now[node].shares, shares);
+  // A lease etcd did not tell the life of (slow, or gone since the range)
+  // lives: an edge etcd lost is not freed on a failed call.
   auto lives = [&etcd](int64_t lease) {
     int64_t ttl = 0;
     std::string error;
-    return lease != 0 && etcd.lease_ttl(lease, &ttl, &error) && ttl >= 0;  // 0: its last second
+    return lease != 0 && (!etcd.lease_ttl(lease, &ttl, &error) || ttl >= 0);  // 0: its last second
   };
   std::set<std::string> vanished;
   for (const auto& [node, before] : counted_) {

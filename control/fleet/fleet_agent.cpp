@@ -78,7 +78,7 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   even_ = !kept && !start.held;            // the shares it stopped with: falls as a running edge
   fell_even_ = start.from_cache && !kept;  // its kept copy's 1/N: so may the others' be
   shares_ = start.shares;
-  figures_.static_shares = start.from_cache;
+  figures_.static_shares = start.from_cache || start.held;  // until its first sync
   // The join reached etcd (or not): a first sync that fails then is news,
   // and the log says so.
   figures_.etcd_up = !start.from_cache;

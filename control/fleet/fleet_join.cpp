@@ -179,7 +179,8 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       // the others free its shares when it ends.
       const json h = parse_json(kv.value);
       int64_t ttl = -1;
-      if (h.is_object() && h.contains("shares") && etcd.lease_ttl(kv.lease, &ttl, &etcd_error) &&
+      std::string why;
+      if (h.is_object() && h.contains("shares") && etcd.lease_ttl(kv.lease, &ttl, &why) &&
           ttl >= 1) {
         own_hold = shares_from_json(h["shares"]);
         start->hold_ttl_sec = ttl;

@@ -357,9 +357,10 @@ void FleetAgent::tick(EtcdClient& etcd) {
       error = "fleet.node \"" + fleet_.node + "\" is held by a live edge at " + held_by +
               ": every edge needs a node name of its own";
     const double silent = std::chrono::duration<double>(now - last_ok_).count();
-    bool fall_to_even = false;
+    bool fall_to_even = false, was_in_sync = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      was_in_sync = !figures_.static_shares;
       const bool news = held_by.empty() ? figures_.etcd_up : held_by != logged_held_by_;
       logged_held_by_ = held_by;
       if (news)
@@ -373,6 +374,12 @@ void FleetAgent::tick(EtcdClient& etcd) {
       figures_.last_sync_age_sec = silent;
       sync_error_ = error;
       fall_to_even = silent >= fleet_.static_sec && !even_;
+    }
+    // Its shares and last sync kept, as at a clean stop: a crash and a
+    // start meanwhile keep them too, until static_sec (dropped once back).
+    if (was_in_sync) {
+      keep_cache(kept_record_, kept_edges_, true);
+      drop_kept_stop_ = true;
     }
     if (fall_to_even) {
       fall_to_even_shares(etcd, cfg, current, held_by, error);

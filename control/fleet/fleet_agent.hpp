@@ -236,8 +236,9 @@ class FleetAgent {
   std::optional<EdgeDemand> published_;  // the demand of this edge's last sync (tick)
   double published_ms_ = 0;              // when (unix ms)
   std::size_t kept_edges_ = 0;
-  // Started from the kept copy: its "stopped" entry (that start's shares)
-  // is dropped at the first sync, so that a crash later does not take them.
+  // The kept copy has a "stopped" entry (its shares and last sync, written
+  // when etcd went away, or read at a start from the copy): dropped at the
+  // next sync, so that a crash later does not take them.
   bool drop_kept_stop_ = false;
   std::chrono::milliseconds first_tick_{0};  // after the start (a held start: a sync)
 

@@ -236,10 +236,11 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       return false;
     }
     start->from_cache = true;
-    // Stopped cleanly within static_sec of its last sync: the shares it
-    // enforced, for the rest of static_sec, as the others keep theirs (an
-    // even share at once raised a cold edge's while the others kept theirs:
-    // the fleet over its budget by 1/N less its share for up to static_sec).
+    // Within static_sec of its last sync (kept at a clean stop, and when
+    // etcd went away: a crash in the outage): that sync's shares, for the
+    // rest of static_sec, as the others keep theirs (an even share at once
+    // raised a cold edge's while the others kept theirs: the fleet over its
+    // budget by 1/N less its share for up to static_sec).
     const double now_ms = std::chrono::duration<double, std::milli>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
@@ -249,14 +250,13 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
       start->kept_sync = std::chrono::system_clock::time_point(
           std::chrono::duration_cast<std::chrono::system_clock::duration>(
               std::chrono::duration<double, std::milli>(stop->last_sync_unix_ms)));
-    start->log = "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +
-                 cache_path(fleet) + " (revision " + std::to_string(start->record.revision) + ")" +
-                 (start->kept_sync
-                      ? " with the shares this edge enforced when it stopped, " +
-                            std::to_string(silent.count()) +
-                            " ms after its last sync, until static_sec has passed since (then an "
-                            "even share)"
-                      : " with an even share");
+    start->log =
+        "etcd cannot be reached (" + etcd_error + "): the fleet config kept in " +
+        cache_path(fleet) + " (revision " + std::to_string(start->record.revision) + ")" +
+        (start->kept_sync
+             ? " with the shares of this edge's last sync, " + std::to_string(silent.count()) +
+                   " ms ago, until static_sec has passed since (then an even share)"
+             : " with an even share");
   }
   std::string invalid = composed(fleet, config_path, local_text, start);
   if (!invalid.empty() && !start->from_cache) {

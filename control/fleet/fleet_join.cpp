@@ -291,6 +291,9 @@ bool fleet_join(const FleetConfig& fleet, const std::string& config_path,
   // shares are (sluiced does not scale them to the profile again).
   start->edges = edges;
   start->held = !start->kept_sync && own_hold.has_value();
+  if (start->held)
+    start->log += "; the shares of this node's hold until its first sync (" +
+                  std::to_string(start->hold_ttl_sec) + " s left of the hold)";
   const LoadResult running =
       start->record.profile.empty()
           ? start->loaded

@@ -792,6 +792,7 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
       << error;
   EXPECT_FALSE(again.from_cache);
   EXPECT_TRUE(again.held);
+  EXPECT_NE(again.log.find("the shares of this node's hold"), std::string::npos) << again.log;
   EXPECT_GE(again.hold_ttl_sec, 25);
   EXPECT_LE(again.hold_ttl_sec, 30);
   EXPECT_EQ(again.edges, 2U);

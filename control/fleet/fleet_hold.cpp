@@ -42,9 +42,17 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
   const auto now = std::chrono::steady_clock::now();
   for (const EtcdKv& kv : kvs) {
     const std::string node = kv.key.substr(fleet_held_prefix(fleet_).size());
+    if (node == fleet_.node) {
+      // Its own, as this edge wrote it: one that says other shares (an
+      // older one an etcd restore brought back, or one changed by hand),
+      // or lost its lease, is written again.
+      const json h = parse_json(kv.value);
+      own_found = kv.lease != 0 && hold_written_ && h.is_object() && h.contains("shares") &&
+                  shares_from_json(h["shares"]) == hold_written_;
+      continue;
+    }
     // Holds without a lease (written by hand) would count forever: none.
-    own_found |= node == fleet_.node;
-    if (node == fleet_.node || kv.lease == 0) continue;
+    if (kv.lease == 0) continue;
     const auto before = holds_seen_.find(node);
     seen[node] = {
         kv.value, kv.lease,
@@ -60,7 +68,8 @@ std::map<std::string, EdgeShares> FleetAgent::held_of(const std::vector<EtcdKv>&
   }
   holds_seen_ = std::move(seen);
   // This edge's own hold gone from etcd (its keys lost, or deleted by hand)
-  // while it thought it written: written again at this sync (step 4).
+  // or not as written, while it thought it written: written again at this
+  // sync (step 4).
   if (!own_found) hold_written_.reset();
   return held;
 }

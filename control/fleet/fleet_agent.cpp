@@ -286,6 +286,10 @@ bool FleetAgent::publish(EtcdClient& etcd, const std::string& record, std::strin
 void FleetAgent::tick(EtcdClient& etcd) {
   const auto now = Clock::now();
   const EdgeDemand mine = measure();
+  // Its first sample (no demand measured yet): its record says so, and the
+  // edges count it at the shares it enforces for this sync, it too (a
+  // record of no demand left it its floor for two syncs: 16/s of 166).
+  const bool warming = samples_.size() < 2;
   std::string error;
   bool ok = true;
   if (untold_) tell_even_shares(etcd);  // 0. before anything else goes over the link
@@ -324,6 +328,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
                  {"generation", applied_revision_},
                  {"floor_pct", fleet_.floor_pct},
                  {"unix_ms", now_ms}};
+  if (warming) record["warming"] = true;
   // The sample before, so that every edge can tell this edge's demand at
   // any time between the two (step 3).
   if (published_)
@@ -414,12 +419,15 @@ void FleetAgent::tick(EtcdClient& etcd) {
   }
   const Config in_force = control_.config();
   const EdgeShares even = even_shares(in_force, even_edges_);
-  std::map<std::string, EdgeShares> unheard;  // live records older than back_revision_
+  std::map<std::string, EdgeShares> unheard;        // live records older than back_revision_
+  std::map<std::string, EdgeShares> warming_edges;  // first records (no demand measured)
   std::vector<EdgeDemand> live{
       published_ ? demand_at(*published_, published_ms_, mine, now_ms, ref_ms) : mine};
   live[0].node = fleet_.node;
-  published_ = mine;
-  published_ms_ = now_ms;
+  if (!warming) {  // its next record's "before": not the demand it did not measure
+    published_ = mine;
+    published_ms_ = now_ms;
+  }
   std::map<std::string, bool> seen;
   std::map<std::string, double> learned_rates;  // live edges' adaptive rates
   // The floor every edge splits by: the largest any live edge asks for
@@ -457,10 +465,14 @@ void FleetAgent::tick(EtcdClient& etcd) {
           std::max<uint32_t>(floor_pct, std::min<uint32_t>(50, r["floor_pct"].get<uint32_t>()));
     EdgeDemand d = record_demand_at(r, ref_ms);
     d.node = node;
+    std::optional<EdgeShares> said;
+    if (r.contains("shares")) said = shares_from_json(r["shares"]);
     if (kv.mod_revision < back_revision_) {  // not heard since this edge came back
-      std::optional<EdgeShares> said;
-      if (r.contains("shares")) said = shares_from_json(r["shares"]);
       unheard[node] = higher_of(said ? *said : EdgeShares{}, even);
+      continue;
+    }
+    if (r.contains("warming") && r["warming"] == true) {  // at what it enforces, for a sync
+      warming_edges[node] = said ? *said : even;
       continue;
     }
     live.push_back(d);
@@ -468,6 +480,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   std::map<std::string, EdgeShares> held = held_of(holds, seen, even);
   count_vanished(etcd, kvs, seen, &held);
   for (auto& [node, shares] : unheard) held[node] = shares;
+  for (auto& [node, shares] : warming_edges) held[node] = shares;
   if (unheard.size() != unheard_logged_) {
     unheard_logged_ = unheard.size();
     if (!unheard.empty())
@@ -479,7 +492,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
 
   // 4. This edge's shares of the budgets in force.
   const std::map<std::string, EdgeShares> all = compute_shares(in_force, live, held, floor_pct);
-  const EdgeShares next = all.at(fleet_.node);
+  const EdgeShares next = warming ? current : all.at(fleet_.node);
   const bool was_static = even_ || [this] {
     std::lock_guard<std::mutex> lock(mutex_);
     return figures_.static_shares;

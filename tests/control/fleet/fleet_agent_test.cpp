@@ -864,6 +864,58 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   ::unsetenv("STATE_DIRECTORY");
 }
 
+// An edge's first record, before it has measured any demand, says so
+// ("warming"): every edge counts it at the shares it enforces for that sync,
+// and it keeps them too. Before, a record of no demand: the split left a new
+// or restarted edge its floor share for two syncs (a live check: 16/s where
+// 1/N was 166 and its demand's share 61).
+TEST(FleetAgent, AnEdgesFirstRecordCountsAtTheSharesItEnforces) {
+  SLUICE_REQUIRE_ETCD();
+  test::TempDir state;
+  ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
+  testing::EtcdProcess etcd(24848);
+  ASSERT_TRUE(etcd.ready());
+  EtcdClient c({etcd.url()}, std::chrono::milliseconds(2000));
+  int64_t lease = 0;
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
+  // A sync a second: its first record is not missed by a 10 ms poll.
+  std::string text = member_config(24848);
+  text.replace(text.find("sync_ms = 50"), 12, "sync_ms = 1000");
+  test::ControlHarness h(text);
+  LoadResult loaded;
+  FleetStart start;
+  std::unique_ptr<FleetAgent> agent;
+  ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
+  EtcdKv first;
+  ASSERT_TRUE(within_10s([&] {
+    std::vector<EtcdKv> kvs;
+    std::string e;
+    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
+      return false;
+    first = kvs[0];
+    return true;
+  }));
+  EXPECT_EQ(first.create_revision, first.mod_revision) << "its first record";
+  EXPECT_EQ(json::parse(first.value).value("warming", false), true) << first.value;
+  EXPECT_EQ(boundary_rate(h.dataplane()), 20000U) << "1/2 through its first sync";
+  ASSERT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
+      << boundary_rate(h.dataplane());
+
+  // Another edge's first record: counted at the 30000 it says it enforces
+  // (this edge 40000 less that), not by its demand (this edge 2000).
+  json warming = kEdgeB;
+  warming["warming"] = true;
+  warming["shares"] = {{"boundary_lookups", {{"rate", 30000}, {"burst", 3000}}}};
+  ASSERT_TRUE(put_edge_b(c, warming, &lease));
+  EXPECT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 10000; }))
+      << boundary_rate(h.dataplane());
+  ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
+  EXPECT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
+      << boundary_rate(h.dataplane());
+  agent.reset();
+  ::unsetenv("STATE_DIRECTORY");
+}
+
 // An edge whose writes reach etcd while its reads do not (a slow or
 // filtered link; here its etcd user may write the fleet's keys but not read
 // them): out of sync for static_sec, it raises its share to 1/N, and tells

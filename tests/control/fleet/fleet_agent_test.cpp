@@ -97,6 +97,29 @@ json gone_hold(const std::string& node, uint64_t rate) {
   return ::testing::AssertionSuccess();
 }
 
+// fleet_join of the member `h` runs, as its restart does.
+::testing::AssertionResult rejoin(test::ControlHarness& h, const LoadResult& loaded,
+                                  FleetStart* start) {
+  std::string error;
+  if (!fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, start, &error))
+    return ::testing::AssertionFailure() << error;
+  return ::testing::AssertionSuccess();
+}
+
+// edge-a's record as first seen (polled every 10 ms, for up to 10 s).
+::testing::AssertionResult first_record(EtcdClient& c, EtcdKv* first) {
+  if (within_10s([&] {
+        std::vector<EtcdKv> kvs;
+        std::string e;
+        if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
+          return false;
+        *first = kvs[0];
+        return true;
+      }))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no record of edge-a";
+}
+
 // member_config(port) with static_sec `sec`.
 std::string member_config_static(int port, int sec) {
   std::string text = member_config(port);
@@ -120,8 +143,7 @@ TEST(FleetAgent, JoinsTakesItsShareFollowsChangesAndFallsToAnEvenShareWithoutEtc
   const LoadResult loaded = load_config_file(h.config_path());
   ASSERT_TRUE(loaded.ok());
   FleetStart start;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &start));
   EXPECT_NE(start.log.find("seeded"), std::string::npos) << start.log;
   EXPECT_EQ(start.edges, 2U);
   EXPECT_EQ(start.shares.boundary_lookups->rate, 20000U);  // even until it has measured
@@ -704,8 +726,7 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
 
   std::string error;
   FleetStart again;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &again, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &again));
   EXPECT_TRUE(again.from_cache);
   EXPECT_TRUE(again.kept_sync.has_value()) << again.log;
   EXPECT_NE(again.log.find("the shares of this edge's last sync"), std::string::npos) << again.log;
@@ -729,8 +750,7 @@ TEST(FleetAgent, ARestartWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
   kept["stopped"]["last_sync_unix_ms"] = kept["stopped"]["last_sync_unix_ms"].get<double>() - 10000;
   std::ofstream(path) << kept.dump();
   FleetStart late;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &late, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &late));
   EXPECT_FALSE(late.kept_sync.has_value()) << late.log;
   ASSERT_TRUE(late.shares.boundary_lookups.has_value());
   EXPECT_EQ(late.shares.boundary_lookups->rate, 20000U);
@@ -760,10 +780,8 @@ TEST(FleetAgent, ACrashWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
   agent.reset();
   std::ofstream(path) << at_crash;
 
-  std::string error;
   FleetStart again;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &again, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &again));
   EXPECT_TRUE(again.from_cache);
   EXPECT_TRUE(again.kept_sync.has_value()) << again.log << "\n" << at_crash;
   ASSERT_TRUE(again.shares.boundary_lookups.has_value());
@@ -796,8 +814,7 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
 
   std::string error;
   FleetStart again;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &again, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &again));
   EXPECT_FALSE(again.from_cache);
   EXPECT_TRUE(again.held);
   EXPECT_NE(again.log.find("the shares of this node's hold"), std::string::npos) << again.log;
@@ -814,14 +831,7 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   for (uint32_t i = 0; i < 100; i++)
     h.dataplane().feed(test::syn_v4(test::kNet198_18 + 0x10000 + i), 1'000'000'000ULL + i);
   EtcdKv first;
-  ASSERT_TRUE(within_10s([&] {
-    std::vector<EtcdKv> kvs;
-    std::string e;
-    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
-      return false;
-    first = kvs[0];
-    return true;
-  }));
+  ASSERT_TRUE(first_record(c, &first));
   EXPECT_EQ(first.create_revision, first.mod_revision) << "its first record";
   double lookups = 0;
   const json record = json::parse(first.value);
@@ -836,8 +846,7 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   ASSERT_FALSE(hold.empty());
   ASSERT_TRUE(c.lease_revoke(hold[0].lease, &error)) << error;
   FleetStart late;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &late, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &late));
   EXPECT_FALSE(late.held);
   ASSERT_TRUE(late.shares.boundary_lookups.has_value());
   EXPECT_EQ(late.shares.boundary_lookups->rate, 20000U);
@@ -849,8 +858,7 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   ASSERT_TRUE(c.put("/sluice/agent-test/held/edge-a", gone_hold("edge-a", 2000).dump(), short_lease,
                     nullptr, &error));
   FleetStart ending;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &ending, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &ending));
   EXPECT_TRUE(ending.held);
   EXPECT_LE(ending.hold_ttl_sec, 2);
   ASSERT_TRUE(h.state().set_shares(ending.shares, &error)) << error;
@@ -887,14 +895,7 @@ TEST(FleetAgent, AnEdgesFirstRecordCountsAtTheSharesItEnforces) {
   std::unique_ptr<FleetAgent> agent;
   ASSERT_TRUE(join_here(h, &loaded, &start, &agent));
   EtcdKv first;
-  ASSERT_TRUE(within_10s([&] {
-    std::vector<EtcdKv> kvs;
-    std::string e;
-    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty())
-      return false;
-    first = kvs[0];
-    return true;
-  }));
+  ASSERT_TRUE(first_record(c, &first));
   EXPECT_EQ(first.create_revision, first.mod_revision) << "its first record";
   EXPECT_EQ(json::parse(first.value).value("warming", false), true) << first.value;
   EXPECT_EQ(boundary_rate(h.dataplane()), 20000U) << "1/2 through its first sync";
@@ -1269,8 +1270,7 @@ TEST(FleetAgent, WithoutEtcdAtStartItRunsTheConfigItKeptWithAnEvenShare) {
   test::ControlHarness h(member_config(24770));
   const LoadResult loaded = load_config_file(h.config_path());
   FleetStart start;
-  ASSERT_TRUE(fleet_join(*loaded.config->fleet, h.config_path(), loaded.text, &start, &error))
-      << error;
+  ASSERT_TRUE(rejoin(h, loaded, &start));
   EXPECT_TRUE(start.from_cache);
   EXPECT_NE(start.log.find("cannot be reached"), std::string::npos) << start.log;
   EXPECT_EQ(start.shares.boundary_lookups->rate, 40000U);  // 1 edge known

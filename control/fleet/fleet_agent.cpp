@@ -492,7 +492,13 @@ void FleetAgent::tick(EtcdClient& etcd) {
 
   // 4. This edge's shares of the budgets in force.
   const std::map<std::string, EdgeShares> all = compute_shares(in_force, live, held, floor_pct);
-  const EdgeShares next = warming ? current : all.at(fleet_.node);
+  // Warming, the shares it enforces (as the others count it); the sync
+  // after, no raise: the others count it so until they read this record
+  // (a live check: the fleet at 620/s of 500 for 0.2 s, raised at once).
+  const EdgeShares next = warming   ? current
+                          : warmed_ ? lower_of(all.at(fleet_.node), current, in_force)
+                                    : all.at(fleet_.node);
+  warmed_ = warming;
   const bool was_static = even_ || [this] {
     std::lock_guard<std::mutex> lock(mutex_);
     return figures_.static_shares;

@@ -241,6 +241,7 @@ class FleetAgent {
   // next sync, so that a crash later does not take them.
   bool drop_kept_stop_ = false;
   std::chrono::milliseconds first_tick_{0};  // after the start (a held start: a sync)
+  bool warmed_ = false;  // the last sync was its first ("warming"): this one raises nothing
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState
   FleetFigures figures_;      // shares and fleet_lookups filled in by figures()

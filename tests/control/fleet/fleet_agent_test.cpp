@@ -879,6 +879,7 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
 // 1/N was 166 and its demand's share 61).
 TEST(FleetAgent, AnEdgesFirstRecordCountsAtTheSharesItEnforces) {
   SLUICE_REQUIRE_ETCD();
+  std::string error;
   test::TempDir state;
   ::setenv("STATE_DIRECTORY", state.path().c_str(), 1);
   testing::EtcdProcess etcd(24848);
@@ -913,6 +914,45 @@ TEST(FleetAgent, AnEdgesFirstRecordCountsAtTheSharesItEnforces) {
   ASSERT_TRUE(put_edge_b(c, kEdgeB, &lease));
   EXPECT_TRUE(within_10s([&] { return boundary_rate(h.dataplane()) == 2000; }))
       << boundary_rate(h.dataplane());
+
+  // A start (its hold ended) whose demand's share is above 1/2: it raises
+  // nothing at the sync after its first record, whose 1/2 the others count
+  // until they read the next; the sync after that, it does. Every record
+  // says the shares in force when it was written.
+  agent.reset();
+  std::vector<EtcdKv> hold;
+  ASSERT_TRUE(c.range("/sluice/agent-test/held/edge-a", false, &hold, nullptr, &error));
+  ASSERT_FALSE(hold.empty());
+  ASSERT_TRUE(c.lease_revoke(hold[0].lease, &error)) << error;
+  FleetStart again;
+  ASSERT_TRUE(rejoin(h, loaded, &again));
+  ASSERT_FALSE(again.held);
+  ASSERT_TRUE(h.state().set_shares(again.shares, &error)) << error;
+  agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
+  std::vector<json> records;  // from its first (warming) one, in order
+  int64_t seen_revision = 0;
+  uint32_t fed = 0;
+  ASSERT_TRUE(within_10s([&] {
+    for (int i = 0; i < 300; i++, fed++)  // ~30000 lookups/s against edge-b's 1000
+      h.dataplane().feed(test::syn_v4(test::kNet198_18 + 0x20000 + fed % 60000),
+                         2'000'000'000ULL + fed);
+    std::vector<EtcdKv> kvs;
+    std::string e;
+    if (!c.range("/sluice/agent-test/edges/edge-a", false, &kvs, nullptr, &e) || kvs.empty() ||
+        kvs[0].mod_revision == seen_revision)
+      return false;
+    seen_revision = kvs[0].mod_revision;
+    const json r = json::parse(kvs[0].value);
+    if (!records.empty() || r.value("warming", false)) records.push_back(r);
+    return records.size() >= 4;
+  }));
+  auto said = [&](std::size_t i) {
+    return records[i]["shares"]["boundary_lookups"].value("rate", 0);
+  };
+  EXPECT_EQ(said(0), 20000);
+  EXPECT_EQ(said(1), 20000) << "its first sync kept 1/2";
+  EXPECT_EQ(said(2), 20000) << "the sync after it raised nothing: " << records[2].dump();
+  EXPECT_GT(said(3), 20000) << "then its demand's share: " << records[3].dump();
   agent.reset();
   ::unsetenv("STATE_DIRECTORY");
 }

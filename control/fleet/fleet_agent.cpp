@@ -419,8 +419,6 @@ void FleetAgent::tick(EtcdClient& etcd) {
   }
   const Config in_force = control_.config();
   const EdgeShares even = even_shares(in_force, even_edges_);
-  std::map<std::string, EdgeShares> unheard;        // live records older than back_revision_
-  std::map<std::string, EdgeShares> warming_edges;  // first records (no demand measured)
   std::vector<EdgeDemand> live{
       published_ ? demand_at(*published_, published_ms_, mine, now_ms, ref_ms) : mine};
   live[0].node = fleet_.node;
@@ -428,70 +426,25 @@ void FleetAgent::tick(EtcdClient& etcd) {
     published_ = mine;
     published_ms_ = now_ms;
   }
-  std::map<std::string, bool> seen;
-  std::map<std::string, double> learned_rates;  // live edges' adaptive rates
-  // The floor every edge splits by: the largest any live edge asks for
-  // (fleet.floor_pct is an edge's own key, and edges that split by
-  // different floors would hand out more than the budget between them).
-  uint32_t floor_pct = fleet_.floor_pct;
-  if (learned) learned_rates[fleet_.node] = *learned;
-  for (const EtcdKv& kv : kvs) {
-    const std::string node = kv.key.substr(fleet_edges_prefix(fleet_).size());
-    // Records live under their edges' leases; one written without (by
-    // hand) is no edge: it would count forever.
-    if (node == fleet_.node || kv.lease == 0) continue;
-    const json r = parse_json(kv.value);
-    // A record no edge of this build writes (another version, or by hand):
-    // said once per edge, until its record is one again.
-    const bool bad_rate = r.is_object() && r.contains("adaptive_rate") &&
-                          (!r["adaptive_rate"].is_number() || !(r["adaptive_rate"] >= 0.0));
-    if (!r.is_object() || bad_rate) {
-      if (bad_records_.insert(node).second)
-        log_event(LogLevel::warn, "fleet: an edge's record is not one this edge reads",
-                  {{"node", node},
-                   {"why", !r.is_object() ? "not a JSON object"
-                                          : "adaptive_rate is not a rate (a number >= 0)"},
-                   {"effect", !r.is_object() ? "the edge is not counted in the split"
-                                             : "its learned rate is not counted"}});
-      if (!r.is_object()) continue;
-    } else {
-      bad_records_.erase(node);
-    }
-    if (!bad_rate && r.contains("adaptive_rate"))
-      learned_rates[node] = r["adaptive_rate"].get<double>();
-    seen[node] = true;
-    if (r.contains("floor_pct") && r["floor_pct"].is_number_unsigned())
-      floor_pct =
-          std::max<uint32_t>(floor_pct, std::min<uint32_t>(50, r["floor_pct"].get<uint32_t>()));
-    EdgeDemand d = record_demand_at(r, ref_ms);
-    d.node = node;
-    std::optional<EdgeShares> said;
-    if (r.contains("shares")) said = shares_from_json(r["shares"]);
-    if (kv.mod_revision < back_revision_) {  // not heard since this edge came back
-      unheard[node] = higher_of(said ? *said : EdgeShares{}, even);
-      continue;
-    }
-    if (r.contains("warming") && r["warming"] == true) {  // at what it enforces, for a sync
-      warming_edges[node] = said ? *said : even;
-      continue;
-    }
-    live.push_back(d);
-  }
-  std::map<std::string, EdgeShares> held = held_of(holds, seen, even);
-  count_vanished(etcd, kvs, seen, &held);
-  for (auto& [node, shares] : unheard) held[node] = shares;
-  for (auto& [node, shares] : warming_edges) held[node] = shares;
-  if (unheard.size() != unheard_logged_) {
-    unheard_logged_ = unheard.size();
-    if (!unheard.empty())
+  EdgesRead others = read_edges(kvs, ref_ms, even);
+  live.insert(live.end(), others.live.begin(), others.live.end());
+  if (learned) others.learned_rates[fleet_.node] = *learned;
+  std::map<std::string, EdgeShares> held = held_of(holds, others.seen, even);
+  count_vanished(etcd, kvs, others.seen, &held);
+  for (const auto& [node, shares] : others.unheard) held[node] = shares;
+  for (const auto& [node, shares] : others.warming) held[node] = shares;
+  if (others.unheard.size() != unheard_logged_) {
+    unheard_logged_ = others.unheard.size();
+    if (!others.unheard.empty())
       log_event(LogLevel::info,
                 "fleet: back after even shares; edges not heard since counted at an even share "
                 "or more",
-                {{"edges", std::to_string(unheard.size())}});
+                {{"edges", std::to_string(others.unheard.size())}});
   }
 
   // 4. This edge's shares of the budgets in force.
-  const std::map<std::string, EdgeShares> all = compute_shares(in_force, live, held, floor_pct);
+  const std::map<std::string, EdgeShares> all =
+      compute_shares(in_force, live, held, others.floor_pct);
   // Warming, the shares it enforces (as the others count it); the sync
   // after, no raise: the others count it so until they read this record
   // (a live check: the fleet at 620/s of 500 for 0.2 s, raised at once).
@@ -519,7 +472,7 @@ void FleetAgent::tick(EtcdClient& etcd) {
   } else if (hold_written_ != current && !write_hold(etcd, current, &error)) {
     log_event(LogLevel::warn, "fleet: hold not written", {{"error", error}});
   }
-  rebalance_adaptive(all, learned_rates);
+  rebalance_adaptive(all, others.learned_rates);
   even_ = false;
   last_edges_ = live.size() + held.size();
   if (drop_kept_stop_) {

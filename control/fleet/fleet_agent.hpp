@@ -151,6 +151,22 @@ class FleetAgent {
     int64_t record_lease = 0;
     int64_t hold_lease = 0;
   };
+  // The other edges' records as one sync reads them (fleet_edges.cpp):
+  // live edges' demand at ref_ms (between the two samples each record
+  // holds), and the edges counted at shares instead: one not heard since
+  // this edge came back from even shares (back_revision_) at `even` or what
+  // it says, more; one whose first record says it measured no demand yet
+  // ("warming") at what it says it enforces. A record without a lease, or
+  // that is no JSON object, is no edge.
+  struct EdgesRead {
+    std::vector<EdgeDemand> live;
+    std::map<std::string, bool> seen;  // every edge whose record it reads
+    std::map<std::string, EdgeShares> unheard;
+    std::map<std::string, EdgeShares> warming;
+    std::map<std::string, double> learned_rates;  // live edges' adaptive rates
+    uint32_t floor_pct = 0;                       // the largest any edge asks for (and this one)
+  };
+  EdgesRead read_edges(const std::vector<EtcdKv>& kvs, double ref_ms, const EdgeShares& even);
   void count_vanished(EtcdClient& etcd, const std::vector<EtcdKv>& records,
                       const std::map<std::string, bool>& live,
                       std::map<std::string, EdgeShares>* held);

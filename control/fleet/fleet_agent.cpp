@@ -86,14 +86,6 @@ FleetAgent::FleetAgent(const FleetConfig& fleet, ControlState& control, const Fl
   kept_edges_ = start.edges;
   if (!start.from_cache) keep_cache(start.record, start.edges);
   drop_kept_stop_ = start.from_cache;
-  // Started on its hold, which the others count until its record is back:
-  // the record waits a sync, so that it says the demand measured over it
-  // (a record at once said none, and the split left the edge its floor for
-  // two syncs: 16/s of a share of 61 in a live check).
-  if (start.held) {
-    measure();
-    first_tick_ = std::chrono::milliseconds(fleet.sync_ms);
-  }
   control_.set_fleet_status([this] { return status(); });
   thread_ = std::thread([this] { run(); });
   watch_thread_ = std::thread([this] { watch(); });
@@ -150,7 +142,7 @@ void FleetAgent::watch() {
 
 void FleetAgent::run() {
   EtcdClient etcd(fleet_.etcd, etcd_timeout(fleet_), fleet_.access);
-  auto next = Clock::now() + first_tick_;
+  auto next = Clock::now();
   for (;;) {
     bool changed = false;
     {

@@ -256,7 +256,6 @@ class FleetAgent {
   // when etcd went away, or read at a start from the copy): dropped at the
   // next sync, so that a crash later does not take them.
   bool drop_kept_stop_ = false;
-  std::chrono::milliseconds first_tick_{0};  // after the start (a held start: a sync)
   bool warmed_ = false;  // the last sync was its first ("warming"): this one raises nothing
 
   mutable std::mutex mutex_;  // the figures below; never held while calling ControlState

@@ -792,9 +792,8 @@ TEST(FleetAgent, ACrashWhileEtcdIsAwayKeepsItsSharesUntilStaticSec) {
 // A clean restart while its hold lives (static_sec after the stop) starts
 // with the hold's shares, what the other edges count for it, until its
 // first sync. Before, 1/N: a cold edge over its share for a sync or so,
-// the fleet over its budget by 1/N less its share. Its record waits a sync,
-// so that it says the demand measured over that sync (before, none: the
-// split left a restarted edge its floor for two syncs). Out of sync from
+// the fleet over its budget by 1/N less its share. Its first record says
+// so, as any start's (AnEdgesFirstRecordCountsAtTheSharesItEnforces). Out of sync from
 // the start, it falls when its hold ends, as the others free the hold's
 // shares (before, static_sec after the start). Once the hold has ended,
 // the others count nothing for it: 1/N at once.
@@ -826,17 +825,16 @@ TEST(FleetAgent, ARestartWhileItsHoldLivesStartsWithTheHoldsShares) {
   EXPECT_EQ(again.shares.edges, 2U) << "a budget the hold lacks: 1/2 of it";
   ASSERT_TRUE(h.state().set_shares(again.shares, &error)) << error;
   auto agent = std::make_unique<FleetAgent>(*loaded.config->fleet, h.state(), again);
-  EXPECT_TRUE(agent->figures().static_shares) << "until its first sync";
   EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
-  for (uint32_t i = 0; i < 100; i++)
-    h.dataplane().feed(test::syn_v4(test::kNet198_18 + 0x10000 + i), 1'000'000'000ULL + i);
+  // Its first record says it has measured no demand yet, and the hold's
+  // shares: what the others count for it, for that sync too.
   EtcdKv first;
   ASSERT_TRUE(first_record(c, &first));
   EXPECT_EQ(first.create_revision, first.mod_revision) << "its first record";
-  double lookups = 0;
   const json record = json::parse(first.value);
-  for (const json& d : record["demand"]) lookups += d.value("lookups", 0.0);
-  EXPECT_GT(lookups, 0) << first.value;  // ~100 a sync; before: none
+  EXPECT_EQ(record.value("warming", false), true) << first.value;
+  EXPECT_EQ(record["shares"]["boundary_lookups"].value("rate", 0), 2000) << first.value;
+  EXPECT_EQ(boundary_rate(h.dataplane()), 2000U);
   EXPECT_TRUE(back_in_sync(h));
   agent.reset();
 

@@ -211,6 +211,9 @@ json ControlState::change(const std::string& op, const std::string& requested,
     ok["notes"] = notes;
     ok["generation"] = generation_;
     ok["dry_run"] = dry_run;
+    // What the change would do to the base, as its real request says it
+    // (a key the active profile sets: a new generation, nothing in effect).
+    if (dry_run && !base_diff.empty()) ok["base_diff"] = diff_json(base_diff);
     if (!dry_run) {  // same settings, other text (comments, order): keep the new text
       base_source_ = source_of(base, written);
       base_text_ = base;
@@ -228,14 +231,18 @@ json ControlState::change(const std::string& op, const std::string& requested,
   std::string error;
   // A change that would reach nothing is no change (after `sluiced
   // --detach`, say, the links hold the pass-through): said, not applied.
-  if (!diff.empty()) {
-    const DataplaneStats health = dataplane_.stats();
-    if (!health.healthy)
-      return refuse("the dataplane is not enforcing (" + health.unhealthy +
-                    "): the change would reach no packet, so nothing changed; restart sluiced "
-                    "to take the edge back");
-  }
-  if (!diff.empty() && !dataplane_.apply(compile(*next.config), next_generation, &error)) {
+  const DataplaneStats health = dataplane_.stats();
+  if (!diff.empty() && !health.healthy)
+    return refuse("the dataplane is not enforcing (" + health.unhealthy +
+                  "): the change would reach no packet, so nothing changed; restart sluiced "
+                  "to take the edge back");
+  // One the active profile hides reaches the dataplane too, the same
+  // settings under its generation: the edge's record then names the
+  // generation in force, and the next start numbers on from it (before, it
+  // numbered on from the one before, and the audit log had two lines with
+  // one new generation for two configs).
+  if ((!diff.empty() || health.healthy) &&
+      !dataplane_.apply(compile(*next.config), next_generation, &error)) {
     return refuse("the dataplane refused the change: " + error);
   }
   const uint64_t old_generation = generation_;
@@ -275,8 +282,26 @@ json ControlState::change(const std::string& op, const std::string& requested,
   return ok;
 }
 
+// sluice_config_changes_total{result="rejected"} (and SluiceConfigRejected)
+// counts the change requests refused, and requests too malformed to say
+// what they are: not a dry run's answer, nor a refused status, get,
+// history or log_level (which change no config).
 json ControlState::handle(const json& request, const Origin& origin) {
   std::lock_guard<std::mutex> lock(mutex_);
+  const uint64_t rejected = rejected_;
+  json response = handle_locked(request, origin);
+  if (request.is_object()) {
+    const json* op = request.contains("op") ? &request["op"] : nullptr;
+    const json* dry = request.contains("dry_run") ? &request["dry_run"] : nullptr;
+    const bool reads = op != nullptr && op->is_string() &&
+                       (*op == "status" || *op == "get" || *op == "history" || *op == "log_level" ||
+                        *op == "capture");
+    if (reads || (dry != nullptr && dry->is_boolean() && dry->get<bool>())) rejected_ = rejected;
+  }
+  return response;
+}
+
+json ControlState::handle_locked(const json& request, const Origin& origin) {
   try {
     if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
       return refuse("a request is a JSON object with an \"op\" string");

@@ -124,6 +124,7 @@ class ControlState {
                const std::function<bool(const nlohmann::json&)>& emit);
 
  private:
+  nlohmann::json handle_locked(const nlohmann::json& request, const Origin& origin);
   nlohmann::json log_level_op(const nlohmann::json& request, const Origin& origin);
   struct Generation {
     uint64_t number = 0;

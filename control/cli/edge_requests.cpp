@@ -25,17 +25,18 @@ void print_change(const json& r) {
   const json base = r.value("base_diff", json::array());
   const bool dry = r.value("dry_run", false);
   if (diff.empty() && !base.empty()) {
-    // The base config changed under the active profile, which still sets
-    // these keys: nothing changes in effect until the profile is off.
+    // The base config changed (a key the active profile sets, or another
+    // profile that sets the same values): the settings in effect did not.
     for (const json& d : base)
       std::cout << "  base " << d["key"].get<std::string>() << ": " << text_or_dash(d["old"])
                 << " -> " << text_or_dash(d["new"]) << "\n";
     if (dry) {
       std::cout << "dry run: valid, " << base.size()
-                << " change(s) to the base config, none in effect now; nothing applied\n";
+                << " change(s) to the base config, none to the settings in effect (the active "
+                   "profile sets them); nothing applied\n";
     } else {
       std::cout << "applied to the base config as generation " << r["generation"]
-                << "; nothing changes in effect while the profile sets these keys\n";
+                << "; the settings in effect did not change (the active profile sets them)\n";
     }
   } else if (diff.empty()) {
     std::cout << "no change (generation " << r["generation"] << ")\n";
@@ -90,8 +91,9 @@ int call(const Globals& g, const json& request, json* response) {
     }
   }
   *response = *r;
-  if (!r->value("ok", false) && r->value("starting", false)) {
-    // Not an answer yet: like a daemon that cannot be reached, try again.
+  if (!r->value("ok", false) && (r->value("starting", false) || r->value("busy", false))) {
+    // Not an answer yet (starting, or all its control connections taken):
+    // like a daemon that cannot be reached, try again.
     if (g.json_out) std::cout << r->dump(2) << "\n";
     std::cerr << "sluicectl: " << r->value("error", "sluiced is starting") << "\n";
     return kUnreachable;

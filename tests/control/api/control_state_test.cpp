@@ -340,6 +340,65 @@ TEST_F(ControlStateTest, ProfileOverlaysItsKeysAndNoneRemovesThem) {
   EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2, 3}));
 }
 
+// A change the active profile hides (a key it sets) changes the base: its
+// dry run says so as the change itself does (it said "no change"), and the
+// change reaches the dataplane as the same settings under its generation,
+// so that the edge's record names the generation in force (the next start
+// numbered on from the one before, and two audit lines had one generation).
+TEST_F(ControlStateTest, AChangeTheProfileHidesIsPreviewedAsAppliedAndReachesTheDataplane) {
+  ASSERT_TRUE(h.call({{"op", "profile"}, {"name", "surge-1"}})["ok"].get<bool>());
+  const json base_change =
+      json::array({{{"key", "class.citizen.rate_per_sec"}, {"old", "10000"}, {"new", "12000"}}});
+  const json dry = h.call(set_request({{"class.citizen.rate_per_sec", "12000"}}, true));
+  ASSERT_TRUE(dry["ok"].get<bool>()) << dry.dump();
+  EXPECT_TRUE(dry["diff"].empty()) << dry.dump();
+  EXPECT_EQ(dry["base_diff"], base_change) << dry.dump();
+  EXPECT_EQ(dry["generation"], 2);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2}));
+
+  const json r = h.call(set_request({{"class.citizen.rate_per_sec", "12000"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_TRUE(r["diff"].empty()) << r.dump();
+  EXPECT_EQ(r["base_diff"], base_change) << r.dump();
+  EXPECT_EQ(r["generation"], 3);
+  EXPECT_EQ(h.dataplane().applied(), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "5000");  // the profile's, still
+
+  // The profile's key off: the base's value in effect.
+  const json off = h.call({{"op", "profile"}, {"name", "none"}});
+  ASSERT_TRUE(off["ok"].get<bool>()) << off.dump();
+  EXPECT_EQ(h.value("class.citizen.rate_per_sec"), "12000");
+}
+
+// sluice_config_changes_total{result="rejected"} (SluiceConfigRejected)
+// counts refused changes and requests too malformed to name an op, not a
+// dry run's refusal or a refused read (status, get, history, log_level).
+TEST_F(ControlStateTest, OnlyARefusedChangeCountsAsRejected) {
+  const uint64_t before = h.state().figures().changes_rejected;
+  for (const json& not_a_change : {
+           set_request({{"class.citizen.rate_per_sec", "0"}}, true),
+           json{{"op", "profile"}, {"name", "nosuch"}, {"dry_run", true}},
+           json{{"op", "status"}, {"x", 1}},
+           json{{"op", "get"}, {"x", 1}},
+           json{{"op", "history"}, {"x", 1}},
+           json{{"op", "log_level"}, {"level", "loud"}},
+       }) {
+    const json r = h.call(not_a_change);
+    EXPECT_FALSE(r["ok"].get<bool>()) << not_a_change.dump() << " -> " << r.dump();
+  }
+  EXPECT_EQ(h.state().figures().changes_rejected, before);
+  for (const json& change : {
+           set_request({{"class.citizen.rate_per_sec", "0"}}),
+           json{{"op", "profile"}, {"name", "nosuch"}},
+           json{{"op", "bogus"}},
+           json{{"no_op", 1}},
+       }) {
+    const json r = h.call(change);
+    EXPECT_FALSE(r["ok"].get<bool>()) << change.dump() << " -> " << r.dump();
+  }
+  EXPECT_EQ(h.state().figures().changes_rejected, before + 4);
+}
+
 // A reload of a file that no longer defines the profile in force drops it,
 // and says so: the base config's rates return mid-incident.
 TEST_F(ControlStateTest, AReloadThatDropsTheProfileInForceSaysSo) {

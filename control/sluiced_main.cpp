@@ -190,6 +190,11 @@ int main(int argc, char** argv) {
     }
   }
   if (!check_path.empty()) return check_config(check_path);
+  if (config_path.empty() && (detach || passthrough)) {
+    std::cerr << "sluiced: " << (detach ? "--detach" : "--install-passthrough")
+              << " needs --config FILE: the config names the links and pins it acts on\n";
+    return 1;
+  }
   if (config_path.empty()) {
     std::cerr << "sluiced: give --config FILE to run, or --check-config FILE (see --help)\n";
     return 1;

@@ -225,7 +225,9 @@ struct ApiServer::Impl {
       if (!refusal.empty()) {
         if (per_uid[uid] == 0) per_uid.erase(uid);
         lock.unlock();
-        write_all(fd, error_line(refusal));
+        // "busy": a client tries again (sluicectl: exit 2, as for a daemon
+        // still starting), not a refused request.
+        write_all(fd, dump(json({{"ok", false}, {"busy", true}, {"error", refusal}})) + "\n");
         ::close(fd);
         continue;
       }
@@ -439,8 +441,10 @@ struct ApiServer::Impl {
     std::string host = l.substr(0, colon);
     if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
     const int port = std::stoi(l.substr(colon + 1));
+    errno = 0;
     if (!http->bind_to_port(host, port)) {
       *error = "control.http_listen: cannot listen on " + l;
+      if (errno != 0) *error += std::string(": ") + std::strerror(errno);
       return false;
     }
     http_thread = std::thread([this] {

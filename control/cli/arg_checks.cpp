@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/cli/arg_checks.hpp"
 
+#include <sys/un.h>
+
 #include <algorithm>
 
 namespace sluice::cli {
@@ -55,6 +57,19 @@ CLI::Validator path_named() {
   return CLI::Validator(
       [](const std::string& v) {
         return v.empty() ? std::string("an empty path; give a file's path") : std::string();
+      },
+      "PATH");
+}
+
+CLI::Validator socket_named() {
+  return CLI::Validator(
+      [](const std::string& v) {
+        if (v.empty()) return std::string("an empty path; give a file's path");
+        if (v.size() >= sizeof(sockaddr_un::sun_path))
+          return "a unix socket's path has at most " +
+                 std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes; this one has " +
+                 std::to_string(v.size());
+        return std::string();
       },
       "PATH");
 }

@@ -23,4 +23,7 @@ CLI::Validator whole_between(uint64_t lo, uint64_t hi);
 // A path option: the empty string names no file.
 CLI::Validator path_named();
 
+// The control socket's path: named, and short enough for a unix socket.
+CLI::Validator socket_named();
+
 }  // namespace sluice::cli

@@ -63,7 +63,7 @@ int capture(const std::string& socket, const CaptureArgs& a) {
   auto line = client->call(request, &error, 10000);
   if (line && !line->value("ok", true)) {
     std::cerr << "sluicectl: " << line->value("error", "capture refused") << "\n";
-    return line->value("starting", false) ? kUnreachable : kRejected;
+    return line->value("starting", false) || line->value("busy", false) ? kUnreachable : kRejected;
   }
   PcapngWriter out;
   if (!out.open(a.file, static_cast<uint32_t>(a.snaplen), "sluicectl capture", &error)) {

@@ -128,13 +128,14 @@ int run(int argc, char** argv) {
       "nothing and names the key. Every applied change gets a new generation (rollback "
       "returns to any kept one) and a line in the audit log.\n\n"
       "Exit codes: 0 ok, 1 rejected (bad arguments, refused change, bad config or capture), "
-      "2 cannot reach sluiced, or it is still starting."};
+      "2 cannot reach sluiced, or it is still starting or busy (every control connection taken): "
+      "try again."};
   app.set_version_flag("--version", std::string("sluicectl ") + SLUICE_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // --json and --socket also after the subcommand
   Globals g;
   app.add_option("--socket", g.socket, "sluiced's control socket (control.socket)")
-      ->check(path_named())
+      ->check(socket_named())
       ->capture_default_str();
   app.add_option("--pin-path", g.pin_path,
                  "dataplane.pin_path, where `status` reads the pinned edge record when sluiced "

@@ -149,6 +149,12 @@ expect_line status_wait_exponent_named "--wait: 1e3 is not a number of seconds i
 check status_wait_fraction 2 "$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" status --wait 0.1
 check socket_empty 1 "$sluicectl" --socket "" status
 expect_line socket_empty_named "--socket: an empty path; give a file's path"
+# A path no unix socket can have is a bad argument (1), not an unreachable sluiced (2).
+check socket_too_long 1 "$sluicectl" --socket "/tmp/$(printf 'x%.0s' {1..120}).sock" status
+expect_line socket_too_long_named "a unix socket's path has at most 107 bytes; this one has 130"
+# --detach acts on the links and pins a config names.
+check detach_needs_config 1 "$sluiced" --detach
+expect_line detach_needs_config_named "--detach needs --config FILE"
 
 # Unreachable, nothing pinned: --json still answers one object on stdout.
 check status_json_unreachable 2 "$sluicectl" --socket "$tmp/none.sock" --pin-path "$tmp/nopin" --json status

@@ -914,14 +914,16 @@ TEST_F(ApiAccessTest, IdleConnectionsOfOtherUsersCannotLockRootOut) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
       std::vector<std::string> refusals;
       std::vector<int> held = hold_connections(socket_path_, 20, &refusals);
-      int per_uid = 0, for_root = 0;
+      int per_uid = 0, for_root = 0, busy = 0;
       for (const std::string& r : refusals) {
         per_uid += r.find("too many control connections from uid " + std::to_string(uid)) !=
                    std::string::npos;
         for_root += r.find("kept for root") != std::string::npos;
+        // Busy, not refused: sluicectl tries again (exit 2), as at a start.
+        busy += r.find("\"busy\":true") != std::string::npos;
       }
       const std::string line = std::to_string(held.size()) + " " + std::to_string(per_uid) + " " +
-                               std::to_string(for_root) + "\n";
+                               std::to_string(for_root) + " " + std::to_string(busy) + "\n";
       (void)!::write(report[1], line.data(), line.size());
       char c;
       (void)!::read(release[0], &c, 1);
@@ -933,14 +935,15 @@ TEST_F(ApiAccessTest, IdleConnectionsOfOtherUsersCannotLockRootOut) {
     // One user at a time, so that who gets refused for what is known.
     char buf[64] = {};
     ASSERT_GT(::read(report[0], buf, sizeof(buf) - 1), 0);
-    int held = 0, per_uid = 0, for_root = 0;
-    ASSERT_EQ(std::sscanf(buf, "%d %d %d", &held, &per_uid, &for_root), 3) << buf;
+    int held = 0, per_uid = 0, for_root = 0, busy = 0;
+    ASSERT_EQ(std::sscanf(buf, "%d %d %d %d", &held, &per_uid, &for_root, &busy), 4) << buf;
     SCOPED_TRACE("uid " + std::to_string(uid));
     const int before = 16 * static_cast<int>(children.size() - 1);
     const int room = std::max(0, std::min(16, 56 - before));  // 56 = 64 - root's 8
     EXPECT_EQ(held, room);
     EXPECT_EQ(per_uid + for_root, 20 - room);
     EXPECT_EQ(for_root, room < 16 ? 20 - room : 0);
+    EXPECT_EQ(busy, 20 - room);
   }
   // 56 connections of other users are held: root still gets in.
   EXPECT_EQ(try_status(socket_path_), kServed);

@@ -198,7 +198,15 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
       &error);
   if (!api) log_event(LogLevel::warn, "control socket not served", {{"error", error}});
   std::unique_ptr<MetricsExporter> metrics = MetricsExporter::start(
-      local.metrics.listen, [&settings] { return unattended_stats(settings); },
+      local.metrics.listen,
+      [&settings] {
+        // sluice_edge_state is an inline edge's (host mode has no
+        // pass-through, and its alert would fire for a host-mode box);
+        // status and the log still say what an earlier run left enforcing.
+        DataplaneStats s = unattended_stats(settings);
+        if (settings.inside.empty()) s.edge_state.clear();
+        return s;
+      },
       [failures] {
         ControlFigures f;
         f.in_charge = false;

@@ -607,6 +607,29 @@ scrape >"$tmp/first-metrics.txt" || true
 check "metrics: edge in pass-through" \
   "$(grep -c '^sluice_edge_state{state=\"passthrough\"} 1' "$tmp/first-metrics.txt") == 1"
 stop_daemon
+edge_cmd --detach --all
+
+# Host mode (no inside) has no pass-through: sluice_edge_state, whose alert
+# is an inline edge's, is absent while sluiced is not in charge there too
+# (it said "enforcing" for the program a good run left).
+write_config forward
+sed -i '/^inside = /d' "$cfg"
+start_daemon "$sluiced" "$tmp/h1.log"
+stop_daemon
+write_config forward 'on_shed = "explode"'
+sed -i '/^inside = /d' "$cfg"
+run_edge "$sluiced" "$tmp/h2.log"
+wait_for "$tmp/h2.log" 'msg="not in charge"' 20
+scrape >"$tmp/host-metrics.txt" || true
+st=$(status status 2>&1 || true)
+check "host mode, not in charge: no sluice_edge_state; status still names the program enforcing" \
+  "$(grep -c '^sluice_in_charge 0' "$tmp/host-metrics.txt") == 1 && \
+   $(grep -c '^sluice_edge_state' "$tmp/host-metrics.txt") == 0 && \
+   $(grep -c 'the edge: enforcing generation' <<<"$st") == 1"
+stop_daemon
+write_config forward
+sed -i '/^inside = /d' "$cfg"
+edge_cmd --detach --all
 
 echo "$passes passed, $failures failed"
 ((failures == 0))

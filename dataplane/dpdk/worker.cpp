@@ -297,10 +297,13 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
     // Non-IP frames and malformed ones passed by config were not charged to
     // any budget: they are not paced either. Nor is a shed passed marked
     // (on_shed = "mark"): it took no packet token (XDP passes it unpaced),
-    // and is counted as the shed it is, not as what leaves the queues. These
-    // may overtake queued frames (of a marked connection's admitted ones,
-    // too): they are what the boundary was not to carry.
-    const bool queued = queue && di.verdict == SL_VERDICT_ADMITTED &&
+    // and is counted as the shed it is, not as what leaves the queues. Nor
+    // what shadow mode passes in place of a shed: shadow admits everything
+    // (in the rings, the pacer and the late-frame drop shed it, and it took
+    // pace and ring room from frames the decision admitted). These may
+    // overtake queued frames (of a marked connection's admitted ones, too):
+    // they are what the boundary was not to carry.
+    const bool queued = queue && di.verdict == SL_VERDICT_ADMITTED && !di.shadow &&
                         (di.action == SL_ACTION_PASS || di.action == SL_ACTION_MARK) &&
                         di.reason != SL_REASON_NON_IP && di.reason != SL_REASON_MALFORMED;
     if (!queued) {
@@ -322,14 +325,13 @@ __attribute__((flatten)) bool admit_burst(Engine& e, uint32_t w, const Snapshot&
           t.state_epoch = prof.classes[di.class_id].state_epoch;
           t.is_start = di.is_start;
           t.reason = di.reason;
-          // Verified continuations go first; lookups, flows past their
-          // packet rate, and what shadow mode passes in place of a shed wait
-          // with their class; packets charged as lookups and flows still
-          // being learned (unproven: anyone can forge them) wait last, as
-          // the boundary's reserves hold them (sl_reserve_prio).
+          // Verified continuations go first; lookups and flows past their
+          // packet rate wait with their class; packets charged as lookups
+          // and flows still being learned (unproven: anyone can forge them)
+          // wait last, as the boundary's reserves hold them (sl_reserve_prio).
           t.priority = di.reason == SL_REASON_UNVERIFIED || di.verified == SL_FLOW_HIT_LEARNED
                            ? SL_PRIORITIES - 1
-                       : di.is_start || di.verified == SL_FLOW_HIT_OVER || di.shadow
+                       : di.is_start || di.verified == SL_FLOW_HIT_OVER
                            ? (prof.classes[di.class_id].priority & (SL_PRIORITIES - 1))
                            : 0;
           bottom = std::max<uint32_t>(bottom, t.priority);

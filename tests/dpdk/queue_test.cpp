@@ -371,32 +371,48 @@ void acks_after_queued_lookups(const CompiledProfile& profile, uint64_t* overtak
   dp.stop();
 }
 
-// Shadow mode passes what it would have shed, and an unverified ACK (under
-// unverified = "drop") has earned nothing: it waits with its class, behind
-// the lookups that came first, never in the top queue of verified
-// continuations (before, it overtook every lookup).
-TEST(DpdkQueues, WhatShadowModePassesWaitsWithItsClass) {
+// Shadow mode admits everything: what it passes in place of a shed is not
+// paced, so the queues shed none of it. 400 lookups at once over a packet
+// budget of 2,000/s with a burst of 10 and a delay bound of 1 ms: the
+// ~390 the budget would shed all leave at once, counted as admitted for the
+// reason they would have been shed. Before, they waited in their class's
+// ring, where the pacer and the delay bound shed them (queue_full,
+// queue_delay): shadow enforced the packet budget.
+TEST(DpdkQueues, ShadowModeQueuesNothingItWouldHaveShed) {
   SLUICE_REQUIRE_ROOT();
   const CompiledProfile profile = profile_from_toml(R"(
 [boundary]
 packets_per_sec = 2000
-packets_burst = 100000
+packets_burst = 10
 packets_reserve_pct = [0, 0, 0, 0, 0, 0, 0, 0]
-max_queue_delay_us = 5000000
+max_queue_delay_us = 1000
 [admission]
 shadow = true
-unverified = "drop"
 flow_learn_sec = 0
 [[class]]
 name = "all"
 priority = 3
 match = { src = ["198.18.0.0/15"] }
 )");
-  uint64_t overtaking = 1;
-  DataplaneStats stats;
-  ASSERT_NO_FATAL_FAILURE(acks_after_queued_lookups(profile, &overtaking, &stats));
-  // The ACKs came after every lookup was queued: they leave last.
-  EXPECT_EQ(overtaking, 0u);
+  RingLab lab;
+  ASSERT_NO_FATAL_FAILURE(lab.SetUp());
+  DpdkDataplane dp(lab.settings());
+  std::string error;
+  ASSERT_TRUE(dp.start(profile, 1, &error)) << error;
+  constexpr uint64_t kLookups = 400;
+  for (uint64_t id = 0; id < kLookups; id++) ASSERT_TRUE(lab.send(1, 1 + id % 200, id));
+  std::vector<Received> got;
+  lab.drain_until(kLookups, 5, &got);
+  const DataplaneStats stats = dp.stats();
+  EXPECT_EQ(got.size(), kLookups) << describe(stats);
+  const ClassStats& all = stats.classes[0];
+  ASSERT_EQ(all.name, "all");
+  EXPECT_EQ(all.packets[SL_VERDICT_SHED][SL_REASON_QUEUE_FULL] +
+                all.packets[SL_VERDICT_SHED][SL_REASON_QUEUE_DELAY],
+            0u)
+      << describe(stats);
+  EXPECT_GE(all.packets[SL_VERDICT_ADMITTED][SL_REASON_BOUNDARY_PACKETS], 350u) << describe(stats);
+  dp.stop();
 }
 
 // A priority-0 class over a priority-5 one, paced at 2,000 packets/s with

@@ -52,6 +52,22 @@ class FlowSets {
     __builtin_prefetch(&parts_[p].sets[static_cast<uint32_t>(hash) & mask_]);
   }
 
+  // Whether a find of key in parts may hit: a way of its set holds its tag.
+  // Read without the shard's lock (the tags are written atomically), so
+  // that a worker's miss does not take every other worker's lock: a write
+  // landing meanwhile is one a locked find could as well have come before.
+  bool may_hold(uint32_t parts, const sl_flow_key& key, uint64_t known = 0) const {
+    const uint64_t hash = known != 0 ? known : FlowSets::hash(key);
+    const uint32_t set = static_cast<uint32_t>(hash) & mask_, tag = tag_of(hash);
+    for (uint32_t p = 0; p < SL_PRIORITIES; p++) {
+      if (!(parts & (1U << p))) continue;
+      const Set& s = parts_[p].sets[set];
+      for (uint32_t i = 0; i < kFlowWays; i++)
+        if (__atomic_load_n(&s.tag[i], __ATOMIC_RELAXED) == tag) return true;
+    }
+    return false;
+  }
+
   std::size_t size(uint32_t p) const { return parts_[p].size; }
   // Every entry held (live or past its life, not yet found so): visit(p,
   // key, flow) for each, partition by partition.
@@ -124,7 +140,8 @@ inline sl_flow* FlowSets::find(uint32_t parts, const sl_flow_key& key, uint64_t 
     if (i == kFlowWays) continue;
     sl_flow& f = part.pool[s.entry[i]].flow;
     if (sl_flow_live(&f, now_ns)) return &f;
-    s.tag[i] = 0;  // past its life: removed, as the reference does
+    __atomic_store_n(&s.tag[i], 0,
+                     __ATOMIC_RELAXED);  // past its life: removed, as the reference does
     part.size--;
     events[p][SL_FLOW_EV_EXPIRED]++;
   }
@@ -160,7 +177,7 @@ inline bool FlowSets::put(uint32_t p, const sl_flow_key& key, const sl_flow& f, 
   Entry& e = part.pool[s.entry[v]];
   e.key = key;
   e.flow = f;
-  s.tag[v] = tag;
+  __atomic_store_n(&s.tag[v], tag, __ATOMIC_RELAXED);  // may_hold reads it unlocked
   return true;
 }
 

@@ -55,11 +55,18 @@ class FlowShards {
 
     sl_flow* find(uint32_t parts, const sl_flow_key& key, uint64_t now_ns, FlowEvents& events) {
       const std::size_t n = o_.shards_.size();
+      const uint64_t hash = key.kind == SL_FLOW_KIND_TCP ? hint_ : 0;
       for (std::size_t k = 0; k < n; k++) {
-        hold((own_ + k) % n);
+        const std::size_t shard = (own_ + k) % n;
+        // With several shards, one is locked only where its set holds the
+        // key's tag: a flood of ACKs of no flow took every worker's lock
+        // (and wrote its counts) for each miss, and two workers decided a
+        // third of what one did (docs/performance.md). (One shard has no
+        // lock: its find is the check.)
+        if (n > 1 && !o_.shards_[shard]->table.may_hold(parts, key, hash)) continue;
+        hold(shard);
         changed_ |= parts;  // may remove an expired entry
-        sl_flow* f =
-            held_->table.find(parts, key, now_ns, events, key.kind == SL_FLOW_KIND_TCP ? hint_ : 0);
+        sl_flow* f = held_->table.find(parts, key, now_ns, events, hash);
         if (f != nullptr) return f;
       }
       release();
@@ -110,7 +117,9 @@ class FlowShards {
     // key is another (an ICMP error's quoted header) gets 0.
     uint64_t tcp_hash = 0;
     Guard holder(const sl_flow_key&) const { return Guard(table, worker, tcp_hash); }
-    // For the worker's next find or put of a key in its own shard.
+    // For the worker's next find or put of a key in its own shard. (The
+    // other shards' sets too, for a find that may go on to them, cost two
+    // workers 18% of their verified continuations in dpdk_bench.)
     void prefetch_set(uint32_t p, uint64_t hash) const {
       table.shards_[worker]->table.prefetch_set(p, hash);
     }

@@ -554,17 +554,35 @@ SL_INLINE int sl_rt_syn_again(const struct sl_flow *old, const struct sl_profile
 	       now_ns + SL_FLOW_SYN_NS >= old->expires_ns + SL_RT_SYN_AGAIN_NS;
 }
 
+/* Whether an admitted SYN from the outside (under prof) leaves the live
+ * entry old as it is: a forger who knows the 4-tuple must not make a flow
+ * half-open (inline mode: verified again only by a handshake proof the
+ * server never gives an established connection) after it reset it from the
+ * outside (SL_FLOW_RESET: the outside's next packet opens it again), nor a
+ * flow the inside opened (its SYN-ACK is verified without a proof), nor
+ * (inline) a learned one the inside has not confirmed yet. A client that
+ * reconnects on the same ports loses nothing: the entry verifies its
+ * handshake as it is. */
+SL_INLINE int sl_flow_syn_keeps(const struct sl_flow *old, const struct sl_profile *prof)
+{
+	return old->state == SL_FLOW_RESET ||
+	       (old->state == SL_FLOW_SYN && old->rt_phase == SL_RT_INSIDE) ||
+	       (old->state == SL_FLOW_LEARNED && (prof->flags & SL_PROFILE_INLINE));
+}
+
 /* What an entry op makes (f) does to the entry its flow already has (old).
  * A SYN that finds its flow open, from a forger who knows the flow or a
  * client reconnecting on the same ports, keeps it open, with its life and
  * its ICMP count: made half-open, it would die SL_FLOW_SYN_NS later, and a
  * forged SYN would take an idle flow's verification away. Only its backend
- * sample starts again (a new connection's first request). Anything else
- * replaces old: a retransmitted SYN, a flow closing or reset, an expired or
- * learned entry. syn_of: the profile that admitted f when f is a SYN from
- * the outside, else NULL: f is then maybe a SYN sent again (sl_rt_syn_again);
- * a SYN sent again after the inside answered keeps that answer's proof (the
- * client's ACK carries it). */
+ * sample starts again (a new connection's first request). A SYN from the
+ * outside leaves the entries sl_flow_syn_keeps names as they are too (a
+ * forged RST, then a forged SYN, demoted a live inline connection for
+ * good). Anything else replaces old: a retransmitted SYN, a flow closing,
+ * an expired entry. syn_of: the profile that admitted f when f is a SYN
+ * from the outside, else NULL: f is then maybe a SYN sent again
+ * (sl_rt_syn_again); a SYN sent again after the inside answered keeps that
+ * answer's proof (the client's ACK carries it). */
 SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f,
 			       const struct sl_profile *syn_of, __u64 now_ns)
 {
@@ -573,6 +591,9 @@ SL_INLINE void sl_flow_rewrite(struct sl_flow *old, const struct sl_flow *f,
 		old->rt_phase = SL_RT_NONE;
 		return;
 	}
+	if (syn_of && f->state == SL_FLOW_SYN && sl_flow_live(old, now_ns) &&
+	    sl_flow_syn_keeps(old, syn_of))
+		return;
 	const int answered = f->state == SL_FLOW_SYN && old->state == SL_FLOW_SYN &&
 			     old->rt_phase == SL_RT_ANSWERED && sl_flow_live(old, now_ns);
 	const __u32 proof = old->rt_req_us;

@@ -323,6 +323,23 @@ inline std::vector<FlowStep> inline_proof_steps() {
        nullptr},
       {"its SYN-ACK coming back: verified without a proof", false,
        seg4("198.18.20.9", 80, srv, 5555, kSynAck), t + 11 * ms, "citizen", A, CONT},
+      // Whoever knows a flow's 4-tuple can forge its RST and then its SYN:
+      // the SYN is a lookup, but the flow is not made half-open again (the
+      // server answers an established connection's SYN with an ACK, never
+      // the SYN-ACK a proof needs): before, the connection was charged for
+      // the rest of its life.
+      {"a forged RST on the proven flow: verified, its life cut", false,
+       seg4(cp, 41000, srv, 443, kRst), t + 12 * ms, "checkpoint", A, CONT},
+      {"then a forged SYN on its 4-tuple: a lookup", false, seg4(cp, 41000, srv, 443, kSyn),
+       t + 13 * ms, "checkpoint", A, LOOKUP},
+      {"the connection's next data: verified (it sends on after the RST)", false,
+       seg4_acking(cp, 41000, srv, 443, kAck, 9999, 100), t + 14 * ms, "checkpoint", A, CONT},
+      {"the server opens another connection", true, seg4(srv, 5557, "198.18.10.9", 80, kSyn),
+       t + 15 * ms, nullptr},
+      {"a forged SYN on its 4-tuple from the outside: a lookup", false,
+       seg4("198.18.10.9", 80, srv, 5557, kSyn), t + 16 * ms, "checkpoint", A, LOOKUP},
+      {"its SYN-ACK coming back: still verified without a proof", false,
+       seg4("198.18.10.9", 80, srv, 5557, kSynAck), t + 17 * ms, "checkpoint", A, CONT},
       {"a forged SYN to a closed port 2 s later: a lookup (the citizens' token back)", false,
        seg4(spoofed, 40001, srv, 81, kSyn), t + 2000 * ms, "citizen", A, LOOKUP},
       {"the closed port's RST-ACK", true, seg4(srv, 81, spoofed, 40001, kRst | kAck), t + 2001 * ms,

@@ -511,6 +511,22 @@ SL_INLINE int sl_decide_unlocked(const struct sl_profile *prof, const struct sl_
 	if (sl_credit_spend(prof, m, parse_result, class_id, cs, bs, source, flow_hit, cc, now_ns,
 			    d))
 		return 1;
+	/* unverified = "drop": a packet of no flow, past the learning window,
+	 * is dropped as the lock would (sl_decide_source), touching nothing
+	 * shared (a flood of forged ACKs took the state lock for each one). */
+	if (!m->is_start && !flow_hit && prof->unverified == SL_UNVERIFIED_DROP &&
+	    now_ns >= SL_READ_ONCE(bs->learn_until_ns) &&
+	    (__u32)!sl_flows_kept(prof) == SL_READ_ONCE(bs->flows_off) &&
+	    class_id < SL_MAX_CLASSES && cs->epoch == prof->classes[class_id].state_epoch &&
+	    bs->epoch == prof->boundary_epoch) {
+		const struct sl_class_params *cp = &prof->classes[class_id];
+		__builtin_memset(d, 0, sizeof(*d));
+		d->class_id = (__u8)class_id;
+		d->state_index = cp->state_index;
+		sl_decision_shed(prof, cp, m, SL_REASON_UNVERIFIED, 0, d);
+		sl_flow_ops(prof, m, d);
+		return 1;
+	}
 	if (source != SL_SOURCE_REFUSED || parse_result != SL_PARSE_OK ||
 	    class_id >= SL_MAX_CLASSES || cs->epoch != prof->classes[class_id].state_epoch ||
 	    bs->epoch != prof->boundary_epoch)

@@ -447,6 +447,42 @@ per_source = { rate_per_sec = 5 }
   }
 }
 
+// Under unverified = "drop", a flood of ACKs of no flow (past the learning
+// window) is dropped without the lock, as the lock drops it: every one
+// took the state lock, and a box of CPUs dropped them at one lock's rate.
+TEST(Credits, UnverifiedPacketsDroppedByPolicyAreDroppedWithoutTheLock) {
+  const std::string toml = R"(
+[admission]
+flow_learn_sec = 0
+unverified = "drop"
+
+[[class]]
+name = "checkpoint"
+priority = 0
+match = { src = ["198.18.10.0/24"] }
+)";
+  ReferenceModel exact(test::profile_from_toml(toml));
+  ReferenceModel credited(test::profile_from_toml(toml));
+  credited.use_credits(2);
+  constexpr uint32_t kAcks = 2000;
+  for (uint32_t i = 0; i < kAcks; i++) {
+    const std::string src = "198.18.10." + std::to_string(1 + i % 200);
+    const std::vector<uint8_t> f =
+        test::seg4(src.c_str(), static_cast<uint16_t>(10000 + i), "198.19.0.1", 443, test::kAck);
+    const uint64_t now = kT0 + i * 100'000ULL;
+    const sl_decision want = exact.decide(f.data(), static_cast<uint32_t>(f.size()), now);
+    const sl_decision got =
+        credited.decide(f.data(), static_cast<uint32_t>(f.size()), now, nullptr, i % 2);
+    ASSERT_EQ(got.verdict, SL_VERDICT_SHED) << "packet " << i;
+    ASSERT_EQ(got.reason, SL_REASON_UNVERIFIED) << "packet " << i;
+    ASSERT_EQ(got.verdict, want.verdict) << "packet " << i;
+    ASSERT_EQ(got.reason, want.reason) << "packet " << i;
+    ASSERT_EQ(got.action, want.action) << "packet " << i;
+  }
+  // The first makes the state (under the lock); none after it needs it.
+  EXPECT_GE(credited.unlocked_decisions(), kAcks - 1);
+}
+
 // Each CPU counts its sticky sheds into its own counts while another CPU
 // takes them into the class's state (sl_sticky_take, then sl_sticky_merge
 // under the lock) over and over: every count arrives exactly once, in the

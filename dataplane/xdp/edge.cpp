@@ -275,9 +275,13 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
   struct Step {
     const LinkWant* want;
     std::string path;
-    int pinned = -1;           // the link pinned for it, if any
-    bool same = false;         // ... on its interface: swap the program in
-    uint32_t old_prog_id = 0;  // what that link ran (swapped back on failure)
+    int pinned = -1;    // the link pinned for it, if any
+    bool same = false;  // ... on its interface: swap the program in
+    // What that link ran (swapped back on failure), held from the start:
+    // after a restart the pinned link is its program's only holder, and
+    // the kernel frees it as soon as the link runs another (a revert by id
+    // then found nothing, and the links kept the new program).
+    int old_prog = -1;
     bool swapped = false;
     int created = -1;  // a new link on its interface
     // The pinned link attaches in the other mode than xdp_attach asks
@@ -293,7 +297,7 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
       __u32 len = sizeof(info);
       s.same = bpf_obj_get_info_by_fd(s.pinned, &info, &len) == 0 &&
                info.type == BPF_LINK_TYPE_XDP && static_cast<int>(info.xdp.ifindex) == w.ifindex;
-      if (s.same) s.old_prog_id = info.prog_id;
+      if (s.same) s.old_prog = bpf_prog_get_fd_by_id(info.prog_id);
     }
     steps.push_back(std::move(s));
   }
@@ -316,7 +320,7 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
   // A link moved to the other mode goes back to the one it had, running what
   // it ran, when the start fails: its interface is never left without one.
   auto restore = [&](Step& s) {
-    const int old = bpf_prog_get_fd_by_id(s.old_prog_id);
+    const int old = s.old_prog;
     LIBBPF_OPTS(bpf_link_create_opts, opts);
     opts.flags = s.old_mode;
     const int link = old < 0 ? -1 : bpf_link_create(old, s.want->ifindex, BPF_XDP, &opts);
@@ -325,7 +329,6 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
       *error += "; and the " + s.want->which + " link could not be attached " +
                 mode_name(s.old_mode) + " again: " + errno_text(errno);
     if (link >= 0) close(link);
-    if (old >= 0) close(old);
     s.old_mode = 0;
   };
   auto name_of = [](int ifindex) {
@@ -335,17 +338,15 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
   };
   auto finish = [&](bool ok) {
     for (Step& s : steps) {
-      if (!ok && s.swapped) {
-        const int old = bpf_prog_get_fd_by_id(s.old_prog_id);
-        if (old < 0 || bpf_link_update(s.pinned, old, nullptr) != 0)
-          *error += "; and the " + s.want->which +
-                    " link could not get its program back: " + errno_text(errno);
-        if (old >= 0) close(old);
-      }
+      if (!ok && s.swapped &&
+          (s.old_prog < 0 || bpf_link_update(s.pinned, s.old_prog, nullptr) != 0))
+        *error += "; and the " + s.want->which +
+                  " link could not get its program back: " + errno_text(errno);
       if (!ok && s.created >= 0) bpf_link_detach(s.created);
       if (!ok && s.old_mode != 0) restore(s);
       if (s.created >= 0) close(s.created);
       if (s.pinned >= 0) close(s.pinned);
+      if (s.old_prog >= 0) close(s.old_prog);
     }
     return ok;
   };

@@ -140,8 +140,8 @@ inline sl_flow* FlowSets::find(uint32_t parts, const sl_flow_key& key, uint64_t 
     if (i == kFlowWays) continue;
     sl_flow& f = part.pool[s.entry[i]].flow;
     if (sl_flow_live(&f, now_ns)) return &f;
-    __atomic_store_n(&s.tag[i], 0,
-                     __ATOMIC_RELAXED);  // past its life: removed, as the reference does
+    // Past its life: removed, as the reference does.
+    __atomic_store_n(&s.tag[i], 0, __ATOMIC_RELAXED);
     part.size--;
     events[p][SL_FLOW_EV_EXPIRED]++;
   }

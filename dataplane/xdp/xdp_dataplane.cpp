@@ -40,7 +40,29 @@ constexpr const char* kUnversionedPins[] = {
 constexpr const char* kLaterPins[] = {"sl_source_locks", "sl_prefix_src", "sl_prefix_dst",
                                       "sl_source_salt", "sl_table_salt"};
 
-// Removes the map pins of every layout but `keep` (empty: all of them).
+// Removes the map pins of layout `name` (a directory under pin_path).
+bool remove_layout(const std::string& pin_path, const std::string& name, std::string* report) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  bool ok = true;
+  const fs::path dir = fs::path(pin_path) / name;
+  if (!fs::is_directory(dir, ec)) return true;
+  auto remove = [&](const fs::path& pin) {
+    if (fs::exists(pin, ec) && !fs::remove(pin, ec)) {
+      *report += "cannot remove " + pin.string() + ": " + ec.message() + "\n";
+      ok = false;
+    }
+  };
+  // Only sluice's own pins: pin_path may be shared with other tools' pins.
+  for (const char* pin : kUnversionedPins) remove(dir / pin);
+  for (const char* pin : kLaterPins) remove(dir / pin);
+  fs::remove(dir, ec);  // only if now empty
+  *report += "removed the maps of " + name + "\n";
+  return ok;
+}
+
+// Removes the map pins of every layout but `keep` (empty: all of them), and
+// those of the layout before pins were versioned.
 bool remove_layouts(const std::string& pin_path, const std::string& keep, std::string* report) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -55,11 +77,7 @@ bool remove_layouts(const std::string& pin_path, const std::string& keep, std::s
   for (const fs::directory_entry& d : fs::directory_iterator(pin_path, ec)) {
     const std::string name = d.path().filename().string();
     if (!d.is_directory(ec) || name.rfind("layout-", 0) != 0 || name == keep) continue;
-    // Only sluice's own pins: pin_path may be shared with other tools' pins.
-    for (const char* pin : kUnversionedPins) remove(d.path() / pin);
-    for (const char* pin : kLaterPins) remove(d.path() / pin);
-    fs::remove(d.path(), ec);  // only if now empty
-    *report += "removed the maps of " + name + "\n";
+    ok = remove_layout(pin_path, name, report) && ok;
   }
   return ok;
 }
@@ -88,7 +106,17 @@ XdpDataplane::XdpDataplane(DataplaneSettings settings, bool standby)
 XdpDataplane::~XdpDataplane() = default;
 
 bool XdpDataplane::fail(const std::string& why, std::string* error) {
+  const bool ours_on_links = program_ && link_prog_id(settings_.pin_path, "outside") ==
+                                             prog_id(program_->outside_prog_fd());
   program_.reset();
+  // Maps this start made in a layout of their own (the one enforcing is
+  // another's) that no link runs: they go. Left, the next start adopted
+  // them and enforced, until it wrote its own, a profile that never ran.
+  if (!made_layout_.empty() && !ours_on_links) {
+    std::string report;
+    remove_layout(settings_.pin_path, made_layout_, &report);
+  }
+  made_layout_.clear();
   *error = why;
   // A start that found nothing at pin_path and attached nothing (another
   // program holds the interfaces, say) leaves nothing there either: its
@@ -161,6 +189,7 @@ bool XdpDataplane::start(const CompiledProfile& profile, uint64_t generation, st
   // keeps running meanwhile.
   program_ = XdpProgram::load(options, &why);
   if (!program_) return fail(why, error);
+  made_layout_ = program_->adopted() ? "" : XdpProgram::layout_name(options);
 
   // The return path's ports are this program's own (not pinned): set before
   // the links. The profile: fresh maps get it before the links, so that from

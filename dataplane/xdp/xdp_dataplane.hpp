@@ -70,7 +70,8 @@ class XdpDataplane final : public Dataplane {
 
   DataplaneSettings settings_;
   bool standby_ = false;
-  bool fresh_ = false;  // this start found nothing at pin_path (fail() leaves nothing there)
+  bool fresh_ = false;       // this start found nothing at pin_path (fail() leaves nothing there)
+  std::string made_layout_;  // the layout directory this start's maps were made in, or empty
   std::unique_ptr<XdpProgram> program_;
   uint32_t outside_prog_id_ = 0;  // our program, to tell whether the link still holds it
 };

@@ -561,17 +561,20 @@ notify_socket=
 
 # A start whose inside link cannot be attached (lo has no native XDP) while
 # the edge enforces unattended: all or none, the outside link is not swapped
-# and the inside one not moved, so nothing goes dark.
+# and the inside one not moved, so nothing goes dark. Its flow table's size
+# is another pinned layout: the maps it made there go with it (left, the
+# next start adopted them, and enforced a profile that never ran).
 echo "== a start whose links cannot all be attached"
 xdp_ids() { for dev in "$LAB_E_OUT" "$LAB_E_IN"; do ip -n "$LAB_EDGE" link show "$dev" | grep -o 'prog/xdp id [0-9]*'; done | tr '\n' ' '; }
 ids_before=$(xdp_ids)
+layouts_before=$(ls -d "$pin"/layout-* | tr '\n' ' ')
 marks=$tmp/marks-attach.txt
 probe_log=$tmp/probe-attach.log
 start_probe 20
 mark unattended
 settle
 mark refused
-inside_if=lo write_config forward
+inside_if=lo write_config forward $'[admission]\nflow_table_size = 16384'
 run_edge "$sluiced" "$tmp/a1.log"
 wait_for "$tmp/a1.log" 'msg="not in charge"' 20
 settle
@@ -583,6 +586,8 @@ check "the links hold the programs they held ($ids_before-> $(xdp_ids))" \
   "$([[ $(xdp_ids) == "$ids_before" && $ids_before == *prog/xdp*prog/xdp* ]] && echo 1 || echo 0)"
 check "the log says why, and that the running program keeps enforcing generation $((genb + 1))" \
   "$(grep -c 'cannot attach XDP (native) to lo.*keeps enforcing generation '"$((genb + 1))" "$tmp/a1.log") >= 1"
+check "the failed start's own layout is gone ($layouts_before-> $(ls -d "$pin"/layout-* | tr '\n' ' '))" \
+  "$([[ $(ls -d "$pin"/layout-* | tr '\n' ' ') == "$layouts_before" && -n $layouts_before ]] && echo 1 || echo 0)"
 stop_daemon
 write_config forward
 edge_cmd --detach --all

@@ -219,8 +219,11 @@ static __always_inline void sl_flow_put(const struct sl_profile *prof, __u32 pri
 	if (seen == SL_FLOW_TAIL_CLAIMED ||
 	    __sync_val_compare_and_swap(tail, seen, SL_FLOW_TAIL_CLAIMED) != seen)
 		return;
-	const __u64 old_end = w->flow.expires_ns;
-	w->flow.expires_ns = 0;
+	/* Its old end taken by an exchange: a CPU that found the old key an
+	 * instant before may be ending it (sl_flow_find's compare-and-swap to
+	 * 0), and exactly one of the two counts it (both did: sluice_flows ran
+	 * low by one each time). */
+	const __u64 old_end = __sync_lock_test_and_set(&w->flow.expires_ns, 0);
 	const __u64 *from = (const __u64 *)k;
 	__u64 *to = (__u64 *)&w->key;
 #pragma unroll

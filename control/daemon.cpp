@@ -413,7 +413,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   // (the program on the link, DPDK's workers running), not merely because
   // this loop turns.
   const uint64_t watchdog_usec = watchdog_half_usec();
-  bool withheld = false;  // the last check found the dataplane unhealthy
+  bool withheld = false;  // the last turn found the dataplane unhealthy
   const auto log_every = std::chrono::seconds(options.log_interval_sec);
   auto next_log = std::chrono::steady_clock::now() + log_every;
   // STATUS= follows the generation (a change through the API) within 1 s.
@@ -430,18 +430,26 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     const timespec timeout{static_cast<time_t>(wait.count() / 1000000),
                            static_cast<long>(wait.count() % 1000000 * 1000)};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
+    // Health every turn (at most a second): STATUS= and the log follow it
+    // with or without a watchdog (without one, `systemctl status` said
+    // "enforcing" after a --detach until the next change).
+    const DataplaneStats health = dp->stats();
     if (watchdog_usec != 0 && std::chrono::steady_clock::now() >= next_watchdog) {
       next_watchdog = std::chrono::steady_clock::now() + std::chrono::microseconds(watchdog_usec);
-      const DataplaneStats health = dp->stats();
-      if (health.healthy) {
-        notify("WATCHDOG=1");
-        if (withheld) log_event(LogLevel::info, "dataplane healthy again; watchdog fed", {});
-      } else if (!withheld) {
-        log_event(LogLevel::error, "dataplane unhealthy; watchdog not fed",
-                  {{"why", health.unhealthy}});
-      }
-      if (withheld == health.healthy)  // health changed: so does STATUS=
-        notify(status_line(dp->kind(), control_owner->generation(), health));
+      if (health.healthy) notify("WATCHDOG=1");
+    }
+    if (withheld == health.healthy) {  // health changed: so do the log and STATUS=
+      if (health.healthy)
+        log_event(LogLevel::info,
+                  watchdog_usec != 0 ? "dataplane healthy again; watchdog fed"
+                                     : "dataplane healthy again",
+                  {});
+      else
+        log_event(
+            LogLevel::error,
+            watchdog_usec != 0 ? "dataplane unhealthy; watchdog not fed" : "dataplane unhealthy",
+            {{"why", health.unhealthy}});
+      notify(status_line(dp->kind(), control_owner->generation(), health));
       withheld = !health.healthy;
     }
     if (std::chrono::steady_clock::now() >= next_log) {
@@ -450,7 +458,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
     }
     if (const uint64_t now_generation = control_owner->generation();
         now_generation != status_generation) {
-      notify(status_line(dp->kind(), now_generation, dp->stats()));
+      notify(status_line(dp->kind(), now_generation, health));
       status_generation = now_generation;
     }
     if (sig < 0) continue;

@@ -227,11 +227,10 @@ void dataplane_families(const DataplaneStats& s, bool ok, bool healthy,
   add(info, 1, std::move(info_labels));
   out->push_back(std::move(info));
 
-  MetricFamily generation = family(
-      "sluice_dataplane_generation",
-      "Config generation the dataplane enforces (lags sluice_config_generation mid-swap, and "
-      "after a change the active profile hides, which leaves the dataplane as it was)",
-      MetricType::Gauge);
+  MetricFamily generation =
+      family("sluice_dataplane_generation",
+             "Config generation the dataplane enforces (lags sluice_config_generation mid-swap)",
+             MetricType::Gauge);
   add(generation, static_cast<double>(s.generation));
   out->push_back(std::move(generation));
 

@@ -95,14 +95,24 @@ std::string ControlState::freeze_adaptive(const Config& next, const std::string&
     return "";
   const uint64_t learned = std::max<uint64_t>(
       1, std::min<uint64_t>(*was.lookups_per_sec, std::llround(*adaptive_rate_)));
-  LoadResult r =
-      apply_overrides(base, config_path_, {{"boundary.lookups_per_sec", std::to_string(learned)}});
+  std::vector<std::pair<std::string, std::string>> keys = {
+      {"boundary.lookups_per_sec", std::to_string(learned)}};
+  // The burst it ran with too, where it was not the default for that rate
+  // (an explicit burst scaled with the rate: left, a ceiling's burst went
+  // at once to a backend the controller had found overloaded).
+  const uint64_t burst = with_adaptive_rate(was, static_cast<double>(learned)).lookups_burst;
+  if (now.lookups_burst == was.lookups_burst && burst != std::max<uint64_t>(1, learned / 10))
+    keys.push_back({"boundary.lookups_burst", std::to_string(burst)});
+  LoadResult r = apply_overrides(base, config_path_, keys);
   if (!r.ok()) return "";
   *frozen = learned;
   notes->push_back(
       "boundary.adaptive turned off: boundary.lookups_per_sec set to the learned "
       "rate " +
-      std::to_string(learned) + " (was the ceiling " + std::to_string(*was.lookups_per_sec) + ")");
+      std::to_string(learned) + " (was the ceiling " + std::to_string(*was.lookups_per_sec) + ")" +
+      (keys.size() > 1
+           ? ", boundary.lookups_burst to the burst it ran with, " + std::to_string(burst)
+           : std::string()));
   return r.text;
 }
 

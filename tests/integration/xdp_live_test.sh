@@ -291,6 +291,16 @@ stop_daemon "$tmp/d3.log" 'msg="stopped; the dataplane was not enforcing"'
 check "the stopped sluiced removed its instance lock ($lock_file)" "$([[ -e $lock_file ]] && echo 1 || echo 0) == 0"
 check "sd_notify: STOPPING=1 at SIGTERM, saying the dataplane was not enforcing" \
   "$(grep -c '^STOPPING=1 | STATUS=stopping; the dataplane was not enforcing' "$tmp/n3.txt") == 1"
+# Without a watchdog (the shipped units' default) STATUS= follows the
+# dataplane's health too: it said "enforcing" after a --detach until the
+# next change.
+sed -i '/^rate_per_sec = "lots"$/d' "$cfg"  # the bad reload's line (phase 4)
+start_daemon "$tmp/d4.log" "$tmp/n4.txt"
+detach --config "$cfg" --detach
+wait_for "$tmp/n4.txt" '^STATUS=not enforcing: ' 5
+check "sd_notify without a watchdog: STATUS says not enforcing once the program left the link" \
+  "$(grep -c "^STATUS=not enforcing: sluice's program is no longer the one on the outside link" "$tmp/n4.txt") == 1"
+stop_daemon "$tmp/d4.log" 'msg="stopped; the dataplane was not enforcing"'
 detach --config "$cfg" --detach --all
 check "detached at the end" "$(ip -n "$LAB_EDGE" link show "$LAB_E_OUT" | grep -c 'xdp') == 0"
 

@@ -162,6 +162,26 @@ TEST(AdaptiveControl, TurningItOffFreezesTheLearnedRate) {
   EXPECT_EQ(h.value("boundary.lookups_per_sec"), "7000");
 }
 
+// An explicit burst scales with the learned rate while adaptive runs
+// (20000 at the ceiling of 40000, 500 at 1000/s); turning adaptive off
+// freezes that burst with the rate. Before, the rate froze at 1000/s with
+// the ceiling's burst of 20000: 20 s of lookups at once.
+TEST(AdaptiveControl, TurningItOffFreezesTheBurstItRanWith) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request(
+      {{"boundary.adaptive", "true"}, {"boundary.lookups_burst", "20000"}}))["ok"]
+                  .get<bool>());
+  std::string error;
+  ASSERT_TRUE(h.state().set_adaptive_rate(1000, &error)) << error;
+  EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.cap_nt / SL_TOKEN, 500u);
+  const json r = h.call(set_request({{"boundary.adaptive", "false"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(h.value("boundary.lookups_per_sec"), "1000");
+  EXPECT_EQ(h.value("boundary.lookups_burst"), "500");
+  EXPECT_EQ(h.dataplane().last_profile().boundary_lookups.cap_nt / SL_TOKEN, 500u);
+  EXPECT_NE(r["notes"].dump().find("burst it ran with, 500"), std::string::npos) << r.dump();
+}
+
 // Under a profile that sets the ceiling higher than the learned rate,
 // turning adaptive off would run the profile's rate: refused, naming the
 // profile, with nothing changed. Below it, the freeze holds as without one.

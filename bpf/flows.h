@@ -14,6 +14,7 @@
 
 #include "maps.h"
 #include "classify.h"
+#include "backend_signal.h"
 #include "flow.h"
 #include "table_sets.h"
 

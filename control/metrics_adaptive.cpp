@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "control/metrics_detail.hpp"
+#include "dataplane/model/backend_signal.h"
 #include "dataplane/model/flow.h"
 
 namespace sluice::metrics_detail {

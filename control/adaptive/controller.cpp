@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "dataplane/model/backend_signal.h"
 #include "dataplane/model/flow.h"
 
 namespace sluice {

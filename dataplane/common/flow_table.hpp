@@ -14,6 +14,7 @@
 
 #include "dataplane/common/bounded_lru.hpp"
 #include "dataplane/model/abi.h"
+#include "dataplane/model/backend_signal.h"
 #include "dataplane/model/flow.h"
 
 namespace sluice {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <random>
 
+#include "dataplane/model/backend_signal.h"
 #include "dataplane/reference/reference.hpp"
 #include "tests/support/flow_fixtures.hpp"
 #include "tests/support/profile_from_toml.hpp"

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "control/adaptive/controller.hpp"
+#include "dataplane/model/backend_signal.h"
 #include "dataplane/model/flow.h"
 
 namespace sluice::sim {

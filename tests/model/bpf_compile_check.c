@@ -2,6 +2,7 @@
 /* Compiled by `clang -target bpf` in the tests: every model header must build
  * for BPF (no libc, no floats, bounded loops). Not loaded, only compiled. */
 #include "abi.h"
+#include "backend_signal.h"
 #include "bucket.h"
 #include "classify.h"
 #include "decide.h"

@@ -233,7 +233,10 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
     AdaptiveFigures f = figures_.value_or(AdaptiveFigures{});
     if (!figures_) f.steps = steps_;
     if (step.changed) moved_unix_ = unix_now();
-    f.rate = step.rate;
+    // What the dataplane runs: a rate it refused is the controller's
+    // wish, not this edge's budget (sluice_adaptive_rate, status, the
+    // kept rate a restart starts from).
+    f.rate = applied_;
     f.ceiling = ceiling;
     f.floor = floor;
     f.latency_sec = step.latency_sec;
@@ -245,11 +248,11 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
     figures_ = std::move(f);
   }
   // Kept at most once a second, when it moved.
-  if (!state_path_.empty() && std::fabs(step.rate - kept_) >= 1.0 &&
+  if (!state_path_.empty() && std::fabs(applied_ - kept_) >= 1.0 &&
       now - kept_at_ >= std::chrono::seconds(1)) {
     std::string error;
-    if (keep_learned_rate(state_path_, step.rate, &error, step.baseline_sec)) {
-      kept_ = step.rate;
+    if (keep_learned_rate(state_path_, applied_, &error, step.baseline_sec)) {
+      kept_ = applied_;
       kept_at_ = now;
     }
   }
@@ -264,18 +267,18 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
                {"delivered_per_sec", rate_text(step.delivered_per_sec)}});
   // A line when the rate moved by more than 10% (at most one a second), and
   // one every 30 s while it keeps moving: not one per step.
-  const double moved = std::fabs(step.rate - logged_) / std::max(1.0, logged_);
+  const double moved = std::fabs(applied_ - logged_) / std::max(1.0, logged_);
   const auto since = now - logged_at_;
   if ((moved > 0.10 && since >= std::chrono::seconds(1)) ||
       (moved > 0 && since >= std::chrono::seconds(30))) {
     log_event(LogLevel::info, "adaptive: rate moved",
-              {{"rate", rate_text(step.rate)},
+              {{"rate", rate_text(applied_)},
                {"from", rate_text(logged_)},
                {"reason", adaptive_reason_name(step.reason)},
                {"latency_ms", std::to_string(std::llround(step.latency_sec * 1000))},
                {"target_ms", std::to_string(std::llround(step.target_sec * 1000))},
                {"delivered_per_sec", rate_text(step.delivered_per_sec)}});
-    logged_ = step.rate;
+    logged_ = applied_;
     logged_at_ = now;
   }
 }

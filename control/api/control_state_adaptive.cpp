@@ -52,9 +52,14 @@ const CompiledProfile& ControlState::adaptive_base() {
 // with 100,000 prefixes (docs/performance.md), a quarter of a core at this pace.
 bool ControlState::set_adaptive_rate(std::optional<double> rate, std::string* error) {
   std::lock_guard<std::mutex> lock(mutex_);
+  // Adaptive turned off since the agent read it on: its rate is not kept
+  // (a later turn on would start from it before the agent's first step).
+  if (!effective_.config || !effective_.config->boundary.adaptive) {
+    adaptive_rate_.reset();
+    return true;
+  }
   const std::optional<double> before = adaptive_rate_;
   adaptive_rate_ = rate;
-  if (!effective_.config || !effective_.config->boundary.adaptive) return true;
   CompiledProfile profile = adaptive_base();
   if (rate)
     compile_boundary_lookups(with_adaptive_rate(adaptive_base_->boundary, *rate), &profile.prof);

@@ -29,6 +29,7 @@ class FakeDataplane final : public Dataplane {
   }
   bool apply(const CompiledProfile& profile, uint64_t generation, std::string* error) override {
     std::lock_guard<std::mutex> lock(mutex_);
+    apply_calls_++;
     if (refuse_next_ || refusing_) {
       if (generation != generation_) refused_changes_++;
       refuse_next_ = false;
@@ -154,6 +155,11 @@ class FakeDataplane final : public Dataplane {
     std::lock_guard<std::mutex> lock(mutex_);
     return refused_changes_;
   }
+  // Every apply asked for, taken or refused.
+  uint64_t apply_calls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return apply_calls_;
+  }
   std::vector<uint64_t> applied() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return applied_;
@@ -178,6 +184,7 @@ class FakeDataplane final : public Dataplane {
   bool refuse_next_ = false;
   bool refusing_ = false;
   uint64_t refused_changes_ = 0;
+  uint64_t apply_calls_ = 0;
   std::vector<QueueStats> queues_;
   std::string unhealthy_;
   std::vector<PortStats> ports_;

@@ -5,9 +5,11 @@
 // the learned rate as one generation; a bad adaptive config is refused whole.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/adaptive/adaptive_agent.hpp"
@@ -162,6 +164,26 @@ TEST(AdaptiveControl, TurningItOffFreezesTheLearnedRate) {
   EXPECT_EQ(h.value("boundary.lookups_per_sec"), "7000");
 }
 
+// The agent reads adaptive on, then stores its step's rate: a turn off
+// landing between the two leaves no rate behind, so turning adaptive on
+// again runs the ceiling until the agent's first step, not that old rate.
+// Before, the stale rate was kept (and ran at the next turn on).
+TEST(AdaptiveControl, ARateStoredAfterTurningItOffIsNotKept) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  ASSERT_TRUE(h.call(set_request(
+      {{"boundary.adaptive", "false"}, {"boundary.lookups_per_sec", "40000"}}))["ok"]
+                  .get<bool>());
+  const std::size_t swaps = h.dataplane().applied().size();
+  std::string error;
+  ASSERT_TRUE(h.state().set_adaptive_rate(4321, &error)) << error;  // the agent's late step
+  EXPECT_FALSE(h.state().adaptive_rate().has_value());
+  EXPECT_EQ(h.dataplane().applied().size(), swaps);  // nothing reached the dataplane
+  EXPECT_EQ(running_rate(h), 40000u);
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  EXPECT_EQ(running_rate(h), 40000u);  // the ceiling, not 4321
+}
+
 // An explicit burst scales with the learned rate while adaptive runs
 // (20000 at the ceiling of 40000, 500 at 1000/s); turning adaptive off
 // freezes that burst with the rate. Before, the rate froze at 1000/s with
@@ -304,6 +326,35 @@ TEST(AdaptiveAgentParts, TheLearnedRateFileAndTheTick) {
   EXPECT_EQ(t.boundary_shed, 9u);
   // Counters that went backwards (state made anew) count nothing.
   EXPECT_EQ(adaptive_tick(b, a, 0.1).signal.requests, 0u);
+}
+
+// A step's rate the dataplane refuses is not published as the edge's rate
+// (sluice_adaptive_rate, status): the agent says what runs. Before, the
+// controller's refused rate was reported, and kept for the next start.
+TEST(AdaptiveAgentParts, ARefusedRateIsNotReportedAsRunning) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  AdaptiveAgent agent(h.state(), "", 2);
+  auto wait_for = [](auto done) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return done();
+  };
+  ASSERT_TRUE(wait_for([&] { return agent.figures().has_value(); }));
+  EXPECT_EQ(agent.figures()->rate, 40000);  // the ceiling
+  h.dataplane().set_refusing(true);
+  const uint64_t calls = h.dataplane().apply_calls();
+  // A fleet's re-split moves the controller halfway to 10000: 25000, refused.
+  h.state().set_adaptive_fair(10000);
+  // Refused twice: the first refusal's step has been reported.
+  ASSERT_TRUE(wait_for([&] { return h.dataplane().apply_calls() >= calls + 2; }));
+  EXPECT_EQ(agent.figures()->rate, 40000);
+  EXPECT_EQ(agent.status()["rate"], 40000);
+  EXPECT_EQ(running_rate(h), 40000u);
+  h.dataplane().set_refusing(false);
+  ASSERT_TRUE(wait_for([&] { return running_rate(h) == 25000u; }));
+  ASSERT_TRUE(wait_for([&] { return agent.figures()->rate == 25000; }));
 }
 
 // A restarted inline edge runs its learned rate from its first packet: the

@@ -295,6 +295,10 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
     next = rate_ * tuning_.max_decrease;
     s.reason = AdaptiveReason::stalled;
     unanswered_sec_ = 0;  // one step per stall_sec
+    // A drain probe under way ends here: its end puts back the rate from
+    // before it, which would undo the stall's cuts at the backend's first
+    // answers (a hang after a slowdown: 18/s back to 200/s at once).
+    probe_until_ = -1;
   } else if (probe(s, &next)) {
     // draining, or just drained
   } else if (suspect) {

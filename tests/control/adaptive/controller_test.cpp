@@ -71,6 +71,35 @@ TEST(AdaptiveController, TheDrainProbeEndsOnTime) {
   EXPECT_EQ(c.last().reason, AdaptiveReason::rebaseline);  // 50 ms stayed: the service slowed
 }
 
+// A backend that hangs during a drain probe: its stalls halve the rate, and
+// when it answers again the rate climbs from there. Before, the probe (never
+// ended while no answer came) ended at the first answers and put back the
+// rate from before it: 200/s at once to a backend just back from a hang.
+TEST(AdaptiveController, AStallDuringAProbeIsNotUndoneWhenItEnds) {
+  AdaptiveController c(200);
+  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);  // baseline 20 ms
+  int ticks = 0;  // a service that slowed: 50 ms, flat, all answered
+  while (c.last().reason != AdaptiveReason::probe && ticks++ < 40) c.step(tick_of(20, 50), 1, 1000);
+  ASSERT_EQ(c.last().reason, AdaptiveReason::probe) << "no probe after 4 s of flat 50 ms answers";
+  int stalls = 0;
+  for (int i = 0; i < 30; i++) {  // 3 s of requests and no answer
+    AdaptiveTick dead;
+    dead.seconds = 0.1;
+    dead.signal.requests = 10;
+    dead.admitted_lookups = 10;
+    dead.boundary_shed = 10;
+    stalls += c.step(dead, 1, 1000).reason == AdaptiveReason::stalled;
+  }
+  ASSERT_GE(stalls, 2);
+  const double after_stalls = c.rate();
+  ASSERT_LT(after_stalls, 60);
+  for (int i = 0; i < 5; i++) {  // answers again, at 50 ms
+    c.step(tick_of(20, 50), 1, 1000);
+    EXPECT_LE(c.rate(), after_stalls * 1.5)
+        << "tick " << i << ": " << c.rate() << "/s after " << after_stalls << "/s";
+  }
+}
+
 // A probe whose latency still falls at its end drains a queue longer than
 // its time: it goes on until the latency stops falling or passes under
 // 1.8 x the baseline, and the queue is not taken for the service's own

@@ -129,8 +129,9 @@ AdaptiveAgent::~AdaptiveAgent() {
   thread_.join();
   control_.set_adaptive_status(nullptr);
   // The rate the pinned program goes on running, kept for the next start
-  // (report() keeps it at most once a second: the last moves may not be).
-  if (!state_path_.empty() && figures_ && std::fabs(applied_ - kept_) >= 1.0) {
+  // (report() keeps it at most once a second: the last moves may not be),
+  // and its time refreshed when it did not move.
+  if (!state_path_.empty() && figures_) {
     std::string error;
     keep_learned_rate(state_path_, applied_, &error, figures_->baseline_sec);
   }
@@ -247,13 +248,24 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
     if (step.reason != AdaptiveReason::waiting) f.steps[f.reason]++;
     figures_ = std::move(f);
   }
-  // Kept at most once a second, when it moved.
-  if (!state_path_.empty() && std::fabs(applied_ - kept_) >= 1.0 &&
-      now - kept_at_ >= std::chrono::seconds(1)) {
+  // Kept at most once a second when it moved, and once a minute when it did
+  // not: the file's time says when the rate was last in force (a restart
+  // takes a rate kept within the hour; one that sat at the floor through a
+  // long outage is still the one to start from). A failed write is logged
+  // once, and tried again a second later at the earliest.
+  const bool unkept = std::fabs(applied_ - kept_) >= 1.0;
+  if (!state_path_.empty() &&
+      (kept_at_ == std::chrono::steady_clock::time_point{} ||
+       now - kept_at_ >= (unkept ? std::chrono::seconds(1) : kKeepRefresh))) {
     std::string error;
+    kept_at_ = now;
     if (keep_learned_rate(state_path_, applied_, &error, step.baseline_sec)) {
       kept_ = applied_;
-      kept_at_ = now;
+      keep_failed_ = false;
+    } else if (!keep_failed_) {
+      keep_failed_ = true;
+      log_event(LogLevel::warn, "adaptive: the learned rate could not be kept",
+                {{"path", state_path_}, {"error", error}});
     }
   }
   // Every step at debug (`sluicectl log-level debug` while diagnosing the

@@ -86,6 +86,9 @@ class AdaptiveAgent {
   double applied_ = 0;  // the rate the dataplane runs
   double kept_ = 0;     // the rate in the state file
   std::chrono::steady_clock::time_point kept_at_{};
+  bool keep_failed_ = false;  // the last write of the state file failed (logged)
+  // How often the state file's time is refreshed while the rate holds.
+  static constexpr std::chrono::seconds kKeepRefresh{60};
   double logged_ = 0;
   std::chrono::steady_clock::time_point logged_at_{};
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -355,6 +356,36 @@ TEST(AdaptiveAgentParts, ARefusedRateIsNotReportedAsRunning) {
   h.dataplane().set_refusing(false);
   ASSERT_TRUE(wait_for([&] { return running_rate(h) == 25000u; }));
   ASSERT_TRUE(wait_for([&] { return agent.figures()->rate == 25000; }));
+}
+
+// The learned-rate file's time says when its rate was last in force, not
+// when it last moved: a rate that held (at the floor through a long
+// outage, say) is kept again, so a restart within the hour starts from it.
+// Before, a rate unchanged for an hour was too old for the next start,
+// which began at the ceiling.
+TEST(AdaptiveAgentParts, ARateThatHoldsIsKeptAsInForce) {
+  ControlHarness h;
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  const std::string path = h.dir().file("adaptive.json");
+  const double stamped =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
+      1800;  // kept half an hour ago
+  test::write_text(path, json{{"rate", 5000}, {"unix", stamped}}.dump() + "\n");
+  auto file_time = [&] {
+    std::ifstream in(path);
+    const json j = json::parse(in, nullptr, false);
+    return j.is_object() ? j.value("unix", 0.0) : 0.0;
+  };
+  {
+    AdaptiveAgent agent(h.state(), path, 2);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (file_time() < stamped + 1000 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_GE(file_time(), stamped + 1000) << "the held rate's time was not refreshed";
+    ASSERT_TRUE(agent.figures().has_value());
+    EXPECT_EQ(agent.figures()->rate, 5000);
+  }
+  EXPECT_EQ(load_learned_rate(path, 3600), 5000.0);
 }
 
 // A restarted inline edge runs its learned rate from its first packet: the

@@ -101,10 +101,11 @@ AdaptiveTick adaptive_tick(const DataplaneStats& before, const DataplaneStats& n
   t.seconds = seconds;
   // sl_backend_signal is all counts: one word at a time. A counter that went
   // backwards (the dataplane's state was made anew) counts nothing.
-  const auto* b = reinterpret_cast<const uint64_t*>(&before.backend);
-  const auto* n = reinterpret_cast<const uint64_t*>(&now.backend);
-  auto* out = reinterpret_cast<uint64_t*>(&t.signal);
-  for (std::size_t w = 0; w < sizeof(sl_backend_signal) / sizeof(uint64_t); w++)
+  // (Read and written as the struct's own word type, __u64.)
+  const auto* b = reinterpret_cast<const __u64*>(&before.backend);
+  const auto* n = reinterpret_cast<const __u64*>(&now.backend);
+  auto* out = reinterpret_cast<__u64*>(&t.signal);
+  for (std::size_t w = 0; w < sizeof(sl_backend_signal) / sizeof(__u64); w++)
     out[w] = delta(n[w], b[w]);
   uint64_t admitted_b = 0, shed_b = 0, admitted_n = 0, shed_n = 0;
   lookup_totals(before, &admitted_b, &shed_b);
@@ -220,8 +221,19 @@ void AdaptiveAgent::tick(double seconds) {
   if (std::fabs(step.rate - applied_) >= 1.0) {
     if (control_.set_adaptive_rate(step.rate, &error)) {
       applied_ = step.rate;
+      if (refusals_ != 0)
+        log_event(LogLevel::info, "adaptive: the dataplane takes the rate again",
+                  {{"rate", rate_text(applied_)}, {"refused", std::to_string(refusals_)}});
+      refusals_ = 0;
     } else {
-      log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
+      // The first refusal, then one line every 30 s while they go on (a
+      // dataplane that refuses for a while refused ten steps a second).
+      const auto now = std::chrono::steady_clock::now();
+      if (refusals_++ == 0 || now - refusal_logged_at_ >= std::chrono::seconds(30)) {
+        log_event(LogLevel::error, "adaptive: the dataplane refused the rate",
+                  {{"error", error}, {"refused", std::to_string(refusals_)}});
+        refusal_logged_at_ = now;
+      }
     }
   }
   report(step, bounds.ceiling, bounds.floor);
@@ -245,7 +257,7 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
     f.target_sec = step.target_sec;
     f.delivered = step.delivered_per_sec;
     f.reason = adaptive_reason_name(step.reason);
-    if (step.reason != AdaptiveReason::waiting) f.steps[f.reason]++;
+    if (step.decided) f.steps[f.reason]++;
     figures_ = std::move(f);
   }
   // Kept at most once a second when it moved, and once a minute when it did
@@ -270,7 +282,7 @@ void AdaptiveAgent::report(const AdaptiveStep& step, double ceiling, double floo
   }
   // Every step at debug (`sluicectl log-level debug` while diagnosing the
   // controller: ten lines a second).
-  if (log_level() == LogLevel::debug && step.reason != AdaptiveReason::waiting)
+  if (log_level() == LogLevel::debug && step.decided)
     log_event(LogLevel::debug, "adaptive: step",
               {{"rate", rate_text(step.rate)},
                {"reason", adaptive_reason_name(step.reason)},

@@ -87,6 +87,8 @@ class AdaptiveAgent {
   double kept_ = 0;     // the rate in the state file
   std::chrono::steady_clock::time_point kept_at_{};
   bool keep_failed_ = false;  // the last write of the state file failed (logged)
+  uint64_t refusals_ = 0;     // steps the dataplane refused in a row
+  std::chrono::steady_clock::time_point refusal_logged_at_{};
   // How often the state file's time is refreshed while the rate holds.
   static constexpr std::chrono::seconds kKeepRefresh{60};
   double logged_ = 0;

@@ -229,6 +229,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   gather(tick);
   AdaptiveStep s = last_;
   s.changed = false;
+  s.decided = false;
   // A drain probe ends on time: it admits less than the backend serves, and
   // waiting for a full evaluation at its low rate kept it twice as long.
   const bool probe_due = probe_until_ >= 0 && clock_ >= probe_until_;
@@ -291,6 +292,8 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   }
   const bool holding = answered_total_ < hold_answers_ && clock_ < hold_until_;
   double next = rate_;
+  s.decided = true;
+  stalled_last_ = stalled;
   if (stalled) {
     next = rate_ * tuning_.max_decrease;
     s.reason = AdaptiveReason::stalled;
@@ -318,7 +321,7 @@ AdaptiveStep AdaptiveController::step(const AdaptiveTick& tick, double floor, do
   } else if (s.latency_sec > s.target_sec && !queue_grows(s)) {
     s.reason = AdaptiveReason::hold;  // over the target, but no queue of ours grows
   } else if (s.latency_sec > s.target_sec) {
-    // What this evaluation delivered, but no less than 85% of what the
+    // What this evaluation delivered, but no less than 95% of what the
     // backend delivered while busy lately: the count of one evaluation is
     // noisy, and a cut on a low one left the backend idle for a second.
     const double served = std::max(s.delivered_per_sec, tuning_.delivered_trust * delivered);
@@ -377,10 +380,10 @@ bool AdaptiveController::resplit(double fair, double floor, double ceiling) {
   if (std::fabs(fair - rate_) <= 0.1 * rate_) return false;
   if (fair > rate_) {
     const bool holding = answered_total_ < hold_answers_ && clock_ < hold_until_;
-    const bool queued =
-        last_.latency_sec > last_.target_sec || probe_until_ >= 0 || holding ||
-        last_.reason == AdaptiveReason::decrease || last_.reason == AdaptiveReason::stalled ||
-        last_.reason == AdaptiveReason::resets || last_.reason == AdaptiveReason::syn_again;
+    const bool queued = last_.latency_sec > last_.target_sec || probe_until_ >= 0 || holding ||
+                        last_.reason == AdaptiveReason::decrease || stalled_last_ ||
+                        last_.reason == AdaptiveReason::resets ||
+                        last_.reason == AdaptiveReason::syn_again;
     if (queued) return false;
   }
   rate_ = std::clamp(rate_ + 0.5 * (fair - rate_), floor, ceiling);

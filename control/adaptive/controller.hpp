@@ -14,7 +14,7 @@
 // that is more), the rate it admits near what the backend delivers:
 //  - over the target while a queue of ours grows: a decrease proportional to
 //    the overshoot (at most halving), applied to the rate of answers the
-//    backend just delivered (but no less than 85% of what it delivered
+//    backend just delivered (but no less than 95% of what it delivered
 //    while a queue stood over the last 0.3 s), then a hold until what was
 //    admitted before it is answered (one decrease per congestion event);
 //  - under it, while lookups are shed for the boundary or it is 90% used
@@ -95,6 +95,10 @@ const char* adaptive_reason_name(AdaptiveReason r);
 struct AdaptiveStep {
   double rate = 0;       // lookups/s to run
   bool changed = false;  // differs from the previous step's rate
+  // An evaluation (or a stall, or refusals) decided this step; false while
+  // one gathers, when the reason is the last decision's (counted once:
+  // sluice_adaptive_steps_total).
+  bool decided = false;
   AdaptiveReason reason = AdaptiveReason::start;
   double latency_sec = 0;        // median of the last evaluation (0: none yet)
   double baseline_sec = 0;       // its baseline
@@ -163,6 +167,7 @@ class AdaptiveController {
   };
   std::deque<Delivered> delivered_;  // busy evaluations of the last delivered_sec
   double delivered_recent(uint64_t answers, double seconds, bool busy);
+  bool stalled_last_ = false;         // the last decision was a stall's (none since)
   double unanswered_sec_ = 0;         // how long requests went without any answer
   uint64_t unanswered_requests_ = 0;  // requests since the last answer
   double idle_sec_ = 0;               // how long nothing was asked of the backend, nor answered

@@ -414,6 +414,42 @@ TEST(AdaptiveController, ACutOnALowCountKeepsWhatWasServed) {
   EXPECT_GE(c.rate(), 0.65 * 200);  // 138 (73 before)
 }
 
+// A step decides only when an evaluation is in (or a stall, or refusals):
+// while one gathers, the step repeats the last decision's reason and says
+// it did not decide, so that sluice_adaptive_steps_total counts decisions,
+// not ticks. At 2 answers a tick an evaluation takes 4 ticks (8 answers):
+// 10 decisions in 40 ticks. Before, each was counted on every tick.
+TEST(AdaptiveController, AStepSaysWhetherItDecided) {
+  AdaptiveController c(200);
+  int decided = 0;
+  for (int i = 0; i < 40; i++) {
+    const AdaptiveStep st = c.step(tick_of(2, 20), 1, 1000);
+    decided += st.decided;
+    if (!st.decided) EXPECT_FALSE(st.changed) << "tick " << i;
+  }
+  EXPECT_GE(decided, 9);
+  EXPECT_LE(decided, 11);
+}
+
+// A stall that takes the rate to the floor (its reason then says floor) still
+// keeps the fleet's re-split from moving the edge up while its backend
+// answers nothing; down it may move.
+TEST(AdaptiveController, AFleetResplitDoesNotRaiseAStalledEdgeAtItsFloor) {
+  AdaptiveController c(40);
+  for (int i = 0; i < 20; i++) c.step(tick_of(4, 20), 20, 1000);  // 40/s at 20 ms
+  for (int i = 0; i < 40 && c.last().reason != AdaptiveReason::floor; i++) {
+    AdaptiveTick dead;
+    dead.seconds = 0.1;
+    dead.signal.requests = 10;
+    dead.admitted_lookups = 10;
+    dead.boundary_shed = 10;
+    c.step(dead, 20, 1000);
+  }
+  ASSERT_EQ(c.last().reason, AdaptiveReason::floor);
+  EXPECT_FALSE(c.resplit(200, 20, 1000));
+  EXPECT_EQ(c.rate(), 20);
+}
+
 // A fleet's re-split (fleet_agent.cpp: this edge's share of the sum of the
 // edges' published rates, up to a sync old) moves the rate half the way when
 // it is more than 10% off, but not up while this edge's own evaluation shows

@@ -21,14 +21,19 @@ pin=/sys/fs/bpf/sluice-test-$LAB_ID
 cfg=$tmp/sluice.toml
 daemon_pid=
 cleanup() {
+  set +e  # every step runs, whatever the one before it did
   [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
   if ((failures > 0)); then
     mkdir -p /tmp/sluice-test-logs && cp "$tmp"/*.log /tmp/sluice-test-logs/ 2>/dev/null
     echo "logs kept in /tmp/sluice-test-logs"
   fi
-  nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/auto.toml" --detach --all >/dev/null 2>&1 || true
+  # The standby's pins: whichever config the test got to (auto.toml from
+  # its second phase on), and the pin directory itself.
+  for f in "$tmp/auto.toml" "$cfg"; do
+    [[ -e $f ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$f" --detach --all >/dev/null 2>&1
+  done
   lab_down
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$pin"
 }
 trap cleanup EXIT
 lab_up

@@ -31,7 +31,9 @@ out=$(mktemp -d)
 # Kept when a check fails (sluiced's logs say why the rate moved).
 trap 'rc=$?; if ((rc == 0)); then rm -rf "$out"; else echo "kept: $out"; fi' EXIT
 lab() {
-  SLUICE_BUILD_DIR=$build timeout 420 "$src/scripts/surge-lab" --adaptive \
+  local t
+  t=$(lab_timeout) || return 1
+  SLUICE_BUILD_DIR=$build timeout "$t" "$src/scripts/surge-lab" --adaptive \
     --configs "xdp-adaptive xdp-fleet-adaptive xdp-fixed" --out "$out" "$@"
 }
 # Prints each check; the tags of the runs that missed go to $out/missed.

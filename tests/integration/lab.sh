@@ -174,7 +174,15 @@ lab_limits_hold() {
     reset_total=$((reset_total + ci_reset))
     sleep 1.1  # let the citizen bucket (5/s, burst 5) refill before the next family
   done
-  sleep 1.2  # one counter log interval
+  # The counters are logged once a second: wait for the line that has them all.
+  local deadline=$((SECONDS + 5))
+  local ci_seen cp_seen
+  while ((SECONDS < deadline)); do
+    ci_seen=$(counter "$log" citizen lookups)
+    cp_seen=$(counter "$log" checkpoint lookups)
+    ((${ci_seen:-0} >= 400 && ${cp_seen:-0} >= 100)) && break
+    sleep 0.1
+  done
   check "sluiced counted 400 citizen lookups" "$(counter "$log" citizen lookups) == 400"
   check "sluiced admitted what the clients saw served ($ok_total)" \
     "$(counter "$log" citizen admitted) == ok_total"

@@ -22,3 +22,17 @@ rerun_missed() {
   checks
   [[ ! -s $out/missed ]]
 }
+
+# lab_timeout: seconds the next lab run may take, at most 420, so that the
+# test ends (and the lab cleans up its namespaces and pins) before ctest's
+# TIMEOUT of 600 kills the test's shell and leaves a lab running orphaned
+# next to the next test. Fails when less than 30 s are left.
+lab_timeout() {
+  local left=$((570 - SECONDS))
+  ((left > 420)) && left=420
+  if ((left < 30)); then
+    echo "FAIL: ${SECONDS} s spent: no time left for another lab run under ctest's 600 s" >&2
+    return 1
+  fi
+  echo "$left"
+}

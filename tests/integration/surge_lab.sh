@@ -93,6 +93,11 @@ PY
   sl_ns "$SL_FW" sysctl -qw net.ipv4.ip_forward=1
   if [[ $population == 10k ]]; then
     ip -n "$SL_FW" route add "$SL_POPULATION_NET" via "$SL_POPULATION_GW" dev f-out
+    # A fleet's second path: its replies through the same gateway (on-link
+    # in table 102, they were resolved one by one, past the 1,024 limit).
+    if [[ $edge_mode == fleet ]]; then
+      ip -n "$SL_FW" route add "$SL_POPULATION_NET" via "$SL_POPULATION_GW" dev f2-out onlink table 102
+    fi
   fi
   sl_ns "$SL_CLIENTS" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
   sl_ns "$SL_BACKEND" sysctl -qw net.core.somaxconn=4096

@@ -28,8 +28,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 dataplanes=${SLUICE_LAB_DATAPLANES:-xdp dpdk xdp-fleet}  # the ones this build has
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-lab() { SLUICE_BUILD_DIR=$build timeout 420 "$src/scripts/surge-lab" --short --configs "none $dataplanes" --out "$out" "$@"; }
+# Kept when a check fails (every run's sluiced, surge and backend logs).
+trap 'rc=$?; if ((rc == 0)); then rm -rf "$out"; else echo "kept: $out"; fi' EXIT
+lab() {
+  local t
+  t=$(lab_timeout) || return 1
+  SLUICE_BUILD_DIR=$build timeout "$t" "$src/scripts/surge-lab" --short --configs "none $dataplanes" --out "$out" "$@"
+}
 # Prints each check; the tags of the runs that missed go to $out/missed.
 checks() {
   /usr/bin/python3 - "$out/results.json" "$out/missed" $dataplanes <<'PY'

@@ -80,15 +80,20 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
   const DataplaneSettings settings = dataplane_settings(local);
   const DataplaneStats edge = unattended_stats(settings);
   const std::string retrying = "retrying every " + std::to_string(retry_sec) + " s";
+  // DPDK starts once per process: a retry could only fail again (counted
+  // and logged each time), so none is made on a timer; a SIGHUP still
+  // reloads (a config switched to XDP can start).
+  const bool timer = unjoined || !dataplane_needs_new_process();
   const std::string message =
       unjoined
           ? "the fleet could not be joined: " + why + "; the edge: " + edge_text(edge) + "; " +
                 retrying + " (SIGHUP: at once)"
           : std::string(config_error ? "the config was rejected" : "the dataplane did not start") +
                 ": " + why + "; the edge: " + edge_text(edge) + ". Fix " + options.config_path +
-                (dataplane_needs_new_process() ? " and restart sluiced (DPDK starts once per "
-                                                 "process; a reload cannot start it)"
-                                               : " and reload (SIGHUP); " + retrying);
+                (!timer ? " and restart sluiced (DPDK starts once per "
+                          "process: no retry here; a reload starts only "
+                          "a config without DPDK)"
+                        : " and reload (SIGHUP); " + retrying);
   // No READY=1 (nothing of this config enforces); STATUS says why.
   notify("STATUS=not in charge: " + message);
   log_event(LogLevel::error, "not in charge",
@@ -96,7 +101,7 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
              {"error", why},
              {"edge", edge.edge_state.empty() ? "none" : edge.edge_state},
              {"generation", std::to_string(edge.generation)},
-             {"retry_sec", std::to_string(retry_sec)}});
+             {"retry_sec", timer ? std::to_string(retry_sec) : "none"}});
 
   ApiOptions api_options{local.control.socket, local.control.socket_mode,
                          local.control.socket_group, local.control.http_listen,
@@ -134,8 +139,9 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
   if (!metrics) log_event(LogLevel::warn, "metrics not served", {{"error", error}});
 
   timespec timeout{static_cast<time_t>(retry_sec), 0};
+  timespec* wait = timer ? &timeout : nullptr;
   for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &timeout);
+    const int sig = sigtimedwait(&signals, nullptr, wait);
     if (sig < 0 && errno == EINTR) continue;
     if (sig == SIGUSR1) continue;  // no audit log is open while not in charge
     if (sig == SIGTERM || sig == SIGINT) {

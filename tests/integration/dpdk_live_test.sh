@@ -29,7 +29,7 @@ cleanup() {
   fi
   # The standby's pins: whichever config the test got to (auto.toml from
   # its second phase on), and the pin directory itself.
-  for f in "$tmp/auto.toml" "$cfg"; do
+  for f in "$tmp/auto.toml" "$cfg" "$tmp/gone.toml"; do
     [[ -e $f ]] && nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$f" --detach --all >/dev/null 2>&1
   done
   lab_down
@@ -120,6 +120,23 @@ ci=$(client --src 198.18.20.2 --dst "$LAB_BACKEND_V4" --count 100)
 echo "auto/XDP citizen: $ci"
 check "auto/XDP: the citizen limit holds ($(field "$ci" ok) served)" \
   "$(field "$ci" ok) >= 5 && $(field "$ci" ok) <= 8 && $(field "$ci" reset) == 100 - $(field "$ci" ok)"
+stop_daemon
+
+# --- phase 3: DPDK that cannot start after its EAL did (no such interface) ---
+# The EAL starts once per process: sluiced is not in charge and says to
+# restart it, with no retry on a timer (each one failed again, counted and
+# logged, every 5-60 s).
+write_config "$tmp/gone.toml" dpdk '["--no-huge", "--no-pci", "-m", "512"]'
+sed -i "s/iface=$LAB_E_OUT/iface=sl-gone0/; s/iface=$LAB_E_IN/iface=sl-gone1/" "$tmp/gone.toml"
+nsenter --net="/run/netns/$LAB_EDGE" "$sluiced" --config "$tmp/gone.toml" 2>"$tmp/d3.log" &
+daemon_pid=$!
+wait_for "$tmp/d3.log" 'msg="not in charge"' 30
+sleep 6  # past the first retry's 5 s: none may come
+st=$(nsenter --net="/run/netns/$LAB_EDGE" "$sluicectl" --socket "$tmp/control.sock" status 2>&1 || true)
+check "DPDK spent: not in charge once, no retry on a timer, status says to restart" \
+  "$(grep -c 'msg="not in charge"' "$tmp/d3.log") == 1 && \
+   $(grep -c 'msg="not in charge".*retry_sec=none' "$tmp/d3.log") == 1 && \
+   $(grep -c 'restart sluiced (DPDK starts once per process' <<<"$st") == 1"
 stop_daemon
 
 echo "$passes passed, $failures failed"

@@ -179,6 +179,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
   if (!metrics) {
     log_event(LogLevel::error, "control plane did not start; the dataplane was not touched",
               {{"error", error}});
+    audit.discard_if_unused();
     return 1;
   }
 
@@ -203,6 +204,7 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
               {{"detail", selection.log}});
   if (!dp) {
     *why = error;
+    audit.discard_if_unused();
     return kStartAgain;
   }
   // A fleet member's generation is the fleet config's revision, also when

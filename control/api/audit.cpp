@@ -26,7 +26,8 @@ std::string utc_timestamp() {
 bool AuditLog::open(const std::string& path, std::string* error) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  file_ = std::fopen(path.c_str(), "a");
+  created_ = !std::filesystem::exists(path, ec);
+  file_ = std::fopen(path.c_str(), "ae");  // e: O_CLOEXEC
   if (file_ == nullptr) {
     *error = "control.audit_log: cannot open " + path + ": " + std::strerror(errno);
     return false;
@@ -37,7 +38,7 @@ bool AuditLog::open(const std::string& path, std::string* error) {
 
 bool AuditLog::reopen(std::string* error) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::FILE* fresh = std::fopen(path_.c_str(), "a");
+  std::FILE* fresh = std::fopen(path_.c_str(), "ae");
   if (fresh == nullptr) {
     *error = "control.audit_log: cannot reopen " + path_ + ": " + std::strerror(errno) +
              "; still writing to the file opened before";
@@ -52,10 +53,20 @@ AuditLog::~AuditLog() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
+void AuditLog::discard_if_unused() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (file_ == nullptr || !created_ || written_) return;
+  std::fclose(file_);
+  file_ = nullptr;
+  std::error_code ec;
+  std::filesystem::remove(path_, ec);
+}
+
 bool AuditLog::append(const nlohmann::json& entry) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (file_ == nullptr) return false;
   const std::string line = entry.dump() + "\n";
+  written_ = true;
   return std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
 }
 

@@ -21,11 +21,17 @@ class AuditLog {
   bool reopen(std::string* error);
   ~AuditLog();
   bool append(const nlohmann::json& entry);
+  // A start that failed before any change: the file this open created, and
+  // nothing was written to it, is removed (an empty audit log says a run
+  // that never was).
+  void discard_if_unused();
 
  private:
   std::mutex mutex_;
   std::FILE* file_ = nullptr;
   std::string path_;
+  bool created_ = false;  // open() made the file
+  bool written_ = false;  // a line was appended
 };
 
 // "2026-11-26T09:30:00.123Z"

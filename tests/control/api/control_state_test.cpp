@@ -924,5 +924,38 @@ TEST_F(ControlStateTest, RefusedRequestsAlterNothingNameTheKeyAndAreNotAudited) 
   }
 }
 
+// A start that fails before any change (its control socket taken, its
+// dataplane refused) removes the audit log it created: an empty file said
+// a run that never was. A file that was there, or that got a line, stays.
+TEST(AuditLogTest, AFileItMadeAndNeverWroteIsRemovedAtAFailedStart) {
+  test::TempDir dir;
+  std::string error;
+  const std::string fresh = dir.file("logs/audit.jsonl");
+  {
+    AuditLog audit;
+    ASSERT_TRUE(audit.open(fresh, &error)) << error;
+    ASSERT_TRUE(std::filesystem::exists(fresh));
+    audit.discard_if_unused();
+    EXPECT_FALSE(std::filesystem::exists(fresh));
+  }
+  const std::string kept = dir.file("kept.jsonl");
+  test::write_text(kept, "{\"op\":\"set\"}\n");
+  {
+    AuditLog audit;
+    ASSERT_TRUE(audit.open(kept, &error)) << error;
+    audit.discard_if_unused();
+  }
+  EXPECT_EQ(test::read_audit(kept).size(), 1u);
+  const std::string written = dir.file("written.jsonl");
+  {
+    AuditLog audit;
+    ASSERT_TRUE(audit.open(written, &error)) << error;
+    ASSERT_TRUE(audit.append({{"op", "start"}}));
+    audit.discard_if_unused();
+    EXPECT_TRUE(audit.append({{"op", "set"}}));  // still open
+  }
+  EXPECT_EQ(test::read_audit(written).size(), 2u);
+}
+
 }  // namespace
 }  // namespace sluice

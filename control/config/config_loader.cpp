@@ -74,7 +74,7 @@ LoadResult load_config_string(std::string_view text, std::string source_name) {
     std::optional<Config> config = validate_document(*doc, source_name, diag);
     // Also with errors in the base, so that one pass names what is wrong in
     // the profiles too.
-    validate_profiles(text, source_name, *doc, config.has_value(), diag);
+    validate_profiles(text, source_name, *doc, config ? &*config : nullptr, diag);
     LoadResult r = finish(std::move(config), diag);
     if (r.ok()) r.text = std::string(text);
     return r;

@@ -316,10 +316,11 @@ LoadResult apply_named_profile(std::string_view text, const std::string& source,
                                std::optional<toml::table>* edited = nullptr,
                                const toml::table* parsed_base = nullptr);
 // Every profile is applied once at load time, so that a profile that would be
-// rejected at retune time is already an error at startup. With
-// `base_valid` false, only the errors at a profile's own entries.
+// rejected at retune time is already an error at startup. `base`: the
+// document's validated config; nullptr when it has errors (then only the
+// errors at a profile's own entries).
 void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
-                       bool base_valid, Diagnostics& diag);
+                       const Config* base, Diagnostics& diag);
 LoadResult internal_error(const std::string& source, const char* what);
 
 }  // namespace sluice::loader

@@ -316,7 +316,8 @@ LoadResult apply_named_profile(std::string_view text, const std::string& source,
 // the restart-only check, a diff of two valid configs, waits for a valid
 // base.
 void validate_profiles(std::string_view text, const std::string& source, const toml::table& doc,
-                       bool base_valid, Diagnostics& diag) {
+                       const Config* base, Diagnostics& diag) {
+  const bool base_valid = base != nullptr;
   const toml::table* profiles = doc.get_as<toml::table>("profiles");
   if (profiles == nullptr || profiles->size() > kMaxProfiles) return;  // the validator says so
   for (auto&& [k, v] : *profiles) {
@@ -339,7 +340,11 @@ void validate_profiles(std::string_view text, const std::string& source, const t
     if (!r.ok()) continue;
     std::vector<ProfileEntry> entries;
     collect_profile_entries(*profile, "", 0, entries);
-    for (const std::string& changed : restart_only_keys(config_diff(doc, *edited))) {
+    // As a live switch judges it (ControlState::change): a restart-only key
+    // restated at the value it has, or spelt another way, changes nothing.
+    std::vector<DiffEntry> diff = config_diff(doc, *edited);
+    if (base != nullptr && r.config) diff = without_restart_spellings(diff, *base, *r.config);
+    for (const std::string& changed : restart_only_keys(diff)) {
       ErrorSite at{source, clamp_index(profile->source().begin.line),
                    clamp_index(profile->source().begin.column)};
       std::string key = join_key("profiles", name);

@@ -1555,6 +1555,26 @@ name = "citizen"
   EXPECT_EQ(d[0].key, "admission.flow_table_size");
 }
 
+// A profile that restates a restart-only key at the value the base runs (its
+// default, or the base's own, spelt another way) changes nothing a restart
+// would: the file loads, as a live switch to that profile is taken. Before,
+// the load refused what the switch accepted.
+TEST(ConfigProfiles, ARestartOnlyKeyRestatedAtItsValueIsNoError) {
+  LoadResult r = load(R"(
+[dataplane]
+mode = "xdp"
+
+[[class]]
+name = "citizen"
+
+[profiles.same]
+"class.citizen.rate_per_sec" = 50
+"admission.flow_table_size" = 262144
+"dataplane.mode" = "xdp"
+)");
+  EXPECT_TRUE(r.ok()) << all_errors(r);
+}
+
 // A profile that writes a whole table (its keys quoted as one) is an error
 // at that entry: applied, it would drop every key of the table it does not
 // name (here the boundary's packet budget).

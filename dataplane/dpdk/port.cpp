@@ -9,6 +9,8 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
 
+#include <sys/random.h>
+
 #include <cstring>
 #include <vector>
 
@@ -18,6 +20,20 @@ namespace {
 std::string err_text(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
 
 }  // namespace
+
+bool rss_pattern_spreads(uint16_t pattern) {
+  const int bits = __builtin_popcount(pattern);
+  return bits % 2 == 1 && bits >= 5 && bits <= 11;
+}
+
+uint16_t random_rss_pattern() {
+  for (int tries = 0; tries < 64; tries++) {
+    uint16_t p = 0;
+    if (::getrandom(&p, sizeof(p), 0) != static_cast<ssize_t>(sizeof(p))) break;
+    if (rss_pattern_spreads(p)) return p;
+  }
+  return 0x6d5a;  // no randomness to be had: the published key
+}
 
 bool Port::open(const PortOptions& o, std::string* error) {
   const std::string what = "dataplane." + o.role + " (" + o.spec + "): ";
@@ -58,12 +74,14 @@ bool Port::open(const PortOptions& o, std::string* error) {
     return false;
   }
   rte_eth_conf conf{};
-  // A symmetric Toeplitz key (0x6d5a repeated): a flow's two directions hash
-  // alike, so with the same key and queue count on both ports a reply comes
-  // to the worker that admitted the request, and finds its flow in that
-  // worker's shard of the flow table (flow_shards.hpp).
+  // A symmetric Toeplitz key (a 16-bit pattern repeated, drawn at each
+  // start): a flow's two directions hash alike, so with the same key and
+  // queue count on both ports a reply comes to the worker that admitted the
+  // request, and finds its flow in that worker's shard of the flow table
+  // (flow_shards.hpp).
   std::vector<uint8_t> rss_key(info.hash_key_size != 0 ? info.hash_key_size : 40);
-  for (std::size_t i = 0; i < rss_key.size(); i++) rss_key[i] = i % 2 == 0 ? 0x6d : 0x5a;
+  for (std::size_t i = 0; i < rss_key.size(); i++)
+    rss_key[i] = static_cast<uint8_t>(i % 2 == 0 ? o.rss_pattern >> 8 : o.rss_pattern & 0xff);
   if (o.queues > 1 && info.flow_type_rss_offloads != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =

@@ -17,7 +17,24 @@ struct PortOptions {
   uint16_t queues = 1;
   bool rx_timestamp = false;  // use rx timestamps as the model clock (net_pcap)
   rte_mempool* pool = nullptr;
+  // The RSS key: this 16-bit pattern repeated, which makes it symmetric (a
+  // flow's two directions hash alike on both ports). Give both ports the
+  // same one (random_rss_pattern).
+  uint16_t rss_pattern = 0x6d5a;
 };
+
+// A symmetric RSS key's pattern for this start, drawn at random: with the
+// published 0x6d5a, anyone could aim a flood of spoofed tuples at one
+// worker (its flow-table shard holds 1/W of each partition). Only patterns
+// that spread tuples over the queues are drawn (rss_pattern_spreads).
+uint16_t random_rss_pattern();
+// An odd number of its bits set, 5 to 11. A Toeplitz hash's bits are sums
+// of the key's 32-bit windows, here the pattern's 16 rotations: they span
+// all 16 dimensions exactly when x + 1 does not divide the pattern as a
+// polynomial over GF(2), i.e. when its bits are odd in number (0x6d5a: 9).
+// A pattern of an even count (0xff00: 9 dimensions; any of a period under
+// 16 bits, 0xaaaa, 0xf0f0 ...) hashes to fewer values.
+bool rss_pattern_spreads(uint16_t pattern);
 
 class Port {
  public:

@@ -404,8 +404,9 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
     if (s.created < 0) continue;
     if (s.pinned >= 0) bpf_link_detach(s.pinned);
     if (rename((s.path + "_new").c_str(), s.path.c_str()) != 0) {
-      *error = "the new " + s.want->which + " link runs, pinned at " + s.path + ".new, not " +
-               s.path + ": " + errno_text(errno);
+      *error = "the new " + s.want->which + " link runs, pinned at " + s.path + "_new, not " +
+               s.path + " (which names the detached old link: remove it and move " + s.path +
+               "_new there by hand, or detach both): " + errno_text(errno);
       finish(true);
       return false;
     }

@@ -406,7 +406,7 @@ bool attach_pinned_links(const DataplaneSettings& settings, const std::vector<Li
     if (rename((s.path + "_new").c_str(), s.path.c_str()) != 0) {
       *error = "the new " + s.want->which + " link runs, pinned at " + s.path + "_new, not " +
                s.path + " (which names the detached old link: remove it and move " + s.path +
-               "_new there by hand, or detach both): " + errno_text(errno);
+               "_new there by hand): " + errno_text(errno);
       finish(true);
       return false;
     }

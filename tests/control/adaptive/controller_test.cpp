@@ -55,16 +55,32 @@ AdaptiveTick tick_of(uint64_t answers, double ms) {
   return t;
 }
 
+// A tick of `requests` requests and no answer (a backend that hangs).
+AdaptiveTick dead_tick(uint64_t requests) {
+  AdaptiveTick t;
+  t.seconds = 0.1;
+  t.signal.requests = requests;
+  t.admitted_lookups = requests;
+  t.boundary_shed = 10;
+  return t;
+}
+
+// c at a baseline of 20 ms, then a service that slowed (50 ms, flat, all
+// answered) until a drain probe starts: false if none did within 4 s.
+bool probing_a_slowed_service(AdaptiveController& c) {
+  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);
+  for (int ticks = 0; c.last().reason != AdaptiveReason::probe && ticks < 40; ticks++)
+    c.step(tick_of(20, 50), 1, 1000);
+  return c.last().reason == AdaptiveReason::probe;
+}
+
 // The drain probe admits less than the backend serves: it ends when its
 // time (twice the latency, at least 0.2 s) is up, not when an evaluation's
 // eight answers are in. At one answer per tick, waiting for them (or for
 // max_eval_sec) kept it at 0.75x for 0.5 s instead of 0.2 s.
 TEST(AdaptiveController, TheDrainProbeEndsOnTime) {
   AdaptiveController c(200);
-  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);  // baseline 20 ms
-  int ticks = 0;  // a service that slowed: 50 ms, flat, all answered
-  while (c.last().reason != AdaptiveReason::probe && ticks++ < 40) c.step(tick_of(20, 50), 1, 1000);
-  ASSERT_EQ(c.last().reason, AdaptiveReason::probe) << "no probe after 4 s of flat 50 ms answers";
+  ASSERT_TRUE(probing_a_slowed_service(c)) << "no probe after 4 s of flat 50 ms answers";
   int probing = 1;
   while (probing < 20 && c.step(tick_of(1, 50), 1, 1000).reason == AdaptiveReason::probe) probing++;
   EXPECT_LE(probing, 3) << "the probe ran " << probing << " ticks of 100 ms for 0.2 s";
@@ -77,19 +93,10 @@ TEST(AdaptiveController, TheDrainProbeEndsOnTime) {
 // rate from before it: 200/s at once to a backend just back from a hang.
 TEST(AdaptiveController, AStallDuringAProbeIsNotUndoneWhenItEnds) {
   AdaptiveController c(200);
-  for (int i = 0; i < 20; i++) c.step(tick_of(20, 20), 1, 1000);  // baseline 20 ms
-  int ticks = 0;  // a service that slowed: 50 ms, flat, all answered
-  while (c.last().reason != AdaptiveReason::probe && ticks++ < 40) c.step(tick_of(20, 50), 1, 1000);
-  ASSERT_EQ(c.last().reason, AdaptiveReason::probe) << "no probe after 4 s of flat 50 ms answers";
+  ASSERT_TRUE(probing_a_slowed_service(c)) << "no probe after 4 s of flat 50 ms answers";
   int stalls = 0;
-  for (int i = 0; i < 30; i++) {  // 3 s of requests and no answer
-    AdaptiveTick dead;
-    dead.seconds = 0.1;
-    dead.signal.requests = 10;
-    dead.admitted_lookups = 10;
-    dead.boundary_shed = 10;
-    stalls += c.step(dead, 1, 1000).reason == AdaptiveReason::stalled;
-  }
+  for (int i = 0; i < 30; i++)  // 3 s of requests and no answer
+    stalls += c.step(dead_tick(10), 1, 1000).reason == AdaptiveReason::stalled;
   ASSERT_GE(stalls, 2);
   const double after_stalls = c.rate();
   ASSERT_LT(after_stalls, 60);
@@ -437,14 +444,8 @@ TEST(AdaptiveController, AStepSaysWhetherItDecided) {
 TEST(AdaptiveController, AFleetResplitDoesNotRaiseAStalledEdgeAtItsFloor) {
   AdaptiveController c(40);
   for (int i = 0; i < 20; i++) c.step(tick_of(4, 20), 20, 1000);  // 40/s at 20 ms
-  for (int i = 0; i < 40 && c.last().reason != AdaptiveReason::floor; i++) {
-    AdaptiveTick dead;
-    dead.seconds = 0.1;
-    dead.signal.requests = 10;
-    dead.admitted_lookups = 10;
-    dead.boundary_shed = 10;
-    c.step(dead, 20, 1000);
-  }
+  for (int i = 0; i < 40 && c.last().reason != AdaptiveReason::floor; i++)
+    c.step(dead_tick(10), 20, 1000);
   ASSERT_EQ(c.last().reason, AdaptiveReason::floor);
   EXPECT_FALSE(c.resplit(200, 20, 1000));
   EXPECT_EQ(c.rate(), 20);

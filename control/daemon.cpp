@@ -72,6 +72,9 @@ DataplaneSettings dataplane_settings(const Config& cfg) {
   s.source_table_size = cfg.admission.source_table_size;
   s.flow_table_size = cfg.admission.flow_table_size;
   s.dpdk_flow_file = state_directory() + "/dpdk-flows";
+  // Not admission.seed: a config may be shared or published; the kept one
+  // is this host's (or its fleet's) secret.
+  s.dpdk_rss_seed = default_seed();
   return s;
 }
 

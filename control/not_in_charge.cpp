@@ -80,10 +80,12 @@ int wait_not_in_charge(const DaemonOptions& options, const std::string& why, boo
   const DataplaneSettings settings = dataplane_settings(local);
   const DataplaneStats edge = unattended_stats(settings);
   const std::string retrying = "retrying every " + std::to_string(retry_sec) + " s";
-  // DPDK starts once per process: a retry could only fail again (counted
-  // and logged each time), so none is made on a timer; a SIGHUP still
-  // reloads (a config switched to XDP can start).
-  const bool timer = unjoined || !dataplane_needs_new_process();
+  // DPDK starts once per process: with mode "dpdk" a retry could only fail
+  // again (counted and logged each time), so none is made on a timer; a
+  // SIGHUP still reloads (a config switched to XDP can start). Mode "auto"
+  // retries: its XDP fallback may start (an interface that came up late).
+  const bool timer =
+      unjoined || !dataplane_needs_new_process() || local.dataplane.mode != DataplaneKind::dpdk;
   const std::string message =
       unjoined
           ? "the fleet could not be joined: " + why + "; the edge: " + edge_text(edge) + "; " +

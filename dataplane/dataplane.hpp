@@ -49,6 +49,11 @@ struct DataplaneSettings {
   // key: sluiced's state directory; dataplane/dpdk/flow_keep.hpp). Empty:
   // nowhere, every start begins with an empty table.
   std::string dpdk_flow_file;
+  // The ports' symmetric RSS key is drawn from this (not a config key:
+  // sluiced passes its sticky seed, random per host and kept across
+  // restarts, so a restart's kept flows come back to the queues they left;
+  // dataplane/dpdk/port.hpp). 0: drawn at random at each start.
+  uint64_t dpdk_rss_seed = 0;
   bool operator==(const DataplaneSettings&) const = default;
 };
 

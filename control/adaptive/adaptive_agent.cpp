@@ -186,8 +186,14 @@ void AdaptiveAgent::tick(double seconds) {
         controller_->seed_baseline(*baseline);
     applied_ = kept_ = logged_ = start;
     logged_at_ = std::chrono::steady_clock::now();
-    if (!control_.set_adaptive_rate(start, &error))
+    if (!control_.set_adaptive_rate(start, &error)) {
       log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
+      // What runs instead: the rate set before, or the ceiling (the
+      // config's own budget); the next step tries the controller's again.
+      applied_ = control_.adaptive_rate().value_or(bounds.ceiling);
+      refusals_ = 1;
+      refusal_logged_at_ = logged_at_;
+    }
     // Kept by this sluiced when adaptive was last on, or by the one before.
     const std::string from = !kept         ? "ceiling"
                              : ran_before_ ? "learned rate kept when it was last on"

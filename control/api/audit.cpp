@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/api/audit.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -56,10 +59,15 @@ AuditLog::~AuditLog() {
 void AuditLog::discard_if_unused() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (file_ == nullptr || !created_ || written_) return;
+  // Still the file this open made, and still empty: another sluiced given
+  // the same path (a misconfiguration) may have written to it meanwhile.
+  struct stat mine {
+  }, now{};
+  const bool same = ::fstat(::fileno(file_), &mine) == 0 && ::stat(path_.c_str(), &now) == 0 &&
+                    mine.st_dev == now.st_dev && mine.st_ino == now.st_ino && now.st_size == 0;
   std::fclose(file_);
   file_ = nullptr;
-  std::error_code ec;
-  std::filesystem::remove(path_, ec);
+  if (same) ::unlink(path_.c_str());
 }
 
 bool AuditLog::append(const nlohmann::json& entry) {

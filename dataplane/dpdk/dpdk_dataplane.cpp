@@ -234,7 +234,7 @@ bool DpdkDataplane::prepare_locked(std::string* error) {
         " mbufs (dpdk_mbufs; raise -m in dpdk_args or use hugepages): " + rte_strerror(rte_errno));
   const std::string specs[2] = {s.outside, s.inside};
   const char* roles[2] = {"outside", "inside"};
-  const uint16_t rss_pattern = dpdk::random_rss_pattern();  // one for both ports
+  const uint16_t rss_pattern = dpdk::rss_pattern_for(s.dpdk_rss_seed);  // one for both ports
   for (int p = 0; p < 2; p++) {
     dpdk::PortOptions o;
     o.rss_pattern = rss_pattern;

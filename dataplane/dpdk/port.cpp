@@ -19,6 +19,14 @@ namespace {
 
 std::string err_text(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
 
+// splitmix64's step: each seed's patterns, one after another.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 }  // namespace
 
 bool rss_pattern_spreads(uint16_t pattern) {
@@ -26,13 +34,16 @@ bool rss_pattern_spreads(uint16_t pattern) {
   return bits % 2 == 1 && bits >= 5 && bits <= 11;
 }
 
-uint16_t random_rss_pattern() {
+uint16_t rss_pattern_for(uint64_t seed) {
+  uint64_t x = seed;
+  if (x == 0 && ::getrandom(&x, sizeof(x), 0) != static_cast<ssize_t>(sizeof(x)))
+    return 0x6d5a;  // no randomness to be had: the published key
   for (int tries = 0; tries < 64; tries++) {
-    uint16_t p = 0;
-    if (::getrandom(&p, sizeof(p), 0) != static_cast<ssize_t>(sizeof(p))) break;
+    x = mix(x);
+    const auto p = static_cast<uint16_t>(x >> 48);
     if (rss_pattern_spreads(p)) return p;
   }
-  return 0x6d5a;  // no randomness to be had: the published key
+  return 0x6d5a;
 }
 
 bool Port::open(const PortOptions& o, std::string* error) {

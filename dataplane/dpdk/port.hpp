@@ -23,11 +23,13 @@ struct PortOptions {
   uint16_t rss_pattern = 0x6d5a;
 };
 
-// A symmetric RSS key's pattern for this start, drawn at random: with the
-// published 0x6d5a, anyone could aim a flood of spoofed tuples at one
-// worker (its flow-table shard holds 1/W of each partition). Only patterns
-// that spread tuples over the queues are drawn (rss_pattern_spreads).
-uint16_t random_rss_pattern();
+// A symmetric RSS key's pattern, secret: with the published 0x6d5a, anyone
+// could aim a flood of spoofed tuples at one worker (its flow-table shard
+// holds 1/W of each partition). From `seed` (DataplaneSettings::
+// dpdk_rss_seed: the same pattern for the same seed, so that a restart
+// keeps its flows' queues), or at random when it is 0. Only patterns that
+// spread tuples over the queues are given (rss_pattern_spreads).
+uint16_t rss_pattern_for(uint64_t seed);
 // An odd number of its bits set, 5 to 11. A Toeplitz hash's bits are sums
 // of the key's 32-bit windows, here the pattern's 16 rotations: they span
 // all 16 dimensions exactly when x + 1 does not divide the pattern as a

@@ -222,8 +222,10 @@ int run_in_charge(const DaemonOptions& options, const LoadResult& loaded, const 
       std::make_unique<ControlState>(*dp, options.config_path, loaded, generation, &audit);
   control_owner->audit_start(before_generation, dp->adopted_state(),
                              state_directory() + "/config-in-force.toml");
-  if (learned && !control_owner->set_adaptive_rate(*learned, &error))
-    log_event(LogLevel::error, "adaptive: the dataplane refused the rate", {{"error", error}});
+  // The first profile runs the learned rate already: kept, not applied again
+  // (applied here, before a fleet's shares, it ran a moment with the
+  // tables' budgets instead of this edge's shares).
+  if (learned) control_owner->seed_adaptive_rate(*learned);
   if (fleet != nullptr) {
     control_owner->join_fleet(cfg.fleet->prefix, cfg.fleet->node, fleet->record.config);
     if (!control_owner->set_shares(fleet->shares, &error))

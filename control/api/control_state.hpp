@@ -101,6 +101,10 @@ class ControlState {
   // same generation, no history, no audit line. False + *error when the
   // dataplane refused (the rate before stays).
   bool set_adaptive_rate(std::optional<double> rate, std::string* error);
+  // The learned rate the dataplane's first profile already runs (sluiced's
+  // start, start_at_learned_rate): kept, not applied again; what applies
+  // next (a fleet's first shares) runs it too. Ignored with adaptive off.
+  void seed_adaptive_rate(double rate);
   std::optional<double> adaptive_rate() const;
   // A fleet member's fair part of the sum of the edges' learned rates (the
   // fleet agent's re-split by demand); taken once by the adaptive agent.

@@ -68,6 +68,11 @@ bool ControlState::set_adaptive_rate(std::optional<double> rate, std::string* er
   return false;
 }
 
+void ControlState::seed_adaptive_rate(double rate) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (effective_.config && effective_.config->boundary.adaptive) adaptive_rate_ = rate;
+}
+
 std::optional<double> ControlState::adaptive_rate() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return adaptive_rate_;

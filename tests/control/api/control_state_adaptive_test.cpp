@@ -185,6 +185,28 @@ TEST(AdaptiveControl, ARateStoredAfterTurningItOffIsNotKept) {
   EXPECT_EQ(running_rate(h), 40000u);  // the ceiling, not 4321
 }
 
+// sluiced's start: the first profile already runs the learned rate, which
+// is kept without a swap; a fleet's first shares then run with it. Before,
+// the rate was applied again before the shares: a moment with the tables'
+// budgets instead of this edge's shares.
+TEST(AdaptiveControl, ASeededRateIsKeptWithoutASwapAndRunsWithTheFirstShares) {
+  ControlHarness h;
+  const std::size_t swaps = h.dataplane().applied().size();
+  h.state().seed_adaptive_rate(1234);  // adaptive off: ignored
+  EXPECT_FALSE(h.state().adaptive_rate().has_value());
+  ASSERT_TRUE(h.call(set_request({{"boundary.adaptive", "true"}}))["ok"].get<bool>());
+  const std::size_t after_change = h.dataplane().applied().size();
+  ASSERT_GT(after_change, swaps);
+  h.state().seed_adaptive_rate(1234);
+  EXPECT_EQ(h.state().adaptive_rate(), 1234.0);
+  EXPECT_EQ(h.dataplane().applied().size(), after_change);  // no swap
+  EdgeShares shares;
+  shares.boundary_lookups = BudgetShare{20000, 2000};
+  std::string error;
+  ASSERT_TRUE(h.state().set_shares(shares, &error)) << error;
+  EXPECT_EQ(running_rate(h), 1234u);
+}
+
 // An explicit burst scales with the learned rate while adaptive runs
 // (20000 at the ceiling of 40000, 500 at 1000/s); turning adaptive off
 // freezes that burst with the rate. Before, the rate froze at 1000/s with

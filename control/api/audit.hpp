@@ -23,7 +23,7 @@ class AuditLog {
   bool append(const nlohmann::json& entry);
   // A start that failed before any change: the file this open created, and
   // nothing was written to it, is removed (an empty audit log says a run
-  // that never was).
+  // that never was) if it is still that file and still empty.
   void discard_if_unused();
 
  private:

@@ -85,8 +85,8 @@ bool Port::open(const PortOptions& o, std::string* error) {
     return false;
   }
   rte_eth_conf conf{};
-  // A symmetric Toeplitz key (a 16-bit pattern repeated, drawn at each
-  // start): a flow's two directions hash alike, so with the same key and
+  // A symmetric Toeplitz key (a 16-bit pattern repeated, secret:
+  // rss_pattern_for): a flow's two directions hash alike, so with the same key and
   // queue count on both ports a reply comes to the worker that admitted the
   // request, and finds its flow in that worker's shard of the flow table
   // (flow_shards.hpp).

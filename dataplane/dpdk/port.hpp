@@ -19,7 +19,7 @@ struct PortOptions {
   rte_mempool* pool = nullptr;
   // The RSS key: this 16-bit pattern repeated, which makes it symmetric (a
   // flow's two directions hash alike on both ports). Give both ports the
-  // same one (random_rss_pattern).
+  // same one (rss_pattern_for).
   uint16_t rss_pattern = 0x6d5a;
 };
 

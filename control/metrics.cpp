@@ -417,7 +417,7 @@ class Collector final : public prometheus::Collectable {
                                  "Scrapes on which reading the dataplane or the control plane "
                                  "threw (those figures were left out)",
                                  MetricType::Counter);
-    add(errors, static_cast<double>(callback_errors_));
+    add(errors, static_cast<double>(callback_errors_.load(std::memory_order_relaxed)));
     out.push_back(std::move(errors));
     return out;
   }
@@ -431,7 +431,7 @@ class Collector final : public prometheus::Collectable {
       *out = read();
       return true;
     } catch (...) {
-      callback_errors_++;
+      callback_errors_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
   }
@@ -441,7 +441,9 @@ class Collector final : public prometheus::Collectable {
   // Scrapes are served by several HTTP threads; one at a time reads, so the
   // callbacks never run concurrently with each other.
   mutable std::mutex mutex_;
-  mutable uint64_t callback_errors_ = 0;  // guarded by mutex_
+  // The process's: an exporter is made anew each time sluiced goes in or out
+  // of charge, and a counter of its own read as a reset within one process.
+  static inline std::atomic<uint64_t> callback_errors_{0};
 };
 
 struct ListenAddress {

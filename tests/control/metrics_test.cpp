@@ -452,6 +452,25 @@ TEST_F(MetricsExporterTest, ACallbackThatThrowsCostsItsFiguresNotTheScrape) {
   EXPECT_TRUE(lacks(body, "sluice_lookups_total"));
 }
 
+// sluiced makes a new exporter each time it goes in or out of charge: the
+// count goes on in the process (a counter of the exporter's own read as a
+// reset within one process).
+TEST_F(MetricsExporterTest, CallbackErrorsCountOnAcrossExporters) {
+  dataplane_ = []() -> DataplaneStats { throw std::runtime_error("map read failed"); };
+  auto count_in = [](const std::string& body) {
+    const std::string name = "sluice_exporter_callback_errors_total ";
+    const std::size_t at = body.find("\n" + name);
+    return at == std::string::npos ? -1.0 : std::stod(body.substr(at + 1 + name.size()));
+  };
+  const double first = count_in(scrape(port_));
+  ASSERT_GE(first, 1);
+  int other_port = 0;
+  std::unique_ptr<MetricsExporter> other =
+      start_on_free_port([] { return xdp_stats(); }, [] { return control_figures(); }, &other_port);
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(count_in(scrape(other_port)), first);
+}
+
 TEST_F(MetricsExporterTest, UnhealthyDataplaneReadsAsDown) {
   control_ = [] {
     ControlFigures c = control_figures();

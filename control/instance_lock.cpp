@@ -95,6 +95,13 @@ bool InstanceLocks::take(const std::string& pin_path, std::string* error) {
   if (by_pin_path_.count(pin_path) != 0) return true;
   const int fd = lock_instance(pin_path, error);
   if (fd < 0) return false;
+  // A config whose pin_path was edited: the old path's lock goes (held to
+  // exit, it kept another sluiced off a pinned state this one left).
+  for (auto& [held, held_fd] : by_pin_path_) {
+    ::unlink(instance_lock_path(held).c_str());
+    ::close(held_fd);
+  }
+  by_pin_path_.clear();
   by_pin_path_[pin_path] = fd;
   return true;
 }

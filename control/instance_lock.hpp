@@ -2,7 +2,8 @@
 // One sluiced per pinned state: a second one on the same dataplane.pin_path
 // (a mistake, or a restart racing the old process) must not adopt and then
 // tear down the first's. An exclusive flock(2) on a file in /run/sluice
-// named after the pin path, held until exit and removed then.
+// named after the pin path, held until exit (or until the config names
+// another pin path) and removed then.
 #pragma once
 
 #include <map>
@@ -34,7 +35,9 @@ class InstanceLocks {
   ~InstanceLocks();
 
   // True when this process holds pin_path's lock (taken now or before);
-  // false + *error naming the lock when another process holds it.
+  // false + *error naming the lock when another process holds it. A new
+  // pin path's lock, once taken, releases the one held before (a config's
+  // pin_path edited while sluiced waited, not in charge).
   bool take(const std::string& pin_path, std::string* error);
 
  private:

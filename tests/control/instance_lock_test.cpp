@@ -72,5 +72,23 @@ TEST(InstanceLock, HeldWhileItsHolderLivesAndNotOnceKilled) {
   ::unlink(instance_lock_path(pin_path).c_str());
 }
 
+// A config whose pin_path was edited while sluiced waited, not in charge:
+// the new path's lock releases the old one's (held to exit, it kept a
+// second sluiced off the pinned state this one had left).
+TEST(InstanceLock, ANewPinPathReleasesTheOldOne) {
+  SLUICE_REQUIRE_ROOT();
+  const std::string old_path = "/sys/fs/bpf/sluice-lock-old-" + std::to_string(::getpid());
+  const std::string new_path = "/sys/fs/bpf/sluice-lock-new-" + std::to_string(::getpid());
+  InstanceLocks mine;
+  std::string error;
+  ASSERT_TRUE(mine.take(old_path, &error)) << error;
+  EXPECT_EQ(instance_lock_held(old_path), std::optional<bool>(true));
+  ASSERT_TRUE(mine.take(new_path, &error)) << error;
+  EXPECT_EQ(instance_lock_held(new_path), std::optional<bool>(true));
+  EXPECT_NE(instance_lock_held(old_path), std::optional<bool>(true));
+  InstanceLocks other;  // another sluiced may take the old path now
+  EXPECT_TRUE(other.take(old_path, &error)) << error;
+}
+
 }  // namespace
 }  // namespace sluice

@@ -84,11 +84,14 @@ int lock_instance(const std::string& pin_path, std::string* error) {
 
 }  // namespace
 
-InstanceLocks::~InstanceLocks() {
+InstanceLocks::~InstanceLocks() { release_all(); }
+
+void InstanceLocks::release_all() {
   for (auto& [pin_path, fd] : by_pin_path_) {
     ::unlink(instance_lock_path(pin_path).c_str());
     ::close(fd);
   }
+  by_pin_path_.clear();
 }
 
 bool InstanceLocks::take(const std::string& pin_path, std::string* error) {
@@ -97,11 +100,7 @@ bool InstanceLocks::take(const std::string& pin_path, std::string* error) {
   if (fd < 0) return false;
   // A config whose pin_path was edited: the old path's lock goes (held to
   // exit, it kept another sluiced off a pinned state this one left).
-  for (auto& [held, held_fd] : by_pin_path_) {
-    ::unlink(instance_lock_path(held).c_str());
-    ::close(held_fd);
-  }
-  by_pin_path_.clear();
+  release_all();
   by_pin_path_[pin_path] = fd;
   return true;
 }

@@ -41,6 +41,7 @@ class InstanceLocks {
   bool take(const std::string& pin_path, std::string* error);
 
  private:
+  void release_all();                       // each lock file removed while held, then closed
   std::map<std::string, int> by_pin_path_;  // the lock files' fds
 };
 

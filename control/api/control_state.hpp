@@ -162,6 +162,10 @@ class ControlState {
   // The profile set_adaptive_rate patches: the running config's, compiled
   // once per change of the config or of the fleet shares. Caller holds mutex_.
   const CompiledProfile& adaptive_base();
+  // boundary.adaptive in the running config (mutex_ held).
+  bool adaptive_on_locked() const {
+    return effective_.config && effective_.config->boundary.adaptive;
+  }
   // A change that turns boundary.adaptive off without naming a new ceiling
   // freezes what the controller found: the base with lookups_per_sec set to
   // the learned rate. Empty when there is nothing to freeze.

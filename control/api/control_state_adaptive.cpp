@@ -54,7 +54,7 @@ bool ControlState::set_adaptive_rate(std::optional<double> rate, std::string* er
   std::lock_guard<std::mutex> lock(mutex_);
   // Adaptive turned off since the agent read it on: its rate is not kept
   // (a later turn on would start from it before the agent's first step).
-  if (!effective_.config || !effective_.config->boundary.adaptive) {
+  if (!adaptive_on_locked()) {
     adaptive_rate_.reset();
     return true;
   }
@@ -70,7 +70,7 @@ bool ControlState::set_adaptive_rate(std::optional<double> rate, std::string* er
 
 void ControlState::seed_adaptive_rate(double rate) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (effective_.config && effective_.config->boundary.adaptive) adaptive_rate_ = rate;
+  if (adaptive_on_locked()) adaptive_rate_ = rate;
 }
 
 std::optional<double> ControlState::adaptive_rate() const {

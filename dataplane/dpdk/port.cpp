@@ -46,6 +46,13 @@ uint16_t rss_pattern_for(uint64_t seed) {
   return 0x6d5a;
 }
 
+std::vector<uint8_t> rss_key_of(uint16_t pattern, std::size_t size) {
+  std::vector<uint8_t> key(size);
+  for (std::size_t i = 0; i < size; i++)
+    key[i] = static_cast<uint8_t>(i % 2 == 0 ? pattern >> 8 : pattern & 0xff);
+  return key;
+}
+
 bool Port::open(const PortOptions& o, std::string* error) {
   const std::string what = "dataplane." + o.role + " (" + o.spec + "): ";
   const std::string name = o.spec.substr(0, o.spec.find(','));
@@ -90,9 +97,8 @@ bool Port::open(const PortOptions& o, std::string* error) {
   // queue count on both ports a reply comes to the worker that admitted the
   // request, and finds its flow in that worker's shard of the flow table
   // (flow_shards.hpp).
-  std::vector<uint8_t> rss_key(info.hash_key_size != 0 ? info.hash_key_size : 40);
-  for (std::size_t i = 0; i < rss_key.size(); i++)
-    rss_key[i] = static_cast<uint8_t>(i % 2 == 0 ? o.rss_pattern >> 8 : o.rss_pattern & 0xff);
+  std::vector<uint8_t> rss_key =
+      rss_key_of(o.rss_pattern, info.hash_key_size != 0 ? info.hash_key_size : 40);
   if (o.queues > 1 && info.flow_type_rss_offloads != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 struct rte_mempool;
 
@@ -37,6 +38,8 @@ uint16_t rss_pattern_for(uint64_t seed);
 // A pattern of an even count (0xff00: 9 dimensions; any of a period under
 // 16 bits, 0xaaaa, 0xf0f0 ...) hashes to fewer values.
 bool rss_pattern_spreads(uint16_t pattern);
+// The key of `size` bytes: the pattern repeated, high byte first.
+std::vector<uint8_t> rss_key_of(uint16_t pattern, std::size_t size);
 
 class Port {
  public:

@@ -18,13 +18,6 @@
 namespace sluice::dpdk {
 namespace {
 
-std::vector<uint8_t> key_of(uint16_t pattern, std::size_t size) {
-  std::vector<uint8_t> key(size);
-  for (std::size_t i = 0; i < size; i++)
-    key[i] = static_cast<uint8_t>(i % 2 == 0 ? pattern >> 8 : pattern & 0xff);
-  return key;
-}
-
 uint32_t rss(const std::vector<uint8_t>& key, uint32_t src, uint32_t dst, uint16_t sport,
              uint16_t dport) {
   uint32_t tuple[3] = {src, dst, static_cast<uint32_t>(sport) << 16 | dport};
@@ -50,7 +43,7 @@ TEST(DpdkRss, AKeyOfItsSeedIsSymmetricSpreadsAndSecret) {
   for (uint16_t pattern : drawn) {
     SCOPED_TRACE(testing::Message() << "pattern 0x" << std::hex << pattern);
     for (std::size_t size : {40U, 52U}) {
-      const std::vector<uint8_t> key = key_of(pattern, size);
+      const std::vector<uint8_t> key = rss_key_of(pattern, size);
       std::array<uint32_t, 4> per_queue{};
       constexpr int kTuples = 8000;
       for (int t = 0; t < kTuples; t++) {
